@@ -1,0 +1,99 @@
+# qkd-ipsec top-level build. `make` builds everything, `make test` installs
+# missing Debian packages, builds and runs every test, `make demo` runs the
+# two-site key exchange. V=1 shows commands, WERROR=1 turns warnings into
+# errors, SAN=1 builds with ASan+UBSan into build-san/.
+
+ifeq ($(SAN),1)
+BUILD  := build-san
+BINDIR := build-san/bin
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT    := -O1 -g
+else
+BUILD  := build
+BINDIR := bin
+SANFLAGS :=
+OPT    := -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
+endif
+
+CC      ?= cc
+PKGS    := libmicrohttpd gnutls libcurl openssl jansson sqlite3 inih
+WARN    := -Wall -Wextra -Wshadow -Wformat=2 -Wvla -Wpointer-arith -Wcast-qual \
+           -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+ifeq ($(WERROR),1)
+WARN    += -Werror
+endif
+CFLAGS  := -std=c11 -D_GNU_SOURCE -pthread $(OPT) $(WARN) $(SANFLAGS) -I. \
+           $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+LDFLAGS := -pthread $(SANFLAGS) $(if $(SAN),,-pie -Wl,-z,relro,-z,now)
+LIBS    := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+TESTLIBS:= $(shell pkg-config --libs cmocka 2>/dev/null)
+
+ifeq ($(V),1)
+Q :=
+msg = @true
+else
+Q := @
+msg = @printf '  %-6s %s\n' $(1) $(2)
+endif
+
+COMMON_SRC := $(wildcard common/*.c)
+KMSC_SRC   := kmsclient/kmsclient.c
+SIM_SRC    := $(filter-out simulator/main.c,$(wildcard simulator/*.c))
+objs = $(patsubst %.c,$(BUILD)/%.o,$(1))
+
+LIBCOMMON := $(BUILD)/libcommon.a
+LIBKMSC   := $(BUILD)/libkmsclient.a
+LIBSIM    := $(BUILD)/libsim.a
+BINS := $(BINDIR)/qkd-sim $(BINDIR)/kmsclient $(BINDIR)/kme-bench
+UNIT_SRC  := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+
+.PHONY: all deps test unit demo clean bench
+all: $(BINS) $(UNIT_BINS)
+
+deps:
+	@sh mk/deps.sh
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(call msg,CC,$<)
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIBCOMMON): $(call objs,$(COMMON_SRC))
+$(LIBKMSC): $(call objs,$(KMSC_SRC))
+$(LIBSIM): $(call objs,$(SIM_SRC))
+$(BUILD)/%.a:
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BINDIR)/qkd-sim: $(BUILD)/simulator/main.o $(LIBSIM) $(LIBCOMMON)
+$(BINDIR)/kmsclient: $(BUILD)/kmsclient/main.o $(LIBKMSC) $(LIBCOMMON)
+$(BINDIR)/kme-bench: $(BUILD)/bench/kme-bench.o $(LIBCOMMON)
+$(BINS):
+	@mkdir -p $(dir $@)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBSIM) $(LIBKMSC) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(TESTLIBS)
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@BUILD=$(BUILD) BINDIR=$(BINDIR) sh tests/run.sh
+
+unit: all
+	@BUILD=$(BUILD) BINDIR=$(BINDIR) ONLY=unit sh tests/run.sh
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@BINDIR=$(BINDIR) sh tests/demo.sh
+
+bench: all
+	@BINDIR=$(BINDIR) sh bench/run-kme-bench.sh
+
+clean:
+	rm -rf build build-san bin
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,62 @@
+/*
+ * HTTPS server with mandatory mutual TLS on libmicrohttpd (GnuTLS), shared by
+ * qkd-sim and kmsd. Clients without a certificate from the configured CA are
+ * refused during the handshake; the client certificate's subject CN is read
+ * once per connection and handed to every request as the caller's identity.
+ * Thread per connection: handlers may block (the simulator waits for its peer).
+ */
+#ifndef COMMON_HTTPD_H
+#define COMMON_HTTPD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct httpd;
+
+struct httpd_req {
+	const char	*method;	/* "GET", "POST", ... */
+	const char	*path;		/* without the query string */
+	const char	*peer_cn;	/* client certificate CN; "" if none (plain mode) */
+	const char	*body;		/* NUL-terminated; NULL if empty */
+	size_t		 body_len;
+	void		*conn;		/* for httpd_query() */
+};
+
+struct httpd_resp {
+	int		 status;
+	char		*body;		/* JSON text, owned by httpd after return */
+	int		 secret;	/* body carries keys: wiped when sent */
+	const char	*content_type;	/* default application/json */
+};
+
+/* Returns 0 after filling resp, or -1 for a 500 with a generic body. */
+typedef int (*httpd_handler)(void *ctx, const struct httpd_req *req,
+    struct httpd_resp *resp);
+
+struct httpd_cfg {
+	const char	*host;		/* IPv4 literal, e.g. 127.0.0.1 */
+	uint16_t	 port;		/* 0: pick a free one, see httpd_port() */
+	const char	*cert_file;	/* server certificate (PEM); NULL = plain HTTP */
+	const char	*key_file;
+	const char	*ca_file;	/* CA that client certificates must chain to */
+	size_t		 max_body;	/* larger bodies get 413 with a JSON error */
+	unsigned	 max_conns;
+	unsigned	 timeout_s;	/* idle connection timeout */
+	const char	*name;		/* for logs, e.g. "api" */
+};
+
+/* Value of a query parameter, or NULL; multiple==1 if it appears twice. */
+const char	*httpd_query(const struct httpd_req *req, const char *key, int *multiple);
+/* Number of query parameters in the request. */
+unsigned	 httpd_query_count(const struct httpd_req *req);
+
+struct httpd	*httpd_start(const struct httpd_cfg *cfg, httpd_handler h, void *ctx,
+		    char *err, size_t errlen);
+uint16_t	 httpd_port(const struct httpd *d);
+void		 httpd_stop(struct httpd *d);			/* NULL ok */
+
+/* Helpers for handlers: set an ETSI Error response (status 400/401/404/...). */
+int		 httpd_error(struct httpd_resp *resp, int status, const char *msg,
+		    const char *detail);
+
+#endif

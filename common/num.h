@@ -1,0 +1,13 @@
+/* Strict number and address parsing: whole string, no sign, no spaces. */
+#ifndef COMMON_NUM_H
+#define COMMON_NUM_H
+
+#include <stdint.h>
+#include <stddef.h>
+
+int	num_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+int	num_uint(const char *s, unsigned min, unsigned max, unsigned *out);
+/* "host:port" (IPv4 literal or localhost); port 0 allowed when allow0. */
+int	num_hostport(const char *s, char *host, size_t hostcap, uint16_t *port, int allow0);
+
+#endif

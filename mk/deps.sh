@@ -1,0 +1,22 @@
+#!/bin/sh
+# Installs the Debian packages the build and the tests need, when missing.
+# As root it runs apt-get; otherwise it prints the exact line to run.
+set -eu
+PKGS="build-essential pkg-config libmicrohttpd-dev libgnutls28-dev \
+libcurl4-openssl-dev libssl-dev libjansson-dev libsqlite3-dev libinih-dev \
+libcmocka-dev openssl curl jq ca-certificates procps iproute2"
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
+		|| missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps: missing Debian packages; run as root:" >&2
+	echo "  apt-get update && apt-get install -y$missing" >&2
+	exit 1
+fi
+echo "deps: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends $missing >/dev/null

@@ -1,0 +1,50 @@
+/* qkd-sim configuration: one INI file, then command-line flags on top. */
+#ifndef SIM_CONFIG_H
+#define SIM_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "simulator/api.h"
+
+#define SIM_MAX_SAES	64
+#define SIM_MAX_MAP	64
+
+struct sim_config {
+	char		*id;
+	char		 listen_host[64];
+	uint16_t	 listen_port;
+	char		*cert, *key, *ca;
+	char		*saes[SIM_MAX_SAES];
+	size_t		 nsaes;
+	unsigned	 key_size, min_key_size, max_key_size;
+	unsigned	 max_key_per_request, max_key_count, max_sae_id_count;
+	unsigned	 max_body;
+	char		*db, *kek_file, *ready_file, *log_level;
+	/* [link] */
+	int		 transmitter;
+	char		 link_listen_host[64];
+	uint16_t	 link_listen_port;
+	int		 link_listen_set;
+	char		 link_peer_host[64];
+	uint16_t	 link_peer_port;
+	int		 link_peer_set;
+	char		*peer_id;
+	uint64_t	 key_rate;
+	unsigned	 link_timeout_ms;
+	/* [sae_map] */
+	struct sim_map	 map[SIM_MAX_MAP];
+	size_t		 nmap;
+};
+
+void	sim_config_defaults(struct sim_config *c);
+/* Sets one "section.name = value"; -1 with a message naming the value. */
+int	sim_config_set(struct sim_config *c, const char *section, const char *name,
+	    const char *value, char *err, size_t errlen);
+/* Reads FILE; on error the message names the file, the line and the value. */
+int	sim_config_load(struct sim_config *c, const char *path, char *err, size_t errlen);
+/* Cross-field checks, after the file and the flags. */
+int	sim_config_finish(struct sim_config *c, char *err, size_t errlen);
+void	sim_config_free(struct sim_config *c);
+
+#endif

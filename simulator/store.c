@@ -1,0 +1,1566 @@
+/*
+ * Key store: in-memory backend and SQLite backend behind one API (store.h).
+ *
+ * In memory: chunks live in a hash table (by ID) threaded on a doubly linked
+ * list in arrival order; assigned keys in a second hash table. One mutex.
+ *
+ * SQLite: tables meta, chunks (ord = AUTOINCREMENT rowid gives the order),
+ * akeys and akey_slaves; key bytes sealed with AES-256-GCM under the KEK,
+ * nonce = 4 zero bytes || 64-bit counter whose high-water mark is persisted
+ * before use (a nonce is never reused, even across crashes), AAD = record ID.
+ * One connection under the store mutex, prepared statements, one transaction
+ * per operation. synchronous=FULL for the commits a delivery depends on
+ * (store_assign at the slave side, store_take), NORMAL for the others; see
+ * simulator/DESIGN-notes.md for why that is enough.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <sqlite3.h>
+
+#include "common/buf.h"
+#include "common/log.h"
+#include "simulator/store.h"
+
+#define KEK_LEN		32
+#define GCM_IV		12
+#define GCM_TAG		16
+#define SEAL_OVH	(GCM_IV + GCM_TAG)
+#define NONCE_BLOCK	(1u << 20)
+
+struct hnode {
+	struct hnode	*hnext;
+	uint8_t		 id[16];
+};
+
+struct htab {
+	struct hnode	**b;
+	size_t		  nb;
+	size_t		  n;
+};
+
+struct chunk {
+	struct hnode	 h;		/* first member */
+	struct chunk	*prev, *next;
+	uint64_t	 seq;
+	uint64_t	 ord;
+	uint8_t		 mark;
+	uint8_t		 key[];
+};
+
+struct akey {
+	struct hnode	 h;		/* first member */
+	char		*master;
+	char		**slaves;
+	uint8_t		*taken;
+	size_t		 nslaves;
+	size_t		 nleft;
+	uint8_t		 mark;
+	size_t		 len;
+	uint8_t		*key;		/* sec_alloc */
+};
+
+enum { ST_INS_CHUNK, ST_SEL_OLD, ST_SEL_NEW, ST_DEL_ORD, ST_SEL_ID,
+	ST_INS_KEY, ST_INS_SLAVE, ST_SEL_KEY, ST_SEL_SLAVE, ST_UPD_SLAVE,
+	ST_CNT_LEFT, ST_DEL_KEY, ST_DEL_SLAVES, ST_META_GET, ST_META_SET,
+	ST_HAS_KEY, ST__N };
+
+static const char *const sql_stmt[ST__N] = {
+	[ST_INS_CHUNK] = "INSERT INTO chunks(ord, id, seq, ct) VALUES(?, ?, ?, ?)",
+	[ST_SEL_OLD] = "SELECT ord, id, seq, ct FROM chunks ORDER BY ord ASC LIMIT ?",
+	[ST_SEL_NEW] = "SELECT ord, id, seq, ct FROM chunks ORDER BY ord DESC LIMIT ?",
+	[ST_DEL_ORD] = "DELETE FROM chunks WHERE ord = ?",
+	[ST_SEL_ID] = "SELECT ord, ct FROM chunks WHERE id = ?",
+	[ST_INS_KEY] = "INSERT INTO akeys(id, master, ct) VALUES(?, ?, ?)",
+	[ST_INS_SLAVE] = "INSERT INTO akey_slaves(id, slave, taken) VALUES(?, ?, 0)",
+	[ST_SEL_KEY] = "SELECT master, ct FROM akeys WHERE id = ?",
+	[ST_SEL_SLAVE] = "SELECT taken FROM akey_slaves WHERE id = ? AND slave = ?",
+	[ST_UPD_SLAVE] = "UPDATE akey_slaves SET taken = 1 WHERE id = ? AND slave = ?",
+	[ST_CNT_LEFT] = "SELECT count(*) FROM akey_slaves WHERE id = ? AND taken = 0",
+	[ST_DEL_KEY] = "DELETE FROM akeys WHERE id = ?",
+	[ST_DEL_SLAVES] = "DELETE FROM akey_slaves WHERE id = ?",
+	[ST_META_GET] = "SELECT v FROM meta WHERE k = ?",
+	[ST_META_SET] = "INSERT OR REPLACE INTO meta(k, v) VALUES(?, ?)",
+	[ST_HAS_KEY] = "SELECT 1 FROM akeys WHERE id = ?",
+};
+
+static const char sql_schema[] =
+	"CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v BLOB);"
+	"CREATE TABLE IF NOT EXISTS chunks(ord INTEGER PRIMARY KEY AUTOINCREMENT,"
+	" id BLOB NOT NULL UNIQUE, seq INTEGER NOT NULL, ct BLOB NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS akeys(id BLOB PRIMARY KEY, master TEXT NOT NULL,"
+	" ct BLOB NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS akey_slaves(id BLOB NOT NULL, slave TEXT NOT NULL,"
+	" taken INTEGER NOT NULL, PRIMARY KEY(id, slave));";
+
+struct store {
+	pthread_mutex_t	 mu;
+	size_t		 kb;		/* bytes per chunk */
+	uint8_t		 gen[16];
+	uint8_t		 peer_gen[16];
+	uint64_t	 last_seq;
+	uint64_t	 next_ord;
+	size_t		 nchunks;
+	size_t		 nakeys;
+	uint64_t	 hseed;
+
+	/* memory backend */
+	struct htab	 ct;		/* chunks */
+	struct htab	 kt;		/* assigned keys */
+	struct chunk	*head, *tail;	/* oldest .. newest */
+
+	/* SQLite backend */
+	sqlite3		*db;
+	sqlite3_stmt	*st[ST__N];
+	int		 sync_full;
+	uint8_t		 kek[KEK_LEN];
+	EVP_CIPHER_CTX	*enc, *dec;
+	uint64_t	 nonce_ctr, nonce_hwm;
+};
+
+/* ---------------------------------------------------------------- hash */
+
+static size_t
+h_idx(const struct store *s, const struct htab *t, const uint8_t id[16])
+{
+	uint64_t a, b;
+
+	memcpy(&a, id, 8);
+	memcpy(&b, id + 8, 8);
+	a ^= s->hseed;
+	a *= 0x9e3779b97f4a7c15ULL;
+	a ^= b + (a >> 29);
+	a *= 0xbf58476d1ce4e5b9ULL;
+	a ^= a >> 32;
+	return (size_t)(a & (t->nb - 1));
+}
+
+static int
+h_init(struct htab *t)
+{
+	t->nb = 1024;
+	t->n = 0;
+	t->b = calloc(t->nb, sizeof(*t->b));
+	return t->b ? 0 : -1;
+}
+
+static struct hnode *
+h_find(const struct store *s, const struct htab *t, const uint8_t id[16])
+{
+	struct hnode *h;
+
+	for (h = t->b[h_idx(s, t, id)]; h != NULL; h = h->hnext)
+		if (memcmp(h->id, id, 16) == 0)
+			return h;
+	return NULL;
+}
+
+static void
+h_grow(const struct store *s, struct htab *t)
+{
+	struct htab nt;
+	struct hnode *h, *nx;
+	size_t i;
+
+	nt.nb = t->nb * 2;
+	nt.n = t->n;
+	nt.b = calloc(nt.nb, sizeof(*nt.b));
+	if (nt.b == NULL)
+		return;		/* keep the longer chains */
+	for (i = 0; i < t->nb; i++)
+		for (h = t->b[i]; h != NULL; h = nx) {
+			size_t j = h_idx(s, &nt, h->id);
+
+			nx = h->hnext;
+			h->hnext = nt.b[j];
+			nt.b[j] = h;
+		}
+	free(t->b);
+	*t = nt;
+}
+
+static void
+h_add(const struct store *s, struct htab *t, struct hnode *h)
+{
+	size_t i;
+
+	if (t->n >= t->nb)
+		h_grow(s, t);
+	i = h_idx(s, t, h->id);
+	h->hnext = t->b[i];
+	t->b[i] = h;
+	t->n++;
+}
+
+static void
+h_del(const struct store *s, struct htab *t, struct hnode *h)
+{
+	struct hnode **pp;
+
+	for (pp = &t->b[h_idx(s, t, h->id)]; *pp != NULL; pp = &(*pp)->hnext)
+		if (*pp == h) {
+			*pp = h->hnext;
+			t->n--;
+			return;
+		}
+}
+
+/* ------------------------------------------------------- memory chunks */
+
+static void
+m_link_tail(struct store *s, struct chunk *c)
+{
+	c->next = NULL;
+	c->prev = s->tail;
+	if (s->tail)
+		s->tail->next = c;
+	else
+		s->head = c;
+	s->tail = c;
+}
+
+static void
+m_link_head(struct store *s, struct chunk *c)
+{
+	c->prev = NULL;
+	c->next = s->head;
+	if (s->head)
+		s->head->prev = c;
+	else
+		s->tail = c;
+	s->head = c;
+}
+
+static void
+m_unlink(struct store *s, struct chunk *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->head = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	else
+		s->tail = c->prev;
+	c->prev = c->next = NULL;
+}
+
+static void
+m_chunk_free(struct store *s, struct chunk *c)
+{
+	OPENSSL_cleanse(c->key, s->kb);
+	free(c);
+}
+
+/* Removes c from the table and the list and frees it. */
+static void
+m_chunk_del(struct store *s, struct chunk *c)
+{
+	h_del(s, &s->ct, &c->h);
+	m_unlink(s, c);
+	s->nchunks--;
+	m_chunk_free(s, c);
+}
+
+static struct chunk *
+m_chunk_new(struct store *s, const uint8_t id[16], uint64_t seq,
+    const uint8_t *key)
+{
+	struct chunk *c;
+
+	c = malloc(sizeof(*c) + s->kb);
+	if (c == NULL)
+		return NULL;
+	memset(c, 0, sizeof(*c));
+	memcpy(c->h.id, id, 16);
+	c->seq = seq;
+	memcpy(c->key, key, s->kb);
+	return c;
+}
+
+/* One block: the struct, then the slave pointers, the key bytes, the taken
+ * flags and the strings. Freed (and the key wiped) with m_akey_free. */
+static struct akey *
+m_akey_new(const struct store_assign *a, const uint8_t id[16])
+{
+	struct akey *ak;
+	size_t sz, i, ml = strlen(a->master) + 1, sl = 0, l;
+	char *p;
+
+	for (i = 0; i < a->nslaves; i++)
+		sl += strlen(a->slaves[i]) + 1;
+	sz = sizeof(*ak) + a->size_bytes + a->nslaves * (sizeof(char *) + 1) +
+	    ml + sl;
+	if ((ak = malloc(sz)) == NULL)
+		return NULL;
+	memset(ak, 0, sizeof(*ak));
+	memcpy(ak->h.id, id, 16);
+	ak->len = a->size_bytes;
+	ak->slaves = (char **)(void *)(ak + 1);
+	ak->key = (uint8_t *)(ak->slaves + a->nslaves);
+	ak->taken = ak->key + ak->len;
+	memset(ak->taken, 0, a->nslaves);
+	p = (char *)(ak->taken + a->nslaves);
+	ak->master = p;
+	memcpy(p, a->master, ml);
+	p += ml;
+	for (i = 0; i < a->nslaves; i++) {
+		l = strlen(a->slaves[i]) + 1;
+		memcpy(p, a->slaves[i], l);
+		ak->slaves[i] = p;
+		p += l;
+	}
+	ak->nslaves = ak->nleft = a->nslaves;
+	return ak;
+}
+
+static void
+m_akey_free(struct akey *a)
+{
+	if (a == NULL)
+		return;
+	OPENSSL_cleanse(a->key, a->len);
+	free(a);
+}
+
+/* --------------------------------------------------------- SQLite glue */
+
+static int
+db_exec(struct store *s, const char *sql)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		log_err("store: %s: %s", sql, msg ? msg : "?");
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+static sqlite3_stmt *
+db_st(struct store *s, int i)
+{
+	sqlite3_stmt *st = s->st[i];
+
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return st;
+}
+
+static int
+db_step_done(struct store *s, sqlite3_stmt *st, const char *what)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		log_err("store: %s: %s", what, sqlite3_errmsg(s->db));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+db_begin(struct store *s, int full)
+{
+	if (full != s->sync_full) {
+		if (db_exec(s, full ? "PRAGMA synchronous=FULL" :
+		    "PRAGMA synchronous=NORMAL") == -1)
+			return -1;
+		s->sync_full = full;
+	}
+	return db_exec(s, "BEGIN IMMEDIATE");
+}
+
+static int
+db_commit(struct store *s)
+{
+	if (db_exec(s, "COMMIT") == -1) {
+		(void)db_exec(s, "ROLLBACK");
+		return -1;
+	}
+	return 0;
+}
+
+static void
+db_rollback(struct store *s)
+{
+	(void)db_exec(s, "ROLLBACK");
+}
+
+static int
+meta_get_blob(struct store *s, const char *k, void *out, size_t n)
+{
+	sqlite3_stmt *st = db_st(s, ST_META_GET);
+	int found = 0;
+
+	sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW &&
+	    (size_t)sqlite3_column_bytes(st, 0) == n) {
+		memcpy(out, sqlite3_column_blob(st, 0), n);
+		found = 1;
+	}
+	sqlite3_reset(st);
+	return found;
+}
+
+static int
+meta_get_int(struct store *s, const char *k, uint64_t *out)
+{
+	sqlite3_stmt *st = db_st(s, ST_META_GET);
+	int found = 0;
+
+	sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*out = (uint64_t)sqlite3_column_int64(st, 0);
+		found = 1;
+	}
+	sqlite3_reset(st);
+	return found;
+}
+
+static int
+meta_set_blob(struct store *s, const char *k, const void *v, size_t n)
+{
+	sqlite3_stmt *st = db_st(s, ST_META_SET);
+
+	sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 2, v, (int)n, SQLITE_STATIC);
+	return db_step_done(s, st, "meta set");
+}
+
+static int
+meta_set_int(struct store *s, const char *k, uint64_t v)
+{
+	sqlite3_stmt *st = db_st(s, ST_META_SET);
+
+	sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)v);
+	return db_step_done(s, st, "meta set");
+}
+
+/* ---------------------------------------------------------- sealing */
+
+/* Makes sure `need` more nonces are covered by the persisted high-water mark. */
+static int
+nonce_ensure(struct store *s, size_t need)
+{
+	uint64_t hwm;
+
+	if (s->nonce_ctr + need <= s->nonce_hwm)
+		return 0;
+	hwm = s->nonce_ctr + need + NONCE_BLOCK;
+	if (db_begin(s, 1) == -1)
+		return -1;
+	if (meta_set_int(s, "nonce_hwm", hwm) == -1 || db_commit(s) == -1) {
+		db_rollback(s);
+		return -1;
+	}
+	s->nonce_hwm = hwm;
+	return 0;
+}
+
+/* out: IV || ciphertext || tag, len + SEAL_OVH bytes. */
+static int
+seal(struct store *s, const uint8_t id[16], const uint8_t *pt, size_t len,
+    uint8_t *out)
+{
+	uint64_t c = s->nonce_ctr++;
+	int n, i;
+
+	if (s->nonce_ctr > s->nonce_hwm) {
+		log_err("store: nonce high-water mark reached");
+		return -1;
+	}
+	memset(out, 0, 4);
+	for (i = 0; i < 8; i++)
+		out[4 + i] = (uint8_t)(c >> (56 - 8 * i));
+	if (EVP_EncryptInit_ex(s->enc, NULL, NULL, NULL, out) != 1 ||
+	    EVP_EncryptUpdate(s->enc, NULL, &n, id, 16) != 1 ||
+	    EVP_EncryptUpdate(s->enc, out + GCM_IV, &n, pt, (int)len) != 1 ||
+	    EVP_EncryptFinal_ex(s->enc, out + GCM_IV + n, &n) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(s->enc, EVP_CTRL_GCM_GET_TAG, GCM_TAG,
+	    out + GCM_IV + len) != 1) {
+		log_err("store: AES-GCM seal failed");
+		return -1;
+	}
+	return 0;
+}
+
+/* pt gets ctlen - SEAL_OVH bytes; -1 if the record does not authenticate. */
+static int
+unseal(struct store *s, const uint8_t id[16], const uint8_t *ct, size_t ctlen,
+    uint8_t *pt)
+{
+	size_t len;
+	int n;
+
+	if (ctlen < SEAL_OVH)
+		return -1;
+	len = ctlen - SEAL_OVH;
+	if (EVP_DecryptInit_ex(s->dec, NULL, NULL, NULL, ct) != 1 ||
+	    EVP_DecryptUpdate(s->dec, NULL, &n, id, 16) != 1 ||
+	    EVP_DecryptUpdate(s->dec, pt, &n, ct + GCM_IV, (int)len) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(s->dec, EVP_CTRL_GCM_SET_TAG, GCM_TAG,
+	    (void *)(uintptr_t)(ct + GCM_IV + len)) != 1 ||
+	    EVP_DecryptFinal_ex(s->dec, pt + n, &n) != 1) {
+		OPENSSL_cleanse(pt, len);
+		return -1;
+	}
+	return 0;
+}
+
+/* --------------------------------------------------------------- KEK */
+
+static int
+kek_load(const char *path, uint8_t kek[static KEK_LEN], char *err, size_t errlen)
+{
+	struct stat st;
+	ssize_t r;
+	size_t got = 0;
+	int fd, rc = -1;
+
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd == -1 && errno == ENOENT) {
+		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		    0600);
+		if (fd == -1) {
+			snprintf(err, errlen, "kek_file %s: cannot create: %s",
+			    path, strerror(errno));
+			return -1;
+		}
+		if (RAND_bytes(kek, KEK_LEN) != 1 ||
+		    write(fd, kek, KEK_LEN) != KEK_LEN || fsync(fd) == -1) {
+			snprintf(err, errlen, "kek_file %s: cannot write", path);
+			OPENSSL_cleanse(kek, KEK_LEN);
+			close(fd);
+			unlink(path);
+			return -1;
+		}
+		close(fd);
+		log_info("store: created key-encryption key %s (mode 0600)", path);
+		return 0;
+	}
+	if (fd == -1) {
+		snprintf(err, errlen, "kek_file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "kek_file %s: not a regular file", path);
+		goto done;
+	}
+	if (st.st_mode & 077) {
+		snprintf(err, errlen, "kek_file %s has mode %04o: group/other "
+		    "access is not allowed (chmod 600 %s)", path,
+		    (unsigned)(st.st_mode & 07777), path);
+		goto done;
+	}
+	while (got < KEK_LEN + 1) {
+		uint8_t extra;
+
+		r = read(fd, got < KEK_LEN ? kek + got : &extra,
+		    got < KEK_LEN ? KEK_LEN - got : 1);
+		if (r == -1 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	if (got != KEK_LEN) {
+		snprintf(err, errlen, "kek_file %s: must hold exactly %d bytes",
+		    path, KEK_LEN);
+		OPENSSL_cleanse(kek, KEK_LEN);
+		goto done;
+	}
+	rc = 0;
+done:
+	close(fd);
+	return rc;
+}
+
+/* --------------------------------------------------------------- open */
+
+static int
+sql_open(struct store *s, const char *path, const char *kek_file, char *err,
+    size_t errlen)
+{
+	static const uint8_t zero[16];
+	uint8_t chk[16 + SEAL_OVH], pt[16];
+	uint64_t v;
+	int fd, i, fresh;
+
+	if (kek_file == NULL || *kek_file == '\0') {
+		snprintf(err, errlen, "db_path %s needs a kek_file", path);
+		return -1;
+	}
+	if (kek_load(kek_file, s->kek, err, errlen) == -1)
+		return -1;
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd == -1) {
+		snprintf(err, errlen, "db_path %s: %s", path, strerror(errno));
+		return -1;
+	}
+	close(fd);
+	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "db_path %s: %s", path,
+		    s->db ? sqlite3_errmsg(s->db) : "cannot open");
+		return -1;
+	}
+	sqlite3_busy_timeout(s->db, 5000);
+	if (db_exec(s, "PRAGMA journal_mode=WAL") == -1 ||
+	    db_exec(s, "PRAGMA secure_delete=ON") == -1 ||
+	    db_exec(s, "PRAGMA synchronous=FULL") == -1 ||
+	    db_exec(s, sql_schema) == -1) {
+		snprintf(err, errlen, "db_path %s: %s", path, sqlite3_errmsg(s->db));
+		return -1;
+	}
+	s->sync_full = 1;
+	for (i = 0; i < ST__N; i++)
+		if (sqlite3_prepare_v3(s->db, sql_stmt[i], -1,
+		    SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) != SQLITE_OK) {
+			snprintf(err, errlen, "db_path %s: %s", path,
+			    sqlite3_errmsg(s->db));
+			return -1;
+		}
+	s->enc = EVP_CIPHER_CTX_new();
+	s->dec = EVP_CIPHER_CTX_new();
+	if (s->enc == NULL || s->dec == NULL ||
+	    EVP_EncryptInit_ex(s->enc, EVP_aes_256_gcm(), NULL, s->kek, NULL) != 1 ||
+	    EVP_DecryptInit_ex(s->dec, EVP_aes_256_gcm(), NULL, s->kek, NULL) != 1) {
+		snprintf(err, errlen, "AES-256-GCM unavailable");
+		return -1;
+	}
+
+	fresh = !meta_get_int(s, "key_bytes", &v);
+	if (!fresh && v != s->kb) {
+		snprintf(err, errlen, "db_path %s holds keys of %llu bits, "
+		    "key_size is %zu", path, (unsigned long long)v * 8, s->kb * 8);
+		return -1;
+	}
+	if (!meta_get_int(s, "nonce_hwm", &s->nonce_ctr))
+		s->nonce_ctr = 0;
+	s->nonce_hwm = s->nonce_ctr;
+	if (nonce_ensure(s, 1) == -1) {
+		snprintf(err, errlen, "db_path %s: cannot write", path);
+		return -1;
+	}
+	if (fresh) {
+		if (RAND_bytes(s->gen, 16) != 1 || db_begin(s, 1) == -1)
+			return -1;
+		if (meta_set_int(s, "key_bytes", s->kb) == -1 ||
+		    meta_set_blob(s, "gen", s->gen, 16) == -1 ||
+		    seal(s, (const uint8_t *)"kek-check-record", zero, 16, chk) == -1 ||
+		    meta_set_blob(s, "kek_check", chk, sizeof(chk)) == -1 ||
+		    db_commit(s) == -1) {
+			db_rollback(s);
+			snprintf(err, errlen, "db_path %s: cannot initialise", path);
+			return -1;
+		}
+	} else {
+		if (!meta_get_blob(s, "kek_check", chk, sizeof(chk)) ||
+		    unseal(s, (const uint8_t *)"kek-check-record", chk,
+		    sizeof(chk), pt) == -1) {
+			snprintf(err, errlen, "kek_file %s does not match "
+			    "db_path %s", kek_file, path);
+			return -1;
+		}
+		(void)meta_get_blob(s, "gen", s->gen, 16);
+		(void)meta_get_blob(s, "peer_gen", s->peer_gen, 16);
+		(void)meta_get_int(s, "last_seq", &s->last_seq);
+	}
+	{
+		sqlite3_stmt *st;
+
+		if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM chunks", -1,
+		    &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+			s->nchunks = (size_t)sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+		if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM akeys", -1,
+		    &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+			s->nakeys = (size_t)sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+	}
+	log_info("store: %s: %zu chunks, %zu assigned keys", path, s->nchunks,
+	    s->nakeys);
+	return 0;
+}
+
+struct store *
+store_open(const char *db_path, const char *kek_file, size_t key_bytes,
+    char *err, size_t errlen)
+{
+	struct store *s;
+
+	if (key_bytes == 0 || key_bytes > ETSI_MAX_KEY_BYTES) {
+		snprintf(err, errlen, "store: bad key size %zu bytes", key_bytes);
+		return NULL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (s == NULL) {
+		snprintf(err, errlen, "store: out of memory");
+		return NULL;
+	}
+	pthread_mutex_init(&s->mu, NULL);
+	s->kb = key_bytes;
+	if (RAND_bytes((uint8_t *)&s->hseed, sizeof(s->hseed)) != 1 ||
+	    h_init(&s->ct) == -1 || h_init(&s->kt) == -1) {
+		snprintf(err, errlen, "store: cannot initialise");
+		store_close(s);
+		return NULL;
+	}
+	if (db_path == NULL) {
+		if (RAND_bytes(s->gen, 16) != 1) {
+			snprintf(err, errlen, "store: no entropy");
+			store_close(s);
+			return NULL;
+		}
+		return s;
+	}
+	if (sql_open(s, db_path, kek_file, err, errlen) == -1) {
+		store_close(s);
+		return NULL;
+	}
+	return s;
+}
+
+void
+store_close(struct store *s)
+{
+	struct chunk *c, *nc;
+	struct hnode *h, *nh;
+	size_t i;
+	int j;
+
+	if (s == NULL)
+		return;
+	for (c = s->head; c != NULL; c = nc) {
+		nc = c->next;
+		m_chunk_free(s, c);
+	}
+	for (i = 0; s->kt.b != NULL && i < s->kt.nb; i++)
+		for (h = s->kt.b[i]; h != NULL; h = nh) {
+			nh = h->hnext;
+			m_akey_free((struct akey *)h);
+		}
+	free(s->ct.b);
+	free(s->kt.b);
+	for (j = 0; j < ST__N; j++)
+		sqlite3_finalize(s->st[j]);
+	if (s->db)
+		sqlite3_close(s->db);
+	EVP_CIPHER_CTX_free(s->enc);
+	EVP_CIPHER_CTX_free(s->dec);
+	OPENSSL_cleanse(s->kek, sizeof(s->kek));
+	pthread_mutex_destroy(&s->mu);
+	free(s);
+}
+
+size_t
+store_count(struct store *s)
+{
+	size_t n;
+
+	pthread_mutex_lock(&s->mu);
+	n = s->nchunks;
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
+size_t
+store_assigned_count(struct store *s)
+{
+	size_t n;
+
+	pthread_mutex_lock(&s->mu);
+	n = s->nakeys;
+	pthread_mutex_unlock(&s->mu);
+	return n;
+}
+
+void
+store_gen(struct store *s, uint8_t out[static 16])
+{
+	pthread_mutex_lock(&s->mu);
+	memcpy(out, s->gen, 16);
+	pthread_mutex_unlock(&s->mu);
+}
+
+uint64_t
+store_last_seq(struct store *s)
+{
+	uint64_t v;
+
+	pthread_mutex_lock(&s->mu);
+	v = s->last_seq;
+	pthread_mutex_unlock(&s->mu);
+	return v;
+}
+
+/* -------------------------------------------------------------- chunks */
+
+static int
+m_add_chunks(struct store *s, uint64_t seq, size_t n, const uint8_t *ids,
+    const uint8_t *keys)
+{
+	struct chunk *c;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (h_find(s, &s->ct, ids + 16 * i) != NULL)
+			continue;
+		c = m_chunk_new(s, ids + 16 * i, seq, keys + i * s->kb);
+		if (c == NULL)
+			return -1;	/* the ones before stay: the peer re-syncs */
+		c->ord = s->next_ord++;
+		h_add(s, &s->ct, &c->h);
+		m_link_tail(s, c);
+		s->nchunks++;
+	}
+	return 0;
+}
+
+static int
+q_add_chunks(struct store *s, uint64_t seq, size_t n, const uint8_t *ids,
+    const uint8_t *keys)
+{
+	uint8_t *ct;
+	size_t i, added = 0;
+	sqlite3_stmt *st;
+	int rc = -1, r;
+
+	ct = sec_alloc(s->kb + SEAL_OVH);
+	if (ct == NULL || nonce_ensure(s, n) == -1 || db_begin(s, 0) == -1) {
+		sec_free(ct, s->kb + SEAL_OVH);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		if (seal(s, ids + 16 * i, keys + i * s->kb, s->kb, ct) == -1)
+			goto done;
+		st = db_st(s, ST_INS_CHUNK);
+		sqlite3_bind_null(st, 1);
+		sqlite3_bind_blob(st, 2, ids + 16 * i, 16, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, (sqlite3_int64)seq);
+		sqlite3_bind_blob(st, 4, ct, (int)(s->kb + SEAL_OVH), SQLITE_STATIC);
+		r = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (r == SQLITE_CONSTRAINT)
+			continue;	/* duplicate ID */
+		if (r != SQLITE_DONE) {
+			log_err("store: insert chunk: %s", sqlite3_errmsg(s->db));
+			goto done;
+		}
+		added++;
+	}
+	if (meta_set_int(s, "last_seq", seq) == -1 || db_commit(s) == -1)
+		goto done;
+	s->nchunks += added;
+	rc = 0;
+done:
+	if (rc == -1)
+		db_rollback(s);
+	sec_free(ct, s->kb + SEAL_OVH);
+	return rc;
+}
+
+int
+store_add_chunks(struct store *s, uint64_t seq, size_t n,
+    const uint8_t *ids, const uint8_t *keys)
+{
+	int rc;
+
+	pthread_mutex_lock(&s->mu);
+	rc = s->db ? q_add_chunks(s, seq, n, ids, keys) :
+	    m_add_chunks(s, seq, n, ids, keys);
+	if (rc == 0 && seq > s->last_seq)
+		s->last_seq = seq;
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+static int
+drop_chunks(struct store *s, int all, uint64_t seq, size_t *dropped)
+{
+	struct chunk *c, *nc;
+	sqlite3_stmt *st;
+	size_t n = 0;
+
+	if (s->db == NULL) {
+		for (c = s->head; c != NULL; c = nc) {
+			nc = c->next;
+			if (all || c->seq > seq) {
+				m_chunk_del(s, c);
+				n++;
+			}
+		}
+		*dropped = n;
+		return 0;
+	}
+	if (sqlite3_prepare_v2(s->db, all ? "DELETE FROM chunks" :
+	    "DELETE FROM chunks WHERE seq > ?", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (!all)
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		sqlite3_finalize(st);
+		return -1;
+	}
+	sqlite3_finalize(st);
+	n = (size_t)sqlite3_changes(s->db);
+	s->nchunks -= n < s->nchunks ? n : s->nchunks;
+	*dropped = n;
+	return 0;
+}
+
+int
+store_drop_after(struct store *s, uint64_t seq, size_t *dropped)
+{
+	int rc;
+
+	*dropped = 0;
+	pthread_mutex_lock(&s->mu);
+	if (s->db && db_begin(s, 0) == -1) {
+		pthread_mutex_unlock(&s->mu);
+		return -1;
+	}
+	rc = drop_chunks(s, 0, seq, dropped);
+	if (s->db && (rc == -1 || db_commit(s) == -1)) {
+		db_rollback(s);
+		rc = -1;
+	}
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+int
+store_peer_gen(struct store *s, const uint8_t gen[static 16], size_t *dropped)
+{
+	int rc = 0;
+
+	*dropped = 0;
+	pthread_mutex_lock(&s->mu);
+	if (memcmp(s->peer_gen, gen, 16) == 0)
+		goto done;
+	if (s->db && db_begin(s, 0) == -1) {
+		rc = -1;
+		goto done;
+	}
+	rc = drop_chunks(s, 1, 0, dropped);
+	if (s->db && (rc == -1 || meta_set_blob(s, "peer_gen", gen, 16) == -1 ||
+	    db_commit(s) == -1)) {
+		db_rollback(s);
+		rc = -1;
+	}
+	if (rc == 0)
+		memcpy(s->peer_gen, gen, 16);
+done:
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+/* ------------------------------------------------------------- reserve */
+
+static int
+resv_alloc(struct store_resv *r, size_t n, size_t kb, int newest)
+{
+	memset(r, 0, sizeof(*r));
+	r->n = n;
+	r->kb = kb;
+	r->newest = newest;
+	r->ids = calloc(n ? n : 1, sizeof(*r->ids));
+	r->ord = calloc(n ? n : 1, sizeof(*r->ord));
+	r->seq = calloc(n ? n : 1, sizeof(*r->seq));
+	r->keys = sec_alloc(n > 0 ? n * kb : 1);
+	if (r->ids == NULL || r->ord == NULL || r->seq == NULL || r->keys == NULL) {
+		store_resv_free(r);
+		return -1;
+	}
+	return 0;
+}
+
+void
+store_resv_free(struct store_resv *r)
+{
+	if (r == NULL)
+		return;
+	free(r->ids);
+	free(r->ord);
+	free(r->seq);
+	if (r->keys)
+		sec_free(r->keys, r->n > 0 ? r->n * r->kb : 1);
+	memset(r, 0, sizeof(*r));
+}
+
+static int
+m_reserve(struct store *s, struct store_resv *r)
+{
+	struct chunk *c;
+	size_t i;
+
+	for (i = 0; i < r->n; i++) {
+		c = r->newest ? s->tail : s->head;
+		memcpy(r->ids[i], c->h.id, 16);
+		r->ord[i] = c->ord;
+		r->seq[i] = c->seq;
+		memcpy(r->keys + i * s->kb, c->key, s->kb);
+		m_chunk_del(s, c);
+	}
+	return 0;
+}
+
+static int
+q_reserve(struct store *s, struct store_resv *r)
+{
+	sqlite3_stmt *st, *del;
+	size_t i = 0;
+	int rc = -1;
+
+	if (db_begin(s, 0) == -1)
+		return -1;
+	st = db_st(s, r->newest ? ST_SEL_NEW : ST_SEL_OLD);
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)r->n);
+	while (i < r->n && sqlite3_step(st) == SQLITE_ROW) {
+		if (sqlite3_column_bytes(st, 1) != 16 ||
+		    (size_t)sqlite3_column_bytes(st, 3) != s->kb + SEAL_OVH)
+			break;
+		r->ord[i] = (uint64_t)sqlite3_column_int64(st, 0);
+		memcpy(r->ids[i], sqlite3_column_blob(st, 1), 16);
+		r->seq[i] = (uint64_t)sqlite3_column_int64(st, 2);
+		if (unseal(s, r->ids[i], sqlite3_column_blob(st, 3),
+		    s->kb + SEAL_OVH, r->keys + i * s->kb) == -1) {
+			log_err("store: a sealed chunk does not authenticate");
+			break;
+		}
+		i++;
+	}
+	sqlite3_reset(st);
+	if (i != r->n)
+		goto done;
+	for (i = 0; i < r->n; i++) {
+		del = db_st(s, ST_DEL_ORD);
+		sqlite3_bind_int64(del, 1, (sqlite3_int64)r->ord[i]);
+		if (db_step_done(s, del, "delete chunk") == -1)
+			goto done;
+	}
+	if (db_commit(s) == -1)
+		goto done;
+	rc = 0;
+done:
+	if (rc == -1) {
+		db_rollback(s);
+		OPENSSL_cleanse(r->keys, r->n * r->kb);
+	}
+	return rc;
+}
+
+int
+store_reserve(struct store *s, size_t n, int newest, struct store_resv *r,
+    size_t *avail)
+{
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	pthread_mutex_lock(&s->mu);
+	*avail = s->nchunks;
+	if (n > s->nchunks) {
+		pthread_mutex_unlock(&s->mu);
+		return 1;
+	}
+	if (resv_alloc(r, n, s->kb, newest) == -1) {
+		pthread_mutex_unlock(&s->mu);
+		return -1;
+	}
+	rc = s->db ? q_reserve(s, r) : m_reserve(s, r);
+	if (rc == 0 && s->db)
+		s->nchunks -= n;	/* m_reserve counted its own */
+	pthread_mutex_unlock(&s->mu);
+	if (rc == -1)
+		store_resv_free(r);
+	return rc;
+}
+
+static int
+m_putback(struct store *s, struct store_resv *r, const uint8_t *drop)
+{
+	struct chunk *c;
+	size_t i, k;
+
+	/* Reverse order so that the first one taken ends up at its end again. */
+	for (k = r->n; k-- > 0;) {
+		i = k;
+		if (drop && drop[i])
+			continue;
+		if (h_find(s, &s->ct, r->ids[i]) != NULL)
+			continue;
+		c = m_chunk_new(s, r->ids[i], r->seq[i], r->keys + i * s->kb);
+		if (c == NULL)
+			return -1;
+		c->ord = r->ord[i];
+		h_add(s, &s->ct, &c->h);
+		if (r->newest)
+			m_link_tail(s, c);
+		else
+			m_link_head(s, c);
+		s->nchunks++;
+	}
+	return 0;
+}
+
+static int
+q_putback(struct store *s, struct store_resv *r, const uint8_t *drop)
+{
+	uint8_t *ct;
+	sqlite3_stmt *st;
+	size_t i, added = 0;
+	int rc = -1;
+
+	ct = sec_alloc(s->kb + SEAL_OVH);
+	if (ct == NULL || nonce_ensure(s, r->n) == -1 || db_begin(s, 0) == -1) {
+		sec_free(ct, s->kb + SEAL_OVH);
+		return -1;
+	}
+	for (i = 0; i < r->n; i++) {
+		if (drop && drop[i])
+			continue;
+		if (seal(s, r->ids[i], r->keys + i * s->kb, s->kb, ct) == -1)
+			goto done;
+		st = db_st(s, ST_INS_CHUNK);
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)r->ord[i]);
+		sqlite3_bind_blob(st, 2, r->ids[i], 16, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, (sqlite3_int64)r->seq[i]);
+		sqlite3_bind_blob(st, 4, ct, (int)(s->kb + SEAL_OVH), SQLITE_STATIC);
+		if (sqlite3_step(st) == SQLITE_DONE)
+			added++;
+		sqlite3_reset(st);
+	}
+	if (db_commit(s) == -1)
+		goto done;
+	s->nchunks += added;
+	rc = 0;
+done:
+	if (rc == -1)
+		db_rollback(s);
+	sec_free(ct, s->kb + SEAL_OVH);
+	return rc;
+}
+
+int
+store_putback(struct store *s, struct store_resv *r, const uint8_t *drop)
+{
+	int rc;
+
+	pthread_mutex_lock(&s->mu);
+	rc = s->db ? q_putback(s, r, drop) : m_putback(s, r, drop);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+/* -------------------------------------------------------------- assign */
+
+/* Composes key k of a from chunk bytes laid out key by key in src. */
+static void
+compose(const struct store_assign *a, size_t kb, const uint8_t *src,
+    uint8_t *dst)
+{
+	memcpy(dst, src, a->size_bytes);
+	(void)kb;
+}
+
+static int
+m_assign_one(struct store *s, struct store_assign *a)
+{
+	size_t nch = a->nkeys * a->per, i, k;
+	struct chunk **cv;
+	struct akey *ak;
+	int rc = -1;
+
+	a->nmissing = 0;
+	if ((cv = calloc(nch, sizeof(*cv))) == NULL)
+		return -1;
+	/* Find every chunk once; a repeated one counts as missing. */
+	for (i = 0; i < nch; i++) {
+		cv[i] = (struct chunk *)h_find(s, &s->ct, a->chunks + 16 * i);
+		if (cv[i] == NULL || cv[i]->mark) {
+			memcpy(a->missing[a->nmissing++], a->chunks + 16 * i, 16);
+			cv[i] = NULL;
+		} else
+			cv[i]->mark = 1;
+	}
+	for (k = 0; k < a->nkeys && a->nmissing == 0 && a->result != 2; k++) {
+		if (h_find(s, &s->kt, a->ids + 16 * k) != NULL)
+			a->result = 2;
+		for (i = 0; i < k && a->result != 2; i++)
+			if (memcmp(a->ids + 16 * i, a->ids + 16 * k, 16) == 0)
+				a->result = 2;
+	}
+	if (a->nmissing > 0 || a->result == 2) {
+		if (a->nmissing > 0)
+			a->result = 1;
+		rc = 0;
+		goto done;
+	}
+	for (k = 0; k < a->nkeys; k++) {
+		if ((ak = m_akey_new(a, a->ids + 16 * k)) == NULL)
+			goto done;
+		/* Concatenate the chunks, truncated to the key size. */
+		for (i = 0; i < a->per; i++) {
+			size_t off = i * s->kb, n = s->kb;
+
+			if (off + n > ak->len)
+				n = ak->len - off;
+			memcpy(ak->key + off, cv[k * a->per + i]->key, n);
+		}
+		h_add(s, &s->kt, &ak->h);
+		s->nakeys++;
+	}
+	/* Only now, with every key stored, remove the chunks. */
+	for (i = 0; i < nch; i++) {
+		m_chunk_del(s, cv[i]);
+		cv[i] = NULL;
+	}
+	a->result = 0;
+	rc = 0;
+done:
+	if (rc == -1) {
+		/* Out of memory: remove the keys added so far. */
+		for (k = 0; k < a->nkeys; k++) {
+			ak = (struct akey *)h_find(s, &s->kt, a->ids + 16 * k);
+			if (ak != NULL) {
+				h_del(s, &s->kt, &ak->h);
+				m_akey_free(ak);
+				s->nakeys--;
+			}
+		}
+	}
+	for (i = 0; i < nch; i++)
+		if (cv[i] != NULL)
+			cv[i]->mark = 0;
+	free(cv);
+	return rc;
+}
+
+static int
+q_assign_one(struct store *s, struct store_assign *a, uint8_t *tmp,
+    uint8_t *ct)
+{
+	size_t nch = a->nkeys * a->per, i, k;
+	sqlite3_stmt *st;
+	int r;
+
+	a->nmissing = 0;
+	if (db_exec(s, "SAVEPOINT a") == -1)
+		return -1;
+	/* Delete each chunk; a missing (or repeated) one shows as no change. */
+	for (i = 0; i < nch; i++) {
+		st = db_st(s, ST_SEL_ID);
+		sqlite3_bind_blob(st, 1, a->chunks + 16 * i, 16, SQLITE_STATIC);
+		r = sqlite3_step(st);
+		if (r != SQLITE_ROW) {
+			sqlite3_reset(st);
+			memcpy(a->missing[a->nmissing++], a->chunks + 16 * i, 16);
+			continue;
+		}
+		if ((size_t)sqlite3_column_bytes(st, 1) != s->kb + SEAL_OVH ||
+		    unseal(s, a->chunks + 16 * i, sqlite3_column_blob(st, 1),
+		    s->kb + SEAL_OVH, tmp + (i % a->per) * s->kb) == -1) {
+			log_err("store: a sealed chunk does not authenticate");
+			sqlite3_reset(st);
+			goto fail;
+		}
+		{
+			sqlite3_int64 ord = sqlite3_column_int64(st, 0);
+
+			sqlite3_reset(st);
+			st = db_st(s, ST_DEL_ORD);
+			sqlite3_bind_int64(st, 1, ord);
+			if (db_step_done(s, st, "delete chunk") == -1)
+				goto fail;
+		}
+		if (a->nmissing > 0 || i % a->per != a->per - 1)
+			continue;
+		k = i / a->per;
+		compose(a, s->kb, tmp, tmp + a->per * s->kb);
+		if (seal(s, a->ids + 16 * k, tmp + a->per * s->kb, a->size_bytes,
+		    ct) == -1)
+			goto fail;
+		st = db_st(s, ST_INS_KEY);
+		sqlite3_bind_blob(st, 1, a->ids + 16 * k, 16, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, a->master, -1, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 3, ct, (int)(a->size_bytes + SEAL_OVH),
+		    SQLITE_STATIC);
+		r = sqlite3_step(st);
+		sqlite3_reset(st);
+		if (r == SQLITE_CONSTRAINT) {
+			a->result = 2;
+			goto undo;
+		}
+		if (r != SQLITE_DONE)
+			goto fail;
+		for (size_t j = 0; j < a->nslaves; j++) {
+			st = db_st(s, ST_INS_SLAVE);
+			sqlite3_bind_blob(st, 1, a->ids + 16 * k, 16, SQLITE_STATIC);
+			sqlite3_bind_text(st, 2, a->slaves[j], -1, SQLITE_STATIC);
+			r = sqlite3_step(st);
+			sqlite3_reset(st);
+			if (r != SQLITE_DONE && r != SQLITE_CONSTRAINT)
+				goto fail;
+		}
+	}
+	if (a->nmissing > 0) {
+		a->result = 1;
+		goto undo;
+	}
+	a->result = 0;
+	s->nchunks -= nch;
+	s->nakeys += a->nkeys;
+	return db_exec(s, "RELEASE a");
+undo:
+	if (db_exec(s, "ROLLBACK TO a") == -1)
+		return -1;
+	return db_exec(s, "RELEASE a");
+fail:
+	(void)db_exec(s, "ROLLBACK TO a");
+	(void)db_exec(s, "RELEASE a");
+	return -1;
+}
+
+int
+store_assign(struct store *s, struct store_assign *v, size_t n)
+{
+	size_t i, need = 0, maxper = 1, maxsz = 1;
+	size_t nch0 = 0, nak0 = 0;
+	uint8_t *tmp = NULL, *ct = NULL;
+	int rc = 0;
+
+	for (i = 0; i < n; i++) {
+		v[i].result = 1;
+		v[i].nmissing = 0;
+	}
+	pthread_mutex_lock(&s->mu);
+	if (s->db == NULL) {
+		for (i = 0; i < n && rc == 0; i++)
+			rc = m_assign_one(s, &v[i]);
+		pthread_mutex_unlock(&s->mu);
+		return rc;
+	}
+	for (i = 0; i < n; i++) {
+		need += v[i].nkeys;
+		if (v[i].per > maxper)
+			maxper = v[i].per;
+		if (v[i].size_bytes > maxsz)
+			maxsz = v[i].size_bytes;
+	}
+	tmp = sec_alloc(maxper * s->kb + maxper * s->kb);
+	ct = sec_alloc(maxsz + SEAL_OVH);
+	nch0 = s->nchunks;
+	nak0 = s->nakeys;
+	if (tmp == NULL || ct == NULL || nonce_ensure(s, need) == -1 ||
+	    db_begin(s, 1) == -1) {
+		rc = -1;
+		goto done;
+	}
+	for (i = 0; i < n && rc == 0; i++)
+		rc = q_assign_one(s, &v[i], tmp, ct);
+	if (rc == 0 && db_commit(s) == -1)
+		rc = -1;
+	if (rc == -1) {
+		db_rollback(s);
+		s->nchunks = nch0;
+		s->nakeys = nak0;
+		for (i = 0; i < n; i++)
+			if (v[i].result == 0)
+				v[i].result = 1;
+	}
+done:
+	pthread_mutex_unlock(&s->mu);
+	sec_free(tmp, maxper * s->kb * 2);
+	sec_free(ct, maxsz + SEAL_OVH);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- take */
+
+static enum store_rc
+m_take(struct store *s, const char *caller, const char *master,
+    const uint8_t *ids, const uint8_t *valid, size_t n,
+    struct etsi_keys *out)
+{
+	struct akey *ak;
+	size_t i, j;
+	enum store_rc rc = STORE_OK;
+	int unauth = 0;
+
+	for (i = 0; i < n && rc == STORE_OK; i++) {
+		ak = valid[i] ? (struct akey *)h_find(s, &s->kt, ids + 16 * i) : NULL;
+		if (ak == NULL || ak->mark || strcmp(ak->master, master) != 0) {
+			rc = STORE_NOTFOUND;
+			break;
+		}
+		ak->mark = 1;		/* a repeated ID in one request */
+		for (j = 0; j < ak->nslaves; j++)
+			if (strcmp(ak->slaves[j], caller) == 0)
+				break;
+		if (j == ak->nslaves)
+			unauth = 1;
+		else if (ak->taken[j])
+			rc = STORE_NOTFOUND;
+	}
+	for (j = 0; j < i + (i < n); j++)
+		if (valid[j] && (ak = (struct akey *)h_find(s, &s->kt, ids + 16 * j)))
+			ak->mark = 0;
+	if (rc == STORE_OK && unauth)
+		rc = STORE_UNAUTH;
+	if (rc != STORE_OK)
+		return rc;
+	for (i = 0; i < n; i++) {
+		ak = (struct akey *)h_find(s, &s->kt, ids + 16 * i);
+		out->v[i].key = sec_alloc(ak->len);
+		if (out->v[i].key == NULL) {
+			for (j = 0; j < i; j++) {
+				sec_free(out->v[j].key, out->v[j].len);
+				out->v[j].key = NULL;
+				out->v[j].len = 0;
+			}
+			return STORE_ERR;
+		}
+		memcpy(out->v[i].key, ak->key, ak->len);
+		out->v[i].len = ak->len;
+	}
+	for (i = 0; i < n; i++) {
+		ak = (struct akey *)h_find(s, &s->kt, ids + 16 * i);
+		for (j = 0; j < ak->nslaves; j++)
+			if (strcmp(ak->slaves[j], caller) == 0 && !ak->taken[j]) {
+				ak->taken[j] = 1;
+				ak->nleft--;
+			}
+		if (ak->nleft == 0) {
+			h_del(s, &s->kt, &ak->h);
+			m_akey_free(ak);
+			s->nakeys--;
+		}
+	}
+	return STORE_OK;
+}
+
+static enum store_rc
+q_take(struct store *s, const char *caller, const char *master,
+    const uint8_t *ids, const uint8_t *valid, size_t n,
+    struct etsi_keys *out)
+{
+	sqlite3_stmt *st;
+	enum store_rc rc = STORE_ERR;
+	size_t i, j, len, removed = 0;
+	int unauth = 0, r;
+
+	if (db_begin(s, 1) == -1)
+		return STORE_ERR;
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < i; j++)
+			if (valid[i] && memcmp(ids + 16 * i, ids + 16 * j, 16) == 0)
+				break;
+		if (!valid[i] || j < i) {
+			rc = STORE_NOTFOUND;
+			goto done;
+		}
+		st = db_st(s, ST_SEL_KEY);
+		sqlite3_bind_blob(st, 1, ids + 16 * i, 16, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_ROW ||
+		    strcmp((const char *)sqlite3_column_text(st, 0), master) != 0) {
+			sqlite3_reset(st);
+			rc = STORE_NOTFOUND;
+			goto done;
+		}
+		len = (size_t)sqlite3_column_bytes(st, 1);
+		if (len <= SEAL_OVH || len - SEAL_OVH > ETSI_MAX_KEY_BYTES) {
+			sqlite3_reset(st);
+			goto done;
+		}
+		len -= SEAL_OVH;
+		out->v[i].key = sec_alloc(len);
+		out->v[i].len = len;
+		if (out->v[i].key == NULL || unseal(s, ids + 16 * i,
+		    sqlite3_column_blob(st, 1), len + SEAL_OVH, out->v[i].key) == -1) {
+			log_err("store: a sealed key does not authenticate");
+			sqlite3_reset(st);
+			goto done;
+		}
+		sqlite3_reset(st);
+		st = db_st(s, ST_SEL_SLAVE);
+		sqlite3_bind_blob(st, 1, ids + 16 * i, 16, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, caller, -1, SQLITE_STATIC);
+		r = sqlite3_step(st);
+		if (r != SQLITE_ROW)
+			unauth = 1;
+		else if (sqlite3_column_int(st, 0) != 0) {
+			sqlite3_reset(st);
+			rc = STORE_NOTFOUND;
+			goto done;
+		}
+		sqlite3_reset(st);
+	}
+	if (unauth) {
+		rc = STORE_UNAUTH;
+		goto done;
+	}
+	for (i = 0; i < n; i++) {
+		st = db_st(s, ST_UPD_SLAVE);
+		sqlite3_bind_blob(st, 1, ids + 16 * i, 16, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, caller, -1, SQLITE_STATIC);
+		if (db_step_done(s, st, "take key") == -1)
+			goto done;
+		st = db_st(s, ST_CNT_LEFT);
+		sqlite3_bind_blob(st, 1, ids + 16 * i, 16, SQLITE_STATIC);
+		r = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+		sqlite3_reset(st);
+		if (r == -1)
+			goto done;
+		if (r > 0)
+			continue;
+		st = db_st(s, ST_DEL_KEY);
+		sqlite3_bind_blob(st, 1, ids + 16 * i, 16, SQLITE_STATIC);
+		if (db_step_done(s, st, "delete key") == -1)
+			goto done;
+		st = db_st(s, ST_DEL_SLAVES);
+		sqlite3_bind_blob(st, 1, ids + 16 * i, 16, SQLITE_STATIC);
+		if (db_step_done(s, st, "delete key slaves") == -1)
+			goto done;
+		removed++;
+	}
+	/* Committed (fsync'd) before a single byte leaves this function. */
+	if (db_commit(s) == -1)
+		goto done;
+	s->nakeys -= removed;
+	return STORE_OK;
+done:
+	db_rollback(s);
+	for (i = 0; i < n; i++) {
+		sec_free(out->v[i].key, out->v[i].len);
+		out->v[i].key = NULL;
+		out->v[i].len = 0;
+	}
+	return rc;
+}
+
+enum store_rc
+store_take(struct store *s, const char *caller, const char *master,
+    const uint8_t *ids, const uint8_t *valid, size_t n,
+    struct etsi_keys *out)
+{
+	enum store_rc rc;
+
+	pthread_mutex_lock(&s->mu);
+	rc = s->db ? q_take(s, caller, master, ids, valid, n, out) :
+	    m_take(s, caller, master, ids, valid, n, out);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}

@@ -1,0 +1,115 @@
+#!/bin/sh
+# qkd-sim multicast (additional_slave_SAE_IDs): every named slave gets the
+# same bytes once, nobody else gets them, limits and unknown slaves refused.
+. "$(dirname "$0")/lib.sh"
+tb_up
+
+JSON='Content-Type: application/json'
+UUID_RE='^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
+NOTFOUND='one or more keys specified are not found on KME'
+
+enc() {	# WHO URL SLAVE BODY
+	sae_curl "$1" -X POST -H "$JSON" --data-binary "$4" "$2/api/v1/keys/$3/enc_keys"
+}
+dec() {	# WHO URL MASTER BODY
+	sae_curl "$1" -X POST -H "$JSON" --data-binary "$4" "$2/api/v1/keys/$3/dec_keys"
+}
+# "key_ID key" lines of a Key container, sorted.
+pairs() { printf '%s' "$1" | jq -r '.keys[] | "\(.key_ID) \(.key)"' 2>/dev/null | sort; }
+# Key IDs body for dec_keys with every key of a Key container.
+idsbody() { printf '%s' "$1" | jq -c '{key_IDs: [.keys[] | {key_ID}]}' 2>/dev/null; }
+# same NAME EXPECTED ACTUAL: multi-line equality, never of two empty texts.
+same() {
+	if [ -n "$2" ] && [ "$2" = "$3" ]; then ok "$1"; return; fi
+	printf '%s\n' "$2" >"$TB/same.exp"; printf '%s\n' "$3" >"$TB/same.got"
+	nok "$1: $(grep -c . "$TB/same.exp") lines expected, $(grep -c . "$TB/same.got") got, $(diff "$TB/same.exp" "$TB/same.got" | grep -c '^[<>]') differ"
+}
+# no_crash: stop the pair with SIGTERM, then look for sanitizer reports.
+no_crash() {
+	for s in a b; do
+		if [ -f "$TB/kme-$s.pid" ] && kill -0 "$(cat "$TB/kme-$s.pid")" 2>/dev/null; then
+			ok "KME $s still running at the end"
+		else
+			nok "KME $s died during the test (see kme-$s.log)"
+		fi
+	done
+	sh "$top/tests/testbed.sh" down "$TB"
+	check "no sanitizer or crash report in the KME logs" "" \
+		"$(grep -lE 'AddressSanitizer|LeakSanitizer|runtime error|Segmentation|Aborted' "$TB"/kme-*.log)"
+}
+
+r=$(enc A "$KME_A_URL" sae-b '{"number":5,"size":256,"additional_slave_SAE_IDs":["sae-x"]}')
+check "enc_keys sae-b + additional sae-x: 200" 200 "$(http_code "$r")"
+c=$(http_body "$r")
+check "multicast: 5 keys" 5 "$(json_get "$c" '.keys | length')"
+
+r=$(dec B "$KME_B_URL" sae-a "$(idsbody "$c")")
+check "multicast: sae-b dec_keys: 200" 200 "$(http_code "$r")"
+same "multicast: sae-b gets A's bytes" "$(pairs "$c")" "$(pairs "$(http_body "$r")")"
+r=$(dec B "$KME_B_URL" sae-a "$(idsbody "$c")")
+check "multicast: sae-b a second time: 400" 400 "$(http_code "$r")"
+check "multicast: sae-b a second time: message" "$NOTFOUND" "$(json_get "$(http_body "$r")" .message)"
+
+r=$(dec X "$KME_B_URL" sae-a "$(idsbody "$c")")
+check "multicast: sae-x dec_keys after sae-b took them: 200" 200 "$(http_code "$r")"
+same "multicast: sae-x gets the same bytes" "$(pairs "$c")" "$(pairs "$(http_body "$r")")"
+r=$(dec X "$KME_B_URL" sae-a "$(idsbody "$c")")
+check "multicast: sae-x a second time: 400" 400 "$(http_code "$r")"
+
+# Order the other way round, with the GET forms, and a part of the keys.
+r=$(enc A "$KME_A_URL" sae-b '{"number":3,"size":128,"additional_slave_SAE_IDs":["sae-x"]}')
+c=$(http_body "$r")
+id0=$(json_get "$c" '.keys[0].key_ID')
+r=$(sae_curl X "$KME_B_URL/api/v1/keys/sae-a/dec_keys?key_ID=$id0")
+check "multicast: sae-x first, GET form: 200" 200 "$(http_code "$r")"
+check "multicast: sae-x GET: bytes" "$(json_get "$c" '.keys[0].key')" "$(json_get "$(http_body "$r")" '.keys[0].key')"
+r=$(sae_curl X "$KME_B_URL/api/v1/keys/sae-a/dec_keys?key_ID=$id0")
+check "multicast: sae-x GET again: 400" 400 "$(http_code "$r")"
+r=$(dec B "$KME_B_URL" sae-a "$(idsbody "$c")")
+check "multicast: sae-b all 3 after sae-x took one: 200" 200 "$(http_code "$r")"
+same "multicast: sae-b bytes" "$(pairs "$c")" "$(pairs "$(http_body "$r")")"
+# sae-x still has the other two, all or nothing: with id0 (gone) -> 400, keys kept
+r=$(dec X "$KME_B_URL" sae-a "$(idsbody "$c")")
+check "multicast: sae-x asks for all 3 incl. the one it had: 400" 400 "$(http_code "$r")"
+rest=$(printf '%s' "$c" | jq -c '{keys: .keys[1:]}')
+r=$(dec X "$KME_B_URL" sae-a "$(idsbody "$rest")")
+check "multicast: sae-x the other 2: 200" 200 "$(http_code "$r")"
+same "multicast: sae-x the other 2: bytes" "$(pairs "$rest")" "$(pairs "$(http_body "$r")")"
+
+# Without the additional slave, sae-x has no access.
+r=$(enc A "$KME_A_URL" sae-b '{"number":2}')
+c=$(http_body "$r")
+r=$(dec X "$KME_B_URL" sae-a "$(idsbody "$c")")
+check "unicast to sae-b: sae-x refused: 401" 401 "$(http_code "$r")"
+r=$(dec B "$KME_B_URL" sae-a "$(idsbody "$c")")
+same "unicast to sae-b: sae-b still gets them" "$(pairs "$c")" "$(pairs "$(http_body "$r")")"
+
+# Multicast from B: sae-x master, sae-a slave; sae-b additional slave
+# would be at B itself (not the peer) -> refused.
+r=$(enc X "$KME_B_URL" sae-a '{"number":1,"additional_slave_SAE_IDs":["sae-b"]}')
+check "multicast with an additional slave at the master's own KME: 400" 400 "$(http_code "$r")"
+
+# Limits
+eight='"s1","s2","s3","s4","s5","s6","s7","s8"'
+nine="$eight,\"s9\""
+r=$(enc A "$KME_A_URL" sae-b "{\"additional_slave_SAE_IDs\":[$nine]}")
+check "9 additional slaves (> max_SAE_ID_count 8): 400" 400 "$(http_code "$r")"
+check_match "9 additional slaves: message says why" 'max_SAE_ID_count|additional' \
+	"$(json_get "$(http_body "$r")" .message)"
+r=$(enc A "$KME_A_URL" sae-b "{\"additional_slave_SAE_IDs\":[$eight]}")
+check "8 unknown additional slaves: 400 (not attached)" 400 "$(http_code "$r")"
+r=$(enc A "$KME_A_URL" sae-b '{"additional_slave_SAE_IDs":["sae-x","nobody"]}')
+check "additional slave nobody: 400" 400 "$(http_code "$r")"
+check_match "additional slave nobody: the error names it" 'nobody' \
+	"$(json_get "$(http_body "$r")" '[.message, (.details // [] | tostring)] | join(" ")')"
+
+# A refused multicast consumed nothing and the pair still works.
+r=$(enc A "$KME_A_URL" sae-b '{"number":2,"additional_slave_SAE_IDs":["sae-x"]}')
+check "multicast after the refusals: 200" 200 "$(http_code "$r")"
+c=$(http_body "$r")
+r1=$(dec X "$KME_B_URL" sae-a "$(idsbody "$c")")
+r2=$(dec B "$KME_B_URL" sae-a "$(idsbody "$c")")
+same "multicast after the refusals: sae-x bytes" "$(pairs "$c")" "$(pairs "$(http_body "$r1")")"
+same "multicast after the refusals: sae-b bytes" "$(pairs "$c")" "$(pairs "$(http_body "$r2")")"
+
+no_crash

@@ -1,0 +1,190 @@
+#!/bin/sh
+# qkd-sim with STATE_DIR (SQLite stores): across clean restarts (SIGTERM)
+# and crashes (SIGKILL) of both KMEs, no key ID is issued twice, keys
+# assigned before are still retrievable at the slave's KME (exactly once),
+# the stores never hold a delivered key in clear (raw bytes, base64 or hex),
+# and the key-encryption key files are mode 600.
+. "$(dirname "$0")/lib.sh"
+STATE_DIR=$TB/state; export STATE_DIR
+tb_up
+
+JSON='Content-Type: application/json'
+UUID_RE='^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
+NOTFOUND='one or more keys specified are not found on KME'
+
+enc() {	# WHO URL SLAVE BODY
+	sae_curl "$1" -X POST -H "$JSON" --data-binary "$4" "$2/api/v1/keys/$3/enc_keys"
+}
+dec() {	# WHO URL MASTER BODY
+	sae_curl "$1" -X POST -H "$JSON" --data-binary "$4" "$2/api/v1/keys/$3/dec_keys"
+}
+# "key_ID key" lines of a Key container, sorted.
+pairs() { printf '%s' "$1" | jq -r '.keys[] | "\(.key_ID) \(.key)"' 2>/dev/null | sort; }
+# Key IDs body for dec_keys with every key of a Key container.
+idsbody() { printf '%s' "$1" | jq -c '{key_IDs: [.keys[] | {key_ID}]}' 2>/dev/null; }
+# same NAME EXPECTED ACTUAL: multi-line equality, never of two empty texts.
+same() {
+	if [ -n "$2" ] && [ "$2" = "$3" ]; then ok "$1"; return; fi
+	printf '%s\n' "$2" >"$TB/same.exp"; printf '%s\n' "$3" >"$TB/same.got"
+	nok "$1: $(grep -c . "$TB/same.exp") lines expected, $(grep -c . "$TB/same.got") got, $(diff "$TB/same.exp" "$TB/same.got" | grep -c '^[<>]') differ"
+}
+# no_crash: stop the pair with SIGTERM, then look for sanitizer reports.
+no_crash() {
+	for s in a b; do
+		if [ -f "$TB/kme-$s.pid" ] && kill -0 "$(cat "$TB/kme-$s.pid")" 2>/dev/null; then
+			ok "KME $s still running at the end"
+		else
+			nok "KME $s died during the test (see kme-$s.log)"
+		fi
+	done
+	sh "$top/tests/testbed.sh" down "$TB"
+	check "no sanitizer or crash report in the KME logs" "" \
+		"$(grep -lE 'AddressSanitizer|LeakSanitizer|runtime error|Segmentation|Aborted' "$TB"/kme-*.log)"
+}
+
+TBSH="sh $top/tests/testbed.sh"
+W=$TB/work; mkdir -p "$W"
+ALL=$W/all.keys; : >"$ALL"		# every key handed out: "ID KEY"
+# get WHO URL SLAVE N NAME: enc_keys, remembers the container in $W/NAME
+get() {
+	r=$(enc "$1" "$2" "$3" "{\"number\":$4}")
+	check "$5: enc_keys $4 keys: 200" 200 "$(http_code "$r")"
+	http_body "$r" >"$W/$5"
+	pairs "$(http_body "$r")" >>"$ALL"
+}
+ids() { jq -r '.keys[].key_ID' "$W/$1" 2>/dev/null | sort; }
+# fetch WHO URL MASTER NAME: dec_keys of all keys of $W/NAME; prints the output
+fetch() { dec "$1" "$2" "$3" "$(idsbody "$(cat "$W/$4")")"; }
+wait_up() {	# until enc_keys works at A and B (10 s)
+	i=0
+	while [ $i -lt 50 ]; do
+		ra=$(enc A "$KME_A_URL" sae-b '{"number":1}' | tail -n 1)
+		rb=$(enc X "$KME_B_URL" sae-a '{"number":1}' | tail -n 1)
+		[ "$ra$rb" = 200200 ] && return 0
+		sleep 0.2; i=$((i + 1))
+	done
+	return 1
+}
+# disjoint NAME FILE1 FILE2: no line in common
+disjoint() { check "$1" 0 "$(comm -12 "$2" "$3" | grep -c .)"; }
+
+# in_clear FILE...: how many of the keys in $ALL appear in the files as raw
+# bytes, base64 text or hex text.
+in_clear() {
+	: >"$W/pat.hex"; : >"$W/pat.b64"
+	while read -r id k; do
+		printf '%s' "$k" | base64 -d | od -An -v -tx1 | tr -d ' \n' >>"$W/pat.hex"
+		echo >>"$W/pat.hex"
+		echo "$k" >>"$W/pat.b64"
+	done <"$ALL"
+	n=0
+	for f in "$@"; do
+		[ -f "$f" ] || continue
+		od -An -v -tx1 "$f" | tr -d ' \n' >"$W/file.hex"
+		h=$(grep -o -F -f "$W/pat.hex" "$W/file.hex" | wc -l)	# raw bytes
+		t=$(grep -a -o -F -f "$W/pat.hex" "$f" | wc -l)		# hex text
+		b=$(grep -a -o -F -f "$W/pat.b64" "$f" | wc -l)		# base64 text
+		n=$((n + h + t + b))
+	done
+	echo $n
+}
+
+r=$(sae_curl A "$KME_A_URL/api/v1/keys/sae-b/status")
+check "status with a db: 200" 200 "$(http_code "$r")"
+
+# --- before the first restart ---
+get A "$KME_A_URL" sae-b 20 pend1	# assigned, fetched only after the restart
+get A "$KME_A_URL" sae-b 10 done1	# fetched now
+get X "$KME_B_URL" sae-a 5 pendx	# B as master, fetched at A after the restart
+r=$(fetch B "$KME_B_URL" sae-a done1)
+same "done1: delivered at B before the restart" "$(pairs "$(cat "$W/done1")")" "$(pairs "$(http_body "$r")")"
+(ids pend1; ids done1; ids pendx) | sort >"$W/before.ids"
+
+# positive control for the clear-text search: it must find a key we plant
+head -c 3000 /dev/urandom >"$W/control"
+head -n 1 "$ALL" | cut -d' ' -f2 | base64 -d >>"$W/control"
+head -c 3000 /dev/urandom >>"$W/control"
+check "control: the clear-text search finds a planted key" true \
+	"$([ "$(in_clear "$W/control")" -ge 1 ] && echo true || echo false)"
+head -n 1 "$ALL" | cut -d' ' -f2 >"$W/control2"
+check "control: the clear-text search finds a planted base64 key" true \
+	"$([ "$(in_clear "$W/control2")" -ge 1 ] && echo true || echo false)"
+
+ls "$STATE_DIR" >"$W/state.ls"
+check_match "STATE_DIR holds both databases" 'kme-a\.db.*kme-b\.db' "$(tr '\n' ' ' <"$W/state.ls")"
+check "no key in clear in STATE_DIR while running" 0 "$(in_clear "$STATE_DIR"/*)"
+for s in a b; do
+	check "kme-$s.kek exists, mode 600" 600 "$(stat -c %a "$STATE_DIR/kme-$s.kek" 2>/dev/null)"
+done
+
+# --- clean restart of both ---
+$TBSH stop a "$TB"; $TBSH stop b "$TB"
+$TBSH start a "$TB"; $TBSH start b "$TB"
+wait_up; check "after a clean restart both directions work" 0 $?
+check "no key in clear in STATE_DIR after a clean stop" 0 "$(in_clear "$STATE_DIR"/*)"
+
+get A "$KME_A_URL" sae-b 40 after1
+get X "$KME_B_URL" sae-a 10 afterx1
+(ids after1; ids afterx1) | sort >"$W/after1.ids"
+disjoint "after a clean restart: no key ID issued again" "$W/before.ids" "$W/after1.ids"
+r=$(fetch B "$KME_B_URL" sae-a pend1)
+check "pend1 (assigned before the restart): dec_keys at B: 200" 200 "$(http_code "$r")"
+same "pend1: bytes equal to A's" "$(pairs "$(cat "$W/pend1")")" "$(pairs "$(http_body "$r")")"
+r=$(fetch B "$KME_B_URL" sae-a done1)
+check "done1 (delivered before the restart): dec_keys again: 400" 400 "$(http_code "$r")"
+r=$(fetch A "$KME_A_URL" sae-x pendx)
+check "pendx (B as master before the restart): dec_keys at A: 200" 200 "$(http_code "$r")"
+same "pendx: bytes equal to B's" "$(pairs "$(cat "$W/pendx")")" "$(pairs "$(http_body "$r")")"
+r=$(fetch B "$KME_B_URL" sae-a after1)
+same "after1: bytes equal at B" "$(pairs "$(cat "$W/after1")")" "$(pairs "$(http_body "$r")")"
+r=$(fetch A "$KME_A_URL" sae-x afterx1)
+same "afterx1: bytes equal at A" "$(pairs "$(cat "$W/afterx1")")" "$(pairs "$(http_body "$r")")"
+
+# --- crash of both (SIGKILL) ---
+get A "$KME_A_URL" sae-b 15 pend2
+get X "$KME_B_URL" sae-a 6 pendx2
+(cat "$W/before.ids" "$W/after1.ids"; ids pend2; ids pendx2) | sort >"$W/before2.ids"
+$TBSH kill a "$TB"; $TBSH kill b "$TB"
+$TBSH start a "$TB"; $TBSH start b "$TB"
+wait_up; check "after a crash of both, both directions work" 0 $?
+get A "$KME_A_URL" sae-b 40 after2
+get X "$KME_B_URL" sae-a 10 afterx2
+(ids after2; ids afterx2) | sort >"$W/after2.ids"
+disjoint "after a crash: no key ID issued again" "$W/before2.ids" "$W/after2.ids"
+r=$(fetch B "$KME_B_URL" sae-a pend2)
+check "pend2 (assigned just before the crash): dec_keys at B: 200" 200 "$(http_code "$r")"
+same "pend2: bytes equal to A's" "$(pairs "$(cat "$W/pend2")")" "$(pairs "$(http_body "$r")")"
+r=$(fetch A "$KME_A_URL" sae-x pendx2)
+same "pendx2: bytes equal to B's" "$(pairs "$(cat "$W/pendx2")")" "$(pairs "$(http_body "$r")")"
+r=$(fetch B "$KME_B_URL" sae-a pend1)
+check "pend1 (delivered before the crash): dec_keys again: 400" 400 "$(http_code "$r")"
+r=$(fetch B "$KME_B_URL" sae-a after2)
+same "after2: bytes equal at B" "$(pairs "$(cat "$W/after2")")" "$(pairs "$(http_body "$r")")"
+r=$(fetch A "$KME_A_URL" sae-x afterx2)
+same "afterx2: bytes equal at A" "$(pairs "$(cat "$W/afterx2")")" "$(pairs "$(http_body "$r")")"
+
+# --- one side only: crash B while A keeps running, then A while B runs ---
+get A "$KME_A_URL" sae-b 12 pend3
+$TBSH kill b "$TB"; $TBSH start b "$TB"
+wait_up; check "after a crash of B alone, both directions work" 0 $?
+get A "$KME_A_URL" sae-b 20 after3
+r=$(fetch B "$KME_B_URL" sae-a pend3)
+same "pend3 (assigned before B crashed): bytes equal" "$(pairs "$(cat "$W/pend3")")" "$(pairs "$(http_body "$r")")"
+r=$(fetch B "$KME_B_URL" sae-a after3)
+same "after3: bytes equal at B" "$(pairs "$(cat "$W/after3")")" "$(pairs "$(http_body "$r")")"
+get X "$KME_B_URL" sae-a 7 pendx4
+$TBSH kill a "$TB"; $TBSH start a "$TB"
+wait_up; check "after a crash of A alone, both directions work" 0 $?
+get A "$KME_A_URL" sae-b 20 after4
+r=$(fetch A "$KME_A_URL" sae-x pendx4)
+same "pendx4 (assigned before A crashed): bytes equal" "$(pairs "$(cat "$W/pendx4")")" "$(pairs "$(http_body "$r")")"
+r=$(fetch B "$KME_B_URL" sae-a after4)
+same "after4: bytes equal at B" "$(pairs "$(cat "$W/after4")")" "$(pairs "$(http_body "$r")")"
+
+# --- every ID ever handed out is unique, and none is in clear on disk ---
+check "no key ID handed out twice over all restarts" 0 "$(cut -d' ' -f1 "$ALL" | sort | uniq -d | grep -c .)"
+no_crash
+check "no key in clear in STATE_DIR at the end ($(grep -c . "$ALL") keys searched)" 0 "$(in_clear "$STATE_DIR"/*)"
+for s in a b; do
+	check "kme-$s.kek still mode 600" 600 "$(stat -c %a "$STATE_DIR/kme-$s.kek" 2>/dev/null)"
+done
