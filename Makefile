@@ -39,12 +39,14 @@ endif
 COMMON_SRC := $(wildcard common/*.c)
 KMSC_SRC   := kmsclient/kmsclient.c
 SIM_SRC    := $(filter-out simulator/main.c,$(wildcard simulator/*.c))
+KMSD_SRC   := $(filter-out kmsd/main.c,$(wildcard kmsd/*.c))
 objs = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
 LIBCOMMON := $(BUILD)/libcommon.a
 LIBKMSC   := $(BUILD)/libkmsclient.a
 LIBSIM    := $(BUILD)/libsim.a
-BINS := $(BINDIR)/qkd-sim $(BINDIR)/kmsclient $(BINDIR)/kme-bench
+LIBKMSD   := $(BUILD)/libkmsd.a
+BINS := $(BINDIR)/qkd-sim $(BINDIR)/kmsd $(BINDIR)/kmsclient $(BINDIR)/kme-bench
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
@@ -62,11 +64,13 @@ $(BUILD)/%.o: %.c
 $(LIBCOMMON): $(call objs,$(COMMON_SRC))
 $(LIBKMSC): $(call objs,$(KMSC_SRC))
 $(LIBSIM): $(call objs,$(SIM_SRC))
+$(LIBKMSD): $(call objs,$(KMSD_SRC))
 $(BUILD)/%.a:
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(BINDIR)/qkd-sim: $(BUILD)/simulator/main.o $(LIBSIM) $(LIBCOMMON)
+$(BINDIR)/kmsd: $(BUILD)/kmsd/main.o $(LIBKMSD) $(LIBSIM) $(LIBKMSC) $(LIBCOMMON)
 $(BINDIR)/kmsclient: $(BUILD)/kmsclient/main.o $(LIBKMSC) $(LIBCOMMON)
 $(BINDIR)/kme-bench: $(BUILD)/bench/kme-bench.o $(LIBCOMMON)
 $(BINS):
@@ -74,7 +78,7 @@ $(BINS):
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBSIM) $(LIBKMSC) $(LIBCOMMON)
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBKMSD) $(LIBSIM) $(LIBKMSC) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(TESTLIBS)

@@ -2,25 +2,17 @@
 #ifndef SIM_API_H
 #define SIM_API_H
 
+#include "common/etsiapi.h"
 #include "common/httpd.h"
 #include "simulator/kme.h"
 
-struct sim_map {
-	char	*cn;		/* certificate subject CN */
-	char	*sae;		/* SAE ID it stands for */
-};
-
 struct api {
-	struct kme		*kme;
-	const char		*kme_id;
-	unsigned		 key_size;
-	unsigned		 min_key_size;
-	unsigned		 max_key_size;
-	unsigned		 max_key_per_request;
-	unsigned		 max_key_count;
-	unsigned		 max_sae_id_count;
-	const struct sim_map	*map;
-	size_t			 nmap;
+	struct kme			*kme;
+	const char			*kme_id;
+	struct etsiapi_limits		 lim;
+	unsigned			 max_key_count;
+	const struct etsiapi_map	*map;
+	size_t				 nmap;
 };
 
 /* httpd_handler for the KME's API; ctx is a struct api. */

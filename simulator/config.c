@@ -3,8 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <ini.h>
-
+#include "common/cfg.h"
 #include "common/etsi.h"
 #include "common/num.h"
 #include "simulator/config.h"
@@ -27,65 +26,6 @@ sim_config_defaults(struct sim_config *c)
 }
 
 static int
-set_str(char **dst, const char *v)
-{
-	char	*n;
-
-	if ((n = strdup(v)) == NULL)
-		return -1;
-	free(*dst);
-	*dst = n;
-	return 0;
-}
-
-static int
-set_saes(struct sim_config *c, const char *v, char *err, size_t errlen)
-{
-	char	*copy, *tok, *save = NULL;
-
-	for (size_t i = 0; i < c->nsaes; i++)
-		free(c->saes[i]);
-	c->nsaes = 0;
-	if ((copy = strdup(v)) == NULL)
-		return -1;
-	for (tok = strtok_r(copy, ", \t", &save); tok;
-	    tok = strtok_r(NULL, ", \t", &save)) {
-		if (!etsi_id_valid(tok) || c->nsaes == SIM_MAX_SAES) {
-			snprintf(err, errlen, "saes: \"%s\" is not a valid SAE ID "
-			    "(or more than %d SAEs)", tok, SIM_MAX_SAES);
-			free(copy);
-			return -1;
-		}
-		c->saes[c->nsaes++] = strdup(tok);
-	}
-	free(copy);
-	return 0;
-}
-
-static int
-set_uint(unsigned *dst, const char *name, const char *v, unsigned min,
-    unsigned max, char *err, size_t errlen)
-{
-	if (num_uint(v, min, max, dst) == -1) {
-		snprintf(err, errlen, "%s \"%s\" is not a whole number in [%u, %u]",
-		    name, v, min, max);
-		return -1;
-	}
-	return 0;
-}
-
-static int
-set_addr(char *host, size_t hostcap, uint16_t *port, const char *name,
-    const char *v, char *err, size_t errlen)
-{
-	if (num_hostport(v, host, hostcap, port, 1) == -1) {
-		snprintf(err, errlen, "%s \"%s\" is not IPV4:PORT", name, v);
-		return -1;
-	}
-	return 0;
-}
-
-static int
 set_kme(struct sim_config *c, const char *n, const char *v, char *err, size_t el)
 {
 	if (strcmp(n, "id") == 0) {
@@ -93,41 +33,41 @@ set_kme(struct sim_config *c, const char *n, const char *v, char *err, size_t el
 			snprintf(err, el, "id \"%s\" is not a valid KME ID", v);
 			return -1;
 		}
-		return set_str(&c->id, v);
+		return cfg_str(&c->id, v);
 	}
 	if (strcmp(n, "listen") == 0)
-		return set_addr(c->listen_host, sizeof(c->listen_host),
+		return cfg_addr(c->listen_host, sizeof(c->listen_host),
 		    &c->listen_port, n, v, err, el);
 	if (strcmp(n, "cert") == 0)
-		return set_str(&c->cert, v);
+		return cfg_str(&c->cert, v);
 	if (strcmp(n, "key") == 0)
-		return set_str(&c->key, v);
+		return cfg_str(&c->key, v);
 	if (strcmp(n, "ca") == 0)
-		return set_str(&c->ca, v);
+		return cfg_str(&c->ca, v);
 	if (strcmp(n, "saes") == 0)
-		return set_saes(c, v, err, el);
+		return cfg_id_list(c->saes, &c->nsaes, SIM_MAX_SAES, n, v, err, el);
 	if (strcmp(n, "key_size") == 0)
-		return set_uint(&c->key_size, n, v, 8, ETSI_MAX_KEY_BYTES * 8, err, el);
+		return cfg_uint(&c->key_size, n, v, 8, ETSI_MAX_KEY_BYTES * 8, err, el);
 	if (strcmp(n, "min_key_size") == 0)
-		return set_uint(&c->min_key_size, n, v, 8, ETSI_MAX_KEY_BYTES * 8, err, el);
+		return cfg_uint(&c->min_key_size, n, v, 8, ETSI_MAX_KEY_BYTES * 8, err, el);
 	if (strcmp(n, "max_key_size") == 0)
-		return set_uint(&c->max_key_size, n, v, 8, ETSI_MAX_KEY_BYTES * 8, err, el);
+		return cfg_uint(&c->max_key_size, n, v, 8, ETSI_MAX_KEY_BYTES * 8, err, el);
 	if (strcmp(n, "max_key_per_request") == 0)
-		return set_uint(&c->max_key_per_request, n, v, 1, ETSI_MAX_KEYS, err, el);
+		return cfg_uint(&c->max_key_per_request, n, v, 1, ETSI_MAX_KEYS, err, el);
 	if (strcmp(n, "max_key_count") == 0)
-		return set_uint(&c->max_key_count, n, v, 1, 100000000, err, el);
+		return cfg_uint(&c->max_key_count, n, v, 1, 100000000, err, el);
 	if (strcmp(n, "max_sae_id_count") == 0)
-		return set_uint(&c->max_sae_id_count, n, v, 0, ETSI_MAX_SLAVES, err, el);
+		return cfg_uint(&c->max_sae_id_count, n, v, 0, ETSI_MAX_SLAVES, err, el);
 	if (strcmp(n, "max_body") == 0)
-		return set_uint(&c->max_body, n, v, 1024, 16 * 1024 * 1024, err, el);
+		return cfg_uint(&c->max_body, n, v, 1024, 16 * 1024 * 1024, err, el);
 	if (strcmp(n, "db") == 0)
-		return set_str(&c->db, v);
+		return cfg_str(&c->db, v);
 	if (strcmp(n, "kek_file") == 0)
-		return set_str(&c->kek_file, v);
+		return cfg_str(&c->kek_file, v);
 	if (strcmp(n, "ready_file") == 0)
-		return set_str(&c->ready_file, v);
+		return cfg_str(&c->ready_file, v);
 	if (strcmp(n, "log_level") == 0)
-		return set_str(&c->log_level, v);
+		return cfg_str(&c->log_level, v);
 	snprintf(err, el, "unknown setting \"%s\" in [kme]", n);
 	return -1;
 }
@@ -146,12 +86,12 @@ set_link(struct sim_config *c, const char *n, const char *v, char *err, size_t e
 	}
 	if (strcmp(n, "listen") == 0) {
 		c->link_listen_set = 1;
-		return set_addr(c->link_listen_host, sizeof(c->link_listen_host),
+		return cfg_addr(c->link_listen_host, sizeof(c->link_listen_host),
 		    &c->link_listen_port, n, v, err, el);
 	}
 	if (strcmp(n, "peer") == 0) {
 		c->link_peer_set = 1;
-		return set_addr(c->link_peer_host, sizeof(c->link_peer_host),
+		return cfg_addr(c->link_peer_host, sizeof(c->link_peer_host),
 		    &c->link_peer_port, n, v, err, el);
 	}
 	if (strcmp(n, "peer_id") == 0) {
@@ -159,7 +99,7 @@ set_link(struct sim_config *c, const char *n, const char *v, char *err, size_t e
 			snprintf(err, el, "peer_id \"%s\" is not a valid KME ID", v);
 			return -1;
 		}
-		return set_str(&c->peer_id, v);
+		return cfg_str(&c->peer_id, v);
 	}
 	if (strcmp(n, "key_rate") == 0) {
 		if (num_u64(v, 1, 100000000000ull, &c->key_rate) == -1) {
@@ -170,7 +110,7 @@ set_link(struct sim_config *c, const char *n, const char *v, char *err, size_t e
 		return 0;
 	}
 	if (strcmp(n, "timeout_ms") == 0)
-		return set_uint(&c->link_timeout_ms, n, v, 10, 600000, err, el);
+		return cfg_uint(&c->link_timeout_ms, n, v, 10, 600000, err, el);
 	snprintf(err, el, "unknown setting \"%s\" in [link]", n);
 	return -1;
 }
@@ -181,6 +121,7 @@ sim_config_set(struct sim_config *c, const char *section, const char *name,
 {
 	int	rc;
 
+	err[0] = '\0';
 	if (strcmp(section, "kme") == 0)
 		rc = set_kme(c, name, value, err, errlen);
 	else if (strcmp(section, "link") == 0)
@@ -204,40 +145,17 @@ sim_config_set(struct sim_config *c, const char *section, const char *name,
 	return rc;
 }
 
-struct sim_ini {
-	struct sim_config	*c;
-	char			*err;
-	size_t			 errlen;
-};
-
 static int
-sim_ini_line(void *user, const char *section, const char *name, const char *value)
+sim_config_setter(void *ctx, const char *section, const char *name,
+    const char *value, char *err, size_t errlen)
 {
-	struct sim_ini	*si = user;
-
-	return sim_config_set(si->c, section, name, value, si->err, si->errlen) == 0;
+	return sim_config_set(ctx, section, name, value, err, errlen);
 }
 
 int
 sim_config_load(struct sim_config *c, const char *path, char *err, size_t errlen)
 {
-	struct sim_ini	si = { c, NULL, 0 };
-	char		msg[256] = "";
-	int		line;
-
-	si.err = msg;
-	si.errlen = sizeof(msg);
-	line = ini_parse(path, sim_ini_line, &si);
-	if (line == -1) {
-		snprintf(err, errlen, "cannot open config file \"%s\"", path);
-		return -1;
-	}
-	if (line != 0) {
-		snprintf(err, errlen, "%s line %d: %s", path, line,
-		    msg[0] ? msg : "syntax error");
-		return -1;
-	}
-	return 0;
+	return cfg_load(path, sim_config_setter, c, err, errlen);
 }
 
 int

@@ -33,7 +33,7 @@ struct sim_config {
 	uint64_t	 key_rate;
 	unsigned	 link_timeout_ms;
 	/* [sae_map] */
-	struct sim_map	 map[SIM_MAX_MAP];
+	struct etsiapi_map	 map[SIM_MAX_MAP];
 	size_t		 nmap;
 };
 

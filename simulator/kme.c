@@ -52,6 +52,7 @@ struct passign {
 	size_t		 nslaves;
 	uint8_t		(*ids)[16];
 	uint8_t		(*chunks)[16];
+	uint64_t	*ords;
 	uint8_t		(*missing)[16];
 	struct store_assign a;
 };
@@ -170,6 +171,7 @@ passign_free(struct passign *p)
 		free(p->slaves[i]);
 	free(p->ids);
 	free(p->chunks);
+	free(p->ords);
 	free(p->missing);
 	free(p);
 }
@@ -470,7 +472,7 @@ on_assign(struct kme *k, uint32_t reqid, const uint8_t *p, size_t n)
 	if (size == 0 || size % 8 != 0 || nkeys == 0 || per == 0 ||
 	    size / 8 > ETSI_MAX_KEY_BYTES || (size_t)per * k->key_size < size ||
 	    (size_t)(per - 1) * k->key_size >= size ||
-	    rd_left(&r) != (nkeys + nch) * 16) {
+	    rd_left(&r) != (nkeys + nch) * 16 + nch * 8) {
 		a->bad = 1;
 		snprintf(a->why, sizeof(a->why), "malformed key assignment");
 		return;
@@ -478,12 +480,17 @@ on_assign(struct kme *k, uint32_t reqid, const uint8_t *p, size_t n)
 	a->ids = malloc((size_t)nkeys * 16);
 	a->chunks = malloc(nch * 16);
 	a->missing = malloc(nch * 16);
-	if (a->ids == NULL || a->chunks == NULL || a->missing == NULL) {
+	a->ords = malloc(nch * sizeof(*a->ords));
+	if (a->ids == NULL || a->chunks == NULL || a->missing == NULL ||
+	    a->ords == NULL) {
 		a->bad = 1;
 		return;
 	}
 	(void)rd_bytes(&r, a->ids, (size_t)nkeys * 16);
 	(void)rd_bytes(&r, a->chunks, nch * 16);
+	for (i = 0; i < nch; i++)
+		(void)rd_u64(&r, &a->ords[i]);
+	a->a.ords = a->ords;
 	a->a.nkeys = nkeys;
 	a->a.ids = a->ids[0];
 	a->a.size_bytes = size / 8;
@@ -599,7 +606,7 @@ cfg_check(const struct kme_cfg *c, char *err, size_t errlen)
 		    "ca_file");
 		return -1;
 	}
-	if (c->transmitter && (c->key_rate == 0 || c->key_rate > 1000000000000ULL)) {
+	if (c->transmitter && (c->key_rate == 0 || c->key_rate > 10000000000ULL)) {
 		snprintf(err, errlen, "key_rate %llu bits/s is out of range",
 		    (unsigned long long)c->key_rate);
 		return -1;
@@ -748,6 +755,8 @@ assign_frame(struct buf *f, const char *master, const char *const *slaves,
 		rc |= put_str(f, slaves[i]);
 	rc |= buf_add(f, ids, (size_t)number * 16);
 	rc |= buf_add(f, r->ids, r->n * 16);
+	for (i = 0; i < r->n; i++)
+		rc |= buf_add_u64(f, r->ord[i]);
 	return rc ? -1 : 0;
 }
 
@@ -843,7 +852,7 @@ kme_enc_keys(struct kme *k, const char *master, const char *const *slaves,
 		}
 	per = (size_bits + k->key_size - 1) / k->key_size;
 	total = (size_t)number * per;
-	if ((total + number) * 16 + 64 + (nslaves + 1) * 256 > LINK_FRAME_MAX) {
+	if (total * 24 + number * 16 + 64 + (nslaves + 1) * 256 > LINK_FRAME_MAX) {
 		snprintf(err, ETSI_ERRLEN, "request too large: %u keys of %u bits "
 		    "need %zu keys of %u bits", number, size_bits, total,
 		    k->key_size);

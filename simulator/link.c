@@ -31,6 +31,7 @@
 #define RBUF_LEN	(LINK_FRAME_MAX + HDR_LEN + 16384)
 #define OUTQ_MAX	(64u << 20)
 #define HANDSHAKE_MS	5000
+#define LINK_PEND_MAX	8	/* concurrent server handshakes */
 #define HELLO_MS	5000
 #define PING_MS		1000
 #define DEAD_MS		5000
@@ -69,6 +70,15 @@ struct link {
 	uint64_t	 last_rx, next_ping, next_tick;
 	unsigned	 backoff_ms;
 	char		 last_err[160];
+	/* server handshakes in progress, stepped without blocking the link */
+	struct link_pend {
+		int	 fd;
+		SSL	*ssl;
+		uint64_t deadline;
+		short	 want;
+		char	 who[80];
+	}		 pend[LINK_PEND_MAX];
+	size_t		 npend;
 };
 
 /* ------------------------------------------------------------ helpers */
@@ -285,66 +295,89 @@ peer_cn_ok(struct link *l, SSL *ssl, char *cn, size_t cncap)
 	return ok;
 }
 
-/* Runs the TLS handshake on fd and checks the peer; returns SSL or NULL. */
-static SSL *
-handshake(struct link *l, int fd, int server, const char *who)
+/* Why a handshake failed, for the log. */
+static void
+handshake_fail(struct link *l, SSL *ssl, const char *who)
 {
-	SSL *ssl;
-	uint64_t deadline = time_mono_ns() + (uint64_t)HANDSHAKE_MS * 1000000;
-	char e[200], msg[400], cn[160];
-	long vr;
-	int r, w;
+	char	e[200], msg[400];
+	long	vr;
+
+	vr = SSL_get_verify_result(ssl);
+	if (vr != X509_V_OK)
+		snprintf(e, sizeof(e), "peer certificate not accepted: %s",
+		    X509_verify_cert_error_string(vr));
+	else
+		ssl_errstr(e, sizeof(e));
+	snprintf(msg, sizeof(msg), "TLS handshake with %s failed: %s", who, e);
+	note_err(l, 1, msg);
+}
+
+/* After the handshake: the peer must be the KME we pair with. */
+static int
+handshake_peer_ok(struct link *l, SSL *ssl, const char *who)
+{
+	char	msg[400], cn[160];
+
+	if (peer_cn_ok(l, ssl, cn, sizeof(cn)))
+		return 1;
+	snprintf(msg, sizeof(msg), "refusing peer %s: certificate CN \"%s\" "
+	    "is not the expected peer KME \"%s\"", who, cn, l->cfg.peer_id);
+	note_err(l, 1, msg);
+	return 0;
+}
+
+/* One non-blocking handshake step: 1 done, 0 wants *want, -1 failed. */
+static int
+handshake_step(struct link *l, SSL *ssl, const char *who, short *want)
+{
+	int	r;
+
+	ERR_clear_error();
+	if ((r = SSL_do_handshake(ssl)) == 1)
+		return handshake_peer_ok(l, ssl, who) ? 1 : -1;
+	switch (SSL_get_error(ssl, r)) {
+	case SSL_ERROR_WANT_READ:
+		*want = POLLIN;
+		return 0;
+	case SSL_ERROR_WANT_WRITE:
+		*want = POLLOUT;
+		return 0;
+	default:
+		handshake_fail(l, ssl, who);
+		return -1;
+	}
+}
+
+/* Client side: runs the TLS handshake on fd; returns SSL or NULL. */
+static SSL *
+handshake(struct link *l, int fd, const char *who)
+{
+	SSL		*ssl;
+	uint64_t	 deadline = time_mono_ns() + (uint64_t)HANDSHAKE_MS * 1000000;
+	char		 msg[200];
+	short		 w = 0;
+	int		 r;
 
 	ssl = SSL_new(l->ctx);
 	if (ssl == NULL || SSL_set_fd(ssl, fd) != 1) {
 		SSL_free(ssl);
 		return NULL;
 	}
-	if (server)
-		SSL_set_accept_state(ssl);
-	else
-		SSL_set_connect_state(ssl);
-	for (;;) {
-		ERR_clear_error();
-		r = SSL_do_handshake(ssl);
-		if (r == 1)
-			break;
-		switch (SSL_get_error(ssl, r)) {
-		case SSL_ERROR_WANT_READ:
-			w = POLLIN;
-			break;
-		case SSL_ERROR_WANT_WRITE:
-			w = POLLOUT;
-			break;
-		default:
-			vr = SSL_get_verify_result(ssl);
-			if (vr != X509_V_OK)
-				snprintf(e, sizeof(e), "peer certificate not "
-				    "accepted: %s", X509_verify_cert_error_string(vr));
-			else
-				ssl_errstr(e, sizeof(e));
-			snprintf(msg, sizeof(msg), "TLS handshake with %s failed: %s",
-			    who, e);
-			note_err(l, 1, msg);
-			SSL_free(ssl);
-			return NULL;
-		}
+	SSL_set_connect_state(ssl);
+	while ((r = handshake_step(l, ssl, who, &w)) == 0) {
 		if (time_mono_ns() > deadline) {
 			snprintf(msg, sizeof(msg), "TLS handshake with %s timed out",
 			    who);
 			note_err(l, 1, msg);
-			SSL_free(ssl);
-			return NULL;
+			r = -1;
+			break;
 		}
-		if (wait_fd(l, fd, (short)w, 100) == -1) {
-			SSL_free(ssl);
-			return NULL;
+		if (wait_fd(l, fd, w, 100) == -1) {
+			r = -1;
+			break;
 		}
 	}
-	if (!peer_cn_ok(l, ssl, cn, sizeof(cn))) {
-		snprintf(msg, sizeof(msg), "refusing peer %s: certificate CN \"%s\" "
-		    "is not the expected peer KME \"%s\"", who, cn, l->cfg.peer_id);
-		note_err(l, 1, msg);
+	if (r == -1) {
 		SSL_free(ssl);
 		return NULL;
 	}
@@ -486,7 +519,7 @@ try_connect(struct link *l)
 		close(fd);
 		return;
 	}
-	ssl = handshake(l, fd, 0, who);
+	ssl = handshake(l, fd, who);
 	if (ssl == NULL) {
 		close(fd);
 		return;
@@ -495,27 +528,93 @@ try_connect(struct link *l)
 }
 
 static void
+pend_drop(struct link *l, size_t i)
+{
+	SSL_free(l->pend[i].ssl);
+	close(l->pend[i].fd);
+	l->pend[i] = l->pend[--l->npend];
+}
+
+/*
+ * Accept a connection and start its handshake. Handshakes are stepped from
+ * the I/O loop, so a client that connects and stays silent holds neither the
+ * link nor the next real peer; when too many are pending the oldest goes.
+ */
+static void
 try_accept(struct link *l)
 {
-	struct sockaddr_storage ss;
-	socklen_t sl = sizeof(ss);
-	char who[80];
-	SSL *ssl;
-	int fd;
+	struct sockaddr_storage	 ss;
+	socklen_t		 sl = sizeof(ss);
+	struct link_pend	*pd;
+	SSL			*ssl;
+	int			 fd;
 
 	fd = accept4(l->lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
 	if (fd == -1)
 		return;
 	sock_tune(fd);
-	addr_str(&ss, who, sizeof(who));
-	ssl = handshake(l, fd, 1, who);
-	if (ssl == NULL) {
+	if ((ssl = SSL_new(l->ctx)) == NULL || SSL_set_fd(ssl, fd) != 1) {
+		SSL_free(ssl);
 		close(fd);
 		return;
 	}
-	if (l->ssl != NULL)
-		conn_close(l, "replaced by a new connection from the peer");
-	(void)conn_adopt(l, fd, ssl, who);
+	SSL_set_accept_state(ssl);
+	if (l->npend == LINK_PEND_MAX) {
+		log_info("link: too many pending handshakes; dropping the one "
+		    "from %s", l->pend[0].who);
+		pend_drop(l, 0);
+	}
+	pd = &l->pend[l->npend++];
+	pd->fd = fd;
+	pd->ssl = ssl;
+	pd->want = POLLIN;
+	pd->deadline = time_mono_ns() + (uint64_t)HANDSHAKE_MS * 1000000;
+	addr_str(&ss, pd->who, sizeof(pd->who));
+}
+
+/* Step the pending handshakes that poll found ready (or that timed out). */
+static void
+pend_run(struct link *l, const struct pollfd *p)
+{
+	uint64_t	now = time_mono_ns();
+	char		msg[200];
+	size_t		i = l->npend;
+
+	while (i-- > 0) {
+		struct link_pend	*pd = &l->pend[i];
+		int			 r;
+
+		if (p != NULL && p[i].revents == 0) {
+			if (now > pd->deadline) {
+				snprintf(msg, sizeof(msg), "TLS handshake with %s "
+				    "timed out", pd->who);
+				note_err(l, 0, msg);
+				pend_drop(l, i);
+			}
+			continue;
+		}
+		if ((r = handshake_step(l, pd->ssl, pd->who, &pd->want)) == 0)
+			continue;
+		if (r == -1) {
+			pend_drop(l, i);
+			continue;
+		}
+		if (l->ssl != NULL)
+			conn_close(l, "replaced by a new connection from the peer");
+		(void)conn_adopt(l, pd->fd, pd->ssl, pd->who);
+		l->pend[i] = l->pend[--l->npend];
+	}
+}
+
+/* Add the listener and the pending handshakes to a poll set. */
+static size_t
+pend_pollfds(struct link *l, struct pollfd *p)
+{
+	size_t	n = 0;
+
+	for (size_t i = 0; i < l->npend; i++)
+		p[n++] = (struct pollfd){ .fd = l->pend[i].fd, .events = l->pend[i].want };
+	return n;
 }
 
 /* ------------------------------------------------------------- frames */
@@ -732,10 +831,10 @@ timers(struct link *l)
 static void
 serve(struct link *l)
 {
-	struct pollfd p[3];
+	struct pollfd p[3 + LINK_PEND_MAX];
 	uint64_t now, next;
 	char why[256];
-	int n, ms;
+	int n, ms, lsn = -1, npend;
 
 	now = time_mono_ns();
 	if (!l->hello_seen && now > l->hello_deadline) {
@@ -761,12 +860,24 @@ serve(struct link *l)
 	p[1] = (struct pollfd){ .fd = l->fd,
 	    .events = (short)(POLLIN | (l->want_out ? POLLOUT : 0)) };
 	n = 2;
-	if (l->lfd >= 0)
+	if (l->lfd >= 0) {
+		lsn = n;
 		p[n++] = (struct pollfd){ .fd = l->lfd, .events = POLLIN };
-	if (poll(p, (nfds_t)n, ms) < 0 && errno != EINTR)
+	}
+	npend = (int)pend_pollfds(l, p + n);
+	if (npend > 0 && ms > 100)
+		ms = 100;		/* handshake deadlines */
+	if (poll(p, (nfds_t)(n + npend), ms) < 0 && errno != EINTR)
 		return;
 	if (p[0].revents & POLLIN)
 		drain(l);
+	if (npend > 0) {
+		SSL	*before = l->ssl;
+
+		pend_run(l, p + n);
+		if (l->ssl != before)
+			return;		/* replaced by a new peer: start over */
+	}
 	if ((p[1].revents & (POLLIN | POLLHUP | POLLERR)) || SSL_pending(l->ssl) > 0) {
 		if (do_read(l, why, sizeof(why)) == -1) {
 			conn_close(l, why);
@@ -778,7 +889,29 @@ serve(struct link *l)
 		conn_close(l, why);
 		return;
 	}
-	if (n == 3 && (p[2].revents & POLLIN))
+	if (lsn >= 0 && (p[lsn].revents & POLLIN))
+		try_accept(l);
+}
+
+/* No peer yet: wait for connections and step their handshakes. */
+static void
+listen_idle(struct link *l)
+{
+	struct pollfd	p[2 + LINK_PEND_MAX];
+	size_t		np;
+
+	p[0] = (struct pollfd){ .fd = l->evfd, .events = POLLIN };
+	p[1] = (struct pollfd){ .fd = l->lfd, .events = POLLIN };
+	np = pend_pollfds(l, p + 2);
+	if (poll(p, (nfds_t)(2 + np), np ? 100 : 1000) < 0 && errno != EINTR)
+		return;
+	if (p[0].revents & POLLIN)
+		drain(l);
+	if (stopping(l))
+		return;
+	if (np > 0)
+		pend_run(l, p + 2);
+	if (p[1].revents & POLLIN)
 		try_accept(l);
 }
 
@@ -804,8 +937,7 @@ io_main(void *arg)
 			continue;
 		}
 		if (l->lfd >= 0) {
-			if (wait_fd(l, l->lfd, POLLIN, 1000) == 1)
-				try_accept(l);
+			listen_idle(l);
 			continue;
 		}
 		try_connect(l);
@@ -817,6 +949,8 @@ io_main(void *arg)
 				l->backoff_ms = BACKOFF_MAX_MS;
 		}
 	}
+	while (l->npend > 0)
+		pend_drop(l, 0);
 	conn_close(l, "KME stopping");
 	return NULL;
 }

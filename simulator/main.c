@@ -7,11 +7,9 @@
 #include <unistd.h>
 
 #include "common/buf.h"
-#include "common/httpd.h"
 #include "common/log.h"
-#include "simulator/api.h"
 #include "simulator/config.h"
-#include "simulator/kme.h"
+#include "simulator/sim.h"
 
 /* Every flag but --config/--check-config/--help sets one config entry. */
 static const struct sim_flag {
@@ -126,44 +124,11 @@ bad:
 	return -1;
 }
 
-static void
-fill_kme_cfg(const struct sim_config *c, struct kme_cfg *k)
-{
-	memset(k, 0, sizeof(*k));
-	k->kme_id = c->id;
-	k->sae_ids = (const char **)(uintptr_t)c->saes;
-	k->n_sae = c->nsaes;
-	k->key_size = c->key_size;
-	k->min_key_size = c->min_key_size;
-	k->max_key_size = c->max_key_size;
-	k->max_key_count = c->max_key_count;
-	k->db_path = c->db;
-	k->kek_file = c->kek_file;
-	k->transmitter = c->transmitter;
-	k->key_rate = c->key_rate;
-	if (c->link_listen_set) {
-		k->link_listen_host = c->link_listen_host;
-		k->link_listen_port = c->link_listen_port;
-	} else {
-		k->link_peer_host = c->link_peer_host;
-		k->link_peer_port = c->link_peer_port;
-	}
-	k->link_cert = c->cert;
-	k->link_key = c->key;
-	k->ca_file = c->ca;
-	k->peer_kme_id = c->peer_id;
-	k->link_timeout_ms = c->link_timeout_ms;
-}
-
 int
 main(int argc, char **argv)
 {
 	struct sim_config	 c;
-	struct kme_cfg		 kc;
-	struct httpd_cfg	 hc;
-	struct api		 api;
-	struct kme		*kme = NULL;
-	struct httpd		*httpd = NULL;
+	struct sim		*sim = NULL;
 	enum log_level		 lvl = LOG_INFO;
 	sigset_t		 set;
 	char			 err[512];
@@ -194,43 +159,12 @@ main(int argc, char **argv)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	fill_kme_cfg(&c, &kc);
-	if ((kme = kme_start(&kc, err, sizeof(err))) == NULL) {
+	if ((sim = sim_start(&c, err, sizeof(err))) == NULL) {
 		log_err("cannot start: %s", err);
 		goto done;
 	}
-	memset(&api, 0, sizeof(api));
-	api.kme = kme;
-	api.kme_id = c.id;
-	api.key_size = c.key_size;
-	api.min_key_size = c.min_key_size;
-	api.max_key_size = c.max_key_size;
-	api.max_key_per_request = c.max_key_per_request;
-	api.max_key_count = c.max_key_count;
-	api.max_sae_id_count = c.max_sae_id_count;
-	api.map = c.map;
-	api.nmap = c.nmap;
-	memset(&hc, 0, sizeof(hc));
-	hc.host = c.listen_host;
-	hc.port = c.listen_port;
-	hc.cert_file = c.cert;
-	hc.key_file = c.key;
-	hc.ca_file = c.ca;
-	hc.max_body = c.max_body;
-	hc.name = "api";
-	if ((httpd = httpd_start(&hc, api_handle, &api, err, sizeof(err))) == NULL) {
-		log_err("cannot start the API: %s", err);
-		goto done;
-	}
-	log_info("ETSI 014 API on https://%s:%u, QKD link %s %s:%u, peer %s, "
-	    "%s, %zu SAE(s), storage %s", c.listen_host, httpd_port(httpd),
-	    c.link_listen_set ? "listening on" : "to",
-	    c.link_listen_set ? c.link_listen_host : c.link_peer_host,
-	    c.link_listen_set ? kme_link_port(kme) : c.link_peer_port, c.peer_id,
-	    c.transmitter ? "transmitter" : "receiver", c.nsaes,
-	    c.db ? c.db : "memory");
-	if (c.ready_file && write_ready(c.ready_file, httpd_port(httpd),
-	    kme_link_port(kme)) == -1) {
+	if (c.ready_file && write_ready(c.ready_file, sim_api_port(sim),
+	    sim_link_port(sim)) == -1) {
 		log_err("cannot write ready file \"%s\"", c.ready_file);
 		goto done;
 	}
@@ -246,8 +180,7 @@ main(int argc, char **argv)
 	}
 	ret = 0;
 done:
-	httpd_stop(httpd);
-	kme_stop(kme);
+	sim_stop(sim);
 	sim_config_free(&c);
 	return ret;
 }

@@ -4,8 +4,10 @@
  * In memory: chunks live in a hash table (by ID) threaded on a doubly linked
  * list in arrival order; assigned keys in a second hash table. One mutex.
  *
- * SQLite: tables meta, chunks (ord = AUTOINCREMENT rowid gives the order),
- * akeys and akey_slaves; key bytes sealed with AES-256-GCM under the KEK,
+ * SQLite: tables meta, chunks (keyed by their position ord = batch << 24 |
+ * index, the same at both KMEs: no random-ID index to maintain) and akeys
+ * (WITHOUT ROWID, keyed by key ID, slaves and taken flags inline; 1 KiB
+ * pages to keep the WAL small for this random-access load); key bytes sealed with AES-256-GCM under the KEK,
  * nonce = 4 zero bytes || 64-bit counter whose high-water mark is persisted
  * before use (a nonce is never reused, even across crashes), AAD = record ID.
  * One connection under the store mutex, prepared statements, one transaction
@@ -51,8 +53,7 @@ struct htab {
 struct chunk {
 	struct hnode	 h;		/* first member */
 	struct chunk	*prev, *next;
-	uint64_t	 seq;
-	uint64_t	 ord;
+	uint64_t	 ord;		/* STORE_ORD(batch, index) */
 	uint8_t		 mark;
 	uint8_t		 key[];
 };
@@ -69,38 +70,32 @@ struct akey {
 	uint8_t		*key;		/* sec_alloc */
 };
 
-enum { ST_INS_CHUNK, ST_SEL_OLD, ST_SEL_NEW, ST_DEL_ORD, ST_SEL_ID,
-	ST_INS_KEY, ST_INS_SLAVE, ST_SEL_KEY, ST_SEL_SLAVE, ST_UPD_SLAVE,
-	ST_CNT_LEFT, ST_DEL_KEY, ST_DEL_SLAVES, ST_META_GET, ST_META_SET,
-	ST_HAS_KEY, ST__N };
+enum { ST_INS_CHUNK, ST_SEL_OLD, ST_SEL_NEW, ST_DEL_ORD, ST_SEL_ORD,
+	ST_INS_KEY, ST_SEL_KEY, ST_UPD_TAKEN, ST_DEL_KEY, ST_META_GET,
+	ST_META_SET, ST__N };
 
 static const char *const sql_stmt[ST__N] = {
-	[ST_INS_CHUNK] = "INSERT INTO chunks(ord, id, seq, ct) VALUES(?, ?, ?, ?)",
-	[ST_SEL_OLD] = "SELECT ord, id, seq, ct FROM chunks ORDER BY ord ASC LIMIT ?",
-	[ST_SEL_NEW] = "SELECT ord, id, seq, ct FROM chunks ORDER BY ord DESC LIMIT ?",
+	[ST_INS_CHUNK] = "INSERT INTO chunks(ord, id, ct) VALUES(?, ?, ?)",
+	[ST_SEL_OLD] = "SELECT ord, id, ct FROM chunks ORDER BY ord ASC LIMIT ?",
+	[ST_SEL_NEW] = "SELECT ord, id, ct FROM chunks ORDER BY ord DESC LIMIT ?",
 	[ST_DEL_ORD] = "DELETE FROM chunks WHERE ord = ?",
-	[ST_SEL_ID] = "SELECT ord, ct FROM chunks WHERE id = ?",
-	[ST_INS_KEY] = "INSERT INTO akeys(id, master, ct) VALUES(?, ?, ?)",
-	[ST_INS_SLAVE] = "INSERT INTO akey_slaves(id, slave, taken) VALUES(?, ?, 0)",
-	[ST_SEL_KEY] = "SELECT master, ct FROM akeys WHERE id = ?",
-	[ST_SEL_SLAVE] = "SELECT taken FROM akey_slaves WHERE id = ? AND slave = ?",
-	[ST_UPD_SLAVE] = "UPDATE akey_slaves SET taken = 1 WHERE id = ? AND slave = ?",
-	[ST_CNT_LEFT] = "SELECT count(*) FROM akey_slaves WHERE id = ? AND taken = 0",
+	[ST_SEL_ORD] = "SELECT id, ct FROM chunks WHERE ord = ?",
+	[ST_INS_KEY] = "INSERT INTO akeys(id, master, slaves, taken, ct) "
+	    "VALUES(?, ?, ?, ?, ?)",
+	[ST_SEL_KEY] = "SELECT master, slaves, taken, ct FROM akeys WHERE id = ?",
+	[ST_UPD_TAKEN] = "UPDATE akeys SET taken = ? WHERE id = ?",
 	[ST_DEL_KEY] = "DELETE FROM akeys WHERE id = ?",
-	[ST_DEL_SLAVES] = "DELETE FROM akey_slaves WHERE id = ?",
 	[ST_META_GET] = "SELECT v FROM meta WHERE k = ?",
 	[ST_META_SET] = "INSERT OR REPLACE INTO meta(k, v) VALUES(?, ?)",
-	[ST_HAS_KEY] = "SELECT 1 FROM akeys WHERE id = ?",
 };
 
 static const char sql_schema[] =
 	"CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v BLOB);"
-	"CREATE TABLE IF NOT EXISTS chunks(ord INTEGER PRIMARY KEY AUTOINCREMENT,"
-	" id BLOB NOT NULL UNIQUE, seq INTEGER NOT NULL, ct BLOB NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS chunks(ord INTEGER PRIMARY KEY,"
+	" id BLOB NOT NULL, ct BLOB NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS akeys(id BLOB PRIMARY KEY, master TEXT NOT NULL,"
-	" ct BLOB NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS akey_slaves(id BLOB NOT NULL, slave TEXT NOT NULL,"
-	" taken INTEGER NOT NULL, PRIMARY KEY(id, slave));";
+	" slaves TEXT NOT NULL, taken BLOB NOT NULL, ct BLOB NOT NULL)"
+	" WITHOUT ROWID;";
 
 struct store {
 	pthread_mutex_t	 mu;
@@ -108,7 +103,6 @@ struct store {
 	uint8_t		 gen[16];
 	uint8_t		 peer_gen[16];
 	uint64_t	 last_seq;
-	uint64_t	 next_ord;
 	size_t		 nchunks;
 	size_t		 nakeys;
 	uint64_t	 hseed;
@@ -272,7 +266,7 @@ m_chunk_del(struct store *s, struct chunk *c)
 }
 
 static struct chunk *
-m_chunk_new(struct store *s, const uint8_t id[16], uint64_t seq,
+m_chunk_new(struct store *s, const uint8_t id[16], uint64_t ord,
     const uint8_t *key)
 {
 	struct chunk *c;
@@ -282,7 +276,7 @@ m_chunk_new(struct store *s, const uint8_t id[16], uint64_t seq,
 		return NULL;
 	memset(c, 0, sizeof(*c));
 	memcpy(c->h.id, id, 16);
-	c->seq = seq;
+	c->ord = ord;
 	memcpy(c->key, key, s->kb);
 	return c;
 }
@@ -618,7 +612,8 @@ sql_open(struct store *s, const char *path, const char *kek_file, char *err,
 		return -1;
 	}
 	sqlite3_busy_timeout(s->db, 5000);
-	if (db_exec(s, "PRAGMA journal_mode=WAL") == -1 ||
+	if (db_exec(s, "PRAGMA page_size=1024") == -1 ||
+	    db_exec(s, "PRAGMA journal_mode=WAL") == -1 ||
 	    db_exec(s, "PRAGMA secure_delete=ON") == -1 ||
 	    db_exec(s, "PRAGMA synchronous=FULL") == -1 ||
 	    db_exec(s, sql_schema) == -1) {
@@ -819,10 +814,10 @@ m_add_chunks(struct store *s, uint64_t seq, size_t n, const uint8_t *ids,
 	for (i = 0; i < n; i++) {
 		if (h_find(s, &s->ct, ids + 16 * i) != NULL)
 			continue;
-		c = m_chunk_new(s, ids + 16 * i, seq, keys + i * s->kb);
+		c = m_chunk_new(s, ids + 16 * i, STORE_ORD(seq, i),
+		    keys + i * s->kb);
 		if (c == NULL)
 			return -1;	/* the ones before stay: the peer re-syncs */
-		c->ord = s->next_ord++;
 		h_add(s, &s->ct, &c->h);
 		m_link_tail(s, c);
 		s->nchunks++;
@@ -848,10 +843,9 @@ q_add_chunks(struct store *s, uint64_t seq, size_t n, const uint8_t *ids,
 		if (seal(s, ids + 16 * i, keys + i * s->kb, s->kb, ct) == -1)
 			goto done;
 		st = db_st(s, ST_INS_CHUNK);
-		sqlite3_bind_null(st, 1);
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)STORE_ORD(seq, i));
 		sqlite3_bind_blob(st, 2, ids + 16 * i, 16, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 3, (sqlite3_int64)seq);
-		sqlite3_bind_blob(st, 4, ct, (int)(s->kb + SEAL_OVH), SQLITE_STATIC);
+		sqlite3_bind_blob(st, 3, ct, (int)(s->kb + SEAL_OVH), SQLITE_STATIC);
 		r = sqlite3_step(st);
 		sqlite3_reset(st);
 		if (r == SQLITE_CONSTRAINT)
@@ -898,7 +892,7 @@ drop_chunks(struct store *s, int all, uint64_t seq, size_t *dropped)
 	if (s->db == NULL) {
 		for (c = s->head; c != NULL; c = nc) {
 			nc = c->next;
-			if (all || c->seq > seq) {
+			if (all || STORE_ORD_SEQ(c->ord) > seq) {
 				m_chunk_del(s, c);
 				n++;
 			}
@@ -907,10 +901,10 @@ drop_chunks(struct store *s, int all, uint64_t seq, size_t *dropped)
 		return 0;
 	}
 	if (sqlite3_prepare_v2(s->db, all ? "DELETE FROM chunks" :
-	    "DELETE FROM chunks WHERE seq > ?", -1, &st, NULL) != SQLITE_OK)
+	    "DELETE FROM chunks WHERE ord >= ?", -1, &st, NULL) != SQLITE_OK)
 		return -1;
 	if (!all)
-		sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)STORE_ORD(seq + 1, 0));
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		sqlite3_finalize(st);
 		return -1;
@@ -979,9 +973,8 @@ resv_alloc(struct store_resv *r, size_t n, size_t kb, int newest)
 	r->newest = newest;
 	r->ids = calloc(n ? n : 1, sizeof(*r->ids));
 	r->ord = calloc(n ? n : 1, sizeof(*r->ord));
-	r->seq = calloc(n ? n : 1, sizeof(*r->seq));
 	r->keys = sec_alloc(n > 0 ? n * kb : 1);
-	if (r->ids == NULL || r->ord == NULL || r->seq == NULL || r->keys == NULL) {
+	if (r->ids == NULL || r->ord == NULL || r->keys == NULL) {
 		store_resv_free(r);
 		return -1;
 	}
@@ -995,7 +988,6 @@ store_resv_free(struct store_resv *r)
 		return;
 	free(r->ids);
 	free(r->ord);
-	free(r->seq);
 	if (r->keys)
 		sec_free(r->keys, r->n > 0 ? r->n * r->kb : 1);
 	memset(r, 0, sizeof(*r));
@@ -1011,7 +1003,6 @@ m_reserve(struct store *s, struct store_resv *r)
 		c = r->newest ? s->tail : s->head;
 		memcpy(r->ids[i], c->h.id, 16);
 		r->ord[i] = c->ord;
-		r->seq[i] = c->seq;
 		memcpy(r->keys + i * s->kb, c->key, s->kb);
 		m_chunk_del(s, c);
 	}
@@ -1031,12 +1022,11 @@ q_reserve(struct store *s, struct store_resv *r)
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)r->n);
 	while (i < r->n && sqlite3_step(st) == SQLITE_ROW) {
 		if (sqlite3_column_bytes(st, 1) != 16 ||
-		    (size_t)sqlite3_column_bytes(st, 3) != s->kb + SEAL_OVH)
+		    (size_t)sqlite3_column_bytes(st, 2) != s->kb + SEAL_OVH)
 			break;
 		r->ord[i] = (uint64_t)sqlite3_column_int64(st, 0);
 		memcpy(r->ids[i], sqlite3_column_blob(st, 1), 16);
-		r->seq[i] = (uint64_t)sqlite3_column_int64(st, 2);
-		if (unseal(s, r->ids[i], sqlite3_column_blob(st, 3),
+		if (unseal(s, r->ids[i], sqlite3_column_blob(st, 2),
 		    s->kb + SEAL_OVH, r->keys + i * s->kb) == -1) {
 			log_err("store: a sealed chunk does not authenticate");
 			break;
@@ -1102,10 +1092,9 @@ m_putback(struct store *s, struct store_resv *r, const uint8_t *drop)
 			continue;
 		if (h_find(s, &s->ct, r->ids[i]) != NULL)
 			continue;
-		c = m_chunk_new(s, r->ids[i], r->seq[i], r->keys + i * s->kb);
+		c = m_chunk_new(s, r->ids[i], r->ord[i], r->keys + i * s->kb);
 		if (c == NULL)
 			return -1;
-		c->ord = r->ord[i];
 		h_add(s, &s->ct, &c->h);
 		if (r->newest)
 			m_link_tail(s, c);
@@ -1137,8 +1126,7 @@ q_putback(struct store *s, struct store_resv *r, const uint8_t *drop)
 		st = db_st(s, ST_INS_CHUNK);
 		sqlite3_bind_int64(st, 1, (sqlite3_int64)r->ord[i]);
 		sqlite3_bind_blob(st, 2, r->ids[i], 16, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 3, (sqlite3_int64)r->seq[i]);
-		sqlite3_bind_blob(st, 4, ct, (int)(s->kb + SEAL_OVH), SQLITE_STATIC);
+		sqlite3_bind_blob(st, 3, ct, (int)(s->kb + SEAL_OVH), SQLITE_STATIC);
 		if (sqlite3_step(st) == SQLITE_DONE)
 			added++;
 		sqlite3_reset(st);
@@ -1166,15 +1154,6 @@ store_putback(struct store *s, struct store_resv *r, const uint8_t *drop)
 }
 
 /* -------------------------------------------------------------- assign */
-
-/* Composes key k of a from chunk bytes laid out key by key in src. */
-static void
-compose(const struct store_assign *a, size_t kb, const uint8_t *src,
-    uint8_t *dst)
-{
-	memcpy(dst, src, a->size_bytes);
-	(void)kb;
-}
 
 static int
 m_assign_one(struct store *s, struct store_assign *a)
@@ -1249,23 +1228,68 @@ done:
 	return rc;
 }
 
+/* "sae-b\nsae-x": SAE IDs are printable and have no newline. */
+static char *
+slaves_join(const char *const *v, size_t n)
+{
+	size_t i, len = 1;
+	char *out, *p;
+
+	for (i = 0; i < n; i++)
+		len += strlen(v[i]) + 1;
+	if ((p = out = malloc(len)) == NULL)
+		return NULL;
+	for (i = 0; i < n; i++)
+		p += sprintf(p, "%s%s", i ? "\n" : "", v[i]);
+	*p = '\0';
+	return out;
+}
+
+/* Index of sae in a joined list, or -1. */
+static int
+slaves_find(const char *list, const char *sae)
+{
+	size_t l = strlen(sae);
+	int i = 0;
+
+	for (;;) {
+		const char *e = strchr(list, '\n');
+		size_t n = e ? (size_t)(e - list) : strlen(list);
+
+		if (n == l && memcmp(list, sae, l) == 0)
+			return i;
+		if (e == NULL)
+			return -1;
+		list = e + 1;
+		i++;
+	}
+}
+
 static int
 q_assign_one(struct store *s, struct store_assign *a, uint8_t *tmp,
     uint8_t *ct)
 {
+	static const uint8_t zero[ETSI_MAX_SLAVES + 1];
 	size_t nch = a->nkeys * a->per, i, k;
 	sqlite3_stmt *st;
+	char *sl;
 	int r;
 
 	a->nmissing = 0;
-	if (db_exec(s, "SAVEPOINT a") == -1)
+	if (a->nslaves > sizeof(zero) || (sl = slaves_join(a->slaves,
+	    a->nslaves)) == NULL)
 		return -1;
-	/* Delete each chunk; a missing (or repeated) one shows as no change. */
+	if (db_exec(s, "SAVEPOINT a") == -1) {
+		free(sl);
+		return -1;
+	}
+	/* Delete each chunk; a missing (or repeated) one shows as absent. */
 	for (i = 0; i < nch; i++) {
-		st = db_st(s, ST_SEL_ID);
-		sqlite3_bind_blob(st, 1, a->chunks + 16 * i, 16, SQLITE_STATIC);
+		st = db_st(s, ST_SEL_ORD);
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)a->ords[i]);
 		r = sqlite3_step(st);
-		if (r != SQLITE_ROW) {
+		if (r != SQLITE_ROW || sqlite3_column_bytes(st, 0) != 16 ||
+		    memcmp(sqlite3_column_blob(st, 0), a->chunks + 16 * i, 16) != 0) {
 			sqlite3_reset(st);
 			memcpy(a->missing[a->nmissing++], a->chunks + 16 * i, 16);
 			continue;
@@ -1277,26 +1301,23 @@ q_assign_one(struct store *s, struct store_assign *a, uint8_t *tmp,
 			sqlite3_reset(st);
 			goto fail;
 		}
-		{
-			sqlite3_int64 ord = sqlite3_column_int64(st, 0);
-
-			sqlite3_reset(st);
-			st = db_st(s, ST_DEL_ORD);
-			sqlite3_bind_int64(st, 1, ord);
-			if (db_step_done(s, st, "delete chunk") == -1)
-				goto fail;
-		}
+		sqlite3_reset(st);
+		st = db_st(s, ST_DEL_ORD);
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)a->ords[i]);
+		if (db_step_done(s, st, "delete chunk") == -1)
+			goto fail;
 		if (a->nmissing > 0 || i % a->per != a->per - 1)
 			continue;
+		/* The key: its chunks concatenated, truncated to its size. */
 		k = i / a->per;
-		compose(a, s->kb, tmp, tmp + a->per * s->kb);
-		if (seal(s, a->ids + 16 * k, tmp + a->per * s->kb, a->size_bytes,
-		    ct) == -1)
+		if (seal(s, a->ids + 16 * k, tmp, a->size_bytes, ct) == -1)
 			goto fail;
 		st = db_st(s, ST_INS_KEY);
 		sqlite3_bind_blob(st, 1, a->ids + 16 * k, 16, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, a->master, -1, SQLITE_STATIC);
-		sqlite3_bind_blob(st, 3, ct, (int)(a->size_bytes + SEAL_OVH),
+		sqlite3_bind_text(st, 3, sl, -1, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 4, zero, (int)a->nslaves, SQLITE_STATIC);
+		sqlite3_bind_blob(st, 5, ct, (int)(a->size_bytes + SEAL_OVH),
 		    SQLITE_STATIC);
 		r = sqlite3_step(st);
 		sqlite3_reset(st);
@@ -1306,29 +1327,23 @@ q_assign_one(struct store *s, struct store_assign *a, uint8_t *tmp,
 		}
 		if (r != SQLITE_DONE)
 			goto fail;
-		for (size_t j = 0; j < a->nslaves; j++) {
-			st = db_st(s, ST_INS_SLAVE);
-			sqlite3_bind_blob(st, 1, a->ids + 16 * k, 16, SQLITE_STATIC);
-			sqlite3_bind_text(st, 2, a->slaves[j], -1, SQLITE_STATIC);
-			r = sqlite3_step(st);
-			sqlite3_reset(st);
-			if (r != SQLITE_DONE && r != SQLITE_CONSTRAINT)
-				goto fail;
-		}
 	}
 	if (a->nmissing > 0) {
 		a->result = 1;
 		goto undo;
 	}
+	free(sl);
 	a->result = 0;
 	s->nchunks -= nch;
 	s->nakeys += a->nkeys;
 	return db_exec(s, "RELEASE a");
 undo:
+	free(sl);
 	if (db_exec(s, "ROLLBACK TO a") == -1)
 		return -1;
 	return db_exec(s, "RELEASE a");
 fail:
+	free(sl);
 	(void)db_exec(s, "ROLLBACK TO a");
 	(void)db_exec(s, "RELEASE a");
 	return -1;
@@ -1452,6 +1467,13 @@ m_take(struct store *s, const char *caller, const char *master,
 	return STORE_OK;
 }
 
+/* Per requested key: which slave the caller is, and the taken flags. */
+struct q_tk {
+	int	idx;
+	size_t	ns;
+	uint8_t	taken[ETSI_MAX_SLAVES + 1];
+};
+
 static enum store_rc
 q_take(struct store *s, const char *caller, const char *master,
     const uint8_t *ids, const uint8_t *valid, size_t n,
@@ -1459,11 +1481,16 @@ q_take(struct store *s, const char *caller, const char *master,
 {
 	sqlite3_stmt *st;
 	enum store_rc rc = STORE_ERR;
+	struct q_tk *tk;
 	size_t i, j, len, removed = 0;
-	int unauth = 0, r;
+	int unauth = 0;
 
-	if (db_begin(s, 1) == -1)
+	if ((tk = calloc(n, sizeof(*tk))) == NULL)
 		return STORE_ERR;
+	if (db_begin(s, 1) == -1) {
+		free(tk);
+		return STORE_ERR;
+	}
 	for (i = 0; i < n; i++) {
 		for (j = 0; j < i; j++)
 			if (valid[i] && memcmp(ids + 16 * i, ids + 16 * j, 16) == 0)
@@ -1480,30 +1507,32 @@ q_take(struct store *s, const char *caller, const char *master,
 			rc = STORE_NOTFOUND;
 			goto done;
 		}
-		len = (size_t)sqlite3_column_bytes(st, 1);
-		if (len <= SEAL_OVH || len - SEAL_OVH > ETSI_MAX_KEY_BYTES) {
+		tk[i].idx = slaves_find((const char *)sqlite3_column_text(st, 1),
+		    caller);
+		tk[i].ns = (size_t)sqlite3_column_bytes(st, 2);
+		len = (size_t)sqlite3_column_bytes(st, 3);
+		if (tk[i].ns > sizeof(tk[i].taken) || (size_t)tk[i].idx >= tk[i].ns ||
+		    len <= SEAL_OVH || len - SEAL_OVH > ETSI_MAX_KEY_BYTES) {
 			sqlite3_reset(st);
+			if (tk[i].idx == -1) {
+				unauth = 1;
+				continue;
+			}
+			goto done;
+		}
+		memcpy(tk[i].taken, sqlite3_column_blob(st, 2), tk[i].ns);
+		if (tk[i].taken[tk[i].idx]) {
+			sqlite3_reset(st);
+			rc = STORE_NOTFOUND;
 			goto done;
 		}
 		len -= SEAL_OVH;
 		out->v[i].key = sec_alloc(len);
 		out->v[i].len = len;
 		if (out->v[i].key == NULL || unseal(s, ids + 16 * i,
-		    sqlite3_column_blob(st, 1), len + SEAL_OVH, out->v[i].key) == -1) {
+		    sqlite3_column_blob(st, 3), len + SEAL_OVH, out->v[i].key) == -1) {
 			log_err("store: a sealed key does not authenticate");
 			sqlite3_reset(st);
-			goto done;
-		}
-		sqlite3_reset(st);
-		st = db_st(s, ST_SEL_SLAVE);
-		sqlite3_bind_blob(st, 1, ids + 16 * i, 16, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, caller, -1, SQLITE_STATIC);
-		r = sqlite3_step(st);
-		if (r != SQLITE_ROW)
-			unauth = 1;
-		else if (sqlite3_column_int(st, 0) != 0) {
-			sqlite3_reset(st);
-			rc = STORE_NOTFOUND;
 			goto done;
 		}
 		sqlite3_reset(st);
@@ -1512,34 +1541,29 @@ q_take(struct store *s, const char *caller, const char *master,
 		rc = STORE_UNAUTH;
 		goto done;
 	}
+	rc = STORE_ERR;
 	for (i = 0; i < n; i++) {
-		st = db_st(s, ST_UPD_SLAVE);
-		sqlite3_bind_blob(st, 1, ids + 16 * i, 16, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, caller, -1, SQLITE_STATIC);
+		tk[i].taken[tk[i].idx] = 1;
+		for (j = 0; j < tk[i].ns && tk[i].taken[j]; j++)
+			;
+		if (j == tk[i].ns) {
+			st = db_st(s, ST_DEL_KEY);
+			sqlite3_bind_blob(st, 1, ids + 16 * i, 16, SQLITE_STATIC);
+			removed++;
+		} else {
+			st = db_st(s, ST_UPD_TAKEN);
+			sqlite3_bind_blob(st, 1, tk[i].taken, (int)tk[i].ns,
+			    SQLITE_STATIC);
+			sqlite3_bind_blob(st, 2, ids + 16 * i, 16, SQLITE_STATIC);
+		}
 		if (db_step_done(s, st, "take key") == -1)
 			goto done;
-		st = db_st(s, ST_CNT_LEFT);
-		sqlite3_bind_blob(st, 1, ids + 16 * i, 16, SQLITE_STATIC);
-		r = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
-		sqlite3_reset(st);
-		if (r == -1)
-			goto done;
-		if (r > 0)
-			continue;
-		st = db_st(s, ST_DEL_KEY);
-		sqlite3_bind_blob(st, 1, ids + 16 * i, 16, SQLITE_STATIC);
-		if (db_step_done(s, st, "delete key") == -1)
-			goto done;
-		st = db_st(s, ST_DEL_SLAVES);
-		sqlite3_bind_blob(st, 1, ids + 16 * i, 16, SQLITE_STATIC);
-		if (db_step_done(s, st, "delete key slaves") == -1)
-			goto done;
-		removed++;
 	}
 	/* Committed (fsync'd) before a single byte leaves this function. */
 	if (db_commit(s) == -1)
 		goto done;
 	s->nakeys -= removed;
+	free(tk);
 	return STORE_OK;
 done:
 	db_rollback(s);
@@ -1548,6 +1572,7 @@ done:
 		out->v[i].key = NULL;
 		out->v[i].len = 0;
 	}
+	free(tk);
 	return rc;
 }
 

@@ -23,14 +23,21 @@
 
 struct store;
 
+/*
+ * Position of a chunk: its batch sequence number and its index in the batch,
+ * identical at both KMEs. The order of the store, and the SQLite key.
+ */
+#define STORE_ORD(seq, i)	((uint64_t)(seq) << 24 | (uint64_t)(i))
+#define STORE_ORD_SEQ(ord)	((ord) >> 24)
+#define STORE_BATCH_MAX		(1u << 24)	/* chunks per batch */
+
 /* Chunks taken out of the store by the master side (store_reserve). */
 struct store_resv {
 	size_t		  n;
 	size_t		  kb;		/* bytes per chunk */
 	int		  newest;	/* taken from the newest end */
 	uint8_t		(*ids)[16];
-	uint64_t	 *ord;		/* backend position, for store_putback */
-	uint64_t	 *seq;		/* batch sequence number of each chunk */
+	uint64_t	 *ord;		/* STORE_ORD of each chunk */
 	uint8_t		 *keys;		/* n * kb bytes, sec_alloc */
 };
 
@@ -41,6 +48,7 @@ struct store_assign {
 	unsigned	   size_bytes;	/* each key */
 	unsigned	   per;		/* chunks per key */
 	const uint8_t	  *chunks;	/* nkeys * per chunk IDs (16 bytes), key by key */
+	const uint64_t	  *ords;	/* and their STORE_ORD */
 	const char	  *master;
 	const char *const *slaves;
 	size_t		   nslaves;
@@ -100,8 +108,9 @@ int		 store_putback(struct store *s, struct store_resv *r,
 void		 store_resv_free(struct store_resv *r);	/* wipes */
 
 /*
- * Slave side: commits assignments, each atomically (all its chunks present
- * -> removed and its keys stored; otherwise nothing changes). One backend
+ * Slave side: commits assignments, each atomically (all its chunks present,
+ * same ID at the same position -> removed and its keys stored; otherwise
+ * nothing changes). One backend
  * transaction for the whole array. 0, or -1 on a backend error (then every
  * result is unchanged state and must be treated as not committed).
  */

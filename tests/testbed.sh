@@ -1,15 +1,18 @@
 #!/bin/sh
 # One-command local testbed on loopback: KME A and KME B (qkd-sim), paired by
-# an emulated QKD link, with the test PKI from certs/.
+# an emulated QKD link, and kmsd A and kmsd B in front of them, with the test
+# PKI from certs/.
 #
-#   tests/testbed.sh up DIR            start; writes DIR/testbed.env
-#   tests/testbed.sh down DIR          stop everything started in DIR
-#   tests/testbed.sh stop a|b DIR      stop one KME (SIGTERM)
-#   tests/testbed.sh kill a|b DIR      kill one KME (SIGKILL)
-#   tests/testbed.sh start a|b DIR     start it again on the same ports
+#   tests/testbed.sh up DIR             start; writes DIR/testbed.env
+#   tests/testbed.sh down DIR           stop everything started in DIR
+#   tests/testbed.sh stop UNIT DIR      stop one daemon (SIGTERM)
+#   tests/testbed.sh kill UNIT DIR      kill one daemon (SIGKILL)
+#   tests/testbed.sh start UNIT DIR     start it again on the same ports
+#   UNIT: a or b (KME A / KME B), kmsd-a or kmsd-b
 #
 # Environment: KEY_RATE (bits/s), MAX_KEY_COUNT, MAX_KEY_PER_REQUEST,
-# STATE_DIR (keys kept in SQLite there, so they survive restarts),
+# STATE_DIR (KME keys kept in SQLite there, so they survive restarts),
+# POOL_LOW, POOL_HIGH, POOL_TTL_S (kmsd pools), NO_KMSD=1 (KMEs only),
 # BINDIR (default bin), PKI (default certs/out), LOG_LEVEL.
 set -eu
 cmd=${1:-}
@@ -24,11 +27,28 @@ die() { echo "testbed: $*" >&2; exit 1; }
 wait_file() {
 	i=0
 	while [ ! -s "$1" ]; do
-		kill -0 "$2" 2>/dev/null || return 1
+		alive "$2" || return 1
 		i=$((i + 1))
 		[ $i -lt 200 ] || return 1
 		sleep 0.05
 	done
+}
+
+# unit NAME: kme-a/kme-b/kmsd-a/kmsd-b from the command-line name.
+unit() {
+	case $1 in
+	a|kme-a) echo kme-a ;;
+	b|kme-b) echo kme-b ;;
+	kmsd-a|kmsd-b) echo "$1" ;;
+	*) die "unknown unit \"$1\" (a, b, kmsd-a or kmsd-b)" ;;
+	esac
+}
+
+# alive PID: running and not a zombie (nobody may reap our orphans here).
+alive() {
+	[ -r "/proc/$1/stat" ] || return 1
+	state=$(sed 's/^.*) //' "/proc/$1/stat" | cut -c1)
+	[ "$state" != Z ]
 }
 
 getvar() { sed -n "s/^$1=//p" "$2"; }
@@ -42,6 +62,59 @@ start_kme() {
 	echo $! > "$dir/kme-$side.pid"
 	wait_file "$dir/kme-$side.ready" "$(cat "$dir/kme-$side.pid")" ||
 		die "KME $side did not start; see $dir/kme-$side.log: $(tail -n 3 "$dir/kme-$side.log")"
+}
+
+# start_kmsd SIDE DIR: start kmsd for site a or b using DIR/kmsd-SIDE.conf.
+start_kmsd() {
+	side=$1; dir=$2
+	rm -f "$dir/kmsd-$side.ready"
+	"$BINDIR/kmsd" --config "$dir/kmsd-$side.conf" \
+		--ready-file "$dir/kmsd-$side.ready" >>"$dir/kmsd-$side.log" 2>&1 &
+	echo $! > "$dir/kmsd-$side.pid"
+	wait_file "$dir/kmsd-$side.ready" "$(cat "$dir/kmsd-$side.pid")" ||
+		die "kmsd $side did not start; see $dir/kmsd-$side.log: $(tail -n 3 "$dir/kmsd-$side.log")"
+}
+
+# write_kmsd_conf SIDE DIR KME_URL API_PORT METRICS_PORT: kmsd-SIDE.conf
+write_kmsd_conf() {
+	side=$1; dir=$2
+	state=${STATE_DIR:-$dir}
+	{
+		echo "[kmsd]"
+		echo "id = kmsd-$side"
+		echo "listen = 127.0.0.1:$4"
+		echo "metrics_listen = 127.0.0.1:$5"
+		echo "cert = $PKI/kmsd-$side.crt"
+		echo "key = $PKI/kmsd-$side.key"
+		echo "ca = $PKI/ca.crt"
+		echo "db = $state/kmsd-$side.db"
+		echo "kek_file = $state/kmsd-$side.kek"
+		echo "log_level = ${LOG_LEVEL:-info}"
+		echo "[upstream]"
+		echo "mode = hardware"
+		echo "url = $3"
+		echo "ca = $PKI/ca.crt"
+		echo "[pool]"
+		echo "low = ${POOL_LOW:-256}"
+		echo "high = ${POOL_HIGH:-1024}"
+		echo "ttl_s = ${POOL_TTL_S:-3600}"
+		if [ "$side" = a ]; then
+			echo "[sae sae-a]"
+			echo "cert = $PKI/sae-a.crt"
+			echo "key = $PKI/sae-a.key"
+			echo "peers = sae-b, sae-x"
+			echo "pool = sae-b"
+		else
+			echo "[sae sae-b]"
+			echo "cert = $PKI/sae-b.crt"
+			echo "key = $PKI/sae-b.key"
+			echo "peers = sae-a"
+			echo "[sae sae-x]"
+			echo "cert = $PKI/sae-x.crt"
+			echo "key = $PKI/sae-x.key"
+			echo "peers = sae-a"
+		fi
+	} > "$dir/kmsd-$side.conf"
 }
 
 write_conf() {	# side id peer_id saes role api_port link_line
@@ -75,10 +148,10 @@ stop_pid() {
 	pid=$(cat "$1")
 	if kill -"$2" "$pid" 2>/dev/null; then
 		i=0
-		while kill -0 "$pid" 2>/dev/null && [ $i -lt 100 ]; do
+		while alive "$pid" && [ $i -lt 100 ]; do
 			sleep 0.05; i=$((i + 1))
 		done
-		kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null
+		alive "$pid" && kill -KILL "$pid" 2>/dev/null
 	fi
 	rm -f "$1"
 	return 0
@@ -102,7 +175,23 @@ up() {
 	start_kme b "$dir"
 	b_api=$(getvar api_port "$dir/kme-b.ready")
 	write_conf b "$dir" kme-b kme-a "sae-b,sae-x" receiver "$b_api" "peer = 127.0.0.1:$a_link"
+	kmsd_a=""; kmsd_b=""; ops_a=""; ops_b=""
+	if [ -z "${NO_KMSD:-}" ]; then
+		for side in a b; do
+			[ $side = a ] && url=https://127.0.0.1:$a_api || url=https://127.0.0.1:$b_api
+			write_kmsd_conf $side "$dir" "$url" 0 0
+			start_kmsd $side "$dir"
+			api=$(getvar api_port "$dir/kmsd-$side.ready")
+			ops=$(getvar metrics_port "$dir/kmsd-$side.ready")
+			write_kmsd_conf $side "$dir" "$url" "$api" "$ops"
+			eval "kmsd_$side=https://127.0.0.1:$api; ops_$side=http://127.0.0.1:$ops"
+		done
+	fi
 	cat > "$dir/testbed.env" <<EOT
+KMSD_A_URL=$kmsd_a
+KMSD_B_URL=$kmsd_b
+KMSD_A_OPS=$ops_a
+KMSD_B_OPS=$ops_b
 KME_A_URL=https://127.0.0.1:$a_api
 KME_B_URL=https://127.0.0.1:$b_api
 KME_A_ID=kme-a
@@ -132,21 +221,51 @@ EOT
 		[ $i -lt 200 ] || die "the QKD link did not come up; see $dir/kme-*.log"
 		sleep 0.05
 	done
+	# ... and kmsd A's pool has its first keys.
+	[ -n "$kmsd_a" ] || return 0
+	i=0
+	until curl -s "$ops_a/healthz" | grep -q '"status":"ok"' &&
+	    ! curl -s "$ops_a/healthz" | grep -q '"keys":0'; do
+		i=$((i + 1))
+		[ $i -lt 200 ] || die "kmsd A's pool did not fill; see $dir/kmsd-a.log"
+		sleep 0.05
+	done
+	# ... and kmsd A's pool has its first keys.
+	[ -n "$kmsd_a" ] || return 0
+	i=0
+	until curl -s "$ops_a/healthz" | grep -q '"status":"ok"' &&
+	    ! curl -s "$ops_a/healthz" | grep -q '"keys":0'; do
+		i=$((i + 1))
+		[ $i -lt 200 ] || die "kmsd A's pool did not fill; see $dir/kmsd-a.log"
+		sleep 0.05
+	done
+}
+
+# unit NAME: kme-a/kme-b/kmsd-a/kmsd-b from the command-line name.
+unit() {
+	case $1 in
+	a|kme-a) echo kme-a ;;
+	b|kme-b) echo kme-b ;;
+	kmsd-a|kmsd-b) echo "$1" ;;
+	*) die "unknown unit \"$1\" (a, b, kmsd-a or kmsd-b)" ;;
+	esac
 }
 
 dir=${2:-}
 case $cmd in
 up)	[ -n "$dir" ] || die "usage: testbed.sh up DIR"; up "$dir" ;;
 down)	[ -n "$dir" ] || die "usage: testbed.sh down DIR"
-	stop_pid "$dir/kme-b.pid" TERM; stop_pid "$dir/kme-a.pid" TERM ;;
+	for u in kmsd-b kmsd-a kme-b kme-a; do stop_pid "$dir/$u.pid" TERM; done ;;
 stop|kill|start)
-	side=${2:-}; dir=${3:-}
-	case $side in a|b) ;; *) die "usage: testbed.sh $cmd a|b DIR" ;; esac
-	[ -n "$dir" ] || die "usage: testbed.sh $cmd a|b DIR"
+	u=$(unit "${2:-}"); dir=${3:-}
+	[ -n "$dir" ] || die "usage: testbed.sh $cmd UNIT DIR"
 	case $cmd in
-	stop)	stop_pid "$dir/kme-$side.pid" TERM ;;
-	kill)	stop_pid "$dir/kme-$side.pid" KILL ;;
-	start)	start_kme "$side" "$dir" ;;
+	stop)	stop_pid "$dir/$u.pid" TERM ;;
+	kill)	stop_pid "$dir/$u.pid" KILL ;;
+	start)	case $u in
+		kme-*) start_kme "${u#kme-}" "$dir" ;;
+		kmsd-*) start_kmsd "${u#kmsd-}" "$dir" ;;
+		esac ;;
 	esac ;;
-*)	sed -n '2,15s/^# \{0,1\}//p' "$0"; [ "$cmd" = -h ] || [ "$cmd" = --help ] ;;
+*)	sed -n '2,18s/^# \{0,1\}//p' "$0"; [ "$cmd" = -h ] || [ "$cmd" = --help ] ;;
 esac

@@ -4,6 +4,7 @@
 # multicast, KME refusals (exit 1 with the KME's message on stderr, nothing
 # on stdout) and transport/TLS failures (exit 3), timeouts.
 . "$(dirname "$0")/lib.sh"
+NO_KMSD=1; export NO_KMSD	# the KMEs alone: no kmsd pool drawing keys
 [ -x "$KMSCLIENT" ] || { echo "not ok - $KMSCLIENT not built"; exit 1; }
 tb_up
 

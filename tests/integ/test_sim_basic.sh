@@ -4,6 +4,7 @@
 # at KME B with byte equality, once-only delivery, all-or-nothing dec_keys,
 # wrong master.
 . "$(dirname "$0")/lib.sh"
+NO_KMSD=1; export NO_KMSD	# the KMEs alone: no kmsd pool drawing keys
 tb_up
 
 JSON='Content-Type: application/json'

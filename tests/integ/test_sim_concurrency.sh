@@ -6,6 +6,7 @@
 # No key ID is ever handed out twice, every key is at the other KME with
 # the same bytes, and 3 racing dec_keys clients at B get each key exactly once.
 . "$(dirname "$0")/lib.sh"
+NO_KMSD=1; export NO_KMSD	# the KMEs alone: no kmsd pool drawing keys
 KEY_RATE=50000000; export KEY_RATE
 tb_up
 

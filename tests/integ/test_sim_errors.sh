@@ -4,6 +4,7 @@
 # ({"message": string, "details": array if present}), the spec's exact
 # wording where it has one, and the KMEs keep working afterwards.
 . "$(dirname "$0")/lib.sh"
+NO_KMSD=1; export NO_KMSD	# the KMEs alone: no kmsd pool drawing keys
 MAX_KEY_PER_REQUEST=100; export MAX_KEY_PER_REQUEST
 tb_up
 

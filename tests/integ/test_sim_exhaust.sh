@@ -4,6 +4,7 @@
 # material...", never a crash or a partial answer; the store never exceeds
 # max_key_count; the key rate refills it; a 503 consumes nothing.
 . "$(dirname "$0")/lib.sh"
+NO_KMSD=1; export NO_KMSD	# the KMEs alone: no kmsd pool drawing keys
 KEY_RATE=2560 MAX_KEY_COUNT=20; export KEY_RATE MAX_KEY_COUNT
 tb_up
 

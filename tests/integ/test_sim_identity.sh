@@ -5,6 +5,7 @@
 # valid SAE that is not the keys' slave gets 401 and does not consume them,
 # the B side can be master too.
 . "$(dirname "$0")/lib.sh"
+NO_KMSD=1; export NO_KMSD	# the KMEs alone: no kmsd pool drawing keys
 tb_up
 
 JSON='Content-Type: application/json'

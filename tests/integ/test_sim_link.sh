@@ -4,6 +4,7 @@
 # every key again), transmitter restarted (receiver reconnects), peer frozen
 # (enc_keys gives up with 503 instead of hanging; nothing inconsistent after).
 . "$(dirname "$0")/lib.sh"
+NO_KMSD=1; export NO_KMSD	# the KMEs alone: no kmsd pool drawing keys
 tb_up
 
 JSON='Content-Type: application/json'

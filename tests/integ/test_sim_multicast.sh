@@ -2,6 +2,7 @@
 # qkd-sim multicast (additional_slave_SAE_IDs): every named slave gets the
 # same bytes once, nobody else gets them, limits and unknown slaves refused.
 . "$(dirname "$0")/lib.sh"
+NO_KMSD=1; export NO_KMSD	# the KMEs alone: no kmsd pool drawing keys
 tb_up
 
 JSON='Content-Type: application/json'
@@ -111,5 +112,32 @@ r1=$(dec X "$KME_B_URL" sae-a "$(idsbody "$c")")
 r2=$(dec B "$KME_B_URL" sae-a "$(idsbody "$c")")
 same "multicast after the refusals: sae-x bytes" "$(pairs "$c")" "$(pairs "$(http_body "$r1")")"
 same "multicast after the refusals: sae-b bytes" "$(pairs "$c")" "$(pairs "$(http_body "$r2")")"
+
+# Racing slaves: 20 multicast containers, two sae-b and two sae-x clients
+# each ask for every container: per slave, each container exactly once.
+W=$TB/race; mkdir -p "$W"
+i=0
+while [ $i -lt 20 ]; do
+	r=$(enc A "$KME_A_URL" sae-b '{"number":3,"additional_slave_SAE_IDs":["sae-x"]}')
+	http_body "$r" >"$W/c$i.json"
+	pairs "$(http_body "$r")" >>"$W/all"
+	i=$((i + 1))
+done
+sort -o "$W/all" "$W/all"
+racer() {	# WHO OUT
+	for f in "$W"/c*.json; do
+		r=$(dec "$1" "$KME_B_URL" sae-a "$(idsbody "$(cat "$f")")")
+		http_code "$r" >>"$2.codes"; echo >>"$2.codes"
+		[ "$(http_code "$r")" = 200 ] && pairs "$(http_body "$r")" >>"$2.keys"
+	done
+	: >>"$2.keys"
+}
+racer B "$W/b1" & racer B "$W/b2" & racer X "$W/x1" & racer X "$W/x2" &
+wait
+check "racing sae-b clients: 20 containers delivered once each" 20 "$(cat "$W"/b?.codes | grep -c '^200$')"
+check "racing sae-x clients: 20 containers delivered once each" 20 "$(cat "$W"/x?.codes | grep -c '^200$')"
+check "racing slaves: every other answer 400" "" "$(cat "$W"/[bx]?.codes | grep -vxE '200|400' | sort -u | tr '\n' ' ')"
+same "racing sae-b: all keys, A's bytes" "$(cat "$W/all")" "$(sort "$W"/b?.keys)"
+same "racing sae-x: all keys, A's bytes" "$(cat "$W/all")" "$(sort "$W"/x?.keys)"
 
 no_crash

@@ -5,6 +5,7 @@
 # the stores never hold a delivered key in clear (raw bytes, base64 or hex),
 # and the key-encryption key files are mode 600.
 . "$(dirname "$0")/lib.sh"
+NO_KMSD=1; export NO_KMSD	# the KMEs alone: no kmsd pool drawing keys
 STATE_DIR=$TB/state; export STATE_DIR
 tb_up
 
@@ -180,6 +181,60 @@ r=$(fetch A "$KME_A_URL" sae-x pendx4)
 same "pendx4 (assigned before A crashed): bytes equal" "$(pairs "$(cat "$W/pendx4")")" "$(pairs "$(http_body "$r")")"
 r=$(fetch B "$KME_B_URL" sae-a after4)
 same "after4: bytes equal at B" "$(pairs "$(cat "$W/after4")")" "$(pairs "$(http_body "$r")")"
+
+# --- crashes under load: B killed while A hands out keys, then A killed ---
+# Every key A answered 200 for was committed at B first, so it must be
+# there after B's crash; no key A handed out before its own crash is
+# handed out again.
+load() {	# OUT: 13-key enc_keys at A until told to stop
+	while [ ! -f "$W/stop" ]; do
+		r=$(enc A "$KME_A_URL" sae-b '{"number":13}')
+		[ "$(http_code "$r")" = 200 ] && http_body "$r" >>"$1" && echo >>"$1"
+	done
+}
+rm -f "$W/stop"; : >"$W/load1"
+load "$W/load1" &
+lp=$!
+sleep 1
+$TBSH kill b "$TB"
+touch "$W/stop"; wait $lp
+$TBSH start b "$TB"
+wait_up; check "after B crashed under load, both directions work" 0 $?
+grep '^{' "$W/load1" | jq -r '.keys[] | "\(.key_ID) \(.key)"' | sort >"$W/load1.keys"
+cat "$W/load1.keys" >>"$ALL"
+check "load before B's crash: keys were handed out" true \
+	"$([ "$(grep -c . "$W/load1.keys")" -ge 13 ] && echo true || echo false)"
+split -l 100 "$W/load1.keys" "$W/l1."
+: >"$W/load1.b"
+for f in "$W"/l1.*; do
+	body=$(cut -d' ' -f1 "$f" | jq -R -s -c '{key_IDs: [split("\n")[] | select(. != "") | {key_ID: .}]}')
+	pairs "$(http_body "$(dec B "$KME_B_URL" sae-a "$body")")" >>"$W/load1.b"
+done
+same "every key A answered before B's crash is at B after its restart" \
+	"$(cat "$W/load1.keys")" "$(sort "$W/load1.b")"
+
+rm -f "$W/stop"; : >"$W/load2"
+load "$W/load2" &
+lp=$!
+sleep 1
+$TBSH kill a "$TB"
+touch "$W/stop"; wait $lp
+$TBSH start a "$TB"
+wait_up; check "after A crashed under load, both directions work" 0 $?
+grep '^{' "$W/load2" | jq -r '.keys[] | "\(.key_ID) \(.key)"' | sort >"$W/load2.keys"
+cat "$W/load2.keys" >>"$ALL"
+get A "$KME_A_URL" sae-b 100 after5
+get A "$KME_A_URL" sae-b 100 after6
+(ids after5; ids after6) | sort >"$W/after5.ids"
+disjoint "after A crashed under load: no key ID issued again" \
+	"$(cut -d' ' -f1 "$W/load2.keys" | sort >"$W/load2.ids"; echo "$W/load2.ids")" "$W/after5.ids"
+split -l 100 "$W/load2.keys" "$W/l2."
+: >"$W/load2.b"
+for f in "$W"/l2.*; do
+	body=$(cut -d' ' -f1 "$f" | jq -R -s -c '{key_IDs: [split("\n")[] | select(. != "") | {key_ID: .}]}')
+	pairs "$(http_body "$(dec B "$KME_B_URL" sae-a "$body")")" >>"$W/load2.b"
+done
+same "every key A answered before its crash is at B" "$(cat "$W/load2.keys")" "$(sort "$W/load2.b")"
 
 # --- every ID ever handed out is unique, and none is in clear on disk ---
 check "no key ID handed out twice over all restarts" 0 "$(cut -d' ' -f1 "$ALL" | sort | uniq -d | grep -c .)"

@@ -154,6 +154,22 @@ test_chunks(void **state)
 	store_close(s);
 }
 
+/* The chunks added last (batch `cur_seq`, IDs cur_ids): their positions. */
+static const uint8_t *cur_ids;
+static size_t cur_n;
+static uint64_t cur_seq;
+
+static void
+ords_of(const uint8_t *chunks, size_t n, uint64_t *ords)
+{
+	for (size_t i = 0; i < n; i++) {
+		ords[i] = STORE_ORD(cur_seq, 0xfffff);	/* unknown chunk */
+		for (size_t j = 0; j < cur_n; j++)
+			if (memcmp(chunks + 16 * i, cur_ids + 16 * j, 16) == 0)
+				ords[i] = STORE_ORD(cur_seq, j);
+	}
+}
+
 /* Assigns nkeys keys of size_bytes from `per` chunks each, from ids. */
 static void
 assign(struct store *s, const uint8_t *chunk_ids, const uint8_t *key_ids,
@@ -161,12 +177,14 @@ assign(struct store *s, const uint8_t *chunk_ids, const uint8_t *key_ids,
     size_t nslaves, int expect)
 {
 	uint8_t missing[64][16];
+	uint64_t ords[64];
 	struct store_assign a = {
 		.nkeys = nkeys, .ids = key_ids, .size_bytes = size_bytes,
-		.per = per, .chunks = chunk_ids, .master = "sae-a",
+		.per = per, .chunks = chunk_ids, .ords = ords, .master = "sae-a",
 		.slaves = slaves, .nslaves = nslaves, .missing = missing,
 	};
 
+	ords_of(chunk_ids, nkeys * per, ords);
 	assert_int_equal(store_assign(s, &a, 1), 0);
 	assert_int_equal(a.result, expect);
 }
@@ -197,6 +215,7 @@ test_assign_take(void **state)
 
 	mk_chunks(8, ids, keys);
 	assert_int_equal(store_add_chunks(s, 1, 8, ids, keys), 0);
+	cur_ids = ids, cur_n = 8, cur_seq = 1;
 	assert_int_equal(RAND_bytes(kid, sizeof(kid)), 1);
 
 	/* A missing chunk: nothing changes. */
@@ -290,6 +309,7 @@ test_race(void **state)
 
 	mk_chunks(50, ids, keys);
 	assert_int_equal(store_add_chunks(s, 1, 50, ids, keys), 0);
+	cur_ids = ids, cur_n = 50, cur_seq = 1;
 	assign(s, ids, ids, 50, 1, KB, sl, 1, 0);
 	for (int i = 0; i < 4; i++) {
 		r[i] = (struct racer){ .s = s, .ids = ids };
@@ -340,6 +360,7 @@ test_file_sealed_and_durable(void **state)
 	assert_int_equal(st.st_mode & 0777, 0600);
 	mk_chunks(20, ids, keys);
 	assert_int_equal(store_add_chunks(s, 5, 20, ids, keys), 0);
+	cur_ids = ids, cur_n = 20, cur_seq = 5;
 	assign(s, ids, ids, 4, 1, KB, sl, 1, 0);
 	snprintf(wal, sizeof(wal), "%s-wal", f->db);
 	for (size_t i = 0; i < 20; i++) {

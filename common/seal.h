@@ -1,0 +1,61 @@
+/*
+ * Keys at rest: the key-encryption key (KEK) file and AES-256-GCM sealing
+ * under it. Used by kmsd's pool and the simulator's store.
+ *
+ * Blob layout: nonce (12 bytes) || ciphertext (n bytes) || tag (16 bytes),
+ * SEAL_OVERHEAD bytes longer than the plaintext. Nonces are 96 random bits
+ * per seal (RAND_bytes): no state to persist, safe across crashes, restarts
+ * and several processes sharing one KEK. NIST SP 800-38D allows 2^32 random
+ * nonces per key; at 200,000 keys/s sustained that is ~6 hours of nonstop
+ * sealing, but a pool holds and replaces far fewer keys than that over the
+ * life of a KEK (rotate the KEK, i.e. start a new pool, before 2^32 seals).
+ *
+ * The AAD binds a blob to its record (key ID, owner, ...): a blob copied to
+ * another record does not open.
+ */
+#ifndef COMMON_SEAL_H
+#define COMMON_SEAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SEAL_KEK_LEN	32
+#define SEAL_NONCE_LEN	12
+#define SEAL_TAG_LEN	16
+#define SEAL_OVERHEAD	(SEAL_NONCE_LEN + SEAL_TAG_LEN)
+#define SEAL_MAX_LEN	(1u << 30)	/* plaintext and AAD limit */
+
+struct seal;
+
+/*
+ * Reads the 32-byte KEK from path. If path does not exist, creates it with 32
+ * random bytes, mode 0600, atomically (written and synced under a temporary
+ * name, then linked into place: nobody ever sees a short file; if two
+ * processes race, both end up with the winner's key). Refuses anything but a
+ * regular file of exactly 32 bytes without group/other access. 0, or -1 with
+ * a message naming the path (and the mode or size) in err; kek is wiped on
+ * failure.
+ */
+int		 seal_kek_load(const char *path, uint8_t kek[static SEAL_KEK_LEN],
+		    char *err, size_t errlen);
+
+/*
+ * A sealing context for one KEK (the key schedule is computed once; kek can
+ * be wiped after the call). Thread-safe: calls on one object are serialised
+ * by its mutex. NULL on failure.
+ */
+struct seal	*seal_new(const uint8_t kek[static SEAL_KEK_LEN]);
+void		 seal_free(struct seal *s);			/* NULL ok; wipes */
+
+/* out gets n + SEAL_OVERHEAD bytes. 0 or -1. */
+int		 seal_seal(struct seal *s, const uint8_t *aad, size_t aadlen,
+		    const uint8_t *pt, size_t n, uint8_t *out);
+
+/*
+ * pt gets bloblen - SEAL_OVERHEAD bytes. 0, or -1 if the blob is too short or
+ * does not authenticate under this KEK and AAD (pt is wiped then).
+ */
+int		 seal_open(struct seal *s, const uint8_t *aad, size_t aadlen,
+		    const uint8_t *blob, size_t bloblen, uint8_t *pt);
+
+#endif

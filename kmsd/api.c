@@ -1,0 +1,319 @@
+/*
+ * kmsd northbound: ETSI GS QKD 014 for local SAEs. Identity from the client
+ * certificate, the ACL from the config, enc_keys of the pool's key size
+ * served from the pool, everything else forwarded to the KME.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/etsiapi.h"
+#include "common/log.h"
+#include "kmsclient/kmsclient.h"
+#include "kmsd/kmsd.h"
+#include "kmsd/metrics.h"
+
+static enum metrics_ep
+ep_of(enum etsiapi_op op)
+{
+	return op == ETSIAPI_STATUS ? M_STATUS : op == ETSIAPI_ENC ? M_ENC : M_DEC;
+}
+
+/* The northbound limits: kmsd splits upstream, so it takes more per call. */
+static void
+kmsd_limits(const struct kmsd_config *c, struct etsiapi_limits *l)
+{
+	l->key_size = c->key_size;
+	l->min_key_size = 8;
+	l->max_key_size = ETSI_MAX_KEY_BYTES * 8;
+	l->max_key_per_request = c->max_key_per_request;
+	l->max_sae_id_count = ETSI_MAX_SLAVES;
+}
+
+/*
+ * An upstream failure as the local SAE sees it: the KME's 400 and 401 pass
+ * through (a dec_keys 401 means the caller is not the key's slave), a KME
+ * that cannot be reached or fails is a 503, a local failure a 500.
+ */
+static int
+up_error(struct httpd_resp *resp, const struct up_err *e)
+{
+	char		 msg[ETSI_ERRLEN];
+	const char	*detail = e->detail[0] ? e->detail : NULL;
+
+	if (e->status == 400 || e->status == 401)
+		return httpd_error(resp, e->status, e->message, detail);
+	if (e->status == 0 && (e->kms == KMS_E_CONNECT || e->kms == KMS_E_TLS ||
+	    e->kms == KMS_E_TIMEOUT)) {
+		snprintf(msg, sizeof(msg), "KME unreachable: %.200s", e->message);
+		return httpd_error(resp, 503, msg, detail);
+	}
+	if (e->status == 0) {
+		snprintf(msg, sizeof(msg), "kmsd could not call the KME: %.200s",
+		    e->message);
+		return httpd_error(resp, 500, msg, detail);
+	}
+	if (e->status == 503)
+		snprintf(msg, sizeof(msg), "KME unavailable: %.200s", e->message);
+	else
+		snprintf(msg, sizeof(msg), "KME answered %d: %.200s", e->status,
+		    e->message);
+	return httpd_error(resp, 503, msg, detail);
+}
+
+static int
+acl_refuse(struct httpd_resp *resp, const char *caller, const char *what,
+    const char *peer)
+{
+	char	msg[ETSI_ERRLEN];
+
+	log_info("refused: SAE \"%s\" may not %s \"%s\" (ACL)", caller, what, peer);
+	snprintf(msg, sizeof(msg), "SAE \"%s\" may not %s \"%s\"", caller, what, peer);
+	return httpd_error(resp, 401, msg, NULL);
+}
+
+static int
+is_pooled(const struct kmsd_sae *s, const char *slave)
+{
+	for (size_t i = 0; i < s->npool; i++)
+		if (strcmp(s->pool[i], slave) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+api_status(struct kmsd *k, const struct kmsd_sae *s, const char *slave,
+    struct httpd_resp *resp)
+{
+	struct etsi_status	st;
+	struct up_err		e;
+
+	if (!kmsd_sae_has_peer(s, slave))
+		return acl_refuse(resp, s->id, "exchange keys with", slave);
+	if (upstream_status(k->up, s->id, slave, &st, &e) == -1)
+		return up_error(resp, &e);
+	if (is_pooled(s, slave))
+		st.stored_key_count += (unsigned)pool_count(k->pool, s->id, slave);
+	st.max_key_per_request = k->cfg->max_key_per_request;
+	resp->status = 200;
+	resp->body = etsi_status_dump(&st);
+	return resp->body ? 0 : -1;
+}
+
+static int
+api_enc(struct kmsd *k, const struct httpd_req *req, const struct kmsd_sae *s,
+    const char *slave, struct httpd_resp *resp)
+{
+	struct etsiapi_limits	 lim;
+	struct etsi_key_req	 kr;
+	struct etsi_keys	 keys = { NULL, 0 };
+	struct up_err		 e;
+	int			 rc, ret;
+
+	if (!kmsd_sae_has_peer(s, slave))
+		return acl_refuse(resp, s->id, "request keys for", slave);
+	kmsd_limits(k->cfg, &lim);
+	if (etsiapi_enc_request(req, &lim, s->id, slave, &kr, resp) == -1) {
+		etsi_key_req_free(&kr);
+		return resp->body ? 0 : -1;
+	}
+	for (size_t i = 0; i < kr.nslaves; i++)
+		if (!kmsd_sae_has_peer(s, kr.slaves[i])) {
+			ret = acl_refuse(resp, s->id, "request keys for", kr.slaves[i]);
+			goto done;
+		}
+	if (is_pooled(s, slave) && kr.size == k->cfg->key_size &&
+	    kr.nslaves == 0 && kr.n_ext_optional == 0) {
+		rc = pool_take(k->pool, s->id, slave, kr.number, &keys);
+		metrics_pool_hit(rc == 0);
+		if (rc != 0)
+			kmsd_refill_kick(k);
+		if (rc == 0) {
+			log_debug("enc_keys %s -> %s: %u keys from the pool", s->id,
+			    slave, kr.number);
+			metrics_keys_served(M_ENC, keys.n);
+			ret = etsiapi_keys_reply(resp, &keys);
+			goto done;
+		}
+	}
+	if (upstream_enc(k->up, s->id, slave, &kr, &keys, &e) == -1) {
+		log_info("enc_keys %s -> %s: %u x %u bits failed upstream: %s",
+		    s->id, slave, kr.number, kr.size, e.message);
+		ret = up_error(resp, &e);
+		goto done;
+	}
+	metrics_keys_served(M_ENC, keys.n);
+	ret = etsiapi_keys_reply(resp, &keys);
+done:
+	etsi_key_req_free(&kr);
+	return ret;
+}
+
+static int
+api_dec(struct kmsd *k, const struct httpd_req *req, const struct kmsd_sae *s,
+    const char *master, struct httpd_resp *resp)
+{
+	struct etsiapi_limits	 lim;
+	struct etsi_key_ids	 ids;
+	struct etsi_keys	 keys = { NULL, 0 };
+	struct up_err		 e;
+	int			 ret;
+
+	if (!kmsd_sae_has_peer(s, master))
+		return acl_refuse(resp, s->id, "receive keys from", master);
+	kmsd_limits(k->cfg, &lim);
+	if (etsiapi_dec_request(req, &lim, &ids, resp) == -1)
+		return resp->body ? 0 : -1;
+	if (upstream_dec(k->up, s->id, master, &ids, &keys, &e) == -1) {
+		log_info("dec_keys %s <- %s: %zu keys failed upstream: %s", s->id,
+		    master, ids.n, e.message);
+		ret = up_error(resp, &e);
+	} else {
+		metrics_keys_served(M_DEC, keys.n);
+		ret = etsiapi_keys_reply(resp, &keys);
+	}
+	etsi_key_ids_free(&ids);
+	return ret;
+}
+
+static int
+api_etsi(struct kmsd *k, const struct httpd_req *req, struct httpd_resp *resp,
+    enum etsiapi_op *op)
+{
+	const struct kmsd_sae	*s;
+	const char		*caller;
+	char			 sae[ETSI_ID_MAX + 1], msg[ETSI_ERRLEN];
+
+	if (etsiapi_route(req, sae, op, resp) == -1)
+		return resp->body ? 0 : -1;
+	caller = etsiapi_identity(k->cfg->map, k->cfg->nmap, req->peer_cn);
+	if ((s = kmsd_config_sae(k->cfg, caller)) == NULL) {
+		log_info("refused %s %s: SAE \"%s\" is not configured here",
+		    req->method, req->path, caller);
+		snprintf(msg, sizeof(msg), "SAE \"%s\" is not a local SAE of %s",
+		    caller, k->cfg->id);
+		return httpd_error(resp, 401, msg, NULL);
+	}
+	switch (*op) {
+	case ETSIAPI_STATUS:
+		return api_status(k, s, sae, resp);
+	case ETSIAPI_ENC:
+		return api_enc(k, req, s, sae, resp);
+	default:
+		return api_dec(k, req, s, sae, resp);
+	}
+}
+
+static int
+ops_healthz(struct kmsd *k, struct httpd_resp *resp)
+{
+	struct buf	b;
+	char		line[512];
+	int		up = upstream_reachable(k->up), empty = 0, n;
+
+	buf_init(&b, 1 << 20);
+	n = snprintf(line, sizeof(line), "{\"id\":\"%s\",\"upstream\":\"%s\","
+	    "\"pools\":[", k->cfg->id, up ? "reachable" : "unreachable");
+	buf_add(&b, line, (size_t)n);
+	for (size_t i = 0, first = 1; i < k->cfg->nsaes; i++) {
+		const struct kmsd_sae	*s = &k->cfg->saes[i];
+
+		for (size_t j = 0; j < s->npool; j++, first = 0) {
+			size_t	c = pool_count(k->pool, s->id, s->pool[j]);
+
+			empty |= c == 0;
+			n = snprintf(line, sizeof(line), "%s{\"master\":\"%s\","
+			    "\"slave\":\"%s\",\"keys\":%zu,\"low\":%u,\"high\":%u}",
+			    first ? "" : ",", s->id, s->pool[j], c,
+			    k->cfg->pool_low, k->cfg->pool_high);
+			buf_add(&b, line, (size_t)n);
+		}
+	}
+	/* Serving from the pool while the KME is away is degraded, not down. */
+	n = snprintf(line, sizeof(line), "],\"status\":\"%s\"}\n",
+	    up ? "ok" : empty ? "down" : "degraded");
+	if (buf_add(&b, line, (size_t)n + 1) == -1) {
+		buf_free(&b);
+		return -1;
+	}
+	resp->status = up || !empty ? 200 : 503;
+	resp->body = strdup((char *)b.data);
+	buf_free(&b);
+	return resp->body ? 0 : -1;
+}
+
+static int
+ops_metrics(struct kmsd *k, struct httpd_resp *resp)
+{
+	struct metrics_pool_gauge	 g[KMSD_MAX_SAES * KMSD_MAX_PEERS];
+	struct buf			 b;
+	size_t				 ng = 0;
+
+	for (size_t i = 0; i < k->cfg->nsaes; i++) {
+		const struct kmsd_sae	*s = &k->cfg->saes[i];
+
+		for (size_t j = 0; j < s->npool; j++, ng++) {
+			g[ng].master = s->id;
+			g[ng].slave = s->pool[j];
+			g[ng].keys = pool_count(k->pool, s->id, s->pool[j]);
+			g[ng].low = k->cfg->pool_low;
+			g[ng].high = k->cfg->pool_high;
+		}
+	}
+	buf_init(&b, 4 << 20);
+	if (metrics_render(&b, g, ng, upstream_reachable(k->up)) == -1 ||
+	    buf_add(&b, "", 1) == -1) {
+		buf_free(&b);
+		return -1;
+	}
+	resp->status = 200;
+	resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+	resp->body = strdup((char *)b.data);
+	buf_free(&b);
+	return resp->body ? 0 : -1;
+}
+
+/* /healthz and /metrics; 1 if the path is not one of them. */
+static int
+ops(struct kmsd *k, const struct httpd_req *req, struct httpd_resp *resp)
+{
+	if (strcmp(req->path, "/healthz") != 0 && strcmp(req->path, "/metrics") != 0)
+		return 1;
+	if (strcmp(req->method, "GET") != 0)
+		return httpd_error(resp, 405, "method not allowed here (GET)", NULL);
+	return req->path[1] == 'h' ? ops_healthz(k, resp) : ops_metrics(k, resp);
+}
+
+int
+kmsd_api_handle(void *ctx, const struct httpd_req *req, struct httpd_resp *resp)
+{
+	struct kmsd	*k = ctx;
+	enum etsiapi_op	 op = ETSIAPI_STATUS;
+	int		 rc, etsi = 0;
+
+	pthread_rwlock_rdlock(&k->cfg_lock);
+	if ((rc = ops(k, req, resp)) == 1) {
+		etsi = 1;
+		rc = api_etsi(k, req, resp, &op);
+	}
+	pthread_rwlock_unlock(&k->cfg_lock);
+	if (etsi)
+		metrics_request(resp->status == 404 || resp->status == 405 ?
+		    M_OTHER : ep_of(op), rc == -1 ? 500 : resp->status);
+	return rc;
+}
+
+int
+kmsd_ops_handle(void *ctx, const struct httpd_req *req, struct httpd_resp *resp)
+{
+	struct kmsd	*k = ctx;
+	int		 rc;
+
+	pthread_rwlock_rdlock(&k->cfg_lock);
+	rc = ops(k, req, resp);
+	pthread_rwlock_unlock(&k->cfg_lock);
+	if (rc == 1)
+		return httpd_error(resp, 404, "unknown path: this listener serves "
+		    "/healthz and /metrics", NULL);
+	return rc;
+}

@@ -1,0 +1,33 @@
+/*
+ * kmsd's counters for GET /metrics (Prometheus text format 0.0.4) and the
+ * facts behind GET /healthz. Lock-free counters; safe from any thread.
+ */
+#ifndef KMSD_METRICS_H
+#define KMSD_METRICS_H
+
+#include <stddef.h>
+
+#include "common/buf.h"
+
+enum metrics_ep { M_STATUS = 0, M_ENC, M_DEC, M_OTHER, M_NEP };
+
+void	metrics_request(enum metrics_ep ep, int http_status);
+void	metrics_keys_served(enum metrics_ep ep, size_t n);	/* ENC or DEC */
+void	metrics_pool_hit(int hit);				/* enc_keys from pool or not */
+void	metrics_upstream(enum metrics_ep ep, int ok, double seconds);
+void	metrics_upstream_error(enum metrics_ep ep);
+
+/* One pool gauge line per pair is added by the caller through this. */
+struct metrics_pool_gauge {
+	const char	*master;
+	const char	*slave;
+	size_t		 keys;
+	size_t		 low;
+	size_t		 high;
+};
+
+/* Appends the whole exposition to out; -1 if out's bound is too small. */
+int	metrics_render(struct buf *out, const struct metrics_pool_gauge *g, size_t ng,
+	    int upstream_up);
+
+#endif

@@ -1,0 +1,61 @@
+/*
+ * kmsd's key pool: keys already fetched from the KME with enc_keys, per
+ * (local master SAE, remote slave SAE) pair, so that a local enc_keys is
+ * answered without a round trip to the KME.
+ *
+ * Storage: SQLite (WAL, secure_delete=ON), key bytes sealed with AES-256-GCM
+ * under the key-encryption key in kek_file (common/seal.h), key ID as AAD.
+ *
+ * The guarantee: no key is ever returned twice, across threads, restarts,
+ * kill -9 at any moment and a power cut. Lease scheme: pool_take serves from
+ * an in-memory lease; a lease is taken by deleting a batch of rows from the
+ * database in one synchronous=FULL transaction before any of it is served.
+ * A crash loses what was leased and not yet served (discarded, never
+ * re-served); it can never resurrect a served key. pool_add commits with
+ * synchronous=FULL too, so a key the KME delivered is either durably in the
+ * pool or lost, never half there.
+ */
+#ifndef KMSD_POOL_H
+#define KMSD_POOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/etsi.h"
+
+struct pool;
+
+struct pool_cfg {
+	const char	*db_path;	/* SQLite file; created if absent */
+	const char	*kek_file;	/* 32-byte KEK, created 0600 if absent */
+	unsigned	 key_bytes;	/* the size of every pooled key */
+	unsigned	 lease_size;	/* keys per lease (e.g. 256) */
+	unsigned	 ttl_s;		/* keys older than this are dropped, not served */
+};
+
+struct pool	*pool_open(const struct pool_cfg *cfg, char *err, size_t errlen);
+void		 pool_close(struct pool *p);			/* NULL ok; wipes leases */
+
+/*
+ * Adds keys the KME delivered for (master, slave), stamped fetched_ms
+ * (CLOCK_REALTIME ms). Durable before it returns. Keys of another size than
+ * key_bytes are refused (-1).
+ */
+int		 pool_add(struct pool *p, const char *master, const char *slave,
+		    const struct etsi_keys *keys, uint64_t fetched_ms);
+
+/*
+ * Takes n keys for (master, slave), oldest first, all or nothing: 0 and the
+ * keys in out (key IDs as the KME gave them), 1 if fewer than n unexpired
+ * keys are available (nothing taken), -1 on a storage error.
+ */
+int		 pool_take(struct pool *p, const char *master, const char *slave,
+		    size_t n, struct etsi_keys *out);
+
+/* Unexpired keys available for the pair (in the database and leased). */
+size_t		 pool_count(struct pool *p, const char *master, const char *slave);
+
+/* Drops keys fetched before now_ms - ttl; returns how many. */
+size_t		 pool_expire(struct pool *p, uint64_t now_ms);
+
+#endif

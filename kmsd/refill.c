@@ -1,0 +1,166 @@
+/*
+ * The refill thread: keeps each configured (local master, remote slave) pool
+ * between its low and high watermarks with large enc_keys batches from the
+ * KME, and drops keys past their TTL. A pool that runs short wakes it early.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "common/log.h"
+#include "common/timeutil.h"
+#include "kmsd/kmsd.h"
+
+#define REFILL_TICK_MS		200
+#define REFILL_EXPIRE_MS	5000
+
+struct refill_pair {
+	char	master[ETSI_ID_MAX + 1];
+	char	slave[ETSI_ID_MAX + 1];
+	int	failing;	/* log a failure once, and the recovery */
+};
+
+/* Copy the pairs out so that the KME calls run without the config lock. */
+static size_t
+refill_pairs(struct kmsd *k, struct refill_pair *p, size_t max,
+    unsigned *low, unsigned *high, unsigned *batch, unsigned *bits)
+{
+	size_t	n = 0;
+
+	pthread_rwlock_rdlock(&k->cfg_lock);
+	for (size_t i = 0; i < k->cfg->nsaes; i++) {
+		const struct kmsd_sae	*s = &k->cfg->saes[i];
+
+		for (size_t j = 0; j < s->npool && n < max; j++, n++) {
+			snprintf(p[n].master, sizeof(p[n].master), "%s", s->id);
+			snprintf(p[n].slave, sizeof(p[n].slave), "%s", s->pool[j]);
+		}
+	}
+	*low = k->cfg->pool_low;
+	*high = k->cfg->pool_high;
+	*batch = k->cfg->pool_batch;
+	*bits = k->cfg->key_size;
+	pthread_rwlock_unlock(&k->cfg_lock);
+	return n;
+}
+
+/* Fill one pool up to high; returns -1 when the KME failed. */
+static int
+refill_one(struct kmsd *k, struct refill_pair *p, unsigned low, unsigned high,
+    unsigned batch, unsigned bits)
+{
+	struct etsi_key_req	kr;
+	struct etsi_keys	keys;
+	struct up_err		e;
+	size_t			have = pool_count(k->pool, p->master, p->slave);
+
+	if (have >= low)
+		return 0;
+	while (have < high && !k->stop) {
+		memset(&kr, 0, sizeof(kr));
+		kr.number = (unsigned)(high - have < batch ? high - have : batch);
+		kr.size = bits;
+		if (upstream_enc(k->up, p->master, p->slave, &kr, &keys, &e) == -1) {
+			if (!p->failing)
+				log_warn("pool %s -> %s: refill failed (%zu keys left): "
+				    "%s", p->master, p->slave, have, e.message);
+			p->failing = 1;
+			return -1;
+		}
+		if (pool_add(k->pool, p->master, p->slave, &keys, time_real_ms()) == -1) {
+			log_err("pool %s -> %s: cannot store %zu keys; they are "
+			    "dropped", p->master, p->slave, keys.n);
+			etsi_keys_free(&keys);
+			return -1;
+		}
+		etsi_keys_free(&keys);
+		have = pool_count(k->pool, p->master, p->slave);
+		if (p->failing)
+			log_info("pool %s -> %s: refilling again", p->master, p->slave);
+		p->failing = 0;
+	}
+	log_debug("pool %s -> %s: %zu keys", p->master, p->slave, have);
+	return 0;
+}
+
+static void *
+refill_main(void *arg)
+{
+	struct kmsd		*k = arg;
+	struct refill_pair	*pairs;
+	size_t			 npairs, max = KMSD_MAX_SAES * KMSD_MAX_PEERS;
+	unsigned		 low, high, batch, bits;
+	uint64_t		 last_expire = 0, backoff_ms = REFILL_TICK_MS;
+
+	if ((pairs = calloc(max, sizeof(*pairs))) == NULL)
+		return NULL;
+	for (;;) {
+		struct timespec	ts;
+		int		any_fail = 0;
+
+		npairs = refill_pairs(k, pairs, max, &low, &high, &batch, &bits);
+		if (time_mono_ns() / 1000000 - last_expire >= REFILL_EXPIRE_MS) {
+			size_t	n = pool_expire(k->pool, time_real_ms());
+
+			if (n)
+				log_info("pool: %zu keys past their TTL dropped", n);
+			last_expire = time_mono_ns() / 1000000;
+		}
+		for (size_t i = 0; i < npairs && !k->stop; i++)
+			if (refill_one(k, &pairs[i], low, high, batch, bits) == -1)
+				any_fail = 1;
+		/* Back off while the KME fails, up to 2 s; at once when it works. */
+		backoff_ms = any_fail ? (backoff_ms * 2 > 2000 ? 2000 : backoff_ms * 2) :
+		    REFILL_TICK_MS;
+		pthread_mutex_lock(&k->mu);
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += (time_t)(backoff_ms / 1000);
+		ts.tv_nsec += (long)(backoff_ms % 1000) * 1000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		while (!k->stop && !k->kick)
+			if (pthread_cond_timedwait(&k->cv, &k->mu, &ts) == ETIMEDOUT)
+				break;
+		k->kick = 0;
+		pthread_mutex_unlock(&k->mu);
+		if (k->stop)
+			break;
+	}
+	free(pairs);
+	return NULL;
+}
+
+int
+kmsd_refill_start(struct kmsd *k)
+{
+	if (pthread_create(&k->refill, NULL, refill_main, k) != 0)
+		return -1;
+	k->refill_started = 1;
+	return 0;
+}
+
+void
+kmsd_refill_kick(struct kmsd *k)
+{
+	pthread_mutex_lock(&k->mu);
+	k->kick = 1;
+	pthread_cond_signal(&k->cv);
+	pthread_mutex_unlock(&k->mu);
+}
+
+void
+kmsd_refill_stop(struct kmsd *k)
+{
+	if (!k->refill_started)
+		return;
+	pthread_mutex_lock(&k->mu);
+	k->stop = 1;
+	pthread_cond_signal(&k->cv);
+	pthread_mutex_unlock(&k->mu);
+	pthread_join(k->refill, NULL);
+	k->refill_started = 0;
+}

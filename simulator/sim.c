@@ -1,0 +1,111 @@
+/* Start and stop one simulated KME: its key logic and its HTTPS API. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/httpd.h"
+#include "common/log.h"
+#include "simulator/api.h"
+#include "simulator/kme.h"
+#include "simulator/sim.h"
+
+struct sim {
+	struct kme	*kme;
+	struct httpd	*httpd;
+	struct api	 api;
+};
+
+static void
+sim_kme_cfg(const struct sim_config *c, struct kme_cfg *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->kme_id = c->id;
+	k->sae_ids = (const char **)(uintptr_t)c->saes;
+	k->n_sae = c->nsaes;
+	k->key_size = c->key_size;
+	k->min_key_size = c->min_key_size;
+	k->max_key_size = c->max_key_size;
+	k->max_key_count = c->max_key_count;
+	k->db_path = c->db;
+	k->kek_file = c->kek_file;
+	k->transmitter = c->transmitter;
+	k->key_rate = c->key_rate;
+	if (c->link_listen_set) {
+		k->link_listen_host = c->link_listen_host;
+		k->link_listen_port = c->link_listen_port;
+	} else {
+		k->link_peer_host = c->link_peer_host;
+		k->link_peer_port = c->link_peer_port;
+	}
+	k->link_cert = c->cert;
+	k->link_key = c->key;
+	k->ca_file = c->ca;
+	k->peer_kme_id = c->peer_id;
+	k->link_timeout_ms = c->link_timeout_ms;
+}
+
+struct sim *
+sim_start(const struct sim_config *c, char *err, size_t errlen)
+{
+	struct sim		*s;
+	struct kme_cfg		 kc;
+	struct httpd_cfg	 hc;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return NULL;
+	sim_kme_cfg(c, &kc);
+	if ((s->kme = kme_start(&kc, err, errlen)) == NULL)
+		goto fail;
+	s->api.kme = s->kme;
+	s->api.kme_id = c->id;
+	s->api.lim.key_size = c->key_size;
+	s->api.lim.min_key_size = c->min_key_size;
+	s->api.lim.max_key_size = c->max_key_size;
+	s->api.lim.max_key_per_request = c->max_key_per_request;
+	s->api.lim.max_sae_id_count = c->max_sae_id_count;
+	s->api.max_key_count = c->max_key_count;
+	s->api.map = c->map;
+	s->api.nmap = c->nmap;
+	memset(&hc, 0, sizeof(hc));
+	hc.host = c->listen_host;
+	hc.port = c->listen_port;
+	hc.cert_file = c->cert;
+	hc.key_file = c->key;
+	hc.ca_file = c->ca;
+	hc.max_body = c->max_body;
+	hc.name = "api";
+	if ((s->httpd = httpd_start(&hc, api_handle, &s->api, err, errlen)) == NULL)
+		goto fail;
+	log_info("ETSI 014 API on https://%s:%u, QKD link %s %s:%u, peer %s, "
+	    "%s, %zu SAE(s), storage %s", c->listen_host, httpd_port(s->httpd),
+	    c->link_listen_set ? "listening on" : "to",
+	    c->link_listen_set ? c->link_listen_host : c->link_peer_host,
+	    c->link_listen_set ? kme_link_port(s->kme) : c->link_peer_port,
+	    c->peer_id, c->transmitter ? "transmitter" : "receiver", c->nsaes,
+	    c->db ? c->db : "memory");
+	return s;
+fail:
+	sim_stop(s);
+	return NULL;
+}
+
+void
+sim_stop(struct sim *s)
+{
+	if (s == NULL)
+		return;
+	httpd_stop(s->httpd);
+	kme_stop(s->kme);
+	free(s);
+}
+
+uint16_t
+sim_api_port(const struct sim *s)
+{
+	return httpd_port(s->httpd);
+}
+
+uint16_t
+sim_link_port(const struct sim *s)
+{
+	return kme_link_port(s->kme);
+}

@@ -1,0 +1,743 @@
+/*
+ * kmsd/pool: round trip, all or nothing, pairs, TTL, restarts, the crash
+ * case (a real process killed with SIGKILL while holding a lease), nothing in
+ * clear on disk, concurrent takers, and the refusals at open.
+ *
+ * The crash child is this binary re-executed with --crash-child: a fresh
+ * process (no SQLite connection carried across fork) that opens the pool,
+ * takes keys, prints their IDs and then dies without pool_close.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+#include <sqlite3.h>
+
+#include "common/buf.h"
+#include "common/etsi.h"
+#include "common/log.h"
+#include "common/timeutil.h"
+#include "kmsd/pool.h"
+
+#define KB	32
+#define LEASE	16
+#define NKEYS	4000	/* key material made once, indexed by key number */
+
+static uint8_t	key_bytes[NKEYS][KB];
+
+struct fx {
+	char		dir[64];
+	char		db[128];
+	char		kek[128];
+	struct pool_cfg	cfg;
+};
+
+static int
+setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	if (f == NULL)
+		return -1;
+	snprintf(f->dir, sizeof(f->dir), "/tmp/test_pool.XXXXXX");
+	if (mkdtemp(f->dir) == NULL)
+		return -1;
+	snprintf(f->db, sizeof(f->db), "%s/pool.db", f->dir);
+	snprintf(f->kek, sizeof(f->kek), "%s/kek", f->dir);
+	f->cfg = (struct pool_cfg){ .db_path = f->db, .kek_file = f->kek,
+	    .key_bytes = KB, .lease_size = LEASE, .ttl_s = 3600 };
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fx *f = *state;
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	if (system(cmd) != 0)
+		return -1;
+	free(f);
+	return 0;
+}
+
+static struct pool *
+fx_open(struct fx *f)
+{
+	char err[256];
+	struct pool *p = pool_open(&f->cfg, err, sizeof(err));
+
+	if (p == NULL)
+		fprintf(stderr, "pool_open: %s\n", err);
+	assert_non_null(p);
+	return p;
+}
+
+/* Keys number first .. first+n-1: ID "key-NNNN" and key_bytes[NNNN]. */
+static void
+mk_keys(struct etsi_keys *k, size_t first, size_t n)
+{
+	assert_true(first + n <= NKEYS);
+	assert_int_equal(etsi_keys_alloc(k, n), 0);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(k->v[i].id, sizeof(k->v[i].id), "key-%04zu", first + i);
+		k->v[i].key = sec_alloc(KB);
+		assert_non_null(k->v[i].key);
+		k->v[i].len = KB;
+		memcpy(k->v[i].key, key_bytes[first + i], KB);
+	}
+}
+
+static void
+add(struct pool *p, const char *m, const char *s, size_t first, size_t n,
+    uint64_t fetched_ms, int expect)
+{
+	struct etsi_keys k;
+
+	mk_keys(&k, first, n);
+	assert_int_equal(pool_add(p, m, s, &k, fetched_ms), expect);
+	etsi_keys_free(&k);
+}
+
+static size_t
+key_num(const char *id)
+{
+	size_t n;
+
+	assert_int_equal(sscanf(id, "key-%zu", &n), 1);
+	assert_true(n < NKEYS);
+	return n;
+}
+
+/* Takes n keys and checks they are keys first.. in order, bytes equal. */
+static void
+take_expect(struct pool *p, const char *m, const char *s, size_t n,
+    size_t first)
+{
+	struct etsi_keys out;
+
+	assert_int_equal(pool_take(p, m, s, n, &out), 0);
+	assert_int_equal(out.n, n);
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(key_num(out.v[i].id), first + i);
+		assert_int_equal(out.v[i].len, KB);
+		assert_memory_equal(out.v[i].key, key_bytes[first + i], KB);
+	}
+	etsi_keys_free(&out);
+}
+
+static void
+take_short(struct pool *p, const char *m, const char *s, size_t n)
+{
+	struct etsi_keys out;
+
+	assert_int_equal(pool_take(p, m, s, n, &out), 1);
+	assert_int_equal(out.n, 0);
+	assert_null(out.v);
+}
+
+static void
+test_round_trip(void **state)
+{
+	struct fx *f = *state;
+	struct pool *p = fx_open(f);
+	uint64_t now = time_real_ms();
+
+	add(p, "sae-a", "sae-b", 0, 40, now, 0);
+	assert_int_equal(pool_count(p, "sae-a", "sae-b"), 40);
+	take_expect(p, "sae-a", "sae-b", 13, 0);
+	assert_int_equal(pool_count(p, "sae-a", "sae-b"), 27);
+	take_expect(p, "sae-a", "sae-b", 13, 13);
+	take_expect(p, "sae-a", "sae-b", 13, 26);
+	assert_int_equal(pool_count(p, "sae-a", "sae-b"), 1);
+	/* All or nothing: the last key stays. */
+	take_short(p, "sae-a", "sae-b", 13);
+	assert_int_equal(pool_count(p, "sae-a", "sae-b"), 1);
+	take_expect(p, "sae-a", "sae-b", 1, 39);
+	take_short(p, "sae-a", "sae-b", 1);
+	assert_int_equal(pool_count(p, "sae-a", "sae-b"), 0);
+	/* Requests larger than a lease. */
+	add(p, "sae-a", "sae-b", 100, 50, now, 0);
+	take_expect(p, "sae-a", "sae-b", 45, 100);
+	take_short(p, "sae-a", "sae-b", 6);
+	take_expect(p, "sae-a", "sae-b", 5, 145);
+	pool_close(p);
+	pool_close(NULL);
+}
+
+static void
+test_all_or_nothing(void **state)
+{
+	struct fx *f = *state;
+	struct pool *p = fx_open(f);
+	uint64_t now = time_real_ms();
+
+	add(p, "sae-a", "sae-b", 0, 5, now, 0);
+	take_short(p, "sae-a", "sae-b", 6);
+	assert_int_equal(pool_count(p, "sae-a", "sae-b"), 5);
+	/* More keys arrive: the short lease is still served first. */
+	add(p, "sae-a", "sae-b", 5, 30, now, 0);
+	assert_int_equal(pool_count(p, "sae-a", "sae-b"), 35);
+	take_expect(p, "sae-a", "sae-b", 6, 0);
+	take_expect(p, "sae-a", "sae-b", 29, 6);
+	assert_int_equal(pool_count(p, "sae-a", "sae-b"), 0);
+	pool_close(p);
+}
+
+static void
+test_pairs(void **state)
+{
+	struct fx *f = *state;
+	struct pool *p = fx_open(f);
+	uint64_t now = time_real_ms();
+
+	add(p, "sae-a", "sae-b", 0, 20, now, 0);
+	add(p, "sae-a", "sae-c", 20, 20, now, 0);
+	add(p, "sae-x", "sae-b", 40, 20, now, 0);
+	take_expect(p, "sae-a", "sae-c", 3, 20);
+	take_expect(p, "sae-x", "sae-b", 3, 40);
+	take_expect(p, "sae-a", "sae-b", 3, 0);
+	assert_int_equal(pool_count(p, "sae-a", "sae-b"), 17);
+	assert_int_equal(pool_count(p, "sae-a", "sae-c"), 17);
+	assert_int_equal(pool_count(p, "sae-x", "sae-b"), 17);
+	/* Reversed roles and unknown pairs get nothing. */
+	assert_int_equal(pool_count(p, "sae-b", "sae-a"), 0);
+	take_short(p, "sae-b", "sae-a", 1);
+	take_short(p, "sae-q", "sae-r", 1);
+	take_expect(p, "sae-a", "sae-c", 17, 23);
+	take_short(p, "sae-a", "sae-c", 1);
+	assert_int_equal(pool_count(p, "sae-a", "sae-b"), 17);
+	pool_close(p);
+}
+
+static void
+test_ttl(void **state)
+{
+	struct fx *f = *state;
+	struct pool *p;
+	uint64_t now = time_real_ms();
+
+	f->cfg.ttl_s = 60;
+	p = fx_open(f);
+	/* Expired on disk: never counted, never served. */
+	add(p, "sae-a", "sae-b", 0, 5, now - 120000, 0);
+	add(p, "sae-a", "sae-b", 5, 5, now, 0);
+	assert_int_equal(pool_count(p, "sae-a", "sae-b"), 5);
+	take_short(p, "sae-a", "sae-b", 6);
+	take_expect(p, "sae-a", "sae-b", 5, 5);
+	/* Expired rows dropped at lease time. */
+	add(p, "sae-a", "sae-b", 10, 5, now - 120000, 0);
+	add(p, "sae-a", "sae-b", 15, 5, now, 0);
+	take_expect(p, "sae-a", "sae-b", 5, 15);
+	/* pool_expire counts disk and lease. */
+	add(p, "sae-a", "sae-c", 20, 3, now - 120000, 0);
+	add(p, "sae-a", "sae-c", 23, 30, now, 0);
+	take_expect(p, "sae-a", "sae-c", 1, 23);	/* 15 leased, 14 on disk */
+	assert_int_equal(pool_expire(p, now), 0);
+	assert_int_equal(pool_count(p, "sae-a", "sae-c"), 29);
+	assert_int_equal(pool_expire(p, now + 61000), 29);
+	assert_int_equal(pool_count(p, "sae-a", "sae-c"), 0);
+	take_short(p, "sae-a", "sae-c", 1);
+	pool_close(p);
+
+	/* A leased key that expires while in memory is not served. */
+	f->cfg.ttl_s = 1;
+	p = fx_open(f);
+	add(p, "sae-a", "sae-d", 100, 4, time_real_ms() - 700, 0);
+	take_expect(p, "sae-a", "sae-d", 1, 100);
+	assert_int_equal(pool_count(p, "sae-a", "sae-d"), 3);
+	time_sleep_ns(500 * 1000000ull);
+	assert_int_equal(pool_count(p, "sae-a", "sae-d"), 0);
+	take_short(p, "sae-a", "sae-d", 1);
+	pool_close(p);
+}
+
+static void
+test_add_errors(void **state)
+{
+	struct fx *f = *state;
+	struct pool *p = fx_open(f);
+	uint64_t now = time_real_ms();
+	struct etsi_keys k;
+
+	add(p, "sae-a", "sae-b", 0, 20, now, 0);
+	/* Wrong size: the whole batch is refused. */
+	mk_keys(&k, 100, 3);
+	k.v[1].len = 16;
+	assert_int_equal(pool_add(p, "sae-a", "sae-b", &k, now), -1);
+	k.v[1].len = KB;
+	/* Repeated in the batch. */
+	snprintf(k.v[2].id, sizeof(k.v[2].id), "%s", k.v[0].id);
+	assert_int_equal(pool_add(p, "sae-a", "sae-b", &k, now), -1);
+	etsi_keys_free(&k);
+	assert_int_equal(pool_count(p, "sae-a", "sae-b"), 20);
+	/* Already on disk (even for another pair), and already leased. */
+	add(p, "sae-a", "sae-c", 19, 2, now, -1);
+	take_expect(p, "sae-a", "sae-b", 1, 0);		/* 1..15 leased */
+	add(p, "sae-a", "sae-b", 5, 1, now, -1);
+	assert_int_equal(pool_count(p, "sae-a", "sae-b"), 19);
+	assert_int_equal(pool_count(p, "sae-a", "sae-c"), 0);
+	/* Bad SAE IDs. */
+	add(p, "", "sae-b", 200, 1, now, -1);
+	add(p, "sae-a", "sae/b", 200, 1, now, -1);
+	/* Nothing of the refused batches is there. */
+	take_expect(p, "sae-a", "sae-b", 19, 1);
+	take_short(p, "sae-a", "sae-b", 1);
+	pool_close(p);
+}
+
+static void
+test_reopen(void **state)
+{
+	struct fx *f = *state;
+	struct pool *p = fx_open(f);
+	uint64_t now = time_real_ms();
+
+	add(p, "sae-a", "sae-b", 0, 50, now, 0);
+	add(p, "sae-a", "sae-c", 50, 10, now, 0);
+	take_expect(p, "sae-a", "sae-b", 5, 0);		/* leases 0..15 */
+	pool_close(p);
+	/* The unserved rest of the lease is discarded, never re-served. */
+	p = fx_open(f);
+	assert_int_equal(pool_count(p, "sae-a", "sae-b"), 34);
+	assert_int_equal(pool_count(p, "sae-a", "sae-c"), 10);
+	take_expect(p, "sae-a", "sae-b", 34, 16);
+	take_short(p, "sae-a", "sae-b", 1);
+	take_expect(p, "sae-a", "sae-c", 10, 50);
+	pool_close(p);
+	p = fx_open(f);
+	assert_int_equal(pool_count(p, "sae-a", "sae-b"), 0);
+	pool_close(p);
+}
+
+/* ---------------------------------------------------------- crash case */
+
+/* Runs this binary as --crash-child; returns its pid, IDs on *rfd. */
+static pid_t
+crash_child(struct fx *f, size_t n, const char *how, int *rfd)
+{
+	char num[16];
+	int fds[2];
+	pid_t pid;
+
+	snprintf(num, sizeof(num), "%zu", n);
+	assert_int_equal(pipe(fds), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dup2(fds[1], 1);
+		close(fds[0]);
+		close(fds[1]);
+		execl("/proc/self/exe", "test_pool", "--crash-child", f->db,
+		    f->kek, num, how, (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	*rfd = fds[0];
+	return pid;
+}
+
+/* Reads the child's served IDs into served[] until "END". */
+static size_t
+crash_read(int fd, int *served)
+{
+	FILE *in = fdopen(fd, "r");
+	char line[128];
+	size_t n = 0;
+	int end = 0;
+
+	assert_non_null(in);
+	while (fgets(line, sizeof(line), in) != NULL) {
+		line[strcspn(line, "\n")] = '\0';
+		if (strcmp(line, "END") == 0) {
+			end = 1;
+			break;
+		}
+		served[key_num(line)]++;
+		n++;
+	}
+	assert_true(end);
+	fclose(in);
+	return n;
+}
+
+static int
+crash_child_main(char **argv)
+{
+	struct pool_cfg cfg = { .db_path = argv[2], .kek_file = argv[3],
+	    .key_bytes = KB, .lease_size = LEASE, .ttl_s = 3600 };
+	struct etsi_keys out;
+	char err[256];
+	struct pool *p = pool_open(&cfg, err, sizeof(err));
+	size_t n = strtoul(argv[4], NULL, 10);
+
+	if (p == NULL || pool_take(p, "sae-a", "sae-b", n, &out) != 0) {
+		fprintf(stderr, "crash child: %s\n", p ? "take failed" : err);
+		_exit(1);
+	}
+	for (size_t i = 0; i < out.n; i++)
+		printf("%s\n", out.v[i].id);
+	printf("END\n");
+	fflush(stdout);
+	if (strcmp(argv[5], "kill") == 0)
+		for (;;)
+			pause();	/* the parent sends SIGKILL */
+	_exit(0);			/* no pool_close, no atexit */
+}
+
+static void
+test_crash(void **state)
+{
+	struct fx *f = *state;
+	static int served[NKEYS];
+	struct etsi_keys out;
+	struct pool *p = fx_open(f), *p2;
+	int fd, st;
+	pid_t pid;
+	size_t i;
+
+	memset(served, 0, sizeof(served));
+	add(p, "sae-a", "sae-b", 0, 100, time_real_ms(), 0);
+	/* This process holds a lease of 0..15 and has served 0..2. */
+	assert_int_equal(pool_take(p, "sae-a", "sae-b", 3, &out), 0);
+	for (i = 0; i < out.n; i++)
+		served[key_num(out.v[i].id)]++;
+	etsi_keys_free(&out);
+
+	/* Child 1 leases 16..31, serves 5, and is killed with SIGKILL. */
+	pid = crash_child(f, 5, "kill", &fd);
+	assert_int_equal(crash_read(fd, served), 5);
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	/* Child 2 leases 32..47, serves 2, and _exit()s without closing. */
+	pid = crash_child(f, 2, "exit", &fd);
+	assert_int_equal(crash_read(fd, served), 2);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+
+	/* This process goes on serving its own lease... */
+	assert_int_equal(pool_take(p, "sae-a", "sae-b", 13, &out), 0);
+	for (i = 0; i < out.n; i++)
+		served[key_num(out.v[i].id)]++;
+	etsi_keys_free(&out);
+	/* ...and a restart sees exactly the keys nobody ever leased. */
+	p2 = fx_open(f);
+	assert_int_equal(pool_count(p2, "sae-a", "sae-b"), 52);
+	assert_int_equal(pool_take(p2, "sae-a", "sae-b", 52, &out), 0);
+	for (i = 0; i < out.n; i++) {
+		assert_int_equal(key_num(out.v[i].id), 48 + i);
+		assert_memory_equal(out.v[i].key, key_bytes[48 + i], KB);
+		served[key_num(out.v[i].id)]++;
+	}
+	etsi_keys_free(&out);
+	take_short(p2, "sae-a", "sae-b", 1);
+	pool_close(p2);
+	pool_close(p);
+
+	/* No key twice; the dead children's leased-but-unserved keys never. */
+	for (i = 0; i < 100; i++) {
+		int leased_unserved = (i >= 21 && i <= 31) ||
+		    (i >= 34 && i <= 47);
+
+		assert_true(served[i] <= 1);
+		assert_int_equal(served[i], leased_unserved ? 0 : 1);
+	}
+}
+
+/* ------------------------------------------------------------- on disk */
+
+static int
+file_contains(const char *path, const uint8_t *needle, size_t n)
+{
+	FILE *in = fopen(path, "rb");
+	uint8_t *data = NULL;
+	size_t len = 0, cap = 0, r;
+	int found = 0;
+
+	if (in == NULL)
+		return 0;		/* no -wal file: nothing in it */
+	do {
+		if (len + 65536 > cap) {
+			cap = (len + 65536) * 2;
+			data = realloc(data, cap);
+			assert_non_null(data);
+		}
+		r = fread(data + len, 1, 65536, in);
+		len += r;
+	} while (r > 0);
+	fclose(in);
+	found = len >= n && memmem(data, len, needle, n) != NULL;
+	free(data);
+	return found;
+}
+
+static void
+check_no_clear(struct fx *f, size_t nkeys)
+{
+	static const char *const suffix[] = { "", "-wal", "-shm" };
+	char path[160];
+
+	for (size_t s = 0; s < 3; s++) {
+		snprintf(path, sizeof(path), "%s%s", f->db, suffix[s]);
+		for (size_t i = 0; i < nkeys; i++)
+			assert_false(file_contains(path, key_bytes[i], KB));
+		/* Also no 8-byte prefix of any key (partial leaks). */
+		for (size_t i = 0; i < nkeys; i++)
+			assert_false(file_contains(path, key_bytes[i], 8));
+	}
+}
+
+static void
+test_no_clear_bytes(void **state)
+{
+	struct fx *f = *state;
+	struct pool *p = fx_open(f);
+	struct stat st;
+
+	add(p, "sae-a", "sae-b", 0, 200, time_real_ms(), 0);
+	take_expect(p, "sae-a", "sae-b", 20, 0);
+	check_no_clear(f, 200);		/* WAL live */
+	pool_close(p);
+	check_no_clear(f, 200);		/* checkpointed */
+	/* Files are private. */
+	assert_int_equal(stat(f->db, &st), 0);
+	assert_int_equal(st.st_mode & 077, 0);
+}
+
+/* A row edited on disk (moved to another pair, made younger) is dropped. */
+static void
+test_tampered_row(void **state)
+{
+	struct fx *f = *state;
+	struct pool *p = fx_open(f);
+	sqlite3 *db;
+
+	add(p, "sae-a", "sae-b", 0, 4, time_real_ms() - 5000, 0);
+	pool_close(p);
+	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "UPDATE keys SET slave = 'sae-evil' "
+	    "WHERE key_id = 'key-0000';"
+	    "UPDATE keys SET fetched_ms = fetched_ms + 1000 "
+	    "WHERE key_id = 'key-0001';"
+	    "UPDATE keys SET blob = x'00' WHERE key_id = 'key-0002';",
+	    NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	p = fx_open(f);
+	take_short(p, "sae-a", "sae-evil", 1);
+	take_short(p, "sae-a", "sae-b", 2);
+	take_expect(p, "sae-a", "sae-b", 1, 3);
+	pool_close(p);
+}
+
+/* ---------------------------------------------------------- concurrency */
+
+#define NTHREADS	4
+#define NCONC		2600
+
+struct taker {
+	struct pool	*p;
+	size_t		 n;
+	int		 ids[NCONC];
+	int		 bad;
+};
+
+static void *
+taker_main(void *arg)
+{
+	struct taker *t = arg;
+	struct etsi_keys out;
+	int rc;
+
+	while ((rc = pool_take(t->p, "sae-a", "sae-b", 13, &out)) == 0) {
+		for (size_t i = 0; i < out.n; i++) {
+			size_t k;
+
+			if (sscanf(out.v[i].id, "key-%zu", &k) != 1 ||
+			    k >= NKEYS || t->n >= NCONC ||
+			    memcmp(out.v[i].key, key_bytes[k], KB) != 0)
+				t->bad++;
+			else
+				t->ids[t->n++] = (int)k;
+		}
+		etsi_keys_free(&out);
+	}
+	if (rc != 1)
+		t->bad++;
+	return NULL;
+}
+
+static void
+test_threads(void **state)
+{
+	struct fx *f = *state;
+	static struct taker t[NTHREADS];
+	static int seen[NKEYS];
+	pthread_t th[NTHREADS];
+	struct pool *p = fx_open(f);
+	size_t total = 0;
+
+	memset(seen, 0, sizeof(seen));
+	for (size_t b = 0; b < NCONC; b += 500)
+		add(p, "sae-a", "sae-b", b, NCONC - b < 500 ? NCONC - b : 500,
+		    time_real_ms(), 0);
+	for (int i = 0; i < NTHREADS; i++) {
+		memset(&t[i], 0, sizeof(t[i]));
+		t[i].p = p;
+		assert_int_equal(pthread_create(&th[i], NULL, taker_main, &t[i]),
+		    0);
+	}
+	for (int i = 0; i < NTHREADS; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(t[i].bad, 0);
+		for (size_t j = 0; j < t[i].n; j++)
+			seen[t[i].ids[j]]++;
+		total += t[i].n;
+	}
+	for (size_t k = 0; k < NKEYS; k++)
+		assert_true(seen[k] <= 1);
+	assert_int_equal(total + pool_count(p, "sae-a", "sae-b"), NCONC);
+	assert_true(pool_count(p, "sae-a", "sae-b") < 13);
+	pool_close(p);
+}
+
+/* -------------------------------------------------------------- refusals */
+
+static void
+test_refusals(void **state)
+{
+	struct fx *f = *state;
+	struct pool *p = fx_open(f);
+	uint8_t other[32];
+	char err[256];
+	int fd;
+
+	add(p, "sae-a", "sae-b", 0, 5, time_real_ms(), 0);
+	pool_close(p);
+	/* Another key size. */
+	f->cfg.key_bytes = 16;
+	assert_null(pool_open(&f->cfg, err, sizeof(err)));
+	assert_non_null(strstr(err, f->db));
+	assert_non_null(strstr(err, "32-byte"));
+	assert_non_null(strstr(err, "16"));
+	f->cfg.key_bytes = KB;
+	/* Bad config values. */
+	f->cfg.ttl_s = 0;
+	assert_null(pool_open(&f->cfg, err, sizeof(err)));
+	f->cfg.ttl_s = 3600;
+	f->cfg.lease_size = 0;
+	assert_null(pool_open(&f->cfg, err, sizeof(err)));
+	f->cfg.lease_size = LEASE;
+	/* A KEK readable by others. */
+	assert_int_equal(chmod(f->kek, 0644), 0);
+	assert_null(pool_open(&f->cfg, err, sizeof(err)));
+	assert_non_null(strstr(err, f->kek));
+	assert_non_null(strstr(err, "0644"));
+	assert_int_equal(chmod(f->kek, 0600), 0);
+	/* Another KEK. */
+	assert_int_equal(unlink(f->kek), 0);
+	assert_int_equal(RAND_bytes(other, sizeof(other)), 1);
+	fd = open(f->kek, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, other, sizeof(other)), (ssize_t)sizeof(other));
+	close(fd);
+	assert_null(pool_open(&f->cfg, err, sizeof(err)));
+	assert_non_null(strstr(err, "does not match"));
+}
+
+/* ------------------------------------------------------------- timings */
+
+/* Not a pass/fail test: prints the costs the design depends on. */
+static void
+test_timing(void **state)
+{
+	struct fx *f = *state;
+	struct etsi_keys out;
+	struct pool *p;
+	uint64_t t0, t_lease = 0, t_refill = 0;
+	size_t n_lease = 0, n_refill = 0, i, left = 0;
+
+	f->cfg.lease_size = 256;
+	p = fx_open(f);
+	for (size_t b = 0; b < NKEYS; b += 1000)
+		add(p, "sae-a", "sae-b", b, 1000, time_real_ms(), 0);
+	for (i = 0; i < NKEYS / 13; i++) {
+		/* Mirrors the pool: a take refills when the lease is short. */
+		int refill = left < 13;
+
+		if (refill)
+			left += 256;
+		left -= 13;
+
+		t0 = time_mono_ns();
+		assert_int_equal(pool_take(p, "sae-a", "sae-b", 13, &out), 0);
+		t0 = time_mono_ns() - t0;
+		if (refill) {
+			t_refill += t0;
+			n_refill++;
+		} else {
+			t_lease += t0;
+			n_lease++;
+		}
+		etsi_keys_free(&out);
+	}
+	print_message("# pool_take(13) from the lease: %.2f us avg over %zu; "
+	    "with a 256-key refill: %.1f us avg over %zu\n",
+	    (double)t_lease / (double)n_lease / 1e3, n_lease,
+	    (double)t_refill / (double)n_refill / 1e3, n_refill);
+	pool_close(p);
+}
+
+int
+main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_all_or_nothing, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_pairs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ttl, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_add_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reopen, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_crash, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_clear_bytes, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_tampered_row, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timing, setup, teardown),
+	};
+
+	/* Random-looking key material from a fixed seed (splitmix64). */
+	uint64_t x = 1;
+
+	for (size_t i = 0; i < NKEYS; i++)
+		for (size_t j = 0; j < KB; j += 8) {
+			uint64_t z = (x += 0x9e3779b97f4a7c15ull);
+
+			z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+			z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+			z ^= z >> 31;
+			memcpy(&key_bytes[i][j], &z, 8);
+		}
+	log_init("test_pool", LOG_ERR);
+	if (argc == 6 && strcmp(argv[1], "--crash-child") == 0)
+		return crash_child_main(argv);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
