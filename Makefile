@@ -40,13 +40,17 @@ COMMON_SRC := $(wildcard common/*.c)
 KMSC_SRC   := kmsclient/kmsclient.c
 SIM_SRC    := $(filter-out simulator/main.c,$(wildcard simulator/*.c))
 KMSD_SRC   := $(filter-out kmsd/main.c,$(wildcard kmsd/*.c))
+IKE_SRC    := $(filter-out ike/n3iwf_main.c ike/ue_main.c,$(wildcard ike/*.c))
 objs = $(patsubst %.c,$(BUILD)/%.o,$(1))
 
 LIBCOMMON := $(BUILD)/libcommon.a
 LIBKMSC   := $(BUILD)/libkmsclient.a
 LIBSIM    := $(BUILD)/libsim.a
 LIBKMSD   := $(BUILD)/libkmsd.a
-BINS := $(BINDIR)/qkd-sim $(BINDIR)/kmsd $(BINDIR)/kmsclient $(BINDIR)/kme-bench
+LIBIKE    := $(BUILD)/libike.a
+BINS := $(BINDIR)/qkd-sim $(BINDIR)/kmsd $(BINDIR)/kmsclient $(BINDIR)/kme-bench \
+	$(if $(wildcard ike/n3iwf_main.c),$(BINDIR)/ike-n3iwf) \
+	$(if $(wildcard ike/ue_main.c),$(BINDIR)/ike-ue)
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
@@ -65,12 +69,15 @@ $(LIBCOMMON): $(call objs,$(COMMON_SRC))
 $(LIBKMSC): $(call objs,$(KMSC_SRC))
 $(LIBSIM): $(call objs,$(SIM_SRC))
 $(LIBKMSD): $(call objs,$(KMSD_SRC))
+$(LIBIKE): $(call objs,$(IKE_SRC))
 $(BUILD)/%.a:
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
 $(BINDIR)/qkd-sim: $(BUILD)/simulator/main.o $(LIBSIM) $(LIBCOMMON)
 $(BINDIR)/kmsd: $(BUILD)/kmsd/main.o $(LIBKMSD) $(LIBSIM) $(LIBKMSC) $(LIBCOMMON)
+$(BINDIR)/ike-n3iwf: $(BUILD)/ike/n3iwf_main.o $(LIBIKE) $(LIBKMSC) $(LIBCOMMON)
+$(BINDIR)/ike-ue: $(BUILD)/ike/ue_main.o $(LIBIKE) $(LIBKMSC) $(LIBCOMMON)
 $(BINDIR)/kmsclient: $(BUILD)/kmsclient/main.o $(LIBKMSC) $(LIBCOMMON)
 $(BINDIR)/kme-bench: $(BUILD)/bench/kme-bench.o $(LIBCOMMON)
 $(BINS):
@@ -78,7 +85,7 @@ $(BINS):
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBKMSD) $(LIBSIM) $(LIBKMSC) $(LIBCOMMON)
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBIKE) $(LIBKMSD) $(LIBSIM) $(LIBKMSC) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(TESTLIBS)

@@ -40,7 +40,9 @@ struct httpd_cfg {
 	const char	*key_file;
 	const char	*ca_file;	/* CA that client certificates must chain to */
 	size_t		 max_body;	/* larger bodies get 413 with a JSON error */
-	unsigned	 max_conns;
+	unsigned	 max_conns;		/* default 512 */
+	unsigned	 max_conns_per_ip;	/* default 128: one noisy host cannot
+					 * take every connection */
 	unsigned	 timeout_s;	/* idle connection timeout */
 	const char	*name;		/* for logs, e.g. "api" */
 };

@@ -7,14 +7,15 @@
 
 #include "common/log.h"
 
-static const char	*log_prog = "qkd";
+static char		 log_prog[64] = "qkd";
 static enum log_level	 log_lvl = LOG_INFO;
 static const char	*log_names[] = { "error", "warn", "info", "debug" };
 
 void
 log_init(const char *prog, enum log_level lvl)
 {
-	log_prog = prog;
+	/* A copy: the caller's string may be a config value freed on reload. */
+	snprintf(log_prog, sizeof(log_prog), "%s", prog);
 	log_lvl = lvl;
 }
 

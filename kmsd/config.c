@@ -164,17 +164,9 @@ kmsd_config_set(struct kmsd_config *c, const char *section, const char *name,
 		rc = set_pool(c, name, value, err, errlen);
 	else if (strncmp(section, "sae ", 4) == 0)
 		rc = set_sae(c, section + 4, name, value, err, errlen);
-	else if (strcmp(section, "sae_map") == 0) {
-		if (c->nmap == KMSD_MAX_MAP || !etsi_id_valid(value)) {
-			snprintf(err, errlen, "sae_map: \"%s\" is not a valid SAE ID "
-			    "(or more than %d entries)", value, KMSD_MAX_MAP);
-			return -1;
-		}
-		c->map[c->nmap].cn = strdup(name);
-		c->map[c->nmap].sae = strdup(value);
-		c->nmap++;
-		rc = 0;
-	} else {
+	else if (strcmp(section, "sae_map") == 0)
+		rc = cfg_map_add(c->map, &c->nmap, KMSD_MAX_MAP, name, value, err, errlen);
+	else {
 		snprintf(err, errlen, "unknown section [%s]", section);
 		rc = -1;
 	}

@@ -1,5 +1,4 @@
 /* kmsd: the per-site key daemon in front of the site's KME. */
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,17 +6,13 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/cfg.h"
 #include "common/httpd.h"
 #include "common/log.h"
 #include "kmsd/kmsd.h"
 #include "simulator/sim.h"
 
-static const struct kmsd_flag {
-	const char	*flag;
-	const char	*section;
-	const char	*name;
-	const char	*help;
-} kmsd_flags[] = {
+static const struct cfg_flag kmsd_flags[] = {
 	{ "id",			"kmsd",	"id",		"name in logs and /healthz" },
 	{ "listen",		"kmsd",	"listen",	"ETSI 014 API for local SAEs, IPV4:PORT (7443)" },
 	{ "cert",		"kmsd",	"cert",		"kmsd's server certificate (PEM)" },
@@ -49,80 +44,51 @@ usage(FILE *f)
 	    "a prefetched encrypted key pool, and the site's KME behind it.\n"
 	    "Flags override the config file (INI: [kmsd], [upstream], [pool],\n"
 	    "[sae ID] cert/key/peers/pool, [sae_map]). See kmsd/README.md.\n\n");
-	for (size_t i = 0; i < NFLAGS; i++)
-		fprintf(f, "  --%-22s  %s\n", kmsd_flags[i].flag, kmsd_flags[i].help);
-	fprintf(f, "  -h, --help                this text\n\n"
-	    "signals: SIGTERM/SIGINT stop, SIGHUP reloads the ACL and certificates\n");
+	cfg_flags_usage(f, kmsd_flags, NFLAGS);
+	fprintf(f, "\nsignals: SIGTERM/SIGINT stop, SIGHUP reloads the ACL and "
+	    "certificates\n");
+}
+
+static int
+kmsd_setter(void *ctx, const char *section, const char *name, const char *value,
+    char *err, size_t errlen)
+{
+	return kmsd_config_set(ctx, section, name, value, err, errlen);
 }
 
 struct kmsd_args {
-	const char	*cfgfile;
-	int		 check_only;
-	int		 argc;
+	struct cfg_args	  a;
+	int		  argc;
 	char		**argv;
 };
 
 /* The config file, then the flags on top; used at start and on SIGHUP. */
 static int
-load_config(const struct kmsd_args *a, struct kmsd_config *c, char *err, size_t errlen)
+load_config(const struct kmsd_args *ka, struct kmsd_config *c, char *err,
+    size_t errlen)
 {
-	struct option	opts[NFLAGS + 4];
-	int		ch, idx;
-
-	for (size_t i = 0; i < NFLAGS; i++)
-		opts[i] = (struct option){ kmsd_flags[i].flag, required_argument, NULL, 0 };
-	opts[NFLAGS] = (struct option){ "config", required_argument, NULL, 'c' };
-	opts[NFLAGS + 1] = (struct option){ "check-config", required_argument, NULL, 'C' };
-	opts[NFLAGS + 2] = (struct option){ "help", no_argument, NULL, 'h' };
-	opts[NFLAGS + 3] = (struct option){ NULL, 0, NULL, 0 };
-
 	kmsd_config_defaults(c);
-	if (a->cfgfile && kmsd_config_load(c, a->cfgfile, err, errlen) == -1)
+	if (ka->a.file && kmsd_config_load(c, ka->a.file, err, errlen) == -1)
 		return -1;
-	optind = 1;
-	while ((ch = getopt_long(a->argc, a->argv, "h", opts, &idx)) != -1) {
-		if (ch == 0 && kmsd_config_set(c, kmsd_flags[idx].section,
-		    kmsd_flags[idx].name, optarg, err, errlen) == -1) {
-			snprintf(err + strlen(err), errlen - strlen(err),
-			    " (flag --%s)", kmsd_flags[idx].flag);
-			return -1;
-		}
-	}
+	if (cfg_args_apply(ka->argc, ka->argv, kmsd_flags, NFLAGS, kmsd_setter, c,
+	    err, errlen) == -1)
+		return -1;
 	return kmsd_config_finish(c, err, errlen);
 }
 
 static int
-parse_args(int argc, char **argv, struct kmsd_args *a)
+parse_args(int argc, char **argv, struct kmsd_args *ka)
 {
-	struct option	opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "check-config", required_argument, NULL, 'C' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int		ch;
-
-	memset(a, 0, sizeof(*a));
-	a->argc = argc;
-	a->argv = argv;
-	opterr = 0;	/* the second pass reports unknown flags */
-	while ((ch = getopt_long(argc, argv, "-h", opts, NULL)) != -1) {
-		if (ch == 'h') {
-			usage(stdout);
-			exit(0);
-		}
-		if (ch == 'c' || ch == 'C') {
-			a->cfgfile = optarg;
-			a->check_only = ch == 'C';
-		}
+	ka->argc = argc;
+	ka->argv = argv;
+	if (cfg_args_scan("kmsd", argc, argv, kmsd_flags, NFLAGS, &ka->a) == -1) {
+		usage(stderr);
+		return -1;
 	}
-	opterr = 1;
-	for (int i = 1; i < argc; i++)
-		if (argv[i][0] != '-' && (i == 1 || argv[i - 1][0] != '-' ||
-		    strchr(argv[i - 1], '=') != NULL)) {
-			fprintf(stderr, "kmsd: unexpected argument \"%s\"\n", argv[i]);
-			return -1;
-		}
+	if (ka->a.help) {
+		usage(stdout);
+		exit(0);
+	}
 	return 0;
 }
 
@@ -277,7 +243,7 @@ main(int argc, char **argv)
 		    "error, warn, info, debug\n", c->log_level);
 		goto done;
 	}
-	if (args.check_only) {
+	if (args.a.check_only) {
 		printf("kmsd: config is valid\n");
 		ret = 0;
 		goto done;

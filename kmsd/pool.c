@@ -46,7 +46,7 @@
 #include "common/timeutil.h"
 #include "kmsd/pool.h"
 
-#define POOL_LEASE_MAX	65536u		/* lease_size sanity limit */
+#define POOL_LEASE_MAX	100000u		/* lease_size limit, as kmsd/config.c */
 #define POOL_BUSY_MS	5000
 #define POOL_AAD_MAX	(ETSI_KEY_ID_MAX + 2 * ETSI_ID_MAX + 3 + 8)
 #define POOL_NO_MS	UINT64_MAX	/* "no row": min of an empty set */

@@ -4,7 +4,9 @@
  * answered without a round trip to the KME.
  *
  * Storage: SQLite (WAL, secure_delete=ON), key bytes sealed with AES-256-GCM
- * under the key-encryption key in kek_file (common/seal.h), key ID as AAD.
+ * under the key-encryption key in kek_file (common/seal.h); the AAD binds
+ * each row to its key ID, pair and fetch time, so a row moved or back-dated
+ * on disk fails to open.
  *
  * The guarantee: no key is ever returned twice, across threads, restarts,
  * kill -9 at any moment and a power cut. Lease scheme: pool_take serves from

@@ -15,11 +15,13 @@
 
 #define REFILL_TICK_MS		200
 #define REFILL_EXPIRE_MS	5000
+#define REFILL_PROBE_MS		5000
 
 struct refill_pair {
 	char	master[ETSI_ID_MAX + 1];
 	char	slave[ETSI_ID_MAX + 1];
 	int	failing;	/* log a failure once, and the recovery */
+	int	filling;	/* fell below low: fill to high, across failures */
 };
 
 /* Copy the pairs out so that the KME calls run without the config lock. */
@@ -56,7 +58,10 @@ refill_one(struct kmsd *k, struct refill_pair *p, unsigned low, unsigned high,
 	struct up_err		e;
 	size_t			have = pool_count(k->pool, p->master, p->slave);
 
-	if (have >= low)
+	/* Hysteresis: start below low, then keep going until high. */
+	if (have < low)
+		p->filling = 1;
+	if (!p->filling)
 		return 0;
 	while (have < high && !k->stop) {
 		memset(&kr, 0, sizeof(kr));
@@ -81,8 +86,34 @@ refill_one(struct kmsd *k, struct refill_pair *p, unsigned low, unsigned high,
 			log_info("pool %s -> %s: refilling again", p->master, p->slave);
 		p->failing = 0;
 	}
+	if (have >= high)
+		p->filling = 0;
 	log_debug("pool %s -> %s: %zu keys", p->master, p->slave, have);
 	return 0;
+}
+
+/*
+ * /healthz says whether the KME answers. Refills tell it when there are
+ * pools; otherwise (and while it is down) a status call every few seconds.
+ */
+static void
+refill_probe(struct kmsd *k, size_t npairs)
+{
+	struct etsi_status	st;
+	struct up_err		e;
+	char			master[ETSI_ID_MAX + 1] = "", slave[ETSI_ID_MAX + 1] = "";
+
+	if (npairs > 0 && upstream_reachable(k->up))
+		return;
+	pthread_rwlock_rdlock(&k->cfg_lock);
+	for (size_t i = 0; i < k->cfg->nsaes && master[0] == '\0'; i++)
+		if (k->cfg->saes[i].npeers > 0) {
+			snprintf(master, sizeof(master), "%s", k->cfg->saes[i].id);
+			snprintf(slave, sizeof(slave), "%s", k->cfg->saes[i].peers[0]);
+		}
+	pthread_rwlock_unlock(&k->cfg_lock);
+	if (master[0] != '\0')
+		(void)upstream_status(k->up, master, slave, &st, &e);
 }
 
 static void *
@@ -92,7 +123,8 @@ refill_main(void *arg)
 	struct refill_pair	*pairs;
 	size_t			 npairs, max = KMSD_MAX_SAES * KMSD_MAX_PEERS;
 	unsigned		 low, high, batch, bits;
-	uint64_t		 last_expire = 0, backoff_ms = REFILL_TICK_MS;
+	uint64_t		 last_expire = 0, last_probe = 0;
+	uint64_t		 backoff_ms = REFILL_TICK_MS;
 
 	if ((pairs = calloc(max, sizeof(*pairs))) == NULL)
 		return NULL;
@@ -107,6 +139,11 @@ refill_main(void *arg)
 			if (n)
 				log_info("pool: %zu keys past their TTL dropped", n);
 			last_expire = time_mono_ns() / 1000000;
+		}
+		if (last_probe == 0 ||
+		    time_mono_ns() / 1000000 - last_probe >= REFILL_PROBE_MS) {
+			refill_probe(k, npairs);
+			last_probe = time_mono_ns() / 1000000;
 		}
 		for (size_t i = 0; i < npairs && !k->stop; i++)
 			if (refill_one(k, &pairs[i], low, high, batch, bits) == -1)

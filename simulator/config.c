@@ -126,17 +126,9 @@ sim_config_set(struct sim_config *c, const char *section, const char *name,
 		rc = set_kme(c, name, value, err, errlen);
 	else if (strcmp(section, "link") == 0)
 		rc = set_link(c, name, value, err, errlen);
-	else if (strcmp(section, "sae_map") == 0) {
-		if (c->nmap == SIM_MAX_MAP || !etsi_id_valid(value)) {
-			snprintf(err, errlen, "sae_map: \"%s\" is not a valid SAE ID "
-			    "(or more than %d entries)", value, SIM_MAX_MAP);
-			return -1;
-		}
-		c->map[c->nmap].cn = strdup(name);
-		c->map[c->nmap].sae = strdup(value);
-		c->nmap++;
-		rc = 0;
-	} else {
+	else if (strcmp(section, "sae_map") == 0)
+		rc = cfg_map_add(c->map, &c->nmap, SIM_MAX_MAP, name, value, err, errlen);
+	else {
 		snprintf(err, errlen, "unknown section [%s]", section);
 		rc = -1;
 	}

@@ -1,5 +1,4 @@
 /* qkd-sim: one ETSI GS QKD 014 KME of a simulated QKD pair. */
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,17 +6,13 @@
 #include <unistd.h>
 
 #include "common/buf.h"
+#include "common/cfg.h"
 #include "common/log.h"
 #include "simulator/config.h"
 #include "simulator/sim.h"
 
 /* Every flag but --config/--check-config/--help sets one config entry. */
-static const struct sim_flag {
-	const char	*flag;
-	const char	*section;
-	const char	*name;
-	const char	*help;
-} sim_flags[] = {
+static const struct cfg_flag sim_flags[] = {
 	{ "id",			"kme",	"id",		"this KME's ID (e.g. kme-a)" },
 	{ "listen",		"kme",	"listen",	"API address IPV4:PORT (port 0: any free one)" },
 	{ "cert",		"kme",	"cert",		"server certificate (PEM)" },
@@ -50,11 +45,7 @@ usage(FILE *f)
 	    "One ETSI GS QKD 014 KME of a simulated QKD pair. Run two (site A and\n"
 	    "site B); their QKD link is emulated over mutual TLS. Flags override\n"
 	    "the config file (INI: [kme], [link], [sae_map] CN = SAE_ID).\n\n");
-	fprintf(f, "  --config FILE             read settings from FILE\n"
-	    "  --check-config FILE       check FILE and exit (0 if good)\n");
-	for (size_t i = 0; i < NFLAGS; i++)
-		fprintf(f, "  --%-22s  %s\n", sim_flags[i].flag, sim_flags[i].help);
-	fprintf(f, "  -h, --help                this text\n");
+	cfg_flags_usage(f, sim_flags, NFLAGS);
 }
 
 static int
@@ -72,56 +63,36 @@ write_ready(const char *path, uint16_t api, uint16_t link)
 	return 0;
 }
 
+static int
+sim_setter(void *ctx, const char *section, const char *name, const char *value,
+    char *err, size_t errlen)
+{
+	return sim_config_set(ctx, section, name, value, err, errlen);
+}
+
 /* Two passes: --config first, so that every other flag overrides it. */
 static int
 parse_args(int argc, char **argv, struct sim_config *c, int *check_only)
 {
-	struct option	 opts[NFLAGS + 4];
-	char		 err[512] = "";
-	const char	*cfgfile = NULL;
-	int		 ch, idx;
+	struct cfg_args	a;
+	char		err[512] = "";
 
-	for (size_t i = 0; i < NFLAGS; i++)
-		opts[i] = (struct option){ sim_flags[i].flag, required_argument, NULL, 0 };
-	opts[NFLAGS] = (struct option){ "config", required_argument, NULL, 'c' };
-	opts[NFLAGS + 1] = (struct option){ "check-config", required_argument, NULL, 'C' };
-	opts[NFLAGS + 2] = (struct option){ "help", no_argument, NULL, 'h' };
-	opts[NFLAGS + 3] = (struct option){ NULL, 0, NULL, 0 };
-
-	while ((ch = getopt_long(argc, argv, "h", opts, &idx)) != -1) {
-		if (ch == 'h') {
-			usage(stdout);
-			exit(0);
-		}
-		if (ch == 'c' || ch == 'C') {
-			cfgfile = optarg;
-			*check_only = ch == 'C';
-		} else if (ch != 0) {
-			usage(stderr);
-			return -1;
-		}
-	}
-	if (optind != argc) {
-		fprintf(stderr, "qkd-sim: unexpected argument \"%s\"\n", argv[optind]);
+	if (cfg_args_scan("qkd-sim", argc, argv, sim_flags, NFLAGS, &a) == -1) {
+		usage(stderr);
 		return -1;
 	}
-	if (cfgfile && sim_config_load(c, cfgfile, err, sizeof(err)) == -1)
-		goto bad;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "h", opts, &idx)) != -1) {
-		if (ch == 0 && sim_config_set(c, sim_flags[idx].section,
-		    sim_flags[idx].name, optarg, err, sizeof(err)) == -1) {
-			snprintf(err + strlen(err), sizeof(err) - strlen(err),
-			    " (flag --%s)", sim_flags[idx].flag);
-			goto bad;
-		}
+	if (a.help) {
+		usage(stdout);
+		exit(0);
 	}
-	if (sim_config_finish(c, err, sizeof(err)) == -1)
-		goto bad;
+	*check_only = a.check_only;
+	if ((a.file && sim_config_load(c, a.file, err, sizeof(err)) == -1) ||
+	    cfg_args_apply(argc, argv, sim_flags, NFLAGS, sim_setter, c, err,
+	    sizeof(err)) == -1 || sim_config_finish(c, err, sizeof(err)) == -1) {
+		fprintf(stderr, "qkd-sim: config: %s\n", err);
+		return -1;
+	}
 	return 0;
-bad:
-	fprintf(stderr, "qkd-sim: config: %s\n", err);
-	return -1;
 }
 
 int

@@ -12,7 +12,7 @@
 #
 # Environment: KEY_RATE (bits/s), MAX_KEY_COUNT, MAX_KEY_PER_REQUEST,
 # STATE_DIR (KME keys kept in SQLite there, so they survive restarts),
-# POOL_LOW, POOL_HIGH, POOL_TTL_S (kmsd pools), NO_KMSD=1 (KMEs only),
+# POOL_LOW, POOL_HIGH, POOL_TTL_S, POOL_BATCH, POOL_LEASE (kmsd pools), NO_KMSD=1 (KMEs only),
 # BINDIR (default bin), PKI (default certs/out), LOG_LEVEL.
 set -eu
 cmd=${1:-}
@@ -98,6 +98,8 @@ write_kmsd_conf() {
 		echo "low = ${POOL_LOW:-256}"
 		echo "high = ${POOL_HIGH:-1024}"
 		echo "ttl_s = ${POOL_TTL_S:-3600}"
+		echo "batch = ${POOL_BATCH:-128}"
+		echo "lease = ${POOL_LEASE:-256}"
 		if [ "$side" = a ]; then
 			echo "[sae sae-a]"
 			echo "cert = $PKI/sae-a.crt"

@@ -59,7 +59,7 @@ roundtrip "before: keys equal at A and B"
 
 # --- 60 idle TCP connections (no TLS handshake) ---
 i=0
-while [ $i -lt 60 ]; do sleep 6 | raw "$API_A" 6 & i=$((i + 1)); done
+while [ $i -lt 60 ]; do sleep 4 | raw "$API_A" 4 & i=$((i + 1)); done
 sleep 1
 t0=$(date +%s)
 r=$(sae_curl A --max-time 5 "$KME_A_URL/api/v1/keys/sae-b/status")
@@ -68,6 +68,30 @@ check "60 idle connections open: status still served" 200 "$(http_code "$r")"
 check "60 idle connections open: within 3 s" true "$([ $((t1 - t0)) -le 3 ] && echo true || echo false)"
 roundtrip "60 idle connections open: keys equal at A and B"
 wait
+
+# --- 300 idle TCP connections from another address (127.0.0.2) ---
+# Nobody without a certificate may lock the SAEs out: a client at another
+# address opening more connections than the server's limit (256) and
+# sending nothing must not stop sae-a (127.0.0.1) from being served.
+rm -f "$TB/hold"; mkfifo "$TB/hold"
+exec 9<>"$TB/hold"		# a writer that never writes: the clients stay idle
+pids=""; i=0
+while [ $i -lt 300 ]; do
+	curl -s --max-time 30 --interface 127.0.0.2 "telnet://127.0.0.1:$API_A" \
+		<"$TB/hold" >/dev/null 2>&1 &
+	pids="$pids $!"; i=$((i + 1))
+done
+sleep 2
+n=$(ss -Htn state established "( dport = :$API_A )" 2>/dev/null | grep -c '127\.0\.0\.2:')
+echo "# $n idle connections from 127.0.0.2 established"
+t0=$(date +%s)
+r=$(sae_curl A --max-time 5 "$KME_A_URL/api/v1/keys/sae-b/status")
+t1=$(date +%s)
+check "300 idle connections from 127.0.0.2: sae-a still served" 200 "$(http_code "$r")"
+check "300 idle connections from 127.0.0.2: within 3 s" true "$([ $((t1 - t0)) -le 3 ] && echo true || echo false)"
+kill $pids 2>/dev/null
+wait
+exec 9>&-
 
 # --- plain HTTP and random bytes on the HTTPS port ---
 r=$(curl -s --max-time 5 -w '\n%{http_code}' "http://127.0.0.1:$API_A/api/v1/keys/sae-b/status")
@@ -142,7 +166,8 @@ same "burst: every key equal at B" "$(cat "$W/all")" "$(sort "$W/b")"
 sh "$top/tests/testbed.sh" kill b "$TB"
 end=$(($(date +%s) + 14))
 for k in 1 2 3; do
-	( while [ "$(date +%s)" -lt $end ]; do sleep 8 | raw "$LINK_A" 8; done ) &
+	( while [ ! -f "$TB/siege.stop" ] && [ "$(date +%s)" -lt $end ]; do
+		sleep 6 | raw "$LINK_A" 6; done ) &
 done
 sleep 0.5
 sh "$top/tests/testbed.sh" start b "$TB"
@@ -155,6 +180,7 @@ while :; do
 done
 t1=$(date +%s)
 check "idle TCP clients on the link port: B's link up within 8 s anyway (took $((t1 - t0)) s)" 200 "$code"
+touch "$TB/siege.stop"
 wait
 i=0
 while [ $i -lt 50 ] && [ "$(http_code "$(enc A "$KME_A_URL" sae-b '{"number":1}')")" != 200 ]; do

@@ -1,0 +1,99 @@
+/*
+ * AMF emulator (network side: AMF + AUSF + UDM/ARPF for ONE subscriber)
+ * running 5G-AKA (TS 33.501 6.1.3.2) and the NAS registration procedure
+ * (TS 24.501) over NAS PDUs, inside the N3IWF. The UE side is ike/usim.h.
+ *
+ * Message flow and how it maps onto IKE_AUTH (paper Table II, TS 23.502
+ * 4.12.2.2). "->" UE to N3IWF, "<-" N3IWF to UE.
+ *
+ *   MID 1  -> IKE_AUTH  IDi, SA, TS (no AUTH)
+ *          <- EAP-Request/5G-Start
+ *   MID 2  -> EAP-Response/5G-NAS: AN-parameters (usim_an_params) +
+ *             Registration Request (usim_start)
+ *          <- EAP-Request/5G-NAS: Authentication Request  (amf_handle)
+ *   MID 3  -> EAP-Response/5G-NAS: Authentication Response (usim_handle)
+ *          <- EAP-Request/5G-NAS: Security Mode Command   (amf_handle)
+ *   MID 4  -> EAP-Response/5G-NAS: Security Mode Complete  (usim_handle,
+ *             UE *done = 1: usim_kn3iwf() now works)
+ *          <- EAP-Success   (amf_handle gave *done = 1: amf_kn3iwf() works;
+ *             its nas_out is the Registration Accept, see below)
+ *   MID 5  -> IKE_AUTH AUTH (keyed by KN3IWF), CP; <- AUTH, CP, SA, TS,
+ *             NAS_IP4_ADDRESS, NAS_TCP_PORT (signalling Child SA)
+ *   then   <- Registration Accept over NAS/TCP in the signalling SA (or
+ *             in-process in the emulator): usim_handle answers
+ *             Registration Complete -> amf_handle (nas_out empty, done 1).
+ *
+ * So: 3 NAS round trips inside EAP (MID 2, 3, 4), i.e. 4 EAP Requests
+ * (5G-Start + 3 x 5G-NAS) then EAP-Success. Drive it as a loop, not a fixed
+ * count: an SQN resynchronisation (UE answers Authentication Failure #21
+ * with AUTS) makes amf_handle send a fresh Authentication Request, which
+ * costs one more round (MID 2..5 then 2..6).
+ *
+ * NAS security: 5G-IA2 (AES-CMAC, integrity) with 5G-EA0 (null ciphering),
+ * KNASint from KAMF (A.8). KN3IWF = KDF(KAMF, 0x6E, uplink NAS COUNT, 0x02)
+ * with the uplink NAS COUNT of the Security Mode Complete, which is 0.
+ */
+#ifndef IKE_AMF_H
+#define IKE_AMF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/buf.h"
+
+/* One subscriber, shared by the AMF (network) and the USIM (UE). */
+struct amf_sub {
+	char		 supi[24];	/* IMSI digits, "208930000000001" */
+	unsigned	 mnc_len;	/* 2 or 3 MNC digits in the IMSI */
+	uint8_t		 k[16];
+	uint8_t		 opc[16];
+	uint8_t		 amf[2];	/* authentication management field */
+	uint64_t	 sqn;		/* 48 bits: last SQN used / accepted */
+};
+
+/* Test set 1 of TS 35.208 (K, OPc, AMF b9b9) with SUPI 208930000000001,
+ * MNC 93, SQN ff9bb4d0b607 - 1 (so the first challenge uses test set 1's
+ * SQN). */
+void	amf_sub_default(struct amf_sub *s);
+
+/* Overrides fields from configuration strings; NULL keeps the field.
+ * supi: "imsi-<digits>" or "<digits>" (6..15). k_hex/opc_hex/op_hex: 32 hex
+ * digits (op_hex: OPc is computed from OP and K; give opc_hex or op_hex).
+ * Errors name the field (never its value for keys). 0 or -1. */
+int	amf_sub_set(struct amf_sub *s, const char *supi, const char *k_hex,
+	    const char *opc_hex, const char *op_hex, char *err, size_t errlen);
+
+/* Wipes K and OPc. */
+void	amf_sub_wipe(struct amf_sub *s);
+
+/* Network side. */
+struct amf;
+
+struct amf	*amf_new(const struct amf_sub *sub);	/* NULL on error */
+void		 amf_free(struct amf *a);		/* wipes; NULL ok */
+
+/*
+ * Handles one uplink NAS PDU and writes the answer (if any) to nas_out
+ * (appended; the caller resets it). *done:
+ *    0  send nas_out in an EAP-Request/5G-NAS and wait for the next one;
+ *    1  registered: KN3IWF is ready (amf_kn3iwf); nas_out holds the
+ *       Registration Accept (or is empty after Registration Complete);
+ *       answer the UE's EAP with EAP-Success;
+ *   -1  rejected (wrong RES*, UE reported MAC failure, ...): nas_out may
+ *       hold Authentication Reject; answer with EAP-Failure.
+ * Returns -1 (nothing to send, state unchanged) for a malformed or
+ * unexpected message; the caller answers EAP-Failure.
+ */
+int	amf_handle(struct amf *a, const uint8_t *nas_in, size_t n,
+	    struct buf *nas_out, int *done);
+
+/* 0 and the 32-byte KN3IWF once *done was 1; -1 before. */
+int	amf_kn3iwf(const struct amf *a, uint8_t out[static 32]);
+
+/* The SQN the AMF used last (store it to continue across runs). */
+uint64_t amf_sqn(const struct amf *a);
+
+/* Tests only: use this RAND for the next challenge instead of a random one. */
+void	amf_set_rand(struct amf *a, const uint8_t rand[static 16]);
+
+#endif

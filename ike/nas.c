@@ -1,0 +1,536 @@
+/* Minimal 5GMM codec (TS 24.501 8.2, 9.11) and NAS security (NIA2/NIA0). */
+#include <string.h>
+
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+
+#include "common/log.h"
+#include "ike/nas.h"
+
+/* Optional IEIs we build or look for. */
+#define IEI_UE_SEC_CAP	0x2e	/* TLV 4-10 */
+#define IEI_RAND	0x21	/* TV 17 */
+#define IEI_AUTN	0x20	/* TLV 18 */
+#define IEI_RES_STAR	0x2d	/* TLV 6-18 */
+#define IEI_AUTS	0x30	/* TLV 16 (auth failure parameter) */
+#define IEI_GUTI	0x77	/* TLV-E 14 */
+
+/* ---- encoding ---------------------------------------------------------- */
+
+static int
+put_lv(struct buf *b, const uint8_t *p, size_t n)
+{
+	if (n > 0xff || buf_add_u8(b, (uint8_t)n) == -1)
+		return -1;
+	return buf_add(b, p, n);
+}
+
+static int
+put_tlv(struct buf *b, uint8_t iei, const uint8_t *p, size_t n)
+{
+	if (buf_add_u8(b, iei) == -1)
+		return -1;
+	return put_lv(b, p, n);
+}
+
+static int
+put_lve(struct buf *b, const uint8_t *p, size_t n)
+{
+	if (n > 0xffff || buf_add_u16(b, (uint16_t)n) == -1)
+		return -1;
+	return buf_add(b, p, n);
+}
+
+static int
+enc_body(const struct nas_msg *m, struct buf *b)
+{
+	uint8_t	cap[2] = { m->cap_ea, m->cap_ia };
+
+	switch (m->type) {
+	case NAS_REG_REQUEST:
+		if (buf_add_u8(b, (uint8_t)((m->ngksi & 0x0f) << 4 |
+		    (m->reg_type & 0x0f))) == -1 ||
+		    put_lve(b, m->id, m->id_len) == -1)
+			return -1;
+		if (m->has_cap && put_tlv(b, IEI_UE_SEC_CAP, cap, 2) == -1)
+			return -1;
+		return 0;
+	case NAS_REG_ACCEPT:
+		if (put_lv(b, &m->reg_result, 1) == -1)
+			return -1;
+		if (m->id_len > 0 && (buf_add_u8(b, IEI_GUTI) == -1 ||
+		    put_lve(b, m->id, m->id_len) == -1))
+			return -1;
+		return 0;
+	case NAS_AUTH_REQUEST:
+		if (m->abba_len < 2 || m->abba_len > NAS_MAX_ABBA ||
+		    buf_add_u8(b, m->ngksi & 0x0f) == -1 ||
+		    put_lv(b, m->abba, m->abba_len) == -1 ||
+		    buf_add_u8(b, IEI_RAND) == -1 ||
+		    buf_add(b, m->rand, 16) == -1 ||
+		    put_tlv(b, IEI_AUTN, m->autn, 16) == -1)
+			return -1;
+		return 0;
+	case NAS_AUTH_RESPONSE:
+		return put_tlv(b, IEI_RES_STAR, m->res_star, 16);
+	case NAS_AUTH_FAILURE:
+		if (buf_add_u8(b, m->cause) == -1)
+			return -1;
+		if (m->has_auts && put_tlv(b, IEI_AUTS, m->auts, 14) == -1)
+			return -1;
+		return 0;
+	case NAS_REG_REJECT:
+	case NAS_SMC_REJECT:
+		return buf_add_u8(b, m->cause);
+	case NAS_SMC:
+		if (buf_add_u8(b, m->alg) == -1 ||
+		    buf_add_u8(b, m->ngksi & 0x0f) == -1 ||
+		    put_lv(b, cap, 2) == -1)
+			return -1;
+		return 0;
+	case NAS_REG_COMPLETE:
+	case NAS_AUTH_REJECT:
+	case NAS_SMC_COMPLETE:
+		return 0;
+	}
+	log_err("%s: cannot build 5GMM message type 0x%02x", __func__, m->type);
+	return -1;
+}
+
+int
+nas_encode(const struct nas_msg *m, struct buf *out)
+{
+	if (buf_add_u8(out, NAS_EPD_5GMM) == -1 ||
+	    buf_add_u8(out, NAS_SHT_PLAIN) == -1 ||
+	    buf_add_u8(out, m->type) == -1 || enc_body(m, out) == -1) {
+		log_err("%s: cannot build NAS message 0x%02x", __func__,
+		    m->type);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- decoding ---------------------------------------------------------- */
+
+static int
+get_lv(struct rd *r, const uint8_t **p, size_t *n)
+{
+	uint8_t	l;
+
+	if (rd_u8(r, &l) == -1 || rd_ptr(r, p, l) == -1)
+		return -1;
+	*n = l;
+	return 0;
+}
+
+static int
+get_lve(struct rd *r, const uint8_t **p, size_t *n)
+{
+	uint16_t	l;
+
+	if (rd_u16(r, &l) == -1 || rd_ptr(r, p, l) == -1)
+		return -1;
+	*n = l;
+	return 0;
+}
+
+/* Skips an optional IE we do not use, by the IEI format rules of
+ * TS 24.501 / 24.007 11.2.4: bit 8 set = 1-octet IE (type 1/2),
+ * 0x7X = TLV-E, anything else TLV. */
+static int
+skip_ie(struct rd *r, uint8_t iei)
+{
+	const uint8_t	*p;
+	size_t		 n;
+
+	if (iei & 0x80)
+		return 0;
+	if ((iei & 0xf0) == 0x70)
+		return get_lve(r, &p, &n);
+	return get_lv(r, &p, &n);
+}
+
+static int
+dec_cap(struct rd *r, struct nas_msg *m)
+{
+	const uint8_t	*p;
+	size_t		 n;
+
+	if (get_lv(r, &p, &n) == -1 || n < 2 || n > 8)
+		return -1;
+	m->cap_ea = p[0];
+	m->cap_ia = p[1];
+	m->has_cap = 1;
+	return 0;
+}
+
+/* Optional IEs after the mandatory part; `want` names the ones this
+ * message type may carry and we keep. */
+static int
+dec_optional(struct rd *r, struct nas_msg *m)
+{
+	const uint8_t	*p;
+	size_t		 n;
+	uint8_t		 iei;
+
+	while (rd_left(r) > 0) {
+		if (rd_u8(r, &iei) == -1)
+			return -1;
+		if (m->type == NAS_REG_REQUEST && iei == IEI_UE_SEC_CAP) {
+			if (dec_cap(r, m) == -1)
+				return -1;
+		} else if (m->type == NAS_REG_ACCEPT && iei == IEI_GUTI) {
+			if (get_lve(r, &p, &n) == -1 || n != 11 ||
+			    (p[0] & 0x07) != NAS_ID_GUTI)
+				return -1;
+			memcpy(m->id, p, n);
+			m->id_len = n;
+			m->id_type = NAS_ID_GUTI;
+		} else if (m->type == NAS_AUTH_FAILURE && iei == IEI_AUTS) {
+			if (get_lv(r, &p, &n) == -1 || n != 14)
+				return -1;
+			memcpy(m->auts, p, 14);
+			m->has_auts = 1;
+		} else if (m->type == NAS_AUTH_RESPONSE && iei == IEI_RES_STAR) {
+			if (get_lv(r, &p, &n) == -1 || n != 16)
+				return -1;
+			memcpy(m->res_star, p, 16);
+		} else if (m->type == NAS_AUTH_REQUEST && iei == IEI_RAND) {
+			return -1;	/* mandatory part, never repeated */
+		} else if (skip_ie(r, iei) == -1)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+dec_mandatory(struct rd *r, struct nas_msg *m)
+{
+	const uint8_t	*p;
+	size_t		 n;
+	uint8_t		 v, iei;
+
+	switch (m->type) {
+	case NAS_REG_REQUEST:
+		if (rd_u8(r, &v) == -1 || get_lve(r, &p, &n) == -1 ||
+		    n == 0 || n > NAS_MAX_ID)
+			return -1;
+		m->reg_type = v & 0x0f;
+		m->ngksi = v >> 4;
+		memcpy(m->id, p, n);
+		m->id_len = n;
+		m->id_type = p[0] & 0x07;
+		return 0;
+	case NAS_REG_ACCEPT:
+		if (get_lv(r, &p, &n) == -1 || n != 1)
+			return -1;
+		m->reg_result = p[0];
+		return 0;
+	case NAS_AUTH_REQUEST:
+		if (rd_u8(r, &v) == -1 || get_lv(r, &p, &n) == -1 ||
+		    n < 2 || n > NAS_MAX_ABBA)
+			return -1;
+		m->ngksi = v & 0x0f;
+		memcpy(m->abba, p, n);
+		m->abba_len = n;
+		/* RAND and AUTN are optional in 8.2.1 (EAP-AKA' has none);
+		 * 5G-AKA needs both, in this order. */
+		if (rd_u8(r, &iei) == -1 || iei != IEI_RAND ||
+		    rd_bytes(r, m->rand, 16) == -1 ||
+		    rd_u8(r, &iei) == -1 || iei != IEI_AUTN ||
+		    get_lv(r, &p, &n) == -1 || n != 16)
+			return -1;
+		memcpy(m->autn, p, 16);
+		return 0;
+	case NAS_AUTH_FAILURE:
+	case NAS_REG_REJECT:
+	case NAS_SMC_REJECT:
+		return rd_u8(r, &m->cause);
+	case NAS_SMC:
+		if (rd_u8(r, &m->alg) == -1 || rd_u8(r, &v) == -1 ||
+		    dec_cap(r, m) == -1)
+			return -1;
+		m->ngksi = v & 0x0f;
+		return 0;
+	case NAS_AUTH_RESPONSE:
+	case NAS_REG_COMPLETE:
+	case NAS_AUTH_REJECT:
+	case NAS_SMC_COMPLETE:
+		return 0;
+	}
+	return -1;
+}
+
+int
+nas_decode(const uint8_t *p, size_t n, struct nas_msg *m)
+{
+	struct rd	r;
+	uint8_t		epd, sht;
+	static const uint8_t zero[16];
+
+	memset(m, 0, sizeof(*m));
+	rd_init(&r, p, n);
+	if (rd_u8(&r, &epd) == -1 || rd_u8(&r, &sht) == -1 ||
+	    rd_u8(&r, &m->type) == -1) {
+		log_debug("%s: truncated header (%zu bytes)", __func__, n);
+		return -1;
+	}
+	if (epd != NAS_EPD_5GMM || (sht & 0x0f) != NAS_SHT_PLAIN) {
+		log_debug("%s: not plain 5GMM (EPD 0x%02x SHT %u)", __func__,
+		    epd, sht & 0x0fu);
+		return -1;
+	}
+	if (dec_mandatory(&r, m) == -1 || dec_optional(&r, m) == -1) {
+		log_debug("%s: malformed 5GMM message type 0x%02x", __func__,
+		    m->type);
+		return -1;
+	}
+	/* The Authentication Response parameter is optional in 8.2.2 but
+	 * 5G-AKA cannot do without it. */
+	if (m->type == NAS_AUTH_RESPONSE &&
+	    CRYPTO_memcmp(m->res_star, zero, 16) == 0) {
+		log_debug("%s: Authentication Response without RES*", __func__);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- identities -------------------------------------------------------- */
+
+static int
+digits_ok(const char *s, size_t min, size_t max)
+{
+	size_t	n = strlen(s);
+
+	if (n < min || n > max)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] < '0' || s[i] > '9')
+			return 0;
+	return 1;
+}
+
+int
+nas_plmn_encode(const char *mcc, const char *mnc, uint8_t out[static 3])
+{
+	uint8_t	m3;
+
+	if (!digits_ok(mcc, 3, 3) || !digits_ok(mnc, 2, 3)) {
+		log_err("%s: bad PLMN \"%s\"/\"%s\"", __func__, mcc, mnc);
+		return -1;
+	}
+	m3 = strlen(mnc) == 3 ? (uint8_t)(mnc[2] - '0') : 0x0f;
+	out[0] = (uint8_t)((mcc[1] - '0') << 4 | (mcc[0] - '0'));
+	out[1] = (uint8_t)(m3 << 4 | (mcc[2] - '0'));
+	out[2] = (uint8_t)((mnc[1] - '0') << 4 | (mnc[0] - '0'));
+	return 0;
+}
+
+int
+nas_suci_build(const char *imsi, unsigned mnc_len, uint8_t *id,
+    size_t *id_len)
+{
+	char	mcc[4], mnc[4];
+	size_t	n, msin, o = 0;
+
+	if (strncmp(imsi, "imsi-", 5) == 0)
+		imsi += 5;
+	n = strlen(imsi);
+	if (!digits_ok(imsi, 6, 15) || (mnc_len != 2 && mnc_len != 3) ||
+	    n <= 3 + mnc_len) {
+		log_err("%s: bad IMSI (%zu digits, MNC length %u)", __func__,
+		    n, mnc_len);
+		return -1;
+	}
+	memcpy(mcc, imsi, 3);
+	mcc[3] = '\0';
+	memcpy(mnc, imsi + 3, mnc_len);
+	mnc[mnc_len] = '\0';
+	id[o++] = NAS_ID_SUCI;		/* SUPI format IMSI (000), type SUCI */
+	if (nas_plmn_encode(mcc, mnc, id + o) == -1)
+		return -1;
+	o += 3;
+	id[o++] = 0xf0;			/* routing indicator "0" */
+	id[o++] = 0xff;
+	id[o++] = 0x00;			/* protection scheme: null scheme */
+	id[o++] = 0x00;			/* home network public key id */
+	msin = 3 + mnc_len;		/* scheme output: MSIN in BCD */
+	for (size_t i = msin; i < n; i += 2) {
+		uint8_t	lo = (uint8_t)(imsi[i] - '0');
+		uint8_t	hi = i + 1 < n ? (uint8_t)(imsi[i + 1] - '0') : 0x0f;
+
+		id[o++] = (uint8_t)(hi << 4 | lo);
+	}
+	*id_len = o;
+	return 0;
+}
+
+static int
+bcd_digit(uint8_t d, char *out, size_t *o, size_t outlen, int filler_ok)
+{
+	if (d == 0x0f && filler_ok)
+		return 0;
+	if (d > 9 || *o + 1 >= outlen)
+		return -1;
+	out[(*o)++] = (char)('0' + d);
+	return 0;
+}
+
+int
+nas_suci_imsi(const uint8_t *id, size_t id_len, char *out, size_t outlen)
+{
+	size_t	o = 0;
+
+	if (id_len < 9 || id_len > 8 + 6 || (id[0] & 0x77) != NAS_ID_SUCI ||
+	    (id[6] & 0x0f) != 0 || outlen < 16)
+		return -1;
+	if (bcd_digit(id[1] & 0x0f, out, &o, outlen, 0) == -1 ||
+	    bcd_digit(id[1] >> 4, out, &o, outlen, 0) == -1 ||
+	    bcd_digit(id[2] & 0x0f, out, &o, outlen, 0) == -1 ||
+	    bcd_digit(id[3] & 0x0f, out, &o, outlen, 0) == -1 ||
+	    bcd_digit(id[3] >> 4, out, &o, outlen, 0) == -1 ||
+	    bcd_digit(id[2] >> 4, out, &o, outlen, 1) == -1)
+		return -1;
+	for (size_t i = 8; i < id_len; i++)
+		if (bcd_digit(id[i] & 0x0f, out, &o, outlen, 0) == -1 ||
+		    bcd_digit(id[i] >> 4, out, &o, outlen, i + 1 == id_len) == -1)
+			return -1;
+	out[o] = '\0';
+	return 0;
+}
+
+/* ---- security ---------------------------------------------------------- */
+
+int
+nas_nia2(const uint8_t key[static 16], uint32_t count, uint8_t bearer,
+    uint8_t dir, const uint8_t *msg, size_t n, uint8_t mac[static 4])
+{
+	EVP_MAC		*mac_alg = NULL;
+	EVP_MAC_CTX	*ctx = NULL;
+	OSSL_PARAM	 params[2];
+	uint8_t		 hdr[8], t[16];
+	size_t		 tlen = 0;
+	int		 rc = -1;
+
+	hdr[0] = (uint8_t)(count >> 24);
+	hdr[1] = (uint8_t)(count >> 16);
+	hdr[2] = (uint8_t)(count >> 8);
+	hdr[3] = (uint8_t)count;
+	hdr[4] = (uint8_t)((bearer & 0x1f) << 3 | (dir & 1) << 2);
+	hdr[5] = hdr[6] = hdr[7] = 0;
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_CIPHER,
+	    (char *)(uintptr_t)"AES-128-CBC", 0);
+	params[1] = OSSL_PARAM_construct_end();
+	if ((mac_alg = EVP_MAC_fetch(NULL, "CMAC", NULL)) == NULL ||
+	    (ctx = EVP_MAC_CTX_new(mac_alg)) == NULL ||
+	    EVP_MAC_init(ctx, key, 16, params) != 1 ||
+	    EVP_MAC_update(ctx, hdr, sizeof(hdr)) != 1 ||
+	    (n > 0 && EVP_MAC_update(ctx, msg, n) != 1) ||
+	    EVP_MAC_final(ctx, t, &tlen, sizeof(t)) != 1 || tlen != 16) {
+		log_err("%s: AES-CMAC failed", __func__);
+		goto done;
+	}
+	memcpy(mac, t, 4);
+	rc = 0;
+done:
+	EVP_MAC_CTX_free(ctx);
+	EVP_MAC_free(mac_alg);
+	OPENSSL_cleanse(t, sizeof(t));
+	return rc;
+}
+
+/* MAC over SQN || plain message (24.501 4.4.3.3): p points at the SQN. */
+static int
+nas_mac(const struct nas_sec *s, uint32_t count, int downlink,
+    const uint8_t *p, size_t n, uint8_t mac[static 4])
+{
+	switch (s->ia) {
+	case NAS_ALG_IA0:
+		memset(mac, 0, 4);
+		return 0;
+	case NAS_ALG_IA2:
+		return nas_nia2(s->kint, count, s->bearer,
+		    (uint8_t)(downlink ? 1 : 0), p, n, mac);
+	}
+	log_err("%s: unsupported 5G-IA%u", __func__, s->ia);
+	return -1;
+}
+
+int
+nas_split(const uint8_t *p, size_t n, uint8_t *sht, const uint8_t **plain,
+    size_t *plain_len)
+{
+	if (n < 3 || p[0] != NAS_EPD_5GMM)
+		return -1;
+	*sht = p[1] & 0x0f;
+	if (*sht == NAS_SHT_PLAIN) {
+		*plain = p;
+		*plain_len = n;
+		return 0;
+	}
+	if (*sht > NAS_SHT_INT_ENC_NEW || n < 7 + 3)
+		return -1;
+	*plain = p + 7;
+	*plain_len = n - 7;
+	return 0;
+}
+
+int
+nas_protect(struct nas_sec *s, uint8_t sht, int downlink,
+    const uint8_t *plain, size_t n, struct buf *out)
+{
+	uint32_t	*cnt = downlink ? &s->dl_count : &s->ul_count;
+	uint8_t		*h;
+
+	if (!s->active || sht < NAS_SHT_INT || sht > NAS_SHT_INT_ENC_NEW ||
+	    s->ea != NAS_ALG_EA0 || n < 3 || n > NAS_MSG_MAX) {
+		log_err("%s: cannot protect (SHT %u, EA%u)", __func__, sht,
+		    s->ea);
+		return -1;
+	}
+	if ((h = buf_reserve(out, 7 + n)) == NULL)
+		return -1;
+	h[0] = NAS_EPD_5GMM;
+	h[1] = sht;
+	h[6] = (uint8_t)*cnt;		/* NAS sequence number */
+	memcpy(h + 7, plain, n);	/* 5G-EA0: "ciphered" = clear */
+	if (nas_mac(s, *cnt, downlink, h + 6, n + 1, h + 2) == -1)
+		return -1;
+	(*cnt)++;
+	return 0;
+}
+
+int
+nas_verify(struct nas_sec *s, int downlink, const uint8_t *p, size_t n)
+{
+	uint32_t	*cnt = downlink ? &s->dl_count : &s->ul_count;
+	uint8_t		 mac[4];
+
+	if (!s->active || n < 7 + 3 || p[0] != NAS_EPD_5GMM ||
+	    (p[1] & 0x0f) < NAS_SHT_INT || (p[1] & 0x0f) > NAS_SHT_INT_ENC_NEW) {
+		log_debug("%s: not a protected 5GMM message", __func__);
+		return -1;
+	}
+	if (p[6] != (uint8_t)*cnt) {
+		log_warn("nas: NAS sequence number %u, expected %u", p[6],
+		    (unsigned)(uint8_t)*cnt);
+		return -1;
+	}
+	if (nas_mac(s, *cnt, downlink, p + 6, n - 6, mac) == -1)
+		return -1;
+	if (CRYPTO_memcmp(mac, p + 2, 4) != 0) {
+		log_warn("nas: NAS MAC check failed (count %u)", *cnt);
+		return -1;
+	}
+	(*cnt)++;
+	return 0;
+}
+
+void
+nas_sec_wipe(struct nas_sec *s)
+{
+	if (s != NULL)
+		OPENSSL_cleanse(s, sizeof(*s));
+}

@@ -1,0 +1,120 @@
+#!/bin/sh
+# kmsd crash safety, the daemon's most important promise: under 4 concurrent
+# clients taking 13 pooled keys per enc_keys, kmsd A is killed with SIGKILL
+# at different moments and restarted on the same pool database, several
+# times. Afterwards: no key ID was ever served twice, and every key served at
+# A is retrievable at B (through kmsd B) with identical bytes.
+. "$(dirname "$0")/lib.sh"
+# Keys fast enough for the pool to keep up with the load, and a pool big
+# enough that most requests are pool hits.
+KEY_RATE=4000000; POOL_LOW=1000; POOL_HIGH=3000; export KEY_RATE POOL_LOW POOL_HIGH
+tb_up
+
+JSON='Content-Type: application/json'
+W=$TB/crash; mkdir -p "$W"
+ENC=$KMSD_A_URL/api/v1/keys/sae-b/enc_keys
+yes_no() { if "$@"; then echo true; else echo false; fi; }
+metric() { curl -s "$1/metrics" | awk -v m="$2" '$1 == m { print $2; exit }'; }
+HIT='kmsd_pool_requests_total{result="hit"}'
+poolkeys() { curl -s "$KMSD_A_OPS/healthz" | jq -r '.pools[0].keys'; }
+
+i=0
+while [ "$(poolkeys)" -lt "$POOL_LOW" ] 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+check "pool filled before the load (>= $POOL_LOW)" true "$(yes_no [ "$(poolkeys)" -ge "$POOL_LOW" ])"
+
+# client N: until $W/stop exists, one curl of 5 enc_keys (13 keys each) on one
+# connection, raw answers into its own file per curl run (a run cut short by
+# the kill leaves a truncated last answer; the complete ones still count).
+client() {
+	n=0
+	while [ ! -f "$W/stop" ]; do
+		n=$((n + 1))
+		curl -s --max-time 5 --cacert "$CA" --cert "$SAE_A_CERT" --key "$SAE_A_KEY" \
+			-H "$JSON" --data-binary '{"number":13}' \
+			"$ENC" "$ENC" "$ENC" "$ENC" "$ENC" >"$W/client.$1.$n.json" 2>/dev/null ||
+			sleep 0.05
+		sleep 0.01
+	done
+}
+hits=0
+# crash DELAY: let the load run DELAY seconds, SIGKILL kmsd A, restart it.
+crash() {
+	sleep "$1"
+	h=$(metric "$KMSD_A_OPS" "$HIT")
+	sh "$top/tests/testbed.sh" kill kmsd-a "$TB"
+	hits=$((hits + ${h:-0}))
+	sleep 0.2
+	if sh "$top/tests/testbed.sh" start kmsd-a "$TB" >>"$W/restart.log" 2>&1; then
+		ok "kmsd A restarted after SIGKILL under load ($2)"
+	else
+		nok "kmsd A did not restart after SIGKILL ($2): $(tail -n 3 "$W/restart.log")"
+	fi
+}
+
+for c in 1 2 3 4; do client $c & done
+crash 1.5 "kill 1, 1.5 s into the load"
+crash 0.3 "kill 2, 0.3 s after a restart"
+crash 1.1 "kill 3, 1.1 s after a restart"
+crash 0.05 "kill 4, at once after a restart"
+sleep 1.5
+h=$(metric "$KMSD_A_OPS" "$HIT"); hits=$((hits + ${h:-0}))
+touch "$W/stop"
+wait
+
+# Everything the clients received: "key_ID key" lines.
+# One answer per line (answers are concatenated without a newline, files
+# may end in a truncated answer), then one jq that skips what does not parse.
+answers() { sed 's/}{/}\n{/g' "$@"; }
+for f in "$W"/client.*.json; do cat "$f"; echo; done | answers |
+	jq -R -r 'fromjson? | .keys[]? | "\(.key_ID) \(.key)"' 2>/dev/null | sort >"$W/served"
+n=$(grep -c . "$W/served")
+echo "# $n keys served at A in $(ls "$W" | grep -c '^client\.') curl runs; $hits pool hits"
+check "many keys served at A across the crashes ($n > 2000)" true "$(yes_no [ "$n" -gt 2000 ])"
+check "most keys came from the pool ($hits pool hits x 13 > $n / 2)" true "$(yes_no [ $((hits * 26)) -gt "$n" ])"
+check "no key ID served twice" "" "$(cut -d' ' -f1 "$W/served" | uniq -d | head -n 5 | tr '\n' ' ')"
+check "no key ID served twice, even with other bytes" "$n" "$(cut -d' ' -f1 "$W/served" | sort -u | grep -c .)"
+
+# Every served key at B through kmsd B, 100 IDs per dec_keys, all on one
+# curl (keep-alive) driven by a config file.
+awk -v w="$W" -v url="$KMSD_B_URL/api/v1/keys/sae-a/dec_keys" -v ca="$CA" \
+    -v cert="$SAE_B_CERT" -v key="$SAE_B_KEY" '
+	function flush() {
+		if (body == "") return
+		f = w "/dec." n ".json"; n++
+		printf "{\"key_IDs\":[%s]}", body >f; close(f)
+		printf "url = \"%s\"\ncacert = \"%s\"\ncert = \"%s\"\nkey = \"%s\"\n", url, ca, cert, key >cfg
+		printf "header = \"Content-Type: application/json\"\ndata-binary = \"@%s\"\nnext\n", f >cfg
+		body = ""; k = 0
+	}
+	BEGIN { cfg = w "/dec.cfg"; printf "" >cfg }
+	{ body = body (k ? "," : "") "{\"key_ID\":\"" $1 "\"}"; if (++k == 100) flush() }
+	END { flush() }' "$W/served"
+curl -s --max-time 120 -K "$W/dec.cfg" >"$W/dec.json" 2>/dev/null
+answers "$W/dec.json" | jq -R -r 'fromjson? | .keys[]? | "\(.key_ID) \(.key)"' 2>/dev/null | sort >"$W/atb"
+errs=$(answers "$W/dec.json" | jq -R -r 'fromjson? | select(.message) | .message' 2>/dev/null | sort | uniq -c | head -n 3)
+check "dec_keys at B: no error answers" "" "$errs"
+check "every key served at A is at B ($n keys)" "$n" "$(grep -c . "$W/atb")"
+if [ "$n" -gt 0 ] && cmp -s "$W/served" "$W/atb"; then
+	ok "every key served at A has identical bytes at B"
+else
+	nok "keys at B differ from A's: $(diff "$W/served" "$W/atb" | grep -c '^[<>]') lines differ"
+fi
+
+# kmsd A works normally after all that.
+r=$(sae_curl A -X POST -H "$JSON" -d '{"number":13}' "$ENC")
+check "after the crashes: enc_keys 200" 200 "$(http_code "$r")"
+c=$(http_body "$r")
+check "after the crashes: the 13 keys are new" "" \
+	"$(printf '%s' "$c" | jq -r '.keys[].key_ID' | sort | join - "$W/served" | head -n 3)"
+r=$(sae_curl B -X POST -H "$JSON" -d "$(printf '%s' "$c" | jq -c '{key_IDs: [.keys[] | {key_ID}]}')" \
+	"$KMSD_B_URL/api/v1/keys/sae-a/dec_keys")
+check "after the crashes: those keys identical at B" \
+	"$(printf '%s' "$c" | jq -r '.keys[] | "\(.key_ID) \(.key)"' | sort)" \
+	"$(http_body "$r" | jq -r '.keys[] | "\(.key_ID) \(.key)"' | sort)"
+check "kek file still mode 600" 600 "$(stat -c %a "$TB/kmsd-a.kek")"
+for s in a b; do
+	check "kmsd $s running at the end" true "$(yes_no kill -0 "$(cat "$TB/kmsd-$s.pid")")"
+done
+sh "$top/tests/testbed.sh" down "$TB"
+check "no sanitizer or crash report in the kmsd logs" "" \
+	"$(grep -lE 'AddressSanitizer|LeakSanitizer|runtime error|Segmentation|Aborted' "$TB"/kmsd-*.log)"

@@ -1,0 +1,349 @@
+#!/bin/sh
+# strongSwan (charon) as a test peer, each instance in its own network
+# namespace with its own /run (see ../shared/NOTES.md, "Kernel and IPsec"):
+# kernel-libipsec does the ESP in userspace over a TUN device, because this
+# kernel's XFRM has no ESP algorithms.
+#
+# Source it (`. tests/interop/charon.sh`) for the cs_* functions, or run it:
+#   sh tests/interop/charon.sh install
+#   sh tests/interop/charon.sh netns-add NS
+#   sh tests/interop/charon.sh link NS1 IF1 ADDR1/LEN NS2 IF2 ADDR2/LEN   (NS "-" = root)
+#   sh tests/interop/charon.sh start DIR NS          (charon of DIR, in NS)
+#   sh tests/interop/charon.sh load DIR TEMPLATE [VAR=VALUE]...
+#   sh tests/interop/charon.sh swanctl DIR [swanctl args]...
+#   sh tests/interop/charon.sh stop DIR
+#   sh tests/interop/charon.sh netns-del NS
+#   sh tests/interop/charon.sh cleanup REGFILE       (undo what CS_REG recorded)
+#   sh tests/interop/charon.sh selftest [psk|cert|ppk]...
+#
+# Workplace rule: traffic goes only to 127.0.0.0/8 or to our own test hosts
+# in namespaces we create. cs_link accepts only 10.99.x.y addresses, refuses
+# one that is already in use, and nothing here adds a default or any other
+# route: the only routes are the links' connected /30s and, inside a charon's
+# namespace, kernel-libipsec's routes for the Child SA's traffic selectors.
+#
+# CS_REG=FILE (optional): every namespace, root-side link and charon that is
+# made is recorded there, and `cs_cleanup` (e.g. from a trap) undoes them.
+
+# CS_HOME: this folder (found from $0 when run, or from a script in
+# tests/<anything>/ that sources it; else set CS_HOME before sourcing).
+CS_HOME=${CS_HOME:-$(cd "$(dirname "$0")" 2>/dev/null && pwd)}
+[ -f "$CS_HOME/strongswan.conf.in" ] ||
+    CS_HOME=$(cd "$(dirname "$0")/../interop" 2>/dev/null && pwd)
+CHARON=${CHARON:-/usr/lib/ipsec/charon}
+CS_PLUGINS=/usr/lib/ipsec/plugins
+
+cs_log() { echo "charon.sh: $*" >&2; }
+cs_reg() { [ -n "${CS_REG:-}" ] && echo "$*" >>"$CS_REG"; return 0; }
+cs_ms()  { echo $(($(date +%s%N) / 1000000)); }
+
+# cs_install: strongSwan + iproute2 (+ ping, for the self-test) from Debian,
+# only what is missing; needs root for apt-get. Quiet; log in /tmp.
+cs_install() {
+	local l
+	if [ -x "$CHARON" ] && command -v swanctl >/dev/null 2>&1 &&
+	    [ -f "$CS_PLUGINS/libstrongswan-kernel-libipsec.so" ] &&
+	    command -v ip >/dev/null 2>&1 && command -v unshare >/dev/null 2>&1 &&
+	    command -v ping >/dev/null 2>&1; then
+		return 0
+	fi
+	if [ "$(id -u)" != 0 ]; then
+		cs_log "strongSwan is not installed and we are not root"
+		return 1
+	fi
+	l=/tmp/charon-sh-apt.log
+	if ! { apt-get update -qq &&
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		--no-install-recommends strongswan-charon strongswan-swanctl \
+		libcharon-extra-plugins iproute2 iputils-ping; } >"$l" 2>&1; then
+		cs_log "apt-get failed: $(tail -n 3 "$l")"
+		return 1
+	fi
+	[ -x "$CHARON" ] && [ -f "$CS_PLUGINS/libstrongswan-kernel-libipsec.so" ]
+}
+
+# cs_ns_add NS: a new network namespace with only lo up.
+cs_ns_add() {
+	ip netns add "$1" || return 1
+	cs_reg "ns $1"
+	ip -n "$1" link set lo up
+}
+
+# cs_ns_del NS
+cs_ns_del() {
+	ip netns del "$1" 2>/dev/null
+	return 0
+}
+
+# cs_addr_free ADDR: no interface in the root namespace has ADDR.
+cs_addr_free() {
+	[ -z "$(ip -o -4 addr show 2>/dev/null | awk -v a="$1" '{split($4, p, "/"); if (p[1] == a) print}')" ]
+}
+
+# cs_free_net: prints a free "10.99.N" (no 10.99.N.x address in the root
+# namespace), N from the PID so parallel runs differ.
+cs_free_net() {
+	local n i
+	n=$(($$ % 200 + 20)); i=0
+	while [ $i -lt 200 ]; do
+		if ! ip -o -4 addr show 2>/dev/null | grep -q " 10\.99\.$n\." &&
+		    ! ip -4 route show 2>/dev/null | grep -q "^10\.99\.$n\."; then
+			echo "10.99.$n"; return 0
+		fi
+		n=$((n % 230 + 20)); i=$((i + 1))
+	done
+	return 1
+}
+
+# cs_link NS1 IF1 ADDR1/LEN NS2 IF2 ADDR2/LEN: a veth pair IF1<->IF2, IF1 in
+# NS1 and IF2 in NS2 ("-" = the root namespace), addressed and up.
+cs_link() {
+	local a s
+	for a in "$3" "$6"; do
+		case $a in
+		10.99.*.*/*) ;;
+		*) cs_log "cs_link: $a: only 10.99.x.y/len (our own test hosts)"; return 1 ;;
+		esac
+		if ! cs_addr_free "${a%/*}"; then
+			cs_log "cs_link: ${a%/*} is already in use in the root namespace"
+			return 1
+		fi
+	done
+	ip link add "$2" type veth peer name "$5" || return 1
+	if [ "$1" = - ] || [ "$4" = - ]; then
+		# deleting the namespace deletes the pair; this catches the rest
+		[ "$1" = - ] && cs_reg "link $2" || cs_reg "link $5"
+	fi
+	for s in "$1 $2 $3" "$4 $5 $6"; do
+		set -- $s
+		if [ "$1" = - ]; then
+			ip addr add "$3" dev "$2" && ip link set "$2" up || return 1
+		else
+			ip link set "$2" netns "$1" &&
+			    ip -n "$1" addr add "$3" dev "$2" &&
+			    ip -n "$1" link set "$2" up || return 1
+		fi
+	done
+}
+
+# cs_addr NS ADDR/32: an extra address on lo of NS (a tunnel end point).
+cs_addr() {
+	case $2 in 10.99.*) ;; *) cs_log "cs_addr: only 10.99.x.y"; return 1 ;; esac
+	ip -n "$1" addr add "$2" dev lo
+}
+
+# cs_render TEMPLATE OUT [VAR=VALUE]...: @VAR@ -> VALUE; fails if a
+# placeholder is left.
+cs_render() {
+	local t o sc kv k v
+	t=$1; o=$2; shift 2
+	sc=""
+	for kv in "$@"; do
+		k=${kv%%=*}; v=${kv#*=}
+		v=$(printf '%s' "$v" | sed 's/[\\|&]/\\&/g')
+		sc="${sc}s|@$k@|$v|g
+"
+	done
+	sed "$sc" "$t" >"$o" || return 1
+	if grep -n '@[A-Z_]*@' "$o" | grep -v '^[0-9]*:#' >&2; then
+		cs_log "cs_render: $o: placeholders left (above)"
+		return 1
+	fi
+}
+
+# cs_start DIR NS [ROUTES=yes|no]: charon with DIR/strongswan.conf (made from
+# the template if missing), vici socket DIR/charon.vici, log DIR/charon.log,
+# in network namespace NS, with a private tmpfs /run (pid file etc.).
+# Waits until vici answers; DIR/start_ms gets how long that took.
+cs_start() {
+	local d ns routes t0 i
+	d=$1; ns=$2; routes=${3:-yes}
+	mkdir -p "$d" || return 1
+	d=$(cd "$d" && pwd)
+	if [ ${#d} -gt 90 ]; then cs_log "cs_start: $d: too long for a unix socket"; return 1; fi
+	[ -f "$d/strongswan.conf" ] || cs_render "$CS_HOME/strongswan.conf.in" \
+	    "$d/strongswan.conf" DIR="$d" ROUTES="$routes" LOGLEVEL="${CS_LOGLEVEL:-2}" ||
+	    return 1
+	rm -f "$d/charon.vici" "$d/charon.log"
+	t0=$(cs_ms)
+	STRONGSWAN_CONF=$d/strongswan.conf ip netns exec "$ns" \
+	    unshare -m --propagation private \
+	    sh -c 'mount -t tmpfs tmpfs /run && exec "$0"' "$CHARON" \
+	    </dev/null >"$d/charon.out" 2>&1 &
+	echo $! >"$d/charon.pid"
+	cs_reg "charon $d"
+	i=0
+	while ! cs_swanctl "$d" --stats >/dev/null 2>&1; do
+		if ! cs_alive "$(cat "$d/charon.pid")"; then
+			cs_log "charon in $ns died: $(tail -n 3 "$d/charon.out" "$d/charon.log" 2>/dev/null)"
+			return 1
+		fi
+		i=$((i + 1))
+		if [ $i -ge 300 ]; then cs_log "charon in $ns: no vici after 15 s"; return 1; fi
+		sleep 0.05
+	done
+	echo $(($(cs_ms) - t0)) >"$d/start_ms"
+}
+
+# cs_alive PID: running and not a zombie.
+cs_alive() {
+	[ -n "$1" ] && [ -r "/proc/$1/stat" ] || return 1
+	[ "$(sed 's/^.*) //' "/proc/$1/stat" | cut -c1)" != Z ]
+}
+
+# cs_swanctl DIR COMMAND [ARGS]...: swanctl against the charon of DIR,
+# e.g. cs_swanctl DIR --list-sas.
+cs_swanctl() {
+	_d=$1; _c=$2; shift 2
+	STRONGSWAN_CONF=$_d/strongswan.conf swanctl "$_c" --uri "unix://$_d/charon.vici" "$@"
+}
+
+# cs_load DIR TEMPLATE [VAR=VALUE]...: render TEMPLATE (a path, or a name in
+# tests/interop/swanctl/ such as psk-responder) into DIR/swanctl/swanctl.conf
+# and load it (connections and secrets) into the charon of DIR.
+# Special variables (not placeholders): CERT_FILE, KEY_FILE, CA_FILE are
+# copied into DIR/swanctl/x509, private, x509ca (CERT then defaults to the
+# certificate's file name). Defaults: LOCAL_TS/REMOTE_TS dynamic, ENCAP no,
+# REMOTE_ADDRS %any, IKE and ESP proposals: every one our endpoints have.
+cs_load() {
+	local d tpl sw kv
+	d=$1; tpl=$2; shift 2
+	case $tpl in */*) ;; *) tpl=$CS_HOME/swanctl/$tpl.conf.in ;; esac
+	sw=$d/swanctl
+	rm -rf "$sw"
+	mkdir -p "$sw/x509" "$sw/x509ca" "$sw/private" "$sw/conf.d" || return 1
+	set -- IKE_PROPOSALS="${CS_IKE_ALL}" ESP_PROPOSALS="${CS_ESP_ALL}" \
+	    LOCAL_TS=dynamic REMOTE_TS=dynamic ENCAP=no REMOTE_ADDRS=%any \
+	    LOCAL_ADDRS=%any "$@"
+	for kv in "$@"; do
+		case $kv in
+		CERT_FILE=*) cp "${kv#*=}" "$sw/x509/" || return 1
+			set -- "$@" CERT="$(basename "${kv#*=}")" ;;
+		KEY_FILE=*) cp "${kv#*=}" "$sw/private/" || return 1 ;;
+		CA_FILE=*) cp "${kv#*=}" "$sw/x509ca/" || return 1 ;;
+		esac
+	done
+	for kv in "$@"; do
+		case $kv in CERT_FILE=*|KEY_FILE=*|CA_FILE=*) ;; *) set -- "$@" "$kv" ;; esac
+		shift
+	done
+	cs_render "$tpl" "$sw/swanctl.conf" "$@" || return 1
+	chmod 600 "$sw/swanctl.conf"
+	SWANCTL_DIR=$sw cs_swanctl "$d" --load-all --noprompt >"$d/load.log" 2>&1 || {
+		cs_log "swanctl --load-all failed: $(tail -n 5 "$d/load.log")"
+		return 1
+	}
+}
+
+# Every proposal our endpoints implement (ENCR_AES_CBC-256 + HMAC-SHA2-256-128
+# or AES-GCM-16-256, PRF-HMAC-SHA2-256, DH 14/19/31).
+CS_IKE_ALL=aes256-sha256-modp2048-ecp256-curve25519,aes256gcm16-prfsha256-modp2048-ecp256-curve25519
+CS_ESP_ALL=aes256gcm16,aes256-sha256
+
+# cs_initiate DIR [TIMEOUT_S]: charon of DIR initiates Child SA "net" (and so
+# the IKE SA "ike"); 0 when both are up.
+cs_initiate() {
+	cs_swanctl "$1" --initiate --child net --timeout "${2:-10}" >"$1/initiate.log" 2>&1
+}
+
+# cs_terminate DIR: delete the IKE SA "ike" (sends INFORMATIONAL Delete).
+cs_terminate() {
+	cs_swanctl "$1" --terminate --ike ike --timeout "${2:-5}" >"$1/terminate.log" 2>&1
+}
+
+# cs_sas DIR: swanctl --list-sas --raw (one line per IKE SA).
+cs_sas() { cs_swanctl "$1" --list-sas --raw 2>/dev/null; }
+
+# cs_ike_get DIR KEY / cs_child_get DIR KEY: a field of the first IKE SA
+# (state, encr-alg, encr-keysize, integ-alg, prf-alg, dh-group, local-id,
+# remote-id, local-port...) or of its first Child SA (state, mode, protocol,
+# encap, encr-alg, encr-keysize, integ-alg, bytes-in, packets-out...).
+cs_ike_get() {
+	cs_sas "$1" | head -n 1 | sed 's/child-sas {.*//' | tr ' ' '\n' |
+	    sed -n "s/^$2=//p" | head -n 1
+}
+cs_child_get() {
+	cs_sas "$1" | head -n 1 | sed -n 's/.*child-sas {//p' | tr ' ' '\n' |
+	    sed -n "s/^$2=//p" | head -n 1
+}
+# cs_ike_summary DIR: "STATE ENCR-KEYSIZE/INTEG/PRF/DH" of the first IKE SA,
+# e.g. "ESTABLISHED AES_CBC-256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_2048"
+# (GCM: no INTEG part). cs_child_summary: "INSTALLED AES_GCM_16-256".
+cs_ike_summary() {
+	local i
+	i=$(cs_ike_get "$1" integ-alg)
+	echo "$(cs_ike_get "$1" state) $(cs_ike_get "$1" encr-alg)-$(cs_ike_get "$1" encr-keysize)${i:+/$i}/$(cs_ike_get "$1" prf-alg)/$(cs_ike_get "$1" dh-group)"
+}
+cs_child_summary() {
+	local i
+	i=$(cs_child_get "$1" integ-alg)
+	echo "$(cs_child_get "$1" state) $(cs_child_get "$1" encr-alg)-$(cs_child_get "$1" encr-keysize)${i:+/$i}"
+}
+
+# cs_mkcert PKI NAME CN SAN: PKI/NAME.crt + .key, ECDSA P-256, signed by
+# PKI/ca.crt (certs/mkcerts.sh's CA), with SAN (openssl syntax, e.g.
+# "DNS:n3iwf.test,IP:10.99.0.1" or "email:ue@test"), for IKE IDs that
+# certs/mkcerts.sh's certificates (SAN 127.0.0.1/localhost) do not carry.
+cs_mkcert() {
+	[ -f "$1/$2.crt" ] && return 0
+	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
+	    -out "$1/$2.key" 2>/dev/null || return 1
+	printf 'basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nsubjectAltName=%s\n' \
+	    "$4" >"$1/$2.ext"
+	openssl req -new -key "$1/$2.key" -subj "/O=qkd-ipsec test/CN=$3" 2>/dev/null |
+	    openssl x509 -req -CA "$1/ca.crt" -CAkey "$1/ca.key" \
+		-set_serial "0x$(openssl rand -hex 8)" -days 30 -sha256 \
+		-extfile "$1/$2.ext" -out "$1/$2.crt" 2>/dev/null || return 1
+	rm -f "$1/$2.ext"
+}
+
+# cs_stop DIR: SIGTERM the charon of DIR (SIGKILL after 5 s); its tmpfs
+# /run goes with its mount namespace.
+cs_stop() {
+	local p i
+	[ -f "$1/charon.pid" ] || return 0
+	p=$(cat "$1/charon.pid")
+	if cs_alive "$p" && [ "$(cat "/proc/$p/comm" 2>/dev/null)" = charon ]; then
+		kill -TERM "$p" 2>/dev/null
+		i=0
+		while cs_alive "$p" && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+		cs_alive "$p" && kill -KILL "$p" 2>/dev/null
+	fi
+	wait "$p" 2>/dev/null
+	rm -f "$1/charon.pid"
+	return 0
+}
+
+# cs_cleanup [REGFILE]: undo, newest first, what was recorded in CS_REG.
+cs_cleanup() {
+	local r what arg
+	r=${1:-${CS_REG:-}}
+	[ -n "$r" ] && [ -f "$r" ] || return 0
+	sed -n '1!G;h;$p' "$r" | while read -r what arg; do
+		case $what in
+		charon) cs_stop "$arg" ;;
+		ns) cs_ns_del "$arg" ;;
+		link) ip link del "$arg" 2>/dev/null ;;
+		esac
+	done
+	: >"$r"
+}
+
+# Command-line use.
+if [ "$(basename "$0")" = charon.sh ]; then
+	set -u
+	cmd=${1:-}; [ $# -gt 0 ] && shift
+	case $cmd in
+	install) cs_install ;;
+	netns-add) cs_ns_add "$@" ;;
+	netns-del) cs_ns_del "$@" ;;
+	link) cs_link "$@" ;;
+	start) cs_start "$@" && echo "charon up in $(cat "$1/start_ms") ms" ;;
+	load) cs_load "$@" ;;
+	swanctl) cs_swanctl "$@" ;;
+	stop) cs_stop "$@" ;;
+	cleanup) cs_cleanup "$@" ;;
+	selftest) exec sh "$CS_HOME/selftest.sh" "$@" ;;
+	*) sed -n '2,/^$/s/^# \{0,1\}//p' "$0"; exit 2 ;;
+	esac
+fi
