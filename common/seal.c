@@ -155,7 +155,7 @@ kek_read(int fd, const char *path, uint8_t kek[static SEAL_KEK_LEN],
 	}
 	if (st.st_size != SEAL_KEK_LEN) {
 		snprintf(err, errlen, "kek_file %s is %lld bytes: it must hold "
-		    "exactly %d", path, (long long)st.st_size, SEAL_KEK_LEN);
+		    "exactly %d bytes", path, (long long)st.st_size, SEAL_KEK_LEN);
 		return -1;
 	}
 	if (read_all(fd, kek, SEAL_KEK_LEN) == -1) {

@@ -63,6 +63,11 @@ void	amf_sub_default(struct amf_sub *s);
 int	amf_sub_set(struct amf_sub *s, const char *supi, const char *k_hex,
 	    const char *opc_hex, const char *op_hex, char *err, size_t errlen);
 
+/* MCC, MNC (from the IMSI and mnc_len) and the serving network name
+ * "5G:mncXXX.mccYYY.3gppnetwork.org" (snn: KDF5G_SNN_MAX bytes). 0 or -1. */
+int	amf_sub_plmn(const struct amf_sub *s, char mcc[static 4],
+	    char mnc[static 4], char *snn, size_t snnlen);
+
 /* Wipes K and OPc. */
 void	amf_sub_wipe(struct amf_sub *s);
 

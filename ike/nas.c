@@ -197,6 +197,7 @@ dec_optional(struct rd *r, struct nas_msg *m)
 			if (get_lv(r, &p, &n) == -1 || n != 16)
 				return -1;
 			memcpy(m->res_star, p, 16);
+			m->has_res_star = 1;
 		} else if (m->type == NAS_AUTH_REQUEST && iei == IEI_RAND) {
 			return -1;	/* mandatory part, never repeated */
 		} else if (skip_ie(r, iei) == -1)
@@ -268,7 +269,6 @@ nas_decode(const uint8_t *p, size_t n, struct nas_msg *m)
 {
 	struct rd	r;
 	uint8_t		epd, sht;
-	static const uint8_t zero[16];
 
 	memset(m, 0, sizeof(*m));
 	rd_init(&r, p, n);
@@ -289,8 +289,7 @@ nas_decode(const uint8_t *p, size_t n, struct nas_msg *m)
 	}
 	/* The Authentication Response parameter is optional in 8.2.2 but
 	 * 5G-AKA cannot do without it. */
-	if (m->type == NAS_AUTH_RESPONSE &&
-	    CRYPTO_memcmp(m->res_star, zero, 16) == 0) {
+	if (m->type == NAS_AUTH_RESPONSE && !m->has_res_star) {
 		log_debug("%s: Authentication Response without RES*", __func__);
 		return -1;
 	}

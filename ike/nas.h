@@ -79,7 +79,8 @@ struct nas_msg {
 	size_t	abba_len;
 	uint8_t	rand[16];	/* AuthReq */
 	uint8_t	autn[16];	/* AuthReq */
-	uint8_t	res_star[16];	/* AuthResp */
+	int	has_res_star;
+	uint8_t	res_star[16];	/* AuthResp (required by nas_decode) */
 	uint8_t	cause;		/* AuthFailure, RegReject, SMC Reject */
 	int	has_auts;
 	uint8_t	auts[14];	/* AuthFailure #21 */

@@ -29,11 +29,12 @@
 #include <openssl/rand.h>
 #include <sqlite3.h>
 
+#include "common/seal.h"
 #include "common/buf.h"
 #include "common/log.h"
 #include "simulator/store.h"
 
-#define KEK_LEN		32
+#define KEK_LEN		SEAL_KEK_LEN
 #define GCM_IV		12
 #define GCM_TAG		16
 #define SEAL_OVH	(GCM_IV + GCM_TAG)
@@ -514,74 +515,6 @@ unseal(struct store *s, const uint8_t id[16], const uint8_t *ct, size_t ctlen,
 	return 0;
 }
 
-/* --------------------------------------------------------------- KEK */
-
-static int
-kek_load(const char *path, uint8_t kek[static KEK_LEN], char *err, size_t errlen)
-{
-	struct stat st;
-	ssize_t r;
-	size_t got = 0;
-	int fd, rc = -1;
-
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd == -1 && errno == ENOENT) {
-		fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-		    0600);
-		if (fd == -1) {
-			snprintf(err, errlen, "kek_file %s: cannot create: %s",
-			    path, strerror(errno));
-			return -1;
-		}
-		if (RAND_bytes(kek, KEK_LEN) != 1 ||
-		    write(fd, kek, KEK_LEN) != KEK_LEN || fsync(fd) == -1) {
-			snprintf(err, errlen, "kek_file %s: cannot write", path);
-			OPENSSL_cleanse(kek, KEK_LEN);
-			close(fd);
-			unlink(path);
-			return -1;
-		}
-		close(fd);
-		log_info("store: created key-encryption key %s (mode 0600)", path);
-		return 0;
-	}
-	if (fd == -1) {
-		snprintf(err, errlen, "kek_file %s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "kek_file %s: not a regular file", path);
-		goto done;
-	}
-	if (st.st_mode & 077) {
-		snprintf(err, errlen, "kek_file %s has mode %04o: group/other "
-		    "access is not allowed (chmod 600 %s)", path,
-		    (unsigned)(st.st_mode & 07777), path);
-		goto done;
-	}
-	while (got < KEK_LEN + 1) {
-		uint8_t extra;
-
-		r = read(fd, got < KEK_LEN ? kek + got : &extra,
-		    got < KEK_LEN ? KEK_LEN - got : 1);
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-	}
-	if (got != KEK_LEN) {
-		snprintf(err, errlen, "kek_file %s: must hold exactly %d bytes",
-		    path, KEK_LEN);
-		OPENSSL_cleanse(kek, KEK_LEN);
-		goto done;
-	}
-	rc = 0;
-done:
-	close(fd);
-	return rc;
-}
-
 /* --------------------------------------------------------------- open */
 
 static int
@@ -597,7 +530,7 @@ sql_open(struct store *s, const char *path, const char *kek_file, char *err,
 		snprintf(err, errlen, "db_path %s needs a kek_file", path);
 		return -1;
 	}
-	if (kek_load(kek_file, s->kek, err, errlen) == -1)
+	if (seal_kek_load(kek_file, s->kek, err, errlen) == -1)
 		return -1;
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd == -1) {

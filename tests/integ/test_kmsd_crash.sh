@@ -112,6 +112,48 @@ check "after the crashes: those keys identical at B" \
 	"$(printf '%s' "$c" | jq -r '.keys[] | "\(.key_ID) \(.key)"' | sort)" \
 	"$(http_body "$r" | jq -r '.keys[] | "\(.key_ID) \(.key)"' | sort)"
 check "kek file still mode 600" 600 "$(stat -c %a "$TB/kmsd-a.kek")"
+
+# --- the pool database: nothing served is left in it, nothing in clear ---
+# hexes FILE: the raw bytes of every 32-byte key in a "key_ID key" file, one
+# hex line per key.
+hexes() { cut -d' ' -f2 "$1" | base64 -d | od -An -v -tx1 -w32 | tr -d ' '; }
+# in_clear KEYFILE FILE...: how many of KEYFILE's keys appear in the files as
+# raw bytes or as base64 text.
+in_clear() {
+	kf=$1; shift
+	hexes "$kf" >"$W/pat.hex"; cut -d' ' -f2 "$kf" >"$W/pat.b64"
+	n=0
+	for f in "$@"; do
+		[ -f "$f" ] || continue
+		od -An -v -tx1 "$f" | tr -d ' \n' >"$W/file.hex"
+		h=$(grep -o -F -f "$W/pat.hex" "$W/file.hex" | wc -l)
+		b=$(grep -a -o -F -f "$W/pat.b64" "$f" | wc -l)
+		n=$((n + h + b))
+	done
+	echo $n
+}
+check "served keys: none in clear in the pool database, WAL or shm" 0 \
+	"$(in_clear "$W/served" "$TB"/kmsd-a.db*)"
+head -n 1 "$W/served" | cut -d' ' -f2 | base64 -d >"$W/control"
+check "control: the clear-text search finds a planted key" 1 "$(in_clear "$W/served" "$W/control")"
+if command -v sqlite3 >/dev/null 2>&1; then
+	sh "$top/tests/testbed.sh" stop kmsd-a "$TB"
+	sqlite3 -readonly "$TB/kmsd-a.db" 'SELECT key_id FROM keys' 2>"$W/sqlite.err" | sort >"$W/inpool"
+	check "the pool database opens and still holds keys ($(grep -c . "$W/inpool"))" true \
+		"$(yes_no [ "$(grep -c . "$W/inpool")" -gt 0 ])"
+	check "no key ID served at A is still in the pool database" "" \
+		"$(cut -d' ' -f1 "$W/served" | comm -12 - "$W/inpool" | head -n 3 | tr '\n' ' ')"
+	# The bytes of 100 pooled (never served) keys, fetched at B: not in clear.
+	head -n 100 "$W/inpool" | jq -R '{key_ID: .}' | jq -sc '{key_IDs: .}' >"$W/pool.body"
+	r=$(sae_curl B -X POST -H "$JSON" --data-binary @"$W/pool.body" "$KMSD_B_URL/api/v1/keys/sae-a/dec_keys")
+	check "100 pooled keys fetched at B: 200" 200 "$(http_code "$r")"
+	http_body "$r" | jq -r '.keys[] | "\(.key_ID) \(.key)"' >"$W/pooled"
+	check "pooled keys: none in clear in the pool database, WAL or shm" 0 \
+		"$(in_clear "$W/pooled" "$TB"/kmsd-a.db*)"
+	sh "$top/tests/testbed.sh" start kmsd-a "$TB" >/dev/null 2>&1
+else
+	echo "# sqlite3 not installed: pool database content checks skipped"
+fi
 for s in a b; do
 	check "kmsd $s running at the end" true "$(yes_no kill -0 "$(cat "$TB/kmsd-$s.pid")")"
 done

@@ -132,8 +132,8 @@ cs_addr() {
 	ip -n "$1" addr add "$2" dev lo
 }
 
-# cs_render TEMPLATE OUT [VAR=VALUE]...: @VAR@ -> VALUE; fails if a
-# placeholder is left.
+# cs_render TEMPLATE OUT [VAR=VALUE]...: @VAR@ -> VALUE (the first VAR=
+# given wins; comment lines keep theirs); fails if a placeholder is left.
 cs_render() {
 	local t o sc kv k v
 	t=$1; o=$2; shift 2
@@ -141,7 +141,7 @@ cs_render() {
 	for kv in "$@"; do
 		k=${kv%%=*}; v=${kv#*=}
 		v=$(printf '%s' "$v" | sed 's/[\\|&]/\\&/g')
-		sc="${sc}s|@$k@|$v|g
+		sc="${sc}/^[[:space:]]*#/!s|@$k@|$v|g
 "
 	done
 	sed "$sc" "$t" >"$o" || return 1
@@ -212,9 +212,10 @@ cs_load() {
 	sw=$d/swanctl
 	rm -rf "$sw"
 	mkdir -p "$sw/x509" "$sw/x509ca" "$sw/private" "$sw/conf.d" || return 1
-	set -- IKE_PROPOSALS="${CS_IKE_ALL}" ESP_PROPOSALS="${CS_ESP_ALL}" \
+	# defaults last: cs_render's first substitution of a name wins
+	set -- "$@" IKE_PROPOSALS="${CS_IKE_ALL}" ESP_PROPOSALS="${CS_ESP_ALL}" \
 	    LOCAL_TS=dynamic REMOTE_TS=dynamic ENCAP=no REMOTE_ADDRS=%any \
-	    LOCAL_ADDRS=%any "$@"
+	    LOCAL_ADDRS=%any
 	for kv in "$@"; do
 		case $kv in
 		CERT_FILE=*) cp "${kv#*=}" "$sw/x509/" || return 1
@@ -229,7 +230,7 @@ cs_load() {
 	done
 	cs_render "$tpl" "$sw/swanctl.conf" "$@" || return 1
 	chmod 600 "$sw/swanctl.conf"
-	SWANCTL_DIR=$sw cs_swanctl "$d" --load-all --noprompt >"$d/load.log" 2>&1 || {
+	SWANCTL_DIR=$sw cs_swanctl "$d" --load-all --clear --noprompt >"$d/load.log" 2>&1 || {
 		cs_log "swanctl --load-all failed: $(tail -n 5 "$d/load.log")"
 		return 1
 	}
@@ -252,7 +253,7 @@ cs_terminate() {
 }
 
 # cs_sas DIR: swanctl --list-sas --raw (one line per IKE SA).
-cs_sas() { cs_swanctl "$1" --list-sas --raw 2>/dev/null; }
+cs_sas() { cs_swanctl "$1" --list-sas --raw 2>/dev/null | grep '^list-sa event'; }
 
 # cs_ike_get DIR KEY / cs_child_get DIR KEY: a field of the first IKE SA
 # (state, encr-alg, encr-keysize, integ-alg, prf-alg, dh-group, local-id,

@@ -1,0 +1,531 @@
+/* IKE SA state: keys (DH, QKD, PPK), AUTH inputs, message IDs, send/receive. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <arpa/inet.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
+#include "common/log.h"
+#include "common/timeutil.h"
+#include "ike/amf.h"
+#include "ike/sa.h"
+#include "ike/usim.h"
+
+struct ike_sa *
+ike_sa_new(const struct ikecfg *cfg, int initiator)
+{
+	struct ike_sa	*sa;
+
+	if ((sa = calloc(1, sizeof(*sa))) == NULL)
+		return NULL;
+	sa->cfg = cfg;
+	sa->initiator = initiator;
+	buf_init(&sa->init_req, IKE_MSG_MAX);
+	buf_init(&sa->init_resp, IKE_MSG_MAX);
+	buf_init(&sa->req, IKE_MSG_MAX);
+	buf_init(&sa->resp, IKE_MSG_MAX);
+	if ((sa->keys = ike_sa_keys_new()) == NULL) {
+		ike_sa_free(sa);
+		return NULL;
+	}
+	sa->t_created = sa->t_start = sa->t_mark = time_mono_ns();
+	return sa;
+}
+
+void
+ike_sa_free(struct ike_sa *sa)
+{
+	if (sa == NULL)
+		return;
+	buf_free(&sa->init_req);
+	buf_free(&sa->init_resp);
+	buf_free(&sa->req);
+	buf_free(&sa->resp);
+	ike_dh_free(sa->dh);
+	ike_sa_keys_free(sa->keys);
+	ike_sa_keys_free(sa->keys_noppk);
+	ike_qkd_keys_free(sa->qk);
+	for (size_t i = 0; i < sa->nchild; i++)
+		ike_child_keys_free(sa->child[i].keys);
+	ike_child_keys_free(sa->pending_child.keys);
+	amf_free(sa->amf);
+	usim_free(sa->usim);
+	OPENSSL_cleanse(sa, sizeof(*sa));
+	free(sa);
+}
+
+uint64_t
+ike_sa_lap(struct ike_sa *sa)
+{
+	uint64_t	now = time_mono_ns(), d = now - sa->t_mark;
+
+	sa->t_mark = now;
+	return d;
+}
+
+size_t
+ike_sa_policy_ike(const struct ikecfg *c, struct ike_prop_desc *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->proto = IKE_PROTO_IKE;
+	d->encr = c->aead ? IKE_ENCR_AES_GCM_16 : IKE_ENCR_AES_CBC;
+	d->encr_bits = 256;
+	d->prf = IKE_PRF_HMAC_SHA2_256;
+	d->integ = c->aead ? IKE_INTEG_NONE : IKE_INTEG_HMAC_SHA2_256_128;
+	d->nke = 1;
+	d->ke[0] = (uint16_t)(c->mode == IKE_MODE_QKD ? IKE_KE_QKD_ETSI014 :
+	    c->dh_group);
+	if (c->role == IKE_ROLE_UE && c->peer_transform != 0)
+		d->ke[0] = (uint16_t)c->peer_transform;
+	return 1;
+}
+
+size_t
+ike_sa_policy_esp(const struct ikecfg *c, struct ike_prop_desc *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->proto = IKE_PROTO_ESP;
+	d->spi_len = 4;
+	d->encr = c->aead ? IKE_ENCR_AES_GCM_16 : IKE_ENCR_AES_CBC;
+	d->encr_bits = 256;
+	d->integ = c->aead ? IKE_INTEG_NONE : IKE_INTEG_HMAC_SHA2_256_128;
+	return 1;
+}
+
+void
+ike_sa_sk(const struct ike_sa *sa, int out, struct ike_sk_ctx *k)
+{
+	int	i_side = sa->initiator == out;	/* keys of the initiator's direction */
+
+	k->encr = sa->prop.encr;
+	k->integ = sa->prop.integ;
+	k->ekey = i_side ? &sa->keys->ei : &sa->keys->er;
+	k->akey = i_side ? &sa->keys->ai : &sa->keys->ar;
+}
+
+int
+ike_sa_keys_dh(struct ike_sa *sa, const uint8_t *peer_ke, size_t len)
+{
+	uint8_t		skeyseed[IKE_PRF_LEN];
+	struct buf	gir;
+	uint64_t	t0 = time_mono_ns();
+	int		ret = -1;
+
+	buf_init(&gir, 1024);
+	if (ike_dh_derive(sa->dh, peer_ke, len, &gir) == -1)
+		goto done;
+	sa->st.init_dh_ns += time_mono_ns() - t0;
+	if (ike_skeyseed(sa->ni, sa->ni_len, sa->nr, sa->nr_len, gir.data,
+	    gir.len, skeyseed) == -1 ||
+	    ike_sa_keys_derive(skeyseed, sa->ni, sa->ni_len, sa->nr, sa->nr_len,
+	    sa->spi_i, sa->spi_r, sa->prop.encr, sa->prop.encr_bits,
+	    sa->prop.integ, sa->keys) == -1)
+		goto done;
+	ret = 0;
+done:
+	OPENSSL_cleanse(skeyseed, sizeof(skeyseed));
+	buf_free(&gir);
+	ike_dh_free(sa->dh);
+	sa->dh = NULL;
+	return ret;
+}
+
+/*
+ * A transform key from a 256-bit QKD key: the key itself, truncated to
+ * the transform's length; AES-GCM's 4-byte salt (beyond the 32 bytes) is
+ * the start of prf(key, "ike-qkd-salt").
+ */
+static int
+qkd_key(const uint8_t q[static IKE_QKD_KEYLEN], size_t want, struct ike_key *k)
+{
+	static const char	label[] = "ike-qkd-salt";
+	uint8_t			buf[IKE_KEY_MAX], salt[IKE_PRF_LEN];
+	int			ret;
+
+	if (want > sizeof(buf))
+		return -1;
+	memcpy(buf, q, want < IKE_QKD_KEYLEN ? want : IKE_QKD_KEYLEN);
+	if (want > IKE_QKD_KEYLEN) {
+		if (ike_prf(q, IKE_QKD_KEYLEN, (const uint8_t *)label,
+		    sizeof(label) - 1, salt) == -1)
+			return -1;
+		memcpy(buf + IKE_QKD_KEYLEN, salt, want - IKE_QKD_KEYLEN);
+	}
+	ret = ike_key_set(k, buf, want);
+	OPENSSL_cleanse(buf, sizeof(buf));
+	OPENSSL_cleanse(salt, sizeof(salt));
+	return ret;
+}
+
+static int
+label_key(const uint8_t q[static IKE_QKD_KEYLEN], const char *label,
+    struct ike_key *k)
+{
+	uint8_t	out[IKE_PRF_LEN];
+	int	ret;
+
+	if (ike_prf(q, IKE_QKD_KEYLEN, (const uint8_t *)label, strlen(label),
+	    out) == -1)
+		return -1;
+	ret = ike_key_set(k, out, sizeof(out));
+	OPENSSL_cleanse(out, sizeof(out));
+	return ret;
+}
+
+int
+ike_sa_keys_qkd(struct ike_sa *sa)
+{
+	const struct ike_qkd_keys	*q = sa->qk;
+	size_t				 elen, alen;
+	struct ike_sa_keys		*k = sa->keys;
+
+	if (q == NULL || q->n != IKE_QKD_NKEYS ||
+	    ike_encr_keylen(sa->prop.encr, sa->prop.encr_bits, &elen) == -1 ||
+	    ike_integ_keylen(sa->prop.integ, &alen) == -1)
+		return -1;
+	if (qkd_key(q->key[QK_SK_EI], elen, &k->ei) == -1 ||
+	    qkd_key(q->key[QK_SK_ER], elen, &k->er) == -1 ||
+	    (alen && qkd_key(q->key[QK_SK_AI], alen, &k->ai) == -1) ||
+	    (alen && qkd_key(q->key[QK_SK_AR], alen, &k->ar) == -1) ||
+	    label_key(q->key[QK_AUTH], "SK_d", &k->d) == -1 ||
+	    label_key(q->key[QK_AUTH], "SK_pi", &k->pi) == -1 ||
+	    label_key(q->key[QK_AUTH], "SK_pr", &k->pr) == -1)
+		return -1;
+	return 0;
+}
+
+int
+ike_sa_keys_ppk(struct ike_sa *sa)
+{
+	if (sa->qk == NULL || sa->qk->n < 1)
+		return -1;
+	if (sa->keys_noppk == NULL && (sa->keys_noppk = ike_sa_keys_new()) == NULL)
+		return -1;
+	memcpy(sa->keys_noppk, sa->keys, sizeof(*sa->keys));
+	if (ike_ppk_mix(sa->qk->key[0], IKE_QKD_KEYLEN, sa->keys, sa->keys) == -1)
+		return -1;
+	sa->ppk_used = 1;
+	return 0;
+}
+
+int
+ike_sa_octets(const struct ike_sa *sa, int of_initiator, int noppk,
+    const struct ike_bytes *id_body, struct buf *out)
+{
+	const struct ike_sa_keys *ks = noppk && sa->keys_noppk ? sa->keys_noppk :
+	    sa->keys;
+	const struct buf	*m = of_initiator ? &sa->init_req : &sa->init_resp;
+
+	return ike_auth_octets(m->data, m->len,
+	    of_initiator ? sa->nr : sa->ni, of_initiator ? sa->nr_len : sa->ni_len,
+	    of_initiator ? &ks->pi : &ks->pr, id_body->p, id_body->len, out);
+}
+
+int
+ike_sa_auth_secret(const struct ike_sa *sa, uint8_t *out, size_t cap,
+    size_t *len)
+{
+	const struct ikecfg	*c = sa->cfg;
+	size_t			 n;
+
+	if (c->profile == IKE_PROFILE_NWU) {
+		if (!sa->have_kn3iwf || cap < IKE_PRF_LEN)
+			return -1;
+		if (c->mode == IKE_MODE_QKD) {
+			/* Bind both: the QKD AUTH key and 5G-AKA's KN3IWF. */
+			if (sa->qk == NULL || ike_prf(sa->qk->key[QK_AUTH],
+			    IKE_QKD_KEYLEN, sa->kn3iwf, sizeof(sa->kn3iwf), out) == -1)
+				return -1;
+		} else
+			memcpy(out, sa->kn3iwf, sizeof(sa->kn3iwf));
+		*len = IKE_PRF_LEN;
+		return 0;
+	}
+	if (c->mode == IKE_MODE_QKD) {
+		if (sa->qk == NULL || cap < IKE_QKD_KEYLEN)
+			return -1;
+		memcpy(out, sa->qk->key[QK_AUTH], IKE_QKD_KEYLEN);
+		*len = IKE_QKD_KEYLEN;
+		return 0;
+	}
+	if (c->psk == NULL || (n = strlen(c->psk)) > cap)
+		return -1;
+	memcpy(out, c->psk, n);
+	*len = n;
+	return 0;
+}
+
+int
+ike_sa_child_keys(struct ike_sa *sa, struct ike_child *ch, const uint8_t *ni,
+    size_t ni_len, const uint8_t *nr, size_t nr_len)
+{
+	const struct ike_prop_desc	*p = &ch->prop;
+	struct ike_child_keys		*k;
+	size_t				 elen, alen, b;
+
+	if (ch->keys == NULL && (ch->keys = ike_child_keys_new()) == NULL)
+		return -1;
+	k = ch->keys;
+	if (sa->cfg->mode != IKE_MODE_QKD) {
+		if (ike_child_keys_derive(&sa->keys->d, NULL, 0, ni, ni_len, nr,
+		    nr_len, p->encr, p->encr_bits, p->integ, k) == -1)
+			return -1;
+		if (ch->up) {
+			/* The N3IWF started this exchange: keep "i" = the UE. */
+			struct ike_child_keys	t = *k;
+
+			k->ei = t.er;
+			k->ai = t.ar;
+			k->er = t.ei;
+			k->ar = t.ai;
+			OPENSSL_cleanse(&t, sizeof(t));
+		}
+		return 0;
+	}
+	if (sa->qk == NULL || sa->qk->n != IKE_QKD_NKEYS ||
+	    ike_encr_keylen(p->encr, p->encr_bits, &elen) == -1 ||
+	    ike_integ_keylen(p->integ, &alen) == -1)
+		return -1;
+	b = ch->up ? QK_C2_EI : QK_C1_EI;
+	if (qkd_key(sa->qk->key[b], elen, &k->ei) == -1 ||
+	    qkd_key(sa->qk->key[b + 1], elen, &k->er) == -1 ||
+	    (alen && qkd_key(sa->qk->key[b + 2], alen, &k->ai) == -1) ||
+	    (alen && qkd_key(sa->qk->key[b + 3], alen, &k->ar) == -1))
+		return -1;
+	return 0;
+}
+
+static void
+fp_keys(const struct ike_key *const *keys, size_t n, char out[static 17])
+{
+	EVP_MD_CTX	*ctx = EVP_MD_CTX_new();
+	uint8_t		 md[32];
+	unsigned	 mdlen = 0;
+
+	out[0] = '\0';
+	if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+		goto done;
+	for (size_t i = 0; i < n; i++)
+		if (EVP_DigestUpdate(ctx, keys[i]->k, keys[i]->len) != 1)
+			goto done;
+	if (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1)
+		goto done;
+	for (int i = 0; i < 8; i++)
+		snprintf(out + 2 * i, 3, "%02x", md[i]);
+done:
+	EVP_MD_CTX_free(ctx);
+}
+
+void
+ike_sa_log_fp(const struct ike_sa *sa, const char *what,
+    const struct ike_child *ch)
+{
+	char	fp[17];
+
+	if (log_get_level() < LOG_DEBUG)
+		return;
+	if (ch == NULL) {
+		const struct ike_key *ks[] = { &sa->keys->d, &sa->keys->ai,
+		    &sa->keys->ar, &sa->keys->ei, &sa->keys->er, &sa->keys->pi,
+		    &sa->keys->pr };
+
+		fp_keys(ks, 7, fp);
+	} else {
+		const struct ike_key *ks[] = { &ch->keys->ei, &ch->keys->ai,
+		    &ch->keys->er, &ch->keys->ar };
+
+		fp_keys(ks, 4, fp);
+	}
+	log_debug("%s keys sha256-fp=%s", what, fp);
+}
+
+int
+ike_nat_hash(const uint8_t spi_i[static 8], const uint8_t spi_r[static 8],
+    const struct sockaddr_in *a, uint8_t out[static 20])
+{
+	uint8_t		in[8 + 8 + 4 + 2];
+	unsigned	len = 0;
+
+	memcpy(in, spi_i, 8);
+	memcpy(in + 8, spi_r, 8);
+	memcpy(in + 16, &a->sin_addr, 4);
+	memcpy(in + 20, &a->sin_port, 2);
+	return EVP_Digest(in, sizeof(in), out, &len, EVP_sha1(), NULL) == 1 &&
+	    len == 20 ? 0 : -1;
+}
+
+static void
+mk_hdr(const struct ike_sa *sa, struct ike_hdr *h, uint8_t exchange,
+    int response, uint32_t mid)
+{
+	memset(h, 0, sizeof(*h));
+	memcpy(h->spi_i, sa->spi_i, IKE_SPI_LEN);
+	memcpy(h->spi_r, sa->spi_r, IKE_SPI_LEN);
+	h->version = IKE_VERSION;
+	h->exchange = exchange;
+	h->flags = (uint8_t)((sa->initiator ? IKE_FLAG_I : 0) |
+	    (response ? IKE_FLAG_R : 0));
+	h->msgid = mid;
+}
+
+static void
+count_msg(struct ike_sa *sa, uint8_t exchange, uint32_t mid, int sent,
+    int response, size_t len)
+{
+	int	from_i = sent ? sa->initiator : !sa->initiator;
+
+	ike_stat_msg(&sa->st, exchange, mid, from_i, response, len, sa->natt);
+	log_debug("%s %s MID %u %s (%zu bytes)", sent ? "sent" : "got",
+	    ike_exchange_name(exchange), mid, response ? "response" : "request",
+	    len);
+}
+
+int
+ike_sa_request(struct ike_sa *sa, struct ike_net *n, uint8_t exchange,
+    uint8_t first, const struct buf *inner)
+{
+	struct ike_sk_ctx	k;
+	struct ike_hdr		h;
+
+	mk_hdr(sa, &h, exchange, 0, sa->my_mid);
+	ike_sa_sk(sa, 1, &k);
+	buf_reset(&sa->req);
+	if (ike_msg_seal(&sa->req, &h, first, inner->data, inner->len, &k) == -1)
+		return -1;
+	sa->req_exchange = exchange;
+	sa->req_mid = sa->my_mid++;
+	sa->req_pending = 1;
+	ike_retx_start(&sa->retx, sa->cfg->retrans_ms, sa->cfg->retrans_tries);
+	count_msg(sa, exchange, sa->req_mid, 1, 0, sa->req.len);
+	(void)ike_net_send(n, sa->natt, &sa->peer, sa->req.data, sa->req.len);
+	return 0;
+}
+
+int
+ike_sa_respond(struct ike_sa *sa, struct ike_net *n, uint8_t exchange,
+    uint32_t mid, uint8_t first, const struct buf *inner)
+{
+	struct ike_sk_ctx	k;
+	struct ike_hdr		h;
+
+	mk_hdr(sa, &h, exchange, 1, mid);
+	ike_sa_sk(sa, 1, &k);
+	buf_reset(&sa->resp);
+	if (ike_msg_seal(&sa->resp, &h, first, inner->data, inner->len, &k) == -1)
+		return -1;
+	sa->resp_mid = mid;
+	sa->have_resp = 1;
+	count_msg(sa, exchange, mid, 1, 1, sa->resp.len);
+	(void)ike_net_send(n, sa->natt, &sa->peer, sa->resp.data, sa->resp.len);
+	return 0;
+}
+
+int
+ike_sa_send_plain(struct ike_sa *sa, struct ike_net *n, const struct buf *m,
+    int response, uint32_t mid)
+{
+	count_msg(sa, IKE_SA_INIT, mid, 1, response, m->len);
+	return ike_net_send(n, sa->natt, &sa->peer, m->data, m->len);
+}
+
+int
+ike_sa_resend(struct ike_sa *sa, struct ike_net *n)
+{
+	log_debug("retransmitting %s MID %u (send %u)",
+	    ike_exchange_name(sa->req_exchange), sa->req_mid, sa->retx.sent);
+	return ike_net_send(n, sa->natt, &sa->peer, sa->req.data, sa->req.len);
+}
+
+int
+ike_sa_rx(struct ike_sa *sa, struct ike_net *n, const struct ike_pkt *p,
+    const struct ike_hdr *h, struct ike_msg *m)
+{
+	struct ike_sk_ctx	k;
+	int			from_i = (h->flags & IKE_FLAG_I) != 0;
+
+	memset(m, 0, sizeof(*m));
+	if (from_i == sa->initiator || sa->state == SA_INIT) {
+		log_debug("%s: dropped %s MID %u: wrong I flag or no keys yet",
+		    __func__, ike_exchange_name(h->exchange), h->msgid);
+		return IKE_RX_DROP;
+	}
+	ike_sa_sk(sa, 0, &k);
+	if (h->flags & IKE_FLAG_R) {
+		if (!sa->req_pending || h->msgid != sa->req_mid ||
+		    h->exchange != sa->req_exchange) {
+			log_debug("%s: dropped unexpected response MID %u", __func__,
+			    h->msgid);
+			return IKE_RX_DROP;
+		}
+		if (ike_msg_parse(p->data, p->len, &k, m) == -1) {
+			ike_msg_free(m);
+			return IKE_RX_DROP;
+		}
+		sa->req_pending = 0;
+		count_msg(sa, h->exchange, h->msgid, 0, 1, p->len);
+		return IKE_RX_RESPONSE;
+	}
+	if (h->msgid == sa->peer_mid) {
+		if (ike_msg_parse(p->data, p->len, &k, m) == -1) {
+			ike_msg_free(m);
+			return IKE_RX_DROP;
+		}
+		sa->peer_mid++;
+		count_msg(sa, h->exchange, h->msgid, 0, 0, p->len);
+		return IKE_RX_REQUEST;
+	}
+	if (sa->have_resp && h->msgid == sa->resp_mid) {
+		/* A retransmitted request: the ICV must still check out. */
+		if (ike_msg_parse(p->data, p->len, &k, m) == 0) {
+			log_debug("duplicate %s request MID %u: response sent again",
+			    ike_exchange_name(h->exchange), h->msgid);
+			(void)ike_net_send(n, sa->natt, &sa->peer, sa->resp.data,
+			    sa->resp.len);
+		}
+		ike_msg_free(m);
+		return IKE_RX_DONE;
+	}
+	log_debug("%s: dropped request MID %u (expected %u)", __func__, h->msgid,
+	    sa->peer_mid);
+	return IKE_RX_DROP;
+}
+
+void
+ike_inner_init(struct buf *b, struct ike_chain *c)
+{
+	buf_init(b, IKE_MSG_MAX);
+	ike_chain_init(c, b, IKE_CHAIN_DETACHED);
+}
+
+static int
+add_ts(struct ike_chain *c, uint8_t pltype, uint32_t start, uint32_t end)
+{
+	struct ike_ts_pld	ts;
+
+	memset(&ts, 0, sizeof(ts));
+	ts.nts = 1;
+	ts.ts[0].type = IKE_TS_IPV4_ADDR_RANGE;
+	ts.ts[0].sport = 0;
+	ts.ts[0].eport = 65535;
+	memcpy(ts.ts[0].start, &start, 4);
+	memcpy(ts.ts[0].end, &end, 4);
+	return ike_pld_add_ts(c, pltype, &ts);
+}
+
+int
+ike_add_ts_any(struct ike_chain *c, uint8_t pltype)
+{
+	return add_ts(c, pltype, htonl(0), htonl(0xffffffffu));
+}
+
+int
+ike_add_ts_host(struct ike_chain *c, uint8_t pltype, const char *ip)
+{
+	struct in_addr	a;
+
+	if (inet_pton(AF_INET, ip, &a) != 1)
+		return -1;
+	return add_ts(c, pltype, a.s_addr, a.s_addr);
+}

@@ -1,0 +1,378 @@
+/*
+ * UE side: USIM (MILENAGE, AUTN check, SQN freshness, RES*, AUTS) and the
+ * 5GMM procedures of registration over non-3GPP access (TS 24.501), the
+ * peer of ike/amf.c. Flow: ike/amf.h.
+ */
+#include <string.h>
+
+#include <openssl/crypto.h>
+
+#include "common/log.h"
+#include "ike/eap5g.h"
+#include "ike/kdf5g.h"
+#include "ike/milenage.h"
+#include "ike/nas.h"
+#include "ike/usim.h"
+
+#define SQN_MASK	0xffffffffffffULL
+#define SQN_DELTA	(1ULL << 28)	/* TS 33.102 C.2.1 freshness window */
+#define UE_CAP_EA	0x80		/* 5G-EA0 */
+#define UE_CAP_IA	0xa0		/* 5G-IA0, 128-5G-IA2 */
+
+enum usim_state {
+	UE_IDLE = 0,
+	UE_WAIT_AUTH,		/* Registration Request sent */
+	UE_WAIT_SMC,		/* Authentication Response sent */
+	UE_WAIT_ACCEPT,		/* Security Mode Complete sent, keys ready */
+	UE_REGISTERED,
+	UE_FAILED,
+};
+
+struct usim {
+	struct amf_sub	 sub;		/* sub.sqn: highest accepted SQN */
+	enum usim_state	 state;
+	char		 mcc[4], mnc[4], snn[KDF5G_SNN_MAX];
+	uint8_t		 ngksi;
+	uint8_t		 kamf[32], kn3iwf[32];
+	uint8_t		 guti[11];
+	struct nas_sec	 sec;
+};
+
+struct usim *
+usim_new(const struct amf_sub *sub)
+{
+	struct usim	*u;
+
+	if ((u = sec_alloc(sizeof(*u))) == NULL)
+		return NULL;
+	u->sub = *sub;
+	u->sub.sqn &= SQN_MASK;
+	u->ngksi = NAS_NGKSI_NONE;
+	if (amf_sub_plmn(&u->sub, u->mcc, u->mnc, u->snn, sizeof(u->snn)) ==
+	    -1) {
+		log_err("usim: bad subscriber (SUPI %s, MNC length %u)",
+		    sub->supi, sub->mnc_len);
+		sec_free(u, sizeof(*u));
+		return NULL;
+	}
+	return u;
+}
+
+void
+usim_free(struct usim *u)
+{
+	if (u != NULL)
+		sec_free(u, sizeof(*u));
+}
+
+int
+usim_an_params(const struct usim *u, struct buf *out)
+{
+	return eap5g_an_build(out, u->mcc, u->mnc);
+}
+
+int
+usim_start(struct usim *u, struct buf *nas_out)
+{
+	struct nas_msg	m;
+
+	if (u->state != UE_IDLE) {
+		log_err("usim: registration already started");
+		return -1;
+	}
+	memset(&m, 0, sizeof(m));
+	m.type = NAS_REG_REQUEST;
+	m.reg_type = NAS_REGTYPE_INITIAL;
+	m.ngksi = NAS_NGKSI_NONE;
+	m.id_type = NAS_ID_SUCI;
+	if (nas_suci_build(u->sub.supi, u->sub.mnc_len, m.id, &m.id_len) == -1)
+		return -1;
+	m.has_cap = 1;
+	m.cap_ea = UE_CAP_EA;
+	m.cap_ia = UE_CAP_IA;
+	if (nas_encode(&m, nas_out) == -1)
+		return -1;
+	u->state = UE_WAIT_AUTH;
+	return 0;
+}
+
+int
+usim_kn3iwf(const struct usim *u, uint8_t out[static 32])
+{
+	if (u->state != UE_WAIT_ACCEPT && u->state != UE_REGISTERED)
+		return -1;
+	memcpy(out, u->kn3iwf, 32);
+	return 0;
+}
+
+int
+usim_registered(const struct usim *u)
+{
+	return u->state == UE_REGISTERED;
+}
+
+uint64_t
+usim_sqn(const struct usim *u)
+{
+	return u->sub.sqn;
+}
+
+/* ---- 5G-AKA ------------------------------------------------------------ */
+
+static int
+auth_failure(struct usim *u, uint8_t cause, const uint8_t *auts,
+    struct buf *out)
+{
+	struct nas_msg	m;
+	int		rc;
+
+	memset(&m, 0, sizeof(m));
+	m.type = NAS_AUTH_FAILURE;
+	m.cause = cause;
+	if (auts != NULL) {
+		memcpy(m.auts, auts, 14);
+		m.has_auts = 1;
+	}
+	rc = nas_encode(&m, out);
+	OPENSSL_cleanse(&m, sizeof(m));
+	return rc;
+}
+
+/* SQN out of range: AUTS = (SQN_MS xor AK*) || MAC-S, 33.102 6.3.3. */
+static int
+resync(struct usim *u, const uint8_t rand[static 16], struct buf *out)
+{
+	static const uint8_t amf0[2];
+	uint8_t		 sqn_ms[6], aks[6], auts[14];
+	int		 rc = -1;
+
+	for (int i = 0; i < 6; i++)
+		sqn_ms[i] = (uint8_t)(u->sub.sqn >> (8 * (5 - i)));
+	if (milenage_f2345(u->sub.k, u->sub.opc, rand, NULL, NULL, NULL, NULL,
+	    aks) == -1 ||
+	    milenage_f1(u->sub.k, u->sub.opc, rand, sqn_ms, amf0, NULL,
+	    auts + 6) == -1)
+		goto done;
+	for (int i = 0; i < 6; i++)
+		auts[i] = sqn_ms[i] ^ aks[i];
+	log_info("usim: SQN out of range, asking for resynchronisation");
+	rc = auth_failure(u, NAS_CAUSE_SYNCH_FAILURE, auts, out);
+done:
+	OPENSSL_cleanse(aks, sizeof(aks));
+	OPENSSL_cleanse(auts, sizeof(auts));
+	return rc;
+}
+
+/* After a good AUTN: RES*, KAUSF, KSEAF, KAMF; Authentication Response. */
+static int
+auth_ok(struct usim *u, const struct nas_msg *m, const uint8_t res[static 8],
+    const uint8_t ck[static 16], const uint8_t ik[static 16],
+    struct buf *out)
+{
+	struct nas_msg	 r;
+	uint8_t		 kausf[32], kseaf[32];
+	int		 rc = -1;
+
+	memset(&r, 0, sizeof(r));
+	r.type = NAS_AUTH_RESPONSE;
+	if (kdf5g_res_star(ck, ik, u->snn, m->rand, res, 8, r.res_star) == -1 ||
+	    kdf5g_kausf(ck, ik, u->snn, m->autn, kausf) == -1 ||
+	    kdf5g_kseaf(kausf, u->snn, kseaf) == -1 ||
+	    kdf5g_kamf(kseaf, u->sub.supi, m->abba, m->abba_len, u->kamf) == -1)
+		goto done;
+	r.has_res_star = 1;
+	if (nas_encode(&r, out) == -1)
+		goto done;
+	u->ngksi = m->ngksi;
+	u->state = UE_WAIT_SMC;
+	rc = 0;
+done:
+	OPENSSL_cleanse(&r, sizeof(r));
+	OPENSSL_cleanse(kausf, sizeof(kausf));
+	OPENSSL_cleanse(kseaf, sizeof(kseaf));
+	return rc;
+}
+
+static int
+on_auth_request(struct usim *u, const struct nas_msg *m, struct buf *out,
+    int *done)
+{
+	uint8_t		 res[8], ck[16], ik[16], ak[6], sqn[6], xmac[8];
+	uint64_t	 s;
+	int		 rc = -1;
+
+	if (milenage_f2345(u->sub.k, u->sub.opc, m->rand, res, ck, ik, ak,
+	    NULL) == -1)
+		goto done;
+	for (int i = 0; i < 6; i++)
+		sqn[i] = m->autn[i] ^ ak[i];
+	if (milenage_f1(u->sub.k, u->sub.opc, m->rand, sqn, m->autn + 6, xmac,
+	    NULL) == -1)
+		goto done;
+	if (CRYPTO_memcmp(xmac, m->autn + 8, 8) != 0) {
+		log_warn("usim: AUTN MAC check failed");
+		u->state = UE_FAILED;
+		*done = -1;
+		rc = auth_failure(u, NAS_CAUSE_MAC_FAILURE, NULL, out);
+		goto done;
+	}
+	if (!(m->autn[6] & 0x80)) {	/* AMF separation bit, 33.501 6.1.3.2 */
+		log_warn("usim: AMF separation bit not set");
+		u->state = UE_FAILED;
+		*done = -1;
+		rc = auth_failure(u, 26, NULL, out);	/* #26 non-5G auth */
+		goto done;
+	}
+	s = 0;
+	for (int i = 0; i < 6; i++)
+		s = s << 8 | sqn[i];
+	if (s <= u->sub.sqn || s - u->sub.sqn > SQN_DELTA) {
+		rc = resync(u, m->rand, out);	/* state stays WAIT_AUTH */
+		goto done;
+	}
+	u->sub.sqn = s;
+	rc = auth_ok(u, m, res, ck, ik, out);
+done:
+	OPENSSL_cleanse(res, sizeof(res));
+	OPENSSL_cleanse(ck, sizeof(ck));
+	OPENSSL_cleanse(ik, sizeof(ik));
+	OPENSSL_cleanse(ak, sizeof(ak));
+	return rc;
+}
+
+/* ---- security mode, registration --------------------------------------- */
+
+static int
+smc_reject(struct usim *u, uint8_t cause, struct buf *out, int *done)
+{
+	struct nas_msg	m;
+
+	memset(&m, 0, sizeof(m));
+	m.type = NAS_SMC_REJECT;
+	m.cause = cause;
+	u->state = UE_FAILED;
+	*done = -1;
+	return nas_encode(&m, out);
+}
+
+static int
+on_smc(struct usim *u, const uint8_t *p, size_t n, const struct nas_msg *m,
+    struct buf *out, int *done)
+{
+	struct nas_msg	 c;
+	struct buf	 plain;
+	uint8_t		 ea = m->alg >> 4, ia = m->alg & 0x0f;
+	int		 rc = -1;
+
+	if (ea != NAS_ALG_EA0 || (ia != NAS_ALG_IA0 && ia != NAS_ALG_IA2) ||
+	    !((0x80 >> ia) & UE_CAP_IA) || (m->ngksi & 0x07) != u->ngksi) {
+		log_warn("usim: Security Mode Command with 5G-EA%u/IA%u, "
+		    "ngKSI %u", ea, ia, m->ngksi);
+		return smc_reject(u, NAS_CAUSE_SEC_MODE_REJECTED, out, done);
+	}
+	if (!m->has_cap || m->cap_ea != UE_CAP_EA || m->cap_ia != UE_CAP_IA) {
+		log_warn("usim: replayed UE security capabilities differ");
+		return smc_reject(u, 23, out, done);	/* #23 mismatch */
+	}
+	nas_sec_wipe(&u->sec);
+	u->sec.ia = ia;
+	u->sec.ea = ea;
+	u->sec.bearer = NAS_CONN_NON3GPP;
+	if (kdf5g_nas_key(u->kamf, KDF5G_ALG_NAS_INT, ia, u->sec.kint) == -1)
+		return -1;
+	u->sec.active = 1;
+	if (nas_verify(&u->sec, 1, p, n) == -1) {
+		nas_sec_wipe(&u->sec);
+		return smc_reject(u, NAS_CAUSE_SEC_MODE_REJECTED, out, done);
+	}
+	/* KN3IWF with the uplink NAS COUNT of the Security Mode Complete */
+	if (kdf5g_kn3iwf(u->kamf, u->sec.ul_count, u->kn3iwf) == -1)
+		return -1;
+	memset(&c, 0, sizeof(c));
+	c.type = NAS_SMC_COMPLETE;
+	buf_init(&plain, NAS_MSG_MAX);
+	if (nas_encode(&c, &plain) == -1 ||
+	    nas_protect(&u->sec, NAS_SHT_INT_ENC_NEW, 0, plain.data, plain.len,
+	    out) == -1)
+		goto done;
+	u->state = UE_WAIT_ACCEPT;
+	*done = 1;
+	rc = 0;
+done:
+	buf_free(&plain);
+	return rc;
+}
+
+static int
+on_accept(struct usim *u, const uint8_t *p, size_t n, const struct nas_msg *m,
+    struct buf *out, int *done)
+{
+	struct nas_msg	 c;
+	struct buf	 plain;
+	int		 rc = -1;
+
+	if (nas_verify(&u->sec, 1, p, n) == -1)
+		return -1;
+	if (m->id_len == sizeof(u->guti))
+		memcpy(u->guti, m->id, sizeof(u->guti));
+	memset(&c, 0, sizeof(c));
+	c.type = NAS_REG_COMPLETE;
+	buf_init(&plain, NAS_MSG_MAX);
+	if (nas_encode(&c, &plain) == -1 ||
+	    nas_protect(&u->sec, NAS_SHT_INT_ENC, 0, plain.data, plain.len,
+	    out) == -1)
+		goto done;
+	u->state = UE_REGISTERED;
+	*done = 1;
+	log_debug("usim: registered (result 0x%02x)", m->reg_result);
+	rc = 0;
+done:
+	buf_free(&plain);
+	return rc;
+}
+
+int
+usim_handle(struct usim *u, const uint8_t *nas_in, size_t n,
+    struct buf *nas_out, int *done)
+{
+	const uint8_t	*plain;
+	size_t		 plen;
+	uint8_t		 sht;
+	struct nas_msg	 m;
+	int		 rc = -1;
+
+	*done = u->state == UE_FAILED ? -1 :
+	    u->state >= UE_WAIT_ACCEPT ? 1 : 0;
+	if (u->state == UE_FAILED || u->state == UE_IDLE ||
+	    u->state == UE_REGISTERED) {
+		log_warn("usim: NAS message in state %d", (int)u->state);
+		return -1;
+	}
+	if (nas_split(nas_in, n, &sht, &plain, &plen) == -1 ||
+	    nas_decode(plain, plen, &m) == -1) {
+		log_warn("usim: malformed NAS PDU (%zu bytes)", n);
+		return -1;
+	}
+	if (sht == NAS_SHT_PLAIN && u->state == UE_WAIT_AUTH &&
+	    m.type == NAS_AUTH_REQUEST)
+		rc = on_auth_request(u, &m, nas_out, done);
+	else if (sht == NAS_SHT_PLAIN && (m.type == NAS_AUTH_REJECT ||
+	    m.type == NAS_REG_REJECT) && u->state < UE_WAIT_ACCEPT) {
+		log_warn("usim: network sent %s (cause #%u)",
+		    m.type == NAS_AUTH_REJECT ? "Authentication Reject" :
+		    "Registration Reject", m.cause);
+		u->state = UE_FAILED;
+		*done = -1;
+		rc = 0;
+	} else if (sht == NAS_SHT_INT_NEW && u->state == UE_WAIT_SMC &&
+	    m.type == NAS_SMC)
+		rc = on_smc(u, nas_in, n, &m, nas_out, done);
+	else if (sht != NAS_SHT_PLAIN && u->state == UE_WAIT_ACCEPT &&
+	    m.type == NAS_REG_ACCEPT)
+		rc = on_accept(u, nas_in, n, &m, nas_out, done);
+	else
+		log_warn("usim: unexpected NAS message 0x%02x (SHT %u) in "
+		    "state %d", m.type, sht, (int)u->state);
+	OPENSSL_cleanse(&m, sizeof(m));
+	return rc;
+}
