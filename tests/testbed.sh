@@ -232,15 +232,6 @@ EOT
 		[ $i -lt 200 ] || die "kmsd A's pool did not fill; see $dir/kmsd-a.log"
 		sleep 0.05
 	done
-	# ... and kmsd A's pool has its first keys.
-	[ -n "$kmsd_a" ] || return 0
-	i=0
-	until curl -s "$ops_a/healthz" | grep -q '"status":"ok"' &&
-	    ! curl -s "$ops_a/healthz" | grep -q '"keys":0'; do
-		i=$((i + 1))
-		[ $i -lt 200 ] || die "kmsd A's pool did not fill; see $dir/kmsd-a.log"
-		sleep 0.05
-	done
 }
 
 # unit NAME: kme-a/kme-b/kmsd-a/kmsd-b from the command-line name.
