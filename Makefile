@@ -54,7 +54,7 @@ BINS := $(BINDIR)/qkd-sim $(BINDIR)/kmsd $(BINDIR)/kmsclient $(BINDIR)/kme-bench
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
-.PHONY: all deps test unit demo clean bench
+.PHONY: all deps test unit demo clean bench fuzz
 all: $(BINS) $(UNIT_BINS)
 
 deps:
@@ -103,6 +103,21 @@ demo: deps
 
 bench: all
 	@BINDIR=$(BINDIR) sh bench/run-kme-bench.sh
+
+# libFuzzer target for the IKE message parser and decryptor (clang).
+FUZZ_SRC  := fuzz/ike_fuzz.c ike/pld.c ike/msg.c ike/crypto.c common/buf.c common/log.c
+FUZZ_LIBS  = $(shell pkg-config --cflags --libs openssl jansson)
+FUZZ_TIME ?= 30
+fuzz: deps
+	@mkdir -p build/fuzz-corpus
+	$(call msg,FUZZ,build/ike_fuzz)
+	$(Q)clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+		-I. $(FUZZ_SRC) $(FUZZ_LIBS) -o build/ike_fuzz
+	$(Q)clang -std=c11 -D_GNU_SOURCE -g -O1 -DIKE_FUZZ_MKSEEDS -I. $(FUZZ_SRC) \
+		$(FUZZ_LIBS) -o build/ike_fuzz_seeds
+	$(Q)./build/ike_fuzz_seeds build/fuzz-corpus
+	$(Q)./build/ike_fuzz -max_total_time=$(FUZZ_TIME) -print_final_stats=1 \
+		build/fuzz-corpus 2>&1 | tail -n 3
 
 clean:
 	rm -rf build build-san bin
