@@ -314,7 +314,12 @@ on_reg_request(struct amf *a, const struct nas_msg *m, struct buf *out,
 		return reject(a, NAS_REG_REJECT, NAS_CAUSE_ILLEGAL_UE, out,
 		    done);
 	}
-	if (!m->has_cap || !(m->cap_ea & 0x80) ||
+	if (!m->has_cap) {
+		log_warn("amf: Registration Request without UE security "
+		    "capability");
+		return -1;
+	}
+	if (!(m->cap_ea & 0x80) ||
 	    !(m->cap_ia & (0x80 | 0x20))) {
 		log_warn("amf: UE security capabilities lack 5G-EA0 and "
 		    "5G-IA0/IA2");

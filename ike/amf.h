@@ -23,11 +23,12 @@
  *             in-process in the emulator): usim_handle answers
  *             Registration Complete -> amf_handle (nas_out empty, done 1).
  *
- * So: 3 NAS round trips inside EAP (MID 2, 3, 4), i.e. 4 EAP Requests
- * (5G-Start + 3 x 5G-NAS) then EAP-Success. Drive it as a loop, not a fixed
+ * So: the UE sends 3 EAP-Response/5G-NAS (MID 2, 3, 4); the N3IWF sends
+ * 3 EAP-Requests (5G-Start in MID 1, 5G-NAS in MID 2 and 3), then
+ * EAP-Success in MID 4; AUTH in MID 5. Drive it as a loop, not a fixed
  * count: an SQN resynchronisation (UE answers Authentication Failure #21
  * with AUTS) makes amf_handle send a fresh Authentication Request, which
- * costs one more round (MID 2..5 then 2..6).
+ * costs one more round (EAP-Success in MID 5, AUTH in MID 6).
  *
  * NAS security: 5G-IA2 (AES-CMAC, integrity) with 5G-EA0 (null ciphering),
  * KNASint from KAMF (A.8). KN3IWF = KDF(KAMF, 0x6E, uplink NAS COUNT, 0x02)

@@ -74,7 +74,7 @@ struct nas_msg {
 	uint8_t	id[NAS_MAX_ID];	/* RegReq/RegAccept: 5GS mobile identity */
 	size_t	id_len;
 	int	has_cap;	/* RegReq, SMC (replayed): UE security capability */
-	uint8_t	cap_ea, cap_ia;	/* bit 7 = EA0/IA0, ..., bit 5 = EA2/IA2 */
+	uint8_t	cap_ea, cap_ia;	/* 0x80 = EA0/IA0, 0x40 = 1, 0x20 = 2 */
 	uint8_t	abba[NAS_MAX_ABBA];	/* AuthReq */
 	size_t	abba_len;
 	uint8_t	rand[16];	/* AuthReq */

@@ -120,7 +120,7 @@ usim_sqn(const struct usim *u)
 /* ---- 5G-AKA ------------------------------------------------------------ */
 
 static int
-auth_failure(struct usim *u, uint8_t cause, const uint8_t *auts,
+auth_failure(uint8_t cause, const uint8_t *auts,
     struct buf *out)
 {
 	struct nas_msg	m;
@@ -156,7 +156,7 @@ resync(struct usim *u, const uint8_t rand[static 16], struct buf *out)
 	for (int i = 0; i < 6; i++)
 		auts[i] = sqn_ms[i] ^ aks[i];
 	log_info("usim: SQN out of range, asking for resynchronisation");
-	rc = auth_failure(u, NAS_CAUSE_SYNCH_FAILURE, auts, out);
+	rc = auth_failure(NAS_CAUSE_SYNCH_FAILURE, auts, out);
 done:
 	OPENSSL_cleanse(aks, sizeof(aks));
 	OPENSSL_cleanse(auts, sizeof(auts));
@@ -213,14 +213,14 @@ on_auth_request(struct usim *u, const struct nas_msg *m, struct buf *out,
 		log_warn("usim: AUTN MAC check failed");
 		u->state = UE_FAILED;
 		*done = -1;
-		rc = auth_failure(u, NAS_CAUSE_MAC_FAILURE, NULL, out);
+		rc = auth_failure(NAS_CAUSE_MAC_FAILURE, NULL, out);
 		goto done;
 	}
 	if (!(m->autn[6] & 0x80)) {	/* AMF separation bit, 33.501 6.1.3.2 */
 		log_warn("usim: AMF separation bit not set");
 		u->state = UE_FAILED;
 		*done = -1;
-		rc = auth_failure(u, 26, NULL, out);	/* #26 non-5G auth */
+		rc = auth_failure(26, NULL, out);	/* #26 non-5G auth */
 		goto done;
 	}
 	s = 0;
