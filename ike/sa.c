@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/x509v3.h>
 
 #include "common/log.h"
 #include "common/timeutil.h"
@@ -26,6 +27,8 @@ ike_sa_new(const struct ikecfg *cfg, int initiator)
 	buf_init(&sa->init_resp, IKE_MSG_MAX);
 	buf_init(&sa->req, IKE_MSG_MAX);
 	buf_init(&sa->resp, IKE_MSG_MAX);
+	buf_init(&sa->my_id, 4096);
+	buf_init(&sa->peer_id, 4096);
 	if ((sa->keys = ike_sa_keys_new()) == NULL) {
 		ike_sa_free(sa);
 		return NULL;
@@ -43,6 +46,8 @@ ike_sa_free(struct ike_sa *sa)
 	buf_free(&sa->init_resp);
 	buf_free(&sa->req);
 	buf_free(&sa->resp);
+	buf_free(&sa->my_id);
+	buf_free(&sa->peer_id);
 	ike_dh_free(sa->dh);
 	ike_sa_keys_free(sa->keys);
 	ike_sa_keys_free(sa->keys_noppk);
@@ -490,6 +495,180 @@ ike_sa_rx(struct ike_sa *sa, struct ike_net *n, const struct ike_pkt *p,
 	log_debug("%s: dropped request MID %u (expected %u)", __func__, h->msgid,
 	    sa->peer_mid);
 	return IKE_RX_DROP;
+}
+
+int
+ike_sa_add_id(struct ike_chain *c, uint8_t pltype, const char *fqdn,
+    X509 *cert, struct buf *id_body)
+{
+	uint8_t		*der = NULL;
+	const uint8_t	*d;
+	size_t		 dlen;
+	uint8_t		 type = IKE_ID_FQDN;
+	int		 n, ret = -1;
+
+	if (cert != NULL) {
+		if ((n = i2d_X509_NAME(X509_get_subject_name(cert), &der)) <= 0)
+			return -1;
+		d = der;
+		dlen = (size_t)n;
+		type = IKE_ID_DER_ASN1_DN;
+	} else {
+		d = (const uint8_t *)fqdn;
+		dlen = strlen(fqdn);
+	}
+	buf_reset(id_body);
+	id_body->len = 0;
+	if (buf_add_u8(id_body, type) == -1 || buf_add_u8(id_body, 0) == -1 ||
+	    buf_add_u16(id_body, 0) == -1 || buf_add(id_body, d, dlen) == -1 ||
+	    ike_pld_add_id(c, pltype, type, d, dlen) == -1)
+		goto done;
+	ret = 0;
+done:
+	OPENSSL_free(der);
+	return ret;
+}
+
+int
+ike_sa_add_auth(struct ike_sa *sa, struct ike_chain *c, EVP_PKEY *key,
+    const struct buf *id_body, int noppk)
+{
+	struct ike_bytes	 idb = { id_body->data, id_body->len };
+	struct buf		 oct, sig;
+	uint8_t			 secret[256], auth[IKE_PRF_LEN];
+	size_t			 slen = 0;
+	int			 ret = -1;
+
+	buf_init(&oct, 2 * IKE_MSG_MAX);
+	buf_init(&sig, 1024);
+	if (ike_sa_octets(sa, sa->initiator, noppk, &idb, &oct) == -1)
+		goto done;
+	if (key != NULL) {
+		if (ike_auth_sig_sign(key, oct.data, oct.len, &sig) == -1 ||
+		    ike_pld_add_auth(c, IKE_AUTH_DIGITAL_SIG, sig.data, sig.len) == -1)
+			goto done;
+	} else {
+		if (ike_sa_auth_secret(sa, secret, sizeof(secret), &slen) == -1) {
+			log_err("%s: no shared secret for AUTH", __func__);
+			goto done;
+		}
+		if (ike_auth_psk(secret, slen, oct.data, oct.len, auth) == -1 ||
+		    ike_pld_add_auth(c, IKE_AUTH_PSK, auth, sizeof(auth)) == -1)
+			goto done;
+	}
+	ret = 0;
+done:
+	OPENSSL_cleanse(secret, sizeof(secret));
+	OPENSSL_cleanse(auth, sizeof(auth));
+	buf_free(&oct);
+	buf_free(&sig);
+	return ret;
+}
+
+/* The certificate in m's CERT payload, chained to ca and naming the ID. */
+static X509 *
+peer_cert(const struct ike_pld *m, const struct ike_id_pld *id, X509_STORE *ca)
+{
+	X509	*x;
+	uint8_t	*der = NULL;
+	int	 n, ok = 0;
+
+	if (m->ncert < 1 || m->cert[0].enc != IKE_CERT_X509_SIG) {
+		log_warn("peer signs but sent no X.509 CERT payload");
+		return NULL;
+	}
+	if ((x = ike_cert_from_der(m->cert[0].data.p, m->cert[0].data.len)) == NULL)
+		return NULL;
+	if (ca == NULL || ike_cert_verify(x, ca) == -1) {
+		log_warn("peer certificate does not chain to our CA");
+		goto done;
+	}
+	if (id->type == IKE_ID_DER_ASN1_DN) {
+		n = i2d_X509_NAME(X509_get_subject_name(x), &der);
+		ok = n > 0 && (size_t)n == id->data.len &&
+		    memcmp(der, id->data.p, (size_t)n) == 0;
+		OPENSSL_free(der);
+	} else if (id->type == IKE_ID_FQDN) {
+		char	name[256];
+
+		ok = id->data.len < sizeof(name);
+		if (ok) {
+			memcpy(name, id->data.p, id->data.len);
+			name[id->data.len] = '\0';
+			ok = X509_check_host(x, name, 0, 0, NULL) == 1;
+		}
+	}
+	if (!ok)
+		log_warn("peer ID (type %u) is not the certificate's subject", id->type);
+done:
+	if (!ok) {
+		X509_free(x);
+		return NULL;
+	}
+	return x;
+}
+
+int
+ike_sa_check_auth(struct ike_sa *sa, const struct ike_pld *m, uint8_t method,
+    X509_STORE *ca, const struct buf *id, const uint8_t *auth, size_t alen,
+    int noppk)
+{
+	const struct ike_id_pld	*idp = sa->initiator ? &m->idr : &m->idi;
+	struct ike_bytes	 idb;
+	struct buf		 oct;
+	uint8_t			 secret[256];
+	size_t			 slen = 0;
+	X509			*x = NULL;
+	int			 ret = -1;
+
+	buf_init(&oct, 2 * IKE_MSG_MAX);
+	if (id == NULL && !IKE_PLD_HAS(m, sa->initiator ? IKE_PL_IDR : IKE_PL_IDI)) {
+		log_warn("%s: no ID payload", __func__);
+		goto done;
+	}
+	if (auth == NULL) {
+		if (!IKE_PLD_HAS(m, IKE_PL_AUTH)) {
+			log_warn("%s: no AUTH payload", __func__);
+			goto done;
+		}
+		if (m->auth.method != method) {
+			log_warn("%s: peer AUTH method %u, expected %u", __func__,
+			    m->auth.method, method);
+			goto done;
+		}
+		auth = m->auth.data.p;
+		alen = m->auth.data.len;
+	}
+	if (id != NULL) {
+		idb.p = id->data;
+		idb.len = id->len;
+	} else {
+		idb = idp->body;
+		buf_reset(&sa->peer_id);
+		sa->peer_id.len = 0;
+		if (buf_add(&sa->peer_id, idb.p, idb.len) == -1)
+			goto done;
+	}
+	if (ike_sa_octets(sa, !sa->initiator, noppk, &idb, &oct) == -1)
+		goto done;
+	if (method == IKE_AUTH_DIGITAL_SIG) {
+		if (id != NULL || (x = peer_cert(m, idp, ca)) == NULL ||
+		    ike_auth_sig_verify(x, oct.data, oct.len, auth, alen) == -1)
+			goto done;
+	} else {
+		if (ike_sa_auth_secret(sa, secret, sizeof(secret), &slen) == -1 ||
+		    ike_auth_psk_verify(secret, slen, oct.data, oct.len, auth,
+		    alen) == -1)
+			goto done;
+	}
+	ret = 0;
+done:
+	if (ret == -1)
+		log_warn("peer AUTH (method %u) does not verify", method);
+	OPENSSL_cleanse(secret, sizeof(secret));
+	X509_free(x);
+	buf_free(&oct);
+	return ret;
 }
 
 void

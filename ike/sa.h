@@ -58,6 +58,7 @@ struct ike_sa {
 	uint8_t			 ni[IKE_NONCE_MAX], nr[IKE_NONCE_MAX];
 	size_t			 ni_len, nr_len;
 	struct buf		 init_req, init_resp;	/* for AUTH */
+	struct buf		 my_id, peer_id;	/* ID' bodies AUTH covers */
 	struct ike_dh		*dh;
 	struct ike_sa_keys	*keys;
 	struct ike_sa_keys	*keys_noppk;	/* qkd+dh: unmixed SK_pi/SK_pr */
@@ -126,6 +127,28 @@ int	ike_sa_octets(const struct ike_sa *sa, int of_initiator, int noppk,
 /* The shared secret for PSK-style AUTH in this mode/profile; caller wipes. */
 int	ike_sa_auth_secret(const struct ike_sa *sa, uint8_t *out, size_t cap,
 	    size_t *len);
+
+/*
+ * Identity and AUTH payloads. With a certificate the ID is its subject
+ * (ID_DER_ASN1_DN), else the FQDN cfg->id. The ID' body (what AUTH
+ * covers) is left in *id_body (an initialised buf; reset first).
+ */
+int	ike_sa_add_id(struct ike_chain *c, uint8_t pltype, const char *fqdn,
+	    X509 *cert, struct buf *id_body);
+/* Our AUTH: a signature with key (RFC 7427), or PSK-style (key NULL). */
+int	ike_sa_add_auth(struct ike_sa *sa, struct ike_chain *c, EVP_PKEY *key,
+	    const struct buf *id_body, int noppk);
+/*
+ * Checks the peer's AUTH in m (IDi/IDr, AUTH, CERT) with method `method`
+ * (IKE_AUTH_DIGITAL_SIG: certificate chained to ca and matching the ID;
+ * IKE_AUTH_PSK: the mode's shared secret). id: the peer's ID' body when
+ * m has no ID payload (final EAP AUTH), else NULL: m's ID is used and
+ * kept in sa->peer_id. auth/alen: AUTH data to check instead of m's AUTH
+ * payload (NO_PPK_AUTH), with noppk = 1. 0 or -1 (logged).
+ */
+int	ike_sa_check_auth(struct ike_sa *sa, const struct ike_pld *m,
+	    uint8_t method, X509_STORE *ca, const struct buf *id,
+	    const uint8_t *auth, size_t alen, int noppk);
 
 /* Child SA keys: qkd mode from the QKD keys, else KEYMAT from SK_d. */
 int	ike_sa_child_keys(struct ike_sa *sa, struct ike_child *ch,

@@ -1,0 +1,105 @@
+#!/bin/sh
+# ike-n3iwf and ike-ue when things go wrong, each bounded in time: kmsd A
+# down (QKD_UNAVAILABLE), kmsd B down, an unknown key-exchange transform and
+# a mode mismatch (NO_PROPOSAL_CHOSEN), a wrong PSK (AUTHENTICATION_FAILED),
+# no N3IWF at all (retransmission, then a clear error), COOKIEs, SIGTERM.
+. "$(dirname "$0")/lib.sh"
+tb_up
+
+N3=$BINDIR/ike-n3iwf
+UE=$BINDIR/ike-ue
+n3_start() {	# MODE PROFILE [args]
+	m=$1; p=$2; shift 2
+	rm -f "$TB/n3.ready"
+	"$N3" --mode "$m" --profile "$p" --listen 127.0.0.1:0 --natt-port 0 \
+		--ready-file "$TB/n3.ready" --log-level debug --psk test-psk-1 \
+		--cert "$SAE_A_CERT" --key "$SAE_A_KEY" --ca "$CA" \
+		--kmsd-url "$KMSD_A_URL" --kmsd-cert "$SAE_A_CERT" \
+		--kmsd-key "$SAE_A_KEY" --kmsd-ca "$CA" --kmsd-timeout-ms 2000 \
+		"$@" 2>"$TB/n3.log" &
+	N3PID=$!
+	i=0
+	while [ ! -s "$TB/n3.ready" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+	N3PORT=$(sed -n 's/^port=//p' "$TB/n3.ready")
+}
+ue_run() {	# MODE PROFILE [args]
+	m=$1; p=$2; shift 2
+	timeout 30 "$UE" --mode "$m" --profile "$p" --peer "127.0.0.1:$N3PORT" \
+		--log-level debug --psk test-psk-1 --ca "$CA" \
+		--kmsd-url "$KMSD_B_URL" --kmsd-cert "$SAE_B_CERT" \
+		--kmsd-key "$SAE_B_KEY" --kmsd-ca "$CA" --peer-sae sae-a \
+		--kmsd-timeout-ms 2000 --retransmit-ms 100 --retransmit-tries 3 \
+		"$@" 2>"$TB/ue.log"
+}
+n3_stop() {	# SIGTERM; the exit code
+	kill -TERM "$N3PID" 2>/dev/null
+	i=0
+	while kill -0 "$N3PID" 2>/dev/null && [ $i -lt 60 ]; do sleep 0.05; i=$((i + 1)); done
+	kill -KILL "$N3PID" 2>/dev/null
+	wait "$N3PID"
+}
+now() { date +%s; }
+
+# kmsd A down: the N3IWF answers QKD_UNAVAILABLE and says why.
+sh "$top/tests/testbed.sh" stop kmsd-a "$TB"
+n3_start qkd nwu
+t0=$(now)
+ue_run qkd nwu; rc=$?
+check "kmsd A down: UE exits 1" 1 "$rc"
+check_match "kmsd A down: UE says why" "refused IKE_SA_INIT: QKD_UNAVAILABLE" "$(grep 'failed' "$TB/ue.log")"
+check_match "kmsd A down: N3IWF logs why" "QKD keys for SAE sae-b unavailable: kmsd .*answering QKD_UNAVAILABLE" "$(cat "$TB/n3.log")"
+[ $(($(now) - t0)) -le 10 ] && ok "kmsd A down: bounded" || nok "kmsd A down: took $(($(now) - t0)) s"
+n3_stop
+check "kmsd A down: N3IWF stops on SIGTERM with 0" 0 "$?"
+sh "$top/tests/testbed.sh" start kmsd-a "$TB"
+
+# kmsd B down: the UE cannot fetch the keys; it says so.
+sh "$top/tests/testbed.sh" stop kmsd-b "$TB"
+n3_start qkd nwu
+t0=$(now)
+ue_run qkd nwu; rc=$?
+check "kmsd B down: UE exits 1" 1 "$rc"
+check_match "kmsd B down: UE says why" "failed: kmsd .*dec_keys" "$(grep 'failed' "$TB/ue.log")"
+[ $(($(now) - t0)) -le 15 ] && ok "kmsd B down: bounded" || nok "kmsd B down: took $(($(now) - t0)) s"
+n3_stop >/dev/null
+sh "$top/tests/testbed.sh" start kmsd-b "$TB"
+
+# A key-exchange transform the N3IWF does not know.
+n3_start psk rfc7296
+ue_run psk rfc7296 --propose-ke 1999; rc=$?
+check "unknown KE transform: UE exits 1" 1 "$rc"
+check_match "unknown KE transform: NO_PROPOSAL_CHOSEN" "NO_PROPOSAL_CHOSEN" "$(grep failed "$TB/ue.log")"
+# A UE in qkd mode (KE 1025) against a psk N3IWF.
+ue_run qkd rfc7296; rc=$?
+check "qkd UE vs psk N3IWF: UE exits 1" 1 "$rc"
+check_match "qkd UE vs psk N3IWF: NO_PROPOSAL_CHOSEN" "NO_PROPOSAL_CHOSEN" "$(grep failed "$TB/ue.log")"
+# A wrong PSK.
+ue_run psk rfc7296 --psk wrong-psk; rc=$?
+check "wrong PSK: UE exits 1" 1 "$rc"
+check_match "wrong PSK: AUTHENTICATION_FAILED" "AUTHENTICATION_FAILED" "$(grep failed "$TB/ue.log")"
+check_match "wrong PSK: N3IWF logs it" "refused \\(AUTHENTICATION_FAILED\\)" "$(cat "$TB/n3.log")"
+n3_stop >/dev/null
+
+# COOKIE on every IKE_SA_INIT (threshold 0), then the flow completes.
+n3_start psk nwu --cookie-threshold 0
+ue_run psk nwu; rc=$?
+check "COOKIE: UE exits 0" 0 "$rc"
+check_match "COOKIE: asked for" "asks for a COOKIE" "$(cat "$TB/ue.log")"
+check "COOKIE: established" 1 "$(grep -c 'ike-ue info: IKE SA established' "$TB/ue.log")"
+n3_stop >/dev/null
+
+# No N3IWF: retransmissions (100, 200, 400 ms), then a clear error.
+N3PORT=9
+t0=$(now)
+ue_run psk nwu; rc=$?
+check "no N3IWF: UE exits 1" 1 "$rc"
+check_match "no N3IWF: says so" "no IKE_SA_INIT response from the N3IWF after 3 sends" "$(grep failed "$TB/ue.log")"
+check "no N3IWF: retransmitted twice" 2 "$(grep -c 'retransmitting IKE_SA_INIT' "$TB/ue.log")"
+[ $(($(now) - t0)) -le 5 ] && ok "no N3IWF: bounded" || nok "no N3IWF: took $(($(now) - t0)) s"
+
+# Bad flags name the value.
+out=$("$UE" --mode dh 2>&1); rc=$?
+check "bad mode: exit 2" 2 "$rc"
+check_match "bad mode: names it" 'mode "dh" is not psk, cert, qkd or qkd\+dh' "$out"
+"$UE" --help | grep -q -- '--count' && ok "--help lists --count" || nok "--help"
+exit 0
