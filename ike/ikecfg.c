@@ -56,6 +56,7 @@ const struct ikecfg_flag ikecfg_flags[] = {
 	{ "csv-msgs",	"csv_msgs",	"append one row per IKE message here (default: CSV with .msgs)", R_ALL },
 	{ "ready-file",	"ready_file",	"write port=, natt_port=, pid= here when up", R_N3 },
 	{ "propose-ke",	"peer_transform", "test hook: propose this KE transform ID instead (0: off)", R_UE },
+	{ "ppk-key-id", "ppk_key_id", "qkd+dh: use this key ID as the PPK (dec_keys from --peer-sae, which fetched it) instead of a new key", R_UE },
 	{ "log-level",	"log_level",	"error, warn, info or debug (info)", R_ALL },
 };
 const size_t ikecfg_nflags = sizeof(ikecfg_flags) / sizeof(ikecfg_flags[0]);
@@ -286,6 +287,7 @@ set_strs(struct ikecfg *c, const char *name, const char *v, char *err,
 		{ "csv", offsetof(struct ikecfg, csv) },
 		{ "csv_msgs", offsetof(struct ikecfg, csv_msgs) },
 		{ "ready_file", offsetof(struct ikecfg, ready_file) },
+		{ "ppk_key_id", offsetof(struct ikecfg, ppk_key_id) },
 	};
 
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
@@ -408,7 +410,7 @@ ikecfg_free(struct ikecfg *c)
 	char	**strs[] = { &c->psk, &c->cert, &c->key, &c->ca, &c->id,
 	    &c->kmsd_url, &c->kmsd_cert, &c->kmsd_key, &c->kmsd_ca, &c->sae_id,
 	    &c->peer_sae, &c->supi, &c->k_hex, &c->opc_hex, &c->csv,
-	    &c->csv_msgs, &c->ready_file };
+	    &c->csv_msgs, &c->ready_file, &c->ppk_key_id };
 
 	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
 		if (*strs[i] != NULL)

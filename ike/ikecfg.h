@@ -56,6 +56,7 @@ struct ikecfg {
 	char		*peer_sae;		/* UE: the N3IWF's SAE (master) */
 	unsigned	 kmsd_timeout_ms;
 	int		 ppk_required;		/* qkd+dh: no NO_PPK_AUTH fallback */
+	char		*ppk_key_id;		/* qkd+dh: PPK fetched by the peer */
 
 	/* 5G */
 	char		*supi;			/* IMSI digits */

@@ -409,7 +409,7 @@ n3_ppk(struct n3 *n, struct ike_sa *sa, const struct ike_pld *pl)
 	if (n->cfg->mode != IKE_MODE_QKD_DH)
 		return 0;
 	if (pid == NULL || pid->data.len < 2 || pid->data.len > ETSI_KEY_ID_MAX + 1 ||
-	    pid->data.p[0] != IKE_PPK_ID_OPAQUE) {
+	    (pid->data.p[0] != IKE_PPK_ID_OPAQUE && pid->data.p[0] != IKE_PPK_ID_FIXED)) {
 		log_warn("no usable PPK_IDENTITY from the UE");
 		return n->cfg->ppk_required ? -1 : 0;
 	}

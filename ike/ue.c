@@ -335,6 +335,10 @@ ue_qkd(struct ue *u, struct ike_sa *sa, const struct ike_pld *pl)
 		r = ike_qkd_dec(u->qkd, u->cfg->peer_sae,
 		    (const char (*)[ETSI_KEY_ID_MAX + 1])sa->qk->id, IKE_QKD_NKEYS,
 		    sa->qk, why);
+	} else if (u->cfg->ppk_key_id != NULL) {
+		snprintf(sa->qk->id[0], sizeof(sa->qk->id[0]), "%s", u->cfg->ppk_key_id);
+		r = ike_qkd_dec(u->qkd, u->cfg->peer_sae,
+		    (const char (*)[ETSI_KEY_ID_MAX + 1])sa->qk->id, 1, sa->qk, why);
 	} else
 		r = ike_qkd_enc(u->qkd, u->cfg->peer_sae, 1, sa->qk, why);
 	sa->st.init_kmsd_ns += time_mono_ns() - t0;
@@ -500,7 +504,7 @@ ue_add_ppk(struct ue *u, struct ike_sa *sa, struct ike_chain *c,
 	if (!sa->ppk_used)
 		return 0;
 	n = strlen(sa->qk->id[0]);
-	pid[0] = IKE_PPK_ID_OPAQUE;
+	pid[0] = IKE_PPK_ID_FIXED;
 	memcpy(pid + 1, sa->qk->id[0], n);
 	if (ike_pld_add_notify(c, 0, NULL, 0, IKE_N_PPK_IDENTITY, pid, n + 1) == -1)
 		return -1;

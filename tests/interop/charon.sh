@@ -20,10 +20,20 @@
 # in namespaces we create. cs_link accepts only 10.99.x.y addresses, refuses
 # one that is already in use, and nothing here adds a default or any other
 # route: the only routes are the links' connected /30s and, inside a charon's
-# namespace, kernel-libipsec's routes for the Child SA's traffic selectors.
+# namespace, kernel-libipsec's routes for the Child SA's traffic selectors
+# (table 220, through the TUN device ipsec0; charon's own IKE/ESP-in-UDP
+# packets carry fwmark 0x4b45 and skip that table).
 #
-# CS_REG=FILE (optional): every namespace, root-side link and charon that is
-# made is recorded there, and `cs_cleanup` (e.g. from a trap) undoes them.
+# Functions (see each one's comment): cs_install, cs_free_net, cs_ns_add,
+# cs_link, cs_addr, cs_start, cs_load, cs_swanctl, cs_initiate,
+# cs_terminate, cs_sas, cs_ike_get/cs_child_get, cs_ike_summary/
+# cs_child_summary, cs_monitor_start/stop + cs_ev_up/cs_ev_peer_delete,
+# cs_mkcert, cs_ike_name/cs_esp_name, cs_stop, cs_ns_del, cs_cleanup.
+# Shell: POSIX sh plus `local` (dash, bash).
+#
+# CS_REG=FILE (optional): every namespace, root-side link, charon and
+# monitor that is made is recorded there, and `cs_cleanup` (e.g. from a
+# trap) undoes them.
 
 # CS_HOME: this folder (found from $0 when run, or from a script in
 # tests/<anything>/ that sources it; else set CS_HOME before sourcing).
@@ -153,7 +163,8 @@ cs_render() {
 
 # cs_start DIR NS [ROUTES=yes|no]: charon with DIR/strongswan.conf (made from
 # the template if missing), vici socket DIR/charon.vici, log DIR/charon.log,
-# in network namespace NS, with a private tmpfs /run (pid file etc.).
+# in network namespace NS ("-": the current one), with a private tmpfs /run
+# (pid file etc.).
 # Waits until vici answers; DIR/start_ms gets how long that took.
 cs_start() {
 	local d ns routes t0 i
@@ -164,14 +175,24 @@ cs_start() {
 	[ -f "$d/strongswan.conf" ] || cs_render "$CS_HOME/strongswan.conf.in" \
 	    "$d/strongswan.conf" DIR="$d" ROUTES="$routes" LOGLEVEL="${CS_LOGLEVEL:-2}" ||
 	    return 1
-	rm -f "$d/charon.vici" "$d/charon.log"
+	rm -f "$d/charon.vici" "$d/charon.log" "$d/charon.pid"
 	t0=$(cs_ms)
-	STRONGSWAN_CONF=$d/strongswan.conf ip netns exec "$ns" \
+	if [ "$ns" = - ]; then set --; else set -- ip netns exec "$ns"; fi
+	# setsid: signals to our process group (Ctrl-C, timeout(1)) do not
+	# reach charon; cs_stop / cs_cleanup stop it. The shell writes the pid
+	# that charon then has, whatever setsid did.
+	STRONGSWAN_CONF=$d/strongswan.conf setsid "$@" \
 	    unshare -m --propagation private \
-	    sh -c 'mount -t tmpfs tmpfs /run && exec "$0"' "$CHARON" \
+	    sh -c 'echo $$ >"$1.tmp" && mv "$1.tmp" "$1" &&
+		mount -t tmpfs tmpfs /run && exec "$0"' "$CHARON" "$d/charon.pid" \
 	    </dev/null >"$d/charon.out" 2>&1 &
-	echo $! >"$d/charon.pid"
 	cs_reg "charon $d"
+	i=0
+	while [ ! -s "$d/charon.pid" ]; do
+		i=$((i + 1))
+		if [ $i -ge 100 ]; then cs_log "charon in $ns: did not start: $(tail -n 3 "$d/charon.out")"; return 1; fi
+		sleep 0.02
+	done
 	i=0
 	while ! cs_swanctl "$d" --stats >/dev/null 2>&1; do
 		if ! cs_alive "$(cat "$d/charon.pid")"; then
@@ -255,36 +276,86 @@ cs_terminate() {
 # cs_sas DIR: swanctl --list-sas --raw (one line per IKE SA).
 cs_sas() { cs_swanctl "$1" --list-sas --raw 2>/dev/null | grep '^list-sa event'; }
 
-# cs_ike_get DIR KEY / cs_child_get DIR KEY: a field of the first IKE SA
-# (state, encr-alg, encr-keysize, integ-alg, prf-alg, dh-group, local-id,
-# remote-id, local-port...) or of its first Child SA (state, mode, protocol,
-# encap, encr-alg, encr-keysize, integ-alg, bytes-in, packets-out...).
-cs_ike_get() {
-	cs_sas "$1" | head -n 1 | sed 's/child-sas {.*//' | tr ' ' '\n' |
-	    sed -n "s/^$2=//p" | head -n 1
+# cs_line_ike KEY / cs_line_child KEY: a field of the IKE SA / of its first
+# Child SA in one raw swanctl line on stdin (a list-sas line or a
+# --monitor-sa event). IKE: state, encr-alg, encr-keysize, integ-alg,
+# prf-alg, dh-group, local-id, remote-id, local-port, nat-any...; Child:
+# state, mode, protocol, encap, encr-alg, encr-keysize, integ-alg,
+# bytes-in, packets-out, local-ts...
+cs_line_ike() {
+	case $1 in	# IDs may hold spaces (DNs): up to the next field
+	local-id) sed -n 's/.* local-id=\(.*\) remote-host=.*/\1/p' ;;
+	remote-id) sed -n 's/ initiator-spi=.*//; s/ initiator=yes$//; s/.* remote-id=//p' ;;
+	*) sed 's/child-sas {.*//' | tr ' ' '\n' | sed -n "s/^$1=//p" | head -n 1 ;;
+	esac
 }
-cs_child_get() {
-	cs_sas "$1" | head -n 1 | sed -n 's/.*child-sas {//p' | tr ' ' '\n' |
-	    sed -n "s/^$2=//p" | head -n 1
+cs_line_child() {
+	sed -n 's/.*child-sas {//p' | tr ' ' '\n' | sed -n "s/^$1=//p" | head -n 1
 }
-# cs_ike_summary DIR: "STATE ENCR-KEYSIZE/INTEG/PRF/DH" of the first IKE SA,
+# cs_ike_get DIR KEY / cs_child_get DIR KEY: the same for the first IKE SA
+# charon of DIR has now.
+cs_ike_get() { cs_sas "$1" | head -n 1 | cs_line_ike "$2"; }
+cs_child_get() { cs_sas "$1" | head -n 1 | cs_line_child "$2"; }
+
+# cs_line_ike_summary / cs_line_child_summary (line on stdin), and
+# cs_ike_summary DIR / cs_child_summary DIR: "STATE ENCR-KEYSIZE/INTEG/PRF/DH",
 # e.g. "ESTABLISHED AES_CBC-256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_2048"
-# (GCM: no INTEG part). cs_child_summary: "INSTALLED AES_GCM_16-256".
-cs_ike_summary() {
-	local i
-	i=$(cs_ike_get "$1" integ-alg)
-	echo "$(cs_ike_get "$1" state) $(cs_ike_get "$1" encr-alg)-$(cs_ike_get "$1" encr-keysize)${i:+/$i}/$(cs_ike_get "$1" prf-alg)/$(cs_ike_get "$1" dh-group)"
+# (GCM: no INTEG part); Child SA: "INSTALLED AES_GCM_16-256".
+cs_line_ike_summary() {
+	local l i
+	l=$(cat)
+	i=$(echo "$l" | cs_line_ike integ-alg)
+	echo "$(echo "$l" | cs_line_ike state) $(echo "$l" | cs_line_ike encr-alg)-$(echo "$l" | cs_line_ike encr-keysize)${i:+/$i}/$(echo "$l" | cs_line_ike prf-alg)/$(echo "$l" | cs_line_ike dh-group)"
 }
-cs_child_summary() {
-	local i
-	i=$(cs_child_get "$1" integ-alg)
-	echo "$(cs_child_get "$1" state) $(cs_child_get "$1" encr-alg)-$(cs_child_get "$1" encr-keysize)${i:+/$i}"
+cs_line_child_summary() {
+	local l i
+	l=$(cat)
+	i=$(echo "$l" | cs_line_child integ-alg)
+	echo "$(echo "$l" | cs_line_child state) $(echo "$l" | cs_line_child encr-alg)-$(echo "$l" | cs_line_child encr-keysize)${i:+/$i}"
+}
+cs_ike_summary() { cs_sas "$1" | head -n 1 | cs_line_ike_summary; }
+cs_child_summary() { cs_sas "$1" | head -n 1 | cs_line_child_summary; }
+
+# cs_monitor_start DIR FILE: swanctl --monitor-sa --raw into FILE (line
+# buffered), for SAs that come and go faster than a poll of --list-sas
+# (a peer that deletes right after it established). Returns when charon has
+# registered it. cs_monitor_stop DIR. Events: "ike-updown event {up=yes
+# ike {...}}", "child-updown event {up=yes ike {... child-sas {...}}}", and
+# the same without up=yes when they go (state=DELETING, tasks-passive=
+# [IKE_DELETE] when the peer sent the Delete).
+cs_monitor_start() {
+	local n i
+	n=$(grep -c 'registered for: child-updown' "$1/charon.log" 2>/dev/null)
+	STRONGSWAN_CONF=$1/strongswan.conf stdbuf -oL swanctl --monitor-sa \
+	    --uri "unix://$1/charon.vici" --raw >"$2" 2>&1 &
+	echo $! >"$1/monitor.pid"
+	cs_reg "pid $!"
+	i=0
+	while [ "$(grep -c 'registered for: child-updown' "$1/charon.log" 2>/dev/null)" -le "${n:-0}" ]; do
+		i=$((i + 1))
+		[ $i -lt 100 ] || return 1
+		sleep 0.02
+	done
+}
+cs_monitor_stop() {
+	[ -f "$1/monitor.pid" ] || return 0
+	kill "$(cat "$1/monitor.pid")" 2>/dev/null
+	wait "$(cat "$1/monitor.pid")" 2>/dev/null
+	rm -f "$1/monitor.pid"
+	return 0
+}
+# cs_ev_up FILE: the first Child SA up event (IKE and Child SA fields).
+cs_ev_up() { grep -m 1 '^child-updown event {up=yes' "$1"; }
+# cs_ev_peer_delete FILE: 0 if an IKE SA went down by the peer's Delete.
+cs_ev_peer_delete() {
+	grep '^ike-updown event {ike' "$1" | grep -q 'tasks-passive=\[[^]]*IKE_DELETE'
 }
 
 # cs_mkcert PKI NAME CN SAN: PKI/NAME.crt + .key, ECDSA P-256, signed by
-# PKI/ca.crt (certs/mkcerts.sh's CA), with SAN (openssl syntax, e.g.
-# "DNS:n3iwf.test,IP:10.99.0.1" or "email:ue@test"), for IKE IDs that
-# certs/mkcerts.sh's certificates (SAN 127.0.0.1/localhost) do not carry.
+# PKI/ca.crt + ca.key (certs/mkcerts.sh's CA), subject "O=qkd-ipsec test,
+# CN=CN", with SAN (openssl syntax, e.g. "DNS:n3iwf.test,IP:10.99.0.1"):
+# IKE IDs that certs/mkcerts.sh's certificates (SAN 127.0.0.1/localhost,
+# CN = SAE/KME names) do not carry.
 cs_mkcert() {
 	[ -f "$1/$2.crt" ] && return 0
 	openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
@@ -296,6 +367,32 @@ cs_mkcert() {
 		-set_serial "0x$(openssl rand -hex 8)" -days 30 -sha256 \
 		-extfile "$1/$2.ext" -out "$1/$2.crt" 2>/dev/null || return 1
 	rm -f "$1/$2.ext"
+}
+
+# cs_ike_name PROPOSAL: what cs_ike_summary shows for a one-proposal
+# keyword, e.g. aes256-sha256-modp2048 ->
+# AES_CBC-256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_2048.
+# cs_esp_name: aes256gcm16 -> AES_GCM_16-256, aes256-sha256 ->
+# AES_CBC-256/HMAC_SHA2_256_128.
+cs_ike_name() {
+	local e g
+	case $1 in
+	aes256gcm16-*) e=AES_GCM_16-256/PRF_HMAC_SHA2_256 ;;
+	aes256-sha256-*) e=AES_CBC-256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256 ;;
+	*) e="?$1" ;;
+	esac
+	case $1 in
+	*-modp2048) g=MODP_2048 ;; *-ecp256) g=ECP_256 ;; *-curve25519) g=CURVE_25519 ;;
+	*) g="?$1" ;;
+	esac
+	echo "$e/$g"
+}
+cs_esp_name() {
+	case $1 in
+	aes256gcm16) echo AES_GCM_16-256 ;;
+	aes256-sha256) echo AES_CBC-256/HMAC_SHA2_256_128 ;;
+	*) echo "?$1" ;;
+	esac
 }
 
 # cs_stop DIR: SIGTERM the charon of DIR (SIGKILL after 5 s); its tmpfs
@@ -323,6 +420,8 @@ cs_cleanup() {
 	sed -n '1!G;h;$p' "$r" | while read -r what arg; do
 		case $what in
 		charon) cs_stop "$arg" ;;
+		pid) [ "$(cat "/proc/$arg/comm" 2>/dev/null)" = swanctl ] &&
+			kill "$arg" 2>/dev/null ;;
 		ns) cs_ns_del "$arg" ;;
 		link) ip link del "$arg" 2>/dev/null ;;
 		esac

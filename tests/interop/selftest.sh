@@ -61,27 +61,18 @@ PSK=0x$(openssl rand -hex 32)
 PPK=0x$(openssl rand -hex 32)
 PPK_ID=$(cat /proc/sys/kernel/random/uuid)	# like an ETSI key_ID
 
-# Expected swanctl names for a strongSwan proposal keyword.
-ike_name() {	# "aes256-sha256-modp2048" -> AES_CBC-256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_2048
-	case $1 in
-	aes256gcm16-*) e=AES_GCM_16-256/PRF_HMAC_SHA2_256 ;;
-	aes256-sha256-*) e=AES_CBC-256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256 ;;
-	esac
-	case $1 in
-	*modp2048) g=MODP_2048 ;; *ecp256) g=ECP_256 ;; *curve25519) g=CURVE_25519 ;;
-	esac
-	echo "$e/$g"
-}
-esp_name() {
-	case $1 in aes256gcm16) echo AES_GCM_16-256 ;; aes256-sha256) echo AES_CBC-256/HMAC_SHA2_256_128 ;; esac
-}
-
 # one MODE IKE_PROPOSAL ESP_PROPOSAL
 one() {
 	m=$1; ike=$2; esp=$3
 	name="$m $ike $esp"
-	common="LOCAL_TS=$IN_A/32 REMOTE_TS=$IN_B/32"
-	rcommon="LOCAL_TS=$IN_B/32 REMOTE_TS=$IN_A/32"
+	# H2H=1: host-to-host, TS = the IKE addresses (what a plain RFC 7296
+	# peer proposes; needs allow_peer_ts and the fwmark bypass)
+	if [ -n "${H2H:-}" ]; then
+		name="$name host-to-host"; common=""; rcommon=""; src=$ADDR_A; dst=$ADDR_B
+	else
+		common="LOCAL_TS=$IN_A/32 REMOTE_TS=$IN_B/32"
+		rcommon="LOCAL_TS=$IN_B/32 REMOTE_TS=$IN_A/32"; src=$IN_A; dst=$IN_B
+	fi
 	case $m in
 	psk)	ia="PSK=$PSK"; ib="PSK=$PSK" ;;
 	cert)	ia="CERT_FILE=$T/pki/ike-ue.crt KEY_FILE=$T/pki/ike-ue.key CA_FILE=$T/pki/ca.crt"
@@ -103,11 +94,11 @@ one() {
 	el=$(($(cs_ms) - t))
 	check "$name: initiate" 0 $rc
 	[ $rc -eq 0 ] || tail -n 8 "$T/a/initiate.log" | sed 's/^/#   /'
-	want="ESTABLISHED $(ike_name "$ike")"
+	want="ESTABLISHED $(cs_ike_name "$ike")"
 	check "$name: IKE SA on initiator" "$want" "$(cs_ike_summary "$T/a")"
 	check "$name: IKE SA on responder" "$want" "$(cs_ike_summary "$T/b")"
-	check "$name: Child SA on initiator" "INSTALLED $(esp_name "$esp")" "$(cs_child_summary "$T/a")"
-	check "$name: Child SA on responder" "INSTALLED $(esp_name "$esp")" "$(cs_child_summary "$T/b")"
+	check "$name: Child SA on initiator" "INSTALLED $(cs_esp_name "$esp")" "$(cs_child_summary "$T/a")"
+	check "$name: Child SA on responder" "INSTALLED $(cs_esp_name "$esp")" "$(cs_child_summary "$T/b")"
 	if [ $m = ppk ]; then
 		# charon logs the PPK use at ike level 2 ("... PPK ...")
 		n=$(grep -c -i 'ppk' "$T/b/charon.log")
@@ -117,10 +108,10 @@ one() {
 			ok "$name: no PPK complaint in the responder log ($n PPK lines)"
 		fi
 	fi
-	if ip netns exec $A ping -c 3 -i 0.2 -W 2 -I $IN_A $IN_B >"$T/ping.log" 2>&1; then
-		ok "$name: ping $IN_A -> $IN_B through the tunnel"
+	if ip netns exec $A ping -c 3 -i 0.2 -W 2 -I $src $dst >"$T/ping.log" 2>&1; then
+		ok "$name: ping $src -> $dst through the tunnel"
 	else
-		nok "$name: ping $IN_A -> $IN_B: $(tail -n 2 "$T/ping.log" | tr '\n' ' ')"
+		nok "$name: ping $src -> $dst: $(tail -n 2 "$T/ping.log" | tr '\n' ' ')"
 	fi
 	check "$name: ESP packets out of A" 3 "$(cs_child_get "$T/a" packets-out)"
 	check "$name: ESP packets into B" 3 "$(cs_child_get "$T/b" packets-in)"
@@ -137,13 +128,16 @@ for m in $modes; do
 		one psk aes256-sha256-modp2048 aes256-sha256
 		one psk aes256-sha256-ecp256 aes256gcm16
 		one psk aes256gcm16-prfsha256-curve25519 aes256gcm16
-		one psk aes256gcm16-prfsha256-modp2048 aes256-sha256 ;;
+		one psk aes256gcm16-prfsha256-modp2048 aes256-sha256
+		H2H=1 one psk aes256-sha256-curve25519 aes256gcm16 ;;
 	cert)
 		one cert aes256-sha256-ecp256 aes256gcm16
-		one cert aes256gcm16-prfsha256-modp2048 aes256-sha256 ;;
+		one cert aes256gcm16-prfsha256-modp2048 aes256-sha256
+		H2H=1 one cert aes256-sha256-modp2048 aes256-sha256 ;;
 	ppk)
 		one ppk aes256-sha256-modp2048 aes256-sha256
-		one ppk aes256gcm16-prfsha256-curve25519 aes256gcm16 ;;
+		one ppk aes256gcm16-prfsha256-curve25519 aes256gcm16
+		H2H=1 one ppk aes256gcm16-prfsha256-ecp256 aes256gcm16 ;;
 	*) nok "unknown mode $m" ;;
 	esac
 done
