@@ -197,6 +197,9 @@ int	ike_add_ts_host(struct ike_chain *c, uint8_t pltype, const char *ip);
 /* The two endpoints (ike/ue.c, ike/n3iwf.c); 0 when all went well. */
 int	ike_ue_run(const struct ikecfg *c, volatile sig_atomic_t *stop);
 int	ike_n3iwf_run(const struct ikecfg *c, volatile sig_atomic_t *stop);
+/* main() of both binaries: flags and config, signals, then the run above;
+ * exit status 0 ok, 1 failed, 2 usage. */
+int	ike_cli_main(const char *prog, enum ike_role role, int argc, char **argv);
 
 /* Sets sa->t_mark to now and returns the ns since the previous mark. */
 uint64_t ike_sa_lap(struct ike_sa *sa);
