@@ -142,7 +142,8 @@
 
 /* Ours (ike/DESIGN.md, private status range). */
 #define IKE_N_QKD_KEY_IDS	40960	/* R->I INIT: count(1) + count x 16-byte UUID */
-#define IKE_N_QKD_REQUEST	40961	/* I->R INIT: initiator SAE ID, UTF-8 */
+#define IKE_N_QKD_REQUEST	40963	/* I->R INIT: initiator SAE ID, UTF-8
+					 * (not 40961: 3GPP TS 24.302 has it) */
 #define IKE_N_QKD_UNAVAILABLE	40962	/* R->I INIT: kmsd down / out of keys */
 
 /* RFC 8784 PPK_IDENTITY types (first byte of the notify data). */

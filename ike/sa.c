@@ -377,11 +377,12 @@ mk_hdr(const struct ike_sa *sa, struct ike_hdr *h, uint8_t exchange,
 
 static void
 count_msg(struct ike_sa *sa, uint8_t exchange, uint32_t mid, int sent,
-    int response, size_t len)
+    int response, size_t len, int natt)
 {
 	int	from_i = sent ? sa->initiator : !sa->initiator;
 
-	ike_stat_msg(&sa->st, exchange, mid, from_i, response, len, sa->natt);
+	/* natt: this packet's own port, not the SA's (it may float later). */
+	ike_stat_msg(&sa->st, exchange, mid, from_i, response, len, natt);
 	log_debug("%s %s MID %u %s (%zu bytes)", sent ? "sent" : "got",
 	    ike_exchange_name(exchange), mid, response ? "response" : "request",
 	    len);
@@ -403,7 +404,7 @@ ike_sa_request(struct ike_sa *sa, struct ike_net *n, uint8_t exchange,
 	sa->req_mid = sa->my_mid++;
 	sa->req_pending = 1;
 	ike_retx_start(&sa->retx, sa->cfg->retrans_ms, sa->cfg->retrans_tries);
-	count_msg(sa, exchange, sa->req_mid, 1, 0, sa->req.len);
+	count_msg(sa, exchange, sa->req_mid, 1, 0, sa->req.len, sa->natt);
 	(void)ike_net_send(n, sa->natt, &sa->peer, sa->req.data, sa->req.len);
 	return 0;
 }
@@ -422,7 +423,7 @@ ike_sa_respond(struct ike_sa *sa, struct ike_net *n, uint8_t exchange,
 		return -1;
 	sa->resp_mid = mid;
 	sa->have_resp = 1;
-	count_msg(sa, exchange, mid, 1, 1, sa->resp.len);
+	count_msg(sa, exchange, mid, 1, 1, sa->resp.len, sa->natt);
 	(void)ike_net_send(n, sa->natt, &sa->peer, sa->resp.data, sa->resp.len);
 	return 0;
 }
@@ -431,7 +432,7 @@ int
 ike_sa_send_plain(struct ike_sa *sa, struct ike_net *n, const struct buf *m,
     int response, uint32_t mid)
 {
-	count_msg(sa, IKE_SA_INIT, mid, 1, response, m->len);
+	count_msg(sa, IKE_SA_INIT, mid, 1, response, m->len, sa->natt);
 	return ike_net_send(n, sa->natt, &sa->peer, m->data, m->len);
 }
 
@@ -469,7 +470,7 @@ ike_sa_rx(struct ike_sa *sa, struct ike_net *n, const struct ike_pkt *p,
 			return IKE_RX_DROP;
 		}
 		sa->req_pending = 0;
-		count_msg(sa, h->exchange, h->msgid, 0, 1, p->len);
+		count_msg(sa, h->exchange, h->msgid, 0, 1, p->len, p->natt);
 		return IKE_RX_RESPONSE;
 	}
 	if (h->msgid == sa->peer_mid) {
@@ -478,7 +479,7 @@ ike_sa_rx(struct ike_sa *sa, struct ike_net *n, const struct ike_pkt *p,
 			return IKE_RX_DROP;
 		}
 		sa->peer_mid++;
-		count_msg(sa, h->exchange, h->msgid, 0, 0, p->len);
+		count_msg(sa, h->exchange, h->msgid, 0, 0, p->len, p->natt);
 		return IKE_RX_REQUEST;
 	}
 	if (sa->have_resp && h->msgid == sa->resp_mid) {
