@@ -141,10 +141,14 @@
 #define IKE_N_N3GPP_BACKOFF_TIMER 55507
 
 /* Ours (ike/DESIGN.md, private status range). */
-#define IKE_N_QKD_KEY_IDS	40960	/* R->I INIT: count(1) + count x 16-byte UUID */
-#define IKE_N_QKD_REQUEST	40963	/* I->R INIT: initiator SAE ID, UTF-8
-					 * (not 40961: 3GPP TS 24.302 has it) */
-#define IKE_N_QKD_UNAVAILABLE	40962	/* R->I INIT: kmsd down / out of keys */
+#define IKE_N_QKD_KEY_IDS	51000	/* R->I INIT: count(1) + count x 16-byte UUID */
+#define IKE_N_QKD_REQUEST	51001	/* I->R INIT: initiator SAE ID, UTF-8 */
+#define IKE_N_QKD_UNAVAILABLE	51002	/* R->I INIT: kmsd down / out of keys */
+/*
+ * Not 40960-40966: strongSwan's mediation extension (ME_*) uses them and
+ * rejects a QKD_REQUEST there as a malformed ME_CONNECTID, and 3GPP TS
+ * 24.302 has 40961 (REACTIVATION_REQUESTED_CAUSE).
+ */
 
 /* RFC 8784 PPK_IDENTITY types (first byte of the notify data). */
 #define IKE_PPK_ID_OPAQUE	1

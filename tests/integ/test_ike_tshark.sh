@@ -15,13 +15,13 @@
 #   exchange, which the CSVs do not list, apart;
 # - no malformed packet, no expert info of severity error or warning
 #   (tshark -V and -z expert);
-# - tshark names our private numbers (KE 1025, notifies 40960, 40962, 40963) as
+# - tshark names our private numbers (KE 1025, notifies 51000-51002) as
 #   private / unknown, not as someone else's assignment, and every other
 #   number it decodes as a registered one (USE_PPK 16435 is "RESERVED TO
 #   IANA" in tshark 4.0: allowed);
 # - IKE_SA_INIT: qkd: no KE payload either way, KE transform 1025, the
-#   response's QKD_KEY_IDS (40960) has 1 + 13 x 16 = 209 bytes of data
-#   starting with count 13, the request's QKD_REQUEST (40963) is "sae-b";
+#   response's QKD_KEY_IDS (51000) has 1 + 13 x 16 = 209 bytes of data
+#   starting with count 13, the request's QKD_REQUEST (51001) is "sae-b";
 #   psk, cert, qkd+dh: a KE payload both ways, group 14, no QKD_KEY_IDS;
 #   qkd+dh: USE_PPK (16435, empty) both ways.
 # A self-check corrupts one captured packet and requires the malformed check
@@ -236,7 +236,7 @@ for c in $CASES; do
 	names=$(grep -oE '(Notify Message Type|Transform ID \([A-Za-z-]+\)): .* \([0-9]+\)$' "$pcap.txt" |
 		sed -E 's/^[^:]*: (.*) \(([0-9]+)\)$/\2 \1/' | sort -u)
 	badname=$(printf '%s\n' "$names" | awk '
-		$1 == 1025 || $1 == 40960 || $1 == 40962 || $1 == 40963 {
+		$1 == 1025 || ($1 >= 51000 && $1 <= 51002) {
 			if ($0 !~ / (Private Use|Unknown|RESERVED|Reserved)/) print; next }
 		$1 >= 16435 && $1 <= 16437 { next }	# RFC 8784: tshark 4.0 says RESERVED TO IANA
 		/ (Private Use|Unknown|RESERVED|Reserved|Unassigned)/ { print }' | tr '\n' ';')
@@ -262,17 +262,17 @@ for c in $CASES; do
 			if has_word "$pl" 34; then ok "$t: IKE_SA_INIT $x has a KE payload"
 			else nok "$t: IKE_SA_INIT $x has no KE payload: [$pl]"; fi
 			check "$t: IKE_SA_INIT $x KE transform" 14 "$(fld "$l" 10)"
-			check "$t: IKE_SA_INIT $x without QKD_KEY_IDS" "" "$(notify "$nt" 40960 | cut -d: -f1)"
+			check "$t: IKE_SA_INIT $x without QKD_KEY_IDS" "" "$(notify "$nt" 51000 | cut -d: -f1)"
 		fi
 		[ "$mode" = qkd+dh ] && check "$t: IKE_SA_INIT $x USE_PPK (16435), no data" "0:" "$(notify "$nt" 16435)"
 	done
 	if [ "$mode" = qkd ]; then
-		k=$(notify "$(fld "$rs" 11)" 40960)
-		check "$t: IKE_SA_INIT response QKD_KEY_IDS (40960) data length" 209 "${k%%:*}"
+		k=$(notify "$(fld "$rs" 11)" 51000)
+		check "$t: IKE_SA_INIT response QKD_KEY_IDS (51000) data length" 209 "${k%%:*}"
 		check "$t: QKD_KEY_IDS count byte" 0d "$(printf '%s' "${k#*:}" | cut -c1-2)"
 		check "$t: QKD_KEY_IDS 209 bytes of hex" 418 "$(printf '%s' "${k#*:}" | tr -d '\n' | wc -c)"
-		r=$(notify "$(fld "$rq" 11)" 40963)
-		check "$t: IKE_SA_INIT request QKD_REQUEST (40963) = sae-b" "5:$(printf sae-b | od -An -tx1 | tr -d ' \n')" "$r"
+		r=$(notify "$(fld "$rq" 11)" 51001)
+		check "$t: IKE_SA_INIT request QKD_REQUEST (51001) = sae-b" "5:$(printf sae-b | od -An -tx1 | tr -d ' \n')" "$r"
 	fi
 done
 
