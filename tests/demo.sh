@@ -67,4 +67,36 @@ say "[9] A client certificate from an untrusted CA is refused in the TLS handsha
 $BINDIR/kmsclient --url "$KME_A_URL" --cert "$ROGUE_CERT" --key "$ROGUE_KEY" \
 	--ca "$CA" status "$SAE_B_ID" 2>&1 | sed 's/^/    /' || true
 
-say "Done. Logs of both KMEs were in $TB (removed on exit)."
+say "[10] The same keys for IPsec: a UE connects to the N3IWF over NWu (IKEv2 + EAP-5G)"
+echo "    site A: ike-n3iwf with kmsd A; site B: ike-ue with kmsd B; 20 connections per mode"
+ike() {	# MODE: run 20 connections, print the UE's summary line
+	mode=$1
+	rm -f "$TB/n3.ready"
+	"$BINDIR/ike-n3iwf" --mode "$mode" --listen 127.0.0.1:0 --natt-port 0 \
+		--ready-file "$TB/n3.ready" --max-conns 20 \
+		--cert "$SAE_A_CERT" --key "$SAE_A_KEY" --ca "$CA" \
+		--kmsd-url "$KMSD_A_URL" --kmsd-cert "$SAE_A_CERT" --kmsd-key "$SAE_A_KEY" \
+		--peer-sae "$SAE_B_ID" >"$TB/n3-$mode.log" 2>&1 &
+	i=0
+	while [ ! -s "$TB/n3.ready" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+	port=$(sed -n 's/^port=//p' "$TB/n3.ready")
+	timeout 60 "$BINDIR/ike-ue" --mode "$mode" --peer "127.0.0.1:$port" --ca "$CA" \
+		--cert "$SAE_B_CERT" --key "$SAE_B_KEY" \
+		--kmsd-url "$KMSD_B_URL" --kmsd-cert "$SAE_B_CERT" --kmsd-key "$SAE_B_KEY" \
+		--peer-sae "$SAE_A_ID" --count 20 --csv "$TB/ue-$mode.csv" >"$TB/ue-$mode.log" 2>&1 ||
+		{ echo "    $mode: FAILED"; tail -n 3 "$TB/ue-$mode.log"; return 1; }
+	wait
+	# Medians of the INIT and total columns of the UE's CSV.
+	col() { awk -F, -v n="$1" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == n) c = i; next }
+	    { print $c }' "$TB/ue-$mode.csv" | sort -g | awk '{ v[NR] = $1 }
+	    END { printf "%.2f", v[int((NR + 1) / 2)] }'; }
+	echo "    $mode: $(grep -c . "$TB/ue-$mode.csv" | awk '{ print $1 - 1 }') connections," \
+	    "median IKE_SA_INIT $(col init_ms) ms, whole NWu connection $(col total_ms) ms"
+}
+ike psk
+ike qkd
+grep -m 1 "IKE SA established" "$TB/ue-qkd.log" | sed 's/^.*ike-ue info: /    e.g.: /'
+echo "    qkd: no Diffie-Hellman; 13 keys from ONE enc_keys at kmsd A (from its pool),"
+echo "    their IDs to the UE in IKE_SA_INIT, ONE dec_keys at kmsd B (see ike/README.md)"
+
+say "Done. Logs were in $TB (removed on exit). More: make test, bench/ike/run.sh."
