@@ -9,23 +9,46 @@
  * key_id, master, slave and fetched_ms, so a row edited on disk to move a key
  * to another pair, or to make it look younger, no longer opens.
  *
- * Key IDs are kept unique by an in-memory set (IDs on disk and leased), not by
- * a UNIQUE index: KME key IDs are random UUIDs, so deleting a lease of 256
- * rows would touch ~256 random index pages, all written to the WAL and
- * fsynced; measured, that made a lease refill 4x slower (~3.5 ms instead of
- * ~0.8 ms for 256 keys in a 40,000-key pool).
+ * Key IDs are kept unique by an in-memory set, not by a UNIQUE index: KME key
+ * IDs are random UUIDs, so deleting a lease of 256 rows would touch ~256
+ * random index pages, all written to the WAL and fsynced; measured, that made
+ * a lease refill 4x slower. The set holds keyed 64-bit hashes of the IDs in a
+ * flat open-addressing table (no per-ID allocation). It is a multiset and
+ * always a superset of the IDs on disk and in the leases (IDs leave it only
+ * after their key left both), so "hash present" never misses a duplicate;
+ * two distinct IDs with one hash (about n / 2^64 per add) only make pool_add
+ * refuse a batch, which is safe.
  *
  * The no-key-twice guarantee rests on one ordering: a key leaves the database
  * in a committed synchronous=FULL transaction (the WAL is fsynced before
  * COMMIT returns) before it is unsealed, and is served only from memory after
- * that. A kill -9 or power cut therefore loses at most the unserved rest of a
- * lease; nothing that was served can come back. Every commit is FULL: the
+ * that. A kill -9 or power cut therefore loses at most the unserved keys in
+ * memory; nothing that was served can come back. Every commit is FULL: the
  * ones that are not on the serving path (add, expire) are rare, and one mode
  * avoids a PRAGMA per transaction.
  *
- * One connection, one mutex around the whole pool. Per-pair state (exact row
- * count, oldest fetched_ms on disk, the lease) lives in a short list: pairs
- * are configured, a handful.
+ * Two locks, always taken in this order: dbmu, then mu.
+ *  - dbmu (the database side): the SQLite connection and its statements, the
+ *    ID set, the lease staging buffers (rows, stage), the retire list, and
+ *    per pair ndisk and disk_min_ms.
+ *  - mu (the memory side): per pair the in-memory queue (lk, lbytes, head,
+ *    n, cap, lease_min_ms, asked) and the notify callback.
+ *  - The pair list is written under both and read under either; pairs are
+ *    freed only by pool_close.
+ * pool_take serves under mu alone (the fast path: no SQLite, no ID set, no
+ * allocation). Keys move from disk into a pair's queue in two steps: under
+ * dbmu alone a lease is read, deleted, committed and unsealed into `stage`
+ * (lease_load); then under mu the queue is compacted and the stage appended
+ * (lease_attach). pool_prefetch does this in the background whenever fewer
+ * than lease_size keys are left in memory, so the queue normally holds the
+ * current lease plus a standby one; pool_take leases synchronously (both
+ * locks held) only when the queue cannot satisfy it.
+ *
+ * Served and expired queue entries keep their ID hash until the queue is
+ * compacted (always under both locks); compaction moves those hashes to the
+ * retire list, and they leave the ID set when dbmu is released (retire_flush),
+ * outside mu. Expired rows deleted on disk go through the retire list too, so
+ * a rolled-back transaction simply forgets them (retire_cut).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -50,6 +73,12 @@
 #define POOL_BUSY_MS	5000
 #define POOL_AAD_MAX	(ETSI_KEY_ID_MAX + 2 * ETSI_ID_MAX + 3 + 8)
 #define POOL_NO_MS	UINT64_MAX	/* "no row": min of an empty set */
+/* pool_prefetch leases when fewer than this many leases' worth of keys are
+ * in memory, topping up to one lease more: the slack the refill thread has to
+ * deliver the next one under full load. Memory never holds more than
+ * (POOL_STANDBY + 1) leases per pair through prefetching; that is what a
+ * crash can discard. */
+#define POOL_STANDBY	2
 
 static const char kek_check_aad[] = "kmsd pool kek check";
 
@@ -84,53 +113,38 @@ static const char sql_schema[] =
 	" blob BLOB NOT NULL);"
 	"CREATE INDEX IF NOT EXISTS keys_pair ON keys(master, slave, fetched_ms);";
 
-/* A leased key's metadata; its bytes are in pair.lbytes at the same index. */
+/* A leased key's metadata; its bytes are at the same index alongside. */
 struct lkey {
 	char		 id[ETSI_KEY_ID_MAX + 1];
 	uint64_t	 fetched_ms;
+	uint64_t	 h;		/* ids_hash(id): retired without rehashing */
 };
 
 struct pair {
-	struct pair	*next;
+	struct pair	*next;		/* written under dbmu and mu */
 	char		 master[ETSI_ID_MAX + 1];
 	char		 slave[ETSI_ID_MAX + 1];
+	/* Under dbmu. */
 	size_t		 ndisk;		/* rows in the database, exact */
 	uint64_t	 disk_min_ms;	/* oldest fetched_ms on disk, POOL_NO_MS */
-	/* The lease: entries [head, head + n) of cap, served from head. */
+	/* Under mu. The queue: entries [head, head + n) of cap, served from
+	 * head; [0, head) were served or expired and await compaction. */
 	struct lkey	*lk;
 	uint8_t		*lbytes;	/* cap * key_bytes, sec_alloc */
 	size_t		 head, n, cap;
-	uint64_t	 lease_min_ms;	/* <= every leased fetched_ms */
+	uint64_t	 lease_min_ms;	/* <= every queued fetched_ms */
+	int		 asked;		/* prefetch asked for, or pointless */
 };
 
-/* The key IDs in the pool (on disk and leased): a chained hash set. */
-struct idnode {
-	struct idnode	*next;
-	char		 id[ETSI_KEY_ID_MAX + 1];
-};
-
+/* Keyed 64-bit hashes of the key IDs in the pool: see the top comment. */
 struct idset {
-	struct idnode	**b;
-	size_t		  nb;		/* buckets, a power of 2 */
-	size_t		  n;
-	uint64_t	  seed;
+	uint64_t	*t;		/* 0 = empty slot */
+	size_t		 cap;		/* a power of 2, at least 2 * n */
+	size_t		 n;
+	uint64_t	 seed[2];
 };
 
-struct pool {
-	pthread_mutex_t	 mu;
-	struct idset	 ids;
-	sqlite3		*db;
-	sqlite3_stmt	*st[ST__N];
-	struct seal	*seal;
-	size_t		 kb;		/* key bytes */
-	size_t		 lease_size;
-	uint64_t	 ttl_ms;
-	struct pair	*pairs;
-	/* Rows read by a lease transaction, before they are unsealed. */
-	struct lrow	*rows;
-	size_t		 rows_cap;
-};
-
+/* Rows read by a lease transaction, before they are unsealed. */
 struct lrow {
 	sqlite3_int64	 rowid;
 	struct lkey	 k;
@@ -138,6 +152,30 @@ struct lrow {
 	uint8_t		*blob;		/* kb + SEAL_OVERHEAD */
 };
 
+struct pool {
+	pthread_mutex_t	 dbmu;
+	pthread_mutex_t	 mu;
+	/* Set at open, then read-only. */
+	size_t		 kb;		/* key bytes */
+	size_t		 lease_size;
+	uint64_t	 ttl_ms;
+	/* Under dbmu. */
+	sqlite3		*db;
+	sqlite3_stmt	*st[ST__N];
+	struct seal	*seal;
+	struct idset	 ids;
+	struct lrow	*rows;
+	size_t		 rows_cap;
+	struct lkey	*stage;		/* an unsealed lease, not yet attached */
+	uint8_t		*sbytes;	/* scap * kb, sec_alloc */
+	size_t		 sn, scap;
+	uint64_t	*retire;	/* hashes to drop from the ID set */
+	size_t		 nretire, retire_cap;
+	/* Under mu (and dbmu too for writes to the list). */
+	struct pair	*pairs;
+	void		(*notify)(void *);
+	void		*notify_arg;
+};
 /* ----------------------------------------------------------- SQLite */
 
 static int
@@ -247,101 +285,161 @@ pool_aad(uint8_t out[static POOL_AAD_MAX], const char *key_id,
 /* -------------------------------------------------------------- ID set */
 
 static uint64_t
+mix64(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+/* Keyed, never 0 (the empty slot). Equal IDs always hash equal. */
+static uint64_t
 ids_hash(const struct idset *ids, const char *id)
 {
-	uint64_t	h = ids->seed ^ 0xcbf29ce484222325ull;	/* FNV-1a */
+	uint64_t	h = ids->seed[0], w;
+	size_t		len = strlen(id), i;
 
-	for (; *id != '\0'; id++)
-		h = (h ^ (uint8_t)*id) * 0x100000001b3ull;
-	return h ^ (h >> 29);
-}
-
-static struct idnode **
-ids_slot(struct idset *ids, const char *id)
-{
-	struct idnode	**np = &ids->b[ids_hash(ids, id) & (ids->nb - 1)];
-
-	while (*np != NULL && strcmp((*np)->id, id) != 0)
-		np = &(*np)->next;
-	return np;
+	for (i = 0; i + 8 <= len; i += 8) {
+		memcpy(&w, id + i, 8);
+		h = mix64(h ^ w) + ids->seed[1];
+	}
+	w = 0;
+	memcpy(&w, id + i, len - i);
+	h = mix64(h ^ w ^ ((uint64_t)len << 56)) ^ ids->seed[1];
+	return h != 0 ? h : 1;
 }
 
 static int
-ids_grow(struct idset *ids)
+ids_has(const struct idset *ids, uint64_t h)
 {
-	struct idnode	**nb, *e, *next;
-	size_t		  i, n = ids->nb * 2, h;
+	size_t	mask = ids->cap - 1, i;
 
-	if ((nb = calloc(n, sizeof(*nb))) == NULL)
-		return -1;
-	for (i = 0; i < ids->nb; i++)
-		for (e = ids->b[i]; e != NULL; e = next) {
-			next = e->next;
-			h = ids_hash(ids, e->id) & (n - 1);
-			e->next = nb[h];
-			nb[h] = e;
-		}
-	free(ids->b);
-	ids->b = nb;
-	ids->nb = n;
-	return 0;
-}
-
-/* 0 added, 1 already there, -1 out of memory. */
-static int
-ids_add(struct idset *ids, const char *id)
-{
-	struct idnode	**np, *e;
-
-	if (ids->n >= ids->nb && ids_grow(ids) == -1)
-		return -1;
-	if (*(np = ids_slot(ids, id)) != NULL)
-		return 1;
-	if ((e = calloc(1, sizeof(*e))) == NULL)
-		return -1;
-	snprintf(e->id, sizeof(e->id), "%s", id);
-	*np = e;
-	ids->n++;
+	for (i = h & mask; ids->t[i] != 0; i = (i + 1) & mask)
+		if (ids->t[i] == h)
+			return 1;
 	return 0;
 }
 
 static void
-ids_del(struct idset *ids, const char *id)
+ids_put(struct idset *ids, uint64_t h)
 {
-	struct idnode	**np = ids_slot(ids, id), *e = *np;
+	size_t	mask = ids->cap - 1, i;
 
-	if (e == NULL)
-		return;
-	*np = e->next;
-	free(e);
+	for (i = h & mask; ids->t[i] != 0; i = (i + 1) & mask)
+		;
+	ids->t[i] = h;
+	ids->n++;
+}
+
+/* Room for one more at a load factor of at most 1/2; -1 out of memory. */
+static int
+ids_room(struct idset *ids)
+{
+	uint64_t	*old = ids->t;
+	size_t		 oldcap = ids->cap, i;
+
+	if (2 * (ids->n + 1) <= ids->cap)
+		return 0;
+	if ((ids->t = calloc(oldcap * 2, sizeof(*ids->t))) == NULL) {
+		ids->t = old;
+		return -1;
+	}
+	ids->cap = oldcap * 2;
+	ids->n = 0;
+	for (i = 0; i < oldcap; i++)
+		if (old[i] != 0)
+			ids_put(ids, old[i]);
+	free(old);
+	return 0;
+}
+
+/* Adds one instance of h (a multiset); -1 out of memory. */
+static int
+ids_add(struct idset *ids, uint64_t h)
+{
+	if (ids_room(ids) == -1)
+		return -1;
+	ids_put(ids, h);
+	return 0;
+}
+
+/* Removes one instance of h, if any (backward-shift deletion). */
+static void
+ids_del(struct idset *ids, uint64_t h)
+{
+	size_t	mask = ids->cap - 1, i, j, home;
+
+	for (i = h & mask; ids->t[i] != h; i = (i + 1) & mask)
+		if (ids->t[i] == 0)
+			return;
+	for (j = (i + 1) & mask; ids->t[j] != 0; j = (j + 1) & mask) {
+		home = ids->t[j] & mask;
+		/* Move t[j] into the hole at i unless its home lies in (i, j]. */
+		if (((j - home) & mask) >= ((j - i) & mask)) {
+			ids->t[i] = ids->t[j];
+			i = j;
+		}
+	}
+	ids->t[i] = 0;
 	ids->n--;
 }
 
 static int
 ids_init(struct idset *ids)
 {
-	if (RAND_bytes((uint8_t *)&ids->seed, sizeof(ids->seed)) != 1 ||
-	    (ids->b = calloc(1024, sizeof(*ids->b))) == NULL)
+	if (RAND_bytes((uint8_t *)ids->seed, sizeof(ids->seed)) != 1 ||
+	    (ids->t = calloc(1024, sizeof(*ids->t))) == NULL)
 		return -1;
-	ids->nb = 1024;
+	ids->cap = 1024;
 	return 0;
 }
 
-static void
-ids_clear(struct idset *ids)
-{
-	struct idnode	*e;
+/* ------------------------------------------------------------- retire */
 
-	for (size_t i = 0; i < ids->nb; i++)
-		while ((e = ids->b[i]) != NULL) {
-			ids->b[i] = e->next;
-			free(e);
-		}
-	ids->n = 0;
+/* Queues h to leave the ID set at retire_flush. If that cannot grow, h just
+ * stays in the set: a superset is safe. */
+static void
+retire_push(struct pool *p, uint64_t h)
+{
+	uint64_t	*r;
+	size_t		 cap;
+
+	if (p->nretire == p->retire_cap) {
+		cap = p->retire_cap ? 2 * p->retire_cap : 1024;
+		if ((r = realloc(p->retire, cap * sizeof(*r))) == NULL)
+			return;
+		p->retire = r;
+		p->retire_cap = cap;
+	}
+	p->retire[p->nretire++] = h;
 }
 
+/* Forgets the hashes queued since `mark` (their transaction rolled back). */
+static void
+retire_cut(struct pool *p, size_t mark)
+{
+	if (mark < p->nretire)
+		p->nretire = mark;
+}
+
+/* Under dbmu, not mu: the queued hashes leave the ID set. */
+static void
+retire_flush(struct pool *p)
+{
+	for (size_t i = 0; i < p->nretire; i++)
+		ids_del(&p->ids, p->retire[i]);
+	p->nretire = 0;
+}
+
+static void
+db_unlock(struct pool *p)
+{
+	retire_flush(p);
+	pthread_mutex_unlock(&p->dbmu);
+}
 /* --------------------------------------------------------------- pairs */
 
+/* Under dbmu or mu. */
 static struct pair *
 pair_find(struct pool *p, const char *master, const char *slave)
 {
@@ -354,6 +452,7 @@ pair_find(struct pool *p, const char *master, const char *slave)
 	return NULL;
 }
 
+/* Under dbmu, not mu (it links the new pair under mu). */
 static struct pair *
 pair_get(struct pool *p, const char *master, const char *slave)
 {
@@ -368,8 +467,10 @@ pair_get(struct pool *p, const char *master, const char *slave)
 	snprintf(pr->slave, sizeof(pr->slave), "%s", slave);
 	pr->disk_min_ms = POOL_NO_MS;
 	pr->lease_min_ms = POOL_NO_MS;
+	pthread_mutex_lock(&p->mu);
 	pr->next = p->pairs;
 	p->pairs = pr;
+	pthread_mutex_unlock(&p->mu);
 	return pr;
 }
 
@@ -381,7 +482,7 @@ pair_free(struct pool *p, struct pair *pr)
 	free(pr);
 }
 
-/* ---------------------------------------------------------------- lease */
+/* ---------------------------------------------------------------- queue */
 
 static uint8_t *
 lease_bytes(struct pool *p, struct pair *pr, size_t i)
@@ -390,9 +491,9 @@ lease_bytes(struct pool *p, struct pair *pr, size_t i)
 }
 
 /*
- * Moves the live entries to the front, wiping the freed tail. The IDs served
- * since the last compaction leave the ID set here, off the serving path (a
- * hash-set delete per key made a take from the lease ~5x slower).
+ * Under dbmu and mu. Moves the live entries to the front, wiping the freed
+ * tail; the IDs served since the last compaction are retired (they leave the
+ * ID set at retire_flush, outside mu).
  */
 static void
 lease_compact(struct pool *p, struct pair *pr)
@@ -400,14 +501,15 @@ lease_compact(struct pool *p, struct pair *pr)
 	if (pr->head == 0)
 		return;
 	for (size_t i = 0; i < pr->head; i++)
-		ids_del(&p->ids, pr->lk[i].id);
+		retire_push(p, pr->lk[i].h);
 	memmove(pr->lk, pr->lk + pr->head, pr->n * sizeof(*pr->lk));
 	memmove(pr->lbytes, lease_bytes(p, pr, pr->head), pr->n * p->kb);
 	OPENSSL_cleanse(lease_bytes(p, pr, pr->n), pr->head * p->kb);
 	pr->head = 0;
 }
 
-/* Room for `cap` entries; fresh memory so no stale key copy stays unwiped. */
+/* Under dbmu and mu: room for `cap` entries, compacted. Fresh memory, so
+ * that no stale key copy stays unwiped. */
 static int
 lease_reserve(struct pool *p, struct pair *pr, size_t cap)
 {
@@ -435,7 +537,7 @@ lease_reserve(struct pool *p, struct pair *pr, size_t cap)
 	return 0;
 }
 
-/* Drops (wipes) leased keys fetched before cutoff; returns how many. */
+/* Under dbmu and mu: drops (wipes) queued keys fetched before cutoff. */
 static size_t
 lease_expire(struct pool *p, struct pair *pr, uint64_t cutoff)
 {
@@ -447,7 +549,7 @@ lease_expire(struct pool *p, struct pair *pr, uint64_t cutoff)
 	lease_compact(p, pr);
 	for (i = 0; i < n0; i++) {
 		if (pr->lk[i].fetched_ms < cutoff) {
-			ids_del(&p->ids, pr->lk[i].id);
+			retire_push(p, pr->lk[i].h);
 			continue;
 		}
 		if (i != kept) {
@@ -468,12 +570,30 @@ lease_expire(struct pool *p, struct pair *pr, uint64_t cutoff)
 	return n0 - kept;
 }
 
+/* ---------------------------------------------------------------- lease */
+
+/* Under dbmu. */
 static int
 rows_reserve(struct pool *p, size_t n)
 {
 	size_t		 blen = p->kb + SEAL_OVERHEAD;
 	struct lrow	*r;
+	struct lkey	*lk;
+	uint8_t		*b;
 
+	if (n > p->scap) {
+		if ((lk = calloc(n, sizeof(*lk))) == NULL)
+			return -1;
+		if ((b = sec_alloc(n * p->kb)) == NULL) {
+			free(lk);
+			return -1;
+		}
+		free(p->stage);
+		sec_free(p->sbytes, p->scap * p->kb);
+		p->stage = lk;
+		p->sbytes = b;
+		p->scap = n;
+	}
 	if (n <= p->rows_cap)
 		return 0;
 	if ((r = realloc(p->rows, n * sizeof(*r))) == NULL)
@@ -509,6 +629,7 @@ lease_read(struct pool *p, struct pair *pr, uint64_t cutoff, size_t want,
 		r->rowid = sqlite3_column_int64(st, 0);
 		snprintf(r->k.id, sizeof(r->k.id), "%s", id ? id : "");
 		r->k.fetched_ms = (uint64_t)sqlite3_column_int64(st, 2);
+		r->k.h = ids_hash(&p->ids, r->k.id);
 		r->bad = (size_t)sqlite3_column_bytes(st, 3) != blen;
 		if (!r->bad)
 			memcpy(r->blob, sqlite3_column_blob(st, 3), blen);
@@ -539,9 +660,9 @@ lease_read(struct pool *p, struct pair *pr, uint64_t cutoff, size_t want,
 }
 
 /*
- * Deletes the pair's expired rows (inside a transaction) and their IDs from
- * the ID set; count in *n. If the transaction then fails, the caller
- * rebuilds the set (ids_resync).
+ * Inside a transaction, under dbmu: deletes the pair's expired rows and
+ * queues their IDs for retirement; count in *n. The caller drops the queued
+ * IDs (retire_cut) if the transaction then fails.
  */
 static int
 disk_expire(struct pool *p, struct pair *pr, uint64_t cutoff, size_t *n)
@@ -556,7 +677,7 @@ disk_expire(struct pool *p, struct pair *pr, uint64_t cutoff, size_t *n)
 		const char *id = (const char *)sqlite3_column_text(st, 0);
 
 		if (id != NULL)
-			ids_del(&p->ids, id);
+			retire_push(p, ids_hash(&p->ids, id));
 		(*n)++;
 	}
 	sqlite3_reset(st);
@@ -567,37 +688,7 @@ disk_expire(struct pool *p, struct pair *pr, uint64_t cutoff, size_t *n)
 	return 0;
 }
 
-/* Rebuilds the ID set from the database and the leases (after a failure). */
-static int
-ids_resync(struct pool *p)
-{
-	sqlite3_stmt	*st = db_st(p, ST_ALL_IDS);
-	struct pair	*pr;
-	size_t		 i;
-	int		 rc;
-
-	ids_clear(&p->ids);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *id = (const char *)sqlite3_column_text(st, 0);
-
-		if (id != NULL && ids_add(&p->ids, id) == -1)
-			break;
-	}
-	sqlite3_reset(st);
-	/* Served but not yet compacted IDs too: compaction deletes them. */
-	for (pr = p->pairs; pr != NULL; pr = pr->next)
-		for (i = 0; i < pr->head + pr->n; i++)
-			if (ids_add(&p->ids, pr->lk[i].id) == -1)
-				rc = SQLITE_NOMEM;
-	if (rc != SQLITE_DONE) {
-		log_err("pool: cannot rebuild the key ID set: %s",
-		    sqlite3_errmsg(p->db));
-		return -1;
-	}
-	return 0;
-}
-
-/* Unseals the rows just removed from disk onto the end of the lease. */
+/* Under dbmu: unseals the rows just removed from disk into the stage. */
 static void
 lease_fill(struct pool *p, struct pair *pr, size_t nrows)
 {
@@ -605,23 +696,21 @@ lease_fill(struct pool *p, struct pair *pr, size_t nrows)
 	struct lrow	*r;
 	size_t		 i, alen, bad = 0;
 
+	p->sn = 0;
 	for (i = 0; i < nrows; i++) {
 		r = &p->rows[i];
 		alen = pool_aad(aad, r->k.id, pr, r->k.fetched_ms);
 		if (r->bad || seal_open(p->seal, aad, alen, r->blob,
-		    p->kb + SEAL_OVERHEAD, lease_bytes(p, pr, pr->n)) == -1) {
+		    p->kb + SEAL_OVERHEAD, p->sbytes + p->sn * p->kb) == -1) {
 			/* Tampered or corrupt: gone from disk, never served. */
 			log_err("pool: (%s, %s): key \"%s\" (row %lld) does not "
 			    "authenticate under the KEK: dropped", pr->master,
 			    pr->slave, r->k.id, (long long)r->rowid);
-			ids_del(&p->ids, r->k.id);
+			retire_push(p, r->k.h);
 			bad++;
 			continue;
 		}
-		pr->lk[pr->n] = r->k;
-		if (r->k.fetched_ms < pr->lease_min_ms)
-			pr->lease_min_ms = r->k.fetched_ms;
-		pr->n++;
+		p->stage[p->sn++] = r->k;
 	}
 	if (bad)
 		log_err("pool: (%s, %s): %zu stored keys dropped as corrupt",
@@ -629,27 +718,31 @@ lease_fill(struct pool *p, struct pair *pr, size_t nrows)
 }
 
 /*
- * Takes a new lease of up to `want` keys: one FULL transaction deletes the
- * pair's expired rows and the `want` oldest others; only after COMMIT
- * returned are they unsealed into memory.
+ * Under dbmu (mu is not needed, and may be held): takes a lease of up to
+ * `want` keys into the stage. One FULL transaction deletes the pair's
+ * expired rows and the `want` oldest others; only after COMMIT returned are
+ * they unsealed. The keys are then off the disk: the caller attaches them
+ * (lease_attach) before releasing dbmu.
  */
 static int
-lease_take(struct pool *p, struct pair *pr, uint64_t cutoff, size_t want)
+lease_load(struct pool *p, struct pair *pr, uint64_t cutoff, size_t want)
 {
-	size_t	nexp = 0, nrows = 0;
+	size_t	nexp = 0, nrows = 0, mark = p->nretire;
 
-	if (lease_reserve(p, pr, pr->n + want) == -1 ||
-	    rows_reserve(p, want) == -1) {
+	p->sn = 0;
+	if (rows_reserve(p, want) == -1) {
 		log_err("pool: lease of %zu keys: out of memory", want);
 		return -1;
 	}
 	if (db_begin(p) == -1)
 		return -1;
-	if (disk_expire(p, pr, cutoff, &nexp) == -1 ||
+	/* disk_min_ms is exact or lower: no expired row, no DELETE to try. */
+	if ((pr->disk_min_ms < cutoff &&
+	    disk_expire(p, pr, cutoff, &nexp) == -1) ||
 	    lease_read(p, pr, cutoff, want, &nrows) == -1 ||
 	    db_commit(p) == -1) {
 		db_rollback(p);
-		(void)ids_resync(p);
+		retire_cut(p, mark);
 		return -1;
 	}
 	pr->ndisk -= nexp + nrows <= pr->ndisk ? nexp + nrows : pr->ndisk;
@@ -663,22 +756,47 @@ lease_take(struct pool *p, struct pair *pr, uint64_t cutoff, size_t want)
 	return 0;
 }
 
-/* Moves the n oldest leased keys into out (allocated here). */
+/*
+ * Under dbmu and mu: appends the stage to the pair's queue and wipes the
+ * stage. If the queue cannot grow, the staged keys are dropped (wiped; they
+ * are off the disk, so never served) and -1 returned.
+ */
 static int
+lease_attach(struct pool *p, struct pair *pr)
+{
+	size_t	i;
+	int	rc = 0;
+
+	if (p->sn == 0)
+		return 0;
+	if (lease_reserve(p, pr, pr->n + p->sn) == -1) {
+		log_err("pool: (%s, %s): out of memory: %zu leased keys dropped",
+		    pr->master, pr->slave, p->sn);
+		for (i = 0; i < p->sn; i++)
+			retire_push(p, p->stage[i].h);
+		rc = -1;
+	} else {
+		memcpy(pr->lk + pr->n, p->stage, p->sn * sizeof(*p->stage));
+		memcpy(lease_bytes(p, pr, pr->n), p->sbytes, p->sn * p->kb);
+		for (i = 0; i < p->sn; i++)
+			if (p->stage[i].fetched_ms < pr->lease_min_ms)
+				pr->lease_min_ms = p->stage[i].fetched_ms;
+		pr->n += p->sn;
+	}
+	OPENSSL_cleanse(p->sbytes, p->sn * p->kb);
+	p->sn = 0;
+	return rc;
+}
+
+/* Under mu: moves the n oldest queued keys into out (preallocated). */
+static void
 lease_serve(struct pool *p, struct pair *pr, size_t n, struct etsi_keys *out)
 {
 	struct etsi_key	*k;
 	size_t		 i;
 
-	if (etsi_keys_alloc(out, n) == -1)
-		return -1;
 	for (i = 0; i < n; i++) {
 		k = &out->v[i];
-		if ((k->key = sec_alloc(p->kb)) == NULL) {
-			etsi_keys_free(out);
-			return -1;
-		}
-		k->len = p->kb;
 		memcpy(k->id, pr->lk[pr->head + i].id, sizeof(k->id));
 		memcpy(k->key, lease_bytes(p, pr, pr->head + i), p->kb);
 	}
@@ -687,7 +805,6 @@ lease_serve(struct pool *p, struct pair *pr, size_t n, struct etsi_keys *out)
 	pr->n -= n;
 	if (pr->n == 0)
 		pr->lease_min_ms = POOL_NO_MS;
-	return 0;
 }
 
 static uint64_t
@@ -695,16 +812,81 @@ cutoff_of(const struct pool *p, uint64_t now_ms)
 {
 	return now_ms > p->ttl_ms ? now_ms - p->ttl_ms : 0;
 }
-
 /* ----------------------------------------------------------------- API */
+
+/* n keys of p->kb bytes, allocated before any lock is taken. */
+static int
+out_alloc(struct pool *p, size_t n, struct etsi_keys *out)
+{
+	if (etsi_keys_alloc(out, n) == -1)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if ((out->v[i].key = sec_alloc(p->kb)) == NULL) {
+			etsi_keys_free(out);
+			return -1;
+		}
+		out->v[i].len = p->kb;
+	}
+	return 0;
+}
+
+/* Under mu: whether to ask for a prefetch; the caller calls it unlocked. */
+static void
+(*ask_prefetch(struct pool *p, struct pair *pr, void **arg))(void *)
+{
+	if (pr->asked || pr->n >= POOL_STANDBY * p->lease_size ||
+	    p->notify == NULL)
+		return NULL;
+	pr->asked = 1;
+	*arg = p->notify_arg;
+	return p->notify;
+}
+
+/*
+ * The slow path, both locks: expire, lease synchronously if the queue is
+ * short, serve. Returns as pool_take.
+ */
+static int
+take_slow(struct pool *p, const char *master, const char *slave, size_t n,
+    struct etsi_keys *out, void (**fn)(void *), void **arg)
+{
+	struct pair	*pr;
+	uint64_t	 cutoff;
+	size_t		 want;
+	int		 rc = 1;
+
+	pthread_mutex_lock(&p->dbmu);
+	pthread_mutex_lock(&p->mu);
+	if ((pr = pair_find(p, master, slave)) == NULL)
+		goto done;
+	cutoff = cutoff_of(p, time_real_ms());
+	lease_expire(p, pr, cutoff);
+	if (pr->n < n && pr->ndisk > 0) {
+		want = n - pr->n > p->lease_size ? n - pr->n : p->lease_size;
+		if (lease_load(p, pr, cutoff, want) == -1 ||
+		    lease_attach(p, pr) == -1) {
+			rc = -1;
+			goto done;
+		}
+	}
+	/* If short, keep the queue: it is already off the disk, servable. */
+	if (pr->n >= n) {
+		lease_serve(p, pr, n, out);
+		rc = 0;
+	}
+	*fn = ask_prefetch(p, pr, arg);
+ done:
+	pthread_mutex_unlock(&p->mu);
+	db_unlock(p);
+	return rc;
+}
 
 int
 pool_take(struct pool *p, const char *master, const char *slave, size_t n,
     struct etsi_keys *out)
 {
 	struct pair	*pr;
-	uint64_t	 cutoff;
-	size_t		 want;
+	void		(*fn)(void *) = NULL, *arg = NULL;
 	int		 rc = -1;
 
 	memset(out, 0, sizeof(*out));
@@ -714,36 +896,82 @@ pool_take(struct pool *p, const char *master, const char *slave, size_t n,
 		log_err("pool: take of %zu keys: at most %d", n, ETSI_MAX_KEYS);
 		return -1;
 	}
+	if (out_alloc(p, n, out) == -1) {
+		log_err("pool: take of %zu keys: out of memory", n);
+		return -1;
+	}
+	/* The fast path: from memory, under mu alone. */
 	pthread_mutex_lock(&p->mu);
-	if ((pr = pair_find(p, master, slave)) == NULL) {
-		rc = 1;
-		goto done;
+	if ((pr = pair_find(p, master, slave)) != NULL && pr->n >= n &&
+	    pr->lease_min_ms >= cutoff_of(p, time_real_ms())) {
+		lease_serve(p, pr, n, out);
+		fn = ask_prefetch(p, pr, &arg);
+		rc = 0;
 	}
-	cutoff = cutoff_of(p, time_real_ms());
-	lease_expire(p, pr, cutoff);
-	if (pr->n < n && pr->ndisk > 0) {
-		want = n - pr->n > p->lease_size ? n - pr->n : p->lease_size;
-		if (lease_take(p, pr, cutoff, want) == -1)
-			goto done;
-	}
-	if (pr->n < n) {
-		/* Keep the lease: it is already off the disk, still servable. */
-		rc = 1;
-		goto done;
-	}
-	rc = lease_serve(p, pr, n, out) == -1 ? -1 : 0;
- done:
 	pthread_mutex_unlock(&p->mu);
+	if (pr == NULL)
+		rc = 1;
+	else if (rc != 0)
+		rc = take_slow(p, master, slave, n, out, &fn, &arg);
+	if (fn != NULL)
+		fn(arg);
+	if (rc != 0)
+		etsi_keys_free(out);
 	return rc;
 }
 
+int
+pool_prefetch(struct pool *p, const char *master, const char *slave)
+{
+	struct pair	*pr;
+	uint64_t	 cutoff = cutoff_of(p, time_real_ms());
+	size_t		 want;
+	int		 rc = 0, need;
+
+	pthread_mutex_lock(&p->dbmu);
+	if ((pr = pair_find(p, master, slave)) == NULL) {
+		db_unlock(p);
+		return 0;
+	}
+	pthread_mutex_lock(&p->mu);
+	lease_expire(p, pr, cutoff);
+	need = pr->n < POOL_STANDBY * p->lease_size;
+	/* Up to one lease above the mark, in one transaction: under a load
+	 * that drains a lease per transaction time, fewer larger ones keep up. */
+	want = need ? (POOL_STANDBY + 1) * p->lease_size - pr->n : 0;
+	pthread_mutex_unlock(&p->mu);
+	/* The disk work without mu: pool_take goes on serving meanwhile. */
+	if (need && pr->ndisk > 0 &&
+	    (rc = lease_load(p, pr, cutoff, want)) == 0) {
+		pthread_mutex_lock(&p->mu);
+		rc = lease_attach(p, pr);
+		pthread_mutex_unlock(&p->mu);
+	}
+	pthread_mutex_lock(&p->mu);
+	/* Takers ask again once it can help: now, or after pool_add. */
+	pr->asked = pr->ndisk == 0 || rc == -1;
+	pthread_mutex_unlock(&p->mu);
+	db_unlock(p);
+	return rc;
+}
+
+void
+pool_set_notify(struct pool *p, void (*fn)(void *), void *arg)
+{
+	pthread_mutex_lock(&p->mu);
+	p->notify = fn;
+	p->notify_arg = arg;
+	pthread_mutex_unlock(&p->mu);
+}
+
 /*
- * Checks a batch before touching the database and enters its IDs in the ID
- * set; -1 logged, with the set as it was. A KME that repeats a key ID (in the
- * batch, or one still in the pool) is broken: none of the batch is taken.
+ * Under dbmu. Checks a batch before touching the database and enters its IDs
+ * in the ID set (h[i] their hashes); -1 logged, with the set as it was. A KME
+ * that repeats a key ID (in the batch, or one still in the pool) is broken:
+ * none of the batch is taken.
  */
 static int
-add_check(struct pool *p, const struct etsi_keys *keys)
+add_check(struct pool *p, const struct etsi_keys *keys, uint64_t *h)
 {
 	size_t	i, j;
 	int	r = 0;
@@ -760,10 +988,16 @@ add_check(struct pool *p, const struct etsi_keys *keys)
 			log_err("pool: add: key %zu has no valid key ID", i);
 			return -1;
 		}
+		h[i] = ids_hash(&p->ids, keys->v[i].id);
 	}
-	for (i = 0; i < keys->n; i++)
-		if ((r = ids_add(&p->ids, keys->v[i].id)) != 0)
+	for (i = 0; i < keys->n; i++) {
+		if (ids_has(&p->ids, h[i])) {
+			r = 1;
 			break;
+		}
+		if ((r = ids_add(&p->ids, h[i])) != 0)
+			break;
+	}
 	if (i == keys->n)
 		return 0;
 	if (r == 1)
@@ -772,15 +1006,15 @@ add_check(struct pool *p, const struct etsi_keys *keys)
 	else
 		log_err("pool: add: out of memory");
 	for (j = 0; j < i; j++)
-		ids_del(&p->ids, keys->v[j].id);
+		ids_del(&p->ids, h[j]);
 	return -1;
 }
 
 static void
-add_undo_ids(struct pool *p, const struct etsi_keys *keys)
+add_undo_ids(struct pool *p, const uint64_t *h, size_t n)
 {
-	for (size_t i = 0; i < keys->n; i++)
-		ids_del(&p->ids, keys->v[i].id);
+	for (size_t i = 0; i < n; i++)
+		ids_del(&p->ids, h[i]);
 }
 
 static int
@@ -814,6 +1048,7 @@ pool_add(struct pool *p, const char *master, const char *slave,
     const struct etsi_keys *keys, uint64_t fetched_ms)
 {
 	struct pair	*pr;
+	uint64_t	*h = NULL;
 	size_t		 i;
 	int		 rc = -1;
 
@@ -822,22 +1057,24 @@ pool_add(struct pool *p, const char *master, const char *slave,
 		log_err("pool: add: bad SAE ID or fetched_ms");
 		return -1;
 	}
-	pthread_mutex_lock(&p->mu);
-	if (keys->n == 0) {
-		rc = 0;
-		goto done;
+	if (keys->n == 0)
+		return 0;
+	if ((h = calloc(keys->n, sizeof(*h))) == NULL) {
+		log_err("pool: add: out of memory");
+		return -1;
 	}
+	pthread_mutex_lock(&p->dbmu);
 	if ((pr = pair_get(p, master, slave)) == NULL) {
 		log_err("pool: add: out of memory");
 		goto done;
 	}
-	if (add_check(p, keys) == -1) {
+	if (add_check(p, keys, h) == -1) {
 		log_err("pool: add for (%s, %s): batch of %zu keys refused",
 		    master, slave, keys->n);
 		goto done;
 	}
 	if (db_begin(p) == -1) {
-		add_undo_ids(p, keys);
+		add_undo_ids(p, h, keys->n);
 		goto done;
 	}
 	for (i = 0; i < keys->n; i++)
@@ -845,7 +1082,7 @@ pool_add(struct pool *p, const char *master, const char *slave,
 			break;
 	if (i < keys->n || db_commit(p) == -1) {
 		db_rollback(p);
-		add_undo_ids(p, keys);
+		add_undo_ids(p, h, keys->n);
 		log_err("pool: add for (%s, %s): batch of %zu keys not stored",
 		    master, slave, keys->n);
 		goto done;
@@ -853,26 +1090,36 @@ pool_add(struct pool *p, const char *master, const char *slave,
 	pr->ndisk += keys->n;
 	if (fetched_ms < pr->disk_min_ms)
 		pr->disk_min_ms = fetched_ms;
+	pthread_mutex_lock(&p->mu);
+	pr->asked = 0;		/* a prefetch can help again */
+	pthread_mutex_unlock(&p->mu);
 	rc = 0;
  done:
-	pthread_mutex_unlock(&p->mu);
+	db_unlock(p);
+	free(h);
 	return rc;
 }
 
-/* Drops the pair's expired keys, on disk and leased; count in *n. */
+/*
+ * Under dbmu, not mu: drops the pair's expired keys, queued and on disk;
+ * count in *n.
+ */
 static int
 pair_expire(struct pool *p, struct pair *pr, uint64_t cutoff, size_t *n)
 {
-	size_t	nd = 0;
+	size_t	nd = 0, mark;
 
+	pthread_mutex_lock(&p->mu);
 	*n = lease_expire(p, pr, cutoff);
+	pthread_mutex_unlock(&p->mu);
 	if (pr->disk_min_ms >= cutoff)
 		return 0;
+	mark = p->nretire;
 	if (db_begin(p) == -1)
 		return -1;
 	if (disk_expire(p, pr, cutoff, &nd) == -1 || db_commit(p) == -1) {
 		db_rollback(p);
-		(void)ids_resync(p);
+		retire_cut(p, mark);
 		return -1;
 	}
 	pr->ndisk -= nd <= pr->ndisk ? nd : pr->ndisk;
@@ -889,13 +1136,15 @@ pool_count(struct pool *p, const char *master, const char *slave)
 	struct pair	*pr;
 	size_t		 n = 0, dropped;
 
-	pthread_mutex_lock(&p->mu);
+	pthread_mutex_lock(&p->dbmu);
 	if ((pr = pair_find(p, master, slave)) != NULL) {
 		/* Sweeping keeps the count to unexpired keys, as promised. */
 		(void)pair_expire(p, pr, cutoff_of(p, time_real_ms()), &dropped);
+		pthread_mutex_lock(&p->mu);
 		n = pr->ndisk + pr->n;
+		pthread_mutex_unlock(&p->mu);
 	}
-	pthread_mutex_unlock(&p->mu);
+	db_unlock(p);
 	return n;
 }
 
@@ -905,12 +1154,12 @@ pool_expire(struct pool *p, uint64_t now_ms)
 	struct pair	*pr;
 	size_t		 n = 0, d;
 
-	pthread_mutex_lock(&p->mu);
+	pthread_mutex_lock(&p->dbmu);
 	for (pr = p->pairs; pr != NULL; pr = pr->next) {
 		(void)pair_expire(p, pr, cutoff_of(p, now_ms), &d);
 		n += d;
 	}
-	pthread_mutex_unlock(&p->mu);
+	db_unlock(p);
 	return n;
 }
 
@@ -988,6 +1237,30 @@ meta_check(struct pool *p, const struct pool_cfg *cfg, char *err,
 		snprintf(err, errlen, "kek_file %s does not match pool %s: its "
 		    "keys were sealed under another key-encryption key",
 		    cfg->kek_file, cfg->db_path);
+		return -1;
+	}
+	return 0;
+}
+
+/* The ID set from the database, at open. */
+static int
+ids_load(struct pool *p)
+{
+	sqlite3_stmt	*st = db_st(p, ST_ALL_IDS);
+	int		 rc;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *id = (const char *)sqlite3_column_text(st, 0);
+
+		if (id != NULL && ids_add(&p->ids, ids_hash(&p->ids, id)) == -1) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		log_err("pool: cannot build the key ID set: %s",
+		    sqlite3_errmsg(p->db));
 		return -1;
 	}
 	return 0;
@@ -1104,6 +1377,13 @@ pool_open(const struct pool_cfg *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "pool: out of memory");
 		goto done;
 	}
+	if (pthread_mutex_init(&p->dbmu, NULL) != 0) {
+		pthread_mutex_destroy(&p->mu);
+		free(p);
+		p = NULL;
+		snprintf(err, errlen, "pool: out of memory");
+		goto done;
+	}
 	p->kb = cfg->key_bytes;
 	p->lease_size = cfg->lease_size;
 	p->ttl_ms = (uint64_t)cfg->ttl_s * 1000u;
@@ -1118,7 +1398,7 @@ pool_open(const struct pool_cfg *cfg, char *err, size_t errlen)
 	if (db_open(p, cfg, err, errlen) == -1 ||
 	    meta_check(p, cfg, err, errlen) == -1)
 		goto done;
-	if (pairs_load(p) == -1 || ids_resync(p) == -1) {
+	if (pairs_load(p) == -1 || ids_load(p) == -1) {
 		snprintf(err, errlen, "pool %s: %s", cfg->db_path,
 		    sqlite3_errmsg(p->db));
 		goto done;
@@ -1145,8 +1425,10 @@ pool_close(struct pool *p)
 		p->pairs = pr->next;
 		pair_free(p, pr);
 	}
-	ids_clear(&p->ids);
-	free(p->ids.b);
+	free(p->ids.t);
+	free(p->retire);
+	free(p->stage);
+	sec_free(p->sbytes, p->scap * p->kb);
 	for (i = 0; i < p->rows_cap; i++)
 		free(p->rows[i].blob);
 	free(p->rows);
@@ -1155,5 +1437,6 @@ pool_close(struct pool *p)
 	sqlite3_close(p->db);
 	seal_free(p->seal);
 	pthread_mutex_destroy(&p->mu);
+	pthread_mutex_destroy(&p->dbmu);
 	free(p);
 }

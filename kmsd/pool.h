@@ -10,12 +10,21 @@
  *
  * The guarantee: no key is ever returned twice, across threads, restarts,
  * kill -9 at any moment and a power cut. Lease scheme: pool_take serves from
- * an in-memory lease; a lease is taken by deleting a batch of rows from the
- * database in one synchronous=FULL transaction before any of it is served.
- * A crash loses what was leased and not yet served (discarded, never
- * re-served); it can never resurrect a served key. pool_add commits with
- * synchronous=FULL too, so a key the KME delivered is either durably in the
- * pool or lost, never half there.
+ * memory; keys get there only as a lease, taken by deleting a batch of rows
+ * from the database in one synchronous=FULL transaction before any of it is
+ * unsealed, let alone served. A crash loses what was leased and not yet
+ * served (discarded, never re-served); it can never resurrect a served key.
+ * pool_add commits with synchronous=FULL too, so a key the KME delivered is
+ * either durably in the pool or lost, never half there.
+ *
+ * Leases are normally taken in the background (pool_prefetch, from the
+ * refill thread), so that a pair holds its current lease plus a standby one
+ * and pool_take only copies from memory under a short lock; the SQLite work
+ * and its fsync run under a separate lock that pool_take does not need.
+ * pool_take still leases synchronously when memory cannot satisfy it. With
+ * prefetching, a crash discards at most 3 * lease_size keys per pair (the
+ * unserved rest of the current lease and the standby); the argument above is
+ * unchanged, as a standby lease is just a lease nobody has served from yet.
  */
 #ifndef KMSD_POOL_H
 #define KMSD_POOL_H
@@ -53,6 +62,25 @@ int		 pool_add(struct pool *p, const char *master, const char *slave,
  */
 int		 pool_take(struct pool *p, const char *master, const char *slave,
 		    size_t n, struct etsi_keys *out);
+
+/*
+ * Background leasing, for the refill thread: if fewer than 2 * lease_size
+ * unexpired keys of (master, slave) are in memory, takes a lease from the
+ * database that tops memory up to 3 * lease_size (one FULL transaction,
+ * exactly as pool_take's own leases) and appends it to what pool_take
+ * serves. pool_take keeps serving from memory meanwhile. 0 (also: nothing to
+ * do, no keys, unknown pair), -1 on a storage error. Call it every tick, and
+ * when the notify callback fires.
+ */
+int		 pool_prefetch(struct pool *p, const char *master, const char *slave);
+
+/*
+ * fn(arg) is called (outside the pool's locks, from a pool_take thread) when
+ * a pair's memory dropped below lease_size keys and a pool_prefetch would
+ * help; once per such drop. fn must be quick and must not call into the pool
+ * (kick the refill thread). NULL turns it off.
+ */
+void		 pool_set_notify(struct pool *p, void (*fn)(void *), void *arg);
 
 /* Unexpired keys available for the pair (in the database and leased). */
 size_t		 pool_count(struct pool *p, const char *master, const char *slave);

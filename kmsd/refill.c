@@ -2,6 +2,9 @@
  * The refill thread: keeps each configured (local master, remote slave) pool
  * between its low and high watermarks with large enc_keys batches from the
  * KME, and drops keys past their TTL. A pool that runs short wakes it early.
+ * It also takes each pool's leases in the background (pool_prefetch), every
+ * tick and whenever pool_take says a pair's memory is running low, so that
+ * requests are served from memory without waiting for the database.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -48,6 +51,14 @@ refill_pairs(struct kmsd *k, struct refill_pair *p, size_t max,
 	return n;
 }
 
+/* Background leases: storage errors are logged by the pool; retried next tick. */
+static void
+refill_prefetch(struct kmsd *k, struct refill_pair *p, size_t n)
+{
+	for (size_t i = 0; i < n && !k->stop; i++)
+		(void)pool_prefetch(k->pool, p[i].master, p[i].slave);
+}
+
 /* Fill one pool up to high; returns -1 when the KME failed. */
 static int
 refill_one(struct kmsd *k, struct refill_pair *p, unsigned low, unsigned high,
@@ -81,6 +92,8 @@ refill_one(struct kmsd *k, struct refill_pair *p, unsigned low, unsigned high,
 			return -1;
 		}
 		etsi_keys_free(&keys);
+		/* Keep a standby lease ready while a long fill runs. */
+		(void)pool_prefetch(k->pool, p->master, p->slave);
 		have = pool_count(k->pool, p->master, p->slave);
 		if (p->failing)
 			log_info("pool %s -> %s: refilling again", p->master, p->slave);
@@ -133,6 +146,7 @@ refill_main(void *arg)
 		int		any_fail = 0;
 
 		npairs = refill_pairs(k, pairs, max, &low, &high, &batch, &bits);
+		refill_prefetch(k, pairs, npairs);
 		if (time_mono_ns() / 1000000 - last_expire >= REFILL_EXPIRE_MS) {
 			size_t	n = pool_expire(k->pool, time_real_ms());
 
@@ -171,12 +185,20 @@ refill_main(void *arg)
 	return NULL;
 }
 
+static void
+refill_notify(void *arg)
+{
+	kmsd_refill_kick(arg);
+}
+
 int
 kmsd_refill_start(struct kmsd *k)
 {
 	if (pthread_create(&k->refill, NULL, refill_main, k) != 0)
 		return -1;
 	k->refill_started = 1;
+	/* pool_take asks for a background lease when memory runs low. */
+	pool_set_notify(k->pool, refill_notify, k);
 	return 0;
 }
 
@@ -194,6 +216,7 @@ kmsd_refill_stop(struct kmsd *k)
 {
 	if (!k->refill_started)
 		return;
+	pool_set_notify(k->pool, NULL, NULL);
 	pthread_mutex_lock(&k->mu);
 	k->stop = 1;
 	pthread_cond_signal(&k->cv);

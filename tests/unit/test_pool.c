@@ -1,7 +1,9 @@
 /*
  * kmsd/pool: round trip, all or nothing, pairs, TTL, restarts, the crash
- * case (a real process killed with SIGKILL while holding a lease), nothing in
- * clear on disk, concurrent takers, and the refusals at open.
+ * case (a real process killed with SIGKILL while holding a lease, and one
+ * holding a prefetched standby lease too), nothing in clear on disk,
+ * concurrent takers (also with a prefetcher and an adder), background
+ * leases, the key ID set, and the refusals at open.
  *
  * The crash child is this binary re-executed with --crash-child: a fresh
  * process (no SQLite connection carried across fork) that opens the pool,
@@ -390,11 +392,17 @@ crash_child_main(char **argv)
 		fprintf(stderr, "crash child: %s\n", p ? "take failed" : err);
 		_exit(1);
 	}
+	/* "pf-kill": also hold a standby lease from pool_prefetch. */
+	if (strncmp(argv[5], "pf-", 3) == 0 &&
+	    pool_prefetch(p, "sae-a", "sae-b") != 0) {
+		fprintf(stderr, "crash child: prefetch failed\n");
+		_exit(1);
+	}
 	for (size_t i = 0; i < out.n; i++)
 		printf("%s\n", out.v[i].id);
 	printf("END\n");
 	fflush(stdout);
-	if (strcmp(argv[5], "kill") == 0)
+	if (strcmp(argv[5], "kill") == 0 || strcmp(argv[5], "pf-kill") == 0)
 		for (;;)
 			pause();	/* the parent sends SIGKILL */
 	_exit(0);			/* no pool_close, no atexit */
@@ -553,7 +561,7 @@ test_tampered_row(void **state)
 struct taker {
 	struct pool	*p;
 	size_t		 n;
-	int		 ids[NCONC];
+	int		 ids[NKEYS];
 	int		 bad;
 };
 
@@ -569,7 +577,7 @@ taker_main(void *arg)
 			size_t k;
 
 			if (sscanf(out.v[i].id, "key-%zu", &k) != 1 ||
-			    k >= NKEYS || t->n >= NCONC ||
+			    k >= NKEYS || t->n >= NKEYS ||
 			    memcmp(out.v[i].key, key_bytes[k], KB) != 0)
 				t->bad++;
 			else
@@ -613,6 +621,279 @@ test_threads(void **state)
 		assert_true(seen[k] <= 1);
 	assert_int_equal(total + pool_count(p, "sae-a", "sae-b"), NCONC);
 	assert_true(pool_count(p, "sae-a", "sae-b") < 13);
+	pool_close(p);
+}
+
+/* ------------------------------------------------------------ prefetch */
+
+static size_t
+take_ids(struct pool *p, size_t n, int *served)
+{
+	struct etsi_keys out;
+	size_t i;
+
+	assert_int_equal(pool_take(p, "sae-a", "sae-b", n, &out), 0);
+	for (i = 0; i < out.n; i++) {
+		size_t k = key_num(out.v[i].id);
+
+		assert_memory_equal(out.v[i].key, key_bytes[k], KB);
+		served[k]++;
+	}
+	etsi_keys_free(&out);
+	return n;
+}
+
+/* Called from the taker threads in test_threads_prefetch. */
+static void
+count_notify(void *arg)
+{
+	__atomic_add_fetch((int *)arg, 1, __ATOMIC_RELAXED);
+}
+
+/* Background leases: same order, exact counts, the notify hint, restarts. */
+static void
+test_prefetch(void **state)
+{
+	struct fx *f = *state;
+	struct pool *p = fx_open(f);
+	uint64_t now = time_real_ms();
+	int kicks = 0;
+
+	/* Nothing to do: unknown pair, empty pair. */
+	assert_int_equal(pool_prefetch(p, "sae-q", "sae-r"), 0);
+	add(p, "sae-a", "sae-b", 0, 200, now, 0);
+	pool_set_notify(p, count_notify, &kicks);
+	/* Memory tops up to 3 leases (48 keys); the count does not move. */
+	assert_int_equal(pool_prefetch(p, "sae-a", "sae-b"), 0);
+	assert_int_equal(pool_count(p, "sae-a", "sae-b"), 200);
+	/* At or above 2 leases in memory: no lease, no kick. */
+	take_expect(p, "sae-a", "sae-b", 10, 0);
+	assert_int_equal(kicks, 0);
+	assert_int_equal(pool_prefetch(p, "sae-a", "sae-b"), 0);
+	take_expect(p, "sae-a", "sae-b", 7, 10);	/* 31 left: one kick */
+	assert_int_equal(kicks, 1);
+	take_expect(p, "sae-a", "sae-b", 1, 17);
+	assert_int_equal(kicks, 1);
+	assert_int_equal(pool_count(p, "sae-a", "sae-b"), 182);
+	assert_int_equal(pool_prefetch(p, "sae-a", "sae-b"), 0);
+	take_expect(p, "sae-a", "sae-b", 1, 18);	/* 18..65: 47 left */
+	assert_int_equal(kicks, 1);
+	/* Served in order across prefetched leases and a synchronous one
+	 * (66..81), which leaves 3 in memory: it asks again. */
+	take_expect(p, "sae-a", "sae-b", 60, 19);
+	assert_int_equal(kicks, 2);
+	assert_int_equal(pool_count(p, "sae-a", "sae-b"), 121);
+	/* 79..81 in memory, 82..199 on disk; the restart discards 79..81. */
+	pool_close(p);
+	p = fx_open(f);
+	assert_int_equal(pool_count(p, "sae-a", "sae-b"), 118);
+	assert_int_equal(pool_prefetch(p, "sae-a", "sae-b"), 0);
+	take_expect(p, "sae-a", "sae-b", 118, 82);
+	take_short(p, "sae-a", "sae-b", 1);
+	/* An empty disk asks no more until keys are added. */
+	kicks = 0;
+	pool_set_notify(p, count_notify, &kicks);
+	add(p, "sae-a", "sae-b", 300, 20, now, 0);
+	take_expect(p, "sae-a", "sae-b", 1, 300);
+	assert_int_equal(kicks, 1);
+	assert_int_equal(pool_prefetch(p, "sae-a", "sae-b"), 0);
+	take_expect(p, "sae-a", "sae-b", 1, 301);
+	take_expect(p, "sae-a", "sae-b", 1, 302);
+	assert_int_equal(kicks, 1);
+	assert_int_equal(pool_count(p, "sae-a", "sae-b"), 17);
+	pool_set_notify(p, NULL, NULL);
+	pool_close(p);
+}
+
+/* Prefetched keys expire in memory like any leased key. */
+static void
+test_prefetch_ttl(void **state)
+{
+	struct fx *f = *state;
+	struct pool *p;
+
+	f->cfg.ttl_s = 1;
+	p = fx_open(f);
+	add(p, "sae-a", "sae-b", 0, 10, time_real_ms() - 700, 0);
+	add(p, "sae-a", "sae-b", 10, 10, time_real_ms() + 5000, 0);
+	assert_int_equal(pool_prefetch(p, "sae-a", "sae-b"), 0);
+	assert_int_equal(pool_count(p, "sae-a", "sae-b"), 20);
+	take_expect(p, "sae-a", "sae-b", 2, 0);
+	time_sleep_ns(500 * 1000000ull);
+	assert_int_equal(pool_count(p, "sae-a", "sae-b"), 10);
+	take_expect(p, "sae-a", "sae-b", 10, 10);
+	take_short(p, "sae-a", "sae-b", 1);
+	pool_close(p);
+}
+
+/* The ID set across growth, retirement and reopen: every ID still in the
+ * pool (on disk, prefetched, or in the current lease) is refused again. */
+static void
+test_id_set(void **state)
+{
+	struct fx *f = *state;
+	static int served[NKEYS];
+	struct pool *p = fx_open(f);
+	uint64_t now = time_real_ms();
+	size_t i, left;
+
+	memset(served, 0, sizeof(served));
+	for (i = 0; i < 3000; i += 500)
+		add(p, "sae-a", "sae-b", i, 500, now, 0);
+	for (left = 1700; left > 0; left -= 17) {
+		take_ids(p, 17, served);
+		assert_int_equal(pool_prefetch(p, "sae-a", "sae-b"), 0);
+	}
+	for (i = 0; i < 3000; i++)
+		add(p, "sae-a", "sae-b", i, 1, now, i < 1700 ? 0 : -1);
+	/* The served IDs came back as new keys (a KME may reuse them once
+	 * they left the pool); the others were refused. */
+	assert_int_equal(pool_count(p, "sae-a", "sae-b"), 3000);
+	pool_close(p);
+	/* After a restart: the keys that were on disk (the leases in memory,
+	 * 1700..1747 at most, are gone, and their IDs with them). */
+	p = fx_open(f);
+	for (i = 0; i < 3000; i += 97)
+		if (i < 1700 || i >= 1748)
+			add(p, "sae-a", "sae-b", i, 1, now, -1);
+	assert_int_equal(pool_count(p, "sae-a", "sae-b"), 3000 - 48);
+	pool_close(p);
+}
+
+/* A child holding a prefetched standby lease is killed: none of it is ever
+ * served, by anyone. */
+static void
+test_crash_standby(void **state)
+{
+	struct fx *f = *state;
+	static int served[NKEYS];
+	struct etsi_keys out;
+	struct pool *p = fx_open(f), *p2;
+	int fd, st;
+	pid_t pid;
+	size_t i;
+
+	memset(served, 0, sizeof(served));
+	add(p, "sae-a", "sae-b", 0, 200, time_real_ms(), 0);
+	/* This process prefetches 0..47 (3 leases' worth), serves 0..2. */
+	assert_int_equal(pool_prefetch(p, "sae-a", "sae-b"), 0);
+	take_ids(p, 3, served);
+	/* The child: leases 48..63, serves 48..52, tops its memory up with
+	 * 64..100 (to 48 keys), and is killed with SIGKILL. */
+	pid = crash_child(f, 5, "pf-kill", &fd);
+	assert_int_equal(crash_read(fd, served), 5);
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	/* This process serves its memory (3..47) and a new lease 101..116
+	 * (101..105 served, 106..116 kept). */
+	take_ids(p, 50, served);
+	/* A restart sees only keys nobody leased: 117..199. */
+	p2 = fx_open(f);
+	assert_int_equal(pool_count(p2, "sae-a", "sae-b"), 83);
+	assert_int_equal(pool_take(p2, "sae-a", "sae-b", 83, &out), 0);
+	for (i = 0; i < out.n; i++) {
+		assert_int_equal(key_num(out.v[i].id), 117 + i);
+		served[key_num(out.v[i].id)]++;
+	}
+	etsi_keys_free(&out);
+	take_short(p2, "sae-a", "sae-b", 1);
+	pool_close(p2);
+	pool_close(p);
+	for (i = 0; i < 200; i++) {
+		int dead = i >= 53 && i <= 100;	/* the child's unserved keys */
+		int held = i >= 106 && i <= 116;	/* still in p's memory */
+
+		assert_true(served[i] <= 1);
+		assert_int_equal(served[i], dead || held ? 0 : 1);
+	}
+}
+
+/* Takers, a prefetcher and an adder at once: no key twice, exact count. */
+struct prefetcher {
+	struct pool	*p;
+	int		 stop;		/* __atomic */
+	int		 bad;
+	size_t		 added;
+};
+
+static void *
+prefetcher_main(void *arg)
+{
+	struct prefetcher *pf = arg;
+
+	while (!__atomic_load_n(&pf->stop, __ATOMIC_RELAXED))
+		if (pool_prefetch(pf->p, "sae-a", "sae-b") != 0)
+			pf->bad++;
+	return NULL;
+}
+
+static void *
+adder_main(void *arg)
+{
+	struct prefetcher *pf = arg;
+	struct etsi_keys k;
+
+	/* Keys NCONC.. in batches of 50, while the takers run. */
+	for (size_t b = NCONC; b + 50 <= NKEYS; b += 50) {
+		mk_keys(&k, b, 50);
+		if (pool_add(pf->p, "sae-a", "sae-b", &k, time_real_ms()) != 0)
+			pf->bad++;
+		else
+			pf->added += 50;
+		etsi_keys_free(&k);
+	}
+	return NULL;
+}
+
+static void
+test_threads_prefetch(void **state)
+{
+	struct fx *f = *state;
+	static struct taker t[NTHREADS];
+	static int seen[NKEYS];
+	struct prefetcher pf;
+	pthread_t th[NTHREADS], pth, ath;
+	struct pool *p;
+	size_t total = 0, added = 0;
+	int kicks = 0;
+
+	f->cfg.lease_size = 64;
+	p = fx_open(f);
+	pool_set_notify(p, count_notify, &kicks);
+	memset(seen, 0, sizeof(seen));
+	memset(&pf, 0, sizeof(pf));
+	pf.p = p;
+	for (size_t b = 0; b < NCONC; b += 500)
+		add(p, "sae-a", "sae-b", b, NCONC - b < 500 ? NCONC - b : 500,
+		    time_real_ms(), 0);
+	added = NCONC;
+	assert_int_equal(pthread_create(&pth, NULL, prefetcher_main, &pf), 0);
+	assert_int_equal(pthread_create(&ath, NULL, adder_main, &pf), 0);
+	for (int i = 0; i < NTHREADS; i++) {
+		memset(&t[i], 0, sizeof(t[i]));
+		t[i].p = p;
+		assert_int_equal(pthread_create(&th[i], NULL, taker_main, &t[i]),
+		    0);
+	}
+	pthread_join(ath, NULL);
+	for (int i = 0; i < NTHREADS; i++)
+		pthread_join(th[i], NULL);
+	__atomic_store_n(&pf.stop, 1, __ATOMIC_RELAXED);
+	pthread_join(pth, NULL);
+	assert_int_equal(pf.bad, 0);
+	added += pf.added;
+	for (int i = 0; i < NTHREADS; i++) {
+		assert_int_equal(t[i].bad, 0);
+		for (size_t j = 0; j < t[i].n; j++)
+			seen[t[i].ids[j]]++;
+		total += t[i].n;
+	}
+	for (size_t k = 0; k < NKEYS; k++)
+		assert_true(seen[k] <= 1);
+	/* Takers stop at their first short answer; what is left is exact. */
+	assert_int_equal(total + pool_count(p, "sae-a", "sae-b"), added);
+	pool_set_notify(p, NULL, NULL);
 	pool_close(p);
 }
 
@@ -701,6 +982,27 @@ test_timing(void **state)
 	    (double)t_lease / (double)n_lease / 1e3, n_lease,
 	    (double)t_refill / (double)n_refill / 1e3, n_refill);
 	pool_close(p);
+
+	/* With the leases taken by pool_prefetch, as kmsd's refill thread. */
+	p = fx_open(f);
+	for (size_t b = 0; b < NKEYS; b += 1000)
+		add(p, "sae-a", "sae-c", b, 1000, time_real_ms(), 0);
+	t_lease = t_refill = 0;
+	n_lease = n_refill = 0;
+	for (i = 0; i < NKEYS / 13 - 60; i++) {
+		t0 = time_mono_ns();
+		assert_int_equal(pool_prefetch(p, "sae-a", "sae-c"), 0);
+		t_refill += time_mono_ns() - t0;
+		t0 = time_mono_ns();
+		assert_int_equal(pool_take(p, "sae-a", "sae-c", 13, &out), 0);
+		t_lease += time_mono_ns() - t0;
+		etsi_keys_free(&out);
+	}
+	print_message("# pool_take(13) with background leases: %.2f us avg; "
+	    "pool_prefetch: %.1f us avg per take\n",
+	    (double)t_lease / (double)i / 1e3,
+	    (double)t_refill / (double)i / 1e3);
+	pool_close(p);
 }
 
 int
@@ -720,6 +1022,14 @@ main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_tampered_row, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prefetch, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prefetch_ttl, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_id_set, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_crash_standby, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_threads_prefetch, setup,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timing, setup, teardown),
 	};
