@@ -64,7 +64,7 @@ usage(FILE *f)
 	    "  --key FILE     client private key, PEM (env KMS_KEY)\n"
 	    "  --ca FILE      CA certificate to verify the KME (env KMS_CA)\n"
 	    "  --timeout MS   per-request timeout in ms (default %d)\n"
-	    "  --json         print the JSON object instead of text\n"
+	    "  --json         print the JSON object instead of text (also after COMMAND)\n"
 	    "  -h, --help     this help; COMMAND --help for a command's help\n\n"
 	    "commands:\n", prog, KMS_DEFAULT_TIMEOUT_MS);
 	for (size_t i = 0; i < sizeof(subcmds) / sizeof(subcmds[0]); i++) {
@@ -168,6 +168,7 @@ static int
 status_main(int argc, char **argv, struct gopts *g)
 {
 	static const struct option lo[] = {
+		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
 	struct kms_client	*c = NULL;
 	struct etsi_status	 s;
@@ -175,8 +176,12 @@ status_main(int argc, char **argv, struct gopts *g)
 	int			 ch, rc;
 
 	optind = 0;
-	if ((ch = sub_getopt(argc, argv, "h", lo)) != 0)
-		return sub_usage("status", ch == 'h' ? EX_OK : EX_USAGE);
+	while ((ch = sub_getopt(argc, argv, "h", lo)) != 0) {
+		if (ch == 'j')		/* --json may follow the command too */
+			g->json = 1;
+		else
+			return sub_usage("status", ch == 'h' ? EX_OK : EX_USAGE);
+	}
 	if (argc - optind != 1)
 		return sub_usage("status", EX_USAGE);
 	if ((c = open_client("status", g)) == NULL)
@@ -252,6 +257,7 @@ enc_main(int argc, char **argv, struct gopts *g)
 		{ "size", required_argument, NULL, 's' },
 		{ "additional", required_argument, NULL, 'a' },
 		{ "get", no_argument, NULL, 'g' },
+		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 } };
 	struct kms_client	*c = NULL;
@@ -293,6 +299,9 @@ enc_main(int argc, char **argv, struct gopts *g)
 			}
 			slaves[req.nslaves++] = optarg;
 			break;
+		case 'j':
+			g->json = 1;
+			break;
 		case 'g':
 			get = 1;
 			break;
@@ -324,6 +333,7 @@ dec_main(int argc, char **argv, struct gopts *g)
 {
 	static const struct option lo[] = {
 		{ "get", no_argument, NULL, 'g' },
+		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 } };
 	struct kms_client	*c = NULL;
@@ -336,6 +346,10 @@ dec_main(int argc, char **argv, struct gopts *g)
 	while ((ch = sub_getopt(argc, argv, "gh", lo)) != 0) {
 		if (ch == 'h')
 			return sub_usage("dec", EX_OK);
+		if (ch == 'j') {
+			g->json = 1;
+			continue;
+		}
 		if (ch != 'g')
 			return sub_usage("dec", EX_USAGE);
 		get = 1;
