@@ -653,6 +653,7 @@ kme_start(const struct kme_cfg *cfg, char *err, size_t errlen)
 	if (k->st == NULL)
 		goto fail;
 	k->next_seq = store_last_seq(k->st) + 1;
+	store_size_hint(k->st, k->max_key_count);
 
 	memset(&lc, 0, sizeof(lc));
 	lc.self_id = k->id;

@@ -48,15 +48,28 @@ struct link {
 	pthread_t	 th;
 	int		 th_started;
 
+	/*
+	 * Held by the I/O thread except while it sleeps in poll() with a
+	 * connection up; a caller thread that gets it there may write queued
+	 * frames to the SSL itself (link_call_wait), saving the I/O thread a
+	 * wakeup. So the SSL object is never used by two threads at once. It
+	 * guards ssl, fd, hello_seen, wbuf, woff, want_out, wfail. Taken
+	 * before mu, never the other way round (callers only trylock it).
+	 */
+	pthread_mutex_t	 ssl_mu;
+	int		 direct;	/* SIGPIPE is ignored: callers may write */
+	int		 wfail;		/* a caller's write failed: I/O thread closes */
+	char		 wfail_why[256];
+
 	pthread_mutex_t	 mu;		/* guards the fields below */
-	int		 stop;
-	int		 up;
-	uint64_t	 epoch;
+	int		 stop;		/* written under mu, read atomically */
+	int		 up;		/* written under mu, read atomically */
+	uint64_t	 epoch;		/* written under mu, read atomically */
 	uint32_t	 next_reqid;
 	struct buf	 outq;
 	struct link_wait *waiters;
 
-	/* I/O thread only */
+	/* I/O thread only (or under ssl_mu, see above) */
 	int		 fd;
 	SSL		*ssl;
 	int		 hello_seen;
@@ -82,6 +95,9 @@ struct link {
 };
 
 /* ------------------------------------------------------------ helpers */
+
+/* The link whose I/O thread this is (NULL in other threads). */
+static __thread struct link *io_self;
 
 static void
 ssl_errstr(char *out, size_t cap)
@@ -129,9 +145,7 @@ stopping(struct link *l)
 {
 	int s;
 
-	pthread_mutex_lock(&l->mu);
-	s = l->stop;
-	pthread_mutex_unlock(&l->mu);
+	s = __atomic_load_n(&l->stop, __ATOMIC_ACQUIRE);
 	return s;
 }
 
@@ -240,6 +254,8 @@ ctx_new(const struct link_cfg *c, char *err, size_t errlen)
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
 	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_num_tickets(ctx, 0);
+	/* One read() per burst instead of two per record (header, body). */
+	SSL_CTX_set_read_ahead(ctx, 1);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	if (SSL_CTX_use_certificate_chain_file(ctx, c->cert) != 1) {
 		ssl_errstr(e, sizeof(e));
@@ -407,9 +423,9 @@ conn_close(struct link *l, const char *why)
 		return;
 	pthread_mutex_lock(&l->mu);
 	was_up = l->up;
-	l->up = 0;
+	__atomic_store_n(&l->up, 0, __ATOMIC_RELEASE);
 	if (was_up)
-		l->epoch++;
+		__atomic_store_n(&l->epoch, l->epoch + 1, __ATOMIC_RELEASE);
 	buf_reset(&l->outq);
 	fail_waiters_locked(l);
 	pthread_mutex_unlock(&l->mu);
@@ -436,6 +452,7 @@ conn_close(struct link *l, const char *why)
 	OPENSSL_cleanse(l->rb, l->rlen);
 	l->rlen = 0;
 	l->hello_seen = 0;
+	l->wfail = 0;
 	ERR_clear_error();
 }
 
@@ -663,7 +680,7 @@ on_frame(struct link *l, uint8_t type, uint32_t reqid, const uint8_t *p,
 		}
 		l->hello_seen = 1;
 		pthread_mutex_lock(&l->mu);
-		l->up = 1;
+		__atomic_store_n(&l->up, 1, __ATOMIC_RELEASE);
 		pthread_mutex_unlock(&l->mu);
 		l->last_err[0] = '\0';
 		log_info("link: QKD link to %s (%s) up", l->cfg.peer_id,
@@ -739,6 +756,12 @@ do_read(struct link *l, char *why, size_t whylen)
 			got = 1;
 			if (parse_frames(l, why, whylen) == -1)
 				return -1;
+			/*
+			 * Nothing buffered in OpenSSL: poll tells when more
+			 * comes, which spares a read() that would say EAGAIN.
+			 */
+			if (!SSL_has_pending(l->ssl))
+				break;
 			continue;
 		}
 		e = SSL_get_error(l->ssl, r);
@@ -834,9 +857,13 @@ serve(struct link *l)
 	struct pollfd p[3 + LINK_PEND_MAX];
 	uint64_t now, next;
 	char why[256];
-	int n, ms, lsn = -1, npend;
+	int n, ms, lsn = -1, npend, r;
 
 	now = time_mono_ns();
+	if (l->wfail) {
+		conn_close(l, l->wfail_why);
+		return;
+	}
 	if (!l->hello_seen && now > l->hello_deadline) {
 		conn_close(l, "no HELLO from the peer");
 		return;
@@ -854,7 +881,7 @@ serve(struct link *l)
 	if (l->hello_seen && l->next_ping < next)
 		next = l->next_ping;
 	ms = next > now ? (int)((next - now) / 1000000) + 1 : 0;
-	if (SSL_pending(l->ssl) > 0)
+	if (SSL_has_pending(l->ssl))
 		ms = 0;
 	p[0] = (struct pollfd){ .fd = l->evfd, .events = POLLIN };
 	p[1] = (struct pollfd){ .fd = l->fd,
@@ -867,8 +894,16 @@ serve(struct link *l)
 	npend = (int)pend_pollfds(l, p + n);
 	if (npend > 0 && ms > 100)
 		ms = 100;		/* handshake deadlines */
-	if (poll(p, (nfds_t)(n + npend), ms) < 0 && errno != EINTR)
+	/* Callers may write to the SSL while this thread sleeps here. */
+	pthread_mutex_unlock(&l->ssl_mu);
+	r = poll(p, (nfds_t)(n + npend), ms);
+	pthread_mutex_lock(&l->ssl_mu);
+	if (r < 0 && errno != EINTR)
 		return;
+	if (l->wfail) {
+		conn_close(l, l->wfail_why);
+		return;
+	}
 	if (p[0].revents & POLLIN)
 		drain(l);
 	if (npend > 0) {
@@ -878,7 +913,7 @@ serve(struct link *l)
 		if (l->ssl != before)
 			return;		/* replaced by a new peer: start over */
 	}
-	if ((p[1].revents & (POLLIN | POLLHUP | POLLERR)) || SSL_pending(l->ssl) > 0) {
+	if ((p[1].revents & (POLLIN | POLLHUP | POLLERR)) || SSL_has_pending(l->ssl)) {
 		if (do_read(l, why, sizeof(why)) == -1) {
 			conn_close(l, why);
 			return;
@@ -928,6 +963,8 @@ io_main(void *arg)
 	sigaddset(&ss, SIGTERM);
 	sigaddset(&ss, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &ss, NULL);
+	io_self = l;
+	pthread_mutex_lock(&l->ssl_mu);
 	l->backoff_ms = BACKOFF_MIN_MS;
 	while (!stopping(l)) {
 		if (l->ssl != NULL) {
@@ -952,6 +989,7 @@ io_main(void *arg)
 	while (l->npend > 0)
 		pend_drop(l, 0);
 	conn_close(l, "KME stopping");
+	pthread_mutex_unlock(&l->ssl_mu);
 	return NULL;
 }
 
@@ -1006,6 +1044,13 @@ link_start(const struct link_cfg *cfg, const struct link_ops *ops, char *err,
 	l->ops = *ops;
 	l->lfd = l->fd = l->evfd = -1;
 	pthread_mutex_init(&l->mu, NULL);
+	pthread_mutex_init(&l->ssl_mu, NULL);
+	{
+		struct sigaction sa;
+
+		l->direct = sigaction(SIGPIPE, NULL, &sa) == 0 &&
+		    sa.sa_handler == SIG_IGN;
+	}
 	buf_init(&l->outq, OUTQ_MAX);
 	buf_init(&l->wbuf, OUTQ_MAX);
 	l->next_reqid = 1;
@@ -1042,7 +1087,7 @@ link_stop(struct link *l)
 	if (l == NULL)
 		return;
 	pthread_mutex_lock(&l->mu);
-	l->stop = 1;
+	__atomic_store_n(&l->stop, 1, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&l->mu);
 	if (l->th_started) {
 		wake(l);
@@ -1060,6 +1105,7 @@ link_stop(struct link *l)
 	buf_free(&l->wbuf);
 	sec_free(l->rb, RBUF_LEN);
 	pthread_mutex_destroy(&l->mu);
+	pthread_mutex_destroy(&l->ssl_mu);
 	free(l);
 }
 
@@ -1072,23 +1118,13 @@ link_port(const struct link *l)
 int
 link_is_up(struct link *l)
 {
-	int up;
-
-	pthread_mutex_lock(&l->mu);
-	up = l->up;
-	pthread_mutex_unlock(&l->mu);
-	return up;
+	return __atomic_load_n(&l->up, __ATOMIC_ACQUIRE);
 }
 
 uint64_t
 link_epoch(struct link *l)
 {
-	uint64_t e;
-
-	pthread_mutex_lock(&l->mu);
-	e = l->epoch;
-	pthread_mutex_unlock(&l->mu);
-	return e;
+	return __atomic_load_n(&l->epoch, __ATOMIC_ACQUIRE);
 }
 
 static int
@@ -1120,7 +1156,8 @@ link_send(struct link *l, uint8_t type, uint32_t reqid, const void *p, size_t n)
 	pthread_mutex_lock(&l->mu);
 	rc = send_locked(l, type, reqid, p, n, &wk);
 	pthread_mutex_unlock(&l->mu);
-	if (wk)
+	/* The I/O thread writes its queue before it sleeps again. */
+	if (wk && io_self != l)
 		wake(l);
 	return rc;
 }
@@ -1150,9 +1187,46 @@ link_call_begin(struct link *l, struct link_wait *w, uint8_t type,
 		w->done = -1;
 	}
 	pthread_mutex_unlock(&l->mu);
-	if (wk)
-		wake(l);
+	/* The write (or the wake) is left to link_call_wait. */
+	w->kick = rc == 0 ? 1 + wk : 0;
 	return rc;
+}
+
+/*
+ * A caller's frames are queued: write them from this thread if the I/O
+ * thread sleeps in poll() (it then holds no SSL state), else wake it if the
+ * queue was empty (wk), as link_send does. Whoever takes the queue writes
+ * every frame in it, in order.
+ */
+static void
+kick(struct link *l, int wk)
+{
+	char why[256];
+	int need;
+
+	if (io_self == l)
+		return;
+	if (!l->direct || pthread_mutex_trylock(&l->ssl_mu) != 0) {
+		if (wk)
+			wake(l);
+		return;
+	}
+	need = wk;
+	if (l->ssl != NULL && l->hello_seen && !l->wfail) {
+		why[0] = '\0';
+		if (do_write(l, why, sizeof(why)) == -1) {
+			/* The I/O thread closes the connection and tells all. */
+			snprintf(l->wfail_why, sizeof(l->wfail_why), "%s", why);
+			l->wfail = 1;
+			need = 1;
+		} else {
+			/* A short write: the I/O thread waits for POLLOUT. */
+			need = l->want_out || l->woff != l->wbuf.len;
+		}
+	}
+	pthread_mutex_unlock(&l->ssl_mu);
+	if (need)
+		wake(l);
 }
 
 int
@@ -1161,6 +1235,10 @@ link_call_wait(struct link *l, struct link_wait *w, unsigned timeout_ms)
 	struct timespec ts;
 	int rc = 0;
 
+	if (w->kick) {
+		kick(l, w->kick == 2);
+		w->kick = 0;
+	}
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	ts.tv_sec += timeout_ms / 1000;
 	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
@@ -1181,6 +1259,10 @@ link_call_end(struct link *l, struct link_wait *w)
 {
 	struct link_wait **pp;
 
+	if (w->kick) {
+		kick(l, w->kick == 2);
+		w->kick = 0;
+	}
 	pthread_mutex_lock(&l->mu);
 	for (pp = &l->waiters; *pp != NULL; pp = &(*pp)->next)
 		if (*pp == w) {

@@ -6,10 +6,12 @@
  *
  *	u32 len (of what follows) | u8 type | u32 request id | payload
  *
- * One I/O thread per link owns the socket and the SSL object (OpenSSL
- * objects are never touched by two threads). Other threads queue frames
- * (link_send) or make a request and wait for the answer with the same
- * request id (link_call_*). The listening side accepts one peer at a time (a
+ * One I/O thread per link owns the socket and the SSL object. Other threads
+ * queue frames (link_send) or make a request and wait for the answer with
+ * the same request id (link_call_*). While the I/O thread sleeps in poll()
+ * it holds no SSL state, and link_call_wait then writes the queue to the
+ * SSL itself under a mutex (saving a wakeup); otherwise it wakes the I/O
+ * thread. Either way no OpenSSL object is used by two threads at once. The listening side accepts one peer at a time (a
  * newer authenticated connection replaces the old one); the connecting side
  * reconnects with a backoff capped at 1 s.
  *
@@ -69,6 +71,7 @@ struct link_wait {
 	pthread_cond_t		 cv;
 	uint32_t		 reqid;
 	int			 done;		/* 1 answered, -1 link down */
+	int			 kick;		/* queued, not yet written or woken */
 	uint8_t			 type;		/* answer's frame type */
 	struct buf		 reply;		/* answer's payload (wiped) */
 };

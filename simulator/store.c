@@ -41,13 +41,23 @@
 #define NONCE_BLOCK	(1u << 20)
 
 struct hnode {
-	struct hnode	*hnext;
 	uint8_t		 id[16];
 };
 
+/*
+ * Open addressing with linear probing: a slot holds the ID's hash and the
+ * record. A lookup touches one slot line, and the record only when the
+ * whole hash matches; a growth rehashes from the stored hashes without
+ * touching the records. Deletion shifts the run back (no tombstones).
+ */
+struct hslot {
+	uint64_t	 h;
+	struct hnode	*p;		/* NULL: empty */
+};
+
 struct htab {
-	struct hnode	**b;
-	size_t		  nb;
+	struct hslot	 *s;
+	size_t		  cap;		/* power of 2 */
 	size_t		  n;
 };
 
@@ -124,8 +134,11 @@ struct store {
 
 /* ---------------------------------------------------------------- hash */
 
-static size_t
-h_idx(const struct store *s, const struct htab *t, const uint8_t id[16])
+#define H_MIN		1024
+#define H_HINT_MAX	(8u << 20)	/* entries a size hint may reserve */
+
+static uint64_t
+h_hash(const struct store *s, const uint8_t id[16])
 {
 	uint64_t a, b;
 
@@ -136,77 +149,108 @@ h_idx(const struct store *s, const struct htab *t, const uint8_t id[16])
 	a ^= b + (a >> 29);
 	a *= 0xbf58476d1ce4e5b9ULL;
 	a ^= a >> 32;
-	return (size_t)(a & (t->nb - 1));
+	return a;
 }
 
 static int
 h_init(struct htab *t)
 {
-	t->nb = 1024;
+	t->cap = H_MIN;
 	t->n = 0;
-	t->b = calloc(t->nb, sizeof(*t->b));
-	return t->b ? 0 : -1;
+	t->s = calloc(t->cap, sizeof(*t->s));
+	return t->s ? 0 : -1;
+}
+
+/* Re-slots every entry into a table of ncap slots; -1 leaves t as it was. */
+static int
+h_resize(struct htab *t, size_t ncap)
+{
+	struct hslot *ns;
+	size_t i, j, m = ncap - 1;
+
+	if ((ns = calloc(ncap, sizeof(*ns))) == NULL)
+		return -1;
+	for (i = 0; i < t->cap; i++) {
+		if (t->s[i].p == NULL)
+			continue;
+		for (j = t->s[i].h & m; ns[j].p != NULL; j = (j + 1) & m)
+			;
+		ns[j] = t->s[i];
+	}
+	free(t->s);
+	t->s = ns;
+	t->cap = ncap;
+	return 0;
+}
+
+/* Room for n entries at a load of at most 3/4 (best effort). */
+static void
+h_presize(struct htab *t, size_t n)
+{
+	size_t cap = t->cap;
+
+	if (n > H_HINT_MAX)
+		n = H_HINT_MAX;
+	while (n * 4 > cap * 3)
+		cap *= 2;
+	if (cap > t->cap)
+		(void)h_resize(t, cap);
 }
 
 static struct hnode *
 h_find(const struct store *s, const struct htab *t, const uint8_t id[16])
 {
-	struct hnode *h;
+	uint64_t h = h_hash(s, id);
+	size_t i, m = t->cap - 1;
 
-	for (h = t->b[h_idx(s, t, id)]; h != NULL; h = h->hnext)
-		if (memcmp(h->id, id, 16) == 0)
-			return h;
+	for (i = h & m; t->s[i].p != NULL; i = (i + 1) & m)
+		if (t->s[i].h == h && memcmp(t->s[i].p->id, id, 16) == 0)
+			return t->s[i].p;
 	return NULL;
 }
 
-static void
-h_grow(const struct store *s, struct htab *t)
+/* -1 only if the table is full and cannot grow. */
+static int
+h_add(const struct store *s, struct htab *t, struct hnode *n)
 {
-	struct htab nt;
-	struct hnode *h, *nx;
-	size_t i;
+	uint64_t h = h_hash(s, n->id);
+	size_t i, m;
 
-	nt.nb = t->nb * 2;
-	nt.n = t->n;
-	nt.b = calloc(nt.nb, sizeof(*nt.b));
-	if (nt.b == NULL)
-		return;		/* keep the longer chains */
-	for (i = 0; i < t->nb; i++)
-		for (h = t->b[i]; h != NULL; h = nx) {
-			size_t j = h_idx(s, &nt, h->id);
-
-			nx = h->hnext;
-			h->hnext = nt.b[j];
-			nt.b[j] = h;
-		}
-	free(t->b);
-	*t = nt;
-}
-
-static void
-h_add(const struct store *s, struct htab *t, struct hnode *h)
-{
-	size_t i;
-
-	if (t->n >= t->nb)
-		h_grow(s, t);
-	i = h_idx(s, t, h->id);
-	h->hnext = t->b[i];
-	t->b[i] = h;
+	if ((t->n + 1) * 4 > t->cap * 3 && h_resize(t, t->cap * 2) == -1 &&
+	    t->n + 1 >= t->cap)
+		return -1;	/* else: a fuller table, still correct */
+	m = t->cap - 1;
+	for (i = h & m; t->s[i].p != NULL; i = (i + 1) & m)
+		;
+	t->s[i].h = h;
+	t->s[i].p = n;
 	t->n++;
+	return 0;
 }
 
 static void
-h_del(const struct store *s, struct htab *t, struct hnode *h)
+h_del(const struct store *s, struct htab *t, struct hnode *n)
 {
-	struct hnode **pp;
+	uint64_t h = h_hash(s, n->id);
+	size_t i, j, k, m = t->cap - 1;
 
-	for (pp = &t->b[h_idx(s, t, h->id)]; *pp != NULL; pp = &(*pp)->hnext)
-		if (*pp == h) {
-			*pp = h->hnext;
-			t->n--;
+	for (i = h & m; t->s[i].p != n; i = (i + 1) & m)
+		if (t->s[i].p == NULL)
 			return;
-		}
+	/* Shift back the entries of the run that may not stay behind a hole. */
+	for (j = i;;) {
+		j = (j + 1) & m;
+		if (t->s[j].p == NULL)
+			break;
+		k = t->s[j].h & m;	/* home slot of entry j */
+		if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
+			continue;	/* home within (i, j]: stays */
+		t->s[i] = t->s[j];
+		i = j;
+	}
+	t->s[i].p = NULL;
+	t->s[i].h = 0;
+	t->n--;
 }
 
 /* ------------------------------------------------------- memory chunks */
@@ -666,7 +710,6 @@ void
 store_close(struct store *s)
 {
 	struct chunk *c, *nc;
-	struct hnode *h, *nh;
 	size_t i;
 	int j;
 
@@ -676,13 +719,11 @@ store_close(struct store *s)
 		nc = c->next;
 		m_chunk_free(s, c);
 	}
-	for (i = 0; s->kt.b != NULL && i < s->kt.nb; i++)
-		for (h = s->kt.b[i]; h != NULL; h = nh) {
-			nh = h->hnext;
-			m_akey_free((struct akey *)h);
-		}
-	free(s->ct.b);
-	free(s->kt.b);
+	for (i = 0; s->kt.s != NULL && i < s->kt.cap; i++)
+		if (s->kt.s[i].p != NULL)
+			m_akey_free((struct akey *)s->kt.s[i].p);
+	free(s->ct.s);
+	free(s->kt.s);
 	for (j = 0; j < ST__N; j++)
 		sqlite3_finalize(s->st[j]);
 	if (s->db)
@@ -703,6 +744,15 @@ store_count(struct store *s)
 	n = s->nchunks;
 	pthread_mutex_unlock(&s->mu);
 	return n;
+}
+
+void
+store_size_hint(struct store *s, size_t nchunks)
+{
+	pthread_mutex_lock(&s->mu);
+	if (s->db == NULL)
+		h_presize(&s->ct, nchunks);
+	pthread_mutex_unlock(&s->mu);
 }
 
 size_t
@@ -751,7 +801,10 @@ m_add_chunks(struct store *s, uint64_t seq, size_t n, const uint8_t *ids,
 		    keys + i * s->kb);
 		if (c == NULL)
 			return -1;	/* the ones before stay: the peer re-syncs */
-		h_add(s, &s->ct, &c->h);
+		if (h_add(s, &s->ct, &c->h) == -1) {
+			m_chunk_free(s, c);
+			return -1;
+		}
 		m_link_tail(s, c);
 		s->nchunks++;
 	}
@@ -1028,7 +1081,10 @@ m_putback(struct store *s, struct store_resv *r, const uint8_t *drop)
 		c = m_chunk_new(s, r->ids[i], r->ord[i], r->keys + i * s->kb);
 		if (c == NULL)
 			return -1;
-		h_add(s, &s->ct, &c->h);
+		if (h_add(s, &s->ct, &c->h) == -1) {
+			m_chunk_free(s, c);
+			return -1;
+		}
 		if (r->newest)
 			m_link_tail(s, c);
 		else
@@ -1132,7 +1188,10 @@ m_assign_one(struct store *s, struct store_assign *a)
 				n = ak->len - off;
 			memcpy(ak->key + off, cv[k * a->per + i]->key, n);
 		}
-		h_add(s, &s->kt, &ak->h);
+		if (h_add(s, &s->kt, &ak->h) == -1) {
+			m_akey_free(ak);
+			goto done;
+		}
 		s->nakeys++;
 	}
 	/* Only now, with every key stored, remove the chunks. */

@@ -76,6 +76,11 @@ struct store	*store_open(const char *db_path, const char *kek_file,
 void		 store_close(struct store *s);			/* NULL ok */
 
 size_t		 store_count(struct store *s);			/* chunks */
+/*
+ * The most chunks the caller will keep (max_key_count): the in-memory index
+ * is sized for them at once, so it never has to grow under load. Optional.
+ */
+void		 store_size_hint(struct store *s, size_t nchunks);
 /* Random per-store generation (a new in-memory store gets a new one). */
 void		 store_gen(struct store *s, uint8_t out[static 16]);
 /* Highest batch sequence number stored by store_add_chunks. */
