@@ -251,7 +251,10 @@ httpd_access(void *cls, struct MHD_Connection *c, const char *url,
 		return MHD_YES;
 	}
 	if (*upload_len != 0) {
-		if (!rq->too_big && buf_add(&rq->body, upload, *upload_len) == -1) {
+		/* max_body counts the body; the buffer keeps one more byte for
+		 * the NUL that handlers rely on. */
+		if (!rq->too_big && (*upload_len > d->max_body - rq->body.len ||
+		    buf_add(&rq->body, upload, *upload_len) == -1)) {
 			rq->too_big = 1;
 			buf_free(&rq->body);
 		}
