@@ -6,27 +6,9 @@
 . "$(dirname "$0")/lib.sh"
 tb_up
 
-JSON='Content-Type: application/json'
-NOTFOUND='one or more keys specified are not found on KME'
 ENC=$KMSD_A_URL/api/v1/keys/sae-b/enc_keys
 DEC=$KMSD_B_URL/api/v1/keys/sae-a/dec_keys
 
-enc() {	# WHO URL SLAVE BODY
-	sae_curl "$1" -X POST -H "$JSON" --data-binary "$4" "$2/api/v1/keys/$3/enc_keys"
-}
-dec() {	# WHO URL MASTER BODY
-	sae_curl "$1" -X POST -H "$JSON" --data-binary "$4" "$2/api/v1/keys/$3/dec_keys"
-}
-# "key_ID key" lines of a Key container, sorted.
-pairs() { printf '%s' "$1" | jq -r '.keys[] | "\(.key_ID) \(.key)"' 2>/dev/null | sort; }
-# Key IDs body for dec_keys with every key of a Key container.
-idsbody() { printf '%s' "$1" | jq -c '{key_IDs: [.keys[] | {key_ID}]}' 2>/dev/null; }
-# same NAME EXPECTED ACTUAL: multi-line equality, never of two empty texts.
-same() {
-	if [ -n "$2" ] && [ "$2" = "$3" ]; then ok "$1"; return; fi
-	printf '%s\n' "$2" >"$TB/same.exp"; printf '%s\n' "$3" >"$TB/same.got"
-	nok "$1: $(grep -c . "$TB/same.exp") lines expected, $(grep -c . "$TB/same.got") got, $(diff "$TB/same.exp" "$TB/same.got" | grep -c '^[<>]') differ"
-}
 # is_err NAME CODE CURL_OUTPUT [EXACT_MESSAGE]: status, Error body shape,
 # message; and never a key in an error answer.
 is_err() {
@@ -47,7 +29,6 @@ bytes() {
 	n=$(json_get "$2" '.keys | length')
 	if [ "${n:-0}" -gt 0 ] && [ -z "$bad" ]; then ok "$1"; else nok "$1: $n keys, wrong lengths: [$bad]"; fi
 }
-UUID_RE='^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
 
 # --- status ---
 r=$(sae_curl A "$KMSD_A_URL/api/v1/keys/sae-b/status")

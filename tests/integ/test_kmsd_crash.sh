@@ -10,7 +10,6 @@
 KEY_RATE=4000000; POOL_LOW=1000; POOL_HIGH=3000; export KEY_RATE POOL_LOW POOL_HIGH
 tb_up
 
-JSON='Content-Type: application/json'
 W=$TB/crash; mkdir -p "$W"
 ENC=$KMSD_A_URL/api/v1/keys/sae-b/enc_keys
 yes_no() { if "$@"; then echo true; else echo false; fi; }

@@ -8,13 +8,6 @@ POOL_LOW=50; POOL_HIGH=200; export POOL_LOW POOL_HIGH
 tb_up
 
 KMSD=$BINDIR/kmsd
-JSON='Content-Type: application/json'
-enc() {	# WHO URL SLAVE BODY
-	sae_curl "$1" -X POST -H "$JSON" --data-binary "$4" "$2/api/v1/keys/$3/enc_keys"
-}
-dec() {	# WHO URL MASTER BODY
-	sae_curl "$1" -X POST -H "$JSON" --data-binary "$4" "$2/api/v1/keys/$3/dec_keys"
-}
 metric() { curl -s "$1/metrics" | awk -v m="$2" '$1 == m { print $2; exit }'; }
 yes_no() { if "$@"; then echo true; else echo false; fi; }
 # wait_code CODE SECONDS CMD...: rerun the sae_curl CMD until it answers CODE.

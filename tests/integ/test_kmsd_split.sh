@@ -7,20 +7,6 @@ MAX_KEY_PER_REQUEST=4; export MAX_KEY_PER_REQUEST
 POOL_LOW=50; POOL_HIGH=100; export POOL_LOW POOL_HIGH
 tb_up
 
-JSON='Content-Type: application/json'
-enc() {	# WHO URL SLAVE BODY
-	sae_curl "$1" -X POST -H "$JSON" --data-binary "$4" "$2/api/v1/keys/$3/enc_keys"
-}
-dec() {	# WHO URL MASTER BODY
-	sae_curl "$1" -X POST -H "$JSON" --data-binary "$4" "$2/api/v1/keys/$3/dec_keys"
-}
-pairs() { printf '%s' "$1" | jq -r '.keys[] | "\(.key_ID) \(.key)"' 2>/dev/null | sort; }
-idsbody() { printf '%s' "$1" | jq -c '{key_IDs: [.keys[] | {key_ID}]}' 2>/dev/null; }
-same() {
-	if [ -n "$2" ] && [ "$2" = "$3" ]; then ok "$1"; return; fi
-	printf '%s\n' "$2" >"$TB/same.exp"; printf '%s\n' "$3" >"$TB/same.got"
-	nok "$1: $(grep -c . "$TB/same.exp") lines expected, $(grep -c . "$TB/same.got") got, $(diff "$TB/same.exp" "$TB/same.got" | grep -c '^[<>]') differ"
-}
 # metric OPS_URL SAMPLE: the value of one sample line of /metrics (e.g.
 # 'kmsd_pool_requests_total{result="hit"}'); empty if absent.
 metric() { curl -s "$1/metrics" | awk -v m="$2" '$1 == m { print $2; exit }'; }

@@ -7,40 +7,6 @@
 NO_KMSD=1; export NO_KMSD	# the KMEs alone: no kmsd pool drawing keys
 tb_up
 
-JSON='Content-Type: application/json'
-UUID_RE='^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
-NOTFOUND='one or more keys specified are not found on KME'
-
-enc() {	# WHO URL SLAVE BODY
-	sae_curl "$1" -X POST -H "$JSON" --data-binary "$4" "$2/api/v1/keys/$3/enc_keys"
-}
-dec() {	# WHO URL MASTER BODY
-	sae_curl "$1" -X POST -H "$JSON" --data-binary "$4" "$2/api/v1/keys/$3/dec_keys"
-}
-# "key_ID key" lines of a Key container, sorted.
-pairs() { printf '%s' "$1" | jq -r '.keys[] | "\(.key_ID) \(.key)"' 2>/dev/null | sort; }
-# Key IDs body for dec_keys with every key of a Key container.
-idsbody() { printf '%s' "$1" | jq -c '{key_IDs: [.keys[] | {key_ID}]}' 2>/dev/null; }
-# same NAME EXPECTED ACTUAL: multi-line equality, never of two empty texts.
-same() {
-	if [ -n "$2" ] && [ "$2" = "$3" ]; then ok "$1"; return; fi
-	printf '%s\n' "$2" >"$TB/same.exp"; printf '%s\n' "$3" >"$TB/same.got"
-	nok "$1: $(grep -c . "$TB/same.exp") lines expected, $(grep -c . "$TB/same.got") got, $(diff "$TB/same.exp" "$TB/same.got" | grep -c '^[<>]') differ"
-}
-# no_crash: stop the pair with SIGTERM, then look for sanitizer reports.
-no_crash() {
-	for s in a b; do
-		if [ -f "$TB/kme-$s.pid" ] && kill -0 "$(cat "$TB/kme-$s.pid")" 2>/dev/null; then
-			ok "KME $s still running at the end"
-		else
-			nok "KME $s died during the test (see kme-$s.log)"
-		fi
-	done
-	sh "$top/tests/testbed.sh" down "$TB"
-	check "no sanitizer or crash report in the KME logs" "" \
-		"$(grep -lE 'AddressSanitizer|LeakSanitizer|runtime error|Segmentation|Aborted' "$TB"/kme-*.log)"
-}
-
 TBSH="sh $top/tests/testbed.sh"
 # wait_enc WHO URL SLAVE SECONDS: poll enc_keys until 200; prints the last output
 wait_enc() {
