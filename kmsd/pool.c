@@ -1,13 +1,21 @@
 /*
  * kmsd's key pool (pool.h): SQLite on disk, leases in memory.
  *
- * Table keys(id INTEGER PRIMARY KEY, master, slave, key_id, fetched_ms,
- * blob) with one index, on (master, slave, fetched_ms): it serves "oldest
- * unexpired first" for leases (ties broken by rowid, which is insertion order
- * and part of every index entry), the range delete of a lease, the range
- * delete of expired rows, and min(fetched_ms). blob = seal(key) with AAD =
- * key_id, master, slave and fetched_ms, so a row edited on disk to move a key
- * to another pair, or to make it look younger, no longer opens.
+ * Schema 2 (meta "schema" = 2): table batches(id INTEGER PRIMARY KEY,
+ * master, slave, fetched_ms, n, ids, blob), one row per pool_add batch (at
+ * most POOL_ROW_MAX keys; larger batches become several rows), with one
+ * index, on (master, slave, fetched_ms): it serves "oldest unexpired first"
+ * for leases (ties broken by rowid, which is insertion order and part of
+ * every index entry), the range delete of a lease, the range delete of
+ * expired rows, and min(fetched_ms). ids is the batch's key IDs as a JSON
+ * list of strings (written by ids_encode; the view keys(batch, master,
+ * slave, key_id, fetched_ms) lists them one per row for operators), blob =
+ * seal(the n keys' bytes, concatenated) under one nonce, with AAD = a
+ * version label, master, slave, fetched_ms, n and ids, so a row edited on
+ * disk to move keys to another pair, to make them look younger, or to rename
+ * or reorder them, no longer opens. A lease takes whole rows: one row
+ * deleted per batch and one AES-GCM open per batch, instead of per key.
+ * Schema 1 (table keys, one row per key) is refused at open, not converted.
  *
  * Key IDs are kept unique by an in-memory set, not by a UNIQUE index: KME key
  * IDs are random UUIDs, so deleting a lease of 256 rows would touch ~256
@@ -71,16 +79,21 @@
 
 #define POOL_LEASE_MAX	100000u		/* lease_size limit, as kmsd/config.c */
 #define POOL_BUSY_MS	5000
-#define POOL_AAD_MAX	(ETSI_KEY_ID_MAX + 2 * ETSI_ID_MAX + 3 + 8)
 #define POOL_NO_MS	UINT64_MAX	/* "no row": min of an empty set */
+#define POOL_SCHEMA	2		/* meta "schema": one row per batch */
+#define POOL_ROW_MAX	ETSI_MAX_KEYS	/* keys per row at most */
+/* ids_encode's worst case per ID: every byte as \u00XX, quotes, comma. */
+#define POOL_ID_JSON	(6 * ETSI_KEY_ID_MAX + 3)
 /* pool_prefetch leases when fewer than this many leases' worth of keys are
- * in memory, topping up to one lease more: the slack the refill thread has to
- * deliver the next one under full load. Memory never holds more than
- * (POOL_STANDBY + 1) leases per pair through prefetching; that is what a
- * crash can discard. */
+ * in memory, topping up to one lease more (rounded up to whole rows): the
+ * slack the refill thread has to deliver the next one under full load.
+ * Memory never holds more than (POOL_STANDBY + 1) leases per pair, plus the
+ * rest of the last row taken, through prefetching; that is what a crash can
+ * discard. */
 #define POOL_STANDBY	2
 
 static const char kek_check_aad[] = "kmsd pool kek check";
+static const char batch_aad_label[] = "kmsd pool batch v2";
 
 enum { ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_INS, ST_SEL_LEASE, ST_DEL_LEASE,
 	ST_DEL_OLD, ST_MIN, ST_META_GET, ST_META_SET, ST_ALL_IDS, ST__N };
@@ -89,29 +102,35 @@ static const char *const sql_stmt[ST__N] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
-	[ST_INS] = "INSERT INTO keys(master, slave, key_id, fetched_ms, blob) "
-	    "VALUES(?, ?, ?, ?, ?)",
-	[ST_SEL_LEASE] = "SELECT id, key_id, fetched_ms, blob FROM keys "
+	[ST_INS] = "INSERT INTO batches(master, slave, fetched_ms, n, ids, blob) "
+	    "VALUES(?, ?, ?, ?, ?, ?)",
+	[ST_SEL_LEASE] = "SELECT id, fetched_ms, n, ids, blob FROM batches "
 	    "WHERE master = ? AND slave = ? AND fetched_ms >= ? "
 	    "ORDER BY fetched_ms, id LIMIT ?",
 	/* Exactly the rows ST_SEL_LEASE returned, up to the last one. */
-	[ST_DEL_LEASE] = "DELETE FROM keys WHERE master = ? AND slave = ? "
+	[ST_DEL_LEASE] = "DELETE FROM batches WHERE master = ? AND slave = ? "
 	    "AND fetched_ms >= ? AND (fetched_ms, id) <= (?, ?)",
-	[ST_DEL_OLD] = "DELETE FROM keys WHERE master = ? AND slave = ? "
-	    "AND fetched_ms < ? RETURNING key_id",
-	[ST_MIN] = "SELECT min(fetched_ms) FROM keys WHERE master = ? AND slave = ?",
+	[ST_DEL_OLD] = "DELETE FROM batches WHERE master = ? AND slave = ? "
+	    "AND fetched_ms < ? RETURNING n, ids",
+	[ST_MIN] = "SELECT min(fetched_ms) FROM batches "
+	    "WHERE master = ? AND slave = ?",
 	[ST_META_GET] = "SELECT v FROM meta WHERE k = ?",
 	[ST_META_SET] = "INSERT OR REPLACE INTO meta(k, v) VALUES(?, ?)",
-	[ST_ALL_IDS] = "SELECT key_id FROM keys",
+	[ST_ALL_IDS] = "SELECT ids FROM batches",
 };
 
 static const char sql_schema[] =
 	"CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v BLOB);"
-	"CREATE TABLE IF NOT EXISTS keys(id INTEGER PRIMARY KEY,"
+	"CREATE TABLE IF NOT EXISTS batches(id INTEGER PRIMARY KEY,"
 	" master TEXT NOT NULL, slave TEXT NOT NULL,"
-	" key_id TEXT NOT NULL, fetched_ms INTEGER NOT NULL,"
-	" blob BLOB NOT NULL);"
-	"CREATE INDEX IF NOT EXISTS keys_pair ON keys(master, slave, fetched_ms);";
+	" fetched_ms INTEGER NOT NULL, n INTEGER NOT NULL,"
+	" ids TEXT NOT NULL, blob BLOB NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS batches_pair ON"
+	" batches(master, slave, fetched_ms);"
+	/* For operators (sqlite3 pool.db 'SELECT key_id FROM keys'). */
+	"CREATE VIEW IF NOT EXISTS keys AS SELECT b.id AS batch, b.master,"
+	" b.slave, j.value AS key_id, b.fetched_ms FROM batches b,"
+	" json_each(b.ids) j;";
 
 /* A leased key's metadata; its bytes are at the same index alongside. */
 struct lkey {
@@ -125,7 +144,7 @@ struct pair {
 	char		 master[ETSI_ID_MAX + 1];
 	char		 slave[ETSI_ID_MAX + 1];
 	/* Under dbmu. */
-	size_t		 ndisk;		/* rows in the database, exact */
+	size_t		 ndisk;		/* keys in the database, exact */
 	uint64_t	 disk_min_ms;	/* oldest fetched_ms on disk, POOL_NO_MS */
 	/* Under mu. The queue: entries [head, head + n) of cap, served from
 	 * head; [0, head) were served or expired and await compaction. */
@@ -144,12 +163,20 @@ struct idset {
 	uint64_t	 seed[2];
 };
 
-/* Rows read by a lease transaction, before they are unsealed. */
+/* A growable buffer. */
+struct gbuf {
+	void		*p;
+	size_t		 len, cap;
+};
+
+/* A row read by a lease transaction, before it is unsealed (the buffers
+ * are kept for the next lease; ids and blob are not secret). */
 struct lrow {
 	sqlite3_int64	 rowid;
-	struct lkey	 k;
-	int		 bad;		/* blob of the wrong size */
-	uint8_t		*blob;		/* kb + SEAL_OVERHEAD */
+	uint64_t	 fetched_ms;
+	size_t		 n;		/* keys, as the n column says */
+	struct gbuf	 ids;		/* text, not NUL-terminated */
+	struct gbuf	 blob;		/* n * kb + SEAL_OVERHEAD if intact */
 };
 
 struct pool {
@@ -166,6 +193,8 @@ struct pool {
 	struct idset	 ids;
 	struct lrow	*rows;
 	size_t		 rows_cap;
+	uint8_t		*aad;		/* batch_aad's buffer */
+	size_t		 aad_cap;
 	struct lkey	*stage;		/* an unsealed lease, not yet attached */
 	uint8_t		*sbytes;	/* scap * kb, sec_alloc */
 	size_t		 sn, scap;
@@ -266,20 +295,135 @@ disk_min_refresh(struct pool *p, struct pair *pr)
 
 /* ----------------------------------------------------------- sealing */
 
+/*
+ * The key IDs of keys[first .. first + n) as a JSON list of strings, into
+ * out (room for 2 + n * POOL_ID_JSON); returns its length. '"' and '\' are
+ * escaped, and every byte outside 0x20..0x7e as \u00XX (ids_next reverses
+ * exactly this).
+ */
 static size_t
-pool_aad(uint8_t out[static POOL_AAD_MAX], const char *key_id,
-    const struct pair *pr, uint64_t fetched_ms)
+ids_encode(const struct etsi_keys *keys, size_t first, size_t n, char *out)
 {
-	size_t	a = strlen(key_id) + 1, b = strlen(pr->master) + 1;
-	size_t	c = strlen(pr->slave) + 1;
+	static const char hex[] = "0123456789abcdef";
+	size_t		  o = 0, i;
+	const char	 *c;
 
-	/* NUL-separated: none of the three strings can contain a NUL. */
-	memcpy(out, key_id, a);
-	memcpy(out + a, pr->master, b);
-	memcpy(out + a + b, pr->slave, c);
-	for (int i = 0; i < 8; i++)
-		out[a + b + c + (size_t)i] = (uint8_t)(fetched_ms >> (56 - 8 * i));
-	return a + b + c + 8;
+	out[o++] = '[';
+	for (i = first; i < first + n; i++) {
+		if (i > first)
+			out[o++] = ',';
+		out[o++] = '"';
+		for (c = keys->v[i].id; *c != '\0'; c++) {
+			uint8_t u = (uint8_t)*c;
+
+			if (u == '"' || u == '\\') {
+				out[o++] = '\\';
+				out[o++] = (char)u;
+			} else if (u < 0x20 || u > 0x7e) {
+				memcpy(out + o, "\\u00", 4);
+				out[o + 4] = hex[u >> 4];
+				out[o + 5] = hex[u & 15];
+				o += 6;
+			} else
+				out[o++] = (char)u;
+		}
+		out[o++] = '"';
+	}
+	out[o++] = ']';
+	return o;
+}
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/*
+ * The next key ID of a list written by ids_encode (s, len; *pos 0 at the
+ * start): 1 and the ID in out, 0 at the end of the list, -1 if malformed.
+ */
+static int
+ids_next(const char *s, size_t len, size_t *pos, char out[ETSI_KEY_ID_MAX + 1])
+{
+	size_t	i = *pos, o = 0;
+	int	hi, lo;
+
+	if (i == 0) {
+		if (len < 2 || s[0] != '[')
+			return -1;
+		i = 1;
+	} else if (i < len && s[i] == ']')
+		return i + 1 == len ? 0 : -1;
+	else if (i < len && s[i] == ',')
+		i++;
+	else
+		return -1;
+	if (i >= len || s[i] != '"')
+		return -1;
+	for (i++; i < len && s[i] != '"'; i++) {
+		char c = s[i];
+
+		if (c == '\\') {
+			if (++i >= len)
+				return -1;
+			if (s[i] == '"' || s[i] == '\\')
+				c = s[i];
+			else if (s[i] == 'u' && i + 4 < len && s[i + 1] == '0' &&
+			    s[i + 2] == '0' && (hi = hexval(s[i + 3])) >= 0 &&
+			    (lo = hexval(s[i + 4])) >= 0) {
+				c = (char)(hi << 4 | lo);
+				i += 4;
+			} else
+				return -1;
+		}
+		if (c == '\0' || o == ETSI_KEY_ID_MAX)
+			return -1;
+		out[o++] = c;
+	}
+	if (i >= len || o == 0)
+		return -1;
+	out[o] = '\0';
+	*pos = i + 1;
+	return 1;
+}
+
+/*
+ * The AAD of a batch row, in p->aad (grown as needed; under dbmu): the label,
+ * master, slave (NUL-terminated: none can contain a NUL), fetched_ms and n
+ * (big-endian, 8 bytes each), then the ids text. NULL out of memory.
+ */
+static const uint8_t *
+batch_aad(struct pool *p, const char *master, const char *slave,
+    uint64_t fetched_ms, size_t n, const char *ids, size_t idslen,
+    size_t *alen)
+{
+	size_t	a = sizeof(batch_aad_label), b = strlen(master) + 1;
+	size_t	c = strlen(slave) + 1, len = a + b + c + 16 + idslen, o;
+	uint8_t	*q;
+
+	if (len > p->aad_cap) {
+		if ((q = realloc(p->aad, len)) == NULL)
+			return NULL;
+		p->aad = q;
+		p->aad_cap = len;
+	}
+	q = p->aad;
+	memcpy(q, batch_aad_label, a);
+	memcpy(q + a, master, b);
+	memcpy(q + a + b, slave, c);
+	o = a + b + c;
+	for (int i = 0; i < 8; i++) {
+		q[o + (size_t)i] = (uint8_t)(fetched_ms >> (56 - 8 * i));
+		q[o + 8 + (size_t)i] = (uint8_t)((uint64_t)n >> (56 - 8 * i));
+	}
+	memcpy(q + o + 16, ids, idslen);
+	*alen = len;
+	return q;
 }
 
 /* -------------------------------------------------------------- ID set */
@@ -572,81 +716,125 @@ lease_expire(struct pool *p, struct pair *pr, uint64_t cutoff)
 
 /* ---------------------------------------------------------------- lease */
 
-/* Under dbmu. */
+/* Under dbmu: room for n rows in p->rows. */
 static int
-rows_reserve(struct pool *p, size_t n)
+rows_grow(struct pool *p, size_t n)
 {
-	size_t		 blen = p->kb + SEAL_OVERHEAD;
 	struct lrow	*r;
+	size_t		 cap;
+
+	if (n <= p->rows_cap)
+		return 0;
+	cap = p->rows_cap ? 2 * p->rows_cap : 64;
+	if (cap < n)
+		cap = n;
+	if ((r = realloc(p->rows, cap * sizeof(*r))) == NULL)
+		return -1;
+	memset(r + p->rows_cap, 0, (cap - p->rows_cap) * sizeof(*r));
+	p->rows = r;
+	p->rows_cap = cap;
+	return 0;
+}
+
+/* Copies a column's bytes into a growable buffer; -1 out of memory. */
+static int
+col_copy(sqlite3_stmt *st, int col, int text, struct gbuf *g)
+{
+	const void	*src = text ? (const void *)sqlite3_column_text(st, col) :
+	    sqlite3_column_blob(st, col);
+	size_t		 n = (size_t)sqlite3_column_bytes(st, col);
+	void		*b;
+
+	if (n > g->cap) {
+		if ((b = realloc(g->p, n)) == NULL)
+			return -1;
+		g->p = b;
+		g->cap = n;
+	}
+	if (n > 0 && src != NULL)
+		memcpy(g->p, src, n);
+	g->len = src != NULL ? n : 0;
+	return 0;
+}
+
+/* Under dbmu: room for n unsealed keys in the stage. */
+static int
+stage_reserve(struct pool *p, size_t n)
+{
 	struct lkey	*lk;
 	uint8_t		*b;
 
-	if (n > p->scap) {
-		if ((lk = calloc(n, sizeof(*lk))) == NULL)
-			return -1;
-		if ((b = sec_alloc(n * p->kb)) == NULL) {
-			free(lk);
-			return -1;
-		}
-		free(p->stage);
-		sec_free(p->sbytes, p->scap * p->kb);
-		p->stage = lk;
-		p->sbytes = b;
-		p->scap = n;
-	}
-	if (n <= p->rows_cap)
+	if (n <= p->scap)
 		return 0;
-	if ((r = realloc(p->rows, n * sizeof(*r))) == NULL)
+	if ((lk = calloc(n, sizeof(*lk))) == NULL)
 		return -1;
-	p->rows = r;
-	for (; p->rows_cap < n; p->rows_cap++)
-		if ((r[p->rows_cap].blob = malloc(blen)) == NULL)
-			return -1;
+	if ((b = sec_alloc(n * p->kb)) == NULL) {
+		free(lk);
+		return -1;
+	}
+	free(p->stage);
+	sec_free(p->sbytes, p->scap * p->kb);
+	p->stage = lk;
+	p->sbytes = b;
+	p->scap = n;
 	return 0;
 }
 
 /*
- * Inside the lease transaction: reads up to `want` oldest unexpired rows of
- * the pair into p->rows and deletes them. Rows whose blob has the wrong size
- * are deleted too, and marked bad so that they are never served.
+ * Inside the lease transaction: reads the oldest unexpired rows of the pair
+ * into p->rows until they hold at least `want` keys (whole rows: a lease is
+ * rounded up to whole batches), reserves the stage for them and deletes
+ * them. Rows found corrupt later (lease_fill) are deleted all the same.
  */
 static int
 lease_read(struct pool *p, struct pair *pr, uint64_t cutoff, size_t want,
-    size_t *got)
+    size_t *nrows, size_t *nkeys)
 {
 	sqlite3_stmt	*st = db_st(p, ST_SEL_LEASE);
 	struct lrow	*r;
-	size_t		 n = 0, blen = p->kb + SEAL_OVERHEAD;
+	size_t		 n = 0, keys = 0;
+	sqlite3_int64	 v;
 	int		 rc = SQLITE_DONE;
 
+	*nrows = *nkeys = 0;
 	bind_pair(st, pr);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)cutoff);
 	sqlite3_bind_int64(st, 4, (sqlite3_int64)want);
-	while (n < want && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *id = (const char *)sqlite3_column_text(st, 1);
-
-		r = &p->rows[n++];
+	while (keys < want && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (rows_grow(p, n + 1) == -1) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		r = &p->rows[n];
 		r->rowid = sqlite3_column_int64(st, 0);
-		snprintf(r->k.id, sizeof(r->k.id), "%s", id ? id : "");
-		r->k.fetched_ms = (uint64_t)sqlite3_column_int64(st, 2);
-		r->k.h = ids_hash(&p->ids, r->k.id);
-		r->bad = (size_t)sqlite3_column_bytes(st, 3) != blen;
-		if (!r->bad)
-			memcpy(r->blob, sqlite3_column_blob(st, 3), blen);
+		r->fetched_ms = (uint64_t)sqlite3_column_int64(st, 1);
+		v = sqlite3_column_int64(st, 2);
+		r->n = v > 0 && v <= POOL_ROW_MAX ? (size_t)v : 0;
+		if (col_copy(st, 3, 1, &r->ids) == -1 ||
+		    col_copy(st, 4, 0, &r->blob) == -1) {
+			rc = SQLITE_NOMEM;
+			break;
+		}
+		n++;
+		keys += r->n;
 	}
 	sqlite3_reset(st);
-	if (n < want && rc != SQLITE_DONE) {
-		log_err("pool: lease select: %s", sqlite3_errmsg(p->db));
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		log_err("pool: lease select: %s", rc == SQLITE_NOMEM ?
+		    "out of memory" : sqlite3_errmsg(p->db));
 		return -1;
 	}
-	*got = n;
 	if (n == 0)
 		return 0;
+	if (stage_reserve(p, keys) == -1) {
+		log_err("pool: lease of %zu keys: out of memory", keys);
+		return -1;
+	}
 	/* One range delete: ~2x cheaper than a DELETE per row. */
 	st = db_st(p, ST_DEL_LEASE);
 	bind_pair(st, pr);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)cutoff);
-	sqlite3_bind_int64(st, 4, (sqlite3_int64)p->rows[n - 1].k.fetched_ms);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)p->rows[n - 1].fetched_ms);
 	sqlite3_bind_int64(st, 5, p->rows[n - 1].rowid);
 	if (db_done(p, st, "lease delete") == -1)
 		return -1;
@@ -656,29 +844,44 @@ lease_read(struct pool *p, struct pair *pr, uint64_t cutoff, size_t want,
 		    sqlite3_changes(p->db), n);
 		return -1;
 	}
+	*nrows = n;
+	*nkeys = keys;
 	return 0;
+}
+
+/* Queues the hashes of a row's IDs for retirement (as far as they parse). */
+static void
+retire_ids(struct pool *p, const char *ids, size_t len)
+{
+	char	id[ETSI_KEY_ID_MAX + 1];
+	size_t	pos = 0;
+
+	while (ids_next(ids, len, &pos, id) == 1)
+		retire_push(p, ids_hash(&p->ids, id));
 }
 
 /*
  * Inside a transaction, under dbmu: deletes the pair's expired rows and
- * queues their IDs for retirement; count in *n. The caller drops the queued
- * IDs (retire_cut) if the transaction then fails.
+ * queues their IDs for retirement; count (keys) in *n. The caller drops the
+ * queued IDs (retire_cut) if the transaction then fails.
  */
 static int
 disk_expire(struct pool *p, struct pair *pr, uint64_t cutoff, size_t *n)
 {
 	sqlite3_stmt	*st = db_st(p, ST_DEL_OLD);
+	sqlite3_int64	 v;
 	int		 rc;
 
 	*n = 0;
 	bind_pair(st, pr);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)cutoff);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *id = (const char *)sqlite3_column_text(st, 0);
+		const char *ids = (const char *)sqlite3_column_text(st, 1);
 
-		if (id != NULL)
-			retire_push(p, ids_hash(&p->ids, id));
-		(*n)++;
+		if (ids != NULL)
+			retire_ids(p, ids, (size_t)sqlite3_column_bytes(st, 1));
+		v = sqlite3_column_int64(st, 0);
+		*n += v > 0 && v <= POOL_ROW_MAX ? (size_t)v : 0;
 	}
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE) {
@@ -688,29 +891,51 @@ disk_expire(struct pool *p, struct pair *pr, uint64_t cutoff, size_t *n)
 	return 0;
 }
 
-/* Under dbmu: unseals the rows just removed from disk into the stage. */
+/*
+ * Under dbmu: unseals the rows just removed from disk into the stage (room
+ * reserved by lease_read), one seal_open per row. A row that does not parse
+ * or authenticate is dropped whole, never served; its IDs stay in the ID set
+ * (a superset is safe, and a tampered ids list must not retire others').
+ */
 static void
 lease_fill(struct pool *p, struct pair *pr, size_t nrows)
 {
-	uint8_t		 aad[POOL_AAD_MAX];
+	char		 extra[ETSI_KEY_ID_MAX + 1];
+	const char	*ids;
+	const uint8_t	*aad;
 	struct lrow	*r;
-	size_t		 i, alen, bad = 0;
+	struct lkey	*lk;
+	size_t		 i, k, pos, alen, bad = 0;
+	int		 ok;
 
 	p->sn = 0;
 	for (i = 0; i < nrows; i++) {
 		r = &p->rows[i];
-		alen = pool_aad(aad, r->k.id, pr, r->k.fetched_ms);
-		if (r->bad || seal_open(p->seal, aad, alen, r->blob,
-		    p->kb + SEAL_OVERHEAD, p->sbytes + p->sn * p->kb) == -1) {
+		lk = p->stage + p->sn;
+		ids = r->ids.p;
+		ok = r->n > 0 && r->blob.len == r->n * p->kb + SEAL_OVERHEAD;
+		for (k = 0, pos = 0; ok && k < r->n; k++)
+			ok = ids_next(ids, r->ids.len, &pos, lk[k].id) == 1;
+		ok = ok && ids_next(ids, r->ids.len, &pos, extra) == 0;
+		aad = ok ? batch_aad(p, pr->master, pr->slave, r->fetched_ms,
+		    r->n, ids, r->ids.len, &alen) : NULL;
+		if (aad == NULL || seal_open(p->seal, aad, alen, r->blob.p,
+		    r->blob.len, p->sbytes + p->sn * p->kb) == -1) {
 			/* Tampered or corrupt: gone from disk, never served. */
-			log_err("pool: (%s, %s): key \"%s\" (row %lld) does not "
+			if (r->n > 0)
+				OPENSSL_cleanse(p->sbytes + p->sn * p->kb,
+				    r->n * p->kb);
+			log_err("pool: (%s, %s): row %lld (%zu keys) does not "
 			    "authenticate under the KEK: dropped", pr->master,
-			    pr->slave, r->k.id, (long long)r->rowid);
-			retire_push(p, r->k.h);
-			bad++;
+			    pr->slave, (long long)r->rowid, r->n);
+			bad += r->n;
 			continue;
 		}
-		p->stage[p->sn++] = r->k;
+		for (k = 0; k < r->n; k++) {
+			lk[k].fetched_ms = r->fetched_ms;
+			lk[k].h = ids_hash(&p->ids, lk[k].id);
+		}
+		p->sn += r->n;
 	}
 	if (bad)
 		log_err("pool: (%s, %s): %zu stored keys dropped as corrupt",
@@ -718,34 +943,30 @@ lease_fill(struct pool *p, struct pair *pr, size_t nrows)
 }
 
 /*
- * Under dbmu (mu is not needed, and may be held): takes a lease of up to
- * `want` keys into the stage. One FULL transaction deletes the pair's
- * expired rows and the `want` oldest others; only after COMMIT returned are
- * they unsealed. The keys are then off the disk: the caller attaches them
- * (lease_attach) before releasing dbmu.
+ * Under dbmu (mu is not needed, and may be held): takes a lease of at least
+ * `want` keys (whole rows), or what there is, into the stage. One FULL
+ * transaction deletes the pair's expired rows and the oldest others; only
+ * after COMMIT returned are they unsealed. The keys are then off the disk:
+ * the caller attaches them (lease_attach) before releasing dbmu.
  */
 static int
 lease_load(struct pool *p, struct pair *pr, uint64_t cutoff, size_t want)
 {
-	size_t	nexp = 0, nrows = 0, mark = p->nretire;
+	size_t	nexp = 0, nrows = 0, nkeys = 0, mark = p->nretire;
 
 	p->sn = 0;
-	if (rows_reserve(p, want) == -1) {
-		log_err("pool: lease of %zu keys: out of memory", want);
-		return -1;
-	}
 	if (db_begin(p) == -1)
 		return -1;
 	/* disk_min_ms is exact or lower: no expired row, no DELETE to try. */
 	if ((pr->disk_min_ms < cutoff &&
 	    disk_expire(p, pr, cutoff, &nexp) == -1) ||
-	    lease_read(p, pr, cutoff, want, &nrows) == -1 ||
+	    lease_read(p, pr, cutoff, want, &nrows, &nkeys) == -1 ||
 	    db_commit(p) == -1) {
 		db_rollback(p);
 		retire_cut(p, mark);
 		return -1;
 	}
-	pr->ndisk -= nexp + nrows <= pr->ndisk ? nexp + nrows : pr->ndisk;
+	pr->ndisk -= nexp + nkeys <= pr->ndisk ? nexp + nkeys : pr->ndisk;
 	if (nexp)
 		log_info("pool: (%s, %s): %zu expired keys dropped", pr->master,
 		    pr->slave, nexp);
@@ -1017,22 +1238,37 @@ add_undo_ids(struct pool *p, const uint64_t *h, size_t n)
 		ids_del(&p->ids, h[i]);
 }
 
+/* Under dbmu: inserts keys[first .. first + n) as one row (scratch: ids
+ * text buffer, plaintext buffer (sec_alloc), blob buffer, all sized for
+ * POOL_ROW_MAX keys). */
 static int
-add_one(struct pool *p, struct pair *pr, const struct etsi_key *k,
-    uint64_t fetched_ms)
+add_row(struct pool *p, struct pair *pr, const struct etsi_keys *keys,
+    size_t first, size_t n, uint64_t fetched_ms, char *ids, uint8_t *pt,
+    uint8_t *blob)
 {
-	uint8_t		 aad[POOL_AAD_MAX], blob[ETSI_MAX_KEY_BYTES + SEAL_OVERHEAD];
+	const uint8_t	*aad;
 	sqlite3_stmt	*st;
-	size_t		 alen = pool_aad(aad, k->id, pr, fetched_ms);
+	size_t		 idslen, alen, i;
 	int		 rc;
 
-	if (seal_seal(p->seal, aad, alen, k->key, p->kb, blob) == -1)
+	idslen = ids_encode(keys, first, n, ids);
+	if ((aad = batch_aad(p, pr->master, pr->slave, fetched_ms, n, ids,
+	    idslen, &alen)) == NULL) {
+		log_err("pool: add: out of memory");
+		return -1;
+	}
+	for (i = 0; i < n; i++)
+		memcpy(pt + i * p->kb, keys->v[first + i].key, p->kb);
+	rc = seal_seal(p->seal, aad, alen, pt, n * p->kb, blob);
+	OPENSSL_cleanse(pt, n * p->kb);
+	if (rc == -1)
 		return -1;
 	st = db_st(p, ST_INS);
 	bind_pair(st, pr);
-	sqlite3_bind_text(st, 3, k->id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, (sqlite3_int64)fetched_ms);
-	sqlite3_bind_blob(st, 5, blob, (int)(p->kb + SEAL_OVERHEAD),
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)fetched_ms);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)n);
+	sqlite3_bind_text(st, 5, ids, (int)idslen, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 6, blob, (int)(n * p->kb + SEAL_OVERHEAD),
 	    SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
@@ -1049,7 +1285,9 @@ pool_add(struct pool *p, const char *master, const char *slave,
 {
 	struct pair	*pr;
 	uint64_t	*h = NULL;
-	size_t		 i;
+	char		*ids = NULL;
+	uint8_t		*pt = NULL, *blob = NULL;
+	size_t		 i, rowmax, m;
 	int		 rc = -1;
 
 	if (!etsi_id_valid(master) || !etsi_id_valid(slave) ||
@@ -1059,9 +1297,14 @@ pool_add(struct pool *p, const char *master, const char *slave,
 	}
 	if (keys->n == 0)
 		return 0;
-	if ((h = calloc(keys->n, sizeof(*h))) == NULL) {
+	/* Scratch for one row, allocated before any lock is taken. */
+	rowmax = keys->n < POOL_ROW_MAX ? keys->n : POOL_ROW_MAX;
+	if ((h = calloc(keys->n, sizeof(*h))) == NULL ||
+	    (ids = malloc(2 + rowmax * POOL_ID_JSON)) == NULL ||
+	    (pt = sec_alloc(rowmax * p->kb)) == NULL ||
+	    (blob = malloc(rowmax * p->kb + SEAL_OVERHEAD)) == NULL) {
 		log_err("pool: add: out of memory");
-		return -1;
+		goto out;
 	}
 	pthread_mutex_lock(&p->dbmu);
 	if ((pr = pair_get(p, master, slave)) == NULL) {
@@ -1077,9 +1320,11 @@ pool_add(struct pool *p, const char *master, const char *slave,
 		add_undo_ids(p, h, keys->n);
 		goto done;
 	}
-	for (i = 0; i < keys->n; i++)
-		if (add_one(p, pr, &keys->v[i], fetched_ms) == -1)
+	for (i = 0; i < keys->n; i += m) {
+		m = keys->n - i < POOL_ROW_MAX ? keys->n - i : POOL_ROW_MAX;
+		if (add_row(p, pr, keys, i, m, fetched_ms, ids, pt, blob) == -1)
 			break;
+	}
 	if (i < keys->n || db_commit(p) == -1) {
 		db_rollback(p);
 		add_undo_ids(p, h, keys->n);
@@ -1096,7 +1341,11 @@ pool_add(struct pool *p, const char *master, const char *slave,
 	rc = 0;
  done:
 	db_unlock(p);
+ out:
 	free(h);
+	free(ids);
+	sec_free(pt, rowmax * p->kb);
+	free(blob);
 	return rc;
 }
 
@@ -1203,19 +1452,27 @@ meta_set(struct pool *p, const char *k, const void *v, size_t n, uint64_t iv)
  * one must match both, so that a wrong KEK or key size is refused at open
  * rather than discovered key by key.
  */
+/* An older (or newer) layout: refused, with what to do (two %s: the path). */
+static const char old_layout[] = "pool %s: the database has another layout "
+    "than this kmsd's (schema 2: one row per batch of keys) and is not "
+    "converted: stop kmsd, delete %s and its -wal and -shm files, and start "
+    "again (the pool only caches keys the KME already delivered: deleting it "
+    "loses those keys, which is safe)";
+
 static int
 meta_check(struct pool *p, const struct pool_cfg *cfg, char *err,
     size_t errlen)
 {
 	static const uint8_t zero[16];
 	uint8_t		 chk[sizeof(zero) + SEAL_OVERHEAD], pt[sizeof(zero)];
-	uint64_t	 kb;
+	uint64_t	 kb, schema;
 
 	if (!meta_get(p, "key_bytes", NULL, 0, &kb)) {
 		if (db_begin(p) == -1 ||
 		    seal_seal(p->seal, (const uint8_t *)kek_check_aad,
 		    sizeof(kek_check_aad), zero, sizeof(zero), chk) == -1 ||
 		    meta_set(p, "key_bytes", NULL, 0, p->kb) == -1 ||
+		    meta_set(p, "schema", NULL, 0, POOL_SCHEMA) == -1 ||
 		    meta_set(p, "kek_check", chk, sizeof(chk), 0) == -1 ||
 		    db_commit(p) == -1) {
 			db_rollback(p);
@@ -1224,6 +1481,10 @@ meta_check(struct pool *p, const struct pool_cfg *cfg, char *err,
 			return -1;
 		}
 		return 0;
+	}
+	if (!meta_get(p, "schema", NULL, 0, &schema) || schema != POOL_SCHEMA) {
+		snprintf(err, errlen, old_layout, cfg->db_path, cfg->db_path);
+		return -1;
 	}
 	if (kb != p->kb) {
 		snprintf(err, errlen, "pool %s holds %llu-byte keys, key_bytes "
@@ -1242,17 +1503,25 @@ meta_check(struct pool *p, const struct pool_cfg *cfg, char *err,
 	return 0;
 }
 
-/* The ID set from the database, at open. */
+/* The ID set from the database, at open. A list that does not parse is
+ * never served (lease_fill drops its row): its IDs need not be in the set. */
 static int
 ids_load(struct pool *p)
 {
 	sqlite3_stmt	*st = db_st(p, ST_ALL_IDS);
-	int		 rc;
+	char		 id[ETSI_KEY_ID_MAX + 1];
+	size_t		 pos, len;
+	int		 rc, r;
 
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *id = (const char *)sqlite3_column_text(st, 0);
+		const char *ids = (const char *)sqlite3_column_text(st, 0);
 
-		if (id != NULL && ids_add(&p->ids, ids_hash(&p->ids, id)) == -1) {
+		len = (size_t)sqlite3_column_bytes(st, 0);
+		pos = 0;
+		while (ids != NULL && (r = ids_next(ids, len, &pos, id)) == 1)
+			if (ids_add(&p->ids, ids_hash(&p->ids, id)) == -1)
+				break;
+		if (ids != NULL && r == 1) {
 			rc = SQLITE_NOMEM;
 			break;
 		}
@@ -1260,7 +1529,7 @@ ids_load(struct pool *p)
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE) {
 		log_err("pool: cannot build the key ID set: %s",
-		    sqlite3_errmsg(p->db));
+		    rc == SQLITE_NOMEM ? "out of memory" : sqlite3_errmsg(p->db));
 		return -1;
 	}
 	return 0;
@@ -1274,8 +1543,8 @@ pairs_load(struct pool *p)
 	struct pair	*pr;
 	int		 rc;
 
-	if (sqlite3_prepare_v2(p->db, "SELECT master, slave, count(*), "
-	    "min(fetched_ms) FROM keys GROUP BY master, slave", -1, &st,
+	if (sqlite3_prepare_v2(p->db, "SELECT master, slave, sum(n), "
+	    "min(fetched_ms) FROM batches GROUP BY master, slave", -1, &st,
 	    NULL) != SQLITE_OK)
 		return -1;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1300,7 +1569,7 @@ static int
 db_open(struct pool *p, const struct pool_cfg *cfg, char *err, size_t errlen)
 {
 	sqlite3_stmt	*st;
-	int		 fd, wal = 0, i;
+	int		 fd, wal = 0, old, i;
 
 	/* Created 0600 here: SQLite gives -wal and -shm the same mode. */
 	if ((fd = open(cfg->db_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) == -1) {
@@ -1324,8 +1593,19 @@ db_open(struct pool *p, const struct pool_cfg *cfg, char *err, size_t errlen)
 	}
 	/* FULL: every COMMIT is on stable storage before it returns. */
 	if (db_exec(p, "PRAGMA synchronous=FULL") == -1 ||
-	    db_exec(p, "PRAGMA secure_delete=ON") == -1 ||
-	    db_exec(p, sql_schema) == -1)
+	    db_exec(p, "PRAGMA secure_delete=ON") == -1)
+		goto fail;
+	/* Schema 1 had a table keys (one row per key), now a view. */
+	if (sqlite3_prepare_v2(p->db, "SELECT 1 FROM sqlite_master WHERE "
+	    "type = 'table' AND name = 'keys'", -1, &st, NULL) != SQLITE_OK)
+		goto fail;
+	old = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	if (old) {
+		snprintf(err, errlen, old_layout, cfg->db_path, cfg->db_path);
+		return -1;
+	}
+	if (db_exec(p, sql_schema) == -1)
 		goto fail;
 	for (i = 0; i < ST__N; i++)
 		if (sqlite3_prepare_v3(p->db, sql_stmt[i], -1,
@@ -1429,9 +1709,12 @@ pool_close(struct pool *p)
 	free(p->retire);
 	free(p->stage);
 	sec_free(p->sbytes, p->scap * p->kb);
-	for (i = 0; i < p->rows_cap; i++)
-		free(p->rows[i].blob);
+	for (i = 0; i < p->rows_cap; i++) {
+		free(p->rows[i].ids.p);
+		free(p->rows[i].blob.p);
+	}
 	free(p->rows);
+	free(p->aad);
 	for (i = 0; i < ST__N; i++)
 		sqlite3_finalize(p->st[i]);
 	sqlite3_close(p->db);

@@ -3,16 +3,18 @@
  * (local master SAE, remote slave SAE) pair, so that a local enc_keys is
  * answered without a round trip to the KME.
  *
- * Storage: SQLite (WAL, secure_delete=ON), key bytes sealed with AES-256-GCM
- * under the key-encryption key in kek_file (common/seal.h); the AAD binds
- * each row to its key ID, pair and fetch time, so a row moved or back-dated
- * on disk fails to open.
+ * Storage: SQLite (WAL, secure_delete=ON), one row per pool_add batch (at
+ * most 1024 keys a row), the batch's key bytes sealed together with
+ * AES-256-GCM under the key-encryption key in kek_file (common/seal.h); the
+ * AAD binds each row to its key IDs, pair and fetch time, so a row moved,
+ * back-dated or relabelled on disk fails to open. A database of the older
+ * one-row-per-key layout is refused at open (delete it: see kmsd/README.md).
  *
  * The guarantee: no key is ever returned twice, across threads, restarts,
  * kill -9 at any moment and a power cut. Lease scheme: pool_take serves from
- * memory; keys get there only as a lease, taken by deleting a batch of rows
- * from the database in one synchronous=FULL transaction before any of it is
- * unsealed, let alone served. A crash loses what was leased and not yet
+ * memory; keys get there only as a lease, taken by deleting whole rows
+ * (batches) from the database in one synchronous=FULL transaction before any
+ * of them is unsealed, let alone served. A crash loses what was leased and not yet
  * served (discarded, never re-served); it can never resurrect a served key.
  * pool_add commits with synchronous=FULL too, so a key the KME delivered is
  * either durably in the pool or lost, never half there.
@@ -21,10 +23,12 @@
  * refill thread), so that a pair holds its current lease plus a standby one
  * and pool_take only copies from memory under a short lock; the SQLite work
  * and its fsync run under a separate lock that pool_take does not need.
- * pool_take still leases synchronously when memory cannot satisfy it. With
- * prefetching, a crash discards at most 3 * lease_size keys per pair (the
- * unserved rest of the current lease and the standby); the argument above is
- * unchanged, as a standby lease is just a lease nobody has served from yet.
+ * pool_take still leases synchronously when memory cannot satisfy it. A
+ * lease is rounded up to whole rows, so with prefetching a crash discards at
+ * most 3 * lease_size keys per pair rounded up to whole batches (the unserved
+ * rest of the current lease and the standby: below 3 * lease_size + the
+ * largest batch); the argument above is unchanged, as a standby lease is
+ * just a lease nobody has served from yet.
  */
 #ifndef KMSD_POOL_H
 #define KMSD_POOL_H
@@ -66,7 +70,8 @@ int		 pool_take(struct pool *p, const char *master, const char *slave,
 /*
  * Background leasing, for the refill thread: if fewer than 2 * lease_size
  * unexpired keys of (master, slave) are in memory, takes a lease from the
- * database that tops memory up to 3 * lease_size (one FULL transaction,
+ * database that tops memory up to 3 * lease_size, rounded up to whole
+ * batches (one FULL transaction,
  * exactly as pool_take's own leases) and appends it to what pool_take
  * serves. pool_take keeps serving from memory meanwhile. 0 (also: nothing to
  * do, no keys, unknown pair), -1 on a storage error. Call it every tick, and

@@ -116,6 +116,16 @@ add(struct pool *p, const char *m, const char *s, size_t first, size_t n,
 	etsi_keys_free(&k);
 }
 
+/* As add, in batches of `per` keys: each pool_add batch is one row on disk,
+ * and a lease takes whole rows; per = 1 makes lease boundaries exact. */
+static void
+add_rows(struct pool *p, const char *m, const char *s, size_t first,
+    size_t n, uint64_t fetched_ms, size_t per)
+{
+	for (size_t i = 0; i < n; i += per)
+		add(p, m, s, first + i, n - i < per ? n - i : per, fetched_ms, 0);
+}
+
 static size_t
 key_num(const char *id)
 {
@@ -310,8 +320,8 @@ test_reopen(void **state)
 	struct pool *p = fx_open(f);
 	uint64_t now = time_real_ms();
 
-	add(p, "sae-a", "sae-b", 0, 50, now, 0);
-	add(p, "sae-a", "sae-c", 50, 10, now, 0);
+	add_rows(p, "sae-a", "sae-b", 0, 50, now, 1);
+	add_rows(p, "sae-a", "sae-c", 50, 10, now, 1);
 	take_expect(p, "sae-a", "sae-b", 5, 0);		/* leases 0..15 */
 	pool_close(p);
 	/* The unserved rest of the lease is discarded, never re-served. */
@@ -420,7 +430,7 @@ test_crash(void **state)
 	size_t i;
 
 	memset(served, 0, sizeof(served));
-	add(p, "sae-a", "sae-b", 0, 100, time_real_ms(), 0);
+	add_rows(p, "sae-a", "sae-b", 0, 100, time_real_ms(), 1);
 	/* This process holds a lease of 0..15 and has served 0..2. */
 	assert_int_equal(pool_take(p, "sae-a", "sae-b", 3, &out), 0);
 	for (i = 0; i < out.n; i++)
@@ -528,28 +538,122 @@ test_no_clear_bytes(void **state)
 	assert_int_equal(st.st_mode & 077, 0);
 }
 
-/* A row edited on disk (moved to another pair, made younger) is dropped. */
+static int
+count_cb(void *arg, int ncol, char **v, char **names)
+{
+	(void)ncol;
+	(void)names;
+	*(long *)arg = strtol(v[0], NULL, 10);
+	return 0;
+}
+
+/* A row edited on disk (moved to another pair, made younger, its blob, key
+ * IDs or key count changed) is dropped whole, never served. */
 static void
 test_tampered_row(void **state)
 {
 	struct fx *f = *state;
 	struct pool *p = fx_open(f);
+	uint64_t now = time_real_ms();
 	sqlite3 *db;
+	long n = -1;
 
-	add(p, "sae-a", "sae-b", 0, 4, time_real_ms() - 5000, 0);
+	add_rows(p, "sae-a", "sae-b", 0, 5, now - 5000, 1);
+	add(p, "sae-a", "sae-b", 5, 3, now - 5000, 0);	/* one row: 5..7 */
+	add(p, "sae-a", "sae-b", 8, 3, now - 4000, 0);	/* one row: 8..10 */
 	pool_close(p);
 	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "UPDATE keys SET slave = 'sae-evil' "
-	    "WHERE key_id = 'key-0000';"
-	    "UPDATE keys SET fetched_ms = fetched_ms + 1000 "
-	    "WHERE key_id = 'key-0001';"
-	    "UPDATE keys SET blob = x'00' WHERE key_id = 'key-0002';",
+	/* The view lists every key ID. */
+	assert_int_equal(sqlite3_exec(db, "SELECT count(*) FROM keys", count_cb,
+	    &n, NULL), SQLITE_OK);
+	assert_int_equal(n, 11);
+	assert_int_equal(sqlite3_exec(db, "UPDATE batches SET slave = 'sae-evil' "
+	    "WHERE ids = '[\"key-0000\"]';"
+	    "UPDATE batches SET fetched_ms = fetched_ms + 1000 "
+	    "WHERE ids = '[\"key-0001\"]';"
+	    "UPDATE batches SET blob = x'00' WHERE ids = '[\"key-0002\"]';"
+	    "UPDATE batches SET ids = '[\"key-0009\"]' "
+	    "WHERE ids = '[\"key-0003\"]';"
+	    "UPDATE batches SET n = 2, ids = '[\"key-0005\",\"key-0006\"]' "
+	    "WHERE n = 3 AND ids LIKE '%key-0005%';",
 	    NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_changes(db), 1);
 	sqlite3_close(db);
 	p = fx_open(f);
 	take_short(p, "sae-a", "sae-evil", 1);
-	take_short(p, "sae-a", "sae-b", 2);
-	take_expect(p, "sae-a", "sae-b", 1, 3);
+	take_short(p, "sae-a", "sae-b", 5);
+	take_expect(p, "sae-a", "sae-b", 1, 4);
+	take_expect(p, "sae-a", "sae-b", 3, 8);
+	take_short(p, "sae-a", "sae-b", 1);
+	pool_close(p);
+}
+
+static size_t	take_ids(struct pool *, size_t, int *);
+
+/* Batches larger than a lease: leases are rounded up to whole rows, counts
+ * stay exact, and a crash loses at most the rows the dead process leased. */
+static void
+test_batches(void **state)
+{
+	struct fx *f = *state;
+	static int served[NKEYS];
+	struct etsi_keys out;
+	struct pool *p = fx_open(f), *p2;
+	uint64_t now = time_real_ms();
+	int fd, st;
+	pid_t pid;
+	size_t i;
+
+	memset(served, 0, sizeof(served));
+	for (i = 0; i < 200; i += 40)
+		add(p, "sae-a", "sae-b", i, 40, now, 0);	/* 5 rows */
+	assert_int_equal(pool_count(p, "sae-a", "sae-b"), 200);
+	take_ids(p, 3, served);		/* leases row 0..39 */
+	assert_int_equal(pool_count(p, "sae-a", "sae-b"), 197);
+	assert_int_equal(pool_prefetch(p, "sae-a", "sae-b"), 0);   /* 37: none */
+	take_ids(p, 6, served);		/* 31 left */
+	assert_int_equal(pool_prefetch(p, "sae-a", "sae-b"), 0);   /* 40..79 */
+	assert_int_equal(pool_count(p, "sae-a", "sae-b"), 191);
+	/* A child leases row 80..119, serves 80..84, is killed. */
+	pid = crash_child(f, 5, "kill", &fd);
+	assert_int_equal(crash_read(fd, served), 5);
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	/* This process: 9..79 from memory, then row 120..159 (120..124). */
+	assert_int_equal(pool_take(p, "sae-a", "sae-b", 71, &out), 0);
+	for (i = 0; i < out.n; i++) {
+		assert_int_equal(key_num(out.v[i].id), 9 + i);
+		assert_memory_equal(out.v[i].key, key_bytes[9 + i], KB);
+		served[key_num(out.v[i].id)]++;
+	}
+	etsi_keys_free(&out);
+	take_ids(p, 5, served);
+	/* A restart sees row 160..199 only. */
+	p2 = fx_open(f);
+	assert_int_equal(pool_count(p2, "sae-a", "sae-b"), 40);
+	take_expect(p2, "sae-a", "sae-b", 40, 160);
+	for (i = 160; i < 200; i++)
+		served[i]++;
+	take_short(p2, "sae-a", "sae-b", 1);
+	pool_close(p2);
+	pool_close(p);
+	for (i = 0; i < 200; i++) {
+		int dead = i >= 85 && i <= 119;		/* the child's unserved */
+		int held = i >= 125 && i <= 159;	/* p's memory at close */
+
+		assert_true(served[i] <= 1);
+		assert_int_equal(served[i], dead || held ? 0 : 1);
+	}
+	/* A batch of more than one row's worth (1024 keys) splits in rows. */
+	f->cfg.lease_size = 1;
+	p = fx_open(f);
+	add(p, "sae-a", "sae-c", 1000, 1500, now, 0);
+	assert_int_equal(pool_count(p, "sae-a", "sae-c"), 1500);
+	take_expect(p, "sae-a", "sae-c", 1, 1000);
+	pool_close(p);
+	p = fx_open(f);
+	assert_int_equal(pool_count(p, "sae-a", "sae-c"), 1500 - 1024);
+	take_expect(p, "sae-a", "sae-c", 1500 - 1024, 2024);
 	pool_close(p);
 }
 
@@ -661,7 +765,7 @@ test_prefetch(void **state)
 
 	/* Nothing to do: unknown pair, empty pair. */
 	assert_int_equal(pool_prefetch(p, "sae-q", "sae-r"), 0);
-	add(p, "sae-a", "sae-b", 0, 200, now, 0);
+	add_rows(p, "sae-a", "sae-b", 0, 200, now, 1);
 	pool_set_notify(p, count_notify, &kicks);
 	/* Memory tops up to 3 leases (48 keys); the count does not move. */
 	assert_int_equal(pool_prefetch(p, "sae-a", "sae-b"), 0);
@@ -693,7 +797,7 @@ test_prefetch(void **state)
 	/* An empty disk asks no more until keys are added. */
 	kicks = 0;
 	pool_set_notify(p, count_notify, &kicks);
-	add(p, "sae-a", "sae-b", 300, 20, now, 0);
+	add_rows(p, "sae-a", "sae-b", 300, 20, now, 1);
 	take_expect(p, "sae-a", "sae-b", 1, 300);
 	assert_int_equal(kicks, 1);
 	assert_int_equal(pool_prefetch(p, "sae-a", "sae-b"), 0);
@@ -739,7 +843,7 @@ test_id_set(void **state)
 
 	memset(served, 0, sizeof(served));
 	for (i = 0; i < 3000; i += 500)
-		add(p, "sae-a", "sae-b", i, 500, now, 0);
+		add_rows(p, "sae-a", "sae-b", i, 500, now, 1);
 	for (left = 1700; left > 0; left -= 17) {
 		take_ids(p, 17, served);
 		assert_int_equal(pool_prefetch(p, "sae-a", "sae-b"), 0);
@@ -774,7 +878,7 @@ test_crash_standby(void **state)
 	size_t i;
 
 	memset(served, 0, sizeof(served));
-	add(p, "sae-a", "sae-b", 0, 200, time_real_ms(), 0);
+	add_rows(p, "sae-a", "sae-b", 0, 200, time_real_ms(), 1);
 	/* This process prefetches 0..47 (3 leases' worth), serves 0..2. */
 	assert_int_equal(pool_prefetch(p, "sae-a", "sae-b"), 0);
 	take_ids(p, 3, served);
@@ -939,6 +1043,29 @@ test_refusals(void **state)
 	close(fd);
 	assert_null(pool_open(&f->cfg, err, sizeof(err)));
 	assert_non_null(strstr(err, "does not match"));
+	/* A schema 1 database (one row per key), or one without a schema
+	 * version: refused, telling the operator to delete it. */
+	for (int i = 0; i < 2; i++) {
+		struct pool_cfg c = f->cfg;
+		char path[160];
+		sqlite3 *db;
+
+		snprintf(path, sizeof(path), "%s/old%d.db", f->dir, i);
+		assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+		assert_int_equal(sqlite3_exec(db, "CREATE TABLE meta(k TEXT "
+		    "PRIMARY KEY, v BLOB); INSERT INTO meta VALUES('key_bytes', "
+		    "32);", NULL, NULL, NULL), SQLITE_OK);
+		if (i == 0)
+			assert_int_equal(sqlite3_exec(db, "CREATE TABLE keys(id "
+			    "INTEGER PRIMARY KEY, master TEXT, slave TEXT, key_id "
+			    "TEXT, fetched_ms INTEGER, blob BLOB);", NULL, NULL,
+			    NULL), SQLITE_OK);
+		sqlite3_close(db);
+		c.db_path = path;
+		assert_null(pool_open(&c, err, sizeof(err)));
+		assert_non_null(strstr(err, path));
+		assert_non_null(strstr(err, "delete"));
+	}
 }
 
 /* ------------------------------------------------------------- timings */
@@ -1022,6 +1149,7 @@ main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_tampered_row, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_batches, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prefetch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prefetch_ttl, setup,
 		    teardown),
