@@ -3,6 +3,7 @@
 #include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <jansson.h>
 #include <openssl/crypto.h>
@@ -224,4 +225,12 @@ void
 sec_json_init(void)
 {
 	json_set_alloc_funcs(malloc, sec_free_any);
+}
+
+void
+sec_no_core(void)
+{
+	struct rlimit	rl = { 0, 0 };
+
+	(void)setrlimit(RLIMIT_CORE, &rl);
 }

@@ -46,5 +46,7 @@ void	 sec_free(void *p, size_t n);
 void	 sec_free_any(void *p);
 /* Make Jansson wipe every block it frees (key material passes through it). */
 void	 sec_json_init(void);
+/* No core files from this process: they would hold key material. */
+void	 sec_no_core(void);
 
 #endif

@@ -413,6 +413,7 @@ main(int argc, char **argv)
 	g.cfg.key = getenv("KMS_KEY");
 	g.cfg.ca = getenv("KMS_CA");
 	sec_json_init();
+	sec_no_core();
 
 	/* '+': stop at the subcommand, whose options are its own. */
 	while ((ch = getopt_long(argc, argv, "+h", lo, NULL)) != -1) {
