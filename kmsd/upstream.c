@@ -461,67 +461,61 @@ keys_move(struct etsi_keys *out, size_t off, struct etsi_keys *part)
 	etsi_keys_free(part);
 }
 
-static int
-enc_part(struct up_lease *l, const char *slave, const struct etsi_key_req *req,
-    size_t number, struct etsi_keys *out, struct up_err *e)
-{
-	struct etsi_key_req	part = *req;
-	uint64_t		t0 = time_mono_ns();
-	int			rc;
+/* One upstream call for keys [off, off + n) of the request. */
+typedef int (*up_part_fn)(struct up_lease *l, const void *arg, size_t off,
+    size_t n, struct etsi_keys *out, struct up_err *e);
 
-	part.number = (unsigned)number;
-	rc = kms_enc_keys(l->c, slave, &part, out);
+struct enc_arg {
+	const char			*slave;
+	const struct etsi_key_req	*req;
+};
+
+struct dec_arg {
+	const char			*master;
+	const struct etsi_key_ids	*ids;
+};
+
+static int
+enc_part(struct up_lease *l, const void *arg, size_t off, size_t n,
+    struct etsi_keys *out, struct up_err *e)
+{
+	const struct enc_arg	*a = arg;
+	struct etsi_key_req	 part = *a->req;
+	uint64_t		 t0 = time_mono_ns();
+	int			 rc;
+
+	(void)off;
+	part.number = (unsigned)n;
+	rc = kms_enc_keys(l->c, a->slave, &part, out);
 	return call_end(l, M_ENC, rc, t0, e);
 }
 
 static int
-enc_split(struct up_lease *l, const char *slave, const struct etsi_key_req *req,
-    struct up_split *s, struct etsi_keys *out, struct up_err *e)
+dec_part(struct up_lease *l, const void *arg, size_t off, size_t n,
+    struct etsi_keys *out, struct up_err *e)
 {
-	struct etsi_keys	part;
-	size_t			off = 0;
+	const struct dec_arg	*a = arg;
+	struct etsi_key_ids	 part = { a->ids->ids + off, n };
+	uint64_t		 t0 = time_mono_ns();
+	int			 rc;
 
-	if (s->nparts == 1)
-		return enc_part(l, slave, req, s->total, out, e);
-	if (etsi_keys_alloc(out, s->total) == -1) {
-		up_err_set(e, 0, KMS_E_NOMEM, "out of memory", NULL);
-		return -1;
-	}
-	for (size_t k = 0, n; k < s->nparts; k++, off += n) {
-		n = s->total - off < s->per ? s->total - off : s->per;
-
-		if (enc_part(l, slave, req, n, &part, e) == -1) {
-			s->failed = k;
-			split_blame(s, k, e);
-			etsi_keys_free(out);	/* earlier parts: wiped, lost */
-			return -1;
-		}
-		keys_move(out, off, &part);
-	}
-	return 0;
-}
-
-static int
-dec_part(struct up_lease *l, const char *master, const struct etsi_key_ids *ids,
-    size_t off, size_t n, struct etsi_keys *out, struct up_err *e)
-{
-	struct etsi_key_ids	part = { ids->ids + off, n };
-	uint64_t		t0 = time_mono_ns();
-	int			rc;
-
-	rc = kms_dec_keys(l->c, master, &part, out);
+	rc = kms_dec_keys(l->c, a->master, &part, out);
 	return call_end(l, M_DEC, rc, t0, e);
 }
 
+/*
+ * The request in s->nparts calls of at most s->per keys, gathered into one
+ * container; if a part fails, what earlier parts fetched is wiped and lost.
+ */
 static int
-dec_split(struct up_lease *l, const char *master, const struct etsi_key_ids *ids,
+split_run(struct up_lease *l, up_part_fn part_fn, const void *arg,
     struct up_split *s, struct etsi_keys *out, struct up_err *e)
 {
 	struct etsi_keys	part;
 	size_t			off = 0;
 
 	if (s->nparts == 1)
-		return dec_part(l, master, ids, 0, s->total, out, e);
+		return part_fn(l, arg, 0, s->total, out, e);
 	if (etsi_keys_alloc(out, s->total) == -1) {
 		up_err_set(e, 0, KMS_E_NOMEM, "out of memory", NULL);
 		return -1;
@@ -529,7 +523,7 @@ dec_split(struct up_lease *l, const char *master, const struct etsi_key_ids *ids
 	for (size_t k = 0, n; k < s->nparts; k++, off += n) {
 		n = s->total - off < s->per ? s->total - off : s->per;
 
-		if (dec_part(l, master, ids, off, n, &part, e) == -1) {
+		if (part_fn(l, arg, off, n, &part, e) == -1) {
 			s->failed = k;
 			split_blame(s, k, e);
 			etsi_keys_free(out);
@@ -661,11 +655,16 @@ upstream_status(struct upstream *u, const char *master, const char *slave,
 	return rc;
 }
 
-int
-upstream_enc(struct upstream *u, const char *master, const char *slave,
-    const struct etsi_key_req *req, struct etsi_keys *out, struct up_err *e)
+/*
+ * One split request as "me" (the local SAE whose certificate is used) about
+ * peer: the KME's limits, the parts, and one retry if the KME refused the
+ * first part over a limit that has changed since we read it.
+ */
+static int
+up_run(struct upstream *u, const char *op, const char *me, const char *peer,
+    size_t count, up_part_fn part_fn, const void *arg, struct etsi_keys *out,
+    struct up_err *e)
 {
-	struct etsi_key_req	dflt = { .number = 1 };
 	struct up_lease		l;
 	struct up_limits	lim;
 	struct up_split		s;
@@ -674,55 +673,44 @@ upstream_enc(struct upstream *u, const char *master, const char *slave,
 	memset(out, 0, sizeof(*out));
 	memset(e, 0, sizeof(*e));
 	memset(&l, 0, sizeof(l));
-	if (req == NULL)
-		req = &dflt;
-	if (count_check(req->number ? req->number : 1, e) == -1 ||
-	    lease_get(u, master, &l, e) == -1 ||
-	    lim_get(&l, slave, 0, &lim, e) == -1)
+	if (count_check(count, e) == -1 || lease_get(u, me, &l, e) == -1 ||
+	    lim_get(&l, peer, 0, &lim, e) == -1)
 		goto done;
-	split_init(&s, req->number ? req->number : 1, lim.max_per_req);
-	if ((rc = enc_split(&l, slave, req, &s, out, e)) == 0 ||
+	split_init(&s, count, lim.max_per_req);
+	if ((rc = split_run(&l, part_fn, arg, &s, out, e)) == 0 ||
 	    !lim_refused(e) || s.failed != 0)
 		goto done;
 	/* Refused for a limit before any key was taken: look again, retry. */
-	if (lim_changed(&l, slave, &s))
-		rc = enc_split(&l, slave, req, &s, out, e);
+	if (lim_changed(&l, peer, &s))
+		rc = split_run(&l, part_fn, arg, &s, out, e);
  done:
 	lease_put(&l);
 	if (rc == -1)
-		up_log_fail(u, "enc_keys", master ? master : "", slave ? slave : "",
-		    req->number ? req->number : 1, e);
+		up_log_fail(u, op, me ? me : "", peer ? peer : "", count, e);
 	return rc;
+}
+
+int
+upstream_enc(struct upstream *u, const char *master, const char *slave,
+    const struct etsi_key_req *req, struct etsi_keys *out, struct up_err *e)
+{
+	static const struct etsi_key_req	dflt = { .number = 1 };
+	struct enc_arg				a;
+
+	a.slave = slave;
+	a.req = req != NULL ? req : &dflt;
+	return up_run(u, "enc_keys", master, slave,
+	    a.req->number ? a.req->number : 1, enc_part, &a, out, e);
 }
 
 int
 upstream_dec(struct upstream *u, const char *caller, const char *master,
     const struct etsi_key_ids *ids, struct etsi_keys *out, struct up_err *e)
 {
-	struct up_lease		l;
-	struct up_limits	lim;
-	struct up_split		s;
-	int			rc = -1;
+	struct dec_arg	a = { master, ids };
 
-	memset(out, 0, sizeof(*out));
-	memset(e, 0, sizeof(*e));
-	memset(&l, 0, sizeof(l));
-	if (count_check(ids ? ids->n : 0, e) == -1 ||
-	    lease_get(u, caller, &l, e) == -1 ||
-	    lim_get(&l, master, 0, &lim, e) == -1)
-		goto done;
-	split_init(&s, ids->n, lim.max_per_req);
-	if ((rc = dec_split(&l, master, ids, &s, out, e)) == 0 ||
-	    !lim_refused(e) || s.failed != 0)
-		goto done;
-	if (lim_changed(&l, master, &s))
-		rc = dec_split(&l, master, ids, &s, out, e);
- done:
-	lease_put(&l);
-	if (rc == -1)
-		up_log_fail(u, "dec_keys", caller ? caller : "", master ? master : "",
-		    ids ? ids->n : 0, e);
-	return rc;
+	return up_run(u, "dec_keys", caller, master, ids ? ids->n : 0, dec_part,
+	    &a, out, e);
 }
 
 int
