@@ -8,6 +8,18 @@
 #include "common/num.h"
 
 int
+num_hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int
 num_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
 	unsigned long long	v;

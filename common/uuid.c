@@ -4,6 +4,7 @@
 
 #include <openssl/rand.h>
 
+#include "common/num.h"
 #include "common/uuid.h"
 
 int
@@ -31,18 +32,6 @@ uuid_fmt(const uint8_t id[static 16], char out[static UUID_STRLEN + 1])
 	out[o] = '\0';
 }
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int
 uuid_parse(const char *s, uint8_t out[static 16])
 {
@@ -58,7 +47,7 @@ uuid_parse(const char *s, uint8_t out[static 16])
 				return -1;
 			continue;
 		}
-		if ((hi = hexval(s[i])) < 0 || (lo = hexval(s[i + 1])) < 0)
+		if ((hi = num_hexval(s[i])) < 0 || (lo = num_hexval(s[i + 1])) < 0)
 			return -1;
 		out[o++] = (uint8_t)(hi << 4 | lo);
 		i += 2;

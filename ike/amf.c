@@ -10,6 +10,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "common/num.h"
 #include "common/log.h"
 #include "ike/amf.h"
 #include "ike/kdf5g.h"
@@ -67,18 +68,6 @@ amf_sub_default(struct amf_sub *s)
 }
 
 static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-static int
 hex16(const char *h, uint8_t out[static 16])
 {
 	int	bad = 0;
@@ -86,7 +75,7 @@ hex16(const char *h, uint8_t out[static 16])
 	if (strlen(h) != 32)
 		return -1;
 	for (size_t i = 0; i < 16; i++) {
-		int	hi = hexval(h[2 * i]), lo = hexval(h[2 * i + 1]);
+		int	hi = num_hexval(h[2 * i]), lo = num_hexval(h[2 * i + 1]);
 
 		bad |= hi | lo;		/* negative if either is not hex */
 		out[i] = (uint8_t)((hi & 0x0f) << 4 | (lo & 0x0f));
