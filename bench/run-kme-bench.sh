@@ -54,6 +54,9 @@ sh tests/testbed.sh up "$dir" || die "testbed did not start; logs in $dir"
 sleep "$FILL_S"
 set -a
 . "$dir/testbed.env"
+# The KMEs know the SAEs by kmsd's certificates (tests/testbed.sh).
+SAE_A_CERT=$KME_SAE_A_CERT; SAE_A_KEY=$KME_SAE_A_KEY
+SAE_B_CERT=$KME_SAE_B_CERT; SAE_B_KEY=$KME_SAE_B_KEY
 set +a
 
 # Status through a file: a pipeline's status is that of `tee`.

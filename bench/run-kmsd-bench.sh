@@ -57,8 +57,9 @@ while :; do
 done
 echo "pool filled: $have keys"
 
-run() {	# name url conns
+run() {	# name url conns cert key (the KME takes only kmsd's certificates)
 	"$BINDIR/kme-bench" --enc-only --url-a "$2" -c "$3" --calls "$CALLS" \
+		--cert-a "$4" --key-a "$5" \
 		-d "$DURATION" --warmup 0 >"$dir/out" 2>&1 || { cat "$dir/out" >&2; return 1; }
 	sed -n "s/^RESULT /name=$1 /p" "$dir/out" | tee -a "$dir/results"
 }
@@ -66,8 +67,8 @@ run() {	# name url conns
 r=1
 while [ $r -le "$ROUNDS" ]; do
 	for c in 1 4; do
-		run kme "$KME_A_URL" $c
-		run kmsd "$KMSD_A_URL" $c
+		run kme "$KME_A_URL" $c "$KME_SAE_A_CERT" "$KME_SAE_A_KEY"
+		run kmsd "$KMSD_A_URL" $c "$SAE_A_CERT" "$SAE_A_KEY"
 	done
 	r=$((r + 1))
 done

@@ -14,6 +14,7 @@
 #include "common/etsi.h"
 #include "common/httpd.h"
 #include "common/log.h"
+#include "common/tlsid.h"
 
 #define HTTPD_MAX_PEM	(256 * 1024)
 
@@ -99,29 +100,13 @@ httpd_session(struct MHD_Connection *c)
 	return ci ? (gnutls_session_t)ci->tls_session : NULL;
 }
 
-/* Subject CN of the (already verified) client certificate. */
+/* Subject CN of the client certificate (chain verified in the handshake). */
 static int
 httpd_peer_cn(gnutls_session_t s, char *out, size_t outlen)
 {
-	const gnutls_datum_t	*certs;
-	gnutls_x509_crt_t	 crt;
-	unsigned		 n = 0;
-	size_t			 len = outlen;
-	int			 rc = -1;
+	char	why[TLSID_WHYLEN];
 
-	out[0] = '\0';
-	if (s == NULL || (certs = gnutls_certificate_get_peers(s, &n)) == NULL || n == 0)
-		return -1;
-	if (gnutls_x509_crt_init(&crt) < 0)
-		return -1;
-	if (gnutls_x509_crt_import(crt, &certs[0], GNUTLS_X509_FMT_DER) >= 0 &&
-	    gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0,
-	    out, &len) >= 0)
-		rc = 0;
-	gnutls_x509_crt_deinit(crt);
-	if (rc == -1)
-		out[0] = '\0';
-	return rc;
+	return tlsid_gnutls_peer(s, 0, out, outlen, why, sizeof(why));
 }
 
 /* MHD's own messages: handshake noise goes to debug, our closer says why. */
@@ -150,24 +135,23 @@ httpd_notify(void *cls, struct MHD_Connection *c, void **socket_ctx,
 		*socket_ctx = hc;
 		if (d->tls && (s = httpd_session(c)) != NULL) {
 			/* MHD only requests a certificate: demand and verify one. */
-			gnutls_certificate_server_set_request(s, GNUTLS_CERT_REQUIRE);
-			gnutls_session_set_verify_cert(s, NULL, 0);
+			tlsid_gnutls_require_client(s);
 		}
 		return;
 	}
 	if (hc == NULL)
 		return;
 	if (d->tls && hc->requests == 0) {
-		char	cn[ETSI_ID_MAX + 1];
+		char	cn[ETSI_ID_MAX + 1], why[TLSID_WHYLEN];
 
-		if (httpd_peer_cn(httpd_session(c), cn, sizeof(cn)) == -1)
+		if (tlsid_refusal(httpd_session(c), why, sizeof(why)) == 0 ||
+		    tlsid_gnutls_peer(httpd_session(c), 0, cn, sizeof(cn), why,
+		    sizeof(why)) == -1)
 			log_info("%s: connection from %s closed without a request: "
-			    "no client certificate, or the TLS handshake failed",
-			    d->name, hc->addr);
+			    "client certificate refused: %s", d->name, hc->addr, why);
 		else
-			log_info("%s: connection from %s closed without a request: "
-			    "client certificate CN \"%s\" refused (not issued by "
-			    "the trusted CA?)", d->name, hc->addr, cn);
+			log_debug("%s: connection from %s (CN \"%s\") closed "
+			    "without a request", d->name, hc->addr, cn);
 	}
 	free(hc);
 	*socket_ctx = NULL;

@@ -284,6 +284,30 @@ ops(struct kmsd *k, const struct httpd_req *req, struct httpd_resp *resp)
 	return req->path[1] == 'h' ? ops_healthz(k, resp) : ops_metrics(k, resp);
 }
 
+/*
+ * On the mutual-TLS API port, /healthz and /metrics only for the client
+ * named by metrics_sae: any SAE certificate of the CA is not enough (the
+ * plain-HTTP ops listener is for a trusted operations network). 0 to go
+ * on, 1 refused (resp set), -1 on error.
+ */
+static int
+ops_allowed(struct kmsd *k, const struct httpd_req *req, struct httpd_resp *resp)
+{
+	const char	*who = k->cfg->metrics_sae;
+
+	if (strcmp(req->path, "/healthz") != 0 && strcmp(req->path, "/metrics") != 0)
+		return 0;
+	if (who != NULL && strcmp(req->peer_cn, who) == 0)
+		return 0;
+	log_info("refused %s %s on the API port to \"%s\": not metrics_sae",
+	    req->method, req->path, req->peer_cn);
+	if (httpd_error(resp, 401, "/healthz and /metrics are served on "
+	    "metrics_listen, or here only to the client named by metrics_sae",
+	    NULL) == -1)
+		return -1;
+	return 1;
+}
+
 int
 kmsd_api_handle(void *ctx, const struct httpd_req *req, struct httpd_resp *resp)
 {
@@ -292,7 +316,9 @@ kmsd_api_handle(void *ctx, const struct httpd_req *req, struct httpd_resp *resp)
 	int		 rc, etsi = 0;
 
 	pthread_rwlock_rdlock(&k->cfg_lock);
-	if ((rc = ops(k, req, resp)) == 1) {
+	if ((rc = ops_allowed(k, req, resp)) == 1)
+		rc = 0;			/* refused, resp is set */
+	else if (rc == 0 && (rc = ops(k, req, resp)) == 1) {
 		etsi = 1;
 		rc = api_etsi(k, req, resp, &op);
 	}

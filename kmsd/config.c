@@ -40,6 +40,14 @@ set_main(struct kmsd_config *c, const char *n, const char *v, char *err, size_t 
 		return cfg_addr(c->metrics_host, sizeof(c->metrics_host),
 		    &c->metrics_port, n, v, err, el);
 	}
+	if (strcmp(n, "metrics_sae") == 0) {
+		if (!etsi_id_valid(v)) {
+			snprintf(err, el, "metrics_sae \"%s\" is not a valid "
+			    "certificate CN", v);
+			return -1;
+		}
+		return cfg_str(&c->metrics_sae, v);
+	}
 	if (strcmp(n, "cert") == 0)
 		return cfg_str(&c->cert, v);
 	if (strcmp(n, "key") == 0)
@@ -269,6 +277,7 @@ kmsd_config_free(struct kmsd_config *c)
 	free(c->cert);
 	free(c->key);
 	free(c->ca);
+	free(c->metrics_sae);
 	free(c->db);
 	free(c->kek_file);
 	free(c->ready_file);

@@ -32,6 +32,7 @@ struct kmsd_config {
 	char		 metrics_host[64];
 	uint16_t	 metrics_port;
 	int		 metrics_set;
+	char		*metrics_sae;	/* CN served /metrics on the API port */
 	unsigned	 max_body;
 	unsigned	 max_key_per_request;	/* northbound; split upstream */
 	/* [upstream] */

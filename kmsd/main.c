@@ -21,6 +21,7 @@ static const struct cfg_flag kmsd_flags[] = {
 	{ "db",			"kmsd",	"db",		"key pool database (SQLite)" },
 	{ "kek-file",		"kmsd",	"kek_file",	"key-encryption key file (0600; made if absent)" },
 	{ "metrics-listen",	"kmsd",	"metrics_listen", "plain-HTTP /healthz and /metrics (off)" },
+	{ "metrics-sae",	"kmsd",	"metrics_sae",	"client CN also served /healthz, /metrics on the API port (none)" },
 	{ "ready-file",		"kmsd",	"ready_file",	"write api_port= (and more) here when up" },
 	{ "log-level",		"kmsd",	"log_level",	"error, warn, info or debug (info)" },
 	{ "max-key-per-request", "kmsd", "max_key_per_request", "keys per local request (1024)" },

@@ -129,6 +129,15 @@ api_handle(void *ctx, const struct httpd_req *req, struct httpd_resp *resp)
 	if (etsiapi_route(req, sae, &op, resp) == -1)
 		return resp->body ? 0 : -1;
 	caller = etsiapi_identity(a->map, a->nmap, req->peer_cn);
+	if (a->map_only && caller == req->peer_cn) {
+		/* A KME that knows its SAEs only by registered certificates. */
+		log_info("refused %s %s: certificate CN \"%s\" is not registered "
+		    "in [sae_map] of %s", req->method, req->path, req->peer_cn,
+		    a->kme_id);
+		snprintf(msg, sizeof(msg), "certificate CN \"%s\" is not "
+		    "registered at KME %s", req->peer_cn, a->kme_id);
+		return httpd_error(resp, 401, msg, NULL);
+	}
 	if (!kme_sae_is_local(a->kme, caller)) {
 		log_info("refused %s %s: SAE \"%s\" is not attached to %s",
 		    req->method, req->path, caller, a->kme_id);

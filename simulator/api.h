@@ -13,6 +13,7 @@ struct api {
 	unsigned			 max_key_count;
 	const struct etsiapi_map	*map;
 	size_t				 nmap;
+	int				 map_only;	/* only mapped CNs are callers */
 };
 
 /* httpd_handler for the KME's API; ctx is a struct api. */

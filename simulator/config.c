@@ -46,6 +46,14 @@ set_kme(struct sim_config *c, const char *n, const char *v, char *err, size_t el
 		return cfg_str(&c->ca, v);
 	if (strcmp(n, "saes") == 0)
 		return cfg_id_list(c->saes, &c->nsaes, SIM_MAX_SAES, n, v, err, el);
+	if (strcmp(n, "sae_map_only") == 0) {
+		if (strcmp(v, "yes") != 0 && strcmp(v, "no") != 0) {
+			snprintf(err, el, "sae_map_only \"%s\" is neither yes nor no", v);
+			return -1;
+		}
+		c->map_only = strcmp(v, "yes") == 0;
+		return 0;
+	}
 	if (strcmp(n, "key_size") == 0)
 		return cfg_uint(&c->key_size, n, v, 8, ETSI_MAX_KEY_BYTES * 8, err, el);
 	if (strcmp(n, "min_key_size") == 0)

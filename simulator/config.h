@@ -35,6 +35,7 @@ struct sim_config {
 	/* [sae_map] */
 	struct etsiapi_map	 map[SIM_MAX_MAP];
 	size_t		 nmap;
+	int		 map_only;	/* [kme] sae_map_only: unmapped CNs get 401 */
 };
 
 void	sim_config_defaults(struct sim_config *c);

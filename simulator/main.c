@@ -19,6 +19,7 @@ static const struct cfg_flag sim_flags[] = {
 	{ "key",		"kme",	"key",		"server private key (PEM)" },
 	{ "ca",			"kme",	"ca",		"CA for client and peer certificates" },
 	{ "saes",		"kme",	"saes",		"SAE IDs attached to this KME, comma separated" },
+	{ "sae-map-only",	"kme",	"sae_map_only",	"yes: only CNs listed in [sae_map] may call (no)" },
 	{ "key-size",		"kme",	"key_size",	"default key size in bits (256)" },
 	{ "min-key-size",	"kme",	"min_key_size",	"smallest key size served (64)" },
 	{ "max-key-size",	"kme",	"max_key_size",	"largest key size served (8192)" },

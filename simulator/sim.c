@@ -65,6 +65,7 @@ sim_start(const struct sim_config *c, char *err, size_t errlen)
 	s->api.max_key_count = c->max_key_count;
 	s->api.map = c->map;
 	s->api.nmap = c->nmap;
+	s->api.map_only = c->map_only;
 	memset(&hc, 0, sizeof(hc));
 	hc.host = c->listen_host;
 	hc.port = c->listen_port;

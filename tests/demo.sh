@@ -18,16 +18,17 @@ sh tests/testbed.sh up "$TB" >/dev/null
 . "$TB/testbed.env"
 echo "    KME A  $KME_A_URL   SAEs: $SAE_A_ID"
 echo "    KME B  $KME_B_URL   SAEs: $SAE_B_ID, $SAE_X_ID"
+echo "    kmsd A $KMSD_A_URL   kmsd B $KMSD_B_URL   (the SAEs' only way to their KME)"
 echo "    emulated QKD link up; mutual TLS everywhere (test PKI in certs/out)"
 
-A="$BINDIR/kmsclient --url $KME_A_URL --cert $SAE_A_CERT --key $SAE_A_KEY --ca $CA"
-B="$BINDIR/kmsclient --url $KME_B_URL --cert $SAE_B_CERT --key $SAE_B_KEY --ca $CA"
-X="$BINDIR/kmsclient --url $KME_B_URL --cert $SAE_X_CERT --key $SAE_X_KEY --ca $CA"
+A="$BINDIR/kmsclient --url $KMSD_A_URL --cert $SAE_A_CERT --key $SAE_A_KEY --ca $CA"
+B="$BINDIR/kmsclient --url $KMSD_B_URL --cert $SAE_B_CERT --key $SAE_B_KEY --ca $CA"
+X="$BINDIR/kmsclient --url $KMSD_B_URL --cert $SAE_X_CERT --key $SAE_X_KEY --ca $CA"
 
-say "[2] $SAE_A_ID asks KME A for the status of its keys with $SAE_B_ID (GET status)"
+say "[2] $SAE_A_ID asks kmsd A for the status of its keys with $SAE_B_ID (GET status)"
 $A status "$SAE_B_ID" | sed 's/^/    /'
 
-say "[3] $SAE_A_ID (master) asks KME A for 3 keys of 256 bits for $SAE_B_ID (POST enc_keys)"
+say "[3] $SAE_A_ID (master) asks kmsd A for 3 keys of 256 bits for $SAE_B_ID (POST enc_keys)"
 enc=$($A --json enc "$SAE_B_ID" -n 3 -s 256)
 ids=$(printf '%s' "$enc" | jq -r '.keys[].key_ID')
 printf '%s' "$enc" | jq -r '.keys[] | "\(.key_ID) \(.key)"' | while read -r id key; do
@@ -36,7 +37,7 @@ done
 
 say "[4] $SAE_A_ID sends the 3 key IDs to $SAE_B_ID (in the real system: inside IKE_SA_INIT)"
 
-say "[5] $SAE_B_ID (slave) asks KME B for the keys with these IDs (POST dec_keys)"
+say "[5] $SAE_B_ID (slave) asks kmsd B for the keys with these IDs (POST dec_keys)"
 # shellcheck disable=SC2086
 dec=$($B --json dec "$SAE_A_ID" $ids)
 printf '%s' "$dec" | jq -r '.keys[] | "\(.key_ID) \(.key)"' | while read -r id key; do
@@ -63,7 +64,11 @@ $X dec "$SAE_A_ID" "$id2" 2>&1 | sed 's/^/    /' || true
 echo "    ... and $SAE_B_ID still gets it:"
 $B dec "$SAE_A_ID" "$id2" | awk '{print "    key_ID " $1 "  (delivered)"}'
 
-say "[9] A client certificate from an untrusted CA is refused in the TLS handshake"
+say "[9] $SAE_A_ID skips kmsd and calls KME A with its own certificate: refused"
+$BINDIR/kmsclient --url "$KME_A_URL" --cert "$SAE_A_CERT" --key "$SAE_A_KEY" \
+	--ca "$CA" status "$SAE_B_ID" 2>&1 | sed 's/^/    /' || true
+echo "    (KME A knows $SAE_A_ID only by kmsd A's certificate kmsd-a.$SAE_A_ID)"
+echo "    and a client certificate from an untrusted CA is refused in the TLS handshake:"
 $BINDIR/kmsclient --url "$KME_A_URL" --cert "$ROGUE_CERT" --key "$ROGUE_KEY" \
 	--ca "$CA" status "$SAE_B_ID" 2>&1 | sed 's/^/    /' || true
 

@@ -14,6 +14,13 @@
 # STATE_DIR (KME keys kept in SQLite there, so they survive restarts),
 # POOL_LOW, POOL_HIGH, POOL_TTL_S, POOL_BATCH, POOL_LEASE (kmsd pools), NO_KMSD=1 (KMEs only),
 # BINDIR (default bin), PKI (default certs/out), LOG_LEVEL.
+#
+# Identities: with kmsd (the default), each KME knows its site's SAEs only by
+# kmsd's own client certificates (CN kmsd-a.sae-a -> SAE sae-a, ...,
+# `sae_map_only = yes`), as a KMS with registered SAEs would: an SAE that
+# skips kmsd and calls the KME with its own certificate gets 401. With
+# NO_KMSD=1 the KMEs take the SAEs' certificates directly. testbed.env's
+# KME_SAE_{A,B,X}_{CERT,KEY} are the certificates the KMEs accept.
 set -eu
 cmd=${1:-}
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -84,6 +91,7 @@ write_kmsd_conf() {
 		echo "id = kmsd-$side"
 		echo "listen = 127.0.0.1:$4"
 		echo "metrics_listen = 127.0.0.1:$5"
+		echo "metrics_sae = prometheus"
 		echo "cert = $PKI/kmsd-$side.crt"
 		echo "key = $PKI/kmsd-$side.key"
 		echo "ca = $PKI/ca.crt"
@@ -102,18 +110,18 @@ write_kmsd_conf() {
 		echo "lease = ${POOL_LEASE:-256}"
 		if [ "$side" = a ]; then
 			echo "[sae sae-a]"
-			echo "cert = $PKI/sae-a.crt"
-			echo "key = $PKI/sae-a.key"
+			echo "cert = $PKI/kmsd-a.sae-a.crt"
+			echo "key = $PKI/kmsd-a.sae-a.key"
 			echo "peers = sae-b, sae-x"
 			echo "pool = sae-b"
 		else
 			echo "[sae sae-b]"
-			echo "cert = $PKI/sae-b.crt"
-			echo "key = $PKI/sae-b.key"
+			echo "cert = $PKI/kmsd-b.sae-b.crt"
+			echo "key = $PKI/kmsd-b.sae-b.key"
 			echo "peers = sae-a"
 			echo "[sae sae-x]"
-			echo "cert = $PKI/sae-x.crt"
-			echo "key = $PKI/sae-x.key"
+			echo "cert = $PKI/kmsd-b.sae-x.crt"
+			echo "key = $PKI/kmsd-b.sae-x.key"
 			echo "peers = sae-a"
 		fi
 	} > "$dir/kmsd-$side.conf"
@@ -129,6 +137,7 @@ write_conf() {	# side id peer_id saes role api_port link_line
 		echo "key = $PKI/$3.key"
 		echo "ca = $PKI/ca.crt"
 		echo "saes = $5"
+		[ -n "${NO_KMSD:-}" ] || echo "sae_map_only = yes"
 		echo "max_key_count = ${MAX_KEY_COUNT:-100000}"
 		echo "max_key_per_request = ${MAX_KEY_PER_REQUEST:-128}"
 		echo "log_level = ${LOG_LEVEL:-info}"
@@ -141,6 +150,12 @@ write_conf() {	# side id peer_id saes role api_port link_line
 		echo "peer_id = $4"
 		echo "key_rate = ${KEY_RATE:-1000000}"
 		echo "$8"
+		if [ -z "${NO_KMSD:-}" ]; then
+			echo "[sae_map]"
+			for sae in $(echo "$5" | tr , ' '); do
+				echo "kmsd-$side.$sae = $sae"
+			done
+		fi
 	} > "$dir/kme-$side.conf"
 }
 
@@ -178,6 +193,8 @@ up() {
 	b_api=$(getvar api_port "$dir/kme-b.ready")
 	write_conf b "$dir" kme-b kme-a "sae-b,sae-x" receiver "$b_api" "peer = 127.0.0.1:$a_link"
 	kmsd_a=""; kmsd_b=""; ops_a=""; ops_b=""
+	kme_a=sae-a; kme_b=sae-b; kme_x=sae-x
+	[ -n "${NO_KMSD:-}" ] || { kme_a=kmsd-a.sae-a; kme_b=kmsd-b.sae-b; kme_x=kmsd-b.sae-x; }
 	if [ -z "${NO_KMSD:-}" ]; then
 		for side in a b; do
 			[ $side = a ] && url=https://127.0.0.1:$a_api || url=https://127.0.0.1:$b_api
@@ -208,6 +225,12 @@ SAE_B_KEY=$PKI/sae-b.key
 SAE_X_ID=sae-x
 SAE_X_CERT=$PKI/sae-x.crt
 SAE_X_KEY=$PKI/sae-x.key
+KME_SAE_A_CERT=$PKI/$kme_a.crt
+KME_SAE_A_KEY=$PKI/$kme_a.key
+KME_SAE_B_CERT=$PKI/$kme_b.crt
+KME_SAE_B_KEY=$PKI/$kme_b.key
+KME_SAE_X_CERT=$PKI/$kme_x.crt
+KME_SAE_X_KEY=$PKI/$kme_x.key
 ROGUE_CERT=$PKI/rogue.crt
 ROGUE_KEY=$PKI/rogue.key
 EOT
@@ -215,7 +238,7 @@ EOT
 	. "$dir/testbed.env"
 	i=0
 	while :; do
-		n=$(curl -s --cacert "$CA" --cert "$SAE_A_CERT" --key "$SAE_A_KEY" \
+		n=$(curl -s --cacert "$CA" --cert "$KME_SAE_A_CERT" --key "$KME_SAE_A_KEY" \
 			"$KME_A_URL/api/v1/keys/sae-b/status" |
 			sed -n 's/.*"stored_key_count": *\([0-9]*\).*/\1/p')
 		[ "${n:-0}" -gt 0 ] && break
@@ -260,5 +283,5 @@ stop|kill|start)
 		kmsd-*) start_kmsd "${u#kmsd-}" "$dir" ;;
 		esac ;;
 	esac ;;
-*)	sed -n '2,18s/^# \{0,1\}//p' "$0"; [ "$cmd" = -h ] || [ "$cmd" = --help ] ;;
+*)	sed -n '2,25s/^# \{0,1\}//p' "$0"; [ "$cmd" = -h ] || [ "$cmd" = --help ] ;;
 esac

@@ -35,14 +35,18 @@ check_match() {
 	if printf '%s' "$3" | grep -qE -- "$2"; then ok "$1"; else nok "$1: [$3] does not match /$2/"; fi
 }
 
-# curl as an SAE: sae_curl A|B|X|ROGUE|NONE [curl args...]; prints body, then
-# the HTTP status on the last line.
+# curl as an SAE: sae_curl A|B|X|KA|KB|KX|ROGUE|NONE [curl args...]; prints
+# body, then the HTTP status on the last line. KA, KB, KX: the certificates
+# the KMEs know the SAEs by (kmsd's own, unless NO_KMSD=1).
 sae_curl() {
 	who=$1; shift
 	case $who in
 	A) set -- --cert "$SAE_A_CERT" --key "$SAE_A_KEY" "$@" ;;
 	B) set -- --cert "$SAE_B_CERT" --key "$SAE_B_KEY" "$@" ;;
 	X) set -- --cert "$SAE_X_CERT" --key "$SAE_X_KEY" "$@" ;;
+	KA) set -- --cert "$KME_SAE_A_CERT" --key "$KME_SAE_A_KEY" "$@" ;;
+	KB) set -- --cert "$KME_SAE_B_CERT" --key "$KME_SAE_B_KEY" "$@" ;;
+	KX) set -- --cert "$KME_SAE_X_CERT" --key "$KME_SAE_X_KEY" "$@" ;;
 	ROGUE) set -- --cert "$ROGUE_CERT" --key "$ROGUE_KEY" "$@" ;;
 	NONE) ;;
 	esac

@@ -46,9 +46,9 @@ i=0	# the first refill may still be running
 while [ "$(poolkeys)" -lt 256 ] 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
 for try in 1 2 3 4 5 6 7 8 9 10; do
 	pool=$(poolkeys)
-	kme1=$(json_get "$(http_body "$(sae_curl A "$KME_A_URL/api/v1/keys/sae-b/status")")" .stored_key_count)
+	kme1=$(json_get "$(http_body "$(sae_curl KA "$KME_A_URL/api/v1/keys/sae-b/status")")" .stored_key_count)
 	got=$(json_get "$(http_body "$(sae_curl A "$KMSD_A_URL/api/v1/keys/sae-b/status")")" .stored_key_count)
-	kme2=$(json_get "$(http_body "$(sae_curl A "$KME_A_URL/api/v1/keys/sae-b/status")")" .stored_key_count)
+	kme2=$(json_get "$(http_body "$(sae_curl KA "$KME_A_URL/api/v1/keys/sae-b/status")")" .stored_key_count)
 	[ "$(poolkeys)" = "$pool" ] && break
 	sleep 0.3
 done

@@ -121,10 +121,18 @@ r=$(curl -s -w '\n%{http_code}' "$KMSD_A_OPS/api/v1/keys/sae-b/enc_keys")
 check "ETSI path on the plain-HTTP ops listener: 404, no keys" "404/null" \
 	"$(http_code "$r")/$(json_get "$(http_body "$r")" .keys)"
 r=$(sae_curl A "$KMSD_A_URL/metrics")
-check "/metrics on the API port with a client certificate: 200" 200 "$(http_code "$r")"
+check "/metrics on the API port with an SAE's certificate: 401" 401 "$(http_code "$r")"
+check_match "... no Prometheus text" '^[^#]*$' "$(http_body "$r")"
+PROM="--cert $(dirname "$CA")/prometheus.crt --key $(dirname "$CA")/prometheus.key"
+# shellcheck disable=SC2086
+r=$(sae_curl NONE $PROM "$KMSD_A_URL/metrics")
+check "/metrics on the API port as metrics_sae (prometheus): 200" 200 "$(http_code "$r")"
 check_match "... the same Prometheus text" '# TYPE kmsd_requests_total counter' "$(http_body "$r")"
 r=$(sae_curl A "$KMSD_A_URL/healthz")
-check "/healthz on the API port: 200, kmsd-a" "200/kmsd-a" "$(http_code "$r")/$(json_get "$(http_body "$r")" .id)"
+check "/healthz on the API port with an SAE's certificate: 401" 401 "$(http_code "$r")"
+# shellcheck disable=SC2086
+r=$(sae_curl NONE $PROM "$KMSD_A_URL/healthz")
+check "/healthz on the API port as metrics_sae: 200, kmsd-a" "200/kmsd-a" "$(http_code "$r")/$(json_get "$(http_body "$r")" .id)"
 
 # kmsd_requests_total by endpoint and code
 RQ='kmsd_requests_total{endpoint="%s",code="%s"}'

@@ -25,7 +25,7 @@ pool_quiet() {
 	return 1
 }
 
-r=$(enc A "$KME_A_URL" sae-b '{"number":5,"size":512}')
+r=$(enc KA "$KME_A_URL" sae-b '{"number":5,"size":512}')
 check "the KME itself refuses 5 keys in one request (limit 4)" 400 "$(http_code "$r")"
 r=$(sae_curl A "$KMSD_A_URL/api/v1/keys/sae-b/status")
 check "kmsd A status: max_key_per_request is kmsd's 1024, not the KME's 4" 1024 \
