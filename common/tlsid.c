@@ -28,7 +28,8 @@ tlsid_escape(const char *s, size_t len, char *out, size_t outlen)
 			n = 1;
 		} else
 			n = (size_t)snprintf(tmp, sizeof(tmp), "\\x%02x", c);
-		if (o + n + 4 > outlen)		/* room for "..." and NUL */
+		/* room for the NUL, and for "..." if more input follows */
+		if (o + n + (i + 1 < len ? 3 : 0) + 1 > outlen)
 			break;
 		memcpy(out + o, tmp, n);
 		o += n;
