@@ -1,6 +1,7 @@
 /*
  * HTTPS server with mandatory mutual TLS on libmicrohttpd (GnuTLS), shared by
- * qkd-sim and kmsd. Clients without a certificate from the configured CA are
+ * qkd-sim and kmsd. Clients without a certificate from the configured CA, or
+ * whose certificate fails common/tlsid.h's checks (EKU, one valid CN), are
  * refused during the handshake; the client certificate's subject CN is read
  * once per connection and handed to every request as the caller's identity.
  * Thread per connection: handlers may block (the simulator waits for its peer).

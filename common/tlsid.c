@@ -5,6 +5,10 @@
 
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
 
 #include "common/etsi.h"
 #include "common/tlsid.h"
@@ -240,4 +244,47 @@ tlsid_gnutls_require_client(gnutls_session_t s)
 {
 	gnutls_certificate_server_set_request(s, GNUTLS_CERT_REQUIRE);
 	gnutls_session_set_verify_function(s, tlsid_verify_client);
+}
+
+int
+tlsid_cert_is(const char *cert_file, const char *ca_file, const char *cn,
+    char *why, size_t whylen)
+{
+	X509		*x = NULL;
+	X509_STORE	*st = NULL;
+	X509_STORE_CTX	*ctx = NULL;
+	X509_NAME	*nm;
+	FILE		*f;
+	char		 name[TLSID_NAME_MAX + 1];
+	int		 rc = -1, n, idx;
+
+	if ((f = fopen(cert_file, "r")) == NULL) {
+		snprintf(why, whylen, "cannot open \"%s\": %m", cert_file);
+		goto done;
+	}
+	x = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	if (x == NULL || (st = X509_STORE_new()) == NULL ||
+	    X509_STORE_load_file(st, ca_file) != 1 ||
+	    (ctx = X509_STORE_CTX_new()) == NULL ||
+	    X509_STORE_CTX_init(ctx, st, x, NULL) != 1) {
+		snprintf(why, whylen, "cannot read \"%s\" or \"%s\"",
+		    cert_file, ca_file);
+		goto done;
+	}
+	rc = 0;
+	nm = X509_get_subject_name(x);
+	idx = X509_NAME_get_index_by_NID(nm, NID_commonName, -1);
+	if (idx < 0 || X509_NAME_get_index_by_NID(nm, NID_commonName, idx) >= 0)
+		goto done;			/* no CN, or several */
+	n = X509_NAME_get_text_by_NID(nm, NID_commonName, name, sizeof(name));
+	if (n < 0 || (size_t)n != strlen(cn) || strcmp(name, cn) != 0)
+		goto done;
+	rc = X509_verify_cert(ctx) == 1;
+done:
+	X509_STORE_CTX_free(ctx);
+	X509_STORE_free(st);
+	X509_free(x);
+	ERR_clear_error();
+	return rc;
 }

@@ -39,4 +39,13 @@ int	tlsid_gnutls_peer(gnutls_session_t s, int verify_chain, char *cn,
  * connection closes: sessions are matched by address. */
 int	tlsid_refusal(gnutls_session_t s, char *why, size_t whylen);
 
+/*
+ * 1 if the certificate in cert_file has exactly the subject CN cn and
+ * chains to ca_file: to a server trusting that CA it is the same identity
+ * as any certificate that CA issued with that CN. 0 if not, -1 (and why)
+ * if a file cannot be read.
+ */
+int	tlsid_cert_is(const char *cert_file, const char *ca_file, const char *cn,
+	    char *why, size_t whylen);
+
 #endif

@@ -9,6 +9,7 @@
 #include "common/cfg.h"
 #include "common/httpd.h"
 #include "common/log.h"
+#include "common/tlsid.h"
 #include "kmsd/kmsd.h"
 #include "simulator/sim.h"
 
@@ -117,9 +118,19 @@ upstream_ids(const struct kmsd_config *c)
 	if ((ids = calloc(c->nsaes, sizeof(*ids))) == NULL)
 		return NULL;
 	for (size_t i = 0; i < c->nsaes; i++) {
+		char	why[TLSID_WHYLEN];
+
 		ids[i].sae = c->saes[i].id;
 		ids[i].cert = c->saes[i].cert;
 		ids[i].key = c->saes[i].key;
+		if (tlsid_cert_is(ids[i].cert, c->ca, ids[i].sae, why,
+		    sizeof(why)) == 1)
+			log_warn("[sae %s] cert %s has CN \"%s\" and is issued by "
+			    "[kmsd] ca, the CA of the local SAEs: the KME cannot "
+			    "tell kmsd from the SAE itself, which could call the "
+			    "KME around kmsd's ACL; give kmsd its own certificate "
+			    "(kmsd/README.md, Identities)", ids[i].sae,
+			    ids[i].cert, ids[i].sae);
 	}
 	return ids;
 }

@@ -9,7 +9,8 @@
 #   (the CN escaped); a server certificate without serverAuth is refused by
 #   the clients (curl, kmsclient) and by the QKD link; a link certificate
 #   without clientAuth is refused by the listening KME;
-# - /metrics and /healthz on kmsd's API port only for metrics_sae.
+# - /metrics and /healthz on kmsd's API port only for metrics_sae;
+# - kmsd warns when its upstream certificate is one an SAE could hold too.
 . "$(dirname "$0")/lib.sh"
 POOL_LOW=50; POOL_HIGH=100; export POOL_LOW POOL_HIGH	# small, quickly full
 tb_up
@@ -150,3 +151,19 @@ r=$(curl -s -w '\n%{http_code}' "$KMSD_A_OPS/metrics")
 check "kmsd A /metrics on the ops listener: 200" 200 "$(http_code "$r")"
 check_match "kmsd A logs the refused /metrics" 'refused GET /metrics on the API port to "sae-a"' \
 	"$(log_has "$TB/kmsd-a.log" 'refused GET /metrics')"
+
+# --- 5. kmsd warns when its upstream certificate is the SAE's own kind ---
+# kmsd A's config with sae-a's own certificate upstream, on free ports.
+sed -e "s|kmsd-a\.sae-a\.|sae-a.|" -e 's|^listen = .*|listen = 127.0.0.1:0|' \
+	-e 's|^metrics_listen = .*|metrics_listen = 127.0.0.1:0|' \
+	-e "s|^db = .*|db = $TB/w.db|" -e "s|^kek_file = .*|kek_file = $TB/w.kek|" \
+	"$TB/kmsd-a.conf" >"$TB/w.conf"
+check "the variant uses sae-a's own certificate upstream" 1 "$(grep -c "^cert = $P/sae-a.crt" "$TB/w.conf")"
+"$BINDIR/kmsd" --config "$TB/w.conf" --ready-file "$TB/w.ready" >"$TB/w.log" 2>&1 &
+wpid=$!
+check_match "kmsd warns: the KME cannot tell kmsd from the SAE" \
+	'\[sae sae-a\] cert .*sae-a.crt has CN "sae-a" and is issued by \[kmsd\] ca.*give kmsd its own certificate' \
+	"$(log_has "$TB/w.log" 'give kmsd its own certificate')"
+kill "$wpid" 2>/dev/null; wait "$wpid" 2>/dev/null
+check "kmsd A (own upstream certificates) gave no such warning" 0 \
+	"$(grep -c 'give kmsd its own certificate' "$TB/kmsd-a.log")"
