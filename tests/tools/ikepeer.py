@@ -8,7 +8,7 @@ Python's standard library and python3-cryptography (Debian).
   ikepeer.py qkd  PORT KMSD_URL CA CERT KEY [aes-cbc|aes-gcm]
   ikepeer.py psk  PORT PSK GROUP [aes-cbc|aes-gcm]
   ikepeer.py kdf  DRIVER                   (C driver vs. this file, 2.13/2.14/2.17)
-  ikepeer.py kmsproxy PORTFILE UPSTREAM CA SRVCERT SRVKEY CLICERT CLIKEY
+  ikepeer.py kmsproxy PORTFILE UPSTREAM CA SRVCERT SRVKEY CLICERT CLIKEY [SUITE]
                   (an ETSI 014 proxy in front of kmsd B that keeps the keys it
                    relays in memory and prints the fingerprints they imply)
 
@@ -26,7 +26,6 @@ import ssl
 import struct
 import subprocess
 import sys
-import threading
 import http.server
 import urllib.request
 
@@ -46,18 +45,15 @@ def ok(cond, what):
     return cond
 
 
-# ---- RFC 7296 2.13, 2.14, 2.17 (PRF_HMAC_SHA2_*) ----
-HASHES = {5: hashlib.sha256, 6: hashlib.sha384, 7: hashlib.sha512, 2: hashlib.sha1}
+# ---- RFC 7296 2.13 with PRF_HMAC_SHA2_256, the only PRF ike/ implements ----
+def prf(key, data):
+    return hmac.new(key, data, hashlib.sha256).digest()
 
 
-def prf(key, data, h=hashlib.sha256):
-    return hmac.new(key, data, h).digest()
-
-
-def prf_plus(key, seed, n, h=hashlib.sha256):
+def prf_plus(key, seed, n):
     out, t, i = b"", b"", 1
     while len(out) < n:
-        t = prf(key, t + seed + bytes([i]), h)
+        t = prf(key, t + seed + bytes([i]))
         out += t
         i += 1
     return out[:n]
@@ -434,12 +430,11 @@ def cmd_psk(port, psk, group, suite_name="aes-cbc"):
     suite = Suite(suite_name)
     t = "psk/%s/dh%d" % (suite_name, group)
     for variant in ("good", "bad-skeyseed"):
-        ini = Initiator(port, suite)
+        ini = Initiator(port, suite, 3.0 if variant == "good" else 2.0)
         pl = ini.init(group, [])
         ini.dh_keys(pl)
         if variant == "bad-skeyseed":
             # Nonces swapped in SKEYSEED: every SK_* differs.
-            kd = next(b for tp, b in pl if tp == PL_KE)
             ini.ni, ini.nr = ini.nr, ini.ni
             ini.dh_keys(pl)
             ini.ni, ini.nr = ini.nr, ini.ni
