@@ -15,6 +15,8 @@
 #  3. psk, rfc7296, DH groups 14/19/31: the same initiator with its own DH,
 #     SKEYSEED and prf+; the N3IWF accepting IKE_AUTH proves 2.14 end to
 #     end; its Child SA 1 fingerprint proves the 2.17 KEYMAT.
+#     qkd+dh (RFC 8784): the initiator draws the PPK with enc_keys at kmsd B,
+#     mixes SK_d/SK_pi/SK_pr itself; AUTH and Child SA 1 must match.
 #  4. qkd, nwu, the real ike-ue and ike-n3iwf: the UE's kmsd is an ETSI 014
 #     proxy (ikepeer.py kmsproxy) in front of kmsd B that sees the 13 keys
 #     the UE fetches; the IKE SA, Child SA 1 (keys 4-7) and Child SA 2 (keys
@@ -55,8 +57,21 @@ has_fp() {
 	if [ -n "$4" ] && grep -aqF "$3 keys sha256-fp=$4" "$2"; then ok "$1"
 	else nok "$1: no \"$3 keys sha256-fp=$4\" in $(basename "$2")"; fi
 }
-# pyfp OUT TAG KEY: the fingerprint after KEY on the "# TAG" line of OUT.
-pyfp() { sed -n "s/^# $2 .*$3 \([0-9a-f]*\).*/\1/p" "$1" | head -n 1; }
+# no_fp NAME FP: FP (a wrong derivation's fingerprint) is not in the N3IWF log.
+no_fp() {
+	if [ -n "$2" ] && ! grep -aqF "sha256-fp=$2" "$TB/n3.log"; then ok "$1"
+	else nok "$1: fingerprint [$2] missing or found in n3.log"; fi
+}
+# pyfp TAG KEY: the fingerprint after KEY on the "# TAG" line of ikepeer.py.
+pyfp() { sed -n "s/^# $1 .*$2 \([0-9a-f]*\).*/\1/p" "$TB/py.out" | head -n 1; }
+# py_run TITLE ARGS...: ikepeer.py ARGS, its ok/not ok lines and exit code.
+py_run() {
+	t=$1; shift
+	timeout 120 $PY "$PEER" "$@" >"$TB/py.out" 2>"$TB/py.err"
+	check "$t: ikepeer.py exit code" 0 "$?"
+	cat "$TB/py.out"
+	sed 's/^/# stderr: /' "$TB/py.err" | tail -n 5
+}
 
 # ---- 1. the C driver against Python ----
 $PY "$PEER" kdf "$KDF"
@@ -67,19 +82,13 @@ for c in aes-cbc aes-gcm; do
 	t="qkd/rfc7296/$c"
 	n3_start qkd rfc7296 --cipher "$c"
 	[ -n "$N3PORT" ] || { nok "$t: N3IWF did not start: $(tail -n 2 "$TB/n3.log")"; continue; }
-	timeout 120 $PY "$PEER" qkd "$N3PORT" "$KMSD_B_URL" "$CA" "$SAE_B_CERT" "$SAE_B_KEY" "$c" \
-		>"$TB/py.out" 2>"$TB/py.err"
-	check "$t: ikepeer.py exit code" 0 "$?"
-	cat "$TB/py.out"
-	sed 's/^/# stderr: /' "$TB/py.err" | tail -n 5
+	py_run "$t" qkd "$N3PORT" "$KMSD_B_URL" "$CA" "$SAE_B_CERT" "$SAE_B_KEY" "$c"
 	has_fp "$t: N3IWF's IKE SA keys are SK_* from keys 0-3 and 12" "$TB/n3.log" "IKE SA" \
-		"$(pyfp "$TB/py.out" fp ike)"
+		"$(pyfp fp ike)"
 	has_fp "$t: N3IWF's Child SA 1 keys are keys 4, 6, 5, 7 (ei, ai, er, ar)" "$TB/n3.log" \
-		"Child SA 1 (signalling)" "$(pyfp "$TB/py.out" fp child1)"
-	w=$(pyfp "$TB/py.out" fpwrong child1)
-	if [ -n "$w" ] && ! grep -aqF "sha256-fp=$w" "$TB/n3.log"; then
-		ok "$t: self-check: the fingerprint of a wrong Child SA mapping is not in the log"
-	else nok "$t: self-check: wrong-mapping fingerprint [$w] found or missing"; fi
+		"Child SA 1 (signalling)" "$(pyfp fp child1)"
+	no_fp "$t: self-check: a wrong Child SA mapping's fingerprint is not in the log" \
+		"$(pyfp fpwrong child1)"
 	n3_stop "$t"
 done
 
@@ -89,16 +98,29 @@ for gc in 14/aes-cbc 19/aes-cbc 31/aes-cbc 14/aes-gcm 31/aes-gcm; do
 	t="psk/rfc7296/dh$g/$c"
 	n3_start psk rfc7296 --dh "$g" --cipher "$c"
 	[ -n "$N3PORT" ] || { nok "$t: N3IWF did not start: $(tail -n 2 "$TB/n3.log")"; continue; }
-	timeout 60 $PY "$PEER" psk "$N3PORT" test-psk-1 "$g" "$c" >"$TB/py.out" 2>"$TB/py.err"
-	check "$t: ikepeer.py exit code" 0 "$?"
-	cat "$TB/py.out"
-	sed 's/^/# stderr: /' "$TB/py.err" | tail -n 5
+	py_run "$t" psk "$N3PORT" test-psk-1 "$g" "$c"
 	has_fp "$t: N3IWF's IKE SA keys = Python's prf+(SKEYSEED, Ni|Nr|SPIi|SPIr)" "$TB/n3.log" \
-		"IKE SA" "$(pyfp "$TB/py.out" fp ike)"
+		"IKE SA" "$(pyfp fp ike)"
 	has_fp "$t: N3IWF's Child SA 1 keys = Python's prf+(SK_d, Ni|Nr)" "$TB/n3.log" \
-		"Child SA 1 (signalling)" "$(pyfp "$TB/py.out" fp child1)"
+		"Child SA 1 (signalling)" "$(pyfp fp child1)"
 	n3_stop "$t"
 done
+
+# ---- 3b. qkd+dh, rfc7296: the initiator draws the PPK at kmsd B itself ----
+t="qkd+dh/rfc7296/dh31"
+n3_start qkd+dh rfc7296 --dh 31
+if [ -n "$N3PORT" ]; then
+	py_run "$t" qkddh "$N3PORT" test-psk-1 31 "$KMSD_B_URL" "$CA" "$SAE_B_CERT" "$SAE_B_KEY"
+	# The N3IWF logs its IKE SA fingerprint before the PPK is known; Child
+	# SA 1's KEYMAT comes from the mixed SK_d.
+	has_fp "$t: N3IWF's Child SA 1 keys = prf+(prf+(PPK, SK_d), Ni|Nr)" "$TB/n3.log" \
+		"Child SA 1 (signalling)" "$(pyfp fp child1)"
+	no_fp "$t: self-check: Child SA 1 keys without the PPK are not in the log" \
+		"$(pyfp fpwrong child1)"
+	n3_stop "$t"
+else
+	nok "$t: N3IWF did not start: $(tail -n 2 "$TB/n3.log")"
+fi
 
 # ---- 4. qkd, nwu: real UE and N3IWF, keys seen by an ETSI 014 proxy ----
 for c in aes-cbc aes-gcm; do

@@ -7,6 +7,7 @@ Python's standard library and python3-cryptography (Debian).
 
   ikepeer.py qkd  PORT KMSD_URL CA CERT KEY [aes-cbc|aes-gcm]
   ikepeer.py psk  PORT PSK GROUP [aes-cbc|aes-gcm]
+  ikepeer.py qkddh PORT PSK GROUP KMSD_URL CA CERT KEY   (RFC 8784 PPK from kmsd B)
   ikepeer.py kdf  DRIVER                   (C driver vs. this file, 2.13/2.14/2.17)
   ikepeer.py kmsproxy PORTFILE UPSTREAM CA SRVCERT SRVKEY CLICERT CLIKEY [SUITE]
                   (an ETSI 014 proxy in front of kmsd B that keeps the keys it
@@ -68,6 +69,7 @@ PL_SA, PL_KE, PL_IDI, PL_IDR, PL_AUTH, PL_NONCE, PL_N, PL_D = 33, 34, 35, 36, 39
 PL_TSI, PL_TSR, PL_SK = 44, 45, 46
 IKE_SA_INIT, IKE_AUTH, INFORMATIONAL = 34, 35, 37
 N_QKD_KEY_IDS, N_QKD_REQUEST = 51000, 51001
+N_USE_PPK, N_PPK_IDENTITY = 16435, 16436
 N_AUTH_FAILED = 24
 ENCR_CBC, ENCR_GCM, INTEG_SHA256, KE_QKD = 12, 20, 12, 1025
 
@@ -271,7 +273,11 @@ class Initiator:
             raise RuntimeError("no IKE_SA_INIT response")
         self.spi_r = self.init_resp[8:16]
         pl = parse_chain(self.init_resp[16], self.init_resp[28:])
-        self.nr = next(b for t, b in pl if t == PL_NONCE)
+        nonce = [b for t, b in pl if t == PL_NONCE]
+        if not nonce:
+            raise RuntimeError("IKE_SA_INIT answered without a Nonce (notifies %s)" %
+                               sorted(notifies(pl)))
+        self.nr = nonce[0]
         return pl
 
     def set_keys(self, d, ai, ar, ei, er, pi, pr):
@@ -290,7 +296,7 @@ class Initiator:
             off += n
         self.set_keys(*parts)
 
-    def auth(self, secret, idi=b"ue.test"):
+    def auth(self, secret, idi=b"ue.test", extra=()):
         """IKE_AUTH (rfc7296 profile, PSK AUTH). Returns the raw response or None."""
         self.spi_esp = os.urandom(4)
         idb = struct.pack("!B3x", 2) + idi
@@ -298,7 +304,7 @@ class Initiator:
         authd = prf(prf(secret, b"Key Pad for IKEv2"), octets)
         first, inner = chain([(PL_IDI, idb), (PL_AUTH, struct.pack("!B3x", 2) + authd),
                               (PL_SA, sa_payload(3, self.spi_esp, self.suite.esp_xfs())),
-                              (PL_TSI, ts_any()), (PL_TSR, ts_any())])
+                              (PL_TSI, ts_any()), (PL_TSR, ts_any())] + list(extra))
         return self.protected(IKE_AUTH, 1, first, inner)
 
     def protected(self, exch, mid, first, inner):
@@ -459,6 +465,46 @@ def cmd_psk(port, psk, group, suite_name="aes-cbc"):
         ok(d is not None, "%s: Delete answered" % t)
 
 
+def cmd_qkddh(port, psk, group, kmsd, ca, cert, key):
+    """qkd+dh (RFC 8784): DH as in psk, then a PPK this initiator draws itself
+    with enc_keys {1} at kmsd B (it is the master SAE) and names in
+    PPK_IDENTITY; SK_d, SK_pi, SK_pr mixed by RFC 8784 section 3 here."""
+    suite = Suite("aes-cbc")
+    for variant in ("good", "bad-ppk"):
+        t = "qkd+dh/dh%d/%s" % (group, variant)
+        ini = Initiator(port, suite)
+        pl = ini.init(group, [(PL_N, notify(N_QKD_REQUEST, b"sae-b")), (PL_N, notify(N_USE_PPK))])
+        if not ok(N_USE_PPK in notifies(pl), "%s: N3IWF answers USE_PPK" % t):
+            continue
+        ini.dh_keys(pl)
+        r = etsi_post(kmsd + "/api/v1/keys/sae-a/enc_keys", {"number": 1, "size": 256}, ca, cert, key)
+        kid, ppk = r["keys"][0]["key_ID"], base64.b64decode(r["keys"][0]["key"])
+        if variant == "bad-ppk":
+            ppk = bytes([ppk[0] ^ 1]) + ppk[1:]
+        sk = ini.sk
+        km0 = prf_plus(sk["d"], ini.ni + ini.nr, 128)	# KEYMAT without the PPK
+        for nm in ("d", "pi", "pr"):
+            sk[nm] = prf_plus(ppk, sk[nm], 32)
+        resp = ini.auth(psk.encode(), extra=[(PL_N, notify(N_PPK_IDENTITY, b"\x02" + kid.encode()))])
+        try:
+            rpl = ini.open(resp) if resp else []
+        except Exception as e:
+            ok(False, "%s: response does not open with SK_er/SK_ar: %s" % (t, e))
+            continue
+        n = notifies(rpl)
+        if variant == "bad-ppk":
+            ok(N_AUTH_FAILED in n, "%s: a PPK with one bit flipped: AUTHENTICATION_FAILED" % t)
+            continue
+        ok(N_AUTH_FAILED not in n and N_PPK_IDENTITY in n,
+           "%s: N3IWF accepts our AUTH under the PPK-mixed SK_pi and confirms PPK_IDENTITY" % t)
+        ok(bool(rpl) and ini.peer_auth_ok(rpl, psk.encode()),
+           "%s: N3IWF's AUTH verifies under the PPK-mixed SK_pr" % t)
+        km = prf_plus(sk["d"], ini.ni + ini.nr, 128)
+        print("# fp child1 %s" % fp(km[:32], km[32:64], km[64:96], km[96:]), flush=True)
+        print("# fpwrong child1 %s" % fp(km0[:32], km0[32:64], km0[64:96], km0[96:]), flush=True)
+        ok(ini.delete() is not None, "%s: Delete answered" % t)
+
+
 # ---- the C driver (libike) against this file ----
 def kdf_case(driver, encr, bits, integ, nl, gl, lie=False):
     """Random inputs -> the driver's values vs. ours; the names that differ.
@@ -565,18 +611,26 @@ def cmd_kmsproxy(portfile, upstream, ca, srvcert, srvkey, clicert, clikey, suite
 
 
 def main():
-    cmd, args = sys.argv[1], sys.argv[2:]
+    try:
+        run(sys.argv[1], sys.argv[2:])
+    except Exception as e:	# a crash of the checker is a failed check
+        ok(False, "ikepeer.py %s: %s: %s" % (sys.argv[1], type(e).__name__, e))
+    sys.exit(1 if FAILED else 0)
+
+
+def run(cmd, args):
     if cmd == "qkd":
         cmd_qkd(int(args[0]), *args[1:])
     elif cmd == "psk":
         cmd_psk(int(args[0]), args[1], int(args[2]), *args[3:])
+    elif cmd == "qkddh":
+        cmd_qkddh(int(args[0]), args[1], int(args[2]), *args[3:])
     elif cmd == "kdf":
         cmd_kdf(args[0])
     elif cmd == "kmsproxy":
         cmd_kmsproxy(*args)
     else:
-        sys.exit("ikepeer.py: unknown command %s" % cmd)
-    sys.exit(1 if FAILED else 0)
+        raise ValueError("unknown command")
 
 
 if __name__ == "__main__":
