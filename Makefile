@@ -53,9 +53,10 @@ BINS := $(BINDIR)/qkd-sim $(BINDIR)/kmsd $(BINDIR)/kmsclient $(BINDIR)/kme-bench
 	$(if $(wildcard ike/ue_main.c),$(BINDIR)/ike-ue)
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+TOOLS     := $(BUILD)/tools/ike-kdf
 
 .PHONY: all deps test unit demo clean bench fuzz
-all: $(BINS) $(UNIT_BINS)
+all: $(BINS) $(UNIT_BINS) $(TOOLS)
 
 deps:
 	@sh mk/deps.sh
@@ -80,7 +81,8 @@ $(BINDIR)/ike-n3iwf: $(BUILD)/ike/n3iwf_main.o $(LIBIKE) $(LIBKMSC) $(LIBCOMMON)
 $(BINDIR)/ike-ue: $(BUILD)/ike/ue_main.o $(LIBIKE) $(LIBKMSC) $(LIBCOMMON)
 $(BINDIR)/kmsclient: $(BUILD)/kmsclient/main.o $(LIBKMSC) $(LIBCOMMON)
 $(BINDIR)/kme-bench: $(BUILD)/bench/kme-bench.o $(LIBCOMMON)
-$(BINS):
+$(BUILD)/tools/ike-kdf: $(BUILD)/tests/tools/ike_kdf.o $(LIBIKE) $(LIBCOMMON)
+$(BINS) $(TOOLS):
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)

@@ -6,22 +6,8 @@
 . "$(dirname "$0")/lib.sh"
 tb_up
 
-N3=$BINDIR/ike-n3iwf
-UE=$BINDIR/ike-ue
-n3_start() {	# MODE PROFILE [args]
-	m=$1; p=$2; shift 2
-	rm -f "$TB/n3.ready"
-	"$N3" --mode "$m" --profile "$p" --listen 127.0.0.1:0 --natt-port 0 \
-		--ready-file "$TB/n3.ready" --log-level debug --psk test-psk-1 \
-		--cert "$SAE_A_CERT" --key "$SAE_A_KEY" --ca "$CA" \
-		--kmsd-url "$KMSD_A_URL" --kmsd-cert "$SAE_A_CERT" \
-		--kmsd-key "$SAE_A_KEY" --kmsd-ca "$CA" --kmsd-timeout-ms 2000 \
-		"$@" 2>"$TB/n3.log" &
-	N3PID=$!
-	i=0
-	while [ ! -s "$TB/n3.ready" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
-	N3PORT=$(sed -n 's/^port=//p' "$TB/n3.ready")
-}
+N3_OPTS="--kmsd-timeout-ms 2000"
+. "$(dirname "$0")/ike_lib.sh"
 ue_run() {	# MODE PROFILE [args]
 	m=$1; p=$2; shift 2
 	timeout 30 "$UE" --mode "$m" --profile "$p" --peer "127.0.0.1:$N3PORT" \

@@ -7,23 +7,9 @@
 . "$(dirname "$0")/lib.sh"
 tb_up
 
-N3=$BINDIR/ike-n3iwf
-UE=$BINDIR/ike-ue
 # The N3IWF signs with sae-a's certificate, the UE (cert mode) with sae-b's.
-n3_start() {	# MODE PROFILE [args]: N3IWF in the background, N3PID, N3PORT
-	m=$1; p=$2; shift 2
-	rm -f "$TB/n3.ready"
-	"$N3" --mode "$m" --profile "$p" --listen 127.0.0.1:0 --natt-port 0 \
-		--ready-file "$TB/n3.ready" --log-level debug --psk test-psk-1 \
-		--cert "$SAE_A_CERT" --key "$SAE_A_KEY" --ca "$CA" \
-		--kmsd-url "$KMSD_A_URL" --kmsd-cert "$SAE_A_CERT" \
-		--kmsd-key "$SAE_A_KEY" --kmsd-ca "$CA" --peer-sae sae-b \
-		"$@" 2>"$TB/n3.log" &
-	N3PID=$!
-	i=0
-	while [ ! -s "$TB/n3.ready" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
-	N3PORT=$(sed -n 's/^port=//p' "$TB/n3.ready")
-}
+N3_OPTS="--peer-sae sae-b"
+. "$(dirname "$0")/ike_lib.sh"
 ue_run() {	# MODE PROFILE [args]: exit code of ike-ue (bounded)
 	m=$1; p=$2; shift 2
 	timeout 60 "$UE" --mode "$m" --profile "$p" --peer "127.0.0.1:$N3PORT" \
