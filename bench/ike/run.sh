@@ -53,6 +53,7 @@ run_mode() {	# MODE
 		--cert "$SAE_A_CERT" --key "$SAE_A_KEY" --ca "$CA" \
 		--kmsd-url "$KMSD_A_URL" --kmsd-cert "$SAE_A_CERT" \
 		--kmsd-key "$SAE_A_KEY" --kmsd-ca "$CA" --peer-sae sae-b \
+		--qkd-budget-src off --qkd-budget-sae off --qkd-budget-all off \
 		--csv "$OUT/n3iwf.csv" --log-level warn 2>>"$OUT/n3iwf.log" &
 	N3PID=$!
 	i=0
