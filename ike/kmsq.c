@@ -1,6 +1,7 @@
 /* Asynchronous enc_keys for the N3IWF: bounded queue, worker threads, eventfd. */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,6 +110,20 @@ kmsq_worker(void *arg)
 	return NULL;
 }
 
+/* Workers block every signal: SIGTERM/SIGUSR1 must wake the loop's poll(). */
+static int
+kmsq_spawn(pthread_t *t, struct kmsq_arg *a)
+{
+	sigset_t	all, old;
+	int		r;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = pthread_create(t, NULL, kmsq_worker, a);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return r;
+}
+
 struct ike_kmsq *
 ike_kmsq_open(const struct ikecfg *c, unsigned workers, unsigned cap,
     char *err, size_t errlen)
@@ -143,7 +158,7 @@ ike_kmsq_open(const struct ikecfg *c, unsigned workers, unsigned cap,
 		}
 		a->q = q;
 		a->qkd = q->qkd[i];
-		if (pthread_create(&q->tid[i], NULL, kmsq_worker, a) != 0) {
+		if (kmsq_spawn(&q->tid[i], a) != 0) {
 			free(a);
 			snprintf(err, errlen, "cannot start a kmsd worker thread");
 			goto fail;
