@@ -265,12 +265,14 @@ n3_qkd_submit(struct n3 *n, struct ike_sa *sa, const struct ike_pkt *p,
 {
 	struct ike_kmsq_job	*j;
 	const char		*which;
+	unsigned long		 held;
 
 	if (ike_kmsq_full(n->kmsq) || n->nsa >= N3_MAX_SA) {
 		n->stats.queue_full++;
-		log_warn("%zu IKE SAs, kmsd queue %s: IKE_SA_INIT answered "
-		    "TEMPORARY_FAILURE", n->nsa, ike_kmsq_full(n->kmsq) ? "full" :
-		    "not full");
+		if (ike_loglim_ok(&n->refuse_log, time_mono_ns(), &held))
+			log_warn("%zu IKE SAs, kmsd queue %s: IKE_SA_INIT answered "
+			    "TEMPORARY_FAILURE (%lu more refusals not logged)", n->nsa,
+			    ike_kmsq_full(n->kmsq) ? "full" : "not full", held);
 		n3_init_notify(n, p, h, IKE_N_TEMPORARY_FAILURE, NULL, 0);
 		return -1;
 	}

@@ -104,7 +104,7 @@ check "N3IWF stops with 0 after the flood" 0 "$?"
 n3_start --qkd-budget-src off --qkd-budget-all off --qkd-budget-sae 26:0
 k0=$(served)
 f=$($FLOOD --target "127.0.0.1:$N3PORT" --sources "$(src 2 5)" --count 200 \
-	--cookies --sae sae-b --drain 1)
+	--cookies --sae sae-b --drain 3)
 ue_run "$TB/ue2.log" --retransmit-ms 200; rc=$?
 drawn=$(($(served) - k0))
 echo "# per-SAE: $f"
@@ -119,7 +119,7 @@ n3_stop
 n3_start --qkd-budget-src off --qkd-budget-sae off --qkd-budget-all 39:0
 k0=$(served)
 $FLOOD --target "127.0.0.1:$N3PORT" --sources "$(src 2 9)" --count 400 \
-	--cookies --sae sae-x --drain 1 >"$TB/g.out"
+	--cookies --sae sae-x --drain 3 >"$TB/g.out"
 drawn=$(($(served) - k0))
 check "global budget: 3 connections' keys in all" 39 "$drawn"
 check "global budget: 3 sets of key IDs" 3 "$(field key_ids "$(cat "$TB/g.out")")"

@@ -83,6 +83,9 @@ def main():
                     help="SAE ID to claim; 'random' for a fresh one each time")
     ap.add_argument("--drain", type=float, default=2.0,
                     help="seconds to wait for answers at the end")
+    ap.add_argument("--window", type=int, default=32,
+                    help="datagrams sent and not yet answered, at most; a "
+                    "stalled window opens after 0.5 s (lost datagrams)")
     a = ap.parse_args()
     host, port = a.target.rsplit(":", 1)
     dst = (host, int(port))
@@ -96,6 +99,7 @@ def main():
     pending = {}        # SPIi -> (nonce, sae), until answered
     cnt = dict(sent=0, cookies=0, answered=0, key_ids=0, temporary_failure=0,
                qkd_unavailable=0, other=0)
+    io = dict(out=0, back=0)    # datagrams sent / received
 
     def receive(timeout):
         r, _, _ = select.select(socks, [], [], timeout)
@@ -105,12 +109,14 @@ def main():
                     msg = s.recv(65535)
                 except BlockingIOError:
                     break
+                io["back"] += 1
                 spi, ns = msg[:8], notifies(msg)
                 types = [t for t, _ in ns]
                 if N_COOKIE in types and a.cookies and spi in pending:
                     nonce, sae = pending[spi]
                     cookie = ns[types.index(N_COOKIE)][1]
                     s.send(message(spi, nonce, sae, cookie))
+                    io["out"] += 1
                     cnt["answered"] += 1
                     cnt["cookies"] += 1
                     continue
@@ -130,6 +136,14 @@ def main():
         s.connect(dst)
     for i in range(a.count):
         s = socks[i % len(socks)]
+        stall = time.monotonic() + 0.5
+        while io["out"] - io["back"] >= a.window and time.monotonic() < stall:
+            before = io["back"]
+            receive(0.05)
+            if io["back"] > before:
+                stall = time.monotonic() + 0.5
+        if io["out"] - io["back"] >= a.window:
+            io["back"] = io["out"] - a.window // 2     # count them lost
         spi, nonce = os.urandom(8), os.urandom(32)
         sae = "sae-r" + os.urandom(6).hex() if a.sae == "random" else a.sae
         if a.cookies:
@@ -137,6 +151,7 @@ def main():
         try:
             s.send(message(spi, nonce, sae, None))
             cnt["sent"] += 1
+            io["out"] += 1
         except (BlockingIOError, ConnectionRefusedError):
             pass
         if i % len(socks) == len(socks) - 1:
