@@ -59,9 +59,8 @@ ike_tb_parse(const char *name, const char *v, struct ike_tb_cfg *c, char *err,
 	burst = strtod(v, &end);
 	if (end == v || *end != ':')
 		goto bad;
-	v = end + 1;
-	rate = strtod(v, &end);
-	if (end == v || *end != '\0' || !(burst >= 1 && burst <= 1e9) ||
+	rate = strtod(end + 1, &end);
+	if (end == strchr(v, ':') + 1 || *end != '\0' || !(burst >= 1 && burst <= 1e9) ||
 	    !(rate >= 0 && rate <= 1e9))
 		goto bad;
 	c->burst = burst;
