@@ -38,7 +38,11 @@ n3_stop() {
 	i=0
 	while kill -0 "$N3PID" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
 	kill -KILL "$N3PID" 2>/dev/null
-	wait "$N3PID"
+	wait "$N3PID"; n3rc=$?
+	if grep -qiE 'sanitizer|runtime error|leak' "$TB/n3.log"; then
+		nok "N3IWF: sanitizer report: $(grep -iE 'sanitizer|runtime error|leak' "$TB/n3.log" | head -n 3)"
+	fi
+	return $n3rc
 }
 ue_run() {	# LOG [args]
 	log=$1; shift
@@ -114,6 +118,7 @@ check "per-SAE budget: UE (sae-b) refused: exit 1" 1 "$rc"
 check_match "per-SAE budget: UE names TEMPORARY_FAILURE" "refused IKE_SA_INIT: TEMPORARY_FAILURE" "$(cat "$TB/ue2.log")"
 check_match "per-SAE budget: N3IWF logs which budget" "QKD key budget \(SAE ID\) spent: 13 keys for SAE sae-b" "$(cat "$TB/n3.log")"
 n3_stop
+check "per-SAE budget: N3IWF stops with 0" 0 "$?"
 
 # 3. Global budget alone: 39 keys, no refill, identities and sources varied.
 n3_start --qkd-budget-src off --qkd-budget-sae off --qkd-budget-all 39:0
@@ -126,6 +131,7 @@ check "global budget: 3 sets of key IDs" 3 "$(field key_ids "$(cat "$TB/g.out")"
 kill -USR1 "$N3PID"; sleep 0.3
 [ "$(stat over_all)" -ge 300 ] && ok "global refusals counted ($(stat over_all))" || nok "over_all = $(stat over_all)"
 n3_stop
+check "global budget: N3IWF stops with 0" 0 "$?"
 
 # 4. The loop while enc_keys hangs: kmsd A stopped (SIGSTOP) under a UE's call.
 n3_start --kmsd-workers 1 --kmsd-timeout-ms 15000
@@ -150,3 +156,22 @@ kill -USR1 "$N3PID"; sleep 0.3
 	nok "dup_absorbed = $(stat dup_absorbed)"
 check "one enc_keys for the UE despite retransmissions: 13 keys at kmsd A" 13 "$(($(served) - k0))"
 n3_stop
+check "kmsd A stalled: N3IWF stops with 0" 0 "$?"
+
+# 5. The IKE SA expires while its enc_keys is in flight: when the keys come
+# they find no SA and are wiped (under SAN=1: no use after free).
+n3_start --kmsd-workers 1 --kmsd-timeout-ms 15000 --half-open-ms 300
+k0=$(served)
+kill -STOP "$KPID"
+ue_run "$TB/ue5.log" --retransmit-ms 200 --retransmit-tries 2; rc=$?
+sleep 1.5
+kill -CONT "$KPID"
+i=0
+while ! grep -q 'came after their IKE SA was gone' "$TB/n3.log" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+kill -USR1 "$N3PID"; sleep 0.3
+check "SA expired during enc_keys: the UE gives up (exit 1)" 1 "$rc"
+check_match "... the N3IWF wipes the late keys" "13 QKD keys for SAE sae-b came after their IKE SA was gone: wiped unused" "$(cat "$TB/n3.log")"
+check "... counted: keys_wiped=13" 13 "$(stat keys_wiped)"
+check "... drawn once at kmsd A" 13 "$(($(served) - k0))"
+n3_stop
+check "SA expired during enc_keys: N3IWF stops with 0" 0 "$?"
