@@ -6,7 +6,8 @@
 # counted at the key server (kmsd A's /metrics), not by the N3IWF. Then the
 # per-SAE and the global budgets alone, and the event loop while an
 # enc_keys call hangs (kmsd A stopped): other peers are answered,
-# retransmissions of the waiting IKE_SA_INIT draw no second set of keys.
+# retransmissions of the waiting IKE_SA_INIT draw no second set of keys;
+# and an IKE SA that expires during the call gets its keys wiped.
 # Flood sockets bind 127.0.0.2..13 (loopback) so that "per source address"
 # means something; every datagram goes to the N3IWF on 127.0.0.1.
 . "$(dirname "$0")/lib.sh"
