@@ -50,6 +50,12 @@ const struct ikecfg_flag ikecfg_flags[] = {
 	{ "max-conns",	"max_conns",	"exit after this many connections (0: until SIGTERM)", R_N3 },
 	{ "cookie-threshold", "cookie_threshold", "half-open SAs before COOKIE is demanded (16)", R_N3 },
 	{ "half-open-ms", "half_open_ms", "half-open SA lifetime (10000)", R_N3 },
+	{ "qkd-cookie",	"qkd_cookie",	"qkd modes: demand a COOKIE before any key is drawn (yes)", R_N3 },
+	{ "qkd-budget-src", "qkd_budget_src", "QKD keys per source address, BURST:RATE keys/s or off (65:1.3)", R_N3 },
+	{ "qkd-budget-sae", "qkd_budget_sae", "QKD keys per claimed SAE ID, BURST:RATE or off (650:16)", R_N3 },
+	{ "qkd-budget-all", "qkd_budget_all", "QKD keys in total, BURST:RATE or off (1300:16)", R_N3 },
+	{ "kmsd-workers", "kmsd_workers", "threads making enc_keys calls, each with its own kmsd connection (2)", R_N3 },
+	{ "kmsd-queue",	"kmsd_queue",	"enc_keys calls queued or in flight at most (64)", R_N3 },
 	{ "retransmit-ms", "retransmit_ms", "first retransmission timeout, doubled each time (500)", R_ALL },
 	{ "retransmit-tries", "retransmit_tries", "sends of one request before giving up (5)", R_ALL },
 	{ "csv",	"csv",		"append one row per connection to this CSV", R_ALL },
@@ -119,6 +125,13 @@ ikecfg_defaults(struct ikecfg *c, enum ike_role role)
 	c->count = 1;
 	c->cookie_threshold = 16;
 	c->half_open_ms = 10000;
+	/* Budgets in keys: one qkd connection draws 13 (ike/README.md). */
+	c->qkd_cookie = 1;
+	c->budget_src = (struct ike_tb_cfg){ 65, 1.3 };
+	c->budget_sae = (struct ike_tb_cfg){ 650, 16 };
+	c->budget_all = (struct ike_tb_cfg){ 1300, 16 };
+	c->kmsd_workers = 2;
+	c->kmsd_queue = 64;
 	c->retrans_ms = 500;
 	c->retrans_tries = 5;
 }
@@ -250,6 +263,8 @@ set_num(struct ikecfg *c, const char *name, const char *v, char *err,
 		{ "max_conns", offsetof(struct ikecfg, max_conns), 0, 100000000 },
 		{ "cookie_threshold", offsetof(struct ikecfg, cookie_threshold), 0, 1000000 },
 		{ "half_open_ms", offsetof(struct ikecfg, half_open_ms), 10, 3600000 },
+		{ "kmsd_workers", offsetof(struct ikecfg, kmsd_workers), 1, 64 },
+		{ "kmsd_queue", offsetof(struct ikecfg, kmsd_queue), 1, 100000 },
 		{ "retransmit_ms", offsetof(struct ikecfg, retrans_ms), 10, 60000 },
 		{ "retransmit_tries", offsetof(struct ikecfg, retrans_tries), 1, 20 },
 		{ "peer_transform", offsetof(struct ikecfg, peer_transform), 0, 65535 },
@@ -317,6 +332,14 @@ ikecfg_set(void *ctx, const char *section, const char *name, const char *value,
 		return set_bool(&c->force_natt, name, value, err, errlen);
 	if (strcmp(name, "ppk_required") == 0)
 		return set_bool(&c->ppk_required, name, value, err, errlen);
+	if (strcmp(name, "qkd_cookie") == 0)
+		return set_bool(&c->qkd_cookie, name, value, err, errlen);
+	if (strcmp(name, "qkd_budget_src") == 0)
+		return ike_tb_parse(name, value, &c->budget_src, err, errlen);
+	if (strcmp(name, "qkd_budget_sae") == 0)
+		return ike_tb_parse(name, value, &c->budget_sae, err, errlen);
+	if (strcmp(name, "qkd_budget_all") == 0)
+		return ike_tb_parse(name, value, &c->budget_all, err, errlen);
 	if ((r = set_enum(c, name, value, err, errlen)) != 1)
 		return r;
 	if ((r = set_addr(c, name, value, err, errlen)) != 1)

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "common/log.h"
+#include "ike/ratelimit.h"
 
 enum ike_mode {
 	IKE_MODE_PSK = 0,	/* DH + PSK (NWu: KN3IWF) */
@@ -73,6 +74,12 @@ struct ikecfg {
 	unsigned	 retrans_ms;		/* first retransmission timeout */
 	unsigned	 retrans_tries;		/* sends before giving up */
 	unsigned	 half_open_ms;		/* N3IWF: half-open SA lifetime */
+	int		 qkd_cookie;		/* N3IWF, qkd modes: COOKIE always */
+	struct ike_tb_cfg budget_src;		/* N3IWF: QKD keys per source address */
+	struct ike_tb_cfg budget_sae;		/* ... per claimed SAE ID */
+	struct ike_tb_cfg budget_all;		/* ... in total */
+	unsigned	 kmsd_workers;		/* N3IWF: parallel enc_keys calls */
+	unsigned	 kmsd_queue;		/* N3IWF: enc_keys queued + in flight */
 	char		*csv;			/* per-connection CSV */
 	char		*csv_msgs;		/* per-message CSV */
 	char		*ready_file;		/* N3IWF: port= written when up */

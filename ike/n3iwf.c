@@ -5,8 +5,10 @@
  * rounds with the AMF emulator, AUTH keyed by KN3IWF, CP, NAS_IP4_ADDRESS,
  * NAS_TCP_PORT and the signalling Child SA; rfc7296: PSK/signature AUTH and
  * one Child SA), then (NWu) the CREATE_CHILD_SA it starts itself for the
- * user plane. COOKIEs when half-open SAs reach the threshold; Delete of
- * every IKE SA on SIGTERM.
+ * user plane. COOKIEs when half-open SAs reach the threshold, and always
+ * before QKD keys are drawn (qkd modes); QKD key budgets per source, per
+ * claimed SAE and in total; enc_keys in worker threads (ike/kmsq.h) so the
+ * loop never waits for kmsd; Delete of every IKE SA on SIGTERM.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,16 +16,32 @@
 
 #include <arpa/inet.h>
 #include <openssl/crypto.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "ike/amf.h"
 #include "ike/eap5g.h"
+#include "ike/kmsq.h"
+#include "ike/ratelimit.h"
 #include "ike/sa.h"
 
 #define N3_MAX_SA	1024
 #define N3_COOKIE_LEN	IKE_PRF_LEN
+#define N3_RL_SLOTS	4096		/* buckets per table (sources, SAE IDs) */
+
+/* Counters, logged on SIGUSR1 and at exit (ike/README.md). */
+struct n3_stats {
+	unsigned long	init_rx;	/* IKE_SA_INIT requests */
+	unsigned long	cookie_sent, cookie_ok;
+	unsigned long	dup_absorbed;	/* retransmits while enc_keys runs */
+	unsigned long	over_src, over_sae, over_all, queue_full;
+	unsigned long	draws, keys_drawn, draw_fail;
+	unsigned long	keys_wiped;	/* drawn for an SA that died first */
+};
+
+static volatile sig_atomic_t	n3_usr1;
 
 struct n3 {
 	const struct ikecfg	*cfg;
@@ -37,6 +55,11 @@ struct n3 {
 	struct buf		 cert_der;
 	struct amf_sub		 sub;
 	uint8_t			 cookie_secret[32];
+	struct ike_kmsq		*kmsq;		/* qkd: async enc_keys */
+	struct ike_rl		 rl_src, rl_sae;
+	struct ike_tb		 tb_all;
+	struct ike_loglim	 refuse_log;
+	struct n3_stats		 stats;
 	struct ike_sa		*sa[N3_MAX_SA];
 	size_t			 nsa;
 	unsigned		 done;		/* connections completed */
@@ -56,8 +79,9 @@ n3_sig(const struct n3 *n)
 
 /* An unprotected IKE_SA_INIT answer with one notify (error or COOKIE). */
 static void
-n3_init_notify(struct n3 *n, const struct ike_pkt *p, const struct ike_hdr *rq,
-    uint16_t type, const uint8_t *data, size_t len)
+n3_notify_to(struct n3 *n, int natt, const struct sockaddr_in *to,
+    const uint8_t spi_i[static IKE_SPI_LEN], uint16_t type, const uint8_t *data,
+    size_t len)
 {
 	struct ike_chain	c;
 	struct ike_hdr		h;
@@ -65,7 +89,7 @@ n3_init_notify(struct n3 *n, const struct ike_pkt *p, const struct ike_hdr *rq,
 	size_t			start;
 
 	memset(&h, 0, sizeof(h));
-	memcpy(h.spi_i, rq->spi_i, IKE_SPI_LEN);
+	memcpy(h.spi_i, spi_i, IKE_SPI_LEN);
 	h.version = IKE_VERSION;
 	h.exchange = IKE_SA_INIT;
 	h.flags = IKE_FLAG_R;
@@ -73,8 +97,15 @@ n3_init_notify(struct n3 *n, const struct ike_pkt *p, const struct ike_hdr *rq,
 	if (ike_msg_begin(&out, &h, &c, &start) == 0 &&
 	    ike_pld_add_notify(&c, 0, NULL, 0, type, data, len) == 0 &&
 	    ike_msg_end(&out, start) == 0)
-		(void)ike_net_send(&n->net, p->natt, &p->from, out.data, out.len);
+		(void)ike_net_send(&n->net, natt, to, out.data, out.len);
 	buf_free(&out);
+}
+
+static void
+n3_init_notify(struct n3 *n, const struct ike_pkt *p, const struct ike_hdr *rq,
+    uint16_t type, const uint8_t *data, size_t len)
+{
+	n3_notify_to(n, p->natt, &p->from, rq->spi_i, type, data, len);
 }
 
 static size_t
@@ -83,7 +114,8 @@ n3_half_open(const struct n3 *n)
 	size_t	k = 0;
 
 	for (size_t i = 0; i < n->nsa; i++)
-		if (n->sa[i]->state == SA_AUTH && !n->sa[i]->auth_started)
+		if (n->sa[i]->state == SA_INIT ||
+		    (n->sa[i]->state == SA_AUTH && !n->sa[i]->auth_started))
 			k++;
 	return k;
 }
@@ -113,16 +145,22 @@ n3_cookie_ok(struct n3 *n, const struct ike_pkt *p, const struct ike_hdr *h,
 	uint8_t			 want[N3_COOKIE_LEN];
 	const struct ike_notify	*c;
 
-	if (n3_half_open(n) < n->cfg->cookie_threshold)
+	const struct ikecfg	*cf = n->cfg;
+	int			 always = cf->qkd_cookie && ike_mode_has_qkd(cf->mode);
+
+	if (!always && n3_half_open(n) < cf->cookie_threshold)
 		return 1;
 	if (n3_cookie(n, p, h, pl, want) == -1)
 		return 0;
 	c = ike_pld_notify(pl, IKE_N_COOKIE);
 	if (c != NULL && pl->n > 0 && pl->list[0].type == IKE_PL_NOTIFY &&
 	    c->data.len == sizeof(want) &&
-	    CRYPTO_memcmp(c->data.p, want, sizeof(want)) == 0)
+	    CRYPTO_memcmp(c->data.p, want, sizeof(want)) == 0) {
+		n->stats.cookie_ok++;
 		return 1;
-	log_debug("%zu half-open SAs: asking for a COOKIE", n3_half_open(n));
+	}
+	log_debug("%s: asking for a COOKIE", always ? "QKD keys" : "half-open SAs");
+	n->stats.cookie_sent++;
 	n3_init_notify(n, p, h, IKE_N_COOKIE, want, sizeof(want));
 	return 0;
 }
@@ -138,6 +176,12 @@ n3_init_dup(struct n3 *n, const struct ike_pkt *p, const struct ike_hdr *h)
 		    sa->peer.sin_addr.s_addr != p->from.sin_addr.s_addr)
 			continue;
 		if (sa->init_req.len == p->len &&
+		    memcmp(sa->init_req.data, p->data, p->len) == 0 &&
+		    sa->state == SA_INIT) {
+			/* enc_keys still running: the answer comes when it ends. */
+			log_debug("duplicate IKE_SA_INIT while kmsd works: absorbed");
+			n->stats.dup_absorbed++;
+		} else if (sa->init_req.len == p->len &&
 		    memcmp(sa->init_req.data, p->data, p->len) == 0 &&
 		    !sa->auth_started) {
 			log_debug("duplicate IKE_SA_INIT: response sent again");
@@ -172,37 +216,98 @@ n3_peer_sae(struct n3 *n, struct ike_sa *sa, const struct ike_pld *pl)
 	return -1;
 }
 
-/* qkd: ONE enc_keys {13, 256} for the UE's SAE. -1: answer QKD_UNAVAILABLE. */
+/*
+ * The QKD key budgets: n keys from the source address's, the claimed SAE
+ * ID's and the global bucket, all three or none. 0: taken; -1: over budget
+ * (logged, rate-limited; counted), with `which` naming the bucket.
+ */
 static int
-n3_qkd_keys(struct n3 *n, struct ike_sa *sa)
+n3_budget(struct n3 *n, const struct sockaddr_in *from, const char *sae,
+    unsigned keys, const char **which)
 {
-	char		why[IKE_QKD_WHYLEN];
-	uint64_t	t0 = time_mono_ns();
-	int		r;
+	uint64_t	now = time_mono_ns();
+	char		src[INET_ADDRSTRLEN];
+	unsigned long	held;
 
-	if ((sa->qk = ike_qkd_keys_new()) == NULL)
-		return -1;
-	r = ike_qkd_enc(n->qkd, (const char *)sa->peer_sae, IKE_QKD_NKEYS, sa->qk,
-	    why);
-	sa->st.init_kmsd_ns += time_mono_ns() - t0;
-	if (r == -1) {
-		log_warn("QKD keys for SAE %s unavailable: kmsd %s: %s; answering "
-		    "QKD_UNAVAILABLE", sa->peer_sae, n->cfg->kmsd_url, why);
+	inet_ntop(AF_INET, &from->sin_addr, src, sizeof(src));
+	*which = NULL;
+	if (ike_rl_level(&n->rl_src, src, now) < keys) {
+		*which = "source address";
+		n->stats.over_src++;
+	} else if (ike_rl_level(&n->rl_sae, sae, now) < keys) {
+		*which = "SAE ID";
+		n->stats.over_sae++;
+	} else if (ike_tb_level(&n->tb_all, &n->cfg->budget_all, now) < keys) {
+		*which = "global";
+		n->stats.over_all++;
+	}
+	if (*which == NULL) {
+		(void)ike_rl_take(&n->rl_src, src, keys, now);
+		(void)ike_rl_take(&n->rl_sae, sae, keys, now);
+		(void)ike_tb_take(&n->tb_all, &n->cfg->budget_all, keys, now);
+		return 0;
+	}
+	if (ike_loglim_ok(&n->refuse_log, now, &held))
+		log_warn("QKD key budget (%s) spent: %u keys for SAE %s from %s "
+		    "refused with TEMPORARY_FAILURE (%lu more refusals not logged)",
+		    *which, keys, sae, src, held);
+	return -1;
+}
+
+/*
+ * qkd: queue ONE enc_keys {13, 256} for the UE's SAE (ike/kmsq.h); the SA
+ * waits in SA_INIT in the table. 0: queued (the table owns sa); -1: refused
+ * (answered) or failed, the caller frees sa.
+ */
+static int
+n3_qkd_submit(struct n3 *n, struct ike_sa *sa, const struct ike_pkt *p,
+    const struct ike_hdr *h)
+{
+	struct ike_kmsq_job	*j;
+	const char		*which;
+	unsigned long		 held;
+
+	if (ike_kmsq_full(n->kmsq) || n->nsa >= N3_MAX_SA) {
+		n->stats.queue_full++;
+		if (ike_loglim_ok(&n->refuse_log, time_mono_ns(), &held))
+			log_warn("%zu IKE SAs, kmsd queue %s: IKE_SA_INIT answered "
+			    "TEMPORARY_FAILURE (%lu more refusals not logged)", n->nsa,
+			    ike_kmsq_full(n->kmsq) ? "full" : "not full", held);
+		n3_init_notify(n, p, h, IKE_N_TEMPORARY_FAILURE, NULL, 0);
 		return -1;
 	}
-	log_debug("kmsd: enc_keys 13 keys for %s in %.3f ms", sa->peer_sae,
-	    (double)(time_mono_ns() - t0) / 1e6);
-	return ike_sa_keys_qkd(sa);
+	if (n3_budget(n, &p->from, (const char *)sa->peer_sae, IKE_QKD_NKEYS,
+	    &which) == -1) {
+		n3_init_notify(n, p, h, IKE_N_TEMPORARY_FAILURE, NULL, 0);
+		return -1;
+	}
+	if ((j = ike_kmsq_job_new()) == NULL)
+		return -1;
+	if (buf_add(&sa->init_req, p->data, p->len) == -1) {
+		ike_kmsq_job_free(j);
+		return -1;
+	}
+	memcpy(j->spi_i, sa->spi_i, IKE_SPI_LEN);
+	memcpy(j->spi_r, sa->spi_r, IKE_SPI_LEN);
+	snprintf(j->sae, sizeof(j->sae), "%s", (const char *)sa->peer_sae);
+	j->n = IKE_QKD_NKEYS;
+	if (ike_kmsq_submit(n->kmsq, j) == -1) {	/* checked above */
+		ike_kmsq_job_free(j);
+		return -1;
+	}
+	sa->state = SA_INIT;
+	n->sa[n->nsa++] = sa;
+	return 0;
 }
 
 static int
-n3_build_init_resp(struct n3 *n, struct ike_sa *sa, const struct ike_pkt *p,
-    const struct ike_pld *rq, const struct buf *ke)
+n3_build_init_resp(struct n3 *n, struct ike_sa *sa, const struct ike_pld *rq,
+    const struct buf *ke)
 {
 	static const uint8_t	 sha256[2] = { 0, IKE_HASH_SHA2_256 };
 	struct ike_chain	 c;
 	struct ike_hdr		 h;
-	struct sockaddr_in	 local = p->to;
+	struct sockaddr_in	 local = sa->local;
 	uint8_t			 nat[20], ids[1 + 16 * IKE_QKD_NKEYS];
 	size_t			 start, idlen;
 	int			 ok;
@@ -221,7 +326,7 @@ n3_build_init_resp(struct n3 *n, struct ike_sa *sa, const struct ike_pkt *p,
 	ok = ok && ike_nat_hash(sa->spi_i, sa->spi_r, &local, nat) == 0 &&
 	    ike_pld_add_notify(&c, 0, NULL, 0, IKE_N_NAT_DETECTION_SOURCE_IP, nat,
 	    sizeof(nat)) == 0;
-	ok = ok && ike_nat_hash(sa->spi_i, sa->spi_r, &p->from, nat) == 0 &&
+	ok = ok && ike_nat_hash(sa->spi_i, sa->spi_r, &sa->peer, nat) == 0 &&
 	    ike_pld_add_notify(&c, 0, NULL, 0, IKE_N_NAT_DETECTION_DESTINATION_IP,
 	    nat, sizeof(nat)) == 0;
 	if (ok && n->cfg->mode == IKE_MODE_QKD)
@@ -239,18 +344,18 @@ n3_build_init_resp(struct n3 *n, struct ike_sa *sa, const struct ike_pkt *p,
 }
 
 static void
-n3_nat_check(struct ike_sa *sa, const struct ike_pkt *p, const struct ike_pld *pl)
+n3_nat_check(struct ike_sa *sa, const struct ike_pld *pl)
 {
 	static const uint8_t	 zero[IKE_SPI_LEN];
 	const struct ike_notify	*src, *dst;
-	struct sockaddr_in	 local = p->to;
+	struct sockaddr_in	 local = sa->local;
 	uint8_t			 nat[20];
 
 	src = ike_pld_notify(pl, IKE_N_NAT_DETECTION_SOURCE_IP);
 	dst = ike_pld_notify(pl, IKE_N_NAT_DETECTION_DESTINATION_IP);
 	if (src == NULL || dst == NULL)
 		return;
-	if ((ike_nat_hash(sa->spi_i, zero, &p->from, nat) == 0 &&
+	if ((ike_nat_hash(sa->spi_i, zero, &sa->peer, nat) == 0 &&
 	    (src->data.len != 20 || memcmp(nat, src->data.p, 20) != 0)) ||
 	    (ike_nat_hash(sa->spi_i, zero, &local, nat) == 0 &&
 	    (dst->data.len != 20 || memcmp(nat, dst->data.p, 20) != 0)))
@@ -268,6 +373,92 @@ n3_add_sa(struct n3 *n, struct ike_sa *sa)
 	return 0;
 }
 
+/* The IKE_SA_INIT response, once the keys exist (DH now, QKD later). */
+static int
+n3_init_respond(struct n3 *n, struct ike_sa *sa, const struct ike_pld *rq,
+    const struct buf *ke)
+{
+	if (n3_build_init_resp(n, sa, rq, ke) == -1)
+		return -1;
+	n3_nat_check(sa, rq);
+	sa->st.conn = n->conn_seq++;
+	ike_stat_msg(&sa->st, IKE_SA_INIT, 0, 1, 0, sa->init_req.len, sa->natt);
+	(void)ike_sa_send_plain(sa, &n->net, &sa->init_resp, 1, 0);
+	sa->state = SA_AUTH;
+	sa->peer_mid = 1;
+	sa->st.init_ns = time_mono_ns() - sa->t_start;
+	sa->t_mark = time_mono_ns();
+	ike_sa_log_fp(sa, "IKE SA", NULL);
+	return 0;
+}
+
+static struct ike_sa *
+n3_find_spi(struct n3 *n, const uint8_t spi_i[static IKE_SPI_LEN],
+    const uint8_t spi_r[static IKE_SPI_LEN])
+{
+	for (size_t i = 0; i < n->nsa; i++)
+		if (memcmp(n->sa[i]->spi_r, spi_r, IKE_SPI_LEN) == 0 &&
+		    memcmp(n->sa[i]->spi_i, spi_i, IKE_SPI_LEN) == 0)
+			return n->sa[i];
+	return NULL;
+}
+
+/* A finished enc_keys: answer the waiting IKE_SA_INIT, or wipe the keys. */
+static void
+n3_kms_done(struct n3 *n, struct ike_kmsq_job *j)
+{
+	static const char	 msg[] = "kmsd unavailable";
+	struct ike_sa		*sa = n3_find_spi(n, j->spi_i, j->spi_r);
+	struct ike_msg		 m;
+	struct buf		 ke;
+
+	if (j->rc == 0) {
+		n->stats.draws++;
+		n->stats.keys_drawn += j->n;
+	}
+	if (sa == NULL || sa->state != SA_INIT || sa->qk != NULL) {
+		if (j->rc == 0) {
+			n->stats.keys_wiped += j->n;
+			log_info("%u QKD keys for SAE %s came after their IKE SA was "
+			    "gone: wiped unused", j->n, j->sae);
+		}
+		return;		/* the caller frees j, which wipes the keys */
+	}
+	sa->st.init_kmsd_ns += j->ns;
+	if (j->rc == -1) {
+		n->stats.draw_fail++;
+		log_warn("QKD keys for SAE %s unavailable: kmsd %s: %s; answering "
+		    "QKD_UNAVAILABLE", j->sae, n->cfg->kmsd_url, j->why);
+		n3_notify_to(n, sa->natt, &sa->peer, sa->spi_i, IKE_N_QKD_UNAVAILABLE,
+		    (const uint8_t *)msg, sizeof(msg) - 1);
+		sa->state = SA_DEAD;
+		return;
+	}
+	log_debug("kmsd: enc_keys %u keys for %s in %.3f ms", j->n, j->sae,
+	    (double)j->ns / 1e6);
+	sa->qk = j->keys;		/* the SA owns (and wipes) them now */
+	j->keys = NULL;
+	memset(&m, 0, sizeof(m));
+	buf_init(&ke, 16);
+	if (ike_sa_keys_qkd(sa) == -1 ||
+	    ike_msg_parse(sa->init_req.data, sa->init_req.len, NULL, &m) == -1 ||
+	    n3_init_respond(n, sa, &m.pld, &ke) == -1)
+		sa->state = SA_DEAD;
+	ike_msg_free(&m);
+	buf_free(&ke);
+}
+
+static void
+n3_kms_drain(struct n3 *n)
+{
+	struct ike_kmsq_job	*j;
+
+	while ((j = ike_kmsq_done(n->kmsq)) != NULL) {
+		n3_kms_done(n, j);
+		ike_kmsq_job_free(j);
+	}
+}
+
 static void
 n3_init(struct n3 *n, const struct ike_pkt *p, const struct ike_hdr *h)
 {
@@ -281,6 +472,7 @@ n3_init(struct n3 *n, const struct ike_pkt *p, const struct ike_hdr *h)
 
 	memset(&m, 0, sizeof(m));
 	buf_init(&ke, 1024);
+	n->stats.init_rx++;
 	if (n3_init_dup(n, p, h))
 		goto done;
 	if (ike_msg_parse(p->data, p->len, NULL, &m) == -1) {
@@ -330,36 +522,23 @@ n3_init(struct n3 *n, const struct ike_pkt *p, const struct ike_hdr *h)
 		goto done;
 	}
 	if (c->mode == IKE_MODE_QKD) {
-		if (n3_qkd_keys(n, sa) == -1) {
-			static const char	msg[] = "kmsd unavailable";
-
-			n3_init_notify(n, p, h, IKE_N_QKD_UNAVAILABLE,
-			    (const uint8_t *)msg, sizeof(msg) - 1);
-			goto done;
-		}
-	} else {
-		t0 = time_mono_ns();
-		if ((sa->dh = ike_dh_new(sa->prop.ke[0])) == NULL ||
-		    ike_dh_public(sa->dh, &ke) == -1)
-			goto done;
-		sa->st.init_dh_ns += time_mono_ns() - t0;
-		if (ike_sa_keys_dh(sa, m.pld.ke.data.p, m.pld.ke.data.len) == -1) {
-			n3_init_notify(n, p, h, IKE_N_INVALID_SYNTAX, NULL, 0);
-			goto done;
-		}
-	}
-	if (buf_add(&sa->init_req, p->data, p->len) == -1 ||
-	    n3_build_init_resp(n, sa, p, &m.pld, &ke) == -1 || n3_add_sa(n, sa) == -1)
+		if (n3_qkd_submit(n, sa, p, h) == 0)
+			sa = NULL;	/* in the table, waiting for kmsd */
 		goto done;
-	n3_nat_check(sa, p, &m.pld);
-	sa->st.conn = n->conn_seq++;
-	ike_stat_msg(&sa->st, IKE_SA_INIT, 0, 1, 0, p->len, p->natt);
-	(void)ike_sa_send_plain(sa, &n->net, &sa->init_resp, 1, 0);
-	sa->state = SA_AUTH;
-	sa->peer_mid = 1;
-	sa->st.init_ns = time_mono_ns() - p->t_ns;
-	sa->t_mark = time_mono_ns();
-	ike_sa_log_fp(sa, "IKE SA", NULL);
+	}
+	t0 = time_mono_ns();
+	if ((sa->dh = ike_dh_new(sa->prop.ke[0])) == NULL ||
+	    ike_dh_public(sa->dh, &ke) == -1)
+		goto done;
+	sa->st.init_dh_ns += time_mono_ns() - t0;
+	if (ike_sa_keys_dh(sa, m.pld.ke.data.p, m.pld.ke.data.len) == -1) {
+		n3_init_notify(n, p, h, IKE_N_INVALID_SYNTAX, NULL, 0);
+		goto done;
+	}
+	if (buf_add(&sa->init_req, p->data, p->len) == -1 || n3_add_sa(n, sa) == -1)
+		goto done;
+	if (n3_init_respond(n, sa, &m.pld, &ke) == -1)
+		sa->state = SA_DEAD;	/* the table frees it */
 	sa = NULL;
 done:
 	ike_sa_free(sa);
@@ -394,17 +573,31 @@ n3_fail(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m,
 	sa->state = SA_DEAD;
 }
 
+/* n3_ppk() said no: over budget (-2) is temporary, the rest is not. */
+static void
+n3_fail_ppk(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m, int r)
+{
+	if (r == -2)
+		n3_fail(n, sa, m, IKE_N_TEMPORARY_FAILURE, "QKD key budget spent");
+	else
+		n3_fail(n, sa, m, IKE_N_AUTHENTICATION_FAILED,
+		    "PPK required but not available");
+}
+
 /*
  * qkd+dh: RFC 8784. PPK_IDENTITY (opaque, the ETSI key ID) -> ONE
- * dec_keys at kmsd. -1: refuse the IKE SA (ppk_required), 0: go on (with
- * sa->ppk_used telling whether the PPK is in).
+ * dec_keys at kmsd, within the key budgets. -1: refuse the IKE SA
+ * (ppk_required), -2: refuse it, over budget (ppk_required), 0: go on
+ * (with sa->ppk_used telling whether the PPK is in).
  */
 static int
 n3_ppk(struct n3 *n, struct ike_sa *sa, const struct ike_pld *pl)
 {
 	const struct ike_notify	*pid = ike_pld_notify(pl, IKE_N_PPK_IDENTITY);
 	char			 ids[1][ETSI_KEY_ID_MAX + 1], why[IKE_QKD_WHYLEN];
+	const char		*which;
 	uint64_t		 t0;
+	int			 r;
 
 	if (n->cfg->mode != IKE_MODE_QKD_DH)
 		return 0;
@@ -420,6 +613,8 @@ n3_ppk(struct n3 *n, struct ike_sa *sa, const struct ike_pld *pl)
 		    "--peer-sae)", ids[0]);
 		return n->cfg->ppk_required ? -1 : 0;
 	}
+	if (n3_budget(n, &sa->peer, (const char *)sa->peer_sae, 1, &which) == -1)
+		return n->cfg->ppk_required ? -2 : 0;
 	if ((sa->qk = ike_qkd_keys_new()) == NULL)
 		return -1;
 	t0 = time_mono_ns();
@@ -430,7 +625,11 @@ n3_ppk(struct n3 *n, struct ike_sa *sa, const struct ike_pld *pl)
 		return n->cfg->ppk_required ? -1 : 0;
 	}
 	sa->st.init_kmsd_ns += time_mono_ns() - t0;
-	return ike_sa_keys_ppk(sa);
+	if ((r = ike_sa_keys_ppk(sa)) == 0) {
+		n->stats.draws++;
+		n->stats.keys_drawn++;
+	}
+	return r;
 }
 
 static int
@@ -522,11 +721,11 @@ n3_auth_rfc(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 	struct buf		 in;
 	uint8_t			 method = n->cfg->mode == IKE_MODE_CERT ?
 	    IKE_AUTH_DIGITAL_SIG : IKE_AUTH_PSK;
-	int			 ok;
+	int			 ok, r;
 
 	sa->auth_started = 1;
-	if (n3_ppk(n, sa, pl) == -1) {
-		n3_fail(n, sa, m, IKE_N_AUTHENTICATION_FAILED, "PPK required but not available");
+	if ((r = n3_ppk(n, sa, pl)) < 0) {
+		n3_fail_ppk(n, sa, m, r);
 		return;
 	}
 	np = ike_pld_notify(pl, IKE_N_NO_PPK_AUTH);
@@ -569,7 +768,7 @@ n3_auth_nwu1(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 	struct eap5g_msg	 e;
 	struct ike_chain	 c;
 	struct buf		 in, eap;
-	int			 ok;
+	int			 ok, r;
 
 	sa->auth_started = 1;
 	if (!IKE_PLD_HAS(pl, IKE_PL_IDI)) {
@@ -585,8 +784,8 @@ n3_auth_nwu1(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 		}
 	} else if (buf_add(&sa->peer_id, pl->idi.body.p, pl->idi.body.len) == -1)
 		return;
-	if (n3_ppk(n, sa, pl) == -1) {
-		n3_fail(n, sa, m, IKE_N_AUTHENTICATION_FAILED, "PPK required but not available");
+	if ((r = n3_ppk(n, sa, pl)) < 0) {
+		n3_fail_ppk(n, sa, m, r);
 		return;
 	}
 	if (n3_choose_esp(n, sa, pl) == -1) {
@@ -835,11 +1034,7 @@ n3_response(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 static struct ike_sa *
 n3_find(struct n3 *n, const struct ike_hdr *h)
 {
-	for (size_t i = 0; i < n->nsa; i++)
-		if (memcmp(n->sa[i]->spi_r, h->spi_r, IKE_SPI_LEN) == 0 &&
-		    memcmp(n->sa[i]->spi_i, h->spi_i, IKE_SPI_LEN) == 0)
-			return n->sa[i];
-	return NULL;
+	return n3_find_spi(n, h->spi_i, h->spi_r);
 }
 
 static void
@@ -857,7 +1052,8 @@ n3_dispatch(struct n3 *n, const struct ike_pkt *p)
 		n3_init(n, p, &h);
 		return;
 	}
-	if ((sa = n3_find(n, &h)) == NULL || sa->state == SA_DEAD) {
+	if ((sa = n3_find(n, &h)) == NULL || sa->state == SA_DEAD ||
+	    sa->state == SA_INIT) {
 		log_debug("%s for an unknown IKE SA dropped", ike_exchange_name(h.exchange));
 		return;
 	}
@@ -984,9 +1180,19 @@ n3_setup(struct n3 *n, const struct ikecfg *c, char *err, size_t errlen)
 		snprintf(err, errlen, "no randomness");
 		return -1;
 	}
-	if (ike_mode_has_qkd(c->mode) &&
+	if (c->mode == IKE_MODE_QKD_DH &&
 	    (n->qkd = ike_qkd_open(c, err, errlen)) == NULL)
 		return -1;
+	if (c->mode == IKE_MODE_QKD && (n->kmsq = ike_kmsq_open(c,
+	    c->kmsd_workers, c->kmsd_queue, err, errlen)) == NULL)
+		return -1;
+	if (ike_rl_init(&n->rl_src, &c->budget_src, N3_RL_SLOTS) == -1 ||
+	    ike_rl_init(&n->rl_sae, &c->budget_sae, N3_RL_SLOTS) == -1) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	ike_tb_init(&n->tb_all, &c->budget_all, time_mono_ns());
+	n->refuse_log.interval_ns = 1000000000u;
 	if (ike_csv_open(&n->csv, c->csv, c->csv_msgs, "n3iwf",
 	    ike_mode_name(c->mode), ike_profile_name(c->profile), err, errlen) == -1)
 		return -1;
@@ -1010,18 +1216,43 @@ n3_ready(const struct n3 *n, const char *path)
 	return 0;
 }
 
+static void
+n3_on_usr1(int sig)
+{
+	(void)sig;
+	n3_usr1 = 1;
+}
+
+/* One line of counters (SIGUSR1, exit): what the budgets did. */
+static void
+n3_stats_log(const struct n3 *n)
+{
+	const struct n3_stats	*s = &n->stats;
+
+	log_info("stats: init=%lu cookie_sent=%lu cookie_ok=%lu dup_absorbed=%lu "
+	    "over_src=%lu over_sae=%lu over_all=%lu queue_full=%lu draws=%lu "
+	    "keys_drawn=%lu draw_fail=%lu keys_wiped=%lu half_open=%zu sas=%zu",
+	    s->init_rx, s->cookie_sent, s->cookie_ok, s->dup_absorbed, s->over_src,
+	    s->over_sae, s->over_all, s->queue_full, s->draws, s->keys_drawn,
+	    s->draw_fail, s->keys_wiped, n3_half_open(n), n->nsa);
+}
+
 int
 ike_n3iwf_run(const struct ikecfg *c, volatile sig_atomic_t *stop)
 {
-	struct n3	*n;
-	char		 err[IKECFG_ERRLEN];
-	int		 ret = -1, wait;
+	struct n3		*n;
+	struct sigaction	 usr1;
+	char			 err[IKECFG_ERRLEN];
+	int			 ret = -1, wait, r;
 
 	if ((n = calloc(1, sizeof(*n))) == NULL)
 		return -1;
 	n->cfg = c;
 	n->stop = stop;
 	n->net.fd = n->net.fd_natt = -1;
+	memset(&usr1, 0, sizeof(usr1));
+	usr1.sa_handler = n3_on_usr1;	/* no SA_RESTART: poll() returns */
+	sigaction(SIGUSR1, &usr1, NULL);
 	if (n3_setup(n, c, err, sizeof(err)) == -1) {
 		log_err("%s", err);
 		goto done;
@@ -1037,15 +1268,27 @@ ike_n3iwf_run(const struct ikecfg *c, volatile sig_atomic_t *stop)
 		if (c->max_conns && n->done >= c->max_conns && n->nsa == 0)
 			break;
 		wait = n3_timers(n);
-		if (ike_net_recv(&n->net, wait, &n->pkt) == 1)
+		r = ike_net_poll(&n->net, n->kmsq ? ike_kmsq_fd(n->kmsq) : -1, wait,
+		    &n->pkt);
+		if (r == 1)
 			n3_dispatch(n, &n->pkt);
+		else if (r == 2)
+			n3_kms_drain(n);
+		if (n3_usr1) {
+			n3_usr1 = 0;
+			n3_stats_log(n);
+		}
 	}
 	n3_shutdown(n);
+	n3_stats_log(n);
 	log_info("%u connection(s) completed; exiting", n->done);
 	ret = 0;
 done:
+	ike_kmsq_close(n->kmsq);	/* joins the workers; wipes pending keys */
 	for (size_t i = 0; i < n->nsa; i++)
 		ike_sa_free(n->sa[i]);
+	ike_rl_free(&n->rl_src);
+	ike_rl_free(&n->rl_sae);
 	ike_net_close(&n->net);
 	ike_csv_close(&n->csv);
 	ike_qkd_close(n->qkd);

@@ -195,8 +195,14 @@ recv_one(int fd, int natt, uint16_t natt_peer_port, struct ike_pkt *p)
 int
 ike_net_recv(struct ike_net *n, int timeout_ms, struct ike_pkt *p)
 {
-	struct pollfd	pfd[2];
-	nfds_t		nfd = 1;
+	return ike_net_poll(n, -1, timeout_ms, p);
+}
+
+int
+ike_net_poll(struct ike_net *n, int xfd, int timeout_ms, struct ike_pkt *p)
+{
+	struct pollfd	pfd[3];
+	nfds_t		nfd = 1, nsock;
 	int		r;
 
 	pfd[0] = (struct pollfd){ .fd = n->fd, .events = POLLIN };
@@ -204,11 +210,17 @@ ike_net_recv(struct ike_net *n, int timeout_ms, struct ike_pkt *p)
 		pfd[1] = (struct pollfd){ .fd = n->fd_natt, .events = POLLIN };
 		nfd = 2;
 	}
+	nsock = nfd;
+	if (xfd != -1)
+		pfd[nfd++] = (struct pollfd){ .fd = xfd, .events = POLLIN };
 	if ((r = poll(pfd, nfd, timeout_ms)) == -1)
 		return errno == EINTR ? 0 : -1;
 	if (r == 0)
 		return 0;
-	for (nfds_t i = 0; i < nfd; i++) {
+	/* Completions first: a flood on the sockets must not starve them. */
+	if (nfd > nsock && (pfd[nsock].revents & POLLIN))
+		return 2;
+	for (nfds_t i = 0; i < nsock; i++) {
 		if (!(pfd[i].revents & POLLIN))
 			continue;
 		r = recv_one(pfd[i].fd, i == 1, n->natt_peer_port, p);

@@ -55,6 +55,8 @@ int	ike_net_send(struct ike_net *n, int natt, const struct sockaddr_in *to,
  * port, NAT keepalives and anything shorter than an IKE header.
  */
 int	ike_net_recv(struct ike_net *n, int timeout_ms, struct ike_pkt *p);
+/* The same, also polling xfd (-1: none): 2 when xfd is readable (first). */
+int	ike_net_poll(struct ike_net *n, int xfd, int timeout_ms, struct ike_pkt *p);
 
 /* The frame length the paper's Table II counts for an IKE message. */
 size_t	ike_frame_len(size_t ike_len, int natt);

@@ -9,17 +9,20 @@
 # - every captured frame is IKEv2 (version 2.0), on the NAT-T port each one
 #   behind a non-ESP marker;
 # - the packets per exchange type (nwu: IKE_SA_INIT 2, IKE_AUTH 10,
-#   CREATE_CHILD_SA 2, INFORMATIONAL 2; rfc7296: 2, 2, 0, 2) and that the
-#   wire matches both endpoints' --csv-msgs rows (exchange, MID, direction,
-#   request/response, IKE length, frame length), the INFORMATIONAL Delete
-#   exchange, which the CSVs do not list, apart;
+#   CREATE_CHILD_SA 2, INFORMATIONAL 2; rfc7296: 2, 2, 0, 2; the qkd modes
+#   have 2 more IKE_SA_INIT: the COOKIE round trip the N3IWF demands before
+#   it draws QKD keys) and that the wire matches both endpoints' --csv-msgs
+#   rows (exchange, MID, direction, request/response, IKE length, frame
+#   length), the INFORMATIONAL Delete exchange, which the CSVs do not list,
+#   and (N3IWF side) the stateless COOKIE pair apart;
 # - no malformed packet, no expert info of severity error or warning
 #   (tshark -V and -z expert);
 # - tshark names our private numbers (KE 1025, notifies 51000-51002) as
 #   private / unknown, not as someone else's assignment, and every other
 #   number it decodes as a registered one (USE_PPK 16435 is "RESERVED TO
 #   IANA" in tshark 4.0: allowed);
-# - IKE_SA_INIT: qkd: no KE payload either way, KE transform 1025, the
+# - IKE_SA_INIT: qkd modes: the first response is only a COOKIE (32 bytes)
+#   and the second request starts with it; the last pair: qkd: no KE payload either way, KE transform 1025, the
 #   response's QKD_KEY_IDS (51000) has 1 + 13 x 16 = 209 bytes of data
 #   starting with count 13, the request's QKD_REQUEST (51001) is "sae-b";
 #   psk, cert, qkd+dh: a KE payload both ways, group 14, no QKD_KEY_IDS;
@@ -152,6 +155,8 @@ csv_rows() {
 }
 # field N of the first packet line matching EXCHANGE and KIND
 pkt() { awk -F'|' -v e="$1" -v k="$2" '$2 == e && $5 == k {print; exit}' "$TB/pkts"; }
+# the last packet line matching EXCHANGE and KIND
+pktl() { awk -F'|' -v e="$1" -v k="$2" '$2 == e && $5 == k {l = $0} END {print l}' "$TB/pkts"; }
 fld() { printf '%s' "$1" | cut -d'|' -f"$2"; }
 has_word() { printf ' %s ' "$1" | grep -q " $2 "; }
 # notify TYPE in a notifies field -> "LEN:HEX" (empty: absent)
@@ -163,6 +168,8 @@ for c in $CASES; do
 	natt=; extra=
 	case $rest in */natt) natt=1; extra="--force-natt yes" ;; esac
 	t="$c"
+	ninit=2
+	case $mode in qkd|qkd+dh) ninit=4 ;; esac	# + the COOKIE round trip
 	pcap=$TB/$(printf '%s' "$c" | tr '/+' '__').pcap
 	rm -f "$TB"/*.csv
 	if ! cap_start "$pcap"; then
@@ -192,7 +199,7 @@ for c in $CASES; do
 	check "$t: every packet IKEv2 2.0" "$npk" "$(awk -F'|' '$7 == "0x20"' "$TB/pkts" | wc -l)"
 	if [ -n "$natt" ]; then
 		# IKE_SA_INIT on the IKE port, the rest behind a non-ESP marker
-		check "$t: non-ESP marker on all but IKE_SA_INIT" "$((frames - 2))" \
+		check "$t: non-ESP marker on all but IKE_SA_INIT" "$((frames - ninit))" \
 			"$(awk -F'|' '$8 == "marker" && $2 != "IKE_SA_INIT"' "$TB/pkts" | wc -l)"
 	else
 		check "$t: no NAT-T (no non-ESP marker)" 0 "$(awk -F'|' '$8 == "marker"' "$TB/pkts" | wc -l)"
@@ -202,9 +209,9 @@ for c in $CASES; do
 	got=$(for e in IKE_SA_INIT IKE_AUTH CREATE_CHILD_SA INFORMATIONAL; do
 		printf '%s=%s ' "$e" "$(awk -F'|' -v e="$e" '$2 == e' "$TB/pkts" | wc -l)"; done)
 	if [ "$prof" = nwu ]; then
-		want="IKE_SA_INIT=2 IKE_AUTH=10 CREATE_CHILD_SA=2 INFORMATIONAL=2 "
+		want="IKE_SA_INIT=$ninit IKE_AUTH=10 CREATE_CHILD_SA=2 INFORMATIONAL=2 "
 	else
-		want="IKE_SA_INIT=2 IKE_AUTH=2 CREATE_CHILD_SA=0 INFORMATIONAL=2 "
+		want="IKE_SA_INIT=$ninit IKE_AUTH=2 CREATE_CHILD_SA=0 INFORMATIONAL=2 "
 	fi
 	check "$t: IKEv2 packets per exchange" "$want" "$got"
 	check "$t: nothing but the four exchange types" 0 \
@@ -214,10 +221,15 @@ for c in $CASES; do
 
 	# the wire against both endpoints' CSV --csv-msgs rows
 	wire=$(awk -F'|' '$2 != "INFORMATIONAL" {print $2 "," $3 "," $4 "," $5 "," $6 "," $1}' "$TB/pkts" | sort)
+	# The N3IWF keeps no state for the COOKIE pair (that is its point).
+	wire_n3=$(awk -F'|' -v skip=$((ninit - 2)) '$2 == "IKE_SA_INIT" && seen < skip {seen++; next}
+		$2 != "INFORMATIONAL" {print $2 "," $3 "," $4 "," $5 "," $6 "," $1}' "$TB/pkts" | sort)
 	for side in ue n3; do
 		rows=$(csv_rows "$TB/$side.msgs.csv" 2>/dev/null)
 		nrows=0; [ -n "$rows" ] && nrows=$(printf '%s\n' "$rows" | wc -l)
-		check "$t: captured IKEv2 packets = $side CSV rows + 2 (Delete)" "$((nrows + 2))" "$npk"
+		extra=2; [ $side = n3 ] && extra=$ninit
+		check "$t: captured IKEv2 packets = $side CSV rows + 2 (Delete)$([ $side = n3 ] && [ $ninit = 4 ] && echo ' + 2 (COOKIE pair)')" "$((nrows + extra))" "$npk"
+		[ $side = n3 ] && wire=$wire_n3
 		if [ -n "$rows" ] && [ "$rows" = "$wire" ]; then
 			ok "$t: wire matches $side CSV (exchange, MID, dir, kind, IKE and frame length)"
 		else
@@ -247,7 +259,13 @@ for c in $CASES; do
 	fi
 
 	# IKE_SA_INIT contents
-	rq=$(pkt IKE_SA_INIT req); rs=$(pkt IKE_SA_INIT resp)
+	rq=$(pktl IKE_SA_INIT req); rs=$(pktl IKE_SA_INIT resp)
+	if [ $ninit = 4 ]; then
+		c1=$(pkt IKE_SA_INIT resp)
+		ck=$(notify "$(fld "$c1" 11)" 16390)
+		check "$t: first IKE_SA_INIT response: only a COOKIE (41) of 32 bytes" "41 32" "$(fld "$c1" 9) ${ck%%:*}"
+		check "$t: second IKE_SA_INIT request returns that COOKIE" "$ck" "$(notify "$(fld "$rq" 11)" 16390)"
+	fi
 	for x in request response; do
 		l=$rq; [ "$x" = response ] && l=$rs
 		pl=$(fld "$l" 9); nt=$(fld "$l" 11)

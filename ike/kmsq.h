@@ -1,0 +1,55 @@
+/*
+ * Asynchronous enc_keys for the N3IWF: the event loop hands a job to a
+ * bounded queue; worker threads, each with its own kmsd connection (one
+ * ike_qkd each: a kms_client is not shared between threads), make the
+ * call; finished jobs come back through an eventfd the event loop polls.
+ *
+ * A job names its IKE SA by SPIs, never by pointer: when the SA died while
+ * the call was in flight, the event loop finds no SA and frees the job,
+ * which wipes the keys. The queue holds at most `cap` jobs, queued and in
+ * flight together, so a flood cannot grow it (issue 12: thousands of UEs
+ * share it; more workers, more parallel kmsd calls).
+ */
+#ifndef IKE_KMSQ_H
+#define IKE_KMSQ_H
+
+#include <stdint.h>
+
+#include "ike/ikev2.h"
+#include "ike/qkd.h"
+
+struct ike_kmsq_job {
+	/* in */
+	uint8_t			 spi_i[IKE_SPI_LEN], spi_r[IKE_SPI_LEN];
+	char			 sae[ETSI_ID_MAX + 1];	/* slave SAE */
+	unsigned		 n;			/* keys */
+	/* out */
+	struct ike_qkd_keys	*keys;		/* sec_alloc, wiped on free */
+	int			 rc;		/* 0 or -1 (why) */
+	char			 why[IKE_QKD_WHYLEN];
+	uint64_t		 ns;		/* time inside the kmsd call */
+	struct ike_kmsq_job	*next;
+};
+
+struct ike_kmsq;
+struct ikecfg;
+
+/* Opens `workers` kmsd connections; NULL with a reason in err. */
+struct ike_kmsq	*ike_kmsq_open(const struct ikecfg *c, unsigned workers,
+		    unsigned cap, char *err, size_t errlen);
+/* Stops the workers (after their current call) and frees every job. */
+void		 ike_kmsq_close(struct ike_kmsq *q);		/* NULL ok */
+/* Readable when finished jobs wait (poll it, then ike_kmsq_done()). */
+int		 ike_kmsq_fd(const struct ike_kmsq *q);
+/* 1 when a submit would be refused. */
+int		 ike_kmsq_full(const struct ike_kmsq *q);
+
+/* A zeroed job with its key buffer; NULL on no memory. */
+struct ike_kmsq_job *ike_kmsq_job_new(void);
+void		 ike_kmsq_job_free(struct ike_kmsq_job *j);	/* wipes; NULL ok */
+/* Queues j (the queue owns it until ike_kmsq_done gives it back); -1: full. */
+int		 ike_kmsq_submit(struct ike_kmsq *q, struct ike_kmsq_job *j);
+/* One finished job (the caller owns it), or NULL. */
+struct ike_kmsq_job *ike_kmsq_done(struct ike_kmsq *q);
+
+#endif
