@@ -46,10 +46,31 @@ struct pool_cfg {
 	unsigned	 key_bytes;	/* the size of every pooled key */
 	unsigned	 lease_size;	/* keys per lease (e.g. 256) */
 	unsigned	 ttl_s;		/* keys older than this are dropped, not served */
+	const char	*hwm_file;	/* high-water marks; NULL: db_path ".hwm" */
 };
 
+/* Since pool_open. */
+struct pool_stats {
+	uint64_t	rolled_back_rows;	/* refused at open: see pool_open */
+	uint64_t	rolled_back_keys;
+	uint64_t	corrupt_keys;		/* rows that did not authenticate */
+	uint64_t	returned_keys;		/* leases put back by pool_close */
+};
+
+/*
+ * Opens (or creates) the pool. Rows that an older copy of the database
+ * brought back (at or below their pair's high-water mark), or that belong to
+ * another pool ID than the mark file's, are wiped, logged and counted
+ * (pool_stats), never served.
+ */
 struct pool	*pool_open(const struct pool_cfg *cfg, char *err, size_t errlen);
-void		 pool_close(struct pool *p);			/* NULL ok; wipes leases */
+/*
+ * NULL ok. The keys leased into memory and not served are put back on disk
+ * first (a graceful stop loses no key); call it when nobody takes keys any
+ * more.
+ */
+void		 pool_close(struct pool *p);
+void		 pool_stats(struct pool *p, struct pool_stats *out);
 
 /*
  * Adds keys the KME delivered for (master, slave), stamped fetched_ms
