@@ -1,21 +1,24 @@
 /*
  * kmsd's key pool (pool.h): SQLite on disk, leases in memory.
  *
- * Schema 2 (meta "schema" = 2): table batches(id INTEGER PRIMARY KEY,
+ * Schema 3 (meta "schema" = 3): table batches(id INTEGER PRIMARY KEY,
  * master, slave, fetched_ms, n, ids, blob), one row per pool_add batch (at
- * most POOL_ROW_MAX keys; larger batches become several rows), with one
- * index, on (master, slave, fetched_ms): it serves "oldest unexpired first"
- * for leases (ties broken by rowid, which is insertion order and part of
- * every index entry), the range delete of a lease, the range delete of
- * expired rows, and min(fetched_ms). ids is the batch's key IDs as a JSON
+ * most POOL_ROW_MAX keys; larger batches become several rows). id is the
+ * row's sequence number, allocated from meta next_seq and never reused
+ * (pool_open keeps next_seq above every high-water mark, kmsd/hwm.h). One
+ * index, on (master, slave) (rowid implied): leases take a pair's rows in
+ * sequence order, which is what the high-water mark relies on, and the
+ * range delete of a lease; expiry and min(fetched_ms) scan the pair's rows
+ * (a few hundred at most). ids is the batch's key IDs as a JSON
  * list of strings (written by ids_encode; the view keys(batch, master,
  * slave, key_id, fetched_ms) lists them one per row for operators), blob =
  * seal(the n keys' bytes, concatenated) under one nonce, with AAD = a
- * version label, master, slave, fetched_ms, n and ids, so a row edited on
- * disk to move keys to another pair, to make them look younger, or to rename
- * or reorder them, no longer opens. A lease takes whole rows: one row
+ * version label, the pool ID, master, slave, id, key size, fetched_ms, n
+ * and ids, so a row edited on disk to move keys to another pair, to make
+ * them look younger, to give them another sequence, or to rename or reorder
+ * them, no longer opens. A lease takes whole rows: one row
  * deleted per batch and one AES-GCM open per batch, instead of per key.
- * Schema 1 (table keys, one row per key) is refused at open, not converted.
+ * Schemas 1 and 2 are refused at open, not converted.
  *
  * Key IDs are kept unique by an in-memory set, not by a UNIQUE index: KME key
  * IDs are random UUIDs, so deleting a lease of 256 rows would touch ~256
@@ -1533,7 +1536,7 @@ meta_set(struct pool *p, const char *k, const void *v, size_t n, uint64_t iv)
  */
 /* An older (or newer) layout: refused, with what to do (two %s: the path). */
 static const char old_layout[] = "pool %s: the database has another layout "
-    "than this kmsd's (schema 2: one row per batch of keys) and is not "
+    "than this kmsd's (schema 3: rows of keys with sequence numbers) and is not "
     "converted: stop kmsd, delete %s and its -wal and -shm files, and start "
     "again (the pool only caches keys the KME already delivered: deleting it "
     "loses those keys, which is safe)";

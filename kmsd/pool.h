@@ -6,9 +6,12 @@
  * Storage: SQLite (WAL, secure_delete=ON), one row per pool_add batch (at
  * most 1024 keys a row), the batch's key bytes sealed together with
  * AES-256-GCM under the key-encryption key in kek_file (common/seal.h); the
- * AAD binds each row to its key IDs, pair and fetch time, so a row moved,
- * back-dated or relabelled on disk fails to open. A database of the older
- * one-row-per-key layout is refused at open (delete it: see kmsd/README.md).
+ * AAD binds each row to its key IDs, pair, fetch time, key size, sequence
+ * number and pool ID, so a row moved, back-dated or relabelled on disk fails
+ * to open. Rows are leased in sequence order and a high-water mark file
+ * outside the database (kmsd/hwm.h) makes a restored older copy unable to
+ * serve a leased row again. A database of an older layout is refused at
+ * open (delete it: see kmsd/README.md).
  *
  * The guarantee: no key is ever returned twice, across threads, restarts,
  * kill -9 at any moment and a power cut. Lease scheme: pool_take serves from
@@ -16,6 +19,7 @@
  * (batches) from the database in one synchronous=FULL transaction before any
  * of them is unsealed, let alone served. A crash loses what was leased and not yet
  * served (discarded, never re-served); it can never resurrect a served key.
+ * A graceful pool_close puts what was leased and not served back on disk.
  * pool_add commits with synchronous=FULL too, so a key the KME delivered is
  * either durably in the pool or lost, never half there.
  *
