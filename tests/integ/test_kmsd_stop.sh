@@ -50,7 +50,7 @@ sh "$top/tests/testbed.sh" stop kmsd-a "$TB"
 served_pairs "$W"/client.*.json >"$W/served"
 n=$(grep -c . "$W/served")
 echo "# $n keys served at A"
-check "many keys served at A across the stops ($n > 2000)" true "$(yes_no [ "$n" -gt 2000 ])"
+check "many keys served at A across the stops ($n > 1000)" true "$(yes_no [ "$n" -gt 1000 ])"
 check "no key ID served twice" "$n" "$(cut -d' ' -f1 "$W/served" | sort -u | grep -c .)"
 put=$(grep -h 'leased keys put back' "$TB/kmsd-a.log" | sed 's/.*pool: \([0-9]*\) leased.*/\1/' | awk '{ s += $1 } END { print s + 0 }')
 echo "# leased keys put back at the stops: ${put:-0}"
