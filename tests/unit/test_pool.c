@@ -1164,6 +1164,50 @@ test_rollback(void **state)
 	add_rows(p, "sae-a", "sae-b", 200, 3, time_real_ms(), 1);
 	pool_close(p);
 
+	/* A process that served keys and was killed (SIGKILL), then the copy
+	 * restored: its keys are refused, as its mark was durable before it
+	 * served them. */
+	{
+		int fd, wst;
+		pid_t pid;
+		struct etsi_keys out;
+
+		memset(served, 0, sizeof(served));
+		p = fx_open(f);
+		take_expect(p, "sae-a", "sae-b", 3, 200);	/* empty it */
+		add_rows(p, "sae-a", "sae-b", 300, 40, time_real_ms(), 1);
+		pool_close(p);
+		copy_file(f->db, copy);
+		pid = crash_child(f, 5, "kill", &fd);
+		assert_int_equal(crash_read(fd, served), 5);
+		assert_int_equal(kill(pid, SIGKILL), 0);
+		assert_int_equal(waitpid(pid, &wst, 0), pid);
+		copy_file(copy, f->db);
+		unlink(wal);
+		p = fx_open(f);
+		assert_int_equal(stats_of(p).rolled_back_keys, LEASE);
+		assert_int_equal(pool_take(p, "sae-a", "sae-b", 40 - LEASE, &out),
+		    0);
+		for (size_t i = 0; i < out.n; i++)
+			served[key_num(out.v[i].id)]++;
+		etsi_keys_free(&out);
+		take_short(p, "sae-a", "sae-b", 1);
+		pool_close(p);
+		for (size_t i = 300; i < 340; i++)
+			assert_int_equal(served[i], i < 300 + 5 ||
+			    i >= 300 + LEASE ? 1 : 0);
+	}
+
+	/* A mark file readable by others: refused, naming the mode. */
+	assert_int_equal(chmod(hwm, 0644), 0);
+	assert_null(pool_open(&f->cfg, err, sizeof(err)));
+	assert_non_null(strstr(err, hwm));
+	assert_non_null(strstr(err, "0644"));
+	assert_int_equal(chmod(hwm, 0600), 0);
+	p = fx_open(f);
+	add_rows(p, "sae-a", "sae-b", 200, 3, time_real_ms(), 1);
+	pool_close(p);
+
 	/* The mark file edited: refused at open, naming it. */
 	fp = fopen(hwm, "r+b");
 	assert_non_null(fp);
