@@ -326,7 +326,7 @@ kmsd_api_handle(void *ctx, const struct httpd_req *req, struct httpd_resp *resp)
 	enum etsiapi_op	 op = ETSIAPI_STATUS;
 	int		 rc, etsi = 0;
 
-	/* Counted before the check: kmsd_drain waits for what got past it. */
+	/* Counted before the check: drain() in main.c waits for these. */
 	atomic_fetch_add(&k->inflight, 1);
 	pthread_rwlock_rdlock(&k->cfg_lock);
 	if ((rc = ops(k, req, resp)) == 1) {

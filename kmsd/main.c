@@ -11,7 +11,6 @@
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "kmsd/kmsd.h"
-#include "kmsd/metrics.h"
 #include "simulator/sim.h"
 
 static const struct cfg_flag kmsd_flags[] = {
