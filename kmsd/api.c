@@ -107,7 +107,8 @@ status_through(const struct kmsd_config *c, int pooled, size_t inpool,
 	if (st->max_key_count < st->stored_key_count)
 		st->max_key_count = st->stored_key_count;
 	st->max_key_per_request = c->max_key_per_request;
-	if (st->max_key_count > 0 && st->max_key_per_request > st->max_key_count)
+	if (st->max_key_count > 0 &&
+	    st->max_key_per_request > st->max_key_count)
 		st->max_key_per_request = st->max_key_count;
 	st->key_size = c->key_size;
 	if (st->min_key_size == 0 || st->min_key_size > c->key_size)

@@ -103,8 +103,9 @@ hwm_parse(struct hwm *h, const uint8_t *p, size_t len, uint8_t *id)
 	memcpy(id, p, HWM_ID_LEN);
 	n = (size_t)get_be(p + HWM_ID_LEN, 4);
 	for (i = 0; i < n; i++) {
-		if (get_id(p, len, &o, m) == -1 || get_id(p, len, &o, s) == -1 ||
-		    len - o < 8 || hwm_put(h, m, s, get_be(p + o, 8)) == -1)
+		if (get_id(p, len, &o, m) == -1 ||
+		    get_id(p, len, &o, s) == -1 || len - o < 8 ||
+		    hwm_put(h, m, s, get_be(p + o, 8)) == -1)
 			return -1;
 		o += 8;
 	}

@@ -31,7 +31,7 @@ struct hwm_ent {
 
 struct hwm {
 	char		*path;
-	uint8_t		 id[HWM_ID_LEN];	/* the pool ID, bound into rows */
+	uint8_t		 id[HWM_ID_LEN];	/* pool ID, in every row's AAD */
 	struct hwm_ent	*v;
 	size_t		 n, cap;
 };
