@@ -370,6 +370,12 @@ seal_file_read(struct seal *s, const char *path, const uint8_t *aad,
 		    (unsigned)(st.st_mode & 07777), path);
 		goto done;
 	}
+	if (st.st_uid != geteuid()) {
+		snprintf(err, errlen, "%s is owned by uid %u, not by this "
+		    "process's uid %u (chown it)", path, (unsigned)st.st_uid,
+		    (unsigned)geteuid());
+		goto done;
+	}
 	if (st.st_size < SEAL_OVERHEAD ||
 	    st.st_size > (off_t)SEAL_FILE_MAX + SEAL_OVERHEAD) {
 		snprintf(err, errlen, "%s is %lld bytes: not a sealed file",
