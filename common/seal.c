@@ -298,3 +298,115 @@ seal_open(struct seal *s, const uint8_t *aad, size_t aadlen,
 		OPENSSL_cleanse(pt, n);
 	return rc;
 }
+
+/* ------------------------------------------------------- sealed files */
+
+int
+seal_file_write(struct seal *s, const char *path, const uint8_t *aad,
+    size_t aadlen, const uint8_t *pt, size_t n, char *err, size_t errlen)
+{
+	uint8_t	*blob = NULL;
+	char	*tmp = NULL;
+	size_t	 tlen = strlen(path) + sizeof(".tmp.XXXXXX");
+	int	 fd = -1, rc = -1;
+
+	if (n > SEAL_FILE_MAX || (blob = malloc(n + SEAL_OVERHEAD)) == NULL ||
+	    (tmp = malloc(tlen)) == NULL) {
+		snprintf(err, errlen, "%s: %zu bytes: too large or out of "
+		    "memory", path, n);
+		goto done;
+	}
+	if (seal_seal(s, aad, aadlen, pt, n, blob) == -1) {
+		snprintf(err, errlen, "%s: cannot seal", path);
+		goto done;
+	}
+	snprintf(tmp, tlen, "%s.tmp.XXXXXX", path);
+	if ((fd = mkstemp(tmp)) == -1) {
+		snprintf(err, errlen, "%s: cannot create a temporary file: %s",
+		    path, strerror(errno));
+		goto done;
+	}
+	if (fchmod(fd, 0600) == -1 || write_all(fd, blob, n + SEAL_OVERHEAD)
+	    == -1 || fsync(fd) == -1 || rename(tmp, path) == -1) {
+		snprintf(err, errlen, "%s: cannot write: %s", path,
+		    strerror(errno));
+		unlink(tmp);
+		goto done;
+	}
+	sync_dir_of(path);
+	rc = 0;
+ done:
+	if (fd != -1)
+		close(fd);
+	free(tmp);
+	free(blob);
+	return rc;
+}
+
+int
+seal_file_read(struct seal *s, const char *path, const uint8_t *aad,
+    size_t aadlen, uint8_t **pt, size_t *n, char *err, size_t errlen)
+{
+	struct stat	 st;
+	uint8_t		*blob = NULL, *out = NULL;
+	size_t		 len;
+	int		 fd, rc = -1;
+
+	*pt = NULL;
+	*n = 0;
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		if (errno == ENOENT)
+			return 1;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", path);
+		goto done;
+	}
+	if (st.st_mode & 077) {
+		snprintf(err, errlen, "%s has mode %04o: group/other access is "
+		    "not allowed (chmod 600 %s)", path,
+		    (unsigned)(st.st_mode & 07777), path);
+		goto done;
+	}
+	if (st.st_uid != geteuid()) {
+		snprintf(err, errlen, "%s is owned by uid %u, not by this "
+		    "process's uid %u (chown it)", path, (unsigned)st.st_uid,
+		    (unsigned)geteuid());
+		goto done;
+	}
+	if (st.st_size < SEAL_OVERHEAD ||
+	    st.st_size > (off_t)SEAL_FILE_MAX + SEAL_OVERHEAD) {
+		snprintf(err, errlen, "%s is %lld bytes: not a sealed file",
+		    path, (long long)st.st_size);
+		goto done;
+	}
+	len = (size_t)st.st_size;
+	if ((blob = malloc(len)) == NULL ||
+	    (out = malloc(len - SEAL_OVERHEAD + 1)) == NULL) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		goto done;
+	}
+	errno = 0;
+	if (read_all(fd, blob, len) == -1) {
+		snprintf(err, errlen, "%s: cannot read: %s", path,
+		    errno ? strerror(errno) : "short file");
+		goto done;
+	}
+	if (seal_open(s, aad, aadlen, blob, len, out) == -1) {
+		snprintf(err, errlen, "%s does not authenticate under the "
+		    "key-encryption key (edited, truncated, or another KEK's)",
+		    path);
+		goto done;
+	}
+	*pt = out;
+	*n = len - SEAL_OVERHEAD;
+	out = NULL;
+	rc = 0;
+ done:
+	close(fd);
+	free(blob);
+	free(out);
+	return rc;
+}

@@ -58,4 +58,28 @@ int		 seal_seal(struct seal *s, const uint8_t *aad, size_t aadlen,
 int		 seal_open(struct seal *s, const uint8_t *aad, size_t aadlen,
 		    const uint8_t *blob, size_t bloblen, uint8_t *pt);
 
+/*
+ * A small file sealed under the KEK (state that must not be edited, e.g.
+ * kmsd's pool high-water marks). seal_file_write seals pt (n bytes, at most
+ * SEAL_FILE_MAX) with aad and replaces path atomically: a temporary file
+ * (mode 0600) in the same directory, fsync, rename over path, fsync of the
+ * directory; a reader sees the old content or the new, and after 0 the new
+ * content survives a power cut. 0, or -1 with err naming the path.
+ */
+#define SEAL_FILE_MAX	(1u << 20)
+int		 seal_file_write(struct seal *s, const char *path,
+		    const uint8_t *aad, size_t aadlen, const uint8_t *pt,
+		    size_t n, char *err, size_t errlen);
+
+/*
+ * Reads a file seal_file_write wrote: 0 with *pt (malloc'd, *n bytes; wipe
+ * and free it), 1 if path does not exist, -1 with err naming the path if it
+ * is not a regular file (symlinks are not followed), is not owned by this
+ * process's user, has group/other access, is larger than SEAL_FILE_MAX +
+ * SEAL_OVERHEAD, or does not authenticate under this KEK and AAD.
+ */
+int		 seal_file_read(struct seal *s, const char *path,
+		    const uint8_t *aad, size_t aadlen, uint8_t **pt, size_t *n,
+		    char *err, size_t errlen);
+
 #endif

@@ -3,6 +3,7 @@
  * certificate, the ACL from the config, enc_keys of the pool's key size
  * served from the pool, everything else forwarded to the KME.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,20 +82,55 @@ is_pooled(const struct kmsd_sae *s, const char *slave)
 	return 0;
 }
 
+static unsigned
+sat_add(unsigned a, size_t b)
+{
+	return b > UINT_MAX - a ? UINT_MAX : a + (unsigned)b;
+}
+
+/*
+ * The KME's Status as seen through kmsd (documented in kmsd/README.md), with
+ * the spec's relations kept: stored_key_count <= max_key_count (the pool's
+ * keys and its capacity are added to both), max_key_per_request <=
+ * max_key_count, min_key_size <= key_size <= max_key_size with key_size the
+ * size kmsd serves when a request names none.
+ */
+static void
+status_through(const struct kmsd_config *c, int pooled, size_t inpool,
+    struct etsi_status *st)
+{
+	if (pooled) {
+		st->stored_key_count = sat_add(st->stored_key_count, inpool);
+		st->max_key_count = sat_add(st->max_key_count,
+		    inpool > c->pool_high ? inpool : c->pool_high);
+	}
+	if (st->max_key_count < st->stored_key_count)
+		st->max_key_count = st->stored_key_count;
+	st->max_key_per_request = c->max_key_per_request;
+	if (st->max_key_count > 0 &&
+	    st->max_key_per_request > st->max_key_count)
+		st->max_key_per_request = st->max_key_count;
+	st->key_size = c->key_size;
+	if (st->min_key_size == 0 || st->min_key_size > c->key_size)
+		st->min_key_size = c->key_size;
+	if (st->max_key_size < c->key_size)
+		st->max_key_size = c->key_size;
+}
+
 static int
 api_status(struct kmsd *k, const struct kmsd_sae *s, const char *slave,
     struct httpd_resp *resp)
 {
 	struct etsi_status	st;
 	struct up_err		e;
+	int			pooled = is_pooled(s, slave);
 
 	if (!kmsd_sae_has_peer(s, slave))
 		return acl_refuse(resp, s->id, "exchange keys with", slave);
 	if (upstream_status(k->up, s->id, slave, &st, &e) == -1)
 		return up_error(resp, &e);
-	if (is_pooled(s, slave))
-		st.stored_key_count += (unsigned)pool_count(k->pool, s->id, slave);
-	st.max_key_per_request = k->cfg->max_key_per_request;
+	status_through(k->cfg, pooled, pooled ? pool_count(k->pool, s->id,
+	    slave) : 0, &st);
 	resp->status = 200;
 	resp->body = etsi_status_dump(&st);
 	return resp->body ? 0 : -1;
@@ -315,14 +351,18 @@ kmsd_api_handle(void *ctx, const struct httpd_req *req, struct httpd_resp *resp)
 	enum etsiapi_op	 op = ETSIAPI_STATUS;
 	int		 rc, etsi = 0;
 
+	/* Counted before the check: drain() in main.c waits for these. */
+	atomic_fetch_add(&k->inflight, 1);
 	pthread_rwlock_rdlock(&k->cfg_lock);
 	if ((rc = ops_allowed(k, req, resp)) == 1)
 		rc = 0;			/* refused, resp is set */
 	else if (rc == 0 && (rc = ops(k, req, resp)) == 1) {
 		etsi = 1;
-		rc = api_etsi(k, req, resp, &op);
+		rc = atomic_load(&k->stopping) ? httpd_error(resp, 503,
+		    "kmsd is stopping", NULL) : api_etsi(k, req, resp, &op);
 	}
 	pthread_rwlock_unlock(&k->cfg_lock);
+	atomic_fetch_sub(&k->inflight, 1);
 	if (etsi)
 		metrics_request(resp->status == 404 || resp->status == 405 ?
 		    M_OTHER : ep_of(op), rc == -1 ? 500 : resp->status);

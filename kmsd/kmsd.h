@@ -22,6 +22,8 @@ struct kmsd {
 	pthread_cond_t		 cv;
 	atomic_int		 stop;
 	int			 kick;		/* a pool ran short: refill now */
+	atomic_int		 stopping;	/* SIGTERM: ETSI calls get 503 */
+	atomic_int		 inflight;	/* ETSI calls being handled */
 };
 
 /* Northbound ETSI 014 API (mutual TLS), plus /healthz and /metrics. */
@@ -33,5 +35,7 @@ int	kmsd_ops_handle(void *ctx, const struct httpd_req *req, struct httpd_resp *r
 int	kmsd_refill_start(struct kmsd *k);
 void	kmsd_refill_stop(struct kmsd *k);
 void	kmsd_refill_kick(struct kmsd *k);
+/* Copies the pool's drop counters into /metrics. */
+void	kmsd_pool_metrics(struct kmsd *k);
 
 #endif

@@ -9,6 +9,7 @@
 #include "common/cfg.h"
 #include "common/httpd.h"
 #include "common/log.h"
+#include "common/timeutil.h"
 #include "common/tlsid.h"
 #include "kmsd/kmsd.h"
 #include "simulator/sim.h"
@@ -197,6 +198,27 @@ fail:
 	free(nc);
 }
 
+/*
+ * A graceful stop: new ETSI calls get 503, the ones being handled finish
+ * (up to DRAIN_MS), and their answers get DRAIN_FLUSH_MS to be written
+ * before the listener closes; then pool_close puts the unserved leases back.
+ */
+#define DRAIN_MS	5000
+#define DRAIN_FLUSH_MS	200
+static void
+drain(struct kmsd *k)
+{
+	int	i, n;
+
+	atomic_store(&k->stopping, 1);
+	for (i = 0; (n = atomic_load(&k->inflight)) > 0 && i < DRAIN_MS / 10;
+	    i++)
+		time_sleep_ns(10 * 1000000ull);
+	if (n > 0)
+		log_warn("stopping with %d requests still being handled", n);
+	time_sleep_ns(DRAIN_FLUSH_MS * 1000000ull);
+}
+
 /* Simulator mode: the site's KME runs inside kmsd, reached over HTTPS. */
 static struct sim *
 start_sim(struct kmsd_config *c, struct sim_config *sc, char *err, size_t errlen)
@@ -284,6 +306,7 @@ main(int argc, char **argv)
 		log_err("cannot open the key pool: %s", err);
 		goto done;
 	}
+	kmsd_pool_metrics(&k);
 	if ((ids = upstream_ids(c)) == NULL)
 		goto done;
 	memset(&uc, 0, sizeof(uc));
@@ -333,6 +356,7 @@ main(int argc, char **argv)
 			continue;
 		}
 		log_info("%s: stopping", strsignal(sig));
+		drain(&k);
 		break;
 	}
 	ret = 0;

@@ -35,6 +35,8 @@ static metrics_ctr	m_up[M_NEP][2];			/* error, ok */
 static metrics_ctr	m_up_err[M_NEP];
 static metrics_ctr	m_hist[M_NLE + 1];		/* last: +Inf */
 static metrics_ctr	m_hist_sum_ns;
+static metrics_ctr	m_rolled_back, m_corrupt;	/* copies of pool_stats */
+static metrics_ctr	m_ks_mismatch, m_ks_kme;	/* gauges */
 
 static void
 ctr_add(metrics_ctr *c, uint64_t n)
@@ -98,6 +100,21 @@ void
 metrics_upstream_error(enum metrics_ep ep)
 {
 	ctr_add(&m_up_err[ep_ok(ep)], 1);
+}
+
+void
+metrics_pool_drops(uint64_t rolled_back_keys, uint64_t corrupt_keys)
+{
+	atomic_store_explicit(&m_rolled_back, rolled_back_keys,
+	    memory_order_relaxed);
+	atomic_store_explicit(&m_corrupt, corrupt_keys, memory_order_relaxed);
+}
+
+void
+metrics_key_size_mismatch(unsigned pairs, unsigned kme_bits)
+{
+	atomic_store_explicit(&m_ks_mismatch, pairs, memory_order_relaxed);
+	atomic_store_explicit(&m_ks_kme, kme_bits, memory_order_relaxed);
 }
 
 /* Appends formatted text; -1 if out's bound is reached. */
@@ -194,6 +211,41 @@ render_pool_line(struct buf *out, const char *name,
 	return rc;
 }
 
+/* Keys the pool refused, and the key size check against the KME. */
+static int
+render_pool_checks(struct buf *out)
+{
+	int rc;
+
+	rc = put_head(out, "kmsd_pool_rolled_back_keys_total", "counter",
+	    "Pooled keys refused at start: leased before, brought back by an "
+	    "older copy of the pool database (or not of this pool).");
+	if (rc == 0)
+		rc = put(out, "kmsd_pool_rolled_back_keys_total %llu\n",
+		    (unsigned long long)ctr_get(&m_rolled_back));
+	if (rc == 0)
+		rc = put_head(out, "kmsd_pool_corrupt_keys_total", "counter",
+		    "Pooled keys dropped because their row did not authenticate.");
+	if (rc == 0)
+		rc = put(out, "kmsd_pool_corrupt_keys_total %llu\n",
+		    (unsigned long long)ctr_get(&m_corrupt));
+	if (rc == 0)
+		rc = put_head(out, "kmsd_pool_key_size_mismatch", "gauge",
+		    "Pooled SAE pairs whose KME default key_size differs from "
+		    "the pool's key size.");
+	if (rc == 0)
+		rc = put(out, "kmsd_pool_key_size_mismatch %llu\n",
+		    (unsigned long long)ctr_get(&m_ks_mismatch));
+	if (rc == 0)
+		rc = put_head(out, "kmsd_kme_key_size_bits", "gauge",
+		    "The KME's default key_size (bits) as last read from its "
+		    "Status for a pooled pair; 0 before the first read.");
+	if (rc == 0)
+		rc = put(out, "kmsd_kme_key_size_bits %llu\n",
+		    (unsigned long long)ctr_get(&m_ks_kme));
+	return rc;
+}
+
 static int
 render_pool(struct buf *out, const struct metrics_pool_gauge *g, size_t ng)
 {
@@ -223,6 +275,8 @@ render_pool(struct buf *out, const struct metrics_pool_gauge *g, size_t ng)
 		    "kmsd_pool_requests_total{result=\"miss\"} %llu\n",
 		    (unsigned long long)ctr_get(&m_pool[1]),
 		    (unsigned long long)ctr_get(&m_pool[0]));
+	if (rc == 0)
+		rc = render_pool_checks(out);
 	return rc;
 }
 

@@ -6,6 +6,7 @@
 #define KMSD_METRICS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/buf.h"
 
@@ -16,6 +17,10 @@ void	metrics_keys_served(enum metrics_ep ep, size_t n);	/* ENC or DEC */
 void	metrics_pool_hit(int hit);				/* enc_keys from pool or not */
 void	metrics_upstream(enum metrics_ep ep, int ok, double seconds);
 void	metrics_upstream_error(enum metrics_ep ep);
+/* The pool's drop counters (pool_stats), copied in by the refill thread. */
+void	metrics_pool_drops(uint64_t rolled_back_keys, uint64_t corrupt_keys);
+/* Pooled pairs whose KME default key_size is not the pool's key size. */
+void	metrics_key_size_mismatch(unsigned pairs, unsigned kme_bits);
 
 /* One pool gauge line per pair is added by the caller through this. */
 struct metrics_pool_gauge {

@@ -1,21 +1,24 @@
 /*
  * kmsd's key pool (pool.h): SQLite on disk, leases in memory.
  *
- * Schema 2 (meta "schema" = 2): table batches(id INTEGER PRIMARY KEY,
+ * Schema 3 (meta "schema" = 3): table batches(id INTEGER PRIMARY KEY,
  * master, slave, fetched_ms, n, ids, blob), one row per pool_add batch (at
- * most POOL_ROW_MAX keys; larger batches become several rows), with one
- * index, on (master, slave, fetched_ms): it serves "oldest unexpired first"
- * for leases (ties broken by rowid, which is insertion order and part of
- * every index entry), the range delete of a lease, the range delete of
- * expired rows, and min(fetched_ms). ids is the batch's key IDs as a JSON
+ * most POOL_ROW_MAX keys; larger batches become several rows). id is the
+ * row's sequence number, allocated from meta next_seq and never reused
+ * (pool_open keeps next_seq above every high-water mark, kmsd/hwm.h). One
+ * index, on (master, slave) (rowid implied): leases take a pair's rows in
+ * sequence order, which is what the high-water mark relies on, and the
+ * range delete of a lease; expiry and min(fetched_ms) scan the pair's rows
+ * (a few hundred at most). ids is the batch's key IDs as a JSON
  * list of strings (written by ids_encode; the view keys(batch, master,
  * slave, key_id, fetched_ms) lists them one per row for operators), blob =
  * seal(the n keys' bytes, concatenated) under one nonce, with AAD = a
- * version label, master, slave, fetched_ms, n and ids, so a row edited on
- * disk to move keys to another pair, to make them look younger, or to rename
- * or reorder them, no longer opens. A lease takes whole rows: one row
+ * version label, the pool ID, master, slave, id, key size, fetched_ms, n
+ * and ids, so a row edited on disk to move keys to another pair, to make
+ * them look younger, to give them another sequence, or to rename or reorder
+ * them, no longer opens. A lease takes whole rows: one row
  * deleted per batch and one AES-GCM open per batch, instead of per key.
- * Schema 1 (table keys, one row per key) is refused at open, not converted.
+ * Schemas 1 and 2 are refused at open, not converted.
  *
  * Key IDs are kept unique by an in-memory set, not by a UNIQUE index: KME key
  * IDs are random UUIDs, so deleting a lease of 256 rows would touch ~256
@@ -75,12 +78,13 @@
 #include "common/log.h"
 #include "common/seal.h"
 #include "common/timeutil.h"
+#include "kmsd/hwm.h"
 #include "kmsd/pool.h"
 
 #define POOL_LEASE_MAX	100000u		/* lease_size limit, as kmsd/config.c */
 #define POOL_BUSY_MS	5000
 #define POOL_NO_MS	UINT64_MAX	/* "no row": min of an empty set */
-#define POOL_SCHEMA	2		/* meta "schema": one row per batch */
+#define POOL_SCHEMA	3		/* meta "schema": rows with sequences */
 #define POOL_ROW_MAX	ETSI_MAX_KEYS	/* keys per row at most */
 /* ids_encode's worst case per ID: every byte as \u00XX, quotes, comma. */
 #define POOL_ID_JSON	(6 * ETSI_KEY_ID_MAX + 3)
@@ -93,23 +97,25 @@
 #define POOL_STANDBY	2
 
 static const char kek_check_aad[] = "kmsd pool kek check";
-static const char batch_aad_label[] = "kmsd pool batch v2";
+static const char batch_aad_label[] = "kmsd pool batch v3";
 
 enum { ST_BEGIN, ST_COMMIT, ST_ROLLBACK, ST_INS, ST_SEL_LEASE, ST_DEL_LEASE,
-	ST_DEL_OLD, ST_MIN, ST_META_GET, ST_META_SET, ST_ALL_IDS, ST__N };
+	ST_DEL_OLD, ST_MIN, ST_META_GET, ST_META_SET, ST_ALL_IDS, ST_DEL_BELOW,
+	ST__N };
 
 static const char *const sql_stmt[ST__N] = {
 	[ST_BEGIN] = "BEGIN IMMEDIATE",
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
-	[ST_INS] = "INSERT INTO batches(master, slave, fetched_ms, n, ids, blob) "
-	    "VALUES(?, ?, ?, ?, ?, ?)",
+	[ST_INS] = "INSERT INTO batches(id, master, slave, fetched_ms, n, ids, "
+	    "blob) VALUES(?, ?, ?, ?, ?, ?, ?)",
+	/* In sequence order: what the high-water mark relies on. */
 	[ST_SEL_LEASE] = "SELECT id, fetched_ms, n, ids, blob FROM batches "
 	    "WHERE master = ? AND slave = ? AND fetched_ms >= ? "
-	    "ORDER BY fetched_ms, id LIMIT ?",
+	    "ORDER BY id LIMIT ?",
 	/* Exactly the rows ST_SEL_LEASE returned, up to the last one. */
 	[ST_DEL_LEASE] = "DELETE FROM batches WHERE master = ? AND slave = ? "
-	    "AND fetched_ms >= ? AND (fetched_ms, id) <= (?, ?)",
+	    "AND fetched_ms >= ? AND id <= ?",
 	[ST_DEL_OLD] = "DELETE FROM batches WHERE master = ? AND slave = ? "
 	    "AND fetched_ms < ? RETURNING n, ids",
 	[ST_MIN] = "SELECT min(fetched_ms) FROM batches "
@@ -117,6 +123,9 @@ static const char *const sql_stmt[ST__N] = {
 	[ST_META_GET] = "SELECT v FROM meta WHERE k = ?",
 	[ST_META_SET] = "INSERT OR REPLACE INTO meta(k, v) VALUES(?, ?)",
 	[ST_ALL_IDS] = "SELECT ids FROM batches",
+	/* At open: rows at or below the pair's high-water mark. */
+	[ST_DEL_BELOW] = "DELETE FROM batches WHERE master = ? AND slave = ? "
+	    "AND id <= ? RETURNING n",
 };
 
 static const char sql_schema[] =
@@ -125,8 +134,8 @@ static const char sql_schema[] =
 	" master TEXT NOT NULL, slave TEXT NOT NULL,"
 	" fetched_ms INTEGER NOT NULL, n INTEGER NOT NULL,"
 	" ids TEXT NOT NULL, blob BLOB NOT NULL);"
-	"CREATE INDEX IF NOT EXISTS batches_pair ON"
-	" batches(master, slave, fetched_ms);"
+	/* (master, slave, id): leases in sequence order, no sort. */
+	"CREATE INDEX IF NOT EXISTS batches_pair ON batches(master, slave);"
 	/* For operators (sqlite3 pool.db 'SELECT key_id FROM keys'). */
 	"CREATE VIEW IF NOT EXISTS keys AS SELECT b.id AS batch, b.master,"
 	" b.slave, j.value AS key_id, b.fetched_ms FROM batches b,"
@@ -204,6 +213,9 @@ struct pool {
 	struct pair	*pairs;
 	void		(*notify)(void *);
 	void		*notify_arg;
+	/* Under dbmu. */
+	struct hwm	 hwm;		/* pool ID and high-water marks */
+	struct pool_stats stats;
 };
 /* ----------------------------------------------------------- SQLite */
 
@@ -394,17 +406,19 @@ ids_next(const char *s, size_t len, size_t *pos, char out[ETSI_KEY_ID_MAX + 1])
 
 /*
  * The AAD of a batch row, in p->aad (grown as needed; under dbmu): the label,
- * master, slave (NUL-terminated: none can contain a NUL), fetched_ms and n
- * (big-endian, 8 bytes each), then the ids text. NULL out of memory.
+ * the pool ID, master, slave (NUL-terminated: none can contain a NUL), then
+ * big-endian, 8 bytes each: seq, key bytes, fetched_ms and n; then the ids
+ * text. NULL out of memory.
  */
 static const uint8_t *
-batch_aad(struct pool *p, const char *master, const char *slave,
+batch_aad(struct pool *p, uint64_t seq, const char *master, const char *slave,
     uint64_t fetched_ms, size_t n, const char *ids, size_t idslen,
     size_t *alen)
 {
-	size_t	a = sizeof(batch_aad_label), b = strlen(master) + 1;
-	size_t	c = strlen(slave) + 1, len = a + b + c + 16 + idslen, o;
+	size_t	a = sizeof(batch_aad_label) + HWM_ID_LEN, b = strlen(master) + 1;
+	size_t	c = strlen(slave) + 1, len = a + b + c + 32 + idslen, o;
 	uint8_t	*q;
+	uint64_t v[4] = { seq, p->kb, fetched_ms, n };
 
 	if (len > p->aad_cap) {
 		if ((q = realloc(p->aad, len)) == NULL)
@@ -413,15 +427,15 @@ batch_aad(struct pool *p, const char *master, const char *slave,
 		p->aad_cap = len;
 	}
 	q = p->aad;
-	memcpy(q, batch_aad_label, a);
+	memcpy(q, batch_aad_label, sizeof(batch_aad_label));
+	memcpy(q + sizeof(batch_aad_label), p->hwm.id, HWM_ID_LEN);
 	memcpy(q + a, master, b);
 	memcpy(q + a + b, slave, c);
 	o = a + b + c;
-	for (int i = 0; i < 8; i++) {
-		q[o + (size_t)i] = (uint8_t)(fetched_ms >> (56 - 8 * i));
-		q[o + 8 + (size_t)i] = (uint8_t)((uint64_t)n >> (56 - 8 * i));
-	}
-	memcpy(q + o + 16, ids, idslen);
+	for (size_t w = 0; w < 4; w++)
+		for (size_t i = 0; i < 8; i++)
+			q[o + 8 * w + i] = (uint8_t)(v[w] >> (56 - 8 * i));
+	memcpy(q + o + 32, ids, idslen);
 	*alen = len;
 	return q;
 }
@@ -834,8 +848,7 @@ lease_read(struct pool *p, struct pair *pr, uint64_t cutoff, size_t want,
 	st = db_st(p, ST_DEL_LEASE);
 	bind_pair(st, pr);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)cutoff);
-	sqlite3_bind_int64(st, 4, (sqlite3_int64)p->rows[n - 1].fetched_ms);
-	sqlite3_bind_int64(st, 5, p->rows[n - 1].rowid);
+	sqlite3_bind_int64(st, 4, p->rows[n - 1].rowid);
 	if (db_done(p, st, "lease delete") == -1)
 		return -1;
 	if ((size_t)sqlite3_changes(p->db) != n) {
@@ -917,8 +930,9 @@ lease_fill(struct pool *p, struct pair *pr, size_t nrows)
 		for (k = 0, pos = 0; ok && k < r->n; k++)
 			ok = ids_next(ids, r->ids.len, &pos, lk[k].id) == 1;
 		ok = ok && ids_next(ids, r->ids.len, &pos, extra) == 0;
-		aad = ok ? batch_aad(p, pr->master, pr->slave, r->fetched_ms,
-		    r->n, ids, r->ids.len, &alen) : NULL;
+		aad = ok ? batch_aad(p, (uint64_t)r->rowid, pr->master,
+		    pr->slave, r->fetched_ms, r->n, ids, r->ids.len, &alen) :
+		    NULL;
 		if (aad == NULL || seal_open(p->seal, aad, alen, r->blob.p,
 		    r->blob.len, p->sbytes + p->sn * p->kb) == -1) {
 			/* Tampered or corrupt: gone from disk, never served. */
@@ -940,14 +954,19 @@ lease_fill(struct pool *p, struct pair *pr, size_t nrows)
 	if (bad)
 		log_err("pool: (%s, %s): %zu stored keys dropped as corrupt",
 		    pr->master, pr->slave, bad);
+	p->stats.corrupt_keys += bad;
 }
 
 /*
  * Under dbmu (mu is not needed, and may be held): takes a lease of at least
  * `want` keys (whole rows), or what there is, into the stage. One FULL
- * transaction deletes the pair's expired rows and the oldest others; only
- * after COMMIT returned are they unsealed. The keys are then off the disk:
- * the caller attaches them (lease_attach) before releasing dbmu.
+ * transaction deletes the pair's expired rows and the oldest others; inside
+ * it, before COMMIT, the pair's high-water mark is raised to the last row
+ * leased and made durable (so an older copy of the database restored later
+ * cannot bring these rows back; a crash between the two loses the lease, as
+ * a crash after COMMIT would). Only after COMMIT returned are the rows
+ * unsealed. The keys are then off the disk: the caller attaches them
+ * (lease_attach) before releasing dbmu.
  */
 static int
 lease_load(struct pool *p, struct pair *pr, uint64_t cutoff, size_t want)
@@ -961,6 +980,8 @@ lease_load(struct pool *p, struct pair *pr, uint64_t cutoff, size_t want)
 	if ((pr->disk_min_ms < cutoff &&
 	    disk_expire(p, pr, cutoff, &nexp) == -1) ||
 	    lease_read(p, pr, cutoff, want, &nrows, &nkeys) == -1 ||
+	    (nrows > 0 && hwm_raise(&p->hwm, p->seal, pr->master, pr->slave,
+	    (uint64_t)p->rows[nrows - 1].rowid) == -1) ||
 	    db_commit(p) == -1) {
 		db_rollback(p);
 		retire_cut(p, mark);
@@ -1238,21 +1259,49 @@ add_undo_ids(struct pool *p, const uint64_t *h, size_t n)
 		ids_del(&p->ids, h[i]);
 }
 
-/* Under dbmu: inserts keys[first .. first + n) as one row (scratch: ids
- * text buffer, plaintext buffer (sec_alloc), blob buffer, all sized for
- * POOL_ROW_MAX keys). */
+/* Scratch for add_row: sized for POOL_ROW_MAX keys. */
+struct row_buf {
+	char	*ids;		/* ids text */
+	uint8_t	*pt;		/* plaintext, sec_alloc */
+	uint8_t	*blob;
+	size_t	 max;		/* keys */
+};
+
+static int
+row_buf_alloc(struct pool *p, struct row_buf *rb, size_t nkeys)
+{
+	rb->max = nkeys < POOL_ROW_MAX ? nkeys : POOL_ROW_MAX;
+	rb->ids = malloc(2 + rb->max * POOL_ID_JSON);
+	rb->pt = sec_alloc(rb->max * p->kb);
+	rb->blob = malloc(rb->max * p->kb + SEAL_OVERHEAD);
+	return rb->ids && rb->pt && rb->blob ? 0 : -1;
+}
+
+static void
+row_buf_free(struct pool *p, struct row_buf *rb)
+{
+	free(rb->ids);
+	sec_free(rb->pt, rb->max * p->kb);
+	free(rb->blob);
+	memset(rb, 0, sizeof(*rb));
+}
+
+/* Under dbmu, in a transaction: inserts keys[first .. first + n) as one row,
+ * sequence number *seq (then incremented). */
 static int
 add_row(struct pool *p, struct pair *pr, const struct etsi_keys *keys,
-    size_t first, size_t n, uint64_t fetched_ms, char *ids, uint8_t *pt,
-    uint8_t *blob)
+    size_t first, size_t n, uint64_t fetched_ms, struct row_buf *rb,
+    uint64_t *seq)
 {
+	char		*ids = rb->ids;
+	uint8_t		*pt = rb->pt, *blob = rb->blob;
 	const uint8_t	*aad;
 	sqlite3_stmt	*st;
 	size_t		 idslen, alen, i;
 	int		 rc;
 
 	idslen = ids_encode(keys, first, n, ids);
-	if ((aad = batch_aad(p, pr->master, pr->slave, fetched_ms, n, ids,
+	if ((aad = batch_aad(p, *seq, pr->master, pr->slave, fetched_ms, n, ids,
 	    idslen, &alen)) == NULL) {
 		log_err("pool: add: out of memory");
 		return -1;
@@ -1264,11 +1313,13 @@ add_row(struct pool *p, struct pair *pr, const struct etsi_keys *keys,
 	if (rc == -1)
 		return -1;
 	st = db_st(p, ST_INS);
-	bind_pair(st, pr);
-	sqlite3_bind_int64(st, 3, (sqlite3_int64)fetched_ms);
-	sqlite3_bind_int64(st, 4, (sqlite3_int64)n);
-	sqlite3_bind_text(st, 5, ids, (int)idslen, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 6, blob, (int)(n * p->kb + SEAL_OVERHEAD),
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)*seq);
+	sqlite3_bind_text(st, 2, pr->master, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, pr->slave, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)fetched_ms);
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)n);
+	sqlite3_bind_text(st, 6, ids, (int)idslen, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 7, blob, (int)(n * p->kb + SEAL_OVERHEAD),
 	    SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
@@ -1276,7 +1327,49 @@ add_row(struct pool *p, struct pair *pr, const struct etsi_keys *keys,
 		log_err("pool: add: %s", sqlite3_errmsg(p->db));
 		return -1;
 	}
+	(*seq)++;
 	return 0;
+}
+
+static int	meta_get(struct pool *, const char *, void *, size_t, uint64_t *);
+static int	meta_set(struct pool *, const char *, const void *, size_t,
+		    uint64_t);
+
+/*
+ * Under dbmu, in a transaction: the next row sequence number. Kept in the
+ * meta table, read inside the write transaction (several processes may
+ * share the pool); pool_open keeps it above every high-water mark.
+ */
+static int
+seq_next(struct pool *p, uint64_t *seq)
+{
+	if (!meta_get(p, "next_seq", NULL, 0, seq) || *seq == 0 ||
+	    *seq > INT64_MAX / 2) {
+		log_err("pool: meta next_seq is missing or out of range");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Under dbmu, in a transaction: the keys [first, first + n) of keys as rows
+ * of at most POOL_ROW_MAX keys, all stamped fetched_ms.
+ */
+static int
+add_rows(struct pool *p, struct pair *pr, const struct etsi_keys *keys,
+    size_t first, size_t n, uint64_t fetched_ms, struct row_buf *rb)
+{
+	uint64_t	seq;
+	size_t		i, m;
+
+	if (seq_next(p, &seq) == -1)
+		return -1;
+	for (i = first; i < first + n; i += m) {
+		m = first + n - i < POOL_ROW_MAX ? first + n - i : POOL_ROW_MAX;
+		if (add_row(p, pr, keys, i, m, fetched_ms, rb, &seq) == -1)
+			return -1;
+	}
+	return meta_set(p, "next_seq", NULL, 0, seq);
 }
 
 int
@@ -1284,10 +1377,8 @@ pool_add(struct pool *p, const char *master, const char *slave,
     const struct etsi_keys *keys, uint64_t fetched_ms)
 {
 	struct pair	*pr;
+	struct row_buf	 rb = { NULL, NULL, NULL, 0 };
 	uint64_t	*h = NULL;
-	char		*ids = NULL;
-	uint8_t		*pt = NULL, *blob = NULL;
-	size_t		 i, rowmax, m;
 	int		 rc = -1;
 
 	if (!etsi_id_valid(master) || !etsi_id_valid(slave) ||
@@ -1298,11 +1389,8 @@ pool_add(struct pool *p, const char *master, const char *slave,
 	if (keys->n == 0)
 		return 0;
 	/* Scratch for one row, allocated before any lock is taken. */
-	rowmax = keys->n < POOL_ROW_MAX ? keys->n : POOL_ROW_MAX;
 	if ((h = calloc(keys->n, sizeof(*h))) == NULL ||
-	    (ids = malloc(2 + rowmax * POOL_ID_JSON)) == NULL ||
-	    (pt = sec_alloc(rowmax * p->kb)) == NULL ||
-	    (blob = malloc(rowmax * p->kb + SEAL_OVERHEAD)) == NULL) {
+	    row_buf_alloc(p, &rb, keys->n) == -1) {
 		log_err("pool: add: out of memory");
 		goto out;
 	}
@@ -1320,12 +1408,8 @@ pool_add(struct pool *p, const char *master, const char *slave,
 		add_undo_ids(p, h, keys->n);
 		goto done;
 	}
-	for (i = 0; i < keys->n; i += m) {
-		m = keys->n - i < POOL_ROW_MAX ? keys->n - i : POOL_ROW_MAX;
-		if (add_row(p, pr, keys, i, m, fetched_ms, ids, pt, blob) == -1)
-			break;
-	}
-	if (i < keys->n || db_commit(p) == -1) {
+	if (add_rows(p, pr, keys, 0, keys->n, fetched_ms, &rb) == -1 ||
+	    db_commit(p) == -1) {
 		db_rollback(p);
 		add_undo_ids(p, h, keys->n);
 		log_err("pool: add for (%s, %s): batch of %zu keys not stored",
@@ -1343,9 +1427,7 @@ pool_add(struct pool *p, const char *master, const char *slave,
 	db_unlock(p);
  out:
 	free(h);
-	free(ids);
-	sec_free(pt, rowmax * p->kb);
-	free(blob);
+	row_buf_free(p, &rb);
 	return rc;
 }
 
@@ -1454,7 +1536,7 @@ meta_set(struct pool *p, const char *k, const void *v, size_t n, uint64_t iv)
  */
 /* An older (or newer) layout: refused, with what to do (two %s: the path). */
 static const char old_layout[] = "pool %s: the database has another layout "
-    "than this kmsd's (schema 2: one row per batch of keys) and is not "
+    "than this kmsd's (schema 3: rows of keys with sequence numbers) and is not "
     "converted: stop kmsd, delete %s and its -wal and -shm files, and start "
     "again (the pool only caches keys the KME already delivered: deleting it "
     "loses those keys, which is safe)";
@@ -1473,6 +1555,7 @@ meta_check(struct pool *p, const struct pool_cfg *cfg, char *err,
 		    sizeof(kek_check_aad), zero, sizeof(zero), chk) == -1 ||
 		    meta_set(p, "key_bytes", NULL, 0, p->kb) == -1 ||
 		    meta_set(p, "schema", NULL, 0, POOL_SCHEMA) == -1 ||
+		    meta_set(p, "next_seq", NULL, 0, 1) == -1 ||
 		    meta_set(p, "kek_check", chk, sizeof(chk), 0) == -1 ||
 		    db_commit(p) == -1) {
 			db_rollback(p);
@@ -1501,6 +1584,119 @@ meta_check(struct pool *p, const struct pool_cfg *cfg, char *err,
 		return -1;
 	}
 	return 0;
+}
+
+/* One integer from a query (NULL reads as 0); -1 logged. */
+static int
+db_u64(struct pool *p, const char *sql, uint64_t *v)
+{
+	sqlite3_stmt	*st;
+	int		 rc = -1;
+
+	if (sqlite3_prepare_v2(p->db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW) {
+		*v = (uint64_t)sqlite3_column_int64(st, 0);
+		rc = 0;
+	} else
+		log_err("pool: %s: %s", sql, sqlite3_errmsg(p->db));
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* In a transaction: drops the rows at or below each pair's mark. */
+static int
+rollback_marks(struct pool *p, uint64_t *rows, uint64_t *keys)
+{
+	sqlite3_stmt	*st;
+	int		 rc;
+
+	for (size_t i = 0; i < p->hwm.n; i++) {
+		st = db_st(p, ST_DEL_BELOW);
+		sqlite3_bind_text(st, 1, p->hwm.v[i].master, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, p->hwm.v[i].slave, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, (sqlite3_int64)p->hwm.v[i].mark);
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+			(*rows)++;
+			*keys += (uint64_t)sqlite3_column_int64(st, 0);
+		}
+		sqlite3_reset(st);
+		if (rc != SQLITE_DONE) {
+			log_err("pool: rollback check: %s", sqlite3_errmsg(p->db));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* In a transaction: drops every row (they belong to another pool ID). */
+static int
+rollback_all(struct pool *p, uint64_t *rows, uint64_t *keys)
+{
+	if (db_u64(p, "SELECT count(*) FROM batches", rows) == -1 ||
+	    db_u64(p, "SELECT coalesce(sum(n), 0) FROM batches", keys) == -1)
+		return -1;
+	return db_exec(p, "DELETE FROM batches");
+}
+
+/*
+ * At open, one FULL transaction: the high-water marks against the database.
+ * If the database's pool ID is not the mark file's (that file was lost or
+ * replaced, or the database comes from another pool), every row is dropped;
+ * otherwise each pair's rows at or below its mark: they were leased before
+ * and are back because an older copy of the database was restored (or a
+ * crash fell between a lease's mark and its COMMIT). Dropped rows are wiped
+ * (secure_delete), logged and counted, never served. next_seq is raised
+ * above every mark and row, so a new row never takes a consumed sequence.
+ */
+static int
+rollback_check(struct pool *p, const char *db_path, int fresh, char *err,
+    size_t errlen)
+{
+	uint8_t		id[HWM_ID_LEN];
+	uint64_t	rows = 0, keys = 0, next = 0, maxid = 0;
+	int		foreign;
+
+	/* A new pool ID is durable before any row is sealed with it. */
+	if (fresh && hwm_save(&p->hwm, p->seal, err, errlen) == -1)
+		return -1;
+	if (db_begin(p) == -1)
+		goto fail;
+	foreign = !meta_get(p, "pool_id", id, sizeof(id), NULL) ||
+	    CRYPTO_memcmp(id, p->hwm.id, HWM_ID_LEN) != 0;
+	if ((foreign ? rollback_all(p, &rows, &keys) :
+	    rollback_marks(p, &rows, &keys)) == -1 ||
+	    meta_set(p, "pool_id", p->hwm.id, HWM_ID_LEN, 0) == -1 ||
+	    db_u64(p, "SELECT coalesce(max(id), 0) FROM batches", &maxid) == -1)
+		goto fail;
+	(void)meta_get(p, "next_seq", NULL, 0, &next);
+	if (next <= maxid)
+		next = maxid + 1;
+	if (next <= hwm_max(&p->hwm))
+		next = hwm_max(&p->hwm) + 1;
+	if (meta_set(p, "next_seq", NULL, 0, next) == -1 || db_commit(p) == -1)
+		goto fail;
+	if (rows > 0 && foreign)
+		log_warn("pool %s: %llu keys in %llu rows dropped, never served: "
+		    "the database does not belong to the high-water mark file "
+		    "%s (that file was lost or replaced, or the database was "
+		    "copied from another pool)", db_path,
+		    (unsigned long long)keys, (unsigned long long)rows,
+		    p->hwm.path);
+	else if (rows > 0)
+		log_warn("pool %s: %llu keys in %llu restored/rolled back rows "
+		    "refused and wiped: they were leased before (an older copy "
+		    "of the database was restored, or a crash came between a "
+		    "lease's high-water mark and its commit)", db_path,
+		    (unsigned long long)keys, (unsigned long long)rows);
+	p->stats.rolled_back_rows += rows;
+	p->stats.rolled_back_keys += keys;
+	return 0;
+ fail:
+	db_rollback(p);
+	snprintf(err, errlen, "pool %s: cannot check the rows against the "
+	    "high-water marks in %s: %s", db_path, p->hwm.path,
+	    sqlite3_errmsg(p->db));
+	return -1;
 }
 
 /* The ID set from the database, at open. A list that does not parse is
@@ -1640,12 +1836,36 @@ cfg_check(const struct pool_cfg *cfg, char *err, size_t errlen)
 	return -1;
 }
 
+/* The mark file (default: the database's path + ".hwm"): as hwm_load. */
+static int
+hwm_open(struct pool *p, const struct pool_cfg *cfg, char *err, size_t errlen)
+{
+	char	*path = NULL;
+	size_t	 len;
+	int	 rc;
+
+	if (cfg->hwm_file == NULL || *cfg->hwm_file == '\0') {
+		len = strlen(cfg->db_path) + sizeof(".hwm");
+		if ((path = malloc(len)) == NULL) {
+			snprintf(err, errlen, "pool: out of memory");
+			return -1;
+		}
+		snprintf(path, len, "%s.hwm", cfg->db_path);
+	}
+	rc = hwm_load(&p->hwm, p->seal, path ? path : cfg->hwm_file, err,
+	    errlen);
+	free(path);
+	if (rc == 1)
+		log_info("pool: new high-water mark file %s", p->hwm.path);
+	return rc;
+}
+
 struct pool *
 pool_open(const struct pool_cfg *cfg, char *err, size_t errlen)
 {
 	uint8_t		 kek[SEAL_KEK_LEN];
 	struct pool	*p = NULL;
-	int		 ok = 0;
+	int		 ok = 0, fresh;
 
 	if (cfg_check(cfg, err, errlen) == -1 ||
 	    seal_kek_load(cfg->kek_file, kek, err, errlen) == -1)
@@ -1676,7 +1896,9 @@ pool_open(const struct pool_cfg *cfg, char *err, size_t errlen)
 		goto done;
 	}
 	if (db_open(p, cfg, err, errlen) == -1 ||
-	    meta_check(p, cfg, err, errlen) == -1)
+	    meta_check(p, cfg, err, errlen) == -1 ||
+	    (fresh = hwm_open(p, cfg, err, errlen)) == -1 ||
+	    rollback_check(p, cfg->db_path, fresh, err, errlen) == -1)
 		goto done;
 	if (pairs_load(p) == -1 || ids_load(p) == -1) {
 		snprintf(err, errlen, "pool %s: %s", cfg->db_path,
@@ -1693,6 +1915,99 @@ pool_open(const struct pool_cfg *cfg, char *err, size_t errlen)
 	return p;
 }
 
+/*
+ * Under dbmu and mu, in a transaction: the pair's queued keys as new rows
+ * (one per run of keys fetched at the same time), with sequences above the
+ * mark, so they are served after the rows already on disk. tmp has room for
+ * pr->n keys; its key pointers borrow the queue's bytes.
+ */
+static int
+release_pair(struct pool *p, struct pair *pr, struct row_buf *rb,
+    struct etsi_keys *tmp)
+{
+	size_t	i, j;
+
+	for (i = 0; i < pr->n; i++) {
+		memcpy(tmp->v[i].id, pr->lk[i].id, sizeof(tmp->v[i].id));
+		tmp->v[i].key = lease_bytes(p, pr, i);
+		tmp->v[i].len = p->kb;
+	}
+	tmp->n = pr->n;
+	for (i = 0; i < pr->n; i = j) {
+		for (j = i + 1; j < pr->n && j - i < POOL_ROW_MAX &&
+		    pr->lk[j].fetched_ms == pr->lk[i].fetched_ms; j++)
+			;
+		if (add_rows(p, pr, tmp, i, j - i, pr->lk[i].fetched_ms, rb)
+		    == -1)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * At a graceful stop: the keys leased into memory and not served go back to
+ * the database (sealed as new rows, one FULL transaction), so a stop loses
+ * no key. A crash still loses them (never serves them twice). Nothing is
+ * served after this: the queues are emptied either way.
+ */
+static void
+pool_release(struct pool *p)
+{
+	struct etsi_keys	 tmp = { NULL, 0 };
+	struct row_buf		 rb = { NULL, NULL, NULL, 0 };
+	struct pair		*pr;
+	uint64_t		 cutoff = cutoff_of(p, time_real_ms());
+	size_t			 total = 0, most = 0;
+	int			 rc = -1;
+
+	pthread_mutex_lock(&p->dbmu);
+	pthread_mutex_lock(&p->mu);
+	for (pr = p->pairs; pr != NULL; pr = pr->next) {
+		lease_expire(p, pr, cutoff);
+		lease_compact(p, pr);
+		total += pr->n;
+		most = pr->n > most ? pr->n : most;
+	}
+	if (total == 0) {
+		rc = 0;
+		goto done;
+	}
+	if ((tmp.v = calloc(most, sizeof(*tmp.v))) == NULL ||
+	    row_buf_alloc(p, &rb, most) == -1 || db_begin(p) == -1)
+		goto done;
+	for (pr = p->pairs; pr != NULL; pr = pr->next)
+		if (pr->n > 0 && release_pair(p, pr, &rb, &tmp) == -1)
+			break;
+	if (pr != NULL || db_commit(p) == -1) {
+		db_rollback(p);
+		goto done;
+	}
+	p->stats.returned_keys += total;
+	log_info("pool: %zu leased keys put back into the pool database", total);
+	rc = 0;
+ done:
+	if (rc == -1)
+		log_err("pool: %zu leased keys could not be put back on disk: "
+		    "they are dropped (never served)", total);
+	for (pr = p->pairs; pr != NULL; pr = pr->next) {
+		OPENSSL_cleanse(pr->lbytes, pr->n * p->kb);
+		pr->n = 0;
+		pr->lease_min_ms = POOL_NO_MS;
+	}
+	pthread_mutex_unlock(&p->mu);
+	db_unlock(p);
+	free(tmp.v);		/* the keys were the queue's */
+	row_buf_free(p, &rb);
+}
+
+void
+pool_stats(struct pool *p, struct pool_stats *out)
+{
+	pthread_mutex_lock(&p->dbmu);
+	*out = p->stats;
+	pthread_mutex_unlock(&p->dbmu);
+}
+
 void
 pool_close(struct pool *p)
 {
@@ -1701,6 +2016,8 @@ pool_close(struct pool *p)
 
 	if (p == NULL)
 		return;
+	if (p->db != NULL && p->st[ST__N - 1] != NULL)
+		pool_release(p);
 	while ((pr = p->pairs) != NULL) {
 		p->pairs = pr->next;
 		pair_free(p, pr);
@@ -1719,6 +2036,7 @@ pool_close(struct pool *p)
 		sqlite3_finalize(p->st[i]);
 	sqlite3_close(p->db);
 	seal_free(p->seal);
+	hwm_free(&p->hwm);
 	pthread_mutex_destroy(&p->mu);
 	pthread_mutex_destroy(&p->dbmu);
 	free(p);

@@ -6,9 +6,12 @@
  * Storage: SQLite (WAL, secure_delete=ON), one row per pool_add batch (at
  * most 1024 keys a row), the batch's key bytes sealed together with
  * AES-256-GCM under the key-encryption key in kek_file (common/seal.h); the
- * AAD binds each row to its key IDs, pair and fetch time, so a row moved,
- * back-dated or relabelled on disk fails to open. A database of the older
- * one-row-per-key layout is refused at open (delete it: see kmsd/README.md).
+ * AAD binds each row to its key IDs, pair, fetch time, key size, sequence
+ * number and pool ID, so a row moved, back-dated or relabelled on disk fails
+ * to open. Rows are leased in sequence order and a high-water mark file
+ * outside the database (kmsd/hwm.h) makes a restored older copy unable to
+ * serve a leased row again. A database of an older layout is refused at
+ * open (delete it: see kmsd/README.md).
  *
  * The guarantee: no key is ever returned twice, across threads, restarts,
  * kill -9 at any moment and a power cut. Lease scheme: pool_take serves from
@@ -16,6 +19,7 @@
  * (batches) from the database in one synchronous=FULL transaction before any
  * of them is unsealed, let alone served. A crash loses what was leased and not yet
  * served (discarded, never re-served); it can never resurrect a served key.
+ * A graceful pool_close puts what was leased and not served back on disk.
  * pool_add commits with synchronous=FULL too, so a key the KME delivered is
  * either durably in the pool or lost, never half there.
  *
@@ -46,10 +50,31 @@ struct pool_cfg {
 	unsigned	 key_bytes;	/* the size of every pooled key */
 	unsigned	 lease_size;	/* keys per lease (e.g. 256) */
 	unsigned	 ttl_s;		/* keys older than this are dropped, not served */
+	const char	*hwm_file;	/* high-water marks; NULL: db_path ".hwm" */
 };
 
+/* Since pool_open. */
+struct pool_stats {
+	uint64_t	rolled_back_rows;	/* refused at open: see pool_open */
+	uint64_t	rolled_back_keys;
+	uint64_t	corrupt_keys;		/* rows that did not authenticate */
+	uint64_t	returned_keys;		/* leases put back by pool_close */
+};
+
+/*
+ * Opens (or creates) the pool. Rows that an older copy of the database
+ * brought back (at or below their pair's high-water mark), or that belong to
+ * another pool ID than the mark file's, are wiped, logged and counted
+ * (pool_stats), never served.
+ */
 struct pool	*pool_open(const struct pool_cfg *cfg, char *err, size_t errlen);
-void		 pool_close(struct pool *p);			/* NULL ok; wipes leases */
+/*
+ * NULL ok. The keys leased into memory and not served are put back on disk
+ * first (a graceful stop loses no key); call it when nobody takes keys any
+ * more.
+ */
+void		 pool_close(struct pool *p);
+void		 pool_stats(struct pool *p, struct pool_stats *out);
 
 /*
  * Adds keys the KME delivered for (master, slave), stamped fetched_ms

@@ -15,16 +15,19 @@
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "kmsd/kmsd.h"
+#include "kmsd/metrics.h"
 
 #define REFILL_TICK_MS		200
 #define REFILL_EXPIRE_MS	5000
 #define REFILL_PROBE_MS		5000
+#define REFILL_KEYSIZE_MS	60000
 
 struct refill_pair {
 	char	master[ETSI_ID_MAX + 1];
 	char	slave[ETSI_ID_MAX + 1];
 	int	failing;	/* log a failure once, and the recovery */
 	int	filling;	/* fell below low: fill to high, across failures */
+	unsigned kme_bits;	/* the KME's default key_size; 0: not read yet */
 };
 
 /* Copy the pairs out so that the KME calls run without the config lock. */
@@ -129,6 +132,55 @@ refill_probe(struct kmsd *k, size_t npairs)
 		(void)upstream_status(k->up, master, slave, &st, &e);
 }
 
+/*
+ * The pool holds keys of its own key_size, fetched with an explicit size;
+ * a KME whose default key_size differs is legal but a likely
+ * misconfiguration (SAEs that ask the KME or the peer's kmsd without a size
+ * get other keys): warned once per change, and counted in /metrics.
+ * Returns how many pairs are still unknown (the KME did not answer).
+ */
+static size_t
+refill_key_size(struct kmsd *k, struct refill_pair *p, size_t n, unsigned bits)
+{
+	struct etsi_status	st;
+	struct up_err		e;
+	unsigned		bad = 0, last = 0;
+	size_t			unknown = 0;
+
+	for (size_t i = 0; i < n && !k->stop; i++) {
+		if (upstream_status(k->up, p[i].master, p[i].slave, &st, &e) == 0 &&
+		    st.key_size != p[i].kme_bits) {
+			if (st.key_size != bits)
+				log_warn("pool %s -> %s: the KME's default key_size "
+				    "is %u bits, the pool's key_size %u: pooled "
+				    "keys are fetched at %u bits; set [pool] "
+				    "key_size to the KME's unless that is meant",
+				    p[i].master, p[i].slave, st.key_size, bits, bits);
+			else if (p[i].kme_bits != 0)
+				log_info("pool %s -> %s: the KME's default key_size "
+				    "is now the pool's (%u bits)", p[i].master,
+				    p[i].slave, bits);
+			p[i].kme_bits = st.key_size;
+		}
+		if (p[i].kme_bits != 0) {
+			bad += p[i].kme_bits != bits;
+			last = p[i].kme_bits;
+		} else
+			unknown++;
+	}
+	metrics_key_size_mismatch(bad, last);
+	return unknown;
+}
+
+void
+kmsd_pool_metrics(struct kmsd *k)
+{
+	struct pool_stats	st;
+
+	pool_stats(k->pool, &st);
+	metrics_pool_drops(st.rolled_back_keys, st.corrupt_keys);
+}
+
 static void *
 refill_main(void *arg)
 {
@@ -136,7 +188,7 @@ refill_main(void *arg)
 	struct refill_pair	*pairs;
 	size_t			 npairs, max = KMSD_MAX_SAES * KMSD_MAX_PEERS;
 	unsigned		 low, high, batch, bits;
-	uint64_t		 last_expire = 0, last_probe = 0;
+	uint64_t		 last_expire = 0, last_probe = 0, last_ks = 0;
 	uint64_t		 backoff_ms = REFILL_TICK_MS;
 
 	if ((pairs = calloc(max, sizeof(*pairs))) == NULL)
@@ -159,6 +211,14 @@ refill_main(void *arg)
 			refill_probe(k, npairs);
 			last_probe = time_mono_ns() / 1000000;
 		}
+		if (last_ks == 0 ||
+		    time_mono_ns() / 1000000 - last_ks >= REFILL_KEYSIZE_MS) {
+			last_ks = time_mono_ns() / 1000000;
+			/* Not read yet: again at the probe interval. */
+			if (refill_key_size(k, pairs, npairs, bits) > 0)
+				last_ks -= REFILL_KEYSIZE_MS - REFILL_PROBE_MS;
+		}
+		kmsd_pool_metrics(k);
 		for (size_t i = 0; i < npairs && !k->stop; i++)
 			if (refill_one(k, &pairs[i], low, high, batch, bits) == -1)
 				any_fail = 1;

@@ -96,3 +96,34 @@ no_crash() {
 	check "no sanitizer or crash report in the KME logs" "" \
 		"$(grep -lE 'AddressSanitizer|LeakSanitizer|runtime error|Segmentation|Aborted' "$TB"/kme-*.log)"
 }
+
+# --- kmsd pool tests: keys served at A, checked at B ---
+# served_pairs FILE...: "key_ID key" lines of every complete Key container in
+# the files (answers may be concatenated, a last one truncated), sorted.
+served_pairs() {
+	for f in "$@"; do cat "$f"; echo; done | sed 's/}{/}\n{/g' |
+		jq -R -r 'fromjson? | .keys[]? | "\(.key_ID) \(.key)"' 2>/dev/null | sort
+}
+# fetch_at_b IDFILE OUT: dec_keys at kmsd B (as sae-b, master sae-a) for the
+# key IDs in IDFILE's first column, 100 per call on one keep-alive curl;
+# "key_ID key" lines into OUT, sorted; prints the error messages, counted.
+fetch_at_b() {
+	awk -v w="$TB" -v url="$KMSD_B_URL/api/v1/keys/sae-a/dec_keys" -v ca="$CA" \
+	    -v cert="$SAE_B_CERT" -v key="$SAE_B_KEY" '
+		function flush() {
+			if (body == "") return
+			f = w "/fetch." n ".json"; n++
+			printf "{\"key_IDs\":[%s]}", body >f; close(f)
+			printf "url = \"%s\"\ncacert = \"%s\"\ncert = \"%s\"\nkey = \"%s\"\n", url, ca, cert, key >cfg
+			printf "header = \"Content-Type: application/json\"\ndata-binary = \"@%s\"\nnext\n", f >cfg
+			body = ""; k = 0
+		}
+		BEGIN { cfg = w "/fetch.cfg"; printf "" >cfg }
+		{ body = body (k ? "," : "") "{\"key_ID\":\"" $1 "\"}"; if (++k == 100) flush() }
+		END { flush() }' "$1"
+	curl -s --max-time 120 -K "$TB/fetch.cfg" >"$TB/fetch.out" 2>/dev/null
+	served_pairs "$TB/fetch.out" >"$2"
+	sed 's/}{/}\n{/g' "$TB/fetch.out" | jq -R -r 'fromjson? | select(.message) | .message' 2>/dev/null |
+		sort | uniq -c | head -n 3
+	rm -f "$TB"/fetch.*
+}

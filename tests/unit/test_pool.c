@@ -324,11 +324,13 @@ test_reopen(void **state)
 	add_rows(p, "sae-a", "sae-c", 50, 10, now, 1);
 	take_expect(p, "sae-a", "sae-b", 5, 0);		/* leases 0..15 */
 	pool_close(p);
-	/* The unserved rest of the lease is discarded, never re-served. */
+	/* A graceful close puts the unserved rest of the lease back on disk,
+	 * after the rows already there; nothing served comes back. */
 	p = fx_open(f);
-	assert_int_equal(pool_count(p, "sae-a", "sae-b"), 34);
+	assert_int_equal(pool_count(p, "sae-a", "sae-b"), 45);
 	assert_int_equal(pool_count(p, "sae-a", "sae-c"), 10);
 	take_expect(p, "sae-a", "sae-b", 34, 16);
+	take_expect(p, "sae-a", "sae-b", 11, 5);
 	take_short(p, "sae-a", "sae-b", 1);
 	take_expect(p, "sae-a", "sae-c", 10, 50);
 	pool_close(p);
@@ -651,9 +653,11 @@ test_batches(void **state)
 	assert_int_equal(pool_count(p, "sae-a", "sae-c"), 1500);
 	take_expect(p, "sae-a", "sae-c", 1, 1000);
 	pool_close(p);
+	/* The rest of the first row (1001..2023) was put back at close. */
 	p = fx_open(f);
-	assert_int_equal(pool_count(p, "sae-a", "sae-c"), 1500 - 1024);
+	assert_int_equal(pool_count(p, "sae-a", "sae-c"), 1499);
 	take_expect(p, "sae-a", "sae-c", 1500 - 1024, 2024);
+	take_expect(p, "sae-a", "sae-c", 1023, 1001);
 	pool_close(p);
 }
 
@@ -787,12 +791,13 @@ test_prefetch(void **state)
 	take_expect(p, "sae-a", "sae-b", 60, 19);
 	assert_int_equal(kicks, 2);
 	assert_int_equal(pool_count(p, "sae-a", "sae-b"), 121);
-	/* 79..81 in memory, 82..199 on disk; the restart discards 79..81. */
+	/* 79..81 in memory, 82..199 on disk; the close puts 79..81 back. */
 	pool_close(p);
 	p = fx_open(f);
-	assert_int_equal(pool_count(p, "sae-a", "sae-b"), 118);
+	assert_int_equal(pool_count(p, "sae-a", "sae-b"), 121);
 	assert_int_equal(pool_prefetch(p, "sae-a", "sae-b"), 0);
 	take_expect(p, "sae-a", "sae-b", 118, 82);
+	take_expect(p, "sae-a", "sae-b", 3, 79);
 	take_short(p, "sae-a", "sae-b", 1);
 	/* An empty disk asks no more until keys are added. */
 	kicks = 0;
@@ -854,13 +859,12 @@ test_id_set(void **state)
 	 * they left the pool); the others were refused. */
 	assert_int_equal(pool_count(p, "sae-a", "sae-b"), 3000);
 	pool_close(p);
-	/* After a restart: the keys that were on disk (the leases in memory,
-	 * 1700..1747 at most, are gone, and their IDs with them). */
+	/* After a restart: every key, also the leases in memory that the
+	 * close put back, is still refused again. */
 	p = fx_open(f);
 	for (i = 0; i < 3000; i += 97)
-		if (i < 1700 || i >= 1748)
-			add(p, "sae-a", "sae-b", i, 1, now, -1);
-	assert_int_equal(pool_count(p, "sae-a", "sae-b"), 3000 - 48);
+		add(p, "sae-a", "sae-b", i, 1, now, -1);
+	assert_int_equal(pool_count(p, "sae-a", "sae-b"), 3000);
 	pool_close(p);
 }
 
@@ -1068,6 +1072,175 @@ test_refusals(void **state)
 	}
 }
 
+/* ------------------------------------------------------------ rollback */
+
+static void
+copy_file(const char *from, const char *to)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "cp -p %s %s", from, to);
+	assert_int_equal(system(cmd), 0);
+}
+
+static struct pool_stats
+stats_of(struct pool *p)
+{
+	struct pool_stats st;
+
+	pool_stats(p, &st);
+	return st;
+}
+
+/* An older copy of the database restored over the pool: the rows leased
+ * since are refused (wiped, counted), the others served once; a lost or
+ * edited mark file; a row whose sequence number was edited. */
+static void
+test_rollback(void **state)
+{
+	struct fx *f = *state;
+	static int served[NKEYS];
+	char copy[160], hwm[160], wal[160];
+	struct pool *p;
+	struct stat st;
+	sqlite3 *db;
+	char err[256];
+	uint8_t b;
+	FILE *fp;
+
+	memset(served, 0, sizeof(served));
+	snprintf(copy, sizeof(copy), "%s/copy.db", f->dir);
+	snprintf(hwm, sizeof(hwm), "%s.hwm", f->db);
+	snprintf(wal, sizeof(wal), "%s-wal", f->db);
+	p = fx_open(f);
+	add_rows(p, "sae-a", "sae-b", 0, 50, time_real_ms(), 1);
+	pool_close(p);			/* checkpointed: one file */
+	copy_file(f->db, copy);
+	/* The mark file is private. */
+	assert_int_equal(stat(hwm, &st), 0);
+	assert_int_equal(st.st_mode & 077, 0);
+
+	/* Serve 0..19 (one lease of 20 rows), then lease 20..35 and serve
+	 * 20..21; the close puts 22..35 back as new rows. */
+	p = fx_open(f);
+	take_ids(p, 20, served);
+	take_ids(p, 2, served);
+	pool_close(p);
+	/* Restore the old copy (no -wal): 0..35 are back, below the mark. */
+	copy_file(copy, f->db);
+	unlink(wal);
+	p = fx_open(f);
+	assert_int_equal(stats_of(p).rolled_back_keys, 36);
+	assert_int_equal(stats_of(p).rolled_back_rows, 36);
+	assert_int_equal(pool_count(p, "sae-a", "sae-b"), 14);
+	take_ids(p, 14, served);
+	take_short(p, "sae-a", "sae-b", 1);
+	/* New keys after the restore get sequences above the mark: they
+	 * survive a restart. */
+	add_rows(p, "sae-a", "sae-b", 100, 5, time_real_ms(), 1);
+	pool_close(p);
+	p = fx_open(f);
+	assert_int_equal(stats_of(p).rolled_back_keys, 0);
+	take_expect(p, "sae-a", "sae-b", 5, 100);
+	pool_close(p);
+	for (size_t i = 0; i < 50; i++)
+		assert_true(served[i] <= 1);
+
+	/* The same copy again, once more: nothing comes back. */
+	copy_file(copy, f->db);
+	unlink(wal);
+	p = fx_open(f);
+	assert_int_equal(pool_count(p, "sae-a", "sae-b"), 0);
+	assert_int_equal(stats_of(p).rolled_back_keys, 50);
+	pool_close(p);
+
+	/* The mark file lost: every row of the database is refused. */
+	copy_file(copy, f->db);
+	unlink(wal);
+	assert_int_equal(unlink(hwm), 0);
+	p = fx_open(f);
+	assert_int_equal(pool_count(p, "sae-a", "sae-b"), 0);
+	assert_int_equal(stats_of(p).rolled_back_keys, 50);
+	add_rows(p, "sae-a", "sae-b", 200, 3, time_real_ms(), 1);
+	pool_close(p);
+
+	/* A process that served keys and was killed (SIGKILL), then the copy
+	 * restored: its keys are refused, as its mark was durable before it
+	 * served them. */
+	{
+		int fd, wst;
+		pid_t pid;
+		struct etsi_keys out;
+
+		memset(served, 0, sizeof(served));
+		p = fx_open(f);
+		take_expect(p, "sae-a", "sae-b", 3, 200);	/* empty it */
+		add_rows(p, "sae-a", "sae-b", 300, 40, time_real_ms(), 1);
+		pool_close(p);
+		copy_file(f->db, copy);
+		pid = crash_child(f, 5, "kill", &fd);
+		assert_int_equal(crash_read(fd, served), 5);
+		assert_int_equal(kill(pid, SIGKILL), 0);
+		assert_int_equal(waitpid(pid, &wst, 0), pid);
+		copy_file(copy, f->db);
+		unlink(wal);
+		p = fx_open(f);
+		assert_int_equal(stats_of(p).rolled_back_keys, LEASE);
+		assert_int_equal(pool_take(p, "sae-a", "sae-b", 40 - LEASE, &out),
+		    0);
+		for (size_t i = 0; i < out.n; i++)
+			served[key_num(out.v[i].id)]++;
+		etsi_keys_free(&out);
+		take_short(p, "sae-a", "sae-b", 1);
+		pool_close(p);
+		for (size_t i = 300; i < 340; i++)
+			assert_int_equal(served[i], i < 300 + 5 ||
+			    i >= 300 + LEASE ? 1 : 0);
+	}
+
+	/* A mark file readable by others: refused, naming the mode. */
+	assert_int_equal(chmod(hwm, 0644), 0);
+	assert_null(pool_open(&f->cfg, err, sizeof(err)));
+	assert_non_null(strstr(err, hwm));
+	assert_non_null(strstr(err, "0644"));
+	assert_int_equal(chmod(hwm, 0600), 0);
+	p = fx_open(f);
+	add_rows(p, "sae-a", "sae-b", 200, 3, time_real_ms(), 1);
+	pool_close(p);
+
+	/* The mark file edited: refused at open, naming it. */
+	fp = fopen(hwm, "r+b");
+	assert_non_null(fp);
+	assert_int_equal(fseek(fp, 20, SEEK_SET), 0);
+	assert_int_equal(fread(&b, 1, 1, fp), 1);
+	b ^= 1;
+	assert_int_equal(fseek(fp, 20, SEEK_SET), 0);
+	assert_int_equal(fwrite(&b, 1, 1, fp), 1);
+	fclose(fp);
+	assert_null(pool_open(&f->cfg, err, sizeof(err)));
+	assert_non_null(strstr(err, hwm));
+	assert_non_null(strstr(err, "authenticate"));
+	fp = fopen(hwm, "r+b");
+	assert_non_null(fp);
+	assert_int_equal(fseek(fp, 20, SEEK_SET), 0);
+	b ^= 1;
+	assert_int_equal(fwrite(&b, 1, 1, fp), 1);
+	fclose(fp);
+
+	/* A row's sequence moved above the mark: does not authenticate. */
+	assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "UPDATE batches SET id = id + 1000 "
+	    "WHERE ids = '[\"key-0200\"]'", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_changes(db), 1);
+	sqlite3_close(db);
+	p = fx_open(f);
+	assert_int_equal(pool_count(p, "sae-a", "sae-b"), 3);
+	take_expect(p, "sae-a", "sae-b", 2, 201);
+	take_short(p, "sae-a", "sae-b", 1);
+	assert_int_equal(stats_of(p).corrupt_keys, 1);
+	pool_close(p);
+}
+
 /* ------------------------------------------------------------- timings */
 
 /* Not a pass/fail test: prints the costs the design depends on. */
@@ -1110,7 +1283,9 @@ test_timing(void **state)
 	    (double)t_refill / (double)n_refill / 1e3, n_refill);
 	pool_close(p);
 
-	/* With the leases taken by pool_prefetch, as kmsd's refill thread. */
+	/* With the leases taken by pool_prefetch, as kmsd's refill thread
+	 * (a new database: the close put the first one's leases back). */
+	snprintf(f->db, sizeof(f->db), "%s/pool2.db", f->dir);
 	p = fx_open(f);
 	for (size_t b = 0; b < NKEYS; b += 1000)
 		add(p, "sae-a", "sae-c", b, 1000, time_real_ms(), 0);
@@ -1159,6 +1334,7 @@ main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_threads_prefetch, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rollback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timing, setup, teardown),
 	};
 
