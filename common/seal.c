@@ -17,7 +17,9 @@
 #include <unistd.h>
 
 #include <openssl/crypto.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
 #include <openssl/rand.h>
 
 #include "common/log.h"
@@ -233,8 +235,9 @@ seal_free(struct seal *s)
 }
 
 int
-seal_seal(struct seal *s, const uint8_t *aad, size_t aadlen, const uint8_t *pt,
-    size_t n, uint8_t *out)
+seal_seal_iv(struct seal *s, const uint8_t iv[static SEAL_NONCE_LEN],
+    const uint8_t *aad, size_t aadlen, const uint8_t *pt, size_t n,
+    uint8_t *out)
 {
 	uint8_t	*ct = out + SEAL_NONCE_LEN, fin[16];
 	int	 l, rc = -1;
@@ -244,11 +247,8 @@ seal_seal(struct seal *s, const uint8_t *aad, size_t aadlen, const uint8_t *pt,
 		    aadlen);
 		return -1;
 	}
-	/* Outside the lock: the DRBG has its own. */
-	if (RAND_bytes(out, SEAL_NONCE_LEN) != 1) {
-		log_err("%s: RAND_bytes failed", __func__);
-		return -1;
-	}
+	if (out != iv)
+		memcpy(out, iv, SEAL_NONCE_LEN);
 	pthread_mutex_lock(&s->mu);
 	if (EVP_EncryptInit_ex(s->enc, NULL, NULL, NULL, out) != 1 ||
 	    (aadlen > 0 &&
@@ -265,6 +265,53 @@ seal_seal(struct seal *s, const uint8_t *aad, size_t aadlen, const uint8_t *pt,
 	pthread_mutex_unlock(&s->mu);
 	if (rc == -1)
 		OPENSSL_cleanse(out, n + SEAL_OVERHEAD);
+	return rc;
+}
+
+int
+seal_seal(struct seal *s, const uint8_t *aad, size_t aadlen, const uint8_t *pt,
+    size_t n, uint8_t *out)
+{
+	/* Outside the lock: the DRBG has its own. */
+	if (RAND_bytes(out, SEAL_NONCE_LEN) != 1) {
+		log_err("%s: RAND_bytes failed", __func__);
+		return -1;
+	}
+	return seal_seal_iv(s, out, aad, aadlen, pt, n, out);
+}
+
+int
+seal_subkey(const uint8_t kek[static SEAL_KEK_LEN], const uint8_t *salt,
+    size_t saltlen, const char *info, uint8_t out[static SEAL_KEK_LEN])
+{
+	EVP_KDF		*kdf;
+	EVP_KDF_CTX	*kc = NULL;
+	OSSL_PARAM	 p[5], *q = p;
+	int		 rc = -1;
+
+	if ((kdf = EVP_KDF_fetch(NULL, "HKDF", NULL)) == NULL ||
+	    (kc = EVP_KDF_CTX_new(kdf)) == NULL) {
+		log_err("%s: HKDF unavailable", __func__);
+		goto done;
+	}
+	*q++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
+	    (char *)(uintptr_t)"SHA256", 0);
+	*q++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
+	    (void *)(uintptr_t)kek, SEAL_KEK_LEN);
+	*q++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT,
+	    (void *)(uintptr_t)salt, saltlen);
+	*q++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO,
+	    (void *)(uintptr_t)info, strlen(info));
+	*q = OSSL_PARAM_construct_end();
+	if (EVP_KDF_derive(kc, out, SEAL_KEK_LEN, p) != 1) {
+		log_err("%s: HKDF failed", __func__);
+		OPENSSL_cleanse(out, SEAL_KEK_LEN);
+		goto done;
+	}
+	rc = 0;
+ done:
+	EVP_KDF_CTX_free(kc);	/* cleanses its copy of the key */
+	EVP_KDF_free(kdf);
 	return rc;
 }
 

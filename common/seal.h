@@ -52,6 +52,26 @@ int		 seal_seal(struct seal *s, const uint8_t *aad, size_t aadlen,
 		    const uint8_t *pt, size_t n, uint8_t *out);
 
 /*
+ * Like seal_seal, with a nonce the caller chooses (same blob layout; seal_open
+ * opens it). The caller guarantees that no nonce is ever used twice under
+ * one key: meant for keys derived per context with seal_subkey, where a
+ * counter held in memory for the key's whole life is unique by construction.
+ */
+int		 seal_seal_iv(struct seal *s,
+		    const uint8_t iv[static SEAL_NONCE_LEN], const uint8_t *aad,
+		    size_t aadlen, const uint8_t *pt, size_t n, uint8_t *out);
+
+/*
+ * HKDF-SHA256 (RFC 5869) of the KEK: a 32-byte subkey for one context (salt:
+ * e.g. random bytes kept beside the data; info: a label naming the use).
+ * Different salts or labels give independent keys, so a fresh random salt
+ * gives a key no other database or process has ever used. 0 or -1.
+ */
+int		 seal_subkey(const uint8_t kek[static SEAL_KEK_LEN],
+		    const uint8_t *salt, size_t saltlen, const char *info,
+		    uint8_t out[static SEAL_KEK_LEN]);
+
+/*
  * pt gets bloblen - SEAL_OVERHEAD bytes. 0, or -1 if the blob is too short or
  * does not authenticate under this KEK and AAD (pt is wiped then).
  */

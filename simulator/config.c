@@ -21,6 +21,8 @@ sim_config_defaults(struct sim_config *c)
 	c->max_key_count = 100000;
 	c->max_sae_id_count = 8;
 	c->max_body = 64 * 1024;
+	c->key_ttl_s = 7200;
+	c->max_keys_per_pair = 100000;
 	c->key_rate = 1000000;
 	c->link_timeout_ms = 2000;
 }
@@ -68,6 +70,15 @@ set_kme(struct sim_config *c, const char *n, const char *v, char *err, size_t el
 		return cfg_uint(&c->max_sae_id_count, n, v, 0, ETSI_MAX_SLAVES, err, el);
 	if (strcmp(n, "max_body") == 0)
 		return cfg_uint(&c->max_body, n, v, 1024, 16 * 1024 * 1024, err, el);
+	if (strcmp(n, "key_ttl_s") == 0)
+		return cfg_uint(&c->key_ttl_s, n, v, 0, 100000000, err, el);
+	if (strcmp(n, "max_keys_per_pair") == 0)
+		return cfg_uint(&c->max_keys_per_pair, n, v, 0, 100000000, err, el);
+	if (strcmp(n, "metrics_listen") == 0) {
+		c->metrics_set = 1;
+		return cfg_addr(c->metrics_host, sizeof(c->metrics_host),
+		    &c->metrics_port, n, v, err, el);
+	}
 	if (strcmp(n, "db") == 0)
 		return cfg_str(&c->db, v);
 	if (strcmp(n, "kek_file") == 0)

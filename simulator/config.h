@@ -20,6 +20,10 @@ struct sim_config {
 	unsigned	 key_size, min_key_size, max_key_size;
 	unsigned	 max_key_per_request, max_key_count, max_sae_id_count;
 	unsigned	 max_body;
+	unsigned	 key_ttl_s, max_keys_per_pair;
+	char		 metrics_host[64];	/* plain-HTTP /metrics, if set */
+	uint16_t	 metrics_port;
+	int		 metrics_set;
 	char		*db, *kek_file, *ready_file, *log_level;
 	/* [link] */
 	int		 transmitter;

@@ -29,6 +29,8 @@
 #define NACK_MISSING	1	/* chunks missing at the peer (listed) */
 #define NACK_BADREQ	2	/* a slave not attached there, bad sizes */
 #define NACK_STORE	3	/* store failure at the peer: nothing committed */
+#define NACK_FULL	4	/* a pair has max_keys_per_pair keys waiting (text) */
+#define SWEEP_MS	1000	/* expired keys are wiped this often */
 #define ASSIGN_TRIES	4
 #define MAX_INFLIGHT	64	/* unacknowledged KEYS batches */
 #define TICK_MS		10
@@ -69,6 +71,9 @@ struct kme {
 	unsigned	  timeout_ms;
 	int		  listen_side;
 	size_t		  kb;
+	unsigned	  key_ttl_s, max_pair;
+	uint64_t	  last_sweep;	/* ms; under sweep_mu */
+	pthread_mutex_t	  sweep_mu;
 
 	struct store	 *st;
 	struct link	 *link;
@@ -174,6 +179,26 @@ passign_free(struct passign *p)
 	free(p->ords);
 	free(p->missing);
 	free(p);
+}
+
+/* Wipes expired assigned keys, at most once per SWEEP_MS (any thread). */
+static void
+kme_sweep(struct kme *k)
+{
+	uint64_t now = time_real_ms();
+	size_t n = 0;
+
+	if (k->key_ttl_s == 0 || pthread_mutex_trylock(&k->sweep_mu) != 0)
+		return;
+	if (now - k->last_sweep >= SWEEP_MS) {
+		k->last_sweep = now;
+		if (store_expire(k->st, now, &n) == -1)
+			log_err("kme: cannot wipe expired keys");
+		else if (n > 0)
+			log_info("kme: %zu assigned keys not fetched within "
+			    "key_ttl_s %u s: wiped", n, k->key_ttl_s);
+	}
+	pthread_mutex_unlock(&k->sweep_mu);
 }
 
 /* ------------------------------------------------------- link callbacks */
@@ -293,6 +318,7 @@ cb_tick(void *arg)
 	struct batch *b;
 	struct buf f;
 
+	kme_sweep(k);
 	if (!k->transmitter)
 		return;
 	dt = now - k->gen_last_ns;
@@ -512,7 +538,17 @@ reply_assign(struct kme *k, struct passign *a, int stored)
 		return;
 	}
 	buf_init(&b, LINK_FRAME_MAX);
-	if (a->bad || (stored && a->a.result == 2)) {
+	if (stored && a->a.result == 3) {
+		char why[ETSI_ERRLEN];
+
+		snprintf(why, sizeof(why), "%zu keys from master SAE \"%.40s\" "
+		    "wait for slave SAE \"%.40s\" at KME %.40s "
+		    "(max_keys_per_pair %u)", a->a.waiting, a->master,
+		    a->slaves[a->a.full_slave], k->id, k->max_pair);
+		log_info("kme: refused a key assignment: %s", why);
+		(void)buf_add_u8(&b, NACK_FULL);
+		(void)put_str(&b, why);
+	} else if (a->bad || (stored && a->a.result == 2)) {
 		(void)buf_add_u8(&b, NACK_BADREQ);
 		(void)put_str(&b, a->bad && a->why[0] ? a->why :
 		    "bad key assignment");
@@ -630,6 +666,7 @@ kme_start(const struct kme_cfg *cfg, char *err, size_t errlen)
 	}
 	pthread_mutex_init(&k->order_mu, NULL);
 	pthread_mutex_init(&k->mu, NULL);
+	pthread_mutex_init(&k->sweep_mu, NULL);
 	k->id = strdup(cfg->kme_id);
 	k->peer_id = strdup(cfg->peer_kme_id);
 	k->sae = calloc(cfg->n_sae ? cfg->n_sae : 1, sizeof(char *));
@@ -654,6 +691,10 @@ kme_start(const struct kme_cfg *cfg, char *err, size_t errlen)
 		goto fail;
 	k->next_seq = store_last_seq(k->st) + 1;
 	store_size_hint(k->st, k->max_key_count);
+	k->key_ttl_s = cfg->key_ttl_s;
+	k->max_pair = cfg->max_keys_per_pair;
+	store_set_limits(k->st, k->key_ttl_s, k->max_pair);
+	kme_sweep(k);		/* keys that expired while the KME was down */
 
 	memset(&lc, 0, sizeof(lc));
 	lc.self_id = k->id;
@@ -704,6 +745,7 @@ kme_stop(struct kme *k)
 	free(k->peer_id);
 	pthread_mutex_destroy(&k->order_mu);
 	pthread_mutex_destroy(&k->mu);
+	pthread_mutex_destroy(&k->sweep_mu);
 	free(k);
 }
 
@@ -716,10 +758,18 @@ kme_link_port(const struct kme *k)
 void
 kme_get_info(struct kme *k, struct kme_info *out)
 {
+	struct store_stats st;
+
+	kme_sweep(k);
+	store_get_stats(k->st, &st);
 	memset(out, 0, sizeof(*out));
 	snprintf(out->peer_kme_id, sizeof(out->peer_kme_id), "%s", k->peer_id);
 	out->link_up = link_is_up(k->link);
-	out->stored_key_count = (unsigned)store_count(k->st);
+	out->stored_key_count = (unsigned)st.chunks;
+	out->assigned = st.assigned;
+	out->expired = st.expired;
+	out->tampered = st.tampered;
+	out->refused_full = st.refused_full;
 }
 
 int
@@ -813,7 +863,8 @@ nack_reason(const struct buf *reply, char *why, size_t whylen)
 	why[0] = '\0';
 	rd_init(&rd, reply->data, reply->len);
 	(void)rd_u8(&rd, &reason);
-	if (reason == NACK_BADREQ && rd_u8(&rd, &n) == 0 && (size_t)n < whylen &&
+	if ((reason == NACK_BADREQ || reason == NACK_FULL) &&
+	    rd_u8(&rd, &n) == 0 && (size_t)n < whylen &&
 	    rd_bytes(&rd, why, n) == 0)
 		why[n] = '\0';
 	return reason;
@@ -962,6 +1013,10 @@ kme_enc_keys(struct kme *k, const char *master, const char *const *slaves,
 			snprintf(err, ETSI_ERRLEN, "peer KME %s refused the key "
 			    "assignment: %.160s", k->peer_id, why);
 			rc = KME_EBADREQ;
+		} else if (reason == NACK_FULL) {
+			/* 503: the slave has to fetch first; no key was used. */
+			snprintf(err, ETSI_ERRLEN, "too many keys waiting: %.180s; "
+			    "fetch them first", why);
 		} else {
 			snprintf(err, ETSI_ERRLEN, "peer KME %s could not store the "
 			    "key assignment", k->peer_id);
@@ -1001,6 +1056,7 @@ kme_dec_keys(struct kme *k, const char *caller, const char *master,
 	}
 	for (i = 0; i < n; i++)
 		valid[i] = uuid_parse(ids->ids[i], bin[i]) == 0;
+	kme_sweep(k);
 	src = store_take(k->st, caller, master, bin[0], valid,
 	    n, out);
 	switch (src) {

@@ -23,6 +23,8 @@ struct kme_cfg {
 	unsigned	  max_key_count;	/* cap on stored keys of key_size */
 	const char	 *db_path;		/* NULL: keys in memory only */
 	const char	 *kek_file;		/* key-encryption key file (0600), with db_path */
+	unsigned	  key_ttl_s;		/* assigned keys unfetched this long are wiped; 0 never */
+	unsigned	  max_keys_per_pair;	/* keys waiting per (master, slave); 0 no cap */
 
 	/* The emulated QKD link: mutual TLS over TCP to the peer KME. */
 	int		  transmitter;		/* 1: this side produces key material */
@@ -50,6 +52,11 @@ struct kme_info {
 	char		peer_kme_id[ETSI_ID_MAX + 1];
 	int		link_up;
 	unsigned	stored_key_count;	/* keys of key_size ready to assign */
+	/* the key store's counters (store_stats) */
+	size_t		assigned;		/* assigned keys waiting for a slave here */
+	uint64_t	expired;		/* ... wiped unfetched after key_ttl_s */
+	uint64_t	tampered;		/* records refused: they do not authenticate */
+	uint64_t	refused_full;		/* assignments refused: pair at its cap */
 };
 
 struct kme	*kme_start(const struct kme_cfg *cfg, char *err, size_t errlen);

@@ -26,6 +26,9 @@ static const struct cfg_flag sim_flags[] = {
 	{ "max-key-per-request", "kme",	"max_key_per_request", "keys per request (128)" },
 	{ "max-key-count",	"kme",	"max_key_count", "keys stored at most (100000)" },
 	{ "max-sae-id-count",	"kme",	"max_sae_id_count", "additional slave SAEs (8)" },
+	{ "key-ttl-s",		"kme",	"key_ttl_s",	"assigned keys unfetched this long are wiped (7200; 0 never)" },
+	{ "max-keys-per-pair",	"kme",	"max_keys_per_pair", "keys waiting per master/slave pair (100000; 0 no cap)" },
+	{ "metrics-listen",	"kme",	"metrics_listen", "plain-HTTP /metrics on IPV4:PORT (off)" },
 	{ "db",			"kme",	"db",		"SQLite file: keys survive restarts" },
 	{ "kek-file",		"kme",	"kek_file",	"key-encryption key file (0600; made if absent)" },
 	{ "ready-file",		"kme",	"ready_file",	"write api_port= and link_port= here when up" },
@@ -50,7 +53,7 @@ usage(FILE *f)
 }
 
 static int
-write_ready(const char *path, uint16_t api, uint16_t link)
+write_ready(const char *path, uint16_t api, uint16_t link, uint16_t metrics)
 {
 	char	tmp[4096];
 	FILE	*f;
@@ -58,7 +61,8 @@ write_ready(const char *path, uint16_t api, uint16_t link)
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	if ((f = fopen(tmp, "w")) == NULL)
 		return -1;
-	fprintf(f, "api_port=%u\nlink_port=%u\npid=%ld\n", api, link, (long)getpid());
+	fprintf(f, "api_port=%u\nlink_port=%u\nmetrics_port=%u\npid=%ld\n", api,
+	    link, metrics, (long)getpid());
 	if (fclose(f) != 0 || rename(tmp, path) != 0)
 		return -1;
 	return 0;
@@ -137,7 +141,7 @@ main(int argc, char **argv)
 		goto done;
 	}
 	if (c.ready_file && write_ready(c.ready_file, sim_api_port(sim),
-	    sim_link_port(sim)) == -1) {
+	    sim_link_port(sim), sim_metrics_port(sim)) == -1) {
 		log_err("cannot write ready file \"%s\"", c.ready_file);
 		goto done;
 	}

@@ -1,4 +1,8 @@
-/* Start and stop one simulated KME: its key logic and its HTTPS API. */
+/*
+ * Start and stop one simulated KME: its key logic, its HTTPS API and, if
+ * configured, a plain-HTTP /metrics listener for operators.
+ */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,8 +15,49 @@
 struct sim {
 	struct kme	*kme;
 	struct httpd	*httpd;
+	struct httpd	*ops;		/* /metrics, or NULL */
 	struct api	 api;
 };
+
+/* Prometheus text of the key store's gauges and counters. */
+static int
+sim_metrics(void *ctx, const struct httpd_req *req, struct httpd_resp *resp)
+{
+	struct sim	*s = ctx;
+	struct kme_info	 i;
+	char		 b[2048];
+
+	if (strcmp(req->path, "/metrics") != 0)
+		return httpd_error(resp, 404, "unknown path: this listener "
+		    "serves /metrics", NULL);
+	if (strcmp(req->method, "GET") != 0)
+		return httpd_error(resp, 405, "method not allowed here (GET)",
+		    NULL);
+	kme_get_info(s->kme, &i);
+	snprintf(b, sizeof(b),
+	    "# HELP qkdsim_link_up 1 if the QKD link to the peer KME is up.\n"
+	    "# TYPE qkdsim_link_up gauge\nqkdsim_link_up %d\n"
+	    "# HELP qkdsim_stored_keys Keys of key_size ready to assign.\n"
+	    "# TYPE qkdsim_stored_keys gauge\nqkdsim_stored_keys %u\n"
+	    "# HELP qkdsim_assigned_keys Assigned keys waiting here for a slave SAE.\n"
+	    "# TYPE qkdsim_assigned_keys gauge\nqkdsim_assigned_keys %zu\n"
+	    "# HELP qkdsim_keys_expired_total Assigned keys wiped unfetched after key_ttl_s.\n"
+	    "# TYPE qkdsim_keys_expired_total counter\n"
+	    "qkdsim_keys_expired_total %llu\n"
+	    "# HELP qkdsim_keys_tampered_total Stored records refused because they do not authenticate.\n"
+	    "# TYPE qkdsim_keys_tampered_total counter\n"
+	    "qkdsim_keys_tampered_total %llu\n"
+	    "# HELP qkdsim_assign_refused_total Key assignments refused here: a master/slave pair had max_keys_per_pair keys waiting.\n"
+	    "# TYPE qkdsim_assign_refused_total counter\n"
+	    "qkdsim_assign_refused_total{reason=\"pair_cap\"} %llu\n",
+	    i.link_up, i.stored_key_count, i.assigned,
+	    (unsigned long long)i.expired, (unsigned long long)i.tampered,
+	    (unsigned long long)i.refused_full);
+	resp->status = 200;
+	resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+	resp->body = strdup(b);
+	return resp->body ? 0 : -1;
+}
 
 static void
 sim_kme_cfg(const struct sim_config *c, struct kme_cfg *k)
@@ -27,6 +72,8 @@ sim_kme_cfg(const struct sim_config *c, struct kme_cfg *k)
 	k->max_key_count = c->max_key_count;
 	k->db_path = c->db;
 	k->kek_file = c->kek_file;
+	k->key_ttl_s = c->key_ttl_s;
+	k->max_keys_per_pair = c->max_keys_per_pair;
 	k->transmitter = c->transmitter;
 	k->key_rate = c->key_rate;
 	if (c->link_listen_set) {
@@ -76,6 +123,17 @@ sim_start(const struct sim_config *c, char *err, size_t errlen)
 	hc.name = "api";
 	if ((s->httpd = httpd_start(&hc, api_handle, &s->api, err, errlen)) == NULL)
 		goto fail;
+	if (c->metrics_set) {
+		memset(&hc, 0, sizeof(hc));
+		hc.host = c->metrics_host;
+		hc.port = c->metrics_port;
+		hc.max_body = 1024;
+		hc.name = "metrics";
+		if ((s->ops = httpd_start(&hc, sim_metrics, s, err, errlen)) == NULL)
+			goto fail;
+		log_info("/metrics on http://%s:%u", c->metrics_host,
+		    httpd_port(s->ops));
+	}
 	log_info("ETSI 014 API on https://%s:%u, QKD link %s %s:%u, peer %s, "
 	    "%s, %zu SAE(s), storage %s", c->listen_host, httpd_port(s->httpd),
 	    c->link_listen_set ? "listening on" : "to",
@@ -94,6 +152,7 @@ sim_stop(struct sim *s)
 {
 	if (s == NULL)
 		return;
+	httpd_stop(s->ops);
 	httpd_stop(s->httpd);
 	kme_stop(s->kme);
 	free(s);
@@ -103,6 +162,12 @@ uint16_t
 sim_api_port(const struct sim *s)
 {
 	return httpd_port(s->httpd);
+}
+
+uint16_t
+sim_metrics_port(const struct sim *s)
+{
+	return s->ops ? httpd_port(s->ops) : 0;
 }
 
 uint16_t

@@ -4,12 +4,32 @@
  * In memory: chunks live in a hash table (by ID) threaded on a doubly linked
  * list in arrival order; assigned keys in a second hash table. One mutex.
  *
- * SQLite: tables meta, chunks (keyed by their position ord = batch << 24 |
- * index, the same at both KMEs: no random-ID index to maintain) and akeys
- * (WITHOUT ROWID, keyed by key ID, slaves and taken flags inline; 1 KiB
- * pages to keep the WAL small for this random-access load); key bytes sealed with AES-256-GCM under the KEK,
- * nonce = 4 zero bytes || 64-bit counter whose high-water mark is persisted
- * before use (a nonce is never reused, even across crashes), AAD = record ID.
+ * SQLite: tables meta, epochs, chunks (keyed by their position ord = batch
+ * << 24 | index, the same at both KMEs: no random-ID index to maintain) and
+ * akeys (WITHOUT ROWID, keyed by key ID, slaves and taken flags inline; 1
+ * KiB pages to keep the WAL small for this random-access load).
+ *
+ * Sealing (layout 2). Each opening of the database starts a new epoch: 32
+ * fresh random bytes (its salt) are committed to the epochs table, and the
+ * epoch's record key is HKDF-SHA256(KEK, salt, EP_INFO). Records sealed in
+ * this epoch carry its number (column ep) and use the nonce 0^32 || a 64-bit
+ * counter held in memory only, from 0. Why this and not a counter in the
+ * database (layout 1): a database recreated, restored from a copy or
+ * copied elsewhere rewound that counter under the same KEK and reused
+ * (key, nonce) pairs. Here no state that a restore can rewind is trusted: a
+ * restored or copied database is opened in a new epoch with a new random
+ * salt, so its key was never used before (2^-256 collision odds), and within
+ * an epoch the counter is unique by construction (better than random 96-bit
+ * nonces, whose collision odds grow with the count and cap a key at 2^32
+ * seals). An epoch is retired after EP_SEALS_MAX seals; epochs no record
+ * refers to are deleted at open.
+ *
+ * The AAD binds every column that decides who gets a key and when: for a
+ * chunk its position and ID; for an assigned key its ID, size, creation
+ * time, master, slaves and per-slave taken flags (these change when one of
+ * several slaves takes the key: the record is sealed again). An edited
+ * record does not open: it is refused and counted (tampered), never served.
+ *
  * One connection under the store mutex, prepared statements, one transaction
  * per operation. synchronous=FULL for the commits a delivery depends on
  * (store_assign at the slave side, store_take), NORMAL for the others; see
@@ -32,13 +52,18 @@
 #include "common/seal.h"
 #include "common/buf.h"
 #include "common/log.h"
+#include "common/timeutil.h"
+#include "common/uuid.h"
 #include "simulator/store.h"
 
 #define KEK_LEN		SEAL_KEK_LEN
-#define GCM_IV		12
-#define GCM_TAG		16
-#define SEAL_OVH	(GCM_IV + GCM_TAG)
-#define NONCE_BLOCK	(1u << 20)
+#define SEAL_OVH	SEAL_OVERHEAD
+#define LAYOUT		2
+#define EP_SEALS_MAX	(1ull << 32)	/* seals per epoch key */
+#define EP_INFO		"qkd-sim store v2 record key"
+#define CHECK_INFO	"qkd-sim store v2 kek check"
+#define AAD_MAX		(64 + 2 * (ETSI_MAX_SLAVES + 2) * (ETSI_ID_MAX + 3))
+#define SWEEP_MAX	4096	/* expired keys deleted per transaction */
 
 struct hnode {
 	uint8_t		 id[16];
@@ -71,6 +96,8 @@ struct chunk {
 
 struct akey {
 	struct hnode	 h;		/* first member */
+	struct akey	*prev, *next;	/* creation order, for expiry */
+	uint64_t	 t;		/* created, ms since the epoch */
 	char		*master;
 	char		**slaves;
 	uint8_t		*taken;
@@ -83,30 +110,50 @@ struct akey {
 
 enum { ST_INS_CHUNK, ST_SEL_OLD, ST_SEL_NEW, ST_DEL_ORD, ST_SEL_ORD,
 	ST_INS_KEY, ST_SEL_KEY, ST_UPD_TAKEN, ST_DEL_KEY, ST_META_GET,
-	ST_META_SET, ST__N };
+	ST_META_SET, ST_SEL_OLDKEYS, ST__N };
 
 static const char *const sql_stmt[ST__N] = {
-	[ST_INS_CHUNK] = "INSERT INTO chunks(ord, id, ct) VALUES(?, ?, ?)",
-	[ST_SEL_OLD] = "SELECT ord, id, ct FROM chunks ORDER BY ord ASC LIMIT ?",
-	[ST_SEL_NEW] = "SELECT ord, id, ct FROM chunks ORDER BY ord DESC LIMIT ?",
+	[ST_INS_CHUNK] = "INSERT INTO chunks(ord, id, ep, ct) VALUES(?, ?, ?, ?)",
+	[ST_SEL_OLD] = "SELECT ord, id, ep, ct FROM chunks ORDER BY ord ASC LIMIT ?",
+	[ST_SEL_NEW] = "SELECT ord, id, ep, ct FROM chunks ORDER BY ord DESC LIMIT ?",
 	[ST_DEL_ORD] = "DELETE FROM chunks WHERE ord = ?",
-	[ST_SEL_ORD] = "SELECT id, ct FROM chunks WHERE ord = ?",
-	[ST_INS_KEY] = "INSERT INTO akeys(id, master, slaves, taken, ct) "
-	    "VALUES(?, ?, ?, ?, ?)",
-	[ST_SEL_KEY] = "SELECT master, slaves, taken, ct FROM akeys WHERE id = ?",
-	[ST_UPD_TAKEN] = "UPDATE akeys SET taken = ? WHERE id = ?",
+	[ST_SEL_ORD] = "SELECT id, ep, ct FROM chunks WHERE ord = ?",
+	[ST_INS_KEY] = "INSERT INTO akeys(id, master, slaves, taken, size, t, ep,"
+	    " ct) VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
+	[ST_SEL_KEY] = "SELECT master, slaves, taken, size, t, ep, ct FROM akeys"
+	    " WHERE id = ?",
+	[ST_UPD_TAKEN] = "UPDATE akeys SET taken = ?, ep = ?, ct = ? WHERE id = ?",
 	[ST_DEL_KEY] = "DELETE FROM akeys WHERE id = ?",
 	[ST_META_GET] = "SELECT v FROM meta WHERE k = ?",
 	[ST_META_SET] = "INSERT OR REPLACE INTO meta(k, v) VALUES(?, ?)",
+	[ST_SEL_OLDKEYS] = "SELECT id, master, slaves, taken FROM akeys"
+	    " WHERE t <= ? LIMIT 4096",	/* SWEEP_MAX */
 };
 
 static const char sql_schema[] =
 	"CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v BLOB);"
+	"CREATE TABLE IF NOT EXISTS epochs(ep INTEGER PRIMARY KEY,"
+	" salt BLOB NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS chunks(ord INTEGER PRIMARY KEY,"
-	" id BLOB NOT NULL, ct BLOB NOT NULL);"
+	" id BLOB NOT NULL, ep INTEGER NOT NULL, ct BLOB NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS akeys(id BLOB PRIMARY KEY, master TEXT NOT NULL,"
-	" slaves TEXT NOT NULL, taken BLOB NOT NULL, ct BLOB NOT NULL)"
-	" WITHOUT ROWID;";
+	" slaves TEXT NOT NULL, taken BLOB NOT NULL, size INTEGER NOT NULL,"
+	" t INTEGER NOT NULL, ep INTEGER NOT NULL, ct BLOB NOT NULL)"
+	" WITHOUT ROWID;"
+	"CREATE INDEX IF NOT EXISTS akeys_t ON akeys(t);";
+
+/* A sealing epoch: its number and the context of its record key. */
+struct sealep {
+	int64_t		 ep;
+	struct seal	*sl;
+};
+
+/* Keys assigned by a master to a slave and not yet taken by that slave. */
+struct pairc {
+	char		*master;
+	char		*slave;
+	size_t		 n;
+};
 
 struct store {
 	pthread_mutex_t	 mu;
@@ -123,13 +170,27 @@ struct store {
 	struct htab	 kt;		/* assigned keys */
 	struct chunk	*head, *tail;	/* oldest .. newest */
 
+	struct akey	*ahead, *atail;	/* assigned keys, oldest .. newest */
+
+	/* expiry, cap, counters (both backends) */
+	uint64_t	 ttl_ms;	/* 0: assigned keys never expire */
+	size_t		 max_pair;	/* 0: no cap */
+	uint64_t	 last_sweep_ms;
+	struct pairc	*pairs;
+	size_t		 npairs, cappairs;
+	struct store_stats stats;
+
 	/* SQLite backend */
 	sqlite3		*db;
 	sqlite3_stmt	*st[ST__N];
 	int		 sync_full;
 	uint8_t		 kek[KEK_LEN];
-	EVP_CIPHER_CTX	*enc, *dec;
-	uint64_t	 nonce_ctr, nonce_hwm;
+	struct sealep	*eps;		/* every epoch a record refers to */
+	size_t		 neps;
+	struct seal	*cur;		/* this epoch's, eps[neps - 1] */
+	int64_t		 cur_ep;
+	uint64_t	 ctr;		/* nonces used in this epoch */
+	struct buf	 aad;
 };
 
 /* ---------------------------------------------------------------- hash */
@@ -371,6 +432,40 @@ m_akey_free(struct akey *a)
 	free(a);
 }
 
+/* Adds ak to the table and at the newest end of the expiry list. */
+static int
+m_akey_add(struct store *s, struct akey *ak)
+{
+	if (h_add(s, &s->kt, &ak->h) == -1)
+		return -1;
+	ak->next = NULL;
+	ak->prev = s->atail;
+	if (s->atail)
+		s->atail->next = ak;
+	else
+		s->ahead = ak;
+	s->atail = ak;
+	s->nakeys++;
+	return 0;
+}
+
+/* Removes ak from the table and the list, wipes and frees it. */
+static void
+m_akey_del(struct store *s, struct akey *ak)
+{
+	h_del(s, &s->kt, &ak->h);
+	if (ak->prev)
+		ak->prev->next = ak->next;
+	else
+		s->ahead = ak->next;
+	if (ak->next)
+		ak->next->prev = ak->prev;
+	else
+		s->atail = ak->prev;
+	s->nakeys--;
+	m_akey_free(ak);
+}
+
 /* --------------------------------------------------------- SQLite glue */
 
 static int
@@ -490,70 +585,146 @@ meta_set_int(struct store *s, const char *k, uint64_t v)
 
 /* ---------------------------------------------------------- sealing */
 
-/* Makes sure `need` more nonces are covered by the persisted high-water mark. */
+/* Starts a new epoch: fresh salt committed first, then sealing may use it. */
 static int
-nonce_ensure(struct store *s, size_t need)
+ep_new(struct store *s)
 {
-	uint64_t hwm;
+	uint8_t salt[32], key[KEK_LEN];
+	struct sealep *v;
+	struct seal *sl = NULL;
+	sqlite3_stmt *st = NULL;
+	int64_t ep = 1;
+	int rc = -1;
 
-	if (s->nonce_ctr + need <= s->nonce_hwm)
-		return 0;
-	hwm = s->nonce_ctr + need + NONCE_BLOCK;
+	if (RAND_bytes(salt, sizeof(salt)) != 1 ||
+	    seal_subkey(s->kek, salt, sizeof(salt), EP_INFO, key) == -1 ||
+	    (sl = seal_new(key)) == NULL)
+		goto done;
+	if ((v = realloc(s->eps, (s->neps + 1) * sizeof(*v))) == NULL)
+		goto done;
+	s->eps = v;
+	if (s->neps > 0)
+		ep = s->eps[s->neps - 1].ep + 1;
 	if (db_begin(s, 1) == -1)
-		return -1;
-	if (meta_set_int(s, "nonce_hwm", hwm) == -1 || db_commit(s) == -1) {
+		goto done;
+	if (sqlite3_prepare_v2(s->db, "INSERT INTO epochs(ep, salt) VALUES(?, ?)",
+	    -1, &st, NULL) != SQLITE_OK) {
 		db_rollback(s);
-		return -1;
+		goto done;
 	}
-	s->nonce_hwm = hwm;
-	return 0;
+	sqlite3_bind_int64(st, 1, ep);
+	sqlite3_bind_blob(st, 2, salt, sizeof(salt), SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE || db_commit(s) == -1) {
+		log_err("store: cannot record a sealing epoch: %s",
+		    sqlite3_errmsg(s->db));
+		db_rollback(s);
+		goto done;
+	}
+	s->eps[s->neps].ep = ep;
+	s->eps[s->neps].sl = sl;
+	s->neps++;
+	s->cur = sl;
+	s->cur_ep = ep;
+	s->ctr = 0;
+	sl = NULL;
+	rc = 0;
+done:
+	sqlite3_finalize(st);
+	seal_free(sl);
+	OPENSSL_cleanse(key, sizeof(key));
+	return rc;
 }
 
-/* out: IV || ciphertext || tag, len + SEAL_OVH bytes. */
+/* Room for `need` more seals in this epoch; else a new one (no transaction open). */
 static int
-seal(struct store *s, const uint8_t id[16], const uint8_t *pt, size_t len,
-    uint8_t *out)
+ep_ensure(struct store *s, size_t need)
 {
-	uint64_t c = s->nonce_ctr++;
-	int n, i;
-
-	if (s->nonce_ctr > s->nonce_hwm) {
-		log_err("store: nonce high-water mark reached");
-		return -1;
-	}
-	memset(out, 0, 4);
-	for (i = 0; i < 8; i++)
-		out[4 + i] = (uint8_t)(c >> (56 - 8 * i));
-	if (EVP_EncryptInit_ex(s->enc, NULL, NULL, NULL, out) != 1 ||
-	    EVP_EncryptUpdate(s->enc, NULL, &n, id, 16) != 1 ||
-	    EVP_EncryptUpdate(s->enc, out + GCM_IV, &n, pt, (int)len) != 1 ||
-	    EVP_EncryptFinal_ex(s->enc, out + GCM_IV + n, &n) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(s->enc, EVP_CTRL_GCM_GET_TAG, GCM_TAG,
-	    out + GCM_IV + len) != 1) {
-		log_err("store: AES-GCM seal failed");
-		return -1;
-	}
-	return 0;
+	if (s->ctr + need <= EP_SEALS_MAX)
+		return 0;
+	return ep_new(s);
 }
 
-/* pt gets ctlen - SEAL_OVH bytes; -1 if the record does not authenticate. */
+static struct seal *
+ep_find(struct store *s, int64_t ep)
+{
+	size_t i;
+
+	for (i = s->neps; i-- > 0;)
+		if (s->eps[i].ep == ep)
+			return s->eps[i].sl;
+	return NULL;
+}
+
+/* out: nonce || ciphertext || tag, len + SEAL_OVH bytes; the AAD is s->aad. */
 static int
-unseal(struct store *s, const uint8_t id[16], const uint8_t *ct, size_t ctlen,
+seal_rec(struct store *s, const uint8_t *pt, size_t len, uint8_t *out)
+{
+	uint8_t iv[SEAL_NONCE_LEN] = { 0 };
+	uint64_t c;
+	int i;
+
+	if (s->ctr >= EP_SEALS_MAX) {
+		log_err("store: sealing epoch %lld is used up",
+		    (long long)s->cur_ep);
+		return -1;
+	}
+	c = s->ctr++;
+	for (i = 0; i < 8; i++)
+		iv[4 + i] = (uint8_t)(c >> (56 - 8 * i));
+	return seal_seal_iv(s->cur, iv, s->aad.data, s->aad.len, pt, len, out);
+}
+
+/* pt gets ctlen - SEAL_OVH bytes; -1 if it does not authenticate (counted). */
+static int
+unseal_rec(struct store *s, int64_t ep, const uint8_t *ct, size_t ctlen,
     uint8_t *pt)
 {
-	size_t len;
-	int n;
+	struct seal *sl = ep_find(s, ep);
 
-	if (ctlen < SEAL_OVH)
+	if (sl == NULL || ctlen < SEAL_OVH ||
+	    seal_open(sl, s->aad.data, s->aad.len, ct, ctlen, pt) == -1) {
+		s->stats.tampered++;
 		return -1;
-	len = ctlen - SEAL_OVH;
-	if (EVP_DecryptInit_ex(s->dec, NULL, NULL, NULL, ct) != 1 ||
-	    EVP_DecryptUpdate(s->dec, NULL, &n, id, 16) != 1 ||
-	    EVP_DecryptUpdate(s->dec, pt, &n, ct + GCM_IV, (int)len) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(s->dec, EVP_CTRL_GCM_SET_TAG, GCM_TAG,
-	    (void *)(uintptr_t)(ct + GCM_IV + len)) != 1 ||
-	    EVP_DecryptFinal_ex(s->dec, pt + n, &n) != 1) {
-		OPENSSL_cleanse(pt, len);
+	}
+	return 0;
+}
+
+/* The AAD of a chunk: its position, ID and size. */
+static int
+aad_chunk(struct store *s, uint64_t ord, const uint8_t id[16])
+{
+	struct buf *b = &s->aad;
+
+	buf_reset(b);
+	return buf_add(b, "qkd-sim chunk v2", 16) | buf_add_u64(b, ord) |
+	    buf_add(b, id, 16) | buf_add_u32(b, (uint32_t)s->kb) ? -1 : 0;
+}
+
+static int
+aad_str(struct buf *b, const char *str)
+{
+	size_t n = strlen(str);
+
+	return n > UINT16_MAX || buf_add_u16(b, (uint16_t)n) == -1 ||
+	    buf_add(b, str, n) == -1 ? -1 : 0;
+}
+
+/*
+ * The AAD of an assigned key: every column that decides who may take it and
+ * until when (slaves: the stored newline-joined list; taken: one flag each).
+ */
+static int
+aad_key(struct store *s, const uint8_t id[16], size_t size, uint64_t t,
+    const char *master, const char *slaves, const uint8_t *taken, size_t ns)
+{
+	struct buf *b = &s->aad;
+
+	buf_reset(b);
+	if (buf_add(b, "qkd-sim akey v2\n", 16) | buf_add(b, id, 16) |
+	    buf_add_u32(b, (uint32_t)size) | buf_add_u64(b, t) |
+	    aad_str(b, master) | aad_str(b, slaves) |
+	    buf_add_u16(b, (uint16_t)ns) | buf_add(b, taken, ns)) {
+		log_err("store: a key record is too large");
 		return -1;
 	}
 	return 0;
@@ -561,14 +732,129 @@ unseal(struct store *s, const uint8_t id[16], const uint8_t *ct, size_t ctlen,
 
 /* --------------------------------------------------------------- open */
 
+/*
+ * 0: a new file; 2: this layout; 1: the layout before sealing epochs (its
+ * nonce counter lived in the database); -1 on error.
+ */
+static int
+db_layout(struct store *s)
+{
+	sqlite3_stmt *st = NULL;
+	int r = -1;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM sqlite_master "
+	    "WHERE name = 'meta'", -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW)
+		goto done;
+	if (sqlite3_column_int(st, 0) == 0) {
+		r = 0;
+		goto done;
+	}
+	sqlite3_finalize(st);
+	if (sqlite3_prepare_v2(s->db, "SELECT v FROM meta WHERE k = 'layout'",
+	    -1, &st, NULL) != SQLITE_OK)
+		goto done;
+	r = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 1;
+done:
+	sqlite3_finalize(st);
+	return r;
+}
+
+/* Checks or records the KEK check value: HKDF(KEK, db salt), nothing sealed. */
+static int
+kek_check(struct store *s, int fresh)
+{
+	uint8_t salt[32], want[KEK_LEN], got[KEK_LEN];
+	int rc = -1;
+
+	if (fresh) {
+		if (RAND_bytes(salt, sizeof(salt)) != 1 ||
+		    seal_subkey(s->kek, salt, sizeof(salt), CHECK_INFO, want) == -1 ||
+		    meta_set_blob(s, "db_salt", salt, sizeof(salt)) == -1 ||
+		    meta_set_blob(s, "kek_check", want, sizeof(want)) == -1)
+			goto done;
+	} else if (!meta_get_blob(s, "db_salt", salt, sizeof(salt)) ||
+	    !meta_get_blob(s, "kek_check", got, sizeof(got)) ||
+	    seal_subkey(s->kek, salt, sizeof(salt), CHECK_INFO, want) == -1 ||
+	    CRYPTO_memcmp(want, got, sizeof(want)) != 0)
+		goto done;
+	rc = 0;
+done:
+	OPENSSL_cleanse(want, sizeof(want));
+	return rc;
+}
+
+/* Drops epochs no record uses, then loads the others' keys. */
+static int
+ep_load(struct store *s)
+{
+	uint8_t key[KEK_LEN];
+	struct sealep *v;
+	sqlite3_stmt *st = NULL;
+	int rc = -1;
+
+	if (db_exec(s, "DELETE FROM epochs WHERE ep NOT IN (SELECT ep FROM "
+	    "chunks) AND ep NOT IN (SELECT ep FROM akeys)") == -1 ||
+	    sqlite3_prepare_v2(s->db, "SELECT ep, salt FROM epochs ORDER BY ep",
+	    -1, &st, NULL) != SQLITE_OK)
+		goto done;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if ((v = realloc(s->eps, (s->neps + 1) * sizeof(*v))) == NULL)
+			goto done;
+		s->eps = v;
+		v[s->neps].ep = sqlite3_column_int64(st, 0);
+		if (seal_subkey(s->kek, sqlite3_column_blob(st, 1),
+		    (size_t)sqlite3_column_bytes(st, 1), EP_INFO, key) == -1 ||
+		    (v[s->neps].sl = seal_new(key)) == NULL)
+			goto done;
+		s->neps++;
+	}
+	rc = 0;
+done:
+	OPENSSL_cleanse(key, sizeof(key));
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int pair_add(struct store *s, const char *master, const char *slave,
+    long d);
+static int slaves_each(const char *list, const uint8_t *taken, size_t ns,
+    const char *master, struct store *s, long d);
+
+/* Counts, and the per-pair waiting keys, from the tables. */
+static int
+sql_count(struct store *s)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = -1;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM chunks", -1, &st,
+	    NULL) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW)
+		goto done;
+	s->nchunks = (size_t)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (sqlite3_prepare_v2(s->db, "SELECT master, slaves, taken FROM akeys",
+	    -1, &st, NULL) != SQLITE_OK)
+		goto done;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		s->nakeys++;
+		if (slaves_each((const char *)sqlite3_column_text(st, 1),
+		    sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2),
+		    (const char *)sqlite3_column_text(st, 0), s, 1) == -1)
+			goto done;
+	}
+	rc = 0;
+done:
+	sqlite3_finalize(st);
+	return rc;
+}
+
 static int
 sql_open(struct store *s, const char *path, const char *kek_file, char *err,
     size_t errlen)
 {
-	static const uint8_t zero[16];
-	uint8_t chk[16 + SEAL_OVH], pt[16];
-	uint64_t v;
-	int fd, i, fresh;
+	uint64_t v = 0;
+	int fd, i, fresh, layout;
 
 	if (kek_file == NULL || *kek_file == '\0') {
 		snprintf(err, errlen, "db_path %s needs a kek_file", path);
@@ -589,6 +875,21 @@ sql_open(struct store *s, const char *path, const char *kek_file, char *err,
 		return -1;
 	}
 	sqlite3_busy_timeout(s->db, 5000);
+	if ((layout = db_layout(s)) == -1) {
+		snprintf(err, errlen, "db_path %s: %s", path, sqlite3_errmsg(s->db));
+		return -1;
+	}
+	if (layout != 0 && layout != LAYOUT) {
+		snprintf(err, errlen, "db_path %s has the key store layout %d "
+		    "(nonce counter kept in the database, which a restored copy "
+		    "rewinds); this qkd-sim needs layout %d and does not convert "
+		    "it: move the file away and start again (a new store; the "
+		    "peer KME drops its matching unassigned keys, and keys "
+		    "assigned but not fetched in the old file are lost)", path,
+		    layout, LAYOUT);
+		return -1;
+	}
+	fresh = layout == 0;
 	if (db_exec(s, "PRAGMA page_size=1024") == -1 ||
 	    db_exec(s, "PRAGMA journal_mode=WAL") == -1 ||
 	    db_exec(s, "PRAGMA secure_delete=ON") == -1 ||
@@ -605,44 +906,24 @@ sql_open(struct store *s, const char *path, const char *kek_file, char *err,
 			    sqlite3_errmsg(s->db));
 			return -1;
 		}
-	s->enc = EVP_CIPHER_CTX_new();
-	s->dec = EVP_CIPHER_CTX_new();
-	if (s->enc == NULL || s->dec == NULL ||
-	    EVP_EncryptInit_ex(s->enc, EVP_aes_256_gcm(), NULL, s->kek, NULL) != 1 ||
-	    EVP_DecryptInit_ex(s->dec, EVP_aes_256_gcm(), NULL, s->kek, NULL) != 1) {
-		snprintf(err, errlen, "AES-256-GCM unavailable");
-		return -1;
-	}
-
-	fresh = !meta_get_int(s, "key_bytes", &v);
-	if (!fresh && v != s->kb) {
+	if (!fresh && (!meta_get_int(s, "key_bytes", &v) || v != s->kb)) {
 		snprintf(err, errlen, "db_path %s holds keys of %llu bits, "
 		    "key_size is %zu", path, (unsigned long long)v * 8, s->kb * 8);
-		return -1;
-	}
-	if (!meta_get_int(s, "nonce_hwm", &s->nonce_ctr))
-		s->nonce_ctr = 0;
-	s->nonce_hwm = s->nonce_ctr;
-	if (nonce_ensure(s, 1) == -1) {
-		snprintf(err, errlen, "db_path %s: cannot write", path);
 		return -1;
 	}
 	if (fresh) {
 		if (RAND_bytes(s->gen, 16) != 1 || db_begin(s, 1) == -1)
 			return -1;
-		if (meta_set_int(s, "key_bytes", s->kb) == -1 ||
+		if (meta_set_int(s, "layout", LAYOUT) == -1 ||
+		    meta_set_int(s, "key_bytes", s->kb) == -1 ||
 		    meta_set_blob(s, "gen", s->gen, 16) == -1 ||
-		    seal(s, (const uint8_t *)"kek-check-record", zero, 16, chk) == -1 ||
-		    meta_set_blob(s, "kek_check", chk, sizeof(chk)) == -1 ||
-		    db_commit(s) == -1) {
+		    kek_check(s, 1) == -1 || db_commit(s) == -1) {
 			db_rollback(s);
 			snprintf(err, errlen, "db_path %s: cannot initialise", path);
 			return -1;
 		}
 	} else {
-		if (!meta_get_blob(s, "kek_check", chk, sizeof(chk)) ||
-		    unseal(s, (const uint8_t *)"kek-check-record", chk,
-		    sizeof(chk), pt) == -1) {
+		if (kek_check(s, 0) == -1) {
 			snprintf(err, errlen, "kek_file %s does not match "
 			    "db_path %s", kek_file, path);
 			return -1;
@@ -651,20 +932,13 @@ sql_open(struct store *s, const char *path, const char *kek_file, char *err,
 		(void)meta_get_blob(s, "peer_gen", s->peer_gen, 16);
 		(void)meta_get_int(s, "last_seq", &s->last_seq);
 	}
-	{
-		sqlite3_stmt *st;
-
-		if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM chunks", -1,
-		    &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-			s->nchunks = (size_t)sqlite3_column_int64(st, 0);
-		sqlite3_finalize(st);
-		if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM akeys", -1,
-		    &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-			s->nakeys = (size_t)sqlite3_column_int64(st, 0);
-		sqlite3_finalize(st);
+	if (ep_load(s) == -1 || ep_new(s) == -1 || sql_count(s) == -1) {
+		snprintf(err, errlen, "db_path %s: cannot load: %s", path,
+		    sqlite3_errmsg(s->db));
+		return -1;
 	}
-	log_info("store: %s: %zu chunks, %zu assigned keys", path, s->nchunks,
-	    s->nakeys);
+	log_info("store: %s: %zu chunks, %zu assigned keys, sealing epoch %lld",
+	    path, s->nchunks, s->nakeys, (long long)s->cur_ep);
 	return 0;
 }
 
@@ -685,6 +959,7 @@ store_open(const char *db_path, const char *kek_file, size_t key_bytes,
 	}
 	pthread_mutex_init(&s->mu, NULL);
 	s->kb = key_bytes;
+	buf_init(&s->aad, AAD_MAX);
 	if (RAND_bytes((uint8_t *)&s->hseed, sizeof(s->hseed)) != 1 ||
 	    h_init(&s->ct) == -1 || h_init(&s->kt) == -1) {
 		snprintf(err, errlen, "store: cannot initialise");
@@ -728,8 +1003,15 @@ store_close(struct store *s)
 		sqlite3_finalize(s->st[j]);
 	if (s->db)
 		sqlite3_close(s->db);
-	EVP_CIPHER_CTX_free(s->enc);
-	EVP_CIPHER_CTX_free(s->dec);
+	for (i = 0; i < s->neps; i++)
+		seal_free(s->eps[i].sl);
+	free(s->eps);
+	for (i = 0; i < s->npairs; i++) {
+		free(s->pairs[i].master);
+		free(s->pairs[i].slave);
+	}
+	free(s->pairs);
+	buf_free(&s->aad);
 	OPENSSL_cleanse(s->kek, sizeof(s->kek));
 	pthread_mutex_destroy(&s->mu);
 	free(s);
@@ -785,6 +1067,110 @@ store_last_seq(struct store *s)
 	return v;
 }
 
+void
+store_set_limits(struct store *s, unsigned ttl_s, size_t max_per_pair)
+{
+	pthread_mutex_lock(&s->mu);
+	s->ttl_ms = (uint64_t)ttl_s * 1000;
+	s->max_pair = max_per_pair;
+	pthread_mutex_unlock(&s->mu);
+}
+
+void
+store_get_stats(struct store *s, struct store_stats *out)
+{
+	pthread_mutex_lock(&s->mu);
+	*out = s->stats;
+	out->chunks = s->nchunks;
+	out->assigned = s->nakeys;
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* ------------------------------------------------------- per-pair count */
+
+static struct pairc *
+pair_find(struct store *s, const char *master, const char *slave)
+{
+	size_t i;
+
+	for (i = 0; i < s->npairs; i++)
+		if (strcmp(s->pairs[i].slave, slave) == 0 &&
+		    strcmp(s->pairs[i].master, master) == 0)
+			return &s->pairs[i];
+	return NULL;
+}
+
+static size_t
+pair_count(struct store *s, const char *master, const char *slave)
+{
+	struct pairc *p = pair_find(s, master, slave);
+
+	return p ? p->n : 0;
+}
+
+/* Adds d (may be negative) to the pair's count; -1 only when out of memory. */
+static int
+pair_add(struct store *s, const char *master, const char *slave, long d)
+{
+	struct pairc *p = pair_find(s, master, slave), *v;
+
+	if (p == NULL) {
+		if (d <= 0)
+			return 0;
+		if (s->npairs == s->cappairs) {
+			size_t nc = s->cappairs ? s->cappairs * 2 : 16;
+
+			if ((v = realloc(s->pairs, nc * sizeof(*v))) == NULL)
+				return -1;
+			s->pairs = v;
+			s->cappairs = nc;
+		}
+		p = &s->pairs[s->npairs];
+		p->n = 0;
+		p->master = strdup(master);
+		p->slave = strdup(slave);
+		if (p->master == NULL || p->slave == NULL) {
+			free(p->master);
+			free(p->slave);
+			return -1;
+		}
+		s->npairs++;
+	}
+	if (d < 0 && (size_t)-d > p->n)
+		p->n = 0;
+	else
+		p->n = (size_t)((long)p->n + d);
+	return 0;
+}
+
+/*
+ * For each slave in a newline-joined list that has not taken the key
+ * (taken NULL: none has), adds d to its pair with master.
+ */
+static int
+slaves_each(const char *list, const uint8_t *taken, size_t ns,
+    const char *master, struct store *s, long d)
+{
+	char sl[ETSI_ID_MAX + 1];
+	size_t i = 0, n;
+	const char *e;
+
+	for (; list != NULL && master != NULL; i++) {
+		e = strchr(list, '\n');
+		n = e ? (size_t)(e - list) : strlen(list);
+		if (n < sizeof(sl) && (taken == NULL || (i < ns && !taken[i]))) {
+			memcpy(sl, list, n);
+			sl[n] = '\0';
+			if (pair_add(s, master, sl, d) == -1)
+				return -1;
+		}
+		if (e == NULL)
+			break;
+		list = e + 1;
+	}
+	return 0;
+}
+
 /* -------------------------------------------------------------- chunks */
 
 static int
@@ -821,17 +1207,19 @@ q_add_chunks(struct store *s, uint64_t seq, size_t n, const uint8_t *ids,
 	int rc = -1, r;
 
 	ct = sec_alloc(s->kb + SEAL_OVH);
-	if (ct == NULL || nonce_ensure(s, n) == -1 || db_begin(s, 0) == -1) {
+	if (ct == NULL || ep_ensure(s, n) == -1 || db_begin(s, 0) == -1) {
 		sec_free(ct, s->kb + SEAL_OVH);
 		return -1;
 	}
 	for (i = 0; i < n; i++) {
-		if (seal(s, ids + 16 * i, keys + i * s->kb, s->kb, ct) == -1)
+		if (aad_chunk(s, STORE_ORD(seq, i), ids + 16 * i) == -1 ||
+		    seal_rec(s, keys + i * s->kb, s->kb, ct) == -1)
 			goto done;
 		st = db_st(s, ST_INS_CHUNK);
 		sqlite3_bind_int64(st, 1, (sqlite3_int64)STORE_ORD(seq, i));
 		sqlite3_bind_blob(st, 2, ids + 16 * i, 16, SQLITE_STATIC);
-		sqlite3_bind_blob(st, 3, ct, (int)(s->kb + SEAL_OVH), SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, s->cur_ep);
+		sqlite3_bind_blob(st, 4, ct, (int)(s->kb + SEAL_OVH), SQLITE_STATIC);
 		r = sqlite3_step(st);
 		sqlite3_reset(st);
 		if (r == SQLITE_CONSTRAINT)
@@ -995,33 +1383,66 @@ m_reserve(struct store *s, struct store_resv *r)
 	return 0;
 }
 
+/* Deletes one chunk found edited or damaged, in its own transaction. */
+static void
+q_drop_bad_chunk(struct store *s, uint64_t ord)
+{
+	sqlite3_stmt *del;
+
+	log_warn("store: chunk at position %llu does not authenticate (its "
+	    "record was edited or damaged): deleted, never served",
+	    (unsigned long long)ord);
+	if (db_begin(s, 0) == -1)
+		return;
+	del = db_st(s, ST_DEL_ORD);
+	sqlite3_bind_int64(del, 1, (sqlite3_int64)ord);
+	if (db_step_done(s, del, "delete chunk") == -1 || db_commit(s) == -1) {
+		db_rollback(s);
+		return;
+	}
+	if (sqlite3_changes(s->db) > 0 && s->nchunks > 0)
+		s->nchunks--;
+}
+
 static int
 q_reserve(struct store *s, struct store_resv *r)
 {
 	sqlite3_stmt *st, *del;
 	size_t i = 0;
-	int rc = -1;
+	int rc = -1, bad = 0;
 
 	if (db_begin(s, 0) == -1)
 		return -1;
 	st = db_st(s, r->newest ? ST_SEL_NEW : ST_SEL_OLD);
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)r->n);
 	while (i < r->n && sqlite3_step(st) == SQLITE_ROW) {
-		if (sqlite3_column_bytes(st, 1) != 16 ||
-		    (size_t)sqlite3_column_bytes(st, 2) != s->kb + SEAL_OVH)
-			break;
 		r->ord[i] = (uint64_t)sqlite3_column_int64(st, 0);
+		if (sqlite3_column_bytes(st, 1) != 16 ||
+		    (size_t)sqlite3_column_bytes(st, 3) != s->kb + SEAL_OVH) {
+			bad = 1;
+			break;
+		}
 		memcpy(r->ids[i], sqlite3_column_blob(st, 1), 16);
-		if (unseal(s, r->ids[i], sqlite3_column_blob(st, 2),
-		    s->kb + SEAL_OVH, r->keys + i * s->kb) == -1) {
-			log_err("store: a sealed chunk does not authenticate");
+		if (aad_chunk(s, r->ord[i], r->ids[i]) == -1 ||
+		    unseal_rec(s, sqlite3_column_int64(st, 2),
+		    sqlite3_column_blob(st, 3), s->kb + SEAL_OVH,
+		    r->keys + i * s->kb) == -1) {
+			bad = 1;
 			break;
 		}
 		i++;
 	}
 	sqlite3_reset(st);
-	if (i != r->n)
+	if (i != r->n) {
+		/* The store heals: the next reservation goes past it. */
+		if (bad) {
+			db_rollback(s);
+			OPENSSL_cleanse(r->keys, r->n * r->kb);
+			q_drop_bad_chunk(s, r->ord[i]);
+			return -1;
+		}
 		goto done;
+	}
 	for (i = 0; i < r->n; i++) {
 		del = db_st(s, ST_DEL_ORD);
 		sqlite3_bind_int64(del, 1, (sqlite3_int64)r->ord[i]);
@@ -1103,19 +1524,21 @@ q_putback(struct store *s, struct store_resv *r, const uint8_t *drop)
 	int rc = -1;
 
 	ct = sec_alloc(s->kb + SEAL_OVH);
-	if (ct == NULL || nonce_ensure(s, r->n) == -1 || db_begin(s, 0) == -1) {
+	if (ct == NULL || ep_ensure(s, r->n) == -1 || db_begin(s, 0) == -1) {
 		sec_free(ct, s->kb + SEAL_OVH);
 		return -1;
 	}
 	for (i = 0; i < r->n; i++) {
 		if (drop && drop[i])
 			continue;
-		if (seal(s, r->ids[i], r->keys + i * s->kb, s->kb, ct) == -1)
+		if (aad_chunk(s, r->ord[i], r->ids[i]) == -1 ||
+		    seal_rec(s, r->keys + i * s->kb, s->kb, ct) == -1)
 			goto done;
 		st = db_st(s, ST_INS_CHUNK);
 		sqlite3_bind_int64(st, 1, (sqlite3_int64)r->ord[i]);
 		sqlite3_bind_blob(st, 2, r->ids[i], 16, SQLITE_STATIC);
-		sqlite3_bind_blob(st, 3, ct, (int)(s->kb + SEAL_OVH), SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, s->cur_ep);
+		sqlite3_bind_blob(st, 4, ct, (int)(s->kb + SEAL_OVH), SQLITE_STATIC);
 		if (sqlite3_step(st) == SQLITE_DONE)
 			added++;
 		sqlite3_reset(st);
@@ -1144,6 +1567,40 @@ store_putback(struct store *s, struct store_resv *r, const uint8_t *drop)
 
 /* -------------------------------------------------------------- assign */
 
+/*
+ * The cap: 1 (result 3, full_slave and waiting set) if nkeys more keys
+ * would put a (master, slave) pair over max_per_pair.
+ */
+static int
+pair_full(struct store *s, struct store_assign *a)
+{
+	size_t i, n;
+
+	for (i = 0; s->max_pair > 0 && i < a->nslaves; i++) {
+		n = pair_count(s, a->master, a->slaves[i]);
+		if (n + a->nkeys > s->max_pair) {
+			a->result = 3;
+			a->full_slave = i;
+			a->waiting = n;
+			s->stats.refused_full++;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Counts an assignment's keys for its pairs (d 1) or uncounts them (d -1). */
+static void
+pairs_assign(struct store *s, const struct store_assign *a, long d)
+{
+	size_t i;
+
+	for (i = 0; i < a->nslaves; i++)
+		if (pair_add(s, a->master, a->slaves[i], d * (long)a->nkeys) == -1)
+			log_err("store: out of memory counting keys for %s -> %s",
+			    a->master, a->slaves[i]);
+}
+
 static int
 m_assign_one(struct store *s, struct store_assign *a)
 {
@@ -1153,6 +1610,8 @@ m_assign_one(struct store *s, struct store_assign *a)
 	int rc = -1;
 
 	a->nmissing = 0;
+	if (pair_full(s, a))
+		return 0;
 	if ((cv = calloc(nch, sizeof(*cv))) == NULL)
 		return -1;
 	/* Find every chunk once; a repeated one counts as missing. */
@@ -1180,6 +1639,7 @@ m_assign_one(struct store *s, struct store_assign *a)
 	for (k = 0; k < a->nkeys; k++) {
 		if ((ak = m_akey_new(a, a->ids + 16 * k)) == NULL)
 			goto done;
+		ak->t = a->t;
 		/* Concatenate the chunks, truncated to the key size. */
 		for (i = 0; i < a->per; i++) {
 			size_t off = i * s->kb, n = s->kb;
@@ -1188,17 +1648,17 @@ m_assign_one(struct store *s, struct store_assign *a)
 				n = ak->len - off;
 			memcpy(ak->key + off, cv[k * a->per + i]->key, n);
 		}
-		if (h_add(s, &s->kt, &ak->h) == -1) {
+		if (m_akey_add(s, ak) == -1) {
 			m_akey_free(ak);
 			goto done;
 		}
-		s->nakeys++;
 	}
 	/* Only now, with every key stored, remove the chunks. */
 	for (i = 0; i < nch; i++) {
 		m_chunk_del(s, cv[i]);
 		cv[i] = NULL;
 	}
+	pairs_assign(s, a, 1);
 	a->result = 0;
 	rc = 0;
 done:
@@ -1206,11 +1666,8 @@ done:
 		/* Out of memory: remove the keys added so far. */
 		for (k = 0; k < a->nkeys; k++) {
 			ak = (struct akey *)h_find(s, &s->kt, a->ids + 16 * k);
-			if (ak != NULL) {
-				h_del(s, &s->kt, &ak->h);
-				m_akey_free(ak);
-				s->nakeys--;
-			}
+			if (ak != NULL)
+				m_akey_del(s, ak);
 		}
 	}
 	for (i = 0; i < nch; i++)
@@ -1268,6 +1725,8 @@ q_assign_one(struct store *s, struct store_assign *a, uint8_t *tmp,
 	int r;
 
 	a->nmissing = 0;
+	if (pair_full(s, a))
+		return 0;
 	if (a->nslaves > sizeof(zero) || (sl = slaves_join(a->slaves,
 	    a->nslaves)) == NULL)
 		return -1;
@@ -1286,12 +1745,18 @@ q_assign_one(struct store *s, struct store_assign *a, uint8_t *tmp,
 			memcpy(a->missing[a->nmissing++], a->chunks + 16 * i, 16);
 			continue;
 		}
-		if ((size_t)sqlite3_column_bytes(st, 1) != s->kb + SEAL_OVH ||
-		    unseal(s, a->chunks + 16 * i, sqlite3_column_blob(st, 1),
-		    s->kb + SEAL_OVH, tmp + (i % a->per) * s->kb) == -1) {
-			log_err("store: a sealed chunk does not authenticate");
+		if ((size_t)sqlite3_column_bytes(st, 2) != s->kb + SEAL_OVH ||
+		    aad_chunk(s, a->ords[i], a->chunks + 16 * i) == -1 ||
+		    unseal_rec(s, sqlite3_column_int64(st, 1),
+		    sqlite3_column_blob(st, 2), s->kb + SEAL_OVH,
+		    tmp + (i % a->per) * s->kb) == -1) {
+			/* Missing for the peer, which drops its copy. */
+			log_warn("store: chunk at position %llu does not "
+			    "authenticate (its record was edited or damaged): "
+			    "not used", (unsigned long long)a->ords[i]);
 			sqlite3_reset(st);
-			goto fail;
+			memcpy(a->missing[a->nmissing++], a->chunks + 16 * i, 16);
+			continue;
 		}
 		sqlite3_reset(st);
 		st = db_st(s, ST_DEL_ORD);
@@ -1302,14 +1767,19 @@ q_assign_one(struct store *s, struct store_assign *a, uint8_t *tmp,
 			continue;
 		/* The key: its chunks concatenated, truncated to its size. */
 		k = i / a->per;
-		if (seal(s, a->ids + 16 * k, tmp, a->size_bytes, ct) == -1)
+		if (aad_key(s, a->ids + 16 * k, a->size_bytes, a->t, a->master,
+		    sl, zero, a->nslaves) == -1 ||
+		    seal_rec(s, tmp, a->size_bytes, ct) == -1)
 			goto fail;
 		st = db_st(s, ST_INS_KEY);
 		sqlite3_bind_blob(st, 1, a->ids + 16 * k, 16, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, a->master, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 3, sl, -1, SQLITE_STATIC);
 		sqlite3_bind_blob(st, 4, zero, (int)a->nslaves, SQLITE_STATIC);
-		sqlite3_bind_blob(st, 5, ct, (int)(a->size_bytes + SEAL_OVH),
+		sqlite3_bind_int64(st, 5, a->size_bytes);
+		sqlite3_bind_int64(st, 6, (sqlite3_int64)a->t);
+		sqlite3_bind_int64(st, 7, s->cur_ep);
+		sqlite3_bind_blob(st, 8, ct, (int)(a->size_bytes + SEAL_OVH),
 		    SQLITE_STATIC);
 		r = sqlite3_step(st);
 		sqlite3_reset(st);
@@ -1328,6 +1798,7 @@ q_assign_one(struct store *s, struct store_assign *a, uint8_t *tmp,
 	a->result = 0;
 	s->nchunks -= nch;
 	s->nakeys += a->nkeys;
+	pairs_assign(s, a, 1);
 	return db_exec(s, "RELEASE a");
 undo:
 	free(sl);
@@ -1347,11 +1818,13 @@ store_assign(struct store *s, struct store_assign *v, size_t n)
 	size_t i, need = 0, maxper = 1, maxsz = 1;
 	size_t nch0 = 0, nak0 = 0;
 	uint8_t *tmp = NULL, *ct = NULL;
+	uint64_t now = time_real_ms();
 	int rc = 0;
 
 	for (i = 0; i < n; i++) {
 		v[i].result = 1;
 		v[i].nmissing = 0;
+		v[i].t = now;
 	}
 	pthread_mutex_lock(&s->mu);
 	if (s->db == NULL) {
@@ -1371,7 +1844,7 @@ store_assign(struct store *s, struct store_assign *v, size_t n)
 	ct = sec_alloc(maxsz + SEAL_OVH);
 	nch0 = s->nchunks;
 	nak0 = s->nakeys;
-	if (tmp == NULL || ct == NULL || nonce_ensure(s, need) == -1 ||
+	if (tmp == NULL || ct == NULL || ep_ensure(s, need) == -1 ||
 	    db_begin(s, 1) == -1) {
 		rc = -1;
 		goto done;
@@ -1385,8 +1858,10 @@ store_assign(struct store *s, struct store_assign *v, size_t n)
 		s->nchunks = nch0;
 		s->nakeys = nak0;
 		for (i = 0; i < n; i++)
-			if (v[i].result == 0)
+			if (v[i].result == 0) {
+				pairs_assign(s, &v[i], -1);
 				v[i].result = 1;
+			}
 	}
 done:
 	pthread_mutex_unlock(&s->mu);
@@ -1397,6 +1872,12 @@ done:
 
 /* ---------------------------------------------------------------- take */
 
+static int
+expired(const struct store *s, uint64_t t, uint64_t now)
+{
+	return s->ttl_ms > 0 && now >= t + s->ttl_ms;
+}
+
 static enum store_rc
 m_take(struct store *s, const char *caller, const char *master,
     const uint8_t *ids, const uint8_t *valid, size_t n,
@@ -1405,11 +1886,13 @@ m_take(struct store *s, const char *caller, const char *master,
 	struct akey *ak;
 	size_t i, j;
 	enum store_rc rc = STORE_OK;
+	uint64_t now = time_real_ms();
 	int unauth = 0;
 
 	for (i = 0; i < n && rc == STORE_OK; i++) {
 		ak = valid[i] ? (struct akey *)h_find(s, &s->kt, ids + 16 * i) : NULL;
-		if (ak == NULL || ak->mark || strcmp(ak->master, master) != 0) {
+		if (ak == NULL || ak->mark || strcmp(ak->master, master) != 0 ||
+		    expired(s, ak->t, now)) {
 			rc = STORE_NOTFOUND;
 			break;
 		}
@@ -1450,36 +1933,134 @@ m_take(struct store *s, const char *caller, const char *master,
 				ak->taken[j] = 1;
 				ak->nleft--;
 			}
-		if (ak->nleft == 0) {
-			h_del(s, &s->kt, &ak->h);
-			m_akey_free(ak);
-			s->nakeys--;
-		}
+		(void)pair_add(s, master, caller, -1);
+		if (ak->nleft == 0)
+			m_akey_del(s, ak);
 	}
 	return STORE_OK;
 }
 
-/* Per requested key: which slave the caller is, and the taken flags. */
+/* Per requested key: which slave the caller is, and its row. */
 struct q_tk {
-	int	idx;
-	size_t	ns;
-	uint8_t	taken[ETSI_MAX_SLAVES + 1];
+	int		 idx;
+	size_t		 ns;
+	uint8_t		 taken[ETSI_MAX_SLAVES + 1];
+	uint64_t	 size, t;
+	char		*slaves;	/* kept to seal the row again */
 };
+
+static void
+q_bad_key(const uint8_t id[16])
+{
+	char u[UUID_STRLEN + 1];
+
+	uuid_fmt(id, u);
+	log_warn("store: assigned key %s does not authenticate (its record "
+	    "was edited or damaged): refused", u);
+}
+
+/* Checks and opens key i of a take; STORE_OK, or why not. */
+static enum store_rc
+q_take_one(struct store *s, const char *caller, const char *master,
+    const uint8_t id[16], uint64_t now, struct q_tk *tk, struct etsi_key *k)
+{
+	sqlite3_stmt *st = db_st(s, ST_SEL_KEY);
+	enum store_rc rc = STORE_NOTFOUND;
+	const char *m, *sl;
+	size_t len;
+
+	sqlite3_bind_blob(st, 1, id, 16, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_ROW ||
+	    (m = (const char *)sqlite3_column_text(st, 0)) == NULL ||
+	    strcmp(m, master) != 0 ||
+	    (sl = (const char *)sqlite3_column_text(st, 1)) == NULL)
+		goto done;
+	if ((tk->idx = slaves_find(sl, caller)) == -1) {
+		rc = STORE_UNAUTH;
+		goto done;
+	}
+	tk->ns = (size_t)sqlite3_column_bytes(st, 2);
+	len = (size_t)sqlite3_column_bytes(st, 6);
+	if (tk->ns > sizeof(tk->taken) || (size_t)tk->idx >= tk->ns ||
+	    len <= SEAL_OVH || len - SEAL_OVH > ETSI_MAX_KEY_BYTES) {
+		s->stats.tampered++;
+		q_bad_key(id);
+		goto done;
+	}
+	memcpy(tk->taken, sqlite3_column_blob(st, 2), tk->ns);
+	if (tk->taken[tk->idx])
+		goto done;
+	tk->size = (uint64_t)sqlite3_column_int64(st, 3);
+	tk->t = (uint64_t)sqlite3_column_int64(st, 4);
+	k->len = len - SEAL_OVH;
+	if ((k->key = sec_alloc(k->len)) == NULL) {
+		rc = STORE_ERR;
+		goto done;
+	}
+	if (aad_key(s, id, tk->size, tk->t, m, sl, tk->taken, tk->ns) == -1 ||
+	    unseal_rec(s, sqlite3_column_int64(st, 5),
+	    sqlite3_column_blob(st, 6), len, k->key) == -1) {
+		q_bad_key(id);
+		goto done;
+	}
+	if (expired(s, tk->t, now))
+		goto done;
+	if ((tk->slaves = strdup(sl)) == NULL) {
+		rc = STORE_ERR;
+		goto done;
+	}
+	rc = STORE_OK;
+done:
+	sqlite3_reset(st);
+	return rc;
+}
+
+/* The caller's share is taken: the row goes, or is sealed again (new flags). */
+static int
+q_take_commit(struct store *s, const char *master, const uint8_t id[16],
+    struct q_tk *tk, const struct etsi_key *k, uint8_t *ct, size_t *removed)
+{
+	sqlite3_stmt *st;
+	size_t j;
+
+	tk->taken[tk->idx] = 1;
+	for (j = 0; j < tk->ns && tk->taken[j]; j++)
+		;
+	if (j == tk->ns) {
+		st = db_st(s, ST_DEL_KEY);
+		sqlite3_bind_blob(st, 1, id, 16, SQLITE_STATIC);
+		(*removed)++;
+	} else {
+		if (aad_key(s, id, tk->size, tk->t, master, tk->slaves,
+		    tk->taken, tk->ns) == -1 || seal_rec(s, k->key, k->len, ct) == -1)
+			return -1;
+		st = db_st(s, ST_UPD_TAKEN);
+		sqlite3_bind_blob(st, 1, tk->taken, (int)tk->ns, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, s->cur_ep);
+		sqlite3_bind_blob(st, 3, ct, (int)(k->len + SEAL_OVH), SQLITE_STATIC);
+		sqlite3_bind_blob(st, 4, id, 16, SQLITE_STATIC);
+	}
+	return db_step_done(s, st, "take key");
+}
 
 static enum store_rc
 q_take(struct store *s, const char *caller, const char *master,
     const uint8_t *ids, const uint8_t *valid, size_t n,
     struct etsi_keys *out)
 {
-	sqlite3_stmt *st;
-	enum store_rc rc = STORE_ERR;
+	enum store_rc rc = STORE_ERR, r;
 	struct q_tk *tk;
-	size_t i, j, len, removed = 0;
+	uint8_t *ct = NULL;
+	uint64_t now = time_real_ms();
+	size_t i, j, removed = 0, ctlen = ETSI_MAX_KEY_BYTES + SEAL_OVH;
 	int unauth = 0;
 
 	if ((tk = calloc(n, sizeof(*tk))) == NULL)
 		return STORE_ERR;
-	if (db_begin(s, 1) == -1) {
+	/* Every key may be sealed again (several slaves): room for n seals. */
+	if ((ct = sec_alloc(ctlen)) == NULL || ep_ensure(s, n) == -1 ||
+	    db_begin(s, 1) == -1) {
+		sec_free(ct, ctlen);
 		free(tk);
 		return STORE_ERR;
 	}
@@ -1491,79 +2072,45 @@ q_take(struct store *s, const char *caller, const char *master,
 			rc = STORE_NOTFOUND;
 			goto done;
 		}
-		st = db_st(s, ST_SEL_KEY);
-		sqlite3_bind_blob(st, 1, ids + 16 * i, 16, SQLITE_STATIC);
-		if (sqlite3_step(st) != SQLITE_ROW ||
-		    strcmp((const char *)sqlite3_column_text(st, 0), master) != 0) {
-			sqlite3_reset(st);
-			rc = STORE_NOTFOUND;
+		r = q_take_one(s, caller, master, ids + 16 * i, now, &tk[i],
+		    &out->v[i]);
+		if (r == STORE_UNAUTH) {
+			unauth = 1;
+			continue;
+		}
+		if (r != STORE_OK) {
+			rc = r;
 			goto done;
 		}
-		tk[i].idx = slaves_find((const char *)sqlite3_column_text(st, 1),
-		    caller);
-		tk[i].ns = (size_t)sqlite3_column_bytes(st, 2);
-		len = (size_t)sqlite3_column_bytes(st, 3);
-		if (tk[i].ns > sizeof(tk[i].taken) || (size_t)tk[i].idx >= tk[i].ns ||
-		    len <= SEAL_OVH || len - SEAL_OVH > ETSI_MAX_KEY_BYTES) {
-			sqlite3_reset(st);
-			if (tk[i].idx == -1) {
-				unauth = 1;
-				continue;
-			}
-			goto done;
-		}
-		memcpy(tk[i].taken, sqlite3_column_blob(st, 2), tk[i].ns);
-		if (tk[i].taken[tk[i].idx]) {
-			sqlite3_reset(st);
-			rc = STORE_NOTFOUND;
-			goto done;
-		}
-		len -= SEAL_OVH;
-		out->v[i].key = sec_alloc(len);
-		out->v[i].len = len;
-		if (out->v[i].key == NULL || unseal(s, ids + 16 * i,
-		    sqlite3_column_blob(st, 3), len + SEAL_OVH, out->v[i].key) == -1) {
-			log_err("store: a sealed key does not authenticate");
-			sqlite3_reset(st);
-			goto done;
-		}
-		sqlite3_reset(st);
 	}
 	if (unauth) {
 		rc = STORE_UNAUTH;
 		goto done;
 	}
 	rc = STORE_ERR;
-	for (i = 0; i < n; i++) {
-		tk[i].taken[tk[i].idx] = 1;
-		for (j = 0; j < tk[i].ns && tk[i].taken[j]; j++)
-			;
-		if (j == tk[i].ns) {
-			st = db_st(s, ST_DEL_KEY);
-			sqlite3_bind_blob(st, 1, ids + 16 * i, 16, SQLITE_STATIC);
-			removed++;
-		} else {
-			st = db_st(s, ST_UPD_TAKEN);
-			sqlite3_bind_blob(st, 1, tk[i].taken, (int)tk[i].ns,
-			    SQLITE_STATIC);
-			sqlite3_bind_blob(st, 2, ids + 16 * i, 16, SQLITE_STATIC);
-		}
-		if (db_step_done(s, st, "take key") == -1)
+	for (i = 0; i < n; i++)
+		if (q_take_commit(s, master, ids + 16 * i, &tk[i], &out->v[i], ct,
+		    &removed) == -1)
 			goto done;
-	}
 	/* Committed (fsync'd) before a single byte leaves this function. */
 	if (db_commit(s) == -1)
 		goto done;
 	s->nakeys -= removed;
-	free(tk);
-	return STORE_OK;
+	for (i = 0; i < n; i++)
+		(void)pair_add(s, master, caller, -1);
+	rc = STORE_OK;
 done:
-	db_rollback(s);
-	for (i = 0; i < n; i++) {
-		sec_free(out->v[i].key, out->v[i].len);
-		out->v[i].key = NULL;
-		out->v[i].len = 0;
+	if (rc != STORE_OK) {
+		db_rollback(s);
+		for (i = 0; i < n; i++) {
+			sec_free(out->v[i].key, out->v[i].len);
+			out->v[i].key = NULL;
+			out->v[i].len = 0;
+		}
 	}
+	for (i = 0; i < n; i++)
+		free(tk[i].slaves);
+	sec_free(ct, ctlen);
 	free(tk);
 	return rc;
 }
@@ -1578,6 +2125,101 @@ store_take(struct store *s, const char *caller, const char *master,
 	pthread_mutex_lock(&s->mu);
 	rc = s->db ? q_take(s, caller, master, ids, valid, n, out) :
 	    m_take(s, caller, master, ids, valid, n, out);
+	pthread_mutex_unlock(&s->mu);
+	return rc;
+}
+
+/* ------------------------------------------------------------ expiry */
+
+static size_t
+m_expire(struct store *s, uint64_t now)
+{
+	struct akey *ak;
+	size_t n = 0, j;
+
+	while ((ak = s->ahead) != NULL && expired(s, ak->t, now)) {
+		for (j = 0; j < ak->nslaves; j++)
+			if (!ak->taken[j])
+				(void)pair_add(s, ak->master, ak->slaves[j], -1);
+		m_akey_del(s, ak);
+		n++;
+	}
+	return n;
+}
+
+/* Rebuilds the per-pair counts from the table (after a failed sweep). */
+static void
+q_recount(struct store *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->npairs; i++)
+		s->pairs[i].n = 0;
+	s->nakeys = 0;
+	if (sql_count(s) == -1)
+		log_err("store: cannot count the assigned keys");
+}
+
+/* Deletes (secure_delete: overwritten) up to SWEEP_MAX expired rows. */
+static int
+q_expire(struct store *s, uint64_t now, size_t *n)
+{
+	sqlite3_stmt *st;
+	uint8_t *ids;
+	size_t i, k = 0;
+	int rc = -1;
+
+	if ((ids = malloc(SWEEP_MAX * 16)) == NULL)
+		return -1;
+	if (db_begin(s, 0) == -1) {
+		free(ids);
+		return -1;
+	}
+	st = db_st(s, ST_SEL_OLDKEYS);
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)(now - s->ttl_ms));
+	while (k < SWEEP_MAX && sqlite3_step(st) == SQLITE_ROW) {
+		if (sqlite3_column_bytes(st, 0) != 16)
+			continue;
+		memcpy(ids + 16 * k++, sqlite3_column_blob(st, 0), 16);
+		(void)slaves_each((const char *)sqlite3_column_text(st, 2),
+		    sqlite3_column_blob(st, 3), (size_t)sqlite3_column_bytes(st, 3),
+		    (const char *)sqlite3_column_text(st, 1), s, -1);
+	}
+	sqlite3_reset(st);
+	for (i = 0; i < k; i++) {
+		st = db_st(s, ST_DEL_KEY);
+		sqlite3_bind_blob(st, 1, ids + 16 * i, 16, SQLITE_STATIC);
+		if (db_step_done(s, st, "expire key") == -1)
+			goto done;
+	}
+	if (db_commit(s) == -1)
+		goto done;
+	s->nakeys -= k < s->nakeys ? k : s->nakeys;
+	*n = k;
+	rc = 0;
+done:
+	if (rc == -1) {
+		db_rollback(s);
+		q_recount(s);
+	}
+	free(ids);
+	return rc;
+}
+
+int
+store_expire(struct store *s, uint64_t now_ms, size_t *n)
+{
+	int rc = 0;
+
+	*n = 0;
+	pthread_mutex_lock(&s->mu);
+	if (s->ttl_ms > 0 && now_ms >= s->ttl_ms) {
+		if (s->db)
+			rc = q_expire(s, now_ms, n);
+		else
+			*n = m_expire(s, now_ms);
+		s->stats.expired += *n;
+	}
 	pthread_mutex_unlock(&s->mu);
 	return rc;
 }

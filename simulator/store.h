@@ -9,9 +9,14 @@
  *    their slave SAEs at this KME (dec_keys).
  *
  * Backends: an in-memory structure (db_path NULL), or SQLite (WAL,
- * secure_delete) with every key byte sealed with AES-256-GCM under a
- * key-encryption key, the record ID being the AAD. Every function is
- * thread-safe and every multi-record change is atomic.
+ * secure_delete) with every key byte sealed with AES-256-GCM under a key
+ * derived from the key-encryption key for each opening of the database (see
+ * store.c), the record's authorization columns being the AAD. Every function
+ * is thread-safe and every multi-record change is atomic.
+ *
+ * Assigned keys that no slave fetches expire after a time to live, and a
+ * (master, slave) pair may have at most max_per_pair keys waiting
+ * (store_set_limits).
  */
 #ifndef SIM_STORE_H
 #define SIM_STORE_H
@@ -52,8 +57,15 @@ struct store_assign {
 	const char	  *master;
 	const char *const *slaves;
 	size_t		   nslaves;
-	/* out: 0 committed, 1 chunks missing (listed), 2 duplicate key ID */
+	/*
+	 * out: 0 committed, 1 chunks missing (listed), 2 duplicate key ID,
+	 * 3 the pair (master, slaves[full_slave]) already has `waiting` keys
+	 * and this would pass max_per_pair (nothing changed)
+	 */
 	int		   result;
+	size_t		   full_slave;
+	size_t		   waiting;
+	uint64_t	   t;		/* set by store_assign: creation, ms */
 	uint8_t		 (*missing)[16];	/* capacity nkeys * per, caller's */
 	size_t		   nmissing;
 };
@@ -132,5 +144,26 @@ enum store_rc	 store_take(struct store *s, const char *caller,
 
 /* Number of assigned keys still waiting for a slave (tests, status). */
 size_t		 store_assigned_count(struct store *s);
+
+/*
+ * Assigned keys expire ttl_s seconds after their assignment (0: never); a
+ * pair may have at most max_per_pair keys waiting for its slave (0: no cap).
+ */
+void		 store_set_limits(struct store *s, unsigned ttl_s,
+		    size_t max_per_pair);
+/*
+ * Deletes (and wipes) the assigned keys expired at now_ms (wall clock, ms);
+ * *expired out. An expired key is never served even before this runs.
+ */
+int		 store_expire(struct store *s, uint64_t now_ms, size_t *expired);
+
+struct store_stats {
+	size_t		chunks;		/* gauges */
+	size_t		assigned;
+	uint64_t	expired;	/* assigned keys wiped unfetched */
+	uint64_t	tampered;	/* records refused: they do not authenticate */
+	uint64_t	refused_full;	/* assignments refused: pair at its cap */
+};
+void		 store_get_stats(struct store *s, struct store_stats *out);
 
 #endif

@@ -12,6 +12,7 @@
 #
 # Environment: KEY_RATE (bits/s), MAX_KEY_COUNT, MAX_KEY_PER_REQUEST,
 # STATE_DIR (KME keys kept in SQLite there, so they survive restarts),
+# KEY_TTL_S, MAX_KEYS_PER_PAIR (KMEs' assigned keys),
 # POOL_LOW, POOL_HIGH, POOL_TTL_S, POOL_BATCH, POOL_LEASE (kmsd pools), NO_KMSD=1 (KMEs only),
 # BINDIR (default bin), PKI (default certs/out), LOG_LEVEL.
 #
@@ -127,7 +128,7 @@ write_kmsd_conf() {
 	} > "$dir/kmsd-$side.conf"
 }
 
-write_conf() {	# side id peer_id saes role api_port link_line
+write_conf() {	# side id peer_id saes role api_port link_line metrics_port
 	side=$1; dir=$2
 	{
 		echo "[kme]"
@@ -140,6 +141,9 @@ write_conf() {	# side id peer_id saes role api_port link_line
 		[ -n "${NO_KMSD:-}" ] || echo "sae_map_only = yes"
 		echo "max_key_count = ${MAX_KEY_COUNT:-100000}"
 		echo "max_key_per_request = ${MAX_KEY_PER_REQUEST:-128}"
+		echo "key_ttl_s = ${KEY_TTL_S:-7200}"
+		echo "max_keys_per_pair = ${MAX_KEYS_PER_PAIR:-100000}"
+		echo "metrics_listen = 127.0.0.1:${9:-0}"
 		echo "log_level = ${LOG_LEVEL:-info}"
 		if [ -n "${STATE_DIR:-}" ]; then
 			echo "db = $STATE_DIR/$3.db"
@@ -186,12 +190,14 @@ up() {
 	start_kme a "$dir"
 	a_api=$(getvar api_port "$dir/kme-a.ready")
 	a_link=$(getvar link_port "$dir/kme-a.ready")
+	a_ops=$(getvar metrics_port "$dir/kme-a.ready")
 	# Pin A's ports so that a restart comes back on the same ones.
-	write_conf a "$dir" kme-a kme-b sae-a transmitter "$a_api" "listen = 127.0.0.1:$a_link"
+	write_conf a "$dir" kme-a kme-b sae-a transmitter "$a_api" "listen = 127.0.0.1:$a_link" "$a_ops"
 	write_conf b "$dir" kme-b kme-a "sae-b,sae-x" receiver 0 "peer = 127.0.0.1:$a_link"
 	start_kme b "$dir"
 	b_api=$(getvar api_port "$dir/kme-b.ready")
-	write_conf b "$dir" kme-b kme-a "sae-b,sae-x" receiver "$b_api" "peer = 127.0.0.1:$a_link"
+	b_ops=$(getvar metrics_port "$dir/kme-b.ready")
+	write_conf b "$dir" kme-b kme-a "sae-b,sae-x" receiver "$b_api" "peer = 127.0.0.1:$a_link" "$b_ops"
 	kmsd_a=""; kmsd_b=""; ops_a=""; ops_b=""
 	kme_a=sae-a; kme_b=sae-b; kme_x=sae-x
 	[ -n "${NO_KMSD:-}" ] || { kme_a=kmsd-a.sae-a; kme_b=kmsd-b.sae-b; kme_x=kmsd-b.sae-x; }
@@ -213,6 +219,8 @@ KMSD_A_OPS=$ops_a
 KMSD_B_OPS=$ops_b
 KME_A_URL=https://127.0.0.1:$a_api
 KME_B_URL=https://127.0.0.1:$b_api
+KME_A_OPS=http://127.0.0.1:$a_ops
+KME_B_OPS=http://127.0.0.1:$b_ops
 KME_A_ID=kme-a
 KME_B_ID=kme-b
 CA=$PKI/ca.crt

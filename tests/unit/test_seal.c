@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include "common/log.h"
@@ -300,6 +301,53 @@ test_threads(void **state)
 	seal_free(mt_seal);
 }
 
+/*
+ * seal_subkey is HKDF-SHA256 (RFC 5869), checked against the two HMACs of
+ * its definition computed here with HMAC(); seal_seal_iv uses the nonce it
+ * is given, and seal_open opens its blobs.
+ */
+static void
+test_subkey_iv(void **state)
+{
+	uint8_t kek[SEAL_KEK_LEN], salt[32], prk[32], okm[32], k1[32], k2[32];
+	uint8_t iv[SEAL_NONCE_LEN] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7 };
+	uint8_t pt[24], blob[24 + SEAL_OVERHEAD], back[24], in[64];
+	const char *info = "test label";
+	unsigned l = 0;
+	struct seal *sl;
+
+	(void)state;
+	assert_int_equal(RAND_bytes(kek, sizeof(kek)), 1);
+	assert_int_equal(RAND_bytes(salt, sizeof(salt)), 1);
+	assert_int_equal(RAND_bytes(pt, sizeof(pt)), 1);
+	/* PRK = HMAC(salt, IKM); OKM = T(1) = HMAC(PRK, info || 0x01). */
+	assert_non_null(HMAC(EVP_sha256(), salt, sizeof(salt), kek, sizeof(kek),
+	    prk, &l));
+	memcpy(in, info, strlen(info));
+	in[strlen(info)] = 1;
+	assert_non_null(HMAC(EVP_sha256(), prk, sizeof(prk), in, strlen(info) + 1,
+	    okm, &l));
+	assert_int_equal(seal_subkey(kek, salt, sizeof(salt), info, k1), 0);
+	assert_memory_equal(k1, okm, 32);
+	/* Another salt or another label: another key. */
+	salt[0] ^= 1;
+	assert_int_equal(seal_subkey(kek, salt, sizeof(salt), info, k2), 0);
+	assert_memory_not_equal(k1, k2, 32);
+	assert_int_equal(seal_subkey(kek, salt, sizeof(salt), "other", k1), 0);
+	assert_memory_not_equal(k1, k2, 32);
+
+	assert_non_null(sl = seal_new(k1));
+	assert_int_equal(seal_seal_iv(sl, iv, (const uint8_t *)"a", 1, pt,
+	    sizeof(pt), blob), 0);
+	assert_memory_equal(blob, iv, sizeof(iv));
+	assert_int_equal(seal_open(sl, (const uint8_t *)"a", 1, blob,
+	    sizeof(blob), back), 0);
+	assert_memory_equal(back, pt, sizeof(pt));
+	assert_int_equal(seal_open(sl, (const uint8_t *)"b", 1, blob,
+	    sizeof(blob), back), -1);
+	seal_free(sl);
+}
+
 int
 main(void)
 {
@@ -311,6 +359,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_kek_size, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kek_race, setup, teardown),
 		cmocka_unit_test(test_threads),
+		cmocka_unit_test(test_subkey_iv),
 	};
 
 	log_init("test_seal", LOG_ERR);
