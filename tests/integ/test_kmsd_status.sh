@@ -16,11 +16,11 @@ st() { http_body "$(sae_curl "$1" "$2/api/v1/keys/$3/status")"; }
 poolkeys() { curl -s "$KMSD_A_OPS/healthz" | jq -r '.pools[0].keys'; }
 # Full: KME A at its max_key_count and kmsd A's pool at its high mark.
 i=0
-until [ "$(json_get "$(st A "$KME_A_URL" sae-b)" .stored_key_count)" = "$MAX_KEY_COUNT" ] &&
+until [ "$(json_get "$(st KA "$KME_A_URL" sae-b)" .stored_key_count)" = "$MAX_KEY_COUNT" ] &&
     [ "$(poolkeys)" = "$POOL_HIGH" ]; do
 	i=$((i + 1)); [ $i -lt 100 ] || break; sleep 0.1
 done
-kme=$(st A "$KME_A_URL" sae-b)
+kme=$(st KA "$KME_A_URL" sae-b)
 k=$(st A "$KMSD_A_URL" sae-b)
 pool=$(poolkeys)
 echo "# KME A: $(json_get "$kme" -c .)"
@@ -41,7 +41,7 @@ check "kmsd: IDs are the KME's" "$(json_get "$kme" '"\(.source_KME_ID) \(.target
 b=$(st B "$KMSD_B_URL" sae-a)
 check "kmsd B (no pool): the spec's relations hold" true "$(json_get "$b" "$relations")"
 check "kmsd B (no pool): stored_key_count is KME B's" \
-	"$(json_get "$(st B "$KME_B_URL" sae-a)" .stored_key_count)" "$(json_get "$b" .stored_key_count)"
+	"$(json_get "$(st KB "$KME_B_URL" sae-a)" .stored_key_count)" "$(json_get "$b" .stored_key_count)"
 check "kmsd A: no key size mismatch with the KME" 0 \
 	"$(curl -s "$KMSD_A_OPS/metrics" | awk '$1 == "kmsd_pool_key_size_mismatch" { print $2 }')"
 
