@@ -30,7 +30,8 @@
 # A self-check corrupts one captured packet and requires the malformed check
 # to flag it (so that check cannot pass by not matching tshark's wording).
 # Without tshark/dumpcap, or without the right to capture on lo, it prints
-# "not ok" (Debian: apt-get install tshark). Bounded: < 60 s.
+# "not ok" (Debian: apt-get install tshark). Its time is printed, not
+# asserted: speed goals live in bench/, and this machine is shared.
 #   KEEP=1  keep the temp dir (captures, decodes, logs)
 #   CASES="qkd/nwu psk/rfc7296 qkd/nwu/natt ..."  a subset
 . "$(dirname "$0")/lib.sh"
@@ -320,5 +321,5 @@ if [ -n "$first_pcap" ]; then
 	fi
 fi
 el=$(( $(date +%s) - t0 ))
-if [ "$el" -lt 60 ]; then ok "tshark: all runs in $el s (< 60)"; else nok "tshark: took $el s (>= 60)"; fi
+echo "# tshark: all runs in $el s"
 exit 0
