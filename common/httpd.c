@@ -282,6 +282,21 @@ httpd_access(void *cls, struct MHD_Connection *c, const char *url,
 	}
 	if (buf_add(&rq->body, "", 1) == -1)	/* NUL terminator */
 		return MHD_NO;
+	/* Every body served here is JSON: refuse deep nesting before any
+	 * handler (even one that ignores the body) sees it. */
+	if (!etsi_json_depth_ok((const char *)rq->body.data, rq->body.len - 1,
+	    ETSI_JSON_MAX_DEPTH)) {
+		char	msg[64];
+
+		log_info("%s: %s %s from %s: body nested deeper than %d levels "
+		    "refused", d->name, method, url, hc ? hc->addr : "?",
+		    ETSI_JSON_MAX_DEPTH);
+		snprintf(msg, sizeof(msg), "JSON nested deeper than %d levels",
+		    ETSI_JSON_MAX_DEPTH);
+		if (httpd_error(&resp, 400, msg, NULL) == -1)
+			return MHD_NO;
+		return httpd_send(c, &resp);
+	}
 	memset(&req, 0, sizeof(req));
 	req.method = method;
 	req.path = url;

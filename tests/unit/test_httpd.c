@@ -160,6 +160,40 @@ test_body_limit(void **state)
 	httpd_stop(d);
 }
 
+/* Nesting past ETSI_JSON_MAX_DEPTH is a 400 with an ETSI Error body, for
+ * any request (the echo handler ignores bodies, as GET handlers do). */
+static void
+test_json_depth(void **state)
+{
+	struct httpd	*d = start(1, 64 * 1024);
+	struct sink	 s;
+	char		*deep = malloc(20001);
+	size_t		 n = 0;
+
+	assert_non_null(deep);
+	for (int i = 0; i < 10000; i++)
+		deep[n++] = '[';
+	for (int i = 0; i < 10000; i++)
+		deep[n++] = ']';
+	assert_int_equal(get(httpd_port(d), 1, "sae-a", "/", deep, n, &s), 400);
+	assert_non_null(strstr(s.buf, "\"message\":\"JSON nested deeper than"));
+	/* 33 levels refused, 32 served; brackets inside strings do not count. */
+	n = 0;
+	for (int i = 0; i < 32; i++)
+		deep[n++] = '[';
+	memcpy(deep + n, "\"[[[[[[[[\"", 10);
+	n += 10;
+	for (int i = 0; i < 32; i++)
+		deep[n++] = ']';
+	assert_int_equal(get(httpd_port(d), 1, "sae-a", "/", deep, n, &s), 200);
+	deep[0] = '{';
+	memmove(deep + 1, deep, n++);
+	deep[0] = '[';
+	assert_int_equal(get(httpd_port(d), 1, "sae-a", "/", deep, n, &s), 400);
+	free(deep);
+	httpd_stop(d);
+}
+
 static void
 test_plain(void **state)
 {
@@ -201,6 +235,7 @@ main(void)
 		cmocka_unit_test(test_mtls_identity),
 		cmocka_unit_test(test_mtls_refusals),
 		cmocka_unit_test(test_body_limit),
+		cmocka_unit_test(test_json_depth),
 		cmocka_unit_test(test_plain),
 	};
 
