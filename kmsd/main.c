@@ -250,7 +250,7 @@ main(int argc, char **argv)
 	}
 	log_init(c->id, lvl);
 	sec_json_init();
-	sec_no_core();
+	sec_harden();
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
