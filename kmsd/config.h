@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "common/etsiapi.h"
+#include "common/httpd.h"
 
 #define KMSD_MAX_SAES	32
 #define KMSD_MAX_PEERS	32
@@ -34,6 +35,7 @@ struct kmsd_config {
 	int		 metrics_set;
 	unsigned	 max_body;
 	unsigned	 max_key_per_request;	/* northbound; split upstream */
+	struct httpd_limits http;		/* API connection limits */
 	/* [upstream] */
 	int		 simulator;		/* mode = simulator */
 	char		*url;

@@ -20,6 +20,7 @@ struct sim_config {
 	unsigned	 key_size, min_key_size, max_key_size;
 	unsigned	 max_key_per_request, max_key_count, max_sae_id_count;
 	unsigned	 max_body;
+	struct httpd_limits http;	/* API connection limits */
 	char		*db, *kek_file, *ready_file, *log_level;
 	/* [link] */
 	int		 transmitter;
