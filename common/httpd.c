@@ -325,7 +325,9 @@ httpd_admit(struct httpd *d, uint32_t ip)
 	}
 	if (d->nconns >= d->lim.max_conns) {
 		top = httpd_top_ip(d, &n_top);
-		if (top != ip && n_top > n_ip + 1)
+		/* A clear lead (not the +-1 of a balanced flood, whose swaps
+		 * would each cost a thread and a TLS setup). */
+		if (top != ip && n_top > n_ip + 1 + n_ip / 4)
 			v = httpd_victim(d, top);
 		else if (!httpd_swap_ok(v = httpd_victim(d, ip)))
 			goto refuse;
@@ -443,9 +445,9 @@ httpd_report(struct httpd *d)
 	if (memcmp(n, o, sizeof(*n)) == 0)
 		return;
 	log_info("%s: last %d s: shed %lu connection(s) over the per-address "
-	    "limit %u and %lu over the limit %u (%lu of them new ones, as all "
-	    "others were busy), closed %lu slow handshake(s) and %lu idle or "
-	    "slow request(s); %u open", d->name, HTTPD_REPORT_S,
+	    "limit %u and %lu over the limit %u, refused %lu new one(s) at "
+	    "accept, closed %lu slow handshake(s) and %lu idle or slow "
+	    "request(s); %u open", d->name, HTTPD_REPORT_S,
 	    n->shed_ip - o->shed_ip, d->lim.max_conns_per_ip,
 	    n->shed_total - o->shed_total, d->lim.max_conns,
 	    n->refused - o->refused, n->handshake - o->handshake,

@@ -2,7 +2,8 @@
 """Connection-exhaustion attacker for the HTTPS servers' tests.
 
 Holds COUNT TCP connections to 127.0.0.1:PORT, spread over the given source
-addresses, and reopens each one as soon as the server closes it:
+addresses, and reopens each one REOPEN seconds after the server closes it
+(as a client backing off; 0 turns this into a connection-rate flood):
 
   idle  connect and send nothing
   slow  send one byte of a TLS ClientHello per second per socket (slowloris):
@@ -10,9 +11,11 @@ addresses, and reopens each one as soon as the server closes it:
 
 Runs until SIGTERM/SIGINT or --duration, then prints one line of key=value
 counters: opened (connections made), closed_by_server, open_max (most held
-at once), errors (connects that failed at once).
+at once), errors (connects that failed at once), max_life_ms (longest any
+connection stayed open, including those still open at the end).
 """
 import argparse
+import collections
 import errno
 import os
 import select
@@ -41,12 +44,14 @@ def parse_addrs(spec):
 
 
 class Flood:
-    def __init__(self, port, addrs, count, mode):
+    def __init__(self, port, addrs, count, mode, reopen):
         self.port, self.addrs, self.count, self.mode = port, addrs, count, mode
-        self.socks = {}          # fd -> [socket, bytes sent, next send time]
+        self.reopen = reopen
+        self.due = collections.deque()   # times at which closed slots reopen
+        self.socks = {}          # fd -> [socket, bytes sent, next send, opened]
         self.poll = select.poll()
         self.n = {"opened": 0, "closed_by_server": 0, "open_max": 0,
-                  "errors": 0}
+                  "errors": 0, "max_life_ms": 0}
         self.next_addr = 0
 
     def open_one(self):
@@ -66,13 +71,20 @@ class Flood:
             s.close()
             self.n["errors"] += 1
             return False
-        self.socks[s.fileno()] = [s, 0, time.monotonic() + 1.0]
+        now = time.monotonic()
+        self.socks[s.fileno()] = [s, 0, now + 1.0, now]
         self.poll.register(s.fileno(), select.POLLIN | select.POLLERR |
                            select.POLLHUP)
         self.n["opened"] += 1
         return True
 
+    def life(self, st):
+        ms = int((time.monotonic() - st[3]) * 1000)
+        self.n["max_life_ms"] = max(self.n["max_life_ms"], ms)
+
     def drop(self, fd):
+        self.life(self.socks[fd])
+        self.due.append(time.monotonic() + self.reopen)
         s = self.socks.pop(fd)[0]
         self.poll.unregister(fd)
         s.close()
@@ -80,7 +92,12 @@ class Flood:
     def fill(self, budget):
         """Reopens up to budget connections (a cap per round keeps the
         loop responsive)."""
+        now = time.monotonic()
         while len(self.socks) < self.count and budget > 0:
+            if len(self.socks) + len(self.due) >= self.count:
+                if self.due[0] > now:
+                    break
+                self.due.popleft()
             if not self.open_one():
                 break
             budget -= 1
@@ -133,11 +150,13 @@ def main():
     ap.add_argument("--count", type=int, default=2000)
     ap.add_argument("--mode", choices=("idle", "slow"), default="idle")
     ap.add_argument("--duration", type=float, default=60)
+    ap.add_argument("--reopen", type=float, default=0.5,
+                    help="seconds before a closed connection is reopened")
     ap.add_argument("--ready", help="file written once COUNT were opened")
     a = ap.parse_args()
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    f = Flood(a.port, parse_addrs(a.addrs), a.count, a.mode)
+    f = Flood(a.port, parse_addrs(a.addrs), a.count, a.mode, a.reopen)
     t_end = time.monotonic() + a.duration
     while f.n["opened"] < a.count and time.monotonic() < t_end and not STOP:
         f.run(time.monotonic() + 0.1)
@@ -145,6 +164,8 @@ def main():
         with open(a.ready, "w") as r:
             r.write("opened=%d\n" % f.n["opened"])
     f.run(t_end)
+    for st in f.socks.values():
+        f.life(st)
     print(" ".join("%s=%d" % kv for kv in sorted(f.n.items())), flush=True)
     return 0
 
