@@ -27,7 +27,11 @@
 #define HTTPD_FD_RESERVE	128	/* fds kept for the rest of the process */
 #define HTTPD_REAP_MS		250	/* deadline check period */
 #define HTTPD_REPORT_S		10	/* shedding summary period */
-#define HTTPD_STALE_MS		1000	/* see httpd_stale */
+#define HTTPD_STALE_MS		1000	/* see httpd_swap_ok */
+/* Per connection thread: handlers use little stack, and small stacks stay
+ * in glibc's stack cache, so a connection flood does not mmap/munmap 8 MiB
+ * per connection. */
+#define HTTPD_STACK		(512 * 1024)
 
 /* Where a connection is; decides what is shed first and its deadline. */
 enum httpd_cstate {
@@ -832,6 +836,7 @@ httpd_start(const struct httpd_cfg *cfg, httpd_handler h, void *ctx,
 	    MHD_OPTION_NOTIFY_COMPLETED, httpd_completed, d,
 	    MHD_OPTION_CONNECTION_LIMIT, mhd_limit,
 	    MHD_OPTION_CONNECTION_TIMEOUT, d->lim.idle_s,
+	    MHD_OPTION_THREAD_STACK_SIZE, (size_t)HTTPD_STACK,
 	    MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
 	    d->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, d->cert_pem,
 	    MHD_OPTION_HTTPS_MEM_KEY, d->key_pem,

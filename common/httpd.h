@@ -47,13 +47,13 @@ typedef int (*httpd_handler)(void *ctx, const struct httpd_req *req,
  */
 struct httpd_limits {
 	unsigned	 max_conns;		/* default 256 */
-	unsigned	 max_conns_per_ip;	/* default 64 */
+	unsigned	 max_conns_per_ip;	/* default 128 */
 	unsigned	 handshake_s;		/* default 3 */
 	unsigned	 idle_s;		/* default 60 */
 };
 
 #define HTTPD_MAX_CONNS_DEFAULT		256
-#define HTTPD_MAX_CONNS_PER_IP_DEFAULT	64
+#define HTTPD_MAX_CONNS_PER_IP_DEFAULT	128
 #define HTTPD_HANDSHAKE_S_DEFAULT	3
 #define HTTPD_IDLE_S_DEFAULT		60
 

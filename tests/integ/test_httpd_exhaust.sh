@@ -19,6 +19,13 @@ tb_up
 
 # Limits the daemons run with (the defaults: the testbed sets none).
 MAX_CONNS=256 HANDSHAKE_S=3 REQUESTS=12
+# The bound is 1 s; ASan+UBSan binaries (SAN=1: the daemons and kmsclient)
+# run several times slower, so there the test checks behaviour under the
+# flood with a looser bound, and the normal build checks the 1 s.
+case $BINDIR in
+*build-san*) BOUND_MS=4000 SLACK_S=5 ;;
+*) BOUND_MS=1000 SLACK_S=2 ;;
+esac
 
 # --- JSON nesting ---
 deep=$(python3 -c 'print("[" * 10000 + "]" * 10000)')
@@ -57,8 +64,8 @@ phase() {
 		t1=$(date +%s%N)
 		ms=$(( (t1 - t0) / 1000000 ))
 		check "$name: enc_keys $i answered" 0 "$rc$(cat "$TB/kc.err")"
-		check "$name: enc_keys $i within 1 s (took $ms ms)" true \
-			"$([ $ms -lt 1000 ] && echo true || echo false)"
+		check "$name: enc_keys $i within $BOUND_MS ms (took $ms ms)" true \
+			"$([ $ms -lt $BOUND_MS ] && echo true || echo false)"
 		n=$(ls "/proc/$pid/fd" | wc -l)
 		[ "$n" -gt $maxfd ] && maxfd=$n
 		sleep 0.3
@@ -73,8 +80,8 @@ phase() {
 	check "$name: server held at most $((MAX_CONNS * 5 / 4 + 16 + 64)) descriptors ($maxfd)" true \
 		"$([ $maxfd -le $((MAX_CONNS * 5 / 4 + 16 + 64)) ] && echo true || echo false)"
 	# Queue wait + handshake deadline + reaper period; it was 60 s before.
-	check "$name: no attacker connection lived past the ${HANDSHAKE_S} s deadline + 2 s ($(get max_life_ms) ms)" true \
-		"$([ "$(get max_life_ms)" -le $(( (HANDSHAKE_S + 2) * 1000 )) ] && echo true || echo false)"
+	check "$name: no attacker connection lived past the ${HANDSHAKE_S} s deadline + $SLACK_S s ($(get max_life_ms) ms)" true \
+		"$([ "$(get max_life_ms)" -le $(( (HANDSHAKE_S + SLACK_S) * 1000 )) ] && echo true || echo false)"
 	# The keys are real: the peer side hands out the same bytes for the IDs.
 	got=$("$KMSCLIENT" --url "$peer" --cert "$SAE_B_CERT" --key "$SAE_B_KEY" --ca "$CA" \
 		dec sae-a $(cut -d' ' -f1 "$keys") 2>"$TB/kc.err")
