@@ -6,7 +6,7 @@ PKGS="build-essential pkg-config libmicrohttpd-dev libgnutls28-dev \
 libcurl4-openssl-dev libssl-dev libjansson-dev libsqlite3-dev libinih-dev \
 libcmocka-dev openssl curl jq sqlite3 ca-certificates procps iproute2 \
 clang libclang-rt-14-dev gnuplot-nox \
-strongswan-charon strongswan-swanctl libcharon-extra-plugins coreutils tshark"
+strongswan-charon strongswan-swanctl libcharon-extra-plugins coreutils tshark python3"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
