@@ -1,14 +1,18 @@
 /* Bounded buffers, bounded reader, wiping allocators. */
 #include <errno.h>
 #include <malloc.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 
 #include <jansson.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 
 #include "common/buf.h"
+#include "common/log.h"
 
 void
 buf_init(struct buf *b, size_t max)
@@ -197,10 +201,30 @@ rd_u64(struct rd *r, uint64_t *v)
 	return 0;
 }
 
+/*
+ * Secret memory lives in OpenSSL's secure heap once sec_harden() has made
+ * one: a single mmap'd arena, mlock'ed where RLIMIT_MEMLOCK allows, marked
+ * MADV_DONTDUMP, with guard pages; one lock per call, no syscall. When the
+ * arena is full (or was never made: unit tests, libraries), blocks come
+ * from the ordinary heap and are still wiped on free. Both free functions
+ * tell the two apart, so any block may go to either.
+ */
 void *
 sec_alloc(size_t n)
 {
-	return calloc(1, n ? n : 1);
+	static atomic_int	 warned;
+	void			*p;
+
+	if (n == 0)
+		n = 1;
+	if ((p = OPENSSL_secure_zalloc(n)) != NULL)
+		return p;
+	if (CRYPTO_secure_malloc_initialized() &&
+	    atomic_exchange(&warned, 1) == 0)
+		log_warn("secure heap full: further key buffers are in ordinary "
+		    "(wiped, not locked) memory");
+	ERR_clear_error();
+	return calloc(1, n);
 }
 
 void
@@ -208,8 +232,8 @@ sec_free(void *p, size_t n)
 {
 	if (p == NULL)
 		return;
-	OPENSSL_cleanse(p, n);
-	free(p);
+	/* Cleanses the whole secure block, or n bytes of a malloc'd one. */
+	OPENSSL_secure_clear_free(p, n);
 }
 
 void
@@ -217,6 +241,10 @@ sec_free_any(void *p)
 {
 	if (p == NULL)
 		return;
+	if (CRYPTO_secure_allocated(p)) {
+		OPENSSL_secure_clear_free(p, 0);
+		return;
+	}
 	OPENSSL_cleanse(p, malloc_usable_size(p));
 	free(p);
 }
@@ -227,10 +255,49 @@ sec_json_init(void)
 	json_set_alloc_funcs(malloc, sec_free_any);
 }
 
+/* Largest power of two <= n (n > 0). */
+static size_t
+pow2_floor(size_t n)
+{
+	size_t	p = 1;
+
+	while (p <= n / 2)
+		p *= 2;
+	return p;
+}
+
 void
-sec_no_core(void)
+sec_harden(void)
 {
 	struct rlimit	rl = { 0, 0 };
+	size_t		size = SEC_HEAP_MAX;
+	int		rc;
 
 	(void)setrlimit(RLIMIT_CORE, &rl);
+	/* No core file even if a limit is raised later, no ptrace by other
+	 * users, /proc/PID/mem unreadable to them. */
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+
+	if (CRYPTO_secure_malloc_initialized())
+		return;
+	/* Lock as much of the arena as the limit allows: raise the soft limit
+	 * to the hard one, then size the arena to fit. */
+	if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+		if (rl.rlim_cur < SEC_HEAP_MAX && rl.rlim_max > rl.rlim_cur) {
+			rl.rlim_cur = rl.rlim_max;
+			(void)setrlimit(RLIMIT_MEMLOCK, &rl);
+			(void)getrlimit(RLIMIT_MEMLOCK, &rl);
+		}
+		/* Half the limit: OpenSSL and the rest of the process may lock too. */
+		if (rl.rlim_cur / 2 >= SEC_HEAP_MIN && rl.rlim_cur / 2 < size)
+			size = pow2_floor(rl.rlim_cur / 2);
+	}
+	rc = CRYPTO_secure_malloc_init(size, 16);
+	if (rc == 0)
+		log_warn("no secure heap (mmap failed): key buffers are in ordinary "
+		    "(wiped) memory");
+	else
+		log_debug("secure heap: %zu KiB, %s, excluded from core dumps",
+		    size / 1024, rc == 1 ? "locked in RAM" :
+		    "not locked (RLIMIT_MEMLOCK too low)");
 }

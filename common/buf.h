@@ -39,14 +39,22 @@ int	 rd_u64(struct rd *r, uint64_t *v);
 int	 rd_bytes(struct rd *r, void *out, size_t n);
 int	 rd_ptr(struct rd *r, const uint8_t **p, size_t n);	/* borrow n bytes */
 
-/* Secret memory: zeroed on allocation, wiped before release. */
+#define SEC_HEAP_MAX	(4u << 20)	/* secure arena, bytes (power of 2) */
+#define SEC_HEAP_MIN	(64u << 10)
+
+/* Secret memory: zeroed on allocation, wiped before release; in the locked,
+ * undumpable secure heap after sec_harden() (see buf.c). */
 void	*sec_alloc(size_t n);
 void	 sec_free(void *p, size_t n);
-/* Wipe any malloc'd block (uses malloc_usable_size) and free it. */
+/* Wipe any block from sec_alloc or malloc (malloc_usable_size) and free it. */
 void	 sec_free_any(void *p);
 /* Make Jansson wipe every block it frees (key material passes through it). */
 void	 sec_json_init(void);
-/* No core files from this process: they would hold key material. */
-void	 sec_no_core(void);
+/*
+ * Once at the start of every daemon and tool, before threads: no core files
+ * (RLIMIT_CORE 0, PR_SET_DUMPABLE 0) and the secure heap for key buffers
+ * (mlock'ed where RLIMIT_MEMLOCK allows, MADV_DONTDUMP).
+ */
+void	 sec_harden(void);
 
 #endif

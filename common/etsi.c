@@ -68,6 +68,31 @@ key_id_valid(const char *s, size_t len)
 	return 1;
 }
 
+int
+etsi_json_depth_ok(const char *js, size_t len, unsigned max)
+{
+	unsigned	depth = 0;
+	int		instr = 0;
+
+	for (size_t i = 0; js != NULL && i < len; i++) {
+		char c = js[i];
+
+		if (instr) {
+			if (c == '\\')
+				i++;		/* the escaped character */
+			else if (c == '"')
+				instr = 0;
+		} else if (c == '"')
+			instr = 1;
+		else if (c == '[' || c == '{') {
+			if (++depth > max)
+				return 0;
+		} else if ((c == ']' || c == '}') && depth > 0)
+			depth--;
+	}
+	return 1;
+}
+
 /* Loads one JSON object from (js, len); -1 with err set otherwise. */
 static json_t *
 load_object(const char *js, size_t len, char *err)
@@ -84,6 +109,11 @@ load_object(const char *js, size_t len, char *err)
 			break;
 	if (i == len) {
 		snprintf(err, ETSI_ERRLEN, "empty body");
+		return NULL;
+	}
+	if (!etsi_json_depth_ok(js, len, ETSI_JSON_MAX_DEPTH)) {
+		snprintf(err, ETSI_ERRLEN, "JSON nested deeper than %d levels",
+		    ETSI_JSON_MAX_DEPTH);
 		return NULL;
 	}
 	if ((o = json_loadb(js, len, JSON_REJECT_DUPLICATES |

@@ -19,6 +19,7 @@
 #define ETSI_MAX_SLAVES		64	/* additional_slave_SAE_IDs */
 #define ETSI_MAX_KEY_BYTES	8192	/* 65536 bits */
 #define ETSI_ERRLEN		256
+#define ETSI_JSON_MAX_DEPTH	32	/* nesting of [ and {; ETSI objects use 4 */
 
 /* The spec's own wording for its error cases. */
 #define ETSI_MSG_SIZE_MULT8	"size shall be a multiple of 8"
@@ -87,6 +88,13 @@ char	*etsi_keys_dump(const struct etsi_keys *k);		/* sec_free_any() */
 char	*etsi_key_ids_dump(const struct etsi_key_ids *k);	/* free() */
 /* {"message": msg, "details": [{"detail": detail}]}; detail may be NULL. */
 char	*etsi_error_dump(const char *msg, const char *detail);	/* free() */
+
+/*
+ * 1 if the JSON text (js, len) nests [ and { at most max deep (brackets in
+ * strings do not count), else 0. A linear pre-scan: Jansson's own limit
+ * (2048) is a recursion bound, not a policy.
+ */
+int	 etsi_json_depth_ok(const char *js, size_t len, unsigned max);
 
 /* SAE/KME ID check: 1..ETSI_ID_MAX printable ASCII, no '/', '?', '%', '"'. */
 int	 etsi_id_valid(const char *s);

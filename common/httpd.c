@@ -1,22 +1,65 @@
 /* Mutual-TLS HTTPS server on libmicrohttpd; see httpd.h. */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
 
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 #include <microhttpd.h>
 
 #include "common/buf.h"
+#include "common/cfg.h"
 #include "common/etsi.h"
 #include "common/httpd.h"
 #include "common/log.h"
+#include "common/timeutil.h"
 #include "common/tlsid.h"
 
 #define HTTPD_MAX_PEM	(256 * 1024)
+
+#define HTTPD_FD_RESERVE	128	/* fds kept for the rest of the process */
+#define HTTPD_REAP_MS		250	/* deadline check period */
+#define HTTPD_REPORT_S		10	/* shedding summary period */
+#define HTTPD_STALE_MS		1000	/* see httpd_swap_ok */
+/* Per connection thread: handlers use little stack, and small stacks stay
+ * in glibc's stack cache, so a connection flood does not mmap/munmap 8 MiB
+ * per connection. */
+#define HTTPD_STACK		(512 * 1024)
+
+/* Where a connection is; decides what is shed first and its deadline. */
+enum httpd_cstate {
+	HC_NEW,		/* TLS handshake or first request headers */
+	HC_IDLE,	/* between requests (or slowly sending headers) */
+	HC_BODY,	/* headers in, body arriving */
+	HC_BUSY,	/* handler running or answer being sent: never shed */
+};
+
+/* Per TCP connection: the verified peer identity, read once, and where it
+ * stands for the limits (state fields under httpd.mu). */
+struct httpd_conn {
+	char			 cn[ETSI_ID_MAX + 1];
+	int			 cn_read;
+	unsigned		 requests;
+	char			 addr[64];
+	struct httpd_conn	*prev, *next;	/* httpd.conns */
+	uint32_t		 ip;		/* IPv4, network order */
+	int			 fd;
+	enum httpd_cstate	 state;
+	uint64_t		 since_ns;	/* state entered, monotonic */
+	int			 shed;		/* shut down by us, closing */
+};
+
+struct httpd_counts {
+	unsigned long	 shed_ip, shed_total, refused, handshake, slow;
+};
 
 struct httpd {
 	struct MHD_Daemon	*d;
@@ -29,14 +72,16 @@ struct httpd {
 	uint16_t		 port;
 	int			 tls;
 	char			 name[32];
-};
-
-/* Per TCP connection: the verified peer identity, read once. */
-struct httpd_conn {
-	char		cn[ETSI_ID_MAX + 1];
-	int		cn_read;
-	unsigned	requests;
-	char		addr[64];
+	struct httpd_limits	 lim;
+	pthread_mutex_t		 mu;		/* conns, nconns, counts, stop */
+	pthread_cond_t		 cv;
+	struct httpd_conn	*conns;
+	unsigned		 nconns;	/* in conns and not shed */
+	struct httpd_counts	 cnt, reported;
+	int			 reserved;	/* nconns holds an accepted one */
+	int			 stop;
+	int			 reaper_on;
+	pthread_t		 reaper;
 };
 
 /* Per request: the body being received. */
@@ -73,22 +118,41 @@ httpd_read_file(const char *path, char *err, size_t errlen)
 	return p;
 }
 
+/* Shuts a connection's socket down (MHD then drops it). */
 static void
-httpd_peer_addr(struct MHD_Connection *c, char *out, size_t outlen)
+httpd_conn_fd_shut(struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo	*ci;
+
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (ci != NULL)
+		(void)shutdown(ci->connect_fd, SHUT_RDWR);
+}
+
+/* Peer address ("ip:port" for logs, the IPv4 for the limits) and socket. */
+static void
+httpd_peer_addr(struct MHD_Connection *c, struct httpd_conn *hc, size_t outlen)
 {
 	const union MHD_ConnectionInfo	*ci;
 	const struct sockaddr_in	*sin;
 	char				 ip[INET_ADDRSTRLEN] = "?";
 
+	hc->fd = -1;
+	hc->state = HC_NEW;
+	hc->since_ns = time_mono_ns();
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (ci != NULL)
+		hc->fd = ci->connect_fd;
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (ci == NULL || ci->client_addr == NULL ||
 	    ci->client_addr->sa_family != AF_INET) {
-		snprintf(out, outlen, "?");
+		snprintf(hc->addr, outlen, "?");
 		return;
 	}
 	sin = (const struct sockaddr_in *)(const void *)ci->client_addr;
+	hc->ip = sin->sin_addr.s_addr;
 	inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof(ip));
-	snprintf(out, outlen, "%s:%u", ip, ntohs(sin->sin_port));
+	snprintf(hc->addr, outlen, "%s:%u", ip, ntohs(sin->sin_port));
 }
 
 static gnutls_session_t
@@ -109,7 +173,334 @@ httpd_peer_cn(gnutls_session_t s, char *out, size_t outlen)
 	return tlsid_gnutls_peer(s, 0, out, outlen, why, sizeof(why));
 }
 
-/* MHD's own messages: handshake noise goes to debug, our closer says why. */
+/* ------------------------------------------------ connection limits */
+
+int
+httpd_limits_set(struct httpd_limits *l, const char *name, const char *value,
+    char *err, size_t errlen)
+{
+	if (strcmp(name, "max_conns") == 0)
+		return cfg_uint(&l->max_conns, name, value, 1, 100000, err, errlen);
+	if (strcmp(name, "max_conns_per_ip") == 0)
+		return cfg_uint(&l->max_conns_per_ip, name, value, 1, 100000, err,
+		    errlen);
+	if (strcmp(name, "handshake_timeout_s") == 0)
+		return cfg_uint(&l->handshake_s, name, value, 1, 60, err, errlen);
+	if (strcmp(name, "idle_timeout_s") == 0)
+		return cfg_uint(&l->idle_s, name, value, 1, 86400, err, errlen);
+	return 1;
+}
+
+/* Closes c's socket under MHD: its thread sees EOF and closes the
+ * connection. The fd stays valid until NOTIFY_CLOSED, which takes d->mu
+ * before MHD closes it, so it is never somebody else's fd here. */
+static void
+httpd_shed(struct httpd *d, struct httpd_conn *c, const char *why)
+{
+	if (c->shed)
+		return;
+	c->shed = 1;
+	d->nconns--;
+	(void)shutdown(c->fd, SHUT_RDWR);
+	log_debug("%s: connection from %s closed: %s", d->name, c->addr, why);
+}
+
+/* Shed order: NEW before IDLE before BODY, oldest first; BUSY never. */
+static int
+httpd_worse(const struct httpd_conn *a, const struct httpd_conn *b)
+{
+	if (b == NULL)
+		return 1;
+	if (a->state != b->state)
+		return a->state < b->state;
+	return a->since_ns < b->since_ns;
+}
+
+/* Least useful sheddable connection, of address ip (0: any); NULL if all
+ * are busy. */
+static struct httpd_conn *
+httpd_victim(struct httpd *d, uint32_t ip)
+{
+	struct httpd_conn	*c, *v = NULL;
+
+	for (c = d->conns; c != NULL; c = c->next)
+		if (!c->shed && c->state != HC_BUSY && (ip == 0 || c->ip == ip) &&
+		    httpd_worse(c, v))
+			v = c;
+	return v;
+}
+
+static unsigned
+httpd_count_ip(struct httpd *d, uint32_t ip)
+{
+	struct httpd_conn	*c;
+	unsigned		 n = 0;
+
+	for (c = d->conns; c != NULL; c = c->next)
+		n += !c->shed && c->ip == ip;
+	return n;
+}
+
+static int
+httpd_ip_cmp(const void *a, const void *b)
+{
+	uint32_t	x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The address holding the most sheddable connections: sorted, then the
+ * longest run; n log n, as this runs for every connection over the limit. */
+static uint32_t
+httpd_top_ip(struct httpd *d, unsigned *count)
+{
+	struct httpd_conn	*c;
+	uint32_t		*ips, top = 0;
+	size_t			 n = 0, i, run, best = 0;
+
+	*count = 0;
+	if ((ips = malloc((d->nconns + 1) * sizeof(*ips))) == NULL)
+		return 0;
+	for (c = d->conns; c != NULL && n <= d->nconns; c = c->next)
+		if (!c->shed && c->state != HC_BUSY)
+			ips[n++] = c->ip;
+	qsort(ips, n, sizeof(*ips), httpd_ip_cmp);
+	for (i = 0; i < n; i += run) {
+		for (run = 1; i + run < n && ips[i + run] == ips[i]; run++)
+			;
+		if (run > best) {
+			best = run;
+			top = ips[i];
+		}
+	}
+	free(ips);
+	*count = (unsigned)best;
+	return top;
+}
+
+/*
+ * May v, of the newcomer's own address, make room for it? Only an idle
+ * (or slow-body) connection that has been so for a while: swapping one
+ * half-open connection of an address for another gains nothing and costs a
+ * thread and a TLS setup per attempt, which is what lets a flood clog the
+ * accept queue; half-open ones end at their deadline instead.
+ */
+static int
+httpd_swap_ok(const struct httpd_conn *v)
+{
+	return v != NULL && v->state != HC_NEW &&
+	    time_mono_ns() - v->since_ns > HTTPD_STALE_MS * 1000000ull;
+}
+
+/*
+ * Makes room for a new connection from ip, or says no (d->mu held). Over
+ * the total limit the victim comes from the address holding the most (when
+ * it holds more than the newcomer's address will), so that a flood from a
+ * few addresses does not push out everybody else.
+ */
+static int
+httpd_admit(struct httpd *d, uint32_t ip)
+{
+	struct httpd_conn	*v;
+	unsigned		 n_ip = httpd_count_ip(d, ip), n_top;
+	uint32_t		 top;
+
+	if (n_ip >= d->lim.max_conns_per_ip) {
+		if (!httpd_swap_ok(v = httpd_victim(d, ip)))
+			goto refuse;
+		d->cnt.shed_ip++;
+		httpd_shed(d, v, "per-address connection limit");
+		n_ip--;
+	}
+	if (d->nconns >= d->lim.max_conns) {
+		top = httpd_top_ip(d, &n_top);
+		/* A clear lead (not the +-1 of a balanced flood, whose swaps
+		 * would each cost a thread and a TLS setup). */
+		if (top != ip && n_top > n_ip + 1 + n_ip / 4)
+			v = httpd_victim(d, top);
+		else if (!httpd_swap_ok(v = httpd_victim(d, ip)))
+			goto refuse;
+		if (v == NULL)
+			goto refuse;
+		d->cnt.shed_total++;
+		httpd_shed(d, v, "connection limit");
+	}
+	return 0;
+refuse:
+	d->cnt.refused++;
+	return -1;
+}
+
+/* MHD's accept policy: runs before any thread or TLS state exists. The
+ * admitted connection is counted from here; NOTIFY_STARTED lists it. */
+static enum MHD_Result
+httpd_accept(void *cls, const struct sockaddr *sa, socklen_t len)
+{
+	struct httpd	*d = cls;
+	uint32_t	 ip = 0;
+	int		 rc;
+
+	if (sa != NULL && sa->sa_family == AF_INET &&
+	    len >= (socklen_t)sizeof(struct sockaddr_in))
+		ip = ((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr;
+	pthread_mutex_lock(&d->mu);
+	if (d->reserved)		/* MHD dropped the last one after accept */
+		d->nconns--;
+	rc = httpd_admit(d, ip);
+	if (rc == 0)
+		d->nconns++;	/* reserved until NOTIFY_STARTED or the next accept */
+	d->reserved = rc == 0;
+	pthread_mutex_unlock(&d->mu);
+	return rc == 0 ? MHD_YES : MHD_NO;
+}
+
+/* A new connection joins the list, in the slot its accept reserved. */
+static void
+httpd_track(struct httpd *d, struct httpd_conn *hc)
+{
+	hc->next = d->conns;
+	if (d->conns)
+		d->conns->prev = hc;
+	d->conns = hc;
+	if (d->reserved)
+		d->reserved = 0;
+	else
+		d->nconns++;
+}
+
+static void
+httpd_untrack(struct httpd *d, struct httpd_conn *hc)
+{
+	pthread_mutex_lock(&d->mu);
+	if (hc->prev)
+		hc->prev->next = hc->next;
+	else if (d->conns == hc)
+		d->conns = hc->next;
+	if (hc->next)
+		hc->next->prev = hc->prev;
+	if (!hc->shed)
+		d->nconns--;
+	pthread_mutex_unlock(&d->mu);
+}
+
+/* Moves the connection of MHD connection c to state st. */
+static struct httpd_conn *
+httpd_set_state(struct httpd *d, struct MHD_Connection *c, enum httpd_cstate st)
+{
+	const union MHD_ConnectionInfo	*ci;
+	struct httpd_conn		*hc;
+
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	if (ci == NULL || (hc = ci->socket_context) == NULL)
+		return NULL;
+	pthread_mutex_lock(&d->mu);
+	hc->state = st;
+	hc->since_ns = time_mono_ns();
+	pthread_mutex_unlock(&d->mu);
+	return hc;
+}
+
+/* Deadlines that no trickle of bytes extends (d->mu held). */
+static void
+httpd_reap(struct httpd *d)
+{
+	struct httpd_conn	*c;
+	uint64_t		 now = time_mono_ns(), age;
+
+	for (c = d->conns; c != NULL; c = c->next) {
+		if (c->shed || c->state == HC_BUSY)
+			continue;
+		age = now - c->since_ns;
+		if (c->state == HC_NEW &&
+		    age > (uint64_t)d->lim.handshake_s * 1000000000ull) {
+			d->cnt.handshake++;
+			httpd_shed(d, c, "TLS handshake and first request not "
+			    "done in time");
+		} else if (c->state != HC_NEW &&
+		    age > (uint64_t)d->lim.idle_s * 1000000000ull) {
+			d->cnt.slow++;
+			httpd_shed(d, c, c->state == HC_IDLE ? "idle" :
+			    "request body not received in time");
+		}
+	}
+}
+
+/* One line per period in which something was shed (d->mu held). */
+static void
+httpd_report(struct httpd *d)
+{
+	struct httpd_counts	*n = &d->cnt, *o = &d->reported;
+
+	if (memcmp(n, o, sizeof(*n)) == 0)
+		return;
+	log_info("%s: last %d s: shed %lu connection(s) over the per-address "
+	    "limit %u and %lu over the limit %u, refused %lu new one(s) at "
+	    "accept, closed %lu slow handshake(s) and %lu idle or slow "
+	    "request(s); %u open", d->name, HTTPD_REPORT_S,
+	    n->shed_ip - o->shed_ip, d->lim.max_conns_per_ip,
+	    n->shed_total - o->shed_total, d->lim.max_conns,
+	    n->refused - o->refused, n->handshake - o->handshake,
+	    n->slow - o->slow, d->nconns);
+	*o = *n;
+}
+
+static void *
+httpd_reaper(void *arg)
+{
+	struct httpd	*d = arg;
+	struct timespec	 ts;
+	unsigned	 ticks = 0;
+
+	pthread_mutex_lock(&d->mu);
+	while (!d->stop) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_nsec += HTTPD_REAP_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		(void)pthread_cond_timedwait(&d->cv, &d->mu, &ts);
+		if (d->stop)
+			break;
+		httpd_reap(d);
+		if (++ticks % (HTTPD_REPORT_S * 1000 / HTTPD_REAP_MS) == 0)
+			httpd_report(d);
+	}
+	pthread_mutex_unlock(&d->mu);
+	return NULL;
+}
+
+/*
+ * Every connection holds a descriptor (and a thread): raise the soft
+ * RLIMIT_NOFILE to the hard one if the limit needs more, and refuse a
+ * limit that still does not fit.
+ */
+static int
+httpd_fd_budget(unsigned mhd_limit, char *err, size_t errlen)
+{
+	struct rlimit	rl;
+	rlim_t		need = (rlim_t)mhd_limit + HTTPD_FD_RESERVE;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return 0;
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need &&
+	    rl.rlim_max > rl.rlim_cur) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) == -1)
+			(void)getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
+		snprintf(err, errlen, "max_conns needs about %llu file descriptors "
+		    "but RLIMIT_NOFILE is %llu (hard %llu): lower max_conns or "
+		    "raise the limit (ulimit -n)", (unsigned long long)need,
+		    (unsigned long long)rl.rlim_cur,
+		    (unsigned long long)rl.rlim_max);
+		return -1;
+	}
+	return 0;
+}
+
+/* MHD's messages: handshake noise goes to debug, our closer says why. */
 static void
 httpd_mhd_log(void *cls, const char *fmt, va_list ap)
 {
@@ -129,10 +520,15 @@ httpd_notify(void *cls, struct MHD_Connection *c, void **socket_ctx,
 	gnutls_session_t	 s;
 
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-		if ((hc = calloc(1, sizeof(*hc))) == NULL)
+		if ((hc = calloc(1, sizeof(*hc))) == NULL) {
+			httpd_conn_fd_shut(c);
 			return;
-		httpd_peer_addr(c, hc->addr, sizeof(hc->addr));
+		}
+		httpd_peer_addr(c, hc, sizeof(hc->addr));
 		*socket_ctx = hc;
+		pthread_mutex_lock(&d->mu);
+		httpd_track(d, hc);
+		pthread_mutex_unlock(&d->mu);
 		if (d->tls && (s = httpd_session(c)) != NULL) {
 			/* MHD only requests a certificate: demand and verify one. */
 			tlsid_gnutls_require_client(s);
@@ -141,7 +537,8 @@ httpd_notify(void *cls, struct MHD_Connection *c, void **socket_ctx,
 	}
 	if (hc == NULL)
 		return;
-	if (d->tls && hc->requests == 0) {
+	httpd_untrack(d, hc);
+	if (d->tls && hc->requests == 0 && !hc->shed) {
 		char	cn[ETSI_ID_MAX + 1], why[TLSID_WHYLEN];
 
 		if (tlsid_refusal(httpd_session(c), why, sizeof(why)) == 0 ||
@@ -163,6 +560,7 @@ httpd_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 {
 	struct httpd_rq	*rq = *con_cls;
 
+	(void)httpd_set_state(cls, c, HC_IDLE);
 	if (rq == NULL)
 		return;
 	buf_free(&rq->body);
@@ -223,7 +621,6 @@ httpd_access(void *cls, struct MHD_Connection *c, const char *url,
 	struct httpd		*d = cls;
 	struct httpd_rq		*rq = *con_cls;
 	struct httpd_conn	*hc = NULL;
-	const union MHD_ConnectionInfo *ci;
 	struct httpd_req	 req;
 	struct httpd_resp	 resp;
 
@@ -232,6 +629,7 @@ httpd_access(void *cls, struct MHD_Connection *c, const char *url,
 			return MHD_NO;
 		buf_init(&rq->body, d->max_body + 1);
 		*con_cls = rq;
+		(void)httpd_set_state(d, c, HC_BODY);
 		return MHD_YES;
 	}
 	if (*upload_len != 0) {
@@ -246,9 +644,7 @@ httpd_access(void *cls, struct MHD_Connection *c, const char *url,
 		return MHD_YES;
 	}
 
-	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	if (ci != NULL)
-		hc = ci->socket_context;
+	hc = httpd_set_state(d, c, HC_BUSY);
 	if (hc != NULL) {
 		hc->requests++;
 		if (d->tls && !hc->cn_read) {
@@ -266,6 +662,21 @@ httpd_access(void *cls, struct MHD_Connection *c, const char *url,
 	}
 	if (buf_add(&rq->body, "", 1) == -1)	/* NUL terminator */
 		return MHD_NO;
+	/* Every body served here is JSON: refuse deep nesting before any
+	 * handler (even one that ignores the body) sees it. */
+	if (!etsi_json_depth_ok((const char *)rq->body.data, rq->body.len - 1,
+	    ETSI_JSON_MAX_DEPTH)) {
+		char	msg[64];
+
+		log_info("%s: %s %s from %s: body nested deeper than %d levels "
+		    "refused", d->name, method, url, hc ? hc->addr : "?",
+		    ETSI_JSON_MAX_DEPTH);
+		snprintf(msg, sizeof(msg), "JSON nested deeper than %d levels",
+		    ETSI_JSON_MAX_DEPTH);
+		if (httpd_error(&resp, 400, msg, NULL) == -1)
+			return MHD_NO;
+		return httpd_send(c, &resp);
+	}
 	memset(&req, 0, sizeof(req));
 	req.method = method;
 	req.path = url;
@@ -332,7 +743,25 @@ httpd_free(struct httpd *d)
 	if (d->key_pem)
 		sec_free(d->key_pem, HTTPD_MAX_PEM + 1);
 	free(d->ca_pem);
+	pthread_mutex_destroy(&d->mu);
+	pthread_cond_destroy(&d->cv);
 	free(d);
+}
+
+static void
+httpd_limits_default(struct httpd_limits *l, const struct httpd_limits *in)
+{
+	*l = *in;
+	if (l->max_conns == 0)
+		l->max_conns = HTTPD_MAX_CONNS_DEFAULT;
+	if (l->max_conns_per_ip == 0)
+		l->max_conns_per_ip = HTTPD_MAX_CONNS_PER_IP_DEFAULT;
+	if (l->max_conns_per_ip > l->max_conns)
+		l->max_conns_per_ip = l->max_conns;
+	if (l->handshake_s == 0)
+		l->handshake_s = HTTPD_HANDSHAKE_S_DEFAULT;
+	if (l->idle_s == 0)
+		l->idle_s = HTTPD_IDLE_S_DEFAULT;
 }
 
 struct httpd *
@@ -342,12 +771,24 @@ httpd_start(const struct httpd_cfg *cfg, httpd_handler h, void *ctx,
 	struct httpd			*d;
 	struct sockaddr_in		 sin;
 	const union MHD_DaemonInfo	*di;
-	unsigned			 flags;
+	pthread_condattr_t		 ca;
+	unsigned			 flags, mhd_limit;
 
 	if ((d = calloc(1, sizeof(*d))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	pthread_mutex_init(&d->mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);	/* see httpd_reaper */
+	pthread_cond_init(&d->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	httpd_limits_default(&d->lim, &cfg->lim);
+	/* MHD's own hard limit leaves room for shed connections that are
+	 * still closing, so that it keeps accepting and we keep choosing. */
+	mhd_limit = d->lim.max_conns + d->lim.max_conns / 4 + 16;
+	if (httpd_fd_budget(mhd_limit, err, errlen) == -1)
+		goto fail;
 	d->h = h;
 	d->ctx = ctx;
 	d->max_body = cfg->max_body ? cfg->max_body : 64 * 1024;
@@ -372,15 +813,14 @@ httpd_start(const struct httpd_cfg *cfg, httpd_handler h, void *ctx,
 	    MHD_USE_ERROR_LOG;
 	if (d->tls)
 		flags |= MHD_USE_TLS;
-	d->d = MHD_start_daemon(flags, 0, NULL, NULL, httpd_access, d,
+	d->d = MHD_start_daemon(flags, 0, httpd_accept, d, httpd_access, d,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin,
 	    MHD_OPTION_EXTERNAL_LOGGER, httpd_mhd_log, d,
 	    MHD_OPTION_NOTIFY_CONNECTION, httpd_notify, d,
 	    MHD_OPTION_NOTIFY_COMPLETED, httpd_completed, d,
-	    MHD_OPTION_CONNECTION_LIMIT, cfg->max_conns ? cfg->max_conns : 512,
-	    MHD_OPTION_PER_IP_CONNECTION_LIMIT,
-	    cfg->max_conns_per_ip ? cfg->max_conns_per_ip : 128,
-	    MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s ? cfg->timeout_s : 60,
+	    MHD_OPTION_CONNECTION_LIMIT, mhd_limit,
+	    MHD_OPTION_CONNECTION_TIMEOUT, d->lim.idle_s,
+	    MHD_OPTION_THREAD_STACK_SIZE, (size_t)HTTPD_STACK,
 	    MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
 	    d->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, d->cert_pem,
 	    MHD_OPTION_HTTPS_MEM_KEY, d->key_pem,
@@ -394,8 +834,15 @@ httpd_start(const struct httpd_cfg *cfg, httpd_handler h, void *ctx,
 	}
 	di = MHD_get_daemon_info(d->d, MHD_DAEMON_INFO_BIND_PORT);
 	d->port = di ? di->port : cfg->port;
+	if (pthread_create(&d->reaper, NULL, httpd_reaper, d) != 0) {
+		snprintf(err, errlen, "cannot start the connection reaper thread");
+		goto fail;
+	}
+	d->reaper_on = 1;
 	return d;
 fail:
+	if (d->d)
+		MHD_stop_daemon(d->d);
 	httpd_free(d);
 	return NULL;
 }
@@ -411,6 +858,13 @@ httpd_stop(struct httpd *d)
 {
 	if (d == NULL)
 		return;
+	if (d->reaper_on) {
+		pthread_mutex_lock(&d->mu);
+		d->stop = 1;
+		pthread_cond_signal(&d->cv);
+		pthread_mutex_unlock(&d->mu);
+		pthread_join(d->reaper, NULL);
+	}
 	if (d->d)
 		MHD_stop_daemon(d->d);
 	httpd_free(d);

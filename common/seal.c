@@ -138,21 +138,32 @@ read_all(int fd, uint8_t *p, size_t n)
 	return 0;
 }
 
-/* Checks the open file's type, mode and size, then reads the key. */
+/*
+ * Checks the open file's type, owner, mode and size, then reads the key.
+ * Each refusal names the file and the command that fixes it.
+ */
 static int
 kek_read(int fd, const char *path, uint8_t kek[static SEAL_KEK_LEN],
     char *err, size_t errlen)
 {
 	struct stat	st;
+	unsigned	mode;
 
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
 		snprintf(err, errlen, "kek_file %s: not a regular file", path);
 		return -1;
 	}
-	if (st.st_mode & 077) {
-		snprintf(err, errlen, "kek_file %s has mode %04o: group/other "
-		    "access is not allowed (chmod 600 %s)", path,
-		    (unsigned)(st.st_mode & 07777), path);
+	if (st.st_uid != geteuid()) {
+		snprintf(err, errlen, "kek_file %s: owned by uid %u, expected uid "
+		    "%u (the daemon's user): run chown %u %s", path,
+		    (unsigned)st.st_uid, (unsigned)geteuid(), (unsigned)geteuid(),
+		    path);
+		return -1;
+	}
+	mode = (unsigned)(st.st_mode & 07777);
+	if (mode != 0600 && mode != 0400) {
+		snprintf(err, errlen, "kek_file %s: mode %04o, expected 0600: run "
+		    "chmod 600 %s", path, mode, path);
 		return -1;
 	}
 	if (st.st_size != SEAL_KEK_LEN) {
@@ -183,6 +194,12 @@ seal_kek_load(const char *path, uint8_t kek[static SEAL_KEK_LEN], char *err,
 		if (kek_create(path, err, errlen) == -1)
 			goto done;
 		fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	}
+	if (fd == -1 && errno == ELOOP) {
+		/* O_NOFOLLOW: whoever can change a link can swap the key. */
+		snprintf(err, errlen, "kek_file %s: is a symbolic link, which is "
+		    "refused: set kek_file to the file itself", path);
+		goto done;
 	}
 	if (fd == -1) {
 		snprintf(err, errlen, "kek_file %s: %s", path, strerror(errno));

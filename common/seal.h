@@ -31,10 +31,11 @@ struct seal;
  * Reads the 32-byte KEK from path. If path does not exist, creates it with 32
  * random bytes, mode 0600, atomically (written and synced under a temporary
  * name, then linked into place: nobody ever sees a short file; if two
- * processes race, both end up with the winner's key). Refuses anything but a
- * regular file of exactly 32 bytes without group/other access. 0, or -1 with
- * a message naming the path (and the mode or size) in err; kek is wiped on
- * failure.
+ * processes race, both end up with the winner's key). Refuses a symbolic
+ * link (opened with O_NOFOLLOW), and anything but a regular file of exactly
+ * 32 bytes owned by the effective user with mode 0600 (or 0400). 0, or -1
+ * with a message naming the path, the bad value and the fix in err; kek is
+ * wiped on failure.
  */
 int		 seal_kek_load(const char *path, uint8_t kek[static SEAL_KEK_LEN],
 		    char *err, size_t errlen);

@@ -33,7 +33,7 @@ ike_cli_main(const char *prog, enum ike_role role, int argc, char **argv)
 	}
 	log_init(prog, c.log_level);
 	sec_json_init();
-	sec_no_core();
+	sec_harden();
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = cli_on_signal;
 	sigaction(SIGTERM, &sa, NULL);

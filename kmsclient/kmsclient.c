@@ -158,8 +158,15 @@ kms_client_new(const struct kms_client_cfg *cfg, char *err, size_t errlen)
 
 	if (cfg == NULL || cfg->url == NULL || (strncmp(cfg->url, "https://", 8)
 	    != 0 && strncmp(cfg->url, "http://", 7) != 0)) {
-		snprintf(err, errlen, "URL \"%s\" must start with https:// or "
-		    "http://", cfg && cfg->url ? cfg->url : "");
+		snprintf(err, errlen, "URL \"%s\" must start with https://",
+		    cfg && cfg->url ? cfg->url : "");
+		return NULL;
+	}
+	/* Keys would cross the network in clear, unauthenticated. */
+	if (strncmp(cfg->url, "http://", 7) == 0 && !cfg->allow_http) {
+		snprintf(err, errlen, "URL \"%s\" is plain HTTP: keys would travel "
+		    "in clear; use https:// (or allow it explicitly for a test "
+		    "server)", cfg->url);
 		return NULL;
 	}
 	if ((cfg->cert == NULL) != (cfg->key == NULL)) {
@@ -201,8 +208,8 @@ kms_client_new(const struct kms_client_cfg *cfg, char *err, size_t errlen)
 	ok &= curl_easy_setopt(c->h, CURLOPT_HTTP_VERSION,
 	    (long)CURL_HTTP_VERSION_1_1) == CURLE_OK;
 #if LIBCURL_VERSION_NUM >= 0x075500
-	ok &= curl_easy_setopt(c->h, CURLOPT_PROTOCOLS_STR, "https,http")
-	    == CURLE_OK;
+	ok &= curl_easy_setopt(c->h, CURLOPT_PROTOCOLS_STR,
+	    cfg->allow_http ? "https,http" : "https") == CURLE_OK;
 #endif
 	/* Keys go straight to the KME, never through an environment proxy. */
 	ok &= curl_easy_setopt(c->h, CURLOPT_PROXY, "") == CURLE_OK;

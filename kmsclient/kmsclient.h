@@ -28,11 +28,12 @@
 struct kms_client;
 
 struct kms_client_cfg {
-	const char	*url;		/* https://host:port (http:// for plain test servers) */
+	const char	*url;		/* https://host:port */
 	const char	*cert;		/* client certificate, PEM; NULL: none */
 	const char	*key;		/* its private key, PEM */
 	const char	*ca;		/* CA file the server must chain to; NULL: system store */
 	long		 timeout_ms;	/* whole-call limit; 0: KMS_DEFAULT_TIMEOUT_MS */
+	int		 allow_http;	/* 1: accept http:// (keys in clear: tests only) */
 };
 
 enum kms_err {

@@ -64,6 +64,7 @@ usage(FILE *f)
 	    "  --key FILE     client private key, PEM (env KMS_KEY)\n"
 	    "  --ca FILE      CA certificate to verify the KME (env KMS_CA)\n"
 	    "  --timeout MS   per-request timeout in ms (default %d)\n"
+	    "  --insecure-http  accept an http:// URL (keys in clear: test servers only)\n"
 	    "  --json         print the JSON object instead of text (also after COMMAND)\n"
 	    "  -h, --help     this help; COMMAND --help for a command's help\n\n"
 	    "commands:\n", prog, KMS_DEFAULT_TIMEOUT_MS);
@@ -148,7 +149,13 @@ open_client(const char *cmd, struct gopts *g)
 		    prog, cmd);
 		return NULL;
 	}
-	if ((c = kms_client_new(&g->cfg, err, sizeof(err))) == NULL)
+	if ((c = kms_client_new(&g->cfg, err, sizeof(err))) != NULL)
+		return c;
+	if (strncmp(g->cfg.url, "http://", 7) == 0 && !g->cfg.allow_http)
+		fprintf(stderr, "%s: %s: URL \"%s\" is plain HTTP: keys would "
+		    "travel in clear; use https://, or --insecure-http for a test "
+		    "server\n", prog, cmd, g->cfg.url);
+	else
 		fprintf(stderr, "%s: %s: %s\n", prog, cmd, err);
 	return c;
 }
@@ -401,6 +408,7 @@ main(int argc, char **argv)
 		{ "ca", required_argument, NULL, 'C' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "insecure-http", no_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 } };
 	struct gopts	g;
@@ -413,7 +421,7 @@ main(int argc, char **argv)
 	g.cfg.key = getenv("KMS_KEY");
 	g.cfg.ca = getenv("KMS_CA");
 	sec_json_init();
-	sec_no_core();
+	sec_harden();
 
 	/* '+': stop at the subcommand, whose options are its own. */
 	while ((ch = getopt_long(argc, argv, "+h", lo, NULL)) != -1) {
@@ -423,6 +431,7 @@ main(int argc, char **argv)
 		case 'k': g.cfg.key = optarg; break;
 		case 'C': g.cfg.ca = optarg; break;
 		case 'j': g.json = 1; break;
+		case 'I': g.cfg.allow_http = 1; break;
 		case 't':
 			if (num_uint(optarg, 1, 3600000, &tmo) == -1) {
 				fprintf(stderr, "%s: timeout \"%s\" is not a number "

@@ -30,6 +30,8 @@ kmsd_config_defaults(struct kmsd_config *c)
 static int
 set_main(struct kmsd_config *c, const char *n, const char *v, char *err, size_t el)
 {
+	int	rc;
+
 	if (strcmp(n, "id") == 0)
 		return cfg_str(&c->id, v);
 	if (strcmp(n, "listen") == 0)
@@ -66,6 +68,8 @@ set_main(struct kmsd_config *c, const char *n, const char *v, char *err, size_t 
 		return cfg_uint(&c->max_body, n, v, 1024, 16 * 1024 * 1024, err, el);
 	if (strcmp(n, "max_key_per_request") == 0)
 		return cfg_uint(&c->max_key_per_request, n, v, 1, ETSI_MAX_KEYS, err, el);
+	if ((rc = httpd_limits_set(&c->http, n, v, err, el)) != 1)
+		return rc;
 	snprintf(err, el, "unknown setting \"%s\" in [kmsd]", n);
 	return -1;
 }

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "common/etsiapi.h"
+#include "common/httpd.h"
 
 #define KMSD_MAX_SAES	32
 #define KMSD_MAX_PEERS	32
@@ -35,6 +36,7 @@ struct kmsd_config {
 	char		*metrics_sae;	/* CN served /metrics on the API port */
 	unsigned	 max_body;
 	unsigned	 max_key_per_request;	/* northbound; split upstream */
+	struct httpd_limits http;		/* API connection limits */
 	/* [upstream] */
 	int		 simulator;		/* mode = simulator */
 	char		*url;

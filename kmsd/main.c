@@ -149,6 +149,7 @@ api_listen(struct kmsd *k, const struct kmsd_config *c, uint16_t port,
 	hc.key_file = c->key;
 	hc.ca_file = c->ca;
 	hc.max_body = c->max_body;
+	hc.lim = c->http;
 	hc.name = "api";
 	return httpd_start(&hc, kmsd_api_handle, k, err, errlen);
 }
@@ -284,7 +285,7 @@ main(int argc, char **argv)
 	}
 	log_init(c->id, lvl);
 	sec_json_init();
-	sec_no_core();
+	sec_harden();
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);

@@ -30,6 +30,8 @@ sim_config_defaults(struct sim_config *c)
 static int
 set_kme(struct sim_config *c, const char *n, const char *v, char *err, size_t el)
 {
+	int	rc;
+
 	if (strcmp(n, "id") == 0) {
 		if (!etsi_id_valid(v)) {
 			snprintf(err, el, "id \"%s\" is not a valid KME ID", v);
@@ -87,6 +89,8 @@ set_kme(struct sim_config *c, const char *n, const char *v, char *err, size_t el
 		return cfg_str(&c->ready_file, v);
 	if (strcmp(n, "log_level") == 0)
 		return cfg_str(&c->log_level, v);
+	if ((rc = httpd_limits_set(&c->http, n, v, err, el)) != 1)
+		return rc;
 	snprintf(err, el, "unknown setting \"%s\" in [kme]", n);
 	return -1;
 }

@@ -24,6 +24,7 @@ struct sim_config {
 	char		 metrics_host[64];	/* plain-HTTP /metrics, if set */
 	uint16_t	 metrics_port;
 	int		 metrics_set;
+	struct httpd_limits http;	/* API connection limits */
 	char		*db, *kek_file, *ready_file, *log_level;
 	/* [link] */
 	int		 transmitter;

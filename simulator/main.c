@@ -126,7 +126,7 @@ main(int argc, char **argv)
 	}
 	log_init(c.id, lvl);
 	sec_json_init();
-	sec_no_core();
+	sec_harden();
 
 	/* Threads started from here on inherit the blocked signals. */
 	sigemptyset(&set);

@@ -120,6 +120,7 @@ sim_start(const struct sim_config *c, char *err, size_t errlen)
 	hc.key_file = c->key;
 	hc.ca_file = c->ca;
 	hc.max_body = c->max_body;
+	hc.lim = c->http;
 	hc.name = "api";
 	if ((s->httpd = httpd_start(&hc, api_handle, &s->api, err, errlen)) == NULL)
 		goto fail;

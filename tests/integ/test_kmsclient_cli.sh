@@ -191,4 +191,30 @@ rcis "frozen KME with --timeout 700" 3 $rc
 check "frozen KME: gave up within 3 s" true "$([ $((t1 - t0)) -le 3 ] && echo true || echo false)"
 kc A status sae-b >/dev/null; rcis "KME thawed: status works" 0 $?
 
+# --- plain HTTP: refused unless --insecure-http ---
+# A static plain-HTTP server with a valid Status body; its access log tells
+# whether kmsclient sent anything at all.
+mkdir -p "$TB/www/api/v1/keys/sae-b"
+printf '%s' "$(http_body "$(sae_curl A "$KME_A_URL/api/v1/keys/sae-b/status")")" >"$TB/www/api/v1/keys/sae-b/status"
+python3 -m http.server 0 --bind 127.0.0.1 --directory "$TB/www" >"$TB/www.log" 2>&1 &
+wpid=$!
+i=0; wport=""
+while [ -z "$wport" ] && [ $i -lt 100 ]; do
+	wport=$(sed -n 's/.*port \([0-9]*\).*/\1/p' "$TB/www.log" | head -n 1)
+	sleep 0.05; i=$((i + 1))
+done
+check_match "plain HTTP test server is up" '^[0-9]+$' "$wport"
+out=$(kc NONE --url "http://127.0.0.1:$wport" status sae-b); rc=$?
+rcis "http:// URL without --insecure-http" 2 $rc
+check_match "http:// refused: says why and how" 'is plain HTTP: keys would travel in clear; use https://, or --insecure-http' "$(cat "$ERR")"
+check "http:// refused: nothing printed" "" "$out"
+check "http:// refused: no request reached the server" 0 "$(grep -c 'GET /' "$TB/www.log")"
+out=$(env KMS_URL="http://127.0.0.1:$wport" "$KMSCLIENT" status sae-b 2>"$ERR"); rc=$?
+rcis "http:// from KMS_URL without --insecure-http" 2 $rc
+out=$(kc NONE --insecure-http --url "http://127.0.0.1:$wport" status sae-b); rc=$?
+rcis "http:// with --insecure-http" 0 $rc
+check_match "http:// with --insecure-http: status printed" '^source_KME_ID +kme-a' "$out"
+check "http:// with --insecure-http: one request at the server" 1 "$(grep -c 'GET /api/v1/keys/sae-b/status' "$TB/www.log")"
+kill "$wpid"; wait "$wpid" 2>/dev/null
+
 no_crash

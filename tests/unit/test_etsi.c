@@ -623,6 +623,60 @@ test_error(void **state)
 	free(js);
 }
 
+/* Nesting bound: the scanner, then every parser (requests and answers). */
+static void
+test_json_depth(void **state)
+{
+	static const struct {
+		const char	*js;
+		unsigned	 max;
+		int		 ok;
+	} t[] = {
+		{ "{}", 1, 1 },
+		{ "{\"a\":[]}", 1, 0 },
+		{ "{\"a\":[]}", 2, 1 },
+		{ "[[]][[]]", 2, 1 },			/* depth, not count */
+		{ "{\"[[[[\":\"{{{{\"}", 1, 1 },	/* inside strings */
+		{ "{\"a\\\"[[\":1}", 1, 1 },		/* escaped quote */
+		{ "{\"a\\\\\":[[1]]}", 2, 0 },	/* escaped backslash */
+		{ "]]]]{", 1, 1 },			/* no underflow */
+		{ "", 0, 1 },
+	};
+	struct etsi_key_req	 kr;
+	struct etsi_keys	 keys;
+	struct etsi_status	 st;
+	char			 err[ETSI_ERRLEN], *deep, msg[64];
+	size_t			 n = 0;
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		assert_int_equal(etsi_json_depth_ok(t[i].js, strlen(t[i].js),
+		    t[i].max), t[i].ok);
+	assert_int_equal(etsi_json_depth_ok(NULL, 5, 1), 1);
+
+	/* 10,000 levels inside an otherwise valid object, for each parser. */
+	assert_non_null(deep = malloc(20100));
+	n = (size_t)sprintf(deep, "{\"number\":1,\"extension_optional\":");
+	for (int i = 0; i < 10000; i++)
+		deep[n++] = '[';
+	for (int i = 0; i < 10000; i++)
+		deep[n++] = ']';
+	deep[n++] = '}';
+	assert_int_equal(etsi_key_req_parse(deep, n, &kr, err), -1);
+	assert_string_equal(err, "JSON nested deeper than 32 levels");
+	assert_int_equal(etsi_keys_parse(deep, n, &keys, err), -1);
+	assert_string_equal(err, "JSON nested deeper than 32 levels");
+	assert_int_equal(etsi_status_parse(deep, n, &st, err), -1);
+	assert_int_equal(etsi_error_parse(deep, n, msg, sizeof(msg), NULL, 0), -1);
+	/* 32 levels are still fine for the scanner. */
+	n = 0;
+	for (int i = 0; i < ETSI_JSON_MAX_DEPTH; i++)
+		deep[n++] = '[';
+	for (int i = 0; i < ETSI_JSON_MAX_DEPTH; i++)
+		deep[n++] = ']';
+	assert_int_equal(etsi_json_depth_ok(deep, n, ETSI_JSON_MAX_DEPTH), 1);
+	free(deep);
+}
+
 int
 main(void)
 {
@@ -634,6 +688,7 @@ main(void)
 		cmocka_unit_test(test_key_ids),
 		cmocka_unit_test(test_error),
 		cmocka_unit_test(test_flips),
+		cmocka_unit_test(test_json_depth),
 	};
 
 	sec_json_init();

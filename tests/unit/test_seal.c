@@ -13,12 +13,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/hmac.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "common/buf.h"
 #include "common/log.h"
 #include "common/seal.h"
 
@@ -181,7 +185,35 @@ test_kek_modes(void **state)
 		assert_non_null(strstr(err, f->kek));
 		assert_non_null(strstr(err, want));
 	}
+	/* Owner bits other than rw are refused too; the message says how
+	 * to fix it. */
+	assert_int_equal(chmod(f->kek, 0700), 0);
+	assert_int_equal(seal_kek_load(f->kek, k, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "mode 0700, expected 0600: run chmod 600 "));
 	assert_int_equal(chmod(f->kek, 0400), 0);
+	assert_int_equal(seal_kek_load(f->kek, k, err, sizeof(err)), 0);
+}
+
+/* A KEK owned by another user is refused, naming both uids and the fix. */
+static void
+test_kek_owner(void **state)
+{
+	struct fx *f = *state;
+	uint8_t k[SEAL_KEK_LEN];
+	char err[256], want[64];
+	uid_t other = 65534;
+
+	assert_int_equal(seal_kek_load(f->kek, k, err, sizeof(err)), 0);
+	/* Giving a file away needs root: the test runs as root (make test). */
+	assert_int_equal(geteuid(), 0);
+	assert_int_equal(chown(f->kek, other, (gid_t)-1), 0);
+	assert_int_equal(seal_kek_load(f->kek, k, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "owned by uid %u, expected uid %u",
+	    (unsigned)other, (unsigned)geteuid());
+	assert_non_null(strstr(err, want));
+	assert_non_null(strstr(err, "run chown "));
+	assert_non_null(strstr(err, f->kek));
+	assert_int_equal(chown(f->kek, geteuid(), (gid_t)-1), 0);
 	assert_int_equal(seal_kek_load(f->kek, k, err, sizeof(err)), 0);
 }
 
@@ -221,6 +253,10 @@ test_kek_size(void **state)
 		close(fd);
 		assert_int_equal(symlink(target, f->kek), 0);
 		assert_int_equal(seal_kek_load(f->kek, k, err, sizeof(err)), -1);
+		assert_non_null(strstr(err, "is a symbolic link"));
+		assert_non_null(strstr(err, f->kek));
+		/* ... and is not replaced by a fresh key either. */
+		assert_int_equal(seal_kek_load(target, k, err, sizeof(err)), 0);
 	}
 }
 
@@ -348,6 +384,79 @@ test_subkey_iv(void **state)
 	seal_free(sl);
 }
 
+/* VmFlags of the mapping that holds p, from /proc/self/smaps. */
+static void
+vmflags_of(const void *p, char *out, size_t outlen)
+{
+	FILE		*f = fopen("/proc/self/smaps", "r");
+	char		 line[512];
+	unsigned long	 lo, hi;
+	int		 in = 0;
+
+	out[0] = '\0';
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') <
+		    strchr(line, ' '))
+			in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+		else if (in && strncmp(line, "VmFlags:", 8) == 0) {
+			size_t n = strlen(line + 8);
+
+			if (n >= outlen)
+				n = outlen - 1;
+			memcpy(out, line + 8, n);
+			out[n] = '\0';
+			break;
+		}
+	}
+	fclose(f);
+}
+
+/*
+ * sec_harden: no core files, not dumpable, and key buffers in a locked,
+ * undumpable arena (checked in the kernel's own view, /proc/self/smaps);
+ * blocks past the arena still come back, and either free takes either kind.
+ */
+static void
+test_harden(void **state)
+{
+	struct rlimit	 rl;
+	char		 flags[256];
+	uint8_t		*a, *b, *big[SEC_HEAP_MAX / (256 << 10) + 2];
+	size_t		 i;
+
+	(void)state;
+	sec_harden();
+	assert_int_equal(prctl(PR_GET_DUMPABLE, 0, 0, 0, 0), 0);
+	assert_int_equal(getrlimit(RLIMIT_CORE, &rl), 0);
+	assert_int_equal(rl.rlim_cur, 0);
+	assert_true(CRYPTO_secure_malloc_initialized());
+
+	assert_non_null(a = sec_alloc(32));
+	assert_true(CRYPTO_secure_allocated(a));
+	for (i = 0; i < 32; i++)
+		assert_int_equal(a[i], 0);
+	vmflags_of(a, flags, sizeof(flags));
+	assert_non_null(strstr(flags, " dd"));		/* MADV_DONTDUMP */
+	/* RLIMIT_MEMLOCK here is 8 MiB (or root): the arena is locked. */
+	assert_non_null(strstr(flags, " lo"));
+	sec_free(a, 32);
+
+	/* Fill the arena with 256 KiB blocks: the ones past it come from
+	 * malloc; sec_free_any and sec_free release both kinds. */
+	for (i = 0; i < sizeof(big) / sizeof(big[0]); i++)
+		assert_non_null(big[i] = sec_alloc(256 << 10));
+	assert_false(CRYPTO_secure_allocated(big[i - 1]));
+	assert_true(CRYPTO_secure_allocated(big[0]));
+	for (i = 0; i < sizeof(big) / sizeof(big[0]); i++)
+		i % 2 ? sec_free_any(big[i]) : sec_free(big[i], 256 << 10);
+	assert_non_null(b = malloc(10));
+	sec_free_any(b);
+	assert_non_null(b = sec_alloc(10));
+	assert_true(CRYPTO_secure_allocated(b));
+	sec_free_any(b);
+}
+
 int
 main(void)
 {
@@ -356,10 +465,12 @@ main(void)
 		cmocka_unit_test(test_tamper),
 		cmocka_unit_test_setup_teardown(test_kek_create, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kek_modes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kek_owner, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kek_size, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kek_race, setup, teardown),
 		cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_subkey_iv),
+		cmocka_unit_test(test_harden),
 	};
 
 	log_init("test_seal", LOG_ERR);

@@ -477,7 +477,7 @@ static void
 test_limits_change(void **state)
 {
 	struct etsi_key_req	 req = { .number = 13 };
-	struct kms_client_cfg	 kc = { url_a, crt_a, key_a, ca, 5000 };
+	struct kms_client_cfg	 kc = { url_a, crt_a, key_a, ca, 5000, 0 };
 	struct kms_client	*c;
 	struct etsi_status	 st;
 	struct etsi_keys	 k;
