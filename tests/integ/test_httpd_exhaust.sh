@@ -29,15 +29,16 @@ esac
 
 # --- JSON nesting ---
 deep=$(python3 -c 'print("[" * 10000 + "]" * 10000)')
-for t in "KME A|$KME_A_URL" "kmsd A|$KMSD_A_URL"; do
-	n=${t%%|*}; u=${t#*|}
-	r=$(enc A "$u" sae-b "$deep")
+# The KMEs know the SAEs by kmsd's certificates (KA), kmsd by their own (A).
+for t in "KME A|$KME_A_URL|KA" "kmsd A|$KMSD_A_URL|A"; do
+	n=${t%%|*}; u=${t#*|}; who=${u#*|}; u=${u%|*}
+	r=$(enc "$who" "$u" sae-b "$deep")
 	check "$n: enc_keys with a body nested 10,000 deep: 400" 400 "$(http_code "$r")"
 	check "$n: ... with an ETSI Error body" "JSON nested deeper than 32 levels" \
 		"$(json_get "$(http_body "$r")" .message)"
-	r=$(sae_curl A -X GET -H "$JSON" --data-binary "$deep" "$u/api/v1/keys/sae-b/status")
+	r=$(sae_curl "$who" -X GET -H "$JSON" --data-binary "$deep" "$u/api/v1/keys/sae-b/status")
 	check "$n: GET status with a deep body (ignored before): 400" 400 "$(http_code "$r")"
-	r=$(enc A "$u" sae-b '{"number":1,"extension_optional":[{"a":[[[[1]]]]}]}')
+	r=$(enc "$who" "$u" sae-b '{"number":1,"extension_optional":[{"a":[[[[1]]]]}]}')
 	check "$n: a body nested 6 deep is still served" 200 "$(http_code "$r")"
 done
 
@@ -45,6 +46,10 @@ done
 phase() {
 	name=$1; url=$2; unit=$3; mode=$4; addrs=$5; peer=$6
 	pid=$(cat "$TB/$unit.pid")
+	case $unit in	# the certificates each server knows the SAEs by
+	kme-*) ca=$KME_SAE_A_CERT; ka=$KME_SAE_A_KEY; cb=$KME_SAE_B_CERT; kb=$KME_SAE_B_KEY ;;
+	*) ca=$SAE_A_CERT; ka=$SAE_A_KEY; cb=$SAE_B_CERT; kb=$SAE_B_KEY ;;
+	esac
 	keys=$TB/$unit-$mode.keys; : >"$keys"
 	rm -f "$TB/flood.ready"
 	python3 "$FLOOD" --port "${url##*:}" --addrs "$addrs" --count 2000 \
@@ -58,7 +63,7 @@ phase() {
 	maxfd=0; i=1
 	while [ $i -le $REQUESTS ]; do
 		t0=$(date +%s%N)
-		"$KMSCLIENT" --url "$url" --cert "$SAE_A_CERT" --key "$SAE_A_KEY" --ca "$CA" \
+		"$KMSCLIENT" --url "$url" --cert "$ca" --key "$ka" --ca "$CA" \
 			enc sae-b -n 1 >>"$keys" 2>"$TB/kc.err"
 		rc=$?
 		t1=$(date +%s%N)
@@ -83,7 +88,7 @@ phase() {
 	check "$name: no attacker connection lived past the ${HANDSHAKE_S} s deadline + $SLACK_S s ($(get max_life_ms) ms)" true \
 		"$([ "$(get max_life_ms)" -le $(( (HANDSHAKE_S + SLACK_S) * 1000 )) ] && echo true || echo false)"
 	# The keys are real: the peer side hands out the same bytes for the IDs.
-	got=$("$KMSCLIENT" --url "$peer" --cert "$SAE_B_CERT" --key "$SAE_B_KEY" --ca "$CA" \
+	got=$("$KMSCLIENT" --url "$peer" --cert "$cb" --key "$kb" --ca "$CA" \
 		dec sae-a $(cut -d' ' -f1 "$keys") 2>"$TB/kc.err")
 	same "$name: the $REQUESTS keys are the same at the peer" "$(sort "$keys")" "$(printf '%s\n' "$got" | sort)"
 }

@@ -24,7 +24,7 @@ trap 'kill "$N3PID" 2>/dev/null; tb_cleanup' EXIT INT TERM
 # kme_count URL SAE PEER: stored_key_count of the KME as seen by SAE (its own
 # certificate, else its site's kmsd certificate if the KME refuses the SAE).
 kme_count() {
-	for id in "$2" "kmsd-${2#sae-}"; do
+	for id in "$2" "kmsd-${2#sae-}.$2"; do
 		n=$(curl -s --max-time 10 --cacert "$CA" --cert "${CA%/*}/$id.crt" \
 			--key "${CA%/*}/$id.key" "$1/api/v1/keys/$3/status" | jq -r '.stored_key_count // empty')
 		[ -n "$n" ] && { echo "$n"; return; }

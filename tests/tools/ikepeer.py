@@ -68,6 +68,7 @@ def fp(*keys):
 PL_SA, PL_KE, PL_IDI, PL_IDR, PL_AUTH, PL_NONCE, PL_N, PL_D = 33, 34, 35, 36, 39, 40, 41, 42
 PL_TSI, PL_TSR, PL_SK = 44, 45, 46
 IKE_SA_INIT, IKE_AUTH, INFORMATIONAL = 34, 35, 37
+N_COOKIE = 16390
 N_QKD_KEY_IDS, N_QKD_REQUEST = 51000, 51001
 N_USE_PPK, N_PPK_IDENTITY = 16435, 16436
 N_AUTH_FAILED = 24
@@ -266,13 +267,21 @@ class Initiator:
             pls.append((PL_KE, struct.pack("!HH", ke_id, 0) + self.ke.pub))
         pls.append((PL_NONCE, self.ni))
         pls += extra
-        first, body = chain(pls)
-        self.init_req = hdr(self.spi_i, bytes(8), first, IKE_SA_INIT, 0x08, 0, 28 + len(body)) + body
-        self.init_resp = self.xchg(self.init_req)
-        if self.init_resp is None:
-            raise RuntimeError("no IKE_SA_INIT response")
+        cookie = None
+        for _ in range(2):
+            # RFC 7296 2.6: a COOKIE answer is repeated as the first payload.
+            ck = [(PL_N, notify(N_COOKIE, cookie))] if cookie is not None else []
+            first, body = chain(ck + pls)
+            self.init_req = hdr(self.spi_i, bytes(8), first, IKE_SA_INIT, 0x08, 0,
+                                28 + len(body)) + body
+            self.init_resp = self.xchg(self.init_req)
+            if self.init_resp is None:
+                raise RuntimeError("no IKE_SA_INIT response")
+            pl = parse_chain(self.init_resp[16], self.init_resp[28:])
+            cookie = notifies(pl).get(N_COOKIE)
+            if cookie is None or ck:
+                break
         self.spi_r = self.init_resp[8:16]
-        pl = parse_chain(self.init_resp[16], self.init_resp[28:])
         nonce = [b for t, b in pl if t == PL_NONCE]
         if not nonce:
             raise RuntimeError("IKE_SA_INIT answered without a Nonce (notifies %s)" %
