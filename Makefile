@@ -106,20 +106,36 @@ demo: deps
 bench: all
 	@BINDIR=$(BINDIR) sh bench/run-kme-bench.sh
 
-# libFuzzer target for the IKE message parser and decryptor (clang).
-FUZZ_SRC  := fuzz/ike_fuzz.c ike/pld.c ike/msg.c ike/crypto.c common/buf.c common/log.c
-FUZZ_LIBS  = $(shell pkg-config --cflags --libs openssl jansson)
-FUZZ_TIME ?= 30
-fuzz: deps
-	@mkdir -p build/fuzz-corpus
-	$(call msg,FUZZ,build/ike_fuzz)
-	$(Q)clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
-		-I. $(FUZZ_SRC) $(FUZZ_LIBS) -o build/ike_fuzz
-	$(Q)clang -std=c11 -D_GNU_SOURCE -g -O1 -DIKE_FUZZ_MKSEEDS -I. $(FUZZ_SRC) \
-		$(FUZZ_LIBS) -o build/ike_fuzz_seeds
-	$(Q)./build/ike_fuzz_seeds build/fuzz-corpus
-	$(Q)./build/ike_fuzz -max_total_time=$(FUZZ_TIME) -print_final_stats=1 \
-		build/fuzz-corpus 2>&1 | tail -n 3
+# libFuzzer targets (clang): NAME is fuzz/NAME_fuzz.c linked with FUZZ_NAME,
+# seeded from fuzz/corpus/NAME/. `make fuzz` runs each FUZZ_TIME seconds and
+# fails on any crash, leak, hang or sanitizer report (fuzz/README.md).
+FUZZ_TARGETS   := ike etsi_req etsi_resp upstream cfg_kmsd cfg_sim cfg_ike
+FUZZ_ike       := ike/pld.c ike/msg.c ike/crypto.c common/buf.c common/log.c
+FUZZ_etsi_req  := fuzz/fuzz.c $(COMMON_SRC)
+FUZZ_etsi_resp := fuzz/fuzz.c $(COMMON_SRC) kmsclient/kmsclient.c
+FUZZ_upstream  := $(FUZZ_etsi_resp) kmsd/upstream.c kmsd/metrics.c
+FUZZ_cfg_kmsd  := fuzz/fuzz.c $(COMMON_SRC) kmsd/config.c
+FUZZ_cfg_sim   := fuzz/fuzz.c $(COMMON_SRC) simulator/config.c
+FUZZ_cfg_ike   := fuzz/fuzz.c $(COMMON_SRC) ike/ikecfg.c
+FUZZ_TIME ?= 20
+FUZZ_SAN   := address,undefined -fno-sanitize-recover=undefined
+FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -DKMS_FUZZ -pthread -g -O1 -I. -Wall -Wextra \
+	-Wno-unused-parameter -fsanitize=fuzzer-no-link,$(FUZZ_SAN) $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+
+build/fuzz/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(call msg,CC,$@)
+	$(Q)clang $(FUZZ_FLAGS) -MMD -MP -c $< -o $@
+
+define fuzz_target
+build/fuzz/$(1): $(patsubst %.c,build/fuzz/obj/%.o,fuzz/$(1)_fuzz.c $(FUZZ_$(1)))
+	$$(call msg,LD,$$@)
+	$$(Q)clang -pthread -fsanitize=fuzzer,$(FUZZ_SAN) $$^ $(LIBS) -o $$@
+endef
+$(foreach t,$(FUZZ_TARGETS),$(eval $(call fuzz_target,$(t))))
+
+fuzz: deps $(FUZZ_TARGETS:%=build/fuzz/%)
+	@sh fuzz/run.sh $(FUZZ_TIME) $(FUZZ_TARGETS)
 
 clean:
 	rm -rf build build-san bin

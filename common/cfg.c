@@ -31,19 +31,31 @@ cfg_line(void *user, const char *section, const char *name, const char *value)
 int
 cfg_load(const char *path, cfg_setter set, void *ctx, char *err, size_t errlen)
 {
+	FILE	*f;
+	int	 rc;
+
+	if ((f = fopen(path, "r")) == NULL) {
+		snprintf(err, errlen, "cannot open config file \"%s\"", path);
+		return -1;
+	}
+	rc = cfg_load_file(f, path, set, ctx, err, errlen);
+	fclose(f);
+	return rc;
+}
+
+int
+cfg_load_file(FILE *f, const char *name, cfg_setter set, void *ctx, char *err,
+    size_t errlen)
+{
 	struct cfg_ini	ci;
 	int		line;
 
 	memset(&ci, 0, sizeof(ci));
 	ci.set = set;
 	ci.ctx = ctx;
-	line = ini_parse(path, cfg_line, &ci);
-	if (line == -1) {
-		snprintf(err, errlen, "cannot open config file \"%s\"", path);
-		return -1;
-	}
+	line = ini_parse_file(f, cfg_line, &ci);
 	if (line != 0) {
-		snprintf(err, errlen, "%s line %d: %s", path, line,
+		snprintf(err, errlen, "%s line %d: %s", name, line,
 		    ci.msg[0] ? ci.msg : "syntax error");
 		return -1;
 	}

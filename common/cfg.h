@@ -18,6 +18,9 @@ typedef int (*cfg_setter)(void *ctx, const char *section, const char *name,
 
 /* Reads path; errors read "PATH line N: message". */
 int	cfg_load(const char *path, cfg_setter set, void *ctx, char *err, size_t errlen);
+/* The same from an open stream (fmemopen in the fuzz targets); name is for errors. */
+int	cfg_load_file(FILE *f, const char *name, cfg_setter set, void *ctx,
+	    char *err, size_t errlen);
 
 int	cfg_str(char **dst, const char *v);
 int	cfg_uint(unsigned *dst, const char *name, const char *v, unsigned min,

@@ -12,14 +12,12 @@
  * Every parsed result also goes through the SA chooser and, for KE
  * payloads of groups 19 and 31, through the key exchange validation.
  *
- * Build and run (see ike/README.md):
- *   clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
- *     -I. fuzz/ike_fuzz.c ike/pld.c ike/msg.c ike/crypto.c common/buf.c \
- *     common/log.c $(pkg-config --cflags --libs openssl jansson) \
- *     -o build/ike_fuzz
- *   clang ... -DIKE_FUZZ_MKSEEDS (same line, no -fsanitize=fuzzer) writes
- *   seed messages:  ./build/ike_fuzz_seeds build/fuzz-corpus
- *   ./build/ike_fuzz -max_total_time=60 build/fuzz-corpus
+ * `make fuzz` builds and runs it with the other targets (fuzz/README.md).
+ * Its seeds in fuzz/corpus/ike/ come from this file's own writer:
+ *   clang -std=c11 -D_GNU_SOURCE -DIKE_FUZZ_MKSEEDS -I. fuzz/ike_fuzz.c \
+ *     ike/pld.c ike/msg.c ike/crypto.c common/buf.c common/log.c \
+ *     $(pkg-config --cflags --libs openssl jansson) -o build/ike_fuzz_seeds
+ *   ./build/ike_fuzz_seeds fuzz/corpus/ike
  */
 #include <stddef.h>
 #include <stdint.h>

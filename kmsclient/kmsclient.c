@@ -328,6 +328,23 @@ cert_refused(struct kms_client *c, CURLcode cc)
 	    cc == CURLE_RECV_ERROR || cc == CURLE_GOT_NOTHING);
 }
 
+#ifdef KMS_FUZZ
+/* Built into a fuzz target: fuzz/fuzz.c answers in place of the KME, through
+ * write_cb, so that everything after the transfer runs as in production. */
+CURLcode	kms_fuzz_perform(void *ud, curl_write_callback wr, long *code);
+#define kms_perform(c, code)	kms_fuzz_perform((c), write_cb, (code))
+#else
+static CURLcode
+kms_perform(struct kms_client *c, long *code)
+{
+	CURLcode	cc = curl_easy_perform(c->h);
+
+	if (cc == CURLE_OK)
+		curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, code);
+	return cc;
+}
+#endif
+
 /*
  * One request: GET when body is NULL, else POST. On KMS_OK the answer is in
  * c->rp/c->rlen (the caller parses, then wipes it).
@@ -355,7 +372,7 @@ kms_call(struct kms_client *c, const char *url, const char *body)
 			cc = curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, c->hdr_post);
 	}
 	if (cc == CURLE_OK)
-		cc = curl_easy_perform(c->h);
+		cc = kms_perform(c, &code);
 	if (cc == CURLE_WRITE_ERROR && c->rover == 2)
 		return kms_fail(c, KMS_E_NOMEM, "out of memory");
 	if (cc == CURLE_WRITE_ERROR && c->rover)
@@ -372,7 +389,6 @@ kms_call(struct kms_client *c, const char *url, const char *body)
 		return kms_fail(c, rc, "%s", c->ebuf[0] ? c->ebuf :
 		    curl_easy_strerror(cc));
 	}
-	curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &code);
 	c->status = (int)code;
 	if (code == 200)
 		return KMS_OK;

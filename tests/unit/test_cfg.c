@@ -106,6 +106,26 @@ test_load_errors(void **state)
 	unlink(p);
 }
 
+/* The stream form (what the fuzz targets use): same lines, same errors. */
+static void
+test_load_file(void **state)
+{
+	static char	 text[] = "[a]\nn = 4\ns = x y\nn = 0\n";
+	struct toy	 t = { 0, NULL, 0 };
+	char		 err[256] = "";
+	FILE		*f;
+
+	assert_non_null(f = fmemopen(text, strlen(text), "r"));
+	assert_int_equal(cfg_load_file(f, "mem.ini", toy_set, &t, err,
+	    sizeof(err)), -1);
+	fclose(f);
+	assert_int_equal(t.n, 4);
+	assert_string_equal(t.s, "x y");
+	assert_non_null(strstr(err, "mem.ini line 4"));
+	assert_non_null(strstr(err, "\"0\""));
+	free(t.s);
+}
+
 static void
 test_setters(void **state)
 {
@@ -225,6 +245,7 @@ main(void)
 		cmocka_unit_test(test_load_ok),
 		cmocka_unit_test(test_load_first_error_kept),
 		cmocka_unit_test(test_load_errors),
+		cmocka_unit_test(test_load_file),
 		cmocka_unit_test(test_setters),
 		cmocka_unit_test(test_flags),
 		cmocka_unit_test(test_route),
