@@ -116,7 +116,7 @@ FUZZ_etsi_resp := fuzz/fuzz.c $(COMMON_SRC) kmsclient/kmsclient.c
 FUZZ_upstream  := $(FUZZ_etsi_resp) kmsd/upstream.c kmsd/metrics.c
 FUZZ_cfg_kmsd  := fuzz/fuzz.c $(COMMON_SRC) kmsd/config.c
 FUZZ_cfg_sim   := fuzz/fuzz.c $(COMMON_SRC) simulator/config.c
-FUZZ_cfg_ike   := fuzz/fuzz.c $(COMMON_SRC) ike/ikecfg.c
+FUZZ_cfg_ike   := fuzz/fuzz.c $(COMMON_SRC) ike/ikecfg.c ike/ratelimit.c
 FUZZ_TIME ?= 20
 FUZZ_SAN   := address,undefined -fno-sanitize-recover=undefined
 FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -DKMS_FUZZ -pthread -g -O1 -I. -Wall -Wextra \
