@@ -54,7 +54,7 @@ BINS := $(BINDIR)/qkd-sim $(BINDIR)/kmsd $(BINDIR)/kmsclient $(BINDIR)/kme-bench
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
-.PHONY: all deps test unit demo clean bench fuzz
+.PHONY: all deps test unit demo clean bench fuzz fresh-test
 all: $(BINS) $(UNIT_BINS)
 
 deps:
@@ -103,6 +103,11 @@ demo: deps
 
 bench: all
 	@BINDIR=$(BINDIR) sh bench/run-kme-bench.sh
+
+# `make test` (WERROR=1) in a pristine minimal Debian 12 root with only the
+# committed tree: catches packages installed by hand (mk/fresh-test.sh).
+fresh-test:
+	@sh mk/fresh-test.sh
 
 # libFuzzer target for the IKE message parser and decryptor (clang).
 FUZZ_SRC  := fuzz/ike_fuzz.c ike/pld.c ike/msg.c ike/crypto.c common/buf.c common/log.c
