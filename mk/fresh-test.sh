@@ -66,7 +66,7 @@ ROOT=$(mktemp -d /var/tmp/qkd-fresh.XXXXXX)
 cleanup() {
 	# The mounts live in the private namespace below and vanish with it; a
 	# stale mount here would make rm walk into /proc or /dev, so check.
-	if grep -q " $ROOT/" /proc/self/mounts; then
+	if grep -qE " $ROOT(/| )" /proc/self/mounts; then
 		say "mounts still under $ROOT; not removing it"
 	elif [ "${FRESH_KEEP:-}" = 1 ]; then
 		say "root kept in $ROOT"
@@ -98,6 +98,9 @@ chmod 755 "$ROOT/usr/sbin/policy-rc.d"
 set +e
 unshare -m --propagation private sh -eu -c '
 	r=$1; cmd=$2
+	# The root must be a mount point: `ip netns exec` and `ip -n` remount
+	# / (make-rslave), which fails on a plain directory.
+	mount --bind "$r" "$r"
 	mount -t proc proc "$r/proc"
 	mount --rbind /sys "$r/sys"
 	mount --rbind /dev "$r/dev"
