@@ -64,6 +64,10 @@ fi
 
 ROOT=$(mktemp -d /var/tmp/qkd-fresh.XXXXXX)
 cleanup() {
+	# Anything a test left running in the root (by process id, nothing else)
+	for p in /proc/[0-9]*; do
+		[ "$(readlink "$p/root" 2>/dev/null)" = "$ROOT" ] && kill -KILL "${p#/proc/}" 2>/dev/null
+	done
 	# The mounts live in the private namespace below and vanish with it; a
 	# stale mount here would make rm walk into /proc or /dev, so check.
 	if grep -qE " $ROOT(/| )" /proc/self/mounts; then
