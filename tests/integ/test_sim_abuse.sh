@@ -92,8 +92,17 @@ roundtrip "after intruders on the link port: keys equal at A and B"
 
 # --- oversized requests ---
 big=$(head -c 60000 /dev/zero | tr '\0' 'a')
-r=$(sae_curl A -H "X-Big: $big" "$KME_A_URL/api/v1/keys/sae-b/status")
-check_match "60 KB header: refused or served" '^(200|400|413|431)$' "$(http_code "$r")"
+# The KME answers 431 after reading part of the header and closes with the
+# rest unread, so the kernel may reset the connection before curl reads the
+# 431 (no status, 000): a race, not a crash. Retry a few times: the KME must
+# answer at least once, and 000 every time is a failure.
+i=0
+while [ $i -lt 5 ]; do
+	r=$(sae_curl A -H "X-Big: $big" "$KME_A_URL/api/v1/keys/sae-b/status")
+	[ "$(http_code "$r")" != 000 ] && break
+	i=$((i + 1))
+done
+check_match "60 KB header: refused or served ($((i + 1)) tries)" '^(200|400|413|431)$' "$(http_code "$r")"
 q=$(awk 'BEGIN { printf "number=1"; for (i = 0; i < 300; i++) printf "&p%d=1", i }')
 r=$(sae_curl A "$KME_A_URL/api/v1/keys/sae-b/enc_keys?$q")
 check "enc_keys with 301 query parameters: 400" 400 "$(http_code "$r")"
