@@ -55,7 +55,7 @@ UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOLS     := $(BUILD)/tools/ike-kdf
 
-.PHONY: all deps test unit demo clean bench fuzz
+.PHONY: all deps test unit demo clean bench fuzz fresh-test
 all: $(BINS) $(UNIT_BINS) $(TOOLS)
 
 deps:
@@ -105,6 +105,11 @@ demo: deps
 
 bench: all
 	@BINDIR=$(BINDIR) sh bench/run-kme-bench.sh
+
+# `make test` (WERROR=1) in a pristine minimal Debian 12 root with only the
+# committed tree: catches packages installed by hand (mk/fresh-test.sh).
+fresh-test:
+	@sh mk/fresh-test.sh
 
 # libFuzzer targets (clang): NAME is fuzz/NAME_fuzz.c linked with FUZZ_NAME,
 # seeded from fuzz/corpus/NAME/. `make fuzz` runs each FUZZ_TIME seconds and

@@ -1,13 +1,22 @@
 #!/bin/sh
-# Installs the Debian packages the build and the tests need, when missing.
+# Installs the Debian packages the build, the tests, the demo and the
+# benchmarks need, when missing: the one list (tests/interop/charon.sh
+# installs its strongSwan part too, for use on its own). Beside the
+# libraries: charon and its plugins (openssl, in
+# libstrongswan-standard-plugins, gives the test charon its hashers and DH),
+# tshark/dumpcap/text2pcap (wireshark-common), ip/ss (iproute2), unshare/
+# setsid (util-linux), mount, ping, jq, curl, sqlite3, gnuplot (bench),
+# python3 with python3-cryptography (the independent IKE peer and the flood
+# tools of the tests).
 # As root it runs apt-get; otherwise it prints the exact line to run.
 set -eu
 PKGS="build-essential pkg-config libmicrohttpd-dev libgnutls28-dev \
 libcurl4-openssl-dev libssl-dev libjansson-dev libsqlite3-dev libinih-dev \
 libcmocka-dev openssl curl jq sqlite3 ca-certificates procps iproute2 \
 clang libclang-rt-14-dev gnuplot-nox \
-strongswan-charon strongswan-swanctl libcharon-extra-plugins coreutils tshark \
-python3 python3-cryptography"
+strongswan-charon strongswan-swanctl libcharon-extra-plugins \
+libstrongswan-standard-plugins coreutils util-linux mount diffutils mawk \
+iputils-ping tshark wireshark-common python3 python3-cryptography"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \

@@ -24,6 +24,9 @@ tb_up() {
 
 ok()   { echo "ok - $*"; }
 nok()  { echo "not ok - $*"; }
+# skip REASON: a check that could not run. tests/run.sh lists and counts it
+# apart and fails the run on any skip; a missing prerequisite is a nok.
+skip() { echo "skip - $*"; }
 
 # check NAME EXPECTED ACTUAL
 check() {
@@ -56,6 +59,16 @@ sae_curl() {
 # Status code and body of the last sae_curl output.
 http_code() { printf '%s' "$1" | tail -n 1; }
 http_body() { printf '%s' "$1" | sed '$d'; }
+# tls_refused NAME CURL_EXIT SAE_CURL_OUTPUT: the server took the TCP
+# connection and refused it in TLS: no HTTP status and a TLS or closed-
+# connection curl error (35, 52, 55, 56); never "nothing listening" (7), a
+# timeout (28) or success: status 000 alone would pass a dead server too.
+tls_refused() {
+	case $2/$(http_code "$3") in
+	35/000 | 52/000 | 55/000 | 56/000) ok "$1" ;;
+	*) nok "$1: expected a TLS refusal, got curl exit $2, HTTP status $(http_code "$3")" ;;
+	esac
+}
 
 # json_get JSON FILTER: jq -r FILTER on JSON (empty on bad JSON).
 json_get() {

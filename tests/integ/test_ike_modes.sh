@@ -19,11 +19,15 @@ ue_run() {	# MODE PROFILE [args]: exit code of ike-ue (bounded)
 		--kmsd-key "$SAE_B_KEY" --kmsd-ca "$CA" --peer-sae sae-a \
 		"$@" 2>"$TB/ue.log"
 }
-n3_wait() {	# the N3IWF exits by itself after --max-conns; its exit code
+n3_wait() {	# the N3IWF exits by itself after --max-conns: N3RC = its exit
+		# code, or "still running" if it had to be stopped (SIGTERM exits 0)
 	i=0
 	while kill -0 "$N3PID" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
-	kill -TERM "$N3PID" 2>/dev/null
-	wait "$N3PID"
+	if kill -0 "$N3PID" 2>/dev/null; then
+		kill -TERM "$N3PID"; wait "$N3PID"; N3RC="still running after 5 s"
+	else
+		wait "$N3PID"; N3RC=$?
+	fi
 }
 fps() { grep -o 'Child SA [12] ([a-z ]*) keys sha256-fp=[0-9a-f]*' "$1"; }
 
@@ -36,7 +40,7 @@ for mode in psk cert qkd qkd+dh; do
 		ue_run "$mode" "$prof" --count 2 --csv "$TB/ue.csv"
 		check "$t: ike-ue exit code" 0 "$?"
 		n3_wait
-		check "$t: ike-n3iwf exits by itself with 0" 0 "$?"
+		check "$t: ike-n3iwf exits by itself with 0" 0 "$N3RC"
 		check "$t: UE established 2" 2 "$(grep -c 'ike-ue info: IKE SA established' "$TB/ue.log")"
 		check "$t: N3IWF established 2" 2 "$(grep -c 'ike-n3iwf info: IKE SA established' "$TB/n3.log")"
 		nch=1; [ "$prof" = nwu ] && nch=2
@@ -53,7 +57,9 @@ for mode in psk cert qkd qkd+dh; do
 			sz=$(awk -F, '$5=="IKE_SA_INIT" && $8=="resp" {print $9; exit}' "$TB/ue.msgs.csv")
 			if [ -n "$sz" ] && [ "$sz" -le 600 ]; then ok "$t: IKE_SA_INIT response with 13 key IDs is $sz <= 600 bytes"
 			else nok "$t: IKE_SA_INIT response is [$sz] bytes"; fi
-			check "$t: no KE payload, QKD transform" 0 "$(grep -c 'INVALID_KE' "$TB/n3.log")"
+			# (No KE payload in qkd mode: test_ike_tshark checks it on the
+			# wire. A grep for INVALID_KE here could not fail: a qkd N3IWF
+			# never asks for a KE.)
 		fi
 		[ "$mode" = qkd+dh ] && check "$t: PPK used" 2 "$(grep -c 'ike-ue info: IKE SA established.*PPK used' "$TB/ue.log")"
 	done

@@ -31,7 +31,7 @@
 #
 # Needs root. Bounded: stops itself after LIMIT_S (170) s; every namespace
 # and process it made goes on any exit (trap). Without bin/ike-ue and
-# bin/ike-n3iwf it prints one comment line and exits 0 (nothing counted).
+# bin/ike-n3iwf, or without charon, it fails ("not ok", exit 1).
 #   KEEP=1            keep the temp dir (charon's and our endpoints' logs)
 #   CASES="psk cert qkd+dh"
 #   IKE_UE=, IKE_N3IWF=  other binaries (tests/interop/mock/ has stand-ins
@@ -43,10 +43,9 @@ IKE_UE=${IKE_UE:-$BINDIR/ike-ue}
 IKE_N3IWF=${IKE_N3IWF:-$BINDIR/ike-n3iwf}
 case $IKE_UE in /*) ;; *) IKE_UE=$top/$IKE_UE ;; esac
 case $IKE_N3IWF in /*) ;; *) IKE_N3IWF=$top/$IKE_N3IWF ;; esac
-if [ ! -x "$IKE_UE" ] || [ ! -x "$IKE_N3IWF" ]; then
-	echo "# ike endpoints not built yet"
-	exit 0
-fi
+for b in "$IKE_UE" "$IKE_N3IWF"; do
+	[ -x "$b" ] || { echo "not ok - strongSwan interop: $b not built (make)"; exit 1; }
+done
 . "$top/tests/integ/lib.sh"			# cd $top; $TB; ok/nok/check
 CS_HOME=$top/tests/interop
 . "$top/tests/interop/charon.sh"
@@ -91,7 +90,7 @@ if [ "$(id -u)" != 0 ]; then
 	exit 1
 fi
 if ! cs_install; then
-	nok "install strongSwan (strongswan-charon strongswan-swanctl libcharon-extra-plugins)"
+	nok "install strongSwan (strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins): see /tmp/charon-sh-apt.log"
 	exit 1
 fi
 

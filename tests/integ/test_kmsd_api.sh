@@ -166,14 +166,12 @@ is_err "sae-x at kmsd A: enc_keys" 401 "$(enc X "$KMSD_A_URL" sae-b '{"number":1
 is_err "sae-a at kmsd B (not a local SAE): enc_keys" 401 "$(enc A "$KMSD_B_URL" sae-b '{"number":1}')"
 for who in ROGUE NONE; do
 	r=$(sae_curl "$who" "$KMSD_A_URL/api/v1/keys/sae-b/status"); rc=$?
-	check "$who certificate at kmsd A: TLS refused (no HTTP answer)" "000/true" \
-		"$(http_code "$r")/$([ $rc -ne 0 ] && echo true || echo false)"
+	tls_refused "$who certificate at kmsd A: TLS refused (no HTTP answer)" "$rc" "$r"
 	r=$(sae_curl "$who" -X POST -H "$JSON" -d '{"number":1}' "$ENC"); rc=$?
-	check "$who certificate: enc_keys refused at TLS, no keys" "000/true" \
-		"$(http_code "$r")/$([ $rc -ne 0 ] && ! printf '%s' "$r" | grep -q key_ID && echo true || echo false)"
+	tls_refused "$who certificate: enc_keys refused at TLS" "$rc" "$r"
+	check "$who certificate: enc_keys refused at TLS, no keys" "" "$(http_body "$r")"
 	r=$(sae_curl "$who" "$KMSD_B_URL/api/v1/keys/sae-a/status"); rc=$?
-	check "$who certificate at kmsd B: TLS refused" "000/true" \
-		"$(http_code "$r")/$([ $rc -ne 0 ] && echo true || echo false)"
+	tls_refused "$who certificate at kmsd B: TLS refused" "$rc" "$r"
 done
 is_err "sae-a enc_keys for sae-z (not in its peers)" 401 "$(enc A "$KMSD_A_URL" sae-z '{"number":1}')"
 is_err "sae-a GET enc_keys for sae-z" 401 "$(sae_curl A "$KMSD_A_URL/api/v1/keys/sae-z/enc_keys")"

@@ -151,7 +151,7 @@ if command -v sqlite3 >/dev/null 2>&1; then
 		"$(in_clear "$W/pooled" "$TB"/kmsd-a.db*)"
 	sh "$top/tests/testbed.sh" start kmsd-a "$TB" >/dev/null 2>&1
 else
-	echo "# sqlite3 not installed: pool database content checks skipped"
+	nok "sqlite3 not installed (Debian package sqlite3, see mk/deps.sh): pool database content not checked"
 fi
 for s in a b; do
 	check "kmsd $s running at the end" true "$(yes_no kill -0 "$(cat "$TB/kmsd-$s.pid")")"

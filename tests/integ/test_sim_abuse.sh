@@ -62,8 +62,10 @@ wait
 exec 9>&-
 
 # --- plain HTTP and random bytes on the HTTPS port ---
-r=$(curl -s --max-time 5 -w '\n%{http_code}' "http://127.0.0.1:$API_A/api/v1/keys/sae-b/status")
-check_match "plain HTTP to the HTTPS port: no 200" '^(000|400)$' "$(http_code "$r")"
+r=$(curl -s --max-time 5 -w '\n%{http_code}' "http://127.0.0.1:$API_A/api/v1/keys/sae-b/status"); rc=$?
+# curl 52: connected, then closed without a reply (not 7: nothing listening);
+# the status check below shows the KME is still up.
+check "plain HTTP to the HTTPS port: closed without an HTTP answer" 52/000 "$rc/$(http_code "$r")"
 head -c 65536 /dev/urandom | raw "$API_A" 3
 printf '\026\003\001\377\377' | raw "$API_A" 3		# TLS record header claiming 64 KiB
 printf '\026\003\003\000\060\001\000\377\377' | raw "$API_A" 3	# ClientHello, bogus length
@@ -90,11 +92,29 @@ roundtrip "after intruders on the link port: keys equal at A and B"
 
 # --- oversized requests ---
 big=$(head -c 60000 /dev/zero | tr '\0' 'a')
-r=$(sae_curl A -H "X-Big: $big" "$KME_A_URL/api/v1/keys/sae-b/status")
-check_match "60 KB header: refused or served, not a crash" '^(200|400|413|431|000)$' "$(http_code "$r")"
-q=$(awk 'BEGIN { printf "number=1"; for (i = 0; i < 1000; i++) printf "&p%d=1", i }')
+# The KME answers 431 after reading part of the header and closes with the
+# rest unread, so the kernel may reset the connection before curl reads the
+# 431 (no status, 000): a race, not a crash. Retry a few times: the KME must
+# answer at least once, and 000 every time is a failure.
+i=0
+while [ $i -lt 5 ]; do
+	r=$(sae_curl A -H "X-Big: $big" "$KME_A_URL/api/v1/keys/sae-b/status")
+	[ "$(http_code "$r")" != 000 ] && break
+	i=$((i + 1))
+done
+check_match "60 KB header: refused or served ($((i + 1)) tries)" '^(200|400|413|431)$' "$(http_code "$r")"
+q=$(awk 'BEGIN { printf "number=1"; for (i = 0; i < 300; i++) printf "&p%d=1", i }')
 r=$(sae_curl A "$KME_A_URL/api/v1/keys/sae-b/enc_keys?$q")
-check_match "enc_keys with 1001 query parameters: refused" '^(400|414|000)$' "$(http_code "$r")"
+check "enc_keys with 301 query parameters: 400" 400 "$(http_code "$r")"
+# From ~500 parameters on, libmicrohttpd runs out of its per-connection
+# memory pool while it parses them, before our handler runs, and closes the
+# connection without an answer (curl 52). Assert exactly that, and that the
+# KME still serves: any other outcome (a crash: 7 next time) fails.
+q=$(awk 'BEGIN { printf "number=1"; for (i = 0; i < 1000; i++) printf "&p%d=1", i }')
+r=$(sae_curl A "$KME_A_URL/api/v1/keys/sae-b/enc_keys?$q"); rc=$?
+check "enc_keys with 1001 query parameters: closed without an answer" 52/000 "$rc/$(http_code "$r")"
+r=$(sae_curl A "$KME_A_URL/api/v1/keys/sae-b/status")
+check "after 1001 query parameters: status 200" 200 "$(http_code "$r")"
 id128=$(head -c 128 /dev/zero | tr '\0' 's')
 r=$(sae_curl A "$KME_A_URL/api/v1/keys/$id128/status")
 check "status for a 128-character SAE ID (not attached): 400" 400 "$(http_code "$r")"

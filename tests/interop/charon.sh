@@ -47,12 +47,14 @@ cs_log() { echo "charon.sh: $*" >&2; }
 cs_reg() { [ -n "${CS_REG:-}" ] && echo "$*" >>"$CS_REG"; return 0; }
 cs_ms()  { echo $(($(date +%s%N) / 1000000)); }
 
-# cs_install: strongSwan + iproute2 (+ ping, for the self-test) from Debian,
+# cs_install: strongSwan (with the openssl plugin the test charons load:
+# libstrongswan-standard-plugins) + iproute2 (+ ping, for the self-test) from Debian,
 # only what is missing; needs root for apt-get. Quiet; log in /tmp.
 cs_install() {
 	local l
 	if [ -x "$CHARON" ] && command -v swanctl >/dev/null 2>&1 &&
 	    [ -f "$CS_PLUGINS/libstrongswan-kernel-libipsec.so" ] &&
+	    [ -f "$CS_PLUGINS/libstrongswan-openssl.so" ] &&
 	    command -v ip >/dev/null 2>&1 && command -v unshare >/dev/null 2>&1 &&
 	    command -v ping >/dev/null 2>&1; then
 		return 0
@@ -65,11 +67,13 @@ cs_install() {
 	if ! { apt-get update -qq &&
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 		--no-install-recommends strongswan-charon strongswan-swanctl \
-		libcharon-extra-plugins iproute2 iputils-ping; } >"$l" 2>&1; then
+		libcharon-extra-plugins libstrongswan-standard-plugins \
+		iproute2 iputils-ping; } >"$l" 2>&1; then
 		cs_log "apt-get failed: $(tail -n 3 "$l")"
 		return 1
 	fi
-	[ -x "$CHARON" ] && [ -f "$CS_PLUGINS/libstrongswan-kernel-libipsec.so" ]
+	[ -x "$CHARON" ] && [ -f "$CS_PLUGINS/libstrongswan-kernel-libipsec.so" ] &&
+	    [ -f "$CS_PLUGINS/libstrongswan-openssl.so" ]
 }
 
 # cs_ns_add NS: a new network namespace with only lo up.

@@ -1,0 +1,16 @@
+#!/bin/sh
+# The example configs the READMEs point to: each passes its daemon's
+# --check-config, and none keeps state (databases, KEK files) under /tmp,
+# where it would not survive a reboot and other users could reach it.
+. "$(dirname "$0")/lib.sh"
+
+n=0
+for f in kmsd/examples/*.conf simulator/examples/*.conf; do
+	case $f in kmsd/*) d=kmsd ;; *) d=qkd-sim ;; esac
+	out=$("$BINDIR/$d" --check-config "$f" 2>&1); rc=$?
+	check "$d --check-config $f: exit 0 ($out)" 0 "$rc"
+	check "$f: no path under /tmp" "" \
+		"$(grep -nE '^[^#;]*=[[:space:]]*/tmp(/|$)' "$f" | tr '\n' ' ')"
+	n=$((n + 1))
+done
+check "example configs found (kmsd 3, qkd-sim 2)" true "$([ $n -ge 5 ] && echo true || echo false)"
