@@ -212,37 +212,40 @@ render_pool_line(struct buf *out, const char *name,
 }
 
 /* Keys the pool refused, and the key size check against the KME. */
+/* The pool's integrity checks: one unlabelled sample each. */
+static const struct {
+	const char	*name, *type, *help;
+	metrics_ctr	*ctr;
+} pool_checks[] = {
+	{ "kmsd_pool_rolled_back_keys_total", "counter",
+	    "Pooled keys refused at start: leased before, brought back by an "
+	    "older copy of the pool database (or not of this pool).",
+	    &m_rolled_back },
+	{ "kmsd_pool_corrupt_keys_total", "counter",
+	    "Pooled keys dropped because their row did not authenticate.",
+	    &m_corrupt },
+	{ "kmsd_pool_key_size_mismatch", "gauge",
+	    "Pooled SAE pairs whose KME default key_size differs from "
+	    "the pool's key size.", &m_ks_mismatch },
+	{ "kmsd_kme_key_size_bits", "gauge",
+	    "The KME's default key_size (bits) as last read from its "
+	    "Status for a pooled pair; 0 before the first read.", &m_ks_kme },
+};
+
 static int
 render_pool_checks(struct buf *out)
 {
-	int rc;
+	size_t	i;
+	int	rc = 0;
 
-	rc = put_head(out, "kmsd_pool_rolled_back_keys_total", "counter",
-	    "Pooled keys refused at start: leased before, brought back by an "
-	    "older copy of the pool database (or not of this pool).");
-	if (rc == 0)
-		rc = put(out, "kmsd_pool_rolled_back_keys_total %llu\n",
-		    (unsigned long long)ctr_get(&m_rolled_back));
-	if (rc == 0)
-		rc = put_head(out, "kmsd_pool_corrupt_keys_total", "counter",
-		    "Pooled keys dropped because their row did not authenticate.");
-	if (rc == 0)
-		rc = put(out, "kmsd_pool_corrupt_keys_total %llu\n",
-		    (unsigned long long)ctr_get(&m_corrupt));
-	if (rc == 0)
-		rc = put_head(out, "kmsd_pool_key_size_mismatch", "gauge",
-		    "Pooled SAE pairs whose KME default key_size differs from "
-		    "the pool's key size.");
-	if (rc == 0)
-		rc = put(out, "kmsd_pool_key_size_mismatch %llu\n",
-		    (unsigned long long)ctr_get(&m_ks_mismatch));
-	if (rc == 0)
-		rc = put_head(out, "kmsd_kme_key_size_bits", "gauge",
-		    "The KME's default key_size (bits) as last read from its "
-		    "Status for a pooled pair; 0 before the first read.");
-	if (rc == 0)
-		rc = put(out, "kmsd_kme_key_size_bits %llu\n",
-		    (unsigned long long)ctr_get(&m_ks_kme));
+	for (i = 0; rc == 0 && i < sizeof(pool_checks) / sizeof(pool_checks[0]);
+	    i++) {
+		rc = put_head(out, pool_checks[i].name, pool_checks[i].type,
+		    pool_checks[i].help);
+		if (rc == 0)
+			rc = put(out, "%s %llu\n", pool_checks[i].name,
+			    (unsigned long long)ctr_get(pool_checks[i].ctr));
+	}
 	return rc;
 }
 

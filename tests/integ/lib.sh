@@ -140,3 +140,30 @@ fetch_at_b() {
 		sort | uniq -c | head -n 3
 	rm -f "$TB"/fetch.*
 }
+
+yes_no() { if "$@"; then echo true; else echo false; fi; }
+poolkeys() { curl -s "$KMSD_A_OPS/healthz" | jq -r '.pools[0].keys'; }
+# pool_wait_low: waits up to 10 s for kmsd A's pool to reach POOL_LOW; a check.
+pool_wait_low() {
+	i=0
+	while [ "$(poolkeys)" -lt "$POOL_LOW" ] 2>/dev/null && [ $i -lt 100 ]; do
+		sleep 0.1; i=$((i + 1))
+	done
+	check "pool filled before the load (>= $POOL_LOW)" true \
+		"$(yes_no [ "$(poolkeys)" -ge "$POOL_LOW" ])"
+}
+# enc_client N: until $W/stop exists, one curl of 5 enc_keys ($ENC, 13 keys
+# each) on one connection as SAE A, raw answers into its own file per curl
+# run (a run cut short by a kill or a stop leaves a truncated last answer;
+# the complete ones still count).
+enc_client() {
+	n=0
+	while [ ! -f "$W/stop" ]; do
+		n=$((n + 1))
+		curl -s --max-time 5 --cacert "$CA" --cert "$SAE_A_CERT" --key "$SAE_A_KEY" \
+			-H "$JSON" --data-binary '{"number":13}' \
+			"$ENC" "$ENC" "$ENC" "$ENC" "$ENC" >"$W/client.$1.$n.json" 2>/dev/null ||
+			sleep 0.05
+		sleep 0.01
+	done
+}

@@ -12,29 +12,11 @@ tb_up
 
 W=$TB/crash; mkdir -p "$W"
 ENC=$KMSD_A_URL/api/v1/keys/sae-b/enc_keys
-yes_no() { if "$@"; then echo true; else echo false; fi; }
 metric() { curl -s "$1/metrics" | awk -v m="$2" '$1 == m { print $2; exit }'; }
 HIT='kmsd_pool_requests_total{result="hit"}'
-poolkeys() { curl -s "$KMSD_A_OPS/healthz" | jq -r '.pools[0].keys'; }
 
-i=0
-while [ "$(poolkeys)" -lt "$POOL_LOW" ] 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-check "pool filled before the load (>= $POOL_LOW)" true "$(yes_no [ "$(poolkeys)" -ge "$POOL_LOW" ])"
+pool_wait_low
 
-# client N: until $W/stop exists, one curl of 5 enc_keys (13 keys each) on one
-# connection, raw answers into its own file per curl run (a run cut short by
-# the kill leaves a truncated last answer; the complete ones still count).
-client() {
-	n=0
-	while [ ! -f "$W/stop" ]; do
-		n=$((n + 1))
-		curl -s --max-time 5 --cacert "$CA" --cert "$SAE_A_CERT" --key "$SAE_A_KEY" \
-			-H "$JSON" --data-binary '{"number":13}' \
-			"$ENC" "$ENC" "$ENC" "$ENC" "$ENC" >"$W/client.$1.$n.json" 2>/dev/null ||
-			sleep 0.05
-		sleep 0.01
-	done
-}
 hits=0
 # crash DELAY: let the load run DELAY seconds, SIGKILL kmsd A, restart it.
 crash() {
@@ -50,7 +32,7 @@ crash() {
 	fi
 }
 
-for c in 1 2 3 4; do client $c & done
+for c in 1 2 3 4; do enc_client $c & done
 crash 1.5 "kill 1, 1.5 s into the load"
 crash 0.3 "kill 2, 0.3 s after a restart"
 crash 1.1 "kill 3, 1.1 s after a restart"

@@ -9,7 +9,6 @@ tb_up
 
 KMSD=$BINDIR/kmsd
 metric() { curl -s "$1/metrics" | awk -v m="$2" '$1 == m { print $2; exit }'; }
-yes_no() { if "$@"; then echo true; else echo false; fi; }
 # wait_code CODE SECONDS CMD...: rerun the sae_curl CMD until it answers CODE.
 wait_code() {
 	want=$1; n=$(($2 * 10)); shift 2

@@ -22,7 +22,6 @@ wait_pool() {
 	done
 	return 1
 }
-yes_no() { if "$@"; then echo true; else echo false; fi; }
 
 # --- levels ---
 wait_pool -ge "$POOL_LOW" 10

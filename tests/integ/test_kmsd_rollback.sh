@@ -16,9 +16,7 @@ tb_up
 
 W=$TB/rb; mkdir -p "$W"
 DB=$TB/kmsd-a.db
-yes_no() { if "$@"; then echo true; else echo false; fi; }
 metric() { curl -s "$KMSD_A_OPS/metrics" | awk -v m="$1" '$1 == m { print $2; exit }'; }
-poolkeys() { curl -s "$KMSD_A_OPS/healthz" | jq -r '.pools[0].keys'; }
 # serve N FILE: N enc_keys of 13 keys at kmsd A, answers appended to FILE.
 serve() {
 	for _ in $(seq "$1"); do

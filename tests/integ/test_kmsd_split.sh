@@ -13,7 +13,6 @@ metric() { curl -s "$1/metrics" | awk -v m="$2" '$1 == m { print $2; exit }'; }
 UPENC='kmsd_upstream_requests_total{endpoint="enc_keys",result="ok"}'
 UPDEC='kmsd_upstream_requests_total{endpoint="dec_keys",result="ok"}'
 HIT='kmsd_pool_requests_total{result="hit"}'
-poolkeys() { curl -s "$KMSD_A_OPS/healthz" | jq -r '.pools[0].keys'; }
 # pool_quiet: the pool is at or above low and stands still (no refill running).
 pool_quiet() {
 	i=0

@@ -11,9 +11,7 @@ KEY_RATE=4000000; MAX_KEY_COUNT=300; POOL_LOW=200; POOL_HIGH=500
 export KEY_RATE MAX_KEY_COUNT POOL_LOW POOL_HIGH
 tb_up
 
-yes_no() { if "$@"; then echo true; else echo false; fi; }
 st() { http_body "$(sae_curl "$1" "$2/api/v1/keys/$3/status")"; }
-poolkeys() { curl -s "$KMSD_A_OPS/healthz" | jq -r '.pools[0].keys'; }
 # Full: KME A at its max_key_count and kmsd A's pool at its high mark.
 i=0
 until [ "$(json_get "$(st KA "$KME_A_URL" sae-b)" .stored_key_count)" = "$MAX_KEY_COUNT" ] &&

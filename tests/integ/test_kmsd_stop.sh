@@ -14,24 +14,9 @@ tb_up
 
 W=$TB/stop; mkdir -p "$W"
 ENC=$KMSD_A_URL/api/v1/keys/sae-b/enc_keys
-yes_no() { if "$@"; then echo true; else echo false; fi; }
-poolkeys() { curl -s "$KMSD_A_OPS/healthz" | jq -r '.pools[0].keys'; }
-i=0
-while [ "$(poolkeys)" -lt "$POOL_LOW" ] 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-check "pool filled before the load (>= $POOL_LOW)" true "$(yes_no [ "$(poolkeys)" -ge "$POOL_LOW" ])"
+pool_wait_low
 
-client() {
-	n=0
-	while [ ! -f "$W/stop" ]; do
-		n=$((n + 1))
-		curl -s --max-time 5 --cacert "$CA" --cert "$SAE_A_CERT" --key "$SAE_A_KEY" \
-			-H "$JSON" --data-binary '{"number":13}' \
-			"$ENC" "$ENC" "$ENC" "$ENC" "$ENC" >"$W/client.$1.$n.json" 2>/dev/null ||
-			sleep 0.05
-		sleep 0.01
-	done
-}
-for c in 1 2 3 4; do client $c & done
+for c in 1 2 3 4; do enc_client $c & done
 for t in 1.5 0.7 1.1; do
 	sleep "$t"
 	sh "$top/tests/testbed.sh" stop kmsd-a "$TB"

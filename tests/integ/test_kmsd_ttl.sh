@@ -13,7 +13,6 @@ HIT='kmsd_pool_requests_total{result="hit"}'
 MISS='kmsd_pool_requests_total{result="miss"}'
 GAUGE='kmsd_pool_keys{master="sae-a",slave="sae-b"}'
 poolkeys() { curl -s "$KMSD_A_OPS/healthz" | jq -r '.pools[] | select(.master == "sae-a" and .slave == "sae-b") | .keys'; }
-yes_no() { if "$@"; then echo true; else echo false; fi; }
 
 i=0
 while [ "$(poolkeys)" -lt "$POOL_LOW" ] 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
