@@ -196,7 +196,7 @@ kc A status sae-b >/dev/null; rcis "KME thawed: status works" 0 $?
 # whether kmsclient sent anything at all.
 mkdir -p "$TB/www/api/v1/keys/sae-b"
 printf '%s' "$(http_body "$(sae_curl A "$KME_A_URL/api/v1/keys/sae-b/status")")" >"$TB/www/api/v1/keys/sae-b/status"
-python3 -m http.server 0 --bind 127.0.0.1 --directory "$TB/www" >"$TB/www.log" 2>&1 &
+python3 -u -m http.server 0 --bind 127.0.0.1 --directory "$TB/www" >"$TB/www.log" 2>&1 &
 wpid=$!
 i=0; wport=""
 while [ -z "$wport" ] && [ $i -lt 100 ]; do
