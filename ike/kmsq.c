@@ -1,4 +1,4 @@
-/* Asynchronous enc_keys for the N3IWF: bounded queue, worker threads, eventfd. */
+/* Asynchronous kmsd calls for the N3IWF: bounded queue, worker threads, eventfd. */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -77,6 +77,7 @@ ike_kmsq_job_free(struct ike_kmsq_job *j)
 	if (j == NULL)
 		return;
 	ike_qkd_keys_free(j->keys);
+	free(j->req);
 	free(j);
 }
 
@@ -98,7 +99,9 @@ kmsq_worker(void *arg)
 		j = list_pop(&q->todo);
 		pthread_mutex_unlock(&q->mu);
 		t0 = time_mono_ns();
-		j->rc = ike_qkd_enc(qkd, j->sae, j->n, j->keys, j->why);
+		j->rc = j->dec ? ike_qkd_dec(qkd, j->sae,
+		    (const char (*)[ETSI_KEY_ID_MAX + 1])j->ids, j->n, j->keys,
+		    j->why) : ike_qkd_enc(qkd, j->sae, j->n, j->keys, j->why);
 		j->ns = time_mono_ns() - t0;
 		pthread_mutex_lock(&q->mu);
 		list_push(&q->done, j);

@@ -1,5 +1,6 @@
 /*
- * Asynchronous enc_keys for the N3IWF: the event loop hands a job to a
+ * Asynchronous kmsd calls for the N3IWF (qkd: enc_keys of the 13 keys;
+ * qkd+dh: dec_keys of the PPK): the event loop hands a job to a
  * bounded queue; worker threads, each with its own kmsd connection (one
  * ike_qkd each: a kms_client is not shared between threads), make the
  * call; finished jobs come back through an eventfd the event loop polls.
@@ -21,8 +22,12 @@
 struct ike_kmsq_job {
 	/* in */
 	uint8_t			 spi_i[IKE_SPI_LEN], spi_r[IKE_SPI_LEN];
-	char			 sae[ETSI_ID_MAX + 1];	/* slave SAE */
-	unsigned		 n;			/* keys */
+	int			 dec;	/* 0: enc_keys for slave `sae`; 1: dec_keys */
+	char			 sae[ETSI_ID_MAX + 1];	/* slave SAE, or master (dec) */
+	unsigned		 n;			/* keys (dec: 1) */
+	char			 ids[1][ETSI_KEY_ID_MAX + 1];	/* dec: key ID */
+	uint8_t			*req;	/* dec: the parked IKE_AUTH (as received) */
+	size_t			 req_len;
 	/* out */
 	struct ike_qkd_keys	*keys;		/* sec_alloc, wiped on free */
 	int			 rc;		/* 0 or -1 (why) */

@@ -7,8 +7,9 @@
  * one Child SA), then (NWu) the CREATE_CHILD_SA it starts itself for the
  * user plane. COOKIEs when half-open SAs reach the threshold, and always
  * before QKD keys are drawn (qkd modes); QKD key budgets per source, per
- * claimed SAE and in total; enc_keys in worker threads (ike/kmsq.h) so the
- * loop never waits for kmsd; Delete of every IKE SA on SIGTERM.
+ * claimed SAE and in total; enc_keys and the PPK's dec_keys in worker
+ * threads (ike/kmsq.h) so the loop never waits for kmsd; Delete of every
+ * IKE SA on SIGTERM.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,7 +36,7 @@
 struct n3_stats {
 	unsigned long	init_rx;	/* IKE_SA_INIT requests */
 	unsigned long	cookie_sent, cookie_ok;
-	unsigned long	dup_absorbed;	/* retransmits while enc_keys runs */
+	unsigned long	dup_absorbed;	/* retransmits while kmsd is called */
 	unsigned long	over_src, over_sae, over_all, queue_full;
 	unsigned long	draws, keys_drawn, draw_fail;
 	unsigned long	keys_wiped;	/* drawn for an SA that died first */
@@ -47,7 +48,6 @@ struct n3 {
 	const struct ikecfg	*cfg;
 	volatile sig_atomic_t	*stop;
 	struct ike_net		 net;
-	struct ike_qkd		*qkd;
 	struct ike_csv		 csv;
 	X509			*cert;
 	EVP_PKEY		*key;
@@ -55,7 +55,8 @@ struct n3 {
 	struct buf		 cert_der;
 	struct amf_sub		 sub;
 	uint8_t			 cookie_secret[32];
-	struct ike_kmsq		*kmsq;		/* qkd: async enc_keys */
+	struct ike_kmsq		*kmsq;		/* qkd modes: async kmsd calls */
+	struct ike_kmsq_job	*ppk_done;	/* the PPK job IKE_AUTH resumes with */
 	struct ike_rl		 rl_src, rl_sae;
 	struct ike_tb		 tb_all;
 	struct ike_loglim	 refuse_log;
@@ -68,6 +69,7 @@ struct n3 {
 };
 
 static int	n3_create_child(struct n3 *n, struct ike_sa *sa);
+static void	n3_ppk_done(struct n3 *n, struct ike_kmsq_job *j);
 
 static int
 n3_sig(const struct n3 *n)
@@ -412,10 +414,6 @@ n3_kms_done(struct n3 *n, struct ike_kmsq_job *j)
 	struct ike_msg		 m;
 	struct buf		 ke;
 
-	if (j->rc == 0) {
-		n->stats.draws++;
-		n->stats.keys_drawn += j->n;
-	}
 	if (sa == NULL || sa->state != SA_INIT || sa->qk != NULL) {
 		if (j->rc == 0) {
 			n->stats.keys_wiped += j->n;
@@ -454,7 +452,14 @@ n3_kms_drain(struct n3 *n)
 	struct ike_kmsq_job	*j;
 
 	while ((j = ike_kmsq_done(n->kmsq)) != NULL) {
-		n3_kms_done(n, j);
+		if (j->rc == 0) {	/* drawn at kmsd, whatever comes of them */
+			n->stats.draws++;
+			n->stats.keys_drawn += j->n;
+		}
+		if (j->dec)
+			n3_ppk_done(n, j);
+		else
+			n3_kms_done(n, j);
 		ike_kmsq_job_free(j);
 	}
 }
@@ -573,63 +578,94 @@ n3_fail(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m,
 	sa->state = SA_DEAD;
 }
 
-/* n3_ppk() said no: over budget (-2) is temporary, the rest is not. */
+/* n3_ppk() said no: over budget or queue full (-2) is temporary, the rest is not. */
 static void
 n3_fail_ppk(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m, int r)
 {
 	if (r == -2)
-		n3_fail(n, sa, m, IKE_N_TEMPORARY_FAILURE, "QKD key budget spent");
+		n3_fail(n, sa, m, IKE_N_TEMPORARY_FAILURE,
+		    "QKD key budget spent or kmsd queue full");
 	else
 		n3_fail(n, sa, m, IKE_N_AUTHENTICATION_FAILED,
 		    "PPK required but not available");
 }
 
+/* The PPK's dec_keys came back (n->ppk_done): mix it in, or do without. */
+static int
+n3_ppk_use(struct n3 *n, struct ike_sa *sa)
+{
+	struct ike_kmsq_job	*j = n->ppk_done;
+
+	sa->st.init_kmsd_ns += j->ns;
+	if (j->rc == -1) {
+		log_warn("PPK %s from %s unavailable: %s", j->ids[0], j->sae, j->why);
+		return n->cfg->ppk_required ? -1 : 0;
+	}
+	ike_qkd_keys_free(sa->qk);
+	sa->qk = j->keys;		/* the SA owns (and wipes) it now */
+	j->keys = NULL;
+	return ike_sa_keys_ppk(sa);
+}
+
 /*
  * qkd+dh: RFC 8784. PPK_IDENTITY (opaque, the ETSI key ID) -> ONE
- * dec_keys at kmsd, within the key budgets. -1: refuse the IKE SA
- * (ppk_required), -2: refuse it, over budget (ppk_required), 0: go on
- * (with sa->ppk_used telling whether the PPK is in).
+ * dec_keys at kmsd, within the key budgets, in a kmsq worker: the request
+ * (n->pkt, as received) is parked in the job and processed again when
+ * the key comes (n3_ppk_done). -1: refuse the IKE SA (ppk_required), -2:
+ * refuse it, temporarily (ppk_required), 1: parked, 0: go on (with
+ * sa->ppk_used telling whether the PPK is in).
  */
 static int
 n3_ppk(struct n3 *n, struct ike_sa *sa, const struct ike_pld *pl)
 {
 	const struct ike_notify	*pid = ike_pld_notify(pl, IKE_N_PPK_IDENTITY);
-	char			 ids[1][ETSI_KEY_ID_MAX + 1], why[IKE_QKD_WHYLEN];
+	struct ike_kmsq_job	*j;
 	const char		*which;
-	uint64_t		 t0;
-	int			 r;
+	unsigned long		 held;
 
 	if (n->cfg->mode != IKE_MODE_QKD_DH)
 		return 0;
+	if (n->ppk_done != NULL)	/* resumed: checks and budget were done */
+		return n3_ppk_use(n, sa);
 	if (pid == NULL || pid->data.len < 2 || pid->data.len > ETSI_KEY_ID_MAX + 1 ||
 	    (pid->data.p[0] != IKE_PPK_ID_OPAQUE && pid->data.p[0] != IKE_PPK_ID_FIXED)) {
 		log_warn("no usable PPK_IDENTITY from the UE");
 		return n->cfg->ppk_required ? -1 : 0;
 	}
-	memcpy(ids[0], pid->data.p + 1, pid->data.len - 1);
-	ids[0][pid->data.len - 1] = '\0';
 	if (sa->peer_sae[0] == '\0') {
-		log_warn("PPK %s: the UE's SAE ID is unknown (no QKD_REQUEST, no "
-		    "--peer-sae)", ids[0]);
+		log_warn("PPK %.*s: the UE's SAE ID is unknown (no QKD_REQUEST, no "
+		    "--peer-sae)", (int)pid->data.len - 1, (const char *)pid->data.p + 1);
 		return n->cfg->ppk_required ? -1 : 0;
+	}
+	if (ike_kmsq_full(n->kmsq)) {
+		n->stats.queue_full++;
+		if (ike_loglim_ok(&n->refuse_log, time_mono_ns(), &held))
+			log_warn("kmsd queue full: PPK of SAE %s not fetched (%lu more "
+			    "refusals not logged)", sa->peer_sae, held);
+		return n->cfg->ppk_required ? -2 : 0;
 	}
 	if (n3_budget(n, &sa->peer, (const char *)sa->peer_sae, 1, &which) == -1)
 		return n->cfg->ppk_required ? -2 : 0;
-	if ((sa->qk = ike_qkd_keys_new()) == NULL)
+	if ((j = ike_kmsq_job_new()) == NULL ||
+	    (j->req = malloc(n->pkt.len)) == NULL) {
+		ike_kmsq_job_free(j);
 		return -1;
-	t0 = time_mono_ns();
-	if (ike_qkd_dec(n->qkd, (const char *)sa->peer_sae,
-	    (const char (*)[ETSI_KEY_ID_MAX + 1])ids, 1, sa->qk, why) == -1) {
-		sa->st.init_kmsd_ns += time_mono_ns() - t0;
-		log_warn("PPK %s from %s unavailable: %s", ids[0], sa->peer_sae, why);
-		return n->cfg->ppk_required ? -1 : 0;
 	}
-	sa->st.init_kmsd_ns += time_mono_ns() - t0;
-	if ((r = ike_sa_keys_ppk(sa)) == 0) {
-		n->stats.draws++;
-		n->stats.keys_drawn++;
+	memcpy(j->req, n->pkt.data, n->pkt.len);
+	j->req_len = n->pkt.len;
+	memcpy(j->spi_i, sa->spi_i, IKE_SPI_LEN);
+	memcpy(j->spi_r, sa->spi_r, IKE_SPI_LEN);
+	snprintf(j->sae, sizeof(j->sae), "%s", (const char *)sa->peer_sae);
+	memcpy(j->ids[0], pid->data.p + 1, pid->data.len - 1);
+	j->ids[0][pid->data.len - 1] = '\0';
+	j->dec = 1;
+	j->n = 1;
+	if (ike_kmsq_submit(n->kmsq, j) == -1) {	/* checked above */
+		ike_kmsq_job_free(j);
+		return -1;
 	}
-	return r;
+	sa->ppk_wait = 1;
+	return 1;
 }
 
 static int
@@ -728,6 +764,8 @@ n3_auth_rfc(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 		n3_fail_ppk(n, sa, m, r);
 		return;
 	}
+	if (r == 1)
+		return;		/* parked until the PPK comes */
 	np = ike_pld_notify(pl, IKE_N_NO_PPK_AUTH);
 	if (n->cfg->mode == IKE_MODE_QKD_DH && !sa->ppk_used) {
 		/* RFC 8784: without the PPK only NO_PPK_AUTH can authenticate. */
@@ -782,12 +820,17 @@ n3_auth_nwu1(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 			    "UE certificate AUTH does not verify");
 			return;
 		}
-	} else if (buf_add(&sa->peer_id, pl->idi.body.p, pl->idi.body.len) == -1)
-		return;
+	} else {
+		buf_reset(&sa->peer_id);	/* a resumed request adds it again */
+		if (buf_add(&sa->peer_id, pl->idi.body.p, pl->idi.body.len) == -1)
+			return;
+	}
 	if ((r = n3_ppk(n, sa, pl)) < 0) {
 		n3_fail_ppk(n, sa, m, r);
 		return;
 	}
+	if (r == 1)
+		return;		/* parked until the PPK comes */
 	if (n3_choose_esp(n, sa, pl) == -1) {
 		n3_fail(n, sa, m, IKE_N_NO_PROPOSAL_CHOSEN, "no acceptable ESP proposal");
 		return;
@@ -978,6 +1021,44 @@ n3_child_done(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 	n3_established(n, sa);
 }
 
+/*
+ * A finished PPK dec_keys: process the parked IKE_AUTH again, as received,
+ * now with the key (n3_ppk sees n->ppk_done); or wipe it, the SA is gone.
+ */
+static void
+n3_ppk_done(struct n3 *n, struct ike_kmsq_job *j)
+{
+	struct ike_sa		*sa = n3_find_spi(n, j->spi_i, j->spi_r);
+	struct ike_sk_ctx	 k;
+	struct ike_msg		 m;
+
+	if (sa == NULL || !sa->ppk_wait || sa->state != SA_AUTH) {
+		if (j->rc == 0) {
+			n->stats.keys_wiped += j->n;
+			log_info("PPK %s for SAE %s came after its IKE SA was gone: "
+			    "wiped unused", j->ids[0], j->sae);
+		}
+		return;		/* the caller frees j, which wipes the key */
+	}
+	if (j->rc == -1)
+		n->stats.draw_fail++;
+	sa->ppk_wait = 0;
+	ike_sa_sk(sa, 0, &k);
+	memset(&m, 0, sizeof(m));
+	if (ike_msg_parse(j->req, j->req_len, &k, &m) == -1) {
+		sa->state = SA_DEAD;	/* it parsed before: cannot happen */
+		ike_msg_free(&m);
+		return;
+	}
+	n->ppk_done = j;
+	if (n->cfg->profile == IKE_PROFILE_RFC7296)
+		n3_auth_rfc(n, sa, &m);
+	else
+		n3_auth_nwu1(n, sa, &m);
+	n->ppk_done = NULL;
+	ike_msg_free(&m);
+}
+
 /* ---- dispatch ---- */
 
 static void
@@ -1055,6 +1136,13 @@ n3_dispatch(struct n3 *n, const struct ike_pkt *p)
 	if ((sa = n3_find(n, &h)) == NULL || sa->state == SA_DEAD ||
 	    sa->state == SA_INIT) {
 		log_debug("%s for an unknown IKE SA dropped", ike_exchange_name(h.exchange));
+		return;
+	}
+	if (sa->ppk_wait && !(h.flags & IKE_FLAG_R)) {
+		/* IKE_AUTH parked for its PPK: answered once it comes. */
+		n->stats.dup_absorbed++;
+		log_debug("%s MID %u while the PPK is fetched: dropped",
+		    ike_exchange_name(h.exchange), h.msgid);
 		return;
 	}
 	switch (ike_sa_rx(sa, &n->net, p, &h, &m)) {
@@ -1180,10 +1268,7 @@ n3_setup(struct n3 *n, const struct ikecfg *c, char *err, size_t errlen)
 		snprintf(err, errlen, "no randomness");
 		return -1;
 	}
-	if (c->mode == IKE_MODE_QKD_DH &&
-	    (n->qkd = ike_qkd_open(c, err, errlen)) == NULL)
-		return -1;
-	if (c->mode == IKE_MODE_QKD && (n->kmsq = ike_kmsq_open(c,
+	if (ike_mode_has_qkd(c->mode) && (n->kmsq = ike_kmsq_open(c,
 	    c->kmsd_workers, c->kmsd_queue, err, errlen)) == NULL)
 		return -1;
 	if (ike_rl_init(&n->rl_src, &c->budget_src, N3_RL_SLOTS) == -1 ||
@@ -1291,7 +1376,6 @@ done:
 	ike_rl_free(&n->rl_sae);
 	ike_net_close(&n->net);
 	ike_csv_close(&n->csv);
-	ike_qkd_close(n->qkd);
 	X509_free(n->cert);
 	EVP_PKEY_free(n->key);
 	X509_STORE_free(n->ca);

@@ -64,6 +64,7 @@ struct ike_sa {
 	struct ike_sa_keys	*keys_noppk;	/* qkd+dh: unmixed SK_pi/SK_pr */
 	struct ike_qkd_keys	*qk;		/* qkd: 13 keys; qkd+dh: 1 (PPK) */
 	int			 ppk_used;
+	int			 ppk_wait;	/* N3IWF: IKE_AUTH parked for the PPK */
 
 	/* window 1 each way */
 	uint32_t		 my_mid;	/* next request we send */

@@ -7,7 +7,8 @@
 # per-SAE and the global budgets alone, and the event loop while an
 # enc_keys call hangs (kmsd A stopped): other peers are answered,
 # retransmissions of the waiting IKE_SA_INIT draw no second set of keys;
-# and an IKE SA that expires during the call gets its keys wiped.
+# an IKE SA that expires during the call gets its keys wiped; and both
+# in qkd+dh mode for the PPK's dec_keys, with the UE's IKE_AUTH parked.
 # Flood sockets bind 127.0.0.2..13 (loopback) so that "per source address"
 # means something; every datagram goes to the N3IWF on 127.0.0.1.
 . "$(dirname "$0")/lib.sh"
@@ -21,10 +22,13 @@ if ! command -v python3 >/dev/null 2>&1; then
 	exit 1
 fi
 ENC='kmsd_keys_served_total{endpoint="enc_keys"}'
-served() { curl -s "$KMSD_A_OPS/metrics" | awk -v m="$ENC" '$1 == m { print $2; exit }'; }
+DEC='kmsd_keys_served_total{endpoint="dec_keys"}'
+served() {	# [metric]: keys kmsd A served (enc_keys)
+	curl -s "$KMSD_A_OPS/metrics" | awk -v m="${1:-$ENC}" '$1 == m { print $2 + 0; f = 1; exit } END { if (!f) print 0 }'
+}
 n3_start() {	# [args]
 	rm -f "$TB/n3.ready"
-	"$N3" --mode qkd --profile nwu --listen 127.0.0.1:0 --natt-port 0 \
+	"$N3" --mode "${MODE:-qkd}" --profile nwu --listen 127.0.0.1:0 --natt-port 0 \
 		--ready-file "$TB/n3.ready" \
 		--cert "$SAE_A_CERT" --key "$SAE_A_KEY" --ca "$CA" \
 		--kmsd-url "$KMSD_A_URL" --kmsd-cert "$SAE_A_CERT" \
@@ -47,7 +51,7 @@ n3_stop() {
 }
 ue_run() {	# LOG [args]
 	log=$1; shift
-	timeout 30 "$UE" --mode qkd --profile nwu --peer "127.0.0.1:$N3PORT" \
+	timeout 30 "$UE" --mode "${MODE:-qkd}" --profile nwu --peer "127.0.0.1:$N3PORT" \
 		--ca "$CA" --kmsd-url "$KMSD_B_URL" --kmsd-cert "$SAE_B_CERT" \
 		--kmsd-key "$SAE_B_KEY" --kmsd-ca "$CA" --peer-sae sae-a \
 		--log-level debug "$@" 2>"$log"
@@ -55,6 +59,33 @@ ue_run() {	# LOG [args]
 field() { printf '%s' "$2" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 stat() { grep 'stats:' "$TB/n3.log" | tail -n 1 | tr ' ' '\n' | sed -n "s/^$1=//p"; }
 src() { seq -s, -f "127.0.0.%g" "$1" "$2"; }
+stall_run() {	# LOG WHAT: kmsd A stopped under a UE's call; 100 other
+		# peers' IKE_SA_INITs answered meanwhile; the UE gets through
+	kill -STOP "$KPID"
+	ue_run "$1" --retransmit-ms 100 --retransmit-tries 8 &
+	UEPID=$!
+	sleep 0.5
+	t0=$(date +%s%N)
+	f=$($FLOOD --target "127.0.0.1:$N3PORT" --sources "$(src 2 3)" --count 100 --drain 0.5)
+	t1=$(date +%s%N)
+	kill -0 "$UEPID" 2>/dev/null && ok "$2: the UE is still waiting" ||
+		nok "$2: the UE finished before kmsd A came back: $(tail -n 2 "$1")"
+	kill -CONT "$KPID"
+	wait "$UEPID"; rc=$?
+	echo "# $2: $f ($(( (t1 - t0) / 1000000 )) ms)"
+	check "$2: other peers still answered (100 COOKIEs)" 100 "$(field cookies "$f")"
+	check "$2: the waiting UE got through afterwards" 0 "$rc"
+}
+expire_run() {	# LOG WIPED: a UE gives up (rc) while kmsd A is stopped under
+		# its call; then the N3IWF logs WIPED and its stats
+	kill -STOP "$KPID"
+	ue_run "$1" --retransmit-ms 200 --retransmit-tries 2; rc=$?
+	sleep 1.5
+	kill -CONT "$KPID"
+	i=0
+	while ! grep -q "$2" "$TB/n3.log" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+	kill -USR1 "$N3PID"; sleep 0.3
+}
 
 # 1. Default budgets (per source 65:1.3, per SAE 650:16, total 1300:16).
 n3_start
@@ -138,20 +169,7 @@ check "global budget: N3IWF stops with 0" 0 "$?"
 n3_start --kmsd-workers 1 --kmsd-timeout-ms 15000
 k0=$(served)
 KPID=$(cat "$TB/kmsd-a.pid")
-kill -STOP "$KPID"
-ue_run "$TB/ue4.log" --retransmit-ms 100 --retransmit-tries 8 &
-UEPID=$!
-sleep 0.5
-t0=$(date +%s%N)
-f=$($FLOOD --target "127.0.0.1:$N3PORT" --sources "$(src 2 3)" --count 100 --drain 0.5)
-t1=$(date +%s%N)
-kill -0 "$UEPID" 2>/dev/null && ok "kmsd A stalled: the UE is still waiting" ||
-	nok "kmsd A stalled: the UE finished before kmsd A came back: $(tail -n 2 "$TB/ue4.log")"
-kill -CONT "$KPID"
-wait "$UEPID"; rc=$?
-echo "# while kmsd A was stopped: $f ($(( (t1 - t0) / 1000000 )) ms)"
-check "kmsd A stalled: other peers still answered (100 COOKIEs)" 100 "$(field cookies "$f")"
-check "kmsd A stalled: the waiting UE got through afterwards" 0 "$rc"
+stall_run "$TB/ue4.log" "kmsd A stalled"
 kill -USR1 "$N3PID"; sleep 0.3
 [ "$(stat dup_absorbed)" -ge 1 ] && ok "retransmissions absorbed while enc_keys ran ($(stat dup_absorbed))" ||
 	nok "dup_absorbed = $(stat dup_absorbed)"
@@ -163,16 +181,41 @@ check "kmsd A stalled: N3IWF stops with 0" 0 "$?"
 # they find no SA and are wiped (under SAN=1: no use after free).
 n3_start --kmsd-workers 1 --kmsd-timeout-ms 15000 --half-open-ms 300
 k0=$(served)
-kill -STOP "$KPID"
-ue_run "$TB/ue5.log" --retransmit-ms 200 --retransmit-tries 2; rc=$?
-sleep 1.5
-kill -CONT "$KPID"
-i=0
-while ! grep -q 'came after their IKE SA was gone' "$TB/n3.log" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-kill -USR1 "$N3PID"; sleep 0.3
+expire_run "$TB/ue5.log" 'came after their IKE SA was gone'
 check "SA expired during enc_keys: the UE gives up (exit 1)" 1 "$rc"
 check_match "... the N3IWF wipes the late keys" "13 QKD keys for SAE sae-b came after their IKE SA was gone: wiped unused" "$(cat "$TB/n3.log")"
 check "... counted: keys_wiped=13" 13 "$(stat keys_wiped)"
 check "... drawn once at kmsd A" 13 "$(($(served) - k0))"
 n3_stop
 check "SA expired during enc_keys: N3IWF stops with 0" 0 "$?"
+
+# 6. qkd+dh: the PPK's dec_keys (kmsd A, the N3IWF's) hangs while the UE's
+# IKE_AUTH waits for it; other peers are answered, the IKE_AUTH
+# retransmissions are absorbed, the PPK is fetched once and used.
+MODE=qkd+dh
+n3_start --kmsd-workers 1 --kmsd-timeout-ms 15000 --peer-sae sae-b
+d0=$(served "$DEC")
+stall_run "$TB/ue6.log" "qkd+dh, kmsd A stalled"
+check "... with the PPK (UE)" 1 "$(grep -c 'IKE SA established (qkd+dh, nwu).*PPK used' "$TB/ue6.log")"
+check "... with the PPK (N3IWF)" 1 "$(grep -c 'IKE SA established (qkd+dh, nwu).*PPK used' "$TB/n3.log")"
+check_match "... the UE retransmitted its IKE_AUTH meanwhile" "retransmi.*IKE_AUTH|IKE_AUTH.*retransmi" "$(cat "$TB/ue6.log")"
+kill -USR1 "$N3PID"; sleep 0.3
+[ "$(stat dup_absorbed)" -ge 1 ] && ok "qkd+dh: IKE_AUTH retransmissions absorbed while dec_keys ran ($(stat dup_absorbed))" ||
+	nok "qkd+dh: dup_absorbed = $(stat dup_absorbed)"
+check "qkd+dh: the PPK fetched once at kmsd A (dec_keys)" 1 "$(($(served "$DEC") - d0))"
+check "qkd+dh: ... and counted once by the N3IWF" 1 "$(stat keys_drawn)"
+n3_stop
+check "qkd+dh, kmsd A stalled: N3IWF stops with 0" 0 "$?"
+
+# 7. qkd+dh: the IKE SA expires while its PPK's dec_keys is in flight: the
+# PPK finds no SA and is wiped (under SAN=1: no use after free).
+n3_start --kmsd-workers 1 --kmsd-timeout-ms 15000 --peer-sae sae-b --half-open-ms 300
+d0=$(served "$DEC")
+expire_run "$TB/ue7.log" 'came after its IKE SA was gone'
+check "qkd+dh, SA expired during dec_keys: the UE gives up (exit 1)" 1 "$rc"
+check_match "... the UE's IKE_AUTH went unanswered (retransmitted)" "retransmitting IKE_AUTH" "$(cat "$TB/ue7.log")"
+check_match "... the N3IWF wipes the late PPK" "PPK .* for SAE sae-b came after its IKE SA was gone: wiped unused" "$(cat "$TB/n3.log")"
+check "... counted: keys_wiped=1" 1 "$(stat keys_wiped)"
+check "... fetched once at kmsd A" 1 "$(($(served "$DEC") - d0))"
+n3_stop
+check "qkd+dh, SA expired during dec_keys: N3IWF stops with 0" 0 "$?"
