@@ -22,7 +22,10 @@ MAX_KEY_COUNT=${MAX_KEY_COUNT:-2000000}
 CONNS=${CONNS:-1,4}
 DURATION=${DURATION:-5}
 FILL_S=${FILL_S:-2}
-export BINDIR KEY_RATE MAX_KEY_COUNT
+# The enc_keys phases leave more keys waiting at KME B than the default
+# per-pair cap (max_keys_per_pair) allows: lift it to the store cap.
+MAX_KEYS_PER_PAIR=$MAX_KEY_COUNT
+export BINDIR KEY_RATE MAX_KEY_COUNT MAX_KEYS_PER_PAIR
 
 die() { echo "run-kme-bench: $*" >&2; exit 1; }
 

@@ -25,6 +25,9 @@ export BINDIR
 need=$((ROUNDS * CALLS * 13 * 2 + 20000))
 export KEY_RATE=${KEY_RATE:-200000000}
 export MAX_KEY_COUNT=$((2 * need + 100000))
+# The pool alone leaves more keys waiting at KME B than the default per-pair
+# cap (max_keys_per_pair) allows: lift it to the store cap.
+export MAX_KEYS_PER_PAIR=$MAX_KEY_COUNT
 export MAX_KEY_PER_REQUEST=1024
 export POOL_HIGH=$need
 export POOL_LOW=1000
