@@ -93,17 +93,9 @@ sub_usage(const char *cmd, int rc)
 static const char *
 reason(int status)
 {
-	switch (status) {
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 413: return "Content Too Large";
-	case 500: return "Internal Server Error";
-	case 503: return "Service Unavailable";
-	default:  return "";
-	}
+	const char	*r = kms_http_reason(status);
+
+	return r ? r : "";
 }
 
 /* Reports a failed call and maps it to an exit code. */
@@ -256,6 +248,18 @@ print_keys(const struct etsi_keys *k, int json)
 	return rc;
 }
 
+/* Prints the keys of a call that worked, or reports why it did not; frees
+ * the keys and the client. */
+static int
+keys_done(const char *cmd, struct kms_client *c, int rc,
+    struct etsi_keys *keys, int json)
+{
+	rc = rc == KMS_OK ? print_keys(keys, json) : report(cmd, c, rc);
+	etsi_keys_free(keys);
+	kms_client_free(c);
+	return rc;
+}
+
 static int
 enc_main(int argc, char **argv, struct gopts *g)
 {
@@ -329,10 +333,7 @@ enc_main(int argc, char **argv, struct gopts *g)
 		return EX_USAGE;
 	rc = get ? kms_enc_keys_get(c, argv[optind], req.number, req.size,
 	    &keys) : kms_enc_keys(c, argv[optind], &req, &keys);
-	rc = rc == KMS_OK ? print_keys(&keys, g->json) : report("enc", c, rc);
-	etsi_keys_free(&keys);
-	kms_client_free(c);
-	return rc;
+	return keys_done("enc", c, rc, &keys, g->json);
 }
 
 static int
@@ -343,7 +344,7 @@ dec_main(int argc, char **argv, struct gopts *g)
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 } };
-	struct kms_client	*c = NULL;
+	struct kms_client	*c;
 	struct etsi_key_ids	 ids = { NULL, 0 };
 	struct etsi_keys	 keys = { NULL, 0 };
 	char			*pos[1 + ETSI_MAX_KEYS];
@@ -390,12 +391,17 @@ dec_main(int argc, char **argv, struct gopts *g)
 		goto done;
 	rc = get ? kms_dec_keys_get(c, pos[0], pos[1], &keys) :
 	    kms_dec_keys(c, pos[0], &ids, &keys);
-	rc = rc == KMS_OK ? print_keys(&keys, g->json) : report("dec", c, rc);
+	rc = keys_done("dec", c, rc, &keys, g->json);
  done:
-	etsi_keys_free(&keys);
 	etsi_key_ids_free(&ids);
-	kms_client_free(c);
 	return rc;
+}
+
+static void
+unset_empty(const char **v)
+{
+	if (*v != NULL && (*v)[0] == '\0')
+		*v = NULL;
 }
 
 int
@@ -457,14 +463,10 @@ main(int argc, char **argv)
 		return EX_OK;
 	}
 	/* Empty environment values count as unset. */
-	if (g.cfg.cert != NULL && g.cfg.cert[0] == '\0')
-		g.cfg.cert = NULL;
-	if (g.cfg.key != NULL && g.cfg.key[0] == '\0')
-		g.cfg.key = NULL;
-	if (g.cfg.ca != NULL && g.cfg.ca[0] == '\0')
-		g.cfg.ca = NULL;
-	if (g.cfg.url != NULL && g.cfg.url[0] == '\0')
-		g.cfg.url = NULL;
+	unset_empty(&g.cfg.cert);
+	unset_empty(&g.cfg.key);
+	unset_empty(&g.cfg.ca);
+	unset_empty(&g.cfg.url);
 	for (size_t i = 0; i < sizeof(subcmds) / sizeof(subcmds[0]); i++)
 		if (strcmp(argv[optind], subcmds[i].name) == 0) {
 			char name[32];
