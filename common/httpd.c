@@ -101,7 +101,7 @@ httpd_peer_cn(gnutls_session_t s, char *out, size_t outlen)
 {
 	char	why[TLSID_WHYLEN];
 
-	(void)tlsid_gnutls_peer(s, 0, out, outlen, why, sizeof(why));
+	(void)tlsid_gnutls_peer(s, false, out, outlen, why, sizeof(why));
 }
 
 /* MHD's messages: handshake noise goes to debug, our closer says why. */
@@ -142,7 +142,7 @@ httpd_notify(void *cls, struct MHD_Connection *c, void **socket_ctx,
 		char	cn[ETSI_ID_MAX + 1], why[TLSID_WHYLEN];
 
 		if (tlsid_refusal(httpd_session(c), why, sizeof(why)) == 0 ||
-		    tlsid_gnutls_peer(httpd_session(c), 0, cn, sizeof(cn), why,
+		    tlsid_gnutls_peer(httpd_session(c), false, cn, sizeof(cn), why,
 		    sizeof(why)) == -1)
 			log_info("%s: connection from %s closed without a request: "
 			    "client certificate refused: %s", d->name, hc->addr, why);
