@@ -209,7 +209,7 @@ httpd_error(struct httpd_resp *resp, int status, const char *msg,
     const char *detail)
 {
 	resp->status = status;
-	resp->secret = 0;
+	resp->secret = false;
 	resp->body = etsi_error_dump(msg, detail);
 	return resp->body ? 0 : -1;
 }
