@@ -6,6 +6,7 @@
  */
 #include <getopt.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,7 @@
 
 struct gopts {
 	struct kms_client_cfg	 cfg;
-	int			 json;
+	bool			 json;
 };
 
 struct subcmd {
@@ -177,7 +178,7 @@ status_main(int argc, char **argv, struct gopts *g)
 	optind = 0;
 	while ((ch = sub_getopt(argc, argv, "h", lo)) != 0) {
 		if (ch == 'j')		/* --json may follow the command too */
-			g->json = 1;
+			g->json = true;
 		else
 			return sub_usage("status", ch == 'h' ? EX_OK : EX_USAGE);
 	}
@@ -218,7 +219,7 @@ status_main(int argc, char **argv, struct gopts *g)
 /* Prints keys: "KEY_ID  BASE64" lines, or the key container as JSON. The
  * base64 text is built in secret memory and wiped. */
 static int
-print_keys(const struct etsi_keys *k, int json)
+print_keys(const struct etsi_keys *k, bool json)
 {
 	char	*s;
 	size_t	 cap = B64_ENCLEN(ETSI_MAX_KEY_BYTES) + 1;
@@ -252,7 +253,7 @@ print_keys(const struct etsi_keys *k, int json)
  * the keys and the client. */
 static int
 keys_done(const char *cmd, struct kms_client *c, int rc,
-    struct etsi_keys *keys, int json)
+    struct etsi_keys *keys, bool json)
 {
 	rc = rc == KMS_OK ? print_keys(keys, json) : report(cmd, c, rc);
 	etsi_keys_free(keys);
@@ -275,7 +276,8 @@ enc_main(int argc, char **argv, struct gopts *g)
 	struct etsi_key_req	 req;
 	struct etsi_keys	 keys = { NULL, 0 };
 	char			*slaves[ETSI_MAX_SLAVES];
-	int			 ch, rc = EX_USAGE, get = 0;
+	int			 ch, rc = EX_USAGE;
+	bool			 get = false;
 
 	memset(&req, 0, sizeof(req));
 	req.number = 1;
@@ -311,10 +313,10 @@ enc_main(int argc, char **argv, struct gopts *g)
 			slaves[req.nslaves++] = optarg;
 			break;
 		case 'j':
-			g->json = 1;
+			g->json = true;
 			break;
 		case 'g':
-			get = 1;
+			get = true;
 			break;
 		case 'h':
 			return sub_usage("enc", EX_OK);
@@ -348,19 +350,20 @@ dec_main(int argc, char **argv, struct gopts *g)
 	struct etsi_key_ids	 ids = { NULL, 0 };
 	struct etsi_keys	 keys = { NULL, 0 };
 	char			*pos[1 + ETSI_MAX_KEYS];
-	int			 ch, rc = EX_USAGE, get = 0, npos = 0;
+	int			 ch, rc = EX_USAGE, npos = 0;
+	bool			 get = false;
 
 	optind = 0;
 	while ((ch = sub_getopt(argc, argv, "gh", lo)) != 0) {
 		if (ch == 'h')
 			return sub_usage("dec", EX_OK);
 		if (ch == 'j') {
-			g->json = 1;
+			g->json = true;
 			continue;
 		}
 		if (ch != 'g')
 			return sub_usage("dec", EX_USAGE);
-		get = 1;
+		get = true;
 	}
 	if (argc - optind > 1 + ETSI_MAX_KEYS) {
 		fprintf(stderr, "%s: dec: at most %d key IDs\n", prog,
@@ -436,7 +439,7 @@ main(int argc, char **argv)
 		case 'c': g.cfg.cert = optarg; break;
 		case 'k': g.cfg.key = optarg; break;
 		case 'C': g.cfg.ca = optarg; break;
-		case 'j': g.json = 1; break;
+		case 'j': g.json = true; break;
 		case 'I': g.cfg.allow_http = 1; break;
 		case 't':
 			if (num_uint(optarg, 1, 3600000, &tmo) == -1) {
