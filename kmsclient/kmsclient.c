@@ -573,27 +573,38 @@ kms_keys_call(struct kms_client *c, const char *sae, const char *what,
 	return rc;
 }
 
+/* A POST of body (freed here; NULL when it could not be made) that answers
+ * with keys, after sae was checked: no request goes out for a bad ID. */
+static int
+kms_post_keys(struct kms_client *c, const char *sae, const char *what,
+    char *body, const struct kms_want *w, struct etsi_keys *out)
+{
+	int	rc;
+
+	if (body == NULL)
+		return kms_fail(c, KMS_E_NOMEM, "out of memory");
+	rc = kms_keys_call(c, sae, what, NULL, body, w, out);
+	free(body);
+	return rc;
+}
+
 int
 kms_enc_keys(struct kms_client *c, const char *slave_sae,
     const struct etsi_key_req *req, struct etsi_keys *out)
 {
 	struct kms_want	 w = { 1, 0, NULL };
-	char		*body;
 	int		 rc;
 
 	if (!kms_begin(c, out, sizeof(*out)))
 		return KMS_E_ARG;
 	if ((rc = kms_check_sae(c, slave_sae)) != KMS_OK)
 		return rc;
-	if ((body = req ? etsi_key_req_dump(req) : strdup("{}")) == NULL)
-		return kms_fail(c, KMS_E_NOMEM, "out of memory");
 	if (req != NULL) {
 		w.number = req->number ? req->number : 1;
 		w.size = req->size;
 	}
-	rc = kms_keys_call(c, slave_sae, "enc_keys", NULL, body, &w, out);
-	free(body);
-	return rc;
+	return kms_post_keys(c, slave_sae, "enc_keys", req ?
+	    etsi_key_req_dump(req) : strdup("{}"), &w, out);
 }
 
 int
@@ -620,7 +631,6 @@ kms_dec_keys(struct kms_client *c, const char *master_sae,
     const struct etsi_key_ids *ids, struct etsi_keys *out)
 {
 	struct kms_want	 w = { 0, 0, ids };
-	char		*body;
 	int		 rc;
 
 	if (!kms_begin(c, out, sizeof(*out)))
@@ -630,11 +640,8 @@ kms_dec_keys(struct kms_client *c, const char *master_sae,
 		    ETSI_MAX_KEYS);
 	if ((rc = kms_check_sae(c, master_sae)) != KMS_OK)
 		return rc;
-	if ((body = etsi_key_ids_dump(ids)) == NULL)
-		return kms_fail(c, KMS_E_NOMEM, "out of memory");
-	rc = kms_keys_call(c, master_sae, "dec_keys", NULL, body, &w, out);
-	free(body);
-	return rc;
+	return kms_post_keys(c, master_sae, "dec_keys", etsi_key_ids_dump(ids),
+	    &w, out);
 }
 
 int
