@@ -1,78 +1,68 @@
 /*
- * ETSI GS QKD 014 V1.1.1 JSON objects (section 6) on Jansson.
- *
- * Requests (Key request, Key IDs) are parsed strictly: unknown members are
- * errors, so a caller's typo is reported rather than silently ignored.
- * Answers (Status, Key container, Error) ignore unknown members, so that a
- * KME that adds vendor fields still interoperates; the fields we use are
- * checked as strictly as in requests.
- *
- * Error strings never carry key material: Jansson's own parse messages end
- * in "near '<token>'", which can be a piece of a key, and that part is cut.
+ * ETSI GS QKD 014 V1.1.1 objects (section 6): what the parser (etsi_parse.c)
+ * and the dumper (etsi_dump.c) share: ID checks, the Status member table,
+ * and the allocation of the containers.
  */
-#include <limits.h>
-#include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
-#include "common/b64.h"
 #include "common/buf.h"
 #include "common/etsi.h"
+#include "common/etsi_int.h"
 
-#define ETSI_MAX_EXT	64	/* extension member names we record */
-#define QUOTE_MAX	40	/* bad values quoted in errors up to this length */
+#define STATUS_ID(m, f)		{ m, offsetof(struct etsi_status, f), true }
+#define STATUS_UINT(m, f)	{ m, offsetof(struct etsi_status, f), false }
 
-/* Copies s into a short, printable form for error messages. */
-static const char *
-quote(char out[static QUOTE_MAX + 4], const char *s)
-{
-	size_t	i;
+const struct etsi_field etsi_status_fields[ETSI_STATUS_NFIELDS] = {
+	STATUS_ID("source_KME_ID", source_kme_id),
+	STATUS_ID("target_KME_ID", target_kme_id),
+	STATUS_ID("master_SAE_ID", master_sae_id),
+	STATUS_ID("slave_SAE_ID", slave_sae_id),
+	STATUS_UINT("key_size", key_size),
+	STATUS_UINT("stored_key_count", stored_key_count),
+	STATUS_UINT("max_key_count", max_key_count),
+	STATUS_UINT("max_key_per_request", max_key_per_request),
+	STATUS_UINT("max_key_size", max_key_size),
+	STATUS_UINT("min_key_size", min_key_size),
+	STATUS_UINT("max_SAE_ID_count", max_sae_id_count),
+};
 
-	for (i = 0; s[i] != '\0' && i < QUOTE_MAX; i++)
-		out[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
-	if (s[i] != '\0')
-		out[i++] = '.', out[i++] = '.', out[i++] = '.';
-	out[i] = '\0';
-	return out;
-}
-
-int
+bool
 etsi_id_valid(const char *s)
 {
 	size_t	i;
 
 	if (s == NULL)
-		return 0;
+		return false;
 	for (i = 0; s[i] != '\0'; i++) {
 		unsigned char c = (unsigned char)s[i];
 
 		if (i >= ETSI_ID_MAX || c < 0x20 || c > 0x7e || c == '/' ||
 		    c == '?' || c == '%' || c == '"')
-			return 0;
+			return false;
 	}
 	return i > 0;
 }
 
 /* key_ID: 1..ETSI_KEY_ID_MAX visible ASCII (no spaces: IDs are printed as
  * whitespace-separated columns and passed on command lines). */
-static int
-key_id_valid(const char *s, size_t len)
+bool
+etsi_key_id_valid(const char *s, size_t len)
 {
 	if (len == 0 || len > ETSI_KEY_ID_MAX)
-		return 0;
+		return false;
 	for (size_t i = 0; i < len; i++)
 		if ((unsigned char)s[i] < 0x21 || (unsigned char)s[i] > 0x7e)
-			return 0;
-	return 1;
+			return false;
+	return true;
 }
 
-int
+bool
 etsi_json_depth_ok(const char *js, size_t len, unsigned max)
 {
 	unsigned	depth = 0;
-	int		instr = 0;
+	bool		instr = false;
 
 	for (size_t i = 0; js != NULL && i < len; i++) {
 		char c = js[i];
@@ -81,741 +71,23 @@ etsi_json_depth_ok(const char *js, size_t len, unsigned max)
 			if (c == '\\')
 				i++;		/* the escaped character */
 			else if (c == '"')
-				instr = 0;
+				instr = false;
 		} else if (c == '"')
-			instr = 1;
+			instr = true;
 		else if (c == '[' || c == '{') {
 			if (++depth > max)
-				return 0;
+				return false;
 		} else if ((c == ']' || c == '}') && depth > 0)
 			depth--;
 	}
-	return 1;
-}
-
-/* Loads one JSON object from (js, len); -1 with err set otherwise. */
-static json_t *
-load_object(const char *js, size_t len, char *err)
-{
-	json_error_t	 jerr;
-	json_t		*o;
-	size_t		 i;
-	char		*near;
-
-	if (js == NULL)
-		len = 0;
-	for (i = 0; i < len; i++)
-		if (js[i] != ' ' && js[i] != '\t' && js[i] != '\r' && js[i] != '\n')
-			break;
-	if (i == len) {
-		snprintf(err, ETSI_ERRLEN, "empty body");
-		return NULL;
-	}
-	if (!etsi_json_depth_ok(js, len, ETSI_JSON_MAX_DEPTH)) {
-		snprintf(err, ETSI_ERRLEN, "JSON nested deeper than %d levels",
-		    ETSI_JSON_MAX_DEPTH);
-		return NULL;
-	}
-	if ((o = json_loadb(js, len, JSON_REJECT_DUPLICATES |
-	    JSON_DECODE_ANY, &jerr)) == NULL) {
-		if ((near = strstr(jerr.text, " near ")) != NULL)
-			*near = '\0';
-		snprintf(err, ETSI_ERRLEN, "invalid JSON at line %d column %d: %s",
-		    jerr.line, jerr.column, jerr.text);
-		explicit_bzero(&jerr, sizeof(jerr));
-		return NULL;
-	}
-	if (!json_is_object(o)) {
-		snprintf(err, ETSI_ERRLEN, "body must be a JSON object");
-		json_decref(o);
-		return NULL;
-	}
-	return o;
-}
-
-/* Fails on the first member of o not in the NULL-terminated list. */
-static int
-check_members(json_t *o, const char *const *known, const char *what, char *err)
-{
-	const char	*k;
-	json_t		*v;
-	char		 q[QUOTE_MAX + 4];
-
-	json_object_foreach(o, k, v) {
-		size_t i;
-
-		for (i = 0; known[i] != NULL; i++)
-			if (strcmp(k, known[i]) == 0)
-				break;
-		if (known[i] == NULL) {
-			snprintf(err, ETSI_ERRLEN, "unknown member \"%s\"%s%s",
-			    quote(q, k), what ? " in " : "", what ? what : "");
-			return -1;
-		}
-	}
-	return 0;
-}
-
-/* Integer member in [min, max]; absent is an error if required, else *out
- * is left alone. */
-static int
-get_uint(json_t *o, const char *name, int required, unsigned min, unsigned max,
-    unsigned *out, char *err)
-{
-	json_t		*v = json_object_get(o, name);
-	json_int_t	 n;
-
-	if (v == NULL) {
-		if (!required)
-			return 0;
-		snprintf(err, ETSI_ERRLEN, "missing \"%s\"", name);
-		return -1;
-	}
-	if (!json_is_integer(v)) {
-		snprintf(err, ETSI_ERRLEN, "\"%s\" must be an integer", name);
-		return -1;
-	}
-	n = json_integer_value(v);
-	if (n < (json_int_t)min) {
-		snprintf(err, ETSI_ERRLEN, "\"%s\" must be >= %u (got %lld)",
-		    name, min, (long long)n);
-		return -1;
-	}
-	if (n > (json_int_t)max) {
-		snprintf(err, ETSI_ERRLEN, "\"%s\" must be <= %u (got %lld)",
-		    name, max, (long long)n);
-		return -1;
-	}
-	*out = (unsigned)n;
-	return 0;
-}
-
-/* Required SAE/KME ID member copied into out[ETSI_ID_MAX + 1]. */
-static int
-get_id(json_t *o, const char *name, char *out, char *err)
-{
-	json_t		*v = json_object_get(o, name);
-	const char	*s;
-	char		 q[QUOTE_MAX + 4];
-
-	if (v == NULL) {
-		snprintf(err, ETSI_ERRLEN, "missing \"%s\"", name);
-		return -1;
-	}
-	if (!json_is_string(v)) {
-		snprintf(err, ETSI_ERRLEN, "\"%s\" must be a string", name);
-		return -1;
-	}
-	s = json_string_value(v);
-	if (strlen(s) != json_string_length(v) || !etsi_id_valid(s)) {
-		snprintf(err, ETSI_ERRLEN, "\"%s\" is not a valid ID: \"%s\"",
-		    name, quote(q, s));
-		return -1;
-	}
-	memcpy(out, s, strlen(s) + 1);
-	return 0;
-}
-
-int
-etsi_status_parse(const char *js, size_t len, struct etsi_status *out,
-    char err[static ETSI_ERRLEN])
-{
-	json_t	*o;
-	int	 rc = -1;
-
-	memset(out, 0, sizeof(*out));
-	if ((o = load_object(js, len, err)) == NULL)
-		return -1;
-	if (get_id(o, "source_KME_ID", out->source_kme_id, err) == -1 ||
-	    get_id(o, "target_KME_ID", out->target_kme_id, err) == -1 ||
-	    get_id(o, "master_SAE_ID", out->master_sae_id, err) == -1 ||
-	    get_id(o, "slave_SAE_ID", out->slave_sae_id, err) == -1 ||
-	    get_uint(o, "key_size", 1, 0, UINT_MAX, &out->key_size, err) == -1 ||
-	    get_uint(o, "stored_key_count", 1, 0, UINT_MAX,
-	    &out->stored_key_count, err) == -1 ||
-	    get_uint(o, "max_key_count", 1, 0, UINT_MAX,
-	    &out->max_key_count, err) == -1 ||
-	    get_uint(o, "max_key_per_request", 1, 0, UINT_MAX,
-	    &out->max_key_per_request, err) == -1 ||
-	    get_uint(o, "max_key_size", 1, 0, UINT_MAX,
-	    &out->max_key_size, err) == -1 ||
-	    get_uint(o, "min_key_size", 1, 0, UINT_MAX,
-	    &out->min_key_size, err) == -1 ||
-	    get_uint(o, "max_SAE_ID_count", 1, 0, UINT_MAX,
-	    &out->max_sae_id_count, err) == -1)
-		goto done;
-	rc = 0;
- done:
-	json_decref(o);
-	if (rc == -1)
-		memset(out, 0, sizeof(*out));
-	return rc;
-}
-
-/* additional_slave_SAE_IDs */
-static int
-req_slaves(json_t *a, struct etsi_key_req *r, char *err)
-{
-	size_t	 i;
-	json_t	*v;
-	char	 q[QUOTE_MAX + 4];
-
-	if (!json_is_array(a)) {
-		snprintf(err, ETSI_ERRLEN,
-		    "\"additional_slave_SAE_IDs\" must be an array");
-		return -1;
-	}
-	if (json_array_size(a) > ETSI_MAX_SLAVES) {
-		snprintf(err, ETSI_ERRLEN, "\"additional_slave_SAE_IDs\" has %zu "
-		    "entries, at most %d allowed", json_array_size(a),
-		    ETSI_MAX_SLAVES);
-		return -1;
-	}
-	if (json_array_size(a) == 0)
-		return 0;
-	if ((r->slaves = calloc(json_array_size(a), sizeof(char *))) == NULL)
-		goto nomem;
-	json_array_foreach(a, i, v) {
-		const char *s = json_string_value(v);
-
-		if (s == NULL) {
-			snprintf(err, ETSI_ERRLEN, "\"additional_slave_SAE_IDs\" "
-			    "entry %zu must be a string", i);
-			return -1;
-		}
-		if (strlen(s) != json_string_length(v) || !etsi_id_valid(s)) {
-			snprintf(err, ETSI_ERRLEN, "\"additional_slave_SAE_IDs\" "
-			    "entry %zu is not a valid ID: \"%s\"", i, quote(q, s));
-			return -1;
-		}
-		if ((r->slaves[i] = strdup(s)) == NULL)
-			goto nomem;
-		r->nslaves++;
-	}
-	return 0;
- nomem:
-	snprintf(err, ETSI_ERRLEN, "out of memory");
-	return -1;
-}
-
-/* extension_mandatory / extension_optional: arrays of objects. Mandatory
- * member names are recorded so that the KME can refuse what it lacks. */
-static int
-req_ext(json_t *a, const char *name, struct etsi_key_req *r, int mandatory,
-    char *err)
-{
-	size_t		 i;
-	json_t		*v, *mv;
-	const char	*k;
-
-	if (!json_is_array(a)) {
-		snprintf(err, ETSI_ERRLEN, "\"%s\" must be an array", name);
-		return -1;
-	}
-	json_array_foreach(a, i, v) {
-		if (!json_is_object(v)) {
-			snprintf(err, ETSI_ERRLEN, "\"%s\" entry %zu must be an "
-			    "object", name, i);
-			return -1;
-		}
-		if (!mandatory) {
-			r->n_ext_optional++;
-			continue;
-		}
-		json_object_foreach(v, k, mv) {
-			char **nv;
-
-			if (r->n_ext_mandatory >= ETSI_MAX_EXT) {
-				snprintf(err, ETSI_ERRLEN, "\"%s\" has more than "
-				    "%d members", name, ETSI_MAX_EXT);
-				return -1;
-			}
-			nv = realloc(r->ext_mandatory,
-			    (r->n_ext_mandatory + 1) * sizeof(char *));
-			if (nv == NULL)
-				goto nomem;
-			r->ext_mandatory = nv;
-			if ((nv[r->n_ext_mandatory] = strdup(k)) == NULL)
-				goto nomem;
-			r->n_ext_mandatory++;
-		}
-	}
-	return 0;
- nomem:
-	snprintf(err, ETSI_ERRLEN, "out of memory");
-	return -1;
-}
-
-int
-etsi_key_req_parse(const char *js, size_t len, struct etsi_key_req *out,
-    char err[static ETSI_ERRLEN])
-{
-	static const char *const known[] = { "number", "size",
-	    "additional_slave_SAE_IDs", "extension_mandatory",
-	    "extension_optional", NULL };
-	json_t	*o, *v;
-	int	 rc = -1;
-
-	memset(out, 0, sizeof(*out));
-	out->number = 1;
-	if ((o = load_object(js, len, err)) == NULL)
-		return -1;
-	if (check_members(o, known, NULL, err) == -1 ||
-	    get_uint(o, "number", 0, 1, UINT_MAX, &out->number, err) == -1 ||
-	    get_uint(o, "size", 0, 1, UINT_MAX, &out->size, err) == -1)
-		goto done;
-	if ((v = json_object_get(o, "additional_slave_SAE_IDs")) != NULL &&
-	    req_slaves(v, out, err) == -1)
-		goto done;
-	if ((v = json_object_get(o, "extension_mandatory")) != NULL &&
-	    req_ext(v, "extension_mandatory", out, 1, err) == -1)
-		goto done;
-	if ((v = json_object_get(o, "extension_optional")) != NULL &&
-	    req_ext(v, "extension_optional", out, 0, err) == -1)
-		goto done;
-	rc = 0;
- done:
-	json_decref(o);
-	if (rc == -1)
-		etsi_key_req_free(out);
-	return rc;
-}
-
-void
-etsi_key_req_free(struct etsi_key_req *r)
-{
-	if (r == NULL)
-		return;
-	for (size_t i = 0; r->slaves != NULL && i < r->nslaves; i++)
-		free(r->slaves[i]);
-	for (size_t i = 0; r->ext_mandatory != NULL && i < r->n_ext_mandatory; i++)
-		free(r->ext_mandatory[i]);
-	free(r->slaves);
-	free(r->ext_mandatory);
-	memset(r, 0, sizeof(*r));
-}
-
-/* One {"key_ID": ..., "key": ...} of a Key container. */
-static int
-key_entry(json_t *e, size_t i, struct etsi_key *k, char *err)
-{
-	json_t		*id, *key;
-	const char	*s;
-	size_t		 n, pad, want, got;
-
-	if (!json_is_object(e)) {
-		snprintf(err, ETSI_ERRLEN, "keys[%zu] must be an object", i);
-		return -1;
-	}
-	id = json_object_get(e, "key_ID");
-	key = json_object_get(e, "key");
-	if (id == NULL || key == NULL) {
-		snprintf(err, ETSI_ERRLEN, "keys[%zu]: missing \"%s\"", i,
-		    id == NULL ? "key_ID" : "key");
-		return -1;
-	}
-	if (!json_is_string(id) || !json_is_string(key)) {
-		snprintf(err, ETSI_ERRLEN, "keys[%zu]: \"%s\" must be a string", i,
-		    !json_is_string(id) ? "key_ID" : "key");
-		return -1;
-	}
-	if (!key_id_valid(json_string_value(id), json_string_length(id)) ||
-	    strlen(json_string_value(id)) != json_string_length(id)) {
-		char q[QUOTE_MAX + 4];
-
-		snprintf(err, ETSI_ERRLEN, "keys[%zu]: \"key_ID\" is not a valid "
-		    "key ID: \"%s\"", i, quote(q, json_string_value(id)));
-		return -1;
-	}
-	memcpy(k->id, json_string_value(id), json_string_length(id) + 1);
-
-	/* Exact decoded size from the padded length; the value is never
-	 * quoted in errors. */
-	s = json_string_value(key);
-	n = json_string_length(key);
-	if (n == 0) {
-		snprintf(err, ETSI_ERRLEN, "keys[%zu]: \"key\" is empty", i);
-		return -1;
-	}
-	if (n > B64_ENCLEN(ETSI_MAX_KEY_BYTES)) {
-		snprintf(err, ETSI_ERRLEN, "keys[%zu]: \"key\" is longer than "
-		    "%d bytes", i, ETSI_MAX_KEY_BYTES);
-		return -1;
-	}
-	if (n % 4 != 0) {
-		snprintf(err, ETSI_ERRLEN, "keys[%zu]: \"key\" is not valid base64",
-		    i);
-		return -1;
-	}
-	pad = (s[n - 1] == '=') + (s[n - 1] == '=' && s[n - 2] == '=');
-	want = n / 4 * 3 - pad;
-	if ((k->key = sec_alloc(want)) == NULL) {
-		snprintf(err, ETSI_ERRLEN, "out of memory");
-		return -1;
-	}
-	k->len = want;
-	if (b64_decode(s, n, k->key, want, &got) == -1 || got != want) {
-		snprintf(err, ETSI_ERRLEN, "keys[%zu]: \"key\" is not valid base64",
-		    i);
-		return -1;
-	}
-	return 0;
-}
-
-int
-etsi_keys_parse(const char *js, size_t len, struct etsi_keys *out,
-    char err[static ETSI_ERRLEN])
-{
-	json_t	*o, *a, *e;
-	size_t	 i;
-	int	 rc = -1;
-
-	memset(out, 0, sizeof(*out));
-	if ((o = load_object(js, len, err)) == NULL)
-		return -1;
-	if ((a = json_object_get(o, "keys")) == NULL) {
-		snprintf(err, ETSI_ERRLEN, "missing \"keys\"");
-		goto done;
-	}
-	if (!json_is_array(a)) {
-		snprintf(err, ETSI_ERRLEN, "\"keys\" must be an array");
-		goto done;
-	}
-	if (json_array_size(a) == 0 || json_array_size(a) > ETSI_MAX_KEYS) {
-		snprintf(err, ETSI_ERRLEN, "\"keys\" has %zu entries, 1 to %d "
-		    "allowed", json_array_size(a), ETSI_MAX_KEYS);
-		goto done;
-	}
-	if (etsi_keys_alloc(out, json_array_size(a)) == -1) {
-		snprintf(err, ETSI_ERRLEN, "out of memory");
-		goto done;
-	}
-	json_array_foreach(a, i, e)
-		if (key_entry(e, i, &out->v[i], err) == -1)
-			goto done;
-	rc = 0;
- done:
-	json_decref(o);
-	if (rc == -1)
-		etsi_keys_free(out);
-	return rc;
-}
-
-int
-etsi_key_ids_parse(const char *js, size_t len, struct etsi_key_ids *out,
-    char err[static ETSI_ERRLEN])
-{
-	static const char *const known[] = { "key_IDs", "key_IDs_extension",
-	    NULL };
-	static const char *const known_e[] = { "key_ID", "key_ID_extension",
-	    NULL };
-	json_t	*o, *a, *e, *id;
-	size_t	 i;
-	int	 rc = -1;
-	char	 what[32], q[QUOTE_MAX + 4];
-
-	memset(out, 0, sizeof(*out));
-	if ((o = load_object(js, len, err)) == NULL)
-		return -1;
-	if (check_members(o, known, NULL, err) == -1)
-		goto done;
-	if ((a = json_object_get(o, "key_IDs")) == NULL) {
-		snprintf(err, ETSI_ERRLEN, "missing \"key_IDs\"");
-		goto done;
-	}
-	if (!json_is_array(a)) {
-		snprintf(err, ETSI_ERRLEN, "\"key_IDs\" must be an array");
-		goto done;
-	}
-	if (json_array_size(a) == 0 || json_array_size(a) > ETSI_MAX_KEYS) {
-		snprintf(err, ETSI_ERRLEN, "\"key_IDs\" has %zu entries, 1 to %d "
-		    "allowed", json_array_size(a), ETSI_MAX_KEYS);
-		goto done;
-	}
-	if (etsi_key_ids_alloc(out, json_array_size(a)) == -1) {
-		snprintf(err, ETSI_ERRLEN, "out of memory");
-		goto done;
-	}
-	json_array_foreach(a, i, e) {
-		snprintf(what, sizeof(what), "key_IDs[%zu]", i);
-		if (!json_is_object(e)) {
-			snprintf(err, ETSI_ERRLEN, "%s must be an object", what);
-			goto done;
-		}
-		if (check_members(e, known_e, what, err) == -1)
-			goto done;
-		if ((id = json_object_get(e, "key_ID")) == NULL) {
-			snprintf(err, ETSI_ERRLEN, "%s: missing \"key_ID\"", what);
-			goto done;
-		}
-		if (!json_is_string(id)) {
-			snprintf(err, ETSI_ERRLEN, "%s: \"key_ID\" must be a string",
-			    what);
-			goto done;
-		}
-		if (!key_id_valid(json_string_value(id), json_string_length(id)) ||
-		    strlen(json_string_value(id)) != json_string_length(id)) {
-			snprintf(err, ETSI_ERRLEN, "%s: \"key_ID\" is not a valid "
-			    "key ID: \"%s\"", what, quote(q, json_string_value(id)));
-			goto done;
-		}
-		memcpy(out->ids[i], json_string_value(id),
-		    json_string_length(id) + 1);
-	}
-	rc = 0;
- done:
-	json_decref(o);
-	if (rc == -1)
-		etsi_key_ids_free(out);
-	return rc;
-}
-
-/* Copies s into dst[cap], truncated, always NUL-terminated. */
-static void
-copy_out(char *dst, size_t cap, const char *s)
-{
-	size_t n;
-
-	if (dst == NULL || cap == 0)
-		return;
-	n = strlen(s);
-	if (n >= cap)
-		n = cap - 1;
-	memcpy(dst, s, n);
-	dst[n] = '\0';
-}
-
-int
-etsi_error_parse(const char *js, size_t len, char *msg, size_t msgcap,
-    char *detail, size_t detailcap)
-{
-	char		 err[ETSI_ERRLEN];
-	json_t		*o, *m, *d, *d0;
-	char		*txt;
-	int		 rc = -1;
-
-	copy_out(msg, msgcap, "");
-	copy_out(detail, detailcap, "");
-	if ((o = load_object(js, len, err)) == NULL)
-		return -1;
-	if ((m = json_object_get(o, "message")) == NULL || !json_is_string(m))
-		goto done;
-	copy_out(msg, msgcap, json_string_value(m));
-	rc = 0;
-	d = json_object_get(o, "details");
-	if (!json_is_array(d) || (d0 = json_array_get(d, 0)) == NULL)
-		goto done;
-	/* {"detail": "text"} -> text; anything else -> its compact JSON. */
-	if (json_is_object(d0) && json_object_size(d0) == 1) {
-		json_t *v = json_object_iter_value(json_object_iter(d0));
-
-		if (json_is_string(v)) {
-			copy_out(detail, detailcap, json_string_value(v));
-			goto done;
-		}
-	}
-	if (json_is_string(d0)) {
-		copy_out(detail, detailcap, json_string_value(d0));
-		goto done;
-	}
-	if ((txt = json_dumps(d0, JSON_COMPACT | JSON_ENCODE_ANY)) != NULL) {
-		copy_out(detail, detailcap, txt);
-		free(txt);
-	}
- done:
-	json_decref(o);
-	return rc;
-}
-
-/* Dumps o compactly and drops it. */
-static char *
-dump_drop(json_t *o, int ok)
-{
-	char *s = NULL;
-
-	if (o != NULL && ok)
-		s = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
-	return s;
-}
-
-char *
-etsi_status_dump(const struct etsi_status *s)
-{
-	json_t	*o = json_object();
-	int	 ok = o != NULL;
-
-	ok = ok && json_object_set_new(o, "source_KME_ID",
-	    json_string(s->source_kme_id)) == 0;
-	ok = ok && json_object_set_new(o, "target_KME_ID",
-	    json_string(s->target_kme_id)) == 0;
-	ok = ok && json_object_set_new(o, "master_SAE_ID",
-	    json_string(s->master_sae_id)) == 0;
-	ok = ok && json_object_set_new(o, "slave_SAE_ID",
-	    json_string(s->slave_sae_id)) == 0;
-	ok = ok && json_object_set_new(o, "key_size",
-	    json_integer(s->key_size)) == 0;
-	ok = ok && json_object_set_new(o, "stored_key_count",
-	    json_integer(s->stored_key_count)) == 0;
-	ok = ok && json_object_set_new(o, "max_key_count",
-	    json_integer(s->max_key_count)) == 0;
-	ok = ok && json_object_set_new(o, "max_key_per_request",
-	    json_integer(s->max_key_per_request)) == 0;
-	ok = ok && json_object_set_new(o, "max_key_size",
-	    json_integer(s->max_key_size)) == 0;
-	ok = ok && json_object_set_new(o, "min_key_size",
-	    json_integer(s->min_key_size)) == 0;
-	ok = ok && json_object_set_new(o, "max_SAE_ID_count",
-	    json_integer(s->max_sae_id_count)) == 0;
-	return dump_drop(o, ok);
-}
-
-/* Mandatory extensions are dumped as {"name": true} each (only the names are
- * kept), optional ones as n empty objects (only the count is kept). */
-char *
-etsi_key_req_dump(const struct etsi_key_req *r)
-{
-	json_t	*o = json_object(), *a;
-	int	 ok = o != NULL;
-
-	ok = ok && json_object_set_new(o, "number",
-	    json_integer(r->number ? r->number : 1)) == 0;
-	if (r->size)
-		ok = ok && json_object_set_new(o, "size",
-		    json_integer(r->size)) == 0;
-	if (ok && r->nslaves) {
-		ok = (a = json_array()) != NULL &&
-		    json_object_set_new(o, "additional_slave_SAE_IDs", a) == 0;
-		for (size_t i = 0; ok && i < r->nslaves; i++)
-			ok = json_array_append_new(a,
-			    json_string(r->slaves[i])) == 0;
-	}
-	if (ok && r->n_ext_mandatory) {
-		ok = (a = json_array()) != NULL &&
-		    json_object_set_new(o, "extension_mandatory", a) == 0;
-		for (size_t i = 0; ok && i < r->n_ext_mandatory; i++)
-			ok = json_array_append_new(a, json_pack("{s:b}",
-			    r->ext_mandatory[i], 1)) == 0;
-	}
-	if (ok && r->n_ext_optional) {
-		ok = (a = json_array()) != NULL &&
-		    json_object_set_new(o, "extension_optional", a) == 0;
-		for (size_t i = 0; ok && i < r->n_ext_optional; i++)
-			ok = json_array_append_new(a, json_object()) == 0;
-	}
-	return dump_drop(o, ok);
-}
-
-/* Writes s as a JSON string body (no quotes) into out, or only counts when
- * out is NULL; returns the length. */
-static size_t
-json_esc(char *out, const char *s)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t n = 0;
-
-	for (; *s != '\0'; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (c == '"' || c == '\\') {
-			if (out)
-				out[n] = '\\', out[n + 1] = (char)c;
-			n += 2;
-		} else if (c < 0x20) {
-			if (out)
-				memcpy(out + n, "\\u00", 4), out[n + 4] =
-				    hex[c >> 4], out[n + 5] = hex[c & 15];
-			n += 6;
-		} else {
-			if (out)
-				out[n] = (char)c;
-			n++;
-		}
-	}
-	return n;
-}
-
-/*
- * Built by hand in one exactly sized allocation, not through Jansson, so
- * that no partial copy of the keys is left in freed memory whatever the
- * Jansson allocator: the only copy is the returned string.
- */
-char *
-etsi_keys_dump(const struct etsi_keys *k)
-{
-	static const char head[] = "{\"keys\":[", tail[] = "]}",
-	    e1[] = "{\"key_ID\":\"", e2[] = "\",\"key\":\"", e3[] = "\"}";
-	size_t	 total = sizeof(head) - 1 + sizeof(tail) - 1, off;
-	char	*s;
-
-	for (size_t i = 0; i < k->n; i++) {
-		if (k->v[i].len > ETSI_MAX_KEY_BYTES)
-			return NULL;
-		total += (i ? 1 : 0) + sizeof(e1) - 1 + json_esc(NULL,
-		    k->v[i].id) + sizeof(e2) - 1 + B64_ENCLEN(k->v[i].len) +
-		    sizeof(e3) - 1;
-	}
-	if ((s = malloc(total + 1)) == NULL)
-		return NULL;
-	memcpy(s, head, sizeof(head) - 1);
-	off = sizeof(head) - 1;
-	for (size_t i = 0; i < k->n; i++) {
-		if (i)
-			s[off++] = ',';
-		memcpy(s + off, e1, sizeof(e1) - 1);
-		off += sizeof(e1) - 1;
-		off += json_esc(s + off, k->v[i].id);
-		memcpy(s + off, e2, sizeof(e2) - 1);
-		off += sizeof(e2) - 1;
-		/* b64_encode NUL-terminates: room is there (tail follows). */
-		if (b64_encode(k->v[i].key, k->v[i].len, s + off,
-		    total + 1 - off) == -1) {
-			sec_free_any(s);
-			return NULL;
-		}
-		off += B64_ENCLEN(k->v[i].len);
-		memcpy(s + off, e3, sizeof(e3) - 1);
-		off += sizeof(e3) - 1;
-	}
-	memcpy(s + off, tail, sizeof(tail));	/* with the NUL */
-	return s;
-}
-
-char *
-etsi_key_ids_dump(const struct etsi_key_ids *k)
-{
-	json_t	*o = json_object(), *a;
-	int	 ok = o != NULL;
-
-	ok = ok && (a = json_array()) != NULL &&
-	    json_object_set_new(o, "key_IDs", a) == 0;
-	for (size_t i = 0; ok && i < k->n; i++)
-		ok = json_array_append_new(a, json_pack("{s:s}", "key_ID",
-		    k->ids[i])) == 0;
-	return dump_drop(o, ok);
-}
-
-char *
-etsi_error_dump(const char *msg, const char *detail)
-{
-	json_t	*o = json_object();
-	int	 ok = o != NULL;
-
-	ok = ok && json_object_set_new(o, "message",
-	    json_string(msg ? msg : "")) == 0;
-	if (ok && detail != NULL)
-		ok = json_object_set_new(o, "details",
-		    json_pack("[{s:s}]", "detail", detail)) == 0;
-	return dump_drop(o, ok);
+	return true;
 }
 
 int
 etsi_keys_alloc(struct etsi_keys *k, size_t n)
 {
 	memset(k, 0, sizeof(*k));
-	if (n == 0)
-		return 0;
-	if ((k->v = calloc(n, sizeof(*k->v))) == NULL)
+	if (n != 0 && (k->v = calloc(n, sizeof(*k->v))) == NULL)
 		return -1;
 	k->n = n;
 	return 0;
@@ -836,9 +108,7 @@ int
 etsi_key_ids_alloc(struct etsi_key_ids *k, size_t n)
 {
 	memset(k, 0, sizeof(*k));
-	if (n == 0)
-		return 0;
-	if ((k->ids = calloc(n, sizeof(*k->ids))) == NULL)
+	if (n != 0 && (k->ids = calloc(n, sizeof(*k->ids))) == NULL)
 		return -1;
 	k->n = n;
 	return 0;
@@ -851,4 +121,18 @@ etsi_key_ids_free(struct etsi_key_ids *k)
 		return;
 	free(k->ids);
 	memset(k, 0, sizeof(*k));
+}
+
+void
+etsi_key_req_free(struct etsi_key_req *r)
+{
+	if (r == NULL)
+		return;
+	for (size_t i = 0; r->slaves != NULL && i < r->nslaves; i++)
+		free(r->slaves[i]);
+	for (size_t i = 0; r->ext_mandatory != NULL && i < r->n_ext_mandatory; i++)
+		free(r->ext_mandatory[i]);
+	free(r->slaves);
+	free(r->ext_mandatory);
+	memset(r, 0, sizeof(*r));
 }

@@ -1,7 +1,8 @@
 /*
  * ETSI GS QKD 014 V1.1.1 data formats (section 6): Status, Key request, Key
  * container, Key IDs and Error, parsed strictly from JSON and dumped to JSON.
- * Shared by the client library, the simulator and kmsd.
+ * Shared by the client library, the simulator and kmsd. etsi_parse.c
+ * parses, etsi_dump.c dumps, etsi.c holds what both use.
  *
  * Key bytes live in sec_alloc memory; dumped JSON that carries keys must be
  * released with sec_free_any(). Call sec_json_init() once per process so that
@@ -10,6 +11,7 @@
 #ifndef COMMON_ETSI_H
 #define COMMON_ETSI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -90,14 +92,14 @@ char	*etsi_key_ids_dump(const struct etsi_key_ids *k);	/* free() */
 char	*etsi_error_dump(const char *msg, const char *detail);	/* free() */
 
 /*
- * 1 if the JSON text (js, len) nests [ and { at most max deep (brackets in
- * strings do not count), else 0. A linear pre-scan: Jansson's own limit
+ * Whether the JSON text (js, len) nests [ and { at most max deep (brackets
+ * in strings do not count). A linear pre-scan: Jansson's own limit
  * (2048) is a recursion bound, not a policy.
  */
-int	 etsi_json_depth_ok(const char *js, size_t len, unsigned max);
+bool	 etsi_json_depth_ok(const char *js, size_t len, unsigned max);
 
 /* SAE/KME ID check: 1..ETSI_ID_MAX printable ASCII, no '/', '?', '%', '"'. */
-int	 etsi_id_valid(const char *s);
+bool	 etsi_id_valid(const char *s);
 
 void	 etsi_key_req_free(struct etsi_key_req *r);
 int	 etsi_keys_alloc(struct etsi_keys *k, size_t n);	/* zeroed entries */

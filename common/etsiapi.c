@@ -231,7 +231,7 @@ int
 etsiapi_keys_reply(struct httpd_resp *resp, struct etsi_keys *keys)
 {
 	resp->status = 200;
-	resp->secret = 1;
+	resp->secret = true;
 	resp->body = etsi_keys_dump(keys);
 	etsi_keys_free(keys);
 	return resp->body ? 0 : -1;

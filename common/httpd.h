@@ -10,6 +10,7 @@
 #ifndef COMMON_HTTPD_H
 #define COMMON_HTTPD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,7 +28,7 @@ struct httpd_req {
 struct httpd_resp {
 	int		 status;
 	char		*body;		/* JSON text, owned by httpd after return */
-	int		 secret;	/* body carries keys: wiped when sent */
+	bool		 secret;	/* body carries keys: wiped when sent */
 	const char	*content_type;	/* default application/json */
 };
 

@@ -1,5 +1,6 @@
 /* Strict parsing of numbers and host:port strings. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,7 +48,8 @@ num_uint(const char *s, unsigned min, unsigned max, unsigned *out)
 }
 
 int
-num_hostport(const char *s, char *host, size_t hostcap, uint16_t *port, int allow0)
+num_hostport(const char *s, char *host, size_t hostcap, uint16_t *port,
+    bool allow0)
 {
 	const char	*colon;
 	struct in_addr	 a;

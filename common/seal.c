@@ -10,6 +10,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,13 +35,15 @@ struct seal {
 
 /* ---------------------------------------------------------------- KEK */
 
+/* All n bytes written (wr: p is only read) or read; EINTR is retried, an
+ * error or end of file is -1 with errno as the call left it. */
 static int
-write_all(int fd, const uint8_t *p, size_t n)
+io_all(int fd, uint8_t *p, size_t n, bool wr)
 {
 	ssize_t	r;
 
 	while (n > 0) {
-		r = write(fd, p, n);
+		r = wr ? write(fd, p, n) : read(fd, p, n);
 		if (r == -1 && errno == EINTR)
 			continue;
 		if (r <= 0)
@@ -48,6 +52,18 @@ write_all(int fd, const uint8_t *p, size_t n)
 		n -= (size_t)r;
 	}
 	return 0;
+}
+
+static int
+write_all(int fd, const uint8_t *p, size_t n)
+{
+	return io_all(fd, (uint8_t *)(uintptr_t)p, n, true);
+}
+
+static int
+read_all(int fd, uint8_t *p, size_t n)
+{
+	return io_all(fd, p, n, false);
 }
 
 /* Makes a new directory entry durable (a created KEK must survive a power cut). */
@@ -119,23 +135,6 @@ kek_create(const char *path, char *err, size_t errlen)
 	}
 	free(tmp);
 	return rc;
-}
-
-static int
-read_all(int fd, uint8_t *p, size_t n)
-{
-	ssize_t	r;
-
-	while (n > 0) {
-		r = read(fd, p, n);
-		if (r == -1 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		p += r;
-		n -= (size_t)r;
-	}
-	return 0;
 }
 
 /*

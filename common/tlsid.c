@@ -158,7 +158,7 @@ tlsid_chain(gnutls_session_t s, char *why, size_t whylen)
 }
 
 int
-tlsid_gnutls_peer(gnutls_session_t s, int verify_chain, char *cn, size_t cnlen,
+tlsid_gnutls_peer(gnutls_session_t s, bool verify_chain, char *cn, size_t cnlen,
     char *why, size_t whylen)
 {
 	const gnutls_datum_t	*certs;
@@ -211,7 +211,7 @@ tlsid_verify_client(gnutls_session_t s)
 {
 	char	cn[ETSI_ID_MAX + 1], why[TLSID_WHYLEN];
 
-	if (tlsid_gnutls_peer(s, 1, cn, sizeof(cn), why, sizeof(why)) == 0)
+	if (tlsid_gnutls_peer(s, true, cn, sizeof(cn), why, sizeof(why)) == 0)
 		return 0;
 	pthread_mutex_lock(&tlsid_mu);
 	tlsid_ring[tlsid_next].s = s;
@@ -246,7 +246,7 @@ tlsid_gnutls_require_client(gnutls_session_t s)
 	gnutls_session_set_verify_function(s, tlsid_verify_client);
 }
 
-int
+bool
 tlsid_cert_is(const char *cert_file, const char *ca_file, const char *cn,
     char *why, size_t whylen)
 {
@@ -256,7 +256,8 @@ tlsid_cert_is(const char *cert_file, const char *ca_file, const char *cn,
 	X509_NAME	*nm;
 	FILE		*f;
 	char		 name[TLSID_NAME_MAX + 1];
-	int		 rc = -1, n, idx;
+	bool		 same = false;
+	int		 n, idx;
 
 	if ((f = fopen(cert_file, "r")) == NULL) {
 		snprintf(why, whylen, "cannot open \"%s\": %m", cert_file);
@@ -272,7 +273,6 @@ tlsid_cert_is(const char *cert_file, const char *ca_file, const char *cn,
 		    cert_file, ca_file);
 		goto done;
 	}
-	rc = 0;
 	nm = X509_get_subject_name(x);
 	idx = X509_NAME_get_index_by_NID(nm, NID_commonName, -1);
 	if (idx < 0 || X509_NAME_get_index_by_NID(nm, NID_commonName, idx) >= 0)
@@ -280,11 +280,11 @@ tlsid_cert_is(const char *cert_file, const char *ca_file, const char *cn,
 	n = X509_NAME_get_text_by_NID(nm, NID_commonName, name, sizeof(name));
 	if (n < 0 || (size_t)n != strlen(cn) || strcmp(name, cn) != 0)
 		goto done;
-	rc = X509_verify_cert(ctx) == 1;
+	same = X509_verify_cert(ctx) == 1;
 done:
 	X509_STORE_CTX_free(ctx);
 	X509_STORE_free(st);
 	X509_free(x);
 	ERR_clear_error();
-	return rc;
+	return same;
 }

@@ -10,6 +10,7 @@
 #ifndef COMMON_TLSID_H
 #define COMMON_TLSID_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <gnutls/gnutls.h>
@@ -31,7 +32,7 @@ void	tlsid_gnutls_require_client(gnutls_session_t s);
  * trust list (with the clientAuth purpose); without it only the certificate
  * itself is checked (the handshake already verified the chain).
  */
-int	tlsid_gnutls_peer(gnutls_session_t s, int verify_chain, char *cn,
+int	tlsid_gnutls_peer(gnutls_session_t s, bool verify_chain, char *cn,
 	    size_t cnlen, char *why, size_t whylen);
 
 /* Why the handshake of session s refused its client certificate (0), then
@@ -40,12 +41,12 @@ int	tlsid_gnutls_peer(gnutls_session_t s, int verify_chain, char *cn,
 int	tlsid_refusal(gnutls_session_t s, char *why, size_t whylen);
 
 /*
- * 1 if the certificate in cert_file has exactly the subject CN cn and
+ * Whether the certificate in cert_file has exactly the subject CN cn and
  * chains to ca_file: to a server trusting that CA it is the same identity
- * as any certificate that CA issued with that CN. 0 if not, -1 (and why)
- * if a file cannot be read.
+ * as any certificate that CA issued with that CN. False also when a file
+ * cannot be read, with the reason in why.
  */
-int	tlsid_cert_is(const char *cert_file, const char *ca_file, const char *cn,
+bool	tlsid_cert_is(const char *cert_file, const char *ca_file, const char *cn,
 	    char *why, size_t whylen);
 
 #endif

@@ -2,7 +2,7 @@
  * libFuzzer target: an ETSI 014 request as qkd-sim and kmsd receive it, after
  * libmicrohttpd: routing of the path, the caller's identity, and the enc_keys
  * and dec_keys checks on the GET query or the POST body (common/etsiapi.c,
- * common/etsi.c), then the Error body a refusal gets (common/httpd.c).
+ * common/etsi_parse.c), then the Error body a refusal gets (common/httpd.c).
  *
  * Input: "METHOD TARGET [CN]\n" then the body, e.g.
  *   POST /api/v1/keys/sae-b/enc_keys sae-a

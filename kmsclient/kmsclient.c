@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,49 +149,46 @@ readable(const char *what, const char *path, char *err, size_t errlen)
 	return -1;
 }
 
-struct kms_client *
-kms_client_new(const struct kms_client_cfg *cfg, char *err, size_t errlen)
+/* The configuration makes sense and its files can be read. */
+static int
+kms_cfg_check(const struct kms_client_cfg *cfg, char *err, size_t errlen)
 {
-	struct kms_client	*c = NULL;
-	size_t			 n;
-	long			 tmo;
-	int			 ok;
-
 	if (cfg == NULL || cfg->url == NULL || (strncmp(cfg->url, "https://", 8)
 	    != 0 && strncmp(cfg->url, "http://", 7) != 0)) {
 		snprintf(err, errlen, "URL \"%s\" must start with https://",
 		    cfg && cfg->url ? cfg->url : "");
-		return NULL;
+		return -1;
 	}
 	/* Keys would cross the network in clear, unauthenticated. */
 	if (strncmp(cfg->url, "http://", 7) == 0 && !cfg->allow_http) {
 		snprintf(err, errlen, "URL \"%s\" is plain HTTP: keys would travel "
 		    "in clear; use https:// (or allow it explicitly for a test "
 		    "server)", cfg->url);
-		return NULL;
+		return -1;
 	}
 	if ((cfg->cert == NULL) != (cfg->key == NULL)) {
 		snprintf(err, errlen, "client certificate and key go together");
-		return NULL;
+		return -1;
 	}
 	if (readable("certificate", cfg->cert, err, errlen) == -1 ||
 	    readable("key", cfg->key, err, errlen) == -1 ||
 	    readable("CA file", cfg->ca, err, errlen) == -1)
-		return NULL;
+		return -1;
 	if (cfg->timeout_ms < 0) {
 		snprintf(err, errlen, "timeout %ld ms is negative", cfg->timeout_ms);
-		return NULL;
+		return -1;
 	}
-	pthread_once(&kms_once, kms_global_init);
-	if (kms_init_rc != CURLE_OK) {
-		snprintf(err, errlen, "curl_global_init: %s",
-		    curl_easy_strerror(kms_init_rc));
-		return NULL;
-	}
-	if ((c = calloc(1, sizeof(*c))) == NULL ||
-	    (c->base = strdup(cfg->url)) == NULL ||
-	    (c->h = curl_easy_init()) == NULL)
-		goto nomem;
+	return 0;
+}
+
+/* The base URL without trailing '/', and the headers of GETs and POSTs. */
+static int
+kms_base_headers(struct kms_client *c, const char *url)
+{
+	size_t	n;
+
+	if ((c->base = strdup(url)) == NULL)
+		return -1;
 	for (n = strlen(c->base); n > 0 && c->base[n - 1] == '/'; n--)
 		c->base[n - 1] = '\0';
 	if ((c->hdr_get = curl_slist_append(NULL, "Accept: application/json"))
@@ -199,7 +197,16 @@ kms_client_new(const struct kms_client_cfg *cfg, char *err, size_t errlen)
 	    curl_slist_append(c->hdr_post, "Content-Type: application/json"))
 	    == NULL || (c->hdr_post = curl_slist_append(c->hdr_post, "Expect:"))
 	    == NULL)
-		goto nomem;
+		return -1;
+	return 0;
+}
+
+/* The easy handle's options, set once for every call. */
+static int
+kms_setopts(struct kms_client *c, const struct kms_client_cfg *cfg)
+{
+	long	tmo;
+	bool	ok;
 
 	tmo = cfg->timeout_ms ? cfg->timeout_ms : KMS_DEFAULT_TIMEOUT_MS;
 	ok = curl_easy_setopt(c->h, CURLOPT_NOSIGNAL, 1L) == CURLE_OK;
@@ -228,16 +235,35 @@ kms_client_new(const struct kms_client_cfg *cfg, char *err, size_t errlen)
 	ok &= curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, write_cb) == CURLE_OK;
 	ok &= curl_easy_setopt(c->h, CURLOPT_WRITEDATA, c) == CURLE_OK;
 	ok &= curl_easy_setopt(c->h, CURLOPT_ERRORBUFFER, c->ebuf) == CURLE_OK;
-	if (!ok) {
+	return ok ? 0 : -1;
+}
+
+struct kms_client *
+kms_client_new(const struct kms_client_cfg *cfg, char *err, size_t errlen)
+{
+	struct kms_client	*c = NULL;
+
+	if (kms_cfg_check(cfg, err, errlen) == -1)
+		return NULL;
+	pthread_once(&kms_once, kms_global_init);
+	if (kms_init_rc != CURLE_OK) {
+		snprintf(err, errlen, "curl_global_init: %s",
+		    curl_easy_strerror(kms_init_rc));
+		return NULL;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL ||
+	    (c->h = curl_easy_init()) == NULL ||
+	    kms_base_headers(c, cfg->url) == -1) {
+		snprintf(err, errlen, "out of memory");
+		kms_client_free(c);
+		return NULL;
+	}
+	if (kms_setopts(c, cfg) == -1) {
 		snprintf(err, errlen, "curl_easy_setopt failed (libcurl too old?)");
 		kms_client_free(c);
 		return NULL;
 	}
 	return c;
- nomem:
-	snprintf(err, errlen, "out of memory");
-	kms_client_free(c);
-	return NULL;
 }
 
 void
@@ -288,8 +314,8 @@ map_curl(CURLcode cc)
 	}
 }
 
-static const char *
-reason(int status)
+const char *
+kms_http_reason(int status)
 {
 	switch (status) {
 	case 400: return "Bad Request";
@@ -300,7 +326,7 @@ reason(int status)
 	case 413: return "Content Too Large";
 	case 500: return "Internal Server Error";
 	case 503: return "Service Unavailable";
-	default:  return "HTTP error";
+	default:  return NULL;
 	}
 }
 
@@ -310,20 +336,20 @@ reason(int status)
  * so the first send or receive on a fresh connection fails. Told apart from
  * other transport errors so that the user looks at the right thing.
  */
-static int
+static bool
 cert_refused(struct kms_client *c, CURLcode cc)
 {
 	curl_off_t	tcp = 0, tls = 0;
 	long		nconn = 0, code = 0;
 
 	if (strncmp(c->base, "https:", 6) != 0)
-		return 0;
+		return false;
 	curl_easy_getinfo(c->h, CURLINFO_CONNECT_TIME_T, &tcp);
 	curl_easy_getinfo(c->h, CURLINFO_APPCONNECT_TIME_T, &tls);
 	curl_easy_getinfo(c->h, CURLINFO_NUM_CONNECTS, &nconn);
 	curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &code);
 	if (tcp > 0 && tls == 0)
-		return 1;
+		return true;
 	return nconn > 0 && code == 0 && (cc == CURLE_SEND_ERROR ||
 	    cc == CURLE_RECV_ERROR || cc == CURLE_GOT_NOTHING);
 }
@@ -404,10 +430,20 @@ kms_call(struct kms_client *c, const char *url, const char *body)
 	    sizeof(c->msg), c->detail, sizeof(c->detail)) == -1 ||
 	    c->msg[0] == '\0') {
 		c->detail[0] = '\0';
-		snprintf(c->msg, sizeof(c->msg), "%s", reason((int)code));
+		snprintf(c->msg, sizeof(c->msg), "%s", kms_http_reason((int)code) ?
+		    kms_http_reason((int)code) : "HTTP error");
 	}
 	resp_wipe(c);
 	return rc;
+}
+
+static int
+kms_check_sae(struct kms_client *c, const char *sae)
+{
+	if (etsi_id_valid(sae))
+		return KMS_OK;
+	return kms_fail(c, KMS_E_ARG, "invalid SAE ID \"%.64s\"",
+	    sae ? sae : "(null)");
 }
 
 /* base/api/v1/keys/{escaped sae}/{what}{query}; NULL on bad ID or ENOMEM. */
@@ -417,11 +453,8 @@ kms_url(struct kms_client *c, const char *sae, const char *what,
 {
 	char	*esc, *url = NULL;
 
-	if (!etsi_id_valid(sae)) {
-		*rc = kms_fail(c, KMS_E_ARG, "invalid SAE ID \"%.64s\"",
-		    sae ? sae : "(null)");
+	if ((*rc = kms_check_sae(c, sae)) != KMS_OK)
 		return NULL;
-	}
 	if ((esc = curl_easy_escape(c->h, sae, 0)) == NULL ||
 	    asprintf(&url, "%s/api/v1/keys/%s/%s%s", c->base, esc, what,
 	    query ? query : "") == -1) {
@@ -432,176 +465,183 @@ kms_url(struct kms_client *c, const char *sae, const char *what,
 	return url;
 }
 
-static void
-kms_reset(struct kms_client *c)
+/* Starts a call: out zeroed, the last call forgotten; false without c. */
+static bool
+kms_begin(struct kms_client *c, void *out, size_t outlen)
 {
+	memset(out, 0, outlen);
+	if (c == NULL)
+		return false;
 	c->status = 0;
 	c->msg[0] = '\0';
 	c->detail[0] = '\0';
+	return true;
+}
+
+/* One call to sae/what{query}: GET when body is NULL, else POST. On KMS_OK
+ * the answer is in c->rp/c->rlen (the caller parses, then wipes it). */
+static int
+kms_request(struct kms_client *c, const char *sae, const char *what,
+    const char *query, const char *body)
+{
+	char	*url;
+	int	 rc;
+
+	if ((url = kms_url(c, sae, what, query, &rc)) == NULL)
+		return rc;
+	rc = kms_call(c, url, body);
+	free(url);
+	return rc;
 }
 
 int
 kms_status(struct kms_client *c, const char *slave_sae, struct etsi_status *out)
 {
-	char	 err[ETSI_ERRLEN], *url;
-	int	 rc = KMS_E_ARG;
+	char	 err[ETSI_ERRLEN];
+	int	 rc;
 
-	memset(out, 0, sizeof(*out));
-	if (c == NULL)
+	if (!kms_begin(c, out, sizeof(*out)))
 		return KMS_E_ARG;
-	kms_reset(c);
-	if ((url = kms_url(c, slave_sae, "status", NULL, &rc)) == NULL)
-		goto done;
-	if ((rc = kms_call(c, url, NULL)) != KMS_OK)
-		goto done;
-	if (etsi_status_parse(c->rp, c->rlen, out, err) == -1)
+	rc = kms_request(c, slave_sae, "status", NULL, NULL);
+	if (rc == KMS_OK && etsi_status_parse(c->rp, c->rlen, out, err) == -1)
 		rc = kms_fail(c, KMS_E_PROTO, "%s", err);
- done:
 	resp_wipe(c);
-	free(url);
 	return rc;
 }
 
-/* Parses a key container and checks count and size against the request. */
+/* What a key container must hold: number keys (0: any) of size bits (0:
+ * any), and exactly the key IDs ids (NULL: any). */
+struct kms_want {
+	unsigned			 number;
+	unsigned			 size;
+	const struct etsi_key_ids	*ids;
+};
+
+/* Every asked ID came back exactly once (the KME may reorder). */
 static int
-kms_take_keys(struct kms_client *c, unsigned number, unsigned size,
+kms_check_ids(struct kms_client *c, const struct etsi_key_ids *ids,
+    const struct etsi_keys *out)
+{
+	if (out->n != ids->n)
+		return kms_fail(c, KMS_E_PROTO, "asked for %zu keys, got %zu",
+		    ids->n, out->n);
+	for (size_t i = 0; i < ids->n; i++) {
+		size_t found = 0;
+
+		for (size_t j = 0; j < out->n; j++)
+			found += strcmp(ids->ids[i], out->v[j].id) == 0;
+		if (found != 1)
+			return kms_fail(c, KMS_E_PROTO, "key %s came back %zu "
+			    "times", ids->ids[i], found);
+	}
+	return KMS_OK;
+}
+
+/* Parses a key container and checks it against w. */
+static int
+kms_take_keys(struct kms_client *c, const struct kms_want *w,
     struct etsi_keys *out)
 {
 	char err[ETSI_ERRLEN];
 
 	if (etsi_keys_parse(c->rp, c->rlen, out, err) == -1)
 		return kms_fail(c, KMS_E_PROTO, "%s", err);
-	if (number && out->n != number) {
-		kms_fail(c, KMS_E_PROTO, "asked for %u keys, got %zu", number,
-		    out->n);
+	if (w->number && out->n != w->number)
+		return kms_fail(c, KMS_E_PROTO, "asked for %u keys, got %zu",
+		    w->number, out->n);
+	for (size_t i = 0; w->size && i < out->n; i++)
+		if (out->v[i].len * 8 != w->size)
+			return kms_fail(c, KMS_E_PROTO, "asked for %u-bit keys, "
+			    "key %s has %zu bits", w->size, out->v[i].id,
+			    out->v[i].len * 8);
+	return w->ids ? kms_check_ids(c, w->ids, out) : KMS_OK;
+}
+
+/* A call that answers with keys: request, parse, check; out is empty on
+ * failure. */
+static int
+kms_keys_call(struct kms_client *c, const char *sae, const char *what,
+    const char *query, const char *body, const struct kms_want *w,
+    struct etsi_keys *out)
+{
+	int	rc;
+
+	rc = kms_request(c, sae, what, query, body);
+	if (rc == KMS_OK && (rc = kms_take_keys(c, w, out)) != KMS_OK)
 		etsi_keys_free(out);
-		return KMS_E_PROTO;
-	}
-	for (size_t i = 0; size && i < out->n; i++)
-		if (out->v[i].len * 8 != size) {
-			kms_fail(c, KMS_E_PROTO, "asked for %u-bit keys, key %s "
-			    "has %zu bits", size, out->v[i].id, out->v[i].len * 8);
-			etsi_keys_free(out);
-			return KMS_E_PROTO;
-		}
-	return KMS_OK;
+	resp_wipe(c);
+	return rc;
+}
+
+/* A POST of body (freed here; NULL when it could not be made) that answers
+ * with keys, after sae was checked: no request goes out for a bad ID. */
+static int
+kms_post_keys(struct kms_client *c, const char *sae, const char *what,
+    char *body, const struct kms_want *w, struct etsi_keys *out)
+{
+	int	rc;
+
+	if (body == NULL)
+		return kms_fail(c, KMS_E_NOMEM, "out of memory");
+	rc = kms_keys_call(c, sae, what, NULL, body, w, out);
+	free(body);
+	return rc;
 }
 
 int
 kms_enc_keys(struct kms_client *c, const char *slave_sae,
     const struct etsi_key_req *req, struct etsi_keys *out)
 {
-	char	*url = NULL, *body = NULL;
-	int	 rc = KMS_E_ARG;
+	struct kms_want	 w = { 1, 0, NULL };
+	int		 rc;
 
-	memset(out, 0, sizeof(*out));
-	if (c == NULL)
+	if (!kms_begin(c, out, sizeof(*out)))
 		return KMS_E_ARG;
-	kms_reset(c);
-	if ((url = kms_url(c, slave_sae, "enc_keys", NULL, &rc)) == NULL)
-		goto done;
-	body = req ? etsi_key_req_dump(req) : strdup("{}");
-	if (body == NULL) {
-		rc = kms_fail(c, KMS_E_NOMEM, "out of memory");
-		goto done;
+	if ((rc = kms_check_sae(c, slave_sae)) != KMS_OK)
+		return rc;
+	if (req != NULL) {
+		w.number = req->number ? req->number : 1;
+		w.size = req->size;
 	}
-	if ((rc = kms_call(c, url, body)) != KMS_OK)
-		goto done;
-	rc = kms_take_keys(c, req && req->number ? req->number : 1,
-	    req ? req->size : 0, out);
- done:
-	resp_wipe(c);
-	free(body);
-	free(url);
-	return rc;
+	return kms_post_keys(c, slave_sae, "enc_keys", req ?
+	    etsi_key_req_dump(req) : strdup("{}"), &w, out);
 }
 
 int
 kms_enc_keys_get(struct kms_client *c, const char *slave_sae, unsigned number,
     unsigned size, struct etsi_keys *out)
 {
-	char	 q[64], *url = NULL;
-	int	 rc = KMS_E_ARG, n = 0;
+	struct kms_want	 w = { number ? number : 1, size, NULL };
+	char		 q[64];
+	int		 n = 0;
 
-	memset(out, 0, sizeof(*out));
-	if (c == NULL)
+	if (!kms_begin(c, out, sizeof(*out)))
 		return KMS_E_ARG;
-	kms_reset(c);
 	q[0] = '\0';
 	if (number)
 		n = snprintf(q, sizeof(q), "?number=%u", number);
 	if (size)
 		snprintf(q + n, sizeof(q) - (size_t)n, "%csize=%u",
 		    number ? '&' : '?', size);
-	if ((url = kms_url(c, slave_sae, "enc_keys", q, &rc)) == NULL)
-		goto done;
-	if ((rc = kms_call(c, url, NULL)) != KMS_OK)
-		goto done;
-	rc = kms_take_keys(c, number ? number : 1, size, out);
- done:
-	resp_wipe(c);
-	free(url);
-	return rc;
-}
-
-/* Every asked ID came back exactly once (the KME may reorder). */
-static int
-kms_check_ids(struct kms_client *c, const struct etsi_key_ids *ids,
-    struct etsi_keys *out)
-{
-	if (out->n != ids->n) {
-		kms_fail(c, KMS_E_PROTO, "asked for %zu keys, got %zu", ids->n,
-		    out->n);
-		goto bad;
-	}
-	for (size_t i = 0; i < ids->n; i++) {
-		size_t found = 0;
-
-		for (size_t j = 0; j < out->n; j++)
-			found += strcmp(ids->ids[i], out->v[j].id) == 0;
-		if (found != 1) {
-			kms_fail(c, KMS_E_PROTO, "key %s came back %zu times",
-			    ids->ids[i], found);
-			goto bad;
-		}
-	}
-	return KMS_OK;
- bad:
-	etsi_keys_free(out);
-	return KMS_E_PROTO;
+	return kms_keys_call(c, slave_sae, "enc_keys", q, NULL, &w, out);
 }
 
 int
 kms_dec_keys(struct kms_client *c, const char *master_sae,
     const struct etsi_key_ids *ids, struct etsi_keys *out)
 {
-	char	*url = NULL, *body = NULL;
-	int	 rc = KMS_E_ARG;
+	struct kms_want	 w = { 0, 0, ids };
+	int		 rc;
 
-	memset(out, 0, sizeof(*out));
-	if (c == NULL)
+	if (!kms_begin(c, out, sizeof(*out)))
 		return KMS_E_ARG;
-	kms_reset(c);
-	if (ids == NULL || ids->n == 0 || ids->n > ETSI_MAX_KEYS) {
-		rc = kms_fail(c, KMS_E_ARG, "1 to %d key IDs needed",
+	if (ids == NULL || ids->n == 0 || ids->n > ETSI_MAX_KEYS)
+		return kms_fail(c, KMS_E_ARG, "1 to %d key IDs needed",
 		    ETSI_MAX_KEYS);
-		goto done;
-	}
-	if ((url = kms_url(c, master_sae, "dec_keys", NULL, &rc)) == NULL)
-		goto done;
-	if ((body = etsi_key_ids_dump(ids)) == NULL) {
-		rc = kms_fail(c, KMS_E_NOMEM, "out of memory");
-		goto done;
-	}
-	if ((rc = kms_call(c, url, body)) != KMS_OK)
-		goto done;
-	if ((rc = kms_take_keys(c, 0, 0, out)) == KMS_OK)
-		rc = kms_check_ids(c, ids, out);
- done:
-	resp_wipe(c);
-	free(body);
-	free(url);
-	return rc;
+	if ((rc = kms_check_sae(c, master_sae)) != KMS_OK)
+		return rc;
+	return kms_post_keys(c, master_sae, "dec_keys", etsi_key_ids_dump(ids),
+	    &w, out);
 }
 
 int
@@ -609,20 +649,17 @@ kms_dec_keys_get(struct kms_client *c, const char *master_sae,
     const char *key_id, struct etsi_keys *out)
 {
 	struct etsi_key_ids	 one = { NULL, 0 };
-	char			*url = NULL, *esc = NULL, q[16 + 3 * ETSI_KEY_ID_MAX];
+	struct kms_want		 w = { 0, 0, &one };
+	char			*esc = NULL, q[16 + 3 * ETSI_KEY_ID_MAX];
 	size_t			 n;
-	int			 rc = KMS_E_ARG;
+	int			 rc;
 
-	memset(out, 0, sizeof(*out));
-	if (c == NULL)
+	if (!kms_begin(c, out, sizeof(*out)))
 		return KMS_E_ARG;
-	kms_reset(c);
 	n = key_id ? strlen(key_id) : 0;
-	if (n == 0 || n > ETSI_KEY_ID_MAX) {
-		rc = kms_fail(c, KMS_E_ARG, "key ID must have 1 to %d characters",
-		    ETSI_KEY_ID_MAX);
-		goto done;
-	}
+	if (n == 0 || n > ETSI_KEY_ID_MAX)
+		return kms_fail(c, KMS_E_ARG, "key ID must have 1 to %d "
+		    "characters", ETSI_KEY_ID_MAX);
 	if ((esc = curl_easy_escape(c->h, key_id, (int)n)) == NULL ||
 	    etsi_key_ids_alloc(&one, 1) == -1) {
 		rc = kms_fail(c, KMS_E_NOMEM, "out of memory");
@@ -630,16 +667,9 @@ kms_dec_keys_get(struct kms_client *c, const char *master_sae,
 	}
 	snprintf(q, sizeof(q), "?key_ID=%s", esc);
 	memcpy(one.ids[0], key_id, n + 1);
-	if ((url = kms_url(c, master_sae, "dec_keys", q, &rc)) == NULL)
-		goto done;
-	if ((rc = kms_call(c, url, NULL)) != KMS_OK)
-		goto done;
-	if ((rc = kms_take_keys(c, 0, 0, out)) == KMS_OK)
-		rc = kms_check_ids(c, &one, out);
+	rc = kms_keys_call(c, master_sae, "dec_keys", q, NULL, &w, out);
  done:
-	resp_wipe(c);
 	etsi_key_ids_free(&one);
 	curl_free(esc);
-	free(url);
 	return rc;
 }

@@ -75,6 +75,9 @@ int	kms_dec_keys_get(struct kms_client *c, const char *master_sae,
 	    const char *key_id, struct etsi_keys *out);
 
 const char	*kms_strerror(int err);
+/* HTTP reason phrase of the statuses a KME answers, e.g. "Bad Request";
+ * NULL for others. */
+const char	*kms_http_reason(int status);
 /* About the last call: HTTP status (0 if none), message, detail ("" if none). */
 int		 kms_last_status(const struct kms_client *c);
 const char	*kms_last_message(const struct kms_client *c);

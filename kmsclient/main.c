@@ -6,6 +6,7 @@
  */
 #include <getopt.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,7 @@
 
 struct gopts {
 	struct kms_client_cfg	 cfg;
-	int			 json;
+	bool			 json;
 };
 
 struct subcmd {
@@ -93,17 +94,9 @@ sub_usage(const char *cmd, int rc)
 static const char *
 reason(int status)
 {
-	switch (status) {
-	case 400: return "Bad Request";
-	case 401: return "Unauthorized";
-	case 403: return "Forbidden";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 413: return "Content Too Large";
-	case 500: return "Internal Server Error";
-	case 503: return "Service Unavailable";
-	default:  return "";
-	}
+	const char	*r = kms_http_reason(status);
+
+	return r ? r : "";
 }
 
 /* Reports a failed call and maps it to an exit code. */
@@ -185,7 +178,7 @@ status_main(int argc, char **argv, struct gopts *g)
 	optind = 0;
 	while ((ch = sub_getopt(argc, argv, "h", lo)) != 0) {
 		if (ch == 'j')		/* --json may follow the command too */
-			g->json = 1;
+			g->json = true;
 		else
 			return sub_usage("status", ch == 'h' ? EX_OK : EX_USAGE);
 	}
@@ -226,7 +219,7 @@ status_main(int argc, char **argv, struct gopts *g)
 /* Prints keys: "KEY_ID  BASE64" lines, or the key container as JSON. The
  * base64 text is built in secret memory and wiped. */
 static int
-print_keys(const struct etsi_keys *k, int json)
+print_keys(const struct etsi_keys *k, bool json)
 {
 	char	*s;
 	size_t	 cap = B64_ENCLEN(ETSI_MAX_KEY_BYTES) + 1;
@@ -256,6 +249,18 @@ print_keys(const struct etsi_keys *k, int json)
 	return rc;
 }
 
+/* Prints the keys of a call that worked, or reports why it did not; frees
+ * the keys and the client. */
+static int
+keys_done(const char *cmd, struct kms_client *c, int rc,
+    struct etsi_keys *keys, bool json)
+{
+	rc = rc == KMS_OK ? print_keys(keys, json) : report(cmd, c, rc);
+	etsi_keys_free(keys);
+	kms_client_free(c);
+	return rc;
+}
+
 static int
 enc_main(int argc, char **argv, struct gopts *g)
 {
@@ -271,7 +276,8 @@ enc_main(int argc, char **argv, struct gopts *g)
 	struct etsi_key_req	 req;
 	struct etsi_keys	 keys = { NULL, 0 };
 	char			*slaves[ETSI_MAX_SLAVES];
-	int			 ch, rc = EX_USAGE, get = 0;
+	int			 ch, rc = EX_USAGE;
+	bool			 get = false;
 
 	memset(&req, 0, sizeof(req));
 	req.number = 1;
@@ -307,10 +313,10 @@ enc_main(int argc, char **argv, struct gopts *g)
 			slaves[req.nslaves++] = optarg;
 			break;
 		case 'j':
-			g->json = 1;
+			g->json = true;
 			break;
 		case 'g':
-			get = 1;
+			get = true;
 			break;
 		case 'h':
 			return sub_usage("enc", EX_OK);
@@ -329,10 +335,7 @@ enc_main(int argc, char **argv, struct gopts *g)
 		return EX_USAGE;
 	rc = get ? kms_enc_keys_get(c, argv[optind], req.number, req.size,
 	    &keys) : kms_enc_keys(c, argv[optind], &req, &keys);
-	rc = rc == KMS_OK ? print_keys(&keys, g->json) : report("enc", c, rc);
-	etsi_keys_free(&keys);
-	kms_client_free(c);
-	return rc;
+	return keys_done("enc", c, rc, &keys, g->json);
 }
 
 static int
@@ -343,23 +346,24 @@ dec_main(int argc, char **argv, struct gopts *g)
 		{ "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 } };
-	struct kms_client	*c = NULL;
+	struct kms_client	*c;
 	struct etsi_key_ids	 ids = { NULL, 0 };
 	struct etsi_keys	 keys = { NULL, 0 };
 	char			*pos[1 + ETSI_MAX_KEYS];
-	int			 ch, rc = EX_USAGE, get = 0, npos = 0;
+	int			 ch, rc = EX_USAGE, npos = 0;
+	bool			 get = false;
 
 	optind = 0;
 	while ((ch = sub_getopt(argc, argv, "gh", lo)) != 0) {
 		if (ch == 'h')
 			return sub_usage("dec", EX_OK);
 		if (ch == 'j') {
-			g->json = 1;
+			g->json = true;
 			continue;
 		}
 		if (ch != 'g')
 			return sub_usage("dec", EX_USAGE);
-		get = 1;
+		get = true;
 	}
 	if (argc - optind > 1 + ETSI_MAX_KEYS) {
 		fprintf(stderr, "%s: dec: at most %d key IDs\n", prog,
@@ -390,12 +394,17 @@ dec_main(int argc, char **argv, struct gopts *g)
 		goto done;
 	rc = get ? kms_dec_keys_get(c, pos[0], pos[1], &keys) :
 	    kms_dec_keys(c, pos[0], &ids, &keys);
-	rc = rc == KMS_OK ? print_keys(&keys, g->json) : report("dec", c, rc);
+	rc = keys_done("dec", c, rc, &keys, g->json);
  done:
-	etsi_keys_free(&keys);
 	etsi_key_ids_free(&ids);
-	kms_client_free(c);
 	return rc;
+}
+
+static void
+unset_empty(const char **v)
+{
+	if (*v != NULL && (*v)[0] == '\0')
+		*v = NULL;
 }
 
 int
@@ -430,7 +439,7 @@ main(int argc, char **argv)
 		case 'c': g.cfg.cert = optarg; break;
 		case 'k': g.cfg.key = optarg; break;
 		case 'C': g.cfg.ca = optarg; break;
-		case 'j': g.json = 1; break;
+		case 'j': g.json = true; break;
 		case 'I': g.cfg.allow_http = 1; break;
 		case 't':
 			if (num_uint(optarg, 1, 3600000, &tmo) == -1) {
@@ -457,14 +466,10 @@ main(int argc, char **argv)
 		return EX_OK;
 	}
 	/* Empty environment values count as unset. */
-	if (g.cfg.cert != NULL && g.cfg.cert[0] == '\0')
-		g.cfg.cert = NULL;
-	if (g.cfg.key != NULL && g.cfg.key[0] == '\0')
-		g.cfg.key = NULL;
-	if (g.cfg.ca != NULL && g.cfg.ca[0] == '\0')
-		g.cfg.ca = NULL;
-	if (g.cfg.url != NULL && g.cfg.url[0] == '\0')
-		g.cfg.url = NULL;
+	unset_empty(&g.cfg.cert);
+	unset_empty(&g.cfg.key);
+	unset_empty(&g.cfg.ca);
+	unset_empty(&g.cfg.url);
 	for (size_t i = 0; i < sizeof(subcmds) / sizeof(subcmds[0]); i++)
 		if (strcmp(argv[optind], subcmds[i].name) == 0) {
 			char name[32];

@@ -4,6 +4,7 @@
  * served from the pool, everything else forwarded to the KME.
  */
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,13 +74,13 @@ acl_refuse(struct httpd_resp *resp, const char *caller, const char *what,
 	return httpd_error(resp, 401, msg, NULL);
 }
 
-static int
+static bool
 is_pooled(const struct kmsd_sae *s, const char *slave)
 {
 	for (size_t i = 0; i < s->npool; i++)
 		if (strcmp(s->pool[i], slave) == 0)
-			return 1;
-	return 0;
+			return true;
+	return false;
 }
 
 static unsigned
@@ -96,7 +97,7 @@ sat_add(unsigned a, size_t b)
  * size kmsd serves when a request names none.
  */
 static void
-status_through(const struct kmsd_config *c, int pooled, size_t inpool,
+status_through(const struct kmsd_config *c, bool pooled, size_t inpool,
     struct etsi_status *st)
 {
 	if (pooled) {
@@ -123,7 +124,7 @@ api_status(struct kmsd *k, const struct kmsd_sae *s, const char *slave,
 {
 	struct etsi_status	st;
 	struct up_err		e;
-	int			pooled = is_pooled(s, slave);
+	bool			pooled = is_pooled(s, slave);
 
 	if (!kmsd_sae_has_peer(s, slave))
 		return acl_refuse(resp, s->id, "exchange keys with", slave);
@@ -136,6 +137,38 @@ api_status(struct kmsd *k, const struct kmsd_sae *s, const char *slave,
 	return resp->body ? 0 : -1;
 }
 
+/* Keys for the caller: counted, then the answer (keys wiped after). */
+static int
+api_keys_reply(struct httpd_resp *resp, enum metrics_ep ep,
+    struct etsi_keys *keys)
+{
+	metrics_keys_served(ep, keys->n);
+	return etsiapi_keys_reply(resp, keys);
+}
+
+/*
+ * enc_keys from the pool, when the request is one it serves (a pooled
+ * pair, the pool's key size, no additional slaves or optional extensions);
+ * false to go upstream. A miss wakes the refill thread.
+ */
+static bool
+api_enc_pooled(struct kmsd *k, const struct kmsd_sae *s, const char *slave,
+    const struct etsi_key_req *kr, struct etsi_keys *keys)
+{
+	if (!is_pooled(s, slave) || kr->size != k->cfg->key_size ||
+	    kr->nslaves != 0 || kr->n_ext_optional != 0)
+		return false;
+	if (pool_take(k->pool, s->id, slave, kr->number, keys) != 0) {
+		metrics_pool_hit(false);
+		kmsd_refill_kick(k);
+		return false;
+	}
+	metrics_pool_hit(true);
+	log_debug("enc_keys %s -> %s: %u keys from the pool", s->id, slave,
+	    kr->number);
+	return true;
+}
+
 static int
 api_enc(struct kmsd *k, const struct httpd_req *req, const struct kmsd_sae *s,
     const char *slave, struct httpd_resp *resp)
@@ -144,7 +177,7 @@ api_enc(struct kmsd *k, const struct httpd_req *req, const struct kmsd_sae *s,
 	struct etsi_key_req	 kr;
 	struct etsi_keys	 keys = { NULL, 0 };
 	struct up_err		 e;
-	int			 rc, ret;
+	int			 ret;
 
 	if (!kmsd_sae_has_peer(s, slave))
 		return acl_refuse(resp, s->id, "request keys for", slave);
@@ -158,28 +191,14 @@ api_enc(struct kmsd *k, const struct httpd_req *req, const struct kmsd_sae *s,
 			ret = acl_refuse(resp, s->id, "request keys for", kr.slaves[i]);
 			goto done;
 		}
-	if (is_pooled(s, slave) && kr.size == k->cfg->key_size &&
-	    kr.nslaves == 0 && kr.n_ext_optional == 0) {
-		rc = pool_take(k->pool, s->id, slave, kr.number, &keys);
-		metrics_pool_hit(rc == 0);
-		if (rc != 0)
-			kmsd_refill_kick(k);
-		if (rc == 0) {
-			log_debug("enc_keys %s -> %s: %u keys from the pool", s->id,
-			    slave, kr.number);
-			metrics_keys_served(M_ENC, keys.n);
-			ret = etsiapi_keys_reply(resp, &keys);
-			goto done;
-		}
-	}
-	if (upstream_enc(k->up, s->id, slave, &kr, &keys, &e) == -1) {
+	if (api_enc_pooled(k, s, slave, &kr, &keys))
+		ret = api_keys_reply(resp, M_ENC, &keys);
+	else if (upstream_enc(k->up, s->id, slave, &kr, &keys, &e) == -1) {
 		log_info("enc_keys %s -> %s: %u x %u bits failed upstream: %s",
 		    s->id, slave, kr.number, kr.size, e.message);
 		ret = up_error(resp, &e);
-		goto done;
-	}
-	metrics_keys_served(M_ENC, keys.n);
-	ret = etsiapi_keys_reply(resp, &keys);
+	} else
+		ret = api_keys_reply(resp, M_ENC, &keys);
 done:
 	etsi_key_req_free(&kr);
 	return ret;
@@ -204,10 +223,8 @@ api_dec(struct kmsd *k, const struct httpd_req *req, const struct kmsd_sae *s,
 		log_info("dec_keys %s <- %s: %zu keys failed upstream: %s", s->id,
 		    master, ids.n, e.message);
 		ret = up_error(resp, &e);
-	} else {
-		metrics_keys_served(M_DEC, keys.n);
-		ret = etsiapi_keys_reply(resp, &keys);
-	}
+	} else
+		ret = api_keys_reply(resp, M_DEC, &keys);
 	etsi_key_ids_free(&ids);
 	return ret;
 }
@@ -245,7 +262,8 @@ ops_healthz(struct kmsd *k, struct httpd_resp *resp)
 {
 	struct buf	b;
 	char		line[512];
-	int		up = upstream_reachable(k->up), empty = 0, n;
+	bool		up = upstream_reachable(k->up), empty = false;
+	int		n;
 
 	buf_init(&b, 1 << 20);
 	n = snprintf(line, sizeof(line), "{\"id\":\"%s\",\"upstream\":\"%s\","
@@ -309,12 +327,17 @@ ops_metrics(struct kmsd *k, struct httpd_resp *resp)
 	return resp->body ? 0 : -1;
 }
 
-/* /healthz and /metrics; 1 if the path is not one of them. */
+static bool
+is_ops_path(const struct httpd_req *req)
+{
+	return strcmp(req->path, "/healthz") == 0 ||
+	    strcmp(req->path, "/metrics") == 0;
+}
+
+/* /healthz or /metrics (is_ops_path). */
 static int
 ops(struct kmsd *k, const struct httpd_req *req, struct httpd_resp *resp)
 {
-	if (strcmp(req->path, "/healthz") != 0 && strcmp(req->path, "/metrics") != 0)
-		return 1;
 	if (strcmp(req->method, "GET") != 0)
 		return httpd_error(resp, 405, "method not allowed here (GET)", NULL);
 	return req->path[1] == 'h' ? ops_healthz(k, resp) : ops_metrics(k, resp);
@@ -323,25 +346,20 @@ ops(struct kmsd *k, const struct httpd_req *req, struct httpd_resp *resp)
 /*
  * On the mutual-TLS API port, /healthz and /metrics only for the client
  * named by metrics_sae: any SAE certificate of the CA is not enough (the
- * plain-HTTP ops listener is for a trusted operations network). 0 to go
- * on, 1 refused (resp set), -1 on error.
+ * plain-HTTP ops listener is for a trusted operations network).
  */
 static int
-ops_allowed(struct kmsd *k, const struct httpd_req *req, struct httpd_resp *resp)
+ops_on_api(struct kmsd *k, const struct httpd_req *req, struct httpd_resp *resp)
 {
 	const char	*who = k->cfg->metrics_sae;
 
-	if (strcmp(req->path, "/healthz") != 0 && strcmp(req->path, "/metrics") != 0)
-		return 0;
 	if (who != NULL && strcmp(req->peer_cn, who) == 0)
-		return 0;
+		return ops(k, req, resp);
 	log_info("refused %s %s on the API port to \"%s\": not metrics_sae",
 	    req->method, req->path, req->peer_cn);
-	if (httpd_error(resp, 401, "/healthz and /metrics are served on "
+	return httpd_error(resp, 401, "/healthz and /metrics are served on "
 	    "metrics_listen, or here only to the client named by metrics_sae",
-	    NULL) == -1)
-		return -1;
-	return 1;
+	    NULL);
 }
 
 int
@@ -349,18 +367,17 @@ kmsd_api_handle(void *ctx, const struct httpd_req *req, struct httpd_resp *resp)
 {
 	struct kmsd	*k = ctx;
 	enum etsiapi_op	 op = ETSIAPI_STATUS;
-	int		 rc, etsi = 0;
+	bool		 etsi = !is_ops_path(req);
+	int		 rc;
 
 	/* Counted before the check: drain() in main.c waits for these. */
 	atomic_fetch_add(&k->inflight, 1);
 	pthread_rwlock_rdlock(&k->cfg_lock);
-	if ((rc = ops_allowed(k, req, resp)) == 1)
-		rc = 0;			/* refused, resp is set */
-	else if (rc == 0 && (rc = ops(k, req, resp)) == 1) {
-		etsi = 1;
+	if (!etsi)
+		rc = ops_on_api(k, req, resp);
+	else
 		rc = atomic_load(&k->stopping) ? httpd_error(resp, 503,
 		    "kmsd is stopping", NULL) : api_etsi(k, req, resp, &op);
-	}
 	pthread_rwlock_unlock(&k->cfg_lock);
 	atomic_fetch_sub(&k->inflight, 1);
 	if (etsi)
@@ -375,11 +392,11 @@ kmsd_ops_handle(void *ctx, const struct httpd_req *req, struct httpd_resp *resp)
 	struct kmsd	*k = ctx;
 	int		 rc;
 
+	if (!is_ops_path(req))
+		return httpd_error(resp, 404, "unknown path: this listener serves "
+		    "/healthz and /metrics", NULL);
 	pthread_rwlock_rdlock(&k->cfg_lock);
 	rc = ops(k, req, resp);
 	pthread_rwlock_unlock(&k->cfg_lock);
-	if (rc == 1)
-		return httpd_error(resp, 404, "unknown path: this listener serves "
-		    "/healthz and /metrics", NULL);
 	return rc;
 }

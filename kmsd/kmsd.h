@@ -4,6 +4,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 
 #include "common/httpd.h"
 #include "kmsd/config.h"
@@ -17,11 +18,11 @@ struct kmsd {
 	struct upstream		*up;
 
 	pthread_t		 refill;
-	int			 refill_started;
+	bool			 refill_started;
 	pthread_mutex_t		 mu;
 	pthread_cond_t		 cv;
 	atomic_int		 stop;
-	int			 kick;		/* a pool ran short: refill now */
+	bool			 kick;		/* a pool ran short: refill now */
 	atomic_int		 stopping;	/* SIGTERM: ETSI calls get 503 */
 	atomic_int		 inflight;	/* ETSI calls being handled */
 };
@@ -31,7 +32,8 @@ int	kmsd_api_handle(void *ctx, const struct httpd_req *req, struct httpd_resp *r
 /* /healthz and /metrics only, for the plain-HTTP metrics listener. */
 int	kmsd_ops_handle(void *ctx, const struct httpd_req *req, struct httpd_resp *resp);
 
-/* The refill thread keeps every configured pool between its watermarks. */
+/* The refill thread keeps every configured pool between its watermarks;
+ * 0, or -1 when the thread cannot be started. */
 int	kmsd_refill_start(struct kmsd *k);
 void	kmsd_refill_stop(struct kmsd *k);
 void	kmsd_refill_kick(struct kmsd *k);

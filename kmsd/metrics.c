@@ -6,6 +6,8 @@
  */
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -74,17 +76,17 @@ metrics_keys_served(enum metrics_ep ep, size_t n)
 }
 
 void
-metrics_pool_hit(int hit)
+metrics_pool_hit(bool hit)
 {
-	ctr_add(&m_pool[hit != 0], 1);
+	ctr_add(&m_pool[hit], 1);
 }
 
 void
-metrics_upstream(enum metrics_ep ep, int ok, double seconds)
+metrics_upstream(enum metrics_ep ep, bool ok, double seconds)
 {
 	size_t i;
 
-	ctr_add(&m_up[ep_ok(ep)][ok != 0], 1);
+	ctr_add(&m_up[ep_ok(ep)][ok], 1);
 	if (!(seconds >= 0))		/* negative or NaN */
 		seconds = 0;
 	for (i = 0; i < M_NLE; i++)
@@ -252,24 +254,28 @@ render_pool_checks(struct buf *out)
 static int
 render_pool(struct buf *out, const struct metrics_pool_gauge *g, size_t ng)
 {
-	int rc;
+	static const struct {
+		const char	*name;
+		const char	*help;
+		size_t		 off;	/* size_t in struct metrics_pool_gauge */
+	} gauges[] = {
+		{ "kmsd_pool_keys", "Keys in the pool, by SAE pair.",
+		    offsetof(struct metrics_pool_gauge, keys) },
+		{ "kmsd_pool_low_watermark", "Pool level below which a refill "
+		    "starts, by SAE pair.", offsetof(struct metrics_pool_gauge, low) },
+		{ "kmsd_pool_high_watermark", "Pool level a refill stops at, by "
+		    "SAE pair.", offsetof(struct metrics_pool_gauge, high) },
+	};
+	int rc = 0;
 
-	rc = put_head(out, "kmsd_pool_keys", "gauge",
-	    "Keys in the pool, by SAE pair.");
-	for (size_t i = 0; rc == 0 && i < ng; i++)
-		rc = render_pool_line(out, "kmsd_pool_keys", &g[i], g[i].keys);
-	if (rc == 0)
-		rc = put_head(out, "kmsd_pool_low_watermark", "gauge",
-		    "Pool level below which a refill starts, by SAE pair.");
-	for (size_t i = 0; rc == 0 && i < ng; i++)
-		rc = render_pool_line(out, "kmsd_pool_low_watermark", &g[i],
-		    g[i].low);
-	if (rc == 0)
-		rc = put_head(out, "kmsd_pool_high_watermark", "gauge",
-		    "Pool level a refill stops at, by SAE pair.");
-	for (size_t i = 0; rc == 0 && i < ng; i++)
-		rc = render_pool_line(out, "kmsd_pool_high_watermark", &g[i],
-		    g[i].high);
+	for (size_t j = 0; rc == 0 && j < sizeof(gauges) / sizeof(gauges[0]);
+	    j++) {
+		rc = put_head(out, gauges[j].name, "gauge", gauges[j].help);
+		for (size_t i = 0; rc == 0 && i < ng; i++)
+			rc = render_pool_line(out, gauges[j].name, &g[i],
+			    *(const size_t *)(const void *)((const char *)&g[i] +
+			    gauges[j].off));
+	}
 	if (rc == 0)
 		rc = put_head(out, "kmsd_pool_requests_total", "counter",
 		    "enc_keys requests answered from the pool (hit) or not (miss).");
@@ -284,7 +290,7 @@ render_pool(struct buf *out, const struct metrics_pool_gauge *g, size_t ng)
 }
 
 static int
-render_upstream(struct buf *out, int upstream_up)
+render_upstream(struct buf *out, bool upstream_up)
 {
 	int rc;
 
@@ -337,7 +343,7 @@ render_hist(struct buf *out)
 
 int
 metrics_render(struct buf *out, const struct metrics_pool_gauge *g, size_t ng,
-    int upstream_up)
+    bool upstream_up)
 {
 	size_t	start = out->len;
 	int	rc;

@@ -7,6 +7,7 @@
  * requests are served from memory without waiting for the database.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,8 +26,8 @@
 struct refill_pair {
 	char	master[ETSI_ID_MAX + 1];
 	char	slave[ETSI_ID_MAX + 1];
-	int	failing;	/* log a failure once, and the recovery */
-	int	filling;	/* fell below low: fill to high, across failures */
+	bool	failing;	/* log a failure once, and the recovery */
+	bool	filling;	/* fell below low: fill to high, across failures */
 	unsigned kme_bits;	/* the KME's default key_size; 0: not read yet */
 };
 
@@ -74,7 +75,7 @@ refill_one(struct kmsd *k, struct refill_pair *p, unsigned low, unsigned high,
 
 	/* Hysteresis: start below low, then keep going until high. */
 	if (have < low)
-		p->filling = 1;
+		p->filling = true;
 	if (!p->filling)
 		return 0;
 	while (have < high && !k->stop) {
@@ -85,7 +86,7 @@ refill_one(struct kmsd *k, struct refill_pair *p, unsigned low, unsigned high,
 			if (!p->failing)
 				log_warn("pool %s -> %s: refill failed (%zu keys left): "
 				    "%s", p->master, p->slave, have, e.message);
-			p->failing = 1;
+			p->failing = true;
 			return -1;
 		}
 		if (pool_add(k->pool, p->master, p->slave, &keys, time_real_ms()) == -1) {
@@ -100,10 +101,10 @@ refill_one(struct kmsd *k, struct refill_pair *p, unsigned low, unsigned high,
 		have = pool_count(k->pool, p->master, p->slave);
 		if (p->failing)
 			log_info("pool %s -> %s: refilling again", p->master, p->slave);
-		p->failing = 0;
+		p->failing = false;
 	}
 	if (have >= high)
-		p->filling = 0;
+		p->filling = false;
 	log_debug("pool %s -> %s: %zu keys", p->master, p->slave, have);
 	return 0;
 }
@@ -181,63 +182,88 @@ kmsd_pool_metrics(struct kmsd *k)
 	metrics_pool_drops(st.rolled_back_keys, st.corrupt_keys);
 }
 
+/* When the periodic jobs last ran, in monotonic ms; 0: not yet. */
+struct refill_clock {
+	uint64_t	expire, probe, ks;
+};
+
+static uint64_t
+refill_now_ms(void)
+{
+	return time_mono_ns() / 1000000;
+}
+
+/* The jobs that run every few seconds rather than every tick. */
+static void
+refill_periodic(struct kmsd *k, struct refill_clock *t, struct refill_pair *p,
+    size_t n, unsigned bits)
+{
+	if (refill_now_ms() - t->expire >= REFILL_EXPIRE_MS) {
+		size_t	dropped = pool_expire(k->pool, time_real_ms());
+
+		if (dropped)
+			log_info("pool: %zu keys past their TTL dropped", dropped);
+		t->expire = refill_now_ms();
+	}
+	if (t->probe == 0 || refill_now_ms() - t->probe >= REFILL_PROBE_MS) {
+		refill_probe(k, n);
+		t->probe = refill_now_ms();
+	}
+	if (t->ks == 0 || refill_now_ms() - t->ks >= REFILL_KEYSIZE_MS) {
+		t->ks = refill_now_ms();
+		/* Not read yet: again at the probe interval. */
+		if (refill_key_size(k, p, n, bits) > 0)
+			t->ks -= REFILL_KEYSIZE_MS - REFILL_PROBE_MS;
+	}
+}
+
+/* Waits ms, or until kicked or stopped. */
+static void
+refill_sleep(struct kmsd *k, uint64_t ms)
+{
+	struct timespec	ts;
+
+	pthread_mutex_lock(&k->mu);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += (time_t)(ms / 1000);
+	ts.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	while (!k->stop && !k->kick)
+		if (pthread_cond_timedwait(&k->cv, &k->mu, &ts) == ETIMEDOUT)
+			break;
+	k->kick = false;
+	pthread_mutex_unlock(&k->mu);
+}
+
 static void *
 refill_main(void *arg)
 {
 	struct kmsd		*k = arg;
 	struct refill_pair	*pairs;
+	struct refill_clock	 clk = { 0, 0, 0 };
 	size_t			 npairs, max = KMSD_MAX_SAES * KMSD_MAX_PEERS;
 	unsigned		 low, high, batch, bits;
-	uint64_t		 last_expire = 0, last_probe = 0, last_ks = 0;
 	uint64_t		 backoff_ms = REFILL_TICK_MS;
+	bool			 any_fail;
 
 	if ((pairs = calloc(max, sizeof(*pairs))) == NULL)
 		return NULL;
 	for (;;) {
-		struct timespec	ts;
-		int		any_fail = 0;
-
 		npairs = refill_pairs(k, pairs, max, &low, &high, &batch, &bits);
 		refill_prefetch(k, pairs, npairs);
-		if (time_mono_ns() / 1000000 - last_expire >= REFILL_EXPIRE_MS) {
-			size_t	n = pool_expire(k->pool, time_real_ms());
-
-			if (n)
-				log_info("pool: %zu keys past their TTL dropped", n);
-			last_expire = time_mono_ns() / 1000000;
-		}
-		if (last_probe == 0 ||
-		    time_mono_ns() / 1000000 - last_probe >= REFILL_PROBE_MS) {
-			refill_probe(k, npairs);
-			last_probe = time_mono_ns() / 1000000;
-		}
-		if (last_ks == 0 ||
-		    time_mono_ns() / 1000000 - last_ks >= REFILL_KEYSIZE_MS) {
-			last_ks = time_mono_ns() / 1000000;
-			/* Not read yet: again at the probe interval. */
-			if (refill_key_size(k, pairs, npairs, bits) > 0)
-				last_ks -= REFILL_KEYSIZE_MS - REFILL_PROBE_MS;
-		}
+		refill_periodic(k, &clk, pairs, npairs, bits);
 		kmsd_pool_metrics(k);
+		any_fail = false;
 		for (size_t i = 0; i < npairs && !k->stop; i++)
 			if (refill_one(k, &pairs[i], low, high, batch, bits) == -1)
-				any_fail = 1;
+				any_fail = true;
 		/* Back off while the KME fails, up to 2 s; at once when it works. */
 		backoff_ms = any_fail ? (backoff_ms * 2 > 2000 ? 2000 : backoff_ms * 2) :
 		    REFILL_TICK_MS;
-		pthread_mutex_lock(&k->mu);
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += (time_t)(backoff_ms / 1000);
-		ts.tv_nsec += (long)(backoff_ms % 1000) * 1000000;
-		if (ts.tv_nsec >= 1000000000) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000;
-		}
-		while (!k->stop && !k->kick)
-			if (pthread_cond_timedwait(&k->cv, &k->mu, &ts) == ETIMEDOUT)
-				break;
-		k->kick = 0;
-		pthread_mutex_unlock(&k->mu);
+		refill_sleep(k, backoff_ms);
 		if (k->stop)
 			break;
 	}
@@ -256,7 +282,7 @@ kmsd_refill_start(struct kmsd *k)
 {
 	if (pthread_create(&k->refill, NULL, refill_main, k) != 0)
 		return -1;
-	k->refill_started = 1;
+	k->refill_started = true;
 	/* pool_take asks for a background lease when memory runs low. */
 	pool_set_notify(k->pool, refill_notify, k);
 	return 0;
@@ -266,7 +292,7 @@ void
 kmsd_refill_kick(struct kmsd *k)
 {
 	pthread_mutex_lock(&k->mu);
-	k->kick = 1;
+	k->kick = true;
 	pthread_cond_signal(&k->cv);
 	pthread_mutex_unlock(&k->mu);
 }
@@ -282,5 +308,5 @@ kmsd_refill_stop(struct kmsd *k)
 	pthread_cond_signal(&k->cv);
 	pthread_mutex_unlock(&k->mu);
 	pthread_join(k->refill, NULL);
-	k->refill_started = 0;
+	k->refill_started = false;
 }

@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,7 +71,7 @@ struct up_lease {
 	struct upstream		*u;
 	struct up_ident		*id;
 	struct kms_client	*c;
-	int			 bad;		/* transport error: recreate */
+	bool			 bad;		/* transport error: recreate */
 };
 
 static void
@@ -83,7 +84,7 @@ up_err_set(struct up_err *e, int status, int kms, const char *msg,
 	snprintf(e->detail, sizeof(e->detail), "%s", detail ? detail : "");
 }
 
-static int
+static bool
 up_transport(int rc)
 {
 	return rc == KMS_E_CONNECT || rc == KMS_E_TLS || rc == KMS_E_TIMEOUT;
@@ -279,7 +280,7 @@ call_end(struct up_lease *l, enum metrics_ep ep, int rc, uint64_t t0,
 			log_info("upstream KME %s answers again", l->u->url);
 	} else if (up_transport(rc)) {
 		atomic_store(&l->u->reach, 0);
-		l->bad = 1;
+		l->bad = true;
 	}
 	if (rc == KMS_OK)
 		return 0;
@@ -299,6 +300,16 @@ lim_find(struct upstream *u, const char *me, const char *peer)
 	return NULL;
 }
 
+/* The Status limits kmsd obeys. */
+static void
+lim_from_status(struct up_limits *l, const struct etsi_status *st)
+{
+	l->max_per_req = st->max_key_per_request;
+	l->key_size = st->key_size;
+	l->min_key_size = st->min_key_size;
+	l->max_key_size = st->max_key_size;
+}
+
 static void
 lim_store(struct upstream *u, const char *me, const char *peer,
     const struct etsi_status *st)
@@ -314,27 +325,24 @@ lim_store(struct upstream *u, const char *me, const char *peer,
 		u->lims = p;
 	}
 	if (p != NULL) {
-		p->max_per_req = st->max_key_per_request;
-		p->key_size = st->key_size;
-		p->min_key_size = st->min_key_size;
-		p->max_key_size = st->max_key_size;
+		lim_from_status(p, st);
 		p->at_ns = time_mono_ns();
 	}
 	pthread_mutex_unlock(&u->mu);
 }
 
-static int
+static bool
 lim_cached(struct upstream *u, const char *me, const char *peer,
     struct up_limits *out)
 {
 	struct up_limits	*p;
-	int			 found = 0;
+	bool			 found = false;
 
 	pthread_mutex_lock(&u->mu);
 	if ((p = lim_find(u, me, peer)) != NULL && p->at_ns != 0 &&
 	    time_mono_ns() - p->at_ns < UP_LIMITS_TTL_NS) {
 		*out = *p;
-		found = 1;
+		found = true;
 	}
 	pthread_mutex_unlock(&u->mu);
 	return found;
@@ -358,7 +366,7 @@ status_call(struct up_lease *l, const char *peer, struct etsi_status *st,
  * A KME whose Status we cannot use (no such endpoint, or an answer our
  * strict parser refuses) can still serve keys: we just do not split.
  */
-static int
+static bool
 lim_optional(const struct up_err *e)
 {
 	return e->kms == KMS_E_PROTO || e->status == 404 || e->status == 405 ||
@@ -367,7 +375,7 @@ lim_optional(const struct up_err *e)
 
 /* Limits for (lease identity, peer): cached, or asked when stale or forced. */
 static int
-lim_get(struct up_lease *l, const char *peer, int force, struct up_limits *out,
+lim_get(struct up_lease *l, const char *peer, bool force, struct up_limits *out,
     struct up_err *e)
 {
 	struct etsi_status st;
@@ -384,15 +392,12 @@ lim_get(struct up_lease *l, const char *peer, int force, struct up_limits *out,
 		lim_store(l->u, l->id->sae, peer, &st);
 	}
 	memset(out, 0, sizeof(*out));
-	out->max_per_req = st.max_key_per_request;
-	out->key_size = st.key_size;
-	out->min_key_size = st.min_key_size;
-	out->max_key_size = st.max_key_size;
+	lim_from_status(out, &st);
 	return 0;
 }
 
 /* A 400 that names one of the Status limits: they may have changed. */
-static int
+static bool
 lim_refused(const struct up_err *e)
 {
 	return e->status == 400 && (strstr(e->message, "max_key_per_request") ||
@@ -434,17 +439,17 @@ split_blame(const struct up_split *s, size_t k, struct up_err *e)
 
 /*
  * After a refusal that named a limit: asks the Status again and, if the
- * split changes, re-plans it (1: worth a retry). The refusal stays in e.
+ * split changes, re-plans it (true: worth a retry). The refusal stays in e.
  */
-static int
+static bool
 lim_changed(struct up_lease *l, const char *peer, struct up_split *s)
 {
 	struct up_limits	lim;
 	struct up_err		e2;
 	size_t			per = s->per;
 
-	if (lim_get(l, peer, 1, &lim, &e2) == -1)
-		return 0;
+	if (lim_get(l, peer, true, &lim, &e2) == -1)
+		return false;
 	split_init(s, s->total, lim.max_per_req);
 	return s->per != per;
 }
@@ -674,7 +679,7 @@ up_run(struct upstream *u, const char *op, const char *me, const char *peer,
 	memset(e, 0, sizeof(*e));
 	memset(&l, 0, sizeof(l));
 	if (count_check(count, e) == -1 || lease_get(u, me, &l, e) == -1 ||
-	    lim_get(&l, peer, 0, &lim, e) == -1)
+	    lim_get(&l, peer, false, &lim, e) == -1)
 		goto done;
 	split_init(&s, count, lim.max_per_req);
 	if ((rc = split_run(&l, part_fn, arg, &s, out, e)) == 0 ||
@@ -713,7 +718,7 @@ upstream_dec(struct upstream *u, const char *caller, const char *master,
 	    &a, out, e);
 }
 
-int
+bool
 upstream_reachable(struct upstream *u)
 {
 	return u != NULL && atomic_load(&u->reach);

@@ -13,6 +13,7 @@
 #ifndef KMSD_UPSTREAM_H
 #define KMSD_UPSTREAM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -70,7 +71,7 @@ int		 upstream_dec(struct upstream *u, const char *caller, const char *master,
 		    const struct etsi_key_ids *ids, struct etsi_keys *out,
 		    struct up_err *e);
 
-/* 1 if the last call (or status probe) reached the KME. */
-int		 upstream_reachable(struct upstream *u);
+/* Whether the last call (or status probe) reached the KME. */
+bool		 upstream_reachable(struct upstream *u);
 
 #endif

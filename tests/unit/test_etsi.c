@@ -42,43 +42,13 @@ struct bad {
 	const char	*err;	/* substring expected in the error */
 };
 
-typedef int (*parse_fn)(const char *, size_t, void *, char *);
+/* The four parsed objects. */
+enum obj { O_STATUS, O_REQ, O_KEYS, O_IDS };
 
+/* Parses (js, len) as an object of kind k, frees what it got, and returns
+ * the parser's result (err filled on -1). */
 static int
-p_status(const char *js, size_t len, void *out, char *err)
-{
-	return etsi_status_parse(js, len, out, err);
-}
-
-static int
-p_req(const char *js, size_t len, void *out, char *err)
-{
-	int rc = etsi_key_req_parse(js, len, out, err);
-
-	etsi_key_req_free(out);
-	return rc;
-}
-
-static int
-p_keys(const char *js, size_t len, void *out, char *err)
-{
-	int rc = etsi_keys_parse(js, len, out, err);
-
-	etsi_keys_free(out);
-	return rc;
-}
-
-static int
-p_ids(const char *js, size_t len, void *out, char *err)
-{
-	int rc = etsi_key_ids_parse(js, len, out, err);
-
-	etsi_key_ids_free(out);
-	return rc;
-}
-
-static void
-run_bad(parse_fn fn, const struct bad *t, size_t n)
+parse_as(enum obj k, const char *js, size_t len, char *err)
 {
 	union {
 		struct etsi_status	s;
@@ -86,11 +56,35 @@ run_bad(parse_fn fn, const struct bad *t, size_t n)
 		struct etsi_keys	k;
 		struct etsi_key_ids	i;
 	} out;
+	int	rc;
+
+	memset(&out, 0, sizeof(out));
+	switch (k) {
+	case O_STATUS:
+		return etsi_status_parse(js, len, &out.s, err);
+	case O_REQ:
+		rc = etsi_key_req_parse(js, len, &out.r, err);
+		etsi_key_req_free(&out.r);
+		return rc;
+	case O_KEYS:
+		rc = etsi_keys_parse(js, len, &out.k, err);
+		etsi_keys_free(&out.k);
+		return rc;
+	default:
+		rc = etsi_key_ids_parse(js, len, &out.i, err);
+		etsi_key_ids_free(&out.i);
+		return rc;
+	}
+}
+
+static void
+run_bad(enum obj k, const struct bad *t, size_t n)
+{
 	char err[ETSI_ERRLEN];
 
 	for (size_t i = 0; i < n; i++) {
 		err[0] = '\0';
-		if (fn(t[i].js, t[i].js ? strlen(t[i].js) : 0, &out, err) != -1)
+		if (parse_as(k, t[i].js, t[i].js ? strlen(t[i].js) : 0, err) != -1)
 			fail_msg("accepted: %s", t[i].js);
 		if (strstr(err, t[i].err) == NULL)
 			fail_msg("input %s: error \"%s\" lacks \"%s\"", t[i].js, err,
@@ -98,41 +92,39 @@ run_bad(parse_fn fn, const struct bad *t, size_t n)
 	}
 }
 
+/* No 4-character piece of secret (without a quote) in err. */
+static void
+assert_no_leak(const char *err, const char *secret, size_t prefix)
+{
+	for (size_t j = 0; secret != NULL && j + 4 <= strlen(secret); j++) {
+		char frag[5];
+
+		memcpy(frag, secret + j, 4);
+		frag[4] = '\0';
+		if (strstr(err, frag) != NULL && strchr(frag, '"') == NULL)
+			fail_msg("prefix %zu: error \"%s\" leaks key", prefix, err);
+	}
+}
+
 /* Every proper prefix of a valid body fails cleanly, from a heap copy of
  * exactly that length so that ASan sees any over-read. */
 static void
-run_prefixes(parse_fn fn, const char *ok, const char *secret)
+run_prefixes(enum obj k, const char *ok, const char *secret)
 {
-	union {
-		struct etsi_status	s;
-		struct etsi_key_req	r;
-		struct etsi_keys	k;
-		struct etsi_key_ids	i;
-	} out;
 	char	err[ETSI_ERRLEN];
 	size_t	n = strlen(ok);
 
-	memset(&out, 0, sizeof(out));
-	assert_int_equal(fn(ok, n, &out, err), 0);
+	assert_int_equal(parse_as(k, ok, n, err), 0);
 	for (size_t i = 0; i < n; i++) {
 		char *p = malloc(i ? i : 1);
 
 		assert_non_null(p);
 		memcpy(p, ok, i);
 		err[0] = '\0';
-		if (fn(p, i, &out, err) != -1)
+		if (parse_as(k, p, i, err) != -1)
 			fail_msg("prefix of %zu bytes accepted", i);
 		assert_true(err[0] != '\0');
-		/* No piece of key material in the error text. */
-		if (secret != NULL)
-			for (size_t j = 0; j + 4 <= strlen(secret); j++) {
-				char frag[5];
-
-				memcpy(frag, secret + j, 4);
-				frag[4] = '\0';
-				if (strstr(err, frag) != NULL && strchr(frag, '"') == NULL)
-					fail_msg("prefix %zu: error \"%s\" leaks key", i, err);
-			}
+		assert_no_leak(err, secret, i);
 		free(p);
 	}
 }
@@ -140,16 +132,10 @@ run_prefixes(parse_fn fn, const char *ok, const char *secret)
 /* Every byte of a valid body replaced by a few troublesome values: the
  * parsers may accept or refuse, but must not crash, leak or over-read. */
 static void
-run_flips(parse_fn fn, const char *ok)
+run_flips(enum obj k, const char *ok)
 {
 	static const char repl[] = { '\0', '"', '\\', '{', ']', ',', '9', '-',
 	    'e', '\x80', '\xff', ' ' };
-	union {
-		struct etsi_status	s;
-		struct etsi_key_req	r;
-		struct etsi_keys	k;
-		struct etsi_key_ids	i;
-	} out;
 	char	err[ETSI_ERRLEN];
 	size_t	n = strlen(ok);
 	char	*p = malloc(n);
@@ -160,19 +146,36 @@ run_flips(parse_fn fn, const char *ok)
 			memcpy(p, ok, n);
 			p[i] = repl[j];
 			err[0] = '\0';
-			if (fn(p, n, &out, err) == -1)
+			if (parse_as(k, p, n, err) == -1)
 				assert_true(err[0] != '\0');
 		}
 	free(p);
 }
 
+/* {"member":[ pre0suf, pre1suf, ... ]} with n items, on the heap. */
+static char *
+big_list(const char *member, const char *pre, const char *suf, int n)
+{
+	size_t	cap = strlen(member) + 16 + (size_t)n * (strlen(pre) +
+		    strlen(suf) + 16), off;
+	char	*big = malloc(cap);
+
+	assert_non_null(big);
+	off = (size_t)snprintf(big, cap, "{\"%s\":[", member);
+	for (int i = 0; i < n; i++)
+		off += (size_t)snprintf(big + off, cap - off, "%s%s%d%s",
+		    i ? "," : "", pre, i, suf);
+	snprintf(big + off, cap - off, "]}");
+	return big;
+}
+
 static void
 test_flips(void **state)
 {
-	run_flips(p_status, STATUS_OK);
-	run_flips(p_req, REQ_OK);
-	run_flips(p_keys, KEYS_OK);
-	run_flips(p_ids, KEYIDS_OK);
+	run_flips(O_STATUS, STATUS_OK);
+	run_flips(O_REQ, REQ_OK);
+	run_flips(O_KEYS, KEYS_OK);
+	run_flips(O_IDS, KEYIDS_OK);
 }
 
 static void
@@ -261,85 +264,96 @@ test_status(void **state)
 	assert_string_equal(js, STATUS_OK);
 	free(js);
 
-	run_bad(p_status, bad, sizeof(bad) / sizeof(bad[0]));
-	run_prefixes(p_status, STATUS_OK, NULL);
+	run_bad(O_STATUS, bad, sizeof(bad) / sizeof(bad[0]));
+	run_prefixes(O_STATUS, STATUS_OK, NULL);
+}
+
+static const struct bad req_bad[] = {
+	{ "", "empty body" },
+	{ "[1]", "must be a JSON object" },
+	{ "null", "must be a JSON object" },
+	{ "{\"number\":\"2\"}", "\"number\" must be an integer" },
+	{ "{\"number\":2.0}", "\"number\" must be an integer" },
+	{ "{\"number\":1e3}", "\"number\" must be an integer" },
+	{ "{\"number\":true}", "\"number\" must be an integer" },
+	{ "{\"number\":null}", "\"number\" must be an integer" },
+	{ "{\"number\":0}", "\"number\" must be >= 1 (got 0)" },
+	{ "{\"number\":-1}", "\"number\" must be >= 1 (got -1)" },
+	{ "{\"number\":99999999999}", "\"number\" must be <= 4294967295 "
+	  "(got 99999999999)" },
+	{ "{\"number\":99999999999999999999999}", "invalid JSON" },
+	{ "{\"size\":0}", "\"size\" must be >= 1 (got 0)" },
+	{ "{\"size\":\"256\"}", "\"size\" must be an integer" },
+	{ "{\"sizes\":256}", "unknown member \"sizes\"" },
+	{ "{\"number\":1,\"number\":2}", "invalid JSON" },
+	{ "{\"additional_slave_SAE_IDs\":\"sae-c\"}",
+	  "\"additional_slave_SAE_IDs\" must be an array" },
+	{ "{\"additional_slave_SAE_IDs\":[1]}", "entry 0 must be a string" },
+	{ "{\"additional_slave_SAE_IDs\":[\"ok\",\"a/b\"]}",
+	  "entry 1 is not a valid ID: \"a/b\"" },
+	{ "{\"additional_slave_SAE_IDs\":[\"\"]}", "entry 0 is not a valid ID" },
+	{ "{\"extension_mandatory\":{}}",
+	  "\"extension_mandatory\" must be an array" },
+	{ "{\"extension_mandatory\":[1]}",
+	  "\"extension_mandatory\" entry 0 must be an object" },
+	{ "{\"extension_optional\":[{},\"x\"]}",
+	  "\"extension_optional\" entry 1 must be an object" },
+	{ "{\"number\":1", "invalid JSON" },
+	{ "{\"number\":1}}", "invalid JSON" },
+};
+
+/* Valid requests and what is recorded of them. */
+static const struct {
+	const char	*js;
+	unsigned	 number, size;
+	size_t		 nslaves, nmand, nopt;
+} req_good[] = {
+	{ "{}", 1, 0, 0, 0, 0 },
+	{ " {\"number\": 13, \"size\": 256}\n", 13, 256, 0, 0, 0 },
+	{ "{\"size\":250}", 1, 250, 0, 0, 0 },	/* multiple of 8: KME's job */
+	{ "{\"additional_slave_SAE_IDs\":[]}", 1, 0, 0, 0, 0 },
+	{ REQ_OK, 3, 512, 2, 3, 2 },
+};
+
+/* A round trip through the dumper keeps everything r records. */
+static void
+key_req_round_trip(const struct etsi_key_req *r)
+{
+	struct etsi_key_req	 r2;
+	char			 err[ETSI_ERRLEN], *js;
+
+	assert_non_null(js = etsi_key_req_dump(r));
+	if (etsi_key_req_parse(js, strlen(js), &r2, err))
+		fail_msg("%s: %s", js, err);
+	assert_int_equal(r2.number, r->number);
+	assert_int_equal(r2.size, r->size);
+	assert_int_equal(r2.nslaves, r->nslaves);
+	for (size_t j = 0; j < r->nslaves; j++)
+		assert_string_equal(r2.slaves[j], r->slaves[j]);
+	assert_int_equal(r2.n_ext_mandatory, r->n_ext_mandatory);
+	for (size_t j = 0; j < r->n_ext_mandatory; j++)
+		assert_string_equal(r2.ext_mandatory[j], r->ext_mandatory[j]);
+	assert_int_equal(r2.n_ext_optional, r->n_ext_optional);
+	free(js);
+	etsi_key_req_free(&r2);
 }
 
 static void
 test_key_req(void **state)
 {
-	static const struct bad bad[] = {
-		{ "", "empty body" },
-		{ "[1]", "must be a JSON object" },
-		{ "null", "must be a JSON object" },
-		{ "{\"number\":\"2\"}", "\"number\" must be an integer" },
-		{ "{\"number\":2.0}", "\"number\" must be an integer" },
-		{ "{\"number\":1e3}", "\"number\" must be an integer" },
-		{ "{\"number\":true}", "\"number\" must be an integer" },
-		{ "{\"number\":null}", "\"number\" must be an integer" },
-		{ "{\"number\":0}", "\"number\" must be >= 1 (got 0)" },
-		{ "{\"number\":-1}", "\"number\" must be >= 1 (got -1)" },
-		{ "{\"number\":99999999999}", "\"number\" must be <= 4294967295 "
-		  "(got 99999999999)" },
-		{ "{\"number\":99999999999999999999999}", "invalid JSON" },
-		{ "{\"size\":0}", "\"size\" must be >= 1 (got 0)" },
-		{ "{\"size\":\"256\"}", "\"size\" must be an integer" },
-		{ "{\"sizes\":256}", "unknown member \"sizes\"" },
-		{ "{\"number\":1,\"number\":2}", "invalid JSON" },
-		{ "{\"additional_slave_SAE_IDs\":\"sae-c\"}",
-		  "\"additional_slave_SAE_IDs\" must be an array" },
-		{ "{\"additional_slave_SAE_IDs\":[1]}", "entry 0 must be a string" },
-		{ "{\"additional_slave_SAE_IDs\":[\"ok\",\"a/b\"]}",
-		  "entry 1 is not a valid ID: \"a/b\"" },
-		{ "{\"additional_slave_SAE_IDs\":[\"\"]}", "entry 0 is not a valid ID" },
-		{ "{\"extension_mandatory\":{}}",
-		  "\"extension_mandatory\" must be an array" },
-		{ "{\"extension_mandatory\":[1]}",
-		  "\"extension_mandatory\" entry 0 must be an object" },
-		{ "{\"extension_optional\":[{},\"x\"]}",
-		  "\"extension_optional\" entry 1 must be an object" },
-		{ "{\"number\":1", "invalid JSON" },
-		{ "{\"number\":1}}", "invalid JSON" },
-	};
-	static const struct {
-		const char	*js;
-		unsigned	 number, size;
-		size_t		 nslaves, nmand, nopt;
-	} good[] = {
-		{ "{}", 1, 0, 0, 0, 0 },
-		{ " {\"number\": 13, \"size\": 256}\n", 13, 256, 0, 0, 0 },
-		{ "{\"size\":250}", 1, 250, 0, 0, 0 },	/* multiple of 8: KME's job */
-		{ "{\"additional_slave_SAE_IDs\":[]}", 1, 0, 0, 0, 0 },
-		{ REQ_OK, 3, 512, 2, 3, 2 },
-	};
-	struct etsi_key_req r, r2;
-	char err[ETSI_ERRLEN], *js;
-	char big[64 * (ETSI_MAX_SLAVES + 2)];
-	size_t off;
+	struct etsi_key_req	r;
+	char			err[ETSI_ERRLEN];
 
-	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-		if (etsi_key_req_parse(good[i].js, strlen(good[i].js), &r, err))
-			fail_msg("%s: %s", good[i].js, err);
-		assert_int_equal(r.number, good[i].number);
-		assert_int_equal(r.size, good[i].size);
-		assert_int_equal(r.nslaves, good[i].nslaves);
-		assert_int_equal(r.n_ext_mandatory, good[i].nmand);
-		assert_int_equal(r.n_ext_optional, good[i].nopt);
-		/* Round trip keeps everything we record. */
-		assert_non_null(js = etsi_key_req_dump(&r));
-		if (etsi_key_req_parse(js, strlen(js), &r2, err))
-			fail_msg("%s: %s", js, err);
-		assert_int_equal(r2.number, r.number);
-		assert_int_equal(r2.size, r.size);
-		assert_int_equal(r2.nslaves, r.nslaves);
-		for (size_t j = 0; j < r.nslaves; j++)
-			assert_string_equal(r2.slaves[j], r.slaves[j]);
-		assert_int_equal(r2.n_ext_mandatory, r.n_ext_mandatory);
-		for (size_t j = 0; j < r.n_ext_mandatory; j++)
-			assert_string_equal(r2.ext_mandatory[j], r.ext_mandatory[j]);
-		assert_int_equal(r2.n_ext_optional, r.n_ext_optional);
-		free(js);
-		etsi_key_req_free(&r2);
+	for (size_t i = 0; i < sizeof(req_good) / sizeof(req_good[0]); i++) {
+		if (etsi_key_req_parse(req_good[i].js, strlen(req_good[i].js), &r,
+		    err))
+			fail_msg("%s: %s", req_good[i].js, err);
+		assert_int_equal(r.number, req_good[i].number);
+		assert_int_equal(r.size, req_good[i].size);
+		assert_int_equal(r.nslaves, req_good[i].nslaves);
+		assert_int_equal(r.n_ext_mandatory, req_good[i].nmand);
+		assert_int_equal(r.n_ext_optional, req_good[i].nopt);
+		key_req_round_trip(&r);
 		etsi_key_req_free(&r);
 	}
 	assert_int_equal(etsi_key_req_parse(REQ_OK, strlen(REQ_OK), &r, err), 0);
@@ -352,74 +366,74 @@ test_key_req(void **state)
 	etsi_key_req_free(&r);	/* idempotent */
 	etsi_key_req_free(NULL);
 
-	/* ETSI_MAX_SLAVES is allowed, one more is not. */
-	for (int extra = 0; extra < 2; extra++) {
-		off = (size_t)snprintf(big, sizeof(big),
-		    "{\"additional_slave_SAE_IDs\":[");
-		for (int i = 0; i < ETSI_MAX_SLAVES + extra; i++)
-			off += (size_t)snprintf(big + off, sizeof(big) - off,
-			    "%s\"sae-%d\"", i ? "," : "", i);
-		snprintf(big + off, sizeof(big) - off, "]}");
-		if (!extra) {
-			assert_int_equal(etsi_key_req_parse(big, strlen(big), &r,
-			    err), 0);
-			assert_int_equal(r.nslaves, ETSI_MAX_SLAVES);
-			etsi_key_req_free(&r);
-		} else {
-			assert_int_equal(etsi_key_req_parse(big, strlen(big), &r,
-			    err), -1);
-			assert_non_null(strstr(err, "at most 64"));
-			assert_null(r.slaves);
-		}
-	}
-
-	run_bad(p_req, bad, sizeof(bad) / sizeof(bad[0]));
-	run_prefixes(p_req, REQ_OK, NULL);
+	run_bad(O_REQ, req_bad, sizeof(req_bad) / sizeof(req_bad[0]));
+	run_prefixes(O_REQ, REQ_OK, NULL);
 }
+
+/* ETSI_MAX_SLAVES is allowed, one more is not. */
+static void
+test_key_req_limits(void **state)
+{
+	struct etsi_key_req	r;
+	char			err[ETSI_ERRLEN], *big;
+
+	big = big_list("additional_slave_SAE_IDs", "\"sae-", "\"",
+	    ETSI_MAX_SLAVES);
+	assert_int_equal(etsi_key_req_parse(big, strlen(big), &r, err), 0);
+	assert_int_equal(r.nslaves, ETSI_MAX_SLAVES);
+	etsi_key_req_free(&r);
+	free(big);
+	big = big_list("additional_slave_SAE_IDs", "\"sae-", "\"",
+	    ETSI_MAX_SLAVES + 1);
+	assert_int_equal(etsi_key_req_parse(big, strlen(big), &r, err), -1);
+	assert_non_null(strstr(err, "at most 64"));
+	assert_null(r.slaves);
+	free(big);
+}
+
+static const struct bad keys_bad[] = {
+	{ "", "empty body" },
+	{ "[]", "must be a JSON object" },
+	{ "{}", "missing \"keys\"" },
+	{ "{\"keys\":{}}", "\"keys\" must be an array" },
+	{ "{\"keys\":[]}", "\"keys\" has 0 entries" },
+	{ "{\"keys\":[1]}", "keys[0] must be an object" },
+	{ "{\"keys\":[{\"key\":\"AAAA\"}]}", "keys[0]: missing \"key_ID\"" },
+	{ "{\"keys\":[{\"key_ID\":\"a\"}]}", "keys[0]: missing \"key\"" },
+	{ "{\"keys\":[{\"key_ID\":1,\"key\":\"AAAA\"}]}",
+	  "keys[0]: \"key_ID\" must be a string" },
+	{ "{\"keys\":[{\"key_ID\":\"a\",\"key\":[]}]}",
+	  "keys[0]: \"key\" must be a string" },
+	{ "{\"keys\":[{\"key_ID\":\"\",\"key\":\"AAAA\"}]}",
+	  "\"key_ID\" is not a valid key ID: \"\"" },
+	{ "{\"keys\":[{\"key_ID\":\"a b\",\"key\":\"AAAA\"}]}",
+	  "\"key_ID\" is not a valid key ID: \"a b\"" },
+	{ "{\"keys\":[{\"key_ID\":\"a\\u0001\",\"key\":\"AAAA\"}]}",
+	  "\"key_ID\" is not a valid key ID: \"a?\"" },
+	{ "{\"keys\":[{\"key_ID\":\"a\",\"key\":\"\"}]}",
+	  "keys[0]: \"key\" is empty" },
+	{ "{\"keys\":[{\"key_ID\":\"a\",\"key\":\"AAA\"}]}",
+	  "keys[0]: \"key\" is not valid base64" },
+	{ "{\"keys\":[{\"key_ID\":\"a\",\"key\":\"AA=A\"}]}",
+	  "keys[0]: \"key\" is not valid base64" },
+	{ "{\"keys\":[{\"key_ID\":\"a\",\"key\":\"A===\"}]}",
+	  "keys[0]: \"key\" is not valid base64" },
+	{ "{\"keys\":[{\"key_ID\":\"a\",\"key\":\"AA*A\"}]}",
+	  "keys[0]: \"key\" is not valid base64" },
+	{ "{\"keys\":[{\"key_ID\":\"a\",\"key\":\"AAAA AAAA\"}]}",
+	  "keys[0]: \"key\" is not valid base64" },
+	{ "{\"keys\":[{\"key_ID\":\"a\",\"key\":\"AAAA\"},"
+	  "{\"key_ID\":\"b\",\"key\":\"AAA\\n\"}]}",
+	  "keys[1]: \"key\" is not valid base64" },
+	{ "{\"keys\":[{\"key_ID\":\"a\",\"key\":\"AAAA\",\"key\":\"AAAA\"}]}",
+	  "invalid JSON" },
+};
 
 static void
 test_keys(void **state)
 {
-	static const struct bad bad[] = {
-		{ "", "empty body" },
-		{ "[]", "must be a JSON object" },
-		{ "{}", "missing \"keys\"" },
-		{ "{\"keys\":{}}", "\"keys\" must be an array" },
-		{ "{\"keys\":[]}", "\"keys\" has 0 entries" },
-		{ "{\"keys\":[1]}", "keys[0] must be an object" },
-		{ "{\"keys\":[{\"key\":\"AAAA\"}]}", "keys[0]: missing \"key_ID\"" },
-		{ "{\"keys\":[{\"key_ID\":\"a\"}]}", "keys[0]: missing \"key\"" },
-		{ "{\"keys\":[{\"key_ID\":1,\"key\":\"AAAA\"}]}",
-		  "keys[0]: \"key_ID\" must be a string" },
-		{ "{\"keys\":[{\"key_ID\":\"a\",\"key\":[]}]}",
-		  "keys[0]: \"key\" must be a string" },
-		{ "{\"keys\":[{\"key_ID\":\"\",\"key\":\"AAAA\"}]}",
-		  "\"key_ID\" is not a valid key ID: \"\"" },
-		{ "{\"keys\":[{\"key_ID\":\"a b\",\"key\":\"AAAA\"}]}",
-		  "\"key_ID\" is not a valid key ID: \"a b\"" },
-		{ "{\"keys\":[{\"key_ID\":\"a\\u0001\",\"key\":\"AAAA\"}]}",
-		  "\"key_ID\" is not a valid key ID: \"a?\"" },
-		{ "{\"keys\":[{\"key_ID\":\"a\",\"key\":\"\"}]}",
-		  "keys[0]: \"key\" is empty" },
-		{ "{\"keys\":[{\"key_ID\":\"a\",\"key\":\"AAA\"}]}",
-		  "keys[0]: \"key\" is not valid base64" },
-		{ "{\"keys\":[{\"key_ID\":\"a\",\"key\":\"AA=A\"}]}",
-		  "keys[0]: \"key\" is not valid base64" },
-		{ "{\"keys\":[{\"key_ID\":\"a\",\"key\":\"A===\"}]}",
-		  "keys[0]: \"key\" is not valid base64" },
-		{ "{\"keys\":[{\"key_ID\":\"a\",\"key\":\"AA*A\"}]}",
-		  "keys[0]: \"key\" is not valid base64" },
-		{ "{\"keys\":[{\"key_ID\":\"a\",\"key\":\"AAAA AAAA\"}]}",
-		  "keys[0]: \"key\" is not valid base64" },
-		{ "{\"keys\":[{\"key_ID\":\"a\",\"key\":\"AAAA\"},"
-		  "{\"key_ID\":\"b\",\"key\":\"AAA\\n\"}]}",
-		  "keys[1]: \"key\" is not valid base64" },
-		{ "{\"keys\":[{\"key_ID\":\"a\",\"key\":\"AAAA\",\"key\":\"AAAA\"}]}",
-		  "invalid JSON" },
-	};
-	struct etsi_keys k, k2;
-	char err[ETSI_ERRLEN], *js, *big;
-	size_t off, cap;
+	struct etsi_keys	k, k2;
+	char			err[ETSI_ERRLEN], *js;
 
 	assert_int_equal(etsi_keys_parse(KEYS_OK, strlen(KEYS_OK), &k, err), 0);
 	assert_int_equal(k.n, 2);
@@ -461,73 +475,91 @@ test_keys(void **state)
 	sec_free_any(js);
 	etsi_keys_free(&k);
 
-	/* Limits: ETSI_MAX_KEYS keys of ETSI_MAX_KEY_BYTES are fine; one key
-	 * more, or one key 3 bytes larger, is refused. */
-	cap = (size_t)(ETSI_MAX_KEYS + 1) * 64 + 2 * (ETSI_MAX_KEY_BYTES * 2) + 64;
-	assert_non_null(big = malloc(cap));
-	for (int extra = 0; extra < 2; extra++) {
-		off = (size_t)snprintf(big, cap, "{\"keys\":[");
-		for (int i = 0; i < ETSI_MAX_KEYS + extra; i++)
-			off += (size_t)snprintf(big + off, cap - off,
-			    "%s{\"key_ID\":\"k%d\",\"key\":\"AAAA\"}", i ? "," : "", i);
-		snprintf(big + off, cap - off, "]}");
-		assert_int_equal(etsi_keys_parse(big, strlen(big), &k, err),
-		    extra ? -1 : 0);
-		if (extra)
-			assert_non_null(strstr(err, "has 1025 entries"));
-		else
-			assert_int_equal(k.n, ETSI_MAX_KEYS);
-		etsi_keys_free(&k);
-	}
-	for (int extra = 0; extra < 2; extra++) {
-		size_t nb64 = B64_ENCLEN(ETSI_MAX_KEY_BYTES + 3 * extra);
+	run_bad(O_KEYS, keys_bad, sizeof(keys_bad) / sizeof(keys_bad[0]));
+	run_prefixes(O_KEYS, KEYS_OK, KEY1_B64);
+	run_prefixes(O_KEYS, KEYS_OK, KEY2_B64);
+}
 
-		off = (size_t)snprintf(big, cap, "{\"keys\":[{\"key_ID\":\"k\","
-		    "\"key\":\"");
-		memset(big + off, 'A', nb64);
-		off += nb64;
-		if (!extra)	/* 8192 = 3 * 2730 + 2: one pad char */
-			big[off - 1] = '=';
-		snprintf(big + off, cap - off, "\"}]}");
+/* A Key container of one key of nbytes bytes (all zero), on the heap. */
+static char *
+keys_one_of(size_t nbytes, int pad)
+{
+	size_t	 nb64 = B64_ENCLEN(nbytes), cap = nb64 + 64, off;
+	char	*big = malloc(cap);
+
+	assert_non_null(big);
+	off = (size_t)snprintf(big, cap, "{\"keys\":[{\"key_ID\":\"k\","
+	    "\"key\":\"");
+	memset(big + off, 'A', nb64);
+	off += nb64;
+	if (pad)
+		big[off - 1] = '=';
+	snprintf(big + off, cap - off, "\"}]}");
+	return big;
+}
+
+/* Limits: ETSI_MAX_KEYS keys of ETSI_MAX_KEY_BYTES are fine; one key more,
+ * or one key 3 bytes larger, is refused. */
+static void
+test_keys_limits(void **state)
+{
+	static const struct {
+		int		 nkeys;		/* keys of 3 bytes, or */
+		size_t		 nbytes;	/* one key of this size */
+		int		 rc;
+		const char	*err;
+	} t[] = {
+		{ ETSI_MAX_KEYS, 0, 0, NULL },
+		{ ETSI_MAX_KEYS + 1, 0, -1, "has 1025 entries" },
+		{ 0, ETSI_MAX_KEY_BYTES, 0, NULL },	/* 3 * 2730 + 2: one pad */
+		{ 0, ETSI_MAX_KEY_BYTES + 3, -1, "longer than 8192 bytes" },
+	};
+	struct etsi_keys	k;
+	char			err[ETSI_ERRLEN], *big;
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		big = t[i].nkeys ? big_list("keys", "{\"key_ID\":\"k",
+		    "\",\"key\":\"AAAA\"}", t[i].nkeys) :
+		    keys_one_of(t[i].nbytes, t[i].rc == 0);
 		assert_int_equal(etsi_keys_parse(big, strlen(big), &k, err),
-		    extra ? -1 : 0);
-		if (extra)
-			assert_non_null(strstr(err, "longer than 8192 bytes"));
+		    t[i].rc);
+		if (t[i].err != NULL)
+			assert_non_null(strstr(err, t[i].err));
+		else if (t[i].nkeys)
+			assert_int_equal(k.n, ETSI_MAX_KEYS);
 		else
 			assert_int_equal(k.v[0].len, ETSI_MAX_KEY_BYTES);
 		etsi_keys_free(&k);
+		free(big);
 	}
-	free(big);
-
-	run_bad(p_keys, bad, sizeof(bad) / sizeof(bad[0]));
-	run_prefixes(p_keys, KEYS_OK, KEY1_B64);
-	run_prefixes(p_keys, KEYS_OK, KEY2_B64);
 }
+
+static const struct bad ids_bad[] = {
+	{ "", "empty body" },
+	{ "[]", "must be a JSON object" },
+	{ "{}", "missing \"key_IDs\"" },
+	{ "{\"key_IDs\":[],\"x\":1}", "unknown member \"x\"" },
+	{ "{\"key_IDs\":\"a\"}", "\"key_IDs\" must be an array" },
+	{ "{\"key_IDs\":[]}", "\"key_IDs\" has 0 entries" },
+	{ "{\"key_IDs\":[\"a\"]}", "key_IDs[0] must be an object" },
+	{ "{\"key_IDs\":[{}]}", "key_IDs[0]: missing \"key_ID\"" },
+	{ "{\"key_IDs\":[{\"key_ID\":\"a\"},{\"key_ID\":2}]}",
+	  "key_IDs[1]: \"key_ID\" must be a string" },
+	{ "{\"key_IDs\":[{\"key_ID\":\"a\",\"key\":\"AAAA\"}]}",
+	  "unknown member \"key\" in key_IDs[0]" },
+	{ "{\"key_IDs\":[{\"key_ID\":\"0123456789012345678901234567890123"
+	  "456789012345678901234567890123456789\"}]}",
+	  "\"key_ID\" is not a valid key ID: \"0123456789012345678901234567"
+	  "890123456789...\"" },
+};
 
 static void
 test_key_ids(void **state)
 {
-	static const struct bad bad[] = {
-		{ "", "empty body" },
-		{ "[]", "must be a JSON object" },
-		{ "{}", "missing \"key_IDs\"" },
-		{ "{\"key_IDs\":[],\"x\":1}", "unknown member \"x\"" },
-		{ "{\"key_IDs\":\"a\"}", "\"key_IDs\" must be an array" },
-		{ "{\"key_IDs\":[]}", "\"key_IDs\" has 0 entries" },
-		{ "{\"key_IDs\":[\"a\"]}", "key_IDs[0] must be an object" },
-		{ "{\"key_IDs\":[{}]}", "key_IDs[0]: missing \"key_ID\"" },
-		{ "{\"key_IDs\":[{\"key_ID\":\"a\"},{\"key_ID\":2}]}",
-		  "key_IDs[1]: \"key_ID\" must be a string" },
-		{ "{\"key_IDs\":[{\"key_ID\":\"a\",\"key\":\"AAAA\"}]}",
-		  "unknown member \"key\" in key_IDs[0]" },
-		{ "{\"key_IDs\":[{\"key_ID\":\"0123456789012345678901234567890123"
-		  "456789012345678901234567890123456789\"}]}",
-		  "\"key_ID\" is not a valid key ID: \"0123456789012345678901234567"
-		  "890123456789...\"" },
-	};
-	struct etsi_key_ids ids, ids2;
-	char err[ETSI_ERRLEN], *js, *big;
-	size_t off, cap;
+	const char *js64 = "{\"key_IDs\":[{\"key_ID\":\"012345678901234567"
+	    "8901234567890123456789012345678901234567890123\"}]}";
+	struct etsi_key_ids	 ids, ids2;
+	char			 err[ETSI_ERRLEN], *js, *big;
 
 	assert_int_equal(etsi_key_ids_parse(KEYIDS_OK, strlen(KEYIDS_OK), &ids,
 	    err), 0);
@@ -547,28 +579,16 @@ test_key_ids(void **state)
 	etsi_key_ids_free(NULL);
 
 	/* 64-char IDs are the limit. */
-	{
-		const char *js64 = "{\"key_IDs\":[{\"key_ID\":\"012345678901234567"
-		    "8901234567890123456789012345678901234567890123\"}]}";
-
-		assert_int_equal(etsi_key_ids_parse(js64, strlen(js64), &ids, err),
-		    0);
-		assert_int_equal(strlen(ids.ids[0]), ETSI_KEY_ID_MAX);
-		etsi_key_ids_free(&ids);
-	}
-	cap = (size_t)(ETSI_MAX_KEYS + 1) * 32 + 32;
-	assert_non_null(big = malloc(cap));
-	off = (size_t)snprintf(big, cap, "{\"key_IDs\":[");
-	for (int i = 0; i < ETSI_MAX_KEYS + 1; i++)
-		off += (size_t)snprintf(big + off, cap - off, "%s{\"key_ID\":\"%d\"}",
-		    i ? "," : "", i);
-	snprintf(big + off, cap - off, "]}");
+	assert_int_equal(etsi_key_ids_parse(js64, strlen(js64), &ids, err), 0);
+	assert_int_equal(strlen(ids.ids[0]), ETSI_KEY_ID_MAX);
+	etsi_key_ids_free(&ids);
+	big = big_list("key_IDs", "{\"key_ID\":\"", "\"}", ETSI_MAX_KEYS + 1);
 	assert_int_equal(etsi_key_ids_parse(big, strlen(big), &ids, err), -1);
 	assert_non_null(strstr(err, "has 1025 entries"));
 	free(big);
 
-	run_bad(p_ids, bad, sizeof(bad) / sizeof(bad[0]));
-	run_prefixes(p_ids, KEYIDS_OK, NULL);
+	run_bad(O_IDS, ids_bad, sizeof(ids_bad) / sizeof(ids_bad[0]));
+	run_prefixes(O_IDS, KEYIDS_OK, NULL);
 }
 
 static void
@@ -684,7 +704,9 @@ main(void)
 		cmocka_unit_test(test_id_valid),
 		cmocka_unit_test(test_status),
 		cmocka_unit_test(test_key_req),
+		cmocka_unit_test(test_key_req_limits),
 		cmocka_unit_test(test_keys),
+		cmocka_unit_test(test_keys_limits),
 		cmocka_unit_test(test_key_ids),
 		cmocka_unit_test(test_error),
 		cmocka_unit_test(test_flips),

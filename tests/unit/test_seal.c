@@ -25,6 +25,7 @@
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/seal.h"
+#include "tests/unit/testutil.h"
 
 struct fx {
 	char	dir[64];
@@ -36,10 +37,7 @@ setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 
-	if (f == NULL)
-		return -1;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/test_seal.XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
+	if (f == NULL || testutil_tmpdir(f->dir, sizeof(f->dir), "test_seal") == -1)
 		return -1;
 	snprintf(f->kek, sizeof(f->kek), "%s/kek", f->dir);
 	*state = f;
@@ -50,10 +48,8 @@ static int
 teardown(void **state)
 {
 	struct fx *f = *state;
-	char cmd[128];
 
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
-	if (system(cmd) != 0)
+	if (testutil_rmrf(f->dir) == -1)
 		return -1;
 	free(f);
 	return 0;

@@ -25,6 +25,7 @@
 #include "kmsclient/kmsclient.h"
 #include "kmsd/metrics.h"
 #include "kmsd/upstream.h"
+#include "tests/unit/testutil.h"
 
 static char dir[64];
 static char url_a[128], url_b[128], ca[256];
@@ -165,14 +166,6 @@ metric(const char *series)
 #define UP_DEC_OK	"kmsd_upstream_requests_total{endpoint=\"dec_keys\",result=\"ok\"}"
 #define UP_ST_OK	"kmsd_upstream_requests_total{endpoint=\"status\",result=\"ok\"}"
 
-static void
-ids_of(const struct etsi_keys *k, struct etsi_key_ids *ids)
-{
-	assert_int_equal(etsi_key_ids_alloc(ids, k->n), 0);
-	for (size_t i = 0; i < k->n; i++)
-		snprintf(ids->ids[i], sizeof(ids->ids[i]), "%s", k->v[i].id);
-}
-
 /* Same IDs, same bytes, in any order. */
 static void
 same_keys(const struct etsi_keys *a, const struct etsi_keys *b)
@@ -234,7 +227,7 @@ test_split(void **state)
 	distinct(&a);
 	assert_true(metric(UP_ENC_OK) == enc0 + 4);	/* 4 + 4 + 4 + 1 */
 
-	ids_of(&a, &ids);
+	testutil_ids_of(&a, &ids);
 	assert_int_equal(upstream_dec(ub, "sae-b", "sae-a", &ids, &b, &e), 0);
 	same_keys(&a, &b);
 	assert_true(metric(UP_DEC_OK) == dec0 + 4);
@@ -249,7 +242,7 @@ test_split(void **state)
 	assert_int_equal(a.n, 6);
 	for (size_t i = 0; i < a.n; i++)
 		assert_int_equal(a.v[i].len, 64);
-	ids_of(&a, &ids);
+	testutil_ids_of(&a, &ids);
 	assert_int_equal(upstream_dec(ub, "sae-b", "sae-a", &ids, &b, &e), 0);
 	same_keys(&a, &b);
 	etsi_keys_free(&a);
