@@ -1115,7 +1115,7 @@ link_port(const struct link *l)
 	return l ? l->port : 0;
 }
 
-int
+bool
 link_is_up(struct link *l)
 {
 	return __atomic_load_n(&l->up, __ATOMIC_ACQUIRE);
@@ -1249,7 +1249,8 @@ link_call_wait(struct link *l, struct link_wait *w, unsigned timeout_ms)
 	pthread_mutex_lock(&l->mu);
 	while (w->done == 0 && rc == 0)
 		rc = pthread_cond_timedwait(&w->cv, &l->mu, &ts);
-	rc = w->done == 1 ? 0 : w->done == -1 ? -1 : -2;
+	w->timed_out = w->done == 0;
+	rc = w->done == 1 ? 0 : -1;
 	pthread_mutex_unlock(&l->mu);
 	return rc;
 }

@@ -30,46 +30,43 @@ static uint16_t port_b;
 static const char *sae_at_a[] = { "sae-a" };
 static const char *sae_at_b[] = { "sae-b", "sae-x" };
 
+/* What both KMEs share; each side then sets its own. */
+static void
+cfg_common(struct kme_cfg *c, const char *id, const char *peer)
+{
+	memset(c, 0, sizeof(*c));
+	c->kme_id = id;
+	c->link.peer_id = peer;
+	c->key_size = 256;
+	c->max_key_count = 50000;
+	c->link.ca_file = path_ca;
+	c->link_timeout_ms = 2000;
+}
+
 static void
 cfg_a(struct kme_cfg *c)
 {
-	memset(c, 0, sizeof(*c));
-	c->kme_id = "kme-a";
-	c->peer_kme_id = "kme-b";
+	cfg_common(c, "kme-a", "kme-b");
 	c->sae_ids = sae_at_a;
 	c->n_sae = 1;
-	c->key_size = 256;
-	c->min_key_size = 64;
-	c->max_key_size = 65536;
-	c->max_key_count = 50000;
 	c->transmitter = 1;
 	c->key_rate = 200000000;	/* 200 Mbit/s */
-	c->link_peer_host = "127.0.0.1";
-	c->link_peer_port = port_b;
-	c->link_cert = crt_a;
-	c->link_key = key_a;
-	c->ca_file = path_ca;
-	c->link_timeout_ms = 2000;
+	c->link.peer_host = "127.0.0.1";
+	c->link.peer_port = port_b;
+	c->link.cert = crt_a;
+	c->link.key = key_a;
 }
 
 static void
 cfg_b(struct kme_cfg *c, uint16_t port)
 {
-	memset(c, 0, sizeof(*c));
-	c->kme_id = "kme-b";
-	c->peer_kme_id = "kme-a";
+	cfg_common(c, "kme-b", "kme-a");
 	c->sae_ids = sae_at_b;
 	c->n_sae = 2;
-	c->key_size = 256;
-	c->min_key_size = 64;
-	c->max_key_size = 65536;
-	c->max_key_count = 50000;
-	c->link_listen_host = "127.0.0.1";
-	c->link_listen_port = port;
-	c->link_cert = crt_b;
-	c->link_key = key_b;
-	c->ca_file = path_ca;
-	c->link_timeout_ms = 2000;
+	c->link.listen_host = "127.0.0.1";
+	c->link.listen_port = port;
+	c->link.cert = crt_b;
+	c->link.key = key_b;
 }
 
 static int
@@ -424,12 +421,12 @@ test_wrong_peer(void **state)
 
 	(void)state;
 	cfg_b(&c, 0);
-	c.link_cert = crt_bad;		/* CN kmsd-b */
-	c.link_key = key_bad;
+	c.link.cert = crt_bad;		/* CN kmsd-b */
+	c.link.key = key_bad;
 	rogue = kme_start(&c, err, sizeof(err));
 	assert_non_null(rogue);
 	cfg_a(&c);
-	c.link_peer_port = kme_link_port(rogue);
+	c.link.peer_port = kme_link_port(rogue);
 	a2 = kme_start(&c, err, sizeof(err));
 	assert_non_null(a2);
 	time_sleep_ns(700000000ULL);
@@ -462,7 +459,7 @@ test_file_restart(void **state)
 	assert_non_null(b2);
 	uint16_t p = kme_link_port(b2);
 	cfg_a(&c);
-	c.link_peer_port = p;
+	c.link.peer_port = p;
 	a2 = kme_start(&c, err, sizeof(err));
 	assert_non_null(a2);
 	assert_true(wait_up(a2, 200, 5000));
