@@ -154,6 +154,48 @@ same_keys(const struct etsi_keys *x, const struct etsi_keys *y)
 	}
 }
 
+/* enc_keys at KME m for sae-a and slaves must succeed; ids are the keys' IDs. */
+static void
+enc_ok(struct kme *m, const char *const *slaves, size_t nslaves,
+    unsigned number, unsigned size, struct etsi_keys *e,
+    struct etsi_key_ids *ids)
+{
+	char err[ETSI_ERRLEN];
+
+	assert_int_equal(kme_enc_keys(m, "sae-a", slaves, nslaves, number, size,
+	    e, err), KME_OK);
+	assert_int_equal(e->n, number);
+	assert_int_equal(e->v[0].len, size / 8);
+	ids_of(e, ids);
+}
+
+/* dec_keys at KME s by slave gives the keys of e. */
+static void
+dec_same(struct kme *s, const char *slave, const struct etsi_key_ids *ids,
+    const struct etsi_keys *e)
+{
+	struct etsi_keys d;
+	char err[ETSI_ERRLEN];
+
+	assert_int_equal(kme_dec_keys(s, slave, "sae-a", ids, &d, err), KME_OK);
+	same_keys(e, &d);
+	etsi_keys_free(&d);
+}
+
+/* number keys of size bits from sae-a at m to sae-b at s, and back out. */
+static void
+deliver(struct kme *m, struct kme *s, unsigned number, unsigned size)
+{
+	const char *slaves[] = { "sae-b" };
+	struct etsi_keys e;
+	struct etsi_key_ids ids;
+
+	enc_ok(m, slaves, 1, number, size, &e, &ids);
+	dec_same(s, "sae-b", &ids, &e);
+	etsi_key_ids_free(&ids);
+	etsi_keys_free(&e);
+}
+
 static void
 test_basic(void **state)
 {
@@ -163,19 +205,14 @@ test_basic(void **state)
 	char err[ETSI_ERRLEN];
 
 	(void)state;
-	assert_int_equal(kme_enc_keys(ka, "sae-a", slaves, 1, 13, 256, &e, err),
-	    KME_OK);
-	assert_int_equal(e.n, 13);
-	ids_of(&e, &ids);
+	enc_ok(ka, slaves, 1, 13, 256, &e, &ids);
 	/* Not a slave: 401, and nothing is consumed. */
 	assert_int_equal(kme_dec_keys(kb, "sae-x", "sae-a", &ids, &d, err),
 	    KME_EUNAUTH);
 	/* Wrong master: not found. */
 	assert_int_equal(kme_dec_keys(kb, "sae-b", "sae-x", &ids, &d, err),
 	    KME_ENOTFOUND);
-	assert_int_equal(kme_dec_keys(kb, "sae-b", "sae-a", &ids, &d, err), KME_OK);
-	same_keys(&e, &d);
-	etsi_keys_free(&d);
+	dec_same(kb, "sae-b", &ids, &e);
 	/* Never twice. */
 	assert_int_equal(kme_dec_keys(kb, "sae-b", "sae-a", &ids, &d, err),
 	    KME_ENOTFOUND);
@@ -192,24 +229,10 @@ static void
 test_sizes(void **state)
 {
 	static const unsigned sizes[] = { 64, 136, 256, 512, 1000, 8192 };
-	const char *slaves[] = { "sae-b" };
-	struct etsi_keys e, d;
-	struct etsi_key_ids ids;
-	char err[ETSI_ERRLEN];
 
 	(void)state;
-	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-		assert_int_equal(kme_enc_keys(ka, "sae-a", slaves, 1, 3, sizes[i],
-		    &e, err), KME_OK);
-		assert_int_equal(e.v[0].len, sizes[i] / 8);
-		ids_of(&e, &ids);
-		assert_int_equal(kme_dec_keys(kb, "sae-b", "sae-a", &ids, &d, err),
-		    KME_OK);
-		same_keys(&e, &d);
-		etsi_keys_free(&d);
-		etsi_key_ids_free(&ids);
-		etsi_keys_free(&e);
-	}
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+		deliver(ka, kb, 3, sizes[i]);
 }
 
 static void
@@ -221,17 +244,11 @@ test_two_slaves(void **state)
 	char err[ETSI_ERRLEN];
 
 	(void)state;
-	assert_int_equal(kme_enc_keys(ka, "sae-a", slaves, 2, 2, 256, &e, err),
-	    KME_OK);
-	ids_of(&e, &ids);
-	assert_int_equal(kme_dec_keys(kb, "sae-b", "sae-a", &ids, &d, err), KME_OK);
-	same_keys(&e, &d);
-	etsi_keys_free(&d);
+	enc_ok(ka, slaves, 2, 2, 256, &e, &ids);
+	dec_same(kb, "sae-b", &ids, &e);
 	assert_int_equal(kme_dec_keys(kb, "sae-b", "sae-a", &ids, &d, err),
 	    KME_ENOTFOUND);
-	assert_int_equal(kme_dec_keys(kb, "sae-x", "sae-a", &ids, &d, err), KME_OK);
-	same_keys(&e, &d);
-	etsi_keys_free(&d);
+	dec_same(kb, "sae-x", &ids, &e);
 	assert_int_equal(kme_dec_keys(kb, "sae-x", "sae-a", &ids, &d, err),
 	    KME_ENOTFOUND);
 	etsi_key_ids_free(&ids);
@@ -370,8 +387,7 @@ test_reconnect(void **state)
 {
 	const char *slaves[] = { "sae-b" };
 	struct kme_cfg c;
-	struct etsi_keys e, d;
-	struct etsi_key_ids ids;
+	struct etsi_keys e;
 	char err[ETSI_ERRLEN];
 	uint64_t t0;
 
@@ -400,14 +416,7 @@ test_reconnect(void **state)
 	/* B is a new in-memory store: A dropped its unshared keys. */
 	assert_true(wait_up(kb, 100, 5000));
 	assert_true(wait_up(ka, 100, 5000));
-	assert_int_equal(kme_enc_keys(ka, "sae-a", slaves, 1, 13, 256, &e, err),
-	    KME_OK);
-	ids_of(&e, &ids);
-	assert_int_equal(kme_dec_keys(kb, "sae-b", "sae-a", &ids, &d, err), KME_OK);
-	same_keys(&e, &d);
-	etsi_keys_free(&d);
-	etsi_key_ids_free(&ids);
-	etsi_keys_free(&e);
+	deliver(ka, kb, 13, 256);
 }
 
 /* A peer whose certificate has the wrong CN never gets the link up. */
@@ -463,18 +472,14 @@ test_file_restart(void **state)
 	a2 = kme_start(&c, err, sizeof(err));
 	assert_non_null(a2);
 	assert_true(wait_up(a2, 200, 5000));
-	assert_int_equal(kme_enc_keys(a2, "sae-a", slaves, 1, 13, 256, &e, err),
-	    KME_OK);
-	ids_of(&e, &ids);
+	enc_ok(a2, slaves, 1, 13, 256, &e, &ids);
 	kme_stop(b2);
 	cfg_b(&c, p);
 	c.db_path = db;
 	c.kek_file = kek;
 	b2 = kme_start(&c, err, sizeof(err));
 	assert_non_null(b2);
-	assert_int_equal(kme_dec_keys(b2, "sae-b", "sae-a", &ids, &d, err), KME_OK);
-	same_keys(&e, &d);
-	etsi_keys_free(&d);
+	dec_same(b2, "sae-b", &ids, &e);
 	kme_stop(b2);
 	b2 = kme_start(&c, err, sizeof(err));
 	assert_non_null(b2);
@@ -484,15 +489,8 @@ test_file_restart(void **state)
 	assert_true(wait_up(a2, 0, 5000));
 	etsi_keys_free(&e);
 	assert_true(wait_up(b2, 50, 5000));
-	assert_int_equal(kme_enc_keys(a2, "sae-a", slaves, 1, 13, 256, &e, err),
-	    KME_OK);
 	etsi_key_ids_free(&ids);
-	ids_of(&e, &ids);
-	assert_int_equal(kme_dec_keys(b2, "sae-b", "sae-a", &ids, &d, err), KME_OK);
-	same_keys(&e, &d);
-	etsi_keys_free(&d);
-	etsi_keys_free(&e);
-	etsi_key_ids_free(&ids);
+	deliver(a2, b2, 13, 256);
 	kme_stop(a2);
 	kme_stop(b2);
 }
