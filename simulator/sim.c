@@ -95,8 +95,10 @@ sim_start(const struct sim_config *c, char *err, size_t errlen)
 	struct kme_cfg		 kc;
 	struct httpd_cfg	 hc;
 
-	if ((s = calloc(1, sizeof(*s))) == NULL)
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		snprintf(err, errlen, "out of memory");
 		return NULL;
+	}
 	sim_kme_cfg(c, &kc);
 	if ((s->kme = kme_start(&kc, err, errlen)) == NULL)
 		goto fail;
