@@ -11,7 +11,7 @@
 #include "simulator/api.h"
 
 static int
-api_kme_error(struct httpd_resp *resp, int rc, const char *err)
+api_kme_error(struct httpd_resp *resp, enum kme_rc rc, const char *err)
 {
 	switch (rc) {
 	case KME_EBADREQ:
@@ -65,7 +65,8 @@ api_enc(struct api *a, const struct httpd_req *req, const char *master,
 	struct etsi_keys	 keys = { NULL, 0 };
 	const char		**slaves = NULL;
 	char			 err[ETSI_ERRLEN];
-	int			 rc, ret = -1;
+	enum kme_rc		 rc;
+	int			 ret = -1;
 
 	if (etsiapi_enc_request(req, &a->lim, master, slave, &kr, resp) == -1) {
 		ret = resp->body ? 0 : -1;
@@ -100,7 +101,8 @@ api_dec(struct api *a, const struct httpd_req *req, const char *caller,
 	struct etsi_key_ids	 ids;
 	struct etsi_keys	 keys = { NULL, 0 };
 	char			 err[ETSI_ERRLEN];
-	int			 rc, ret;
+	enum kme_rc		 rc;
+	int			 ret;
 
 	if (etsiapi_dec_request(req, &a->lim, &ids, resp) == -1)
 		return resp->body ? 0 : -1;

@@ -1,15 +1,19 @@
 /*
  * One simulated KME: its key store and the emulated QKD link to its peer.
  * This is the boundary between the ETSI 014 HTTP layer (api.c) and the
- * key logic (kme.c, link.c, store.c). All functions are thread-safe.
+ * key logic (kme*.c, link*.c, store*.c). All functions are thread-safe.
+ * kme_start reports a bad configuration in err; the ETSI operations return
+ * an enum kme_rc (the HTTP status, see api.c) with the message in err.
  */
 #ifndef SIM_KME_H
 #define SIM_KME_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "common/etsi.h"
+#include "simulator/link.h"
 
 struct kme;
 
@@ -18,26 +22,22 @@ struct kme_cfg {
 	const char	**sae_ids;		/* SAEs attached to this KME */
 	size_t		  n_sae;
 	unsigned	  key_size;		/* default key size, bits (multiple of 8) */
-	unsigned	  min_key_size;		/* bits */
-	unsigned	  max_key_size;		/* bits */
 	unsigned	  max_key_count;	/* cap on stored keys of key_size */
 	const char	 *db_path;		/* NULL: keys in memory only */
 	const char	 *kek_file;		/* key-encryption key file (0600), with db_path */
 	unsigned	  key_ttl_s;		/* assigned keys unfetched this long are wiped; 0 never */
 	unsigned	  max_keys_per_pair;	/* keys waiting per (master, slave); 0 no cap */
-
-	/* The emulated QKD link: mutual TLS over TCP to the peer KME. */
 	int		  transmitter;		/* 1: this side produces key material */
 	uint64_t	  key_rate;		/* secret-key rate, bits/s (transmitter) */
-	const char	 *link_listen_host;	/* set on exactly one side ... */
-	uint16_t	  link_listen_port;	/* ... 0 picks a free port */
-	const char	 *link_peer_host;	/* ... the other side connects */
-	uint16_t	  link_peer_port;
-	const char	 *link_cert;		/* this KME's certificate and key */
-	const char	 *link_key;
-	const char	 *ca_file;
-	const char	 *peer_kme_id;		/* required CN of the peer's certificate */
 	unsigned	  link_timeout_ms;	/* wait for the peer's commit */
+
+	/*
+	 * The emulated QKD link to the peer KME (link.h): listen_host/port on
+	 * exactly one side (port 0 picks a free one), peer_host/port on the
+	 * other; cert, key and ca_file; peer_id, the peer KME's ID, which its
+	 * certificate must carry as CN. kme_start sets self_id and tick_ms.
+	 */
+	struct link_cfg	  link;
 };
 
 enum kme_rc {
@@ -63,9 +63,9 @@ struct kme	*kme_start(const struct kme_cfg *cfg, char *err, size_t errlen);
 void		 kme_stop(struct kme *k);			/* NULL ok */
 uint16_t	 kme_link_port(const struct kme *k);		/* bound listen port, or 0 */
 void		 kme_get_info(struct kme *k, struct kme_info *out);
-int		 kme_sae_is_local(struct kme *k, const char *sae);
+bool		 kme_sae_is_local(struct kme *k, const char *sae);
 /* SAE attached to the peer KME (learnt from the peer when the link comes up). */
-int		 kme_sae_is_remote(struct kme *k, const char *sae);
+bool		 kme_sae_is_remote(struct kme *k, const char *sae);
 
 /*
  * Master side: number keys of size_bits for master and slaves[0..nslaves-1]
@@ -74,16 +74,16 @@ int		 kme_sae_is_remote(struct kme *k, const char *sae);
  * from this KME. Request limits (number, size range, SAE counts) are the
  * caller's job; this checks key material, the link and the slaves' KME.
  */
-int	kme_enc_keys(struct kme *k, const char *master, const char *const *slaves,
-	    size_t nslaves, unsigned number, unsigned size_bits,
-	    struct etsi_keys *out, char err[static ETSI_ERRLEN]);
+enum kme_rc	kme_enc_keys(struct kme *k, const char *master,
+	    const char *const *slaves, size_t nslaves, unsigned number,
+	    unsigned size_bits, struct etsi_keys *out, char err[static ETSI_ERRLEN]);
 
 /*
  * Slave side: the keys named in ids, assigned by master to caller. All or
  * nothing: KME_ENOTFOUND if any is unknown (or not from that master),
  * KME_EUNAUTH if caller is not one of its slaves. Each slave gets a key once.
  */
-int	kme_dec_keys(struct kme *k, const char *caller, const char *master,
+enum kme_rc	kme_dec_keys(struct kme *k, const char *caller, const char *master,
 	    const struct etsi_key_ids *ids, struct etsi_keys *out,
 	    char err[static ETSI_ERRLEN]);
 

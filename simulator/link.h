@@ -11,9 +11,10 @@
  * the same request id (link_call_*). While the I/O thread sleeps in poll()
  * it holds no SSL state, and link_call_wait then writes the queue to the
  * SSL itself under a mutex (saving a wakeup); otherwise it wakes the I/O
- * thread. Either way no OpenSSL object is used by two threads at once. The listening side accepts one peer at a time (a
- * newer authenticated connection replaces the old one); the connecting side
- * reconnects with a backoff capped at 1 s.
+ * thread. Either way no OpenSSL object is used by two threads at once.
+ * The listening side accepts one peer at a time (a newer authenticated
+ * connection replaces the old one); the connecting side reconnects with a
+ * backoff capped at 1 s.
  *
  * After the handshake both sides send a HELLO frame built by ops->hello and
  * the link is up once ops->up has accepted the peer's. Callbacks run on the
@@ -23,6 +24,7 @@
 #define SIM_LINK_H
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -71,6 +73,7 @@ struct link_wait {
 	pthread_cond_t		 cv;
 	uint32_t		 reqid;
 	int			 done;		/* 1 answered, -1 link down */
+	bool			 timed_out;	/* link_call_wait ran out of time */
 	int			 kick;		/* queued, not yet written or woken */
 	uint8_t			 type;		/* answer's frame type */
 	struct buf		 reply;		/* answer's payload (wiped) */
@@ -80,7 +83,7 @@ struct link	*link_start(const struct link_cfg *cfg, const struct link_ops *ops,
 		    char *err, size_t errlen);
 void		 link_stop(struct link *l);			/* NULL ok */
 uint16_t	 link_port(const struct link *l);		/* listen port or 0 */
-int		 link_is_up(struct link *l);
+bool		 link_is_up(struct link *l);
 /* Increments each time a connection that was up goes down. */
 uint64_t	 link_epoch(struct link *l);
 
@@ -91,7 +94,10 @@ int		 link_send(struct link *l, uint8_t type, uint32_t reqid,
 /* Sends a request with a fresh request id; -1 if the link is down. */
 int		 link_call_begin(struct link *l, struct link_wait *w, uint8_t type,
 		    const void *p, size_t n);
-/* 0: answered (w->type, w->reply); -1: link went down; -2: timed out. */
+/*
+ * 0: answered (w->type, w->reply); -1: not answered, because the link went
+ * down or (w->timed_out) timeout_ms passed.
+ */
 int		 link_call_wait(struct link *l, struct link_wait *w,
 		    unsigned timeout_ms);
 void		 link_call_end(struct link *l, struct link_wait *w);

@@ -67,8 +67,6 @@ sim_kme_cfg(const struct sim_config *c, struct kme_cfg *k)
 	k->sae_ids = (const char **)(uintptr_t)c->saes;
 	k->n_sae = c->nsaes;
 	k->key_size = c->key_size;
-	k->min_key_size = c->min_key_size;
-	k->max_key_size = c->max_key_size;
 	k->max_key_count = c->max_key_count;
 	k->db_path = c->db;
 	k->kek_file = c->kek_file;
@@ -76,18 +74,18 @@ sim_kme_cfg(const struct sim_config *c, struct kme_cfg *k)
 	k->max_keys_per_pair = c->max_keys_per_pair;
 	k->transmitter = c->transmitter;
 	k->key_rate = c->key_rate;
-	if (c->link_listen_set) {
-		k->link_listen_host = c->link_listen_host;
-		k->link_listen_port = c->link_listen_port;
-	} else {
-		k->link_peer_host = c->link_peer_host;
-		k->link_peer_port = c->link_peer_port;
-	}
-	k->link_cert = c->cert;
-	k->link_key = c->key;
-	k->ca_file = c->ca;
-	k->peer_kme_id = c->peer_id;
 	k->link_timeout_ms = c->link_timeout_ms;
+	if (c->link_listen_set) {
+		k->link.listen_host = c->link_listen_host;
+		k->link.listen_port = c->link_listen_port;
+	} else {
+		k->link.peer_host = c->link_peer_host;
+		k->link.peer_port = c->link_peer_port;
+	}
+	k->link.cert = c->cert;
+	k->link.key = c->key;
+	k->link.ca_file = c->ca;
+	k->link.peer_id = c->peer_id;
 }
 
 struct sim *
@@ -97,8 +95,10 @@ sim_start(const struct sim_config *c, char *err, size_t errlen)
 	struct kme_cfg		 kc;
 	struct httpd_cfg	 hc;
 
-	if ((s = calloc(1, sizeof(*s))) == NULL)
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		snprintf(err, errlen, "out of memory");
 		return NULL;
+	}
 	sim_kme_cfg(c, &kc);
 	if ((s->kme = kme_start(&kc, err, errlen)) == NULL)
 		goto fail;

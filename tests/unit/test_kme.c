@@ -30,46 +30,43 @@ static uint16_t port_b;
 static const char *sae_at_a[] = { "sae-a" };
 static const char *sae_at_b[] = { "sae-b", "sae-x" };
 
+/* What both KMEs share; each side then sets its own. */
+static void
+cfg_common(struct kme_cfg *c, const char *id, const char *peer)
+{
+	memset(c, 0, sizeof(*c));
+	c->kme_id = id;
+	c->link.peer_id = peer;
+	c->key_size = 256;
+	c->max_key_count = 50000;
+	c->link.ca_file = path_ca;
+	c->link_timeout_ms = 2000;
+}
+
 static void
 cfg_a(struct kme_cfg *c)
 {
-	memset(c, 0, sizeof(*c));
-	c->kme_id = "kme-a";
-	c->peer_kme_id = "kme-b";
+	cfg_common(c, "kme-a", "kme-b");
 	c->sae_ids = sae_at_a;
 	c->n_sae = 1;
-	c->key_size = 256;
-	c->min_key_size = 64;
-	c->max_key_size = 65536;
-	c->max_key_count = 50000;
 	c->transmitter = 1;
 	c->key_rate = 200000000;	/* 200 Mbit/s */
-	c->link_peer_host = "127.0.0.1";
-	c->link_peer_port = port_b;
-	c->link_cert = crt_a;
-	c->link_key = key_a;
-	c->ca_file = path_ca;
-	c->link_timeout_ms = 2000;
+	c->link.peer_host = "127.0.0.1";
+	c->link.peer_port = port_b;
+	c->link.cert = crt_a;
+	c->link.key = key_a;
 }
 
 static void
 cfg_b(struct kme_cfg *c, uint16_t port)
 {
-	memset(c, 0, sizeof(*c));
-	c->kme_id = "kme-b";
-	c->peer_kme_id = "kme-a";
+	cfg_common(c, "kme-b", "kme-a");
 	c->sae_ids = sae_at_b;
 	c->n_sae = 2;
-	c->key_size = 256;
-	c->min_key_size = 64;
-	c->max_key_size = 65536;
-	c->max_key_count = 50000;
-	c->link_listen_host = "127.0.0.1";
-	c->link_listen_port = port;
-	c->link_cert = crt_b;
-	c->link_key = key_b;
-	c->ca_file = path_ca;
-	c->link_timeout_ms = 2000;
+	c->link.listen_host = "127.0.0.1";
+	c->link.listen_port = port;
+	c->link.cert = crt_b;
+	c->link.key = key_b;
 }
 
 static int
@@ -157,6 +154,48 @@ same_keys(const struct etsi_keys *x, const struct etsi_keys *y)
 	}
 }
 
+/* enc_keys at KME m for sae-a and slaves must succeed; ids are the keys' IDs. */
+static void
+enc_ok(struct kme *m, const char *const *slaves, size_t nslaves,
+    unsigned number, unsigned size, struct etsi_keys *e,
+    struct etsi_key_ids *ids)
+{
+	char err[ETSI_ERRLEN];
+
+	assert_int_equal(kme_enc_keys(m, "sae-a", slaves, nslaves, number, size,
+	    e, err), KME_OK);
+	assert_int_equal(e->n, number);
+	assert_int_equal(e->v[0].len, size / 8);
+	ids_of(e, ids);
+}
+
+/* dec_keys at KME s by slave gives the keys of e. */
+static void
+dec_same(struct kme *s, const char *slave, const struct etsi_key_ids *ids,
+    const struct etsi_keys *e)
+{
+	struct etsi_keys d;
+	char err[ETSI_ERRLEN];
+
+	assert_int_equal(kme_dec_keys(s, slave, "sae-a", ids, &d, err), KME_OK);
+	same_keys(e, &d);
+	etsi_keys_free(&d);
+}
+
+/* number keys of size bits from sae-a at m to sae-b at s, and back out. */
+static void
+deliver(struct kme *m, struct kme *s, unsigned number, unsigned size)
+{
+	const char *slaves[] = { "sae-b" };
+	struct etsi_keys e;
+	struct etsi_key_ids ids;
+
+	enc_ok(m, slaves, 1, number, size, &e, &ids);
+	dec_same(s, "sae-b", &ids, &e);
+	etsi_key_ids_free(&ids);
+	etsi_keys_free(&e);
+}
+
 static void
 test_basic(void **state)
 {
@@ -166,19 +205,14 @@ test_basic(void **state)
 	char err[ETSI_ERRLEN];
 
 	(void)state;
-	assert_int_equal(kme_enc_keys(ka, "sae-a", slaves, 1, 13, 256, &e, err),
-	    KME_OK);
-	assert_int_equal(e.n, 13);
-	ids_of(&e, &ids);
+	enc_ok(ka, slaves, 1, 13, 256, &e, &ids);
 	/* Not a slave: 401, and nothing is consumed. */
 	assert_int_equal(kme_dec_keys(kb, "sae-x", "sae-a", &ids, &d, err),
 	    KME_EUNAUTH);
 	/* Wrong master: not found. */
 	assert_int_equal(kme_dec_keys(kb, "sae-b", "sae-x", &ids, &d, err),
 	    KME_ENOTFOUND);
-	assert_int_equal(kme_dec_keys(kb, "sae-b", "sae-a", &ids, &d, err), KME_OK);
-	same_keys(&e, &d);
-	etsi_keys_free(&d);
+	dec_same(kb, "sae-b", &ids, &e);
 	/* Never twice. */
 	assert_int_equal(kme_dec_keys(kb, "sae-b", "sae-a", &ids, &d, err),
 	    KME_ENOTFOUND);
@@ -195,24 +229,10 @@ static void
 test_sizes(void **state)
 {
 	static const unsigned sizes[] = { 64, 136, 256, 512, 1000, 8192 };
-	const char *slaves[] = { "sae-b" };
-	struct etsi_keys e, d;
-	struct etsi_key_ids ids;
-	char err[ETSI_ERRLEN];
 
 	(void)state;
-	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-		assert_int_equal(kme_enc_keys(ka, "sae-a", slaves, 1, 3, sizes[i],
-		    &e, err), KME_OK);
-		assert_int_equal(e.v[0].len, sizes[i] / 8);
-		ids_of(&e, &ids);
-		assert_int_equal(kme_dec_keys(kb, "sae-b", "sae-a", &ids, &d, err),
-		    KME_OK);
-		same_keys(&e, &d);
-		etsi_keys_free(&d);
-		etsi_key_ids_free(&ids);
-		etsi_keys_free(&e);
-	}
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+		deliver(ka, kb, 3, sizes[i]);
 }
 
 static void
@@ -224,17 +244,11 @@ test_two_slaves(void **state)
 	char err[ETSI_ERRLEN];
 
 	(void)state;
-	assert_int_equal(kme_enc_keys(ka, "sae-a", slaves, 2, 2, 256, &e, err),
-	    KME_OK);
-	ids_of(&e, &ids);
-	assert_int_equal(kme_dec_keys(kb, "sae-b", "sae-a", &ids, &d, err), KME_OK);
-	same_keys(&e, &d);
-	etsi_keys_free(&d);
+	enc_ok(ka, slaves, 2, 2, 256, &e, &ids);
+	dec_same(kb, "sae-b", &ids, &e);
 	assert_int_equal(kme_dec_keys(kb, "sae-b", "sae-a", &ids, &d, err),
 	    KME_ENOTFOUND);
-	assert_int_equal(kme_dec_keys(kb, "sae-x", "sae-a", &ids, &d, err), KME_OK);
-	same_keys(&e, &d);
-	etsi_keys_free(&d);
+	dec_same(kb, "sae-x", &ids, &e);
 	assert_int_equal(kme_dec_keys(kb, "sae-x", "sae-a", &ids, &d, err),
 	    KME_ENOTFOUND);
 	etsi_key_ids_free(&ids);
@@ -373,8 +387,7 @@ test_reconnect(void **state)
 {
 	const char *slaves[] = { "sae-b" };
 	struct kme_cfg c;
-	struct etsi_keys e, d;
-	struct etsi_key_ids ids;
+	struct etsi_keys e;
 	char err[ETSI_ERRLEN];
 	uint64_t t0;
 
@@ -403,14 +416,7 @@ test_reconnect(void **state)
 	/* B is a new in-memory store: A dropped its unshared keys. */
 	assert_true(wait_up(kb, 100, 5000));
 	assert_true(wait_up(ka, 100, 5000));
-	assert_int_equal(kme_enc_keys(ka, "sae-a", slaves, 1, 13, 256, &e, err),
-	    KME_OK);
-	ids_of(&e, &ids);
-	assert_int_equal(kme_dec_keys(kb, "sae-b", "sae-a", &ids, &d, err), KME_OK);
-	same_keys(&e, &d);
-	etsi_keys_free(&d);
-	etsi_key_ids_free(&ids);
-	etsi_keys_free(&e);
+	deliver(ka, kb, 13, 256);
 }
 
 /* A peer whose certificate has the wrong CN never gets the link up. */
@@ -424,12 +430,12 @@ test_wrong_peer(void **state)
 
 	(void)state;
 	cfg_b(&c, 0);
-	c.link_cert = crt_bad;		/* CN kmsd-b */
-	c.link_key = key_bad;
+	c.link.cert = crt_bad;		/* CN kmsd-b */
+	c.link.key = key_bad;
 	rogue = kme_start(&c, err, sizeof(err));
 	assert_non_null(rogue);
 	cfg_a(&c);
-	c.link_peer_port = kme_link_port(rogue);
+	c.link.peer_port = kme_link_port(rogue);
 	a2 = kme_start(&c, err, sizeof(err));
 	assert_non_null(a2);
 	time_sleep_ns(700000000ULL);
@@ -462,22 +468,18 @@ test_file_restart(void **state)
 	assert_non_null(b2);
 	uint16_t p = kme_link_port(b2);
 	cfg_a(&c);
-	c.link_peer_port = p;
+	c.link.peer_port = p;
 	a2 = kme_start(&c, err, sizeof(err));
 	assert_non_null(a2);
 	assert_true(wait_up(a2, 200, 5000));
-	assert_int_equal(kme_enc_keys(a2, "sae-a", slaves, 1, 13, 256, &e, err),
-	    KME_OK);
-	ids_of(&e, &ids);
+	enc_ok(a2, slaves, 1, 13, 256, &e, &ids);
 	kme_stop(b2);
 	cfg_b(&c, p);
 	c.db_path = db;
 	c.kek_file = kek;
 	b2 = kme_start(&c, err, sizeof(err));
 	assert_non_null(b2);
-	assert_int_equal(kme_dec_keys(b2, "sae-b", "sae-a", &ids, &d, err), KME_OK);
-	same_keys(&e, &d);
-	etsi_keys_free(&d);
+	dec_same(b2, "sae-b", &ids, &e);
 	kme_stop(b2);
 	b2 = kme_start(&c, err, sizeof(err));
 	assert_non_null(b2);
@@ -487,15 +489,8 @@ test_file_restart(void **state)
 	assert_true(wait_up(a2, 0, 5000));
 	etsi_keys_free(&e);
 	assert_true(wait_up(b2, 50, 5000));
-	assert_int_equal(kme_enc_keys(a2, "sae-a", slaves, 1, 13, 256, &e, err),
-	    KME_OK);
 	etsi_key_ids_free(&ids);
-	ids_of(&e, &ids);
-	assert_int_equal(kme_dec_keys(b2, "sae-b", "sae-a", &ids, &d, err), KME_OK);
-	same_keys(&e, &d);
-	etsi_keys_free(&d);
-	etsi_keys_free(&e);
-	etsi_key_ids_free(&ids);
+	deliver(a2, b2, 13, 256);
 	kme_stop(a2);
 	kme_stop(b2);
 }
