@@ -361,6 +361,65 @@ store_sql_open(struct store *s, const char *path, const char *kek_file,
 	return 0;
 }
 
+/*
+ * Room to seal n chunks, a buffer for one sealed chunk (sec_alloc'd, NULL on
+ * failure) and a transaction at synchronous=NORMAL.
+ */
+static uint8_t *
+q_chunks_begin(struct store *s, size_t n)
+{
+	uint8_t *ct = sec_alloc(s->kb + SEAL_OVH);
+
+	if (ct == NULL || store_sql_ep_ensure(s, n) == -1 ||
+	    store_sql_begin(s, 0) == -1) {
+		sec_free(ct, s->kb + SEAL_OVH);
+		return NULL;
+	}
+	return ct;
+}
+
+/*
+ * Seals one chunk (into ct) and inserts it: SQLITE_DONE, SQLITE_CONSTRAINT
+ * (its position or ID is already there), another SQLite code, or -1 if it
+ * could not be sealed.
+ */
+static int
+q_insert_chunk(struct store *s, uint64_t ord, const uint8_t id[16],
+    const uint8_t *key, uint8_t *ct)
+{
+	struct store_sql *q = sq(s);
+	sqlite3_stmt *st;
+	int r;
+
+	store_sql_aad_chunk(s, ord, id);
+	if (sealep_seal(q->ep, key, s->kb, ct) == -1)
+		return -1;
+	st = sqldb_st(&q->d, ST_INS_CHUNK);
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)ord);
+	sqlite3_bind_blob(st, 2, id, 16, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, sealep_epoch(q->ep));
+	sqlite3_bind_blob(st, 4, ct, (int)(s->kb + SEAL_OVH), SQLITE_STATIC);
+	r = sqlite3_step(st);
+	sqlite3_reset(st);
+	return r;
+}
+
+/* Commits (ok) or rolls back what q_chunks_begin began, frees ct; 0 or -1. */
+static int
+q_chunks_end(struct store *s, uint8_t *ct, bool ok, size_t added)
+{
+	struct sqldb *d = &sq(s)->d;
+	int rc = -1;
+
+	if (ok && sqldb_commit(d) == 0) {
+		s->nchunks += added;
+		rc = 0;
+	} else
+		sqldb_rollback(d);
+	sec_free(ct, s->kb + SEAL_OVH);
+	return rc;
+}
+
 static int
 q_add_chunks(struct store *s, uint64_t seq, size_t n, const uint8_t *ids,
     const uint8_t *keys)
@@ -368,42 +427,25 @@ q_add_chunks(struct store *s, uint64_t seq, size_t n, const uint8_t *ids,
 	struct sqldb *d = &sq(s)->d;
 	uint8_t *ct;
 	size_t i, added = 0;
-	sqlite3_stmt *st;
-	int rc = -1, r;
+	int r;
 
-	ct = sec_alloc(s->kb + SEAL_OVH);
-	if (ct == NULL || store_sql_ep_ensure(s, n) == -1 || store_sql_begin(s, 0) == -1) {
-		sec_free(ct, s->kb + SEAL_OVH);
+	if ((ct = q_chunks_begin(s, n)) == NULL)
 		return -1;
-	}
 	for (i = 0; i < n; i++) {
-		store_sql_aad_chunk(s, STORE_ORD(seq, i), ids + 16 * i);
-		if (sealep_seal(sq(s)->ep, keys + i * s->kb, s->kb, ct) == -1)
-			goto done;
-		st = sqldb_st(d, ST_INS_CHUNK);
-		sqlite3_bind_int64(st, 1, (sqlite3_int64)STORE_ORD(seq, i));
-		sqlite3_bind_blob(st, 2, ids + 16 * i, 16, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 3, sealep_epoch(sq(s)->ep));
-		sqlite3_bind_blob(st, 4, ct, (int)(s->kb + SEAL_OVH), SQLITE_STATIC);
-		r = sqlite3_step(st);
-		sqlite3_reset(st);
+		r = q_insert_chunk(s, STORE_ORD(seq, i), ids + 16 * i,
+		    keys + i * s->kb, ct);
 		if (r == SQLITE_CONSTRAINT)
 			continue;	/* duplicate ID */
 		if (r != SQLITE_DONE) {
-			log_err("store: insert chunk: %s", sqlite3_errmsg(d->db));
-			goto done;
+			if (r != -1)
+				log_err("store: insert chunk: %s",
+				    sqlite3_errmsg(d->db));
+			break;
 		}
 		added++;
 	}
-	if (sqldb_meta_set_u64(d, "last_seq", seq) == -1 || sqldb_commit(d) == -1)
-		goto done;
-	s->nchunks += added;
-	rc = 0;
-done:
-	if (rc == -1)
-		sqldb_rollback(d);
-	sec_free(ct, s->kb + SEAL_OVH);
-	return rc;
+	return q_chunks_end(s, ct, i == n &&
+	    sqldb_meta_set_u64(d, "last_seq", seq) == 0, added);
 }
 
 static int
@@ -521,41 +563,21 @@ done:
 static int
 q_putback(struct store *s, struct store_resv *r, const uint8_t *drop)
 {
-	struct sqldb *d = &sq(s)->d;
 	uint8_t *ct;
-	sqlite3_stmt *st;
 	size_t i, added = 0;
-	int rc = -1;
+	int x = 0;
 
-	ct = sec_alloc(s->kb + SEAL_OVH);
-	if (ct == NULL || store_sql_ep_ensure(s, r->n) == -1 || store_sql_begin(s, 0) == -1) {
-		sec_free(ct, s->kb + SEAL_OVH);
+	if ((ct = q_chunks_begin(s, r->n)) == NULL)
 		return -1;
-	}
-	for (i = 0; i < r->n; i++) {
+	for (i = 0; i < r->n && x != -1; i++) {
 		if (drop && drop[i])
 			continue;
-		store_sql_aad_chunk(s, r->ord[i], r->ids[i]);
-		if (sealep_seal(sq(s)->ep, r->keys + i * s->kb, s->kb, ct) == -1)
-			goto done;
-		st = sqldb_st(d, ST_INS_CHUNK);
-		sqlite3_bind_int64(st, 1, (sqlite3_int64)r->ord[i]);
-		sqlite3_bind_blob(st, 2, r->ids[i], 16, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 3, sealep_epoch(sq(s)->ep));
-		sqlite3_bind_blob(st, 4, ct, (int)(s->kb + SEAL_OVH), SQLITE_STATIC);
-		if (sqlite3_step(st) == SQLITE_DONE)
+		x = q_insert_chunk(s, r->ord[i], r->ids[i], r->keys + i * s->kb,
+		    ct);
+		if (x == SQLITE_DONE)
 			added++;
-		sqlite3_reset(st);
 	}
-	if (sqldb_commit(d) == -1)
-		goto done;
-	s->nchunks += added;
-	rc = 0;
-done:
-	if (rc == -1)
-		sqldb_rollback(d);
-	sec_free(ct, s->kb + SEAL_OVH);
-	return rc;
+	return q_chunks_end(s, ct, x != -1, added);
 }
 
 /* Rebuilds the per-pair counts from the table (after a failed sweep). */
