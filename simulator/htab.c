@@ -9,21 +9,6 @@
 #define H_MIN		1024
 #define H_HINT_MAX	(8u << 20)	/* entries a size hint may reserve */
 
-static uint64_t
-h_hash(const struct htab *t, const uint8_t id[16])
-{
-	uint64_t a, b;
-
-	memcpy(&a, id, 8);
-	memcpy(&b, id + 8, 8);
-	a ^= t->seed;
-	a *= 0x9e3779b97f4a7c15ULL;
-	a ^= b + (a >> 29);
-	a *= 0xbf58476d1ce4e5b9ULL;
-	a ^= a >> 32;
-	return a;
-}
-
 int
 htab_init(struct htab *t)
 {
@@ -77,22 +62,10 @@ htab_presize(struct htab *t, size_t n)
 		(void)h_resize(t, cap);
 }
 
-struct htab_node *
-htab_find(const struct htab *t, const uint8_t id[16])
-{
-	uint64_t h = h_hash(t, id);
-	size_t i, m = t->cap - 1;
-
-	for (i = h & m; t->s[i].p != NULL; i = (i + 1) & m)
-		if (t->s[i].h == h && memcmp(t->s[i].p->id, id, 16) == 0)
-			return t->s[i].p;
-	return NULL;
-}
-
 int
 htab_add(struct htab *t, struct htab_node *n)
 {
-	uint64_t h = h_hash(t, n->id);
+	uint64_t h = htab_hash(t, n->id);
 	size_t i, m;
 
 	if ((t->n + 1) * 4 > t->cap * 3 && h_resize(t, t->cap * 2) == -1 &&
@@ -110,7 +83,7 @@ htab_add(struct htab *t, struct htab_node *n)
 void
 htab_del(struct htab *t, struct htab_node *n)
 {
-	uint64_t h = h_hash(t, n->id);
+	uint64_t h = htab_hash(t, n->id);
 	size_t i, j, k, m = t->cap - 1;
 
 	for (i = h & m; t->s[i].p != n; i = (i + 1) & m)
