@@ -1,952 +1,27 @@
 /*
- * Key store: in-memory backend and SQLite backend behind one API (store.h).
- *
- * In memory: chunks live in a hash table (by ID) threaded on a doubly linked
- * list in arrival order; assigned keys in a second hash table. One mutex.
- *
- * SQLite: tables meta, epochs, chunks (keyed by their position ord = batch
- * << 24 | index, the same at both KMEs: no random-ID index to maintain) and
- * akeys (WITHOUT ROWID, keyed by key ID, slaves and taken flags inline; 1
- * KiB pages to keep the WAL small for this random-access load).
- *
- * Sealing (layout 2). Each opening of the database starts a new epoch: 32
- * fresh random bytes (its salt) are committed to the epochs table, and the
- * epoch's record key is HKDF-SHA256(KEK, salt, EP_INFO). Records sealed in
- * this epoch carry its number (column ep) and use the nonce 0^32 || a 64-bit
- * counter held in memory only, from 0. Why this and not a counter in the
- * database (layout 1): a database recreated, restored from a copy or
- * copied elsewhere rewound that counter under the same KEK and reused
- * (key, nonce) pairs. Here no state that a restore can rewind is trusted: a
- * restored or copied database is opened in a new epoch with a new random
- * salt, so its key was never used before (2^-256 collision odds), and within
- * an epoch the counter is unique by construction (better than random 96-bit
- * nonces, whose collision odds grow with the count and cap a key at 2^32
- * seals). An epoch is retired after EP_SEALS_MAX seals; epochs no record
- * refers to are deleted at open.
- *
- * The AAD binds every column that decides who gets a key and when: for a
- * chunk its position and ID; for an assigned key its ID, size, creation
- * time, master, slaves and per-slave taken flags (these change when one of
- * several slaves takes the key: the record is sealed again). An edited
- * record does not open: it is refused and counted (tampered), never served.
- *
- * One connection under the store mutex, prepared statements, one transaction
- * per operation. synchronous=FULL for the commits a delivery depends on
- * (store_assign at the slave side, store_take), NORMAL for the others; see
- * simulator/DESIGN-notes.md for why that is enough.
+ * Key store, the shared front (store.h): the mutex, the generations, the
+ * per-pair counts of waiting keys and their cap, the time to live, the
+ * counters; each operation is dispatched to the backend chosen at open
+ * (store_be.h): in memory (store_mem.c) or SQLite (store_sql.c,
+ * store_sqlkey.c).
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
-#include <sqlite3.h>
-
-#include "common/seal.h"
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/timeutil.h"
-#include "common/uuid.h"
 #include "simulator/store.h"
-
-#define KEK_LEN		SEAL_KEK_LEN
-#define SEAL_OVH	SEAL_OVERHEAD
-#define LAYOUT		2
-#define EP_SEALS_MAX	(1ull << 32)	/* seals per epoch key */
-#define EP_INFO		"qkd-sim store v2 record key"
-#define CHECK_INFO	"qkd-sim store v2 kek check"
-#define AAD_MAX		(64 + 2 * (ETSI_MAX_SLAVES + 2) * (ETSI_ID_MAX + 3))
-#define SWEEP_MAX	4096	/* expired keys deleted per transaction */
-
-struct hnode {
-	uint8_t		 id[16];
-};
-
-/*
- * Open addressing with linear probing: a slot holds the ID's hash and the
- * record. A lookup touches one slot line, and the record only when the
- * whole hash matches; a growth rehashes from the stored hashes without
- * touching the records. Deletion shifts the run back (no tombstones).
- */
-struct hslot {
-	uint64_t	 h;
-	struct hnode	*p;		/* NULL: empty */
-};
-
-struct htab {
-	struct hslot	 *s;
-	size_t		  cap;		/* power of 2 */
-	size_t		  n;
-};
-
-struct chunk {
-	struct hnode	 h;		/* first member */
-	struct chunk	*prev, *next;
-	uint64_t	 ord;		/* STORE_ORD(batch, index) */
-	uint8_t		 mark;
-	uint8_t		 key[];
-};
-
-struct akey {
-	struct hnode	 h;		/* first member */
-	struct akey	*prev, *next;	/* creation order, for expiry */
-	uint64_t	 t;		/* created, ms since the epoch */
-	char		*master;
-	char		**slaves;
-	uint8_t		*taken;
-	size_t		 nslaves;
-	size_t		 nleft;
-	uint8_t		 mark;
-	size_t		 len;
-	uint8_t		*key;		/* sec_alloc */
-};
-
-enum { ST_INS_CHUNK, ST_SEL_OLD, ST_SEL_NEW, ST_DEL_ORD, ST_SEL_ORD,
-	ST_INS_KEY, ST_SEL_KEY, ST_UPD_TAKEN, ST_DEL_KEY, ST_META_GET,
-	ST_META_SET, ST_SEL_OLDKEYS, ST__N };
-
-static const char *const sql_stmt[ST__N] = {
-	[ST_INS_CHUNK] = "INSERT INTO chunks(ord, id, ep, ct) VALUES(?, ?, ?, ?)",
-	[ST_SEL_OLD] = "SELECT ord, id, ep, ct FROM chunks ORDER BY ord ASC LIMIT ?",
-	[ST_SEL_NEW] = "SELECT ord, id, ep, ct FROM chunks ORDER BY ord DESC LIMIT ?",
-	[ST_DEL_ORD] = "DELETE FROM chunks WHERE ord = ?",
-	[ST_SEL_ORD] = "SELECT id, ep, ct FROM chunks WHERE ord = ?",
-	[ST_INS_KEY] = "INSERT INTO akeys(id, master, slaves, taken, size, t, ep,"
-	    " ct) VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
-	[ST_SEL_KEY] = "SELECT master, slaves, taken, size, t, ep, ct FROM akeys"
-	    " WHERE id = ?",
-	[ST_UPD_TAKEN] = "UPDATE akeys SET taken = ?, ep = ?, ct = ? WHERE id = ?",
-	[ST_DEL_KEY] = "DELETE FROM akeys WHERE id = ?",
-	[ST_META_GET] = "SELECT v FROM meta WHERE k = ?",
-	[ST_META_SET] = "INSERT OR REPLACE INTO meta(k, v) VALUES(?, ?)",
-	[ST_SEL_OLDKEYS] = "SELECT id, master, slaves, taken FROM akeys"
-	    " WHERE t <= ? LIMIT 4096",	/* SWEEP_MAX */
-};
-
-static const char sql_schema[] =
-	"CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v BLOB);"
-	"CREATE TABLE IF NOT EXISTS epochs(ep INTEGER PRIMARY KEY,"
-	" salt BLOB NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS chunks(ord INTEGER PRIMARY KEY,"
-	" id BLOB NOT NULL, ep INTEGER NOT NULL, ct BLOB NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS akeys(id BLOB PRIMARY KEY, master TEXT NOT NULL,"
-	" slaves TEXT NOT NULL, taken BLOB NOT NULL, size INTEGER NOT NULL,"
-	" t INTEGER NOT NULL, ep INTEGER NOT NULL, ct BLOB NOT NULL)"
-	" WITHOUT ROWID;"
-	"CREATE INDEX IF NOT EXISTS akeys_t ON akeys(t);";
-
-/* A sealing epoch: its number and the context of its record key. */
-struct sealep {
-	int64_t		 ep;
-	struct seal	*sl;
-};
-
-/* Keys assigned by a master to a slave and not yet taken by that slave. */
-struct pairc {
-	char		*master;
-	char		*slave;
-	size_t		 n;
-};
-
-struct store {
-	pthread_mutex_t	 mu;
-	size_t		 kb;		/* bytes per chunk */
-	uint8_t		 gen[16];
-	uint8_t		 peer_gen[16];
-	uint64_t	 last_seq;
-	size_t		 nchunks;
-	size_t		 nakeys;
-	uint64_t	 hseed;
-
-	/* memory backend */
-	struct htab	 ct;		/* chunks */
-	struct htab	 kt;		/* assigned keys */
-	struct chunk	*head, *tail;	/* oldest .. newest */
-
-	struct akey	*ahead, *atail;	/* assigned keys, oldest .. newest */
-
-	/* expiry, cap, counters (both backends) */
-	uint64_t	 ttl_ms;	/* 0: assigned keys never expire */
-	size_t		 max_pair;	/* 0: no cap */
-	uint64_t	 last_sweep_ms;
-	struct pairc	*pairs;
-	size_t		 npairs, cappairs;
-	struct store_stats stats;
-
-	/* SQLite backend */
-	sqlite3		*db;
-	sqlite3_stmt	*st[ST__N];
-	int		 sync_full;
-	uint8_t		 kek[KEK_LEN];
-	struct sealep	*eps;		/* every epoch a record refers to */
-	size_t		 neps;
-	struct seal	*cur;		/* this epoch's, eps[neps - 1] */
-	int64_t		 cur_ep;
-	uint64_t	 ctr;		/* nonces used in this epoch */
-	struct buf	 aad;
-};
-
-/* ---------------------------------------------------------------- hash */
-
-#define H_MIN		1024
-#define H_HINT_MAX	(8u << 20)	/* entries a size hint may reserve */
-
-static uint64_t
-h_hash(const struct store *s, const uint8_t id[16])
-{
-	uint64_t a, b;
-
-	memcpy(&a, id, 8);
-	memcpy(&b, id + 8, 8);
-	a ^= s->hseed;
-	a *= 0x9e3779b97f4a7c15ULL;
-	a ^= b + (a >> 29);
-	a *= 0xbf58476d1ce4e5b9ULL;
-	a ^= a >> 32;
-	return a;
-}
-
-static int
-h_init(struct htab *t)
-{
-	t->cap = H_MIN;
-	t->n = 0;
-	t->s = calloc(t->cap, sizeof(*t->s));
-	return t->s ? 0 : -1;
-}
-
-/* Re-slots every entry into a table of ncap slots; -1 leaves t as it was. */
-static int
-h_resize(struct htab *t, size_t ncap)
-{
-	struct hslot *ns;
-	size_t i, j, m = ncap - 1;
-
-	if ((ns = calloc(ncap, sizeof(*ns))) == NULL)
-		return -1;
-	for (i = 0; i < t->cap; i++) {
-		if (t->s[i].p == NULL)
-			continue;
-		for (j = t->s[i].h & m; ns[j].p != NULL; j = (j + 1) & m)
-			;
-		ns[j] = t->s[i];
-	}
-	free(t->s);
-	t->s = ns;
-	t->cap = ncap;
-	return 0;
-}
-
-/* Room for n entries at a load of at most 3/4 (best effort). */
-static void
-h_presize(struct htab *t, size_t n)
-{
-	size_t cap = t->cap;
-
-	if (n > H_HINT_MAX)
-		n = H_HINT_MAX;
-	while (n * 4 > cap * 3)
-		cap *= 2;
-	if (cap > t->cap)
-		(void)h_resize(t, cap);
-}
-
-static struct hnode *
-h_find(const struct store *s, const struct htab *t, const uint8_t id[16])
-{
-	uint64_t h = h_hash(s, id);
-	size_t i, m = t->cap - 1;
-
-	for (i = h & m; t->s[i].p != NULL; i = (i + 1) & m)
-		if (t->s[i].h == h && memcmp(t->s[i].p->id, id, 16) == 0)
-			return t->s[i].p;
-	return NULL;
-}
-
-/* -1 only if the table is full and cannot grow. */
-static int
-h_add(const struct store *s, struct htab *t, struct hnode *n)
-{
-	uint64_t h = h_hash(s, n->id);
-	size_t i, m;
-
-	if ((t->n + 1) * 4 > t->cap * 3 && h_resize(t, t->cap * 2) == -1 &&
-	    t->n + 1 >= t->cap)
-		return -1;	/* else: a fuller table, still correct */
-	m = t->cap - 1;
-	for (i = h & m; t->s[i].p != NULL; i = (i + 1) & m)
-		;
-	t->s[i].h = h;
-	t->s[i].p = n;
-	t->n++;
-	return 0;
-}
-
-static void
-h_del(const struct store *s, struct htab *t, struct hnode *n)
-{
-	uint64_t h = h_hash(s, n->id);
-	size_t i, j, k, m = t->cap - 1;
-
-	for (i = h & m; t->s[i].p != n; i = (i + 1) & m)
-		if (t->s[i].p == NULL)
-			return;
-	/* Shift back the entries of the run that may not stay behind a hole. */
-	for (j = i;;) {
-		j = (j + 1) & m;
-		if (t->s[j].p == NULL)
-			break;
-		k = t->s[j].h & m;	/* home slot of entry j */
-		if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
-			continue;	/* home within (i, j]: stays */
-		t->s[i] = t->s[j];
-		i = j;
-	}
-	t->s[i].p = NULL;
-	t->s[i].h = 0;
-	t->n--;
-}
-
-/* ------------------------------------------------------- memory chunks */
-
-static void
-m_link_tail(struct store *s, struct chunk *c)
-{
-	c->next = NULL;
-	c->prev = s->tail;
-	if (s->tail)
-		s->tail->next = c;
-	else
-		s->head = c;
-	s->tail = c;
-}
-
-static void
-m_link_head(struct store *s, struct chunk *c)
-{
-	c->prev = NULL;
-	c->next = s->head;
-	if (s->head)
-		s->head->prev = c;
-	else
-		s->tail = c;
-	s->head = c;
-}
-
-static void
-m_unlink(struct store *s, struct chunk *c)
-{
-	if (c->prev)
-		c->prev->next = c->next;
-	else
-		s->head = c->next;
-	if (c->next)
-		c->next->prev = c->prev;
-	else
-		s->tail = c->prev;
-	c->prev = c->next = NULL;
-}
-
-static void
-m_chunk_free(struct store *s, struct chunk *c)
-{
-	OPENSSL_cleanse(c->key, s->kb);
-	free(c);
-}
-
-/* Removes c from the table and the list and frees it. */
-static void
-m_chunk_del(struct store *s, struct chunk *c)
-{
-	h_del(s, &s->ct, &c->h);
-	m_unlink(s, c);
-	s->nchunks--;
-	m_chunk_free(s, c);
-}
-
-static struct chunk *
-m_chunk_new(struct store *s, const uint8_t id[16], uint64_t ord,
-    const uint8_t *key)
-{
-	struct chunk *c;
-
-	c = malloc(sizeof(*c) + s->kb);
-	if (c == NULL)
-		return NULL;
-	memset(c, 0, sizeof(*c));
-	memcpy(c->h.id, id, 16);
-	c->ord = ord;
-	memcpy(c->key, key, s->kb);
-	return c;
-}
-
-/* One block: the struct, then the slave pointers, the key bytes, the taken
- * flags and the strings. Freed (and the key wiped) with m_akey_free. */
-static struct akey *
-m_akey_new(const struct store_assign *a, const uint8_t id[16])
-{
-	struct akey *ak;
-	size_t sz, i, ml = strlen(a->master) + 1, sl = 0, l;
-	char *p;
-
-	for (i = 0; i < a->nslaves; i++)
-		sl += strlen(a->slaves[i]) + 1;
-	sz = sizeof(*ak) + a->size_bytes + a->nslaves * (sizeof(char *) + 1) +
-	    ml + sl;
-	if ((ak = malloc(sz)) == NULL)
-		return NULL;
-	memset(ak, 0, sizeof(*ak));
-	memcpy(ak->h.id, id, 16);
-	ak->len = a->size_bytes;
-	ak->slaves = (char **)(void *)(ak + 1);
-	ak->key = (uint8_t *)(ak->slaves + a->nslaves);
-	ak->taken = ak->key + ak->len;
-	memset(ak->taken, 0, a->nslaves);
-	p = (char *)(ak->taken + a->nslaves);
-	ak->master = p;
-	memcpy(p, a->master, ml);
-	p += ml;
-	for (i = 0; i < a->nslaves; i++) {
-		l = strlen(a->slaves[i]) + 1;
-		memcpy(p, a->slaves[i], l);
-		ak->slaves[i] = p;
-		p += l;
-	}
-	ak->nslaves = ak->nleft = a->nslaves;
-	return ak;
-}
-
-static void
-m_akey_free(struct akey *a)
-{
-	if (a == NULL)
-		return;
-	OPENSSL_cleanse(a->key, a->len);
-	free(a);
-}
-
-/* Adds ak to the table and at the newest end of the expiry list. */
-static int
-m_akey_add(struct store *s, struct akey *ak)
-{
-	if (h_add(s, &s->kt, &ak->h) == -1)
-		return -1;
-	ak->next = NULL;
-	ak->prev = s->atail;
-	if (s->atail)
-		s->atail->next = ak;
-	else
-		s->ahead = ak;
-	s->atail = ak;
-	s->nakeys++;
-	return 0;
-}
-
-/* Removes ak from the table and the list, wipes and frees it. */
-static void
-m_akey_del(struct store *s, struct akey *ak)
-{
-	h_del(s, &s->kt, &ak->h);
-	if (ak->prev)
-		ak->prev->next = ak->next;
-	else
-		s->ahead = ak->next;
-	if (ak->next)
-		ak->next->prev = ak->prev;
-	else
-		s->atail = ak->prev;
-	s->nakeys--;
-	m_akey_free(ak);
-}
-
-/* --------------------------------------------------------- SQLite glue */
-
-static int
-db_exec(struct store *s, const char *sql)
-{
-	char *msg = NULL;
-
-	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		log_err("store: %s: %s", sql, msg ? msg : "?");
-		sqlite3_free(msg);
-		return -1;
-	}
-	return 0;
-}
-
-static sqlite3_stmt *
-db_st(struct store *s, int i)
-{
-	sqlite3_stmt *st = s->st[i];
-
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	return st;
-}
-
-static int
-db_step_done(struct store *s, sqlite3_stmt *st, const char *what)
-{
-	int rc = sqlite3_step(st);
-
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		log_err("store: %s: %s", what, sqlite3_errmsg(s->db));
-		return -1;
-	}
-	return 0;
-}
-
-static int
-db_begin(struct store *s, int full)
-{
-	if (full != s->sync_full) {
-		if (db_exec(s, full ? "PRAGMA synchronous=FULL" :
-		    "PRAGMA synchronous=NORMAL") == -1)
-			return -1;
-		s->sync_full = full;
-	}
-	return db_exec(s, "BEGIN IMMEDIATE");
-}
-
-static int
-db_commit(struct store *s)
-{
-	if (db_exec(s, "COMMIT") == -1) {
-		(void)db_exec(s, "ROLLBACK");
-		return -1;
-	}
-	return 0;
-}
-
-static void
-db_rollback(struct store *s)
-{
-	(void)db_exec(s, "ROLLBACK");
-}
-
-static int
-meta_get_blob(struct store *s, const char *k, void *out, size_t n)
-{
-	sqlite3_stmt *st = db_st(s, ST_META_GET);
-	int found = 0;
-
-	sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW &&
-	    (size_t)sqlite3_column_bytes(st, 0) == n) {
-		memcpy(out, sqlite3_column_blob(st, 0), n);
-		found = 1;
-	}
-	sqlite3_reset(st);
-	return found;
-}
-
-static int
-meta_get_int(struct store *s, const char *k, uint64_t *out)
-{
-	sqlite3_stmt *st = db_st(s, ST_META_GET);
-	int found = 0;
-
-	sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		*out = (uint64_t)sqlite3_column_int64(st, 0);
-		found = 1;
-	}
-	sqlite3_reset(st);
-	return found;
-}
-
-static int
-meta_set_blob(struct store *s, const char *k, const void *v, size_t n)
-{
-	sqlite3_stmt *st = db_st(s, ST_META_SET);
-
-	sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 2, v, (int)n, SQLITE_STATIC);
-	return db_step_done(s, st, "meta set");
-}
-
-static int
-meta_set_int(struct store *s, const char *k, uint64_t v)
-{
-	sqlite3_stmt *st = db_st(s, ST_META_SET);
-
-	sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)v);
-	return db_step_done(s, st, "meta set");
-}
-
-/* ---------------------------------------------------------- sealing */
-
-/* Starts a new epoch: fresh salt committed first, then sealing may use it. */
-static int
-ep_new(struct store *s)
-{
-	uint8_t salt[32], key[KEK_LEN];
-	struct sealep *v;
-	struct seal *sl = NULL;
-	sqlite3_stmt *st = NULL;
-	int64_t ep = 1;
-	int rc = -1;
-
-	if (RAND_bytes(salt, sizeof(salt)) != 1 ||
-	    seal_subkey(s->kek, salt, sizeof(salt), EP_INFO, key) == -1 ||
-	    (sl = seal_new(key)) == NULL)
-		goto done;
-	if ((v = realloc(s->eps, (s->neps + 1) * sizeof(*v))) == NULL)
-		goto done;
-	s->eps = v;
-	if (s->neps > 0)
-		ep = s->eps[s->neps - 1].ep + 1;
-	if (db_begin(s, 1) == -1)
-		goto done;
-	if (sqlite3_prepare_v2(s->db, "INSERT INTO epochs(ep, salt) VALUES(?, ?)",
-	    -1, &st, NULL) != SQLITE_OK) {
-		db_rollback(s);
-		goto done;
-	}
-	sqlite3_bind_int64(st, 1, ep);
-	sqlite3_bind_blob(st, 2, salt, sizeof(salt), SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE || db_commit(s) == -1) {
-		log_err("store: cannot record a sealing epoch: %s",
-		    sqlite3_errmsg(s->db));
-		db_rollback(s);
-		goto done;
-	}
-	s->eps[s->neps].ep = ep;
-	s->eps[s->neps].sl = sl;
-	s->neps++;
-	s->cur = sl;
-	s->cur_ep = ep;
-	s->ctr = 0;
-	sl = NULL;
-	rc = 0;
-done:
-	sqlite3_finalize(st);
-	seal_free(sl);
-	OPENSSL_cleanse(key, sizeof(key));
-	return rc;
-}
-
-/* Room for `need` more seals in this epoch; else a new one (no transaction open). */
-static int
-ep_ensure(struct store *s, size_t need)
-{
-	if (s->ctr + need <= EP_SEALS_MAX)
-		return 0;
-	return ep_new(s);
-}
-
-static struct seal *
-ep_find(struct store *s, int64_t ep)
-{
-	size_t i;
-
-	for (i = s->neps; i-- > 0;)
-		if (s->eps[i].ep == ep)
-			return s->eps[i].sl;
-	return NULL;
-}
-
-/* out: nonce || ciphertext || tag, len + SEAL_OVH bytes; the AAD is s->aad. */
-static int
-seal_rec(struct store *s, const uint8_t *pt, size_t len, uint8_t *out)
-{
-	uint8_t iv[SEAL_NONCE_LEN] = { 0 };
-	uint64_t c;
-	int i;
-
-	if (s->ctr >= EP_SEALS_MAX) {
-		log_err("store: sealing epoch %lld is used up",
-		    (long long)s->cur_ep);
-		return -1;
-	}
-	c = s->ctr++;
-	for (i = 0; i < 8; i++)
-		iv[4 + i] = (uint8_t)(c >> (56 - 8 * i));
-	return seal_seal_iv(s->cur, iv, s->aad.data, s->aad.len, pt, len, out);
-}
-
-/* pt gets ctlen - SEAL_OVH bytes; -1 if it does not authenticate (counted). */
-static int
-unseal_rec(struct store *s, int64_t ep, const uint8_t *ct, size_t ctlen,
-    uint8_t *pt)
-{
-	struct seal *sl = ep_find(s, ep);
-
-	if (sl == NULL || ctlen < SEAL_OVH ||
-	    seal_open(sl, s->aad.data, s->aad.len, ct, ctlen, pt) == -1) {
-		s->stats.tampered++;
-		return -1;
-	}
-	return 0;
-}
-
-/* The AAD of a chunk: its position, ID and size. */
-static int
-aad_chunk(struct store *s, uint64_t ord, const uint8_t id[16])
-{
-	struct buf *b = &s->aad;
-
-	buf_reset(b);
-	return buf_add(b, "qkd-sim chunk v2", 16) | buf_add_u64(b, ord) |
-	    buf_add(b, id, 16) | buf_add_u32(b, (uint32_t)s->kb) ? -1 : 0;
-}
-
-static int
-aad_str(struct buf *b, const char *str)
-{
-	size_t n = strlen(str);
-
-	return n > UINT16_MAX || buf_add_u16(b, (uint16_t)n) == -1 ||
-	    buf_add(b, str, n) == -1 ? -1 : 0;
-}
-
-/*
- * The AAD of an assigned key: every column that decides who may take it and
- * until when (slaves: the stored newline-joined list; taken: one flag each).
- */
-static int
-aad_key(struct store *s, const uint8_t id[16], size_t size, uint64_t t,
-    const char *master, const char *slaves, const uint8_t *taken, size_t ns)
-{
-	struct buf *b = &s->aad;
-
-	buf_reset(b);
-	if (buf_add(b, "qkd-sim akey v2\n", 16) | buf_add(b, id, 16) |
-	    buf_add_u32(b, (uint32_t)size) | buf_add_u64(b, t) |
-	    aad_str(b, master) | aad_str(b, slaves) |
-	    buf_add_u16(b, (uint16_t)ns) | buf_add(b, taken, ns)) {
-		log_err("store: a key record is too large");
-		return -1;
-	}
-	return 0;
-}
-
-/* --------------------------------------------------------------- open */
-
-/*
- * 0: a new file; 2: this layout; 1: the layout before sealing epochs (its
- * nonce counter lived in the database); -1 on error.
- */
-static int
-db_layout(struct store *s)
-{
-	sqlite3_stmt *st = NULL;
-	int r = -1;
-
-	if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM sqlite_master "
-	    "WHERE name = 'meta'", -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_step(st) != SQLITE_ROW)
-		goto done;
-	if (sqlite3_column_int(st, 0) == 0) {
-		r = 0;
-		goto done;
-	}
-	sqlite3_finalize(st);
-	if (sqlite3_prepare_v2(s->db, "SELECT v FROM meta WHERE k = 'layout'",
-	    -1, &st, NULL) != SQLITE_OK)
-		goto done;
-	r = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 1;
-done:
-	sqlite3_finalize(st);
-	return r;
-}
-
-/* Checks or records the KEK check value: HKDF(KEK, db salt), nothing sealed. */
-static int
-kek_check(struct store *s, int fresh)
-{
-	uint8_t salt[32], want[KEK_LEN], got[KEK_LEN];
-	int rc = -1;
-
-	if (fresh) {
-		if (RAND_bytes(salt, sizeof(salt)) != 1 ||
-		    seal_subkey(s->kek, salt, sizeof(salt), CHECK_INFO, want) == -1 ||
-		    meta_set_blob(s, "db_salt", salt, sizeof(salt)) == -1 ||
-		    meta_set_blob(s, "kek_check", want, sizeof(want)) == -1)
-			goto done;
-	} else if (!meta_get_blob(s, "db_salt", salt, sizeof(salt)) ||
-	    !meta_get_blob(s, "kek_check", got, sizeof(got)) ||
-	    seal_subkey(s->kek, salt, sizeof(salt), CHECK_INFO, want) == -1 ||
-	    CRYPTO_memcmp(want, got, sizeof(want)) != 0)
-		goto done;
-	rc = 0;
-done:
-	OPENSSL_cleanse(want, sizeof(want));
-	return rc;
-}
-
-/* Drops epochs no record uses, then loads the others' keys. */
-static int
-ep_load(struct store *s)
-{
-	uint8_t key[KEK_LEN];
-	struct sealep *v;
-	sqlite3_stmt *st = NULL;
-	int rc = -1;
-
-	if (db_exec(s, "DELETE FROM epochs WHERE ep NOT IN (SELECT ep FROM "
-	    "chunks) AND ep NOT IN (SELECT ep FROM akeys)") == -1 ||
-	    sqlite3_prepare_v2(s->db, "SELECT ep, salt FROM epochs ORDER BY ep",
-	    -1, &st, NULL) != SQLITE_OK)
-		goto done;
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		if ((v = realloc(s->eps, (s->neps + 1) * sizeof(*v))) == NULL)
-			goto done;
-		s->eps = v;
-		v[s->neps].ep = sqlite3_column_int64(st, 0);
-		if (seal_subkey(s->kek, sqlite3_column_blob(st, 1),
-		    (size_t)sqlite3_column_bytes(st, 1), EP_INFO, key) == -1 ||
-		    (v[s->neps].sl = seal_new(key)) == NULL)
-			goto done;
-		s->neps++;
-	}
-	rc = 0;
-done:
-	OPENSSL_cleanse(key, sizeof(key));
-	sqlite3_finalize(st);
-	return rc;
-}
-
-static int pair_add(struct store *s, const char *master, const char *slave,
-    long d);
-static int slaves_each(const char *list, const uint8_t *taken, size_t ns,
-    const char *master, struct store *s, long d);
-
-/* Counts, and the per-pair waiting keys, from the tables. */
-static int
-sql_count(struct store *s)
-{
-	sqlite3_stmt *st = NULL;
-	int rc = -1;
-
-	if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM chunks", -1, &st,
-	    NULL) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW)
-		goto done;
-	s->nchunks = (size_t)sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	if (sqlite3_prepare_v2(s->db, "SELECT master, slaves, taken FROM akeys",
-	    -1, &st, NULL) != SQLITE_OK)
-		goto done;
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		s->nakeys++;
-		if (slaves_each((const char *)sqlite3_column_text(st, 1),
-		    sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2),
-		    (const char *)sqlite3_column_text(st, 0), s, 1) == -1)
-			goto done;
-	}
-	rc = 0;
-done:
-	sqlite3_finalize(st);
-	return rc;
-}
-
-static int
-sql_open(struct store *s, const char *path, const char *kek_file, char *err,
-    size_t errlen)
-{
-	uint64_t v = 0;
-	int fd, i, fresh, layout;
-
-	if (kek_file == NULL || *kek_file == '\0') {
-		snprintf(err, errlen, "db_path %s needs a kek_file", path);
-		return -1;
-	}
-	if (seal_kek_load(kek_file, s->kek, err, errlen) == -1)
-		return -1;
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd == -1) {
-		snprintf(err, errlen, "db_path %s: %s", path, strerror(errno));
-		return -1;
-	}
-	close(fd);
-	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-		snprintf(err, errlen, "db_path %s: %s", path,
-		    s->db ? sqlite3_errmsg(s->db) : "cannot open");
-		return -1;
-	}
-	sqlite3_busy_timeout(s->db, 5000);
-	if ((layout = db_layout(s)) == -1) {
-		snprintf(err, errlen, "db_path %s: %s", path, sqlite3_errmsg(s->db));
-		return -1;
-	}
-	if (layout != 0 && layout != LAYOUT) {
-		snprintf(err, errlen, "db_path %s has the key store layout %d "
-		    "(nonce counter kept in the database, which a restored copy "
-		    "rewinds); this qkd-sim needs layout %d and does not convert "
-		    "it: move the file away and start again (a new store; the "
-		    "peer KME drops its matching unassigned keys, and keys "
-		    "assigned but not fetched in the old file are lost)", path,
-		    layout, LAYOUT);
-		return -1;
-	}
-	fresh = layout == 0;
-	if (db_exec(s, "PRAGMA page_size=1024") == -1 ||
-	    db_exec(s, "PRAGMA journal_mode=WAL") == -1 ||
-	    db_exec(s, "PRAGMA secure_delete=ON") == -1 ||
-	    db_exec(s, "PRAGMA synchronous=FULL") == -1 ||
-	    db_exec(s, sql_schema) == -1) {
-		snprintf(err, errlen, "db_path %s: %s", path, sqlite3_errmsg(s->db));
-		return -1;
-	}
-	s->sync_full = 1;
-	for (i = 0; i < ST__N; i++)
-		if (sqlite3_prepare_v3(s->db, sql_stmt[i], -1,
-		    SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) != SQLITE_OK) {
-			snprintf(err, errlen, "db_path %s: %s", path,
-			    sqlite3_errmsg(s->db));
-			return -1;
-		}
-	if (!fresh && (!meta_get_int(s, "key_bytes", &v) || v != s->kb)) {
-		snprintf(err, errlen, "db_path %s holds keys of %llu bits, "
-		    "key_size is %zu", path, (unsigned long long)v * 8, s->kb * 8);
-		return -1;
-	}
-	if (fresh) {
-		if (RAND_bytes(s->gen, 16) != 1 || db_begin(s, 1) == -1)
-			return -1;
-		if (meta_set_int(s, "layout", LAYOUT) == -1 ||
-		    meta_set_int(s, "key_bytes", s->kb) == -1 ||
-		    meta_set_blob(s, "gen", s->gen, 16) == -1 ||
-		    kek_check(s, 1) == -1 || db_commit(s) == -1) {
-			db_rollback(s);
-			snprintf(err, errlen, "db_path %s: cannot initialise", path);
-			return -1;
-		}
-	} else {
-		if (kek_check(s, 0) == -1) {
-			snprintf(err, errlen, "kek_file %s does not match "
-			    "db_path %s", kek_file, path);
-			return -1;
-		}
-		(void)meta_get_blob(s, "gen", s->gen, 16);
-		(void)meta_get_blob(s, "peer_gen", s->peer_gen, 16);
-		(void)meta_get_int(s, "last_seq", &s->last_seq);
-	}
-	if (ep_load(s) == -1 || ep_new(s) == -1 || sql_count(s) == -1) {
-		snprintf(err, errlen, "db_path %s: cannot load: %s", path,
-		    sqlite3_errmsg(s->db));
-		return -1;
-	}
-	log_info("store: %s: %zu chunks, %zu assigned keys, sealing epoch %lld",
-	    path, s->nchunks, s->nakeys, (long long)s->cur_ep);
-	return 0;
-}
+#include "simulator/store_be.h"
 
 struct store *
 store_open(const char *db_path, const char *kek_file, size_t key_bytes,
     char *err, size_t errlen)
 {
 	struct store *s;
+	int rc;
 
 	if (key_bytes == 0 || key_bytes > ETSI_MAX_KEY_BYTES) {
 		snprintf(err, errlen, "store: bad key size %zu bytes", key_bytes);
@@ -959,22 +34,11 @@ store_open(const char *db_path, const char *kek_file, size_t key_bytes,
 	}
 	pthread_mutex_init(&s->mu, NULL);
 	s->kb = key_bytes;
-	buf_init(&s->aad, AAD_MAX);
-	if (RAND_bytes((uint8_t *)&s->hseed, sizeof(s->hseed)) != 1 ||
-	    h_init(&s->ct) == -1 || h_init(&s->kt) == -1) {
-		snprintf(err, errlen, "store: cannot initialise");
-		store_close(s);
-		return NULL;
-	}
-	if (db_path == NULL) {
-		if (RAND_bytes(s->gen, 16) != 1) {
-			snprintf(err, errlen, "store: no entropy");
-			store_close(s);
-			return NULL;
-		}
-		return s;
-	}
-	if (sql_open(s, db_path, kek_file, err, errlen) == -1) {
+	if (db_path == NULL)
+		rc = store_mem_open(s, err, errlen);
+	else
+		rc = store_sql_open(s, db_path, kek_file, err, errlen);
+	if (rc == -1) {
 		store_close(s);
 		return NULL;
 	}
@@ -984,35 +48,17 @@ store_open(const char *db_path, const char *kek_file, size_t key_bytes,
 void
 store_close(struct store *s)
 {
-	struct chunk *c, *nc;
 	size_t i;
-	int j;
 
 	if (s == NULL)
 		return;
-	for (c = s->head; c != NULL; c = nc) {
-		nc = c->next;
-		m_chunk_free(s, c);
-	}
-	for (i = 0; s->kt.s != NULL && i < s->kt.cap; i++)
-		if (s->kt.s[i].p != NULL)
-			m_akey_free((struct akey *)s->kt.s[i].p);
-	free(s->ct.s);
-	free(s->kt.s);
-	for (j = 0; j < ST__N; j++)
-		sqlite3_finalize(s->st[j]);
-	if (s->db)
-		sqlite3_close(s->db);
-	for (i = 0; i < s->neps; i++)
-		seal_free(s->eps[i].sl);
-	free(s->eps);
+	if (s->ops != NULL)
+		s->ops->close(s);
 	for (i = 0; i < s->npairs; i++) {
 		free(s->pairs[i].master);
 		free(s->pairs[i].slave);
 	}
 	free(s->pairs);
-	buf_free(&s->aad);
-	OPENSSL_cleanse(s->kek, sizeof(s->kek));
 	pthread_mutex_destroy(&s->mu);
 	free(s);
 }
@@ -1032,8 +78,8 @@ void
 store_size_hint(struct store *s, size_t nchunks)
 {
 	pthread_mutex_lock(&s->mu);
-	if (s->db == NULL)
-		h_presize(&s->ct, nchunks);
+	if (s->ops->size_hint != NULL)
+		s->ops->size_hint(s, nchunks);
 	pthread_mutex_unlock(&s->mu);
 }
 
@@ -1088,7 +134,7 @@ store_get_stats(struct store *s, struct store_stats *out)
 
 /* ------------------------------------------------------- per-pair count */
 
-static struct pairc *
+static struct store_pair *
 pair_find(struct store *s, const char *master, const char *slave)
 {
 	size_t i;
@@ -1103,16 +149,15 @@ pair_find(struct store *s, const char *master, const char *slave)
 static size_t
 pair_count(struct store *s, const char *master, const char *slave)
 {
-	struct pairc *p = pair_find(s, master, slave);
+	struct store_pair *p = pair_find(s, master, slave);
 
 	return p ? p->n : 0;
 }
 
-/* Adds d (may be negative) to the pair's count; -1 only when out of memory. */
-static int
-pair_add(struct store *s, const char *master, const char *slave, long d)
+int
+store_pair_add(struct store *s, const char *master, const char *slave, long d)
 {
-	struct pairc *p = pair_find(s, master, slave), *v;
+	struct store_pair *p = pair_find(s, master, slave), *v;
 
 	if (p == NULL) {
 		if (d <= 0)
@@ -1143,103 +188,50 @@ pair_add(struct store *s, const char *master, const char *slave, long d)
 	return 0;
 }
 
-/*
- * For each slave in a newline-joined list that has not taken the key
- * (taken NULL: none has), adds d to its pair with master.
- */
-static int
-slaves_each(const char *list, const uint8_t *taken, size_t ns,
-    const char *master, struct store *s, long d)
+void
+store_pairs_zero(struct store *s)
 {
-	char sl[ETSI_ID_MAX + 1];
-	size_t i = 0, n;
-	const char *e;
+	size_t i;
 
-	for (; list != NULL && master != NULL; i++) {
-		e = strchr(list, '\n');
-		n = e ? (size_t)(e - list) : strlen(list);
-		if (n < sizeof(sl) && (taken == NULL || (i < ns && !taken[i]))) {
-			memcpy(sl, list, n);
-			sl[n] = '\0';
-			if (pair_add(s, master, sl, d) == -1)
-				return -1;
+	for (i = 0; i < s->npairs; i++)
+		s->pairs[i].n = 0;
+}
+bool
+store_pair_full(struct store *s, struct store_assign *a)
+{
+	size_t i, n;
+
+	for (i = 0; s->max_pair > 0 && i < a->nslaves; i++) {
+		n = pair_count(s, a->master, a->slaves[i]);
+		if (n + a->nkeys > s->max_pair) {
+			a->result = 3;
+			a->full_slave = i;
+			a->waiting = n;
+			s->stats.refused_full++;
+			return true;
 		}
-		if (e == NULL)
-			break;
-		list = e + 1;
 	}
-	return 0;
+	return false;
+}
+
+void
+store_pairs_assign(struct store *s, const struct store_assign *a, long d)
+{
+	size_t i;
+
+	for (i = 0; i < a->nslaves; i++)
+		if (store_pair_add(s, a->master, a->slaves[i], d * (long)a->nkeys) == -1)
+			log_err("store: out of memory counting keys for %s -> %s",
+			    a->master, a->slaves[i]);
+}
+
+bool
+store_expired(const struct store *s, uint64_t t, uint64_t now)
+{
+	return s->ttl_ms > 0 && now >= t + s->ttl_ms;
 }
 
 /* -------------------------------------------------------------- chunks */
-
-static int
-m_add_chunks(struct store *s, uint64_t seq, size_t n, const uint8_t *ids,
-    const uint8_t *keys)
-{
-	struct chunk *c;
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		if (h_find(s, &s->ct, ids + 16 * i) != NULL)
-			continue;
-		c = m_chunk_new(s, ids + 16 * i, STORE_ORD(seq, i),
-		    keys + i * s->kb);
-		if (c == NULL)
-			return -1;	/* the ones before stay: the peer re-syncs */
-		if (h_add(s, &s->ct, &c->h) == -1) {
-			m_chunk_free(s, c);
-			return -1;
-		}
-		m_link_tail(s, c);
-		s->nchunks++;
-	}
-	return 0;
-}
-
-static int
-q_add_chunks(struct store *s, uint64_t seq, size_t n, const uint8_t *ids,
-    const uint8_t *keys)
-{
-	uint8_t *ct;
-	size_t i, added = 0;
-	sqlite3_stmt *st;
-	int rc = -1, r;
-
-	ct = sec_alloc(s->kb + SEAL_OVH);
-	if (ct == NULL || ep_ensure(s, n) == -1 || db_begin(s, 0) == -1) {
-		sec_free(ct, s->kb + SEAL_OVH);
-		return -1;
-	}
-	for (i = 0; i < n; i++) {
-		if (aad_chunk(s, STORE_ORD(seq, i), ids + 16 * i) == -1 ||
-		    seal_rec(s, keys + i * s->kb, s->kb, ct) == -1)
-			goto done;
-		st = db_st(s, ST_INS_CHUNK);
-		sqlite3_bind_int64(st, 1, (sqlite3_int64)STORE_ORD(seq, i));
-		sqlite3_bind_blob(st, 2, ids + 16 * i, 16, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 3, s->cur_ep);
-		sqlite3_bind_blob(st, 4, ct, (int)(s->kb + SEAL_OVH), SQLITE_STATIC);
-		r = sqlite3_step(st);
-		sqlite3_reset(st);
-		if (r == SQLITE_CONSTRAINT)
-			continue;	/* duplicate ID */
-		if (r != SQLITE_DONE) {
-			log_err("store: insert chunk: %s", sqlite3_errmsg(s->db));
-			goto done;
-		}
-		added++;
-	}
-	if (meta_set_int(s, "last_seq", seq) == -1 || db_commit(s) == -1)
-		goto done;
-	s->nchunks += added;
-	rc = 0;
-done:
-	if (rc == -1)
-		db_rollback(s);
-	sec_free(ct, s->kb + SEAL_OVH);
-	return rc;
-}
 
 int
 store_add_chunks(struct store *s, uint64_t seq, size_t n,
@@ -1248,46 +240,11 @@ store_add_chunks(struct store *s, uint64_t seq, size_t n,
 	int rc;
 
 	pthread_mutex_lock(&s->mu);
-	rc = s->db ? q_add_chunks(s, seq, n, ids, keys) :
-	    m_add_chunks(s, seq, n, ids, keys);
+	rc = s->ops->add_chunks(s, seq, n, ids, keys);
 	if (rc == 0 && seq > s->last_seq)
 		s->last_seq = seq;
 	pthread_mutex_unlock(&s->mu);
 	return rc;
-}
-
-static int
-drop_chunks(struct store *s, int all, uint64_t seq, size_t *dropped)
-{
-	struct chunk *c, *nc;
-	sqlite3_stmt *st;
-	size_t n = 0;
-
-	if (s->db == NULL) {
-		for (c = s->head; c != NULL; c = nc) {
-			nc = c->next;
-			if (all || STORE_ORD_SEQ(c->ord) > seq) {
-				m_chunk_del(s, c);
-				n++;
-			}
-		}
-		*dropped = n;
-		return 0;
-	}
-	if (sqlite3_prepare_v2(s->db, all ? "DELETE FROM chunks" :
-	    "DELETE FROM chunks WHERE ord >= ?", -1, &st, NULL) != SQLITE_OK)
-		return -1;
-	if (!all)
-		sqlite3_bind_int64(st, 1, (sqlite3_int64)STORE_ORD(seq + 1, 0));
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		sqlite3_finalize(st);
-		return -1;
-	}
-	sqlite3_finalize(st);
-	n = (size_t)sqlite3_changes(s->db);
-	s->nchunks -= n < s->nchunks ? n : s->nchunks;
-	*dropped = n;
-	return 0;
 }
 
 int
@@ -1297,15 +254,7 @@ store_drop_after(struct store *s, uint64_t seq, size_t *dropped)
 
 	*dropped = 0;
 	pthread_mutex_lock(&s->mu);
-	if (s->db && db_begin(s, 0) == -1) {
-		pthread_mutex_unlock(&s->mu);
-		return -1;
-	}
-	rc = drop_chunks(s, 0, seq, dropped);
-	if (s->db && (rc == -1 || db_commit(s) == -1)) {
-		db_rollback(s);
-		rc = -1;
-	}
+	rc = s->ops->drop(s, false, seq, NULL, dropped);
 	pthread_mutex_unlock(&s->mu);
 	return rc;
 }
@@ -1317,21 +266,11 @@ store_peer_gen(struct store *s, const uint8_t gen[static 16], size_t *dropped)
 
 	*dropped = 0;
 	pthread_mutex_lock(&s->mu);
-	if (memcmp(s->peer_gen, gen, 16) == 0)
-		goto done;
-	if (s->db && db_begin(s, 0) == -1) {
-		rc = -1;
-		goto done;
+	if (memcmp(s->peer_gen, gen, 16) != 0) {
+		rc = s->ops->drop(s, true, 0, gen, dropped);
+		if (rc == 0)
+			memcpy(s->peer_gen, gen, 16);
 	}
-	rc = drop_chunks(s, 1, 0, dropped);
-	if (s->db && (rc == -1 || meta_set_blob(s, "peer_gen", gen, 16) == -1 ||
-	    db_commit(s) == -1)) {
-		db_rollback(s);
-		rc = -1;
-	}
-	if (rc == 0)
-		memcpy(s->peer_gen, gen, 16);
-done:
 	pthread_mutex_unlock(&s->mu);
 	return rc;
 }
@@ -1367,99 +306,6 @@ store_resv_free(struct store_resv *r)
 	memset(r, 0, sizeof(*r));
 }
 
-static int
-m_reserve(struct store *s, struct store_resv *r)
-{
-	struct chunk *c;
-	size_t i;
-
-	for (i = 0; i < r->n; i++) {
-		c = r->newest ? s->tail : s->head;
-		memcpy(r->ids[i], c->h.id, 16);
-		r->ord[i] = c->ord;
-		memcpy(r->keys + i * s->kb, c->key, s->kb);
-		m_chunk_del(s, c);
-	}
-	return 0;
-}
-
-/* Deletes one chunk found edited or damaged, in its own transaction. */
-static void
-q_drop_bad_chunk(struct store *s, uint64_t ord)
-{
-	sqlite3_stmt *del;
-
-	log_warn("store: chunk at position %llu does not authenticate (its "
-	    "record was edited or damaged): deleted, never served",
-	    (unsigned long long)ord);
-	if (db_begin(s, 0) == -1)
-		return;
-	del = db_st(s, ST_DEL_ORD);
-	sqlite3_bind_int64(del, 1, (sqlite3_int64)ord);
-	if (db_step_done(s, del, "delete chunk") == -1 || db_commit(s) == -1) {
-		db_rollback(s);
-		return;
-	}
-	if (sqlite3_changes(s->db) > 0 && s->nchunks > 0)
-		s->nchunks--;
-}
-
-static int
-q_reserve(struct store *s, struct store_resv *r)
-{
-	sqlite3_stmt *st, *del;
-	size_t i = 0;
-	int rc = -1, bad = 0;
-
-	if (db_begin(s, 0) == -1)
-		return -1;
-	st = db_st(s, r->newest ? ST_SEL_NEW : ST_SEL_OLD);
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)r->n);
-	while (i < r->n && sqlite3_step(st) == SQLITE_ROW) {
-		r->ord[i] = (uint64_t)sqlite3_column_int64(st, 0);
-		if (sqlite3_column_bytes(st, 1) != 16 ||
-		    (size_t)sqlite3_column_bytes(st, 3) != s->kb + SEAL_OVH) {
-			bad = 1;
-			break;
-		}
-		memcpy(r->ids[i], sqlite3_column_blob(st, 1), 16);
-		if (aad_chunk(s, r->ord[i], r->ids[i]) == -1 ||
-		    unseal_rec(s, sqlite3_column_int64(st, 2),
-		    sqlite3_column_blob(st, 3), s->kb + SEAL_OVH,
-		    r->keys + i * s->kb) == -1) {
-			bad = 1;
-			break;
-		}
-		i++;
-	}
-	sqlite3_reset(st);
-	if (i != r->n) {
-		/* The store heals: the next reservation goes past it. */
-		if (bad) {
-			db_rollback(s);
-			OPENSSL_cleanse(r->keys, r->n * r->kb);
-			q_drop_bad_chunk(s, r->ord[i]);
-			return -1;
-		}
-		goto done;
-	}
-	for (i = 0; i < r->n; i++) {
-		del = db_st(s, ST_DEL_ORD);
-		sqlite3_bind_int64(del, 1, (sqlite3_int64)r->ord[i]);
-		if (db_step_done(s, del, "delete chunk") == -1)
-			goto done;
-	}
-	if (db_commit(s) == -1)
-		goto done;
-	rc = 0;
-done:
-	if (rc == -1) {
-		db_rollback(s);
-		OPENSSL_cleanse(r->keys, r->n * r->kb);
-	}
-	return rc;
-}
-
 int
 store_reserve(struct store *s, size_t n, int newest, struct store_resv *r,
     size_t *avail)
@@ -1477,80 +323,10 @@ store_reserve(struct store *s, size_t n, int newest, struct store_resv *r,
 		pthread_mutex_unlock(&s->mu);
 		return -1;
 	}
-	rc = s->db ? q_reserve(s, r) : m_reserve(s, r);
-	if (rc == 0 && s->db)
-		s->nchunks -= n;	/* m_reserve counted its own */
+	rc = s->ops->reserve(s, r);
 	pthread_mutex_unlock(&s->mu);
 	if (rc == -1)
 		store_resv_free(r);
-	return rc;
-}
-
-static int
-m_putback(struct store *s, struct store_resv *r, const uint8_t *drop)
-{
-	struct chunk *c;
-	size_t i, k;
-
-	/* Reverse order so that the first one taken ends up at its end again. */
-	for (k = r->n; k-- > 0;) {
-		i = k;
-		if (drop && drop[i])
-			continue;
-		if (h_find(s, &s->ct, r->ids[i]) != NULL)
-			continue;
-		c = m_chunk_new(s, r->ids[i], r->ord[i], r->keys + i * s->kb);
-		if (c == NULL)
-			return -1;
-		if (h_add(s, &s->ct, &c->h) == -1) {
-			m_chunk_free(s, c);
-			return -1;
-		}
-		if (r->newest)
-			m_link_tail(s, c);
-		else
-			m_link_head(s, c);
-		s->nchunks++;
-	}
-	return 0;
-}
-
-static int
-q_putback(struct store *s, struct store_resv *r, const uint8_t *drop)
-{
-	uint8_t *ct;
-	sqlite3_stmt *st;
-	size_t i, added = 0;
-	int rc = -1;
-
-	ct = sec_alloc(s->kb + SEAL_OVH);
-	if (ct == NULL || ep_ensure(s, r->n) == -1 || db_begin(s, 0) == -1) {
-		sec_free(ct, s->kb + SEAL_OVH);
-		return -1;
-	}
-	for (i = 0; i < r->n; i++) {
-		if (drop && drop[i])
-			continue;
-		if (aad_chunk(s, r->ord[i], r->ids[i]) == -1 ||
-		    seal_rec(s, r->keys + i * s->kb, s->kb, ct) == -1)
-			goto done;
-		st = db_st(s, ST_INS_CHUNK);
-		sqlite3_bind_int64(st, 1, (sqlite3_int64)r->ord[i]);
-		sqlite3_bind_blob(st, 2, r->ids[i], 16, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 3, s->cur_ep);
-		sqlite3_bind_blob(st, 4, ct, (int)(s->kb + SEAL_OVH), SQLITE_STATIC);
-		if (sqlite3_step(st) == SQLITE_DONE)
-			added++;
-		sqlite3_reset(st);
-	}
-	if (db_commit(s) == -1)
-		goto done;
-	s->nchunks += added;
-	rc = 0;
-done:
-	if (rc == -1)
-		db_rollback(s);
-	sec_free(ct, s->kb + SEAL_OVH);
 	return rc;
 }
 
@@ -1560,266 +336,19 @@ store_putback(struct store *s, struct store_resv *r, const uint8_t *drop)
 	int rc;
 
 	pthread_mutex_lock(&s->mu);
-	rc = s->db ? q_putback(s, r, drop) : m_putback(s, r, drop);
+	rc = s->ops->putback(s, r, drop);
 	pthread_mutex_unlock(&s->mu);
 	return rc;
 }
 
-/* -------------------------------------------------------------- assign */
-
-/*
- * The cap: 1 (result 3, full_slave and waiting set) if nkeys more keys
- * would put a (master, slave) pair over max_per_pair.
- */
-static int
-pair_full(struct store *s, struct store_assign *a)
-{
-	size_t i, n;
-
-	for (i = 0; s->max_pair > 0 && i < a->nslaves; i++) {
-		n = pair_count(s, a->master, a->slaves[i]);
-		if (n + a->nkeys > s->max_pair) {
-			a->result = 3;
-			a->full_slave = i;
-			a->waiting = n;
-			s->stats.refused_full++;
-			return 1;
-		}
-	}
-	return 0;
-}
-
-/* Counts an assignment's keys for its pairs (d 1) or uncounts them (d -1). */
-static void
-pairs_assign(struct store *s, const struct store_assign *a, long d)
-{
-	size_t i;
-
-	for (i = 0; i < a->nslaves; i++)
-		if (pair_add(s, a->master, a->slaves[i], d * (long)a->nkeys) == -1)
-			log_err("store: out of memory counting keys for %s -> %s",
-			    a->master, a->slaves[i]);
-}
-
-static int
-m_assign_one(struct store *s, struct store_assign *a)
-{
-	size_t nch = a->nkeys * a->per, i, k;
-	struct chunk **cv;
-	struct akey *ak;
-	int rc = -1;
-
-	a->nmissing = 0;
-	if (pair_full(s, a))
-		return 0;
-	if ((cv = calloc(nch, sizeof(*cv))) == NULL)
-		return -1;
-	/* Find every chunk once; a repeated one counts as missing. */
-	for (i = 0; i < nch; i++) {
-		cv[i] = (struct chunk *)h_find(s, &s->ct, a->chunks + 16 * i);
-		if (cv[i] == NULL || cv[i]->mark) {
-			memcpy(a->missing[a->nmissing++], a->chunks + 16 * i, 16);
-			cv[i] = NULL;
-		} else
-			cv[i]->mark = 1;
-	}
-	for (k = 0; k < a->nkeys && a->nmissing == 0 && a->result != 2; k++) {
-		if (h_find(s, &s->kt, a->ids + 16 * k) != NULL)
-			a->result = 2;
-		for (i = 0; i < k && a->result != 2; i++)
-			if (memcmp(a->ids + 16 * i, a->ids + 16 * k, 16) == 0)
-				a->result = 2;
-	}
-	if (a->nmissing > 0 || a->result == 2) {
-		if (a->nmissing > 0)
-			a->result = 1;
-		rc = 0;
-		goto done;
-	}
-	for (k = 0; k < a->nkeys; k++) {
-		if ((ak = m_akey_new(a, a->ids + 16 * k)) == NULL)
-			goto done;
-		ak->t = a->t;
-		/* Concatenate the chunks, truncated to the key size. */
-		for (i = 0; i < a->per; i++) {
-			size_t off = i * s->kb, n = s->kb;
-
-			if (off + n > ak->len)
-				n = ak->len - off;
-			memcpy(ak->key + off, cv[k * a->per + i]->key, n);
-		}
-		if (m_akey_add(s, ak) == -1) {
-			m_akey_free(ak);
-			goto done;
-		}
-	}
-	/* Only now, with every key stored, remove the chunks. */
-	for (i = 0; i < nch; i++) {
-		m_chunk_del(s, cv[i]);
-		cv[i] = NULL;
-	}
-	pairs_assign(s, a, 1);
-	a->result = 0;
-	rc = 0;
-done:
-	if (rc == -1) {
-		/* Out of memory: remove the keys added so far. */
-		for (k = 0; k < a->nkeys; k++) {
-			ak = (struct akey *)h_find(s, &s->kt, a->ids + 16 * k);
-			if (ak != NULL)
-				m_akey_del(s, ak);
-		}
-	}
-	for (i = 0; i < nch; i++)
-		if (cv[i] != NULL)
-			cv[i]->mark = 0;
-	free(cv);
-	return rc;
-}
-
-/* "sae-b\nsae-x": SAE IDs are printable and have no newline. */
-static char *
-slaves_join(const char *const *v, size_t n)
-{
-	size_t i, len = 1;
-	char *out, *p;
-
-	for (i = 0; i < n; i++)
-		len += strlen(v[i]) + 1;
-	if ((p = out = malloc(len)) == NULL)
-		return NULL;
-	for (i = 0; i < n; i++)
-		p += sprintf(p, "%s%s", i ? "\n" : "", v[i]);
-	*p = '\0';
-	return out;
-}
-
-/* Index of sae in a joined list, or -1. */
-static int
-slaves_find(const char *list, const char *sae)
-{
-	size_t l = strlen(sae);
-	int i = 0;
-
-	for (;;) {
-		const char *e = strchr(list, '\n');
-		size_t n = e ? (size_t)(e - list) : strlen(list);
-
-		if (n == l && memcmp(list, sae, l) == 0)
-			return i;
-		if (e == NULL)
-			return -1;
-		list = e + 1;
-		i++;
-	}
-}
-
-static int
-q_assign_one(struct store *s, struct store_assign *a, uint8_t *tmp,
-    uint8_t *ct)
-{
-	static const uint8_t zero[ETSI_MAX_SLAVES + 1];
-	size_t nch = a->nkeys * a->per, i, k;
-	sqlite3_stmt *st;
-	char *sl;
-	int r;
-
-	a->nmissing = 0;
-	if (pair_full(s, a))
-		return 0;
-	if (a->nslaves > sizeof(zero) || (sl = slaves_join(a->slaves,
-	    a->nslaves)) == NULL)
-		return -1;
-	if (db_exec(s, "SAVEPOINT a") == -1) {
-		free(sl);
-		return -1;
-	}
-	/* Delete each chunk; a missing (or repeated) one shows as absent. */
-	for (i = 0; i < nch; i++) {
-		st = db_st(s, ST_SEL_ORD);
-		sqlite3_bind_int64(st, 1, (sqlite3_int64)a->ords[i]);
-		r = sqlite3_step(st);
-		if (r != SQLITE_ROW || sqlite3_column_bytes(st, 0) != 16 ||
-		    memcmp(sqlite3_column_blob(st, 0), a->chunks + 16 * i, 16) != 0) {
-			sqlite3_reset(st);
-			memcpy(a->missing[a->nmissing++], a->chunks + 16 * i, 16);
-			continue;
-		}
-		if ((size_t)sqlite3_column_bytes(st, 2) != s->kb + SEAL_OVH ||
-		    aad_chunk(s, a->ords[i], a->chunks + 16 * i) == -1 ||
-		    unseal_rec(s, sqlite3_column_int64(st, 1),
-		    sqlite3_column_blob(st, 2), s->kb + SEAL_OVH,
-		    tmp + (i % a->per) * s->kb) == -1) {
-			/* Missing for the peer, which drops its copy. */
-			log_warn("store: chunk at position %llu does not "
-			    "authenticate (its record was edited or damaged): "
-			    "not used", (unsigned long long)a->ords[i]);
-			sqlite3_reset(st);
-			memcpy(a->missing[a->nmissing++], a->chunks + 16 * i, 16);
-			continue;
-		}
-		sqlite3_reset(st);
-		st = db_st(s, ST_DEL_ORD);
-		sqlite3_bind_int64(st, 1, (sqlite3_int64)a->ords[i]);
-		if (db_step_done(s, st, "delete chunk") == -1)
-			goto fail;
-		if (a->nmissing > 0 || i % a->per != a->per - 1)
-			continue;
-		/* The key: its chunks concatenated, truncated to its size. */
-		k = i / a->per;
-		if (aad_key(s, a->ids + 16 * k, a->size_bytes, a->t, a->master,
-		    sl, zero, a->nslaves) == -1 ||
-		    seal_rec(s, tmp, a->size_bytes, ct) == -1)
-			goto fail;
-		st = db_st(s, ST_INS_KEY);
-		sqlite3_bind_blob(st, 1, a->ids + 16 * k, 16, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, a->master, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 3, sl, -1, SQLITE_STATIC);
-		sqlite3_bind_blob(st, 4, zero, (int)a->nslaves, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 5, a->size_bytes);
-		sqlite3_bind_int64(st, 6, (sqlite3_int64)a->t);
-		sqlite3_bind_int64(st, 7, s->cur_ep);
-		sqlite3_bind_blob(st, 8, ct, (int)(a->size_bytes + SEAL_OVH),
-		    SQLITE_STATIC);
-		r = sqlite3_step(st);
-		sqlite3_reset(st);
-		if (r == SQLITE_CONSTRAINT) {
-			a->result = 2;
-			goto undo;
-		}
-		if (r != SQLITE_DONE)
-			goto fail;
-	}
-	if (a->nmissing > 0) {
-		a->result = 1;
-		goto undo;
-	}
-	free(sl);
-	a->result = 0;
-	s->nchunks -= nch;
-	s->nakeys += a->nkeys;
-	pairs_assign(s, a, 1);
-	return db_exec(s, "RELEASE a");
-undo:
-	free(sl);
-	if (db_exec(s, "ROLLBACK TO a") == -1)
-		return -1;
-	return db_exec(s, "RELEASE a");
-fail:
-	free(sl);
-	(void)db_exec(s, "ROLLBACK TO a");
-	(void)db_exec(s, "RELEASE a");
-	return -1;
-}
+/* ------------------------------------------------------ assign, take */
 
 int
 store_assign(struct store *s, struct store_assign *v, size_t n)
 {
-	size_t i, need = 0, maxper = 1, maxsz = 1;
-	size_t nch0 = 0, nak0 = 0;
-	uint8_t *tmp = NULL, *ct = NULL;
 	uint64_t now = time_real_ms();
-	int rc = 0;
+	size_t i;
+	int rc;
 
 	for (i = 0; i < n; i++) {
 		v[i].result = 1;
@@ -1827,291 +356,8 @@ store_assign(struct store *s, struct store_assign *v, size_t n)
 		v[i].t = now;
 	}
 	pthread_mutex_lock(&s->mu);
-	if (s->db == NULL) {
-		for (i = 0; i < n && rc == 0; i++)
-			rc = m_assign_one(s, &v[i]);
-		pthread_mutex_unlock(&s->mu);
-		return rc;
-	}
-	for (i = 0; i < n; i++) {
-		need += v[i].nkeys;
-		if (v[i].per > maxper)
-			maxper = v[i].per;
-		if (v[i].size_bytes > maxsz)
-			maxsz = v[i].size_bytes;
-	}
-	tmp = sec_alloc(maxper * s->kb + maxper * s->kb);
-	ct = sec_alloc(maxsz + SEAL_OVH);
-	nch0 = s->nchunks;
-	nak0 = s->nakeys;
-	if (tmp == NULL || ct == NULL || ep_ensure(s, need) == -1 ||
-	    db_begin(s, 1) == -1) {
-		rc = -1;
-		goto done;
-	}
-	for (i = 0; i < n && rc == 0; i++)
-		rc = q_assign_one(s, &v[i], tmp, ct);
-	if (rc == 0 && db_commit(s) == -1)
-		rc = -1;
-	if (rc == -1) {
-		db_rollback(s);
-		s->nchunks = nch0;
-		s->nakeys = nak0;
-		for (i = 0; i < n; i++)
-			if (v[i].result == 0) {
-				pairs_assign(s, &v[i], -1);
-				v[i].result = 1;
-			}
-	}
-done:
+	rc = s->ops->assign(s, v, n);
 	pthread_mutex_unlock(&s->mu);
-	sec_free(tmp, maxper * s->kb * 2);
-	sec_free(ct, maxsz + SEAL_OVH);
-	return rc;
-}
-
-/* ---------------------------------------------------------------- take */
-
-static int
-expired(const struct store *s, uint64_t t, uint64_t now)
-{
-	return s->ttl_ms > 0 && now >= t + s->ttl_ms;
-}
-
-static enum store_rc
-m_take(struct store *s, const char *caller, const char *master,
-    const uint8_t *ids, const uint8_t *valid, size_t n,
-    struct etsi_keys *out)
-{
-	struct akey *ak;
-	size_t i, j;
-	enum store_rc rc = STORE_OK;
-	uint64_t now = time_real_ms();
-	int unauth = 0;
-
-	for (i = 0; i < n && rc == STORE_OK; i++) {
-		ak = valid[i] ? (struct akey *)h_find(s, &s->kt, ids + 16 * i) : NULL;
-		if (ak == NULL || ak->mark || strcmp(ak->master, master) != 0 ||
-		    expired(s, ak->t, now)) {
-			rc = STORE_NOTFOUND;
-			break;
-		}
-		ak->mark = 1;		/* a repeated ID in one request */
-		for (j = 0; j < ak->nslaves; j++)
-			if (strcmp(ak->slaves[j], caller) == 0)
-				break;
-		if (j == ak->nslaves)
-			unauth = 1;
-		else if (ak->taken[j])
-			rc = STORE_NOTFOUND;
-	}
-	for (j = 0; j < i + (i < n); j++)
-		if (valid[j] && (ak = (struct akey *)h_find(s, &s->kt, ids + 16 * j)))
-			ak->mark = 0;
-	if (rc == STORE_OK && unauth)
-		rc = STORE_UNAUTH;
-	if (rc != STORE_OK)
-		return rc;
-	for (i = 0; i < n; i++) {
-		ak = (struct akey *)h_find(s, &s->kt, ids + 16 * i);
-		out->v[i].key = sec_alloc(ak->len);
-		if (out->v[i].key == NULL) {
-			for (j = 0; j < i; j++) {
-				sec_free(out->v[j].key, out->v[j].len);
-				out->v[j].key = NULL;
-				out->v[j].len = 0;
-			}
-			return STORE_ERR;
-		}
-		memcpy(out->v[i].key, ak->key, ak->len);
-		out->v[i].len = ak->len;
-	}
-	for (i = 0; i < n; i++) {
-		ak = (struct akey *)h_find(s, &s->kt, ids + 16 * i);
-		for (j = 0; j < ak->nslaves; j++)
-			if (strcmp(ak->slaves[j], caller) == 0 && !ak->taken[j]) {
-				ak->taken[j] = 1;
-				ak->nleft--;
-			}
-		(void)pair_add(s, master, caller, -1);
-		if (ak->nleft == 0)
-			m_akey_del(s, ak);
-	}
-	return STORE_OK;
-}
-
-/* Per requested key: which slave the caller is, and its row. */
-struct q_tk {
-	int		 idx;
-	size_t		 ns;
-	uint8_t		 taken[ETSI_MAX_SLAVES + 1];
-	uint64_t	 size, t;
-	char		*slaves;	/* kept to seal the row again */
-};
-
-static void
-q_bad_key(const uint8_t id[16])
-{
-	char u[UUID_STRLEN + 1];
-
-	uuid_fmt(id, u);
-	log_warn("store: assigned key %s does not authenticate (its record "
-	    "was edited or damaged): refused", u);
-}
-
-/* Checks and opens key i of a take; STORE_OK, or why not. */
-static enum store_rc
-q_take_one(struct store *s, const char *caller, const char *master,
-    const uint8_t id[16], uint64_t now, struct q_tk *tk, struct etsi_key *k)
-{
-	sqlite3_stmt *st = db_st(s, ST_SEL_KEY);
-	enum store_rc rc = STORE_NOTFOUND;
-	const char *m, *sl;
-	size_t len;
-
-	sqlite3_bind_blob(st, 1, id, 16, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_ROW ||
-	    (m = (const char *)sqlite3_column_text(st, 0)) == NULL ||
-	    strcmp(m, master) != 0 ||
-	    (sl = (const char *)sqlite3_column_text(st, 1)) == NULL)
-		goto done;
-	if ((tk->idx = slaves_find(sl, caller)) == -1) {
-		rc = STORE_UNAUTH;
-		goto done;
-	}
-	tk->ns = (size_t)sqlite3_column_bytes(st, 2);
-	len = (size_t)sqlite3_column_bytes(st, 6);
-	if (tk->ns > sizeof(tk->taken) || (size_t)tk->idx >= tk->ns ||
-	    len <= SEAL_OVH || len - SEAL_OVH > ETSI_MAX_KEY_BYTES) {
-		s->stats.tampered++;
-		q_bad_key(id);
-		goto done;
-	}
-	memcpy(tk->taken, sqlite3_column_blob(st, 2), tk->ns);
-	if (tk->taken[tk->idx])
-		goto done;
-	tk->size = (uint64_t)sqlite3_column_int64(st, 3);
-	tk->t = (uint64_t)sqlite3_column_int64(st, 4);
-	k->len = len - SEAL_OVH;
-	if ((k->key = sec_alloc(k->len)) == NULL) {
-		rc = STORE_ERR;
-		goto done;
-	}
-	if (aad_key(s, id, tk->size, tk->t, m, sl, tk->taken, tk->ns) == -1 ||
-	    unseal_rec(s, sqlite3_column_int64(st, 5),
-	    sqlite3_column_blob(st, 6), len, k->key) == -1) {
-		q_bad_key(id);
-		goto done;
-	}
-	if (expired(s, tk->t, now))
-		goto done;
-	if ((tk->slaves = strdup(sl)) == NULL) {
-		rc = STORE_ERR;
-		goto done;
-	}
-	rc = STORE_OK;
-done:
-	sqlite3_reset(st);
-	return rc;
-}
-
-/* The caller's share is taken: the row goes, or is sealed again (new flags). */
-static int
-q_take_commit(struct store *s, const char *master, const uint8_t id[16],
-    struct q_tk *tk, const struct etsi_key *k, uint8_t *ct, size_t *removed)
-{
-	sqlite3_stmt *st;
-	size_t j;
-
-	tk->taken[tk->idx] = 1;
-	for (j = 0; j < tk->ns && tk->taken[j]; j++)
-		;
-	if (j == tk->ns) {
-		st = db_st(s, ST_DEL_KEY);
-		sqlite3_bind_blob(st, 1, id, 16, SQLITE_STATIC);
-		(*removed)++;
-	} else {
-		if (aad_key(s, id, tk->size, tk->t, master, tk->slaves,
-		    tk->taken, tk->ns) == -1 || seal_rec(s, k->key, k->len, ct) == -1)
-			return -1;
-		st = db_st(s, ST_UPD_TAKEN);
-		sqlite3_bind_blob(st, 1, tk->taken, (int)tk->ns, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, s->cur_ep);
-		sqlite3_bind_blob(st, 3, ct, (int)(k->len + SEAL_OVH), SQLITE_STATIC);
-		sqlite3_bind_blob(st, 4, id, 16, SQLITE_STATIC);
-	}
-	return db_step_done(s, st, "take key");
-}
-
-static enum store_rc
-q_take(struct store *s, const char *caller, const char *master,
-    const uint8_t *ids, const uint8_t *valid, size_t n,
-    struct etsi_keys *out)
-{
-	enum store_rc rc = STORE_ERR, r;
-	struct q_tk *tk;
-	uint8_t *ct = NULL;
-	uint64_t now = time_real_ms();
-	size_t i, j, removed = 0, ctlen = ETSI_MAX_KEY_BYTES + SEAL_OVH;
-	int unauth = 0;
-
-	if ((tk = calloc(n, sizeof(*tk))) == NULL)
-		return STORE_ERR;
-	/* Every key may be sealed again (several slaves): room for n seals. */
-	if ((ct = sec_alloc(ctlen)) == NULL || ep_ensure(s, n) == -1 ||
-	    db_begin(s, 1) == -1) {
-		sec_free(ct, ctlen);
-		free(tk);
-		return STORE_ERR;
-	}
-	for (i = 0; i < n; i++) {
-		for (j = 0; j < i; j++)
-			if (valid[i] && memcmp(ids + 16 * i, ids + 16 * j, 16) == 0)
-				break;
-		if (!valid[i] || j < i) {
-			rc = STORE_NOTFOUND;
-			goto done;
-		}
-		r = q_take_one(s, caller, master, ids + 16 * i, now, &tk[i],
-		    &out->v[i]);
-		if (r == STORE_UNAUTH) {
-			unauth = 1;
-			continue;
-		}
-		if (r != STORE_OK) {
-			rc = r;
-			goto done;
-		}
-	}
-	if (unauth) {
-		rc = STORE_UNAUTH;
-		goto done;
-	}
-	rc = STORE_ERR;
-	for (i = 0; i < n; i++)
-		if (q_take_commit(s, master, ids + 16 * i, &tk[i], &out->v[i], ct,
-		    &removed) == -1)
-			goto done;
-	/* Committed (fsync'd) before a single byte leaves this function. */
-	if (db_commit(s) == -1)
-		goto done;
-	s->nakeys -= removed;
-	for (i = 0; i < n; i++)
-		(void)pair_add(s, master, caller, -1);
-	rc = STORE_OK;
-done:
-	if (rc != STORE_OK) {
-		db_rollback(s);
-		for (i = 0; i < n; i++) {
-			sec_free(out->v[i].key, out->v[i].len);
-			out->v[i].key = NULL;
-			out->v[i].len = 0;
-		}
-	}
-	for (i = 0; i < n; i++)
-		free(tk[i].slaves);
-	sec_free(ct, ctlen);
-	free(tk);
 	return rc;
 }
 
@@ -2123,86 +369,8 @@ store_take(struct store *s, const char *caller, const char *master,
 	enum store_rc rc;
 
 	pthread_mutex_lock(&s->mu);
-	rc = s->db ? q_take(s, caller, master, ids, valid, n, out) :
-	    m_take(s, caller, master, ids, valid, n, out);
+	rc = s->ops->take(s, caller, master, ids, valid, n, out);
 	pthread_mutex_unlock(&s->mu);
-	return rc;
-}
-
-/* ------------------------------------------------------------ expiry */
-
-static size_t
-m_expire(struct store *s, uint64_t now)
-{
-	struct akey *ak;
-	size_t n = 0, j;
-
-	while ((ak = s->ahead) != NULL && expired(s, ak->t, now)) {
-		for (j = 0; j < ak->nslaves; j++)
-			if (!ak->taken[j])
-				(void)pair_add(s, ak->master, ak->slaves[j], -1);
-		m_akey_del(s, ak);
-		n++;
-	}
-	return n;
-}
-
-/* Rebuilds the per-pair counts from the table (after a failed sweep). */
-static void
-q_recount(struct store *s)
-{
-	size_t i;
-
-	for (i = 0; i < s->npairs; i++)
-		s->pairs[i].n = 0;
-	s->nakeys = 0;
-	if (sql_count(s) == -1)
-		log_err("store: cannot count the assigned keys");
-}
-
-/* Deletes (secure_delete: overwritten) up to SWEEP_MAX expired rows. */
-static int
-q_expire(struct store *s, uint64_t now, size_t *n)
-{
-	sqlite3_stmt *st;
-	uint8_t *ids;
-	size_t i, k = 0;
-	int rc = -1;
-
-	if ((ids = malloc(SWEEP_MAX * 16)) == NULL)
-		return -1;
-	if (db_begin(s, 0) == -1) {
-		free(ids);
-		return -1;
-	}
-	st = db_st(s, ST_SEL_OLDKEYS);
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)(now - s->ttl_ms));
-	while (k < SWEEP_MAX && sqlite3_step(st) == SQLITE_ROW) {
-		if (sqlite3_column_bytes(st, 0) != 16)
-			continue;
-		memcpy(ids + 16 * k++, sqlite3_column_blob(st, 0), 16);
-		(void)slaves_each((const char *)sqlite3_column_text(st, 2),
-		    sqlite3_column_blob(st, 3), (size_t)sqlite3_column_bytes(st, 3),
-		    (const char *)sqlite3_column_text(st, 1), s, -1);
-	}
-	sqlite3_reset(st);
-	for (i = 0; i < k; i++) {
-		st = db_st(s, ST_DEL_KEY);
-		sqlite3_bind_blob(st, 1, ids + 16 * i, 16, SQLITE_STATIC);
-		if (db_step_done(s, st, "expire key") == -1)
-			goto done;
-	}
-	if (db_commit(s) == -1)
-		goto done;
-	s->nakeys -= k < s->nakeys ? k : s->nakeys;
-	*n = k;
-	rc = 0;
-done:
-	if (rc == -1) {
-		db_rollback(s);
-		q_recount(s);
-	}
-	free(ids);
 	return rc;
 }
 
@@ -2214,10 +382,7 @@ store_expire(struct store *s, uint64_t now_ms, size_t *n)
 	*n = 0;
 	pthread_mutex_lock(&s->mu);
 	if (s->ttl_ms > 0 && now_ms >= s->ttl_ms) {
-		if (s->db)
-			rc = q_expire(s, now_ms, n);
-		else
-			*n = m_expire(s, now_ms);
+		rc = s->ops->expire(s, now_ms, n);
 		s->stats.expired += *n;
 	}
 	pthread_mutex_unlock(&s->mu);

@@ -11,8 +11,9 @@
  * Backends: an in-memory structure (db_path NULL), or SQLite (WAL,
  * secure_delete) with every key byte sealed with AES-256-GCM under a key
  * derived from the key-encryption key for each opening of the database (see
- * store.c), the record's authorization columns being the AAD. Every function
- * is thread-safe and every multi-record change is atomic.
+ * common/sealep.h and store_sql.c), the record's authorization columns being
+ * the AAD. Every function is thread-safe and every multi-record change is
+ * atomic. Inside: store_be.h.
  *
  * Assigned keys that no slave fetches expire after a time to live, and a
  * (master, slave) pair may have at most max_per_pair keys waiting
