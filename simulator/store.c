@@ -9,20 +9,13 @@
  * akeys (WITHOUT ROWID, keyed by key ID, slaves and taken flags inline; 1
  * KiB pages to keep the WAL small for this random-access load).
  *
- * Sealing (layout 2). Each opening of the database starts a new epoch: 32
- * fresh random bytes (its salt) are committed to the epochs table, and the
- * epoch's record key is HKDF-SHA256(KEK, salt, EP_INFO). Records sealed in
- * this epoch carry its number (column ep) and use the nonce 0^32 || a 64-bit
- * counter held in memory only, from 0. Why this and not a counter in the
- * database (layout 1): a database recreated, restored from a copy or
- * copied elsewhere rewound that counter under the same KEK and reused
- * (key, nonce) pairs. Here no state that a restore can rewind is trusted: a
- * restored or copied database is opened in a new epoch with a new random
- * salt, so its key was never used before (2^-256 collision odds), and within
- * an epoch the counter is unique by construction (better than random 96-bit
- * nonces, whose collision odds grow with the count and cap a key at 2^32
- * seals). An epoch is retired after EP_SEALS_MAX seals; epochs no record
- * refers to are deleted at open.
+ * Sealing (layout 2): common/sealep.h. Each opening of the database starts
+ * a new epoch (a fresh random salt in the epochs table, record key
+ * HKDF(KEK, salt, EP_INFO)); records carry their epoch (column ep) and use
+ * a counter nonce held in memory only. Why this and not a counter in the
+ * database (layout 1): a database recreated, restored from a copy or copied
+ * elsewhere rewound that counter under the same KEK and reused (key, nonce)
+ * pairs; a restored database is opened in a new epoch instead.
  *
  * The AAD binds every column that decides who gets a key and when: for a
  * chunk its position and ID; for an assigned key its ID, size, creation
@@ -35,31 +28,26 @@
  * (store_assign at the slave side, store_take), NORMAL for the others; see
  * simulator/DESIGN-notes.md for why that is enough.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <sqlite3.h>
 
-#include "common/seal.h"
 #include "common/buf.h"
+#include "common/seal.h"
+#include "common/sealep.h"
+#include "common/sqldb.h"
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "common/uuid.h"
 #include "simulator/store.h"
 
-#define KEK_LEN		SEAL_KEK_LEN
 #define SEAL_OVH	SEAL_OVERHEAD
 #define LAYOUT		2
-#define EP_SEALS_MAX	(1ull << 32)	/* seals per epoch key */
 #define EP_INFO		"qkd-sim store v2 record key"
 #define CHECK_INFO	"qkd-sim store v2 kek check"
 #define AAD_MAX		(64 + 2 * (ETSI_MAX_SLAVES + 2) * (ETSI_ID_MAX + 3))
@@ -109,8 +97,8 @@ struct akey {
 };
 
 enum { ST_INS_CHUNK, ST_SEL_OLD, ST_SEL_NEW, ST_DEL_ORD, ST_SEL_ORD,
-	ST_INS_KEY, ST_SEL_KEY, ST_UPD_TAKEN, ST_DEL_KEY, ST_META_GET,
-	ST_META_SET, ST_SEL_OLDKEYS, ST__N };
+	ST_INS_KEY, ST_SEL_KEY, ST_UPD_TAKEN, ST_DEL_KEY, ST_SEL_OLDKEYS,
+	ST__N };
 
 static const char *const sql_stmt[ST__N] = {
 	[ST_INS_CHUNK] = "INSERT INTO chunks(ord, id, ep, ct) VALUES(?, ?, ?, ?)",
@@ -124,16 +112,12 @@ static const char *const sql_stmt[ST__N] = {
 	    " WHERE id = ?",
 	[ST_UPD_TAKEN] = "UPDATE akeys SET taken = ?, ep = ?, ct = ? WHERE id = ?",
 	[ST_DEL_KEY] = "DELETE FROM akeys WHERE id = ?",
-	[ST_META_GET] = "SELECT v FROM meta WHERE k = ?",
-	[ST_META_SET] = "INSERT OR REPLACE INTO meta(k, v) VALUES(?, ?)",
 	[ST_SEL_OLDKEYS] = "SELECT id, master, slaves, taken FROM akeys"
 	    " WHERE t <= ? LIMIT 4096",	/* SWEEP_MAX */
 };
 
 static const char sql_schema[] =
-	"CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v BLOB);"
-	"CREATE TABLE IF NOT EXISTS epochs(ep INTEGER PRIMARY KEY,"
-	" salt BLOB NOT NULL);"
+	SQLDB_META_SCHEMA
 	"CREATE TABLE IF NOT EXISTS chunks(ord INTEGER PRIMARY KEY,"
 	" id BLOB NOT NULL, ep INTEGER NOT NULL, ct BLOB NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS akeys(id BLOB PRIMARY KEY, master TEXT NOT NULL,"
@@ -141,12 +125,6 @@ static const char sql_schema[] =
 	" t INTEGER NOT NULL, ep INTEGER NOT NULL, ct BLOB NOT NULL)"
 	" WITHOUT ROWID;"
 	"CREATE INDEX IF NOT EXISTS akeys_t ON akeys(t);";
-
-/* A sealing epoch: its number and the context of its record key. */
-struct sealep {
-	int64_t		 ep;
-	struct seal	*sl;
-};
 
 /* Keys assigned by a master to a slave and not yet taken by that slave. */
 struct pairc {
@@ -181,16 +159,9 @@ struct store {
 	struct store_stats stats;
 
 	/* SQLite backend */
-	sqlite3		*db;
-	sqlite3_stmt	*st[ST__N];
+	struct sqldb	 d;		/* d.db NULL: in memory */
 	int		 sync_full;
-	uint8_t		 kek[KEK_LEN];
-	struct sealep	*eps;		/* every epoch a record refers to */
-	size_t		 neps;
-	struct seal	*cur;		/* this epoch's, eps[neps - 1] */
-	int64_t		 cur_ep;
-	uint64_t	 ctr;		/* nonces used in this epoch */
-	struct buf	 aad;
+	struct sealep	*ep;
 };
 
 /* ---------------------------------------------------------------- hash */
@@ -468,210 +439,45 @@ m_akey_del(struct store *s, struct akey *ak)
 
 /* --------------------------------------------------------- SQLite glue */
 
+/* BEGIN IMMEDIATE at synchronous FULL (full) or NORMAL. */
 static int
-db_exec(struct store *s, const char *sql)
-{
-	char *msg = NULL;
-
-	if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		log_err("store: %s: %s", sql, msg ? msg : "?");
-		sqlite3_free(msg);
-		return -1;
-	}
-	return 0;
-}
-
-static sqlite3_stmt *
-db_st(struct store *s, int i)
-{
-	sqlite3_stmt *st = s->st[i];
-
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
-	return st;
-}
-
-static int
-db_step_done(struct store *s, sqlite3_stmt *st, const char *what)
-{
-	int rc = sqlite3_step(st);
-
-	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
-		log_err("store: %s: %s", what, sqlite3_errmsg(s->db));
-		return -1;
-	}
-	return 0;
-}
-
-static int
-db_begin(struct store *s, int full)
+tx_begin(struct store *s, int full)
 {
 	if (full != s->sync_full) {
-		if (db_exec(s, full ? "PRAGMA synchronous=FULL" :
+		if (sqldb_exec(&s->d, full ? "PRAGMA synchronous=FULL" :
 		    "PRAGMA synchronous=NORMAL") == -1)
 			return -1;
 		s->sync_full = full;
 	}
-	return db_exec(s, "BEGIN IMMEDIATE");
-}
-
-static int
-db_commit(struct store *s)
-{
-	if (db_exec(s, "COMMIT") == -1) {
-		(void)db_exec(s, "ROLLBACK");
-		return -1;
-	}
-	return 0;
-}
-
-static void
-db_rollback(struct store *s)
-{
-	(void)db_exec(s, "ROLLBACK");
-}
-
-static int
-meta_get_blob(struct store *s, const char *k, void *out, size_t n)
-{
-	sqlite3_stmt *st = db_st(s, ST_META_GET);
-	int found = 0;
-
-	sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW &&
-	    (size_t)sqlite3_column_bytes(st, 0) == n) {
-		memcpy(out, sqlite3_column_blob(st, 0), n);
-		found = 1;
-	}
-	sqlite3_reset(st);
-	return found;
-}
-
-static int
-meta_get_int(struct store *s, const char *k, uint64_t *out)
-{
-	sqlite3_stmt *st = db_st(s, ST_META_GET);
-	int found = 0;
-
-	sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		*out = (uint64_t)sqlite3_column_int64(st, 0);
-		found = 1;
-	}
-	sqlite3_reset(st);
-	return found;
-}
-
-static int
-meta_set_blob(struct store *s, const char *k, const void *v, size_t n)
-{
-	sqlite3_stmt *st = db_st(s, ST_META_SET);
-
-	sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 2, v, (int)n, SQLITE_STATIC);
-	return db_step_done(s, st, "meta set");
-}
-
-static int
-meta_set_int(struct store *s, const char *k, uint64_t v)
-{
-	sqlite3_stmt *st = db_st(s, ST_META_SET);
-
-	sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)v);
-	return db_step_done(s, st, "meta set");
+	return sqldb_begin(&s->d);
 }
 
 /* ---------------------------------------------------------- sealing */
 
-/* Starts a new epoch: fresh salt committed first, then sealing may use it. */
-static int
-ep_new(struct store *s)
-{
-	uint8_t salt[32], key[KEK_LEN];
-	struct sealep *v;
-	struct seal *sl = NULL;
-	sqlite3_stmt *st = NULL;
-	int64_t ep = 1;
-	int rc = -1;
+static const char *const ep_users[] = { "chunks", "akeys" };
 
-	if (RAND_bytes(salt, sizeof(salt)) != 1 ||
-	    seal_subkey(s->kek, salt, sizeof(salt), EP_INFO, key) == -1 ||
-	    (sl = seal_new(key)) == NULL)
-		goto done;
-	if ((v = realloc(s->eps, (s->neps + 1) * sizeof(*v))) == NULL)
-		goto done;
-	s->eps = v;
-	if (s->neps > 0)
-		ep = s->eps[s->neps - 1].ep + 1;
-	if (db_begin(s, 1) == -1)
-		goto done;
-	if (sqlite3_prepare_v2(s->db, "INSERT INTO epochs(ep, salt) VALUES(?, ?)",
-	    -1, &st, NULL) != SQLITE_OK) {
-		db_rollback(s);
-		goto done;
-	}
-	sqlite3_bind_int64(st, 1, ep);
-	sqlite3_bind_blob(st, 2, salt, sizeof(salt), SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE || db_commit(s) == -1) {
-		log_err("store: cannot record a sealing epoch: %s",
-		    sqlite3_errmsg(s->db));
-		db_rollback(s);
-		goto done;
-	}
-	s->eps[s->neps].ep = ep;
-	s->eps[s->neps].sl = sl;
-	s->neps++;
-	s->cur = sl;
-	s->cur_ep = ep;
-	s->ctr = 0;
-	sl = NULL;
-	rc = 0;
-done:
-	sqlite3_finalize(st);
-	seal_free(sl);
-	OPENSSL_cleanse(key, sizeof(key));
-	return rc;
-}
+static const struct sealep_conf ep_conf = {
+	.table = "epochs",
+	.info = EP_INFO,
+	.check_info = CHECK_INFO,
+	.users = ep_users,
+	.nusers = 2,
+	.aad_max = AAD_MAX,
+};
 
 /* Room for `need` more seals in this epoch; else a new one (no transaction open). */
 static int
 ep_ensure(struct store *s, size_t need)
 {
-	if (s->ctr + need <= EP_SEALS_MAX)
+	if (sealep_room(s->ep, need))
 		return 0;
-	return ep_new(s);
-}
-
-static struct seal *
-ep_find(struct store *s, int64_t ep)
-{
-	size_t i;
-
-	for (i = s->neps; i-- > 0;)
-		if (s->eps[i].ep == ep)
-			return s->eps[i].sl;
-	return NULL;
-}
-
-/* out: nonce || ciphertext || tag, len + SEAL_OVH bytes; the AAD is s->aad. */
-static int
-seal_rec(struct store *s, const uint8_t *pt, size_t len, uint8_t *out)
-{
-	uint8_t iv[SEAL_NONCE_LEN] = { 0 };
-	uint64_t c;
-	int i;
-
-	if (s->ctr >= EP_SEALS_MAX) {
-		log_err("store: sealing epoch %lld is used up",
-		    (long long)s->cur_ep);
-		return -1;
+	/* The new epoch's salt is committed with synchronous=FULL. */
+	if (s->sync_full != 1) {
+		if (sqldb_exec(&s->d, "PRAGMA synchronous=FULL") == -1)
+			return -1;
+		s->sync_full = 1;
 	}
-	c = s->ctr++;
-	for (i = 0; i < 8; i++)
-		iv[4 + i] = (uint8_t)(c >> (56 - 8 * i));
-	return seal_seal_iv(s->cur, iv, s->aad.data, s->aad.len, pt, len, out);
+	return sealep_next(s->ep);
 }
 
 /* pt gets ctlen - SEAL_OVH bytes; -1 if it does not authenticate (counted). */
@@ -679,10 +485,7 @@ static int
 unseal_rec(struct store *s, int64_t ep, const uint8_t *ct, size_t ctlen,
     uint8_t *pt)
 {
-	struct seal *sl = ep_find(s, ep);
-
-	if (sl == NULL || ctlen < SEAL_OVH ||
-	    seal_open(sl, s->aad.data, s->aad.len, ct, ctlen, pt) == -1) {
+	if (sealep_open(s->ep, ep, ct, ctlen, pt) == -1) {
 		s->stats.tampered++;
 		return -1;
 	}
@@ -690,44 +493,31 @@ unseal_rec(struct store *s, int64_t ep, const uint8_t *ct, size_t ctlen,
 }
 
 /* The AAD of a chunk: its position, ID and size. */
-static int
+static void
 aad_chunk(struct store *s, uint64_t ord, const uint8_t id[16])
 {
-	struct buf *b = &s->aad;
-
-	buf_reset(b);
-	return buf_add(b, "qkd-sim chunk v2", 16) | buf_add_u64(b, ord) |
-	    buf_add(b, id, 16) | buf_add_u32(b, (uint32_t)s->kb) ? -1 : 0;
-}
-
-static int
-aad_str(struct buf *b, const char *str)
-{
-	size_t n = strlen(str);
-
-	return n > UINT16_MAX || buf_add_u16(b, (uint16_t)n) == -1 ||
-	    buf_add(b, str, n) == -1 ? -1 : 0;
+	sealep_aad_begin(s->ep, "qkd-sim chunk v2");
+	sealep_aad_u64(s->ep, ord);
+	sealep_aad_bytes(s->ep, id, 16);
+	sealep_aad_u32(s->ep, (uint32_t)s->kb);
 }
 
 /*
  * The AAD of an assigned key: every column that decides who may take it and
  * until when (slaves: the stored newline-joined list; taken: one flag each).
  */
-static int
+static void
 aad_key(struct store *s, const uint8_t id[16], size_t size, uint64_t t,
     const char *master, const char *slaves, const uint8_t *taken, size_t ns)
 {
-	struct buf *b = &s->aad;
-
-	buf_reset(b);
-	if (buf_add(b, "qkd-sim akey v2\n", 16) | buf_add(b, id, 16) |
-	    buf_add_u32(b, (uint32_t)size) | buf_add_u64(b, t) |
-	    aad_str(b, master) | aad_str(b, slaves) |
-	    buf_add_u16(b, (uint16_t)ns) | buf_add(b, taken, ns)) {
-		log_err("store: a key record is too large");
-		return -1;
-	}
-	return 0;
+	sealep_aad_begin(s->ep, "qkd-sim akey v2\n");
+	sealep_aad_bytes(s->ep, id, 16);
+	sealep_aad_u32(s->ep, (uint32_t)size);
+	sealep_aad_u64(s->ep, t);
+	sealep_aad_str(s->ep, master);
+	sealep_aad_str(s->ep, slaves);
+	sealep_aad_u16(s->ep, (uint16_t)ns);
+	sealep_aad_bytes(s->ep, taken, ns);
 }
 
 /* --------------------------------------------------------------- open */
@@ -742,7 +532,7 @@ db_layout(struct store *s)
 	sqlite3_stmt *st = NULL;
 	int r = -1;
 
-	if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM sqlite_master "
+	if (sqlite3_prepare_v2(s->d.db, "SELECT count(*) FROM sqlite_master "
 	    "WHERE name = 'meta'", -1, &st, NULL) != SQLITE_OK ||
 	    sqlite3_step(st) != SQLITE_ROW)
 		goto done;
@@ -751,69 +541,13 @@ db_layout(struct store *s)
 		goto done;
 	}
 	sqlite3_finalize(st);
-	if (sqlite3_prepare_v2(s->db, "SELECT v FROM meta WHERE k = 'layout'",
+	if (sqlite3_prepare_v2(s->d.db, "SELECT v FROM meta WHERE k = 'layout'",
 	    -1, &st, NULL) != SQLITE_OK)
 		goto done;
 	r = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 1;
 done:
 	sqlite3_finalize(st);
 	return r;
-}
-
-/* Checks or records the KEK check value: HKDF(KEK, db salt), nothing sealed. */
-static int
-kek_check(struct store *s, int fresh)
-{
-	uint8_t salt[32], want[KEK_LEN], got[KEK_LEN];
-	int rc = -1;
-
-	if (fresh) {
-		if (RAND_bytes(salt, sizeof(salt)) != 1 ||
-		    seal_subkey(s->kek, salt, sizeof(salt), CHECK_INFO, want) == -1 ||
-		    meta_set_blob(s, "db_salt", salt, sizeof(salt)) == -1 ||
-		    meta_set_blob(s, "kek_check", want, sizeof(want)) == -1)
-			goto done;
-	} else if (!meta_get_blob(s, "db_salt", salt, sizeof(salt)) ||
-	    !meta_get_blob(s, "kek_check", got, sizeof(got)) ||
-	    seal_subkey(s->kek, salt, sizeof(salt), CHECK_INFO, want) == -1 ||
-	    CRYPTO_memcmp(want, got, sizeof(want)) != 0)
-		goto done;
-	rc = 0;
-done:
-	OPENSSL_cleanse(want, sizeof(want));
-	return rc;
-}
-
-/* Drops epochs no record uses, then loads the others' keys. */
-static int
-ep_load(struct store *s)
-{
-	uint8_t key[KEK_LEN];
-	struct sealep *v;
-	sqlite3_stmt *st = NULL;
-	int rc = -1;
-
-	if (db_exec(s, "DELETE FROM epochs WHERE ep NOT IN (SELECT ep FROM "
-	    "chunks) AND ep NOT IN (SELECT ep FROM akeys)") == -1 ||
-	    sqlite3_prepare_v2(s->db, "SELECT ep, salt FROM epochs ORDER BY ep",
-	    -1, &st, NULL) != SQLITE_OK)
-		goto done;
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		if ((v = realloc(s->eps, (s->neps + 1) * sizeof(*v))) == NULL)
-			goto done;
-		s->eps = v;
-		v[s->neps].ep = sqlite3_column_int64(st, 0);
-		if (seal_subkey(s->kek, sqlite3_column_blob(st, 1),
-		    (size_t)sqlite3_column_bytes(st, 1), EP_INFO, key) == -1 ||
-		    (v[s->neps].sl = seal_new(key)) == NULL)
-			goto done;
-		s->neps++;
-	}
-	rc = 0;
-done:
-	OPENSSL_cleanse(key, sizeof(key));
-	sqlite3_finalize(st);
-	return rc;
 }
 
 static int pair_add(struct store *s, const char *master, const char *slave,
@@ -828,12 +562,12 @@ sql_count(struct store *s)
 	sqlite3_stmt *st = NULL;
 	int rc = -1;
 
-	if (sqlite3_prepare_v2(s->db, "SELECT count(*) FROM chunks", -1, &st,
+	if (sqlite3_prepare_v2(s->d.db, "SELECT count(*) FROM chunks", -1, &st,
 	    NULL) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW)
 		goto done;
 	s->nchunks = (size_t)sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
-	if (sqlite3_prepare_v2(s->db, "SELECT master, slaves, taken FROM akeys",
+	if (sqlite3_prepare_v2(s->d.db, "SELECT master, slaves, taken FROM akeys",
 	    -1, &st, NULL) != SQLITE_OK)
 		goto done;
 	while (sqlite3_step(st) == SQLITE_ROW) {
@@ -849,36 +583,18 @@ done:
 	return rc;
 }
 
+/* The layout check, the pragmas, the schema and the statements. */
 static int
-sql_open(struct store *s, const char *path, const char *kek_file, char *err,
+sql_connect(struct store *s, const char *path,
+    const uint8_t kek[static SEAL_KEK_LEN], int *fresh, char *err,
     size_t errlen)
 {
-	uint64_t v = 0;
-	int fd, i, fresh, layout;
+	char why[256] = "";
+	int layout;
 
-	if (kek_file == NULL || *kek_file == '\0') {
-		snprintf(err, errlen, "db_path %s needs a kek_file", path);
-		return -1;
-	}
-	if (seal_kek_load(kek_file, s->kek, err, errlen) == -1)
-		return -1;
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd == -1) {
-		snprintf(err, errlen, "db_path %s: %s", path, strerror(errno));
-		return -1;
-	}
-	close(fd);
-	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-		snprintf(err, errlen, "db_path %s: %s", path,
-		    s->db ? sqlite3_errmsg(s->db) : "cannot open");
-		return -1;
-	}
-	sqlite3_busy_timeout(s->db, 5000);
-	if ((layout = db_layout(s)) == -1) {
-		snprintf(err, errlen, "db_path %s: %s", path, sqlite3_errmsg(s->db));
-		return -1;
-	}
+	if (sqldb_open(&s->d, path, "store", why, sizeof(why)) == -1 ||
+	    (layout = db_layout(s)) == -1)
+		goto fail;
 	if (layout != 0 && layout != LAYOUT) {
 		snprintf(err, errlen, "db_path %s has the key store layout %d "
 		    "(nonce counter kept in the database, which a restored copy "
@@ -889,56 +605,86 @@ sql_open(struct store *s, const char *path, const char *kek_file, char *err,
 		    layout, LAYOUT);
 		return -1;
 	}
-	fresh = layout == 0;
-	if (db_exec(s, "PRAGMA page_size=1024") == -1 ||
-	    db_exec(s, "PRAGMA journal_mode=WAL") == -1 ||
-	    db_exec(s, "PRAGMA secure_delete=ON") == -1 ||
-	    db_exec(s, "PRAGMA synchronous=FULL") == -1 ||
-	    db_exec(s, sql_schema) == -1) {
-		snprintf(err, errlen, "db_path %s: %s", path, sqlite3_errmsg(s->db));
+	*fresh = layout == 0;
+	if (sqldb_exec(&s->d, "PRAGMA page_size=1024") == -1 ||
+	    sqldb_wal(&s->d, why, sizeof(why)) == -1 ||
+	    sqldb_exec(&s->d, "PRAGMA secure_delete=ON") == -1 ||
+	    sqldb_exec(&s->d, "PRAGMA synchronous=FULL") == -1 ||
+	    sqldb_exec(&s->d, sql_schema) == -1 ||
+	    sqldb_prepare(&s->d, sql_stmt, ST__N, why, sizeof(why)) == -1 ||
+	    sqldb_meta_init(&s->d, why, sizeof(why)) == -1 ||
+	    (s->ep = sealep_new(&s->d, &ep_conf, kek, why,
+	    sizeof(why))) == NULL)
+		goto fail;
+	s->sync_full = 1;
+	return 0;
+fail:
+	snprintf(err, errlen, "db_path %s: %s", path,
+	    *why != '\0' || s->d.db == NULL ? why : sqlite3_errmsg(s->d.db));
+	return -1;
+}
+
+/* A new file: its layout, key size, generation and KEK check. */
+static int
+sql_init(struct store *s, const char *path, char *err, size_t errlen)
+{
+	if (RAND_bytes(s->gen, 16) != 1 || tx_begin(s, 1) == -1)
+		return -1;
+	if (sqldb_meta_set_u64(&s->d, "layout", LAYOUT) == -1 ||
+	    sqldb_meta_set_u64(&s->d, "key_bytes", s->kb) == -1 ||
+	    sqldb_meta_set_blob(&s->d, "gen", s->gen, 16) == -1 ||
+	    sealep_kek_set(s->ep) == -1 || sqldb_commit(&s->d) == -1) {
+		sqldb_rollback(&s->d);
+		snprintf(err, errlen, "db_path %s: cannot initialise", path);
 		return -1;
 	}
-	s->sync_full = 1;
-	for (i = 0; i < ST__N; i++)
-		if (sqlite3_prepare_v3(s->db, sql_stmt[i], -1,
-		    SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL) != SQLITE_OK) {
-			snprintf(err, errlen, "db_path %s: %s", path,
-			    sqlite3_errmsg(s->db));
-			return -1;
-		}
-	if (!fresh && (!meta_get_int(s, "key_bytes", &v) || v != s->kb)) {
+	return 0;
+}
+
+static int
+sql_open(struct store *s, const char *path, const char *kek_file, char *err,
+    size_t errlen)
+{
+	uint8_t kek[SEAL_KEK_LEN];
+	uint64_t v = 0;
+	int fresh, rc;
+	char why[256];
+
+	if (kek_file == NULL || *kek_file == '\0') {
+		snprintf(err, errlen, "db_path %s needs a kek_file", path);
+		return -1;
+	}
+	if (seal_kek_load(kek_file, kek, err, errlen) == -1)
+		return -1;
+	rc = sql_connect(s, path, kek, &fresh, err, errlen);
+	OPENSSL_cleanse(kek, sizeof(kek));
+	if (rc == -1)
+		return -1;
+	if (!fresh && (!sqldb_meta_u64(&s->d, "key_bytes", &v) || v != s->kb)) {
 		snprintf(err, errlen, "db_path %s holds keys of %llu bits, "
 		    "key_size is %zu", path, (unsigned long long)v * 8, s->kb * 8);
 		return -1;
 	}
 	if (fresh) {
-		if (RAND_bytes(s->gen, 16) != 1 || db_begin(s, 1) == -1)
+		if (sql_init(s, path, err, errlen) == -1)
 			return -1;
-		if (meta_set_int(s, "layout", LAYOUT) == -1 ||
-		    meta_set_int(s, "key_bytes", s->kb) == -1 ||
-		    meta_set_blob(s, "gen", s->gen, 16) == -1 ||
-		    kek_check(s, 1) == -1 || db_commit(s) == -1) {
-			db_rollback(s);
-			snprintf(err, errlen, "db_path %s: cannot initialise", path);
-			return -1;
-		}
 	} else {
-		if (kek_check(s, 0) == -1) {
+		if (!sealep_kek_ok(s->ep)) {
 			snprintf(err, errlen, "kek_file %s does not match "
 			    "db_path %s", kek_file, path);
 			return -1;
 		}
-		(void)meta_get_blob(s, "gen", s->gen, 16);
-		(void)meta_get_blob(s, "peer_gen", s->peer_gen, 16);
-		(void)meta_get_int(s, "last_seq", &s->last_seq);
+		(void)sqldb_meta_blob(&s->d, "gen", s->gen, 16);
+		(void)sqldb_meta_blob(&s->d, "peer_gen", s->peer_gen, 16);
+		(void)sqldb_meta_u64(&s->d, "last_seq", &s->last_seq);
 	}
-	if (ep_load(s) == -1 || ep_new(s) == -1 || sql_count(s) == -1) {
+	if (sealep_start(s->ep, why, sizeof(why)) == -1 || sql_count(s) == -1) {
 		snprintf(err, errlen, "db_path %s: cannot load: %s", path,
-		    sqlite3_errmsg(s->db));
+		    sqlite3_errmsg(s->d.db));
 		return -1;
 	}
 	log_info("store: %s: %zu chunks, %zu assigned keys, sealing epoch %lld",
-	    path, s->nchunks, s->nakeys, (long long)s->cur_ep);
+	    path, s->nchunks, s->nakeys, (long long)sealep_epoch(s->ep));
 	return 0;
 }
 
@@ -959,7 +705,6 @@ store_open(const char *db_path, const char *kek_file, size_t key_bytes,
 	}
 	pthread_mutex_init(&s->mu, NULL);
 	s->kb = key_bytes;
-	buf_init(&s->aad, AAD_MAX);
 	if (RAND_bytes((uint8_t *)&s->hseed, sizeof(s->hseed)) != 1 ||
 	    h_init(&s->ct) == -1 || h_init(&s->kt) == -1) {
 		snprintf(err, errlen, "store: cannot initialise");
@@ -986,7 +731,6 @@ store_close(struct store *s)
 {
 	struct chunk *c, *nc;
 	size_t i;
-	int j;
 
 	if (s == NULL)
 		return;
@@ -999,20 +743,13 @@ store_close(struct store *s)
 			m_akey_free((struct akey *)s->kt.s[i].p);
 	free(s->ct.s);
 	free(s->kt.s);
-	for (j = 0; j < ST__N; j++)
-		sqlite3_finalize(s->st[j]);
-	if (s->db)
-		sqlite3_close(s->db);
-	for (i = 0; i < s->neps; i++)
-		seal_free(s->eps[i].sl);
-	free(s->eps);
+	sealep_free(s->ep);
+	sqldb_close(&s->d);
 	for (i = 0; i < s->npairs; i++) {
 		free(s->pairs[i].master);
 		free(s->pairs[i].slave);
 	}
 	free(s->pairs);
-	buf_free(&s->aad);
-	OPENSSL_cleanse(s->kek, sizeof(s->kek));
 	pthread_mutex_destroy(&s->mu);
 	free(s);
 }
@@ -1032,7 +769,7 @@ void
 store_size_hint(struct store *s, size_t nchunks)
 {
 	pthread_mutex_lock(&s->mu);
-	if (s->db == NULL)
+	if (s->d.db == NULL)
 		h_presize(&s->ct, nchunks);
 	pthread_mutex_unlock(&s->mu);
 }
@@ -1207,36 +944,36 @@ q_add_chunks(struct store *s, uint64_t seq, size_t n, const uint8_t *ids,
 	int rc = -1, r;
 
 	ct = sec_alloc(s->kb + SEAL_OVH);
-	if (ct == NULL || ep_ensure(s, n) == -1 || db_begin(s, 0) == -1) {
+	if (ct == NULL || ep_ensure(s, n) == -1 || tx_begin(s, 0) == -1) {
 		sec_free(ct, s->kb + SEAL_OVH);
 		return -1;
 	}
 	for (i = 0; i < n; i++) {
-		if (aad_chunk(s, STORE_ORD(seq, i), ids + 16 * i) == -1 ||
-		    seal_rec(s, keys + i * s->kb, s->kb, ct) == -1)
+		aad_chunk(s, STORE_ORD(seq, i), ids + 16 * i);
+		if (sealep_seal(s->ep, keys + i * s->kb, s->kb, ct) == -1)
 			goto done;
-		st = db_st(s, ST_INS_CHUNK);
+		st = sqldb_st(&s->d, ST_INS_CHUNK);
 		sqlite3_bind_int64(st, 1, (sqlite3_int64)STORE_ORD(seq, i));
 		sqlite3_bind_blob(st, 2, ids + 16 * i, 16, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 3, s->cur_ep);
+		sqlite3_bind_int64(st, 3, sealep_epoch(s->ep));
 		sqlite3_bind_blob(st, 4, ct, (int)(s->kb + SEAL_OVH), SQLITE_STATIC);
 		r = sqlite3_step(st);
 		sqlite3_reset(st);
 		if (r == SQLITE_CONSTRAINT)
 			continue;	/* duplicate ID */
 		if (r != SQLITE_DONE) {
-			log_err("store: insert chunk: %s", sqlite3_errmsg(s->db));
+			log_err("store: insert chunk: %s", sqlite3_errmsg(s->d.db));
 			goto done;
 		}
 		added++;
 	}
-	if (meta_set_int(s, "last_seq", seq) == -1 || db_commit(s) == -1)
+	if (sqldb_meta_set_u64(&s->d, "last_seq", seq) == -1 || sqldb_commit(&s->d) == -1)
 		goto done;
 	s->nchunks += added;
 	rc = 0;
 done:
 	if (rc == -1)
-		db_rollback(s);
+		sqldb_rollback(&s->d);
 	sec_free(ct, s->kb + SEAL_OVH);
 	return rc;
 }
@@ -1248,7 +985,7 @@ store_add_chunks(struct store *s, uint64_t seq, size_t n,
 	int rc;
 
 	pthread_mutex_lock(&s->mu);
-	rc = s->db ? q_add_chunks(s, seq, n, ids, keys) :
+	rc = s->d.db ? q_add_chunks(s, seq, n, ids, keys) :
 	    m_add_chunks(s, seq, n, ids, keys);
 	if (rc == 0 && seq > s->last_seq)
 		s->last_seq = seq;
@@ -1263,7 +1000,7 @@ drop_chunks(struct store *s, int all, uint64_t seq, size_t *dropped)
 	sqlite3_stmt *st;
 	size_t n = 0;
 
-	if (s->db == NULL) {
+	if (s->d.db == NULL) {
 		for (c = s->head; c != NULL; c = nc) {
 			nc = c->next;
 			if (all || STORE_ORD_SEQ(c->ord) > seq) {
@@ -1274,7 +1011,7 @@ drop_chunks(struct store *s, int all, uint64_t seq, size_t *dropped)
 		*dropped = n;
 		return 0;
 	}
-	if (sqlite3_prepare_v2(s->db, all ? "DELETE FROM chunks" :
+	if (sqlite3_prepare_v2(s->d.db, all ? "DELETE FROM chunks" :
 	    "DELETE FROM chunks WHERE ord >= ?", -1, &st, NULL) != SQLITE_OK)
 		return -1;
 	if (!all)
@@ -1284,7 +1021,7 @@ drop_chunks(struct store *s, int all, uint64_t seq, size_t *dropped)
 		return -1;
 	}
 	sqlite3_finalize(st);
-	n = (size_t)sqlite3_changes(s->db);
+	n = (size_t)sqlite3_changes(s->d.db);
 	s->nchunks -= n < s->nchunks ? n : s->nchunks;
 	*dropped = n;
 	return 0;
@@ -1297,13 +1034,13 @@ store_drop_after(struct store *s, uint64_t seq, size_t *dropped)
 
 	*dropped = 0;
 	pthread_mutex_lock(&s->mu);
-	if (s->db && db_begin(s, 0) == -1) {
+	if (s->d.db && tx_begin(s, 0) == -1) {
 		pthread_mutex_unlock(&s->mu);
 		return -1;
 	}
 	rc = drop_chunks(s, 0, seq, dropped);
-	if (s->db && (rc == -1 || db_commit(s) == -1)) {
-		db_rollback(s);
+	if (s->d.db && (rc == -1 || sqldb_commit(&s->d) == -1)) {
+		sqldb_rollback(&s->d);
 		rc = -1;
 	}
 	pthread_mutex_unlock(&s->mu);
@@ -1319,14 +1056,14 @@ store_peer_gen(struct store *s, const uint8_t gen[static 16], size_t *dropped)
 	pthread_mutex_lock(&s->mu);
 	if (memcmp(s->peer_gen, gen, 16) == 0)
 		goto done;
-	if (s->db && db_begin(s, 0) == -1) {
+	if (s->d.db && tx_begin(s, 0) == -1) {
 		rc = -1;
 		goto done;
 	}
 	rc = drop_chunks(s, 1, 0, dropped);
-	if (s->db && (rc == -1 || meta_set_blob(s, "peer_gen", gen, 16) == -1 ||
-	    db_commit(s) == -1)) {
-		db_rollback(s);
+	if (s->d.db && (rc == -1 || sqldb_meta_set_blob(&s->d, "peer_gen", gen, 16) == -1 ||
+	    sqldb_commit(&s->d) == -1)) {
+		sqldb_rollback(&s->d);
 		rc = -1;
 	}
 	if (rc == 0)
@@ -1392,15 +1129,15 @@ q_drop_bad_chunk(struct store *s, uint64_t ord)
 	log_warn("store: chunk at position %llu does not authenticate (its "
 	    "record was edited or damaged): deleted, never served",
 	    (unsigned long long)ord);
-	if (db_begin(s, 0) == -1)
+	if (tx_begin(s, 0) == -1)
 		return;
-	del = db_st(s, ST_DEL_ORD);
+	del = sqldb_st(&s->d, ST_DEL_ORD);
 	sqlite3_bind_int64(del, 1, (sqlite3_int64)ord);
-	if (db_step_done(s, del, "delete chunk") == -1 || db_commit(s) == -1) {
-		db_rollback(s);
+	if (sqldb_done(&s->d, del, "delete chunk") == -1 || sqldb_commit(&s->d) == -1) {
+		sqldb_rollback(&s->d);
 		return;
 	}
-	if (sqlite3_changes(s->db) > 0 && s->nchunks > 0)
+	if (sqlite3_changes(s->d.db) > 0 && s->nchunks > 0)
 		s->nchunks--;
 }
 
@@ -1411,9 +1148,9 @@ q_reserve(struct store *s, struct store_resv *r)
 	size_t i = 0;
 	int rc = -1, bad = 0;
 
-	if (db_begin(s, 0) == -1)
+	if (tx_begin(s, 0) == -1)
 		return -1;
-	st = db_st(s, r->newest ? ST_SEL_NEW : ST_SEL_OLD);
+	st = sqldb_st(&s->d, r->newest ? ST_SEL_NEW : ST_SEL_OLD);
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)r->n);
 	while (i < r->n && sqlite3_step(st) == SQLITE_ROW) {
 		r->ord[i] = (uint64_t)sqlite3_column_int64(st, 0);
@@ -1423,8 +1160,8 @@ q_reserve(struct store *s, struct store_resv *r)
 			break;
 		}
 		memcpy(r->ids[i], sqlite3_column_blob(st, 1), 16);
-		if (aad_chunk(s, r->ord[i], r->ids[i]) == -1 ||
-		    unseal_rec(s, sqlite3_column_int64(st, 2),
+		aad_chunk(s, r->ord[i], r->ids[i]);
+		if (unseal_rec(s, sqlite3_column_int64(st, 2),
 		    sqlite3_column_blob(st, 3), s->kb + SEAL_OVH,
 		    r->keys + i * s->kb) == -1) {
 			bad = 1;
@@ -1436,7 +1173,7 @@ q_reserve(struct store *s, struct store_resv *r)
 	if (i != r->n) {
 		/* The store heals: the next reservation goes past it. */
 		if (bad) {
-			db_rollback(s);
+			sqldb_rollback(&s->d);
 			OPENSSL_cleanse(r->keys, r->n * r->kb);
 			q_drop_bad_chunk(s, r->ord[i]);
 			return -1;
@@ -1444,17 +1181,17 @@ q_reserve(struct store *s, struct store_resv *r)
 		goto done;
 	}
 	for (i = 0; i < r->n; i++) {
-		del = db_st(s, ST_DEL_ORD);
+		del = sqldb_st(&s->d, ST_DEL_ORD);
 		sqlite3_bind_int64(del, 1, (sqlite3_int64)r->ord[i]);
-		if (db_step_done(s, del, "delete chunk") == -1)
+		if (sqldb_done(&s->d, del, "delete chunk") == -1)
 			goto done;
 	}
-	if (db_commit(s) == -1)
+	if (sqldb_commit(&s->d) == -1)
 		goto done;
 	rc = 0;
 done:
 	if (rc == -1) {
-		db_rollback(s);
+		sqldb_rollback(&s->d);
 		OPENSSL_cleanse(r->keys, r->n * r->kb);
 	}
 	return rc;
@@ -1477,8 +1214,8 @@ store_reserve(struct store *s, size_t n, int newest, struct store_resv *r,
 		pthread_mutex_unlock(&s->mu);
 		return -1;
 	}
-	rc = s->db ? q_reserve(s, r) : m_reserve(s, r);
-	if (rc == 0 && s->db)
+	rc = s->d.db ? q_reserve(s, r) : m_reserve(s, r);
+	if (rc == 0 && s->d.db)
 		s->nchunks -= n;	/* m_reserve counted its own */
 	pthread_mutex_unlock(&s->mu);
 	if (rc == -1)
@@ -1524,32 +1261,32 @@ q_putback(struct store *s, struct store_resv *r, const uint8_t *drop)
 	int rc = -1;
 
 	ct = sec_alloc(s->kb + SEAL_OVH);
-	if (ct == NULL || ep_ensure(s, r->n) == -1 || db_begin(s, 0) == -1) {
+	if (ct == NULL || ep_ensure(s, r->n) == -1 || tx_begin(s, 0) == -1) {
 		sec_free(ct, s->kb + SEAL_OVH);
 		return -1;
 	}
 	for (i = 0; i < r->n; i++) {
 		if (drop && drop[i])
 			continue;
-		if (aad_chunk(s, r->ord[i], r->ids[i]) == -1 ||
-		    seal_rec(s, r->keys + i * s->kb, s->kb, ct) == -1)
+		aad_chunk(s, r->ord[i], r->ids[i]);
+		if (sealep_seal(s->ep, r->keys + i * s->kb, s->kb, ct) == -1)
 			goto done;
-		st = db_st(s, ST_INS_CHUNK);
+		st = sqldb_st(&s->d, ST_INS_CHUNK);
 		sqlite3_bind_int64(st, 1, (sqlite3_int64)r->ord[i]);
 		sqlite3_bind_blob(st, 2, r->ids[i], 16, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 3, s->cur_ep);
+		sqlite3_bind_int64(st, 3, sealep_epoch(s->ep));
 		sqlite3_bind_blob(st, 4, ct, (int)(s->kb + SEAL_OVH), SQLITE_STATIC);
 		if (sqlite3_step(st) == SQLITE_DONE)
 			added++;
 		sqlite3_reset(st);
 	}
-	if (db_commit(s) == -1)
+	if (sqldb_commit(&s->d) == -1)
 		goto done;
 	s->nchunks += added;
 	rc = 0;
 done:
 	if (rc == -1)
-		db_rollback(s);
+		sqldb_rollback(&s->d);
 	sec_free(ct, s->kb + SEAL_OVH);
 	return rc;
 }
@@ -1560,7 +1297,7 @@ store_putback(struct store *s, struct store_resv *r, const uint8_t *drop)
 	int rc;
 
 	pthread_mutex_lock(&s->mu);
-	rc = s->db ? q_putback(s, r, drop) : m_putback(s, r, drop);
+	rc = s->d.db ? q_putback(s, r, drop) : m_putback(s, r, drop);
 	pthread_mutex_unlock(&s->mu);
 	return rc;
 }
@@ -1730,13 +1467,13 @@ q_assign_one(struct store *s, struct store_assign *a, uint8_t *tmp,
 	if (a->nslaves > sizeof(zero) || (sl = slaves_join(a->slaves,
 	    a->nslaves)) == NULL)
 		return -1;
-	if (db_exec(s, "SAVEPOINT a") == -1) {
+	if (sqldb_exec(&s->d, "SAVEPOINT a") == -1) {
 		free(sl);
 		return -1;
 	}
 	/* Delete each chunk; a missing (or repeated) one shows as absent. */
 	for (i = 0; i < nch; i++) {
-		st = db_st(s, ST_SEL_ORD);
+		st = sqldb_st(&s->d, ST_SEL_ORD);
 		sqlite3_bind_int64(st, 1, (sqlite3_int64)a->ords[i]);
 		r = sqlite3_step(st);
 		if (r != SQLITE_ROW || sqlite3_column_bytes(st, 0) != 16 ||
@@ -1745,8 +1482,8 @@ q_assign_one(struct store *s, struct store_assign *a, uint8_t *tmp,
 			memcpy(a->missing[a->nmissing++], a->chunks + 16 * i, 16);
 			continue;
 		}
+		aad_chunk(s, a->ords[i], a->chunks + 16 * i);
 		if ((size_t)sqlite3_column_bytes(st, 2) != s->kb + SEAL_OVH ||
-		    aad_chunk(s, a->ords[i], a->chunks + 16 * i) == -1 ||
 		    unseal_rec(s, sqlite3_column_int64(st, 1),
 		    sqlite3_column_blob(st, 2), s->kb + SEAL_OVH,
 		    tmp + (i % a->per) * s->kb) == -1) {
@@ -1759,26 +1496,26 @@ q_assign_one(struct store *s, struct store_assign *a, uint8_t *tmp,
 			continue;
 		}
 		sqlite3_reset(st);
-		st = db_st(s, ST_DEL_ORD);
+		st = sqldb_st(&s->d, ST_DEL_ORD);
 		sqlite3_bind_int64(st, 1, (sqlite3_int64)a->ords[i]);
-		if (db_step_done(s, st, "delete chunk") == -1)
+		if (sqldb_done(&s->d, st, "delete chunk") == -1)
 			goto fail;
 		if (a->nmissing > 0 || i % a->per != a->per - 1)
 			continue;
 		/* The key: its chunks concatenated, truncated to its size. */
 		k = i / a->per;
-		if (aad_key(s, a->ids + 16 * k, a->size_bytes, a->t, a->master,
-		    sl, zero, a->nslaves) == -1 ||
-		    seal_rec(s, tmp, a->size_bytes, ct) == -1)
+		aad_key(s, a->ids + 16 * k, a->size_bytes, a->t, a->master, sl,
+		    zero, a->nslaves);
+		if (sealep_seal(s->ep, tmp, a->size_bytes, ct) == -1)
 			goto fail;
-		st = db_st(s, ST_INS_KEY);
+		st = sqldb_st(&s->d, ST_INS_KEY);
 		sqlite3_bind_blob(st, 1, a->ids + 16 * k, 16, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, a->master, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 3, sl, -1, SQLITE_STATIC);
 		sqlite3_bind_blob(st, 4, zero, (int)a->nslaves, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 5, a->size_bytes);
 		sqlite3_bind_int64(st, 6, (sqlite3_int64)a->t);
-		sqlite3_bind_int64(st, 7, s->cur_ep);
+		sqlite3_bind_int64(st, 7, sealep_epoch(s->ep));
 		sqlite3_bind_blob(st, 8, ct, (int)(a->size_bytes + SEAL_OVH),
 		    SQLITE_STATIC);
 		r = sqlite3_step(st);
@@ -1799,16 +1536,16 @@ q_assign_one(struct store *s, struct store_assign *a, uint8_t *tmp,
 	s->nchunks -= nch;
 	s->nakeys += a->nkeys;
 	pairs_assign(s, a, 1);
-	return db_exec(s, "RELEASE a");
+	return sqldb_exec(&s->d, "RELEASE a");
 undo:
 	free(sl);
-	if (db_exec(s, "ROLLBACK TO a") == -1)
+	if (sqldb_exec(&s->d, "ROLLBACK TO a") == -1)
 		return -1;
-	return db_exec(s, "RELEASE a");
+	return sqldb_exec(&s->d, "RELEASE a");
 fail:
 	free(sl);
-	(void)db_exec(s, "ROLLBACK TO a");
-	(void)db_exec(s, "RELEASE a");
+	(void)sqldb_exec(&s->d, "ROLLBACK TO a");
+	(void)sqldb_exec(&s->d, "RELEASE a");
 	return -1;
 }
 
@@ -1827,7 +1564,7 @@ store_assign(struct store *s, struct store_assign *v, size_t n)
 		v[i].t = now;
 	}
 	pthread_mutex_lock(&s->mu);
-	if (s->db == NULL) {
+	if (s->d.db == NULL) {
 		for (i = 0; i < n && rc == 0; i++)
 			rc = m_assign_one(s, &v[i]);
 		pthread_mutex_unlock(&s->mu);
@@ -1845,16 +1582,16 @@ store_assign(struct store *s, struct store_assign *v, size_t n)
 	nch0 = s->nchunks;
 	nak0 = s->nakeys;
 	if (tmp == NULL || ct == NULL || ep_ensure(s, need) == -1 ||
-	    db_begin(s, 1) == -1) {
+	    tx_begin(s, 1) == -1) {
 		rc = -1;
 		goto done;
 	}
 	for (i = 0; i < n && rc == 0; i++)
 		rc = q_assign_one(s, &v[i], tmp, ct);
-	if (rc == 0 && db_commit(s) == -1)
+	if (rc == 0 && sqldb_commit(&s->d) == -1)
 		rc = -1;
 	if (rc == -1) {
-		db_rollback(s);
+		sqldb_rollback(&s->d);
 		s->nchunks = nch0;
 		s->nakeys = nak0;
 		for (i = 0; i < n; i++)
@@ -1964,7 +1701,7 @@ static enum store_rc
 q_take_one(struct store *s, const char *caller, const char *master,
     const uint8_t id[16], uint64_t now, struct q_tk *tk, struct etsi_key *k)
 {
-	sqlite3_stmt *st = db_st(s, ST_SEL_KEY);
+	sqlite3_stmt *st = sqldb_st(&s->d, ST_SEL_KEY);
 	enum store_rc rc = STORE_NOTFOUND;
 	const char *m, *sl;
 	size_t len;
@@ -1997,8 +1734,8 @@ q_take_one(struct store *s, const char *caller, const char *master,
 		rc = STORE_ERR;
 		goto done;
 	}
-	if (aad_key(s, id, tk->size, tk->t, m, sl, tk->taken, tk->ns) == -1 ||
-	    unseal_rec(s, sqlite3_column_int64(st, 5),
+	aad_key(s, id, tk->size, tk->t, m, sl, tk->taken, tk->ns);
+	if (unseal_rec(s, sqlite3_column_int64(st, 5),
 	    sqlite3_column_blob(st, 6), len, k->key) == -1) {
 		q_bad_key(id);
 		goto done;
@@ -2027,20 +1764,21 @@ q_take_commit(struct store *s, const char *master, const uint8_t id[16],
 	for (j = 0; j < tk->ns && tk->taken[j]; j++)
 		;
 	if (j == tk->ns) {
-		st = db_st(s, ST_DEL_KEY);
+		st = sqldb_st(&s->d, ST_DEL_KEY);
 		sqlite3_bind_blob(st, 1, id, 16, SQLITE_STATIC);
 		(*removed)++;
 	} else {
-		if (aad_key(s, id, tk->size, tk->t, master, tk->slaves,
-		    tk->taken, tk->ns) == -1 || seal_rec(s, k->key, k->len, ct) == -1)
+		aad_key(s, id, tk->size, tk->t, master, tk->slaves, tk->taken,
+		    tk->ns);
+		if (sealep_seal(s->ep, k->key, k->len, ct) == -1)
 			return -1;
-		st = db_st(s, ST_UPD_TAKEN);
+		st = sqldb_st(&s->d, ST_UPD_TAKEN);
 		sqlite3_bind_blob(st, 1, tk->taken, (int)tk->ns, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, s->cur_ep);
+		sqlite3_bind_int64(st, 2, sealep_epoch(s->ep));
 		sqlite3_bind_blob(st, 3, ct, (int)(k->len + SEAL_OVH), SQLITE_STATIC);
 		sqlite3_bind_blob(st, 4, id, 16, SQLITE_STATIC);
 	}
-	return db_step_done(s, st, "take key");
+	return sqldb_done(&s->d, st, "take key");
 }
 
 static enum store_rc
@@ -2059,7 +1797,7 @@ q_take(struct store *s, const char *caller, const char *master,
 		return STORE_ERR;
 	/* Every key may be sealed again (several slaves): room for n seals. */
 	if ((ct = sec_alloc(ctlen)) == NULL || ep_ensure(s, n) == -1 ||
-	    db_begin(s, 1) == -1) {
+	    tx_begin(s, 1) == -1) {
 		sec_free(ct, ctlen);
 		free(tk);
 		return STORE_ERR;
@@ -2093,7 +1831,7 @@ q_take(struct store *s, const char *caller, const char *master,
 		    &removed) == -1)
 			goto done;
 	/* Committed (fsync'd) before a single byte leaves this function. */
-	if (db_commit(s) == -1)
+	if (sqldb_commit(&s->d) == -1)
 		goto done;
 	s->nakeys -= removed;
 	for (i = 0; i < n; i++)
@@ -2101,7 +1839,7 @@ q_take(struct store *s, const char *caller, const char *master,
 	rc = STORE_OK;
 done:
 	if (rc != STORE_OK) {
-		db_rollback(s);
+		sqldb_rollback(&s->d);
 		for (i = 0; i < n; i++) {
 			sec_free(out->v[i].key, out->v[i].len);
 			out->v[i].key = NULL;
@@ -2123,7 +1861,7 @@ store_take(struct store *s, const char *caller, const char *master,
 	enum store_rc rc;
 
 	pthread_mutex_lock(&s->mu);
-	rc = s->db ? q_take(s, caller, master, ids, valid, n, out) :
+	rc = s->d.db ? q_take(s, caller, master, ids, valid, n, out) :
 	    m_take(s, caller, master, ids, valid, n, out);
 	pthread_mutex_unlock(&s->mu);
 	return rc;
@@ -2171,11 +1909,11 @@ q_expire(struct store *s, uint64_t now, size_t *n)
 
 	if ((ids = malloc(SWEEP_MAX * 16)) == NULL)
 		return -1;
-	if (db_begin(s, 0) == -1) {
+	if (tx_begin(s, 0) == -1) {
 		free(ids);
 		return -1;
 	}
-	st = db_st(s, ST_SEL_OLDKEYS);
+	st = sqldb_st(&s->d, ST_SEL_OLDKEYS);
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)(now - s->ttl_ms));
 	while (k < SWEEP_MAX && sqlite3_step(st) == SQLITE_ROW) {
 		if (sqlite3_column_bytes(st, 0) != 16)
@@ -2187,19 +1925,19 @@ q_expire(struct store *s, uint64_t now, size_t *n)
 	}
 	sqlite3_reset(st);
 	for (i = 0; i < k; i++) {
-		st = db_st(s, ST_DEL_KEY);
+		st = sqldb_st(&s->d, ST_DEL_KEY);
 		sqlite3_bind_blob(st, 1, ids + 16 * i, 16, SQLITE_STATIC);
-		if (db_step_done(s, st, "expire key") == -1)
+		if (sqldb_done(&s->d, st, "expire key") == -1)
 			goto done;
 	}
-	if (db_commit(s) == -1)
+	if (sqldb_commit(&s->d) == -1)
 		goto done;
 	s->nakeys -= k < s->nakeys ? k : s->nakeys;
 	*n = k;
 	rc = 0;
 done:
 	if (rc == -1) {
-		db_rollback(s);
+		sqldb_rollback(&s->d);
 		q_recount(s);
 	}
 	free(ids);
@@ -2214,7 +1952,7 @@ store_expire(struct store *s, uint64_t now_ms, size_t *n)
 	*n = 0;
 	pthread_mutex_lock(&s->mu);
 	if (s->ttl_ms > 0 && now_ms >= s->ttl_ms) {
-		if (s->db)
+		if (s->d.db)
 			rc = q_expire(s, now_ms, n);
 		else
 			*n = m_expire(s, now_ms);
