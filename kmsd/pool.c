@@ -282,7 +282,9 @@ static int
 add_commit(struct pool *p, struct pair *pr, const struct etsi_keys *keys,
     uint64_t fetched_ms, const uint64_t *h, struct row_buf *rb)
 {
-	if (sqldb_begin(&p->db) == -1) {
+	/* Room in the sealing epoch first: a new one commits its salt. */
+	if (pool_seal_room(p, (keys->n + POOL_ROW_MAX - 1) / POOL_ROW_MAX) ==
+	    -1 || sqldb_begin(&p->db) == -1) {
 		add_undo_ids(p, h, keys->n);
 		return -1;
 	}
@@ -493,14 +495,12 @@ pool_open(const struct pool_cfg *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "pool: out of memory");
 		goto fail;
 	}
-	if (pool_seal_init(p, kek) == -1) {
-		snprintf(err, errlen, "pool: AES-256-GCM unavailable");
-		goto fail;
-	}
 	if (pool_sql_open(p, cfg, err, errlen) == -1 ||
+	    pool_seal_init(p, kek, err, errlen) == -1 ||
 	    pool_sql_meta_check(p, cfg, err, errlen) == -1 ||
 	    hwm_open(p, cfg, &fresh, err, errlen) == -1 ||
 	    pool_sql_rollback(p, cfg->db_path, fresh, err, errlen) == -1 ||
+	    pool_seal_start(p, cfg->db_path, err, errlen) == -1 ||
 	    pool_sql_load(p, cfg->db_path, err, errlen) == -1)
 		goto fail;
 	OPENSSL_cleanse(kek, sizeof(kek));
@@ -560,9 +560,10 @@ release_prepare(struct pool *p, size_t *most)
 	return total;
 }
 
-/* Under dbmu and mu: every queue as rows, in one FULL transaction. */
+/* Under dbmu and mu: every queue as rows (at most total), in one FULL
+ * transaction. */
 static int
-release_write(struct pool *p, size_t most)
+release_write(struct pool *p, size_t total, size_t most)
 {
 	struct etsi_keys	 tmp = { NULL, 0 };
 	struct row_buf		 rb = { NULL, NULL, NULL, 0 };
@@ -571,7 +572,7 @@ release_write(struct pool *p, size_t most)
 
 	if ((tmp.v = calloc(most, sizeof(*tmp.v))) == NULL ||
 	    pool_row_buf_alloc(p, &rb, most) == -1 ||
-	    sqldb_begin(&p->db) == -1)
+	    pool_seal_room(p, total) == -1 || sqldb_begin(&p->db) == -1)
 		goto done;
 	for (pr = p->pairs; pr != NULL; pr = pr->next)
 		if (pr->n > 0 && release_pair(p, pr, &rb, &tmp) == -1)
@@ -603,7 +604,7 @@ pool_release(struct pool *p)
 	pthread_mutex_lock(&p->mu);
 	if ((total = release_prepare(p, &most)) == 0)
 		;
-	else if (release_write(p, most) == 0) {
+	else if (release_write(p, total, most) == 0) {
 		p->stats.returned_keys += total;
 		log_info("pool: %zu leased keys put back into the pool database",
 		    total);
@@ -642,8 +643,8 @@ pool_close(struct pool *p)
 	}
 	idset_free(&p->ids);
 	pool_lease_free(p);
-	pool_sql_close(p);
 	pool_seal_free(p);
+	pool_sql_close(p);
 	hwm_free(&p->hwm);
 	pthread_mutex_destroy(&p->mu);
 	pthread_mutex_destroy(&p->dbmu);

@@ -8,8 +8,8 @@
  *                 and moving a lease from disk into memory
  *   pool_sql.c    the database: schema, statements, rows read and written,
  *                 the key-ID list codec, the checks at open
- *   pool_seal.c   sealing: the AAD of a row, sealing and opening rows, the
- *                 KEK check record
+ *   pool_seal.c   sealing: the AAD of a row, sealing and opening rows in
+ *                 sealing epochs (common/sealep.h), the KEK check
  *   hwm.c         the high-water mark file
  *
  * The no-key-twice guarantee rests on one ordering: a key leaves the database
@@ -64,6 +64,7 @@
 #include "common/buf.h"
 #include "common/etsi.h"
 #include "common/idset.h"
+#include "common/sealep.h"
 #include "common/seal.h"
 #include "common/sqldb.h"
 #include "kmsd/hwm.h"
@@ -115,6 +116,7 @@ struct gbuf {
  * are kept for the next lease; ids and blob are not secret). */
 struct lrow {
 	int64_t		 seq;		/* the row's id */
+	int64_t		 ep;		/* its sealing epoch */
 	uint64_t	 fetched_ms;
 	size_t		 n;		/* keys, as the n column says */
 	struct gbuf	 ids;		/* text, not NUL-terminated */
@@ -124,6 +126,7 @@ struct lrow {
 /* What a row's seal binds, besides the pool ID and the key size. */
 struct pool_row {
 	uint64_t	 seq;
+	int64_t		 ep;		/* sealing epoch (pool_seal_row sets it) */
 	const struct pair *pr;
 	uint64_t	 fetched_ms;
 	size_t		 n;
@@ -149,11 +152,12 @@ struct pool {
 	/* Under dbmu. */
 	struct sqldb	 db;
 	bool		 db_ready;	/* every statement prepared */
-	struct seal	*seal;
+	struct seal	*seal;		/* the KEK: the mark file */
+	struct sealep	*sep;		/* the rows */
+	uint8_t		*kek;		/* sec_alloc: epochs_reload */
 	struct idset	 ids;
 	struct lrow	*rows;
 	size_t		 rows_cap;
-	struct buf	 aad;		/* pool_seal's scratch */
 	struct lkey	*stage;		/* an unsealed lease, not yet attached */
 	uint8_t		*sbytes;	/* scap * kb, sec_alloc */
 	size_t		 sn, scap;
@@ -228,19 +232,27 @@ int		 pool_sql_disk_min(struct pool *p, struct pair *pr);
 int		 pool_ids_decode(const char *s, size_t len, size_t n,
 		    void (*fn)(void *, size_t, const char *), void *arg);
 
-/* pool_seal.c (-1 logged unless said otherwise) */
-int		 pool_seal_init(struct pool *p, const uint8_t kek[SEAL_KEK_LEN]);
+/* pool_seal.c: setup (err, no log); the database is open */
+int		 pool_seal_init(struct pool *p, const uint8_t kek[SEAL_KEK_LEN],
+		    char *err, size_t errlen);
+/* This opening's sealing epoch (its own transaction). */
+int		 pool_seal_start(struct pool *p, const char *db_path, char *err,
+		    size_t errlen);
 void		 pool_seal_free(struct pool *p);
-/* blob gets r->n * kb + SEAL_OVERHEAD bytes. */
-int		 pool_seal_row(struct pool *p, const struct pool_row *r,
+
+/* pool_seal.c: run time (-1 logged unless said otherwise) */
+#define POOL_EPOCHS_KEPT	64	/* unused epochs kept at open */
+/* Before a transaction that seals up to nrows rows: room in the epoch. */
+int		 pool_seal_room(struct pool *p, size_t nrows);
+/* blob gets r->n * kb + SEAL_OVERHEAD bytes; r->ep the epoch. */
+int		 pool_seal_row(struct pool *p, struct pool_row *r,
 		    const uint8_t *pt, uint8_t *blob);
 /* pt gets r->n * kb bytes; -1 (not logged) if the row does not open. */
 int		 pool_open_row(struct pool *p, const struct pool_row *r,
 		    const uint8_t *blob, size_t bloblen, uint8_t *pt);
-#define POOL_CHECK_LEN	(16 + SEAL_OVERHEAD)
-int		 pool_seal_check_new(struct pool *p,
-		    uint8_t chk[POOL_CHECK_LEN]);
-bool		 pool_seal_check_ok(struct pool *p,
-		    const uint8_t chk[POOL_CHECK_LEN]);
+/* The KEK check: recorded in a new database (in its transaction), or
+ * compared with this KEK's. */
+int		 pool_seal_check_new(struct pool *p);
+bool		 pool_seal_check_ok(struct pool *p);
 
 #endif

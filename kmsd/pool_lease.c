@@ -206,8 +206,8 @@ stage_row(struct pool *p, struct pair *pr, size_t i)
 {
 	struct lrow	*r = &p->rows[i];
 	struct lkey	*lk = p->stage + p->sn;
-	struct pool_row	 row = { (uint64_t)r->seq, pr, r->fetched_ms, r->n,
-	    r->ids.p, r->ids.len };
+	struct pool_row	 row = { (uint64_t)r->seq, r->ep, pr, r->fetched_ms,
+	    r->n, r->ids.p, r->ids.len };
 	size_t		 k;
 
 	if (r->n == 0 ||

@@ -1,8 +1,8 @@
 /*
  * kmsd's pool: the database (pool_int.h), through common/sqldb.h.
  *
- * Schema 3 (meta "schema" = 3): table batches(id INTEGER PRIMARY KEY,
- * master, slave, fetched_ms, n, ids, blob), one row per pool_add batch (at
+ * Schema 4 (meta "schema" = 4): table batches(id INTEGER PRIMARY KEY,
+ * master, slave, fetched_ms, n, ids, ep, blob), one row per pool_add batch (at
  * most POOL_ROW_MAX keys; larger batches become several rows). id is the
  * row's sequence number, allocated from meta next_seq and never reused
  * (pool_sql_rollback keeps next_seq above every high-water mark,
@@ -12,9 +12,11 @@
  * pair's rows (a few hundred at most). ids is the batch's key IDs as a JSON
  * array of strings (Jansson writes and reads it; the view keys(batch,
  * master, slave, key_id, fetched_ms) lists them one per row for operators),
- * blob = the n keys sealed together (pool_seal.c). A lease takes whole
- * rows: one row deleted per batch and one AES-GCM open per batch, instead
- * of per key. Schemas 1 and 2 are refused at open, not converted.
+ * blob = the n keys sealed together in sealing epoch ep (pool_seal.c;
+ * table epochs holds the epochs' salts). A lease takes whole rows: one row
+ * deleted per batch and one AES-GCM open per batch, instead of per key.
+ * Schemas 1 to 3 are refused at open, not converted (schema 3 sealed rows
+ * with random nonces straight under the KEK).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,16 +29,18 @@
 #include "common/log.h"
 #include "kmsd/pool_int.h"
 
-#define POOL_SCHEMA	3		/* meta "schema": rows with sequences */
+#define POOL_STR_(x)	#x
+#define POOL_STR(x)	POOL_STR_(x)
+#define POOL_SCHEMA	4		/* meta "schema": sequences, epochs */
 
 enum { ST_INS, ST_SEL_LEASE, ST_DEL_LEASE, ST_DEL_OLD, ST_MIN, ST_ALL_IDS,
 	ST_DEL_BELOW, ST__N };
 
 static const char *const sql_stmt[ST__N] = {
 	[ST_INS] = "INSERT INTO batches(id, master, slave, fetched_ms, n, ids, "
-	    "blob) VALUES(?, ?, ?, ?, ?, ?, ?)",
+	    "ep, blob) VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
 	/* In sequence order: what the high-water mark relies on. */
-	[ST_SEL_LEASE] = "SELECT id, fetched_ms, n, ids, blob FROM batches "
+	[ST_SEL_LEASE] = "SELECT id, fetched_ms, n, ids, ep, blob FROM batches "
 	    "WHERE master = ? AND slave = ? AND fetched_ms >= ? "
 	    "ORDER BY id LIMIT ?",
 	/* Exactly the rows ST_SEL_LEASE returned, up to the last one. */
@@ -57,7 +61,12 @@ static const char sql_schema[] =
 	"CREATE TABLE IF NOT EXISTS batches(id INTEGER PRIMARY KEY,"
 	" master TEXT NOT NULL, slave TEXT NOT NULL,"
 	" fetched_ms INTEGER NOT NULL, n INTEGER NOT NULL,"
-	" ids TEXT NOT NULL, blob BLOB NOT NULL);"
+	" ids TEXT NOT NULL, ep INTEGER NOT NULL, blob BLOB NOT NULL);"
+	"CREATE TABLE IF NOT EXISTS epochs(ep INTEGER PRIMARY KEY,"
+	" salt BLOB NOT NULL);"
+	/* Kept at open even if no row uses them (pool_seal.c). */
+	"CREATE VIEW IF NOT EXISTS epochs_recent AS SELECT ep FROM epochs"
+	" ORDER BY ep DESC LIMIT " POOL_STR(POOL_EPOCHS_KEPT) ";"
 	/* (master, slave, id): leases in sequence order, no sort. */
 	"CREATE INDEX IF NOT EXISTS batches_pair ON batches(master, slave);"
 	/* For operators (sqlite3 pool.db 'SELECT key_id FROM keys'). */
@@ -67,7 +76,8 @@ static const char sql_schema[] =
 
 /* An older (or newer) layout: refused, with what to do (two %s: the path). */
 static const char old_layout[] = "pool %s: the database has another layout "
-    "than this kmsd's (schema 3: rows of keys with sequence numbers) and is not "
+    "than this kmsd's (schema 4: rows of keys with sequence numbers, sealed "
+    "in sealing epochs) and is not "
     "converted: stop kmsd, delete %s and its -wal and -shm files, and start "
     "again (the pool only caches keys the KME already delivered: deleting it "
     "loses those keys, which is safe)";
@@ -166,7 +176,8 @@ row_insert(struct pool *p, const struct pool_row *r, const uint8_t *blob)
 	sqlite3_bind_int64(st, 4, (sqlite3_int64)r->fetched_ms);
 	sqlite3_bind_int64(st, 5, (sqlite3_int64)r->n);
 	sqlite3_bind_text(st, 6, r->ids, (int)r->idslen, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 7, blob, (int)(r->n * p->kb + SEAL_OVERHEAD),
+	sqlite3_bind_int64(st, 7, r->ep);
+	sqlite3_bind_blob(st, 8, blob, (int)(r->n * p->kb + SEAL_OVERHEAD),
 	    SQLITE_STATIC);
 	return sqldb_done(&p->db, st, "add");
 }
@@ -177,7 +188,7 @@ add_row(struct pool *p, struct pair *pr, const struct etsi_keys *keys,
     size_t first, size_t n, uint64_t fetched_ms, struct row_buf *rb,
     uint64_t seq)
 {
-	struct pool_row	r = { seq, pr, fetched_ms, n, rb->ids, 0 };
+	struct pool_row	r = { seq, 0, pr, fetched_ms, n, rb->ids, 0 };
 	size_t		i;
 	int		rc;
 
@@ -281,8 +292,9 @@ row_read(struct pool *p, sqlite3_stmt *st, size_t i)
 	r->seq = sqlite3_column_int64(st, 0);
 	r->fetched_ms = (uint64_t)sqlite3_column_int64(st, 1);
 	r->n = col_n(st, 2);
+	r->ep = sqlite3_column_int64(st, 4);
 	return col_copy(st, 3, true, &r->ids) == -1 ||
-	    col_copy(st, 4, false, &r->blob) == -1 ? -1 : 0;
+	    col_copy(st, 5, false, &r->blob) == -1 ? -1 : 0;
 }
 
 /*
@@ -404,17 +416,47 @@ pool_sql_disk_min(struct pool *p, struct pair *pr)
 
 /* --------------------------------------------------------------- open */
 
-/* Schema 1 had a table keys (one row per key), now a view. */
+/* One integer from a query, at open (not logged: the caller says). */
 static int
-schema1(struct pool *p, bool *old)
+open_u64(struct pool *p, const char *sql, uint64_t *v)
 {
 	sqlite3_stmt	*st;
+	int		 rc = -1;
 
-	if (sqlite3_prepare_v2(p->db.db, "SELECT 1 FROM sqlite_master WHERE "
-	    "type = 'table' AND name = 'keys'", -1, &st, NULL) != SQLITE_OK)
-		return -1;
-	*old = sqlite3_step(st) == SQLITE_ROW;
+	if (sqlite3_prepare_v2(p->db.db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW) {
+		*v = (uint64_t)sqlite3_column_int64(st, 0);
+		rc = 0;
+	}
 	sqlite3_finalize(st);
+	return rc;
+}
+
+/*
+ * Before the schema is created: an older layout is refused, with what to
+ * do. Schema 1 had a table keys (one row per key, now a view); every
+ * database since records its schema with its key size in one transaction.
+ */
+static int
+layout_check(struct pool *p, const char *path, char *err, size_t errlen)
+{
+	uint64_t	keys = 0, meta = 0, kb = 0, schema = 0;
+
+	if (open_u64(p, "SELECT count(*) FROM sqlite_master WHERE type = "
+	    "'table' AND name = 'keys'", &keys) == -1 ||
+	    open_u64(p, "SELECT count(*) FROM sqlite_master WHERE type = "
+	    "'table' AND name = 'meta'", &meta) == -1 ||
+	    (meta && (open_u64(p, "SELECT count(*) FROM meta WHERE k = "
+	    "'key_bytes'", &kb) == -1 || open_u64(p, "SELECT coalesce("
+	    "(SELECT v FROM meta WHERE k = 'schema'), 0)", &schema) == -1))) {
+		snprintf(err, errlen, "pool %s: %s", path,
+		    sqlite3_errmsg(p->db.db));
+		return -1;
+	}
+	if (keys > 0 || (kb > 0 && schema != POOL_SCHEMA)) {
+		snprintf(err, errlen, old_layout, path, path);
+		return -1;
+	}
 	return 0;
 }
 
@@ -424,7 +466,6 @@ pool_sql_open(struct pool *p, const struct pool_cfg *cfg, char *err,
 {
 	const char	*path = cfg->db_path;
 	char		 why[256];
-	bool		 old;
 
 	if (sqldb_open(&p->db, path, "pool", why, sizeof(why)) == -1 ||
 	    sqldb_wal(&p->db, why, sizeof(why)) == -1) {
@@ -433,13 +474,10 @@ pool_sql_open(struct pool *p, const struct pool_cfg *cfg, char *err,
 	}
 	/* FULL: every COMMIT is on stable storage before it returns. */
 	if (sqldb_exec(&p->db, "PRAGMA synchronous=FULL") == -1 ||
-	    sqldb_exec(&p->db, "PRAGMA secure_delete=ON") == -1 ||
-	    schema1(p, &old) == -1)
+	    sqldb_exec(&p->db, "PRAGMA secure_delete=ON") == -1)
 		goto fail;
-	if (old) {
-		snprintf(err, errlen, old_layout, path, path);
+	if (layout_check(p, path, err, errlen) == -1)
 		return -1;
-	}
 	if (sqldb_exec(&p->db, sql_schema) == -1)
 		goto fail;
 	if (sqldb_prepare(&p->db, sql_stmt, ST__N, why, sizeof(why)) == -1 ||
@@ -472,13 +510,10 @@ pool_sql_close(struct pool *p)
 static int
 meta_new(struct pool *p, const char *path, char *err, size_t errlen)
 {
-	uint8_t	chk[POOL_CHECK_LEN];
-
-	if (sqldb_begin(&p->db) == -1 || pool_seal_check_new(p, chk) == -1 ||
+	if (sqldb_begin(&p->db) == -1 || pool_seal_check_new(p) == -1 ||
 	    sqldb_meta_set_u64(&p->db, "key_bytes", p->kb) == -1 ||
 	    sqldb_meta_set_u64(&p->db, "schema", POOL_SCHEMA) == -1 ||
 	    sqldb_meta_set_u64(&p->db, "next_seq", 1) == -1 ||
-	    sqldb_meta_set_blob(&p->db, "kek_check", chk, sizeof(chk)) == -1 ||
 	    sqldb_commit(&p->db) == -1) {
 		sqldb_rollback(&p->db);
 		snprintf(err, errlen, "pool %s: cannot initialise: %s", path,
@@ -489,7 +524,7 @@ meta_new(struct pool *p, const char *path, char *err, size_t errlen)
 }
 
 /*
- * A new database records key_bytes and a sealed check record; an existing
+ * A new database records key_bytes and a KEK check value; an existing
  * one must match both, so that a wrong KEK or key size is refused at open
  * rather than discovered key by key.
  */
@@ -497,24 +532,18 @@ int
 pool_sql_meta_check(struct pool *p, const struct pool_cfg *cfg, char *err,
     size_t errlen)
 {
-	uint8_t		chk[POOL_CHECK_LEN];
-	uint64_t	kb, schema;
+	uint64_t	kb;
 
+	/* layout_check refused any other schema. */
 	if (!sqldb_meta_u64(&p->db, "key_bytes", &kb))
 		return meta_new(p, cfg->db_path, err, errlen);
-	if (!sqldb_meta_u64(&p->db, "schema", &schema) ||
-	    schema != POOL_SCHEMA) {
-		snprintf(err, errlen, old_layout, cfg->db_path, cfg->db_path);
-		return -1;
-	}
 	if (kb != p->kb) {
 		snprintf(err, errlen, "pool %s holds %llu-byte keys, key_bytes "
 		    "is %u (use another db_path for another key size)",
 		    cfg->db_path, (unsigned long long)kb, cfg->key_bytes);
 		return -1;
 	}
-	if (!sqldb_meta_blob(&p->db, "kek_check", chk, sizeof(chk)) ||
-	    !pool_seal_check_ok(p, chk)) {
+	if (!pool_seal_check_ok(p)) {
 		snprintf(err, errlen, "kek_file %s does not match pool %s: its "
 		    "keys were sealed under another key-encryption key",
 		    cfg->kek_file, cfg->db_path);

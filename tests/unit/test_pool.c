@@ -263,6 +263,12 @@ test_refuse_layout(void **state)
 		"VALUES('key_bytes', 32); CREATE TABLE keys(id INTEGER PRIMARY "
 		"KEY, master TEXT, slave TEXT, key_id TEXT, fetched_ms INTEGER, "
 		"blob BLOB);",
+		/* Schema 3: rows sealed with random nonces under the KEK. */
+		"CREATE TABLE meta(k TEXT PRIMARY KEY, v BLOB); INSERT INTO meta "
+		"VALUES('key_bytes', 32), ('schema', 3), ('next_seq', 1); "
+		"CREATE TABLE batches(id INTEGER PRIMARY KEY, master TEXT NOT "
+		"NULL, slave TEXT NOT NULL, fetched_ms INTEGER NOT NULL, n "
+		"INTEGER NOT NULL, ids TEXT NOT NULL, blob BLOB NOT NULL);",
 		/* No schema version. */
 		"CREATE TABLE meta(k TEXT PRIMARY KEY, v BLOB); INSERT INTO meta "
 		"VALUES('key_bytes', 32);",
@@ -284,6 +290,7 @@ test_refuse_layout(void **state)
 		assert_null(pool_open(&c, err, sizeof(err)));
 		assert_non_null(strstr(err, path));
 		assert_non_null(strstr(err, "delete"));
+		assert_non_null(strstr(err, "schema 4"));
 	}
 }
 

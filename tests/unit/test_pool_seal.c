@@ -148,6 +148,30 @@ test_refuse_kek(void **state)
 	assert_non_null(strstr(err, "does not match"));
 }
 
+/* Two processes (here: two pool objects) sharing one database: each seals
+ * in its own epoch, and every row opens for either and after a restart. */
+static void
+test_shared(void **state)
+{
+	struct fx *f = *state;
+	struct pool *p1 = fx_open(f), *p2 = fx_open(f), *p3;
+
+	add(p1, "sae-a", "sae-b", 0, 10, time_real_ms(), 0);
+	add(p2, "sae-a", "sae-b", 10, 10, time_real_ms(), 0);
+	p3 = fx_open(f);
+	add(p3, "sae-a", "sae-b", 20, 10, time_real_ms(), 0);
+	take_expect(p1, "sae-a", "sae-b", 30, 0);
+	pool_close(p3);
+	pool_close(p2);
+	pool_close(p1);
+	p1 = fx_open(f);
+	add(p1, "sae-a", "sae-b", 30, 10, time_real_ms(), 0);
+	pool_close(p1);
+	p1 = fx_open(f);
+	take_expect(p1, "sae-a", "sae-b", 10, 30);
+	pool_close(p1);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -155,6 +179,7 @@ main(int argc, char **argv)
 		FX_TEST(test_no_clear_bytes),
 		FX_TEST(test_tampered_row),
 		FX_TEST(test_refuse_kek),
+		FX_TEST(test_shared),
 	};
 
 	if (fx_init(argc, argv))
