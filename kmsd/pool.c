@@ -57,8 +57,7 @@ pool_pair_get(struct pool *p, const char *master, const char *slave)
 static void
 pair_free(struct pool *p, struct pair *pr)
 {
-	sec_free(pr->lbytes, pr->cap * p->kb);
-	free(pr->lk);
+	pool_keyq_free(p, &pr->q);
 	free(pr);
 }
 
@@ -526,16 +525,16 @@ release_pair(struct pool *p, struct pair *pr, struct row_buf *rb,
 	size_t	i, j;
 
 	for (i = 0; i < pr->n; i++) {
-		memcpy(tmp->v[i].id, pr->lk[i].id, sizeof(tmp->v[i].id));
+		memcpy(tmp->v[i].id, pr->q.lk[i].id, sizeof(tmp->v[i].id));
 		tmp->v[i].key = pool_lease_bytes(p, pr, i);
 		tmp->v[i].len = p->kb;
 	}
 	tmp->n = pr->n;
 	for (i = 0; i < pr->n; i = j) {
 		for (j = i + 1; j < pr->n && j - i < POOL_ROW_MAX &&
-		    pr->lk[j].fetched_ms == pr->lk[i].fetched_ms; j++)
+		    pr->q.lk[j].fetched_ms == pr->q.lk[i].fetched_ms; j++)
 			;
-		if (pool_sql_add(p, pr, tmp, i, j - i, pr->lk[i].fetched_ms,
+		if (pool_sql_add(p, pr, tmp, i, j - i, pr->q.lk[i].fetched_ms,
 		    rb) == -1)
 			return -1;
 	}
@@ -612,7 +611,7 @@ pool_release(struct pool *p)
 		log_err("pool: %zu leased keys could not be put back on disk: "
 		    "they are dropped (never served)", total);
 	for (pr = p->pairs; pr != NULL; pr = pr->next) {
-		OPENSSL_cleanse(pr->lbytes, pr->n * p->kb);
+		OPENSSL_cleanse(pr->q.b, pr->n * p->kb);
 		pr->n = 0;
 		pr->lease_min_ms = POOL_NO_MS;
 	}

@@ -33,7 +33,7 @@
  *  - dbmu (the database side): the SQLite connection and its statements, the
  *    ID set, the lease staging buffers (rows, stage), the retire list, and
  *    per pair ndisk and disk_min_ms.
- *  - mu (the memory side): per pair the in-memory queue (lk, lbytes, head,
+ *  - mu (the memory side): per pair the in-memory queue (q, head,
  *    n, cap, lease_min_ms, asked) and the notify callback.
  *  - The pair list is written under both and read under either; pairs are
  *    freed only by pool_close.
@@ -90,6 +90,13 @@ struct lkey {
 	uint64_t	 h;		/* idset_hash(id): retired without rehashing */
 };
 
+/* Keys in memory: metadata, and their bytes at the same index alongside. */
+struct keyq {
+	struct lkey	*lk;
+	uint8_t		*b;		/* cap * key_bytes, sec_alloc */
+	size_t		 cap;
+};
+
 struct pair {
 	struct pair	*next;		/* written under dbmu and mu */
 	char		 master[ETSI_ID_MAX + 1];
@@ -97,11 +104,10 @@ struct pair {
 	/* Under dbmu. */
 	size_t		 ndisk;		/* keys in the database, exact */
 	uint64_t	 disk_min_ms;	/* oldest fetched_ms on disk, POOL_NO_MS */
-	/* Under mu. The queue: entries [head, head + n) of cap, served from
+	/* Under mu. The queue: entries [head, head + n) of q, served from
 	 * head; [0, head) were served or expired and await compaction. */
-	struct lkey	*lk;
-	uint8_t		*lbytes;	/* cap * key_bytes, sec_alloc */
-	size_t		 head, n, cap;
+	struct keyq	 q;
+	size_t		 head, n;
 	uint64_t	 lease_min_ms;	/* <= every queued fetched_ms */
 	bool		 asked;		/* prefetch asked for, or pointless */
 };
@@ -158,9 +164,8 @@ struct pool {
 	struct idset	 ids;
 	struct lrow	*rows;
 	size_t		 rows_cap;
-	struct lkey	*stage;		/* an unsealed lease, not yet attached */
-	uint8_t		*sbytes;	/* scap * kb, sec_alloc */
-	size_t		 sn, scap;
+	struct keyq	 stage;		/* an unsealed lease, not yet attached */
+	size_t		 sn;		/* keys in the stage */
 	uint64_t	*retire;	/* hashes to drop from the ID set */
 	size_t		 nretire, retire_cap;
 	/* Under mu (and dbmu too for writes to the list). */
@@ -197,6 +202,7 @@ int		 pool_lease_attach(struct pool *p, struct pair *pr);
 void		 pool_lease_serve(struct pool *p, struct pair *pr, size_t n,
 		    struct etsi_keys *out);		/* under mu */
 void		 pool_lease_free(struct pool *p);	/* at close */
+void		 pool_keyq_free(struct pool *p, struct keyq *q);	/* wipes */
 
 /* pool_sql.c: open (setup: err, no log) */
 int		 pool_sql_open(struct pool *p, const struct pool_cfg *cfg,

@@ -58,7 +58,7 @@ pool_db_unlock(struct pool *p)
 uint8_t *
 pool_lease_bytes(struct pool *p, struct pair *pr, size_t i)
 {
-	return pr->lbytes + i * p->kb;
+	return pr->q.b + i * p->kb;
 }
 
 /*
@@ -72,49 +72,54 @@ pool_lease_compact(struct pool *p, struct pair *pr)
 	if (pr->head == 0)
 		return;
 	for (size_t i = 0; i < pr->head; i++)
-		pool_retire_push(p, pr->lk[i].h);
-	memmove(pr->lk, pr->lk + pr->head, pr->n * sizeof(*pr->lk));
-	memmove(pr->lbytes, pool_lease_bytes(p, pr, pr->head), pr->n * p->kb);
+		pool_retire_push(p, pr->q.lk[i].h);
+	memmove(pr->q.lk, pr->q.lk + pr->head, pr->n * sizeof(*pr->q.lk));
+	memmove(pr->q.b, pool_lease_bytes(p, pr, pr->head), pr->n * p->kb);
 	OPENSSL_cleanse(pool_lease_bytes(p, pr, pr->n), pr->head * p->kb);
 	pr->head = 0;
 }
 
-/* Room for n keys: their metadata and (secret) bytes; -1 out of memory. */
+/*
+ * Room for cap keys in q, the first keep of them kept. Fresh memory, so
+ * that no stale key copy stays unwiped; the old is wiped and freed. -1 out
+ * of memory (q unchanged).
+ */
 static int
-keys_alloc(struct pool *p, size_t n, struct lkey **lk, uint8_t **b)
+keyq_grow(struct pool *p, struct keyq *q, size_t cap, size_t keep)
 {
-	if ((*lk = calloc(n, sizeof(**lk))) == NULL)
+	struct keyq	nq = { NULL, NULL, cap };
+
+	if (cap <= q->cap)
+		return 0;
+	if ((nq.lk = calloc(cap, sizeof(*nq.lk))) == NULL)
 		return -1;
-	if ((*b = sec_alloc(n * p->kb)) == NULL) {
-		free(*lk);
+	if ((nq.b = sec_alloc(cap * p->kb)) == NULL) {
+		free(nq.lk);
 		return -1;
 	}
+	if (keep > 0) {
+		memcpy(nq.lk, q->lk, keep * sizeof(*nq.lk));
+		memcpy(nq.b, q->b, keep * p->kb);
+	}
+	pool_keyq_free(p, q);
+	*q = nq;
 	return 0;
 }
 
-/* Room for `cap` entries, compacted. Fresh memory, so that no stale key
- * copy stays unwiped. */
+void
+pool_keyq_free(struct pool *p, struct keyq *q)
+{
+	free(q->lk);
+	sec_free(q->b, q->cap * p->kb);
+	memset(q, 0, sizeof(*q));
+}
+
+/* Room for `cap` entries, compacted. */
 static int
 lease_reserve(struct pool *p, struct pair *pr, size_t cap)
 {
-	struct lkey	*lk;
-	uint8_t		*b;
-
 	pool_lease_compact(p, pr);
-	if (cap <= pr->cap)
-		return 0;
-	if (keys_alloc(p, cap, &lk, &b) == -1)
-		return -1;
-	if (pr->n > 0) {
-		memcpy(lk, pr->lk, pr->n * sizeof(*lk));
-		memcpy(b, pr->lbytes, pr->n * p->kb);
-	}
-	free(pr->lk);
-	sec_free(pr->lbytes, pr->cap * p->kb);
-	pr->lk = lk;
-	pr->lbytes = b;
-	pr->cap = cap;
-	return 0;
+	return keyq_grow(p, &pr->q, cap, pr->n);
 }
 
 /* Drops (wipes) queued keys fetched before cutoff; returns how many. */
@@ -128,17 +133,17 @@ pool_lease_expire(struct pool *p, struct pair *pr, uint64_t cutoff)
 		return 0;
 	pool_lease_compact(p, pr);
 	for (i = 0; i < n0; i++) {
-		if (pr->lk[i].fetched_ms < cutoff) {
-			pool_retire_push(p, pr->lk[i].h);
+		if (pr->q.lk[i].fetched_ms < cutoff) {
+			pool_retire_push(p, pr->q.lk[i].h);
 			continue;
 		}
 		if (i != kept) {
-			pr->lk[kept] = pr->lk[i];
+			pr->q.lk[kept] = pr->q.lk[i];
 			memcpy(pool_lease_bytes(p, pr, kept),
 			    pool_lease_bytes(p, pr, i), p->kb);
 		}
-		if (pr->lk[kept].fetched_ms < min)
-			min = pr->lk[kept].fetched_ms;
+		if (pr->q.lk[kept].fetched_ms < min)
+			min = pr->q.lk[kept].fetched_ms;
 		kept++;
 	}
 	OPENSSL_cleanse(pool_lease_bytes(p, pr, kept), (n0 - kept) * p->kb);
@@ -160,7 +165,7 @@ pool_lease_serve(struct pool *p, struct pair *pr, size_t n,
 
 	for (i = 0; i < n; i++) {
 		k = &out->v[i];
-		memcpy(k->id, pr->lk[pr->head + i].id, sizeof(k->id));
+		memcpy(k->id, pr->q.lk[pr->head + i].id, sizeof(k->id));
 		memcpy(k->key, pool_lease_bytes(p, pr, pr->head + i), p->kb);
 	}
 	OPENSSL_cleanse(pool_lease_bytes(p, pr, pr->head), n * p->kb);
@@ -171,25 +176,6 @@ pool_lease_serve(struct pool *p, struct pair *pr, size_t n,
 }
 
 /* -------------------------------------------------------------- stage */
-
-/* Under dbmu: room for n unsealed keys in the stage. */
-static int
-stage_reserve(struct pool *p, size_t n)
-{
-	struct lkey	*lk;
-	uint8_t		*b;
-
-	if (n <= p->scap)
-		return 0;
-	if (keys_alloc(p, n, &lk, &b) == -1)
-		return -1;
-	free(p->stage);
-	sec_free(p->sbytes, p->scap * p->kb);
-	p->stage = lk;
-	p->sbytes = b;
-	p->scap = n;
-	return 0;
-}
 
 static void
 stage_id(void *arg, size_t i, const char *id)
@@ -205,7 +191,7 @@ static int
 stage_row(struct pool *p, struct pair *pr, size_t i)
 {
 	struct lrow	*r = &p->rows[i];
-	struct lkey	*lk = p->stage + p->sn;
+	struct lkey	*lk = p->stage.lk + p->sn;
 	struct pool_row	 row = { (uint64_t)r->seq, r->ep, pr, r->fetched_ms,
 	    r->n, r->ids.p, r->ids.len };
 	size_t		 k;
@@ -213,7 +199,7 @@ stage_row(struct pool *p, struct pair *pr, size_t i)
 	if (r->n == 0 ||
 	    pool_ids_decode(r->ids.p, r->ids.len, r->n, stage_id, lk) == -1 ||
 	    pool_open_row(p, &row, r->blob.p, r->blob.len,
-	    p->sbytes + p->sn * p->kb) == -1)
+	    p->stage.b + p->sn * p->kb) == -1)
 		return -1;
 	for (k = 0; k < r->n; k++) {
 		lk[k].fetched_ms = r->fetched_ms;
@@ -242,7 +228,7 @@ lease_fill(struct pool *p, struct pair *pr, size_t nrows)
 		/* Tampered or corrupt: gone from disk, never served. */
 		r = &p->rows[i];
 		if (r->n > 0)
-			OPENSSL_cleanse(p->sbytes + p->sn * p->kb, r->n * p->kb);
+			OPENSSL_cleanse(p->stage.b + p->sn * p->kb, r->n * p->kb);
 		log_err("pool: (%s, %s): row %lld (%zu keys) does not "
 		    "authenticate under the KEK: dropped", pr->master,
 		    pr->slave, (long long)r->seq, r->n);
@@ -266,7 +252,8 @@ lease_take_rows(struct pool *p, struct pair *pr, uint64_t cutoff, size_t want,
 		return -1;
 	if (*nrows == 0)
 		return 0;
-	if (stage_reserve(p, *nkeys) == -1) {
+	/* Room for the unsealed keys (dbmu), the stage's content is spent. */
+	if (keyq_grow(p, &p->stage, *nkeys, 0) == -1) {
 		log_err("pool: lease of %zu keys: out of memory", *nkeys);
 		return -1;
 	}
@@ -331,17 +318,19 @@ pool_lease_attach(struct pool *p, struct pair *pr)
 		log_err("pool: (%s, %s): out of memory: %zu leased keys dropped",
 		    pr->master, pr->slave, p->sn);
 		for (i = 0; i < p->sn; i++)
-			pool_retire_push(p, p->stage[i].h);
+			pool_retire_push(p, p->stage.lk[i].h);
 		rc = -1;
 	} else {
-		memcpy(pr->lk + pr->n, p->stage, p->sn * sizeof(*p->stage));
-		memcpy(pool_lease_bytes(p, pr, pr->n), p->sbytes, p->sn * p->kb);
+		memcpy(pr->q.lk + pr->n, p->stage.lk,
+		    p->sn * sizeof(*p->stage.lk));
+		memcpy(pool_lease_bytes(p, pr, pr->n), p->stage.b,
+		    p->sn * p->kb);
 		for (i = 0; i < p->sn; i++)
-			if (p->stage[i].fetched_ms < pr->lease_min_ms)
-				pr->lease_min_ms = p->stage[i].fetched_ms;
+			if (p->stage.lk[i].fetched_ms < pr->lease_min_ms)
+				pr->lease_min_ms = p->stage.lk[i].fetched_ms;
 		pr->n += p->sn;
 	}
-	OPENSSL_cleanse(p->sbytes, p->sn * p->kb);
+	OPENSSL_cleanse(p->stage.b, p->sn * p->kb);
 	p->sn = 0;
 	return rc;
 }
@@ -351,10 +340,7 @@ void
 pool_lease_free(struct pool *p)
 {
 	free(p->retire);
-	free(p->stage);
-	sec_free(p->sbytes, p->scap * p->kb);
 	p->retire = NULL;
-	p->stage = NULL;
-	p->sbytes = NULL;
-	p->scap = p->nretire = p->retire_cap = 0;
+	p->nretire = p->retire_cap = 0;
+	pool_keyq_free(p, &p->stage);
 }

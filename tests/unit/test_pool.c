@@ -5,6 +5,7 @@
  * restored databases: test_pool_rollback.c; sealing: test_pool_seal.c.
  */
 #include "tests/unit/pool_fx.h"
+#include "kmsd/pool_int.h"
 
 #include <sqlite3.h>
 
@@ -217,6 +218,74 @@ test_id_set(void **state)
 	pool_close(p);
 }
 
+/* ------------------------------------------------------------ ids codec */
+
+struct ids_got {
+	char	id[4][ETSI_KEY_ID_MAX + 1];
+	size_t	n;
+};
+
+static void
+ids_got_one(void *arg, size_t i, const char *id)
+{
+	struct ids_got *g = arg;
+
+	assert_true(i == g->n && i < 4);
+	snprintf(g->id[i], sizeof(g->id[i]), "%s", id);
+	g->n++;
+}
+
+/* The ids column: Jansson reads what the hand encoder of schema 3 wrote
+ * (its escapes too), and refuses anything but 1..1024 strings of 1..64
+ * bytes, or another count than the row's. */
+static void
+test_ids_codec(void **state)
+{
+	static const struct {
+		const char	*text;
+		size_t		 n;		/* the row's count; 0: any */
+		int		 rc;
+		const char	*first;		/* the first ID if rc == 0 */
+	} c[] = {
+		{ "[\"key-0000\"]", 1, 0, "key-0000" },
+		{ "[\"a\\\"b\",\"c\\\\d\",\"e\\u0001f\"]", 3, 0, "a\"b" },
+		{ "[\"x\",\"y\"]", 0, 0, "x" },
+		{ "[\"x\",\"y\"]", 1, -1, NULL },		/* count */
+		{ "[]", 0, -1, NULL },
+		{ "[\"\"]", 0, -1, NULL },			/* empty ID */
+		{ "[\"a\\u0000b\"]", 0, -1, NULL },		/* NUL */
+		{ "[1]", 0, -1, NULL },
+		{ "{\"a\":\"b\"}", 0, -1, NULL },
+		{ "[\"x\"] x", 0, -1, NULL },			/* trailing */
+		{ "[\"x\"", 0, -1, NULL },			/* truncated */
+		{ "[\"0123456789012345678901234567890123456789012345678901234"
+		  "567890123\"]", 0, 0, NULL },			/* 64 bytes */
+		{ "[\"0123456789012345678901234567890123456789012345678901234"
+		  "5678901234\"]", 0, -1, NULL },		/* 65 bytes */
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		struct ids_got g = { .n = 0 };
+
+		assert_int_equal(pool_ids_decode(c[i].text, strlen(c[i].text),
+		    c[i].n, ids_got_one, &g), c[i].rc);
+		if (c[i].rc == -1)
+			assert_int_equal(g.n, 0);
+		if (c[i].first != NULL)
+			assert_string_equal(g.id[0], c[i].first);
+	}
+	{
+		const char *t = "[\"a\\\"b\",\"c\\\\d\",\"e\\u0001f\"]";
+		struct ids_got g = { .n = 0 };
+
+		assert_int_equal(pool_ids_decode(t, strlen(t), 3, ids_got_one,
+		    &g), 0);
+		assert_string_equal(g.id[1], "c\\d");
+		assert_string_equal(g.id[2], "e\001f");
+	}
+}
+
 /* -------------------------------------------------------------- refusals */
 
 /* Another key size than the database's, and bad config values. */
@@ -371,6 +440,7 @@ main(int argc, char **argv)
 		FX_TEST(test_add_errors),
 		FX_TEST(test_reopen),
 		FX_TEST(test_id_set),
+		cmocka_unit_test(test_ids_codec),
 		FX_TEST(test_refuse_config),
 		FX_TEST(test_refuse_layout),
 		FX_TEST(test_timing),
