@@ -112,9 +112,11 @@ hwm_parse(struct hwm *h, const uint8_t *p, size_t len, uint8_t *id)
 	return o == len ? 0 : -1;
 }
 
-/* Reads the file and merges it into h; its pool ID into id. As hwm_load. */
+/* Reads the file and merges it into h, its pool ID into id: 0 (*absent
+ * if there is no file: h and id untouched), or -1 with err. */
 static int
-hwm_read(struct hwm *h, struct seal *s, uint8_t *id, char *err, size_t errlen)
+hwm_read(struct hwm *h, struct seal *s, uint8_t *id, bool *absent, char *err,
+    size_t errlen)
 {
 	uint8_t	*p;
 	size_t	 n;
@@ -122,8 +124,9 @@ hwm_read(struct hwm *h, struct seal *s, uint8_t *id, char *err, size_t errlen)
 
 	rc = seal_file_read(s, h->path, (const uint8_t *)hwm_aad,
 	    sizeof(hwm_aad), &p, &n, err, errlen);
+	*absent = rc == 1;
 	if (rc != 0)
-		return rc;
+		return rc == 1 ? 0 : -1;
 	if (hwm_parse(h, p, n, id) == -1) {
 		snprintf(err, errlen, "%s: authenticates but does not parse "
 		    "(written by another version?)", h->path);
@@ -135,22 +138,22 @@ hwm_read(struct hwm *h, struct seal *s, uint8_t *id, char *err, size_t errlen)
 }
 
 int
-hwm_load(struct hwm *h, struct seal *s, const char *path, char *err,
-    size_t errlen)
+hwm_load(struct hwm *h, struct seal *s, const char *path, bool *fresh,
+    char *err, size_t errlen)
 {
-	int	rc;
-
 	memset(h, 0, sizeof(*h));
+	*fresh = false;
 	if ((h->path = strdup(path)) == NULL) {
 		snprintf(err, errlen, "%s: out of memory", path);
 		return -1;
 	}
-	if ((rc = hwm_read(h, s, h->id, err, errlen)) == 1 &&
-	    RAND_bytes(h->id, sizeof(h->id)) != 1) {
+	if (hwm_read(h, s, h->id, fresh, err, errlen) == -1)
+		return -1;
+	if (*fresh && RAND_bytes(h->id, sizeof(h->id)) != 1) {
 		snprintf(err, errlen, "%s: RAND_bytes failed", path);
 		return -1;
 	}
-	return rc;
+	return 0;
 }
 
 int
@@ -190,20 +193,18 @@ hwm_raise(struct hwm *h, struct seal *s, const char *master, const char *slave,
 {
 	uint8_t	id[HWM_ID_LEN];
 	char	err[512];
+	bool	absent;
 
 	/* Another process sharing the pool may have raised other marks. A
 	 * file gone missing is rewritten from memory. */
-	switch (hwm_read(h, s, id, err, sizeof(err))) {
-	case -1:
+	if (hwm_read(h, s, id, &absent, err, sizeof(err)) == -1) {
 		log_err("pool: high-water marks: %s", err);
 		return -1;
-	case 0:
-		if (CRYPTO_memcmp(id, h->id, HWM_ID_LEN) != 0) {
-			log_err("pool: high-water marks: %s now belongs to "
-			    "another pool (replaced while running)", h->path);
-			return -1;
-		}
-		break;
+	}
+	if (!absent && CRYPTO_memcmp(id, h->id, HWM_ID_LEN) != 0) {
+		log_err("pool: high-water marks: %s now belongs to another "
+		    "pool (replaced while running)", h->path);
+		return -1;
 	}
 	if (hwm_put(h, master, slave, seq) == -1) {
 		log_err("pool: high-water marks: cannot add (%s, %s)", master,

@@ -15,6 +15,7 @@
 #ifndef KMSD_HWM_H
 #define KMSD_HWM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,12 +38,13 @@ struct hwm {
 };
 
 /*
- * Reads path into h (0), or, if it does not exist, gives h a fresh random
- * pool ID and no marks (1: the caller saves it before sealing a row with
- * the ID). -1 with err if the file is unreadable or does not authenticate.
+ * Reads path into h, or, if it does not exist, gives h a fresh random pool
+ * ID and no marks (*fresh: the caller saves it before sealing a row with
+ * the ID). 0, or -1 with err if the file is unreadable or does not
+ * authenticate.
  */
 int		 hwm_load(struct hwm *h, struct seal *s, const char *path,
-		    char *err, size_t errlen);
+		    bool *fresh, char *err, size_t errlen);
 int		 hwm_save(struct hwm *h, struct seal *s, char *err, size_t errlen);
 
 /*

@@ -5,7 +5,8 @@
  *
  * Storage: SQLite (WAL, secure_delete=ON), one row per pool_add batch (at
  * most 1024 keys a row), the batch's key bytes sealed together with
- * AES-256-GCM under the key-encryption key in kek_file (common/seal.h); the
+ * AES-256-GCM under a key derived from the key-encryption key in kek_file
+ * for this opening of the pool (sealing epochs, common/sealep.h); the
  * AAD binds each row to its key IDs, pair, fetch time, key size, sequence
  * number and pool ID, so a row moved, back-dated or relabelled on disk fails
  * to open. Rows are leased in sequence order and a high-water mark file

@@ -1,0 +1,175 @@
+/*
+ * kmsd's pool: sealing rows (pool_int.h), through common/sealep.h, the
+ * sealing epochs the simulator's store uses too. Each opening of the pool
+ * starts an epoch: a fresh random salt in table epochs, the record key
+ * HKDF(KEK, salt, "kmsd pool batch key"), nonces from a counter held in
+ * memory; a row stores its epoch in column ep. A restored or copied
+ * database is opened under a new key, so no (key, nonce) pair is ever used
+ * twice, however the file is rewound.
+ *
+ * One seal per row: the n keys' bytes, concatenated, with AAD = a version
+ * label, the pool ID, master, slave (length-prefixed), then big-endian, 8
+ * bytes each: the row's sequence number, key bytes, fetched_ms and n; then
+ * the ids text as stored. A row edited on disk to move keys to another
+ * pair, to make them look younger, to give them another sequence (what the
+ * high-water mark relies on), or to rename or reorder them, no longer
+ * opens. The KEK check (meta db_salt, kek_check) is an HKDF value, nothing
+ * sealed: a wrong KEK is refused at open, not found row by row.
+ *
+ * Several processes may share one pool: each seals in its own epoch. At
+ * open, sealep drops the epochs no row uses, except the POOL_EPOCHS_KEPT
+ * newest (view epochs_recent): another process's epoch that has sealed
+ * nothing yet must survive, and epoch numbers are never reused. A row of
+ * an epoch newer than this process's (another process opened later) makes
+ * it reload the epochs (pool_open_row): its own epoch is then a new one.
+ *
+ * The high-water mark file is sealed directly under the KEK (p->seal,
+ * random nonces: it is rewritten whole, a few times per minute at most).
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "common/buf.h"
+#include "common/log.h"
+#include "common/sealep.h"
+#include "kmsd/pool_int.h"
+
+static const char batch_aad_label[] = "kmsd pool batch v4";
+/* Epochs kept at open: those rows use, and the newest (see above). */
+static const char *const ep_users[] = { "batches", "epochs_recent" };
+
+/* The largest AAD: label, pool ID, two IDs, four numbers, a full ids list. */
+#define AAD_MAX	(sizeof(batch_aad_label) + HWM_ID_LEN + \
+	2 * (2 + ETSI_ID_MAX) + 32 + 2 + POOL_ROW_MAX * POOL_ID_JSON)
+
+static const struct sealep_conf ep_conf = {
+	.table = "epochs",
+	.info = "kmsd pool batch key",
+	.check_info = "kmsd pool kek check",
+	.users = ep_users,
+	.nusers = sizeof(ep_users) / sizeof(ep_users[0]),
+	.aad_max = AAD_MAX,
+};
+
+int
+pool_seal_init(struct pool *p, const uint8_t kek[SEAL_KEK_LEN], char *err,
+    size_t errlen)
+{
+	char	why[256];
+
+	if ((p->seal = seal_new(kek)) == NULL ||
+	    (p->kek = sec_alloc(SEAL_KEK_LEN)) == NULL) {
+		snprintf(err, errlen, "pool: AES-256-GCM unavailable");
+		return -1;
+	}
+	memcpy(p->kek, kek, SEAL_KEK_LEN);
+	if ((p->sep = sealep_new(&p->db, &ep_conf, kek, why,
+	    sizeof(why))) == NULL) {
+		snprintf(err, errlen, "pool: sealing epochs: %s", why);
+		return -1;
+	}
+	return 0;
+}
+
+int
+pool_seal_start(struct pool *p, const char *db_path, char *err,
+    size_t errlen)
+{
+	char	why[256];
+
+	if (sealep_start(p->sep, why, sizeof(why)) == -1) {
+		snprintf(err, errlen, "pool %s: cannot start a sealing epoch: "
+		    "%s", db_path, why);
+		return -1;
+	}
+	return 0;
+}
+
+void
+pool_seal_free(struct pool *p)
+{
+	sealep_free(p->sep);
+	p->sep = NULL;
+	seal_free(p->seal);
+	p->seal = NULL;
+	sec_free(p->kek, SEAL_KEK_LEN);
+	p->kek = NULL;
+}
+
+int
+pool_seal_room(struct pool *p, size_t nrows)
+{
+	return sealep_room(p->sep, nrows) ? 0 : sealep_next(p->sep);
+}
+
+static void
+row_aad(struct pool *p, const struct pool_row *r)
+{
+	sealep_aad_begin(p->sep, batch_aad_label);
+	sealep_aad_bytes(p->sep, p->hwm.id, HWM_ID_LEN);
+	sealep_aad_str(p->sep, r->pr->master);
+	sealep_aad_str(p->sep, r->pr->slave);
+	sealep_aad_u64(p->sep, r->seq);
+	sealep_aad_u64(p->sep, p->kb);
+	sealep_aad_u64(p->sep, r->fetched_ms);
+	sealep_aad_u64(p->sep, r->n);
+	sealep_aad_bytes(p->sep, r->ids, r->idslen);
+}
+
+int
+pool_seal_row(struct pool *p, struct pool_row *r, const uint8_t *pt,
+    uint8_t *blob)
+{
+	row_aad(p, r);
+	r->ep = sealep_epoch(p->sep);
+	return sealep_seal(p->sep, pt, r->n * p->kb, blob);
+}
+
+/*
+ * Another process opened the pool after this one and sealed rows in its
+ * epoch: a new context loads every epoch (and starts a new one of ours,
+ * committed in its own transaction: none is open here). -1 logged.
+ */
+static int
+epochs_reload(struct pool *p)
+{
+	struct sealep	*e;
+	char		 why[256];
+
+	if ((e = sealep_new(&p->db, &ep_conf, p->kek, why,
+	    sizeof(why))) == NULL || sealep_start(e, why, sizeof(why)) == -1) {
+		log_err("pool: cannot reload the sealing epochs: %s", why);
+		sealep_free(e);
+		return -1;
+	}
+	sealep_free(p->sep);
+	p->sep = e;
+	return 0;
+}
+
+int
+pool_open_row(struct pool *p, const struct pool_row *r, const uint8_t *blob,
+    size_t bloblen, uint8_t *pt)
+{
+	if (bloblen != r->n * p->kb + SEAL_OVERHEAD)
+		return -1;
+	row_aad(p, r);
+	if (sealep_open(p->sep, r->ep, blob, bloblen, pt) == 0)
+		return 0;
+	if (r->ep <= sealep_epoch(p->sep) || epochs_reload(p) == -1)
+		return -1;
+	row_aad(p, r);
+	return sealep_open(p->sep, r->ep, blob, bloblen, pt);
+}
+
+int
+pool_seal_check_new(struct pool *p)
+{
+	return sealep_kek_set(p->sep);
+}
+
+bool
+pool_seal_check_ok(struct pool *p)
+{
+	return sealep_kek_ok(p->sep);
+}
