@@ -307,6 +307,8 @@ t_free(void *cfg)
 		free(c->inames[i]);
 	}
 	cfg_release(&t_tab, c, false);
+	free(c->cust);		/* custom: the release is the custom setter's */
+	c->cust = NULL;
 }
 
 /* cfg_set's message for "[sect] key = v" (or "" when it succeeded). */
