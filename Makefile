@@ -55,7 +55,7 @@ UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOLS     := $(BUILD)/tools/ike-kdf
 
-.PHONY: all deps test unit demo clean bench fuzz fresh-test
+.PHONY: all deps test unit demo clean bench fuzz fresh-test man
 all: $(BINS) $(UNIT_BINS) $(TOOLS)
 
 deps:
@@ -91,6 +91,15 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBIKE) $(LIBKMSD) $(LIBSIM) $(LIBKM
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(TESTLIBS)
+
+# Man pages (not installed): man/PROG.8.head + the options and settings
+# that PROG --help-man writes from its config table (common/cfg.h).
+MANS := $(patsubst %,build/man/%.8,kmsd qkd-sim ike-n3iwf ike-ue)
+man: $(MANS)
+build/man/%.8: man/%.8.head $(BINDIR)/%
+	@mkdir -p $(dir $@)
+	$(call msg,MAN,$@)
+	$(Q)cat $< >$@.tmp && $(BINDIR)/$* --help-man >>$@.tmp && mv $@.tmp $@
 
 test: deps
 	@$(MAKE) --no-print-directory all

@@ -1,5 +1,4 @@
-/* INI loading and typed setters for the daemons' configs. */
-#include <getopt.h>
+/* INI loading and typed setters for the daemons' configs (see cfg.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,82 +140,4 @@ cfg_map_add(struct etsiapi_map *map, size_t *n, size_t max, const char *cn,
 	}
 	(*n)++;
 	return 0;
-}
-
-/* getopt_long table: the flags, then config, check-config, help. */
-static struct option *
-cfg_options(const struct cfg_flag *fl, size_t n)
-{
-	struct option	*o;
-
-	if ((o = calloc(n + 4, sizeof(*o))) == NULL)
-		return NULL;
-	for (size_t i = 0; i < n; i++)
-		o[i] = (struct option){ fl[i].flag, required_argument, NULL, 0 };
-	o[n] = (struct option){ "config", required_argument, NULL, 'c' };
-	o[n + 1] = (struct option){ "check-config", required_argument, NULL, 'C' };
-	o[n + 2] = (struct option){ "help", no_argument, NULL, 'h' };
-	return o;
-}
-
-int
-cfg_args_scan(const char *prog, int argc, char **argv, const struct cfg_flag *fl,
-    size_t n, struct cfg_args *out)
-{
-	struct option	*o;
-	int		 ch, idx, rc = 0;
-
-	memset(out, 0, sizeof(*out));
-	if ((o = cfg_options(fl, n)) == NULL)
-		return -1;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "h", o, &idx)) != -1) {
-		if (ch == 'h')
-			out->help = 1;
-		else if (ch == 'c' || ch == 'C') {
-			out->file = optarg;
-			out->check_only = ch == 'C';
-		} else if (ch != 0)
-			rc = -1;	/* getopt said which */
-	}
-	if (rc == 0 && optind != argc) {
-		fprintf(stderr, "%s: unexpected argument \"%s\"\n", prog, argv[optind]);
-		rc = -1;
-	}
-	free(o);
-	return rc;
-}
-
-int
-cfg_args_apply(int argc, char **argv, const struct cfg_flag *fl, size_t n,
-    cfg_setter set, void *ctx, char *err, size_t errlen)
-{
-	struct option	*o;
-	int		 ch, idx, rc = 0;
-
-	if ((o = cfg_options(fl, n)) == NULL)
-		return -1;
-	optind = 1;
-	opterr = 0;		/* the scan pass reported bad usage */
-	while (rc == 0 && (ch = getopt_long(argc, argv, "h", o, &idx)) != -1) {
-		if (ch != 0 || set(ctx, fl[idx].section, fl[idx].name, optarg,
-		    err, errlen) == 0)
-			continue;
-		snprintf(err + strlen(err), errlen - strlen(err), " (flag --%s)",
-		    fl[idx].flag);
-		rc = -1;
-	}
-	opterr = 1;
-	free(o);
-	return rc;
-}
-
-void
-cfg_flags_usage(FILE *f, const struct cfg_flag *fl, size_t n)
-{
-	fprintf(f, "  --config FILE             read settings from FILE\n"
-	    "  --check-config FILE       check FILE and exit (0 if good)\n");
-	for (size_t i = 0; i < n; i++)
-		fprintf(f, "  --%-22s  %s\n", fl[i].flag, fl[i].help);
-	fprintf(f, "  -h, --help                this text\n");
 }

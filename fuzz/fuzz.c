@@ -45,22 +45,27 @@ fuzz_next(const uint8_t **p, size_t *n, size_t *len)
 }
 
 int
-fuzz_cfg(const uint8_t *data, size_t size, cfg_setter set, void *ctx)
+fuzz_cfg(const uint8_t *data, size_t size, const struct cfg_table *t, void *cfg)
 {
 	char	 err[512], *copy;
 	FILE	*f;
 	int	 rc = -1;
 
+	fuzz_init();
+	if (cfg_defaults(t, cfg, err, sizeof(err)) == -1)
+		return -1;
 	/* fmemopen wants a writable buffer and at least one byte. */
 	if ((copy = malloc(size + 1)) == NULL)
 		return -1;
 	memcpy(copy, data, size);
 	copy[size] = '\n';
 	if ((f = fmemopen(copy, size ? size : 1, "r")) != NULL) {
-		rc = cfg_load_file(f, "fuzz.ini", set, ctx, err, sizeof(err));
+		rc = cfg_tab_load_file(t, cfg, f, "fuzz.ini", err, sizeof(err));
 		fclose(f);
 	}
 	free(copy);
+	if (rc == 0 && t->finish)
+		rc = t->finish(cfg, err, sizeof(err));
 	return rc;
 }
 

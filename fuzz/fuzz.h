@@ -24,8 +24,11 @@ void	fuzz_init(void);
  * it and its separator; NULL when none is left. */
 const uint8_t *fuzz_next(const uint8_t **p, size_t *n, size_t *len);
 
-/* The input as an INI file through cfg_load_file(); the loader's result. */
-int	fuzz_cfg(const uint8_t *data, size_t size, cfg_setter set, void *ctx);
+/* The input as t's INI file, as `--config` reads it: defaults, the file
+ * (cfg_tab_load_file), then finish(). 0 when all of it passed; cfg is the
+ * caller's to free (t->free) in every case. */
+int	fuzz_cfg(const uint8_t *data, size_t size, const struct cfg_table *t,
+	    void *cfg);
 
 /*
  * The fake KME answers kmsclient's calls from these records, in order: per

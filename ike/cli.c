@@ -1,9 +1,10 @@
-/* The shared main() of ike-ue and ike-n3iwf: flags, signals, run. */
+/* The shared main() of ike-ue and ike-n3iwf: config, signals, run. */
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "common/buf.h"
+#include "common/cfg.h"
 #include "common/log.h"
 #include "ike/ikecfg.h"
 #include "ike/sa.h"
@@ -17,19 +18,21 @@ cli_on_signal(int sig)
 	cli_stop = 1;
 }
 
+/* Exit status: 0 done (or --help, --check-config), 1 failed, 2 bad config. */
 int
 ike_cli_main(const char *prog, enum ike_role role, int argc, char **argv)
 {
-	struct ikecfg		c;
-	struct sigaction	sa;
-	char			err[IKECFG_ERRLEN] = "";
-	int			ret;
+	const struct cfg_table	*t = role == IKE_ROLE_UE ? &ikecfg_ue_table :
+				    &ikecfg_n3iwf_table;
+	struct ikecfg		 c;
+	struct cfg_cmd		 cmd;
+	struct sigaction	 sa;
+	int			 ret;
 
 	log_init(prog, LOG_INFO);
-	if (ikecfg_from_args(&c, role, argc, argv, err, sizeof(err)) == -1) {
-		fprintf(stderr, "%s: %s\n", prog, err);
+	if ((ret = cfg_main(t, &c, argc, argv, &cmd)) != 0) {
 		ikecfg_free(&c);
-		return 2;
+		return ret == 1 ? 0 : 2;
 	}
 	log_init(prog, c.log_level);
 	sec_json_init();

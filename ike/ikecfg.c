@@ -1,78 +1,175 @@
-/* Config of ike-n3iwf / ike-ue: INI [ike] section and flags through one setter. */
-#include <getopt.h>
+/* Config of ike-n3iwf / ike-ue: the table of the [ike] settings (common/cfg.h
+ * does the rest) and the checks across settings. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-
-#include <arpa/inet.h>
 
 #include "common/cfg.h"
 #include "common/etsi.h"
-#include "common/num.h"
 #include "ike/ikecfg.h"
 
-#define R_UE	1u
-#define R_N3	2u
-#define R_ALL	3u
+#define R_UE	(1u << IKE_ROLE_UE)
+#define R_N3	(1u << IKE_ROLE_N3IWF)
+#define K(m)	CFG_AT(struct ikecfg, m)
 
-const struct ikecfg_flag ikecfg_flags[] = {
-	{ "mode",	"mode",		"psk, cert, qkd or qkd+dh (qkd)", R_ALL },
-	{ "profile",	"profile",	"nwu (3GPP NWu, EAP-5G) or rfc7296 (nwu)", R_ALL },
-	{ "listen",	"listen",	"N3IWF address, IPV4:PORT (127.0.0.1:500)", R_N3 },
-	{ "peer",	"peer",		"the N3IWF, IPV4:PORT (127.0.0.1:500)", R_UE },
-	{ "local",	"local",	"UE source address (127.0.0.1)", R_UE },
-	{ "natt-port",	"natt_port",	"NAT-T port, non-ESP marker (4500)", R_ALL },
-	{ "force-natt",	"force_natt",	"yes: move to the NAT-T port after INIT (no)", R_UE },
-	{ "dh",		"dh",		"DH group: 14 (MODP-2048), 19 (ECP-256), 31 (X25519) (14)", R_ALL },
-	{ "cipher",	"cipher",	"aes-cbc (AES-CBC-256 + HMAC-SHA2-256-128) or aes-gcm (aes-cbc)", R_ALL },
-	{ "psk",	"psk",		"pre-shared key (rfc7296 psk and qkd+dh modes)", R_ALL },
-	{ "cert",	"cert",		"own certificate, PEM (cert mode; N3IWF in nwu)", R_ALL },
-	{ "key",	"key",		"its private key, PEM", R_ALL },
-	{ "ca",		"ca",		"CA the peer's certificate must chain to", R_ALL },
-	{ "id",		"id",		"own IKE identity, FQDN (ue.test / n3iwf.test)", R_ALL },
-	{ "kmsd-url",	"kmsd_url",	"the site's kmsd, https://HOST:PORT", R_ALL },
-	{ "kmsd-cert",	"kmsd_cert",	"client certificate for kmsd (its CN is the SAE ID)", R_ALL },
-	{ "kmsd-key",	"kmsd_key",	"its private key", R_ALL },
-	{ "kmsd-ca",	"kmsd_ca",	"CA of kmsd's server certificate", R_ALL },
-	{ "sae-id",	"sae_id",	"own SAE ID (default: CN of --kmsd-cert)", R_ALL },
-	{ "peer-sae",	"peer_sae",	"the peer's SAE ID (UE: the N3IWF's, sae-a)", R_ALL },
-	{ "kmsd-timeout-ms", "kmsd_timeout_ms", "per kmsd call (3000)", R_ALL },
-	{ "ppk-required", "ppk_required", "qkd+dh: refuse to fall back to NO_PPK_AUTH (no)", R_ALL },
-	{ "supi",	"supi",		"subscriber IMSI digits (208930000000001)", R_ALL },
-	{ "k",		"k",		"subscriber K, 32 hex digits (TS 35.208 test set 1)", R_ALL },
-	{ "opc",	"opc",		"subscriber OPc, 32 hex digits (TS 35.208 test set 1)", R_ALL },
-	{ "inner-ip",	"inner_ip",	"UE inner address given in CP (10.60.0.2)", R_N3 },
-	{ "nas-ip",	"nas_ip",	"NAS_IP4_ADDRESS (10.60.0.1)", R_N3 },
-	{ "up-ip",	"up_ip",	"UP_IP4_ADDRESS (10.60.0.1)", R_N3 },
-	{ "nas-port",	"nas_port",	"NAS_TCP_PORT (20000)", R_N3 },
-	{ "count",	"count",	"connections in a row, each a fresh IKE SA (1)", R_UE },
-	{ "max-conns",	"max_conns",	"exit after this many connections (0: until SIGTERM)", R_N3 },
-	{ "cookie-threshold", "cookie_threshold", "half-open SAs before COOKIE is demanded (16)", R_N3 },
-	{ "half-open-ms", "half_open_ms", "half-open SA lifetime (10000)", R_N3 },
-	{ "qkd-cookie",	"qkd_cookie",	"qkd modes: demand a COOKIE before any key is drawn (yes)", R_N3 },
-	{ "qkd-budget-src", "qkd_budget_src", "QKD keys per source address, BURST:RATE keys/s or off (65:1.3)", R_N3 },
-	{ "qkd-budget-sae", "qkd_budget_sae", "QKD keys per claimed SAE ID, BURST:RATE or off (650:16)", R_N3 },
-	{ "qkd-budget-all", "qkd_budget_all", "QKD keys in total, BURST:RATE or off (1300:16)", R_N3 },
-	{ "kmsd-workers", "kmsd_workers", "threads making enc_keys calls, each with its own kmsd connection (2)", R_N3 },
-	{ "kmsd-queue",	"kmsd_queue",	"enc_keys calls queued or in flight at most (64)", R_N3 },
-	{ "retransmit-ms", "retransmit_ms", "first retransmission timeout, doubled each time (500)", R_ALL },
-	{ "retransmit-tries", "retransmit_tries", "sends of one request before giving up (5)", R_ALL },
-	{ "csv",	"csv",		"append one row per connection to this CSV", R_ALL },
-	{ "csv-msgs",	"csv_msgs",	"append one row per IKE message here (default: CSV with .msgs)", R_ALL },
-	{ "ready-file",	"ready_file",	"write port=, natt_port=, pid= here when up", R_N3 },
-	{ "propose-ke",	"peer_transform", "test hook: propose this KE transform ID instead (0: off)", R_UE },
-	{ "ppk-key-id", "ppk_key_id", "qkd+dh: use this key ID as the PPK (dec_keys from --peer-sae, which fetched it) instead of a new key", R_UE },
-	{ "log-level",	"log_level",	"error, warn, info or debug (info)", R_ALL },
+static const struct cfg_name	modes[] = {
+	{ "psk", IKE_MODE_PSK }, { "cert", IKE_MODE_CERT },
+	{ "qkd", IKE_MODE_QKD }, { "qkd+dh", IKE_MODE_QKD_DH }, { NULL, 0 }
 };
-const size_t ikecfg_nflags = sizeof(ikecfg_flags) / sizeof(ikecfg_flags[0]);
+static const struct cfg_name	profiles[] = {
+	{ "nwu", IKE_PROFILE_NWU }, { "rfc7296", IKE_PROFILE_RFC7296 },
+	{ NULL, 0 }
+};
+static const struct cfg_name	ciphers[] = {
+	{ "aes-cbc", 0 }, { "aes-gcm", 1 }, { NULL, 0 }
+};
+static const struct cfg_name	groups[] = {
+	{ "14", 14 }, { "19", 19 }, { "31", 31 }, { NULL, 0 }
+};
+static const struct cfg_name	log_levels[] = {
+	{ "error", LOG_ERR }, { "warn", LOG_WARN }, { "info", LOG_INFO },
+	{ "debug", LOG_DEBUG }, { NULL, 0 }
+};
 
-static const char *mode_names[] = { "psk", "cert", "qkd", "qkd+dh" };
+/* qkd_budget_*: BURST:RATE or off (ike/ratelimit.c). */
+static int
+set_budget(void *base, const struct cfg_opt *o, const char *key,
+    const char *v, char *err, size_t errlen)
+{
+	return ike_tb_parse(o->key, v,
+	    (struct ike_tb_cfg *)(void *)((char *)base + o->off), err, errlen);
+}
+
+#define BUDGET(key, m, def, text)					\
+	{ "ike", key, CFG_CUSTOM, K(m), def, NULL, .help = text,	\
+	    .set = set_budget, .arg = "BURST:RATE|off", .roles = R_N3 }
+
+static const struct cfg_opt ike_opts[] = {
+	{ "ike", "mode", CFG_ENUM, K(mode), "qkd", "mode",
+	    .help = "where the keys come from", .names = modes },
+	{ "ike", "profile", CFG_ENUM, K(profile), "nwu", "profile",
+	    .help = "nwu (3GPP NWu, EAP-5G) or plain rfc7296", .names = profiles },
+	{ "ike", "listen", CFG_ADDR, K(host), "127.0.0.1:500", "listen",
+	    .help = "N3IWF address", .off2 = offsetof(struct ikecfg, port),
+	    .roles = R_N3 },
+	{ "ike", "peer", CFG_ADDR, K(host), "127.0.0.1:500", "peer",
+	    .help = "the N3IWF", .off2 = offsetof(struct ikecfg, port),
+	    .roles = R_UE },
+	{ "ike", "local", CFG_IP, K(local), "127.0.0.1", "local",
+	    .help = "UE source address", .roles = R_UE },
+	{ "ike", "natt_port", CFG_UINT, K(natt_port), "4500", "natt-port",
+	    .help = "NAT-T port, non-ESP marker", .min = 0, .max = 65535 },
+	{ "ike", "force_natt", CFG_BOOL, K(force_natt), "no", "force-natt",
+	    .help = "yes: move to the NAT-T port after INIT", .roles = R_UE },
+	{ "ike", "dh", CFG_ENUM, K(dh_group), "14", "dh",
+	    .help = "DH group: 14 (MODP-2048), 19 (ECP-256), 31 (X25519)",
+	    .names = groups },
+	{ "ike", "cipher", CFG_ENUM, K(aead), "aes-cbc", "cipher",
+	    .help = "aes-cbc (AES-CBC-256 + HMAC-SHA2-256-128) or aes-gcm",
+	    .names = ciphers },
+	{ "ike", "psk", CFG_STR, K(psk), NULL, "psk",
+	    .help = "pre-shared key (rfc7296 psk and qkd+dh modes)" },
+	{ "ike", "cert", CFG_PATH, K(cert), NULL, "cert",
+	    .help = "own certificate, PEM (cert mode; N3IWF in nwu)" },
+	{ "ike", "key", CFG_PATH, K(key), NULL, "key",
+	    .help = "its private key, PEM" },
+	{ "ike", "ca", CFG_PATH, K(ca), NULL, "ca",
+	    .help = "CA the peer's certificate must chain to" },
+	{ "ike", "id", CFG_STR, K(id), "ue.test", "id",
+	    .help = "own IKE identity, FQDN", .roles = R_UE },
+	{ "ike", "id", CFG_STR, K(id), "n3iwf.test", "id",
+	    .help = "own IKE identity, FQDN", .roles = R_N3 },
+	{ "ike", "kmsd_url", CFG_STR, K(kmsd_url), NULL, "kmsd-url",
+	    .help = "the site's kmsd, https://HOST:PORT" },
+	{ "ike", "kmsd_cert", CFG_PATH, K(kmsd_cert), NULL, "kmsd-cert",
+	    .help = "client certificate for kmsd (its CN is the SAE ID)" },
+	{ "ike", "kmsd_key", CFG_PATH, K(kmsd_key), NULL, "kmsd-key",
+	    .help = "its private key" },
+	{ "ike", "kmsd_ca", CFG_PATH, K(kmsd_ca), NULL, "kmsd-ca",
+	    .help = "CA of kmsd's server certificate" },
+	{ "ike", "sae_id", CFG_ID, K(sae_id), NULL, "sae-id",
+	    .help = "own SAE ID (if unset: the CN of --kmsd-cert)" },
+	{ "ike", "peer_sae", CFG_ID, K(peer_sae), NULL, "peer-sae",
+	    .help = "the peer's SAE ID (UE: the N3IWF's, e.g. sae-a)" },
+	{ "ike", "kmsd_timeout_ms", CFG_UINT, K(kmsd_timeout_ms), "3000",
+	    "kmsd-timeout-ms", .help = "per kmsd call, ms", .min = 1,
+	    .max = 600000 },
+	{ "ike", "ppk_required", CFG_BOOL, K(ppk_required), "no",
+	    "ppk-required",
+	    .help = "qkd+dh: refuse to fall back to NO_PPK_AUTH" },
+	{ "ike", "supi", CFG_STR, K(supi), NULL, "supi",
+	    .help = "subscriber IMSI digits (if unset: 208930000000001)" },
+	{ "ike", "k", CFG_STR, K(k_hex), NULL, "k",
+	    .help = "subscriber K, 32 hex digits (if unset: TS 35.208 test "
+	    "set 1)" },
+	{ "ike", "opc", CFG_STR, K(opc_hex), NULL, "opc",
+	    .help = "subscriber OPc, 32 hex digits (if unset: TS 35.208 test "
+	    "set 1)" },
+	{ "ike", "inner_ip", CFG_IP, K(inner_ip), "10.60.0.2", "inner-ip",
+	    .help = "UE inner address given in CP", .roles = R_N3 },
+	{ "ike", "nas_ip", CFG_IP, K(nas_ip), "10.60.0.1", "nas-ip",
+	    .help = "NAS_IP4_ADDRESS", .roles = R_N3 },
+	{ "ike", "up_ip", CFG_IP, K(up_ip), "10.60.0.1", "up-ip",
+	    .help = "UP_IP4_ADDRESS", .roles = R_N3 },
+	{ "ike", "nas_port", CFG_UINT, K(nas_port), "20000", "nas-port",
+	    .help = "NAS_TCP_PORT", .min = 0, .max = 65535, .roles = R_N3 },
+	{ "ike", "count", CFG_UINT, K(count), "1", "count",
+	    .help = "connections in a row, each a fresh IKE SA", .min = 1,
+	    .max = 1000000, .roles = R_UE },
+	{ "ike", "max_conns", CFG_UINT, K(max_conns), "0", "max-conns",
+	    .help = "exit after this many connections (0: until SIGTERM)",
+	    .min = 0, .max = 100000000, .roles = R_N3 },
+	{ "ike", "cookie_threshold", CFG_UINT, K(cookie_threshold), "16",
+	    "cookie-threshold", .help = "half-open SAs before COOKIE is "
+	    "demanded", .min = 0, .max = 1000000, .roles = R_N3 },
+	{ "ike", "half_open_ms", CFG_UINT, K(half_open_ms), "10000",
+	    "half-open-ms", .help = "half-open SA lifetime, ms", .min = 10,
+	    .max = 3600000, .roles = R_N3 },
+	{ "ike", "qkd_cookie", CFG_BOOL, K(qkd_cookie), "yes", "qkd-cookie",
+	    .help = "qkd modes: demand a COOKIE before any key is drawn",
+	    .roles = R_N3 },
+	/* Budgets in keys: one qkd connection draws 13 (ike/README.md). */
+	BUDGET("qkd_budget_src", budget_src, "65:1.3",
+	    "QKD keys per source address, keys and keys/s"),
+	BUDGET("qkd_budget_sae", budget_sae, "650:16",
+	    "QKD keys per claimed SAE ID"),
+	BUDGET("qkd_budget_all", budget_all, "1300:16", "QKD keys in total"),
+	{ "ike", "kmsd_workers", CFG_UINT, K(kmsd_workers), "2", "kmsd-workers",
+	    .help = "threads making enc_keys calls, each with its own kmsd "
+	    "connection", .min = 1, .max = 64, .roles = R_N3 },
+	{ "ike", "kmsd_queue", CFG_UINT, K(kmsd_queue), "64", "kmsd-queue",
+	    .help = "enc_keys calls queued or in flight at most", .min = 1,
+	    .max = 100000, .roles = R_N3 },
+	{ "ike", "retransmit_ms", CFG_UINT, K(retrans_ms), "500",
+	    "retransmit-ms", .help = "first retransmission timeout, doubled "
+	    "each time, ms", .min = 10, .max = 60000 },
+	{ "ike", "retransmit_tries", CFG_UINT, K(retrans_tries), "5",
+	    "retransmit-tries", .help = "sends of one request before giving up",
+	    .min = 1, .max = 20 },
+	{ "ike", "csv", CFG_PATH, K(csv), NULL, "csv",
+	    .help = "append one row per connection to this CSV" },
+	{ "ike", "csv_msgs", CFG_PATH, K(csv_msgs), NULL, "csv-msgs",
+	    .help = "append one row per IKE message here (if unset: the csv "
+	    "file with .msgs)" },
+	{ "ike", "ready_file", CFG_PATH, K(ready_file), NULL, "ready-file",
+	    .help = "write port=, natt_port=, pid= here when up", .roles = R_N3 },
+	{ "ike", "peer_transform", CFG_UINT, K(peer_transform), "0",
+	    "propose-ke", .help = "test hook: propose this KE transform ID "
+	    "instead (0: off)", .min = 0, .max = 65535, .roles = R_UE },
+	{ "ike", "ppk_key_id", CFG_STR, K(ppk_key_id), NULL, "ppk-key-id",
+	    .help = "qkd+dh: use this key ID as the PPK (dec_keys from "
+	    "--peer-sae, which fetched it) instead of a new key", .roles = R_UE },
+	{ "ike", "log_level", CFG_ENUM, K(log_level), "info", "log-level",
+	    .help = "least important log lines written", .names = log_levels },
+};
 
 const char *
 ike_mode_name(enum ike_mode m)
 {
-	return (unsigned)m < 4 ? mode_names[m] : "?";
+	for (size_t i = 0; modes[i].name; i++)
+		if (modes[i].value == (int)m)
+			return modes[i].name;
+	return "?";
 }
 
 const char *
@@ -81,275 +178,16 @@ ike_profile_name(enum ike_profile p)
 	return p == IKE_PROFILE_NWU ? "nwu" : "rfc7296";
 }
 
-int
-ike_mode_parse(const char *s, enum ike_mode *out)
-{
-	for (unsigned i = 0; i < 4; i++)
-		if (strcmp(s, mode_names[i]) == 0) {
-			*out = (enum ike_mode)i;
-			return 0;
-		}
-	return -1;
-}
-
-int
+bool
 ike_mode_has_dh(enum ike_mode m)
 {
 	return m != IKE_MODE_QKD;
 }
 
-int
+bool
 ike_mode_has_qkd(enum ike_mode m)
 {
 	return m == IKE_MODE_QKD || m == IKE_MODE_QKD_DH;
-}
-
-void
-ikecfg_defaults(struct ikecfg *c, enum ike_role role)
-{
-	memset(c, 0, sizeof(*c));
-	c->role = role;
-	c->mode = IKE_MODE_QKD;
-	c->profile = IKE_PROFILE_NWU;
-	c->log_level = LOG_INFO;
-	snprintf(c->host, sizeof(c->host), "127.0.0.1");
-	snprintf(c->local, sizeof(c->local), "127.0.0.1");
-	c->port = 500;
-	c->natt_port = 4500;
-	c->dh_group = 14;
-	c->kmsd_timeout_ms = 3000;
-	snprintf(c->inner_ip, sizeof(c->inner_ip), "10.60.0.2");
-	snprintf(c->nas_ip, sizeof(c->nas_ip), "10.60.0.1");
-	snprintf(c->up_ip, sizeof(c->up_ip), "10.60.0.1");
-	c->nas_port = 20000;
-	c->count = 1;
-	c->cookie_threshold = 16;
-	c->half_open_ms = 10000;
-	/* Budgets in keys: one qkd connection draws 13 (ike/README.md). */
-	c->qkd_cookie = 1;
-	c->budget_src = (struct ike_tb_cfg){ 65, 1.3 };
-	c->budget_sae = (struct ike_tb_cfg){ 650, 16 };
-	c->budget_all = (struct ike_tb_cfg){ 1300, 16 };
-	c->kmsd_workers = 2;
-	c->kmsd_queue = 64;
-	c->retrans_ms = 500;
-	c->retrans_tries = 5;
-}
-
-static int
-set_bool(int *dst, const char *name, const char *v, char *err, size_t errlen)
-{
-	if (strcasecmp(v, "yes") == 0 || strcasecmp(v, "true") == 0 ||
-	    strcmp(v, "1") == 0)
-		*dst = 1;
-	else if (strcasecmp(v, "no") == 0 || strcasecmp(v, "false") == 0 ||
-	    strcmp(v, "0") == 0)
-		*dst = 0;
-	else {
-		snprintf(err, errlen, "%s \"%s\" is not yes or no", name, v);
-		return -1;
-	}
-	return 0;
-}
-
-static int
-set_ip(char *dst, size_t cap, const char *name, const char *v, char *err,
-    size_t errlen)
-{
-	struct in_addr	a;
-
-	if (strlen(v) >= cap || inet_pton(AF_INET, v, &a) != 1) {
-		snprintf(err, errlen, "%s \"%s\" is not an IPv4 address", name, v);
-		return -1;
-	}
-	snprintf(dst, cap, "%s", v);
-	return 0;
-}
-
-static int
-set_port(uint16_t *dst, const char *name, const char *v, char *err, size_t errlen)
-{
-	unsigned	u;
-
-	if (cfg_uint(&u, name, v, 0, 65535, err, errlen) == -1)
-		return -1;
-	*dst = (uint16_t)u;
-	return 0;
-}
-
-static int
-set_str(char **dst, const char *v, char *err, size_t errlen)
-{
-	if (cfg_str(dst, v) == -1) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	return 0;
-}
-
-static int
-set_enum(struct ikecfg *c, const char *name, const char *v, char *err,
-    size_t errlen)
-{
-	if (strcmp(name, "mode") == 0) {
-		if (ike_mode_parse(v, &c->mode) == 0)
-			return 0;
-		snprintf(err, errlen, "mode \"%s\" is not psk, cert, qkd or qkd+dh", v);
-	} else if (strcmp(name, "profile") == 0) {
-		if (strcmp(v, "nwu") == 0 || strcmp(v, "rfc7296") == 0) {
-			c->profile = v[0] == 'n' ? IKE_PROFILE_NWU : IKE_PROFILE_RFC7296;
-			return 0;
-		}
-		snprintf(err, errlen, "profile \"%s\" is not nwu or rfc7296", v);
-	} else if (strcmp(name, "cipher") == 0) {
-		if (strcmp(v, "aes-cbc") == 0 || strcmp(v, "aes-gcm") == 0) {
-			c->aead = strcmp(v, "aes-gcm") == 0;
-			return 0;
-		}
-		snprintf(err, errlen, "cipher \"%s\" is not aes-cbc or aes-gcm", v);
-	} else if (strcmp(name, "log_level") == 0) {
-		if (log_level_parse(v, &c->log_level) == 0)
-			return 0;
-		snprintf(err, errlen, "log_level \"%s\" is not error, warn, info or debug", v);
-	} else if (strcmp(name, "dh") == 0) {
-		if (strcmp(v, "14") == 0 || strcmp(v, "19") == 0 || strcmp(v, "31") == 0) {
-			c->dh_group = (unsigned)atoi(v);
-			return 0;
-		}
-		snprintf(err, errlen, "dh \"%s\" is not 14, 19 or 31", v);
-	} else
-		return 1;
-	return -1;
-}
-
-static int
-set_addr(struct ikecfg *c, const char *name, const char *v, char *err,
-    size_t errlen)
-{
-	if (strcmp(name, "listen") == 0 || strcmp(name, "peer") == 0) {
-		if (strcmp(name, "listen") == 0 && c->role != IKE_ROLE_N3IWF)
-			return 1;
-		if (strcmp(name, "peer") == 0 && c->role != IKE_ROLE_UE)
-			return 1;
-		return cfg_addr(c->host, sizeof(c->host), &c->port, name, v, err,
-		    errlen);
-	}
-	if (strcmp(name, "local") == 0)
-		return set_ip(c->local, sizeof(c->local), name, v, err, errlen);
-	if (strcmp(name, "inner_ip") == 0)
-		return set_ip(c->inner_ip, sizeof(c->inner_ip), name, v, err, errlen);
-	if (strcmp(name, "nas_ip") == 0)
-		return set_ip(c->nas_ip, sizeof(c->nas_ip), name, v, err, errlen);
-	if (strcmp(name, "up_ip") == 0)
-		return set_ip(c->up_ip, sizeof(c->up_ip), name, v, err, errlen);
-	if (strcmp(name, "natt_port") == 0)
-		return set_port(&c->natt_port, name, v, err, errlen);
-	if (strcmp(name, "nas_port") == 0)
-		return set_port(&c->nas_port, name, v, err, errlen);
-	return 1;
-}
-
-static int
-set_num(struct ikecfg *c, const char *name, const char *v, char *err,
-    size_t errlen)
-{
-	static const struct {
-		const char	*name;
-		size_t		 off;
-		unsigned	 min, max;
-	} nums[] = {
-		{ "kmsd_timeout_ms", offsetof(struct ikecfg, kmsd_timeout_ms), 1, 600000 },
-		{ "count", offsetof(struct ikecfg, count), 1, 1000000 },
-		{ "max_conns", offsetof(struct ikecfg, max_conns), 0, 100000000 },
-		{ "cookie_threshold", offsetof(struct ikecfg, cookie_threshold), 0, 1000000 },
-		{ "half_open_ms", offsetof(struct ikecfg, half_open_ms), 10, 3600000 },
-		{ "kmsd_workers", offsetof(struct ikecfg, kmsd_workers), 1, 64 },
-		{ "kmsd_queue", offsetof(struct ikecfg, kmsd_queue), 1, 100000 },
-		{ "retransmit_ms", offsetof(struct ikecfg, retrans_ms), 10, 60000 },
-		{ "retransmit_tries", offsetof(struct ikecfg, retrans_tries), 1, 20 },
-		{ "peer_transform", offsetof(struct ikecfg, peer_transform), 0, 65535 },
-	};
-
-	for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++)
-		if (strcmp(name, nums[i].name) == 0)
-			return cfg_uint((unsigned *)(void *)((char *)c + nums[i].off),
-			    name, v, nums[i].min, nums[i].max, err, errlen);
-	return 1;
-}
-
-static int
-set_strs(struct ikecfg *c, const char *name, const char *v, char *err,
-    size_t errlen)
-{
-	static const struct {
-		const char	*name;
-		size_t		 off;
-	} strs[] = {
-		{ "psk", offsetof(struct ikecfg, psk) },
-		{ "cert", offsetof(struct ikecfg, cert) },
-		{ "key", offsetof(struct ikecfg, key) },
-		{ "ca", offsetof(struct ikecfg, ca) },
-		{ "id", offsetof(struct ikecfg, id) },
-		{ "kmsd_url", offsetof(struct ikecfg, kmsd_url) },
-		{ "kmsd_cert", offsetof(struct ikecfg, kmsd_cert) },
-		{ "kmsd_key", offsetof(struct ikecfg, kmsd_key) },
-		{ "kmsd_ca", offsetof(struct ikecfg, kmsd_ca) },
-		{ "sae_id", offsetof(struct ikecfg, sae_id) },
-		{ "peer_sae", offsetof(struct ikecfg, peer_sae) },
-		{ "supi", offsetof(struct ikecfg, supi) },
-		{ "k", offsetof(struct ikecfg, k_hex) },
-		{ "opc", offsetof(struct ikecfg, opc_hex) },
-		{ "csv", offsetof(struct ikecfg, csv) },
-		{ "csv_msgs", offsetof(struct ikecfg, csv_msgs) },
-		{ "ready_file", offsetof(struct ikecfg, ready_file) },
-		{ "ppk_key_id", offsetof(struct ikecfg, ppk_key_id) },
-	};
-
-	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
-		if (strcmp(name, strs[i].name) == 0) {
-			if (*v == '\0') {
-				snprintf(err, errlen, "%s is empty", name);
-				return -1;
-			}
-			return set_str((char **)(void *)((char *)c + strs[i].off),
-			    v, err, errlen);
-		}
-	return 1;
-}
-
-int
-ikecfg_set(void *ctx, const char *section, const char *name, const char *value,
-    char *err, size_t errlen)
-{
-	struct ikecfg	*c = ctx;
-	int		 r;
-
-	if (strcmp(section, "ike") != 0) {
-		snprintf(err, errlen, "unknown section [%s] (only [ike])", section);
-		return -1;
-	}
-	if (strcmp(name, "force_natt") == 0)
-		return set_bool(&c->force_natt, name, value, err, errlen);
-	if (strcmp(name, "ppk_required") == 0)
-		return set_bool(&c->ppk_required, name, value, err, errlen);
-	if (strcmp(name, "qkd_cookie") == 0)
-		return set_bool(&c->qkd_cookie, name, value, err, errlen);
-	if (strcmp(name, "qkd_budget_src") == 0)
-		return ike_tb_parse(name, value, &c->budget_src, err, errlen);
-	if (strcmp(name, "qkd_budget_sae") == 0)
-		return ike_tb_parse(name, value, &c->budget_sae, err, errlen);
-	if (strcmp(name, "qkd_budget_all") == 0)
-		return ike_tb_parse(name, value, &c->budget_all, err, errlen);
-	if ((r = set_enum(c, name, value, err, errlen)) != 1)
-		return r;
-	if ((r = set_addr(c, name, value, err, errlen)) != 1)
-		return r;
-	if ((r = set_num(c, name, value, err, errlen)) != 1)
-		return r;
-	if ((r = set_strs(c, name, value, err, errlen)) != 1)
-		return r;
-	snprintf(err, errlen, "unknown setting \"%s\"", name);
-	return -1;
 }
 
 static int
@@ -374,25 +212,15 @@ finish_qkd(struct ikecfg *c, char *err, size_t errlen)
 	if (c->role == IKE_ROLE_UE &&
 	    need(c->peer_sae, "--peer-sae", "on the UE in qkd modes", err, errlen) == -1)
 		return -1;
-	if (c->sae_id != NULL && !etsi_id_valid(c->sae_id)) {
-		snprintf(err, errlen, "sae_id \"%s\" is not a valid SAE ID", c->sae_id);
-		return -1;
-	}
-	if (c->peer_sae != NULL && !etsi_id_valid(c->peer_sae)) {
-		snprintf(err, errlen, "peer_sae \"%s\" is not a valid SAE ID", c->peer_sae);
-		return -1;
-	}
 	return 0;
 }
 
-int
-ikecfg_finish(struct ikecfg *c, char *err, size_t errlen)
+static int
+ikecfg_finish(void *cfg, char *err, size_t errlen)
 {
-	int	n3 = c->role == IKE_ROLE_N3IWF;
+	struct ikecfg	*c = cfg;
+	int		 n3 = c->role == IKE_ROLE_N3IWF;
 
-	if (c->id == NULL && set_str(&c->id, n3 ? "n3iwf.test" : "ue.test", err,
-	    errlen) == -1)
-		return -1;
 	if (c->port == 0 && !n3) {
 		snprintf(err, errlen, "peer port 0 is not a port");
 		return -1;
@@ -427,105 +255,62 @@ ikecfg_finish(struct ikecfg *c, char *err, size_t errlen)
 	return 0;
 }
 
-void
-ikecfg_free(struct ikecfg *c)
+static void
+ikecfg_init_ue(void *cfg)
 {
-	char	**strs[] = { &c->psk, &c->cert, &c->key, &c->ca, &c->id,
-	    &c->kmsd_url, &c->kmsd_cert, &c->kmsd_key, &c->kmsd_ca, &c->sae_id,
-	    &c->peer_sae, &c->supi, &c->k_hex, &c->opc_hex, &c->csv,
-	    &c->csv_msgs, &c->ready_file, &c->ppk_key_id };
-
-	for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
-		if (*strs[i] != NULL)
-			explicit_bzero(*strs[i], strlen(*strs[i]));
-		free(*strs[i]);
-		*strs[i] = NULL;
-	}
+	memset(cfg, 0, sizeof(struct ikecfg));
+	((struct ikecfg *)cfg)->role = IKE_ROLE_UE;
 }
 
 static void
-usage(FILE *f, enum ike_role role)
+ikecfg_init_n3iwf(void *cfg)
 {
-	int	ue = role == IKE_ROLE_UE;
-
-	fprintf(f, "usage: %s [--config FILE] [options]\n\n%s\n"
-	    "Flags override the config file (INI, section [ike], setting names as\n"
-	    "below with '_' for '-'). See ike/README.md.\n\n",
-	    ue ? "ike-ue" : "ike-n3iwf",
-	    ue ? "IKEv2 initiator (the 5G UE on NWu): connects to ike-n3iwf, with QKD\n"
-	    "keys from its site's kmsd in the qkd modes." :
-	    "IKEv2 responder (the N3IWF on NWu) with an AMF emulator inside, QKD\n"
-	    "keys from its site's kmsd in the qkd modes.");
-	for (size_t i = 0; i < ikecfg_nflags; i++)
-		if (ikecfg_flags[i].roles & (ue ? R_UE : R_N3))
-			fprintf(f, "  --%-18s %s\n", ikecfg_flags[i].flag,
-			    ikecfg_flags[i].help);
-	fprintf(f, "  --%-18s %s\n  -h, --help            this text\n",
-	    "config FILE", "INI file read before the flags");
-	if (!ue)
-		fprintf(f, "\nsignals: SIGTERM/SIGINT: Delete every IKE SA, then exit\n");
-	else
-		fprintf(f, "\nexit status: 0 when every connection completed, 1 otherwise\n");
+	memset(cfg, 0, sizeof(struct ikecfg));
+	((struct ikecfg *)cfg)->role = IKE_ROLE_N3IWF;
 }
 
-int
-ikecfg_from_args(struct ikecfg *c, enum ike_role role, int argc, char **argv,
-    char *err, size_t errlen)
+void
+ikecfg_free(struct ikecfg *c)
 {
-	struct option	*opts;
-	const char	*cfgfile = NULL;
-	int		 ch, idx, ret = -1;
-
-	ikecfg_defaults(c, role);
-	if ((opts = calloc(ikecfg_nflags + 3, sizeof(*opts))) == NULL)
-		return -1;
-	for (size_t i = 0; i < ikecfg_nflags; i++)
-		opts[i] = (struct option){ ikecfg_flags[i].flag, required_argument, NULL, 0 };
-	opts[ikecfg_nflags] = (struct option){ "config", required_argument, NULL, 'c' };
-	opts[ikecfg_nflags + 1] = (struct option){ "help", no_argument, NULL, 'h' };
-	/* Pass 1: --help and --config. */
-	opterr = 0;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "h", opts, &idx)) != -1) {
-		if (ch == 'h') {
-			usage(stdout, role);
-			free(opts);
-			exit(0);
-		}
-		if (ch == 'c')
-			cfgfile = optarg;
-	}
-	if (cfgfile && cfg_load(cfgfile, ikecfg_set, c, err, errlen) == -1)
-		goto done;
-	/* Pass 2: the flags, in order, over the file. */
-	opterr = 1;
-	optind = 1;
-	while ((ch = getopt_long(argc, argv, "h", opts, &idx)) != -1) {
-		if (ch == '?') {
-			snprintf(err, errlen, "bad flag (see --help)");
-			goto done;
-		}
-		if (ch != 0)
-			continue;
-		if (!(ikecfg_flags[idx].roles & (role == IKE_ROLE_UE ? R_UE : R_N3))) {
-			snprintf(err, errlen, "--%s is not a flag of this program",
-			    ikecfg_flags[idx].flag);
-			goto done;
-		}
-		if (ikecfg_set(c, "ike", ikecfg_flags[idx].name, optarg, err,
-		    errlen) == -1) {
-			size_t	n = strlen(err);
-
-			snprintf(err + n, errlen - n, " (flag --%s)", ikecfg_flags[idx].flag);
-			goto done;
-		}
-	}
-	if (optind < argc) {
-		snprintf(err, errlen, "unexpected argument \"%s\"", argv[optind]);
-		goto done;
-	}
-	ret = ikecfg_finish(c, err, errlen);
-done:
-	free(opts);
-	return ret;
+	cfg_release(&ikecfg_ue_table, c, false);
 }
+
+static void
+ikecfg_free_cb(void *cfg)
+{
+	ikecfg_free(cfg);
+}
+
+#define IKE_USAGE(prog)	prog " [--config FILE] [options]\n       " prog \
+	" --check-config FILE [options]"
+#define IKE_FLAGS	"Flags override the config file (INI, section [ike]). " \
+	"See ike/README.md."
+
+const struct cfg_table ikecfg_ue_table = {
+	.prog = "ike-ue",
+	.usage = IKE_USAGE("ike-ue"),
+	.about = "IKEv2 initiator (the 5G UE on NWu): connects to ike-n3iwf, "
+	    "with QKD\nkeys from its site's kmsd in the qkd modes. " IKE_FLAGS,
+	.tail = "exit status: 0 when every connection completed, 1 otherwise, "
+	    "2 bad config",
+	.opts = ike_opts,
+	.nopts = sizeof(ike_opts) / sizeof(ike_opts[0]),
+	.role = R_UE,
+	.init = ikecfg_init_ue,
+	.finish = ikecfg_finish,
+	.free = ikecfg_free_cb,
+};
+
+const struct cfg_table ikecfg_n3iwf_table = {
+	.prog = "ike-n3iwf",
+	.usage = IKE_USAGE("ike-n3iwf"),
+	.about = "IKEv2 responder (the N3IWF on NWu) with an AMF emulator "
+	    "inside, QKD\nkeys from its site's kmsd in the qkd modes. " IKE_FLAGS,
+	.tail = "signals: SIGTERM/SIGINT: Delete every IKE SA, then exit",
+	.opts = ike_opts,
+	.nopts = sizeof(ike_opts) / sizeof(ike_opts[0]),
+	.role = R_N3,
+	.init = ikecfg_init_n3iwf,
+	.finish = ikecfg_finish,
+	.free = ikecfg_free_cb,
+};

@@ -1,15 +1,17 @@
 /*
- * Configuration of ike-n3iwf and ike-ue: one INI file (section [ike]) plus
- * command-line flags that override it, fed to one setter; cross-field
- * checks in ikecfg_finish(). Both binaries share the struct; each ignores
- * what it does not use.
+ * Configuration of ike-n3iwf and ike-ue: one table of the [ike] settings for
+ * common/cfg (file, flags over it, --help, --check-config, man page), with
+ * the cross-field checks. Both binaries share the struct and the table; a
+ * setting of the other role is ignored in the file and is no flag here.
  */
 #ifndef IKE_IKECFG_H
 #define IKE_IKECFG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/cfg.h"
 #include "common/log.h"
 #include "ike/ratelimit.h"
 
@@ -85,29 +87,15 @@ struct ikecfg {
 	char		*ready_file;		/* N3IWF: port= written when up */
 };
 
-struct ikecfg_flag {
-	const char	*flag;		/* --flag */
-	const char	*name;		/* [ike] name */
-	const char	*help;
-	unsigned	 roles;		/* 1: UE, 2: N3IWF, 3: both */
-};
-extern const struct ikecfg_flag	ikecfg_flags[];
-extern const size_t		ikecfg_nflags;
+/* The settings of each program (cfg_main() reads them). */
+extern const struct cfg_table	ikecfg_ue_table;
+extern const struct cfg_table	ikecfg_n3iwf_table;
 
-void	ikecfg_defaults(struct ikecfg *c, enum ike_role role);
-int	ikecfg_set(void *ctx, const char *section, const char *name,
-	    const char *value, char *err, size_t errlen);
-int	ikecfg_finish(struct ikecfg *c, char *err, size_t errlen);
 void	ikecfg_free(struct ikecfg *c);
-
-/* Reads the [ike] file (--config) and the flags over it; exits on --help. */
-int	ikecfg_from_args(struct ikecfg *c, enum ike_role role, int argc,
-	    char **argv, char *err, size_t errlen);
 
 const char	*ike_mode_name(enum ike_mode m);
 const char	*ike_profile_name(enum ike_profile p);
-int		 ike_mode_parse(const char *s, enum ike_mode *out);
-int		 ike_mode_has_dh(enum ike_mode m);
-int		 ike_mode_has_qkd(enum ike_mode m);
+bool		 ike_mode_has_dh(enum ike_mode m);
+bool		 ike_mode_has_qkd(enum ike_mode m);
 
 #endif

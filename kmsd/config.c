@@ -1,133 +1,104 @@
-/* kmsd configuration: every line goes through kmsd_config_set, so the file
- * and the flags share one checker, and errors name the bad value. */
+/* kmsd configuration: the table of its settings (common/cfg.h does the
+ * rest), the [sae ID] sections, and the checks across settings. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/cfg.h"
 #include "common/etsi.h"
-#include "common/num.h"
 #include "kmsd/config.h"
 
-void
-kmsd_config_defaults(struct kmsd_config *c)
-{
-	memset(c, 0, sizeof(*c));
-	snprintf(c->listen_host, sizeof(c->listen_host), "127.0.0.1");
-	c->listen_port = 7443;
-	c->max_body = 64 * 1024;
-	c->max_key_per_request = 1024;
-	c->timeout_ms = 3000;
-	c->connections = 4;
-	c->key_size = 256;
-	c->pool_low = 256;
-	c->pool_high = 1024;
-	c->pool_batch = 128;
-	c->pool_lease = 256;
-	c->pool_ttl_s = 3600;
-}
+#define K(m)	CFG_AT(struct kmsd_config, m)
+#define S(m)	CFG_AT(struct kmsd_sae, m)
 
-static int
-set_main(struct kmsd_config *c, const char *n, const char *v, char *err, size_t el)
-{
-	int	rc;
+static const struct cfg_name	log_levels[] = {
+	{ "error", 0 }, { "warn", 0 }, { "info", 0 }, { "debug", 0 }, { NULL, 0 }
+};
+static const struct cfg_name	modes[] = {
+	{ "hardware", 0 }, { "simulator", 1 }, { NULL, 0 }
+};
 
-	if (strcmp(n, "id") == 0)
-		return cfg_str(&c->id, v);
-	if (strcmp(n, "listen") == 0)
-		return cfg_addr(c->listen_host, sizeof(c->listen_host),
-		    &c->listen_port, n, v, err, el);
-	if (strcmp(n, "metrics_listen") == 0) {
-		c->metrics_set = 1;
-		return cfg_addr(c->metrics_host, sizeof(c->metrics_host),
-		    &c->metrics_port, n, v, err, el);
-	}
-	if (strcmp(n, "metrics_sae") == 0) {
-		if (!etsi_id_valid(v)) {
-			snprintf(err, el, "metrics_sae \"%s\" is not a valid "
-			    "certificate CN", v);
-			return -1;
-		}
-		return cfg_str(&c->metrics_sae, v);
-	}
-	if (strcmp(n, "cert") == 0)
-		return cfg_str(&c->cert, v);
-	if (strcmp(n, "key") == 0)
-		return cfg_str(&c->key, v);
-	if (strcmp(n, "ca") == 0)
-		return cfg_str(&c->ca, v);
-	if (strcmp(n, "db") == 0)
-		return cfg_str(&c->db, v);
-	if (strcmp(n, "kek_file") == 0)
-		return cfg_str(&c->kek_file, v);
-	if (strcmp(n, "ready_file") == 0)
-		return cfg_str(&c->ready_file, v);
-	if (strcmp(n, "log_level") == 0)
-		return cfg_str(&c->log_level, v);
-	if (strcmp(n, "max_body") == 0)
-		return cfg_uint(&c->max_body, n, v, 1024, 16 * 1024 * 1024, err, el);
-	if (strcmp(n, "max_key_per_request") == 0)
-		return cfg_uint(&c->max_key_per_request, n, v, 1, ETSI_MAX_KEYS, err, el);
-	if ((rc = httpd_limits_set(&c->http, n, v, err, el)) != 1)
-		return rc;
-	snprintf(err, el, "unknown setting \"%s\" in [kmsd]", n);
-	return -1;
-}
+static const struct cfg_opt kmsd_opts[] = {
+	{ "kmsd", "id", CFG_STR, K(id), "kmsd", "id",
+	    .help = "name in logs and /healthz", .arg = "NAME" },
+	{ "kmsd", "listen", CFG_ADDR, K(listen_host), "127.0.0.1:7443", "listen",
+	    .help = "ETSI 014 API for local SAEs (mutual TLS)",
+	    .off2 = offsetof(struct kmsd_config, listen_port) },
+	{ "kmsd", "cert", CFG_PATH, K(cert), NULL, "cert",
+	    .help = "kmsd's server certificate (PEM; required)" },
+	{ "kmsd", "key", CFG_PATH, K(key), NULL, "key",
+	    .help = "kmsd's server private key (required)" },
+	{ "kmsd", "ca", CFG_PATH, K(ca), NULL, "ca",
+	    .help = "CA that local SAE certificates chain to (required)" },
+	{ "kmsd", "db", CFG_PATH, K(db), NULL, "db",
+	    .help = "key pool database, SQLite (required)" },
+	{ "kmsd", "kek_file", CFG_PATH, K(kek_file), NULL, "kek-file",
+	    .help = "key-encryption key file (0600; made if absent; required)" },
+	{ "kmsd", "metrics_listen", CFG_ADDR, K(metrics_host), NULL,
+	    "metrics-listen", .help = "plain-HTTP /healthz and /metrics (off if unset)",
+	    .off2 = offsetof(struct kmsd_config, metrics_port),
+	    .seen = CFG_SEEN(struct kmsd_config, metrics_set) },
+	{ "kmsd", "metrics_sae", CFG_ID, K(metrics_sae), NULL, "metrics-sae",
+	    .help = "client CN also served /healthz, /metrics on the API port" },
+	{ "kmsd", "ready_file", CFG_PATH, K(ready_file), NULL, "ready-file",
+	    .help = "write api_port=, metrics_port=, kme_port=, pid= here when up" },
+	{ "kmsd", "log_level", CFG_STR, K(log_level), "info", "log-level",
+	    .help = "least important log lines written", .names = log_levels },
+	{ "kmsd", "max_body", CFG_UINT, K(max_body), "65536", NULL,
+	    .help = "largest request body in bytes", .min = 1024, .max = 16 * 1024 * 1024},
+	{ "kmsd", "max_key_per_request", CFG_UINT, K(max_key_per_request),
+	    "1024", "max-key-per-request",
+	    .help = "keys per local request (split for the KME)", .min = 1, .max = ETSI_MAX_KEYS},
+	CFG_HTTPD_LIMITS("kmsd", struct kmsd_config, http),
+	{ "upstream", "mode", CFG_ENUM, K(simulator), "hardware", "mode",
+	    .help = "hardware (a KME at url) or simulator (embedded qkd-sim)",
+	    .names = modes },
+	{ "upstream", "url", CFG_URL, K(url), NULL, "upstream",
+	    .help = "the KME (hardware mode)" },
+	{ "upstream", "ca", CFG_PATH, K(up_ca), NULL, "upstream-ca",
+	    .help = "CA of the KME's certificate (default: [kmsd] ca)" },
+	{ "upstream", "timeout_ms", CFG_UINT, K(timeout_ms), "3000",
+	    "upstream-timeout-ms", .help = "per KME call, milliseconds", .min = 10, .max = 600000},
+	{ "upstream", "connections", CFG_UINT, K(connections), "4", NULL,
+	    .help = "persistent TLS connections per SAE identity", .min = 1, .max = 64},
+	{ "upstream", "simulator_config", CFG_PATH, K(sim_config), NULL,
+	    "simulator-config", .help = "qkd-sim config of the embedded KME "
+	    "(simulator mode)" },
+	{ "pool", "key_size", CFG_UINT, K(key_size), "256", NULL,
+	    .help = "bits of pooled keys, a multiple of 8", .min = 8, .max = ETSI_MAX_KEY_BYTES * 8},
+	{ "pool", "low", CFG_UINT, K(pool_low), "256", "pool-low",
+	    .help = "refill below this many keys per pair", .min = 0, .max = 10000000},
+	{ "pool", "high", CFG_UINT, K(pool_high), "1024", "pool-high",
+	    .help = "refill up to this many", .min = 1, .max = 10000000},
+	{ "pool", "batch", CFG_UINT, K(pool_batch), "128", NULL,
+	    .help = "keys per refill request", .min = 1, .max = 100000},
+	{ "pool", "lease", CFG_UINT, K(pool_lease), "256", NULL,
+	    .help = "keys taken from disk per lease", .min = 1, .max = 100000},
+	{ "pool", "ttl_s", CFG_UINT, K(pool_ttl_s), "3600", "pool-ttl-s",
+	    .help = "drop pooled keys older than this, seconds", .min = 1, .max = 100000000},
+	{ "sae *", "cert", CFG_PATH, S(cert), NULL, NULL,
+	    .help = "kmsd's client certificate for this local SAE at the KME "
+	    "(required)" },
+	{ "sae *", "key", CFG_PATH, S(key), NULL, NULL,
+	    .help = "its private key (required)" },
+	{ "sae *", "peers", CFG_IDLIST, S(peers), NULL, NULL,
+	    .help = "ACL: remote SAEs this SAE exchanges keys with", .max = KMSD_MAX_PEERS,
+	    .off2 = offsetof(struct kmsd_sae, npeers) },
+	{ "sae *", "pool", CFG_IDLIST, S(pool), NULL, NULL,
+	    .help = "remote SAEs to keep a key pool for (among peers)",
+	    .max = KMSD_MAX_PEERS, .off2 = offsetof(struct kmsd_sae, npool) },
+	{ "sae_map", "*", CFG_MAP, K(map), NULL, NULL,
+	    .help = "a client certificate CN (the key) that stands for this SAE ID",
+	    .max = KMSD_MAX_MAP, .off2 = offsetof(struct kmsd_config, nmap) },
+};
 
-static int
-set_upstream(struct kmsd_config *c, const char *n, const char *v, char *err,
+/* [sae ID]: the SAE of that ID, made on its first setting. */
+static void *
+kmsd_sae_instance(void *cfg, const char *name, const char *id, char *err,
     size_t el)
 {
-	if (strcmp(n, "mode") == 0) {
-		if (strcmp(v, "hardware") != 0 && strcmp(v, "simulator") != 0) {
-			snprintf(err, el, "mode \"%s\" is neither hardware nor "
-			    "simulator", v);
-			return -1;
-		}
-		c->simulator = strcmp(v, "simulator") == 0;
-		return 0;
-	}
-	if (strcmp(n, "url") == 0) {
-		if (strncmp(v, "https://", 8) != 0) {
-			snprintf(err, el, "url \"%s\" is not an https:// URL", v);
-			return -1;
-		}
-		return cfg_str(&c->url, v);
-	}
-	if (strcmp(n, "ca") == 0)
-		return cfg_str(&c->up_ca, v);
-	if (strcmp(n, "timeout_ms") == 0)
-		return cfg_uint(&c->timeout_ms, n, v, 10, 600000, err, el);
-	if (strcmp(n, "connections") == 0)
-		return cfg_uint(&c->connections, n, v, 1, 64, err, el);
-	if (strcmp(n, "simulator_config") == 0)
-		return cfg_str(&c->sim_config, v);
-	snprintf(err, el, "unknown setting \"%s\" in [upstream]", n);
-	return -1;
-}
+	struct kmsd_config	*c = cfg;
 
-static int
-set_pool(struct kmsd_config *c, const char *n, const char *v, char *err, size_t el)
-{
-	if (strcmp(n, "key_size") == 0)
-		return cfg_uint(&c->key_size, n, v, 8, ETSI_MAX_KEY_BYTES * 8, err, el);
-	if (strcmp(n, "low") == 0)
-		return cfg_uint(&c->pool_low, n, v, 0, 10000000, err, el);
-	if (strcmp(n, "high") == 0)
-		return cfg_uint(&c->pool_high, n, v, 1, 10000000, err, el);
-	if (strcmp(n, "batch") == 0)
-		return cfg_uint(&c->pool_batch, n, v, 1, 100000, err, el);
-	if (strcmp(n, "lease") == 0)
-		return cfg_uint(&c->pool_lease, n, v, 1, 100000, err, el);
-	if (strcmp(n, "ttl_s") == 0)
-		return cfg_uint(&c->pool_ttl_s, n, v, 1, 100000000, err, el);
-	snprintf(err, el, "unknown setting \"%s\" in [pool]", n);
-	return -1;
-}
-
-static struct kmsd_sae *
-sae_get(struct kmsd_config *c, const char *id, char *err, size_t el)
-{
 	for (size_t i = 0; i < c->nsaes; i++)
 		if (strcmp(c->saes[i].id, id) == 0)
 			return &c->saes[i];
@@ -139,65 +110,6 @@ sae_get(struct kmsd_config *c, const char *id, char *err, size_t el)
 	if ((c->saes[c->nsaes].id = strdup(id)) == NULL)
 		return NULL;
 	return &c->saes[c->nsaes++];
-}
-
-static int
-set_sae(struct kmsd_config *c, const char *id, const char *n, const char *v,
-    char *err, size_t el)
-{
-	struct kmsd_sae	*s;
-
-	if ((s = sae_get(c, id, err, el)) == NULL)
-		return -1;
-	if (strcmp(n, "cert") == 0)
-		return cfg_str(&s->cert, v);
-	if (strcmp(n, "key") == 0)
-		return cfg_str(&s->key, v);
-	if (strcmp(n, "peers") == 0)
-		return cfg_id_list(s->peers, &s->npeers, KMSD_MAX_PEERS, n, v, err, el);
-	if (strcmp(n, "pool") == 0)
-		return cfg_id_list(s->pool, &s->npool, KMSD_MAX_PEERS, n, v, err, el);
-	snprintf(err, el, "unknown setting \"%s\" in [sae %s]", n, id);
-	return -1;
-}
-
-int
-kmsd_config_set(struct kmsd_config *c, const char *section, const char *name,
-    const char *value, char *err, size_t errlen)
-{
-	int	rc;
-
-	err[0] = '\0';
-	if (strcmp(section, "kmsd") == 0)
-		rc = set_main(c, name, value, err, errlen);
-	else if (strcmp(section, "upstream") == 0)
-		rc = set_upstream(c, name, value, err, errlen);
-	else if (strcmp(section, "pool") == 0)
-		rc = set_pool(c, name, value, err, errlen);
-	else if (strncmp(section, "sae ", 4) == 0)
-		rc = set_sae(c, section + 4, name, value, err, errlen);
-	else if (strcmp(section, "sae_map") == 0)
-		rc = cfg_map_add(c->map, &c->nmap, KMSD_MAX_MAP, name, value, err, errlen);
-	else {
-		snprintf(err, errlen, "unknown section [%s]", section);
-		rc = -1;
-	}
-	if (rc == -1 && err[0] == '\0')
-		snprintf(err, errlen, "out of memory");
-	return rc;
-}
-
-static int
-kmsd_config_setter(void *ctx, const char *section, const char *name,
-    const char *value, char *err, size_t errlen)
-{
-	return kmsd_config_set(ctx, section, name, value, err, errlen);
-}
-
-int
-kmsd_config_load(struct kmsd_config *c, const char *path, char *err, size_t errlen)
-{
-	return cfg_load(path, kmsd_config_setter, c, err, errlen);
 }
 
 static int
@@ -217,33 +129,39 @@ sae_finish(const struct kmsd_sae *s, char *err, size_t errlen)
 	return 0;
 }
 
-int
-kmsd_config_finish(struct kmsd_config *c, char *err, size_t errlen)
+/* The first setting that is required here and missing, or NULL. */
+static const char *
+kmsd_missing(const struct kmsd_config *c)
 {
-	const char	*miss = NULL;
-
 	if (c->cert == NULL)
-		miss = "[kmsd] cert";
-	else if (c->key == NULL)
-		miss = "[kmsd] key";
-	else if (c->ca == NULL)
-		miss = "[kmsd] ca";
-	else if (c->db == NULL)
-		miss = "[kmsd] db";
-	else if (c->kek_file == NULL)
-		miss = "[kmsd] kek_file";
-	else if (c->simulator && c->sim_config == NULL)
-		miss = "[upstream] simulator_config (mode = simulator)";
-	else if (!c->simulator && c->url == NULL)
-		miss = "[upstream] url (mode = hardware)";
-	else if (c->nsaes == 0)
-		miss = "an [sae ID] section";
-	if (miss) {
+		return "[kmsd] cert";
+	if (c->key == NULL)
+		return "[kmsd] key";
+	if (c->ca == NULL)
+		return "[kmsd] ca";
+	if (c->db == NULL)
+		return "[kmsd] db";
+	if (c->kek_file == NULL)
+		return "[kmsd] kek_file";
+	if (c->simulator && c->sim_config == NULL)
+		return "[upstream] simulator_config (mode = simulator)";
+	if (!c->simulator && c->url == NULL)
+		return "[upstream] url (mode = hardware)";
+	if (c->nsaes == 0)
+		return "an [sae ID] section";
+	return NULL;
+}
+
+static int
+kmsd_config_finish(void *cfg, char *err, size_t errlen)
+{
+	struct kmsd_config	*c = cfg;
+	const char		*miss;
+
+	if ((miss = kmsd_missing(c)) != NULL) {
 		snprintf(err, errlen, "%s is not set", miss);
 		return -1;
 	}
-	if (c->id == NULL && (c->id = strdup("kmsd")) == NULL)
-		return -1;
 	if (c->up_ca == NULL && (c->up_ca = strdup(c->ca)) == NULL)
 		return -1;
 	if (c->key_size % 8 != 0) {
@@ -263,40 +181,45 @@ kmsd_config_finish(struct kmsd_config *c, char *err, size_t errlen)
 }
 
 static void
-sae_free(struct kmsd_sae *s)
+kmsd_config_init(void *cfg)
 {
-	free(s->id);
-	free(s->cert);
-	free(s->key);
-	for (size_t i = 0; i < s->npeers; i++)
-		free(s->peers[i]);
-	for (size_t i = 0; i < s->npool; i++)
-		free(s->pool[i]);
+	memset(cfg, 0, sizeof(struct kmsd_config));
 }
 
 void
 kmsd_config_free(struct kmsd_config *c)
 {
-	free(c->id);
-	free(c->cert);
-	free(c->key);
-	free(c->ca);
-	free(c->metrics_sae);
-	free(c->db);
-	free(c->kek_file);
-	free(c->ready_file);
-	free(c->log_level);
-	free(c->url);
-	free(c->up_ca);
-	free(c->sim_config);
-	for (size_t i = 0; i < c->nsaes; i++)
-		sae_free(&c->saes[i]);
-	for (size_t i = 0; i < c->nmap; i++) {
-		free(c->map[i].cn);
-		free(c->map[i].sae);
+	if (c == NULL)
+		return;
+	for (size_t i = 0; i < c->nsaes; i++) {
+		cfg_release(&kmsd_cfg_table, &c->saes[i], true);
+		free(c->saes[i].id);
 	}
+	cfg_release(&kmsd_cfg_table, c, false);
 	memset(c, 0, sizeof(*c));
 }
+
+static void
+kmsd_config_free_cb(void *cfg)
+{
+	kmsd_config_free(cfg);
+}
+
+const struct cfg_table kmsd_cfg_table = {
+	.prog = "kmsd",
+	.usage = "kmsd --config FILE [options]\n       kmsd --check-config FILE",
+	.about = "Per-site key daemon: ETSI GS QKD 014 with mutual TLS for local "
+	    "SAEs,\na prefetched encrypted key pool, and the site's KME behind "
+	    "it.\nSee kmsd/README.md.",
+	.tail = "signals: SIGTERM/SIGINT stop, SIGHUP reloads the ACL and "
+	    "certificates",
+	.opts = kmsd_opts,
+	.nopts = sizeof(kmsd_opts) / sizeof(kmsd_opts[0]),
+	.init = kmsd_config_init,
+	.finish = kmsd_config_finish,
+	.free = kmsd_config_free_cb,
+	.instance = kmsd_sae_instance,
+};
 
 const struct kmsd_sae *
 kmsd_config_sae(const struct kmsd_config *c, const char *id)
@@ -307,11 +230,11 @@ kmsd_config_sae(const struct kmsd_config *c, const char *id)
 	return NULL;
 }
 
-int
+bool
 kmsd_sae_has_peer(const struct kmsd_sae *s, const char *peer)
 {
 	for (size_t i = 0; i < s->npeers; i++)
 		if (strcmp(s->peers[i], peer) == 0)
-			return 1;
-	return 0;
+			return true;
+	return false;
 }

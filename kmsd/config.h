@@ -1,10 +1,12 @@
-/* kmsd configuration: one INI file (libinih), command-line flags on top. */
+/* kmsd configuration: its table for common/cfg (file, flags, --help, man). */
 #ifndef KMSD_CONFIG_H
 #define KMSD_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/cfg.h"
 #include "common/etsiapi.h"
 #include "common/httpd.h"
 
@@ -55,14 +57,12 @@ struct kmsd_config {
 	size_t		 nmap;
 };
 
-void	kmsd_config_defaults(struct kmsd_config *c);
-int	kmsd_config_set(struct kmsd_config *c, const char *section, const char *name,
-	    const char *value, char *err, size_t errlen);
-int	kmsd_config_load(struct kmsd_config *c, const char *path, char *err, size_t errlen);
-int	kmsd_config_finish(struct kmsd_config *c, char *err, size_t errlen);
+/* Every setting of kmsd, with the checks after the file and the flags. */
+extern const struct cfg_table	kmsd_cfg_table;
+
 void	kmsd_config_free(struct kmsd_config *c);
 
 const struct kmsd_sae *kmsd_config_sae(const struct kmsd_config *c, const char *id);
-int	kmsd_sae_has_peer(const struct kmsd_sae *s, const char *peer);
+bool	kmsd_sae_has_peer(const struct kmsd_sae *s, const char *peer);
 
 #endif

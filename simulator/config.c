@@ -1,196 +1,132 @@
-/* qkd-sim configuration (libinih for the file, same setter for the flags). */
+/* qkd-sim configuration: the table of its settings (common/cfg.h does the
+ * rest) and the checks across settings. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/cfg.h"
 #include "common/etsi.h"
-#include "common/num.h"
+#include "common/httpd.h"
 #include "simulator/config.h"
 
-void
-sim_config_defaults(struct sim_config *c)
+#define K(m)	CFG_AT(struct sim_config, m)
+#define KEYBITS	(ETSI_MAX_KEY_BYTES * 8)
+
+static const struct cfg_name	log_levels[] = {
+	{ "error", 0 }, { "warn", 0 }, { "info", 0 }, { "debug", 0 }, { NULL, 0 }
+};
+static const struct cfg_name	roles[] = {
+	{ "transmitter", 1 }, { "receiver", 0 }, { NULL, 0 }
+};
+
+static const struct cfg_opt sim_opts[] = {
+	{ "kme", "id", CFG_ID, K(id), NULL, "id",
+	    .help = "this KME's ID, also its certificate's CN (required)" },
+	{ "kme", "listen", CFG_ADDR, K(listen_host), "127.0.0.1:8443", "listen",
+	    .help = "API address (port 0: any free one)",
+	    .off2 = offsetof(struct sim_config, listen_port) },
+	{ "kme", "cert", CFG_PATH, K(cert), NULL, "cert",
+	    .help = "server certificate, PEM (required)" },
+	{ "kme", "key", CFG_PATH, K(key), NULL, "key",
+	    .help = "server private key, PEM (required)" },
+	{ "kme", "ca", CFG_PATH, K(ca), NULL, "ca",
+	    .help = "CA for client and peer certificates (required)" },
+	{ "kme", "saes", CFG_IDLIST, K(saes), NULL, "saes",
+	    .help = "SAE IDs attached to this KME (required)",
+	    .max = SIM_MAX_SAES, .off2 = offsetof(struct sim_config, nsaes) },
+	{ "kme", "sae_map_only", CFG_BOOL, K(map_only), "no", "sae-map-only",
+	    .help = "yes: only CNs listed in [sae_map] may call" },
+	{ "kme", "key_size", CFG_UINT, K(key_size), "256", "key-size",
+	    .help = "default key size in bits", .min = 8, .max = KEYBITS },
+	{ "kme", "min_key_size", CFG_UINT, K(min_key_size), "64", "min-key-size",
+	    .help = "smallest key size served", .min = 8, .max = KEYBITS },
+	{ "kme", "max_key_size", CFG_UINT, K(max_key_size), "8192",
+	    "max-key-size", .help = "largest key size served", .min = 8,
+	    .max = KEYBITS },
+	{ "kme", "max_key_per_request", CFG_UINT, K(max_key_per_request), "128",
+	    "max-key-per-request", .help = "keys per request", .min = 1,
+	    .max = ETSI_MAX_KEYS },
+	{ "kme", "max_key_count", CFG_UINT, K(max_key_count), "100000",
+	    "max-key-count", .help = "keys stored at most", .min = 1,
+	    .max = 100000000 },
+	{ "kme", "max_sae_id_count", CFG_UINT, K(max_sae_id_count), "8",
+	    "max-sae-id-count", .help = "additional slave SAEs in a request",
+	    .min = 0, .max = ETSI_MAX_SLAVES },
+	{ "kme", "max_body", CFG_UINT, K(max_body), "65536", NULL,
+	    .help = "largest request body in bytes", .min = 1024,
+	    .max = 16 * 1024 * 1024 },
+	{ "kme", "key_ttl_s", CFG_UINT, K(key_ttl_s), "7200", "key-ttl-s",
+	    .help = "assigned keys unfetched this long are wiped (0: never)",
+	    .min = 0, .max = 100000000 },
+	{ "kme", "max_keys_per_pair", CFG_UINT, K(max_keys_per_pair), "100000",
+	    "max-keys-per-pair",
+	    .help = "keys waiting per master/slave pair (0: no cap)", .min = 0,
+	    .max = 100000000 },
+	{ "kme", "metrics_listen", CFG_ADDR, K(metrics_host), NULL,
+	    "metrics-listen", .help = "plain-HTTP /metrics (off if unset)",
+	    .off2 = offsetof(struct sim_config, metrics_port),
+	    .seen = CFG_SEEN(struct sim_config, metrics_set) },
+	{ "kme", "db", CFG_PATH, K(db), NULL, "db",
+	    .help = "SQLite file: keys survive restarts (memory if unset)" },
+	{ "kme", "kek_file", CFG_PATH, K(kek_file), NULL, "kek-file",
+	    .help = "key-encryption key file (0600; made if absent)" },
+	{ "kme", "ready_file", CFG_PATH, K(ready_file), NULL, "ready-file",
+	    .help = "write api_port=, link_port=, metrics_port=, pid= here "
+	    "when up" },
+	{ "kme", "log_level", CFG_STR, K(log_level), "info", "log-level",
+	    .help = "least important log lines written", .names = log_levels },
+	CFG_HTTPD_LIMITS("kme", struct sim_config, http),
+	{ "link", "role", CFG_ENUM, K(transmitter), "receiver", "role",
+	    .help = "transmitter (makes key material) or receiver",
+	    .names = roles },
+	{ "link", "listen", CFG_ADDR, K(link_listen_host), NULL, "link-listen",
+	    .help = "accept the peer KME here (this or peer)",
+	    .off2 = offsetof(struct sim_config, link_listen_port),
+	    .seen = CFG_SEEN(struct sim_config, link_listen_set) },
+	{ "link", "peer", CFG_ADDR, K(link_peer_host), NULL, "link-peer",
+	    .help = "connect to the peer KME here (this or listen)",
+	    .off2 = offsetof(struct sim_config, link_peer_port),
+	    .seen = CFG_SEEN(struct sim_config, link_peer_set) },
+	{ "link", "peer_id", CFG_ID, K(peer_id), NULL, "peer-id",
+	    .help = "the peer KME's ID, its certificate's CN (required)" },
+	{ "link", "key_rate", CFG_UINT, K(key_rate), "1000000", "key-rate",
+	    .help = "secret-key rate in bits/s", .min = 1,
+	    .max = 100000000000ull },
+	{ "link", "timeout_ms", CFG_UINT, K(link_timeout_ms), "2000",
+	    "link-timeout-ms", .help = "wait for the peer's commit, ms",
+	    .min = 10, .max = 600000 },
+	{ "sae_map", "*", CFG_MAP, K(map), NULL, NULL,
+	    .help = "a client certificate CN (the key) that stands for this "
+	    "SAE ID", .max = SIM_MAX_MAP,
+	    .off2 = offsetof(struct sim_config, nmap) },
+};
+
+/* The first setting that is required and missing, or NULL. */
+static const char *
+sim_missing(const struct sim_config *c)
 {
-	memset(c, 0, sizeof(*c));
-	snprintf(c->listen_host, sizeof(c->listen_host), "127.0.0.1");
-	c->listen_port = 8443;
-	c->key_size = 256;
-	c->min_key_size = 64;
-	c->max_key_size = 8192;
-	c->max_key_per_request = 128;
-	c->max_key_count = 100000;
-	c->max_sae_id_count = 8;
-	c->max_body = 64 * 1024;
-	c->key_ttl_s = 7200;
-	c->max_keys_per_pair = 100000;
-	c->key_rate = 1000000;
-	c->link_timeout_ms = 2000;
-}
-
-static int
-set_kme(struct sim_config *c, const char *n, const char *v, char *err, size_t el)
-{
-	int	rc;
-
-	if (strcmp(n, "id") == 0) {
-		if (!etsi_id_valid(v)) {
-			snprintf(err, el, "id \"%s\" is not a valid KME ID", v);
-			return -1;
-		}
-		return cfg_str(&c->id, v);
-	}
-	if (strcmp(n, "listen") == 0)
-		return cfg_addr(c->listen_host, sizeof(c->listen_host),
-		    &c->listen_port, n, v, err, el);
-	if (strcmp(n, "cert") == 0)
-		return cfg_str(&c->cert, v);
-	if (strcmp(n, "key") == 0)
-		return cfg_str(&c->key, v);
-	if (strcmp(n, "ca") == 0)
-		return cfg_str(&c->ca, v);
-	if (strcmp(n, "saes") == 0)
-		return cfg_id_list(c->saes, &c->nsaes, SIM_MAX_SAES, n, v, err, el);
-	if (strcmp(n, "sae_map_only") == 0) {
-		if (strcmp(v, "yes") != 0 && strcmp(v, "no") != 0) {
-			snprintf(err, el, "sae_map_only \"%s\" is neither yes nor no", v);
-			return -1;
-		}
-		c->map_only = strcmp(v, "yes") == 0;
-		return 0;
-	}
-	if (strcmp(n, "key_size") == 0)
-		return cfg_uint(&c->key_size, n, v, 8, ETSI_MAX_KEY_BYTES * 8, err, el);
-	if (strcmp(n, "min_key_size") == 0)
-		return cfg_uint(&c->min_key_size, n, v, 8, ETSI_MAX_KEY_BYTES * 8, err, el);
-	if (strcmp(n, "max_key_size") == 0)
-		return cfg_uint(&c->max_key_size, n, v, 8, ETSI_MAX_KEY_BYTES * 8, err, el);
-	if (strcmp(n, "max_key_per_request") == 0)
-		return cfg_uint(&c->max_key_per_request, n, v, 1, ETSI_MAX_KEYS, err, el);
-	if (strcmp(n, "max_key_count") == 0)
-		return cfg_uint(&c->max_key_count, n, v, 1, 100000000, err, el);
-	if (strcmp(n, "max_sae_id_count") == 0)
-		return cfg_uint(&c->max_sae_id_count, n, v, 0, ETSI_MAX_SLAVES, err, el);
-	if (strcmp(n, "max_body") == 0)
-		return cfg_uint(&c->max_body, n, v, 1024, 16 * 1024 * 1024, err, el);
-	if (strcmp(n, "key_ttl_s") == 0)
-		return cfg_uint(&c->key_ttl_s, n, v, 0, 100000000, err, el);
-	if (strcmp(n, "max_keys_per_pair") == 0)
-		return cfg_uint(&c->max_keys_per_pair, n, v, 0, 100000000, err, el);
-	if (strcmp(n, "metrics_listen") == 0) {
-		c->metrics_set = 1;
-		return cfg_addr(c->metrics_host, sizeof(c->metrics_host),
-		    &c->metrics_port, n, v, err, el);
-	}
-	if (strcmp(n, "db") == 0)
-		return cfg_str(&c->db, v);
-	if (strcmp(n, "kek_file") == 0)
-		return cfg_str(&c->kek_file, v);
-	if (strcmp(n, "ready_file") == 0)
-		return cfg_str(&c->ready_file, v);
-	if (strcmp(n, "log_level") == 0)
-		return cfg_str(&c->log_level, v);
-	if ((rc = httpd_limits_set(&c->http, n, v, err, el)) != 1)
-		return rc;
-	snprintf(err, el, "unknown setting \"%s\" in [kme]", n);
-	return -1;
-}
-
-static int
-set_link(struct sim_config *c, const char *n, const char *v, char *err, size_t el)
-{
-	if (strcmp(n, "role") == 0) {
-		if (strcmp(v, "transmitter") != 0 && strcmp(v, "receiver") != 0) {
-			snprintf(err, el, "role \"%s\" is neither transmitter "
-			    "nor receiver", v);
-			return -1;
-		}
-		c->transmitter = strcmp(v, "transmitter") == 0;
-		return 0;
-	}
-	if (strcmp(n, "listen") == 0) {
-		c->link_listen_set = 1;
-		return cfg_addr(c->link_listen_host, sizeof(c->link_listen_host),
-		    &c->link_listen_port, n, v, err, el);
-	}
-	if (strcmp(n, "peer") == 0) {
-		c->link_peer_set = 1;
-		return cfg_addr(c->link_peer_host, sizeof(c->link_peer_host),
-		    &c->link_peer_port, n, v, err, el);
-	}
-	if (strcmp(n, "peer_id") == 0) {
-		if (!etsi_id_valid(v)) {
-			snprintf(err, el, "peer_id \"%s\" is not a valid KME ID", v);
-			return -1;
-		}
-		return cfg_str(&c->peer_id, v);
-	}
-	if (strcmp(n, "key_rate") == 0) {
-		if (num_u64(v, 1, 100000000000ull, &c->key_rate) == -1) {
-			snprintf(err, el, "key_rate \"%s\" is not a number of bits/s "
-			    "in [1, 1e11]", v);
-			return -1;
-		}
-		return 0;
-	}
-	if (strcmp(n, "timeout_ms") == 0)
-		return cfg_uint(&c->link_timeout_ms, n, v, 10, 600000, err, el);
-	snprintf(err, el, "unknown setting \"%s\" in [link]", n);
-	return -1;
-}
-
-int
-sim_config_set(struct sim_config *c, const char *section, const char *name,
-    const char *value, char *err, size_t errlen)
-{
-	int	rc;
-
-	err[0] = '\0';
-	if (strcmp(section, "kme") == 0)
-		rc = set_kme(c, name, value, err, errlen);
-	else if (strcmp(section, "link") == 0)
-		rc = set_link(c, name, value, err, errlen);
-	else if (strcmp(section, "sae_map") == 0)
-		rc = cfg_map_add(c->map, &c->nmap, SIM_MAX_MAP, name, value, err, errlen);
-	else {
-		snprintf(err, errlen, "unknown section [%s]", section);
-		rc = -1;
-	}
-	if (rc == -1 && err[0] == '\0')
-		snprintf(err, errlen, "out of memory");
-	return rc;
-}
-
-static int
-sim_config_setter(void *ctx, const char *section, const char *name,
-    const char *value, char *err, size_t errlen)
-{
-	return sim_config_set(ctx, section, name, value, err, errlen);
-}
-
-int
-sim_config_load(struct sim_config *c, const char *path, char *err, size_t errlen)
-{
-	return cfg_load(path, sim_config_setter, c, err, errlen);
-}
-
-int
-sim_config_finish(struct sim_config *c, char *err, size_t errlen)
-{
-	const char	*miss = NULL;
-
 	if (c->id == NULL)
-		miss = "id";
-	else if (c->cert == NULL)
-		miss = "cert";
-	else if (c->key == NULL)
-		miss = "key";
-	else if (c->ca == NULL)
-		miss = "ca";
-	else if (c->peer_id == NULL)
-		miss = "peer_id";
-	else if (c->nsaes == 0)
-		miss = "saes";
-	if (miss) {
+		return "id";
+	if (c->cert == NULL)
+		return "cert";
+	if (c->key == NULL)
+		return "key";
+	if (c->ca == NULL)
+		return "ca";
+	if (c->peer_id == NULL)
+		return "peer_id";
+	if (c->nsaes == 0)
+		return "saes";
+	return NULL;
+}
+
+static int
+sim_config_finish(void *cfg, char *err, size_t errlen)
+{
+	struct sim_config	*c = cfg;
+	const char		*miss;
+
+	if ((miss = sim_missing(c)) != NULL) {
 		snprintf(err, errlen, "%s is not set", miss);
 		return -1;
 	}
@@ -217,22 +153,34 @@ sim_config_finish(struct sim_config *c, char *err, size_t errlen)
 	return 0;
 }
 
+static void
+sim_config_init(void *cfg)
+{
+	memset(cfg, 0, sizeof(struct sim_config));
+}
+
 void
 sim_config_free(struct sim_config *c)
 {
-	free(c->id);
-	free(c->cert);
-	free(c->key);
-	free(c->ca);
-	free(c->db);
-	free(c->kek_file);
-	free(c->ready_file);
-	free(c->log_level);
-	free(c->peer_id);
-	for (size_t i = 0; i < c->nsaes; i++)
-		free(c->saes[i]);
-	for (size_t i = 0; i < c->nmap; i++) {
-		free(c->map[i].cn);
-		free(c->map[i].sae);
-	}
+	cfg_release(&sim_cfg_table, c, false);
 }
+
+static void
+sim_config_free_cb(void *cfg)
+{
+	sim_config_free(cfg);
+}
+
+const struct cfg_table sim_cfg_table = {
+	.prog = "qkd-sim",
+	.usage = "qkd-sim [--config FILE] [options]\n"
+	    "       qkd-sim --check-config FILE [options]",
+	.about = "One ETSI GS QKD 014 KME of a simulated QKD pair. Run two (site "
+	    "A and\nsite B); their QKD link is emulated over mutual TLS. See "
+	    "simulator/README.md.",
+	.opts = sim_opts,
+	.nopts = sizeof(sim_opts) / sizeof(sim_opts[0]),
+	.init = sim_config_init,
+	.finish = sim_config_finish,
+	.free = sim_config_free_cb,
+};

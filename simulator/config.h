@@ -1,10 +1,11 @@
-/* qkd-sim configuration: one INI file, then command-line flags on top. */
+/* qkd-sim configuration: its table for common/cfg (file, flags, --help, man). */
 #ifndef SIM_CONFIG_H
 #define SIM_CONFIG_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "common/cfg.h"
 #include "simulator/api.h"
 
 #define SIM_MAX_SAES	64
@@ -43,14 +44,10 @@ struct sim_config {
 	int		 map_only;	/* [kme] sae_map_only: unmapped CNs get 401 */
 };
 
-void	sim_config_defaults(struct sim_config *c);
-/* Sets one "section.name = value"; -1 with a message naming the value. */
-int	sim_config_set(struct sim_config *c, const char *section, const char *name,
-	    const char *value, char *err, size_t errlen);
-/* Reads FILE; on error the message names the file, the line and the value. */
-int	sim_config_load(struct sim_config *c, const char *path, char *err, size_t errlen);
-/* Cross-field checks, after the file and the flags. */
-int	sim_config_finish(struct sim_config *c, char *err, size_t errlen);
+/* Every setting of qkd-sim, with the checks after the file and the flags
+ * (also kmsd's embedded KME: [upstream] simulator_config). */
+extern const struct cfg_table	sim_cfg_table;
+
 void	sim_config_free(struct sim_config *c);
 
 #endif
