@@ -4,12 +4,12 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
-#include <openssl/pem.h>
 #include <openssl/x509.h>
 
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/uuid.h"
+#include "ike/crypto.h"
 #include "ike/ikecfg.h"
 #include "ike/qkd.h"
 #include "kmsclient/kmsclient.h"
@@ -24,14 +24,9 @@ static int
 cert_cn(const char *path, char *out, size_t cap)
 {
 	X509	*x;
-	FILE	*f;
 	int	 n;
 
-	if ((f = fopen(path, "r")) == NULL)
-		return -1;
-	x = PEM_read_X509(f, NULL, NULL, NULL);
-	fclose(f);
-	if (x == NULL)
+	if ((x = ike_cert_load(path)) == NULL)
 		return -1;
 	n = X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName,
 	    out, (int)cap);
