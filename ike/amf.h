@@ -37,10 +37,13 @@
 #ifndef IKE_AMF_H
 #define IKE_AMF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "common/buf.h"
+
+#define AMF_SQN_MASK	0xffffffffffffULL	/* SQN is 48 bits */
 
 /* One subscriber, shared by the AMF (network) and the USIM (UE). */
 struct amf_sub {
@@ -71,6 +74,10 @@ int	amf_sub_plmn(const struct amf_sub *s, char mcc[static 4],
 
 /* Wipes K and OPc. */
 void	amf_sub_wipe(struct amf_sub *s);
+
+/* SQN <-> its 6 big-endian bytes (AUTN, AUTS). */
+void	 amf_sqn_bytes(uint64_t sqn, uint8_t out[static 6]);
+uint64_t amf_sqn_value(const uint8_t in[static 6]);
 
 /* Network side. */
 struct amf;
