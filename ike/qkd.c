@@ -222,8 +222,11 @@ int
 ike_qkd_ids_encode(const struct ike_qkd_keys *k, uint8_t *out, size_t cap,
     size_t *len)
 {
-	if (k->n == 0 || k->n > IKE_QKD_NKEYS || cap < 1 + 16 * k->n)
+	if (k->n == 0 || k->n > IKE_QKD_NKEYS || cap < 1 + 16 * k->n) {
+		log_err("%s: %zu key IDs do not fit in %zu bytes", __func__,
+		    k->n, cap);
 		return -1;
+	}
 	out[0] = (uint8_t)k->n;
 	for (size_t i = 0; i < k->n; i++)
 		memcpy(out + 1 + 16 * i, k->uuid[i], 16);
