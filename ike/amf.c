@@ -144,6 +144,21 @@ amf_sub_plmn(const struct amf_sub *s, char mcc[static 4], char mnc[static 4],
 	return kdf5g_snn(mcc, mnc, snn, len);
 }
 
+int
+amf_sub_load(struct amf_sub *dst, const struct amf_sub *src,
+    char mcc[static 4], char mnc[static 4], char *snn, size_t snnlen,
+    const char *who)
+{
+	*dst = *src;
+	dst->sqn &= AMF_SQN_MASK;
+	if (amf_sub_plmn(dst, mcc, mnc, snn, snnlen) == -1) {
+		log_err("%s: bad subscriber (SUPI %s, MNC length %u)", who,
+		    src->supi, src->mnc_len);
+		return -1;
+	}
+	return 0;
+}
+
 /* ---- life cycle -------------------------------------------------------- */
 
 struct amf *
@@ -153,11 +168,8 @@ amf_new(const struct amf_sub *sub)
 
 	if ((a = sec_alloc(sizeof(*a))) == NULL)
 		return NULL;
-	a->sub = *sub;
-	a->sub.sqn &= AMF_SQN_MASK;
-	if (amf_sub_plmn(&a->sub, a->mcc, a->mnc, a->snn, sizeof(a->snn)) == -1) {
-		log_err("amf: bad subscriber (SUPI %s, MNC length %u)",
-		    sub->supi, sub->mnc_len);
+	if (amf_sub_load(&a->sub, sub, a->mcc, a->mnc, a->snn, sizeof(a->snn),
+	    "amf") == -1) {
 		sec_free(a, sizeof(*a));
 		return NULL;
 	}

@@ -72,6 +72,13 @@ int	amf_sub_set(struct amf_sub *s, const char *supi, const char *k_hex,
 int	amf_sub_plmn(const struct amf_sub *s, char mcc[static 4],
 	    char mnc[static 4], char *snn, size_t snnlen);
 
+/* Copies src into *dst with the SQN cut to 48 bits, and fills the PLMN and
+ * serving network name as amf_sub_plmn(). 0, or -1 for a bad subscriber
+ * (logged, naming `who`: "amf" or "usim"). */
+int	amf_sub_load(struct amf_sub *dst, const struct amf_sub *src,
+	    char mcc[static 4], char mnc[static 4], char *snn, size_t snnlen,
+	    const char *who);
+
 /* Wipes K and OPc. */
 void	amf_sub_wipe(struct amf_sub *s);
 

@@ -44,16 +44,12 @@ usim_new(const struct amf_sub *sub)
 
 	if ((u = sec_alloc(sizeof(*u))) == NULL)
 		return NULL;
-	u->sub = *sub;
-	u->sub.sqn &= AMF_SQN_MASK;
-	u->ngksi = NAS_NGKSI_NONE;
-	if (amf_sub_plmn(&u->sub, u->mcc, u->mnc, u->snn, sizeof(u->snn)) ==
-	    -1) {
-		log_err("usim: bad subscriber (SUPI %s, MNC length %u)",
-		    sub->supi, sub->mnc_len);
+	if (amf_sub_load(&u->sub, sub, u->mcc, u->mnc, u->snn, sizeof(u->snn),
+	    "usim") == -1) {
 		sec_free(u, sizeof(*u));
 		return NULL;
 	}
+	u->ngksi = NAS_NGKSI_NONE;
 	return u;
 }
 
