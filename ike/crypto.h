@@ -8,6 +8,9 @@
  * naming the value, never key bytes) unless documented otherwise.
  * Secrets live in struct ike_key (wipe with ike_key_wipe), in structs made
  * by the *_new functions (wiped on free), or in struct buf (wiped on free).
+ *
+ * Files: keys, prf and derivations in ike/crypto.c, key exchange in
+ * ike/crypto_ke.c, AUTH and certificates in ike/crypto_auth.c.
  */
 #ifndef IKE_CRYPTO_H
 #define IKE_CRYPTO_H

@@ -15,6 +15,9 @@
  *	ike_pld_add_nonce(&c, n, 32);	   ... one call per payload
  *	(c.first is the type of the first payload added)
  * ike/msg.h wraps this for whole messages.
+ *
+ * Files: the parser in ike/pld.c, the builders in ike/pld_build.c, SA
+ * proposal descriptions and the choosers in ike/pld_sa.c.
  */
 #ifndef IKE_PLD_H
 #define IKE_PLD_H
