@@ -15,7 +15,8 @@
  * `make fuzz` builds and runs it with the other targets (fuzz/README.md).
  * Its seeds in fuzz/corpus/ike/ come from this file's own writer:
  *   clang -std=c11 -D_GNU_SOURCE -DIKE_FUZZ_MKSEEDS -I. fuzz/ike_fuzz.c \
- *     ike/pld.c ike/msg.c ike/crypto.c common/buf.c common/log.c \
+ *     ike/ikev2.c ike/pld.c ike/pld_build.c ike/pld_sa.c ike/msg.c \
+ *     ike/crypto.c ike/crypto_ke.c ike/crypto_auth.c common/buf.c common/log.c \
  *     $(pkg-config --cflags --libs openssl jansson) -o build/ike_fuzz_seeds
  *   ./build/ike_fuzz_seeds fuzz/corpus/ike
  */

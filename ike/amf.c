@@ -17,8 +17,6 @@
 #include "ike/milenage.h"
 #include "ike/nas.h"
 
-#define SQN_MASK	0xffffffffffffULL
-
 enum amf_state {
 	AMF_WAIT_REG = 0,	/* expecting Registration Request */
 	AMF_WAIT_AUTH,		/* Authentication Request sent */
@@ -34,7 +32,7 @@ struct amf {
 	char		 snn[KDF5G_SNN_MAX];
 	char		 mcc[4], mnc[4];
 	uint8_t		 rand[16];
-	int		 fixed_rand;
+	bool		 fixed_rand;
 	int		 resyncs;
 	uint8_t		 xres_star[16], hxres_star[16];
 	uint8_t		 kseaf[32], kamf[32], kn3iwf[32];
@@ -94,7 +92,7 @@ amf_sub_set(struct amf_sub *s, const char *supi, const char *k_hex,
 		if (strncmp(supi, "imsi-", 5) == 0)
 			supi += 5;
 		n = strlen(supi);
-		if (n < 6 || n > 15 || strspn(supi, "0123456789") != n) {
+		if (!nas_digits(supi, 6, 15)) {
 			snprintf(err, errlen, "supi \"%s\" is not 6-15 IMSI "
 			    "digits", supi);
 			return -1;
@@ -146,6 +144,21 @@ amf_sub_plmn(const struct amf_sub *s, char mcc[static 4], char mnc[static 4],
 	return kdf5g_snn(mcc, mnc, snn, len);
 }
 
+int
+amf_sub_load(struct amf_sub *dst, const struct amf_sub *src,
+    char mcc[static 4], char mnc[static 4], char *snn, size_t snnlen,
+    const char *who)
+{
+	*dst = *src;
+	dst->sqn &= AMF_SQN_MASK;
+	if (amf_sub_plmn(dst, mcc, mnc, snn, snnlen) == -1) {
+		log_err("%s: bad subscriber (SUPI %s, MNC length %u)", who,
+		    src->supi, src->mnc_len);
+		return -1;
+	}
+	return 0;
+}
+
 /* ---- life cycle -------------------------------------------------------- */
 
 struct amf *
@@ -155,11 +168,8 @@ amf_new(const struct amf_sub *sub)
 
 	if ((a = sec_alloc(sizeof(*a))) == NULL)
 		return NULL;
-	a->sub = *sub;
-	a->sub.sqn &= SQN_MASK;
-	if (amf_sub_plmn(&a->sub, a->mcc, a->mnc, a->snn, sizeof(a->snn)) == -1) {
-		log_err("amf: bad subscriber (SUPI %s, MNC length %u)",
-		    sub->supi, sub->mnc_len);
+	if (amf_sub_load(&a->sub, sub, a->mcc, a->mnc, a->snn, sizeof(a->snn),
+	    "amf") == -1) {
 		sec_free(a, sizeof(*a));
 		return NULL;
 	}
@@ -178,7 +188,7 @@ void
 amf_set_rand(struct amf *a, const uint8_t rand[static 16])
 {
 	memcpy(a->rand, rand, 16);
-	a->fixed_rand = 1;
+	a->fixed_rand = true;
 }
 
 uint64_t
@@ -198,15 +208,15 @@ amf_kn3iwf(const struct amf *a, uint8_t out[static 32])
 
 /* ---- 5G-AKA ------------------------------------------------------------ */
 
-static void
-sqn_bytes(uint64_t sqn, uint8_t out[static 6])
+void
+amf_sqn_bytes(uint64_t sqn, uint8_t out[static 6])
 {
 	for (int i = 0; i < 6; i++)
 		out[i] = (uint8_t)(sqn >> (8 * (5 - i)));
 }
 
-static uint64_t
-sqn_value(const uint8_t in[static 6])
+uint64_t
+amf_sqn_value(const uint8_t in[static 6])
 {
 	uint64_t	v = 0;
 
@@ -215,10 +225,12 @@ sqn_value(const uint8_t in[static 6])
 	return v;
 }
 
-static int
-send_plain(const struct nas_msg *m, struct buf *out)
+/* The procedure ends in failure: the caller answers EAP-Failure. */
+static void
+failed(struct amf *a, int *done)
 {
-	return nas_encode(m, out);
+	a->state = AMF_FAILED;
+	*done = -1;
 }
 
 /* UDM/ARPF + AUSF + SEAF: a fresh authentication vector, keep XRES*,
@@ -232,13 +244,13 @@ challenge(struct amf *a, struct buf *out)
 	int		 rc = -1;
 
 	memset(&m, 0, sizeof(m));
-	a->sub.sqn = (a->sub.sqn + 1) & SQN_MASK;
-	sqn_bytes(a->sub.sqn, sqn);
+	a->sub.sqn = (a->sub.sqn + 1) & AMF_SQN_MASK;
+	amf_sqn_bytes(a->sub.sqn, sqn);
 	if (!a->fixed_rand && RAND_bytes(a->rand, 16) != 1) {
 		log_err("amf: RAND_bytes failed");
 		goto done;
 	}
-	a->fixed_rand = 0;
+	a->fixed_rand = false;
 	if (milenage_f1(a->sub.k, a->sub.opc, a->rand, sqn, a->sub.amf, mac,
 	    NULL) == -1 ||
 	    milenage_f2345(a->sub.k, a->sub.opc, a->rand, res, ck, ik, ak,
@@ -259,7 +271,7 @@ challenge(struct amf *a, struct buf *out)
 	memcpy(m.abba, abba0, sizeof(abba0));
 	m.abba_len = sizeof(abba0);
 	memcpy(m.rand, a->rand, 16);
-	if (send_plain(&m, out) == -1)
+	if (nas_encode(&m, out) == -1)
 		goto done;
 	a->state = AMF_WAIT_AUTH;
 	rc = 0;
@@ -281,9 +293,8 @@ reject(struct amf *a, uint8_t type, uint8_t cause, struct buf *out,
 	memset(&m, 0, sizeof(m));
 	m.type = type;
 	m.cause = cause;
-	a->state = AMF_FAILED;
-	*done = -1;
-	return send_plain(&m, out);
+	failed(a, done);
+	return nas_encode(&m, out);
 }
 
 static int
@@ -333,8 +344,7 @@ on_auth_failure(struct amf *a, const struct nas_msg *m, struct buf *out,
 	    a->resyncs++ > 0) {
 		log_warn("amf: UE rejected the network (5GMM cause #%u)",
 		    m->cause);
-		a->state = AMF_FAILED;
-		*done = -1;
+		failed(a, done);
 		return 0;
 	}
 	if (milenage_f2345(a->sub.k, a->sub.opc, a->rand, NULL, NULL, NULL,
@@ -347,12 +357,11 @@ on_auth_failure(struct amf *a, const struct nas_msg *m, struct buf *out,
 		goto done;
 	if (CRYPTO_memcmp(macs, m->auts + 6, 8) != 0) {
 		log_warn("amf: AUTS MAC-S check failed");
-		a->state = AMF_FAILED;
-		*done = -1;
+		failed(a, done);
 		rc = 0;
 		goto done;
 	}
-	a->sub.sqn = sqn_value(sqn_ms);
+	a->sub.sqn = amf_sqn_value(sqn_ms);
 	log_info("amf: SQN resynchronised");
 	rc = challenge(a, out);
 done:
@@ -368,7 +377,6 @@ on_auth_response(struct amf *a, const struct nas_msg *m, struct buf *out,
     int *done)
 {
 	struct nas_msg	 smc;
-	struct buf	 plain;
 	uint8_t		 hres[16];
 	int		 rc = -1;
 
@@ -380,7 +388,6 @@ on_auth_response(struct amf *a, const struct nas_msg *m, struct buf *out,
 		return reject(a, NAS_AUTH_REJECT, 0, out, done);
 	}
 	memset(&smc, 0, sizeof(smc));
-	buf_init(&plain, NAS_MSG_MAX);
 	if (kdf5g_kamf(a->kseaf, a->sub.supi, abba0, sizeof(abba0),
 	    a->kamf) == -1)
 		goto done;
@@ -390,20 +397,18 @@ on_auth_response(struct amf *a, const struct nas_msg *m, struct buf *out,
 	if (kdf5g_nas_key(a->kamf, KDF5G_ALG_NAS_INT, a->sec.ia,
 	    a->sec.kint) == -1)
 		goto done;
-	a->sec.active = 1;
+	a->sec.active = true;
 	smc.type = NAS_SMC;
 	smc.alg = (uint8_t)(a->sec.ea << 4 | a->sec.ia);
 	smc.ngksi = a->ngksi;
 	smc.cap_ea = a->ue_ea;
 	smc.cap_ia = a->ue_ia;
-	if (nas_encode(&smc, &plain) == -1 ||
-	    nas_protect(&a->sec, NAS_SHT_INT_NEW, 1, plain.data, plain.len,
+	if (nas_encode_protected(&a->sec, NAS_SHT_INT_NEW, true, &smc,
 	    out) == -1)
 		goto done;
 	a->state = AMF_WAIT_SMC;
 	rc = 0;
 done:
-	buf_free(&plain);
 	OPENSSL_cleanse(hres, sizeof(hres));
 	return rc;
 }
@@ -413,8 +418,6 @@ static int
 on_smc_complete(struct amf *a, uint32_t ul_count, struct buf *out, int *done)
 {
 	struct nas_msg	 acc;
-	struct buf	 plain;
-	int		 rc = -1;
 
 	if (kdf5g_kn3iwf(a->kamf, ul_count, a->kn3iwf) == -1)
 		return -1;
@@ -432,17 +435,12 @@ on_smc_complete(struct amf *a, uint32_t ul_count, struct buf *out, int *done)
 	acc.id[5] = 0xfe;
 	acc.id[6] = 0x00;
 	acc.id_len = 11;
-	buf_init(&plain, NAS_MSG_MAX);
-	if (nas_encode(&acc, &plain) == -1 ||
-	    nas_protect(&a->sec, NAS_SHT_INT_ENC, 1, plain.data, plain.len,
+	if (nas_encode_protected(&a->sec, NAS_SHT_INT_ENC, true, &acc,
 	    out) == -1)
-		goto done;
+		return -1;
 	a->state = AMF_WAIT_REG_CMP;
 	*done = 1;
-	rc = 0;
-done:
-	buf_free(&plain);
-	return rc;
+	return 0;
 }
 
 /* ---- dispatch ---------------------------------------------------------- */
@@ -460,8 +458,7 @@ handle_plain(struct amf *a, const struct nas_msg *m, struct buf *out,
 	if (a->state == AMF_WAIT_SMC && m->type == NAS_SMC_REJECT) {
 		log_warn("amf: UE rejected the Security Mode Command (#%u)",
 		    m->cause);
-		a->state = AMF_FAILED;
-		*done = -1;
+		failed(a, done);
 		return 0;
 	}
 	log_warn("amf: unexpected NAS message 0x%02x in state %d", m->type,
@@ -479,7 +476,7 @@ handle_protected(struct amf *a, const uint8_t *p, size_t n,
 		log_warn("amf: protected NAS message in state %d", (int)a->state);
 		return -1;
 	}
-	if (nas_verify(&a->sec, 0, p, n) == -1)
+	if (nas_verify(&a->sec, false, p, n) == -1)
 		return -1;
 	if (a->state == AMF_WAIT_SMC && m->type == NAS_SMC_COMPLETE)
 		return on_smc_complete(a, ul, out, done);

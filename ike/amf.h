@@ -37,10 +37,13 @@
 #ifndef IKE_AMF_H
 #define IKE_AMF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "common/buf.h"
+
+#define AMF_SQN_MASK	0xffffffffffffULL	/* SQN is 48 bits */
 
 /* One subscriber, shared by the AMF (network) and the USIM (UE). */
 struct amf_sub {
@@ -69,8 +72,19 @@ int	amf_sub_set(struct amf_sub *s, const char *supi, const char *k_hex,
 int	amf_sub_plmn(const struct amf_sub *s, char mcc[static 4],
 	    char mnc[static 4], char *snn, size_t snnlen);
 
+/* Copies src into *dst with the SQN cut to 48 bits, and fills the PLMN and
+ * serving network name as amf_sub_plmn(). 0, or -1 for a bad subscriber
+ * (logged, naming `who`: "amf" or "usim"). */
+int	amf_sub_load(struct amf_sub *dst, const struct amf_sub *src,
+	    char mcc[static 4], char mnc[static 4], char *snn, size_t snnlen,
+	    const char *who);
+
 /* Wipes K and OPc. */
 void	amf_sub_wipe(struct amf_sub *s);
+
+/* SQN <-> its 6 big-endian bytes (AUTN, AUTS). */
+void	 amf_sqn_bytes(uint64_t sqn, uint8_t out[static 6]);
+uint64_t amf_sqn_value(const uint8_t in[static 6]);
 
 /* Network side. */
 struct amf;

@@ -8,6 +8,9 @@
  * naming the value, never key bytes) unless documented otherwise.
  * Secrets live in struct ike_key (wipe with ike_key_wipe), in structs made
  * by the *_new functions (wiped on free), or in struct buf (wiped on free).
+ *
+ * Files: keys, prf and derivations in ike/crypto.c, key exchange in
+ * ike/crypto_ke.c, AUTH and certificates in ike/crypto_auth.c.
  */
 #ifndef IKE_CRYPTO_H
 #define IKE_CRYPTO_H
@@ -150,9 +153,10 @@ int	 ike_auth_sig_verify(X509 *cert, const uint8_t *octets, size_t olen,
 
 /*
  * Certificates for CERT payloads (X.509 signature, encoding 4). Loaders
- * read PEM files; ike_cert_verify() checks `cert` against the CA (and
- * its validity period). Free with X509_free / EVP_PKEY_free /
- * X509_STORE_free.
+ * read PEM files and return NULL, not logged, when they cannot (setup
+ * paths: the caller names the file in its error); ike_cert_verify()
+ * checks `cert` against the CA (and its validity period). Free with
+ * X509_free / EVP_PKEY_free / X509_STORE_free.
  */
 X509	*ike_cert_load(const char *path);
 EVP_PKEY *ike_key_load(const char *path);

@@ -20,23 +20,15 @@ eap5g_msg_name(uint8_t msg_id)
 }
 
 static int
-put_l16(struct buf *b, const uint8_t *p, size_t n)
-{
-	if (n > 0xffff || buf_add_u16(b, (uint16_t)n) == -1)
-		return -1;
-	return buf_add(b, p, n);
-}
-
-static int
 enc_body(const struct eap5g_msg *m, struct buf *b)
 {
 	if (m->msg_id == EAP5G_NAS) {
 		if (m->nas_len == 0)
 			return -1;
 		if (m->code == EAP_CODE_RESPONSE &&
-		    put_l16(b, m->an, m->an_len) == -1)
+		    nas_put_lve(b, m->an, m->an_len) == -1)
 			return -1;
-		return put_l16(b, m->nas, m->nas_len);
+		return nas_put_lve(b, m->nas, m->nas_len);
 	}
 	if (m->msg_id < EAP5G_START || m->msg_id > EAP5G_STOP)
 		return -1;
@@ -80,17 +72,6 @@ fail:
 }
 
 static int
-get_l16(struct rd *r, const uint8_t **p, size_t *n)
-{
-	uint16_t	l;
-
-	if (rd_u16(r, &l) == -1 || rd_ptr(r, p, l) == -1)
-		return -1;
-	*n = l;
-	return 0;
-}
-
-static int
 dec_body(struct rd *r, struct eap5g_msg *m)
 {
 	const uint8_t	*p;
@@ -98,9 +79,9 @@ dec_body(struct rd *r, struct eap5g_msg *m)
 
 	if (m->msg_id == EAP5G_NAS) {
 		if (m->code == EAP_CODE_RESPONSE &&
-		    get_l16(r, &m->an, &m->an_len) == -1)
+		    nas_get_lve(r, &m->an, &m->an_len) == -1)
 			return -1;
-		if (get_l16(r, &m->nas, &m->nas_len) == -1 || m->nas_len == 0)
+		if (nas_get_lve(r, &m->nas, &m->nas_len) == -1 || m->nas_len == 0)
 			return -1;
 		/* 24.502 allows extensions after the NAS-PDU; keep them. */
 		m->ext_len = rd_left(r);
@@ -167,18 +148,21 @@ eap5g_an_find(const uint8_t *an, size_t an_len, uint8_t type,
 	struct rd	 r;
 	const uint8_t	*p;
 	uint8_t		 t, l;
-	int		 found = 0;
 
+	*val = NULL;
+	*vlen = 0;
 	rd_init(&r, an, an_len);
 	while (rd_left(&r) > 0) {
 		if (rd_u8(&r, &t) == -1 || rd_u8(&r, &l) == -1 ||
-		    rd_ptr(&r, &p, l) == -1)
+		    rd_ptr(&r, &p, l) == -1) {
+			*val = NULL;
+			*vlen = 0;
 			return -1;
-		if (t == type && !found) {
+		}
+		if (t == type && *val == NULL) {
 			*val = p;
 			*vlen = l;
-			found = 1;
 		}
 	}
-	return found;
+	return 0;
 }

@@ -73,8 +73,9 @@ int	eap5g_decode(const uint8_t *p, size_t n, struct eap5g_msg *m);
  * establishment cause mo-Signalling. Appends to out. 0 or -1. */
 int	eap5g_an_build(struct buf *out, const char *mcc, const char *mnc);
 
-/* Finds AN-parameter `type` in an AN-parameters field: 1 found (*val,
- * *vlen set), 0 absent, -1 malformed. */
+/* Finds the first AN-parameter `type` in an AN-parameters field: 0 with
+ * *val and *vlen set (*val NULL when absent), or -1 if the field is
+ * malformed (*val NULL). */
 int	eap5g_an_find(const uint8_t *an, size_t an_len, uint8_t type,
 	    const uint8_t **val, size_t *vlen);
 

@@ -1,7 +1,7 @@
 /*
  * IKEv2 wire format: constants only (RFC 7296, RFC 5282, RFC 7427,
- * RFC 8784, 3GPP TS 24.502, and our private numbers from ike/DESIGN.md),
- * plus name tables so that logs print "NONCE", not "40".
+ * RFC 8784, 3GPP TS 24.502, and our private numbers from ike/README.md),
+ * plus name tables (ike/ikev2.c) so that logs print "NONCE", not "40".
  *
  * No structs here overlay packet memory: parsers check, then copy
  * (ike/pld.h, ike/msg.h).
@@ -131,7 +131,7 @@
 #define IKE_N_PPK_IDENTITY	16436
 #define IKE_N_NO_PPK_AUTH	16437
 
-/* 3GPP TS 24.502 private notifies (NOTES.md). */
+/* 3GPP TS 24.502 private notifies (ike/README.md). */
 #define IKE_N_5G_QOS_INFO	55501
 #define IKE_N_NAS_IP4_ADDRESS	55502
 #define IKE_N_NAS_IP6_ADDRESS	55503
@@ -140,7 +140,7 @@
 #define IKE_N_NAS_TCP_PORT	55506
 #define IKE_N_N3GPP_BACKOFF_TIMER 55507
 
-/* Ours (ike/DESIGN.md, private status range). */
+/* Ours (ike/README.md, private status range). */
 #define IKE_N_QKD_KEY_IDS	51000	/* R->I INIT: count(1) + count x 16-byte UUID */
 #define IKE_N_QKD_REQUEST	51001	/* I->R INIT: initiator SAE ID, UTF-8 */
 #define IKE_N_QKD_UNAVAILABLE	51002	/* R->I INIT: kmsd down / out of keys */

@@ -9,6 +9,7 @@
 
 #include "common/log.h"
 #include "ike/kdf5g.h"
+#include "ike/nas.h"
 
 #define KDF5G_S_MAX	256	/* longest S we build: SNN + RAND + RES is ~90 */
 
@@ -52,25 +53,12 @@ done:
 	return rc;
 }
 
-static int
-all_digits(const char *s, size_t min, size_t max)
-{
-	size_t	n = strlen(s);
-
-	if (n < min || n > max)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (s[i] < '0' || s[i] > '9')
-			return 0;
-	return 1;
-}
-
 int
 kdf5g_snn(const char *mcc, const char *mnc, char *out, size_t outlen)
 {
 	int	 n;
 
-	if (!all_digits(mcc, 3, 3) || !all_digits(mnc, 2, 3)) {
+	if (!nas_digits(mcc, 3, 3) || !nas_digits(mnc, 2, 3)) {
 		log_err("%s: bad PLMN \"%s\"/\"%s\"", __func__, mcc, mnc);
 		return -1;
 	}
@@ -174,7 +162,7 @@ kdf5g_kamf(const uint8_t kseaf[static 32], const char *supi,
 
 	if (strncmp(supi, "imsi-", 5) == 0)
 		supi += 5;
-	if (!all_digits(supi, 5, 15) || abbalen < 2) {
+	if (!nas_digits(supi, 5, 15) || abbalen < 2) {
 		log_err("%s: bad SUPI or ABBA (%zu bytes)", __func__, abbalen);
 		return -1;
 	}

@@ -362,7 +362,7 @@ parse_protected(const uint8_t *msg, size_t len, const struct ike_sk_ctx *k,
 	}
 	if (ike_msg_open(msg, len, outer, k, &m->plain) == -1)
 		goto done;
-	m->protected = 1;
+	m->protected = true;
 	rc = ike_pld_parse(outer->sk.first, m->plain.data, m->plain.len,
 	    &m->pld);
 	m->err = m->pld.err;

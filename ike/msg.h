@@ -28,6 +28,7 @@
 #ifndef IKE_MSG_H
 #define IKE_MSG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -105,7 +106,7 @@ struct ike_msg {
 	struct ike_hdr	hdr;
 	struct ike_pld	pld;	/* plain payloads, or the SK contents */
 	struct buf	plain;	/* decrypted inner chain: pld borrows it */
-	int		protected;	/* 1 if pld came from an SK payload */
+	bool		protected;	/* pld came from an SK payload */
 	uint16_t	err;	/* on failure: error notify to send, 0 = drop */
 	uint8_t		err_type;	/* UNSUPPORTED_CRITICAL_PAYLOAD data */
 };

@@ -35,8 +35,8 @@ put_tlv(struct buf *b, uint8_t iei, const uint8_t *p, size_t n)
 	return put_lv(b, p, n);
 }
 
-static int
-put_lve(struct buf *b, const uint8_t *p, size_t n)
+int
+nas_put_lve(struct buf *b, const uint8_t *p, size_t n)
 {
 	if (n > 0xffff || buf_add_u16(b, (uint16_t)n) == -1)
 		return -1;
@@ -52,7 +52,7 @@ enc_body(const struct nas_msg *m, struct buf *b)
 	case NAS_REG_REQUEST:
 		if (buf_add_u8(b, (uint8_t)((m->ngksi & 0x0f) << 4 |
 		    (m->reg_type & 0x0f))) == -1 ||
-		    put_lve(b, m->id, m->id_len) == -1)
+		    nas_put_lve(b, m->id, m->id_len) == -1)
 			return -1;
 		if (m->has_cap && put_tlv(b, IEI_UE_SEC_CAP, cap, 2) == -1)
 			return -1;
@@ -61,7 +61,7 @@ enc_body(const struct nas_msg *m, struct buf *b)
 		if (put_lv(b, &m->reg_result, 1) == -1)
 			return -1;
 		if (m->id_len > 0 && (buf_add_u8(b, IEI_GUTI) == -1 ||
-		    put_lve(b, m->id, m->id_len) == -1))
+		    nas_put_lve(b, m->id, m->id_len) == -1))
 			return -1;
 		return 0;
 	case NAS_AUTH_REQUEST:
@@ -125,8 +125,8 @@ get_lv(struct rd *r, const uint8_t **p, size_t *n)
 	return 0;
 }
 
-static int
-get_lve(struct rd *r, const uint8_t **p, size_t *n)
+int
+nas_get_lve(struct rd *r, const uint8_t **p, size_t *n)
 {
 	uint16_t	l;
 
@@ -148,7 +148,7 @@ skip_ie(struct rd *r, uint8_t iei)
 	if (iei & 0x80)
 		return 0;
 	if ((iei & 0xf0) == 0x70)
-		return get_lve(r, &p, &n);
+		return nas_get_lve(r, &p, &n);
 	return get_lv(r, &p, &n);
 }
 
@@ -162,7 +162,7 @@ dec_cap(struct rd *r, struct nas_msg *m)
 		return -1;
 	m->cap_ea = p[0];
 	m->cap_ia = p[1];
-	m->has_cap = 1;
+	m->has_cap = true;
 	return 0;
 }
 
@@ -182,7 +182,7 @@ dec_optional(struct rd *r, struct nas_msg *m)
 			if (dec_cap(r, m) == -1)
 				return -1;
 		} else if (m->type == NAS_REG_ACCEPT && iei == IEI_GUTI) {
-			if (get_lve(r, &p, &n) == -1 || n != 11 ||
+			if (nas_get_lve(r, &p, &n) == -1 || n != 11 ||
 			    (p[0] & 0x07) != NAS_ID_GUTI)
 				return -1;
 			memcpy(m->id, p, n);
@@ -192,12 +192,12 @@ dec_optional(struct rd *r, struct nas_msg *m)
 			if (get_lv(r, &p, &n) == -1 || n != 14)
 				return -1;
 			memcpy(m->auts, p, 14);
-			m->has_auts = 1;
+			m->has_auts = true;
 		} else if (m->type == NAS_AUTH_RESPONSE && iei == IEI_RES_STAR) {
 			if (get_lv(r, &p, &n) == -1 || n != 16)
 				return -1;
 			memcpy(m->res_star, p, 16);
-			m->has_res_star = 1;
+			m->has_res_star = true;
 		} else if (m->type == NAS_AUTH_REQUEST && iei == IEI_RAND) {
 			return -1;	/* mandatory part, never repeated */
 		} else if (skip_ie(r, iei) == -1)
@@ -215,7 +215,7 @@ dec_mandatory(struct rd *r, struct nas_msg *m)
 
 	switch (m->type) {
 	case NAS_REG_REQUEST:
-		if (rd_u8(r, &v) == -1 || get_lve(r, &p, &n) == -1 ||
+		if (rd_u8(r, &v) == -1 || nas_get_lve(r, &p, &n) == -1 ||
 		    n == 0 || n > NAS_MAX_ID)
 			return -1;
 		m->reg_type = v & 0x0f;
@@ -298,17 +298,12 @@ nas_decode(const uint8_t *p, size_t n, struct nas_msg *m)
 
 /* ---- identities -------------------------------------------------------- */
 
-static int
-digits_ok(const char *s, size_t min, size_t max)
+bool
+nas_digits(const char *s, size_t min, size_t max)
 {
 	size_t	n = strlen(s);
 
-	if (n < min || n > max)
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (s[i] < '0' || s[i] > '9')
-			return 0;
-	return 1;
+	return n >= min && n <= max && strspn(s, "0123456789") == n;
 }
 
 int
@@ -316,7 +311,7 @@ nas_plmn_encode(const char *mcc, const char *mnc, uint8_t out[static 3])
 {
 	uint8_t	m3;
 
-	if (!digits_ok(mcc, 3, 3) || !digits_ok(mnc, 2, 3)) {
+	if (!nas_digits(mcc, 3, 3) || !nas_digits(mnc, 2, 3)) {
 		log_err("%s: bad PLMN \"%s\"/\"%s\"", __func__, mcc, mnc);
 		return -1;
 	}
@@ -337,7 +332,7 @@ nas_suci_build(const char *imsi, unsigned mnc_len, uint8_t *id,
 	if (strncmp(imsi, "imsi-", 5) == 0)
 		imsi += 5;
 	n = strlen(imsi);
-	if (!digits_ok(imsi, 6, 15) || (mnc_len != 2 && mnc_len != 3) ||
+	if (!nas_digits(imsi, 6, 15) || (mnc_len != 2 && mnc_len != 3) ||
 	    n <= 3 + mnc_len) {
 		log_err("%s: bad IMSI (%zu digits, MNC length %u)", __func__,
 		    n, mnc_len);
@@ -442,7 +437,7 @@ done:
 
 /* MAC over SQN || plain message (24.501 4.4.3.3): p points at the SQN. */
 static int
-nas_mac(const struct nas_sec *s, uint32_t count, int downlink,
+nas_mac(const struct nas_sec *s, uint32_t count, bool downlink,
     const uint8_t *p, size_t n, uint8_t mac[static 4])
 {
 	switch (s->ia) {
@@ -477,7 +472,7 @@ nas_split(const uint8_t *p, size_t n, uint8_t *sht, const uint8_t **plain,
 }
 
 int
-nas_protect(struct nas_sec *s, uint8_t sht, int downlink,
+nas_protect(struct nas_sec *s, uint8_t sht, bool downlink,
     const uint8_t *plain, size_t n, struct buf *out)
 {
 	uint32_t	*cnt = downlink ? &s->dl_count : &s->ul_count;
@@ -502,7 +497,22 @@ nas_protect(struct nas_sec *s, uint8_t sht, int downlink,
 }
 
 int
-nas_verify(struct nas_sec *s, int downlink, const uint8_t *p, size_t n)
+nas_encode_protected(struct nas_sec *s, uint8_t sht, bool downlink,
+    const struct nas_msg *m, struct buf *out)
+{
+	struct buf	plain;
+	int		rc = -1;
+
+	buf_init(&plain, NAS_MSG_MAX);
+	if (nas_encode(m, &plain) == 0 &&
+	    nas_protect(s, sht, downlink, plain.data, plain.len, out) == 0)
+		rc = 0;
+	buf_free(&plain);
+	return rc;
+}
+
+int
+nas_verify(struct nas_sec *s, bool downlink, const uint8_t *p, size_t n)
 {
 	uint32_t	*cnt = downlink ? &s->dl_count : &s->ul_count;
 	uint8_t		 mac[4];

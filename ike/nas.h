@@ -14,6 +14,7 @@
 #ifndef IKE_NAS_H
 #define IKE_NAS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -73,16 +74,16 @@ struct nas_msg {
 	uint8_t	id_type;	/* RegReq: NAS_ID_*; RegAccept: GUTI if id_len */
 	uint8_t	id[NAS_MAX_ID];	/* RegReq/RegAccept: 5GS mobile identity */
 	size_t	id_len;
-	int	has_cap;	/* RegReq, SMC (replayed): UE security capability */
+	bool	has_cap;	/* RegReq, SMC (replayed): UE security capability */
 	uint8_t	cap_ea, cap_ia;	/* 0x80 = EA0/IA0, 0x40 = 1, 0x20 = 2 */
 	uint8_t	abba[NAS_MAX_ABBA];	/* AuthReq */
 	size_t	abba_len;
 	uint8_t	rand[16];	/* AuthReq */
 	uint8_t	autn[16];	/* AuthReq */
-	int	has_res_star;
+	bool	has_res_star;
 	uint8_t	res_star[16];	/* AuthResp (required by nas_decode) */
 	uint8_t	cause;		/* AuthFailure, RegReject, SMC Reject */
-	int	has_auts;
+	bool	has_auts;
 	uint8_t	auts[14];	/* AuthFailure #21 */
 	uint8_t	alg;		/* SMC: EA << 4 | IA */
 	uint8_t	reg_result;	/* RegAccept: 5GS registration result */
@@ -90,9 +91,16 @@ struct nas_msg {
 
 /* Builds a plain message (SHT 0). Appends to out. 0 or -1. */
 int	nas_encode(const struct nas_msg *m, struct buf *out);
+/* LV-E (24.007 11.2.1.1): 2-byte length, then the value; also the
+ * length-prefixed fields of EAP-5G. 0 or -1 (too long / truncated). */
+int	nas_put_lve(struct buf *b, const uint8_t *p, size_t n);
+int	nas_get_lve(struct rd *r, const uint8_t **p, size_t *n);
 /* Parses a plain message; -1 on truncation, bad EPD/SHT, unknown type,
  * malformed or missing mandatory IE, or trailing bytes. */
 int	nas_decode(const uint8_t *p, size_t n, struct nas_msg *m);
+
+/* Whether s is min..max decimal digits (IMSI, SUPI, MCC, MNC). */
+bool	nas_digits(const char *s, size_t min, size_t max);
 
 /* SUCI, null protection scheme (9.11.3.4): IMSI digits with MNC length. */
 int	nas_suci_build(const char *imsi, unsigned mnc_len, uint8_t *id,
@@ -105,7 +113,7 @@ int	nas_plmn_encode(const char *mcc, const char *mnc, uint8_t out[static 3]);
 
 /* 5G NAS security context for one NAS connection. */
 struct nas_sec {
-	int		active;
+	bool		active;
 	uint8_t		ia, ea;		/* NAS_ALG_IA0/IA2, NAS_ALG_EA0 */
 	uint8_t		kint[16];	/* KNASint */
 	uint32_t	ul_count;	/* next uplink NAS COUNT */
@@ -119,13 +127,17 @@ int	nas_split(const uint8_t *p, size_t n, uint8_t *sht,
 	    const uint8_t **plain, size_t *plain_len);
 
 /* Wraps a plain message with SHT sht (1..4) using the sender's count of
- * direction downlink (1) or uplink (0), which is then advanced. */
-int	nas_protect(struct nas_sec *s, uint8_t sht, int downlink,
+ * direction downlink or uplink, which is then advanced. */
+int	nas_protect(struct nas_sec *s, uint8_t sht, bool downlink,
 	    const uint8_t *plain, size_t n, struct buf *out);
+/* nas_encode() then nas_protect(): the protected PDU is appended to out. */
+int	nas_encode_protected(struct nas_sec *s, uint8_t sht, bool downlink,
+	    const struct nas_msg *m, struct buf *out);
 
 /* Checks the MAC and SQN of a protected PDU against the receiver's
  * expected count for that direction and advances it. 0 or -1. */
-int	nas_verify(struct nas_sec *s, int downlink, const uint8_t *p, size_t n);
+int	nas_verify(struct nas_sec *s, bool downlink, const uint8_t *p,
+	    size_t n);
 
 /* 128-NIA2 (TS 33.501 D.3.1.3 = TS 33.401 128-EIA2) on whole bytes:
  * first 32 bits of AES-CMAC(key, COUNT || BEARER<<3|DIR<<2 || 0^3 || msg). */

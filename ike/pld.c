@@ -1,133 +1,13 @@
 /*
- * IKEv2 payloads: bounded parser (check, then copy) and builders
- * (reserve / fill / back-patch). Also the name tables of ikev2.h.
+ * IKEv2 payloads: the bounded parser of one payload chain (check, then
+ * copy). Builders are in ike/pld_build.c, SA proposals in ike/pld_sa.c.
  */
-#include <stdio.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "common/log.h"
 #include "ike/ikev2.h"
 #include "ike/pld.h"
-
-/* ---- name tables ---- */
-
-struct ike_name {
-	unsigned int	 v;
-	const char	*name;
-};
-
-#define N(x)	{ x, #x }
-
-static const char *
-name_find(const struct ike_name *t, size_t n, unsigned int v)
-{
-	for (size_t i = 0; i < n; i++)
-		if (t[i].v == v)
-			return t[i].name;
-	return "UNKNOWN";
-}
-
-#define NAME_FIND(t, v)	name_find((t), sizeof(t) / sizeof((t)[0]), (v))
-
-static const struct ike_name exchange_names[] = {
-	{ IKE_SA_INIT, "IKE_SA_INIT" }, { IKE_AUTH, "IKE_AUTH" },
-	{ IKE_CREATE_CHILD_SA, "CREATE_CHILD_SA" },
-	{ IKE_INFORMATIONAL, "INFORMATIONAL" },
-};
-
-static const struct ike_name payload_names[] = {
-	{ IKE_PL_NONE, "NONE" }, { IKE_PL_SA, "SA" }, { IKE_PL_KE, "KE" },
-	{ IKE_PL_IDI, "IDi" }, { IKE_PL_IDR, "IDr" }, { IKE_PL_CERT, "CERT" },
-	{ IKE_PL_CERTREQ, "CERTREQ" }, { IKE_PL_AUTH, "AUTH" },
-	{ IKE_PL_NONCE, "NONCE" }, { IKE_PL_NOTIFY, "NOTIFY" },
-	{ IKE_PL_DELETE, "DELETE" }, { IKE_PL_VENDOR, "VENDOR" },
-	{ IKE_PL_TSI, "TSi" }, { IKE_PL_TSR, "TSr" }, { IKE_PL_SK, "SK" },
-	{ IKE_PL_CP, "CP" }, { IKE_PL_EAP, "EAP" },
-};
-
-#define NN(x)	{ IKE_N_##x, #x }
-static const struct ike_name notify_names[] = {
-	NN(UNSUPPORTED_CRITICAL_PAYLOAD), NN(INVALID_IKE_SPI),
-	NN(INVALID_MAJOR_VERSION), NN(INVALID_SYNTAX), NN(INVALID_MESSAGE_ID),
-	NN(INVALID_SPI), NN(NO_PROPOSAL_CHOSEN), NN(INVALID_KE_PAYLOAD),
-	NN(AUTHENTICATION_FAILED), NN(SINGLE_PAIR_REQUIRED),
-	NN(NO_ADDITIONAL_SAS), NN(INTERNAL_ADDRESS_FAILURE),
-	NN(FAILED_CP_REQUIRED), NN(TS_UNACCEPTABLE), NN(INVALID_SELECTORS),
-	NN(TEMPORARY_FAILURE), NN(CHILD_SA_NOT_FOUND), NN(INITIAL_CONTACT),
-	NN(SET_WINDOW_SIZE), NN(ADDITIONAL_TS_POSSIBLE), NN(IPCOMP_SUPPORTED),
-	NN(NAT_DETECTION_SOURCE_IP), NN(NAT_DETECTION_DESTINATION_IP),
-	NN(COOKIE), NN(USE_TRANSPORT_MODE), NN(REKEY_SA),
-	NN(ESP_TFC_PADDING_NOT_SUPPORTED), NN(NON_FIRST_FRAGMENTS_ALSO),
-	NN(EAP_ONLY_AUTHENTICATION), NN(SIGNATURE_HASH_ALGORITHMS),
-	NN(USE_PPK), NN(PPK_IDENTITY), NN(NO_PPK_AUTH), NN(5G_QOS_INFO),
-	NN(NAS_IP4_ADDRESS), NN(NAS_IP6_ADDRESS), NN(UP_IP4_ADDRESS),
-	NN(UP_IP6_ADDRESS), NN(NAS_TCP_PORT), NN(N3GPP_BACKOFF_TIMER),
-	NN(QKD_KEY_IDS), NN(QKD_REQUEST), NN(QKD_UNAVAILABLE),
-};
-
-static const struct ike_name xf_type_names[] = {
-	{ IKE_XF_ENCR, "ENCR" }, { IKE_XF_PRF, "PRF" },
-	{ IKE_XF_INTEG, "INTEG" }, { IKE_XF_KE, "KE" }, { IKE_XF_ESN, "ESN" },
-};
-
-static const struct ike_name encr_names[] = {
-	{ IKE_ENCR_AES_CBC, "ENCR_AES_CBC" },
-	{ IKE_ENCR_AES_GCM_16, "ENCR_AES_GCM_16" },
-};
-static const struct ike_name prf_names[] = {
-	{ IKE_PRF_HMAC_SHA2_256, "PRF_HMAC_SHA2_256" },
-};
-static const struct ike_name integ_names[] = {
-	{ IKE_INTEG_NONE, "NONE" },
-	{ IKE_INTEG_HMAC_SHA2_256_128, "AUTH_HMAC_SHA2_256_128" },
-};
-static const struct ike_name ke_names[] = {
-	{ IKE_KE_NONE, "NONE" }, { IKE_KE_MODP2048, "MODP_2048" },
-	{ IKE_KE_ECP256, "ECP_256" }, { IKE_KE_CURVE25519, "CURVE25519" },
-	{ IKE_KE_QKD_ETSI014, "QKD_ETSI014" },
-};
-static const struct ike_name esn_names[] = {
-	{ IKE_ESN_NONE, "NO_ESN" }, { IKE_ESN_YES, "ESN" },
-};
-
-const char *
-ike_exchange_name(unsigned int v)
-{
-	return NAME_FIND(exchange_names, v);
-}
-
-const char *
-ike_payload_name(unsigned int v)
-{
-	return NAME_FIND(payload_names, v);
-}
-
-const char *
-ike_notify_name(unsigned int v)
-{
-	return NAME_FIND(notify_names, v);
-}
-
-const char *
-ike_xf_type_name(unsigned int v)
-{
-	return NAME_FIND(xf_type_names, v);
-}
-
-const char *
-ike_xf_name(unsigned int type, unsigned int id)
-{
-	switch (type) {
-	case IKE_XF_ENCR:	return NAME_FIND(encr_names, id);
-	case IKE_XF_PRF:	return NAME_FIND(prf_names, id);
-	case IKE_XF_INTEG:	return NAME_FIND(integ_names, id);
-	case IKE_XF_KE:		return NAME_FIND(ke_names, id);
-	case IKE_XF_ESN:	return NAME_FIND(esn_names, id);
-	default:		return "UNKNOWN";
-	}
-}
-
-/* ---- parsing ---- */
 
 static int
 syntax(struct ike_pld *out, const char *what, unsigned long v)
@@ -169,7 +49,7 @@ parse_attr(struct rd *r, struct ike_xform *x)
 /* One transform substructure; *last is its "last" flag. */
 static int
 parse_xform(struct ike_pld *out, struct rd *r, struct ike_xform *x,
-    int *last)
+    bool *last)
 {
 	uint8_t		 lastb, res, type, res2;
 	uint16_t	 len, id;
@@ -201,7 +81,7 @@ static int
 parse_proposal_body(struct ike_pld *out, struct rd *r, struct ike_proposal *p)
 {
 	uint8_t	 nxf;
-	int	 last = 0;
+	bool	 last = false;
 
 	if (rd_u8(r, &p->num) == -1 || rd_u8(r, &p->proto) == -1 ||
 	    rd_u8(r, &p->spi_len) == -1 || rd_u8(r, &nxf) == -1)
@@ -319,7 +199,7 @@ parse_auth(struct ike_pld *out, struct rd *r)
 }
 
 static int
-parse_cert(struct ike_pld *out, struct rd *r, int req)
+parse_cert(struct ike_pld *out, struct rd *r, bool req)
 {
 	size_t			*n = req ? &out->ncertreq : &out->ncert;
 	struct ike_cert_pld	*c = req ? out->certreq : out->cert;
@@ -441,14 +321,21 @@ parse_delete(struct ike_pld *out, struct rd *r)
 	return 0;
 }
 
-static int
+static bool
 repeatable(uint8_t type)
 {
 	return type == IKE_PL_NOTIFY || type == IKE_PL_CERT ||
 	    type == IKE_PL_CERTREQ || type == IKE_PL_VENDOR;
 }
 
-/* Decodes one known payload body; 1 = unknown type, 0 = ok, -1 = bad. */
+/* A payload type parse_body() decodes (SK is handled apart). */
+static bool
+known(uint8_t type)
+{
+	return type >= IKE_PL_SA && type <= IKE_PL_EAP && type != IKE_PL_SK;
+}
+
+/* Decodes the body of a known payload type: 0, or -1 (out->err set). */
 static int
 parse_body(struct ike_pld *out, uint8_t type, struct rd *r)
 {
@@ -457,8 +344,8 @@ parse_body(struct ike_pld *out, uint8_t type, struct rd *r)
 	case IKE_PL_KE:		return parse_ke(out, r);
 	case IKE_PL_IDI:	return parse_id(out, r, &out->idi);
 	case IKE_PL_IDR:	return parse_id(out, r, &out->idr);
-	case IKE_PL_CERT:	return parse_cert(out, r, 0);
-	case IKE_PL_CERTREQ:	return parse_cert(out, r, 1);
+	case IKE_PL_CERT:	return parse_cert(out, r, false);
+	case IKE_PL_CERTREQ:	return parse_cert(out, r, true);
 	case IKE_PL_AUTH:	return parse_auth(out, r);
 	case IKE_PL_NONCE:	return parse_nonce(out, r);
 	case IKE_PL_NOTIFY:	return parse_notify(out, r);
@@ -468,21 +355,19 @@ parse_body(struct ike_pld *out, uint8_t type, struct rd *r)
 	case IKE_PL_TSR:	return parse_ts(out, r, &out->tsr);
 	case IKE_PL_CP:		return parse_cp(out, r);
 	case IKE_PL_EAP:	return parse_eap(out, r);
-	default:		return 1;
+	default:		return syntax(out, "no parser for type", type);
 	}
 }
 
 static int
-handle_payload(struct ike_pld *out, uint8_t type, int critical,
+handle_payload(struct ike_pld *out, uint8_t type, bool critical,
     const uint8_t *body, size_t len)
 {
 	struct rd	r;
-	int		rc;
 
 	if (IKE_PLD_HAS(out, type) && !repeatable(type))
 		return syntax(out, "payload appears twice, type", type);
-	rd_init(&r, body, len);
-	if ((rc = parse_body(out, type, &r)) == 1) {
+	if (!known(type)) {
 		if (!critical)
 			return 0;
 		log_warn("ike_pld_parse: unsupported critical payload %u", type);
@@ -490,9 +375,11 @@ handle_payload(struct ike_pld *out, uint8_t type, int critical,
 		out->err_type = type;
 		return -1;
 	}
-	if (rc == 0)
-		out->seen |= IKE_PLD_BIT(type);
-	return rc;
+	rd_init(&r, body, len);
+	if (parse_body(out, type, &r) == -1)
+		return -1;
+	out->seen |= IKE_PLD_BIT(type);
+	return 0;
 }
 
 /* The SK payload: must be the last one, body = the rest of the chain. */
@@ -539,8 +426,8 @@ ike_pld_parse(uint8_t first, const uint8_t *p, size_t len,
 			return handle_sk(out, &r, next, plen);
 		if (rd_ptr(&r, &body, (size_t)plen - IKE_GEN_HDR_LEN) == -1)
 			return syntax(out, "payload length exceeds data", plen);
-		if (handle_payload(out, type, flags & IKE_PLD_CRITICAL, body,
-		    (size_t)plen - IKE_GEN_HDR_LEN) == -1)
+		if (handle_payload(out, type, (flags & IKE_PLD_CRITICAL) != 0,
+		    body, (size_t)plen - IKE_GEN_HDR_LEN) == -1)
 			return -1;
 		type = next;
 	}
@@ -556,476 +443,4 @@ ike_pld_notify(const struct ike_pld *p, uint16_t type)
 		if (p->notify[i].type == type)
 			return &p->notify[i];
 	return NULL;
-}
-
-/* ---- building ---- */
-
-void
-ike_chain_init(struct ike_chain *c, struct buf *b, size_t np_off)
-{
-	c->b = b;
-	c->np_off = np_off;
-	c->first = IKE_PL_NONE;
-}
-
-int
-ike_pld_begin(struct ike_chain *c, uint8_t type, int critical, size_t *start)
-{
-	uint8_t	*h;
-
-	*start = c->b->len;
-	if ((h = buf_reserve(c->b, IKE_GEN_HDR_LEN)) == NULL) {
-		log_err("%s: no room for %s payload", __func__,
-		    ike_payload_name(type));
-		return -1;
-	}
-	h[0] = IKE_PL_NONE;
-	h[1] = critical ? IKE_PLD_CRITICAL : 0;
-	h[2] = h[3] = 0;
-	if (c->np_off != IKE_CHAIN_DETACHED)
-		c->b->data[c->np_off] = type;
-	if (c->first == IKE_PL_NONE)
-		c->first = type;
-	c->np_off = *start;
-	return 0;
-}
-
-int
-ike_pld_end(struct ike_chain *c, size_t start)
-{
-	size_t	len = c->b->len - start;
-
-	if (len > 0xffff) {
-		log_err("%s: payload of %zu bytes too long", __func__, len);
-		return -1;
-	}
-	c->b->data[start + 2] = (uint8_t)(len >> 8);
-	c->b->data[start + 3] = (uint8_t)len;
-	return 0;
-}
-
-static int
-fail_add(const char *what, uint8_t type)
-{
-	log_err("ike_pld_add: %s payload: %s", ike_payload_name(type), what);
-	return -1;
-}
-
-/* Payload with a small fixed prefix and then data. */
-static int
-add_simple(struct ike_chain *c, uint8_t type, const uint8_t *prefix,
-    size_t plen, const uint8_t *data, size_t len)
-{
-	size_t	start;
-
-	if (ike_pld_begin(c, type, 0, &start) == -1)
-		return -1;
-	if (buf_add(c->b, prefix, plen) == -1 || buf_add(c->b, data, len) == -1)
-		return fail_add("does not fit", type);
-	return ike_pld_end(c, start);
-}
-
-int
-ike_pld_add_ke(struct ike_chain *c, uint16_t group, const uint8_t *data,
-    size_t len)
-{
-	uint8_t	pre[4] = { (uint8_t)(group >> 8), (uint8_t)group, 0, 0 };
-
-	if (len == 0)
-		return fail_add("empty", IKE_PL_KE);
-	return add_simple(c, IKE_PL_KE, pre, sizeof(pre), data, len);
-}
-
-int
-ike_pld_add_nonce(struct ike_chain *c, const uint8_t *n, size_t len)
-{
-	if (len < 16 || len > 256)
-		return fail_add("nonce length not in 16..256", IKE_PL_NONCE);
-	return add_simple(c, IKE_PL_NONCE, NULL, 0, n, len);
-}
-
-int
-ike_pld_add_notify(struct ike_chain *c, uint8_t proto, const uint8_t *spi,
-    size_t spi_len, uint16_t type, const uint8_t *data, size_t len)
-{
-	size_t	start;
-
-	if (spi_len > IKE_SPI_MAX)
-		return fail_add("SPI too long", IKE_PL_NOTIFY);
-	if (ike_pld_begin(c, IKE_PL_NOTIFY, 0, &start) == -1)
-		return -1;
-	if (buf_add_u8(c->b, proto) == -1 ||
-	    buf_add_u8(c->b, (uint8_t)spi_len) == -1 ||
-	    buf_add_u16(c->b, type) == -1 || buf_add(c->b, spi, spi_len) == -1 ||
-	    buf_add(c->b, data, len) == -1)
-		return fail_add("does not fit", IKE_PL_NOTIFY);
-	return ike_pld_end(c, start);
-}
-
-int
-ike_pld_add_id(struct ike_chain *c, uint8_t pltype, uint8_t idtype,
-    const uint8_t *data, size_t len)
-{
-	uint8_t	pre[4] = { idtype, 0, 0, 0 };
-
-	if ((pltype != IKE_PL_IDI && pltype != IKE_PL_IDR) || len == 0)
-		return fail_add("bad type or empty", pltype);
-	return add_simple(c, pltype, pre, sizeof(pre), data, len);
-}
-
-int
-ike_pld_add_auth(struct ike_chain *c, uint8_t method, const uint8_t *data,
-    size_t len)
-{
-	uint8_t	pre[4] = { method, 0, 0, 0 };
-
-	if (len == 0)
-		return fail_add("empty", IKE_PL_AUTH);
-	return add_simple(c, IKE_PL_AUTH, pre, sizeof(pre), data, len);
-}
-
-int
-ike_pld_add_cert(struct ike_chain *c, uint8_t pltype, uint8_t enc,
-    const uint8_t *data, size_t len)
-{
-	if (pltype != IKE_PL_CERT && pltype != IKE_PL_CERTREQ)
-		return fail_add("bad type", pltype);
-	return add_simple(c, pltype, &enc, 1, data, len);
-}
-
-int
-ike_pld_add_eap(struct ike_chain *c, const uint8_t *eap, size_t len)
-{
-	if (len < 4 || len > 0xffff ||
-	    (size_t)((eap[2] << 8) | eap[3]) != len)
-		return fail_add("EAP length field disagrees", IKE_PL_EAP);
-	return add_simple(c, IKE_PL_EAP, NULL, 0, eap, len);
-}
-
-int
-ike_pld_add_cp(struct ike_chain *c, const struct ike_cp_pld *cp)
-{
-	uint8_t	pre[4] = { cp->type, 0, 0, 0 };
-	size_t	start;
-
-	if (cp->nattr > IKE_CP_ATTR_MAX)
-		return fail_add("too many attributes", IKE_PL_CP);
-	if (ike_pld_begin(c, IKE_PL_CP, 0, &start) == -1 ||
-	    buf_add(c->b, pre, sizeof(pre)) == -1)
-		return -1;
-	for (size_t i = 0; i < cp->nattr; i++) {
-		const struct ike_cp_attr *a = &cp->attr[i];
-
-		if (a->val.len > 0xffff ||
-		    buf_add_u16(c->b, a->type & 0x7fff) == -1 ||
-		    buf_add_u16(c->b, (uint16_t)a->val.len) == -1 ||
-		    buf_add(c->b, a->val.p, a->val.len) == -1)
-			return fail_add("attribute does not fit", IKE_PL_CP);
-	}
-	return ike_pld_end(c, start);
-}
-
-int
-ike_pld_add_ts(struct ike_chain *c, uint8_t pltype,
-    const struct ike_ts_pld *ts)
-{
-	uint8_t	pre[4] = { (uint8_t)ts->nts, 0, 0, 0 };
-	size_t	start, alen;
-
-	if ((pltype != IKE_PL_TSI && pltype != IKE_PL_TSR) || ts->nts == 0 ||
-	    ts->nts > IKE_TS_MAX)
-		return fail_add("bad type or selector count", pltype);
-	if (ike_pld_begin(c, pltype, 0, &start) == -1 ||
-	    buf_add(c->b, pre, sizeof(pre)) == -1)
-		return -1;
-	for (size_t i = 0; i < ts->nts; i++) {
-		const struct ike_ts *t = &ts->ts[i];
-
-		if (t->type != IKE_TS_IPV4_ADDR_RANGE &&
-		    t->type != IKE_TS_IPV6_ADDR_RANGE)
-			return fail_add("unknown selector type", pltype);
-		alen = t->type == IKE_TS_IPV4_ADDR_RANGE ? 4 : 16;
-		if (buf_add_u8(c->b, t->type) == -1 ||
-		    buf_add_u8(c->b, t->ipproto) == -1 ||
-		    buf_add_u16(c->b, (uint16_t)(8 + 2 * alen)) == -1 ||
-		    buf_add_u16(c->b, t->sport) == -1 ||
-		    buf_add_u16(c->b, t->eport) == -1 ||
-		    buf_add(c->b, t->start, alen) == -1 ||
-		    buf_add(c->b, t->end, alen) == -1)
-			return fail_add("does not fit", pltype);
-	}
-	return ike_pld_end(c, start);
-}
-
-int
-ike_pld_add_delete(struct ike_chain *c, uint8_t proto, uint8_t spi_len,
-    const uint8_t *spis, uint16_t nspi)
-{
-	uint8_t	pre[4] = { proto, spi_len, (uint8_t)(nspi >> 8), (uint8_t)nspi };
-
-	if (proto == IKE_PROTO_IKE ? (spi_len != 0 || nspi != 0) : spi_len != 4)
-		return fail_add("bad protocol / SPI size", IKE_PL_DELETE);
-	return add_simple(c, IKE_PL_DELETE, pre, sizeof(pre), spis,
-	    (size_t)nspi * spi_len);
-}
-
-/* ---- SA payload ---- */
-
-static void
-patch_u16(struct buf *b, size_t off, size_t v)
-{
-	b->data[off] = (uint8_t)(v >> 8);
-	b->data[off + 1] = (uint8_t)v;
-}
-
-static int
-add_xform(struct buf *b, const struct ike_xform *x, int last)
-{
-	size_t	start = b->len;
-
-	if (buf_add_u8(b, last ? 0 : 3) == -1 || buf_add_u8(b, 0) == -1 ||
-	    buf_add_u16(b, 0) == -1 || buf_add_u8(b, x->type) == -1 ||
-	    buf_add_u8(b, 0) == -1 || buf_add_u16(b, x->id) == -1)
-		return -1;
-	if (x->keylen != 0 &&
-	    (buf_add_u16(b, IKE_ATTR_AF | IKE_ATTR_KEY_LENGTH) == -1 ||
-	    buf_add_u16(b, x->keylen) == -1))
-		return -1;
-	patch_u16(b, start + 2, b->len - start);
-	return 0;
-}
-
-static int
-add_proposal(struct buf *b, const struct ike_proposal *p, int last)
-{
-	size_t	start = b->len;
-
-	if (p->nxf == 0 || p->nxf > IKE_XF_MAX || p->spi_len > IKE_SPI_MAX)
-		return -1;
-	if (buf_add_u8(b, last ? 0 : 2) == -1 || buf_add_u8(b, 0) == -1 ||
-	    buf_add_u16(b, 0) == -1 || buf_add_u8(b, p->num) == -1 ||
-	    buf_add_u8(b, p->proto) == -1 || buf_add_u8(b, p->spi_len) == -1 ||
-	    buf_add_u8(b, (uint8_t)p->nxf) == -1 ||
-	    buf_add(b, p->spi, p->spi_len) == -1)
-		return -1;
-	for (size_t i = 0; i < p->nxf; i++)
-		if (add_xform(b, &p->xf[i], i + 1 == p->nxf) == -1)
-			return -1;
-	if (b->len - start > 0xffff)
-		return -1;
-	patch_u16(b, start + 2, b->len - start);
-	return 0;
-}
-
-int
-ike_pld_add_sa_raw(struct ike_chain *c, const struct ike_sa_pld *sa)
-{
-	size_t	start;
-
-	if (sa->nprop == 0 || sa->nprop > IKE_PROP_MAX)
-		return fail_add("proposal count", IKE_PL_SA);
-	if (ike_pld_begin(c, IKE_PL_SA, 0, &start) == -1)
-		return -1;
-	for (size_t i = 0; i < sa->nprop; i++)
-		if (add_proposal(c->b, &sa->prop[i], i + 1 == sa->nprop) == -1)
-			return fail_add("bad or oversized proposal", IKE_PL_SA);
-	return ike_pld_end(c, start);
-}
-
-static int
-push_xf(struct ike_proposal *p, uint8_t type, uint16_t id, uint16_t keylen)
-{
-	if (p->nxf == IKE_XF_MAX)
-		return -1;
-	p->xf[p->nxf].type = type;
-	p->xf[p->nxf].id = id;
-	p->xf[p->nxf].keylen = keylen;
-	p->xf[p->nxf].bad_attr = 0;
-	p->nxf++;
-	return 0;
-}
-
-int
-ike_prop_to_proposal(const struct ike_prop_desc *d, uint8_t num,
-    struct ike_proposal *out)
-{
-	int	rc = 0;
-
-	memset(out, 0, sizeof(*out));
-	if (d->spi_len > IKE_SPI_MAX || d->nke > IKE_KE_MAX || d->encr == 0) {
-		log_err("%s: bad proposal description", __func__);
-		return -1;
-	}
-	out->num = d->num ? d->num : num;
-	out->proto = d->proto;
-	out->spi_len = d->spi_len;
-	memcpy(out->spi, d->spi, d->spi_len);
-	rc |= push_xf(out, IKE_XF_ENCR, d->encr, d->encr_bits);
-	if (d->prf)
-		rc |= push_xf(out, IKE_XF_PRF, d->prf, 0);
-	if (d->integ)
-		rc |= push_xf(out, IKE_XF_INTEG, d->integ, 0);
-	for (size_t i = 0; i < d->nke; i++)
-		rc |= push_xf(out, IKE_XF_KE, d->ke[i], 0);
-	if (d->proto == IKE_PROTO_ESP || d->proto == IKE_PROTO_AH)
-		rc |= push_xf(out, IKE_XF_ESN, IKE_ESN_NONE, 0);
-	return rc ? -1 : 0;
-}
-
-int
-ike_pld_add_sa(struct ike_chain *c, const struct ike_prop_desc *d, size_t n)
-{
-	struct ike_sa_pld	sa;
-
-	if (n == 0 || n > IKE_PROP_MAX)
-		return fail_add("proposal count", IKE_PL_SA);
-	memset(&sa, 0, sizeof(sa));
-	for (size_t i = 0; i < n; i++)
-		if (ike_prop_to_proposal(&d[i], (uint8_t)(i + 1),
-		    &sa.prop[i]) == -1)
-			return -1;
-	sa.nprop = n;
-	return ike_pld_add_sa_raw(c, &sa);
-}
-
-/* ---- proposal selection ---- */
-
-static int
-xf_has(const struct ike_proposal *p, uint8_t type, uint16_t id,
-    uint16_t keylen)
-{
-	for (size_t i = 0; i < p->nxf; i++)
-		if (p->xf[i].type == type && p->xf[i].id == id &&
-		    p->xf[i].keylen == keylen && !p->xf[i].bad_attr)
-			return 1;
-	return 0;
-}
-
-static size_t
-xf_count(const struct ike_proposal *p, uint8_t type)
-{
-	size_t	n = 0;
-
-	for (size_t i = 0; i < p->nxf; i++)
-		n += p->xf[i].type == type;
-	return n;
-}
-
-/* A transform type that policy leaves out must be absent or NONE (0). */
-static int
-xf_none_ok(const struct ike_proposal *p, uint8_t type)
-{
-	return xf_count(p, type) == 0 || xf_has(p, type, 0, 0);
-}
-
-static int
-xf_known_types(const struct ike_proposal *p)
-{
-	for (size_t i = 0; i < p->nxf; i++)
-		if (p->xf[i].type < IKE_XF_ENCR || p->xf[i].type > IKE_XF_ESN)
-			return 0;
-	return 1;
-}
-
-static int
-prop_match(const struct ike_proposal *x, const struct ike_prop_desc *pol,
-    struct ike_prop_desc *out)
-{
-	size_t	k;
-
-	if (x->proto != pol->proto || !xf_known_types(x) ||
-	    !xf_has(x, IKE_XF_ENCR, pol->encr, pol->encr_bits) ||
-	    !(pol->prf ? xf_has(x, IKE_XF_PRF, pol->prf, 0) :
-	    xf_count(x, IKE_XF_PRF) == 0) ||
-	    !(pol->integ ? xf_has(x, IKE_XF_INTEG, pol->integ, 0) :
-	    xf_none_ok(x, IKE_XF_INTEG)) ||
-	    !xf_none_ok(x, IKE_XF_ESN))
-		return -1;
-	if (pol->nke == 0 && !xf_none_ok(x, IKE_XF_KE))
-		return -1;
-	for (k = 0; k < pol->nke; k++)
-		if (xf_has(x, IKE_XF_KE, pol->ke[k], 0))
-			break;
-	if (pol->nke > 0 && k == pol->nke)
-		return -1;
-	memset(out, 0, sizeof(*out));
-	out->num = x->num;
-	out->proto = x->proto;
-	out->spi_len = x->spi_len;
-	memcpy(out->spi, x->spi, x->spi_len);
-	out->encr = pol->encr;
-	out->encr_bits = pol->encr_bits;
-	out->prf = pol->prf;
-	out->integ = pol->integ;
-	out->nke = pol->nke ? 1 : 0;
-	out->ke[0] = pol->nke ? pol->ke[k] : 0;
-	return 0;
-}
-
-/* "ENCR_AES_GCM_16/256 PRF_HMAC_SHA2_256 QKD_ETSI014" for the log. */
-static void
-prop_str(const struct ike_proposal *p, char *s, size_t n)
-{
-	size_t	off = 0;
-	int	w;
-
-	s[0] = '\0';
-	for (size_t i = 0; i < p->nxf && off < n; i++) {
-		w = snprintf(s + off, n - off, "%s%s", i ? " " : "",
-		    ike_xf_name(p->xf[i].type, p->xf[i].id));
-		if (w < 0)
-			return;
-		off += (size_t)w;
-		if (p->xf[i].keylen && off < n) {
-			w = snprintf(s + off, n - off, "/%u", p->xf[i].keylen);
-			if (w < 0)
-				return;
-			off += (size_t)w;
-		}
-	}
-}
-
-int
-ike_sa_choose(const struct ike_sa_pld *offer, const struct ike_prop_desc *pol,
-    size_t npol, struct ike_prop_desc *chosen)
-{
-	char	desc[256];
-
-	for (size_t i = 0; i < offer->nprop; i++)
-		for (size_t j = 0; j < npol; j++)
-			if (prop_match(&offer->prop[i], &pol[j], chosen) == 0)
-				return 0;
-	if (offer->nprop > 0)
-		prop_str(&offer->prop[0], desc, sizeof(desc));
-	else
-		snprintf(desc, sizeof(desc), "none");
-	log_warn("%s: no acceptable proposal among %zu (first: %s)", __func__,
-	    offer->nprop, desc);
-	return -1;
-}
-
-int
-ike_sa_check_reply(const struct ike_sa_pld *reply,
-    const struct ike_prop_desc *offered, size_t noffered,
-    struct ike_prop_desc *chosen)
-{
-	char	desc[256];
-
-	if (reply->nprop != 1) {
-		log_warn("%s: reply has %zu proposals, want 1", __func__,
-		    reply->nprop);
-		return -1;
-	}
-	for (uint8_t t = IKE_XF_ENCR; t <= IKE_XF_ESN; t++)
-		if (xf_count(&reply->prop[0], t) > 1) {
-			log_warn("%s: reply has several %s transforms",
-			    __func__, ike_xf_type_name(t));
-			return -1;
-		}
-	for (size_t j = 0; j < noffered; j++)
-		if (prop_match(&reply->prop[0], &offered[j], chosen) == 0)
-			return 0;
-	prop_str(&reply->prop[0], desc, sizeof(desc));
-	log_warn("%s: reply proposal (%s) was not offered", __func__, desc);
-	return -1;
 }

@@ -15,10 +15,14 @@
  *	ike_pld_add_nonce(&c, n, 32);	   ... one call per payload
  *	(c.first is the type of the first payload added)
  * ike/msg.h wraps this for whole messages.
+ *
+ * Files: the parser in ike/pld.c, the builders in ike/pld_build.c, SA
+ * proposal descriptions and the choosers in ike/pld_sa.c.
  */
 #ifndef IKE_PLD_H
 #define IKE_PLD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -205,7 +209,7 @@ void	 ike_chain_init(struct ike_chain *c, struct buf *b, size_t np_off);
  * previous next-payload byte and returns the header's offset in *start;
  * fill the body with buf_add*(); ike_pld_end() back-patches the length.
  */
-int	 ike_pld_begin(struct ike_chain *c, uint8_t type, int critical,
+int	 ike_pld_begin(struct ike_chain *c, uint8_t type, bool critical,
 	    size_t *start);
 int	 ike_pld_end(struct ike_chain *c, size_t start);
 

@@ -4,12 +4,12 @@
 #include <string.h>
 
 #include <openssl/crypto.h>
-#include <openssl/pem.h>
 #include <openssl/x509.h>
 
 #include "common/buf.h"
 #include "common/log.h"
 #include "common/uuid.h"
+#include "ike/crypto.h"
 #include "ike/ikecfg.h"
 #include "ike/qkd.h"
 #include "kmsclient/kmsclient.h"
@@ -24,14 +24,9 @@ static int
 cert_cn(const char *path, char *out, size_t cap)
 {
 	X509	*x;
-	FILE	*f;
 	int	 n;
 
-	if ((f = fopen(path, "r")) == NULL)
-		return -1;
-	x = PEM_read_X509(f, NULL, NULL, NULL);
-	fclose(f);
-	if (x == NULL)
+	if ((x = ike_cert_load(path)) == NULL)
 		return -1;
 	n = X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName,
 	    out, (int)cap);
@@ -227,8 +222,11 @@ int
 ike_qkd_ids_encode(const struct ike_qkd_keys *k, uint8_t *out, size_t cap,
     size_t *len)
 {
-	if (k->n == 0 || k->n > IKE_QKD_NKEYS || cap < 1 + 16 * k->n)
+	if (k->n == 0 || k->n > IKE_QKD_NKEYS || cap < 1 + 16 * k->n) {
+		log_err("%s: %zu key IDs do not fit in %zu bytes", __func__,
+		    k->n, cap);
 		return -1;
+	}
 	out[0] = (uint8_t)k->n;
 	for (size_t i = 0; i < k->n; i++)
 		memcpy(out + 1 + 16 * i, k->uuid[i], 16);

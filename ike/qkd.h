@@ -63,10 +63,12 @@ int	ike_qkd_dec(struct ike_qkd *q, const char *master,
 	    const char (*ids)[ETSI_KEY_ID_MAX + 1], unsigned n,
 	    struct ike_qkd_keys *out, char why[static IKE_QKD_WHYLEN]);
 
-/* QKD_KEY_IDS notify data: count(1) | count x 16-byte UUID. */
+/* QKD_KEY_IDS notify data: count(1) | count x 16-byte UUID. 0 or -1
+ * (logged). */
 int	ike_qkd_ids_encode(const struct ike_qkd_keys *k, uint8_t *out,
 	    size_t cap, size_t *len);
-/* Parses it into k->uuid / k->id (strings); exactly `want` IDs. 0 or -1. */
+/* Parses it into k->uuid / k->id (strings); exactly `want` IDs. 0 or -1
+ * (logged). */
 int	ike_qkd_ids_decode(const uint8_t *p, size_t len, unsigned want,
 	    struct ike_qkd_keys *k);
 

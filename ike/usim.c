@@ -14,7 +14,6 @@
 #include "ike/nas.h"
 #include "ike/usim.h"
 
-#define SQN_MASK	0xffffffffffffULL
 #define SQN_DELTA	(1ULL << 28)	/* TS 33.102 C.2.1 freshness window */
 #define UE_CAP_EA	0x80		/* 5G-EA0 */
 #define UE_CAP_IA	0xa0		/* 5G-IA0, 128-5G-IA2 */
@@ -45,16 +44,12 @@ usim_new(const struct amf_sub *sub)
 
 	if ((u = sec_alloc(sizeof(*u))) == NULL)
 		return NULL;
-	u->sub = *sub;
-	u->sub.sqn &= SQN_MASK;
-	u->ngksi = NAS_NGKSI_NONE;
-	if (amf_sub_plmn(&u->sub, u->mcc, u->mnc, u->snn, sizeof(u->snn)) ==
-	    -1) {
-		log_err("usim: bad subscriber (SUPI %s, MNC length %u)",
-		    sub->supi, sub->mnc_len);
+	if (amf_sub_load(&u->sub, sub, u->mcc, u->mnc, u->snn, sizeof(u->snn),
+	    "usim") == -1) {
 		sec_free(u, sizeof(*u));
 		return NULL;
 	}
+	u->ngksi = NAS_NGKSI_NONE;
 	return u;
 }
 
@@ -87,7 +82,7 @@ usim_start(struct usim *u, struct buf *nas_out)
 	m.id_type = NAS_ID_SUCI;
 	if (nas_suci_build(u->sub.supi, u->sub.mnc_len, m.id, &m.id_len) == -1)
 		return -1;
-	m.has_cap = 1;
+	m.has_cap = true;
 	m.cap_ea = UE_CAP_EA;
 	m.cap_ia = UE_CAP_IA;
 	if (nas_encode(&m, nas_out) == -1)
@@ -105,7 +100,7 @@ usim_kn3iwf(const struct usim *u, uint8_t out[static 32])
 	return 0;
 }
 
-int
+bool
 usim_registered(const struct usim *u)
 {
 	return u->state == UE_REGISTERED;
@@ -131,11 +126,19 @@ auth_failure(uint8_t cause, const uint8_t *auts,
 	m.cause = cause;
 	if (auts != NULL) {
 		memcpy(m.auts, auts, 14);
-		m.has_auts = 1;
+		m.has_auts = true;
 	}
 	rc = nas_encode(&m, out);
 	OPENSSL_cleanse(&m, sizeof(m));
 	return rc;
+}
+
+/* The UE refuses the network: the caller answers nothing more. */
+static void
+failed(struct usim *u, int *done)
+{
+	u->state = UE_FAILED;
+	*done = -1;
 }
 
 /* SQN out of range: AUTS = (SQN_MS xor AK*) || MAC-S, 33.102 6.3.3. */
@@ -146,8 +149,7 @@ resync(struct usim *u, const uint8_t rand[static 16], struct buf *out)
 	uint8_t		 sqn_ms[6], aks[6], auts[14];
 	int		 rc = -1;
 
-	for (int i = 0; i < 6; i++)
-		sqn_ms[i] = (uint8_t)(u->sub.sqn >> (8 * (5 - i)));
+	amf_sqn_bytes(u->sub.sqn, sqn_ms);
 	if (milenage_f2345(u->sub.k, u->sub.opc, rand, NULL, NULL, NULL, NULL,
 	    aks) == -1 ||
 	    milenage_f1(u->sub.k, u->sub.opc, rand, sqn_ms, amf0, NULL,
@@ -180,7 +182,7 @@ auth_ok(struct usim *u, const struct nas_msg *m, const uint8_t res[static 8],
 	    kdf5g_kseaf(kausf, u->snn, kseaf) == -1 ||
 	    kdf5g_kamf(kseaf, u->sub.supi, m->abba, m->abba_len, u->kamf) == -1)
 		goto done;
-	r.has_res_star = 1;
+	r.has_res_star = true;
 	if (nas_encode(&r, out) == -1)
 		goto done;
 	u->ngksi = m->ngksi;
@@ -211,21 +213,17 @@ on_auth_request(struct usim *u, const struct nas_msg *m, struct buf *out,
 		goto done;
 	if (CRYPTO_memcmp(xmac, m->autn + 8, 8) != 0) {
 		log_warn("usim: AUTN MAC check failed");
-		u->state = UE_FAILED;
-		*done = -1;
+		failed(u, done);
 		rc = auth_failure(NAS_CAUSE_MAC_FAILURE, NULL, out);
 		goto done;
 	}
 	if (!(m->autn[6] & 0x80)) {	/* AMF separation bit, 33.501 6.1.3.2 */
 		log_warn("usim: AMF separation bit not set");
-		u->state = UE_FAILED;
-		*done = -1;
+		failed(u, done);
 		rc = auth_failure(26, NULL, out);	/* #26 non-5G auth */
 		goto done;
 	}
-	s = 0;
-	for (int i = 0; i < 6; i++)
-		s = s << 8 | sqn[i];
+	s = amf_sqn_value(sqn);
 	if (s <= u->sub.sqn || s - u->sub.sqn > SQN_DELTA) {
 		rc = resync(u, m->rand, out);	/* state stays WAIT_AUTH */
 		goto done;
@@ -250,8 +248,7 @@ smc_reject(struct usim *u, uint8_t cause, struct buf *out, int *done)
 	memset(&m, 0, sizeof(m));
 	m.type = NAS_SMC_REJECT;
 	m.cause = cause;
-	u->state = UE_FAILED;
-	*done = -1;
+	failed(u, done);
 	return nas_encode(&m, out);
 }
 
@@ -260,9 +257,7 @@ on_smc(struct usim *u, const uint8_t *p, size_t n, const struct nas_msg *m,
     struct buf *out, int *done)
 {
 	struct nas_msg	 c;
-	struct buf	 plain;
 	uint8_t		 ea = m->alg >> 4, ia = m->alg & 0x0f;
-	int		 rc = -1;
 
 	if (ea != NAS_ALG_EA0 || (ia != NAS_ALG_IA0 && ia != NAS_ALG_IA2) ||
 	    !((0x80 >> ia) & UE_CAP_IA) || (m->ngksi & 0x07) != u->ngksi) {
@@ -280,8 +275,8 @@ on_smc(struct usim *u, const uint8_t *p, size_t n, const struct nas_msg *m,
 	u->sec.bearer = NAS_CONN_NON3GPP;
 	if (kdf5g_nas_key(u->kamf, KDF5G_ALG_NAS_INT, ia, u->sec.kint) == -1)
 		return -1;
-	u->sec.active = 1;
-	if (nas_verify(&u->sec, 1, p, n) == -1) {
+	u->sec.active = true;
+	if (nas_verify(&u->sec, true, p, n) == -1) {
 		nas_sec_wipe(&u->sec);
 		return smc_reject(u, NAS_CAUSE_SEC_MODE_REJECTED, out, done);
 	}
@@ -290,17 +285,12 @@ on_smc(struct usim *u, const uint8_t *p, size_t n, const struct nas_msg *m,
 		return -1;
 	memset(&c, 0, sizeof(c));
 	c.type = NAS_SMC_COMPLETE;
-	buf_init(&plain, NAS_MSG_MAX);
-	if (nas_encode(&c, &plain) == -1 ||
-	    nas_protect(&u->sec, NAS_SHT_INT_ENC_NEW, 0, plain.data, plain.len,
+	if (nas_encode_protected(&u->sec, NAS_SHT_INT_ENC_NEW, false, &c,
 	    out) == -1)
-		goto done;
+		return -1;
 	u->state = UE_WAIT_ACCEPT;
 	*done = 1;
-	rc = 0;
-done:
-	buf_free(&plain);
-	return rc;
+	return 0;
 }
 
 static int
@@ -308,27 +298,20 @@ on_accept(struct usim *u, const uint8_t *p, size_t n, const struct nas_msg *m,
     struct buf *out, int *done)
 {
 	struct nas_msg	 c;
-	struct buf	 plain;
-	int		 rc = -1;
 
-	if (nas_verify(&u->sec, 1, p, n) == -1)
+	if (nas_verify(&u->sec, true, p, n) == -1)
 		return -1;
 	if (m->id_len == sizeof(u->guti))
 		memcpy(u->guti, m->id, sizeof(u->guti));
 	memset(&c, 0, sizeof(c));
 	c.type = NAS_REG_COMPLETE;
-	buf_init(&plain, NAS_MSG_MAX);
-	if (nas_encode(&c, &plain) == -1 ||
-	    nas_protect(&u->sec, NAS_SHT_INT_ENC, 0, plain.data, plain.len,
+	if (nas_encode_protected(&u->sec, NAS_SHT_INT_ENC, false, &c,
 	    out) == -1)
-		goto done;
+		return -1;
 	u->state = UE_REGISTERED;
 	*done = 1;
 	log_debug("usim: registered (result 0x%02x)", m->reg_result);
-	rc = 0;
-done:
-	buf_free(&plain);
-	return rc;
+	return 0;
 }
 
 int
@@ -361,8 +344,7 @@ usim_handle(struct usim *u, const uint8_t *nas_in, size_t n,
 		log_warn("usim: network sent %s (cause #%u)",
 		    m.type == NAS_AUTH_REJECT ? "Authentication Reject" :
 		    "Registration Reject", m.cause);
-		u->state = UE_FAILED;
-		*done = -1;
+		failed(u, done);
 		rc = 0;
 	} else if (sht == NAS_SHT_INT_NEW && u->state == UE_WAIT_SMC &&
 	    m.type == NAS_SMC)

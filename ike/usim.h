@@ -6,6 +6,7 @@
 #ifndef IKE_USIM_H
 #define IKE_USIM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -44,8 +45,8 @@ int	usim_handle(struct usim *u, const uint8_t *nas_in, size_t n,
 /* 0 and KN3IWF once the Security Mode Command was accepted; -1 before. */
 int	usim_kn3iwf(const struct usim *u, uint8_t out[static 32]);
 
-/* 1 once the Registration Accept was handled. */
-int	usim_registered(const struct usim *u);
+/* Whether the Registration Accept was handled. */
+bool	usim_registered(const struct usim *u);
 
 /* Highest SQN accepted (store it to continue across runs). */
 uint64_t usim_sqn(const struct usim *u);
