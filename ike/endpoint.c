@@ -341,7 +341,7 @@ ike_ep_retx_tick(struct ike_ep *ep, struct ike_sa *sa)
 	return ike_retx_wait_ms(&x->retx);
 }
 
-int
+bool
 ike_ep_init_dup(struct ike_ep *ep, const struct ike_pkt *p,
     const struct ike_hdr *h)
 {
@@ -363,9 +363,9 @@ ike_ep_init_dup(struct ike_ep *ep, const struct ike_pkt *p,
 			(void)ike_net_send(&ep->net, p->natt, &p->from,
 			    sa->init_resp.data, sa->init_resp.len);
 		}
-		return 1;
+		return true;
 	}
-	return 0;
+	return false;
 }
 
 /* The initiator's plain IKE_SA_INIT response (SA in SA_INIT). */

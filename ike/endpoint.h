@@ -123,11 +123,11 @@ enum ike_ep_evtype ike_ep_next(struct ike_ep *ep, int xfd, int wait_ms,
 int	ike_ep_retx_tick(struct ike_ep *ep, struct ike_sa *sa);
 
 /*
- * Responder: a retransmitted IKE_SA_INIT request of an SA in the table.
- * 0: none; 1: the same response sent again (or none yet, still making
- * keys: absorbed, counted in ep->absorbed).
+ * Responder: true when p is an IKE_SA_INIT request of an SA in the table
+ * (a retransmission: the same response sent again, or none yet while its
+ * keys are made: absorbed, counted in ep->absorbed).
  */
-int	ike_ep_init_dup(struct ike_ep *ep, const struct ike_pkt *p,
+bool	ike_ep_init_dup(struct ike_ep *ep, const struct ike_pkt *p,
 	    const struct ike_hdr *h);
 
 /* ---- sending ---- */

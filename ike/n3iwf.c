@@ -9,6 +9,7 @@
  * loop never waits for kmsd; counters on SIGUSR1; Delete of every IKE SA
  * on SIGTERM. The exchanges after IKE_SA_INIT are in ike/n3iwf_auth.c.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,32 +68,31 @@ n3_cookie(const struct n3 *n, const struct ike_pkt *p, const struct ike_hdr *h,
 	    len + 4 + IKE_SPI_LEN, out);
 }
 
-/* 1: go on; 0: a COOKIE was demanded (or the one given is wrong). */
-static int
+/* true: go on; false: a COOKIE was demanded (or the one given is wrong). */
+static bool
 n3_cookie_ok(struct n3 *n, const struct ike_pkt *p, const struct ike_hdr *h,
     const struct ike_pld *pl)
 {
+	const struct ikecfg	*cf = n->ep.cfg;
 	uint8_t			 want[N3_COOKIE_LEN];
 	const struct ike_notify	*c;
-
-	const struct ikecfg	*cf = n->ep.cfg;
 	int			 always = cf->qkd_cookie && ike_mode_has_qkd(cf->mode);
 
 	if (!always && ike_ep_half_open(&n->ep) < cf->cookie_threshold)
-		return 1;
+		return true;
 	if (n3_cookie(n, p, h, pl, want) == -1)
-		return 0;
+		return false;
 	c = ike_pld_notify(pl, IKE_N_COOKIE);
 	if (c != NULL && pl->n > 0 && pl->list[0].type == IKE_PL_NOTIFY &&
 	    c->data.len == sizeof(want) &&
 	    CRYPTO_memcmp(c->data.p, want, sizeof(want)) == 0) {
 		n->stats.cookie_ok++;
-		return 1;
+		return true;
 	}
 	log_debug("%s: asking for a COOKIE", always ? "QKD keys" : "half-open SAs");
 	n->stats.cookie_sent++;
 	n3_init_notify(n, p, h, IKE_N_COOKIE, want, sizeof(want));
-	return 0;
+	return false;
 }
 
 /* The initiator's SAE ID from QKD_REQUEST, or cfg->peer_sae. */
