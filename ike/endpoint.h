@@ -20,8 +20,11 @@
  * The roles keep only what differs: the UE waits for each response in
  * turn (blocking), the N3IWF serves the whole table from one loop. The
  * IPsec data plane (ESP through the Child SAs, CREATE_CHILD_SA rekeys)
- * belongs here: its sockets and timers next to these, its SAs in the
- * table's IKE SAs.
+ * belongs here: ESP in UDP 4500 arrives on the NAT-T socket (net.c drops
+ * it today) and would become an event of its own, found by SPI among the
+ * Child SAs of the table's IKE SAs; a rekey is one more exchange in an
+ * SA's struct ike_xchg, retransmitted by the same tick; lifetimes are
+ * timers next to ike_ep_retx_tick().
  */
 #ifndef IKE_ENDPOINT_H
 #define IKE_ENDPOINT_H

@@ -59,7 +59,6 @@ ike_sa_free(struct ike_sa *sa)
 	ike_qkd_keys_free(sa->qk);
 	for (size_t i = 0; i < sa->nchild; i++)
 		ike_child_keys_free(sa->child[i].keys);
-	ike_child_keys_free(sa->pending_child.keys);
 	amf_free(sa->amf);
 	usim_free(sa->usim);
 	OPENSSL_cleanse(sa, sizeof(*sa));

@@ -97,13 +97,11 @@ struct ike_sa {
 	uint8_t			 eap_id;
 	int			 auth_started;	/* an IKE_AUTH request was seen */
 	int			 eap_done;	/* EAP-Success sent / received */
-	int			 peer_sig;	/* peer signs (RFC 7427) */
 	struct ike_prop_desc	 esp_offer;	/* N3IWF: chosen from SAi2 */
 	uint8_t			 peer_sae[ETSI_ID_MAX + 1];
 
 	struct ike_child	 child[IKE_SA_CHILD_MAX];
 	size_t			 nchild;
-	struct ike_child	 pending_child;	/* CREATE_CHILD_SA in flight */
 	uint8_t			 cc_nonce[IKE_NONCE_LEN];
 
 	struct ike_conn_stat	 st;
