@@ -30,6 +30,7 @@
 #include "ike/msg.h"
 #include "ike/n3iwf.h"
 #include "ike/n3iwf_int.h"
+#include "ike/net.h"
 #include "ike/pld.h"
 #include "ike/proposal.h"
 #include "ike/qkd.h"

@@ -23,6 +23,7 @@
 #include "ike/endpoint.h"
 #include "ike/ikev2.h"
 #include "ike/msg.h"
+#include "ike/net.h"
 #include "ike/pld.h"
 #include "ike/proposal.h"
 #include "ike/qkd.h"
