@@ -6,8 +6,10 @@
 #include "common/buf.h"
 #include "common/cfg.h"
 #include "common/log.h"
+#include "ike/cli.h"
 #include "ike/ikecfg.h"
-#include "ike/sa.h"
+#include "ike/n3iwf.h"
+#include "ike/ue.h"
 
 static volatile sig_atomic_t	cli_stop;
 

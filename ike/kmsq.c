@@ -206,7 +206,7 @@ ike_kmsq_fd(const struct ike_kmsq *q)
 	return q->efd;
 }
 
-int
+bool
 ike_kmsq_full(const struct ike_kmsq *q)
 {
 	return q->count >= q->cap;	/* only the event loop changes count */

@@ -14,6 +14,7 @@
 #ifndef IKE_KMSQ_H
 #define IKE_KMSQ_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "ike/ikev2.h"
@@ -46,8 +47,8 @@ struct ike_kmsq	*ike_kmsq_open(const struct ikecfg *c, unsigned workers,
 void		 ike_kmsq_close(struct ike_kmsq *q);		/* NULL ok */
 /* Readable when finished jobs wait (poll it, then ike_kmsq_done()). */
 int		 ike_kmsq_fd(const struct ike_kmsq *q);
-/* 1 when a submit would be refused. */
-int		 ike_kmsq_full(const struct ike_kmsq *q);
+/* true when a submit would be refused. */
+bool		 ike_kmsq_full(const struct ike_kmsq *q);
 
 /* A zeroed job with its key buffer; NULL on no memory. */
 struct ike_kmsq_job *ike_kmsq_job_new(void);

@@ -1,5 +1,5 @@
 /* ike-n3iwf: the N3IWF's IKEv2 responder on NWu (see ike/README.md). */
-#include "ike/sa.h"
+#include "ike/cli.h"
 
 int
 main(int argc, char **argv)

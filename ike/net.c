@@ -258,15 +258,15 @@ ike_retx_wait_ms(const struct ike_retx *r)
 	return (int)((r->deadline_ns - now + 999999u) / 1000000u);
 }
 
-int
+bool
 ike_retx_again(struct ike_retx *r)
 {
 	uint64_t	wait;
 
 	if (r->sent >= r->tries)
-		return 0;
+		return false;
 	wait = (uint64_t)r->base_ms << r->sent;	/* 2^sent x base */
 	r->sent++;
 	r->deadline_ns = time_mono_ns() + wait * 1000000u;
-	return 1;
+	return true;
 }

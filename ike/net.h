@@ -10,6 +10,7 @@
 #ifndef IKE_NET_H
 #define IKE_NET_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -76,7 +77,8 @@ struct ike_retx {
 void	ike_retx_start(struct ike_retx *r, unsigned base_ms, unsigned tries);
 /* ms until the deadline (0 when due), for a poll timeout. */
 int	ike_retx_wait_ms(const struct ike_retx *r);
-/* Deadline passed: 1 if one more send is allowed (schedule advanced), 0 if given up. */
-int	ike_retx_again(struct ike_retx *r);
+/* Deadline passed: true if one more send is allowed (schedule advanced),
+ * false if given up. */
+bool	ike_retx_again(struct ike_retx *r);
 
 #endif

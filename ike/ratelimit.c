@@ -5,7 +5,7 @@
 
 #include "ike/ratelimit.h"
 
-int
+bool
 ike_tb_unlimited(const struct ike_tb_cfg *c)
 {
 	return c->burst == 0 && c->rate == 0;
@@ -30,19 +30,19 @@ ike_tb_level(const struct ike_tb *b, const struct ike_tb_cfg *c, uint64_t now_ns
 	return t > c->burst ? c->burst : t;
 }
 
-int
+bool
 ike_tb_take(struct ike_tb *b, const struct ike_tb_cfg *c, double n,
     uint64_t now_ns)
 {
 	if (ike_tb_unlimited(c))
-		return 1;
+		return true;
 	b->tokens = ike_tb_level(b, c, now_ns);
 	if (now_ns > b->t_ns)
 		b->t_ns = now_ns;	/* a clock step back never adds tokens */
 	if (b->tokens < n)
-		return 0;
+		return false;
 	b->tokens -= n;
-	return 1;
+	return true;
 }
 
 int
@@ -120,7 +120,7 @@ ike_rl_level(const struct ike_rl *rl, const char *key, uint64_t now_ns)
 	return rl->cfg.burst;
 }
 
-int
+bool
 ike_rl_take(struct ike_rl *rl, const char *key, double n, uint64_t now_ns)
 {
 	struct ike_rl_ent	*e = NULL, *full = NULL;
@@ -128,7 +128,7 @@ ike_rl_take(struct ike_rl *rl, const char *key, double n, uint64_t now_ns)
 	size_t			 h;
 
 	if (ike_tb_unlimited(&rl->cfg))
-		return 1;
+		return true;
 	h = (size_t)rl_hash(key);
 	for (size_t i = 0; i < IKE_RL_PROBE; i++) {
 		struct ike_rl_ent	*x = &rl->ent[(h + i) & (rl->cap - 1)];
@@ -153,15 +153,15 @@ ike_rl_take(struct ike_rl *rl, const char *key, double n, uint64_t now_ns)
 	return ike_tb_take(&e->tb, &rl->cfg, n, now_ns);
 }
 
-int
+bool
 ike_loglim_ok(struct ike_loglim *l, uint64_t now_ns, unsigned long *held)
 {
 	if (l->last_ns != 0 && now_ns - l->last_ns < l->interval_ns) {
 		l->held++;
-		return 0;
+		return false;
 	}
 	*held = l->held;
 	l->held = 0;
 	l->last_ns = now_ns;
-	return 1;
+	return true;
 }

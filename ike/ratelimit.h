@@ -9,6 +9,7 @@
 #ifndef IKE_RATELIMIT_H
 #define IKE_RATELIMIT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,13 +25,13 @@ struct ike_tb {
 
 /* A full bucket at now_ns. */
 void	ike_tb_init(struct ike_tb *b, const struct ike_tb_cfg *c, uint64_t now_ns);
-/* 1: n tokens taken; 0: not enough (nothing taken). */
-int	ike_tb_take(struct ike_tb *b, const struct ike_tb_cfg *c, double n,
+/* true: n tokens taken; false: not enough (nothing taken). */
+bool	ike_tb_take(struct ike_tb *b, const struct ike_tb_cfg *c, double n,
 	    uint64_t now_ns);
 /* Tokens there would be at now_ns (refill applied, nothing taken). */
 double	ike_tb_level(const struct ike_tb *b, const struct ike_tb_cfg *c,
 	    uint64_t now_ns);
-int	ike_tb_unlimited(const struct ike_tb_cfg *c);
+bool	ike_tb_unlimited(const struct ike_tb_cfg *c);
 /* "BURST:RATE" (keys, keys per second) or "off"; -1 with err naming v. */
 int	ike_tb_parse(const char *name, const char *v, struct ike_tb_cfg *c,
 	    char *err, size_t errlen);
@@ -59,8 +60,8 @@ int	ike_rl_init(struct ike_rl *rl, const struct ike_tb_cfg *c, size_t cap);
 void	ike_rl_free(struct ike_rl *rl);
 /* Tokens key's bucket holds now (burst for a key not in the table). */
 double	ike_rl_level(const struct ike_rl *rl, const char *key, uint64_t now_ns);
-/* 1: n tokens taken from key's bucket; 0: over budget. */
-int	ike_rl_take(struct ike_rl *rl, const char *key, double n, uint64_t now_ns);
+/* true: n tokens taken from key's bucket; false: over budget. */
+bool	ike_rl_take(struct ike_rl *rl, const char *key, double n, uint64_t now_ns);
 
 /* At most one log line per interval; counts what it held back. */
 struct ike_loglim {
@@ -69,7 +70,7 @@ struct ike_loglim {
 	unsigned long	held;		/* suppressed since the last line */
 };
 
-/* 1: log now (and *held = lines suppressed before it); 0: stay quiet. */
-int	ike_loglim_ok(struct ike_loglim *l, uint64_t now_ns, unsigned long *held);
+/* true: log now (and *held = lines suppressed before it); false: quiet. */
+bool	ike_loglim_ok(struct ike_loglim *l, uint64_t now_ns, unsigned long *held);
 
 #endif

@@ -1,16 +1,21 @@
-/* IKE SA state: keys (DH, QKD, PPK), AUTH inputs, message IDs, send/receive. */
+/* One IKE SA: keys (DH, QKD, PPK), AUTH, Child SA keys. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <arpa/inet.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/x509v3.h>
 
+#include "common/buf.h"
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "ike/amf.h"
+#include "ike/crypto.h"
+#include "ike/ikev2.h"
+#include "ike/msg.h"
+#include "ike/pld.h"
+#include "ike/qkd.h"
 #include "ike/sa.h"
 #include "ike/usim.h"
 
@@ -25,8 +30,8 @@ ike_sa_new(const struct ikecfg *cfg, int initiator)
 	sa->initiator = initiator;
 	buf_init(&sa->init_req, IKE_MSG_MAX);
 	buf_init(&sa->init_resp, IKE_MSG_MAX);
-	buf_init(&sa->req, IKE_MSG_MAX);
-	buf_init(&sa->resp, IKE_MSG_MAX);
+	buf_init(&sa->xc.req, IKE_MSG_MAX);
+	buf_init(&sa->xc.resp, IKE_MSG_MAX);
 	buf_init(&sa->my_id, 4096);
 	buf_init(&sa->peer_id, 4096);
 	if ((sa->keys = ike_sa_keys_new()) == NULL) {
@@ -44,8 +49,8 @@ ike_sa_free(struct ike_sa *sa)
 		return;
 	buf_free(&sa->init_req);
 	buf_free(&sa->init_resp);
-	buf_free(&sa->req);
-	buf_free(&sa->resp);
+	buf_free(&sa->xc.req);
+	buf_free(&sa->xc.resp);
 	buf_free(&sa->my_id);
 	buf_free(&sa->peer_id);
 	ike_dh_free(sa->dh);
@@ -54,7 +59,6 @@ ike_sa_free(struct ike_sa *sa)
 	ike_qkd_keys_free(sa->qk);
 	for (size_t i = 0; i < sa->nchild; i++)
 		ike_child_keys_free(sa->child[i].keys);
-	ike_child_keys_free(sa->pending_child.keys);
 	amf_free(sa->amf);
 	usim_free(sa->usim);
 	OPENSSL_cleanse(sa, sizeof(*sa));
@@ -68,35 +72,6 @@ ike_sa_lap(struct ike_sa *sa)
 
 	sa->t_mark = now;
 	return d;
-}
-
-size_t
-ike_sa_policy_ike(const struct ikecfg *c, struct ike_prop_desc *d)
-{
-	memset(d, 0, sizeof(*d));
-	d->proto = IKE_PROTO_IKE;
-	d->encr = c->aead ? IKE_ENCR_AES_GCM_16 : IKE_ENCR_AES_CBC;
-	d->encr_bits = 256;
-	d->prf = IKE_PRF_HMAC_SHA2_256;
-	d->integ = c->aead ? IKE_INTEG_NONE : IKE_INTEG_HMAC_SHA2_256_128;
-	d->nke = 1;
-	d->ke[0] = (uint16_t)(c->mode == IKE_MODE_QKD ? IKE_KE_QKD_ETSI014 :
-	    c->dh_group);
-	if (c->role == IKE_ROLE_UE && c->peer_transform != 0)
-		d->ke[0] = (uint16_t)c->peer_transform;
-	return 1;
-}
-
-size_t
-ike_sa_policy_esp(const struct ikecfg *c, struct ike_prop_desc *d)
-{
-	memset(d, 0, sizeof(*d));
-	d->proto = IKE_PROTO_ESP;
-	d->spi_len = 4;
-	d->encr = c->aead ? IKE_ENCR_AES_GCM_16 : IKE_ENCR_AES_CBC;
-	d->encr_bits = 256;
-	d->integ = c->aead ? IKE_INTEG_NONE : IKE_INTEG_HMAC_SHA2_256_128;
-	return 1;
 }
 
 void
@@ -347,158 +322,6 @@ ike_sa_log_fp(const struct ike_sa *sa, const char *what,
 }
 
 int
-ike_nat_hash(const uint8_t spi_i[static 8], const uint8_t spi_r[static 8],
-    const struct sockaddr_in *a, uint8_t out[static 20])
-{
-	uint8_t		in[8 + 8 + 4 + 2];
-	unsigned	len = 0;
-
-	memcpy(in, spi_i, 8);
-	memcpy(in + 8, spi_r, 8);
-	memcpy(in + 16, &a->sin_addr, 4);
-	memcpy(in + 20, &a->sin_port, 2);
-	return EVP_Digest(in, sizeof(in), out, &len, EVP_sha1(), NULL) == 1 &&
-	    len == 20 ? 0 : -1;
-}
-
-static void
-mk_hdr(const struct ike_sa *sa, struct ike_hdr *h, uint8_t exchange,
-    int response, uint32_t mid)
-{
-	memset(h, 0, sizeof(*h));
-	memcpy(h->spi_i, sa->spi_i, IKE_SPI_LEN);
-	memcpy(h->spi_r, sa->spi_r, IKE_SPI_LEN);
-	h->version = IKE_VERSION;
-	h->exchange = exchange;
-	h->flags = (uint8_t)((sa->initiator ? IKE_FLAG_I : 0) |
-	    (response ? IKE_FLAG_R : 0));
-	h->msgid = mid;
-}
-
-static void
-count_msg(struct ike_sa *sa, uint8_t exchange, uint32_t mid, int sent,
-    int response, size_t len, int natt)
-{
-	int	from_i = sent ? sa->initiator : !sa->initiator;
-
-	/* natt: this packet's own port, not the SA's (it may float later). */
-	ike_stat_msg(&sa->st, exchange, mid, from_i, response, len, natt);
-	log_debug("%s %s MID %u %s (%zu bytes)", sent ? "sent" : "got",
-	    ike_exchange_name(exchange), mid, response ? "response" : "request",
-	    len);
-}
-
-int
-ike_sa_request(struct ike_sa *sa, struct ike_net *n, uint8_t exchange,
-    uint8_t first, const struct buf *inner)
-{
-	struct ike_sk_ctx	k;
-	struct ike_hdr		h;
-
-	mk_hdr(sa, &h, exchange, 0, sa->my_mid);
-	ike_sa_sk(sa, 1, &k);
-	buf_reset(&sa->req);
-	if (ike_msg_seal(&sa->req, &h, first, inner->data, inner->len, &k) == -1)
-		return -1;
-	sa->req_exchange = exchange;
-	sa->req_mid = sa->my_mid++;
-	sa->req_pending = 1;
-	ike_retx_start(&sa->retx, sa->cfg->retrans_ms, sa->cfg->retrans_tries);
-	count_msg(sa, exchange, sa->req_mid, 1, 0, sa->req.len, sa->natt);
-	(void)ike_net_send(n, sa->natt, &sa->peer, sa->req.data, sa->req.len);
-	return 0;
-}
-
-int
-ike_sa_respond(struct ike_sa *sa, struct ike_net *n, uint8_t exchange,
-    uint32_t mid, uint8_t first, const struct buf *inner)
-{
-	struct ike_sk_ctx	k;
-	struct ike_hdr		h;
-
-	mk_hdr(sa, &h, exchange, 1, mid);
-	ike_sa_sk(sa, 1, &k);
-	buf_reset(&sa->resp);
-	if (ike_msg_seal(&sa->resp, &h, first, inner->data, inner->len, &k) == -1)
-		return -1;
-	sa->resp_mid = mid;
-	sa->have_resp = 1;
-	count_msg(sa, exchange, mid, 1, 1, sa->resp.len, sa->natt);
-	(void)ike_net_send(n, sa->natt, &sa->peer, sa->resp.data, sa->resp.len);
-	return 0;
-}
-
-int
-ike_sa_send_plain(struct ike_sa *sa, struct ike_net *n, const struct buf *m,
-    int response, uint32_t mid)
-{
-	count_msg(sa, IKE_SA_INIT, mid, 1, response, m->len, sa->natt);
-	return ike_net_send(n, sa->natt, &sa->peer, m->data, m->len);
-}
-
-int
-ike_sa_resend(struct ike_sa *sa, struct ike_net *n)
-{
-	log_debug("retransmitting %s MID %u (send %u)",
-	    ike_exchange_name(sa->req_exchange), sa->req_mid, sa->retx.sent);
-	return ike_net_send(n, sa->natt, &sa->peer, sa->req.data, sa->req.len);
-}
-
-int
-ike_sa_rx(struct ike_sa *sa, struct ike_net *n, const struct ike_pkt *p,
-    const struct ike_hdr *h, struct ike_msg *m)
-{
-	struct ike_sk_ctx	k;
-	int			from_i = (h->flags & IKE_FLAG_I) != 0;
-
-	memset(m, 0, sizeof(*m));
-	if (from_i == sa->initiator || sa->state == SA_INIT) {
-		log_debug("%s: dropped %s MID %u: wrong I flag or no keys yet",
-		    __func__, ike_exchange_name(h->exchange), h->msgid);
-		return IKE_RX_DROP;
-	}
-	ike_sa_sk(sa, 0, &k);
-	if (h->flags & IKE_FLAG_R) {
-		if (!sa->req_pending || h->msgid != sa->req_mid ||
-		    h->exchange != sa->req_exchange) {
-			log_debug("%s: dropped unexpected response MID %u", __func__,
-			    h->msgid);
-			return IKE_RX_DROP;
-		}
-		if (ike_msg_parse(p->data, p->len, &k, m) == -1) {
-			ike_msg_free(m);
-			return IKE_RX_DROP;
-		}
-		sa->req_pending = 0;
-		count_msg(sa, h->exchange, h->msgid, 0, 1, p->len, p->natt);
-		return IKE_RX_RESPONSE;
-	}
-	if (h->msgid == sa->peer_mid) {
-		if (ike_msg_parse(p->data, p->len, &k, m) == -1) {
-			ike_msg_free(m);
-			return IKE_RX_DROP;
-		}
-		sa->peer_mid++;
-		count_msg(sa, h->exchange, h->msgid, 0, 0, p->len, p->natt);
-		return IKE_RX_REQUEST;
-	}
-	if (sa->have_resp && h->msgid == sa->resp_mid) {
-		/* A retransmitted request: the ICV must still check out. */
-		if (ike_msg_parse(p->data, p->len, &k, m) == 0) {
-			log_debug("duplicate %s request MID %u: response sent again",
-			    ike_exchange_name(h->exchange), h->msgid);
-			(void)ike_net_send(n, sa->natt, &sa->peer, sa->resp.data,
-			    sa->resp.len);
-		}
-		ike_msg_free(m);
-		return IKE_RX_DONE;
-	}
-	log_debug("%s: dropped request MID %u (expected %u)", __func__, h->msgid,
-	    sa->peer_mid);
-	return IKE_RX_DROP;
-}
-
-int
 ike_sa_add_id(struct ike_chain *c, uint8_t pltype, const char *fqdn,
     X509 *cert, struct buf *id_body)
 {
@@ -672,40 +495,3 @@ done:
 	return ret;
 }
 
-void
-ike_inner_init(struct buf *b, struct ike_chain *c)
-{
-	buf_init(b, IKE_MSG_MAX);
-	ike_chain_init(c, b, IKE_CHAIN_DETACHED);
-}
-
-static int
-add_ts(struct ike_chain *c, uint8_t pltype, uint32_t start, uint32_t end)
-{
-	struct ike_ts_pld	ts;
-
-	memset(&ts, 0, sizeof(ts));
-	ts.nts = 1;
-	ts.ts[0].type = IKE_TS_IPV4_ADDR_RANGE;
-	ts.ts[0].sport = 0;
-	ts.ts[0].eport = 65535;
-	memcpy(ts.ts[0].start, &start, 4);
-	memcpy(ts.ts[0].end, &end, 4);
-	return ike_pld_add_ts(c, pltype, &ts);
-}
-
-int
-ike_add_ts_any(struct ike_chain *c, uint8_t pltype)
-{
-	return add_ts(c, pltype, htonl(0), htonl(0xffffffffu));
-}
-
-int
-ike_add_ts_host(struct ike_chain *c, uint8_t pltype, const char *ip)
-{
-	struct in_addr	a;
-
-	if (inet_pton(AF_INET, ip, &a) != 1)
-		return -1;
-	return add_ts(c, pltype, a.s_addr, a.s_addr);
-}

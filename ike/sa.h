@@ -1,10 +1,11 @@
 /*
- * IKE SA state shared by the initiator (ike/ue.c) and the responder
+ * One IKE SA, shared by the initiator (ike/ue.c) and the responder
  * (ike/n3iwf.c): SPIs, nonces, the IKE_SA_INIT messages AUTH signs, the
  * negotiated transforms, the SK_* keys (from DH, from QKD, or DH + PPK),
- * message IDs (window 1 each way), the outstanding request (retransmitted
- * with backoff) and the cached last response (sent again for a duplicate
- * request), the Child SAs, and the measurements of one connection.
+ * AUTH (PSK-style or RFC 7427 signatures), the Child SAs and their keys,
+ * and the measurements of one connection. The exchange state (message
+ * IDs, the outstanding request, the cached response) is in `xc`, which
+ * ike/endpoint.c keeps; this module never sends or receives.
  */
 #ifndef IKE_SA_H
 #define IKE_SA_H
@@ -23,7 +24,8 @@
 #include "ike/pld.h"
 #include "ike/qkd.h"
 
-#include <signal.h>
+struct amf;
+struct usim;
 
 #define IKE_NONCE_LEN	32	/* the nonces we send */
 #define IKE_SA_CHILD_MAX 2
@@ -45,6 +47,26 @@ struct ike_child {
 	int			 up;		/* 0: signalling, 1: user plane */
 };
 
+/*
+ * Exchanges of one IKE SA, window 1 each way (RFC 7296 2.3): our
+ * outstanding request (retransmitted with backoff) and the cached last
+ * response (sent again for a duplicate request). ike/endpoint.c owns it.
+ */
+struct ike_xchg {
+	uint32_t		 my_mid;	/* next request we send */
+	uint32_t		 peer_mid;	/* next request we expect */
+	struct buf		 req;		/* our outstanding request */
+	uint8_t			 req_exchange;
+	uint32_t		 req_mid;
+	int			 req_pending;
+	struct ike_retx		 retx;
+	struct buf		 resp;		/* our last response */
+	uint32_t		 resp_mid;
+	int			 have_resp;
+	int			 parked;	/* a request waits for keys: absorb
+						 * the peer's requests meanwhile */
+};
+
 struct ike_sa {
 	const struct ikecfg	*cfg;
 	int			 initiator;	/* we are the UE */
@@ -64,19 +86,8 @@ struct ike_sa {
 	struct ike_sa_keys	*keys_noppk;	/* qkd+dh: unmixed SK_pi/SK_pr */
 	struct ike_qkd_keys	*qk;		/* qkd: 13 keys; qkd+dh: 1 (PPK) */
 	int			 ppk_used;
-	int			 ppk_wait;	/* N3IWF: IKE_AUTH parked for the PPK */
 
-	/* window 1 each way */
-	uint32_t		 my_mid;	/* next request we send */
-	uint32_t		 peer_mid;	/* next request we expect */
-	struct buf		 req;		/* our outstanding request */
-	uint8_t			 req_exchange;
-	uint32_t		 req_mid;
-	int			 req_pending;
-	struct ike_retx		 retx;
-	struct buf		 resp;		/* our last response */
-	uint32_t		 resp_mid;
-	int			 have_resp;
+	struct ike_xchg		 xc;
 
 	/* 5G and IKE_AUTH progress */
 	struct amf		*amf;		/* N3IWF */
@@ -86,13 +97,11 @@ struct ike_sa {
 	uint8_t			 eap_id;
 	int			 auth_started;	/* an IKE_AUTH request was seen */
 	int			 eap_done;	/* EAP-Success sent / received */
-	int			 peer_sig;	/* peer signs (RFC 7427) */
 	struct ike_prop_desc	 esp_offer;	/* N3IWF: chosen from SAi2 */
 	uint8_t			 peer_sae[ETSI_ID_MAX + 1];
 
 	struct ike_child	 child[IKE_SA_CHILD_MAX];
 	size_t			 nchild;
-	struct ike_child	 pending_child;	/* CREATE_CHILD_SA in flight */
 	uint8_t			 cc_nonce[IKE_NONCE_LEN];
 
 	struct ike_conn_stat	 st;
@@ -100,15 +109,8 @@ struct ike_sa {
 	uint64_t		 t_created;
 };
 
-struct amf;
-struct usim;
-
 struct ike_sa	*ike_sa_new(const struct ikecfg *cfg, int initiator);
 void		 ike_sa_free(struct ike_sa *sa);	/* wipes; NULL ok */
-
-/* Proposals of our policy: IKE SA (KE = group or QKD) and ESP. */
-size_t	ike_sa_policy_ike(const struct ikecfg *c, struct ike_prop_desc *d);
-size_t	ike_sa_policy_esp(const struct ikecfg *c, struct ike_prop_desc *d);
 
 /* The SK context for what we send (out = 1) or receive. */
 void	ike_sa_sk(const struct ike_sa *sa, int out, struct ike_sk_ctx *k);
@@ -157,50 +159,6 @@ int	ike_sa_child_keys(struct ike_sa *sa, struct ike_child *ch,
 /* Debug log: SHA-256 fingerprints of the IKE SA / Child SA keys. */
 void	ike_sa_log_fp(const struct ike_sa *sa, const char *what,
 	    const struct ike_child *ch);
-
-/* NAT_DETECTION_*_IP data: SHA-1(SPIi | SPIr | IP | port). */
-int	ike_nat_hash(const uint8_t spi_i[static 8], const uint8_t spi_r[static 8],
-	    const struct sockaddr_in *a, uint8_t out[static 20]);
-
-/*
- * Sending. Requests get the next MID of our direction, are kept for
- * retransmission and start the backoff; responses are cached for
- * duplicates. Both are counted in the connection's message sizes.
- * inner: the inner payload chain (first payload `first`).
- */
-int	ike_sa_request(struct ike_sa *sa, struct ike_net *n, uint8_t exchange,
-	    uint8_t first, const struct buf *inner);
-int	ike_sa_respond(struct ike_sa *sa, struct ike_net *n, uint8_t exchange,
-	    uint32_t mid, uint8_t first, const struct buf *inner);
-/* Plain IKE_SA_INIT: sa->init_req / init_resp already hold it. */
-int	ike_sa_send_plain(struct ike_sa *sa, struct ike_net *n, const struct buf *m,
-	    int response, uint32_t mid);
-/* Resends the outstanding request (retransmission). */
-int	ike_sa_resend(struct ike_sa *sa, struct ike_net *n);
-
-/*
- * Classifies a protected message for this SA (header already decoded):
- *  IKE_RX_RESPONSE  the response to our outstanding request, parsed in *m
- *  IKE_RX_REQUEST   the next request from the peer, parsed in *m
- *  IKE_RX_DONE      handled here (duplicate request: cached response sent)
- *  IKE_RX_DROP      anything else (bad ICV, old MID, ...): dropped, logged
- * *m must be ike_msg_free()d for RESPONSE and REQUEST.
- */
-enum { IKE_RX_DROP = 0, IKE_RX_DONE, IKE_RX_RESPONSE, IKE_RX_REQUEST };
-int	ike_sa_rx(struct ike_sa *sa, struct ike_net *n, const struct ike_pkt *p,
-	    const struct ike_hdr *h, struct ike_msg *m);
-
-/* Inner chain builder helpers. */
-void	ike_inner_init(struct buf *b, struct ike_chain *c);
-int	ike_add_ts_any(struct ike_chain *c, uint8_t pltype);
-int	ike_add_ts_host(struct ike_chain *c, uint8_t pltype, const char *ip);
-
-/* The two endpoints (ike/ue.c, ike/n3iwf.c); 0 when all went well. */
-int	ike_ue_run(const struct ikecfg *c, volatile sig_atomic_t *stop);
-int	ike_n3iwf_run(const struct ikecfg *c, volatile sig_atomic_t *stop);
-/* main() of both binaries: flags and config, signals, then the run above;
- * exit status 0 ok, 1 failed, 2 usage. */
-int	ike_cli_main(const char *prog, enum ike_role role, int argc, char **argv);
 
 /* Sets sa->t_mark to now and returns the ns since the previous mark. */
 uint64_t ike_sa_lap(struct ike_sa *sa);

@@ -3,8 +3,9 @@
  * EAP-5G rounds against the N3IWF's AMF emulator, then AUTH keyed by
  * KN3IWF; rfc7296: one PSK/signature exchange), the user-plane Child SA
  * the N3IWF creates (NWu), and an INFORMATIONAL Delete at the end.
- * Blocking and sequential: each request waits for its response, with
- * retransmission, and requests from the N3IWF are answered meanwhile.
+ * Blocking and sequential on the endpoint core (ike/endpoint.h): each
+ * request waits for its response, with retransmission, and requests from
+ * the N3IWF are answered meanwhile.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,24 +14,27 @@
 #include <arpa/inet.h>
 #include <openssl/crypto.h>
 
+#include "common/buf.h"
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "ike/amf.h"
+#include "ike/crypto.h"
 #include "ike/eap5g.h"
+#include "ike/endpoint.h"
+#include "ike/ikev2.h"
+#include "ike/msg.h"
+#include "ike/net.h"
+#include "ike/pld.h"
+#include "ike/proposal.h"
+#include "ike/qkd.h"
 #include "ike/sa.h"
+#include "ike/ue.h"
 #include "ike/usim.h"
 
 struct ue {
-	const struct ikecfg	*cfg;
-	volatile sig_atomic_t	*stop;
-	struct ike_net		 net;
+	struct ike_ep		 ep;
 	struct sockaddr_in	 n3iwf;
 	struct ike_qkd		*qkd;
-	struct ike_csv		 csv;
-	X509			*cert;
-	EVP_PKEY		*key;
-	X509_STORE		*ca;
-	struct amf_sub		 sub;
 	char			 fail[640];	/* why the connection failed */
 };
 
@@ -40,67 +44,71 @@ static int	ue_answer(struct ue *u, struct ike_sa *sa, struct ike_msg *m);
 
 /* ---- waiting for packets ---- */
 
-/* A packet for this SA: header decoded, SPIs match. */
+/*
+ * How long the next wait may last: until sa's request is due again
+ * (ike_ep_retx_tick resends it), or until `end` when we wait for a
+ * request. -1 (and u->fail) when there is nothing more to wait for.
+ */
 static int
-ue_pkt_for(struct ike_sa *sa, const struct ike_pkt *p, struct ike_hdr *h)
+ue_wait_ms(struct ue *u, struct ike_sa *sa, int want_req, uint64_t end,
+    unsigned timeout_ms)
 {
-	if (ike_hdr_decode(p->data, p->len, h) == -1)
-		return 0;
-	if (memcmp(h->spi_i, sa->spi_i, IKE_SPI_LEN) != 0)
-		return 0;
-	if (sa->state != SA_INIT && memcmp(h->spi_r, sa->spi_r, IKE_SPI_LEN) != 0)
-		return 0;
-	return 1;
+	const struct ike_xchg	*x = &sa->xc;
+	uint64_t		 now = time_mono_ns();
+	int			 w;
+
+	if (want_req) {
+		if (now < end)
+			return (int)((end - now) / 1000000u) + 1;
+		FAIL(u, "no CREATE_CHILD_SA request from the N3IWF within %u ms",
+		    timeout_ms);
+		return -1;
+	}
+	if ((w = ike_ep_retx_tick(&u->ep, sa)) != -1)
+		return w;
+	if (x->req_exchange == IKE_SA_INIT)
+		FAIL(u, "no IKE_SA_INIT response from the N3IWF after %u sends",
+		    x->retx.sent);
+	else
+		FAIL(u, "no answer from the N3IWF to %s MID %u after %u sends",
+		    ike_exchange_name(x->req_exchange), x->req_mid, x->retx.sent);
+	return -1;
 }
 
 /*
- * Sends a protected request and waits for its response in *m (free it).
- * Requests from the N3IWF that come in meanwhile are answered.
+ * Runs the endpoint until the response to sa's outstanding request
+ * (want_req 0; retransmitted meanwhile) or, within timeout_ms, the next
+ * request of the N3IWF (want_req 1), in *m (ike_msg_free it). Requests
+ * that come while we wait for a response are answered (ue_answer).
  */
 static int
-ue_exchange_n(struct ue *u, struct ike_sa *sa, uint8_t exchange, uint8_t first,
-    const struct buf *inner, struct ike_msg *m, unsigned tries)
+ue_wait(struct ue *u, struct ike_sa *sa, int want_req, unsigned timeout_ms,
+    struct ike_msg *m)
 {
-	static struct ike_pkt	p;
-	struct ike_hdr		h;
-	int			r;
+	struct ike_ep_ev	ev;
+	uint64_t		end = time_mono_ns() + (uint64_t)timeout_ms * 1000000u;
+	int			wait, r = 0;
 
-	if (ike_sa_request(sa, &u->net, exchange, first, inner) == -1) {
-		FAIL(u, "cannot build the %s request", ike_exchange_name(exchange));
-		return -1;
-	}
-	if (tries != 0 && tries < sa->retx.tries)
-		sa->retx.tries = tries;
 	for (;;) {
-		if (*u->stop) {
+		if (*u->ep.stop) {
 			FAIL(u, "stopped");
 			return -1;
 		}
-		r = ike_net_recv(&u->net, ike_retx_wait_ms(&sa->retx), &p);
-		if (r == -1) {
+		if ((wait = ue_wait_ms(u, sa, want_req, end, timeout_ms)) == -1)
+			return -1;
+		switch (ike_ep_next(&u->ep, -1, wait, &ev)) {
+		case IKE_EP_ERROR:
 			FAIL(u, "socket error");
 			return -1;
-		}
-		if (r == 0) {
-			if (ike_retx_wait_ms(&sa->retx) > 0)
-				continue;
-			if (!ike_retx_again(&sa->retx)) {
-				FAIL(u, "no answer from the N3IWF to %s MID %u after %u "
-				    "sends", ike_exchange_name(exchange), sa->req_mid,
-				    sa->retx.sent);
-				return -1;
+		case IKE_EP_RESPONSE:
+		case IKE_EP_REQUEST:
+			if ((ev.type == IKE_EP_REQUEST) == want_req) {
+				*m = ev.m;	/* the caller frees it */
+				return 0;
 			}
-			(void)ike_sa_resend(sa, &u->net);
-			continue;
-		}
-		if (!ue_pkt_for(sa, &p, &h))
-			continue;
-		switch (ike_sa_rx(sa, &u->net, &p, &h, m)) {
-		case IKE_RX_RESPONSE:
-			return 0;
-		case IKE_RX_REQUEST:
-			r = ue_answer(u, sa, m);
-			ike_msg_free(m);
+			if (ev.type == IKE_EP_REQUEST)
+				r = ue_answer(u, sa, &ev.m);
+			ike_msg_free(&ev.m);
 			if (r == -1)
 				return -1;
 			break;
@@ -110,68 +118,37 @@ ue_exchange_n(struct ue *u, struct ike_sa *sa, uint8_t exchange, uint8_t first,
 	}
 }
 
+/* Waits for the response to the request just sent (at most `tries` sends). */
+static int
+ue_sent(struct ue *u, struct ike_sa *sa, unsigned tries, struct ike_msg *m)
+{
+	if (tries != 0 && tries < sa->xc.retx.tries)
+		sa->xc.retx.tries = tries;
+	return ue_wait(u, sa, 0, 0, m);
+}
+
+/* Sends a protected request and waits for its response in *m (free it). */
 static int
 ue_exchange(struct ue *u, struct ike_sa *sa, uint8_t exchange, uint8_t first,
     const struct buf *inner, struct ike_msg *m)
 {
-	return ue_exchange_n(u, sa, exchange, first, inner, m, 0);
-}
-
-/* Waits (bounded) for the next request from the N3IWF, in *m. */
-static int
-ue_wait_request(struct ue *u, struct ike_sa *sa, unsigned timeout_ms,
-    struct ike_msg *m)
-{
-	static struct ike_pkt	p;
-	struct ike_hdr		h;
-	uint64_t		end = time_mono_ns() + (uint64_t)timeout_ms * 1000000u;
-	int			r;
-
-	for (;;) {
-		uint64_t	now = time_mono_ns();
-
-		if (*u->stop) {
-			FAIL(u, "stopped");
-			return -1;
-		}
-		if (now >= end) {
-			FAIL(u, "no CREATE_CHILD_SA request from the N3IWF within %u ms",
-			    timeout_ms);
-			return -1;
-		}
-		r = ike_net_recv(&u->net, (int)((end - now) / 1000000u) + 1, &p);
-		if (r == -1) {
-			FAIL(u, "socket error");
-			return -1;
-		}
-		if (r == 0 || !ue_pkt_for(sa, &p, &h))
-			continue;
-		if (ike_sa_rx(sa, &u->net, &p, &h, m) == IKE_RX_REQUEST)
-			return 0;
+	if (ike_ep_request(&u->ep, sa, exchange, first, inner) == -1) {
+		FAIL(u, "cannot build the %s request", ike_exchange_name(exchange));
+		return -1;
 	}
+	return ue_sent(u, sa, 0, m);
 }
 
 /* Requests from the N3IWF outside the NWu script: Delete, liveness. */
 static int
 ue_answer(struct ue *u, struct ike_sa *sa, struct ike_msg *m)
 {
-	struct buf		in;
-	struct ike_chain	c;
-	int			del = 0;
-
 	if (m->hdr.exchange != IKE_INFORMATIONAL) {
 		log_warn("unexpected %s request from the N3IWF",
 		    ike_exchange_name(m->hdr.exchange));
 		return 0;
 	}
-	if (IKE_PLD_HAS(&m->pld, IKE_PL_DELETE) &&
-	    m->pld.del.proto == IKE_PROTO_IKE)
-		del = 1;
-	ike_inner_init(&in, &c);
-	(void)ike_sa_respond(sa, &u->net, IKE_INFORMATIONAL, m->hdr.msgid,
-	    c.first, &in);
-	buf_free(&in);
-	if (del) {
+	if (ike_ep_informational(&u->ep, sa, m)) {
 		FAIL(u, "the N3IWF deleted the IKE SA");
 		sa->state = SA_DEAD;
 		return -1;
@@ -198,23 +175,17 @@ static int
 ue_build_init(struct ue *u, struct ike_sa *sa, const struct buf *ke,
     const struct ike_bytes *cookie)
 {
-	const struct ikecfg	*c = u->cfg;
+	const struct ikecfg	*c = u->ep.cfg;
 	struct ike_prop_desc	 prop;
 	struct ike_chain	 ch;
 	struct ike_hdr		 h;
-	struct sockaddr_in	 local = u->net.ike_addr;
-	uint8_t			 nat[20];
-	static const uint8_t	 zero[8], sha256[2] = { 0, IKE_HASH_SHA2_256 };
+	static const uint8_t	 zero[IKE_SPI_LEN];
 	size_t			 start;
 	int			 ok;
 
-	memset(&h, 0, sizeof(h));
-	memcpy(h.spi_i, sa->spi_i, IKE_SPI_LEN);
-	h.version = IKE_VERSION;
-	h.exchange = IKE_SA_INIT;
-	h.flags = IKE_FLAG_I;
+	ike_ep_hdr(sa, &h, IKE_SA_INIT, 0, 0);
 	buf_reset(&sa->init_req);
-	ike_sa_policy_ike(c, &prop);
+	ike_prop_ike(c, &prop);
 	ok = ike_msg_begin(&sa->init_req, &h, &ch, &start) == 0;
 	if (ok && cookie != NULL)
 		ok = ike_pld_add_notify(&ch, 0, NULL, 0, IKE_N_COOKIE, cookie->p,
@@ -223,94 +194,31 @@ ue_build_init(struct ue *u, struct ike_sa *sa, const struct buf *ke,
 	if (ok && ke->len > 0)
 		ok = ike_pld_add_ke(&ch, prop.ke[0], ke->data, ke->len) == 0;
 	ok = ok && ike_pld_add_nonce(&ch, sa->ni, sa->ni_len) == 0;
-	ok = ok && ike_nat_hash(sa->spi_i, zero, &local, nat) == 0 &&
-	    ike_pld_add_notify(&ch, 0, NULL, 0, IKE_N_NAT_DETECTION_SOURCE_IP,
-	    nat, sizeof(nat)) == 0;
-	ok = ok && ike_nat_hash(sa->spi_i, zero, &u->n3iwf, nat) == 0 &&
-	    ike_pld_add_notify(&ch, 0, NULL, 0,
-	    IKE_N_NAT_DETECTION_DESTINATION_IP, nat, sizeof(nat)) == 0;
+	ok = ok && ike_ep_add_natd(&ch, sa->spi_i, zero, &u->ep.net.ike_addr,
+	    &u->n3iwf) == 0;
 	if (ok && ike_mode_has_qkd(c->mode)) {
 		const char	*sae = ike_qkd_sae(u->qkd);
 
 		ok = ike_pld_add_notify(&ch, 0, NULL, 0, IKE_N_QKD_REQUEST,
 		    (const uint8_t *)sae, strlen(sae)) == 0;
 	}
-	if (ok && c->mode == IKE_MODE_QKD_DH)
-		ok = ike_pld_add_notify(&ch, 0, NULL, 0, IKE_N_USE_PPK, NULL, 0) == 0;
-	if (ok && (c->mode == IKE_MODE_CERT || c->profile == IKE_PROFILE_NWU))
-		ok = ike_pld_add_notify(&ch, 0, NULL, 0,
-		    IKE_N_SIGNATURE_HASH_ALGORITHMS, sha256, sizeof(sha256)) == 0;
+	ok = ok && ike_prop_add_init_notifies(c, &ch, NULL) == 0;
 	return ok && ike_msg_end(&sa->init_req, start) == 0 ? 0 : -1;
-}
-
-/* The plain IKE_SA_INIT response to sa->init_req, in *m (raw bytes in p). */
-static int
-ue_init_xchg(struct ue *u, struct ike_sa *sa, struct ike_pkt *p,
-    struct ike_msg *m)
-{
-	struct ike_retx	retx;
-	struct ike_hdr	h;
-	int		r;
-
-	ike_sa_send_plain(sa, &u->net, &sa->init_req, 0, 0);
-	ike_retx_start(&retx, u->cfg->retrans_ms, u->cfg->retrans_tries);
-	for (;;) {
-		if (*u->stop) {
-			FAIL(u, "stopped");
-			return -1;
-		}
-		if ((r = ike_net_recv(&u->net, ike_retx_wait_ms(&retx), p)) == -1) {
-			FAIL(u, "socket error");
-			return -1;
-		}
-		if (r == 0) {
-			if (ike_retx_wait_ms(&retx) > 0)
-				continue;
-			if (!ike_retx_again(&retx)) {
-				FAIL(u, "no IKE_SA_INIT response from the N3IWF after %u "
-				    "sends", retx.sent);
-				return -1;
-			}
-			log_debug("retransmitting IKE_SA_INIT");
-			(void)ike_net_send(&u->net, sa->natt, &sa->peer,
-			    sa->init_req.data, sa->init_req.len);
-			continue;
-		}
-		if (!ue_pkt_for(sa, p, &h) || h.exchange != IKE_SA_INIT ||
-		    !(h.flags & IKE_FLAG_R) || h.msgid != 0)
-			continue;
-		memset(m, 0, sizeof(*m));
-		if (ike_msg_parse(p->data, p->len, NULL, m) == -1) {
-			ike_msg_free(m);
-			continue;
-		}
-		ike_stat_msg(&sa->st, IKE_SA_INIT, 0, 0, 1, p->len, 0);
-		return 0;
-	}
 }
 
 /* NAT detection: a NAT between us if the N3IWF saw other addresses. */
 static void
 ue_nat_check(struct ue *u, struct ike_sa *sa, const struct ike_pld *pl)
 {
-	const struct ike_notify	*src, *dst;
-	uint8_t			 nat[20];
-	struct sockaddr_in	 local = u->net.ike_addr;
+	int	nat = ike_ep_natd_check(pl, sa->spi_i, sa->spi_r, &u->n3iwf,
+	    &u->ep.net.ike_addr);
 
-	src = ike_pld_notify(pl, IKE_N_NAT_DETECTION_SOURCE_IP);
-	dst = ike_pld_notify(pl, IKE_N_NAT_DETECTION_DESTINATION_IP);
-	if (src == NULL || dst == NULL)
-		return;
-	if (ike_nat_hash(sa->spi_i, sa->spi_r, &u->n3iwf, nat) == 0 &&
-	    (src->data.len != 20 || memcmp(nat, src->data.p, 20) != 0)) {
+	if (nat & IKE_NAT_PEER)
 		log_info("NAT detected in front of the N3IWF");
-		sa->natt = 1;
-	}
-	if (ike_nat_hash(sa->spi_i, sa->spi_r, &local, nat) == 0 &&
-	    (dst->data.len != 20 || memcmp(nat, dst->data.p, 20) != 0)) {
+	if (nat & IKE_NAT_US)
 		log_info("NAT detected in front of us");
+	if (nat)
 		sa->natt = 1;
-	}
 }
 
 /* qkd: ONE dec_keys for the 13 IDs; qkd+dh: ONE enc_keys for the PPK. */
@@ -325,28 +233,28 @@ ue_qkd(struct ue *u, struct ike_sa *sa, const struct ike_pld *pl)
 	if ((sa->qk = ike_qkd_keys_new()) == NULL)
 		return -1;
 	t0 = time_mono_ns();
-	if (u->cfg->mode == IKE_MODE_QKD) {
+	if (u->ep.cfg->mode == IKE_MODE_QKD) {
 		if ((n = ike_pld_notify(pl, IKE_N_QKD_KEY_IDS)) == NULL ||
 		    ike_qkd_ids_decode(n->data.p, n->data.len, IKE_QKD_NKEYS,
 		    sa->qk) == -1) {
 			FAIL(u, "IKE_SA_INIT response without valid QKD_KEY_IDS");
 			return -1;
 		}
-		r = ike_qkd_dec(u->qkd, u->cfg->peer_sae,
+		r = ike_qkd_dec(u->qkd, u->ep.cfg->peer_sae,
 		    (const char (*)[ETSI_KEY_ID_MAX + 1])sa->qk->id, IKE_QKD_NKEYS,
 		    sa->qk, why);
-	} else if (u->cfg->ppk_key_id != NULL) {
-		snprintf(sa->qk->id[0], sizeof(sa->qk->id[0]), "%s", u->cfg->ppk_key_id);
-		r = ike_qkd_dec(u->qkd, u->cfg->peer_sae,
+	} else if (u->ep.cfg->ppk_key_id != NULL) {
+		snprintf(sa->qk->id[0], sizeof(sa->qk->id[0]), "%s", u->ep.cfg->ppk_key_id);
+		r = ike_qkd_dec(u->qkd, u->ep.cfg->peer_sae,
 		    (const char (*)[ETSI_KEY_ID_MAX + 1])sa->qk->id, 1, sa->qk, why);
 	} else
-		r = ike_qkd_enc(u->qkd, u->cfg->peer_sae, 1, sa->qk, why);
+		r = ike_qkd_enc(u->qkd, u->ep.cfg->peer_sae, 1, sa->qk, why);
 	sa->st.init_kmsd_ns += time_mono_ns() - t0;
 	if (r == -1) {
-		FAIL(u, "kmsd %s: %s", u->cfg->kmsd_url, why);
+		FAIL(u, "kmsd %s: %s", u->ep.cfg->kmsd_url, why);
 		return -1;
 	}
-	log_debug("kmsd: %s %zu key(s) in %.3f ms", u->cfg->mode == IKE_MODE_QKD ?
+	log_debug("kmsd: %s %zu key(s) in %.3f ms", u->ep.cfg->mode == IKE_MODE_QKD ?
 	    "dec_keys" : "enc_keys", sa->qk->n,
 	    (double)(time_mono_ns() - t0) / 1e6);
 	return 0;
@@ -355,12 +263,10 @@ ue_qkd(struct ue *u, struct ike_sa *sa, const struct ike_pld *pl)
 static int
 ue_init_keys(struct ue *u, struct ike_sa *sa, const struct ike_pld *pl)
 {
-	const struct ikecfg	*c = u->cfg;
-	struct ike_prop_desc	 offer;
+	const struct ikecfg	*c = u->ep.cfg;
 
-	ike_sa_policy_ike(c, &offer);
 	if (!IKE_PLD_HAS(pl, IKE_PL_SA) || !IKE_PLD_HAS(pl, IKE_PL_NONCE) ||
-	    ike_sa_check_reply(&pl->sa, &offer, 1, &sa->prop) == -1) {
+	    ike_prop_reply_ike(c, &pl->sa, &sa->prop) == -1) {
 		FAIL(u, "IKE_SA_INIT response: no acceptable SA or nonce");
 		return -1;
 	}
@@ -396,29 +302,21 @@ ue_init_keys(struct ue *u, struct ike_sa *sa, const struct ike_pld *pl)
 	return 0;
 }
 
+/* Our KE (DH modes), then IKE_SA_INIT until an answer without COOKIE. */
 static int
-ue_init(struct ue *u, struct ike_sa *sa)
+ue_init_xchg(struct ue *u, struct ike_sa *sa, struct ike_msg *m)
 {
-	static struct ike_pkt	 p;
-	struct ike_msg		 m;
+	const struct ike_notify	*n;
 	struct buf		 ke, cookie;
 	struct ike_bytes	 cb;
-	const struct ike_notify	*n;
-	const char		*err;
-	uint16_t		 et;
 	uint64_t		 t0;
 	int			 ret = -1, tries = 0;
 
 	buf_init(&ke, 1024);
 	buf_init(&cookie, 256);
-	memset(&m, 0, sizeof(m));
-	if (ike_random(sa->spi_i, IKE_SPI_LEN) == -1 ||
-	    ike_random(sa->ni, IKE_NONCE_LEN) == -1)
-		goto done;
-	sa->ni_len = IKE_NONCE_LEN;
-	if (ike_mode_has_dh(u->cfg->mode)) {
+	if (ike_mode_has_dh(u->ep.cfg->mode)) {
 		t0 = time_mono_ns();
-		if ((sa->dh = ike_dh_new((uint16_t)u->cfg->dh_group)) == NULL ||
+		if ((sa->dh = ike_dh_new((uint16_t)u->ep.cfg->dh_group)) == NULL ||
 		    ike_dh_public(sa->dh, &ke) == -1)
 			goto done;
 		sa->st.init_dh_ns += time_mono_ns() - t0;
@@ -426,9 +324,10 @@ ue_init(struct ue *u, struct ike_sa *sa)
 	if (ue_build_init(u, sa, &ke, NULL) == -1)
 		goto done;
 	for (;;) {
-		if (ue_init_xchg(u, sa, &p, &m) == -1)
+		if (ike_ep_init_request(&u->ep, sa) == -1 ||
+		    ue_sent(u, sa, 0, m) == -1)
 			goto done;
-		if ((n = ike_pld_notify(&m.pld, IKE_N_COOKIE)) == NULL)
+		if ((n = ike_pld_notify(&m->pld, IKE_N_COOKIE)) == NULL)
 			break;
 		if (++tries > 2 || n->data.len < 1 || n->data.len > 64) {
 			FAIL(u, "the N3IWF keeps asking for a COOKIE");
@@ -438,36 +337,57 @@ ue_init(struct ue *u, struct ike_sa *sa)
 		buf_reset(&cookie);
 		if (buf_add(&cookie, n->data.p, n->data.len) == -1)
 			goto done;
-		ike_msg_free(&m);
+		ike_msg_free(m);
 		cb.p = cookie.data;
 		cb.len = cookie.len;
 		if (ue_build_init(u, sa, &ke, &cb) == -1)
 			goto done;
 	}
+	ret = 0;
+done:
+	buf_free(&ke);
+	buf_free(&cookie);
+	return ret;
+}
+
+static int
+ue_init(struct ue *u, struct ike_sa *sa)
+{
+	const struct ike_pkt	*p = &u->ep.pkt;
+	struct ike_msg		 m;
+	const char		*err;
+	uint16_t		 et;
+	int			 ret = -1;
+
+	memset(&m, 0, sizeof(m));
+	if (ike_random(sa->spi_i, IKE_SPI_LEN) == -1 ||
+	    ike_random(sa->ni, IKE_NONCE_LEN) == -1)
+		goto done;
+	sa->ni_len = IKE_NONCE_LEN;
+	if (ue_init_xchg(u, sa, &m) == -1)
+		goto done;
 	if ((err = error_notify(&m.pld, &et)) != NULL) {
 		FAIL(u, "the N3IWF refused IKE_SA_INIT: %s (%u)", err, et);
 		goto done;
 	}
 	memcpy(sa->spi_r, m.hdr.spi_r, IKE_SPI_LEN);
-	if (buf_add(&sa->init_resp, p.data, p.len) == -1)
+	if (buf_add(&sa->init_resp, p->data, p->len) == -1)
 		goto done;
 	ue_nat_check(u, sa, &m.pld);
-	if (u->cfg->force_natt)
+	if (u->ep.cfg->force_natt)
 		sa->natt = 1;
 	if (sa->natt) {
-		sa->peer.sin_port = htons(u->cfg->natt_port);
-		u->net.natt_peer_port = u->cfg->natt_port;
+		sa->peer.sin_port = htons(u->ep.cfg->natt_port);
+		u->ep.net.natt_peer_port = u->ep.cfg->natt_port;
 	}
 	if (ue_init_keys(u, sa, &m.pld) == -1)
 		goto done;
 	sa->state = SA_AUTH;
-	sa->my_mid = 1;
+	sa->xc.my_mid = 1;
 	ike_sa_log_fp(sa, "IKE SA", NULL);
 	ret = 0;
 done:
 	ike_msg_free(&m);
-	buf_free(&ke);
-	buf_free(&cookie);
 	if (ret == -1 && u->fail[0] == '\0')
 		FAIL(u, "IKE_SA_INIT failed (see above)");
 	return ret;
@@ -479,10 +399,8 @@ static int
 ue_child_from(struct ue *u, struct ike_sa *sa, const struct ike_pld *pl,
     const struct ike_prop_desc *offer, struct ike_child *ch)
 {
-	if (!IKE_PLD_HAS(pl, IKE_PL_SA) || !IKE_PLD_HAS(pl, IKE_PL_TSI) ||
-	    !IKE_PLD_HAS(pl, IKE_PL_TSR) ||
-	    ike_sa_check_reply(&pl->sa, offer, 1, &ch->prop) == -1 ||
-	    ch->prop.spi_len != 4) {
+	if (!IKE_PLD_HAS(pl, IKE_PL_TSI) || !IKE_PLD_HAS(pl, IKE_PL_TSR) ||
+	    ike_prop_reply_esp(offer, pl, &ch->prop) == -1) {
 		FAIL(u, "no acceptable Child SA in the IKE_AUTH response");
 		return -1;
 	}
@@ -509,10 +427,10 @@ ue_add_ppk(struct ue *u, struct ike_sa *sa, struct ike_chain *c,
 	if (ike_pld_add_notify(c, 0, NULL, 0, IKE_N_PPK_IDENTITY, pid, n + 1) == -1)
 		return -1;
 	/* NO_PPK_AUTH: our AUTH without the PPK (not with EAP: no AUTH then). */
-	if (u->cfg->ppk_required || id_body == NULL)
+	if (u->ep.cfg->ppk_required || id_body == NULL)
 		return 0;
-	ike_inner_init(&tmp, &tc);
-	if (ike_sa_add_auth(sa, &tc, u->cfg->mode == IKE_MODE_CERT ? u->key : NULL,
+	ike_ep_inner_init(&tmp, &tc);
+	if (ike_sa_add_auth(sa, &tc, u->ep.cfg->mode == IKE_MODE_CERT ? u->ep.key : NULL,
 	    id_body, 1) == -1 || tmp.len < 8)
 		goto done;
 	/* The AUTH payload body after the generic header: method, 3 reserved, data. */
@@ -529,7 +447,7 @@ ue_ppk_answer(struct ue *u, struct ike_sa *sa, const struct ike_pld *pl)
 {
 	if (!sa->ppk_used || ike_pld_notify(pl, IKE_N_PPK_IDENTITY) != NULL)
 		return 0;
-	if (u->cfg->ppk_required) {
+	if (u->ep.cfg->ppk_required) {
 		FAIL(u, "the N3IWF did not use the PPK (ppk_required)");
 		return -1;
 	}
@@ -555,34 +473,30 @@ ue_cp_request(struct ike_chain *c)
 static int
 ue_auth1(struct ue *u, struct ike_sa *sa, struct ike_msg *m)
 {
-	const struct ikecfg	*c = u->cfg;
+	const struct ikecfg	*c = u->ep.cfg;
 	struct ike_prop_desc	 esp;
 	struct ike_chain	 ch;
 	struct buf		 in;
 	struct buf		*idb = &sa->my_id;
-	X509			*cert = c->mode == IKE_MODE_CERT ? u->cert : NULL;
+	X509			*cert = c->mode == IKE_MODE_CERT ? u->ep.cert : NULL;
 	int			 nwu = c->profile == IKE_PROFILE_NWU, ok, ret;
 
-	ike_sa_policy_esp(c, &esp);
+	ike_prop_esp(c, &esp);
 	if (ike_random(esp.spi, 4) == -1)
 		return -1;
 	memcpy(&sa->child[0].spi_i, esp.spi, 4);
-	ike_inner_init(&in, &ch);
+	ike_ep_inner_init(&in, &ch);
 	ok = ike_sa_add_id(&ch, IKE_PL_IDI, c->id, cert, idb) == 0;
-	if (ok && cert != NULL) {
-		struct buf	der;
-
-		buf_init(&der, IKE_MSG_MAX);
-		ok = ike_cert_der(cert, &der) == 0 && ike_pld_add_cert(&ch,
-		    IKE_PL_CERT, IKE_CERT_X509_SIG, der.data, der.len) == 0;
-		buf_free(&der);
-	}
+	if (ok && cert != NULL)
+		ok = ike_pld_add_cert(&ch, IKE_PL_CERT, IKE_CERT_X509_SIG,
+		    u->ep.cert_der.data, u->ep.cert_der.len) == 0;
 	/* NWu: the UE authenticates by EAP-5G (plus its signature in cert mode). */
 	if (ok && (!nwu || cert != NULL))
-		ok = ike_sa_add_auth(sa, &ch, cert ? u->key : NULL, idb, 0) == 0;
+		ok = ike_sa_add_auth(sa, &ch, cert ? u->ep.key : NULL, idb, 0) == 0;
 	ok = ok && (!nwu || ue_cp_request(&ch) == 0);
 	ok = ok && ike_pld_add_sa(&ch, &esp, 1) == 0 &&
-	    ike_add_ts_any(&ch, IKE_PL_TSI) == 0 && ike_add_ts_any(&ch, IKE_PL_TSR) == 0;
+	    ike_prop_add_ts_any(&ch, IKE_PL_TSI) == 0 &&
+	    ike_prop_add_ts_any(&ch, IKE_PL_TSR) == 0;
 	ok = ok && ue_add_ppk(u, sa, &ch, nwu ? NULL : idb) == 0;
 	ret = ok ? ue_exchange(u, sa, IKE_AUTH, ch.first, &in, m) : -1;
 	buf_free(&in);
@@ -595,9 +509,7 @@ ue_auth1(struct ue *u, struct ike_sa *sa, struct ike_msg *m)
 static int
 ue_check_n3iwf(struct ue *u, struct ike_sa *sa, const struct ike_pld *pl)
 {
-	const struct ikecfg	*c = u->cfg;
-	uint8_t			 method = (c->mode == IKE_MODE_CERT ||
-	    c->profile == IKE_PROFILE_NWU) ? IKE_AUTH_DIGITAL_SIG : IKE_AUTH_PSK;
+	uint8_t			 method = ike_prop_auth_method(u->ep.cfg, 1);
 	uint16_t		 et;
 	const char		*err;
 
@@ -607,7 +519,7 @@ ue_check_n3iwf(struct ue *u, struct ike_sa *sa, const struct ike_pld *pl)
 	}
 	if (ue_ppk_answer(u, sa, pl) == -1)
 		return -1;
-	if (ike_sa_check_auth(sa, pl, method, u->ca, NULL, NULL, 0, 0) == -1) {
+	if (ike_sa_check_auth(sa, pl, method, u->ep.ca, NULL, NULL, 0, 0) == -1) {
 		FAIL(u, "the N3IWF's AUTH does not verify");
 		return -1;
 	}
@@ -620,7 +532,7 @@ ue_child1_done(struct ue *u, struct ike_sa *sa, const struct ike_pld *pl)
 	struct ike_prop_desc	esp;
 	struct ike_child	*ch = &sa->child[0];
 
-	ike_sa_policy_esp(u->cfg, &esp);
+	ike_prop_esp(u->ep.cfg, &esp);
 	if (ue_child_from(u, sa, pl, &esp, ch) == -1 ||
 	    ike_sa_child_keys(sa, ch, sa->ni, sa->ni_len, sa->nr, sa->nr_len) == -1)
 		return -1;
@@ -695,7 +607,7 @@ ue_auth_nwu(struct ue *u, struct ike_sa *sa)
 	const struct ike_pld	*pl = &m.pld;
 
 	buf_init(&eap, IKE_MSG_MAX);
-	if ((sa->usim = usim_new(&u->sub)) == NULL)
+	if ((sa->usim = usim_new(&u->ep.sub)) == NULL)
 		goto done;
 	if (ue_auth1(u, sa, &m) == -1)
 		goto done;
@@ -712,17 +624,17 @@ ue_auth_nwu(struct ue *u, struct ike_sa *sa)
 			goto done;
 		if (r == 1)
 			break;
-		ike_inner_init(&in, &ch);
+		ike_ep_inner_init(&in, &ch);
 		r = ike_pld_add_eap(&ch, eap.data, eap.len) == 0 ?
 		    ue_exchange(u, sa, IKE_AUTH, ch.first, &in, &m) : -1;
 		buf_free(&in);
 		if (r == -1)
 			goto done;
 	}
-	u->sub.sqn = usim_sqn(sa->usim);
+	u->ep.sub.sqn = usim_sqn(sa->usim);
 	/* Last IKE_AUTH: AUTH keyed by KN3IWF (qkd: prf(key 12, KN3IWF)),
 	 * over the IDi of MID 1; the N3IWF's covers its IDr of MID 1. */
-	ike_inner_init(&in, &ch);
+	ike_ep_inner_init(&in, &ch);
 	r = ike_sa_add_auth(sa, &ch, NULL, &sa->my_id, 0) == 0 ?
 	    ue_exchange(u, sa, IKE_AUTH, ch.first, &in, &m) : -1;
 	buf_free(&in);
@@ -761,7 +673,6 @@ static int
 ue_child2(struct ue *u, struct ike_sa *sa)
 {
 	struct ike_msg		 m;
-	struct ike_prop_desc	 esp;
 	struct ike_child	*ch = &sa->child[1];
 	struct ike_chain	 c;
 	struct buf		 in;
@@ -769,20 +680,15 @@ ue_child2(struct ue *u, struct ike_sa *sa)
 	uint8_t			 nr[IKE_NONCE_LEN];
 	int			 ok, ret = -1;
 
-	if (ue_wait_request(u, sa, u->cfg->retrans_ms * 8 + 2000, &m) == -1)
+	if (ue_wait(u, sa, 1, u->ep.cfg->retrans_ms * 8 + 2000, &m) == -1)
 		return -1;
 	buf_init(&in, IKE_MSG_MAX);
-	ike_sa_policy_esp(u->cfg, &esp);
-	if (m.hdr.exchange != IKE_CREATE_CHILD_SA || !IKE_PLD_HAS(&m.pld, IKE_PL_SA) ||
+	if (m.hdr.exchange != IKE_CREATE_CHILD_SA ||
 	    !IKE_PLD_HAS(&m.pld, IKE_PL_NONCE) ||
-	    ike_sa_choose(&m.pld.sa, &esp, 1, &ch->prop) == -1 ||
-	    ch->prop.spi_len != 4) {
+	    ike_prop_choose_esp(u->ep.cfg, &m.pld, &ch->prop) == -1) {
 		FAIL(u, "bad CREATE_CHILD_SA request from the N3IWF");
-		ike_inner_init(&in, &c);
-		(void)ike_pld_add_notify(&c, 0, NULL, 0, IKE_N_NO_PROPOSAL_CHOSEN,
-		    NULL, 0);
-		(void)ike_sa_respond(sa, &u->net, m.hdr.exchange, m.hdr.msgid,
-		    c.first, &in);
+		(void)ike_ep_respond_notify(&u->ep, sa, &m,
+		    IKE_N_NO_PROPOSAL_CHOSEN);
 		goto done;
 	}
 	if ((n = ike_pld_notify(&m.pld, IKE_N_UP_IP4_ADDRESS)) != NULL &&
@@ -803,11 +709,12 @@ ue_child2(struct ue *u, struct ike_sa *sa)
 	if (ike_sa_child_keys(sa, ch, m.pld.nonce.p, m.pld.nonce.len, nr,
 	    sizeof(nr)) == -1)
 		goto done;
-	ike_inner_init(&in, &c);
+	ike_ep_inner_init(&in, &c);
 	ok = ike_pld_add_sa(&c, &ch->prop, 1) == 0 &&
 	    ike_pld_add_nonce(&c, nr, sizeof(nr)) == 0 &&
-	    ike_add_ts_any(&c, IKE_PL_TSI) == 0 && ike_add_ts_any(&c, IKE_PL_TSR) == 0;
-	if (!ok || ike_sa_respond(sa, &u->net, IKE_CREATE_CHILD_SA, m.hdr.msgid,
+	    ike_prop_add_ts_any(&c, IKE_PL_TSI) == 0 &&
+	    ike_prop_add_ts_any(&c, IKE_PL_TSR) == 0;
+	if (!ok || ike_ep_respond(&u->ep, sa, IKE_CREATE_CHILD_SA, m.hdr.msgid,
 	    c.first, &in) == -1)
 		goto done;
 	sa->nchild = 2;
@@ -824,44 +731,35 @@ done:
 static void
 ue_delete(struct ue *u, struct ike_sa *sa)
 {
-	struct ike_msg		m;
-	struct ike_chain	c;
-	struct buf		in;
+	struct ike_msg	m;
 
-	ike_inner_init(&in, &c);
 	/* Do not wait long for the answer to a Delete. */
-	if (ike_pld_add_delete(&c, IKE_PROTO_IKE, 0, NULL, 0) == 0 &&
-	    ue_exchange_n(u, sa, IKE_INFORMATIONAL, c.first, &in, &m, 3) == 0) {
+	if (ike_ep_delete(&u->ep, sa) == 0 && ue_sent(u, sa, 3, &m) == 0) {
 		ike_msg_free(&m);
 		log_debug("IKE SA deleted");
 	} else
 		log_warn("Delete not answered: %s", u->fail);
 	sa->state = SA_DEAD;
-	buf_free(&in);
 }
 
-static void
-spi_hex(const uint8_t spi[static 8], char out[static 17])
-{
-	for (int i = 0; i < 8; i++)
-		snprintf(out + 2 * i, 3, "%02x", spi[i]);
-}
-
+/* One connection: a fresh IKE SA in the table, up, then deleted. */
 static int
 ue_connect(struct ue *u, unsigned idx)
 {
-	const struct ikecfg	*c = u->cfg;
+	const struct ikecfg	*c = u->ep.cfg;
 	struct ike_sa		*sa;
-	char			 si[17], sr[17];
-	uint64_t		 t;
 	int			 ret = -1;
 
 	u->fail[0] = '\0';
 	if ((sa = ike_sa_new(c, 1)) == NULL)
 		return -1;
+	if (ike_ep_add(&u->ep, sa) == -1) {
+		ike_sa_free(sa);
+		return -1;
+	}
 	sa->peer = u->n3iwf;
 	sa->st.conn = idx;
-	u->net.natt_peer_port = 0;
+	u->ep.net.natt_peer_port = 0;
 	if (ue_init(u, sa) == -1)
 		goto done;
 	sa->st.init_ns = ike_sa_lap(sa);
@@ -874,94 +772,59 @@ ue_connect(struct ue *u, unsigned idx)
 			goto done;
 		sa->st.child_ns = ike_sa_lap(sa);
 	}
-	t = time_mono_ns();
-	sa->st.total_ns = t - sa->t_start;
-	sa->state = SA_ESTABLISHED;
-	sa->st.ok = 1;
-	spi_hex(sa->spi_i, si);
-	spi_hex(sa->spi_r, sr);
-	log_info("IKE SA established (%s, %s) %s_i %s_r with %zu Child SA(s) "
-	    "in %.2f ms (init %.2f, auth %.2f, child %.2f)%s", ike_mode_name(c->mode),
-	    ike_profile_name(c->profile), si, sr, sa->nchild,
-	    (double)sa->st.total_ns / 1e6, (double)sa->st.init_ns / 1e6,
-	    (double)sa->st.auth_ns / 1e6, (double)sa->st.child_ns / 1e6,
-	    sa->ppk_used ? ", PPK used" : "");
-	ike_csv_write(&u->csv, &sa->st);
+	ike_ep_established(&u->ep, sa);
 	ue_delete(u, sa);
 	ret = 0;
 done:
 	if (ret == -1) {
 		log_err("connection %u failed: %s", idx, u->fail[0] ? u->fail :
 		    "see above");
-		sa->st.ok = 0;
-		sa->st.total_ns = time_mono_ns() - sa->t_start;
-		ike_csv_write(&u->csv, &sa->st);
+		ike_ep_csv_failed(&u->ep, sa);
 	}
-	ike_sa_free(sa);
+	sa->state = SA_DEAD;
+	ike_ep_sweep(&u->ep);
 	return ret;
 }
 
 static int
-ue_setup(struct ue *u, const struct ikecfg *c, char *err, size_t errlen)
+ue_setup(struct ue *u, const struct ikecfg *c, volatile sig_atomic_t *stop,
+    char *err, size_t errlen)
 {
 	if (ike_addr_parse(c->host, c->port, &u->n3iwf) == -1) {
 		snprintf(err, errlen, "peer \"%s\" is not IPv4", c->host);
 		return -1;
 	}
-	amf_sub_default(&u->sub);
-	if (amf_sub_set(&u->sub, c->supi, c->k_hex, c->opc_hex, NULL, err,
+	if (ike_ep_open(&u->ep, c, stop, c->mode == IKE_MODE_CERT, err,
 	    errlen) == -1)
 		return -1;
-	if (c->mode == IKE_MODE_CERT) {
-		if ((u->cert = ike_cert_load(c->cert)) == NULL ||
-		    (u->key = ike_key_load(c->key)) == NULL) {
-			snprintf(err, errlen, "cannot load cert \"%s\" / key \"%s\"",
-			    c->cert, c->key);
-			return -1;
-		}
-	}
-	if (c->ca != NULL && (u->ca = ike_ca_load(c->ca)) == NULL) {
-		snprintf(err, errlen, "cannot load CA \"%s\"", c->ca);
-		return -1;
-	}
 	if (ike_mode_has_qkd(c->mode) &&
 	    (u->qkd = ike_qkd_open(c, err, errlen)) == NULL)
 		return -1;
-	if (ike_csv_open(&u->csv, c->csv, c->csv_msgs, "ue", ike_mode_name(c->mode),
-	    ike_profile_name(c->profile), err, errlen) == -1)
-		return -1;
-	return ike_net_client(&u->net, c->local, err, errlen);
+	return ike_ep_bind(&u->ep, err, errlen);
 }
 
 int
 ike_ue_run(const struct ikecfg *c, volatile sig_atomic_t *stop)
 {
-	struct ue	u;
-	char		err[IKECFG_ERRLEN];
-	unsigned	ok = 0, i;
+	struct ue	*u;
+	char		 err[IKECFG_ERRLEN];
+	unsigned	 ok = 0, i;
 
-	memset(&u, 0, sizeof(u));
-	u.cfg = c;
-	u.stop = stop;
-	u.net.fd = u.net.fd_natt = -1;
-	if (ue_setup(&u, c, err, sizeof(err)) == -1) {
+	if ((u = calloc(1, sizeof(*u))) == NULL)
+		return -1;
+	u->ep.net.fd = u->ep.net.fd_natt = -1;
+	if (ue_setup(u, c, stop, err, sizeof(err)) == -1) {
 		log_err("%s", err);
-		ok = 0;
-		i = 1;
 		goto done;
 	}
 	for (i = 0; i < c->count && !*stop; i++)
-		if (ue_connect(&u, i) == 0)
+		if (ue_connect(u, i) == 0)
 			ok++;
 	if (c->count > 1)
 		log_info("%u of %u connections completed", ok, i);
 done:
-	ike_net_close(&u.net);
-	ike_csv_close(&u.csv);
-	ike_qkd_close(u.qkd);
-	X509_free(u.cert);
-	EVP_PKEY_free(u.key);
-	X509_STORE_free(u.ca);
-	amf_sub_wipe(&u.sub);
+	ike_ep_close(&u->ep);
+	ike_qkd_close(u->qkd);
+	free(u);
 	return ok == c->count ? 0 : -1;
 }

@@ -1,5 +1,5 @@
 /* ike-ue: the 5G UE's IKEv2 initiator on NWu (see ike/README.md). */
-#include "ike/sa.h"
+#include "ike/cli.h"
 
 int
 main(int argc, char **argv)

@@ -1,0 +1,165 @@
+/* SA proposals per mode: what we offer, what we choose, TS, AUTH method. */
+#include <string.h>
+
+#include <arpa/inet.h>
+
+#include "common/log.h"
+#include "ike/ikev2.h"
+#include "ike/proposal.h"
+
+size_t
+ike_prop_ike(const struct ikecfg *c, struct ike_prop_desc *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->proto = IKE_PROTO_IKE;
+	d->encr = c->aead ? IKE_ENCR_AES_GCM_16 : IKE_ENCR_AES_CBC;
+	d->encr_bits = 256;
+	d->prf = IKE_PRF_HMAC_SHA2_256;
+	d->integ = c->aead ? IKE_INTEG_NONE : IKE_INTEG_HMAC_SHA2_256_128;
+	d->nke = 1;
+	d->ke[0] = (uint16_t)(c->mode == IKE_MODE_QKD ? IKE_KE_QKD_ETSI014 :
+	    c->dh_group);
+	if (c->role == IKE_ROLE_UE && c->peer_transform != 0)
+		d->ke[0] = (uint16_t)c->peer_transform;
+	return 1;
+}
+
+size_t
+ike_prop_esp(const struct ikecfg *c, struct ike_prop_desc *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->proto = IKE_PROTO_ESP;
+	d->spi_len = 4;
+	d->encr = c->aead ? IKE_ENCR_AES_GCM_16 : IKE_ENCR_AES_CBC;
+	d->encr_bits = 256;
+	d->integ = c->aead ? IKE_INTEG_NONE : IKE_INTEG_HMAC_SHA2_256_128;
+	return 1;
+}
+
+uint16_t
+ike_prop_choose_ike(const struct ikecfg *c, const struct ike_pld *pl,
+    struct ike_prop_desc *chosen)
+{
+	struct ike_prop_desc	pol;
+
+	ike_prop_ike(c, &pol);
+	if (!IKE_PLD_HAS(pl, IKE_PL_SA) ||
+	    ike_sa_choose(&pl->sa, &pol, 1, chosen) == -1)
+		return IKE_N_NO_PROPOSAL_CHOSEN;
+	return 0;
+}
+
+uint16_t
+ike_prop_check_ke(const struct ikecfg *c, const struct ike_prop_desc *chosen,
+    const struct ike_pld *pl, uint8_t grp[static 2])
+{
+	uint16_t	got;
+
+	if (!ike_mode_has_dh(c->mode))
+		return 0;
+	if (IKE_PLD_HAS(pl, IKE_PL_KE) && pl->ke.group == chosen->ke[0])
+		return 0;
+	got = IKE_PLD_HAS(pl, IKE_PL_KE) ? pl->ke.group : 0;
+	log_info("KE of group %u, want %u: INVALID_KE_PAYLOAD", got,
+	    chosen->ke[0]);
+	grp[0] = (uint8_t)(chosen->ke[0] >> 8);
+	grp[1] = (uint8_t)chosen->ke[0];
+	return IKE_N_INVALID_KE_PAYLOAD;
+}
+
+int
+ike_prop_reply_ike(const struct ikecfg *c, const struct ike_sa_pld *reply,
+    struct ike_prop_desc *chosen)
+{
+	struct ike_prop_desc	offer;
+
+	ike_prop_ike(c, &offer);
+	return ike_sa_check_reply(reply, &offer, 1, chosen);
+}
+
+int
+ike_prop_choose_esp(const struct ikecfg *c, const struct ike_pld *pl,
+    struct ike_prop_desc *chosen)
+{
+	struct ike_prop_desc	pol;
+
+	ike_prop_esp(c, &pol);
+	if (!IKE_PLD_HAS(pl, IKE_PL_SA) ||
+	    ike_sa_choose(&pl->sa, &pol, 1, chosen) == -1 || chosen->spi_len != 4)
+		return -1;
+	return 0;
+}
+
+int
+ike_prop_reply_esp(const struct ike_prop_desc *offer, const struct ike_pld *pl,
+    struct ike_prop_desc *chosen)
+{
+	if (!IKE_PLD_HAS(pl, IKE_PL_SA) ||
+	    ike_sa_check_reply(&pl->sa, offer, 1, chosen) == -1 ||
+	    chosen->spi_len != 4)
+		return -1;
+	return 0;
+}
+
+static int
+add_ts(struct ike_chain *c, uint8_t pltype, uint32_t start, uint32_t end)
+{
+	struct ike_ts_pld	ts;
+
+	memset(&ts, 0, sizeof(ts));
+	ts.nts = 1;
+	ts.ts[0].type = IKE_TS_IPV4_ADDR_RANGE;
+	ts.ts[0].sport = 0;
+	ts.ts[0].eport = 65535;
+	memcpy(ts.ts[0].start, &start, 4);
+	memcpy(ts.ts[0].end, &end, 4);
+	return ike_pld_add_ts(c, pltype, &ts);
+}
+
+int
+ike_prop_add_ts_any(struct ike_chain *c, uint8_t pltype)
+{
+	return add_ts(c, pltype, htonl(0), htonl(0xffffffffu));
+}
+
+int
+ike_prop_add_ts_host(struct ike_chain *c, uint8_t pltype, const char *ip)
+{
+	struct in_addr	a;
+
+	if (inet_pton(AF_INET, ip, &a) != 1)
+		return -1;
+	return add_ts(c, pltype, a.s_addr, a.s_addr);
+}
+
+int
+ike_prop_add_init_notifies(const struct ikecfg *c, struct ike_chain *ch,
+    const struct ike_pld *rq)
+{
+	static const uint8_t	sha256[2] = { 0, IKE_HASH_SHA2_256 };
+
+	if (c->mode == IKE_MODE_QKD_DH &&
+	    (rq == NULL || ike_pld_notify(rq, IKE_N_USE_PPK) != NULL) &&
+	    ike_pld_add_notify(ch, 0, NULL, 0, IKE_N_USE_PPK, NULL, 0) == -1)
+		return -1;
+	if (ike_prop_n3iwf_signs(c) && (rq == NULL ||
+	    ike_pld_notify(rq, IKE_N_SIGNATURE_HASH_ALGORITHMS) != NULL) &&
+	    ike_pld_add_notify(ch, 0, NULL, 0, IKE_N_SIGNATURE_HASH_ALGORITHMS,
+	    sha256, sizeof(sha256)) == -1)
+		return -1;
+	return 0;
+}
+
+bool
+ike_prop_n3iwf_signs(const struct ikecfg *c)
+{
+	return c->mode == IKE_MODE_CERT || c->profile == IKE_PROFILE_NWU;
+}
+
+uint8_t
+ike_prop_auth_method(const struct ikecfg *c, int n3iwf)
+{
+	if (n3iwf)
+		return ike_prop_n3iwf_signs(c) ? IKE_AUTH_DIGITAL_SIG : IKE_AUTH_PSK;
+	return c->mode == IKE_MODE_CERT ? IKE_AUTH_DIGITAL_SIG : IKE_AUTH_PSK;
+}
