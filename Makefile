@@ -80,7 +80,7 @@ $(BINDIR)/kmsd: $(BUILD)/kmsd/main.o $(LIBKMSD) $(LIBSIM) $(LIBKMSC) $(LIBCOMMON
 $(BINDIR)/ike-n3iwf: $(BUILD)/ike/n3iwf_main.o $(LIBIKE) $(LIBKMSC) $(LIBCOMMON)
 $(BINDIR)/ike-ue: $(BUILD)/ike/ue_main.o $(LIBIKE) $(LIBKMSC) $(LIBCOMMON)
 $(BINDIR)/kmsclient: $(BUILD)/kmsclient/main.o $(LIBKMSC) $(LIBCOMMON)
-$(BINDIR)/kme-bench: $(BUILD)/bench/kme-bench.o $(LIBCOMMON)
+$(BINDIR)/kme-bench: $(call objs,$(wildcard bench/*.c)) $(LIBCOMMON)
 $(BUILD)/tools/ike-kdf: $(BUILD)/tests/tools/ike_kdf.o $(LIBIKE) $(LIBCOMMON)
 $(BINS) $(TOOLS):
 	@mkdir -p $(dir $@)
