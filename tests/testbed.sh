@@ -259,16 +259,6 @@ EOT
 	done
 }
 
-# unit NAME: kme-a/kme-b/kmsd-a/kmsd-b from the command-line name.
-unit() {
-	case $1 in
-	a|kme-a) echo kme-a ;;
-	b|kme-b) echo kme-b ;;
-	kmsd-a|kmsd-b) echo "$1" ;;
-	*) die "unknown unit \"$1\" (a, b, kmsd-a or kmsd-b)" ;;
-	esac
-}
-
 dir=${2:-}
 case $cmd in
 up)	[ -n "$dir" ] || die "usage: testbed.sh up DIR"; up "$dir" ;;
