@@ -61,27 +61,21 @@ alive() {
 
 getvar() { sed -n "s/^$1=//p" "$2"; }
 
+# start_daemon BIN NAME WHAT DIR: start BIN with DIR/NAME.conf, its log in
+# DIR/NAME.log, its PID in DIR/NAME.pid; waits for its ready file.
+start_daemon() {
+	dir=$4
+	rm -f "$dir/$2.ready"
+	"$BINDIR/$1" --config "$dir/$2.conf" \
+		--ready-file "$dir/$2.ready" >>"$dir/$2.log" 2>&1 &
+	echo $! > "$dir/$2.pid"
+	wait_file "$dir/$2.ready" "$(cat "$dir/$2.pid")" ||
+		die "$3 did not start; see $dir/$2.log: $(tail -n 3 "$dir/$2.log")"
+}
 # start_kme SIDE DIR: start qkd-sim for site a or b using DIR/kme-SIDE.conf.
-start_kme() {
-	side=$1; dir=$2
-	rm -f "$dir/kme-$side.ready"
-	"$BINDIR/qkd-sim" --config "$dir/kme-$side.conf" \
-		--ready-file "$dir/kme-$side.ready" >>"$dir/kme-$side.log" 2>&1 &
-	echo $! > "$dir/kme-$side.pid"
-	wait_file "$dir/kme-$side.ready" "$(cat "$dir/kme-$side.pid")" ||
-		die "KME $side did not start; see $dir/kme-$side.log: $(tail -n 3 "$dir/kme-$side.log")"
-}
-
+start_kme() { start_daemon qkd-sim "kme-$1" "KME $1" "$2"; }
 # start_kmsd SIDE DIR: start kmsd for site a or b using DIR/kmsd-SIDE.conf.
-start_kmsd() {
-	side=$1; dir=$2
-	rm -f "$dir/kmsd-$side.ready"
-	"$BINDIR/kmsd" --config "$dir/kmsd-$side.conf" \
-		--ready-file "$dir/kmsd-$side.ready" >>"$dir/kmsd-$side.log" 2>&1 &
-	echo $! > "$dir/kmsd-$side.pid"
-	wait_file "$dir/kmsd-$side.ready" "$(cat "$dir/kmsd-$side.pid")" ||
-		die "kmsd $side did not start; see $dir/kmsd-$side.log: $(tail -n 3 "$dir/kmsd-$side.log")"
-}
+start_kmsd() { start_daemon kmsd "kmsd-$1" "kmsd $1" "$2"; }
 
 # write_kmsd_conf SIDE DIR KME_URL API_PORT METRICS_PORT: kmsd-SIDE.conf
 write_kmsd_conf() {
@@ -263,16 +257,6 @@ EOT
 		[ $i -lt 200 ] || die "kmsd A's pool did not fill; see $dir/kmsd-a.log"
 		sleep 0.05
 	done
-}
-
-# unit NAME: kme-a/kme-b/kmsd-a/kmsd-b from the command-line name.
-unit() {
-	case $1 in
-	a|kme-a) echo kme-a ;;
-	b|kme-b) echo kme-b ;;
-	kmsd-a|kmsd-b) echo "$1" ;;
-	*) die "unknown unit \"$1\" (a, b, kmsd-a or kmsd-b)" ;;
-	esac
 }
 
 dir=${2:-}

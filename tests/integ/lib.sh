@@ -96,6 +96,24 @@ same() {
 	printf '%s\n' "$2" >"$TB/same.exp"; printf '%s\n' "$3" >"$TB/same.got"
 	nok "$1: $(grep -c . "$TB/same.exp") lines expected, $(grep -c . "$TB/same.got") got, $(diff "$TB/same.exp" "$TB/same.got" | grep -c '^[<>]') differ"
 }
+# is_err NAME CODE CURL_OUTPUT [EXACT_MESSAGE]: status, Error body shape,
+# message; and never a key in an error answer.
+is_err() {
+	b=$(http_body "$3")
+	check "$1: $2" "$2" "$(http_code "$3")"
+	check "$1: Error body" "string/ok/null" \
+		"$(json_get "$b" '"\(.message | type)/\(if has("details") then (if (.details | type) == "array" then "ok" else "bad" end) else "ok" end)/\(.keys)"')"
+	[ $# -ge 4 ] && check "$1: message" "$4" "$(json_get "$b" .message)"
+	return 0
+}
+# dec_same NAME WHO URL MASTER CONTAINER [NAME200]: dec_keys of every key of
+# the Key container CONTAINER; checks (NAME200) that the answer is 200 and
+# (NAME) that its keys are CONTAINER's, bytes too. The answer stays in $r.
+dec_same() {
+	r=$(dec "$2" "$3" "$4" "$(idsbody "$5")")
+	[ -z "${6:-}" ] || check "$6" 200 "$(http_code "$r")"
+	same "$1" "$(pairs "$5")" "$(pairs "$(http_body "$r")")"
+}
 # no_crash: stop the pair with SIGTERM, then look for sanitizer reports.
 no_crash() {
 	for s in a b; do
@@ -106,8 +124,24 @@ no_crash() {
 		fi
 	done
 	sh "$top/tests/testbed.sh" down "$TB"
-	check "no sanitizer or crash report in the KME logs" "" \
-		"$(grep -lE 'AddressSanitizer|LeakSanitizer|runtime error|Segmentation|Aborted' "$TB"/kme-*.log)"
+	check "no sanitizer or crash report in the KME logs" "" "$(crash_reports "$TB"/kme-*.log)"
+}
+# crash_reports FILE...: the names of the files that hold a sanitizer or
+# crash report (none: empty).
+crash_reports() {
+	grep -lE 'AddressSanitizer|LeakSanitizer|runtime error|Segmentation|Aborted' "$@"
+}
+# kmsd_alive: a check per site that its kmsd still runs.
+kmsd_alive() {
+	for s in a b; do
+		check "kmsd $s still running" true "$(yes_no kill -0 "$(cat "$TB/kmsd-$s.pid")")"
+	done
+}
+# kmsd_down_clean [LOG...]: stops the testbed, then checks that no kmsd log
+# (nor LOG) holds a sanitizer or crash report.
+kmsd_down_clean() {
+	sh "$top/tests/testbed.sh" down "$TB"
+	check "no sanitizer or crash report in the kmsd logs" "" "$(crash_reports "$TB"/kmsd-*.log "$@")"
 }
 
 # --- kmsd pool tests: keys served at A, checked at B ---

@@ -98,10 +98,6 @@ phase "KME A, slowloris from 1 address" "$KME_A_URL" kme-a slow 127.0.0.2 "$KME_
 phase "kmsd A, slowloris from 8 addresses" "$KMSD_A_URL" kmsd-a slow 127.0.0.10-17 "$KMSD_B_URL"
 phase "kmsd A, idle from 1 address" "$KMSD_A_URL" kmsd-a idle 127.0.0.2 "$KMSD_B_URL"
 
-for u in kmsd-a kmsd-b; do
-	check "$u still running at the end" true \
-		"$(kill -0 "$(cat "$TB/$u.pid")" 2>/dev/null && echo true || echo false)"
-done
-check "no sanitizer report in the kmsd logs" "" \
-	"$(grep -lE 'AddressSanitizer|LeakSanitizer|runtime error' "$TB"/kmsd-*.log)"
+kmsd_alive
+check "no sanitizer or crash report in the kmsd logs" "" "$(crash_reports "$TB"/kmsd-*.log)"
 no_crash

@@ -131,8 +131,7 @@ rcis "dec of the default key" 0 $?
 out=$(kc A --json enc sae-b -n 4); rc=$?
 rcis "--json enc -n 4" 0 $rc
 check "--json enc: a Key container with 4 keys" 4 "$(json_get "$out" '.keys | length')"
-r=$(dec B "$KME_B_URL" sae-a "$(idsbody "$out")")
-same "--json enc: curl dec_keys at B gets the same bytes" "$(pairs "$out")" "$(pairs "$(http_body "$r")")"
+dec_same "--json enc: curl dec_keys at B gets the same bytes" B "$KME_B_URL" sae-a "$out"
 c=$(http_body "$(enc A "$KME_A_URL" sae-b '{"number":2}')")
 out=$(kc B --json dec sae-a $(json_get "$c" '.keys[].key_ID')); rc=$?
 rcis "--json dec of keys from curl enc_keys" 0 $rc

@@ -9,16 +9,6 @@ tb_up
 ENC=$KMSD_A_URL/api/v1/keys/sae-b/enc_keys
 DEC=$KMSD_B_URL/api/v1/keys/sae-a/dec_keys
 
-# is_err NAME CODE CURL_OUTPUT [EXACT_MESSAGE]: status, Error body shape,
-# message; and never a key in an error answer.
-is_err() {
-	b=$(http_body "$3")
-	check "$1: $2" "$2" "$(http_code "$3")"
-	check "$1: Error body" "string/ok/null" \
-		"$(json_get "$b" '"\(.message | type)/\(if has("details") then (if (.details | type) == "array" then "ok" else "bad" end) else "ok" end)/\(.keys)"')"
-	[ $# -ge 4 ] && check "$1: message" "$4" "$(json_get "$b" .message)"
-	return 0
-}
 # bytes NAME CONTAINER BITS: every key decodes to BITS/8 bytes.
 bytes() {
 	want=$(($3 / 8))
@@ -71,9 +61,7 @@ check "enc_keys: 13 keys" 13 "$(json_get "$c" '.keys | length')"
 check "enc_keys: 13 distinct key IDs" 13 "$(json_get "$c" '[.keys[].key_ID] | unique | length')"
 check_match "enc_keys: key IDs are UUIDs" "$UUID_RE" "$(json_get "$c" '.keys[0].key_ID')"
 bytes "enc_keys: every key is 32 bytes" "$c" 256
-r=$(dec B "$KMSD_B_URL" sae-a "$(idsbody "$c")")
-check "dec_keys POST of the 13 at kmsd B: 200" 200 "$(http_code "$r")"
-same "dec_keys: the 13 keys byte-identical to A's" "$(pairs "$c")" "$(pairs "$(http_body "$r")")"
+dec_same "dec_keys: the 13 keys byte-identical to A's" B "$KMSD_B_URL" sae-a "$c" "dec_keys POST of the 13 at kmsd B: 200"
 r=$(dec B "$KMSD_B_URL" sae-a "$(idsbody "$c")")
 is_err "second dec_keys of the same 13 IDs" 400 "$r" "$NOTFOUND"
 
@@ -93,24 +81,20 @@ check "dec_keys GET of the other key: same bytes" "$(json_get "$c" '.keys[1].key
 r=$(sae_curl A "$ENC")
 check "enc_keys GET without parameters: 200, one key" 200/1 "$(http_code "$r")/$(json_get "$(http_body "$r")" '.keys | length')"
 c=$(http_body "$r")
-r=$(dec B "$KMSD_B_URL" sae-a "$(idsbody "$c")")
-same "enc_keys GET default: same bytes at B" "$(pairs "$c")" "$(pairs "$(http_body "$r")")"
+dec_same "enc_keys GET default: same bytes at B" B "$KMSD_B_URL" sae-a "$c"
 
 # --- non-default size: through to the KME ---
 r=$(enc A "$KMSD_A_URL" sae-b '{"number":5,"size":512}')
 check "enc_keys 5 x 512 at kmsd A: 200" 200 "$(http_code "$r")"
 c=$(http_body "$r")
 bytes "enc_keys 512: every key is 64 bytes" "$c" 512
-r=$(dec B "$KMSD_B_URL" sae-a "$(idsbody "$c")")
-check "dec_keys of the 512-bit keys at kmsd B: 200" 200 "$(http_code "$r")"
-same "512-bit keys identical at B" "$(pairs "$c")" "$(pairs "$(http_body "$r")")"
+dec_same "512-bit keys identical at B" B "$KMSD_B_URL" sae-a "$c" "dec_keys of the 512-bit keys at kmsd B: 200"
 bytes "dec_keys 512: every key is 64 bytes" "$(http_body "$r")" 512
 r=$(sae_curl A "$ENC?number=3&size=128")
 check "enc_keys GET 3 x 128: 200" 200 "$(http_code "$r")"
 c=$(http_body "$r")
 bytes "enc_keys 128: every key is 16 bytes" "$c" 128
-r=$(dec B "$KMSD_B_URL" sae-a "$(idsbody "$c")")
-same "128-bit keys identical at B" "$(pairs "$c")" "$(pairs "$(http_body "$r")")"
+dec_same "128-bit keys identical at B" B "$KMSD_B_URL" sae-a "$c"
 
 # --- kmsd's own limit: 1024 per request ---
 r=$(enc A "$KMSD_A_URL" sae-b '{"number":1025}')
@@ -137,26 +121,20 @@ is_err "GET dec_keys without key_ID" 400 "$(sae_curl B "$DEC")"
 r=$(enc A "$KMSD_A_URL" sae-b '{"number":1,"extension_optional":[{"foo":1}]}')
 check "extension_optional is accepted: 200, one key" 200/1 "$(http_code "$r")/$(json_get "$(http_body "$r")" '.keys | length')"
 c=$(http_body "$r")
-r=$(dec B "$KMSD_B_URL" sae-a "$(idsbody "$c")")
-same "extension_optional key identical at B" "$(pairs "$c")" "$(pairs "$(http_body "$r")")"
+dec_same "extension_optional key identical at B" B "$KMSD_B_URL" sae-a "$c"
 
 # --- multicast: additional_slave_SAE_IDs ---
 r=$(enc A "$KMSD_A_URL" sae-b '{"number":3,"additional_slave_SAE_IDs":["sae-x"]}')
 check "enc_keys with additional slave sae-x: 200" 200 "$(http_code "$r")"
 c=$(http_body "$r")
 check "multicast: 3 keys" 3 "$(json_get "$c" '.keys | length')"
-r=$(dec B "$KMSD_B_URL" sae-a "$(idsbody "$c")")
-check "multicast: sae-b fetches at kmsd B: 200" 200 "$(http_code "$r")"
-same "multicast: sae-b's keys identical" "$(pairs "$c")" "$(pairs "$(http_body "$r")")"
-r=$(dec X "$KMSD_B_URL" sae-a "$(idsbody "$c")")
-check "multicast: sae-x fetches at kmsd B: 200" 200 "$(http_code "$r")"
-same "multicast: sae-x's keys identical" "$(pairs "$c")" "$(pairs "$(http_body "$r")")"
+dec_same "multicast: sae-b's keys identical" B "$KMSD_B_URL" sae-a "$c" "multicast: sae-b fetches at kmsd B: 200"
+dec_same "multicast: sae-x's keys identical" X "$KMSD_B_URL" sae-a "$c" "multicast: sae-x fetches at kmsd B: 200"
 is_err "multicast: sae-x fetching a second time" 400 "$(dec X "$KMSD_B_URL" sae-a "$(idsbody "$c")")"
 r=$(enc A "$KMSD_A_URL" sae-x '{"number":2}')
 check "enc_keys for sae-x (peer, not pooled) at kmsd A: 200" 200 "$(http_code "$r")"
 c=$(http_body "$r")
-r=$(dec X "$KMSD_B_URL" sae-a "$(idsbody "$c")")
-same "keys for sae-x identical at kmsd B" "$(pairs "$c")" "$(pairs "$(http_body "$r")")"
+dec_same "keys for sae-x identical at kmsd B" X "$KMSD_B_URL" sae-a "$c"
 
 # --- ACL and identity ---
 r=$(sae_curl B "$KMSD_A_URL/api/v1/keys/sae-a/status")
@@ -188,14 +166,8 @@ check "13 keys for sae-b: 200" 200 "$(http_code "$r")"
 is_err "sae-x at kmsd B takes sae-b's keys (POST)" 401 "$(dec X "$KMSD_B_URL" sae-a "$(idsbody "$c")")"
 is_err "sae-x at kmsd B takes one of sae-b's keys (GET)" 401 \
 	"$(sae_curl X "$DEC?key_ID=$(json_get "$c" '.keys[0].key_ID')")"
-r=$(dec B "$KMSD_B_URL" sae-a "$(idsbody "$c")")
-check "sae-b gets its keys after sae-x's attempts: 200" 200 "$(http_code "$r")"
-same "sae-b's keys identical to A's" "$(pairs "$c")" "$(pairs "$(http_body "$r")")"
+dec_same "sae-b's keys identical to A's" B "$KMSD_B_URL" sae-a "$c" "sae-b gets its keys after sae-x's attempts: 200"
 
 # --- both daemons still there, no sanitizer report ---
-for s in a b; do
-	if kill -0 "$(cat "$TB/kmsd-$s.pid")" 2>/dev/null; then ok "kmsd $s still running"; else nok "kmsd $s died"; fi
-done
-sh "$top/tests/testbed.sh" down "$TB"
-check "no sanitizer or crash report in the kmsd logs" "" \
-	"$(grep -lE 'AddressSanitizer|LeakSanitizer|runtime error|Segmentation|Aborted' "$TB"/kmsd-*.log)"
+kmsd_alive
+kmsd_down_clean

@@ -43,11 +43,7 @@ touch "$W/stop"
 wait
 
 # Everything the clients received: "key_ID key" lines.
-# One answer per line (answers are concatenated without a newline, files
-# may end in a truncated answer), then one jq that skips what does not parse.
-answers() { sed 's/}{/}\n{/g' "$@"; }
-for f in "$W"/client.*.json; do cat "$f"; echo; done | answers |
-	jq -R -r 'fromjson? | .keys[]? | "\(.key_ID) \(.key)"' 2>/dev/null | sort >"$W/served"
+served_pairs "$W"/client.*.json >"$W/served"
 n=$(grep -c . "$W/served")
 echo "# $n keys served at A in $(ls "$W" | grep -c '^client\.') curl runs; $hits pool hits"
 check "many keys served at A across the crashes ($n > 2000)" true "$(yes_no [ "$n" -gt 2000 ])"
@@ -57,22 +53,7 @@ check "no key ID served twice, even with other bytes" "$n" "$(cut -d' ' -f1 "$W/
 
 # Every served key at B through kmsd B, 100 IDs per dec_keys, all on one
 # curl (keep-alive) driven by a config file.
-awk -v w="$W" -v url="$KMSD_B_URL/api/v1/keys/sae-a/dec_keys" -v ca="$CA" \
-    -v cert="$SAE_B_CERT" -v key="$SAE_B_KEY" '
-	function flush() {
-		if (body == "") return
-		f = w "/dec." n ".json"; n++
-		printf "{\"key_IDs\":[%s]}", body >f; close(f)
-		printf "url = \"%s\"\ncacert = \"%s\"\ncert = \"%s\"\nkey = \"%s\"\n", url, ca, cert, key >cfg
-		printf "header = \"Content-Type: application/json\"\ndata-binary = \"@%s\"\nnext\n", f >cfg
-		body = ""; k = 0
-	}
-	BEGIN { cfg = w "/dec.cfg"; printf "" >cfg }
-	{ body = body (k ? "," : "") "{\"key_ID\":\"" $1 "\"}"; if (++k == 100) flush() }
-	END { flush() }' "$W/served"
-curl -s --max-time 120 -K "$W/dec.cfg" >"$W/dec.json" 2>/dev/null
-answers "$W/dec.json" | jq -R -r 'fromjson? | .keys[]? | "\(.key_ID) \(.key)"' 2>/dev/null | sort >"$W/atb"
-errs=$(answers "$W/dec.json" | jq -R -r 'fromjson? | select(.message) | .message' 2>/dev/null | sort | uniq -c | head -n 3)
+errs=$(fetch_at_b "$W/served" "$W/atb")
 check "dec_keys at B: no error answers" "" "$errs"
 check "every key served at A is at B ($n keys)" "$n" "$(grep -c . "$W/atb")"
 if [ "$n" -gt 0 ] && cmp -s "$W/served" "$W/atb"; then
@@ -135,9 +116,5 @@ if command -v sqlite3 >/dev/null 2>&1; then
 else
 	nok "sqlite3 not installed (Debian package sqlite3, see mk/deps.sh): pool database content not checked"
 fi
-for s in a b; do
-	check "kmsd $s running at the end" true "$(yes_no kill -0 "$(cat "$TB/kmsd-$s.pid")")"
-done
-sh "$top/tests/testbed.sh" down "$TB"
-check "no sanitizer or crash report in the kmsd logs" "" \
-	"$(grep -lE 'AddressSanitizer|LeakSanitizer|runtime error|Segmentation|Aborted' "$TB"/kmsd-*.log)"
+kmsd_alive
+kmsd_down_clean

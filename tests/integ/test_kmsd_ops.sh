@@ -251,9 +251,5 @@ kill -INT $cpid
 wait $cpid; rc=$?
 check "SIGINT: exit status 0" 0 "$rc"
 
-for s in a b; do
-	check "kmsd $s still running" true "$(yes_no kill -0 "$(cat "$TB/kmsd-$s.pid")")"
-done
-sh "$top/tests/testbed.sh" down "$TB"
-check "no sanitizer or crash report in the kmsd logs" "" \
-	"$(grep -lE 'AddressSanitizer|LeakSanitizer|runtime error|Segmentation|Aborted' "$TB"/kmsd-*.log)"
+kmsd_alive
+kmsd_down_clean

@@ -80,9 +80,7 @@ check "sae-x dec_keys of sae-b's keys: no keys" null "$(json_get "$(http_body "$
 id=$(json_get "$c" '.keys[0].key_ID')
 r=$(sae_curl X "$KME_B_URL/api/v1/keys/sae-a/dec_keys?key_ID=$id")
 check "sae-x GET dec_keys of sae-b's key: 401" 401 "$(http_code "$r")"
-r=$(dec B "$KME_B_URL" sae-a "$(idsbody "$c")")
-check "sae-b dec_keys after sae-x was refused: 200" 200 "$(http_code "$r")"
-same "sae-b dec_keys: bytes equal to A's" "$(pairs "$c")" "$(pairs "$(http_body "$r")")"
+dec_same "sae-b dec_keys: bytes equal to A's" B "$KME_B_URL" sae-a "$c" "sae-b dec_keys after sae-x was refused: 200"
 r=$(dec X "$KME_B_URL" sae-a "$(idsbody "$c")")
 check_match "sae-x dec_keys of the delivered keys: still refused (400/401)" '^40[01]$' "$(http_code "$r")"
 
@@ -94,9 +92,7 @@ check "sae-x enc_keys: 4 keys" 4 "$(json_get "$cx" '.keys | length')"
 r=$(dec A "$KME_A_URL" sae-b "$(idsbody "$cx")")
 check "sae-a dec_keys naming the wrong master (sae-b): 400" 400 "$(http_code "$r")"
 check "wrong master: ETSI message" "$NOTFOUND" "$(json_get "$(http_body "$r")" .message)"
-r=$(dec A "$KME_A_URL" sae-x "$(idsbody "$cx")")
-check "sae-a dec_keys at KME A from master sae-x: 200" 200 "$(http_code "$r")"
-same "sae-a dec_keys from sae-x: bytes equal to B's" "$(pairs "$cx")" "$(pairs "$(http_body "$r")")"
+dec_same "sae-a dec_keys from sae-x: bytes equal to B's" A "$KME_A_URL" sae-x "$cx" "sae-a dec_keys at KME A from master sae-x: 200"
 r=$(dec A "$KME_A_URL" sae-x "$(idsbody "$cx")")
 check "sae-a dec_keys from sae-x again: 400" 400 "$(http_code "$r")"
 
@@ -105,8 +101,7 @@ check "sae-b enc_keys at KME B for slave sae-a: 200" 200 "$(http_code "$r")"
 cb=$(http_body "$r")
 r=$(dec X "$KME_B_URL" sae-b "$(idsbody "$cb")")
 check_match "sae-x at KME B cannot read sae-b's own enc_keys (400/401)" '^40[01]$' "$(http_code "$r")"
-r=$(dec A "$KME_A_URL" sae-b "$(idsbody "$cb")")
-same "sae-a dec_keys from master sae-b: bytes equal" "$(pairs "$cb")" "$(pairs "$(http_body "$r")")"
+dec_same "sae-a dec_keys from master sae-b: bytes equal" A "$KME_A_URL" sae-b "$cb"
 
 # --- the IDs of both directions never collide ---
 all=$( (pairs "$c"; pairs "$cx"; pairs "$cb") | cut -d' ' -f1)

@@ -32,6 +32,18 @@ roundtrip() {
 	ok "$1"
 }
 
+# back_up WHAT NAME: after a restart, enc_keys at A answers 200 (NAME)
+# within 5 s, that key is equal at B, and 80 more round-trip.
+back_up() {
+	t0=$(date +%s)
+	r=$(wait_enc A "$KME_A_URL" sae-b 10)
+	t1=$(date +%s)
+	check "$1: $2" 200 "$(http_code "$r")"
+	check "$1: within 5 s" true "$([ $((t1 - t0)) -le 5 ] && echo true || echo false)"
+	dec_same "$1: first key equal at B" B "$KME_B_URL" sae-a "$(http_body "$r")"
+	roundtrip "$1: 80 more keys equal at A and B"
+}
+
 roundtrip "before any failure: 80 keys equal at A and B"
 
 # --- kill B ---
@@ -47,15 +59,7 @@ r=$(sae_curl A "$KME_A_URL/api/v1/keys/sae-b/status")
 check_match "B killed: status at A answers (200 or 503)" '^(200|503)$' "$(http_code "$r")"
 
 $TBSH start b "$TB"
-t0=$(date +%s)
-r=$(wait_enc A "$KME_A_URL" sae-b 10)
-t1=$(date +%s)
-check "B restarted: enc_keys at A works again" 200 "$(http_code "$r")"
-check "B restarted: within 5 s" true "$([ $((t1 - t0)) -le 5 ] && echo true || echo false)"
-c=$(http_body "$r")
-r=$(dec B "$KME_B_URL" sae-a "$(idsbody "$c")")
-same "B restarted: first key equal at B" "$(pairs "$c")" "$(pairs "$(http_body "$r")")"
-roundtrip "B restarted: 80 more keys equal at A and B"
+back_up "B restarted" "enc_keys at A works again"
 
 # Keys assigned while both are up, fetched at B while A is down.
 r=$(enc A "$KME_A_URL" sae-b '{"number":7}')
@@ -66,28 +70,17 @@ pendx=$(http_body "$rx")
 
 # --- kill A (the transmitter, which listens for the link) ---
 $TBSH kill a "$TB"
-r=$(dec B "$KME_B_URL" sae-a "$(idsbody "$pending")")
-check "A killed: dec_keys at B of keys assigned before: 200" 200 "$(http_code "$r")"
-same "A killed: those keys equal A's" "$(pairs "$pending")" "$(pairs "$(http_body "$r")")"
+dec_same "A killed: those keys equal A's" B "$KME_B_URL" sae-a "$pending" "A killed: dec_keys at B of keys assigned before: 200"
 r=$(enc X "$KME_B_URL" sae-a '{"number":1}')
 check "A killed: enc_keys at B: 503" 503 "$(http_code "$r")"
 check_match "A killed: the message mentions the link" '[Ll]ink' "$(json_get "$(http_body "$r")" .message)"
 
 $TBSH start a "$TB"
-t0=$(date +%s)
-r=$(wait_enc A "$KME_A_URL" sae-b 10)
-t1=$(date +%s)
-check "A restarted: B reconnected, enc_keys at A works" 200 "$(http_code "$r")"
-check "A restarted: within 5 s" true "$([ $((t1 - t0)) -le 5 ] && echo true || echo false)"
-c=$(http_body "$r")
-r=$(dec B "$KME_B_URL" sae-a "$(idsbody "$c")")
-same "A restarted: first key equal at B" "$(pairs "$c")" "$(pairs "$(http_body "$r")")"
-roundtrip "A restarted: 80 more keys equal at A and B"
+back_up "A restarted" "B reconnected, enc_keys at A works"
 r=$(wait_enc X "$KME_B_URL" sae-a 5)
 check "A restarted: enc_keys at B (sae-x -> sae-a) works" 200 "$(http_code "$r")"
 cx=$(http_body "$r")
-r=$(dec A "$KME_A_URL" sae-x "$(idsbody "$cx")")
-same "A restarted: B's key equal at A" "$(pairs "$cx")" "$(pairs "$(http_body "$r")")"
+dec_same "A restarted: B's key equal at A" A "$KME_A_URL" sae-x "$cx"
 
 # --- freeze B: the commit never comes back ---
 bpid=$(cat "$TB/kme-b.pid")
@@ -102,8 +95,7 @@ check "B frozen: answered within 8 s" true "$([ $((t1 - t0)) -le 8 ] && echo tru
 r=$(wait_enc A "$KME_A_URL" sae-b 10)
 check "B thawed: enc_keys at A works again" 200 "$(http_code "$r")"
 c=$(http_body "$r")
-r=$(dec B "$KME_B_URL" sae-a "$(idsbody "$c")")
-same "B thawed: key equal at B" "$(pairs "$c")" "$(pairs "$(http_body "$r")")"
+dec_same "B thawed: key equal at B" B "$KME_B_URL" sae-a "$c"
 roundtrip "B thawed: 80 more keys equal at A and B"
 
 # --- SIGTERM B while requests run: every answer is 200 or 503, never a hang

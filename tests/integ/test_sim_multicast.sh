@@ -10,16 +10,12 @@ check "enc_keys sae-b + additional sae-x: 200" 200 "$(http_code "$r")"
 c=$(http_body "$r")
 check "multicast: 5 keys" 5 "$(json_get "$c" '.keys | length')"
 
-r=$(dec B "$KME_B_URL" sae-a "$(idsbody "$c")")
-check "multicast: sae-b dec_keys: 200" 200 "$(http_code "$r")"
-same "multicast: sae-b gets A's bytes" "$(pairs "$c")" "$(pairs "$(http_body "$r")")"
+dec_same "multicast: sae-b gets A's bytes" B "$KME_B_URL" sae-a "$c" "multicast: sae-b dec_keys: 200"
 r=$(dec B "$KME_B_URL" sae-a "$(idsbody "$c")")
 check "multicast: sae-b a second time: 400" 400 "$(http_code "$r")"
 check "multicast: sae-b a second time: message" "$NOTFOUND" "$(json_get "$(http_body "$r")" .message)"
 
-r=$(dec X "$KME_B_URL" sae-a "$(idsbody "$c")")
-check "multicast: sae-x dec_keys after sae-b took them: 200" 200 "$(http_code "$r")"
-same "multicast: sae-x gets the same bytes" "$(pairs "$c")" "$(pairs "$(http_body "$r")")"
+dec_same "multicast: sae-x gets the same bytes" X "$KME_B_URL" sae-a "$c" "multicast: sae-x dec_keys after sae-b took them: 200"
 r=$(dec X "$KME_B_URL" sae-a "$(idsbody "$c")")
 check "multicast: sae-x a second time: 400" 400 "$(http_code "$r")"
 
@@ -32,24 +28,19 @@ check "multicast: sae-x first, GET form: 200" 200 "$(http_code "$r")"
 check "multicast: sae-x GET: bytes" "$(json_get "$c" '.keys[0].key')" "$(json_get "$(http_body "$r")" '.keys[0].key')"
 r=$(sae_curl X "$KME_B_URL/api/v1/keys/sae-a/dec_keys?key_ID=$id0")
 check "multicast: sae-x GET again: 400" 400 "$(http_code "$r")"
-r=$(dec B "$KME_B_URL" sae-a "$(idsbody "$c")")
-check "multicast: sae-b all 3 after sae-x took one: 200" 200 "$(http_code "$r")"
-same "multicast: sae-b bytes" "$(pairs "$c")" "$(pairs "$(http_body "$r")")"
+dec_same "multicast: sae-b bytes" B "$KME_B_URL" sae-a "$c" "multicast: sae-b all 3 after sae-x took one: 200"
 # sae-x still has the other two, all or nothing: with id0 (gone) -> 400, keys kept
 r=$(dec X "$KME_B_URL" sae-a "$(idsbody "$c")")
 check "multicast: sae-x asks for all 3 incl. the one it had: 400" 400 "$(http_code "$r")"
 rest=$(printf '%s' "$c" | jq -c '{keys: .keys[1:]}')
-r=$(dec X "$KME_B_URL" sae-a "$(idsbody "$rest")")
-check "multicast: sae-x the other 2: 200" 200 "$(http_code "$r")"
-same "multicast: sae-x the other 2: bytes" "$(pairs "$rest")" "$(pairs "$(http_body "$r")")"
+dec_same "multicast: sae-x the other 2: bytes" X "$KME_B_URL" sae-a "$rest" "multicast: sae-x the other 2: 200"
 
 # Without the additional slave, sae-x has no access.
 r=$(enc A "$KME_A_URL" sae-b '{"number":2}')
 c=$(http_body "$r")
 r=$(dec X "$KME_B_URL" sae-a "$(idsbody "$c")")
 check "unicast to sae-b: sae-x refused: 401" 401 "$(http_code "$r")"
-r=$(dec B "$KME_B_URL" sae-a "$(idsbody "$c")")
-same "unicast to sae-b: sae-b still gets them" "$(pairs "$c")" "$(pairs "$(http_body "$r")")"
+dec_same "unicast to sae-b: sae-b still gets them" B "$KME_B_URL" sae-a "$c"
 
 # Multicast from B: sae-x master, sae-a slave; sae-b additional slave
 # would be at B itself (not the peer) -> refused.

@@ -22,6 +22,10 @@ get() {
 ids() { jq -r '.keys[].key_ID' "$W/$1" 2>/dev/null | sort; }
 # fetch WHO URL MASTER NAME: dec_keys of all keys of $W/NAME; prints the output
 fetch() { dec "$1" "$2" "$3" "$(idsbody "$(cat "$W/$4")")"; }
+# same_at NAME WHO URL MASTER NAME2 [NAME3]: dec_keys of all keys of
+# $W/NAME2; checks (NAME3) that the answer is 200 and (NAME) that its bytes
+# are those of $W/NAME2. The answer stays in $r.
+same_at() { dec_same "$1" "$2" "$3" "$4" "$(cat "$W/$5")" ${6:+"$6"}; }
 wait_up() {	# until enc_keys works at A and B (10 s)
 	i=0
 	while [ $i -lt 50 ]; do
@@ -63,8 +67,7 @@ check "status with a db: 200" 200 "$(http_code "$r")"
 get A "$KME_A_URL" sae-b 20 pend1	# assigned, fetched only after the restart
 get A "$KME_A_URL" sae-b 10 done1	# fetched now
 get X "$KME_B_URL" sae-a 5 pendx	# B as master, fetched at A after the restart
-r=$(fetch B "$KME_B_URL" sae-a done1)
-same "done1: delivered at B before the restart" "$(pairs "$(cat "$W/done1")")" "$(pairs "$(http_body "$r")")"
+same_at "done1: delivered at B before the restart" B "$KME_B_URL" sae-a done1
 (ids pend1; ids done1; ids pendx) | sort >"$W/before.ids"
 
 # positive control for the clear-text search: it must find a key we plant
@@ -94,18 +97,12 @@ get A "$KME_A_URL" sae-b 40 after1
 get X "$KME_B_URL" sae-a 10 afterx1
 (ids after1; ids afterx1) | sort >"$W/after1.ids"
 disjoint "after a clean restart: no key ID issued again" "$W/before.ids" "$W/after1.ids"
-r=$(fetch B "$KME_B_URL" sae-a pend1)
-check "pend1 (assigned before the restart): dec_keys at B: 200" 200 "$(http_code "$r")"
-same "pend1: bytes equal to A's" "$(pairs "$(cat "$W/pend1")")" "$(pairs "$(http_body "$r")")"
+same_at "pend1: bytes equal to A's" B "$KME_B_URL" sae-a pend1 "pend1 (assigned before the restart): dec_keys at B: 200"
 r=$(fetch B "$KME_B_URL" sae-a done1)
 check "done1 (delivered before the restart): dec_keys again: 400" 400 "$(http_code "$r")"
-r=$(fetch A "$KME_A_URL" sae-x pendx)
-check "pendx (B as master before the restart): dec_keys at A: 200" 200 "$(http_code "$r")"
-same "pendx: bytes equal to B's" "$(pairs "$(cat "$W/pendx")")" "$(pairs "$(http_body "$r")")"
-r=$(fetch B "$KME_B_URL" sae-a after1)
-same "after1: bytes equal at B" "$(pairs "$(cat "$W/after1")")" "$(pairs "$(http_body "$r")")"
-r=$(fetch A "$KME_A_URL" sae-x afterx1)
-same "afterx1: bytes equal at A" "$(pairs "$(cat "$W/afterx1")")" "$(pairs "$(http_body "$r")")"
+same_at "pendx: bytes equal to B's" A "$KME_A_URL" sae-x pendx "pendx (B as master before the restart): dec_keys at A: 200"
+same_at "after1: bytes equal at B" B "$KME_B_URL" sae-a after1
+same_at "afterx1: bytes equal at A" A "$KME_A_URL" sae-x afterx1
 
 # --- crash of both (SIGKILL) ---
 get A "$KME_A_URL" sae-b 15 pend2
@@ -118,35 +115,26 @@ get A "$KME_A_URL" sae-b 40 after2
 get X "$KME_B_URL" sae-a 10 afterx2
 (ids after2; ids afterx2) | sort >"$W/after2.ids"
 disjoint "after a crash: no key ID issued again" "$W/before2.ids" "$W/after2.ids"
-r=$(fetch B "$KME_B_URL" sae-a pend2)
-check "pend2 (assigned just before the crash): dec_keys at B: 200" 200 "$(http_code "$r")"
-same "pend2: bytes equal to A's" "$(pairs "$(cat "$W/pend2")")" "$(pairs "$(http_body "$r")")"
-r=$(fetch A "$KME_A_URL" sae-x pendx2)
-same "pendx2: bytes equal to B's" "$(pairs "$(cat "$W/pendx2")")" "$(pairs "$(http_body "$r")")"
+same_at "pend2: bytes equal to A's" B "$KME_B_URL" sae-a pend2 "pend2 (assigned just before the crash): dec_keys at B: 200"
+same_at "pendx2: bytes equal to B's" A "$KME_A_URL" sae-x pendx2
 r=$(fetch B "$KME_B_URL" sae-a pend1)
 check "pend1 (delivered before the crash): dec_keys again: 400" 400 "$(http_code "$r")"
-r=$(fetch B "$KME_B_URL" sae-a after2)
-same "after2: bytes equal at B" "$(pairs "$(cat "$W/after2")")" "$(pairs "$(http_body "$r")")"
-r=$(fetch A "$KME_A_URL" sae-x afterx2)
-same "afterx2: bytes equal at A" "$(pairs "$(cat "$W/afterx2")")" "$(pairs "$(http_body "$r")")"
+same_at "after2: bytes equal at B" B "$KME_B_URL" sae-a after2
+same_at "afterx2: bytes equal at A" A "$KME_A_URL" sae-x afterx2
 
 # --- one side only: crash B while A keeps running, then A while B runs ---
 get A "$KME_A_URL" sae-b 12 pend3
 $TBSH kill b "$TB"; $TBSH start b "$TB"
 wait_up; check "after a crash of B alone, both directions work" 0 $?
 get A "$KME_A_URL" sae-b 20 after3
-r=$(fetch B "$KME_B_URL" sae-a pend3)
-same "pend3 (assigned before B crashed): bytes equal" "$(pairs "$(cat "$W/pend3")")" "$(pairs "$(http_body "$r")")"
-r=$(fetch B "$KME_B_URL" sae-a after3)
-same "after3: bytes equal at B" "$(pairs "$(cat "$W/after3")")" "$(pairs "$(http_body "$r")")"
+same_at "pend3 (assigned before B crashed): bytes equal" B "$KME_B_URL" sae-a pend3
+same_at "after3: bytes equal at B" B "$KME_B_URL" sae-a after3
 get X "$KME_B_URL" sae-a 7 pendx4
 $TBSH kill a "$TB"; $TBSH start a "$TB"
 wait_up; check "after a crash of A alone, both directions work" 0 $?
 get A "$KME_A_URL" sae-b 20 after4
-r=$(fetch A "$KME_A_URL" sae-x pendx4)
-same "pendx4 (assigned before A crashed): bytes equal" "$(pairs "$(cat "$W/pendx4")")" "$(pairs "$(http_body "$r")")"
-r=$(fetch B "$KME_B_URL" sae-a after4)
-same "after4: bytes equal at B" "$(pairs "$(cat "$W/after4")")" "$(pairs "$(http_body "$r")")"
+same_at "pendx4 (assigned before A crashed): bytes equal" A "$KME_A_URL" sae-x pendx4
+same_at "after4: bytes equal at B" B "$KME_B_URL" sae-a after4
 
 # --- crashes under load: B killed while A hands out keys, then A killed ---
 # Every key A answered 200 for was committed at B first, so it must be

@@ -1,8 +1,11 @@
 #!/bin/sh
 # strongSwan (charon) as a test peer, each instance in its own network
-# namespace with its own /run (see ../shared/NOTES.md, "Kernel and IPsec"):
-# kernel-libipsec does the ESP in userspace over a TUN device, because this
-# kernel's XFRM has no ESP algorithms.
+# namespace with its own /run (a private tmpfs: charon keeps its PID file and
+# control socket there, so two instances do not collide) and driven with
+# `swanctl --uri unix://...`. kernel-libipsec does the ESP in userspace over
+# a TUN device, because the test machines' XFRM has no ESP algorithms (with
+# the default kernel-netlink plugin the IKE SA comes up but the Child SA
+# fails to install).
 #
 # Source it (`. tests/interop/charon.sh`) for the cs_* functions, or run it:
 #   sh tests/interop/charon.sh install
