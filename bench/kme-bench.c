@@ -27,7 +27,7 @@
 
 #include "bench/bench.h"
 
-atomic_int	bench_stop;
+atomic_int bench_stop;
 
 static void
 on_signal(int sig)
@@ -40,9 +40,9 @@ static int
 phase_init(struct phase *ph, const struct opts *o, enum phase_kind kind,
     const struct sets *in)
 {
-	const char	*base = kind == PH_ENC ? o->url_a : o->url_b;
-	size_t		 blen = strlen(base);
-	int		 n;
+	const char *base = kind == PH_ENC ? o->url_a : o->url_b;
+	size_t	    blen = strlen(base);
+	int	    n;
 
 	memset(ph, 0, sizeof(*ph));
 	ph->kind = kind;
@@ -76,8 +76,8 @@ phase_init(struct phase *ph, const struct opts *o, enum phase_kind kind,
 static size_t
 collect_sets(struct worker *ws, unsigned n, size_t set_bytes, struct sets *out)
 {
-	size_t	nwarm = 0, total = 0;
-	char	*p;
+	size_t nwarm = 0, total = 0;
+	char  *p;
 
 	for (unsigned i = 0; i < n; i++) {
 		nwarm += ws[i].warm.n;
@@ -118,8 +118,8 @@ workers_free(struct worker *ws, unsigned n)
 static int
 workers_run(struct worker *ws, unsigned n, struct phase *ph)
 {
-	unsigned	started = 0;
-	int		rc = 0;
+	unsigned started = 0;
+	int	 rc = 0;
 
 	for (; started < n; started++) {
 		ws[started].ph = ph;
@@ -151,10 +151,10 @@ static int
 run_phase(const struct opts *o, enum phase_kind kind, unsigned conns,
     struct sets *sets, size_t *nwarm)
 {
-	struct phase	 ph;
-	struct worker	*ws;
-	struct summary	 s;
-	int		 rc;
+	struct phase   ph;
+	struct worker *ws;
+	struct summary s;
+	int	       rc;
 
 	if (phase_init(&ph, o, kind, sets) == -1)
 		return -1;
@@ -165,7 +165,9 @@ run_phase(const struct opts *o, enum phase_kind kind, unsigned conns,
 	if (rc == 0 && bench_summarise(ws, conns, &ph, &s) == 0) {
 		bench_report(&ph, conns, &s);
 		rc = s.c.ok == 0 || bench_errors(&s.c) > 0 ||
-		    bench_errors(&s.warm_c) > 0 ? 2 : 0;
+			bench_errors(&s.warm_c) > 0 ?
+		    2 :
+		    0;
 		free(s.lat);
 	} else {
 		rc = -1;
@@ -180,16 +182,17 @@ run_phase(const struct opts *o, enum phase_kind kind, unsigned conns,
 static int
 run_conns(const struct opts *o, unsigned conns)
 {
-	struct sets	sets = { NULL, 0, 0 };
-	size_t		nwarm = 0;
-	int		rc, rc2;
+	struct sets sets = { NULL, 0, 0 };
+	size_t	    nwarm = 0;
+	int	    rc, rc2;
 
 	rc = run_phase(o, PH_ENC, conns, &sets, &nwarm);
 	if (rc == -1 || o->enc_only || atomic_load(&bench_stop))
 		goto done;
 	if (sets.n <= nwarm) {
 		log_err("dec phase with %u connections skipped: enc_keys gave "
-		    "no key IDs to use", conns);
+			"no key IDs to use",
+		    conns);
 		rc = 2;
 		goto done;
 	}
@@ -203,7 +206,7 @@ done:
 static void
 signals_init(void)
 {
-	struct sigaction	sa;
+	struct sigaction sa;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_IGN;
@@ -216,8 +219,8 @@ signals_init(void)
 int
 main(int argc, char **argv)
 {
-	struct opts	o;
-	int		rc, worst = 0;
+	struct opts o;
+	int	    rc, worst = 0;
 
 	log_init(PROG, LOG_INFO);
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {

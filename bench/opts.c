@@ -14,35 +14,35 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-"usage: " PROG " [options]\n"
-"Load client for ETSI GS QKD 014 KMEs: enc_keys as the master SAE at URL A,\n"
-"then dec_keys of the same key IDs as the slave SAE at URL B. One thread and\n"
-"one persistent mutual-TLS connection per connection counted by -c.\n"
-"\n"
-"  --url-a URL        KME of the master SAE        (env KME_A_URL)\n"
-"  --url-b URL        KME of the slave SAE         (env KME_B_URL)\n"
-"  --ca FILE          CA of the KME server certs   (env CA)\n"
-"  --cert-a FILE      master SAE client cert       (env SAE_A_CERT)\n"
-"  --key-a FILE       master SAE client key        (env SAE_A_KEY)\n"
-"  --cert-b FILE      slave SAE client cert        (env SAE_B_CERT)\n"
-"  --key-b FILE       slave SAE client key         (env SAE_B_KEY)\n"
-"  --master ID        master SAE ID                (env SAE_A_ID)\n"
-"  --slave ID         slave SAE ID                 (env SAE_B_ID)\n"
-"  -c, --conns LIST   connections, e.g. 4 or 1,4; repeatable; each count is\n"
-"                     run in turn (default 1, max %d)\n"
-"  -d, --duration S   measured seconds per phase (default 5, max %u)\n"
-"  --calls N          also stop a phase after N measured calls\n"
-"  -n, --number N     keys per call (default 13, max %d)\n"
-"  -s, --size BITS    key size in bits, multiple of 8 (default 256)\n"
-"  --warmup S         unrecorded seconds before each phase (default 1)\n"
-"  --enc-only         skip the dec_keys phase\n"
-"  --path-prefix P    API path prefix (default /api/v1/keys)\n"
-"  -h, --help         this text\n"
-"\n"
-"URLs must be https on 127.0.0.1, localhost or [::1].\n"
-"Output: a readable block and one `RESULT phase=...` line per phase.\n"
-"Exit status: 0 all calls succeeded, 1 usage or setup error,\n"
-"2 some calls failed or a phase had nothing to do.\n",
+	    "usage: " PROG " [options]\n"
+	    "Load client for ETSI GS QKD 014 KMEs: enc_keys as the master SAE at URL A,\n"
+	    "then dec_keys of the same key IDs as the slave SAE at URL B. One thread and\n"
+	    "one persistent mutual-TLS connection per connection counted by -c.\n"
+	    "\n"
+	    "  --url-a URL        KME of the master SAE        (env KME_A_URL)\n"
+	    "  --url-b URL        KME of the slave SAE         (env KME_B_URL)\n"
+	    "  --ca FILE          CA of the KME server certs   (env CA)\n"
+	    "  --cert-a FILE      master SAE client cert       (env SAE_A_CERT)\n"
+	    "  --key-a FILE       master SAE client key        (env SAE_A_KEY)\n"
+	    "  --cert-b FILE      slave SAE client cert        (env SAE_B_CERT)\n"
+	    "  --key-b FILE       slave SAE client key         (env SAE_B_KEY)\n"
+	    "  --master ID        master SAE ID                (env SAE_A_ID)\n"
+	    "  --slave ID         slave SAE ID                 (env SAE_B_ID)\n"
+	    "  -c, --conns LIST   connections, e.g. 4 or 1,4; repeatable; each count is\n"
+	    "                     run in turn (default 1, max %d)\n"
+	    "  -d, --duration S   measured seconds per phase (default 5, max %u)\n"
+	    "  --calls N          also stop a phase after N measured calls\n"
+	    "  -n, --number N     keys per call (default 13, max %d)\n"
+	    "  -s, --size BITS    key size in bits, multiple of 8 (default 256)\n"
+	    "  --warmup S         unrecorded seconds before each phase (default 1)\n"
+	    "  --enc-only         skip the dec_keys phase\n"
+	    "  --path-prefix P    API path prefix (default /api/v1/keys)\n"
+	    "  -h, --help         this text\n"
+	    "\n"
+	    "URLs must be https on 127.0.0.1, localhost or [::1].\n"
+	    "Output: a readable block and one `RESULT phase=...` line per phase.\n"
+	    "Exit status: 0 all calls succeeded, 1 usage or setup error,\n"
+	    "2 some calls failed or a phase had nothing to do.\n",
 	    MAX_CONNS, MAX_DURATION_S, ETSI_MAX_KEYS);
 }
 
@@ -61,7 +61,7 @@ parse_uint_opt(const char *name, const char *s, unsigned min, unsigned max,
 static int
 parse_conns(struct opts *o, const char *arg)
 {
-	char	 tmp[256], *save = NULL, *tok;
+	char tmp[256], *save = NULL, *tok;
 
 	if (strlen(arg) >= sizeof(tmp)) {
 		log_err("-c \"%.40s...\" is too long", arg);
@@ -74,13 +74,14 @@ parse_conns(struct opts *o, const char *arg)
 		return -1;
 	}
 	for (tok = strtok_r(tmp, ",", &save); tok != NULL;
-	    tok = strtok_r(NULL, ",", &save)) {
+	     tok = strtok_r(NULL, ",", &save)) {
 		if (o->nconns == MAX_CONN_RUNS) {
-			log_err("-c: more than %d connection counts", MAX_CONN_RUNS);
+			log_err("-c: more than %d connection counts",
+			    MAX_CONN_RUNS);
 			return -1;
 		}
 		if (parse_uint_opt("-c", tok, 1, MAX_CONNS,
-		    &o->conns[o->nconns]) == -1)
+			&o->conns[o->nconns]) == -1)
 			return -1;
 		o->nconns++;
 	}
@@ -90,12 +91,14 @@ parse_conns(struct opts *o, const char *arg)
 static int
 check_prefix(const char *p)
 {
-	size_t	len = strlen(p);
+	size_t len = strlen(p);
 
 	if (len == 0 || len > 200 || p[0] != '/' || p[len - 1] == '/' ||
 	    strpbrk(p, "?#% \"\t\r\n") != NULL) {
-		log_err("--path-prefix \"%s\" must start with '/', not end with "
-		    "'/', and hold no '?', '#', '%%', quotes or spaces", p);
+		log_err(
+		    "--path-prefix \"%s\" must start with '/', not end with "
+		    "'/', and hold no '?', '#', '%%', quotes or spaces",
+		    p);
 		return -1;
 	}
 	return 0;
@@ -105,9 +108,9 @@ check_prefix(const char *p)
 static int
 check_url(const char *opt, const char *url)
 {
-	CURLU	*u;
-	char	*scheme = NULL, *host = NULL, *query = NULL;
-	int	 rc = -1;
+	CURLU *u;
+	char  *scheme = NULL, *host = NULL, *query = NULL;
+	int    rc = -1;
 
 	if ((u = curl_url()) == NULL)
 		return -1;
@@ -118,13 +121,14 @@ check_url(const char *opt, const char *url)
 		goto done;
 	}
 	if (strcmp(scheme, "https") != 0) {
-		log_err("%s \"%s\": scheme must be https (mutual TLS)", opt, url);
+		log_err("%s \"%s\": scheme must be https (mutual TLS)", opt,
+		    url);
 		goto done;
 	}
 	if (strcmp(host, "127.0.0.1") != 0 && strcmp(host, "localhost") != 0 &&
 	    strcmp(host, "[::1]") != 0) {
 		log_err("%s \"%s\": host \"%s\" refused: only 127.0.0.1, "
-		    "localhost or [::1] may be loaded from this machine",
+			"localhost or [::1] may be loaded from this machine",
 		    opt, url, host);
 		goto done;
 	}
@@ -146,22 +150,25 @@ need(const char *val, const char *opt, const char *env)
 {
 	if (val != NULL && *val != '\0')
 		return 0;
-	log_err("%s not given (option %s or environment %s)", opt + 2, opt, env);
+	log_err("%s not given (option %s or environment %s)", opt + 2, opt,
+	    env);
 	return -1;
 }
 
 static int
 check_opts(struct opts *o)
 {
-	if (need(o->url_a, "--url-a", "KME_A_URL") || need(o->ca, "--ca", "CA") ||
+	if (need(o->url_a, "--url-a", "KME_A_URL") ||
+	    need(o->ca, "--ca", "CA") ||
 	    need(o->cert_a, "--cert-a", "SAE_A_CERT") ||
 	    need(o->key_a, "--key-a", "SAE_A_KEY") ||
 	    need(o->master, "--master", "SAE_A_ID") ||
 	    need(o->slave, "--slave", "SAE_B_ID"))
 		return -1;
-	if (!o->enc_only && (need(o->url_b, "--url-b", "KME_B_URL") ||
-	    need(o->cert_b, "--cert-b", "SAE_B_CERT") ||
-	    need(o->key_b, "--key-b", "SAE_B_KEY")))
+	if (!o->enc_only &&
+	    (need(o->url_b, "--url-b", "KME_B_URL") ||
+		need(o->cert_b, "--cert-b", "SAE_B_CERT") ||
+		need(o->key_b, "--key-b", "SAE_B_KEY")))
 		return -1;
 	if (!etsi_id_valid(o->master) || !etsi_id_valid(o->slave)) {
 		log_err("SAE ID \"%s\" or \"%s\" is not a valid ETSI 014 ID",
@@ -200,8 +207,21 @@ opts_defaults(struct opts *o)
 	o->size = 256;
 }
 
-enum { O_URL_A = 256, O_URL_B, O_CA, O_CERT_A, O_KEY_A, O_CERT_B, O_KEY_B,
-	O_MASTER, O_SLAVE, O_CALLS, O_WARMUP, O_ENC_ONLY, O_PREFIX };
+enum {
+	O_URL_A = 256,
+	O_URL_B,
+	O_CA,
+	O_CERT_A,
+	O_KEY_A,
+	O_CERT_B,
+	O_KEY_B,
+	O_MASTER,
+	O_SLAVE,
+	O_CALLS,
+	O_WARMUP,
+	O_ENC_ONLY,
+	O_PREFIX
+};
 
 static const struct option long_opts[] = {
 	{ "url-a", required_argument, NULL, O_URL_A },
@@ -230,20 +250,23 @@ static int
 parse_num_opt(struct opts *o, int ch, const char *arg)
 {
 	switch (ch) {
-	case 'c':
-		return parse_conns(o, arg);
+	case 'c': return parse_conns(o, arg);
 	case 'd':
-		return parse_uint_opt("-d", arg, 1, MAX_DURATION_S, &o->duration_s);
+		return parse_uint_opt("-d", arg, 1, MAX_DURATION_S,
+		    &o->duration_s);
 	case 'n':
 		return parse_uint_opt("-n", arg, 1, ETSI_MAX_KEYS, &o->number);
 	case 's':
-		return parse_uint_opt("-s", arg, 8, ETSI_MAX_KEY_BYTES * 8, &o->size);
+		return parse_uint_opt("-s", arg, 8, ETSI_MAX_KEY_BYTES * 8,
+		    &o->size);
 	case O_WARMUP:
-		return parse_uint_opt("--warmup", arg, 0, MAX_WARMUP_S, &o->warmup_s);
+		return parse_uint_opt("--warmup", arg, 0, MAX_WARMUP_S,
+		    &o->warmup_s);
 	case O_CALLS:
 		if (num_u64(arg, 1, UINT64_C(1000000000), &o->max_calls) == 0)
 			return 0;
-		log_err("--calls \"%s\" is not a whole number in 1..1000000000", arg);
+		log_err("--calls \"%s\" is not a whole number in 1..1000000000",
+		    arg);
 		return -1;
 	}
 	return 1;
@@ -253,29 +276,30 @@ parse_num_opt(struct opts *o, int ch, const char *arg)
 int
 bench_opts_parse(struct opts *o, int argc, char **argv)
 {
-	int	ch, rc;
+	int ch, rc;
 
 	opts_defaults(o);
-	while ((ch = getopt_long(argc, argv, "c:d:n:s:h", long_opts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:d:n:s:h", long_opts, NULL)) !=
+	    -1) {
 		if ((rc = parse_num_opt(o, ch, optarg)) <= 0) {
 			if (rc == -1)
 				return -1;
 			continue;
 		}
 		switch (ch) {
-		case O_URL_A:	o->url_a = optarg; break;
-		case O_URL_B:	o->url_b = optarg; break;
-		case O_CA:	o->ca = optarg; break;
-		case O_CERT_A:	o->cert_a = optarg; break;
-		case O_KEY_A:	o->key_a = optarg; break;
-		case O_CERT_B:	o->cert_b = optarg; break;
-		case O_KEY_B:	o->key_b = optarg; break;
-		case O_MASTER:	o->master = optarg; break;
-		case O_SLAVE:	o->slave = optarg; break;
+		case O_URL_A: o->url_a = optarg; break;
+		case O_URL_B: o->url_b = optarg; break;
+		case O_CA: o->ca = optarg; break;
+		case O_CERT_A: o->cert_a = optarg; break;
+		case O_KEY_A: o->key_a = optarg; break;
+		case O_CERT_B: o->cert_b = optarg; break;
+		case O_KEY_B: o->key_b = optarg; break;
+		case O_MASTER: o->master = optarg; break;
+		case O_SLAVE: o->slave = optarg; break;
 		case O_ENC_ONLY: o->enc_only = 1; break;
-		case O_PREFIX:	o->prefix = optarg; break;
-		case 'h':	usage(stdout); return 1;
-		default:	usage(stderr); return -1;
+		case O_PREFIX: o->prefix = optarg; break;
+		case 'h': usage(stdout); return 1;
+		default: usage(stderr); return -1;
 		}
 	}
 	if (optind != argc) {

@@ -8,7 +8,7 @@
 static int
 cmp_u64(const void *a, const void *b)
 {
-	uint64_t	x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 
 	return (x > y) - (x < y);
 }
@@ -29,8 +29,8 @@ int
 bench_summarise(struct worker *ws, unsigned n, const struct phase *ph,
     struct summary *s)
 {
-	uint64_t	last = ph->t_warm_end;
-	size_t		total = 0;
+	uint64_t last = ph->t_warm_end;
+	size_t	 total = 0;
 
 	memset(s, 0, sizeof(*s));
 	for (unsigned i = 0; i < n; i++)
@@ -48,7 +48,8 @@ bench_summarise(struct worker *ws, unsigned n, const struct phase *ph,
 		if (ws[i].last_end > last)
 			last = ws[i].last_end;
 		if (s->first_err[0] == '\0' && ws[i].first_err[0] != '\0')
-			memcpy(s->first_err, ws[i].first_err, sizeof(s->first_err));
+			memcpy(s->first_err, ws[i].first_err,
+			    sizeof(s->first_err));
 	}
 	qsort(s->lat, s->nlat, sizeof(*s->lat), cmp_u64);
 	s->elapsed_s = (double)(last - ph->t_warm_end) / 1e9;
@@ -59,11 +60,11 @@ bench_summarise(struct worker *ws, unsigned n, const struct phase *ph,
 static double
 pct_ms(const uint64_t *v, size_t n, unsigned p)
 {
-	size_t	rank;
+	size_t rank;
 
 	if (n == 0)
 		return 0;
-	rank = ((size_t)p * n + 99) / 100;		/* ceil(p/100 * n) */
+	rank = ((size_t)p * n + 99) / 100; /* ceil(p/100 * n) */
 	return (double)v[(rank ? rank : 1) - 1] / 1e6;
 }
 
@@ -87,35 +88,44 @@ bench_errors(const struct counters *c)
 void
 bench_report(const struct phase *ph, unsigned conns, const struct summary *s)
 {
-	const char	*name = ph->kind == PH_ENC ? "enc" : "dec";
-	double		 rate = s->elapsed_s > 0 ? (double)s->c.ok / s->elapsed_s : 0;
-	double		 p50 = median_ms(s->lat, s->nlat);
-	double		 p90 = pct_ms(s->lat, s->nlat, 90);
-	double		 p99 = pct_ms(s->lat, s->nlat, 99);
-	double		 max = s->nlat ? (double)s->lat[s->nlat - 1] / 1e6 : 0;
+	const char *name = ph->kind == PH_ENC ? "enc" : "dec";
+	double rate = s->elapsed_s > 0 ? (double)s->c.ok / s->elapsed_s : 0;
+	double p50 = median_ms(s->lat, s->nlat);
+	double p90 = pct_ms(s->lat, s->nlat, 90);
+	double p99 = pct_ms(s->lat, s->nlat, 99);
+	double max = s->nlat ? (double)s->lat[s->nlat - 1] / 1e6 : 0;
 
 	printf("%s_keys: %u connection%s, %.2f s measured, "
-	    "%u keys x %u bits per call\n", name, conns, conns == 1 ? "" : "s", s->elapsed_s, ph->o->number,
+	       "%u keys x %u bits per call\n",
+	    name, conns, conns == 1 ? "" : "s", s->elapsed_s, ph->o->number,
 	    ph->o->size);
-	printf("  calls %llu  ok %llu  errors %llu (503 no key material %llu, "
+	printf(
+	    "  calls %llu  ok %llu  errors %llu (503 no key material %llu, "
 	    "other HTTP %llu, transport %llu, bad body %llu)  new connections %ld\n",
 	    (unsigned long long)s->c.calls, (unsigned long long)s->c.ok,
-	    (unsigned long long)bench_errors(&s->c), (unsigned long long)s->c.unavail,
-	    (unsigned long long)s->c.http_other, (unsigned long long)s->c.transport,
+	    (unsigned long long)bench_errors(&s->c),
+	    (unsigned long long)s->c.unavail,
+	    (unsigned long long)s->c.http_other,
+	    (unsigned long long)s->c.transport,
 	    (unsigned long long)s->c.bad_body, s->connects);
 	printf("  %.1f calls/s (%.0f keys/s)  latency ms: p50 %.3f  p90 %.3f  "
-	    "p99 %.3f  max %.3f\n", rate, rate * ph->o->number, p50, p90, p99, max);
+	       "p99 %.3f  max %.3f\n",
+	    rate, rate * ph->o->number, p50, p90, p99, max);
 	if (bench_errors(&s->warm_c) > 0)
 		printf("  warm-up errors %llu (not counted above)\n",
 		    (unsigned long long)bench_errors(&s->warm_c));
 	if (s->first_err[0] != '\0')
 		printf("  first error: %s\n", s->first_err);
-	printf("RESULT phase=%s conns=%u calls=%llu ok=%llu errors=%llu "
+	printf(
+	    "RESULT phase=%s conns=%u calls=%llu ok=%llu errors=%llu "
 	    "unavail=%llu connects=%ld seconds=%.3f calls_per_s=%.1f "
 	    "keys_per_s=%.0f p50_ms=%.3f p90_ms=%.3f p99_ms=%.3f max_ms=%.3f "
-	    "number=%u size=%u\n", name, conns, (unsigned long long)s->c.calls,
-	    (unsigned long long)s->c.ok, (unsigned long long)bench_errors(&s->c),
+	    "number=%u size=%u\n",
+	    name, conns, (unsigned long long)s->c.calls,
+	    (unsigned long long)s->c.ok,
+	    (unsigned long long)bench_errors(&s->c),
 	    (unsigned long long)s->c.unavail, s->connects, s->elapsed_s, rate,
-	    rate * ph->o->number, p50, p90, p99, max, ph->o->number, ph->o->size);
+	    rate * ph->o->number, p50, p90, p99, max, ph->o->number,
+	    ph->o->size);
 	fflush(stdout);
 }

@@ -21,7 +21,7 @@ static int
 lat_push(struct worker *w, uint64_t ns)
 {
 	if (w->nlat == w->lat_cap) {
-		size_t	 ncap = w->lat_cap ? w->lat_cap * 2 : 4096;
+		size_t	  ncap = w->lat_cap ? w->lat_cap * 2 : 4096;
 		uint64_t *n = realloc(w->lat, ncap * sizeof(*n));
 
 		if (n == NULL)
@@ -38,8 +38,8 @@ static char *
 sets_push(struct sets *s, size_t set_bytes)
 {
 	if (s->n == s->cap) {
-		size_t	 ncap = s->cap ? s->cap * 2 : 256;
-		char	*n = realloc(s->p, ncap * set_bytes);
+		size_t ncap = s->cap ? s->cap * 2 : 256;
+		char  *n = realloc(s->p, ncap * set_bytes);
 
 		if (n == NULL)
 			return NULL;
@@ -61,17 +61,17 @@ bench_sets_free(struct sets *s)
 static size_t
 on_body(char *p, size_t size, size_t nmemb, void *arg)
 {
-	struct buf	*b = arg;
+	struct buf *b = arg;
 
 	if (buf_add(b, p, size * nmemb) == -1)
-		return 0;			/* over MAX_RESP: curl aborts */
+		return 0; /* over MAX_RESP: curl aborts */
 	return size * nmemb;
 }
 
 static void
 note_err(struct worker *w, const char *what, long status)
 {
-	char	msg[128] = "", detail[96] = "";
+	char msg[128] = "", detail[96] = "";
 
 	if (w->first_err[0] != '\0')
 		return;
@@ -86,7 +86,7 @@ note_err(struct worker *w, const char *what, long status)
 static json_t *
 keys_array(json_t *root, size_t n)
 {
-	json_t	*keys = json_object_get(root, "keys");
+	json_t *keys = json_object_get(root, "keys");
 
 	if (!json_is_array(keys) || json_array_size(keys) != n)
 		return NULL;
@@ -97,12 +97,13 @@ keys_array(json_t *root, size_t n)
 static const char *
 entry_id(json_t *keys, size_t i)
 {
-	json_t		*e = json_array_get(keys, i);
-	const char	*id = json_string_value(json_object_get(e, "key_ID"));
-	const char	*key = json_string_value(json_object_get(e, "key"));
-	uint8_t		 bin[16];
+	json_t	   *e = json_array_get(keys, i);
+	const char *id = json_string_value(json_object_get(e, "key_ID"));
+	const char *key = json_string_value(json_object_get(e, "key"));
+	uint8_t	    bin[16];
 
-	if (id == NULL || key == NULL || *key == '\0' || uuid_parse(id, bin) == -1)
+	if (id == NULL || key == NULL || *key == '\0' ||
+	    uuid_parse(id, bin) == -1)
 		return NULL;
 	return id;
 }
@@ -111,10 +112,10 @@ entry_id(json_t *keys, size_t i)
 static int
 enc_check(struct worker *w, char *set)
 {
-	struct phase	*ph = w->ph;
-	json_t		*root, *keys;
-	const char	*id;
-	int		 rc = -1;
+	struct phase *ph = w->ph;
+	json_t	     *root, *keys;
+	const char   *id;
+	int	      rc = -1;
 
 	root = json_loadb((const char *)w->resp.data, w->resp.len, 0, NULL);
 	if (root == NULL || (keys = keys_array(root, ph->o->number)) == NULL)
@@ -144,12 +145,12 @@ set_find(const char *set, size_t n, const char *id)
 static int
 dec_check(struct worker *w, const char *set)
 {
-	size_t		 n = w->ph->o->number;
-	unsigned char	 seen[ETSI_MAX_KEYS] = { 0 };
-	json_t		*root, *keys;
-	const char	*id;
-	long		 k;
-	int		 rc = -1;
+	size_t	      n = w->ph->o->number;
+	unsigned char seen[ETSI_MAX_KEYS] = { 0 };
+	json_t	     *root, *keys;
+	const char   *id;
+	long	      k;
+	int	      rc = -1;
 
 	root = json_loadb((const char *)w->resp.data, w->resp.len, 0, NULL);
 	if (root == NULL || (keys = keys_array(root, n)) == NULL)
@@ -169,9 +170,9 @@ done:
 static const char *
 dec_body(struct worker *w, const char *set)
 {
-	static const char	 head[] = "{\"key_IDs\":[", tail[] = "]}";
-	static const char	 e1[] = "{\"key_ID\":\"", e2[] = "\"}";
-	char			*p = w->dec_body;
+	static const char head[] = "{\"key_IDs\":[", tail[] = "]}";
+	static const char e1[] = "{\"key_ID\":\"", e2[] = "\"}";
+	char		 *p = w->dec_body;
 
 	memcpy(p, head, sizeof(head) - 1);
 	p += sizeof(head) - 1;
@@ -185,7 +186,7 @@ dec_body(struct worker *w, const char *set)
 		memcpy(p, e2, sizeof(e2) - 1);
 		p += sizeof(e2) - 1;
 	}
-	memcpy(p, tail, sizeof(tail));		/* with the NUL */
+	memcpy(p, tail, sizeof(tail)); /* with the NUL */
 	return w->dec_body;
 }
 
@@ -193,12 +194,14 @@ dec_body(struct worker *w, const char *set)
 static int
 enc_keep(struct worker *w, int record)
 {
-	struct phase	*ph = w->ph;
-	char		*slot;
+	struct phase *ph = w->ph;
+	char	     *slot;
 
-	if (ph->o->enc_only || atomic_fetch_add(&ph->stored, 1) >= ph->max_stored)
-		return 0;			/* not needed, or memory cap */
-	if ((slot = sets_push(record ? &w->meas : &w->warm, ph->set_bytes)) == NULL)
+	if (ph->o->enc_only ||
+	    atomic_fetch_add(&ph->stored, 1) >= ph->max_stored)
+		return 0; /* not needed, or memory cap */
+	if ((slot = sets_push(record ? &w->meas : &w->warm, ph->set_bytes)) ==
+	    NULL)
 		return -1;
 	memcpy(slot, w->ids, ph->set_bytes);
 	return 0;
@@ -210,11 +213,12 @@ enum verdict { CALL_OK, CALL_FAILED, CALL_TRANSPORT };
 static enum verdict
 judge(struct worker *w, CURLcode cc, long status, const char *set, int record)
 {
-	struct counters	*c = record ? &w->c : &w->warm_c;
+	struct counters *c = record ? &w->c : &w->warm_c;
 	char		 what[CURL_ERROR_SIZE];
 
 	if (cc != CURLE_OK) {
-		snprintf(what, sizeof(what), "transport: %s", curl_easy_strerror(cc));
+		snprintf(what, sizeof(what), "transport: %s",
+		    curl_easy_strerror(cc));
 		note_err(w, what, 0);
 		c->transport++;
 		return CALL_TRANSPORT;
@@ -229,12 +233,13 @@ judge(struct worker *w, CURLcode cc, long status, const char *set, int record)
 		return CALL_FAILED;
 	}
 	if (w->ph->kind == PH_DEC ? dec_check(w, set) == 0 :
-	    enc_check(w, w->ids) == 0) {
+				    enc_check(w, w->ids) == 0) {
 		if (w->ph->kind == PH_DEC || enc_keep(w, record) == 0)
 			return CALL_OK;
 		note_err(w, "out of memory for key IDs", 0);
 	} else {
-		note_err(w, "HTTP 200 with a body that is not the keys asked for", 0);
+		note_err(w,
+		    "HTTP 200 with a body that is not the keys asked for", 0);
 	}
 	c->bad_body++;
 	return CALL_FAILED;
@@ -244,11 +249,11 @@ judge(struct worker *w, CURLcode cc, long status, const char *set, int record)
 static enum verdict
 one_call(struct worker *w, const char *set, int record)
 {
-	struct phase	*ph = w->ph;
-	uint64_t	 t0, t1;
-	CURLcode	 cc;
-	long		 status = 0, nconn = 0;
-	enum verdict	 v;
+	struct phase *ph = w->ph;
+	uint64_t      t0, t1;
+	CURLcode      cc;
+	long	      status = 0, nconn = 0;
+	enum verdict  v;
 
 	buf_reset(&w->resp);
 	curl_easy_setopt(w->h, CURLOPT_POSTFIELDS,
@@ -260,7 +265,7 @@ one_call(struct worker *w, const char *set, int record)
 	curl_easy_getinfo(w->h, CURLINFO_NUM_CONNECTS, &nconn);
 	w->connects += nconn;
 	v = judge(w, cc, status, set, record);
-	buf_reset(&w->resp);			/* wipe the key bytes */
+	buf_reset(&w->resp); /* wipe the key bytes */
 	if (!record)
 		return v;
 	w->c.calls++;
@@ -279,14 +284,16 @@ one_call(struct worker *w, const char *set, int record)
 
 /* "Expect:" stops curl from waiting for 100-continue on large bodies. */
 static const char *const req_headers[] = {
-	"Content-Type: application/json", "Accept: application/json", "Expect:",
+	"Content-Type: application/json",
+	"Accept: application/json",
+	"Expect:",
 };
 
 static int
 worker_open(struct worker *w)
 {
-	struct phase	*ph = w->ph;
-	CURL		*h;
+	struct phase *ph = w->ph;
+	CURL	     *h;
 
 	buf_init(&w->resp, MAX_RESP);
 	w->dec_cap = 32 + (size_t)ph->o->number * (ID_LEN + 16);
@@ -294,8 +301,10 @@ worker_open(struct worker *w)
 	    (w->ids = malloc(ph->set_bytes)) == NULL ||
 	    (w->h = h = curl_easy_init()) == NULL)
 		return -1;
-	for (size_t i = 0; i < sizeof(req_headers) / sizeof(req_headers[0]); i++) {
-		struct curl_slist *l = curl_slist_append(w->hdrs, req_headers[i]);
+	for (size_t i = 0; i < sizeof(req_headers) / sizeof(req_headers[0]);
+	     i++) {
+		struct curl_slist *l =
+		    curl_slist_append(w->hdrs, req_headers[i]);
 
 		if (l == NULL)
 			return -1;
@@ -308,7 +317,8 @@ worker_open(struct worker *w)
 	    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body) ||
 	    curl_easy_setopt(h, CURLOPT_WRITEDATA, &w->resp) ||
 	    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) ||
-	    curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1) ||
+	    curl_easy_setopt(h, CURLOPT_HTTP_VERSION,
+		(long)CURL_HTTP_VERSION_1_1) ||
 	    curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L) ||
 	    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, CALL_TIMEOUT_MS) ||
 	    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, CALL_TIMEOUT_MS) ||
@@ -342,15 +352,15 @@ worker_close(struct worker *w)
 static const char *
 dec_next(struct worker *w, uint64_t now, int *record)
 {
-	struct phase	*ph = w->ph;
-	size_t		 k;
+	struct phase *ph = w->ph;
+	size_t	      k;
 
 	*record = now >= ph->t_warm_end;
 	if (!*record) {
 		k = atomic_fetch_add(&ph->next_warm, 1);
 		if (k < ph->nwarm)
 			return ph->in->p + k * ph->set_bytes;
-		time_sleep_ns(ph->t_warm_end - now);	/* warm-up sets used up */
+		time_sleep_ns(ph->t_warm_end - now); /* warm-up sets used up */
 		*record = 1;
 	}
 	k = ph->nwarm + atomic_fetch_add(&ph->next, 1);
@@ -363,7 +373,7 @@ dec_next(struct worker *w, uint64_t now, int *record)
 static int
 may_record(struct worker *w)
 {
-	struct phase	*ph = w->ph;
+	struct phase *ph = w->ph;
 
 	if (w->c.calls >= MAX_CALLS_THREAD)
 		return 0;
@@ -374,21 +384,23 @@ may_record(struct worker *w)
 void *
 bench_worker_main(void *arg)
 {
-	struct worker	*w = arg;
-	struct phase	*ph = w->ph;
-	const char	*set = NULL;
-	unsigned	 bad_row = 0;
-	uint64_t	 now;
-	int		 record;
+	struct worker *w = arg;
+	struct phase  *ph = w->ph;
+	const char    *set = NULL;
+	unsigned       bad_row = 0;
+	uint64_t       now;
+	int	       record;
 
 	if (worker_open(w) == -1) {
 		w->setup_failed = 1;
 		worker_close(w);
 		return NULL;
 	}
-	while (!atomic_load(&bench_stop) && (now = time_mono_ns()) < ph->t_end) {
+	while (
+	    !atomic_load(&bench_stop) && (now = time_mono_ns()) < ph->t_end) {
 		record = now >= ph->t_warm_end;
-		if (ph->kind == PH_DEC && (set = dec_next(w, now, &record)) == NULL)
+		if (ph->kind == PH_DEC &&
+		    (set = dec_next(w, now, &record)) == NULL)
 			break;
 		if (record && !may_record(w))
 			break;
@@ -396,7 +408,8 @@ bench_worker_main(void *arg)
 			bad_row = 0;
 		else if (++bad_row == MAX_TRANSPORT_ERRS) {
 			log_err("%s: %u transport errors in a row, thread "
-			    "stops: %s", ph->url, bad_row, w->first_err);
+				"stops: %s",
+			    ph->url, bad_row, w->first_err);
 			break;
 		}
 	}

@@ -19,7 +19,7 @@ b64_encode(const uint8_t *in, size_t n, char *out, size_t outcap)
 static int
 b64_char_ok(unsigned char c)
 {
-	int	ok = 0;
+	int ok = 0;
 
 	ok |= (c >= 'A') & (c <= 'Z');
 	ok |= (c >= 'a') & (c <= 'z');
@@ -29,10 +29,11 @@ b64_char_ok(unsigned char c)
 }
 
 int
-b64_decode(const char *in, size_t n, uint8_t *out, size_t outcap, size_t *outlen)
+b64_decode(const char *in, size_t n, uint8_t *out, size_t outcap,
+    size_t *outlen)
 {
-	size_t	pad = 0, need;
-	int	bad = 0, r;
+	size_t pad = 0, need;
+	int    bad = 0, r;
 
 	if (n % 4 != 0 || n > 0x3fffffff)
 		return -1;
@@ -54,12 +55,13 @@ b64_decode(const char *in, size_t n, uint8_t *out, size_t outcap, size_t *outlen
 	/* EVP_DecodeBlock writes need bytes (padding included): use a bounce
 	 * only when the caller's buffer is exactly sized. */
 	if (need > outcap) {
-		uint8_t	tmp[4];
+		uint8_t tmp[4];
 
 		if ((r = EVP_DecodeBlock(out, (const unsigned char *)in,
-		    (int)(n - 4))) < 0)
+			 (int)(n - 4))) < 0)
 			return -1;
-		if (EVP_DecodeBlock(tmp, (const unsigned char *)in + n - 4, 4) < 0)
+		if (EVP_DecodeBlock(tmp, (const unsigned char *)in + n - 4, 4) <
+		    0)
 			return -1;
 		memcpy(out + (size_t)r, tmp, 3 - pad);
 		memset(tmp, 0, sizeof(tmp));

@@ -26,7 +26,7 @@ static int
 buf_grow(struct buf *b, size_t need)
 {
 	size_t	 ncap;
-	uint8_t	*n;
+	uint8_t *n;
 
 	if (need <= b->cap)
 		return 0;
@@ -51,7 +51,7 @@ buf_grow(struct buf *b, size_t need)
 uint8_t *
 buf_reserve(struct buf *b, size_t n)
 {
-	uint8_t	*p;
+	uint8_t *p;
 
 	if (n > b->max - b->len || buf_grow(b, b->len + n) == -1)
 		return NULL;
@@ -63,7 +63,7 @@ buf_reserve(struct buf *b, size_t n)
 int
 buf_add(struct buf *b, const void *p, size_t n)
 {
-	uint8_t	*d;
+	uint8_t *d;
 
 	if (n == 0)
 		return 0;
@@ -82,7 +82,7 @@ buf_add_u8(struct buf *b, uint8_t v)
 int
 buf_add_u16(struct buf *b, uint16_t v)
 {
-	uint8_t	x[2] = { (uint8_t)(v >> 8), (uint8_t)v };
+	uint8_t x[2] = { (uint8_t)(v >> 8), (uint8_t)v };
 
 	return buf_add(b, x, sizeof(x));
 }
@@ -90,8 +90,8 @@ buf_add_u16(struct buf *b, uint16_t v)
 int
 buf_add_u32(struct buf *b, uint32_t v)
 {
-	uint8_t	x[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16),
-	    (uint8_t)(v >> 8), (uint8_t)v };
+	uint8_t x[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16),
+		(uint8_t)(v >> 8), (uint8_t)v };
 
 	return buf_add(b, x, sizeof(x));
 }
@@ -152,7 +152,7 @@ rd_ptr(struct rd *r, const uint8_t **p, size_t n)
 int
 rd_bytes(struct rd *r, void *out, size_t n)
 {
-	const uint8_t	*p;
+	const uint8_t *p;
 
 	if (rd_ptr(r, &p, n) == -1)
 		return -1;
@@ -170,7 +170,7 @@ rd_u8(struct rd *r, uint8_t *v)
 int
 rd_u16(struct rd *r, uint16_t *v)
 {
-	const uint8_t	*p;
+	const uint8_t *p;
 
 	if (rd_ptr(r, &p, 2) == -1)
 		return -1;
@@ -181,19 +181,19 @@ rd_u16(struct rd *r, uint16_t *v)
 int
 rd_u32(struct rd *r, uint32_t *v)
 {
-	const uint8_t	*p;
+	const uint8_t *p;
 
 	if (rd_ptr(r, &p, 4) == -1)
 		return -1;
-	*v = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	    (uint32_t)p[2] << 8 | p[3];
+	*v = (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+	    p[3];
 	return 0;
 }
 
 int
 rd_u64(struct rd *r, uint64_t *v)
 {
-	uint32_t	hi, lo;
+	uint32_t hi, lo;
 
 	if (rd_u32(r, &hi) == -1 || rd_u32(r, &lo) == -1)
 		return -1;
@@ -212,8 +212,8 @@ rd_u64(struct rd *r, uint64_t *v)
 void *
 sec_alloc(size_t n)
 {
-	static atomic_int	 warned;
-	void			*p;
+	static atomic_int warned;
+	void		 *p;
 
 	if (n == 0)
 		n = 1;
@@ -221,7 +221,8 @@ sec_alloc(size_t n)
 		return p;
 	if (CRYPTO_secure_malloc_initialized() &&
 	    atomic_exchange(&warned, 1) == 0)
-		log_warn("secure heap full: further key buffers are in ordinary "
+		log_warn(
+		    "secure heap full: further key buffers are in ordinary "
 		    "(wiped, not locked) memory");
 	ERR_clear_error();
 	return calloc(1, n);
@@ -259,7 +260,7 @@ sec_json_init(void)
 static size_t
 pow2_floor(size_t n)
 {
-	size_t	p = 1;
+	size_t p = 1;
 
 	while (p <= n / 2)
 		p *= 2;
@@ -269,9 +270,9 @@ pow2_floor(size_t n)
 void
 sec_harden(void)
 {
-	struct rlimit	rl = { 0, 0 };
-	size_t		size = SEC_HEAP_MAX;
-	int		rc;
+	struct rlimit rl = { 0, 0 };
+	size_t	      size = SEC_HEAP_MAX;
+	int	      rc;
 
 	(void)setrlimit(RLIMIT_CORE, &rl);
 	/* No core file even if a limit is raised later, no ptrace by other
@@ -282,7 +283,8 @@ sec_harden(void)
 		return;
 	/* Lock as much of the arena as the limit allows: raise the soft limit
 	 * to the hard one, then size the arena to fit. */
-	if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+	if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0 &&
+	    rl.rlim_cur != RLIM_INFINITY) {
 		if (rl.rlim_cur < SEC_HEAP_MAX && rl.rlim_max > rl.rlim_cur) {
 			rl.rlim_cur = rl.rlim_max;
 			(void)setrlimit(RLIMIT_MEMLOCK, &rl);
@@ -294,10 +296,12 @@ sec_harden(void)
 	}
 	rc = CRYPTO_secure_malloc_init(size, 16);
 	if (rc == 0)
-		log_warn("no secure heap (mmap failed): key buffers are in ordinary "
+		log_warn(
+		    "no secure heap (mmap failed): key buffers are in ordinary "
 		    "(wiped) memory");
 	else
 		log_debug("secure heap: %zu KiB, %s, excluded from core dumps",
-		    size / 1024, rc == 1 ? "locked in RAM" :
-		    "not locked (RLIMIT_MEMLOCK too low)");
+		    size / 1024,
+		    rc == 1 ? "locked in RAM" :
+			      "not locked (RLIMIT_MEMLOCK too low)");
 }

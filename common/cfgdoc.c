@@ -8,17 +8,26 @@ const char *
 cfg_opt_arg(const struct cfg_opt *o)
 {
 	static const char *const args[] = {
-		[CFG_STR] = "TEXT", [CFG_PATH] = "FILE", [CFG_UINT] = "N",
-		[CFG_BOOL] = "yes|no", [CFG_ENUM] = "NAME",
-		[CFG_ADDR] = "IPV4:PORT", [CFG_IP] = "IPV4", [CFG_ID] = "ID",
-		[CFG_IDLIST] = "ID,...", [CFG_URL] = "https://HOST:PORT",
-		[CFG_MAP] = "SAE_ID", [CFG_CUSTOM] = "VALUE",
+		[CFG_STR] = "TEXT",
+		[CFG_PATH] = "FILE",
+		[CFG_UINT] = "N",
+		[CFG_BOOL] = "yes|no",
+		[CFG_ENUM] = "NAME",
+		[CFG_ADDR] = "IPV4:PORT",
+		[CFG_IP] = "IPV4",
+		[CFG_ID] = "ID",
+		[CFG_IDLIST] = "ID,...",
+		[CFG_URL] = "https://HOST:PORT",
+		[CFG_MAP] = "SAE_ID",
+		[CFG_CUSTOM] = "VALUE",
 	};
 
 	if (o->arg)
 		return o->arg;
 	return (unsigned)o->type < sizeof(args) / sizeof(args[0]) &&
-	    args[o->type] ? args[o->type] : "VALUE";
+		args[o->type] ?
+	    args[o->type] :
+	    "VALUE";
 }
 
 /* "a|b|c" for named values, else the type's name. */
@@ -37,7 +46,7 @@ put_arg(FILE *f, const struct cfg_opt *o)
 static void
 facts(const struct cfg_opt *o, char *buf, size_t cap)
 {
-	size_t	n = 0;
+	size_t n = 0;
 
 	buf[0] = '\0';
 	if (o->type == CFG_UINT)
@@ -47,7 +56,8 @@ facts(const struct cfg_opt *o, char *buf, size_t cap)
 		n = (size_t)snprintf(buf, cap, "at most %llu",
 		    (unsigned long long)o->max);
 	if (o->def && n < cap)
-		snprintf(buf + n, cap - n, "%sdefault %s", n ? ", " : "", o->def);
+		snprintf(buf + n, cap - n, "%sdefault %s", n ? ", " : "",
+		    o->def);
 }
 
 /* Each section once, in the order of the table. */
@@ -65,7 +75,7 @@ first_of_sect(const struct cfg_table *t, size_t i)
 static void
 put_sect(FILE *f, const char *sect, const char *pre, const char *post)
 {
-	size_t	n = strlen(sect);
+	size_t n = strlen(sect);
 
 	if (n > 2 && strcmp(sect + n - 2, " *") == 0)
 		fprintf(f, "%s[%.*s NAME]%s", pre, (int)(n - 2), sect, post);
@@ -76,10 +86,11 @@ put_sect(FILE *f, const char *sect, const char *pre, const char *post)
 void
 cfg_help(const struct cfg_table *t, FILE *f)
 {
-	char	more[128];
+	char more[128];
 
 	fprintf(f, "usage: %s\n\n%s\n\n", t->usage, t->about);
-	fprintf(f, "  --config FILE           read the settings from FILE (INI)\n"
+	fprintf(f,
+	    "  --config FILE           read the settings from FILE (INI)\n"
 	    "  --check-config FILE     check FILE and the flags, then exit "
 	    "(0: valid)\n"
 	    "  -h, --help              this text\n"
@@ -88,7 +99,7 @@ cfg_help(const struct cfg_table *t, FILE *f)
 	    "Settings: \"key = value\" lines under [section] in the file; the "
 	    "flag after\na key sets the same and overrides the file.\n");
 	for (size_t i = 0; i < t->nopts; i++) {
-		const struct cfg_opt	*o = &t->opts[i];
+		const struct cfg_opt *o = &t->opts[i];
 
 		if (!cfg_opt_applies(t, o))
 			continue;
@@ -103,8 +114,11 @@ cfg_help(const struct cfg_table *t, FILE *f)
 		facts(o, more, sizeof(more));
 		fprintf(f, "\n        %s", o->help);
 		if (more[0] != '\0')
-			fprintf(f, strlen(o->help) + strlen(more) > 66 ?
-			    "\n        (%s)" : " (%s)", more);
+			fprintf(f,
+			    strlen(o->help) + strlen(more) > 66 ?
+				"\n        (%s)" :
+				" (%s)",
+			    more);
 		fputc('\n', f);
 	}
 	if (t->tail)
@@ -134,8 +148,8 @@ roff(FILE *f, const char *s)
 static void
 roff_arg(FILE *f, const struct cfg_opt *o)
 {
-	char	buf[256];
-	size_t	n = 0;
+	char   buf[256];
+	size_t n = 0;
 
 	if (o->names == NULL || o->arg) {
 		roff(f, cfg_opt_arg(o));
@@ -152,17 +166,18 @@ static void
 man_options(const struct cfg_table *t, FILE *f)
 {
 	fputs(".SH OPTIONS\n"
-	    ".TP\n\\fB\\-\\-config\\fR \\fIFILE\\fR\n"
-	    "Read the settings from FILE (see CONFIGURATION).\n"
-	    ".TP\n\\fB\\-\\-check\\-config\\fR \\fIFILE\\fR\n"
-	    "Check FILE and the flags, print the first error (file, line, "
-	    "value), and exit: 0 when valid.\n"
-	    ".TP\n\\fB\\-h\\fR, \\fB\\-\\-help\\fR\n"
-	    "Print the options and settings.\n"
-	    ".TP\n\\fB\\-\\-help\\-man\\fR\n"
-	    "Print these sections of the manual page (roff).\n", f);
+	      ".TP\n\\fB\\-\\-config\\fR \\fIFILE\\fR\n"
+	      "Read the settings from FILE (see CONFIGURATION).\n"
+	      ".TP\n\\fB\\-\\-check\\-config\\fR \\fIFILE\\fR\n"
+	      "Check FILE and the flags, print the first error (file, line, "
+	      "value), and exit: 0 when valid.\n"
+	      ".TP\n\\fB\\-h\\fR, \\fB\\-\\-help\\fR\n"
+	      "Print the options and settings.\n"
+	      ".TP\n\\fB\\-\\-help\\-man\\fR\n"
+	      "Print these sections of the manual page (roff).\n",
+	    f);
 	for (size_t i = 0; i < t->nopts; i++) {
-		const struct cfg_opt	*o = &t->opts[i];
+		const struct cfg_opt *o = &t->opts[i];
 
 		if (o->flag == NULL || !cfg_opt_applies(t, o))
 			continue;
@@ -182,15 +197,16 @@ man_options(const struct cfg_table *t, FILE *f)
 void
 cfg_man(const struct cfg_table *t, FILE *f)
 {
-	char	more[128];
+	char more[128];
 
 	man_options(t, f);
 	fputs(".SH CONFIGURATION\n"
-	    "One INI file: \\fB[section]\\fR lines, then \\fIkey\\fR = "
-	    "\\fIvalue\\fR lines; lines starting with ; or # are comments.\n"
-	    "An error names the file, the line and the bad value.\n", f);
+	      "One INI file: \\fB[section]\\fR lines, then \\fIkey\\fR = "
+	      "\\fIvalue\\fR lines; lines starting with ; or # are comments.\n"
+	      "An error names the file, the line and the bad value.\n",
+	    f);
 	for (size_t i = 0; i < t->nopts; i++) {
-		const struct cfg_opt	*o = &t->opts[i];
+		const struct cfg_opt *o = &t->opts[i];
 
 		if (!cfg_opt_applies(t, o))
 			continue;

@@ -23,7 +23,7 @@ static void
 err_cat(char *err, size_t errlen, const char *fmt, ...)
 {
 	size_t	n = strlen(err);
-	va_list	ap;
+	va_list ap;
 
 	if (n + 1 >= errlen)
 		return;
@@ -44,8 +44,11 @@ bad_name(const struct cfg_opt *o, const char *v, char *err, size_t errlen)
 {
 	snprintf(err, errlen, "%s \"%s\" is not ", o->key, v);
 	for (size_t i = 0; o->names[i].name; i++)
-		err_cat(err, errlen, "%s%s", i == 0 ? "" :
-		    o->names[i + 1].name ? ", " : " or ", o->names[i].name);
+		err_cat(err, errlen, "%s%s",
+		    i == 0		     ? "" :
+			o->names[i + 1].name ? ", " :
+					       " or ",
+		    o->names[i].name);
 	return -1;
 }
 
@@ -62,11 +65,13 @@ static int
 set_uint(const struct cfg_opt *o, void *dst, const char *v, char *err,
     size_t errlen)
 {
-	uint64_t	u;
+	uint64_t u;
 
 	if (num_u64(v, o->min, o->max, &u) == -1) {
-		snprintf(err, errlen, "%s \"%s\" is not a whole number in "
-		    "[%llu, %llu]", o->key, v, (unsigned long long)o->min,
+		snprintf(err, errlen,
+		    "%s \"%s\" is not a whole number in "
+		    "[%llu, %llu]",
+		    o->key, v, (unsigned long long)o->min,
 		    (unsigned long long)o->max);
 		return -1;
 	}
@@ -100,10 +105,11 @@ static int
 set_ip(const struct cfg_opt *o, char *dst, const char *v, char *err,
     size_t errlen)
 {
-	struct in_addr	a;
+	struct in_addr a;
 
 	if (strlen(v) >= o->size || inet_pton(AF_INET, v, &a) != 1) {
-		snprintf(err, errlen, "%s \"%s\" is not an IPv4 address", o->key, v);
+		snprintf(err, errlen, "%s \"%s\" is not an IPv4 address",
+		    o->key, v);
 		return -1;
 	}
 	snprintf(dst, o->size, "%s", v);
@@ -122,12 +128,15 @@ set_string(const struct cfg_opt *o, char **dst, const char *v, char *err,
 	if (o->names && find_name(o, v) == NULL)
 		return bad_name(o, v, err, errlen);
 	if (o->type == CFG_ID && !etsi_id_valid(v)) {
-		snprintf(err, errlen, "%s \"%s\" is not a valid ID (ETSI 014: "
-		    "printable, no spaces or slashes)", o->key, v);
+		snprintf(err, errlen,
+		    "%s \"%s\" is not a valid ID (ETSI 014: "
+		    "printable, no spaces or slashes)",
+		    o->key, v);
 		return -1;
 	}
 	if (o->type == CFG_URL && strncmp(v, "https://", 8) != 0) {
-		snprintf(err, errlen, "%s \"%s\" is not an https:// URL", o->key, v);
+		snprintf(err, errlen, "%s \"%s\" is not an https:// URL",
+		    o->key, v);
 		return -1;
 	}
 	return cfg_str(dst, v);
@@ -138,23 +147,17 @@ static int
 set_value(const struct cfg_opt *o, void *base, const char *key, const char *v,
     char *err, size_t errlen)
 {
-	const struct cfg_name	*nm;
-	void			*dst = field(base, o->off);
-	int			 rc = -1;
+	const struct cfg_name *nm;
+	void		      *dst = field(base, o->off);
+	int		       rc = -1;
 
 	switch (o->type) {
 	case CFG_STR:
 	case CFG_PATH:
 	case CFG_ID:
-	case CFG_URL:
-		rc = set_string(o, dst, v, err, errlen);
-		break;
-	case CFG_UINT:
-		rc = set_uint(o, dst, v, err, errlen);
-		break;
-	case CFG_BOOL:
-		rc = set_bool(o, dst, v, err, errlen);
-		break;
+	case CFG_URL: rc = set_string(o, dst, v, err, errlen); break;
+	case CFG_UINT: rc = set_uint(o, dst, v, err, errlen); break;
+	case CFG_BOOL: rc = set_bool(o, dst, v, err, errlen); break;
 	case CFG_ENUM:
 		if ((nm = find_name(o, v)) == NULL)
 			return bad_name(o, v, err, errlen);
@@ -162,12 +165,10 @@ set_value(const struct cfg_opt *o, void *base, const char *key, const char *v,
 		rc = 0;
 		break;
 	case CFG_ADDR:
-		rc = cfg_addr(dst, o->size, field(base, o->off2), o->key, v, err,
-		    errlen);
+		rc = cfg_addr(dst, o->size, field(base, o->off2), o->key, v,
+		    err, errlen);
 		break;
-	case CFG_IP:
-		rc = set_ip(o, dst, v, err, errlen);
-		break;
+	case CFG_IP: rc = set_ip(o, dst, v, err, errlen); break;
 	case CFG_IDLIST:
 		rc = cfg_id_list(dst, field(base, o->off2), o->max, o->key, v,
 		    err, errlen);
@@ -176,9 +177,7 @@ set_value(const struct cfg_opt *o, void *base, const char *key, const char *v,
 		rc = cfg_map_add(dst, field(base, o->off2), o->max, key, v, err,
 		    errlen);
 		break;
-	case CFG_CUSTOM:
-		rc = o->set(base, o, key, v, err, errlen);
-		break;
+	case CFG_CUSTOM: rc = o->set(base, o, key, v, err, errlen); break;
 	}
 	if (rc == 0 && o->seen)
 		*(int *)field(base, o->seen - 1) = 1;
@@ -188,7 +187,7 @@ set_value(const struct cfg_opt *o, void *base, const char *key, const char *v,
 static bool
 sect_is_instance(const char *sect)
 {
-	size_t	n = strlen(sect);
+	size_t n = strlen(sect);
 
 	return n > 2 && strcmp(sect + n - 2, " *") == 0;
 }
@@ -197,7 +196,7 @@ sect_is_instance(const char *sect)
 static bool
 sect_match(const char *pat, const char *section, const char **arg)
 {
-	size_t	n = strlen(pat);
+	size_t n = strlen(pat);
 
 	*arg = NULL;
 	if (sect_is_instance(pat)) {
@@ -213,17 +212,17 @@ int
 cfg_set(const struct cfg_table *t, void *cfg, const char *section,
     const char *key, const char *value, char *err, size_t errlen)
 {
-	const struct cfg_opt	*o = NULL;
-	const char		*arg = NULL;
-	void			*base = cfg;
-	bool			 known = false;
-	int			 rc;
+	const struct cfg_opt *o = NULL;
+	const char	     *arg = NULL;
+	void		     *base = cfg;
+	bool		      known = false;
+	int		      rc;
 
 	err[0] = '\0';
 	/* The key's entry of this role; else of another one (ignored). */
 	for (size_t i = 0; i < t->nopts; i++) {
-		const struct cfg_opt	*x = &t->opts[i];
-		const char		*xarg;
+		const struct cfg_opt *x = &t->opts[i];
+		const char	     *xarg;
 
 		if (!sect_match(x->sect, section, &xarg))
 			continue;
@@ -240,13 +239,14 @@ cfg_set(const struct cfg_table *t, void *cfg, const char *section,
 		return -1;
 	}
 	if (o == NULL) {
-		snprintf(err, errlen, "unknown setting \"%s\" in [%s]", key, section);
+		snprintf(err, errlen, "unknown setting \"%s\" in [%s]", key,
+		    section);
 		return -1;
 	}
 	if (!cfg_opt_applies(t, o))
 		return 0;
 	if (arg != NULL) {
-		char	name[64];
+		char name[64];
 
 		snprintf(name, sizeof(name), "%.*s", (int)(arg - section - 1),
 		    section);
@@ -267,7 +267,7 @@ cfg_defaults(const struct cfg_table *t, void *cfg, char *err, size_t errlen)
 	if (t->init)
 		t->init(cfg);
 	for (size_t i = 0; i < t->nopts; i++) {
-		const struct cfg_opt	*o = &t->opts[i];
+		const struct cfg_opt *o = &t->opts[i];
 
 		if (o->def == NULL || !cfg_opt_applies(t, o))
 			continue;
@@ -294,10 +294,10 @@ void
 cfg_release(const struct cfg_table *t, void *base, bool instance)
 {
 	for (size_t i = 0; i < t->nopts; i++) {
-		const struct cfg_opt	*o = &t->opts[i];
-		struct etsiapi_map	*map = field(base, o->off);
-		char			**list = field(base, o->off);
-		size_t			*n = field(base, o->off2);
+		const struct cfg_opt *o = &t->opts[i];
+		struct etsiapi_map   *map = field(base, o->off);
+		char		    **list = field(base, o->off);
+		size_t		     *n = field(base, o->off2);
 
 		if (sect_is_instance(o->sect) != instance)
 			continue;
@@ -305,9 +305,7 @@ cfg_release(const struct cfg_table *t, void *base, bool instance)
 		case CFG_STR:
 		case CFG_PATH:
 		case CFG_ID:
-		case CFG_URL:
-			wipe_free(field(base, o->off));
-			break;
+		case CFG_URL: wipe_free(field(base, o->off)); break;
 		case CFG_IDLIST:
 			for (size_t j = 0; j < *n; j++)
 				wipe_free(&list[j]);
@@ -320,22 +318,21 @@ cfg_release(const struct cfg_table *t, void *base, bool instance)
 			}
 			*n = 0;
 			break;
-		default:
-			break;
+		default: break;
 		}
 	}
 }
 
 struct tab_ctx {
-	const struct cfg_table	*t;
-	void			*cfg;
+	const struct cfg_table *t;
+	void		       *cfg;
 };
 
 static int
 tab_setter(void *ctx, const char *section, const char *name, const char *value,
     char *err, size_t errlen)
 {
-	struct tab_ctx	*tc = ctx;
+	struct tab_ctx *tc = ctx;
 
 	return cfg_set(tc->t, tc->cfg, section, name, value, err, errlen);
 }
@@ -344,7 +341,7 @@ int
 cfg_tab_load(const struct cfg_table *t, void *cfg, const char *path, char *err,
     size_t errlen)
 {
-	struct tab_ctx	tc = { t, cfg };
+	struct tab_ctx tc = { t, cfg };
 
 	return cfg_load(path, tab_setter, &tc, err, errlen);
 }
@@ -353,7 +350,7 @@ int
 cfg_tab_load_file(const struct cfg_table *t, void *cfg, FILE *f,
     const char *name, char *err, size_t errlen)
 {
-	struct tab_ctx	tc = { t, cfg };
+	struct tab_ctx tc = { t, cfg };
 
 	return cfg_load_file(f, name, tab_setter, &tc, err, errlen);
 }
@@ -367,8 +364,8 @@ enum { OPT_CONFIG = 1, OPT_CHECK, OPT_HELP, OPT_MAN };
 static struct option *
 cmd_options(const struct cfg_table *t, const struct cfg_opt ***map)
 {
-	struct option	*o;
-	size_t		 n = 0;
+	struct option *o;
+	size_t	       n = 0;
 
 	o = calloc(t->nopts + 5, sizeof(*o));
 	*map = calloc(t->nopts + 1, sizeof(**map));
@@ -381,10 +378,12 @@ cmd_options(const struct cfg_table *t, const struct cfg_opt ***map)
 		if (t->opts[i].flag && cfg_opt_applies(t, &t->opts[i])) {
 			(*map)[n] = &t->opts[i];
 			o[n++] = (struct option){ t->opts[i].flag,
-			    required_argument, NULL, 0 };
+				required_argument, NULL, 0 };
 		}
-	o[n++] = (struct option){ "config", required_argument, NULL, OPT_CONFIG };
-	o[n++] = (struct option){ "check-config", required_argument, NULL, OPT_CHECK };
+	o[n++] =
+	    (struct option){ "config", required_argument, NULL, OPT_CONFIG };
+	o[n++] = (struct option){ "check-config", required_argument, NULL,
+		OPT_CHECK };
 	o[n++] = (struct option){ "help", no_argument, NULL, OPT_HELP };
 	o[n] = (struct option){ "help-man", no_argument, NULL, OPT_MAN };
 	return o;
@@ -394,9 +393,9 @@ int
 cfg_cmdline(const struct cfg_table *t, int argc, char **argv,
     struct cfg_cmd *cmd)
 {
-	const struct cfg_opt	**map;
-	struct option		 *o;
-	int			  ch, idx, rc = 0;
+	const struct cfg_opt **map;
+	struct option	      *o;
+	int		       ch, idx, rc = 0;
 
 	memset(cmd, 0, sizeof(*cmd));
 	cmd->argc = argc;
@@ -414,7 +413,7 @@ cfg_cmdline(const struct cfg_table *t, int argc, char **argv,
 			cmd->file = optarg;
 			cmd->check_only = ch == OPT_CHECK;
 		} else if (ch != 0)
-			rc = -1;	/* getopt said which */
+			rc = -1; /* getopt said which */
 	}
 	if (rc == 0 && optind != argc) {
 		fprintf(stderr, "%s: unexpected argument \"%s\"\n", t->prog,
@@ -434,18 +433,18 @@ static int
 cmd_apply(const struct cfg_table *t, void *cfg, const struct cfg_cmd *cmd,
     char *err, size_t errlen)
 {
-	const struct cfg_opt	**map, *f;
-	struct option		 *o;
-	int			  ch, idx, rc = 0;
+	const struct cfg_opt **map, *f;
+	struct option	      *o;
+	int		       ch, idx, rc = 0;
 
 	if ((o = cmd_options(t, &map)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	optind = 1;
-	opterr = 0;		/* cfg_cmdline reported bad usage */
-	while (rc == 0 && (ch = getopt_long(cmd->argc, cmd->argv, "h", o,
-	    &idx)) != -1) {
+	opterr = 0; /* cfg_cmdline reported bad usage */
+	while (rc == 0 &&
+	    (ch = getopt_long(cmd->argc, cmd->argv, "h", o, &idx)) != -1) {
 		if (ch != 0)
 			continue;
 		f = map[idx];
@@ -480,7 +479,7 @@ int
 cfg_main(const struct cfg_table *t, void *cfg, int argc, char **argv,
     struct cfg_cmd *cmd)
 {
-	char	err[512];
+	char err[512];
 
 	if (t->init)
 		t->init(cfg);

@@ -13,10 +13,10 @@
 void
 daemon_start(const char *name, const char *level, sigset_t *set)
 {
-	enum log_level	lvl = LOG_INFO;
+	enum log_level lvl = LOG_INFO;
 
 	if (level != NULL)
-		(void)log_level_parse(level, &lvl);	/* the table checked it */
+		(void)log_level_parse(level, &lvl); /* the table checked it */
 	log_init(name, lvl);
 	sec_json_init();
 	sec_harden();
@@ -31,7 +31,7 @@ daemon_start(const char *name, const char *level, sigset_t *set)
 void
 daemon_wait(const sigset_t *set, void (*hup)(void *ctx), void *ctx)
 {
-	int	sig;
+	int sig;
 
 	for (;;) {
 		if (sigwait(set, &sig) != 0)
@@ -49,9 +49,9 @@ daemon_wait(const sigset_t *set, void (*hup)(void *ctx), void *ctx)
 int
 daemon_ready(const char *path, const char *fmt, ...)
 {
-	char	 tmp[4096];
-	FILE	*f;
-	va_list	 ap;
+	char	tmp[4096];
+	FILE   *f;
+	va_list ap;
 
 	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp) ||
 	    (f = fopen(tmp, "w")) == NULL)

@@ -15,15 +15,15 @@
  * SIGTERM, SIGINT and SIGHUP blocked into *set: threads started after this
  * inherit the mask, and daemon_wait() takes them.
  */
-void	daemon_start(const char *name, const char *level, sigset_t *set);
+void daemon_start(const char *name, const char *level, sigset_t *set);
 
 /* Until SIGTERM or SIGINT (logged "NAME: stopping"); each SIGHUP calls
  * hup(ctx), or with hup NULL logs that there is nothing to reload. */
-void	daemon_wait(const sigset_t *set, void (*hup)(void *ctx), void *ctx);
+void daemon_wait(const sigset_t *set, void (*hup)(void *ctx), void *ctx);
 
 /* Writes the "key=value" lines of fmt and "pid=" to path (through
  * path.tmp and a rename, so a reader never sees half of it). */
-int	daemon_ready(const char *path, const char *fmt, ...)
-	    __attribute__((format(printf, 2, 3)));
+int daemon_ready(const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 #endif

@@ -11,8 +11,14 @@
 #include "common/etsi.h"
 #include "common/etsi_int.h"
 
-#define STATUS_ID(m, f)		{ m, offsetof(struct etsi_status, f), true }
-#define STATUS_UINT(m, f)	{ m, offsetof(struct etsi_status, f), false }
+#define STATUS_ID(m, f)                                                        \
+	{                                                                      \
+		m, offsetof(struct etsi_status, f), true                       \
+	}
+#define STATUS_UINT(m, f)                                                      \
+	{                                                                      \
+		m, offsetof(struct etsi_status, f), false                      \
+	}
 
 const struct etsi_field etsi_status_fields[ETSI_STATUS_NFIELDS] = {
 	STATUS_ID("source_KME_ID", source_kme_id),
@@ -31,7 +37,7 @@ const struct etsi_field etsi_status_fields[ETSI_STATUS_NFIELDS] = {
 bool
 etsi_id_valid(const char *s)
 {
-	size_t	i;
+	size_t i;
 
 	if (s == NULL)
 		return false;
@@ -61,15 +67,15 @@ etsi_key_id_valid(const char *s, size_t len)
 bool
 etsi_json_depth_ok(const char *js, size_t len, unsigned max)
 {
-	unsigned	depth = 0;
-	bool		instr = false;
+	unsigned depth = 0;
+	bool	 instr = false;
 
 	for (size_t i = 0; js != NULL && i < len; i++) {
 		char c = js[i];
 
 		if (instr) {
 			if (c == '\\')
-				i++;		/* the escaped character */
+				i++; /* the escaped character */
 			else if (c == '"')
 				instr = false;
 		} else if (c == '"')
@@ -130,7 +136,8 @@ etsi_key_req_free(struct etsi_key_req *r)
 		return;
 	for (size_t i = 0; r->slaves != NULL && i < r->nslaves; i++)
 		free(r->slaves[i]);
-	for (size_t i = 0; r->ext_mandatory != NULL && i < r->n_ext_mandatory; i++)
+	for (size_t i = 0; r->ext_mandatory != NULL && i < r->n_ext_mandatory;
+	     i++)
 		free(r->ext_mandatory[i]);
 	free(r->slaves);
 	free(r->ext_mandatory);

@@ -24,16 +24,16 @@
 #include "common/etsi.h"
 #include "common/etsi_int.h"
 
-#define ETSI_MAX_EXT	64	/* extension member names we record */
-#define QUOTE_MAX	40	/* bad values quoted in errors up to this length */
+#define ETSI_MAX_EXT 64 /* extension member names we record */
+#define QUOTE_MAX    40 /* bad values quoted in errors up to this length */
 
 /* Copies s into a short, printable form for error messages. */
 static const char *
 quote(char out[static QUOTE_MAX + 4], const char *s)
 {
-	size_t	i;
+	size_t i;
 
-	for (i = 0; s[i] != '\0' && i < QUOTE_MAX; i++)
+	for (i = 0; i < QUOTE_MAX && s[i] != '\0'; i++)
 		out[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
 	if (s[i] != '\0')
 		out[i++] = '.', out[i++] = '.', out[i++] = '.';
@@ -45,15 +45,16 @@ quote(char out[static QUOTE_MAX + 4], const char *s)
 static json_t *
 load_object(const char *js, size_t len, char *err)
 {
-	json_error_t	 jerr;
-	json_t		*o;
-	size_t		 i;
-	char		*near;
+	json_error_t jerr;
+	json_t	    *o;
+	size_t	     i;
+	char	    *near;
 
 	if (js == NULL)
 		len = 0;
 	for (i = 0; i < len; i++)
-		if (js[i] != ' ' && js[i] != '\t' && js[i] != '\r' && js[i] != '\n')
+		if (js[i] != ' ' && js[i] != '\t' && js[i] != '\r' &&
+		    js[i] != '\n')
 			break;
 	if (i == len) {
 		snprintf(err, ETSI_ERRLEN, "empty body");
@@ -64,12 +65,13 @@ load_object(const char *js, size_t len, char *err)
 		    ETSI_JSON_MAX_DEPTH);
 		return NULL;
 	}
-	if ((o = json_loadb(js, len, JSON_REJECT_DUPLICATES |
-	    JSON_DECODE_ANY, &jerr)) == NULL) {
+	if ((o = json_loadb(js, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
+		 &jerr)) == NULL) {
 		if ((near = strstr(jerr.text, " near ")) != NULL)
 			*near = '\0';
-		snprintf(err, ETSI_ERRLEN, "invalid JSON at line %d column %d: %s",
-		    jerr.line, jerr.column, jerr.text);
+		snprintf(err, ETSI_ERRLEN,
+		    "invalid JSON at line %d column %d: %s", jerr.line,
+		    jerr.column, jerr.text);
 		explicit_bzero(&jerr, sizeof(jerr));
 		return NULL;
 	}
@@ -85,11 +87,12 @@ load_object(const char *js, size_t len, char *err)
 static int
 check_members(json_t *o, const char *const *known, const char *what, char *err)
 {
-	const char	*k;
-	json_t		*v;
-	char		 q[QUOTE_MAX + 4];
+	const char *k;
+	json_t	   *v;
+	char	    q[QUOTE_MAX + 4];
 
-	json_object_foreach(o, k, v) {
+	json_object_foreach(o, k, v)
+	{
 		size_t i;
 
 		for (i = 0; known[i] != NULL; i++)
@@ -110,8 +113,8 @@ static int
 get_uint(json_t *o, const char *name, bool required, unsigned min, unsigned max,
     unsigned *out, char *err)
 {
-	json_t		*v = json_object_get(o, name);
-	json_int_t	 n;
+	json_t	  *v = json_object_get(o, name);
+	json_int_t n;
 
 	if (v == NULL) {
 		if (!required)
@@ -142,9 +145,9 @@ get_uint(json_t *o, const char *name, bool required, unsigned min, unsigned max,
 static int
 get_id(json_t *o, const char *name, char *out, char *err)
 {
-	json_t		*v = json_object_get(o, name);
-	const char	*s;
-	char		 q[QUOTE_MAX + 4];
+	json_t	   *v = json_object_get(o, name);
+	const char *s;
+	char	    q[QUOTE_MAX + 4];
 
 	if (v == NULL) {
 		snprintf(err, ETSI_ERRLEN, "missing \"%s\"", name);
@@ -168,7 +171,7 @@ get_id(json_t *o, const char *name, char *out, char *err)
 static json_t *
 get_array(json_t *o, const char *name, char *err)
 {
-	json_t	*a;
+	json_t *a;
 
 	if ((a = json_object_get(o, name)) == NULL) {
 		snprintf(err, ETSI_ERRLEN, "missing \"%s\"", name);
@@ -179,8 +182,10 @@ get_array(json_t *o, const char *name, char *err)
 		return NULL;
 	}
 	if (json_array_size(a) == 0 || json_array_size(a) > ETSI_MAX_KEYS) {
-		snprintf(err, ETSI_ERRLEN, "\"%s\" has %zu entries, 1 to %d "
-		    "allowed", name, json_array_size(a), ETSI_MAX_KEYS);
+		snprintf(err, ETSI_ERRLEN,
+		    "\"%s\" has %zu entries, 1 to %d "
+		    "allowed",
+		    name, json_array_size(a), ETSI_MAX_KEYS);
 		return NULL;
 	}
 	return a;
@@ -190,12 +195,14 @@ get_array(json_t *o, const char *name, char *err)
 static int
 get_key_id(json_t *id, const char *what, char *out, char *err)
 {
-	char	q[QUOTE_MAX + 4];
+	char q[QUOTE_MAX + 4];
 
 	if (!etsi_key_id_valid(json_string_value(id), json_string_length(id)) ||
 	    strlen(json_string_value(id)) != json_string_length(id)) {
-		snprintf(err, ETSI_ERRLEN, "%s: \"key_ID\" is not a valid "
-		    "key ID: \"%s\"", what, quote(q, json_string_value(id)));
+		snprintf(err, ETSI_ERRLEN,
+		    "%s: \"key_ID\" is not a valid "
+		    "key ID: \"%s\"",
+		    what, quote(q, json_string_value(id)));
 		return -1;
 	}
 	memcpy(out, json_string_value(id), json_string_length(id) + 1);
@@ -206,7 +213,7 @@ int
 etsi_status_parse(const char *js, size_t len, struct etsi_status *out,
     char err[static ETSI_ERRLEN])
 {
-	const struct etsi_field	*f;
+	const struct etsi_field *f;
 	json_t			*o;
 	char			*p;
 	int			 rc = -1;
@@ -214,15 +221,16 @@ etsi_status_parse(const char *js, size_t len, struct etsi_status *out,
 	memset(out, 0, sizeof(*out));
 	if ((o = load_object(js, len, err)) == NULL)
 		return -1;
-	for (f = etsi_status_fields; f < etsi_status_fields +
-	    ETSI_STATUS_NFIELDS; f++) {
+	for (f = etsi_status_fields;
+	     f < etsi_status_fields + ETSI_STATUS_NFIELDS; f++) {
 		p = (char *)out + f->off;
-		if ((f->is_id ? get_id(o, f->name, p, err) : get_uint(o, f->name,
-		    true, 0, UINT_MAX, (unsigned *)(void *)p, err)) == -1)
+		if ((f->is_id ? get_id(o, f->name, p, err) :
+				get_uint(o, f->name, true, 0, UINT_MAX,
+				    (unsigned *)(void *)p, err)) == -1)
 			goto done;
 	}
 	rc = 0;
- done:
+done:
 	json_decref(o);
 	if (rc == -1)
 		memset(out, 0, sizeof(*out));
@@ -233,9 +241,9 @@ etsi_status_parse(const char *js, size_t len, struct etsi_status *out,
 static int
 req_slaves(json_t *a, struct etsi_key_req *r, char *err)
 {
-	size_t	 i;
-	json_t	*v;
-	char	 q[QUOTE_MAX + 4];
+	size_t	i;
+	json_t *v;
+	char	q[QUOTE_MAX + 4];
 
 	if (!json_is_array(a)) {
 		snprintf(err, ETSI_ERRLEN,
@@ -243,26 +251,32 @@ req_slaves(json_t *a, struct etsi_key_req *r, char *err)
 		return -1;
 	}
 	if (json_array_size(a) > ETSI_MAX_SLAVES) {
-		snprintf(err, ETSI_ERRLEN, "\"additional_slave_SAE_IDs\" has %zu "
-		    "entries, at most %d allowed", json_array_size(a),
-		    ETSI_MAX_SLAVES);
+		snprintf(err, ETSI_ERRLEN,
+		    "\"additional_slave_SAE_IDs\" has %zu "
+		    "entries, at most %d allowed",
+		    json_array_size(a), ETSI_MAX_SLAVES);
 		return -1;
 	}
 	if (json_array_size(a) == 0)
 		return 0;
 	if ((r->slaves = calloc(json_array_size(a), sizeof(char *))) == NULL)
 		goto nomem;
-	json_array_foreach(a, i, v) {
+	json_array_foreach(a, i, v)
+	{
 		const char *s = json_string_value(v);
 
 		if (s == NULL) {
-			snprintf(err, ETSI_ERRLEN, "\"additional_slave_SAE_IDs\" "
-			    "entry %zu must be a string", i);
+			snprintf(err, ETSI_ERRLEN,
+			    "\"additional_slave_SAE_IDs\" "
+			    "entry %zu must be a string",
+			    i);
 			return -1;
 		}
 		if (strlen(s) != json_string_length(v) || !etsi_id_valid(s)) {
-			snprintf(err, ETSI_ERRLEN, "\"additional_slave_SAE_IDs\" "
-			    "entry %zu is not a valid ID: \"%s\"", i, quote(q, s));
+			snprintf(err, ETSI_ERRLEN,
+			    "\"additional_slave_SAE_IDs\" "
+			    "entry %zu is not a valid ID: \"%s\"",
+			    i, quote(q, s));
 			return -1;
 		}
 		if ((r->slaves[i] = strdup(s)) == NULL)
@@ -270,7 +284,7 @@ req_slaves(json_t *a, struct etsi_key_req *r, char *err)
 		r->nslaves++;
 	}
 	return 0;
- nomem:
+nomem:
 	snprintf(err, ETSI_ERRLEN, "out of memory");
 	return -1;
 }
@@ -281,30 +295,36 @@ static int
 req_ext(json_t *a, const char *name, struct etsi_key_req *r, bool mandatory,
     char *err)
 {
-	size_t		 i;
-	json_t		*v, *mv;
-	const char	*k;
+	size_t	    i;
+	json_t	   *v, *mv;
+	const char *k;
 
 	if (!json_is_array(a)) {
 		snprintf(err, ETSI_ERRLEN, "\"%s\" must be an array", name);
 		return -1;
 	}
-	json_array_foreach(a, i, v) {
+	json_array_foreach(a, i, v)
+	{
 		if (!json_is_object(v)) {
-			snprintf(err, ETSI_ERRLEN, "\"%s\" entry %zu must be an "
-			    "object", name, i);
+			snprintf(err, ETSI_ERRLEN,
+			    "\"%s\" entry %zu must be an "
+			    "object",
+			    name, i);
 			return -1;
 		}
 		if (!mandatory) {
 			r->n_ext_optional++;
 			continue;
 		}
-		json_object_foreach(v, k, mv) {
+		json_object_foreach(v, k, mv)
+		{
 			char **nv;
 
 			if (r->n_ext_mandatory >= ETSI_MAX_EXT) {
-				snprintf(err, ETSI_ERRLEN, "\"%s\" has more than "
-				    "%d members", name, ETSI_MAX_EXT);
+				snprintf(err, ETSI_ERRLEN,
+				    "\"%s\" has more than "
+				    "%d members",
+				    name, ETSI_MAX_EXT);
 				return -1;
 			}
 			nv = realloc(r->ext_mandatory,
@@ -318,7 +338,7 @@ req_ext(json_t *a, const char *name, struct etsi_key_req *r, bool mandatory,
 		}
 	}
 	return 0;
- nomem:
+nomem:
 	snprintf(err, ETSI_ERRLEN, "out of memory");
 	return -1;
 }
@@ -328,17 +348,18 @@ etsi_key_req_parse(const char *js, size_t len, struct etsi_key_req *out,
     char err[static ETSI_ERRLEN])
 {
 	static const char *const known[] = { "number", "size",
-	    "additional_slave_SAE_IDs", "extension_mandatory",
-	    "extension_optional", NULL };
-	json_t	*o, *v;
-	int	 rc = -1;
+		"additional_slave_SAE_IDs", "extension_mandatory",
+		"extension_optional", NULL };
+	json_t			*o, *v;
+	int			 rc = -1;
 
 	memset(out, 0, sizeof(*out));
 	out->number = 1;
 	if ((o = load_object(js, len, err)) == NULL)
 		return -1;
 	if (check_members(o, known, NULL, err) == -1 ||
-	    get_uint(o, "number", false, 1, UINT_MAX, &out->number, err) == -1 ||
+	    get_uint(o, "number", false, 1, UINT_MAX, &out->number, err) ==
+		-1 ||
 	    get_uint(o, "size", false, 1, UINT_MAX, &out->size, err) == -1)
 		goto done;
 	if ((v = json_object_get(o, "additional_slave_SAE_IDs")) != NULL &&
@@ -351,7 +372,7 @@ etsi_key_req_parse(const char *js, size_t len, struct etsi_key_req *out,
 	    req_ext(v, "extension_optional", out, false, err) == -1)
 		goto done;
 	rc = 0;
- done:
+done:
 	json_decref(o);
 	if (rc == -1)
 		etsi_key_req_free(out);
@@ -362,10 +383,10 @@ etsi_key_req_parse(const char *js, size_t len, struct etsi_key_req *out,
 static int
 key_entry(json_t *e, size_t i, struct etsi_key *k, char *err)
 {
-	json_t		*id, *key;
-	const char	*s;
-	size_t		 n, pad, want, got;
-	char		 what[32];
+	json_t	   *id, *key;
+	const char *s;
+	size_t	    n, pad, want, got;
+	char	    what[32];
 
 	if (!json_is_object(e)) {
 		snprintf(err, ETSI_ERRLEN, "keys[%zu] must be an object", i);
@@ -379,8 +400,8 @@ key_entry(json_t *e, size_t i, struct etsi_key *k, char *err)
 		return -1;
 	}
 	if (!json_is_string(id) || !json_is_string(key)) {
-		snprintf(err, ETSI_ERRLEN, "keys[%zu]: \"%s\" must be a string", i,
-		    !json_is_string(id) ? "key_ID" : "key");
+		snprintf(err, ETSI_ERRLEN, "keys[%zu]: \"%s\" must be a string",
+		    i, !json_is_string(id) ? "key_ID" : "key");
 		return -1;
 	}
 	snprintf(what, sizeof(what), "keys[%zu]", i);
@@ -396,13 +417,15 @@ key_entry(json_t *e, size_t i, struct etsi_key *k, char *err)
 		return -1;
 	}
 	if (n > B64_ENCLEN(ETSI_MAX_KEY_BYTES)) {
-		snprintf(err, ETSI_ERRLEN, "keys[%zu]: \"key\" is longer than "
-		    "%d bytes", i, ETSI_MAX_KEY_BYTES);
+		snprintf(err, ETSI_ERRLEN,
+		    "keys[%zu]: \"key\" is longer than "
+		    "%d bytes",
+		    i, ETSI_MAX_KEY_BYTES);
 		return -1;
 	}
 	if (n % 4 != 0) {
-		snprintf(err, ETSI_ERRLEN, "keys[%zu]: \"key\" is not valid base64",
-		    i);
+		snprintf(err, ETSI_ERRLEN,
+		    "keys[%zu]: \"key\" is not valid base64", i);
 		return -1;
 	}
 	pad = (s[n - 1] == '=') + (s[n - 1] == '=' && s[n - 2] == '=');
@@ -413,8 +436,8 @@ key_entry(json_t *e, size_t i, struct etsi_key *k, char *err)
 	}
 	k->len = want;
 	if (b64_decode(s, n, k->key, want, &got) == -1 || got != want) {
-		snprintf(err, ETSI_ERRLEN, "keys[%zu]: \"key\" is not valid base64",
-		    i);
+		snprintf(err, ETSI_ERRLEN,
+		    "keys[%zu]: \"key\" is not valid base64", i);
 		return -1;
 	}
 	return 0;
@@ -424,9 +447,9 @@ int
 etsi_keys_parse(const char *js, size_t len, struct etsi_keys *out,
     char err[static ETSI_ERRLEN])
 {
-	json_t	*o, *a, *e;
-	size_t	 i;
-	int	 rc = -1;
+	json_t *o, *a, *e;
+	size_t	i;
+	int	rc = -1;
 
 	memset(out, 0, sizeof(*out));
 	if ((o = load_object(js, len, err)) == NULL)
@@ -437,11 +460,10 @@ etsi_keys_parse(const char *js, size_t len, struct etsi_keys *out,
 		snprintf(err, ETSI_ERRLEN, "out of memory");
 		goto done;
 	}
-	json_array_foreach(a, i, e)
-		if (key_entry(e, i, &out->v[i], err) == -1)
-			goto done;
+	json_array_foreach(a, i,
+	    e) if (key_entry(e, i, &out->v[i], err) == -1) goto done;
 	rc = 0;
- done:
+done:
 	json_decref(o);
 	if (rc == -1)
 		etsi_keys_free(out);
@@ -453,9 +475,9 @@ static int
 key_ids_entry(json_t *e, size_t i, char *out, char *err)
 {
 	static const char *const known_e[] = { "key_ID", "key_ID_extension",
-	    NULL };
-	json_t	*id;
-	char	 what[32];
+		NULL };
+	json_t			*id;
+	char			 what[32];
 
 	snprintf(what, sizeof(what), "key_IDs[%zu]", i);
 	if (!json_is_object(e)) {
@@ -481,10 +503,10 @@ etsi_key_ids_parse(const char *js, size_t len, struct etsi_key_ids *out,
     char err[static ETSI_ERRLEN])
 {
 	static const char *const known[] = { "key_IDs", "key_IDs_extension",
-	    NULL };
-	json_t	*o, *a, *e;
-	size_t	 i;
-	int	 rc = -1;
+		NULL };
+	json_t			*o, *a, *e;
+	size_t			 i;
+	int			 rc = -1;
 
 	memset(out, 0, sizeof(*out));
 	if ((o = load_object(js, len, err)) == NULL)
@@ -496,11 +518,10 @@ etsi_key_ids_parse(const char *js, size_t len, struct etsi_key_ids *out,
 		snprintf(err, ETSI_ERRLEN, "out of memory");
 		goto done;
 	}
-	json_array_foreach(a, i, e)
-		if (key_ids_entry(e, i, out->ids[i], err) == -1)
-			goto done;
+	json_array_foreach(a, i,
+	    e) if (key_ids_entry(e, i, out->ids[i], err) == -1) goto done;
 	rc = 0;
- done:
+done:
 	json_decref(o);
 	if (rc == -1)
 		etsi_key_ids_free(out);
@@ -526,10 +547,10 @@ int
 etsi_error_parse(const char *js, size_t len, char *msg, size_t msgcap,
     char *detail, size_t detailcap)
 {
-	char		 err[ETSI_ERRLEN];
-	json_t		*o, *m, *d, *d0;
-	char		*txt;
-	int		 rc = -1;
+	char	err[ETSI_ERRLEN];
+	json_t *o, *m, *d, *d0;
+	char   *txt;
+	int	rc = -1;
 
 	copy_out(msg, msgcap, "");
 	copy_out(detail, detailcap, "");
@@ -559,7 +580,7 @@ etsi_error_parse(const char *js, size_t len, char *msg, size_t msgcap,
 		copy_out(detail, detailcap, txt);
 		free(txt);
 	}
- done:
+done:
 	json_decref(o);
 	return rc;
 }

@@ -6,13 +6,14 @@
 #include "common/etsiapi.h"
 #include "common/num.h"
 
-#define API_PREFIX	"/api/v1/keys/"
+#define API_PREFIX "/api/v1/keys/"
 
 static int
-route_path(const char *path, char sae[static ETSI_ID_MAX + 1], enum etsiapi_op *op)
+route_path(const char *path, char sae[static ETSI_ID_MAX + 1],
+    enum etsiapi_op *op)
 {
-	const char	*p, *slash;
-	size_t		 n;
+	const char *p, *slash;
+	size_t	    n;
 
 	if (strncmp(path, API_PREFIX, strlen(API_PREFIX)) != 0)
 		return -1;
@@ -41,12 +42,14 @@ int
 etsiapi_route(const struct httpd_req *req, char sae[static ETSI_ID_MAX + 1],
     enum etsiapi_op *op, struct httpd_resp *resp)
 {
-	char	msg[ETSI_ERRLEN];
-	int	get, post;
+	char msg[ETSI_ERRLEN];
+	int  get, post;
 
 	if (route_path(req->path, sae, op) == -1) {
-		httpd_error(resp, 404, "unknown path: the API is "
-		    "/api/v1/keys/{SAE_ID}/status|enc_keys|dec_keys", NULL);
+		httpd_error(resp, 404,
+		    "unknown path: the API is "
+		    "/api/v1/keys/{SAE_ID}/status|enc_keys|dec_keys",
+		    NULL);
 		return -1;
 	}
 	get = strcmp(req->method, "GET") == 0;
@@ -73,15 +76,17 @@ static int
 query_uint(const struct httpd_req *req, const char *name, unsigned max,
     unsigned *out, unsigned *known, char err[static ETSI_ERRLEN])
 {
-	const char	*v;
-	int		 dup;
+	const char *v;
+	int	    dup;
 
 	if ((v = httpd_query(req, name, &dup)) == NULL)
 		return 0;
 	(*known)++;
 	if (dup || num_uint(v, 1, max, out) == -1) {
-		snprintf(err, ETSI_ERRLEN, "query parameter %s \"%.32s\" is not a "
-		    "positive integer%s", name, v, dup ? " (given twice)" : "");
+		snprintf(err, ETSI_ERRLEN,
+		    "query parameter %s \"%.32s\" is not a "
+		    "positive integer%s",
+		    name, v, dup ? " (given twice)" : "");
 		return -1;
 	}
 	return 0;
@@ -92,14 +97,16 @@ static int
 enc_query(const struct httpd_req *req, struct etsi_key_req *kr,
     char err[static ETSI_ERRLEN])
 {
-	unsigned	known = 0;
+	unsigned known = 0;
 
 	kr->number = 1;
-	if (query_uint(req, "number", 1u << 30, &kr->number, &known, err) == -1 ||
+	if (query_uint(req, "number", 1u << 30, &kr->number, &known, err) ==
+		-1 ||
 	    query_uint(req, "size", 1u << 30, &kr->size, &known, err) == -1)
 		return -1;
 	if (httpd_query_count(req) != known) {
-		snprintf(err, ETSI_ERRLEN, "the GET form of enc_keys takes only the "
+		snprintf(err, ETSI_ERRLEN,
+		    "the GET form of enc_keys takes only the "
 		    "query parameters number and size");
 		return -1;
 	}
@@ -107,20 +114,24 @@ enc_query(const struct httpd_req *req, struct etsi_key_req *kr,
 }
 
 static int
-slaves_check(const struct etsi_key_req *kr, const char *master, const char *slave,
-    char err[static ETSI_ERRLEN])
+slaves_check(const struct etsi_key_req *kr, const char *master,
+    const char *slave, char err[static ETSI_ERRLEN])
 {
 	for (size_t i = 0; i < kr->nslaves; i++) {
 		if (strcmp(kr->slaves[i], slave) == 0 ||
 		    strcmp(kr->slaves[i], master) == 0) {
-			snprintf(err, ETSI_ERRLEN, "additional_slave_SAE_IDs "
-			    "\"%s\" repeats the master or slave SAE", kr->slaves[i]);
+			snprintf(err, ETSI_ERRLEN,
+			    "additional_slave_SAE_IDs "
+			    "\"%s\" repeats the master or slave SAE",
+			    kr->slaves[i]);
 			return -1;
 		}
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(kr->slaves[i], kr->slaves[j]) == 0) {
-				snprintf(err, ETSI_ERRLEN, "additional_slave_SAE_IDs "
-				    "\"%s\" is listed twice", kr->slaves[i]);
+				snprintf(err, ETSI_ERRLEN,
+				    "additional_slave_SAE_IDs "
+				    "\"%s\" is listed twice",
+				    kr->slaves[i]);
 				return -1;
 			}
 	}
@@ -145,18 +156,23 @@ enc_check(const struct etsiapi_limits *l, const char *master, const char *slave,
 		return -1;
 	}
 	if (kr->size < l->min_key_size || kr->size > l->max_key_size) {
-		snprintf(err, ETSI_ERRLEN, "size %u is outside [min_key_size %u, "
-		    "max_key_size %u]", kr->size, l->min_key_size, l->max_key_size);
+		snprintf(err, ETSI_ERRLEN,
+		    "size %u is outside [min_key_size %u, "
+		    "max_key_size %u]",
+		    kr->size, l->min_key_size, l->max_key_size);
 		return -1;
 	}
 	if (kr->number > l->max_key_per_request) {
-		snprintf(err, ETSI_ERRLEN, "number %u exceeds max_key_per_request %u",
-		    kr->number, l->max_key_per_request);
+		snprintf(err, ETSI_ERRLEN,
+		    "number %u exceeds max_key_per_request %u", kr->number,
+		    l->max_key_per_request);
 		return -1;
 	}
 	if (kr->nslaves > l->max_sae_id_count) {
-		snprintf(err, ETSI_ERRLEN, "%zu additional_slave_SAE_IDs exceed "
-		    "max_SAE_ID_count %u", kr->nslaves, l->max_sae_id_count);
+		snprintf(err, ETSI_ERRLEN,
+		    "%zu additional_slave_SAE_IDs exceed "
+		    "max_SAE_ID_count %u",
+		    kr->nslaves, l->max_sae_id_count);
 		return -1;
 	}
 	return slaves_check(kr, master, slave, err);
@@ -167,15 +183,15 @@ etsiapi_enc_request(const struct httpd_req *req, const struct etsiapi_limits *l,
     const char *master, const char *slave, struct etsi_key_req *kr,
     struct httpd_resp *resp)
 {
-	const char	*detail = NULL;
-	char		 err[ETSI_ERRLEN];
-	int		 rc;
+	const char *detail = NULL;
+	char	    err[ETSI_ERRLEN];
+	int	    rc;
 
 	memset(kr, 0, sizeof(*kr));
 	if (strcmp(req->method, "GET") == 0)
 		rc = enc_query(req, kr, err);
 	else if (req->body == NULL) {
-		kr->number = 1;			/* empty body: all defaults */
+		kr->number = 1; /* empty body: all defaults */
 		rc = 0;
 	} else
 		rc = etsi_key_req_parse(req->body, req->body_len, kr, err);
@@ -190,17 +206,19 @@ int
 etsiapi_dec_request(const struct httpd_req *req, const struct etsiapi_limits *l,
     struct etsi_key_ids *ids, struct httpd_resp *resp)
 {
-	const char	*v;
-	char		 err[ETSI_ERRLEN];
-	int		 dup;
+	const char *v;
+	char	    err[ETSI_ERRLEN];
+	int	    dup;
 
 	ids->ids = NULL;
 	ids->n = 0;
 	if (strcmp(req->method, "GET") == 0) {
 		v = httpd_query(req, "key_ID", &dup);
 		if (v == NULL || dup || httpd_query_count(req) != 1) {
-			httpd_error(resp, 400, "the GET form of dec_keys takes "
-			    "exactly one query parameter key_ID", NULL);
+			httpd_error(resp, 400,
+			    "the GET form of dec_keys takes "
+			    "exactly one query parameter key_ID",
+			    NULL);
 			return -1;
 		}
 		if (strlen(v) == 0 || strlen(v) > ETSI_KEY_ID_MAX) {
@@ -213,13 +231,15 @@ etsiapi_dec_request(const struct httpd_req *req, const struct etsiapi_limits *l,
 	} else if (req->body == NULL) {
 		httpd_error(resp, 400, "dec_keys needs a Key IDs body", NULL);
 		return -1;
-	} else if (etsi_key_ids_parse(req->body, req->body_len, ids, err) == -1) {
+	} else if (etsi_key_ids_parse(req->body, req->body_len, ids, err) ==
+	    -1) {
 		httpd_error(resp, 400, err, NULL);
 		return -1;
 	}
 	if (ids->n > l->max_key_per_request) {
-		snprintf(err, sizeof(err), "%zu key_IDs exceed max_key_per_request %u",
-		    ids->n, l->max_key_per_request);
+		snprintf(err, sizeof(err),
+		    "%zu key_IDs exceed max_key_per_request %u", ids->n,
+		    l->max_key_per_request);
 		httpd_error(resp, 400, err, NULL);
 		etsi_key_ids_free(ids);
 		return -1;

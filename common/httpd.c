@@ -19,39 +19,39 @@
 #include "common/log.h"
 #include "common/tlsid.h"
 
-#define HTTPD_MAX_PEM	(256 * 1024)
+#define HTTPD_MAX_PEM (256 * 1024)
 
 /* Per connection thread: handlers use little stack, and small stacks stay
  * in glibc's stack cache, so a connection flood does not mmap/munmap 8 MiB
  * per connection. */
-#define HTTPD_STACK		(512 * 1024)
+#define HTTPD_STACK (512 * 1024)
 
 struct httpd {
-	struct MHD_Daemon	*d;
-	struct httpd_admit	 adm;	/* connection list and limits */
-	httpd_handler		 h;
-	void			*ctx;
-	char			*cert_pem;
-	char			*key_pem;
-	char			*ca_pem;
-	size_t			 max_body;
-	uint16_t		 port;
-	bool			 tls;
-	char			 name[32];
+	struct MHD_Daemon *d;
+	struct httpd_admit adm; /* connection list and limits */
+	httpd_handler	   h;
+	void		  *ctx;
+	char		  *cert_pem;
+	char		  *key_pem;
+	char		  *ca_pem;
+	size_t		   max_body;
+	uint16_t	   port;
+	bool		   tls;
+	char		   name[32];
 };
 
 /* Per request: the body being received. */
 struct httpd_rq {
-	struct buf	body;
-	bool		too_big;
+	struct buf body;
+	bool	   too_big;
 };
 
 static char *
 httpd_read_file(const char *path, char *err, size_t errlen)
 {
-	FILE	*f;
-	char	*p;
-	size_t	 n;
+	FILE  *f;
+	char  *p;
+	size_t n;
 
 	if ((f = fopen(path, "rb")) == NULL) {
 		snprintf(err, errlen, "cannot open \"%s\": %m", path);
@@ -78,7 +78,7 @@ httpd_read_file(const char *path, char *err, size_t errlen)
 static void
 httpd_conn_fd_shut(struct MHD_Connection *c)
 {
-	const union MHD_ConnectionInfo	*ci;
+	const union MHD_ConnectionInfo *ci;
 
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
 	if (ci != NULL)
@@ -88,7 +88,7 @@ httpd_conn_fd_shut(struct MHD_Connection *c)
 static gnutls_session_t
 httpd_session(struct MHD_Connection *c)
 {
-	const union MHD_ConnectionInfo	*ci;
+	const union MHD_ConnectionInfo *ci;
 
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_GNUTLS_SESSION);
 	return ci ? (gnutls_session_t)ci->tls_session : NULL;
@@ -99,7 +99,7 @@ httpd_session(struct MHD_Connection *c)
 static void
 httpd_peer_cn(gnutls_session_t s, char *out, size_t outlen)
 {
-	char	why[TLSID_WHYLEN];
+	char why[TLSID_WHYLEN];
 
 	(void)tlsid_gnutls_peer(s, false, out, outlen, why, sizeof(why));
 }
@@ -108,7 +108,7 @@ httpd_peer_cn(gnutls_session_t s, char *out, size_t outlen)
 static void
 httpd_mhd_log(void *cls, const char *fmt, va_list ap)
 {
-	char	msg[256];
+	char msg[256];
 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	msg[strcspn(msg, "\n")] = '\0';
@@ -119,9 +119,9 @@ static void
 httpd_notify(void *cls, struct MHD_Connection *c, void **socket_ctx,
     enum MHD_ConnectionNotificationCode toe)
 {
-	struct httpd		*d = cls;
-	struct httpd_conn	*hc = *socket_ctx;
-	gnutls_session_t	 s;
+	struct httpd	  *d = cls;
+	struct httpd_conn *hc = *socket_ctx;
+	gnutls_session_t   s;
 
 	if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
 		if ((hc = httpd_admit_conn_new(&d->adm, c)) == NULL) {
@@ -139,16 +139,19 @@ httpd_notify(void *cls, struct MHD_Connection *c, void **socket_ctx,
 		return;
 	httpd_admit_conn_gone(&d->adm, hc);
 	if (d->tls && hc->requests == 0 && !hc->shed) {
-		char	cn[ETSI_ID_MAX + 1], why[TLSID_WHYLEN];
+		char cn[ETSI_ID_MAX + 1], why[TLSID_WHYLEN];
 
 		if (tlsid_refusal(httpd_session(c), why, sizeof(why)) == 0 ||
-		    tlsid_gnutls_peer(httpd_session(c), false, cn, sizeof(cn), why,
-		    sizeof(why)) == -1)
-			log_info("%s: connection from %s closed without a request: "
-			    "client certificate refused: %s", d->name, hc->addr, why);
+		    tlsid_gnutls_peer(httpd_session(c), false, cn, sizeof(cn),
+			why, sizeof(why)) == -1)
+			log_info(
+			    "%s: connection from %s closed without a request: "
+			    "client certificate refused: %s",
+			    d->name, hc->addr, why);
 		else
 			log_debug("%s: connection from %s (CN \"%s\") closed "
-			    "without a request", d->name, hc->addr, cn);
+				  "without a request",
+			    d->name, hc->addr, cn);
 	}
 	free(hc);
 	*socket_ctx = NULL;
@@ -159,7 +162,7 @@ httpd_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     enum MHD_RequestTerminationCode toe)
 {
 	struct httpd	*d = cls;
-	struct httpd_rq	*rq = *con_cls;
+	struct httpd_rq *rq = *con_cls;
 
 	(void)httpd_admit_set_state(&d->adm, c, HC_IDLE);
 	if (rq == NULL)
@@ -178,9 +181,9 @@ httpd_free_secret(void *p)
 static enum MHD_Result
 httpd_send(struct MHD_Connection *c, struct httpd_resp *rs)
 {
-	struct MHD_Response	*r;
-	enum MHD_Result		 ret;
-	size_t			 len;
+	struct MHD_Response *r;
+	enum MHD_Result	     ret;
+	size_t		     len;
 
 	if (rs->body == NULL)
 		rs->body = strdup("{}");
@@ -224,21 +227,25 @@ static int
 httpd_body_check(struct httpd *d, struct httpd_rq *rq, const char *method,
     const char *url, const char *addr, struct httpd_resp *resp)
 {
-	char	msg[64];
+	char msg[64];
 
 	if (rq->too_big) {
-		log_info("%s: %s %s from %s: body larger than %zu bytes refused",
+		log_info(
+		    "%s: %s %s from %s: body larger than %zu bytes refused",
 		    d->name, method, url, addr, d->max_body);
 		return httpd_error(resp, 413, "request body too large", NULL) ==
-		    -1 ? -1 : 1;
+			-1 ?
+		    -1 :
+		    1;
 	}
-	if (buf_add(&rq->body, "", 1) == -1)	/* NUL terminator */
+	if (buf_add(&rq->body, "", 1) == -1) /* NUL terminator */
 		return -1;
 	if (etsi_json_depth_ok((const char *)rq->body.data, rq->body.len - 1,
-	    ETSI_JSON_MAX_DEPTH))
+		ETSI_JSON_MAX_DEPTH))
 		return 0;
 	log_info("%s: %s %s from %s: body nested deeper than %d levels "
-	    "refused", d->name, method, url, addr, ETSI_JSON_MAX_DEPTH);
+		 "refused",
+	    d->name, method, url, addr, ETSI_JSON_MAX_DEPTH);
 	snprintf(msg, sizeof(msg), "JSON nested deeper than %d levels",
 	    ETSI_JSON_MAX_DEPTH);
 	return httpd_error(resp, 400, msg, NULL) == -1 ? -1 : 1;
@@ -250,7 +257,7 @@ httpd_handle(struct httpd *d, struct MHD_Connection *c, struct httpd_rq *rq,
     const char *method, const char *url, const struct httpd_conn *hc,
     struct httpd_resp *resp)
 {
-	struct httpd_req	 req;
+	struct httpd_req req;
 
 	memset(&req, 0, sizeof(req));
 	req.method = method;
@@ -272,11 +279,11 @@ httpd_access(void *cls, struct MHD_Connection *c, const char *url,
     const char *method, const char *version, const char *upload,
     size_t *upload_len, void **con_cls)
 {
-	struct httpd		*d = cls;
-	struct httpd_rq		*rq = *con_cls;
-	struct httpd_conn	*hc = NULL;
-	struct httpd_resp	 resp;
-	int			 rc;
+	struct httpd	  *d = cls;
+	struct httpd_rq	  *rq = *con_cls;
+	struct httpd_conn *hc = NULL;
+	struct httpd_resp  resp;
+	int		   rc;
 
 	if (rq == NULL) {
 		if ((rq = calloc(1, sizeof(*rq))) == NULL)
@@ -289,8 +296,9 @@ httpd_access(void *cls, struct MHD_Connection *c, const char *url,
 	if (*upload_len != 0) {
 		/* max_body counts the body; the buffer keeps one more byte for
 		 * the NUL that handlers rely on. */
-		if (!rq->too_big && (*upload_len > d->max_body - rq->body.len ||
-		    buf_add(&rq->body, upload, *upload_len) == -1)) {
+		if (!rq->too_big &&
+		    (*upload_len > d->max_body - rq->body.len ||
+			buf_add(&rq->body, upload, *upload_len) == -1)) {
 			rq->too_big = true;
 			buf_free(&rq->body);
 		}
@@ -316,16 +324,17 @@ httpd_access(void *cls, struct MHD_Connection *c, const char *url,
 }
 
 struct httpd_qscan {
-	const char	*key;
-	const char	*val;
-	unsigned	 seen;
-	unsigned	 total;
+	const char *key;
+	const char *val;
+	unsigned    seen;
+	unsigned    total;
 };
 
 static enum MHD_Result
-httpd_qiter(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+httpd_qiter(void *cls, enum MHD_ValueKind kind, const char *key,
+    const char *value)
 {
-	struct httpd_qscan	*q = cls;
+	struct httpd_qscan *q = cls;
 
 	q->total++;
 	if (q->key && strcmp(key, q->key) == 0) {
@@ -338,9 +347,10 @@ httpd_qiter(void *cls, enum MHD_ValueKind kind, const char *key, const char *val
 const char *
 httpd_query(const struct httpd_req *req, const char *key, int *multiple)
 {
-	struct httpd_qscan	q = { key, NULL, 0, 0 };
+	struct httpd_qscan q = { key, NULL, 0, 0 };
 
-	MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, httpd_qiter, &q);
+	MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, httpd_qiter,
+	    &q);
 	if (multiple)
 		*multiple = q.seen > 1;
 	return q.val;
@@ -349,9 +359,10 @@ httpd_query(const struct httpd_req *req, const char *key, int *multiple)
 unsigned
 httpd_query_count(const struct httpd_req *req)
 {
-	struct httpd_qscan	q = { NULL, NULL, 0, 0 };
+	struct httpd_qscan q = { NULL, NULL, 0, 0 };
 
-	MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, httpd_qiter, &q);
+	MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, httpd_qiter,
+	    &q);
 	return q.total;
 }
 
@@ -373,8 +384,10 @@ static int
 httpd_load_pems(struct httpd *d, const struct httpd_cfg *cfg, char *err,
     size_t errlen)
 {
-	if ((d->cert_pem = httpd_read_file(cfg->cert_file, err, errlen)) == NULL ||
-	    (d->key_pem = httpd_read_file(cfg->key_file, err, errlen)) == NULL ||
+	if ((d->cert_pem = httpd_read_file(cfg->cert_file, err, errlen)) ==
+		NULL ||
+	    (d->key_pem = httpd_read_file(cfg->key_file, err, errlen)) ==
+		NULL ||
 	    (d->ca_pem = httpd_read_file(cfg->ca_file, err, errlen)) == NULL)
 		return -1;
 	return 0;
@@ -385,17 +398,17 @@ static int
 httpd_mhd_start(struct httpd *d, const struct httpd_cfg *cfg,
     unsigned mhd_limit, char *err, size_t errlen)
 {
-	struct sockaddr_in		 sin;
-	const union MHD_DaemonInfo	*di;
-	unsigned			 flags;
+	struct sockaddr_in	    sin;
+	const union MHD_DaemonInfo *di;
+	unsigned		    flags;
 
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
 	sin.sin_port = htons(cfg->port);
 	if (inet_pton(AF_INET, cfg->host ? cfg->host : "127.0.0.1",
-	    &sin.sin_addr) != 1) {
-		snprintf(err, errlen, "listen address \"%s\" is not an IPv4 address",
-		    cfg->host);
+		&sin.sin_addr) != 1) {
+		snprintf(err, errlen,
+		    "listen address \"%s\" is not an IPv4 address", cfg->host);
 		return -1;
 	}
 	flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD |
@@ -403,8 +416,7 @@ httpd_mhd_start(struct httpd *d, const struct httpd_cfg *cfg,
 	if (d->tls)
 		flags |= MHD_USE_TLS;
 	d->d = MHD_start_daemon(flags, 0, httpd_admit_accept, &d->adm,
-	    httpd_access, d,
-	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin,
+	    httpd_access, d, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sin,
 	    MHD_OPTION_EXTERNAL_LOGGER, httpd_mhd_log, d,
 	    MHD_OPTION_NOTIFY_CONNECTION, httpd_notify, d,
 	    MHD_OPTION_NOTIFY_COMPLETED, httpd_completed, d,
@@ -413,13 +425,14 @@ httpd_mhd_start(struct httpd *d, const struct httpd_cfg *cfg,
 	    MHD_OPTION_THREAD_STACK_SIZE, (size_t)HTTPD_STACK,
 	    MHD_OPTION_LISTENING_ADDRESS_REUSE, 1,
 	    d->tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, d->cert_pem,
-	    MHD_OPTION_HTTPS_MEM_KEY, d->key_pem,
-	    MHD_OPTION_HTTPS_MEM_TRUST, d->ca_pem,
-	    MHD_OPTION_HTTPS_PRIORITIES, "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2",
-	    MHD_OPTION_END);
+	    MHD_OPTION_HTTPS_MEM_KEY, d->key_pem, MHD_OPTION_HTTPS_MEM_TRUST,
+	    d->ca_pem, MHD_OPTION_HTTPS_PRIORITIES,
+	    "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2", MHD_OPTION_END);
 	if (d->d == NULL) {
-		snprintf(err, errlen, "cannot listen on %s:%u (address in use, or "
-		    "bad certificate/key)", cfg->host, cfg->port);
+		snprintf(err, errlen,
+		    "cannot listen on %s:%u (address in use, or "
+		    "bad certificate/key)",
+		    cfg->host, cfg->port);
 		return -1;
 	}
 	di = MHD_get_daemon_info(d->d, MHD_DAEMON_INFO_BIND_PORT);
@@ -428,19 +441,20 @@ httpd_mhd_start(struct httpd *d, const struct httpd_cfg *cfg,
 }
 
 struct httpd *
-httpd_start(const struct httpd_cfg *cfg, httpd_handler h, void *ctx,
-    char *err, size_t errlen)
+httpd_start(const struct httpd_cfg *cfg, httpd_handler h, void *ctx, char *err,
+    size_t errlen)
 {
-	struct httpd	*d;
-	unsigned	 mhd_limit;
+	struct httpd *d;
+	unsigned      mhd_limit;
 
 	if ((d = calloc(1, sizeof(*d))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	snprintf(d->name, sizeof(d->name), "%s", cfg->name ? cfg->name : "httpd");
+	snprintf(d->name, sizeof(d->name), "%s",
+	    cfg->name ? cfg->name : "httpd");
 	if (httpd_admit_init(&d->adm, &cfg->lim, d->name, &mhd_limit, err,
-	    errlen) == -1)
+		errlen) == -1)
 		goto fail;
 	d->h = h;
 	d->ctx = ctx;

@@ -12,22 +12,24 @@
 #include "common/log.h"
 #include "common/timeutil.h"
 
-#define HTTPD_FD_RESERVE	128	/* fds kept for the rest of the process */
-#define HTTPD_REAP_MS		250	/* deadline check period */
-#define HTTPD_REPORT_S		10	/* shedding summary period */
-#define HTTPD_STALE_MS		1000	/* see httpd_swap_ok */
+#define HTTPD_FD_RESERVE 128  /* fds kept for the rest of the process */
+#define HTTPD_REAP_MS	 250  /* deadline check period */
+#define HTTPD_REPORT_S	 10   /* shedding summary period */
+#define HTTPD_STALE_MS	 1000 /* see httpd_swap_ok */
 
 int
 httpd_limits_set(struct httpd_limits *l, const char *name, const char *value,
     char *err, size_t errlen)
 {
 	if (strcmp(name, "max_conns") == 0)
-		return cfg_uint(&l->max_conns, name, value, 1, 100000, err, errlen);
-	if (strcmp(name, "max_conns_per_ip") == 0)
-		return cfg_uint(&l->max_conns_per_ip, name, value, 1, 100000, err,
+		return cfg_uint(&l->max_conns, name, value, 1, 100000, err,
 		    errlen);
+	if (strcmp(name, "max_conns_per_ip") == 0)
+		return cfg_uint(&l->max_conns_per_ip, name, value, 1, 100000,
+		    err, errlen);
 	if (strcmp(name, "handshake_timeout_s") == 0)
-		return cfg_uint(&l->handshake_s, name, value, 1, 60, err, errlen);
+		return cfg_uint(&l->handshake_s, name, value, 1, 60, err,
+		    errlen);
 	if (strcmp(name, "idle_timeout_s") == 0)
 		return cfg_uint(&l->idle_s, name, value, 1, 86400, err, errlen);
 	return 1;
@@ -79,11 +81,11 @@ httpd_worse(const struct httpd_conn *x, const struct httpd_conn *y)
 static struct httpd_conn *
 httpd_victim(struct httpd_admit *a, uint32_t ip)
 {
-	struct httpd_conn	*c, *v = NULL;
+	struct httpd_conn *c, *v = NULL;
 
 	for (c = a->conns; c != NULL; c = c->next)
-		if (!c->shed && c->state != HC_BUSY && (ip == 0 || c->ip == ip) &&
-		    httpd_worse(c, v))
+		if (!c->shed && c->state != HC_BUSY &&
+		    (ip == 0 || c->ip == ip) && httpd_worse(c, v))
 			v = c;
 	return v;
 }
@@ -91,8 +93,8 @@ httpd_victim(struct httpd_admit *a, uint32_t ip)
 static unsigned
 httpd_count_ip(struct httpd_admit *a, uint32_t ip)
 {
-	struct httpd_conn	*c;
-	unsigned		 n = 0;
+	struct httpd_conn *c;
+	unsigned	   n = 0;
 
 	for (c = a->conns; c != NULL; c = c->next)
 		n += !c->shed && c->ip == ip;
@@ -102,7 +104,7 @@ httpd_count_ip(struct httpd_admit *a, uint32_t ip)
 static int
 httpd_ip_cmp(const void *x, const void *y)
 {
-	uint32_t	u = *(const uint32_t *)x, v = *(const uint32_t *)y;
+	uint32_t u = *(const uint32_t *)x, v = *(const uint32_t *)y;
 
 	return u < v ? -1 : u > v;
 }
@@ -112,9 +114,9 @@ httpd_ip_cmp(const void *x, const void *y)
 static uint32_t
 httpd_top_ip(struct httpd_admit *a, unsigned *count)
 {
-	struct httpd_conn	*c;
-	uint32_t		*ips, top = 0;
-	size_t			 n = 0, i, run, best = 0;
+	struct httpd_conn *c;
+	uint32_t	  *ips, top = 0;
+	size_t		   n = 0, i, run, best = 0;
 
 	*count = 0;
 	if ((ips = malloc((a->nconns + 1) * sizeof(*ips))) == NULL)
@@ -159,9 +161,9 @@ httpd_swap_ok(const struct httpd_conn *v)
 static int
 httpd_admit(struct httpd_admit *a, uint32_t ip)
 {
-	struct httpd_conn	*v;
-	unsigned		 n_ip = httpd_count_ip(a, ip), n_top;
-	uint32_t		 top;
+	struct httpd_conn *v;
+	unsigned	   n_ip = httpd_count_ip(a, ip), n_top;
+	uint32_t	   top;
 
 	if (n_ip >= a->lim.max_conns_per_ip) {
 		if (!httpd_swap_ok(v = httpd_victim(a, ip)))
@@ -194,19 +196,20 @@ refuse:
 enum MHD_Result
 httpd_admit_accept(void *cls, const struct sockaddr *sa, socklen_t len)
 {
-	struct httpd_admit	*a = cls;
-	uint32_t		 ip = 0;
-	int			 rc;
+	struct httpd_admit *a = cls;
+	uint32_t	    ip = 0;
+	int		    rc;
 
 	if (sa != NULL && sa->sa_family == AF_INET &&
 	    len >= (socklen_t)sizeof(struct sockaddr_in))
-		ip = ((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr;
+		ip = ((const struct sockaddr_in *)(const void *)sa)
+			 ->sin_addr.s_addr;
 	pthread_mutex_lock(&a->mu);
-	if (a->reserved)		/* MHD dropped the last one after accept */
+	if (a->reserved) /* MHD dropped the last one after accept */
 		a->nconns--;
 	rc = httpd_admit(a, ip);
 	if (rc == 0)
-		a->nconns++;	/* reserved until NOTIFY_STARTED or the next accept */
+		a->nconns++; /* reserved until NOTIFY_STARTED or the next accept */
 	a->reserved = rc == 0;
 	pthread_mutex_unlock(&a->mu);
 	return rc == 0 ? MHD_YES : MHD_NO;
@@ -216,9 +219,9 @@ httpd_admit_accept(void *cls, const struct sockaddr *sa, socklen_t len)
 static void
 httpd_peer_addr(struct MHD_Connection *c, struct httpd_conn *hc)
 {
-	const union MHD_ConnectionInfo	*ci;
-	const struct sockaddr_in	*sin;
-	char				 ip[INET_ADDRSTRLEN] = "?";
+	const union MHD_ConnectionInfo *ci;
+	const struct sockaddr_in       *sin;
+	char				ip[INET_ADDRSTRLEN] = "?";
 
 	hc->fd = -1;
 	hc->state = HC_NEW;
@@ -242,7 +245,7 @@ httpd_peer_addr(struct MHD_Connection *c, struct httpd_conn *hc)
 struct httpd_conn *
 httpd_admit_conn_new(struct httpd_admit *a, struct MHD_Connection *c)
 {
-	struct httpd_conn	*hc;
+	struct httpd_conn *hc;
 
 	if ((hc = calloc(1, sizeof(*hc))) == NULL)
 		return NULL;
@@ -279,8 +282,8 @@ struct httpd_conn *
 httpd_admit_set_state(struct httpd_admit *a, struct MHD_Connection *c,
     enum httpd_cstate st)
 {
-	const union MHD_ConnectionInfo	*ci;
-	struct httpd_conn		*hc;
+	const union MHD_ConnectionInfo *ci;
+	struct httpd_conn	       *hc;
 
 	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 	if (ci == NULL || (hc = ci->socket_context) == NULL)
@@ -296,8 +299,8 @@ httpd_admit_set_state(struct httpd_admit *a, struct MHD_Connection *c,
 static void
 httpd_reap(struct httpd_admit *a)
 {
-	struct httpd_conn	*c;
-	uint64_t		 now = time_mono_ns(), age;
+	struct httpd_conn *c;
+	uint64_t	   now = time_mono_ns(), age;
 
 	for (c = a->conns; c != NULL; c = c->next) {
 		if (c->shed || c->state == HC_BUSY)
@@ -306,13 +309,16 @@ httpd_reap(struct httpd_admit *a)
 		if (c->state == HC_NEW &&
 		    age > (uint64_t)a->lim.handshake_s * 1000000000ull) {
 			a->cnt.handshake++;
-			httpd_shed(a, c, "TLS handshake and first request not "
+			httpd_shed(a, c,
+			    "TLS handshake and first request not "
 			    "done in time");
 		} else if (c->state != HC_NEW &&
 		    age > (uint64_t)a->lim.idle_s * 1000000000ull) {
 			a->cnt.slow++;
-			httpd_shed(a, c, c->state == HC_IDLE ? "idle" :
-			    "request body not received in time");
+			httpd_shed(a, c,
+			    c->state == HC_IDLE ?
+				"idle" :
+				"request body not received in time");
 		}
 	}
 }
@@ -321,27 +327,28 @@ httpd_reap(struct httpd_admit *a)
 static void
 httpd_report(struct httpd_admit *a)
 {
-	struct httpd_counts	*n = &a->cnt, *o = &a->reported;
+	struct httpd_counts *n = &a->cnt, *o = &a->reported;
 
 	if (memcmp(n, o, sizeof(*n)) == 0)
 		return;
-	log_info("%s: last %d s: shed %lu connection(s) over the per-address "
+	log_info(
+	    "%s: last %d s: shed %lu connection(s) over the per-address "
 	    "limit %u and %lu over the limit %u, refused %lu new one(s) at "
 	    "accept, closed %lu slow handshake(s) and %lu idle or slow "
-	    "request(s); %u open", a->name, HTTPD_REPORT_S,
-	    n->shed_ip - o->shed_ip, a->lim.max_conns_per_ip,
-	    n->shed_total - o->shed_total, a->lim.max_conns,
-	    n->refused - o->refused, n->handshake - o->handshake,
-	    n->slow - o->slow, a->nconns);
+	    "request(s); %u open",
+	    a->name, HTTPD_REPORT_S, n->shed_ip - o->shed_ip,
+	    a->lim.max_conns_per_ip, n->shed_total - o->shed_total,
+	    a->lim.max_conns, n->refused - o->refused,
+	    n->handshake - o->handshake, n->slow - o->slow, a->nconns);
 	*o = *n;
 }
 
 static void *
 httpd_reaper(void *arg)
 {
-	struct httpd_admit	*a = arg;
-	struct timespec		 ts;
-	unsigned		 ticks = 0;
+	struct httpd_admit *a = arg;
+	struct timespec	    ts;
+	unsigned	    ticks = 0;
 
 	pthread_mutex_lock(&a->mu);
 	while (!a->stop) {
@@ -370,8 +377,8 @@ httpd_reaper(void *arg)
 static int
 httpd_fd_budget(unsigned mhd_limit, char *err, size_t errlen)
 {
-	struct rlimit	rl;
-	rlim_t		need = (rlim_t)mhd_limit + HTTPD_FD_RESERVE;
+	struct rlimit rl;
+	rlim_t	      need = (rlim_t)mhd_limit + HTTPD_FD_RESERVE;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
 		return 0;
@@ -382,10 +389,11 @@ httpd_fd_budget(unsigned mhd_limit, char *err, size_t errlen)
 			(void)getrlimit(RLIMIT_NOFILE, &rl);
 	}
 	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need) {
-		snprintf(err, errlen, "max_conns needs about %llu file descriptors "
+		snprintf(err, errlen,
+		    "max_conns needs about %llu file descriptors "
 		    "but RLIMIT_NOFILE is %llu (hard %llu): lower max_conns or "
-		    "raise the limit (ulimit -n)", (unsigned long long)need,
-		    (unsigned long long)rl.rlim_cur,
+		    "raise the limit (ulimit -n)",
+		    (unsigned long long)need, (unsigned long long)rl.rlim_cur,
 		    (unsigned long long)rl.rlim_max);
 		return -1;
 	}
@@ -396,13 +404,13 @@ int
 httpd_admit_init(struct httpd_admit *a, const struct httpd_limits *lim,
     const char *name, unsigned *mhd_limit, char *err, size_t errlen)
 {
-	pthread_condattr_t	ca;
+	pthread_condattr_t ca;
 
 	memset(a, 0, sizeof(*a));
 	snprintf(a->name, sizeof(a->name), "%s", name);
 	pthread_mutex_init(&a->mu, NULL);
 	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);	/* see httpd_reaper */
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* see httpd_reaper */
 	pthread_cond_init(&a->cv, &ca);
 	pthread_condattr_destroy(&ca);
 	httpd_limits_default(&a->lim, lim);
@@ -416,7 +424,8 @@ int
 httpd_admit_start(struct httpd_admit *a, char *err, size_t errlen)
 {
 	if (pthread_create(&a->reaper, NULL, httpd_reaper, a) != 0) {
-		snprintf(err, errlen, "cannot start the connection reaper thread");
+		snprintf(err, errlen,
+		    "cannot start the connection reaper thread");
 		return -1;
 	}
 	a->reaper_on = true;

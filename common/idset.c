@@ -6,7 +6,7 @@
 
 #include "common/idset.h"
 
-#define IDSET_CAP0	1024
+#define IDSET_CAP0 1024
 
 /* splitmix64's finaliser. */
 static uint64_t
@@ -20,8 +20,8 @@ mix64(uint64_t z)
 uint64_t
 idset_hash(const struct idset *s, const char *str)
 {
-	uint64_t	h = s->seed[0], w;
-	size_t		len = strlen(str), i;
+	uint64_t h = s->seed[0], w;
+	size_t	 len = strlen(str), i;
 
 	for (i = 0; i + 8 <= len; i += 8) {
 		memcpy(&w, str + i, 8);
@@ -36,7 +36,7 @@ idset_hash(const struct idset *s, const char *str)
 bool
 idset_has(const struct idset *s, uint64_t h)
 {
-	size_t	mask = s->cap - 1, i;
+	size_t mask = s->cap - 1, i;
 
 	for (i = h & mask; s->t[i] != 0; i = (i + 1) & mask)
 		if (s->t[i] == h)
@@ -47,7 +47,7 @@ idset_has(const struct idset *s, uint64_t h)
 static void
 put(struct idset *s, uint64_t h)
 {
-	size_t	mask = s->cap - 1, i;
+	size_t mask = s->cap - 1, i;
 
 	for (i = h & mask; s->t[i] != 0; i = (i + 1) & mask)
 		;
@@ -59,8 +59,8 @@ put(struct idset *s, uint64_t h)
 static int
 room(struct idset *s)
 {
-	uint64_t	*old = s->t;
-	size_t		 oldcap = s->cap, i;
+	uint64_t *old = s->t;
+	size_t	  oldcap = s->cap, i;
 
 	if (2 * (s->n + 1) <= s->cap)
 		return 0;
@@ -89,7 +89,7 @@ idset_add(struct idset *s, uint64_t h)
 void
 idset_del(struct idset *s, uint64_t h)
 {
-	size_t	mask = s->cap - 1, i, j, home;
+	size_t mask = s->cap - 1, i, j, home;
 
 	for (i = h & mask; s->t[i] != h; i = (i + 1) & mask)
 		if (s->t[i] == 0)

@@ -19,24 +19,24 @@
 #include <stdint.h>
 
 struct idset {
-	uint64_t	*t;		/* 0 = empty slot */
-	size_t		 cap;		/* a power of 2, at least 2 * n */
-	size_t		 n;		/* members, counting repeats */
-	uint64_t	 seed[2];
+	uint64_t *t;   /* 0 = empty slot */
+	size_t	  cap; /* a power of 2, at least 2 * n */
+	size_t	  n;   /* members, counting repeats */
+	uint64_t  seed[2];
 };
 
 /* An empty set with a fresh random hash key; -1 out of memory or entropy. */
-int		 idset_init(struct idset *s);
-void		 idset_free(struct idset *s);		/* zeroed ok */
+int  idset_init(struct idset *s);
+void idset_free(struct idset *s); /* zeroed ok */
 
 /* The keyed hash of a NUL-terminated string; never 0. Equal strings hash
  * equal within one set. */
-uint64_t	 idset_hash(const struct idset *s, const char *str);
+uint64_t idset_hash(const struct idset *s, const char *str);
 
-bool		 idset_has(const struct idset *s, uint64_t h);
+bool idset_has(const struct idset *s, uint64_t h);
 /* Adds one instance of h; -1 out of memory (the set is unchanged). */
-int		 idset_add(struct idset *s, uint64_t h);
+int  idset_add(struct idset *s, uint64_t h);
 /* Removes one instance of h, if any. */
-void		 idset_del(struct idset *s, uint64_t h);
+void idset_del(struct idset *s, uint64_t h);
 
 #endif

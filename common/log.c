@@ -7,9 +7,9 @@
 
 #include "common/log.h"
 
-static char		 log_prog[64] = "qkd";
-static enum log_level	 log_lvl = LOG_INFO;
-static const char	*log_names[] = { "error", "warn", "info", "debug" };
+static char	      log_prog[64] = "qkd";
+static enum log_level log_lvl = LOG_INFO;
+static const char    *log_names[] = { "error", "warn", "info", "debug" };
 
 void
 log_init(const char *prog, enum log_level lvl)
@@ -40,11 +40,11 @@ log_level_parse(const char *s, enum log_level *out)
 void
 log_msg(enum log_level lvl, const char *fmt, ...)
 {
-	char		 line[1024], ts[32];
-	struct timespec	 now;
-	struct tm	 tm;
-	va_list		 ap;
-	int		 n;
+	char		line[1024], ts[32];
+	struct timespec now;
+	struct tm	tm;
+	va_list		ap;
+	int		n;
 
 	if (lvl > log_lvl)
 		return;

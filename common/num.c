@@ -23,11 +23,11 @@ num_hexval(char c)
 int
 num_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
-	unsigned long long	v;
-	char			*end;
+	unsigned long long v;
+	char		  *end;
 
 	if (s == NULL || *s < '0' || *s > '9')
-		return -1;		/* rejects "", "-1", "+1", " 1" */
+		return -1; /* rejects "", "-1", "+1", " 1" */
 	errno = 0;
 	v = strtoull(s, &end, 10);
 	if (errno != 0 || *end != '\0' || v < min || v > max)
@@ -39,7 +39,7 @@ num_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 int
 num_uint(const char *s, unsigned min, unsigned max, unsigned *out)
 {
-	uint64_t	v;
+	uint64_t v;
 
 	if (num_u64(s, min, max, &v) == -1)
 		return -1;
@@ -51,10 +51,10 @@ int
 num_hostport(const char *s, char *host, size_t hostcap, uint16_t *port,
     bool allow0)
 {
-	const char	*colon;
-	struct in_addr	 a;
-	unsigned	 p;
-	size_t		 hl;
+	const char    *colon;
+	struct in_addr a;
+	unsigned       p;
+	size_t	       hl;
 
 	if (s == NULL || (colon = strrchr(s, ':')) == NULL)
 		return -1;
@@ -64,7 +64,7 @@ num_hostport(const char *s, char *host, size_t hostcap, uint16_t *port,
 	memcpy(host, s, hl);
 	host[hl] = '\0';
 	if (strcmp(host, "localhost") == 0)
-		strcpy(host, "127.0.0.1");	/* hostcap > 9 is checked below */
+		strcpy(host, "127.0.0.1"); /* hostcap > 9 is checked below */
 	if (inet_pton(AF_INET, host, &a) != 1)
 		return -1;
 	if (num_uint(colon + 1, allow0 ? 0 : 1, 65535, &p) == -1)

@@ -7,11 +7,11 @@
 #include <stdint.h>
 
 /* Value of one hex digit (either case), or -1. */
-int	num_hexval(char c);
-int	num_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
-int	num_uint(const char *s, unsigned min, unsigned max, unsigned *out);
+int num_hexval(char c);
+int num_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+int num_uint(const char *s, unsigned min, unsigned max, unsigned *out);
 /* "host:port" (IPv4 literal or localhost); port 0 allowed when allow0. */
-int	num_hostport(const char *s, char *host, size_t hostcap, uint16_t *port,
-	    bool allow0);
+int num_hostport(const char *s, char *host, size_t hostcap, uint16_t *port,
+    bool allow0);
 
 #endif

@@ -28,9 +28,9 @@
 #include "common/seal.h"
 
 struct seal {
-	pthread_mutex_t	 mu;
-	EVP_CIPHER_CTX	*enc;
-	EVP_CIPHER_CTX	*dec;
+	pthread_mutex_t mu;
+	EVP_CIPHER_CTX *enc;
+	EVP_CIPHER_CTX *dec;
 };
 
 /* ---------------------------------------------------------------- KEK */
@@ -40,7 +40,7 @@ struct seal {
 static int
 io_all(int fd, uint8_t *p, size_t n, bool wr)
 {
-	ssize_t	r;
+	ssize_t r;
 
 	while (n > 0) {
 		r = wr ? write(fd, p, n) : read(fd, p, n);
@@ -70,9 +70,9 @@ read_all(int fd, uint8_t *p, size_t n)
 static void
 sync_dir_of(const char *path)
 {
-	const char	*slash = strrchr(path, '/');
-	char		*dir;
-	int		 fd;
+	const char *slash = strrchr(path, '/');
+	char	   *dir;
+	int	    fd;
 
 	if (slash == NULL)
 		dir = strdup(".");
@@ -98,10 +98,10 @@ sync_dir_of(const char *path)
 static int
 kek_create(const char *path, char *err, size_t errlen)
 {
-	uint8_t	 kek[SEAL_KEK_LEN];
-	char	*tmp = NULL;
-	size_t	 tlen = strlen(path) + sizeof(".tmp.XXXXXX");
-	int	 fd = -1, rc = -1;
+	uint8_t kek[SEAL_KEK_LEN];
+	char   *tmp = NULL;
+	size_t	tlen = strlen(path) + sizeof(".tmp.XXXXXX");
+	int	fd = -1, rc = -1;
 
 	if ((tmp = malloc(tlen)) == NULL) {
 		snprintf(err, errlen, "kek_file %s: out of memory", path);
@@ -127,7 +127,7 @@ kek_create(const char *path, char *err, size_t errlen)
 	sync_dir_of(path);
 	log_info("created key-encryption key %s (mode 0600)", path);
 	rc = 0;
- done:
+done:
 	OPENSSL_cleanse(kek, sizeof(kek));
 	if (fd != -1) {
 		close(fd);
@@ -142,32 +142,37 @@ kek_create(const char *path, char *err, size_t errlen)
  * Each refusal names the file and the command that fixes it.
  */
 static int
-kek_read(int fd, const char *path, uint8_t kek[static SEAL_KEK_LEN],
-    char *err, size_t errlen)
+kek_read(int fd, const char *path, uint8_t kek[static SEAL_KEK_LEN], char *err,
+    size_t errlen)
 {
-	struct stat	st;
-	unsigned	mode;
+	struct stat st;
+	unsigned    mode;
 
 	if (fstat(fd, &st) == -1 || !S_ISREG(st.st_mode)) {
 		snprintf(err, errlen, "kek_file %s: not a regular file", path);
 		return -1;
 	}
 	if (st.st_uid != geteuid()) {
-		snprintf(err, errlen, "kek_file %s: owned by uid %u, expected uid "
-		    "%u (the daemon's user): run chown %u %s", path,
-		    (unsigned)st.st_uid, (unsigned)geteuid(), (unsigned)geteuid(),
-		    path);
+		snprintf(err, errlen,
+		    "kek_file %s: owned by uid %u, expected uid "
+		    "%u (the daemon's user): run chown %u %s",
+		    path, (unsigned)st.st_uid, (unsigned)geteuid(),
+		    (unsigned)geteuid(), path);
 		return -1;
 	}
 	mode = (unsigned)(st.st_mode & 07777);
 	if (mode != 0600 && mode != 0400) {
-		snprintf(err, errlen, "kek_file %s: mode %04o, expected 0600: run "
-		    "chmod 600 %s", path, mode, path);
+		snprintf(err, errlen,
+		    "kek_file %s: mode %04o, expected 0600: run "
+		    "chmod 600 %s",
+		    path, mode, path);
 		return -1;
 	}
 	if (st.st_size != SEAL_KEK_LEN) {
-		snprintf(err, errlen, "kek_file %s is %lld bytes: it must hold "
-		    "exactly %d bytes", path, (long long)st.st_size, SEAL_KEK_LEN);
+		snprintf(err, errlen,
+		    "kek_file %s is %lld bytes: it must hold "
+		    "exactly %d bytes",
+		    path, (long long)st.st_size, SEAL_KEK_LEN);
 		return -1;
 	}
 	if (read_all(fd, kek, SEAL_KEK_LEN) == -1) {
@@ -182,7 +187,7 @@ int
 seal_kek_load(const char *path, uint8_t kek[static SEAL_KEK_LEN], char *err,
     size_t errlen)
 {
-	int	fd, rc = -1;
+	int fd, rc = -1;
 
 	if (path == NULL || *path == '\0') {
 		snprintf(err, errlen, "kek_file is not set");
@@ -196,8 +201,10 @@ seal_kek_load(const char *path, uint8_t kek[static SEAL_KEK_LEN], char *err,
 	}
 	if (fd == -1 && errno == ELOOP) {
 		/* O_NOFOLLOW: whoever can change a link can swap the key. */
-		snprintf(err, errlen, "kek_file %s: is a symbolic link, which is "
-		    "refused: set kek_file to the file itself", path);
+		snprintf(err, errlen,
+		    "kek_file %s: is a symbolic link, which is "
+		    "refused: set kek_file to the file itself",
+		    path);
 		goto done;
 	}
 	if (fd == -1) {
@@ -207,7 +214,7 @@ seal_kek_load(const char *path, uint8_t kek[static SEAL_KEK_LEN], char *err,
 	errno = 0;
 	rc = kek_read(fd, path, kek, err, errlen);
 	close(fd);
- done:
+done:
 	if (rc == -1)
 		OPENSSL_cleanse(kek, SEAL_KEK_LEN);
 	return rc;
@@ -218,7 +225,7 @@ seal_kek_load(const char *path, uint8_t kek[static SEAL_KEK_LEN], char *err,
 struct seal *
 seal_new(const uint8_t kek[static SEAL_KEK_LEN])
 {
-	struct seal	*s;
+	struct seal *s;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return NULL;
@@ -229,8 +236,10 @@ seal_new(const uint8_t kek[static SEAL_KEK_LEN])
 	s->enc = EVP_CIPHER_CTX_new();
 	s->dec = EVP_CIPHER_CTX_new();
 	if (s->enc == NULL || s->dec == NULL ||
-	    EVP_EncryptInit_ex(s->enc, EVP_aes_256_gcm(), NULL, kek, NULL) != 1 ||
-	    EVP_DecryptInit_ex(s->dec, EVP_aes_256_gcm(), NULL, kek, NULL) != 1) {
+	    EVP_EncryptInit_ex(s->enc, EVP_aes_256_gcm(), NULL, kek, NULL) !=
+		1 ||
+	    EVP_DecryptInit_ex(s->dec, EVP_aes_256_gcm(), NULL, kek, NULL) !=
+		1) {
 		log_err("%s: AES-256-GCM unavailable", __func__);
 		seal_free(s);
 		return NULL;
@@ -255,7 +264,7 @@ seal_seal_iv(struct seal *s, const uint8_t iv[static SEAL_NONCE_LEN],
     const uint8_t *aad, size_t aadlen, const uint8_t *pt, size_t n,
     uint8_t *out)
 {
-	uint8_t	*ct = out + SEAL_NONCE_LEN, fin[16];
+	uint8_t *ct = out + SEAL_NONCE_LEN, fin[16];
 	int	 l, rc = -1;
 
 	if (n > SEAL_MAX_LEN || aadlen > SEAL_MAX_LEN) {
@@ -268,16 +277,16 @@ seal_seal_iv(struct seal *s, const uint8_t iv[static SEAL_NONCE_LEN],
 	pthread_mutex_lock(&s->mu);
 	if (EVP_EncryptInit_ex(s->enc, NULL, NULL, NULL, out) != 1 ||
 	    (aadlen > 0 &&
-	    EVP_EncryptUpdate(s->enc, NULL, &l, aad, (int)aadlen) != 1) ||
+		EVP_EncryptUpdate(s->enc, NULL, &l, aad, (int)aadlen) != 1) ||
 	    (n > 0 && EVP_EncryptUpdate(s->enc, ct, &l, pt, (int)n) != 1) ||
 	    EVP_EncryptFinal_ex(s->enc, fin, &l) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(s->enc, EVP_CTRL_GCM_GET_TAG, SEAL_TAG_LEN,
-	    ct + n) != 1) {
+		ct + n) != 1) {
 		log_err("%s: AES-256-GCM failed", __func__);
 		goto done;
 	}
 	rc = 0;
- done:
+done:
 	pthread_mutex_unlock(&s->mu);
 	if (rc == -1)
 		OPENSSL_cleanse(out, n + SEAL_OVERHEAD);
@@ -300,10 +309,10 @@ int
 seal_subkey(const uint8_t kek[static SEAL_KEK_LEN], const uint8_t *salt,
     size_t saltlen, const char *info, uint8_t out[static SEAL_KEK_LEN])
 {
-	EVP_KDF		*kdf;
-	EVP_KDF_CTX	*kc = NULL;
-	OSSL_PARAM	 p[5], *q = p;
-	int		 rc = -1;
+	EVP_KDF	    *kdf;
+	EVP_KDF_CTX *kc = NULL;
+	OSSL_PARAM   p[5], *q = p;
+	int	     rc = -1;
 
 	if ((kdf = EVP_KDF_fetch(NULL, "HKDF", NULL)) == NULL ||
 	    (kc = EVP_KDF_CTX_new(kdf)) == NULL) {
@@ -311,7 +320,7 @@ seal_subkey(const uint8_t kek[static SEAL_KEK_LEN], const uint8_t *salt,
 		goto done;
 	}
 	*q++ = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
-	    (char *)(uintptr_t)"SHA256", 0);
+	    (char *)(uintptr_t) "SHA256", 0);
 	*q++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
 	    (void *)(uintptr_t)kek, SEAL_KEK_LEN);
 	*q++ = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT,
@@ -325,8 +334,8 @@ seal_subkey(const uint8_t kek[static SEAL_KEK_LEN], const uint8_t *salt,
 		goto done;
 	}
 	rc = 0;
- done:
-	EVP_KDF_CTX_free(kc);	/* cleanses its copy of the key */
+done:
+	EVP_KDF_CTX_free(kc); /* cleanses its copy of the key */
 	EVP_KDF_free(kdf);
 	return rc;
 }
@@ -335,10 +344,10 @@ int
 seal_open(struct seal *s, const uint8_t *aad, size_t aadlen,
     const uint8_t *blob, size_t bloblen, uint8_t *pt)
 {
-	const uint8_t	*ct = blob + SEAL_NONCE_LEN;
-	uint8_t		 fin[16];	/* GCM's Final writes nothing */
-	size_t		 n;
-	int		 l, rc = -1;
+	const uint8_t *ct = blob + SEAL_NONCE_LEN;
+	uint8_t	       fin[16]; /* GCM's Final writes nothing */
+	size_t	       n;
+	int	       l, rc = -1;
 
 	if (bloblen < SEAL_OVERHEAD || bloblen - SEAL_OVERHEAD > SEAL_MAX_LEN ||
 	    aadlen > SEAL_MAX_LEN)
@@ -348,14 +357,14 @@ seal_open(struct seal *s, const uint8_t *aad, size_t aadlen,
 	/* The tag is set before Final; OpenSSL wants a non-const pointer. */
 	if (EVP_DecryptInit_ex(s->dec, NULL, NULL, NULL, blob) != 1 ||
 	    (aadlen > 0 &&
-	    EVP_DecryptUpdate(s->dec, NULL, &l, aad, (int)aadlen) != 1) ||
+		EVP_DecryptUpdate(s->dec, NULL, &l, aad, (int)aadlen) != 1) ||
 	    (n > 0 && EVP_DecryptUpdate(s->dec, pt, &l, ct, (int)n) != 1) ||
 	    EVP_CIPHER_CTX_ctrl(s->dec, EVP_CTRL_GCM_SET_TAG, SEAL_TAG_LEN,
-	    (void *)(uintptr_t)(ct + n)) != 1 ||
+		(void *)(uintptr_t)(ct + n)) != 1 ||
 	    EVP_DecryptFinal_ex(s->dec, fin, &l) != 1)
 		goto done;
 	rc = 0;
- done:
+done:
 	pthread_mutex_unlock(&s->mu);
 	if (rc == -1 && n > 0)
 		OPENSSL_cleanse(pt, n);
@@ -368,15 +377,17 @@ int
 seal_file_write(struct seal *s, const char *path, const uint8_t *aad,
     size_t aadlen, const uint8_t *pt, size_t n, char *err, size_t errlen)
 {
-	uint8_t	*blob = NULL;
+	uint8_t *blob = NULL;
 	char	*tmp = NULL;
 	size_t	 tlen = strlen(path) + sizeof(".tmp.XXXXXX");
 	int	 fd = -1, rc = -1;
 
 	if (n > SEAL_FILE_MAX || (blob = malloc(n + SEAL_OVERHEAD)) == NULL ||
 	    (tmp = malloc(tlen)) == NULL) {
-		snprintf(err, errlen, "%s: %zu bytes: too large or out of "
-		    "memory", path, n);
+		snprintf(err, errlen,
+		    "%s: %zu bytes: too large or out of "
+		    "memory",
+		    path, n);
 		goto done;
 	}
 	if (seal_seal(s, aad, aadlen, pt, n, blob) == -1) {
@@ -389,8 +400,9 @@ seal_file_write(struct seal *s, const char *path, const uint8_t *aad,
 		    path, strerror(errno));
 		goto done;
 	}
-	if (fchmod(fd, 0600) == -1 || write_all(fd, blob, n + SEAL_OVERHEAD)
-	    == -1 || fsync(fd) == -1 || rename(tmp, path) == -1) {
+	if (fchmod(fd, 0600) == -1 ||
+	    write_all(fd, blob, n + SEAL_OVERHEAD) == -1 || fsync(fd) == -1 ||
+	    rename(tmp, path) == -1) {
 		snprintf(err, errlen, "%s: cannot write: %s", path,
 		    strerror(errno));
 		unlink(tmp);
@@ -398,7 +410,7 @@ seal_file_write(struct seal *s, const char *path, const uint8_t *aad,
 	}
 	sync_dir_of(path);
 	rc = 0;
- done:
+done:
 	if (fd != -1)
 		close(fd);
 	free(tmp);
@@ -410,10 +422,10 @@ int
 seal_file_read(struct seal *s, const char *path, const uint8_t *aad,
     size_t aadlen, uint8_t **pt, size_t *n, char *err, size_t errlen)
 {
-	struct stat	 st;
-	uint8_t		*blob = NULL, *out = NULL;
-	size_t		 len;
-	int		 fd, rc = -1;
+	struct stat st;
+	uint8_t	   *blob = NULL, *out = NULL;
+	size_t	    len;
+	int	    fd, rc = -1;
 
 	*pt = NULL;
 	*n = 0;
@@ -428,15 +440,17 @@ seal_file_read(struct seal *s, const char *path, const uint8_t *aad,
 		goto done;
 	}
 	if (st.st_mode & 077) {
-		snprintf(err, errlen, "%s has mode %04o: group/other access is "
-		    "not allowed (chmod 600 %s)", path,
-		    (unsigned)(st.st_mode & 07777), path);
+		snprintf(err, errlen,
+		    "%s has mode %04o: group/other access is "
+		    "not allowed (chmod 600 %s)",
+		    path, (unsigned)(st.st_mode & 07777), path);
 		goto done;
 	}
 	if (st.st_uid != geteuid()) {
-		snprintf(err, errlen, "%s is owned by uid %u, not by this "
-		    "process's uid %u (chown it)", path, (unsigned)st.st_uid,
-		    (unsigned)geteuid());
+		snprintf(err, errlen,
+		    "%s is owned by uid %u, not by this "
+		    "process's uid %u (chown it)",
+		    path, (unsigned)st.st_uid, (unsigned)geteuid());
 		goto done;
 	}
 	if (st.st_size < SEAL_OVERHEAD ||
@@ -458,7 +472,8 @@ seal_file_read(struct seal *s, const char *path, const uint8_t *aad,
 		goto done;
 	}
 	if (seal_open(s, aad, aadlen, blob, len, out) == -1) {
-		snprintf(err, errlen, "%s does not authenticate under the "
+		snprintf(err, errlen,
+		    "%s does not authenticate under the "
 		    "key-encryption key (edited, truncated, or another KEK's)",
 		    path);
 		goto done;
@@ -467,7 +482,7 @@ seal_file_read(struct seal *s, const char *path, const uint8_t *aad,
 	*n = len - SEAL_OVERHEAD;
 	out = NULL;
 	rc = 0;
- done:
+done:
 	close(fd);
 	free(blob);
 	free(out);

@@ -19,11 +19,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SEAL_KEK_LEN	32
-#define SEAL_NONCE_LEN	12
-#define SEAL_TAG_LEN	16
-#define SEAL_OVERHEAD	(SEAL_NONCE_LEN + SEAL_TAG_LEN)
-#define SEAL_MAX_LEN	(1u << 30)	/* plaintext and AAD limit */
+#define SEAL_KEK_LEN   32
+#define SEAL_NONCE_LEN 12
+#define SEAL_TAG_LEN   16
+#define SEAL_OVERHEAD  (SEAL_NONCE_LEN + SEAL_TAG_LEN)
+#define SEAL_MAX_LEN   (1u << 30) /* plaintext and AAD limit */
 
 struct seal;
 
@@ -37,20 +37,20 @@ struct seal;
  * with a message naming the path, the bad value and the fix in err; kek is
  * wiped on failure.
  */
-int		 seal_kek_load(const char *path, uint8_t kek[static SEAL_KEK_LEN],
-		    char *err, size_t errlen);
+int seal_kek_load(const char *path, uint8_t kek[static SEAL_KEK_LEN], char *err,
+    size_t errlen);
 
 /*
  * A sealing context for one KEK (the key schedule is computed once; kek can
  * be wiped after the call). Thread-safe: calls on one object are serialised
  * by its mutex. NULL on failure.
  */
-struct seal	*seal_new(const uint8_t kek[static SEAL_KEK_LEN]);
-void		 seal_free(struct seal *s);			/* NULL ok; wipes */
+struct seal *seal_new(const uint8_t kek[static SEAL_KEK_LEN]);
+void	     seal_free(struct seal *s); /* NULL ok; wipes */
 
 /* out gets n + SEAL_OVERHEAD bytes. 0 or -1. */
-int		 seal_seal(struct seal *s, const uint8_t *aad, size_t aadlen,
-		    const uint8_t *pt, size_t n, uint8_t *out);
+int seal_seal(struct seal *s, const uint8_t *aad, size_t aadlen,
+    const uint8_t *pt, size_t n, uint8_t *out);
 
 /*
  * Like seal_seal, with a nonce the caller chooses (same blob layout; seal_open
@@ -58,9 +58,9 @@ int		 seal_seal(struct seal *s, const uint8_t *aad, size_t aadlen,
  * one key: meant for keys derived per context with seal_subkey, where a
  * counter held in memory for the key's whole life is unique by construction.
  */
-int		 seal_seal_iv(struct seal *s,
-		    const uint8_t iv[static SEAL_NONCE_LEN], const uint8_t *aad,
-		    size_t aadlen, const uint8_t *pt, size_t n, uint8_t *out);
+int seal_seal_iv(struct seal *s, const uint8_t iv[static SEAL_NONCE_LEN],
+    const uint8_t *aad, size_t aadlen, const uint8_t *pt, size_t n,
+    uint8_t *out);
 
 /*
  * HKDF-SHA256 (RFC 5869) of the KEK: a 32-byte subkey for one context (salt:
@@ -68,16 +68,15 @@ int		 seal_seal_iv(struct seal *s,
  * Different salts or labels give independent keys, so a fresh random salt
  * gives a key no other database or process has ever used. 0 or -1.
  */
-int		 seal_subkey(const uint8_t kek[static SEAL_KEK_LEN],
-		    const uint8_t *salt, size_t saltlen, const char *info,
-		    uint8_t out[static SEAL_KEK_LEN]);
+int seal_subkey(const uint8_t kek[static SEAL_KEK_LEN], const uint8_t *salt,
+    size_t saltlen, const char *info, uint8_t out[static SEAL_KEK_LEN]);
 
 /*
  * pt gets bloblen - SEAL_OVERHEAD bytes. 0, or -1 if the blob is too short or
  * does not authenticate under this KEK and AAD (pt is wiped then).
  */
-int		 seal_open(struct seal *s, const uint8_t *aad, size_t aadlen,
-		    const uint8_t *blob, size_t bloblen, uint8_t *pt);
+int seal_open(struct seal *s, const uint8_t *aad, size_t aadlen,
+    const uint8_t *blob, size_t bloblen, uint8_t *pt);
 
 /*
  * A small file sealed under the KEK (state that must not be edited, e.g.
@@ -87,10 +86,9 @@ int		 seal_open(struct seal *s, const uint8_t *aad, size_t aadlen,
  * directory; a reader sees the old content or the new, and after 0 the new
  * content survives a power cut. 0, or -1 with err naming the path.
  */
-#define SEAL_FILE_MAX	(1u << 20)
-int		 seal_file_write(struct seal *s, const char *path,
-		    const uint8_t *aad, size_t aadlen, const uint8_t *pt,
-		    size_t n, char *err, size_t errlen);
+#define SEAL_FILE_MAX (1u << 20)
+int seal_file_write(struct seal *s, const char *path, const uint8_t *aad,
+    size_t aadlen, const uint8_t *pt, size_t n, char *err, size_t errlen);
 
 /*
  * Reads a file seal_file_write wrote: 0 with *pt (malloc'd, *n bytes; wipe
@@ -99,8 +97,7 @@ int		 seal_file_write(struct seal *s, const char *path,
  * process's user, has group/other access, is larger than SEAL_FILE_MAX +
  * SEAL_OVERHEAD, or does not authenticate under this KEK and AAD.
  */
-int		 seal_file_read(struct seal *s, const char *path,
-		    const uint8_t *aad, size_t aadlen, uint8_t **pt, size_t *n,
-		    char *err, size_t errlen);
+int seal_file_read(struct seal *s, const char *path, const uint8_t *aad,
+    size_t aadlen, uint8_t **pt, size_t *n, char *err, size_t errlen);
 
 #endif

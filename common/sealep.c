@@ -10,33 +10,33 @@
 #include "common/log.h"
 #include "common/sealep.h"
 
-#define SQL_MAX		1024
+#define SQL_MAX 1024
 
 /* An epoch: its number and the context of its record key. */
 struct epoch {
-	int64_t		 ep;
-	struct seal	*sl;
+	int64_t	     ep;
+	struct seal *sl;
 };
 
 struct sealep {
 	struct sqldb		 *d;
 	const struct sealep_conf *c;
 	uint8_t			  kek[SEAL_KEK_LEN];
-	struct epoch		 *eps;		/* every epoch a record refers to */
+	struct epoch		 *eps; /* every epoch a record refers to */
 	size_t			  neps;
-	struct seal		 *cur;		/* eps[neps - 1].sl */
+	struct seal		 *cur; /* eps[neps - 1].sl */
 	int64_t			  cur_ep;
-	uint64_t		  ctr;		/* nonces used in this epoch */
+	uint64_t		  ctr; /* nonces used in this epoch */
 	struct buf		  aad;
-	bool			  aad_bad;	/* a field did not fit */
+	bool			  aad_bad; /* a field did not fit */
 };
 
 struct sealep *
 sealep_new(struct sqldb *d, const struct sealep_conf *c,
     const uint8_t kek[static SEAL_KEK_LEN], char *err, size_t errlen)
 {
-	struct sealep	*e;
-	char		 sql[SQL_MAX];
+	struct sealep *e;
+	char	       sql[SQL_MAX];
 
 	if ((e = calloc(1, sizeof(*e))) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -46,8 +46,10 @@ sealep_new(struct sqldb *d, const struct sealep_conf *c,
 	e->c = c;
 	memcpy(e->kek, kek, SEAL_KEK_LEN);
 	buf_init(&e->aad, c->aad_max);
-	snprintf(sql, sizeof(sql), "CREATE TABLE IF NOT EXISTS %s(ep INTEGER "
-	    "PRIMARY KEY, salt BLOB NOT NULL)", c->table);
+	snprintf(sql, sizeof(sql),
+	    "CREATE TABLE IF NOT EXISTS %s(ep INTEGER "
+	    "PRIMARY KEY, salt BLOB NOT NULL)",
+	    c->table);
 	if (sqlite3_exec(d->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "%s", sqlite3_errmsg(d->db));
 		sealep_free(e);
@@ -59,7 +61,7 @@ sealep_new(struct sqldb *d, const struct sealep_conf *c,
 void
 sealep_free(struct sealep *e)
 {
-	size_t	i;
+	size_t i;
 
 	if (e == NULL)
 		return;
@@ -84,11 +86,10 @@ kek_value(struct sealep *e, const uint8_t salt[SEALEP_SALT_LEN],
 int
 sealep_kek_set(struct sealep *e)
 {
-	uint8_t	salt[SEALEP_SALT_LEN], v[SEAL_KEK_LEN];
+	uint8_t salt[SEALEP_SALT_LEN], v[SEAL_KEK_LEN];
 	int	rc = -1;
 
-	if (RAND_bytes(salt, sizeof(salt)) == 1 &&
-	    kek_value(e, salt, v) == 0 &&
+	if (RAND_bytes(salt, sizeof(salt)) == 1 && kek_value(e, salt, v) == 0 &&
 	    sqldb_meta_set_blob(e->d, "db_salt", salt, sizeof(salt)) == 0 &&
 	    sqldb_meta_set_blob(e->d, "kek_check", v, sizeof(v)) == 0)
 		rc = 0;
@@ -99,7 +100,7 @@ sealep_kek_set(struct sealep *e)
 bool
 sealep_kek_ok(struct sealep *e)
 {
-	uint8_t	salt[SEALEP_SALT_LEN], want[SEAL_KEK_LEN], got[SEAL_KEK_LEN];
+	uint8_t salt[SEALEP_SALT_LEN], want[SEAL_KEK_LEN], got[SEAL_KEK_LEN];
 	bool	ok;
 
 	ok = sqldb_meta_blob(e->d, "db_salt", salt, sizeof(salt)) &&
@@ -116,9 +117,9 @@ sealep_kek_ok(struct sealep *e)
 static int
 ep_add(struct sealep *e, int64_t ep, const uint8_t *salt, size_t saltlen)
 {
-	uint8_t		 key[SEAL_KEK_LEN];
-	struct epoch	*v;
-	struct seal	*sl = NULL;
+	uint8_t	      key[SEAL_KEK_LEN];
+	struct epoch *v;
+	struct seal  *sl = NULL;
 
 	if (seal_subkey(e->kek, salt, saltlen, e->c->info, key) == 0)
 		sl = seal_new(key);
@@ -140,10 +141,10 @@ ep_add(struct sealep *e, int64_t ep, const uint8_t *salt, size_t saltlen)
 static int
 ep_load(struct sealep *e)
 {
-	sqlite3_stmt	*st = NULL;
-	char		 sql[SQL_MAX];
-	size_t		 i, off;
-	int		 rc = -1;
+	sqlite3_stmt *st = NULL;
+	char	      sql[SQL_MAX];
+	size_t	      i, off;
+	int	      rc = -1;
 
 	off = (size_t)snprintf(sql, sizeof(sql), "DELETE FROM %s WHERE 1",
 	    e->c->table);
@@ -158,8 +159,8 @@ ep_load(struct sealep *e)
 		goto done;
 	while (sqlite3_step(st) == SQLITE_ROW)
 		if (ep_add(e, sqlite3_column_int64(st, 0),
-		    sqlite3_column_blob(st, 1),
-		    (size_t)sqlite3_column_bytes(st, 1)) == -1)
+			sqlite3_column_blob(st, 1),
+			(size_t)sqlite3_column_bytes(st, 1)) == -1)
 			goto done;
 	rc = 0;
 done:
@@ -171,9 +172,9 @@ done:
 static int
 ep_record(struct sealep *e, int64_t ep, const uint8_t *salt)
 {
-	sqlite3_stmt	*st = NULL;
-	char		 sql[SQL_MAX];
-	int		 rc = -1;
+	sqlite3_stmt *st = NULL;
+	char	      sql[SQL_MAX];
+	int	      rc = -1;
 
 	snprintf(sql, sizeof(sql), "INSERT INTO %s(ep, salt) VALUES(?, ?)",
 	    e->c->table);
@@ -197,8 +198,8 @@ ep_record(struct sealep *e, int64_t ep, const uint8_t *salt)
 int
 sealep_next(struct sealep *e)
 {
-	uint8_t	salt[SEALEP_SALT_LEN];
-	int64_t	ep = e->neps > 0 ? e->eps[e->neps - 1].ep + 1 : 1;
+	uint8_t salt[SEALEP_SALT_LEN];
+	int64_t ep = e->neps > 0 ? e->eps[e->neps - 1].ep + 1 : 1;
 
 	if (RAND_bytes(salt, sizeof(salt)) != 1 ||
 	    ep_add(e, ep, salt, sizeof(salt)) == -1) {
@@ -241,7 +242,7 @@ sealep_epoch(const struct sealep *e)
 static struct seal *
 ep_find(const struct sealep *e, int64_t ep)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = e->neps; i-- > 0;)
 		if (e->eps[i].ep == ep)
@@ -285,7 +286,7 @@ sealep_aad_bytes(struct sealep *e, const void *p, size_t n)
 void
 sealep_aad_str(struct sealep *e, const char *s)
 {
-	size_t	n = strlen(s);
+	size_t n = strlen(s);
 
 	if (n > UINT16_MAX) {
 		e->aad_bad = true;
@@ -300,9 +301,9 @@ sealep_aad_str(struct sealep *e, const char *s)
 int
 sealep_seal(struct sealep *e, const uint8_t *pt, size_t n, uint8_t *out)
 {
-	uint8_t		iv[SEAL_NONCE_LEN] = { 0 };
-	uint64_t	c;
-	int		i;
+	uint8_t	 iv[SEAL_NONCE_LEN] = { 0 };
+	uint64_t c;
+	int	 i;
 
 	if (e->aad_bad) {
 		log_err("%s: a record is too large to seal", e->d->who);
@@ -320,10 +321,10 @@ sealep_seal(struct sealep *e, const uint8_t *pt, size_t n, uint8_t *out)
 }
 
 int
-sealep_open(struct sealep *e, int64_t ep, const uint8_t *blob,
-    size_t bloblen, uint8_t *pt)
+sealep_open(struct sealep *e, int64_t ep, const uint8_t *blob, size_t bloblen,
+    uint8_t *pt)
 {
-	struct seal	*sl = ep_find(e, ep);
+	struct seal *sl = ep_find(e, ep);
 
 	if (sl == NULL || e->aad_bad || bloblen < SEAL_OVERHEAD)
 		return -1;

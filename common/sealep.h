@@ -37,16 +37,16 @@
 #include "common/seal.h"
 #include "common/sqldb.h"
 
-#define SEALEP_SEALS_MAX	(1ull << 32)	/* seals per epoch key */
-#define SEALEP_SALT_LEN		32
+#define SEALEP_SEALS_MAX (1ull << 32) /* seals per epoch key */
+#define SEALEP_SALT_LEN	 32
 
 struct sealep_conf {
-	const char	 *table;	/* epochs(ep INTEGER PRIMARY KEY, salt BLOB) */
-	const char	 *info;		/* HKDF label of the record keys */
-	const char	 *check_info;	/* HKDF label of the KEK check value */
-	const char *const *users;	/* tables whose column ep names an epoch */
-	size_t		  nusers;
-	size_t		  aad_max;	/* longest AAD, bytes */
+	const char *table;	/* epochs(ep INTEGER PRIMARY KEY, salt BLOB) */
+	const char *info;	/* HKDF label of the record keys */
+	const char *check_info; /* HKDF label of the KEK check value */
+	const char *const *users; /* tables whose column ep names an epoch */
+	size_t		   nusers;
+	size_t		   aad_max; /* longest AAD, bytes */
 };
 
 struct sealep;
@@ -57,57 +57,55 @@ struct sealep;
  * table if absent. c and the strings it points to must outlive the context.
  * NULL with the reason in err.
  */
-struct sealep	*sealep_new(struct sqldb *d, const struct sealep_conf *c,
-		    const uint8_t kek[static SEAL_KEK_LEN], char *err,
-		    size_t errlen);
-void		 sealep_free(struct sealep *e);		/* NULL ok; wipes */
+struct sealep *sealep_new(struct sqldb *d, const struct sealep_conf *c,
+    const uint8_t kek[static SEAL_KEK_LEN], char *err, size_t errlen);
+void	       sealep_free(struct sealep *e); /* NULL ok; wipes */
 
 /* Records a new KEK check value (in the caller's transaction). 0 or -1. */
-int		 sealep_kek_set(struct sealep *e);
+int  sealep_kek_set(struct sealep *e);
 /* True if the database's KEK check value is this KEK's. */
-bool		 sealep_kek_ok(struct sealep *e);
+bool sealep_kek_ok(struct sealep *e);
 
 /*
  * Deletes the epochs no record uses, loads the others' keys and starts a new
  * epoch (its own transaction). -1 with the reason in err.
  */
-int		 sealep_start(struct sealep *e, char *err, size_t errlen);
+int	sealep_start(struct sealep *e, char *err, size_t errlen);
 /* True if this epoch has room for n more seals. */
-bool		 sealep_room(const struct sealep *e, uint64_t n);
+bool	sealep_room(const struct sealep *e, uint64_t n);
 /*
  * Starts a new epoch: its salt is committed (own transaction, at the
  * owner's synchronous level; no transaction may be open) before any seal
  * uses it. 0, or -1 logged.
  */
-int		 sealep_next(struct sealep *e);
+int	sealep_next(struct sealep *e);
 /* The current epoch's number, to store beside what sealep_seal writes. */
-int64_t		 sealep_epoch(const struct sealep *e);
+int64_t sealep_epoch(const struct sealep *e);
 
 /*
  * The AAD builder: begin resets it to the label's bytes (no length), then
  * each call appends a field (integers big-endian; str: u16 length, bytes).
  * A field that does not fit makes the next seal or open fail.
  */
-void		 sealep_aad_begin(struct sealep *e, const char *label);
-void		 sealep_aad_u16(struct sealep *e, uint16_t v);
-void		 sealep_aad_u32(struct sealep *e, uint32_t v);
-void		 sealep_aad_u64(struct sealep *e, uint64_t v);
-void		 sealep_aad_bytes(struct sealep *e, const void *p, size_t n);
-void		 sealep_aad_str(struct sealep *e, const char *s);
+void sealep_aad_begin(struct sealep *e, const char *label);
+void sealep_aad_u16(struct sealep *e, uint16_t v);
+void sealep_aad_u32(struct sealep *e, uint32_t v);
+void sealep_aad_u64(struct sealep *e, uint64_t v);
+void sealep_aad_bytes(struct sealep *e, const void *p, size_t n);
+void sealep_aad_str(struct sealep *e, const char *s);
 
 /*
  * Seals pt (n bytes) under the current epoch with the built AAD: out gets
  * n + SEAL_OVERHEAD bytes. 0, or -1 logged (epoch used up, AAD too long).
  */
-int		 sealep_seal(struct sealep *e, const uint8_t *pt, size_t n,
-		    uint8_t *out);
+int sealep_seal(struct sealep *e, const uint8_t *pt, size_t n, uint8_t *out);
 /*
  * Opens a blob sealed in epoch ep with the built AAD: pt gets
  * bloblen - SEAL_OVERHEAD bytes. 0, or -1 if the epoch is unknown, the blob
  * is short, or it does not authenticate (not logged: the owner says which
  * record it was).
  */
-int		 sealep_open(struct sealep *e, int64_t ep, const uint8_t *blob,
-		    size_t bloblen, uint8_t *pt);
+int sealep_open(struct sealep *e, int64_t ep, const uint8_t *blob,
+    size_t bloblen, uint8_t *pt);
 
 #endif

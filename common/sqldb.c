@@ -27,11 +27,11 @@ static int
 prepare(struct sqldb *d, const char *const *sql, size_t n, sqlite3_stmt **st,
     char *err, size_t errlen)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; i < n; i++)
 		if (sqlite3_prepare_v3(d->db, sql[i], -1,
-		    SQLITE_PREPARE_PERSISTENT, &st[i], NULL) != SQLITE_OK) {
+			SQLITE_PREPARE_PERSISTENT, &st[i], NULL) != SQLITE_OK) {
 			snprintf(err, errlen, "%s", sqlite3_errmsg(d->db));
 			return -1;
 		}
@@ -42,7 +42,7 @@ int
 sqldb_open(struct sqldb *d, const char *path, const char *who, char *err,
     size_t errlen)
 {
-	int	fd;
+	int fd;
 
 	memset(d, 0, sizeof(*d));
 	d->who = who;
@@ -51,8 +51,9 @@ sqldb_open(struct sqldb *d, const char *path, const char *who, char *err,
 		return -1;
 	}
 	close(fd);
-	if (sqlite3_open_v2(path, &d->db, SQLITE_OPEN_READWRITE |
-	    SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+	if (sqlite3_open_v2(path, &d->db,
+		SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+		NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "%s",
 		    d->db ? sqlite3_errmsg(d->db) : "cannot open");
 		return -1;
@@ -64,7 +65,7 @@ sqldb_open(struct sqldb *d, const char *path, const char *who, char *err,
 void
 sqldb_close(struct sqldb *d)
 {
-	size_t	i;
+	size_t i;
 
 	for (i = 0; d->st != NULL && i < d->nst; i++)
 		sqlite3_finalize(d->st[i]);
@@ -80,13 +81,14 @@ sqldb_close(struct sqldb *d)
 int
 sqldb_wal(struct sqldb *d, char *err, size_t errlen)
 {
-	sqlite3_stmt	*st;
-	bool		 wal = false;
+	sqlite3_stmt *st;
+	bool	      wal = false;
 
 	if (sqlite3_prepare_v2(d->db, "PRAGMA journal_mode=WAL", -1, &st,
-	    NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-		wal = strcmp((const char *)sqlite3_column_text(st, 0),
-		    "wal") == 0;
+		NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		wal = strcmp((const char *)sqlite3_column_text(st, 0), "wal") ==
+		    0;
 	sqlite3_finalize(st);
 	if (!wal) {
 		snprintf(err, errlen, "cannot use WAL mode: %s",
@@ -117,7 +119,7 @@ sqldb_meta_init(struct sqldb *d, char *err, size_t errlen)
 int
 sqldb_exec(struct sqldb *d, const char *sql)
 {
-	char	*msg = NULL;
+	char *msg = NULL;
 
 	if (sqlite3_exec(d->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
 		log_err("%s: %s: %s", d->who, sql,
@@ -145,7 +147,7 @@ sqldb_st(struct sqldb *d, size_t i)
 int
 sqldb_done(struct sqldb *d, sqlite3_stmt *st, const char *what)
 {
-	int	rc = sqlite3_step(st);
+	int rc = sqlite3_step(st);
 
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE) {
@@ -158,8 +160,8 @@ sqldb_done(struct sqldb *d, sqlite3_stmt *st, const char *what)
 int
 sqldb_u64(struct sqldb *d, const char *sql, uint64_t *v)
 {
-	sqlite3_stmt	*st;
-	int		 rc = -1;
+	sqlite3_stmt *st;
+	int	      rc = -1;
 
 	if (sqlite3_prepare_v2(d->db, sql, -1, &st, NULL) == SQLITE_OK &&
 	    sqlite3_step(st) == SQLITE_ROW) {
@@ -199,7 +201,7 @@ sqldb_commit(struct sqldb *d)
 static sqlite3_stmt *
 meta_row(struct sqldb *d, const char *k)
 {
-	sqlite3_stmt	*st = st_reset(d->meta[META_GET]);
+	sqlite3_stmt *st = st_reset(d->meta[META_GET]);
 
 	sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_ROW) {
@@ -212,8 +214,8 @@ meta_row(struct sqldb *d, const char *k)
 bool
 sqldb_meta_blob(struct sqldb *d, const char *k, void *out, size_t n)
 {
-	sqlite3_stmt	*st;
-	bool		 found = false;
+	sqlite3_stmt *st;
+	bool	      found = false;
 
 	if ((st = meta_row(d, k)) == NULL)
 		return false;
@@ -228,7 +230,7 @@ sqldb_meta_blob(struct sqldb *d, const char *k, void *out, size_t n)
 bool
 sqldb_meta_u64(struct sqldb *d, const char *k, uint64_t *out)
 {
-	sqlite3_stmt	*st;
+	sqlite3_stmt *st;
 
 	if ((st = meta_row(d, k)) == NULL)
 		return false;
@@ -240,7 +242,7 @@ sqldb_meta_u64(struct sqldb *d, const char *k, uint64_t *out)
 int
 sqldb_meta_set_blob(struct sqldb *d, const char *k, const void *v, size_t n)
 {
-	sqlite3_stmt	*st = st_reset(d->meta[META_SET]);
+	sqlite3_stmt *st = st_reset(d->meta[META_SET]);
 
 	sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 2, v, (int)n, SQLITE_STATIC);
@@ -250,7 +252,7 @@ sqldb_meta_set_blob(struct sqldb *d, const char *k, const void *v, size_t n)
 int
 sqldb_meta_set_u64(struct sqldb *d, const char *k, uint64_t v)
 {
-	sqlite3_stmt	*st = st_reset(d->meta[META_SET]);
+	sqlite3_stmt *st = st_reset(d->meta[META_SET]);
 
 	sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)v);

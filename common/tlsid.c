@@ -13,19 +13,19 @@
 #include "common/etsi.h"
 #include "common/tlsid.h"
 
-#define TLSID_NAME_MAX	256	/* longest CN read; longer ones are refused */
+#define TLSID_NAME_MAX 256 /* longest CN read; longer ones are refused */
 
 void
 tlsid_escape(const char *s, size_t len, char *out, size_t outlen)
 {
-	size_t	o = 0, i;
+	size_t o = 0, i;
 
 	if (outlen == 0)
 		return;
 	for (i = 0; i < len && i < TLSID_LOG_MAX; i++) {
-		unsigned char	c = (unsigned char)s[i];
-		char		tmp[5];
-		size_t		n;
+		unsigned char c = (unsigned char)s[i];
+		char	      tmp[5];
+		size_t	      n;
 
 		if (c >= 0x20 && c < 0x7f && c != '"' && c != '\\') {
 			tmp[0] = (char)c;
@@ -49,14 +49,15 @@ tlsid_escape(const char *s, size_t len, char *out, size_t outlen)
 static int
 tlsid_eku_client(gnutls_x509_crt_t crt, char *why, size_t whylen)
 {
-	char		oid[128];
-	size_t		len;
-	unsigned	i;
-	int		rc;
+	char	 oid[128];
+	size_t	 len;
+	unsigned i;
+	int	 rc;
 
-	for (i = 0; ; i++) {
+	for (i = 0;; i++) {
 		len = sizeof(oid);
-		rc = gnutls_x509_crt_get_key_purpose_oid(crt, i, oid, &len, NULL);
+		rc = gnutls_x509_crt_get_key_purpose_oid(crt, i, oid, &len,
+		    NULL);
 		if (rc == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
 			break;
 		if (rc < 0) {
@@ -69,7 +70,8 @@ tlsid_eku_client(gnutls_x509_crt_t crt, char *why, size_t whylen)
 	}
 	if (i == 0)
 		return 0;
-	snprintf(why, whylen, "its extendedKeyUsage does not allow clientAuth "
+	snprintf(why, whylen,
+	    "its extendedKeyUsage does not allow clientAuth "
 	    "(a server-only certificate)");
 	return -1;
 }
@@ -79,14 +81,15 @@ static int
 tlsid_one_cn(gnutls_x509_crt_t crt, char *cn, size_t cnlen, char *why,
     size_t whylen)
 {
-	char	name[TLSID_NAME_MAX + 1], first[TLSID_NAME_MAX + 1], esc[TLSID_LOG_MAX * 4 + 8];
-	size_t	len, firstlen = 0;
-	int	rc, n;
+	char name[TLSID_NAME_MAX + 1], first[TLSID_NAME_MAX + 1],
+	    esc[TLSID_LOG_MAX * 4 + 8];
+	size_t len, firstlen = 0;
+	int    rc, n;
 
-	for (n = 0; ; n++) {
+	for (n = 0;; n++) {
 		len = sizeof(name);
-		rc = gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME,
-		    (unsigned)n, 0, name, &len);
+		rc = gnutls_x509_crt_get_dn_by_oid(crt,
+		    GNUTLS_OID_X520_COMMON_NAME, (unsigned)n, 0, name, &len);
 		if (rc == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
 			break;
 		if (rc == GNUTLS_E_SHORT_MEMORY_BUFFER) {
@@ -111,15 +114,18 @@ tlsid_one_cn(gnutls_x509_crt_t crt, char *cn, size_t cnlen, char *why,
 	}
 	tlsid_escape(first, firstlen, esc, sizeof(esc));
 	if (n > 1) {
-		snprintf(why, whylen, "its subject has %d CNs (first \"%s\"); "
-		    "exactly one is allowed", n, esc);
+		snprintf(why, whylen,
+		    "its subject has %d CNs (first \"%s\"); "
+		    "exactly one is allowed",
+		    n, esc);
 		return -1;
 	}
 	if (strlen(first) != firstlen || !etsi_id_valid(first) ||
 	    firstlen >= cnlen) {
-		snprintf(why, whylen, "its CN \"%s\" (%zu bytes) is not a valid "
-		    "ID (1-%d printable ASCII, no / ? %% \")", esc, firstlen,
-		    ETSI_ID_MAX);
+		snprintf(why, whylen,
+		    "its CN \"%s\" (%zu bytes) is not a valid "
+		    "ID (1-%d printable ASCII, no / ? %% \")",
+		    esc, firstlen, ETSI_ID_MAX);
 		return -1;
 	}
 	memcpy(cn, first, firstlen + 1);
@@ -130,13 +136,13 @@ tlsid_one_cn(gnutls_x509_crt_t crt, char *cn, size_t cnlen, char *why,
 static int
 tlsid_chain(gnutls_session_t s, char *why, size_t whylen)
 {
-	gnutls_typed_vdata_st	 vd = {
+	gnutls_typed_vdata_st vd = {
 		.type = GNUTLS_DT_KEY_PURPOSE_OID,
 		.data = (unsigned char *)GNUTLS_KP_TLS_WWW_CLIENT,
 	};
-	gnutls_datum_t		 txt = { NULL, 0 };
-	unsigned		 status = 0;
-	int			 rc;
+	gnutls_datum_t txt = { NULL, 0 };
+	unsigned       status = 0;
+	int	       rc;
 
 	if ((rc = gnutls_certificate_verify_peers(s, &vd, 1, &status)) < 0) {
 		snprintf(why, whylen, "it could not be verified: %s",
@@ -145,15 +151,16 @@ tlsid_chain(gnutls_session_t s, char *why, size_t whylen)
 	}
 	if (status == 0)
 		return 0;
-	if (gnutls_certificate_verification_status_print(status, GNUTLS_CRT_X509,
-	    &txt, 0) == 0) {
+	if (gnutls_certificate_verification_status_print(status,
+		GNUTLS_CRT_X509, &txt, 0) == 0) {
 		snprintf(why, whylen, "it was not accepted: %s", txt.data);
 		why[strcspn(why, "\n")] = '\0';
 		for (size_t n = strlen(why); n > 0 && why[n - 1] == ' '; n--)
 			why[n - 1] = '\0';
 		gnutls_free(txt.data);
 	} else
-		snprintf(why, whylen, "it was not accepted (status 0x%x)", status);
+		snprintf(why, whylen, "it was not accepted (status 0x%x)",
+		    status);
 	return -1;
 }
 
@@ -161,15 +168,16 @@ int
 tlsid_gnutls_peer(gnutls_session_t s, bool verify_chain, char *cn, size_t cnlen,
     char *why, size_t whylen)
 {
-	const gnutls_datum_t	*certs;
-	gnutls_x509_crt_t	 crt;
-	unsigned		 n = 0;
-	int			 rc = -1;
+	const gnutls_datum_t *certs;
+	gnutls_x509_crt_t     crt;
+	unsigned	      n = 0;
+	int		      rc = -1;
 
 	cn[0] = '\0';
-	if (s == NULL || (certs = gnutls_certificate_get_peers(s, &n)) == NULL ||
-	    n == 0) {
-		snprintf(why, whylen, "no client certificate, or the TLS "
+	if (s == NULL ||
+	    (certs = gnutls_certificate_get_peers(s, &n)) == NULL || n == 0) {
+		snprintf(why, whylen,
+		    "no client certificate, or the TLS "
 		    "handshake failed before one was sent");
 		return -1;
 	}
@@ -196,20 +204,20 @@ tlsid_gnutls_peer(gnutls_session_t s, bool verify_chain, char *cn, size_t cnlen,
  * log line at close. A small ring: under a flood of refusals the oldest
  * reasons are dropped and those closes log a generic line.
  */
-#define TLSID_RING	64
+#define TLSID_RING 64
 
 static struct {
-	gnutls_session_t	s;
-	char			why[TLSID_WHYLEN];
+	gnutls_session_t s;
+	char		 why[TLSID_WHYLEN];
 } tlsid_ring[TLSID_RING];
-static unsigned		tlsid_next;
-static pthread_mutex_t	tlsid_mu = PTHREAD_MUTEX_INITIALIZER;
+static unsigned	       tlsid_next;
+static pthread_mutex_t tlsid_mu = PTHREAD_MUTEX_INITIALIZER;
 
 /* GnuTLS verify callback: non-zero ends the handshake. */
 static int
 tlsid_verify_client(gnutls_session_t s)
 {
-	char	cn[ETSI_ID_MAX + 1], why[TLSID_WHYLEN];
+	char cn[ETSI_ID_MAX + 1], why[TLSID_WHYLEN];
 
 	if (tlsid_gnutls_peer(s, true, cn, sizeof(cn), why, sizeof(why)) == 0)
 		return 0;
@@ -224,7 +232,7 @@ tlsid_verify_client(gnutls_session_t s)
 int
 tlsid_refusal(gnutls_session_t s, char *why, size_t whylen)
 {
-	int	rc = -1;
+	int rc = -1;
 
 	if (s == NULL)
 		return -1;
@@ -250,14 +258,14 @@ bool
 tlsid_cert_is(const char *cert_file, const char *ca_file, const char *cn,
     char *why, size_t whylen)
 {
-	X509		*x = NULL;
-	X509_STORE	*st = NULL;
-	X509_STORE_CTX	*ctx = NULL;
-	X509_NAME	*nm;
-	FILE		*f;
-	char		 name[TLSID_NAME_MAX + 1];
-	bool		 same = false;
-	int		 n, idx;
+	X509	       *x = NULL;
+	X509_STORE     *st = NULL;
+	X509_STORE_CTX *ctx = NULL;
+	X509_NAME      *nm;
+	FILE	       *f;
+	char		name[TLSID_NAME_MAX + 1];
+	bool		same = false;
+	int		n, idx;
 
 	if ((f = fopen(cert_file, "r")) == NULL) {
 		snprintf(why, whylen, "cannot open \"%s\": %m", cert_file);
@@ -269,14 +277,14 @@ tlsid_cert_is(const char *cert_file, const char *ca_file, const char *cn,
 	    X509_STORE_load_file(st, ca_file) != 1 ||
 	    (ctx = X509_STORE_CTX_new()) == NULL ||
 	    X509_STORE_CTX_init(ctx, st, x, NULL) != 1) {
-		snprintf(why, whylen, "cannot read \"%s\" or \"%s\"",
-		    cert_file, ca_file);
+		snprintf(why, whylen, "cannot read \"%s\" or \"%s\"", cert_file,
+		    ca_file);
 		goto done;
 	}
 	nm = X509_get_subject_name(x);
 	idx = X509_NAME_get_index_by_NID(nm, NID_commonName, -1);
 	if (idx < 0 || X509_NAME_get_index_by_NID(nm, NID_commonName, idx) >= 0)
-		goto done;			/* no CN, or several */
+		goto done; /* no CN, or several */
 	n = X509_NAME_get_text_by_NID(nm, NID_commonName, name, sizeof(name));
 	if (n < 0 || (size_t)n != strlen(cn) || strcmp(name, cn) != 0)
 		goto done;

@@ -9,10 +9,10 @@
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct ikecfg	c;
+	struct ikecfg c;
 
-	(void)fuzz_cfg(data, size, size & 1 ? &ikecfg_n3iwf_table :
-	    &ikecfg_ue_table, &c);
+	(void)fuzz_cfg(data, size,
+	    size & 1 ? &ikecfg_n3iwf_table : &ikecfg_ue_table, &c);
 	ikecfg_free(&c);
 	return 0;
 }

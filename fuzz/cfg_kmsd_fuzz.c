@@ -9,7 +9,7 @@
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct kmsd_config	c;
+	struct kmsd_config c;
 
 	if (fuzz_cfg(data, size, &kmsd_cfg_table, &c) == 0)
 		for (size_t i = 0; i < c.nsaes; i++)

@@ -9,7 +9,7 @@
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct sim_config	c;
+	struct sim_config c;
 
 	(void)fuzz_cfg(data, size, &sim_cfg_table, &c);
 	sim_config_free(&c);

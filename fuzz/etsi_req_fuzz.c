@@ -20,26 +20,27 @@
 #include "common/etsiapi.h"
 #include "fuzz/fuzz.h"
 
-#define QMAX	16
+#define QMAX 16
 
 /* The query of one request, as libmicrohttpd would hold it. */
 struct fake_conn {
-	const char	*key[QMAX];
-	const char	*val[QMAX];	/* NULL: "key" without '=' */
-	unsigned	 n;
+	const char *key[QMAX];
+	const char *val[QMAX]; /* NULL: "key" without '=' */
+	unsigned    n;
 };
 
 int
 MHD_get_connection_values(struct MHD_Connection *connection,
     enum MHD_ValueKind kind, MHD_KeyValueIterator it, void *cls)
 {
-	struct fake_conn	*q = (struct fake_conn *)connection;
-	unsigned		 i;
+	struct fake_conn *q = (struct fake_conn *)connection;
+	unsigned	  i;
 
 	if (kind != MHD_GET_ARGUMENT_KIND)
 		return 0;
 	for (i = 0; i < q->n; i++)
-		if (it != NULL && it(cls, kind, q->key[i], q->val[i]) != MHD_YES)
+		if (it != NULL &&
+		    it(cls, kind, q->key[i], q->val[i]) != MHD_YES)
 			return (int)i + 1;
 	return (int)i;
 }
@@ -48,11 +49,11 @@ MHD_get_connection_values(struct MHD_Connection *connection,
 static void
 query_split(char *s, struct fake_conn *q)
 {
-	char	*tok, *save = NULL, *eq;
+	char *tok, *save = NULL, *eq;
 
 	q->n = 0;
 	for (tok = strtok_r(s, "&", &save); tok != NULL && q->n < QMAX;
-	    tok = strtok_r(NULL, "&", &save)) {
+	     tok = strtok_r(NULL, "&", &save)) {
 		if ((eq = strchr(tok, '=')) != NULL)
 			*eq++ = '\0';
 		q->key[q->n] = tok;
@@ -72,27 +73,29 @@ resp_free(struct httpd_resp *r)
 static void
 handle(const struct httpd_req *req)
 {
-	static const struct etsiapi_map		map[] = {
-		{ "sae-a.example", "sae-a" }, { "kmsd-b", "sae-b" },
+	static const struct etsiapi_map map[] = {
+		{ "sae-a.example", "sae-a" },
+		{ "kmsd-b", "sae-b" },
 	};
-	static const struct etsiapi_limits	lim = { 256, 64, 1024, 128, 4 };
-	struct httpd_resp	 resp;
-	struct etsi_key_req	 kr;
-	struct etsi_key_ids	 ids;
-	enum etsiapi_op		 op;
-	const char		*caller;
-	char			 sae[ETSI_ID_MAX + 1];
+	static const struct etsiapi_limits lim = { 256, 64, 1024, 128, 4 };
+	struct httpd_resp		   resp;
+	struct etsi_key_req		   kr;
+	struct etsi_key_ids		   ids;
+	enum etsiapi_op			   op;
+	const char			  *caller;
+	char				   sae[ETSI_ID_MAX + 1];
 
 	memset(&resp, 0, sizeof(resp));
 	if (etsiapi_route(req, sae, &op, &resp) == -1)
 		goto done;
 	caller = etsiapi_identity(map, 2, req->peer_cn);
 	if (op == ETSIAPI_ENC) {
-		if (etsiapi_enc_request(req, &lim, caller, sae, &kr, &resp) == 0 &&
+		if (etsiapi_enc_request(req, &lim, caller, sae, &kr, &resp) ==
+			0 &&
 		    (kr.number == 0 || kr.number > lim.max_key_per_request ||
-		    kr.size % 8 != 0 || kr.size < lim.min_key_size ||
-		    kr.size > lim.max_key_size))
-			abort();	/* a request past the checks breaks a limit */
+			kr.size % 8 != 0 || kr.size < lim.min_key_size ||
+			kr.size > lim.max_key_size))
+			abort(); /* a request past the checks breaks a limit */
 		etsi_key_req_free(&kr);
 	} else if (op == ETSIAPI_DEC) {
 		if (etsiapi_dec_request(req, &lim, &ids, &resp) == 0) {
@@ -104,19 +107,18 @@ handle(const struct httpd_req *req)
 		}
 		etsi_key_ids_free(&ids);
 	}
- done:
+done:
 	resp_free(&resp);
 }
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct fake_conn	 q;
-	struct httpd_req	 req;
-	const uint8_t		*nl;
-	char			*line, *body = NULL, *method, *target, *cn, *qs,
-				*save = NULL;
-	size_t			 llen;
+	struct fake_conn q;
+	struct httpd_req req;
+	const uint8_t	*nl;
+	char  *line, *body = NULL, *method, *target, *cn, *qs, *save = NULL;
+	size_t llen;
 
 	fuzz_init();
 	nl = memchr(data, '\n', size);
@@ -147,7 +149,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		req.body = body;
 	}
 	handle(&req);
- done:
+done:
 	free(body);
 	free(line);
 	return 0;

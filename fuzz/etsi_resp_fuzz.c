@@ -15,7 +15,7 @@
 #include "fuzz/fuzz.h"
 #include "kmsclient/kmsclient.h"
 
-#define CALLS_MAX	8
+#define CALLS_MAX 8
 
 /* What a successful call promised: checked, then freed. */
 static void
@@ -23,7 +23,7 @@ keys_check(struct etsi_keys *k, int rc, size_t want, unsigned bits)
 {
 	if (rc != KMS_OK) {
 		if (k->n != 0 || k->v != NULL)
-			abort();	/* a failed call hands out nothing */
+			abort(); /* a failed call hands out nothing */
 		return;
 	}
 	if (k->n == 0 || (want && k->n != want))
@@ -38,18 +38,16 @@ keys_check(struct etsi_keys *k, int rc, size_t want, unsigned bits)
 static void
 call(struct kms_client *c, uint8_t op, uint8_t p)
 {
-	static const char	*idv[] = { "k0", "k1", "k2", "k3" };
-	struct etsi_key_req	 req;
-	struct etsi_key_ids	 ids;
-	struct etsi_status	 st;
-	struct etsi_keys	 k;
-	unsigned		 n = 1 + p % 4, bits = (p & 0x10) ? 256 : 0;
-	int			 rc;
+	static const char  *idv[] = { "k0", "k1", "k2", "k3" };
+	struct etsi_key_req req;
+	struct etsi_key_ids ids;
+	struct etsi_status  st;
+	struct etsi_keys    k;
+	unsigned	    n = 1 + p % 4, bits = (p & 0x10) ? 256 : 0;
+	int		    rc;
 
 	switch (op % 5) {
-	case 0:
-		(void)kms_status(c, "sae-b", &st);
-		break;
+	case 0: (void)kms_status(c, "sae-b", &st); break;
 	case 1:
 		memset(&req, 0, sizeof(req));
 		req.number = n;
@@ -83,11 +81,13 @@ call(struct kms_client *c, uint8_t op, uint8_t p)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const struct kms_client_cfg cfg = { .url = "https://kme.test:8443" };
-	static struct kms_client *c;	/* reused, as callers do */
-	const uint8_t		*ops, *p = data;
-	size_t			 nops, n = size;
-	char			 err[256];
+	static const struct kms_client_cfg cfg = {
+		.url = "https://kme.test:8443"
+	};
+	static struct kms_client *c; /* reused, as callers do */
+	const uint8_t		 *ops, *p = data;
+	size_t			  nops, n = size;
+	char			  err[256];
 
 	fuzz_init();
 	if ((ops = fuzz_next(&p, &n, &nops)) == NULL)

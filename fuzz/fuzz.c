@@ -10,12 +10,12 @@
 #include "fuzz/fuzz.h"
 #include "kmsclient/kmsclient.h"
 
-CURLcode	kms_fuzz_perform(void *ud, curl_write_callback wr, long *code);
+CURLcode kms_fuzz_perform(void *ud, curl_write_callback wr, long *code);
 
 void
 fuzz_init(void)
 {
-	static int	done;
+	static int done;
 
 	if (done)
 		return;
@@ -27,7 +27,7 @@ fuzz_init(void)
 const uint8_t *
 fuzz_next(const uint8_t **p, size_t *n, size_t *len)
 {
-	const uint8_t	*r = *p, *sep;
+	const uint8_t *r = *p, *sep;
 
 	if (r == NULL)
 		return NULL;
@@ -47,9 +47,9 @@ fuzz_next(const uint8_t **p, size_t *n, size_t *len)
 int
 fuzz_cfg(const uint8_t *data, size_t size, const struct cfg_table *t, void *cfg)
 {
-	char	 err[512], *copy;
-	FILE	*f;
-	int	 rc = -1;
+	char  err[512], *copy;
+	FILE *f;
+	int   rc = -1;
 
 	fuzz_init();
 	if (cfg_defaults(t, cfg, err, sizeof(err)) == -1)
@@ -71,8 +71,8 @@ fuzz_cfg(const uint8_t *data, size_t size, const struct cfg_table *t, void *cfg)
 
 /* --- the fake KME behind kmsclient (built with -DKMS_FUZZ) --- */
 
-static const uint8_t	*ans_p;
-static size_t		 ans_n;
+static const uint8_t *ans_p;
+static size_t	      ans_n;
 
 void
 fuzz_answers(const uint8_t *p, size_t n)
@@ -84,21 +84,23 @@ fuzz_answers(const uint8_t *p, size_t n)
 CURLcode
 kms_fuzz_perform(void *ud, curl_write_callback wr, long *code)
 {
-	static const long	codes[16] = { 200, 200, 200, 200, 200, 200, 400,
-	    400, 401, 404, 405, 500, 503, 0, 0, 0 };
-	static char		one, buf[16384];	/* curl's is not const */
-	const uint8_t		*r;
-	size_t			 len, chunk, k;
-	unsigned		 h;
+	static const long codes[16] = { 200, 200, 200, 200, 200, 200, 400, 400,
+		401, 404, 405, 500, 503, 0, 0, 0 };
+	static char	  one, buf[16384]; /* curl's is not const */
+	const uint8_t	 *r;
+	size_t		  len, chunk, k;
+	unsigned	  h;
 
 	if ((r = fuzz_next(&ans_p, &ans_n, &len)) == NULL)
 		return CURLE_COULDNT_CONNECT;
 	h = len ? r[0] : 0x30;
 	r += len != 0;
 	len -= len != 0;
-	if ((h & 15) == 15)	/* curl hands over what it has: too much */
+	if ((h & 15) == 15) /* curl hands over what it has: too much */
 		return wr(&one, 1, KMS_MAX_RESPONSE + 1, ud) ==
-		    KMS_MAX_RESPONSE + 1 ? CURLE_OK : CURLE_WRITE_ERROR;
+			KMS_MAX_RESPONSE + 1 ?
+		    CURLE_OK :
+		    CURLE_WRITE_ERROR;
 	chunk = (h >> 4) == 3 ? len : (h >> 4) * 13 + 1;
 	for (; len > 0; r += k, len -= k) {
 		k = len < chunk ? len : chunk;

@@ -13,12 +13,12 @@
 
 /* Records in an input are separated by this (never valid inside JSON or INI
  * values that matter, easy to write in seed files). */
-#define FUZZ_SEP	"\n#"
+#define FUZZ_SEP "\n#"
 
-int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Once per process: quiet logs, Jansson's allocator as in the daemons. */
-void	fuzz_init(void);
+void fuzz_init(void);
 
 /* Next record of [*p, *p + *n): returns its start and length, advances past
  * it and its separator; NULL when none is left. */
@@ -27,8 +27,8 @@ const uint8_t *fuzz_next(const uint8_t **p, size_t *n, size_t *len);
 /* The input as t's INI file, as `--config` reads it: defaults, the file
  * (cfg_tab_load_file), then finish(). 0 when all of it passed; cfg is the
  * caller's to free (t->free) in every case. */
-int	fuzz_cfg(const uint8_t *data, size_t size, const struct cfg_table *t,
-	    void *cfg);
+int fuzz_cfg(const uint8_t *data, size_t size, const struct cfg_table *t,
+    void *cfg);
 
 /*
  * The fake KME answers kmsclient's calls from these records, in order: per
@@ -38,6 +38,6 @@ int	fuzz_cfg(const uint8_t *data, size_t size, const struct cfg_table *t,
  * of the body (3, as for '0'..'?', means one piece). With no record left,
  * every call fails to connect.
  */
-void	fuzz_answers(const uint8_t *p, size_t n);
+void fuzz_answers(const uint8_t *p, size_t n);
 
 #endif

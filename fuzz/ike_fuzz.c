@@ -33,16 +33,16 @@
 #include "ike/msg.h"
 #include "ike/pld.h"
 
-int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static struct ike_key	ek_cbc, ak_cbc, ek_gcm;
-static struct ike_dh	*dh19, *dh31;
+static struct ike_key ek_cbc, ak_cbc, ek_gcm;
+static struct ike_dh *dh19, *dh31;
 
 static void
 init_once(void)
 {
-	static int	done;
-	uint8_t		k[36];
+	static int done;
+	uint8_t	   k[36];
 
 	if (done)
 		return;
@@ -60,7 +60,7 @@ init_once(void)
 static struct ike_sk_ctx
 fuzz_ctx(int gcm)
 {
-	struct ike_sk_ctx	k;
+	struct ike_sk_ctx k;
 
 	memset(&k, 0, sizeof(k));
 	if (gcm) {
@@ -79,9 +79,9 @@ fuzz_ctx(int gcm)
 static void
 use_result(const struct ike_pld *p)
 {
-	struct ike_prop_desc	pol[2], ch;
-	struct ike_dh		*dh = NULL;
-	struct buf		 s;
+	struct ike_prop_desc pol[2], ch;
+	struct ike_dh	    *dh = NULL;
+	struct buf	     s;
 
 	memset(pol, 0, sizeof(pol));
 	pol[0].proto = pol[1].proto = IKE_PROTO_IKE;
@@ -102,8 +102,9 @@ use_result(const struct ike_pld *p)
 	}
 	(void)ike_pld_notify(p, IKE_N_QKD_KEY_IDS);
 	if (IKE_PLD_HAS(p, IKE_PL_KE))
-		dh = p->ke.group == IKE_KE_ECP256 ? dh19 :
-		    p->ke.group == IKE_KE_CURVE25519 ? dh31 : NULL;
+		dh = p->ke.group == IKE_KE_ECP256    ? dh19 :
+		    p->ke.group == IKE_KE_CURVE25519 ? dh31 :
+						       NULL;
 	if (dh != NULL) {
 		buf_init(&s, 1024);
 		ike_dh_derive(dh, p->ke.data.p, p->ke.data.len, &s);
@@ -114,7 +115,7 @@ use_result(const struct ike_pld *p)
 static void
 fuzz_msg(const uint8_t *p, size_t len, const struct ike_sk_ctx *k)
 {
-	struct ike_msg	*m = malloc(sizeof(*m));
+	struct ike_msg *m = malloc(sizeof(*m));
 
 	if (m == NULL)
 		return;
@@ -127,10 +128,10 @@ fuzz_msg(const uint8_t *p, size_t len, const struct ike_sk_ctx *k)
 static void
 fuzz_inner(const uint8_t *p, size_t len)
 {
-	struct ike_pld		*pl = malloc(sizeof(*pl));
-	struct ike_hdr		 h;
-	struct ike_sk_ctx	 k = fuzz_ctx(len & 1);
-	struct buf		 out;
+	struct ike_pld	 *pl = malloc(sizeof(*pl));
+	struct ike_hdr	  h;
+	struct ike_sk_ctx k = fuzz_ctx(len & 1);
+	struct buf	  out;
 
 	if (pl == NULL || len < 1)
 		goto done;
@@ -151,23 +152,19 @@ done:
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct ike_sk_ctx	k;
+	struct ike_sk_ctx k;
 
 	init_once();
 	if (size < 1)
 		return 0;
 	switch (data[0] & 3) {
-	case 0:
-		fuzz_msg(data + 1, size - 1, NULL);
-		break;
+	case 0: fuzz_msg(data + 1, size - 1, NULL); break;
 	case 1:
 	case 2:
 		k = fuzz_ctx((data[0] & 3) == 2);
 		fuzz_msg(data + 1, size - 1, &k);
 		break;
-	default:
-		fuzz_inner(data + 1, size - 1);
-		break;
+	default: fuzz_inner(data + 1, size - 1); break;
 	}
 	return 0;
 }
@@ -178,8 +175,8 @@ static void
 put(const char *dir, const char *name, uint8_t mode, const uint8_t *p,
     size_t len)
 {
-	char	path[512];
-	FILE	*f;
+	char  path[512];
+	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	if ((f = fopen(path, "wb")) == NULL) {
@@ -194,11 +191,11 @@ put(const char *dir, const char *name, uint8_t mode, const uint8_t *p,
 static void
 inner_chain(struct buf *b, struct ike_chain *c)
 {
-	struct ike_prop_desc	d;
-	struct ike_ts_pld	ts;
-	struct ike_cp_pld	cp;
-	static const uint8_t	eap[] = { 2, 1, 0, 6, 254, 3 };
-	uint8_t			n[32] = { 1 }, ke[32] = { 9 }, ip[4] = { 10 };
+	struct ike_prop_desc d;
+	struct ike_ts_pld    ts;
+	struct ike_cp_pld    cp;
+	static const uint8_t eap[] = { 2, 1, 0, 6, 254, 3 };
+	uint8_t		     n[32] = { 1 }, ke[32] = { 9 }, ip[4] = { 10 };
 
 	memset(&d, 0, sizeof(d));
 	d.proto = IKE_PROTO_IKE;
@@ -236,11 +233,11 @@ inner_chain(struct buf *b, struct ike_chain *c)
 int
 main(int argc, char **argv)
 {
-	struct buf		in, out;
-	struct ike_chain	c;
-	struct ike_hdr		h;
-	struct ike_sk_ctx	k;
-	size_t			start;
+	struct buf	  in, out;
+	struct ike_chain  c;
+	struct ike_hdr	  h;
+	struct ike_sk_ctx k;
+	size_t		  start;
 
 	if (argc != 2) {
 		fprintf(stderr, "usage: %s corpus-dir\n", argv[0]);
@@ -255,7 +252,7 @@ main(int argc, char **argv)
 	ike_chain_init(&c, &in, IKE_CHAIN_DETACHED);
 	inner_chain(&in, &c);
 	{
-		struct buf	sd;
+		struct buf sd;
 
 		buf_init(&sd, IKE_MSG_MAX);
 		buf_add_u8(&sd, c.first);
@@ -276,7 +273,8 @@ main(int argc, char **argv)
 		h.exchange = IKE_AUTH;
 		if (ike_msg_seal(&out, &h, c.first, in.data, in.len, &k) == -1)
 			return 1;
-		put(argv[1], gcm ? "gcm" : "cbc", gcm ? 2 : 1, out.data, out.len);
+		put(argv[1], gcm ? "gcm" : "cbc", gcm ? 2 : 1, out.data,
+		    out.len);
 	}
 	buf_free(&in);
 	buf_free(&out);

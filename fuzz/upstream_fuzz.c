@@ -16,14 +16,16 @@
 #include "fuzz/fuzz.h"
 #include "kmsd/upstream.h"
 
-#define REQS_MAX	4
+#define REQS_MAX 4
 
 /* 0 and 1025 are out of range, 1024 the most; small counts otherwise. */
 static size_t
 count_of(uint8_t b)
 {
-	return b == 0 ? 0 : b == 255 ? ETSI_MAX_KEYS + 1 : b == 254 ?
-	    ETSI_MAX_KEYS : 1 + b % 24;
+	return b == 0 ? 0 :
+	    b == 255  ? ETSI_MAX_KEYS + 1 :
+	    b == 254  ? ETSI_MAX_KEYS :
+			1 + b % 24;
 }
 
 static void
@@ -31,7 +33,7 @@ keys_check(struct etsi_keys *k, int rc, size_t want, unsigned bits)
 {
 	if (rc != 0) {
 		if (k->n != 0 || k->v != NULL)
-			abort();	/* a failed request hands out nothing */
+			abort(); /* a failed request hands out nothing */
 		return;
 	}
 	if (k->n != want)
@@ -46,24 +48,22 @@ keys_check(struct etsi_keys *k, int rc, size_t want, unsigned bits)
 static void
 request(struct upstream *u, const uint8_t *r)
 {
-	struct etsi_key_req	req;
-	struct etsi_key_ids	ids;
-	struct etsi_status	st;
-	struct etsi_keys	k;
-	struct up_err		e;
-	size_t			n = count_of(r[1]);
-	int			rc;
+	struct etsi_key_req req;
+	struct etsi_key_ids ids;
+	struct etsi_status  st;
+	struct etsi_keys    k;
+	struct up_err	    e;
+	size_t		    n = count_of(r[1]);
+	int		    rc;
 
 	switch (r[0] % 3) {
-	case 0:
-		(void)upstream_status(u, "sae-a", "sae-b", &st, &e);
-		break;
+	case 0: (void)upstream_status(u, "sae-a", "sae-b", &st, &e); break;
 	case 1:
 		memset(&req, 0, sizeof(req));
 		req.number = (unsigned)n;
 		req.size = (r[2] & 1) ? 8u * (r[2] >> 1) : 0;
 		rc = upstream_enc(u, "sae-a", "sae-b", &req, &k, &e);
-		keys_check(&k, rc, n ? n : 1, req.size);	/* 0: one key */
+		keys_check(&k, rc, n ? n : 1, req.size); /* 0: one key */
 		break;
 	default:
 		if (etsi_key_ids_alloc(&ids, n) == -1)
@@ -85,10 +85,12 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		{ "sae-a", "/dev/null", "/dev/null" },
 	};
 	static const struct upstream_cfg cfg = {
-		.url = "https://kme.test:8443", .ids = ids, .nids = 1,
+		.url = "https://kme.test:8443",
+		.ids = ids,
+		.nids = 1,
 		.conns_per_id = 1,
 	};
-	struct upstream	*u;
+	struct upstream *u;
 	const uint8_t	*reqs, *p = data;
 	size_t		 nreqs, n = size;
 	char		 err[256];

@@ -18,42 +18,40 @@
 #include "ike/nas.h"
 
 enum amf_state {
-	AMF_WAIT_REG = 0,	/* expecting Registration Request */
-	AMF_WAIT_AUTH,		/* Authentication Request sent */
-	AMF_WAIT_SMC,		/* Security Mode Command sent */
-	AMF_WAIT_REG_CMP,	/* Registration Accept sent, keys ready */
+	AMF_WAIT_REG = 0, /* expecting Registration Request */
+	AMF_WAIT_AUTH,	  /* Authentication Request sent */
+	AMF_WAIT_SMC,	  /* Security Mode Command sent */
+	AMF_WAIT_REG_CMP, /* Registration Accept sent, keys ready */
 	AMF_DONE,
 	AMF_FAILED,
 };
 
 struct amf {
-	struct amf_sub	 sub;
-	enum amf_state	 state;
-	char		 snn[KDF5G_SNN_MAX];
-	char		 mcc[4], mnc[4];
-	uint8_t		 rand[16];
-	bool		 fixed_rand;
-	int		 resyncs;
-	uint8_t		 xres_star[16], hxres_star[16];
-	uint8_t		 kseaf[32], kamf[32], kn3iwf[32];
-	uint8_t		 ue_ea, ue_ia;		/* UE security capabilities */
-	uint8_t		 ngksi;
-	struct nas_sec	 sec;
+	struct amf_sub sub;
+	enum amf_state state;
+	char	       snn[KDF5G_SNN_MAX];
+	char	       mcc[4], mnc[4];
+	uint8_t	       rand[16];
+	bool	       fixed_rand;
+	int	       resyncs;
+	uint8_t	       xres_star[16], hxres_star[16];
+	uint8_t	       kseaf[32], kamf[32], kn3iwf[32];
+	uint8_t	       ue_ea, ue_ia; /* UE security capabilities */
+	uint8_t	       ngksi;
+	struct nas_sec sec;
 };
 
-static const uint8_t	abba0[2] = { 0x00, 0x00 };
+static const uint8_t abba0[2] = { 0x00, 0x00 };
 
 /* ---- subscriber -------------------------------------------------------- */
 
 void
 amf_sub_default(struct amf_sub *s)
 {
-	static const uint8_t	k[16] = {
-		0x46, 0x5b, 0x5c, 0xe8, 0xb1, 0x99, 0xb4, 0x9f,
-		0xaa, 0x5f, 0x0a, 0x2e, 0xe2, 0x38, 0xa6, 0xbc };
-	static const uint8_t	opc[16] = {
-		0xcd, 0x63, 0xcb, 0x71, 0x95, 0x4a, 0x9f, 0x4e,
-		0x48, 0xa5, 0x99, 0x4e, 0x37, 0xa0, 0x2b, 0xaf };
+	static const uint8_t k[16] = { 0x46, 0x5b, 0x5c, 0xe8, 0xb1, 0x99, 0xb4,
+		0x9f, 0xaa, 0x5f, 0x0a, 0x2e, 0xe2, 0x38, 0xa6, 0xbc };
+	static const uint8_t opc[16] = { 0xcd, 0x63, 0xcb, 0x71, 0x95, 0x4a,
+		0x9f, 0x4e, 0x48, 0xa5, 0x99, 0x4e, 0x37, 0xa0, 0x2b, 0xaf };
 
 	memset(s, 0, sizeof(*s));
 	snprintf(s->supi, sizeof(s->supi), "208930000000001");
@@ -68,14 +66,14 @@ amf_sub_default(struct amf_sub *s)
 static int
 hex16(const char *h, uint8_t out[static 16])
 {
-	int	bad = 0;
+	int bad = 0;
 
 	if (strlen(h) != 32)
 		return -1;
 	for (size_t i = 0; i < 16; i++) {
-		int	hi = num_hexval(h[2 * i]), lo = num_hexval(h[2 * i + 1]);
+		int hi = num_hexval(h[2 * i]), lo = num_hexval(h[2 * i + 1]);
 
-		bad |= hi | lo;		/* negative if either is not hex */
+		bad |= hi | lo; /* negative if either is not hex */
 		out[i] = (uint8_t)((hi & 0x0f) << 4 | (lo & 0x0f));
 	}
 	return bad < 0 ? -1 : 0;
@@ -85,7 +83,7 @@ int
 amf_sub_set(struct amf_sub *s, const char *supi, const char *k_hex,
     const char *opc_hex, const char *op_hex, char *err, size_t errlen)
 {
-	uint8_t	op[16];
+	uint8_t op[16];
 	size_t	n;
 
 	if (supi != NULL) {
@@ -93,8 +91,10 @@ amf_sub_set(struct amf_sub *s, const char *supi, const char *k_hex,
 			supi += 5;
 		n = strlen(supi);
 		if (!nas_digits(supi, 6, 15)) {
-			snprintf(err, errlen, "supi \"%s\" is not 6-15 IMSI "
-			    "digits", supi);
+			snprintf(err, errlen,
+			    "supi \"%s\" is not 6-15 IMSI "
+			    "digits",
+			    supi);
 			return -1;
 		}
 		memcpy(s->supi, supi, n + 1);
@@ -145,9 +145,8 @@ amf_sub_plmn(const struct amf_sub *s, char mcc[static 4], char mnc[static 4],
 }
 
 int
-amf_sub_load(struct amf_sub *dst, const struct amf_sub *src,
-    char mcc[static 4], char mnc[static 4], char *snn, size_t snnlen,
-    const char *who)
+amf_sub_load(struct amf_sub *dst, const struct amf_sub *src, char mcc[static 4],
+    char mnc[static 4], char *snn, size_t snnlen, const char *who)
 {
 	*dst = *src;
 	dst->sqn &= AMF_SQN_MASK;
@@ -164,12 +163,12 @@ amf_sub_load(struct amf_sub *dst, const struct amf_sub *src,
 struct amf *
 amf_new(const struct amf_sub *sub)
 {
-	struct amf	*a;
+	struct amf *a;
 
 	if ((a = sec_alloc(sizeof(*a))) == NULL)
 		return NULL;
 	if (amf_sub_load(&a->sub, sub, a->mcc, a->mnc, a->snn, sizeof(a->snn),
-	    "amf") == -1) {
+		"amf") == -1) {
 		sec_free(a, sizeof(*a));
 		return NULL;
 	}
@@ -218,7 +217,7 @@ amf_sqn_bytes(uint64_t sqn, uint8_t out[static 6])
 uint64_t
 amf_sqn_value(const uint8_t in[static 6])
 {
-	uint64_t	v = 0;
+	uint64_t v = 0;
 
 	for (int i = 0; i < 6; i++)
 		v = v << 8 | in[i];
@@ -238,10 +237,10 @@ failed(struct amf *a, int *done)
 static int
 challenge(struct amf *a, struct buf *out)
 {
-	struct nas_msg	 m;
-	uint8_t		 sqn[6], res[8], ck[16], ik[16], ak[6], mac[8];
-	uint8_t		 kausf[32];
-	int		 rc = -1;
+	struct nas_msg m;
+	uint8_t	       sqn[6], res[8], ck[16], ik[16], ak[6], mac[8];
+	uint8_t	       kausf[32];
+	int	       rc = -1;
 
 	memset(&m, 0, sizeof(m));
 	a->sub.sqn = (a->sub.sqn + 1) & AMF_SQN_MASK;
@@ -252,16 +251,16 @@ challenge(struct amf *a, struct buf *out)
 	}
 	a->fixed_rand = false;
 	if (milenage_f1(a->sub.k, a->sub.opc, a->rand, sqn, a->sub.amf, mac,
-	    NULL) == -1 ||
+		NULL) == -1 ||
 	    milenage_f2345(a->sub.k, a->sub.opc, a->rand, res, ck, ik, ak,
-	    NULL) == -1)
+		NULL) == -1)
 		goto done;
 	for (int i = 0; i < 6; i++)
 		m.autn[i] = sqn[i] ^ ak[i];
 	memcpy(m.autn + 6, a->sub.amf, 2);
 	memcpy(m.autn + 8, mac, 8);
 	if (kdf5g_res_star(ck, ik, a->snn, a->rand, res, sizeof(res),
-	    a->xres_star) == -1 ||
+		a->xres_star) == -1 ||
 	    kdf5g_hres_star(a->rand, a->xres_star, a->hxres_star) == -1 ||
 	    kdf5g_kausf(ck, ik, a->snn, m.autn, kausf) == -1 ||
 	    kdf5g_kseaf(kausf, a->snn, a->kseaf) == -1)
@@ -285,10 +284,9 @@ done:
 }
 
 static int
-reject(struct amf *a, uint8_t type, uint8_t cause, struct buf *out,
-    int *done)
+reject(struct amf *a, uint8_t type, uint8_t cause, struct buf *out, int *done)
 {
-	struct nas_msg	m;
+	struct nas_msg m;
 
 	memset(&m, 0, sizeof(m));
 	m.type = type;
@@ -301,13 +299,14 @@ static int
 on_reg_request(struct amf *a, const struct nas_msg *m, struct buf *out,
     int *done)
 {
-	char	imsi[16];
+	char imsi[16];
 
 	if (m->id_type != NAS_ID_SUCI ||
 	    nas_suci_imsi(m->id, m->id_len, imsi, sizeof(imsi)) == -1) {
 		log_warn("amf: Registration Request without a null-scheme "
-		    "SUCI (identity type %u)", m->id_type);
-		return reject(a, NAS_REG_REJECT, 9, out, done);	/* #9 */
+			 "SUCI (identity type %u)",
+		    m->id_type);
+		return reject(a, NAS_REG_REJECT, 9, out, done); /* #9 */
 	}
 	if (strcmp(imsi, a->sub.supi) != 0) {
 		log_warn("amf: unknown subscriber imsi-%s", imsi);
@@ -316,14 +315,13 @@ on_reg_request(struct amf *a, const struct nas_msg *m, struct buf *out,
 	}
 	if (!m->has_cap) {
 		log_warn("amf: Registration Request without UE security "
-		    "capability");
+			 "capability");
 		return -1;
 	}
-	if (!(m->cap_ea & 0x80) ||
-	    !(m->cap_ia & (0x80 | 0x20))) {
+	if (!(m->cap_ea & 0x80) || !(m->cap_ia & (0x80 | 0x20))) {
 		log_warn("amf: UE security capabilities lack 5G-EA0 and "
-		    "5G-IA0/IA2");
-		return reject(a, NAS_REG_REJECT, 23, out, done);	/* #23 */
+			 "5G-IA0/IA2");
+		return reject(a, NAS_REG_REJECT, 23, out, done); /* #23 */
 	}
 	a->ue_ea = m->cap_ea;
 	a->ue_ia = m->cap_ia;
@@ -336,9 +334,9 @@ static int
 on_auth_failure(struct amf *a, const struct nas_msg *m, struct buf *out,
     int *done)
 {
-	uint8_t		 aks[6], sqn_ms[6], macs[8];
+	uint8_t		     aks[6], sqn_ms[6], macs[8];
 	static const uint8_t amf0[2];
-	int		 rc = -1;
+	int		     rc = -1;
 
 	if (m->cause != NAS_CAUSE_SYNCH_FAILURE || !m->has_auts ||
 	    a->resyncs++ > 0) {
@@ -348,12 +346,12 @@ on_auth_failure(struct amf *a, const struct nas_msg *m, struct buf *out,
 		return 0;
 	}
 	if (milenage_f2345(a->sub.k, a->sub.opc, a->rand, NULL, NULL, NULL,
-	    NULL, aks) == -1)
+		NULL, aks) == -1)
 		return -1;
 	for (int i = 0; i < 6; i++)
 		sqn_ms[i] = m->auts[i] ^ aks[i];
 	if (milenage_f1(a->sub.k, a->sub.opc, a->rand, sqn_ms, amf0, NULL,
-	    macs) == -1)
+		macs) == -1)
 		goto done;
 	if (CRYPTO_memcmp(macs, m->auts + 6, 8) != 0) {
 		log_warn("amf: AUTS MAC-S check failed");
@@ -376,9 +374,9 @@ static int
 on_auth_response(struct amf *a, const struct nas_msg *m, struct buf *out,
     int *done)
 {
-	struct nas_msg	 smc;
-	uint8_t		 hres[16];
-	int		 rc = -1;
+	struct nas_msg smc;
+	uint8_t	       hres[16];
+	int	       rc = -1;
 
 	if (kdf5g_hres_star(a->rand, m->res_star, hres) == -1)
 		return -1;
@@ -388,14 +386,14 @@ on_auth_response(struct amf *a, const struct nas_msg *m, struct buf *out,
 		return reject(a, NAS_AUTH_REJECT, 0, out, done);
 	}
 	memset(&smc, 0, sizeof(smc));
-	if (kdf5g_kamf(a->kseaf, a->sub.supi, abba0, sizeof(abba0),
-	    a->kamf) == -1)
+	if (kdf5g_kamf(a->kseaf, a->sub.supi, abba0, sizeof(abba0), a->kamf) ==
+	    -1)
 		goto done;
 	a->sec.ia = (a->ue_ia & 0x20) ? NAS_ALG_IA2 : NAS_ALG_IA0;
 	a->sec.ea = NAS_ALG_EA0;
 	a->sec.bearer = NAS_CONN_NON3GPP;
-	if (kdf5g_nas_key(a->kamf, KDF5G_ALG_NAS_INT, a->sec.ia,
-	    a->sec.kint) == -1)
+	if (kdf5g_nas_key(a->kamf, KDF5G_ALG_NAS_INT, a->sec.ia, a->sec.kint) ==
+	    -1)
 		goto done;
 	a->sec.active = true;
 	smc.type = NAS_SMC;
@@ -403,8 +401,8 @@ on_auth_response(struct amf *a, const struct nas_msg *m, struct buf *out,
 	smc.ngksi = a->ngksi;
 	smc.cap_ea = a->ue_ea;
 	smc.cap_ia = a->ue_ia;
-	if (nas_encode_protected(&a->sec, NAS_SHT_INT_NEW, true, &smc,
-	    out) == -1)
+	if (nas_encode_protected(&a->sec, NAS_SHT_INT_NEW, true, &smc, out) ==
+	    -1)
 		goto done;
 	a->state = AMF_WAIT_SMC;
 	rc = 0;
@@ -417,7 +415,7 @@ done:
 static int
 on_smc_complete(struct amf *a, uint32_t ul_count, struct buf *out, int *done)
 {
-	struct nas_msg	 acc;
+	struct nas_msg acc;
 
 	if (kdf5g_kn3iwf(a->kamf, ul_count, a->kn3iwf) == -1)
 		return -1;
@@ -435,8 +433,8 @@ on_smc_complete(struct amf *a, uint32_t ul_count, struct buf *out, int *done)
 	acc.id[5] = 0xfe;
 	acc.id[6] = 0x00;
 	acc.id_len = 11;
-	if (nas_encode_protected(&a->sec, NAS_SHT_INT_ENC, true, &acc,
-	    out) == -1)
+	if (nas_encode_protected(&a->sec, NAS_SHT_INT_ENC, true, &acc, out) ==
+	    -1)
 		return -1;
 	a->state = AMF_WAIT_REG_CMP;
 	*done = 1;
@@ -446,8 +444,7 @@ on_smc_complete(struct amf *a, uint32_t ul_count, struct buf *out, int *done)
 /* ---- dispatch ---------------------------------------------------------- */
 
 static int
-handle_plain(struct amf *a, const struct nas_msg *m, struct buf *out,
-    int *done)
+handle_plain(struct amf *a, const struct nas_msg *m, struct buf *out, int *done)
 {
 	if (a->state == AMF_WAIT_REG && m->type == NAS_REG_REQUEST)
 		return on_reg_request(a, m, out, done);
@@ -470,10 +467,11 @@ static int
 handle_protected(struct amf *a, const uint8_t *p, size_t n,
     const struct nas_msg *m, struct buf *out, int *done)
 {
-	uint32_t	ul = a->sec.ul_count;
+	uint32_t ul = a->sec.ul_count;
 
 	if (a->state != AMF_WAIT_SMC && a->state != AMF_WAIT_REG_CMP) {
-		log_warn("amf: protected NAS message in state %d", (int)a->state);
+		log_warn("amf: protected NAS message in state %d",
+		    (int)a->state);
 		return -1;
 	}
 	if (nas_verify(&a->sec, false, p, n) == -1)
@@ -488,22 +486,23 @@ handle_protected(struct amf *a, const uint8_t *p, size_t n,
 	}
 	log_warn("amf: unexpected NAS message 0x%02x in state %d", m->type,
 	    (int)a->state);
-	a->sec.ul_count = ul;	/* not consumed */
+	a->sec.ul_count = ul; /* not consumed */
 	return -1;
 }
 
 int
-amf_handle(struct amf *a, const uint8_t *nas_in, size_t n,
-    struct buf *nas_out, int *done)
+amf_handle(struct amf *a, const uint8_t *nas_in, size_t n, struct buf *nas_out,
+    int *done)
 {
-	const uint8_t	*plain;
-	size_t		 plen;
-	uint8_t		 sht;
-	struct nas_msg	 m;
-	int		 rc;
+	const uint8_t *plain;
+	size_t	       plen;
+	uint8_t	       sht;
+	struct nas_msg m;
+	int	       rc;
 
-	*done = a->state == AMF_FAILED ? -1 :
-	    a->state >= AMF_WAIT_REG_CMP ? 1 : 0;
+	*done = a->state == AMF_FAILED	 ? -1 :
+	    a->state >= AMF_WAIT_REG_CMP ? 1 :
+					   0;
 	if (a->state == AMF_FAILED || a->state == AMF_DONE) {
 		log_warn("amf: NAS message after the procedure ended");
 		return -1;

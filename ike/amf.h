@@ -43,44 +43,44 @@
 
 #include "common/buf.h"
 
-#define AMF_SQN_MASK	0xffffffffffffULL	/* SQN is 48 bits */
+#define AMF_SQN_MASK 0xffffffffffffULL /* SQN is 48 bits */
 
 /* One subscriber, shared by the AMF (network) and the USIM (UE). */
 struct amf_sub {
-	char		 supi[24];	/* IMSI digits, "208930000000001" */
-	unsigned	 mnc_len;	/* 2 or 3 MNC digits in the IMSI */
-	uint8_t		 k[16];
-	uint8_t		 opc[16];
-	uint8_t		 amf[2];	/* authentication management field */
-	uint64_t	 sqn;		/* 48 bits: last SQN used / accepted */
+	char	 supi[24]; /* IMSI digits, "208930000000001" */
+	unsigned mnc_len;  /* 2 or 3 MNC digits in the IMSI */
+	uint8_t	 k[16];
+	uint8_t	 opc[16];
+	uint8_t	 amf[2]; /* authentication management field */
+	uint64_t sqn;	 /* 48 bits: last SQN used / accepted */
 };
 
 /* Test set 1 of TS 35.208 (K, OPc, AMF b9b9) with SUPI 208930000000001,
  * MNC 93, SQN ff9bb4d0b607 - 1 (so the first challenge uses test set 1's
  * SQN). */
-void	amf_sub_default(struct amf_sub *s);
+void amf_sub_default(struct amf_sub *s);
 
 /* Overrides fields from configuration strings; NULL keeps the field.
  * supi: "imsi-<digits>" or "<digits>" (6..15). k_hex/opc_hex/op_hex: 32 hex
  * digits (op_hex: OPc is computed from OP and K; give opc_hex or op_hex).
  * Errors name the field (never its value for keys). 0 or -1. */
-int	amf_sub_set(struct amf_sub *s, const char *supi, const char *k_hex,
-	    const char *opc_hex, const char *op_hex, char *err, size_t errlen);
+int amf_sub_set(struct amf_sub *s, const char *supi, const char *k_hex,
+    const char *opc_hex, const char *op_hex, char *err, size_t errlen);
 
 /* MCC, MNC (from the IMSI and mnc_len) and the serving network name
  * "5G:mncXXX.mccYYY.3gppnetwork.org" (snn: KDF5G_SNN_MAX bytes). 0 or -1. */
-int	amf_sub_plmn(const struct amf_sub *s, char mcc[static 4],
-	    char mnc[static 4], char *snn, size_t snnlen);
+int amf_sub_plmn(const struct amf_sub *s, char mcc[static 4],
+    char mnc[static 4], char *snn, size_t snnlen);
 
 /* Copies src into *dst with the SQN cut to 48 bits, and fills the PLMN and
  * serving network name as amf_sub_plmn(). 0, or -1 for a bad subscriber
  * (logged, naming `who`: "amf" or "usim"). */
-int	amf_sub_load(struct amf_sub *dst, const struct amf_sub *src,
-	    char mcc[static 4], char mnc[static 4], char *snn, size_t snnlen,
-	    const char *who);
+int
+amf_sub_load(struct amf_sub *dst, const struct amf_sub *src, char mcc[static 4],
+    char mnc[static 4], char *snn, size_t snnlen, const char *who);
 
 /* Wipes K and OPc. */
-void	amf_sub_wipe(struct amf_sub *s);
+void amf_sub_wipe(struct amf_sub *s);
 
 /* SQN <-> its 6 big-endian bytes (AUTN, AUTS). */
 void	 amf_sqn_bytes(uint64_t sqn, uint8_t out[static 6]);
@@ -89,8 +89,8 @@ uint64_t amf_sqn_value(const uint8_t in[static 6]);
 /* Network side. */
 struct amf;
 
-struct amf	*amf_new(const struct amf_sub *sub);	/* NULL on error */
-void		 amf_free(struct amf *a);		/* wipes; NULL ok */
+struct amf *amf_new(const struct amf_sub *sub); /* NULL on error */
+void	    amf_free(struct amf *a);		/* wipes; NULL ok */
 
 /*
  * Handles one uplink NAS PDU and writes the answer (if any) to nas_out
@@ -104,16 +104,16 @@ void		 amf_free(struct amf *a);		/* wipes; NULL ok */
  * Returns -1 (nothing to send, state unchanged) for a malformed or
  * unexpected message; the caller answers EAP-Failure.
  */
-int	amf_handle(struct amf *a, const uint8_t *nas_in, size_t n,
-	    struct buf *nas_out, int *done);
+int amf_handle(struct amf *a, const uint8_t *nas_in, size_t n,
+    struct buf *nas_out, int *done);
 
 /* 0 and the 32-byte KN3IWF once *done was 1; -1 before. */
-int	amf_kn3iwf(const struct amf *a, uint8_t out[static 32]);
+int amf_kn3iwf(const struct amf *a, uint8_t out[static 32]);
 
 /* The SQN the AMF used last (store it to continue across runs). */
 uint64_t amf_sqn(const struct amf *a);
 
 /* Tests only: use this RAND for the next challenge instead of a random one. */
-void	amf_set_rand(struct amf *a, const uint8_t rand[static 16]);
+void amf_set_rand(struct amf *a, const uint8_t rand[static 16]);
 
 #endif

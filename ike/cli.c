@@ -11,7 +11,7 @@
 #include "ike/n3iwf.h"
 #include "ike/ue.h"
 
-static volatile sig_atomic_t	cli_stop;
+static volatile sig_atomic_t cli_stop;
 
 static void
 cli_on_signal(int sig)
@@ -24,12 +24,12 @@ cli_on_signal(int sig)
 int
 ike_cli_main(const char *prog, enum ike_role role, int argc, char **argv)
 {
-	const struct cfg_table	*t = role == IKE_ROLE_UE ? &ikecfg_ue_table :
-				    &ikecfg_n3iwf_table;
-	struct ikecfg		 c;
-	struct cfg_cmd		 cmd;
-	struct sigaction	 sa;
-	int			 ret;
+	const struct cfg_table *t =
+	    role == IKE_ROLE_UE ? &ikecfg_ue_table : &ikecfg_n3iwf_table;
+	struct ikecfg	 c;
+	struct cfg_cmd	 cmd;
+	struct sigaction sa;
+	int		 ret;
 
 	log_init(prog, LOG_INFO);
 	if ((ret = cfg_main(t, &c, argc, argv, &cmd)) != 0) {
@@ -45,7 +45,7 @@ ike_cli_main(const char *prog, enum ike_role role, int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	ret = role == IKE_ROLE_UE ? ike_ue_run(&c, &cli_stop) :
-	    ike_n3iwf_run(&c, &cli_stop);
+				    ike_n3iwf_run(&c, &cli_stop);
 	ikecfg_free(&c);
 	return ret == 0 ? 0 : 1;
 }

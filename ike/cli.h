@@ -6,6 +6,6 @@
 
 /* Flags and config, signals, then the role's run; exit status 0 ok,
  * 1 failed, 2 usage. */
-int	ike_cli_main(const char *prog, enum ike_role role, int argc, char **argv);
+int ike_cli_main(const char *prog, enum ike_role role, int argc, char **argv);
 
 #endif

@@ -97,12 +97,12 @@ ike_integ_keylen(uint16_t integ, size_t *len)
 /* ---- prf ---- */
 
 struct iov {
-	const uint8_t	*p;
-	size_t		 len;
+	const uint8_t *p;
+	size_t	       len;
 };
 
-static EVP_MAC		*hmac_mac;
-static pthread_once_t	 hmac_once = PTHREAD_ONCE_INIT;
+static EVP_MAC	     *hmac_mac;
+static pthread_once_t hmac_once = PTHREAD_ONCE_INIT;
 
 static void
 hmac_fetch(void)
@@ -115,12 +115,12 @@ static int
 hmac_v(const uint8_t *key, size_t klen, const struct iov *v, size_t nv,
     uint8_t out[static IKE_PRF_LEN])
 {
-	static const uint8_t	 nokey[1];
-	char			 md[] = "SHA256";
-	OSSL_PARAM		 par[2];
-	EVP_MAC_CTX		*c = NULL;
-	size_t			 olen = 0;
-	int			 ok;
+	static const uint8_t nokey[1];
+	char		     md[] = "SHA256";
+	OSSL_PARAM	     par[2];
+	EVP_MAC_CTX	    *c = NULL;
+	size_t		     olen = 0;
+	int		     ok;
 
 	pthread_once(&hmac_once, hmac_fetch);
 	par[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, md, 0);
@@ -141,19 +141,19 @@ int
 ike_prf(const uint8_t *key, size_t klen, const uint8_t *data, size_t dlen,
     uint8_t out[static IKE_PRF_LEN])
 {
-	struct iov	v = { data, dlen };
+	struct iov v = { data, dlen };
 
 	return hmac_v(key, klen, &v, 1, out);
 }
 
 int
-ike_prf_plus(const uint8_t *key, size_t klen, const uint8_t *seed,
-    size_t slen, uint8_t *out, size_t outlen)
+ike_prf_plus(const uint8_t *key, size_t klen, const uint8_t *seed, size_t slen,
+    uint8_t *out, size_t outlen)
 {
-	uint8_t		t[IKE_PRF_LEN], n = 1;
-	struct iov	v[3];
-	size_t		off = 0, take;
-	int		rc = 0;
+	uint8_t	   t[IKE_PRF_LEN], n = 1;
+	struct iov v[3];
+	size_t	   off = 0, take;
+	int	   rc = 0;
 
 	if (outlen > IKE_PRFPLUS_MAX) {
 		log_err("%s: %zu bytes asked, at most %d", __func__, outlen,
@@ -168,7 +168,8 @@ ike_prf_plus(const uint8_t *key, size_t klen, const uint8_t *seed,
 		v[2].p = &n;
 		v[2].len = 1;
 		if ((rc = hmac_v(key, klen, v, 3, t)) == 0) {
-			take = outlen - off < sizeof(t) ? outlen - off : sizeof(t);
+			take =
+			    outlen - off < sizeof(t) ? outlen - off : sizeof(t);
 			memcpy(out + off, t, take);
 			off += take;
 			n++;
@@ -181,11 +182,10 @@ ike_prf_plus(const uint8_t *key, size_t klen, const uint8_t *seed,
 /* ---- IKE SA and Child SA keys ---- */
 
 int
-ike_skeyseed(const uint8_t *ni, size_t ni_len, const uint8_t *nr,
-    size_t nr_len, const uint8_t *gir, size_t gir_len,
-    uint8_t skeyseed[static IKE_PRF_LEN])
+ike_skeyseed(const uint8_t *ni, size_t ni_len, const uint8_t *nr, size_t nr_len,
+    const uint8_t *gir, size_t gir_len, uint8_t skeyseed[static IKE_PRF_LEN])
 {
-	uint8_t	key[2 * IKE_NONCE_MAX];
+	uint8_t key[2 * IKE_NONCE_MAX];
 
 	if (ni_len > IKE_NONCE_MAX || nr_len > IKE_NONCE_MAX) {
 		log_err("%s: nonce too long (%zu, %zu)", __func__, ni_len,
@@ -202,7 +202,7 @@ ike_skeyseed_rekey(const struct ike_key *old_sk_d, const uint8_t *gir,
     size_t gir_len, const uint8_t *ni, size_t ni_len, const uint8_t *nr,
     size_t nr_len, uint8_t skeyseed[static IKE_PRF_LEN])
 {
-	struct iov	v[3] = { { gir, gir_len }, { ni, ni_len }, { nr, nr_len } };
+	struct iov v[3] = { { gir, gir_len }, { ni, ni_len }, { nr, nr_len } };
 
 	return hmac_v(old_sk_d->k, old_sk_d->len, v, 3, skeyseed);
 }
@@ -220,12 +220,12 @@ take_key(struct ike_key *k, const uint8_t *km, size_t *off, size_t len)
 int
 ike_sa_keys_derive(const uint8_t skeyseed[static IKE_PRF_LEN],
     const uint8_t *ni, size_t ni_len, const uint8_t *nr, size_t nr_len,
-    const uint8_t spi_i[static 8], const uint8_t spi_r[static 8],
-    uint16_t encr, uint16_t encr_bits, uint16_t integ, struct ike_sa_keys *k)
+    const uint8_t spi_i[static 8], const uint8_t spi_r[static 8], uint16_t encr,
+    uint16_t encr_bits, uint16_t integ, struct ike_sa_keys *k)
 {
-	uint8_t	 seed[2 * IKE_NONCE_MAX + 16], *km = NULL;
-	size_t	 elen, alen, total, off = 0;
-	int	 rc = -1;
+	uint8_t seed[2 * IKE_NONCE_MAX + 16], *km = NULL;
+	size_t	elen, alen, total, off = 0;
+	int	rc = -1;
 
 	if (ike_encr_keylen(encr, encr_bits, &elen) == -1 ||
 	    ike_integ_keylen(integ, &alen) == -1)
@@ -240,8 +240,8 @@ ike_sa_keys_derive(const uint8_t skeyseed[static IKE_PRF_LEN],
 	memcpy(seed + ni_len + nr_len + 8, spi_r, 8);
 	total = 3 * IKE_PRF_LEN + 2 * alen + 2 * elen;
 	if ((km = sec_alloc(total)) == NULL ||
-	    ike_prf_plus(skeyseed, IKE_PRF_LEN, seed, ni_len + nr_len + 16,
-	    km, total) == -1)
+	    ike_prf_plus(skeyseed, IKE_PRF_LEN, seed, ni_len + nr_len + 16, km,
+		total) == -1)
 		goto done;
 	if (take_key(&k->d, km, &off, IKE_PRF_LEN) == -1 ||
 	    take_key(&k->ai, km, &off, alen) == -1 ||
@@ -264,10 +264,10 @@ ike_child_keys_derive(const struct ike_key *sk_d, const uint8_t *gir,
     size_t nr_len, uint16_t encr, uint16_t encr_bits, uint16_t integ,
     struct ike_child_keys *k)
 {
-	struct buf	seed;
-	uint8_t		*km = NULL;
-	size_t		elen, alen, total = 0, off = 0;
-	int		rc = -1;
+	struct buf seed;
+	uint8_t	  *km = NULL;
+	size_t	   elen, alen, total = 0, off = 0;
+	int	   rc = -1;
 
 	buf_init(&seed, 4096);
 	if (ike_encr_keylen(encr, encr_bits, &elen) == -1 ||
@@ -275,13 +275,14 @@ ike_child_keys_derive(const struct ike_key *sk_d, const uint8_t *gir,
 		goto done;
 	total = 2 * (elen + alen);
 	if ((gir != NULL && buf_add(&seed, gir, gir_len) == -1) ||
-	    buf_add(&seed, ni, ni_len) == -1 || buf_add(&seed, nr, nr_len) == -1) {
+	    buf_add(&seed, ni, ni_len) == -1 ||
+	    buf_add(&seed, nr, nr_len) == -1) {
 		log_err("%s: seed too long", __func__);
 		goto done;
 	}
 	if ((km = sec_alloc(total)) == NULL ||
-	    ike_prf_plus(sk_d->k, sk_d->len, seed.data, seed.len, km,
-	    total) == -1)
+	    ike_prf_plus(sk_d->k, sk_d->len, seed.data, seed.len, km, total) ==
+		-1)
 		goto done;
 	if (take_key(&k->ei, km, &off, elen) == -1 ||
 	    take_key(&k->ai, km, &off, alen) == -1 ||
@@ -300,7 +301,7 @@ static int
 ppk_one(const uint8_t *ppk, size_t ppk_len, const struct ike_key *in,
     struct ike_key *out)
 {
-	uint8_t	t[IKE_KEY_MAX];
+	uint8_t t[IKE_KEY_MAX];
 	int	rc;
 
 	rc = ike_prf_plus(ppk, ppk_len, in->k, in->len, t, in->len);

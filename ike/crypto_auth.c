@@ -24,7 +24,7 @@ ike_auth_octets(const uint8_t *msg, size_t msg_len, const uint8_t *nonce,
     size_t nonce_len, const struct ike_key *sk_p, const uint8_t *id_body,
     size_t id_len, struct buf *out)
 {
-	uint8_t	mac[IKE_PRF_LEN];
+	uint8_t mac[IKE_PRF_LEN];
 
 	if (ike_prf(sk_p->k, sk_p->len, id_body, id_len, mac) == -1)
 		return -1;
@@ -41,9 +41,9 @@ int
 ike_auth_psk(const uint8_t *secret, size_t slen, const uint8_t *octets,
     size_t olen, uint8_t out[static IKE_PRF_LEN])
 {
-	static const char	pad[] = "Key Pad for IKEv2";
-	uint8_t			k[IKE_PRF_LEN];
-	int			rc;
+	static const char pad[] = "Key Pad for IKEv2";
+	uint8_t		  k[IKE_PRF_LEN];
+	int		  rc;
 
 	rc = ike_prf(secret, slen, (const uint8_t *)pad, sizeof(pad) - 1, k);
 	if (rc == 0)
@@ -56,7 +56,7 @@ int
 ike_auth_psk_verify(const uint8_t *secret, size_t slen, const uint8_t *octets,
     size_t olen, const uint8_t *auth, size_t alen)
 {
-	uint8_t	want[IKE_PRF_LEN];
+	uint8_t want[IKE_PRF_LEN];
 	int	rc = -1;
 
 	if (ike_auth_psk(secret, slen, octets, olen, want) == 0 &&
@@ -69,25 +69,24 @@ ike_auth_psk_verify(const uint8_t *secret, size_t slen, const uint8_t *octets,
 }
 
 /* RFC 7427 A.3.1: AlgorithmIdentifier for ecdsa-with-SHA256, no params. */
-static const uint8_t ecdsa_sha256_algid[] = {
-	0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02
-};
+static const uint8_t ecdsa_sha256_algid[] = { 0x30, 0x0a, 0x06, 0x08, 0x2a,
+	0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02 };
 
 int
 ike_auth_sig_sign(EVP_PKEY *key, const uint8_t *octets, size_t olen,
     struct buf *out)
 {
-	EVP_MD_CTX	*c = NULL;
-	uint8_t		*d;
-	size_t		 slen = 0, start = out->len;
-	int		 ok;
+	EVP_MD_CTX *c = NULL;
+	uint8_t	   *d;
+	size_t	    slen = 0, start = out->len;
+	int	    ok;
 
 	ok = EVP_PKEY_get_base_id(key) == EVP_PKEY_EC &&
 	    buf_add_u8(out, sizeof(ecdsa_sha256_algid)) == 0 &&
 	    buf_add(out, ecdsa_sha256_algid, sizeof(ecdsa_sha256_algid)) == 0 &&
 	    (c = EVP_MD_CTX_new()) != NULL &&
-	    EVP_DigestSignInit_ex(c, NULL, "SHA256", NULL, NULL, key,
-	    NULL) == 1 &&
+	    EVP_DigestSignInit_ex(c, NULL, "SHA256", NULL, NULL, key, NULL) ==
+		1 &&
 	    EVP_DigestSign(c, NULL, &slen, octets, olen) == 1 &&
 	    (d = buf_reserve(out, slen)) != NULL &&
 	    EVP_DigestSign(c, d, &slen, octets, olen) == 1;
@@ -105,10 +104,10 @@ int
 ike_auth_sig_verify(X509 *cert, const uint8_t *octets, size_t olen,
     const uint8_t *auth, size_t alen)
 {
-	EVP_PKEY	*pk;
-	EVP_MD_CTX	*c = NULL;
-	size_t		 hl = 1 + sizeof(ecdsa_sha256_algid);
-	int		 ok;
+	EVP_PKEY   *pk;
+	EVP_MD_CTX *c = NULL;
+	size_t	    hl = 1 + sizeof(ecdsa_sha256_algid);
+	int	    ok;
 
 	if (alen <= hl || auth[0] != sizeof(ecdsa_sha256_algid) ||
 	    memcmp(auth + 1, ecdsa_sha256_algid, auth[0]) != 0) {
@@ -119,8 +118,8 @@ ike_auth_sig_verify(X509 *cert, const uint8_t *octets, size_t olen,
 	ok = (pk = X509_get0_pubkey(cert)) != NULL &&
 	    EVP_PKEY_get_base_id(pk) == EVP_PKEY_EC &&
 	    (c = EVP_MD_CTX_new()) != NULL &&
-	    EVP_DigestVerifyInit_ex(c, NULL, "SHA256", NULL, NULL, pk,
-	    NULL) == 1 &&
+	    EVP_DigestVerifyInit_ex(c, NULL, "SHA256", NULL, NULL, pk, NULL) ==
+		1 &&
 	    EVP_DigestVerify(c, auth + hl, alen - hl, octets, olen) == 1;
 	EVP_MD_CTX_free(c);
 	ERR_clear_error();
@@ -139,13 +138,13 @@ ike_auth_sig_verify(X509 *cert, const uint8_t *octets, size_t olen,
 static void *
 pem_load(const char *path, bool key)
 {
-	FILE	*f;
-	void	*o;
+	FILE *f;
+	void *o;
 
 	if ((f = fopen(path, "r")) == NULL)
 		return NULL;
 	o = key ? (void *)PEM_read_PrivateKey(f, NULL, NULL, NULL) :
-	    (void *)PEM_read_X509(f, NULL, NULL, NULL);
+		  (void *)PEM_read_X509(f, NULL, NULL, NULL);
 	fclose(f);
 	ERR_clear_error();
 	return o;
@@ -166,7 +165,7 @@ ike_key_load(const char *path)
 X509_STORE *
 ike_ca_load(const char *path)
 {
-	X509_STORE	*s;
+	X509_STORE *s;
 
 	if ((s = X509_STORE_new()) != NULL &&
 	    X509_STORE_load_file(s, path) != 1) {
@@ -181,7 +180,7 @@ int
 ike_cert_der(X509 *cert, struct buf *out)
 {
 	int	 n = i2d_X509(cert, NULL);
-	uint8_t	*d;
+	uint8_t *d;
 
 	if (n <= 0 || (d = buf_reserve(out, (size_t)n)) == NULL ||
 	    i2d_X509(cert, &d) != n) {
@@ -194,8 +193,8 @@ ike_cert_der(X509 *cert, struct buf *out)
 X509 *
 ike_cert_from_der(const uint8_t *p, size_t len)
 {
-	const unsigned char	*q = p;
-	X509			*x = NULL;
+	const unsigned char *q = p;
+	X509		    *x = NULL;
 
 	if (len > 0 && len < INT_MAX)
 		x = d2i_X509(NULL, &q, (long)len);
@@ -213,9 +212,9 @@ ike_cert_from_der(const uint8_t *p, size_t len)
 int
 ike_cert_verify(X509 *cert, X509_STORE *ca)
 {
-	X509_STORE_CTX	*c;
-	int		 ok, err = 0;
-	char		 dn[256] = "?";
+	X509_STORE_CTX *c;
+	int		ok, err = 0;
+	char		dn[256] = "?";
 
 	if ((c = X509_STORE_CTX_new()) == NULL)
 		return -1;

@@ -10,7 +10,7 @@
 static FILE *
 open_csv(const char *path, const char *header, char *err, size_t errlen)
 {
-	FILE	*f;
+	FILE *f;
 
 	if ((f = fopen(path, "a")) == NULL) {
 		snprintf(err, errlen, "cannot open CSV \"%s\": %s", path,
@@ -31,13 +31,16 @@ ike_csv_open(struct ike_csv *c, const char *conn_path, const char *msgs_path,
 	c->role = role;
 	c->mode = mode;
 	c->profile = profile;
-	if (conn_path != NULL && (c->conn = open_csv(conn_path,
-	    "role,mode,profile,conn,ok,init_ms,init_kmsd_ms,init_dh_ms,"
-	    "auth_ms,child_ms,total_ms", err, errlen)) == NULL)
+	if (conn_path != NULL &&
+	    (c->conn = open_csv(conn_path,
+		 "role,mode,profile,conn,ok,init_ms,init_kmsd_ms,init_dh_ms,"
+		 "auth_ms,child_ms,total_ms",
+		 err, errlen)) == NULL)
 		return -1;
-	if (msgs_path != NULL && (c->msgs = open_csv(msgs_path,
-	    "role,mode,profile,conn,exchange,mid,dir,kind,ike_len,frame_len",
-	    err, errlen)) == NULL) {
+	if (msgs_path != NULL &&
+	    (c->msgs = open_csv(msgs_path,
+		 "role,mode,profile,conn,exchange,mid,dir,kind,ike_len,frame_len",
+		 err, errlen)) == NULL) {
 		ike_csv_close(c);
 		return -1;
 	}
@@ -64,8 +67,9 @@ void
 ike_csv_write(struct ike_csv *c, const struct ike_conn_stat *s)
 {
 	if (c->conn != NULL) {
-		fprintf(c->conn, "%s,%s,%s,%u,%d,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f\n",
-		    c->role, c->mode, c->profile, s->conn, s->ok, ms(s->init_ns),
+		fprintf(c->conn,
+		    "%s,%s,%s,%u,%d,%.3f,%.3f,%.3f,%.3f,%.3f,%.3f\n", c->role,
+		    c->mode, c->profile, s->conn, s->ok, ms(s->init_ns),
 		    ms(s->init_kmsd_ns), ms(s->init_dh_ns), ms(s->auth_ns),
 		    ms(s->child_ns), ms(s->total_ns));
 		fflush(c->conn);
@@ -76,8 +80,9 @@ ike_csv_write(struct ike_csv *c, const struct ike_conn_stat *s)
 		const struct ike_msg_stat *m = &s->msg[i];
 
 		fprintf(c->msgs, "%s,%s,%s,%u,%s,%u,%s,%s,%zu,%zu\n", c->role,
-		    c->mode, c->profile, s->conn, ike_exchange_name(m->exchange),
-		    m->mid, m->from_initiator ? "I->R" : "R->I",
+		    c->mode, c->profile, s->conn,
+		    ike_exchange_name(m->exchange), m->mid,
+		    m->from_initiator ? "I->R" : "R->I",
 		    m->response ? "resp" : "req", m->ike_len, m->frame_len);
 	}
 	fflush(c->msgs);
@@ -87,7 +92,7 @@ void
 ike_stat_msg(struct ike_conn_stat *s, uint8_t exchange, uint32_t mid,
     int from_initiator, int response, size_t ike_len, int natt)
 {
-	struct ike_msg_stat	*m;
+	struct ike_msg_stat *m;
 
 	if (s->nmsg >= IKE_CSV_MSG_MAX)
 		return;

@@ -18,43 +18,43 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#define IKE_CSV_MSG_MAX	32	/* messages kept per connection */
+#define IKE_CSV_MSG_MAX 32 /* messages kept per connection */
 
 struct ike_msg_stat {
-	uint8_t		exchange;
-	uint32_t	mid;
-	int		from_initiator;	/* I->R */
-	int		response;
-	size_t		ike_len;
-	size_t		frame_len;
+	uint8_t	 exchange;
+	uint32_t mid;
+	int	 from_initiator; /* I->R */
+	int	 response;
+	size_t	 ike_len;
+	size_t	 frame_len;
 };
 
 /* Per connection; times in ns (monotonic). */
 struct ike_conn_stat {
-	unsigned		conn;
-	int			ok;
-	uint64_t		init_ns, init_kmsd_ns, init_dh_ns;
-	uint64_t		auth_ns, child_ns, total_ns;
-	size_t			nmsg;
-	struct ike_msg_stat	msg[IKE_CSV_MSG_MAX];
+	unsigned	    conn;
+	int		    ok;
+	uint64_t	    init_ns, init_kmsd_ns, init_dh_ns;
+	uint64_t	    auth_ns, child_ns, total_ns;
+	size_t		    nmsg;
+	struct ike_msg_stat msg[IKE_CSV_MSG_MAX];
 };
 
 struct ike_csv {
-	FILE		*conn;
-	FILE		*msgs;
-	const char	*role, *mode, *profile;
+	FILE	   *conn;
+	FILE	   *msgs;
+	const char *role, *mode, *profile;
 };
 
 /* Either path may be NULL (nothing written there). 0 or -1 with err. */
-int	ike_csv_open(struct ike_csv *c, const char *conn_path,
-	    const char *msgs_path, const char *role, const char *mode,
-	    const char *profile, char *err, size_t errlen);
-void	ike_csv_close(struct ike_csv *c);
+int  ike_csv_open(struct ike_csv *c, const char *conn_path,
+     const char *msgs_path, const char *role, const char *mode,
+     const char *profile, char *err, size_t errlen);
+void ike_csv_close(struct ike_csv *c);
 /* Writes the connection row and its message rows, and flushes. */
-void	ike_csv_write(struct ike_csv *c, const struct ike_conn_stat *s);
+void ike_csv_write(struct ike_csv *c, const struct ike_conn_stat *s);
 
 /* Records one message sent or received (ignored past IKE_CSV_MSG_MAX). */
-void	ike_stat_msg(struct ike_conn_stat *s, uint8_t exchange, uint32_t mid,
-	    int from_initiator, int response, size_t ike_len, int natt);
+void ike_stat_msg(struct ike_conn_stat *s, uint8_t exchange, uint32_t mid,
+    int from_initiator, int response, size_t ike_len, int natt);
 
 #endif

@@ -5,16 +5,16 @@
 #include "ike/eap5g.h"
 #include "ike/nas.h"
 
-#define EAP_HDR_LEN	4	/* Code, Identifier, Length */
+#define EAP_HDR_LEN 4 /* Code, Identifier, Length */
 
 const char *
 eap5g_msg_name(uint8_t msg_id)
 {
 	switch (msg_id) {
-	case EAP5G_START:		return "5G-Start";
-	case EAP5G_NAS:			return "5G-NAS";
-	case EAP5G_NOTIFICATION:	return "5G-Notification";
-	case EAP5G_STOP:		return "5G-Stop";
+	case EAP5G_START: return "5G-Start";
+	case EAP5G_NAS: return "5G-NAS";
+	case EAP5G_NOTIFICATION: return "5G-Notification";
+	case EAP5G_STOP: return "5G-Stop";
 	}
 	return "5G-?";
 }
@@ -39,7 +39,7 @@ int
 eap5g_encode(const struct eap5g_msg *m, struct buf *out)
 {
 	size_t	 start = out->len, len;
-	uint8_t	*h;
+	uint8_t *h;
 
 	if ((h = buf_reserve(out, EAP_HDR_LEN)) == NULL)
 		goto fail;
@@ -51,7 +51,7 @@ eap5g_encode(const struct eap5g_msg *m, struct buf *out)
 		    buf_add_u16(out, (uint16_t)EAP5G_VENDOR_3GPP) == -1 ||
 		    buf_add_u32(out, EAP5G_VENDOR_TYPE) == -1 ||
 		    buf_add_u8(out, m->msg_id) == -1 ||
-		    buf_add_u8(out, 0) == -1 ||		/* spare */
+		    buf_add_u8(out, 0) == -1 || /* spare */
 		    enc_body(m, out) == -1)
 			goto fail;
 	} else if (m->code != EAP_CODE_SUCCESS && m->code != EAP_CODE_FAILURE)
@@ -74,14 +74,15 @@ fail:
 static int
 dec_body(struct rd *r, struct eap5g_msg *m)
 {
-	const uint8_t	*p;
-	size_t		 left = rd_left(r);
+	const uint8_t *p;
+	size_t	       left = rd_left(r);
 
 	if (m->msg_id == EAP5G_NAS) {
 		if (m->code == EAP_CODE_RESPONSE &&
 		    nas_get_lve(r, &m->an, &m->an_len) == -1)
 			return -1;
-		if (nas_get_lve(r, &m->nas, &m->nas_len) == -1 || m->nas_len == 0)
+		if (nas_get_lve(r, &m->nas, &m->nas_len) == -1 ||
+		    m->nas_len == 0)
 			return -1;
 		/* 24.502 allows extensions after the NAS-PDU; keep them. */
 		m->ext_len = rd_left(r);
@@ -99,10 +100,10 @@ dec_body(struct rd *r, struct eap5g_msg *m)
 int
 eap5g_decode(const uint8_t *p, size_t n, struct eap5g_msg *m)
 {
-	struct rd	 r;
-	uint16_t	 len, vt16;
-	uint32_t	 vtype;
-	uint8_t		 type, v8, spare;
+	struct rd r;
+	uint16_t  len, vt16;
+	uint32_t  vtype;
+	uint8_t	  type, v8, spare;
 
 	memset(m, 0, sizeof(*m));
 	rd_init(&r, p, n);
@@ -129,7 +130,7 @@ bad:
 int
 eap5g_an_build(struct buf *out, const char *mcc, const char *mnc)
 {
-	uint8_t	plmn[3];
+	uint8_t plmn[3];
 
 	if (nas_plmn_encode(mcc, mnc, plmn) == -1 ||
 	    buf_add_u8(out, EAP5G_AN_PLMN_ID) == -1 ||
@@ -145,9 +146,9 @@ int
 eap5g_an_find(const uint8_t *an, size_t an_len, uint8_t type,
     const uint8_t **val, size_t *vlen)
 {
-	struct rd	 r;
-	const uint8_t	*p;
-	uint8_t		 t, l;
+	struct rd      r;
+	const uint8_t *p;
+	uint8_t	       t, l;
 
 	*val = NULL;
 	*vlen = 0;

@@ -30,55 +30,55 @@
 
 #include "common/buf.h"
 
-#define EAP_CODE_REQUEST	1
-#define EAP_CODE_RESPONSE	2
-#define EAP_CODE_SUCCESS	3
-#define EAP_CODE_FAILURE	4
-#define EAP_TYPE_EXPANDED	254
-#define EAP5G_VENDOR_3GPP	10415
-#define EAP5G_VENDOR_TYPE	3
-#define EAP5G_HDR_LEN		14	/* up to and including Spare */
+#define EAP_CODE_REQUEST  1
+#define EAP_CODE_RESPONSE 2
+#define EAP_CODE_SUCCESS  3
+#define EAP_CODE_FAILURE  4
+#define EAP_TYPE_EXPANDED 254
+#define EAP5G_VENDOR_3GPP 10415
+#define EAP5G_VENDOR_TYPE 3
+#define EAP5G_HDR_LEN	  14 /* up to and including Spare */
 
-#define EAP5G_START		1
-#define EAP5G_NAS		2
-#define EAP5G_NOTIFICATION	3
-#define EAP5G_STOP		4
+#define EAP5G_START	   1
+#define EAP5G_NAS	   2
+#define EAP5G_NOTIFICATION 3
+#define EAP5G_STOP	   4
 
-#define EAP5G_AN_GUAMI		1
-#define EAP5G_AN_PLMN_ID	2
-#define EAP5G_AN_NSSAI		3
-#define EAP5G_AN_EST_CAUSE	4
+#define EAP5G_AN_GUAMI		  1
+#define EAP5G_AN_PLMN_ID	  2
+#define EAP5G_AN_NSSAI		  3
+#define EAP5G_AN_EST_CAUSE	  4
 #define EAP5G_CAUSE_MO_SIGNALLING 3
 
 struct eap5g_msg {
-	uint8_t		 code;		/* EAP_CODE_* */
-	uint8_t		 id;		/* EAP Identifier */
-	uint8_t		 msg_id;	/* EAP5G_*; Request/Response only */
-	const uint8_t	*an;		/* 5G-NAS Response: AN-parameters */
-	size_t		 an_len;
-	const uint8_t	*nas;		/* 5G-NAS: NAS PDU (1..65535 bytes) */
-	size_t		 nas_len;
-	const uint8_t	*ext;		/* Start/Notification/Stop: extensions */
-	size_t		 ext_len;
+	uint8_t	       code;   /* EAP_CODE_* */
+	uint8_t	       id;     /* EAP Identifier */
+	uint8_t	       msg_id; /* EAP5G_*; Request/Response only */
+	const uint8_t *an;     /* 5G-NAS Response: AN-parameters */
+	size_t	       an_len;
+	const uint8_t *nas; /* 5G-NAS: NAS PDU (1..65535 bytes) */
+	size_t	       nas_len;
+	const uint8_t *ext; /* Start/Notification/Stop: extensions */
+	size_t	       ext_len;
 };
 
 /* Appends one whole EAP packet to out. 0 or -1. */
-int	eap5g_encode(const struct eap5g_msg *m, struct buf *out);
+int eap5g_encode(const struct eap5g_msg *m, struct buf *out);
 
 /* Parses one whole EAP packet (the EAP payload body); m's pointers borrow
  * p. -1 on anything but a well-formed EAP-5G packet or Success/Failure. */
-int	eap5g_decode(const uint8_t *p, size_t n, struct eap5g_msg *m);
+int eap5g_decode(const uint8_t *p, size_t n, struct eap5g_msg *m);
 
 /* Builds AN-parameters: selected PLMN ID (mcc 3 digits, mnc 2 or 3) and
  * establishment cause mo-Signalling. Appends to out. 0 or -1. */
-int	eap5g_an_build(struct buf *out, const char *mcc, const char *mnc);
+int eap5g_an_build(struct buf *out, const char *mcc, const char *mnc);
 
 /* Finds the first AN-parameter `type` in an AN-parameters field: 0 with
  * *val and *vlen set (*val NULL when absent), or -1 if the field is
  * malformed (*val NULL). */
-int	eap5g_an_find(const uint8_t *an, size_t an_len, uint8_t type,
-	    const uint8_t **val, size_t *vlen);
+int eap5g_an_find(const uint8_t *an, size_t an_len, uint8_t type,
+    const uint8_t **val, size_t *vlen);
 
-const char	*eap5g_msg_name(uint8_t msg_id);
+const char *eap5g_msg_name(uint8_t msg_id);
 
 #endif

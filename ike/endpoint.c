@@ -19,14 +19,15 @@ ep_load(struct ike_ep *ep, const struct ikecfg *c, bool with_cert, char *err,
 {
 	amf_sub_default(&ep->sub);
 	if (amf_sub_set(&ep->sub, c->supi, c->k_hex, c->opc_hex, NULL, err,
-	    errlen) == -1)
+		errlen) == -1)
 		return -1;
 	if (with_cert && c->cert != NULL) {
 		if ((ep->cert = ike_cert_load(c->cert)) == NULL ||
 		    (ep->key = ike_key_load(c->key)) == NULL ||
 		    ike_cert_der(ep->cert, &ep->cert_der) == -1) {
-			snprintf(err, errlen, "cannot load cert \"%s\" / key \"%s\"",
-			    c->cert, c->key);
+			snprintf(err, errlen,
+			    "cannot load cert \"%s\" / key \"%s\"", c->cert,
+			    c->key);
 			return -1;
 		}
 	}
@@ -51,12 +52,12 @@ ike_ep_open(struct ike_ep *ep, const struct ikecfg *c,
 int
 ike_ep_bind(struct ike_ep *ep, char *err, size_t errlen)
 {
-	const struct ikecfg	*c = ep->cfg;
-	int			 n3 = c->role == IKE_ROLE_N3IWF;
+	const struct ikecfg *c = ep->cfg;
+	int		     n3 = c->role == IKE_ROLE_N3IWF;
 
 	if (ike_csv_open(&ep->csv, c->csv, c->csv_msgs, n3 ? "n3iwf" : "ue",
-	    ike_mode_name(c->mode), ike_profile_name(c->profile), err,
-	    errlen) == -1)
+		ike_mode_name(c->mode), ike_profile_name(c->profile), err,
+		errlen) == -1)
 		return -1;
 	if (n3)
 		return ike_net_listen(&ep->net, c->host, c->port, c->natt_port,
@@ -98,7 +99,7 @@ ike_ep_find(struct ike_ep *ep, const uint8_t spi_i[static IKE_SPI_LEN],
     const uint8_t spi_r[static IKE_SPI_LEN])
 {
 	for (size_t i = 0; i < ep->nsa; i++) {
-		struct ike_sa	*sa = ep->sa[i];
+		struct ike_sa *sa = ep->sa[i];
 
 		if (memcmp(sa->spi_i, spi_i, IKE_SPI_LEN) != 0)
 			continue;
@@ -112,7 +113,7 @@ ike_ep_find(struct ike_ep *ep, const uint8_t spi_i[static IKE_SPI_LEN],
 size_t
 ike_ep_half_open(const struct ike_ep *ep)
 {
-	size_t	k = 0;
+	size_t k = 0;
 
 	for (size_t i = 0; i < ep->nsa; i++)
 		if (ep->sa[i]->state == SA_INIT ||
@@ -124,7 +125,7 @@ ike_ep_half_open(const struct ike_ep *ep)
 void
 ike_ep_sweep(struct ike_ep *ep)
 {
-	size_t	j = 0;
+	size_t j = 0;
 
 	for (size_t i = 0; i < ep->nsa; i++) {
 		if (ep->sa[i]->state == SA_DEAD)
@@ -162,7 +163,7 @@ static void
 count_msg(struct ike_sa *sa, uint8_t exchange, uint32_t mid, int sent,
     int response, size_t len, int natt)
 {
-	int	from_i = sent ? sa->initiator : !sa->initiator;
+	int from_i = sent ? sa->initiator : !sa->initiator;
 
 	/* natt: this packet's own port, not the SA's (it may float later). */
 	ike_stat_msg(&sa->st, exchange, mid, from_i, response, len, natt);
@@ -176,28 +177,29 @@ static void
 send_request(struct ike_ep *ep, struct ike_sa *sa, uint8_t exchange,
     uint32_t mid)
 {
-	struct ike_xchg	*x = &sa->xc;
+	struct ike_xchg *x = &sa->xc;
 
 	x->req_exchange = exchange;
 	x->req_mid = mid;
 	x->req_pending = 1;
 	ike_retx_start(&x->retx, ep->cfg->retrans_ms, ep->cfg->retrans_tries);
 	count_msg(sa, exchange, mid, 1, 0, x->req.len, sa->natt);
-	(void)ike_net_send(&ep->net, sa->natt, &sa->peer, x->req.data, x->req.len);
+	(void)ike_net_send(&ep->net, sa->natt, &sa->peer, x->req.data,
+	    x->req.len);
 }
 
 int
 ike_ep_request(struct ike_ep *ep, struct ike_sa *sa, uint8_t exchange,
     uint8_t first, const struct buf *inner)
 {
-	struct ike_sk_ctx	k;
-	struct ike_hdr		h;
+	struct ike_sk_ctx k;
+	struct ike_hdr	  h;
 
 	ike_ep_hdr(sa, &h, exchange, 0, sa->xc.my_mid);
 	ike_sa_sk(sa, 1, &k);
 	buf_reset(&sa->xc.req);
-	if (ike_msg_seal(&sa->xc.req, &h, first, inner->data, inner->len,
-	    &k) == -1)
+	if (ike_msg_seal(&sa->xc.req, &h, first, inner->data, inner->len, &k) ==
+	    -1)
 		return -1;
 	send_request(ep, sa, exchange, sa->xc.my_mid++);
 	return 0;
@@ -217,14 +219,15 @@ int
 ike_ep_respond(struct ike_ep *ep, struct ike_sa *sa, uint8_t exchange,
     uint32_t mid, uint8_t first, const struct buf *inner)
 {
-	struct ike_sk_ctx	k;
-	struct ike_hdr		h;
-	struct ike_xchg		*x = &sa->xc;
+	struct ike_sk_ctx k;
+	struct ike_hdr	  h;
+	struct ike_xchg	 *x = &sa->xc;
 
 	ike_ep_hdr(sa, &h, exchange, 1, mid);
 	ike_sa_sk(sa, 1, &k);
 	buf_reset(&x->resp);
-	if (ike_msg_seal(&x->resp, &h, first, inner->data, inner->len, &k) == -1)
+	if (ike_msg_seal(&x->resp, &h, first, inner->data, inner->len, &k) ==
+	    -1)
 		return -1;
 	x->resp_mid = mid;
 	x->have_resp = 1;
@@ -238,13 +241,14 @@ int
 ike_ep_respond_notify(struct ike_ep *ep, struct ike_sa *sa,
     const struct ike_msg *m, uint16_t type)
 {
-	struct ike_chain	c;
-	struct buf		in;
-	int			r;
+	struct ike_chain c;
+	struct buf	 in;
+	int		 r;
 
 	ike_ep_inner_init(&in, &c);
 	r = ike_pld_add_notify(&c, 0, NULL, 0, type, NULL, 0) == 0 ?
-	    ike_ep_respond(ep, sa, m->hdr.exchange, m->hdr.msgid, c.first, &in) :
+	    ike_ep_respond(ep, sa, m->hdr.exchange, m->hdr.msgid, c.first,
+		&in) :
 	    -1;
 	buf_free(&in);
 	return r;
@@ -263,10 +267,10 @@ ike_ep_init_notify(struct ike_ep *ep, int natt, const struct sockaddr_in *to,
     const uint8_t spi_i[static IKE_SPI_LEN], uint16_t type, const uint8_t *data,
     size_t len)
 {
-	struct ike_chain	c;
-	struct ike_hdr		h;
-	struct buf		out;
-	size_t			start;
+	struct ike_chain c;
+	struct ike_hdr	 h;
+	struct buf	 out;
+	size_t		 start;
 
 	memset(&h, 0, sizeof(h));
 	memcpy(h.spi_i, spi_i, IKE_SPI_LEN);
@@ -285,14 +289,15 @@ ike_ep_init_notify(struct ike_ep *ep, int natt, const struct sockaddr_in *to,
 int
 ike_ep_delete(struct ike_ep *ep, struct ike_sa *sa)
 {
-	struct ike_chain	c;
-	struct buf		in;
-	int			r;
+	struct ike_chain c;
+	struct buf	 in;
+	int		 r;
 
 	ike_ep_inner_init(&in, &c);
 	sa->xc.req_pending = 0;
 	r = ike_pld_add_delete(&c, IKE_PROTO_IKE, 0, NULL, 0) == 0 ?
-	    ike_ep_request(ep, sa, IKE_INFORMATIONAL, c.first, &in) : -1;
+	    ike_ep_request(ep, sa, IKE_INFORMATIONAL, c.first, &in) :
+	    -1;
 	buf_free(&in);
 	return r;
 }
@@ -301,8 +306,8 @@ bool
 ike_ep_informational(struct ike_ep *ep, struct ike_sa *sa,
     const struct ike_msg *m)
 {
-	struct ike_chain	c;
-	struct buf		in;
+	struct ike_chain c;
+	struct buf	 in;
 
 	ike_ep_inner_init(&in, &c);
 	(void)ike_ep_respond(ep, sa, IKE_INFORMATIONAL, m->hdr.msgid, c.first,
@@ -317,7 +322,7 @@ ike_ep_informational(struct ike_ep *ep, struct ike_sa *sa,
 static int
 ep_resend(struct ike_ep *ep, struct ike_sa *sa)
 {
-	const struct ike_xchg	*x = &sa->xc;
+	const struct ike_xchg *x = &sa->xc;
 
 	log_debug("retransmitting %s MID %u (send %u)",
 	    ike_exchange_name(x->req_exchange), x->req_mid, x->retx.sent);
@@ -328,7 +333,7 @@ ep_resend(struct ike_ep *ep, struct ike_sa *sa)
 int
 ike_ep_retx_tick(struct ike_ep *ep, struct ike_sa *sa)
 {
-	struct ike_xchg	*x = &sa->xc;
+	struct ike_xchg *x = &sa->xc;
 	int		 w;
 
 	if (!x->req_pending || sa->state == SA_DEAD)
@@ -346,8 +351,8 @@ ike_ep_init_dup(struct ike_ep *ep, const struct ike_pkt *p,
     const struct ike_hdr *h)
 {
 	for (size_t i = 0; i < ep->nsa; i++) {
-		struct ike_sa	*sa = ep->sa[i];
-		int		 same;
+		struct ike_sa *sa = ep->sa[i];
+		int	       same;
 
 		if (memcmp(sa->spi_i, h->spi_i, IKE_SPI_LEN) != 0 ||
 		    sa->peer.sin_addr.s_addr != p->from.sin_addr.s_addr)
@@ -356,7 +361,8 @@ ike_ep_init_dup(struct ike_ep *ep, const struct ike_pkt *p,
 		    memcmp(sa->init_req.data, p->data, p->len) == 0;
 		if (same && sa->state == SA_INIT) {
 			/* Keys still coming: the answer comes with them. */
-			log_debug("duplicate IKE_SA_INIT while kmsd works: absorbed");
+			log_debug(
+			    "duplicate IKE_SA_INIT while kmsd works: absorbed");
 			ep->absorbed++;
 		} else if (same && !sa->auth_started) {
 			log_debug("duplicate IKE_SA_INIT: response sent again");
@@ -390,10 +396,10 @@ rx_init_resp(struct ike_sa *sa, const struct ike_pkt *p,
 
 /* A protected response: to our outstanding request, or dropped. */
 static enum ike_ep_evtype
-rx_response(struct ike_sa *sa, const struct ike_pkt *p,
-    const struct ike_hdr *h, const struct ike_sk_ctx *k, struct ike_msg *m)
+rx_response(struct ike_sa *sa, const struct ike_pkt *p, const struct ike_hdr *h,
+    const struct ike_sk_ctx *k, struct ike_msg *m)
 {
-	struct ike_xchg	*x = &sa->xc;
+	struct ike_xchg *x = &sa->xc;
 
 	if (!x->req_pending || h->msgid != x->req_mid ||
 	    h->exchange != x->req_exchange) {
@@ -415,7 +421,7 @@ static enum ike_ep_evtype
 rx_request(struct ike_ep *ep, struct ike_sa *sa, const struct ike_pkt *p,
     const struct ike_hdr *h, const struct ike_sk_ctx *k, struct ike_msg *m)
 {
-	struct ike_xchg	*x = &sa->xc;
+	struct ike_xchg *x = &sa->xc;
 
 	if (h->msgid == x->peer_mid) {
 		if (ike_msg_parse(p->data, p->len, k, m) == -1) {
@@ -429,7 +435,8 @@ rx_request(struct ike_ep *ep, struct ike_sa *sa, const struct ike_pkt *p,
 	if (x->have_resp && h->msgid == x->resp_mid) {
 		/* A retransmitted request: the ICV must still check out. */
 		if (ike_msg_parse(p->data, p->len, k, m) == 0) {
-			log_debug("duplicate %s request MID %u: response sent again",
+			log_debug(
+			    "duplicate %s request MID %u: response sent again",
 			    ike_exchange_name(h->exchange), h->msgid);
 			(void)ike_net_send(&ep->net, sa->natt, &sa->peer,
 			    x->resp.data, x->resp.len);
@@ -437,8 +444,8 @@ rx_request(struct ike_ep *ep, struct ike_sa *sa, const struct ike_pkt *p,
 		ike_msg_free(m);
 		return IKE_EP_NONE;
 	}
-	log_debug("%s: dropped request MID %u (expected %u)", __func__, h->msgid,
-	    x->peer_mid);
+	log_debug("%s: dropped request MID %u (expected %u)", __func__,
+	    h->msgid, x->peer_mid);
 	return IKE_EP_NONE;
 }
 
@@ -447,8 +454,8 @@ static enum ike_ep_evtype
 ep_rx(struct ike_ep *ep, struct ike_sa *sa, const struct ike_pkt *p,
     const struct ike_hdr *h, struct ike_msg *m)
 {
-	struct ike_sk_ctx	k;
-	int			from_i = (h->flags & IKE_FLAG_I) != 0;
+	struct ike_sk_ctx k;
+	int		  from_i = (h->flags & IKE_FLAG_I) != 0;
 
 	if (sa->state == SA_INIT)
 		return rx_init_resp(sa, p, h, m);
@@ -466,22 +473,24 @@ ep_rx(struct ike_ep *ep, struct ike_sa *sa, const struct ike_pkt *p,
 enum ike_ep_evtype
 ike_ep_next(struct ike_ep *ep, int xfd, int wait_ms, struct ike_ep_ev *ev)
 {
-	static const uint8_t	 zero[IKE_SPI_LEN];
-	struct ike_pkt		*p = &ep->pkt;
-	struct ike_hdr		*h = &ev->h;
-	struct ike_sa		*sa;
-	int			 r;
+	static const uint8_t zero[IKE_SPI_LEN];
+	struct ike_pkt	    *p = &ep->pkt;
+	struct ike_hdr	    *h = &ev->h;
+	struct ike_sa	    *sa;
+	int		     r;
 
 	memset(ev, 0, sizeof(*ev));
 	ev->p = p;
 	if ((r = ike_net_poll(&ep->net, xfd, wait_ms, p)) != 1)
 		return ev->type = r == -1 ? IKE_EP_ERROR :
-		    r == 2 ? IKE_EP_XFD : IKE_EP_NONE;
+		    r == 2		  ? IKE_EP_XFD :
+					    IKE_EP_NONE;
 	if (ike_hdr_decode(p->data, p->len, h) == -1)
 		return IKE_EP_NONE;
 	if (h->exchange == IKE_SA_INIT && !(h->flags & IKE_FLAG_R) &&
 	    memcmp(h->spi_r, zero, IKE_SPI_LEN) == 0)
-		return ev->type = ep->cfg->role == IKE_ROLE_N3IWF ? IKE_EP_INIT :
+		return ev->type = ep->cfg->role == IKE_ROLE_N3IWF ?
+		    IKE_EP_INIT :
 		    IKE_EP_NONE;
 	if ((sa = ike_ep_find(ep, h->spi_i, h->spi_r)) == NULL ||
 	    sa->state == SA_DEAD || (sa->state == SA_INIT && !sa->initiator)) {
@@ -492,14 +501,15 @@ ike_ep_next(struct ike_ep *ep, int xfd, int wait_ms, struct ike_ep_ev *ev)
 	if (sa->xc.parked && !(h->flags & IKE_FLAG_R)) {
 		/* Answered once the parked request has its keys. */
 		ep->absorbed++;
-		log_debug("%s MID %u while a request waits for its keys: dropped",
+		log_debug(
+		    "%s MID %u while a request waits for its keys: dropped",
 		    ike_exchange_name(h->exchange), h->msgid);
 		return IKE_EP_NONE;
 	}
 	ev->sa = sa;
 	ev->type = ep_rx(ep, sa, p, h, &ev->m);
 	if (ev->type == IKE_EP_REQUEST && p->natt && !sa->natt) {
-		sa->natt = 1;		/* the peer floated to NAT-T */
+		sa->natt = 1; /* the peer floated to NAT-T */
 		sa->peer = p->from;
 	}
 	return ev->type;
@@ -512,15 +522,17 @@ static int
 nat_hash(const uint8_t spi_i[static 8], const uint8_t spi_r[static 8],
     const struct sockaddr_in *a, uint8_t out[static 20])
 {
-	uint8_t		in[8 + 8 + 4 + 2];
-	unsigned	len = 0;
+	uint8_t	 in[8 + 8 + 4 + 2];
+	unsigned len = 0;
 
 	memcpy(in, spi_i, 8);
 	memcpy(in + 8, spi_r, 8);
 	memcpy(in + 16, &a->sin_addr, 4);
 	memcpy(in + 20, &a->sin_port, 2);
 	return EVP_Digest(in, sizeof(in), out, &len, EVP_sha1(), NULL) == 1 &&
-	    len == 20 ? 0 : -1;
+		len == 20 ?
+	    0 :
+	    -1;
 }
 
 int
@@ -528,14 +540,14 @@ ike_ep_add_natd(struct ike_chain *c, const uint8_t spi_i[static 8],
     const uint8_t spi_r[static 8], const struct sockaddr_in *from,
     const struct sockaddr_in *to)
 {
-	uint8_t	nat[20];
+	uint8_t nat[20];
 
 	if (nat_hash(spi_i, spi_r, from, nat) == -1 ||
-	    ike_pld_add_notify(c, 0, NULL, 0, IKE_N_NAT_DETECTION_SOURCE_IP, nat,
-	    sizeof(nat)) == -1 ||
+	    ike_pld_add_notify(c, 0, NULL, 0, IKE_N_NAT_DETECTION_SOURCE_IP,
+		nat, sizeof(nat)) == -1 ||
 	    nat_hash(spi_i, spi_r, to, nat) == -1 ||
-	    ike_pld_add_notify(c, 0, NULL, 0, IKE_N_NAT_DETECTION_DESTINATION_IP,
-	    nat, sizeof(nat)) == -1)
+	    ike_pld_add_notify(c, 0, NULL, 0,
+		IKE_N_NAT_DETECTION_DESTINATION_IP, nat, sizeof(nat)) == -1)
 		return -1;
 	return 0;
 }
@@ -545,7 +557,7 @@ static int
 nat_differs(const struct ike_notify *n, const uint8_t spi_i[static 8],
     const uint8_t spi_r[static 8], const struct sockaddr_in *a)
 {
-	uint8_t	nat[20];
+	uint8_t nat[20];
 
 	return nat_hash(spi_i, spi_r, a, nat) == 0 &&
 	    (n->data.len != 20 || memcmp(nat, n->data.p, 20) != 0);
@@ -556,7 +568,7 @@ ike_ep_natd_check(const struct ike_pld *pl, const uint8_t spi_i[static 8],
     const uint8_t spi_r[static 8], const struct sockaddr_in *peer,
     const struct sockaddr_in *local)
 {
-	const struct ike_notify	*src, *dst;
+	const struct ike_notify *src, *dst;
 	int			 r = 0;
 
 	src = ike_pld_notify(pl, IKE_N_NAT_DETECTION_SOURCE_IP);
@@ -582,8 +594,8 @@ spi_hex(const uint8_t spi[static 8], char out[static 17])
 void
 ike_ep_established(struct ike_ep *ep, struct ike_sa *sa)
 {
-	const struct ikecfg	*c = ep->cfg;
-	char			 si[17], sr[17];
+	const struct ikecfg *c = ep->cfg;
+	char		     si[17], sr[17];
 
 	sa->st.total_ns = time_mono_ns() - sa->t_start;
 	sa->state = SA_ESTABLISHED;
@@ -591,7 +603,7 @@ ike_ep_established(struct ike_ep *ep, struct ike_sa *sa)
 	spi_hex(sa->spi_i, si);
 	spi_hex(sa->spi_r, sr);
 	log_info("IKE SA established (%s, %s) %s_i %s_r with %zu Child SA(s) "
-	    "in %.2f ms (init %.2f, auth %.2f, child %.2f)%s",
+		 "in %.2f ms (init %.2f, auth %.2f, child %.2f)%s",
 	    ike_mode_name(c->mode), ike_profile_name(c->profile), si, sr,
 	    sa->nchild, (double)sa->st.total_ns / 1e6,
 	    (double)sa->st.init_ns / 1e6, (double)sa->st.auth_ns / 1e6,

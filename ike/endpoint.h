@@ -46,23 +46,23 @@
 #include "ike/pld.h"
 #include "ike/sa.h"
 
-#define IKE_EP_MAX_SA	1024
+#define IKE_EP_MAX_SA 1024
 
 struct ike_ep {
-	const struct ikecfg	*cfg;
-	volatile sig_atomic_t	*stop;
-	struct ike_net		 net;
-	struct ike_csv		 csv;
-	X509			*cert;		/* own certificate (or NULL) */
-	EVP_PKEY		*key;
-	struct buf		 cert_der;
-	X509_STORE		*ca;
-	struct amf_sub		 sub;		/* the 5G subscriber */
-	struct ike_sa		*sa[IKE_EP_MAX_SA];	/* the IKE SAs */
-	size_t			 nsa;
-	unsigned		 done;		/* connections established */
-	unsigned long		 absorbed;	/* requests absorbed (parked SA) */
-	struct ike_pkt		 pkt;		/* the datagram of the last event */
+	const struct ikecfg   *cfg;
+	volatile sig_atomic_t *stop;
+	struct ike_net	       net;
+	struct ike_csv	       csv;
+	X509		      *cert; /* own certificate (or NULL) */
+	EVP_PKEY	      *key;
+	struct buf	       cert_der;
+	X509_STORE	      *ca;
+	struct amf_sub	       sub;		  /* the 5G subscriber */
+	struct ike_sa	      *sa[IKE_EP_MAX_SA]; /* the IKE SAs */
+	size_t		       nsa;
+	unsigned	       done;	 /* connections established */
+	unsigned long	       absorbed; /* requests absorbed (parked SA) */
+	struct ike_pkt	       pkt;	 /* the datagram of the last event */
 };
 
 /*
@@ -73,40 +73,40 @@ struct ike_ep {
  * cfg->local). 0, or -1 with a message in err naming the bad value.
  * ike_ep_close() after either (also frees the SAs in the table).
  */
-int	ike_ep_open(struct ike_ep *ep, const struct ikecfg *c,
-	    volatile sig_atomic_t *stop, bool with_cert, char *err, size_t errlen);
-int	ike_ep_bind(struct ike_ep *ep, char *err, size_t errlen);
-void	ike_ep_close(struct ike_ep *ep);
+int  ike_ep_open(struct ike_ep *ep, const struct ikecfg *c,
+     volatile sig_atomic_t *stop, bool with_cert, char *err, size_t errlen);
+int  ike_ep_bind(struct ike_ep *ep, char *err, size_t errlen);
+void ike_ep_close(struct ike_ep *ep);
 
 /* ---- the table ---- */
 
 /* Adds sa (the table owns it); -1 when full (logged). */
-int	ike_ep_add(struct ike_ep *ep, struct ike_sa *sa);
-struct ike_sa *ike_ep_find(struct ike_ep *ep,
-	    const uint8_t spi_i[static IKE_SPI_LEN],
-	    const uint8_t spi_r[static IKE_SPI_LEN]);
+int ike_ep_add(struct ike_ep *ep, struct ike_sa *sa);
+struct ike_sa	     *
+ike_ep_find(struct ike_ep *ep, const uint8_t spi_i[static IKE_SPI_LEN],
+	   const uint8_t spi_r[static IKE_SPI_LEN]);
 /* IKE SAs not past IKE_SA_INIT, or past it without an IKE_AUTH request. */
-size_t	ike_ep_half_open(const struct ike_ep *ep);
+size_t ike_ep_half_open(const struct ike_ep *ep);
 /* Frees the SAs in state SA_DEAD. */
-void	ike_ep_sweep(struct ike_ep *ep);
+void   ike_ep_sweep(struct ike_ep *ep);
 
 /* ---- the event loop ---- */
 
 enum ike_ep_evtype {
-	IKE_EP_NONE = 0,	/* timeout, signal, or handled/dropped here */
-	IKE_EP_ERROR,		/* socket error */
-	IKE_EP_XFD,		/* the extra descriptor is readable */
-	IKE_EP_INIT,		/* responder: an IKE_SA_INIT request, no SA yet */
-	IKE_EP_REQUEST,		/* the peer's next request on sa, in m */
-	IKE_EP_RESPONSE,	/* the response to sa's request, in m */
+	IKE_EP_NONE = 0, /* timeout, signal, or handled/dropped here */
+	IKE_EP_ERROR,	 /* socket error */
+	IKE_EP_XFD,	 /* the extra descriptor is readable */
+	IKE_EP_INIT,	 /* responder: an IKE_SA_INIT request, no SA yet */
+	IKE_EP_REQUEST,	 /* the peer's next request on sa, in m */
+	IKE_EP_RESPONSE, /* the response to sa's request, in m */
 };
 
 struct ike_ep_ev {
-	enum ike_ep_evtype	 type;
-	struct ike_sa		*sa;
-	struct ike_hdr		 h;	/* INIT, REQUEST, RESPONSE */
-	const struct ike_pkt	*p;	/* the datagram (ep->pkt) */
-	struct ike_msg		 m;	/* REQUEST, RESPONSE: ike_msg_free() it */
+	enum ike_ep_evtype    type;
+	struct ike_sa	     *sa;
+	struct ike_hdr	      h; /* INIT, REQUEST, RESPONSE */
+	const struct ike_pkt *p; /* the datagram (ep->pkt) */
+	struct ike_msg	      m; /* REQUEST, RESPONSE: ike_msg_free() it */
 };
 
 /*
@@ -114,8 +114,8 @@ struct ike_ep_ev {
  * an event in *ev. A request that floats to the NAT-T port moves its SA
  * there. Returns ev->type.
  */
-enum ike_ep_evtype ike_ep_next(struct ike_ep *ep, int xfd, int wait_ms,
-	    struct ike_ep_ev *ev);
+enum ike_ep_evtype
+ike_ep_next(struct ike_ep *ep, int xfd, int wait_ms, struct ike_ep_ev *ev);
 
 /*
  * Retransmission of sa's outstanding request: when its time has come,
@@ -123,77 +123,77 @@ enum ike_ep_evtype ike_ep_next(struct ike_ep *ep, int xfd, int wait_ms,
  * when nothing is outstanding), or -1 when every send was used (the
  * caller gives the SA up and says why).
  */
-int	ike_ep_retx_tick(struct ike_ep *ep, struct ike_sa *sa);
+int ike_ep_retx_tick(struct ike_ep *ep, struct ike_sa *sa);
 
 /*
  * Responder: true when p is an IKE_SA_INIT request of an SA in the table
  * (a retransmission: the same response sent again, or none yet while its
  * keys are made: absorbed, counted in ep->absorbed).
  */
-bool	ike_ep_init_dup(struct ike_ep *ep, const struct ike_pkt *p,
-	    const struct ike_hdr *h);
+bool ike_ep_init_dup(struct ike_ep *ep, const struct ike_pkt *p,
+    const struct ike_hdr *h);
 
 /* ---- sending ---- */
 
 /* An empty inner payload chain in b (buf_free it). */
-void	ike_ep_inner_init(struct buf *b, struct ike_chain *c);
+void ike_ep_inner_init(struct buf *b, struct ike_chain *c);
 /* The IKE header of sa for a message of ours. */
-void	ike_ep_hdr(const struct ike_sa *sa, struct ike_hdr *h, uint8_t exchange,
-	    int response, uint32_t mid);
+void ike_ep_hdr(const struct ike_sa *sa, struct ike_hdr *h, uint8_t exchange,
+    int response, uint32_t mid);
 /*
  * Protected messages. Requests get the next MID of our direction, are
  * kept for retransmission and start the backoff; responses are cached
  * for duplicates. Both are counted in the connection's message sizes.
  * inner: the inner payload chain (first payload `first`).
  */
-int	ike_ep_request(struct ike_ep *ep, struct ike_sa *sa, uint8_t exchange,
-	    uint8_t first, const struct buf *inner);
-int	ike_ep_respond(struct ike_ep *ep, struct ike_sa *sa, uint8_t exchange,
-	    uint32_t mid, uint8_t first, const struct buf *inner);
+int  ike_ep_request(struct ike_ep *ep, struct ike_sa *sa, uint8_t exchange,
+     uint8_t first, const struct buf *inner);
+int  ike_ep_respond(struct ike_ep *ep, struct ike_sa *sa, uint8_t exchange,
+     uint32_t mid, uint8_t first, const struct buf *inner);
 /* A response to m with one notify (error, or NO_ADDITIONAL_SAS ...). */
-int	ike_ep_respond_notify(struct ike_ep *ep, struct ike_sa *sa,
-	    const struct ike_msg *m, uint16_t type);
+int  ike_ep_respond_notify(struct ike_ep *ep, struct ike_sa *sa,
+     const struct ike_msg *m, uint16_t type);
 /*
  * Plain IKE_SA_INIT. Initiator: sa->init_req as our request (kept and
  * retransmitted as above). Responder: sa->init_resp (counted, sent).
  */
-int	ike_ep_init_request(struct ike_ep *ep, struct ike_sa *sa);
-int	ike_ep_init_respond(struct ike_ep *ep, struct ike_sa *sa);
+int  ike_ep_init_request(struct ike_ep *ep, struct ike_sa *sa);
+int  ike_ep_init_respond(struct ike_ep *ep, struct ike_sa *sa);
 /* Responder without an SA: a plain IKE_SA_INIT answer with one notify. */
-void	ike_ep_init_notify(struct ike_ep *ep, int natt,
-	    const struct sockaddr_in *to, const uint8_t spi_i[static IKE_SPI_LEN],
-	    uint16_t type, const uint8_t *data, size_t len);
+void ike_ep_init_notify(struct ike_ep *ep, int natt,
+    const struct sockaddr_in *to, const uint8_t spi_i[static IKE_SPI_LEN],
+    uint16_t type, const uint8_t *data, size_t len);
 /* INFORMATIONAL request with Delete (IKE SA). */
-int	ike_ep_delete(struct ike_ep *ep, struct ike_sa *sa);
+int  ike_ep_delete(struct ike_ep *ep, struct ike_sa *sa);
 /*
  * The peer's INFORMATIONAL request m: answered (empty). true when it
  * deletes the IKE SA.
  */
-bool	ike_ep_informational(struct ike_ep *ep, struct ike_sa *sa,
-	    const struct ike_msg *m);
+bool ike_ep_informational(struct ike_ep *ep, struct ike_sa *sa,
+    const struct ike_msg *m);
 
 /* ---- NAT detection (RFC 7296 2.23) ---- */
 
 /* NAT_DETECTION_SOURCE_IP (from) and _DESTINATION_IP (to) for c. */
-int	ike_ep_add_natd(struct ike_chain *c, const uint8_t spi_i[static 8],
-	    const uint8_t spi_r[static 8], const struct sockaddr_in *from,
-	    const struct sockaddr_in *to);
+int ike_ep_add_natd(struct ike_chain *c, const uint8_t spi_i[static 8],
+    const uint8_t spi_r[static 8], const struct sockaddr_in *from,
+    const struct sockaddr_in *to);
 /*
  * The peer's NAT-D notifies in pl against the addresses: IKE_NAT_PEER
  * when its source is not `peer`, IKE_NAT_US when its destination is not
  * `local`; 0 when neither (or no NAT-D).
  */
-#define IKE_NAT_PEER	1
-#define IKE_NAT_US	2
-int	ike_ep_natd_check(const struct ike_pld *pl, const uint8_t spi_i[static 8],
-	    const uint8_t spi_r[static 8], const struct sockaddr_in *peer,
-	    const struct sockaddr_in *local);
+#define IKE_NAT_PEER 1
+#define IKE_NAT_US   2
+int ike_ep_natd_check(const struct ike_pld *pl, const uint8_t spi_i[static 8],
+    const uint8_t spi_r[static 8], const struct sockaddr_in *peer,
+    const struct sockaddr_in *local);
 
 /* ---- the connection's end ---- */
 
 /* sa is up: state, the log line both roles print, the CSV rows. */
-void	ike_ep_established(struct ike_ep *ep, struct ike_sa *sa);
+void ike_ep_established(struct ike_ep *ep, struct ike_sa *sa);
 /* A connection that did not make it: its CSV rows with ok = 0. */
-void	ike_ep_csv_failed(struct ike_ep *ep, struct ike_sa *sa);
+void ike_ep_csv_failed(struct ike_ep *ep, struct ike_sa *sa);
 
 #endif

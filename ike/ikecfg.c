@@ -8,47 +8,45 @@
 #include "common/etsi.h"
 #include "ike/ikecfg.h"
 
-#define R_UE	(1u << IKE_ROLE_UE)
-#define R_N3	(1u << IKE_ROLE_N3IWF)
-#define K(m)	CFG_AT(struct ikecfg, m)
+#define R_UE (1u << IKE_ROLE_UE)
+#define R_N3 (1u << IKE_ROLE_N3IWF)
+#define K(m) CFG_AT(struct ikecfg, m)
 
-static const struct cfg_name	modes[] = {
-	{ "psk", IKE_MODE_PSK }, { "cert", IKE_MODE_CERT },
-	{ "qkd", IKE_MODE_QKD }, { "qkd+dh", IKE_MODE_QKD_DH }, { NULL, 0 }
-};
-static const struct cfg_name	profiles[] = {
-	{ "nwu", IKE_PROFILE_NWU }, { "rfc7296", IKE_PROFILE_RFC7296 },
-	{ NULL, 0 }
-};
-static const struct cfg_name	ciphers[] = {
-	{ "aes-cbc", 0 }, { "aes-gcm", 1 }, { NULL, 0 }
-};
-static const struct cfg_name	groups[] = {
-	{ "14", 14 }, { "19", 19 }, { "31", 31 }, { NULL, 0 }
-};
-static const struct cfg_name	log_levels[] = {
-	{ "error", LOG_ERR }, { "warn", LOG_WARN }, { "info", LOG_INFO },
-	{ "debug", LOG_DEBUG }, { NULL, 0 }
-};
+static const struct cfg_name modes[] = { { "psk", IKE_MODE_PSK },
+	{ "cert", IKE_MODE_CERT }, { "qkd", IKE_MODE_QKD },
+	{ "qkd+dh", IKE_MODE_QKD_DH }, { NULL, 0 } };
+static const struct cfg_name profiles[] = { { "nwu", IKE_PROFILE_NWU },
+	{ "rfc7296", IKE_PROFILE_RFC7296 }, { NULL, 0 } };
+static const struct cfg_name ciphers[] = { { "aes-cbc", 0 }, { "aes-gcm", 1 },
+	{ NULL, 0 } };
+static const struct cfg_name groups[] = { { "14", 14 }, { "19", 19 },
+	{ "31", 31 }, { NULL, 0 } };
+static const struct cfg_name log_levels[] = { { "error", LOG_ERR },
+	{ "warn", LOG_WARN }, { "info", LOG_INFO }, { "debug", LOG_DEBUG },
+	{ NULL, 0 } };
 
 /* qkd_budget_*: BURST:RATE or off (ike/ratelimit.c). */
 static int
-set_budget(void *base, const struct cfg_opt *o, const char *key,
-    const char *v, char *err, size_t errlen)
+set_budget(void *base, const struct cfg_opt *o, const char *key, const char *v,
+    char *err, size_t errlen)
 {
 	return ike_tb_parse(o->key, v,
 	    (struct ike_tb_cfg *)(void *)((char *)base + o->off), err, errlen);
 }
 
-#define BUDGET(key, m, def, text)					\
-	{ "ike", key, CFG_CUSTOM, K(m), def, NULL, .help = text,	\
-	    .set = set_budget, .arg = "BURST:RATE|off", .roles = R_N3 }
+#define BUDGET(key, m, def, text)                                              \
+	{                                                                      \
+		"ike", key, CFG_CUSTOM, K(m), def, NULL,                       \
+		    .help = text, .set = set_budget, .arg = "BURST:RATE|off",  \
+		    .roles = R_N3                                              \
+	}
 
 static const struct cfg_opt ike_opts[] = {
 	{ "ike", "mode", CFG_ENUM, K(mode), "qkd", "mode",
 	    .help = "where the keys come from", .names = modes },
 	{ "ike", "profile", CFG_ENUM, K(profile), "nwu", "profile",
-	    .help = "nwu (3GPP NWu, EAP-5G) or plain rfc7296", .names = profiles },
+	    .help = "nwu (3GPP NWu, EAP-5G) or plain rfc7296",
+	    .names = profiles },
 	{ "ike", "listen", CFG_ADDR, K(host), "127.0.0.1:500", "listen",
 	    .help = "N3IWF address", .off2 = offsetof(struct ikecfg, port),
 	    .roles = R_N3 },
@@ -101,10 +99,10 @@ static const struct cfg_opt ike_opts[] = {
 	    .help = "subscriber IMSI digits (if unset: 208930000000001)" },
 	{ "ike", "k", CFG_STR, K(k_hex), NULL, "k",
 	    .help = "subscriber K, 32 hex digits (if unset: TS 35.208 test "
-	    "set 1)" },
+		    "set 1)" },
 	{ "ike", "opc", CFG_STR, K(opc_hex), NULL, "opc",
 	    .help = "subscriber OPc, 32 hex digits (if unset: TS 35.208 test "
-	    "set 1)" },
+		    "set 1)" },
 	{ "ike", "inner_ip", CFG_IP, K(inner_ip), "10.60.0.2", "inner-ip",
 	    .help = "UE inner address given in CP", .roles = R_N3 },
 	{ "ike", "nas_ip", CFG_IP, K(nas_ip), "10.60.0.1", "nas-ip",
@@ -120,8 +118,10 @@ static const struct cfg_opt ike_opts[] = {
 	    .help = "exit after this many connections (0: until SIGTERM)",
 	    .min = 0, .max = 100000000, .roles = R_N3 },
 	{ "ike", "cookie_threshold", CFG_UINT, K(cookie_threshold), "16",
-	    "cookie-threshold", .help = "half-open SAs before COOKIE is "
-	    "demanded", .min = 0, .max = 1000000, .roles = R_N3 },
+	    "cookie-threshold",
+	    .help = "half-open SAs before COOKIE is "
+		    "demanded",
+	    .min = 0, .max = 1000000, .roles = R_N3 },
 	{ "ike", "half_open_ms", CFG_UINT, K(half_open_ms), "10000",
 	    "half-open-ms", .help = "half-open SA lifetime, ms", .min = 10,
 	    .max = 3600000, .roles = R_N3 },
@@ -136,13 +136,16 @@ static const struct cfg_opt ike_opts[] = {
 	BUDGET("qkd_budget_all", budget_all, "1300:16", "QKD keys in total"),
 	{ "ike", "kmsd_workers", CFG_UINT, K(kmsd_workers), "2", "kmsd-workers",
 	    .help = "threads making enc_keys calls, each with its own kmsd "
-	    "connection", .min = 1, .max = 64, .roles = R_N3 },
+		    "connection",
+	    .min = 1, .max = 64, .roles = R_N3 },
 	{ "ike", "kmsd_queue", CFG_UINT, K(kmsd_queue), "64", "kmsd-queue",
 	    .help = "enc_keys calls queued or in flight at most", .min = 1,
 	    .max = 100000, .roles = R_N3 },
 	{ "ike", "retransmit_ms", CFG_UINT, K(retrans_ms), "500",
-	    "retransmit-ms", .help = "first retransmission timeout, doubled "
-	    "each time, ms", .min = 10, .max = 60000 },
+	    "retransmit-ms",
+	    .help = "first retransmission timeout, doubled "
+		    "each time, ms",
+	    .min = 10, .max = 60000 },
 	{ "ike", "retransmit_tries", CFG_UINT, K(retrans_tries), "5",
 	    "retransmit-tries", .help = "sends of one request before giving up",
 	    .min = 1, .max = 20 },
@@ -150,15 +153,19 @@ static const struct cfg_opt ike_opts[] = {
 	    .help = "append one row per connection to this CSV" },
 	{ "ike", "csv_msgs", CFG_PATH, K(csv_msgs), NULL, "csv-msgs",
 	    .help = "append one row per IKE message here (if unset: the csv "
-	    "file with .msgs)" },
+		    "file with .msgs)" },
 	{ "ike", "ready_file", CFG_PATH, K(ready_file), NULL, "ready-file",
-	    .help = "write port=, natt_port=, pid= here when up", .roles = R_N3 },
+	    .help = "write port=, natt_port=, pid= here when up",
+	    .roles = R_N3 },
 	{ "ike", "peer_transform", CFG_UINT, K(peer_transform), "0",
-	    "propose-ke", .help = "test hook: propose this KE transform ID "
-	    "instead (0: off)", .min = 0, .max = 65535, .roles = R_UE },
+	    "propose-ke",
+	    .help = "test hook: propose this KE transform ID "
+		    "instead (0: off)",
+	    .min = 0, .max = 65535, .roles = R_UE },
 	{ "ike", "ppk_key_id", CFG_STR, K(ppk_key_id), NULL, "ppk-key-id",
 	    .help = "qkd+dh: use this key ID as the PPK (dec_keys from "
-	    "--peer-sae, which fetched it) instead of a new key", .roles = R_UE },
+		    "--peer-sae, which fetched it) instead of a new key",
+	    .roles = R_UE },
 	{ "ike", "log_level", CFG_ENUM, K(log_level), "info", "log-level",
 	    .help = "least important log lines written", .names = log_levels },
 };
@@ -204,13 +211,16 @@ finish_qkd(struct ikecfg *c, char *err, size_t errlen)
 {
 	if (!ike_mode_has_qkd(c->mode))
 		return 0;
-	if (need(c->kmsd_url, "--kmsd-url", "in qkd modes", err, errlen) == -1 ||
-	    need(c->kmsd_cert, "--kmsd-cert", "in qkd modes", err, errlen) == -1 ||
+	if (need(c->kmsd_url, "--kmsd-url", "in qkd modes", err, errlen) ==
+		-1 ||
+	    need(c->kmsd_cert, "--kmsd-cert", "in qkd modes", err, errlen) ==
+		-1 ||
 	    need(c->kmsd_key, "--kmsd-key", "in qkd modes", err, errlen) == -1)
 		return -1;
 	/* The UE names the N3IWF's SAE (dec_keys in qkd; enc_keys slave in qkd+dh). */
 	if (c->role == IKE_ROLE_UE &&
-	    need(c->peer_sae, "--peer-sae", "on the UE in qkd modes", err, errlen) == -1)
+	    need(c->peer_sae, "--peer-sae", "on the UE in qkd modes", err,
+		errlen) == -1)
 		return -1;
 	return 0;
 }
@@ -218,8 +228,8 @@ finish_qkd(struct ikecfg *c, char *err, size_t errlen)
 static int
 ikecfg_finish(void *cfg, char *err, size_t errlen)
 {
-	struct ikecfg	*c = cfg;
-	int		 n3 = c->role == IKE_ROLE_N3IWF;
+	struct ikecfg *c = cfg;
+	int	       n3 = c->role == IKE_ROLE_N3IWF;
 
 	if (c->port == 0 && !n3) {
 		snprintf(err, errlen, "peer port 0 is not a port");
@@ -227,27 +237,32 @@ ikecfg_finish(void *cfg, char *err, size_t errlen)
 	}
 	if (c->profile == IKE_PROFILE_RFC7296 &&
 	    (c->mode == IKE_MODE_PSK || c->mode == IKE_MODE_QKD_DH) &&
-	    need(c->psk, "--psk", "in rfc7296 psk and qkd+dh modes", err, errlen) == -1)
+	    need(c->psk, "--psk", "in rfc7296 psk and qkd+dh modes", err,
+		errlen) == -1)
 		return -1;
 	if (c->mode == IKE_MODE_CERT || (n3 && c->profile == IKE_PROFILE_NWU)) {
-		if (need(c->cert, "--cert", n3 ? "(the N3IWF signs its AUTH)" :
-		    "in cert mode", err, errlen) == -1 ||
+		if (need(c->cert, "--cert",
+			n3 ? "(the N3IWF signs its AUTH)" : "in cert mode", err,
+			errlen) == -1 ||
 		    need(c->key, "--key", "with --cert", err, errlen) == -1)
 			return -1;
 	}
-	if ((c->mode == IKE_MODE_CERT || (!n3 && c->profile == IKE_PROFILE_NWU)) &&
-	    need(c->ca, "--ca", "to verify the peer's certificate", err, errlen) == -1)
+	if ((c->mode == IKE_MODE_CERT ||
+		(!n3 && c->profile == IKE_PROFILE_NWU)) &&
+	    need(c->ca, "--ca", "to verify the peer's certificate", err,
+		errlen) == -1)
 		return -1;
 	if (finish_qkd(c, err, errlen) == -1)
 		return -1;
 	if (c->csv != NULL && c->csv_msgs == NULL) {
-		size_t	 n = strlen(c->csv);
-		char	*m = malloc(n + 6);
+		size_t n = strlen(c->csv);
+		char  *m = malloc(n + 6);
 
 		if (m == NULL)
 			return -1;
 		if (n > 4 && strcmp(c->csv + n - 4, ".csv") == 0)
-			snprintf(m, n + 6, "%.*s.msgs.csv", (int)(n - 4), c->csv);
+			snprintf(m, n + 6, "%.*s.msgs.csv", (int)(n - 4),
+			    c->csv);
 		else
 			snprintf(m, n + 6, "%s.msgs", c->csv);
 		c->csv_msgs = m;
@@ -281,18 +296,21 @@ ikecfg_free_cb(void *cfg)
 	ikecfg_free(cfg);
 }
 
-#define IKE_USAGE(prog)	prog " [--config FILE] [options]\n       " prog \
-	" --check-config FILE [options]"
-#define IKE_FLAGS	"Flags override the config file (INI, section [ike]). " \
+#define IKE_USAGE(prog)                                                        \
+	prog " [--config FILE] [options]\n       " prog                        \
+	     " --check-config FILE [options]"
+#define IKE_FLAGS                                                              \
+	"Flags override the config file (INI, section [ike]). "                \
 	"See ike/README.md."
 
 const struct cfg_table ikecfg_ue_table = {
 	.prog = "ike-ue",
 	.usage = IKE_USAGE("ike-ue"),
-	.about = "IKEv2 initiator (the 5G UE on NWu): connects to ike-n3iwf, "
+	.about =
+	    "IKEv2 initiator (the 5G UE on NWu): connects to ike-n3iwf, "
 	    "with QKD\nkeys from its site's kmsd in the qkd modes. " IKE_FLAGS,
 	.tail = "exit status: 0 when every connection completed, 1 otherwise, "
-	    "2 bad config",
+		"2 bad config",
 	.opts = ike_opts,
 	.nopts = sizeof(ike_opts) / sizeof(ike_opts[0]),
 	.role = R_UE,
@@ -304,7 +322,8 @@ const struct cfg_table ikecfg_ue_table = {
 const struct cfg_table ikecfg_n3iwf_table = {
 	.prog = "ike-n3iwf",
 	.usage = IKE_USAGE("ike-n3iwf"),
-	.about = "IKEv2 responder (the N3IWF on NWu) with an AMF emulator "
+	.about =
+	    "IKEv2 responder (the N3IWF on NWu) with an AMF emulator "
 	    "inside, QKD\nkeys from its site's kmsd in the qkd modes. " IKE_FLAGS,
 	.tail = "signals: SIGTERM/SIGINT: Delete every IKE SA, then exit",
 	.opts = ike_opts,

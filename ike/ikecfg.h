@@ -16,21 +16,21 @@
 #include "ike/ratelimit.h"
 
 enum ike_mode {
-	IKE_MODE_PSK = 0,	/* DH + PSK (NWu: KN3IWF) */
-	IKE_MODE_CERT,		/* DH + RFC 7427 ECDSA signatures */
-	IKE_MODE_QKD,		/* no DH: 13 keys from kmsd */
-	IKE_MODE_QKD_DH,	/* DH + one QKD key as RFC 8784 PPK */
+	IKE_MODE_PSK = 0, /* DH + PSK (NWu: KN3IWF) */
+	IKE_MODE_CERT,	  /* DH + RFC 7427 ECDSA signatures */
+	IKE_MODE_QKD,	  /* no DH: 13 keys from kmsd */
+	IKE_MODE_QKD_DH,  /* DH + one QKD key as RFC 8784 PPK */
 };
 
 enum ike_profile {
-	IKE_PROFILE_NWU = 0,	/* 3GPP NWu: EAP-5G, two Child SAs */
-	IKE_PROFILE_RFC7296,	/* plain IKEv2: PSK/cert AUTH, one Child SA */
+	IKE_PROFILE_NWU = 0, /* 3GPP NWu: EAP-5G, two Child SAs */
+	IKE_PROFILE_RFC7296, /* plain IKEv2: PSK/cert AUTH, one Child SA */
 };
 
 enum ike_role { IKE_ROLE_UE = 0, IKE_ROLE_N3IWF };
 
-#define IKECFG_HOSTLEN	64
-#define IKECFG_ERRLEN	512
+#define IKECFG_HOSTLEN 64
+#define IKECFG_ERRLEN  512
 
 struct ikecfg {
 	enum ike_role	 role;
@@ -39,63 +39,63 @@ struct ikecfg {
 	enum log_level	 log_level;
 
 	/* network */
-	char		 host[IKECFG_HOSTLEN];	/* N3IWF: listen; UE: peer */
-	uint16_t	 port;			/* IKE port (500) */
-	uint16_t	 natt_port;		/* NAT-T port (4500) */
-	char		 local[IKECFG_HOSTLEN];	/* UE: local address */
-	int		 force_natt;		/* UE: move to natt_port after INIT */
+	char	 host[IKECFG_HOSTLEN];	/* N3IWF: listen; UE: peer */
+	uint16_t port;			/* IKE port (500) */
+	uint16_t natt_port;		/* NAT-T port (4500) */
+	char	 local[IKECFG_HOSTLEN]; /* UE: local address */
+	int	 force_natt;		/* UE: move to natt_port after INIT */
 
 	/* crypto */
-	unsigned	 dh_group;		/* 14, 19 or 31 */
-	int		 aead;			/* 1: AES-GCM-16, 0: AES-CBC + HMAC */
-	char		*psk;			/* rfc7296 psk / qkd+dh */
-	char		*cert, *key, *ca;	/* own certificate (PEM), key, CA */
-	char		*id;			/* own IKE identity (FQDN) */
-	unsigned	 peer_transform;	/* UE test hook: extra KE ID */
+	unsigned dh_group;	  /* 14, 19 or 31 */
+	int	 aead;		  /* 1: AES-GCM-16, 0: AES-CBC + HMAC */
+	char	*psk;		  /* rfc7296 psk / qkd+dh */
+	char	*cert, *key, *ca; /* own certificate (PEM), key, CA */
+	char	*id;		  /* own IKE identity (FQDN) */
+	unsigned peer_transform;  /* UE test hook: extra KE ID */
 
 	/* QKD / kmsd */
-	char		*kmsd_url, *kmsd_cert, *kmsd_key, *kmsd_ca;
-	char		*sae_id;		/* own SAE ID (default: kmsd cert CN) */
-	char		*peer_sae;		/* UE: the N3IWF's SAE (master) */
-	unsigned	 kmsd_timeout_ms;
-	int		 ppk_required;		/* qkd+dh: no NO_PPK_AUTH fallback */
-	char		*ppk_key_id;		/* qkd+dh: PPK fetched by the peer */
+	char	*kmsd_url, *kmsd_cert, *kmsd_key, *kmsd_ca;
+	char	*sae_id;   /* own SAE ID (default: kmsd cert CN) */
+	char	*peer_sae; /* UE: the N3IWF's SAE (master) */
+	unsigned kmsd_timeout_ms;
+	int	 ppk_required; /* qkd+dh: no NO_PPK_AUTH fallback */
+	char	*ppk_key_id;   /* qkd+dh: PPK fetched by the peer */
 
 	/* 5G */
-	char		*supi;			/* IMSI digits */
-	char		*k_hex, *opc_hex;	/* subscriber keys (TS 35.208 set 1) */
-	char		 inner_ip[IKECFG_HOSTLEN];	/* CP address for the UE */
-	char		 nas_ip[IKECFG_HOSTLEN];	/* NAS_IP4_ADDRESS */
-	char		 up_ip[IKECFG_HOSTLEN];		/* UP_IP4_ADDRESS */
-	uint16_t	 nas_port;			/* NAS_TCP_PORT */
+	char	*supi;		  /* IMSI digits */
+	char	*k_hex, *opc_hex; /* subscriber keys (TS 35.208 set 1) */
+	char	 inner_ip[IKECFG_HOSTLEN]; /* CP address for the UE */
+	char	 nas_ip[IKECFG_HOSTLEN];   /* NAS_IP4_ADDRESS */
+	char	 up_ip[IKECFG_HOSTLEN];	   /* UP_IP4_ADDRESS */
+	uint16_t nas_port;		   /* NAS_TCP_PORT */
 
 	/* behaviour */
-	unsigned	 count;			/* UE: connections in a row */
-	unsigned	 max_conns;		/* N3IWF: exit after this many (0: run) */
-	unsigned	 cookie_threshold;	/* N3IWF: half-open SAs before COOKIE */
-	unsigned	 retrans_ms;		/* first retransmission timeout */
-	unsigned	 retrans_tries;		/* sends before giving up */
-	unsigned	 half_open_ms;		/* N3IWF: half-open SA lifetime */
-	int		 qkd_cookie;		/* N3IWF, qkd modes: COOKIE always */
-	struct ike_tb_cfg budget_src;		/* N3IWF: QKD keys per source address */
-	struct ike_tb_cfg budget_sae;		/* ... per claimed SAE ID */
-	struct ike_tb_cfg budget_all;		/* ... in total */
-	unsigned	 kmsd_workers;		/* N3IWF: parallel enc_keys calls */
-	unsigned	 kmsd_queue;		/* N3IWF: enc_keys queued + in flight */
-	char		*csv;			/* per-connection CSV */
-	char		*csv_msgs;		/* per-message CSV */
-	char		*ready_file;		/* N3IWF: port= written when up */
+	unsigned count;		      /* UE: connections in a row */
+	unsigned max_conns;	      /* N3IWF: exit after this many (0: run) */
+	unsigned cookie_threshold;    /* N3IWF: half-open SAs before COOKIE */
+	unsigned retrans_ms;	      /* first retransmission timeout */
+	unsigned retrans_tries;	      /* sends before giving up */
+	unsigned half_open_ms;	      /* N3IWF: half-open SA lifetime */
+	int	 qkd_cookie;	      /* N3IWF, qkd modes: COOKIE always */
+	struct ike_tb_cfg budget_src; /* N3IWF: QKD keys per source address */
+	struct ike_tb_cfg budget_sae; /* ... per claimed SAE ID */
+	struct ike_tb_cfg budget_all; /* ... in total */
+	unsigned	  kmsd_workers; /* N3IWF: parallel enc_keys calls */
+	unsigned	  kmsd_queue;	/* N3IWF: enc_keys queued + in flight */
+	char		 *csv;		/* per-connection CSV */
+	char		 *csv_msgs;	/* per-message CSV */
+	char		 *ready_file;	/* N3IWF: port= written when up */
 };
 
 /* The settings of each program (cfg_main() reads them). */
-extern const struct cfg_table	ikecfg_ue_table;
-extern const struct cfg_table	ikecfg_n3iwf_table;
+extern const struct cfg_table ikecfg_ue_table;
+extern const struct cfg_table ikecfg_n3iwf_table;
 
-void	ikecfg_free(struct ikecfg *c);
+void ikecfg_free(struct ikecfg *c);
 
-const char	*ike_mode_name(enum ike_mode m);
-const char	*ike_profile_name(enum ike_profile p);
-bool		 ike_mode_has_dh(enum ike_mode m);
-bool		 ike_mode_has_qkd(enum ike_mode m);
+const char *ike_mode_name(enum ike_mode m);
+const char *ike_profile_name(enum ike_profile p);
+bool	    ike_mode_has_dh(enum ike_mode m);
+bool	    ike_mode_has_qkd(enum ike_mode m);
 
 #endif

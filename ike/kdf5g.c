@@ -11,16 +11,16 @@
 #include "ike/kdf5g.h"
 #include "ike/nas.h"
 
-#define KDF5G_S_MAX	256	/* longest S we build: SNN + RAND + RES is ~90 */
+#define KDF5G_S_MAX 256 /* longest S we build: SNN + RAND + RES is ~90 */
 
 int
 kdf5g(const uint8_t *key, size_t keylen, uint8_t fc,
     const struct kdf5g_param *params, size_t nparams, uint8_t out[static 32])
 {
-	uint8_t		 s[KDF5G_S_MAX];
-	size_t		 n = 0;
-	unsigned int	 olen = 0;
-	int		 rc = -1;
+	uint8_t	     s[KDF5G_S_MAX];
+	size_t	     n = 0;
+	unsigned int olen = 0;
+	int	     rc = -1;
 
 	if (key == NULL || keylen == 0 || nparams > KDF5G_MAX_PARAMS) {
 		log_err("%s: bad arguments (%zu params)", __func__, nparams);
@@ -28,7 +28,7 @@ kdf5g(const uint8_t *key, size_t keylen, uint8_t fc,
 	}
 	s[n++] = fc;
 	for (size_t i = 0; i < nparams; i++) {
-		size_t	l = params[i].len;
+		size_t l = params[i].len;
 
 		if (l > 0xffff || l + 2 > sizeof(s) - n ||
 		    (l > 0 && params[i].p == NULL)) {
@@ -56,7 +56,7 @@ done:
 int
 kdf5g_snn(const char *mcc, const char *mnc, char *out, size_t outlen)
 {
-	int	 n;
+	int n;
 
 	if (!nas_digits(mcc, 3, 3) || !nas_digits(mnc, 2, 3)) {
 		log_err("%s: bad PLMN \"%s\"/\"%s\"", __func__, mcc, mnc);
@@ -84,12 +84,12 @@ kdf5g_kausf(const uint8_t ck[static 16], const uint8_t ik[static 16],
     const char *snn, const uint8_t sqn_xor_ak[static 6],
     uint8_t kausf[static 32])
 {
-	uint8_t			 k[32];
-	struct kdf5g_param	 p[2] = {
+	uint8_t		   k[32];
+	struct kdf5g_param p[2] = {
 		{ (const uint8_t *)snn, strlen(snn) },
 		{ sqn_xor_ak, 6 },
 	};
-	int			 rc;
+	int rc;
 
 	ckik(ck, ik, k);
 	rc = kdf5g(k, sizeof(k), KDF5G_FC_KAUSF, p, 2, kausf);
@@ -102,15 +102,15 @@ kdf5g_res_star(const uint8_t ck[static 16], const uint8_t ik[static 16],
     const char *snn, const uint8_t rand[static 16], const uint8_t *res,
     size_t reslen, uint8_t res_star[static 16])
 {
-	uint8_t			 k[32], out[32];
-	struct kdf5g_param	 p[3] = {
+	uint8_t		   k[32], out[32];
+	struct kdf5g_param p[3] = {
 		{ (const uint8_t *)snn, strlen(snn) },
 		{ rand, 16 },
 		{ res, reslen },
 	};
-	int			 rc;
+	int rc;
 
-	if (reslen < 4 || reslen > 16) {	/* RES is 32..128 bits */
+	if (reslen < 4 || reslen > 16) { /* RES is 32..128 bits */
 		log_err("%s: bad RES length %zu", __func__, reslen);
 		return -1;
 	}
@@ -126,9 +126,9 @@ int
 kdf5g_hres_star(const uint8_t rand[static 16],
     const uint8_t res_star[static 16], uint8_t hres_star[static 16])
 {
-	uint8_t		 in[32], md[SHA256_DIGEST_LENGTH];
-	unsigned int	 mdlen = 0;
-	int		 rc = -1;
+	uint8_t	     in[32], md[SHA256_DIGEST_LENGTH];
+	unsigned int mdlen = 0;
+	int	     rc = -1;
 
 	memcpy(in, rand, 16);
 	memcpy(in + 16, res_star, 16);
@@ -149,7 +149,7 @@ int
 kdf5g_kseaf(const uint8_t kausf[static 32], const char *snn,
     uint8_t kseaf[static 32])
 {
-	struct kdf5g_param	 p[1] = { { (const uint8_t *)snn, strlen(snn) } };
+	struct kdf5g_param p[1] = { { (const uint8_t *)snn, strlen(snn) } };
 
 	return kdf5g(kausf, 32, KDF5G_FC_KSEAF, p, 1, kseaf);
 }
@@ -158,7 +158,7 @@ int
 kdf5g_kamf(const uint8_t kseaf[static 32], const char *supi,
     const uint8_t *abba, size_t abbalen, uint8_t kamf[static 32])
 {
-	struct kdf5g_param	 p[2];
+	struct kdf5g_param p[2];
 
 	if (strncmp(supi, "imsi-", 5) == 0)
 		supi += 5;
@@ -177,23 +177,25 @@ int
 kdf5g_kn3iwf(const uint8_t kamf[static 32], uint32_t ul_count,
     uint8_t kn3iwf[static 32])
 {
-	uint8_t			 cnt[4] = {
-		(uint8_t)(ul_count >> 24), (uint8_t)(ul_count >> 16),
-		(uint8_t)(ul_count >> 8), (uint8_t)ul_count,
+	uint8_t cnt[4] = {
+		(uint8_t)(ul_count >> 24),
+		(uint8_t)(ul_count >> 16),
+		(uint8_t)(ul_count >> 8),
+		(uint8_t)ul_count,
 	};
-	uint8_t			 at = KDF5G_ACCESS_NON3GPP;
-	struct kdf5g_param	 p[2] = { { cnt, 4 }, { &at, 1 } };
+	uint8_t		   at = KDF5G_ACCESS_NON3GPP;
+	struct kdf5g_param p[2] = { { cnt, 4 }, { &at, 1 } };
 
 	return kdf5g(kamf, 32, KDF5G_FC_KGNB_KN3IWF, p, 2, kn3iwf);
 }
 
 int
-kdf5g_nas_key(const uint8_t kamf[static 32], uint8_t alg_type,
-    uint8_t alg_id, uint8_t key[static 16])
+kdf5g_nas_key(const uint8_t kamf[static 32], uint8_t alg_type, uint8_t alg_id,
+    uint8_t key[static 16])
 {
-	uint8_t			 out[32];
-	struct kdf5g_param	 p[2] = { { &alg_type, 1 }, { &alg_id, 1 } };
-	int			 rc;
+	uint8_t		   out[32];
+	struct kdf5g_param p[2] = { { &alg_type, 1 }, { &alg_id, 1 } };
+	int		   rc;
 
 	if ((rc = kdf5g(kamf, 32, KDF5G_FC_NAS_KEY, p, 2, out)) == 0)
 		memcpy(key, out + 16, 16);

@@ -13,26 +13,26 @@
 #include "common/timeutil.h"
 #include "ike/kmsq.h"
 
-#define KMSQ_MAX_WORKERS	64
+#define KMSQ_MAX_WORKERS 64
 
 struct kmsq_list {
-	struct ike_kmsq_job	*head, *tail;
+	struct ike_kmsq_job *head, *tail;
 };
 
 struct ike_kmsq {
-	pthread_mutex_t		 mu;
-	pthread_cond_t		 cv;
-	struct kmsq_list	 todo, done;
-	unsigned		 cap, count;	/* count: queued + in flight + done */
-	int			 stop;
-	int			 efd;
-	unsigned		 nworkers;
-	pthread_t		 tid[KMSQ_MAX_WORKERS];
-	struct ike_qkd		*qkd[KMSQ_MAX_WORKERS];
+	pthread_mutex_t	 mu;
+	pthread_cond_t	 cv;
+	struct kmsq_list todo, done;
+	unsigned	 cap, count; /* count: queued + in flight + done */
+	int		 stop;
+	int		 efd;
+	unsigned	 nworkers;
+	pthread_t	 tid[KMSQ_MAX_WORKERS];
+	struct ike_qkd	*qkd[KMSQ_MAX_WORKERS];
 };
 
 struct kmsq_arg {
-	struct ike_kmsq	*q;
+	struct ike_kmsq *q;
 	struct ike_qkd	*qkd;
 };
 
@@ -50,7 +50,7 @@ list_push(struct kmsq_list *l, struct ike_kmsq_job *j)
 static struct ike_kmsq_job *
 list_pop(struct kmsq_list *l)
 {
-	struct ike_kmsq_job	*j = l->head;
+	struct ike_kmsq_job *j = l->head;
 
 	if (j != NULL && (l->head = j->next) == NULL)
 		l->tail = NULL;
@@ -60,7 +60,7 @@ list_pop(struct kmsq_list *l)
 struct ike_kmsq_job *
 ike_kmsq_job_new(void)
 {
-	struct ike_kmsq_job	*j;
+	struct ike_kmsq_job *j;
 
 	if ((j = calloc(1, sizeof(*j))) == NULL)
 		return NULL;
@@ -84,10 +84,10 @@ ike_kmsq_job_free(struct ike_kmsq_job *j)
 static void *
 kmsq_worker(void *arg)
 {
-	struct ike_kmsq		*q = ((struct kmsq_arg *)arg)->q;
-	struct ike_qkd		*qkd = ((struct kmsq_arg *)arg)->qkd;
-	struct ike_kmsq_job	*j;
-	uint64_t		 one = 1, t0;
+	struct ike_kmsq	    *q = ((struct kmsq_arg *)arg)->q;
+	struct ike_qkd	    *qkd = ((struct kmsq_arg *)arg)->qkd;
+	struct ike_kmsq_job *j;
+	uint64_t	     one = 1, t0;
 
 	free(arg);
 	pthread_mutex_lock(&q->mu);
@@ -99,9 +99,11 @@ kmsq_worker(void *arg)
 		j = list_pop(&q->todo);
 		pthread_mutex_unlock(&q->mu);
 		t0 = time_mono_ns();
-		j->rc = j->dec ? ike_qkd_dec(qkd, j->sae,
-		    (const char (*)[ETSI_KEY_ID_MAX + 1])j->ids, j->n, j->keys,
-		    j->why) : ike_qkd_enc(qkd, j->sae, j->n, j->keys, j->why);
+		j->rc = j->dec ?
+		    ike_qkd_dec(qkd, j->sae,
+			(const char(*)[ETSI_KEY_ID_MAX + 1]) j->ids, j->n,
+			j->keys, j->why) :
+		    ike_qkd_enc(qkd, j->sae, j->n, j->keys, j->why);
 		j->ns = time_mono_ns() - t0;
 		pthread_mutex_lock(&q->mu);
 		list_push(&q->done, j);
@@ -117,8 +119,8 @@ kmsq_worker(void *arg)
 static int
 kmsq_spawn(pthread_t *t, struct kmsq_arg *a)
 {
-	sigset_t	all, old;
-	int		r;
+	sigset_t all, old;
+	int	 r;
 
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -128,14 +130,16 @@ kmsq_spawn(pthread_t *t, struct kmsq_arg *a)
 }
 
 struct ike_kmsq *
-ike_kmsq_open(const struct ikecfg *c, unsigned workers, unsigned cap,
-    char *err, size_t errlen)
+ike_kmsq_open(const struct ikecfg *c, unsigned workers, unsigned cap, char *err,
+    size_t errlen)
 {
-	struct ike_kmsq	*q;
+	struct ike_kmsq *q;
 
 	if (workers < 1 || workers > KMSQ_MAX_WORKERS || cap < workers) {
-		snprintf(err, errlen, "kmsd workers %u (1..%d) and queue %u (>= "
-		    "workers)", workers, KMSQ_MAX_WORKERS, cap);
+		snprintf(err, errlen,
+		    "kmsd workers %u (1..%d) and queue %u (>= "
+		    "workers)",
+		    workers, KMSQ_MAX_WORKERS, cap);
 		return NULL;
 	}
 	if ((q = calloc(1, sizeof(*q))) == NULL) {
@@ -151,7 +155,7 @@ ike_kmsq_open(const struct ikecfg *c, unsigned workers, unsigned cap,
 		goto fail;
 	}
 	for (unsigned i = 0; i < workers; i++) {
-		struct kmsq_arg	*a;
+		struct kmsq_arg *a;
 
 		if ((q->qkd[i] = ike_qkd_open(c, err, errlen)) == NULL)
 			goto fail;
@@ -163,7 +167,8 @@ ike_kmsq_open(const struct ikecfg *c, unsigned workers, unsigned cap,
 		a->qkd = q->qkd[i];
 		if (kmsq_spawn(&q->tid[i], a) != 0) {
 			free(a);
-			snprintf(err, errlen, "cannot start a kmsd worker thread");
+			snprintf(err, errlen,
+			    "cannot start a kmsd worker thread");
 			goto fail;
 		}
 		q->nworkers++;
@@ -177,7 +182,7 @@ fail:
 void
 ike_kmsq_close(struct ike_kmsq *q)
 {
-	struct ike_kmsq_job	*j;
+	struct ike_kmsq_job *j;
 
 	if (q == NULL)
 		return;
@@ -209,7 +214,7 @@ ike_kmsq_fd(const struct ike_kmsq *q)
 bool
 ike_kmsq_full(const struct ike_kmsq *q)
 {
-	return q->count >= q->cap;	/* only the event loop changes count */
+	return q->count >= q->cap; /* only the event loop changes count */
 }
 
 int
@@ -228,13 +233,13 @@ ike_kmsq_submit(struct ike_kmsq *q, struct ike_kmsq_job *j)
 struct ike_kmsq_job *
 ike_kmsq_done(struct ike_kmsq *q)
 {
-	struct ike_kmsq_job	*j;
-	uint64_t		 v;
+	struct ike_kmsq_job *j;
+	uint64_t	     v;
 
 	pthread_mutex_lock(&q->mu);
 	if ((j = list_pop(&q->done)) != NULL)
 		q->count--;
-	else	/* all taken: reset the counter so poll sleeps again */
+	else /* all taken: reset the counter so poll sleeps again */
 		(void)!read(q->efd, &v, sizeof(v));
 	pthread_mutex_unlock(&q->mu);
 	return j;

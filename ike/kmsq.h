@@ -22,29 +22,29 @@
 
 struct ike_kmsq_job {
 	/* in */
-	uint8_t			 spi_i[IKE_SPI_LEN], spi_r[IKE_SPI_LEN];
-	int			 dec;	/* 0: enc_keys for slave `sae`; 1: dec_keys */
-	char			 sae[ETSI_ID_MAX + 1];	/* slave SAE, or master (dec) */
-	unsigned		 n;			/* keys (dec: 1) */
-	char			 ids[1][ETSI_KEY_ID_MAX + 1];	/* dec: key ID */
-	uint8_t			*req;	/* dec: the parked IKE_AUTH (as received) */
-	size_t			 req_len;
+	uint8_t	 spi_i[IKE_SPI_LEN], spi_r[IKE_SPI_LEN];
+	int	 dec; /* 0: enc_keys for slave `sae`; 1: dec_keys */
+	char	 sae[ETSI_ID_MAX + 1];	      /* slave SAE, or master (dec) */
+	unsigned n;			      /* keys (dec: 1) */
+	char	 ids[1][ETSI_KEY_ID_MAX + 1]; /* dec: key ID */
+	uint8_t *req; /* dec: the parked IKE_AUTH (as received) */
+	size_t	 req_len;
 	/* out */
-	struct ike_qkd_keys	*keys;		/* sec_alloc, wiped on free */
-	int			 rc;		/* 0 or -1 (why) */
-	char			 why[IKE_QKD_WHYLEN];
-	uint64_t		 ns;		/* time inside the kmsd call */
-	struct ike_kmsq_job	*next;
+	struct ike_qkd_keys *keys; /* sec_alloc, wiped on free */
+	int		     rc;   /* 0 or -1 (why) */
+	char		     why[IKE_QKD_WHYLEN];
+	uint64_t	     ns; /* time inside the kmsd call */
+	struct ike_kmsq_job *next;
 };
 
 struct ike_kmsq;
 struct ikecfg;
 
 /* Opens `workers` kmsd connections; NULL with a reason in err. */
-struct ike_kmsq	*ike_kmsq_open(const struct ikecfg *c, unsigned workers,
-		    unsigned cap, char *err, size_t errlen);
+struct ike_kmsq *ike_kmsq_open(const struct ikecfg *c, unsigned workers,
+    unsigned cap, char *err, size_t errlen);
 /* Stops the workers (after their current call) and frees every job. */
-void		 ike_kmsq_close(struct ike_kmsq *q);		/* NULL ok */
+void		 ike_kmsq_close(struct ike_kmsq *q); /* NULL ok */
 /* Readable when finished jobs wait (poll it, then ike_kmsq_done()). */
 int		 ike_kmsq_fd(const struct ike_kmsq *q);
 /* true when a submit would be refused. */
@@ -52,9 +52,9 @@ bool		 ike_kmsq_full(const struct ike_kmsq *q);
 
 /* A zeroed job with its key buffer; NULL on no memory. */
 struct ike_kmsq_job *ike_kmsq_job_new(void);
-void		 ike_kmsq_job_free(struct ike_kmsq_job *j);	/* wipes; NULL ok */
+void ike_kmsq_job_free(struct ike_kmsq_job *j); /* wipes; NULL ok */
 /* Queues j (the queue owns it until ike_kmsq_done gives it back); -1: full. */
-int		 ike_kmsq_submit(struct ike_kmsq *q, struct ike_kmsq_job *j);
+int  ike_kmsq_submit(struct ike_kmsq *q, struct ike_kmsq_job *j);
 /* One finished job (the caller owns it), or NULL. */
 struct ike_kmsq_job *ike_kmsq_done(struct ike_kmsq *q);
 

@@ -8,13 +8,13 @@
 #include "ike/milenage.h"
 
 /* Rotation amounts r1..r5 (bytes) and the last byte of constants c1..c5. */
-static const unsigned	rot_bytes[5] = { 8, 0, 4, 8, 12 };
-static const uint8_t	c_last[5] = { 0x00, 0x01, 0x02, 0x04, 0x08 };
+static const unsigned rot_bytes[5] = { 8, 0, 4, 8, 12 };
+static const uint8_t  c_last[5] = { 0x00, 0x01, 0x02, 0x04, 0x08 };
 
 static EVP_CIPHER_CTX *
 aes_new(const uint8_t k[static 16])
 {
-	EVP_CIPHER_CTX	*c;
+	EVP_CIPHER_CTX *c;
 
 	if ((c = EVP_CIPHER_CTX_new()) == NULL)
 		goto fail;
@@ -30,9 +30,10 @@ fail:
 }
 
 static int
-aes_block(EVP_CIPHER_CTX *c, const uint8_t in[static 16], uint8_t out[static 16])
+aes_block(EVP_CIPHER_CTX *c, const uint8_t in[static 16],
+    uint8_t out[static 16])
 {
-	int	 n = 0;
+	int n = 0;
 
 	if (EVP_EncryptUpdate(c, out, &n, in, 16) != 1 || n != 16) {
 		log_err("%s: AES-128 failed", __func__);
@@ -45,8 +46,8 @@ int
 milenage_opc(const uint8_t k[static 16], const uint8_t op[static 16],
     uint8_t opc[static 16])
 {
-	EVP_CIPHER_CTX	*c;
-	int		 rc;
+	EVP_CIPHER_CTX *c;
+	int		rc;
 
 	if ((c = aes_new(k)) == NULL)
 		return -1;
@@ -62,7 +63,7 @@ static int
 temp_block(EVP_CIPHER_CTX *c, const uint8_t opc[static 16],
     const uint8_t rand[static 16], uint8_t temp[static 16])
 {
-	uint8_t	x[16];
+	uint8_t x[16];
 	int	rc;
 
 	for (int i = 0; i < 16; i++)
@@ -78,7 +79,7 @@ static int
 out_block(EVP_CIPHER_CTX *c, unsigned i, const uint8_t opc[static 16],
     const uint8_t in[static 16], const uint8_t *pre, uint8_t out[static 16])
 {
-	uint8_t	x[16], y[16];
+	uint8_t x[16], y[16];
 	int	rc;
 
 	for (unsigned j = 0; j < 16; j++)
@@ -100,9 +101,9 @@ milenage_f1(const uint8_t k[static 16], const uint8_t opc[static 16],
     const uint8_t rand[static 16], const uint8_t sqn[static 6],
     const uint8_t amf[static 2], uint8_t mac_a[8], uint8_t mac_s[8])
 {
-	EVP_CIPHER_CTX	*c;
-	uint8_t		 temp[16], in1[16], out1[16];
-	int		 rc = -1;
+	EVP_CIPHER_CTX *c;
+	uint8_t		temp[16], in1[16], out1[16];
+	int		rc = -1;
 
 	if ((c = aes_new(k)) == NULL)
 		return -1;
@@ -130,9 +131,9 @@ milenage_f2345(const uint8_t k[static 16], const uint8_t opc[static 16],
     const uint8_t rand[static 16], uint8_t res[8], uint8_t ck[16],
     uint8_t ik[16], uint8_t ak[6], uint8_t ak_s[6])
 {
-	EVP_CIPHER_CTX	*c;
-	uint8_t		 temp[16], out[16];
-	int		 rc = -1;
+	EVP_CIPHER_CTX *c;
+	uint8_t		temp[16], out[16];
+	int		rc = -1;
 
 	if ((c = aes_new(k)) == NULL)
 		return -1;

@@ -15,10 +15,10 @@
 #include "ike/msg.h"
 #include "ike/pld.h"
 
-#define CBC_IV_LEN	16
-#define CBC_BLOCK	16
-#define GCM_IV_LEN	8
-#define GCM_SALT_LEN	4
+#define CBC_IV_LEN   16
+#define CBC_BLOCK    16
+#define GCM_IV_LEN   8
+#define GCM_SALT_LEN 4
 
 /* ---- header ---- */
 
@@ -83,7 +83,7 @@ ike_hdr_encode(const struct ike_hdr *h, uint8_t out[static IKE_HDR_LEN])
 int
 ike_msg_strip_marker(const uint8_t **p, size_t *len)
 {
-	static const uint8_t	zero[IKE_NONESP_MARKER_LEN];
+	static const uint8_t zero[IKE_NONESP_MARKER_LEN];
 
 	if (*len < IKE_NONESP_MARKER_LEN ||
 	    memcmp(*p, zero, IKE_NONESP_MARKER_LEN) != 0)
@@ -96,7 +96,7 @@ ike_msg_strip_marker(const uint8_t **p, size_t *len)
 int
 ike_msg_add_marker(struct buf *out)
 {
-	static const uint8_t	zero[IKE_NONESP_MARKER_LEN];
+	static const uint8_t zero[IKE_NONESP_MARKER_LEN];
 
 	return buf_add(out, zero, sizeof(zero));
 }
@@ -107,8 +107,8 @@ int
 ike_msg_begin(struct buf *out, const struct ike_hdr *h, struct ike_chain *c,
     size_t *start)
 {
-	struct ike_hdr	 hh = *h;
-	uint8_t		*d;
+	struct ike_hdr hh = *h;
+	uint8_t	      *d;
 
 	*start = out->len;
 	if ((d = buf_reserve(out, IKE_HDR_LEN)) == NULL) {
@@ -125,7 +125,7 @@ ike_msg_begin(struct buf *out, const struct ike_hdr *h, struct ike_chain *c,
 int
 ike_msg_end(struct buf *out, size_t start)
 {
-	size_t	len = out->len - start;
+	size_t len = out->len - start;
 
 	if (len > IKE_MSG_MAX) {
 		log_err("%s: message of %zu bytes too long", __func__, len);
@@ -141,7 +141,7 @@ ike_msg_end(struct buf *out, size_t start)
 static const EVP_CIPHER *
 sk_cipher(const struct ike_sk_ctx *k, size_t *ivlen, size_t *keylen)
 {
-	size_t	kl = k->ekey != NULL ? k->ekey->len : 0;
+	size_t kl = k->ekey != NULL ? k->ekey->len : 0;
 
 	if (k->encr == IKE_ENCR_AES_CBC && k->akey != NULL &&
 	    k->akey->len > 0 && k->integ == IKE_INTEG_HMAC_SHA2_256_128) {
@@ -149,13 +149,15 @@ sk_cipher(const struct ike_sk_ctx *k, size_t *ivlen, size_t *keylen)
 		*keylen = kl;
 		if (kl == 16 || kl == 24 || kl == 32)
 			return kl == 16 ? EVP_aes_128_cbc() :
-			    kl == 24 ? EVP_aes_192_cbc() : EVP_aes_256_cbc();
+			    kl == 24	? EVP_aes_192_cbc() :
+					  EVP_aes_256_cbc();
 	} else if (k->encr == IKE_ENCR_AES_GCM_16) {
 		*ivlen = GCM_IV_LEN;
 		*keylen = kl - GCM_SALT_LEN;
 		if (kl == 20 || kl == 28 || kl == 36)
 			return kl == 20 ? EVP_aes_128_gcm() :
-			    kl == 28 ? EVP_aes_192_gcm() : EVP_aes_256_gcm();
+			    kl == 28	? EVP_aes_192_gcm() :
+					  EVP_aes_256_gcm();
 	}
 	log_err("sk: unsupported keys: %s, key %zu bytes, integ %u",
 	    ike_xf_name(IKE_XF_ENCR, k->encr), kl, k->integ);
@@ -166,7 +168,7 @@ static int
 hmac128(const struct ike_key *akey, const uint8_t *p, size_t len,
     uint8_t icv[static IKE_ICV_LEN])
 {
-	uint8_t	mac[IKE_PRF_LEN];
+	uint8_t mac[IKE_PRF_LEN];
 	int	rc;
 
 	rc = ike_prf(akey->k, akey->len, p, len, mac);
@@ -184,10 +186,10 @@ aes_run(const EVP_CIPHER *ciph, const struct ike_key *ek, size_t keylen,
     const uint8_t *iv, const uint8_t *aad, size_t aadlen, uint8_t *p,
     size_t len, uint8_t *tag, int enc)
 {
-	EVP_CIPHER_CTX	*c;
-	uint8_t		 nonce[GCM_SALT_LEN + GCM_IV_LEN];
-	int		 gcm = EVP_CIPHER_get_mode(ciph) == EVP_CIPH_GCM_MODE;
-	int		 ok, n = 0, f = 0;
+	EVP_CIPHER_CTX *c;
+	uint8_t		nonce[GCM_SALT_LEN + GCM_IV_LEN];
+	int		gcm = EVP_CIPHER_get_mode(ciph) == EVP_CIPH_GCM_MODE;
+	int		ok, n = 0, f = 0;
 
 	if (gcm) {
 		memcpy(nonce, ek->k + keylen, GCM_SALT_LEN);
@@ -199,16 +201,19 @@ aes_run(const EVP_CIPHER *ciph, const struct ike_key *ek, size_t keylen,
 		return -1;
 	ok = EVP_CipherInit_ex(c, ciph, NULL, NULL, NULL, enc) == 1 &&
 	    EVP_CIPHER_CTX_set_padding(c, 0) == 1 &&
-	    (!gcm || EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN,
-	    sizeof(nonce), NULL) == 1) &&
+	    (!gcm ||
+		EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, sizeof(nonce),
+		    NULL) == 1) &&
 	    EVP_CipherInit_ex(c, NULL, NULL, ek->k, iv, enc) == 1 &&
 	    (!gcm || EVP_CipherUpdate(c, NULL, &n, aad, (int)aadlen) == 1) &&
 	    EVP_CipherUpdate(c, p, &n, p, (int)len) == 1 &&
-	    (!gcm || enc || EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG,
-	    IKE_ICV_LEN, tag) == 1) &&
+	    (!gcm || enc ||
+		EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, IKE_ICV_LEN,
+		    tag) == 1) &&
 	    EVP_CipherFinal_ex(c, p + n, &f) == 1 && (size_t)(n + f) == len &&
-	    (!gcm || !enc || EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG,
-	    IKE_ICV_LEN, tag) == 1);
+	    (!gcm || !enc ||
+		EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, IKE_ICV_LEN,
+		    tag) == 1);
 	EVP_CIPHER_CTX_free(c);
 	OPENSSL_cleanse(nonce, sizeof(nonce));
 	return ok ? 0 : -1;
@@ -219,15 +224,16 @@ static int
 seal_layout(struct buf *out, const struct ike_hdr *h, uint8_t first,
     const uint8_t *inner, size_t inner_len, size_t ivlen, size_t padlen)
 {
-	struct ike_hdr	 hh = *h;
-	size_t		 ptlen = inner_len + padlen + 1;
-	size_t		 total = IKE_HDR_LEN + IKE_GEN_HDR_LEN + ivlen + ptlen +
-			    IKE_ICV_LEN;
-	uint8_t		*d;
+	struct ike_hdr hh = *h;
+	size_t	       ptlen = inner_len + padlen + 1;
+	size_t	       total =
+	    IKE_HDR_LEN + IKE_GEN_HDR_LEN + ivlen + ptlen + IKE_ICV_LEN;
+	uint8_t *d;
 
 	if (total > IKE_MSG_MAX ||
 	    (d = buf_reserve(out, total - IKE_ICV_LEN)) == NULL) {
-		log_err("ike_msg_seal: message of %zu bytes does not fit", total);
+		log_err("ike_msg_seal: message of %zu bytes does not fit",
+		    total);
 		return -1;
 	}
 	hh.next = IKE_PL_SK;
@@ -253,25 +259,28 @@ int
 ike_msg_seal(struct buf *out, const struct ike_hdr *h, uint8_t first,
     const uint8_t *inner, size_t inner_len, const struct ike_sk_ctx *k)
 {
-	const EVP_CIPHER	*ciph;
-	size_t			 ivlen, keylen, padlen, start = out->len;
-	size_t			 aadlen, ptlen;
-	uint8_t			 icv[IKE_ICV_LEN], *pt;
-	int			 cbc;
+	const EVP_CIPHER *ciph;
+	size_t		  ivlen, keylen, padlen, start = out->len;
+	size_t		  aadlen, ptlen;
+	uint8_t		  icv[IKE_ICV_LEN], *pt;
+	int		  cbc;
 
 	if ((ciph = sk_cipher(k, &ivlen, &keylen)) == NULL)
 		return -1;
 	cbc = k->encr == IKE_ENCR_AES_CBC;
-	padlen = cbc ? (CBC_BLOCK - (inner_len + 1) % CBC_BLOCK) % CBC_BLOCK : 0;
+	padlen =
+	    cbc ? (CBC_BLOCK - (inner_len + 1) % CBC_BLOCK) % CBC_BLOCK : 0;
 	if (seal_layout(out, h, first, inner, inner_len, ivlen, padlen) == -1)
 		goto fail;
 	aadlen = IKE_HDR_LEN + IKE_GEN_HDR_LEN;
 	ptlen = inner_len + padlen + 1;
 	pt = out->data + start + aadlen + ivlen;
 	if (aes_run(ciph, k->ekey, keylen, pt - ivlen, out->data + start,
-	    aadlen, pt, ptlen, icv, 1) == -1 ||
-	    (cbc && hmac128(k->akey, out->data + start, out->len - start,
-	    icv) == -1) || buf_add(out, icv, sizeof(icv)) == -1) {
+		aadlen, pt, ptlen, icv, 1) == -1 ||
+	    (cbc &&
+		hmac128(k->akey, out->data + start, out->len - start, icv) ==
+		    -1) ||
+	    buf_add(out, icv, sizeof(icv)) == -1) {
 		log_err("%s: encryption failed", __func__);
 		goto fail;
 	}
@@ -288,11 +297,11 @@ fail:
 static int
 strip_padding(struct buf *plain, size_t ptlen)
 {
-	uint8_t	padlen = plain->data[plain->len - 1];
+	uint8_t padlen = plain->data[plain->len - 1];
 
 	if ((size_t)padlen + 1 > ptlen) {
-		log_warn("ike_msg_open: pad length %u exceeds %zu bytes", padlen,
-		    ptlen);
+		log_warn("ike_msg_open: pad length %u exceeds %zu bytes",
+		    padlen, ptlen);
 		return -1;
 	}
 	plain->len -= (size_t)padlen + 1;
@@ -303,11 +312,11 @@ int
 ike_msg_open(const uint8_t *msg, size_t len, const struct ike_pld *outer,
     const struct ike_sk_ctx *k, struct buf *plain)
 {
-	const EVP_CIPHER	*ciph;
-	const struct ike_bytes	*b = &outer->sk.body;
-	size_t			 ivlen, keylen, aadlen, ctlen, start = plain->len;
-	uint8_t			 icv[IKE_ICV_LEN], tag[IKE_ICV_LEN], *ct;
-	int			 cbc;
+	const EVP_CIPHER       *ciph;
+	const struct ike_bytes *b = &outer->sk.body;
+	size_t	ivlen, keylen, aadlen, ctlen, start = plain->len;
+	uint8_t icv[IKE_ICV_LEN], tag[IKE_ICV_LEN], *ct;
+	int	cbc;
 
 	if ((ciph = sk_cipher(k, &ivlen, &keylen)) == NULL)
 		return -1;
@@ -322,8 +331,9 @@ ike_msg_open(const uint8_t *msg, size_t len, const struct ike_pld *outer,
 	aadlen = (size_t)(b->p - msg);
 	ctlen = b->len - ivlen - IKE_ICV_LEN;
 	memcpy(tag, b->p + b->len - IKE_ICV_LEN, IKE_ICV_LEN);
-	if (cbc && (hmac128(k->akey, msg, len - IKE_ICV_LEN, icv) == -1 ||
-	    CRYPTO_memcmp(icv, tag, IKE_ICV_LEN) != 0)) {
+	if (cbc &&
+	    (hmac128(k->akey, msg, len - IKE_ICV_LEN, icv) == -1 ||
+		CRYPTO_memcmp(icv, tag, IKE_ICV_LEN) != 0)) {
 		log_warn("ike_msg_open: ICV mismatch");
 		return -1;
 	}
@@ -331,9 +341,11 @@ ike_msg_open(const uint8_t *msg, size_t len, const struct ike_pld *outer,
 		return -1;
 	ct = plain->data + start;
 	if (aes_run(ciph, k->ekey, keylen, b->p, msg, aadlen, ct, ctlen, tag,
-	    0) == -1 || strip_padding(plain, ctlen) == -1) {
+		0) == -1 ||
+	    strip_padding(plain, ctlen) == -1) {
 		if (!cbc)
-			log_warn("ike_msg_open: GCM tag mismatch or bad padding");
+			log_warn(
+			    "ike_msg_open: GCM tag mismatch or bad padding");
 		OPENSSL_cleanse(ct, ctlen);
 		plain->len = start;
 		return -1;
@@ -347,14 +359,14 @@ static int
 parse_protected(const uint8_t *msg, size_t len, const struct ike_sk_ctx *k,
     struct ike_msg *m)
 {
-	struct ike_pld	*outer;
-	int		 rc = -1;
+	struct ike_pld *outer;
+	int		rc = -1;
 
 	if ((outer = malloc(sizeof(*outer))) == NULL)
 		return -1;
 	if (ike_pld_parse(m->hdr.next, msg + IKE_HDR_LEN, len - IKE_HDR_LEN,
-	    outer) == -1)
-		goto done;			/* unauthenticated: drop */
+		outer) == -1)
+		goto done; /* unauthenticated: drop */
 	if (!IKE_PLD_HAS(outer, IKE_PL_SK)) {
 		log_warn("ike_msg_parse: %s message without SK payload",
 		    ike_exchange_name(m->hdr.exchange));
@@ -383,7 +395,7 @@ ike_msg_parse(const uint8_t *msg, size_t len, const struct ike_sk_ctx *k,
 	if (k != NULL)
 		return parse_protected(msg, len, k, m);
 	if (ike_pld_parse(m->hdr.next, msg + IKE_HDR_LEN, len - IKE_HDR_LEN,
-	    &m->pld) == -1) {
+		&m->pld) == -1) {
 		m->err = m->pld.err;
 		m->err_type = m->pld.err_type;
 		return -1;

@@ -38,30 +38,30 @@
 #include "ike/pld.h"
 
 struct ike_hdr {
-	uint8_t		spi_i[IKE_SPI_LEN];
-	uint8_t		spi_r[IKE_SPI_LEN];
-	uint8_t		next;		/* first payload type */
-	uint8_t		version;	/* IKE_VERSION */
-	uint8_t		exchange;	/* IKE_SA_INIT ... */
-	uint8_t		flags;		/* IKE_FLAG_* */
-	uint32_t	msgid;
-	uint32_t	length;		/* whole message, header included */
+	uint8_t	 spi_i[IKE_SPI_LEN];
+	uint8_t	 spi_r[IKE_SPI_LEN];
+	uint8_t	 next;	   /* first payload type */
+	uint8_t	 version;  /* IKE_VERSION */
+	uint8_t	 exchange; /* IKE_SA_INIT ... */
+	uint8_t	 flags;	   /* IKE_FLAG_* */
+	uint32_t msgid;
+	uint32_t length; /* whole message, header included */
 };
 
 /*
  * Decodes the header of the datagram p[0..len): len >= 28, major version
  * 2 (minor ignored, per RFC 7296), length field == len. 0 or -1 (logged).
  */
-int	 ike_hdr_decode(const uint8_t *p, size_t len, struct ike_hdr *h);
-void	 ike_hdr_encode(const struct ike_hdr *h, uint8_t out[static IKE_HDR_LEN]);
+int  ike_hdr_decode(const uint8_t *p, size_t len, struct ike_hdr *h);
+void ike_hdr_encode(const struct ike_hdr *h, uint8_t out[static IKE_HDR_LEN]);
 
 /*
  * Port 4500: an IKE message follows 4 zero bytes. Returns 0 and advances
  * *p / *len past the marker; -1 when this is not IKE (ESP, NAT keepalive
  * 0xff, too short). ike_msg_add_marker() appends the 4 zero bytes.
  */
-int	 ike_msg_strip_marker(const uint8_t **p, size_t *len);
-int	 ike_msg_add_marker(struct buf *out);
+int ike_msg_strip_marker(const uint8_t **p, size_t *len);
+int ike_msg_add_marker(struct buf *out);
 
 /*
  * The keys that protect one direction. ekey: AES-CBC: 16/24/32 bytes;
@@ -69,17 +69,17 @@ int	 ike_msg_add_marker(struct buf *out);
  * key (CBC only; ignored with GCM). The pointers are borrowed.
  */
 struct ike_sk_ctx {
-	uint16_t		 encr;		/* IKE_ENCR_AES_CBC / _AES_GCM_16 */
-	const struct ike_key	*ekey;
-	uint16_t		 integ;		/* IKE_INTEG_HMAC_SHA2_256_128 / NONE */
-	const struct ike_key	*akey;
+	uint16_t	      encr; /* IKE_ENCR_AES_CBC / _AES_GCM_16 */
+	const struct ike_key *ekey;
+	uint16_t	      integ; /* IKE_INTEG_HMAC_SHA2_256_128 / NONE */
+	const struct ike_key *akey;
 };
 
 /* Plain message: writes the header at out->len; *start is its offset. */
-int	 ike_msg_begin(struct buf *out, const struct ike_hdr *h,
-	    struct ike_chain *c, size_t *start);
+int ike_msg_begin(struct buf *out, const struct ike_hdr *h, struct ike_chain *c,
+    size_t *start);
 /* Back-patches the length field of the message that starts at `start`. */
-int	 ike_msg_end(struct buf *out, size_t start);
+int ike_msg_end(struct buf *out, size_t start);
 
 /*
  * Protected message: appends header (next = SK, length set) | SK header
@@ -89,8 +89,8 @@ int	 ike_msg_end(struct buf *out, size_t start);
  * AAD = IKE header | SK header, 16-byte tag. h->next and h->length are
  * ignored (computed).
  */
-int	 ike_msg_seal(struct buf *out, const struct ike_hdr *h, uint8_t first,
-	    const uint8_t *inner, size_t inner_len, const struct ike_sk_ctx *k);
+int ike_msg_seal(struct buf *out, const struct ike_hdr *h, uint8_t first,
+    const uint8_t *inner, size_t inner_len, const struct ike_sk_ctx *k);
 
 /*
  * Decrypts the SK payload of the message msg[0..len) whose outer chain
@@ -98,17 +98,17 @@ int	 ike_msg_seal(struct buf *out, const struct ike_hdr *h, uint8_t first,
  * time, then the padding, and appends the inner chain to `plain`.
  * Returns 0 or -1 (logged; the caller drops the message silently).
  */
-int	 ike_msg_open(const uint8_t *msg, size_t len, const struct ike_pld *outer,
-	    const struct ike_sk_ctx *k, struct buf *plain);
+int ike_msg_open(const uint8_t *msg, size_t len, const struct ike_pld *outer,
+    const struct ike_sk_ctx *k, struct buf *plain);
 
 /* A received message, parsed (and decrypted when it carries SK). */
 struct ike_msg {
-	struct ike_hdr	hdr;
-	struct ike_pld	pld;	/* plain payloads, or the SK contents */
-	struct buf	plain;	/* decrypted inner chain: pld borrows it */
-	bool		protected;	/* pld came from an SK payload */
-	uint16_t	err;	/* on failure: error notify to send, 0 = drop */
-	uint8_t		err_type;	/* UNSUPPORTED_CRITICAL_PAYLOAD data */
+	struct ike_hdr hdr;
+	struct ike_pld pld;   /* plain payloads, or the SK contents */
+	struct buf     plain; /* decrypted inner chain: pld borrows it */
+	bool protected;	      /* pld came from an SK payload */
+	uint16_t err;	      /* on failure: error notify to send, 0 = drop */
+	uint8_t	 err_type;    /* UNSUPPORTED_CRITICAL_PAYLOAD data */
 };
 
 /*
@@ -119,8 +119,8 @@ struct ike_msg {
  * borrows from msg (plain) or m->plain (protected). Always call
  * ike_msg_free() afterwards. Returns 0 or -1 (logged; see m->err).
  */
-int	 ike_msg_parse(const uint8_t *msg, size_t len,
-	    const struct ike_sk_ctx *k, struct ike_msg *m);
-void	 ike_msg_free(struct ike_msg *m);	/* wipes plain; NULL ok */
+int  ike_msg_parse(const uint8_t *msg, size_t len, const struct ike_sk_ctx *k,
+     struct ike_msg *m);
+void ike_msg_free(struct ike_msg *m); /* wipes plain; NULL ok */
 
 #endif

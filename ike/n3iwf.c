@@ -37,10 +37,10 @@
 #include "ike/ratelimit.h"
 #include "ike/sa.h"
 
-#define N3_COOKIE_LEN	IKE_PRF_LEN
-#define N3_RL_SLOTS	4096		/* buckets per table (sources, SAE IDs) */
+#define N3_COOKIE_LEN IKE_PRF_LEN
+#define N3_RL_SLOTS   4096 /* buckets per table (sources, SAE IDs) */
 
-static volatile sig_atomic_t	n3_usr1;
+static volatile sig_atomic_t n3_usr1;
 
 /* ---- IKE_SA_INIT ---- */
 
@@ -49,7 +49,8 @@ static void
 n3_init_notify(struct n3 *n, const struct ike_pkt *p, const struct ike_hdr *rq,
     uint16_t type, const uint8_t *data, size_t len)
 {
-	ike_ep_init_notify(&n->ep, p->natt, &p->from, rq->spi_i, type, data, len);
+	ike_ep_init_notify(&n->ep, p->natt, &p->from, rq->spi_i, type, data,
+	    len);
 }
 
 /* COOKIE = prf(secret, Ni | IPi | SPIi) (RFC 7296 2.6). */
@@ -57,7 +58,7 @@ static int
 n3_cookie(const struct n3 *n, const struct ike_pkt *p, const struct ike_hdr *h,
     const struct ike_pld *pl, uint8_t out[static N3_COOKIE_LEN])
 {
-	uint8_t	in[IKE_NONCE_MAX + 4 + IKE_SPI_LEN];
+	uint8_t in[IKE_NONCE_MAX + 4 + IKE_SPI_LEN];
 	size_t	len = pl->nonce.len;
 
 	if (len > IKE_NONCE_MAX)
@@ -76,8 +77,8 @@ n3_cookie_ok(struct n3 *n, const struct ike_pkt *p, const struct ike_hdr *h,
 {
 	const struct ikecfg	*cf = n->ep.cfg;
 	uint8_t			 want[N3_COOKIE_LEN];
-	const struct ike_notify	*c;
-	int			 always = cf->qkd_cookie && ike_mode_has_qkd(cf->mode);
+	const struct ike_notify *c;
+	int always = cf->qkd_cookie && ike_mode_has_qkd(cf->mode);
 
 	if (!always && ike_ep_half_open(&n->ep) < cf->cookie_threshold)
 		return true;
@@ -90,7 +91,8 @@ n3_cookie_ok(struct n3 *n, const struct ike_pkt *p, const struct ike_hdr *h,
 		n->stats.cookie_ok++;
 		return true;
 	}
-	log_debug("%s: asking for a COOKIE", always ? "QKD keys" : "half-open SAs");
+	log_debug("%s: asking for a COOKIE",
+	    always ? "QKD keys" : "half-open SAs");
 	n->stats.cookie_sent++;
 	n3_init_notify(n, p, h, IKE_N_COOKIE, want, sizeof(want));
 	return false;
@@ -100,7 +102,7 @@ n3_cookie_ok(struct n3 *n, const struct ike_pkt *p, const struct ike_hdr *h,
 static int
 n3_peer_sae(struct n3 *n, struct ike_sa *sa, const struct ike_pld *pl)
 {
-	const struct ike_notify	*q = ike_pld_notify(pl, IKE_N_QKD_REQUEST);
+	const struct ike_notify *q = ike_pld_notify(pl, IKE_N_QKD_REQUEST);
 
 	if (q != NULL && q->data.len > 0 && q->data.len <= ETSI_ID_MAX) {
 		memcpy(sa->peer_sae, q->data.p, q->data.len);
@@ -128,9 +130,9 @@ int
 n3iwf_budget(struct n3 *n, const struct sockaddr_in *from, const char *sae,
     unsigned keys, const char **which)
 {
-	uint64_t	now = time_mono_ns();
-	char		src[INET_ADDRSTRLEN];
-	unsigned long	held;
+	uint64_t      now = time_mono_ns();
+	char	      src[INET_ADDRSTRLEN];
+	unsigned long held;
 
 	inet_ntop(AF_INET, &from->sin_addr, src, sizeof(src));
 	*which = NULL;
@@ -140,18 +142,21 @@ n3iwf_budget(struct n3 *n, const struct sockaddr_in *from, const char *sae,
 	} else if (ike_rl_level(&n->rl_sae, sae, now) < keys) {
 		*which = "SAE ID";
 		n->stats.over_sae++;
-	} else if (ike_tb_level(&n->tb_all, &n->ep.cfg->budget_all, now) < keys) {
+	} else if (ike_tb_level(&n->tb_all, &n->ep.cfg->budget_all, now) <
+	    keys) {
 		*which = "global";
 		n->stats.over_all++;
 	}
 	if (*which == NULL) {
 		(void)ike_rl_take(&n->rl_src, src, keys, now);
 		(void)ike_rl_take(&n->rl_sae, sae, keys, now);
-		(void)ike_tb_take(&n->tb_all, &n->ep.cfg->budget_all, keys, now);
+		(void)ike_tb_take(&n->tb_all, &n->ep.cfg->budget_all, keys,
+		    now);
 		return 0;
 	}
 	if (ike_loglim_ok(&n->refuse_log, now, &held))
-		log_warn("QKD key budget (%s) spent: %u keys for SAE %s from %s "
+		log_warn(
+		    "QKD key budget (%s) spent: %u keys for SAE %s from %s "
 		    "refused with TEMPORARY_FAILURE (%lu more refusals not logged)",
 		    *which, keys, sae, src, held);
 	return -1;
@@ -166,21 +171,23 @@ static int
 n3_qkd_submit(struct n3 *n, struct ike_sa *sa, const struct ike_pkt *p,
     const struct ike_hdr *h)
 {
-	struct ike_kmsq_job	*j;
-	const char		*which;
-	unsigned long		 held;
+	struct ike_kmsq_job *j;
+	const char	    *which;
+	unsigned long	     held;
 
 	if (ike_kmsq_full(n->kmsq) || n->ep.nsa >= IKE_EP_MAX_SA) {
 		n->stats.queue_full++;
 		if (ike_loglim_ok(&n->refuse_log, time_mono_ns(), &held))
-			log_warn("%zu IKE SAs, kmsd queue %s: IKE_SA_INIT answered "
-			    "TEMPORARY_FAILURE (%lu more refusals not logged)", n->ep.nsa,
+			log_warn(
+			    "%zu IKE SAs, kmsd queue %s: IKE_SA_INIT answered "
+			    "TEMPORARY_FAILURE (%lu more refusals not logged)",
+			    n->ep.nsa,
 			    ike_kmsq_full(n->kmsq) ? "full" : "not full", held);
 		n3_init_notify(n, p, h, IKE_N_TEMPORARY_FAILURE, NULL, 0);
 		return -1;
 	}
 	if (n3iwf_budget(n, &p->from, (const char *)sa->peer_sae, IKE_QKD_NKEYS,
-	    &which) == -1) {
+		&which) == -1) {
 		n3_init_notify(n, p, h, IKE_N_TEMPORARY_FAILURE, NULL, 0);
 		return -1;
 	}
@@ -194,12 +201,12 @@ n3_qkd_submit(struct n3 *n, struct ike_sa *sa, const struct ike_pkt *p,
 	memcpy(j->spi_r, sa->spi_r, IKE_SPI_LEN);
 	snprintf(j->sae, sizeof(j->sae), "%s", (const char *)sa->peer_sae);
 	j->n = IKE_QKD_NKEYS;
-	if (ike_kmsq_submit(n->kmsq, j) == -1) {	/* checked above */
+	if (ike_kmsq_submit(n->kmsq, j) == -1) { /* checked above */
 		ike_kmsq_job_free(j);
 		return -1;
 	}
 	sa->state = SA_INIT;
-	(void)ike_ep_add(&n->ep, sa);	/* room checked above */
+	(void)ike_ep_add(&n->ep, sa); /* room checked above */
 	return 0;
 }
 
@@ -207,11 +214,11 @@ static int
 n3_build_init_resp(struct n3 *n, struct ike_sa *sa, const struct ike_pld *rq,
     const struct buf *ke)
 {
-	struct ike_chain	 c;
-	struct ike_hdr		 h;
-	uint8_t			 ids[1 + 16 * IKE_QKD_NKEYS];
-	size_t			 start, idlen;
-	int			 ok;
+	struct ike_chain c;
+	struct ike_hdr	 h;
+	uint8_t		 ids[1 + 16 * IKE_QKD_NKEYS];
+	size_t		 start, idlen;
+	int		 ok;
 
 	ike_ep_hdr(sa, &h, IKE_SA_INIT, 1, 0);
 	ok = ike_msg_begin(&sa->init_resp, &h, &c, &start) == 0 &&
@@ -219,12 +226,14 @@ n3_build_init_resp(struct n3 *n, struct ike_sa *sa, const struct ike_pld *rq,
 	if (ok && ke->len > 0)
 		ok = ike_pld_add_ke(&c, sa->prop.ke[0], ke->data, ke->len) == 0;
 	ok = ok && ike_pld_add_nonce(&c, sa->nr, sa->nr_len) == 0;
-	ok = ok && ike_ep_add_natd(&c, sa->spi_i, sa->spi_r, &sa->local,
-	    &sa->peer) == 0;
+	ok = ok &&
+	    ike_ep_add_natd(&c, sa->spi_i, sa->spi_r, &sa->local, &sa->peer) ==
+		0;
 	if (ok && n->ep.cfg->mode == IKE_MODE_QKD)
-		ok = ike_qkd_ids_encode(sa->qk, ids, sizeof(ids), &idlen) == 0 &&
+		ok =
+		    ike_qkd_ids_encode(sa->qk, ids, sizeof(ids), &idlen) == 0 &&
 		    ike_pld_add_notify(&c, 0, NULL, 0, IKE_N_QKD_KEY_IDS, ids,
-		    idlen) == 0;
+			idlen) == 0;
 	ok = ok && ike_prop_add_init_notifies(n->ep.cfg, &c, rq) == 0;
 	return ok && ike_msg_end(&sa->init_resp, start) == 0 ? 0 : -1;
 }
@@ -232,7 +241,7 @@ n3_build_init_resp(struct n3 *n, struct ike_sa *sa, const struct ike_pld *rq,
 static void
 n3_nat_check(struct ike_sa *sa, const struct ike_pld *pl)
 {
-	static const uint8_t	zero[IKE_SPI_LEN];
+	static const uint8_t zero[IKE_SPI_LEN];
 
 	if (ike_ep_natd_check(pl, sa->spi_i, zero, &sa->peer, &sa->local) != 0)
 		log_info("NAT detected between the UE and us: NAT-T expected");
@@ -261,37 +270,43 @@ n3_init_respond(struct n3 *n, struct ike_sa *sa, const struct ike_pld *rq,
 static void
 n3_kms_done(struct n3 *n, struct ike_kmsq_job *j)
 {
-	static const char	 msg[] = "kmsd unavailable";
-	struct ike_sa		*sa = ike_ep_find(&n->ep, j->spi_i, j->spi_r);
-	struct ike_msg		 m;
-	struct buf		 ke;
+	static const char msg[] = "kmsd unavailable";
+	struct ike_sa	 *sa = ike_ep_find(&n->ep, j->spi_i, j->spi_r);
+	struct ike_msg	  m;
+	struct buf	  ke;
 
 	if (sa == NULL || sa->state != SA_INIT || sa->qk != NULL) {
 		if (j->rc == 0) {
 			n->stats.keys_wiped += j->n;
-			log_info("%u QKD keys for SAE %s came after their IKE SA was "
-			    "gone: wiped unused", j->n, j->sae);
+			log_info(
+			    "%u QKD keys for SAE %s came after their IKE SA was "
+			    "gone: wiped unused",
+			    j->n, j->sae);
 		}
-		return;		/* the caller frees j, which wipes the keys */
+		return; /* the caller frees j, which wipes the keys */
 	}
 	sa->st.init_kmsd_ns += j->ns;
 	if (j->rc == -1) {
 		n->stats.draw_fail++;
-		log_warn("QKD keys for SAE %s unavailable: kmsd %s: %s; answering "
-		    "QKD_UNAVAILABLE", j->sae, n->ep.cfg->kmsd_url, j->why);
+		log_warn(
+		    "QKD keys for SAE %s unavailable: kmsd %s: %s; answering "
+		    "QKD_UNAVAILABLE",
+		    j->sae, n->ep.cfg->kmsd_url, j->why);
 		ike_ep_init_notify(&n->ep, sa->natt, &sa->peer, sa->spi_i,
-		    IKE_N_QKD_UNAVAILABLE, (const uint8_t *)msg, sizeof(msg) - 1);
+		    IKE_N_QKD_UNAVAILABLE, (const uint8_t *)msg,
+		    sizeof(msg) - 1);
 		sa->state = SA_DEAD;
 		return;
 	}
 	log_debug("kmsd: enc_keys %u keys for %s in %.3f ms", j->n, j->sae,
 	    (double)j->ns / 1e6);
-	sa->qk = j->keys;		/* the SA owns (and wipes) them now */
+	sa->qk = j->keys; /* the SA owns (and wipes) them now */
 	j->keys = NULL;
 	memset(&m, 0, sizeof(m));
 	buf_init(&ke, 16);
 	if (ike_sa_keys_qkd(sa) == -1 ||
-	    ike_msg_parse(sa->init_req.data, sa->init_req.len, NULL, &m) == -1 ||
+	    ike_msg_parse(sa->init_req.data, sa->init_req.len, NULL, &m) ==
+		-1 ||
 	    n3_init_respond(n, sa, &m.pld, &ke) == -1)
 		sa->state = SA_DEAD;
 	ike_msg_free(&m);
@@ -301,10 +316,10 @@ n3_kms_done(struct n3 *n, struct ike_kmsq_job *j)
 static void
 n3_kms_drain(struct n3 *n)
 {
-	struct ike_kmsq_job	*j;
+	struct ike_kmsq_job *j;
 
 	while ((j = ike_kmsq_done(n->kmsq)) != NULL) {
-		if (j->rc == 0) {	/* drawn at kmsd, whatever comes of them */
+		if (j->rc == 0) { /* drawn at kmsd, whatever comes of them */
 			n->stats.draws++;
 			n->stats.keys_drawn += j->n;
 		}
@@ -325,17 +340,17 @@ static struct ike_sa *
 n3_init_sa(struct n3 *n, const struct ike_pkt *p, const struct ike_hdr *h,
     const struct ike_pld *pl)
 {
-	const struct ikecfg	*c = n->ep.cfg;
-	struct ike_sa		*sa;
-	uint8_t			 grp[2];
-	uint16_t		 nt;
+	const struct ikecfg *c = n->ep.cfg;
+	struct ike_sa	    *sa;
+	uint8_t		     grp[2];
+	uint16_t	     nt;
 
 	if ((sa = ike_sa_new(c, 0)) == NULL)
 		return NULL;
 	sa->t_start = p->t_ns;
 	if ((nt = ike_prop_choose_ike(c, pl, &sa->prop)) != 0) {
 		log_info("IKE_SA_INIT from the UE: no acceptable proposal; "
-		    "answering NO_PROPOSAL_CHOSEN");
+			 "answering NO_PROPOSAL_CHOSEN");
 		n3_init_notify(n, p, h, nt, NULL, 0);
 		goto fail;
 	}
@@ -364,9 +379,9 @@ static int
 n3_init_dh(struct n3 *n, struct ike_sa *sa, const struct ike_pkt *p,
     const struct ike_hdr *h, const struct ike_pld *pl)
 {
-	struct buf	ke;
-	uint64_t	t0 = time_mono_ns();
-	int		ret = -1;
+	struct buf ke;
+	uint64_t   t0 = time_mono_ns();
+	int	   ret = -1;
 
 	buf_init(&ke, 1024);
 	if ((sa->dh = ike_dh_new(sa->prop.ke[0])) == NULL ||
@@ -381,7 +396,7 @@ n3_init_dh(struct n3 *n, struct ike_sa *sa, const struct ike_pkt *p,
 	    ike_ep_add(&n->ep, sa) == -1)
 		goto done;
 	if (n3_init_respond(n, sa, pl, &ke) == -1)
-		sa->state = SA_DEAD;	/* the table frees it */
+		sa->state = SA_DEAD; /* the table frees it */
 	ret = 0;
 done:
 	buf_free(&ke);
@@ -391,9 +406,9 @@ done:
 static void
 n3_init(struct n3 *n, const struct ike_pkt *p, const struct ike_hdr *h)
 {
-	const struct ikecfg	*c = n->ep.cfg;
-	struct ike_msg		 m;
-	struct ike_sa		*sa = NULL;
+	const struct ikecfg *c = n->ep.cfg;
+	struct ike_msg	     m;
+	struct ike_sa	    *sa = NULL;
 
 	memset(&m, 0, sizeof(m));
 	n->stats.init_rx++;
@@ -403,8 +418,10 @@ n3_init(struct n3 *n, const struct ike_pkt *p, const struct ike_hdr *h)
 		log_debug("malformed IKE_SA_INIT dropped");
 		goto done;
 	}
-	if (!IKE_PLD_HAS(&m.pld, IKE_PL_SA) || !IKE_PLD_HAS(&m.pld, IKE_PL_NONCE) ||
-	    m.pld.nonce.len < IKE_NONCE_MIN || m.pld.nonce.len > IKE_NONCE_MAX) {
+	if (!IKE_PLD_HAS(&m.pld, IKE_PL_SA) ||
+	    !IKE_PLD_HAS(&m.pld, IKE_PL_NONCE) ||
+	    m.pld.nonce.len < IKE_NONCE_MIN ||
+	    m.pld.nonce.len > IKE_NONCE_MAX) {
 		n3_init_notify(n, p, h, IKE_N_INVALID_SYNTAX, NULL, 0);
 		goto done;
 	}
@@ -417,8 +434,8 @@ n3_init(struct n3 *n, const struct ike_pkt *p, const struct ike_hdr *h)
 		goto done;
 	}
 	if ((c->mode == IKE_MODE_QKD ? n3_qkd_submit(n, sa, p, h) :
-	    n3_init_dh(n, sa, p, h, &m.pld)) == 0)
-		sa = NULL;	/* in the table (qkd: waiting for kmsd) */
+				       n3_init_dh(n, sa, p, h, &m.pld)) == 0)
+		sa = NULL; /* in the table (qkd: waiting for kmsd) */
 done:
 	ike_sa_free(sa);
 	ike_msg_free(&m);
@@ -429,22 +446,16 @@ static void
 n3_event(struct n3 *n, struct ike_ep_ev *ev)
 {
 	switch (ev->type) {
-	case IKE_EP_INIT:
-		n3_init(n, ev->p, &ev->h);
-		break;
+	case IKE_EP_INIT: n3_init(n, ev->p, &ev->h); break;
 	case IKE_EP_REQUEST:
 		if (ev->h.exchange == IKE_AUTH && !ev->sa->auth_started)
-			ev->sa->t_mark = ev->p->t_ns;	/* AUTH phase: from MID 1 on */
+			ev->sa->t_mark =
+			    ev->p->t_ns; /* AUTH phase: from MID 1 on */
 		n3iwf_request(n, ev->sa, &ev->m);
 		break;
-	case IKE_EP_RESPONSE:
-		n3iwf_response(n, ev->sa, &ev->m);
-		break;
-	case IKE_EP_XFD:
-		n3_kms_drain(n);
-		break;
-	default:
-		break;
+	case IKE_EP_RESPONSE: n3iwf_response(n, ev->sa, &ev->m); break;
+	case IKE_EP_XFD: n3_kms_drain(n); break;
+	default: break;
 	}
 	ike_msg_free(&ev->m);
 }
@@ -453,22 +464,25 @@ n3_event(struct n3 *n, struct ike_ep_ev *ev)
 static int
 n3_timers(struct n3 *n)
 {
-	uint64_t	now = time_mono_ns();
-	int		wait = 1000, w;
+	uint64_t now = time_mono_ns();
+	int	 wait = 1000, w;
 
 	for (size_t i = 0; i < n->ep.nsa; i++) {
-		struct ike_sa	*sa = n->ep.sa[i];
+		struct ike_sa *sa = n->ep.sa[i];
 
 		if ((w = ike_ep_retx_tick(&n->ep, sa)) == -1) {
-			log_warn("the UE does not answer %s MID %u: IKE SA dropped",
-			    ike_exchange_name(sa->xc.req_exchange), sa->xc.req_mid);
+			log_warn(
+			    "the UE does not answer %s MID %u: IKE SA dropped",
+			    ike_exchange_name(sa->xc.req_exchange),
+			    sa->xc.req_mid);
 			sa->state = SA_DEAD;
 			w = 0;
 		}
 		if (w < wait)
 			wait = w;
 		if (sa->state < SA_ESTABLISHED &&
-		    now - sa->t_created > (uint64_t)n->ep.cfg->half_open_ms * 1000000u) {
+		    now - sa->t_created >
+			(uint64_t)n->ep.cfg->half_open_ms * 1000000u) {
 			log_info("IKE SA not established within %u ms: dropped",
 			    n->ep.cfg->half_open_ms);
 			sa->state = SA_DEAD;
@@ -482,12 +496,12 @@ n3_timers(struct n3 *n)
 static void
 n3_shutdown(struct n3 *n)
 {
-	struct ike_ep_ev	ev;
-	uint64_t		end;
-	size_t			left = 0;
+	struct ike_ep_ev ev;
+	uint64_t	 end;
+	size_t		 left = 0;
 
 	for (size_t i = 0; i < n->ep.nsa; i++) {
-		struct ike_sa	*sa = n->ep.sa[i];
+		struct ike_sa *sa = n->ep.sa[i];
 
 		if (sa->state == SA_DEAD || sa->state == SA_INIT)
 			continue;
@@ -518,8 +532,9 @@ n3_setup(struct n3 *n, const struct ikecfg *c, volatile sig_atomic_t *stop,
 		snprintf(err, errlen, "no randomness");
 		return -1;
 	}
-	if (ike_mode_has_qkd(c->mode) && (n->kmsq = ike_kmsq_open(c,
-	    c->kmsd_workers, c->kmsd_queue, err, errlen)) == NULL)
+	if (ike_mode_has_qkd(c->mode) &&
+	    (n->kmsq = ike_kmsq_open(c, c->kmsd_workers, c->kmsd_queue, err,
+		 errlen)) == NULL)
 		return -1;
 	if (ike_rl_init(&n->rl_src, &c->budget_src, N3_RL_SLOTS) == -1 ||
 	    ike_rl_init(&n->rl_sae, &c->budget_sae, N3_RL_SLOTS) == -1) {
@@ -534,15 +549,15 @@ n3_setup(struct n3 *n, const struct ikecfg *c, volatile sig_atomic_t *stop,
 static int
 n3_ready(const struct n3 *n, const char *path)
 {
-	char	tmp[4096];
-	FILE	*f;
+	char  tmp[4096];
+	FILE *f;
 
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	if ((f = fopen(tmp, "w")) == NULL)
 		return -1;
 	fprintf(f, "port=%u\nnatt_port=%u\npid=%ld\n",
-	    ntohs(n->ep.net.ike_addr.sin_port), ntohs(n->ep.net.natt_addr.sin_port),
-	    (long)getpid());
+	    ntohs(n->ep.net.ike_addr.sin_port),
+	    ntohs(n->ep.net.natt_addr.sin_port), (long)getpid());
 	if (fclose(f) != 0 || rename(tmp, path) != 0)
 		return -1;
 	return 0;
@@ -559,30 +574,33 @@ n3_on_usr1(int sig)
 static void
 n3_stats_log(const struct n3 *n)
 {
-	const struct n3_stats	*s = &n->stats;
+	const struct n3_stats *s = &n->stats;
 
-	log_info("stats: init=%lu cookie_sent=%lu cookie_ok=%lu dup_absorbed=%lu "
+	log_info(
+	    "stats: init=%lu cookie_sent=%lu cookie_ok=%lu dup_absorbed=%lu "
 	    "over_src=%lu over_sae=%lu over_all=%lu queue_full=%lu draws=%lu "
 	    "keys_drawn=%lu draw_fail=%lu keys_wiped=%lu half_open=%zu sas=%zu",
-	    s->init_rx, s->cookie_sent, s->cookie_ok, n->ep.absorbed, s->over_src,
-	    s->over_sae, s->over_all, s->queue_full, s->draws, s->keys_drawn,
-	    s->draw_fail, s->keys_wiped, ike_ep_half_open(&n->ep), n->ep.nsa);
+	    s->init_rx, s->cookie_sent, s->cookie_ok, n->ep.absorbed,
+	    s->over_src, s->over_sae, s->over_all, s->queue_full, s->draws,
+	    s->keys_drawn, s->draw_fail, s->keys_wiped,
+	    ike_ep_half_open(&n->ep), n->ep.nsa);
 }
 
 /* The loop: timers, one event, counters on SIGUSR1; Delete all at the end. */
 static void
 n3_loop(struct n3 *n)
 {
-	const struct ikecfg	*c = n->ep.cfg;
-	struct ike_ep_ev	 ev;
-	int			 wait;
+	const struct ikecfg *c = n->ep.cfg;
+	struct ike_ep_ev     ev;
+	int		     wait;
 
 	while (!*n->ep.stop) {
-		if (c->max_conns && n->ep.done >= c->max_conns && n->ep.nsa == 0)
+		if (c->max_conns && n->ep.done >= c->max_conns &&
+		    n->ep.nsa == 0)
 			break;
 		wait = n3_timers(n);
-		(void)ike_ep_next(&n->ep, n->kmsq ? ike_kmsq_fd(n->kmsq) : -1, wait,
-		    &ev);
+		(void)ike_ep_next(&n->ep, n->kmsq ? ike_kmsq_fd(n->kmsq) : -1,
+		    wait, &ev);
 		n3_event(n, &ev);
 		if (n3_usr1) {
 			n3_usr1 = 0;
@@ -597,24 +615,25 @@ n3_loop(struct n3 *n)
 int
 ike_n3iwf_run(const struct ikecfg *c, volatile sig_atomic_t *stop)
 {
-	struct n3		*n;
-	struct sigaction	 usr1;
-	char			 err[IKECFG_ERRLEN];
-	int			 ret = -1;
+	struct n3	*n;
+	struct sigaction usr1;
+	char		 err[IKECFG_ERRLEN];
+	int		 ret = -1;
 
 	if ((n = calloc(1, sizeof(*n))) == NULL)
 		return -1;
 	n->ep.net.fd = n->ep.net.fd_natt = -1;
 	memset(&usr1, 0, sizeof(usr1));
-	usr1.sa_handler = n3_on_usr1;	/* no SA_RESTART: poll() returns */
+	usr1.sa_handler = n3_on_usr1; /* no SA_RESTART: poll() returns */
 	sigaction(SIGUSR1, &usr1, NULL);
 	if (n3_setup(n, c, stop, err, sizeof(err)) == -1) {
 		log_err("%s", err);
 		goto done;
 	}
 	log_info("listening on %s:%u and NAT-T %u (%s, %s)", c->host,
-	    ntohs(n->ep.net.ike_addr.sin_port), ntohs(n->ep.net.natt_addr.sin_port),
-	    ike_mode_name(c->mode), ike_profile_name(c->profile));
+	    ntohs(n->ep.net.ike_addr.sin_port),
+	    ntohs(n->ep.net.natt_addr.sin_port), ike_mode_name(c->mode),
+	    ike_profile_name(c->profile));
 	if (c->ready_file && n3_ready(n, c->ready_file) == -1) {
 		log_err("cannot write ready file \"%s\"", c->ready_file);
 		goto done;
@@ -622,7 +641,7 @@ ike_n3iwf_run(const struct ikecfg *c, volatile sig_atomic_t *stop)
 	n3_loop(n);
 	ret = 0;
 done:
-	ike_kmsq_close(n->kmsq);	/* joins the workers; wipes pending keys */
+	ike_kmsq_close(n->kmsq); /* joins the workers; wipes pending keys */
 	ike_rl_free(&n->rl_src);
 	ike_rl_free(&n->rl_sae);
 	ike_ep_close(&n->ep);

@@ -7,6 +7,6 @@
 #include "ike/ikecfg.h"
 
 /* Serves until *stop (or cfg->max_conns); 0, or -1 when setup failed. */
-int	ike_n3iwf_run(const struct ikecfg *c, volatile sig_atomic_t *stop);
+int ike_n3iwf_run(const struct ikecfg *c, volatile sig_atomic_t *stop);
 
 #endif

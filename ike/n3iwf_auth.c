@@ -31,15 +31,16 @@
 #include "ike/qkd.h"
 #include "ike/sa.h"
 
-static int	n3_create_child(struct n3 *n, struct ike_sa *sa);
+static int n3_create_child(struct n3 *n, struct ike_sa *sa);
 
 /* ---- IKE_AUTH ---- */
 
 static void
-n3_fail(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m,
-    uint16_t type, const char *why)
+n3_fail(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m, uint16_t type,
+    const char *why)
 {
-	log_warn("IKE_AUTH from the UE refused (%s): %s", ike_notify_name(type), why);
+	log_warn("IKE_AUTH from the UE refused (%s): %s", ike_notify_name(type),
+	    why);
 	(void)ike_ep_respond_notify(&n->ep, sa, m, type);
 	sa->state = SA_DEAD;
 }
@@ -49,9 +50,10 @@ static void
 n3_fail_ppk(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m,
     uint16_t type)
 {
-	n3_fail(n, sa, m, type, type == IKE_N_TEMPORARY_FAILURE ?
-	    "QKD key budget spent or kmsd queue full" :
-	    "PPK required but not available");
+	n3_fail(n, sa, m, type,
+	    type == IKE_N_TEMPORARY_FAILURE ?
+		"QKD key budget spent or kmsd queue full" :
+		"PPK required but not available");
 }
 
 /* No PPK: go on without it (0), or refuse with `type` (ppk_required). */
@@ -65,15 +67,16 @@ n3_no_ppk(const struct n3 *n, uint16_t type)
 static uint16_t
 n3_ppk_use(struct n3 *n, struct ike_sa *sa)
 {
-	struct ike_kmsq_job	*j = n->ppk_done;
+	struct ike_kmsq_job *j = n->ppk_done;
 
 	sa->st.init_kmsd_ns += j->ns;
 	if (j->rc == -1) {
-		log_warn("PPK %s from %s unavailable: %s", j->ids[0], j->sae, j->why);
+		log_warn("PPK %s from %s unavailable: %s", j->ids[0], j->sae,
+		    j->why);
 		return n3_no_ppk(n, IKE_N_AUTHENTICATION_FAILED);
 	}
 	ike_qkd_keys_free(sa->qk);
-	sa->qk = j->keys;		/* the SA owns (and wipes) it now */
+	sa->qk = j->keys; /* the SA owns (and wipes) it now */
 	j->keys = NULL;
 	return ike_sa_keys_ppk(sa) == -1 ? IKE_N_AUTHENTICATION_FAILED : 0;
 }
@@ -82,7 +85,7 @@ n3_ppk_use(struct n3 *n, struct ike_sa *sa)
 static int
 n3_ppk_submit(struct n3 *n, struct ike_sa *sa, const struct ike_notify *pid)
 {
-	struct ike_kmsq_job	*j;
+	struct ike_kmsq_job *j;
 
 	if ((j = ike_kmsq_job_new()) == NULL ||
 	    (j->req = malloc(n->ep.pkt.len)) == NULL) {
@@ -98,7 +101,7 @@ n3_ppk_submit(struct n3 *n, struct ike_sa *sa, const struct ike_notify *pid)
 	j->ids[0][pid->data.len - 1] = '\0';
 	j->dec = 1;
 	j->n = 1;
-	if (ike_kmsq_submit(n->kmsq, j) == -1) {	/* checked before */
+	if (ike_kmsq_submit(n->kmsq, j) == -1) { /* checked before */
 		ike_kmsq_job_free(j);
 		return -1;
 	}
@@ -118,45 +121,54 @@ n3_ppk_submit(struct n3 *n, struct ike_sa *sa, const struct ike_notify *pid)
 static uint16_t
 n3_ppk(struct n3 *n, struct ike_sa *sa, const struct ike_pld *pl)
 {
-	const struct ike_notify	*pid = ike_pld_notify(pl, IKE_N_PPK_IDENTITY);
+	const struct ike_notify *pid = ike_pld_notify(pl, IKE_N_PPK_IDENTITY);
 	const char		*which;
 	unsigned long		 held;
 
 	if (n->ep.cfg->mode != IKE_MODE_QKD_DH)
 		return 0;
-	if (n->ppk_done != NULL)	/* resumed: checks and budget were done */
+	if (n->ppk_done != NULL) /* resumed: checks and budget were done */
 		return n3_ppk_use(n, sa);
-	if (pid == NULL || pid->data.len < 2 || pid->data.len > ETSI_KEY_ID_MAX + 1 ||
-	    (pid->data.p[0] != IKE_PPK_ID_OPAQUE && pid->data.p[0] != IKE_PPK_ID_FIXED)) {
+	if (pid == NULL || pid->data.len < 2 ||
+	    pid->data.len > ETSI_KEY_ID_MAX + 1 ||
+	    (pid->data.p[0] != IKE_PPK_ID_OPAQUE &&
+		pid->data.p[0] != IKE_PPK_ID_FIXED)) {
 		log_warn("no usable PPK_IDENTITY from the UE");
 		return n3_no_ppk(n, IKE_N_AUTHENTICATION_FAILED);
 	}
 	if (sa->peer_sae[0] == '\0') {
-		log_warn("PPK %.*s: the UE's SAE ID is unknown (no QKD_REQUEST, no "
-		    "--peer-sae)", (int)pid->data.len - 1, (const char *)pid->data.p + 1);
+		log_warn(
+		    "PPK %.*s: the UE's SAE ID is unknown (no QKD_REQUEST, no "
+		    "--peer-sae)",
+		    (int)pid->data.len - 1, (const char *)pid->data.p + 1);
 		return n3_no_ppk(n, IKE_N_AUTHENTICATION_FAILED);
 	}
 	if (ike_kmsq_full(n->kmsq)) {
 		n->stats.queue_full++;
 		if (ike_loglim_ok(&n->refuse_log, time_mono_ns(), &held))
-			log_warn("kmsd queue full: PPK of SAE %s not fetched (%lu more "
-			    "refusals not logged)", sa->peer_sae, held);
+			log_warn(
+			    "kmsd queue full: PPK of SAE %s not fetched (%lu more "
+			    "refusals not logged)",
+			    sa->peer_sae, held);
 		return n3_no_ppk(n, IKE_N_TEMPORARY_FAILURE);
 	}
-	if (n3iwf_budget(n, &sa->peer, (const char *)sa->peer_sae, 1, &which) == -1)
+	if (n3iwf_budget(n, &sa->peer, (const char *)sa->peer_sae, 1, &which) ==
+	    -1)
 		return n3_no_ppk(n, IKE_N_TEMPORARY_FAILURE);
-	return n3_ppk_submit(n, sa, pid) == -1 ? IKE_N_AUTHENTICATION_FAILED : 0;
+	return n3_ppk_submit(n, sa, pid) == -1 ? IKE_N_AUTHENTICATION_FAILED :
+						 0;
 }
 
 static int
 n3_add_idr(struct n3 *n, struct ike_sa *sa, struct ike_chain *c, int with_cert)
 {
-	X509	*cert = with_cert ? n->ep.cert : NULL;
+	X509 *cert = with_cert ? n->ep.cert : NULL;
 
 	if (ike_sa_add_id(c, IKE_PL_IDR, n->ep.cfg->id, cert, &sa->my_id) == -1)
 		return -1;
-	if (cert != NULL && ike_pld_add_cert(c, IKE_PL_CERT, IKE_CERT_X509_SIG,
-	    n->ep.cert_der.data, n->ep.cert_der.len) == -1)
+	if (cert != NULL &&
+	    ike_pld_add_cert(c, IKE_PL_CERT, IKE_CERT_X509_SIG,
+		n->ep.cert_der.data, n->ep.cert_der.len) == -1)
 		return -1;
 	return ike_sa_add_auth(sa, c, cert ? n->ep.key : NULL, &sa->my_id, 0);
 }
@@ -176,30 +188,37 @@ n3_choose_esp(struct n3 *n, struct ike_sa *sa, const struct ike_pld *pl)
 static int
 n3_child1(struct n3 *n, struct ike_sa *sa, struct ike_chain *c)
 {
-	struct ike_child	*ch = &sa->child[0];
+	struct ike_child *ch = &sa->child[0];
 
 	ch->prop = sa->esp_offer;
 	if (ike_random((uint8_t *)&ch->spi_r, 4) == -1)
 		return -1;
 	memcpy(ch->prop.spi, &ch->spi_r, 4);
-	if (ike_sa_child_keys(sa, ch, sa->ni, sa->ni_len, sa->nr, sa->nr_len) == -1)
+	if (ike_sa_child_keys(sa, ch, sa->ni, sa->ni_len, sa->nr, sa->nr_len) ==
+	    -1)
 		return -1;
 	sa->nchild = 1;
 	ike_sa_log_fp(sa, "Child SA 1 (signalling)", ch);
 	if (ike_pld_add_sa(c, &ch->prop, 1) == -1)
 		return -1;
 	if (n->ep.cfg->profile == IKE_PROFILE_NWU)
-		return ike_prop_add_ts_host(c, IKE_PL_TSI, n->ep.cfg->inner_ip) == -1 ||
-		    ike_prop_add_ts_host(c, IKE_PL_TSR, n->ep.cfg->nas_ip) == -1 ? -1 : 0;
+		return ike_prop_add_ts_host(c, IKE_PL_TSI,
+			   n->ep.cfg->inner_ip) == -1 ||
+			ike_prop_add_ts_host(c, IKE_PL_TSR,
+			    n->ep.cfg->nas_ip) == -1 ?
+		    -1 :
+		    0;
 	return ike_prop_add_ts_any(c, IKE_PL_TSI) == -1 ||
-	    ike_prop_add_ts_any(c, IKE_PL_TSR) == -1 ? -1 : 0;
+		ike_prop_add_ts_any(c, IKE_PL_TSR) == -1 ?
+	    -1 :
+	    0;
 }
 
 static void
 n3_auth_rfc(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 {
 	const struct ike_pld	*pl = &m->pld;
-	const struct ike_notify	*np;
+	const struct ike_notify *np;
 	struct ike_chain	 c;
 	struct buf		 in;
 	uint8_t			 method = ike_prop_auth_method(n->ep.cfg, 0);
@@ -212,32 +231,37 @@ n3_auth_rfc(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 		return;
 	}
 	if (sa->xc.parked)
-		return;		/* until the PPK comes */
+		return; /* until the PPK comes */
 	np = ike_pld_notify(pl, IKE_N_NO_PPK_AUTH);
 	if (n->ep.cfg->mode == IKE_MODE_QKD_DH && !sa->ppk_used) {
 		/* RFC 8784: without the PPK only NO_PPK_AUTH can authenticate. */
 		if (np == NULL || np->data.len < 5 || np->data.p[0] != method ||
-		    ike_sa_check_auth(sa, pl, method, n->ep.ca, NULL, np->data.p + 4,
-		    np->data.len - 4, 1) == -1) {
+		    ike_sa_check_auth(sa, pl, method, n->ep.ca, NULL,
+			np->data.p + 4, np->data.len - 4, 1) == -1) {
 			n3_fail(n, sa, m, IKE_N_AUTHENTICATION_FAILED,
 			    "no PPK and no valid NO_PPK_AUTH");
 			return;
 		}
-	} else if (ike_sa_check_auth(sa, pl, method, n->ep.ca, NULL, NULL, 0, 0) == -1) {
-		n3_fail(n, sa, m, IKE_N_AUTHENTICATION_FAILED, "AUTH does not verify");
+	} else if (ike_sa_check_auth(sa, pl, method, n->ep.ca, NULL, NULL, 0,
+		       0) == -1) {
+		n3_fail(n, sa, m, IKE_N_AUTHENTICATION_FAILED,
+		    "AUTH does not verify");
 		return;
 	}
 	if (n3_choose_esp(n, sa, pl) == -1) {
-		n3_fail(n, sa, m, IKE_N_NO_PROPOSAL_CHOSEN, "no acceptable ESP proposal");
+		n3_fail(n, sa, m, IKE_N_NO_PROPOSAL_CHOSEN,
+		    "no acceptable ESP proposal");
 		return;
 	}
 	ike_ep_inner_init(&in, &c);
 	ok = n3_add_idr(n, sa, &c, method == IKE_AUTH_DIGITAL_SIG) == 0 &&
 	    n3_child1(n, sa, &c) == 0;
 	if (ok && sa->ppk_used)
-		ok = ike_pld_add_notify(&c, 0, NULL, 0, IKE_N_PPK_IDENTITY, NULL, 0) == 0;
-	if (ok && ike_ep_respond(&n->ep, sa, IKE_AUTH, m->hdr.msgid, c.first,
-	    &in) == 0) {
+		ok = ike_pld_add_notify(&c, 0, NULL, 0, IKE_N_PPK_IDENTITY,
+			 NULL, 0) == 0;
+	if (ok &&
+	    ike_ep_respond(&n->ep, sa, IKE_AUTH, m->hdr.msgid, c.first, &in) ==
+		0) {
 		sa->st.auth_ns = ike_sa_lap(sa);
 		ike_ep_established(&n->ep, sa);
 	} else
@@ -249,12 +273,12 @@ n3_auth_rfc(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 static void
 n3_auth_nwu1(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 {
-	const struct ike_pld	*pl = &m->pld;
-	struct eap5g_msg	 e;
-	struct ike_chain	 c;
-	struct buf		 in, eap;
-	uint16_t		 nt;
-	int			 ok;
+	const struct ike_pld *pl = &m->pld;
+	struct eap5g_msg      e;
+	struct ike_chain      c;
+	struct buf	      in, eap;
+	uint16_t	      nt;
+	int		      ok;
 
 	sa->auth_started = 1;
 	if (!IKE_PLD_HAS(pl, IKE_PL_IDI)) {
@@ -262,15 +286,16 @@ n3_auth_nwu1(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 		return;
 	}
 	if (n->ep.cfg->mode == IKE_MODE_CERT) {
-		if (ike_sa_check_auth(sa, pl, IKE_AUTH_DIGITAL_SIG, n->ep.ca, NULL, NULL,
-		    0, 0) == -1) {
+		if (ike_sa_check_auth(sa, pl, IKE_AUTH_DIGITAL_SIG, n->ep.ca,
+			NULL, NULL, 0, 0) == -1) {
 			n3_fail(n, sa, m, IKE_N_AUTHENTICATION_FAILED,
 			    "UE certificate AUTH does not verify");
 			return;
 		}
 	} else {
-		buf_reset(&sa->peer_id);	/* a resumed request adds it again */
-		if (buf_add(&sa->peer_id, pl->idi.body.p, pl->idi.body.len) == -1)
+		buf_reset(&sa->peer_id); /* a resumed request adds it again */
+		if (buf_add(&sa->peer_id, pl->idi.body.p, pl->idi.body.len) ==
+		    -1)
 			return;
 	}
 	if ((nt = n3_ppk(n, sa, pl)) != 0) {
@@ -278,9 +303,10 @@ n3_auth_nwu1(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 		return;
 	}
 	if (sa->xc.parked)
-		return;		/* until the PPK comes */
+		return; /* until the PPK comes */
 	if (n3_choose_esp(n, sa, pl) == -1) {
-		n3_fail(n, sa, m, IKE_N_NO_PROPOSAL_CHOSEN, "no acceptable ESP proposal");
+		n3_fail(n, sa, m, IKE_N_NO_PROPOSAL_CHOSEN,
+		    "no acceptable ESP proposal");
 		return;
 	}
 	if ((sa->amf = amf_new(&n->ep.sub)) == NULL)
@@ -294,9 +320,11 @@ n3_auth_nwu1(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 	ok = n3_add_idr(n, sa, &c, 1) == 0 && eap5g_encode(&e, &eap) == 0 &&
 	    ike_pld_add_eap(&c, eap.data, eap.len) == 0;
 	if (ok && sa->ppk_used)
-		ok = ike_pld_add_notify(&c, 0, NULL, 0, IKE_N_PPK_IDENTITY, NULL, 0) == 0;
-	if (!ok || ike_ep_respond(&n->ep, sa, IKE_AUTH, m->hdr.msgid, c.first,
-	    &in) == -1)
+		ok = ike_pld_add_notify(&c, 0, NULL, 0, IKE_N_PPK_IDENTITY,
+			 NULL, 0) == 0;
+	if (!ok ||
+	    ike_ep_respond(&n->ep, sa, IKE_AUTH, m->hdr.msgid, c.first, &in) ==
+		-1)
 		sa->state = SA_DEAD;
 	buf_free(&in);
 	buf_free(&eap);
@@ -306,17 +334,18 @@ n3_auth_nwu1(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 static void
 n3_auth_eap(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 {
-	const struct ike_pld	*pl = &m->pld;
-	struct eap5g_msg	 rs, rq;
-	struct ike_chain	 c;
-	struct buf		 in, eap, nas;
-	int			 done = 0, r;
+	const struct ike_pld *pl = &m->pld;
+	struct eap5g_msg      rs, rq;
+	struct ike_chain      c;
+	struct buf	      in, eap, nas;
+	int		      done = 0, r;
 
 	if (!IKE_PLD_HAS(pl, IKE_PL_EAP) ||
 	    eap5g_decode(pl->eap.raw.p, pl->eap.raw.len, &rs) == -1 ||
 	    rs.code != EAP_CODE_RESPONSE || rs.msg_id != EAP5G_NAS ||
 	    rs.id != sa->eap_id) {
-		n3_fail(n, sa, m, IKE_N_AUTHENTICATION_FAILED, "bad EAP-5G response");
+		n3_fail(n, sa, m, IKE_N_AUTHENTICATION_FAILED,
+		    "bad EAP-5G response");
 		return;
 	}
 	buf_init(&nas, IKE_MSG_MAX);
@@ -324,7 +353,8 @@ n3_auth_eap(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 	r = amf_handle(sa->amf, rs.nas, rs.nas_len, &nas, &done);
 	memset(&rq, 0, sizeof(rq));
 	if (r == -1 || done == -1) {
-		log_warn("5G registration of the UE refused by the AMF emulator");
+		log_warn(
+		    "5G registration of the UE refused by the AMF emulator");
 		rq.code = EAP_CODE_FAILURE;
 		rq.id = rs.id;
 		sa->state = SA_DEAD;
@@ -344,8 +374,10 @@ n3_auth_eap(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 		rq.nas_len = nas.len;
 	}
 	ike_ep_inner_init(&in, &c);
-	if (eap5g_encode(&rq, &eap) == 0 && ike_pld_add_eap(&c, eap.data, eap.len) == 0)
-		(void)ike_ep_respond(&n->ep, sa, IKE_AUTH, m->hdr.msgid, c.first, &in);
+	if (eap5g_encode(&rq, &eap) == 0 &&
+	    ike_pld_add_eap(&c, eap.data, eap.len) == 0)
+		(void)ike_ep_respond(&n->ep, sa, IKE_AUTH, m->hdr.msgid,
+		    c.first, &in);
 	buf_free(&in);
 out:
 	buf_free(&nas);
@@ -355,11 +387,11 @@ out:
 static int
 n3_add_nwu_cfg(struct n3 *n, struct ike_chain *c)
 {
-	struct ike_cp_pld	cp;
-	struct in_addr		a, nas;
-	uint8_t			port[2] = { (uint8_t)(n->ep.cfg->nas_port >> 8),
-	    (uint8_t)n->ep.cfg->nas_port };
-	static const uint8_t	mask[4] = { 255, 255, 255, 255 };
+	struct ike_cp_pld    cp;
+	struct in_addr	     a, nas;
+	uint8_t		     port[2] = { (uint8_t)(n->ep.cfg->nas_port >> 8),
+			     (uint8_t)n->ep.cfg->nas_port };
+	static const uint8_t mask[4] = { 255, 255, 255, 255 };
 
 	if (inet_pton(AF_INET, n->ep.cfg->inner_ip, &a) != 1 ||
 	    inet_pton(AF_INET, n->ep.cfg->nas_ip, &nas) != 1)
@@ -376,21 +408,23 @@ n3_add_nwu_cfg(struct n3 *n, struct ike_chain *c)
 	if (ike_pld_add_cp(c, &cp) == -1)
 		return -1;
 	return ike_pld_add_notify(c, 0, NULL, 0, IKE_N_NAS_IP4_ADDRESS,
-	    (const uint8_t *)&nas, 4) == -1 ||
-	    ike_pld_add_notify(c, 0, NULL, 0, IKE_N_NAS_TCP_PORT, port, 2) == -1 ?
-	    -1 : 0;
+		   (const uint8_t *)&nas, 4) == -1 ||
+		ike_pld_add_notify(c, 0, NULL, 0, IKE_N_NAS_TCP_PORT, port,
+		    2) == -1 ?
+	    -1 :
+	    0;
 }
 
 /* The last IKE_AUTH: AUTH keyed by KN3IWF, CP, signalling Child SA. */
 static void
 n3_auth_final(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 {
-	struct ike_chain	c;
-	struct buf		in;
-	int			ok;
+	struct ike_chain c;
+	struct buf	 in;
+	int		 ok;
 
-	if (ike_sa_check_auth(sa, &m->pld, IKE_AUTH_PSK, NULL, &sa->peer_id, NULL,
-	    0, 0) == -1) {
+	if (ike_sa_check_auth(sa, &m->pld, IKE_AUTH_PSK, NULL, &sa->peer_id,
+		NULL, 0, 0) == -1) {
 		n3_fail(n, sa, m, IKE_N_AUTHENTICATION_FAILED,
 		    "AUTH keyed by KN3IWF does not verify");
 		return;
@@ -398,8 +432,9 @@ n3_auth_final(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 	ike_ep_inner_init(&in, &c);
 	ok = ike_sa_add_auth(sa, &c, NULL, &sa->my_id, 0) == 0 &&
 	    n3_add_nwu_cfg(n, &c) == 0 && n3_child1(n, sa, &c) == 0;
-	if (!ok || ike_ep_respond(&n->ep, sa, IKE_AUTH, m->hdr.msgid, c.first,
-	    &in) == -1) {
+	if (!ok ||
+	    ike_ep_respond(&n->ep, sa, IKE_AUTH, m->hdr.msgid, c.first, &in) ==
+		-1) {
 		sa->state = SA_DEAD;
 		buf_free(&in);
 		return;
@@ -416,13 +451,13 @@ n3_auth_final(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 static int
 n3_create_child(struct n3 *n, struct ike_sa *sa)
 {
-	struct ike_child	*ch = &sa->child[1];
-	struct ike_chain	 c;
-	struct buf		 in;
-	struct in_addr		 up;
+	struct ike_child    *ch = &sa->child[1];
+	struct ike_chain     c;
+	struct buf	     in;
+	struct in_addr	     up;
 	/* TS 24.502 9.3.1.2.2: length, PDU session ID 1, 1 QFI (1), default CSA. */
-	static const uint8_t	 qos[] = { 4, 1, 1, 1, 0x01 };
-	int			 ok;
+	static const uint8_t qos[] = { 4, 1, 1, 1, 0x01 };
+	int		     ok;
 
 	memset(ch, 0, sizeof(*ch));
 	ike_prop_esp(n->ep.cfg, &ch->prop);
@@ -438,11 +473,11 @@ n3_create_child(struct n3 *n, struct ike_sa *sa)
 	    ike_prop_add_ts_any(&c, IKE_PL_TSI) == 0 &&
 	    ike_prop_add_ts_any(&c, IKE_PL_TSR) == 0 &&
 	    ike_pld_add_notify(&c, 0, NULL, 0, IKE_N_5G_QOS_INFO, qos,
-	    sizeof(qos)) == 0 &&
+		sizeof(qos)) == 0 &&
 	    ike_pld_add_notify(&c, 0, NULL, 0, IKE_N_UP_IP4_ADDRESS,
-	    (const uint8_t *)&up, 4) == 0;
-	ok = ok && ike_ep_request(&n->ep, sa, IKE_CREATE_CHILD_SA, c.first,
-	    &in) == 0;
+		(const uint8_t *)&up, 4) == 0;
+	ok = ok &&
+	    ike_ep_request(&n->ep, sa, IKE_CREATE_CHILD_SA, c.first, &in) == 0;
 	buf_free(&in);
 	return ok ? 0 : -1;
 }
@@ -450,9 +485,9 @@ n3_create_child(struct n3 *n, struct ike_sa *sa)
 static void
 n3_child_done(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 {
-	struct ike_child	*ch = &sa->child[1];
-	struct ike_prop_desc	 got;
-	const struct ike_pld	*pl = &m->pld;
+	struct ike_child     *ch = &sa->child[1];
+	struct ike_prop_desc  got;
+	const struct ike_pld *pl = &m->pld;
 
 	if (!IKE_PLD_HAS(pl, IKE_PL_NONCE) ||
 	    ike_prop_reply_esp(&ch->prop, pl, &got) == -1) {
@@ -462,7 +497,7 @@ n3_child_done(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 	}
 	memcpy(&ch->spi_i, got.spi, 4);
 	if (ike_sa_child_keys(sa, ch, sa->cc_nonce, sizeof(sa->cc_nonce),
-	    pl->nonce.p, pl->nonce.len) == -1) {
+		pl->nonce.p, pl->nonce.len) == -1) {
 		sa->state = SA_DEAD;
 		return;
 	}
@@ -479,17 +514,19 @@ n3_child_done(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 void
 n3iwf_ppk_done(struct n3 *n, struct ike_kmsq_job *j)
 {
-	struct ike_sa		*sa = ike_ep_find(&n->ep, j->spi_i, j->spi_r);
-	struct ike_sk_ctx	 k;
-	struct ike_msg		 m;
+	struct ike_sa	 *sa = ike_ep_find(&n->ep, j->spi_i, j->spi_r);
+	struct ike_sk_ctx k;
+	struct ike_msg	  m;
 
 	if (sa == NULL || !sa->xc.parked || sa->state != SA_AUTH) {
 		if (j->rc == 0) {
 			n->stats.keys_wiped += j->n;
-			log_info("PPK %s for SAE %s came after its IKE SA was gone: "
-			    "wiped unused", j->ids[0], j->sae);
+			log_info(
+			    "PPK %s for SAE %s came after its IKE SA was gone: "
+			    "wiped unused",
+			    j->ids[0], j->sae);
 		}
-		return;		/* the caller frees j, which wipes the key */
+		return; /* the caller frees j, which wipes the key */
 	}
 	if (j->rc == -1)
 		n->stats.draw_fail++;
@@ -497,7 +534,7 @@ n3iwf_ppk_done(struct n3 *n, struct ike_kmsq_job *j)
 	ike_sa_sk(sa, 0, &k);
 	memset(&m, 0, sizeof(m));
 	if (ike_msg_parse(j->req, j->req_len, &k, &m) == -1) {
-		sa->state = SA_DEAD;	/* it parsed before: cannot happen */
+		sa->state = SA_DEAD; /* it parsed before: cannot happen */
 		ike_msg_free(&m);
 		return;
 	}
@@ -518,7 +555,8 @@ n3iwf_request(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 	switch (m->hdr.exchange) {
 	case IKE_AUTH:
 		if (sa->state != SA_AUTH) {
-			(void)ike_ep_respond_notify(&n->ep, sa, m, IKE_N_INVALID_SYNTAX);
+			(void)ike_ep_respond_notify(&n->ep, sa, m,
+			    IKE_N_INVALID_SYNTAX);
 			return;
 		}
 		if (n->ep.cfg->profile == IKE_PROFILE_RFC7296)
@@ -539,7 +577,8 @@ n3iwf_request(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 		}
 		return;
 	default:
-		(void)ike_ep_respond_notify(&n->ep, sa, m, IKE_N_NO_ADDITIONAL_SAS);
+		(void)ike_ep_respond_notify(&n->ep, sa, m,
+		    IKE_N_NO_ADDITIONAL_SAS);
 		return;
 	}
 }
@@ -549,6 +588,7 @@ n3iwf_response(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 {
 	if (sa->xc.req_exchange == IKE_CREATE_CHILD_SA && sa->state == SA_CHILD)
 		n3_child_done(n, sa, m);
-	else if (sa->xc.req_exchange == IKE_INFORMATIONAL && sa->state == SA_DELETING)
+	else if (sa->xc.req_exchange == IKE_INFORMATIONAL &&
+	    sa->state == SA_DELETING)
 		sa->state = SA_DEAD;
 }

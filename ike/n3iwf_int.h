@@ -19,23 +19,23 @@
 
 /* Counters, logged on SIGUSR1 and at exit (ike/README.md). */
 struct n3_stats {
-	unsigned long	init_rx;	/* IKE_SA_INIT requests */
-	unsigned long	cookie_sent, cookie_ok;	/* dup_absorbed: ep.absorbed */
-	unsigned long	over_src, over_sae, over_all, queue_full;
-	unsigned long	draws, keys_drawn, draw_fail;
-	unsigned long	keys_wiped;	/* drawn for an SA that died first */
+	unsigned long init_rx;		      /* IKE_SA_INIT requests */
+	unsigned long cookie_sent, cookie_ok; /* dup_absorbed: ep.absorbed */
+	unsigned long over_src, over_sae, over_all, queue_full;
+	unsigned long draws, keys_drawn, draw_fail;
+	unsigned long keys_wiped; /* drawn for an SA that died first */
 };
 
 struct n3 {
-	struct ike_ep		 ep;
-	uint8_t			 cookie_secret[32];
-	struct ike_kmsq		*kmsq;		/* qkd modes: async kmsd calls */
-	struct ike_kmsq_job	*ppk_done;	/* the PPK job IKE_AUTH resumes with */
-	struct ike_rl		 rl_src, rl_sae;
-	struct ike_tb		 tb_all;
-	struct ike_loglim	 refuse_log;
-	struct n3_stats		 stats;
-	unsigned		 conn_seq;
+	struct ike_ep	     ep;
+	uint8_t		     cookie_secret[32];
+	struct ike_kmsq	    *kmsq;     /* qkd modes: async kmsd calls */
+	struct ike_kmsq_job *ppk_done; /* the PPK job IKE_AUTH resumes with */
+	struct ike_rl	     rl_src, rl_sae;
+	struct ike_tb	     tb_all;
+	struct ike_loglim    refuse_log;
+	struct n3_stats	     stats;
+	unsigned	     conn_seq;
 };
 
 /*
@@ -43,16 +43,16 @@ struct n3 {
  * claimed SAE ID's and the global bucket, all three or none. 0: taken;
  * -1: over budget (logged, rate-limited; counted), `which` names the bucket.
  */
-int	n3iwf_budget(struct n3 *n, const struct sockaddr_in *from,
-	    const char *sae, unsigned keys, const char **which);
+int n3iwf_budget(struct n3 *n, const struct sockaddr_in *from, const char *sae,
+    unsigned keys, const char **which);
 
 /* ike/n3iwf_auth.c. The peer's next request on sa, our response to ours. */
-void	n3iwf_request(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m);
-void	n3iwf_response(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m);
+void n3iwf_request(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m);
+void n3iwf_response(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m);
 /*
  * A finished PPK dec_keys: the parked IKE_AUTH processed again, as
  * received, now with the key; or the key wiped when its SA is gone.
  */
-void	n3iwf_ppk_done(struct n3 *n, struct ike_kmsq_job *j);
+void n3iwf_ppk_done(struct n3 *n, struct ike_kmsq_job *j);
 
 #endif

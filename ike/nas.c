@@ -10,12 +10,12 @@
 #include "ike/nas.h"
 
 /* Optional IEIs we build or look for. */
-#define IEI_UE_SEC_CAP	0x2e	/* TLV 4-10 */
-#define IEI_RAND	0x21	/* TV 17 */
-#define IEI_AUTN	0x20	/* TLV 18 */
-#define IEI_RES_STAR	0x2d	/* TLV 6-18 */
-#define IEI_AUTS	0x30	/* TLV 16 (auth failure parameter) */
-#define IEI_GUTI	0x77	/* TLV-E 14 */
+#define IEI_UE_SEC_CAP 0x2e /* TLV 4-10 */
+#define IEI_RAND       0x21 /* TV 17 */
+#define IEI_AUTN       0x20 /* TLV 18 */
+#define IEI_RES_STAR   0x2d /* TLV 6-18 */
+#define IEI_AUTS       0x30 /* TLV 16 (auth failure parameter) */
+#define IEI_GUTI       0x77 /* TLV-E 14 */
 
 /* ---- encoding ---------------------------------------------------------- */
 
@@ -46,12 +46,13 @@ nas_put_lve(struct buf *b, const uint8_t *p, size_t n)
 static int
 enc_body(const struct nas_msg *m, struct buf *b)
 {
-	uint8_t	cap[2] = { m->cap_ea, m->cap_ia };
+	uint8_t cap[2] = { m->cap_ea, m->cap_ia };
 
 	switch (m->type) {
 	case NAS_REG_REQUEST:
-		if (buf_add_u8(b, (uint8_t)((m->ngksi & 0x0f) << 4 |
-		    (m->reg_type & 0x0f))) == -1 ||
+		if (buf_add_u8(b,
+			(uint8_t)((m->ngksi & 0x0f) << 4 |
+			    (m->reg_type & 0x0f))) == -1 ||
 		    nas_put_lve(b, m->id, m->id_len) == -1)
 			return -1;
 		if (m->has_cap && put_tlv(b, IEI_UE_SEC_CAP, cap, 2) == -1)
@@ -60,8 +61,9 @@ enc_body(const struct nas_msg *m, struct buf *b)
 	case NAS_REG_ACCEPT:
 		if (put_lv(b, &m->reg_result, 1) == -1)
 			return -1;
-		if (m->id_len > 0 && (buf_add_u8(b, IEI_GUTI) == -1 ||
-		    nas_put_lve(b, m->id, m->id_len) == -1))
+		if (m->id_len > 0 &&
+		    (buf_add_u8(b, IEI_GUTI) == -1 ||
+			nas_put_lve(b, m->id, m->id_len) == -1))
 			return -1;
 		return 0;
 	case NAS_AUTH_REQUEST:
@@ -82,8 +84,7 @@ enc_body(const struct nas_msg *m, struct buf *b)
 			return -1;
 		return 0;
 	case NAS_REG_REJECT:
-	case NAS_SMC_REJECT:
-		return buf_add_u8(b, m->cause);
+	case NAS_SMC_REJECT: return buf_add_u8(b, m->cause);
 	case NAS_SMC:
 		if (buf_add_u8(b, m->alg) == -1 ||
 		    buf_add_u8(b, m->ngksi & 0x0f) == -1 ||
@@ -92,8 +93,7 @@ enc_body(const struct nas_msg *m, struct buf *b)
 		return 0;
 	case NAS_REG_COMPLETE:
 	case NAS_AUTH_REJECT:
-	case NAS_SMC_COMPLETE:
-		return 0;
+	case NAS_SMC_COMPLETE: return 0;
 	}
 	log_err("%s: cannot build 5GMM message type 0x%02x", __func__, m->type);
 	return -1;
@@ -117,7 +117,7 @@ nas_encode(const struct nas_msg *m, struct buf *out)
 static int
 get_lv(struct rd *r, const uint8_t **p, size_t *n)
 {
-	uint8_t	l;
+	uint8_t l;
 
 	if (rd_u8(r, &l) == -1 || rd_ptr(r, p, l) == -1)
 		return -1;
@@ -128,7 +128,7 @@ get_lv(struct rd *r, const uint8_t **p, size_t *n)
 int
 nas_get_lve(struct rd *r, const uint8_t **p, size_t *n)
 {
-	uint16_t	l;
+	uint16_t l;
 
 	if (rd_u16(r, &l) == -1 || rd_ptr(r, p, l) == -1)
 		return -1;
@@ -142,8 +142,8 @@ nas_get_lve(struct rd *r, const uint8_t **p, size_t *n)
 static int
 skip_ie(struct rd *r, uint8_t iei)
 {
-	const uint8_t	*p;
-	size_t		 n;
+	const uint8_t *p;
+	size_t	       n;
 
 	if (iei & 0x80)
 		return 0;
@@ -155,8 +155,8 @@ skip_ie(struct rd *r, uint8_t iei)
 static int
 dec_cap(struct rd *r, struct nas_msg *m)
 {
-	const uint8_t	*p;
-	size_t		 n;
+	const uint8_t *p;
+	size_t	       n;
 
 	if (get_lv(r, &p, &n) == -1 || n < 2 || n > 8)
 		return -1;
@@ -171,9 +171,9 @@ dec_cap(struct rd *r, struct nas_msg *m)
 static int
 dec_optional(struct rd *r, struct nas_msg *m)
 {
-	const uint8_t	*p;
-	size_t		 n;
-	uint8_t		 iei;
+	const uint8_t *p;
+	size_t	       n;
+	uint8_t	       iei;
 
 	while (rd_left(r) > 0) {
 		if (rd_u8(r, &iei) == -1)
@@ -193,13 +193,14 @@ dec_optional(struct rd *r, struct nas_msg *m)
 				return -1;
 			memcpy(m->auts, p, 14);
 			m->has_auts = true;
-		} else if (m->type == NAS_AUTH_RESPONSE && iei == IEI_RES_STAR) {
+		} else if (m->type == NAS_AUTH_RESPONSE &&
+		    iei == IEI_RES_STAR) {
 			if (get_lv(r, &p, &n) == -1 || n != 16)
 				return -1;
 			memcpy(m->res_star, p, 16);
 			m->has_res_star = true;
 		} else if (m->type == NAS_AUTH_REQUEST && iei == IEI_RAND) {
-			return -1;	/* mandatory part, never repeated */
+			return -1; /* mandatory part, never repeated */
 		} else if (skip_ie(r, iei) == -1)
 			return -1;
 	}
@@ -209,9 +210,9 @@ dec_optional(struct rd *r, struct nas_msg *m)
 static int
 dec_mandatory(struct rd *r, struct nas_msg *m)
 {
-	const uint8_t	*p;
-	size_t		 n;
-	uint8_t		 v, iei;
+	const uint8_t *p;
+	size_t	       n;
+	uint8_t	       v, iei;
 
 	switch (m->type) {
 	case NAS_REG_REQUEST:
@@ -230,8 +231,8 @@ dec_mandatory(struct rd *r, struct nas_msg *m)
 		m->reg_result = p[0];
 		return 0;
 	case NAS_AUTH_REQUEST:
-		if (rd_u8(r, &v) == -1 || get_lv(r, &p, &n) == -1 ||
-		    n < 2 || n > NAS_MAX_ABBA)
+		if (rd_u8(r, &v) == -1 || get_lv(r, &p, &n) == -1 || n < 2 ||
+		    n > NAS_MAX_ABBA)
 			return -1;
 		m->ngksi = v & 0x0f;
 		memcpy(m->abba, p, n);
@@ -239,16 +240,14 @@ dec_mandatory(struct rd *r, struct nas_msg *m)
 		/* RAND and AUTN are optional in 8.2.1 (EAP-AKA' has none);
 		 * 5G-AKA needs both, in this order. */
 		if (rd_u8(r, &iei) == -1 || iei != IEI_RAND ||
-		    rd_bytes(r, m->rand, 16) == -1 ||
-		    rd_u8(r, &iei) == -1 || iei != IEI_AUTN ||
-		    get_lv(r, &p, &n) == -1 || n != 16)
+		    rd_bytes(r, m->rand, 16) == -1 || rd_u8(r, &iei) == -1 ||
+		    iei != IEI_AUTN || get_lv(r, &p, &n) == -1 || n != 16)
 			return -1;
 		memcpy(m->autn, p, 16);
 		return 0;
 	case NAS_AUTH_FAILURE:
 	case NAS_REG_REJECT:
-	case NAS_SMC_REJECT:
-		return rd_u8(r, &m->cause);
+	case NAS_SMC_REJECT: return rd_u8(r, &m->cause);
 	case NAS_SMC:
 		if (rd_u8(r, &m->alg) == -1 || rd_u8(r, &v) == -1 ||
 		    dec_cap(r, m) == -1)
@@ -258,8 +257,7 @@ dec_mandatory(struct rd *r, struct nas_msg *m)
 	case NAS_AUTH_RESPONSE:
 	case NAS_REG_COMPLETE:
 	case NAS_AUTH_REJECT:
-	case NAS_SMC_COMPLETE:
-		return 0;
+	case NAS_SMC_COMPLETE: return 0;
 	}
 	return -1;
 }
@@ -267,8 +265,8 @@ dec_mandatory(struct rd *r, struct nas_msg *m)
 int
 nas_decode(const uint8_t *p, size_t n, struct nas_msg *m)
 {
-	struct rd	r;
-	uint8_t		epd, sht;
+	struct rd r;
+	uint8_t	  epd, sht;
 
 	memset(m, 0, sizeof(*m));
 	rd_init(&r, p, n);
@@ -301,7 +299,7 @@ nas_decode(const uint8_t *p, size_t n, struct nas_msg *m)
 bool
 nas_digits(const char *s, size_t min, size_t max)
 {
-	size_t	n = strlen(s);
+	size_t n = strlen(s);
 
 	return n >= min && n <= max && strspn(s, "0123456789") == n;
 }
@@ -309,7 +307,7 @@ nas_digits(const char *s, size_t min, size_t max)
 int
 nas_plmn_encode(const char *mcc, const char *mnc, uint8_t out[static 3])
 {
-	uint8_t	m3;
+	uint8_t m3;
 
 	if (!nas_digits(mcc, 3, 3) || !nas_digits(mnc, 2, 3)) {
 		log_err("%s: bad PLMN \"%s\"/\"%s\"", __func__, mcc, mnc);
@@ -323,37 +321,36 @@ nas_plmn_encode(const char *mcc, const char *mnc, uint8_t out[static 3])
 }
 
 int
-nas_suci_build(const char *imsi, unsigned mnc_len, uint8_t *id,
-    size_t *id_len)
+nas_suci_build(const char *imsi, unsigned mnc_len, uint8_t *id, size_t *id_len)
 {
-	char	mcc[4], mnc[4];
-	size_t	n, msin, o = 0;
+	char   mcc[4], mnc[4];
+	size_t n, msin, o = 0;
 
 	if (strncmp(imsi, "imsi-", 5) == 0)
 		imsi += 5;
 	n = strlen(imsi);
 	if (!nas_digits(imsi, 6, 15) || (mnc_len != 2 && mnc_len != 3) ||
 	    n <= 3 + mnc_len) {
-		log_err("%s: bad IMSI (%zu digits, MNC length %u)", __func__,
-		    n, mnc_len);
+		log_err("%s: bad IMSI (%zu digits, MNC length %u)", __func__, n,
+		    mnc_len);
 		return -1;
 	}
 	memcpy(mcc, imsi, 3);
 	mcc[3] = '\0';
 	memcpy(mnc, imsi + 3, mnc_len);
 	mnc[mnc_len] = '\0';
-	id[o++] = NAS_ID_SUCI;		/* SUPI format IMSI (000), type SUCI */
+	id[o++] = NAS_ID_SUCI; /* SUPI format IMSI (000), type SUCI */
 	if (nas_plmn_encode(mcc, mnc, id + o) == -1)
 		return -1;
 	o += 3;
-	id[o++] = 0xf0;			/* routing indicator "0" */
+	id[o++] = 0xf0; /* routing indicator "0" */
 	id[o++] = 0xff;
-	id[o++] = 0x00;			/* protection scheme: null scheme */
-	id[o++] = 0x00;			/* home network public key id */
-	msin = 3 + mnc_len;		/* scheme output: MSIN in BCD */
+	id[o++] = 0x00;	    /* protection scheme: null scheme */
+	id[o++] = 0x00;	    /* home network public key id */
+	msin = 3 + mnc_len; /* scheme output: MSIN in BCD */
 	for (size_t i = msin; i < n; i += 2) {
-		uint8_t	lo = (uint8_t)(imsi[i] - '0');
-		uint8_t	hi = i + 1 < n ? (uint8_t)(imsi[i + 1] - '0') : 0x0f;
+		uint8_t lo = (uint8_t)(imsi[i] - '0');
+		uint8_t hi = i + 1 < n ? (uint8_t)(imsi[i + 1] - '0') : 0x0f;
 
 		id[o++] = (uint8_t)(hi << 4 | lo);
 	}
@@ -375,7 +372,7 @@ bcd_digit(uint8_t d, char *out, size_t *o, size_t outlen, int filler_ok)
 int
 nas_suci_imsi(const uint8_t *id, size_t id_len, char *out, size_t outlen)
 {
-	size_t	o = 0;
+	size_t o = 0;
 
 	if (id_len < 9 || id_len > 8 + 6 || (id[0] & 0x77) != NAS_ID_SUCI ||
 	    (id[6] & 0x0f) != 0 || outlen < 16)
@@ -389,7 +386,8 @@ nas_suci_imsi(const uint8_t *id, size_t id_len, char *out, size_t outlen)
 		return -1;
 	for (size_t i = 8; i < id_len; i++)
 		if (bcd_digit(id[i] & 0x0f, out, &o, outlen, 0) == -1 ||
-		    bcd_digit(id[i] >> 4, out, &o, outlen, i + 1 == id_len) == -1)
+		    bcd_digit(id[i] >> 4, out, &o, outlen, i + 1 == id_len) ==
+			-1)
 			return -1;
 	out[o] = '\0';
 	return 0;
@@ -401,12 +399,12 @@ int
 nas_nia2(const uint8_t key[static 16], uint32_t count, uint8_t bearer,
     uint8_t dir, const uint8_t *msg, size_t n, uint8_t mac[static 4])
 {
-	EVP_MAC		*mac_alg = NULL;
-	EVP_MAC_CTX	*ctx = NULL;
-	OSSL_PARAM	 params[2];
-	uint8_t		 hdr[8], t[16];
-	size_t		 tlen = 0;
-	int		 rc = -1;
+	EVP_MAC	    *mac_alg = NULL;
+	EVP_MAC_CTX *ctx = NULL;
+	OSSL_PARAM   params[2];
+	uint8_t	     hdr[8], t[16];
+	size_t	     tlen = 0;
+	int	     rc = -1;
 
 	hdr[0] = (uint8_t)(count >> 24);
 	hdr[1] = (uint8_t)(count >> 16);
@@ -415,7 +413,7 @@ nas_nia2(const uint8_t key[static 16], uint32_t count, uint8_t bearer,
 	hdr[4] = (uint8_t)((bearer & 0x1f) << 3 | (dir & 1) << 2);
 	hdr[5] = hdr[6] = hdr[7] = 0;
 	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_CIPHER,
-	    (char *)(uintptr_t)"AES-128-CBC", 0);
+	    (char *)(uintptr_t) "AES-128-CBC", 0);
 	params[1] = OSSL_PARAM_construct_end();
 	if ((mac_alg = EVP_MAC_fetch(NULL, "CMAC", NULL)) == NULL ||
 	    (ctx = EVP_MAC_CTX_new(mac_alg)) == NULL ||
@@ -441,9 +439,7 @@ nas_mac(const struct nas_sec *s, uint32_t count, bool downlink,
     const uint8_t *p, size_t n, uint8_t mac[static 4])
 {
 	switch (s->ia) {
-	case NAS_ALG_IA0:
-		memset(mac, 0, 4);
-		return 0;
+	case NAS_ALG_IA0: memset(mac, 0, 4); return 0;
 	case NAS_ALG_IA2:
 		return nas_nia2(s->kint, count, s->bearer,
 		    (uint8_t)(downlink ? 1 : 0), p, n, mac);
@@ -472,11 +468,11 @@ nas_split(const uint8_t *p, size_t n, uint8_t *sht, const uint8_t **plain,
 }
 
 int
-nas_protect(struct nas_sec *s, uint8_t sht, bool downlink,
-    const uint8_t *plain, size_t n, struct buf *out)
+nas_protect(struct nas_sec *s, uint8_t sht, bool downlink, const uint8_t *plain,
+    size_t n, struct buf *out)
 {
-	uint32_t	*cnt = downlink ? &s->dl_count : &s->ul_count;
-	uint8_t		*h;
+	uint32_t *cnt = downlink ? &s->dl_count : &s->ul_count;
+	uint8_t	 *h;
 
 	if (!s->active || sht < NAS_SHT_INT || sht > NAS_SHT_INT_ENC_NEW ||
 	    s->ea != NAS_ALG_EA0 || n < 3 || n > NAS_MSG_MAX) {
@@ -488,8 +484,8 @@ nas_protect(struct nas_sec *s, uint8_t sht, bool downlink,
 		return -1;
 	h[0] = NAS_EPD_5GMM;
 	h[1] = sht;
-	h[6] = (uint8_t)*cnt;		/* NAS sequence number */
-	memcpy(h + 7, plain, n);	/* 5G-EA0: "ciphered" = clear */
+	h[6] = (uint8_t)*cnt;	 /* NAS sequence number */
+	memcpy(h + 7, plain, n); /* 5G-EA0: "ciphered" = clear */
 	if (nas_mac(s, *cnt, downlink, h + 6, n + 1, h + 2) == -1)
 		return -1;
 	(*cnt)++;
@@ -500,8 +496,8 @@ int
 nas_encode_protected(struct nas_sec *s, uint8_t sht, bool downlink,
     const struct nas_msg *m, struct buf *out)
 {
-	struct buf	plain;
-	int		rc = -1;
+	struct buf plain;
+	int	   rc = -1;
 
 	buf_init(&plain, NAS_MSG_MAX);
 	if (nas_encode(m, &plain) == 0 &&
@@ -514,11 +510,12 @@ nas_encode_protected(struct nas_sec *s, uint8_t sht, bool downlink,
 int
 nas_verify(struct nas_sec *s, bool downlink, const uint8_t *p, size_t n)
 {
-	uint32_t	*cnt = downlink ? &s->dl_count : &s->ul_count;
-	uint8_t		 mac[4];
+	uint32_t *cnt = downlink ? &s->dl_count : &s->ul_count;
+	uint8_t	  mac[4];
 
 	if (!s->active || n < 7 + 3 || p[0] != NAS_EPD_5GMM ||
-	    (p[1] & 0x0f) < NAS_SHT_INT || (p[1] & 0x0f) > NAS_SHT_INT_ENC_NEW) {
+	    (p[1] & 0x0f) < NAS_SHT_INT ||
+	    (p[1] & 0x0f) > NAS_SHT_INT_ENC_NEW) {
 		log_debug("%s: not a protected 5GMM message", __func__);
 		return -1;
 	}

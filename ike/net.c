@@ -26,7 +26,7 @@ ike_addr_parse(const char *host, uint16_t port, struct sockaddr_in *a)
 void
 ike_addr_str(const struct sockaddr_in *a, char *out, size_t cap)
 {
-	char	ip[INET_ADDRSTRLEN];
+	char ip[INET_ADDRSTRLEN];
 
 	if (inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip)) == NULL)
 		snprintf(ip, sizeof(ip), "?");
@@ -37,9 +37,9 @@ static int
 bind_udp(const struct sockaddr_in *a, struct sockaddr_in *bound, char *err,
     size_t errlen)
 {
-	socklen_t	sl = sizeof(*bound);
-	char		as[64];
-	int		fd, one = 1;
+	socklen_t sl = sizeof(*bound);
+	char	  as[64];
+	int	  fd, one = 1;
 
 	ike_addr_str(a, as, sizeof(as));
 	if ((fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1) {
@@ -50,7 +50,8 @@ bind_udp(const struct sockaddr_in *a, struct sockaddr_in *bound, char *err,
 	if (setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one)) == -1 ||
 	    bind(fd, (const struct sockaddr *)a, sizeof(*a)) == -1 ||
 	    getsockname(fd, (struct sockaddr *)bound, &sl) == -1) {
-		snprintf(err, errlen, "cannot bind UDP %s: %s", as, strerror(errno));
+		snprintf(err, errlen, "cannot bind UDP %s: %s", as,
+		    strerror(errno));
 		close(fd);
 		return -1;
 	}
@@ -61,12 +62,13 @@ int
 ike_net_listen(struct ike_net *n, const char *host, uint16_t port,
     uint16_t natt_port, char *err, size_t errlen)
 {
-	struct sockaddr_in	a;
+	struct sockaddr_in a;
 
 	n->fd = n->fd_natt = -1;
 	n->natt_peer_port = 0;
 	if (ike_addr_parse(host, port, &a) == -1) {
-		snprintf(err, errlen, "listen address \"%s\" is not IPv4", host);
+		snprintf(err, errlen, "listen address \"%s\" is not IPv4",
+		    host);
 		return -1;
 	}
 	if ((n->fd = bind_udp(&a, &n->ike_addr, err, errlen)) == -1)
@@ -82,12 +84,13 @@ ike_net_listen(struct ike_net *n, const char *host, uint16_t port,
 int
 ike_net_client(struct ike_net *n, const char *local, char *err, size_t errlen)
 {
-	struct sockaddr_in	a;
+	struct sockaddr_in a;
 
 	n->fd = n->fd_natt = -1;
 	n->natt_peer_port = 0;
 	if (ike_addr_parse(local, 0, &a) == -1) {
-		snprintf(err, errlen, "local address \"%s\" is not IPv4", local);
+		snprintf(err, errlen, "local address \"%s\" is not IPv4",
+		    local);
 		return -1;
 	}
 	if ((n->fd = bind_udp(&a, &n->ike_addr, err, errlen)) == -1)
@@ -110,11 +113,11 @@ int
 ike_net_send(struct ike_net *n, int natt, const struct sockaddr_in *to,
     const uint8_t *msg, size_t len)
 {
-	static const uint8_t	 marker[IKE_NONESP_MARKER_LEN];
-	struct iovec		 iov[2];
-	struct msghdr		 mh;
-	int			 fd = (natt && n->fd_natt != -1) ? n->fd_natt : n->fd;
-	char			 as[64];
+	static const uint8_t marker[IKE_NONESP_MARKER_LEN];
+	struct iovec	     iov[2];
+	struct msghdr	     mh;
+	int  fd = (natt && n->fd_natt != -1) ? n->fd_natt : n->fd;
+	char as[64];
 
 	memset(&mh, 0, sizeof(mh));
 	iov[0].iov_base = (void *)(uintptr_t)marker;
@@ -137,17 +140,17 @@ ike_net_send(struct ike_net *n, int natt, const struct sockaddr_in *to,
 static int
 recv_one(int fd, int natt, uint16_t natt_peer_port, struct ike_pkt *p)
 {
-	uint8_t			 raw[IKE_MSG_MAX + IKE_NONESP_MARKER_LEN];
+	uint8_t raw[IKE_MSG_MAX + IKE_NONESP_MARKER_LEN];
 	union {
-		struct cmsghdr	 h;
-		uint8_t		 b[CMSG_SPACE(sizeof(struct in_pktinfo))];
-	}			 cbuf;
-	struct iovec		 iov = { raw, sizeof(raw) };
-	struct msghdr		 mh;
-	struct cmsghdr		*cm;
-	const uint8_t		*m = raw;
-	ssize_t			 r;
-	size_t			 len;
+		struct cmsghdr h;
+		uint8_t	       b[CMSG_SPACE(sizeof(struct in_pktinfo))];
+	} cbuf;
+	struct iovec	iov = { raw, sizeof(raw) };
+	struct msghdr	mh;
+	struct cmsghdr *cm;
+	const uint8_t  *m = raw;
+	ssize_t		r;
+	size_t		len;
 
 	memset(&mh, 0, sizeof(mh));
 	mh.msg_name = &p->from;
@@ -160,11 +163,12 @@ recv_one(int fd, int natt, uint16_t natt_peer_port, struct ike_pkt *p)
 		return (errno == EAGAIN || errno == EINTR) ? 0 : -1;
 	len = (size_t)r;
 	if (mh.msg_flags & MSG_TRUNC)
-		return 0;			/* larger than any IKE message */
+		return 0; /* larger than any IKE message */
 	memset(&p->to, 0, sizeof(p->to));
 	for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm))
-		if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO) {
-			struct in_pktinfo	pi;
+		if (cm->cmsg_level == IPPROTO_IP &&
+		    cm->cmsg_type == IP_PKTINFO) {
+			struct in_pktinfo pi;
 
 			memcpy(&pi, CMSG_DATA(cm), sizeof(pi));
 			p->to.sin_family = AF_INET;
@@ -175,7 +179,7 @@ recv_one(int fd, int natt, uint16_t natt_peer_port, struct ike_pkt *p)
 		natt = 1;
 	p->natt = natt;
 	if (natt) {
-		static const uint8_t	zero[IKE_NONESP_MARKER_LEN];
+		static const uint8_t zero[IKE_NONESP_MARKER_LEN];
 
 		/* 1 byte 0xff: NAT keepalive; non-zero SPI: ESP. */
 		if (len < IKE_NONESP_MARKER_LEN ||
@@ -201,9 +205,9 @@ ike_net_recv(struct ike_net *n, int timeout_ms, struct ike_pkt *p)
 int
 ike_net_poll(struct ike_net *n, int xfd, int timeout_ms, struct ike_pkt *p)
 {
-	struct pollfd	pfd[3];
-	nfds_t		nfd = 1, nsock;
-	int		r;
+	struct pollfd pfd[3];
+	nfds_t	      nfd = 1, nsock;
+	int	      r;
 
 	pfd[0] = (struct pollfd){ .fd = n->fd, .events = POLLIN };
 	if (n->fd_natt != -1) {
@@ -226,7 +230,7 @@ ike_net_poll(struct ike_net *n, int xfd, int timeout_ms, struct ike_pkt *p)
 		r = recv_one(pfd[i].fd, i == 1, n->natt_peer_port, p);
 		if (r == 1)
 			p->to.sin_port = i == 0 ? n->ike_addr.sin_port :
-			    n->natt_addr.sin_port;
+						  n->natt_addr.sin_port;
 		if (r != 0)
 			return r;
 	}
@@ -236,7 +240,8 @@ ike_net_poll(struct ike_net *n, int xfd, int timeout_ms, struct ike_pkt *p)
 size_t
 ike_frame_len(size_t ike_len, int natt)
 {
-	return ike_len + IKE_FRAME_OVERHEAD + (natt ? IKE_NONESP_MARKER_LEN : 0);
+	return ike_len + IKE_FRAME_OVERHEAD +
+	    (natt ? IKE_NONESP_MARKER_LEN : 0);
 }
 
 void
@@ -251,7 +256,7 @@ ike_retx_start(struct ike_retx *r, unsigned base_ms, unsigned tries)
 int
 ike_retx_wait_ms(const struct ike_retx *r)
 {
-	uint64_t	now = time_mono_ns();
+	uint64_t now = time_mono_ns();
 
 	if (now >= r->deadline_ns)
 		return 0;
@@ -261,11 +266,11 @@ ike_retx_wait_ms(const struct ike_retx *r)
 bool
 ike_retx_again(struct ike_retx *r)
 {
-	uint64_t	wait;
+	uint64_t wait;
 
 	if (r->sent >= r->tries)
 		return false;
-	wait = (uint64_t)r->base_ms << r->sent;	/* 2^sent x base */
+	wait = (uint64_t)r->base_ms << r->sent; /* 2^sent x base */
 	r->sent++;
 	r->deadline_ns = time_mono_ns() + wait * 1000000u;
 	return true;

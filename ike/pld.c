@@ -28,12 +28,12 @@ bytes_rest(struct rd *r, struct ike_bytes *b)
 static int
 parse_attr(struct rd *r, struct ike_xform *x)
 {
-	uint16_t	 type, val;
-	const uint8_t	*skip;
+	uint16_t       type, val;
+	const uint8_t *skip;
 
 	if (rd_u16(r, &type) == -1 || rd_u16(r, &val) == -1)
 		return -1;
-	if ((type & IKE_ATTR_AF) == 0) {		/* TLV: val is the length */
+	if ((type & IKE_ATTR_AF) == 0) { /* TLV: val is the length */
 		if (rd_ptr(r, &skip, val) == -1)
 			return -1;
 		x->bad_attr = 1;
@@ -48,17 +48,17 @@ parse_attr(struct rd *r, struct ike_xform *x)
 
 /* One transform substructure; *last is its "last" flag. */
 static int
-parse_xform(struct ike_pld *out, struct rd *r, struct ike_xform *x,
-    bool *last)
+parse_xform(struct ike_pld *out, struct rd *r, struct ike_xform *x, bool *last)
 {
-	uint8_t		 lastb, res, type, res2;
-	uint16_t	 len, id;
-	const uint8_t	*body;
-	struct rd	 a;
+	uint8_t	       lastb, res, type, res2;
+	uint16_t       len, id;
+	const uint8_t *body;
+	struct rd      a;
 
 	if (rd_u8(r, &lastb) == -1 || rd_u8(r, &res) == -1 ||
 	    rd_u16(r, &len) == -1)
-		return syntax(out, "SA: transform header truncated", rd_left(r));
+		return syntax(out, "SA: transform header truncated",
+		    rd_left(r));
 	if ((lastb != 0 && lastb != 3) || len < 8 ||
 	    rd_ptr(r, &body, (size_t)len - 4) == -1)
 		return syntax(out, "SA: bad transform header, length", len);
@@ -80,8 +80,8 @@ parse_xform(struct ike_pld *out, struct rd *r, struct ike_xform *x,
 static int
 parse_proposal_body(struct ike_pld *out, struct rd *r, struct ike_proposal *p)
 {
-	uint8_t	 nxf;
-	bool	 last = false;
+	uint8_t nxf;
+	bool	last = false;
 
 	if (rd_u8(r, &p->num) == -1 || rd_u8(r, &p->proto) == -1 ||
 	    rd_u8(r, &p->spi_len) == -1 || rd_u8(r, &nxf) == -1)
@@ -105,11 +105,11 @@ parse_proposal_body(struct ike_pld *out, struct rd *r, struct ike_proposal *p)
 static int
 parse_sa(struct ike_pld *out, struct rd *r)
 {
-	struct ike_sa_pld	*sa = &out->sa;
-	uint8_t			 lastb, res;
-	uint16_t		 len;
-	const uint8_t		*body;
-	struct rd		 pr;
+	struct ike_sa_pld *sa = &out->sa;
+	uint8_t		   lastb, res;
+	uint16_t	   len;
+	const uint8_t	  *body;
+	struct rd	   pr;
 
 	for (;;) {
 		if (sa->nprop == IKE_PROP_MAX)
@@ -136,7 +136,7 @@ parse_sa(struct ike_pld *out, struct rd *r)
 static int
 parse_ke(struct ike_pld *out, struct rd *r)
 {
-	uint16_t	res;
+	uint16_t res;
 
 	if (rd_u16(r, &out->ke.group) == -1 || rd_u16(r, &res) == -1 ||
 	    rd_left(r) == 0)
@@ -157,7 +157,7 @@ parse_nonce(struct ike_pld *out, struct rd *r)
 static int
 parse_notify(struct ike_pld *out, struct rd *r)
 {
-	struct ike_notify	*n;
+	struct ike_notify *n;
 
 	if (out->nnotify == IKE_NOTIFY_MAX)
 		return syntax(out, "Notify: too many", out->nnotify);
@@ -175,7 +175,7 @@ parse_notify(struct ike_pld *out, struct rd *r)
 static int
 parse_id(struct ike_pld *out, struct rd *r, struct ike_id_pld *id)
 {
-	uint8_t	res[3];
+	uint8_t res[3];
 
 	id->body.p = r->p;
 	id->body.len = r->len;
@@ -189,7 +189,7 @@ parse_id(struct ike_pld *out, struct rd *r, struct ike_id_pld *id)
 static int
 parse_auth(struct ike_pld *out, struct rd *r)
 {
-	uint8_t	res[3];
+	uint8_t res[3];
 
 	if (rd_u8(r, &out->auth.method) == -1 || rd_bytes(r, res, 3) == -1 ||
 	    rd_left(r) == 0)
@@ -201,8 +201,8 @@ parse_auth(struct ike_pld *out, struct rd *r)
 static int
 parse_cert(struct ike_pld *out, struct rd *r, bool req)
 {
-	size_t			*n = req ? &out->ncertreq : &out->ncert;
-	struct ike_cert_pld	*c = req ? out->certreq : out->cert;
+	size_t		    *n = req ? &out->ncertreq : &out->ncert;
+	struct ike_cert_pld *c = req ? out->certreq : out->cert;
 
 	if (*n == IKE_CERT_MAX)
 		return syntax(out, "CERT/CERTREQ: too many", *n);
@@ -216,7 +216,7 @@ parse_cert(struct ike_pld *out, struct rd *r, bool req)
 static int
 parse_eap(struct ike_pld *out, struct rd *r)
 {
-	uint16_t	len;
+	uint16_t len;
 
 	out->eap.raw.p = r->p;
 	out->eap.raw.len = r->len;
@@ -236,20 +236,22 @@ parse_eap(struct ike_pld *out, struct rd *r)
 static int
 parse_cp(struct ike_pld *out, struct rd *r)
 {
-	struct ike_cp_pld	*cp = &out->cp;
-	struct ike_cp_attr	*a;
-	uint8_t			 res[3];
-	uint16_t		 len;
+	struct ike_cp_pld  *cp = &out->cp;
+	struct ike_cp_attr *a;
+	uint8_t		    res[3];
+	uint16_t	    len;
 
 	if (rd_u8(r, &cp->type) == -1 || rd_bytes(r, res, 3) == -1)
 		return syntax(out, "CP: truncated", rd_left(r));
 	while (rd_left(r) > 0) {
 		if (cp->nattr == IKE_CP_ATTR_MAX)
-			return syntax(out, "CP: too many attributes", cp->nattr);
+			return syntax(out, "CP: too many attributes",
+			    cp->nattr);
 		a = &cp->attr[cp->nattr];
 		if (rd_u16(r, &a->type) == -1 || rd_u16(r, &len) == -1 ||
 		    rd_ptr(r, &a->val.p, len) == -1)
-			return syntax(out, "CP: attribute truncated", rd_left(r));
+			return syntax(out, "CP: attribute truncated",
+			    rd_left(r));
 		a->type &= 0x7fff;
 		a->val.len = len;
 		if (len == 0)
@@ -262,10 +264,10 @@ parse_cp(struct ike_pld *out, struct rd *r)
 static int
 parse_one_ts(struct ike_pld *out, struct rd *r, struct ike_ts_pld *tsp)
 {
-	struct ike_ts	 ts;
-	uint16_t	 sellen;
-	size_t		 alen;
-	const uint8_t	*skip;
+	struct ike_ts  ts;
+	uint16_t       sellen;
+	size_t	       alen;
+	const uint8_t *skip;
 
 	memset(&ts, 0, sizeof(ts));
 	if (rd_u8(r, &ts.type) == -1 || rd_u8(r, &ts.ipproto) == -1 ||
@@ -275,7 +277,7 @@ parse_one_ts(struct ike_pld *out, struct rd *r, struct ike_ts_pld *tsp)
 	    ts.type != IKE_TS_IPV6_ADDR_RANGE) {
 		if (rd_ptr(r, &skip, (size_t)sellen - 4) == -1)
 			return syntax(out, "TS: selector truncated", sellen);
-		return 0;				/* unknown type: skipped */
+		return 0; /* unknown type: skipped */
 	}
 	alen = ts.type == IKE_TS_IPV4_ADDR_RANGE ? 4 : 16;
 	if (sellen != 8 + 2 * alen || rd_u16(r, &ts.sport) == -1 ||
@@ -289,7 +291,7 @@ parse_one_ts(struct ike_pld *out, struct rd *r, struct ike_ts_pld *tsp)
 static int
 parse_ts(struct ike_pld *out, struct rd *r, struct ike_ts_pld *tsp)
 {
-	uint8_t	n, res[3];
+	uint8_t n, res[3];
 
 	if (rd_u8(r, &n) == -1 || rd_bytes(r, res, 3) == -1 || n == 0)
 		return syntax(out, "TS: truncated or empty", rd_left(r));
@@ -306,14 +308,15 @@ parse_ts(struct ike_pld *out, struct rd *r, struct ike_ts_pld *tsp)
 static int
 parse_delete(struct ike_pld *out, struct rd *r)
 {
-	struct ike_delete_pld	*d = &out->del;
+	struct ike_delete_pld *d = &out->del;
 
 	if (rd_u8(r, &d->proto) == -1 || rd_u8(r, &d->spi_len) == -1 ||
 	    rd_u16(r, &d->nspi) == -1)
 		return syntax(out, "Delete: truncated", rd_left(r));
-	if (d->proto == IKE_PROTO_IKE ? (d->spi_len != 0 || d->nspi != 0) :
-	    (d->proto != IKE_PROTO_ESP && d->proto != IKE_PROTO_AH) ||
-	    d->spi_len != 4)
+	if (d->proto == IKE_PROTO_IKE ?
+		(d->spi_len != 0 || d->nspi != 0) :
+		(d->proto != IKE_PROTO_ESP && d->proto != IKE_PROTO_AH) ||
+		    d->spi_len != 4)
 		return syntax(out, "Delete: bad protocol / SPI size", d->proto);
 	if (rd_left(r) != (size_t)d->nspi * d->spi_len)
 		return syntax(out, "Delete: SPI count disagrees", d->nspi);
@@ -340,22 +343,22 @@ static int
 parse_body(struct ike_pld *out, uint8_t type, struct rd *r)
 {
 	switch (type) {
-	case IKE_PL_SA:		return parse_sa(out, r);
-	case IKE_PL_KE:		return parse_ke(out, r);
-	case IKE_PL_IDI:	return parse_id(out, r, &out->idi);
-	case IKE_PL_IDR:	return parse_id(out, r, &out->idr);
-	case IKE_PL_CERT:	return parse_cert(out, r, false);
-	case IKE_PL_CERTREQ:	return parse_cert(out, r, true);
-	case IKE_PL_AUTH:	return parse_auth(out, r);
-	case IKE_PL_NONCE:	return parse_nonce(out, r);
-	case IKE_PL_NOTIFY:	return parse_notify(out, r);
-	case IKE_PL_DELETE:	return parse_delete(out, r);
-	case IKE_PL_VENDOR:	return 0;
-	case IKE_PL_TSI:	return parse_ts(out, r, &out->tsi);
-	case IKE_PL_TSR:	return parse_ts(out, r, &out->tsr);
-	case IKE_PL_CP:		return parse_cp(out, r);
-	case IKE_PL_EAP:	return parse_eap(out, r);
-	default:		return syntax(out, "no parser for type", type);
+	case IKE_PL_SA: return parse_sa(out, r);
+	case IKE_PL_KE: return parse_ke(out, r);
+	case IKE_PL_IDI: return parse_id(out, r, &out->idi);
+	case IKE_PL_IDR: return parse_id(out, r, &out->idr);
+	case IKE_PL_CERT: return parse_cert(out, r, false);
+	case IKE_PL_CERTREQ: return parse_cert(out, r, true);
+	case IKE_PL_AUTH: return parse_auth(out, r);
+	case IKE_PL_NONCE: return parse_nonce(out, r);
+	case IKE_PL_NOTIFY: return parse_notify(out, r);
+	case IKE_PL_DELETE: return parse_delete(out, r);
+	case IKE_PL_VENDOR: return 0;
+	case IKE_PL_TSI: return parse_ts(out, r, &out->tsi);
+	case IKE_PL_TSR: return parse_ts(out, r, &out->tsr);
+	case IKE_PL_CP: return parse_cp(out, r);
+	case IKE_PL_EAP: return parse_eap(out, r);
+	default: return syntax(out, "no parser for type", type);
 	}
 }
 
@@ -363,14 +366,15 @@ static int
 handle_payload(struct ike_pld *out, uint8_t type, bool critical,
     const uint8_t *body, size_t len)
 {
-	struct rd	r;
+	struct rd r;
 
 	if (IKE_PLD_HAS(out, type) && !repeatable(type))
 		return syntax(out, "payload appears twice, type", type);
 	if (!known(type)) {
 		if (!critical)
 			return 0;
-		log_warn("ike_pld_parse: unsupported critical payload %u", type);
+		log_warn("ike_pld_parse: unsupported critical payload %u",
+		    type);
 		out->err = IKE_N_UNSUPPORTED_CRITICAL_PAYLOAD;
 		out->err_type = type;
 		return -1;
@@ -398,13 +402,12 @@ handle_sk(struct ike_pld *out, struct rd *r, uint8_t next, uint16_t plen)
 }
 
 int
-ike_pld_parse(uint8_t first, const uint8_t *p, size_t len,
-    struct ike_pld *out)
+ike_pld_parse(uint8_t first, const uint8_t *p, size_t len, struct ike_pld *out)
 {
-	struct rd	 r;
-	uint8_t		 type = first, next, flags;
-	uint16_t	 plen;
-	const uint8_t	*body;
+	struct rd      r;
+	uint8_t	       type = first, next, flags;
+	uint16_t       plen;
+	const uint8_t *body;
 
 	memset(out, 0, sizeof(*out));
 	rd_init(&r, p, len);
@@ -427,7 +430,7 @@ ike_pld_parse(uint8_t first, const uint8_t *p, size_t len,
 		if (rd_ptr(&r, &body, (size_t)plen - IKE_GEN_HDR_LEN) == -1)
 			return syntax(out, "payload length exceeds data", plen);
 		if (handle_payload(out, type, (flags & IKE_PLD_CRITICAL) != 0,
-		    body, (size_t)plen - IKE_GEN_HDR_LEN) == -1)
+			body, (size_t)plen - IKE_GEN_HDR_LEN) == -1)
 			return -1;
 		type = next;
 	}

@@ -29,32 +29,32 @@
 #include "common/buf.h"
 #include "ike/ikev2.h"
 
-#define IKE_PLD_MAX		32	/* payloads in one chain */
-#define IKE_PROP_MAX		8	/* proposals in one SA payload */
-#define IKE_XF_MAX		64	/* transforms in one proposal (strongSwan sends ~30) */
-#define IKE_KE_MAX		4	/* KE methods in a proposal description */
-#define IKE_NOTIFY_MAX		16
-#define IKE_CERT_MAX		4	/* CERT and CERTREQ payloads each */
-#define IKE_CP_ATTR_MAX		16
-#define IKE_TS_MAX		8
-#define IKE_SPI_MAX		8	/* longest SPI in a proposal/notify */
+#define IKE_PLD_MAX	32 /* payloads in one chain */
+#define IKE_PROP_MAX	8  /* proposals in one SA payload */
+#define IKE_XF_MAX	64 /* transforms in one proposal (strongSwan sends ~30) */
+#define IKE_KE_MAX	4 /* KE methods in a proposal description */
+#define IKE_NOTIFY_MAX	16
+#define IKE_CERT_MAX	4 /* CERT and CERTREQ payloads each */
+#define IKE_CP_ATTR_MAX 16
+#define IKE_TS_MAX	8
+#define IKE_SPI_MAX	8 /* longest SPI in a proposal/notify */
 
 /* Bytes borrowed from the parsed message (p == NULL when len == 0). */
 struct ike_bytes {
-	const uint8_t	*p;
-	size_t		 len;
+	const uint8_t *p;
+	size_t	       len;
 };
 
 struct ike_xform {
-	uint8_t		type;		/* IKE_XF_* */
-	uint16_t	id;
-	uint16_t	keylen;		/* Key Length attribute, bits; 0 = absent */
-	uint8_t		bad_attr;	/* an attribute we do not know: reject it */
+	uint8_t	 type; /* IKE_XF_* */
+	uint16_t id;
+	uint16_t keylen;   /* Key Length attribute, bits; 0 = absent */
+	uint8_t	 bad_attr; /* an attribute we do not know: reject it */
 };
 
 struct ike_proposal {
 	uint8_t		 num;
-	uint8_t		 proto;		/* IKE_PROTO_* */
+	uint8_t		 proto; /* IKE_PROTO_* */
 	uint8_t		 spi_len;
 	uint8_t		 spi[IKE_SPI_MAX];
 	size_t		 nxf;
@@ -62,86 +62,86 @@ struct ike_proposal {
 };
 
 struct ike_sa_pld {
-	size_t			nprop;
-	struct ike_proposal	prop[IKE_PROP_MAX];
+	size_t		    nprop;
+	struct ike_proposal prop[IKE_PROP_MAX];
 };
 
 struct ike_ke_pld {
-	uint16_t		group;
-	struct ike_bytes	data;
+	uint16_t	 group;
+	struct ike_bytes data;
 };
 
 struct ike_notify {
-	uint8_t			proto;
-	uint8_t			spi_len;
-	uint8_t			spi[IKE_SPI_MAX];
-	uint16_t		type;		/* IKE_N_* */
-	struct ike_bytes	data;
+	uint8_t		 proto;
+	uint8_t		 spi_len;
+	uint8_t		 spi[IKE_SPI_MAX];
+	uint16_t	 type; /* IKE_N_* */
+	struct ike_bytes data;
 };
 
 struct ike_id_pld {
-	uint8_t			type;		/* IKE_ID_* */
-	struct ike_bytes	data;		/* identification data */
-	struct ike_bytes	body;		/* type..data: the ID' AUTH signs */
+	uint8_t		 type; /* IKE_ID_* */
+	struct ike_bytes data; /* identification data */
+	struct ike_bytes body; /* type..data: the ID' AUTH signs */
 };
 
 struct ike_auth_pld {
-	uint8_t			method;		/* IKE_AUTH_* */
-	struct ike_bytes	data;
+	uint8_t		 method; /* IKE_AUTH_* */
+	struct ike_bytes data;
 };
 
 struct ike_cert_pld {
-	uint8_t			enc;		/* IKE_CERT_* */
-	struct ike_bytes	data;
+	uint8_t		 enc; /* IKE_CERT_* */
+	struct ike_bytes data;
 };
 
 struct ike_eap_pld {
-	uint8_t			code;		/* IKE_EAP_* (checked: 1..4) */
-	uint8_t			id;
-	struct ike_bytes	raw;		/* the whole EAP packet */
+	uint8_t		 code; /* IKE_EAP_* (checked: 1..4) */
+	uint8_t		 id;
+	struct ike_bytes raw; /* the whole EAP packet */
 };
 
 struct ike_cp_attr {
-	uint16_t		type;		/* IKE_CP_* (R bit cleared) */
-	struct ike_bytes	val;
+	uint16_t	 type; /* IKE_CP_* (R bit cleared) */
+	struct ike_bytes val;
 };
 
 struct ike_cp_pld {
-	uint8_t			type;		/* IKE_CFG_* */
-	size_t			nattr;
-	struct ike_cp_attr	attr[IKE_CP_ATTR_MAX];
+	uint8_t		   type; /* IKE_CFG_* */
+	size_t		   nattr;
+	struct ike_cp_attr attr[IKE_CP_ATTR_MAX];
 };
 
 struct ike_ts {
-	uint8_t		type;		/* IKE_TS_IPV4_ADDR_RANGE or _IPV6_ */
-	uint8_t		ipproto;	/* 0 = any */
-	uint16_t	sport, eport;
-	uint8_t		start[16], end[16];	/* 4 or 16 bytes used */
+	uint8_t	 type;	  /* IKE_TS_IPV4_ADDR_RANGE or _IPV6_ */
+	uint8_t	 ipproto; /* 0 = any */
+	uint16_t sport, eport;
+	uint8_t	 start[16], end[16]; /* 4 or 16 bytes used */
 };
 
 struct ike_ts_pld {
-	size_t		nts;
-	struct ike_ts	ts[IKE_TS_MAX];
+	size_t	      nts;
+	struct ike_ts ts[IKE_TS_MAX];
 };
 
 struct ike_delete_pld {
-	uint8_t			proto;
-	uint8_t			spi_len;	/* 0 (IKE) or 4 (ESP/AH) */
-	uint16_t		nspi;
-	struct ike_bytes	spis;		/* nspi * spi_len bytes */
+	uint8_t		 proto;
+	uint8_t		 spi_len; /* 0 (IKE) or 4 (ESP/AH) */
+	uint16_t	 nspi;
+	struct ike_bytes spis; /* nspi * spi_len bytes */
 };
 
 struct ike_sk_pld {
-	uint8_t			first;		/* first inner payload type */
-	size_t			off;		/* offset of SK body in the chain */
-	struct ike_bytes	body;		/* IV | ciphertext | ICV */
+	uint8_t		 first; /* first inner payload type */
+	size_t		 off;	/* offset of SK body in the chain */
+	struct ike_bytes body;	/* IV | ciphertext | ICV */
 };
 
 /* One payload of the chain, in order. */
 struct ike_pld_ent {
-	uint8_t			type;
-	uint8_t			critical;
-	struct ike_bytes	body;		/* after the generic header */
+	uint8_t		 type;
+	uint8_t		 critical;
+	struct ike_bytes body; /* after the generic header */
 };
 
 /*
@@ -150,33 +150,33 @@ struct ike_pld_ent {
  * payload is INVALID_SYNTAX. Test presence with IKE_PLD_HAS(p, type).
  */
 struct ike_pld {
-	uint64_t		seen;		/* bit (type - 32) per payload type */
-	size_t			n;
-	struct ike_pld_ent	list[IKE_PLD_MAX];
+	uint64_t	   seen; /* bit (type - 32) per payload type */
+	size_t		   n;
+	struct ike_pld_ent list[IKE_PLD_MAX];
 
-	struct ike_sa_pld	sa;
-	struct ike_ke_pld	ke;
-	struct ike_bytes	nonce;
-	struct ike_id_pld	idi, idr;
-	struct ike_auth_pld	auth;
-	struct ike_eap_pld	eap;
-	struct ike_cp_pld	cp;
-	struct ike_ts_pld	tsi, tsr;
-	struct ike_delete_pld	del;
-	struct ike_sk_pld	sk;
-	size_t			ncert, ncertreq, nnotify;
-	struct ike_cert_pld	cert[IKE_CERT_MAX];
-	struct ike_cert_pld	certreq[IKE_CERT_MAX];
-	struct ike_notify	notify[IKE_NOTIFY_MAX];
+	struct ike_sa_pld     sa;
+	struct ike_ke_pld     ke;
+	struct ike_bytes      nonce;
+	struct ike_id_pld     idi, idr;
+	struct ike_auth_pld   auth;
+	struct ike_eap_pld    eap;
+	struct ike_cp_pld     cp;
+	struct ike_ts_pld     tsi, tsr;
+	struct ike_delete_pld del;
+	struct ike_sk_pld     sk;
+	size_t		      ncert, ncertreq, nnotify;
+	struct ike_cert_pld   cert[IKE_CERT_MAX];
+	struct ike_cert_pld   certreq[IKE_CERT_MAX];
+	struct ike_notify     notify[IKE_NOTIFY_MAX];
 
 	/* On failure: the error notify to send (0 = drop silently). */
-	uint16_t		err;
-	uint8_t			err_type;	/* UNSUPPORTED_CRITICAL_PAYLOAD data */
+	uint16_t err;
+	uint8_t	 err_type; /* UNSUPPORTED_CRITICAL_PAYLOAD data */
 };
 
-#define IKE_PLD_BIT(type)	((type) >= 32 && (type) < 96 ? \
-				    (uint64_t)1 << ((type) - 32) : 0)
-#define IKE_PLD_HAS(p, type)	(((p)->seen & IKE_PLD_BIT(type)) != 0)
+#define IKE_PLD_BIT(type)                                                      \
+	((type) >= 32 && (type) < 96 ? (uint64_t)1 << ((type)-32) : 0)
+#define IKE_PLD_HAS(p, type) (((p)->seen & IKE_PLD_BIT(type)) != 0)
 
 /*
  * Parses the chain p[0..len) whose first payload is `first`. The SK
@@ -186,57 +186,55 @@ struct ike_pld {
  * UNSUPPORTED_CRITICAL_PAYLOAD and out->err_type = its type. Any other
  * malformation fails with out->err = INVALID_SYNTAX. Returns 0 or -1.
  */
-int	 ike_pld_parse(uint8_t first, const uint8_t *p, size_t len,
-	    struct ike_pld *out);
+int
+ike_pld_parse(uint8_t first, const uint8_t *p, size_t len, struct ike_pld *out);
 /* The first Notify of `type`, or NULL. */
-const struct ike_notify *ike_pld_notify(const struct ike_pld *p,
-	    uint16_t type);
+const struct ike_notify *ike_pld_notify(const struct ike_pld *p, uint16_t type);
 
 /* ---- building ---- */
 
-#define IKE_CHAIN_DETACHED	((size_t)-1)
+#define IKE_CHAIN_DETACHED ((size_t)-1)
 
 struct ike_chain {
-	struct buf	*b;
-	size_t		 np_off;	/* next-payload byte to patch, or DETACHED */
-	uint8_t		 first;		/* type of the first payload (0 = none) */
+	struct buf *b;
+	size_t	    np_off; /* next-payload byte to patch, or DETACHED */
+	uint8_t	    first;  /* type of the first payload (0 = none) */
 };
 
 /* np_off: offset in b of the byte that names the first payload. */
-void	 ike_chain_init(struct ike_chain *c, struct buf *b, size_t np_off);
+void ike_chain_init(struct ike_chain *c, struct buf *b, size_t np_off);
 /*
  * Low level: ike_pld_begin() reserves a generic header, back-patches the
  * previous next-payload byte and returns the header's offset in *start;
  * fill the body with buf_add*(); ike_pld_end() back-patches the length.
  */
-int	 ike_pld_begin(struct ike_chain *c, uint8_t type, bool critical,
-	    size_t *start);
-int	 ike_pld_end(struct ike_chain *c, size_t start);
+int
+ike_pld_begin(struct ike_chain *c, uint8_t type, bool critical, size_t *start);
+int ike_pld_end(struct ike_chain *c, size_t start);
 
-int	 ike_pld_add_ke(struct ike_chain *c, uint16_t group,
-	    const uint8_t *data, size_t len);
-int	 ike_pld_add_nonce(struct ike_chain *c, const uint8_t *n, size_t len);
-int	 ike_pld_add_notify(struct ike_chain *c, uint8_t proto,
-	    const uint8_t *spi, size_t spi_len, uint16_t type,
-	    const uint8_t *data, size_t len);
+int ike_pld_add_ke(struct ike_chain *c, uint16_t group, const uint8_t *data,
+    size_t len);
+int ike_pld_add_nonce(struct ike_chain *c, const uint8_t *n, size_t len);
+int ike_pld_add_notify(struct ike_chain *c, uint8_t proto, const uint8_t *spi,
+    size_t spi_len, uint16_t type, const uint8_t *data, size_t len);
 /* pltype: IKE_PL_IDI or IKE_PL_IDR. */
-int	 ike_pld_add_id(struct ike_chain *c, uint8_t pltype, uint8_t idtype,
-	    const uint8_t *data, size_t len);
-int	 ike_pld_add_auth(struct ike_chain *c, uint8_t method,
-	    const uint8_t *data, size_t len);
+int ike_pld_add_id(struct ike_chain *c, uint8_t pltype, uint8_t idtype,
+    const uint8_t *data, size_t len);
+int ike_pld_add_auth(struct ike_chain *c, uint8_t method, const uint8_t *data,
+    size_t len);
 /* pltype: IKE_PL_CERT or IKE_PL_CERTREQ. */
-int	 ike_pld_add_cert(struct ike_chain *c, uint8_t pltype, uint8_t enc,
-	    const uint8_t *data, size_t len);
+int ike_pld_add_cert(struct ike_chain *c, uint8_t pltype, uint8_t enc,
+    const uint8_t *data, size_t len);
 /* A whole EAP packet (its own length field must match len). */
-int	 ike_pld_add_eap(struct ike_chain *c, const uint8_t *eap, size_t len);
-int	 ike_pld_add_cp(struct ike_chain *c, const struct ike_cp_pld *cp);
+int ike_pld_add_eap(struct ike_chain *c, const uint8_t *eap, size_t len);
+int ike_pld_add_cp(struct ike_chain *c, const struct ike_cp_pld *cp);
 /* pltype: IKE_PL_TSI or IKE_PL_TSR. */
-int	 ike_pld_add_ts(struct ike_chain *c, uint8_t pltype,
-	    const struct ike_ts_pld *ts);
-int	 ike_pld_add_delete(struct ike_chain *c, uint8_t proto,
-	    uint8_t spi_len, const uint8_t *spis, uint16_t nspi);
+int ike_pld_add_ts(struct ike_chain *c, uint8_t pltype,
+    const struct ike_ts_pld *ts);
+int ike_pld_add_delete(struct ike_chain *c, uint8_t proto, uint8_t spi_len,
+    const uint8_t *spis, uint16_t nspi);
 /* SA payload from decoded proposals (as parsed; numbers taken as given). */
-int	 ike_pld_add_sa_raw(struct ike_chain *c, const struct ike_sa_pld *sa);
+int ike_pld_add_sa_raw(struct ike_chain *c, const struct ike_sa_pld *sa);
 
 /* ---- SA proposals: description <-> payload, and the chooser ---- */
 
@@ -249,23 +247,23 @@ int	 ike_pld_add_sa_raw(struct ike_chain *c, const struct ike_sa_pld *sa);
  * position, 1-based, when building).
  */
 struct ike_prop_desc {
-	uint8_t		num;
-	uint8_t		proto;		/* IKE_PROTO_IKE or IKE_PROTO_ESP */
-	uint8_t		spi_len;	/* 0, 4 (ESP) or 8 (IKE rekey) */
-	uint8_t		spi[IKE_SPI_MAX];
-	uint16_t	encr;
-	uint16_t	encr_bits;
-	uint16_t	prf;
-	uint16_t	integ;
-	size_t		nke;
-	uint16_t	ke[IKE_KE_MAX];
+	uint8_t	 num;
+	uint8_t	 proto;	  /* IKE_PROTO_IKE or IKE_PROTO_ESP */
+	uint8_t	 spi_len; /* 0, 4 (ESP) or 8 (IKE rekey) */
+	uint8_t	 spi[IKE_SPI_MAX];
+	uint16_t encr;
+	uint16_t encr_bits;
+	uint16_t prf;
+	uint16_t integ;
+	size_t	 nke;
+	uint16_t ke[IKE_KE_MAX];
 };
 
-int	 ike_prop_to_proposal(const struct ike_prop_desc *d, uint8_t num,
-	    struct ike_proposal *out);
+int ike_prop_to_proposal(const struct ike_prop_desc *d, uint8_t num,
+    struct ike_proposal *out);
 /* SA payload with proposals d[0..n), numbered d[i].num or i+1. */
-int	 ike_pld_add_sa(struct ike_chain *c, const struct ike_prop_desc *d,
-	    size_t n);
+int
+ike_pld_add_sa(struct ike_chain *c, const struct ike_prop_desc *d, size_t n);
 /*
  * Responder: picks the first of the peer's proposals (peer preference)
  * that the local policy pol[0..npol) accepts, and fills *chosen with one
@@ -273,16 +271,15 @@ int	 ike_pld_add_sa(struct ike_chain *c, const struct ike_prop_desc *d,
  * number and SPI. Proposals with unknown transform types or attributes
  * are skipped. Returns 0, or -1 (logged) = send NO_PROPOSAL_CHOSEN.
  */
-int	 ike_sa_choose(const struct ike_sa_pld *offer,
-	    const struct ike_prop_desc *pol, size_t npol,
-	    struct ike_prop_desc *chosen);
+int ike_sa_choose(const struct ike_sa_pld *offer,
+    const struct ike_prop_desc *pol, size_t npol, struct ike_prop_desc *chosen);
 /*
  * Initiator: checks the responder's SA payload: exactly one proposal with
  * one transform of each type, acceptable under what we offered. Fills
  * *chosen. Returns 0 or -1 (logged).
  */
-int	 ike_sa_check_reply(const struct ike_sa_pld *reply,
-	    const struct ike_prop_desc *offered, size_t noffered,
-	    struct ike_prop_desc *chosen);
+int ike_sa_check_reply(const struct ike_sa_pld *reply,
+    const struct ike_prop_desc *offered, size_t noffered,
+    struct ike_prop_desc *chosen);
 
 #endif

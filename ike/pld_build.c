@@ -21,7 +21,7 @@ ike_chain_init(struct ike_chain *c, struct buf *b, size_t np_off)
 int
 ike_pld_begin(struct ike_chain *c, uint8_t type, bool critical, size_t *start)
 {
-	uint8_t	*h;
+	uint8_t *h;
 
 	*start = c->b->len;
 	if ((h = buf_reserve(c->b, IKE_GEN_HDR_LEN)) == NULL) {
@@ -43,7 +43,7 @@ ike_pld_begin(struct ike_chain *c, uint8_t type, bool critical, size_t *start)
 int
 ike_pld_end(struct ike_chain *c, size_t start)
 {
-	size_t	len = c->b->len - start;
+	size_t len = c->b->len - start;
 
 	if (len > 0xffff) {
 		log_err("%s: payload of %zu bytes too long", __func__, len);
@@ -66,7 +66,7 @@ static int
 add_simple(struct ike_chain *c, uint8_t type, const uint8_t *prefix,
     size_t plen, const uint8_t *data, size_t len)
 {
-	size_t	start;
+	size_t start;
 
 	if (ike_pld_begin(c, type, false, &start) == -1)
 		return -1;
@@ -79,7 +79,7 @@ int
 ike_pld_add_ke(struct ike_chain *c, uint16_t group, const uint8_t *data,
     size_t len)
 {
-	uint8_t	pre[4] = { (uint8_t)(group >> 8), (uint8_t)group, 0, 0 };
+	uint8_t pre[4] = { (uint8_t)(group >> 8), (uint8_t)group, 0, 0 };
 
 	if (len == 0)
 		return fail_add("empty", IKE_PL_KE);
@@ -98,7 +98,7 @@ int
 ike_pld_add_notify(struct ike_chain *c, uint8_t proto, const uint8_t *spi,
     size_t spi_len, uint16_t type, const uint8_t *data, size_t len)
 {
-	size_t	start;
+	size_t start;
 
 	if (spi_len > IKE_SPI_MAX)
 		return fail_add("SPI too long", IKE_PL_NOTIFY);
@@ -106,8 +106,8 @@ ike_pld_add_notify(struct ike_chain *c, uint8_t proto, const uint8_t *spi,
 		return -1;
 	if (buf_add_u8(c->b, proto) == -1 ||
 	    buf_add_u8(c->b, (uint8_t)spi_len) == -1 ||
-	    buf_add_u16(c->b, type) == -1 || buf_add(c->b, spi, spi_len) == -1 ||
-	    buf_add(c->b, data, len) == -1)
+	    buf_add_u16(c->b, type) == -1 ||
+	    buf_add(c->b, spi, spi_len) == -1 || buf_add(c->b, data, len) == -1)
 		return fail_add("does not fit", IKE_PL_NOTIFY);
 	return ike_pld_end(c, start);
 }
@@ -116,7 +116,7 @@ int
 ike_pld_add_id(struct ike_chain *c, uint8_t pltype, uint8_t idtype,
     const uint8_t *data, size_t len)
 {
-	uint8_t	pre[4] = { idtype, 0, 0, 0 };
+	uint8_t pre[4] = { idtype, 0, 0, 0 };
 
 	if ((pltype != IKE_PL_IDI && pltype != IKE_PL_IDR) || len == 0)
 		return fail_add("bad type or empty", pltype);
@@ -127,7 +127,7 @@ int
 ike_pld_add_auth(struct ike_chain *c, uint8_t method, const uint8_t *data,
     size_t len)
 {
-	uint8_t	pre[4] = { method, 0, 0, 0 };
+	uint8_t pre[4] = { method, 0, 0, 0 };
 
 	if (len == 0)
 		return fail_add("empty", IKE_PL_AUTH);
@@ -146,8 +146,7 @@ ike_pld_add_cert(struct ike_chain *c, uint8_t pltype, uint8_t enc,
 int
 ike_pld_add_eap(struct ike_chain *c, const uint8_t *eap, size_t len)
 {
-	if (len < 4 || len > 0xffff ||
-	    (size_t)((eap[2] << 8) | eap[3]) != len)
+	if (len < 4 || len > 0xffff || (size_t)((eap[2] << 8) | eap[3]) != len)
 		return fail_add("EAP length field disagrees", IKE_PL_EAP);
 	return add_simple(c, IKE_PL_EAP, NULL, 0, eap, len);
 }
@@ -155,7 +154,7 @@ ike_pld_add_eap(struct ike_chain *c, const uint8_t *eap, size_t len)
 int
 ike_pld_add_cp(struct ike_chain *c, const struct ike_cp_pld *cp)
 {
-	uint8_t	pre[4] = { cp->type, 0, 0, 0 };
+	uint8_t pre[4] = { cp->type, 0, 0, 0 };
 	size_t	start;
 
 	if (cp->nattr > IKE_CP_ATTR_MAX)
@@ -176,10 +175,9 @@ ike_pld_add_cp(struct ike_chain *c, const struct ike_cp_pld *cp)
 }
 
 int
-ike_pld_add_ts(struct ike_chain *c, uint8_t pltype,
-    const struct ike_ts_pld *ts)
+ike_pld_add_ts(struct ike_chain *c, uint8_t pltype, const struct ike_ts_pld *ts)
 {
-	uint8_t	pre[4] = { (uint8_t)ts->nts, 0, 0, 0 };
+	uint8_t pre[4] = { (uint8_t)ts->nts, 0, 0, 0 };
 	size_t	start, alen;
 
 	if ((pltype != IKE_PL_TSI && pltype != IKE_PL_TSR) || ts->nts == 0 ||
@@ -211,7 +209,8 @@ int
 ike_pld_add_delete(struct ike_chain *c, uint8_t proto, uint8_t spi_len,
     const uint8_t *spis, uint16_t nspi)
 {
-	uint8_t	pre[4] = { proto, spi_len, (uint8_t)(nspi >> 8), (uint8_t)nspi };
+	uint8_t pre[4] = { proto, spi_len, (uint8_t)(nspi >> 8),
+		(uint8_t)nspi };
 
 	if (proto == IKE_PROTO_IKE ? (spi_len != 0 || nspi != 0) : spi_len != 4)
 		return fail_add("bad protocol / SPI size", IKE_PL_DELETE);
@@ -231,7 +230,7 @@ patch_u16(struct buf *b, size_t off, size_t v)
 static int
 add_xform(struct buf *b, const struct ike_xform *x, bool last)
 {
-	size_t	start = b->len;
+	size_t start = b->len;
 
 	if (buf_add_u8(b, last ? 0 : 3) == -1 || buf_add_u8(b, 0) == -1 ||
 	    buf_add_u16(b, 0) == -1 || buf_add_u8(b, x->type) == -1 ||
@@ -239,7 +238,7 @@ add_xform(struct buf *b, const struct ike_xform *x, bool last)
 		return -1;
 	if (x->keylen != 0 &&
 	    (buf_add_u16(b, IKE_ATTR_AF | IKE_ATTR_KEY_LENGTH) == -1 ||
-	    buf_add_u16(b, x->keylen) == -1))
+		buf_add_u16(b, x->keylen) == -1))
 		return -1;
 	patch_u16(b, start + 2, b->len - start);
 	return 0;
@@ -248,7 +247,7 @@ add_xform(struct buf *b, const struct ike_xform *x, bool last)
 static int
 add_proposal(struct buf *b, const struct ike_proposal *p, bool last)
 {
-	size_t	start = b->len;
+	size_t start = b->len;
 
 	if (p->nxf == 0 || p->nxf > IKE_XF_MAX || p->spi_len > IKE_SPI_MAX)
 		return -1;
@@ -270,7 +269,7 @@ add_proposal(struct buf *b, const struct ike_proposal *p, bool last)
 int
 ike_pld_add_sa_raw(struct ike_chain *c, const struct ike_sa_pld *sa)
 {
-	size_t	start;
+	size_t start;
 
 	if (sa->nprop == 0 || sa->nprop > IKE_PROP_MAX)
 		return fail_add("proposal count", IKE_PL_SA);

@@ -27,7 +27,7 @@ int
 ike_prop_to_proposal(const struct ike_prop_desc *d, uint8_t num,
     struct ike_proposal *out)
 {
-	int	rc = 0;
+	int rc = 0;
 
 	memset(out, 0, sizeof(*out));
 	if (d->spi_len > IKE_SPI_MAX || d->nke > IKE_KE_MAX || d->encr == 0) {
@@ -53,7 +53,7 @@ ike_prop_to_proposal(const struct ike_prop_desc *d, uint8_t num,
 int
 ike_pld_add_sa(struct ike_chain *c, const struct ike_prop_desc *d, size_t n)
 {
-	struct ike_sa_pld	sa;
+	struct ike_sa_pld sa;
 
 	if (n == 0 || n > IKE_PROP_MAX) {
 		log_err("ike_pld_add: SA payload: proposal count");
@@ -62,7 +62,7 @@ ike_pld_add_sa(struct ike_chain *c, const struct ike_prop_desc *d, size_t n)
 	memset(&sa, 0, sizeof(sa));
 	for (size_t i = 0; i < n; i++)
 		if (ike_prop_to_proposal(&d[i], (uint8_t)(i + 1),
-		    &sa.prop[i]) == -1)
+			&sa.prop[i]) == -1)
 			return -1;
 	sa.nprop = n;
 	return ike_pld_add_sa_raw(c, &sa);
@@ -71,8 +71,7 @@ ike_pld_add_sa(struct ike_chain *c, const struct ike_prop_desc *d, size_t n)
 /* ---- proposal selection ---- */
 
 static bool
-xf_has(const struct ike_proposal *p, uint8_t type, uint16_t id,
-    uint16_t keylen)
+xf_has(const struct ike_proposal *p, uint8_t type, uint16_t id, uint16_t keylen)
 {
 	for (size_t i = 0; i < p->nxf; i++)
 		if (p->xf[i].type == type && p->xf[i].id == id &&
@@ -84,7 +83,7 @@ xf_has(const struct ike_proposal *p, uint8_t type, uint16_t id,
 static size_t
 xf_count(const struct ike_proposal *p, uint8_t type)
 {
-	size_t	n = 0;
+	size_t n = 0;
 
 	for (size_t i = 0; i < p->nxf; i++)
 		n += p->xf[i].type == type;
@@ -112,14 +111,14 @@ static bool
 prop_match(const struct ike_proposal *x, const struct ike_prop_desc *pol,
     struct ike_prop_desc *out)
 {
-	size_t	k;
+	size_t k;
 
 	if (x->proto != pol->proto || !xf_known_types(x) ||
 	    !xf_has(x, IKE_XF_ENCR, pol->encr, pol->encr_bits) ||
 	    !(pol->prf ? xf_has(x, IKE_XF_PRF, pol->prf, 0) :
-	    xf_count(x, IKE_XF_PRF) == 0) ||
+			 xf_count(x, IKE_XF_PRF) == 0) ||
 	    !(pol->integ ? xf_has(x, IKE_XF_INTEG, pol->integ, 0) :
-	    xf_none_ok(x, IKE_XF_INTEG)) ||
+			   xf_none_ok(x, IKE_XF_INTEG)) ||
 	    !xf_none_ok(x, IKE_XF_ESN))
 		return false;
 	if (pol->nke == 0 && !xf_none_ok(x, IKE_XF_KE))
@@ -147,8 +146,8 @@ prop_match(const struct ike_proposal *x, const struct ike_prop_desc *pol,
 static void
 prop_str(const struct ike_proposal *p, char *s, size_t n)
 {
-	size_t	off = 0;
-	int	w;
+	size_t off = 0;
+	int    w;
 
 	s[0] = '\0';
 	for (size_t i = 0; i < p->nxf && off < n; i++) {
@@ -170,7 +169,7 @@ int
 ike_sa_choose(const struct ike_sa_pld *offer, const struct ike_prop_desc *pol,
     size_t npol, struct ike_prop_desc *chosen)
 {
-	char	desc[256];
+	char desc[256];
 
 	for (size_t i = 0; i < offer->nprop; i++)
 		for (size_t j = 0; j < npol; j++)
@@ -190,7 +189,7 @@ ike_sa_check_reply(const struct ike_sa_pld *reply,
     const struct ike_prop_desc *offered, size_t noffered,
     struct ike_prop_desc *chosen)
 {
-	char	desc[256];
+	char desc[256];
 
 	if (reply->nprop != 1) {
 		log_warn("%s: reply has %zu proposals, want 1", __func__,

@@ -18,7 +18,7 @@ ike_prop_ike(const struct ikecfg *c, struct ike_prop_desc *d)
 	d->integ = c->aead ? IKE_INTEG_NONE : IKE_INTEG_HMAC_SHA2_256_128;
 	d->nke = 1;
 	d->ke[0] = (uint16_t)(c->mode == IKE_MODE_QKD ? IKE_KE_QKD_ETSI014 :
-	    c->dh_group);
+							c->dh_group);
 	if (c->role == IKE_ROLE_UE && c->peer_transform != 0)
 		d->ke[0] = (uint16_t)c->peer_transform;
 	return 1;
@@ -40,7 +40,7 @@ uint16_t
 ike_prop_choose_ike(const struct ikecfg *c, const struct ike_pld *pl,
     struct ike_prop_desc *chosen)
 {
-	struct ike_prop_desc	pol;
+	struct ike_prop_desc pol;
 
 	ike_prop_ike(c, &pol);
 	if (!IKE_PLD_HAS(pl, IKE_PL_SA) ||
@@ -53,7 +53,7 @@ uint16_t
 ike_prop_check_ke(const struct ikecfg *c, const struct ike_prop_desc *chosen,
     const struct ike_pld *pl, uint8_t grp[static 2])
 {
-	uint16_t	got;
+	uint16_t got;
 
 	if (!ike_mode_has_dh(c->mode))
 		return 0;
@@ -71,7 +71,7 @@ int
 ike_prop_reply_ike(const struct ikecfg *c, const struct ike_sa_pld *reply,
     struct ike_prop_desc *chosen)
 {
-	struct ike_prop_desc	offer;
+	struct ike_prop_desc offer;
 
 	ike_prop_ike(c, &offer);
 	return ike_sa_check_reply(reply, &offer, 1, chosen);
@@ -81,11 +81,12 @@ int
 ike_prop_choose_esp(const struct ikecfg *c, const struct ike_pld *pl,
     struct ike_prop_desc *chosen)
 {
-	struct ike_prop_desc	pol;
+	struct ike_prop_desc pol;
 
 	ike_prop_esp(c, &pol);
 	if (!IKE_PLD_HAS(pl, IKE_PL_SA) ||
-	    ike_sa_choose(&pl->sa, &pol, 1, chosen) == -1 || chosen->spi_len != 4)
+	    ike_sa_choose(&pl->sa, &pol, 1, chosen) == -1 ||
+	    chosen->spi_len != 4)
 		return -1;
 	return 0;
 }
@@ -104,7 +105,7 @@ ike_prop_reply_esp(const struct ike_prop_desc *offer, const struct ike_pld *pl,
 static int
 add_ts(struct ike_chain *c, uint8_t pltype, uint32_t start, uint32_t end)
 {
-	struct ike_ts_pld	ts;
+	struct ike_ts_pld ts;
 
 	memset(&ts, 0, sizeof(ts));
 	ts.nts = 1;
@@ -125,7 +126,7 @@ ike_prop_add_ts_any(struct ike_chain *c, uint8_t pltype)
 int
 ike_prop_add_ts_host(struct ike_chain *c, uint8_t pltype, const char *ip)
 {
-	struct in_addr	a;
+	struct in_addr a;
 
 	if (inet_pton(AF_INET, ip, &a) != 1)
 		return -1;
@@ -136,16 +137,17 @@ int
 ike_prop_add_init_notifies(const struct ikecfg *c, struct ike_chain *ch,
     const struct ike_pld *rq)
 {
-	static const uint8_t	sha256[2] = { 0, IKE_HASH_SHA2_256 };
+	static const uint8_t sha256[2] = { 0, IKE_HASH_SHA2_256 };
 
 	if (c->mode == IKE_MODE_QKD_DH &&
 	    (rq == NULL || ike_pld_notify(rq, IKE_N_USE_PPK) != NULL) &&
 	    ike_pld_add_notify(ch, 0, NULL, 0, IKE_N_USE_PPK, NULL, 0) == -1)
 		return -1;
-	if (ike_prop_n3iwf_signs(c) && (rq == NULL ||
-	    ike_pld_notify(rq, IKE_N_SIGNATURE_HASH_ALGORITHMS) != NULL) &&
+	if (ike_prop_n3iwf_signs(c) &&
+	    (rq == NULL ||
+		ike_pld_notify(rq, IKE_N_SIGNATURE_HASH_ALGORITHMS) != NULL) &&
 	    ike_pld_add_notify(ch, 0, NULL, 0, IKE_N_SIGNATURE_HASH_ALGORITHMS,
-	    sha256, sizeof(sha256)) == -1)
+		sha256, sizeof(sha256)) == -1)
 		return -1;
 	return 0;
 }
@@ -160,6 +162,7 @@ uint8_t
 ike_prop_auth_method(const struct ikecfg *c, int n3iwf)
 {
 	if (n3iwf)
-		return ike_prop_n3iwf_signs(c) ? IKE_AUTH_DIGITAL_SIG : IKE_AUTH_PSK;
+		return ike_prop_n3iwf_signs(c) ? IKE_AUTH_DIGITAL_SIG :
+						 IKE_AUTH_PSK;
 	return c->mode == IKE_MODE_CERT ? IKE_AUTH_DIGITAL_SIG : IKE_AUTH_PSK;
 }

@@ -19,8 +19,8 @@
 #include "ike/pld.h"
 
 /* Our proposals: IKE SA (KE = group or QKD) and ESP (SPI left zero). */
-size_t	ike_prop_ike(const struct ikecfg *c, struct ike_prop_desc *d);
-size_t	ike_prop_esp(const struct ikecfg *c, struct ike_prop_desc *d);
+size_t ike_prop_ike(const struct ikecfg *c, struct ike_prop_desc *d);
+size_t ike_prop_esp(const struct ikecfg *c, struct ike_prop_desc *d);
 
 /*
  * Responder, IKE_SA_INIT: the first of the peer's proposals our policy
@@ -30,13 +30,13 @@ size_t	ike_prop_esp(const struct ikecfg *c, struct ike_prop_desc *d);
  * group we want in grp[2] (the notify data). 0: acceptable.
  */
 uint16_t ike_prop_choose_ike(const struct ikecfg *c, const struct ike_pld *pl,
-	    struct ike_prop_desc *chosen);
-uint16_t ike_prop_check_ke(const struct ikecfg *c,
-	    const struct ike_prop_desc *chosen, const struct ike_pld *pl,
-	    uint8_t grp[static 2]);
+    struct ike_prop_desc *chosen);
+uint16_t
+ike_prop_check_ke(const struct ikecfg *c, const struct ike_prop_desc *chosen,
+    const struct ike_pld *pl, uint8_t grp[static 2]);
 /* Initiator: the IKE_SA_INIT reply is one of our proposals. 0 or -1. */
-int	ike_prop_reply_ike(const struct ikecfg *c, const struct ike_sa_pld *reply,
-	    struct ike_prop_desc *chosen);
+int ike_prop_reply_ike(const struct ikecfg *c, const struct ike_sa_pld *reply,
+    struct ike_prop_desc *chosen);
 
 /*
  * Child SAs. Choosing (IKE_AUTH SAi2, CREATE_CHILD_SA): SA, TSi and TSr
@@ -44,26 +44,26 @@ int	ike_prop_reply_ike(const struct ikecfg *c, const struct ike_sa_pld *reply,
  * (answer NO_PROPOSAL_CHOSEN). The reply to our offer: the same checks
  * against what we offered.
  */
-int	ike_prop_choose_esp(const struct ikecfg *c, const struct ike_pld *pl,
-	    struct ike_prop_desc *chosen);
-int	ike_prop_reply_esp(const struct ike_prop_desc *offer,
-	    const struct ike_pld *pl, struct ike_prop_desc *chosen);
+int ike_prop_choose_esp(const struct ikecfg *c, const struct ike_pld *pl,
+    struct ike_prop_desc *chosen);
+int ike_prop_reply_esp(const struct ike_prop_desc *offer,
+    const struct ike_pld *pl, struct ike_prop_desc *chosen);
 
 /* Traffic selectors: all of IPv4, or one host (0 or -1). */
-int	ike_prop_add_ts_any(struct ike_chain *c, uint8_t pltype);
-int	ike_prop_add_ts_host(struct ike_chain *c, uint8_t pltype, const char *ip);
+int ike_prop_add_ts_any(struct ike_chain *c, uint8_t pltype);
+int ike_prop_add_ts_host(struct ike_chain *c, uint8_t pltype, const char *ip);
 
 /*
  * The mode's notifies in IKE_SA_INIT: USE_PPK (qkd+dh) and
  * SIGNATURE_HASH_ALGORITHMS (when the N3IWF signs). rq NULL: our
  * request; else our response to rq (only what rq asked for).
  */
-int	ike_prop_add_init_notifies(const struct ikecfg *c, struct ike_chain *ch,
-	    const struct ike_pld *rq);
+int ike_prop_add_init_notifies(const struct ikecfg *c, struct ike_chain *ch,
+    const struct ike_pld *rq);
 
 /* AUTH: the N3IWF signs (cert mode, and always in nwu). */
 bool	ike_prop_n3iwf_signs(const struct ikecfg *c);
 /* The AUTH method of the N3IWF's (n3iwf = 1) or the UE's first AUTH. */
-uint8_t	ike_prop_auth_method(const struct ikecfg *c, int n3iwf);
+uint8_t ike_prop_auth_method(const struct ikecfg *c, int n3iwf);
 
 #endif

@@ -15,16 +15,16 @@
 #include "kmsclient/kmsclient.h"
 
 struct ike_qkd {
-	struct kms_client	*kc;
-	char			 sae[ETSI_ID_MAX + 1];
+	struct kms_client *kc;
+	char		   sae[ETSI_ID_MAX + 1];
 };
 
 /* The subject CN of a PEM certificate: the SAE ID kmsd knows us by. */
 static int
 cert_cn(const char *path, char *out, size_t cap)
 {
-	X509	*x;
-	int	 n;
+	X509 *x;
+	int   n;
 
 	if ((x = ike_cert_load(path)) == NULL)
 		return -1;
@@ -37,9 +37,9 @@ cert_cn(const char *path, char *out, size_t cap)
 struct ike_qkd *
 ike_qkd_open(const struct ikecfg *c, char *err, size_t errlen)
 {
-	struct kms_client_cfg	 kc;
-	struct ike_qkd		*q;
-	struct etsi_status	 st;
+	struct kms_client_cfg kc;
+	struct ike_qkd	     *q;
+	struct etsi_status    st;
 
 	if ((q = calloc(1, sizeof(*q))) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -49,8 +49,10 @@ ike_qkd_open(const struct ikecfg *c, char *err, size_t errlen)
 		snprintf(q->sae, sizeof(q->sae), "%s", c->sae_id);
 	else if (cert_cn(c->kmsd_cert, q->sae, sizeof(q->sae)) == -1 ||
 	    !etsi_id_valid(q->sae)) {
-		snprintf(err, errlen, "cannot read an SAE ID (subject CN) from "
-		    "kmsd_cert \"%s\"; give --sae-id", c->kmsd_cert);
+		snprintf(err, errlen,
+		    "cannot read an SAE ID (subject CN) from "
+		    "kmsd_cert \"%s\"; give --sae-id",
+		    c->kmsd_cert);
 		free(q);
 		return NULL;
 	}
@@ -72,8 +74,10 @@ ike_qkd_open(const struct ikecfg *c, char *err, size_t errlen)
 			    *kms_last_detail(q->kc) ? ": " : "",
 			    kms_last_detail(q->kc));
 		else
-			log_info("kmsd %s: connected as SAE %s (%u keys for %s)",
-			    c->kmsd_url, q->sae, st.stored_key_count, c->peer_sae);
+			log_info(
+			    "kmsd %s: connected as SAE %s (%u keys for %s)",
+			    c->kmsd_url, q->sae, st.stored_key_count,
+			    c->peer_sae);
 	}
 	return q;
 }
@@ -109,7 +113,7 @@ ike_qkd_keys_free(struct ike_qkd_keys *k)
 static void
 kms_why(struct ike_qkd *q, const char *call, int rc, char *why)
 {
-	int	st = kms_last_status(q->kc);
+	int st = kms_last_status(q->kc);
 
 	snprintf(why, IKE_QKD_WHYLEN, "%s: %s%s%.0d%s %s%s%s", call,
 	    kms_strerror(rc), st ? " (HTTP " : "", st, st ? ")" : "",
@@ -122,16 +126,17 @@ static int
 take_keys(const struct etsi_keys *ks, struct ike_qkd_keys *out, char *why)
 {
 	for (size_t i = 0; i < ks->n; i++) {
-		const struct etsi_key	*k = &ks->v[i];
+		const struct etsi_key *k = &ks->v[i];
 
 		if (k->len != IKE_QKD_KEYLEN) {
-			snprintf(why, IKE_QKD_WHYLEN, "key %s has %zu bytes, not %u",
-			    k->id, k->len, IKE_QKD_KEYLEN);
+			snprintf(why, IKE_QKD_WHYLEN,
+			    "key %s has %zu bytes, not %u", k->id, k->len,
+			    (unsigned)IKE_QKD_KEYLEN);
 			return -1;
 		}
 		if (uuid_parse(k->id, out->uuid[i]) == -1) {
-			snprintf(why, IKE_QKD_WHYLEN, "key ID \"%s\" is not a UUID",
-			    k->id);
+			snprintf(why, IKE_QKD_WHYLEN,
+			    "key ID \"%s\" is not a UUID", k->id);
 			return -1;
 		}
 		snprintf(out->id[i], sizeof(out->id[i]), "%s", k->id);
@@ -145,13 +150,13 @@ int
 ike_qkd_enc(struct ike_qkd *q, const char *slave, unsigned n,
     struct ike_qkd_keys *out, char why[static IKE_QKD_WHYLEN])
 {
-	struct etsi_key_req	req;
-	struct etsi_keys	ks = { NULL, 0 };
-	int			rc, ret = -1;
+	struct etsi_key_req req;
+	struct etsi_keys    ks = { NULL, 0 };
+	int		    rc, ret = -1;
 
 	if (n == 0 || n > IKE_QKD_NKEYS) {
 		snprintf(why, IKE_QKD_WHYLEN, "%u keys asked, at most %u", n,
-		    IKE_QKD_NKEYS);
+		    (unsigned)IKE_QKD_NKEYS);
 		return -1;
 	}
 	memset(&req, 0, sizeof(req));
@@ -175,14 +180,14 @@ done:
 }
 
 int
-ike_qkd_dec(struct ike_qkd *q, const char *master,
+ike_qkd_dec(struct ike_qkd *q, const char	    *master,
     const char (*ids)[ETSI_KEY_ID_MAX + 1], unsigned n,
     struct ike_qkd_keys *out, char why[static IKE_QKD_WHYLEN])
 {
-	struct etsi_key_ids	 req = { NULL, 0 };
-	struct etsi_keys	 ks = { NULL, 0 };
-	struct etsi_keys	 ordered = { NULL, 0 };
-	int			 rc, ret = -1;
+	struct etsi_key_ids req = { NULL, 0 };
+	struct etsi_keys    ks = { NULL, 0 };
+	struct etsi_keys    ordered = { NULL, 0 };
+	int		    rc, ret = -1;
 
 	if (n == 0 || n > IKE_QKD_NKEYS || etsi_key_ids_alloc(&req, n) == -1 ||
 	    etsi_keys_alloc(&ordered, n) == -1) {
@@ -197,16 +202,17 @@ ike_qkd_dec(struct ike_qkd *q, const char *master,
 	}
 	/* kms_dec_keys checked that exactly these IDs came back; order them. */
 	for (unsigned i = 0; i < n; i++) {
-		size_t	j;
+		size_t j;
 
 		for (j = 0; j < ks.n; j++)
 			if (strcmp(ks.v[j].id, ids[i]) == 0)
 				break;
 		if (j == ks.n) {
-			snprintf(why, IKE_QKD_WHYLEN, "dec_keys: key %s missing", ids[i]);
+			snprintf(why, IKE_QKD_WHYLEN,
+			    "dec_keys: key %s missing", ids[i]);
 			goto done;
 		}
-		ordered.v[i] = ks.v[j];		/* borrowed, not freed twice */
+		ordered.v[i] = ks.v[j]; /* borrowed, not freed twice */
 	}
 	ret = take_keys(&ordered, out, why);
 done:

@@ -19,9 +19,10 @@ ike_tb_init(struct ike_tb *b, const struct ike_tb_cfg *c, uint64_t now_ns)
 }
 
 double
-ike_tb_level(const struct ike_tb *b, const struct ike_tb_cfg *c, uint64_t now_ns)
+ike_tb_level(const struct ike_tb *b, const struct ike_tb_cfg *c,
+    uint64_t now_ns)
 {
-	double	t = b->tokens;
+	double t = b->tokens;
 
 	if (ike_tb_unlimited(c))
 		return 1e18;
@@ -38,7 +39,7 @@ ike_tb_take(struct ike_tb *b, const struct ike_tb_cfg *c, double n,
 		return true;
 	b->tokens = ike_tb_level(b, c, now_ns);
 	if (now_ns > b->t_ns)
-		b->t_ns = now_ns;	/* a clock step back never adds tokens */
+		b->t_ns = now_ns; /* a clock step back never adds tokens */
 	if (b->tokens < n)
 		return false;
 	b->tokens -= n;
@@ -49,8 +50,8 @@ int
 ike_tb_parse(const char *name, const char *v, struct ike_tb_cfg *c, char *err,
     size_t errlen)
 {
-	char	*end;
-	double	 burst, rate;
+	char  *end;
+	double burst, rate;
 
 	if (strcmp(v, "off") == 0) {
 		c->burst = c->rate = 0;
@@ -60,22 +61,24 @@ ike_tb_parse(const char *name, const char *v, struct ike_tb_cfg *c, char *err,
 	if (end == v || *end != ':')
 		goto bad;
 	rate = strtod(end + 1, &end);
-	if (end == strchr(v, ':') + 1 || *end != '\0' || !(burst >= 1 && burst <= 1e9) ||
-	    !(rate >= 0 && rate <= 1e9))
+	if (end == strchr(v, ':') + 1 || *end != '\0' ||
+	    !(burst >= 1 && burst <= 1e9) || !(rate >= 0 && rate <= 1e9))
 		goto bad;
 	c->burst = burst;
 	c->rate = rate;
 	return 0;
 bad:
-	snprintf(err, errlen, "%s \"%s\" is not BURST:RATE (keys >= 1, keys per "
-	    "second >= 0) or off", name, v);
+	snprintf(err, errlen,
+	    "%s \"%s\" is not BURST:RATE (keys >= 1, keys per "
+	    "second >= 0) or off",
+	    name, v);
 	return -1;
 }
 
 int
 ike_rl_init(struct ike_rl *rl, const struct ike_tb_cfg *c, size_t cap)
 {
-	size_t	p = 16;
+	size_t p = 16;
 
 	while (p < cap)
 		p <<= 1;
@@ -97,7 +100,7 @@ ike_rl_free(struct ike_rl *rl)
 static uint64_t
 rl_hash(const char *s)
 {
-	uint64_t	h = 14695981039346656037ull;
+	uint64_t h = 14695981039346656037ull;
 
 	while (*s)
 		h = (h ^ (uint8_t)*s++) * 1099511628211ull;
@@ -107,12 +110,12 @@ rl_hash(const char *s)
 double
 ike_rl_level(const struct ike_rl *rl, const char *key, uint64_t now_ns)
 {
-	size_t	h = (size_t)rl_hash(key);
+	size_t h = (size_t)rl_hash(key);
 
 	if (ike_tb_unlimited(&rl->cfg))
 		return 1e18;
 	for (size_t i = 0; i < IKE_RL_PROBE; i++) {
-		const struct ike_rl_ent	*x = &rl->ent[(h + i) & (rl->cap - 1)];
+		const struct ike_rl_ent *x = &rl->ent[(h + i) & (rl->cap - 1)];
 
 		if (x->key[0] && strncmp(x->key, key, IKE_RL_KEYLEN - 1) == 0)
 			return ike_tb_level(&x->tb, &rl->cfg, now_ns);
@@ -123,23 +126,23 @@ ike_rl_level(const struct ike_rl *rl, const char *key, uint64_t now_ns)
 bool
 ike_rl_take(struct ike_rl *rl, const char *key, double n, uint64_t now_ns)
 {
-	struct ike_rl_ent	*e = NULL, *full = NULL;
-	double			 best = -1;
-	size_t			 h;
+	struct ike_rl_ent *e = NULL, *full = NULL;
+	double		   best = -1;
+	size_t		   h;
 
 	if (ike_tb_unlimited(&rl->cfg))
 		return true;
 	h = (size_t)rl_hash(key);
 	for (size_t i = 0; i < IKE_RL_PROBE; i++) {
-		struct ike_rl_ent	*x = &rl->ent[(h + i) & (rl->cap - 1)];
-		double			 lv;
+		struct ike_rl_ent *x = &rl->ent[(h + i) & (rl->cap - 1)];
+		double		   lv;
 
 		if (x->key[0] && strncmp(x->key, key, IKE_RL_KEYLEN - 1) == 0) {
 			e = x;
 			break;
 		}
 		lv = x->key[0] ? ike_tb_level(&x->tb, &rl->cfg, now_ns) :
-		    rl->cfg.burst + 1;
+				 rl->cfg.burst + 1;
 		if (lv > best) {
 			best = lv;
 			full = x;

@@ -22,7 +22,7 @@
 struct ike_sa *
 ike_sa_new(const struct ikecfg *cfg, int initiator)
 {
-	struct ike_sa	*sa;
+	struct ike_sa *sa;
 
 	if ((sa = calloc(1, sizeof(*sa))) == NULL)
 		return NULL;
@@ -68,7 +68,7 @@ ike_sa_free(struct ike_sa *sa)
 uint64_t
 ike_sa_lap(struct ike_sa *sa)
 {
-	uint64_t	now = time_mono_ns(), d = now - sa->t_mark;
+	uint64_t now = time_mono_ns(), d = now - sa->t_mark;
 
 	sa->t_mark = now;
 	return d;
@@ -77,7 +77,8 @@ ike_sa_lap(struct ike_sa *sa)
 void
 ike_sa_sk(const struct ike_sa *sa, int out, struct ike_sk_ctx *k)
 {
-	int	i_side = sa->initiator == out;	/* keys of the initiator's direction */
+	int i_side =
+	    sa->initiator == out; /* keys of the initiator's direction */
 
 	k->encr = sa->prop.encr;
 	k->integ = sa->prop.integ;
@@ -88,20 +89,20 @@ ike_sa_sk(const struct ike_sa *sa, int out, struct ike_sk_ctx *k)
 int
 ike_sa_keys_dh(struct ike_sa *sa, const uint8_t *peer_ke, size_t len)
 {
-	uint8_t		skeyseed[IKE_PRF_LEN];
-	struct buf	gir;
-	uint64_t	t0 = time_mono_ns();
-	int		ret = -1;
+	uint8_t	   skeyseed[IKE_PRF_LEN];
+	struct buf gir;
+	uint64_t   t0 = time_mono_ns();
+	int	   ret = -1;
 
 	buf_init(&gir, 1024);
 	if (ike_dh_derive(sa->dh, peer_ke, len, &gir) == -1)
 		goto done;
 	sa->st.init_dh_ns += time_mono_ns() - t0;
 	if (ike_skeyseed(sa->ni, sa->ni_len, sa->nr, sa->nr_len, gir.data,
-	    gir.len, skeyseed) == -1 ||
+		gir.len, skeyseed) == -1 ||
 	    ike_sa_keys_derive(skeyseed, sa->ni, sa->ni_len, sa->nr, sa->nr_len,
-	    sa->spi_i, sa->spi_r, sa->prop.encr, sa->prop.encr_bits,
-	    sa->prop.integ, sa->keys) == -1)
+		sa->spi_i, sa->spi_r, sa->prop.encr, sa->prop.encr_bits,
+		sa->prop.integ, sa->keys) == -1)
 		goto done;
 	ret = 0;
 done:
@@ -120,16 +121,16 @@ done:
 static int
 qkd_key(const uint8_t q[static IKE_QKD_KEYLEN], size_t want, struct ike_key *k)
 {
-	static const char	label[] = "ike-qkd-salt";
-	uint8_t			buf[IKE_KEY_MAX], salt[IKE_PRF_LEN];
-	int			ret;
+	static const char label[] = "ike-qkd-salt";
+	uint8_t		  buf[IKE_KEY_MAX], salt[IKE_PRF_LEN];
+	int		  ret;
 
 	if (want > sizeof(buf))
 		return -1;
 	memcpy(buf, q, want < IKE_QKD_KEYLEN ? want : IKE_QKD_KEYLEN);
 	if (want > IKE_QKD_KEYLEN) {
 		if (ike_prf(q, IKE_QKD_KEYLEN, (const uint8_t *)label,
-		    sizeof(label) - 1, salt) == -1)
+			sizeof(label) - 1, salt) == -1)
 			return -1;
 		memcpy(buf + IKE_QKD_KEYLEN, salt, want - IKE_QKD_KEYLEN);
 	}
@@ -143,11 +144,11 @@ static int
 label_key(const uint8_t q[static IKE_QKD_KEYLEN], const char *label,
     struct ike_key *k)
 {
-	uint8_t	out[IKE_PRF_LEN];
+	uint8_t out[IKE_PRF_LEN];
 	int	ret;
 
 	if (ike_prf(q, IKE_QKD_KEYLEN, (const uint8_t *)label, strlen(label),
-	    out) == -1)
+		out) == -1)
 		return -1;
 	ret = ike_key_set(k, out, sizeof(out));
 	OPENSSL_cleanse(out, sizeof(out));
@@ -157,9 +158,9 @@ label_key(const uint8_t q[static IKE_QKD_KEYLEN], const char *label,
 int
 ike_sa_keys_qkd(struct ike_sa *sa)
 {
-	const struct ike_qkd_keys	*q = sa->qk;
-	size_t				 elen, alen;
-	struct ike_sa_keys		*k = sa->keys;
+	const struct ike_qkd_keys *q = sa->qk;
+	size_t			   elen, alen;
+	struct ike_sa_keys	  *k = sa->keys;
 
 	if (q == NULL || q->n != IKE_QKD_NKEYS ||
 	    ike_encr_keylen(sa->prop.encr, sa->prop.encr_bits, &elen) == -1 ||
@@ -181,10 +182,12 @@ ike_sa_keys_ppk(struct ike_sa *sa)
 {
 	if (sa->qk == NULL || sa->qk->n < 1)
 		return -1;
-	if (sa->keys_noppk == NULL && (sa->keys_noppk = ike_sa_keys_new()) == NULL)
+	if (sa->keys_noppk == NULL &&
+	    (sa->keys_noppk = ike_sa_keys_new()) == NULL)
 		return -1;
 	memcpy(sa->keys_noppk, sa->keys, sizeof(*sa->keys));
-	if (ike_ppk_mix(sa->qk->key[0], IKE_QKD_KEYLEN, sa->keys, sa->keys) == -1)
+	if (ike_ppk_mix(sa->qk->key[0], IKE_QKD_KEYLEN, sa->keys, sa->keys) ==
+	    -1)
 		return -1;
 	sa->ppk_used = 1;
 	return 0;
@@ -194,12 +197,12 @@ int
 ike_sa_octets(const struct ike_sa *sa, int of_initiator, int noppk,
     const struct ike_bytes *id_body, struct buf *out)
 {
-	const struct ike_sa_keys *ks = noppk && sa->keys_noppk ? sa->keys_noppk :
-	    sa->keys;
-	const struct buf	*m = of_initiator ? &sa->init_req : &sa->init_resp;
+	const struct ike_sa_keys *ks =
+	    noppk && sa->keys_noppk ? sa->keys_noppk : sa->keys;
+	const struct buf *m = of_initiator ? &sa->init_req : &sa->init_resp;
 
-	return ike_auth_octets(m->data, m->len,
-	    of_initiator ? sa->nr : sa->ni, of_initiator ? sa->nr_len : sa->ni_len,
+	return ike_auth_octets(m->data, m->len, of_initiator ? sa->nr : sa->ni,
+	    of_initiator ? sa->nr_len : sa->ni_len,
 	    of_initiator ? &ks->pi : &ks->pr, id_body->p, id_body->len, out);
 }
 
@@ -207,16 +210,17 @@ int
 ike_sa_auth_secret(const struct ike_sa *sa, uint8_t *out, size_t cap,
     size_t *len)
 {
-	const struct ikecfg	*c = sa->cfg;
-	size_t			 n;
+	const struct ikecfg *c = sa->cfg;
+	size_t		     n;
 
 	if (c->profile == IKE_PROFILE_NWU) {
 		if (!sa->have_kn3iwf || cap < IKE_PRF_LEN)
 			return -1;
 		if (c->mode == IKE_MODE_QKD) {
 			/* Bind both: the QKD AUTH key and 5G-AKA's KN3IWF. */
-			if (sa->qk == NULL || ike_prf(sa->qk->key[QK_AUTH],
-			    IKE_QKD_KEYLEN, sa->kn3iwf, sizeof(sa->kn3iwf), out) == -1)
+			if (sa->qk == NULL ||
+			    ike_prf(sa->qk->key[QK_AUTH], IKE_QKD_KEYLEN,
+				sa->kn3iwf, sizeof(sa->kn3iwf), out) == -1)
 				return -1;
 		} else
 			memcpy(out, sa->kn3iwf, sizeof(sa->kn3iwf));
@@ -241,20 +245,20 @@ int
 ike_sa_child_keys(struct ike_sa *sa, struct ike_child *ch, const uint8_t *ni,
     size_t ni_len, const uint8_t *nr, size_t nr_len)
 {
-	const struct ike_prop_desc	*p = &ch->prop;
-	struct ike_child_keys		*k;
-	size_t				 elen, alen, b;
+	const struct ike_prop_desc *p = &ch->prop;
+	struct ike_child_keys	   *k;
+	size_t			    elen, alen, b;
 
 	if (ch->keys == NULL && (ch->keys = ike_child_keys_new()) == NULL)
 		return -1;
 	k = ch->keys;
 	if (sa->cfg->mode != IKE_MODE_QKD) {
 		if (ike_child_keys_derive(&sa->keys->d, NULL, 0, ni, ni_len, nr,
-		    nr_len, p->encr, p->encr_bits, p->integ, k) == -1)
+			nr_len, p->encr, p->encr_bits, p->integ, k) == -1)
 			return -1;
 		if (ch->up) {
 			/* The N3IWF started this exchange: keep "i" = the UE. */
-			struct ike_child_keys	t = *k;
+			struct ike_child_keys t = *k;
 
 			k->ei = t.er;
 			k->ai = t.ar;
@@ -280,9 +284,9 @@ ike_sa_child_keys(struct ike_sa *sa, struct ike_child *ch, const uint8_t *ni,
 static void
 fp_keys(const struct ike_key *const *keys, size_t n, char out[static 17])
 {
-	EVP_MD_CTX	*ctx = EVP_MD_CTX_new();
-	uint8_t		 md[32];
-	unsigned	 mdlen = 0;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	uint8_t	    md[32];
+	unsigned    mdlen = 0;
 
 	out[0] = '\0';
 	if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
@@ -302,19 +306,19 @@ void
 ike_sa_log_fp(const struct ike_sa *sa, const char *what,
     const struct ike_child *ch)
 {
-	char	fp[17];
+	char fp[17];
 
 	if (log_get_level() < LOG_DEBUG)
 		return;
 	if (ch == NULL) {
 		const struct ike_key *ks[] = { &sa->keys->d, &sa->keys->ai,
-		    &sa->keys->ar, &sa->keys->ei, &sa->keys->er, &sa->keys->pi,
-		    &sa->keys->pr };
+			&sa->keys->ar, &sa->keys->ei, &sa->keys->er,
+			&sa->keys->pi, &sa->keys->pr };
 
 		fp_keys(ks, 7, fp);
 	} else {
 		const struct ike_key *ks[] = { &ch->keys->ei, &ch->keys->ai,
-		    &ch->keys->er, &ch->keys->ar };
+			&ch->keys->er, &ch->keys->ar };
 
 		fp_keys(ks, 4, fp);
 	}
@@ -322,14 +326,14 @@ ike_sa_log_fp(const struct ike_sa *sa, const char *what,
 }
 
 int
-ike_sa_add_id(struct ike_chain *c, uint8_t pltype, const char *fqdn,
-    X509 *cert, struct buf *id_body)
+ike_sa_add_id(struct ike_chain *c, uint8_t pltype, const char *fqdn, X509 *cert,
+    struct buf *id_body)
 {
-	uint8_t		*der = NULL;
-	const uint8_t	*d;
-	size_t		 dlen;
-	uint8_t		 type = IKE_ID_FQDN;
-	int		 n, ret = -1;
+	uint8_t	      *der = NULL;
+	const uint8_t *d;
+	size_t	       dlen;
+	uint8_t	       type = IKE_ID_FQDN;
+	int	       n, ret = -1;
 
 	if (cert != NULL) {
 		if ((n = i2d_X509_NAME(X509_get_subject_name(cert), &der)) <= 0)
@@ -357,11 +361,11 @@ int
 ike_sa_add_auth(struct ike_sa *sa, struct ike_chain *c, EVP_PKEY *key,
     const struct buf *id_body, int noppk)
 {
-	struct ike_bytes	 idb = { id_body->data, id_body->len };
-	struct buf		 oct, sig;
-	uint8_t			 secret[256], auth[IKE_PRF_LEN];
-	size_t			 slen = 0;
-	int			 ret = -1;
+	struct ike_bytes idb = { id_body->data, id_body->len };
+	struct buf	 oct, sig;
+	uint8_t		 secret[256], auth[IKE_PRF_LEN];
+	size_t		 slen = 0;
+	int		 ret = -1;
 
 	buf_init(&oct, 2 * IKE_MSG_MAX);
 	buf_init(&sig, 1024);
@@ -369,10 +373,12 @@ ike_sa_add_auth(struct ike_sa *sa, struct ike_chain *c, EVP_PKEY *key,
 		goto done;
 	if (key != NULL) {
 		if (ike_auth_sig_sign(key, oct.data, oct.len, &sig) == -1 ||
-		    ike_pld_add_auth(c, IKE_AUTH_DIGITAL_SIG, sig.data, sig.len) == -1)
+		    ike_pld_add_auth(c, IKE_AUTH_DIGITAL_SIG, sig.data,
+			sig.len) == -1)
 			goto done;
 	} else {
-		if (ike_sa_auth_secret(sa, secret, sizeof(secret), &slen) == -1) {
+		if (ike_sa_auth_secret(sa, secret, sizeof(secret), &slen) ==
+		    -1) {
 			log_err("%s: no shared secret for AUTH", __func__);
 			goto done;
 		}
@@ -394,14 +400,15 @@ static X509 *
 peer_cert(const struct ike_pld *m, const struct ike_id_pld *id, X509_STORE *ca)
 {
 	X509	*x;
-	uint8_t	*der = NULL;
+	uint8_t *der = NULL;
 	int	 n, ok = 0;
 
 	if (m->ncert < 1 || m->cert[0].enc != IKE_CERT_X509_SIG) {
 		log_warn("peer signs but sent no X.509 CERT payload");
 		return NULL;
 	}
-	if ((x = ike_cert_from_der(m->cert[0].data.p, m->cert[0].data.len)) == NULL)
+	if ((x = ike_cert_from_der(m->cert[0].data.p, m->cert[0].data.len)) ==
+	    NULL)
 		return NULL;
 	if (ca == NULL || ike_cert_verify(x, ca) == -1) {
 		log_warn("peer certificate does not chain to our CA");
@@ -413,7 +420,7 @@ peer_cert(const struct ike_pld *m, const struct ike_id_pld *id, X509_STORE *ca)
 		    memcmp(der, id->data.p, (size_t)n) == 0;
 		OPENSSL_free(der);
 	} else if (id->type == IKE_ID_FQDN) {
-		char	name[256];
+		char name[256];
 
 		ok = id->data.len < sizeof(name);
 		if (ok) {
@@ -423,7 +430,8 @@ peer_cert(const struct ike_pld *m, const struct ike_id_pld *id, X509_STORE *ca)
 		}
 	}
 	if (!ok)
-		log_warn("peer ID (type %u) is not the certificate's subject", id->type);
+		log_warn("peer ID (type %u) is not the certificate's subject",
+		    id->type);
 done:
 	if (!ok) {
 		X509_free(x);
@@ -437,7 +445,7 @@ ike_sa_check_auth(struct ike_sa *sa, const struct ike_pld *m, uint8_t method,
     X509_STORE *ca, const struct buf *id, const uint8_t *auth, size_t alen,
     int noppk)
 {
-	const struct ike_id_pld	*idp = sa->initiator ? &m->idr : &m->idi;
+	const struct ike_id_pld *idp = sa->initiator ? &m->idr : &m->idi;
 	struct ike_bytes	 idb;
 	struct buf		 oct;
 	uint8_t			 secret[256];
@@ -446,7 +454,8 @@ ike_sa_check_auth(struct ike_sa *sa, const struct ike_pld *m, uint8_t method,
 	int			 ret = -1;
 
 	buf_init(&oct, 2 * IKE_MSG_MAX);
-	if (id == NULL && !IKE_PLD_HAS(m, sa->initiator ? IKE_PL_IDR : IKE_PL_IDI)) {
+	if (id == NULL &&
+	    !IKE_PLD_HAS(m, sa->initiator ? IKE_PL_IDR : IKE_PL_IDI)) {
 		log_warn("%s: no ID payload", __func__);
 		goto done;
 	}
@@ -456,8 +465,8 @@ ike_sa_check_auth(struct ike_sa *sa, const struct ike_pld *m, uint8_t method,
 			goto done;
 		}
 		if (m->auth.method != method) {
-			log_warn("%s: peer AUTH method %u, expected %u", __func__,
-			    m->auth.method, method);
+			log_warn("%s: peer AUTH method %u, expected %u",
+			    __func__, m->auth.method, method);
 			goto done;
 		}
 		auth = m->auth.data.p;
@@ -480,9 +489,10 @@ ike_sa_check_auth(struct ike_sa *sa, const struct ike_pld *m, uint8_t method,
 		    ike_auth_sig_verify(x, oct.data, oct.len, auth, alen) == -1)
 			goto done;
 	} else {
-		if (ike_sa_auth_secret(sa, secret, sizeof(secret), &slen) == -1 ||
+		if (ike_sa_auth_secret(sa, secret, sizeof(secret), &slen) ==
+			-1 ||
 		    ike_auth_psk_verify(secret, slen, oct.data, oct.len, auth,
-		    alen) == -1)
+			alen) == -1)
 			goto done;
 	}
 	ret = 0;
@@ -494,4 +504,3 @@ done:
 	buf_free(&oct);
 	return ret;
 }
-

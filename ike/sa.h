@@ -27,24 +27,24 @@
 struct amf;
 struct usim;
 
-#define IKE_NONCE_LEN	32	/* the nonces we send */
+#define IKE_NONCE_LEN	 32 /* the nonces we send */
 #define IKE_SA_CHILD_MAX 2
 
 enum ike_sa_state {
-	SA_INIT = 0,		/* IKE_SA_INIT in progress */
-	SA_AUTH,		/* keys made, IKE_AUTH in progress */
-	SA_CHILD,		/* IKE_AUTH done; NWu: waiting for the UP Child SA */
+	SA_INIT = 0, /* IKE_SA_INIT in progress */
+	SA_AUTH,     /* keys made, IKE_AUTH in progress */
+	SA_CHILD,    /* IKE_AUTH done; NWu: waiting for the UP Child SA */
 	SA_ESTABLISHED,
 	SA_DELETING,
 	SA_DEAD,
 };
 
 struct ike_child {
-	uint32_t		 spi_i;		/* ESP SPI the UE receives on */
-	uint32_t		 spi_r;		/* ESP SPI the N3IWF receives on */
-	struct ike_prop_desc	 prop;
-	struct ike_child_keys	*keys;		/* i = UE -> N3IWF */
-	int			 up;		/* 0: signalling, 1: user plane */
+	uint32_t	       spi_i; /* ESP SPI the UE receives on */
+	uint32_t	       spi_r; /* ESP SPI the N3IWF receives on */
+	struct ike_prop_desc   prop;
+	struct ike_child_keys *keys; /* i = UE -> N3IWF */
+	int		       up;   /* 0: signalling, 1: user plane */
 };
 
 /*
@@ -53,94 +53,94 @@ struct ike_child {
  * response (sent again for a duplicate request). ike/endpoint.c owns it.
  */
 struct ike_xchg {
-	uint32_t		 my_mid;	/* next request we send */
-	uint32_t		 peer_mid;	/* next request we expect */
-	struct buf		 req;		/* our outstanding request */
-	uint8_t			 req_exchange;
-	uint32_t		 req_mid;
-	int			 req_pending;
-	struct ike_retx		 retx;
-	struct buf		 resp;		/* our last response */
-	uint32_t		 resp_mid;
-	int			 have_resp;
-	int			 parked;	/* a request waits for keys: absorb
+	uint32_t	my_mid;	  /* next request we send */
+	uint32_t	peer_mid; /* next request we expect */
+	struct buf	req;	  /* our outstanding request */
+	uint8_t		req_exchange;
+	uint32_t	req_mid;
+	int		req_pending;
+	struct ike_retx retx;
+	struct buf	resp; /* our last response */
+	uint32_t	resp_mid;
+	int		have_resp;
+	int		parked; /* a request waits for keys: absorb
 						 * the peer's requests meanwhile */
 };
 
 struct ike_sa {
-	const struct ikecfg	*cfg;
-	int			 initiator;	/* we are the UE */
-	enum ike_sa_state	 state;
-	uint8_t			 spi_i[IKE_SPI_LEN], spi_r[IKE_SPI_LEN];
-	struct sockaddr_in	 peer;
-	struct sockaddr_in	 local;
-	int			 natt;		/* use port 4500 + marker */
+	const struct ikecfg *cfg;
+	int		     initiator; /* we are the UE */
+	enum ike_sa_state    state;
+	uint8_t		     spi_i[IKE_SPI_LEN], spi_r[IKE_SPI_LEN];
+	struct sockaddr_in   peer;
+	struct sockaddr_in   local;
+	int		     natt; /* use port 4500 + marker */
 
-	struct ike_prop_desc	 prop;		/* chosen IKE SA transforms */
-	uint8_t			 ni[IKE_NONCE_MAX], nr[IKE_NONCE_MAX];
-	size_t			 ni_len, nr_len;
-	struct buf		 init_req, init_resp;	/* for AUTH */
-	struct buf		 my_id, peer_id;	/* ID' bodies AUTH covers */
-	struct ike_dh		*dh;
-	struct ike_sa_keys	*keys;
-	struct ike_sa_keys	*keys_noppk;	/* qkd+dh: unmixed SK_pi/SK_pr */
-	struct ike_qkd_keys	*qk;		/* qkd: 13 keys; qkd+dh: 1 (PPK) */
-	int			 ppk_used;
+	struct ike_prop_desc prop; /* chosen IKE SA transforms */
+	uint8_t		     ni[IKE_NONCE_MAX], nr[IKE_NONCE_MAX];
+	size_t		     ni_len, nr_len;
+	struct buf	     init_req, init_resp; /* for AUTH */
+	struct buf	     my_id, peer_id;	  /* ID' bodies AUTH covers */
+	struct ike_dh	    *dh;
+	struct ike_sa_keys  *keys;
+	struct ike_sa_keys  *keys_noppk; /* qkd+dh: unmixed SK_pi/SK_pr */
+	struct ike_qkd_keys *qk;	 /* qkd: 13 keys; qkd+dh: 1 (PPK) */
+	int		     ppk_used;
 
-	struct ike_xchg		 xc;
+	struct ike_xchg xc;
 
 	/* 5G and IKE_AUTH progress */
-	struct amf		*amf;		/* N3IWF */
-	struct usim		*usim;		/* UE */
-	uint8_t			 kn3iwf[32];
-	int			 have_kn3iwf;
-	uint8_t			 eap_id;
-	int			 auth_started;	/* an IKE_AUTH request was seen */
-	int			 eap_done;	/* EAP-Success sent / received */
-	struct ike_prop_desc	 esp_offer;	/* N3IWF: chosen from SAi2 */
-	uint8_t			 peer_sae[ETSI_ID_MAX + 1];
+	struct amf	    *amf;  /* N3IWF */
+	struct usim	    *usim; /* UE */
+	uint8_t		     kn3iwf[32];
+	int		     have_kn3iwf;
+	uint8_t		     eap_id;
+	int		     auth_started; /* an IKE_AUTH request was seen */
+	int		     eap_done;	   /* EAP-Success sent / received */
+	struct ike_prop_desc esp_offer;	   /* N3IWF: chosen from SAi2 */
+	uint8_t		     peer_sae[ETSI_ID_MAX + 1];
 
-	struct ike_child	 child[IKE_SA_CHILD_MAX];
-	size_t			 nchild;
-	uint8_t			 cc_nonce[IKE_NONCE_LEN];
+	struct ike_child child[IKE_SA_CHILD_MAX];
+	size_t		 nchild;
+	uint8_t		 cc_nonce[IKE_NONCE_LEN];
 
-	struct ike_conn_stat	 st;
-	uint64_t		 t_start, t_mark;
-	uint64_t		 t_created;
+	struct ike_conn_stat st;
+	uint64_t	     t_start, t_mark;
+	uint64_t	     t_created;
 };
 
-struct ike_sa	*ike_sa_new(const struct ikecfg *cfg, int initiator);
-void		 ike_sa_free(struct ike_sa *sa);	/* wipes; NULL ok */
+struct ike_sa *ike_sa_new(const struct ikecfg *cfg, int initiator);
+void	       ike_sa_free(struct ike_sa *sa); /* wipes; NULL ok */
 
 /* The SK context for what we send (out = 1) or receive. */
-void	ike_sa_sk(const struct ike_sa *sa, int out, struct ike_sk_ctx *k);
+void ike_sa_sk(const struct ike_sa *sa, int out, struct ike_sk_ctx *k);
 
 /* Key derivation after IKE_SA_INIT. g^ir from sa->dh and the peer's KE. */
-int	ike_sa_keys_dh(struct ike_sa *sa, const uint8_t *peer_ke, size_t len);
-int	ike_sa_keys_qkd(struct ike_sa *sa);
+int ike_sa_keys_dh(struct ike_sa *sa, const uint8_t *peer_ke, size_t len);
+int ike_sa_keys_qkd(struct ike_sa *sa);
 /* qkd+dh: mixes sa->qk->key[0] as the PPK (keeps the unmixed copy). */
-int	ike_sa_keys_ppk(struct ike_sa *sa);
+int ike_sa_keys_ppk(struct ike_sa *sa);
 
 /*
  * AUTH. `ours`: the AUTH we send (initiator: over init_req | Nr |
  * prf(SK_pi, IDi')). noppk: use the unmixed keys (NO_PPK_AUTH).
  */
-int	ike_sa_octets(const struct ike_sa *sa, int of_initiator, int noppk,
-	    const struct ike_bytes *id_body, struct buf *out);
+int ike_sa_octets(const struct ike_sa *sa, int of_initiator, int noppk,
+    const struct ike_bytes *id_body, struct buf *out);
 /* The shared secret for PSK-style AUTH in this mode/profile; caller wipes. */
-int	ike_sa_auth_secret(const struct ike_sa *sa, uint8_t *out, size_t cap,
-	    size_t *len);
+int ike_sa_auth_secret(const struct ike_sa *sa, uint8_t *out, size_t cap,
+    size_t *len);
 
 /*
  * Identity and AUTH payloads. With a certificate the ID is its subject
  * (ID_DER_ASN1_DN), else the FQDN cfg->id. The ID' body (what AUTH
  * covers) is left in *id_body (an initialised buf; reset first).
  */
-int	ike_sa_add_id(struct ike_chain *c, uint8_t pltype, const char *fqdn,
-	    X509 *cert, struct buf *id_body);
+int ike_sa_add_id(struct ike_chain *c, uint8_t pltype, const char *fqdn,
+    X509 *cert, struct buf *id_body);
 /* Our AUTH: a signature with key (RFC 7427), or PSK-style (key NULL). */
-int	ike_sa_add_auth(struct ike_sa *sa, struct ike_chain *c, EVP_PKEY *key,
-	    const struct buf *id_body, int noppk);
+int ike_sa_add_auth(struct ike_sa *sa, struct ike_chain *c, EVP_PKEY *key,
+    const struct buf *id_body, int noppk);
 /*
  * Checks the peer's AUTH in m (IDi/IDr, AUTH, CERT) with method `method`
  * (IKE_AUTH_DIGITAL_SIG: certificate chained to ca and matching the ID;
@@ -149,16 +149,16 @@ int	ike_sa_add_auth(struct ike_sa *sa, struct ike_chain *c, EVP_PKEY *key,
  * kept in sa->peer_id. auth/alen: AUTH data to check instead of m's AUTH
  * payload (NO_PPK_AUTH), with noppk = 1. 0 or -1 (logged).
  */
-int	ike_sa_check_auth(struct ike_sa *sa, const struct ike_pld *m,
-	    uint8_t method, X509_STORE *ca, const struct buf *id,
-	    const uint8_t *auth, size_t alen, int noppk);
+int ike_sa_check_auth(struct ike_sa *sa, const struct ike_pld *m,
+    uint8_t method, X509_STORE *ca, const struct buf *id, const uint8_t *auth,
+    size_t alen, int noppk);
 
 /* Child SA keys: qkd mode from the QKD keys, else KEYMAT from SK_d. */
-int	ike_sa_child_keys(struct ike_sa *sa, struct ike_child *ch,
-	    const uint8_t *ni, size_t ni_len, const uint8_t *nr, size_t nr_len);
+int  ike_sa_child_keys(struct ike_sa *sa, struct ike_child *ch,
+     const uint8_t *ni, size_t ni_len, const uint8_t *nr, size_t nr_len);
 /* Debug log: SHA-256 fingerprints of the IKE SA / Child SA keys. */
-void	ike_sa_log_fp(const struct ike_sa *sa, const char *what,
-	    const struct ike_child *ch);
+void ike_sa_log_fp(const struct ike_sa *sa, const char *what,
+    const struct ike_child *ch);
 
 /* Sets sa->t_mark to now and returns the ns since the previous mark. */
 uint64_t ike_sa_lap(struct ike_sa *sa);

@@ -32,15 +32,15 @@
 #include "ike/usim.h"
 
 struct ue {
-	struct ike_ep		 ep;
-	struct sockaddr_in	 n3iwf;
-	struct ike_qkd		*qkd;
-	char			 fail[640];	/* why the connection failed */
+	struct ike_ep	   ep;
+	struct sockaddr_in n3iwf;
+	struct ike_qkd	  *qkd;
+	char		   fail[640]; /* why the connection failed */
 };
 
-#define FAIL(u, ...)	snprintf((u)->fail, sizeof((u)->fail), __VA_ARGS__)
+#define FAIL(u, ...) snprintf((u)->fail, sizeof((u)->fail), __VA_ARGS__)
 
-static int	ue_answer(struct ue *u, struct ike_sa *sa, struct ike_msg *m);
+static int ue_answer(struct ue *u, struct ike_sa *sa, struct ike_msg *m);
 
 /* ---- waiting for packets ---- */
 
@@ -53,14 +53,15 @@ static int
 ue_wait_ms(struct ue *u, struct ike_sa *sa, int want_req, uint64_t end,
     unsigned timeout_ms)
 {
-	const struct ike_xchg	*x = &sa->xc;
-	uint64_t		 now = time_mono_ns();
-	int			 w;
+	const struct ike_xchg *x = &sa->xc;
+	uint64_t	       now = time_mono_ns();
+	int		       w;
 
 	if (want_req) {
 		if (now < end)
 			return (int)((end - now) / 1000000u) + 1;
-		FAIL(u, "no CREATE_CHILD_SA request from the N3IWF within %u ms",
+		FAIL(u,
+		    "no CREATE_CHILD_SA request from the N3IWF within %u ms",
 		    timeout_ms);
 		return -1;
 	}
@@ -71,7 +72,8 @@ ue_wait_ms(struct ue *u, struct ike_sa *sa, int want_req, uint64_t end,
 		    x->retx.sent);
 	else
 		FAIL(u, "no answer from the N3IWF to %s MID %u after %u sends",
-		    ike_exchange_name(x->req_exchange), x->req_mid, x->retx.sent);
+		    ike_exchange_name(x->req_exchange), x->req_mid,
+		    x->retx.sent);
 	return -1;
 }
 
@@ -85,9 +87,9 @@ static int
 ue_wait(struct ue *u, struct ike_sa *sa, int want_req, unsigned timeout_ms,
     struct ike_msg *m)
 {
-	struct ike_ep_ev	ev;
-	uint64_t		end = time_mono_ns() + (uint64_t)timeout_ms * 1000000u;
-	int			wait, r = 0;
+	struct ike_ep_ev ev;
+	uint64_t	 end = time_mono_ns() + (uint64_t)timeout_ms * 1000000u;
+	int		 wait, r = 0;
 
 	for (;;) {
 		if (*u->ep.stop) {
@@ -97,13 +99,11 @@ ue_wait(struct ue *u, struct ike_sa *sa, int want_req, unsigned timeout_ms,
 		if ((wait = ue_wait_ms(u, sa, want_req, end, timeout_ms)) == -1)
 			return -1;
 		switch (ike_ep_next(&u->ep, -1, wait, &ev)) {
-		case IKE_EP_ERROR:
-			FAIL(u, "socket error");
-			return -1;
+		case IKE_EP_ERROR: FAIL(u, "socket error"); return -1;
 		case IKE_EP_RESPONSE:
 		case IKE_EP_REQUEST:
 			if ((ev.type == IKE_EP_REQUEST) == want_req) {
-				*m = ev.m;	/* the caller frees it */
+				*m = ev.m; /* the caller frees it */
 				return 0;
 			}
 			if (ev.type == IKE_EP_REQUEST)
@@ -112,8 +112,7 @@ ue_wait(struct ue *u, struct ike_sa *sa, int want_req, unsigned timeout_ms,
 			if (r == -1)
 				return -1;
 			break;
-		default:
-			break;
+		default: break;
 		}
 	}
 }
@@ -133,7 +132,8 @@ ue_exchange(struct ue *u, struct ike_sa *sa, uint8_t exchange, uint8_t first,
     const struct buf *inner, struct ike_msg *m)
 {
 	if (ike_ep_request(&u->ep, sa, exchange, first, inner) == -1) {
-		FAIL(u, "cannot build the %s request", ike_exchange_name(exchange));
+		FAIL(u, "cannot build the %s request",
+		    ike_exchange_name(exchange));
 		return -1;
 	}
 	return ue_sent(u, sa, 0, m);
@@ -175,32 +175,33 @@ static int
 ue_build_init(struct ue *u, struct ike_sa *sa, const struct buf *ke,
     const struct ike_bytes *cookie)
 {
-	const struct ikecfg	*c = u->ep.cfg;
-	struct ike_prop_desc	 prop;
-	struct ike_chain	 ch;
-	struct ike_hdr		 h;
-	static const uint8_t	 zero[IKE_SPI_LEN];
-	size_t			 start;
-	int			 ok;
+	const struct ikecfg *c = u->ep.cfg;
+	struct ike_prop_desc prop;
+	struct ike_chain     ch;
+	struct ike_hdr	     h;
+	static const uint8_t zero[IKE_SPI_LEN];
+	size_t		     start;
+	int		     ok;
 
 	ike_ep_hdr(sa, &h, IKE_SA_INIT, 0, 0);
 	buf_reset(&sa->init_req);
 	ike_prop_ike(c, &prop);
 	ok = ike_msg_begin(&sa->init_req, &h, &ch, &start) == 0;
 	if (ok && cookie != NULL)
-		ok = ike_pld_add_notify(&ch, 0, NULL, 0, IKE_N_COOKIE, cookie->p,
-		    cookie->len) == 0;
+		ok = ike_pld_add_notify(&ch, 0, NULL, 0, IKE_N_COOKIE,
+			 cookie->p, cookie->len) == 0;
 	ok = ok && ike_pld_add_sa(&ch, &prop, 1) == 0;
 	if (ok && ke->len > 0)
 		ok = ike_pld_add_ke(&ch, prop.ke[0], ke->data, ke->len) == 0;
 	ok = ok && ike_pld_add_nonce(&ch, sa->ni, sa->ni_len) == 0;
-	ok = ok && ike_ep_add_natd(&ch, sa->spi_i, zero, &u->ep.net.ike_addr,
-	    &u->n3iwf) == 0;
+	ok = ok &&
+	    ike_ep_add_natd(&ch, sa->spi_i, zero, &u->ep.net.ike_addr,
+		&u->n3iwf) == 0;
 	if (ok && ike_mode_has_qkd(c->mode)) {
-		const char	*sae = ike_qkd_sae(u->qkd);
+		const char *sae = ike_qkd_sae(u->qkd);
 
 		ok = ike_pld_add_notify(&ch, 0, NULL, 0, IKE_N_QKD_REQUEST,
-		    (const uint8_t *)sae, strlen(sae)) == 0;
+			 (const uint8_t *)sae, strlen(sae)) == 0;
 	}
 	ok = ok && ike_prop_add_init_notifies(c, &ch, NULL) == 0;
 	return ok && ike_msg_end(&sa->init_req, start) == 0 ? 0 : -1;
@@ -210,7 +211,7 @@ ue_build_init(struct ue *u, struct ike_sa *sa, const struct buf *ke,
 static void
 ue_nat_check(struct ue *u, struct ike_sa *sa, const struct ike_pld *pl)
 {
-	int	nat = ike_ep_natd_check(pl, sa->spi_i, sa->spi_r, &u->n3iwf,
+	int nat = ike_ep_natd_check(pl, sa->spi_i, sa->spi_r, &u->n3iwf,
 	    &u->ep.net.ike_addr);
 
 	if (nat & IKE_NAT_PEER)
@@ -225,7 +226,7 @@ ue_nat_check(struct ue *u, struct ike_sa *sa, const struct ike_pld *pl)
 static int
 ue_qkd(struct ue *u, struct ike_sa *sa, const struct ike_pld *pl)
 {
-	const struct ike_notify	*n;
+	const struct ike_notify *n;
 	char			 why[IKE_QKD_WHYLEN];
 	uint64_t		 t0;
 	int			 r;
@@ -236,17 +237,20 @@ ue_qkd(struct ue *u, struct ike_sa *sa, const struct ike_pld *pl)
 	if (u->ep.cfg->mode == IKE_MODE_QKD) {
 		if ((n = ike_pld_notify(pl, IKE_N_QKD_KEY_IDS)) == NULL ||
 		    ike_qkd_ids_decode(n->data.p, n->data.len, IKE_QKD_NKEYS,
-		    sa->qk) == -1) {
-			FAIL(u, "IKE_SA_INIT response without valid QKD_KEY_IDS");
+			sa->qk) == -1) {
+			FAIL(u,
+			    "IKE_SA_INIT response without valid QKD_KEY_IDS");
 			return -1;
 		}
 		r = ike_qkd_dec(u->qkd, u->ep.cfg->peer_sae,
-		    (const char (*)[ETSI_KEY_ID_MAX + 1])sa->qk->id, IKE_QKD_NKEYS,
-		    sa->qk, why);
+		    (const char(*)[ETSI_KEY_ID_MAX + 1]) sa->qk->id,
+		    IKE_QKD_NKEYS, sa->qk, why);
 	} else if (u->ep.cfg->ppk_key_id != NULL) {
-		snprintf(sa->qk->id[0], sizeof(sa->qk->id[0]), "%s", u->ep.cfg->ppk_key_id);
+		snprintf(sa->qk->id[0], sizeof(sa->qk->id[0]), "%s",
+		    u->ep.cfg->ppk_key_id);
 		r = ike_qkd_dec(u->qkd, u->ep.cfg->peer_sae,
-		    (const char (*)[ETSI_KEY_ID_MAX + 1])sa->qk->id, 1, sa->qk, why);
+		    (const char(*)[ETSI_KEY_ID_MAX + 1]) sa->qk->id, 1, sa->qk,
+		    why);
 	} else
 		r = ike_qkd_enc(u->qkd, u->ep.cfg->peer_sae, 1, sa->qk, why);
 	sa->st.init_kmsd_ns += time_mono_ns() - t0;
@@ -254,16 +258,16 @@ ue_qkd(struct ue *u, struct ike_sa *sa, const struct ike_pld *pl)
 		FAIL(u, "kmsd %s: %s", u->ep.cfg->kmsd_url, why);
 		return -1;
 	}
-	log_debug("kmsd: %s %zu key(s) in %.3f ms", u->ep.cfg->mode == IKE_MODE_QKD ?
-	    "dec_keys" : "enc_keys", sa->qk->n,
-	    (double)(time_mono_ns() - t0) / 1e6);
+	log_debug("kmsd: %s %zu key(s) in %.3f ms",
+	    u->ep.cfg->mode == IKE_MODE_QKD ? "dec_keys" : "enc_keys",
+	    sa->qk->n, (double)(time_mono_ns() - t0) / 1e6);
 	return 0;
 }
 
 static int
 ue_init_keys(struct ue *u, struct ike_sa *sa, const struct ike_pld *pl)
 {
-	const struct ikecfg	*c = u->ep.cfg;
+	const struct ikecfg *c = u->ep.cfg;
 
 	if (!IKE_PLD_HAS(pl, IKE_PL_SA) || !IKE_PLD_HAS(pl, IKE_PL_NONCE) ||
 	    ike_prop_reply_ike(c, &pl->sa, &sa->prop) == -1) {
@@ -271,13 +275,16 @@ ue_init_keys(struct ue *u, struct ike_sa *sa, const struct ike_pld *pl)
 		return -1;
 	}
 	if (pl->nonce.len < IKE_NONCE_MIN || pl->nonce.len > IKE_NONCE_MAX) {
-		FAIL(u, "IKE_SA_INIT response: nonce of %zu bytes", pl->nonce.len);
+		FAIL(u, "IKE_SA_INIT response: nonce of %zu bytes",
+		    pl->nonce.len);
 		return -1;
 	}
 	memcpy(sa->nr, pl->nonce.p, pl->nonce.len);
 	sa->nr_len = pl->nonce.len;
 	if (c->mode == IKE_MODE_QKD)
-		return ue_qkd(u, sa, pl) == -1 || ike_sa_keys_qkd(sa) == -1 ? -1 : 0;
+		return ue_qkd(u, sa, pl) == -1 || ike_sa_keys_qkd(sa) == -1 ?
+		    -1 :
+		    0;
 	if (!IKE_PLD_HAS(pl, IKE_PL_KE) || pl->ke.group != sa->prop.ke[0]) {
 		FAIL(u, "IKE_SA_INIT response: no KE payload of group %u",
 		    sa->prop.ke[0]);
@@ -290,10 +297,12 @@ ue_init_keys(struct ue *u, struct ike_sa *sa, const struct ike_pld *pl)
 	if (c->mode == IKE_MODE_QKD_DH) {
 		if (ike_pld_notify(pl, IKE_N_USE_PPK) == NULL) {
 			if (c->ppk_required) {
-				FAIL(u, "the N3IWF does not support PPKs (no USE_PPK)");
+				FAIL(u,
+				    "the N3IWF does not support PPKs (no USE_PPK)");
 				return -1;
 			}
-			log_warn("the N3IWF sent no USE_PPK: no PPK for this IKE SA");
+			log_warn(
+			    "the N3IWF sent no USE_PPK: no PPK for this IKE SA");
 			return 0;
 		}
 		if (ue_qkd(u, sa, pl) == -1 || ike_sa_keys_ppk(sa) == -1)
@@ -306,7 +315,7 @@ ue_init_keys(struct ue *u, struct ike_sa *sa, const struct ike_pld *pl)
 static int
 ue_init_xchg(struct ue *u, struct ike_sa *sa, struct ike_msg *m)
 {
-	const struct ike_notify	*n;
+	const struct ike_notify *n;
 	struct buf		 ke, cookie;
 	struct ike_bytes	 cb;
 	uint64_t		 t0;
@@ -316,7 +325,8 @@ ue_init_xchg(struct ue *u, struct ike_sa *sa, struct ike_msg *m)
 	buf_init(&cookie, 256);
 	if (ike_mode_has_dh(u->ep.cfg->mode)) {
 		t0 = time_mono_ns();
-		if ((sa->dh = ike_dh_new((uint16_t)u->ep.cfg->dh_group)) == NULL ||
+		if ((sa->dh = ike_dh_new((uint16_t)u->ep.cfg->dh_group)) ==
+			NULL ||
 		    ike_dh_public(sa->dh, &ke) == -1)
 			goto done;
 		sa->st.init_dh_ns += time_mono_ns() - t0;
@@ -353,11 +363,11 @@ done:
 static int
 ue_init(struct ue *u, struct ike_sa *sa)
 {
-	const struct ike_pkt	*p = &u->ep.pkt;
-	struct ike_msg		 m;
-	const char		*err;
-	uint16_t		 et;
-	int			 ret = -1;
+	const struct ike_pkt *p = &u->ep.pkt;
+	struct ike_msg	      m;
+	const char	     *err;
+	uint16_t	      et;
+	int		      ret = -1;
 
 	memset(&m, 0, sizeof(m));
 	if (ike_random(sa->spi_i, IKE_SPI_LEN) == -1 ||
@@ -424,14 +434,17 @@ ue_add_ppk(struct ue *u, struct ike_sa *sa, struct ike_chain *c,
 	n = strlen(sa->qk->id[0]);
 	pid[0] = IKE_PPK_ID_FIXED;
 	memcpy(pid + 1, sa->qk->id[0], n);
-	if (ike_pld_add_notify(c, 0, NULL, 0, IKE_N_PPK_IDENTITY, pid, n + 1) == -1)
+	if (ike_pld_add_notify(c, 0, NULL, 0, IKE_N_PPK_IDENTITY, pid, n + 1) ==
+	    -1)
 		return -1;
 	/* NO_PPK_AUTH: our AUTH without the PPK (not with EAP: no AUTH then). */
 	if (u->ep.cfg->ppk_required || id_body == NULL)
 		return 0;
 	ike_ep_inner_init(&tmp, &tc);
-	if (ike_sa_add_auth(sa, &tc, u->ep.cfg->mode == IKE_MODE_CERT ? u->ep.key : NULL,
-	    id_body, 1) == -1 || tmp.len < 8)
+	if (ike_sa_add_auth(sa, &tc,
+		u->ep.cfg->mode == IKE_MODE_CERT ? u->ep.key : NULL, id_body,
+		1) == -1 ||
+	    tmp.len < 8)
 		goto done;
 	/* The AUTH payload body after the generic header: method, 3 reserved, data. */
 	ret = ike_pld_add_notify(c, 0, NULL, 0, IKE_N_NO_PPK_AUTH, tmp.data + 4,
@@ -460,7 +473,7 @@ ue_ppk_answer(struct ue *u, struct ike_sa *sa, const struct ike_pld *pl)
 static int
 ue_cp_request(struct ike_chain *c)
 {
-	struct ike_cp_pld	cp;
+	struct ike_cp_pld cp;
 
 	memset(&cp, 0, sizeof(cp));
 	cp.type = IKE_CFG_REQUEST;
@@ -473,13 +486,13 @@ ue_cp_request(struct ike_chain *c)
 static int
 ue_auth1(struct ue *u, struct ike_sa *sa, struct ike_msg *m)
 {
-	const struct ikecfg	*c = u->ep.cfg;
-	struct ike_prop_desc	 esp;
-	struct ike_chain	 ch;
-	struct buf		 in;
-	struct buf		*idb = &sa->my_id;
-	X509			*cert = c->mode == IKE_MODE_CERT ? u->ep.cert : NULL;
-	int			 nwu = c->profile == IKE_PROFILE_NWU, ok, ret;
+	const struct ikecfg *c = u->ep.cfg;
+	struct ike_prop_desc esp;
+	struct ike_chain     ch;
+	struct buf	     in;
+	struct buf	    *idb = &sa->my_id;
+	X509 *cert = c->mode == IKE_MODE_CERT ? u->ep.cert : NULL;
+	int   nwu = c->profile == IKE_PROFILE_NWU, ok, ret;
 
 	ike_prop_esp(c, &esp);
 	if (ike_random(esp.spi, 4) == -1)
@@ -489,10 +502,11 @@ ue_auth1(struct ue *u, struct ike_sa *sa, struct ike_msg *m)
 	ok = ike_sa_add_id(&ch, IKE_PL_IDI, c->id, cert, idb) == 0;
 	if (ok && cert != NULL)
 		ok = ike_pld_add_cert(&ch, IKE_PL_CERT, IKE_CERT_X509_SIG,
-		    u->ep.cert_der.data, u->ep.cert_der.len) == 0;
+			 u->ep.cert_der.data, u->ep.cert_der.len) == 0;
 	/* NWu: the UE authenticates by EAP-5G (plus its signature in cert mode). */
 	if (ok && (!nwu || cert != NULL))
-		ok = ike_sa_add_auth(sa, &ch, cert ? u->ep.key : NULL, idb, 0) == 0;
+		ok = ike_sa_add_auth(sa, &ch, cert ? u->ep.key : NULL, idb,
+			 0) == 0;
 	ok = ok && (!nwu || ue_cp_request(&ch) == 0);
 	ok = ok && ike_pld_add_sa(&ch, &esp, 1) == 0 &&
 	    ike_prop_add_ts_any(&ch, IKE_PL_TSI) == 0 &&
@@ -509,9 +523,9 @@ ue_auth1(struct ue *u, struct ike_sa *sa, struct ike_msg *m)
 static int
 ue_check_n3iwf(struct ue *u, struct ike_sa *sa, const struct ike_pld *pl)
 {
-	uint8_t			 method = ike_prop_auth_method(u->ep.cfg, 1);
-	uint16_t		 et;
-	const char		*err;
+	uint8_t	    method = ike_prop_auth_method(u->ep.cfg, 1);
+	uint16_t    et;
+	const char *err;
 
 	if ((err = error_notify(pl, &et)) != NULL) {
 		FAIL(u, "the N3IWF refused IKE_AUTH: %s (%u)", err, et);
@@ -519,7 +533,8 @@ ue_check_n3iwf(struct ue *u, struct ike_sa *sa, const struct ike_pld *pl)
 	}
 	if (ue_ppk_answer(u, sa, pl) == -1)
 		return -1;
-	if (ike_sa_check_auth(sa, pl, method, u->ep.ca, NULL, NULL, 0, 0) == -1) {
+	if (ike_sa_check_auth(sa, pl, method, u->ep.ca, NULL, NULL, 0, 0) ==
+	    -1) {
 		FAIL(u, "the N3IWF's AUTH does not verify");
 		return -1;
 	}
@@ -529,12 +544,13 @@ ue_check_n3iwf(struct ue *u, struct ike_sa *sa, const struct ike_pld *pl)
 static int
 ue_child1_done(struct ue *u, struct ike_sa *sa, const struct ike_pld *pl)
 {
-	struct ike_prop_desc	esp;
-	struct ike_child	*ch = &sa->child[0];
+	struct ike_prop_desc esp;
+	struct ike_child    *ch = &sa->child[0];
 
 	ike_prop_esp(u->ep.cfg, &esp);
 	if (ue_child_from(u, sa, pl, &esp, ch) == -1 ||
-	    ike_sa_child_keys(sa, ch, sa->ni, sa->ni_len, sa->nr, sa->nr_len) == -1)
+	    ike_sa_child_keys(sa, ch, sa->ni, sa->ni_len, sa->nr, sa->nr_len) ==
+		-1)
 		return -1;
 	sa->nchild = 1;
 	ike_sa_log_fp(sa, "Child SA 1 (signalling)", ch);
@@ -546,9 +562,9 @@ static int
 ue_eap_round(struct ue *u, struct ike_sa *sa, const struct ike_pld *pl,
     struct buf *eap_out)
 {
-	struct eap5g_msg	 rq, rs;
-	struct buf		 nas, an;
-	int			 done = 0, ret = -1;
+	struct eap5g_msg rq, rs;
+	struct buf	 nas, an;
+	int		 done = 0, ret = -1;
 
 	if (!IKE_PLD_HAS(pl, IKE_PL_EAP) ||
 	    eap5g_decode(pl->eap.raw.p, pl->eap.raw.len, &rq) == -1) {
@@ -574,16 +590,20 @@ ue_eap_round(struct ue *u, struct ike_sa *sa, const struct ike_pld *pl,
 	rs.id = rq.id;
 	rs.msg_id = EAP5G_NAS;
 	if (rq.msg_id == EAP5G_START) {
-		if (usim_an_params(sa->usim, &an) == -1 || usim_start(sa->usim, &nas) == -1)
+		if (usim_an_params(sa->usim, &an) == -1 ||
+		    usim_start(sa->usim, &nas) == -1)
 			goto done;
 	} else if (rq.msg_id == EAP5G_NAS) {
-		if (usim_handle(sa->usim, rq.nas, rq.nas_len, &nas, &done) == -1 ||
+		if (usim_handle(sa->usim, rq.nas, rq.nas_len, &nas, &done) ==
+			-1 ||
 		    done == -1) {
-			FAIL(u, "the UE refuses the network's NAS message (5G-AKA)");
+			FAIL(u,
+			    "the UE refuses the network's NAS message (5G-AKA)");
 			goto done;
 		}
 	} else {
-		FAIL(u, "unexpected EAP-5G message %s", eap5g_msg_name(rq.msg_id));
+		FAIL(u, "unexpected EAP-5G message %s",
+		    eap5g_msg_name(rq.msg_id));
 		goto done;
 	}
 	rs.an = an.data;
@@ -600,11 +620,11 @@ done:
 static int
 ue_auth_nwu(struct ue *u, struct ike_sa *sa)
 {
-	struct ike_msg		m;
-	struct ike_chain	ch;
-	struct buf		in, eap;
-	int			r, ret = -1;
-	const struct ike_pld	*pl = &m.pld;
+	struct ike_msg	      m;
+	struct ike_chain      ch;
+	struct buf	      in, eap;
+	int		      r, ret = -1;
+	const struct ike_pld *pl = &m.pld;
 
 	buf_init(&eap, IKE_MSG_MAX);
 	if ((sa->usim = usim_new(&u->ep.sub)) == NULL)
@@ -626,7 +646,8 @@ ue_auth_nwu(struct ue *u, struct ike_sa *sa)
 			break;
 		ike_ep_inner_init(&in, &ch);
 		r = ike_pld_add_eap(&ch, eap.data, eap.len) == 0 ?
-		    ue_exchange(u, sa, IKE_AUTH, ch.first, &in, &m) : -1;
+		    ue_exchange(u, sa, IKE_AUTH, ch.first, &in, &m) :
+		    -1;
 		buf_free(&in);
 		if (r == -1)
 			goto done;
@@ -636,12 +657,13 @@ ue_auth_nwu(struct ue *u, struct ike_sa *sa)
 	 * over the IDi of MID 1; the N3IWF's covers its IDr of MID 1. */
 	ike_ep_inner_init(&in, &ch);
 	r = ike_sa_add_auth(sa, &ch, NULL, &sa->my_id, 0) == 0 ?
-	    ue_exchange(u, sa, IKE_AUTH, ch.first, &in, &m) : -1;
+	    ue_exchange(u, sa, IKE_AUTH, ch.first, &in, &m) :
+	    -1;
 	buf_free(&in);
 	if (r == -1)
 		goto done;
 	if (ike_sa_check_auth(sa, pl, IKE_AUTH_PSK, NULL, &sa->peer_id, NULL, 0,
-	    0) == -1) {
+		0) == -1) {
 		FAIL(u, "the N3IWF's final AUTH does not verify");
 		ike_msg_free(&m);
 		goto done;
@@ -656,8 +678,8 @@ done:
 static int
 ue_auth_rfc(struct ue *u, struct ike_sa *sa)
 {
-	struct ike_msg	m;
-	int		ret = -1;
+	struct ike_msg m;
+	int	       ret = -1;
 
 	if (ue_auth1(u, sa, &m) == -1)
 		return -1;
@@ -676,7 +698,7 @@ ue_child2(struct ue *u, struct ike_sa *sa)
 	struct ike_child	*ch = &sa->child[1];
 	struct ike_chain	 c;
 	struct buf		 in;
-	const struct ike_notify	*n;
+	const struct ike_notify *n;
 	uint8_t			 nr[IKE_NONCE_LEN];
 	int			 ok, ret = -1;
 
@@ -693,11 +715,12 @@ ue_child2(struct ue *u, struct ike_sa *sa)
 	}
 	if ((n = ike_pld_notify(&m.pld, IKE_N_UP_IP4_ADDRESS)) != NULL &&
 	    n->data.len == 4) {
-		char	ip[INET_ADDRSTRLEN];
+		char ip[INET_ADDRSTRLEN];
 
 		inet_ntop(AF_INET, n->data.p, ip, sizeof(ip));
 		log_debug("user plane: UP_IP4_ADDRESS %s, 5G_QOS_INFO %s", ip,
-		    ike_pld_notify(&m.pld, IKE_N_5G_QOS_INFO) ? "present" : "absent");
+		    ike_pld_notify(&m.pld, IKE_N_5G_QOS_INFO) ? "present" :
+								"absent");
 	}
 	memcpy(&ch->spi_r, ch->prop.spi, 4);
 	if (ike_random((uint8_t *)&ch->spi_i, 4) == -1 ||
@@ -707,15 +730,16 @@ ue_child2(struct ue *u, struct ike_sa *sa)
 	ch->up = 1;
 	/* KEYMAT: Ni = the N3IWF's nonce (it started the exchange). */
 	if (ike_sa_child_keys(sa, ch, m.pld.nonce.p, m.pld.nonce.len, nr,
-	    sizeof(nr)) == -1)
+		sizeof(nr)) == -1)
 		goto done;
 	ike_ep_inner_init(&in, &c);
 	ok = ike_pld_add_sa(&c, &ch->prop, 1) == 0 &&
 	    ike_pld_add_nonce(&c, nr, sizeof(nr)) == 0 &&
 	    ike_prop_add_ts_any(&c, IKE_PL_TSI) == 0 &&
 	    ike_prop_add_ts_any(&c, IKE_PL_TSR) == 0;
-	if (!ok || ike_ep_respond(&u->ep, sa, IKE_CREATE_CHILD_SA, m.hdr.msgid,
-	    c.first, &in) == -1)
+	if (!ok ||
+	    ike_ep_respond(&u->ep, sa, IKE_CREATE_CHILD_SA, m.hdr.msgid,
+		c.first, &in) == -1)
 		goto done;
 	sa->nchild = 2;
 	ike_sa_log_fp(sa, "Child SA 2 (user plane)", ch);
@@ -731,7 +755,7 @@ done:
 static void
 ue_delete(struct ue *u, struct ike_sa *sa)
 {
-	struct ike_msg	m;
+	struct ike_msg m;
 
 	/* Do not wait long for the answer to a Delete. */
 	if (ike_ep_delete(&u->ep, sa) == 0 && ue_sent(u, sa, 3, &m) == 0) {
@@ -746,9 +770,9 @@ ue_delete(struct ue *u, struct ike_sa *sa)
 static int
 ue_connect(struct ue *u, unsigned idx)
 {
-	const struct ikecfg	*c = u->ep.cfg;
-	struct ike_sa		*sa;
-	int			 ret = -1;
+	const struct ikecfg *c = u->ep.cfg;
+	struct ike_sa	    *sa;
+	int		     ret = -1;
 
 	u->fail[0] = '\0';
 	if ((sa = ike_sa_new(c, 1)) == NULL)
@@ -764,7 +788,7 @@ ue_connect(struct ue *u, unsigned idx)
 		goto done;
 	sa->st.init_ns = ike_sa_lap(sa);
 	if ((c->profile == IKE_PROFILE_NWU ? ue_auth_nwu(u, sa) :
-	    ue_auth_rfc(u, sa)) == -1)
+					     ue_auth_rfc(u, sa)) == -1)
 		goto done;
 	sa->st.auth_ns = ike_sa_lap(sa);
 	if (c->profile == IKE_PROFILE_NWU) {
@@ -777,8 +801,8 @@ ue_connect(struct ue *u, unsigned idx)
 	ret = 0;
 done:
 	if (ret == -1) {
-		log_err("connection %u failed: %s", idx, u->fail[0] ? u->fail :
-		    "see above");
+		log_err("connection %u failed: %s", idx,
+		    u->fail[0] ? u->fail : "see above");
 		ike_ep_csv_failed(&u->ep, sa);
 	}
 	sa->state = SA_DEAD;
@@ -795,7 +819,7 @@ ue_setup(struct ue *u, const struct ikecfg *c, volatile sig_atomic_t *stop,
 		return -1;
 	}
 	if (ike_ep_open(&u->ep, c, stop, c->mode == IKE_MODE_CERT, err,
-	    errlen) == -1)
+		errlen) == -1)
 		return -1;
 	if (ike_mode_has_qkd(c->mode) &&
 	    (u->qkd = ike_qkd_open(c, err, errlen)) == NULL)
@@ -806,9 +830,9 @@ ue_setup(struct ue *u, const struct ikecfg *c, volatile sig_atomic_t *stop,
 int
 ike_ue_run(const struct ikecfg *c, volatile sig_atomic_t *stop)
 {
-	struct ue	*u;
-	char		 err[IKECFG_ERRLEN];
-	unsigned	 ok = 0, i;
+	struct ue *u;
+	char	   err[IKECFG_ERRLEN];
+	unsigned   ok = 0, i;
 
 	if ((u = calloc(1, sizeof(*u))) == NULL)
 		return -1;

@@ -7,6 +7,6 @@
 #include "ike/ikecfg.h"
 
 /* cfg->count connections in a row; 0 when all of them completed. */
-int	ike_ue_run(const struct ikecfg *c, volatile sig_atomic_t *stop);
+int ike_ue_run(const struct ikecfg *c, volatile sig_atomic_t *stop);
 
 #endif

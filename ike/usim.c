@@ -14,38 +14,38 @@
 #include "ike/nas.h"
 #include "ike/usim.h"
 
-#define SQN_DELTA	(1ULL << 28)	/* TS 33.102 C.2.1 freshness window */
-#define UE_CAP_EA	0x80		/* 5G-EA0 */
-#define UE_CAP_IA	0xa0		/* 5G-IA0, 128-5G-IA2 */
+#define SQN_DELTA (1ULL << 28) /* TS 33.102 C.2.1 freshness window */
+#define UE_CAP_EA 0x80	       /* 5G-EA0 */
+#define UE_CAP_IA 0xa0	       /* 5G-IA0, 128-5G-IA2 */
 
 enum usim_state {
 	UE_IDLE = 0,
-	UE_WAIT_AUTH,		/* Registration Request sent */
-	UE_WAIT_SMC,		/* Authentication Response sent */
-	UE_WAIT_ACCEPT,		/* Security Mode Complete sent, keys ready */
+	UE_WAIT_AUTH,	/* Registration Request sent */
+	UE_WAIT_SMC,	/* Authentication Response sent */
+	UE_WAIT_ACCEPT, /* Security Mode Complete sent, keys ready */
 	UE_REGISTERED,
 	UE_FAILED,
 };
 
 struct usim {
-	struct amf_sub	 sub;		/* sub.sqn: highest accepted SQN */
-	enum usim_state	 state;
-	char		 mcc[4], mnc[4], snn[KDF5G_SNN_MAX];
-	uint8_t		 ngksi;
-	uint8_t		 kamf[32], kn3iwf[32];
-	uint8_t		 guti[11];
-	struct nas_sec	 sec;
+	struct amf_sub	sub; /* sub.sqn: highest accepted SQN */
+	enum usim_state state;
+	char		mcc[4], mnc[4], snn[KDF5G_SNN_MAX];
+	uint8_t		ngksi;
+	uint8_t		kamf[32], kn3iwf[32];
+	uint8_t		guti[11];
+	struct nas_sec	sec;
 };
 
 struct usim *
 usim_new(const struct amf_sub *sub)
 {
-	struct usim	*u;
+	struct usim *u;
 
 	if ((u = sec_alloc(sizeof(*u))) == NULL)
 		return NULL;
 	if (amf_sub_load(&u->sub, sub, u->mcc, u->mnc, u->snn, sizeof(u->snn),
-	    "usim") == -1) {
+		"usim") == -1) {
 		sec_free(u, sizeof(*u));
 		return NULL;
 	}
@@ -69,7 +69,7 @@ usim_an_params(const struct usim *u, struct buf *out)
 int
 usim_start(struct usim *u, struct buf *nas_out)
 {
-	struct nas_msg	m;
+	struct nas_msg m;
 
 	if (u->state != UE_IDLE) {
 		log_err("usim: registration already started");
@@ -115,11 +115,10 @@ usim_sqn(const struct usim *u)
 /* ---- 5G-AKA ------------------------------------------------------------ */
 
 static int
-auth_failure(uint8_t cause, const uint8_t *auts,
-    struct buf *out)
+auth_failure(uint8_t cause, const uint8_t *auts, struct buf *out)
 {
-	struct nas_msg	m;
-	int		rc;
+	struct nas_msg m;
+	int	       rc;
 
 	memset(&m, 0, sizeof(m));
 	m.type = NAS_AUTH_FAILURE;
@@ -146,14 +145,14 @@ static int
 resync(struct usim *u, const uint8_t rand[static 16], struct buf *out)
 {
 	static const uint8_t amf0[2];
-	uint8_t		 sqn_ms[6], aks[6], auts[14];
-	int		 rc = -1;
+	uint8_t		     sqn_ms[6], aks[6], auts[14];
+	int		     rc = -1;
 
 	amf_sqn_bytes(u->sub.sqn, sqn_ms);
 	if (milenage_f2345(u->sub.k, u->sub.opc, rand, NULL, NULL, NULL, NULL,
-	    aks) == -1 ||
+		aks) == -1 ||
 	    milenage_f1(u->sub.k, u->sub.opc, rand, sqn_ms, amf0, NULL,
-	    auts + 6) == -1)
+		auts + 6) == -1)
 		goto done;
 	for (int i = 0; i < 6; i++)
 		auts[i] = sqn_ms[i] ^ aks[i];
@@ -168,12 +167,11 @@ done:
 /* After a good AUTN: RES*, KAUSF, KSEAF, KAMF; Authentication Response. */
 static int
 auth_ok(struct usim *u, const struct nas_msg *m, const uint8_t res[static 8],
-    const uint8_t ck[static 16], const uint8_t ik[static 16],
-    struct buf *out)
+    const uint8_t ck[static 16], const uint8_t ik[static 16], struct buf *out)
 {
-	struct nas_msg	 r;
-	uint8_t		 kausf[32], kseaf[32];
-	int		 rc = -1;
+	struct nas_msg r;
+	uint8_t	       kausf[32], kseaf[32];
+	int	       rc = -1;
 
 	memset(&r, 0, sizeof(r));
 	r.type = NAS_AUTH_RESPONSE;
@@ -199,17 +197,17 @@ static int
 on_auth_request(struct usim *u, const struct nas_msg *m, struct buf *out,
     int *done)
 {
-	uint8_t		 res[8], ck[16], ik[16], ak[6], sqn[6], xmac[8];
-	uint64_t	 s;
-	int		 rc = -1;
+	uint8_t	 res[8], ck[16], ik[16], ak[6], sqn[6], xmac[8];
+	uint64_t s;
+	int	 rc = -1;
 
 	if (milenage_f2345(u->sub.k, u->sub.opc, m->rand, res, ck, ik, ak,
-	    NULL) == -1)
+		NULL) == -1)
 		goto done;
 	for (int i = 0; i < 6; i++)
 		sqn[i] = m->autn[i] ^ ak[i];
 	if (milenage_f1(u->sub.k, u->sub.opc, m->rand, sqn, m->autn + 6, xmac,
-	    NULL) == -1)
+		NULL) == -1)
 		goto done;
 	if (CRYPTO_memcmp(xmac, m->autn + 8, 8) != 0) {
 		log_warn("usim: AUTN MAC check failed");
@@ -217,15 +215,15 @@ on_auth_request(struct usim *u, const struct nas_msg *m, struct buf *out,
 		rc = auth_failure(NAS_CAUSE_MAC_FAILURE, NULL, out);
 		goto done;
 	}
-	if (!(m->autn[6] & 0x80)) {	/* AMF separation bit, 33.501 6.1.3.2 */
+	if (!(m->autn[6] & 0x80)) { /* AMF separation bit, 33.501 6.1.3.2 */
 		log_warn("usim: AMF separation bit not set");
 		failed(u, done);
-		rc = auth_failure(26, NULL, out);	/* #26 non-5G auth */
+		rc = auth_failure(26, NULL, out); /* #26 non-5G auth */
 		goto done;
 	}
 	s = amf_sqn_value(sqn);
 	if (s <= u->sub.sqn || s - u->sub.sqn > SQN_DELTA) {
-		rc = resync(u, m->rand, out);	/* state stays WAIT_AUTH */
+		rc = resync(u, m->rand, out); /* state stays WAIT_AUTH */
 		goto done;
 	}
 	u->sub.sqn = s;
@@ -243,7 +241,7 @@ done:
 static int
 smc_reject(struct usim *u, uint8_t cause, struct buf *out, int *done)
 {
-	struct nas_msg	m;
+	struct nas_msg m;
 
 	memset(&m, 0, sizeof(m));
 	m.type = NAS_SMC_REJECT;
@@ -256,18 +254,19 @@ static int
 on_smc(struct usim *u, const uint8_t *p, size_t n, const struct nas_msg *m,
     struct buf *out, int *done)
 {
-	struct nas_msg	 c;
-	uint8_t		 ea = m->alg >> 4, ia = m->alg & 0x0f;
+	struct nas_msg c;
+	uint8_t	       ea = m->alg >> 4, ia = m->alg & 0x0f;
 
 	if (ea != NAS_ALG_EA0 || (ia != NAS_ALG_IA0 && ia != NAS_ALG_IA2) ||
 	    !((0x80 >> ia) & UE_CAP_IA) || (m->ngksi & 0x07) != u->ngksi) {
 		log_warn("usim: Security Mode Command with 5G-EA%u/IA%u, "
-		    "ngKSI %u", ea, ia, m->ngksi);
+			 "ngKSI %u",
+		    ea, ia, m->ngksi);
 		return smc_reject(u, NAS_CAUSE_SEC_MODE_REJECTED, out, done);
 	}
 	if (!m->has_cap || m->cap_ea != UE_CAP_EA || m->cap_ia != UE_CAP_IA) {
 		log_warn("usim: replayed UE security capabilities differ");
-		return smc_reject(u, 23, out, done);	/* #23 mismatch */
+		return smc_reject(u, 23, out, done); /* #23 mismatch */
 	}
 	nas_sec_wipe(&u->sec);
 	u->sec.ia = ia;
@@ -286,7 +285,7 @@ on_smc(struct usim *u, const uint8_t *p, size_t n, const struct nas_msg *m,
 	memset(&c, 0, sizeof(c));
 	c.type = NAS_SMC_COMPLETE;
 	if (nas_encode_protected(&u->sec, NAS_SHT_INT_ENC_NEW, false, &c,
-	    out) == -1)
+		out) == -1)
 		return -1;
 	u->state = UE_WAIT_ACCEPT;
 	*done = 1;
@@ -297,7 +296,7 @@ static int
 on_accept(struct usim *u, const uint8_t *p, size_t n, const struct nas_msg *m,
     struct buf *out, int *done)
 {
-	struct nas_msg	 c;
+	struct nas_msg c;
 
 	if (nas_verify(&u->sec, true, p, n) == -1)
 		return -1;
@@ -305,8 +304,8 @@ on_accept(struct usim *u, const uint8_t *p, size_t n, const struct nas_msg *m,
 		memcpy(u->guti, m->id, sizeof(u->guti));
 	memset(&c, 0, sizeof(c));
 	c.type = NAS_REG_COMPLETE;
-	if (nas_encode_protected(&u->sec, NAS_SHT_INT_ENC, false, &c,
-	    out) == -1)
+	if (nas_encode_protected(&u->sec, NAS_SHT_INT_ENC, false, &c, out) ==
+	    -1)
 		return -1;
 	u->state = UE_REGISTERED;
 	*done = 1;
@@ -318,14 +317,13 @@ int
 usim_handle(struct usim *u, const uint8_t *nas_in, size_t n,
     struct buf *nas_out, int *done)
 {
-	const uint8_t	*plain;
-	size_t		 plen;
-	uint8_t		 sht;
-	struct nas_msg	 m;
-	int		 rc = -1;
+	const uint8_t *plain;
+	size_t	       plen;
+	uint8_t	       sht;
+	struct nas_msg m;
+	int	       rc = -1;
 
-	*done = u->state == UE_FAILED ? -1 :
-	    u->state >= UE_WAIT_ACCEPT ? 1 : 0;
+	*done = u->state == UE_FAILED ? -1 : u->state >= UE_WAIT_ACCEPT ? 1 : 0;
 	if (u->state == UE_FAILED || u->state == UE_IDLE ||
 	    u->state == UE_REGISTERED) {
 		log_warn("usim: NAS message in state %d", (int)u->state);
@@ -339,11 +337,13 @@ usim_handle(struct usim *u, const uint8_t *nas_in, size_t n,
 	if (sht == NAS_SHT_PLAIN && u->state == UE_WAIT_AUTH &&
 	    m.type == NAS_AUTH_REQUEST)
 		rc = on_auth_request(u, &m, nas_out, done);
-	else if (sht == NAS_SHT_PLAIN && (m.type == NAS_AUTH_REJECT ||
-	    m.type == NAS_REG_REJECT) && u->state < UE_WAIT_ACCEPT) {
+	else if (sht == NAS_SHT_PLAIN &&
+	    (m.type == NAS_AUTH_REJECT || m.type == NAS_REG_REJECT) &&
+	    u->state < UE_WAIT_ACCEPT) {
 		log_warn("usim: network sent %s (cause #%u)",
 		    m.type == NAS_AUTH_REJECT ? "Authentication Reject" :
-		    "Registration Reject", m.cause);
+						"Registration Reject",
+		    m.cause);
 		failed(u, done);
 		rc = 0;
 	} else if (sht == NAS_SHT_INT_NEW && u->state == UE_WAIT_SMC &&
@@ -354,7 +354,8 @@ usim_handle(struct usim *u, const uint8_t *nas_in, size_t n,
 		rc = on_accept(u, nas_in, n, &m, nas_out, done);
 	else
 		log_warn("usim: unexpected NAS message 0x%02x (SHT %u) in "
-		    "state %d", m.type, sht, (int)u->state);
+			 "state %d",
+		    m.type, sht, (int)u->state);
 	OPENSSL_cleanse(&m, sizeof(m));
 	return rc;
 }

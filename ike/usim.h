@@ -15,16 +15,16 @@
 
 struct usim;
 
-struct usim	*usim_new(const struct amf_sub *sub);	/* NULL on error */
-void		 usim_free(struct usim *u);		/* wipes; NULL ok */
+struct usim *usim_new(const struct amf_sub *sub); /* NULL on error */
+void	     usim_free(struct usim *u);		  /* wipes; NULL ok */
 
 /* AN-parameters for the first EAP-Response/5G-NAS (selected PLMN from the
  * SUPI, establishment cause mo-Signalling). Appends to out. 0 or -1. */
-int	usim_an_params(const struct usim *u, struct buf *out);
+int usim_an_params(const struct usim *u, struct buf *out);
 
 /* The Registration Request (initial registration, SUCI with the null
  * scheme, UE security capabilities). Appends to nas_out. 0 or -1. */
-int	usim_start(struct usim *u, struct buf *nas_out);
+int usim_start(struct usim *u, struct buf *nas_out);
 
 /*
  * Handles one downlink NAS PDU; the answer (if any) is appended to nas_out.
@@ -39,14 +39,14 @@ int	usim_start(struct usim *u, struct buf *nas_out);
  * #21 with AUTS and *done is 0.
  * Returns -1 for a malformed or unexpected message (nothing to send).
  */
-int	usim_handle(struct usim *u, const uint8_t *nas_in, size_t n,
-	    struct buf *nas_out, int *done);
+int usim_handle(struct usim *u, const uint8_t *nas_in, size_t n,
+    struct buf *nas_out, int *done);
 
 /* 0 and KN3IWF once the Security Mode Command was accepted; -1 before. */
-int	usim_kn3iwf(const struct usim *u, uint8_t out[static 32]);
+int usim_kn3iwf(const struct usim *u, uint8_t out[static 32]);
 
 /* Whether the Registration Accept was handled. */
-bool	usim_registered(const struct usim *u);
+bool usim_registered(const struct usim *u);
 
 /* Highest SQN accepted (store it to continue across runs). */
 uint64_t usim_sqn(const struct usim *u);

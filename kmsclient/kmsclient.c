@@ -18,23 +18,23 @@
 #include "common/etsi.h"
 #include "kmsclient/kmsclient.h"
 
-#define KMS_MSGLEN	256
+#define KMS_MSGLEN 256
 
 struct kms_client {
-	CURL			*h;
-	char			*base;		/* URL without trailing '/' */
-	struct curl_slist	*hdr_get, *hdr_post;
-	char			*rp;		/* answer body, NUL-terminated */
-	size_t			 rlen, rcap;
-	int			 rover;		/* 1: answer over the cap, 2: ENOMEM */
-	int			 status;
-	char			 msg[KMS_MSGLEN];
-	char			 detail[KMS_MSGLEN];
-	char			 ebuf[CURL_ERROR_SIZE];
+	CURL		  *h;
+	char		  *base; /* URL without trailing '/' */
+	struct curl_slist *hdr_get, *hdr_post;
+	char		  *rp; /* answer body, NUL-terminated */
+	size_t		   rlen, rcap;
+	int		   rover; /* 1: answer over the cap, 2: ENOMEM */
+	int		   status;
+	char		   msg[KMS_MSGLEN];
+	char		   detail[KMS_MSGLEN];
+	char		   ebuf[CURL_ERROR_SIZE];
 };
 
-static pthread_once_t	kms_once = PTHREAD_ONCE_INIT;
-static CURLcode		kms_init_rc;
+static pthread_once_t kms_once = PTHREAD_ONCE_INIT;
+static CURLcode	      kms_init_rc;
 
 static void
 kms_global_init(void)
@@ -46,18 +46,18 @@ const char *
 kms_strerror(int err)
 {
 	switch (err) {
-	case KMS_OK:		return "ok";
-	case KMS_E_ARG:		return "invalid argument";
-	case KMS_E_NOMEM:	return "out of memory";
-	case KMS_E_CONNECT:	return "connection error";
-	case KMS_E_TLS:		return "TLS error";
-	case KMS_E_TIMEOUT:	return "timeout";
-	case KMS_E_BADREQ:	return "bad request";
-	case KMS_E_UNAUTH:	return "unauthorized";
-	case KMS_E_UNAVAIL:	return "service unavailable";
-	case KMS_E_HTTP:	return "HTTP error";
-	case KMS_E_PROTO:	return "malformed answer";
-	default:		return "unknown error";
+	case KMS_OK: return "ok";
+	case KMS_E_ARG: return "invalid argument";
+	case KMS_E_NOMEM: return "out of memory";
+	case KMS_E_CONNECT: return "connection error";
+	case KMS_E_TLS: return "TLS error";
+	case KMS_E_TIMEOUT: return "timeout";
+	case KMS_E_BADREQ: return "bad request";
+	case KMS_E_UNAUTH: return "unauthorized";
+	case KMS_E_UNAVAIL: return "service unavailable";
+	case KMS_E_HTTP: return "HTTP error";
+	case KMS_E_PROTO: return "malformed answer";
+	default: return "unknown error";
 	}
 }
 
@@ -80,8 +80,7 @@ kms_last_detail(const struct kms_client *c)
 }
 
 /* Records an error for kms_last_*() and returns it. */
-static int
-kms_fail(struct kms_client *c, int rc, const char *fmt, ...)
+static int kms_fail(struct kms_client *c, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 static int
@@ -99,7 +98,8 @@ static void
 resp_wipe(struct kms_client *c)
 {
 	if (c->rp != NULL)
-		explicit_bzero(c->rp, c->rlen + 1 <= c->rcap ? c->rlen + 1 : c->rcap);
+		explicit_bzero(c->rp,
+		    c->rlen + 1 <= c->rcap ? c->rlen + 1 : c->rcap);
 	c->rlen = 0;
 	c->rover = 0;
 }
@@ -109,9 +109,9 @@ resp_wipe(struct kms_client *c)
 static size_t
 write_cb(char *p, size_t size, size_t nmemb, void *ud)
 {
-	struct kms_client	*c = ud;
-	size_t			 n = size * nmemb, ncap;
-	char			*np;
+	struct kms_client *c = ud;
+	size_t		   n = size * nmemb, ncap;
+	char		  *np;
 
 	if (n > KMS_MAX_RESPONSE || c->rlen + n + 1 > KMS_MAX_RESPONSE) {
 		c->rover = 1;
@@ -153,17 +153,20 @@ readable(const char *what, const char *path, char *err, size_t errlen)
 static int
 kms_cfg_check(const struct kms_client_cfg *cfg, char *err, size_t errlen)
 {
-	if (cfg == NULL || cfg->url == NULL || (strncmp(cfg->url, "https://", 8)
-	    != 0 && strncmp(cfg->url, "http://", 7) != 0)) {
+	if (cfg == NULL || cfg->url == NULL ||
+	    (strncmp(cfg->url, "https://", 8) != 0 &&
+		strncmp(cfg->url, "http://", 7) != 0)) {
 		snprintf(err, errlen, "URL \"%s\" must start with https://",
 		    cfg && cfg->url ? cfg->url : "");
 		return -1;
 	}
 	/* Keys would cross the network in clear, unauthenticated. */
 	if (strncmp(cfg->url, "http://", 7) == 0 && !cfg->allow_http) {
-		snprintf(err, errlen, "URL \"%s\" is plain HTTP: keys would travel "
+		snprintf(err, errlen,
+		    "URL \"%s\" is plain HTTP: keys would travel "
 		    "in clear; use https:// (or allow it explicitly for a test "
-		    "server)", cfg->url);
+		    "server)",
+		    cfg->url);
 		return -1;
 	}
 	if ((cfg->cert == NULL) != (cfg->key == NULL)) {
@@ -175,7 +178,8 @@ kms_cfg_check(const struct kms_client_cfg *cfg, char *err, size_t errlen)
 	    readable("CA file", cfg->ca, err, errlen) == -1)
 		return -1;
 	if (cfg->timeout_ms < 0) {
-		snprintf(err, errlen, "timeout %ld ms is negative", cfg->timeout_ms);
+		snprintf(err, errlen, "timeout %ld ms is negative",
+		    cfg->timeout_ms);
 		return -1;
 	}
 	return 0;
@@ -185,18 +189,19 @@ kms_cfg_check(const struct kms_client_cfg *cfg, char *err, size_t errlen)
 static int
 kms_base_headers(struct kms_client *c, const char *url)
 {
-	size_t	n;
+	size_t n;
 
 	if ((c->base = strdup(url)) == NULL)
 		return -1;
 	for (n = strlen(c->base); n > 0 && c->base[n - 1] == '/'; n--)
 		c->base[n - 1] = '\0';
-	if ((c->hdr_get = curl_slist_append(NULL, "Accept: application/json"))
-	    == NULL || (c->hdr_post = curl_slist_append(NULL,
-	    "Accept: application/json")) == NULL || (c->hdr_post =
-	    curl_slist_append(c->hdr_post, "Content-Type: application/json"))
-	    == NULL || (c->hdr_post = curl_slist_append(c->hdr_post, "Expect:"))
-	    == NULL)
+	if ((c->hdr_get = curl_slist_append(NULL,
+		 "Accept: application/json")) == NULL ||
+	    (c->hdr_post = curl_slist_append(NULL,
+		 "Accept: application/json")) == NULL ||
+	    (c->hdr_post = curl_slist_append(c->hdr_post,
+		 "Content-Type: application/json")) == NULL ||
+	    (c->hdr_post = curl_slist_append(c->hdr_post, "Expect:")) == NULL)
 		return -1;
 	return 0;
 }
@@ -205,34 +210,38 @@ kms_base_headers(struct kms_client *c, const char *url)
 static int
 kms_setopts(struct kms_client *c, const struct kms_client_cfg *cfg)
 {
-	long	tmo;
-	bool	ok;
+	long tmo;
+	bool ok;
 
 	tmo = cfg->timeout_ms ? cfg->timeout_ms : KMS_DEFAULT_TIMEOUT_MS;
 	ok = curl_easy_setopt(c->h, CURLOPT_NOSIGNAL, 1L) == CURLE_OK;
 	ok &= curl_easy_setopt(c->h, CURLOPT_TCP_NODELAY, 1L) == CURLE_OK;
 	ok &= curl_easy_setopt(c->h, CURLOPT_TCP_KEEPALIVE, 1L) == CURLE_OK;
 	ok &= curl_easy_setopt(c->h, CURLOPT_HTTP_VERSION,
-	    (long)CURL_HTTP_VERSION_1_1) == CURLE_OK;
+		  (long)CURL_HTTP_VERSION_1_1) == CURLE_OK;
 #if LIBCURL_VERSION_NUM >= 0x075500
 	ok &= curl_easy_setopt(c->h, CURLOPT_PROTOCOLS_STR,
-	    cfg->allow_http ? "https,http" : "https") == CURLE_OK;
+		  cfg->allow_http ? "https,http" : "https") == CURLE_OK;
 #endif
 	/* Keys go straight to the KME, never through an environment proxy. */
 	ok &= curl_easy_setopt(c->h, CURLOPT_PROXY, "") == CURLE_OK;
 	ok &= curl_easy_setopt(c->h, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK;
 	ok &= curl_easy_setopt(c->h, CURLOPT_TIMEOUT_MS, tmo) == CURLE_OK;
-	ok &= curl_easy_setopt(c->h, CURLOPT_CONNECTTIMEOUT_MS, tmo) == CURLE_OK;
+	ok &=
+	    curl_easy_setopt(c->h, CURLOPT_CONNECTTIMEOUT_MS, tmo) == CURLE_OK;
 	ok &= curl_easy_setopt(c->h, CURLOPT_SSL_VERIFYPEER, 1L) == CURLE_OK;
 	ok &= curl_easy_setopt(c->h, CURLOPT_SSL_VERIFYHOST, 2L) == CURLE_OK;
 	if (cfg->ca != NULL)
-		ok &= curl_easy_setopt(c->h, CURLOPT_CAINFO, cfg->ca) == CURLE_OK;
+		ok &=
+		    curl_easy_setopt(c->h, CURLOPT_CAINFO, cfg->ca) == CURLE_OK;
 	if (cfg->cert != NULL) {
 		ok &= curl_easy_setopt(c->h, CURLOPT_SSLCERT, cfg->cert) ==
 		    CURLE_OK;
-		ok &= curl_easy_setopt(c->h, CURLOPT_SSLKEY, cfg->key) == CURLE_OK;
+		ok &= curl_easy_setopt(c->h, CURLOPT_SSLKEY, cfg->key) ==
+		    CURLE_OK;
 	}
-	ok &= curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, write_cb) == CURLE_OK;
+	ok &=
+	    curl_easy_setopt(c->h, CURLOPT_WRITEFUNCTION, write_cb) == CURLE_OK;
 	ok &= curl_easy_setopt(c->h, CURLOPT_WRITEDATA, c) == CURLE_OK;
 	ok &= curl_easy_setopt(c->h, CURLOPT_ERRORBUFFER, c->ebuf) == CURLE_OK;
 	return ok ? 0 : -1;
@@ -241,7 +250,7 @@ kms_setopts(struct kms_client *c, const struct kms_client_cfg *cfg)
 struct kms_client *
 kms_client_new(const struct kms_client_cfg *cfg, char *err, size_t errlen)
 {
-	struct kms_client	*c = NULL;
+	struct kms_client *c = NULL;
 
 	if (kms_cfg_check(cfg, err, errlen) == -1)
 		return NULL;
@@ -259,7 +268,8 @@ kms_client_new(const struct kms_client_cfg *cfg, char *err, size_t errlen)
 		return NULL;
 	}
 	if (kms_setopts(c, cfg) == -1) {
-		snprintf(err, errlen, "curl_easy_setopt failed (libcurl too old?)");
+		snprintf(err, errlen,
+		    "curl_easy_setopt failed (libcurl too old?)");
 		kms_client_free(c);
 		return NULL;
 	}
@@ -284,13 +294,10 @@ static int
 map_curl(CURLcode cc)
 {
 	switch (cc) {
-	case CURLE_OPERATION_TIMEDOUT:
-		return KMS_E_TIMEOUT;
-	case CURLE_OUT_OF_MEMORY:
-		return KMS_E_NOMEM;
+	case CURLE_OPERATION_TIMEDOUT: return KMS_E_TIMEOUT;
+	case CURLE_OUT_OF_MEMORY: return KMS_E_NOMEM;
 	case CURLE_URL_MALFORMAT:
-	case CURLE_UNSUPPORTED_PROTOCOL:
-		return KMS_E_ARG;
+	case CURLE_UNSUPPORTED_PROTOCOL: return KMS_E_ARG;
 	case CURLE_SSL_CONNECT_ERROR:
 	case CURLE_PEER_FAILED_VERIFICATION:
 	case CURLE_SSL_CERTPROBLEM:
@@ -309,8 +316,7 @@ map_curl(CURLcode cc)
 	case CURLE_SSL_CLIENTCERT:
 #endif
 		return KMS_E_TLS;
-	default:
-		return KMS_E_CONNECT;
+	default: return KMS_E_CONNECT;
 	}
 }
 
@@ -326,7 +332,7 @@ kms_http_reason(int status)
 	case 413: return "Content Too Large";
 	case 500: return "Internal Server Error";
 	case 503: return "Service Unavailable";
-	default:  return NULL;
+	default: return NULL;
 	}
 }
 
@@ -339,8 +345,8 @@ kms_http_reason(int status)
 static bool
 cert_refused(struct kms_client *c, CURLcode cc)
 {
-	curl_off_t	tcp = 0, tls = 0;
-	long		nconn = 0, code = 0;
+	curl_off_t tcp = 0, tls = 0;
+	long	   nconn = 0, code = 0;
 
 	if (strncmp(c->base, "https:", 6) != 0)
 		return false;
@@ -350,20 +356,21 @@ cert_refused(struct kms_client *c, CURLcode cc)
 	curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, &code);
 	if (tcp > 0 && tls == 0)
 		return true;
-	return nconn > 0 && code == 0 && (cc == CURLE_SEND_ERROR ||
-	    cc == CURLE_RECV_ERROR || cc == CURLE_GOT_NOTHING);
+	return nconn > 0 && code == 0 &&
+	    (cc == CURLE_SEND_ERROR || cc == CURLE_RECV_ERROR ||
+		cc == CURLE_GOT_NOTHING);
 }
 
 #ifdef KMS_FUZZ
 /* Built into a fuzz target: fuzz/fuzz.c answers in place of the KME, through
  * write_cb, so that everything after the transfer runs as in production. */
-CURLcode	kms_fuzz_perform(void *ud, curl_write_callback wr, long *code);
-#define kms_perform(c, code)	kms_fuzz_perform((c), write_cb, (code))
+CURLcode kms_fuzz_perform(void *ud, curl_write_callback wr, long *code);
+#define kms_perform(c, code) kms_fuzz_perform((c), write_cb, (code))
 #else
 static CURLcode
 kms_perform(struct kms_client *c, long *code)
 {
-	CURLcode	cc = curl_easy_perform(c->h);
+	CURLcode cc = curl_easy_perform(c->h);
 
 	if (cc == CURLE_OK)
 		curl_easy_getinfo(c->h, CURLINFO_RESPONSE_CODE, code);
@@ -378,9 +385,9 @@ kms_perform(struct kms_client *c, long *code)
 static int
 kms_call(struct kms_client *c, const char *url, const char *body)
 {
-	CURLcode	cc;
-	long		code = 0;
-	int		rc;
+	CURLcode cc;
+	long	 code = 0;
+	int	 rc;
 
 	resp_wipe(c);
 	c->ebuf[0] = '\0';
@@ -388,14 +395,16 @@ kms_call(struct kms_client *c, const char *url, const char *body)
 	if (cc == CURLE_OK && body == NULL) {
 		cc = curl_easy_setopt(c->h, CURLOPT_HTTPGET, 1L);
 		if (cc == CURLE_OK)
-			cc = curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, c->hdr_get);
+			cc = curl_easy_setopt(c->h, CURLOPT_HTTPHEADER,
+			    c->hdr_get);
 	} else if (cc == CURLE_OK) {
 		cc = curl_easy_setopt(c->h, CURLOPT_POSTFIELDS, body);
 		if (cc == CURLE_OK)
 			cc = curl_easy_setopt(c->h, CURLOPT_POSTFIELDSIZE,
 			    (long)strlen(body));
 		if (cc == CURLE_OK)
-			cc = curl_easy_setopt(c->h, CURLOPT_HTTPHEADER, c->hdr_post);
+			cc = curl_easy_setopt(c->h, CURLOPT_HTTPHEADER,
+			    c->hdr_post);
 	}
 	if (cc == CURLE_OK)
 		cc = kms_perform(c, &code);
@@ -408,12 +417,13 @@ kms_call(struct kms_client *c, const char *url, const char *body)
 		resp_wipe(c);
 		rc = map_curl(cc);
 		if (rc == KMS_E_CONNECT && cert_refused(c, cc))
-			return kms_fail(c, KMS_E_TLS, "connection closed during or "
+			return kms_fail(c, KMS_E_TLS,
+			    "connection closed during or "
 			    "right after the TLS handshake (client certificate "
-			    "refused?): %s", c->ebuf[0] ? c->ebuf :
-			    curl_easy_strerror(cc));
-		return kms_fail(c, rc, "%s", c->ebuf[0] ? c->ebuf :
-		    curl_easy_strerror(cc));
+			    "refused?): %s",
+			    c->ebuf[0] ? c->ebuf : curl_easy_strerror(cc));
+		return kms_fail(c, rc, "%s",
+		    c->ebuf[0] ? c->ebuf : curl_easy_strerror(cc));
 	}
 	c->status = (int)code;
 	if (code == 200)
@@ -423,15 +433,17 @@ kms_call(struct kms_client *c, const char *url, const char *body)
 	case 400: rc = KMS_E_BADREQ; break;
 	case 401: rc = KMS_E_UNAUTH; break;
 	case 503: rc = KMS_E_UNAVAIL; break;
-	default:  rc = KMS_E_HTTP; break;
+	default: rc = KMS_E_HTTP; break;
 	}
 	/* An Error body if there is one; the bare reason phrase otherwise. */
-	if (c->rlen == 0 || etsi_error_parse(c->rp, c->rlen, c->msg,
-	    sizeof(c->msg), c->detail, sizeof(c->detail)) == -1 ||
+	if (c->rlen == 0 ||
+	    etsi_error_parse(c->rp, c->rlen, c->msg, sizeof(c->msg), c->detail,
+		sizeof(c->detail)) == -1 ||
 	    c->msg[0] == '\0') {
 		c->detail[0] = '\0';
-		snprintf(c->msg, sizeof(c->msg), "%s", kms_http_reason((int)code) ?
-		    kms_http_reason((int)code) : "HTTP error");
+		snprintf(c->msg, sizeof(c->msg), "%s",
+		    kms_http_reason((int)code) ? kms_http_reason((int)code) :
+						 "HTTP error");
 	}
 	resp_wipe(c);
 	return rc;
@@ -451,13 +463,13 @@ static char *
 kms_url(struct kms_client *c, const char *sae, const char *what,
     const char *query, int *rc)
 {
-	char	*esc, *url = NULL;
+	char *esc, *url = NULL;
 
 	if ((*rc = kms_check_sae(c, sae)) != KMS_OK)
 		return NULL;
 	if ((esc = curl_easy_escape(c->h, sae, 0)) == NULL ||
 	    asprintf(&url, "%s/api/v1/keys/%s/%s%s", c->base, esc, what,
-	    query ? query : "") == -1) {
+		query ? query : "") == -1) {
 		url = NULL;
 		*rc = kms_fail(c, KMS_E_NOMEM, "out of memory");
 	}
@@ -484,8 +496,8 @@ static int
 kms_request(struct kms_client *c, const char *sae, const char *what,
     const char *query, const char *body)
 {
-	char	*url;
-	int	 rc;
+	char *url;
+	int   rc;
 
 	if ((url = kms_url(c, sae, what, query, &rc)) == NULL)
 		return rc;
@@ -497,8 +509,8 @@ kms_request(struct kms_client *c, const char *sae, const char *what,
 int
 kms_status(struct kms_client *c, const char *slave_sae, struct etsi_status *out)
 {
-	char	 err[ETSI_ERRLEN];
-	int	 rc;
+	char err[ETSI_ERRLEN];
+	int  rc;
 
 	if (!kms_begin(c, out, sizeof(*out)))
 		return KMS_E_ARG;
@@ -512,9 +524,9 @@ kms_status(struct kms_client *c, const char *slave_sae, struct etsi_status *out)
 /* What a key container must hold: number keys (0: any) of size bits (0:
  * any), and exactly the key IDs ids (NULL: any). */
 struct kms_want {
-	unsigned			 number;
-	unsigned			 size;
-	const struct etsi_key_ids	*ids;
+	unsigned		   number;
+	unsigned		   size;
+	const struct etsi_key_ids *ids;
 };
 
 /* Every asked ID came back exactly once (the KME may reorder). */
@@ -531,8 +543,10 @@ kms_check_ids(struct kms_client *c, const struct etsi_key_ids *ids,
 		for (size_t j = 0; j < out->n; j++)
 			found += strcmp(ids->ids[i], out->v[j].id) == 0;
 		if (found != 1)
-			return kms_fail(c, KMS_E_PROTO, "key %s came back %zu "
-			    "times", ids->ids[i], found);
+			return kms_fail(c, KMS_E_PROTO,
+			    "key %s came back %zu "
+			    "times",
+			    ids->ids[i], found);
 	}
 	return KMS_OK;
 }
@@ -551,9 +565,10 @@ kms_take_keys(struct kms_client *c, const struct kms_want *w,
 		    w->number, out->n);
 	for (size_t i = 0; w->size && i < out->n; i++)
 		if (out->v[i].len * 8 != w->size)
-			return kms_fail(c, KMS_E_PROTO, "asked for %u-bit keys, "
-			    "key %s has %zu bits", w->size, out->v[i].id,
-			    out->v[i].len * 8);
+			return kms_fail(c, KMS_E_PROTO,
+			    "asked for %u-bit keys, "
+			    "key %s has %zu bits",
+			    w->size, out->v[i].id, out->v[i].len * 8);
 	return w->ids ? kms_check_ids(c, w->ids, out) : KMS_OK;
 }
 
@@ -564,7 +579,7 @@ kms_keys_call(struct kms_client *c, const char *sae, const char *what,
     const char *query, const char *body, const struct kms_want *w,
     struct etsi_keys *out)
 {
-	int	rc;
+	int rc;
 
 	rc = kms_request(c, sae, what, query, body);
 	if (rc == KMS_OK && (rc = kms_take_keys(c, w, out)) != KMS_OK)
@@ -579,7 +594,7 @@ static int
 kms_post_keys(struct kms_client *c, const char *sae, const char *what,
     char *body, const struct kms_want *w, struct etsi_keys *out)
 {
-	int	rc;
+	int rc;
 
 	if (body == NULL)
 		return kms_fail(c, KMS_E_NOMEM, "out of memory");
@@ -592,8 +607,8 @@ int
 kms_enc_keys(struct kms_client *c, const char *slave_sae,
     const struct etsi_key_req *req, struct etsi_keys *out)
 {
-	struct kms_want	 w = { 1, 0, NULL };
-	int		 rc;
+	struct kms_want w = { 1, 0, NULL };
+	int		rc;
 
 	if (!kms_begin(c, out, sizeof(*out)))
 		return KMS_E_ARG;
@@ -603,17 +618,17 @@ kms_enc_keys(struct kms_client *c, const char *slave_sae,
 		w.number = req->number ? req->number : 1;
 		w.size = req->size;
 	}
-	return kms_post_keys(c, slave_sae, "enc_keys", req ?
-	    etsi_key_req_dump(req) : strdup("{}"), &w, out);
+	return kms_post_keys(c, slave_sae, "enc_keys",
+	    req ? etsi_key_req_dump(req) : strdup("{}"), &w, out);
 }
 
 int
 kms_enc_keys_get(struct kms_client *c, const char *slave_sae, unsigned number,
     unsigned size, struct etsi_keys *out)
 {
-	struct kms_want	 w = { number ? number : 1, size, NULL };
-	char		 q[64];
-	int		 n = 0;
+	struct kms_want w = { number ? number : 1, size, NULL };
+	char		q[64];
+	int		n = 0;
 
 	if (!kms_begin(c, out, sizeof(*out)))
 		return KMS_E_ARG;
@@ -630,8 +645,8 @@ int
 kms_dec_keys(struct kms_client *c, const char *master_sae,
     const struct etsi_key_ids *ids, struct etsi_keys *out)
 {
-	struct kms_want	 w = { 0, 0, ids };
-	int		 rc;
+	struct kms_want w = { 0, 0, ids };
+	int		rc;
 
 	if (!kms_begin(c, out, sizeof(*out)))
 		return KMS_E_ARG;
@@ -648,18 +663,20 @@ int
 kms_dec_keys_get(struct kms_client *c, const char *master_sae,
     const char *key_id, struct etsi_keys *out)
 {
-	struct etsi_key_ids	 one = { NULL, 0 };
-	struct kms_want		 w = { 0, 0, &one };
-	char			*esc = NULL, q[16 + 3 * ETSI_KEY_ID_MAX];
-	size_t			 n;
-	int			 rc;
+	struct etsi_key_ids one = { NULL, 0 };
+	struct kms_want	    w = { 0, 0, &one };
+	char		   *esc = NULL, q[16 + 3 * ETSI_KEY_ID_MAX];
+	size_t		    n;
+	int		    rc;
 
 	if (!kms_begin(c, out, sizeof(*out)))
 		return KMS_E_ARG;
 	n = key_id ? strlen(key_id) : 0;
 	if (n == 0 || n > ETSI_KEY_ID_MAX)
-		return kms_fail(c, KMS_E_ARG, "key ID must have 1 to %d "
-		    "characters", ETSI_KEY_ID_MAX);
+		return kms_fail(c, KMS_E_ARG,
+		    "key ID must have 1 to %d "
+		    "characters",
+		    ETSI_KEY_ID_MAX);
 	if ((esc = curl_easy_escape(c->h, key_id, (int)n)) == NULL ||
 	    etsi_key_ids_alloc(&one, 1) == -1) {
 		rc = kms_fail(c, KMS_E_NOMEM, "out of memory");
@@ -668,7 +685,7 @@ kms_dec_keys_get(struct kms_client *c, const char *master_sae,
 	snprintf(q, sizeof(q), "?key_ID=%s", esc);
 	memcpy(one.ids[0], key_id, n + 1);
 	rc = kms_keys_call(c, master_sae, "dec_keys", q, NULL, &w, out);
- done:
+done:
 	etsi_key_ids_free(&one);
 	curl_free(esc);
 	return rc;

@@ -18,7 +18,9 @@
 static enum metrics_ep
 ep_of(enum etsiapi_op op)
 {
-	return op == ETSIAPI_STATUS ? M_STATUS : op == ETSIAPI_ENC ? M_ENC : M_DEC;
+	return op == ETSIAPI_STATUS ? M_STATUS :
+	    op == ETSIAPI_ENC	    ? M_ENC :
+				      M_DEC;
 }
 
 /* The northbound limits: kmsd splits upstream, so it takes more per call. */
@@ -40,23 +42,26 @@ kmsd_limits(const struct kmsd_config *c, struct etsiapi_limits *l)
 static int
 up_error(struct httpd_resp *resp, const struct up_err *e)
 {
-	char		 msg[ETSI_ERRLEN];
-	const char	*detail = e->detail[0] ? e->detail : NULL;
+	char	    msg[ETSI_ERRLEN];
+	const char *detail = e->detail[0] ? e->detail : NULL;
 
 	if (e->status == 400 || e->status == 401)
 		return httpd_error(resp, e->status, e->message, detail);
-	if (e->status == 0 && (e->kms == KMS_E_CONNECT || e->kms == KMS_E_TLS ||
-	    e->kms == KMS_E_TIMEOUT)) {
-		snprintf(msg, sizeof(msg), "KME unreachable: %.200s", e->message);
+	if (e->status == 0 &&
+	    (e->kms == KMS_E_CONNECT || e->kms == KMS_E_TLS ||
+		e->kms == KMS_E_TIMEOUT)) {
+		snprintf(msg, sizeof(msg), "KME unreachable: %.200s",
+		    e->message);
 		return httpd_error(resp, 503, msg, detail);
 	}
 	if (e->status == 0) {
-		snprintf(msg, sizeof(msg), "kmsd could not call the KME: %.200s",
-		    e->message);
+		snprintf(msg, sizeof(msg),
+		    "kmsd could not call the KME: %.200s", e->message);
 		return httpd_error(resp, 500, msg, detail);
 	}
 	if (e->status == 503)
-		snprintf(msg, sizeof(msg), "KME unavailable: %.200s", e->message);
+		snprintf(msg, sizeof(msg), "KME unavailable: %.200s",
+		    e->message);
 	else
 		snprintf(msg, sizeof(msg), "KME answered %d: %.200s", e->status,
 		    e->message);
@@ -67,10 +72,12 @@ static int
 acl_refuse(struct httpd_resp *resp, const char *caller, const char *what,
     const char *peer)
 {
-	char	msg[ETSI_ERRLEN];
+	char msg[ETSI_ERRLEN];
 
-	log_info("refused: SAE \"%s\" may not %s \"%s\" (ACL)", caller, what, peer);
-	snprintf(msg, sizeof(msg), "SAE \"%s\" may not %s \"%s\"", caller, what, peer);
+	log_info("refused: SAE \"%s\" may not %s \"%s\" (ACL)", caller, what,
+	    peer);
+	snprintf(msg, sizeof(msg), "SAE \"%s\" may not %s \"%s\"", caller, what,
+	    peer);
 	return httpd_error(resp, 401, msg, NULL);
 }
 
@@ -122,16 +129,16 @@ static int
 api_status(struct kmsd *k, const struct kmsd_sae *s, const char *slave,
     struct httpd_resp *resp)
 {
-	struct etsi_status	st;
-	struct up_err		e;
-	bool			pooled = is_pooled(s, slave);
+	struct etsi_status st;
+	struct up_err	   e;
+	bool		   pooled = is_pooled(s, slave);
 
 	if (!kmsd_sae_has_peer(s, slave))
 		return acl_refuse(resp, s->id, "exchange keys with", slave);
 	if (upstream_status(k->up, s->id, slave, &st, &e) == -1)
 		return up_error(resp, &e);
-	status_through(k->cfg, pooled, pooled ? pool_count(k->pool, s->id,
-	    slave) : 0, &st);
+	status_through(k->cfg, pooled,
+	    pooled ? pool_count(k->pool, s->id, slave) : 0, &st);
 	resp->status = 200;
 	resp->body = etsi_status_dump(&st);
 	return resp->body ? 0 : -1;
@@ -173,11 +180,11 @@ static int
 api_enc(struct kmsd *k, const struct httpd_req *req, const struct kmsd_sae *s,
     const char *slave, struct httpd_resp *resp)
 {
-	struct etsiapi_limits	 lim;
-	struct etsi_key_req	 kr;
-	struct etsi_keys	 keys = { NULL, 0 };
-	struct up_err		 e;
-	int			 ret;
+	struct etsiapi_limits lim;
+	struct etsi_key_req   kr;
+	struct etsi_keys      keys = { NULL, 0 };
+	struct up_err	      e;
+	int		      ret;
 
 	if (!kmsd_sae_has_peer(s, slave))
 		return acl_refuse(resp, s->id, "request keys for", slave);
@@ -188,7 +195,8 @@ api_enc(struct kmsd *k, const struct httpd_req *req, const struct kmsd_sae *s,
 	}
 	for (size_t i = 0; i < kr.nslaves; i++)
 		if (!kmsd_sae_has_peer(s, kr.slaves[i])) {
-			ret = acl_refuse(resp, s->id, "request keys for", kr.slaves[i]);
+			ret = acl_refuse(resp, s->id, "request keys for",
+			    kr.slaves[i]);
 			goto done;
 		}
 	if (api_enc_pooled(k, s, slave, &kr, &keys))
@@ -208,11 +216,11 @@ static int
 api_dec(struct kmsd *k, const struct httpd_req *req, const struct kmsd_sae *s,
     const char *master, struct httpd_resp *resp)
 {
-	struct etsiapi_limits	 lim;
-	struct etsi_key_ids	 ids;
-	struct etsi_keys	 keys = { NULL, 0 };
-	struct up_err		 e;
-	int			 ret;
+	struct etsiapi_limits lim;
+	struct etsi_key_ids   ids;
+	struct etsi_keys      keys = { NULL, 0 };
+	struct up_err	      e;
+	int		      ret;
 
 	if (!kmsd_sae_has_peer(s, master))
 		return acl_refuse(resp, s->id, "receive keys from", master);
@@ -220,8 +228,8 @@ api_dec(struct kmsd *k, const struct httpd_req *req, const struct kmsd_sae *s,
 	if (etsiapi_dec_request(req, &lim, &ids, resp) == -1)
 		return resp->body ? 0 : -1;
 	if (upstream_dec(k->up, s->id, master, &ids, &keys, &e) == -1) {
-		log_info("dec_keys %s <- %s: %zu keys failed upstream: %s", s->id,
-		    master, ids.n, e.message);
+		log_info("dec_keys %s <- %s: %zu keys failed upstream: %s",
+		    s->id, master, ids.n, e.message);
 		ret = up_error(resp, &e);
 	} else
 		ret = api_keys_reply(resp, M_DEC, &keys);
@@ -233,9 +241,9 @@ static int
 api_etsi(struct kmsd *k, const struct httpd_req *req, struct httpd_resp *resp,
     enum etsiapi_op *op)
 {
-	const struct kmsd_sae	*s;
-	const char		*caller;
-	char			 sae[ETSI_ID_MAX + 1], msg[ETSI_ERRLEN];
+	const struct kmsd_sae *s;
+	const char	      *caller;
+	char		       sae[ETSI_ID_MAX + 1], msg[ETSI_ERRLEN];
 
 	if (etsiapi_route(req, sae, op, resp) == -1)
 		return resp->body ? 0 : -1;
@@ -243,40 +251,40 @@ api_etsi(struct kmsd *k, const struct httpd_req *req, struct httpd_resp *resp,
 	if ((s = kmsd_config_sae(k->cfg, caller)) == NULL) {
 		log_info("refused %s %s: SAE \"%s\" is not configured here",
 		    req->method, req->path, caller);
-		snprintf(msg, sizeof(msg), "SAE \"%s\" is not a local SAE of %s",
-		    caller, k->cfg->id);
+		snprintf(msg, sizeof(msg),
+		    "SAE \"%s\" is not a local SAE of %s", caller, k->cfg->id);
 		return httpd_error(resp, 401, msg, NULL);
 	}
 	switch (*op) {
-	case ETSIAPI_STATUS:
-		return api_status(k, s, sae, resp);
-	case ETSIAPI_ENC:
-		return api_enc(k, req, s, sae, resp);
-	default:
-		return api_dec(k, req, s, sae, resp);
+	case ETSIAPI_STATUS: return api_status(k, s, sae, resp);
+	case ETSIAPI_ENC: return api_enc(k, req, s, sae, resp);
+	default: return api_dec(k, req, s, sae, resp);
 	}
 }
 
 static int
 ops_healthz(struct kmsd *k, struct httpd_resp *resp)
 {
-	struct buf	b;
-	char		line[512];
-	bool		up = upstream_reachable(k->up), empty = false;
-	int		n;
+	struct buf b;
+	char	   line[512];
+	bool	   up = upstream_reachable(k->up), empty = false;
+	int	   n;
 
 	buf_init(&b, 1 << 20);
-	n = snprintf(line, sizeof(line), "{\"id\":\"%s\",\"upstream\":\"%s\","
-	    "\"pools\":[", k->cfg->id, up ? "reachable" : "unreachable");
+	n = snprintf(line, sizeof(line),
+	    "{\"id\":\"%s\",\"upstream\":\"%s\","
+	    "\"pools\":[",
+	    k->cfg->id, up ? "reachable" : "unreachable");
 	buf_add(&b, line, (size_t)n);
 	for (size_t i = 0, first = 1; i < k->cfg->nsaes; i++) {
-		const struct kmsd_sae	*s = &k->cfg->saes[i];
+		const struct kmsd_sae *s = &k->cfg->saes[i];
 
 		for (size_t j = 0; j < s->npool; j++, first = 0) {
-			size_t	c = pool_count(k->pool, s->id, s->pool[j]);
+			size_t c = pool_count(k->pool, s->id, s->pool[j]);
 
 			empty |= c == 0;
-			n = snprintf(line, sizeof(line), "%s{\"master\":\"%s\","
+			n = snprintf(line, sizeof(line),
+			    "%s{\"master\":\"%s\","
 			    "\"slave\":\"%s\",\"keys\":%zu,\"low\":%u,\"high\":%u}",
 			    first ? "" : ",", s->id, s->pool[j], c,
 			    k->cfg->pool_low, k->cfg->pool_high);
@@ -285,7 +293,9 @@ ops_healthz(struct kmsd *k, struct httpd_resp *resp)
 	}
 	/* Serving from the pool while the KME is away is degraded, not down. */
 	n = snprintf(line, sizeof(line), "],\"status\":\"%s\"}\n",
-	    up ? "ok" : empty ? "down" : "degraded");
+	    up	      ? "ok" :
+		empty ? "down" :
+			"degraded");
 	if (buf_add(&b, line, (size_t)n + 1) == -1) {
 		buf_free(&b);
 		return -1;
@@ -299,12 +309,12 @@ ops_healthz(struct kmsd *k, struct httpd_resp *resp)
 static int
 ops_metrics(struct kmsd *k, struct httpd_resp *resp)
 {
-	struct metrics_pool_gauge	 g[KMSD_MAX_SAES * KMSD_MAX_PEERS];
-	struct buf			 b;
-	size_t				 ng = 0;
+	struct metrics_pool_gauge g[KMSD_MAX_SAES * KMSD_MAX_PEERS];
+	struct buf		  b;
+	size_t			  ng = 0;
 
 	for (size_t i = 0; i < k->cfg->nsaes; i++) {
-		const struct kmsd_sae	*s = &k->cfg->saes[i];
+		const struct kmsd_sae *s = &k->cfg->saes[i];
 
 		for (size_t j = 0; j < s->npool; j++, ng++) {
 			g[ng].master = s->id;
@@ -339,8 +349,10 @@ static int
 ops(struct kmsd *k, const struct httpd_req *req, struct httpd_resp *resp)
 {
 	if (strcmp(req->method, "GET") != 0)
-		return httpd_error(resp, 405, "method not allowed here (GET)", NULL);
-	return req->path[1] == 'h' ? ops_healthz(k, resp) : ops_metrics(k, resp);
+		return httpd_error(resp, 405, "method not allowed here (GET)",
+		    NULL);
+	return req->path[1] == 'h' ? ops_healthz(k, resp) :
+				     ops_metrics(k, resp);
 }
 
 /*
@@ -351,13 +363,14 @@ ops(struct kmsd *k, const struct httpd_req *req, struct httpd_resp *resp)
 static int
 ops_on_api(struct kmsd *k, const struct httpd_req *req, struct httpd_resp *resp)
 {
-	const char	*who = k->cfg->metrics_sae;
+	const char *who = k->cfg->metrics_sae;
 
 	if (who != NULL && strcmp(req->peer_cn, who) == 0)
 		return ops(k, req, resp);
 	log_info("refused %s %s on the API port to \"%s\": not metrics_sae",
 	    req->method, req->path, req->peer_cn);
-	return httpd_error(resp, 401, "/healthz and /metrics are served on "
+	return httpd_error(resp, 401,
+	    "/healthz and /metrics are served on "
 	    "metrics_listen, or here only to the client named by metrics_sae",
 	    NULL);
 }
@@ -365,10 +378,10 @@ ops_on_api(struct kmsd *k, const struct httpd_req *req, struct httpd_resp *resp)
 int
 kmsd_api_handle(void *ctx, const struct httpd_req *req, struct httpd_resp *resp)
 {
-	struct kmsd	*k = ctx;
-	enum etsiapi_op	 op = ETSIAPI_STATUS;
-	bool		 etsi = !is_ops_path(req);
-	int		 rc;
+	struct kmsd    *k = ctx;
+	enum etsiapi_op op = ETSIAPI_STATUS;
+	bool		etsi = !is_ops_path(req);
+	int		rc;
 
 	/* Counted before the check: drain() in main.c waits for these. */
 	atomic_fetch_add(&k->inflight, 1);
@@ -376,25 +389,30 @@ kmsd_api_handle(void *ctx, const struct httpd_req *req, struct httpd_resp *resp)
 	if (!etsi)
 		rc = ops_on_api(k, req, resp);
 	else
-		rc = atomic_load(&k->stopping) ? httpd_error(resp, 503,
-		    "kmsd is stopping", NULL) : api_etsi(k, req, resp, &op);
+		rc = atomic_load(&k->stopping) ?
+		    httpd_error(resp, 503, "kmsd is stopping", NULL) :
+		    api_etsi(k, req, resp, &op);
 	pthread_rwlock_unlock(&k->cfg_lock);
 	atomic_fetch_sub(&k->inflight, 1);
 	if (etsi)
 		metrics_request(resp->status == 404 || resp->status == 405 ?
-		    M_OTHER : ep_of(op), rc == -1 ? 500 : resp->status);
+			M_OTHER :
+			ep_of(op),
+		    rc == -1 ? 500 : resp->status);
 	return rc;
 }
 
 int
 kmsd_ops_handle(void *ctx, const struct httpd_req *req, struct httpd_resp *resp)
 {
-	struct kmsd	*k = ctx;
-	int		 rc;
+	struct kmsd *k = ctx;
+	int	     rc;
 
 	if (!is_ops_path(req))
-		return httpd_error(resp, 404, "unknown path: this listener serves "
-		    "/healthz and /metrics", NULL);
+		return httpd_error(resp, 404,
+		    "unknown path: this listener serves "
+		    "/healthz and /metrics",
+		    NULL);
 	pthread_rwlock_rdlock(&k->cfg_lock);
 	rc = ops(k, req, resp);
 	pthread_rwlock_unlock(&k->cfg_lock);

@@ -8,21 +8,19 @@
 #include "common/etsi.h"
 #include "kmsd/config.h"
 
-#define K(m)	CFG_AT(struct kmsd_config, m)
-#define S(m)	CFG_AT(struct kmsd_sae, m)
+#define K(m) CFG_AT(struct kmsd_config, m)
+#define S(m) CFG_AT(struct kmsd_sae, m)
 
-static const struct cfg_name	log_levels[] = {
-	{ "error", 0 }, { "warn", 0 }, { "info", 0 }, { "debug", 0 }, { NULL, 0 }
-};
-static const struct cfg_name	modes[] = {
-	{ "hardware", 0 }, { "simulator", 1 }, { NULL, 0 }
-};
+static const struct cfg_name log_levels[] = { { "error", 0 }, { "warn", 0 },
+	{ "info", 0 }, { "debug", 0 }, { NULL, 0 } };
+static const struct cfg_name modes[] = { { "hardware", 0 }, { "simulator", 1 },
+	{ NULL, 0 } };
 
 static const struct cfg_opt kmsd_opts[] = {
 	{ "kmsd", "id", CFG_STR, K(id), "kmsd", "id",
 	    .help = "name in logs and /healthz", .arg = "NAME" },
-	{ "kmsd", "listen", CFG_ADDR, K(listen_host), "127.0.0.1:7443", "listen",
-	    .help = "ETSI 014 API for local SAEs (mutual TLS)",
+	{ "kmsd", "listen", CFG_ADDR, K(listen_host), "127.0.0.1:7443",
+	    "listen", .help = "ETSI 014 API for local SAEs (mutual TLS)",
 	    .off2 = offsetof(struct kmsd_config, listen_port) },
 	{ "kmsd", "cert", CFG_PATH, K(cert), NULL, "cert",
 	    .help = "kmsd's server certificate (PEM; required)" },
@@ -33,22 +31,28 @@ static const struct cfg_opt kmsd_opts[] = {
 	{ "kmsd", "db", CFG_PATH, K(db), NULL, "db",
 	    .help = "key pool database, SQLite (required)" },
 	{ "kmsd", "kek_file", CFG_PATH, K(kek_file), NULL, "kek-file",
-	    .help = "key-encryption key file (0600; made if absent; required)" },
+	    .help =
+		"key-encryption key file (0600; made if absent; required)" },
 	{ "kmsd", "metrics_listen", CFG_ADDR, K(metrics_host), NULL,
-	    "metrics-listen", .help = "plain-HTTP /healthz and /metrics (off if unset)",
+	    "metrics-listen",
+	    .help = "plain-HTTP /healthz and /metrics (off if unset)",
 	    .off2 = offsetof(struct kmsd_config, metrics_port),
 	    .seen = CFG_SEEN(struct kmsd_config, metrics_set) },
 	{ "kmsd", "metrics_sae", CFG_ID, K(metrics_sae), NULL, "metrics-sae",
-	    .help = "client CN also served /healthz, /metrics on the API port" },
+	    .help =
+		"client CN also served /healthz, /metrics on the API port" },
 	{ "kmsd", "ready_file", CFG_PATH, K(ready_file), NULL, "ready-file",
-	    .help = "write api_port=, metrics_port=, kme_port=, pid= here when up" },
+	    .help =
+		"write api_port=, metrics_port=, kme_port=, pid= here when up" },
 	{ "kmsd", "log_level", CFG_STR, K(log_level), "info", "log-level",
 	    .help = "least important log lines written", .names = log_levels },
 	{ "kmsd", "max_body", CFG_UINT, K(max_body), "65536", NULL,
-	    .help = "largest request body in bytes", .min = 1024, .max = 16 * 1024 * 1024},
+	    .help = "largest request body in bytes", .min = 1024,
+	    .max = 16 * 1024 * 1024 },
 	{ "kmsd", "max_key_per_request", CFG_UINT, K(max_key_per_request),
 	    "1024", "max-key-per-request",
-	    .help = "keys per local request (split for the KME)", .min = 1, .max = ETSI_MAX_KEYS},
+	    .help = "keys per local request (split for the KME)", .min = 1,
+	    .max = ETSI_MAX_KEYS },
 	CFG_HTTPD_LIMITS("kmsd", struct kmsd_config, http),
 	{ "upstream", "mode", CFG_ENUM, K(simulator), "hardware", "mode",
 	    .help = "hardware (a KME at url) or simulator (embedded qkd-sim)",
@@ -58,37 +62,44 @@ static const struct cfg_opt kmsd_opts[] = {
 	{ "upstream", "ca", CFG_PATH, K(up_ca), NULL, "upstream-ca",
 	    .help = "CA of the KME's certificate (default: [kmsd] ca)" },
 	{ "upstream", "timeout_ms", CFG_UINT, K(timeout_ms), "3000",
-	    "upstream-timeout-ms", .help = "per KME call, milliseconds", .min = 10, .max = 600000},
+	    "upstream-timeout-ms", .help = "per KME call, milliseconds",
+	    .min = 10, .max = 600000 },
 	{ "upstream", "connections", CFG_UINT, K(connections), "4", NULL,
-	    .help = "persistent TLS connections per SAE identity", .min = 1, .max = 64},
+	    .help = "persistent TLS connections per SAE identity", .min = 1,
+	    .max = 64 },
 	{ "upstream", "simulator_config", CFG_PATH, K(sim_config), NULL,
-	    "simulator-config", .help = "qkd-sim config of the embedded KME "
-	    "(simulator mode)" },
+	    "simulator-config",
+	    .help = "qkd-sim config of the embedded KME "
+		    "(simulator mode)" },
 	{ "pool", "key_size", CFG_UINT, K(key_size), "256", NULL,
-	    .help = "bits of pooled keys, a multiple of 8", .min = 8, .max = ETSI_MAX_KEY_BYTES * 8},
+	    .help = "bits of pooled keys, a multiple of 8", .min = 8,
+	    .max = ETSI_MAX_KEY_BYTES * 8 },
 	{ "pool", "low", CFG_UINT, K(pool_low), "256", "pool-low",
-	    .help = "refill below this many keys per pair", .min = 0, .max = 10000000},
+	    .help = "refill below this many keys per pair", .min = 0,
+	    .max = 10000000 },
 	{ "pool", "high", CFG_UINT, K(pool_high), "1024", "pool-high",
-	    .help = "refill up to this many", .min = 1, .max = 10000000},
+	    .help = "refill up to this many", .min = 1, .max = 10000000 },
 	{ "pool", "batch", CFG_UINT, K(pool_batch), "128", NULL,
-	    .help = "keys per refill request", .min = 1, .max = 100000},
+	    .help = "keys per refill request", .min = 1, .max = 100000 },
 	{ "pool", "lease", CFG_UINT, K(pool_lease), "256", NULL,
-	    .help = "keys taken from disk per lease", .min = 1, .max = 100000},
+	    .help = "keys taken from disk per lease", .min = 1, .max = 100000 },
 	{ "pool", "ttl_s", CFG_UINT, K(pool_ttl_s), "3600", "pool-ttl-s",
-	    .help = "drop pooled keys older than this, seconds", .min = 1, .max = 100000000},
+	    .help = "drop pooled keys older than this, seconds", .min = 1,
+	    .max = 100000000 },
 	{ "sae *", "cert", CFG_PATH, S(cert), NULL, NULL,
 	    .help = "kmsd's client certificate for this local SAE at the KME "
-	    "(required)" },
+		    "(required)" },
 	{ "sae *", "key", CFG_PATH, S(key), NULL, NULL,
 	    .help = "its private key (required)" },
 	{ "sae *", "peers", CFG_IDLIST, S(peers), NULL, NULL,
-	    .help = "ACL: remote SAEs this SAE exchanges keys with", .max = KMSD_MAX_PEERS,
-	    .off2 = offsetof(struct kmsd_sae, npeers) },
+	    .help = "ACL: remote SAEs this SAE exchanges keys with",
+	    .max = KMSD_MAX_PEERS, .off2 = offsetof(struct kmsd_sae, npeers) },
 	{ "sae *", "pool", CFG_IDLIST, S(pool), NULL, NULL,
 	    .help = "remote SAEs to keep a key pool for (among peers)",
 	    .max = KMSD_MAX_PEERS, .off2 = offsetof(struct kmsd_sae, npool) },
 	{ "sae_map", "*", CFG_MAP, K(map), NULL, NULL,
-	    .help = "a client certificate CN (the key) that stands for this SAE ID",
+	    .help =
+		"a client certificate CN (the key) that stands for this SAE ID",
 	    .max = KMSD_MAX_MAP, .off2 = offsetof(struct kmsd_config, nmap) },
 };
 
@@ -97,14 +108,15 @@ static void *
 kmsd_sae_instance(void *cfg, const char *name, const char *id, char *err,
     size_t el)
 {
-	struct kmsd_config	*c = cfg;
+	struct kmsd_config *c = cfg;
 
 	for (size_t i = 0; i < c->nsaes; i++)
 		if (strcmp(c->saes[i].id, id) == 0)
 			return &c->saes[i];
 	if (!etsi_id_valid(id) || c->nsaes == KMSD_MAX_SAES) {
-		snprintf(err, el, "[sae %s]: not a valid SAE ID (or more than %d SAEs)",
-		    id, KMSD_MAX_SAES);
+		snprintf(err, el,
+		    "[sae %s]: not a valid SAE ID (or more than %d SAEs)", id,
+		    KMSD_MAX_SAES);
 		return NULL;
 	}
 	if ((c->saes[c->nsaes].id = strdup(id)) == NULL)
@@ -116,14 +128,18 @@ static int
 sae_finish(const struct kmsd_sae *s, char *err, size_t errlen)
 {
 	if (s->cert == NULL || s->key == NULL) {
-		snprintf(err, errlen, "[sae %s] needs cert and key (its identity "
-		    "at the KME)", s->id);
+		snprintf(err, errlen,
+		    "[sae %s] needs cert and key (its identity "
+		    "at the KME)",
+		    s->id);
 		return -1;
 	}
 	for (size_t i = 0; i < s->npool; i++)
 		if (!kmsd_sae_has_peer(s, s->pool[i])) {
-			snprintf(err, errlen, "[sae %s] pool \"%s\" is not in its "
-			    "peers", s->id, s->pool[i]);
+			snprintf(err, errlen,
+			    "[sae %s] pool \"%s\" is not in its "
+			    "peers",
+			    s->id, s->pool[i]);
 			return -1;
 		}
 	return 0;
@@ -155,8 +171,8 @@ kmsd_missing(const struct kmsd_config *c)
 static int
 kmsd_config_finish(void *cfg, char *err, size_t errlen)
 {
-	struct kmsd_config	*c = cfg;
-	const char		*miss;
+	struct kmsd_config *c = cfg;
+	const char	   *miss;
 
 	if ((miss = kmsd_missing(c)) != NULL) {
 		snprintf(err, errlen, "%s is not set", miss);
@@ -165,7 +181,8 @@ kmsd_config_finish(void *cfg, char *err, size_t errlen)
 	if (c->up_ca == NULL && (c->up_ca = strdup(c->ca)) == NULL)
 		return -1;
 	if (c->key_size % 8 != 0) {
-		snprintf(err, errlen, "[pool] key_size \"%u\" is not a multiple of 8",
+		snprintf(err, errlen,
+		    "[pool] key_size \"%u\" is not a multiple of 8",
 		    c->key_size);
 		return -1;
 	}
@@ -207,12 +224,14 @@ kmsd_config_free_cb(void *cfg)
 
 const struct cfg_table kmsd_cfg_table = {
 	.prog = "kmsd",
-	.usage = "kmsd --config FILE [options]\n       kmsd --check-config FILE",
-	.about = "Per-site key daemon: ETSI GS QKD 014 with mutual TLS for local "
+	.usage =
+	    "kmsd --config FILE [options]\n       kmsd --check-config FILE",
+	.about =
+	    "Per-site key daemon: ETSI GS QKD 014 with mutual TLS for local "
 	    "SAEs,\na prefetched encrypted key pool, and the site's KME behind "
 	    "it.\nSee kmsd/README.md.",
 	.tail = "signals: SIGTERM/SIGINT stop, SIGHUP reloads the ACL and "
-	    "certificates",
+		"certificates",
 	.opts = kmsd_opts,
 	.nopts = sizeof(kmsd_opts) / sizeof(kmsd_opts[0]),
 	.init = kmsd_config_init,

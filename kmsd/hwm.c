@@ -17,8 +17,8 @@
 
 static const char hwm_aad[] = "kmsd pool high-water marks v1";
 
-#define HWM_ENT_MAX	(2 + 2 * ETSI_ID_MAX + 8)
-#define HWM_PAIRS_MAX	((SEAL_FILE_MAX - HWM_ID_LEN - 4) / HWM_ENT_MAX)
+#define HWM_ENT_MAX   (2 + 2 * ETSI_ID_MAX + 8)
+#define HWM_PAIRS_MAX ((SEAL_FILE_MAX - HWM_ID_LEN - 4) / HWM_ENT_MAX)
 
 static struct hwm_ent *
 hwm_find(const struct hwm *h, const char *master, const char *slave)
@@ -34,8 +34,8 @@ hwm_find(const struct hwm *h, const char *master, const char *slave)
 static int
 hwm_put(struct hwm *h, const char *master, const char *slave, uint64_t mark)
 {
-	struct hwm_ent	*e;
-	size_t		 cap;
+	struct hwm_ent *e;
+	size_t		cap;
 
 	if ((e = hwm_find(h, master, slave)) != NULL) {
 		if (mark > e->mark)
@@ -80,7 +80,7 @@ put_be(uint8_t *p, uint64_t v, size_t n)
 static int
 get_id(const uint8_t *p, size_t len, size_t *o, char out[ETSI_ID_MAX + 1])
 {
-	size_t	l;
+	size_t l;
 
 	if (*o >= len || (l = p[*o]) == 0 || l > ETSI_ID_MAX ||
 	    len - *o - 1 < l)
@@ -95,8 +95,8 @@ get_id(const uint8_t *p, size_t len, size_t *o, char out[ETSI_ID_MAX + 1])
 static int
 hwm_parse(struct hwm *h, const uint8_t *p, size_t len, uint8_t *id)
 {
-	char		m[ETSI_ID_MAX + 1], s[ETSI_ID_MAX + 1];
-	size_t		o = HWM_ID_LEN + 4, n, i;
+	char   m[ETSI_ID_MAX + 1], s[ETSI_ID_MAX + 1];
+	size_t o = HWM_ID_LEN + 4, n, i;
 
 	if (len < o)
 		return -1;
@@ -118,7 +118,7 @@ static int
 hwm_read(struct hwm *h, struct seal *s, uint8_t *id, bool *absent, char *err,
     size_t errlen)
 {
-	uint8_t	*p;
+	uint8_t *p;
 	size_t	 n;
 	int	 rc;
 
@@ -128,8 +128,10 @@ hwm_read(struct hwm *h, struct seal *s, uint8_t *id, bool *absent, char *err,
 	if (rc != 0)
 		return rc == 1 ? 0 : -1;
 	if (hwm_parse(h, p, n, id) == -1) {
-		snprintf(err, errlen, "%s: authenticates but does not parse "
-		    "(written by another version?)", h->path);
+		snprintf(err, errlen,
+		    "%s: authenticates but does not parse "
+		    "(written by another version?)",
+		    h->path);
 		rc = -1;
 	}
 	OPENSSL_cleanse(p, n);
@@ -159,7 +161,7 @@ hwm_load(struct hwm *h, struct seal *s, const char *path, bool *fresh,
 int
 hwm_save(struct hwm *h, struct seal *s, char *err, size_t errlen)
 {
-	uint8_t	*p;
+	uint8_t *p;
 	size_t	 o = HWM_ID_LEN + 4, l;
 	int	 rc;
 
@@ -191,7 +193,7 @@ int
 hwm_raise(struct hwm *h, struct seal *s, const char *master, const char *slave,
     uint64_t seq)
 {
-	uint8_t	id[HWM_ID_LEN];
+	uint8_t id[HWM_ID_LEN];
 	char	err[512];
 	bool	absent;
 
@@ -203,7 +205,8 @@ hwm_raise(struct hwm *h, struct seal *s, const char *master, const char *slave,
 	}
 	if (!absent && CRYPTO_memcmp(id, h->id, HWM_ID_LEN) != 0) {
 		log_err("pool: high-water marks: %s now belongs to another "
-		    "pool (replaced while running)", h->path);
+			"pool (replaced while running)",
+		    h->path);
 		return -1;
 	}
 	if (hwm_put(h, master, slave, seq) == -1) {

@@ -22,19 +22,19 @@
 #include "common/etsi.h"
 #include "common/seal.h"
 
-#define HWM_ID_LEN	16
+#define HWM_ID_LEN 16
 
 struct hwm_ent {
-	char		master[ETSI_ID_MAX + 1];
-	char		slave[ETSI_ID_MAX + 1];
-	uint64_t	mark;		/* every seq <= mark was leased */
+	char	 master[ETSI_ID_MAX + 1];
+	char	 slave[ETSI_ID_MAX + 1];
+	uint64_t mark; /* every seq <= mark was leased */
 };
 
 struct hwm {
-	char		*path;
-	uint8_t		 id[HWM_ID_LEN];	/* pool ID, in every row's AAD */
-	struct hwm_ent	*v;
-	size_t		 n, cap;
+	char	       *path;
+	uint8_t		id[HWM_ID_LEN]; /* pool ID, in every row's AAD */
+	struct hwm_ent *v;
+	size_t		n, cap;
 };
 
 /*
@@ -43,21 +43,21 @@ struct hwm {
  * the ID). 0, or -1 with err if the file is unreadable or does not
  * authenticate.
  */
-int		 hwm_load(struct hwm *h, struct seal *s, const char *path,
-		    bool *fresh, char *err, size_t errlen);
-int		 hwm_save(struct hwm *h, struct seal *s, char *err, size_t errlen);
+int hwm_load(struct hwm *h, struct seal *s, const char *path, bool *fresh,
+    char *err, size_t errlen);
+int hwm_save(struct hwm *h, struct seal *s, char *err, size_t errlen);
 
 /*
  * Raises (master, slave)'s mark to at least seq, merges the marks the file
  * holds now (another process's leases), and saves: durable when it returns
  * 0. -1 logged.
  */
-int		 hwm_raise(struct hwm *h, struct seal *s, const char *master,
-		    const char *slave, uint64_t seq);
+int hwm_raise(struct hwm *h, struct seal *s, const char *master,
+    const char *slave, uint64_t seq);
 
-uint64_t	 hwm_get(const struct hwm *h, const char *master,
-		    const char *slave);			/* 0: none */
-uint64_t	 hwm_max(const struct hwm *h);		/* over all pairs */
-void		 hwm_free(struct hwm *h);		/* NULL ok */
+uint64_t hwm_get(const struct hwm *h, const char *master,
+    const char *slave);		       /* 0: none */
+uint64_t hwm_max(const struct hwm *h); /* over all pairs */
+void	 hwm_free(struct hwm *h);      /* NULL ok */
 
 #endif

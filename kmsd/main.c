@@ -16,24 +16,25 @@
 static struct upstream_id *
 upstream_ids(const struct kmsd_config *c)
 {
-	struct upstream_id	*ids;
+	struct upstream_id *ids;
 
 	if ((ids = calloc(c->nsaes, sizeof(*ids))) == NULL)
 		return NULL;
 	for (size_t i = 0; i < c->nsaes; i++) {
-		char	why[TLSID_WHYLEN];
+		char why[TLSID_WHYLEN];
 
 		ids[i].sae = c->saes[i].id;
 		ids[i].cert = c->saes[i].cert;
 		ids[i].key = c->saes[i].key;
 		if (tlsid_cert_is(ids[i].cert, c->ca, ids[i].sae, why,
-		    sizeof(why)) == 1)
-			log_warn("[sae %s] cert %s has CN \"%s\" and is issued by "
+			sizeof(why)) == 1)
+			log_warn(
+			    "[sae %s] cert %s has CN \"%s\" and is issued by "
 			    "[kmsd] ca, the CA of the local SAEs: the KME cannot "
 			    "tell kmsd from the SAE itself, which could call the "
 			    "KME around kmsd's ACL; give kmsd its own certificate "
-			    "(kmsd/README.md, Identities)", ids[i].sae,
-			    ids[i].cert, ids[i].sae);
+			    "(kmsd/README.md, Identities)",
+			    ids[i].sae, ids[i].cert, ids[i].sae);
 	}
 	return ids;
 }
@@ -42,7 +43,7 @@ static struct httpd *
 api_listen(struct kmsd *k, const struct kmsd_config *c, uint16_t port,
     char *err, size_t errlen)
 {
-	struct httpd_cfg	hc;
+	struct httpd_cfg hc;
 
 	memset(&hc, 0, sizeof(hc));
 	hc.host = c->listen_host;
@@ -58,31 +59,31 @@ api_listen(struct kmsd *k, const struct kmsd_config *c, uint16_t port,
 
 /* What runs: the listeners, the embedded KME, the command line (reload). */
 struct kmsd_run {
-	struct kmsd		 k;
-	struct cfg_cmd		 cmd;
-	struct sim_config	 sc;
-	struct sim		*sim;
-	struct httpd		*api, *opsd;
-	struct upstream_id	*ids;
+	struct kmsd	    k;
+	struct cfg_cmd	    cmd;
+	struct sim_config   sc;
+	struct sim	   *sim;
+	struct httpd	   *api, *opsd;
+	struct upstream_id *ids;
 };
 
 /* SIGHUP: a new ACL, new upstream certificates, a new server certificate. */
 static void
 reload(void *ctx)
 {
-	struct kmsd_run		*r = ctx;
-	struct kmsd		*k = &r->k;
-	struct httpd		**api = &r->api;
-	struct kmsd_config	*nc, *old;
-	struct upstream_id	*ids = NULL;
-	struct httpd		*napi;
-	char			 err[512];
-	uint16_t		 port = httpd_port(*api);
+	struct kmsd_run	   *r = ctx;
+	struct kmsd	   *k = &r->k;
+	struct httpd	  **api = &r->api;
+	struct kmsd_config *nc, *old;
+	struct upstream_id *ids = NULL;
+	struct httpd	   *napi;
+	char		    err[512];
+	uint16_t	    port = httpd_port(*api);
 
 	if ((nc = calloc(1, sizeof(*nc))) == NULL)
 		return;
 	if (cfg_build(&kmsd_cfg_table, nc, r->cmd.file, &r->cmd, err,
-	    sizeof(err)) == -1) {
+		sizeof(err)) == -1) {
 		log_err("SIGHUP: config not reloaded: %s", err);
 		goto fail;
 	}
@@ -94,8 +95,10 @@ reload(void *ctx)
 	/* The server certificate: a new listener on the same port (the
 	 * listeners use SO_REUSEPORT), then the old one goes. */
 	if ((napi = api_listen(k, nc, port, err, sizeof(err))) == NULL) {
-		log_err("SIGHUP: new server certificate not loaded, keeping the "
-		    "old listener: %s", err);
+		log_err(
+		    "SIGHUP: new server certificate not loaded, keeping the "
+		    "old listener: %s",
+		    err);
 		napi = *api;
 	} else
 		httpd_stop(*api);
@@ -107,7 +110,8 @@ reload(void *ctx)
 	kmsd_config_free(old);
 	free(old);
 	free(ids);
-	log_info("SIGHUP: ACL, SAE certificates and server certificate reloaded");
+	log_info(
+	    "SIGHUP: ACL, SAE certificates and server certificate reloaded");
 	return;
 fail:
 	free(ids);
@@ -120,16 +124,16 @@ fail:
  * (up to DRAIN_MS), and their answers get DRAIN_FLUSH_MS to be written
  * before the listener closes; then pool_close puts the unserved leases back.
  */
-#define DRAIN_MS	5000
-#define DRAIN_FLUSH_MS	200
+#define DRAIN_MS       5000
+#define DRAIN_FLUSH_MS 200
 static void
 drain(struct kmsd *k)
 {
-	int	i, n;
+	int i, n;
 
 	atomic_store(&k->stopping, 1);
 	for (i = 0; (n = atomic_load(&k->inflight)) > 0 && i < DRAIN_MS / 10;
-	    i++)
+	     i++)
 		time_sleep_ns(10 * 1000000ull);
 	if (n > 0)
 		log_warn("stopping with %d requests still being handled", n);
@@ -138,19 +142,21 @@ drain(struct kmsd *k)
 
 /* Simulator mode: the site's KME runs inside kmsd, reached over HTTPS. */
 static struct sim *
-start_sim(struct kmsd_config *c, struct sim_config *sc, char *err, size_t errlen)
+start_sim(struct kmsd_config *c, struct sim_config *sc, char *err,
+    size_t errlen)
 {
-	struct sim	*s;
-	char		 url[128], e2[400];
+	struct sim *s;
+	char	    url[128], e2[400];
 
 	if (cfg_build(&sim_cfg_table, sc, c->sim_config, NULL, e2,
-	    sizeof(e2)) == -1) {
+		sizeof(e2)) == -1) {
 		snprintf(err, errlen, "simulator_config: %s", e2);
 		return NULL;
 	}
 	if ((s = sim_start(sc, err, errlen)) == NULL)
 		return NULL;
-	snprintf(url, sizeof(url), "https://%s:%u", sc->listen_host, sim_api_port(s));
+	snprintf(url, sizeof(url), "https://%s:%u", sc->listen_host,
+	    sim_api_port(s));
 	free(c->url);
 	c->url = strdup(url);
 	return s;
@@ -159,7 +165,7 @@ start_sim(struct kmsd_config *c, struct sim_config *sc, char *err, size_t errlen
 static int
 open_pool(struct kmsd *k, const struct kmsd_config *c, char *err, size_t errlen)
 {
-	struct pool_cfg	pc;
+	struct pool_cfg pc;
 
 	memset(&pc, 0, sizeof(pc));
 	pc.db_path = c->db;
@@ -177,7 +183,7 @@ static int
 open_upstream(struct kmsd_run *r, const struct kmsd_config *c, char *err,
     size_t errlen)
 {
-	struct upstream_cfg	uc;
+	struct upstream_cfg uc;
 
 	if ((r->ids = upstream_ids(c)) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -198,11 +204,11 @@ open_upstream(struct kmsd_run *r, const struct kmsd_config *c, char *err,
 static int
 open_listeners(struct kmsd_run *r, const struct kmsd_config *c)
 {
-	struct httpd_cfg	hc;
-	char			err[512];
+	struct httpd_cfg hc;
+	char		 err[512];
 
-	if ((r->api = api_listen(&r->k, c, c->listen_port, err,
-	    sizeof(err))) == NULL) {
+	if ((r->api = api_listen(&r->k, c, c->listen_port, err, sizeof(err))) ==
+	    NULL) {
 		log_err("cannot start the API: %s", err);
 		return -1;
 	}
@@ -213,7 +219,7 @@ open_listeners(struct kmsd_run *r, const struct kmsd_config *c)
 	hc.port = c->metrics_port;
 	hc.name = "metrics";
 	if ((r->opsd = httpd_start(&hc, kmsd_ops_handle, &r->k, err,
-	    sizeof(err))) == NULL) {
+		 sizeof(err))) == NULL) {
 		log_err("cannot start the metrics listener: %s", err);
 		return -1;
 	}
@@ -224,11 +230,11 @@ open_listeners(struct kmsd_run *r, const struct kmsd_config *c)
 static int
 start(struct kmsd_run *r)
 {
-	struct kmsd_config	*c = r->k.cfg;
-	char			 err[512];
+	struct kmsd_config *c = r->k.cfg;
+	char		    err[512];
 
-	if (c->simulator && (r->sim = start_sim(c, &r->sc, err,
-	    sizeof(err))) == NULL) {
+	if (c->simulator &&
+	    (r->sim = start_sim(c, &r->sc, err, sizeof(err))) == NULL) {
 		log_err("cannot start the embedded KME: %s", err);
 		return -1;
 	}
@@ -249,18 +255,22 @@ start(struct kmsd_run *r)
 static int
 announce(struct kmsd_run *r)
 {
-	const struct kmsd_config	*c = r->k.cfg;
+	const struct kmsd_config *c = r->k.cfg;
 
-	log_info("ETSI 014 API on https://%s:%u for %zu local SAE(s); KME %s (%s "
-	    "mode); pool %s", c->listen_host, httpd_port(r->api), c->nsaes,
-	    c->url, c->simulator ? "simulator" : "hardware", c->db);
+	log_info(
+	    "ETSI 014 API on https://%s:%u for %zu local SAE(s); KME %s (%s "
+	    "mode); pool %s",
+	    c->listen_host, httpd_port(r->api), c->nsaes, c->url,
+	    c->simulator ? "simulator" : "hardware", c->db);
 	if (r->opsd)
-		log_info("/healthz and /metrics on http://%s:%u", c->metrics_host,
-		    httpd_port(r->opsd));
-	if (c->ready_file && daemon_ready(c->ready_file, "api_port=%u\n"
-	    "metrics_port=%u\nkme_port=%u\n", httpd_port(r->api),
-	    r->opsd ? httpd_port(r->opsd) : 0,
-	    r->sim ? sim_api_port(r->sim) : 0) == -1) {
+		log_info("/healthz and /metrics on http://%s:%u",
+		    c->metrics_host, httpd_port(r->opsd));
+	if (c->ready_file &&
+	    daemon_ready(c->ready_file,
+		"api_port=%u\n"
+		"metrics_port=%u\nkme_port=%u\n",
+		httpd_port(r->api), r->opsd ? httpd_port(r->opsd) : 0,
+		r->sim ? sim_api_port(r->sim) : 0) == -1) {
 		log_err("cannot write ready file \"%s\"", c->ready_file);
 		return -1;
 	}
@@ -285,9 +295,9 @@ stop(struct kmsd_run *r)
 int
 main(int argc, char **argv)
 {
-	static struct kmsd_run	 r;
-	sigset_t		 set;
-	int			 rc, ret = 1;
+	static struct kmsd_run r;
+	sigset_t	       set;
+	int		       rc, ret = 1;
 
 	pthread_rwlock_init(&r.k.cfg_lock, NULL);
 	pthread_mutex_init(&r.k.mu, NULL);
@@ -295,7 +305,8 @@ main(int argc, char **argv)
 	log_init("kmsd", LOG_INFO);
 	if ((r.k.cfg = calloc(1, sizeof(*r.k.cfg))) == NULL)
 		return 1;
-	if ((rc = cfg_main(&kmsd_cfg_table, r.k.cfg, argc, argv, &r.cmd)) != 0) {
+	if ((rc = cfg_main(&kmsd_cfg_table, r.k.cfg, argc, argv, &r.cmd)) !=
+	    0) {
 		ret = rc == 1 ? 0 : 1;
 		goto done;
 	}

@@ -14,31 +14,28 @@
 
 #include "kmsd/metrics.h"
 
-typedef atomic_uint_fast64_t	metrics_ctr;
+typedef atomic_uint_fast64_t metrics_ctr;
 
 static const int metrics_codes[] = { 200, 400, 401, 404, 405, 413, 500, 503 };
-#define M_NCODE		(sizeof(metrics_codes) / sizeof(metrics_codes[0]))
-#define M_CODE_OTHER	M_NCODE
+#define M_NCODE	     (sizeof(metrics_codes) / sizeof(metrics_codes[0]))
+#define M_CODE_OTHER M_NCODE
 
-static const char *const metrics_ep_name[M_NEP] = {
-	"status", "enc_keys", "dec_keys", "other"
-};
+static const char *const metrics_ep_name[M_NEP] = { "status", "enc_keys",
+	"dec_keys", "other" };
 
-static const double metrics_le[] = {
-	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
-	2.5, 5
-};
-#define M_NLE		(sizeof(metrics_le) / sizeof(metrics_le[0]))
+static const double metrics_le[] = { 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+	0.05, 0.1, 0.25, 0.5, 1, 2.5, 5 };
+#define M_NLE (sizeof(metrics_le) / sizeof(metrics_le[0]))
 
-static metrics_ctr	m_requests[M_NEP][M_NCODE + 1];
-static metrics_ctr	m_keys[M_NEP];
-static metrics_ctr	m_pool[2];			/* miss, hit */
-static metrics_ctr	m_up[M_NEP][2];			/* error, ok */
-static metrics_ctr	m_up_err[M_NEP];
-static metrics_ctr	m_hist[M_NLE + 1];		/* last: +Inf */
-static metrics_ctr	m_hist_sum_ns;
-static metrics_ctr	m_rolled_back, m_corrupt;	/* copies of pool_stats */
-static metrics_ctr	m_ks_mismatch, m_ks_kme;	/* gauges */
+static metrics_ctr m_requests[M_NEP][M_NCODE + 1];
+static metrics_ctr m_keys[M_NEP];
+static metrics_ctr m_pool[2];	   /* miss, hit */
+static metrics_ctr m_up[M_NEP][2]; /* error, ok */
+static metrics_ctr m_up_err[M_NEP];
+static metrics_ctr m_hist[M_NLE + 1]; /* last: +Inf */
+static metrics_ctr m_hist_sum_ns;
+static metrics_ctr m_rolled_back, m_corrupt; /* copies of pool_stats */
+static metrics_ctr m_ks_mismatch, m_ks_kme;  /* gauges */
 
 static void
 ctr_add(metrics_ctr *c, uint64_t n)
@@ -87,7 +84,7 @@ metrics_upstream(enum metrics_ep ep, bool ok, double seconds)
 	size_t i;
 
 	ctr_add(&m_up[ep_ok(ep)][ok], 1);
-	if (!(seconds >= 0))		/* negative or NaN */
+	if (!(seconds >= 0)) /* negative or NaN */
 		seconds = 0;
 	for (i = 0; i < M_NLE; i++)
 		if (seconds <= metrics_le[i])
@@ -120,16 +117,15 @@ metrics_key_size_mismatch(unsigned pairs, unsigned kme_bits)
 }
 
 /* Appends formatted text; -1 if out's bound is reached. */
-static int
-put(struct buf *out, const char *fmt, ...)
+static int put(struct buf *out, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 static int
 put(struct buf *out, const char *fmt, ...)
 {
-	va_list	 ap;
-	char	*p;
-	int	 n;
+	va_list ap;
+	char   *p;
+	int	n;
 
 	va_start(ap, fmt);
 	n = vsnprintf(NULL, 0, fmt, ap);
@@ -139,7 +135,7 @@ put(struct buf *out, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(p, (size_t)n + 1, fmt, ap);
 	va_end(ap);
-	out->len--;			/* drop the NUL */
+	out->len--; /* drop the NUL */
 	return 0;
 }
 
@@ -171,19 +167,22 @@ put_head(struct buf *out, const char *name, const char *type, const char *help)
 static int
 render_requests(struct buf *out)
 {
-	char	code[8];
-	int	rc;
+	char code[8];
+	int  rc;
 
 	rc = put_head(out, "kmsd_requests_total", "counter",
 	    "ETSI 014 requests answered, by endpoint and HTTP status.");
 	for (size_t ep = 0; rc == 0 && ep < M_NEP; ep++)
 		for (size_t i = 0; rc == 0 && i <= M_NCODE; i++) {
 			if (i < M_NCODE)
-				snprintf(code, sizeof(code), "%d", metrics_codes[i]);
+				snprintf(code, sizeof(code), "%d",
+				    metrics_codes[i]);
 			else
 				snprintf(code, sizeof(code), "other");
-			rc = put(out, "kmsd_requests_total{endpoint=\"%s\",code=\"%s\"}"
-			    " %llu\n", metrics_ep_name[ep], code,
+			rc = put(out,
+			    "kmsd_requests_total{endpoint=\"%s\",code=\"%s\"}"
+			    " %llu\n",
+			    metrics_ep_name[ep], code,
 			    (unsigned long long)ctr_get(&m_requests[ep][i]));
 		}
 	if (rc == 0)
@@ -191,7 +190,8 @@ render_requests(struct buf *out)
 		    "Keys handed to local SAEs, by endpoint.");
 	for (size_t ep = M_ENC; rc == 0 && ep <= M_DEC; ep++)
 		rc = put(out, "kmsd_keys_served_total{endpoint=\"%s\"} %llu\n",
-		    metrics_ep_name[ep], (unsigned long long)ctr_get(&m_keys[ep]));
+		    metrics_ep_name[ep],
+		    (unsigned long long)ctr_get(&m_keys[ep]));
 	return rc;
 }
 
@@ -216,8 +216,8 @@ render_pool_line(struct buf *out, const char *name,
 /* Keys the pool refused, and the key size check against the KME. */
 /* The pool's integrity checks: one unlabelled sample each. */
 static const struct {
-	const char	*name, *type, *help;
-	metrics_ctr	*ctr;
+	const char  *name, *type, *help;
+	metrics_ctr *ctr;
 } pool_checks[] = {
 	{ "kmsd_pool_rolled_back_keys_total", "counter",
 	    "Pooled keys refused at start: leased before, brought back by an "
@@ -228,20 +228,22 @@ static const struct {
 	    &m_corrupt },
 	{ "kmsd_pool_key_size_mismatch", "gauge",
 	    "Pooled SAE pairs whose KME default key_size differs from "
-	    "the pool's key size.", &m_ks_mismatch },
+	    "the pool's key size.",
+	    &m_ks_mismatch },
 	{ "kmsd_kme_key_size_bits", "gauge",
 	    "The KME's default key_size (bits) as last read from its "
-	    "Status for a pooled pair; 0 before the first read.", &m_ks_kme },
+	    "Status for a pooled pair; 0 before the first read.",
+	    &m_ks_kme },
 };
 
 static int
 render_pool_checks(struct buf *out)
 {
-	size_t	i;
-	int	rc = 0;
+	size_t i;
+	int    rc = 0;
 
 	for (i = 0; rc == 0 && i < sizeof(pool_checks) / sizeof(pool_checks[0]);
-	    i++) {
+	     i++) {
 		rc = put_head(out, pool_checks[i].name, pool_checks[i].type,
 		    pool_checks[i].help);
 		if (rc == 0)
@@ -255,32 +257,37 @@ static int
 render_pool(struct buf *out, const struct metrics_pool_gauge *g, size_t ng)
 {
 	static const struct {
-		const char	*name;
-		const char	*help;
-		size_t		 off;	/* size_t in struct metrics_pool_gauge */
+		const char *name;
+		const char *help;
+		size_t	    off; /* size_t in struct metrics_pool_gauge */
 	} gauges[] = {
 		{ "kmsd_pool_keys", "Keys in the pool, by SAE pair.",
 		    offsetof(struct metrics_pool_gauge, keys) },
-		{ "kmsd_pool_low_watermark", "Pool level below which a refill "
-		    "starts, by SAE pair.", offsetof(struct metrics_pool_gauge, low) },
-		{ "kmsd_pool_high_watermark", "Pool level a refill stops at, by "
-		    "SAE pair.", offsetof(struct metrics_pool_gauge, high) },
+		{ "kmsd_pool_low_watermark",
+		    "Pool level below which a refill "
+		    "starts, by SAE pair.",
+		    offsetof(struct metrics_pool_gauge, low) },
+		{ "kmsd_pool_high_watermark",
+		    "Pool level a refill stops at, by "
+		    "SAE pair.",
+		    offsetof(struct metrics_pool_gauge, high) },
 	};
 	int rc = 0;
 
 	for (size_t j = 0; rc == 0 && j < sizeof(gauges) / sizeof(gauges[0]);
-	    j++) {
+	     j++) {
 		rc = put_head(out, gauges[j].name, "gauge", gauges[j].help);
 		for (size_t i = 0; rc == 0 && i < ng; i++)
 			rc = render_pool_line(out, gauges[j].name, &g[i],
-			    *(const size_t *)(const void *)((const char *)&g[i] +
-			    gauges[j].off));
+			    *(const size_t *)(const void
+				    *)((const char *)&g[i] + gauges[j].off));
 	}
 	if (rc == 0)
 		rc = put_head(out, "kmsd_pool_requests_total", "counter",
 		    "enc_keys requests answered from the pool (hit) or not (miss).");
 	if (rc == 0)
-		rc = put(out, "kmsd_pool_requests_total{result=\"hit\"} %llu\n"
+		rc = put(out,
+		    "kmsd_pool_requests_total{result=\"hit\"} %llu\n"
 		    "kmsd_pool_requests_total{result=\"miss\"} %llu\n",
 		    (unsigned long long)ctr_get(&m_pool[1]),
 		    (unsigned long long)ctr_get(&m_pool[0]));
@@ -297,18 +304,23 @@ render_upstream(struct buf *out, bool upstream_up)
 	rc = put_head(out, "kmsd_upstream_requests_total", "counter",
 	    "Calls to the KME, by endpoint and result.");
 	for (size_t ep = 0; rc == 0 && ep < M_NEP; ep++)
-		rc = put(out, "kmsd_upstream_requests_total{endpoint=\"%s\","
+		rc = put(out,
+		    "kmsd_upstream_requests_total{endpoint=\"%s\","
 		    "result=\"ok\"} %llu\nkmsd_upstream_requests_total{endpoint="
-		    "\"%s\",result=\"error\"} %llu\n", metrics_ep_name[ep],
-		    (unsigned long long)ctr_get(&m_up[ep][1]), metrics_ep_name[ep],
+		    "\"%s\",result=\"error\"} %llu\n",
+		    metrics_ep_name[ep],
+		    (unsigned long long)ctr_get(&m_up[ep][1]),
+		    metrics_ep_name[ep],
 		    (unsigned long long)ctr_get(&m_up[ep][0]));
 	if (rc == 0)
 		rc = put_head(out, "kmsd_upstream_errors_total", "counter",
 		    "Failed calls to the KME (refusals and transport errors), "
 		    "by endpoint.");
 	for (size_t ep = 0; rc == 0 && ep < M_NEP; ep++)
-		rc = put(out, "kmsd_upstream_errors_total{endpoint=\"%s\"} %llu\n",
-		    metrics_ep_name[ep], (unsigned long long)ctr_get(&m_up_err[ep]));
+		rc = put(out,
+		    "kmsd_upstream_errors_total{endpoint=\"%s\"} %llu\n",
+		    metrics_ep_name[ep],
+		    (unsigned long long)ctr_get(&m_up_err[ep]));
 	if (rc == 0)
 		rc = put_head(out, "kmsd_upstream_up", "gauge",
 		    "1 if the last call to the KME got an HTTP answer.");
@@ -320,9 +332,9 @@ render_upstream(struct buf *out, bool upstream_up)
 static int
 render_hist(struct buf *out)
 {
-	const char	*name = "kmsd_upstream_request_duration_seconds";
-	uint64_t	 cum = 0;
-	int		 rc;
+	const char *name = "kmsd_upstream_request_duration_seconds";
+	uint64_t    cum = 0;
+	int	    rc;
 
 	rc = put_head(out, name, "histogram", "Latency of calls to the KME.");
 	for (size_t i = 0; rc == 0 && i <= M_NLE; i++) {
@@ -345,8 +357,8 @@ int
 metrics_render(struct buf *out, const struct metrics_pool_gauge *g, size_t ng,
     bool upstream_up)
 {
-	size_t	start = out->len;
-	int	rc;
+	size_t start = out->len;
+	int    rc;
 
 	rc = render_requests(out);
 	if (rc == 0)
@@ -356,6 +368,6 @@ metrics_render(struct buf *out, const struct metrics_pool_gauge *g, size_t ng,
 	if (rc == 0)
 		rc = render_hist(out);
 	if (rc == -1)
-		out->len = start;	/* nothing half-written */
+		out->len = start; /* nothing half-written */
 	return rc;
 }

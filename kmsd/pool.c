@@ -23,7 +23,7 @@
 struct pair *
 pool_pair_find(struct pool *p, const char *master, const char *slave)
 {
-	struct pair	*pr;
+	struct pair *pr;
 
 	for (pr = p->pairs; pr != NULL; pr = pr->next)
 		if (strcmp(pr->master, master) == 0 &&
@@ -36,7 +36,7 @@ pool_pair_find(struct pool *p, const char *master, const char *slave)
 struct pair *
 pool_pair_get(struct pool *p, const char *master, const char *slave)
 {
-	struct pair	*pr;
+	struct pair *pr;
 
 	if ((pr = pool_pair_find(p, master, slave)) != NULL)
 		return pr;
@@ -86,8 +86,7 @@ out_alloc(struct pool *p, size_t n, struct etsi_keys *out)
 }
 
 /* Under mu: whether to ask for a prefetch; the caller calls it unlocked. */
-static void
-(*ask_prefetch(struct pool *p, struct pair *pr, void **arg))(void *)
+static void (*ask_prefetch(struct pool *p, struct pair *pr, void **arg))(void *)
 {
 	if (pr->asked || pr->n >= POOL_STANDBY * p->lease_size ||
 	    p->notify == NULL)
@@ -105,10 +104,10 @@ static int
 take_slow(struct pool *p, const char *master, const char *slave, size_t n,
     struct etsi_keys *out, void (**fn)(void *), void **arg)
 {
-	struct pair	*pr;
-	uint64_t	 cutoff;
-	size_t		 want;
-	int		 rc = 1;
+	struct pair *pr;
+	uint64_t     cutoff;
+	size_t	     want;
+	int	     rc = 1;
 
 	pthread_mutex_lock(&p->dbmu);
 	pthread_mutex_lock(&p->mu);
@@ -130,7 +129,7 @@ take_slow(struct pool *p, const char *master, const char *slave, size_t n,
 		rc = 0;
 	}
 	*fn = ask_prefetch(p, pr, arg);
- done:
+done:
 	pthread_mutex_unlock(&p->mu);
 	pool_db_unlock(p);
 	return rc;
@@ -140,9 +139,9 @@ int
 pool_take(struct pool *p, const char *master, const char *slave, size_t n,
     struct etsi_keys *out)
 {
-	struct pair	*pr;
-	void		(*fn)(void *) = NULL, *arg = NULL;
-	int		 rc = -1;
+	struct pair *pr;
+	void (*fn)(void *) = NULL, *arg = NULL;
+	int rc = -1;
 
 	memset(out, 0, sizeof(*out));
 	if (n == 0)
@@ -178,11 +177,11 @@ pool_take(struct pool *p, const char *master, const char *slave, size_t n,
 int
 pool_prefetch(struct pool *p, const char *master, const char *slave)
 {
-	struct pair	*pr;
-	uint64_t	 cutoff = pool_cutoff(p, time_real_ms());
-	size_t		 want;
-	int		 rc = 0;
-	bool		 need;
+	struct pair *pr;
+	uint64_t     cutoff = pool_cutoff(p, time_real_ms());
+	size_t	     want;
+	int	     rc = 0;
+	bool	     need;
 
 	pthread_mutex_lock(&p->dbmu);
 	if ((pr = pool_pair_find(p, master, slave)) == NULL) {
@@ -231,18 +230,19 @@ pool_set_notify(struct pool *p, void (*fn)(void *), void *arg)
 static int
 add_check(struct pool *p, const struct etsi_keys *keys, uint64_t *h)
 {
-	size_t	i, j;
-	int	r = 0;
+	size_t i, j;
+	int    r = 0;
 
 	for (i = 0; i < keys->n; i++) {
 		if (keys->v[i].len != p->kb || keys->v[i].key == NULL) {
 			log_err("pool: add: key \"%s\" has %zu bytes, the pool "
-			    "holds %zu-byte keys", keys->v[i].id, keys->v[i].len,
-			    p->kb);
+				"holds %zu-byte keys",
+			    keys->v[i].id, keys->v[i].len, p->kb);
 			return -1;
 		}
 		if (keys->v[i].id[0] == '\0' ||
-		    memchr(keys->v[i].id, '\0', sizeof(keys->v[i].id)) == NULL) {
+		    memchr(keys->v[i].id, '\0', sizeof(keys->v[i].id)) ==
+			NULL) {
 			log_err("pool: add: key %zu has no valid key ID", i);
 			return -1;
 		}
@@ -260,7 +260,8 @@ add_check(struct pool *p, const struct etsi_keys *keys, uint64_t *h)
 		return 0;
 	if (r == 1)
 		log_err("pool: add: key ID \"%s\" is already in the pool or "
-		    "repeated in the batch", keys->v[i].id);
+			"repeated in the batch",
+		    keys->v[i].id);
 	else
 		log_err("pool: add: out of memory");
 	for (j = 0; j < i; j++)
@@ -283,7 +284,8 @@ add_commit(struct pool *p, struct pair *pr, const struct etsi_keys *keys,
 {
 	/* Room in the sealing epoch first: a new one commits its salt. */
 	if (pool_seal_room(p, (keys->n + POOL_ROW_MAX - 1) / POOL_ROW_MAX) ==
-	    -1 || sqldb_begin(&p->db) == -1) {
+		-1 ||
+	    sqldb_begin(&p->db) == -1) {
 		add_undo_ids(p, h, keys->n);
 		return -1;
 	}
@@ -299,7 +301,7 @@ add_commit(struct pool *p, struct pair *pr, const struct etsi_keys *keys,
 	if (fetched_ms < pr->disk_min_ms)
 		pr->disk_min_ms = fetched_ms;
 	pthread_mutex_lock(&p->mu);
-	pr->asked = false;		/* a prefetch can help again */
+	pr->asked = false; /* a prefetch can help again */
 	pthread_mutex_unlock(&p->mu);
 	return 0;
 }
@@ -308,10 +310,10 @@ int
 pool_add(struct pool *p, const char *master, const char *slave,
     const struct etsi_keys *keys, uint64_t fetched_ms)
 {
-	struct pair	*pr;
-	struct row_buf	 rb = { NULL, NULL, NULL, 0 };
-	uint64_t	*h = NULL;
-	int		 rc = -1;
+	struct pair   *pr;
+	struct row_buf rb = { NULL, NULL, NULL, 0 };
+	uint64_t      *h = NULL;
+	int	       rc = -1;
 
 	if (!etsi_id_valid(master) || !etsi_id_valid(slave) ||
 	    fetched_ms > INT64_MAX) {
@@ -335,7 +337,7 @@ pool_add(struct pool *p, const char *master, const char *slave,
 	else
 		rc = add_commit(p, pr, keys, fetched_ms, h, &rb);
 	pool_db_unlock(p);
- out:
+out:
 	free(h);
 	pool_row_buf_free(p, &rb);
 	return rc;
@@ -350,7 +352,7 @@ pool_add(struct pool *p, const char *master, const char *slave,
 static int
 pair_expire(struct pool *p, struct pair *pr, uint64_t cutoff, size_t *n)
 {
-	size_t	nd = 0, mark;
+	size_t nd = 0, mark;
 
 	pthread_mutex_lock(&p->mu);
 	*n = pool_lease_expire(p, pr, cutoff);
@@ -377,8 +379,8 @@ pair_expire(struct pool *p, struct pair *pr, uint64_t cutoff, size_t *n)
 size_t
 pool_count(struct pool *p, const char *master, const char *slave)
 {
-	struct pair	*pr;
-	size_t		 n = 0, dropped;
+	struct pair *pr;
+	size_t	     n = 0, dropped;
 
 	pthread_mutex_lock(&p->dbmu);
 	if ((pr = pool_pair_find(p, master, slave)) != NULL) {
@@ -396,8 +398,8 @@ pool_count(struct pool *p, const char *master, const char *slave)
 size_t
 pool_expire(struct pool *p, uint64_t now_ms)
 {
-	struct pair	*pr;
-	size_t		 n = 0, d;
+	struct pair *pr;
+	size_t	     n = 0, d;
 
 	pthread_mutex_lock(&p->dbmu);
 	for (pr = p->pairs; pr != NULL; pr = pr->next) {
@@ -425,7 +427,8 @@ cfg_check(const struct pool_cfg *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "pool: lease_size %u is not in 1..%u",
 		    cfg->lease_size, POOL_LEASE_MAX);
 	else if (cfg->ttl_s == 0)
-		snprintf(err, errlen, "pool: ttl_s 0: keys need a lifetime of "
+		snprintf(err, errlen,
+		    "pool: ttl_s 0: keys need a lifetime of "
 		    "at least 1 s");
 	else
 		return 0;
@@ -437,9 +440,9 @@ static int
 hwm_open(struct pool *p, const struct pool_cfg *cfg, bool *fresh, char *err,
     size_t errlen)
 {
-	char	*path = NULL;
-	size_t	 len;
-	int	 rc;
+	char  *path = NULL;
+	size_t len;
+	int    rc;
 
 	if (cfg->hwm_file == NULL || *cfg->hwm_file == '\0') {
 		len = strlen(cfg->db_path) + sizeof(".hwm");
@@ -449,8 +452,8 @@ hwm_open(struct pool *p, const struct pool_cfg *cfg, bool *fresh, char *err,
 		}
 		snprintf(path, len, "%s.hwm", cfg->db_path);
 	}
-	rc = hwm_load(&p->hwm, p->seal, path ? path : cfg->hwm_file, fresh,
-	    err, errlen);
+	rc = hwm_load(&p->hwm, p->seal, path ? path : cfg->hwm_file, fresh, err,
+	    errlen);
 	free(path);
 	if (rc == 0 && *fresh)
 		log_info("pool: new high-water mark file %s", p->hwm.path);
@@ -461,7 +464,7 @@ hwm_open(struct pool *p, const struct pool_cfg *cfg, bool *fresh, char *err,
 static struct pool *
 pool_new(const struct pool_cfg *cfg)
 {
-	struct pool	*p;
+	struct pool *p;
 
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return NULL;
@@ -483,9 +486,9 @@ pool_new(const struct pool_cfg *cfg)
 struct pool *
 pool_open(const struct pool_cfg *cfg, char *err, size_t errlen)
 {
-	uint8_t		 kek[SEAL_KEK_LEN];
-	struct pool	*p = NULL;
-	bool		 fresh;
+	uint8_t	     kek[SEAL_KEK_LEN];
+	struct pool *p = NULL;
+	bool	     fresh;
 
 	if (cfg_check(cfg, err, errlen) == -1 ||
 	    seal_kek_load(cfg->kek_file, kek, err, errlen) == -1)
@@ -504,7 +507,7 @@ pool_open(const struct pool_cfg *cfg, char *err, size_t errlen)
 		goto fail;
 	OPENSSL_cleanse(kek, sizeof(kek));
 	return p;
- fail:
+fail:
 	OPENSSL_cleanse(kek, sizeof(kek));
 	pool_close(p);
 	return NULL;
@@ -522,7 +525,7 @@ static int
 release_pair(struct pool *p, struct pair *pr, struct row_buf *rb,
     struct etsi_keys *tmp)
 {
-	size_t	i, j;
+	size_t i, j;
 
 	for (i = 0; i < pr->n; i++) {
 		memcpy(tmp->v[i].id, pr->q.lk[i].id, sizeof(tmp->v[i].id));
@@ -532,10 +535,11 @@ release_pair(struct pool *p, struct pair *pr, struct row_buf *rb,
 	tmp->n = pr->n;
 	for (i = 0; i < pr->n; i = j) {
 		for (j = i + 1; j < pr->n && j - i < POOL_ROW_MAX &&
-		    pr->q.lk[j].fetched_ms == pr->q.lk[i].fetched_ms; j++)
+		     pr->q.lk[j].fetched_ms == pr->q.lk[i].fetched_ms;
+		     j++)
 			;
 		if (pool_sql_add(p, pr, tmp, i, j - i, pr->q.lk[i].fetched_ms,
-		    rb) == -1)
+			rb) == -1)
 			return -1;
 	}
 	return 0;
@@ -545,9 +549,9 @@ release_pair(struct pool *p, struct pair *pr, struct row_buf *rb,
 static size_t
 release_prepare(struct pool *p, size_t *most)
 {
-	struct pair	*pr;
-	uint64_t	 cutoff = pool_cutoff(p, time_real_ms());
-	size_t		 total = 0;
+	struct pair *pr;
+	uint64_t     cutoff = pool_cutoff(p, time_real_ms());
+	size_t	     total = 0;
 
 	*most = 0;
 	for (pr = p->pairs; pr != NULL; pr = pr->next) {
@@ -564,10 +568,10 @@ release_prepare(struct pool *p, size_t *most)
 static int
 release_write(struct pool *p, size_t total, size_t most)
 {
-	struct etsi_keys	 tmp = { NULL, 0 };
-	struct row_buf		 rb = { NULL, NULL, NULL, 0 };
-	struct pair		*pr;
-	int			 rc = -1;
+	struct etsi_keys tmp = { NULL, 0 };
+	struct row_buf	 rb = { NULL, NULL, NULL, 0 };
+	struct pair	*pr;
+	int		 rc = -1;
 
 	if ((tmp.v = calloc(most, sizeof(*tmp.v))) == NULL ||
 	    pool_row_buf_alloc(p, &rb, most) == -1 ||
@@ -581,8 +585,8 @@ release_write(struct pool *p, size_t total, size_t most)
 		goto done;
 	}
 	rc = 0;
- done:
-	free(tmp.v);		/* the keys were the queue's */
+done:
+	free(tmp.v); /* the keys were the queue's */
 	pool_row_buf_free(p, &rb);
 	return rc;
 }
@@ -596,8 +600,8 @@ release_write(struct pool *p, size_t total, size_t most)
 static void
 pool_release(struct pool *p)
 {
-	struct pair	*pr;
-	size_t		 total, most;
+	struct pair *pr;
+	size_t	     total, most;
 
 	pthread_mutex_lock(&p->dbmu);
 	pthread_mutex_lock(&p->mu);
@@ -605,11 +609,13 @@ pool_release(struct pool *p)
 		;
 	else if (release_write(p, total, most) == 0) {
 		p->stats.returned_keys += total;
-		log_info("pool: %zu leased keys put back into the pool database",
+		log_info(
+		    "pool: %zu leased keys put back into the pool database",
 		    total);
 	} else
 		log_err("pool: %zu leased keys could not be put back on disk: "
-		    "they are dropped (never served)", total);
+			"they are dropped (never served)",
+		    total);
 	for (pr = p->pairs; pr != NULL; pr = pr->next) {
 		OPENSSL_cleanse(pr->q.b, pr->n * p->kb);
 		pr->n = 0;
@@ -630,7 +636,7 @@ pool_stats(struct pool *p, struct pool_stats *out)
 void
 pool_close(struct pool *p)
 {
-	struct pair	*pr;
+	struct pair *pr;
 
 	if (p == NULL)
 		return;

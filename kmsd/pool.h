@@ -46,20 +46,20 @@
 struct pool;
 
 struct pool_cfg {
-	const char	*db_path;	/* SQLite file; created if absent */
-	const char	*kek_file;	/* 32-byte KEK, created 0600 if absent */
-	unsigned	 key_bytes;	/* the size of every pooled key */
-	unsigned	 lease_size;	/* keys per lease (e.g. 256) */
-	unsigned	 ttl_s;		/* keys older than this are dropped, not served */
-	const char	*hwm_file;	/* high-water marks; NULL: db_path ".hwm" */
+	const char *db_path;	/* SQLite file; created if absent */
+	const char *kek_file;	/* 32-byte KEK, created 0600 if absent */
+	unsigned    key_bytes;	/* the size of every pooled key */
+	unsigned    lease_size; /* keys per lease (e.g. 256) */
+	unsigned    ttl_s;    /* keys older than this are dropped, not served */
+	const char *hwm_file; /* high-water marks; NULL: db_path ".hwm" */
 };
 
 /* Since pool_open. */
 struct pool_stats {
-	uint64_t	rolled_back_rows;	/* refused at open: see pool_open */
-	uint64_t	rolled_back_keys;
-	uint64_t	corrupt_keys;		/* rows that did not authenticate */
-	uint64_t	returned_keys;		/* leases put back by pool_close */
+	uint64_t rolled_back_rows; /* refused at open: see pool_open */
+	uint64_t rolled_back_keys;
+	uint64_t corrupt_keys;	/* rows that did not authenticate */
+	uint64_t returned_keys; /* leases put back by pool_close */
 };
 
 /*
@@ -68,30 +68,30 @@ struct pool_stats {
  * another pool ID than the mark file's, are wiped, logged and counted
  * (pool_stats), never served.
  */
-struct pool	*pool_open(const struct pool_cfg *cfg, char *err, size_t errlen);
+struct pool *pool_open(const struct pool_cfg *cfg, char *err, size_t errlen);
 /*
  * NULL ok. The keys leased into memory and not served are put back on disk
  * first (a graceful stop loses no key); call it when nobody takes keys any
  * more.
  */
-void		 pool_close(struct pool *p);
-void		 pool_stats(struct pool *p, struct pool_stats *out);
+void	     pool_close(struct pool *p);
+void	     pool_stats(struct pool *p, struct pool_stats *out);
 
 /*
  * Adds keys the KME delivered for (master, slave), stamped fetched_ms
  * (CLOCK_REALTIME ms). Durable before it returns. Keys of another size than
  * key_bytes are refused (-1).
  */
-int		 pool_add(struct pool *p, const char *master, const char *slave,
-		    const struct etsi_keys *keys, uint64_t fetched_ms);
+int pool_add(struct pool *p, const char *master, const char *slave,
+    const struct etsi_keys *keys, uint64_t fetched_ms);
 
 /*
  * Takes n keys for (master, slave), oldest first, all or nothing: 0 and the
  * keys in out (key IDs as the KME gave them), 1 if fewer than n unexpired
  * keys are available (nothing taken), -1 on a storage error.
  */
-int		 pool_take(struct pool *p, const char *master, const char *slave,
-		    size_t n, struct etsi_keys *out);
+int pool_take(struct pool *p, const char *master, const char *slave, size_t n,
+    struct etsi_keys *out);
 
 /*
  * Background leasing, for the refill thread: if fewer than 2 * lease_size
@@ -103,7 +103,7 @@ int		 pool_take(struct pool *p, const char *master, const char *slave,
  * do, no keys, unknown pair), -1 on a storage error. Call it every tick, and
  * when the notify callback fires.
  */
-int		 pool_prefetch(struct pool *p, const char *master, const char *slave);
+int pool_prefetch(struct pool *p, const char *master, const char *slave);
 
 /*
  * fn(arg) is called (outside the pool's locks, from a pool_take thread) when
@@ -111,12 +111,12 @@ int		 pool_prefetch(struct pool *p, const char *master, const char *slave);
  * help; once per such drop. fn must be quick and must not call into the pool
  * (kick the refill thread). NULL turns it off.
  */
-void		 pool_set_notify(struct pool *p, void (*fn)(void *), void *arg);
+void pool_set_notify(struct pool *p, void (*fn)(void *), void *arg);
 
 /* Unexpired keys available for the pair (in the database and leased). */
-size_t		 pool_count(struct pool *p, const char *master, const char *slave);
+size_t pool_count(struct pool *p, const char *master, const char *slave);
 
 /* Drops keys fetched before now_ms - ttl; returns how many. */
-size_t		 pool_expire(struct pool *p, uint64_t now_ms);
+size_t pool_expire(struct pool *p, uint64_t now_ms);
 
 #endif

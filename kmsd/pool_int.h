@@ -70,195 +70,192 @@
 #include "kmsd/hwm.h"
 #include "kmsd/pool.h"
 
-#define POOL_LEASE_MAX	100000u		/* lease_size limit, as kmsd/config.c */
-#define POOL_NO_MS	UINT64_MAX	/* "no row": min of an empty set */
-#define POOL_ROW_MAX	ETSI_MAX_KEYS	/* keys per row at most */
+#define POOL_LEASE_MAX 100000u	     /* lease_size limit, as kmsd/config.c */
+#define POOL_NO_MS     UINT64_MAX    /* "no row": min of an empty set */
+#define POOL_ROW_MAX   ETSI_MAX_KEYS /* keys per row at most */
 /* The JSON text of one key ID at most: every byte as \u00XX, quotes, comma. */
-#define POOL_ID_JSON	(6 * ETSI_KEY_ID_MAX + 3)
+#define POOL_ID_JSON (6 * ETSI_KEY_ID_MAX + 3)
 /* pool_prefetch leases when fewer than this many leases' worth of keys are
  * in memory, topping up to one lease more (rounded up to whole rows): the
  * slack the refill thread has to deliver the next one under full load.
  * Memory never holds more than (POOL_STANDBY + 1) leases per pair, plus the
  * rest of the last row taken, through prefetching; that is what a crash can
  * discard. */
-#define POOL_STANDBY	2
+#define POOL_STANDBY 2
 
 /* A leased key's metadata; its bytes are at the same index alongside. */
 struct lkey {
-	char		 id[ETSI_KEY_ID_MAX + 1];
-	uint64_t	 fetched_ms;
-	uint64_t	 h;		/* idset_hash(id): retired without rehashing */
+	char	 id[ETSI_KEY_ID_MAX + 1];
+	uint64_t fetched_ms;
+	uint64_t h; /* idset_hash(id): retired without rehashing */
 };
 
 /* Keys in memory: metadata, and their bytes at the same index alongside. */
 struct keyq {
-	struct lkey	*lk;
-	uint8_t		*b;		/* cap * key_bytes, sec_alloc */
-	size_t		 cap;
+	struct lkey *lk;
+	uint8_t	    *b; /* cap * key_bytes, sec_alloc */
+	size_t	     cap;
 };
 
 struct pair {
-	struct pair	*next;		/* written under dbmu and mu */
-	char		 master[ETSI_ID_MAX + 1];
-	char		 slave[ETSI_ID_MAX + 1];
+	struct pair *next; /* written under dbmu and mu */
+	char	     master[ETSI_ID_MAX + 1];
+	char	     slave[ETSI_ID_MAX + 1];
 	/* Under dbmu. */
-	size_t		 ndisk;		/* keys in the database, exact */
-	uint64_t	 disk_min_ms;	/* oldest fetched_ms on disk, POOL_NO_MS */
+	size_t	     ndisk;	  /* keys in the database, exact */
+	uint64_t     disk_min_ms; /* oldest fetched_ms on disk, POOL_NO_MS */
 	/* Under mu. The queue: entries [head, head + n) of q, served from
 	 * head; [0, head) were served or expired and await compaction. */
-	struct keyq	 q;
-	size_t		 head, n;
-	uint64_t	 lease_min_ms;	/* <= every queued fetched_ms */
-	bool		 asked;		/* prefetch asked for, or pointless */
+	struct keyq  q;
+	size_t	     head, n;
+	uint64_t     lease_min_ms; /* <= every queued fetched_ms */
+	bool	     asked;	   /* prefetch asked for, or pointless */
 };
 
 /* A growable buffer. */
 struct gbuf {
-	void		*p;
-	size_t		 len, cap;
+	void  *p;
+	size_t len, cap;
 };
 
 /* A row read by a lease transaction, before it is unsealed (the buffers
  * are kept for the next lease; ids and blob are not secret). */
 struct lrow {
-	int64_t		 seq;		/* the row's id */
-	int64_t		 ep;		/* its sealing epoch */
-	uint64_t	 fetched_ms;
-	size_t		 n;		/* keys, as the n column says */
-	struct gbuf	 ids;		/* text, not NUL-terminated */
-	struct gbuf	 blob;		/* n * kb + SEAL_OVERHEAD if intact */
+	int64_t	    seq; /* the row's id */
+	int64_t	    ep;	 /* its sealing epoch */
+	uint64_t    fetched_ms;
+	size_t	    n;	  /* keys, as the n column says */
+	struct gbuf ids;  /* text, not NUL-terminated */
+	struct gbuf blob; /* n * kb + SEAL_OVERHEAD if intact */
 };
 
 /* What a row's seal binds, besides the pool ID and the key size. */
 struct pool_row {
-	uint64_t	 seq;
-	int64_t		 ep;		/* sealing epoch (pool_seal_row sets it) */
+	uint64_t	   seq;
+	int64_t		   ep; /* sealing epoch (pool_seal_row sets it) */
 	const struct pair *pr;
-	uint64_t	 fetched_ms;
-	size_t		 n;
-	const char	*ids;		/* the ids column, as stored */
-	size_t		 idslen;
+	uint64_t	   fetched_ms;
+	size_t		   n;
+	const char	  *ids; /* the ids column, as stored */
+	size_t		   idslen;
 };
 
 /* Scratch for writing rows: sized for POOL_ROW_MAX keys at most. */
 struct row_buf {
-	char	*ids;		/* ids text */
-	uint8_t	*pt;		/* plaintext, sec_alloc */
-	uint8_t	*blob;
-	size_t	 max;		/* keys */
+	char	*ids; /* ids text */
+	uint8_t *pt;  /* plaintext, sec_alloc */
+	uint8_t *blob;
+	size_t	 max; /* keys */
 };
 
 struct pool {
-	pthread_mutex_t	 dbmu;
-	pthread_mutex_t	 mu;
+	pthread_mutex_t dbmu;
+	pthread_mutex_t mu;
 	/* Set at open, then read-only. */
-	size_t		 kb;		/* key bytes */
-	size_t		 lease_size;
-	uint64_t	 ttl_ms;
+	size_t		kb; /* key bytes */
+	size_t		lease_size;
+	uint64_t	ttl_ms;
 	/* Under dbmu. */
-	struct sqldb	 db;
-	bool		 db_ready;	/* every statement prepared */
-	struct seal	*seal;		/* the KEK: the mark file */
-	struct sealep	*sep;		/* the rows */
-	uint8_t		*kek;		/* sec_alloc: epochs_reload */
-	struct idset	 ids;
-	struct lrow	*rows;
-	size_t		 rows_cap;
-	struct keyq	 stage;		/* an unsealed lease, not yet attached */
-	size_t		 sn;		/* keys in the stage */
-	uint64_t	*retire;	/* hashes to drop from the ID set */
-	size_t		 nretire, retire_cap;
+	struct sqldb	db;
+	bool		db_ready; /* every statement prepared */
+	struct seal    *seal;	  /* the KEK: the mark file */
+	struct sealep  *sep;	  /* the rows */
+	uint8_t	       *kek;	  /* sec_alloc: epochs_reload */
+	struct idset	ids;
+	struct lrow    *rows;
+	size_t		rows_cap;
+	struct keyq	stage;	/* an unsealed lease, not yet attached */
+	size_t		sn;	/* keys in the stage */
+	uint64_t       *retire; /* hashes to drop from the ID set */
+	size_t		nretire, retire_cap;
 	/* Under mu (and dbmu too for writes to the list). */
-	struct pair	*pairs;
-	void		(*notify)(void *);
-	void		*notify_arg;
+	struct pair    *pairs;
+	void (*notify)(void *);
+	void		 *notify_arg;
 	/* Under dbmu. */
-	struct hwm	 hwm;		/* pool ID and high-water marks */
+	struct hwm	  hwm; /* pool ID and high-water marks */
 	struct pool_stats stats;
 };
 
 /* pool.c */
-struct pair	*pool_pair_find(struct pool *p, const char *master,
-		    const char *slave);			/* under dbmu or mu */
-struct pair	*pool_pair_get(struct pool *p, const char *master,
-		    const char *slave);			/* under dbmu, not mu */
-uint64_t	 pool_cutoff(const struct pool *p, uint64_t now_ms);
+struct pair *pool_pair_find(struct pool *p, const char *master,
+    const char *slave); /* under dbmu or mu */
+struct pair *pool_pair_get(struct pool *p, const char *master,
+    const char *slave); /* under dbmu, not mu */
+uint64_t     pool_cutoff(const struct pool *p, uint64_t now_ms);
 
 /* pool_lease.c: the retire list (under dbmu) */
-void		 pool_retire_push(struct pool *p, uint64_t h);
-void		 pool_retire_cut(struct pool *p, size_t mark);
+void pool_retire_push(struct pool *p, uint64_t h);
+void pool_retire_cut(struct pool *p, size_t mark);
 /* Releases dbmu, after the retired hashes left the ID set (not under mu). */
-void		 pool_db_unlock(struct pool *p);
+void pool_db_unlock(struct pool *p);
 
 /* pool_lease.c: the queue (under dbmu and mu, unless said otherwise) */
-uint8_t		*pool_lease_bytes(struct pool *p, struct pair *pr, size_t i);
-void		 pool_lease_compact(struct pool *p, struct pair *pr);
-size_t		 pool_lease_expire(struct pool *p, struct pair *pr,
-		    uint64_t cutoff);
+uint8_t *pool_lease_bytes(struct pool *p, struct pair *pr, size_t i);
+void	 pool_lease_compact(struct pool *p, struct pair *pr);
+size_t	 pool_lease_expire(struct pool *p, struct pair *pr, uint64_t cutoff);
 /* Under dbmu (mu not needed): a lease of at least want keys into the stage. */
-int		 pool_lease_load(struct pool *p, struct pair *pr,
-		    uint64_t cutoff, size_t want);
-int		 pool_lease_attach(struct pool *p, struct pair *pr);
-void		 pool_lease_serve(struct pool *p, struct pair *pr, size_t n,
-		    struct etsi_keys *out);		/* under mu */
-void		 pool_lease_free(struct pool *p);	/* at close */
-void		 pool_keyq_free(struct pool *p, struct keyq *q);	/* wipes */
+int
+pool_lease_load(struct pool *p, struct pair *pr, uint64_t cutoff, size_t want);
+int  pool_lease_attach(struct pool *p, struct pair *pr);
+void pool_lease_serve(struct pool *p, struct pair *pr, size_t n,
+    struct etsi_keys *out);			     /* under mu */
+void pool_lease_free(struct pool *p);		     /* at close */
+void pool_keyq_free(struct pool *p, struct keyq *q); /* wipes */
 
 /* pool_sql.c: open (setup: err, no log) */
-int		 pool_sql_open(struct pool *p, const struct pool_cfg *cfg,
-		    char *err, size_t errlen);
-int		 pool_sql_meta_check(struct pool *p, const struct pool_cfg *cfg,
-		    char *err, size_t errlen);
-int		 pool_sql_rollback(struct pool *p, const char *db_path,
-		    bool fresh, char *err, size_t errlen);
-int		 pool_sql_load(struct pool *p, const char *db_path, char *err,
-		    size_t errlen);
-void		 pool_sql_close(struct pool *p);
+int pool_sql_open(struct pool *p, const struct pool_cfg *cfg, char *err,
+    size_t errlen);
+int pool_sql_meta_check(struct pool *p, const struct pool_cfg *cfg, char *err,
+    size_t errlen);
+int pool_sql_rollback(struct pool *p, const char *db_path, bool fresh,
+    char *err, size_t errlen);
+int
+pool_sql_load(struct pool *p, const char *db_path, char *err, size_t errlen);
+void pool_sql_close(struct pool *p);
 
 /* pool_sql.c: rows (under dbmu; writes in a transaction; -1 logged) */
-int		 pool_row_buf_alloc(struct pool *p, struct row_buf *rb,
-		    size_t nkeys);
-void		 pool_row_buf_free(struct pool *p, struct row_buf *rb);
-int		 pool_sql_add(struct pool *p, struct pair *pr,
-		    const struct etsi_keys *keys, size_t first, size_t n,
-		    uint64_t fetched_ms, struct row_buf *rb);
-int		 pool_sql_lease_select(struct pool *p, struct pair *pr,
-		    uint64_t cutoff, size_t want, size_t *nrows, size_t *nkeys);
-int		 pool_sql_lease_delete(struct pool *p, struct pair *pr,
-		    uint64_t cutoff, size_t nrows);
-int		 pool_sql_expire(struct pool *p, struct pair *pr,
-		    uint64_t cutoff, size_t *n);
-int		 pool_sql_disk_min(struct pool *p, struct pair *pr);
+int  pool_row_buf_alloc(struct pool *p, struct row_buf *rb, size_t nkeys);
+void pool_row_buf_free(struct pool *p, struct row_buf *rb);
+int  pool_sql_add(struct pool *p, struct pair *pr, const struct etsi_keys *keys,
+     size_t first, size_t n, uint64_t fetched_ms, struct row_buf *rb);
+int  pool_sql_lease_select(struct pool *p, struct pair *pr, uint64_t cutoff,
+     size_t want, size_t *nrows, size_t *nkeys);
+int  pool_sql_lease_delete(struct pool *p, struct pair *pr, uint64_t cutoff,
+     size_t nrows);
+int
+pool_sql_expire(struct pool *p, struct pair *pr, uint64_t cutoff, size_t *n);
+int pool_sql_disk_min(struct pool *p, struct pair *pr);
 
 /*
  * pool_sql.c: the ids column. Exactly n key IDs (any number if n is 0),
  * each 1..ETSI_KEY_ID_MAX bytes: fn(arg, i, id) for each, in order, and 0;
  * -1 (fn not called) if the text is not such a JSON array of strings.
  */
-int		 pool_ids_decode(const char *s, size_t len, size_t n,
-		    void (*fn)(void *, size_t, const char *), void *arg);
+int pool_ids_decode(const char *s, size_t len, size_t n,
+    void (*fn)(void *, size_t, const char *), void *arg);
 
 /* pool_seal.c: setup (err, no log); the database is open */
-int		 pool_seal_init(struct pool *p, const uint8_t kek[SEAL_KEK_LEN],
-		    char *err, size_t errlen);
+int pool_seal_init(struct pool *p, const uint8_t kek[SEAL_KEK_LEN], char *err,
+    size_t errlen);
 /* This opening's sealing epoch (its own transaction). */
-int		 pool_seal_start(struct pool *p, const char *db_path, char *err,
-		    size_t errlen);
-void		 pool_seal_free(struct pool *p);
+int
+pool_seal_start(struct pool *p, const char *db_path, char *err, size_t errlen);
+void pool_seal_free(struct pool *p);
 
 /* pool_seal.c: run time (-1 logged unless said otherwise) */
-#define POOL_EPOCHS_KEPT	64	/* unused epochs kept at open */
+#define POOL_EPOCHS_KEPT 64 /* unused epochs kept at open */
 /* Before a transaction that seals up to nrows rows: room in the epoch. */
-int		 pool_seal_room(struct pool *p, size_t nrows);
+int pool_seal_room(struct pool *p, size_t nrows);
 /* blob gets r->n * kb + SEAL_OVERHEAD bytes; r->ep the epoch. */
-int		 pool_seal_row(struct pool *p, struct pool_row *r,
-		    const uint8_t *pt, uint8_t *blob);
+int pool_seal_row(struct pool *p, struct pool_row *r, const uint8_t *pt,
+    uint8_t *blob);
 /* pt gets r->n * kb bytes; -1 (not logged) if the row does not open. */
-int		 pool_open_row(struct pool *p, const struct pool_row *r,
-		    const uint8_t *blob, size_t bloblen, uint8_t *pt);
+int pool_open_row(struct pool *p, const struct pool_row *r, const uint8_t *blob,
+    size_t bloblen, uint8_t *pt);
 /* The KEK check: recorded in a new database (in its transaction), or
  * compared with this KEK's. */
-int		 pool_seal_check_new(struct pool *p);
-bool		 pool_seal_check_ok(struct pool *p);
+int pool_seal_check_new(struct pool *p);
+bool pool_seal_check_ok(struct pool *p);
 
 #endif

@@ -23,8 +23,8 @@
 void
 pool_retire_push(struct pool *p, uint64_t h)
 {
-	uint64_t	*r;
-	size_t		 cap;
+	uint64_t *r;
+	size_t	  cap;
 
 	if (p->nretire == p->retire_cap) {
 		cap = p->retire_cap ? 2 * p->retire_cap : 1024;
@@ -87,7 +87,7 @@ pool_lease_compact(struct pool *p, struct pair *pr)
 static int
 keyq_grow(struct pool *p, struct keyq *q, size_t cap, size_t keep)
 {
-	struct keyq	nq = { NULL, NULL, cap };
+	struct keyq nq = { NULL, NULL, cap };
 
 	if (cap <= q->cap)
 		return 0;
@@ -126,8 +126,8 @@ lease_reserve(struct pool *p, struct pair *pr, size_t cap)
 size_t
 pool_lease_expire(struct pool *p, struct pair *pr, uint64_t cutoff)
 {
-	size_t		 i, kept = 0, n0 = pr->n;
-	uint64_t	 min = POOL_NO_MS;
+	size_t	 i, kept = 0, n0 = pr->n;
+	uint64_t min = POOL_NO_MS;
 
 	if (pr->lease_min_ms >= cutoff)
 		return 0;
@@ -160,7 +160,7 @@ void
 pool_lease_serve(struct pool *p, struct pair *pr, size_t n,
     struct etsi_keys *out)
 {
-	struct etsi_key	*k;
+	struct etsi_key *k;
 	size_t		 i;
 
 	for (i = 0; i < n; i++) {
@@ -180,7 +180,7 @@ pool_lease_serve(struct pool *p, struct pair *pr, size_t n,
 static void
 stage_id(void *arg, size_t i, const char *id)
 {
-	struct lkey	*lk = arg;
+	struct lkey *lk = arg;
 
 	snprintf(lk[i].id, sizeof(lk[i].id), "%s", id);
 }
@@ -190,16 +190,16 @@ stage_id(void *arg, size_t i, const char *id)
 static int
 stage_row(struct pool *p, struct pair *pr, size_t i)
 {
-	struct lrow	*r = &p->rows[i];
-	struct lkey	*lk = p->stage.lk + p->sn;
-	struct pool_row	 row = { (uint64_t)r->seq, r->ep, pr, r->fetched_ms,
-	    r->n, r->ids.p, r->ids.len };
-	size_t		 k;
+	struct lrow    *r = &p->rows[i];
+	struct lkey    *lk = p->stage.lk + p->sn;
+	struct pool_row row = { (uint64_t)r->seq, r->ep, pr, r->fetched_ms,
+		r->n, r->ids.p, r->ids.len };
+	size_t		k;
 
 	if (r->n == 0 ||
 	    pool_ids_decode(r->ids.p, r->ids.len, r->n, stage_id, lk) == -1 ||
 	    pool_open_row(p, &row, r->blob.p, r->blob.len,
-	    p->stage.b + p->sn * p->kb) == -1)
+		p->stage.b + p->sn * p->kb) == -1)
 		return -1;
 	for (k = 0; k < r->n; k++) {
 		lk[k].fetched_ms = r->fetched_ms;
@@ -218,8 +218,8 @@ stage_row(struct pool *p, struct pair *pr, size_t i)
 static void
 lease_fill(struct pool *p, struct pair *pr, size_t nrows)
 {
-	struct lrow	*r;
-	size_t		 i, bad = 0;
+	struct lrow *r;
+	size_t	     i, bad = 0;
 
 	p->sn = 0;
 	for (i = 0; i < nrows; i++) {
@@ -228,10 +228,11 @@ lease_fill(struct pool *p, struct pair *pr, size_t nrows)
 		/* Tampered or corrupt: gone from disk, never served. */
 		r = &p->rows[i];
 		if (r->n > 0)
-			OPENSSL_cleanse(p->stage.b + p->sn * p->kb, r->n * p->kb);
+			OPENSSL_cleanse(p->stage.b + p->sn * p->kb,
+			    r->n * p->kb);
 		log_err("pool: (%s, %s): row %lld (%zu keys) does not "
-		    "authenticate under the KEK: dropped", pr->master,
-		    pr->slave, (long long)r->seq, r->n);
+			"authenticate under the KEK: dropped",
+		    pr->master, pr->slave, (long long)r->seq, r->n);
 		bad += r->n;
 	}
 	if (bad)
@@ -274,17 +275,18 @@ lease_take_rows(struct pool *p, struct pair *pr, uint64_t cutoff, size_t want,
 int
 pool_lease_load(struct pool *p, struct pair *pr, uint64_t cutoff, size_t want)
 {
-	size_t	nexp = 0, nrows = 0, nkeys = 0, mark = p->nretire;
+	size_t nexp = 0, nrows = 0, nkeys = 0, mark = p->nretire;
 
 	p->sn = 0;
 	if (sqldb_begin(&p->db) == -1)
 		return -1;
 	/* disk_min_ms is exact or lower: no expired row, no DELETE to try. */
 	if ((pr->disk_min_ms < cutoff &&
-	    pool_sql_expire(p, pr, cutoff, &nexp) == -1) ||
+		pool_sql_expire(p, pr, cutoff, &nexp) == -1) ||
 	    lease_take_rows(p, pr, cutoff, want, &nrows, &nkeys) == -1 ||
-	    (nrows > 0 && hwm_raise(&p->hwm, p->seal, pr->master, pr->slave,
-	    (uint64_t)p->rows[nrows - 1].seq) == -1) ||
+	    (nrows > 0 &&
+		hwm_raise(&p->hwm, p->seal, pr->master, pr->slave,
+		    (uint64_t)p->rows[nrows - 1].seq) == -1) ||
 	    sqldb_commit(&p->db) == -1) {
 		sqldb_rollback(&p->db);
 		pool_retire_cut(p, mark);
@@ -309,13 +311,14 @@ pool_lease_load(struct pool *p, struct pair *pr, uint64_t cutoff, size_t want)
 int
 pool_lease_attach(struct pool *p, struct pair *pr)
 {
-	size_t	i;
-	int	rc = 0;
+	size_t i;
+	int    rc = 0;
 
 	if (p->sn == 0)
 		return 0;
 	if (lease_reserve(p, pr, pr->n + p->sn) == -1) {
-		log_err("pool: (%s, %s): out of memory: %zu leased keys dropped",
+		log_err(
+		    "pool: (%s, %s): out of memory: %zu leased keys dropped",
 		    pr->master, pr->slave, p->sn);
 		for (i = 0; i < p->sn; i++)
 			pool_retire_push(p, p->stage.lk[i].h);

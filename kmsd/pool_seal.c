@@ -34,13 +34,14 @@
 #include "common/sealep.h"
 #include "kmsd/pool_int.h"
 
-static const char batch_aad_label[] = "kmsd pool batch v4";
+static const char	 batch_aad_label[] = "kmsd pool batch v4";
 /* Epochs kept at open: those rows use, and the newest (see above). */
 static const char *const ep_users[] = { "batches", "epochs_recent" };
 
 /* The largest AAD: label, pool ID, two IDs, four numbers, a full ids list. */
-#define AAD_MAX	(sizeof(batch_aad_label) + HWM_ID_LEN + \
-	2 * (2 + ETSI_ID_MAX) + 32 + 2 + POOL_ROW_MAX * POOL_ID_JSON)
+#define AAD_MAX                                                                \
+	(sizeof(batch_aad_label) + HWM_ID_LEN + 2 * (2 + ETSI_ID_MAX) + 32 +   \
+	    2 + POOL_ROW_MAX * POOL_ID_JSON)
 
 static const struct sealep_conf ep_conf = {
 	.table = "epochs",
@@ -55,7 +56,7 @@ int
 pool_seal_init(struct pool *p, const uint8_t kek[SEAL_KEK_LEN], char *err,
     size_t errlen)
 {
-	char	why[256];
+	char why[256];
 
 	if ((p->seal = seal_new(kek)) == NULL ||
 	    (p->kek = sec_alloc(SEAL_KEK_LEN)) == NULL) {
@@ -63,8 +64,8 @@ pool_seal_init(struct pool *p, const uint8_t kek[SEAL_KEK_LEN], char *err,
 		return -1;
 	}
 	memcpy(p->kek, kek, SEAL_KEK_LEN);
-	if ((p->sep = sealep_new(&p->db, &ep_conf, kek, why,
-	    sizeof(why))) == NULL) {
+	if ((p->sep = sealep_new(&p->db, &ep_conf, kek, why, sizeof(why))) ==
+	    NULL) {
 		snprintf(err, errlen, "pool: sealing epochs: %s", why);
 		return -1;
 	}
@@ -72,14 +73,15 @@ pool_seal_init(struct pool *p, const uint8_t kek[SEAL_KEK_LEN], char *err,
 }
 
 int
-pool_seal_start(struct pool *p, const char *db_path, char *err,
-    size_t errlen)
+pool_seal_start(struct pool *p, const char *db_path, char *err, size_t errlen)
 {
-	char	why[256];
+	char why[256];
 
 	if (sealep_start(p->sep, why, sizeof(why)) == -1) {
-		snprintf(err, errlen, "pool %s: cannot start a sealing epoch: "
-		    "%s", db_path, why);
+		snprintf(err, errlen,
+		    "pool %s: cannot start a sealing epoch: "
+		    "%s",
+		    db_path, why);
 		return -1;
 	}
 	return 0;
@@ -133,11 +135,12 @@ pool_seal_row(struct pool *p, struct pool_row *r, const uint8_t *pt,
 static int
 epochs_reload(struct pool *p)
 {
-	struct sealep	*e;
-	char		 why[256];
+	struct sealep *e;
+	char	       why[256];
 
-	if ((e = sealep_new(&p->db, &ep_conf, p->kek, why,
-	    sizeof(why))) == NULL || sealep_start(e, why, sizeof(why)) == -1) {
+	if ((e = sealep_new(&p->db, &ep_conf, p->kek, why, sizeof(why))) ==
+		NULL ||
+	    sealep_start(e, why, sizeof(why)) == -1) {
 		log_err("pool: cannot reload the sealing epochs: %s", why);
 		sealep_free(e);
 		return -1;

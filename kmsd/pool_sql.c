@@ -29,53 +29,62 @@
 #include "common/log.h"
 #include "kmsd/pool_int.h"
 
-#define POOL_STR_(x)	#x
-#define POOL_STR(x)	POOL_STR_(x)
-#define POOL_SCHEMA	4		/* meta "schema": sequences, epochs */
+#define POOL_STR_(x) #x
+#define POOL_STR(x)  POOL_STR_(x)
+#define POOL_SCHEMA  4 /* meta "schema": sequences, epochs */
 
-enum { ST_INS, ST_SEL_LEASE, ST_DEL_LEASE, ST_DEL_OLD, ST_MIN, ST_ALL_IDS,
-	ST_DEL_BELOW, ST__N };
+enum {
+	ST_INS,
+	ST_SEL_LEASE,
+	ST_DEL_LEASE,
+	ST_DEL_OLD,
+	ST_MIN,
+	ST_ALL_IDS,
+	ST_DEL_BELOW,
+	ST__N
+};
 
 static const char *const sql_stmt[ST__N] = {
 	[ST_INS] = "INSERT INTO batches(id, master, slave, fetched_ms, n, ids, "
-	    "ep, blob) VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
+		   "ep, blob) VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
 	/* In sequence order: what the high-water mark relies on. */
 	[ST_SEL_LEASE] = "SELECT id, fetched_ms, n, ids, ep, blob FROM batches "
-	    "WHERE master = ? AND slave = ? AND fetched_ms >= ? "
-	    "ORDER BY id LIMIT ?",
+			 "WHERE master = ? AND slave = ? AND fetched_ms >= ? "
+			 "ORDER BY id LIMIT ?",
 	/* Exactly the rows ST_SEL_LEASE returned, up to the last one. */
 	[ST_DEL_LEASE] = "DELETE FROM batches WHERE master = ? AND slave = ? "
-	    "AND fetched_ms >= ? AND id <= ?",
+			 "AND fetched_ms >= ? AND id <= ?",
 	[ST_DEL_OLD] = "DELETE FROM batches WHERE master = ? AND slave = ? "
-	    "AND fetched_ms < ? RETURNING n, ids",
+		       "AND fetched_ms < ? RETURNING n, ids",
 	[ST_MIN] = "SELECT min(fetched_ms) FROM batches "
-	    "WHERE master = ? AND slave = ?",
+		   "WHERE master = ? AND slave = ?",
 	[ST_ALL_IDS] = "SELECT ids FROM batches",
 	/* At open: rows at or below the pair's high-water mark. */
 	[ST_DEL_BELOW] = "DELETE FROM batches WHERE master = ? AND slave = ? "
-	    "AND id <= ? RETURNING n",
+			 "AND id <= ? RETURNING n",
 };
 
-static const char sql_schema[] =
-	SQLDB_META_SCHEMA
-	"CREATE TABLE IF NOT EXISTS batches(id INTEGER PRIMARY KEY,"
-	" master TEXT NOT NULL, slave TEXT NOT NULL,"
-	" fetched_ms INTEGER NOT NULL, n INTEGER NOT NULL,"
-	" ids TEXT NOT NULL, ep INTEGER NOT NULL, blob BLOB NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS epochs(ep INTEGER PRIMARY KEY,"
-	" salt BLOB NOT NULL);"
-	/* Kept at open even if no row uses them (pool_seal.c). */
-	"CREATE VIEW IF NOT EXISTS epochs_recent AS SELECT ep FROM epochs"
-	" ORDER BY ep DESC LIMIT " POOL_STR(POOL_EPOCHS_KEPT) ";"
-	/* (master, slave, id): leases in sequence order, no sort. */
-	"CREATE INDEX IF NOT EXISTS batches_pair ON batches(master, slave);"
-	/* For operators (sqlite3 pool.db 'SELECT key_id FROM keys'). */
-	"CREATE VIEW IF NOT EXISTS keys AS SELECT b.id AS batch, b.master,"
-	" b.slave, j.value AS key_id, b.fetched_ms FROM batches b,"
-	" json_each(b.ids) j;";
+static const char sql_schema[] = SQLDB_META_SCHEMA
+    "CREATE TABLE IF NOT EXISTS batches(id INTEGER PRIMARY KEY,"
+    " master TEXT NOT NULL, slave TEXT NOT NULL,"
+    " fetched_ms INTEGER NOT NULL, n INTEGER NOT NULL,"
+    " ids TEXT NOT NULL, ep INTEGER NOT NULL, blob BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS epochs(ep INTEGER PRIMARY KEY,"
+    " salt BLOB NOT NULL);"
+    /* Kept at open even if no row uses them (pool_seal.c). */
+    "CREATE VIEW IF NOT EXISTS epochs_recent AS SELECT ep FROM epochs"
+    " ORDER BY ep DESC LIMIT " POOL_STR(
+	POOL_EPOCHS_KEPT) ";"
+			  /* (master, slave, id): leases in sequence order, no sort. */
+			  "CREATE INDEX IF NOT EXISTS batches_pair ON batches(master, slave);"
+			  /* For operators (sqlite3 pool.db 'SELECT key_id FROM keys'). */
+			  "CREATE VIEW IF NOT EXISTS keys AS SELECT b.id AS batch, b.master,"
+			  " b.slave, j.value AS key_id, b.fetched_ms FROM batches b,"
+			  " json_each(b.ids) j;";
 
 /* An older (or newer) layout: refused, with what to do (two %s: the path). */
-static const char old_layout[] = "pool %s: the database has another layout "
+static const char old_layout[] =
+    "pool %s: the database has another layout "
     "than this kmsd's (schema 4: rows of keys with sequence numbers, sealed "
     "in sealing epochs) and is not "
     "converted: stop kmsd, delete %s and its -wal and -shm files, and start "
@@ -100,8 +109,8 @@ static size_t
 ids_encode(const struct etsi_keys *keys, size_t first, size_t n, char *out,
     size_t outlen)
 {
-	json_t	*a = json_array();
-	size_t	 i, len = 0;
+	json_t *a = json_array();
+	size_t	i, len = 0;
 
 	for (i = first; a != NULL && i < first + n; i++)
 		if (json_array_append_new(a, json_string(keys->v[i].id)) == -1)
@@ -111,7 +120,8 @@ ids_encode(const struct etsi_keys *keys, size_t first, size_t n, char *out,
 	json_decref(a);
 	if (len == 0 || len > outlen) {
 		log_err("pool: add: key ID \"%s\" cannot be stored (not UTF-8, "
-		    "or out of memory)", keys->v[i < first + n ? i : first].id);
+			"or out of memory)",
+		    keys->v[i < first + n ? i : first].id);
 		return 0;
 	}
 	return len;
@@ -121,9 +131,9 @@ int
 pool_ids_decode(const char *s, size_t len, size_t n,
     void (*fn)(void *, size_t, const char *), void *arg)
 {
-	json_t	*a, *v;
-	size_t	 i, l;
-	int	 rc = -1;
+	json_t *a, *v;
+	size_t	i, l;
+	int	rc = -1;
 
 	if ((a = json_loadb(s, len, 0, NULL)) == NULL)
 		return -1;
@@ -131,15 +141,17 @@ pool_ids_decode(const char *s, size_t len, size_t n,
 	    json_array_size(a) > POOL_ROW_MAX ||
 	    (n != 0 && json_array_size(a) != n))
 		goto done;
-	json_array_foreach(a, i, v) {
+	json_array_foreach(a, i, v)
+	{
 		if (!json_is_string(v) || (l = json_string_length(v)) == 0 ||
 		    l > ETSI_KEY_ID_MAX || strlen(json_string_value(v)) != l)
 			goto done;
 	}
-	json_array_foreach(a, i, v)
-		fn(arg, i, json_string_value(v));
+	/* json_array_foreach spelt out: cppcheck does not know the macro. */
+	for (i = 0; i < json_array_size(a); i++)
+		fn(arg, i, json_string_value(json_array_get(a, i)));
 	rc = 0;
- done:
+done:
 	json_decref(a);
 	return rc;
 }
@@ -168,7 +180,7 @@ pool_row_buf_free(struct pool *p, struct row_buf *rb)
 static int
 row_insert(struct pool *p, const struct pool_row *r, const uint8_t *blob)
 {
-	sqlite3_stmt	*st = sqldb_st(&p->db, ST_INS);
+	sqlite3_stmt *st = sqldb_st(&p->db, ST_INS);
 
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)r->seq);
 	sqlite3_bind_text(st, 2, r->pr->master, -1, SQLITE_STATIC);
@@ -188,12 +200,12 @@ add_row(struct pool *p, struct pair *pr, const struct etsi_keys *keys,
     size_t first, size_t n, uint64_t fetched_ms, struct row_buf *rb,
     uint64_t seq)
 {
-	struct pool_row	r = { seq, 0, pr, fetched_ms, n, rb->ids, 0 };
+	struct pool_row r = { seq, 0, pr, fetched_ms, n, rb->ids, 0 };
 	size_t		i;
 	int		rc;
 
 	if ((r.idslen = ids_encode(keys, first, n, rb->ids,
-	    2 + rb->max * POOL_ID_JSON)) == 0)
+		 2 + rb->max * POOL_ID_JSON)) == 0)
 		return -1;
 	for (i = 0; i < n; i++)
 		memcpy(rb->pt + i * p->kb, keys->v[first + i].key, p->kb);
@@ -212,8 +224,8 @@ int
 pool_sql_add(struct pool *p, struct pair *pr, const struct etsi_keys *keys,
     size_t first, size_t n, uint64_t fetched_ms, struct row_buf *rb)
 {
-	uint64_t	seq;
-	size_t		i, m;
+	uint64_t seq;
+	size_t	 i, m;
 
 	if (!sqldb_meta_u64(&p->db, "next_seq", &seq) || seq == 0 ||
 	    seq > INT64_MAX / 2) {
@@ -234,8 +246,8 @@ pool_sql_add(struct pool *p, struct pair *pr, const struct etsi_keys *keys,
 static int
 rows_grow(struct pool *p, size_t n)
 {
-	struct lrow	*r;
-	size_t		 cap;
+	struct lrow *r;
+	size_t	     cap;
 
 	if (n <= p->rows_cap)
 		return 0;
@@ -254,10 +266,10 @@ rows_grow(struct pool *p, size_t n)
 static int
 col_copy(sqlite3_stmt *st, int col, bool text, struct gbuf *g)
 {
-	const void	*src = text ? (const void *)sqlite3_column_text(st, col) :
-	    sqlite3_column_blob(st, col);
-	size_t		 n = (size_t)sqlite3_column_bytes(st, col);
-	void		*b;
+	const void *src = text ? (const void *)sqlite3_column_text(st, col) :
+				 sqlite3_column_blob(st, col);
+	size_t	    n = (size_t)sqlite3_column_bytes(st, col);
+	void	   *b;
 
 	if (n > g->cap) {
 		if ((b = realloc(g->p, n)) == NULL)
@@ -275,7 +287,7 @@ col_copy(sqlite3_stmt *st, int col, bool text, struct gbuf *g)
 static size_t
 col_n(sqlite3_stmt *st, int col)
 {
-	sqlite3_int64	v = sqlite3_column_int64(st, col);
+	sqlite3_int64 v = sqlite3_column_int64(st, col);
 
 	return v > 0 && v <= POOL_ROW_MAX ? (size_t)v : 0;
 }
@@ -284,7 +296,7 @@ col_n(sqlite3_stmt *st, int col)
 static int
 row_read(struct pool *p, sqlite3_stmt *st, size_t i)
 {
-	struct lrow	*r;
+	struct lrow *r;
 
 	if (rows_grow(p, i + 1) == -1)
 		return -1;
@@ -294,7 +306,9 @@ row_read(struct pool *p, sqlite3_stmt *st, size_t i)
 	r->n = col_n(st, 2);
 	r->ep = sqlite3_column_int64(st, 4);
 	return col_copy(st, 3, true, &r->ids) == -1 ||
-	    col_copy(st, 5, false, &r->blob) == -1 ? -1 : 0;
+		col_copy(st, 5, false, &r->blob) == -1 ?
+	    -1 :
+	    0;
 }
 
 /*
@@ -306,9 +320,9 @@ int
 pool_sql_lease_select(struct pool *p, struct pair *pr, uint64_t cutoff,
     size_t want, size_t *nrows, size_t *nkeys)
 {
-	sqlite3_stmt	*st = sqldb_st(&p->db, ST_SEL_LEASE);
-	size_t		 n = 0, keys = 0;
-	int		 rc = SQLITE_DONE;
+	sqlite3_stmt *st = sqldb_st(&p->db, ST_SEL_LEASE);
+	size_t	      n = 0, keys = 0;
+	int	      rc = SQLITE_DONE;
 
 	*nrows = *nkeys = 0;
 	bind_pair(st, pr);
@@ -323,8 +337,9 @@ pool_sql_lease_select(struct pool *p, struct pair *pr, uint64_t cutoff,
 	}
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-		log_err("pool: lease select: %s", rc == SQLITE_NOMEM ?
-		    "out of memory" : sqlite3_errmsg(p->db.db));
+		log_err("pool: lease select: %s",
+		    rc == SQLITE_NOMEM ? "out of memory" :
+					 sqlite3_errmsg(p->db.db));
 		return -1;
 	}
 	*nrows = n;
@@ -338,7 +353,7 @@ int
 pool_sql_lease_delete(struct pool *p, struct pair *pr, uint64_t cutoff,
     size_t nrows)
 {
-	sqlite3_stmt	*st = sqldb_st(&p->db, ST_DEL_LEASE);
+	sqlite3_stmt *st = sqldb_st(&p->db, ST_DEL_LEASE);
 
 	bind_pair(st, pr);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)cutoff);
@@ -357,7 +372,7 @@ pool_sql_lease_delete(struct pool *p, struct pair *pr, uint64_t cutoff,
 static void
 retire_one(void *arg, size_t i, const char *id)
 {
-	struct pool	*p = arg;
+	struct pool *p = arg;
 
 	(void)i;
 	pool_retire_push(p, idset_hash(&p->ids, id));
@@ -372,9 +387,9 @@ retire_one(void *arg, size_t i, const char *id)
 int
 pool_sql_expire(struct pool *p, struct pair *pr, uint64_t cutoff, size_t *n)
 {
-	sqlite3_stmt	*st = sqldb_st(&p->db, ST_DEL_OLD);
-	const char	*ids;
-	int		 rc;
+	sqlite3_stmt *st = sqldb_st(&p->db, ST_DEL_OLD);
+	const char   *ids;
+	int	      rc;
 
 	*n = 0;
 	bind_pair(st, pr);
@@ -398,14 +413,15 @@ pool_sql_expire(struct pool *p, struct pair *pr, uint64_t cutoff, size_t *n)
 int
 pool_sql_disk_min(struct pool *p, struct pair *pr)
 {
-	sqlite3_stmt	*st = sqldb_st(&p->db, ST_MIN);
-	int		 rc;
+	sqlite3_stmt *st = sqldb_st(&p->db, ST_MIN);
+	int	      rc;
 
 	bind_pair(st, pr);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		pr->disk_min_ms = sqlite3_column_type(st, 0) == SQLITE_NULL ?
-		    POOL_NO_MS : (uint64_t)sqlite3_column_int64(st, 0);
+		    POOL_NO_MS :
+		    (uint64_t)sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
 	if (rc != SQLITE_ROW) {
 		log_err("pool: min(fetched_ms): %s", sqlite3_errmsg(p->db.db));
@@ -420,8 +436,8 @@ pool_sql_disk_min(struct pool *p, struct pair *pr)
 static int
 open_u64(struct pool *p, const char *sql, uint64_t *v)
 {
-	sqlite3_stmt	*st;
-	int		 rc = -1;
+	sqlite3_stmt *st;
+	int	      rc = -1;
 
 	if (sqlite3_prepare_v2(p->db.db, sql, -1, &st, NULL) == SQLITE_OK &&
 	    sqlite3_step(st) == SQLITE_ROW) {
@@ -440,15 +456,25 @@ open_u64(struct pool *p, const char *sql, uint64_t *v)
 static int
 layout_check(struct pool *p, const char *path, char *err, size_t errlen)
 {
-	uint64_t	keys = 0, meta = 0, kb = 0, schema = 0;
+	uint64_t keys = 0, meta = 0, kb = 0, schema = 0;
 
-	if (open_u64(p, "SELECT count(*) FROM sqlite_master WHERE type = "
-	    "'table' AND name = 'keys'", &keys) == -1 ||
-	    open_u64(p, "SELECT count(*) FROM sqlite_master WHERE type = "
-	    "'table' AND name = 'meta'", &meta) == -1 ||
-	    (meta && (open_u64(p, "SELECT count(*) FROM meta WHERE k = "
-	    "'key_bytes'", &kb) == -1 || open_u64(p, "SELECT coalesce("
-	    "(SELECT v FROM meta WHERE k = 'schema'), 0)", &schema) == -1))) {
+	if (open_u64(p,
+		"SELECT count(*) FROM sqlite_master WHERE type = "
+		"'table' AND name = 'keys'",
+		&keys) == -1 ||
+	    open_u64(p,
+		"SELECT count(*) FROM sqlite_master WHERE type = "
+		"'table' AND name = 'meta'",
+		&meta) == -1 ||
+	    (meta &&
+		(open_u64(p,
+		     "SELECT count(*) FROM meta WHERE k = "
+		     "'key_bytes'",
+		     &kb) == -1 ||
+		    open_u64(p,
+			"SELECT coalesce("
+			"(SELECT v FROM meta WHERE k = 'schema'), 0)",
+			&schema) == -1))) {
 		snprintf(err, errlen, "pool %s: %s", path,
 		    sqlite3_errmsg(p->db.db));
 		return -1;
@@ -464,8 +490,8 @@ int
 pool_sql_open(struct pool *p, const struct pool_cfg *cfg, char *err,
     size_t errlen)
 {
-	const char	*path = cfg->db_path;
-	char		 why[256];
+	const char *path = cfg->db_path;
+	char	    why[256];
 
 	if (sqldb_open(&p->db, path, "pool", why, sizeof(why)) == -1 ||
 	    sqldb_wal(&p->db, why, sizeof(why)) == -1) {
@@ -487,7 +513,7 @@ pool_sql_open(struct pool *p, const struct pool_cfg *cfg, char *err,
 	}
 	p->db_ready = true;
 	return 0;
- fail:
+fail:
 	snprintf(err, errlen, "pool %s: %s", path, sqlite3_errmsg(p->db.db));
 	return -1;
 }
@@ -532,19 +558,21 @@ int
 pool_sql_meta_check(struct pool *p, const struct pool_cfg *cfg, char *err,
     size_t errlen)
 {
-	uint64_t	kb;
+	uint64_t kb;
 
 	/* layout_check refused any other schema. */
 	if (!sqldb_meta_u64(&p->db, "key_bytes", &kb))
 		return meta_new(p, cfg->db_path, err, errlen);
 	if (kb != p->kb) {
-		snprintf(err, errlen, "pool %s holds %llu-byte keys, key_bytes "
+		snprintf(err, errlen,
+		    "pool %s holds %llu-byte keys, key_bytes "
 		    "is %u (use another db_path for another key size)",
 		    cfg->db_path, (unsigned long long)kb, cfg->key_bytes);
 		return -1;
 	}
 	if (!pool_seal_check_ok(p)) {
-		snprintf(err, errlen, "kek_file %s does not match pool %s: its "
+		snprintf(err, errlen,
+		    "kek_file %s does not match pool %s: its "
 		    "keys were sealed under another key-encryption key",
 		    cfg->kek_file, cfg->db_path);
 		return -1;
@@ -556,8 +584,8 @@ pool_sql_meta_check(struct pool *p, const struct pool_cfg *cfg, char *err,
 static int
 rollback_marks(struct pool *p, uint64_t *rows, uint64_t *keys)
 {
-	sqlite3_stmt	*st;
-	int		 rc;
+	sqlite3_stmt *st;
+	int	      rc;
 
 	for (size_t i = 0; i < p->hwm.n; i++) {
 		st = sqldb_st(&p->db, ST_DEL_BELOW);
@@ -584,7 +612,7 @@ rollback_all(struct pool *p, uint64_t *rows, uint64_t *keys)
 {
 	if (sqldb_u64(&p->db, "SELECT count(*) FROM batches", rows) == -1 ||
 	    sqldb_u64(&p->db, "SELECT coalesce(sum(n), 0) FROM batches",
-	    keys) == -1)
+		keys) == -1)
 		return -1;
 	return sqldb_exec(&p->db, "DELETE FROM batches");
 }
@@ -593,10 +621,10 @@ rollback_all(struct pool *p, uint64_t *rows, uint64_t *keys)
 static int
 seq_raise(struct pool *p)
 {
-	uint64_t	next = 0, maxid = 0;
+	uint64_t next = 0, maxid = 0;
 
 	if (sqldb_u64(&p->db, "SELECT coalesce(max(id), 0) FROM batches",
-	    &maxid) == -1)
+		&maxid) == -1)
 		return -1;
 	(void)sqldb_meta_u64(&p->db, "next_seq", &next);
 	if (next <= maxid)
@@ -607,22 +635,25 @@ seq_raise(struct pool *p)
 }
 
 static void
-rollback_log(struct pool *p, const char *db_path, bool foreign,
-    uint64_t rows, uint64_t keys)
+rollback_log(struct pool *p, const char *db_path, bool foreign, uint64_t rows,
+    uint64_t keys)
 {
 	if (rows > 0 && foreign)
-		log_warn("pool %s: %llu keys in %llu rows dropped, never served: "
+		log_warn(
+		    "pool %s: %llu keys in %llu rows dropped, never served: "
 		    "the database does not belong to the high-water mark file "
 		    "%s (that file was lost or replaced, or the database was "
-		    "copied from another pool)", db_path,
-		    (unsigned long long)keys, (unsigned long long)rows,
+		    "copied from another pool)",
+		    db_path, (unsigned long long)keys, (unsigned long long)rows,
 		    p->hwm.path);
 	else if (rows > 0)
-		log_warn("pool %s: %llu keys in %llu restored/rolled back rows "
+		log_warn(
+		    "pool %s: %llu keys in %llu restored/rolled back rows "
 		    "refused and wiped: they were leased before (an older copy "
 		    "of the database was restored, or a crash came between a "
-		    "lease's high-water mark and its commit)", db_path,
-		    (unsigned long long)keys, (unsigned long long)rows);
+		    "lease's high-water mark and its commit)",
+		    db_path, (unsigned long long)keys,
+		    (unsigned long long)rows);
 }
 
 /*
@@ -639,9 +670,9 @@ int
 pool_sql_rollback(struct pool *p, const char *db_path, bool fresh, char *err,
     size_t errlen)
 {
-	uint8_t		id[HWM_ID_LEN];
-	uint64_t	rows = 0, keys = 0;
-	bool		foreign;
+	uint8_t	 id[HWM_ID_LEN];
+	uint64_t rows = 0, keys = 0;
+	bool	 foreign;
 
 	/* A new pool ID is durable before any row is sealed with it. */
 	if (fresh && hwm_save(&p->hwm, p->seal, err, errlen) == -1)
@@ -651,31 +682,33 @@ pool_sql_rollback(struct pool *p, const char *db_path, bool fresh, char *err,
 	foreign = !sqldb_meta_blob(&p->db, "pool_id", id, sizeof(id)) ||
 	    CRYPTO_memcmp(id, p->hwm.id, HWM_ID_LEN) != 0;
 	if ((foreign ? rollback_all(p, &rows, &keys) :
-	    rollback_marks(p, &rows, &keys)) == -1 ||
-	    sqldb_meta_set_blob(&p->db, "pool_id", p->hwm.id, HWM_ID_LEN) == -1 ||
+		       rollback_marks(p, &rows, &keys)) == -1 ||
+	    sqldb_meta_set_blob(&p->db, "pool_id", p->hwm.id, HWM_ID_LEN) ==
+		-1 ||
 	    seq_raise(p) == -1 || sqldb_commit(&p->db) == -1)
 		goto fail;
 	rollback_log(p, db_path, foreign, rows, keys);
 	p->stats.rolled_back_rows += rows;
 	p->stats.rolled_back_keys += keys;
 	return 0;
- fail:
+fail:
 	sqldb_rollback(&p->db);
-	snprintf(err, errlen, "pool %s: cannot check the rows against the "
-	    "high-water marks in %s: %s", db_path, p->hwm.path,
-	    sqlite3_errmsg(p->db.db));
+	snprintf(err, errlen,
+	    "pool %s: cannot check the rows against the "
+	    "high-water marks in %s: %s",
+	    db_path, p->hwm.path, sqlite3_errmsg(p->db.db));
 	return -1;
 }
 
 struct ids_load {
-	struct pool	*p;
-	bool		 oom;
+	struct pool *p;
+	bool	     oom;
 };
 
 static void
 load_one(void *arg, size_t i, const char *id)
 {
-	struct ids_load	*l = arg;
+	struct ids_load *l = arg;
 
 	(void)i;
 	if (!l->oom && idset_add(&l->p->ids, idset_hash(&l->p->ids, id)) == -1)
@@ -687,10 +720,10 @@ load_one(void *arg, size_t i, const char *id)
 static int
 ids_load(struct pool *p)
 {
-	sqlite3_stmt	*st = sqldb_st(&p->db, ST_ALL_IDS);
-	struct ids_load	 l = { p, false };
-	const char	*ids;
-	int		 rc;
+	sqlite3_stmt   *st = sqldb_st(&p->db, ST_ALL_IDS);
+	struct ids_load l = { p, false };
+	const char     *ids;
+	int		rc;
 
 	while (!l.oom && (rc = sqlite3_step(st)) == SQLITE_ROW)
 		if ((ids = (const char *)sqlite3_column_text(st, 0)) != NULL)
@@ -707,13 +740,14 @@ ids_load(struct pool *p)
 static int
 pairs_load(struct pool *p)
 {
-	sqlite3_stmt	*st;
-	struct pair	*pr;
-	int		 rc;
+	sqlite3_stmt *st;
+	struct pair  *pr;
+	int	      rc;
 
-	if (sqlite3_prepare_v2(p->db.db, "SELECT master, slave, sum(n), "
-	    "min(fetched_ms) FROM batches GROUP BY master, slave", -1, &st,
-	    NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(p->db.db,
+		"SELECT master, slave, sum(n), "
+		"min(fetched_ms) FROM batches GROUP BY master, slave",
+		-1, &st, NULL) != SQLITE_OK)
 		return -1;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *m = (const char *)sqlite3_column_text(st, 0);

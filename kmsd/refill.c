@@ -18,33 +18,34 @@
 #include "kmsd/kmsd.h"
 #include "kmsd/metrics.h"
 
-#define REFILL_TICK_MS		200
-#define REFILL_EXPIRE_MS	5000
-#define REFILL_PROBE_MS		5000
-#define REFILL_KEYSIZE_MS	60000
+#define REFILL_TICK_MS	  200
+#define REFILL_EXPIRE_MS  5000
+#define REFILL_PROBE_MS	  5000
+#define REFILL_KEYSIZE_MS 60000
 
 struct refill_pair {
-	char	master[ETSI_ID_MAX + 1];
-	char	slave[ETSI_ID_MAX + 1];
-	bool	failing;	/* log a failure once, and the recovery */
-	bool	filling;	/* fell below low: fill to high, across failures */
-	unsigned kme_bits;	/* the KME's default key_size; 0: not read yet */
+	char	 master[ETSI_ID_MAX + 1];
+	char	 slave[ETSI_ID_MAX + 1];
+	bool	 failing;  /* log a failure once, and the recovery */
+	bool	 filling;  /* fell below low: fill to high, across failures */
+	unsigned kme_bits; /* the KME's default key_size; 0: not read yet */
 };
 
 /* Copy the pairs out so that the KME calls run without the config lock. */
 static size_t
-refill_pairs(struct kmsd *k, struct refill_pair *p, size_t max,
-    unsigned *low, unsigned *high, unsigned *batch, unsigned *bits)
+refill_pairs(struct kmsd *k, struct refill_pair *p, size_t max, unsigned *low,
+    unsigned *high, unsigned *batch, unsigned *bits)
 {
-	size_t	n = 0;
+	size_t n = 0;
 
 	pthread_rwlock_rdlock(&k->cfg_lock);
 	for (size_t i = 0; i < k->cfg->nsaes; i++) {
-		const struct kmsd_sae	*s = &k->cfg->saes[i];
+		const struct kmsd_sae *s = &k->cfg->saes[i];
 
 		for (size_t j = 0; j < s->npool && n < max; j++, n++) {
 			snprintf(p[n].master, sizeof(p[n].master), "%s", s->id);
-			snprintf(p[n].slave, sizeof(p[n].slave), "%s", s->pool[j]);
+			snprintf(p[n].slave, sizeof(p[n].slave), "%s",
+			    s->pool[j]);
 		}
 	}
 	*low = k->cfg->pool_low;
@@ -68,10 +69,10 @@ static int
 refill_one(struct kmsd *k, struct refill_pair *p, unsigned low, unsigned high,
     unsigned batch, unsigned bits)
 {
-	struct etsi_key_req	kr;
-	struct etsi_keys	keys;
-	struct up_err		e;
-	size_t			have = pool_count(k->pool, p->master, p->slave);
+	struct etsi_key_req kr;
+	struct etsi_keys    keys;
+	struct up_err	    e;
+	size_t		    have = pool_count(k->pool, p->master, p->slave);
 
 	/* Hysteresis: start below low, then keep going until high. */
 	if (have < low)
@@ -80,18 +81,25 @@ refill_one(struct kmsd *k, struct refill_pair *p, unsigned low, unsigned high,
 		return 0;
 	while (have < high && !k->stop) {
 		memset(&kr, 0, sizeof(kr));
-		kr.number = (unsigned)(high - have < batch ? high - have : batch);
+		kr.number =
+		    (unsigned)(high - have < batch ? high - have : batch);
 		kr.size = bits;
-		if (upstream_enc(k->up, p->master, p->slave, &kr, &keys, &e) == -1) {
+		if (upstream_enc(k->up, p->master, p->slave, &kr, &keys, &e) ==
+		    -1) {
 			if (!p->failing)
-				log_warn("pool %s -> %s: refill failed (%zu keys left): "
-				    "%s", p->master, p->slave, have, e.message);
+				log_warn(
+				    "pool %s -> %s: refill failed (%zu keys left): "
+				    "%s",
+				    p->master, p->slave, have, e.message);
 			p->failing = true;
 			return -1;
 		}
-		if (pool_add(k->pool, p->master, p->slave, &keys, time_real_ms()) == -1) {
-			log_err("pool %s -> %s: cannot store %zu keys; they are "
-			    "dropped", p->master, p->slave, keys.n);
+		if (pool_add(k->pool, p->master, p->slave, &keys,
+			time_real_ms()) == -1) {
+			log_err(
+			    "pool %s -> %s: cannot store %zu keys; they are "
+			    "dropped",
+			    p->master, p->slave, keys.n);
 			etsi_keys_free(&keys);
 			return -1;
 		}
@@ -100,7 +108,8 @@ refill_one(struct kmsd *k, struct refill_pair *p, unsigned low, unsigned high,
 		(void)pool_prefetch(k->pool, p->master, p->slave);
 		have = pool_count(k->pool, p->master, p->slave);
 		if (p->failing)
-			log_info("pool %s -> %s: refilling again", p->master, p->slave);
+			log_info("pool %s -> %s: refilling again", p->master,
+			    p->slave);
 		p->failing = false;
 	}
 	if (have >= high)
@@ -116,17 +125,19 @@ refill_one(struct kmsd *k, struct refill_pair *p, unsigned low, unsigned high,
 static void
 refill_probe(struct kmsd *k, size_t npairs)
 {
-	struct etsi_status	st;
-	struct up_err		e;
-	char			master[ETSI_ID_MAX + 1] = "", slave[ETSI_ID_MAX + 1] = "";
+	struct etsi_status st;
+	struct up_err	   e;
+	char master[ETSI_ID_MAX + 1] = "", slave[ETSI_ID_MAX + 1] = "";
 
 	if (npairs > 0 && upstream_reachable(k->up))
 		return;
 	pthread_rwlock_rdlock(&k->cfg_lock);
 	for (size_t i = 0; i < k->cfg->nsaes && master[0] == '\0'; i++)
 		if (k->cfg->saes[i].npeers > 0) {
-			snprintf(master, sizeof(master), "%s", k->cfg->saes[i].id);
-			snprintf(slave, sizeof(slave), "%s", k->cfg->saes[i].peers[0]);
+			snprintf(master, sizeof(master), "%s",
+			    k->cfg->saes[i].id);
+			snprintf(slave, sizeof(slave), "%s",
+			    k->cfg->saes[i].peers[0]);
 		}
 	pthread_rwlock_unlock(&k->cfg_lock);
 	if (master[0] != '\0')
@@ -143,24 +154,28 @@ refill_probe(struct kmsd *k, size_t npairs)
 static size_t
 refill_key_size(struct kmsd *k, struct refill_pair *p, size_t n, unsigned bits)
 {
-	struct etsi_status	st;
-	struct up_err		e;
-	unsigned		bad = 0, last = 0;
-	size_t			unknown = 0;
+	struct etsi_status st;
+	struct up_err	   e;
+	unsigned	   bad = 0, last = 0;
+	size_t		   unknown = 0;
 
 	for (size_t i = 0; i < n && !k->stop; i++) {
-		if (upstream_status(k->up, p[i].master, p[i].slave, &st, &e) == 0 &&
+		if (upstream_status(k->up, p[i].master, p[i].slave, &st, &e) ==
+			0 &&
 		    st.key_size != p[i].kme_bits) {
 			if (st.key_size != bits)
-				log_warn("pool %s -> %s: the KME's default key_size "
+				log_warn(
+				    "pool %s -> %s: the KME's default key_size "
 				    "is %u bits, the pool's key_size %u: pooled "
 				    "keys are fetched at %u bits; set [pool] "
 				    "key_size to the KME's unless that is meant",
-				    p[i].master, p[i].slave, st.key_size, bits, bits);
+				    p[i].master, p[i].slave, st.key_size, bits,
+				    bits);
 			else if (p[i].kme_bits != 0)
-				log_info("pool %s -> %s: the KME's default key_size "
-				    "is now the pool's (%u bits)", p[i].master,
-				    p[i].slave, bits);
+				log_info(
+				    "pool %s -> %s: the KME's default key_size "
+				    "is now the pool's (%u bits)",
+				    p[i].master, p[i].slave, bits);
 			p[i].kme_bits = st.key_size;
 		}
 		if (p[i].kme_bits != 0) {
@@ -176,7 +191,7 @@ refill_key_size(struct kmsd *k, struct refill_pair *p, size_t n, unsigned bits)
 void
 kmsd_pool_metrics(struct kmsd *k)
 {
-	struct pool_stats	st;
+	struct pool_stats st;
 
 	pool_stats(k->pool, &st);
 	metrics_pool_drops(st.rolled_back_keys, st.corrupt_keys);
@@ -184,7 +199,7 @@ kmsd_pool_metrics(struct kmsd *k)
 
 /* When the periodic jobs last ran, in monotonic ms; 0: not yet. */
 struct refill_clock {
-	uint64_t	expire, probe, ks;
+	uint64_t expire, probe, ks;
 };
 
 static uint64_t
@@ -199,10 +214,11 @@ refill_periodic(struct kmsd *k, struct refill_clock *t, struct refill_pair *p,
     size_t n, unsigned bits)
 {
 	if (refill_now_ms() - t->expire >= REFILL_EXPIRE_MS) {
-		size_t	dropped = pool_expire(k->pool, time_real_ms());
+		size_t dropped = pool_expire(k->pool, time_real_ms());
 
 		if (dropped)
-			log_info("pool: %zu keys past their TTL dropped", dropped);
+			log_info("pool: %zu keys past their TTL dropped",
+			    dropped);
 		t->expire = refill_now_ms();
 	}
 	if (t->probe == 0 || refill_now_ms() - t->probe >= REFILL_PROBE_MS) {
@@ -221,7 +237,7 @@ refill_periodic(struct kmsd *k, struct refill_clock *t, struct refill_pair *p,
 static void
 refill_sleep(struct kmsd *k, uint64_t ms)
 {
-	struct timespec	ts;
+	struct timespec ts;
 
 	pthread_mutex_lock(&k->mu);
 	clock_gettime(CLOCK_REALTIME, &ts);
@@ -241,27 +257,30 @@ refill_sleep(struct kmsd *k, uint64_t ms)
 static void *
 refill_main(void *arg)
 {
-	struct kmsd		*k = arg;
-	struct refill_pair	*pairs;
-	struct refill_clock	 clk = { 0, 0, 0 };
-	size_t			 npairs, max = KMSD_MAX_SAES * KMSD_MAX_PEERS;
-	unsigned		 low, high, batch, bits;
-	uint64_t		 backoff_ms = REFILL_TICK_MS;
-	bool			 any_fail;
+	struct kmsd	   *k = arg;
+	struct refill_pair *pairs;
+	struct refill_clock clk = { 0, 0, 0 };
+	size_t		    npairs, max = KMSD_MAX_SAES * KMSD_MAX_PEERS;
+	unsigned	    low, high, batch, bits;
+	uint64_t	    backoff_ms = REFILL_TICK_MS;
+	bool		    any_fail;
 
 	if ((pairs = calloc(max, sizeof(*pairs))) == NULL)
 		return NULL;
 	for (;;) {
-		npairs = refill_pairs(k, pairs, max, &low, &high, &batch, &bits);
+		npairs =
+		    refill_pairs(k, pairs, max, &low, &high, &batch, &bits);
 		refill_prefetch(k, pairs, npairs);
 		refill_periodic(k, &clk, pairs, npairs, bits);
 		kmsd_pool_metrics(k);
 		any_fail = false;
 		for (size_t i = 0; i < npairs && !k->stop; i++)
-			if (refill_one(k, &pairs[i], low, high, batch, bits) == -1)
+			if (refill_one(k, &pairs[i], low, high, batch, bits) ==
+			    -1)
 				any_fail = true;
 		/* Back off while the KME fails, up to 2 s; at once when it works. */
-		backoff_ms = any_fail ? (backoff_ms * 2 > 2000 ? 2000 : backoff_ms * 2) :
+		backoff_ms = any_fail ?
+		    (backoff_ms * 2 > 2000 ? 2000 : backoff_ms * 2) :
 		    REFILL_TICK_MS;
 		refill_sleep(k, backoff_ms);
 		if (k->stop)

@@ -28,50 +28,50 @@
 #include "kmsd/metrics.h"
 #include "kmsd/upstream.h"
 
-#define UP_LIMITS_TTL_NS	(60ull * 1000000000ull)
-#define UP_DEFAULT_CONNS	4
+#define UP_LIMITS_TTL_NS (60ull * 1000000000ull)
+#define UP_DEFAULT_CONNS 4
 
 struct up_ident {
-	char			*sae, *cert, *key;
-	pthread_mutex_t		 mu;
-	pthread_cond_t		 cv;
-	struct kms_client	**idle;		/* stack; NULL: create on use */
-	size_t			 nidle;
-	size_t			 nslots;
-	atomic_uint		 refs;		/* the table's + one per lease */
+	char		   *sae, *cert, *key;
+	pthread_mutex_t	    mu;
+	pthread_cond_t	    cv;
+	struct kms_client **idle; /* stack; NULL: create on use */
+	size_t		    nidle;
+	size_t		    nslots;
+	atomic_uint	    refs; /* the table's + one per lease */
 };
 
 /* The KME's limits as seen by one identity towards one peer SAE. */
 struct up_limits {
-	struct up_limits	*next;
-	char			 me[ETSI_ID_MAX + 1];
-	char			 peer[ETSI_ID_MAX + 1];
-	unsigned		 max_per_req;
-	unsigned		 key_size;
-	unsigned		 min_key_size;
-	unsigned		 max_key_size;
-	uint64_t		 at_ns;
+	struct up_limits *next;
+	char		  me[ETSI_ID_MAX + 1];
+	char		  peer[ETSI_ID_MAX + 1];
+	unsigned	  max_per_req;
+	unsigned	  key_size;
+	unsigned	  min_key_size;
+	unsigned	  max_key_size;
+	uint64_t	  at_ns;
 };
 
 struct upstream {
-	char			*url;
-	char			*ca;
-	long			 timeout_ms;
-	unsigned		 conns;
-	pthread_mutex_t		 mu;		/* ids, nids, lims */
-	struct up_ident		**ids;
-	size_t			 nids;
-	struct up_limits	*lims;
-	atomic_int		 reach;
-	atomic_int		 down_logged;	/* outage already warned about */
+	char		 *url;
+	char		 *ca;
+	long		  timeout_ms;
+	unsigned	  conns;
+	pthread_mutex_t	  mu; /* ids, nids, lims */
+	struct up_ident **ids;
+	size_t		  nids;
+	struct up_limits *lims;
+	atomic_int	  reach;
+	atomic_int	  down_logged; /* outage already warned about */
 };
 
 /* One borrowed handle. */
 struct up_lease {
-	struct upstream		*u;
-	struct up_ident		*id;
-	struct kms_client	*c;
-	bool			 bad;		/* transport error: recreate */
+	struct upstream	  *u;
+	struct up_ident	  *id;
+	struct kms_client *c;
+	bool		   bad; /* transport error: recreate */
 };
 
 static void
@@ -120,7 +120,10 @@ ident_client(const struct upstream *u, const struct up_ident *id, char *err,
     size_t errlen)
 {
 	struct kms_client_cfg cfg = {
-		.url = u->url, .cert = id->cert, .key = id->key, .ca = u->ca,
+		.url = u->url,
+		.cert = id->cert,
+		.key = id->key,
+		.ca = u->ca,
 		.timeout_ms = u->timeout_ms,
 	};
 
@@ -132,7 +135,7 @@ static struct up_ident *
 ident_new(const struct upstream *u, const struct upstream_id *in, char *err,
     size_t errlen)
 {
-	struct up_ident	*id;
+	struct up_ident *id;
 	char		 cerr[ETSI_ERRLEN];
 
 	if ((id = calloc(1, sizeof(*id))) == NULL)
@@ -148,12 +151,13 @@ ident_new(const struct upstream *u, const struct upstream_id *in, char *err,
 		goto nomem;
 	id->nidle = id->nslots;
 	if ((id->idle[0] = ident_client(u, id, cerr, sizeof(cerr))) == NULL) {
-		snprintf(err, errlen, "upstream identity \"%s\": %s", in->sae, cerr);
+		snprintf(err, errlen, "upstream identity \"%s\": %s", in->sae,
+		    cerr);
 		ident_free(id);
 		return NULL;
 	}
 	return id;
- nomem:
+nomem:
 	snprintf(err, errlen, "out of memory");
 	ident_free(id);
 	return NULL;
@@ -164,19 +168,25 @@ ids_check(const struct upstream_id *ids, size_t nids, char *err, size_t errlen)
 {
 	for (size_t i = 0; i < nids; i++) {
 		if (ids[i].sae == NULL || !etsi_id_valid(ids[i].sae)) {
-			snprintf(err, errlen, "upstream identity %zu: invalid SAE "
-			    "ID \"%s\"", i + 1, ids[i].sae ? ids[i].sae : "");
+			snprintf(err, errlen,
+			    "upstream identity %zu: invalid SAE "
+			    "ID \"%s\"",
+			    i + 1, ids[i].sae ? ids[i].sae : "");
 			return -1;
 		}
 		if (ids[i].cert == NULL || ids[i].key == NULL) {
-			snprintf(err, errlen, "upstream identity \"%s\": needs a "
-			    "certificate and a key", ids[i].sae);
+			snprintf(err, errlen,
+			    "upstream identity \"%s\": needs a "
+			    "certificate and a key",
+			    ids[i].sae);
 			return -1;
 		}
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(ids[i].sae, ids[j].sae) == 0) {
-				snprintf(err, errlen, "upstream identity \"%s\" is "
-				    "listed twice", ids[i].sae);
+				snprintf(err, errlen,
+				    "upstream identity \"%s\" is "
+				    "listed twice",
+				    ids[i].sae);
 				return -1;
 			}
 	}
@@ -195,7 +205,7 @@ static struct up_ident **
 table_new(const struct upstream *u, const struct upstream_id *ids, size_t nids,
     char *err, size_t errlen)
 {
-	struct up_ident	**t;
+	struct up_ident **t;
 	size_t		  i;
 
 	if (ids_check(ids, nids, err, errlen) == -1)
@@ -229,7 +239,8 @@ lease_get(struct upstream *u, const char *sae, struct up_lease *l,
 		}
 	pthread_mutex_unlock(&u->mu);
 	if (l->id == NULL) {
-		snprintf(err, sizeof(err), "no upstream identity for SAE \"%.128s\"",
+		snprintf(err, sizeof(err),
+		    "no upstream identity for SAE \"%.128s\"",
 		    sae ? sae : "(null)");
 		up_err_set(e, 0, KMS_E_ARG, err, NULL);
 		return -1;
@@ -239,8 +250,8 @@ lease_get(struct upstream *u, const char *sae, struct up_lease *l,
 		pthread_cond_wait(&l->id->cv, &l->id->mu);
 	l->c = l->id->idle[--l->id->nidle];
 	pthread_mutex_unlock(&l->id->mu);
-	if (l->c == NULL && (l->c = ident_client(u, l->id, err, sizeof(err)))
-	    == NULL) {
+	if (l->c == NULL &&
+	    (l->c = ident_client(u, l->id, err, sizeof(err))) == NULL) {
 		up_err_set(e, 0, KMS_E_ARG, err, NULL);
 		return -1;
 	}
@@ -285,7 +296,8 @@ call_end(struct up_lease *l, enum metrics_ep ep, int rc, uint64_t t0,
 	if (rc == KMS_OK)
 		return 0;
 	metrics_upstream_error(ep);
-	up_err_set(e, status, rc, kms_last_message(l->c), kms_last_detail(l->c));
+	up_err_set(e, status, rc, kms_last_message(l->c),
+	    kms_last_detail(l->c));
 	return -1;
 }
 
@@ -335,8 +347,8 @@ static bool
 lim_cached(struct upstream *u, const char *me, const char *peer,
     struct up_limits *out)
 {
-	struct up_limits	*p;
-	bool			 found = false;
+	struct up_limits *p;
+	bool		  found = false;
 
 	pthread_mutex_lock(&u->mu);
 	if ((p = lim_find(u, me, peer)) != NULL && p->at_ns != 0 &&
@@ -352,8 +364,8 @@ static int
 status_call(struct up_lease *l, const char *peer, struct etsi_status *st,
     struct up_err *e)
 {
-	uint64_t	t0 = time_mono_ns();
-	int		rc;
+	uint64_t t0 = time_mono_ns();
+	int	 rc;
 
 	rc = kms_status(l->c, peer, st);
 	if (call_end(l, M_STATUS, rc, t0, e) == -1)
@@ -385,8 +397,10 @@ lim_get(struct up_lease *l, const char *peer, bool force, struct up_limits *out,
 	if (status_call(l, peer, &st, e) == -1) {
 		if (!lim_optional(e))
 			return -1;
-		log_warn("upstream status %s/%s: %s (KME answered %d); requests "
-		    "go unsplit", l->id->sae, peer, e->message, e->status);
+		log_warn(
+		    "upstream status %s/%s: %s (KME answered %d); requests "
+		    "go unsplit",
+		    l->id->sae, peer, e->message, e->status);
 		memset(&st, 0, sizeof(st));
 		memset(e, 0, sizeof(*e));
 		lim_store(l->u, l->id->sae, peer, &st);
@@ -400,17 +414,19 @@ lim_get(struct up_lease *l, const char *peer, bool force, struct up_limits *out,
 static bool
 lim_refused(const struct up_err *e)
 {
-	return e->status == 400 && (strstr(e->message, "max_key_per_request") ||
-	    strstr(e->message, "key_size") || strstr(e->message, "max_SAE_ID"));
+	return e->status == 400 &&
+	    (strstr(e->message, "max_key_per_request") ||
+		strstr(e->message, "key_size") ||
+		strstr(e->message, "max_SAE_ID"));
 }
 
 /* --- splitting --- */
 
 struct up_split {
-	size_t	total;		/* keys asked */
-	size_t	per;		/* keys per call */
-	size_t	nparts;
-	size_t	failed;		/* index of the part that failed */
+	size_t total; /* keys asked */
+	size_t per;   /* keys per call */
+	size_t nparts;
+	size_t failed; /* index of the part that failed */
 };
 
 static void
@@ -426,13 +442,14 @@ split_init(struct up_split *s, size_t total, unsigned max_per_req)
 static void
 split_blame(const struct up_split *s, size_t k, struct up_err *e)
 {
-	char	msg[sizeof(e->message)];
-	int	n;
+	char msg[sizeof(e->message)];
+	int  n;
 
 	if (s->nparts < 2 || k == 0)
 		return;
-	n = snprintf(msg, sizeof(msg), "%s part %zu of %zu: %s", e->status ?
-	    "KME refused" : "KME call failed for", k + 1, s->nparts, e->message);
+	n = snprintf(msg, sizeof(msg), "%s part %zu of %zu: %s",
+	    e->status ? "KME refused" : "KME call failed for", k + 1, s->nparts,
+	    e->message);
 	if (n > 0)
 		memcpy(e->message, msg, sizeof(e->message));
 }
@@ -444,9 +461,9 @@ split_blame(const struct up_split *s, size_t k, struct up_err *e)
 static bool
 lim_changed(struct up_lease *l, const char *peer, struct up_split *s)
 {
-	struct up_limits	lim;
-	struct up_err		e2;
-	size_t			per = s->per;
+	struct up_limits lim;
+	struct up_err	 e2;
+	size_t		 per = s->per;
 
 	if (lim_get(l, peer, true, &lim, &e2) == -1)
 		return false;
@@ -471,23 +488,23 @@ typedef int (*up_part_fn)(struct up_lease *l, const void *arg, size_t off,
     size_t n, struct etsi_keys *out, struct up_err *e);
 
 struct enc_arg {
-	const char			*slave;
-	const struct etsi_key_req	*req;
+	const char		  *slave;
+	const struct etsi_key_req *req;
 };
 
 struct dec_arg {
-	const char			*master;
-	const struct etsi_key_ids	*ids;
+	const char		  *master;
+	const struct etsi_key_ids *ids;
 };
 
 static int
 enc_part(struct up_lease *l, const void *arg, size_t off, size_t n,
     struct etsi_keys *out, struct up_err *e)
 {
-	const struct enc_arg	*a = arg;
-	struct etsi_key_req	 part = *a->req;
-	uint64_t		 t0 = time_mono_ns();
-	int			 rc;
+	const struct enc_arg *a = arg;
+	struct etsi_key_req   part = *a->req;
+	uint64_t	      t0 = time_mono_ns();
+	int		      rc;
 
 	(void)off;
 	part.number = (unsigned)n;
@@ -499,10 +516,10 @@ static int
 dec_part(struct up_lease *l, const void *arg, size_t off, size_t n,
     struct etsi_keys *out, struct up_err *e)
 {
-	const struct dec_arg	*a = arg;
-	struct etsi_key_ids	 part = { a->ids->ids + off, n };
-	uint64_t		 t0 = time_mono_ns();
-	int			 rc;
+	const struct dec_arg *a = arg;
+	struct etsi_key_ids   part = { a->ids->ids + off, n };
+	uint64_t	      t0 = time_mono_ns();
+	int		      rc;
 
 	rc = kms_dec_keys(l->c, a->master, &part, out);
 	return call_end(l, M_DEC, rc, t0, e);
@@ -516,8 +533,8 @@ static int
 split_run(struct up_lease *l, up_part_fn part_fn, const void *arg,
     struct up_split *s, struct etsi_keys *out, struct up_err *e)
 {
-	struct etsi_keys	part;
-	size_t			off = 0;
+	struct etsi_keys part;
+	size_t		 off = 0;
 
 	if (s->nparts == 1)
 		return part_fn(l, arg, 0, s->total, out, e);
@@ -546,15 +563,16 @@ up_log_fail(struct upstream *u, const char *op, const char *me,
 {
 	if (e->status == 0 && up_transport(e->kms) &&
 	    atomic_exchange(&u->down_logged, 1))
-		log_debug("upstream %s %s/%s (%zu keys): %s: %s", op, me, peer, n,
-		    kms_strerror(e->kms), e->message);
+		log_debug("upstream %s %s/%s (%zu keys): %s: %s", op, me, peer,
+		    n, kms_strerror(e->kms), e->message);
 	else if (e->status != 0)
-		log_warn("upstream %s %s/%s (%zu keys): KME answered %d: %s%s%s",
-		    op, me, peer, n, e->status, e->message, e->detail[0] ? ": " :
-		    "", e->detail);
+		log_warn(
+		    "upstream %s %s/%s (%zu keys): KME answered %d: %s%s%s", op,
+		    me, peer, n, e->status, e->message,
+		    e->detail[0] ? ": " : "", e->detail);
 	else
-		log_warn("upstream %s %s/%s (%zu keys): %s: %s", op, me, peer, n,
-		    kms_strerror(e->kms), e->message);
+		log_warn("upstream %s %s/%s (%zu keys): %s: %s", op, me, peer,
+		    n, kms_strerror(e->kms), e->message);
 }
 
 static int
@@ -599,7 +617,7 @@ upstream_new(const struct upstream_cfg *cfg, char *err, size_t errlen)
 		goto fail;
 	u->nids = cfg->nids;
 	return u;
- fail:
+fail:
 	upstream_free(u);
 	return NULL;
 }
@@ -626,7 +644,7 @@ int
 upstream_reload(struct upstream *u, const struct upstream_id *ids, size_t nids,
     char *err, size_t errlen)
 {
-	struct up_ident	**t, **old;
+	struct up_ident **t, **old;
 	size_t		  nold;
 
 	if ((t = table_new(u, ids, nids, err, errlen)) == NULL)
@@ -637,7 +655,7 @@ upstream_reload(struct upstream *u, const struct upstream_id *ids, size_t nids,
 	u->ids = t;
 	u->nids = nids;
 	pthread_mutex_unlock(&u->mu);
-	table_drop(old, nold);		/* leased handles go when returned */
+	table_drop(old, nold); /* leased handles go when returned */
 	return 0;
 }
 
@@ -645,7 +663,7 @@ int
 upstream_status(struct upstream *u, const char *master, const char *slave,
     struct etsi_status *out, struct up_err *e)
 {
-	struct up_lease	l;
+	struct up_lease l;
 	int		rc = -1;
 
 	memset(out, 0, sizeof(*out));
@@ -653,10 +671,11 @@ upstream_status(struct upstream *u, const char *master, const char *slave,
 	if (lease_get(u, master, &l, e) == -1)
 		goto done;
 	rc = status_call(&l, slave, out, e);
- done:
+done:
 	lease_put(&l);
 	if (rc == -1)
-		up_log_fail(u, "status", master ? master : "", slave ? slave : "", 0, e);
+		up_log_fail(u, "status", master ? master : "",
+		    slave ? slave : "", 0, e);
 	return rc;
 }
 
@@ -670,10 +689,10 @@ up_run(struct upstream *u, const char *op, const char *me, const char *peer,
     size_t count, up_part_fn part_fn, const void *arg, struct etsi_keys *out,
     struct up_err *e)
 {
-	struct up_lease		l;
-	struct up_limits	lim;
-	struct up_split		s;
-	int			rc = -1;
+	struct up_lease	 l;
+	struct up_limits lim;
+	struct up_split	 s;
+	int		 rc = -1;
 
 	memset(out, 0, sizeof(*out));
 	memset(e, 0, sizeof(*e));
@@ -688,7 +707,7 @@ up_run(struct upstream *u, const char *op, const char *me, const char *peer,
 	/* Refused for a limit before any key was taken: look again, retry. */
 	if (lim_changed(&l, peer, &s))
 		rc = split_run(&l, part_fn, arg, &s, out, e);
- done:
+done:
 	lease_put(&l);
 	if (rc == -1)
 		up_log_fail(u, op, me ? me : "", peer ? peer : "", count, e);
@@ -699,8 +718,8 @@ int
 upstream_enc(struct upstream *u, const char *master, const char *slave,
     const struct etsi_key_req *req, struct etsi_keys *out, struct up_err *e)
 {
-	static const struct etsi_key_req	dflt = { .number = 1 };
-	struct enc_arg				a;
+	static const struct etsi_key_req dflt = { .number = 1 };
+	struct enc_arg			 a;
 
 	a.slave = slave;
 	a.req = req != NULL ? req : &dflt;
@@ -712,7 +731,7 @@ int
 upstream_dec(struct upstream *u, const char *caller, const char *master,
     const struct etsi_key_ids *ids, struct etsi_keys *out, struct up_err *e)
 {
-	struct dec_arg	a = { master, ids };
+	struct dec_arg a = { master, ids };
 
 	return up_run(u, "dec_keys", caller, master, ids ? ids->n : 0, dec_part,
 	    &a, out, e);

@@ -23,38 +23,39 @@ struct upstream;
 
 /* The certificate kmsd presents upstream when acting for one local SAE. */
 struct upstream_id {
-	const char	*sae;
-	const char	*cert;
-	const char	*key;
+	const char *sae;
+	const char *cert;
+	const char *key;
 };
 
 struct upstream_cfg {
-	const char			*url;		/* https://host:port of the KME */
-	const char			*ca;		/* CA of the KME's server cert */
-	long				 timeout_ms;	/* per call */
-	const struct upstream_id	*ids;
-	size_t				 nids;
-	unsigned			 conns_per_id;	/* persistent connections (e.g. 4) */
+	const char		 *url;	      /* https://host:port of the KME */
+	const char		 *ca;	      /* CA of the KME's server cert */
+	long			  timeout_ms; /* per call */
+	const struct upstream_id *ids;
+	size_t			  nids;
+	unsigned conns_per_id; /* persistent connections (e.g. 4) */
 };
 
 /* An upstream failure, for the northbound answer and the logs. */
 struct up_err {
-	int	status;		/* HTTP status from the KME, or 0 for transport */
-	int	kms;		/* enum kms_err */
-	char	message[ETSI_ERRLEN];
-	char	detail[ETSI_ERRLEN];
+	int  status; /* HTTP status from the KME, or 0 for transport */
+	int  kms;    /* enum kms_err */
+	char message[ETSI_ERRLEN];
+	char detail[ETSI_ERRLEN];
 };
 
-struct upstream	*upstream_new(const struct upstream_cfg *cfg, char *err, size_t errlen);
-void		 upstream_free(struct upstream *u);		/* NULL ok */
+struct upstream	     *
+upstream_new(const struct upstream_cfg *cfg, char *err, size_t errlen);
+void upstream_free(struct upstream *u); /* NULL ok */
 
 /* Replace the identities (SIGHUP: new certificates); open calls finish. */
-int		 upstream_reload(struct upstream *u, const struct upstream_id *ids,
-		    size_t nids, char *err, size_t errlen);
+int upstream_reload(struct upstream *u, const struct upstream_id *ids,
+    size_t nids, char *err, size_t errlen);
 
 /* Status for (master, slave), through master's identity; caches the limits. */
-int		 upstream_status(struct upstream *u, const char *master,
-		    const char *slave, struct etsi_status *out, struct up_err *e);
+int upstream_status(struct upstream *u, const char *master, const char *slave,
+    struct etsi_status *out, struct up_err *e);
 
 /*
  * enc_keys as master for slave (additional slaves, size, extensions as in
@@ -62,16 +63,14 @@ int		 upstream_status(struct upstream *u, const char *master,
  * If a later part fails, the keys of the earlier parts are wiped and lost:
  * never handed out, never kept.
  */
-int		 upstream_enc(struct upstream *u, const char *master, const char *slave,
-		    const struct etsi_key_req *req, struct etsi_keys *out,
-		    struct up_err *e);
+int upstream_enc(struct upstream *u, const char *master, const char *slave,
+    const struct etsi_key_req *req, struct etsi_keys *out, struct up_err *e);
 
 /* dec_keys for caller (the slave) from master, split likewise. */
-int		 upstream_dec(struct upstream *u, const char *caller, const char *master,
-		    const struct etsi_key_ids *ids, struct etsi_keys *out,
-		    struct up_err *e);
+int upstream_dec(struct upstream *u, const char *caller, const char *master,
+    const struct etsi_key_ids *ids, struct etsi_keys *out, struct up_err *e);
 
 /* Whether the last call (or status probe) reached the KME. */
-bool		 upstream_reachable(struct upstream *u);
+bool upstream_reachable(struct upstream *u);
 
 #endif

@@ -10,14 +10,12 @@
 #include "simulator/config.h"
 
 #define K(m)	CFG_AT(struct sim_config, m)
-#define KEYBITS	(ETSI_MAX_KEY_BYTES * 8)
+#define KEYBITS (ETSI_MAX_KEY_BYTES * 8)
 
-static const struct cfg_name	log_levels[] = {
-	{ "error", 0 }, { "warn", 0 }, { "info", 0 }, { "debug", 0 }, { NULL, 0 }
-};
-static const struct cfg_name	roles[] = {
-	{ "transmitter", 1 }, { "receiver", 0 }, { NULL, 0 }
-};
+static const struct cfg_name log_levels[] = { { "error", 0 }, { "warn", 0 },
+	{ "info", 0 }, { "debug", 0 }, { NULL, 0 } };
+static const struct cfg_name roles[] = { { "transmitter", 1 },
+	{ "receiver", 0 }, { NULL, 0 } };
 
 static const struct cfg_opt sim_opts[] = {
 	{ "kme", "id", CFG_ID, K(id), NULL, "id",
@@ -38,8 +36,9 @@ static const struct cfg_opt sim_opts[] = {
 	    .help = "yes: only CNs listed in [sae_map] may call" },
 	{ "kme", "key_size", CFG_UINT, K(key_size), "256", "key-size",
 	    .help = "default key size in bits", .min = 8, .max = KEYBITS },
-	{ "kme", "min_key_size", CFG_UINT, K(min_key_size), "64", "min-key-size",
-	    .help = "smallest key size served", .min = 8, .max = KEYBITS },
+	{ "kme", "min_key_size", CFG_UINT, K(min_key_size), "64",
+	    "min-key-size", .help = "smallest key size served", .min = 8,
+	    .max = KEYBITS },
 	{ "kme", "max_key_size", CFG_UINT, K(max_key_size), "8192",
 	    "max-key-size", .help = "largest key size served", .min = 8,
 	    .max = KEYBITS },
@@ -72,7 +71,7 @@ static const struct cfg_opt sim_opts[] = {
 	    .help = "key-encryption key file (0600; made if absent)" },
 	{ "kme", "ready_file", CFG_PATH, K(ready_file), NULL, "ready-file",
 	    .help = "write api_port=, link_port=, metrics_port=, pid= here "
-	    "when up" },
+		    "when up" },
 	{ "kme", "log_level", CFG_STR, K(log_level), "info", "log-level",
 	    .help = "least important log lines written", .names = log_levels },
 	CFG_HTTPD_LIMITS("kme", struct sim_config, http),
@@ -97,8 +96,8 @@ static const struct cfg_opt sim_opts[] = {
 	    .min = 10, .max = 600000 },
 	{ "sae_map", "*", CFG_MAP, K(map), NULL, NULL,
 	    .help = "a client certificate CN (the key) that stands for this "
-	    "SAE ID", .max = SIM_MAX_MAP,
-	    .off2 = offsetof(struct sim_config, nmap) },
+		    "SAE ID",
+	    .max = SIM_MAX_MAP, .off2 = offsetof(struct sim_config, nmap) },
 };
 
 /* The first setting that is required and missing, or NULL. */
@@ -123,31 +122,37 @@ sim_missing(const struct sim_config *c)
 static int
 sim_config_finish(void *cfg, char *err, size_t errlen)
 {
-	struct sim_config	*c = cfg;
-	const char		*miss;
+	struct sim_config *c = cfg;
+	const char	  *miss;
 
 	if ((miss = sim_missing(c)) != NULL) {
 		snprintf(err, errlen, "%s is not set", miss);
 		return -1;
 	}
 	if (c->link_listen_set == c->link_peer_set) {
-		snprintf(err, errlen, "set exactly one of [link] listen and [link] peer");
+		snprintf(err, errlen,
+		    "set exactly one of [link] listen and [link] peer");
 		return -1;
 	}
 	if (c->key_size % 8 || c->min_key_size % 8 || c->max_key_size % 8) {
-		snprintf(err, errlen, "key sizes must be multiples of 8 (key_size %u, "
-		    "min_key_size %u, max_key_size %u)", c->key_size,
-		    c->min_key_size, c->max_key_size);
+		snprintf(err, errlen,
+		    "key sizes must be multiples of 8 (key_size %u, "
+		    "min_key_size %u, max_key_size %u)",
+		    c->key_size, c->min_key_size, c->max_key_size);
 		return -1;
 	}
 	if (c->min_key_size > c->key_size || c->key_size > c->max_key_size) {
-		snprintf(err, errlen, "need min_key_size %u <= key_size %u <= "
-		    "max_key_size %u", c->min_key_size, c->key_size, c->max_key_size);
+		snprintf(err, errlen,
+		    "need min_key_size %u <= key_size %u <= "
+		    "max_key_size %u",
+		    c->min_key_size, c->key_size, c->max_key_size);
 		return -1;
 	}
 	if (c->db && c->kek_file == NULL) {
-		snprintf(err, errlen, "db \"%s\" needs kek_file (the key-encryption "
-		    "key file)", c->db);
+		snprintf(err, errlen,
+		    "db \"%s\" needs kek_file (the key-encryption "
+		    "key file)",
+		    c->db);
 		return -1;
 	}
 	return 0;
@@ -174,8 +179,9 @@ sim_config_free_cb(void *cfg)
 const struct cfg_table sim_cfg_table = {
 	.prog = "qkd-sim",
 	.usage = "qkd-sim [--config FILE] [options]\n"
-	    "       qkd-sim --check-config FILE [options]",
-	.about = "One ETSI GS QKD 014 KME of a simulated QKD pair. Run two (site "
+		 "       qkd-sim --check-config FILE [options]",
+	.about =
+	    "One ETSI GS QKD 014 KME of a simulated QKD pair. Run two (site "
 	    "A and\nsite B); their QKD link is emulated over mutual TLS. See "
 	    "simulator/README.md.",
 	.opts = sim_opts,

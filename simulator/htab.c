@@ -6,8 +6,8 @@
 
 #include "simulator/htab.h"
 
-#define H_MIN		1024
-#define H_HINT_MAX	(8u << 20)	/* entries a size hint may reserve */
+#define H_MIN	   1024
+#define H_HINT_MAX (8u << 20) /* entries a size hint may reserve */
 
 int
 htab_init(struct htab *t)
@@ -32,7 +32,7 @@ static int
 h_resize(struct htab *t, size_t ncap)
 {
 	struct htab_slot *ns;
-	size_t i, j, m = ncap - 1;
+	size_t		  i, j, m = ncap - 1;
 
 	if ((ns = calloc(ncap, sizeof(*ns))) == NULL)
 		return -1;
@@ -66,11 +66,11 @@ int
 htab_add(struct htab *t, struct htab_node *n)
 {
 	uint64_t h = htab_hash(t, n->id);
-	size_t i, m;
+	size_t	 i, m;
 
 	if ((t->n + 1) * 4 > t->cap * 3 && h_resize(t, t->cap * 2) == -1 &&
 	    t->n + 1 >= t->cap)
-		return -1;	/* else: a fuller table, still correct */
+		return -1; /* else: a fuller table, still correct */
 	m = t->cap - 1;
 	for (i = h & m; t->s[i].p != NULL; i = (i + 1) & m)
 		;
@@ -84,7 +84,7 @@ void
 htab_del(struct htab *t, struct htab_node *n)
 {
 	uint64_t h = htab_hash(t, n->id);
-	size_t i, j, k, m = t->cap - 1;
+	size_t	 i, j, k, m = t->cap - 1;
 
 	for (i = h & m; t->s[i].p != n; i = (i + 1) & m)
 		if (t->s[i].p == NULL)
@@ -94,9 +94,9 @@ htab_del(struct htab *t, struct htab_node *n)
 		j = (j + 1) & m;
 		if (t->s[j].p == NULL)
 			break;
-		k = t->s[j].h & m;	/* home slot of entry j */
+		k = t->s[j].h & m; /* home slot of entry j */
 		if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
-			continue;	/* home within (i, j]: stays */
+			continue; /* home within (i, j]: stays */
 		t->s[i] = t->s[j];
 		i = j;
 	}

@@ -17,30 +17,30 @@
 #include <string.h>
 
 struct htab_node {
-	uint8_t		 id[16];
+	uint8_t id[16];
 };
 
 struct htab_slot {
 	uint64_t	  h;
-	struct htab_node *p;		/* NULL: empty */
+	struct htab_node *p; /* NULL: empty */
 };
 
 struct htab {
 	struct htab_slot *s;
-	size_t		  cap;		/* power of 2 */
+	size_t		  cap; /* power of 2 */
 	size_t		  n;
 	uint64_t	  seed;
 };
 
 /* An empty table with a random seed; 0 or -1 (no memory, no entropy). */
-int		  htab_init(struct htab *t);
-void		  htab_free(struct htab *t);	/* the slots, not the records */
+int  htab_init(struct htab *t);
+void htab_free(struct htab *t); /* the slots, not the records */
 /* Room for n entries at a load of at most 3/4 (best effort, capped). */
-void		  htab_presize(struct htab *t, size_t n);
+void htab_presize(struct htab *t, size_t n);
 /* -1 only if the table is full and cannot grow. */
-int		  htab_add(struct htab *t, struct htab_node *n);
+int  htab_add(struct htab *t, struct htab_node *n);
 /* Removes the record n (the very pointer); absent is fine. */
-void		  htab_del(struct htab *t, struct htab_node *n);
+void htab_del(struct htab *t, struct htab_node *n);
 
 /* Inline: the in-memory store looks IDs up several times per key. */
 static inline uint64_t
@@ -63,7 +63,7 @@ static inline struct htab_node *
 htab_find(const struct htab *t, const uint8_t id[16])
 {
 	uint64_t h = htab_hash(t, id);
-	size_t i, m = t->cap - 1;
+	size_t	 i, m = t->cap - 1;
 
 	for (i = h & m; t->s[i].p != NULL; i = (i + 1) & m)
 		if (t->s[i].h == h && memcmp(t->s[i].p->id, id, 16) == 0)

@@ -17,8 +17,8 @@
 #include "common/timeutil.h"
 #include "simulator/kme_int.h"
 
-#define SWEEP_MS	1000	/* expired keys are wiped this often */
-#define TICK_MS		10
+#define SWEEP_MS	   1000 /* expired keys are wiped this often */
+#define TICK_MS		   10
 #define DEFAULT_TIMEOUT_MS 2000
 
 /* ------------------------------------------------------------ helpers */
@@ -30,7 +30,8 @@ kme_put_str(struct buf *b, const char *s)
 
 	if (n > 255)
 		return -1;
-	return buf_add_u8(b, (uint8_t)n) == -1 || buf_add(b, s, n) == -1 ? -1 : 0;
+	return buf_add_u8(b, (uint8_t)n) == -1 || buf_add(b, s, n) == -1 ? -1 :
+									   0;
 }
 
 int
@@ -38,7 +39,8 @@ kme_get_str(struct rd *r, char *out, size_t cap)
 {
 	uint8_t n;
 
-	if (rd_u8(r, &n) == -1 || (size_t)n + 1 > cap || rd_bytes(r, out, n) == -1)
+	if (rd_u8(r, &n) == -1 || (size_t)n + 1 > cap ||
+	    rd_bytes(r, out, n) == -1)
 		return -1;
 	out[n] = '\0';
 	return etsi_id_valid(out) ? 0 : -1;
@@ -83,7 +85,7 @@ void
 kme_sweep(struct kme *k)
 {
 	uint64_t now = time_real_ms();
-	size_t n = 0;
+	size_t	 n = 0;
 
 	if (k->key_ttl_s == 0 || pthread_mutex_trylock(&k->sweep_mu) != 0)
 		return;
@@ -93,7 +95,8 @@ kme_sweep(struct kme *k)
 			log_err("kme: cannot wipe expired keys");
 		else if (n > 0)
 			log_info("kme: %zu assigned keys not fetched within "
-			    "key_ttl_s %u s: wiped", n, k->key_ttl_s);
+				 "key_ttl_s %u s: wiped",
+			    n, k->key_ttl_s);
 	}
 	pthread_mutex_unlock(&k->sweep_mu);
 }
@@ -105,13 +108,16 @@ cfg_check(const struct kme_cfg *c, char *err, size_t errlen)
 {
 	if (c->kme_id == NULL || !etsi_id_valid(c->kme_id) ||
 	    c->link.peer_id == NULL || !etsi_id_valid(c->link.peer_id)) {
-		snprintf(err, errlen, "kme_id and peer_kme_id must be valid IDs");
+		snprintf(err, errlen,
+		    "kme_id and peer_kme_id must be valid IDs");
 		return -1;
 	}
 	if (c->key_size == 0 || c->key_size % 8 != 0 ||
 	    c->key_size / 8 > ETSI_MAX_KEY_BYTES) {
-		snprintf(err, errlen, "key_size %u is not a positive multiple of 8 "
-		    "up to %u", c->key_size, ETSI_MAX_KEY_BYTES * 8);
+		snprintf(err, errlen,
+		    "key_size %u is not a positive multiple of 8 "
+		    "up to %u",
+		    c->key_size, (unsigned)ETSI_MAX_KEY_BYTES * 8);
 		return -1;
 	}
 	if (c->max_key_count == 0) {
@@ -119,15 +125,19 @@ cfg_check(const struct kme_cfg *c, char *err, size_t errlen)
 		return -1;
 	}
 	if ((c->link.listen_host == NULL) == (c->link.peer_host == NULL)) {
-		snprintf(err, errlen, "set exactly one of link_listen and link_peer");
+		snprintf(err, errlen,
+		    "set exactly one of link_listen and link_peer");
 		return -1;
 	}
-	if (c->link.cert == NULL || c->link.key == NULL || c->link.ca_file == NULL) {
-		snprintf(err, errlen, "the QKD link needs link_cert, link_key and "
+	if (c->link.cert == NULL || c->link.key == NULL ||
+	    c->link.ca_file == NULL) {
+		snprintf(err, errlen,
+		    "the QKD link needs link_cert, link_key and "
 		    "ca_file");
 		return -1;
 	}
-	if (c->transmitter && (c->key_rate == 0 || c->key_rate > 10000000000ULL)) {
+	if (c->transmitter &&
+	    (c->key_rate == 0 || c->key_rate > 10000000000ULL)) {
 		snprintf(err, errlen, "key_rate %llu bits/s is out of range",
 		    (unsigned long long)c->key_rate);
 		return -1;
@@ -154,8 +164,8 @@ kme_copy_cfg(struct kme *k, const struct kme_cfg *cfg)
 	k->max_key_count = cfg->max_key_count;
 	k->transmitter = cfg->transmitter;
 	k->key_rate = cfg->key_rate;
-	k->timeout_ms = cfg->link_timeout_ms ? cfg->link_timeout_ms :
-	    DEFAULT_TIMEOUT_MS;
+	k->timeout_ms =
+	    cfg->link_timeout_ms ? cfg->link_timeout_ms : DEFAULT_TIMEOUT_MS;
 	k->listen_side = cfg->link.listen_host != NULL;
 	k->key_ttl_s = cfg->key_ttl_s;
 	k->max_pair = cfg->max_keys_per_pair;
@@ -165,7 +175,7 @@ kme_copy_cfg(struct kme *k, const struct kme_cfg *cfg)
 struct kme *
 kme_start(const struct kme_cfg *cfg, char *err, size_t errlen)
 {
-	struct kme *k;
+	struct kme     *k;
 	struct link_cfg lc;
 	struct link_ops ops;
 
@@ -188,7 +198,7 @@ kme_start(const struct kme_cfg *cfg, char *err, size_t errlen)
 	k->next_seq = store_last_seq(k->st) + 1;
 	store_size_hint(k->st, k->max_key_count);
 	store_set_limits(k->st, k->key_ttl_s, k->max_pair);
-	kme_sweep(k);		/* keys that expired while the KME was down */
+	kme_sweep(k); /* keys that expired while the KME was down */
 
 	lc = cfg->link;
 	lc.self_id = k->id;
@@ -212,7 +222,7 @@ kme_stop(struct kme *k)
 {
 	if (k == NULL)
 		return;
-	link_stop(k->link);	/* joins the I/O thread: callbacks are over */
+	link_stop(k->link); /* joins the I/O thread: callbacks are over */
 	k->link = NULL;
 	kme_link_reset(k);
 	free(k->pa);

@@ -15,22 +15,22 @@
 #include "common/uuid.h"
 #include "simulator/kme_int.h"
 
-#define ASSIGN_TRIES	4
+#define ASSIGN_TRIES 4
 
 /* One enc_keys call. */
 struct enc {
-	struct kme		 *k;
-	const char		 *master;
-	const char *const	 *slaves;
-	size_t			  nslaves;
-	unsigned		  number, size_bits;
-	unsigned		  per;		/* chunks per key */
-	size_t			  total;	/* chunks in all */
-	uint8_t			 *ids;		/* number * 16: the new key IDs */
-	uint8_t			 *drop;		/* total: chunks the peer lacks */
-	struct store_resv	  r;		/* this attempt's chunks */
-	struct link_wait	  w;		/* and its ASSIGN in flight */
-	uint64_t		  epoch;	/* the link's, when it was sent */
+	struct kme	  *k;
+	const char	  *master;
+	const char *const *slaves;
+	size_t		   nslaves;
+	unsigned	   number, size_bits;
+	unsigned	   per;	  /* chunks per key */
+	size_t		   total; /* chunks in all */
+	uint8_t		  *ids;	  /* number * 16: the new key IDs */
+	uint8_t		  *drop;  /* total: chunks the peer lacks */
+	struct store_resv  r;	  /* this attempt's chunks */
+	struct link_wait   w;	  /* and its ASSIGN in flight */
+	uint64_t	   epoch; /* the link's, when it was sent */
 };
 
 /* Checks what the HTTP layer cannot: the link, the slaves, the frame size. */
@@ -38,10 +38,11 @@ static enum kme_rc
 enc_check(struct enc *e, char *err)
 {
 	struct kme *k = e->k;
-	size_t i;
+	size_t	    i;
 
 	if (!link_is_up(k->link)) {
-		snprintf(err, ETSI_ERRLEN, "QKD link to %s is down", k->peer_id);
+		snprintf(err, ETSI_ERRLEN, "QKD link to %s is down",
+		    k->peer_id);
 		return KME_EUNAVAIL;
 	}
 	if (e->nslaves == 0 || e->nslaves > ETSI_MAX_SLAVES + 1 ||
@@ -52,18 +53,20 @@ enc_check(struct enc *e, char *err)
 	}
 	for (i = 0; i < e->nslaves; i++)
 		if (!kme_sae_is_remote(k, e->slaves[i])) {
-			snprintf(err, ETSI_ERRLEN, "slave SAE ID \"%.*s\" is not "
-			    "attached to KME %s", ETSI_ID_MAX, e->slaves[i],
-			    k->peer_id);
+			snprintf(err, ETSI_ERRLEN,
+			    "slave SAE ID \"%.*s\" is not "
+			    "attached to KME %s",
+			    ETSI_ID_MAX, e->slaves[i], k->peer_id);
 			return KME_EBADREQ;
 		}
 	e->per = (e->size_bits + k->key_size - 1) / k->key_size;
 	e->total = (size_t)e->number * e->per;
 	if (e->total * 24 + e->number * 16 + 64 + (e->nslaves + 1) * 256 >
 	    LINK_FRAME_MAX) {
-		snprintf(err, ETSI_ERRLEN, "request too large: %u keys of %u bits "
-		    "need %zu keys of %u bits", e->number, e->size_bits, e->total,
-		    k->key_size);
+		snprintf(err, ETSI_ERRLEN,
+		    "request too large: %u keys of %u bits "
+		    "need %zu keys of %u bits",
+		    e->number, e->size_bits, e->total, k->key_size);
 		return KME_EBADREQ;
 	}
 	return KME_OK;
@@ -74,9 +77,10 @@ static int
 enc_frame(const struct enc *e, struct buf *f)
 {
 	size_t i;
-	int rc;
+	int    rc;
 
-	rc = buf_add_u32(f, e->size_bits) | buf_add_u16(f, (uint16_t)e->number) |
+	rc = buf_add_u32(f, e->size_bits) |
+	    buf_add_u16(f, (uint16_t)e->number) |
 	    buf_add_u16(f, (uint16_t)e->per) | kme_put_str(f, e->master) |
 	    buf_add_u8(f, (uint8_t)e->nslaves);
 	for (i = 0; i < e->nslaves; i++)
@@ -93,8 +97,8 @@ static int
 enc_send_locked(struct enc *e, char *err)
 {
 	struct kme *k = e->k;
-	struct buf f;
-	int rc;
+	struct buf  f;
+	int	    rc;
 
 	if (e->size_bits == k->key_size)
 		memcpy(e->ids, e->r.ids, (size_t)e->number * 16);
@@ -106,8 +110,8 @@ enc_send_locked(struct enc *e, char *err)
 	buf_init(&f, LINK_FRAME_MAX);
 	e->epoch = link_epoch(k->link);
 	rc = enc_frame(e, &f);
-	if (rc == 0 && link_call_begin(k->link, &e->w, KT_ASSIGN, f.data,
-	    f.len) == -1) {
+	if (rc == 0 &&
+	    link_call_begin(k->link, &e->w, KT_ASSIGN, f.data, f.len) == -1) {
 		link_call_end(k->link, &e->w);
 		rc = -1;
 	}
@@ -115,7 +119,8 @@ enc_send_locked(struct enc *e, char *err)
 	if (rc == -1) {
 		/* Nothing left this KME: the chunks go back. */
 		(void)store_putback(k->st, &e->r, NULL);
-		snprintf(err, ETSI_ERRLEN, "QKD link to %s is down", k->peer_id);
+		snprintf(err, ETSI_ERRLEN, "QKD link to %s is down",
+		    k->peer_id);
 	}
 	return rc;
 }
@@ -125,20 +130,22 @@ static int
 enc_reserve(struct enc *e, char *err)
 {
 	struct kme *k = e->k;
-	size_t avail;
-	int rc;
+	size_t	    avail;
+	int	    rc;
 
 	pthread_mutex_lock(&k->order_mu);
 	if (!link_is_up(k->link)) {
 		pthread_mutex_unlock(&k->order_mu);
-		snprintf(err, ETSI_ERRLEN, "QKD link to %s is down", k->peer_id);
+		snprintf(err, ETSI_ERRLEN, "QKD link to %s is down",
+		    k->peer_id);
 		return -1;
 	}
 	rc = store_reserve(k->st, e->total, !k->listen_side, &e->r, &avail);
 	if (rc != 0) {
 		pthread_mutex_unlock(&k->order_mu);
 		if (rc == 1)
-			snprintf(err, ETSI_ERRLEN, "not enough key material: "
+			snprintf(err, ETSI_ERRLEN,
+			    "not enough key material: "
 			    "%u keys of %u bits requested, %zu available",
 			    e->number, e->size_bits, avail / e->per);
 		else
@@ -180,12 +187,15 @@ static void
 enc_lost(const struct enc *e, bool timed_out, char *err)
 {
 	if (timed_out)
-		snprintf(err, ETSI_ERRLEN, "QKD link to %s: no answer to a key "
+		snprintf(err, ETSI_ERRLEN,
+		    "QKD link to %s: no answer to a key "
 		    "assignment within %u ms; the keys were discarded",
 		    e->k->peer_id, e->k->timeout_ms);
 	else
-		snprintf(err, ETSI_ERRLEN, "QKD link to %s went down during a "
-		    "key assignment; the keys were discarded", e->k->peer_id);
+		snprintf(err, ETSI_ERRLEN,
+		    "QKD link to %s went down during a "
+		    "key assignment; the keys were discarded",
+		    e->k->peer_id);
 	log_warn("kme: %s", err);
 }
 
@@ -194,9 +204,9 @@ static void
 nack_missing(struct enc *e, const struct buf *reply)
 {
 	struct rd rd;
-	uint8_t reason, id[16];
-	uint32_t n, i;
-	size_t j;
+	uint8_t	  reason, id[16];
+	uint32_t  n, i;
+	size_t	  j;
 
 	rd_init(&rd, reply->data, reply->len);
 	if (rd_u8(&rd, &reason) == -1 || rd_u32(&rd, &n) == -1)
@@ -214,7 +224,7 @@ static uint8_t
 nack_reason(const struct buf *reply, char *why, size_t whylen)
 {
 	struct rd rd;
-	uint8_t reason = 0, n;
+	uint8_t	  reason = 0, n;
 
 	why[0] = '\0';
 	rd_init(&rd, reply->data, reply->len);
@@ -235,8 +245,8 @@ static int
 enc_nack(struct enc *e, enum kme_rc *rc, char *err)
 {
 	struct kme *k = e->k;
-	char why[ETSI_ERRLEN];
-	uint8_t reason;
+	char	    why[ETSI_ERRLEN];
+	uint8_t	    reason;
 
 	reason = nack_reason(&e->w.reply, why, sizeof(why));
 	memset(e->drop, 0, e->total);
@@ -252,21 +262,28 @@ enc_nack(struct enc *e, enum kme_rc *rc, char *err)
 	switch (reason) {
 	case NACK_MISSING:
 		log_info("kme: peer %s lacks keys of an assignment; dropped "
-		    "them, retrying", k->peer_id);
+			 "them, retrying",
+		    k->peer_id);
 		return 0;
 	case NACK_BADREQ:
-		snprintf(err, ETSI_ERRLEN, "peer KME %s refused the key "
-		    "assignment: %.160s", k->peer_id, why);
+		snprintf(err, ETSI_ERRLEN,
+		    "peer KME %s refused the key "
+		    "assignment: %.160s",
+		    k->peer_id, why);
 		*rc = KME_EBADREQ;
 		break;
 	case NACK_FULL:
 		/* 503: the slave has to fetch first; no key was used. */
-		snprintf(err, ETSI_ERRLEN, "too many keys waiting: %.180s; "
-		    "fetch them first", why);
+		snprintf(err, ETSI_ERRLEN,
+		    "too many keys waiting: %.180s; "
+		    "fetch them first",
+		    why);
 		break;
 	default:
-		snprintf(err, ETSI_ERRLEN, "peer KME %s could not store the key "
-		    "assignment", k->peer_id);
+		snprintf(err, ETSI_ERRLEN,
+		    "peer KME %s could not store the key "
+		    "assignment",
+		    k->peer_id);
 	}
 	return -1;
 }
@@ -296,12 +313,12 @@ enc_attempt(struct enc *e, struct etsi_keys *out, enum kme_rc *rc, char *err)
 
 enum kme_rc
 kme_enc_keys(struct kme *k, const char *master, const char *const *slaves,
-    size_t nslaves, unsigned number, unsigned size_bits,
-    struct etsi_keys *out, char err[static ETSI_ERRLEN])
+    size_t nslaves, unsigned number, unsigned size_bits, struct etsi_keys *out,
+    char err[static ETSI_ERRLEN])
 {
-	struct enc e;
+	struct enc  e;
 	enum kme_rc rc;
-	int attempt;
+	int	    attempt;
 
 	memset(out, 0, sizeof(*out));
 	memset(&e, 0, sizeof(e));
@@ -320,8 +337,10 @@ kme_enc_keys(struct kme *k, const char *master, const char *const *slaves,
 		return KME_EUNAVAIL;
 	}
 	rc = KME_EUNAVAIL;
-	snprintf(err, ETSI_ERRLEN, "key material at KME %s and its peer %s is "
-	    "out of step; try again", k->id, k->peer_id);
+	snprintf(err, ETSI_ERRLEN,
+	    "key material at KME %s and its peer %s is "
+	    "out of step; try again",
+	    k->id, k->peer_id);
 	for (attempt = 0; attempt < ASSIGN_TRIES; attempt++)
 		if (enc_attempt(&e, out, &rc, err) == -1)
 			break;
@@ -337,10 +356,10 @@ kme_dec_keys(struct kme *k, const char *caller, const char *master,
     const struct etsi_key_ids *ids, struct etsi_keys *out,
     char err[static ETSI_ERRLEN])
 {
-	uint8_t (*bin)[16] = NULL, *valid = NULL;
+	uint8_t(*bin)[16] = NULL, *valid = NULL;
 	enum store_rc src;
-	size_t i, n = ids->n;
-	enum kme_rc rc;
+	size_t	      i, n = ids->n;
+	enum kme_rc   rc;
 
 	memset(out, 0, sizeof(*out));
 	if (n == 0 || n > ETSI_MAX_KEYS) {
@@ -371,8 +390,10 @@ kme_dec_keys(struct kme *k, const char *caller, const char *master,
 		rc = KME_ENOTFOUND;
 		break;
 	case STORE_UNAUTH:
-		snprintf(err, ETSI_ERRLEN, "SAE %.*s is not a slave of one or "
-		    "more of the keys specified", ETSI_ID_MAX, caller);
+		snprintf(err, ETSI_ERRLEN,
+		    "SAE %.*s is not a slave of one or "
+		    "more of the keys specified",
+		    ETSI_ID_MAX, caller);
 		rc = KME_EUNAUTH;
 		break;
 	default:

@@ -17,7 +17,7 @@
 #include "common/timeutil.h"
 #include "simulator/kme_int.h"
 
-#define MAX_INFLIGHT	64	/* unacknowledged KEYS batches */
+#define MAX_INFLIGHT 64 /* unacknowledged KEYS batches */
 
 static void
 batch_free(struct kme_batch *b, size_t kb)
@@ -49,7 +49,7 @@ void
 kme_link_reset(struct kme *k)
 {
 	struct kme_batch *b;
-	size_t i;
+	size_t		  i;
 
 	while ((b = k->bhead) != NULL) {
 		k->bhead = b->next;
@@ -68,9 +68,9 @@ static int
 cb_hello(void *arg, struct buf *b)
 {
 	struct kme *k = arg;
-	uint8_t gen[16];
-	size_t i;
-	int rc;
+	uint8_t	    gen[16];
+	size_t	    i;
+	int	    rc;
 
 	store_gen(k->st, gen);
 	rc = buf_add_u8(b, KME_PROTO_VERSION) |
@@ -85,11 +85,11 @@ cb_hello(void *arg, struct buf *b)
 
 /* The peer's HELLO, parsed up to its SAE list. */
 struct hello {
-	uint8_t		ver, tx, gen[16];
-	uint32_t	key_size;
-	uint64_t	last;
-	uint16_t	nsae;
-	char		id[ETSI_ID_MAX + 1];
+	uint8_t	 ver, tx, gen[16];
+	uint32_t key_size;
+	uint64_t last;
+	uint16_t nsae;
+	char	 id[ETSI_ID_MAX + 1];
 };
 
 /* Reads the fixed part of a HELLO and checks it pairs with this KME. */
@@ -99,14 +99,15 @@ hello_check(struct kme *k, struct rd *r, struct hello *h, char *why,
 {
 	if (rd_u8(r, &h->ver) == -1 || rd_u8(r, &h->tx) == -1 ||
 	    rd_u32(r, &h->key_size) == -1 || rd_bytes(r, h->gen, 16) == -1 ||
-	    rd_u64(r, &h->last) == -1 || kme_get_str(r, h->id, sizeof(h->id)) == -1 ||
+	    rd_u64(r, &h->last) == -1 ||
+	    kme_get_str(r, h->id, sizeof(h->id)) == -1 ||
 	    rd_u16(r, &h->nsae) == -1) {
 		snprintf(why, whylen, "malformed HELLO");
 		return -1;
 	}
 	if (h->ver != KME_PROTO_VERSION) {
-		snprintf(why, whylen, "protocol version %u, expected %u", h->ver,
-		    KME_PROTO_VERSION);
+		snprintf(why, whylen, "protocol version %u, expected %u",
+		    h->ver, (unsigned)KME_PROTO_VERSION);
 		return -1;
 	}
 	if (strcmp(h->id, k->peer_id) != 0) {
@@ -160,19 +161,21 @@ hello_resync(struct kme *k, const struct hello *h)
 	pthread_mutex_unlock(&k->order_mu);
 	if (dropped)
 		log_info("kme: peer KME %s has a new key store: dropped %zu "
-		    "unassigned keys", k->peer_id, dropped);
+			 "unassigned keys",
+		    k->peer_id, dropped);
 	if (dropped2)
 		log_info("kme: dropped %zu keys that the transmitter never "
-		    "confirmed", dropped2);
+			 "confirmed",
+		    dropped2);
 }
 
 static int
 cb_up(void *arg, const uint8_t *p, size_t n, char *why, size_t whylen)
 {
-	struct kme *k = arg;
+	struct kme  *k = arg;
 	struct hello h;
-	struct rd r;
-	char **v;
+	struct rd    r;
+	char	   **v;
 
 	rd_init(&r, p, n);
 	if (hello_check(k, &r, &h, why, whylen) == -1 ||
@@ -202,7 +205,7 @@ static size_t
 gen_due(struct kme *k, size_t *room)
 {
 	uint64_t now = time_mono_ns(), dt, unit, nk;
-	size_t stored;
+	size_t	 stored;
 
 	dt = now - k->gen_last_ns;
 	k->gen_last_ns = now;
@@ -214,9 +217,10 @@ gen_due(struct kme *k, size_t *room)
 	k->gen_acc -= nk * unit;
 	stored = store_count(k->st);
 	*room = stored + k->bkeys < k->max_key_count ?
-	    k->max_key_count - stored - k->bkeys : 0;
+	    k->max_key_count - stored - k->bkeys :
+	    0;
 	if (*room == 0)
-		k->gen_acc = 0;		/* a full store banks no credit */
+		k->gen_acc = 0; /* a full store banks no credit */
 	return (size_t)nk;
 }
 
@@ -225,21 +229,23 @@ static int
 gen_batch(struct kme *k, size_t n)
 {
 	struct kme_batch *b;
-	struct buf f;
+	struct buf	  f;
 
 	if ((b = calloc(1, sizeof(*b))) == NULL)
 		return -1;
 	b->n = n;
 	b->ids = malloc(n * 16);
 	b->keys = sec_alloc(n * k->kb);
-	if (b->ids == NULL || b->keys == NULL || kme_uuid_bulk(b->ids, n) == -1 ||
+	if (b->ids == NULL || b->keys == NULL ||
+	    kme_uuid_bulk(b->ids, n) == -1 ||
 	    RAND_bytes(b->keys, (int)(n * k->kb)) != 1) {
 		batch_free(b, k->kb);
 		return -1;
 	}
 	b->seq = k->next_seq++;
 	buf_init(&f, LINK_FRAME_MAX);
-	if (buf_add_u64(&f, b->seq) == -1 || buf_add_u32(&f, (uint32_t)n) == -1 ||
+	if (buf_add_u64(&f, b->seq) == -1 ||
+	    buf_add_u32(&f, (uint32_t)n) == -1 ||
 	    buf_add(&f, b->ids, n * 16) == -1 ||
 	    buf_add(&f, b->keys, n * k->kb) == -1 ||
 	    link_send(k->link, KT_KEYS, 0, f.data, f.len) == -1) {
@@ -265,7 +271,7 @@ static void
 cb_tick(void *arg)
 {
 	struct kme *k = arg;
-	size_t nk, room, per_frame, n;
+	size_t	    nk, room, per_frame, n;
 
 	kme_sweep(k);
 	if (!k->transmitter)
@@ -290,19 +296,21 @@ cb_tick(void *arg)
 static void
 on_keys(struct kme *k, const uint8_t *p, size_t n)
 {
-	struct rd r;
-	uint64_t seq;
-	uint32_t cnt;
+	struct rd      r;
+	uint64_t       seq;
+	uint32_t       cnt;
 	const uint8_t *ids, *keys;
-	uint8_t ack[9];
-	int ok, i;
+	uint8_t	       ack[9];
+	int	       ok, i;
 
 	rd_init(&r, p, n);
-	if (k->transmitter || rd_u64(&r, &seq) == -1 || rd_u32(&r, &cnt) == -1 ||
+	if (k->transmitter || rd_u64(&r, &seq) == -1 ||
+	    rd_u32(&r, &cnt) == -1 ||
 	    rd_left(&r) != (size_t)cnt * (16 + k->kb) ||
 	    rd_ptr(&r, &ids, (size_t)cnt * 16) == -1 ||
 	    rd_ptr(&r, &keys, (size_t)cnt * k->kb) == -1) {
-		log_warn("kme: malformed KEYS frame from %s ignored", k->peer_id);
+		log_warn("kme: malformed KEYS frame from %s ignored",
+		    k->peer_id);
 		return;
 	}
 	for (i = 0; i < 8; i++)
@@ -324,15 +332,16 @@ on_keys(struct kme *k, const uint8_t *p, size_t n)
 static void
 on_keys_ack(struct kme *k, const uint8_t *p, size_t n)
 {
-	struct rd r;
-	uint64_t seq;
-	uint8_t ok;
+	struct rd	  r;
+	uint64_t	  seq;
+	uint8_t		  ok;
 	struct kme_batch *b = k->bhead;
 
 	rd_init(&r, p, n);
 	if (!k->transmitter || rd_u64(&r, &seq) == -1 || rd_u8(&r, &ok) == -1 ||
 	    b == NULL || b->seq != seq) {
-		log_warn("kme: unexpected KEYS_ACK from %s ignored", k->peer_id);
+		log_warn("kme: unexpected KEYS_ACK from %s ignored",
+		    k->peer_id);
 		return;
 	}
 	k->bhead = b->next;
@@ -344,10 +353,10 @@ on_keys_ack(struct kme *k, const uint8_t *p, size_t n)
 		log_warn("kme: peer %s could not store key batch %llu: dropped",
 		    k->peer_id, (unsigned long long)seq);
 	else if (store_add_chunks(k->st, seq, b->n, b->ids, b->keys) == -1)
-		log_err("kme: cannot store key batch %llu", (unsigned long long)seq);
+		log_err("kme: cannot store key batch %llu",
+		    (unsigned long long)seq);
 	batch_free(b, k->kb);
 }
-
 
 /* --------------------------------------------------------------- ASSIGN */
 
@@ -357,7 +366,7 @@ static struct kme_passign *
 passign_new(struct kme *k, uint32_t reqid)
 {
 	struct kme_passign *a, **np;
-	size_t nc;
+	size_t		    nc;
 
 	if (k->npa == k->capa) {
 		nc = k->capa ? k->capa * 2 : 16;
@@ -384,12 +393,12 @@ passign_bad(struct kme_passign *a, const char *why)
 
 /* Size, number, chunks per key, master and slaves (all attached here). */
 static int
-assign_head(struct kme *k, struct kme_passign *a, struct rd *r,
-    uint32_t *size, uint16_t *nkeys, uint16_t *per)
+assign_head(struct kme *k, struct kme_passign *a, struct rd *r, uint32_t *size,
+    uint16_t *nkeys, uint16_t *per)
 {
-	char s[ETSI_ID_MAX + 1];
+	char	s[ETSI_ID_MAX + 1];
 	uint8_t ns;
-	size_t i;
+	size_t	i;
 
 	if (rd_u32(r, size) == -1 || rd_u16(r, nkeys) == -1 ||
 	    rd_u16(r, per) == -1 ||
@@ -403,8 +412,10 @@ assign_head(struct kme *k, struct kme_passign *a, struct rd *r,
 			return passign_bad(a, NULL);
 		a->nslaves++;
 		if (!kme_sae_is_local(k, s)) {
-			snprintf(a->why, sizeof(a->why), "slave SAE ID \"%s\" is "
-			    "not attached to KME %s", s, k->id);
+			snprintf(a->why, sizeof(a->why),
+			    "slave SAE ID \"%s\" is "
+			    "not attached to KME %s",
+			    s, k->id);
 			return passign_bad(a, NULL);
 		}
 	}
@@ -413,8 +424,8 @@ assign_head(struct kme *k, struct kme_passign *a, struct rd *r,
 
 /* The key IDs, then the chunk IDs and positions; fills a->a. */
 static int
-assign_body(struct kme *k, struct kme_passign *a, struct rd *r,
-    uint32_t size, uint16_t nkeys, uint16_t per)
+assign_body(struct kme *k, struct kme_passign *a, struct rd *r, uint32_t size,
+    uint16_t nkeys, uint16_t per)
 {
 	size_t i, nch = (size_t)nkeys * per;
 
@@ -452,9 +463,9 @@ static void
 on_assign(struct kme *k, uint32_t reqid, const uint8_t *p, size_t n)
 {
 	struct kme_passign *a;
-	struct rd r;
-	uint32_t size;
-	uint16_t nkeys, per;
+	struct rd	    r;
+	uint32_t	    size;
+	uint16_t	    nkeys, per;
 
 	if ((a = passign_new(k, reqid)) == NULL)
 		return;
@@ -476,17 +487,19 @@ reply_assign(struct kme *k, struct kme_passign *a, int stored)
 	if (stored && a->a.result == 3) {
 		char why[ETSI_ERRLEN];
 
-		snprintf(why, sizeof(why), "%zu keys from master SAE \"%.40s\" "
+		snprintf(why, sizeof(why),
+		    "%zu keys from master SAE \"%.40s\" "
 		    "wait for slave SAE \"%.40s\" at KME %.40s "
-		    "(max_keys_per_pair %u)", a->a.waiting, a->master,
-		    a->slaves[a->a.full_slave], k->id, k->max_pair);
+		    "(max_keys_per_pair %u)",
+		    a->a.waiting, a->master, a->slaves[a->a.full_slave], k->id,
+		    k->max_pair);
 		log_info("kme: refused a key assignment: %s", why);
 		(void)buf_add_u8(&b, NACK_FULL);
 		(void)kme_put_str(&b, why);
 	} else if (a->bad || (stored && a->a.result == 2)) {
 		(void)buf_add_u8(&b, NACK_BADREQ);
-		(void)kme_put_str(&b, a->bad && a->why[0] ? a->why :
-		    "bad key assignment");
+		(void)kme_put_str(&b,
+		    a->bad && a->why[0] ? a->why : "bad key assignment");
 	} else if (!stored) {
 		(void)buf_add_u8(&b, NACK_STORE);
 	} else {
@@ -502,10 +515,10 @@ reply_assign(struct kme *k, struct kme_passign *a, int stored)
 static void
 cb_flush(void *arg)
 {
-	struct kme *k = arg;
+	struct kme	    *k = arg;
 	struct store_assign *v;
-	size_t i, j = 0;
-	int ok;
+	size_t		     i, j = 0;
+	int		     ok;
 
 	if (k->npa == 0)
 		return;
@@ -520,7 +533,8 @@ cb_flush(void *arg)
 		reply_assign(k, k->pa[i], ok);
 		if (ok && !k->pa[i]->bad && k->pa[i]->a.result == 0)
 			log_debug("kme: committed assignment of %zu keys for "
-			    "master %s", k->pa[i]->a.nkeys, k->pa[i]->master);
+				  "master %s",
+			    k->pa[i]->a.nkeys, k->pa[i]->master);
 		passign_free(k->pa[i]);
 	}
 	k->npa = 0;
@@ -533,15 +547,9 @@ cb_frame(void *arg, uint8_t type, uint32_t reqid, const uint8_t *p, size_t n)
 	struct kme *k = arg;
 
 	switch (type) {
-	case KT_KEYS:
-		on_keys(k, p, n);
-		break;
-	case KT_KEYS_ACK:
-		on_keys_ack(k, p, n);
-		break;
-	case KT_ASSIGN:
-		on_assign(k, reqid, p, n);
-		break;
+	case KT_KEYS: on_keys(k, p, n); break;
+	case KT_KEYS_ACK: on_keys_ack(k, p, n); break;
+	case KT_ASSIGN: on_assign(k, reqid, p, n); break;
 	default:
 		log_debug("kme: frame type 0x%02x from %s ignored", type,
 		    k->peer_id);

@@ -31,7 +31,7 @@ void
 link_wake(struct link *l)
 {
 	uint64_t one = 1;
-	ssize_t r;
+	ssize_t	 r;
 
 	r = write(l->evfd, &one, sizeof(one));
 	(void)r;
@@ -41,7 +41,7 @@ static void
 drain(struct link *l)
 {
 	uint64_t v;
-	ssize_t r;
+	ssize_t	 r;
 
 	r = read(l->evfd, &v, sizeof(v));
 	(void)r;
@@ -73,12 +73,12 @@ link_wait_fd(struct link *l, int fd, short ev, int ms, bool *ready)
 }
 
 static int
-resolve(const char *host, uint16_t port, int passive, struct sockaddr_storage *ss,
-    socklen_t *sl)
+resolve(const char *host, uint16_t port, int passive,
+    struct sockaddr_storage *ss, socklen_t *sl)
 {
 	struct addrinfo hints, *ai = NULL;
-	char ps[8];
-	int rc;
+	char		ps[8];
+	int		rc;
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = AF_UNSPEC;
@@ -174,8 +174,8 @@ int
 link_conn_adopt(struct link *l, int fd, SSL *ssl, const char *who)
 {
 	struct buf h;
-	uint64_t now = time_mono_ns();
-	int rc;
+	uint64_t   now = time_mono_ns();
+	int	   rc;
 
 	l->fd = fd;
 	l->ssl = ssl;
@@ -183,7 +183,8 @@ link_conn_adopt(struct link *l, int fd, SSL *ssl, const char *who)
 	buf_init(&h, LINK_FRAME_MAX);
 	rc = l->ops.hello(l->ops.arg, &h);
 	if (rc == 0)
-		rc = link_frame_append(&l->wbuf, LINK_T_HELLO, 0, h.data, h.len);
+		rc =
+		    link_frame_append(&l->wbuf, LINK_T_HELLO, 0, h.data, h.len);
 	buf_free(&h);
 	if (rc == -1) {
 		link_conn_close(l, "cannot build HELLO");
@@ -202,12 +203,12 @@ static void
 try_connect(struct link *l)
 {
 	struct sockaddr_storage ss;
-	socklen_t sl;
-	char who[80], msg[300];
-	int fd, r, soerr = 0;
-	socklen_t el = sizeof(soerr);
-	bool ready;
-	SSL *ssl;
+	socklen_t		sl;
+	char			who[80], msg[300];
+	int			fd, r, soerr = 0;
+	socklen_t		el = sizeof(soerr);
+	bool			ready;
+	SSL		       *ssl;
 
 	snprintf(who, sizeof(who), "%s:%u", l->cfg.peer_host,
 	    (unsigned)l->cfg.peer_port);
@@ -232,8 +233,10 @@ try_connect(struct link *l)
 		}
 	}
 	if (r == -1) {
-		snprintf(msg, sizeof(msg), "cannot connect to peer KME %s at %s: %s "
-		    "(retrying)", l->cfg.peer_id, who, strerror(errno));
+		snprintf(msg, sizeof(msg),
+		    "cannot connect to peer KME %s at %s: %s "
+		    "(retrying)",
+		    l->cfg.peer_id, who, strerror(errno));
 		link_note_err(l, false, msg);
 		close(fd);
 		return;
@@ -269,9 +272,9 @@ static void
 serve(struct link *l)
 {
 	struct pollfd p[3 + LINK_PEND_MAX];
-	uint64_t now, next;
-	char why[256];
-	int n, ms, lsn = -1, npend, r;
+	uint64_t      now, next;
+	char	      why[256];
+	int	      n, ms, lsn = -1, npend, r;
 
 	now = time_mono_ns();
 	if (l->wfail) {
@@ -299,7 +302,7 @@ serve(struct link *l)
 		ms = 0;
 	p[0] = (struct pollfd){ .fd = l->evfd, .events = POLLIN };
 	p[1] = (struct pollfd){ .fd = l->fd,
-	    .events = (short)(POLLIN | (l->want_out ? POLLOUT : 0)) };
+		.events = (short)(POLLIN | (l->want_out ? POLLOUT : 0)) };
 	n = 2;
 	if (l->lfd >= 0) {
 		lsn = n;
@@ -307,7 +310,7 @@ serve(struct link *l)
 	}
 	npend = (int)link_pend_pollfds(l, p + n);
 	if (npend > 0 && ms > 100)
-		ms = 100;		/* handshake deadlines */
+		ms = 100; /* handshake deadlines */
 	/* Callers may write to the SSL while this thread sleeps here. */
 	pthread_mutex_unlock(&l->ssl_mu);
 	r = poll(p, (nfds_t)(n + npend), ms);
@@ -321,13 +324,14 @@ serve(struct link *l)
 	if (p[0].revents & POLLIN)
 		drain(l);
 	if (npend > 0) {
-		SSL	*before = l->ssl;
+		SSL *before = l->ssl;
 
 		link_pend_run(l, p + n);
 		if (l->ssl != before)
-			return;		/* replaced by a new peer: start over */
+			return; /* replaced by a new peer: start over */
 	}
-	if ((p[1].revents & (POLLIN | POLLHUP | POLLERR)) || SSL_has_pending(l->ssl)) {
+	if ((p[1].revents & (POLLIN | POLLHUP | POLLERR)) ||
+	    SSL_has_pending(l->ssl)) {
 		if (link_read(l, why, sizeof(why)) == -1) {
 			link_conn_close(l, why);
 			return;
@@ -346,8 +350,8 @@ serve(struct link *l)
 static void
 listen_idle(struct link *l)
 {
-	struct pollfd	p[2 + LINK_PEND_MAX];
-	size_t		np;
+	struct pollfd p[2 + LINK_PEND_MAX];
+	size_t	      np;
 
 	p[0] = (struct pollfd){ .fd = l->evfd, .events = POLLIN };
 	p[1] = (struct pollfd){ .fd = l->lfd, .events = POLLIN };
@@ -368,8 +372,8 @@ static void *
 io_main(void *arg)
 {
 	struct link *l = arg;
-	sigset_t ss;
-	bool ready;
+	sigset_t     ss;
+	bool	     ready;
 
 	/* A write to a dead peer must give EPIPE, not kill the process. */
 	sigemptyset(&ss);
@@ -395,7 +399,7 @@ io_main(void *arg)
 		try_connect(l);
 		if (l->ssl == NULL) {
 			if (link_wait_fd(l, -1, 0, (int)l->backoff_ms,
-			    &ready) == -1)
+				&ready) == -1)
 				break;
 			l->backoff_ms *= 2;
 			if (l->backoff_ms > BACKOFF_MAX_MS)
@@ -413,15 +417,17 @@ static int
 listen_open(struct link *l, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
-	socklen_t sl;
-	int one = 1;
+	socklen_t		sl;
+	int			one = 1;
 
-	if (resolve(l->cfg.listen_host, l->cfg.listen_port, 1, &ss, &sl) == -1) {
+	if (resolve(l->cfg.listen_host, l->cfg.listen_port, 1, &ss, &sl) ==
+	    -1) {
 		snprintf(err, errlen, "link: cannot resolve listen address %s",
 		    l->cfg.listen_host);
 		return -1;
 	}
-	l->lfd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	l->lfd =
+	    socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (l->lfd == -1) {
 		snprintf(err, errlen, "link: socket: %s", strerror(errno));
 		return -1;
@@ -430,14 +436,15 @@ listen_open(struct link *l, char *err, size_t errlen)
 	if (bind(l->lfd, (struct sockaddr *)&ss, sl) == -1 ||
 	    listen(l->lfd, 8) == -1) {
 		snprintf(err, errlen, "link: cannot listen on %s:%u: %s",
-		    l->cfg.listen_host, (unsigned)l->cfg.listen_port, strerror(errno));
+		    l->cfg.listen_host, (unsigned)l->cfg.listen_port,
+		    strerror(errno));
 		return -1;
 	}
 	sl = sizeof(ss);
 	if (getsockname(l->lfd, (struct sockaddr *)&ss, &sl) == 0)
 		l->port = ntohs(ss.ss_family == AF_INET ?
-		    ((struct sockaddr_in *)&ss)->sin_port :
-		    ((struct sockaddr_in6 *)&ss)->sin6_port);
+			((struct sockaddr_in *)&ss)->sin_port :
+			((struct sockaddr_in6 *)&ss)->sin6_port);
 	return 0;
 }
 
@@ -484,11 +491,13 @@ link_start(const struct link_cfg *cfg, const struct link_ops *ops, char *err,
 	}
 	l->th_started = 1;
 	if (cfg->listen_host != NULL)
-		log_info("link: %s listening for peer KME %s on %s:%u", cfg->self_id,
-		    cfg->peer_id, cfg->listen_host, (unsigned)l->port);
+		log_info("link: %s listening for peer KME %s on %s:%u",
+		    cfg->self_id, cfg->peer_id, cfg->listen_host,
+		    (unsigned)l->port);
 	else
-		log_info("link: %s connecting to peer KME %s at %s:%u", cfg->self_id,
-		    cfg->peer_id, cfg->peer_host, (unsigned)cfg->peer_port);
+		log_info("link: %s connecting to peer KME %s at %s:%u",
+		    cfg->self_id, cfg->peer_id, cfg->peer_host,
+		    (unsigned)cfg->peer_port);
 	return l;
 fail:
 	link_stop(l);

@@ -27,7 +27,8 @@ link_tls_errstr(char *out, size_t cap)
 	unsigned long e = ERR_get_error();
 
 	if (e == 0)
-		snprintf(out, cap, "%s", errno ? strerror(errno) : "unknown error");
+		snprintf(out, cap, "%s",
+		    errno ? strerror(errno) : "unknown error");
 	else
 		ERR_error_string_n(e, out, cap);
 	ERR_clear_error();
@@ -37,7 +38,7 @@ SSL_CTX *
 link_tls_ctx(const struct link_cfg *c, char *err, size_t errlen)
 {
 	SSL_CTX *ctx;
-	char e[200];
+	char	 e[200];
 
 	ctx = SSL_CTX_new(TLS_method());
 	if (ctx == NULL) {
@@ -45,8 +46,9 @@ link_tls_ctx(const struct link_cfg *c, char *err, size_t errlen)
 		return NULL;
 	}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
-	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
-	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	SSL_CTX_set_mode(ctx,
+	    SSL_MODE_ENABLE_PARTIAL_WRITE |
+		SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 	SSL_CTX_set_num_tickets(ctx, 0);
 	/* One read() per burst instead of two per record (header, body). */
 	SSL_CTX_set_read_ahead(ctx, 1);
@@ -67,8 +69,8 @@ link_tls_ctx(const struct link_cfg *c, char *err, size_t errlen)
 		snprintf(err, errlen, "link: ca_file %s: %s", c->ca_file, e);
 		goto fail;
 	}
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
-	    NULL);
+	SSL_CTX_set_verify(ctx,
+	    SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
 	return ctx;
 fail:
 	SSL_CTX_free(ctx);
@@ -79,13 +81,13 @@ fail:
 static bool
 peer_cn_ok(struct link *l, SSL *ssl, char *cn, size_t cncap)
 {
-	X509 *cert = SSL_get0_peer_certificate(ssl);
-	X509_NAME *nm;
+	X509		*cert = SSL_get0_peer_certificate(ssl);
+	X509_NAME	*nm;
 	X509_NAME_ENTRY *e;
-	unsigned char *u = NULL;
-	int idx, n;
-	bool ok;
-	size_t i;
+	unsigned char	*u = NULL;
+	int		 idx, n;
+	bool		 ok;
+	size_t		 i;
 
 	snprintf(cn, cncap, "(none)");
 	if (cert == NULL || (nm = X509_get_subject_name(cert)) == NULL)
@@ -110,8 +112,8 @@ peer_cn_ok(struct link *l, SSL *ssl, char *cn, size_t cncap)
 static void
 handshake_fail(struct link *l, SSL *ssl, const char *who)
 {
-	char	e[200], msg[400];
-	long	vr;
+	char e[200], msg[400];
+	long vr;
 
 	vr = SSL_get_verify_result(ssl);
 	if (vr != X509_V_OK)
@@ -127,12 +129,14 @@ handshake_fail(struct link *l, SSL *ssl, const char *who)
 static bool
 handshake_peer_ok(struct link *l, SSL *ssl, const char *who)
 {
-	char	msg[400], cn[160];
+	char msg[400], cn[160];
 
 	if (peer_cn_ok(l, ssl, cn, sizeof(cn)))
 		return true;
-	snprintf(msg, sizeof(msg), "refusing peer %s: certificate CN \"%s\" "
-	    "is not the expected peer KME \"%s\"", who, cn, l->cfg.peer_id);
+	snprintf(msg, sizeof(msg),
+	    "refusing peer %s: certificate CN \"%s\" "
+	    "is not the expected peer KME \"%s\"",
+	    who, cn, l->cfg.peer_id);
 	link_note_err(l, true, msg);
 	return false;
 }
@@ -144,34 +148,28 @@ handshake_peer_ok(struct link *l, SSL *ssl, const char *who)
 static int
 handshake_step(struct link *l, SSL *ssl, const char *who, short *want)
 {
-	int	r;
+	int r;
 
 	*want = 0;
 	ERR_clear_error();
 	if ((r = SSL_do_handshake(ssl)) == 1)
 		return handshake_peer_ok(l, ssl, who) ? 0 : -1;
 	switch (SSL_get_error(ssl, r)) {
-	case SSL_ERROR_WANT_READ:
-		*want = POLLIN;
-		return 0;
-	case SSL_ERROR_WANT_WRITE:
-		*want = POLLOUT;
-		return 0;
-	default:
-		handshake_fail(l, ssl, who);
-		return -1;
+	case SSL_ERROR_WANT_READ: *want = POLLIN; return 0;
+	case SSL_ERROR_WANT_WRITE: *want = POLLOUT; return 0;
+	default: handshake_fail(l, ssl, who); return -1;
 	}
 }
 
 SSL *
 link_tls_connect(struct link *l, int fd, const char *who)
 {
-	SSL		*ssl;
-	uint64_t	 deadline = time_mono_ns() + (uint64_t)HANDSHAKE_MS * 1000000;
-	char		 msg[200];
-	short		 w = 0;
-	bool		 ready;
-	int		 r;
+	SSL	*ssl;
+	uint64_t deadline = time_mono_ns() + (uint64_t)HANDSHAKE_MS * 1000000;
+	char	 msg[200];
+	short	 w = 0;
+	bool	 ready;
+	int	 r;
 
 	ssl = SSL_new(l->ctx);
 	if (ssl == NULL || SSL_set_fd(ssl, fd) != 1) {
@@ -181,8 +179,8 @@ link_tls_connect(struct link *l, int fd, const char *who)
 	SSL_set_connect_state(ssl);
 	while ((r = handshake_step(l, ssl, who, &w)) == 0 && w != 0) {
 		if (time_mono_ns() > deadline) {
-			snprintf(msg, sizeof(msg), "TLS handshake with %s timed out",
-			    who);
+			snprintf(msg, sizeof(msg),
+			    "TLS handshake with %s timed out", who);
 			link_note_err(l, true, msg);
 			r = -1;
 			break;
@@ -202,7 +200,7 @@ link_tls_connect(struct link *l, int fd, const char *who)
 static void
 addr_str(const struct sockaddr_storage *ss, char *out, size_t cap)
 {
-	char h[INET6_ADDRSTRLEN] = "?";
+	char	 h[INET6_ADDRSTRLEN] = "?";
 	unsigned port = 0;
 
 	if (ss->ss_family == AF_INET) {
@@ -235,11 +233,11 @@ link_pend_drop(struct link *l, size_t i)
 void
 link_pend_accept(struct link *l)
 {
-	struct sockaddr_storage	 ss;
-	socklen_t		 sl = sizeof(ss);
-	struct link_pend	*pd;
-	SSL			*ssl;
-	int			 fd;
+	struct sockaddr_storage ss;
+	socklen_t		sl = sizeof(ss);
+	struct link_pend       *pd;
+	SSL		       *ssl;
+	int			fd;
 
 	fd = accept4(l->lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
 	if (fd == -1)
@@ -253,7 +251,8 @@ link_pend_accept(struct link *l)
 	SSL_set_accept_state(ssl);
 	if (l->npend == LINK_PEND_MAX) {
 		log_info("link: too many pending handshakes; dropping the one "
-		    "from %s", l->pend[0].who);
+			 "from %s",
+		    l->pend[0].who);
 		link_pend_drop(l, 0);
 	}
 	pd = &l->pend[l->npend++];
@@ -267,17 +266,19 @@ link_pend_accept(struct link *l)
 void
 link_pend_run(struct link *l, const struct pollfd *p)
 {
-	uint64_t	now = time_mono_ns();
-	char		msg[200];
-	size_t		i = l->npend;
+	uint64_t now = time_mono_ns();
+	char	 msg[200];
+	size_t	 i = l->npend;
 
 	while (i-- > 0) {
-		struct link_pend	*pd = &l->pend[i];
+		struct link_pend *pd = &l->pend[i];
 
 		if (p != NULL && p[i].revents == 0) {
 			if (now > pd->deadline) {
-				snprintf(msg, sizeof(msg), "TLS handshake with %s "
-				    "timed out", pd->who);
+				snprintf(msg, sizeof(msg),
+				    "TLS handshake with %s "
+				    "timed out",
+				    pd->who);
 				link_note_err(l, false, msg);
 				link_pend_drop(l, i);
 			}
@@ -288,9 +289,10 @@ link_pend_run(struct link *l, const struct pollfd *p)
 			continue;
 		}
 		if (pd->want != 0)
-			continue;	/* in progress */
+			continue; /* in progress */
 		if (l->ssl != NULL)
-			link_conn_close(l, "replaced by a new connection from the peer");
+			link_conn_close(l,
+			    "replaced by a new connection from the peer");
 		(void)link_conn_adopt(l, pd->fd, pd->ssl, pd->who);
 		l->pend[i] = l->pend[--l->npend];
 	}
@@ -299,9 +301,10 @@ link_pend_run(struct link *l, const struct pollfd *p)
 size_t
 link_pend_pollfds(struct link *l, struct pollfd *p)
 {
-	size_t	n = 0;
+	size_t n = 0;
 
 	for (size_t i = 0; i < l->npend; i++)
-		p[n++] = (struct pollfd){ .fd = l->pend[i].fd, .events = l->pend[i].want };
+		p[n++] = (struct pollfd){ .fd = l->pend[i].fd,
+			.events = l->pend[i].want };
 	return n;
 }

@@ -34,8 +34,9 @@ link_frame_append(struct buf *b, uint8_t type, uint32_t reqid, const void *p,
 {
 	if (n > LINK_FRAME_MAX)
 		return -1;
-	if (buf_add_u32(b, (uint32_t)(n + 5)) == -1 || buf_add_u8(b, type) == -1 ||
-	    buf_add_u32(b, reqid) == -1 || (n > 0 && buf_add(b, p, n) == -1))
+	if (buf_add_u32(b, (uint32_t)(n + 5)) == -1 ||
+	    buf_add_u8(b, type) == -1 || buf_add_u32(b, reqid) == -1 ||
+	    (n > 0 && buf_add(b, p, n) == -1))
 		return -1;
 	return 0;
 }
@@ -108,10 +109,10 @@ on_frame(struct link *l, uint8_t type, uint32_t reqid, const uint8_t *p,
 static int
 parse_frames(struct link *l, char *why, size_t whylen)
 {
-	size_t off = 0, flen;
-	struct rd r;
-	uint32_t len, reqid;
-	uint8_t type;
+	size_t	       off = 0, flen;
+	struct rd      r;
+	uint32_t       len, reqid;
+	uint8_t	       type;
 	const uint8_t *p;
 
 	for (;;) {
@@ -154,7 +155,8 @@ link_read(struct link *l, char *why, size_t whylen)
 			return -1;
 		}
 		ERR_clear_error();
-		r = SSL_read(l->ssl, l->rb + l->rlen, (int)(RBUF_LEN - l->rlen));
+		r = SSL_read(l->ssl, l->rb + l->rlen,
+		    (int)(RBUF_LEN - l->rlen));
 		if (r > 0) {
 			l->rlen += (size_t)r;
 			got = 1;
@@ -193,7 +195,7 @@ int
 link_write(struct link *l, char *why, size_t whylen)
 {
 	struct buf tmp;
-	int r, e;
+	int	   r, e;
 
 	l->want_out = 0;
 	for (;;) {
@@ -201,7 +203,7 @@ link_write(struct link *l, char *why, size_t whylen)
 			buf_clear(&l->wbuf);
 			l->woff = 0;
 			if (!l->hello_seen)
-				return 0;	/* only HELLO before the peer's */
+				return 0; /* only HELLO before the peer's */
 			pthread_mutex_lock(&l->mu);
 			tmp = l->wbuf;
 			l->wbuf = l->outq;
@@ -212,8 +214,9 @@ link_write(struct link *l, char *why, size_t whylen)
 		}
 		ERR_clear_error();
 		r = SSL_write(l->ssl, l->wbuf.data + l->woff,
-		    (int)(l->wbuf.len - l->woff > (1u << 30) ? (1u << 30) :
-		    l->wbuf.len - l->woff));
+		    (int)(l->wbuf.len - l->woff > (1u << 30) ?
+			    (1u << 30) :
+			    l->wbuf.len - l->woff));
 		if (r > 0) {
 			l->woff += (size_t)r;
 			continue;
@@ -245,7 +248,8 @@ send_locked(struct link *l, uint8_t type, uint32_t reqid, const void *p,
 	if (link_frame_append(&l->outq, type, reqid, p, n) == -1) {
 		/* Drop a partial frame: the stream must stay parseable. */
 		if (l->outq.len > before) {
-			OPENSSL_cleanse(l->outq.data + before, l->outq.len - before);
+			OPENSSL_cleanse(l->outq.data + before,
+			    l->outq.len - before);
 			l->outq.len = before;
 		}
 		log_warn("link: send queue to %s full", l->cfg.peer_id);
@@ -274,7 +278,7 @@ link_call_begin(struct link *l, struct link_wait *w, uint8_t type,
     const void *p, size_t n)
 {
 	pthread_condattr_t ca;
-	int rc, wk = 0;
+	int		   rc, wk = 0;
 
 	memset(w, 0, sizeof(*w));
 	buf_init(&w->reply, LINK_FRAME_MAX);
@@ -309,7 +313,7 @@ static void
 kick(struct link *l, int wk)
 {
 	char why[256];
-	int need;
+	int  need;
 
 	if (link_io_self == l)
 		return;
@@ -340,7 +344,7 @@ int
 link_call_wait(struct link *l, struct link_wait *w, unsigned timeout_ms)
 {
 	struct timespec ts;
-	int rc = 0;
+	int		rc = 0;
 
 	if (w->kick) {
 		kick(l, w->kick == 2);

@@ -10,12 +10,12 @@
 int
 main(int argc, char **argv)
 {
-	struct sim_config	 c;
-	struct cfg_cmd		 cmd;
-	struct sim		*sim = NULL;
-	sigset_t		 set;
-	char			 err[512];
-	int			 rc, ret = 1;
+	struct sim_config c;
+	struct cfg_cmd	  cmd;
+	struct sim	 *sim = NULL;
+	sigset_t	  set;
+	char		  err[512];
+	int		  rc, ret = 1;
 
 	log_init("qkd-sim", LOG_INFO);
 	if ((rc = cfg_main(&sim_cfg_table, &c, argc, argv, &cmd)) != 0) {
@@ -27,9 +27,12 @@ main(int argc, char **argv)
 		log_err("cannot start: %s", err);
 		goto done;
 	}
-	if (c.ready_file && daemon_ready(c.ready_file, "api_port=%u\n"
-	    "link_port=%u\nmetrics_port=%u\n", sim_api_port(sim),
-	    sim_link_port(sim), sim_metrics_port(sim)) == -1) {
+	if (c.ready_file &&
+	    daemon_ready(c.ready_file,
+		"api_port=%u\n"
+		"link_port=%u\nmetrics_port=%u\n",
+		sim_api_port(sim), sim_link_port(sim),
+		sim_metrics_port(sim)) == -1) {
 		log_err("cannot write ready file \"%s\"", c.ready_file);
 		goto done;
 	}

@@ -13,23 +13,25 @@
 #include "simulator/sim.h"
 
 struct sim {
-	struct kme	*kme;
-	struct httpd	*httpd;
-	struct httpd	*ops;		/* /metrics, or NULL */
-	struct api	 api;
+	struct kme   *kme;
+	struct httpd *httpd;
+	struct httpd *ops; /* /metrics, or NULL */
+	struct api    api;
 };
 
 /* Prometheus text of the key store's gauges and counters. */
 static int
 sim_metrics(void *ctx, const struct httpd_req *req, struct httpd_resp *resp)
 {
-	struct sim	*s = ctx;
-	struct kme_info	 i;
-	char		 b[2048];
+	struct sim     *s = ctx;
+	struct kme_info i;
+	char		b[2048];
 
 	if (strcmp(req->path, "/metrics") != 0)
-		return httpd_error(resp, 404, "unknown path: this listener "
-		    "serves /metrics", NULL);
+		return httpd_error(resp, 404,
+		    "unknown path: this listener "
+		    "serves /metrics",
+		    NULL);
 	if (strcmp(req->method, "GET") != 0)
 		return httpd_error(resp, 405, "method not allowed here (GET)",
 		    NULL);
@@ -91,9 +93,9 @@ sim_kme_cfg(const struct sim_config *c, struct kme_cfg *k)
 struct sim *
 sim_start(const struct sim_config *c, char *err, size_t errlen)
 {
-	struct sim		*s;
-	struct kme_cfg		 kc;
-	struct httpd_cfg	 hc;
+	struct sim	*s;
+	struct kme_cfg	 kc;
+	struct httpd_cfg hc;
 
 	if ((s = calloc(1, sizeof(*s))) == NULL) {
 		snprintf(err, errlen, "out of memory");
@@ -122,7 +124,8 @@ sim_start(const struct sim_config *c, char *err, size_t errlen)
 	hc.max_body = c->max_body;
 	hc.lim = c->http;
 	hc.name = "api";
-	if ((s->httpd = httpd_start(&hc, api_handle, &s->api, err, errlen)) == NULL)
+	if ((s->httpd = httpd_start(&hc, api_handle, &s->api, err, errlen)) ==
+	    NULL)
 		goto fail;
 	if (c->metrics_set) {
 		memset(&hc, 0, sizeof(hc));
@@ -130,13 +133,15 @@ sim_start(const struct sim_config *c, char *err, size_t errlen)
 		hc.port = c->metrics_port;
 		hc.max_body = 1024;
 		hc.name = "metrics";
-		if ((s->ops = httpd_start(&hc, sim_metrics, s, err, errlen)) == NULL)
+		if ((s->ops = httpd_start(&hc, sim_metrics, s, err, errlen)) ==
+		    NULL)
 			goto fail;
 		log_info("/metrics on http://%s:%u", c->metrics_host,
 		    httpd_port(s->ops));
 	}
 	log_info("ETSI 014 API on https://%s:%u, QKD link %s %s:%u, peer %s, "
-	    "%s, %zu SAE(s), storage %s", c->listen_host, httpd_port(s->httpd),
+		 "%s, %zu SAE(s), storage %s",
+	    c->listen_host, httpd_port(s->httpd),
 	    c->link_listen_set ? "listening on" : "to",
 	    c->link_listen_set ? c->link_listen_host : c->link_peer_host,
 	    c->link_listen_set ? kme_link_port(s->kme) : c->link_peer_port,

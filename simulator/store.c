@@ -21,10 +21,11 @@ store_open(const char *db_path, const char *kek_file, size_t key_bytes,
     char *err, size_t errlen)
 {
 	struct store *s;
-	int rc;
+	int	      rc;
 
 	if (key_bytes == 0 || key_bytes > ETSI_MAX_KEY_BYTES) {
-		snprintf(err, errlen, "store: bad key size %zu bytes", key_bytes);
+		snprintf(err, errlen, "store: bad key size %zu bytes",
+		    key_bytes);
 		return NULL;
 	}
 	s = calloc(1, sizeof(*s));
@@ -220,8 +221,10 @@ store_pairs_assign(struct store *s, const struct store_assign *a, long d)
 	size_t i;
 
 	for (i = 0; i < a->nslaves; i++)
-		if (store_pair_add(s, a->master, a->slaves[i], d * (long)a->nkeys) == -1)
-			log_err("store: out of memory counting keys for %s -> %s",
+		if (store_pair_add(s, a->master, a->slaves[i],
+			d * (long)a->nkeys) == -1)
+			log_err(
+			    "store: out of memory counting keys for %s -> %s",
 			    a->master, a->slaves[i]);
 }
 
@@ -234,8 +237,8 @@ store_expired(const struct store *s, uint64_t t, uint64_t now)
 /* -------------------------------------------------------------- chunks */
 
 int
-store_add_chunks(struct store *s, uint64_t seq, size_t n,
-    const uint8_t *ids, const uint8_t *keys)
+store_add_chunks(struct store *s, uint64_t seq, size_t n, const uint8_t *ids,
+    const uint8_t *keys)
 {
 	int rc;
 
@@ -347,8 +350,8 @@ int
 store_assign(struct store *s, struct store_assign *v, size_t n)
 {
 	uint64_t now = time_real_ms();
-	size_t i;
-	int rc;
+	size_t	 i;
+	int	 rc;
 
 	for (i = 0; i < n; i++) {
 		v[i].result = 1;
@@ -363,8 +366,7 @@ store_assign(struct store *s, struct store_assign *v, size_t n)
 
 enum store_rc
 store_take(struct store *s, const char *caller, const char *master,
-    const uint8_t *ids, const uint8_t *valid, size_t n,
-    struct etsi_keys *out)
+    const uint8_t *ids, const uint8_t *valid, size_t n, struct etsi_keys *out)
 {
 	enum store_rc rc;
 

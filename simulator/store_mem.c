@@ -17,32 +17,32 @@
 #include "simulator/store_be.h"
 
 struct chunk {
-	struct htab_node h;		/* first member */
+	struct htab_node h; /* first member */
 	struct chunk	*prev, *next;
-	uint64_t	 ord;		/* STORE_ORD(batch, index) */
+	uint64_t	 ord; /* STORE_ORD(batch, index) */
 	uint8_t		 mark;
 	uint8_t		 key[];
 };
 
 struct akey {
-	struct htab_node h;		/* first member */
-	struct akey	*prev, *next;	/* creation order, for expiry */
-	uint64_t	 t;		/* created, ms since the epoch */
+	struct htab_node h;	      /* first member */
+	struct akey	*prev, *next; /* creation order, for expiry */
+	uint64_t	 t;	      /* created, ms since the epoch */
 	char		*master;
-	char		**slaves;
+	char	       **slaves;
 	uint8_t		*taken;
 	size_t		 nslaves;
 	size_t		 nleft;
 	uint8_t		 mark;
 	size_t		 len;
-	uint8_t		*key;		/* sec_alloc */
+	uint8_t		*key; /* sec_alloc */
 };
 
 struct mem {
-	struct htab	 ct;		/* chunks */
-	struct htab	 kt;		/* assigned keys */
-	struct chunk	*head, *tail;	/* oldest .. newest */
-	struct akey	*ahead, *atail;	/* assigned keys, oldest .. newest */
+	struct htab   ct;	     /* chunks */
+	struct htab   kt;	     /* assigned keys */
+	struct chunk *head, *tail;   /* oldest .. newest */
+	struct akey  *ahead, *atail; /* assigned keys, oldest .. newest */
 };
 
 static struct mem *
@@ -130,8 +130,8 @@ static struct akey *
 m_akey_new(const struct store_assign *a, const uint8_t id[16])
 {
 	struct akey *ak;
-	size_t sz, i, ml = strlen(a->master) + 1, sl = 0, l;
-	char *p;
+	size_t	     sz, i, ml = strlen(a->master) + 1, sl = 0, l;
+	char	    *p;
 
 	for (i = 0; i < a->nslaves; i++)
 		sl += strlen(a->slaves[i]) + 1;
@@ -203,13 +203,12 @@ m_akey_del(struct store *s, struct akey *ak)
 	m_akey_free(ak);
 }
 
-
 static int
 m_add_chunks(struct store *s, uint64_t seq, size_t n, const uint8_t *ids,
     const uint8_t *keys)
 {
 	struct chunk *c;
-	size_t i;
+	size_t	      i;
 
 	for (i = 0; i < n; i++) {
 		if (htab_find(&mem(s)->ct, ids + 16 * i) != NULL)
@@ -217,7 +216,7 @@ m_add_chunks(struct store *s, uint64_t seq, size_t n, const uint8_t *ids,
 		c = m_chunk_new(s, ids + 16 * i, STORE_ORD(seq, i),
 		    keys + i * s->kb);
 		if (c == NULL)
-			return -1;	/* the ones before stay: the peer re-syncs */
+			return -1; /* the ones before stay: the peer re-syncs */
 		if (htab_add(&mem(s)->ct, &c->h) == -1) {
 			m_chunk_free(s, c);
 			return -1;
@@ -228,12 +227,11 @@ m_add_chunks(struct store *s, uint64_t seq, size_t n, const uint8_t *ids,
 	return 0;
 }
 
-
 static int
 m_reserve(struct store *s, struct store_resv *r)
 {
 	struct chunk *c;
-	size_t i;
+	size_t	      i;
 
 	for (i = 0; i < r->n; i++) {
 		c = r->newest ? mem(s)->tail : mem(s)->head;
@@ -249,7 +247,7 @@ static int
 m_putback(struct store *s, struct store_resv *r, const uint8_t *drop)
 {
 	struct chunk *c;
-	size_t i, k;
+	size_t	      i, k;
 
 	/* Reverse order so that the first one taken ends up at its end again. */
 	for (k = r->n; k-- > 0;) {
@@ -277,10 +275,10 @@ m_putback(struct store *s, struct store_resv *r, const uint8_t *drop)
 static int
 m_assign_one(struct store *s, struct store_assign *a)
 {
-	size_t nch = a->nkeys * a->per, i, k;
+	size_t	       nch = a->nkeys * a->per, i, k;
 	struct chunk **cv;
-	struct akey *ak;
-	int rc = -1;
+	struct akey   *ak;
+	int	       rc = -1;
 
 	a->nmissing = 0;
 	if (store_pair_full(s, a))
@@ -289,9 +287,11 @@ m_assign_one(struct store *s, struct store_assign *a)
 		return -1;
 	/* Find every chunk once; a repeated one counts as missing. */
 	for (i = 0; i < nch; i++) {
-		cv[i] = (struct chunk *)htab_find(&mem(s)->ct, a->chunks + 16 * i);
+		cv[i] =
+		    (struct chunk *)htab_find(&mem(s)->ct, a->chunks + 16 * i);
 		if (cv[i] == NULL || cv[i]->mark) {
-			memcpy(a->missing[a->nmissing++], a->chunks + 16 * i, 16);
+			memcpy(a->missing[a->nmissing++], a->chunks + 16 * i,
+			    16);
 			cv[i] = NULL;
 		} else
 			cv[i]->mark = 1;
@@ -338,7 +338,8 @@ done:
 	if (rc == -1) {
 		/* Out of memory: remove the keys added so far. */
 		for (k = 0; k < a->nkeys; k++) {
-			ak = (struct akey *)htab_find(&mem(s)->kt, a->ids + 16 * k);
+			ak = (struct akey *)htab_find(&mem(s)->kt,
+			    a->ids + 16 * k);
 			if (ak != NULL)
 				m_akey_del(s, ak);
 		}
@@ -352,23 +353,24 @@ done:
 
 static enum store_rc
 m_take(struct store *s, const char *caller, const char *master,
-    const uint8_t *ids, const uint8_t *valid, size_t n,
-    struct etsi_keys *out)
+    const uint8_t *ids, const uint8_t *valid, size_t n, struct etsi_keys *out)
 {
-	struct akey *ak;
-	size_t i, j;
+	struct akey  *ak;
+	size_t	      i, j;
 	enum store_rc rc = STORE_OK;
-	uint64_t now = time_real_ms();
-	int unauth = 0;
+	uint64_t      now = time_real_ms();
+	int	      unauth = 0;
 
 	for (i = 0; i < n && rc == STORE_OK; i++) {
-		ak = valid[i] ? (struct akey *)htab_find(&mem(s)->kt, ids + 16 * i) : NULL;
+		ak = valid[i] ?
+		    (struct akey *)htab_find(&mem(s)->kt, ids + 16 * i) :
+		    NULL;
 		if (ak == NULL || ak->mark || strcmp(ak->master, master) != 0 ||
 		    store_expired(s, ak->t, now)) {
 			rc = STORE_NOTFOUND;
 			break;
 		}
-		ak->mark = 1;		/* a repeated ID in one request */
+		ak->mark = 1; /* a repeated ID in one request */
 		for (j = 0; j < ak->nslaves; j++)
 			if (strcmp(ak->slaves[j], caller) == 0)
 				break;
@@ -378,7 +380,8 @@ m_take(struct store *s, const char *caller, const char *master,
 			rc = STORE_NOTFOUND;
 	}
 	for (j = 0; j < i + (i < n); j++)
-		if (valid[j] && (ak = (struct akey *)htab_find(&mem(s)->kt, ids + 16 * j)))
+		if (valid[j] &&
+		    (ak = (struct akey *)htab_find(&mem(s)->kt, ids + 16 * j)))
 			ak->mark = 0;
 	if (rc == STORE_OK && unauth)
 		rc = STORE_UNAUTH;
@@ -401,7 +404,8 @@ m_take(struct store *s, const char *caller, const char *master,
 	for (i = 0; i < n; i++) {
 		ak = (struct akey *)htab_find(&mem(s)->kt, ids + 16 * i);
 		for (j = 0; j < ak->nslaves; j++)
-			if (strcmp(ak->slaves[j], caller) == 0 && !ak->taken[j]) {
+			if (strcmp(ak->slaves[j], caller) == 0 &&
+			    !ak->taken[j]) {
 				ak->taken[j] = 1;
 				ak->nleft--;
 			}
@@ -416,12 +420,13 @@ static int
 m_expire(struct store *s, uint64_t now, size_t *expired)
 {
 	struct akey *ak;
-	size_t n = 0, j;
+	size_t	     n = 0, j;
 
 	while ((ak = mem(s)->ahead) != NULL && store_expired(s, ak->t, now)) {
 		for (j = 0; j < ak->nslaves; j++)
 			if (!ak->taken[j])
-				(void)store_pair_add(s, ak->master, ak->slaves[j], -1);
+				(void)store_pair_add(s, ak->master,
+				    ak->slaves[j], -1);
 		m_akey_del(s, ak);
 		n++;
 	}
@@ -436,9 +441,9 @@ m_drop(struct store *s, bool all, uint64_t seq, const uint8_t *peer_gen,
     size_t *dropped)
 {
 	struct chunk *c, *nc;
-	size_t n = 0;
+	size_t	      n = 0;
 
-	(void)peer_gen;		/* kept by the front */
+	(void)peer_gen; /* kept by the front */
 	for (c = mem(s)->head; c != NULL; c = nc) {
 		nc = c->next;
 		if (all || STORE_ORD_SEQ(c->ord) > seq) {
@@ -454,7 +459,7 @@ static int
 m_assign(struct store *s, struct store_assign *v, size_t n)
 {
 	size_t i;
-	int rc = 0;
+	int    rc = 0;
 
 	for (i = 0; i < n && rc == 0; i++)
 		rc = m_assign_one(s, &v[i]);
@@ -470,9 +475,9 @@ m_size_hint(struct store *s, size_t nchunks)
 static void
 m_close(struct store *s)
 {
-	struct mem *m = mem(s);
+	struct mem   *m = mem(s);
 	struct chunk *c, *nc;
-	struct akey *ak, *nak;
+	struct akey  *ak, *nak;
 
 	if (m == NULL)
 		return;

@@ -38,37 +38,42 @@
 #include "common/log.h"
 #include "simulator/store_sql.h"
 
-#define LAYOUT		2
-#define EP_INFO		"qkd-sim store v2 record key"
-#define CHECK_INFO	"qkd-sim store v2 kek check"
-#define AAD_MAX		(64 + 2 * (ETSI_MAX_SLAVES + 2) * (ETSI_ID_MAX + 3))
-#define SWEEP_MAX	4096	/* expired keys deleted per transaction */
+#define LAYOUT	   2
+#define EP_INFO	   "qkd-sim store v2 record key"
+#define CHECK_INFO "qkd-sim store v2 kek check"
+#define AAD_MAX	   (64 + 2 * (ETSI_MAX_SLAVES + 2) * (ETSI_ID_MAX + 3))
+#define SWEEP_MAX  4096 /* expired keys deleted per transaction */
 
 static const char *const sql_stmt[ST__N] = {
-	[ST_INS_CHUNK] = "INSERT INTO chunks(ord, id, ep, ct) VALUES(?, ?, ?, ?)",
-	[ST_SEL_OLD] = "SELECT ord, id, ep, ct FROM chunks ORDER BY ord ASC LIMIT ?",
-	[ST_SEL_NEW] = "SELECT ord, id, ep, ct FROM chunks ORDER BY ord DESC LIMIT ?",
+	[ST_INS_CHUNK] =
+	    "INSERT INTO chunks(ord, id, ep, ct) VALUES(?, ?, ?, ?)",
+	[ST_SEL_OLD] =
+	    "SELECT ord, id, ep, ct FROM chunks ORDER BY ord ASC LIMIT ?",
+	[ST_SEL_NEW] =
+	    "SELECT ord, id, ep, ct FROM chunks ORDER BY ord DESC LIMIT ?",
 	[ST_DEL_ORD] = "DELETE FROM chunks WHERE ord = ?",
 	[ST_SEL_ORD] = "SELECT id, ep, ct FROM chunks WHERE ord = ?",
-	[ST_INS_KEY] = "INSERT INTO akeys(id, master, slaves, taken, size, t, ep,"
+	[ST_INS_KEY] =
+	    "INSERT INTO akeys(id, master, slaves, taken, size, t, ep,"
 	    " ct) VALUES(?, ?, ?, ?, ?, ?, ?, ?)",
-	[ST_SEL_KEY] = "SELECT master, slaves, taken, size, t, ep, ct FROM akeys"
+	[ST_SEL_KEY] =
+	    "SELECT master, slaves, taken, size, t, ep, ct FROM akeys"
 	    " WHERE id = ?",
-	[ST_UPD_TAKEN] = "UPDATE akeys SET taken = ?, ep = ?, ct = ? WHERE id = ?",
+	[ST_UPD_TAKEN] =
+	    "UPDATE akeys SET taken = ?, ep = ?, ct = ? WHERE id = ?",
 	[ST_DEL_KEY] = "DELETE FROM akeys WHERE id = ?",
 	[ST_SEL_OLDKEYS] = "SELECT id, master, slaves, taken FROM akeys"
-	    " WHERE t <= ? LIMIT 4096",	/* SWEEP_MAX */
+			   " WHERE t <= ? LIMIT 4096", /* SWEEP_MAX */
 };
 
-static const char sql_schema[] =
-	SQLDB_META_SCHEMA
-	"CREATE TABLE IF NOT EXISTS chunks(ord INTEGER PRIMARY KEY,"
-	" id BLOB NOT NULL, ep INTEGER NOT NULL, ct BLOB NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS akeys(id BLOB PRIMARY KEY, master TEXT NOT NULL,"
-	" slaves TEXT NOT NULL, taken BLOB NOT NULL, size INTEGER NOT NULL,"
-	" t INTEGER NOT NULL, ep INTEGER NOT NULL, ct BLOB NOT NULL)"
-	" WITHOUT ROWID;"
-	"CREATE INDEX IF NOT EXISTS akeys_t ON akeys(t);";
+static const char sql_schema[] = SQLDB_META_SCHEMA
+    "CREATE TABLE IF NOT EXISTS chunks(ord INTEGER PRIMARY KEY,"
+    " id BLOB NOT NULL, ep INTEGER NOT NULL, ct BLOB NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS akeys(id BLOB PRIMARY KEY, master TEXT NOT NULL,"
+    " slaves TEXT NOT NULL, taken BLOB NOT NULL, size INTEGER NOT NULL,"
+    " t INTEGER NOT NULL, ep INTEGER NOT NULL, ct BLOB NOT NULL)"
+    " WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS akeys_t ON akeys(t);";
 
 static const struct store_ops sql_ops;
 
@@ -80,8 +85,9 @@ sync_set(struct store_sql *q, int full)
 {
 	if (full == q->sync_full)
 		return 0;
-	if (sqldb_exec(&q->d, full ? "PRAGMA synchronous=FULL" :
-	    "PRAGMA synchronous=NORMAL") == -1)
+	if (sqldb_exec(&q->d,
+		full ? "PRAGMA synchronous=FULL" :
+		       "PRAGMA synchronous=NORMAL") == -1)
 		return -1;
 	q->sync_full = full;
 	return 0;
@@ -120,8 +126,8 @@ store_sql_ep_ensure(struct store *s, size_t need)
 }
 
 int
-store_sql_unseal(struct store *s, int64_t ep, const uint8_t *ct,
-    size_t ctlen, uint8_t *pt)
+store_sql_unseal(struct store *s, int64_t ep, const uint8_t *ct, size_t ctlen,
+    uint8_t *pt)
 {
 	if (sealep_open(sq(s)->ep, ep, ct, ctlen, pt) == -1) {
 		s->stats.tampered++;
@@ -169,10 +175,12 @@ db_layout(struct store *s)
 {
 	struct sqldb *d = &sq(s)->d;
 	sqlite3_stmt *st = NULL;
-	int r = -1;
+	int	      r = -1;
 
-	if (sqlite3_prepare_v2(d->db, "SELECT count(*) FROM sqlite_master "
-	    "WHERE name = 'meta'", -1, &st, NULL) != SQLITE_OK ||
+	if (sqlite3_prepare_v2(d->db,
+		"SELECT count(*) FROM sqlite_master "
+		"WHERE name = 'meta'",
+		-1, &st, NULL) != SQLITE_OK ||
 	    sqlite3_step(st) != SQLITE_ROW)
 		goto done;
 	if (sqlite3_column_int(st, 0) == 0) {
@@ -181,7 +189,7 @@ db_layout(struct store *s)
 	}
 	sqlite3_finalize(st);
 	if (sqlite3_prepare_v2(d->db, "SELECT v FROM meta WHERE k = 'layout'",
-	    -1, &st, NULL) != SQLITE_OK)
+		-1, &st, NULL) != SQLITE_OK)
 		goto done;
 	r = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : 1;
 done:
@@ -197,14 +205,15 @@ static int
 slaves_each(const char *list, const uint8_t *taken, size_t ns,
     const char *master, struct store *s, long d)
 {
-	char sl[ETSI_ID_MAX + 1];
-	size_t i = 0, n;
+	char	    sl[ETSI_ID_MAX + 1];
+	size_t	    i = 0, n;
 	const char *e;
 
 	for (; list != NULL && master != NULL; i++) {
 		e = strchr(list, '\n');
 		n = e ? (size_t)(e - list) : strlen(list);
-		if (n < sizeof(sl) && (taken == NULL || (i < ns && !taken[i]))) {
+		if (n < sizeof(sl) &&
+		    (taken == NULL || (i < ns && !taken[i]))) {
 			memcpy(sl, list, n);
 			sl[n] = '\0';
 			if (store_pair_add(s, master, sl, d) == -1)
@@ -217,27 +226,28 @@ slaves_each(const char *list, const uint8_t *taken, size_t ns,
 	return 0;
 }
 
-
 /* Counts, and the per-pair waiting keys, from the tables. */
 static int
 sql_count(struct store *s)
 {
 	struct store_sql *q = sq(s);
-	sqlite3_stmt *st = NULL;
-	uint64_t n;
-	int rc = -1;
+	sqlite3_stmt	 *st = NULL;
+	uint64_t	  n;
+	int		  rc = -1;
 
 	if (sqldb_u64(&q->d, "SELECT count(*) FROM chunks", &n) == -1)
 		return -1;
 	s->nchunks = (size_t)n;
-	if (sqlite3_prepare_v2(q->d.db, "SELECT master, slaves, taken FROM akeys",
-	    -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(q->d.db,
+		"SELECT master, slaves, taken FROM akeys", -1, &st,
+		NULL) != SQLITE_OK)
 		goto done;
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		s->nakeys++;
 		if (slaves_each((const char *)sqlite3_column_text(st, 1),
-		    sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2),
-		    (const char *)sqlite3_column_text(st, 0), s, 1) == -1)
+			sqlite3_column_blob(st, 2),
+			(size_t)sqlite3_column_bytes(st, 2),
+			(const char *)sqlite3_column_text(st, 0), s, 1) == -1)
 			goto done;
 	}
 	rc = 0;
@@ -253,20 +263,21 @@ sql_connect(struct store *s, const char *path,
     size_t errlen)
 {
 	struct store_sql *q = sq(s);
-	char why[256] = "";
-	int layout;
+	char		  why[256] = "";
+	int		  layout;
 
 	if (sqldb_open(&q->d, path, "store", why, sizeof(why)) == -1 ||
 	    (layout = db_layout(s)) == -1)
 		goto fail;
 	if (layout != 0 && layout != LAYOUT) {
-		snprintf(err, errlen, "db_path %s has the key store layout %d "
+		snprintf(err, errlen,
+		    "db_path %s has the key store layout %d "
 		    "(nonce counter kept in the database, which a restored copy "
 		    "rewinds); this qkd-sim needs layout %d and does not convert "
 		    "it: move the file away and start again (a new store; the "
 		    "peer KME drops its matching unassigned keys, and keys "
-		    "assigned but not fetched in the old file are lost)", path,
-		    layout, LAYOUT);
+		    "assigned but not fetched in the old file are lost)",
+		    path, layout, LAYOUT);
 		return -1;
 	}
 	*fresh = layout == 0;
@@ -277,8 +288,8 @@ sql_connect(struct store *s, const char *path,
 	    sqldb_exec(&q->d, sql_schema) == -1 ||
 	    sqldb_prepare(&q->d, sql_stmt, ST__N, why, sizeof(why)) == -1 ||
 	    sqldb_meta_init(&q->d, why, sizeof(why)) == -1 ||
-	    (q->ep = sealep_new(&q->d, &ep_conf, kek, why,
-	    sizeof(why))) == NULL)
+	    (q->ep = sealep_new(&q->d, &ep_conf, kek, why, sizeof(why))) ==
+		NULL)
 		goto fail;
 	q->sync_full = 1;
 	return 0;
@@ -312,10 +323,10 @@ store_sql_open(struct store *s, const char *path, const char *kek_file,
     char *err, size_t errlen)
 {
 	struct store_sql *q;
-	uint8_t kek[SEAL_KEK_LEN];
-	uint64_t v = 0;
-	int fresh, rc;
-	char why[256];
+	uint8_t		  kek[SEAL_KEK_LEN];
+	uint64_t	  v = 0;
+	int		  fresh, rc;
+	char		  why[256];
 
 	if (kek_file == NULL || *kek_file == '\0') {
 		snprintf(err, errlen, "db_path %s needs a kek_file", path);
@@ -334,8 +345,10 @@ store_sql_open(struct store *s, const char *path, const char *kek_file,
 	if (rc == -1)
 		return -1;
 	if (!fresh && (!sqldb_meta_u64(&q->d, "key_bytes", &v) || v != s->kb)) {
-		snprintf(err, errlen, "db_path %s holds keys of %llu bits, "
-		    "key_size is %zu", path, (unsigned long long)v * 8, s->kb * 8);
+		snprintf(err, errlen,
+		    "db_path %s holds keys of %llu bits, "
+		    "key_size is %zu",
+		    path, (unsigned long long)v * 8, s->kb * 8);
 		return -1;
 	}
 	if (fresh) {
@@ -343,8 +356,10 @@ store_sql_open(struct store *s, const char *path, const char *kek_file,
 			return -1;
 	} else {
 		if (!sealep_kek_ok(q->ep)) {
-			snprintf(err, errlen, "kek_file %s does not match "
-			    "db_path %s", kek_file, path);
+			snprintf(err, errlen,
+			    "kek_file %s does not match "
+			    "db_path %s",
+			    kek_file, path);
 			return -1;
 		}
 		(void)sqldb_meta_blob(&q->d, "gen", s->gen, 16);
@@ -388,8 +403,8 @@ q_insert_chunk(struct store *s, uint64_t ord, const uint8_t id[16],
     const uint8_t *key, uint8_t *ct)
 {
 	struct store_sql *q = sq(s);
-	sqlite3_stmt *st;
-	int r;
+	sqlite3_stmt	 *st;
+	int		  r;
 
 	store_sql_aad_chunk(s, ord, id);
 	if (sealep_seal(q->ep, key, s->kb, ct) == -1)
@@ -409,7 +424,7 @@ static int
 q_chunks_end(struct store *s, uint8_t *ct, bool ok, size_t added)
 {
 	struct sqldb *d = &sq(s)->d;
-	int rc = -1;
+	int	      rc = -1;
 
 	if (ok && sqldb_commit(d) == 0) {
 		s->nchunks += added;
@@ -425,9 +440,9 @@ q_add_chunks(struct store *s, uint64_t seq, size_t n, const uint8_t *ids,
     const uint8_t *keys)
 {
 	struct sqldb *d = &sq(s)->d;
-	uint8_t *ct;
-	size_t i, added = 0;
-	int r;
+	uint8_t	     *ct;
+	size_t	      i, added = 0;
+	int	      r;
 
 	if ((ct = q_chunks_begin(s, n)) == NULL)
 		return -1;
@@ -435,7 +450,7 @@ q_add_chunks(struct store *s, uint64_t seq, size_t n, const uint8_t *ids,
 		r = q_insert_chunk(s, STORE_ORD(seq, i), ids + 16 * i,
 		    keys + i * s->kb, ct);
 		if (r == SQLITE_CONSTRAINT)
-			continue;	/* duplicate ID */
+			continue; /* duplicate ID */
 		if (r != SQLITE_DONE) {
 			if (r != -1)
 				log_err("store: insert chunk: %s",
@@ -444,8 +459,8 @@ q_add_chunks(struct store *s, uint64_t seq, size_t n, const uint8_t *ids,
 		}
 		added++;
 	}
-	return q_chunks_end(s, ct, i == n &&
-	    sqldb_meta_set_u64(d, "last_seq", seq) == 0, added);
+	return q_chunks_end(s, ct,
+	    i == n && sqldb_meta_set_u64(d, "last_seq", seq) == 0, added);
 }
 
 static int
@@ -454,12 +469,14 @@ q_drop(struct store *s, bool all, uint64_t seq, const uint8_t *peer_gen,
 {
 	struct sqldb *d = &sq(s)->d;
 	sqlite3_stmt *st;
-	size_t n;
+	size_t	      n;
 
 	if (store_sql_begin(s, 0) == -1)
 		return -1;
-	if (sqlite3_prepare_v2(d->db, all ? "DELETE FROM chunks" :
-	    "DELETE FROM chunks WHERE ord >= ?", -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(d->db,
+		all ? "DELETE FROM chunks" :
+		      "DELETE FROM chunks WHERE ord >= ?",
+		-1, &st, NULL) != SQLITE_OK)
 		goto fail;
 	if (!all)
 		sqlite3_bind_int64(st, 1, (sqlite3_int64)STORE_ORD(seq + 1, 0));
@@ -469,8 +486,9 @@ q_drop(struct store *s, bool all, uint64_t seq, const uint8_t *peer_gen,
 	}
 	sqlite3_finalize(st);
 	n = (size_t)sqlite3_changes(d->db);
-	if ((peer_gen != NULL && sqldb_meta_set_blob(d, "peer_gen",
-	    peer_gen, 16) == -1) || sqldb_commit(d) == -1)
+	if ((peer_gen != NULL &&
+		sqldb_meta_set_blob(d, "peer_gen", peer_gen, 16) == -1) ||
+	    sqldb_commit(d) == -1)
 		goto fail;
 	s->nchunks -= n < s->nchunks ? n : s->nchunks;
 	*dropped = n;
@@ -488,7 +506,7 @@ q_drop_bad_chunk(struct store *s, uint64_t ord)
 	sqlite3_stmt *del;
 
 	log_warn("store: chunk at position %llu does not authenticate (its "
-	    "record was edited or damaged): deleted, never served",
+		 "record was edited or damaged): deleted, never served",
 	    (unsigned long long)ord);
 	if (store_sql_begin(s, 0) == -1)
 		return;
@@ -507,8 +525,8 @@ q_reserve(struct store *s, struct store_resv *r)
 {
 	struct sqldb *d = &sq(s)->d;
 	sqlite3_stmt *st, *del;
-	size_t i = 0;
-	int rc = -1, bad = 0;
+	size_t	      i = 0;
+	int	      rc = -1, bad = 0;
 
 	if (store_sql_begin(s, 0) == -1)
 		return -1;
@@ -524,8 +542,8 @@ q_reserve(struct store *s, struct store_resv *r)
 		memcpy(r->ids[i], sqlite3_column_blob(st, 1), 16);
 		store_sql_aad_chunk(s, r->ord[i], r->ids[i]);
 		if (store_sql_unseal(s, sqlite3_column_int64(st, 2),
-		    sqlite3_column_blob(st, 3), s->kb + SEAL_OVH,
-		    r->keys + i * s->kb) == -1) {
+			sqlite3_column_blob(st, 3), s->kb + SEAL_OVH,
+			r->keys + i * s->kb) == -1) {
 			bad = 1;
 			break;
 		}
@@ -564,8 +582,8 @@ static int
 q_putback(struct store *s, struct store_resv *r, const uint8_t *drop)
 {
 	uint8_t *ct;
-	size_t i, added = 0;
-	int x = 0;
+	size_t	 i, added = 0;
+	int	 x = 0;
 
 	if ((ct = q_chunks_begin(s, r->n)) == NULL)
 		return -1;
@@ -596,9 +614,9 @@ q_expire(struct store *s, uint64_t now, size_t *n)
 {
 	struct sqldb *d = &sq(s)->d;
 	sqlite3_stmt *st;
-	uint8_t *ids;
-	size_t i, k = 0;
-	int rc = -1;
+	uint8_t	     *ids;
+	size_t	      i, k = 0;
+	int	      rc = -1;
 
 	if ((ids = malloc(SWEEP_MAX * 16)) == NULL)
 		return -1;
@@ -613,7 +631,8 @@ q_expire(struct store *s, uint64_t now, size_t *n)
 			continue;
 		memcpy(ids + 16 * k++, sqlite3_column_blob(st, 0), 16);
 		(void)slaves_each((const char *)sqlite3_column_text(st, 2),
-		    sqlite3_column_blob(st, 3), (size_t)sqlite3_column_bytes(st, 3),
+		    sqlite3_column_blob(st, 3),
+		    (size_t)sqlite3_column_bytes(st, 3),
 		    (const char *)sqlite3_column_text(st, 1), s, -1);
 	}
 	sqlite3_reset(st);

@@ -24,7 +24,7 @@ static char *
 slaves_join(const char *const *v, size_t n)
 {
 	size_t i, len = 1;
-	char *out, *p;
+	char  *out, *p;
 
 	for (i = 0; i < n; i++)
 		len += strlen(v[i]) + 1;
@@ -41,11 +41,11 @@ static int
 slaves_find(const char *list, const char *sae)
 {
 	size_t l = strlen(sae);
-	int i = 0;
+	int    i = 0;
 
 	for (;;) {
 		const char *e = strchr(list, '\n');
-		size_t n = e ? (size_t)(e - list) : strlen(list);
+		size_t	    n = e ? (size_t)(e - list) : strlen(list);
 
 		if (n == l && memcmp(list, sae, l) == 0)
 			return i;
@@ -63,23 +63,25 @@ slaves_find(const char *list, const char *sae)
 static int
 q_use_chunk(struct store *s, struct store_assign *a, size_t i, uint8_t *tmp)
 {
-	struct sqldb *d = &sq(s)->d;
-	sqlite3_stmt *st = sqldb_st(d, ST_SEL_ORD);
+	struct sqldb  *d = &sq(s)->d;
+	sqlite3_stmt  *st = sqldb_st(d, ST_SEL_ORD);
 	const uint8_t *id = a->chunks + 16 * i;
 
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)a->ords[i]);
-	if (sqlite3_step(st) != SQLITE_ROW || sqlite3_column_bytes(st, 0) != 16 ||
+	if (sqlite3_step(st) != SQLITE_ROW ||
+	    sqlite3_column_bytes(st, 0) != 16 ||
 	    memcmp(sqlite3_column_blob(st, 0), id, 16) != 0)
 		goto missing;
 	store_sql_aad_chunk(s, a->ords[i], id);
 	if ((size_t)sqlite3_column_bytes(st, 2) != s->kb + SEAL_OVH ||
 	    store_sql_unseal(s, sqlite3_column_int64(st, 1),
-	    sqlite3_column_blob(st, 2), s->kb + SEAL_OVH,
-	    tmp + (i % a->per) * s->kb) == -1) {
+		sqlite3_column_blob(st, 2), s->kb + SEAL_OVH,
+		tmp + (i % a->per) * s->kb) == -1) {
 		/* Missing for the peer, which drops its copy. */
 		log_warn("store: chunk at position %llu does not "
-		    "authenticate (its record was edited or damaged): "
-		    "not used", (unsigned long long)a->ords[i]);
+			 "authenticate (its record was edited or damaged): "
+			 "not used",
+		    (unsigned long long)a->ords[i]);
 		goto missing;
 	}
 	sqlite3_reset(st);
@@ -98,10 +100,10 @@ q_put_key(struct store *s, const struct store_assign *a, size_t k,
     const char *sl, const uint8_t *tmp, uint8_t *ct)
 {
 	static const uint8_t zero[ETSI_MAX_SLAVES + 1];
-	struct store_sql *q = sq(s);
-	const uint8_t *id = a->ids + 16 * k;
-	sqlite3_stmt *st;
-	int r;
+	struct store_sql    *q = sq(s);
+	const uint8_t	    *id = a->ids + 16 * k;
+	sqlite3_stmt	    *st;
+	int		     r;
 
 	store_sql_aad_key(s, id, a->size_bytes, a->t, a->master, sl, zero,
 	    a->nslaves);
@@ -126,13 +128,12 @@ q_put_key(struct store *s, const struct store_assign *a, size_t k,
 
 /* One assignment, under a savepoint: all its keys stored, or no change. */
 static int
-q_assign_one(struct store *s, struct store_assign *a, uint8_t *tmp,
-    uint8_t *ct)
+q_assign_one(struct store *s, struct store_assign *a, uint8_t *tmp, uint8_t *ct)
 {
 	struct sqldb *d = &sq(s)->d;
-	size_t nch = a->nkeys * a->per, i;
-	char *sl;
-	int r = 0;
+	size_t	      nch = a->nkeys * a->per, i;
+	char	     *sl;
+	int	      r = 0;
 
 	a->nmissing = 0;
 	if (store_pair_full(s, a))
@@ -153,7 +154,7 @@ q_assign_one(struct store *s, struct store_assign *a, uint8_t *tmp,
 			continue;
 		/* The key: its chunks concatenated, truncated to its size. */
 		if ((r = q_put_key(s, a, i / a->per, sl, tmp, ct)) != 0)
-			break;		/* -1 error, 1 duplicate key ID */
+			break; /* -1 error, 1 duplicate key ID */
 	}
 	free(sl);
 	if (r == -1) {
@@ -178,10 +179,10 @@ int
 store_sql_assign(struct store *s, struct store_assign *v, size_t n)
 {
 	struct sqldb *d = &sq(s)->d;
-	size_t i, need = 0, maxper = 1, maxsz = 1;
-	size_t nch0 = s->nchunks, nak0 = s->nakeys;
-	uint8_t *tmp = NULL, *ct = NULL;
-	int rc = 0;
+	size_t	      i, need = 0, maxper = 1, maxsz = 1;
+	size_t	      nch0 = s->nchunks, nak0 = s->nakeys;
+	uint8_t	     *tmp = NULL, *ct = NULL;
+	int	      rc = 0;
 
 	for (i = 0; i < n; i++) {
 		need += v[i].nkeys;
@@ -221,11 +222,11 @@ done:
 
 /* Per requested key: which slave the caller is, and its row. */
 struct q_tk {
-	int		 idx;
-	size_t		 ns;
-	uint8_t		 taken[ETSI_MAX_SLAVES + 1];
-	uint64_t	 size, t;
-	char		*slaves;	/* kept to seal the row again */
+	int	 idx;
+	size_t	 ns;
+	uint8_t	 taken[ETSI_MAX_SLAVES + 1];
+	uint64_t size, t;
+	char	*slaves; /* kept to seal the row again */
 };
 
 static void
@@ -235,7 +236,8 @@ q_bad_key(const uint8_t id[16])
 
 	uuid_fmt(id, u);
 	log_warn("store: assigned key %s does not authenticate (its record "
-	    "was edited or damaged): refused", u);
+		 "was edited or damaged): refused",
+	    u);
 }
 
 /* Checks and opens key i of a take; STORE_OK, or why not. */
@@ -245,8 +247,8 @@ q_take_one(struct store *s, const char *caller, const char *master,
 {
 	sqlite3_stmt *st = sqldb_st(&sq(s)->d, ST_SEL_KEY);
 	enum store_rc rc = STORE_NOTFOUND;
-	const char *m, *sl;
-	size_t len;
+	const char   *m, *sl;
+	size_t	      len;
 
 	sqlite3_bind_blob(st, 1, id, 16, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_ROW ||
@@ -278,7 +280,7 @@ q_take_one(struct store *s, const char *caller, const char *master,
 	}
 	store_sql_aad_key(s, id, tk->size, tk->t, m, sl, tk->taken, tk->ns);
 	if (store_sql_unseal(s, sqlite3_column_int64(st, 5),
-	    sqlite3_column_blob(st, 6), len, k->key) == -1) {
+		sqlite3_column_blob(st, 6), len, k->key) == -1) {
 		q_bad_key(id);
 		goto done;
 	}
@@ -301,7 +303,7 @@ q_take_commit(struct store *s, const char *master, const uint8_t id[16],
 {
 	struct sqldb *d = &sq(s)->d;
 	sqlite3_stmt *st;
-	size_t j;
+	size_t	      j;
 
 	tk->taken[tk->idx] = 1;
 	for (j = 0; j < tk->ns && tk->taken[j]; j++)
@@ -311,14 +313,15 @@ q_take_commit(struct store *s, const char *master, const uint8_t id[16],
 		sqlite3_bind_blob(st, 1, id, 16, SQLITE_STATIC);
 		(*removed)++;
 	} else {
-		store_sql_aad_key(s, id, tk->size, tk->t, master, tk->slaves, tk->taken,
-		    tk->ns);
+		store_sql_aad_key(s, id, tk->size, tk->t, master, tk->slaves,
+		    tk->taken, tk->ns);
 		if (sealep_seal(sq(s)->ep, k->key, k->len, ct) == -1)
 			return -1;
 		st = sqldb_st(d, ST_UPD_TAKEN);
 		sqlite3_bind_blob(st, 1, tk->taken, (int)tk->ns, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, sealep_epoch(sq(s)->ep));
-		sqlite3_bind_blob(st, 3, ct, (int)(k->len + SEAL_OVH), SQLITE_STATIC);
+		sqlite3_bind_blob(st, 3, ct, (int)(k->len + SEAL_OVH),
+		    SQLITE_STATIC);
 		sqlite3_bind_blob(st, 4, id, 16, SQLITE_STATIC);
 	}
 	return sqldb_done(d, st, "take key");
@@ -326,29 +329,29 @@ q_take_commit(struct store *s, const char *master, const uint8_t id[16],
 
 enum store_rc
 store_sql_take(struct store *s, const char *caller, const char *master,
-    const uint8_t *ids, const uint8_t *valid, size_t n,
-    struct etsi_keys *out)
+    const uint8_t *ids, const uint8_t *valid, size_t n, struct etsi_keys *out)
 {
 	struct sqldb *d = &sq(s)->d;
 	enum store_rc rc = STORE_ERR, r;
-	struct q_tk *tk;
-	uint8_t *ct = NULL;
-	uint64_t now = time_real_ms();
-	size_t i, j, removed = 0, ctlen = ETSI_MAX_KEY_BYTES + SEAL_OVH;
-	int unauth = 0;
+	struct q_tk  *tk;
+	uint8_t	     *ct = NULL;
+	uint64_t      now = time_real_ms();
+	size_t	      i, j, removed = 0, ctlen = ETSI_MAX_KEY_BYTES + SEAL_OVH;
+	int	      unauth = 0;
 
 	if ((tk = calloc(n, sizeof(*tk))) == NULL)
 		return STORE_ERR;
 	/* Every key may be sealed again (several slaves): room for n seals. */
-	if ((ct = sec_alloc(ctlen)) == NULL || store_sql_ep_ensure(s, n) == -1 ||
-	    store_sql_begin(s, 1) == -1) {
+	if ((ct = sec_alloc(ctlen)) == NULL ||
+	    store_sql_ep_ensure(s, n) == -1 || store_sql_begin(s, 1) == -1) {
 		sec_free(ct, ctlen);
 		free(tk);
 		return STORE_ERR;
 	}
 	for (i = 0; i < n; i++) {
 		for (j = 0; j < i; j++)
-			if (valid[i] && memcmp(ids + 16 * i, ids + 16 * j, 16) == 0)
+			if (valid[i] &&
+			    memcmp(ids + 16 * i, ids + 16 * j, 16) == 0)
 				break;
 		if (!valid[i] || j < i) {
 			rc = STORE_NOTFOUND;
@@ -371,8 +374,8 @@ store_sql_take(struct store *s, const char *caller, const char *master,
 	}
 	rc = STORE_ERR;
 	for (i = 0; i < n; i++)
-		if (q_take_commit(s, master, ids + 16 * i, &tk[i], &out->v[i], ct,
-		    &removed) == -1)
+		if (q_take_commit(s, master, ids + 16 * i, &tk[i], &out->v[i],
+			ct, &removed) == -1)
 			goto done;
 	/* Committed (fsync'd) before a single byte leaves this function. */
 	if (sqldb_commit(d) == -1)

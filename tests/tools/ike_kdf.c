@@ -18,27 +18,28 @@
 #include "common/num.h"
 #include "ike/crypto.h"
 
-#define KDF_MAX	512
+#define KDF_MAX 512
 
 struct hexarg {
-	uint8_t	p[KDF_MAX];
+	uint8_t p[KDF_MAX];
 	size_t	len;
 };
 
 static int
 unhex(const char *s, struct hexarg *out)
 {
-	size_t	n = strlen(s);
+	size_t n = strlen(s);
 
 	if (n % 2 != 0 || n / 2 > sizeof(out->p)) {
 		fprintf(stderr, "ike-kdf: bad hex argument of %zu digits\n", n);
 		return -1;
 	}
 	for (size_t i = 0; i < n / 2; i++) {
-		int	hi = num_hexval(s[2 * i]), lo = num_hexval(s[2 * i + 1]);
+		int hi = num_hexval(s[2 * i]), lo = num_hexval(s[2 * i + 1]);
 
 		if (hi < 0 || lo < 0) {
-			fprintf(stderr, "ike-kdf: bad hex digit in \"%.16s\"\n", s);
+			fprintf(stderr, "ike-kdf: bad hex digit in \"%.16s\"\n",
+			    s);
 			return -1;
 		}
 		out->p[i] = (uint8_t)(hi << 4 | lo);
@@ -59,7 +60,7 @@ put(const char *name, const uint8_t *p, size_t len)
 static void
 put_child(const char *pre, const struct ike_child_keys *c)
 {
-	char	n[32];
+	char n[32];
 
 	snprintf(n, sizeof(n), "%sei", pre);
 	put(n, c->ei.k, c->ei.len);
@@ -74,11 +75,11 @@ put_child(const char *pre, const struct ike_child_keys *c)
 static int
 prfplus_limit(void)
 {
-	static uint8_t	out[IKE_PRFPLUS_MAX + 1];
+	static uint8_t	     out[IKE_PRFPLUS_MAX + 1];
 	static const uint8_t key[32], seed[4];
 
 	if (ike_prf_plus(key, sizeof(key), seed, sizeof(seed), out,
-	    IKE_PRFPLUS_MAX + 1) == -1)
+		IKE_PRFPLUS_MAX + 1) == -1)
 		printf("refused %d\n", IKE_PRFPLUS_MAX + 1);
 	return 0;
 }
@@ -86,20 +87,22 @@ prfplus_limit(void)
 int
 main(int argc, char **argv)
 {
-	static struct hexarg	a[7];
-	static uint8_t		big[IKE_PRFPLUS_MAX];
-	uint8_t			seed[IKE_PRF_LEN], rk[IKE_PRF_LEN];
-	struct ike_sa_keys	*k = ike_sa_keys_new(), *m = ike_sa_keys_new();
-	struct ike_child_keys	*c = ike_child_keys_new(), *cp = ike_child_keys_new();
-	uint16_t		 encr, bits, integ;
-	int			 ret = 1;
+	static struct hexarg   a[7];
+	static uint8_t	       big[IKE_PRFPLUS_MAX];
+	uint8_t		       seed[IKE_PRF_LEN], rk[IKE_PRF_LEN];
+	struct ike_sa_keys    *k = ike_sa_keys_new(), *m = ike_sa_keys_new();
+	struct ike_child_keys *c = ike_child_keys_new(),
+			      *cp = ike_child_keys_new();
+	uint16_t encr, bits, integ;
+	int	 ret = 1;
 
 	if (argc == 2 && strcmp(argv[1], "prfplus-limit") == 0) {
 		ret = prfplus_limit();
 		goto done;
 	}
 	if (argc != 11 || k == NULL || m == NULL || c == NULL || cp == NULL) {
-		fprintf(stderr, "usage: ike-kdf ENCR BITS INTEG NI NR GIR SPII SPIR "
+		fprintf(stderr,
+		    "usage: ike-kdf ENCR BITS INTEG NI NR GIR SPII SPIR "
 		    "PPK GIR2 (hex)\n");
 		goto done;
 	}
@@ -114,18 +117,18 @@ main(int argc, char **argv)
 	bits = (uint16_t)atoi(argv[2]);
 	integ = (uint16_t)atoi(argv[3]);
 	if (ike_skeyseed(a[0].p, a[0].len, a[1].p, a[1].len, a[2].p, a[2].len,
-	    seed) == -1 ||
+		seed) == -1 ||
 	    ike_sa_keys_derive(seed, a[0].p, a[0].len, a[1].p, a[1].len, a[3].p,
-	    a[4].p, encr, bits, integ, k) == -1 ||
+		a[4].p, encr, bits, integ, k) == -1 ||
 	    ike_child_keys_derive(&k->d, NULL, 0, a[0].p, a[0].len, a[1].p,
-	    a[1].len, encr, bits, integ, c) == -1 ||
+		a[1].len, encr, bits, integ, c) == -1 ||
 	    ike_child_keys_derive(&k->d, a[6].p, a[6].len, a[0].p, a[0].len,
-	    a[1].p, a[1].len, encr, bits, integ, cp) == -1 ||
+		a[1].p, a[1].len, encr, bits, integ, cp) == -1 ||
 	    ike_ppk_mix(a[5].p, a[5].len, k, m) == -1 ||
 	    ike_skeyseed_rekey(&k->d, a[6].p, a[6].len, a[0].p, a[0].len,
-	    a[1].p, a[1].len, rk) == -1 ||
+		a[1].p, a[1].len, rk) == -1 ||
 	    ike_prf_plus(seed, sizeof(seed), a[0].p, a[0].len, big,
-	    sizeof(big)) == -1)
+		sizeof(big)) == -1)
 		goto done;
 	put("skeyseed", seed, sizeof(seed));
 	put("sk_d", k->d.k, k->d.len);

@@ -34,19 +34,19 @@
 #include "kmsd/pool.h"
 #include "tests/unit/tmpdir.h"
 
-#define FX	static __attribute__((unused))
+#define FX static __attribute__((unused))
 
-#define KB	32
-#define LEASE	16
-#define NKEYS	4000	/* key material made once, indexed by key number */
+#define KB    32
+#define LEASE 16
+#define NKEYS 4000 /* key material made once, indexed by key number */
 
-static uint8_t	key_bytes[NKEYS][KB];
+static uint8_t key_bytes[NKEYS][KB];
 
 struct fx {
 	char		dir[64];
 	char		db[128];
 	char		kek[128];
-	struct pool_cfg	cfg;
+	struct pool_cfg cfg;
 };
 
 FX int
@@ -58,8 +58,11 @@ setup(void **state)
 		return -1;
 	snprintf(f->db, sizeof(f->db), "%s/pool.db", f->dir);
 	snprintf(f->kek, sizeof(f->kek), "%s/kek", f->dir);
-	f->cfg = (struct pool_cfg){ .db_path = f->db, .kek_file = f->kek,
-	    .key_bytes = KB, .lease_size = LEASE, .ttl_s = 3600 };
+	f->cfg = (struct pool_cfg){ .db_path = f->db,
+		.kek_file = f->kek,
+		.key_bytes = KB,
+		.lease_size = LEASE,
+		.ttl_s = 3600 };
 	*state = f;
 	return 0;
 }
@@ -68,7 +71,7 @@ FX int
 teardown(void **state)
 {
 	struct fx *f = *state;
-	int rc = tmpdir_remove(f->dir);
+	int	   rc = tmpdir_remove(f->dir);
 
 	free(f);
 	return rc;
@@ -77,7 +80,7 @@ teardown(void **state)
 FX struct pool *
 fx_open(struct fx *f)
 {
-	char err[256];
+	char	     err[256];
 	struct pool *p = pool_open(&f->cfg, err, sizeof(err));
 
 	if (p == NULL)
@@ -93,7 +96,8 @@ mk_keys(struct etsi_keys *k, size_t first, size_t n)
 	assert_true(first + n <= NKEYS);
 	assert_int_equal(etsi_keys_alloc(k, n), 0);
 	for (size_t i = 0; i < n; i++) {
-		snprintf(k->v[i].id, sizeof(k->v[i].id), "key-%04zu", first + i);
+		snprintf(k->v[i].id, sizeof(k->v[i].id), "key-%04zu",
+		    first + i);
 		k->v[i].key = sec_alloc(KB);
 		assert_non_null(k->v[i].key);
 		k->v[i].len = KB;
@@ -115,11 +119,12 @@ add(struct pool *p, const char *m, const char *s, size_t first, size_t n,
 /* As add, in batches of `per` keys: each pool_add batch is one row on disk,
  * and a lease takes whole rows; per = 1 makes lease boundaries exact. */
 FX void
-add_rows(struct pool *p, const char *m, const char *s, size_t first,
-    size_t n, uint64_t fetched_ms, size_t per)
+add_rows(struct pool *p, const char *m, const char *s, size_t first, size_t n,
+    uint64_t fetched_ms, size_t per)
 {
 	for (size_t i = 0; i < n; i += per)
-		add(p, m, s, first + i, n - i < per ? n - i : per, fetched_ms, 0);
+		add(p, m, s, first + i, n - i < per ? n - i : per, fetched_ms,
+		    0);
 }
 
 FX size_t
@@ -174,7 +179,7 @@ FX size_t
 take_ids(struct pool *p, size_t n, int *served)
 {
 	struct etsi_keys out;
-	size_t i;
+	size_t		 i;
 
 	assert_int_equal(pool_take(p, "sae-a", "sae-b", n, &out), 0);
 	for (i = 0; i < out.n; i++) {
@@ -192,8 +197,8 @@ take_ids(struct pool *p, size_t n, int *served)
  * the ranges never[0..nnever) (inclusive bounds), served never.
  */
 FX void
-served_check(const int *served, size_t lo, size_t hi,
-    const size_t never[][2], size_t nnever)
+served_check(const int *served, size_t lo, size_t hi, const size_t never[][2],
+    size_t nnever)
 {
 	for (size_t i = lo; i < hi; i++) {
 		int gone = 0;
@@ -208,8 +213,7 @@ served_check(const int *served, size_t lo, size_t hi,
 /* A restart (p still open) sees exactly n keys, first.. in order, which
  * it serves into served[]; then both close. */
 FX void
-restart_rest(struct fx *f, struct pool *p, size_t n, size_t first,
-    int *served)
+restart_rest(struct fx *f, struct pool *p, size_t n, size_t first, int *served)
 {
 	struct pool *p2 = fx_open(f);
 
@@ -226,8 +230,8 @@ restart_rest(struct fx *f, struct pool *p, size_t n, size_t first,
 FX pid_t
 crash_child(struct fx *f, size_t n, const char *how, int *rfd)
 {
-	char num[16];
-	int fds[2];
+	char  num[16];
+	int   fds[2];
 	pid_t pid;
 
 	snprintf(num, sizeof(num), "%zu", n);
@@ -251,10 +255,10 @@ crash_child(struct fx *f, size_t n, const char *how, int *rfd)
 FX size_t
 crash_read(int fd, int *served)
 {
-	FILE *in = fdopen(fd, "r");
-	char line[128];
+	FILE  *in = fdopen(fd, "r");
+	char   line[128];
 	size_t n = 0;
-	int end = 0;
+	int    end = 0;
 
 	assert_non_null(in);
 	while (fgets(line, sizeof(line), in) != NULL) {
@@ -277,7 +281,7 @@ crash_read(int fd, int *served)
 FX void
 crash_kill(struct fx *f, size_t n, const char *how, int *served)
 {
-	int fd, st;
+	int   fd, st;
 	pid_t pid = crash_child(f, n, how, &fd);
 
 	assert_int_equal(crash_read(fd, served), n);
@@ -289,12 +293,15 @@ crash_kill(struct fx *f, size_t n, const char *how, int *served)
 FX int
 crash_child_main(char **argv)
 {
-	struct pool_cfg cfg = { .db_path = argv[2], .kek_file = argv[3],
-	    .key_bytes = KB, .lease_size = LEASE, .ttl_s = 3600 };
+	struct pool_cfg	 cfg = { .db_path = argv[2],
+		 .kek_file = argv[3],
+		 .key_bytes = KB,
+		 .lease_size = LEASE,
+		 .ttl_s = 3600 };
 	struct etsi_keys out;
-	char err[256];
-	struct pool *p = pool_open(&cfg, err, sizeof(err));
-	size_t n = strtoul(argv[4], NULL, 10);
+	char		 err[256];
+	struct pool	*p = pool_open(&cfg, err, sizeof(err));
+	size_t		 n = strtoul(argv[4], NULL, 10);
 
 	if (p == NULL || pool_take(p, "sae-a", "sae-b", n, &out) != 0) {
 		fprintf(stderr, "crash child: %s\n", p ? "take failed" : err);
@@ -312,8 +319,8 @@ crash_child_main(char **argv)
 	fflush(stdout);
 	if (strcmp(argv[5], "kill") == 0 || strcmp(argv[5], "pf-kill") == 0)
 		for (;;)
-			pause();	/* the parent sends SIGKILL */
-	_exit(0);			/* no pool_close, no atexit */
+			pause(); /* the parent sends SIGKILL */
+	_exit(0);		 /* no pool_close, no atexit */
 }
 
 /*
@@ -339,6 +346,6 @@ fx_init(int argc, char **argv)
 	return argc == 6 && strcmp(argv[1], "--crash-child") == 0;
 }
 
-#define FX_TEST(fn)	cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define FX_TEST(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 #endif

@@ -20,16 +20,16 @@
 
 /* A toy config: [a] n = uint 1..10, [a] s = string, [b] anything fails. */
 struct toy {
-	unsigned	 n;
-	char		*s;
-	int		 calls;
+	unsigned n;
+	char	*s;
+	int	 calls;
 };
 
 static int
 toy_set(void *ctx, const char *section, const char *name, const char *value,
     char *err, size_t errlen)
 {
-	struct toy	*t = ctx;
+	struct toy *t = ctx;
 
 	t->calls++;
 	err[0] = '\0';
@@ -48,8 +48,8 @@ toy_set(void *ctx, const char *section, const char *name, const char *value,
 static char *
 write_tmp(const char *text)
 {
-	static char	path[64];
-	FILE		*f;
+	static char path[64];
+	FILE	   *f;
 
 	snprintf(path, sizeof(path), "/tmp/test_cfg.%d.ini", (int)getpid());
 	f = fopen(path, "w");
@@ -62,9 +62,9 @@ write_tmp(const char *text)
 static void
 test_load_ok(void **state)
 {
-	struct toy	t = { 0, NULL, 0 };
-	char		err[256] = "";
-	char		*p = write_tmp("; comment\n[a]\nn = 7\ns = hello world\n");
+	struct toy t = { 0, NULL, 0 };
+	char	   err[256] = "";
+	char	  *p = write_tmp("; comment\n[a]\nn = 7\ns = hello world\n");
 
 	assert_int_equal(cfg_load(p, toy_set, &t, err, sizeof(err)), 0);
 	assert_int_equal(t.n, 7);
@@ -77,9 +77,9 @@ test_load_ok(void **state)
 static void
 test_load_first_error_kept(void **state)
 {
-	struct toy	t = { 0, NULL, 0 };
-	char		err[256] = "";
-	char		*p = write_tmp("[a]\nn = 12x\ns = later\nn = 3\n");
+	struct toy t = { 0, NULL, 0 };
+	char	   err[256] = "";
+	char	  *p = write_tmp("[a]\nn = 12x\ns = later\nn = 3\n");
 
 	assert_int_equal(cfg_load(p, toy_set, &t, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "line 2"));
@@ -92,12 +92,13 @@ test_load_first_error_kept(void **state)
 static void
 test_load_errors(void **state)
 {
-	struct toy	t = { 0, NULL, 0 };
-	char		err[256] = "";
-	char		*p;
+	struct toy t = { 0, NULL, 0 };
+	char	   err[256] = "";
+	char	  *p;
 
 	assert_int_equal(cfg_load("/nonexistent/x.ini", toy_set, &t, err,
-	    sizeof(err)), -1);
+			     sizeof(err)),
+	    -1);
 	assert_non_null(strstr(err, "cannot open"));
 	p = write_tmp("[a]\nn = 5\n[b]\nx = 1\n");
 	assert_int_equal(cfg_load(p, toy_set, &t, err, sizeof(err)), -1);
@@ -114,14 +115,15 @@ test_load_errors(void **state)
 static void
 test_load_file(void **state)
 {
-	static char	 text[] = "[a]\nn = 4\ns = x y\nn = 0\n";
-	struct toy	 t = { 0, NULL, 0 };
-	char		 err[256] = "";
-	FILE		*f;
+	static char text[] = "[a]\nn = 4\ns = x y\nn = 0\n";
+	struct toy  t = { 0, NULL, 0 };
+	char	    err[256] = "";
+	FILE	   *f;
 
 	assert_non_null(f = fmemopen(text, strlen(text), "r"));
 	assert_int_equal(cfg_load_file(f, "mem.ini", toy_set, &t, err,
-	    sizeof(err)), -1);
+			     sizeof(err)),
+	    -1);
 	fclose(f);
 	assert_int_equal(t.n, 4);
 	assert_string_equal(t.s, "x y");
@@ -133,43 +135,52 @@ test_load_file(void **state)
 static void
 test_setters(void **state)
 {
-	unsigned	u = 0;
-	char		host[16], err[128], *list[4] = { NULL };
-	size_t		n = 0;
-	uint16_t	port;
+	unsigned	   u = 0;
+	char		   host[16], err[128], *list[4] = { NULL };
+	size_t		   n = 0;
+	uint16_t	   port;
 	struct etsiapi_map map[2];
-	size_t		nmap = 0;
+	size_t		   nmap = 0;
 
 	assert_int_equal(cfg_uint(&u, "k", "10", 1, 10, err, sizeof(err)), 0);
 	assert_int_equal(u, 10);
 	assert_int_equal(cfg_uint(&u, "k", "11", 1, 10, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "k \"11\""));
 	assert_int_equal(cfg_addr(host, sizeof(host), &port, "listen",
-	    "127.0.0.1:0", err, sizeof(err)), 0);
+			     "127.0.0.1:0", err, sizeof(err)),
+	    0);
 	assert_int_equal(port, 0);
 	assert_int_equal(cfg_addr(host, sizeof(host), &port, "listen",
-	    "nohost:1", err, sizeof(err)), -1);
+			     "nohost:1", err, sizeof(err)),
+	    -1);
 	assert_non_null(strstr(err, "\"nohost:1\""));
 	assert_int_equal(cfg_id_list(list, &n, 4, "saes", "a, b\tc", err,
-	    sizeof(err)), 0);
+			     sizeof(err)),
+	    0);
 	assert_int_equal(n, 3);
 	assert_string_equal(list[2], "c");
 	assert_int_equal(cfg_id_list(list, &n, 2, "saes", "a,b,c", err,
-	    sizeof(err)), -1);
+			     sizeof(err)),
+	    -1);
 	assert_non_null(strstr(err, "\"c\""));
 	assert_int_equal(cfg_id_list(list, &n, 4, "saes", "ok,bad/id", err,
-	    sizeof(err)), -1);
+			     sizeof(err)),
+	    -1);
 	assert_non_null(strstr(err, "bad/id"));
 	for (size_t i = 0; i < n; i++)
 		free(list[i]);
 	assert_int_equal(cfg_map_add(map, &nmap, 2, "cn1", "sae-1", err,
-	    sizeof(err)), 0);
+			     sizeof(err)),
+	    0);
 	assert_int_equal(cfg_map_add(map, &nmap, 2, "cn2", "sae 2?", err,
-	    sizeof(err)), -1);
+			     sizeof(err)),
+	    -1);
 	assert_int_equal(cfg_map_add(map, &nmap, 2, "cn2", "sae-2", err,
-	    sizeof(err)), 0);
+			     sizeof(err)),
+	    0);
 	assert_int_equal(cfg_map_add(map, &nmap, 2, "cn3", "sae-3", err,
-	    sizeof(err)), -1);
+			     sizeof(err)),
+	    -1);
 	assert_string_equal(etsiapi_identity(map, nmap, "cn2"), "sae-2");
 	assert_string_equal(etsiapi_identity(map, nmap, "other"), "other");
 	for (size_t i = 0; i < nmap; i++) {
@@ -181,33 +192,31 @@ test_setters(void **state)
 /* --- the table layer: one toy table with every type ---------------- */
 
 struct tinst {
-	char	*v;
+	char *v;
 };
 
 struct tcfg {
-	char		*s, *path, *lvl, *id, *url, *ids[3], *cust;
-	size_t		 nids, nmap, ninst;
-	unsigned	 n;
-	uint16_t	 p16;
-	uint64_t	 big;
-	int		 b, e, seen, finished;
-	char		 host[16], ip[16];
-	uint16_t	 port;
+	char		  *s, *path, *lvl, *id, *url, *ids[3], *cust;
+	size_t		   nids, nmap, ninst;
+	unsigned	   n;
+	uint16_t	   p16;
+	uint64_t	   big;
+	int		   b, e, seen, finished;
+	char		   host[16], ip[16];
+	uint16_t	   port;
 	struct etsiapi_map map[2];
-	struct tinst	 inst[2];
-	char		*inames[2];
+	struct tinst	   inst[2];
+	char		  *inames[2];
 };
 
-static const struct cfg_name	t_names[] = {
-	{ "one", 1 }, { "two", 2 }, { "three", 3 }, { NULL, 0 }
-};
-static const struct cfg_name	t_levels[] = {
-	{ "low", 0 }, { "high", 0 }, { NULL, 0 }
-};
+static const struct cfg_name t_names[] = { { "one", 1 }, { "two", 2 },
+	{ "three", 3 }, { NULL, 0 } };
+static const struct cfg_name t_levels[] = { { "low", 0 }, { "high", 0 },
+	{ NULL, 0 } };
 
 static int
-t_custom(void *base, const struct cfg_opt *o, const char *key,
-    const char *v, char *err, size_t errlen)
+t_custom(void *base, const struct cfg_opt *o, const char *key, const char *v,
+    char *err, size_t errlen)
 {
 	if (strcmp(v, "ok") != 0) {
 		snprintf(err, errlen, "%s \"%s\" is not ok", o->key, v);
@@ -216,7 +225,7 @@ t_custom(void *base, const struct cfg_opt *o, const char *key,
 	return cfg_str((char **)(void *)((char *)base + o->off), v);
 }
 
-#define T(m)	CFG_AT(struct tcfg, m)
+#define T(m) CFG_AT(struct tcfg, m)
 static const struct cfg_opt t_opts[] = {
 	{ "a", "s", CFG_STR, T(s), "dflt", "s", .help = "a string" },
 	{ "a", "path", CFG_PATH, T(path), NULL, "path", .help = "a file" },
@@ -224,8 +233,8 @@ static const struct cfg_opt t_opts[] = {
 	    .names = t_levels },
 	{ "a", "n", CFG_UINT, T(n), "5", "n", .help = "a number", .min = 1,
 	    .max = 10 },
-	{ "a", "p16", CFG_UINT, T(p16), "80", NULL, .help = "a port",
-	    .min = 0, .max = 65535 },
+	{ "a", "p16", CFG_UINT, T(p16), "80", NULL, .help = "a port", .min = 0,
+	    .max = 65535 },
 	{ "a", "big", CFG_UINT, T(big), "100000000000", NULL, .help = "big",
 	    .min = 1, .max = 100000000000ull },
 	{ "a", "b", CFG_BOOL, T(b), "yes", "b", .help = "a bool" },
@@ -258,7 +267,7 @@ t_init(void *cfg)
 static int
 t_finish(void *cfg, char *err, size_t errlen)
 {
-	struct tcfg	*c = cfg;
+	struct tcfg *c = cfg;
 
 	if (c->n == 7) {
 		snprintf(err, errlen, "n 7 is unlucky");
@@ -272,7 +281,7 @@ static void *
 t_instance(void *cfg, const char *name, const char *arg, char *err,
     size_t errlen)
 {
-	struct tcfg	*c = cfg;
+	struct tcfg *c = cfg;
 
 	assert_string_equal(name, "inst");
 	for (size_t i = 0; i < c->ninst; i++)
@@ -286,28 +295,33 @@ t_instance(void *cfg, const char *name, const char *arg, char *err,
 	return &c->inst[c->ninst++];
 }
 
-static void
-t_free(void *cfg);
+static void t_free(void *cfg);
 
 static const struct cfg_table t_tab = {
-	.prog = "toy", .usage = "toy [options]", .about = "A toy.",
-	.tail = "the end", .opts = t_opts,
-	.nopts = sizeof(t_opts) / sizeof(t_opts[0]), .role = 2,
-	.init = t_init, .finish = t_finish, .free = t_free,
+	.prog = "toy",
+	.usage = "toy [options]",
+	.about = "A toy.",
+	.tail = "the end",
+	.opts = t_opts,
+	.nopts = sizeof(t_opts) / sizeof(t_opts[0]),
+	.role = 2,
+	.init = t_init,
+	.finish = t_finish,
+	.free = t_free,
 	.instance = t_instance,
 };
 
 static void
 t_free(void *cfg)
 {
-	struct tcfg	*c = cfg;
+	struct tcfg *c = cfg;
 
 	for (size_t i = 0; i < c->ninst; i++) {
 		cfg_release(&t_tab, &c->inst[i], true);
 		free(c->inames[i]);
 	}
 	cfg_release(&t_tab, c, false);
-	free(c->cust);		/* custom: the release is the custom setter's */
+	free(c->cust); /* custom: the release is the custom setter's */
 	c->cust = NULL;
 }
 
@@ -315,7 +329,7 @@ t_free(void *cfg)
 static const char *
 t_set(struct tcfg *c, const char *sect, const char *key, const char *v)
 {
-	static char	err[256];
+	static char err[256];
 
 	err[0] = '\0';
 	if (cfg_set(&t_tab, c, sect, key, v, err, sizeof(err)) == 0)
@@ -327,8 +341,8 @@ t_set(struct tcfg *c, const char *sect, const char *key, const char *v)
 static void
 test_tab_defaults(void **state)
 {
-	struct tcfg	c;
-	char		err[256];
+	struct tcfg c;
+	char	    err[256];
 
 	assert_int_equal(cfg_defaults(&t_tab, &c, err, sizeof(err)), 0);
 	assert_string_equal(c.s, "dflt");
@@ -347,8 +361,8 @@ test_tab_defaults(void **state)
 static void
 test_tab_types(void **state)
 {
-	struct tcfg	c;
-	char		err[256];
+	struct tcfg c;
+	char	    err[256];
 
 	assert_int_equal(cfg_defaults(&t_tab, &c, err, sizeof(err)), 0);
 	assert_string_equal(t_set(&c, "a", "s", "x y"), "");
@@ -397,7 +411,8 @@ test_tab_types(void **state)
 	    "url \"http://h:1\" is not an https:// URL");
 	assert_string_equal(t_set(&c, "b", "cust", "ok"), "");
 	assert_string_equal(c.cust, "ok");
-	assert_string_equal(t_set(&c, "b", "cust", "ko"), "cust \"ko\" is not ok");
+	assert_string_equal(t_set(&c, "b", "cust", "ko"),
+	    "cust \"ko\" is not ok");
 	assert_string_equal(t_set(&c, "map", "cn1", "sae-1"), "");
 	assert_string_equal(t_set(&c, "map", "cn2", "sae-2"), "");
 	assert_non_null(strstr(t_set(&c, "map", "cn3", "sae-3"), "sae-3"));
@@ -409,8 +424,8 @@ test_tab_types(void **state)
 static void
 test_tab_sections(void **state)
 {
-	struct tcfg	c;
-	char		err[256];
+	struct tcfg c;
+	char	    err[256];
 
 	assert_int_equal(cfg_defaults(&t_tab, &c, err, sizeof(err)), 0);
 	assert_string_equal(t_set(&c, "zz", "s", "x"), "unknown section [zz]");
@@ -419,10 +434,12 @@ test_tab_sections(void **state)
 	assert_string_equal(t_set(&c, "inst p", "v", "1"), "");
 	assert_string_equal(t_set(&c, "inst q", "v", "2"), "");
 	assert_string_equal(t_set(&c, "inst p", "v", "3"), "");
-	assert_string_equal(t_set(&c, "inst r", "v", "4"), "[inst r]: too many");
+	assert_string_equal(t_set(&c, "inst r", "v", "4"),
+	    "[inst r]: too many");
 	assert_string_equal(t_set(&c, "inst p", "w", "4"),
 	    "unknown setting \"w\" in [inst p]");
-	assert_string_equal(t_set(&c, "inst", "v", "4"), "unknown section [inst]");
+	assert_string_equal(t_set(&c, "inst", "v", "4"),
+	    "unknown section [inst]");
 	assert_int_equal(c.ninst, 2);
 	assert_string_equal(c.inst[0].v, "3");
 	assert_string_equal(c.inst[1].v, "2");
@@ -437,10 +454,10 @@ test_tab_sections(void **state)
 static void
 test_tab_file(void **state)
 {
-	struct tcfg	 c;
-	char		 err[256] = "";
-	char		*p = write_tmp("[a]\ns = from file\nn = 3\n[b]\n"
-	    "ip = 300.1.1.1\n");
+	struct tcfg c;
+	char	    err[256] = "";
+	char	   *p = write_tmp("[a]\ns = from file\nn = 3\n[b]\n"
+					"ip = 300.1.1.1\n");
 
 	assert_int_equal(cfg_build(&t_tab, &c, p, NULL, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, p));
@@ -455,7 +472,7 @@ test_tab_file(void **state)
 	assert_int_equal(cfg_build(&t_tab, &c, p, NULL, err, sizeof(err)), 0);
 	assert_string_equal(c.s, "from file");
 	assert_int_equal(c.n, 3);
-	assert_int_equal(c.e, 2);	/* default */
+	assert_int_equal(c.e, 2); /* default */
 	assert_int_equal(c.finished, 1);
 	t_free(&c);
 	unlink(p);
@@ -465,31 +482,34 @@ test_tab_file(void **state)
 static void
 test_tab_flags(void **state)
 {
-	char		*p = write_tmp("[a]\ns = file\nn = 3\ne = one\n");
-	char		*argv1[] = { "toy", "--config", p, "--n", "4", "--e",
-	    "three", "--n", "6", NULL };
-	char		*argv2[] = { "toy", "--n", "40", NULL };
-	char		*argv3[] = { "toy", "extra", NULL };
-	char		*argv4[] = { "toy", "--check-config", p, "-h", NULL };
-	char		*argv5[] = { "toy", "--ue-only", "1", NULL };
-	char		*argv6[] = { "toy", "--help-man", NULL };
-	struct cfg_cmd	 cmd;
-	struct tcfg	 c;
-	char		 err[256] = "";
+	char *p = write_tmp("[a]\ns = file\nn = 3\ne = one\n");
+	char *argv1[] = { "toy", "--config", p, "--n", "4", "--e", "three",
+		"--n", "6", NULL };
+	char *argv2[] = { "toy", "--n", "40", NULL };
+	char *argv3[] = { "toy", "extra", NULL };
+	char *argv4[] = { "toy", "--check-config", p, "-h", NULL };
+	char *argv5[] = { "toy", "--ue-only", "1", NULL };
+	char *argv6[] = { "toy", "--help-man", NULL };
+	struct cfg_cmd cmd;
+	struct tcfg    c;
+	char	       err[256] = "";
 
 	assert_int_equal(cfg_cmdline(&t_tab, 9, argv1, &cmd), 0);
 	assert_string_equal(cmd.file, p);
 	assert_false(cmd.check_only);
 	assert_int_equal(cfg_build(&t_tab, &c, cmd.file, &cmd, err,
-	    sizeof(err)), 0);
+			     sizeof(err)),
+	    0);
 	assert_int_equal(c.n, 6);
 	assert_int_equal(c.e, 3);
 	assert_string_equal(c.s, "file");
 	t_free(&c);
 	assert_int_equal(cfg_cmdline(&t_tab, 3, argv2, &cmd), 0);
 	assert_int_equal(cfg_build(&t_tab, &c, cmd.file, &cmd, err,
-	    sizeof(err)), -1);
-	assert_string_equal(err, "n \"40\" is not a whole number in [1, 10] "
+			     sizeof(err)),
+	    -1);
+	assert_string_equal(err,
+	    "n \"40\" is not a whole number in [1, 10] "
 	    "(flag --n)");
 	t_free(&c);
 	assert_int_equal(cfg_cmdline(&t_tab, 2, argv3, &cmd), -1);
@@ -507,12 +527,12 @@ test_tab_flags(void **state)
 static void
 test_tab_main(void **state)
 {
-	char		*p = write_tmp("[a]\nn = 3\n");
-	char		*argv1[] = { "toy", "--check-config", p, NULL };
-	char		*argv2[] = { "toy", "--check-config", p, "--n", "x", NULL };
-	char		*argv3[] = { "toy", "--n", "2", NULL };
-	struct cfg_cmd	 cmd;
-	struct tcfg	 c;
+	char *p = write_tmp("[a]\nn = 3\n");
+	char *argv1[] = { "toy", "--check-config", p, NULL };
+	char *argv2[] = { "toy", "--check-config", p, "--n", "x", NULL };
+	char *argv3[] = { "toy", "--n", "2", NULL };
+	struct cfg_cmd cmd;
+	struct tcfg    c;
 
 	assert_int_equal(cfg_main(&t_tab, &c, 3, argv1, &cmd), 1);
 	t_free(&c);
@@ -529,9 +549,9 @@ test_tab_main(void **state)
 static char *
 doc(const struct cfg_table *t, bool man)
 {
-	char	*text = NULL;
-	size_t	 n = 0;
-	FILE	*f = open_memstream(&text, &n);
+	char  *text = NULL;
+	size_t n = 0;
+	FILE  *f = open_memstream(&text, &n);
 
 	assert_non_null(f);
 	if (man)
@@ -546,7 +566,7 @@ doc(const struct cfg_table *t, bool man)
 static void
 roff_name(char *out, size_t cap, const char *pre, const char *s)
 {
-	size_t	n = strlen(pre);
+	size_t n = strlen(pre);
 
 	snprintf(out, cap, "%s", pre);
 	for (; *s && n + 3 < cap; s++) {
@@ -572,14 +592,14 @@ flag_applies(const struct cfg_table *t, const char *flag)
 static void
 check_doc(const struct cfg_table *t)
 {
-	char	*help = doc(t, false), *man = doc(t, true), want[128];
+	char *help = doc(t, false), *man = doc(t, true), want[128];
 
 	assert_non_null(strstr(help, "--check-config"));
 	assert_non_null(strstr(man, ".SH OPTIONS"));
 	assert_non_null(strstr(man, ".SH CONFIGURATION"));
 	for (size_t i = 0; i < t->nopts; i++) {
-		const struct cfg_opt	*o = &t->opts[i];
-		const char		*key = strcmp(o->key, "*") ? o->key : "KEY";
+		const struct cfg_opt *o = &t->opts[i];
+		const char *key = strcmp(o->key, "*") ? o->key : "KEY";
 
 		if (!cfg_opt_applies(t, o)) {
 			if (o->flag && !flag_applies(t, o->flag)) {
@@ -610,12 +630,14 @@ check_doc(const struct cfg_table *t)
 static void
 test_doc(void **state)
 {
-	char	*help = doc(&t_tab, false);
+	char *help = doc(&t_tab, false);
 
 	assert_non_null(strstr(help, "usage: toy [options]\n\nA toy."));
-	assert_non_null(strstr(help, "  n = N, --n N\n        a number (1 to 10, "
+	assert_non_null(strstr(help,
+	    "  n = N, --n N\n        a number (1 to 10, "
 	    "default 5)\n"));
-	assert_non_null(strstr(help, "  e = one|two|three, --e one|two|three\n"));
+	assert_non_null(
+	    strstr(help, "  e = one|two|three, --e one|two|three\n"));
 	assert_non_null(strstr(help, "[inst NAME]\n"));
 	assert_non_null(strstr(help, "\nthe end\n"));
 	free(help);
@@ -630,26 +652,32 @@ test_doc(void **state)
 static void
 test_daemon_tables(void **state)
 {
-	struct kmsd_config	k;
-	struct sim_config	s;
-	struct ikecfg		u;
-	char			err[256];
+	struct kmsd_config k;
+	struct sim_config  s;
+	struct ikecfg	   u;
+	char		   err[256];
 
-	assert_int_equal(cfg_defaults(&kmsd_cfg_table, &k, err, sizeof(err)), 0);
+	assert_int_equal(cfg_defaults(&kmsd_cfg_table, &k, err, sizeof(err)),
+	    0);
 	assert_string_equal(k.listen_host, "127.0.0.1");
 	assert_int_equal(k.listen_port, 7443);
 	assert_int_equal(k.pool_low, 256);
 	assert_int_equal(k.http.max_conns, 256);
 	assert_string_equal(k.id, "kmsd");
 	assert_int_equal(cfg_set(&kmsd_cfg_table, &k, "pool", "low", "12x", err,
-	    sizeof(err)), -1);
-	assert_string_equal(err, "low \"12x\" is not a whole number in "
+			     sizeof(err)),
+	    -1);
+	assert_string_equal(err,
+	    "low \"12x\" is not a whole number in "
 	    "[0, 10000000]");
 	assert_int_equal(cfg_set(&kmsd_cfg_table, &k, "upstream", "mode",
-	    "quantum", err, sizeof(err)), -1);
-	assert_string_equal(err, "mode \"quantum\" is not hardware or simulator");
+			     "quantum", err, sizeof(err)),
+	    -1);
+	assert_string_equal(err,
+	    "mode \"quantum\" is not hardware or simulator");
 	assert_int_equal(cfg_set(&kmsd_cfg_table, &k, "sae sae-a", "peers",
-	    "sae-b", err, sizeof(err)), 0);
+			     "sae-b", err, sizeof(err)),
+	    0);
 	assert_int_equal(k.nsaes, 1);
 	assert_string_equal(k.saes[0].peers[0], "sae-b");
 	kmsd_config_free(&k);
@@ -659,26 +687,31 @@ test_daemon_tables(void **state)
 	assert_true(s.key_rate == 1000000);
 	assert_int_equal(s.transmitter, 0);
 	assert_int_equal(cfg_set(&sim_cfg_table, &s, "link", "role",
-	    "transmitter", err, sizeof(err)), 0);
+			     "transmitter", err, sizeof(err)),
+	    0);
 	assert_int_equal(s.transmitter, 1);
 	sim_config_free(&s);
 
-	assert_int_equal(cfg_defaults(&ikecfg_ue_table, &u, err, sizeof(err)), 0);
+	assert_int_equal(cfg_defaults(&ikecfg_ue_table, &u, err, sizeof(err)),
+	    0);
 	assert_int_equal(u.role, IKE_ROLE_UE);
 	assert_int_equal(u.mode, IKE_MODE_QKD);
 	assert_int_equal(u.dh_group, 14);
 	assert_int_equal(u.port, 500);
 	assert_string_equal(u.id, "ue.test");
 	assert_int_equal(cfg_set(&ikecfg_ue_table, &u, "ike", "mode", "dh", err,
-	    sizeof(err)), -1);
+			     sizeof(err)),
+	    -1);
 	assert_string_equal(err, "mode \"dh\" is not psk, cert, qkd or qkd+dh");
 	/* listen is the N3IWF's: ignored by the UE, port untouched */
 	assert_int_equal(cfg_set(&ikecfg_ue_table, &u, "ike", "listen",
-	    "127.0.0.1:9", err, sizeof(err)), 0);
+			     "127.0.0.1:9", err, sizeof(err)),
+	    0);
 	assert_int_equal(u.port, 500);
 	ikecfg_free(&u);
 	assert_int_equal(cfg_defaults(&ikecfg_n3iwf_table, &u, err,
-	    sizeof(err)), 0);
+			     sizeof(err)),
+	    0);
 	assert_string_equal(u.id, "n3iwf.test");
 	assert_true(u.budget_src.burst == 65 && u.budget_src.rate == 1.3);
 	assert_true(u.budget_all.burst == 1300 && u.budget_all.rate == 16);
@@ -689,11 +722,14 @@ test_daemon_tables(void **state)
 static void
 test_route(void **state)
 {
-	struct httpd_req	req;
-	struct httpd_resp	resp;
-	char			sae[ETSI_ID_MAX + 1];
-	enum etsiapi_op		op;
-	static const struct { const char *m, *p; int ok, status; } v[] = {
+	struct httpd_req  req;
+	struct httpd_resp resp;
+	char		  sae[ETSI_ID_MAX + 1];
+	enum etsiapi_op	  op;
+	static const struct {
+		const char *m, *p;
+		int	    ok, status;
+	} v[] = {
 		{ "GET", "/api/v1/keys/sae-b/status", 1, 0 },
 		{ "POST", "/api/v1/keys/sae-b/enc_keys", 1, 0 },
 		{ "GET", "/api/v1/keys/sae-b/dec_keys", 1, 0 },

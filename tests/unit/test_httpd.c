@@ -23,14 +23,14 @@
 #include "common/buf.h"
 #include "common/httpd.h"
 
-static char	pki[64];
+static char pki[64];
 
 /* Echoes what the server saw as JSON-ish text. */
 static int
 echo(void *ctx, const struct httpd_req *req, struct httpd_resp *resp)
 {
-	const char	*q = httpd_query(req, "x", NULL);
-	char		 out[512];
+	const char *q = httpd_query(req, "x", NULL);
+	char	    out[512];
 
 	snprintf(out, sizeof(out), "cn=%s method=%s path=%s x=%s n=%u body=%zu",
 	    req->peer_cn, req->method, req->path, q ? q : "-",
@@ -42,15 +42,15 @@ echo(void *ctx, const struct httpd_req *req, struct httpd_resp *resp)
 }
 
 struct sink {
-	char	buf[1024];
-	size_t	len;
+	char   buf[1024];
+	size_t len;
 };
 
 static size_t
 sink_write(char *p, size_t sz, size_t n, void *arg)
 {
-	struct sink	*s = arg;
-	size_t		 k = sz * n;
+	struct sink *s = arg;
+	size_t	     k = sz * n;
 
 	if (k > sizeof(s->buf) - 1 - s->len)
 		k = sizeof(s->buf) - 1 - s->len;
@@ -62,16 +62,16 @@ sink_write(char *p, size_t sz, size_t n, void *arg)
 
 /* One request; returns the HTTP status or -1 on a transport/TLS failure. */
 static long
-get(uint16_t port, int tls, const char *who, const char *path,
-    const char *body, size_t body_len, struct sink *out)
+get(uint16_t port, int tls, const char *who, const char *path, const char *body,
+    size_t body_len, struct sink *out)
 {
-	CURL	*c = curl_easy_init();
-	char	 url[256], cert[128], key[128], ca[128];
-	long	 code = -1;
+	CURL *c = curl_easy_init();
+	char  url[256], cert[128], key[128], ca[128];
+	long  code = -1;
 
 	memset(out, 0, sizeof(*out));
-	snprintf(url, sizeof(url), "%s://127.0.0.1:%u%s", tls ? "https" : "http",
-	    port, path);
+	snprintf(url, sizeof(url), "%s://127.0.0.1:%u%s",
+	    tls ? "https" : "http", port, path);
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, sink_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
@@ -109,9 +109,9 @@ start(int tls, size_t max_body)
 static struct httpd *
 start_lim(int tls, size_t max_body, const struct httpd_limits *lim)
 {
-	struct httpd_cfg	cfg;
-	char			cert[128], key[128], ca[128], err[256];
-	struct httpd		*d;
+	struct httpd_cfg cfg;
+	char		 cert[128], key[128], ca[128], err[256];
+	struct httpd	*d;
 
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.host = "127.0.0.1";
@@ -136,22 +136,26 @@ start_lim(int tls, size_t max_body, const struct httpd_limits *lim)
 static void
 test_mtls_identity(void **state)
 {
-	struct httpd	*d = start(1, 1024);
-	struct sink	 s;
+	struct httpd *d = start(1, 1024);
+	struct sink   s;
 
 	assert_int_equal(get(httpd_port(d), 1, "sae-a", "/p/q?x=1&y=2", NULL, 0,
-	    &s), 200);
-	assert_string_equal(s.buf, "cn=sae-a method=GET path=/p/q x=1 n=2 body=0");
-	assert_int_equal(get(httpd_port(d), 1, "sae-x", "/", "abc", 3, &s), 200);
-	assert_string_equal(s.buf, "cn=sae-x method=POST path=/ x=- n=0 body=3");
+			     &s),
+	    200);
+	assert_string_equal(s.buf,
+	    "cn=sae-a method=GET path=/p/q x=1 n=2 body=0");
+	assert_int_equal(get(httpd_port(d), 1, "sae-x", "/", "abc", 3, &s),
+	    200);
+	assert_string_equal(s.buf,
+	    "cn=sae-x method=POST path=/ x=- n=0 body=3");
 	httpd_stop(d);
 }
 
 static void
 test_mtls_refusals(void **state)
 {
-	struct httpd	*d = start(1, 1024);
-	struct sink	 s;
+	struct httpd *d = start(1, 1024);
+	struct sink   s;
 
 	/* No client certificate, and one from another CA: no HTTP at all. */
 	assert_int_equal(get(httpd_port(d), 1, NULL, "/", NULL, 0, &s), -1);
@@ -167,9 +171,9 @@ test_mtls_refusals(void **state)
 static void
 test_body_limit(void **state)
 {
-	struct httpd	*d = start(1, 16);
-	struct sink	 s;
-	char		 big[64];
+	struct httpd *d = start(1, 16);
+	struct sink   s;
+	char	      big[64];
 
 	memset(big, 'a', sizeof(big));
 	assert_int_equal(get(httpd_port(d), 1, "sae-a", "/", big, 16, &s), 200);
@@ -183,10 +187,10 @@ test_body_limit(void **state)
 static void
 test_json_depth(void **state)
 {
-	struct httpd	*d = start(1, 64 * 1024);
-	struct sink	 s;
-	char		*deep = malloc(20001);
-	size_t		 n = 0;
+	struct httpd *d = start(1, 64 * 1024);
+	struct sink   s;
+	char	     *deep = malloc(20001);
+	size_t	      n = 0;
 
 	assert_non_null(deep);
 	for (int i = 0; i < 10000; i++)
@@ -216,8 +220,8 @@ test_json_depth(void **state)
 static int
 raw_conn(const char *src, uint16_t port)
 {
-	struct sockaddr_in	a;
-	int			fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a;
+	int		   fd = socket(AF_INET, SOCK_STREAM, 0);
 
 	assert_true(fd >= 0);
 	memset(&a, 0, sizeof(a));
@@ -237,8 +241,8 @@ raw_conn(const char *src, uint16_t port)
 static int
 closed_within(int fd, int ms)
 {
-	struct pollfd	p = { fd, POLLIN, 0 };
-	char		c;
+	struct pollfd p = { fd, POLLIN, 0 };
+	char	      c;
 
 	if (poll(&p, 1, ms) != 1)
 		return 0;
@@ -248,7 +252,7 @@ closed_within(int fd, int ms)
 static void
 settle(void)
 {
-	struct timespec	ts = { 0, 200 * 1000000L };
+	struct timespec ts = { 0, 200 * 1000000L };
 
 	nanosleep(&ts, NULL);
 }
@@ -262,17 +266,17 @@ settle(void)
 static void
 test_conn_limits(void **state)
 {
-	struct httpd_limits	 lim = { 4, 2, 1, 60 };
-	struct httpd		*d = start_lim(1, 1024, &lim);
-	struct sink		 s;
-	int			 a[3], b[2], c;
+	struct httpd_limits lim = { 4, 2, 1, 60 };
+	struct httpd	   *d = start_lim(1, 1024, &lim);
+	struct sink	    s;
+	int		    a[3], b[2], c;
 
 	for (int i = 0; i < 2; i++) {
 		assert_true((a[i] = raw_conn("127.0.0.2", httpd_port(d))) >= 0);
 		settle();
 	}
 	assert_true((a[2] = raw_conn("127.0.0.2", httpd_port(d))) >= 0);
-	assert_true(closed_within(a[2], 500));		/* refused */
+	assert_true(closed_within(a[2], 500)); /* refused */
 	assert_false(closed_within(a[0], 0));
 	assert_false(closed_within(a[1], 0));
 	for (int i = 0; i < 2; i++)
@@ -301,39 +305,45 @@ test_conn_limits(void **state)
 static void
 test_limits_set(void **state)
 {
-	struct httpd_limits	l;
-	char			err[128];
+	struct httpd_limits l;
+	char		    err[128];
 
 	memset(&l, 0, sizeof(l));
 	assert_int_equal(httpd_limits_set(&l, "max_conns", "100", err,
-	    sizeof(err)), 0);
+			     sizeof(err)),
+	    0);
 	assert_int_equal(httpd_limits_set(&l, "max_conns_per_ip", "10", err,
-	    sizeof(err)), 0);
+			     sizeof(err)),
+	    0);
 	assert_int_equal(httpd_limits_set(&l, "handshake_timeout_s", "5", err,
-	    sizeof(err)), 0);
+			     sizeof(err)),
+	    0);
 	assert_int_equal(httpd_limits_set(&l, "idle_timeout_s", "30", err,
-	    sizeof(err)), 0);
+			     sizeof(err)),
+	    0);
 	assert_int_equal(l.max_conns, 100);
 	assert_int_equal(l.max_conns_per_ip, 10);
 	assert_int_equal(l.handshake_s, 5);
 	assert_int_equal(l.idle_s, 30);
 	assert_int_equal(httpd_limits_set(&l, "handshake_timeout_s", "0", err,
-	    sizeof(err)), -1);
+			     sizeof(err)),
+	    -1);
 	assert_non_null(strstr(err, "handshake_timeout_s"));
 	assert_int_equal(httpd_limits_set(&l, "max_conns", "x", err,
-	    sizeof(err)), -1);
-	assert_int_equal(httpd_limits_set(&l, "listen", "x", err,
-	    sizeof(err)), 1);
+			     sizeof(err)),
+	    -1);
+	assert_int_equal(httpd_limits_set(&l, "listen", "x", err, sizeof(err)),
+	    1);
 }
 
 /* A limit that cannot fit the descriptor limit is refused at start. */
 static void
 test_fd_budget(void **state)
 {
-	struct httpd_limits	 lim = { 100000, 64, 3, 60 };
-	struct httpd_cfg	 cfg;
-	struct rlimit		 old, rl;
-	char			 err[256];
+	struct httpd_limits lim = { 100000, 64, 3, 60 };
+	struct httpd_cfg    cfg;
+	struct rlimit	    old, rl;
+	char		    err[256];
 
 	/* 100,000 connections need more than this machine's hard limit. */
 	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
@@ -360,10 +370,11 @@ test_fd_budget(void **state)
 static void
 test_plain(void **state)
 {
-	struct httpd	*d = start(0, 1024);
-	struct sink	 s;
+	struct httpd *d = start(0, 1024);
+	struct sink   s;
 
-	assert_int_equal(get(httpd_port(d), 0, NULL, "/m?x=%41", NULL, 0, &s), 200);
+	assert_int_equal(get(httpd_port(d), 0, NULL, "/m?x=%41", NULL, 0, &s),
+	    200);
 	assert_string_equal(s.buf, "cn= method=GET path=/m x=A n=1 body=0");
 	httpd_stop(d);
 	httpd_stop(NULL);
@@ -372,7 +383,7 @@ test_plain(void **state)
 static int
 setup(void **state)
 {
-	char	cmd[160];
+	char cmd[160];
 
 	snprintf(pki, sizeof(pki), "/tmp/test_httpd.%d", (int)getpid());
 	snprintf(cmd, sizeof(cmd), "sh certs/mkcerts.sh %s", pki);
@@ -384,7 +395,7 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	char	cmd[160];
+	char cmd[160];
 
 	curl_global_cleanup();
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", pki);

@@ -20,11 +20,18 @@ static void
 test_hash(void **state)
 {
 	static const char *const strs[] = {
-		"", "a", "key-0001", "key-00012", "1234567", "12345678",
-		"123456789", "0123456789abcdef", "0123456789abcdef0",
+		"",
+		"a",
+		"key-0001",
+		"key-00012",
+		"1234567",
+		"12345678",
+		"123456789",
+		"0123456789abcdef",
+		"0123456789abcdef0",
 	};
 	struct idset a, b;
-	size_t i, j, same = 0;
+	size_t	     i, j, same = 0;
 
 	(void)state;
 	assert_int_equal(idset_init(&a), 0);
@@ -33,8 +40,8 @@ test_hash(void **state)
 		uint64_t h = idset_hash(&a, strs[i]);
 
 		assert_true(h != 0);
-		assert_true(h == idset_hash(&a, strs[i]));	/* stable */
-		same += h == idset_hash(&b, strs[i]);		/* keyed */
+		assert_true(h == idset_hash(&a, strs[i])); /* stable */
+		same += h == idset_hash(&b, strs[i]);	   /* keyed */
 		for (j = 0; j < i; j++)
 			assert_true(h != idset_hash(&a, strs[j]));
 	}
@@ -43,14 +50,14 @@ test_hash(void **state)
 	assert_true(idset_hash(&a, "abc") == idset_hash(&a, "abc\0def"));
 	idset_free(&a);
 	idset_free(&b);
-	idset_free(&a);			/* zeroed: fine */
+	idset_free(&a); /* zeroed: fine */
 }
 
 static void
 test_multiset(void **state)
 {
 	struct idset s;
-	uint64_t h, g;
+	uint64_t     h, g;
 
 	(void)state;
 	assert_int_equal(idset_init(&s), 0);
@@ -63,10 +70,10 @@ test_multiset(void **state)
 	assert_int_equal(s.n, 3);
 	assert_true(idset_has(&s, h));
 	idset_del(&s, h);
-	assert_true(idset_has(&s, h));		/* one instance left */
+	assert_true(idset_has(&s, h)); /* one instance left */
 	idset_del(&s, h);
 	assert_false(idset_has(&s, h));
-	idset_del(&s, h);			/* absent: no change */
+	idset_del(&s, h); /* absent: no change */
 	assert_int_equal(s.n, 1);
 	assert_true(idset_has(&s, g));
 	idset_free(&s);
@@ -76,8 +83,8 @@ static void
 test_growth(void **state)
 {
 	struct idset s;
-	char id[32];
-	size_t i, n = 20000;
+	char	     id[32];
+	size_t	     i, n = 20000;
 
 	(void)state;
 	assert_int_equal(idset_init(&s), 0);
@@ -109,14 +116,14 @@ static void
 test_model(void **state)
 {
 	enum { NV = 64 };
-	uint64_t vals[NV], x = 7;
-	int count[NV] = { 0 };
+	uint64_t     vals[NV], x = 7;
+	int	     count[NV] = { 0 };
 	struct idset s;
 
 	(void)state;
 	assert_int_equal(idset_init(&s), 0);
 	for (size_t i = 0; i < NV; i++)
-		vals[i] = ((i + 1) << 20) | (i % 5);	/* homes 0..4 */
+		vals[i] = ((i + 1) << 20) | (i % 5); /* homes 0..4 */
 	for (int step = 0; step < 20000; step++) {
 		size_t v;
 

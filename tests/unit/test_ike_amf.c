@@ -22,10 +22,10 @@
 #include "tests/unit/ike5g_test.h"
 
 struct run {
-	int	ue_msgs;	/* NAS PDUs the UE sent */
-	int	nw_msgs;	/* NAS PDUs the AMF sent */
-	int	eap_req;	/* EAP-Requests the N3IWF sent (incl. 5G-Start) */
-	int	amf_done, ue_done;
+	int ue_msgs; /* NAS PDUs the UE sent */
+	int nw_msgs; /* NAS PDUs the AMF sent */
+	int eap_req; /* EAP-Requests the N3IWF sent (incl. 5G-Start) */
+	int amf_done, ue_done;
 };
 
 /* One NAS PDU through an EAP-5G packet, encoded and decoded: *d borrows eap. */
@@ -33,7 +33,7 @@ static void
 eap_carry(uint8_t code, uint8_t id, const struct buf *an, const struct buf *nas,
     struct buf *eap, struct eap5g_msg *d)
 {
-	struct eap5g_msg	e;
+	struct eap5g_msg e;
 
 	memset(&e, 0, sizeof(e));
 	e.code = code;
@@ -58,17 +58,18 @@ finish_registration(struct amf *amf, struct usim *ue, struct buf *up,
 {
 	buf_reset(up);
 	assert_int_equal(usim_handle(ue, down->data, down->len, up,
-	    &r->ue_done), 0);
+			     &r->ue_done),
+	    0);
 	assert_int_equal(r->ue_done, 1);
 	assert_int_equal(usim_registered(ue), 1);
 	buf_reset(down);
-	assert_int_equal(amf_handle(amf, up->data, up->len, down,
-	    &r->amf_done), 0);
+	assert_int_equal(amf_handle(amf, up->data, up->len, down, &r->amf_done),
+	    0);
 	assert_int_equal(r->amf_done, 1);
 	assert_int_equal(down->len, 0);
 	/* after the end, nothing more is accepted */
-	assert_int_equal(amf_handle(amf, up->data, up->len, down,
-	    &r->amf_done), -1);
+	assert_int_equal(amf_handle(amf, up->data, up->len, down, &r->amf_done),
+	    -1);
 }
 
 /*
@@ -79,17 +80,17 @@ finish_registration(struct amf *amf, struct usim *ue, struct buf *up,
 static int
 run_flow(struct amf *amf, struct usim *ue, struct run *r)
 {
-	struct buf		 up, down, eap, an;
-	struct eap5g_msg	 d;
-	uint8_t			 id = 1;
-	int			 code = 0, rc;
+	struct buf	 up, down, eap, an;
+	struct eap5g_msg d;
+	uint8_t		 id = 1;
+	int		 code = 0, rc;
 
 	memset(r, 0, sizeof(*r));
 	buf_init(&up, 4096);
 	buf_init(&down, 4096);
 	buf_init(&eap, 8192);
 	buf_init(&an, 256);
-	r->eap_req = 1;					/* 5G-Start */
+	r->eap_req = 1; /* 5G-Start */
 	assert_int_equal(usim_an_params(ue, &an), 0);
 	assert_int_equal(usim_start(ue, &up), 0);
 	for (int round = 0; round < 10; round++) {
@@ -101,7 +102,7 @@ run_flow(struct amf *amf, struct usim *ue, struct run *r)
 		rc = amf_handle(amf, d.nas, d.nas_len, &down, &r->amf_done);
 		if (rc == -1 || r->amf_done != 0) {
 			code = rc == 0 && r->amf_done == 1 ? EAP_CODE_SUCCESS :
-			    EAP_CODE_FAILURE;
+							     EAP_CODE_FAILURE;
 			if (down.len)
 				r->nw_msgs++;
 			break;
@@ -129,16 +130,16 @@ run_flow(struct amf *amf, struct usim *ue, struct run *r)
 
 /* An AMF for `net` and a UE for `ue_sub`, run through run_flow(). */
 struct pair {
-	struct amf	*amf;
-	struct usim	*ue;
-	struct run	 r;
+	struct amf  *amf;
+	struct usim *ue;
+	struct run   r;
 };
 
 static int
 pair_run(struct pair *p, const struct amf_sub *net,
     const struct amf_sub *ue_sub, const char *rand_hex)
 {
-	uint8_t	rand[16];
+	uint8_t rand[16];
 
 	assert_non_null(p->amf = amf_new(net));
 	assert_non_null(p->ue = usim_new(ue_sub));
@@ -160,7 +161,7 @@ pair_free(struct pair *p)
 static void
 assert_same_kn3iwf(const struct pair *p, uint8_t k[static 32])
 {
-	uint8_t	k2[32];
+	uint8_t k2[32];
 
 	assert_int_equal(amf_kn3iwf(p->amf, k), 0);
 	assert_int_equal(usim_kn3iwf(p->ue, k2), 0);
@@ -171,7 +172,7 @@ assert_same_kn3iwf(const struct pair *p, uint8_t k[static 32])
 static void
 assert_no_kn3iwf(const struct pair *p)
 {
-	uint8_t	k[32];
+	uint8_t k[32];
 
 	assert_int_equal(amf_kn3iwf(p->amf, k), -1);
 	assert_int_equal(usim_kn3iwf(p->ue, k), -1);
@@ -180,9 +181,9 @@ assert_no_kn3iwf(const struct pair *p)
 static void
 test_amf_usim_run(void **state)
 {
-	struct amf_sub	 sub;
-	struct pair	 p;
-	uint8_t		 k[32];
+	struct amf_sub sub;
+	struct pair    p;
+	uint8_t	       k[32];
 
 	amf_sub_default(&sub);
 	assert_non_null(p.amf = amf_new(&sub));
@@ -198,7 +199,7 @@ test_amf_usim_run(void **state)
 	assert_int_equal(p.r.eap_req, 1 + 2);
 	assert_int_equal(p.r.nw_msgs, 3);
 	assert_same_kn3iwf(&p, k);
-	assert_hex(k, V_KN3IWF);	/* the python-computed chain */
+	assert_hex(k, V_KN3IWF); /* the python-computed chain */
 	assert_int_equal(amf_sqn(p.amf), 0xff9bb4d0b607ULL);
 	assert_int_equal(usim_sqn(p.ue), 0xff9bb4d0b607ULL);
 	pair_free(&p);
@@ -214,8 +215,8 @@ test_amf_usim_run(void **state)
 static void
 test_amf_wrong_k(void **state)
 {
-	struct amf_sub	 sub, bad;
-	struct pair	 p;
+	struct amf_sub sub, bad;
+	struct pair    p;
 
 	amf_sub_default(&sub);
 	bad = sub;
@@ -238,7 +239,7 @@ test_amf_wrong_k(void **state)
 	bad = sub;
 	bad.supi[14] = '2';
 	assert_int_equal(pair_run(&p, &sub, &bad, NULL), EAP_CODE_FAILURE);
-	assert_int_equal(p.r.nw_msgs, 1);	/* the Registration Reject */
+	assert_int_equal(p.r.nw_msgs, 1); /* the Registration Reject */
 	pair_free(&p);
 }
 
@@ -247,9 +248,9 @@ test_amf_wrong_k(void **state)
 static void
 test_amf_resync(void **state)
 {
-	struct amf_sub	 sub, ue_sub;
-	struct pair	 p;
-	uint8_t		 k[32];
+	struct amf_sub sub, ue_sub;
+	struct pair    p;
+	uint8_t	       k[32];
 
 	amf_sub_default(&sub);
 	ue_sub = sub;
@@ -265,16 +266,16 @@ test_amf_resync(void **state)
 
 /* A fresh AMF and UE for the default subscriber, and NAS buffers. */
 struct fix {
-	struct amf_sub	 sub;
-	struct amf	*amf;
-	struct usim	*ue;
-	struct buf	 up, down, junk;
+	struct amf_sub sub;
+	struct amf    *amf;
+	struct usim   *ue;
+	struct buf     up, down, junk;
 };
 
 static int
 fix_setup(void **state)
 {
-	static struct fix	f;
+	static struct fix f;
 
 	amf_sub_default(&f.sub);
 	assert_non_null(f.amf = amf_new(&f.sub));
@@ -289,7 +290,7 @@ fix_setup(void **state)
 static int
 fix_teardown(void **state)
 {
-	struct fix	*f = *state;
+	struct fix *f = *state;
 
 	buf_free(&f->up);
 	buf_free(&f->down);
@@ -319,10 +320,10 @@ to_amf(struct fix *f, int *done)
 static void
 test_usim_start_once(void **state)
 {
-	struct fix	*f = *state;
+	struct fix *f = *state;
 
 	assert_int_equal(usim_start(f->ue, &f->up), 0);
-	assert_int_equal(usim_start(f->ue, &f->up), -1);	/* only once */
+	assert_int_equal(usim_start(f->ue, &f->up), -1); /* only once */
 	buf_reset(&f->up);
 	assert_int_equal(usim_start(f->ue, &f->up) == -1, 1);
 }
@@ -331,20 +332,21 @@ test_usim_start_once(void **state)
 static void
 test_amf_bad_res(void **state)
 {
-	struct fix	*f = *state;
-	struct nas_msg	 m;
-	int		 done;
+	struct fix    *f = *state;
+	struct nas_msg m;
+	int	       done;
 
 	assert_int_equal(usim_start(f->ue, &f->up), 0);
 	assert_int_equal(to_amf(f, &done), 0);
 	assert_int_equal(done, 0);
 	/* the same Registration Request again is out of sequence */
 	assert_int_equal(amf_handle(f->amf, f->up.data, f->up.len, &f->down,
-	    &done), -1);
+			     &done),
+	    -1);
 	assert_int_equal(to_ue(f, &done), 0);
 	assert_int_equal(nas_decode(f->up.data, f->up.len, &m), 0);
 	assert_int_equal(m.type, NAS_AUTH_RESPONSE);
-	f->up.data[f->up.len - 1] ^= 1;			/* corrupt RES* */
+	f->up.data[f->up.len - 1] ^= 1; /* corrupt RES* */
 	assert_int_equal(to_amf(f, &done), 0);
 	assert_int_equal(done, -1);
 	assert_int_equal(nas_decode(f->down.data, f->down.len, &m), 0);
@@ -358,12 +360,13 @@ test_amf_bad_res(void **state)
 static void
 assert_prefixes_refused(struct fix *f, const struct buf *pdu, int amf)
 {
-	int	done;
+	int done;
 
 	for (size_t n = 0; n < pdu->len; n++)
-		assert_int_equal(amf ? amf_handle(f->amf, pdu->data, n,
-		    &f->junk, &done) : usim_handle(f->ue, pdu->data, n,
-		    &f->junk, &done), -1);
+		assert_int_equal(amf ?
+			amf_handle(f->amf, pdu->data, n, &f->junk, &done) :
+			usim_handle(f->ue, pdu->data, n, &f->junk, &done),
+		    -1);
 }
 
 /* A tampered Security Mode Command is refused by the UE; truncated or
@@ -371,9 +374,9 @@ assert_prefixes_refused(struct fix *f, const struct buf *pdu, int amf)
 static void
 test_amf_tamper(void **state)
 {
-	struct fix	*f = *state;
-	struct nas_msg	 m;
-	int		 done;
+	struct fix    *f = *state;
+	struct nas_msg m;
+	int	       done;
 
 	assert_int_equal(usim_start(f->ue, &f->up), 0);
 	assert_prefixes_refused(f, &f->up, 1);
@@ -381,10 +384,10 @@ test_amf_tamper(void **state)
 	assert_prefixes_refused(f, &f->down, 0);
 	assert_int_equal(to_ue(f, &done), 0);
 	assert_int_equal(to_amf(f, &done), 0);
-	assert_int_equal(f->down.data[1], NAS_SHT_INT_NEW);	/* SMC */
+	assert_int_equal(f->down.data[1], NAS_SHT_INT_NEW); /* SMC */
 	assert_prefixes_refused(f, &f->down, 0);
 	assert_int_equal(f->junk.len, 0);
-	f->down.data[3] ^= 0x10;				/* MAC */
+	f->down.data[3] ^= 0x10; /* MAC */
 	assert_int_equal(to_ue(f, &done), 0);
 	assert_int_equal(done, -1);
 	assert_int_equal(nas_decode(f->up.data, f->up.len, &m), 0);
@@ -400,12 +403,12 @@ test_amf_tamper(void **state)
 static void
 test_amf_bitflips(void **state)
 {
-	struct amf_sub	 sub;
-	struct amf	*amf;
-	struct usim	*ue;
-	struct buf	 req, chal, out;
-	uint8_t		 k[32];
-	int		 done, rc;
+	struct amf_sub sub;
+	struct amf    *amf;
+	struct usim   *ue;
+	struct buf     req, chal, out;
+	uint8_t	       k[32];
+	int	       done, rc;
 
 	amf_sub_default(&sub);
 	buf_init(&req, 4096);
@@ -449,28 +452,34 @@ test_amf_bitflips(void **state)
 static void
 test_amf_sub_set(void **state)
 {
-	struct amf_sub	s, d;
-	char		err[128];
+	struct amf_sub s, d;
+	char	       err[128];
 
 	amf_sub_default(&d);
 	memset(&s, 0, sizeof(s));
 	s.mnc_len = 2;
-	assert_int_equal(amf_sub_set(&s, "imsi-208930000000001",
-	    TS1_K, NULL, TS1_OP, err, sizeof(err)), 0);
+	assert_int_equal(amf_sub_set(&s, "imsi-208930000000001", TS1_K, NULL,
+			     TS1_OP, err, sizeof(err)),
+	    0);
 	assert_string_equal(s.supi, "208930000000001");
 	assert_memory_equal(s.k, d.k, 16);
-	assert_memory_equal(s.opc, d.opc, 16);	/* OPc computed from OP */
+	assert_memory_equal(s.opc, d.opc, 16); /* OPc computed from OP */
 	assert_int_equal(amf_sub_set(&s, NULL, NULL, TS2_OPC, NULL, err,
-	    sizeof(err)), 0);
+			     sizeof(err)),
+	    0);
 	assert_int_equal(s.opc[0], 0x53);
 	assert_int_equal(amf_sub_set(&s, "imsi-2089", NULL, NULL, NULL, err,
-	    sizeof(err)), -1);
+			     sizeof(err)),
+	    -1);
 	assert_non_null(strstr(err, "supi"));
-	assert_int_equal(amf_sub_set(&s, NULL, "465b5ce8b199b49faa5f0a2ee238a6bg",
-	    NULL, NULL, err, sizeof(err)), -1);
+	assert_int_equal(amf_sub_set(&s, NULL,
+			     "465b5ce8b199b49faa5f0a2ee238a6bg", NULL, NULL,
+			     err, sizeof(err)),
+	    -1);
 	assert_string_equal(err, "k is not 32 hex digits");
 	assert_int_equal(amf_sub_set(&s, NULL, NULL, "00", NULL, err,
-	    sizeof(err)), -1);
+			     sizeof(err)),
+	    -1);
 	assert_null(strstr(err, "00"));
 	d.mnc_len = 4;
 	assert_null(amf_new(&d));

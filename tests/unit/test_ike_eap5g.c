@@ -16,13 +16,12 @@
 #include "common/log.h"
 #include "ike/eap5g.h"
 
-static const uint8_t	nas[] = { 0x7e, 0x00, 0x43 };
-static const uint8_t	start_hdr[] = { 0x01, 0x07, 0x00, 0x0e, 0xfe, 0x00,
-    0x28, 0xaf, 0x00, 0x00, 0x00, 0x03, 0x01, 0x00 };
+static const uint8_t nas[] = { 0x7e, 0x00, 0x43 };
+static const uint8_t start_hdr[] = { 0x01, 0x07, 0x00, 0x0e, 0xfe, 0x00, 0x28,
+	0xaf, 0x00, 0x00, 0x00, 0x03, 0x01, 0x00 };
 
 static void
-eap_roundtrip(const struct eap5g_msg *in, struct eap5g_msg *out,
-    struct buf *b)
+eap_roundtrip(const struct eap5g_msg *in, struct eap5g_msg *out, struct buf *b)
 {
 	buf_reset(b);
 	assert_int_equal(eap5g_encode(in, b), 0);
@@ -79,8 +78,7 @@ check_nas_request(const struct buf *b, const struct eap5g_msg *d,
 }
 
 static void
-check_stop(const struct buf *b, const struct eap5g_msg *d,
-    const struct buf *an)
+check_stop(const struct buf *b, const struct eap5g_msg *d, const struct buf *an)
 {
 	assert_int_equal(d->msg_id, EAP5G_STOP);
 }
@@ -93,42 +91,55 @@ check_success(const struct buf *b, const struct eap5g_msg *d,
 }
 
 static const struct eap_case {
-	const char		*name;
-	struct eap5g_msg	 m;
-	bool			 with_an;	/* attach the AN-parameters */
-	void			(*check)(const struct buf *,
-				    const struct eap5g_msg *,
-				    const struct buf *);
+	const char	*name;
+	struct eap5g_msg m;
+	bool		 with_an; /* attach the AN-parameters */
+	void (*check)(const struct buf *, const struct eap5g_msg *,
+	    const struct buf *);
 } eap_cases[] = {
-	{ "Request/5G-Start", { .code = EAP_CODE_REQUEST, .id = 7,
-	  .msg_id = EAP5G_START }, false, check_start },
-	{ "Response/5G-NAS, first", { .code = EAP_CODE_RESPONSE, .id = 8,
-	  .msg_id = EAP5G_NAS, .nas = nas, .nas_len = sizeof(nas) }, true,
-	  check_nas_first },
-	{ "Response/5G-NAS, later", { .code = EAP_CODE_RESPONSE, .id = 8,
-	  .msg_id = EAP5G_NAS, .nas = nas, .nas_len = sizeof(nas) }, false,
-	  check_nas_later },
-	{ "Request/5G-NAS", { .code = EAP_CODE_REQUEST, .id = 8,
-	  .msg_id = EAP5G_NAS, .nas = nas, .nas_len = sizeof(nas) }, false,
-	  check_nas_request },
-	{ "Response/5G-Stop", { .code = EAP_CODE_RESPONSE, .id = 9,
-	  .msg_id = EAP5G_STOP }, false, check_stop },
+	{ "Request/5G-Start",
+	    { .code = EAP_CODE_REQUEST, .id = 7, .msg_id = EAP5G_START }, false,
+	    check_start },
+	{ "Response/5G-NAS, first",
+	    { .code = EAP_CODE_RESPONSE,
+		.id = 8,
+		.msg_id = EAP5G_NAS,
+		.nas = nas,
+		.nas_len = sizeof(nas) },
+	    true, check_nas_first },
+	{ "Response/5G-NAS, later",
+	    { .code = EAP_CODE_RESPONSE,
+		.id = 8,
+		.msg_id = EAP5G_NAS,
+		.nas = nas,
+		.nas_len = sizeof(nas) },
+	    false, check_nas_later },
+	{ "Request/5G-NAS",
+	    { .code = EAP_CODE_REQUEST,
+		.id = 8,
+		.msg_id = EAP5G_NAS,
+		.nas = nas,
+		.nas_len = sizeof(nas) },
+	    false, check_nas_request },
+	{ "Response/5G-Stop",
+	    { .code = EAP_CODE_RESPONSE, .id = 9, .msg_id = EAP5G_STOP }, false,
+	    check_stop },
 	{ "Success", { .code = EAP_CODE_SUCCESS, .id = 10 }, false,
-	  check_success },
+	    check_success },
 	{ "Failure", { .code = EAP_CODE_FAILURE, .id = 10 }, false, NULL },
 };
 
 static void
 test_eap5g_roundtrips(void **state)
 {
-	struct eap5g_msg	m, d;
-	struct buf		b, an;
+	struct eap5g_msg m, d;
+	struct buf	 b, an;
 
 	buf_init(&b, 4096);
 	buf_init(&an, 256);
 	assert_int_equal(eap5g_an_build(&an, "208", "93"), 0);
 	for (size_t i = 0; i < sizeof(eap_cases) / sizeof(eap_cases[0]); i++) {
-		const struct eap_case	*c = &eap_cases[i];
+		const struct eap_case *c = &eap_cases[i];
 
 		print_message("%s\n", c->name);
 		m = c->m;
@@ -149,28 +160,32 @@ test_eap5g_roundtrips(void **state)
 static void
 test_eap5g_an(void **state)
 {
-	struct buf	 an;
-	const uint8_t	*v;
-	size_t		 vl;
+	struct buf     an;
+	const uint8_t *v;
+	size_t	       vl;
 
 	buf_init(&an, 256);
 	assert_int_equal(eap5g_an_build(&an, "208", "93"), 0);
 	assert_int_equal(eap5g_an_find(an.data, an.len, EAP5G_AN_PLMN_ID, &v,
-	    &vl), 0);
+			     &vl),
+	    0);
 	assert_non_null(v);
 	assert_int_equal(vl, 3);
 	assert_int_equal(v[0], 0x02);
 	assert_int_equal(v[1], 0xf8);
 	assert_int_equal(v[2], 0x39);
-	assert_int_equal(eap5g_an_find(an.data, an.len, EAP5G_AN_EST_CAUSE,
-	    &v, &vl), 0);
+	assert_int_equal(eap5g_an_find(an.data, an.len, EAP5G_AN_EST_CAUSE, &v,
+			     &vl),
+	    0);
 	assert_non_null(v);
 	assert_int_equal(v[0], EAP5G_CAUSE_MO_SIGNALLING);
 	assert_int_equal(eap5g_an_find(an.data, an.len, EAP5G_AN_GUAMI, &v,
-	    &vl), 0);
-	assert_null(v);					/* absent */
-	assert_int_equal(eap5g_an_find(an.data, an.len - 1, EAP5G_AN_GUAMI,
-	    &v, &vl), -1);
+			     &vl),
+	    0);
+	assert_null(v); /* absent */
+	assert_int_equal(eap5g_an_find(an.data, an.len - 1, EAP5G_AN_GUAMI, &v,
+			     &vl),
+	    -1);
 	assert_null(v);
 	buf_free(&an);
 }
@@ -180,9 +195,9 @@ test_eap5g_an(void **state)
 static void
 test_eap5g_malformed(void **state)
 {
-	const uint8_t		succ5[] = { 3, 1, 0, 5, 0 };
-	struct eap5g_msg	m, d;
-	struct buf		b;
+	const uint8_t	 succ5[] = { 3, 1, 0, 5, 0 };
+	struct eap5g_msg m, d;
+	struct buf	 b;
 
 	buf_init(&b, 4096);
 	/* empty NAS-PDU is not valid */
@@ -203,10 +218,10 @@ test_eap5g_malformed(void **state)
 		b.data[i] ^= 0x40;
 	}
 	assert_int_equal(eap5g_decode(b.data, b.len, &d), 0);
-	b.data[3] = 0x0f;				/* Length > packet */
+	b.data[3] = 0x0f; /* Length > packet */
 	assert_int_equal(eap5g_decode(b.data, b.len, &d), -1);
 	b.data[3] = 0x0e;
-	b.data[0] = 5;					/* unknown code */
+	b.data[0] = 5; /* unknown code */
 	assert_int_equal(eap5g_decode(b.data, b.len, &d), -1);
 	assert_int_equal(eap5g_decode(succ5, 5, &d), -1);
 	assert_string_equal(eap5g_msg_name(EAP5G_NAS), "5G-NAS");

@@ -22,14 +22,14 @@
 #include "ike/msg.h"
 #include "ike/pld.h"
 
-static struct ike_key	ek, ak, ek_gcm;
+static struct ike_key ek, ak, ek_gcm;
 
 static const uint8_t nonce[32] = { 9, 8, 7 };
 
 static int
 setup_keys(void **state)
 {
-	uint8_t	k[36];
+	uint8_t k[36];
 
 	for (size_t i = 0; i < sizeof(k); i++)
 		k[i] = (uint8_t)(i * 7 + 1);
@@ -57,8 +57,10 @@ static struct ike_hdr
 hdr(uint8_t exchange, uint32_t msgid)
 {
 	struct ike_hdr h = {
-		.spi_i = { 1, 2, 3, 4, 5, 6, 7, 8 }, .exchange = exchange,
-		.flags = IKE_FLAG_I, .msgid = msgid,
+		.spi_i = { 1, 2, 3, 4, 5, 6, 7, 8 },
+		.exchange = exchange,
+		.flags = IKE_FLAG_I,
+		.msgid = msgid,
 	};
 	return h;
 }
@@ -66,8 +68,8 @@ hdr(uint8_t exchange, uint32_t msgid)
 static void
 test_header(void **state)
 {
-	struct ike_hdr	h = hdr(IKE_AUTH, 0x01020304), d;
-	uint8_t		raw[IKE_HDR_LEN];
+	struct ike_hdr h = hdr(IKE_AUTH, 0x01020304), d;
+	uint8_t	       raw[IKE_HDR_LEN];
 
 	h.spi_r[7] = 9;
 	h.next = IKE_PL_SK;
@@ -86,20 +88,20 @@ test_header(void **state)
 	raw[27] = 29;
 	assert_int_equal(ike_hdr_decode(raw, sizeof(raw), &d), -1);
 	raw[27] = 28;
-	raw[17] = 0x21;					/* minor ignored */
+	raw[17] = 0x21; /* minor ignored */
 	assert_int_equal(ike_hdr_decode(raw, sizeof(raw), &d), 0);
-	raw[17] = 0x30;					/* major 3 */
+	raw[17] = 0x30; /* major 3 */
 	assert_int_equal(ike_hdr_decode(raw, sizeof(raw), &d), -1);
 }
 
 static void
 test_marker(void **state)
 {
-	uint8_t		 pkt[8] = { 0, 0, 0, 0, 0xaa };
-	uint8_t		 esp[8] = { 0xc0, 0, 0, 1 }, ka[1] = { 0xff };
-	const uint8_t	*p = pkt;
-	size_t		 len = sizeof(pkt);
-	struct buf	 b;
+	uint8_t	       pkt[8] = { 0, 0, 0, 0, 0xaa };
+	uint8_t	       esp[8] = { 0xc0, 0, 0, 1 }, ka[1] = { 0xff };
+	const uint8_t *p = pkt;
+	size_t	       len = sizeof(pkt);
+	struct buf     b;
 
 	assert_int_equal(ike_msg_strip_marker(&p, &len), 0);
 	assert_ptr_equal(p, pkt + 4);
@@ -121,16 +123,19 @@ test_marker(void **state)
 static void
 build_init(struct buf *out)
 {
-	struct ike_hdr		h = hdr(IKE_SA_INIT, 0);
-	struct ike_chain	c;
-	struct ike_prop_desc	d = {
-		.proto = IKE_PROTO_IKE, .encr = IKE_ENCR_AES_CBC,
-		.encr_bits = 256, .prf = IKE_PRF_HMAC_SHA2_256,
-		.integ = IKE_INTEG_HMAC_SHA2_256_128, .nke = 1,
+	struct ike_hdr	     h = hdr(IKE_SA_INIT, 0);
+	struct ike_chain     c;
+	struct ike_prop_desc d = {
+		.proto = IKE_PROTO_IKE,
+		.encr = IKE_ENCR_AES_CBC,
+		.encr_bits = 256,
+		.prf = IKE_PRF_HMAC_SHA2_256,
+		.integ = IKE_INTEG_HMAC_SHA2_256_128,
+		.nke = 1,
 		.ke = { IKE_KE_CURVE25519 },
 	};
-	uint8_t			ke[32] = { 5 }, natd[20] = { 6 };
-	size_t			start;
+	uint8_t ke[32] = { 5 }, natd[20] = { 6 };
+	size_t	start;
 
 	buf_init(out, IKE_MSG_MAX);
 	assert_int_equal(ike_msg_begin(out, &h, &c, &start), 0);
@@ -138,18 +143,20 @@ build_init(struct buf *out)
 	assert_int_equal(ike_pld_add_ke(&c, IKE_KE_CURVE25519, ke, 32), 0);
 	assert_int_equal(ike_pld_add_nonce(&c, nonce, 32), 0);
 	assert_int_equal(ike_pld_add_notify(&c, 0, NULL, 0,
-	    IKE_N_NAT_DETECTION_SOURCE_IP, natd, 20), 0);
+			     IKE_N_NAT_DETECTION_SOURCE_IP, natd, 20),
+	    0);
 	assert_int_equal(ike_pld_add_notify(&c, 0, NULL, 0,
-	    IKE_N_NAT_DETECTION_DESTINATION_IP, natd, 20), 0);
+			     IKE_N_NAT_DETECTION_DESTINATION_IP, natd, 20),
+	    0);
 	assert_int_equal(ike_msg_end(out, start), 0);
 }
 
 static void
 test_plain(void **state)
 {
-	struct buf	 b;
-	struct ike_msg	*m = malloc(sizeof(*m));
-	uint8_t		*cp;
+	struct buf	b;
+	struct ike_msg *m = malloc(sizeof(*m));
+	uint8_t	       *cp;
 
 	assert_non_null(m);
 	build_init(&b);
@@ -195,35 +202,38 @@ test_plain(void **state)
 static void
 build_protected(struct buf *out, const struct ike_sk_ctx *k, int marker)
 {
-	struct buf		in;
-	struct ike_chain	ic;
-	struct ike_hdr		h = hdr(IKE_AUTH, 1);
-	struct ike_cp_pld	cp = { .type = IKE_CFG_REQUEST, .nattr = 1 };
+	struct buf	  in;
+	struct ike_chain  ic;
+	struct ike_hdr	  h = hdr(IKE_AUTH, 1);
+	struct ike_cp_pld cp = { .type = IKE_CFG_REQUEST, .nattr = 1 };
 
 	cp.attr[0].type = IKE_CP_INTERNAL_IP4_ADDRESS;
 	buf_init(&in, IKE_MSG_MAX);
 	buf_init(out, IKE_MSG_MAX);
 	ike_chain_init(&ic, &in, IKE_CHAIN_DETACHED);
 	assert_int_equal(ike_pld_add_id(&ic, IKE_PL_IDI, IKE_ID_FQDN,
-	    (const uint8_t *)"ue", 2), 0);
+			     (const uint8_t *)"ue", 2),
+	    0);
 	assert_int_equal(ike_pld_add_auth(&ic, IKE_AUTH_PSK, nonce, 32), 0);
 	assert_int_equal(ike_pld_add_cp(&ic, &cp), 0);
 	assert_int_equal(ike_pld_add_notify(&ic, 0, NULL, 0,
-	    IKE_N_INITIAL_CONTACT, NULL, 0), 0);
+			     IKE_N_INITIAL_CONTACT, NULL, 0),
+	    0);
 	if (marker)
 		assert_int_equal(ike_msg_add_marker(out), 0);
-	assert_int_equal(ike_msg_seal(out, &h, ic.first, in.data, in.len, k), 0);
+	assert_int_equal(ike_msg_seal(out, &h, ic.first, in.data, in.len, k),
+	    0);
 	buf_free(&in);
 }
 
 static void
 round_trip(uint16_t encr)
 {
-	struct ike_sk_ctx	 k = ctx(encr);
-	struct buf		 b;
-	struct ike_msg		*m = malloc(sizeof(*m));
-	const uint8_t		*p;
-	size_t			 len;
+	struct ike_sk_ctx k = ctx(encr);
+	struct buf	  b;
+	struct ike_msg	 *m = malloc(sizeof(*m));
+	const uint8_t	 *p;
+	size_t		  len;
 
 	assert_non_null(m);
 	build_protected(&b, &k, 1);
@@ -239,9 +249,9 @@ round_trip(uint16_t encr)
 	assert_int_equal(m->pld.auth.data.len, 32);
 	assert_int_equal(m->pld.cp.type, IKE_CFG_REQUEST);
 	assert_non_null(ike_pld_notify(&m->pld, IKE_N_INITIAL_CONTACT));
-	if (encr == IKE_ENCR_AES_CBC)	/* hdr 28 + SK 4 + IV 16 + 80 + ICV 16 */
+	if (encr == IKE_ENCR_AES_CBC) /* hdr 28 + SK 4 + IV 16 + 80 + ICV 16 */
 		assert_int_equal(len, 28 + 4 + 16 + 80 + 16);
-	else				/* IV 8, 70 bytes + pad length byte */
+	else /* IV 8, 70 bytes + pad length byte */
 		assert_int_equal(len, 28 + 4 + 8 + 71 + 16);
 	ike_msg_free(m);
 	/* Without keys, the SK payload is reported but not opened. */
@@ -268,11 +278,11 @@ test_sk_gcm(void **state)
 static void
 tamper(uint16_t encr)
 {
-	struct ike_sk_ctx	 k = ctx(encr), bad = ctx(encr);
-	struct ike_key		 other;
-	struct buf		 b;
-	struct ike_msg		*m = malloc(sizeof(*m));
-	uint8_t			*cp;
+	struct ike_sk_ctx k = ctx(encr), bad = ctx(encr);
+	struct ike_key	  other;
+	struct buf	  b;
+	struct ike_msg	 *m = malloc(sizeof(*m));
+	uint8_t		 *cp;
 
 	assert_non_null(m);
 	build_protected(&b, &k, 0);
@@ -313,8 +323,8 @@ tamper(uint16_t encr)
 		ike_msg_free(m);
 	}
 	/* The other cipher with the same message. */
-	bad = ctx(encr == IKE_ENCR_AES_CBC ? IKE_ENCR_AES_GCM_16 :
-	    IKE_ENCR_AES_CBC);
+	bad = ctx(
+	    encr == IKE_ENCR_AES_CBC ? IKE_ENCR_AES_GCM_16 : IKE_ENCR_AES_CBC);
 	assert_int_equal(ike_msg_parse(b.data, b.len, &bad, m), -1);
 	ike_msg_free(m);
 	ike_key_wipe(&other);
@@ -342,11 +352,11 @@ test_tamper_gcm(void **state)
 static void
 forge(uint16_t encr, const uint8_t *pt, size_t ptlen, struct buf *out)
 {
-	struct ike_hdr	 h = hdr(IKE_AUTH, 1);
-	int		 cbc = encr == IKE_ENCR_AES_CBC, n, f;
-	size_t		 ivlen = cbc ? 16 : 8, total;
-	uint8_t		 iv[16] = { 1 }, nn[12], *d;
-	EVP_CIPHER_CTX	*c = EVP_CIPHER_CTX_new();
+	struct ike_hdr	h = hdr(IKE_AUTH, 1);
+	int		cbc = encr == IKE_ENCR_AES_CBC, n, f;
+	size_t		ivlen = cbc ? 16 : 8, total;
+	uint8_t		iv[16] = { 1 }, nn[12], *d;
+	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
 
 	assert_non_null(c);
 	total = 28 + 4 + ivlen + ptlen + 16;
@@ -356,29 +366,36 @@ forge(uint16_t encr, const uint8_t *pt, size_t ptlen, struct buf *out)
 	d = buf_reserve(out, 32 + ivlen + ptlen);
 	assert_non_null(d);
 	ike_hdr_encode(&h, d);
-	memcpy(d + 28, (uint8_t[]){ IKE_PL_NONCE, 0, (uint8_t)((total - 28) >> 8),
-	    (uint8_t)(total - 28) }, 4);
+	memcpy(d + 28,
+	    (uint8_t[]){ IKE_PL_NONCE, 0, (uint8_t)((total - 28) >> 8),
+		(uint8_t)(total - 28) },
+	    4);
 	memcpy(d + 32, iv, ivlen);
 	memcpy(nn, ek_gcm.k + 32, 4);
 	memcpy(nn + 4, iv, 8);
-	assert_int_equal(EVP_EncryptInit_ex(c, cbc ? EVP_aes_256_cbc() :
-	    EVP_aes_256_gcm(), NULL, ek.k, cbc ? iv : nn), 1);
+	assert_int_equal(EVP_EncryptInit_ex(c,
+			     cbc ? EVP_aes_256_cbc() : EVP_aes_256_gcm(), NULL,
+			     ek.k, cbc ? iv : nn),
+	    1);
 	EVP_CIPHER_CTX_set_padding(c, 0);
 	if (!cbc)
 		assert_int_equal(EVP_EncryptUpdate(c, NULL, &n, d, 32), 1);
 	assert_int_equal(EVP_EncryptUpdate(c, d + 32 + ivlen, &n, pt,
-	    (int)ptlen), 1);
+			     (int)ptlen),
+	    1);
 	assert_int_equal(EVP_EncryptFinal_ex(c, d + 32 + ivlen + n, &f), 1);
 	if (cbc) {
 		uint8_t mac[32];
 
-		assert_int_equal(ike_prf(ak.k, 32, out->data, out->len, mac), 0);
+		assert_int_equal(ike_prf(ak.k, 32, out->data, out->len, mac),
+		    0);
 		assert_int_equal(buf_add(out, mac, 16), 0);
 	} else {
 		uint8_t tag[16];
 
-		assert_int_equal(EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16,
-		    tag), 1);
+		assert_int_equal(EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG,
+				     16, tag),
+		    1);
 		assert_int_equal(buf_add(out, tag, 16), 0);
 	}
 	EVP_CIPHER_CTX_free(c);
@@ -387,10 +404,10 @@ forge(uint16_t encr, const uint8_t *pt, size_t ptlen, struct buf *out)
 static void
 bad_padding(uint16_t encr)
 {
-	struct ike_sk_ctx	 k = ctx(encr);
-	struct ike_msg		*m = malloc(sizeof(*m));
-	struct buf		 b;
-	uint8_t			 pt[32];
+	struct ike_sk_ctx k = ctx(encr);
+	struct ike_msg	 *m = malloc(sizeof(*m));
+	struct buf	  b;
+	uint8_t		  pt[32];
 
 	assert_non_null(m);
 	/* A Nonce payload of 16 bytes, then 11 padding bytes + pad length. */
@@ -402,7 +419,7 @@ bad_padding(uint16_t encr)
 	assert_int_equal(m->pld.nonce.len, 16);
 	ike_msg_free(m);
 	buf_free(&b);
-	pt[31] = 32;				/* pad longer than the plaintext */
+	pt[31] = 32; /* pad longer than the plaintext */
 	forge(encr, pt, 32, &b);
 	assert_int_equal(ike_msg_parse(b.data, b.len, &k, m), -1);
 	ike_msg_free(m);
@@ -412,10 +429,10 @@ bad_padding(uint16_t encr)
 	assert_int_equal(ike_msg_parse(b.data, b.len, &k, m), -1);
 	ike_msg_free(m);
 	buf_free(&b);
-	pt[31] = 12;				/* eats into the Nonce */
+	pt[31] = 12; /* eats into the Nonce */
 	forge(encr, pt, 32, &b);
 	assert_int_equal(ike_msg_parse(b.data, b.len, &k, m), -1);
-	assert_int_equal(m->err, IKE_N_INVALID_SYNTAX);	/* authenticated */
+	assert_int_equal(m->err, IKE_N_INVALID_SYNTAX); /* authenticated */
 	ike_msg_free(m);
 	buf_free(&b);
 	free(m);
@@ -431,20 +448,21 @@ test_bad_padding(void **state)
 static void
 test_inner_critical(void **state)
 {
-	struct ike_sk_ctx	 k = ctx(IKE_ENCR_AES_GCM_16);
-	struct ike_msg		*m = malloc(sizeof(*m));
-	uint8_t			 pt[8] = { 0, IKE_PLD_CRITICAL, 0, 8, 1, 2, 3, 4 };
+	struct ike_sk_ctx k = ctx(IKE_ENCR_AES_GCM_16);
+	struct ike_msg	 *m = malloc(sizeof(*m));
+	uint8_t		  pt[8] = { 0, IKE_PLD_CRITICAL, 0, 8, 1, 2, 3, 4 };
 
 	assert_non_null(m);
 	{
-		struct buf		in, out;
-		struct ike_hdr		h = hdr(IKE_AUTH, 2);
+		struct buf     in, out;
+		struct ike_hdr h = hdr(IKE_AUTH, 2);
 
 		buf_init(&in, 64);
 		buf_init(&out, IKE_MSG_MAX);
 		assert_int_equal(buf_add(&in, pt, 8), 0);
 		assert_int_equal(ike_msg_seal(&out, &h, 222, in.data, in.len,
-		    &k), 0);
+				     &k),
+		    0);
 		assert_int_equal(ike_msg_parse(out.data, out.len, &k, m), -1);
 		assert_int_equal(m->err, IKE_N_UNSUPPORTED_CRITICAL_PAYLOAD);
 		assert_int_equal(m->err_type, 222);
@@ -458,11 +476,11 @@ test_inner_critical(void **state)
 static void
 test_empty_and_big(void **state)
 {
-	struct ike_sk_ctx	 k = ctx(IKE_ENCR_AES_CBC);
-	struct ike_hdr		 h = hdr(IKE_INFORMATIONAL, 5);
-	struct ike_msg		*m = malloc(sizeof(*m));
-	struct buf		 out;
-	uint8_t			*big = calloc(1, IKE_MSG_MAX);
+	struct ike_sk_ctx k = ctx(IKE_ENCR_AES_CBC);
+	struct ike_hdr	  h = hdr(IKE_INFORMATIONAL, 5);
+	struct ike_msg	 *m = malloc(sizeof(*m));
+	struct buf	  out;
+	uint8_t		 *big = calloc(1, IKE_MSG_MAX);
 
 	assert_non_null(m);
 	assert_non_null(big);
@@ -477,7 +495,8 @@ test_empty_and_big(void **state)
 	/* Too big for one message: refused, buffer left as it was. */
 	buf_init(&out, IKE_MSG_MAX);
 	assert_int_equal(ike_msg_seal(&out, &h, IKE_PL_NONCE, big,
-	    IKE_MSG_MAX - 50, &k), -1);
+			     IKE_MSG_MAX - 50, &k),
+	    -1);
 	assert_int_equal(out.len, 0);
 	/* Bad keys: refused. */
 	k.ekey = &ak;

@@ -26,7 +26,7 @@
 static void
 nas_truncations(const struct buf *b, size_t cut)
 {
-	struct nas_msg	m;
+	struct nas_msg m;
 
 	for (size_t n = 0; n < b->len; n++)
 		if (n != cut)
@@ -40,7 +40,7 @@ nas_truncations(const struct buf *b, size_t cut)
 static void
 nas_roundtrip(const struct nas_msg *in, struct nas_msg *out, size_t cut)
 {
-	struct buf	b;
+	struct buf b;
 
 	buf_init(&b, NAS_MSG_MAX);
 	assert_int_equal(nas_encode(in, &b), 0);
@@ -55,8 +55,8 @@ nas_roundtrip(const struct nas_msg *in, struct nas_msg *out, size_t cut)
 
 /* ---- the messages, as one table ----------------------------------------- */
 
-static const uint8_t suci[] = { 0x01, 0x02, 0xf8, 0x39, 0xf0, 0xff,
-    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10 };
+static const uint8_t suci[] = { 0x01, 0x02, 0xf8, 0x39, 0xf0, 0xff, 0x00, 0x00,
+	0x00, 0x00, 0x00, 0x00, 0x10 };
 
 /* Registration Request with SUCI (null scheme) */
 static void
@@ -65,7 +65,8 @@ fill_reg_request(struct nas_msg *m)
 	m->reg_type = NAS_REGTYPE_INITIAL;
 	m->ngksi = NAS_NGKSI_NONE;
 	assert_int_equal(nas_suci_build("imsi-208930000000001", 2, m->id,
-	    &m->id_len), 0);
+			     &m->id_len),
+	    0);
 	assert_int_equal(m->id_len, sizeof(suci));
 	assert_memory_equal(m->id, suci, sizeof(suci));
 	m->has_cap = true;
@@ -76,7 +77,7 @@ fill_reg_request(struct nas_msg *m)
 static void
 check_reg_request(const struct nas_msg *m, const struct nas_msg *d)
 {
-	char	imsi[16];
+	char imsi[16];
 
 	assert_int_equal(d->reg_type, NAS_REGTYPE_INITIAL);
 	assert_int_equal(d->ngksi, NAS_NGKSI_NONE);
@@ -158,43 +159,46 @@ check_reg_accept(const struct nas_msg *m, const struct nas_msg *d)
 }
 
 static const struct nas_case {
-	const char	*name;
-	struct nas_msg	 m;		/* type and the simple fields */
-	void		(*fill)(struct nas_msg *);	/* the rest, or NULL */
-	size_t		 cut;		/* trailing optional IE bytes, or 0 */
-	void		(*check)(const struct nas_msg *, const struct nas_msg *);
+	const char    *name;
+	struct nas_msg m;		/* type and the simple fields */
+	void (*fill)(struct nas_msg *); /* the rest, or NULL */
+	size_t cut;			/* trailing optional IE bytes, or 0 */
+	void (*check)(const struct nas_msg *, const struct nas_msg *);
 } nas_cases[] = {
-	{ "Registration Request", { .type = NAS_REG_REQUEST },
-	  fill_reg_request, 4, check_reg_request },	/* UE sec. capability */
+	{ "Registration Request", { .type = NAS_REG_REQUEST }, fill_reg_request,
+	    4, check_reg_request }, /* UE sec. capability */
 	{ "Authentication Request", { .type = NAS_AUTH_REQUEST },
-	  fill_auth_request, 0, check_auth_request },
+	    fill_auth_request, 0, check_auth_request },
 	{ "Authentication Response", { .type = NAS_AUTH_RESPONSE },
-	  fill_auth_response, 0, check_auth_response },
+	    fill_auth_response, 0, check_auth_response },
 	{ "Authentication Failure", { .type = NAS_AUTH_FAILURE },
-	  fill_auth_failure, 16, check_auth_failure },	/* AUTS IE */
-	{ "Security Mode Command", { .type = NAS_SMC, .alg = 0x02,
-	  .cap_ea = 0x80, .cap_ia = 0xa0 }, NULL, 0, check_smc },
+	    fill_auth_failure, 16, check_auth_failure }, /* AUTS IE */
+	{ "Security Mode Command",
+	    { .type = NAS_SMC, .alg = 0x02, .cap_ea = 0x80, .cap_ia = 0xa0 },
+	    NULL, 0, check_smc },
 	{ "Security Mode Complete", { .type = NAS_SMC_COMPLETE }, NULL, 0,
-	  NULL },
-	{ "Security Mode Reject", { .type = NAS_SMC_REJECT, .cause = 24 },
-	  NULL, 0, check_cause },
-	{ "Registration Accept", { .type = NAS_REG_ACCEPT,
-	  .reg_result = NAS_REGRESULT_NON3GPP, .id_len = 11,
-	  .id = { 0xf2 } }, NULL, 14, check_reg_accept },	/* 5G-GUTI IE */
+	    NULL },
+	{ "Security Mode Reject", { .type = NAS_SMC_REJECT, .cause = 24 }, NULL,
+	    0, check_cause },
+	{ "Registration Accept",
+	    { .type = NAS_REG_ACCEPT,
+		.reg_result = NAS_REGRESULT_NON3GPP,
+		.id_len = 11,
+		.id = { 0xf2 } },
+	    NULL, 14, check_reg_accept }, /* 5G-GUTI IE */
 	{ "Registration Complete", { .type = NAS_REG_COMPLETE }, NULL, 0,
-	  NULL },
-	{ "Authentication Reject", { .type = NAS_AUTH_REJECT }, NULL, 0,
-	  NULL },
-	{ "Registration Reject", { .type = NAS_REG_REJECT, .cause = 3 },
-	  NULL, 0, check_cause },
+	    NULL },
+	{ "Authentication Reject", { .type = NAS_AUTH_REJECT }, NULL, 0, NULL },
+	{ "Registration Reject", { .type = NAS_REG_REJECT, .cause = 3 }, NULL,
+	    0, check_cause },
 };
 
 static void
 test_nas_roundtrips(void **state)
 {
 	for (size_t i = 0; i < sizeof(nas_cases) / sizeof(nas_cases[0]); i++) {
-		const struct nas_case	*c = &nas_cases[i];
-		struct nas_msg		 m = c->m, d;
+		const struct nas_case *c = &nas_cases[i];
+		struct nas_msg	       m = c->m, d;
 
 		print_message("%s\n", c->name);
 		if (c->fill != NULL)
@@ -208,29 +212,29 @@ test_nas_roundtrips(void **state)
 /* ---- wire bytes ----------------------------------------------------------- */
 
 static const struct wire_case {
-	const char	*name;
-	uint8_t		 type;
-	void		(*fill)(struct nas_msg *);
-	size_t		 len;
+	const char *name;
+	uint8_t	    type;
+	void (*fill)(struct nas_msg *);
+	size_t len;
 	struct {
 		size_t	off;
-		uint8_t	v;
-	}		 at[3];
+		uint8_t v;
+	} at[3];
 } wire_cases[] = {
 	/* 7e 00 41 71 00 0d <SUCI> 2e 02 80 a0 */
 	{ "Registration Request", NAS_REG_REQUEST, fill_reg_request,
-	  3 + 1 + 2 + 13 + 4, { { 3, 0x71 }, { 5, 13 }, { 19, 0x2e } } },
+	    3 + 1 + 2 + 13 + 4, { { 3, 0x71 }, { 5, 13 }, { 19, 0x2e } } },
 	/* 7e 00 56 00 02 00 00 21 <16> 20 10 <16> */
 	{ "Authentication Request", NAS_AUTH_REQUEST, fill_auth_request,
-	  3 + 1 + 3 + 17 + 18, { { 7, 0x21 }, { 24, 0x20 }, { 25, 0x10 } } },
+	    3 + 1 + 3 + 17 + 18, { { 7, 0x21 }, { 24, 0x20 }, { 25, 0x10 } } },
 };
 
 /* Encodes wire_cases[i] into b and checks its length and marked bytes. */
 static void
 wire_encode(size_t i, struct buf *b)
 {
-	const struct wire_case	*c = &wire_cases[i];
-	struct nas_msg		 m;
+	const struct wire_case *c = &wire_cases[i];
+	struct nas_msg		m;
 
 	print_message("%s\n", c->name);
 	memset(&m, 0, sizeof(m));
@@ -246,8 +250,8 @@ wire_encode(size_t i, struct buf *b)
 static void
 test_nas_wire(void **state)
 {
-	struct nas_msg	d;
-	struct buf	b;
+	struct nas_msg d;
+	struct buf     b;
 
 	wire_encode(0, &b);
 	/* an unknown optional TLV is skipped, a cut one is not */
@@ -256,7 +260,7 @@ test_nas_wire(void **state)
 	assert_int_equal(nas_decode(b.data, b.len - 1, &d), -1);
 	buf_free(&b);
 	wire_encode(1, &b);
-	b.data[25] = 0x0f;			/* AUTN of the wrong size */
+	b.data[25] = 0x0f; /* AUTN of the wrong size */
 	assert_int_equal(nas_decode(b.data, b.len, &d), -1);
 	buf_free(&b);
 }
@@ -264,8 +268,8 @@ test_nas_wire(void **state)
 static void
 test_nas_suci(void **state)
 {
-	struct nas_msg	m;
-	char		imsi[16];
+	struct nas_msg m;
+	char	       imsi[16];
 
 	memset(&m, 0, sizeof(m));
 	/* odd number of MSIN digits, 3-digit MNC */
@@ -283,10 +287,10 @@ test_nas_suci(void **state)
 static void
 test_nas_malformed(void **state)
 {
-	const uint8_t	noresp[] = { 0x7e, 0x00, 0x57 };
-	uint8_t		p[3] = { 0x2e, 0x00, 0x43 };
-	struct nas_msg	m, d;
-	struct buf	b;
+	const uint8_t  noresp[] = { 0x7e, 0x00, 0x57 };
+	uint8_t	       p[3] = { 0x2e, 0x00, 0x43 };
+	struct nas_msg m, d;
+	struct buf     b;
 
 	assert_int_equal(nas_decode(noresp, 3, &d), -1);
 	assert_int_equal(nas_decode(p, 3, &d), -1);
@@ -308,12 +312,12 @@ test_nas_malformed(void **state)
 static void
 test_nas_security(void **state)
 {
-	struct nas_sec	tx, rx;
-	struct nas_msg	m;
-	struct buf	plain, prot;
-	const uint8_t	*in;
-	size_t		 inlen;
-	uint8_t		 sht;
+	struct nas_sec tx, rx;
+	struct nas_msg m;
+	struct buf     plain, prot;
+	const uint8_t *in;
+	size_t	       inlen;
+	uint8_t	       sht;
 
 	memset(&tx, 0, sizeof(tx));
 	tx.active = true;
@@ -326,11 +330,12 @@ test_nas_security(void **state)
 	buf_init(&plain, NAS_MSG_MAX);
 	buf_init(&prot, NAS_MSG_MAX);
 	assert_int_equal(nas_encode(&m, &plain), 0);
-	assert_int_equal(nas_protect(&tx, NAS_SHT_INT_ENC_NEW, false, plain.data,
-	    plain.len, &prot), 0);
+	assert_int_equal(nas_protect(&tx, NAS_SHT_INT_ENC_NEW, false,
+			     plain.data, plain.len, &prot),
+	    0);
 	assert_int_equal(prot.len, 7 + 3);
 	assert_int_equal(prot.data[1], 4);
-	assert_int_equal(prot.data[6], 0);		/* SQN */
+	assert_int_equal(prot.data[6], 0); /* SQN */
 	assert_int_equal(tx.ul_count, 1);
 	assert_int_equal(nas_split(prot.data, prot.len, &sht, &in, &inlen), 0);
 	assert_int_equal(sht, 4);
@@ -341,7 +346,8 @@ test_nas_security(void **state)
 	assert_int_equal(nas_verify(&rx, true, prot.data, prot.len), -1);
 	for (size_t i = 2; i < prot.len; i++) {
 		prot.data[i] ^= 0x01;
-		assert_int_equal(nas_verify(&rx, false, prot.data, prot.len), -1);
+		assert_int_equal(nas_verify(&rx, false, prot.data, prot.len),
+		    -1);
 		prot.data[i] ^= 0x01;
 	}
 	assert_int_equal(rx.ul_count, 0);
@@ -353,14 +359,17 @@ test_nas_security(void **state)
 	tx.ia = rx.ia = NAS_ALG_IA0;
 	buf_reset(&prot);
 	assert_int_equal(nas_protect(&tx, NAS_SHT_INT_ENC, false, plain.data,
-	    plain.len, &prot), 0);
+			     plain.len, &prot),
+	    0);
 	assert_int_equal(prot.data[2] | prot.data[3] | prot.data[4] |
-	    prot.data[5], 0);
+		prot.data[5],
+	    0);
 	assert_int_equal(nas_verify(&rx, false, prot.data, prot.len), 0);
 	/* no ciphering other than EA0 */
 	tx.ea = 2;
 	assert_int_equal(nas_protect(&tx, NAS_SHT_INT_ENC, false, plain.data,
-	    plain.len, &prot), -1);
+			     plain.len, &prot),
+	    -1);
 	nas_sec_wipe(&tx);
 	nas_sec_wipe(&rx);
 	buf_free(&plain);

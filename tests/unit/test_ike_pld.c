@@ -20,7 +20,8 @@
 
 static const uint8_t nonce[32] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 };
 static const uint8_t ke[64] = { 0xaa, 0xbb };
-static const uint8_t eap[] = { IKE_EAP_RESPONSE, 7, 0, 10, 254, 0, 0, 0x28, 0xaf, 3 };
+static const uint8_t eap[] = { IKE_EAP_RESPONSE, 7, 0, 10, 254, 0, 0, 0x28,
+	0xaf, 3 };
 static const uint8_t spis[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
 static const uint8_t ip4[4] = { 10, 0, 0, 2 };
 
@@ -28,8 +29,11 @@ static struct ike_prop_desc
 prop_qkd(void)
 {
 	struct ike_prop_desc d = {
-		.proto = IKE_PROTO_IKE, .encr = IKE_ENCR_AES_GCM_16,
-		.encr_bits = 256, .prf = IKE_PRF_HMAC_SHA2_256, .nke = 1,
+		.proto = IKE_PROTO_IKE,
+		.encr = IKE_ENCR_AES_GCM_16,
+		.encr_bits = 256,
+		.prf = IKE_PRF_HMAC_SHA2_256,
+		.nke = 1,
 		.ke = { IKE_KE_QKD_ETSI014 },
 	};
 	return d;
@@ -39,9 +43,12 @@ static struct ike_prop_desc
 prop_dh(void)
 {
 	struct ike_prop_desc d = {
-		.proto = IKE_PROTO_IKE, .encr = IKE_ENCR_AES_CBC,
-		.encr_bits = 256, .prf = IKE_PRF_HMAC_SHA2_256,
-		.integ = IKE_INTEG_HMAC_SHA2_256_128, .nke = 3,
+		.proto = IKE_PROTO_IKE,
+		.encr = IKE_ENCR_AES_CBC,
+		.encr_bits = 256,
+		.prf = IKE_PRF_HMAC_SHA2_256,
+		.integ = IKE_INTEG_HMAC_SHA2_256_128,
+		.nke = 3,
 		.ke = { IKE_KE_CURVE25519, IKE_KE_ECP256, IKE_KE_MODP2048 },
 	};
 	return d;
@@ -51,8 +58,11 @@ static struct ike_prop_desc
 prop_esp(void)
 {
 	struct ike_prop_desc d = {
-		.proto = IKE_PROTO_ESP, .spi_len = 4, .spi = { 0xc0, 1, 2, 3 },
-		.encr = IKE_ENCR_AES_GCM_16, .encr_bits = 256,
+		.proto = IKE_PROTO_ESP,
+		.spi_len = 4,
+		.spi = { 0xc0, 1, 2, 3 },
+		.encr = IKE_ENCR_AES_GCM_16,
+		.encr_bits = 256,
 	};
 	return d;
 }
@@ -61,15 +71,15 @@ prop_esp(void)
 static void
 build_all(struct buf *b, uint8_t *first)
 {
-	struct ike_chain	c;
-	struct ike_prop_desc	p[2] = { prop_qkd(), prop_dh() };
-	struct ike_cp_pld	cp = { .type = IKE_CFG_REPLY, .nattr = 2 };
-	struct ike_ts_pld	ts = { .nts = 2 };
+	struct ike_chain     c;
+	struct ike_prop_desc p[2] = { prop_qkd(), prop_dh() };
+	struct ike_cp_pld    cp = { .type = IKE_CFG_REPLY, .nattr = 2 };
+	struct ike_ts_pld    ts = { .nts = 2 };
 
 	cp.attr[0].type = IKE_CP_INTERNAL_IP4_ADDRESS;
 	cp.attr[0].val.p = ip4;
 	cp.attr[0].val.len = 4;
-	cp.attr[1].type = IKE_CP_INTERNAL_IP4_DNS;	/* empty: a request */
+	cp.attr[1].type = IKE_CP_INTERNAL_IP4_DNS; /* empty: a request */
 	ts.ts[0].type = IKE_TS_IPV4_ADDR_RANGE;
 	ts.ts[0].eport = 65535;
 	memcpy(ts.ts[0].start, ip4, 4);
@@ -84,17 +94,23 @@ build_all(struct buf *b, uint8_t *first)
 	assert_int_equal(ike_pld_add_ke(&c, IKE_KE_ECP256, ke, sizeof(ke)), 0);
 	assert_int_equal(ike_pld_add_nonce(&c, nonce, sizeof(nonce)), 0);
 	assert_int_equal(ike_pld_add_notify(&c, IKE_PROTO_NONE, NULL, 0,
-	    IKE_N_NAT_DETECTION_SOURCE_IP, nonce, 20), 0);
+			     IKE_N_NAT_DETECTION_SOURCE_IP, nonce, 20),
+	    0);
 	assert_int_equal(ike_pld_add_notify(&c, IKE_PROTO_ESP, spis, 4,
-	    IKE_N_REKEY_SA, NULL, 0), 0);
+			     IKE_N_REKEY_SA, NULL, 0),
+	    0);
 	assert_int_equal(ike_pld_add_id(&c, IKE_PL_IDI, IKE_ID_FQDN,
-	    (const uint8_t *)"ue.example", 10), 0);
-	assert_int_equal(ike_pld_add_id(&c, IKE_PL_IDR, IKE_ID_IPV4_ADDR,
-	    ip4, 4), 0);
+			     (const uint8_t *)"ue.example", 10),
+	    0);
+	assert_int_equal(ike_pld_add_id(&c, IKE_PL_IDR, IKE_ID_IPV4_ADDR, ip4,
+			     4),
+	    0);
 	assert_int_equal(ike_pld_add_cert(&c, IKE_PL_CERT, IKE_CERT_X509_SIG,
-	    ke, 30), 0);
-	assert_int_equal(ike_pld_add_cert(&c, IKE_PL_CERTREQ,
-	    IKE_CERT_X509_SIG, nonce, 20), 0);
+			     ke, 30),
+	    0);
+	assert_int_equal(ike_pld_add_cert(&c, IKE_PL_CERTREQ, IKE_CERT_X509_SIG,
+			     nonce, 20),
+	    0);
 	assert_int_equal(ike_pld_add_auth(&c, IKE_AUTH_PSK, nonce, 32), 0);
 	assert_int_equal(ike_pld_add_eap(&c, eap, sizeof(eap)), 0);
 	assert_int_equal(ike_pld_add_cp(&c, &cp), 0);
@@ -162,16 +178,16 @@ check_all(const struct ike_pld *p)
 	assert_int_equal(p->del.nspi, 2);
 	assert_memory_equal(p->del.spis.p, spis, 8);
 	for (uint8_t t = IKE_PL_SA; t <= IKE_PL_EAP; t++)
-		assert_int_equal(IKE_PLD_HAS(p, t), t != IKE_PL_VENDOR &&
-		    t != IKE_PL_SK);
+		assert_int_equal(IKE_PLD_HAS(p, t),
+		    t != IKE_PL_VENDOR && t != IKE_PL_SK);
 }
 
 static void
 test_round_trip(void **state)
 {
-	struct buf	 b;
-	uint8_t		 first;
-	struct ike_pld	*p = malloc(sizeof(*p));
+	struct buf	b;
+	uint8_t		first;
+	struct ike_pld *p = malloc(sizeof(*p));
 
 	assert_non_null(p);
 	build_all(&b, &first);
@@ -185,9 +201,9 @@ test_round_trip(void **state)
 static void
 test_truncations(void **state)
 {
-	struct buf	 b;
-	uint8_t		 first, *cp;
-	struct ike_pld	*p = malloc(sizeof(*p));
+	struct buf	b;
+	uint8_t		first, *cp;
+	struct ike_pld *p = malloc(sizeof(*p));
 
 	assert_non_null(p);
 	build_all(&b, &first);
@@ -209,10 +225,10 @@ test_truncations(void **state)
 static void
 test_bit_flips(void **state)
 {
-	struct buf	 b;
-	uint8_t		 first, *cp;
-	struct ike_pld	*p = malloc(sizeof(*p));
-	size_t		 ok = 0;
+	struct buf	b;
+	uint8_t		first, *cp;
+	struct ike_pld *p = malloc(sizeof(*p));
+	size_t		ok = 0;
 
 	assert_non_null(p);
 	build_all(&b, &first);
@@ -226,7 +242,7 @@ test_bit_flips(void **state)
 		else
 			assert_true(p->err != 0);
 	}
-	assert_true(ok > 0 && ok < b.len * 8);	/* data flips parse */
+	assert_true(ok > 0 && ok < b.len * 8); /* data flips parse */
 	free(cp);
 	free(p);
 	buf_free(&b);
@@ -236,26 +252,52 @@ static void
 test_critical(void **state)
 {
 	/* Nonce -> unknown type 200 -> end. */
-	uint8_t		 chain[] = {
-		200, 0, 0, 20, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
-		15, 16,
-		0, 0, 0, 6, 0xde, 0xad,
+	uint8_t chain[] = {
+		200,
+		0,
+		0,
+		20,
+		1,
+		2,
+		3,
+		4,
+		5,
+		6,
+		7,
+		8,
+		9,
+		10,
+		11,
+		12,
+		13,
+		14,
+		15,
+		16,
+		0,
+		0,
+		0,
+		6,
+		0xde,
+		0xad,
 	};
-	struct ike_pld	*p = malloc(sizeof(*p));
+	struct ike_pld *p = malloc(sizeof(*p));
 
 	assert_non_null(p);
-	assert_int_equal(ike_pld_parse(IKE_PL_NONCE, chain, sizeof(chain), p), 0);
+	assert_int_equal(ike_pld_parse(IKE_PL_NONCE, chain, sizeof(chain), p),
+	    0);
 	assert_int_equal(p->n, 2);
 	assert_int_equal(p->list[1].type, 200);
 	assert_int_equal(p->list[1].body.len, 2);
 	chain[21] = IKE_PLD_CRITICAL;
-	assert_int_equal(ike_pld_parse(IKE_PL_NONCE, chain, sizeof(chain), p), -1);
+	assert_int_equal(ike_pld_parse(IKE_PL_NONCE, chain, sizeof(chain), p),
+	    -1);
 	assert_int_equal(p->err, IKE_N_UNSUPPORTED_CRITICAL_PAYLOAD);
 	assert_int_equal(p->err_type, 200);
 	/* A known payload with the critical bit set is fine. */
 	chain[1] = IKE_PLD_CRITICAL;
 	chain[21] = 0;
-	assert_int_equal(ike_pld_parse(IKE_PL_NONCE, chain, sizeof(chain), p), 0);
+	assert_int_equal(ike_pld_parse(IKE_PL_NONCE, chain, sizeof(chain), p),
+	    0);
 	assert_true(p->list[0].critical);
 	/* Nonce twice. */
 	chain[0] = IKE_PL_NONCE;
@@ -276,23 +318,44 @@ static void
 test_sk_position(void **state)
 {
 	/* Notify (empty) -> SK(first inner = IDi, 8 body bytes). */
-	uint8_t		 chain[] = {
-		IKE_PL_SK, 0, 0, 8, 0, 0, 0x40, 0x00,
-		IKE_PL_IDI, 0, 0, 12, 1, 2, 3, 4, 5, 6, 7, 8,
+	uint8_t chain[] = {
+		IKE_PL_SK,
+		0,
+		0,
+		8,
+		0,
+		0,
+		0x40,
+		0x00,
+		IKE_PL_IDI,
+		0,
+		0,
+		12,
+		1,
+		2,
+		3,
+		4,
+		5,
+		6,
+		7,
+		8,
 	};
-	struct ike_pld	*p = malloc(sizeof(*p));
+	struct ike_pld *p = malloc(sizeof(*p));
 
 	assert_non_null(p);
-	assert_int_equal(ike_pld_parse(IKE_PL_NOTIFY, chain, sizeof(chain), p), 0);
+	assert_int_equal(ike_pld_parse(IKE_PL_NOTIFY, chain, sizeof(chain), p),
+	    0);
 	assert_true(IKE_PLD_HAS(p, IKE_PL_SK));
 	assert_int_equal(p->sk.first, IKE_PL_IDI);
 	assert_int_equal(p->sk.off, 12);
 	assert_int_equal(p->sk.body.len, 8);
 	/* SK not last: its length stops before the end of the data. */
 	chain[11] = 10;
-	assert_int_equal(ike_pld_parse(IKE_PL_NOTIFY, chain, sizeof(chain), p), -1);
+	assert_int_equal(ike_pld_parse(IKE_PL_NOTIFY, chain, sizeof(chain), p),
+	    -1);
 	chain[11] = 40;
-	assert_int_equal(ike_pld_parse(IKE_PL_NOTIFY, chain, sizeof(chain), p), -1);
+	assert_int_equal(ike_pld_parse(IKE_PL_NOTIFY, chain, sizeof(chain), p),
+	    -1);
 	free(p);
 }
 
@@ -309,9 +372,12 @@ test_malformed(void **state)
 
 	assert_non_null(p);
 	assert_int_equal(ike_pld_parse(IKE_PL_NONCE, shortnonce,
-	    sizeof(shortnonce), p), -1);
-	assert_int_equal(ike_pld_parse(IKE_PL_EAP, badeap, sizeof(badeap), p), -1);
-	assert_int_equal(ike_pld_parse(IKE_PL_DELETE, baddel, sizeof(baddel), p),
+			     sizeof(shortnonce), p),
+	    -1);
+	assert_int_equal(ike_pld_parse(IKE_PL_EAP, badeap, sizeof(badeap), p),
+	    -1);
+	assert_int_equal(ike_pld_parse(IKE_PL_DELETE, baddel, sizeof(baddel),
+			     p),
 	    -1);
 	assert_int_equal(ike_pld_parse(IKE_PL_KE, zerolen, sizeof(zerolen), p),
 	    -1);
@@ -337,20 +403,20 @@ test_malformed(void **state)
 static void
 test_back_patch(void **state)
 {
-	struct buf		b;
-	struct ike_chain	c;
-	size_t			s;
+	struct buf	 b;
+	struct ike_chain c;
+	size_t		 s;
 
 	buf_init(&b, 4096);
-	assert_int_equal(buf_add_u8(&b, 0xee), 0);	/* "header" byte */
+	assert_int_equal(buf_add_u8(&b, 0xee), 0); /* "header" byte */
 	ike_chain_init(&c, &b, 0);
 	assert_int_equal(ike_pld_begin(&c, IKE_PL_VENDOR, 0, &s), 0);
 	assert_int_equal(buf_add(&b, "abc", 3), 0);
 	assert_int_equal(ike_pld_end(&c, s), 0);
 	assert_int_equal(ike_pld_add_nonce(&c, nonce, 16), 0);
 	assert_int_equal(b.data[0], IKE_PL_VENDOR);
-	assert_int_equal(b.data[1], IKE_PL_NONCE);	/* patched next */
-	assert_int_equal(b.data[4], 7);			/* patched length */
+	assert_int_equal(b.data[1], IKE_PL_NONCE); /* patched next */
+	assert_int_equal(b.data[4], 7);		   /* patched length */
 	assert_int_equal(b.data[8], IKE_PL_NONE);
 	assert_int_equal(b.data[11], 20);
 	buf_free(&b);
@@ -361,9 +427,9 @@ test_back_patch(void **state)
 static void
 offer(struct ike_sa_pld *sa, const struct ike_prop_desc *d, size_t n)
 {
-	struct buf		 b;
-	struct ike_chain	 c;
-	struct ike_pld		*p = malloc(sizeof(*p));
+	struct buf	 b;
+	struct ike_chain c;
+	struct ike_pld	*p = malloc(sizeof(*p));
 
 	assert_non_null(p);
 	buf_init(&b, 4096);
@@ -378,10 +444,10 @@ offer(struct ike_sa_pld *sa, const struct ike_prop_desc *d, size_t n)
 static void
 test_choose(void **state)
 {
-	struct ike_sa_pld	sa;
-	struct ike_prop_desc	both[2] = { prop_qkd(), prop_dh() };
-	struct ike_prop_desc	qkd = prop_qkd(), dh = prop_dh(), ch;
-	struct ike_prop_desc	dh14 = prop_dh();
+	struct ike_sa_pld    sa;
+	struct ike_prop_desc both[2] = { prop_qkd(), prop_dh() };
+	struct ike_prop_desc qkd = prop_qkd(), dh = prop_dh(), ch;
+	struct ike_prop_desc dh14 = prop_dh();
 
 	/* A qkd peer meets a qkd policy. */
 	offer(&sa, &qkd, 1);
@@ -404,14 +470,16 @@ test_choose(void **state)
 	assert_int_equal(ch.ke[0], IKE_KE_CURVE25519);
 	/* Peer preference first: policy [dh, qkd] still gets proposal 1. */
 	assert_int_equal(ike_sa_choose(&sa, (struct ike_prop_desc[]){ dh, qkd },
-	    2, &ch), 0);
+			     2, &ch),
+	    0);
 	assert_int_equal(ch.num, 1);
 	/* Key length must match. */
 	qkd.encr_bits = 128;
 	assert_int_equal(ike_sa_choose(&sa, &qkd, 1, &ch), -1);
 	/* Unknown transform type or attribute: proposal skipped. */
 	offer(&sa, both, 1);
-	sa.prop[0].xf[sa.prop[0].nxf++] = (struct ike_xform){ .type = 6, .id = 1 };
+	sa.prop[0].xf[sa.prop[0].nxf++] =
+	    (struct ike_xform){ .type = 6, .id = 1 };
 	assert_int_equal(ike_sa_choose(&sa, both, 1, &ch), -1);
 	sa.prop[0].nxf--;
 	sa.prop[0].xf[0].bad_attr = 1;
@@ -423,11 +491,11 @@ test_choose(void **state)
 static void
 test_choose_esp(void **state)
 {
-	struct ike_sa_pld	sa;
-	struct ike_prop_desc	esp = prop_esp(), ch, pfs = prop_esp();
+	struct ike_sa_pld    sa;
+	struct ike_prop_desc esp = prop_esp(), ch, pfs = prop_esp();
 
 	offer(&sa, &esp, 1);
-	assert_int_equal(sa.prop[0].nxf, 2);		/* ENCR + ESN */
+	assert_int_equal(sa.prop[0].nxf, 2); /* ENCR + ESN */
 	assert_int_equal(sa.prop[0].xf[1].type, IKE_XF_ESN);
 	assert_int_equal(ike_sa_choose(&sa, &esp, 1, &ch), 0);
 	assert_int_equal(ch.spi_len, 4);
@@ -450,20 +518,20 @@ test_choose_esp(void **state)
 static void
 test_check_reply(void **state)
 {
-	struct ike_prop_desc	mine[2] = { prop_qkd(), prop_dh() };
-	struct ike_prop_desc	ch, ch2;
-	struct ike_sa_pld	offered, reply;
+	struct ike_prop_desc mine[2] = { prop_qkd(), prop_dh() };
+	struct ike_prop_desc ch, ch2;
+	struct ike_sa_pld    offered, reply;
 
 	offer(&offered, mine, 2);
 	assert_int_equal(ike_sa_choose(&offered, &mine[1], 1, &ch), 0);
-	offer(&reply, &ch, 1);			/* responder echoes its choice */
+	offer(&reply, &ch, 1); /* responder echoes its choice */
 	assert_int_equal(reply.prop[0].num, 2);
 	assert_int_equal(ike_sa_check_reply(&reply, mine, 2, &ch2), 0);
 	assert_int_equal(ch2.ke[0], ch.ke[0]);
 	assert_int_equal(ch2.num, 2);
 	/* Two proposals, or two of a type, or not what we offered: refused. */
 	assert_int_equal(ike_sa_check_reply(&offered, mine, 2, &ch2), -1);
-	offer(&reply, &mine[1], 1);		/* three KE transforms */
+	offer(&reply, &mine[1], 1); /* three KE transforms */
 	assert_int_equal(ike_sa_check_reply(&reply, mine, 2, &ch2), -1);
 	ch.ke[0] = IKE_KE_MODP2048;
 	offer(&reply, &ch, 1);

@@ -17,19 +17,17 @@
 #include "common/buf.h"
 #include "kmsd/metrics.h"
 
-static const char *const le[] = {
-	"0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1",
-	"0.25", "0.5", "1", "2.5", "5", "+Inf"
-};
-#define NLE	(sizeof(le) / sizeof(le[0]))
-#define HIST	"kmsd_upstream_request_duration_seconds"
+static const char *const le[] = { "0.0005", "0.001", "0.0025", "0.005", "0.01",
+	"0.025", "0.05", "0.1", "0.25", "0.5", "1", "2.5", "5", "+Inf" };
+#define NLE  (sizeof(le) / sizeof(le[0]))
+#define HIST "kmsd_upstream_request_duration_seconds"
 
 /* The whole exposition as a NUL-terminated string (free()). */
 static char *
 render(const struct metrics_pool_gauge *g, size_t ng, int up)
 {
-	struct buf	 b;
-	char		*s;
+	struct buf b;
+	char	  *s;
 
 	buf_init(&b, 1 << 20);
 	assert_int_equal(metrics_render(&b, g, ng, up), 0);
@@ -44,8 +42,8 @@ render(const struct metrics_pool_gauge *g, size_t ng, int up)
 static double
 val(const char *text, const char *series)
 {
-	size_t		 n = strlen(series);
-	const char	*p = text;
+	size_t	    n = strlen(series);
+	const char *p = text;
 
 	while ((p = strstr(p, series)) != NULL) {
 		if ((p == text || p[-1] == '\n') && p[n] == ' ')
@@ -58,8 +56,8 @@ val(const char *text, const char *series)
 static double
 now_val(const char *series)
 {
-	char	*s = render(NULL, 0, 0);
-	double	 v = val(s, series);
+	char  *s = render(NULL, 0, 0);
+	double v = val(s, series);
 
 	free(s);
 	return v;
@@ -68,9 +66,12 @@ now_val(const char *series)
 static void
 test_requests(void **state)
 {
-	const char *enc200 = "kmsd_requests_total{endpoint=\"enc_keys\",code=\"200\"}";
-	const char *dec_other = "kmsd_requests_total{endpoint=\"dec_keys\",code=\"other\"}";
-	const char *st401 = "kmsd_requests_total{endpoint=\"status\",code=\"401\"}";
+	const char *enc200 =
+	    "kmsd_requests_total{endpoint=\"enc_keys\",code=\"200\"}";
+	const char *dec_other =
+	    "kmsd_requests_total{endpoint=\"dec_keys\",code=\"other\"}";
+	const char *st401 =
+	    "kmsd_requests_total{endpoint=\"status\",code=\"401\"}";
 	const char *keys = "kmsd_keys_served_total{endpoint=\"enc_keys\"}";
 	double a = now_val(enc200), b = now_val(dec_other), c = now_val(st401);
 	double k = now_val(keys);
@@ -105,8 +106,8 @@ test_fresh_exact(void **state)
 	    "\nkmsd_requests_total{endpoint=\"other\",code=\"404\"} 2\n"));
 	assert_non_null(strstr(s,
 	    "\nkmsd_requests_total{endpoint=\"other\",code=\"405\"} 0\n"));
-	assert_non_null(strstr(s,
-	    "\nkmsd_upstream_errors_total{endpoint=\"other\"} 1\n"));
+	assert_non_null(
+	    strstr(s, "\nkmsd_upstream_errors_total{endpoint=\"other\"} 1\n"));
 	assert_non_null(strstr(s, "\nkmsd_upstream_up 1\n"));
 	free(s);
 	s = render(NULL, 0, 0);
@@ -123,8 +124,8 @@ test_pool(void **state)
 	};
 	const char *hit = "kmsd_pool_requests_total{result=\"hit\"}";
 	const char *miss = "kmsd_pool_requests_total{result=\"miss\"}";
-	double h = now_val(hit), m = now_val(miss);
-	char *s;
+	double	    h = now_val(hit), m = now_val(miss);
+	char	   *s;
 
 	(void)state;
 	metrics_pool_hit(1);
@@ -147,13 +148,13 @@ test_pool(void **state)
 static void
 hist_now(double *b, double *sum, double *count)
 {
-	char	*s = render(NULL, 0, 0), name[128];
+	char *s = render(NULL, 0, 0), name[128];
 
 	for (size_t i = 0; i < NLE; i++) {
 		snprintf(name, sizeof(name), HIST "_bucket{le=\"%s\"}", le[i]);
 		b[i] = val(s, name);
 		assert_true(b[i] >= 0);
-		assert_true(i == 0 || b[i] >= b[i - 1]);	/* cumulative */
+		assert_true(i == 0 || b[i] >= b[i - 1]); /* cumulative */
 	}
 	*sum = val(s, HIST "_sum");
 	*count = val(s, HIST "_count");
@@ -166,9 +167,12 @@ test_histogram(void **state)
 {
 	/* 0.0003 -> le 0.0005; 0.003 -> 0.005; 0.7 -> 1; 0.5 on the bound
 	 * -> 0.5; 10 -> +Inf. */
-	static const int want[NLE] = { 1, 1, 1, 2, 2, 2, 2, 2, 2, 3, 4, 4, 4, 5 };
-	const char *ok = "kmsd_upstream_requests_total{endpoint=\"enc_keys\",result=\"ok\"}";
-	const char *bad = "kmsd_upstream_requests_total{endpoint=\"dec_keys\",result=\"error\"}";
+	static const int want[NLE] = { 1, 1, 1, 2, 2, 2, 2, 2, 2, 3, 4, 4, 4,
+		5 };
+	const char	*ok =
+	    "kmsd_upstream_requests_total{endpoint=\"enc_keys\",result=\"ok\"}";
+	const char *bad =
+	    "kmsd_upstream_requests_total{endpoint=\"dec_keys\",result=\"error\"}";
 	double b0[NLE], b1[NLE], s0, s1, c0, c1, ok0, bad0;
 
 	(void)state;
@@ -193,7 +197,7 @@ static void
 test_escape(void **state)
 {
 	struct metrics_pool_gauge g = { "a\\b\"c\nd", "plain", 7, 1, 2 };
-	char *s;
+	char			 *s;
 
 	(void)state;
 	s = render(&g, 1, 1);
@@ -213,7 +217,7 @@ test_format(void **state)
 	s = render(&g, 1, 1);
 	assert_true(strlen(s) > 0 && s[strlen(s) - 1] == '\n');
 	for (line = strtok_r(s, "\n", &save); line != NULL;
-	    line = strtok_r(NULL, "\n", &save)) {
+	     line = strtok_r(NULL, "\n", &save)) {
 		if (strncmp(line, "# HELP ", 7) == 0)
 			continue;
 		if (sscanf(line, "# TYPE %127s %127s", fam, type) == 2) {
@@ -241,7 +245,7 @@ test_bound(void **state)
 	buf_init(&b, 200);
 	assert_int_equal(buf_add(&b, "x", 1), 0);
 	assert_int_equal(metrics_render(&b, NULL, 0, 1), -1);
-	assert_int_equal(b.len, 1);		/* nothing half-written */
+	assert_int_equal(b.len, 1); /* nothing half-written */
 	buf_free(&b);
 }
 
@@ -260,8 +264,9 @@ static void
 test_threads(void **state)
 {
 	const char *r = "kmsd_requests_total{endpoint=\"status\",code=\"503\"}";
-	const char *u = "kmsd_upstream_requests_total{endpoint=\"other\",result=\"ok\"}";
-	double r0 = now_val(r), u0 = now_val(u);
+	const char *u =
+	    "kmsd_upstream_requests_total{endpoint=\"other\",result=\"ok\"}";
+	double	  r0 = now_val(r), u0 = now_val(u);
 	pthread_t t[4];
 
 	(void)state;

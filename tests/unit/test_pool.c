@@ -12,9 +12,9 @@
 static void
 test_round_trip(void **state)
 {
-	struct fx *f = *state;
+	struct fx   *f = *state;
 	struct pool *p = fx_open(f);
-	uint64_t now = time_real_ms();
+	uint64_t     now = time_real_ms();
 
 	add(p, "sae-a", "sae-b", 0, 40, now, 0);
 	assert_int_equal(pool_count(p, "sae-a", "sae-b"), 40);
@@ -41,9 +41,9 @@ test_round_trip(void **state)
 static void
 test_all_or_nothing(void **state)
 {
-	struct fx *f = *state;
+	struct fx   *f = *state;
 	struct pool *p = fx_open(f);
-	uint64_t now = time_real_ms();
+	uint64_t     now = time_real_ms();
 
 	add(p, "sae-a", "sae-b", 0, 5, now, 0);
 	take_short(p, "sae-a", "sae-b", 6);
@@ -60,9 +60,9 @@ test_all_or_nothing(void **state)
 static void
 test_pairs(void **state)
 {
-	struct fx *f = *state;
+	struct fx   *f = *state;
 	struct pool *p = fx_open(f);
-	uint64_t now = time_real_ms();
+	uint64_t     now = time_real_ms();
 
 	add(p, "sae-a", "sae-b", 0, 20, now, 0);
 	add(p, "sae-a", "sae-c", 20, 20, now, 0);
@@ -86,9 +86,9 @@ test_pairs(void **state)
 static void
 test_ttl(void **state)
 {
-	struct fx *f = *state;
+	struct fx   *f = *state;
 	struct pool *p;
-	uint64_t now = time_real_ms();
+	uint64_t     now = time_real_ms();
 
 	f->cfg.ttl_s = 60;
 	p = fx_open(f);
@@ -105,7 +105,7 @@ test_ttl(void **state)
 	/* pool_expire counts disk and lease. */
 	add(p, "sae-a", "sae-c", 20, 3, now - 120000, 0);
 	add(p, "sae-a", "sae-c", 23, 30, now, 0);
-	take_expect(p, "sae-a", "sae-c", 1, 23);	/* 15 leased, 14 on disk */
+	take_expect(p, "sae-a", "sae-c", 1, 23); /* 15 leased, 14 on disk */
 	assert_int_equal(pool_expire(p, now), 0);
 	assert_int_equal(pool_count(p, "sae-a", "sae-c"), 29);
 	assert_int_equal(pool_expire(p, now + 61000), 29);
@@ -128,9 +128,9 @@ test_ttl(void **state)
 static void
 test_add_errors(void **state)
 {
-	struct fx *f = *state;
-	struct pool *p = fx_open(f);
-	uint64_t now = time_real_ms();
+	struct fx	*f = *state;
+	struct pool	*p = fx_open(f);
+	uint64_t	 now = time_real_ms();
 	struct etsi_keys k;
 
 	add(p, "sae-a", "sae-b", 0, 20, now, 0);
@@ -146,7 +146,7 @@ test_add_errors(void **state)
 	assert_int_equal(pool_count(p, "sae-a", "sae-b"), 20);
 	/* Already on disk (even for another pair), and already leased. */
 	add(p, "sae-a", "sae-c", 19, 2, now, -1);
-	take_expect(p, "sae-a", "sae-b", 1, 0);		/* 1..15 leased */
+	take_expect(p, "sae-a", "sae-b", 1, 0); /* 1..15 leased */
 	add(p, "sae-a", "sae-b", 5, 1, now, -1);
 	assert_int_equal(pool_count(p, "sae-a", "sae-b"), 19);
 	assert_int_equal(pool_count(p, "sae-a", "sae-c"), 0);
@@ -162,13 +162,13 @@ test_add_errors(void **state)
 static void
 test_reopen(void **state)
 {
-	struct fx *f = *state;
+	struct fx   *f = *state;
 	struct pool *p = fx_open(f);
-	uint64_t now = time_real_ms();
+	uint64_t     now = time_real_ms();
 
 	add_rows(p, "sae-a", "sae-b", 0, 50, now, 1);
 	add_rows(p, "sae-a", "sae-c", 50, 10, now, 1);
-	take_expect(p, "sae-a", "sae-b", 5, 0);		/* leases 0..15 */
+	take_expect(p, "sae-a", "sae-b", 5, 0); /* leases 0..15 */
 	pool_close(p);
 	/* A graceful close puts the unserved rest of the lease back on disk,
 	 * after the rows already there; nothing served comes back. */
@@ -190,11 +190,11 @@ test_reopen(void **state)
 static void
 test_id_set(void **state)
 {
-	struct fx *f = *state;
-	static int served[NKEYS];
+	struct fx   *f = *state;
+	static int   served[NKEYS];
 	struct pool *p = fx_open(f);
-	uint64_t now = time_real_ms();
-	size_t i, left;
+	uint64_t     now = time_real_ms();
+	size_t	     i, left;
 
 	memset(served, 0, sizeof(served));
 	for (i = 0; i < 3000; i += 500)
@@ -221,8 +221,8 @@ test_id_set(void **state)
 /* ------------------------------------------------------------ ids codec */
 
 struct ids_got {
-	char	id[4][ETSI_KEY_ID_MAX + 1];
-	size_t	n;
+	char   id[4][ETSI_KEY_ID_MAX + 1];
+	size_t n;
 };
 
 static void
@@ -242,26 +242,26 @@ static void
 test_ids_codec(void **state)
 {
 	static const struct {
-		const char	*text;
-		size_t		 n;		/* the row's count; 0: any */
-		int		 rc;
-		const char	*first;		/* the first ID if rc == 0 */
+		const char *text;
+		size_t	    n; /* the row's count; 0: any */
+		int	    rc;
+		const char *first; /* the first ID if rc == 0 */
 	} c[] = {
 		{ "[\"key-0000\"]", 1, 0, "key-0000" },
 		{ "[\"a\\\"b\",\"c\\\\d\",\"e\\u0001f\"]", 3, 0, "a\"b" },
 		{ "[\"x\",\"y\"]", 0, 0, "x" },
-		{ "[\"x\",\"y\"]", 1, -1, NULL },		/* count */
-		{ "[]", 0, -1, NULL },
-		{ "[\"\"]", 0, -1, NULL },			/* empty ID */
-		{ "[\"a\\u0000b\"]", 0, -1, NULL },		/* NUL */
-		{ "[1]", 0, -1, NULL },
-		{ "{\"a\":\"b\"}", 0, -1, NULL },
-		{ "[\"x\"] x", 0, -1, NULL },			/* trailing */
-		{ "[\"x\"", 0, -1, NULL },			/* truncated */
+		{ "[\"x\",\"y\"]", 1, -1, NULL },		  /* count */
+		{ "[]", 0, -1, NULL }, { "[\"\"]", 0, -1, NULL }, /* empty ID */
+		{ "[\"a\\u0000b\"]", 0, -1, NULL },		  /* NUL */
+		{ "[1]", 0, -1, NULL }, { "{\"a\":\"b\"}", 0, -1, NULL },
+		{ "[\"x\"] x", 0, -1, NULL }, /* trailing */
+		{ "[\"x\"", 0, -1, NULL },    /* truncated */
 		{ "[\"0123456789012345678901234567890123456789012345678901234"
-		  "567890123\"]", 0, 0, NULL },			/* 64 bytes */
+		  "567890123\"]",
+		    0, 0, NULL }, /* 64 bytes */
 		{ "[\"0123456789012345678901234567890123456789012345678901234"
-		  "5678901234\"]", 0, -1, NULL },		/* 65 bytes */
+		  "5678901234\"]",
+		    0, -1, NULL }, /* 65 bytes */
 	};
 
 	(void)state;
@@ -269,18 +269,20 @@ test_ids_codec(void **state)
 		struct ids_got g = { .n = 0 };
 
 		assert_int_equal(pool_ids_decode(c[i].text, strlen(c[i].text),
-		    c[i].n, ids_got_one, &g), c[i].rc);
+				     c[i].n, ids_got_one, &g),
+		    c[i].rc);
 		if (c[i].rc == -1)
 			assert_int_equal(g.n, 0);
 		if (c[i].first != NULL)
 			assert_string_equal(g.id[0], c[i].first);
 	}
 	{
-		const char *t = "[\"a\\\"b\",\"c\\\\d\",\"e\\u0001f\"]";
+		const char    *t = "[\"a\\\"b\",\"c\\\\d\",\"e\\u0001f\"]";
 		struct ids_got g = { .n = 0 };
 
 		assert_int_equal(pool_ids_decode(t, strlen(t), 3, ids_got_one,
-		    &g), 0);
+				     &g),
+		    0);
 		assert_string_equal(g.id[1], "c\\d");
 		assert_string_equal(g.id[2], "e\001f");
 	}
@@ -293,15 +295,15 @@ static void
 test_refuse_config(void **state)
 {
 	static const struct {
-		unsigned	key_bytes, lease_size, ttl_s;
+		unsigned key_bytes, lease_size, ttl_s;
 	} bad[] = {
-		{ KB, LEASE, 0 },		/* no lifetime */
-		{ KB, 0, 3600 },		/* no lease */
-		{ 0, LEASE, 3600 },		/* no key size */
+		{ KB, LEASE, 0 },   /* no lifetime */
+		{ KB, 0, 3600 },    /* no lease */
+		{ 0, LEASE, 3600 }, /* no key size */
 	};
-	struct fx *f = *state;
+	struct fx   *f = *state;
 	struct pool *p = fx_open(f);
-	char err[256];
+	char	     err[256];
 
 	add(p, "sae-a", "sae-b", 0, 5, time_real_ms(), 0);
 	pool_close(p);
@@ -343,12 +345,12 @@ test_refuse_layout(void **state)
 		"VALUES('key_bytes', 32);",
 	};
 	struct fx *f = *state;
-	char err[256];
+	char	   err[256];
 
 	for (size_t i = 0; i < sizeof(old) / sizeof(old[0]); i++) {
 		struct pool_cfg c = f->cfg;
-		char path[160];
-		sqlite3 *db;
+		char		path[160];
+		sqlite3	       *db;
 
 		snprintf(path, sizeof(path), "%s/old%zu.db", f->dir, i);
 		assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
@@ -369,11 +371,11 @@ test_refuse_layout(void **state)
 static void
 test_timing(void **state)
 {
-	struct fx *f = *state;
+	struct fx	*f = *state;
 	struct etsi_keys out;
-	struct pool *p;
-	uint64_t t0, t_lease = 0, t_refill = 0;
-	size_t n_lease = 0, n_refill = 0, i, left = 0;
+	struct pool	*p;
+	uint64_t	 t0, t_lease = 0, t_refill = 0;
+	size_t		 n_lease = 0, n_refill = 0, i, left = 0;
 
 	f->cfg.lease_size = 256;
 	p = fx_open(f);
@@ -400,7 +402,7 @@ test_timing(void **state)
 		etsi_keys_free(&out);
 	}
 	print_message("# pool_take(13) from the lease: %.2f us avg over %zu; "
-	    "with a 256-key refill: %.1f us avg over %zu\n",
+		      "with a 256-key refill: %.1f us avg over %zu\n",
 	    (double)t_lease / (double)n_lease / 1e3, n_lease,
 	    (double)t_refill / (double)n_refill / 1e3, n_refill);
 	pool_close(p);
@@ -423,7 +425,7 @@ test_timing(void **state)
 		etsi_keys_free(&out);
 	}
 	print_message("# pool_take(13) with background leases: %.2f us avg; "
-	    "pool_prefetch: %.1f us avg per take\n",
+		      "pool_prefetch: %.1f us avg per take\n",
 	    (double)t_lease / (double)i / 1e3,
 	    (double)t_refill / (double)i / 1e3);
 	pool_close(p);

@@ -12,11 +12,11 @@ static void
 test_crash(void **state)
 {
 	static const size_t never[][2] = { { 21, 31 }, { 34, 47 } };
-	struct fx *f = *state;
-	static int served[NKEYS];
-	struct pool *p = fx_open(f);
-	int fd, st;
-	pid_t pid;
+	struct fx	   *f = *state;
+	static int	    served[NKEYS];
+	struct pool	   *p = fx_open(f);
+	int		    fd, st;
+	pid_t		    pid;
 
 	memset(served, 0, sizeof(served));
 	add_rows(p, "sae-a", "sae-b", 0, 100, time_real_ms(), 1);
@@ -46,23 +46,23 @@ static void
 test_batches(void **state)
 {
 	static const size_t never[][2] = {
-		{ 85, 119 },		/* the child's unserved */
-		{ 125, 159 },		/* p's memory at close */
+		{ 85, 119 },  /* the child's unserved */
+		{ 125, 159 }, /* p's memory at close */
 	};
-	struct fx *f = *state;
-	static int served[NKEYS];
+	struct fx   *f = *state;
+	static int   served[NKEYS];
 	struct pool *p = fx_open(f);
-	uint64_t now = time_real_ms();
+	uint64_t     now = time_real_ms();
 
 	memset(served, 0, sizeof(served));
 	for (size_t i = 0; i < 200; i += 40)
-		add(p, "sae-a", "sae-b", i, 40, now, 0);	/* 5 rows */
+		add(p, "sae-a", "sae-b", i, 40, now, 0); /* 5 rows */
 	assert_int_equal(pool_count(p, "sae-a", "sae-b"), 200);
-	take_ids(p, 3, served);		/* leases row 0..39 */
+	take_ids(p, 3, served); /* leases row 0..39 */
 	assert_int_equal(pool_count(p, "sae-a", "sae-b"), 197);
-	assert_int_equal(pool_prefetch(p, "sae-a", "sae-b"), 0);   /* 37: none */
-	take_ids(p, 6, served);		/* 31 left */
-	assert_int_equal(pool_prefetch(p, "sae-a", "sae-b"), 0);   /* 40..79 */
+	assert_int_equal(pool_prefetch(p, "sae-a", "sae-b"), 0); /* 37: none */
+	take_ids(p, 6, served);					 /* 31 left */
+	assert_int_equal(pool_prefetch(p, "sae-a", "sae-b"), 0); /* 40..79 */
 	assert_int_equal(pool_count(p, "sae-a", "sae-b"), 191);
 	/* A child leases row 80..119, serves 80..84, is killed. */
 	crash_kill(f, 5, "kill", served);
@@ -78,8 +78,8 @@ test_batches(void **state)
 static void
 test_big_batch(void **state)
 {
-	struct fx *f = *state;
-	uint64_t now = time_real_ms();
+	struct fx   *f = *state;
+	uint64_t     now = time_real_ms();
 	struct pool *p;
 
 	f->cfg.lease_size = 1;
@@ -98,22 +98,22 @@ test_big_batch(void **state)
 
 /* ---------------------------------------------------------- concurrency */
 
-#define NTHREADS	4
-#define NCONC		2600
+#define NTHREADS 4
+#define NCONC	 2600
 
 struct taker {
-	struct pool	*p;
-	size_t		 n;
-	int		 ids[NKEYS];
-	int		 bad;
+	struct pool *p;
+	size_t	     n;
+	int	     ids[NKEYS];
+	int	     bad;
 };
 
 static void *
 taker_main(void *arg)
 {
-	struct taker *t = arg;
+	struct taker	*t = arg;
 	struct etsi_keys out;
-	int rc;
+	int		 rc;
 
 	while ((rc = pool_take(t->p, "sae-a", "sae-b", 13, &out)) == 0) {
 		for (size_t i = 0; i < out.n; i++) {
@@ -148,7 +148,8 @@ takers_start(struct pool *p, struct taker *t, pthread_t *th)
 	for (int i = 0; i < NTHREADS; i++) {
 		memset(&t[i], 0, sizeof(t[i]));
 		t[i].p = p;
-		assert_int_equal(pthread_create(&th[i], NULL, taker_main, &t[i]),
+		assert_int_equal(pthread_create(&th[i], NULL, taker_main,
+				     &t[i]),
 		    0);
 	}
 }
@@ -158,7 +159,7 @@ static size_t
 takers_total(struct taker *t, pthread_t *th)
 {
 	static int seen[NKEYS];
-	size_t total = 0;
+	size_t	   total = 0;
 
 	memset(seen, 0, sizeof(seen));
 	for (int i = 0; i < NTHREADS; i++) {
@@ -176,11 +177,11 @@ takers_total(struct taker *t, pthread_t *th)
 static void
 test_threads(void **state)
 {
-	struct fx *f = *state;
+	struct fx	   *f = *state;
 	static struct taker t[NTHREADS];
-	pthread_t th[NTHREADS];
-	struct pool *p = fx_open(f);
-	size_t total;
+	pthread_t	    th[NTHREADS];
+	struct pool	   *p = fx_open(f);
+	size_t		    total;
 
 	add_conc(p);
 	takers_start(p, t, th);
@@ -203,10 +204,10 @@ count_notify(void *arg)
 static void
 test_prefetch(void **state)
 {
-	struct fx *f = *state;
+	struct fx   *f = *state;
 	struct pool *p = fx_open(f);
-	uint64_t now = time_real_ms();
-	int kicks = 0;
+	uint64_t     now = time_real_ms();
+	int	     kicks = 0;
 
 	/* Nothing to do: unknown pair, empty pair. */
 	assert_int_equal(pool_prefetch(p, "sae-q", "sae-r"), 0);
@@ -219,13 +220,13 @@ test_prefetch(void **state)
 	take_expect(p, "sae-a", "sae-b", 10, 0);
 	assert_int_equal(kicks, 0);
 	assert_int_equal(pool_prefetch(p, "sae-a", "sae-b"), 0);
-	take_expect(p, "sae-a", "sae-b", 7, 10);	/* 31 left: one kick */
+	take_expect(p, "sae-a", "sae-b", 7, 10); /* 31 left: one kick */
 	assert_int_equal(kicks, 1);
 	take_expect(p, "sae-a", "sae-b", 1, 17);
 	assert_int_equal(kicks, 1);
 	assert_int_equal(pool_count(p, "sae-a", "sae-b"), 182);
 	assert_int_equal(pool_prefetch(p, "sae-a", "sae-b"), 0);
-	take_expect(p, "sae-a", "sae-b", 1, 18);	/* 18..65: 47 left */
+	take_expect(p, "sae-a", "sae-b", 1, 18); /* 18..65: 47 left */
 	assert_int_equal(kicks, 1);
 	/* Served in order across prefetched leases and a synchronous one
 	 * (66..81), which leaves 3 in memory: it asks again. */
@@ -259,7 +260,7 @@ test_prefetch(void **state)
 static void
 test_prefetch_ttl(void **state)
 {
-	struct fx *f = *state;
+	struct fx   *f = *state;
 	struct pool *p;
 
 	f->cfg.ttl_s = 1;
@@ -282,11 +283,11 @@ static void
 test_crash_standby(void **state)
 {
 	static const size_t never[][2] = {
-		{ 53, 100 },		/* the child's unserved keys */
-		{ 106, 116 },		/* still in p's memory */
+		{ 53, 100 },  /* the child's unserved keys */
+		{ 106, 116 }, /* still in p's memory */
 	};
-	struct fx *f = *state;
-	static int served[NKEYS];
+	struct fx   *f = *state;
+	static int   served[NKEYS];
 	struct pool *p = fx_open(f);
 
 	memset(served, 0, sizeof(served));
@@ -307,10 +308,10 @@ test_crash_standby(void **state)
 
 /* Takers, a prefetcher and an adder at once: no key twice, exact count. */
 struct prefetcher {
-	struct pool	*p;
-	int		 stop;		/* __atomic */
-	int		 bad;
-	size_t		 added;
+	struct pool *p;
+	int	     stop; /* __atomic */
+	int	     bad;
+	size_t	     added;
 };
 
 static void *
@@ -328,7 +329,7 @@ static void *
 adder_main(void *arg)
 {
 	struct prefetcher *pf = arg;
-	struct etsi_keys k;
+	struct etsi_keys   k;
 
 	/* Keys NCONC.. in batches of 50, while the takers run. */
 	for (size_t b = NCONC; b + 50 <= NKEYS; b += 50) {
@@ -345,13 +346,13 @@ adder_main(void *arg)
 static void
 test_threads_prefetch(void **state)
 {
-	struct fx *f = *state;
+	struct fx	   *f = *state;
 	static struct taker t[NTHREADS];
-	struct prefetcher pf;
-	pthread_t th[NTHREADS], pth, ath;
-	struct pool *p;
-	size_t total;
-	int kicks = 0;
+	struct prefetcher   pf;
+	pthread_t	    th[NTHREADS], pth, ath;
+	struct pool	   *p;
+	size_t		    total;
+	int		    kicks = 0;
 
 	f->cfg.lease_size = 64;
 	p = fx_open(f);

@@ -12,11 +12,11 @@
 #include <sqlite3.h>
 
 struct rb {
-	struct fx	*f;
-	char		 copy[160], hwm[160], wal[160];
+	struct fx *f;
+	char	   copy[160], hwm[160], wal[160];
 };
 
-static int	served[NKEYS];
+static int served[NKEYS];
 
 static void
 copy_file(const char *from, const char *to)
@@ -50,10 +50,10 @@ static void
 step_copy(struct rb *r)
 {
 	struct pool *p = fx_open(r->f);
-	struct stat st;
+	struct stat  st;
 
 	add_rows(p, "sae-a", "sae-b", 0, 50, time_real_ms(), 1);
-	pool_close(p);			/* checkpointed: one file */
+	pool_close(p); /* checkpointed: one file */
 	copy_file(r->f->db, r->copy);
 	/* The mark file is private. */
 	assert_int_equal(stat(r->hwm, &st), 0);
@@ -116,12 +116,12 @@ static void
 step_killed(struct rb *r)
 {
 	static const size_t never[][2] = { { 300 + 5, 300 + LEASE - 1 } };
-	struct etsi_keys out;
-	struct pool *p;
+	struct etsi_keys    out;
+	struct pool	   *p;
 
 	memset(served, 0, sizeof(served));
 	p = fx_open(r->f);
-	take_expect(p, "sae-a", "sae-b", 3, 200);	/* empty it */
+	take_expect(p, "sae-a", "sae-b", 3, 200); /* empty it */
 	add_rows(p, "sae-a", "sae-b", 300, 40, time_real_ms(), 1);
 	pool_close(p);
 	copy_file(r->f->db, r->copy);
@@ -141,7 +141,7 @@ step_killed(struct rb *r)
 static void
 flip_byte(const char *path, long off)
 {
-	FILE *fp = fopen(path, "r+b");
+	FILE   *fp = fopen(path, "r+b");
 	uint8_t b;
 
 	assert_non_null(fp);
@@ -158,7 +158,7 @@ static void
 step_mark_file(struct rb *r)
 {
 	struct pool *p;
-	char err[256];
+	char	     err[256];
 
 	assert_int_equal(chmod(r->hwm, 0644), 0);
 	assert_null(pool_open(&r->f->cfg, err, sizeof(err)));
@@ -180,11 +180,14 @@ static void
 step_seq_edited(struct rb *r)
 {
 	struct pool *p;
-	sqlite3 *db;
+	sqlite3	    *db;
 
 	assert_int_equal(sqlite3_open(r->f->db, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "UPDATE batches SET id = id + 1000 "
-	    "WHERE ids = '[\"key-0200\"]'", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+			     "UPDATE batches SET id = id + 1000 "
+			     "WHERE ids = '[\"key-0200\"]'",
+			     NULL, NULL, NULL),
+	    SQLITE_OK);
 	assert_int_equal(sqlite3_changes(db), 1);
 	sqlite3_close(db);
 	p = fx_open(r->f);

@@ -30,24 +30,27 @@ static const struct sealep_conf conf = {
 };
 
 struct fx {
-	char		 dir[64];
-	char		 path[128];
-	uint8_t		 kek[SEAL_KEK_LEN];
-	struct sqldb	 d;
-	struct sealep	*e;
+	char	       dir[64];
+	char	       path[128];
+	uint8_t	       kek[SEAL_KEK_LEN];
+	struct sqldb   d;
+	struct sealep *e;
 };
 
 /* Opens the database and a context (fresh: records the KEK check). */
 static struct sealep *
 fx_open(struct fx *f, const uint8_t kek[SEAL_KEK_LEN], int fresh)
 {
-	char err[256];
+	char	       err[256];
 	struct sealep *e;
 
-	assert_int_equal(sqldb_open(&f->d, f->path, "test", err,
-	    sizeof(err)), 0);
-	assert_int_equal(sqldb_exec(&f->d, SQLDB_META_SCHEMA
-	    "CREATE TABLE IF NOT EXISTS recs(ep INTEGER, ct BLOB);"), 0);
+	assert_int_equal(sqldb_open(&f->d, f->path, "test", err, sizeof(err)),
+	    0);
+	assert_int_equal(
+	    sqldb_exec(&f->d,
+		SQLDB_META_SCHEMA
+		"CREATE TABLE IF NOT EXISTS recs(ep INTEGER, ct BLOB);"),
+	    0);
 	assert_int_equal(sqldb_meta_init(&f->d, err, sizeof(err)), 0);
 	e = sealep_new(&f->d, &conf, kek, err, sizeof(err));
 	assert_non_null(e);
@@ -77,8 +80,10 @@ setup(void **state)
 	if (f == NULL)
 		return -1;
 	snprintf(f->dir, sizeof(f->dir), "/tmp/test_sealep.XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
+	if (mkdtemp(f->dir) == NULL) {
+		free(f);
 		return -1;
+	}
 	snprintf(f->path, sizeof(f->path), "%s/db", f->dir);
 	memset(f->kek, 0x5a, sizeof(f->kek));
 	f->e = fx_open(f, f->kek, 1);
@@ -90,7 +95,7 @@ static int
 teardown(void **state)
 {
 	struct fx *f = *state;
-	char cmd[128];
+	char	   cmd[128];
 
 	fx_close(f);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
@@ -115,7 +120,7 @@ static void
 test_round_trip(void **state)
 {
 	struct fx *f = *state;
-	uint8_t pt[32], ct[32 + SEAL_OVERHEAD], out[32];
+	uint8_t	   pt[32], ct[32 + SEAL_OVERHEAD], out[32];
 
 	memset(pt, 0xa5, sizeof(pt));
 	assert_int_equal(sealep_epoch(f->e), 1);
@@ -135,17 +140,17 @@ test_round_trip(void **state)
 static void
 test_wrong_aad(void **state)
 {
-	struct fx *f = *state;
+	struct fx	    *f = *state;
 	static const uint8_t big[300];
-	uint8_t pt[16] = { 1 }, ct[16 + SEAL_OVERHEAD], out[16];
+	uint8_t		     pt[16] = { 1 }, ct[16 + SEAL_OVERHEAD], out[16];
 
 	aad(f->e, 42, "sae-a");
 	assert_int_equal(sealep_seal(f->e, pt, sizeof(pt), ct), 0);
-	aad(f->e, 43, "sae-a");		/* another record */
+	aad(f->e, 43, "sae-a"); /* another record */
 	assert_int_equal(sealep_open(f->e, 1, ct, sizeof(ct), out), -1);
-	aad(f->e, 42, "sae-b");		/* another owner */
+	aad(f->e, 42, "sae-b"); /* another owner */
 	assert_int_equal(sealep_open(f->e, 1, ct, sizeof(ct), out), -1);
-	sealep_aad_begin(f->e, "test rec v2\n");	/* another label */
+	sealep_aad_begin(f->e, "test rec v2\n"); /* another label */
 	assert_int_equal(sealep_open(f->e, 1, ct, sizeof(ct), out), -1);
 	/* An AAD past aad_max makes both sides fail, never truncates. */
 	aad(f->e, 42, "sae-a");
@@ -160,8 +165,11 @@ keep(struct fx *f, int64_t ep, const uint8_t *ct, size_t n)
 {
 	sqlite3_stmt *st;
 
-	assert_int_equal(sqlite3_prepare_v2(f->d.db, "INSERT INTO recs(ep, ct) "
-	    "VALUES(?, ?)", -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(f->d.db,
+			     "INSERT INTO recs(ep, ct) "
+			     "VALUES(?, ?)",
+			     -1, &st, NULL),
+	    SQLITE_OK);
 	sqlite3_bind_int64(st, 1, ep);
 	sqlite3_bind_blob(st, 2, ct, (int)n, SQLITE_STATIC);
 	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
@@ -172,8 +180,8 @@ static void
 test_nonces_and_epochs(void **state)
 {
 	struct fx *f = *state;
-	uint8_t pt[16] = { 0 }, a[16 + SEAL_OVERHEAD], b[sizeof(a)],
-	    c[sizeof(a)], d[sizeof(a)], out[16];
+	uint8_t	   pt[16] = { 0 }, a[16 + SEAL_OVERHEAD], b[sizeof(a)],
+		c[sizeof(a)], d[sizeof(a)], out[16];
 
 	/* One epoch: the counter gives each seal its own nonce. */
 	aad(f->e, 1, "o");
@@ -210,7 +218,7 @@ static void
 test_wrong_kek(void **state)
 {
 	struct fx *f = *state;
-	uint8_t other[SEAL_KEK_LEN], pt[16] = { 3 }, ct[16 + SEAL_OVERHEAD];
+	uint8_t	   other[SEAL_KEK_LEN], pt[16] = { 3 }, ct[16 + SEAL_OVERHEAD];
 	sqlite3_stmt *st;
 
 	aad(f->e, 9, "o");
@@ -221,7 +229,8 @@ test_wrong_kek(void **state)
 	assert_null(fx_open(f, other, 0));
 	/* Even past the check, a record does not open under another KEK. */
 	assert_int_equal(sqlite3_prepare_v2(f->d.db, "DELETE FROM meta", -1,
-	    &st, NULL), SQLITE_OK);
+			     &st, NULL),
+	    SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
 	sqlite3_finalize(st);
 	sqldb_close(&f->d);
@@ -230,7 +239,7 @@ test_wrong_kek(void **state)
 	assert_int_equal(sealep_open(f->e, 1, ct, sizeof(ct), pt), -1);
 	fx_close(f);
 	f->e = fx_open(f, f->kek, 0);
-	assert_null(f->e);		/* the check is now the other KEK's */
+	assert_null(f->e); /* the check is now the other KEK's */
 }
 
 int

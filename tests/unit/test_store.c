@@ -16,11 +16,11 @@
 static void
 test_chunks(void **state)
 {
-	struct fx *f = *state;
-	struct store *s = fx_open(f);
-	uint8_t ids[10 * 16], keys[10 * KB], drop[3] = { 0, 1, 0 };
+	struct fx	 *f = *state;
+	struct store	 *s = fx_open(f);
+	uint8_t		  ids[10 * 16], keys[10 * KB], drop[3] = { 0, 1, 0 };
 	struct store_resv r;
-	size_t avail, d;
+	size_t		  avail, d;
 
 	mk_chunks(10, ids, keys);
 	assert_int_equal(store_add_chunks(s, 1, 10, ids, keys), 0);
@@ -82,10 +82,10 @@ test_chunks(void **state)
 static void
 test_assign_take(void **state)
 {
-	struct fx *f = *state;
-	struct store *s = fx_open(f);
-	const char *sl[] = { "sae-b", "sae-x" };
-	uint8_t ids[8 * 16], keys[8 * KB], kid[2 * 16], bad[2 * 16];
+	struct fx	*f = *state;
+	struct store	*s = fx_open(f);
+	const char	*sl[] = { "sae-b", "sae-x" };
+	uint8_t		 ids[8 * 16], keys[8 * KB], kid[2 * 16], bad[2 * 16];
 	struct etsi_keys out;
 
 	mk_chunks(8, ids, keys);
@@ -111,28 +111,34 @@ test_assign_take(void **state)
 	assign(s, ids, kid, 1, 2, 40, sl, 1, 1);
 
 	assert_int_equal(take(s, "sae-z", "sae-a", kid, 2, &out), STORE_UNAUTH);
-	assert_int_equal(take(s, "sae-b", "sae-q", kid, 2, &out), STORE_NOTFOUND);
+	assert_int_equal(take(s, "sae-b", "sae-q", kid, 2, &out),
+	    STORE_NOTFOUND);
 	/* All or nothing: one unknown ID -> nothing delivered. */
 	memcpy(bad, kid, 16);
 	memset(bad + 16, 0x55, 16);
-	assert_int_equal(take(s, "sae-b", "sae-a", bad, 2, &out), STORE_NOTFOUND);
+	assert_int_equal(take(s, "sae-b", "sae-a", bad, 2, &out),
+	    STORE_NOTFOUND);
 	/* A repeated ID is not delivered twice. */
 	memcpy(bad + 16, kid, 16);
-	assert_int_equal(take(s, "sae-b", "sae-a", bad, 2, &out), STORE_NOTFOUND);
+	assert_int_equal(take(s, "sae-b", "sae-a", bad, 2, &out),
+	    STORE_NOTFOUND);
 
 	assert_int_equal(take(s, "sae-b", "sae-a", kid, 2, &out), STORE_OK);
 	assert_int_equal(out.v[0].len, 40);
 	assert_memory_equal(out.v[0].key, keys, 40);
 	assert_memory_equal(out.v[1].key, keys + 2 * KB, 40);
 	etsi_keys_free(&out);
-	assert_int_equal(take(s, "sae-b", "sae-a", kid, 2, &out), STORE_NOTFOUND);
+	assert_int_equal(take(s, "sae-b", "sae-a", kid, 2, &out),
+	    STORE_NOTFOUND);
 	assert_int_equal(store_assigned_count(s), 2);
 	assert_int_equal(take(s, "sae-x", "sae-a", kid, 1, &out), STORE_OK);
 	assert_memory_equal(out.v[0].key, keys, 40);
 	etsi_keys_free(&out);
 	assert_int_equal(store_assigned_count(s), 1);
-	assert_int_equal(take(s, "sae-x", "sae-a", kid, 1, &out), STORE_NOTFOUND);
-	assert_int_equal(take(s, "sae-x", "sae-a", kid + 16, 1, &out), STORE_OK);
+	assert_int_equal(take(s, "sae-x", "sae-a", kid, 1, &out),
+	    STORE_NOTFOUND);
+	assert_int_equal(take(s, "sae-x", "sae-a", kid + 16, 1, &out),
+	    STORE_OK);
 	etsi_keys_free(&out);
 	assert_int_equal(store_assigned_count(s), 0);
 
@@ -149,22 +155,22 @@ test_assign_take(void **state)
 
 /* Many threads race for the same keys: each is delivered exactly once. */
 struct racer {
-	struct store	*s;
-	const uint8_t	*ids;
-	int		 got;
+	struct store  *s;
+	const uint8_t *ids;
+	int	       got;
 };
 
 static void *
 racer_main(void *arg)
 {
-	struct racer *r = arg;
+	struct racer	*r = arg;
 	struct etsi_keys out;
-	uint8_t valid[1] = { 1 };
+	uint8_t		 valid[1] = { 1 };
 
 	for (int i = 0; i < 50; i++) {
 		etsi_keys_alloc(&out, 1);
-		if (store_take(r->s, "sae-b", "sae-a", r->ids + 16 * i, valid, 1,
-		    &out) == STORE_OK)
+		if (store_take(r->s, "sae-b", "sae-a", r->ids + 16 * i, valid,
+			1, &out) == STORE_OK)
 			r->got++;
 		etsi_keys_free(&out);
 	}
@@ -174,13 +180,13 @@ racer_main(void *arg)
 static void
 test_race(void **state)
 {
-	struct fx *f = *state;
+	struct fx    *f = *state;
 	struct store *s = fx_open(f);
-	const char *sl[] = { "sae-b" };
-	uint8_t ids[50 * 16], keys[50 * KB];
-	struct racer r[4];
-	pthread_t th[4];
-	int total = 0;
+	const char   *sl[] = { "sae-b" };
+	uint8_t	      ids[50 * 16], keys[50 * KB];
+	struct racer  r[4];
+	pthread_t     th[4];
+	int	      total = 0;
 
 	mk_chunks(50, ids, keys);
 	assert_int_equal(store_add_chunks(s, 1, 50, ids, keys), 0);
@@ -201,10 +207,10 @@ test_race(void **state)
 static int
 file_has(const char *path, const uint8_t *needle, size_t n)
 {
-	FILE *fp = fopen(path, "rb");
+	FILE	*fp = fopen(path, "rb");
 	uint8_t *data;
-	long len;
-	int found;
+	long	 len;
+	int	 found;
 
 	if (fp == NULL)
 		return 0;
@@ -223,13 +229,13 @@ file_has(const char *path, const uint8_t *needle, size_t n)
 static void
 test_file_sealed_and_durable(void **state)
 {
-	struct fx *f = *state;
-	struct store *s = fx_open(f);
-	const char *sl[] = { "sae-b" };
-	uint8_t ids[20 * 16], keys[20 * KB];
-	char wal[160];
+	struct fx	*f = *state;
+	struct store	*s = fx_open(f);
+	const char	*sl[] = { "sae-b" };
+	uint8_t		 ids[20 * 16], keys[20 * KB];
+	char		 wal[160];
 	struct etsi_keys out;
-	struct stat st;
+	struct stat	 st;
 
 	assert_int_equal(stat(f->kek, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
@@ -252,8 +258,10 @@ test_file_sealed_and_durable(void **state)
 	assert_int_equal(store_count(s), 16);
 	assert_int_equal(store_assigned_count(s), 3);
 	assert_int_equal(store_last_seq(s), 5);
-	assert_int_equal(take(s, "sae-b", "sae-a", ids, 1, &out), STORE_NOTFOUND);
-	assert_int_equal(take(s, "sae-b", "sae-a", ids + 16, 3, &out), STORE_OK);
+	assert_int_equal(take(s, "sae-b", "sae-a", ids, 1, &out),
+	    STORE_NOTFOUND);
+	assert_int_equal(take(s, "sae-b", "sae-a", ids + 16, 3, &out),
+	    STORE_OK);
 	assert_memory_equal(out.v[2].key, keys + 3 * KB, KB);
 	etsi_keys_free(&out);
 	store_close(s);
@@ -266,10 +274,10 @@ test_file_sealed_and_durable(void **state)
 static void
 test_file_refusals(void **state)
 {
-	struct fx *f = *state;
+	struct fx    *f = *state;
 	struct store *s = fx_open(f);
-	char err[256];
-	int fd;
+	char	      err[256];
+	int	      fd;
 
 	store_close(s);
 	/* Another chunk size. */
@@ -303,8 +311,8 @@ static void
 test_file_old_layout(void **state)
 {
 	struct fx *f = *state;
-	char err[512];
-	int fd = open(f->db, O_WRONLY | O_CREAT, 0600);
+	char	   err[512];
+	int	   fd = open(f->db, O_WRONLY | O_CREAT, 0600);
 
 	assert_true(fd >= 0);
 	close(fd);
@@ -314,25 +322,33 @@ test_file_old_layout(void **state)
 	assert_non_null(strstr(err, "layout 1"));
 	assert_non_null(strstr(err, "move the file away"));
 	/* Nothing was changed in it. */
-	assert_int_equal(db_int(f->db, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"), 1);
+	assert_int_equal(
+	    db_int(f->db,
+		"SELECT count(*) FROM sqlite_master WHERE type = 'table'"),
+	    1);
 }
 
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_chunks, setup_mem, teardown),
-		cmocka_unit_test_setup_teardown(test_chunks, setup_file, teardown),
-		cmocka_unit_test_setup_teardown(test_assign_take, setup_mem, teardown),
-		cmocka_unit_test_setup_teardown(test_assign_take, setup_file, teardown),
+		cmocka_unit_test_setup_teardown(test_chunks, setup_mem,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_chunks, setup_file,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_assign_take, setup_mem,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_assign_take, setup_file,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_race, setup_mem, teardown),
-		cmocka_unit_test_setup_teardown(test_race, setup_file, teardown),
+		cmocka_unit_test_setup_teardown(test_race, setup_file,
+		    teardown),
 		cmocka_unit_test_setup_teardown(test_file_sealed_and_durable,
 		    setup_file, teardown),
 		cmocka_unit_test_setup_teardown(test_file_refusals, setup_file,
 		    teardown),
-		cmocka_unit_test_setup_teardown(test_file_old_layout, setup_file,
-		    teardown),
+		cmocka_unit_test_setup_teardown(test_file_old_layout,
+		    setup_file, teardown),
 	};
 
 	log_init("test_store", getenv("TEST_DEBUG") ? LOG_DEBUG : LOG_ERR);

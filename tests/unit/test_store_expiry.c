@@ -16,15 +16,15 @@
 static void
 test_expiry_cap(void **state)
 {
-	struct fx *f = *state;
-	struct store *s = fx_open(f);
-	const char *sl[] = { "sae-b" }, *sl2[] = { "sae-x" };
-	uint8_t ids[16 * 16], keys[16 * KB], missing[16][16];
-	uint64_t ords[16];
+	struct fx	   *f = *state;
+	struct store	   *s = fx_open(f);
+	const char	   *sl[] = { "sae-b" }, *sl2[] = { "sae-x" };
+	uint8_t		    ids[16 * 16], keys[16 * KB], missing[16][16];
+	uint64_t	    ords[16];
 	struct store_assign a;
-	struct store_stats st;
-	struct etsi_keys out;
-	size_t n;
+	struct store_stats  st;
+	struct etsi_keys    out;
+	size_t		    n;
 
 	mk_chunks(16, ids, keys);
 	assert_int_equal(store_add_chunks(s, 1, 16, ids, keys), 0);
@@ -34,9 +34,16 @@ test_expiry_cap(void **state)
 	/* 3 waiting + 3 > 5: refused, and no chunk used. */
 	memset(&a, 0, sizeof(a));
 	ords_of(ids + 3 * 16, 3, ords);
-	a = (struct store_assign){ .nkeys = 3, .ids = ids + 3 * 16,
-	    .size_bytes = KB, .per = 1, .chunks = ids + 3 * 16, .ords = ords,
-	    .master = "sae-a", .slaves = sl, .nslaves = 1, .missing = missing };
+	a = (struct store_assign){ .nkeys = 3,
+		.ids = ids + 3 * 16,
+		.size_bytes = KB,
+		.per = 1,
+		.chunks = ids + 3 * 16,
+		.ords = ords,
+		.master = "sae-a",
+		.slaves = sl,
+		.nslaves = 1,
+		.missing = missing };
 	assert_int_equal(store_assign(s, &a, 1), 0);
 	assert_int_equal(a.result, 3);
 	assert_int_equal(a.waiting, 3);
@@ -44,7 +51,7 @@ test_expiry_cap(void **state)
 	assert_int_equal(store_count(s), 13);
 	/* Another pair is not held back by this one. */
 	assign(s, ids + 3 * 16, ids + 3 * 16, 3, 1, KB, sl2, 1, 0);
-	assign(s, ids + 6 * 16, ids + 6 * 16, 2, 1, KB, sl, 1, 0);	/* 5 */
+	assign(s, ids + 6 * 16, ids + 6 * 16, 2, 1, KB, sl, 1, 0); /* 5 */
 	assign(s, ids + 8 * 16, ids + 8 * 16, 1, 1, KB, sl, 1, 3);
 	/* A fetch makes room. */
 	assert_int_equal(take(s, "sae-b", "sae-a", ids, 1, &out), STORE_OK);
@@ -63,7 +70,8 @@ test_expiry_cap(void **state)
 		assign(s, ids + 9 * 16, ids + 9 * 16, 1, 1, KB, sl, 1, 3);
 	}
 	/* Before the TTL: served. Nothing to wipe yet. */
-	assert_int_equal(take(s, "sae-b", "sae-a", ids + 16, 1, &out), STORE_OK);
+	assert_int_equal(take(s, "sae-b", "sae-a", ids + 16, 1, &out),
+	    STORE_OK);
 	assert_memory_equal(out.v[0].key, keys + KB, KB);
 	etsi_keys_free(&out);
 	assert_int_equal(store_expire(s, time_real_ms(), &n), 0);
@@ -81,7 +89,8 @@ test_expiry_cap(void **state)
 	store_get_stats(s, &st);
 	assert_int_equal(st.expired, 7);
 	if (f->file)
-		assert_int_equal(db_int(f->db, "SELECT count(*) FROM akeys"), 0);
+		assert_int_equal(db_int(f->db, "SELECT count(*) FROM akeys"),
+		    0);
 	/* The pair is empty again: 5 fit. */
 	assign(s, ids + 9 * 16, ids + 9 * 16, 5, 1, KB, sl, 1, 0);
 	store_close(s);
@@ -97,6 +106,7 @@ main(void)
 		    teardown),
 	};
 
-	log_init("test_store_expiry", getenv("TEST_DEBUG") ? LOG_DEBUG : LOG_ERR);
+	log_init("test_store_expiry",
+	    getenv("TEST_DEBUG") ? LOG_DEBUG : LOG_ERR);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

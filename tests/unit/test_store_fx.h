@@ -26,10 +26,10 @@
 #define KB 32
 
 struct fx {
-	int	file;
-	char	dir[64];
-	char	db[128];
-	char	kek[128];
+	int  file;
+	char dir[64];
+	char db[128];
+	char kek[128];
 };
 
 static inline int
@@ -41,22 +41,32 @@ fx_setup(void **state, int file)
 		return -1;
 	f->file = file;
 	snprintf(f->dir, sizeof(f->dir), "/tmp/test_store.XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
+	if (mkdtemp(f->dir) == NULL) {
+		free(f);
 		return -1;
+	}
 	snprintf(f->db, sizeof(f->db), "%s/keys.db", f->dir);
 	snprintf(f->kek, sizeof(f->kek), "%s/kek", f->dir);
 	*state = f;
 	return 0;
 }
 
-static inline int setup_mem(void **state) { return fx_setup(state, 0); }
-static inline int setup_file(void **state) { return fx_setup(state, 1); }
+static inline int
+setup_mem(void **state)
+{
+	return fx_setup(state, 0);
+}
+static inline int
+setup_file(void **state)
+{
+	return fx_setup(state, 1);
+}
 
 static inline int
 teardown(void **state)
 {
 	struct fx *f = *state;
-	char cmd[128];
+	char	   cmd[128];
 
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
 	if (system(cmd) != 0)
@@ -68,7 +78,7 @@ teardown(void **state)
 static inline struct store *
 fx_open(struct fx *f)
 {
-	char err[256];
+	char	      err[256];
 	struct store *s;
 
 	s = store_open(f->file ? f->db : NULL, f->file ? f->kek : NULL, KB, err,
@@ -89,14 +99,14 @@ mk_chunks(size_t n, uint8_t *ids, uint8_t *keys)
 
 /* The chunks added last (batch `cur_seq`, IDs cur_ids): their positions. */
 static const uint8_t *cur_ids;
-static size_t cur_n;
-static uint64_t cur_seq;
+static size_t	      cur_n;
+static uint64_t	      cur_seq;
 
 static inline void
 ords_of(const uint8_t *chunks, size_t n, uint64_t *ords)
 {
 	for (size_t i = 0; i < n; i++) {
-		ords[i] = STORE_ORD(cur_seq, 0xfffff);	/* unknown chunk */
+		ords[i] = STORE_ORD(cur_seq, 0xfffff); /* unknown chunk */
 		for (size_t j = 0; j < cur_n; j++)
 			if (memcmp(chunks + 16 * i, cur_ids + 16 * j, 16) == 0)
 				ords[i] = STORE_ORD(cur_seq, j);
@@ -109,12 +119,19 @@ assign(struct store *s, const uint8_t *chunk_ids, const uint8_t *key_ids,
     size_t nkeys, unsigned per, unsigned size_bytes, const char *const *slaves,
     size_t nslaves, int expect)
 {
-	uint8_t missing[64][16];
-	uint64_t ords[64];
+	uint8_t		    missing[64][16];
+	uint64_t	    ords[64];
 	struct store_assign a = {
-		.nkeys = nkeys, .ids = key_ids, .size_bytes = size_bytes,
-		.per = per, .chunks = chunk_ids, .ords = ords, .master = "sae-a",
-		.slaves = slaves, .nslaves = nslaves, .missing = missing,
+		.nkeys = nkeys,
+		.ids = key_ids,
+		.size_bytes = size_bytes,
+		.per = per,
+		.chunks = chunk_ids,
+		.ords = ords,
+		.master = "sae-a",
+		.slaves = slaves,
+		.nslaves = nslaves,
+		.missing = missing,
 	};
 
 	ords_of(chunk_ids, nkeys * per, ords);
@@ -126,7 +143,7 @@ static inline enum store_rc
 take(struct store *s, const char *caller, const char *master,
     const uint8_t *ids, size_t n, struct etsi_keys *out)
 {
-	uint8_t valid[16];
+	uint8_t	      valid[16];
 	enum store_rc rc;
 
 	memset(valid, 1, sizeof(valid));
@@ -147,7 +164,8 @@ db_raw(const char *path)
 {
 	sqlite3 *db = NULL;
 
-	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL),
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE,
+			     NULL),
 	    SQLITE_OK);
 	sqlite3_busy_timeout(db, 5000);
 	return db;
@@ -157,7 +175,7 @@ static inline void
 db_sql(const char *path, const char *sql)
 {
 	sqlite3 *db = db_raw(path);
-	char *msg = NULL;
+	char	*msg = NULL;
 
 	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
 		fail_msg("%s: %s", sql, msg ? msg : "?");
@@ -169,9 +187,9 @@ db_sql(const char *path, const char *sql)
 static inline long long
 db_int(const char *path, const char *sql)
 {
-	sqlite3 *db = db_raw(path);
+	sqlite3	     *db = db_raw(path);
 	sqlite3_stmt *st;
-	long long v;
+	long long     v;
 
 	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
@@ -180,6 +198,5 @@ db_int(const char *path, const char *sql)
 	sqlite3_close(db);
 	return v;
 }
-
 
 #endif

@@ -12,10 +12,10 @@
 /* Every seal seen in any database: (epoch salt, nonce) -> the sealed blob. */
 #define SEEN_MAX 4096
 static struct seen {
-	uint8_t	salt[32];
-	uint8_t	nonce[12];
-	uint8_t	ct[256];
-	size_t	ctlen;
+	uint8_t	  salt[32];
+	uint8_t	  nonce[12];
+	uint8_t	  ct[256];
+	size_t	  ctlen;
 	long long ord;
 } seen[SEEN_MAX];
 static size_t nseen;
@@ -30,14 +30,14 @@ snap(const char *path)
 {
 	static const char *const q[] = {
 		"SELECT e.salt, c.ct, c.ord FROM chunks c JOIN epochs e"
-		    " ON c.ep = e.ep",
+		" ON c.ep = e.ep",
 		"SELECT e.salt, k.ct, -1 FROM akeys k JOIN epochs e"
-		    " ON k.ep = e.ep",
+		" ON k.ep = e.ep",
 	};
-	sqlite3 *db = db_raw(path);
+	sqlite3	     *db = db_raw(path);
 	sqlite3_stmt *st;
-	size_t n = 0, i, j;
-	struct seen e;
+	size_t	      n = 0, i, j;
+	struct seen   e;
 
 	for (i = 0; i < 2; i++) {
 		assert_int_equal(sqlite3_prepare_v2(db, q[i], -1, &st, NULL),
@@ -59,8 +59,10 @@ snap(const char *path)
 				/* The same record carried over by a copy is fine. */
 				if (seen[j].ctlen != e.ctlen ||
 				    memcmp(seen[j].ct, e.ct, e.ctlen) != 0)
-					fail_msg("%s: a (key, nonce) pair sealed "
-					    "two different records", path);
+					fail_msg(
+					    "%s: a (key, nonce) pair sealed "
+					    "two different records",
+					    path);
 				break;
 			}
 			if (j == nseen) {
@@ -102,12 +104,12 @@ cp(const char *from, const char *to)
 static void
 test_file_no_nonce_reuse(void **state)
 {
-	struct fx *f = *state;
+	struct fx    *f = *state;
 	struct store *s;
-	const char *sl[] = { "sae-b" };
+	const char   *sl[] = { "sae-b" };
 	uint8_t ids1[10 * 16], keys1[10 * KB], ids2[10 * 16], keys2[10 * KB];
-	char bak[160], cpy[160];
-	size_t m1, m2, m3, m4;
+	char	bak[160], cpy[160];
+	size_t	m1, m2, m3, m4;
 	const struct seen *a, *b;
 
 	snprintf(bak, sizeof(bak), "%s/backup.db", f->dir);
@@ -120,7 +122,7 @@ test_file_no_nonce_reuse(void **state)
 	assert_int_equal(store_add_chunks(s, 1, 10, ids1, keys1), 0);
 	store_close(s);
 	assert_int_equal(snap(f->db), 10);
-	cp(f->db, bak);				/* the backup */
+	cp(f->db, bak); /* the backup */
 
 	s = fx_open(f);
 	assert_int_equal(store_add_chunks(s, 2, 10, ids2, keys2), 0);
@@ -128,7 +130,7 @@ test_file_no_nonce_reuse(void **state)
 	assign(s, ids2, ids2, 3, 1, KB, sl, 1, 0);
 	store_close(s);
 	m1 = nseen;
-	assert_int_equal(snap(f->db), 20);	/* 10 + 7 chunks + 3 keys */
+	assert_int_equal(snap(f->db), 20); /* 10 + 7 chunks + 3 keys */
 	m2 = nseen;
 	assert_int_equal(m2 - m1, 10);
 
@@ -141,7 +143,7 @@ test_file_no_nonce_reuse(void **state)
 	store_close(s);
 	assert_int_equal(snap(f->db), 20);
 	m3 = nseen;
-	assert_int_equal(m3 - m2, 10);		/* 7 chunks + 3 keys, all new */
+	assert_int_equal(m3 - m2, 10); /* 7 chunks + 3 keys, all new */
 	a = seen_ord(m1, m2, (long long)STORE_ORD(2, 5));
 	b = seen_ord(m2, m3, (long long)STORE_ORD(2, 5));
 	assert_non_null(a);
@@ -168,7 +170,7 @@ test_file_no_nonce_reuse(void **state)
 	cp(f->db, cpy);
 	{
 		struct store *s2;
-		char err[256];
+		char	      err[256];
 
 		s = fx_open(f);
 		s2 = store_open(cpy, f->kek, KB, err, sizeof(err));
@@ -180,14 +182,25 @@ test_file_no_nonce_reuse(void **state)
 	}
 	assert_int_equal(snap(f->db), 20);
 	assert_int_equal(snap(cpy), 20);
-	assert_int_equal(nseen - m4, 20);	/* each copy sealed its own */
+	assert_int_equal(nseen - m4, 20); /* each copy sealed its own */
 	/* Epochs no record uses are gone: one per opening would pile up. */
 	assert_true(db_int(f->db, "SELECT count(*) FROM epochs") <= 3);
 }
 
 /* Key IDs for the tamper test: one per column, and a control. */
-enum { TK_OK, TK_MASTER, TK_SLAVES, TK_TAKEN, TK_SIZE, TK_T, TK_EP, TK_ID,
-	TK_CT, TK_SWAP, TK__N };
+enum {
+	TK_OK,
+	TK_MASTER,
+	TK_SLAVES,
+	TK_TAKEN,
+	TK_SIZE,
+	TK_T,
+	TK_EP,
+	TK_ID,
+	TK_CT,
+	TK_SWAP,
+	TK__N
+};
 
 static void
 hexid(const uint8_t id[16], char out[33])
@@ -203,14 +216,15 @@ tamper(const char *db, const char *set, const uint8_t id[16])
 	char sql[512], h[33];
 
 	hexid(id, h);
-	snprintf(sql, sizeof(sql), "UPDATE akeys SET %s WHERE id = x'%s'", set, h);
+	snprintf(sql, sizeof(sql), "UPDATE akeys SET %s WHERE id = x'%s'", set,
+	    h);
 	db_sql(db, sql);
 }
 
 /* The edits of one column each (TK_ID and TK_SWAP name other rows: built). */
 static const struct {
-	int		 k;
-	const char	*set;
+	int	    k;
+	const char *set;
 } edits[] = {
 	{ TK_MASTER, "master = 'sae-q'" },
 	{ TK_SLAVES, "slaves = 'sae-z' || char(10) || 'sae-x'" },
@@ -223,10 +237,10 @@ static const struct {
 
 /* Who asks for each edited key (TK_ID: under its new ID). */
 static const struct {
-	int		 k;
-	const char	*caller, *master;
+	int	    k;
+	const char *caller, *master;
 } asks[] = {
-	{ TK_MASTER, "sae-b", "sae-q" },	/* whom the edit names */
+	{ TK_MASTER, "sae-b", "sae-q" }, /* whom the edit names */
 	{ TK_MASTER, "sae-b", "sae-a" },
 	{ TK_SLAVES, "sae-z", "sae-a" },
 	{ TK_SLAVES, "sae-x", "sae-a" },
@@ -247,16 +261,16 @@ static const struct {
 static void
 test_file_tamper(void **state)
 {
-	struct fx *f = *state;
-	struct store *s;
-	const char *sl[] = { "sae-b", "sae-x" };
-	uint8_t ids[TK__N * 16], keys[TK__N * KB], nid[16];
-	uint8_t cids[3 * 16], ckeys[3 * KB];
-	char set[256], h[33];
+	struct fx	  *f = *state;
+	struct store	  *s;
+	const char	  *sl[] = { "sae-b", "sae-x" };
+	uint8_t		   ids[TK__N * 16], keys[TK__N * KB], nid[16];
+	uint8_t		   cids[3 * 16], ckeys[3 * KB];
+	char		   set[256], h[33];
 	struct store_stats st;
-	struct etsi_keys out;
-	size_t avail, i;
-	struct store_resv r;
+	struct etsi_keys   out;
+	size_t		   avail, i;
+	struct store_resv  r;
 
 	mk_chunks(TK__N, ids, keys);
 	mk_chunks(3, cids, ckeys);
@@ -267,7 +281,8 @@ test_file_tamper(void **state)
 	/* TK__N keys of key_size under their chunk IDs, for sae-b and sae-x. */
 	assign(s, ids, ids, TK__N, 1, KB, sl, 2, 0);
 	/* sae-b takes the TAKEN key now: its flag is set in the row. */
-	assert_int_equal(take(s, "sae-b", "sae-a", ids + 16 * TK_TAKEN, 1, &out),
+	assert_int_equal(take(s, "sae-b", "sae-a", ids + 16 * TK_TAKEN, 1,
+			     &out),
 	    STORE_OK);
 	etsi_keys_free(&out);
 	store_close(s);
@@ -282,10 +297,12 @@ test_file_tamper(void **state)
 	snprintf(set, sizeof(set), "id = x'%s'", h);
 	tamper(f->db, set, ids + 16 * TK_ID);
 	hexid(ids + 16 * TK_OK, h);
-	snprintf(set, sizeof(set), "ct = (SELECT ct FROM akeys WHERE id = x'%s')", h);
+	snprintf(set, sizeof(set),
+	    "ct = (SELECT ct FROM akeys WHERE id = x'%s')", h);
 	tamper(f->db, set, ids + 16 * TK_SWAP);
 	/* A chunk renamed: its record no longer matches its ID. */
-	db_sql(f->db, "UPDATE chunks SET id = x'00112233445566778899aabbccddeeff'"
+	db_sql(f->db,
+	    "UPDATE chunks SET id = x'00112233445566778899aabbccddeeff'"
 	    " WHERE ord = (SELECT min(ord) FROM chunks)");
 
 	s = fx_open(f);
@@ -297,7 +314,9 @@ test_file_tamper(void **state)
 	/* Each edited key: refused, whoever asks, even whom the edit names. */
 	for (i = 0; i < sizeof(asks) / sizeof(asks[0]); i++)
 		assert_int_equal(take(s, asks[i].caller, asks[i].master,
-		    asks[i].k == TK_ID ? nid : ids + 16 * asks[i].k, 1, &out),
+				     asks[i].k == TK_ID ? nid :
+							  ids + 16 * asks[i].k,
+				     1, &out),
 		    STORE_NOTFOUND);
 	store_get_stats(s, &st);
 	/* The MASTER ask naming the real master finds no row: not counted. */
@@ -306,10 +325,11 @@ test_file_tamper(void **state)
 	{
 		uint8_t two[32], v2[2] = { 1, 1 };
 
-		memcpy(two, ids + 16 * TK_OK, 16);	/* sae-x's share */
+		memcpy(two, ids + 16 * TK_OK, 16); /* sae-x's share */
 		memcpy(two + 16, ids + 16 * TK_CT, 16);
 		assert_int_equal(etsi_keys_alloc(&out, 2), 0);
-		assert_int_equal(store_take(s, "sae-x", "sae-a", two, v2, 2, &out),
+		assert_int_equal(store_take(s, "sae-x", "sae-a", two, v2, 2,
+				     &out),
 		    STORE_NOTFOUND);
 		etsi_keys_free(&out);
 	}
@@ -322,7 +342,7 @@ test_file_tamper(void **state)
 	assert_memory_equal(r.keys, ckeys + KB, KB);
 	store_resv_free(&r);
 	store_get_stats(s, &st);
-	assert_int_equal(st.tampered, 12);	/* + the batch, + the chunk */
+	assert_int_equal(st.tampered, 12); /* + the batch, + the chunk */
 	store_close(s);
 	assert_int_equal(db_int(f->db, "SELECT count(*) FROM chunks"), 1);
 }

@@ -27,19 +27,18 @@
 #include "kmsd/upstream.h"
 #include "tests/unit/testutil.h"
 
-static char dir[64];
-static char url_a[128], url_b[128], ca[256];
-static char crt_a[256], key_a[256], crt_b[256], key_b[256];
-static struct upstream *ua, *ub;	/* kmsd A (sae-a at KME A), kmsd B */
+static char		dir[64];
+static char		url_a[128], url_b[128], ca[256];
+static char		crt_a[256], key_a[256], crt_b[256], key_b[256];
+static struct upstream *ua, *ub; /* kmsd A (sae-a at KME A), kmsd B */
 
-static int
-sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static int
 sh(const char *fmt, ...)
 {
 	char	cmd[1024];
-	va_list	ap;
+	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(cmd, sizeof(cmd), fmt, ap);
@@ -50,9 +49,9 @@ sh(const char *fmt, ...)
 static void
 env_get(const char *env, const char *name, char *out, size_t cap)
 {
-	char		 pat[64];
-	const char	*p;
-	size_t		 n;
+	char	    pat[64];
+	const char *p;
+	size_t	    n;
 
 	snprintf(pat, sizeof(pat), "%s=", name);
 	for (p = env; (p = strstr(p, pat)) != NULL; p++)
@@ -69,9 +68,9 @@ env_get(const char *env, const char *name, char *out, size_t cap)
 static void
 read_env(void)
 {
-	char	path[128], env[4096];
-	FILE	*f;
-	size_t	 n;
+	char   path[128], env[4096];
+	FILE  *f;
+	size_t n;
 
 	snprintf(path, sizeof(path), "%s/testbed.env", dir);
 	assert_non_null(f = fopen(path, "r"));
@@ -91,13 +90,17 @@ static struct upstream *
 mk(const char *url, const char *sae, const char *crt, const char *key,
     unsigned conns)
 {
-	struct upstream_id	id = { sae, crt, key };
-	struct upstream_cfg	cfg = {
-		.url = url, .ca = ca, .timeout_ms = 5000, .ids = &id, .nids = 1,
+	struct upstream_id  id = { sae, crt, key };
+	struct upstream_cfg cfg = {
+		.url = url,
+		.ca = ca,
+		.timeout_ms = 5000,
+		.ids = &id,
+		.nids = 1,
 		.conns_per_id = conns,
 	};
-	struct upstream		*u;
-	char			 err[256];
+	struct upstream *u;
+	char		 err[256];
 
 	u = upstream_new(&cfg, err, sizeof(err));
 	if (u == NULL)
@@ -116,11 +119,11 @@ setup(void **state)
 		return -1;
 	setenv("MAX_KEY_PER_REQUEST", "4", 1);
 	setenv("LOG_LEVEL", "warn", 1);
-	setenv("NO_KMSD", "1", 1);		/* the KMEs only: we are kmsd */
+	setenv("NO_KMSD", "1", 1); /* the KMEs only: we are kmsd */
 	if (sh("sh tests/testbed.sh up %s >%s/up.log 2>&1", dir, dir) != 0) {
 		sh("cat %s/up.log >&2", dir);
-		sh("sh tests/testbed.sh down %s >/dev/null 2>&1; rm -rf %s", dir,
-		    dir);
+		sh("sh tests/testbed.sh down %s >/dev/null 2>&1; rm -rf %s",
+		    dir, dir);
 		return -1;
 	}
 	read_env();
@@ -144,10 +147,10 @@ teardown(void **state)
 static double
 metric(const char *series)
 {
-	struct buf	 b;
-	const char	*p;
-	double		 v = -1;
-	size_t		 n = strlen(series);
+	struct buf  b;
+	const char *p;
+	double	    v = -1;
+	size_t	    n = strlen(series);
 
 	buf_init(&b, 1 << 20);
 	assert_int_equal(metrics_render(&b, NULL, 0, 0), 0);
@@ -161,10 +164,14 @@ metric(const char *series)
 	return v;
 }
 
-#define UP_ENC_OK	"kmsd_upstream_requests_total{endpoint=\"enc_keys\",result=\"ok\"}"
-#define UP_ENC_ERR	"kmsd_upstream_requests_total{endpoint=\"enc_keys\",result=\"error\"}"
-#define UP_DEC_OK	"kmsd_upstream_requests_total{endpoint=\"dec_keys\",result=\"ok\"}"
-#define UP_ST_OK	"kmsd_upstream_requests_total{endpoint=\"status\",result=\"ok\"}"
+#define UP_ENC_OK                                                              \
+	"kmsd_upstream_requests_total{endpoint=\"enc_keys\",result=\"ok\"}"
+#define UP_ENC_ERR                                                             \
+	"kmsd_upstream_requests_total{endpoint=\"enc_keys\",result=\"error\"}"
+#define UP_DEC_OK                                                              \
+	"kmsd_upstream_requests_total{endpoint=\"dec_keys\",result=\"ok\"}"
+#define UP_ST_OK                                                               \
+	"kmsd_upstream_requests_total{endpoint=\"status\",result=\"ok\"}"
 
 /* Same IDs, same bytes, in any order. */
 static void
@@ -180,7 +187,8 @@ same_keys(const struct etsi_keys *a, const struct etsi_keys *b)
 		assert_true(j < b->n);
 		assert_int_equal(a->v[i].len, b->v[j].len);
 		assert_int_equal(CRYPTO_memcmp(a->v[i].key, b->v[j].key,
-		    a->v[i].len), 0);
+				     a->v[i].len),
+		    0);
 	}
 }
 
@@ -195,8 +203,8 @@ distinct(const struct etsi_keys *k)
 static void
 test_status(void **state)
 {
-	struct etsi_status	st;
-	struct up_err		e;
+	struct etsi_status st;
+	struct up_err	   e;
 
 	(void)state;
 	assert_int_equal(upstream_status(ua, "sae-a", "sae-b", &st, &e), 0);
@@ -213,19 +221,19 @@ test_status(void **state)
 static void
 test_split(void **state)
 {
-	struct etsi_key_req	req = { .number = 13 };
-	struct etsi_keys	a, b;
-	struct etsi_key_ids	ids;
-	struct up_err		e;
-	double			enc0 = metric(UP_ENC_OK), dec0 = metric(UP_DEC_OK);
+	struct etsi_key_req req = { .number = 13 };
+	struct etsi_keys    a, b;
+	struct etsi_key_ids ids;
+	struct up_err	    e;
+	double		    enc0 = metric(UP_ENC_OK), dec0 = metric(UP_DEC_OK);
 
 	(void)state;
 	assert_int_equal(upstream_enc(ua, "sae-a", "sae-b", &req, &a, &e), 0);
 	assert_int_equal(a.n, 13);
 	for (size_t i = 0; i < a.n; i++)
-		assert_int_equal(a.v[i].len, 32);	/* KME default: 256 bits */
+		assert_int_equal(a.v[i].len, 32); /* KME default: 256 bits */
 	distinct(&a);
-	assert_true(metric(UP_ENC_OK) == enc0 + 4);	/* 4 + 4 + 4 + 1 */
+	assert_true(metric(UP_ENC_OK) == enc0 + 4); /* 4 + 4 + 4 + 1 */
 
 	testutil_ids_of(&a, &ids);
 	assert_int_equal(upstream_dec(ub, "sae-b", "sae-a", &ids, &b, &e), 0);
@@ -253,9 +261,9 @@ test_split(void **state)
 static void
 test_refused(void **state)
 {
-	struct etsi_key_req	req = { .number = 1, .size = 250 };
-	struct etsi_keys	k;
-	struct up_err		e;
+	struct etsi_key_req req = { .number = 1, .size = 250 };
+	struct etsi_keys    k;
+	struct up_err	    e;
 
 	(void)state;
 	assert_int_equal(upstream_enc(ua, "sae-a", "sae-b", &req, &k, &e), -1);
@@ -289,10 +297,10 @@ test_refused(void **state)
 static void
 test_later_part(void **state)
 {
-	struct etsi_key_req	req = { .number = 4 };
-	struct etsi_keys	a, b;
-	struct etsi_key_ids	ids;
-	struct up_err		e;
+	struct etsi_key_req req = { .number = 4 };
+	struct etsi_keys    a, b;
+	struct etsi_key_ids ids;
+	struct up_err	    e;
 
 	(void)state;
 	assert_int_equal(upstream_enc(ua, "sae-a", "sae-b", &req, &a, &e), 0);
@@ -305,8 +313,8 @@ test_later_part(void **state)
 	assert_int_equal(upstream_dec(ub, "sae-b", "sae-a", &ids, &b, &e), -1);
 	assert_int_equal(e.status, 400);
 	assert_int_equal(e.kms, KMS_E_BADREQ);
-	assert_string_equal(e.message, "KME refused part 2 of 2: "
-	    ETSI_MSG_KEYS_NOTFOUND);
+	assert_string_equal(e.message,
+	    "KME refused part 2 of 2: " ETSI_MSG_KEYS_NOTFOUND);
 	assert_null(b.v);
 	assert_int_equal(b.n, 0);
 	etsi_keys_free(&a);
@@ -316,9 +324,9 @@ test_later_part(void **state)
 static int
 enc_one(struct upstream *u, struct up_err *e)
 {
-	struct etsi_key_req	req = { .number = 1 };
-	struct etsi_keys	k;
-	int			rc;
+	struct etsi_key_req req = { .number = 1 };
+	struct etsi_keys    k;
+	int		    rc;
 
 	rc = upstream_enc(u, "sae-a", "sae-b", &req, &k, e);
 	etsi_keys_free(&k);
@@ -328,9 +336,9 @@ enc_one(struct upstream *u, struct up_err *e)
 static void
 test_kme_down_up(void **state)
 {
-	struct up_err	e;
-	uint64_t	t0;
-	int		rc;
+	struct up_err e;
+	uint64_t      t0;
+	int	      rc;
 
 	(void)state;
 	assert_int_equal(enc_one(ua, &e), 0);
@@ -355,9 +363,9 @@ test_kme_down_up(void **state)
 }
 
 struct worker {
-	pthread_t	t;
-	int		fails;
-	struct etsi_keys keys;		/* every key this thread got, from A */
+	pthread_t	 t;
+	int		 fails;
+	struct etsi_keys keys; /* every key this thread got, from A */
 };
 
 /* same_keys() without cmocka asserts, which are not for other threads. */
@@ -370,22 +378,23 @@ match(const struct etsi_keys *a, const struct etsi_keys *b)
 		for (size_t j = 0; j < b->n; j++)
 			if (strcmp(a->v[i].id, b->v[j].id) == 0 &&
 			    a->v[i].len == b->v[j].len &&
-			    CRYPTO_memcmp(a->v[i].key, b->v[j].key, a->v[i].len) == 0)
+			    CRYPTO_memcmp(a->v[i].key, b->v[j].key,
+				a->v[i].len) == 0)
 				hits++;
 	return a->n == b->n && hits == a->n;
 }
 
-#define W_ROUNDS	10
-#define W_KEYS		6
+#define W_ROUNDS 10
+#define W_KEYS	 6
 
 static void *
 worker(void *arg)
 {
-	struct worker		*w = arg;
-	struct etsi_key_req	 req = { .number = W_KEYS };
-	struct etsi_keys	 a, b;
-	struct etsi_key_ids	 ids;
-	struct up_err		 e;
+	struct worker	   *w = arg;
+	struct etsi_key_req req = { .number = W_KEYS };
+	struct etsi_keys    a, b;
+	struct etsi_key_ids ids;
+	struct up_err	    e;
 
 	if (etsi_keys_alloc(&w->keys, W_ROUNDS * W_KEYS) == -1)
 		return NULL;
@@ -397,8 +406,10 @@ worker(void *arg)
 		memset(&ids, 0, sizeof(ids));
 		if (etsi_key_ids_alloc(&ids, a.n) == 0) {
 			for (size_t i = 0; i < a.n; i++)
-				memcpy(ids.ids[i], a.v[i].id, sizeof(ids.ids[i]));
-			if (upstream_dec(ub, "sae-b", "sae-a", &ids, &b, &e) == -1 ||
+				memcpy(ids.ids[i], a.v[i].id,
+				    sizeof(ids.ids[i]));
+			if (upstream_dec(ub, "sae-b", "sae-a", &ids, &b, &e) ==
+				-1 ||
 			    !match(&a, &b))
 				w->fails++;
 			etsi_keys_free(&b);
@@ -417,19 +428,21 @@ worker(void *arg)
 static void
 test_threads(void **state)
 {
-	struct worker		w[4];
-	struct upstream_id	id = { "sae-a", crt_a, key_a };
-	struct etsi_keys	all;
-	char			err[256];
-	size_t			n = 0;
+	struct worker	   w[4];
+	struct upstream_id id = { "sae-a", crt_a, key_a };
+	struct etsi_keys   all;
+	char		   err[256];
+	size_t		   n = 0;
 
 	(void)state;
 	memset(w, 0, sizeof(w));
 	for (int i = 0; i < 4; i++)
-		assert_int_equal(pthread_create(&w[i].t, NULL, worker, &w[i]), 0);
+		assert_int_equal(pthread_create(&w[i].t, NULL, worker, &w[i]),
+		    0);
 	for (int i = 0; i < 5; i++) {
 		time_sleep_ns(20000000);
-		assert_int_equal(upstream_reload(ua, &id, 1, err, sizeof(err)), 0);
+		assert_int_equal(upstream_reload(ua, &id, 1, err, sizeof(err)),
+		    0);
 	}
 	for (int i = 0; i < 4; i++)
 		pthread_join(w[i].t, NULL);
@@ -437,29 +450,30 @@ test_threads(void **state)
 	for (int i = 0; i < 4; i++) {
 		assert_int_equal(w[i].fails, 0);
 		for (size_t j = 0; j < w[i].keys.n; j++)
-			memcpy(all.v[n++].id, w[i].keys.v[j].id, sizeof(all.v[0].id));
+			memcpy(all.v[n++].id, w[i].keys.v[j].id,
+			    sizeof(all.v[0].id));
 		etsi_keys_free(&w[i].keys);
 	}
 	assert_int_equal(n, all.n);
-	distinct(&all);				/* no key ID handed out twice */
+	distinct(&all); /* no key ID handed out twice */
 	etsi_keys_free(&all);
 }
 
 static void
 test_reload_bad(void **state)
 {
-	struct upstream_id	bad = { "sae-a", "/nonexistent.crt", key_a };
-	struct upstream_id	twice[2] = { { "sae-a", crt_a, key_a },
-				    { "sae-a", crt_a, key_a } };
-	struct up_err		e;
-	char			err[256];
+	struct upstream_id bad = { "sae-a", "/nonexistent.crt", key_a };
+	struct upstream_id twice[2] = { { "sae-a", crt_a, key_a },
+		{ "sae-a", crt_a, key_a } };
+	struct up_err	   e;
+	char		   err[256];
 
 	(void)state;
 	assert_int_equal(upstream_reload(ua, &bad, 1, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "/nonexistent.crt"));
 	assert_int_equal(upstream_reload(ua, twice, 2, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "twice"));
-	assert_int_equal(enc_one(ua, &e), 0);		/* old table kept */
+	assert_int_equal(enc_one(ua, &e), 0); /* old table kept */
 }
 
 /*
@@ -469,25 +483,29 @@ test_reload_bad(void **state)
 static void
 test_limits_change(void **state)
 {
-	struct etsi_key_req	 req = { .number = 13 };
-	struct kms_client_cfg	 kc = { url_a, crt_a, key_a, ca, 5000, 0 };
-	struct kms_client	*c;
-	struct etsi_status	 st;
-	struct etsi_keys	 k;
-	struct up_err		 e;
-	char			 err[256];
-	double			 ok0, bad0, st0;
-	uint64_t		 t0;
+	struct etsi_key_req   req = { .number = 13 };
+	struct kms_client_cfg kc = { url_a, crt_a, key_a, ca, 5000, 0 };
+	struct kms_client    *c;
+	struct etsi_status    st;
+	struct etsi_keys      k;
+	struct up_err	      e;
+	char		      err[256];
+	double		      ok0, bad0, st0;
+	uint64_t	      t0;
 
 	(void)state;
-	assert_int_equal(enc_one(ua, &e), 0);		/* limits cached: 4 */
-	assert_int_equal(sh("sh tests/testbed.sh stop a %s && sed -i "
-	    "'s/^max_key_per_request = .*/max_key_per_request = 3/' "
-	    "%s/kme-a.conf && sh tests/testbed.sh start a %s", dir, dir, dir), 0);
+	assert_int_equal(enc_one(ua, &e), 0); /* limits cached: 4 */
+	assert_int_equal(
+	    sh("sh tests/testbed.sh stop a %s && sed -i "
+	       "'s/^max_key_per_request = .*/max_key_per_request = 3/' "
+	       "%s/kme-a.conf && sh tests/testbed.sh start a %s",
+		dir, dir, dir),
+	    0);
 	assert_non_null(c = kms_client_new(&kc, err, sizeof(err)));
 	t0 = time_mono_ns();
 	while ((kms_status(c, "sae-b", &st) != KMS_OK ||
-	    st.stored_key_count < 13) && time_mono_ns() - t0 < 20000000000ull)
+		   st.stored_key_count < 13) &&
+	    time_mono_ns() - t0 < 20000000000ull)
 		time_sleep_ns(100000000);
 	kms_client_free(c);
 	assert_int_equal(st.max_key_per_request, 3);

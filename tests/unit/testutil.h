@@ -24,7 +24,7 @@ testutil_tmpdir(char *dir, size_t cap, const char *name)
 static inline int
 testutil_rmrf(const char *dir)
 {
-	char	cmd[512];
+	char cmd[512];
 
 	if ((size_t)snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir) >=
 	    sizeof(cmd))

@@ -20,10 +20,9 @@ tmpdir_make(char *dir, size_t len, const char *name)
 static inline int
 tmpdir_remove(const char *dir)
 {
-	char	cmd[256];
+	char cmd[256];
 
-	if ((size_t)snprintf(cmd, sizeof(cmd), "rm -rf %s", dir) >=
-	    sizeof(cmd))
+	if ((size_t)snprintf(cmd, sizeof(cmd), "rm -rf %s", dir) >= sizeof(cmd))
 		return -1;
 	return system(cmd) == 0 ? 0 : -1;
 }
