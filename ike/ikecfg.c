@@ -34,9 +34,9 @@ set_budget(void *base, const struct cfg_opt *o, const char *key, const char *v,
 	    (struct ike_tb_cfg *)(void *)((char *)base + o->off), err, errlen);
 }
 
-#define BUDGET(key, m, def, text)                                              \
+#define BUDGET(key, flag, m, def, text)                                        \
 	{                                                                      \
-		"ike", key, CFG_CUSTOM, K(m), def, NULL,                       \
+		"ike", key, CFG_CUSTOM, K(m), def, flag,                       \
 		    .help = text, .set = set_budget, .arg = "BURST:RATE|off",  \
 		    .roles = R_N3                                              \
 	}
@@ -129,11 +129,12 @@ static const struct cfg_opt ike_opts[] = {
 	    .help = "qkd modes: demand a COOKIE before any key is drawn",
 	    .roles = R_N3 },
 	/* Budgets in keys: one qkd connection draws 13 (ike/README.md). */
-	BUDGET("qkd_budget_src", budget_src, "65:1.3",
+	BUDGET("qkd_budget_src", "qkd-budget-src", budget_src, "65:1.3",
 	    "QKD keys per source address, keys and keys/s"),
-	BUDGET("qkd_budget_sae", budget_sae, "650:16",
+	BUDGET("qkd_budget_sae", "qkd-budget-sae", budget_sae, "650:16",
 	    "QKD keys per claimed SAE ID"),
-	BUDGET("qkd_budget_all", budget_all, "1300:16", "QKD keys in total"),
+	BUDGET("qkd_budget_all", "qkd-budget-all", budget_all, "1300:16",
+	    "QKD keys in total"),
 	{ "ike", "kmsd_workers", CFG_UINT, K(kmsd_workers), "2", "kmsd-workers",
 	    .help = "threads making enc_keys calls, each with its own kmsd "
 		    "connection",

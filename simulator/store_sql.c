@@ -23,8 +23,9 @@
  *
  * One connection under the store mutex, prepared statements, one transaction
  * per operation. synchronous=FULL for the commits a delivery depends on
- * (store_assign at the slave side, store_take), NORMAL for the others; see
- * simulator/DESIGN-notes.md for why that is enough.
+ * (store_assign at the slave side, store_take), NORMAL for the others: a
+ * chunk lost in a crash is dropped by both KMEs on the next sync, never
+ * served twice.
  */
 #include <stdio.h>
 #include <stdlib.h>
