@@ -32,7 +32,7 @@
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "kmsd/pool.h"
-#include "tests/unit/tmpdir.h"
+#include "tests/unit/testutil.h"
 
 #define FX static __attribute__((unused))
 
@@ -54,7 +54,8 @@ setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 
-	if (f == NULL || tmpdir_make(f->dir, sizeof(f->dir), "test_pool") == -1)
+	if (f == NULL ||
+	    testutil_tmpdir(f->dir, sizeof(f->dir), "test_pool") == -1)
 		return -1;
 	snprintf(f->db, sizeof(f->db), "%s/pool.db", f->dir);
 	snprintf(f->kek, sizeof(f->kek), "%s/kek", f->dir);
@@ -71,7 +72,7 @@ FX int
 teardown(void **state)
 {
 	struct fx *f = *state;
-	int	   rc = tmpdir_remove(f->dir);
+	int	   rc = testutil_rmrf(f->dir);
 
 	free(f);
 	return rc;
