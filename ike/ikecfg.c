@@ -17,6 +17,8 @@ static const struct cfg_name modes[] = { { "psk", IKE_MODE_PSK },
 	{ "qkd+dh", IKE_MODE_QKD_DH }, { NULL, 0 } };
 static const struct cfg_name profiles[] = { { "nwu", IKE_PROFILE_NWU },
 	{ "rfc7296", IKE_PROFILE_RFC7296 }, { NULL, 0 } };
+static const struct cfg_name schedules[] = { { "paper", IKE_QKD_SCHED_PAPER },
+	{ "prf", IKE_QKD_SCHED_PRF }, { NULL, 0 } };
 static const struct cfg_name ciphers[] = { { "aes-cbc", 0 }, { "aes-gcm", 1 },
 	{ NULL, 0 } };
 static const struct cfg_name groups[] = { { "14", 14 }, { "19", 19 },
@@ -95,6 +97,11 @@ static const struct cfg_opt ike_opts[] = {
 	{ "ike", "ppk_required", CFG_BOOL, K(ppk_required), "no",
 	    "ppk-required",
 	    .help = "qkd+dh: refuse to fall back to NO_PPK_AUTH" },
+	{ "ike", "qkd_schedule", CFG_ENUM, K(qkd_schedule), "paper",
+	    "qkd-schedule",
+	    .help = "qkd: paper (13 keys used raw) or prf (one key, RFC 7296 "
+		    "prf+)",
+	    .names = schedules },
 	{ "ike", "supi", CFG_STR, K(supi), NULL, "supi",
 	    .help = "subscriber IMSI digits (if unset: 208930000000001)" },
 	{ "ike", "k", CFG_STR, K(k_hex), NULL, "k",
@@ -178,6 +185,12 @@ ike_mode_name(enum ike_mode m)
 		if (modes[i].value == (int)m)
 			return modes[i].name;
 	return "?";
+}
+
+const char *
+ike_qkd_sched_name(enum ike_qkd_sched s)
+{
+	return s == IKE_QKD_SCHED_PRF ? "prf" : "paper";
 }
 
 const char *

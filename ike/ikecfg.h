@@ -27,6 +27,12 @@ enum ike_profile {
 	IKE_PROFILE_RFC7296, /* plain IKEv2: PSK/cert AUTH, one Child SA */
 };
 
+/* qkd mode: how the QKD keys become the SA keys (ike/README.md). */
+enum ike_qkd_sched {
+	IKE_QKD_SCHED_PAPER = 0, /* the paper's: 13 keys used raw */
+	IKE_QKD_SCHED_PRF,	 /* one key as RFC 7296's shared secret */
+};
+
 enum ike_role { IKE_ROLE_UE = 0, IKE_ROLE_N3IWF };
 
 #define IKECFG_HOSTLEN 64
@@ -54,12 +60,13 @@ struct ikecfg {
 	unsigned peer_transform;  /* UE test hook: extra KE ID */
 
 	/* QKD / kmsd */
-	char	*kmsd_url, *kmsd_cert, *kmsd_key, *kmsd_ca;
-	char	*sae_id;   /* own SAE ID (default: kmsd cert CN) */
-	char	*peer_sae; /* UE: the N3IWF's SAE (master) */
-	unsigned kmsd_timeout_ms;
-	int	 ppk_required; /* qkd+dh: no NO_PPK_AUTH fallback */
-	char	*ppk_key_id;   /* qkd+dh: PPK fetched by the peer */
+	char		  *kmsd_url, *kmsd_cert, *kmsd_key, *kmsd_ca;
+	char		  *sae_id;   /* own SAE ID (default: kmsd cert CN) */
+	char		  *peer_sae; /* UE: the N3IWF's SAE (master) */
+	unsigned	   kmsd_timeout_ms;
+	int		   ppk_required; /* qkd+dh: no NO_PPK_AUTH fallback */
+	enum ike_qkd_sched qkd_schedule; /* qkd: key schedule */
+	char		  *ppk_key_id;	 /* qkd+dh: PPK fetched by the peer */
 
 	/* 5G */
 	char	*supi;		  /* IMSI digits */
@@ -95,6 +102,7 @@ void ikecfg_free(struct ikecfg *c);
 
 const char *ike_mode_name(enum ike_mode m);
 const char *ike_profile_name(enum ike_profile p);
+const char *ike_qkd_sched_name(enum ike_qkd_sched s);
 bool	    ike_mode_has_dh(enum ike_mode m);
 bool	    ike_mode_has_qkd(enum ike_mode m);
 

@@ -306,4 +306,3 @@ ue_auth_rfc(struct ue *u, struct ike_sa *sa)
 	ike_msg_free(&m);
 	return ret;
 }
-

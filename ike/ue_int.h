@@ -33,8 +33,8 @@ struct ue {
  * ike/ue.c. Sends a protected request and waits for its response in *m
  * (ike_msg_free it), retransmitting; 0, or -1 with u->fail set.
  */
-int ue_exchange(struct ue *u, struct ike_sa *sa, uint8_t exchange,
-    uint8_t first, const struct buf *inner, struct ike_msg *m);
+int	    ue_exchange(struct ue *u, struct ike_sa *sa, uint8_t exchange,
+	    uint8_t first, const struct buf *inner, struct ike_msg *m);
 /* ike/ue.c. The first error notify in a response: its name, or NULL. */
 const char *ue_error_notify(const struct ike_pld *p, uint16_t *type);
 
