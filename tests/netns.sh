@@ -36,7 +36,7 @@ nt_log() { echo "netns.sh: $*" >&2; }
 # nt_alive PID: running and not a zombie.
 nt_alive() {
 	[ -n "$1" ] && [ -r "/proc/$1/stat" ] || return 1
-	[ "$(sed 's/^.*) //' "/proc/$1/stat" | cut -c1)" != Z ]
+	[ "$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)" != Z ]
 }
 
 # nt_wait_gone PID: until PID is gone or a zombie (at most 2 s).
