@@ -172,8 +172,12 @@ for cfg in $CONFIGS; do
 	cleanup
 done
 trap - EXIT
-echo "| configuration | TCP Mbit/s (median of $RUNS x ${SECS} s; runs) | UDP Mbit/s received (loss) | ping p50 / p90 ms ($PINGS at 10 ms) |"
-echo "| --- | --- | --- | --- |"
-awk -F, 'NR > 1 { if ($3 == "") printf "| %s | %s | | |\n", $1, $2;
-	else printf "| %s | %s (%s) | %s (%s %%) | %s / %s |\n", $1, $2, $3, $4, $5, $6, $7 }' "$out/results.csv"
+echo "| configuration | TCP Mbit/s (median of $RUNS x ${SECS} s; runs) | UDP Mbit/s received (loss) | ping p50 / p90 ms ($PINGS at 10 ms) | p50 over plain, ms |"
+echo "| --- | --- | --- | --- | --- |"
+awk -F, '$1 == "plain" && $6 != "" { base = $6 }
+	NR > 1 { row[NR] = $0 }
+	END { for (i = 2; i <= NR; i++) { split(row[i], f, ",");
+		if (f[3] == "") { printf "| %s | %s | | | |\n", f[1], f[2]; continue }
+		o = (base == "") ? "" : sprintf("%+.3f", f[6] - base);
+		printf "| %s | %s (%s) | %s (%s %%) | %s / %s | %s |\n", f[1], f[2], f[3], f[4], f[5], f[6], f[7], o } }' "$out/results.csv"
 echo "(results: $out/results.csv)"
