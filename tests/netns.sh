@@ -8,9 +8,10 @@
 # qkd-dn-ID, ID random), two veth pairs (created under unique names, renamed
 # nwu0/n6 inside their namespace), loopback up everywhere, forwarding on in
 # the N3IWF namespace, and in the DN the route back to the UE inner prefix
-# via the N3IWF. Nothing is added to the root namespace: its only part is
-# the optional kmsd relay (nt_relay), a unix socket between 127.0.0.1 of a
-# namespace and 127.0.0.1 of the root.
+# via the N3IWF; IPv4 only (IPv6 off in the namespaces). Nothing is added
+# to the root namespace: its only part is the optional kmsd relay
+# (nt_relay), a unix socket between 127.0.0.1 of a namespace and 127.0.0.1
+# of the root.
 #
 # Environment (before nt_up): NWU_NET (default 192.168.100, a /24),
 # N6_NET (default 10.100.0, a /24), UE_INNER_PREFIX (default 10.60.0.0/16),
@@ -86,6 +87,10 @@ EOT
 	for _ns in "$UE_NETNS" "$N3IWF_NETNS" "$DN_NETNS"; do
 		ip netns add "$_ns" || { nt_log "ip netns add $_ns failed"; return 1; }
 		echo "$_ns" >>"$_d/netns.list"
+		# no IPv6: no neighbour discovery or MLD chatter on the links
+		# (a capture on NWu must show only what the endpoints send)
+		ip netns exec "$_ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
+		    net.ipv6.conf.default.disable_ipv6=1 || return 1
 		ip -n "$_ns" link set lo up || return 1
 	done
 	nt_veth "$UE_NETNS" "$N3IWF_NETNS" nwu0 "$UE_NWU_ADDR" "$N3IWF_NWU_ADDR" "$_id" &&

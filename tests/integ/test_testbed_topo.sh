@@ -116,6 +116,8 @@ check_match "IKE_SA_INIT UE -> N3IWF on port 500 captured on $NWU_IFACE" \
 	"$UE_NWU_ADDR	$N3IWF_NWU_ADDR	500	34" "$f"
 check_match "IKE_AUTH on port 4500 (NAT-T) captured on $NWU_IFACE" \
 	"$UE_NWU_ADDR	$N3IWF_NWU_ADDR	4500	35" "$f"
+check "nothing but IKE (UDP 500/4500) and ARP on $NWU_IFACE" "" \
+	"$(tshark -r "$TB/nwu.pcap" -Y 'not arp and not (udp.port == 500 or udp.port == 4500)' 2>/dev/null)"
 check "qkd: 26 keys served at kmsd A after two connections" "A 26/0 B 0/26" \
 	"$(keys "$KMSD_A_OPS" "$KMSD_B_OPS")"
 check "ike-n3iwf still running" true "$(yes_no kill -0 "$(cat "$TB/ike-n3iwf.pid")")"
