@@ -13,7 +13,8 @@
 # Each: iperf3 TCP UE -> DN (RUNS runs of SECS s, median and all runs),
 # iperf3 UDP (one run of SECS s at full rate, 1,200-byte datagrams: what the
 # DN received, and the loss), and ping UE -> DN (PINGS pings, 10 ms apart:
-# p50 and p90 RTT). Traffic stays inside our namespaces.
+# p50 and p90 RTT), and the CPU time both tunnel end points used during the
+# TCP runs per GB carried. Traffic stays inside our namespaces.
 #
 #   sh bench/dataplane/run.sh [OUTDIR]        (default /tmp/qkd-dp.XXXXXX)
 #   RUNS=3 SECS=10 PINGS=200 CONFIGS="plain tunfwd ss-gcm ss-cbc ours-gcm ours-cbc"
@@ -102,12 +103,25 @@ setup_ss() {
 # CIPHER, psk mode, its TUN routing $UE_INNER_PREFIX, N6 toward $DN_ADDR)
 # and ike-ue in $UE_NETNS (--local $UE_NWU_ADDR, held up, its TUN on
 # $UE_INNER_ADDR with the route to $N6_PREFIX, MTU as the others) with
-# nt_bg "$cur" NAME NS CMD..., wait until the Child SA is up, return 0.
+# nt_bg "$cur" ours-NAME NS CMD... (ours-*.pid: the CPU column counts
+# them), wait until the Child SA is up, return 0.
 # Until the data plane exists: return 2 ("to come" in the table).
 setup_ours() {
 	return 2
 }
 # ===== end of the integrator's slot =====
+
+# cpu_ticks PID...: user + system clock ticks of the processes so far.
+cpu_ticks() {
+	for _p in "$@"; do sed 's/^.*) //' "/proc/$_p/stat" 2>/dev/null; done |
+	    awk '{ t += $12 + $13 } END { print t + 0 }'
+}
+# endpoints: the PIDs of the tunnel end points (none for plain).
+endpoints() {
+	for f in "$cur"/tunfwd-*.pid "$cur"/cs-*/charon.pid "$cur"/ours-*.pid; do
+		[ -f "$f" ] && cat "$f"
+	done
+}
 
 median() { sort -n | awk '{ v[NR] = $1 } END { if (NR) print v[int((NR + 1) / 2)] }'; }
 pct() { sort -n | awk -v p="$1" '{ v[NR] = $1 } END { if (NR) { i = int(NR * p / 100 + 0.999); if (i < 1) i = 1; print v[i] } }'; }
@@ -123,13 +137,21 @@ measure() {
 	ue() { ip netns exec "$UE_NETNS" "$@"; }
 	ue ping -c 3 -i 0.2 -W 2 -I "$UE_INNER_ADDR" "$DN_ADDR" >/dev/null 2>&1 ||
 	    { echo "$1: DN_ADDR does not answer through the path" >&2; return 1; }
-	tcp=""
+	tcp=""; bytes=0
+	eps=$(endpoints)
+	c0=$(cpu_ticks $eps)
 	r=1
 	while [ $r -le "$RUNS" ]; do
 		ue iperf3 -c "$DN_ADDR" -B "$UE_INNER_ADDR" -t "$SECS" -J >"$cur/tcp$r.json" 2>&1
 		tcp="$tcp $(jq -r '.end.sum_received.bits_per_second // 0' "$cur/tcp$r.json" | mbps)"
+		bytes=$((bytes + $(jq -r '.end.sum_received.bytes // 0' "$cur/tcp$r.json")))
 		r=$((r + 1))
 	done
+	# CPU of both tunnel end points per GB of TCP payload: less noisy than
+	# the throughput on a shared machine.
+	CPU_GB=""
+	[ -z "$eps" ] || [ "$bytes" -eq 0 ] || CPU_GB=$(awk -v t="$(($(cpu_ticks $eps) - c0))" \
+	    -v hz="$(getconf CLK_TCK)" -v b="$bytes" 'BEGIN { printf "%.2f", t / hz / (b / 1e9) }')
 	ue iperf3 -c "$DN_ADDR" -B "$UE_INNER_ADDR" -u -b 0 -l 1200 -t "$SECS" -J >"$cur/udp.json" 2>&1
 	udp=$(jq -r '.end.sum | "\(.bits_per_second * (1 - .lost_percent / 100)) \(.lost_percent)"' "$cur/udp.json" 2>/dev/null)
 	ue ping -c "$PINGS" -i 0.01 -I "$UE_INNER_ADDR" "$DN_ADDR" >"$cur/ping.txt" 2>&1
@@ -142,7 +164,7 @@ measure() {
 	NPING=$(grep -c . "$cur/rtt.txt")
 }
 
-echo "config,tcp_mbps_median,tcp_mbps_runs,udp_rx_mbps,udp_loss_pct,ping_p50_ms,ping_p90_ms,pings_answered" >"$out/results.csv"
+echo "config,tcp_mbps_median,tcp_mbps_runs,udp_rx_mbps,udp_loss_pct,ping_p50_ms,ping_p90_ms,pings_answered,endpoint_cpu_s_per_gb" >"$out/results.csv"
 for cfg in $CONFIGS; do
 	cur=$out/$cfg
 	rm -rf "$cur"; mkdir -p "$cur"
@@ -160,24 +182,25 @@ for cfg in $CONFIGS; do
 	esac
 	rc=$?
 	if [ $rc -eq 2 ]; then
-		echo "$cfg,to come,,,,,," >>"$out/results.csv"
+		echo "$cfg,to come,,,,,,," >>"$out/results.csv"
 	elif [ $rc -ne 0 ]; then
-		echo "$cfg,setup failed,,,,,," >>"$out/results.csv"
+		echo "$cfg,setup failed,,,,,,," >>"$out/results.csv"
 		echo "dataplane: $cfg: setup failed (see $cur)" >&2
 	elif measure "$cfg"; then
-		echo "$cfg,$TCP_MED,$TCP_ALL,$UDP_RX,$UDP_LOSS,$P50,$P90,$NPING/$PINGS" >>"$out/results.csv"
+		echo "$cfg,$TCP_MED,$TCP_ALL,$UDP_RX,$UDP_LOSS,$P50,$P90,$NPING/$PINGS,$CPU_GB" >>"$out/results.csv"
 	else
-		echo "$cfg,measure failed,,,,,," >>"$out/results.csv"
+		echo "$cfg,measure failed,,,,,,," >>"$out/results.csv"
 	fi
 	cleanup
 done
 trap - EXIT
-echo "| configuration | TCP Mbit/s (median of $RUNS x ${SECS} s; runs) | UDP Mbit/s received (loss) | ping p50 / p90 ms ($PINGS at 10 ms) | p50 over plain, ms |"
-echo "| --- | --- | --- | --- | --- |"
+echo "| configuration | TCP Mbit/s (median of $RUNS x ${SECS} s; runs) | end points' CPU s per GB (TCP) | UDP Mbit/s received (loss) | ping p50 / p90 ms ($PINGS at 10 ms) | p50 over plain, ms |"
+echo "| --- | --- | --- | --- | --- | --- |"
 awk -F, '$1 == "plain" && $6 != "" { base = $6 }
 	NR > 1 { row[NR] = $0 }
 	END { for (i = 2; i <= NR; i++) { split(row[i], f, ",");
-		if (f[3] == "") { printf "| %s | %s | | | |\n", f[1], f[2]; continue }
+		if (f[3] == "") { printf "| %s | %s | | | | |\n", f[1], f[2]; continue }
 		o = (base == "") ? "" : sprintf("%+.3f", f[6] - base);
-		printf "| %s | %s (%s) | %s (%s %%) | %s / %s | %s |\n", f[1], f[2], f[3], f[4], f[5], f[6], f[7], o } }' "$out/results.csv"
+		printf "| %s | %s (%s) | %s | %s (%s %%) | %s / %s | %s |\n", f[1], f[2], f[3],
+		    (f[9] == "" ? "-" : f[9]), f[4], f[5], f[6], f[7], o } }' "$out/results.csv"
 echo "(results: $out/results.csv)"
