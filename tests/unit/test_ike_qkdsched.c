@@ -184,12 +184,12 @@ sa_new(struct ikecfg *c, enum ike_qkd_sched s, int initiator)
 static void
 test_sa_prf(void **state)
 {
-	struct ikecfg	  c;
-	struct ike_sa	 *sa = sa_new(&c, IKE_QKD_SCHED_PRF, 1);
-	struct ike_child *ch = &sa->child[0];
+	struct ikecfg	     c;
+	struct ike_sa	    *sa = sa_new(&c, IKE_QKD_SCHED_PRF, 1);
+	struct ike_child    *ch = &sa->child[0];
 	static const uint8_t zero[IKE_QKD_KEYLEN];
-	uint8_t		  cni[32], cnr[32], sec[64];
-	size_t		  len = 0;
+	uint8_t		     cni[32], cnr[32], sec[64];
+	size_t		     len = 0;
 
 	(void)state;
 	sa->qk->n = 1;
