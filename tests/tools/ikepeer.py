@@ -447,6 +447,19 @@ def cmd_qkd(port, kmsd, ca, cert, key, suite_name="aes-cbc"):
            "%s: key 11 as AUTH key: N3IWF answers AUTHENTICATION_FAILED" % t)
 
 
+def auth_answer(ini, secret, t, under):
+    """IKE_AUTH with PSK-style AUTH keyed by secret; the opened response's
+    payloads, or None (a failed check) without one."""
+    resp = ini.auth(secret)
+    if not ok(resp is not None, "%s: N3IWF answers IKE_AUTH under %s" % (t, under)):
+        return None
+    try:
+        return ini.open(resp)
+    except Exception as e:
+        ok(False, "%s: response does not open with SK_er/SK_ar: %s" % (t, e))
+        return None
+
+
 def cmd_qkdprf(port, kmsd, ca, cert, key, suite_name="aes-cbc"):
     """qkd mode, prf schedule: KE 1026, ONE key ID in QKD_KEY_IDS, the key
     fetched here at kmsd B and used as the shared secret of RFC 7296 2.14;
@@ -483,13 +496,8 @@ def cmd_qkdprf(port, kmsd, ca, cert, key, suite_name="aes-cbc"):
             ok(N_AUTH_FAILED in notifies(rpl),
                "%s: the raw QKD key as AUTH key: N3IWF answers AUTHENTICATION_FAILED" % t)
             continue
-        resp = ini.auth(ini.sk["pi"])
-        if not ok(resp is not None, "%s: N3IWF answers IKE_AUTH under prf+ SK_ei/SK_ai" % t):
-            return
-        try:
-            rpl = ini.open(resp)
-        except Exception as e:
-            ok(False, "%s: response does not open with SK_er/SK_ar: %s" % (t, e))
+        rpl = auth_answer(ini, ini.sk["pi"], t, "prf+ SK_ei/SK_ai")
+        if rpl is None:
             return
         ok(N_AUTH_FAILED not in notifies(rpl) and any(tp == PL_AUTH for tp, _ in rpl),
            "%s: N3IWF accepts our AUTH keyed by SK_pi" % t)
@@ -521,13 +529,8 @@ def cmd_psk(port, psk, group, suite_name="aes-cbc"):
             resp = ini.auth(psk.encode())
             ok(resp is None, "%s: SKEYSEED with swapped nonces: N3IWF drops the IKE_AUTH" % t)
             continue
-        resp = ini.auth(psk.encode())
-        if not ok(resp is not None, "%s: N3IWF answers IKE_AUTH under our SK_ei/SK_ai" % t):
-            continue
-        try:
-            rpl = ini.open(resp)
-        except Exception as e:
-            ok(False, "%s: response does not open with SK_er/SK_ar: %s" % (t, e))
+        rpl = auth_answer(ini, psk.encode(), t, "our SK_ei/SK_ai")
+        if rpl is None:
             continue
         ok(N_AUTH_FAILED not in notifies(rpl), "%s: N3IWF accepts our PSK AUTH (SK_pi)" % t)
         ok(ini.peer_auth_ok(rpl, psk.encode()), "%s: N3IWF's AUTH verifies (SK_pr)" % t)
