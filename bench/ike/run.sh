@@ -170,11 +170,13 @@ printf '| 5388 6604 4991\n'
 
 echo
 echo "QKD KEYS per connection, counted at the key servers (kmsd A: the N3IWF's calls, kmsd B: the UE's), 256 bits each"
-printf '%-12s%-10s%-10s%-14s%s\n' variant "kmsd A" "kmsd B" "bits/conn" "conns/s at 1, 10, 100 kbit/s"
+printf '%-12s%-10s%-10s%-14s%s\n' variant "kmsd A" "kmsd B" "bits/conn" \
+    "new conns/s a QKD link sustains at 1, 10, 100 kbit/s, 1 Mbit/s (qkd-sim's default key_rate)"
 while read -r v a b; do
 	awk -v v="$v" -v a="$a" -v b="$b" -v n="$N" 'BEGIN {
 		ka = a / n; kb = b / n; bits = ka * 256
-		if (bits > 0) r = sprintf("%.2f, %.1f, %.0f", 1000 / bits, 10000 / bits, 100000 / bits); else r = "-"
+		if (bits > 0) r = sprintf("%.2f, %.1f, %.0f, %.0f", 1e3 / bits, 1e4 / bits, 1e5 / bits, 1e6 / bits)
+		else r = "-"
 		printf "%-12s%-10s%-10s%-14s%s\n", v, ka, kb, bits, r }'
 done <"$OUT/keys.txt"
 
