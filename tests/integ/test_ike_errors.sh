@@ -2,7 +2,8 @@
 # ike-n3iwf and ike-ue when things go wrong, each bounded in time: kmsd A
 # down (QKD_UNAVAILABLE), kmsd B down, an unknown key-exchange transform and
 # a mode mismatch (NO_PROPOSAL_CHOSEN), a QKD key schedule mismatch
-# (NO_PROPOSAL_CHOSEN, no key drawn at kmsd A), a wrong PSK (AUTHENTICATION_FAILED),
+# (NO_PROPOSAL_CHOSEN, no key drawn at kmsd A), key budgets charged 13 or
+# 1 keys per connection by the schedule, a wrong PSK (AUTHENTICATION_FAILED),
 # no N3IWF at all (retransmission, then a clear error), COOKIEs, SIGTERM.
 . "$(dirname "$0")/lib.sh"
 tb_up
@@ -90,6 +91,22 @@ for pair in "paper prf" "prf paper"; do
 	check "$t: then a UE with the N3IWF's schedule connects" 0 "$rc"
 	n=1; [ "$n3s" = paper ] && n=13
 	check "$t: ... drawing $n key(s) at kmsd A" "$n" "$(($(served_a) - k0))"
+	n3_stop >/dev/null
+done
+
+# The QKD key budgets count keys: a source budget of 13 keys (no refill)
+# admits one paper connection (13 keys) and 13 prf connections (1 key
+# each), then TEMPORARY_FAILURE; kmsd A serves exactly 13 keys either way.
+for sc in "paper 1" "prf 13"; do
+	sched=${sc% *}; n=${sc#* }
+	t="budget of 13 keys, $sched schedule"
+	n3_start qkd nwu --qkd-schedule "$sched" --qkd-budget-src 13:0
+	k0=$(served_a)
+	ue_run qkd nwu --qkd-schedule "$sched" --count $((n + 1)); rc=$?
+	check "$t: UE exits 1 (the last connection refused)" 1 "$rc"
+	check "$t: $n connection(s) established" "$n" "$(grep -c 'ike-ue info: IKE SA established' "$TB/ue.log")"
+	check "$t: then TEMPORARY_FAILURE" 1 "$(grep -c 'refused IKE_SA_INIT: TEMPORARY_FAILURE' "$TB/ue.log")"
+	check "$t: kmsd A served 13 keys" 13 "$(($(served_a) - k0))"
 	n3_stop >/dev/null
 done
 
