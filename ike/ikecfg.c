@@ -7,6 +7,8 @@
 #include "common/cfg.h"
 #include "common/etsi.h"
 #include "ike/ikecfg.h"
+#include "ike/ikev2.h"
+#include "ike/qkd.h"
 
 #define R_UE (1u << IKE_ROLE_UE)
 #define R_N3 (1u << IKE_ROLE_N3IWF)
@@ -191,6 +193,33 @@ const char *
 ike_qkd_sched_name(enum ike_qkd_sched s)
 {
 	return s == IKE_QKD_SCHED_PRF ? "prf" : "paper";
+}
+
+const char *
+ike_qkd_sched_label(const struct ikecfg *c)
+{
+	return c->mode == IKE_MODE_QKD ? ike_qkd_sched_name(c->qkd_schedule) :
+					 "-";
+}
+
+unsigned
+ike_qkd_sched_nkeys(enum ike_qkd_sched s)
+{
+	return s == IKE_QKD_SCHED_PRF ? 1 : IKE_QKD_NKEYS;
+}
+
+uint16_t
+ike_qkd_sched_ke(enum ike_qkd_sched s)
+{
+	return s == IKE_QKD_SCHED_PRF ? IKE_KE_QKD_ETSI014_PRF :
+					IKE_KE_QKD_ETSI014;
+}
+
+bool
+ike_qkd_raw(const struct ikecfg *c)
+{
+	return c->mode == IKE_MODE_QKD &&
+	    c->qkd_schedule == IKE_QKD_SCHED_PAPER;
 }
 
 const char *
