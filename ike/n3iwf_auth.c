@@ -338,7 +338,7 @@ n3_auth_eap(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 	struct eap5g_msg      rs, rq;
 	struct ike_chain      c;
 	struct buf	      in, eap, nas;
-	int		      done = 0, r;
+	int		      r;
 
 	if (!IKE_PLD_HAS(pl, IKE_PL_EAP) ||
 	    eap5g_decode(pl->eap.raw.p, pl->eap.raw.len, &rs) == -1 ||
@@ -350,15 +350,15 @@ n3_auth_eap(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 	}
 	buf_init(&nas, IKE_MSG_MAX);
 	buf_init(&eap, IKE_MSG_MAX);
-	r = amf_handle(sa->amf, rs.nas, rs.nas_len, &nas, &done);
+	r = amf_handle(sa->amf, rs.nas, rs.nas_len, &nas);
 	memset(&rq, 0, sizeof(rq));
-	if (r == -1 || done == -1) {
+	if (r == -1 || amf_failed(sa->amf)) {
 		log_warn(
 		    "5G registration of the UE refused by the AMF emulator");
 		rq.code = EAP_CODE_FAILURE;
 		rq.id = rs.id;
 		sa->state = SA_DEAD;
-	} else if (done == 1) {
+	} else if (amf_auth_done(sa->amf)) {
 		if (amf_kn3iwf(sa->amf, sa->kn3iwf) == -1)
 			goto out;
 		sa->have_kn3iwf = 1;
