@@ -21,10 +21,10 @@ enc_qos_rules(const struct nas_sm *m, struct buf *b)
 {
 	const uint8_t rule[] = {
 		(uint8_t)(QOS_OP_CREATE << 5 | 1 << 4 | 1), /* op, DQR, 1 PF */
-		(uint8_t)(PF_BIDIR << 4 | 1),		    /* direction, id 1 */
-		1, PF_MATCH_ALL,			    /* PF contents */
-		0xff,					    /* precedence */
-		(uint8_t)(m->qfi & 0x3f),		    /* segregation 0 */
+		(uint8_t)(PF_BIDIR << 4 | 1), /* direction, id 1 */
+		1, PF_MATCH_ALL,	      /* PF contents */
+		0xff,			      /* precedence */
+		(uint8_t)(m->qfi & 0x3f),     /* segregation 0 */
 	};
 
 	return buf_add_u16(b, (uint16_t)(3 + sizeof(rule))) == -1 ||
@@ -50,7 +50,8 @@ enc_accept(const struct nas_sm *m, struct buf *b)
 		return -1;
 	if (m->has_addr &&
 	    (buf_add_u8(b, IEI_PDU_ADDR) == -1 || buf_add_u8(b, 5) == -1 ||
-		buf_add_u8(b, NAS_PDU_IPV4) == -1 || buf_add(b, m->addr, 4) == -1))
+		buf_add_u8(b, NAS_PDU_IPV4) == -1 ||
+		buf_add(b, m->addr, 4) == -1))
 		return -1;
 	return 0;
 }
@@ -64,12 +65,12 @@ enc_body(const struct nas_sm *m, struct buf *b)
 		if (buf_add_u8(b, 0xff) == -1 || buf_add_u8(b, 0xff) == -1)
 			return -1;
 		if (m->pdu_type != 0 &&
-		    buf_add_u8(b, (uint8_t)(IEI_PDU_TYPE | (m->pdu_type & 7))) ==
-			-1)
+		    buf_add_u8(b,
+			(uint8_t)(IEI_PDU_TYPE | (m->pdu_type & 7))) == -1)
 			return -1;
 		if (m->ssc_mode != 0 &&
-		    buf_add_u8(b, (uint8_t)(IEI_SSC_MODE | (m->ssc_mode & 7))) ==
-			-1)
+		    buf_add_u8(b,
+			(uint8_t)(IEI_SSC_MODE | (m->ssc_mode & 7))) == -1)
 			return -1;
 		return 0;
 	case NAS_SM_EST_ACCEPT: return enc_accept(m, b);
@@ -82,9 +83,9 @@ int
 nas_sm_encode(const struct nas_sm *m, struct buf *out)
 {
 	if (m->psi == 0 || m->psi > 15 || m->pti == 0 || m->pti == 0xff ||
-	    buf_add_u8(out, NAS_EPD_5GSM) == -1 || buf_add_u8(out, m->psi) == -1 ||
-	    buf_add_u8(out, m->pti) == -1 || buf_add_u8(out, m->type) == -1 ||
-	    enc_body(m, out) == -1) {
+	    buf_add_u8(out, NAS_EPD_5GSM) == -1 ||
+	    buf_add_u8(out, m->psi) == -1 || buf_add_u8(out, m->pti) == -1 ||
+	    buf_add_u8(out, m->type) == -1 || enc_body(m, out) == -1) {
 		log_err("%s: cannot build 5GSM message 0x%02x (PSI %u)",
 		    __func__, m->type, m->psi);
 		return -1;
@@ -135,7 +136,7 @@ dec_accept_opt(struct rd *r, struct nas_sm *m)
 		if (rd_u8(r, &iei) == -1)
 			return -1;
 		if (iei & 0x80)
-			continue; /* type 1 IE */
+			continue;	    /* type 1 IE */
 		if ((iei & 0xf0) == 0x70) { /* TLV-E */
 			if (rd_u16(r, &le) == -1 || rd_ptr(r, &p, le) == -1)
 				return -1;
@@ -275,7 +276,8 @@ nas_dnn_decode(const uint8_t *p, size_t n, char *out)
 		if (o > 0)
 			out[o++] = '.';
 		for (size_t k = 0; k < l; k++) {
-			if (p[i + k] < 0x21 || p[i + k] > 0x7e || p[i + k] == '.')
+			if (p[i + k] < 0x21 || p[i + k] > 0x7e ||
+			    p[i + k] == '.')
 				return -1;
 			out[o++] = (char)p[i + k];
 		}

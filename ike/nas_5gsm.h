@@ -38,18 +38,18 @@
 #define NAS_DNN_MAX 63 /* DNN characters we keep */
 
 struct nas_sm {
-	uint8_t	 type; /* NAS_SM_EST_* */
-	uint8_t	 psi;  /* PDU session identity 1..15 */
-	uint8_t	 pti;  /* procedure transaction identity 1..254 */
-	uint8_t	 pdu_type; /* Req: requested (0: none); Acc: selected */
-	uint8_t	 ssc_mode; /* Req: requested (0: none); Acc: selected */
-	uint8_t	 qfi;	   /* Acc: QFI of the default QoS rule, 1..63 */
-	uint8_t	 qos_rule; /* Acc: its QoS rule identifier, 1..255 */
-	uint8_t	 ambr_unit;	    /* Acc: NAS_AMBR_UNIT_* */
-	uint16_t ambr_dl, ambr_ul;  /* Acc: session AMBR in ambr_unit */
-	bool	 has_addr;	    /* Acc: PDU address present */
-	uint8_t	 addr[4];	    /* Acc: the UE's IPv4 address */
-	uint8_t	 cause;		    /* Rej: 5GSM cause */
+	uint8_t	 type;		   /* NAS_SM_EST_* */
+	uint8_t	 psi;		   /* PDU session identity 1..15 */
+	uint8_t	 pti;		   /* procedure transaction identity 1..254 */
+	uint8_t	 pdu_type;	   /* Req: requested (0: none); Acc: selected */
+	uint8_t	 ssc_mode;	   /* Req: requested (0: none); Acc: selected */
+	uint8_t	 qfi;		   /* Acc: QFI of the default QoS rule, 1..63 */
+	uint8_t	 qos_rule;	   /* Acc: its QoS rule identifier, 1..255 */
+	uint8_t	 ambr_unit;	   /* Acc: NAS_AMBR_UNIT_* */
+	uint16_t ambr_dl, ambr_ul; /* Acc: session AMBR in ambr_unit */
+	bool	 has_addr;	   /* Acc: PDU address present */
+	uint8_t	 addr[4];	   /* Acc: the UE's IPv4 address */
+	uint8_t	 cause;		   /* Rej: 5GSM cause */
 };
 
 /* Appends the 5GSM message. 0 or -1 (a field out of range). */

@@ -59,4 +59,33 @@ bool nas_tcp_partial(const struct nas_tcp_rx *r);
 /* Appends the envelope of one NAS message (1..NAS_TCP_MAX bytes). 0/-1. */
 int nas_tcp_frame(struct buf *out, const uint8_t *msg, size_t n);
 
+/*
+ * One NAS/TCP connection on a non-blocking socket, for both ends
+ * (nas_ue.c, nas_n3iwf.c): the receive reassembly and a send queue.
+ */
+struct nas_tcp_conn {
+	int		  fd;
+	struct nas_tcp_rx rx;
+	struct buf	  tx; /* envelopes not yet written */
+	size_t		  tx_off;
+	bool		  eof; /* the peer closed (or the socket failed) */
+};
+
+#define NAS_TCP_TXMAX 65536 /* bytes queued at most per connection */
+
+/* Takes fd (made non-blocking). */
+void nas_tcp_conn_init(struct nas_tcp_conn *c, int fd, size_t max);
+/* Closes the socket, frees the queue; NULL ok. */
+void nas_tcp_conn_close(struct nas_tcp_conn *c);
+
+/* One read() into the reassembly buffer: 1 bytes came, 0 nothing now
+ * (or no room before envelopes are taken), -1 EOF or error (c->eof). */
+int nas_tcp_read(struct nas_tcp_conn *c);
+
+/* Queues the envelope of msg and writes what the socket takes. 0/-1. */
+int  nas_tcp_send(struct nas_tcp_conn *c, const uint8_t *msg, size_t n);
+/* Writes queued bytes: 0 (maybe some left), -1 on a socket error. */
+int  nas_tcp_flush(struct nas_tcp_conn *c);
+/* Whether bytes wait to be written (poll for POLLOUT). */
+bool nas_tcp_pending(const struct nas_tcp_conn *c);
 #endif
