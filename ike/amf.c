@@ -45,6 +45,8 @@ struct amf {
 	amf_pdu_fn     pdu_fn;
 	void	      *pdu_arg;
 	uint8_t	       pdu_psi, pdu_pti; /* psi 0: none asked */
+	uint8_t	       reg_acc[64]; /* the Registration Accept, for NAS/TCP */
+	size_t	       reg_acc_len;
 	bool	       pdu_pending, pdu_up;
 };
 
@@ -436,6 +438,7 @@ static int
 on_smc_complete(struct amf *a, uint32_t ul_count, struct buf *out)
 {
 	struct nas_msg acc;
+	size_t	       off;
 
 	if (kdf5g_kn3iwf(a->kamf, ul_count, a->kn3iwf) == -1)
 		return -1;
@@ -453,9 +456,13 @@ on_smc_complete(struct amf *a, uint32_t ul_count, struct buf *out)
 	acc.id[5] = 0xfe;
 	acc.id[6] = 0x00;
 	acc.id_len = 11;
+	off = out->len;
 	if (nas_encode_protected(&a->sec, NAS_SHT_INT_ENC, true, &acc, out) ==
-	    -1)
+		-1 ||
+	    out->len - off > sizeof(a->reg_acc))
 		return -1;
+	a->reg_acc_len = out->len - off;
+	memcpy(a->reg_acc, out->data + off, a->reg_acc_len);
 	a->state = AMF_WAIT_REG_CMP;
 	return 0;
 }
@@ -598,6 +605,15 @@ amf_pdu_done(struct amf *a, uint8_t psi, bool up, struct buf *nas_out)
 		return -1;
 	a->pdu_up = true;
 	return 0;
+}
+
+const uint8_t *
+amf_reg_accept(const struct amf *a, size_t *len)
+{
+	if (!amf_auth_done(a) || a->reg_acc_len == 0)
+		return NULL;
+	*len = a->reg_acc_len;
+	return a->reg_acc;
 }
 
 bool

@@ -140,8 +140,11 @@ void amf_set_session(struct amf *a, const uint8_t addr[static 4], uint8_t qfi,
     amf_pdu_fn fn, void *arg);
 /* 0, or -1 if no session psi waits for its Child SA. */
 int  amf_pdu_done(struct amf *a, uint8_t psi, bool up, struct buf *nas_out);
+/* The Registration Accept amf_handle gave at amf_auth_done() (the N3IWF
+ * sends it first on the UE's NAS/TCP connection), or NULL before. */
+const uint8_t *amf_reg_accept(const struct amf *a, size_t *len);
 /* Whether the Accept was built. */
-bool amf_pdu_up(const struct amf *a);
+bool	       amf_pdu_up(const struct amf *a);
 
 /* 0 and the 32-byte KN3IWF once amf_auth_done(); -1 before. */
 int amf_kn3iwf(const struct amf *a, uint8_t out[static 32]);

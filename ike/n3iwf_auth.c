@@ -31,8 +31,6 @@
 #include "ike/qkd.h"
 #include "ike/sa.h"
 
-static int n3_create_child(struct n3 *n, struct ike_sa *sa);
-
 /* ---- IKE_AUTH ---- */
 
 static void
@@ -442,14 +440,19 @@ n3_auth_final(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 	buf_free(&in);
 	sa->st.auth_ns = ike_sa_lap(sa);
 	sa->state = SA_CHILD;
-	if (n3_create_child(n, sa) == -1)
+	if (n->ep.cfg->nas_tcp) { /* TS 23.502 4.12.5: on the PDU session */
+		log_debug("user-plane Child SA waits for the PDU session "
+			  "request over NAS/TCP");
+		return;
+	}
+	if (n3iwf_create_child(n, sa) == -1)
 		sa->state = SA_DEAD;
 }
 
 /* ---- the user-plane Child SA (N3IWF -> UE CREATE_CHILD_SA) ---- */
 
-static int
-n3_create_child(struct n3 *n, struct ike_sa *sa)
+int
+n3iwf_create_child(struct n3 *n, struct ike_sa *sa)
 {
 	struct ike_child    *ch = &sa->child[1];
 	struct ike_chain     c;

@@ -49,7 +49,8 @@ listen_on(struct nas_n3iwf *n, char *err, size_t errlen)
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
 	sin.sin_port = htons(n->cfg.port);
-	if (n->cfg.ip == NULL || inet_pton(AF_INET, n->cfg.ip, &sin.sin_addr) != 1) {
+	if (n->cfg.ip == NULL ||
+	    inet_pton(AF_INET, n->cfg.ip, &sin.sin_addr) != 1) {
 		snprintf(err, errlen, "nas_ip \"%s\" is not an IPv4 address",
 		    n->cfg.ip != NULL ? n->cfg.ip : "");
 		return -1;
@@ -199,9 +200,11 @@ on_pdu(void *arg, const struct amf_pdu_setup *s)
 
 int
 nas_n3iwf_ue_add(struct nas_n3iwf *n, const uint8_t inner[static 4],
-    struct amf *amf, const uint8_t *reg_accept, size_t len, void *ue)
+    struct amf *amf, void *ue)
 {
-	struct n3ue *u;
+	struct n3ue   *u;
+	const uint8_t *acc;
+	size_t	       len = 0;
 
 	if (find_addr(n, inner) != NULL || find_ue(n, ue) != NULL) {
 		log_err("nas-n3iwf: UE %u.%u.%u.%u already known", inner[0],
@@ -215,7 +218,8 @@ nas_n3iwf_ue_add(struct nas_n3iwf *n, const uint8_t inner[static 4],
 	u->amf = amf;
 	u->ue = ue;
 	buf_init(&u->pend, NAS_TCP_TXMAX);
-	if (len > 0 && nas_tcp_frame(&u->pend, reg_accept, len) == -1) {
+	if ((acc = amf_reg_accept(amf, &len)) != NULL &&
+	    nas_tcp_frame(&u->pend, acc, len) == -1) {
 		ue_free(u);
 		return -1;
 	}
@@ -296,8 +300,8 @@ on_accept(struct nas_n3iwf *n)
 	}
 	n->st.conns++;
 	log_info("nas-n3iwf: NAS/TCP connection from UE %s", a);
-	if (u->pend.len > 0 && buf_add(&u->conn->tx, u->pend.data,
-				   u->pend.len) == 0) {
+	if (u->pend.len > 0 &&
+	    buf_add(&u->conn->tx, u->pend.data, u->pend.len) == 0) {
 		n->st.msgs_out++;
 		buf_reset(&u->pend);
 		(void)nas_tcp_flush(u->conn);

@@ -6,7 +6,7 @@
  * the UE and that UE's AMF emulator (amf.h):
  *
  *   connection from the UE's inner address
- *     <- Registration Accept (kept from EAP-Success, nas_n3iwf_ue_add)
+ *     <- Registration Accept (the AMF's, from EAP-Success: amf_reg_accept)
  *     -> Registration Complete                          -> amf_handle
  *     -> UL NAS TRANSPORT (PDU Session Establishment Request)
  *                                -> amf_handle -> the AMF's session call
@@ -31,9 +31,9 @@
 #include "ike/amf.h"
 
 struct nas_n3iwf_cfg {
-	const char *ip;	  /* NAS_IP4_ADDRESS to listen on */
-	uint16_t    port; /* NAS_TCP_PORT (0: any, see nas_n3iwf_port) */
-	uint8_t	    qfi;  /* QFI of the PDU session (1..63) */
+	const char *ip;	     /* NAS_IP4_ADDRESS to listen on */
+	uint16_t    port;    /* NAS_TCP_PORT (0: any, see nas_n3iwf_port) */
+	uint8_t	    qfi;     /* QFI of the PDU session (1..63) */
 	size_t	    max_msg; /* largest NAS message (0: NAS_TCP_MAX) */
 	/* The AMF asks for the user-plane Child SA of UE `ue` (as given to
 	 * nas_n3iwf_ue_add): answer later with nas_n3iwf_child_done(). */
@@ -45,16 +45,16 @@ struct nas_n3iwf_stats {
 	uint64_t conns;	      /* connections accepted from known UEs */
 	uint64_t unknown_src; /* closed: no UE has that source address */
 	uint64_t msgs_in, msgs_out;
-	uint64_t bad_frame;   /* closed: length 0 or above the maximum */
-	uint64_t truncated;   /* closed: EOF inside an envelope */
-	uint64_t bad_nas;     /* closed: the AMF refused a NAS message */
-	uint64_t sessions;    /* PDU Session Establishment Accepts sent */
+	uint64_t bad_frame; /* closed: length 0 or above the maximum */
+	uint64_t truncated; /* closed: EOF inside an envelope */
+	uint64_t bad_nas;   /* closed: the AMF refused a NAS message */
+	uint64_t sessions;  /* PDU Session Establishment Accepts sent */
 };
 
 struct nas_n3iwf;
 
 /* Listens. NULL with err naming the address on failure. */
-struct nas_n3iwf *
+struct nas_n3iwf      *
 nas_n3iwf_open(const struct nas_n3iwf_cfg *c, char *err, size_t errlen);
 void nas_n3iwf_close(struct nas_n3iwf *n); /* NULL ok */
 
@@ -64,13 +64,14 @@ void	 nas_n3iwf_step(struct nas_n3iwf *n);
 
 /*
  * A UE after its IKE_AUTH: its inner address (network order), its AMF
- * emulator (borrowed: call nas_n3iwf_ue_del before freeing it), the
- * Registration Accept amf_handle gave at EAP-Success (copied; sent first
- * on the connection), and the caller's handle for it. The PDU address is
- * the inner address. 0, or -1 (address already known, no memory).
+ * emulator (borrowed: call nas_n3iwf_ue_del before freeing it; its
+ * Registration Accept, if it has one, is sent first on the connection),
+ * and the caller's handle for it, given back in cfg.child. The PDU
+ * address is the inner address. 0, or -1 (address or handle already
+ * known, no memory).
  */
-int nas_n3iwf_ue_add(struct nas_n3iwf *n, const uint8_t inner[static 4],
-    struct amf *amf, const uint8_t *reg_accept, size_t len, void *ue);
+int  nas_n3iwf_ue_add(struct nas_n3iwf *n, const uint8_t inner[static 4],
+     struct amf *amf, void *ue);
 /* Forgets the UE (and closes its connection); unknown ue is ignored. */
 void nas_n3iwf_ue_del(struct nas_n3iwf *n, void *ue);
 

@@ -38,7 +38,7 @@ struct nas_ue;
  * address or the failing call. u is borrowed. */
 struct nas_ue *nas_ue_open(const struct nas_ue_cfg *c, struct usim *u,
     char *err, size_t errlen);
-void nas_ue_close(struct nas_ue *x); /* NULL ok */
+void	       nas_ue_close(struct nas_ue *x); /* NULL ok */
 
 int  nas_ue_fd(const struct nas_ue *x); /* poll for POLLIN */
 void nas_ue_step(struct nas_ue *x);

@@ -68,8 +68,8 @@ feed_in_steps(const struct buf *s, size_t step, const uint8_t *m2,
 			if (got == 1)
 				assert_true(len == 1 && msg[0] == 0x11);
 			else if (got == 2)
-				assert_true(len == 300 &&
-				    memcmp(msg, m2, 300) == 0);
+				assert_true(
+				    len == 300 && memcmp(msg, m2, 300) == 0);
 			else
 				assert_true(len == NAS_TCP_MAX &&
 				    memcmp(msg, m3, len) == 0);
@@ -148,8 +148,8 @@ test_nas_tcp_bounds(void **state)
  * 1, length 0006, create + DQR + 1 filter (31), filter bidirectional id 1
  * (31), 1 byte match-all (01 01), precedence ff, QFI 9; session AMBR 06:
  * 1 Mbps x 1000 both ways; PDU address (29) 05: IPv4 10.60.0.2. */
-#define V_ACC                                                              \
-	"2e0501c211000901000631310101ff09060603e80603e829050"              \
+#define V_ACC                                                                  \
+	"2e0501c211000901000631310101ff09060603e80603e829050"                  \
 	"10a3c0002"
 /* 8.2.10: 7e 00 67, payload container type N1 SM (01), payload LV-E,
  * PDU session ID (12) 5, request type initial (81), S-NSSAI (22) 01 01,

@@ -7,7 +7,9 @@
  * reaches the UE only after nas_n3iwf_child_done(), both ends agree on
  * QFI and address; a failed Child SA gives a Reject; connections from an
  * unknown address, oversized, zero-length, truncated and garbage
- * envelopes are closed by the N3IWF and counted.
+ * envelopes are closed by the N3IWF and counted. NAS_TCP_TEST_PORT sets
+ * the N3IWF's port (default: any), for tests/integ/test_nas_tcp.sh, which
+ * captures this run and decodes it with tshark.
  */
 #include <sys/socket.h>
 
@@ -22,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -123,11 +126,17 @@ run(struct nas_n3iwf *n3, struct nas_ue *ue, int ms, const int *flag)
 static struct nas_n3iwf *
 n3_open(struct ctx *c)
 {
-	struct nas_n3iwf_cfg cfg = { .ip = "127.0.0.1", .port = 0, .qfi = QFI,
-		.child = on_child, .arg = c };
+	struct nas_n3iwf_cfg cfg = { .ip = "127.0.0.1",
+		.port = 0,
+		.qfi = QFI,
+		.child = on_child,
+		.arg = c };
+	const char	    *port = getenv("NAS_TCP_TEST_PORT");
 	struct nas_n3iwf    *n3;
 	char		     err[128] = "";
 
+	if (port != NULL)
+		cfg.port = (uint16_t)atoi(port);
 	n3 = nas_n3iwf_open(&cfg, err, sizeof(err));
 	assert_non_null(n3);
 	assert_true(nas_n3iwf_port(n3) != 0);
@@ -139,18 +148,24 @@ n3_open(struct ctx *c)
 static void
 flow(struct nas_n3iwf *n3, struct ctx *c, uint8_t x, bool child_ok)
 {
-	struct amf_sub	sub;
-	struct amf     *amf;
-	struct usim    *us;
-	struct nas_ue  *ue;
-	struct buf	acc;
-	struct nas_sm	sm;
-	char		inner[16], err[128] = "";
-	const uint8_t	ip[4] = { 127, 0, 0, x };
-	int		ueh = x; /* the caller's handle of this UE */
-	struct nas_ue_cfg cfg = { .inner_ip = inner, .nas_ip = "127.0.0.1",
-		.nas_port = nas_n3iwf_port(n3), .psi = PSI, .dnn = "internet",
-		.up = on_up, .arg = c };
+	struct amf_sub	  sub;
+	struct amf	 *amf;
+	struct usim	 *us;
+	struct nas_ue	 *ue;
+	struct buf	  acc;
+	struct nas_sm	  sm;
+	const uint8_t	 *reg;
+	size_t		  reg_len;
+	char		  inner[16], err[128] = "";
+	const uint8_t	  ip[4] = { 127, 0, 0, x };
+	int		  ueh = x; /* the caller's handle of this UE */
+	struct nas_ue_cfg cfg = { .inner_ip = inner,
+		.nas_ip = "127.0.0.1",
+		.nas_port = nas_n3iwf_port(n3),
+		.psi = PSI,
+		.dnn = "internet",
+		.up = on_up,
+		.arg = c };
 
 	snprintf(inner, sizeof(inner), "127.0.0.%u", x);
 	memset(c, 0, sizeof(*c));
@@ -159,10 +174,13 @@ flow(struct nas_n3iwf *n3, struct ctx *c, uint8_t x, bool child_ok)
 	assert_non_null(us = usim_new(&sub));
 	buf_init(&acc, 4096);
 	register_in_memory(amf, us, &acc);
-	assert_int_equal(nas_n3iwf_ue_add(n3, ip, amf, acc.data, acc.len, &ueh),
-	    0);
-	assert_int_equal(nas_n3iwf_ue_add(n3, ip, amf, acc.data, acc.len, &c),
-	    -1); /* one UE per address */
+	/* the AMF keeps the Registration Accept for NAS/TCP */
+	assert_non_null(reg = amf_reg_accept(amf, &reg_len));
+	assert_int_equal(reg_len, acc.len);
+	assert_memory_equal(reg, acc.data, reg_len);
+	assert_int_equal(nas_n3iwf_ue_add(n3, ip, amf, &ueh), 0);
+	assert_int_equal(nas_n3iwf_ue_add(n3, ip, amf, &c),
+	    -1); /* one per address */
 	assert_non_null(ue = nas_ue_open(&cfg, us, err, sizeof(err)));
 	run(n3, ue, 3000, &c->child_calls);
 	/* the AMF asked for the user-plane Child SA of this UE */
@@ -204,9 +222,9 @@ flow(struct nas_n3iwf *n3, struct ctx *c, uint8_t x, bool child_ok)
 static void
 test_nas_tcp_session(void **state)
 {
-	struct ctx		c;
-	struct nas_n3iwf       *n3 = n3_open(&c);
-	struct nas_n3iwf_stats	st;
+	struct ctx	       c;
+	struct nas_n3iwf      *n3 = n3_open(&c);
+	struct nas_n3iwf_stats st;
 
 	flow(n3, &c, 2, true);
 	nas_n3iwf_get_stats(n3, &st);
@@ -230,10 +248,10 @@ raw_client(struct nas_n3iwf *n3, uint8_t x, const void *p, size_t n, bool eof)
 {
 	struct sockaddr_in src = { .sin_family = AF_INET },
 			   dst = { .sin_family = AF_INET };
-	char		   b[64];
-	ssize_t		   r = -1;
-	int		   fd;
-	double		   end = now_ms() + 3000;
+	char	b[64];
+	ssize_t r = -1;
+	int	fd;
+	double	end = now_ms() + 3000;
 
 	src.sin_addr.s_addr = htonl(0x7f000000u | x);
 	dst.sin_addr.s_addr = htonl(0x7f000001u);
@@ -272,12 +290,13 @@ test_nas_tcp_bad_peers(void **state)
 
 	amf_sub_default(&sub);
 	assert_non_null(amf = amf_new(&sub));
-	assert_int_equal(nas_n3iwf_ue_add(n3, ip, amf, NULL, 0, &ueh), 0);
+	assert_null(amf_reg_accept(amf, &(size_t){ 0 })); /* not registered */
+	assert_int_equal(nas_n3iwf_ue_add(n3, ip, amf, &ueh), 0);
 	raw_client(n3, 9, NULL, 0, false); /* nobody has 127.0.0.9 */
 	big[0] = 5000 >> 8;
 	big[1] = 5000 & 0xff;
 	raw_client(n3, 3, big, sizeof(big), false); /* over the maximum */
-	raw_client(n3, 3, "\0\0", 2, false);	      /* length 0 */
+	raw_client(n3, 3, "\0\0", 2, false);	    /* length 0 */
 	raw_client(n3, 3, garbage, sizeof(garbage), false);
 	raw_client(n3, 3, trunc, sizeof(trunc), true);
 	nas_n3iwf_get_stats(n3, &st);
