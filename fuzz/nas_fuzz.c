@@ -73,7 +73,8 @@ stream(const uint8_t *p, size_t n)
 
 		if (step == 0)
 			break;
-		step = step < (size_t)(p[o] % 97) + 1 ? step : (size_t)(p[o] % 97) + 1;
+		step = step < (size_t)(p[o] % 97) + 1 ? step :
+							(size_t)(p[o] % 97) + 1;
 		step = step < n - o ? step : n - o;
 		memcpy(dst, p + o, step);
 		nas_tcp_fed(&r, step);

@@ -36,7 +36,8 @@ struct nas_n3iwf_cfg {
 	uint8_t	    qfi;     /* QFI of the PDU session (1..63) */
 	size_t	    max_msg; /* largest NAS message (0: NAS_TCP_MAX) */
 	/* The AMF asks for the user-plane Child SA of UE `ue` (as given to
-	 * nas_n3iwf_ue_add): answer later with nas_n3iwf_child_done(). */
+	 * nas_n3iwf_ue_add): answer with nas_n3iwf_child_done(), later or
+	 * from inside the call; never nas_n3iwf_ue_del() from inside it. */
 	void (*child)(void *arg, void *ue, const struct amf_pdu_setup *s);
 	void *arg;
 };
