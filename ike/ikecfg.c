@@ -120,6 +120,10 @@ static const struct cfg_opt ike_opts[] = {
 	    .help = "UP_IP4_ADDRESS", .roles = R_N3 },
 	{ "ike", "nas_port", CFG_UINT, K(nas_port), "20000", "nas-port",
 	    .help = "NAS_TCP_PORT", .min = 0, .max = 65535, .roles = R_N3 },
+	{ "ike", "nas_tcp", CFG_BOOL, K(nas_tcp), "no", "nas-tcp",
+	    .help = "nwu: yes: the user-plane Child SA waits for the PDU "
+		    "session request over NAS/TCP (needs the ESP data plane); "
+		    "no: right after IKE_AUTH" },
 	{ "ike", "count", CFG_UINT, K(count), "1", "count",
 	    .help = "connections in a row, each a fresh IKE SA", .min = 1,
 	    .max = 1000000, .roles = R_UE },

@@ -75,6 +75,7 @@ struct ikecfg {
 	char	 nas_ip[IKECFG_HOSTLEN];   /* NAS_IP4_ADDRESS */
 	char	 up_ip[IKECFG_HOSTLEN];	   /* UP_IP4_ADDRESS */
 	uint16_t nas_port;		   /* NAS_TCP_PORT */
+	int nas_tcp; /* the UP Child SA waits for the PDU session (NAS/TCP) */
 
 	/* behaviour */
 	unsigned count;		      /* UE: connections in a row */

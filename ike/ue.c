@@ -500,7 +500,7 @@ ue_connect(struct ue *u, unsigned idx)
 					     ue_auth_rfc(u, sa)) == -1)
 		goto done;
 	sa->st.auth_ns = ike_sa_lap(sa);
-	if (c->profile == IKE_PROFILE_NWU) {
+	if (c->profile == IKE_PROFILE_NWU && !c->nas_tcp) {
 		if (ue_child2(u, sa) == -1)
 			goto done;
 		sa->st.child_ns = ike_sa_lap(sa);
