@@ -80,21 +80,22 @@ struct esp_sa_cfg {
 struct esp_stats {
 	uint64_t packets, bytes; /* good ones; bytes of inner packets */
 	uint64_t replay, icv, pad, shortp, other;
-	uint64_t seq; /* outbound: last sequence number sent;
+	uint64_t seq;		 /* outbound: last sequence number sent;
 				    inbound: highest accepted */
 };
 
 struct esp_sa;
 
 /* A new SA with copies of the keys (secure heap); NULL, err written. */
-struct esp_sa *esp_sa_new(const struct esp_sa_cfg *c, char *err, size_t errlen);
+struct esp_sa *
+esp_sa_new(const struct esp_sa_cfg *c, char *err, size_t errlen);
 /* Wipes the keys and the cipher context; NULL ok. */
-void	       esp_sa_free(struct esp_sa *sa);
-uint32_t       esp_sa_spi(const struct esp_sa *sa);
-void	       esp_sa_stats(const struct esp_sa *sa, struct esp_stats *st);
+void	 esp_sa_free(struct esp_sa *sa);
+uint32_t esp_sa_spi(const struct esp_sa *sa);
+void	 esp_sa_stats(const struct esp_sa *sa, struct esp_stats *st);
 /* True once a soft lifetime (packets, bytes, or 2^31 / 2^63 sequence
  * numbers used) is past: time to rekey. */
-bool	       esp_sa_soft(const struct esp_sa *sa);
+bool	 esp_sa_soft(const struct esp_sa *sa);
 
 /*
  * Outbound: the inner packet in[0..inlen) with next header nh becomes
@@ -109,8 +110,8 @@ enum esp_rc esp_encap(struct esp_sa *sa, const uint8_t *in, size_t inlen,
  * place; the inner packet is pkt[*off .. *off + *inlen) with next
  * header *nh. The window moves only for a packet whose ICV verified.
  */
-enum esp_rc esp_decap(struct esp_sa *sa, uint8_t *pkt, size_t len, size_t *off,
-    size_t *inlen, uint8_t *nh);
+enum esp_rc esp_decap(struct esp_sa *sa, uint8_t *pkt, size_t len,
+    size_t *off, size_t *inlen, uint8_t *nh);
 
 const char *esp_rc_name(enum esp_rc rc);
 
