@@ -53,7 +53,7 @@ BINS := $(BINDIR)/qkd-sim $(BINDIR)/kmsd $(BINDIR)/kmsclient $(BINDIR)/kme-bench
 	$(if $(wildcard ike/ue_main.c),$(BINDIR)/ike-ue)
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
-TOOLS     := $(BUILD)/tools/ike-kdf
+TOOLS     := $(BUILD)/tools/ike-kdf $(if $(wildcard ike/esp.c),$(BUILD)/tools/dp-pair)
 
 .PHONY: all deps test unit demo clean bench fuzz fresh-test man format lint
 all: $(BINS) $(UNIT_BINS) $(TOOLS)
@@ -82,6 +82,7 @@ $(BINDIR)/ike-ue: $(BUILD)/ike/ue_main.o $(LIBIKE) $(LIBKMSC) $(LIBCOMMON)
 $(BINDIR)/kmsclient: $(BUILD)/kmsclient/main.o $(LIBKMSC) $(LIBCOMMON)
 $(BINDIR)/kme-bench: $(call objs,$(wildcard bench/*.c)) $(LIBCOMMON)
 $(BUILD)/tools/ike-kdf: $(BUILD)/tests/tools/ike_kdf.o $(LIBIKE) $(LIBCOMMON)
+$(BUILD)/tools/dp-pair: $(BUILD)/tests/tools/dp_pair.o $(LIBIKE) $(LIBCOMMON)
 $(BINS) $(TOOLS):
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)
