@@ -66,16 +66,17 @@ struct esp_sa {
 	size_t		    ivpos;
 	uint64_t	    win[ESP_WORDS]; /* inbound: bit s % W: seen */
 	/* Written by the SA's thread only, read by any. */
-	_Atomic uint64_t packets, bytes, replay, icv, pad, shortp, other;
-	_Atomic uint64_t seq;
+	_Atomic uint64_t    packets, bytes, replay, icv, pad, shortp, other;
+	_Atomic uint64_t    seq;
 };
 
 /* Single writer: a relaxed load and store, no locked instruction. */
 static inline void
 ctr_add(_Atomic uint64_t *c, uint64_t n)
 {
-	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) +
-	    n, memory_order_relaxed);
+	atomic_store_explicit(c,
+	    atomic_load_explicit(c, memory_order_relaxed) + n,
+	    memory_order_relaxed);
 }
 
 static inline uint64_t
@@ -104,22 +105,14 @@ const char *
 esp_rc_name(enum esp_rc rc)
 {
 	switch (rc) {
-	case ESP_OK:
-		return "ok";
-	case ESP_E_SHORT:
-		return "short";
-	case ESP_E_REPLAY:
-		return "replay";
-	case ESP_E_ICV:
-		return "icv";
-	case ESP_E_PAD:
-		return "pad";
-	case ESP_E_SEQ:
-		return "seq";
-	case ESP_E_HARD:
-		return "hard";
-	case ESP_E_CRYPTO:
-		return "crypto";
+	case ESP_OK: return "ok";
+	case ESP_E_SHORT: return "short";
+	case ESP_E_REPLAY: return "replay";
+	case ESP_E_ICV: return "icv";
+	case ESP_E_PAD: return "pad";
+	case ESP_E_SEQ: return "seq";
+	case ESP_E_HARD: return "hard";
+	case ESP_E_CRYPTO: return "crypto";
 	}
 	return "?";
 }
@@ -137,15 +130,19 @@ check_cfg(const struct esp_sa_cfg *c, char *err, size_t errlen)
 		return -1;
 	}
 	if (c->enc_key == NULL || c->enc_len != want) {
-		snprintf(err, errlen, "esp: SPI 0x%08x: encryption key of %zu "
-		    "bytes, want %zu", ntohl(c->spi), c->enc_len, want);
+		snprintf(err, errlen,
+		    "esp: SPI 0x%08x: encryption key of %zu "
+		    "bytes, want %zu",
+		    ntohl(c->spi), c->enc_len, want);
 		return -1;
 	}
 	if (c->alg == ESP_AES_CBC_256_SHA256 ?
 		(c->integ_key == NULL || c->integ_len != ESP_INTEG_KEY) :
 		(c->integ_key != NULL || c->integ_len != 0)) {
-		snprintf(err, errlen, "esp: SPI 0x%08x: integrity key of %zu "
-		    "bytes, want %d", ntohl(c->spi), c->integ_len,
+		snprintf(err, errlen,
+		    "esp: SPI 0x%08x: integrity key of %zu "
+		    "bytes, want %d",
+		    ntohl(c->spi), c->integ_len,
 		    c->alg == ESP_AES_CBC_256_SHA256 ? ESP_INTEG_KEY : 0);
 		return -1;
 	}
@@ -180,8 +177,8 @@ ivgen_new(struct esp_sa *sa)
 
 	if ((sa->ivctx = EVP_CIPHER_CTX_new()) == NULL ||
 	    RAND_bytes(k, sizeof(k)) != 1 ||
-	    EVP_EncryptInit_ex(sa->ivctx, EVP_aes_256_ctr(), NULL, k,
-		k + 32) != 1)
+	    EVP_EncryptInit_ex(sa->ivctx, EVP_aes_256_ctr(), NULL, k, k + 32) !=
+		1)
 		goto done;
 	sa->ivpos = sizeof(sa->ivbuf); /* empty: refilled on first use */
 	rc = 0;
@@ -193,8 +190,8 @@ done:
 static int
 cipher_new(struct esp_sa *sa)
 {
-	const EVP_CIPHER *ci = sa->alg == ESP_AES_GCM_256 ? EVP_aes_256_gcm() :
-							    EVP_aes_256_cbc();
+	const EVP_CIPHER *ci =
+	    sa->alg == ESP_AES_GCM_256 ? EVP_aes_256_gcm() : EVP_aes_256_cbc();
 
 	if ((sa->cctx = EVP_CIPHER_CTX_new()) == NULL ||
 	    EVP_CipherInit_ex(sa->cctx, ci, NULL, sa->sec->enc, NULL,
@@ -309,8 +306,7 @@ esp_sa_test_set_seq(struct esp_sa *sa, uint64_t seq)
 	atomic_store_explicit(&sa->seq, seq, memory_order_relaxed);
 	memset(sa->win, 0, sizeof(sa->win));
 	if (!sa->outbound && seq != 0)
-		sa->win[(seq / 64) % ESP_WORDS] |= (uint64_t)1
-		    << (seq % 64);
+		sa->win[(seq / 64) % ESP_WORDS] |= (uint64_t)1 << (seq % 64);
 }
 
 /* Counts a failure in its counter; returns rc. */
@@ -318,21 +314,11 @@ static enum esp_rc
 fail(struct esp_sa *sa, enum esp_rc rc)
 {
 	switch (rc) {
-	case ESP_E_SHORT:
-		ctr_add(&sa->shortp, 1);
-		break;
-	case ESP_E_REPLAY:
-		ctr_add(&sa->replay, 1);
-		break;
-	case ESP_E_ICV:
-		ctr_add(&sa->icv, 1);
-		break;
-	case ESP_E_PAD:
-		ctr_add(&sa->pad, 1);
-		break;
-	default:
-		ctr_add(&sa->other, 1);
-		break;
+	case ESP_E_SHORT: ctr_add(&sa->shortp, 1); break;
+	case ESP_E_REPLAY: ctr_add(&sa->replay, 1); break;
+	case ESP_E_ICV: ctr_add(&sa->icv, 1); break;
+	case ESP_E_PAD: ctr_add(&sa->pad, 1); break;
+	default: ctr_add(&sa->other, 1); break;
 	}
 	return rc;
 }
@@ -340,7 +326,7 @@ fail(struct esp_sa *sa, enum esp_rc rc)
 static enum esp_rc
 crypto_fail(struct esp_sa *sa, const char *what)
 {
-	log_err("esp: SPI 0x%08x: %s failed", ntohl(sa->spi), what);
+	log_err("esp: SPI 0x%08x: %s", ntohl(sa->spi), what);
 	return fail(sa, ESP_E_CRYPTO);
 }
 
@@ -407,7 +393,7 @@ seal(struct esp_sa *sa, uint8_t *hdr, const uint8_t *in, size_t inlen,
 {
 	uint8_t *iv = hdr + ESP_HDR_LEN, *ct = iv + sa->ivlen, nonce[12],
 		aad[12];
-	int	 n, m;
+	int n, m;
 
 	if (sa->alg == ESP_AES_GCM_256) {
 		memcpy(nonce, sa->sec->salt, ESP_GCM_SALT);
@@ -417,7 +403,8 @@ seal(struct esp_sa *sa, uint8_t *hdr, const uint8_t *in, size_t inlen,
 		memcpy(aad, hdr, 4); /* SPI | [seq_hi |] seq_lo */
 		put32(aad + 4, (uint32_t)(seq >> 32));
 		memcpy(aad + (sa->esn ? 8 : 4), hdr + 4, 4);
-		if (EVP_EncryptInit_ex(sa->cctx, NULL, NULL, NULL, nonce) != 1 ||
+		if (EVP_EncryptInit_ex(sa->cctx, NULL, NULL, NULL, nonce) !=
+			1 ||
 		    EVP_EncryptUpdate(sa->cctx, NULL, &n, aad,
 			sa->esn ? 12 : 8) != 1)
 			return -1;
@@ -447,6 +434,8 @@ esp_encap(struct esp_sa *sa, const uint8_t *in, size_t inlen, uint8_t nh,
 	uint64_t seq = ctr_get(&sa->seq);
 	size_t	 tlen, total;
 
+	if (!sa->outbound)
+		return crypto_fail(sa, "esp_encap on an inbound SA");
 	if (hard_reached(sa))
 		return fail(sa, ESP_E_HARD);
 	if (seq == (sa->esn ? UINT64_MAX : UINT32_MAX))
@@ -457,13 +446,13 @@ esp_encap(struct esp_sa *sa, const uint8_t *in, size_t inlen, uint8_t nh,
 	total = ESP_HDR_LEN + sa->ivlen + inlen + tlen + ESP_ICV;
 	if (cap < total)
 		return fail(sa, ESP_E_SHORT);
-	seq++;
+	/* Consumed before use: a failed packet never gives its number (its
+	 * GCM nonce) to another. */
+	atomic_store_explicit(&sa->seq, ++seq, memory_order_relaxed);
 	memcpy(out, &sa->spi, 4);
 	put32(out + 4, (uint32_t)seq);
-	if (seal(sa, out, in, inlen, t, tlen, seq, out + total - ESP_ICV) ==
-	    -1)
-		return crypto_fail(sa, "encryption");
-	atomic_store_explicit(&sa->seq, seq, memory_order_relaxed);
+	if (seal(sa, out, in, inlen, t, tlen, seq, out + total - ESP_ICV) == -1)
+		return crypto_fail(sa, "encryption failed");
 	ctr_add(&sa->packets, 1);
 	ctr_add(&sa->bytes, inlen);
 	*outlen = total;
@@ -484,9 +473,9 @@ infer_seq(const struct esp_sa *sa, uint32_t lo)
 		return lo;
 	if (tl >= ESP_REPLAY_WINDOW - 1) { /* window within one subspace */
 		if (lo < bl)
-			th++; /* ahead, in the next subspace */
+			th++;	       /* ahead, in the next subspace */
 	} else if (lo >= bl && th > 0) /* window spans two subspaces */
-		th--;			       /* the previous subspace */
+		th--;		       /* the previous subspace */
 	return (uint64_t)th << 32 | lo;
 }
 
@@ -535,9 +524,10 @@ win_mark(struct esp_sa *sa, uint64_t seq)
 static enum esp_rc
 open_pkt(struct esp_sa *sa, uint8_t *pkt, size_t ctlen, uint64_t seq)
 {
-	uint8_t *iv = pkt + ESP_HDR_LEN, *ct = iv + sa->ivlen, *icv = ct + ctlen;
-	uint8_t	 nonce[12], aad[12], tag[ESP_ICV];
-	int	 n;
+	uint8_t *iv = pkt + ESP_HDR_LEN, *ct = iv + sa->ivlen,
+		*icv = ct + ctlen;
+	uint8_t nonce[12], aad[12], tag[ESP_ICV];
+	int	n;
 
 	memcpy(tag, icv, ESP_ICV);
 	if (sa->alg == ESP_AES_GCM_256) {
@@ -546,13 +536,14 @@ open_pkt(struct esp_sa *sa, uint8_t *pkt, size_t ctlen, uint64_t seq)
 		memcpy(aad, pkt, 4);
 		put32(aad + 4, (uint32_t)(seq >> 32));
 		memcpy(aad + (sa->esn ? 8 : 4), pkt + 4, 4);
-		if (EVP_DecryptInit_ex(sa->cctx, NULL, NULL, NULL, nonce) != 1 ||
+		if (EVP_DecryptInit_ex(sa->cctx, NULL, NULL, NULL, nonce) !=
+			1 ||
 		    EVP_CIPHER_CTX_ctrl(sa->cctx, EVP_CTRL_GCM_SET_TAG, ESP_ICV,
 			tag) != 1 ||
 		    EVP_DecryptUpdate(sa->cctx, NULL, &n, aad,
 			sa->esn ? 12 : 8) != 1 ||
 		    EVP_DecryptUpdate(sa->cctx, ct, &n, ct, (int)ctlen) != 1)
-			return crypto_fail(sa, "decryption");
+			return crypto_fail(sa, "decryption failed");
 		if (EVP_DecryptFinal_ex(sa->cctx, ct + n, &n) != 1)
 			return fail(sa, ESP_E_ICV);
 		return ESP_OK;
@@ -563,7 +554,7 @@ open_pkt(struct esp_sa *sa, uint8_t *pkt, size_t ctlen, uint64_t seq)
 	if (EVP_DecryptInit_ex(sa->cctx, NULL, NULL, NULL, iv) != 1 ||
 	    EVP_DecryptUpdate(sa->cctx, ct, &n, ct, (int)ctlen) != 1 ||
 	    EVP_DecryptFinal_ex(sa->cctx, ct + n, &n) != 1)
-		return crypto_fail(sa, "decryption");
+		return crypto_fail(sa, "decryption failed");
 	return ESP_OK;
 }
 
@@ -590,6 +581,8 @@ esp_decap(struct esp_sa *sa, uint8_t *pkt, size_t len, size_t *off,
 	enum esp_rc rc;
 	uint8_t	   *pt;
 
+	if (sa->outbound)
+		return crypto_fail(sa, "esp_decap on an outbound SA");
 	if (hard_reached(sa))
 		return fail(sa, ESP_E_HARD);
 	if (len < hdr + ESP_ICV + sa->align || len > INT32_MAX / 2)
@@ -624,7 +617,7 @@ esp_decap(struct esp_sa *sa, uint8_t *pkt, size_t len, size_t *off,
  * after it is empty: no probe sequence runs through it then.
  */
 struct esp_spi_table {
-	size_t		       mask, count, max;
+	size_t			  mask, count, max;
 	_Atomic(struct esp_sa *) *slot; /* NULL empty, &tomb deleted */
 };
 
@@ -708,8 +701,7 @@ esp_spi_add(struct esp_spi_table *t, struct esp_sa *sa)
 	size_t i = spi_hash(sa->spi, t->mask);
 
 	/* At most half full: the capacity is at least twice max. */
-	if (t->count == t->max ||
-	    slot_find(t, sa->spi) != SIZE_MAX)
+	if (t->count == t->max || slot_find(t, sa->spi) != SIZE_MAX)
 		return -1;
 	while (slot_get(t, i) != NULL && slot_get(t, i) != &tomb)
 		i = (i + 1) & t->mask;

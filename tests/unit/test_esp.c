@@ -162,7 +162,7 @@ test_roundtrip(void **state)
 			struct esp_stats so, si;
 
 			for (size_t n = 0; n <= 1500; n++) {
-				size_t len, off, ilen;
+				size_t	len, off, ilen;
 				uint8_t nh;
 
 				inner_fill(inner, n, (unsigned)n);
@@ -265,8 +265,8 @@ build(enum esp_alg alg, bool esn, uint64_t seq, const uint8_t *iv,
 			memcpy(buf + ml, hi, 4);
 			ml += 4;
 		}
-		assert_non_null(HMAC(EVP_sha256(), k_integ, 32, buf, ml, md,
-		    &mdlen));
+		assert_non_null(
+		    HMAC(EVP_sha256(), k_integ, 32, buf, ml, md, &mdlen));
 		memcpy(ct + ptlen, md, 16);
 	}
 	EVP_CIPHER_CTX_free(c);
@@ -326,8 +326,8 @@ test_vectors(void **state)
 		if (t[i].alg == ESP_AES_GCM_256)
 			assert_memory_equal(pkt, t[i].v, len);
 		else {
-			ptlen = plaintext(t[i].alg, inner, sizeof(inner), 4,
-			    pt);
+			ptlen =
+			    plaintext(t[i].alg, inner, sizeof(inner), 4, pt);
 			assert_int_equal(build(t[i].alg, t[i].esn, t[i].seq,
 					     pkt + 8, pt, ptlen, mine),
 			    len);
@@ -423,8 +423,8 @@ struct replay_env {
 };
 
 static void
-replay_env_init(struct replay_env *e, enum esp_alg alg, bool esn,
-    uint64_t base, size_t n)
+replay_env_init(struct replay_env *e, enum esp_alg alg, bool esn, uint64_t base,
+    size_t n)
 {
 	e->o = sa_make(alg, esn, true, NULL);
 	e->in = sa_make(alg, esn, false, NULL);
@@ -443,9 +443,9 @@ replay_env_init(struct replay_env *e, enum esp_alg alg, bool esn,
 static enum esp_rc
 deliver(struct replay_env *e, uint64_t seq)
 {
-	uint8_t b[80];
-	size_t	i = (size_t)(seq - e->base), off, ilen;
-	uint8_t nh;
+	uint8_t	    b[80];
+	size_t	    i = (size_t)(seq - e->base), off, ilen;
+	uint8_t	    nh;
 	enum esp_rc rc;
 
 	memcpy(b, e->pkt[i], e->len[i]);
@@ -530,7 +530,7 @@ test_replay_shuffle(void **state)
 	for (size_t s = n - ESP_REPLAY_WINDOW + 1; s <= n; s++)
 		assert_int_equal(deliver(&e, s), ESP_E_REPLAY);
 	for (size_t s = n - ESP_REPLAY_WINDOW - 10; s <= n - ESP_REPLAY_WINDOW;
-	    s++)
+	     s++)
 		assert_int_equal(deliver(&e, s), ESP_E_ICV);
 	esp_sa_stats(e.in, &st);
 	assert_int_equal(st.packets, n);
@@ -609,8 +609,8 @@ test_tamper(void **state)
 
 				memcpy(b, pkt, len);
 				rc = esp_decap(in, b, l, &off, &ilen, &nh);
-				assert_true(rc == ESP_E_SHORT ||
-				    rc == ESP_E_ICV);
+				assert_true(
+				    rc == ESP_E_SHORT || rc == ESP_E_ICV);
 			}
 			esp_sa_stats(in, &st);
 			assert_true(st.icv >= len);
@@ -792,6 +792,32 @@ test_cfg_errors(void **state)
 	assert_null(esp_sa_new(&c, err, sizeof(err)));
 	assert_non_null(strstr(err, "unknown algorithm 7"));
 	esp_sa_free(NULL);
+	/* the wrong direction: refused, counted */
+	{
+		struct esp_sa *o = sa_make(ESP_AES_GCM_256, false, true, NULL);
+		struct esp_sa *in =
+		    sa_make(ESP_AES_GCM_256, false, false, NULL);
+		uint8_t		 pkt[MAXPKT], nh;
+		size_t		 len, off, ilen;
+		struct esp_stats st;
+
+		assert_int_equal(esp_encap(in, pkt, 10, 4, pkt, sizeof(pkt),
+				     &len),
+		    ESP_E_CRYPTO);
+		assert_int_equal(esp_encap(o, pkt, 10, 4, pkt, sizeof(pkt),
+				     &len),
+		    ESP_OK);
+		assert_int_equal(esp_decap(o, pkt, len, &off, &ilen, &nh),
+		    ESP_E_CRYPTO);
+		esp_sa_stats(in, &st);
+		assert_int_equal(st.other, 1);
+		assert_int_equal(st.seq, 0);
+		esp_sa_stats(o, &st);
+		assert_int_equal(st.other, 1);
+		assert_int_equal(st.packets, 1);
+		esp_sa_free(o);
+		esp_sa_free(in);
+	}
 	assert_string_equal(esp_rc_name(ESP_E_PAD), "pad");
 	assert_string_equal(esp_rc_name(ESP_OK), "ok");
 }
@@ -963,8 +989,8 @@ main(void)
 	};
 
 	/* Before OpenSSL allocates anything: count what it allocates. */
-	if (CRYPTO_set_mem_functions(count_malloc, count_realloc,
-		count_free) != 1)
+	if (CRYPTO_set_mem_functions(count_malloc, count_realloc, count_free) !=
+	    1)
 		return 1;
 	log_init("test_esp", LOG_ERR);
 	keys_init();
