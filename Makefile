@@ -49,6 +49,7 @@ LIBSIM    := $(BUILD)/libsim.a
 LIBKMSD   := $(BUILD)/libkmsd.a
 LIBIKE    := $(BUILD)/libike.a
 BINS := $(BINDIR)/qkd-sim $(BINDIR)/kmsd $(BINDIR)/kmsclient $(BINDIR)/kme-bench \
+	$(BINDIR)/esp-bench \
 	$(if $(wildcard ike/n3iwf_main.c),$(BINDIR)/ike-n3iwf) \
 	$(if $(wildcard ike/ue_main.c),$(BINDIR)/ike-ue)
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
@@ -80,7 +81,8 @@ $(BINDIR)/kmsd: $(BUILD)/kmsd/main.o $(LIBKMSD) $(LIBSIM) $(LIBKMSC) $(LIBCOMMON
 $(BINDIR)/ike-n3iwf: $(BUILD)/ike/n3iwf_main.o $(LIBIKE) $(LIBKMSC) $(LIBCOMMON)
 $(BINDIR)/ike-ue: $(BUILD)/ike/ue_main.o $(LIBIKE) $(LIBKMSC) $(LIBCOMMON)
 $(BINDIR)/kmsclient: $(BUILD)/kmsclient/main.o $(LIBKMSC) $(LIBCOMMON)
-$(BINDIR)/kme-bench: $(call objs,$(wildcard bench/*.c)) $(LIBCOMMON)
+$(BINDIR)/kme-bench: $(call objs,$(filter-out bench/esp-bench.c,$(wildcard bench/*.c))) $(LIBCOMMON)
+$(BINDIR)/esp-bench: $(BUILD)/bench/esp-bench.o $(LIBIKE) $(LIBCOMMON)
 $(BUILD)/tools/ike-kdf: $(BUILD)/tests/tools/ike_kdf.o $(LIBIKE) $(LIBCOMMON)
 $(BUILD)/tools/dp-pair: $(BUILD)/tests/tools/dp_pair.o $(LIBIKE) $(LIBCOMMON)
 $(BINS) $(TOOLS):
