@@ -199,7 +199,7 @@ addr_opt(const char *v, struct sockaddr_in *a)
 	uint16_t port;
 
 	return num_hostport(v, host, sizeof(host), &port, false) == -1 ||
-		   ike_addr_parse(host, port, a) == -1 ?
+		ike_addr_parse(host, port, a) == -1 ?
 	    -1 :
 	    0;
 }
@@ -215,7 +215,7 @@ prefix_opt(const char *v, struct in_addr *a, unsigned *prefix)
 	memcpy(ip, v, (size_t)(slash - v));
 	ip[slash - v] = '\0';
 	return inet_pton(AF_INET, ip, a) == 1 &&
-		   num_uint(slash + 1, 0, 32, prefix) == 0 ?
+		num_uint(slash + 1, 0, 32, prefix) == 0 ?
 	    0 :
 	    -1;
 }
@@ -279,9 +279,10 @@ opts_parse(int argc, char **argv, struct opts *o)
 	    (strcmp(o->alg, "gcm") != 0 && strcmp(o->alg, "cbc") != 0) ||
 	    (strcmp(o->profile, "nwu") != 0 &&
 		strcmp(o->profile, "rfc7296") != 0)) {
-		fprintf(stderr, "dp-pair: need --role ue|n3iwf --tun --keys "
-				"--status --local --peer --inner; --alg "
-				"gcm|cbc, --profile nwu|rfc7296\n");
+		fprintf(stderr,
+		    "dp-pair: need --role ue|n3iwf --tun --keys "
+		    "--status --local --peer --inner; --alg "
+		    "gcm|cbc, --profile nwu|rfc7296\n");
 		return -1;
 	}
 	return 0;
@@ -375,8 +376,8 @@ main(int argc, char **argv)
 			fprintf(stderr, "dp-pair: %s\n", err);
 		goto done;
 	}
-	log_info("up: %s %s %s on %s, ESP on UDP %u", o.role, o.profile,
-	    o.alg, ifname, ntohs(o.local.sin_port));
+	log_info("up: %s %s %s on %s, ESP on UDP %u", o.role, o.profile, o.alg,
+	    ifname, ntohs(o.local.sin_port));
 	ike_loop(dp, &net, o.status);
 	rc = 0;
 done:
