@@ -259,7 +259,7 @@ rec_install(struct dp *dp, const struct dp_child *c, char *err, size_t errlen)
 	}
 	spi = esp_sa_spi(c->in);
 	if (c->kind == DP_USER && c->gre && c->qfi > GRE_QFI_MAX) {
-		snprintf(err, errlen, "QFI %u is over %u", c->qfi, GRE_QFI_MAX);
+		snprintf(err, errlen, "QFI %u is over %d", c->qfi, GRE_QFI_MAX);
 		return NULL;
 	}
 	if (dp->cfg.role == DP_ROLE_N3IWF && c->inner.s_addr == 0) {

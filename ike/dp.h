@@ -99,8 +99,8 @@ struct dp_egress {
 };
 
 struct dp_cfg {
-	enum dp_role		role;
-	int			tun_fd; /* read and written; not closed by dp */
+	enum dp_role role;
+	int	     tun_fd; /* read, written, made O_NONBLOCK; not closed */
 	/* Where the IKE endpoint's NAT-T socket is bound (ike_net's
 	 * natt_addr on the N3IWF, ike_addr on the UE). */
 	struct sockaddr_in	local;

@@ -90,8 +90,11 @@ unhex(const char *s, uint8_t *out, size_t cap, size_t *len)
 static int
 keys_line(struct keys *k, char *line, unsigned lno)
 {
-	char *name = strtok(line, " \t\r\n"), *hex = strtok(NULL, " \t\r\n");
+	char *save = NULL, *name, *hex;
 	int   i;
+
+	name = strtok_r(line, " \t\r\n", &save);
+	hex = strtok_r(NULL, " \t\r\n", &save);
 
 	if (name == NULL || name[0] == '#')
 		return 0;
