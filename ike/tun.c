@@ -114,6 +114,17 @@ tun_set_mtu(const char *ifname, unsigned mtu, char *err, size_t errlen)
 }
 
 int
+tun_set_txqlen(const char *ifname, unsigned qlen, char *err, size_t errlen)
+{
+	struct ifreq ifr;
+
+	memset(&ifr, 0, sizeof(ifr));
+	ifr.ifr_qlen = (int)qlen;
+	return if_ioctl(ifname, SIOCSIFTXQLEN, &ifr, "set txqueuelen", err,
+	    errlen);
+}
+
+int
 tun_up(const char *ifname, char *err, size_t errlen)
 {
 	struct ifreq ifr;
@@ -136,6 +147,7 @@ tun_setup(const char *name, struct in_addr a, unsigned prefix, unsigned mtu,
 		return -1;
 	if (tun_set_mtu(ifname, mtu != 0 ? mtu : TUN_MTU_DEFAULT, err,
 		errlen) == -1 ||
+	    tun_set_txqlen(ifname, TUN_TXQLEN, err, errlen) == -1 ||
 	    tun_set_addr4(ifname, a, prefix, err, errlen) == -1 ||
 	    tun_up(ifname, err, errlen) == -1) {
 		close(fd);
