@@ -7,8 +7,10 @@
  * outer SHA-256 states precomputed from the key (RFC 2104) and copied by
  * struct assignment: OpenSSL 3.0's EVP digest and MAC contexts allocate
  * on every re-initialisation or copy (their provider dupctx/newctx), the
- * low-level SHA256_CTX does not. Those states, the keys and the working
- * state live in one sec_alloc block, cleansed on free.
+ * low-level SHA256_CTX does not. Those states, the GCM salt and the key
+ * copies live in one sec_alloc block; the raw keys are wiped once the
+ * contexts are keyed, the rest on free (EVP_CIPHER_CTX_free cleanses the
+ * key schedule).
  *
  * CBC IVs (RFC 3602: unpredictable) come from an AES-256-CTR keystream
  * under a random per-SA key, made 64 IVs at a time.
@@ -238,6 +240,9 @@ esp_sa_new(const struct esp_sa_cfg *c, char *err, size_t errlen)
 		esp_sa_free(sa);
 		return NULL;
 	}
+	/* Keyed: the raw keys are not needed again (the salt is). */
+	OPENSSL_cleanse(sa->sec->enc, sizeof(sa->sec->enc));
+	OPENSSL_cleanse(sa->sec->integ, sizeof(sa->sec->integ));
 	return sa;
 }
 
@@ -293,6 +298,7 @@ esp_sa_soft(const struct esp_sa *sa)
 	    ctr_get(&sa->seq) >= seq_soft;
 }
 
+/* Checked before a packet: the one that crosses hard_bytes still goes. */
 static bool
 hard_reached(const struct esp_sa *sa)
 {
