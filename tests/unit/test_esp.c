@@ -578,6 +578,19 @@ test_esn(void **state)
 	esp_sa_stats(e.in, &st);
 	assert_int_equal(st.seq, 2 * B + 3);
 	replay_env_free(&e);
+
+	/* The exact left edge of a window inside one subspace: T - W + 1 is
+	 * in it (high half kept), T - W is read as 2^32 ahead. */
+	const uint64_t T = 2 * B + 5000, W = ESP_REPLAY_WINDOW;
+
+	replay_env_init(&e, ESP_AES_GCM_256, true, T - W - 5, W + 10);
+	esp_sa_test_set_seq(e.in, T);
+	assert_int_equal(deliver(&e, T - W + 1), ESP_OK);
+	assert_int_equal(deliver(&e, T - W), ESP_E_ICV);
+	assert_int_equal(deliver(&e, T - W + 1), ESP_E_REPLAY);
+	esp_sa_stats(e.in, &st);
+	assert_int_equal(st.seq, T);
+	replay_env_free(&e);
 }
 
 /* ---- integrity, padding, truncation ---- */
