@@ -126,7 +126,7 @@ fresh-test:
 # libFuzzer targets (clang): NAME is fuzz/NAME_fuzz.c linked with FUZZ_NAME,
 # seeded from fuzz/corpus/NAME/. `make fuzz` runs each FUZZ_TIME seconds and
 # fails on any crash, leak, hang or sanitizer report (fuzz/README.md).
-FUZZ_TARGETS   := ike etsi_req etsi_resp upstream cfg_kmsd cfg_sim cfg_ike
+FUZZ_TARGETS   := ike etsi_req etsi_resp upstream cfg_kmsd cfg_sim cfg_ike esp
 FUZZ_ike       := ike/ikev2.c ike/pld.c ike/pld_build.c ike/pld_sa.c ike/msg.c \
 		  ike/crypto.c ike/crypto_ke.c ike/crypto_auth.c common/buf.c common/log.c
 FUZZ_etsi_req  := fuzz/fuzz.c $(COMMON_SRC)
@@ -135,6 +135,7 @@ FUZZ_upstream  := $(FUZZ_etsi_resp) kmsd/upstream.c kmsd/metrics.c
 FUZZ_cfg_kmsd  := fuzz/fuzz.c $(COMMON_SRC) kmsd/config.c
 FUZZ_cfg_sim   := fuzz/fuzz.c $(COMMON_SRC) simulator/config.c
 FUZZ_cfg_ike   := fuzz/fuzz.c $(COMMON_SRC) ike/ikecfg.c ike/ratelimit.c
+FUZZ_esp       := ike/esp.c common/buf.c common/log.c
 FUZZ_TIME ?= 20
 FUZZ_SAN   := address,undefined -fno-sanitize-recover=undefined
 FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -DKMS_FUZZ -pthread -g -O1 -I. -Wall -Wextra \

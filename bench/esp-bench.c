@@ -50,7 +50,7 @@ cpu_ns(void)
 static struct span
 span_now(void)
 {
-	return (struct span) { time_mono_ns(), cpu_ns() };
+	return (struct span){ time_mono_ns(), cpu_ns() };
 }
 
 static uint8_t k_enc[36], k_integ[32];
@@ -96,9 +96,9 @@ static struct cell
 run_encap(struct esp_sa *o, size_t size, double secs)
 {
 	static uint8_t in[MAX_SIZE], out[MAX_SIZE + ESP_MAX_OVERHEAD];
-	struct span t0 = span_now();
-	uint64_t    end = t0.wall + (uint64_t)(secs * 1e9), n = 0;
-	size_t	    len;
+	struct span    t0 = span_now();
+	uint64_t       end = t0.wall + (uint64_t)(secs * 1e9), n = 0;
+	size_t	       len;
 
 	memset(in, 0x45, size);
 	do {
@@ -138,10 +138,10 @@ static struct cell
 run_decap(struct esp_sa *in, const struct ring *r, size_t size, double secs)
 {
 	static uint8_t work[MAX_SIZE + ESP_MAX_OVERHEAD];
-	struct span t0 = span_now();
-	uint64_t    end = t0.wall + (uint64_t)(secs * 1e9), n = 0;
-	size_t	    off, ilen;
-	uint8_t	    nh;
+	struct span    t0 = span_now();
+	uint64_t       end = t0.wall + (uint64_t)(secs * 1e9), n = 0;
+	size_t	       off, ilen;
+	uint8_t	       nh;
 
 	do {
 		esp_sa_test_set_seq(in, 0);
@@ -180,9 +180,10 @@ print_row(const char *alg, const char *dir, size_t size, struct cell *c,
 static void
 bench_size(enum esp_alg alg, size_t size, double secs, int runs)
 {
-	const char    *name = alg == ESP_AES_GCM_256 ? "AES-GCM-16-256" :
-						       "AES-CBC-256/HMAC-SHA2-256-128";
-	struct cell    c[16];
+	const char    *name = alg == ESP_AES_GCM_256 ?
+	       "AES-GCM-16-256" :
+	       "AES-CBC-256/HMAC-SHA2-256-128";
+	struct cell    c[16] = { { 0 } };
 	struct ring    r;
 	struct esp_sa *sa = sa_make(alg, true);
 
@@ -202,8 +203,9 @@ bench_size(enum esp_alg alg, size_t size, double secs, int runs)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: esp-bench [-d SECONDS] [-r RUNS (1-15)] "
-			"[-s SIZE,...]\n");
+	fprintf(stderr,
+	    "usage: esp-bench [-d SECONDS] [-r RUNS (1-15)] "
+	    "[-s SIZE,...]\n");
 	exit(2);
 }
 
@@ -213,7 +215,7 @@ main(int argc, char **argv)
 	double secs = 1;
 	int    runs = 3, ch, nsizes = 0;
 	size_t sizes[16];
-	char  *sl = NULL, *tok, *end;
+	char   def[] = "64,512,1400", *sl = NULL, *tok, *end, *save = NULL;
 
 	while ((ch = getopt(argc, argv, "d:r:s:")) != -1) {
 		switch (ch) {
@@ -227,15 +229,12 @@ main(int argc, char **argv)
 			if (runs < 1 || runs > 15)
 				usage();
 			break;
-		case 's':
-			sl = optarg;
-			break;
-		default:
-			usage();
+		case 's': sl = optarg; break;
+		default: usage();
 		}
 	}
-	for (tok = strtok(sl != NULL ? sl : (char[]) { "64,512,1400" }, ",");
-	    tok != NULL && nsizes < 16; tok = strtok(NULL, ",")) {
+	for (tok = strtok_r(sl != NULL ? sl : def, ",", &save);
+	     tok != NULL && nsizes < 16; tok = strtok_r(NULL, ",", &save)) {
 		unsigned long v = strtoul(tok, &end, 10);
 
 		if (*end != '\0' || v == 0 || v > MAX_SIZE)

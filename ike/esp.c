@@ -7,8 +7,10 @@
  * outer SHA-256 states precomputed from the key (RFC 2104) and copied by
  * struct assignment: OpenSSL 3.0's EVP digest and MAC contexts allocate
  * on every re-initialisation or copy (their provider dupctx/newctx), the
- * low-level SHA256_CTX does not. Those states, the keys and the working
- * state live in one sec_alloc block, cleansed on free.
+ * low-level SHA256_CTX does not. Those states, the GCM salt and the key
+ * copies live in one sec_alloc block; the raw keys are wiped once the
+ * contexts are keyed, the rest on free (EVP_CIPHER_CTX_free cleanses the
+ * key schedule).
  *
  * CBC IVs (RFC 3602: unpredictable) come from an AES-256-CTR keystream
  * under a random per-SA key, made 64 IVs at a time.
@@ -238,6 +240,9 @@ esp_sa_new(const struct esp_sa_cfg *c, char *err, size_t errlen)
 		esp_sa_free(sa);
 		return NULL;
 	}
+	/* Keyed: the raw keys are not needed again (the salt is). */
+	OPENSSL_cleanse(sa->sec->enc, sizeof(sa->sec->enc));
+	OPENSSL_cleanse(sa->sec->integ, sizeof(sa->sec->integ));
 	return sa;
 }
 
@@ -293,6 +298,7 @@ esp_sa_soft(const struct esp_sa *sa)
 	    ctr_get(&sa->seq) >= seq_soft;
 }
 
+/* Checked before a packet: the one that crosses hard_bytes still goes. */
 static bool
 hard_reached(const struct esp_sa *sa)
 {
@@ -612,13 +618,18 @@ esp_decap(struct esp_sa *sa, uint8_t *pkt, size_t len, size_t *off,
 
 /*
  * Slots are atomic pointers so that a reader on another thread sees either
- * the old or the new SA, never a torn one. A deleted slot becomes a
- * tombstone, or empty (with the tombstones just before it) when the slot
- * after it is empty: no probe sequence runs through it then.
+ * the old or the new SA, never a torn one (freeing a removed SA while a
+ * reader may still hold it is the caller's business). A deleted slot
+ * becomes a tombstone, or empty (with the tombstones just before it) when
+ * the slot after it is empty: no probe sequence runs through it then.
+ * Tombstones left by churn could lengthen the search for an absent SPI
+ * (every packet with a stranger's SPI): a lookup never probes further than
+ * the longest probe any add needed, which stays short at half load.
  */
 struct esp_spi_table {
 	size_t			  mask, count, max;
-	_Atomic(struct esp_sa *) *slot; /* NULL empty, &tomb deleted */
+	_Atomic size_t		  maxprobe; /* longest probe of any add */
+	_Atomic(struct esp_sa *) *slot;	    /* NULL empty, &tomb deleted */
 };
 
 static struct esp_sa tomb;
@@ -675,8 +686,10 @@ static size_t
 slot_find(const struct esp_spi_table *t, uint32_t spi)
 {
 	size_t i = spi_hash(spi, t->mask);
+	size_t maxprobe =
+	    atomic_load_explicit(&t->maxprobe, memory_order_acquire);
 
-	for (size_t n = 0; n <= t->mask; n++, i = (i + 1) & t->mask) {
+	for (size_t n = 0; n <= maxprobe; n++, i = (i + 1) & t->mask) {
 		struct esp_sa *sa = slot_get(t, i);
 
 		if (sa == NULL)
@@ -698,13 +711,17 @@ esp_spi_find(const struct esp_spi_table *t, uint32_t spi)
 int
 esp_spi_add(struct esp_spi_table *t, struct esp_sa *sa)
 {
-	size_t i = spi_hash(sa->spi, t->mask);
+	size_t i = spi_hash(sa->spi, t->mask), n = 0;
 
 	/* At most half full: the capacity is at least twice max. */
 	if (t->count == t->max || slot_find(t, sa->spi) != SIZE_MAX)
 		return -1;
-	while (slot_get(t, i) != NULL && slot_get(t, i) != &tomb)
+	while (slot_get(t, i) != NULL && slot_get(t, i) != &tomb) {
 		i = (i + 1) & t->mask;
+		n++;
+	}
+	if (n > atomic_load_explicit(&t->maxprobe, memory_order_relaxed))
+		atomic_store_explicit(&t->maxprobe, n, memory_order_release);
 	slot_set(t, i, sa);
 	t->count++;
 	return 0;

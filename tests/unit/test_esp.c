@@ -36,6 +36,9 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -575,6 +578,19 @@ test_esn(void **state)
 	esp_sa_stats(e.in, &st);
 	assert_int_equal(st.seq, 2 * B + 3);
 	replay_env_free(&e);
+
+	/* The exact left edge of a window inside one subspace: T - W + 1 is
+	 * in it (high half kept), T - W is read as 2^32 ahead. */
+	const uint64_t T = 2 * B + 5000, W = ESP_REPLAY_WINDOW;
+
+	replay_env_init(&e, ESP_AES_GCM_256, true, T - W - 5, W + 10);
+	esp_sa_test_set_seq(e.in, T);
+	assert_int_equal(deliver(&e, T - W + 1), ESP_OK);
+	assert_int_equal(deliver(&e, T - W), ESP_E_ICV);
+	assert_int_equal(deliver(&e, T - W + 1), ESP_E_REPLAY);
+	esp_sa_stats(e.in, &st);
+	assert_int_equal(st.seq, T);
+	replay_env_free(&e);
 }
 
 /* ---- integrity, padding, truncation ---- */
@@ -888,6 +904,109 @@ test_spi_table(void **state)
 	assert_null(esp_spi_table_new(0));
 }
 
+/* Random adds, deletes and finds against a model of which SPIs are in. */
+static void
+test_spi_table_model(void **state)
+{
+	enum { MAX = 64, POOL = 300, OPS = 30000 };
+	struct esp_spi_table *t = esp_spi_table_new(MAX);
+	static struct esp_sa *sa[POOL];
+	bool		      in[POOL] = { false };
+	size_t		      count = 0;
+	uint32_t	      r = 12345;
+
+	for (int i = 0; i < POOL; i++)
+		assert_non_null(sa[i] = sa_spi((uint32_t)i * 2654435761u));
+	for (int op = 0; op < OPS; op++) {
+		int k;
+
+		r = r * 1103515245u + 12345u;
+		k = (int)((r >> 8) % POOL);
+		switch ((r >> 4) % 3) {
+		case 0:
+			assert_int_equal(esp_spi_add(t, sa[k]),
+			    in[k] || count == MAX ? -1 : 0);
+			if (!in[k] && count < MAX) {
+				in[k] = true;
+				count++;
+			}
+			break;
+		case 1:
+			assert_ptr_equal(esp_spi_del(t, esp_sa_spi(sa[k])),
+			    in[k] ? sa[k] : NULL);
+			if (in[k]) {
+				in[k] = false;
+				count--;
+			}
+			break;
+		default:
+			assert_ptr_equal(esp_spi_find(t, esp_sa_spi(sa[k])),
+			    in[k] ? sa[k] : NULL);
+		}
+	}
+	for (int i = 0; i < POOL; i++)
+		assert_ptr_equal(esp_spi_find(t, esp_sa_spi(sa[i])),
+		    in[i] ? sa[i] : NULL);
+	for (int i = 0; i < POOL; i++) {
+		if (in[i])
+			assert_ptr_equal(esp_spi_del(t, esp_sa_spi(sa[i])),
+			    sa[i]);
+		esp_sa_free(sa[i]);
+	}
+	esp_spi_table_free(t);
+}
+
+/* Counters read by another thread while the SA's thread writes them. */
+struct reader {
+	struct esp_sa *sa;
+	atomic_int     stop;
+	uint64_t       reads, last;
+	bool	       monotonic;
+};
+
+static void *
+reader_main(void *arg)
+{
+	struct reader *rd = arg;
+
+	rd->monotonic = true;
+	while (!atomic_load(&rd->stop)) {
+		struct esp_stats st;
+
+		esp_sa_stats(rd->sa, &st);
+		if (st.packets < rd->last || st.seq < st.packets)
+			rd->monotonic = false;
+		rd->last = st.packets;
+		rd->reads++;
+	}
+	return NULL;
+}
+
+static void
+test_stats_threads(void **state)
+{
+	struct reader	 rd = { .sa =
+				    sa_make(ESP_AES_GCM_256, false, true, NULL) };
+	pthread_t	 th;
+	uint8_t		 pkt[MAXPKT];
+	size_t		 len;
+	struct esp_stats st;
+
+	assert_int_equal(pthread_create(&th, NULL, reader_main, &rd), 0);
+	for (int i = 0; i < 50000; i++)
+		assert_int_equal(esp_encap(rd.sa, pkt, 40, 4, pkt, sizeof(pkt),
+				     &len),
+		    ESP_OK);
+	atomic_store(&rd.stop, 1);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_true(rd.monotonic);
+	assert_true(rd.reads > 0);
+	esp_sa_stats(rd.sa, &st);
+	assert_int_equal(st.packets, 50000);
+	assert_int_equal(st.bytes, 50000 * 40);
+	esp_sa_free(rd.sa);
+}
+
 /* ---- no allocation per packet; keys wiped ---- */
 
 static _Atomic long n_alloc;
@@ -985,6 +1104,8 @@ main(void)
 		cmocka_unit_test(test_lifetimes),
 		cmocka_unit_test(test_cfg_errors),
 		cmocka_unit_test(test_spi_table),
+		cmocka_unit_test(test_spi_table_model),
+		cmocka_unit_test(test_stats_threads),
 		cmocka_unit_test(test_wipe),
 	};
 
