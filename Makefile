@@ -54,7 +54,7 @@ BINS := $(BINDIR)/qkd-sim $(BINDIR)/kmsd $(BINDIR)/kmsclient $(BINDIR)/kme-bench
 	$(if $(wildcard ike/ue_main.c),$(BINDIR)/ike-ue)
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
-TOOLS     := $(BUILD)/tools/ike-kdf $(if $(wildcard ike/esp.c),$(BUILD)/tools/dp-pair)
+TOOLS     := $(BUILD)/tools/ike-kdf $(BUILD)/tools/dp-pair
 
 .PHONY: all deps test unit demo clean bench fuzz fresh-test man format lint
 all: $(BINS) $(UNIT_BINS) $(TOOLS)
