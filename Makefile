@@ -49,11 +49,12 @@ LIBSIM    := $(BUILD)/libsim.a
 LIBKMSD   := $(BUILD)/libkmsd.a
 LIBIKE    := $(BUILD)/libike.a
 BINS := $(BINDIR)/qkd-sim $(BINDIR)/kmsd $(BINDIR)/kmsclient $(BINDIR)/kme-bench \
+	$(BINDIR)/esp-bench \
 	$(if $(wildcard ike/n3iwf_main.c),$(BINDIR)/ike-n3iwf) \
 	$(if $(wildcard ike/ue_main.c),$(BINDIR)/ike-ue)
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
-TOOLS     := $(BUILD)/tools/ike-kdf $(BUILD)/tools/tcpsink $(BUILD)/tools/tunfwd
+TOOLS     := $(BUILD)/tools/ike-kdf $(BUILD)/tools/tcpsink $(BUILD)/tools/tunfwd $(BUILD)/tools/dp-pair
 
 .PHONY: all deps test unit demo clean bench fuzz fresh-test man format lint
 all: $(BINS) $(UNIT_BINS) $(TOOLS)
@@ -80,10 +81,12 @@ $(BINDIR)/kmsd: $(BUILD)/kmsd/main.o $(LIBKMSD) $(LIBSIM) $(LIBKMSC) $(LIBCOMMON
 $(BINDIR)/ike-n3iwf: $(BUILD)/ike/n3iwf_main.o $(LIBIKE) $(LIBKMSC) $(LIBCOMMON)
 $(BINDIR)/ike-ue: $(BUILD)/ike/ue_main.o $(LIBIKE) $(LIBKMSC) $(LIBCOMMON)
 $(BINDIR)/kmsclient: $(BUILD)/kmsclient/main.o $(LIBKMSC) $(LIBCOMMON)
-$(BINDIR)/kme-bench: $(call objs,$(wildcard bench/*.c)) $(LIBCOMMON)
+$(BINDIR)/kme-bench: $(call objs,$(filter-out bench/esp-bench.c,$(wildcard bench/*.c))) $(LIBCOMMON)
+$(BINDIR)/esp-bench: $(BUILD)/bench/esp-bench.o $(LIBIKE) $(LIBCOMMON)
 $(BUILD)/tools/ike-kdf: $(BUILD)/tests/tools/ike_kdf.o $(LIBIKE) $(LIBCOMMON)
 $(BUILD)/tools/tcpsink: $(BUILD)/tests/tools/tcpsink.o
 $(BUILD)/tools/tunfwd: $(BUILD)/bench/dataplane/tunfwd.o
+$(BUILD)/tools/dp-pair: $(BUILD)/tests/tools/dp_pair.o $(LIBIKE) $(LIBCOMMON)
 $(BINS) $(TOOLS):
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)
@@ -125,7 +128,7 @@ fresh-test:
 # libFuzzer targets (clang): NAME is fuzz/NAME_fuzz.c linked with FUZZ_NAME,
 # seeded from fuzz/corpus/NAME/. `make fuzz` runs each FUZZ_TIME seconds and
 # fails on any crash, leak, hang or sanitizer report (fuzz/README.md).
-FUZZ_TARGETS   := ike etsi_req etsi_resp upstream cfg_kmsd cfg_sim cfg_ike nas
+FUZZ_TARGETS   := ike etsi_req etsi_resp upstream cfg_kmsd cfg_sim cfg_ike nas esp
 FUZZ_ike       := ike/ikev2.c ike/pld.c ike/pld_build.c ike/pld_sa.c ike/msg.c \
 		  ike/crypto.c ike/crypto_ke.c ike/crypto_auth.c common/buf.c common/log.c
 FUZZ_etsi_req  := fuzz/fuzz.c $(COMMON_SRC)
@@ -135,6 +138,7 @@ FUZZ_cfg_kmsd  := fuzz/fuzz.c $(COMMON_SRC) kmsd/config.c
 FUZZ_cfg_sim   := fuzz/fuzz.c $(COMMON_SRC) simulator/config.c
 FUZZ_cfg_ike   := fuzz/fuzz.c $(COMMON_SRC) ike/ikecfg.c ike/ratelimit.c
 FUZZ_nas       := ike/nas.c ike/nas_5gsm.c ike/nas_tcp.c common/buf.c common/log.c
+FUZZ_esp       := ike/esp.c common/buf.c common/log.c
 FUZZ_TIME ?= 20
 FUZZ_SAN   := address,undefined -fno-sanitize-recover=undefined
 FUZZ_FLAGS := -std=c11 -D_GNU_SOURCE -DKMS_FUZZ -pthread -g -O1 -I. -Wall -Wextra \

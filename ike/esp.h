@@ -80,22 +80,21 @@ struct esp_sa_cfg {
 struct esp_stats {
 	uint64_t packets, bytes; /* good ones; bytes of inner packets */
 	uint64_t replay, icv, pad, shortp, other;
-	uint64_t seq;		 /* outbound: last sequence number sent;
+	uint64_t seq; /* outbound: last sequence number sent;
 				    inbound: highest accepted */
 };
 
 struct esp_sa;
 
 /* A new SA with copies of the keys (secure heap); NULL, err written. */
-struct esp_sa *
-esp_sa_new(const struct esp_sa_cfg *c, char *err, size_t errlen);
+struct esp_sa *esp_sa_new(const struct esp_sa_cfg *c, char *err, size_t errlen);
 /* Wipes the keys and the cipher context; NULL ok. */
-void	 esp_sa_free(struct esp_sa *sa);
-uint32_t esp_sa_spi(const struct esp_sa *sa);
-void	 esp_sa_stats(const struct esp_sa *sa, struct esp_stats *st);
+void	       esp_sa_free(struct esp_sa *sa);
+uint32_t       esp_sa_spi(const struct esp_sa *sa);
+void	       esp_sa_stats(const struct esp_sa *sa, struct esp_stats *st);
 /* True once a soft lifetime (packets, bytes, or 2^31 / 2^63 sequence
  * numbers used) is past: time to rekey. */
-bool	 esp_sa_soft(const struct esp_sa *sa);
+bool	       esp_sa_soft(const struct esp_sa *sa);
 
 /*
  * Outbound: the inner packet in[0..inlen) with next header nh becomes
@@ -110,10 +109,20 @@ enum esp_rc esp_encap(struct esp_sa *sa, const uint8_t *in, size_t inlen,
  * place; the inner packet is pkt[*off .. *off + *inlen) with next
  * header *nh. The window moves only for a packet whose ICV verified.
  */
-enum esp_rc esp_decap(struct esp_sa *sa, uint8_t *pkt, size_t len,
-    size_t *off, size_t *inlen, uint8_t *nh);
+enum esp_rc esp_decap(struct esp_sa *sa, uint8_t *pkt, size_t len, size_t *off,
+    size_t *inlen, uint8_t *nh);
 
 const char *esp_rc_name(enum esp_rc rc);
+
+/*
+ * For tests only. esp_sa_test_set_seq: outbound, the last sequence number
+ * sent becomes seq (to reach the end of the space); inbound, the highest
+ * accepted becomes seq, with only seq itself seen in the window.
+ * esp_test_wipe_hook: when set, esp_sa_free() calls it with the SA's
+ * secret block (keys, HMAC states) after wiping it, before freeing it.
+ */
+void esp_sa_test_set_seq(struct esp_sa *sa, uint64_t seq);
+extern void (*esp_test_wipe_hook)(const void *secret, size_t len);
 
 /*
  * Inbound SAs by SPI, O(1): an open-addressing hash table of fixed
