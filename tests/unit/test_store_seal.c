@@ -127,7 +127,7 @@ test_file_no_nonce_reuse(void **state)
 	s = fx_open(f);
 	assert_int_equal(store_add_chunks(s, 2, 10, ids2, keys2), 0);
 	cur_ids = ids2, cur_n = 10, cur_seq = 2;
-	assign(s, ids2, ids2, 3, 1, KB, sl, 1, 0);
+	assign(s, ids2, ids2, 3, 1, KB, sl, 1, STORE_OK);
 	store_close(s);
 	m1 = nseen;
 	assert_int_equal(snap(f->db), 20); /* 10 + 7 chunks + 3 keys */
@@ -139,7 +139,7 @@ test_file_no_nonce_reuse(void **state)
 	s = fx_open(f);
 	assert_int_equal(store_count(s), 10);
 	assert_int_equal(store_add_chunks(s, 2, 10, ids2, keys2), 0);
-	assign(s, ids2, ids2, 3, 1, KB, sl, 1, 0);
+	assign(s, ids2, ids2, 3, 1, KB, sl, 1, STORE_OK);
 	store_close(s);
 	assert_int_equal(snap(f->db), 20);
 	m3 = nseen;
@@ -279,7 +279,7 @@ test_file_tamper(void **state)
 	assert_int_equal(store_add_chunks(s, 2, 3, cids, ckeys), 0);
 	cur_ids = ids, cur_n = TK__N, cur_seq = 1;
 	/* TK__N keys of key_size under their chunk IDs, for sae-b and sae-x. */
-	assign(s, ids, ids, TK__N, 1, KB, sl, 2, 0);
+	assign(s, ids, ids, TK__N, 1, KB, sl, 2, STORE_OK);
 	/* sae-b takes the TAKEN key now: its flag is set in the row. */
 	assert_int_equal(take(s, "sae-b", "sae-a", ids + 16 * TK_TAKEN, 1,
 			     &out),
