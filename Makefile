@@ -54,7 +54,7 @@ BINS := $(BINDIR)/qkd-sim $(BINDIR)/kmsd $(BINDIR)/kmsclient $(BINDIR)/kme-bench
 	$(if $(wildcard ike/ue_main.c),$(BINDIR)/ike-ue)
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
-TOOLS     := $(BUILD)/tools/ike-kdf
+TOOLS     := $(BUILD)/tools/ike-kdf $(BUILD)/tools/tcpsink $(BUILD)/tools/tunfwd
 
 .PHONY: all deps test unit demo clean bench fuzz fresh-test man format lint
 all: $(BINS) $(UNIT_BINS) $(TOOLS)
@@ -84,6 +84,8 @@ $(BINDIR)/kmsclient: $(BUILD)/kmsclient/main.o $(LIBKMSC) $(LIBCOMMON)
 $(BINDIR)/kme-bench: $(call objs,$(filter-out bench/esp-bench.c,$(wildcard bench/*.c))) $(LIBCOMMON)
 $(BINDIR)/esp-bench: $(BUILD)/bench/esp-bench.o $(LIBIKE) $(LIBCOMMON)
 $(BUILD)/tools/ike-kdf: $(BUILD)/tests/tools/ike_kdf.o $(LIBIKE) $(LIBCOMMON)
+$(BUILD)/tools/tcpsink: $(BUILD)/tests/tools/tcpsink.o
+$(BUILD)/tools/tunfwd: $(BUILD)/bench/dataplane/tunfwd.o
 $(BINS) $(TOOLS):
 	@mkdir -p $(dir $@)
 	$(call msg,LD,$@)
@@ -125,7 +127,7 @@ fresh-test:
 # libFuzzer targets (clang): NAME is fuzz/NAME_fuzz.c linked with FUZZ_NAME,
 # seeded from fuzz/corpus/NAME/. `make fuzz` runs each FUZZ_TIME seconds and
 # fails on any crash, leak, hang or sanitizer report (fuzz/README.md).
-FUZZ_TARGETS   := ike etsi_req etsi_resp upstream cfg_kmsd cfg_sim cfg_ike esp
+FUZZ_TARGETS   := ike etsi_req etsi_resp upstream cfg_kmsd cfg_sim cfg_ike nas esp
 FUZZ_ike       := ike/ikev2.c ike/pld.c ike/pld_build.c ike/pld_sa.c ike/msg.c \
 		  ike/crypto.c ike/crypto_ke.c ike/crypto_auth.c common/buf.c common/log.c
 FUZZ_etsi_req  := fuzz/fuzz.c $(COMMON_SRC)
@@ -134,6 +136,7 @@ FUZZ_upstream  := $(FUZZ_etsi_resp) kmsd/upstream.c kmsd/metrics.c
 FUZZ_cfg_kmsd  := fuzz/fuzz.c $(COMMON_SRC) kmsd/config.c
 FUZZ_cfg_sim   := fuzz/fuzz.c $(COMMON_SRC) simulator/config.c
 FUZZ_cfg_ike   := fuzz/fuzz.c $(COMMON_SRC) ike/ikecfg.c ike/ratelimit.c
+FUZZ_nas       := ike/nas.c ike/nas_5gsm.c ike/nas_tcp.c common/buf.c common/log.c
 FUZZ_esp       := ike/esp.c common/buf.c common/log.c
 FUZZ_TIME ?= 20
 FUZZ_SAN   := address,undefined -fno-sanitize-recover=undefined

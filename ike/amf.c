@@ -16,6 +16,7 @@
 #include "ike/kdf5g.h"
 #include "ike/milenage.h"
 #include "ike/nas.h"
+#include "ike/nas_5gsm.h"
 
 enum amf_state {
 	AMF_WAIT_REG = 0, /* expecting Registration Request */
@@ -39,6 +40,14 @@ struct amf {
 	uint8_t	       ue_ea, ue_ia; /* UE security capabilities */
 	uint8_t	       ngksi;
 	struct nas_sec sec;
+	/* the one PDU session (5GSM, standing for the SMF too) */
+	uint8_t	       pdu_addr[4], pdu_qfi;
+	amf_pdu_fn     pdu_fn;
+	void	      *pdu_arg;
+	uint8_t	       pdu_psi, pdu_pti; /* psi 0: none asked */
+	uint8_t	       reg_acc[64]; /* the Registration Accept, for NAS/TCP */
+	size_t	       reg_acc_len;
+	bool	       pdu_pending, pdu_up;
 };
 
 static const uint8_t abba0[2] = { 0x00, 0x00 };
@@ -226,10 +235,27 @@ amf_sqn_value(const uint8_t in[static 6])
 
 /* The procedure ends in failure: the caller answers EAP-Failure. */
 static void
-failed(struct amf *a, int *done)
+failed(struct amf *a)
 {
 	a->state = AMF_FAILED;
-	*done = -1;
+}
+
+bool
+amf_auth_done(const struct amf *a)
+{
+	return a->state == AMF_WAIT_REG_CMP || a->state == AMF_DONE;
+}
+
+bool
+amf_failed(const struct amf *a)
+{
+	return a->state == AMF_FAILED;
+}
+
+bool
+amf_registered(const struct amf *a)
+{
+	return a->state == AMF_DONE;
 }
 
 /* UDM/ARPF + AUSF + SEAF: a fresh authentication vector, keep XRES*,
@@ -284,20 +310,19 @@ done:
 }
 
 static int
-reject(struct amf *a, uint8_t type, uint8_t cause, struct buf *out, int *done)
+reject(struct amf *a, uint8_t type, uint8_t cause, struct buf *out)
 {
 	struct nas_msg m;
 
 	memset(&m, 0, sizeof(m));
 	m.type = type;
 	m.cause = cause;
-	failed(a, done);
+	failed(a);
 	return nas_encode(&m, out);
 }
 
 static int
-on_reg_request(struct amf *a, const struct nas_msg *m, struct buf *out,
-    int *done)
+on_reg_request(struct amf *a, const struct nas_msg *m, struct buf *out)
 {
 	char imsi[16];
 
@@ -306,12 +331,11 @@ on_reg_request(struct amf *a, const struct nas_msg *m, struct buf *out,
 		log_warn("amf: Registration Request without a null-scheme "
 			 "SUCI (identity type %u)",
 		    m->id_type);
-		return reject(a, NAS_REG_REJECT, 9, out, done); /* #9 */
+		return reject(a, NAS_REG_REJECT, 9, out); /* #9 */
 	}
 	if (strcmp(imsi, a->sub.supi) != 0) {
 		log_warn("amf: unknown subscriber imsi-%s", imsi);
-		return reject(a, NAS_REG_REJECT, NAS_CAUSE_ILLEGAL_UE, out,
-		    done);
+		return reject(a, NAS_REG_REJECT, NAS_CAUSE_ILLEGAL_UE, out);
 	}
 	if (!m->has_cap) {
 		log_warn("amf: Registration Request without UE security "
@@ -321,7 +345,7 @@ on_reg_request(struct amf *a, const struct nas_msg *m, struct buf *out,
 	if (!(m->cap_ea & 0x80) || !(m->cap_ia & (0x80 | 0x20))) {
 		log_warn("amf: UE security capabilities lack 5G-EA0 and "
 			 "5G-IA0/IA2");
-		return reject(a, NAS_REG_REJECT, 23, out, done); /* #23 */
+		return reject(a, NAS_REG_REJECT, 23, out); /* #23 */
 	}
 	a->ue_ea = m->cap_ea;
 	a->ue_ia = m->cap_ia;
@@ -331,8 +355,7 @@ on_reg_request(struct amf *a, const struct nas_msg *m, struct buf *out,
 
 /* UE answered Authentication Failure: resynchronise once on #21. */
 static int
-on_auth_failure(struct amf *a, const struct nas_msg *m, struct buf *out,
-    int *done)
+on_auth_failure(struct amf *a, const struct nas_msg *m, struct buf *out)
 {
 	uint8_t		     aks[6], sqn_ms[6], macs[8];
 	static const uint8_t amf0[2];
@@ -342,7 +365,7 @@ on_auth_failure(struct amf *a, const struct nas_msg *m, struct buf *out,
 	    a->resyncs++ > 0) {
 		log_warn("amf: UE rejected the network (5GMM cause #%u)",
 		    m->cause);
-		failed(a, done);
+		failed(a);
 		return 0;
 	}
 	if (milenage_f2345(a->sub.k, a->sub.opc, a->rand, NULL, NULL, NULL,
@@ -355,7 +378,7 @@ on_auth_failure(struct amf *a, const struct nas_msg *m, struct buf *out,
 		goto done;
 	if (CRYPTO_memcmp(macs, m->auts + 6, 8) != 0) {
 		log_warn("amf: AUTS MAC-S check failed");
-		failed(a, done);
+		failed(a);
 		rc = 0;
 		goto done;
 	}
@@ -371,8 +394,7 @@ done:
 /* SEAF checks HRES* against HXRES*, AUSF RES* against XRES*; then KAMF,
  * the NAS keys and the Security Mode Command. */
 static int
-on_auth_response(struct amf *a, const struct nas_msg *m, struct buf *out,
-    int *done)
+on_auth_response(struct amf *a, const struct nas_msg *m, struct buf *out)
 {
 	struct nas_msg smc;
 	uint8_t	       hres[16];
@@ -383,7 +405,7 @@ on_auth_response(struct amf *a, const struct nas_msg *m, struct buf *out,
 	if (CRYPTO_memcmp(hres, a->hxres_star, 16) != 0 ||
 	    CRYPTO_memcmp(m->res_star, a->xres_star, 16) != 0) {
 		log_warn("amf: RES* check failed for imsi-%s", a->sub.supi);
-		return reject(a, NAS_AUTH_REJECT, 0, out, done);
+		return reject(a, NAS_AUTH_REJECT, 0, out);
 	}
 	memset(&smc, 0, sizeof(smc));
 	if (kdf5g_kamf(a->kseaf, a->sub.supi, abba0, sizeof(abba0), a->kamf) ==
@@ -413,9 +435,10 @@ done:
 
 /* Security Mode Complete (uplink NAS COUNT 0): KN3IWF, Registration Accept. */
 static int
-on_smc_complete(struct amf *a, uint32_t ul_count, struct buf *out, int *done)
+on_smc_complete(struct amf *a, uint32_t ul_count, struct buf *out)
 {
 	struct nas_msg acc;
+	size_t	       off;
 
 	if (kdf5g_kn3iwf(a->kamf, ul_count, a->kn3iwf) == -1)
 		return -1;
@@ -433,29 +456,32 @@ on_smc_complete(struct amf *a, uint32_t ul_count, struct buf *out, int *done)
 	acc.id[5] = 0xfe;
 	acc.id[6] = 0x00;
 	acc.id_len = 11;
+	off = out->len;
 	if (nas_encode_protected(&a->sec, NAS_SHT_INT_ENC, true, &acc, out) ==
-	    -1)
+		-1 ||
+	    out->len - off > sizeof(a->reg_acc))
 		return -1;
+	a->reg_acc_len = out->len - off;
+	memcpy(a->reg_acc, out->data + off, a->reg_acc_len);
 	a->state = AMF_WAIT_REG_CMP;
-	*done = 1;
 	return 0;
 }
 
 /* ---- dispatch ---------------------------------------------------------- */
 
 static int
-handle_plain(struct amf *a, const struct nas_msg *m, struct buf *out, int *done)
+handle_plain(struct amf *a, const struct nas_msg *m, struct buf *out)
 {
 	if (a->state == AMF_WAIT_REG && m->type == NAS_REG_REQUEST)
-		return on_reg_request(a, m, out, done);
+		return on_reg_request(a, m, out);
 	if (a->state == AMF_WAIT_AUTH && m->type == NAS_AUTH_RESPONSE)
-		return on_auth_response(a, m, out, done);
+		return on_auth_response(a, m, out);
 	if (a->state == AMF_WAIT_AUTH && m->type == NAS_AUTH_FAILURE)
-		return on_auth_failure(a, m, out, done);
+		return on_auth_failure(a, m, out);
 	if (a->state == AMF_WAIT_SMC && m->type == NAS_SMC_REJECT) {
 		log_warn("amf: UE rejected the Security Mode Command (#%u)",
 		    m->cause);
-		failed(a, done);
+		failed(a);
 		return 0;
 	}
 	log_warn("amf: unexpected NAS message 0x%02x in state %d", m->type,
@@ -463,13 +489,149 @@ handle_plain(struct amf *a, const struct nas_msg *m, struct buf *out, int *done)
 	return -1;
 }
 
+/* ---- PDU session (5GSM, TS 24.501 6.4.1; TS 23.502 4.12.5) ------------ */
+
+void
+amf_set_session(struct amf *a, const uint8_t addr[static 4], uint8_t qfi,
+    amf_pdu_fn fn, void *arg)
+{
+	memcpy(a->pdu_addr, addr, 4);
+	a->pdu_qfi = qfi;
+	a->pdu_fn = fn;
+	a->pdu_arg = arg;
+}
+
+/* 5GSM message in a DL NAS TRANSPORT, integrity protected and ciphered. */
+static int
+send_sm(struct amf *a, const struct nas_sm *sm, struct buf *out)
+{
+	struct nas_msg m;
+	struct buf     pl;
+	int	       rc = -1;
+
+	buf_init(&pl, NAS_MSG_MAX);
+	memset(&m, 0, sizeof(m));
+	m.type = NAS_DL_TRANSPORT;
+	m.payload_type = NAS_PAYLOAD_N1_SM;
+	m.psi = sm->psi;
+	if (nas_sm_encode(sm, &pl) == 0) {
+		m.payload = pl.data;
+		m.payload_len = pl.len;
+		rc = nas_encode_protected(&a->sec, NAS_SHT_INT_ENC, true, &m,
+		    out);
+	}
+	buf_free(&pl);
+	return rc;
+}
+
+static int
+sm_reject(struct amf *a, const struct nas_sm *rq, uint8_t cause,
+    struct buf *out)
+{
+	struct nas_sm r;
+
+	memset(&r, 0, sizeof(r));
+	r.type = NAS_SM_EST_REJECT;
+	r.psi = rq->psi;
+	r.pti = rq->pti;
+	r.cause = cause;
+	log_warn("amf: PDU session %u of imsi-%s rejected (5GSM cause #%u)",
+	    rq->psi, a->sub.supi, cause);
+	return send_sm(a, &r, out);
+}
+
+/* UL NAS TRANSPORT with a PDU Session Establishment Request: the N2 PDU
+ * session resource setup goes to the N3IWF (pdu_fn); the Accept waits for
+ * amf_pdu_done(). */
+static int
+on_ul_transport(struct amf *a, const struct nas_msg *m, struct buf *out)
+{
+	struct amf_pdu_setup s;
+	struct nas_sm	     rq;
+
+	if (m->payload_type != NAS_PAYLOAD_N1_SM ||
+	    nas_sm_decode(m->payload, m->payload_len, &rq) == -1 ||
+	    rq.type != NAS_SM_EST_REQUEST || m->psi != rq.psi) {
+		log_warn("amf: UL NAS TRANSPORT without a PDU Session "
+			 "Establishment Request");
+		return -1;
+	}
+	if (rq.pdu_type != 0 && rq.pdu_type != NAS_PDU_IPV4)
+		return sm_reject(a, &rq, 28, out); /* #28 unknown type */
+	if (a->pdu_fn == NULL || a->pdu_psi != 0 ||
+	    m->req_type != NAS_REQTYPE_INITIAL)
+		return sm_reject(a, &rq, NAS_SM_CAUSE_REFUSED, out);
+	a->pdu_psi = rq.psi;
+	a->pdu_pti = rq.pti;
+	a->pdu_pending = true;
+	memset(&s, 0, sizeof(s));
+	s.psi = rq.psi;
+	s.qfi = a->pdu_qfi;
+	memcpy(s.addr, a->pdu_addr, 4);
+	log_debug("amf: PDU session %u of imsi-%s (DNN \"%s\"): asking the "
+		  "N3IWF for the user-plane Child SA, QFI %u",
+	    rq.psi, a->sub.supi, m->dnn, s.qfi);
+	a->pdu_fn(a->pdu_arg, &s);
+	return 0;
+}
+
+int
+amf_pdu_done(struct amf *a, uint8_t psi, bool up, struct buf *nas_out)
+{
+	struct nas_sm acc;
+
+	if (!a->pdu_pending || psi != a->pdu_psi) {
+		log_err("amf: no PDU session %u waits for its Child SA", psi);
+		return -1;
+	}
+	a->pdu_pending = false;
+	memset(&acc, 0, sizeof(acc));
+	acc.psi = a->pdu_psi;
+	acc.pti = a->pdu_pti;
+	if (!up) {
+		a->pdu_psi = 0;
+		return sm_reject(a, &acc, NAS_SM_CAUSE_REFUSED, nas_out);
+	}
+	acc.type = NAS_SM_EST_ACCEPT;
+	acc.pdu_type = NAS_PDU_IPV4;
+	acc.ssc_mode = NAS_SSC_MODE1;
+	acc.qfi = a->pdu_qfi;
+	acc.qos_rule = 1;
+	acc.ambr_unit = NAS_AMBR_UNIT_1MBPS;
+	acc.ambr_dl = acc.ambr_ul = 1000;
+	acc.has_addr = true;
+	memcpy(acc.addr, a->pdu_addr, 4);
+	if (send_sm(a, &acc, nas_out) == -1)
+		return -1;
+	a->pdu_up = true;
+	return 0;
+}
+
+const uint8_t *
+amf_reg_accept(const struct amf *a, size_t *len)
+{
+	if (!amf_auth_done(a) || a->reg_acc_len == 0)
+		return NULL;
+	*len = a->reg_acc_len;
+	return a->reg_acc;
+}
+
+bool
+amf_pdu_up(const struct amf *a)
+{
+	return a->pdu_up;
+}
+
+/* ---- dispatch of protected messages ------------------------------------ */
+
 static int
 handle_protected(struct amf *a, const uint8_t *p, size_t n,
-    const struct nas_msg *m, struct buf *out, int *done)
+    const struct nas_msg *m, struct buf *out)
 {
 	uint32_t ul = a->sec.ul_count;
 
-	if (a->state != AMF_WAIT_SMC && a->state != AMF_WAIT_REG_CMP) {
+	if (a->state != AMF_WAIT_SMC && a->state != AMF_WAIT_REG_CMP &&
+	    a->state != AMF_DONE) {
 		log_warn("amf: protected NAS message in state %d",
 		    (int)a->state);
 		return -1;
@@ -477,13 +639,14 @@ handle_protected(struct amf *a, const uint8_t *p, size_t n,
 	if (nas_verify(&a->sec, false, p, n) == -1)
 		return -1;
 	if (a->state == AMF_WAIT_SMC && m->type == NAS_SMC_COMPLETE)
-		return on_smc_complete(a, ul, out, done);
+		return on_smc_complete(a, ul, out);
 	if (a->state == AMF_WAIT_REG_CMP && m->type == NAS_REG_COMPLETE) {
 		a->state = AMF_DONE;
-		*done = 1;
 		log_debug("amf: imsi-%s registered", a->sub.supi);
 		return 0;
 	}
+	if (a->state == AMF_DONE && m->type == NAS_UL_TRANSPORT)
+		return on_ul_transport(a, m, out);
 	log_warn("amf: unexpected NAS message 0x%02x in state %d", m->type,
 	    (int)a->state);
 	a->sec.ul_count = ul; /* not consumed */
@@ -491,8 +654,7 @@ handle_protected(struct amf *a, const uint8_t *p, size_t n,
 }
 
 int
-amf_handle(struct amf *a, const uint8_t *nas_in, size_t n, struct buf *nas_out,
-    int *done)
+amf_handle(struct amf *a, const uint8_t *nas_in, size_t n, struct buf *nas_out)
 {
 	const uint8_t *plain;
 	size_t	       plen;
@@ -500,11 +662,8 @@ amf_handle(struct amf *a, const uint8_t *nas_in, size_t n, struct buf *nas_out,
 	struct nas_msg m;
 	int	       rc;
 
-	*done = a->state == AMF_FAILED	 ? -1 :
-	    a->state >= AMF_WAIT_REG_CMP ? 1 :
-					   0;
-	if (a->state == AMF_FAILED || a->state == AMF_DONE) {
-		log_warn("amf: NAS message after the procedure ended");
+	if (a->state == AMF_FAILED) {
+		log_warn("amf: NAS message after the procedure failed");
 		return -1;
 	}
 	if (nas_split(nas_in, n, &sht, &plain, &plen) == -1 ||
@@ -513,9 +672,9 @@ amf_handle(struct amf *a, const uint8_t *nas_in, size_t n, struct buf *nas_out,
 		return -1;
 	}
 	if (sht == NAS_SHT_PLAIN)
-		rc = handle_plain(a, &m, nas_out, done);
+		rc = handle_plain(a, &m, nas_out);
 	else
-		rc = handle_protected(a, nas_in, n, &m, nas_out, done);
+		rc = handle_protected(a, nas_in, n, &m, nas_out);
 	OPENSSL_cleanse(&m, sizeof(m));
 	return rc;
 }

@@ -14,14 +14,16 @@
  *   MID 3  -> EAP-Response/5G-NAS: Authentication Response (usim_handle)
  *          <- EAP-Request/5G-NAS: Security Mode Command   (amf_handle)
  *   MID 4  -> EAP-Response/5G-NAS: Security Mode Complete  (usim_handle,
- *             UE *done = 1: usim_kn3iwf() now works)
- *          <- EAP-Success   (amf_handle gave *done = 1: amf_kn3iwf() works;
- *             its nas_out is the Registration Accept, see below)
+ *             then usim_auth_done(): usim_kn3iwf() now works)
+ *          <- EAP-Success   (amf_handle, then amf_auth_done(): amf_kn3iwf()
+ *             works; its nas_out is the Registration Accept, see below)
  *   MID 5  -> IKE_AUTH AUTH (keyed by KN3IWF), CP; <- AUTH, CP, SA, TS,
  *             NAS_IP4_ADDRESS, NAS_TCP_PORT (signalling Child SA)
- *   then   <- Registration Accept over NAS/TCP in the signalling SA (or
- *             in-process in the emulator): usim_handle answers
- *             Registration Complete -> amf_handle (nas_out empty, done 1).
+ *   then   <- Registration Accept over NAS/TCP in the signalling SA
+ *             (nas_ue.c / nas_n3iwf.c): usim_handle answers Registration
+ *             Complete -> amf_handle (nas_out empty, amf_registered());
+ *          -> PDU Session Establishment Request -> the N3IWF makes the
+ *             user-plane Child SA -> <- PDU Session Establishment Accept.
  *
  * So: the UE sends 3 EAP-Response/5G-NAS (MID 2, 3, 4); the N3IWF sends
  * 3 EAP-Requests (5G-Start in MID 1, 5G-NAS in MID 2 and 3), then
@@ -93,21 +95,58 @@ struct amf *amf_new(const struct amf_sub *sub); /* NULL on error */
 void	    amf_free(struct amf *a);		/* wipes; NULL ok */
 
 /*
- * Handles one uplink NAS PDU and writes the answer (if any) to nas_out
- * (appended; the caller resets it). *done:
- *    0  send nas_out in an EAP-Request/5G-NAS and wait for the next one;
- *    1  registered: KN3IWF is ready (amf_kn3iwf); nas_out holds the
- *       Registration Accept (or is empty after Registration Complete);
- *       answer the UE's EAP with EAP-Success;
- *   -1  rejected (wrong RES*, UE reported MAC failure, ...): nas_out may
- *       hold Authentication Reject; answer with EAP-Failure.
- * Returns -1 (nothing to send, state unchanged) for a malformed or
- * unexpected message; the caller answers EAP-Failure.
+ * Handles one uplink NAS PDU and appends the answer (if any) to nas_out
+ * (the caller resets it). 0, or -1 (logged, nothing to send, state
+ * unchanged) for a malformed or unexpected message: the caller answers
+ * EAP-Failure during registration, or drops it afterwards. Where the
+ * procedure stands after a 0 is asked with the predicates below:
+ *   amf_auth_done()  5G-AKA and Security Mode done: KN3IWF is ready
+ *                    (amf_kn3iwf); nas_out holds the Registration Accept
+ *                    (to send over NAS/TCP); answer EAP-Success;
+ *   amf_failed()     rejected (wrong RES*, UE reported MAC failure, ...):
+ *                    nas_out may hold Authentication Reject; EAP-Failure;
+ *   neither          send nas_out in an EAP-Request/5G-NAS and wait;
+ *   amf_registered() the Registration Complete came (nas_out empty).
+ * Once registered, a PDU Session Establishment Request (UL NAS TRANSPORT)
+ * calls the session callback (amf_set_session) and leaves nas_out empty;
+ * a request the AMF refuses gets its Reject in nas_out.
  */
-int amf_handle(struct amf *a, const uint8_t *nas_in, size_t n,
-    struct buf *nas_out, int *done);
+int
+amf_handle(struct amf *a, const uint8_t *nas_in, size_t n, struct buf *nas_out);
 
-/* 0 and the 32-byte KN3IWF once *done was 1; -1 before. */
+bool amf_auth_done(const struct amf *a);
+bool amf_failed(const struct amf *a);
+bool amf_registered(const struct amf *a);
+
+/*
+ * The PDU session (TS 23.502 4.12.5): on the UE's PDU Session
+ * Establishment Request the AMF (standing for the SMF) asks the N3IWF, by
+ * fn, for the user-plane Child SA of this UE (the N2 PDU Session Resource
+ * Setup Request): PDU session ID, QFI, the UE's PDU address. When that
+ * Child SA is up (or failed), the N3IWF calls amf_pdu_done(), which puts
+ * the PDU Session Establishment Accept (or Reject #26) in a protected DL
+ * NAS TRANSPORT into nas_out, for the N3IWF to forward to the UE.
+ */
+struct amf_pdu_setup {
+	uint8_t psi;
+	uint8_t qfi;
+	uint8_t addr[4];
+};
+typedef void (*amf_pdu_fn)(void *arg, const struct amf_pdu_setup *s);
+
+/* The session the AMF gives: the UE's address, the QFI; fn as above (NULL:
+ * every PDU session is rejected). */
+void amf_set_session(struct amf *a, const uint8_t addr[static 4], uint8_t qfi,
+    amf_pdu_fn fn, void *arg);
+/* 0, or -1 if no session psi waits for its Child SA. */
+int  amf_pdu_done(struct amf *a, uint8_t psi, bool up, struct buf *nas_out);
+/* The Registration Accept amf_handle gave at amf_auth_done() (the N3IWF
+ * sends it first on the UE's NAS/TCP connection), or NULL before. */
+const uint8_t *amf_reg_accept(const struct amf *a, size_t *len);
+/* Whether the Accept was built. */
+bool	       amf_pdu_up(const struct amf *a);
+
+/* 0 and the 32-byte KN3IWF once amf_auth_done(); -1 before. */
 int amf_kn3iwf(const struct amf *a, uint8_t out[static 32]);
 
 /* The SQN the AMF used last (store it to continue across runs). */

@@ -86,6 +86,16 @@ int ike_sa_keys_derive(const uint8_t skeyseed[static IKE_PRF_LEN],
     const uint8_t spi_i[static 8], const uint8_t spi_r[static 8], uint16_t encr,
     uint16_t encr_bits, uint16_t integ, struct ike_sa_keys *k);
 /*
+ * The IKE SA keys from a shared secret (RFC 7296 2.14): SKEYSEED =
+ * prf(Ni | Nr, secret), then ike_sa_keys_derive(). The secret is g^ir in
+ * the DH modes and the one 256-bit QKD key in qkd mode's prf schedule
+ * (ike/README.md), so the keys are bound to both nonces and both SPIs.
+ */
+int ike_ke_sa_keys(const uint8_t *secret, size_t secret_len, const uint8_t *ni,
+    size_t ni_len, const uint8_t *nr, size_t nr_len,
+    const uint8_t spi_i[static 8], const uint8_t spi_r[static 8], uint16_t encr,
+    uint16_t encr_bits, uint16_t integ, struct ike_sa_keys *k);
+/*
  * Child SA KEYMAT = prf+(SK_d, [g^ir (new)] | Ni | Nr) (RFC 7296 2.17),
  * taken in the order encr i->r, integ i->r, encr r->i, integ r->i.
  * gir may be NULL (no PFS).

@@ -1,6 +1,7 @@
 /*
  * IKEv2 key exchange (ike/crypto.h): groups 14 (MODP-2048), 19 (ECP-256)
- * and 31 (Curve25519) on OpenSSL 3 EVP, with the peer value checks.
+ * and 31 (Curve25519) on OpenSSL 3 EVP, with the peer value checks, and
+ * the IKE SA keys from the shared secret a key exchange (or QKD) gives.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,25 @@ struct ike_dh {
 	uint16_t  group;
 	EVP_PKEY *key;
 };
+
+int
+ike_ke_sa_keys(const uint8_t *secret, size_t secret_len, const uint8_t *ni,
+    size_t ni_len, const uint8_t *nr, size_t nr_len,
+    const uint8_t spi_i[static 8], const uint8_t spi_r[static 8], uint16_t encr,
+    uint16_t encr_bits, uint16_t integ, struct ike_sa_keys *k)
+{
+	uint8_t skeyseed[IKE_PRF_LEN];
+	int	ret;
+
+	ret = ike_skeyseed(ni, ni_len, nr, nr_len, secret, secret_len,
+		  skeyseed) == -1 ||
+		ike_sa_keys_derive(skeyseed, ni, ni_len, nr, nr_len, spi_i,
+		    spi_r, encr, encr_bits, integ, k) == -1 ?
+	    -1 :
+	    0;
+	OPENSSL_cleanse(skeyseed, sizeof(skeyseed));
+	return ret;
+}
 
 size_t
 ike_dh_publen(uint16_t group)

@@ -5,11 +5,14 @@
  * header line is written when a file is empty.
  *
  * conn CSV:  role,mode,profile,conn,ok,init_ms,init_kmsd_ms,init_dh_ms,
- *            auth_ms,child_ms,total_ms
- * msgs CSV:  role,mode,profile,conn,exchange,mid,dir,kind,ike_len,frame_len
+ *            auth_ms,child_ms,total_ms,schedule
+ * msgs CSV:  role,mode,profile,conn,exchange,mid,dir,kind,ike_len,frame_len,
+ *            schedule
  *            (dir: I->R or R->I, original initiator = UE; kind: req/resp;
  *            frame_len = IKE length + 8 UDP + 20 IPv4 + 14 Ethernet, + 4 for
  *            the non-ESP marker on port 4500)
+ * schedule:  qkd mode's QKD key schedule, paper or prf; "-" in other modes
+ *            (the last column, so that the others keep their positions)
  */
 #ifndef IKE_CSV_H
 #define IKE_CSV_H
@@ -42,13 +45,13 @@ struct ike_conn_stat {
 struct ike_csv {
 	FILE	   *conn;
 	FILE	   *msgs;
-	const char *role, *mode, *profile;
+	const char *role, *mode, *profile, *sched;
 };
 
 /* Either path may be NULL (nothing written there). 0 or -1 with err. */
 int  ike_csv_open(struct ike_csv *c, const char *conn_path,
      const char *msgs_path, const char *role, const char *mode,
-     const char *profile, char *err, size_t errlen);
+     const char *profile, const char *sched, char *err, size_t errlen);
 void ike_csv_close(struct ike_csv *c);
 /* Writes the connection row and its message rows, and flushes. */
 void ike_csv_write(struct ike_csv *c, const struct ike_conn_stat *s);

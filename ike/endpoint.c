@@ -56,8 +56,8 @@ ike_ep_bind(struct ike_ep *ep, char *err, size_t errlen)
 	int		     n3 = c->role == IKE_ROLE_N3IWF;
 
 	if (ike_csv_open(&ep->csv, c->csv, c->csv_msgs, n3 ? "n3iwf" : "ue",
-		ike_mode_name(c->mode), ike_profile_name(c->profile), err,
-		errlen) == -1)
+		ike_mode_name(c->mode), ike_profile_name(c->profile),
+		ike_qkd_sched_label(c), err, errlen) == -1)
 		return -1;
 	if (n3)
 		return ike_net_listen(&ep->net, c->host, c->port, c->natt_port,
@@ -603,11 +603,13 @@ ike_ep_established(struct ike_ep *ep, struct ike_sa *sa)
 	spi_hex(sa->spi_i, si);
 	spi_hex(sa->spi_r, sr);
 	log_info("IKE SA established (%s, %s) %s_i %s_r with %zu Child SA(s) "
-		 "in %.2f ms (init %.2f, auth %.2f, child %.2f)%s",
+		 "in %.2f ms (init %.2f, auth %.2f, child %.2f)%s%s%s",
 	    ike_mode_name(c->mode), ike_profile_name(c->profile), si, sr,
 	    sa->nchild, (double)sa->st.total_ns / 1e6,
 	    (double)sa->st.init_ns / 1e6, (double)sa->st.auth_ns / 1e6,
-	    (double)sa->st.child_ns / 1e6, sa->ppk_used ? ", PPK used" : "");
+	    (double)sa->st.child_ns / 1e6, sa->ppk_used ? ", PPK used" : "",
+	    c->mode == IKE_MODE_QKD ? ", QKD key schedule " : "",
+	    c->mode == IKE_MODE_QKD ? ike_qkd_sched_label(c) : "");
 	ike_csv_write(&ep->csv, &sa->st);
 	ep->done++;
 }

@@ -7,6 +7,8 @@
 #include "common/cfg.h"
 #include "common/etsi.h"
 #include "ike/ikecfg.h"
+#include "ike/ikev2.h"
+#include "ike/qkd.h"
 
 #define R_UE (1u << IKE_ROLE_UE)
 #define R_N3 (1u << IKE_ROLE_N3IWF)
@@ -118,6 +120,10 @@ static const struct cfg_opt ike_opts[] = {
 	    .help = "UP_IP4_ADDRESS", .roles = R_N3 },
 	{ "ike", "nas_port", CFG_UINT, K(nas_port), "20000", "nas-port",
 	    .help = "NAS_TCP_PORT", .min = 0, .max = 65535, .roles = R_N3 },
+	{ "ike", "nas_tcp", CFG_BOOL, K(nas_tcp), "no", "nas-tcp",
+	    .help = "nwu: yes: the user-plane Child SA waits for the PDU "
+		    "session request over NAS/TCP (needs the ESP data plane); "
+		    "no: right after IKE_AUTH" },
 	{ "ike", "count", CFG_UINT, K(count), "1", "count",
 	    .help = "connections in a row, each a fresh IKE SA", .min = 1,
 	    .max = 1000000, .roles = R_UE },
@@ -191,6 +197,33 @@ const char *
 ike_qkd_sched_name(enum ike_qkd_sched s)
 {
 	return s == IKE_QKD_SCHED_PRF ? "prf" : "paper";
+}
+
+const char *
+ike_qkd_sched_label(const struct ikecfg *c)
+{
+	return c->mode == IKE_MODE_QKD ? ike_qkd_sched_name(c->qkd_schedule) :
+					 "-";
+}
+
+unsigned
+ike_qkd_sched_nkeys(enum ike_qkd_sched s)
+{
+	return s == IKE_QKD_SCHED_PRF ? 1 : IKE_QKD_NKEYS;
+}
+
+uint16_t
+ike_qkd_sched_ke(enum ike_qkd_sched s)
+{
+	return s == IKE_QKD_SCHED_PRF ? IKE_KE_QKD_ETSI014_PRF :
+					IKE_KE_QKD_ETSI014;
+}
+
+bool
+ike_qkd_raw(const struct ikecfg *c)
+{
+	return c->mode == IKE_MODE_QKD &&
+	    c->qkd_schedule == IKE_QKD_SCHED_PAPER;
 }
 
 const char *

@@ -75,6 +75,7 @@ struct ikecfg {
 	char	 nas_ip[IKECFG_HOSTLEN];   /* NAS_IP4_ADDRESS */
 	char	 up_ip[IKECFG_HOSTLEN];	   /* UP_IP4_ADDRESS */
 	uint16_t nas_port;		   /* NAS_TCP_PORT */
+	int nas_tcp; /* the UP Child SA waits for the PDU session (NAS/TCP) */
 
 	/* behaviour */
 	unsigned count;		      /* UE: connections in a row */
@@ -103,6 +104,17 @@ void ikecfg_free(struct ikecfg *c);
 const char *ike_mode_name(enum ike_mode m);
 const char *ike_profile_name(enum ike_profile p);
 const char *ike_qkd_sched_name(enum ike_qkd_sched s);
+/*
+ * qkd mode's key schedule as the CSV and the log name it: "paper" or
+ * "prf" in qkd mode, "-" in the other modes (no QKD key schedule).
+ */
+const char *ike_qkd_sched_label(const struct ikecfg *c);
+/* QKD keys one IKE_SA_INIT draws in qkd mode: 13 (paper) or 1 (prf). */
+unsigned    ike_qkd_sched_nkeys(enum ike_qkd_sched s);
+/* The KE transform that names the schedule: 1025 (paper), 1026 (prf). */
+uint16_t    ike_qkd_sched_ke(enum ike_qkd_sched s);
+/* qkd mode with the paper's schedule: the 13 QKD keys are used raw. */
+bool	    ike_qkd_raw(const struct ikecfg *c);
 bool	    ike_mode_has_dh(enum ike_mode m);
 bool	    ike_mode_has_qkd(enum ike_mode m);
 

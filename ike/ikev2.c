@@ -128,6 +128,7 @@ static const struct ike_name ke_names[] = {
 	{ IKE_KE_ECP256, "ECP_256" },
 	{ IKE_KE_CURVE25519, "CURVE25519" },
 	{ IKE_KE_QKD_ETSI014, "QKD_ETSI014" },
+	{ IKE_KE_QKD_ETSI014_PRF, "QKD_ETSI014_PRF" },
 };
 static const struct ike_name esn_names[] = {
 	{ IKE_ESN_NONE, "NO_ESN" },

@@ -86,6 +86,7 @@
 #define IKE_KE_ECP256		    19
 #define IKE_KE_CURVE25519	    31
 #define IKE_KE_QKD_ETSI014	    1025 /* ours, private use: keys from kmsd */
+#define IKE_KE_QKD_ETSI014_PRF	    1026 /* ours: one kmsd key, RFC 7296 prf+ */
 #define IKE_ESN_NONE		    0
 #define IKE_ESN_YES		    1
 

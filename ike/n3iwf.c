@@ -163,7 +163,7 @@ n3iwf_budget(struct n3 *n, const struct sockaddr_in *from, const char *sae,
 }
 
 /*
- * qkd: queue ONE enc_keys {13, 256} for the UE's SAE (ike/kmsq.h); the SA
+ * qkd: queue ONE enc_keys {13 or 1, 256} for the UE's SAE (ike/kmsq.h); the SA
  * waits in SA_INIT in the table. 0: queued (the table owns sa); -1: refused
  * (answered) or failed, the caller frees sa.
  */
@@ -186,8 +186,8 @@ n3_qkd_submit(struct n3 *n, struct ike_sa *sa, const struct ike_pkt *p,
 		n3_init_notify(n, p, h, IKE_N_TEMPORARY_FAILURE, NULL, 0);
 		return -1;
 	}
-	if (n3iwf_budget(n, &p->from, (const char *)sa->peer_sae, IKE_QKD_NKEYS,
-		&which) == -1) {
+	if (n3iwf_budget(n, &p->from, (const char *)sa->peer_sae,
+		ike_qkd_sched_nkeys(n->ep.cfg->qkd_schedule), &which) == -1) {
 		n3_init_notify(n, p, h, IKE_N_TEMPORARY_FAILURE, NULL, 0);
 		return -1;
 	}
@@ -200,7 +200,7 @@ n3_qkd_submit(struct n3 *n, struct ike_sa *sa, const struct ike_pkt *p,
 	memcpy(j->spi_i, sa->spi_i, IKE_SPI_LEN);
 	memcpy(j->spi_r, sa->spi_r, IKE_SPI_LEN);
 	snprintf(j->sae, sizeof(j->sae), "%s", (const char *)sa->peer_sae);
-	j->n = IKE_QKD_NKEYS;
+	j->n = ike_qkd_sched_nkeys(n->ep.cfg->qkd_schedule);
 	if (ike_kmsq_submit(n->kmsq, j) == -1) { /* checked above */
 		ike_kmsq_job_free(j);
 		return -1;

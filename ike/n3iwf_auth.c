@@ -31,8 +31,6 @@
 #include "ike/qkd.h"
 #include "ike/sa.h"
 
-static int n3_create_child(struct n3 *n, struct ike_sa *sa);
-
 /* ---- IKE_AUTH ---- */
 
 static void
@@ -338,7 +336,7 @@ n3_auth_eap(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 	struct eap5g_msg      rs, rq;
 	struct ike_chain      c;
 	struct buf	      in, eap, nas;
-	int		      done = 0, r;
+	int		      r;
 
 	if (!IKE_PLD_HAS(pl, IKE_PL_EAP) ||
 	    eap5g_decode(pl->eap.raw.p, pl->eap.raw.len, &rs) == -1 ||
@@ -350,15 +348,15 @@ n3_auth_eap(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 	}
 	buf_init(&nas, IKE_MSG_MAX);
 	buf_init(&eap, IKE_MSG_MAX);
-	r = amf_handle(sa->amf, rs.nas, rs.nas_len, &nas, &done);
+	r = amf_handle(sa->amf, rs.nas, rs.nas_len, &nas);
 	memset(&rq, 0, sizeof(rq));
-	if (r == -1 || done == -1) {
+	if (r == -1 || amf_failed(sa->amf)) {
 		log_warn(
 		    "5G registration of the UE refused by the AMF emulator");
 		rq.code = EAP_CODE_FAILURE;
 		rq.id = rs.id;
 		sa->state = SA_DEAD;
-	} else if (done == 1) {
+	} else if (amf_auth_done(sa->amf)) {
 		if (amf_kn3iwf(sa->amf, sa->kn3iwf) == -1)
 			goto out;
 		sa->have_kn3iwf = 1;
@@ -442,14 +440,19 @@ n3_auth_final(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 	buf_free(&in);
 	sa->st.auth_ns = ike_sa_lap(sa);
 	sa->state = SA_CHILD;
-	if (n3_create_child(n, sa) == -1)
+	if (n->ep.cfg->nas_tcp) { /* TS 23.502 4.12.5: on the PDU session */
+		log_debug("user-plane Child SA waits for the PDU session "
+			  "request over NAS/TCP");
+		return;
+	}
+	if (n3iwf_create_child(n, sa) == -1)
 		sa->state = SA_DEAD;
 }
 
 /* ---- the user-plane Child SA (N3IWF -> UE CREATE_CHILD_SA) ---- */
 
-static int
-n3_create_child(struct n3 *n, struct ike_sa *sa)
+int
+n3iwf_create_child(struct n3 *n, struct ike_sa *sa)
 {
 	struct ike_child    *ch = &sa->child[1];
 	struct ike_chain     c;

@@ -54,5 +54,11 @@ void n3iwf_response(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m);
  * received, now with the key; or the key wiped when its SA is gone.
  */
 void n3iwf_ppk_done(struct n3 *n, struct ike_kmsq_job *j);
+/*
+ * Starts the user-plane CREATE_CHILD_SA of sa (state SA_CHILD). Right
+ * after IKE_AUTH with nas_tcp = no; with yes, when the AMF asks for it on
+ * the PDU Session Establishment Request (nas_n3iwf.h cfg.child). 0 or -1.
+ */
+int  n3iwf_create_child(struct n3 *n, struct ike_sa *sa);
 
 #endif

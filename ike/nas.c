@@ -8,6 +8,7 @@
 
 #include "common/log.h"
 #include "ike/nas.h"
+#include "ike/nas_5gsm.h"
 
 /* Optional IEIs we build or look for. */
 #define IEI_UE_SEC_CAP 0x2e /* TLV 4-10 */
@@ -16,6 +17,11 @@
 #define IEI_RES_STAR   0x2d /* TLV 6-18 */
 #define IEI_AUTS       0x30 /* TLV 16 (auth failure parameter) */
 #define IEI_GUTI       0x77 /* TLV-E 14 */
+#define IEI_PSI	       0x12 /* TV 2: PDU session ID */
+#define IEI_REQ_TYPE   0x80 /* TV 1: request type */
+#define IEI_SNSSAI     0x22 /* TLV 3-10 */
+#define IEI_DNN	       0x25 /* TLV 3-102 */
+#define IEI_5GMM_CAUSE 0x58 /* TV 2 */
 
 /* ---- encoding ---------------------------------------------------------- */
 
@@ -41,6 +47,38 @@ nas_put_lve(struct buf *b, const uint8_t *p, size_t n)
 	if (n > 0xffff || buf_add_u16(b, (uint16_t)n) == -1)
 		return -1;
 	return buf_add(b, p, n);
+}
+
+/* UL/DL NAS TRANSPORT (8.2.10, 8.2.11): spare | payload container type,
+ * payload container (LV-E), then PDU session ID, request type, S-NSSAI,
+ * DNN in the order of the tables. */
+static int
+enc_transport(const struct nas_msg *m, struct buf *b)
+{
+	uint8_t dnn[NAS_DNN_MAX + 1], sn[4] = { m->sst };
+	size_t	dnn_len;
+
+	if (m->payload_len == 0 ||
+	    buf_add_u8(b, m->payload_type & 0x0f) == -1 ||
+	    nas_put_lve(b, m->payload, m->payload_len) == -1)
+		return -1;
+	if (m->psi != 0 &&
+	    (buf_add_u8(b, IEI_PSI) == -1 || buf_add_u8(b, m->psi) == -1))
+		return -1;
+	if (m->type == NAS_DL_TRANSPORT)
+		return 0;
+	if (m->req_type != 0 &&
+	    buf_add_u8(b, (uint8_t)(IEI_REQ_TYPE | (m->req_type & 7))) == -1)
+		return -1;
+	memcpy(sn + 1, m->sd, 3);
+	if (m->has_snssai &&
+	    put_tlv(b, IEI_SNSSAI, sn, m->has_sd ? 4 : 1) == -1)
+		return -1;
+	if (m->dnn[0] != '\0' &&
+	    (nas_dnn_encode(m->dnn, dnn, &dnn_len) == -1 ||
+		put_tlv(b, IEI_DNN, dnn, dnn_len) == -1))
+		return -1;
+	return 0;
 }
 
 static int
@@ -91,6 +129,8 @@ enc_body(const struct nas_msg *m, struct buf *b)
 		    put_lv(b, cap, 2) == -1)
 			return -1;
 		return 0;
+	case NAS_UL_TRANSPORT:
+	case NAS_DL_TRANSPORT: return enc_transport(m, b);
 	case NAS_REG_COMPLETE:
 	case NAS_AUTH_REJECT:
 	case NAS_SMC_COMPLETE: return 0;
@@ -166,6 +206,40 @@ dec_cap(struct rd *r, struct nas_msg *m)
 	return 0;
 }
 
+/* An optional IE of UL/DL NAS TRANSPORT: 1 if it was one we read, 0 if
+ * not ours, -1 malformed. */
+static int
+dec_transport_ie(struct rd *r, struct nas_msg *m, uint8_t iei)
+{
+	const uint8_t *p;
+	size_t	       n;
+
+	if (iei == IEI_PSI || iei == IEI_5GMM_CAUSE || iei == 0x59)
+		return rd_u8(r, iei == IEI_PSI ? &m->psi : &m->cause) == -1 ?
+		    -1 :
+		    1; /* TV 2; 0x59 old PDU session ID */
+	if ((iei & 0xf0) == IEI_REQ_TYPE) {
+		m->req_type = iei & 0x07;
+		return 1;
+	}
+	if (iei == IEI_SNSSAI) {
+		if (get_lv(r, &p, &n) == -1 || (n != 1 && n != 4 && n != 8))
+			return -1;
+		m->has_snssai = true;
+		m->sst = p[0];
+		m->has_sd = n >= 4;
+		if (m->has_sd)
+			memcpy(m->sd, p + 1, 3);
+		return 1;
+	}
+	if (iei == IEI_DNN)
+		return get_lv(r, &p, &n) == -1 ||
+			nas_dnn_decode(p, n, m->dnn) == -1 ?
+		    -1 :
+		    1;
+	return 0;
+}
+
 /* Optional IEs after the mandatory part; `want` names the ones this
  * message type may carry and we keep. */
 static int
@@ -174,11 +248,18 @@ dec_optional(struct rd *r, struct nas_msg *m)
 	const uint8_t *p;
 	size_t	       n;
 	uint8_t	       iei;
+	int	       t;
 
 	while (rd_left(r) > 0) {
 		if (rd_u8(r, &iei) == -1)
 			return -1;
-		if (m->type == NAS_REG_REQUEST && iei == IEI_UE_SEC_CAP) {
+		if ((m->type == NAS_UL_TRANSPORT ||
+			m->type == NAS_DL_TRANSPORT) &&
+		    (t = dec_transport_ie(r, m, iei)) != 0) {
+			if (t == -1)
+				return -1;
+		} else if (m->type == NAS_REG_REQUEST &&
+		    iei == IEI_UE_SEC_CAP) {
 			if (dec_cap(r, m) == -1)
 				return -1;
 		} else if (m->type == NAS_REG_ACCEPT && iei == IEI_GUTI) {
@@ -253,6 +334,14 @@ dec_mandatory(struct rd *r, struct nas_msg *m)
 		    dec_cap(r, m) == -1)
 			return -1;
 		m->ngksi = v & 0x0f;
+		return 0;
+	case NAS_UL_TRANSPORT:
+	case NAS_DL_TRANSPORT:
+		if (rd_u8(r, &v) == -1 ||
+		    nas_get_lve(r, &m->payload, &m->payload_len) == -1 ||
+		    m->payload_len == 0)
+			return -1;
+		m->payload_type = v & 0x0f;
 		return 0;
 	case NAS_AUTH_RESPONSE:
 	case NAS_REG_COMPLETE:

@@ -41,6 +41,13 @@
 #define NAS_SMC		  0x5d
 #define NAS_SMC_COMPLETE  0x5e
 #define NAS_SMC_REJECT	  0x5f
+#define NAS_UL_TRANSPORT  0x67 /* UL NAS TRANSPORT (8.2.10) */
+#define NAS_DL_TRANSPORT  0x68 /* DL NAS TRANSPORT (8.2.11) */
+
+/* UL/DL NAS TRANSPORT: payload container type (9.11.3.40), request type
+ * (9.11.3.47). */
+#define NAS_PAYLOAD_N1_SM   1
+#define NAS_REQTYPE_INITIAL 1
 
 /* 5GMM causes (9.11.3.2) we use. */
 #define NAS_CAUSE_ILLEGAL_UE	    3
@@ -87,6 +94,16 @@ struct nas_msg {
 	uint8_t auts[14];   /* AuthFailure #21 */
 	uint8_t alg;	    /* SMC: EA << 4 | IA */
 	uint8_t reg_result; /* RegAccept: 5GS registration result */
+	/* UL/DL NAS TRANSPORT: the payload borrows the decoded bytes */
+	uint8_t payload_type; /* NAS_PAYLOAD_* */
+	const uint8_t *payload;
+	size_t	       payload_len;
+	uint8_t	       psi;	   /* PDU session ID IE, 0 = absent */
+	uint8_t	       req_type;   /* UL: request type IE, 0 = absent */
+	bool	       has_snssai; /* UL: S-NSSAI (SST, SD if has_sd) */
+	bool	       has_sd;
+	uint8_t	       sst, sd[3];
+	char	       dnn[64]; /* UL: DNN ("" = absent), NAS_DNN_MAX chars */
 };
 
 /* Builds a plain message (SHT 0). Appends to out. 0 or -1. */

@@ -17,8 +17,8 @@ ike_prop_ike(const struct ikecfg *c, struct ike_prop_desc *d)
 	d->prf = IKE_PRF_HMAC_SHA2_256;
 	d->integ = c->aead ? IKE_INTEG_NONE : IKE_INTEG_HMAC_SHA2_256_128;
 	d->nke = 1;
-	d->ke[0] = (uint16_t)(c->mode == IKE_MODE_QKD ? IKE_KE_QKD_ETSI014 :
-							c->dh_group);
+	d->ke[0] = c->mode == IKE_MODE_QKD ? ike_qkd_sched_ke(c->qkd_schedule) :
+					     (uint16_t)c->dh_group;
 	if (c->role == IKE_ROLE_UE && c->peer_transform != 0)
 		d->ke[0] = (uint16_t)c->peer_transform;
 	return 1;
@@ -36,17 +36,59 @@ ike_prop_esp(const struct ikecfg *c, struct ike_prop_desc *d)
 	return 1;
 }
 
+/* qkd: the other QKD key schedule's KE transform, if the peer offers it. */
+static uint16_t
+other_schedule(const struct ikecfg *c, const struct ike_sa_pld *sa)
+{
+	uint16_t ours = ike_qkd_sched_ke(c->qkd_schedule);
+
+	if (c->mode != IKE_MODE_QKD)
+		return 0;
+	for (size_t i = 0; i < sa->nprop; i++)
+		for (size_t j = 0; j < sa->prop[i].nxf; j++) {
+			const struct ike_xform *x = &sa->prop[i].xf[j];
+
+			if (x->type == IKE_XF_KE && x->id != ours &&
+			    (x->id == IKE_KE_QKD_ETSI014 ||
+				x->id == IKE_KE_QKD_ETSI014_PRF))
+				return x->id;
+		}
+	return 0;
+}
+
 uint16_t
 ike_prop_choose_ike(const struct ikecfg *c, const struct ike_pld *pl,
     struct ike_prop_desc *chosen)
 {
 	struct ike_prop_desc pol;
+	uint16_t	     other;
 
 	ike_prop_ike(c, &pol);
-	if (!IKE_PLD_HAS(pl, IKE_PL_SA) ||
-	    ike_sa_choose(&pl->sa, &pol, 1, chosen) == -1)
+	if (!IKE_PLD_HAS(pl, IKE_PL_SA))
 		return IKE_N_NO_PROPOSAL_CHOSEN;
+	if (ike_sa_choose(&pl->sa, &pol, 1, chosen) == -1) {
+		if ((other = other_schedule(c, &pl->sa)) != 0)
+			log_warn("QKD key schedule mismatch: the peer offers "
+				 "KE %u (%s), we run the %s schedule (KE %u, "
+				 "--qkd-schedule)",
+			    other, ike_xf_name(IKE_XF_KE, other),
+			    ike_qkd_sched_name(c->qkd_schedule),
+			    ike_qkd_sched_ke(c->qkd_schedule));
+		return IKE_N_NO_PROPOSAL_CHOSEN;
+	}
 	return 0;
+}
+
+const char *
+ike_prop_refusal_hint(const struct ikecfg *c, uint16_t notify)
+{
+	if (c->mode != IKE_MODE_QKD || notify != IKE_N_NO_PROPOSAL_CHOSEN)
+		return "";
+	return c->qkd_schedule == IKE_QKD_SCHED_PRF ?
+	    " (we run the QKD key schedule prf, KE 1026: does the N3IWF run "
+	    "--qkd-schedule prf?)" :
+	    " (we run the QKD key schedule paper, KE 1025: does the N3IWF run "
+	    "--qkd-schedule paper?)";
 }
 
 uint16_t

@@ -34,6 +34,11 @@ uint16_t ike_prop_choose_ike(const struct ikecfg *c, const struct ike_pld *pl,
 uint16_t
 ike_prop_check_ke(const struct ikecfg *c, const struct ike_prop_desc *chosen,
     const struct ike_pld *pl, uint8_t grp[static 2]);
+/*
+ * Initiator: words to append to the error a refused IKE_SA_INIT gives
+ * (qkd mode, NO_PROPOSAL_CHOSEN: the QKD key schedule we run); "" else.
+ */
+const char *ike_prop_refusal_hint(const struct ikecfg *c, uint16_t notify);
 /* Initiator: the IKE_SA_INIT reply is one of our proposals. 0 or -1. */
 int ike_prop_reply_ike(const struct ikecfg *c, const struct ike_sa_pld *reply,
     struct ike_prop_desc *chosen);

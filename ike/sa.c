@@ -86,10 +86,18 @@ ike_sa_sk(const struct ike_sa *sa, int out, struct ike_sk_ctx *k)
 	k->akey = i_side ? &sa->keys->ai : &sa->keys->ar;
 }
 
+/* SKEYSEED = prf(Ni | Nr, secret) and SK_* from it (RFC 7296 2.14). */
+static int
+keys_from_secret(struct ike_sa *sa, const uint8_t *secret, size_t len)
+{
+	return ike_ke_sa_keys(secret, len, sa->ni, sa->ni_len, sa->nr,
+	    sa->nr_len, sa->spi_i, sa->spi_r, sa->prop.encr, sa->prop.encr_bits,
+	    sa->prop.integ, sa->keys);
+}
+
 int
 ike_sa_keys_dh(struct ike_sa *sa, const uint8_t *peer_ke, size_t len)
 {
-	uint8_t	   skeyseed[IKE_PRF_LEN];
 	struct buf gir;
 	uint64_t   t0 = time_mono_ns();
 	int	   ret = -1;
@@ -98,15 +106,10 @@ ike_sa_keys_dh(struct ike_sa *sa, const uint8_t *peer_ke, size_t len)
 	if (ike_dh_derive(sa->dh, peer_ke, len, &gir) == -1)
 		goto done;
 	sa->st.init_dh_ns += time_mono_ns() - t0;
-	if (ike_skeyseed(sa->ni, sa->ni_len, sa->nr, sa->nr_len, gir.data,
-		gir.len, skeyseed) == -1 ||
-	    ike_sa_keys_derive(skeyseed, sa->ni, sa->ni_len, sa->nr, sa->nr_len,
-		sa->spi_i, sa->spi_r, sa->prop.encr, sa->prop.encr_bits,
-		sa->prop.integ, sa->keys) == -1)
+	if (keys_from_secret(sa, gir.data, gir.len) == -1)
 		goto done;
 	ret = 0;
 done:
-	OPENSSL_cleanse(skeyseed, sizeof(skeyseed));
 	buf_free(&gir);
 	ike_dh_free(sa->dh);
 	sa->dh = NULL;
@@ -155,8 +158,9 @@ label_key(const uint8_t q[static IKE_QKD_KEYLEN], const char *label,
 	return ret;
 }
 
-int
-ike_sa_keys_qkd(struct ike_sa *sa)
+/* The paper's schedule: 13 keys, used raw (key index table in README). */
+static int
+keys_qkd_paper(struct ike_sa *sa)
 {
 	const struct ike_qkd_keys *q = sa->qk;
 	size_t			   elen, alen;
@@ -175,6 +179,30 @@ ike_sa_keys_qkd(struct ike_sa *sa)
 	    label_key(q->key[QK_AUTH], "SK_pr", &k->pr) == -1)
 		return -1;
 	return 0;
+}
+
+/*
+ * The prf schedule: the one QKD key is the shared secret of RFC 7296 2.14,
+ * exactly as g^ir is with DH; Child SAs then come from SK_d. The QKD key
+ * is wiped as soon as the SK_* exist: nothing else needs it.
+ */
+static int
+keys_qkd_prf(struct ike_sa *sa)
+{
+	int ret;
+
+	if (sa->qk == NULL || sa->qk->n != 1)
+		return -1;
+	ret = keys_from_secret(sa, sa->qk->key[0], IKE_QKD_KEYLEN);
+	OPENSSL_cleanse(sa->qk->key, sizeof(sa->qk->key));
+	return ret;
+}
+
+int
+ike_sa_keys_qkd(struct ike_sa *sa)
+{
+	return sa->cfg->qkd_schedule == IKE_QKD_SCHED_PRF ? keys_qkd_prf(sa) :
+							    keys_qkd_paper(sa);
 }
 
 int
@@ -206,27 +234,55 @@ ike_sa_octets(const struct ike_sa *sa, int of_initiator, int noppk,
 	    of_initiator ? &ks->pi : &ks->pr, id_body->p, id_body->len, out);
 }
 
-int
-ike_sa_auth_secret(const struct ike_sa *sa, uint8_t *out, size_t cap,
+/*
+ * qkd mode, prf schedule, rfc7296: no PSK and no 13th key. The AUTH is
+ * PSK-style with SK_pi (the initiator's) or SK_pr (the responder's) as
+ * the secret, as RFC 7296 2.16 does for EAP methods without an MSK: only
+ * holders of the QKD key K can derive them, and they bind K to both
+ * nonces and SPIs.
+ */
+static int
+sk_p_secret(const struct ike_sa *sa, int of_initiator, uint8_t *out, size_t cap,
     size_t *len)
+{
+	const struct ike_key *k = of_initiator ? &sa->keys->pi : &sa->keys->pr;
+
+	if (k->len == 0 || k->len > cap)
+		return -1;
+	memcpy(out, k->k, k->len);
+	*len = k->len;
+	return 0;
+}
+
+/* nwu: KN3IWF (3GPP), or prf(key12, KN3IWF) in the paper's qkd mode. */
+static int
+kn3iwf_secret(const struct ike_sa *sa, uint8_t *out, size_t cap, size_t *len)
+{
+	if (!sa->have_kn3iwf || cap < IKE_PRF_LEN)
+		return -1;
+	if (ike_qkd_raw(sa->cfg)) {
+		/* Bind both: the QKD AUTH key and 5G-AKA's KN3IWF. */
+		if (sa->qk == NULL ||
+		    ike_prf(sa->qk->key[QK_AUTH], IKE_QKD_KEYLEN, sa->kn3iwf,
+			sizeof(sa->kn3iwf), out) == -1)
+			return -1;
+	} else
+		memcpy(out, sa->kn3iwf, sizeof(sa->kn3iwf));
+	*len = IKE_PRF_LEN;
+	return 0;
+}
+
+int
+ike_sa_auth_secret(const struct ike_sa *sa, int of_initiator, uint8_t *out,
+    size_t cap, size_t *len)
 {
 	const struct ikecfg *c = sa->cfg;
 	size_t		     n;
 
-	if (c->profile == IKE_PROFILE_NWU) {
-		if (!sa->have_kn3iwf || cap < IKE_PRF_LEN)
-			return -1;
-		if (c->mode == IKE_MODE_QKD) {
-			/* Bind both: the QKD AUTH key and 5G-AKA's KN3IWF. */
-			if (sa->qk == NULL ||
-			    ike_prf(sa->qk->key[QK_AUTH], IKE_QKD_KEYLEN,
-				sa->kn3iwf, sizeof(sa->kn3iwf), out) == -1)
-				return -1;
-		} else
-			memcpy(out, sa->kn3iwf, sizeof(sa->kn3iwf));
-		*len = IKE_PRF_LEN;
-		return 0;
-	}
+	if (c->profile == IKE_PROFILE_NWU)
+		return kn3iwf_secret(sa, out, cap, len);
+	if (c->mode == IKE_MODE_QKD && !ike_qkd_raw(c))
+		return sk_p_secret(sa, of_initiator, out, cap, len);
 	if (c->mode == IKE_MODE_QKD) {
 		if (sa->qk == NULL || cap < IKE_QKD_KEYLEN)
 			return -1;
@@ -252,7 +308,7 @@ ike_sa_child_keys(struct ike_sa *sa, struct ike_child *ch, const uint8_t *ni,
 	if (ch->keys == NULL && (ch->keys = ike_child_keys_new()) == NULL)
 		return -1;
 	k = ch->keys;
-	if (sa->cfg->mode != IKE_MODE_QKD) {
+	if (!ike_qkd_raw(sa->cfg)) {
 		if (ike_child_keys_derive(&sa->keys->d, NULL, 0, ni, ni_len, nr,
 			nr_len, p->encr, p->encr_bits, p->integ, k) == -1)
 			return -1;
@@ -377,8 +433,8 @@ ike_sa_add_auth(struct ike_sa *sa, struct ike_chain *c, EVP_PKEY *key,
 			sig.len) == -1)
 			goto done;
 	} else {
-		if (ike_sa_auth_secret(sa, secret, sizeof(secret), &slen) ==
-		    -1) {
+		if (ike_sa_auth_secret(sa, sa->initiator, secret,
+			sizeof(secret), &slen) == -1) {
 			log_err("%s: no shared secret for AUTH", __func__);
 			goto done;
 		}
@@ -489,8 +545,8 @@ ike_sa_check_auth(struct ike_sa *sa, const struct ike_pld *m, uint8_t method,
 		    ike_auth_sig_verify(x, oct.data, oct.len, auth, alen) == -1)
 			goto done;
 	} else {
-		if (ike_sa_auth_secret(sa, secret, sizeof(secret), &slen) ==
-			-1 ||
+		if (ike_sa_auth_secret(sa, !sa->initiator, secret,
+			sizeof(secret), &slen) == -1 ||
 		    ike_auth_psk_verify(secret, slen, oct.data, oct.len, auth,
 			alen) == -1)
 			goto done;

@@ -84,8 +84,9 @@ struct ike_sa {
 	struct ike_dh	    *dh;
 	struct ike_sa_keys  *keys;
 	struct ike_sa_keys  *keys_noppk; /* qkd+dh: unmixed SK_pi/SK_pr */
-	struct ike_qkd_keys *qk;	 /* qkd: 13 keys; qkd+dh: 1 (PPK) */
-	int		     ppk_used;
+	struct ike_qkd_keys
+	    *qk; /* qkd: 13 keys (paper), 1 (prf); qkd+dh: PPK */
+	int  ppk_used;
 
 	struct ike_xchg xc;
 
@@ -117,6 +118,11 @@ void ike_sa_sk(const struct ike_sa *sa, int out, struct ike_sk_ctx *k);
 
 /* Key derivation after IKE_SA_INIT. g^ir from sa->dh and the peer's KE. */
 int ike_sa_keys_dh(struct ike_sa *sa, const uint8_t *peer_ke, size_t len);
+/*
+ * qkd mode, by cfg->qkd_schedule: paper (13 keys in sa->qk used raw) or
+ * prf (sa->qk's one key as the shared secret, then RFC 7296 2.14; the
+ * key bytes are wiped once the SK_* exist).
+ */
 int ike_sa_keys_qkd(struct ike_sa *sa);
 /* qkd+dh: mixes sa->qk->key[0] as the PPK (keeps the unmixed copy). */
 int ike_sa_keys_ppk(struct ike_sa *sa);
@@ -127,9 +133,12 @@ int ike_sa_keys_ppk(struct ike_sa *sa);
  */
 int ike_sa_octets(const struct ike_sa *sa, int of_initiator, int noppk,
     const struct ike_bytes *id_body, struct buf *out);
-/* The shared secret for PSK-style AUTH in this mode/profile; caller wipes. */
-int ike_sa_auth_secret(const struct ike_sa *sa, uint8_t *out, size_t cap,
-    size_t *len);
+/*
+ * The shared secret for the PSK-style AUTH of the initiator (of_initiator
+ * = 1) or the responder in this mode/profile; caller wipes.
+ */
+int ike_sa_auth_secret(const struct ike_sa *sa, int of_initiator, uint8_t *out,
+    size_t cap, size_t *len);
 
 /*
  * Identity and AUTH payloads. With a certificate the ID is its subject
@@ -153,7 +162,8 @@ int ike_sa_check_auth(struct ike_sa *sa, const struct ike_pld *m,
     uint8_t method, X509_STORE *ca, const struct buf *id, const uint8_t *auth,
     size_t alen, int noppk);
 
-/* Child SA keys: qkd mode from the QKD keys, else KEYMAT from SK_d. */
+/* Child SA keys: the paper's qkd schedule from the QKD keys, else KEYMAT
+ * from SK_d. */
 int  ike_sa_child_keys(struct ike_sa *sa, struct ike_child *ch,
      const uint8_t *ni, size_t ni_len, const uint8_t *nr, size_t nr_len);
 /* Debug log: SHA-256 fingerprints of the IKE SA / Child SA keys. */

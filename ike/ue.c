@@ -212,10 +212,14 @@ ue_nat_check(struct ue *u, struct ike_sa *sa, const struct ike_pld *pl)
 		sa->natt = 1;
 }
 
-/* qkd: ONE dec_keys for the 13 IDs; qkd+dh: ONE enc_keys for the PPK. */
+/*
+ * qkd: ONE dec_keys for the 13 IDs (paper schedule) or the one ID (prf);
+ * qkd+dh: ONE enc_keys for the PPK.
+ */
 static int
 ue_qkd(struct ue *u, struct ike_sa *sa, const struct ike_pld *pl)
 {
+	unsigned nkeys = ike_qkd_sched_nkeys(u->ep.cfg->qkd_schedule);
 	const struct ike_notify *n;
 	char			 why[IKE_QKD_WHYLEN];
 	uint64_t		 t0;
@@ -226,15 +230,15 @@ ue_qkd(struct ue *u, struct ike_sa *sa, const struct ike_pld *pl)
 	t0 = time_mono_ns();
 	if (u->ep.cfg->mode == IKE_MODE_QKD) {
 		if ((n = ike_pld_notify(pl, IKE_N_QKD_KEY_IDS)) == NULL ||
-		    ike_qkd_ids_decode(n->data.p, n->data.len, IKE_QKD_NKEYS,
-			sa->qk) == -1) {
+		    ike_qkd_ids_decode(n->data.p, n->data.len, nkeys, sa->qk) ==
+			-1) {
 			FAIL(u,
 			    "IKE_SA_INIT response without valid QKD_KEY_IDS");
 			return -1;
 		}
 		r = ike_qkd_dec(u->qkd, u->ep.cfg->peer_sae,
-		    (const char(*)[ETSI_KEY_ID_MAX + 1]) sa->qk->id,
-		    IKE_QKD_NKEYS, sa->qk, why);
+		    (const char(*)[ETSI_KEY_ID_MAX + 1]) sa->qk->id, nkeys,
+		    sa->qk, why);
 	} else if (u->ep.cfg->ppk_key_id != NULL) {
 		snprintf(sa->qk->id[0], sizeof(sa->qk->id[0]), "%s",
 		    u->ep.cfg->ppk_key_id);
@@ -367,7 +371,8 @@ ue_init(struct ue *u, struct ike_sa *sa)
 	if (ue_init_xchg(u, sa, &m) == -1)
 		goto done;
 	if ((err = ue_error_notify(&m.pld, &et)) != NULL) {
-		FAIL(u, "the N3IWF refused IKE_SA_INIT: %s (%u)", err, et);
+		FAIL(u, "the N3IWF refused IKE_SA_INIT: %s (%u)%s", err, et,
+		    ike_prop_refusal_hint(u->ep.cfg, et));
 		goto done;
 	}
 	memcpy(sa->spi_r, m.hdr.spi_r, IKE_SPI_LEN);
@@ -495,7 +500,7 @@ ue_connect(struct ue *u, unsigned idx)
 					     ue_auth_rfc(u, sa)) == -1)
 		goto done;
 	sa->st.auth_ns = ike_sa_lap(sa);
-	if (c->profile == IKE_PROFILE_NWU) {
+	if (c->profile == IKE_PROFILE_NWU && !c->nas_tcp) {
 		if (ue_child2(u, sa) == -1)
 			goto done;
 		sa->st.child_ns = ike_sa_lap(sa);

@@ -180,7 +180,7 @@ ue_eap_round(struct ue *u, struct ike_sa *sa, const struct ike_pld *pl,
 {
 	struct eap5g_msg rq, rs;
 	struct buf	 nas, an;
-	int		 done = 0, ret = -1;
+	int		 ret = -1;
 
 	if (!IKE_PLD_HAS(pl, IKE_PL_EAP) ||
 	    eap5g_decode(pl->eap.raw.p, pl->eap.raw.len, &rq) == -1) {
@@ -211,9 +211,8 @@ ue_eap_round(struct ue *u, struct ike_sa *sa, const struct ike_pld *pl,
 		    usim_start(sa->usim, &nas) == -1)
 			goto done;
 	} else if (rq.msg_id == EAP5G_NAS) {
-		if (usim_handle(sa->usim, rq.nas, rq.nas_len, &nas, &done) ==
-			-1 ||
-		    done == -1) {
+		if (usim_handle(sa->usim, rq.nas, rq.nas_len, &nas) == -1 ||
+		    usim_failed(sa->usim)) {
 			FAIL(u,
 			    "the UE refuses the network's NAS message (5G-AKA)");
 			goto done;

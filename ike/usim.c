@@ -12,6 +12,7 @@
 #include "ike/kdf5g.h"
 #include "ike/milenage.h"
 #include "ike/nas.h"
+#include "ike/nas_5gsm.h"
 #include "ike/usim.h"
 
 #define SQN_DELTA (1ULL << 28) /* TS 33.102 C.2.1 freshness window */
@@ -35,6 +36,9 @@ struct usim {
 	uint8_t		kamf[32], kn3iwf[32];
 	uint8_t		guti[11];
 	struct nas_sec	sec;
+	uint8_t		pdu_psi, pdu_pti; /* the PDU session asked for */
+	bool		pdu_wait, pdu_rejected;
+	struct nas_sm	pdu; /* its Accept, once pdu.type is set */
 };
 
 struct usim *
@@ -134,10 +138,21 @@ auth_failure(uint8_t cause, const uint8_t *auts, struct buf *out)
 
 /* The UE refuses the network: the caller answers nothing more. */
 static void
-failed(struct usim *u, int *done)
+failed(struct usim *u)
 {
 	u->state = UE_FAILED;
-	*done = -1;
+}
+
+bool
+usim_auth_done(const struct usim *u)
+{
+	return u->state == UE_WAIT_ACCEPT || u->state == UE_REGISTERED;
+}
+
+bool
+usim_failed(const struct usim *u)
+{
+	return u->state == UE_FAILED;
 }
 
 /* SQN out of range: AUTS = (SQN_MS xor AK*) || MAC-S, 33.102 6.3.3. */
@@ -194,8 +209,7 @@ done:
 }
 
 static int
-on_auth_request(struct usim *u, const struct nas_msg *m, struct buf *out,
-    int *done)
+on_auth_request(struct usim *u, const struct nas_msg *m, struct buf *out)
 {
 	uint8_t	 res[8], ck[16], ik[16], ak[6], sqn[6], xmac[8];
 	uint64_t s;
@@ -211,13 +225,13 @@ on_auth_request(struct usim *u, const struct nas_msg *m, struct buf *out,
 		goto done;
 	if (CRYPTO_memcmp(xmac, m->autn + 8, 8) != 0) {
 		log_warn("usim: AUTN MAC check failed");
-		failed(u, done);
+		failed(u);
 		rc = auth_failure(NAS_CAUSE_MAC_FAILURE, NULL, out);
 		goto done;
 	}
 	if (!(m->autn[6] & 0x80)) { /* AMF separation bit, 33.501 6.1.3.2 */
 		log_warn("usim: AMF separation bit not set");
-		failed(u, done);
+		failed(u);
 		rc = auth_failure(26, NULL, out); /* #26 non-5G auth */
 		goto done;
 	}
@@ -239,20 +253,20 @@ done:
 /* ---- security mode, registration --------------------------------------- */
 
 static int
-smc_reject(struct usim *u, uint8_t cause, struct buf *out, int *done)
+smc_reject(struct usim *u, uint8_t cause, struct buf *out)
 {
 	struct nas_msg m;
 
 	memset(&m, 0, sizeof(m));
 	m.type = NAS_SMC_REJECT;
 	m.cause = cause;
-	failed(u, done);
+	failed(u);
 	return nas_encode(&m, out);
 }
 
 static int
 on_smc(struct usim *u, const uint8_t *p, size_t n, const struct nas_msg *m,
-    struct buf *out, int *done)
+    struct buf *out)
 {
 	struct nas_msg c;
 	uint8_t	       ea = m->alg >> 4, ia = m->alg & 0x0f;
@@ -262,11 +276,11 @@ on_smc(struct usim *u, const uint8_t *p, size_t n, const struct nas_msg *m,
 		log_warn("usim: Security Mode Command with 5G-EA%u/IA%u, "
 			 "ngKSI %u",
 		    ea, ia, m->ngksi);
-		return smc_reject(u, NAS_CAUSE_SEC_MODE_REJECTED, out, done);
+		return smc_reject(u, NAS_CAUSE_SEC_MODE_REJECTED, out);
 	}
 	if (!m->has_cap || m->cap_ea != UE_CAP_EA || m->cap_ia != UE_CAP_IA) {
 		log_warn("usim: replayed UE security capabilities differ");
-		return smc_reject(u, 23, out, done); /* #23 mismatch */
+		return smc_reject(u, 23, out); /* #23 mismatch */
 	}
 	nas_sec_wipe(&u->sec);
 	u->sec.ia = ia;
@@ -277,7 +291,7 @@ on_smc(struct usim *u, const uint8_t *p, size_t n, const struct nas_msg *m,
 	u->sec.active = true;
 	if (nas_verify(&u->sec, true, p, n) == -1) {
 		nas_sec_wipe(&u->sec);
-		return smc_reject(u, NAS_CAUSE_SEC_MODE_REJECTED, out, done);
+		return smc_reject(u, NAS_CAUSE_SEC_MODE_REJECTED, out);
 	}
 	/* KN3IWF with the uplink NAS COUNT of the Security Mode Complete */
 	if (kdf5g_kn3iwf(u->kamf, u->sec.ul_count, u->kn3iwf) == -1)
@@ -288,13 +302,12 @@ on_smc(struct usim *u, const uint8_t *p, size_t n, const struct nas_msg *m,
 		out) == -1)
 		return -1;
 	u->state = UE_WAIT_ACCEPT;
-	*done = 1;
 	return 0;
 }
 
 static int
 on_accept(struct usim *u, const uint8_t *p, size_t n, const struct nas_msg *m,
-    struct buf *out, int *done)
+    struct buf *out)
 {
 	struct nas_msg c;
 
@@ -308,14 +321,113 @@ on_accept(struct usim *u, const uint8_t *p, size_t n, const struct nas_msg *m,
 	    -1)
 		return -1;
 	u->state = UE_REGISTERED;
-	*done = 1;
 	log_debug("usim: registered (result 0x%02x)", m->reg_result);
 	return 0;
 }
 
+/* ---- PDU session ------------------------------------------------------- */
+
+int
+usim_pdu_request(struct usim *u, uint8_t psi, const char *dnn,
+    struct buf *nas_out)
+{
+	struct nas_msg m;
+	struct nas_sm  rq;
+	struct buf     pl;
+	int	       rc = -1;
+
+	if (u->state != UE_REGISTERED || u->pdu_wait || psi == 0 || psi > 15 ||
+	    (dnn != NULL && strlen(dnn) >= sizeof(m.dnn))) {
+		log_err("usim: cannot ask for PDU session %u now", psi);
+		return -1;
+	}
+	memset(&rq, 0, sizeof(rq));
+	rq.type = NAS_SM_EST_REQUEST;
+	rq.psi = psi;
+	rq.pti = (uint8_t)(u->pdu_pti % 254 + 1);
+	rq.pdu_type = NAS_PDU_IPV4;
+	rq.ssc_mode = NAS_SSC_MODE1;
+	memset(&m, 0, sizeof(m));
+	m.type = NAS_UL_TRANSPORT;
+	m.payload_type = NAS_PAYLOAD_N1_SM;
+	m.psi = psi;
+	m.req_type = NAS_REQTYPE_INITIAL;
+	m.has_snssai = true;
+	m.sst = 1; /* eMBB */
+	if (dnn != NULL)
+		memcpy(m.dnn, dnn, strlen(dnn) + 1);
+	buf_init(&pl, NAS_MSG_MAX);
+	if (nas_sm_encode(&rq, &pl) == 0) {
+		m.payload = pl.data;
+		m.payload_len = pl.len;
+		rc = nas_encode_protected(&u->sec, NAS_SHT_INT_ENC, false, &m,
+		    nas_out);
+	}
+	buf_free(&pl);
+	if (rc == 0) {
+		u->pdu_psi = psi;
+		u->pdu_pti = rq.pti;
+		u->pdu_wait = true;
+		u->pdu_rejected = false;
+	}
+	return rc;
+}
+
+/* DL NAS TRANSPORT: the Accept or Reject of the session we asked for. */
+static int
+on_dl_transport(struct usim *u, const uint8_t *p, size_t n,
+    const struct nas_msg *m)
+{
+	struct nas_sm sm;
+
+	if (nas_verify(&u->sec, true, p, n) == -1)
+		return -1;
+	if (m->payload_type != NAS_PAYLOAD_N1_SM ||
+	    nas_sm_decode(m->payload, m->payload_len, &sm) == -1 ||
+	    !u->pdu_wait || sm.psi != u->pdu_psi || sm.pti != u->pdu_pti ||
+	    (sm.type != NAS_SM_EST_ACCEPT && sm.type != NAS_SM_EST_REJECT)) {
+		log_warn("usim: DL NAS TRANSPORT without the answer to PDU "
+			 "session %u",
+		    u->pdu_psi);
+		return -1;
+	}
+	u->pdu_wait = false;
+	if (sm.type == NAS_SM_EST_REJECT) {
+		log_warn("usim: PDU session %u rejected (5GSM cause #%u)",
+		    sm.psi, sm.cause);
+		u->pdu_rejected = true;
+		return 0;
+	}
+	if (sm.pdu_type != NAS_PDU_IPV4 || !sm.has_addr) {
+		log_warn("usim: PDU Session Establishment Accept without an "
+			 "IPv4 address");
+		u->pdu_rejected = true;
+		return 0;
+	}
+	u->pdu = sm;
+	return 0;
+}
+
+bool
+usim_pdu_session(const struct usim *u, struct nas_sm *out)
+{
+	if (u->pdu.type != NAS_SM_EST_ACCEPT)
+		return false;
+	*out = u->pdu;
+	return true;
+}
+
+bool
+usim_pdu_rejected(const struct usim *u)
+{
+	return u->pdu_rejected;
+}
+
+/* ---- dispatch ---------------------------------------------------------- */
+
 int
 usim_handle(struct usim *u, const uint8_t *nas_in, size_t n,
-    struct buf *nas_out, int *done)
+    struct buf *nas_out)
 {
 	const uint8_t *plain;
 	size_t	       plen;
@@ -323,9 +435,7 @@ usim_handle(struct usim *u, const uint8_t *nas_in, size_t n,
 	struct nas_msg m;
 	int	       rc = -1;
 
-	*done = u->state == UE_FAILED ? -1 : u->state >= UE_WAIT_ACCEPT ? 1 : 0;
-	if (u->state == UE_FAILED || u->state == UE_IDLE ||
-	    u->state == UE_REGISTERED) {
+	if (u->state == UE_FAILED || u->state == UE_IDLE) {
 		log_warn("usim: NAS message in state %d", (int)u->state);
 		return -1;
 	}
@@ -336,7 +446,7 @@ usim_handle(struct usim *u, const uint8_t *nas_in, size_t n,
 	}
 	if (sht == NAS_SHT_PLAIN && u->state == UE_WAIT_AUTH &&
 	    m.type == NAS_AUTH_REQUEST)
-		rc = on_auth_request(u, &m, nas_out, done);
+		rc = on_auth_request(u, &m, nas_out);
 	else if (sht == NAS_SHT_PLAIN &&
 	    (m.type == NAS_AUTH_REJECT || m.type == NAS_REG_REJECT) &&
 	    u->state < UE_WAIT_ACCEPT) {
@@ -344,14 +454,17 @@ usim_handle(struct usim *u, const uint8_t *nas_in, size_t n,
 		    m.type == NAS_AUTH_REJECT ? "Authentication Reject" :
 						"Registration Reject",
 		    m.cause);
-		failed(u, done);
+		failed(u);
 		rc = 0;
 	} else if (sht == NAS_SHT_INT_NEW && u->state == UE_WAIT_SMC &&
 	    m.type == NAS_SMC)
-		rc = on_smc(u, nas_in, n, &m, nas_out, done);
+		rc = on_smc(u, nas_in, n, &m, nas_out);
 	else if (sht != NAS_SHT_PLAIN && u->state == UE_WAIT_ACCEPT &&
 	    m.type == NAS_REG_ACCEPT)
-		rc = on_accept(u, nas_in, n, &m, nas_out, done);
+		rc = on_accept(u, nas_in, n, &m, nas_out);
+	else if (sht != NAS_SHT_PLAIN && u->state == UE_REGISTERED &&
+	    m.type == NAS_DL_TRANSPORT)
+		rc = on_dl_transport(u, nas_in, n, &m);
 	else
 		log_warn("usim: unexpected NAS message 0x%02x (SHT %u) in "
 			 "state %d",

@@ -12,6 +12,7 @@
 
 #include "common/buf.h"
 #include "ike/amf.h"
+#include "ike/nas_5gsm.h"
 
 struct usim;
 
@@ -28,22 +29,39 @@ int usim_start(struct usim *u, struct buf *nas_out);
 
 /*
  * Handles one downlink NAS PDU; the answer (if any) is appended to nas_out.
- * *done:
- *    0  send nas_out (EAP-Response/5G-NAS) and wait;
- *    1  NAS security is up and KN3IWF ready (after the Security Mode
- *       Command: nas_out holds Security Mode Complete); also after the
- *       Registration Accept (nas_out holds Registration Complete);
- *   -1  the UE refuses the network: AUTN MAC wrong (nas_out holds
- *       Authentication Failure #20), or Authentication Reject received.
- * An SQN out of range is not final: nas_out holds Authentication Failure
- * #21 with AUTS and *done is 0.
- * Returns -1 for a malformed or unexpected message (nothing to send).
+ * 0, or -1 (logged, nothing to send) for a malformed or unexpected
+ * message. Where the UE stands after a 0:
+ *   usim_auth_done()  NAS security is up and KN3IWF ready (after the
+ *                     Security Mode Command: nas_out holds Security Mode
+ *                     Complete); still so after the Registration Accept
+ *                     (nas_out holds Registration Complete);
+ *   usim_failed()     the UE refuses the network: AUTN MAC wrong (nas_out
+ *                     holds Authentication Failure #20), or Authentication
+ *                     Reject received;
+ *   neither           send nas_out (EAP-Response/5G-NAS) and wait. An SQN
+ *                     out of range is not final: nas_out holds
+ *                     Authentication Failure #21 with AUTS.
+ * Once registered, a DL NAS TRANSPORT answers usim_pdu_request().
  */
 int usim_handle(struct usim *u, const uint8_t *nas_in, size_t n,
-    struct buf *nas_out, int *done);
+    struct buf *nas_out);
 
-/* 0 and KN3IWF once the Security Mode Command was accepted; -1 before. */
+bool usim_auth_done(const struct usim *u);
+bool usim_failed(const struct usim *u);
+
+/* 0 and KN3IWF once usim_auth_done(); -1 before. */
 int usim_kn3iwf(const struct usim *u, uint8_t out[static 32]);
+
+/* Once registered: the PDU Session Establishment Request for session psi
+ * (IPv4, SSC mode 1, S-NSSAI SST 1, DNN if not NULL) in a protected UL NAS
+ * TRANSPORT, appended to nas_out. 0 or -1 (not registered, one pending). */
+int usim_pdu_request(struct usim *u, uint8_t psi, const char *dnn,
+    struct buf *nas_out);
+
+/* Whether the Accept came: then *out holds it (QFI, address, AMBR). */
+bool usim_pdu_session(const struct usim *u, struct nas_sm *out);
+/* Whether the network rejected the session (or accepted without IPv4). */
+bool usim_pdu_rejected(const struct usim *u);
 
 /* Whether the Registration Accept was handled. */
 bool usim_registered(const struct usim *u);

@@ -4,6 +4,8 @@
 # PKI from certs/.
 #
 #   tests/testbed.sh up DIR             start; writes DIR/testbed.env
+#   tests/testbed.sh up DIR --tunnel [--mode psk|cert|qkd|qkd+dh]
+#                                       ... and the NWu topology (see below)
 #   tests/testbed.sh down DIR           stop everything started in DIR
 #   tests/testbed.sh stop UNIT DIR      stop one daemon (SIGTERM)
 #   tests/testbed.sh kill UNIT DIR      kill one daemon (SIGKILL)
@@ -15,6 +17,18 @@
 # KEY_TTL_S, MAX_KEYS_PER_PAIR (KMEs' assigned keys),
 # POOL_LOW, POOL_HIGH, POOL_TTL_S, POOL_BATCH, POOL_LEASE (kmsd pools), NO_KMSD=1 (KMEs only),
 # BINDIR (default bin), PKI (default certs/out), LOG_LEVEL.
+#
+# --tunnel: three network namespaces UE, N3IWF, DN (tests/netns.sh: NWu
+# link UE<->N3IWF on NWU_NET.0/24, N6 link N3IWF<->DN on N6_NET.0/24, the
+# DN routing UE_INNER_PREFIX back via the N3IWF), a TCP sink in the DN on
+# DN_ADDR:DN_TCP_PORT (one "bytes=N sha256=HEX" line per connection in
+# DN_SINK_OUT), kmsd A reachable as KMSD_A_URL inside the N3IWF namespace
+# and kmsd B as KMSD_B_URL inside the UE namespace (a relay through a unix
+# socket: kmsd stays on 127.0.0.1 of the root namespace), then start_tunnel
+# (ike-n3iwf in the N3IWF namespace, one ike-ue connection from the UE
+# namespace) in IKE mode --mode (default qkd). testbed.env gets UE_NETNS,
+# N3IWF_NETNS, DN_NETNS, DN_ADDR, UE_INNER_ADDR, NWU_IFACE, NWU_NETNS,
+# IKE_MODE and the rest of tests/netns.sh's names. `down` removes it all.
 #
 # Identities: with kmsd (the default), each KME knows its site's SAEs only by
 # kmsd's own client certificates (CN kmsd-a.sae-a -> SAE sae-a, ...,
@@ -259,10 +273,92 @@ EOT
 	done
 }
 
+# --- --tunnel: the NWu topology and the IKE endpoints in it ---
+. "$top/tests/netns.sh"
+TOOLDIR=${TOOLDIR:-$top/${BUILD:-build}/tools}
+case $TOOLDIR in /*) ;; *) TOOLDIR=$top/$TOOLDIR ;; esac
+DN_TCP_PORT=${DN_TCP_PORT:-5001}
+
+# wait_ready FILE PID WHAT LOG: wait_file, or die with LOG's tail.
+wait_ready() {
+	wait_file "$1" "$2" || die "$3 did not start; see $4: $(tail -n 3 "$4")"
+}
+
+# tunnel_up DIR MODE: namespaces, DN sink, kmsd relays, start_tunnel; then
+# the names into DIR/testbed.env.
+tunnel_up() {
+	dir=$1
+	command -v socat >/dev/null || die "socat missing (run mk/deps.sh)"
+	[ -x "$TOOLDIR/tcpsink" ] || die "$TOOLDIR/tcpsink not built (run make)"
+	nt_up "$dir" || die "network namespaces: setup failed"
+	. "$dir/netns.env"
+	rm -f "$dir/dn-sink.ready" "$dir/dn-sink.out"
+	nt_bg "$dir" dn-sink "$DN_NETNS" "$TOOLDIR/tcpsink" -l "$DN_ADDR:$DN_TCP_PORT" \
+	    -o "$dir/dn-sink.out" -r "$dir/dn-sink.ready"
+	wait_ready "$dir/dn-sink.ready" "$NT_PID" "the DN's TCP sink" "$dir/dn-sink.log"
+	. "$dir/testbed.env"
+	nt_relay "$dir" "$N3IWF_NETNS" "${KMSD_A_URL##*:}" || die "kmsd A relay failed"
+	nt_relay "$dir" "$UE_NETNS" "${KMSD_B_URL##*:}" || die "kmsd B relay failed"
+	{
+		cat "$dir/netns.env"
+		echo "DN_TCP_PORT=$DN_TCP_PORT"
+		echo "DN_SINK_OUT=$dir/dn-sink.out"
+		echo "IKE_MODE=$2"
+		echo "TCPSINK=$TOOLDIR/tcpsink"
+	} >>"$dir/testbed.env"
+	start_tunnel "$dir" "$2"
+}
+
+# ===== start_tunnel DIR MODE: THE INTEGRATOR'S SLOT (issue 10) =====
+# Today: ike-n3iwf in the N3IWF namespace on N3IWF_NWU_ADDR:500/4500 (it
+# keeps running, log DIR/ike-n3iwf.log), and ONE ike-ue connection from the
+# UE namespace (log DIR/ike-ue.log), in IKE mode MODE, profile nwu, keys from
+# kmsd A / kmsd B through the relays. No data plane yet: when ESP over TUN
+# exists, start both with it here (ike-ue held up, its TUN on UE_INNER_ADDR,
+# the N3IWF's TUN routing UE_INNER_PREFIX, N6 toward DN_ADDR) and wait until
+# DN_ADDR answers ping from the UE namespace.
+start_tunnel() {
+	dir=$1; mode=$2
+	. "$dir/testbed.env"
+	rm -f "$dir/ike-n3iwf.ready"
+	nt_bg "$dir" ike-n3iwf "$N3IWF_NETNS" "$BINDIR/ike-n3iwf" --mode "$mode" \
+	    --profile nwu --listen "$N3IWF_NWU_ADDR:500" --natt-port 4500 \
+	    --inner-ip "$UE_INNER_ADDR" --ready-file "$dir/ike-n3iwf.ready" \
+	    --log-level "${LOG_LEVEL:-info}" --psk test-psk-1 \
+	    --cert "$SAE_A_CERT" --key "$SAE_A_KEY" --ca "$CA" --peer-sae sae-b \
+	    --kmsd-url "$KMSD_A_URL" --kmsd-cert "$SAE_A_CERT" \
+	    --kmsd-key "$SAE_A_KEY" --kmsd-ca "$CA"
+	wait_ready "$dir/ike-n3iwf.ready" "$NT_PID" ike-n3iwf "$dir/ike-n3iwf.log"
+	if ! nt_exec "$UE_NETNS" timeout 60 "$BINDIR/ike-ue" --mode "$mode" \
+	    --profile nwu --peer "$N3IWF_NWU_ADDR:500" --local "$UE_NWU_ADDR" --force-natt yes --count 1 \
+	    --log-level "${LOG_LEVEL:-info}" --psk test-psk-1 --ca "$CA" \
+	    --cert "$SAE_B_CERT" --key "$SAE_B_KEY" --peer-sae sae-a \
+	    --kmsd-url "$KMSD_B_URL" --kmsd-cert "$SAE_B_CERT" \
+	    --kmsd-key "$SAE_B_KEY" --kmsd-ca "$CA" >"$dir/ike-ue.log" 2>&1; then
+		die "ike-ue ($mode) failed; see $dir/ike-ue.log: $(tail -n 3 "$dir/ike-ue.log")"
+	fi
+}
+# ===== end of the integrator's slot =====
+
 dir=${2:-}
 case $cmd in
-up)	[ -n "$dir" ] || die "usage: testbed.sh up DIR"; up "$dir" ;;
+up)	[ -n "$dir" ] || die "usage: testbed.sh up DIR [--tunnel [--mode MODE]]"
+	shift 2
+	tunnel=""; ike_mode=qkd
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--tunnel) tunnel=1 ;;
+		--mode) [ $# -ge 2 ] || die "--mode needs a value"; ike_mode=$2; shift ;;
+		*) die "unknown option \"$1\"" ;;
+		esac
+		shift
+	done
+	case $ike_mode in psk|cert|qkd|qkd+dh) ;; *) die "unknown --mode \"$ike_mode\"" ;; esac
+	[ -z "$tunnel" ] || [ -z "${NO_KMSD:-}" ] || die "--tunnel needs kmsd (no NO_KMSD)"
+	up "$dir"
+	[ -z "$tunnel" ] || tunnel_up "$(cd "$dir" && pwd)" "$ike_mode" ;;
 down)	[ -n "$dir" ] || die "usage: testbed.sh down DIR"
+	[ ! -d "$dir" ] || nt_down "$dir"
 	for u in kmsd-b kmsd-a kme-b kme-a; do stop_pid "$dir/$u.pid" TERM; done ;;
 stop|kill|start)
 	u=$(unit "${2:-}"); dir=${3:-}
@@ -275,5 +371,5 @@ stop|kill|start)
 		kmsd-*) start_kmsd "${u#kmsd-}" "$dir" ;;
 		esac ;;
 	esac ;;
-*)	sed -n '2,25s/^# \{0,1\}//p' "$0"; [ "$cmd" = -h ] || [ "$cmd" = --help ] ;;
+*)	sed -n '2,/^set -eu/{/^#/s/^# \{0,1\}//p}' "$0"; [ "$cmd" = -h ] || [ "$cmd" = --help ] ;;
 esac

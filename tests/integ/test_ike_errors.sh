@@ -1,7 +1,9 @@
 #!/bin/sh
 # ike-n3iwf and ike-ue when things go wrong, each bounded in time: kmsd A
 # down (QKD_UNAVAILABLE), kmsd B down, an unknown key-exchange transform and
-# a mode mismatch (NO_PROPOSAL_CHOSEN), a wrong PSK (AUTHENTICATION_FAILED),
+# a mode mismatch (NO_PROPOSAL_CHOSEN), a QKD key schedule mismatch
+# (NO_PROPOSAL_CHOSEN, no key drawn at kmsd A), key budgets charged 13 or
+# 1 keys per connection by the schedule, a wrong PSK (AUTHENTICATION_FAILED),
 # no N3IWF at all (retransmission, then a clear error), COOKIEs, SIGTERM.
 . "$(dirname "$0")/lib.sh"
 tb_up
@@ -65,6 +67,48 @@ check "wrong PSK: UE exits 1" 1 "$rc"
 check_match "wrong PSK: AUTHENTICATION_FAILED" "AUTHENTICATION_FAILED" "$(grep failed "$TB/ue.log")"
 check_match "wrong PSK: N3IWF logs it" "refused \\(AUTHENTICATION_FAILED\\)" "$(cat "$TB/n3.log")"
 n3_stop >/dev/null
+
+# A QKD key schedule mismatch (UE prf = KE 1026, N3IWF paper = KE 1025, and
+# the other way): NO_PROPOSAL_CHOSEN, both sides say which schedule, and
+# kmsd A hands out no key (counted at its /metrics); then a matching UE
+# draws exactly one key there (the positive control).
+served_a() { curl -s --max-time 10 "$KMSD_A_OPS/metrics" |
+	awk '$1 == "kmsd_keys_served_total{endpoint=\"enc_keys\"}" { print $2; f = 1 } END { if (!f) print "?" }'; }
+for pair in "paper prf" "prf paper"; do
+	n3s=${pair% *}; ues=${pair#* }
+	t="schedule mismatch (UE $ues, N3IWF $n3s)"
+	ke="1025 \\(QKD_ETSI014\\)"; [ "$ues" = prf ] && ke="1026 \\(QKD_ETSI014_PRF\\)"
+	n3_start qkd nwu --qkd-schedule "$n3s"
+	k0=$(served_a)
+	ue_run qkd nwu --qkd-schedule "$ues"; rc=$?
+	check "$t: UE exits 1" 1 "$rc"
+	check_match "$t: UE names the notify and its schedule" \
+		"refused IKE_SA_INIT: NO_PROPOSAL_CHOSEN \\(14\\) \\(we run the QKD key schedule $ues" "$(grep failed "$TB/ue.log")"
+	check_match "$t: N3IWF names both schedules" \
+		"QKD key schedule mismatch: the peer offers KE $ke, we run the $n3s schedule" "$(cat "$TB/n3.log")"
+	check "$t: no key served by kmsd A" 0 "$(($(served_a) - k0))"
+	ue_run qkd nwu --qkd-schedule "$n3s"; rc=$?
+	check "$t: then a UE with the N3IWF's schedule connects" 0 "$rc"
+	n=1; [ "$n3s" = paper ] && n=13
+	check "$t: ... drawing $n key(s) at kmsd A" "$n" "$(($(served_a) - k0))"
+	n3_stop >/dev/null
+done
+
+# The QKD key budgets count keys: a source budget of 13 keys (no refill)
+# admits one paper connection (13 keys) and 13 prf connections (1 key
+# each), then TEMPORARY_FAILURE; kmsd A serves exactly 13 keys either way.
+for sc in "paper 1" "prf 13"; do
+	sched=${sc% *}; n=${sc#* }
+	t="budget of 13 keys, $sched schedule"
+	n3_start qkd nwu --qkd-schedule "$sched" --qkd-budget-src 13:0
+	k0=$(served_a)
+	ue_run qkd nwu --qkd-schedule "$sched" --count $((n + 1)); rc=$?
+	check "$t: UE exits 1 (the last connection refused)" 1 "$rc"
+	check "$t: $n connection(s) established" "$n" "$(grep -c 'ike-ue info: IKE SA established' "$TB/ue.log")"
+	check "$t: then TEMPORARY_FAILURE" 1 "$(grep -c 'refused IKE_SA_INIT: TEMPORARY_FAILURE' "$TB/ue.log")"
+	check "$t: kmsd A served 13 keys" 13 "$(($(served_a) - k0))"
+	n3_stop >/dev/null
+done
 
 # COOKIE on every IKE_SA_INIT (threshold 0), then the flow completes.
 n3_start psk nwu --cookie-threshold 0

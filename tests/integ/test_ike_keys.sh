@@ -12,6 +12,11 @@
 #     IKE_AUTH and answer with an ICV, ciphertext and AUTH that verify under
 #     those keys. Swapped keys must be refused. Child SA 1 (keys 4-7): the
 #     SHA-256 fingerprint the N3IWF logs must equal the one computed here.
+#  2b. qkd with --qkd-schedule prf, rfc7296: the initiator offers KE 1026,
+#     takes the one key ID, fetches the key at kmsd B, derives SKEYSEED =
+#     prf(Ni | Nr, K) and SK_* itself, AUTHs with SK_pi and checks the
+#     N3IWF's AUTH with SK_pr; nonces swapped in SKEYSEED and the raw key
+#     as AUTH key must be refused; IKE SA and Child SA 1 fingerprints.
 #  3. psk, rfc7296, DH groups 14/19/31: the same initiator with its own DH,
 #     SKEYSEED and prf+; the N3IWF accepting IKE_AUTH proves 2.14 end to
 #     end; its Child SA 1 fingerprint proves the 2.17 KEYMAT.
@@ -89,6 +94,21 @@ for c in aes-cbc aes-gcm; do
 		"Child SA 1 (signalling)" "$(pyfp fp child1)"
 	no_fp "$t: self-check: a wrong Child SA mapping's fingerprint is not in the log" \
 		"$(pyfp fpwrong child1)"
+	n3_stop "$t"
+done
+
+# ---- 2b. qkd, prf schedule, rfc7296: one key, RFC 7296 2.14 from it ----
+for c in aes-cbc aes-gcm; do
+	t="qkd-prf/rfc7296/$c"
+	n3_start qkd rfc7296 --cipher "$c" --qkd-schedule prf
+	[ -n "$N3PORT" ] || { nok "$t: N3IWF did not start: $(tail -n 2 "$TB/n3.log")"; continue; }
+	py_run "$t" qkdprf "$N3PORT" "$KMSD_B_URL" "$CA" "$SAE_B_CERT" "$SAE_B_KEY" "$c"
+	has_fp "$t: N3IWF's IKE SA keys = prf+(prf(Ni|Nr, K), Ni|Nr|SPIi|SPIr)" "$TB/n3.log" \
+		"IKE SA" "$(pyfp fp ike)"
+	has_fp "$t: N3IWF's Child SA 1 keys = prf+(SK_d, Ni|Nr)" "$TB/n3.log" \
+		"Child SA 1 (signalling)" "$(pyfp fp child1)"
+	no_fp "$t: self-check: K used raw (the paper's table) is not in the log" \
+		"$(pyfp fpwrong ike)"
 	n3_stop "$t"
 done
 

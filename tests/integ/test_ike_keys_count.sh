@@ -7,6 +7,10 @@
 #            pool drops by 13 per connection, the KMEs do not move), straight
 #            from KME A for sae-x (no pool: ONE upstream enc_keys per
 #            connection, both KMEs' stored_key_count drop by 13).
+#   qkd, --qkd-schedule prf: the same calls with ONE key each: enc_keys {1}
+#            at kmsd A, dec_keys with 1 ID at kmsd B; the pool (sae-b) or
+#            both KMEs (sae-x) drop by 1 per connection. Both schedules also
+#            in the rfc7296 profile (13 vs 1).
 #   qkd+dh   ONE enc_keys {1} at kmsd B (the UE is the master SAE) and ONE
 #            dec_keys at kmsd A per connection; both KMEs drop by 1.
 # The KMEs fill up to MAX_KEY_COUNT first; then KME A (the transmitter) is
@@ -82,13 +86,14 @@ until grep -q 'QKD link to kme-a .* up' "$TB/kme-b.log" &&
 done
 check "KME A back with its keys, link up again" 3000 "$(kme_count "$KME_A_URL" sae-a sae-b)"
 
-# run MODE UE_SAE: N connections (nwu), both sides' exit codes.
+# run MODE UE_SAE [SCHEDULE [PROFILE]]: N connections (nwu, paper by
+# default), both sides' exit codes.
 run() {
-	n3_start "$1" nwu --max-conns $N
+	n3_start "$1" "${4:-nwu}" --max-conns $N --qkd-schedule "${3:-paper}"
 	[ -n "$N3PORT" ] || { nok "$1: N3IWF did not start: $(tail -n 2 "$TB/n3.log")"; return; }
-	timeout 60 "$UE" --mode "$1" --profile nwu --peer "127.0.0.1:$N3PORT" --ca "$CA" \
+	timeout 60 "$UE" --mode "$1" --profile "${4:-nwu}" --peer "127.0.0.1:$N3PORT" --ca "$CA" \
 		--kmsd-url "$KMSD_B_URL" --kmsd-cert "${CA%/*}/$2.crt" --kmsd-key "${CA%/*}/$2.key" \
-		--kmsd-ca "$CA" --peer-sae sae-a --count $N 2>"$TB/ue.log"
+		--kmsd-ca "$CA" --peer-sae sae-a --count $N --qkd-schedule "${3:-paper}" 2>"$TB/ue.log"
 	check "$1 as $2: ike-ue completes $N connections" 0 "$?"
 	i=0
 	while kill -0 "$N3PID" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
@@ -111,6 +116,26 @@ snap >"$TB/before"; run qkd sae-x; snap >"$TB/after"
 expect "qkd/sae-x (no pool), $N conns" a.req.enc_keys=$N a.served.enc_keys=$K pool=0 \
 	a.up.enc_keys=$N b.req.dec_keys=$N b.served.dec_keys=$K b.up.dec_keys=$N \
 	kmeA=-$K kmeB=-$K a.req.dec_keys=0 b.req.enc_keys=0
+
+# qkd with the prf schedule: ONE key per connection, at both key servers.
+snap >"$TB/before"; run qkd sae-b prf; snap >"$TB/after"
+expect "qkd prf/sae-b (pool), $N conns" a.req.enc_keys=$N a.served.enc_keys=$N pool=-$N \
+	a.up.enc_keys=0 b.req.dec_keys=$N b.served.dec_keys=$N b.up.dec_keys=$N \
+	kmeA=0 kmeB=0 a.req.dec_keys=0 b.req.enc_keys=0
+check "qkd prf/sae-b: the prf schedule in every connection" $N \
+	"$(grep -c 'IKE SA established (qkd, nwu).*QKD key schedule prf' "$TB/ue.log")"
+snap >"$TB/before"; run qkd sae-x prf; snap >"$TB/after"
+expect "qkd prf/sae-x (no pool), $N conns" a.req.enc_keys=$N a.served.enc_keys=$N pool=0 \
+	a.up.enc_keys=$N b.req.dec_keys=$N b.served.dec_keys=$N b.up.dec_keys=$N \
+	kmeA=-$N kmeB=-$N a.req.dec_keys=0 b.req.enc_keys=0
+
+# Both schedules in the rfc7296 profile: 13 vs 1 keys per connection.
+snap >"$TB/before"; run qkd sae-b paper rfc7296; snap >"$TB/after"
+expect "qkd paper/rfc7296, $N conns" a.req.enc_keys=$N a.served.enc_keys=$K pool=-$K \
+	b.req.dec_keys=$N b.served.dec_keys=$K kmeA=0 kmeB=0
+snap >"$TB/before"; run qkd sae-b prf rfc7296; snap >"$TB/after"
+expect "qkd prf/rfc7296, $N conns" a.req.enc_keys=$N a.served.enc_keys=$N pool=-$N \
+	b.req.dec_keys=$N b.served.dec_keys=$N kmeA=0 kmeB=0
 
 # qkd+dh: one PPK per connection, the UE is the master SAE.
 snap >"$TB/before"; run qkd+dh sae-b; snap >"$TB/after"

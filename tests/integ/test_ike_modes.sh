@@ -1,8 +1,9 @@
 #!/bin/sh
-# ike-n3iwf and ike-ue: every mode (psk, cert, qkd, qkd+dh) in both profiles
-# (nwu, rfc7296) against the testbed's kmsd pair, two connections in a row:
-# exit codes, "IKE SA established" on both sides, identical Child SA key
-# fingerprints (SHA-256, debug level) on both sides, CSV rows, and the
+# ike-n3iwf and ike-ue: every mode (psk, cert, qkd, qkd+dh; qkd with both
+# QKD key schedules, paper and prf) in both profiles (nwu, rfc7296) against
+# the testbed's kmsd pair, two connections in a row: exit codes, "IKE SA
+# established" on both sides, identical Child SA key fingerprints (SHA-256,
+# debug level) on both sides, CSV rows (with the schedule column), and the
 # paper's size target for the IKE_SA_INIT response with 13 key IDs.
 . "$(dirname "$0")/lib.sh"
 tb_up
@@ -31,13 +32,15 @@ n3_wait() {	# the N3IWF exits by itself after --max-conns: N3RC = its exit
 }
 fps() { grep -o 'Child SA [12] ([a-z ]*) keys sha256-fp=[0-9a-f]*' "$1"; }
 
-for mode in psk cert qkd qkd+dh; do
+for variant in psk cert qkd qkd-prf qkd+dh; do
+	mode=${variant%-prf}
+	sched=paper; [ "$variant" = qkd-prf ] && sched=prf
 	for prof in nwu rfc7296; do
-		t="$mode/$prof"
+		t="$mode/$prof"; [ "$variant" = qkd-prf ] && t="qkd($sched)/$prof"
 		rm -f "$TB"/*.csv
-		n3_start "$mode" "$prof" --max-conns 2 --csv "$TB/n3.csv"
+		n3_start "$mode" "$prof" --max-conns 2 --csv "$TB/n3.csv" --qkd-schedule "$sched"
 		[ -n "$N3PORT" ] || { nok "$t: N3IWF did not start: $(tail -n 2 "$TB/n3.log")"; continue; }
-		ue_run "$mode" "$prof" --count 2 --csv "$TB/ue.csv"
+		ue_run "$mode" "$prof" --count 2 --csv "$TB/ue.csv" --qkd-schedule "$sched"
 		check "$t: ike-ue exit code" 0 "$?"
 		n3_wait
 		check "$t: ike-n3iwf exits by itself with 0" 0 "$N3RC"
@@ -53,7 +56,22 @@ for mode in psk cert qkd qkd+dh; do
 		check "$t: N3IWF CSV rows ok" 2 "$(grep -c "^n3iwf,$mode,$prof,[0-9]*,1," "$TB/n3.csv")"
 		if grep -qiE 'sanitizer|runtime error' "$TB/ue.log" "$TB/n3.log"; then
 			nok "$t: sanitizer report"; fi
+		# The schedule: last CSV column and the established line (qkd only).
+		col=-; [ "$mode" = qkd ] && col=$sched
+		check "$t: UE CSV schedule column" "2 $col" "$(awk -F, 'NR > 1 {n++; v = $12} END {print n, v}' "$TB/ue.csv")"
+		check "$t: N3IWF CSV schedule column" "2 $col" "$(awk -F, 'NR > 1 {n++; v = $12} END {print n, v}' "$TB/n3.csv")"
+		check "$t: per-message CSV schedule column" "$col" "$(awk -F, 'NR > 1 {print $11}' "$TB/ue.msgs.csv" | sort -u)"
 		if [ "$mode" = qkd ]; then
+			# The IKE_SA_INIT response with the key IDs (after the COOKIE
+			# pair): prf's carries 1 ID, 12 x 16 bytes less than paper's.
+			last=$(awk -F, '$5=="IKE_SA_INIT" && $8=="resp" && $4==0 {v=$9} END {print v}' "$TB/ue.msgs.csv")
+			if [ "$sched" = paper ]; then eval "paper_$prof=\$last"
+			else check "$t: IKE_SA_INIT response 192 bytes shorter than paper's" "$(( $(eval echo "\${paper_$prof:-0}") - 192 ))" "$last"; fi
+			check "$t: schedule in both established lines" 4 "$(cat "$TB/ue.log" "$TB/n3.log" | grep -c "IKE SA established (qkd, $prof).*, QKD key schedule $sched\$")"
+		else
+			check "$t: no QKD key schedule in the established lines" 0 "$(cat "$TB/ue.log" "$TB/n3.log" | grep -c 'QKD key schedule')"
+		fi
+		if [ "$variant" = qkd ]; then
 			sz=$(awk -F, '$5=="IKE_SA_INIT" && $8=="resp" {print $9; exit}' "$TB/ue.msgs.csv")
 			if [ -n "$sz" ] && [ "$sz" -le 600 ]; then ok "$t: IKE_SA_INIT response with 13 key IDs is $sz <= 600 bytes"
 			else nok "$t: IKE_SA_INIT response is [$sz] bytes"; fi

@@ -1,6 +1,7 @@
 #!/bin/sh
 # Captures of every mode decode in tshark with no malformed-packet warnings
-# (issue 4). For each mode (psk, cert, qkd, qkd+dh) in both profiles (nwu,
+# (issue 4). For each mode (psk, cert, qkd, qkd+dh; qkd also with the prf
+# QKD key schedule, "qkd-prf") in both profiles (nwu,
 # rfc7296), plus two runs moved to the NAT-T port (--force-natt yes), one
 # connection ike-ue -> ike-n3iwf on 127.0.0.1 is captured on lo with dumpcap,
 # the capture filter restricted to the two UDP ports of the N3IWF (IKE and
@@ -17,7 +18,7 @@
 #   and (N3IWF side) the stateless COOKIE pair apart;
 # - no malformed packet, no expert info of severity error or warning
 #   (tshark -V and -z expert);
-# - tshark names our private numbers (KE 1025, notifies 51000-51002) as
+# - tshark names our private numbers (KE 1025/1026, notifies 51000-51002) as
 #   private / unknown, not as someone else's assignment, and every other
 #   number it decodes as a registered one (USE_PPK 16435 is "RESERVED TO
 #   IANA" in tshark 4.0: allowed);
@@ -25,6 +26,8 @@
 #   and the second request starts with it; the last pair: qkd: no KE payload either way, KE transform 1025, the
 #   response's QKD_KEY_IDS (51000) has 1 + 13 x 16 = 209 bytes of data
 #   starting with count 13, the request's QKD_REQUEST (51001) is "sae-b";
+#   qkd-prf: the same with KE transform 1026 and 1 + 16 = 17 bytes of
+#   QKD_KEY_IDS starting with count 1;
 #   psk, cert, qkd+dh: a KE payload both ways, group 14, no QKD_KEY_IDS;
 #   qkd+dh: USE_PPK (16435, empty) both ways.
 # A self-check corrupts one captured packet and requires the malformed check
@@ -39,7 +42,8 @@ t0=$(date +%s)
 N3=$BINDIR/ike-n3iwf
 UE=$BINDIR/ike-ue
 CASES=${CASES:-psk/nwu cert/nwu qkd/nwu qkd+dh/nwu psk/rfc7296 cert/rfc7296 \
-qkd/rfc7296 qkd+dh/rfc7296 qkd/nwu/natt qkd+dh/rfc7296/natt}
+qkd/rfc7296 qkd+dh/rfc7296 qkd/nwu/natt qkd+dh/rfc7296/natt qkd-prf/nwu \
+qkd-prf/rfc7296}
 
 for b in "$N3" "$UE"; do
 	[ -x "$b" ] || { nok "tshark: $b not built"; exit 1; }
@@ -168,6 +172,9 @@ for c in $CASES; do
 	mode=${c%%/*}; rest=${c#*/}; prof=${rest%%/*}
 	natt=; extra=
 	case $rest in */natt) natt=1; extra="--force-natt yes" ;; esac
+	# qkd-prf: qkd mode with the prf QKD key schedule (KE 1026, 1 key ID)
+	sched=paper; qke=1025; nids=13
+	[ "$mode" = qkd-prf ] && { mode=qkd; sched=prf; qke=1026; nids=1; }
 	t="$c"
 	ninit=2
 	case $mode in qkd|qkd+dh) ninit=4 ;; esac	# + the COOKIE round trip
@@ -176,11 +183,11 @@ for c in $CASES; do
 	if ! cap_start "$pcap"; then
 		nok "$t: dumpcap did not start: $(tail -n 2 "$TB/dumpcap.err")"; continue
 	fi
-	if ! n3_start "$mode" "$prof"; then
+	if ! n3_start "$mode" "$prof" --qkd-schedule "$sched"; then
 		cap_stop; nok "$t: N3IWF did not start: $(tail -n 2 "$TB/n3.log")"; continue
 	fi
 	# shellcheck disable=SC2086
-	ue_run "$mode" "$prof" $extra
+	ue_run "$mode" "$prof" $extra --qkd-schedule "$sched"
 	rc=$?
 	n3_wait; n3rc=$?
 	cap_stop
@@ -249,7 +256,7 @@ for c in $CASES; do
 	names=$(grep -oE '(Notify Message Type|Transform ID \([A-Za-z-]+\)): .* \([0-9]+\)$' "$pcap.txt" |
 		sed -E 's/^[^:]*: (.*) \(([0-9]+)\)$/\2 \1/' | sort -u)
 	badname=$(printf '%s\n' "$names" | awk '
-		$1 == 1025 || ($1 >= 51000 && $1 <= 51002) {
+		$1 == 1025 || $1 == 1026 || ($1 >= 51000 && $1 <= 51002) {
 			if ($0 !~ / (Private Use|Unknown|RESERVED|Reserved)/) print; next }
 		$1 >= 16435 && $1 <= 16437 { next }	# RFC 8784: tshark 4.0 says RESERVED TO IANA
 		/ (Private Use|Unknown|RESERVED|Reserved|Unassigned)/ { print }' | tr '\n' ';')
@@ -276,7 +283,7 @@ for c in $CASES; do
 		if [ "$mode" = qkd ]; then
 			if has_word "$pl" 34; then nok "$t: IKE_SA_INIT $x has a KE payload"
 			else ok "$t: IKE_SA_INIT $x has no KE payload"; fi
-			check "$t: IKE_SA_INIT $x KE transform" 1025 "$(fld "$l" 10)"
+			check "$t: IKE_SA_INIT $x KE transform" "$qke" "$(fld "$l" 10)"
 		else
 			if has_word "$pl" 34; then ok "$t: IKE_SA_INIT $x has a KE payload"
 			else nok "$t: IKE_SA_INIT $x has no KE payload: [$pl]"; fi
@@ -287,9 +294,9 @@ for c in $CASES; do
 	done
 	if [ "$mode" = qkd ]; then
 		k=$(notify "$(fld "$rs" 11)" 51000)
-		check "$t: IKE_SA_INIT response QKD_KEY_IDS (51000) data length" 209 "${k%%:*}"
-		check "$t: QKD_KEY_IDS count byte" 0d "$(printf '%s' "${k#*:}" | cut -c1-2)"
-		check "$t: QKD_KEY_IDS 209 bytes of hex" 418 "$(printf '%s' "${k#*:}" | tr -d '\n' | wc -c)"
+		check "$t: IKE_SA_INIT response QKD_KEY_IDS (51000) data length" $((1 + 16 * nids)) "${k%%:*}"
+		check "$t: QKD_KEY_IDS count byte" "$(printf %02x $nids)" "$(printf '%s' "${k#*:}" | cut -c1-2)"
+		check "$t: QKD_KEY_IDS $((1 + 16 * nids)) bytes of hex" $((2 + 32 * nids)) "$(printf '%s' "${k#*:}" | tr -d '\n' | wc -c)"
 		r=$(notify "$(fld "$rq" 11)" 51001)
 		check "$t: IKE_SA_INIT request QKD_REQUEST (51001) = sae-b" "5:$(printf sae-b | od -An -tx1 | tr -d ' \n')" "$r"
 	fi

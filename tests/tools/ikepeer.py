@@ -6,6 +6,9 @@ payload (AES-CBC + HMAC-SHA2-256-128, AES-GCM-16) and PSK AUTH. Uses only
 Python's standard library and python3-cryptography (Debian).
 
   ikepeer.py qkd  PORT KMSD_URL CA CERT KEY [aes-cbc|aes-gcm]
+  ikepeer.py qkdprf PORT KMSD_URL CA CERT KEY [aes-cbc|aes-gcm]
+                  (qkd mode's prf schedule: one QKD key as the RFC 7296
+                   shared secret, AUTH keyed by SK_pi / SK_pr)
   ikepeer.py psk  PORT PSK GROUP [aes-cbc|aes-gcm]
   ikepeer.py qkddh PORT PSK GROUP KMSD_URL CA CERT KEY   (RFC 8784 PPK from kmsd B)
   ikepeer.py kdf  DRIVER                   (C driver vs. this file, 2.13/2.14/2.17)
@@ -72,7 +75,7 @@ N_COOKIE = 16390
 N_QKD_KEY_IDS, N_QKD_REQUEST = 51000, 51001
 N_USE_PPK, N_PPK_IDENTITY = 16435, 16436
 N_AUTH_FAILED = 24
-ENCR_CBC, ENCR_GCM, INTEG_SHA256, KE_QKD = 12, 20, 12, 1025
+ENCR_CBC, ENCR_GCM, INTEG_SHA256, KE_QKD, KE_QKD_PRF = 12, 20, 12, 1025, 1026
 
 
 def hdr(spi_i, spi_r, nxt, exch, flags, mid, length):
@@ -262,7 +265,7 @@ class Initiator:
     def init(self, ke_id, extra):
         """IKE_SA_INIT; extra: payloads after Nonce. Returns the response payloads."""
         pls = [(PL_SA, sa_payload(1, b"", self.suite.ike_xfs(ke_id)))]
-        if ke_id != KE_QKD:
+        if ke_id not in (KE_QKD, KE_QKD_PRF):
             self.ke = KE(ke_id)
             pls.append((PL_KE, struct.pack("!HH", ke_id, 0) + self.ke.pub))
         pls.append((PL_NONCE, self.ni))
@@ -295,7 +298,10 @@ class Initiator:
     def dh_keys(self, pl):
         """RFC 7296 2.14 from the DH shared secret."""
         kd = next(b for t, b in pl if t == PL_KE)
-        gir = self.ke.shared(kd[4:])
+        self.secret_keys(self.ke.shared(kd[4:]))
+
+    def secret_keys(self, gir):
+        """RFC 7296 2.14 from a shared secret (g^ir, or the prf schedule's QKD key)."""
         seed = prf(self.ni + self.nr, gir)
         s, a, e = 32, self.suite.alen, self.suite.elen
         km = prf_plus(seed, self.ni + self.nr + self.spi_i + self.spi_r, 3 * s + 2 * a + 2 * e)
@@ -441,6 +447,73 @@ def cmd_qkd(port, kmsd, ca, cert, key, suite_name="aes-cbc"):
            "%s: key 11 as AUTH key: N3IWF answers AUTHENTICATION_FAILED" % t)
 
 
+def auth_answer(ini, secret, t, under):
+    """IKE_AUTH with PSK-style AUTH keyed by secret; the opened response's
+    payloads, or None (a failed check) without one."""
+    resp = ini.auth(secret)
+    if not ok(resp is not None, "%s: N3IWF answers IKE_AUTH under %s" % (t, under)):
+        return None
+    try:
+        return ini.open(resp)
+    except Exception as e:
+        ok(False, "%s: response does not open with SK_er/SK_ar: %s" % (t, e))
+        return None
+
+
+def cmd_qkdprf(port, kmsd, ca, cert, key, suite_name="aes-cbc"):
+    """qkd mode, prf schedule: KE 1026, ONE key ID in QKD_KEY_IDS, the key
+    fetched here at kmsd B and used as the shared secret of RFC 7296 2.14;
+    AUTH is PSK-style keyed by SK_pi (ours) and SK_pr (the N3IWF's)."""
+    suite = Suite(suite_name)
+    t = "qkd-prf/" + suite_name
+    for variant in ("good", "bad-skeyseed", "raw-k-auth"):
+        ini = Initiator(port, suite, 3.0 if variant == "good" else 2.0)
+        pl = ini.init(KE_QKD_PRF, [(PL_N, notify(N_QKD_REQUEST, b"sae-b"))])
+        ids = notifies(pl).get(N_QKD_KEY_IDS)
+        if not ok(ids is not None and len(ids) == 17 and ids[0] == 1 and
+                  not any(tp == PL_KE for tp, _ in pl),
+                  "%s/%s: IKE_SA_INIT response carries 1 key ID, no KE" % (t, variant)):
+            return
+        u = uuid_str(ids[1:17])
+        r = etsi_post(kmsd + "/api/v1/keys/sae-a/dec_keys", {"key_IDs": [{"key_ID": u}]},
+                      ca, cert, key)
+        k = base64.b64decode(r["keys"][0]["key"]) if len(r.get("keys", [])) == 1 else b""
+        if not ok(len(k) == 32, "%s/%s: the one 256-bit key fetched at kmsd B" % (t, variant)):
+            return
+        if variant == "bad-skeyseed":
+            # Nonces swapped in SKEYSEED: every SK_* differs, the N3IWF drops it.
+            ini.ni, ini.nr = ini.nr, ini.ni
+            ini.secret_keys(k)
+            ini.ni, ini.nr = ini.nr, ini.ni
+            ok(ini.auth(ini.sk["pi"]) is None,
+               "%s: SKEYSEED with swapped nonces: N3IWF drops the IKE_AUTH" % t)
+            continue
+        ini.secret_keys(k)
+        if variant == "raw-k-auth":
+            # The QKD key itself as a PSK (the paper's key-12 style): refused.
+            resp = ini.auth(k)
+            rpl = ini.open(resp) if resp else []
+            ok(N_AUTH_FAILED in notifies(rpl),
+               "%s: the raw QKD key as AUTH key: N3IWF answers AUTHENTICATION_FAILED" % t)
+            continue
+        rpl = auth_answer(ini, ini.sk["pi"], t, "prf+ SK_ei/SK_ai")
+        if rpl is None:
+            return
+        ok(N_AUTH_FAILED not in notifies(rpl) and any(tp == PL_AUTH for tp, _ in rpl),
+           "%s: N3IWF accepts our AUTH keyed by SK_pi" % t)
+        ok(ini.peer_auth_ok(rpl, ini.sk["pr"]), "%s: N3IWF's AUTH verifies keyed by SK_pr" % t)
+        ok(not ini.peer_auth_ok(rpl, ini.sk["pi"]), "%s: ... and not keyed by SK_pi" % t)
+        e, a = suite.elen, suite.alen
+        km = prf_plus(ini.sk["d"], ini.ni + ini.nr, 2 * (e + a))
+        print("# fp ike %s child1 %s" % (ike_fp(ini.sk), fp(km[:e], km[e:e + a], km[e + a:2 * e + a],
+                                                              km[2 * e + a:])), flush=True)
+        # K used raw as in the paper's table (SK_ei = K ...) for the self-check.
+        print("# fpwrong ike %s" % ike_fp(dict(zip(("d", "ai", "ar", "ei", "er", "pi", "pr"),
+                                                    qkd_sa_keys([k] * 13, suite)))), flush=True)
+        d = ini.delete()
+        ok(d is not None and ini.open(d) is not None, "%s: Delete answered" % t)
+
+
 def cmd_psk(port, psk, group, suite_name="aes-cbc"):
     suite = Suite(suite_name)
     t = "psk/%s/dh%d" % (suite_name, group)
@@ -456,13 +529,8 @@ def cmd_psk(port, psk, group, suite_name="aes-cbc"):
             resp = ini.auth(psk.encode())
             ok(resp is None, "%s: SKEYSEED with swapped nonces: N3IWF drops the IKE_AUTH" % t)
             continue
-        resp = ini.auth(psk.encode())
-        if not ok(resp is not None, "%s: N3IWF answers IKE_AUTH under our SK_ei/SK_ai" % t):
-            continue
-        try:
-            rpl = ini.open(resp)
-        except Exception as e:
-            ok(False, "%s: response does not open with SK_er/SK_ar: %s" % (t, e))
+        rpl = auth_answer(ini, psk.encode(), t, "our SK_ei/SK_ai")
+        if rpl is None:
             continue
         ok(N_AUTH_FAILED not in notifies(rpl), "%s: N3IWF accepts our PSK AUTH (SK_pi)" % t)
         ok(ini.peer_auth_ok(rpl, psk.encode()), "%s: N3IWF's AUTH verifies (SK_pr)" % t)
@@ -630,6 +698,8 @@ def main():
 def run(cmd, args):
     if cmd == "qkd":
         cmd_qkd(int(args[0]), *args[1:])
+    elif cmd == "qkdprf":
+        cmd_qkdprf(int(args[0]), *args[1:])
     elif cmd == "psk":
         cmd_psk(int(args[0]), args[1], int(args[2]), *args[3:])
     elif cmd == "qkddh":

@@ -28,6 +28,26 @@ struct run {
 	int amf_done, ue_done;
 };
 
+/* amf_handle / usim_handle, and where the procedure stands as one number
+ * from the predicates: 1 keys ready, -1 refused, 0 going on. */
+static int
+amf_h(struct amf *a, const uint8_t *p, size_t n, struct buf *out, int *done)
+{
+	int rc = amf_handle(a, p, n, out);
+
+	*done = amf_failed(a) ? -1 : amf_auth_done(a) ? 1 : 0;
+	return rc;
+}
+
+static int
+ue_h(struct usim *u, const uint8_t *p, size_t n, struct buf *out, int *done)
+{
+	int rc = usim_handle(u, p, n, out);
+
+	*done = usim_failed(u) ? -1 : usim_auth_done(u) ? 1 : 0;
+	return rc;
+}
+
 /* One NAS PDU through an EAP-5G packet, encoded and decoded: *d borrows eap. */
 static void
 eap_carry(uint8_t code, uint8_t id, const struct buf *an, const struct buf *nas,
@@ -57,19 +77,15 @@ finish_registration(struct amf *amf, struct usim *ue, struct buf *up,
     struct buf *down, struct run *r)
 {
 	buf_reset(up);
-	assert_int_equal(usim_handle(ue, down->data, down->len, up,
-			     &r->ue_done),
-	    0);
+	assert_int_equal(ue_h(ue, down->data, down->len, up, &r->ue_done), 0);
 	assert_int_equal(r->ue_done, 1);
 	assert_int_equal(usim_registered(ue), 1);
 	buf_reset(down);
-	assert_int_equal(amf_handle(amf, up->data, up->len, down, &r->amf_done),
-	    0);
+	assert_int_equal(amf_h(amf, up->data, up->len, down, &r->amf_done), 0);
 	assert_int_equal(r->amf_done, 1);
 	assert_int_equal(down->len, 0);
 	/* after the end, nothing more is accepted */
-	assert_int_equal(amf_handle(amf, up->data, up->len, down, &r->amf_done),
-	    -1);
+	assert_int_equal(amf_h(amf, up->data, up->len, down, &r->amf_done), -1);
 }
 
 /*
@@ -99,7 +115,7 @@ run_flow(struct amf *amf, struct usim *ue, struct run *r)
 		    &eap, &d);
 		r->ue_msgs++;
 		buf_reset(&down);
-		rc = amf_handle(amf, d.nas, d.nas_len, &down, &r->amf_done);
+		rc = amf_h(amf, d.nas, d.nas_len, &down, &r->amf_done);
 		if (rc == -1 || r->amf_done != 0) {
 			code = rc == 0 && r->amf_done == 1 ? EAP_CODE_SUCCESS :
 							     EAP_CODE_FAILURE;
@@ -112,7 +128,7 @@ run_flow(struct amf *amf, struct usim *ue, struct run *r)
 		r->nw_msgs++;
 		r->eap_req++;
 		buf_reset(&up);
-		rc = usim_handle(ue, d.nas, d.nas_len, &up, &r->ue_done);
+		rc = ue_h(ue, d.nas, d.nas_len, &up, &r->ue_done);
 		assert_int_equal(rc, 0);
 		if (r->ue_done == -1) {
 			/* the UE still reports why (Authentication Failure) */
@@ -305,7 +321,7 @@ static int
 to_ue(struct fix *f, int *done)
 {
 	buf_reset(&f->up);
-	return usim_handle(f->ue, f->down.data, f->down.len, &f->up, done);
+	return ue_h(f->ue, f->down.data, f->down.len, &f->up, done);
 }
 
 /* UE -> AMF: the AMF handles f->up, its answer replaces f->down. */
@@ -313,7 +329,7 @@ static int
 to_amf(struct fix *f, int *done)
 {
 	buf_reset(&f->down);
-	return amf_handle(f->amf, f->up.data, f->up.len, &f->down, done);
+	return amf_h(f->amf, f->up.data, f->up.len, &f->down, done);
 }
 
 /* Registration Request only once. */
@@ -340,8 +356,7 @@ test_amf_bad_res(void **state)
 	assert_int_equal(to_amf(f, &done), 0);
 	assert_int_equal(done, 0);
 	/* the same Registration Request again is out of sequence */
-	assert_int_equal(amf_handle(f->amf, f->up.data, f->up.len, &f->down,
-			     &done),
+	assert_int_equal(amf_h(f->amf, f->up.data, f->up.len, &f->down, &done),
 	    -1);
 	assert_int_equal(to_ue(f, &done), 0);
 	assert_int_equal(nas_decode(f->up.data, f->up.len, &m), 0);
@@ -364,8 +379,8 @@ assert_prefixes_refused(struct fix *f, const struct buf *pdu, int amf)
 
 	for (size_t n = 0; n < pdu->len; n++)
 		assert_int_equal(amf ?
-			amf_handle(f->amf, pdu->data, n, &f->junk, &done) :
-			usim_handle(f->ue, pdu->data, n, &f->junk, &done),
+			amf_h(f->amf, pdu->data, n, &f->junk, &done) :
+			ue_h(f->ue, pdu->data, n, &f->junk, &done),
 		    -1);
 }
 
@@ -417,14 +432,14 @@ test_amf_bitflips(void **state)
 	assert_non_null(ue = usim_new(&sub));
 	assert_non_null(amf = amf_new(&sub));
 	assert_int_equal(usim_start(ue, &req), 0);
-	assert_int_equal(amf_handle(amf, req.data, req.len, &chal, &done), 0);
+	assert_int_equal(amf_h(amf, req.data, req.len, &chal, &done), 0);
 	amf_free(amf);
 	usim_free(ue);
 	for (size_t bit = 0; bit < 8 * req.len; bit++) {
 		assert_non_null(amf = amf_new(&sub));
 		req.data[bit / 8] ^= (uint8_t)(1u << (bit % 8));
 		buf_reset(&out);
-		rc = amf_handle(amf, req.data, req.len, &out, &done);
+		rc = amf_h(amf, req.data, req.len, &out, &done);
 		assert_true(rc == 0 || rc == -1);
 		assert_true(done <= 0);
 		assert_int_equal(amf_kn3iwf(amf, k), -1);
@@ -437,7 +452,7 @@ test_amf_bitflips(void **state)
 		assert_int_equal(usim_start(ue, &out), 0);
 		chal.data[bit / 8] ^= (uint8_t)(1u << (bit % 8));
 		buf_reset(&out);
-		rc = usim_handle(ue, chal.data, chal.len, &out, &done);
+		rc = ue_h(ue, chal.data, chal.len, &out, &done);
 		assert_true(rc == 0 || rc == -1);
 		assert_true(done <= 0);
 		assert_int_equal(usim_kn3iwf(ue, k), -1);
