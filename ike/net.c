@@ -33,9 +33,14 @@ ike_addr_str(const struct sockaddr_in *a, char *out, size_t cap)
 	snprintf(out, cap, "%s:%u", ip, ntohs(a->sin_port));
 }
 
+/*
+ * reuseport: the socket that receives ESP too (the N3IWF's NAT-T socket,
+ * the UE's one socket) opens an SO_REUSEPORT group that the data plane
+ * joins after it (ike/dp.h: member 0 gets IKE, member 1 ESP).
+ */
 static int
-bind_udp(const struct sockaddr_in *a, struct sockaddr_in *bound, char *err,
-    size_t errlen)
+bind_udp(const struct sockaddr_in *a, bool reuseport, struct sockaddr_in *bound,
+    char *err, size_t errlen)
 {
 	socklen_t sl = sizeof(*bound);
 	char	  as[64];
@@ -48,6 +53,9 @@ bind_udp(const struct sockaddr_in *a, struct sockaddr_in *bound, char *err,
 	}
 	/* The destination address of each datagram (for NAT detection). */
 	if (setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one)) == -1 ||
+	    (reuseport &&
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) ==
+		    -1) ||
 	    bind(fd, (const struct sockaddr *)a, sizeof(*a)) == -1 ||
 	    getsockname(fd, (struct sockaddr *)bound, &sl) == -1) {
 		snprintf(err, errlen, "cannot bind UDP %s: %s", as,
@@ -71,10 +79,11 @@ ike_net_listen(struct ike_net *n, const char *host, uint16_t port,
 		    host);
 		return -1;
 	}
-	if ((n->fd = bind_udp(&a, &n->ike_addr, err, errlen)) == -1)
+	if ((n->fd = bind_udp(&a, false, &n->ike_addr, err, errlen)) == -1)
 		return -1;
 	a.sin_port = htons(natt_port);
-	if ((n->fd_natt = bind_udp(&a, &n->natt_addr, err, errlen)) == -1) {
+	if ((n->fd_natt = bind_udp(&a, true, &n->natt_addr, err, errlen)) ==
+	    -1) {
 		ike_net_close(n);
 		return -1;
 	}
@@ -93,7 +102,7 @@ ike_net_client(struct ike_net *n, const char *local, char *err, size_t errlen)
 		    local);
 		return -1;
 	}
-	if ((n->fd = bind_udp(&a, &n->ike_addr, err, errlen)) == -1)
+	if ((n->fd = bind_udp(&a, true, &n->ike_addr, err, errlen)) == -1)
 		return -1;
 	memset(&n->natt_addr, 0, sizeof(n->natt_addr));
 	return 0;
