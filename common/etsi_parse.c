@@ -91,8 +91,7 @@ check_members(json_t *o, const char *const *known, const char *what, char *err)
 	json_t	   *v;
 	char	    q[QUOTE_MAX + 4];
 
-	json_object_foreach(o, k, v)
-	{
+	json_object_foreach(o, k, v) {
 		size_t i;
 
 		for (i = 0; known[i] != NULL; i++)
@@ -261,8 +260,7 @@ req_slaves(json_t *a, struct etsi_key_req *r, char *err)
 		return 0;
 	if ((r->slaves = calloc(json_array_size(a), sizeof(char *))) == NULL)
 		goto nomem;
-	json_array_foreach(a, i, v)
-	{
+	json_array_foreach(a, i, v) {
 		const char *s = json_string_value(v);
 
 		if (s == NULL) {
@@ -303,8 +301,7 @@ req_ext(json_t *a, const char *name, struct etsi_key_req *r, bool mandatory,
 		snprintf(err, ETSI_ERRLEN, "\"%s\" must be an array", name);
 		return -1;
 	}
-	json_array_foreach(a, i, v)
-	{
+	json_array_foreach(a, i, v) {
 		if (!json_is_object(v)) {
 			snprintf(err, ETSI_ERRLEN,
 			    "\"%s\" entry %zu must be an "
@@ -316,8 +313,7 @@ req_ext(json_t *a, const char *name, struct etsi_key_req *r, bool mandatory,
 			r->n_ext_optional++;
 			continue;
 		}
-		json_object_foreach(v, k, mv)
-		{
+		json_object_foreach(v, k, mv) {
 			char **nv;
 
 			if (r->n_ext_mandatory >= ETSI_MAX_EXT) {
@@ -460,8 +456,10 @@ etsi_keys_parse(const char *js, size_t len, struct etsi_keys *out,
 		snprintf(err, ETSI_ERRLEN, "out of memory");
 		goto done;
 	}
-	json_array_foreach(a, i,
-	    e) if (key_entry(e, i, &out->v[i], err) == -1) goto done;
+	json_array_foreach(a, i, e) {
+		if (key_entry(e, i, &out->v[i], err) == -1)
+			goto done;
+	}
 	rc = 0;
 done:
 	json_decref(o);
@@ -518,8 +516,10 @@ etsi_key_ids_parse(const char *js, size_t len, struct etsi_key_ids *out,
 		snprintf(err, ETSI_ERRLEN, "out of memory");
 		goto done;
 	}
-	json_array_foreach(a, i,
-	    e) if (key_ids_entry(e, i, out->ids[i], err) == -1) goto done;
+	json_array_foreach(a, i, e) {
+		if (key_ids_entry(e, i, out->ids[i], err) == -1)
+			goto done;
+	}
 	rc = 0;
 done:
 	json_decref(o);

@@ -137,8 +137,7 @@ pool_ids_decode(const char *s, size_t len, size_t n,
 	    json_array_size(a) > POOL_ROW_MAX ||
 	    (n != 0 && json_array_size(a) != n))
 		goto done;
-	json_array_foreach(a, i, v)
-	{
+	json_array_foreach(a, i, v) {
 		if (!json_is_string(v) || (l = json_string_length(v)) == 0 ||
 		    l > ETSI_KEY_ID_MAX || strlen(json_string_value(v)) != l)
 			goto done;
