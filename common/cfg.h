@@ -210,12 +210,14 @@ int cfg_build(const struct cfg_table *t, void *cfg, const char *file,
 
 /*
  * A daemon's start: command line, then cfg_build. --help and --help-man
- * print and answer 1, --check-config prints "PROG: config is valid" and
- * answers 1 (exit 0), errors print "PROG: config: MESSAGE" and answer -1;
- * 0: run. cfg is to be freed with t->free() in every case.
+ * print, --check-config prints "PROG: config is valid": 0, and
+ * cfg_cmd_done() says the program exits 0 without running. Errors print
+ * "PROG: config: MESSAGE" and answer -1. cfg is to be freed with
+ * t->free() in every case.
  */
-int cfg_main(const struct cfg_table *t, void *cfg, int argc, char **argv,
-    struct cfg_cmd *cmd);
+bool cfg_cmd_done(const struct cfg_cmd *cmd);
+int  cfg_main(const struct cfg_table *t, void *cfg, int argc, char **argv,
+     struct cfg_cmd *cmd);
 
 /* The --help text, from the table: usage, about, options, every key. */
 void cfg_help(const struct cfg_table *t, FILE *f);

@@ -498,6 +498,12 @@ cfg_build(const struct cfg_table *t, void *cfg, const char *file,
 	return t->finish ? t->finish(cfg, err, errlen) : 0;
 }
 
+bool
+cfg_cmd_done(const struct cfg_cmd *cmd)
+{
+	return cmd->help || cmd->help_man || cmd->check_only;
+}
+
 int
 cfg_main(const struct cfg_table *t, void *cfg, int argc, char **argv,
     struct cfg_cmd *cmd)
@@ -513,7 +519,7 @@ cfg_main(const struct cfg_table *t, void *cfg, int argc, char **argv,
 			cfg_help(t, stdout);
 		else
 			cfg_man(t, stdout);
-		return 1;
+		return 0;
 	}
 	if (cfg_build(t, cfg, cmd->file, cmd, err, sizeof(err)) == -1) {
 		fprintf(stderr, "%s: config: %s\n", t->prog, err);
@@ -521,7 +527,7 @@ cfg_main(const struct cfg_table *t, void *cfg, int argc, char **argv,
 	}
 	if (cmd->check_only) {
 		printf("%s: config is valid\n", t->prog);
-		return 1;
+		return 0;
 	}
 	return 0;
 }

@@ -32,9 +32,10 @@ ike_cli_main(const char *prog, enum ike_role role, int argc, char **argv)
 	int		 ret;
 
 	log_init(prog, LOG_INFO);
-	if ((ret = cfg_main(t, &c, argc, argv, &cmd)) != 0) {
+	if ((ret = cfg_main(t, &c, argc, argv, &cmd)) == -1 ||
+	    cfg_cmd_done(&cmd)) {
 		ikecfg_free(&c);
-		return ret == 1 ? 0 : 2;
+		return ret == -1 ? 2 : 0;
 	}
 	log_init(prog, c.log_level);
 	sec_json_init();

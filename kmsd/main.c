@@ -297,9 +297,10 @@ main(int argc, char **argv)
 	log_init("kmsd", LOG_INFO);
 	if ((r.k.cfg = calloc(1, sizeof(*r.k.cfg))) == NULL)
 		return 1;
-	if ((rc = cfg_main(&kmsd_cfg_table, r.k.cfg, argc, argv, &r.cmd)) !=
-	    0) {
-		ret = rc == 1 ? 0 : 1;
+	if ((rc = cfg_main(&kmsd_cfg_table, r.k.cfg, argc, argv, &r.cmd)) ==
+		-1 ||
+	    cfg_cmd_done(&r.cmd)) {
+		ret = rc == -1 ? 1 : 0;
 		goto done;
 	}
 	daemon_start(r.k.cfg->id, r.k.cfg->log_level, &set);

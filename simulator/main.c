@@ -18,8 +18,9 @@ main(int argc, char **argv)
 	int		  rc, ret = 1;
 
 	log_init("qkd-sim", LOG_INFO);
-	if ((rc = cfg_main(&sim_cfg_table, &c, argc, argv, &cmd)) != 0) {
-		ret = rc == 1 ? 0 : 1;
+	if ((rc = cfg_main(&sim_cfg_table, &c, argc, argv, &cmd)) == -1 ||
+	    cfg_cmd_done(&cmd)) {
+		ret = rc == -1 ? 1 : 0;
 		goto done;
 	}
 	daemon_start(c.id, c.log_level, &set);

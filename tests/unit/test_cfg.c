@@ -525,7 +525,7 @@ test_tab_flags(void **state)
 	unlink(p);
 }
 
-/* cfg_main: 1 for a valid --check-config, -1 for a bad one. */
+/* cfg_main: 0 and done for a valid --check-config, -1 for a bad one. */
 static void
 test_tab_main(void **state)
 {
@@ -536,11 +536,13 @@ test_tab_main(void **state)
 	struct cfg_cmd cmd;
 	struct tcfg    c;
 
-	assert_int_equal(cfg_main(&t_tab, &c, 3, argv1, &cmd), 1);
+	assert_int_equal(cfg_main(&t_tab, &c, 3, argv1, &cmd), 0);
+	assert_true(cfg_cmd_done(&cmd));
 	t_free(&c);
 	assert_int_equal(cfg_main(&t_tab, &c, 5, argv2, &cmd), -1);
 	t_free(&c);
 	assert_int_equal(cfg_main(&t_tab, &c, 3, argv3, &cmd), 0);
+	assert_false(cfg_cmd_done(&cmd));
 	assert_int_equal(c.n, 2);
 	assert_int_equal(c.finished, 1);
 	t_free(&c);
