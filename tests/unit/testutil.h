@@ -1,6 +1,6 @@
 /*
- * Small helpers shared by the unit tests: a scratch directory and the key
- * ID list of a key container. Include after <cmocka.h>. Static inline, so
+ * Small helpers shared by the unit tests: a scratch file or directory and
+ * the key ID list of a key container. Include after <cmocka.h>. Static inline, so
  * a test that uses only some of them builds without warnings.
  */
 #ifndef TESTS_UNIT_TESTUTIL_H
@@ -8,8 +8,27 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "common/etsi.h"
+
+/*
+ * The file /tmp/NAME.PID.ini with text (a static path, valid until the
+ * next call; the caller unlinks it).
+ */
+static inline char *
+testutil_write_tmp(const char *name, const char *text)
+{
+	static char path[128];
+	FILE	   *f;
+
+	snprintf(path, sizeof(path), "/tmp/%s.%d.ini", name, (int)getpid());
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
 
 /* A fresh directory /tmp/NAME.XXXXXX in dir[cap]; 0, or -1. */
 static inline int
