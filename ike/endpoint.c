@@ -610,6 +610,8 @@ ike_ep_established(struct ike_ep *ep, struct ike_sa *sa)
 	    (double)sa->st.child_ns / 1e6, sa->ppk_used ? ", PPK used" : "");
 	ike_csv_write(&ep->csv, &sa->st);
 	ep->done++;
+	for (size_t i = 0; ep->hooks.installed != NULL && i < sa->nchild; i++)
+		ep->hooks.installed(ep->hooks.ctx, sa, &sa->child[i]);
 }
 
 void
