@@ -599,10 +599,20 @@ rk_send(struct ike_ep *ep, struct ike_sa *sa, enum rk_kind kind, size_t idx)
 	return 0;
 }
 
+/* After a refusal: again in rekey_retry_s, or sooner, before a hard end. */
 void
 rk_retry_later(struct ike_ep *ep, struct ike_rk *rk)
 {
-	rk->retry = time_mono_ns() + (uint64_t)ep->cfg->rekey_retry_s * NS;
+	uint64_t now = time_mono_ns(),
+		 d = (uint64_t)ep->cfg->rekey_retry_s * NS;
+	uint64_t hard = rk->ike_hard;
+
+	for (size_t i = 0; i < IKE_SA_CHILD_MAX; i++)
+		if (rk->ch_hard[i] < hard)
+			hard = rk->ch_hard[i];
+	if (hard > now && (hard - now) / 3 < d)
+		d = (hard - now) / 3;
+	rk->retry = now + d;
 }
 
 /* Starts a rekey (N3IWF in qkd: draws its key first). */

@@ -116,3 +116,36 @@ for mode in psk qkd; do
 	check "$t: the same redundant Child SAs on both sides" "$ru" "$rn"
 	[ "$mode" = qkd ] && qkd_keys "$t" "$a0" "$b0"
 done
+
+# kmsd A cannot serve (stopped 5 s, longer than the N3IWF's 3 s kmsd timeout):
+# the UE's rekeys parked at the N3IWF get TEMPORARY_FAILURE, the UE tries
+# again, and once kmsd A is back rekeys go on, each with a fresh key; no
+# hard lifetime is reached, and kmsd A served exactly the keys used.
+t="qkd/nwu kmsd A stopped"
+KPID=$(cat "$TB/kmsd-a.pid")
+a0=$(served "$KMSD_A_OPS" enc_keys); b0=$(served "$KMSD_B_OPS" dec_keys)
+n3_start qkd nwu --child-soft 60 --ike-soft 60
+HOLD=16
+( sleep 5; kill -STOP "$KPID"; sleep 5; kill -CONT "$KPID" ) &
+SPID=$!
+ue_hold qkd nwu --child-soft 2 --child-hard 40 --ike-soft 60
+rc=$?
+wait "$SPID"
+n3_stop
+common_checks "$t" qkd nwu "$rc"
+tf() { sed -n 's/.*rekey stats: .*temp_fail=\([0-9]*\).*/\1/p' "$1" | tail -n 1; }
+[ "$(tf "$TB/n3.log")" -ge 1 ] && ok "$t: the N3IWF answered TEMPORARY_FAILURE ($(tf "$TB/n3.log"))" ||
+	nok "$t: no TEMPORARY_FAILURE from the N3IWF: [$(tf "$TB/n3.log")]"
+check "$t: the UE got as many TEMPORARY_FAILUREs" "$(tf "$TB/n3.log")" "$(tf "$TB/ue.log")"
+check_match "$t: the UE's rekeys go on after kmsd A is back" \
+	'started by the UE' "$(sed -n '/TEMPORARY_FAILURE/,$p' "$TB/ue.log" | grep 'Child SA rekeyed')"
+# A call that timed out may still be served once kmsd A runs again: that key
+# is lost (never used), at most one per failed draw.
+x=$(sed -n 's/.*rekey stats: .*qkd_keys=\([0-9]*\).*/\1/p' "$TB/n3.log" | tail -n 1)
+fails=$(sed -n 's/.*stats: .*draw_fail=\([0-9]*\).*/\1/p' "$TB/n3.log" | tail -n 1)
+da=$(($(served "$KMSD_A_OPS" enc_keys) - a0))
+[ "$da" -ge $((13 + x)) ] && [ "$da" -le $((13 + x + fails)) ] &&
+	ok "$t: kmsd A served $da keys: 13 + $x rekeys (+ at most $fails timed out)" ||
+	nok "$t: kmsd A served [$da] keys for 13 + $x rekeys, $fails failed draws"
+check "$t: kmsd B dec_keys served 13 + 1 per rekey" "$((13 + x))" "$(($(served "$KMSD_B_OPS" dec_keys) - b0))"
+[ "${x:-0}" -ge 4 ] && ok "$t: $x fresh QKD keys for rekeys" || nok "$t: only [$x] fresh QKD keys"
