@@ -149,3 +149,22 @@ da=$(($(served "$KMSD_A_OPS" enc_keys) - a0))
 	nok "$t: kmsd A served [$da] keys for 13 + $x rekeys, $fails failed draws"
 check "$t: kmsd B dec_keys served 13 + 1 per rekey" "$((13 + x))" "$(($(served "$KMSD_B_OPS" dec_keys) - b0))"
 [ "${x:-0}" -ge 4 ] && ok "$t: $x fresh QKD keys for rekeys" || nok "$t: only [$x] fresh QKD keys"
+
+# --hold 0: until SIGTERM, then the UE deletes the IKE SA it holds (the one
+# its rekeys led to) and exits 0; the N3IWF is left with no IKE SA.
+t="psk/nwu hold until SIGTERM"
+n3_start psk nwu --child-soft 1 --ike-soft 3
+HOLD=0
+ue_hold psk nwu --child-soft 1 --ike-soft 3 &
+UPID=$!
+sleep 5
+# SIGTERM to timeout(1), which passes it to ike-ue and returns its status.
+kill -TERM "$(pgrep -P "$UPID")"; wait "$UPID"; rc=$?
+sleep 0.3
+kill -USR1 "$N3PID"; sleep 0.3
+check "$t: ike-ue exit code" 0 "$rc"
+check_match "$t: the N3IWF has no IKE SA left" 'sas=0$' "$(grep 'stats: init' "$TB/n3.log" | tail -n 1)"
+check "$t: the N3IWF saw the Delete of the Child SAs the UE held" \
+	"$(inuse "$TB/ue.log")" "$(sed -n 's/.*IKE SA deleted by the peer: .* in use:\([^;]*\);.*/\1/p' "$TB/n3.log" | tail -n 1)"
+[ "$(grep -c 'IKE SA rekeyed' "$TB/ue.log")" -ge 1 ] && ok "$t: after an IKE SA rekey" || nok "$t: no IKE SA rekey"
+n3_stop
