@@ -94,7 +94,8 @@ struct ike_rekey_stats {
 	unsigned long collisions, redundant; /* collisions, SAs deleted */
 	unsigned long temp_fail;	     /* TEMPORARY_FAILURE sent + got */
 	unsigned long qkd_keys;		     /* fresh QKD keys used */
-	unsigned long expired;		     /* hard lifetimes reached */
+	unsigned long qkd_drawn; /* N3IWF: drawn (used, or wiped unused) */
+	unsigned long expired;	 /* hard lifetimes reached */
 };
 
 struct ike_ep {

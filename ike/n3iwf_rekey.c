@@ -62,6 +62,7 @@ n3iwf_rekey_done(struct n3 *n, struct ike_kmsq_job *j)
 	struct ike_qkd_keys *k = NULL;
 
 	if (j->rc == 0) {
+		n->ep.rks.qkd_drawn++;
 		k = j->keys; /* the rekey takes it, or it goes back */
 		j->keys = NULL;
 	} else {

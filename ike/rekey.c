@@ -955,7 +955,7 @@ ike_rekey_stats_log(const struct ike_ep *ep)
 
 	log_info("rekey stats: child=%lu child_ours=%lu ike=%lu ike_ours=%lu "
 		 "collisions=%lu redundant=%lu temp_fail=%lu qkd_keys=%lu "
-		 "expired=%lu",
+		 "qkd_drawn=%lu expired=%lu",
 	    s->child, s->child_ours, s->ike, s->ike_ours, s->collisions,
-	    s->redundant, s->temp_fail, s->qkd_keys, s->expired);
+	    s->redundant, s->temp_fail, s->qkd_keys, s->qkd_drawn, s->expired);
 }
