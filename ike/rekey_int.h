@@ -1,6 +1,7 @@
 /*
- * What the two rekey files share: ike/rekey.c (lifetimes, our own rekeys
- * and their responses, collisions, Deletes we send) and ike/rekey_peer.c
+ * What the rekey files share: ike/rekey_sa.c (state, lifetimes, keys,
+ * Child SA slots, new IKE SAs), ike/rekey.c (timers, our own rekeys and
+ * their responses, collisions, Deletes we send) and ike/rekey_peer.c
  * (the peer's CREATE_CHILD_SA and INFORMATIONAL, the N3IWF's parked
  * request waiting for its QKD key). Not for other modules: ike/rekey.h.
  */
@@ -64,7 +65,7 @@ struct ike_rk {
 	size_t	      nold;
 };
 
-/* ike/rekey.c */
+/* ike/rekey_sa.c */
 struct ike_rk *rk_get(struct ike_ep *ep, struct ike_sa *sa);
 bool	       rk_is_ue(const struct ike_ep *ep);
 bool	       rk_qkd(const struct ike_ep *ep);
@@ -97,6 +98,11 @@ rk_new_sa(struct ike_ep *ep, struct ike_sa *old, const struct rk_new *x,
 void rk_move(struct ike_ep *ep, struct ike_sa *from, struct ike_sa *to);
 void rk_log_ike(struct ike_ep *ep, const struct ike_sa *old,
     const struct ike_sa *n, bool ours);
+void rk_new_clear(struct rk_new *x);
+void rk_out_clear(struct ike_rk *rk);
+void rk_old_remove(struct ike_ep *ep, struct ike_sa *sa, size_t i);
+
+/* ike/rekey.c */
 int
 rk_send(struct ike_ep *ep, struct ike_sa *sa, enum rk_kind kind, size_t idx);
 void rk_retry_later(struct ike_ep *ep, struct ike_rk *rk);

@@ -42,7 +42,7 @@ cnt() { grep -c "$1" "$2"; }
 fps() { grep -o '(rekeyed) keys sha256-fp=[0-9a-f]*' "$1" | sort; }
 inuse() { sed -n 's/.*Child SA(s) in use:\([^;]*\);.*/\1/p' "$1" | tail -n 1; }
 # rekeys_on LOG: the rekey stats line's counters as "child ike ours_c ours_i coll"
-stats() { sed -n 's/.*rekey stats: child=\([0-9]*\) child_ours=\([0-9]*\) ike=\([0-9]*\) ike_ours=\([0-9]*\) collisions=\([0-9]*\).*/\1 \3 \2 \4 \5/p' "$1" | tail -n 1; }
+stats() { sed -n 's/.*rekey counters: child=\([0-9]*\) child_ours=\([0-9]*\) ike=\([0-9]*\) ike_ours=\([0-9]*\) collisions=\([0-9]*\).*/\1 \3 \2 \4 \5/p' "$1" | tail -n 1; }
 
 common_checks() {	# TITLE MODE PROFILE UE_RC
 	t=$1; nch=1; [ "$3" = nwu ] && nch=2
@@ -58,7 +58,7 @@ common_checks() {	# TITLE MODE PROFILE UE_RC
 	if grep -q 'hard lifetime reached' "$TB/ue.log" "$TB/n3.log"; then nok "$t: a hard lifetime was reached"; fi
 }
 
-rkstat() { sed -n "s/.*rekey stats: .*$1=\\([0-9]*\\).*/\\1/p" "$2" | tail -n 1; }
+rkstat() { sed -n "s/.*rekey counters: .*$1=\\([0-9]*\\).*/\\1/p" "$2" | tail -n 1; }
 # qkd_keys TITLE BEFORE_A BEFORE_B [collide]: keys taken at the servers vs
 # the rekeys. kmsd A hands out what the N3IWF drew (13, then 1 per rekey
 # exchange it drew for), kmsd B what the UE fetched (13, then 1 per rekey);
@@ -141,7 +141,7 @@ rc=$?
 wait "$SPID"
 n3_stop
 common_checks "$t" qkd nwu "$rc"
-tf() { sed -n 's/.*rekey stats: .*temp_fail=\([0-9]*\).*/\1/p' "$1" | tail -n 1; }
+tf() { sed -n 's/.*rekey counters: .*temp_fail=\([0-9]*\).*/\1/p' "$1" | tail -n 1; }
 [ "$(tf "$TB/n3.log")" -ge 1 ] && ok "$t: the N3IWF answered TEMPORARY_FAILURE ($(tf "$TB/n3.log"))" ||
 	nok "$t: no TEMPORARY_FAILURE from the N3IWF: [$(tf "$TB/n3.log")]"
 check "$t: the UE got as many TEMPORARY_FAILUREs" "$(tf "$TB/n3.log")" "$(tf "$TB/ue.log")"
