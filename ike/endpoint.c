@@ -612,6 +612,8 @@ ike_ep_established(struct ike_ep *ep, struct ike_sa *sa)
 	    c->mode == IKE_MODE_QKD ? ike_qkd_sched_label(c) : "");
 	ike_csv_write(&ep->csv, &sa->st);
 	ep->done++;
+	for (size_t i = 0; ep->hooks.installed != NULL && i < sa->nchild; i++)
+		ep->hooks.installed(ep->hooks.ctx, sa, &sa->child[i]);
 }
 
 void

@@ -93,6 +93,19 @@ struct ikecfg {
 	char		 *csv;		/* per-connection CSV */
 	char		 *csv_msgs;	/* per-message CSV */
 	char		 *ready_file;	/* N3IWF: port= written when up */
+
+	/* lifetimes and rekeying (ike/rekey.c); hard 0: soft + 10% */
+	unsigned hold_s;       /* UE: keep the IKE SA up (0: until SIGTERM) */
+	int	 hold_set;     /* hold_s was given (else connect, delete) */
+	unsigned ike_soft_s;   /* IKE SA: rekey after */
+	unsigned ike_hard_s;   /* IKE SA: delete after */
+	unsigned child_soft_s; /* Child SA: rekey after */
+	unsigned child_hard_s; /* Child SA: delete after */
+	uint64_t child_soft_bytes, child_hard_bytes; /* 0: no limit */
+	uint64_t child_soft_pkts, child_hard_pkts;   /* 0: no limit */
+	unsigned rekey_jitter;	/* percent taken off soft lifetimes */
+	unsigned rekey_retry_s; /* after TEMPORARY_FAILURE */
+	int	 child_pfs;	/* psk/cert: DH in Child SA rekeys */
 };
 
 /* The settings of each program (cfg_main() reads them). */

@@ -35,6 +35,7 @@
 #include "ike/proposal.h"
 #include "ike/qkd.h"
 #include "ike/ratelimit.h"
+#include "ike/rekey.h"
 #include "ike/sa.h"
 
 #define N3_COOKIE_LEN IKE_PRF_LEN
@@ -323,7 +324,9 @@ n3_kms_drain(struct n3 *n)
 			n->stats.draws++;
 			n->stats.keys_drawn += j->n;
 		}
-		if (j->dec)
+		if (j->rekey)
+			n3iwf_rekey_done(n, j);
+		else if (j->dec)
 			n3iwf_ppk_done(n, j);
 		else
 			n3_kms_done(n, j);
@@ -480,6 +483,8 @@ n3_timers(struct n3 *n)
 		}
 		if (w < wait)
 			wait = w;
+		if ((w = ike_rekey_tick(&n->ep, sa)) < wait)
+			wait = w;
 		if (sa->state < SA_ESTABLISHED &&
 		    now - sa->t_created >
 			(uint64_t)n->ep.cfg->half_open_ms * 1000000u) {
@@ -543,6 +548,7 @@ n3_setup(struct n3 *n, const struct ikecfg *c, volatile sig_atomic_t *stop,
 	}
 	ike_tb_init(&n->tb_all, &c->budget_all, time_mono_ns());
 	n->refuse_log.interval_ns = 1000000000u;
+	n3iwf_rekey_setup(n);
 	return ike_ep_bind(&n->ep, err, errlen);
 }
 
@@ -584,6 +590,7 @@ n3_stats_log(const struct n3 *n)
 	    s->over_src, s->over_sae, s->over_all, s->queue_full, s->draws,
 	    s->keys_drawn, s->draw_fail, s->keys_wiped,
 	    ike_ep_half_open(&n->ep), n->ep.nsa);
+	ike_rekey_stats_log(&n->ep);
 }
 
 /* The loop: timers, one event, counters on SIGUSR1; Delete all at the end. */

@@ -29,6 +29,7 @@
 #include "ike/pld.h"
 #include "ike/proposal.h"
 #include "ike/qkd.h"
+#include "ike/rekey.h"
 #include "ike/sa.h"
 
 /* ---- IKE_AUTH ---- */
@@ -571,8 +572,9 @@ n3iwf_request(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 		else
 			n3_auth_final(n, sa, m);
 		return;
+	case IKE_CREATE_CHILD_SA: ike_rekey_request(&n->ep, sa, m); return;
 	case IKE_INFORMATIONAL:
-		if (ike_ep_informational(&n->ep, sa, m)) {
+		if (ike_rekey_informational(&n->ep, sa, m)) {
 			log_debug("IKE SA deleted by the UE");
 			if (sa->state != SA_ESTABLISHED)
 				ike_ep_csv_failed(&n->ep, sa);
@@ -589,6 +591,8 @@ n3iwf_request(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 void
 n3iwf_response(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 {
+	if (ike_rekey_response(&n->ep, sa, m))
+		return;
 	if (sa->xc.req_exchange == IKE_CREATE_CHILD_SA && sa->state == SA_CHILD)
 		n3_child_done(n, sa, m);
 	else if (sa->xc.req_exchange == IKE_INFORMATIONAL &&

@@ -61,4 +61,13 @@ void n3iwf_ppk_done(struct n3 *n, struct ike_kmsq_job *j);
  */
 int  n3iwf_create_child(struct n3 *n, struct ike_sa *sa);
 
+/*
+ * ike/n3iwf_rekey.c. The rekeys' fresh QKD keys (qkd mode): set up the
+ * endpoint's rk_ops (draw: ONE enc_keys {1} through kmsq, within the
+ * budgets); a finished rekey job goes to ike_rekey_qkd_done(), or is
+ * wiped when no rekey wants it any more.
+ */
+void n3iwf_rekey_setup(struct n3 *n);
+void n3iwf_rekey_done(struct n3 *n, struct ike_kmsq_job *j);
+
 #endif

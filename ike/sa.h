@@ -26,6 +26,7 @@
 
 struct amf;
 struct usim;
+struct ike_rk;
 
 #define IKE_NONCE_LEN	 32 /* the nonces we send */
 #define IKE_SA_CHILD_MAX 2
@@ -89,6 +90,7 @@ struct ike_sa {
 	int  ppk_used;
 
 	struct ike_xchg xc;
+	struct ike_rk  *rk; /* lifetimes and rekeys (ike/rekey.c) */
 
 	/* 5G and IKE_AUTH progress */
 	struct amf	    *amf;  /* N3IWF */

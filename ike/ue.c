@@ -506,6 +506,8 @@ ue_connect(struct ue *u, unsigned idx)
 		sa->st.child_ns = ike_sa_lap(sa);
 	}
 	ike_ep_established(&u->ep, sa);
+	if (c->hold_set)
+		return ue_hold(u); /* sa may be rekeyed away meanwhile */
 	ue_delete(u, sa);
 	ret = 0;
 done:
@@ -533,6 +535,7 @@ ue_setup(struct ue *u, const struct ikecfg *c, volatile sig_atomic_t *stop,
 	if (ike_mode_has_qkd(c->mode) &&
 	    (u->qkd = ike_qkd_open(c, err, errlen)) == NULL)
 		return -1;
+	ue_rekey_setup(u);
 	return ike_ep_bind(&u->ep, err, errlen);
 }
 

@@ -38,6 +38,14 @@ int	    ue_exchange(struct ue *u, struct ike_sa *sa, uint8_t exchange,
 /* ike/ue.c. The first error notify in a response: its name, or NULL. */
 const char *ue_error_notify(const struct ike_pld *p, uint16_t *type);
 
+/*
+ * ike/ue_loop.c. ue_hold: the IKE SA kept (rekeyed) until cfg hold_s or
+ * SIGTERM, then deleted; the table is empty after; 0 or -1. ue_rekey_setup:
+ * the rekeys' QKD key fetch (qkd mode).
+ */
+int  ue_hold(struct ue *u);
+void ue_rekey_setup(struct ue *u);
+
 /* ike/ue_auth.c. IKE_AUTH up to the signalling Child SA; 0 or -1. */
 int ue_auth_nwu(struct ue *u, struct ike_sa *sa);
 int ue_auth_rfc(struct ue *u, struct ike_sa *sa);
