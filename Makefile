@@ -130,7 +130,8 @@ fresh-test:
 # fails on any crash, leak, hang or sanitizer report (fuzz/README.md).
 FUZZ_TARGETS   := ike etsi_req etsi_resp upstream cfg_kmsd cfg_sim cfg_ike nas esp
 FUZZ_ike       := ike/ikev2.c ike/pld.c ike/pld_build.c ike/pld_sa.c ike/msg.c \
-		  ike/crypto.c ike/crypto_ke.c ike/crypto_auth.c common/buf.c common/log.c
+		  ike/crypto.c ike/crypto_ke.c ike/crypto_auth.c ike/proposal.c \
+		  ike/ikecfg.c ike/ratelimit.c $(COMMON_SRC)
 FUZZ_etsi_req  := fuzz/fuzz.c $(COMMON_SRC)
 FUZZ_etsi_resp := fuzz/fuzz.c $(COMMON_SRC) kmsclient/kmsclient.c
 FUZZ_upstream  := $(FUZZ_etsi_resp) kmsd/upstream.c kmsd/metrics.c

@@ -10,6 +10,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -42,7 +43,8 @@ struct opts {
 	size_t	    nconns;
 	unsigned    duration_s, warmup_s, number, size;
 	uint64_t    max_calls; /* per phase, all threads; 0 = none */
-	int	    enc_only;
+	bool	    enc_only;
+	bool	    help; /* --help was asked for (and printed) */
 };
 
 /* Key ID sets: `n` sets of `number` IDs of ID_LEN chars each, back to back. */
@@ -104,7 +106,8 @@ struct summary {
 /* Set by SIGINT/SIGTERM: every phase ends early. */
 extern atomic_int bench_stop;
 
-/* opts.c: 0 to run, 1 after --help (printed), -1 on a bad option (logged). */
+/* opts.c: 0 to run (o->help: --help printed, do not run), -1 on a bad
+ * option (logged). */
 int bench_opts_parse(struct opts *o, int argc, char **argv);
 
 /* worker.c: one thread of a phase (pthread start routine; arg: its worker). */

@@ -227,9 +227,9 @@ main(int argc, char **argv)
 		log_err("curl_global_init failed");
 		return 1;
 	}
-	if ((rc = bench_opts_parse(&o, argc, argv)) != 0) {
+	if ((rc = bench_opts_parse(&o, argc, argv)) == -1 || o.help) {
 		curl_global_cleanup();
-		return rc == 1 ? 0 : 1;
+		return rc == -1 ? 1 : 0;
 	}
 	sec_json_init();
 	signals_init();

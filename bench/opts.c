@@ -245,7 +245,7 @@ static const struct option long_opts[] = {
 	{ NULL, 0, NULL, 0 },
 };
 
-/* Options that take a number; 0 done, -1 bad value, 1 not one of these. */
+/* Options that take a number (NUM_OPTS); 0 done, -1 bad value. */
 static int
 parse_num_opt(struct opts *o, int ch, const char *arg)
 {
@@ -269,24 +269,28 @@ parse_num_opt(struct opts *o, int ch, const char *arg)
 		    arg);
 		return -1;
 	}
-	return 1;
+	return 0;
 }
 
-/* 0: run, 1: help shown, -1: error. */
+/* 0: run (or o->help: --help shown), -1: error. */
 int
 bench_opts_parse(struct opts *o, int argc, char **argv)
 {
-	int ch, rc;
+	int ch;
 
 	opts_defaults(o);
 	while ((ch = getopt_long(argc, argv, "c:d:n:s:h", long_opts, NULL)) !=
 	    -1) {
-		if ((rc = parse_num_opt(o, ch, optarg)) <= 0) {
-			if (rc == -1)
-				return -1;
-			continue;
-		}
 		switch (ch) {
+		case 'c':
+		case 'd':
+		case 'n':
+		case 's':
+		case O_WARMUP:
+		case O_CALLS:
+			if (parse_num_opt(o, ch, optarg) == -1)
+				return -1;
+			break;
 		case O_URL_A: o->url_a = optarg; break;
 		case O_URL_B: o->url_b = optarg; break;
 		case O_CA: o->ca = optarg; break;
@@ -296,9 +300,12 @@ bench_opts_parse(struct opts *o, int argc, char **argv)
 		case O_KEY_B: o->key_b = optarg; break;
 		case O_MASTER: o->master = optarg; break;
 		case O_SLAVE: o->slave = optarg; break;
-		case O_ENC_ONLY: o->enc_only = 1; break;
+		case O_ENC_ONLY: o->enc_only = true; break;
 		case O_PREFIX: o->prefix = optarg; break;
-		case 'h': usage(stdout); return 1;
+		case 'h':
+			usage(stdout);
+			o->help = true;
+			return 0;
 		default: usage(stderr); return -1;
 		}
 	}

@@ -164,12 +164,15 @@ struct cfg_table {
 	void (*init)(void *cfg);    /* zero it (before the defaults) */
 	int (*finish)(void *cfg, char *err, size_t errlen);
 	void (*free)(void *cfg);
-	/* [NAME ARG] sections: the struct the "NAME *" opts write into. */
+	/* [NAME ARG] sections: the struct the "NAME *" opts write into;
+	 * *fresh when it is made now (the layer then sets its defaults). */
 	void *(*instance)(void *cfg, const char *name, const char *arg,
-	    char *err, size_t errlen);
+	    bool *fresh, char *err, size_t errlen);
 };
 
-/* init, then every default. */
+/* init, then every default of the config's own sections (an instance's
+ * are set when it is made); a default is not a setting: it marks nothing
+ * seen. */
 int
 cfg_defaults(const struct cfg_table *t, void *cfg, char *err, size_t errlen);
 /* One "[section] key = value", as from the file. Keys of other roles in

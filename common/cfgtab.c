@@ -142,10 +142,11 @@ set_string(const struct cfg_opt *o, char **dst, const char *v, char *err,
 	return cfg_str(dst, v);
 }
 
-/* One value into base (the config, or a section's instance). */
+/* One value into base (the config, or a section's instance); a user's
+ * (not a default) marks the option seen. */
 static int
 set_value(const struct cfg_opt *o, void *base, const char *key, const char *v,
-    char *err, size_t errlen)
+    bool user, char *err, size_t errlen)
 {
 	const struct cfg_name *nm;
 	void		      *dst = field(base, o->off);
@@ -179,7 +180,7 @@ set_value(const struct cfg_opt *o, void *base, const char *key, const char *v,
 		break;
 	case CFG_CUSTOM: rc = o->set(base, o, key, v, err, errlen); break;
 	}
-	if (rc == 0 && o->seen)
+	if (rc == 0 && o->seen && user)
 		*(int *)field(base, o->seen - 1) = 1;
 	return rc;
 }
@@ -208,6 +209,9 @@ sect_match(const char *pat, const char *section, const char **arg)
 	return strcmp(pat, section) == 0;
 }
 
+static int defaults(const struct cfg_table *t, const char *sect, void *base,
+    char *err, size_t errlen);
+
 int
 cfg_set(const struct cfg_table *t, void *cfg, const char *section,
     const char *key, const char *value, char *err, size_t errlen)
@@ -215,7 +219,7 @@ cfg_set(const struct cfg_table *t, void *cfg, const char *section,
 	const struct cfg_opt *o = NULL;
 	const char	     *arg = NULL;
 	void		     *base = cfg;
-	bool		      known = false;
+	bool		      known = false, fresh = false;
 	int		      rc;
 
 	err[0] = '\0';
@@ -250,15 +254,46 @@ cfg_set(const struct cfg_table *t, void *cfg, const char *section,
 
 		snprintf(name, sizeof(name), "%.*s", (int)(arg - section - 1),
 		    section);
-		if ((base = t->instance(cfg, name, arg, err, errlen)) == NULL)
+		if ((base = t->instance(cfg, name, arg, &fresh, err, errlen)) ==
+			NULL ||
+		    (fresh && defaults(t, o->sect, base, err, errlen) == -1))
 			rc = -1;
 		else
-			rc = set_value(o, base, key, value, err, errlen);
+			rc = set_value(o, base, key, value, true, err, errlen);
 	} else
-		rc = set_value(o, base, key, value, err, errlen);
+		rc = set_value(o, base, key, value, true, err, errlen);
 	if (rc == -1 && err[0] == '\0')
 		snprintf(err, errlen, "out of memory");
 	return rc;
+}
+
+/*
+ * The defaults of the opts of section sect into base: the config's own
+ * sections (sect NULL) or one [NAME ARG] instance (sect "NAME *", when it
+ * is made). Through the setters: a default outside its range is an error.
+ */
+static int
+defaults(const struct cfg_table *t, const char *sect, void *base, char *err,
+    size_t errlen)
+{
+	for (size_t i = 0; i < t->nopts; i++) {
+		const struct cfg_opt *o = &t->opts[i];
+
+		if (o->def == NULL || !cfg_opt_applies(t, o) ||
+		    (sect == NULL ? sect_is_instance(o->sect) :
+				    strcmp(o->sect, sect) != 0))
+			continue;
+		err[0] = '\0';
+		if (set_value(o, base, o->key, o->def, false, err, errlen) ==
+		    -1) {
+			if (err[0] == '\0')
+				snprintf(err, errlen, "out of memory");
+			err_cat(err, errlen, " (the default of [%s] %s)",
+			    o->sect, o->key);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 int
@@ -266,19 +301,7 @@ cfg_defaults(const struct cfg_table *t, void *cfg, char *err, size_t errlen)
 {
 	if (t->init)
 		t->init(cfg);
-	for (size_t i = 0; i < t->nopts; i++) {
-		const struct cfg_opt *o = &t->opts[i];
-
-		if (o->def == NULL || !cfg_opt_applies(t, o))
-			continue;
-		err[0] = '\0';
-		if (set_value(o, cfg, o->key, o->def, err, errlen) == -1) {
-			if (err[0] == '\0')
-				snprintf(err, errlen, "out of memory");
-			return -1;
-		}
-	}
-	return 0;
+	return defaults(t, NULL, cfg, err, errlen);
 }
 
 static void
@@ -449,7 +472,7 @@ cmd_apply(const struct cfg_table *t, void *cfg, const struct cfg_cmd *cmd,
 			continue;
 		f = map[idx];
 		err[0] = '\0';
-		if (set_value(f, cfg, f->key, optarg, err, errlen) == 0)
+		if (set_value(f, cfg, f->key, optarg, true, err, errlen) == 0)
 			continue;
 		if (err[0] == '\0')
 			snprintf(err, errlen, "out of memory");

@@ -10,6 +10,25 @@
 #include "common/daemon.h"
 #include "common/log.h"
 
+struct httpd_cfg
+daemon_api_cfg(const char *host, uint16_t port, const char *cert,
+    const char *key, const char *ca, size_t max_body,
+    const struct httpd_limits *lim)
+{
+	struct httpd_cfg hc;
+
+	memset(&hc, 0, sizeof(hc));
+	hc.host = host;
+	hc.port = port;
+	hc.cert_file = cert;
+	hc.key_file = key;
+	hc.ca_file = ca;
+	hc.max_body = max_body;
+	hc.lim = *lim;
+	hc.name = "api";
+	return hc;
+}
+
 void
 daemon_start(const char *name, const char *level, sigset_t *set)
 {

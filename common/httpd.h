@@ -62,8 +62,9 @@ struct httpd_limits {
 
 /*
  * Config setter for the limits, shared by the daemons' config files:
- * max_conns, max_conns_per_ip, handshake_timeout_s, idle_timeout_s.
- * 1 if name is none of these, 0 when set, -1 with a message in err.
+ * max_conns, max_conns_per_ip, handshake_timeout_s, idle_timeout_s, with
+ * the ranges of CFG_HTTPD_LIMITS (common/cfg.h). 0 when set, -1 with a
+ * message in err (a bad value, or a name that is none of these).
  */
 int httpd_limits_set(struct httpd_limits *l, const char *name,
     const char *value, char *err, size_t errlen);

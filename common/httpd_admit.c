@@ -17,22 +17,33 @@
 #define HTTPD_REPORT_S	 10   /* shedding summary period */
 #define HTTPD_STALE_MS	 1000 /* see httpd_swap_ok */
 
+/* The daemons' config rows are the one source of the limits' keys and
+ * ranges: httpd_limits_set reads the same rows, over a struct httpd_limits. */
+struct lim_cfg {
+	struct httpd_limits l;
+};
+static const struct cfg_opt lim_opts[] = {
+	CFG_HTTPD_LIMITS("", struct lim_cfg, l),
+};
+
 int
 httpd_limits_set(struct httpd_limits *l, const char *name, const char *value,
     char *err, size_t errlen)
 {
-	if (strcmp(name, "max_conns") == 0)
-		return cfg_uint(&l->max_conns, name, value, 1, 100000, err,
-		    errlen);
-	if (strcmp(name, "max_conns_per_ip") == 0)
-		return cfg_uint(&l->max_conns_per_ip, name, value, 1, 100000,
-		    err, errlen);
-	if (strcmp(name, "handshake_timeout_s") == 0)
-		return cfg_uint(&l->handshake_s, name, value, 1, 60, err,
-		    errlen);
-	if (strcmp(name, "idle_timeout_s") == 0)
-		return cfg_uint(&l->idle_s, name, value, 1, 86400, err, errlen);
-	return 1;
+	const struct cfg_opt *o;
+	unsigned	      v;
+
+	for (o = lim_opts; o < lim_opts + sizeof(lim_opts) / sizeof(*o); o++) {
+		if (strcmp(o->key, name) != 0)
+			continue;
+		if (cfg_uint(&v, name, value, (unsigned)o->min,
+			(unsigned)o->max, err, errlen) == -1)
+			return -1;
+		memcpy((char *)l + o->off, &v, sizeof(v));
+		return 0;
+	}
+	snprintf(err, errlen, "\"%s\" is not a connection limit", name);
+	return -1;
 }
 
 static void

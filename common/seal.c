@@ -431,7 +431,7 @@ seal_file_read(struct seal *s, const char *path, const uint8_t *aad,
 	*n = 0;
 	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
 		if (errno == ENOENT)
-			return 1;
+			return 0;
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
 	}

@@ -92,7 +92,8 @@ int seal_file_write(struct seal *s, const char *path, const uint8_t *aad,
 
 /*
  * Reads a file seal_file_write wrote: 0 with *pt (malloc'd, *n bytes; wipe
- * and free it), 1 if path does not exist, -1 with err naming the path if it
+ * and free it), 0 with *pt NULL if path does not exist, -1 with err naming
+ * the path if it
  * is not a regular file (symlinks are not followed), is not owned by this
  * process's user, has group/other access, is larger than SEAL_FILE_MAX +
  * SEAL_OVERHEAD, or does not authenticate under this KEK and AAD.

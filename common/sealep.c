@@ -12,9 +12,10 @@
 
 #define SQL_MAX 1024
 
-/* An epoch: its number and the context of its record key. */
+/* An epoch: its number, its salt and the context of its record key. */
 struct epoch {
 	int64_t	     ep;
+	uint8_t	     salt[SEALEP_SALT_LEN];
 	struct seal *sl;
 };
 
@@ -22,14 +23,28 @@ struct sealep {
 	struct sqldb		 *d;
 	const struct sealep_conf *c;
 	uint8_t			  kek[SEAL_KEK_LEN];
-	struct epoch		 *eps; /* every epoch a record refers to */
+	struct epoch		 *eps; /* the epochs records were seen in */
 	size_t			  neps;
-	struct seal		 *cur; /* eps[neps - 1].sl */
-	int64_t			  cur_ep;
+	struct epoch		  cur; /* the one this context seals in */
 	uint64_t		  ctr; /* nonces used in this epoch */
-	struct buf		  aad;
-	bool			  aad_bad; /* a field did not fit */
+	bool	   claimed;	       /* cur is on disk in this transaction */
+	struct buf aad;
+	bool	   aad_bad; /* a field did not fit */
 };
+
+/* Commit and rollback hooks: the next transaction claims cur again. */
+static int
+on_commit(void *arg)
+{
+	((struct sealep *)arg)->claimed = false;
+	return 0;
+}
+
+static void
+on_rollback(void *arg)
+{
+	((struct sealep *)arg)->claimed = false;
+}
 
 struct sealep *
 sealep_new(struct sqldb *d, const struct sealep_conf *c,
@@ -55,6 +70,8 @@ sealep_new(struct sqldb *d, const struct sealep_conf *c,
 		sealep_free(e);
 		return NULL;
 	}
+	sqlite3_commit_hook(d->db, on_commit, e);
+	sqlite3_rollback_hook(d->db, on_rollback, e);
 	return e;
 }
 
@@ -65,9 +82,20 @@ sealep_free(struct sealep *e)
 
 	if (e == NULL)
 		return;
+	/* The hooks go if they are ours, not another context's since. */
+	if (e->d->db != NULL) {
+		void *prev = sqlite3_commit_hook(e->d->db, NULL, NULL);
+
+		if (prev != NULL && prev != (void *)e)
+			sqlite3_commit_hook(e->d->db, on_commit, prev);
+		prev = sqlite3_rollback_hook(e->d->db, NULL, NULL);
+		if (prev != NULL && prev != (void *)e)
+			sqlite3_rollback_hook(e->d->db, on_rollback, prev);
+	}
 	for (i = 0; i < e->neps; i++)
 		seal_free(e->eps[i].sl);
 	free(e->eps);
+	seal_free(e->cur.sl);
 	buf_free(&e->aad);
 	OPENSSL_cleanse(e->kek, sizeof(e->kek));
 	free(e);
@@ -113,27 +141,39 @@ sealep_kek_ok(struct sealep *e)
 
 /* ------------------------------------------------------------- epochs */
 
-/* Appends epoch ep with the key of salt; -1 on failure. */
+/* Sets x to epoch ep with the key of salt (x->sl NULL before); -1 on
+ * failure. */
+static int
+ep_make(struct sealep *e, struct epoch *x, int64_t ep, const uint8_t *salt,
+    size_t saltlen)
+{
+	uint8_t key[SEAL_KEK_LEN];
+
+	if (saltlen != SEALEP_SALT_LEN)
+		return -1;
+	x->ep = ep;
+	memcpy(x->salt, salt, SEALEP_SALT_LEN);
+	x->sl = NULL;
+	if (seal_subkey(e->kek, salt, saltlen, e->c->info, key) == 0)
+		x->sl = seal_new(key);
+	OPENSSL_cleanse(key, sizeof(key));
+	return x->sl == NULL ? -1 : 0;
+}
+
+/* Appends epoch ep with the key of salt to the known ones; -1 on failure. */
 static int
 ep_add(struct sealep *e, int64_t ep, const uint8_t *salt, size_t saltlen)
 {
-	uint8_t	      key[SEAL_KEK_LEN];
-	struct epoch *v;
-	struct seal  *sl = NULL;
+	struct epoch *v, x;
 
-	if (seal_subkey(e->kek, salt, saltlen, e->c->info, key) == 0)
-		sl = seal_new(key);
-	OPENSSL_cleanse(key, sizeof(key));
-	if (sl == NULL)
+	if (ep_make(e, &x, ep, salt, saltlen) == -1)
 		return -1;
 	if ((v = realloc(e->eps, (e->neps + 1) * sizeof(*v))) == NULL) {
-		seal_free(sl);
+		seal_free(x.sl);
 		return -1;
 	}
 	e->eps = v;
-	v[e->neps].ep = ep;
-	v[e->neps].sl = sl;
-	e->neps++;
+	v[e->neps++] = x;
 	return 0;
 }
 
@@ -168,52 +208,153 @@ done:
 	return rc;
 }
 
-/* Commits (ep, salt) to the epochs table in its own transaction. */
-static int
-ep_record(struct sealep *e, int64_t ep, const uint8_t *salt)
+enum ep_sql { EP_SALT, EP_INSERT, EP_INSERT_NEXT };
+
+/* Prepares one statement on the epochs table. */
+static sqlite3_stmt *
+ep_stmt(struct sealep *e, enum ep_sql which)
 {
 	sqlite3_stmt *st = NULL;
 	char	      sql[SQL_MAX];
-	int	      rc = -1;
+	const char   *t = e->c->table;
 
-	snprintf(sql, sizeof(sql), "INSERT INTO %s(ep, salt) VALUES(?, ?)",
-	    e->c->table);
-	if (sqldb_begin(e->d) == -1)
-		return -1;
-	if (sqlite3_prepare_v2(e->d->db, sql, -1, &st, NULL) == SQLITE_OK) {
-		sqlite3_bind_int64(st, 1, ep);
-		sqlite3_bind_blob(st, 2, salt, SEALEP_SALT_LEN, SQLITE_STATIC);
-		if (sqlite3_step(st) == SQLITE_DONE && sqldb_commit(e->d) == 0)
-			rc = 0;
+	switch (which) {
+	case EP_SALT:
+		snprintf(sql, sizeof(sql), "SELECT salt FROM %s WHERE ep = ?",
+		    t);
+		break;
+	case EP_INSERT:
+		snprintf(sql, sizeof(sql),
+		    "INSERT INTO %s(ep, salt) VALUES(?2, ?1)", t);
+		break;
+	case EP_INSERT_NEXT:
+		snprintf(sql, sizeof(sql),
+		    "INSERT INTO %s(ep, salt) SELECT coalesce(max(ep), 0) + 1, "
+		    "?1 FROM %s RETURNING ep",
+		    t, t);
+		break;
 	}
-	if (rc == -1) {
-		log_err("%s: cannot record a sealing epoch: %s", e->d->who,
-		    sqlite3_errmsg(e->d->db));
-		sqldb_rollback(e->d);
+	if (sqlite3_prepare_v2(e->d->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return NULL;
+	return st;
+}
+
+/* The salt of epoch ep on disk (*found), or -1 on an error. */
+static int
+ep_salt(struct sealep *e, int64_t ep, uint8_t salt[SEALEP_SALT_LEN],
+    bool *found)
+{
+	sqlite3_stmt *st = ep_stmt(e, EP_SALT);
+	int	      r;
+
+	*found = false;
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, ep);
+	if ((r = sqlite3_step(st)) == SQLITE_ROW &&
+	    sqlite3_column_bytes(st, 0) == SEALEP_SALT_LEN) {
+		memcpy(salt, sqlite3_column_blob(st, 0), SEALEP_SALT_LEN);
+		*found = true;
 	}
 	sqlite3_finalize(st);
-	return rc;
+	return r == SQLITE_ROW || r == SQLITE_DONE ? 0 : -1;
+}
+
+/*
+ * In the caller's write transaction: cur's salt goes on disk under a number
+ * no other epoch has. With renumber, cur takes the next free number (the
+ * number is chosen inside the transaction, so two openers never collide);
+ * otherwise it keeps its number (re-inserted if another opener dropped it
+ * as unused).
+ */
+static int
+ep_insert(struct sealep *e, bool renumber)
+{
+	sqlite3_stmt *st;
+	int	      r;
+
+	st = ep_stmt(e, renumber ? EP_INSERT_NEXT : EP_INSERT);
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_blob(st, 1, e->cur.salt, SEALEP_SALT_LEN, SQLITE_STATIC);
+	if (!renumber)
+		sqlite3_bind_int64(st, 2, e->cur.ep);
+	r = sqlite3_step(st);
+	if (renumber && r == SQLITE_ROW) {
+		e->cur.ep = sqlite3_column_int64(st, 0);
+		r = sqlite3_step(st);
+	}
+	sqlite3_finalize(st);
+	return r == SQLITE_DONE ? 0 : -1;
+}
+
+/*
+ * In the caller's write transaction (ours with own): cur becomes a fresh
+ * epoch (new salt, counter 0) under the next free number. The old one is
+ * kept for opening its records if keep, else dropped; on failure cur is
+ * as it was. -1 not logged.
+ */
+static int
+ep_switch(struct sealep *e, bool keep, bool own)
+{
+	uint8_t	     salt[SEALEP_SALT_LEN];
+	struct epoch old = e->cur;
+	uint64_t     octr = e->ctr;
+
+	if (RAND_bytes(salt, sizeof(salt)) != 1 ||
+	    ep_make(e, &e->cur, 0, salt, sizeof(salt)) == -1) {
+		e->cur = old;
+		return -1;
+	}
+	e->ctr = 0;
+	if ((own && sqldb_begin(e->d) == -1) || ep_insert(e, true) == -1 ||
+	    (own && sqldb_commit(e->d) == -1)) {
+		if (own)
+			sqldb_rollback(e->d);
+		seal_free(e->cur.sl);
+		e->cur = old;
+		e->ctr = octr;
+		return -1;
+	}
+	if (old.sl != NULL) {
+		/* If that fails, its records reload it (ep_reload). */
+		if (keep)
+			(void)ep_add(e, old.ep, old.salt, sizeof(old.salt));
+		seal_free(old.sl);
+	}
+	return 0;
+}
+
+/*
+ * Before the first seal of a transaction: cur is on disk with our salt.
+ * Another opener may have dropped it (no record used it yet): it goes back
+ * under its number, or, if that number is another epoch's now, cur becomes
+ * a fresh epoch under a new number. In the caller's transaction.
+ */
+static int
+ep_claim(struct sealep *e)
+{
+	uint8_t salt[SEALEP_SALT_LEN];
+	bool	found;
+
+	if (ep_salt(e, e->cur.ep, salt, &found) == -1)
+		return -1;
+	if (found && memcmp(salt, e->cur.salt, sizeof(salt)) == 0)
+		return 0;
+	if (!found)
+		return ep_insert(e, false);
+	return ep_switch(e, false, false);
 }
 
 int
 sealep_next(struct sealep *e)
 {
-	uint8_t salt[SEALEP_SALT_LEN];
-	int64_t ep = e->neps > 0 ? e->eps[e->neps - 1].ep + 1 : 1;
-
-	if (RAND_bytes(salt, sizeof(salt)) != 1 ||
-	    ep_add(e, ep, salt, sizeof(salt)) == -1) {
-		log_err("%s: cannot start a sealing epoch", e->d->who);
-		return -1;
-	}
 	/* The salt is committed first: then sealing may use it. */
-	if (ep_record(e, ep, salt) == -1) {
-		seal_free(e->eps[--e->neps].sl);
+	if (ep_switch(e, true, true) == -1) {
+		log_err("%s: cannot start a sealing epoch: %s", e->d->who,
+		    sqlite3_errmsg(e->d->db));
 		return -1;
 	}
-	e->cur = e->eps[e->neps - 1].sl;
-	e->cur_ep = ep;
-	e->ctr = 0;
 	return 0;
 }
 
@@ -230,24 +371,53 @@ sealep_start(struct sealep *e, char *err, size_t errlen)
 bool
 sealep_room(const struct sealep *e, uint64_t n)
 {
-	return e->cur != NULL && e->ctr + n <= SEALEP_SEALS_MAX;
+	return e->cur.sl != NULL && e->ctr + n <= SEALEP_SEALS_MAX;
 }
 
 int64_t
 sealep_epoch(const struct sealep *e)
 {
-	return e->cur_ep;
+	return e->cur.ep;
 }
 
-static struct seal *
+static struct epoch *
 ep_find(const struct sealep *e, int64_t ep)
 {
 	size_t i;
 
 	for (i = e->neps; i-- > 0;)
 		if (e->eps[i].ep == ep)
-			return e->eps[i].sl;
+			return &e->eps[i];
 	return NULL;
+}
+
+/*
+ * Epoch ep as the epochs table has it now, for a record that did not open
+ * under what this context knew (x: its entry, or NULL if unknown): another
+ * opener's epoch, or a number reused after this context saw it. Only under
+ * a KEK the database's check value names. NULL: nothing new.
+ */
+static struct epoch *
+ep_reload(struct sealep *e, int64_t ep, struct epoch *x)
+{
+	uint8_t salt[SEALEP_SALT_LEN];
+	bool	found;
+
+	if (ep_salt(e, ep, salt, &found) == -1 || !found ||
+	    (x != NULL && memcmp(salt, x->salt, sizeof(salt)) == 0) ||
+	    !sealep_kek_ok(e))
+		return NULL;
+	if (x == NULL) {
+		if (ep_add(e, ep, salt, sizeof(salt)) == -1)
+			return NULL;
+		return &e->eps[e->neps - 1];
+	}
+	seal_free(x->sl);
+	if (ep_make(e, x, ep, salt, sizeof(salt)) == -1) {
+		x->sl = NULL;
+		return NULL;
+	}
+	return x;
 }
 
 /* ---------------------------------------------------------------- AAD */
@@ -309,24 +479,44 @@ sealep_seal(struct sealep *e, const uint8_t *pt, size_t n, uint8_t *out)
 		log_err("%s: a record is too large to seal", e->d->who);
 		return -1;
 	}
+	if (!e->claimed && e->cur.sl != NULL) {
+		if (ep_claim(e) == -1) {
+			log_err("%s: cannot claim sealing epoch %lld: %s",
+			    e->d->who, (long long)e->cur.ep,
+			    sqlite3_errmsg(e->d->db));
+			return -1;
+		}
+		/* In autocommit mode each statement committed: claim again. */
+		e->claimed = !sqlite3_get_autocommit(e->d->db);
+	}
 	if (!sealep_room(e, 1)) {
 		log_err("%s: sealing epoch %lld is used up", e->d->who,
-		    (long long)e->cur_ep);
+		    (long long)e->cur.ep);
 		return -1;
 	}
 	c = e->ctr++;
 	for (i = 0; i < 8; i++)
 		iv[4 + i] = (uint8_t)(c >> (56 - 8 * i));
-	return seal_seal_iv(e->cur, iv, e->aad.data, e->aad.len, pt, n, out);
+	return seal_seal_iv(e->cur.sl, iv, e->aad.data, e->aad.len, pt, n, out);
 }
 
 int
 sealep_open(struct sealep *e, int64_t ep, const uint8_t *blob, size_t bloblen,
     uint8_t *pt)
 {
-	struct seal *sl = ep_find(e, ep);
+	struct epoch *x = ep_find(e, ep);
 
-	if (sl == NULL || e->aad_bad || bloblen < SEAL_OVERHEAD)
+	if (e->aad_bad || bloblen < SEAL_OVERHEAD)
 		return -1;
-	return seal_open(sl, e->aad.data, e->aad.len, blob, bloblen, pt);
+	if (e->cur.sl != NULL && ep == e->cur.ep &&
+	    seal_open(e->cur.sl, e->aad.data, e->aad.len, blob, bloblen, pt) ==
+		0)
+		return 0;
+	if (x != NULL && x->sl != NULL &&
+	    seal_open(x->sl, e->aad.data, e->aad.len, blob, bloblen, pt) == 0)
+		return 0;
+	/* Another opener's epoch, or a number reused since: read it again. */
+	if ((x = ep_reload(e, ep, x)) == NULL)
+		return -1;
+	return seal_open(x->sl, e->aad.data, e->aad.len, blob, bloblen, pt);
 }

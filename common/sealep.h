@@ -1,8 +1,8 @@
 /*
  * Sealing epochs: records sealed in an SQLite database under keys that a
  * restored or copied database can never make us reuse. Built on seal.h
- * (AES-256-GCM, HKDF) and sqldb.h. Used by the simulator's store; meant for
- * kmsd's pool as well.
+ * (AES-256-GCM, HKDF) and sqldb.h. Used by the simulator's store and by
+ * kmsd's pool.
  *
  * Each opening of the database starts a new epoch: 32 fresh random bytes
  * (its salt) are committed to the owner's epochs table, and the epoch's
@@ -14,6 +14,18 @@
  * before (2^-256 collision odds), and within an epoch the counter is unique
  * by construction. An epoch is retired after SEALEP_SEALS_MAX seals; at
  * start, epochs no record refers to are deleted.
+ *
+ * Several processes (or contexts) may share one database file. An epoch's
+ * number is chosen inside the write transaction that inserts it, so two
+ * openers never take the same one. Another opener's start may delete this
+ * context's epoch while no record uses it yet: the first seal of each
+ * transaction puts it back (same number and salt), or, if the number has
+ * been given to another epoch meanwhile, moves to a fresh epoch under a new
+ * number, all inside the caller's transaction. A record of an epoch this
+ * context does not know (another opener's) or knows under an old salt is
+ * opened after reloading that epoch from the table, if the database's KEK
+ * check value is this KEK's. The context owns the connection's commit and
+ * rollback hooks (it tracks transactions with them).
  *
  * The AAD is built in the context before each seal or open (sealep_aad_*):
  * a label, then every column that decides who gets the record and when, so
@@ -79,7 +91,8 @@ bool	sealep_room(const struct sealep *e, uint64_t n);
  * uses it. 0, or -1 logged.
  */
 int	sealep_next(struct sealep *e);
-/* The current epoch's number, to store beside what sealep_seal writes. */
+/* The current epoch's number, to store beside what sealep_seal wrote: read
+ * it after the seal (the first seal of a transaction may renumber it). */
 int64_t sealep_epoch(const struct sealep *e);
 
 /*
@@ -96,14 +109,17 @@ void sealep_aad_str(struct sealep *e, const char *s);
 
 /*
  * Seals pt (n bytes) under the current epoch with the built AAD: out gets
- * n + SEAL_OVERHEAD bytes. 0, or -1 logged (epoch used up, AAD too long).
+ * n + SEAL_OVERHEAD bytes. Call it inside the write transaction that stores
+ * out. 0, or -1 logged (epoch used up, AAD too long, the epoch cannot be
+ * claimed).
  */
 int sealep_seal(struct sealep *e, const uint8_t *pt, size_t n, uint8_t *out);
 /*
  * Opens a blob sealed in epoch ep with the built AAD: pt gets
- * bloblen - SEAL_OVERHEAD bytes. 0, or -1 if the epoch is unknown, the blob
- * is short, or it does not authenticate (not logged: the owner says which
- * record it was).
+ * bloblen - SEAL_OVERHEAD bytes. An epoch not known here, or one whose salt
+ * changed on disk, is (re)loaded from the table first. 0, or -1 if the
+ * epoch is unknown, the blob is short, or it does not authenticate (not
+ * logged: the owner says which record it was).
  */
 int sealep_open(struct sealep *e, int64_t ep, const uint8_t *blob,
     size_t bloblen, uint8_t *pt);

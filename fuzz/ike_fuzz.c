@@ -9,15 +9,20 @@
  *           is parsed directly, then sealed with the fixed key (CBC or GCM
  *           by length parity), decrypted and parsed again, which drives
  *           the inner parser through the authenticated path.
- * Every parsed result also goes through the SA chooser and, for KE
+ * Every parsed result also goes through ike/proposal.c as each side of
+ * three configurations would take it (qkd with AES-GCM; DH group 31 and
+ * group 19 with AES-CBC + HMAC): the IKE SA chooser and KE check, the
+ * initiator's reply check, the ESP chooser and reply check; and, for KE
  * payloads of groups 19 and 31, through the key exchange validation.
  *
  * `make fuzz` builds and runs it with the other targets (fuzz/README.md).
  * Its seeds in fuzz/corpus/ike/ come from this file's own writer:
  *   clang -std=c11 -D_GNU_SOURCE -DIKE_FUZZ_MKSEEDS -I. fuzz/ike_fuzz.c \
  *     ike/ikev2.c ike/pld.c ike/pld_build.c ike/pld_sa.c ike/msg.c \
- *     ike/crypto.c ike/crypto_ke.c ike/crypto_auth.c common/buf.c common/log.c \
- *     $(pkg-config --cflags --libs openssl jansson) -o build/ike_fuzz_seeds
+ *     ike/crypto.c ike/crypto_ke.c ike/crypto_auth.c ike/proposal.c \
+ *     ike/ikecfg.c ike/ratelimit.c common/?*.c \
+ *     $(pkg-config --cflags --libs libmicrohttpd gnutls libcurl openssl \
+ *     jansson sqlite3 inih) -o build/ike_fuzz_seeds
  *   ./build/ike_fuzz_seeds fuzz/corpus/ike
  */
 #include <stddef.h>
@@ -29,14 +34,20 @@
 #include "common/buf.h"
 #include "common/log.h"
 #include "ike/crypto.h"
+#include "ike/ikecfg.h"
 #include "ike/ikev2.h"
 #include "ike/msg.h"
 #include "ike/pld.h"
+#include "ike/proposal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct ike_key ek_cbc, ak_cbc, ek_gcm;
 static struct ike_dh *dh19, *dh31;
+
+/* The configurations whose proposals (ike/proposal.c) meet the input. */
+#define NCFG 3
+static struct ikecfg cfgs[NCFG];
 
 static void
 init_once(void)
@@ -55,6 +66,14 @@ init_once(void)
 	ike_key_set(&ek_gcm, k, 36);
 	dh19 = ike_dh_new(IKE_KE_ECP256);
 	dh31 = ike_dh_new(IKE_KE_CURVE25519);
+	cfgs[0].mode = IKE_MODE_QKD;
+	cfgs[0].aead = 1;
+	cfgs[1].mode = IKE_MODE_PSK;
+	cfgs[1].dh_group = IKE_KE_CURVE25519;
+	cfgs[2].mode = IKE_MODE_QKD_DH;
+	cfgs[2].dh_group = IKE_KE_ECP256;
+	for (size_t i = 0; i < NCFG; i++)
+		cfgs[i].role = IKE_ROLE_N3IWF;
 }
 
 static struct ike_sk_ctx
@@ -75,31 +94,32 @@ fuzz_ctx(int gcm)
 	return k;
 }
 
+/* The SA payload as each configuration's responder and initiator read it. */
+static void
+use_sa(const struct ike_pld *p)
+{
+	struct ike_prop_desc ch, offer;
+	uint8_t		     grp[2];
+
+	for (size_t i = 0; i < NCFG; i++) {
+		if (ike_prop_choose_ike(&cfgs[i], p, &ch) == 0)
+			(void)ike_prop_check_ke(&cfgs[i], &ch, p, grp);
+		if (IKE_PLD_HAS(p, IKE_PL_SA))
+			(void)ike_prop_reply_ike(&cfgs[i], &p->sa, &ch);
+		(void)ike_prop_choose_esp(&cfgs[i], p, &ch);
+		ike_prop_esp(&cfgs[i], &offer);
+		(void)ike_prop_reply_esp(&offer, p, &ch);
+	}
+}
+
 /* Feeds a parse result to the consumers that read decoded forms. */
 static void
 use_result(const struct ike_pld *p)
 {
-	struct ike_prop_desc pol[2], ch;
-	struct ike_dh	    *dh = NULL;
-	struct buf	     s;
+	struct ike_dh *dh = NULL;
+	struct buf     s;
 
-	memset(pol, 0, sizeof(pol));
-	pol[0].proto = pol[1].proto = IKE_PROTO_IKE;
-	pol[0].encr = IKE_ENCR_AES_GCM_16;
-	pol[0].encr_bits = 256;
-	pol[0].prf = pol[1].prf = IKE_PRF_HMAC_SHA2_256;
-	pol[0].nke = 1;
-	pol[0].ke[0] = IKE_KE_QKD_ETSI014;
-	pol[1].encr = IKE_ENCR_AES_CBC;
-	pol[1].encr_bits = 256;
-	pol[1].integ = IKE_INTEG_HMAC_SHA2_256_128;
-	pol[1].nke = 2;
-	pol[1].ke[0] = IKE_KE_CURVE25519;
-	pol[1].ke[1] = IKE_KE_ECP256;
-	if (IKE_PLD_HAS(p, IKE_PL_SA)) {
-		ike_sa_choose(&p->sa, pol, 2, &ch);
-		ike_sa_check_reply(&p->sa, pol, 2, &ch);
-	}
+	use_sa(p);
 	(void)ike_pld_notify(p, IKE_N_QKD_KEY_IDS);
 	if (IKE_PLD_HAS(p, IKE_PL_KE))
 		dh = p->ke.group == IKE_KE_ECP256    ? dh19 :
@@ -197,14 +217,7 @@ inner_chain(struct buf *b, struct ike_chain *c)
 	static const uint8_t eap[] = { 2, 1, 0, 6, 254, 3 };
 	uint8_t		     n[32] = { 1 }, ke[32] = { 9 }, ip[4] = { 10 };
 
-	memset(&d, 0, sizeof(d));
-	d.proto = IKE_PROTO_IKE;
-	d.encr = IKE_ENCR_AES_CBC;
-	d.encr_bits = 256;
-	d.prf = IKE_PRF_HMAC_SHA2_256;
-	d.integ = IKE_INTEG_HMAC_SHA2_256_128;
-	d.nke = 1;
-	d.ke[0] = IKE_KE_CURVE25519;
+	ike_prop_ike(&cfgs[1], &d); /* CBC + HMAC, X25519 */
 	memset(&ts, 0, sizeof(ts));
 	ts.nts = 1;
 	ts.ts[0].type = IKE_TS_IPV4_ADDR_RANGE;

@@ -18,6 +18,7 @@
 #ifndef KMSCLIENT_KMSCLIENT_H
 #define KMSCLIENT_KMSCLIENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "common/etsi.h"
@@ -34,7 +35,7 @@ struct kms_client_cfg {
 	const char
 	    *ca; /* CA file the server must chain to; NULL: system store */
 	long timeout_ms; /* whole-call limit; 0: KMS_DEFAULT_TIMEOUT_MS */
-	int  allow_http; /* 1: accept http:// (keys in clear: tests only) */
+	bool allow_http; /* accept http:// (keys in clear: tests only) */
 };
 
 enum kms_err {

@@ -455,7 +455,7 @@ main(int argc, char **argv)
 		case 'k': g.cfg.key = optarg; break;
 		case 'C': g.cfg.ca = optarg; break;
 		case 'j': g.json = true; break;
-		case 'I': g.cfg.allow_http = 1; break;
+		case 'I': g.cfg.allow_http = true; break;
 		case 't':
 			if (num_uint(optarg, 1, 3600000, &tmo) == -1) {
 				fprintf(stderr,

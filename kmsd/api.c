@@ -165,7 +165,8 @@ api_enc_pooled(struct kmsd *k, const struct kmsd_sae *s, const char *slave,
 	if (!is_pooled(s, slave) || kr->size != k->cfg->key_size ||
 	    kr->nslaves != 0 || kr->n_ext_optional != 0)
 		return false;
-	if (pool_take(k->pool, s->id, slave, kr->number, keys) != 0) {
+	if (pool_take(k->pool, s->id, slave, kr->number, keys) == -1 ||
+	    keys->n == 0) {
 		metrics_pool_hit(false);
 		kmsd_refill_kick(k);
 		return false;

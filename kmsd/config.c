@@ -105,11 +105,12 @@ static const struct cfg_opt kmsd_opts[] = {
 
 /* [sae ID]: the SAE of that ID, made on its first setting. */
 static void *
-kmsd_sae_instance(void *cfg, const char *name, const char *id, char *err,
-    size_t el)
+kmsd_sae_instance(void *cfg, const char *name, const char *id, bool *fresh,
+    char *err, size_t el)
 {
 	struct kmsd_config *c = cfg;
 
+	*fresh = false;
 	for (size_t i = 0; i < c->nsaes; i++)
 		if (strcmp(c->saes[i].id, id) == 0)
 			return &c->saes[i];
@@ -121,6 +122,7 @@ kmsd_sae_instance(void *cfg, const char *name, const char *id, char *err,
 	}
 	if ((c->saes[c->nsaes].id = strdup(id)) == NULL)
 		return NULL;
+	*fresh = true;
 	return &c->saes[c->nsaes++];
 }
 

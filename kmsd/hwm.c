@@ -120,13 +120,13 @@ hwm_read(struct hwm *h, struct seal *s, uint8_t *id, bool *absent, char *err,
 {
 	uint8_t *p;
 	size_t	 n;
-	int	 rc;
+	int	 rc = 0;
 
-	rc = seal_file_read(s, h->path, (const uint8_t *)hwm_aad,
-	    sizeof(hwm_aad), &p, &n, err, errlen);
-	*absent = rc == 1;
-	if (rc != 0)
-		return rc == 1 ? 0 : -1;
+	if (seal_file_read(s, h->path, (const uint8_t *)hwm_aad,
+		sizeof(hwm_aad), &p, &n, err, errlen) == -1)
+		return -1;
+	if ((*absent = p == NULL))
+		return 0;
 	if (hwm_parse(h, p, n, id) == -1) {
 		snprintf(err, errlen,
 		    "%s: authenticates but does not parse "

@@ -43,17 +43,9 @@ static struct httpd *
 api_listen(struct kmsd *k, const struct kmsd_config *c, uint16_t port,
     char *err, size_t errlen)
 {
-	struct httpd_cfg hc;
+	struct httpd_cfg hc = daemon_api_cfg(c->listen_host, port, c->cert,
+	    c->key, c->ca, c->max_body, &c->http);
 
-	memset(&hc, 0, sizeof(hc));
-	hc.host = c->listen_host;
-	hc.port = port;
-	hc.cert_file = c->cert;
-	hc.key_file = c->key;
-	hc.ca_file = c->ca;
-	hc.max_body = c->max_body;
-	hc.lim = c->http;
-	hc.name = "api";
 	return httpd_start(&hc, kmsd_api_handle, k, err, errlen);
 }
 

@@ -98,16 +98,16 @@ static void (*ask_prefetch(struct pool *p, struct pair *pr, void **arg))(void *)
 
 /*
  * The slow path, both locks: expire, lease synchronously if the queue is
- * short, serve. Returns as pool_take.
+ * short, serve. 0 (*served: the keys are in out), -1 on a storage error.
  */
 static int
 take_slow(struct pool *p, const char *master, const char *slave, size_t n,
-    struct etsi_keys *out, void (**fn)(void *), void **arg)
+    struct etsi_keys *out, bool *served, void (**fn)(void *), void **arg)
 {
 	struct pair *pr;
 	uint64_t     cutoff;
 	size_t	     want;
-	int	     rc = 1;
+	int	     rc = 0;
 
 	pthread_mutex_lock(&p->dbmu);
 	pthread_mutex_lock(&p->mu);
@@ -126,7 +126,7 @@ take_slow(struct pool *p, const char *master, const char *slave, size_t n,
 	/* If short, keep the queue: it is already off the disk, servable. */
 	if (pr->n >= n) {
 		pool_lease_serve(p, pr, n, out);
-		rc = 0;
+		*served = true;
 	}
 	*fn = ask_prefetch(p, pr, arg);
 done:
@@ -141,7 +141,8 @@ pool_take(struct pool *p, const char *master, const char *slave, size_t n,
 {
 	struct pair *pr;
 	void (*fn)(void *) = NULL, *arg = NULL;
-	int rc = -1;
+	bool served = false;
+	int  rc = 0;
 
 	memset(out, 0, sizeof(*out));
 	if (n == 0)
@@ -160,16 +161,14 @@ pool_take(struct pool *p, const char *master, const char *slave, size_t n,
 	    pr->lease_min_ms >= pool_cutoff(p, time_real_ms())) {
 		pool_lease_serve(p, pr, n, out);
 		fn = ask_prefetch(p, pr, &arg);
-		rc = 0;
+		served = true;
 	}
 	pthread_mutex_unlock(&p->mu);
-	if (pr == NULL)
-		rc = 1;
-	else if (rc != 0)
-		rc = take_slow(p, master, slave, n, out, &fn, &arg);
+	if (pr != NULL && !served)
+		rc = take_slow(p, master, slave, n, out, &served, &fn, &arg);
 	if (fn != NULL)
 		fn(arg);
-	if (rc != 0)
+	if (!served)
 		etsi_keys_free(out);
 	return rc;
 }

@@ -87,8 +87,9 @@ int pool_add(struct pool *p, const char *master, const char *slave,
 
 /*
  * Takes n keys for (master, slave), oldest first, all or nothing: 0 and the
- * keys in out (key IDs as the KME gave them), 1 if fewer than n unexpired
- * keys are available (nothing taken), -1 on a storage error.
+ * keys in out (key IDs as the KME gave them, out->n == n); 0 with out->n
+ * == 0 if fewer than n unexpired keys are available (nothing taken); -1 on
+ * a storage error.
  */
 int pool_take(struct pool *p, const char *master, const char *slave, size_t n,
     struct etsi_keys *out);

@@ -160,7 +160,6 @@ struct pool {
 	bool		db_ready; /* every statement prepared */
 	struct seal    *seal;	  /* the KEK: the mark file */
 	struct sealep  *sep;	  /* the rows */
-	uint8_t	       *kek;	  /* sec_alloc: epochs_reload */
 	struct idset	ids;
 	struct lrow    *rows;
 	size_t		rows_cap;
@@ -244,7 +243,6 @@ pool_seal_start(struct pool *p, const char *db_path, char *err, size_t errlen);
 void pool_seal_free(struct pool *p);
 
 /* pool_seal.c: run time (-1 logged unless said otherwise) */
-#define POOL_EPOCHS_KEPT 64 /* unused epochs kept at open */
 /* Before a transaction that seals up to nrows rows: room in the epoch. */
 int pool_seal_room(struct pool *p, size_t nrows);
 /* blob gets r->n * kb + SEAL_OVERHEAD bytes; r->ep the epoch. */

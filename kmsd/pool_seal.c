@@ -16,12 +16,11 @@
  * opens. The KEK check (meta db_salt, kek_check) is an HKDF value, nothing
  * sealed: a wrong KEK is refused at open, not found row by row.
  *
- * Several processes may share one pool: each seals in its own epoch. At
- * open, sealep drops the epochs no row uses, except the POOL_EPOCHS_KEPT
- * newest (view epochs_recent): another process's epoch that has sealed
- * nothing yet must survive, and epoch numbers are never reused. A row of
- * an epoch newer than this process's (another process opened later) makes
- * it reload the epochs (pool_open_row): its own epoch is then a new one.
+ * Several processes may share one pool: each seals in its own epoch, and
+ * common/sealep.c keeps that safe (epochs numbered inside the write
+ * transaction, an epoch another opener dropped as unused put back before
+ * it seals, a row of an epoch this process has not seen loaded from table
+ * epochs when it is read).
  *
  * The high-water mark file is sealed directly under the KEK (p->seal,
  * random nonces: it is rewritten whole, a few times per minute at most).
@@ -35,8 +34,8 @@
 #include "kmsd/pool_int.h"
 
 static const char	 batch_aad_label[] = "kmsd pool batch v4";
-/* Epochs kept at open: those rows use, and the newest (see above). */
-static const char *const ep_users[] = { "batches", "epochs_recent" };
+/* Epochs kept at open: those rows use. */
+static const char *const ep_users[] = { "batches" };
 
 /* The largest AAD: label, pool ID, two IDs, four numbers, a full ids list. */
 #define AAD_MAX                                                                \
@@ -58,12 +57,10 @@ pool_seal_init(struct pool *p, const uint8_t kek[SEAL_KEK_LEN], char *err,
 {
 	char why[256];
 
-	if ((p->seal = seal_new(kek)) == NULL ||
-	    (p->kek = sec_alloc(SEAL_KEK_LEN)) == NULL) {
+	if ((p->seal = seal_new(kek)) == NULL) {
 		snprintf(err, errlen, "pool: AES-256-GCM unavailable");
 		return -1;
 	}
-	memcpy(p->kek, kek, SEAL_KEK_LEN);
 	if ((p->sep = sealep_new(&p->db, &ep_conf, kek, why, sizeof(why))) ==
 	    NULL) {
 		snprintf(err, errlen, "pool: sealing epochs: %s", why);
@@ -94,8 +91,6 @@ pool_seal_free(struct pool *p)
 	p->sep = NULL;
 	seal_free(p->seal);
 	p->seal = NULL;
-	sec_free(p->kek, SEAL_KEK_LEN);
-	p->kek = NULL;
 }
 
 int
@@ -122,32 +117,13 @@ int
 pool_seal_row(struct pool *p, struct pool_row *r, const uint8_t *pt,
     uint8_t *blob)
 {
+	int rc;
+
 	row_aad(p, r);
+	rc = sealep_seal(p->sep, pt, r->n * p->kb, blob);
+	/* After the seal: its first in a transaction may renumber the epoch. */
 	r->ep = sealep_epoch(p->sep);
-	return sealep_seal(p->sep, pt, r->n * p->kb, blob);
-}
-
-/*
- * Another process opened the pool after this one and sealed rows in its
- * epoch: a new context loads every epoch (and starts a new one of ours,
- * committed in its own transaction: none is open here). -1 logged.
- */
-static int
-epochs_reload(struct pool *p)
-{
-	struct sealep *e;
-	char	       why[256];
-
-	if ((e = sealep_new(&p->db, &ep_conf, p->kek, why, sizeof(why))) ==
-		NULL ||
-	    sealep_start(e, why, sizeof(why)) == -1) {
-		log_err("pool: cannot reload the sealing epochs: %s", why);
-		sealep_free(e);
-		return -1;
-	}
-	sealep_free(p->sep);
-	p->sep = e;
-	return 0;
+	return rc;
 }
 
 int
@@ -155,11 +131,6 @@ pool_open_row(struct pool *p, const struct pool_row *r, const uint8_t *blob,
     size_t bloblen, uint8_t *pt)
 {
 	if (bloblen != r->n * p->kb + SEAL_OVERHEAD)
-		return -1;
-	row_aad(p, r);
-	if (sealep_open(p->sep, r->ep, blob, bloblen, pt) == 0)
-		return 0;
-	if (r->ep <= sealep_epoch(p->sep) || epochs_reload(p) == -1)
 		return -1;
 	row_aad(p, r);
 	return sealep_open(p->sep, r->ep, blob, bloblen, pt);

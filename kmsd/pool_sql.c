@@ -29,9 +29,7 @@
 #include "common/log.h"
 #include "kmsd/pool_int.h"
 
-#define POOL_STR_(x) #x
-#define POOL_STR(x)  POOL_STR_(x)
-#define POOL_SCHEMA  4 /* meta "schema": sequences, epochs */
+#define POOL_SCHEMA 4 /* meta "schema": sequences, epochs */
 
 enum {
 	ST_INS,
@@ -71,16 +69,14 @@ static const char sql_schema[] = SQLDB_META_SCHEMA
     " ids TEXT NOT NULL, ep INTEGER NOT NULL, blob BLOB NOT NULL);"
     "CREATE TABLE IF NOT EXISTS epochs(ep INTEGER PRIMARY KEY,"
     " salt BLOB NOT NULL);"
-    /* Kept at open even if no row uses them (pool_seal.c). */
-    "CREATE VIEW IF NOT EXISTS epochs_recent AS SELECT ep FROM epochs"
-    " ORDER BY ep DESC LIMIT " POOL_STR(
-	POOL_EPOCHS_KEPT) ";"
-			  /* (master, slave, id): leases in sequence order, no sort. */
-			  "CREATE INDEX IF NOT EXISTS batches_pair ON batches(master, slave);"
-			  /* For operators (sqlite3 pool.db 'SELECT key_id FROM keys'). */
-			  "CREATE VIEW IF NOT EXISTS keys AS SELECT b.id AS batch, b.master,"
-			  " b.slave, j.value AS key_id, b.fetched_ms FROM batches b,"
-			  " json_each(b.ids) j;";
+    /* Gone: sealep.c keeps shared epochs safe (pool_seal.c). */
+    "DROP VIEW IF EXISTS epochs_recent;"
+    /* (master, slave, id): leases in sequence order, no sort. */
+    "CREATE INDEX IF NOT EXISTS batches_pair ON batches(master, slave);"
+    /* For operators (sqlite3 pool.db 'SELECT key_id FROM keys'). */
+    "CREATE VIEW IF NOT EXISTS keys AS SELECT b.id AS batch, b.master,"
+    " b.slave, j.value AS key_id, b.fetched_ms FROM batches b,"
+    " json_each(b.ids) j;";
 
 /* An older (or newer) layout: refused, with what to do (two %s: the path). */
 static const char old_layout[] =

@@ -141,9 +141,9 @@ enc_reserve(struct enc *e, char *err)
 		return -1;
 	}
 	rc = store_reserve(k->st, e->total, !k->listen_side, &e->r, &avail);
-	if (rc != 0) {
+	if (rc == -1 || avail < e->total) {
 		pthread_mutex_unlock(&k->order_mu);
-		if (rc == 1)
+		if (rc == 0)
 			snprintf(err, ETSI_ERRLEN,
 			    "not enough key material: "
 			    "%u keys of %u bits requested, %zu available",

@@ -479,12 +479,12 @@ reply_assign(struct kme *k, struct kme_passign *a, int stored)
 {
 	struct buf b;
 
-	if (stored && a->a.result == 0) {
+	if (stored && a->a.result == STORE_OK) {
 		(void)link_send(k->link, KT_ASSIGN_ACK, a->reqid, NULL, 0);
 		return;
 	}
 	buf_init(&b, LINK_FRAME_MAX);
-	if (stored && a->a.result == 3) {
+	if (stored && a->a.result == STORE_FULL) {
 		char why[ETSI_ERRLEN];
 
 		snprintf(why, sizeof(why),
@@ -496,7 +496,7 @@ reply_assign(struct kme *k, struct kme_passign *a, int stored)
 		log_info("kme: refused a key assignment: %s", why);
 		(void)buf_add_u8(&b, NACK_FULL);
 		(void)kme_put_str(&b, why);
-	} else if (a->bad || (stored && a->a.result == 2)) {
+	} else if (a->bad || (stored && a->a.result == STORE_DUPID)) {
 		(void)buf_add_u8(&b, NACK_BADREQ);
 		(void)kme_put_str(&b,
 		    a->bad && a->why[0] ? a->why : "bad key assignment");
@@ -531,7 +531,7 @@ cb_flush(void *arg)
 		if (!k->pa[i]->bad && v != NULL)
 			k->pa[i]->a = v[j++];
 		reply_assign(k, k->pa[i], ok);
-		if (ok && !k->pa[i]->bad && k->pa[i]->a.result == 0)
+		if (ok && !k->pa[i]->bad && k->pa[i]->a.result == STORE_OK)
 			log_debug("kme: committed assignment of %zu keys for "
 				  "master %s",
 			    k->pa[i]->a.nkeys, k->pa[i]->master);

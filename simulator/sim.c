@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/daemon.h"
 #include "common/httpd.h"
 #include "common/log.h"
 #include "simulator/api.h"
@@ -115,15 +116,8 @@ sim_start(const struct sim_config *c, char *err, size_t errlen)
 	s->api.map = c->map;
 	s->api.nmap = c->nmap;
 	s->api.map_only = c->map_only;
-	memset(&hc, 0, sizeof(hc));
-	hc.host = c->listen_host;
-	hc.port = c->listen_port;
-	hc.cert_file = c->cert;
-	hc.key_file = c->key;
-	hc.ca_file = c->ca;
-	hc.max_body = c->max_body;
-	hc.lim = c->http;
-	hc.name = "api";
+	hc = daemon_api_cfg(c->listen_host, c->listen_port, c->cert, c->key,
+	    c->ca, c->max_body, &c->http);
 	if ((s->httpd = httpd_start(&hc, api_handle, &s->api, err, errlen)) ==
 	    NULL)
 		goto fail;

@@ -205,7 +205,7 @@ store_pair_full(struct store *s, struct store_assign *a)
 	for (i = 0; s->max_pair > 0 && i < a->nslaves; i++) {
 		n = pair_count(s, a->master, a->slaves[i]);
 		if (n + a->nkeys > s->max_pair) {
-			a->result = 3;
+			a->result = STORE_FULL;
 			a->full_slave = i;
 			a->waiting = n;
 			s->stats.refused_full++;
@@ -320,7 +320,7 @@ store_reserve(struct store *s, size_t n, int newest, struct store_resv *r,
 	*avail = s->nchunks;
 	if (n > s->nchunks) {
 		pthread_mutex_unlock(&s->mu);
-		return 1;
+		return 0;
 	}
 	if (resv_alloc(r, n, s->kb, newest) == -1) {
 		pthread_mutex_unlock(&s->mu);
@@ -354,7 +354,7 @@ store_assign(struct store *s, struct store_assign *v, size_t n)
 	int	 rc;
 
 	for (i = 0; i < n; i++) {
-		v[i].result = 1;
+		v[i].result = STORE_MISSING;
 		v[i].nmissing = 0;
 		v[i].t = now;
 	}

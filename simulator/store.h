@@ -47,6 +47,17 @@ struct store_resv {
 	uint8_t	 *keys; /* n * kb bytes, sec_alloc */
 };
 
+enum store_rc {
+	STORE_OK = 0,
+	STORE_NOTFOUND, /* a key is unknown, from another master, or already taken */
+	STORE_UNAUTH, /* the caller is not a slave of a key */
+	STORE_ERR,    /* backend failure */
+	/* An assignment's result (store_assign), each a NACK on the link: */
+	STORE_MISSING, /* chunks missing here (listed in missing) */
+	STORE_DUPID,   /* a key ID is already in use */
+	STORE_FULL,    /* a pair would pass max_per_pair */
+};
+
 /* One assignment to commit at the slave side (store_assign). */
 struct store_assign {
 	size_t	       nkeys;
@@ -60,23 +71,16 @@ struct store_assign {
 	const char *const *slaves;
 	size_t		   nslaves;
 	/*
-	 * out: 0 committed, 1 chunks missing (listed), 2 duplicate key ID,
-	 * 3 the pair (master, slaves[full_slave]) already has `waiting` keys
+	 * out: STORE_OK committed; STORE_MISSING, STORE_DUPID, or STORE_FULL:
+	 * the pair (master, slaves[full_slave]) already has `waiting` keys
 	 * and this would pass max_per_pair (nothing changed)
 	 */
-	int		   result;
+	enum store_rc	   result;
 	size_t		   full_slave;
 	size_t		   waiting;
 	uint64_t	   t;	/* set by store_assign: creation, ms */
 	uint8_t (*missing)[16]; /* capacity nkeys * per, caller's */
 	size_t nmissing;
-};
-
-enum store_rc {
-	STORE_OK = 0,
-	STORE_NOTFOUND, /* a key is unknown, from another master, or already taken */
-	STORE_UNAUTH, /* the caller is not a slave of a key */
-	STORE_ERR,    /* backend failure */
 };
 
 /*
@@ -117,7 +121,8 @@ store_peer_gen(struct store *s, const uint8_t gen[static 16], size_t *dropped);
 
 /*
  * Master side: takes n chunks out of the store (oldest first, or newest first)
- * into r. 0 done, 1 not enough (*avail set, nothing taken), -1 error.
+ * into r. *avail is the chunks the store held: if it is less than n,
+ * nothing is taken (0, r->n == 0); otherwise 0 and r->n == n. -1 error.
  */
 int  store_reserve(struct store *s, size_t n, int newest, struct store_resv *r,
      size_t *avail);

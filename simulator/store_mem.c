@@ -296,16 +296,18 @@ m_assign_one(struct store *s, struct store_assign *a)
 		} else
 			cv[i]->mark = 1;
 	}
-	for (k = 0; k < a->nkeys && a->nmissing == 0 && a->result != 2; k++) {
+	for (k = 0;
+	     k < a->nkeys && a->nmissing == 0 && a->result != STORE_DUPID;
+	     k++) {
 		if (htab_find(&mem(s)->kt, a->ids + 16 * k) != NULL)
-			a->result = 2;
-		for (i = 0; i < k && a->result != 2; i++)
+			a->result = STORE_DUPID;
+		for (i = 0; i < k && a->result != STORE_DUPID; i++)
 			if (memcmp(a->ids + 16 * i, a->ids + 16 * k, 16) == 0)
-				a->result = 2;
+				a->result = STORE_DUPID;
 	}
-	if (a->nmissing > 0 || a->result == 2) {
+	if (a->nmissing > 0 || a->result == STORE_DUPID) {
 		if (a->nmissing > 0)
-			a->result = 1;
+			a->result = STORE_MISSING;
 		rc = 0;
 		goto done;
 	}
@@ -332,7 +334,7 @@ m_assign_one(struct store *s, struct store_assign *a)
 		cv[i] = NULL;
 	}
 	store_pairs_assign(s, a, 1);
-	a->result = 0;
+	a->result = STORE_OK;
 	rc = 0;
 done:
 	if (rc == -1) {

@@ -58,7 +58,7 @@ slaves_find(const char *list, const char *sae)
 
 /*
  * Chunk i of an assignment: checked against its ID, opened into its place
- * in tmp and deleted. 0, 1 missing (listed in a->missing), -1 error.
+ * in tmp and deleted. 0 (a missing one is listed in a->missing), -1 error.
  */
 static int
 q_use_chunk(struct store *s, struct store_assign *a, size_t i, uint8_t *tmp)
@@ -91,13 +91,14 @@ q_use_chunk(struct store *s, struct store_assign *a, size_t i, uint8_t *tmp)
 missing:
 	sqlite3_reset(st);
 	memcpy(a->missing[a->nmissing++], id, 16);
-	return 1;
+	return 0;
 }
 
-/* Seals key k (in tmp) and inserts it: 0, 1 duplicate key ID, -1 error. */
+/* Seals key k (in tmp) and inserts it: 0 (*dup: its key ID is in use,
+ * nothing inserted), -1 error. */
 static int
 q_put_key(struct store *s, const struct store_assign *a, size_t k,
-    const char *sl, const uint8_t *tmp, uint8_t *ct)
+    const char *sl, const uint8_t *tmp, uint8_t *ct, bool *dup)
 {
 	static const uint8_t zero[ETSI_MAX_SLAVES + 1];
 	struct store_sql    *q = sq(s);
@@ -121,9 +122,8 @@ q_put_key(struct store *s, const struct store_assign *a, size_t k,
 	    SQLITE_STATIC);
 	r = sqlite3_step(st);
 	sqlite3_reset(st);
-	if (r == SQLITE_CONSTRAINT)
-		return 1;
-	return r == SQLITE_DONE ? 0 : -1;
+	*dup = r == SQLITE_CONSTRAINT;
+	return r == SQLITE_DONE || *dup ? 0 : -1;
 }
 
 /* One assignment, under a savepoint: all its keys stored, or no change. */
@@ -134,6 +134,7 @@ q_assign_one(struct store *s, struct store_assign *a, uint8_t *tmp, uint8_t *ct)
 	size_t	      nch = a->nkeys * a->per, i;
 	char	     *sl;
 	int	      r = 0;
+	bool	      dup = false;
 
 	a->nmissing = 0;
 	if (store_pair_full(s, a))
@@ -149,12 +150,12 @@ q_assign_one(struct store *s, struct store_assign *a, uint8_t *tmp, uint8_t *ct)
 	for (i = 0; i < nch; i++) {
 		if ((r = q_use_chunk(s, a, i, tmp)) == -1)
 			break;
-		r = 0;
 		if (a->nmissing > 0 || i % a->per != a->per - 1)
 			continue;
 		/* The key: its chunks concatenated, truncated to its size. */
-		if ((r = q_put_key(s, a, i / a->per, sl, tmp, ct)) != 0)
-			break; /* -1 error, 1 duplicate key ID */
+		if ((r = q_put_key(s, a, i / a->per, sl, tmp, ct, &dup)) != 0 ||
+		    dup)
+			break;
 	}
 	free(sl);
 	if (r == -1) {
@@ -162,13 +163,13 @@ q_assign_one(struct store *s, struct store_assign *a, uint8_t *tmp, uint8_t *ct)
 		(void)sqldb_exec(d, "RELEASE a");
 		return -1;
 	}
-	if (a->nmissing > 0 || r == 1) {
-		a->result = a->nmissing > 0 ? 1 : 2;
+	if (a->nmissing > 0 || dup) {
+		a->result = a->nmissing > 0 ? STORE_MISSING : STORE_DUPID;
 		if (sqldb_exec(d, "ROLLBACK TO a") == -1)
 			return -1;
 		return sqldb_exec(d, "RELEASE a");
 	}
-	a->result = 0;
+	a->result = STORE_OK;
 	s->nchunks -= nch;
 	s->nakeys += a->nkeys;
 	store_pairs_assign(s, a, 1);
@@ -207,9 +208,9 @@ store_sql_assign(struct store *s, struct store_assign *v, size_t n)
 		s->nchunks = nch0;
 		s->nakeys = nak0;
 		for (i = 0; i < n; i++)
-			if (v[i].result == 0) {
+			if (v[i].result == STORE_OK) {
 				store_pairs_assign(s, &v[i], -1);
-				v[i].result = 1;
+				v[i].result = STORE_MISSING;
 			}
 	}
 done:

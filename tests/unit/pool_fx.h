@@ -170,7 +170,7 @@ take_short(struct pool *p, const char *m, const char *s, size_t n)
 {
 	struct etsi_keys out;
 
-	assert_int_equal(pool_take(p, m, s, n, &out), 1);
+	assert_int_equal(pool_take(p, m, s, n, &out), 0);
 	assert_int_equal(out.n, 0);
 	assert_null(out.v);
 }
@@ -183,6 +183,7 @@ take_ids(struct pool *p, size_t n, int *served)
 	size_t		 i;
 
 	assert_int_equal(pool_take(p, "sae-a", "sae-b", n, &out), 0);
+	assert_int_equal(out.n, n);
 	for (i = 0; i < out.n; i++) {
 		size_t k = key_num(out.v[i].id);
 
@@ -304,7 +305,8 @@ crash_child_main(char **argv)
 	struct pool	*p = pool_open(&cfg, err, sizeof(err));
 	size_t		 n = strtoul(argv[4], NULL, 10);
 
-	if (p == NULL || pool_take(p, "sae-a", "sae-b", n, &out) != 0) {
+	if (p == NULL || pool_take(p, "sae-a", "sae-b", n, &out) != 0 ||
+	    out.n != n) {
 		fprintf(stderr, "crash child: %s\n", p ? "take failed" : err);
 		_exit(1);
 	}

@@ -278,11 +278,12 @@ t_finish(void *cfg, char *err, size_t errlen)
 }
 
 static void *
-t_instance(void *cfg, const char *name, const char *arg, char *err,
+t_instance(void *cfg, const char *name, const char *arg, bool *fresh, char *err,
     size_t errlen)
 {
 	struct tcfg *c = cfg;
 
+	*fresh = false;
 	assert_string_equal(name, "inst");
 	for (size_t i = 0; i < c->ninst; i++)
 		if (strcmp(c->inames[i], arg) == 0)
@@ -292,6 +293,7 @@ t_instance(void *cfg, const char *name, const char *arg, char *err,
 		return NULL;
 	}
 	c->inames[c->ninst] = strdup(arg);
+	*fresh = true;
 	return &c->inst[c->ninst++];
 }
 
@@ -759,6 +761,132 @@ test_route(void **state)
 	}
 }
 
+/* ------------------------------------------------ defaults, once each */
+
+struct dinst {
+	unsigned w, v;
+};
+
+struct dcfg {
+	char	     host[16];
+	uint16_t     port;
+	int	     seen;
+	unsigned     n;
+	struct dinst inst[2];
+	char	    *names[2];
+	size_t	     ninst;
+};
+
+#define D(m) CFG_AT(struct dcfg, m)
+static void *
+d_instance(void *cfg, const char *name, const char *arg, bool *fresh, char *err,
+    size_t errlen)
+{
+	struct dcfg *c = cfg;
+
+	*fresh = false;
+	for (size_t i = 0; i < c->ninst; i++)
+		if (strcmp(c->names[i], arg) == 0)
+			return &c->inst[i];
+	if (c->ninst == 2) {
+		snprintf(err, errlen, "[d %s]: too many", arg);
+		return NULL;
+	}
+	c->names[c->ninst] = strdup(arg);
+	*fresh = true;
+	return &c->inst[c->ninst++];
+}
+
+static void
+d_init(void *cfg)
+{
+	memset(cfg, 0, sizeof(struct dcfg));
+}
+
+static void
+d_free(struct dcfg *c)
+{
+	for (size_t i = 0; i < c->ninst; i++)
+		free(c->names[i]);
+}
+
+/* A default for a seen-tracked key and one for an instance's key. */
+static const struct cfg_opt d_opts[] = {
+	{ "a", "addr", CFG_ADDR, D(host), "127.0.0.1:1", "addr",
+	    .help = "an address", .off2 = offsetof(struct dcfg, port),
+	    .seen = CFG_SEEN(struct dcfg, seen) },
+	{ "d *", "w", CFG_UINT, CFG_AT(struct dinst, w), "7", NULL, .help = "w",
+	    .min = 1, .max = 9 },
+	{ "d *", "v", CFG_UINT, CFG_AT(struct dinst, v), NULL, NULL,
+	    .help = "v", .min = 0, .max = 9 },
+};
+static const struct cfg_table d_tab = { .prog = "d",
+	.usage = "d",
+	.opts = d_opts,
+	.nopts = sizeof(d_opts) / sizeof(d_opts[0]),
+	.init = d_init,
+	.instance = d_instance };
+
+/* A default outside its own range. */
+static const struct cfg_opt bad_opts[] = {
+	{ "a", "n", CFG_UINT, D(n), "50", NULL, .help = "n", .min = 1,
+	    .max = 10 },
+};
+static const struct cfg_table bad_tab = { .prog = "bad",
+	.usage = "bad",
+	.opts = bad_opts,
+	.nopts = 1,
+	.init = d_init };
+
+/*
+ * A default is not a setting: it marks nothing seen (only the file or a
+ * flag does, and the flag wins over the file). An instance gets its
+ * defaults once, when it is made, before its first setting (they never
+ * land in the config struct). A default outside its range is refused.
+ */
+static void
+test_tab_defaults_once(void **state)
+{
+	char *p = write_tmp("[a]\naddr = 10.0.0.1:5\n[d x]\nv = 3\n"
+			    "[d y]\nw = 2\n");
+	char *argv[] = { "d", "--config", p, "--addr", "10.0.0.2:6", NULL };
+	struct cfg_cmd cmd;
+	struct dcfg    c;
+	char	       err[256];
+
+	assert_int_equal(cfg_defaults(&d_tab, &c, err, sizeof(err)), 0);
+	assert_string_equal(c.host, "127.0.0.1");
+	assert_int_equal(c.port, 1);
+	assert_int_equal(c.seen, 0);
+	assert_int_equal(c.ninst, 0);
+	d_free(&c);
+
+	assert_int_equal(cfg_build(&d_tab, &c, p, NULL, err, sizeof(err)), 0);
+	assert_string_equal(c.host, "10.0.0.1");
+	assert_int_equal(c.seen, 1);
+	assert_int_equal(c.ninst, 2);
+	assert_int_equal(c.inst[0].w, 7); /* its default */
+	assert_int_equal(c.inst[0].v, 3);
+	assert_int_equal(c.inst[1].w, 2); /* the file's, over the default */
+	assert_int_equal(c.inst[1].v, 0);
+	d_free(&c);
+
+	assert_int_equal(cfg_cmdline(&d_tab, 5, argv, &cmd), 0);
+	assert_int_equal(cfg_build(&d_tab, &c, cmd.file, &cmd, err,
+			     sizeof(err)),
+	    0);
+	assert_string_equal(c.host, "10.0.0.2");
+	assert_int_equal(c.port, 6);
+	assert_int_equal(c.seen, 1);
+	d_free(&c);
+
+	assert_int_equal(cfg_defaults(&bad_tab, &c, err, sizeof(err)), -1);
+	assert_string_equal(err,
+	    "n \"50\" is not a whole number in [1, 10] "
+	    "(the default of [a] n)");
+	unlink(p);
+}
+
 int
 main(void)
 {
@@ -774,6 +902,7 @@ main(void)
 		cmocka_unit_test(test_tab_file),
 		cmocka_unit_test(test_tab_flags),
 		cmocka_unit_test(test_tab_main),
+		cmocka_unit_test(test_tab_defaults_once),
 		cmocka_unit_test(test_doc),
 		cmocka_unit_test(test_daemon_tables),
 		cmocka_unit_test(test_route),

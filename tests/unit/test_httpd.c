@@ -333,7 +333,9 @@ test_limits_set(void **state)
 			     sizeof(err)),
 	    -1);
 	assert_int_equal(httpd_limits_set(&l, "listen", "x", err, sizeof(err)),
-	    1);
+	    -1);
+	assert_non_null(strstr(err, "listen"));
+	assert_int_equal(l.max_conns, 100); /* the refused ones changed none */
 }
 
 /* A limit that cannot fit the descriptor limit is refused at start. */

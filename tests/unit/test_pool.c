@@ -392,6 +392,7 @@ test_timing(void **state)
 		t0 = time_mono_ns();
 		assert_int_equal(pool_take(p, "sae-a", "sae-b", 13, &out), 0);
 		t0 = time_mono_ns() - t0;
+		assert_int_equal(out.n, 13);
 		if (refill) {
 			t_refill += t0;
 			n_refill++;
@@ -422,6 +423,7 @@ test_timing(void **state)
 		t0 = time_mono_ns();
 		assert_int_equal(pool_take(p, "sae-a", "sae-c", 13, &out), 0);
 		t_lease += time_mono_ns() - t0;
+		assert_int_equal(out.n, 13);
 		etsi_keys_free(&out);
 	}
 	print_message("# pool_take(13) with background leases: %.2f us avg; "

@@ -115,7 +115,8 @@ taker_main(void *arg)
 	struct etsi_keys out;
 	int		 rc;
 
-	while ((rc = pool_take(t->p, "sae-a", "sae-b", 13, &out)) == 0) {
+	while ((rc = pool_take(t->p, "sae-a", "sae-b", 13, &out)) == 0 &&
+	    out.n > 0) {
 		for (size_t i = 0; i < out.n; i++) {
 			size_t k;
 
@@ -128,7 +129,7 @@ taker_main(void *arg)
 		}
 		etsi_keys_free(&out);
 	}
-	if (rc != 1)
+	if (rc != 0) /* the loop ends on "too few", never on an error */
 		t->bad++;
 	return NULL;
 }

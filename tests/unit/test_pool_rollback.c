@@ -129,6 +129,7 @@ step_killed(struct rb *r)
 	p = restore_open(r);
 	assert_int_equal(stats_of(p).rolled_back_keys, LEASE);
 	assert_int_equal(pool_take(p, "sae-a", "sae-b", 40 - LEASE, &out), 0);
+	assert_int_equal(out.n, 40 - LEASE);
 	for (size_t i = 0; i < out.n; i++)
 		served[key_num(out.v[i].id)]++;
 	etsi_keys_free(&out);

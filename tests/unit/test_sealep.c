@@ -37,22 +37,23 @@ struct fx {
 	struct sealep *e;
 };
 
-/* Opens the database and a context (fresh: records the KEK check). */
+/* Opens the database at path in d and a context (fresh: records the KEK
+ * check); NULL if the KEK check fails. */
 static struct sealep *
-fx_open(struct fx *f, const uint8_t kek[SEAL_KEK_LEN], int fresh)
+db_open(struct sqldb *d, const char *path, const uint8_t kek[SEAL_KEK_LEN],
+    int fresh)
 {
 	char	       err[256];
 	struct sealep *e;
 
-	assert_int_equal(sqldb_open(&f->d, f->path, "test", err, sizeof(err)),
-	    0);
+	assert_int_equal(sqldb_open(d, path, "test", err, sizeof(err)), 0);
 	assert_int_equal(
-	    sqldb_exec(&f->d,
+	    sqldb_exec(d,
 		SQLDB_META_SCHEMA
 		"CREATE TABLE IF NOT EXISTS recs(ep INTEGER, ct BLOB);"),
 	    0);
-	assert_int_equal(sqldb_meta_init(&f->d, err, sizeof(err)), 0);
-	e = sealep_new(&f->d, &conf, kek, err, sizeof(err));
+	assert_int_equal(sqldb_meta_init(d, err, sizeof(err)), 0);
+	e = sealep_new(d, &conf, kek, err, sizeof(err));
 	assert_non_null(e);
 	if (fresh)
 		assert_int_equal(sealep_kek_set(e), 0);
@@ -62,6 +63,12 @@ fx_open(struct fx *f, const uint8_t kek[SEAL_KEK_LEN], int fresh)
 	}
 	assert_int_equal(sealep_start(e, err, sizeof(err)), 0);
 	return e;
+}
+
+static struct sealep *
+fx_open(struct fx *f, const uint8_t kek[SEAL_KEK_LEN], int fresh)
+{
+	return db_open(&f->d, f->path, kek, fresh);
 }
 
 static void
@@ -242,6 +249,121 @@ test_wrong_kek(void **state)
 	assert_null(f->e); /* the check is now the other KEK's */
 }
 
+/* ------------------------------------------- two handles on one file */
+
+/* One opener of the shared file: its connection and context. */
+struct h {
+	struct sqldb  *d;
+	struct sealep *e;
+};
+
+/* Seals pt (16 bytes, AAD of id) and stores it, in one write transaction
+ * as an owner does; the record's rowid. */
+static int64_t
+h_write(struct h *h, uint64_t id, const uint8_t pt[16])
+{
+	uint8_t	      ct[16 + SEAL_OVERHEAD];
+	sqlite3_stmt *st;
+	int64_t	      row;
+
+	assert_int_equal(sqldb_begin(h->d), 0);
+	aad(h->e, id, "o");
+	assert_int_equal(sealep_seal(h->e, pt, 16, ct), 0);
+	assert_int_equal(sqlite3_prepare_v2(h->d->db,
+			     "INSERT INTO recs(ep, ct) VALUES(?, ?)", -1, &st,
+			     NULL),
+	    SQLITE_OK);
+	sqlite3_bind_int64(st, 1, sealep_epoch(h->e));
+	sqlite3_bind_blob(st, 2, ct, sizeof(ct), SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	row = sqlite3_last_insert_rowid(h->d->db);
+	assert_int_equal(sqldb_commit(h->d), 0);
+	return row;
+}
+
+/* Record row, read back through h: its bytes are want (AAD of id). */
+static void
+h_read(struct h *h, int64_t row, uint64_t id, const uint8_t want[16])
+{
+	uint8_t	      ct[16 + SEAL_OVERHEAD], out[16];
+	sqlite3_stmt *st;
+	int64_t	      ep;
+
+	assert_int_equal(sqlite3_prepare_v2(h->d->db,
+			     "SELECT ep, ct FROM recs WHERE rowid = ?", -1, &st,
+			     NULL),
+	    SQLITE_OK);
+	sqlite3_bind_int64(st, 1, row);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_bytes(st, 1), sizeof(ct));
+	ep = sqlite3_column_int64(st, 0);
+	memcpy(ct, sqlite3_column_blob(st, 1), sizeof(ct));
+	sqlite3_finalize(st);
+	aad(h->e, id, "o");
+	assert_int_equal(sealep_open(h->e, ep, ct, sizeof(ct), out), 0);
+	assert_memory_equal(out, want, 16);
+}
+
+static void
+h_close(struct h *h)
+{
+	sealep_free(h->e);
+	sqldb_close(h->d);
+}
+
+/*
+ * Two openers of one file (here: two connections, as two kmsd would have):
+ * the second one's start drops the first one's epoch (no record used it
+ * yet) and numbers its own inside its transaction; the first one's next
+ * seal sees its number taken and moves to a fresh one. Each reads the
+ * other's records (an epoch it had not seen, loaded from the table), and a
+ * third opener reads both.
+ */
+static void
+test_two_handles(void **state)
+{
+	static struct sqldb db_b, db_c;
+	struct fx	   *f = *state;
+	struct h a = { &f->d, f->e }, b = { &db_b, NULL }, c = { &db_c, NULL };
+	uint8_t	 pa[16], pb[16], pa2[16];
+	int64_t	 ra, rb, ra2;
+
+	memset(pa, 0xa1, sizeof(pa));
+	memset(pb, 0xb2, sizeof(pb));
+	memset(pa2, 0xa3, sizeof(pa2));
+	assert_int_equal(sealep_epoch(a.e), 1);
+	b.e = db_open(b.d, f->path, f->kek, 0);
+	assert_non_null(b.e);
+	assert_int_equal(sealep_epoch(b.e), 1); /* a's, unused, was dropped */
+
+	rb = h_write(&b, 1, pb);
+	assert_int_equal(sealep_epoch(b.e), 1);
+	ra = h_write(&a, 2, pa);
+	assert_int_equal(sealep_epoch(a.e), 2); /* 1 is b's now */
+	h_read(&a, rb, 1, pb);
+	h_read(&b, ra, 2, pa);
+	h_read(&a, ra, 2, pa);
+	h_read(&b, rb, 1, pb);
+
+	/* An opener's start drops an epoch no record uses: a's goes (as if
+	 * its records were taken); a's next seal puts it back, same number. */
+	assert_int_equal(sqldb_exec(b.d, "DELETE FROM recs WHERE ep = 2"), 0);
+	assert_int_equal(sqldb_exec(b.d, "DELETE FROM epochs WHERE ep = 2"), 0);
+	ra2 = h_write(&a, 3, pa2);
+	assert_int_equal(sealep_epoch(a.e), 2);
+	h_read(&b, ra2, 3, pa2);
+
+	/* A third opener, after both: every record opens. */
+	c.e = db_open(c.d, f->path, f->kek, 0);
+	assert_non_null(c.e);
+	assert_int_equal(sealep_epoch(c.e), 3);
+	h_read(&c, rb, 1, pb);
+	h_read(&c, ra2, 3, pa2);
+	h_close(&c);
+	h_close(&b); /* a is the fixture's: teardown closes it */
+}
+
 int
 main(void)
 {
@@ -253,6 +375,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_nonces_and_epochs, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_kek, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_two_handles, setup,
 		    teardown),
 	};
 

@@ -30,6 +30,7 @@ test_chunks(void **state)
 	assert_int_equal(store_last_seq(s), 1);
 
 	assert_int_equal(store_reserve(s, 3, 0, &r, &avail), 0);
+	assert_int_equal(r.n, 3);
 	assert_int_equal(store_count(s), 7);
 	for (size_t i = 0; i < 3; i++) {
 		assert_memory_equal(r.ids[i], ids + 16 * i, 16);
@@ -55,8 +56,9 @@ test_chunks(void **state)
 	assert_int_equal(store_count(s), 7);
 
 	/* Not enough: nothing taken. */
-	assert_int_equal(store_reserve(s, 8, 0, &r, &avail), 1);
+	assert_int_equal(store_reserve(s, 8, 0, &r, &avail), 0);
 	assert_int_equal(avail, 7);
+	assert_int_equal(r.n, 0);
 	assert_int_equal(store_count(s), 7);
 
 	/* Later batches dropped on reconnect; a new peer store drops all. */
@@ -96,19 +98,19 @@ test_assign_take(void **state)
 	/* A missing chunk: nothing changes. */
 	memcpy(bad, ids, 16);
 	memset(bad + 16, 0xee, 16);
-	assign(s, bad, kid, 1, 2, 40, sl, 1, 1);
+	assign(s, bad, kid, 1, 2, 40, sl, 1, STORE_MISSING);
 	assert_int_equal(store_count(s), 8);
 	/* The same chunk twice is missing too. */
 	memcpy(bad + 16, ids, 16);
-	assign(s, bad, kid, 1, 2, 40, sl, 1, 1);
+	assign(s, bad, kid, 1, 2, 40, sl, 1, STORE_MISSING);
 	assert_int_equal(store_count(s), 8);
 
 	/* Two keys of 40 bytes from chunks 0,1 and 2,3, for two slaves. */
-	assign(s, ids, kid, 2, 2, 40, sl, 2, 0);
+	assign(s, ids, kid, 2, 2, 40, sl, 2, STORE_OK);
 	assert_int_equal(store_count(s), 4);
 	assert_int_equal(store_assigned_count(s), 2);
 	/* Chunks are gone: a second assignment of them fails. */
-	assign(s, ids, kid, 1, 2, 40, sl, 1, 1);
+	assign(s, ids, kid, 1, 2, 40, sl, 1, STORE_MISSING);
 
 	assert_int_equal(take(s, "sae-z", "sae-a", kid, 2, &out), STORE_UNAUTH);
 	assert_int_equal(take(s, "sae-b", "sae-q", kid, 2, &out),
@@ -143,8 +145,8 @@ test_assign_take(void **state)
 	assert_int_equal(store_assigned_count(s), 0);
 
 	/* key_size keys under their chunk ID, a key ID already in use refused. */
-	assign(s, ids + 4 * 16, ids + 4 * 16, 1, 1, KB, sl, 1, 0);
-	assign(s, ids + 5 * 16, ids + 4 * 16, 1, 1, KB, sl, 1, 2);
+	assign(s, ids + 4 * 16, ids + 4 * 16, 1, 1, KB, sl, 1, STORE_OK);
+	assign(s, ids + 5 * 16, ids + 4 * 16, 1, 1, KB, sl, 1, STORE_DUPID);
 	assert_int_equal(store_count(s), 3);
 	assert_int_equal(take(s, "sae-b", "sae-a", ids + 4 * 16, 1, &out),
 	    STORE_OK);
@@ -191,7 +193,7 @@ test_race(void **state)
 	mk_chunks(50, ids, keys);
 	assert_int_equal(store_add_chunks(s, 1, 50, ids, keys), 0);
 	cur_ids = ids, cur_n = 50, cur_seq = 1;
-	assign(s, ids, ids, 50, 1, KB, sl, 1, 0);
+	assign(s, ids, ids, 50, 1, KB, sl, 1, STORE_OK);
 	for (int i = 0; i < 4; i++) {
 		r[i] = (struct racer){ .s = s, .ids = ids };
 		pthread_create(&th[i], NULL, racer_main, &r[i]);
@@ -242,7 +244,7 @@ test_file_sealed_and_durable(void **state)
 	mk_chunks(20, ids, keys);
 	assert_int_equal(store_add_chunks(s, 5, 20, ids, keys), 0);
 	cur_ids = ids, cur_n = 20, cur_seq = 5;
-	assign(s, ids, ids, 4, 1, KB, sl, 1, 0);
+	assign(s, ids, ids, 4, 1, KB, sl, 1, STORE_OK);
 	snprintf(wal, sizeof(wal), "%s-wal", f->db);
 	for (size_t i = 0; i < 20; i++) {
 		assert_false(file_has(f->db, keys + i * KB, 12));

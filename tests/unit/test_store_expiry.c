@@ -30,7 +30,7 @@ test_expiry_cap(void **state)
 	assert_int_equal(store_add_chunks(s, 1, 16, ids, keys), 0);
 	cur_ids = ids, cur_n = 16, cur_seq = 1;
 	store_set_limits(s, 1, 5);
-	assign(s, ids, ids, 3, 1, KB, sl, 1, 0);
+	assign(s, ids, ids, 3, 1, KB, sl, 1, STORE_OK);
 	/* 3 waiting + 3 > 5: refused, and no chunk used. */
 	memset(&a, 0, sizeof(a));
 	ords_of(ids + 3 * 16, 3, ords);
@@ -45,18 +45,19 @@ test_expiry_cap(void **state)
 		.nslaves = 1,
 		.missing = missing };
 	assert_int_equal(store_assign(s, &a, 1), 0);
-	assert_int_equal(a.result, 3);
+	assert_int_equal(a.result, STORE_FULL);
 	assert_int_equal(a.waiting, 3);
 	assert_int_equal(a.full_slave, 0);
 	assert_int_equal(store_count(s), 13);
 	/* Another pair is not held back by this one. */
-	assign(s, ids + 3 * 16, ids + 3 * 16, 3, 1, KB, sl2, 1, 0);
-	assign(s, ids + 6 * 16, ids + 6 * 16, 2, 1, KB, sl, 1, 0); /* 5 */
-	assign(s, ids + 8 * 16, ids + 8 * 16, 1, 1, KB, sl, 1, 3);
+	assign(s, ids + 3 * 16, ids + 3 * 16, 3, 1, KB, sl2, 1, STORE_OK);
+	assign(s, ids + 6 * 16, ids + 6 * 16, 2, 1, KB, sl, 1,
+	    STORE_OK); /* 5 */
+	assign(s, ids + 8 * 16, ids + 8 * 16, 1, 1, KB, sl, 1, STORE_FULL);
 	/* A fetch makes room. */
 	assert_int_equal(take(s, "sae-b", "sae-a", ids, 1, &out), STORE_OK);
 	etsi_keys_free(&out);
-	assign(s, ids + 8 * 16, ids + 8 * 16, 1, 1, KB, sl, 1, 0);
+	assign(s, ids + 8 * 16, ids + 8 * 16, 1, 1, KB, sl, 1, STORE_OK);
 	assert_int_equal(store_assigned_count(s), 8);
 	store_get_stats(s, &st);
 	assert_int_equal(st.refused_full, 2);
@@ -67,7 +68,8 @@ test_expiry_cap(void **state)
 		store_close(s);
 		s = fx_open(f);
 		store_set_limits(s, 1, 5);
-		assign(s, ids + 9 * 16, ids + 9 * 16, 1, 1, KB, sl, 1, 3);
+		assign(s, ids + 9 * 16, ids + 9 * 16, 1, 1, KB, sl, 1,
+		    STORE_FULL);
 	}
 	/* Before the TTL: served. Nothing to wipe yet. */
 	assert_int_equal(take(s, "sae-b", "sae-a", ids + 16, 1, &out),
@@ -92,7 +94,7 @@ test_expiry_cap(void **state)
 		assert_int_equal(db_int(f->db, "SELECT count(*) FROM akeys"),
 		    0);
 	/* The pair is empty again: 5 fit. */
-	assign(s, ids + 9 * 16, ids + 9 * 16, 5, 1, KB, sl, 1, 0);
+	assign(s, ids + 9 * 16, ids + 9 * 16, 5, 1, KB, sl, 1, STORE_OK);
 	store_close(s);
 }
 

@@ -117,7 +117,7 @@ ords_of(const uint8_t *chunks, size_t n, uint64_t *ords)
 static inline void
 assign(struct store *s, const uint8_t *chunk_ids, const uint8_t *key_ids,
     size_t nkeys, unsigned per, unsigned size_bytes, const char *const *slaves,
-    size_t nslaves, int expect)
+    size_t nslaves, enum store_rc expect)
 {
 	uint8_t		    missing[64][16];
 	uint64_t	    ords[64];

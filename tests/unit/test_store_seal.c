@@ -95,6 +95,108 @@ cp(const char *from, const char *to)
 	assert_int_equal(system(cmd), 0);
 }
 
+/* The no-nonce-reuse test's state: two batches, the files, snap marks. */
+struct nr {
+	struct fx *f;
+	uint8_t	   ids1[10 * 16], keys1[10 * KB], ids2[10 * 16], keys2[10 * KB];
+	char	   bak[160], cpy[160];
+	size_t	   m1, m2, m3, m4; /* nseen after each step */
+};
+
+/* Chunk ord as sealed in snaps [from1, to1) (*a) and [from2, to2) (*b). */
+static void
+seen_twice(size_t from1, size_t to1, size_t from2, size_t to2, long long ord,
+    const struct seen **a, const struct seen **b)
+{
+	*a = seen_ord(from1, to1, ord);
+	*b = seen_ord(from2, to2, ord);
+	assert_non_null(*a);
+	assert_non_null(*b);
+}
+
+/* Batch 1, then the backup of that file. */
+static void
+nr_backup(struct nr *t)
+{
+	struct store *s = fx_open(t->f);
+
+	assert_int_equal(store_add_chunks(s, 1, 10, t->ids1, t->keys1), 0);
+	store_close(s);
+	assert_int_equal(snap(t->f->db), 10);
+	cp(t->f->db, t->bak);
+}
+
+/* Batch 2 arrives, 3 keys are assigned from it: 10 new seals. */
+static void
+nr_batch2(struct nr *t, bool restored)
+{
+	const char   *sl[] = { "sae-b" };
+	struct store *s = fx_open(t->f);
+
+	if (restored)
+		assert_int_equal(store_count(s), 10);
+	assert_int_equal(store_add_chunks(s, 2, 10, t->ids2, t->keys2), 0);
+	cur_ids = t->ids2, cur_n = 10, cur_seq = 2;
+	assign(s, t->ids2, t->ids2, 3, 1, KB, sl, 1, STORE_OK);
+	store_close(s);
+}
+
+/* Restore the backup; batch 2 arrives again, bytes and all. */
+static void
+nr_restore(struct nr *t)
+{
+	const struct seen *a, *b;
+
+	cp(t->bak, t->f->db);
+	nr_batch2(t, true);
+	assert_int_equal(snap(t->f->db), 20);
+	t->m3 = nseen;
+	assert_int_equal(t->m3 - t->m2, 10); /* 7 chunks + 3 keys, all new */
+	seen_twice(t->m1, t->m2, t->m2, t->m3, (long long)STORE_ORD(2, 5), &a,
+	    &b);
+	assert_memory_not_equal(a->salt, b->salt, 32);
+	assert_memory_not_equal(a->ct + 12, b->ct + 12, KB + 16);
+}
+
+/* Recreate: the database is lost, the KEK stays. */
+static void
+nr_recreate(struct nr *t)
+{
+	const struct seen *a, *b;
+	struct store	  *s;
+
+	unlink(t->f->db);
+	s = fx_open(t->f);
+	assert_int_equal(store_count(s), 0);
+	assert_int_equal(store_add_chunks(s, 1, 10, t->ids1, t->keys1), 0);
+	store_close(s);
+	assert_int_equal(snap(t->f->db), 10);
+	t->m4 = nseen;
+	assert_int_equal(t->m4 - t->m3, 10);
+	seen_twice(0, 10, t->m3, t->m4, (long long)STORE_ORD(1, 0), &a, &b);
+	assert_memory_not_equal(a->ct, b->ct, KB + SEAL_OVERHEAD);
+}
+
+/* Copy: both files used at once with the same KEK. */
+static void
+nr_copy(struct nr *t)
+{
+	struct store *s, *s2;
+	char	      err[256];
+
+	cp(t->f->db, t->cpy);
+	s = fx_open(t->f);
+	s2 = store_open(t->cpy, t->f->kek, KB, err, sizeof(err));
+	assert_non_null(s2);
+	assert_int_equal(store_add_chunks(s, 2, 10, t->ids2, t->keys2), 0);
+	assert_int_equal(store_add_chunks(s2, 2, 10, t->ids2, t->keys2), 0);
+	store_close(s2);
+	store_close(s);
+	assert_int_equal(snap(t->f->db), 20);
+	assert_int_equal(snap(t->cpy), 20);
+	assert_int_equal(nseen - t->m4, 20); /* each copy sealed its own */
+}
+
 /*
  * The same KEK across database loss, restore and copy: no (key, nonce) pair
  * ever seals two records, and the same chunk stored again after a restore
@@ -104,87 +206,27 @@ cp(const char *from, const char *to)
 static void
 test_file_no_nonce_reuse(void **state)
 {
-	struct fx    *f = *state;
-	struct store *s;
-	const char   *sl[] = { "sae-b" };
-	uint8_t ids1[10 * 16], keys1[10 * KB], ids2[10 * 16], keys2[10 * KB];
-	char	bak[160], cpy[160];
-	size_t	m1, m2, m3, m4;
-	const struct seen *a, *b;
+	static struct nr t;
 
-	snprintf(bak, sizeof(bak), "%s/backup.db", f->dir);
-	snprintf(cpy, sizeof(cpy), "%s/copy.db", f->dir);
+	memset(&t, 0, sizeof(t));
+	t.f = *state;
+	snprintf(t.bak, sizeof(t.bak), "%s/backup.db", t.f->dir);
+	snprintf(t.cpy, sizeof(t.cpy), "%s/copy.db", t.f->dir);
 	nseen = 0;
-	mk_chunks(10, ids1, keys1);
-	mk_chunks(10, ids2, keys2);
+	mk_chunks(10, t.ids1, t.keys1);
+	mk_chunks(10, t.ids2, t.keys2);
 
-	s = fx_open(f);
-	assert_int_equal(store_add_chunks(s, 1, 10, ids1, keys1), 0);
-	store_close(s);
-	assert_int_equal(snap(f->db), 10);
-	cp(f->db, bak); /* the backup */
-
-	s = fx_open(f);
-	assert_int_equal(store_add_chunks(s, 2, 10, ids2, keys2), 0);
-	cur_ids = ids2, cur_n = 10, cur_seq = 2;
-	assign(s, ids2, ids2, 3, 1, KB, sl, 1, 0);
-	store_close(s);
-	m1 = nseen;
-	assert_int_equal(snap(f->db), 20); /* 10 + 7 chunks + 3 keys */
-	m2 = nseen;
-	assert_int_equal(m2 - m1, 10);
-
-	/* Restore the backup; batch 2 arrives again, bytes and all. */
-	cp(bak, f->db);
-	s = fx_open(f);
-	assert_int_equal(store_count(s), 10);
-	assert_int_equal(store_add_chunks(s, 2, 10, ids2, keys2), 0);
-	assign(s, ids2, ids2, 3, 1, KB, sl, 1, 0);
-	store_close(s);
-	assert_int_equal(snap(f->db), 20);
-	m3 = nseen;
-	assert_int_equal(m3 - m2, 10); /* 7 chunks + 3 keys, all new */
-	a = seen_ord(m1, m2, (long long)STORE_ORD(2, 5));
-	b = seen_ord(m2, m3, (long long)STORE_ORD(2, 5));
-	assert_non_null(a);
-	assert_non_null(b);
-	assert_memory_not_equal(a->salt, b->salt, 32);
-	assert_memory_not_equal(a->ct + 12, b->ct + 12, KB + 16);
-
-	/* Recreate: the database is lost, the KEK stays. */
-	unlink(f->db);
-	s = fx_open(f);
-	assert_int_equal(store_count(s), 0);
-	assert_int_equal(store_add_chunks(s, 1, 10, ids1, keys1), 0);
-	store_close(s);
-	assert_int_equal(snap(f->db), 10);
-	m4 = nseen;
-	assert_int_equal(m4 - m3, 10);
-	a = seen_ord(0, 10, (long long)STORE_ORD(1, 0));
-	b = seen_ord(m3, m4, (long long)STORE_ORD(1, 0));
-	assert_non_null(a);
-	assert_non_null(b);
-	assert_memory_not_equal(a->ct, b->ct, KB + SEAL_OVERHEAD);
-
-	/* Copy: both files used at once with the same KEK. */
-	cp(f->db, cpy);
-	{
-		struct store *s2;
-		char	      err[256];
-
-		s = fx_open(f);
-		s2 = store_open(cpy, f->kek, KB, err, sizeof(err));
-		assert_non_null(s2);
-		assert_int_equal(store_add_chunks(s, 2, 10, ids2, keys2), 0);
-		assert_int_equal(store_add_chunks(s2, 2, 10, ids2, keys2), 0);
-		store_close(s2);
-		store_close(s);
-	}
-	assert_int_equal(snap(f->db), 20);
-	assert_int_equal(snap(cpy), 20);
-	assert_int_equal(nseen - m4, 20); /* each copy sealed its own */
+	nr_backup(&t);
+	nr_batch2(&t, false);
+	t.m1 = nseen;
+	assert_int_equal(snap(t.f->db), 20); /* 10 + 7 chunks + 3 keys */
+	t.m2 = nseen;
+	assert_int_equal(t.m2 - t.m1, 10);
+	nr_restore(&t);
+	nr_recreate(&t);
+	nr_copy(&t);
 	/* Epochs no record uses are gone: one per opening would pile up. */
-	assert_true(db_int(f->db, "SELECT count(*) FROM epochs") <= 3);
+	assert_true(db_int(t.f->db, "SELECT count(*) FROM epochs") <= 3);
 }
 
 /* Key IDs for the tamper test: one per column, and a control. */
@@ -253,6 +295,116 @@ static const struct {
 	{ TK_SWAP, "sae-b", "sae-a" },
 };
 
+/* The tamper test's keys: TK__N assigned ones (ids), 3 chunks (cids). */
+struct tk {
+	struct fx *f;
+	uint8_t	   ids[TK__N * 16], keys[TK__N * KB], nid[16];
+	uint8_t	   cids[3 * 16], ckeys[3 * KB];
+};
+
+/* The keys before any edit: TK__N of key_size under their chunk IDs, for
+ * sae-b and sae-x; the TAKEN one taken by sae-b; a second epoch. */
+static void
+tk_fill(struct tk *t)
+{
+	const char	*sl[] = { "sae-b", "sae-x" };
+	struct store	*s;
+	struct etsi_keys out;
+
+	mk_chunks(TK__N, t->ids, t->keys);
+	mk_chunks(3, t->cids, t->ckeys);
+	s = fx_open(t->f);
+	assert_int_equal(store_add_chunks(s, 1, TK__N, t->ids, t->keys), 0);
+	assert_int_equal(store_add_chunks(s, 2, 3, t->cids, t->ckeys), 0);
+	cur_ids = t->ids, cur_n = TK__N, cur_seq = 1;
+	assign(s, t->ids, t->ids, TK__N, 1, KB, sl, 2, STORE_OK);
+	/* sae-b takes the TAKEN key now: its flag is set in the row. */
+	assert_int_equal(take(s, "sae-b", "sae-a", t->ids + 16 * TK_TAKEN, 1,
+			     &out),
+	    STORE_OK);
+	etsi_keys_free(&out);
+	store_close(s);
+	/* A new opening: a second epoch exists for the EP edit to point at. */
+	s = fx_open(t->f);
+	store_close(s);
+}
+
+/* The edits, with sqlite3 on the closed file: one column per key, and a
+ * chunk renamed (its record no longer matches its ID). */
+static void
+tk_edit(struct tk *t)
+{
+	char   set[256], h[33];
+	size_t i;
+
+	for (i = 0; i < sizeof(edits) / sizeof(edits[0]); i++)
+		tamper(t->f->db, edits[i].set, t->ids + 16 * edits[i].k);
+	memset(t->nid, 0x42, sizeof(t->nid));
+	hexid(t->nid, h);
+	snprintf(set, sizeof(set), "id = x'%s'", h);
+	tamper(t->f->db, set, t->ids + 16 * TK_ID);
+	hexid(t->ids + 16 * TK_OK, h);
+	snprintf(set, sizeof(set),
+	    "ct = (SELECT ct FROM akeys WHERE id = x'%s')", h);
+	tamper(t->f->db, set, t->ids + 16 * TK_SWAP);
+	db_sql(t->f->db,
+	    "UPDATE chunks SET id = x'00112233445566778899aabbccddeeff'"
+	    " WHERE ord = (SELECT min(ord) FROM chunks)");
+}
+
+/* The control is served; each edited key is refused, whoever asks. */
+static void
+tk_check_keys(struct tk *t, struct store *s)
+{
+	struct store_stats st;
+	struct etsi_keys   out;
+	uint8_t		   two[32], v2[2] = { 1, 1 };
+
+	/* The control: an untouched key is served, with its bytes. */
+	assert_int_equal(take(s, "sae-b", "sae-a", t->ids + 16 * TK_OK, 1,
+			     &out),
+	    STORE_OK);
+	assert_memory_equal(out.v[0].key, t->keys + TK_OK * KB, KB);
+	etsi_keys_free(&out);
+	/* Each edited key: refused, whoever asks, even whom the edit names. */
+	for (size_t i = 0; i < sizeof(asks) / sizeof(asks[0]); i++)
+		assert_int_equal(take(s, asks[i].caller, asks[i].master,
+				     asks[i].k == TK_ID ?
+					 t->nid :
+					 t->ids + 16 * asks[i].k,
+				     1, &out),
+		    STORE_NOTFOUND);
+	store_get_stats(s, &st);
+	/* The MASTER ask naming the real master finds no row: not counted. */
+	assert_int_equal(st.tampered, 10);
+	/* Not served later either, and not in a batch with a good key. */
+	memcpy(two, t->ids + 16 * TK_OK, 16); /* sae-x's share */
+	memcpy(two + 16, t->ids + 16 * TK_CT, 16);
+	assert_int_equal(etsi_keys_alloc(&out, 2), 0);
+	assert_int_equal(store_take(s, "sae-x", "sae-a", two, v2, 2, &out),
+	    STORE_NOTFOUND);
+	etsi_keys_free(&out);
+}
+
+/* The renamed chunk: the reservation fails once, drops it, then works. */
+static void
+tk_check_chunk(struct tk *t, struct store *s)
+{
+	struct store_stats st;
+	struct store_resv  r;
+	size_t		   avail;
+
+	assert_int_equal(store_count(s), 3);
+	assert_int_equal(store_reserve(s, 1, 0, &r, &avail), -1);
+	assert_int_equal(store_count(s), 2);
+	assert_int_equal(store_reserve(s, 1, 0, &r, &avail), 0);
+	assert_memory_equal(r.ids[0], t->cids + 16, 16);
+	assert_memory_equal(r.keys, t->ckeys + KB, KB);
+	store_resv_free(&r);
+	store_get_stats(s, &st);
+	assert_int_equal(st.tampered, 12); /* + the batch, + the chunk */
+}
+
 /*
  * Every column that decides who gets a key, edited with sqlite3: the key is
  * refused (to the SAE the edit names too), counted as tampered, while an
@@ -261,90 +413,18 @@ static const struct {
 static void
 test_file_tamper(void **state)
 {
-	struct fx	  *f = *state;
-	struct store	  *s;
-	const char	  *sl[] = { "sae-b", "sae-x" };
-	uint8_t		   ids[TK__N * 16], keys[TK__N * KB], nid[16];
-	uint8_t		   cids[3 * 16], ckeys[3 * KB];
-	char		   set[256], h[33];
-	struct store_stats st;
-	struct etsi_keys   out;
-	size_t		   avail, i;
-	struct store_resv  r;
+	static struct tk t;
+	struct store	*s;
 
-	mk_chunks(TK__N, ids, keys);
-	mk_chunks(3, cids, ckeys);
-	s = fx_open(f);
-	assert_int_equal(store_add_chunks(s, 1, TK__N, ids, keys), 0);
-	assert_int_equal(store_add_chunks(s, 2, 3, cids, ckeys), 0);
-	cur_ids = ids, cur_n = TK__N, cur_seq = 1;
-	/* TK__N keys of key_size under their chunk IDs, for sae-b and sae-x. */
-	assign(s, ids, ids, TK__N, 1, KB, sl, 2, 0);
-	/* sae-b takes the TAKEN key now: its flag is set in the row. */
-	assert_int_equal(take(s, "sae-b", "sae-a", ids + 16 * TK_TAKEN, 1,
-			     &out),
-	    STORE_OK);
-	etsi_keys_free(&out);
+	memset(&t, 0, sizeof(t));
+	t.f = *state;
+	tk_fill(&t);
+	tk_edit(&t);
+	s = fx_open(t.f);
+	tk_check_keys(&t, s);
+	tk_check_chunk(&t, s);
 	store_close(s);
-	/* A new opening: a second epoch exists for the EP edit to point at. */
-	s = fx_open(f);
-	store_close(s);
-
-	for (i = 0; i < sizeof(edits) / sizeof(edits[0]); i++)
-		tamper(f->db, edits[i].set, ids + 16 * edits[i].k);
-	memset(nid, 0x42, sizeof(nid));
-	hexid(nid, h);
-	snprintf(set, sizeof(set), "id = x'%s'", h);
-	tamper(f->db, set, ids + 16 * TK_ID);
-	hexid(ids + 16 * TK_OK, h);
-	snprintf(set, sizeof(set),
-	    "ct = (SELECT ct FROM akeys WHERE id = x'%s')", h);
-	tamper(f->db, set, ids + 16 * TK_SWAP);
-	/* A chunk renamed: its record no longer matches its ID. */
-	db_sql(f->db,
-	    "UPDATE chunks SET id = x'00112233445566778899aabbccddeeff'"
-	    " WHERE ord = (SELECT min(ord) FROM chunks)");
-
-	s = fx_open(f);
-	/* The control: an untouched key is served, with its bytes. */
-	assert_int_equal(take(s, "sae-b", "sae-a", ids + 16 * TK_OK, 1, &out),
-	    STORE_OK);
-	assert_memory_equal(out.v[0].key, keys + TK_OK * KB, KB);
-	etsi_keys_free(&out);
-	/* Each edited key: refused, whoever asks, even whom the edit names. */
-	for (i = 0; i < sizeof(asks) / sizeof(asks[0]); i++)
-		assert_int_equal(take(s, asks[i].caller, asks[i].master,
-				     asks[i].k == TK_ID ? nid :
-							  ids + 16 * asks[i].k,
-				     1, &out),
-		    STORE_NOTFOUND);
-	store_get_stats(s, &st);
-	/* The MASTER ask naming the real master finds no row: not counted. */
-	assert_int_equal(st.tampered, 10);
-	/* Not served later either, and not in a batch with a good key. */
-	{
-		uint8_t two[32], v2[2] = { 1, 1 };
-
-		memcpy(two, ids + 16 * TK_OK, 16); /* sae-x's share */
-		memcpy(two + 16, ids + 16 * TK_CT, 16);
-		assert_int_equal(etsi_keys_alloc(&out, 2), 0);
-		assert_int_equal(store_take(s, "sae-x", "sae-a", two, v2, 2,
-				     &out),
-		    STORE_NOTFOUND);
-		etsi_keys_free(&out);
-	}
-	/* The renamed chunk: the reservation fails once, drops it, then works. */
-	assert_int_equal(store_count(s), 3);
-	assert_int_equal(store_reserve(s, 1, 0, &r, &avail), -1);
-	assert_int_equal(store_count(s), 2);
-	assert_int_equal(store_reserve(s, 1, 0, &r, &avail), 0);
-	assert_memory_equal(r.ids[0], cids + 16, 16);
-	assert_memory_equal(r.keys, ckeys + KB, KB);
-	store_resv_free(&r);
-	store_get_stats(s, &st);
-	assert_int_equal(st.tampered, 12); /* + the batch, + the chunk */
-	store_close(s);
-	assert_int_equal(db_int(f->db, "SELECT count(*) FROM chunks"), 1);
+	assert_int_equal(db_int(t.f->db, "SELECT count(*) FROM chunks"), 1);
 }
 
 int
