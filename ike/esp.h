@@ -108,6 +108,9 @@ enum esp_rc esp_encap(struct esp_sa *sa, const uint8_t *in, size_t inlen,
  * find sa) is checked against the window and the ICV, decrypted in
  * place; the inner packet is pkt[*off .. *off + *inlen) with next
  * header *nh. The window moves only for a packet whose ICV verified.
+ * With ESN, a packet from left of the window is read as 2^32 ahead (RFC
+ * 4303 A2.1) and so ends as ESP_E_ICV, not ESP_E_REPLAY. A hard lifetime
+ * is checked before each packet: the one that crosses hard_bytes passes.
  */
 enum esp_rc esp_decap(struct esp_sa *sa, uint8_t *pkt, size_t len, size_t *off,
     size_t *inlen, uint8_t *nh);
