@@ -124,6 +124,18 @@ static const struct cfg_opt ike_opts[] = {
 	    .help = "nwu: yes: the user-plane Child SA waits for the PDU "
 		    "session request over NAS/TCP (needs the ESP data plane); "
 		    "no: right after IKE_AUTH" },
+	{ "ike", "tunnel", CFG_BOOL, K(tunnel), "no", "tunnel",
+	    .help = "yes: carry traffic through the Child SAs (TUN, ESP in "
+		    "UDP on the NAT-T port; nwu: NAS over TCP, nas_tcp on; "
+		    "UE: NAT-T forced)" },
+	{ "ike", "tun_name", CFG_STR, K(tun_name), "qkd0", "tun-name",
+	    .help = "tunnel: the TUN device's name" },
+	{ "ike", "tun_route", CFG_STR, K(tun_route), NULL, "tun-route",
+	    .help = "tunnel: A.B.C.D/N or default, routed into the TUN (if "
+		    "unset: UE default, N3IWF inner_ip/32)" },
+	{ "ike", "status_file", CFG_STR, K(status_file), NULL, "status-file",
+	    .help = "tunnel: the data plane's SAs and counters, rewritten "
+		    "every second" },
 	{ "ike", "count", CFG_UINT, K(count), "1", "count",
 	    .help = "connections in a row, each a fresh IKE SA", .min = 1,
 	    .max = 1000000, .roles = R_UE },
@@ -383,6 +395,12 @@ ikecfg_finish(void *cfg, char *err, size_t errlen)
 	if (finish_qkd(c, err, errlen) == -1 ||
 	    finish_lifetimes(c, err, errlen) == -1)
 		return -1;
+	if (c->tunnel) { /* NAS rides the signalling SA; ESP on NAT-T */
+		c->nas_tcp = c->profile == IKE_PROFILE_NWU;
+		c->force_natt = 1;
+		if (!n3 && !c->hold_set) /* the UE keeps it: until SIGTERM */
+			c->hold_set = 1;
+	}
 	if (c->csv != NULL && c->csv_msgs == NULL) {
 		size_t n = strlen(c->csv);
 		char  *m = malloc(n + 6);

@@ -77,6 +77,12 @@ struct ikecfg {
 	uint16_t nas_port;		   /* NAS_TCP_PORT */
 	int nas_tcp; /* the UP Child SA waits for the PDU session (NAS/TCP) */
 
+	/* the ESP data plane (ike/tnl.h) */
+	int   tunnel;	   /* yes: TUN + ESP through the Child SAs */
+	char *tun_name;	   /* the TUN device's name */
+	char *tun_route;   /* routed into the TUN (NULL: role default) */
+	char *status_file; /* SAs and counters, rewritten every second */
+
 	/* behaviour */
 	unsigned count;		      /* UE: connections in a row */
 	unsigned max_conns;	      /* N3IWF: exit after this many (0: run) */

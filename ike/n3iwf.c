@@ -457,7 +457,11 @@ n3_event(struct n3 *n, struct ike_ep_ev *ev)
 		n3iwf_request(n, ev->sa, &ev->m);
 		break;
 	case IKE_EP_RESPONSE: n3iwf_response(n, ev->sa, &ev->m); break;
-	case IKE_EP_XFD: n3_kms_drain(n); break;
+	case IKE_EP_XFD:
+		if (n->kmsq != NULL)
+			n3_kms_drain(n);
+		n3iwf_tun_step(n); /* NAS over TCP */
+		break;
 	default: break;
 	}
 	ike_msg_free(&ev->m);
@@ -492,7 +496,10 @@ n3_timers(struct n3 *n)
 			    n->ep.cfg->half_open_ms);
 			sa->state = SA_DEAD;
 		}
+		if (sa->state == SA_DEAD)
+			n3iwf_tun_gone(n, sa);
 	}
+	tnl_tick(&n->tnl);
 	ike_ep_sweep(&n->ep);
 	return wait;
 }
@@ -549,7 +556,9 @@ n3_setup(struct n3 *n, const struct ikecfg *c, volatile sig_atomic_t *stop,
 	ike_tb_init(&n->tb_all, &c->budget_all, time_mono_ns());
 	n->refuse_log.interval_ns = 1000000000u;
 	n3iwf_rekey_setup(n);
-	return ike_ep_bind(&n->ep, err, errlen);
+	if (ike_ep_bind(&n->ep, err, errlen) == -1)
+		return -1;
+	return n3iwf_tun_open(n, err, errlen);
 }
 
 static int
@@ -606,8 +615,7 @@ n3_loop(struct n3 *n)
 		    n->ep.nsa == 0)
 			break;
 		wait = n3_timers(n);
-		(void)ike_ep_next(&n->ep, n->kmsq ? ike_kmsq_fd(n->kmsq) : -1,
-		    wait, &ev);
+		(void)ike_ep_next(&n->ep, n3iwf_tun_xfd(n), wait, &ev);
 		n3_event(n, &ev);
 		if (n3_usr1) {
 			n3_usr1 = 0;
@@ -630,6 +638,7 @@ ike_n3iwf_run(const struct ikecfg *c, volatile sig_atomic_t *stop)
 	if ((n = calloc(1, sizeof(*n))) == NULL)
 		return -1;
 	n->ep.net.fd = n->ep.net.fd_natt = -1;
+	n->xfd = n->tnl.tun_fd = -1;
 	memset(&usr1, 0, sizeof(usr1));
 	usr1.sa_handler = n3_on_usr1; /* no SA_RESTART: poll() returns */
 	sigaction(SIGUSR1, &usr1, NULL);
@@ -648,6 +657,7 @@ ike_n3iwf_run(const struct ikecfg *c, volatile sig_atomic_t *stop)
 	n3_loop(n);
 	ret = 0;
 done:
+	n3iwf_tun_close(n);
 	ike_kmsq_close(n->kmsq); /* joins the workers; wipes pending keys */
 	ike_rl_free(&n->rl_src);
 	ike_rl_free(&n->rl_sae);

@@ -441,6 +441,7 @@ n3_auth_final(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 	buf_free(&in);
 	sa->st.auth_ns = ike_sa_lap(sa);
 	sa->state = SA_CHILD;
+	n3iwf_tun_auth(n, sa);	  /* tunnel: signalling SA, the UE to NAS */
 	if (n->ep.cfg->nas_tcp) { /* TS 23.502 4.12.5: on the PDU session */
 		log_debug("user-plane Child SA waits for the PDU session "
 			  "request over NAS/TCP");
@@ -496,6 +497,7 @@ n3_child_done(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 	if (!IKE_PLD_HAS(pl, IKE_PL_NONCE) ||
 	    ike_prop_reply_esp(&ch->prop, pl, &got) == -1) {
 		log_warn("the UE refused the user-plane Child SA");
+		n3iwf_tun_child(n, sa, false);
 		sa->state = SA_DEAD;
 		return;
 	}
@@ -508,7 +510,8 @@ n3_child_done(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 	sa->nchild = 2;
 	ike_sa_log_fp(sa, "Child SA 2 (user plane)", ch);
 	sa->st.child_ns = ike_sa_lap(sa);
-	ike_ep_established(&n->ep, sa);
+	ike_ep_established(&n->ep, sa); /* tunnel: installs it */
+	n3iwf_tun_child(n, sa, true);	/* tunnel: the Accept goes */
 }
 
 /*

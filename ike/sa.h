@@ -101,6 +101,7 @@ struct ike_sa {
 	int		     auth_started; /* an IKE_AUTH request was seen */
 	int		     eap_done;	   /* EAP-Success sent / received */
 	struct ike_prop_desc esp_offer;	   /* N3IWF: chosen from SAi2 */
+	uint8_t		     pdu_psi; /* N3IWF tunnel: PDU session waiting */
 	uint8_t		     peer_sae[ETSI_ID_MAX + 1];
 
 	struct ike_child child[IKE_SA_CHILD_MAX];

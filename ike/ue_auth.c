@@ -286,6 +286,7 @@ ue_auth_nwu(struct ue *u, struct ike_sa *sa)
 		goto done;
 	}
 	ret = ue_child1_done(u, sa, pl);
+	ue_tun_cp(u, pl);
 	ike_msg_free(&m);
 done:
 	buf_free(&eap);
@@ -302,6 +303,7 @@ ue_auth_rfc(struct ue *u, struct ike_sa *sa)
 		return -1;
 	if (ue_check_n3iwf(u, sa, &m.pld) == 0)
 		ret = ue_child1_done(u, sa, &m.pld);
+	ue_tun_cp(u, &m.pld);
 	ike_msg_free(&m);
 	return ret;
 }

@@ -88,7 +88,9 @@ ue_loop_event(struct ue *u, struct ike_ep_ev *ev)
 {
 	struct ike_sa *sa = ev->sa;
 
-	if (ev->type == IKE_EP_REQUEST)
+	if (ev->type == IKE_EP_XFD)
+		ue_tun_step(u); /* NAS over TCP */
+	else if (ev->type == IKE_EP_REQUEST)
 		ue_loop_request(u, sa, &ev->m);
 	else if (ev->type == IKE_EP_RESPONSE &&
 	    !ike_rekey_response(&u->ep, sa, &ev->m) &&
@@ -141,7 +143,7 @@ ue_loop_delete(struct ue *u)
 	while (sa->state == SA_DELETING && time_mono_ns() < end) {
 		if (ike_ep_retx_tick(&u->ep, sa) == -1)
 			break;
-		(void)ike_ep_next(&u->ep, -1, 100, &ev);
+		(void)ike_ep_next(&u->ep, u->xfd, 100, &ev);
 		ue_loop_event(u, &ev);
 	}
 	if (sa->state == SA_DEAD)
@@ -176,7 +178,8 @@ ue_hold(struct ue *u)
 		if (end != UINT64_MAX &&
 		    (end - now) / 1000000u < (uint64_t)wait)
 			wait = (int)((end - now) / 1000000u) + 1;
-		(void)ike_ep_next(&u->ep, -1, wait, &ev);
+		ue_tun_tick(u);
+		(void)ike_ep_next(&u->ep, u->xfd, wait, &ev);
 		ue_loop_event(u, &ev);
 	}
 	ike_rekey_stats_log(&u->ep);
