@@ -188,6 +188,7 @@ static int
 n3_child1(struct n3 *n, struct ike_sa *sa, struct ike_chain *c)
 {
 	struct ike_child *ch = &sa->child[0];
+	char		  ip[INET_ADDRSTRLEN];
 
 	ch->prop = sa->esp_offer;
 	if (ike_random((uint8_t *)&ch->spi_r, 4) == -1)
@@ -202,7 +203,8 @@ n3_child1(struct n3 *n, struct ike_sa *sa, struct ike_chain *c)
 		return -1;
 	if (n->ep.cfg->profile == IKE_PROFILE_NWU)
 		return ike_prop_add_ts_host(c, IKE_PL_TSI,
-			   n->ep.cfg->inner_ip) == -1 ||
+			   inet_ntop(AF_INET, &sa->cp_addr, ip, sizeof(ip))) ==
+			    -1 ||
 			ike_prop_add_ts_host(c, IKE_PL_TSR,
 			    n->ep.cfg->nas_ip) == -1 ?
 		    -1 :
@@ -384,22 +386,22 @@ out:
 }
 
 static int
-n3_add_nwu_cfg(struct n3 *n, struct ike_chain *c)
+n3_add_nwu_cfg(struct n3 *n, struct ike_sa *sa, struct ike_chain *c)
 {
 	struct ike_cp_pld    cp;
-	struct in_addr	     a, nas;
+	struct in_addr	     nas;
 	uint8_t		     port[2] = { (uint8_t)(n->ep.cfg->nas_port >> 8),
 			     (uint8_t)n->ep.cfg->nas_port };
 	static const uint8_t mask[4] = { 255, 255, 255, 255 };
 
-	if (inet_pton(AF_INET, n->ep.cfg->inner_ip, &a) != 1 ||
+	if (n3iwf_cp_alloc(n, sa) == -1 ||
 	    inet_pton(AF_INET, n->ep.cfg->nas_ip, &nas) != 1)
 		return -1;
 	memset(&cp, 0, sizeof(cp));
 	cp.type = IKE_CFG_REPLY;
 	cp.nattr = 2;
 	cp.attr[0].type = IKE_CP_INTERNAL_IP4_ADDRESS;
-	cp.attr[0].val.p = (const uint8_t *)&a;
+	cp.attr[0].val.p = (const uint8_t *)&sa->cp_addr;
 	cp.attr[0].val.len = 4;
 	cp.attr[1].type = IKE_CP_INTERNAL_IP4_NETMASK;
 	cp.attr[1].val.p = mask;
@@ -430,7 +432,7 @@ n3_auth_final(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 	}
 	ike_ep_inner_init(&in, &c);
 	ok = ike_sa_add_auth(sa, &c, NULL, &sa->my_id, 0) == 0 &&
-	    n3_add_nwu_cfg(n, &c) == 0 && n3_child1(n, sa, &c) == 0;
+	    n3_add_nwu_cfg(n, sa, &c) == 0 && n3_child1(n, sa, &c) == 0;
 	if (!ok ||
 	    ike_ep_respond(&n->ep, sa, IKE_AUTH, m->hdr.msgid, c.first, &in) ==
 		-1) {

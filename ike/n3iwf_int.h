@@ -89,6 +89,9 @@ void n3iwf_rekey_done(struct n3 *n, struct ike_kmsq_job *j);
  * Child SA is up (ok) or failed. n3iwf_tun_gone: sa is about to be
  * freed. n3iwf_tun_close: all of it gone.
  */
+/* The UE's inner address (CP): the lowest from cfg inner_ip on that no
+ * other IKE SA in the table holds, into sa->cp_addr. 0 or -1 (logged). */
+int  n3iwf_cp_alloc(struct n3 *n, struct ike_sa *sa);
 int  n3iwf_tun_open(struct n3 *n, char *err, size_t errlen);
 int  n3iwf_tun_xfd(const struct n3 *n);
 void n3iwf_tun_step(struct n3 *n);

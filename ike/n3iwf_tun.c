@@ -22,6 +22,37 @@
 #include "ike/nas_n3iwf.h"
 #include "ike/tnl.h"
 
+#define N3_CP_POOL 1024 /* inner addresses from cfg inner_ip on */
+
+static bool
+n3_cp_used(const struct n3 *n, const struct ike_sa *self, struct in_addr a)
+{
+	for (size_t i = 0; i < n->ep.nsa; i++)
+		if (n->ep.sa[i] != self && n->ep.sa[i]->state != SA_DEAD &&
+		    n->ep.sa[i]->cp_addr.s_addr == a.s_addr)
+			return true;
+	return false;
+}
+
+int
+n3iwf_cp_alloc(struct n3 *n, struct ike_sa *sa)
+{
+	struct in_addr base, a;
+
+	if (inet_pton(AF_INET, n->ep.cfg->inner_ip, &base) != 1)
+		return -1;
+	for (uint32_t k = 0; k < N3_CP_POOL; k++) {
+		a.s_addr = htonl(ntohl(base.s_addr) + k);
+		if (!n3_cp_used(n, sa, a)) {
+			sa->cp_addr = a;
+			return 0;
+		}
+	}
+	log_warn("no inner address left (%u from %s in use)", N3_CP_POOL,
+	    n->ep.cfg->inner_ip);
+	return -1;
+}
+
 /* nas_n3iwf's cfg.child: the AMF wants the user-plane Child SA of ue. */
 static void
 n3_tun_want_child(void *arg, void *ue, const struct amf_pdu_setup *s)
@@ -72,9 +103,9 @@ n3_tun_nas(struct n3 *n, char *err, size_t errlen)
 	}
 	if (n3_tun_poll_add(n->xfd, nas_n3iwf_fd(n->nas), err, errlen) == -1)
 		return -1;
-	return n->kmsq != NULL ? n3_tun_poll_add(n->xfd, ike_kmsq_fd(n->kmsq),
-				     err, errlen) :
-				 0;
+	return n->kmsq != NULL ?
+	    n3_tun_poll_add(n->xfd, ike_kmsq_fd(n->kmsq), err, errlen) :
+	    0;
 }
 
 int
@@ -117,7 +148,7 @@ n3iwf_tun_auth(struct n3 *n, struct ike_sa *sa)
 	if (!n->ep.cfg->tunnel || n->ep.cfg->profile != IKE_PROFILE_NWU)
 		return;
 	if (tnl_install(&n->tnl, sa, &sa->child[0]) == -1 ||
-	    nas_n3iwf_ue_add(n->nas, (const uint8_t *)&n->tnl.inner, sa->amf,
+	    nas_n3iwf_ue_add(n->nas, (const uint8_t *)&sa->cp_addr, sa->amf,
 		sa) == -1) {
 		log_warn("tunnel: the UE's signalling path is not set up");
 		sa->state = SA_DEAD;
@@ -133,7 +164,7 @@ n3iwf_tun_child(struct n3 *n, struct ike_sa *sa, bool ok)
 		return;
 	(void)nas_n3iwf_child_done(n->nas, sa, sa->pdu_psi, ok);
 	if (ok) {
-		inet_ntop(AF_INET, &n->tnl.inner, ip, sizeof(ip));
+		inet_ntop(AF_INET, &sa->cp_addr, ip, sizeof(ip));
 		log_info("tunnel up: UE inner %s, PDU session %u QFI %u", ip,
 		    sa->pdu_psi, TNL_QFI);
 	}

@@ -415,6 +415,7 @@ rk_move(struct ike_ep *ep, struct ike_sa *from, struct ike_sa *to)
 		return;
 	memcpy(to->child, from->child, sizeof(from->child));
 	to->nchild = from->nchild;
+	to->cp_addr = from->cp_addr; /* the UE keeps its inner address */
 	from->nchild = 0;
 	memset(from->child, 0, sizeof(from->child));
 	memcpy(t->ch_soft, f->ch_soft, sizeof(t->ch_soft));

@@ -102,6 +102,7 @@ struct ike_sa {
 	int		     eap_done;	   /* EAP-Success sent / received */
 	struct ike_prop_desc esp_offer;	   /* N3IWF: chosen from SAi2 */
 	uint8_t		     pdu_psi; /* N3IWF tunnel: PDU session waiting */
+	struct in_addr	     cp_addr; /* N3IWF: the UE's inner address (CP) */
 	uint8_t		     peer_sae[ETSI_ID_MAX + 1];
 
 	struct ike_child child[IKE_SA_CHILD_MAX];

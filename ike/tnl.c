@@ -37,10 +37,10 @@ static struct esp_sa *
 tnl_esp(const struct tnl *t, const struct ike_child *ch, bool u2n,
     bool outbound, char *err, size_t errlen)
 {
-	const struct ikecfg   *c = t->ep->cfg;
-	const struct ike_key  *e = u2n ? &ch->keys->ei : &ch->keys->er;
-	const struct ike_key  *a = u2n ? &ch->keys->ai : &ch->keys->ar;
-	struct esp_sa_cfg      ec;
+	const struct ikecfg  *c = t->ep->cfg;
+	const struct ike_key *e = u2n ? &ch->keys->ei : &ch->keys->er;
+	const struct ike_key *a = u2n ? &ch->keys->ai : &ch->keys->ar;
+	struct esp_sa_cfg     ec;
 
 	memset(&ec, 0, sizeof(ec));
 	ec.spi = u2n ? ch->spi_r : ch->spi_i; /* the receiver's SPI */
@@ -83,7 +83,9 @@ tnl_child(const struct tnl *t, const struct ike_sa *sa,
 	d->kind = !nwu || ch->up ? DP_USER : DP_SIGNALLING;
 	d->gre = nwu && ch->up;
 	d->qfi = d->gre ? TNL_QFI : 0;
-	d->inner = t->inner;
+	/* N3IWF: the address this UE got in CP (nwu), else cfg inner_ip */
+	d->inner =
+	    tnl_is_ue(t) || sa->cp_addr.s_addr == 0 ? t->inner : sa->cp_addr;
 	return 0;
 }
 
@@ -92,7 +94,8 @@ tnl_has(const struct tnl *t, const struct ike_child *ch)
 {
 	struct dp_child_stats st;
 
-	return t->dp != NULL && dp_child_stats(t->dp, tnl_spi_in(t, ch), &st) == 0;
+	return t->dp != NULL &&
+	    dp_child_stats(t->dp, tnl_spi_in(t, ch), &st) == 0;
 }
 
 int
@@ -122,8 +125,8 @@ tnl_on_installed(void *ctx, const struct ike_sa *sa, const struct ike_child *ch)
 }
 
 static void
-tnl_on_replaced(void *ctx, const struct ike_sa *sa,
-    const struct ike_child *old, const struct ike_child *ch)
+tnl_on_replaced(void *ctx, const struct ike_sa *sa, const struct ike_child *old,
+    const struct ike_child *ch)
 {
 	struct tnl     *t = ctx;
 	struct dp_child d;
@@ -225,7 +228,8 @@ tnl_engine(struct tnl *t, struct in_addr nas_ip, char *err, size_t errlen)
 	dc.role = tnl_is_ue(t) ? DP_ROLE_UE : DP_ROLE_N3IWF;
 	dc.tun_fd = t->tun_fd;
 	dc.local = tnl_is_ue(t) ? t->ep->net.ike_addr : t->ep->net.natt_addr;
-	dc.nas_ip = c->profile == IKE_PROFILE_NWU ? nas_ip : (struct in_addr){ 0 };
+	dc.nas_ip =
+	    c->profile == IKE_PROFILE_NWU ? nas_ip : (struct in_addr){ 0 };
 	if ((t->dp = dp_new(&dc, err, errlen)) == NULL)
 		return -1;
 	return dp_start(t->dp, err, errlen);

@@ -49,8 +49,8 @@ int  tnl_open(struct tnl *t, struct ike_ep *ep, struct in_addr tun_addr,
 /* Engine stopped (every SA wiped), TUN closed, hooks cleared; NULL dp ok. */
 void tnl_close(struct tnl *t);
 /* Installs ch of sa now (before the IKE SA is established); 0 or -1. */
-int  tnl_install(struct tnl *t, const struct ike_sa *sa,
-     const struct ike_child *ch);
+int
+tnl_install(struct tnl *t, const struct ike_sa *sa, const struct ike_child *ch);
 /* true when ch's inbound SA is installed. */
 bool tnl_has(const struct tnl *t, const struct ike_child *ch);
 /* Soft lifetimes and the status file, at most once a second. */
@@ -59,7 +59,7 @@ void tnl_tick(struct tnl *t);
 void tnl_status(struct tnl *t);
 
 /* Adds the IPv4 route "A.B.C.D/N" or "default" into ifname; 0 or -1. */
-int tnl_route_add(const char *ifname, const char *route, char *err,
-    size_t errlen);
+int
+tnl_route_add(const char *ifname, const char *route, char *err, size_t errlen);
 
 #endif

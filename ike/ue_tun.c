@@ -74,8 +74,9 @@ ue_tun_nas(struct ue *u, struct ike_sa *sa)
 	char		  err[256];
 
 	if (u->nas_ip.s_addr == 0 || u->nas_port == 0) {
-		FAIL(u, "tunnel: no NAS_IP4_ADDRESS / NAS_TCP_PORT from the "
-			"N3IWF");
+		FAIL(u,
+		    "tunnel: no NAS_IP4_ADDRESS / NAS_TCP_PORT from the "
+		    "N3IWF");
 		return -1;
 	}
 	inet_ntop(AF_INET, &u->inner, inner, sizeof(inner));
