@@ -316,8 +316,8 @@ tunnel_up() {
 # address UE_INNER_ADDR, default route into it), in IKE mode MODE, profile
 # nwu, keys from kmsd A / kmsd B through the relays; waits for ike-ue's
 # "tunnel up" line and for DN_ADDR to answer ping from the UE namespace.
-# IKE_ARGS (environment): more flags for both (lifetimes, --cipher,
-# --qkd-schedule ...). Status files (SAs and counters, rewritten every
+# IKE_ARGS (environment): more flags for both (--cipher, --qkd-schedule
+# ...), UE_ARGS / N3IWF_ARGS for one of them (lifetimes ...). Status files (SAs and counters, rewritten every
 # second): UE_STATUS, N3IWF_STATUS.
 start_tunnel() {
 	dir=$1; mode=$2
@@ -332,7 +332,7 @@ start_tunnel() {
 	    --kmsd-url "$KMSD_A_URL" --kmsd-cert "$SAE_A_CERT" \
 	    --kmsd-key "$SAE_A_KEY" --kmsd-ca "$CA" \
 	    --tunnel yes --tun-route "$UE_INNER_PREFIX" \
-	    --status-file "$dir/n3iwf.status" ${IKE_ARGS:-}
+	    --status-file "$dir/n3iwf.status" ${IKE_ARGS:-} ${N3IWF_ARGS:-}
 	wait_ready "$dir/ike-n3iwf.ready" "$NT_PID" ike-n3iwf "$dir/ike-n3iwf.log"
 	# shellcheck disable=SC2086
 	nt_bg "$dir" ike-ue "$UE_NETNS" "$BINDIR/ike-ue" --mode "$mode" \
@@ -341,7 +341,7 @@ start_tunnel() {
 	    --cert "$SAE_B_CERT" --key "$SAE_B_KEY" --peer-sae sae-a \
 	    --kmsd-url "$KMSD_B_URL" --kmsd-cert "$SAE_B_CERT" \
 	    --kmsd-key "$SAE_B_KEY" --kmsd-ca "$CA" \
-	    --tunnel yes --hold 0 --status-file "$dir/ue.status" ${IKE_ARGS:-}
+	    --tunnel yes --hold 0 --status-file "$dir/ue.status" ${IKE_ARGS:-} ${UE_ARGS:-}
 	ue_pid=$NT_PID
 	i=0
 	until grep -q "tunnel up: inner $UE_INNER_ADDR" "$dir/ike-ue.log" 2>/dev/null; do
