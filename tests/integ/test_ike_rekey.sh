@@ -61,10 +61,11 @@ common_checks() {	# TITLE MODE PROFILE UE_RC
 rkstat() { sed -n "s/.*rekey counters: .*$1=\\([0-9]*\\).*/\\1/p" "$2" | tail -n 1; }
 # qkd_keys TITLE BEFORE_A BEFORE_B [collide]: keys taken at the servers vs
 # the rekeys. kmsd A hands out what the N3IWF drew (13, then 1 per rekey
-# exchange it drew for), kmsd B what the UE fetched (13, then 1 per rekey);
-# without collisions every drawn key is used. In a collision the N3IWF may
-# draw for a request it must then refuse (TEMPORARY_FAILURE: the SA is being
-# closed): that key is wiped unused, counted apart.
+# exchange it drew for), kmsd B what the UE fetched (13, then 1 per rekey).
+# Crossing exchanges may leave a drawn key unused (wiped): the N3IWF's IKE SA
+# rekey refused by the UE with TEMPORARY_FAILURE because a Child SA rekey of
+# the UE's is under way (2.25.2), or a request it drew for and must then
+# refuse; a few, counted apart.
 qkd_keys() {
 	t=$1; x=$(rkstat qkd_keys "$TB/n3.log"); ux=$(rkstat qkd_keys "$TB/ue.log")
 	dr=$(rkstat qkd_drawn "$TB/n3.log")
@@ -72,8 +73,8 @@ qkd_keys() {
 	check "$t: rekey keys used, UE = N3IWF" "$x" "$ux"
 	check "$t: kmsd A enc_keys served 13 + 1 per rekey key drawn" "$((13 + dr))" "$da"
 	check "$t: kmsd B dec_keys served 13 + 1 per rekey" "$((13 + x))" "$db"
-	if [ -z "${4:-}" ]; then check "$t: every drawn key used" "$dr" "$x"
-	else [ "$dr" -ge "$x" ] && ok "$t: $dr drawn, $x used" || nok "$t: drawn [$dr] < used [$x]"; fi
+	[ "$dr" -ge "$x" ] && [ "$dr" -le $((x + 3)) ] && ok "$t: $dr drawn, $x used" ||
+		nok "$t: drawn [$dr], used [$x]"
 	ids=$(sed -n 's/.*rekey: fresh QKD key \([0-9a-f-]*\).*/\1/p' "$TB/ue.log")
 	check "$t: distinct rekey key IDs" "$x" "$(printf '%s\n' "$ids" | sort -u | grep -c .)"
 	[ "${x:-0}" -ge 12 ] && ok "$t: $x fresh QKD keys for rekeys" || nok "$t: only [$x] fresh QKD keys"
@@ -122,7 +123,7 @@ for mode in psk qkd; do
 	ru=$(sed -n 's/.*rekey collision on a Child SA: \(our\|the peer.s\) new Child SA \([0-9a-f/]*\) is redundant/\2/p' "$TB/ue.log" | sort)
 	rn=$(sed -n 's/.*rekey collision on a Child SA: \(our\|the peer.s\) new Child SA \([0-9a-f/]*\) is redundant/\2/p' "$TB/n3.log" | sort)
 	check "$t: the same redundant Child SAs on both sides" "$ru" "$rn"
-	[ "$mode" = qkd ] && qkd_keys "$t" "$a0" "$b0" collide
+	[ "$mode" = qkd ] && qkd_keys "$t" "$a0" "$b0"
 done
 
 # kmsd A cannot serve (stopped 5 s, longer than the N3IWF's 3 s kmsd timeout):
@@ -150,12 +151,11 @@ check_match "$t: the UE's rekeys go on after kmsd A is back" \
 # A call that timed out may still be served once kmsd A runs again: that key
 # is lost (never used), at most one per failed draw.
 x=$(rkstat qkd_keys "$TB/n3.log"); dr=$(rkstat qkd_drawn "$TB/n3.log")
-check "$t: every drawn key used" "$dr" "$x"
 fails=$(sed -n 's/.*stats: .*draw_fail=\([0-9]*\).*/\1/p' "$TB/n3.log" | tail -n 1)
 da=$(($(served "$KMSD_A_OPS" enc_keys) - a0))
-[ "$da" -ge $((13 + x)) ] && [ "$da" -le $((13 + x + fails)) ] &&
-	ok "$t: kmsd A served $da keys: 13 + $x rekeys (+ at most $fails timed out)" ||
-	nok "$t: kmsd A served [$da] keys for 13 + $x rekeys, $fails failed draws"
+[ "$da" -ge $((13 + dr)) ] && [ "$da" -le $((13 + dr + fails)) ] &&
+	ok "$t: kmsd A served $da keys: 13 + $dr drawn (+ at most $fails timed out)" ||
+	nok "$t: kmsd A served [$da] keys for 13 + $dr drawn, $fails failed draws"
 check "$t: kmsd B dec_keys served 13 + 1 per rekey" "$((13 + x))" "$(($(served "$KMSD_B_OPS" dec_keys) - b0))"
 [ "${x:-0}" -ge 4 ] && ok "$t: $x fresh QKD keys for rekeys" || nok "$t: only [$x] fresh QKD keys"
 
