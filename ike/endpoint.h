@@ -55,7 +55,9 @@
  * (no data plane: nothing to call). Make-before-break: `installed` for a
  * new Child SA (after IKE_AUTH / CREATE_CHILD_SA; inbound may be used at
  * once), `replaced` when a rekey makes `ch` the one to send with instead
- * of `old` (old stays valid inbound until `removed`), `removed` when a
+ * of `old` (old stays valid inbound until `removed`; started: we started
+ * the exchange, so the peer has ch already; else it gets ch only with our
+ * response: send on ch once it has arrived from the peer, or old goes), `removed` when a
  * Child SA is deleted (its keys are wiped right after the call returns).
  * The keys are in ch->keys ("i" = UE -> N3IWF); spi_i is the UE's
  * inbound SPI, spi_r the N3IWF's. The data plane reports traffic back
@@ -67,7 +69,8 @@ struct ike_ep_hooks {
 	void (*installed)(void *ctx, const struct ike_sa *sa,
 	    const struct ike_child *ch);
 	void (*replaced)(void *ctx, const struct ike_sa *sa,
-	    const struct ike_child *old, const struct ike_child *ch);
+	    const struct ike_child *old, const struct ike_child *ch,
+	    bool started);
 	void (*removed)(void *ctx, const struct ike_sa *sa,
 	    const struct ike_child *ch);
 	void *ctx;

@@ -327,7 +327,8 @@ rk_replace(struct ike_ep *ep, struct ike_sa *sa, size_t idx,
 
 	sa->child[idx] = *nc;
 	if (ep->hooks.replaced != NULL)
-		ep->hooks.replaced(ep->hooks.ctx, sa, &old, &sa->child[idx]);
+		ep->hooks.replaced(ep->hooks.ctx, sa, &old, &sa->child[idx],
+		    we_delete_old);
 	rk_old_add(ep, sa, &old, we_delete_old);
 	rk_reset_child(ep, sa->rk, idx);
 }

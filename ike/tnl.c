@@ -98,16 +98,40 @@ tnl_has(const struct tnl *t, const struct ike_child *ch)
 	    dp_child_stats(t->dp, tnl_spi_in(t, ch), &st) == 0;
 }
 
+/*
+ * The installed pair of sa serving what ch will serve (a rekey's new SA
+ * is installed while the one it replaces is still in sa's slot): its
+ * inbound SPI, or 0.
+ */
+static uint32_t
+tnl_sibling(const struct tnl *t, const struct ike_sa *sa,
+    const struct ike_child *ch)
+{
+	for (size_t i = 0; i < sa->nchild; i++)
+		if (sa->child[i].up == ch->up &&
+		    tnl_spi_in(t, &sa->child[i]) != tnl_spi_in(t, ch) &&
+		    tnl_has(t, &sa->child[i]))
+			return tnl_spi_in(t, &sa->child[i]);
+	return 0;
+}
+
 int
 tnl_install(struct tnl *t, const struct ike_sa *sa, const struct ike_child *ch)
 {
 	struct dp_child d;
 	char		err[256];
+	uint32_t	sib;
+	int		r = -1;
 
 	if (tnl_has(t, ch))
 		return 0; /* installed before the IKE SA was established */
-	if (tnl_child(t, sa, ch, &d, err, sizeof(err)) == -1 ||
-	    dp_child_add(t->dp, &d, err, sizeof(err)) == -1) {
+	/* A rekey's new SA: routed by the `replaced` hook that follows. */
+	sib = tnl_sibling(t, sa, ch);
+	if (tnl_child(t, sa, ch, &d, err, sizeof(err)) == 0)
+		r = sib != 0 ?
+		    dp_child_rekey_later(t->dp, sib, &d, err, sizeof(err)) :
+		    dp_child_add(t->dp, &d, err, sizeof(err));
+	if (r == -1) {
 		log_err("data plane: Child SA %08x: %s",
 		    ntohl(tnl_spi_in(t, ch)), err);
 		return -1;
@@ -124,17 +148,50 @@ tnl_on_installed(void *ctx, const struct ike_sa *sa, const struct ike_child *ch)
 	(void)tnl_install(ctx, sa, ch);
 }
 
+/* The route moves to pending rekey i's new pair; i leaves the list. */
+static void
+tnl_pend_route(struct tnl *t, size_t i)
+{
+	(void)dp_child_route(t->dp, t->pend[i].new_in);
+	t->pend[i] = t->pend[--t->npend];
+}
+
+/* Pending rekeys whose new pair has seen a packet: route to it. */
+static void
+tnl_pend_check(struct tnl *t)
+{
+	struct dp_child_stats st;
+
+	for (size_t i = 0; i < t->npend;)
+		if (dp_child_stats(t->dp, t->pend[i].new_in, &st) == -1)
+			t->pend[i] = t->pend[--t->npend]; /* gone */
+		else if (st.in.packets > 0)
+			tnl_pend_route(t, i);
+		else
+			i++;
+}
+
 static void
 tnl_on_replaced(void *ctx, const struct ike_sa *sa, const struct ike_child *old,
-    const struct ike_child *ch)
+    const struct ike_child *ch, bool started)
 {
 	struct tnl     *t = ctx;
 	struct dp_child d;
 	char		err[256];
+	uint32_t	oin = tnl_spi_in(t, old);
+	bool		later = !started && t->npend < TNL_PENDING;
+	int		r = -1;
 
-	if (tnl_child(t, sa, ch, &d, err, sizeof(err)) == -1 ||
-	    dp_child_rekey(t->dp, tnl_spi_in(t, old), &d, err, sizeof(err)) ==
-		-1) {
+	if (tnl_has(t, ch)) /* installed unrouted by `installed` */
+		r = later ? 0 : dp_child_route(t->dp, tnl_spi_in(t, ch));
+	else if (tnl_child(t, sa, ch, &d, err, sizeof(err)) == 0)
+		r = later ?
+		    dp_child_rekey_later(t->dp, oin, &d, err, sizeof(err)) :
+		    dp_child_rekey(t->dp, oin, &d, err, sizeof(err));
+	if (r == 0 && later)
+		t->pend[t->npend++] =
+		    (struct tnl_pending){ oin, tnl_spi_in(t, ch) };
+	if (r == -1) {
 		log_err("data plane: rekey of Child SA %08x: %s",
 		    ntohl(tnl_spi_in(t, old)), err);
 		return;
@@ -143,15 +200,31 @@ tnl_on_replaced(void *ctx, const struct ike_sa *sa, const struct ike_child *old,
 	    ntohl(tnl_spi_in(t, old)), ntohl(tnl_spi_in(t, ch)));
 }
 
+/* Removed pair i of the grave list leaves the engine (keys wiped). */
+static void
+tnl_bury(struct tnl *t, size_t i)
+{
+	if (dp_child_del(t->dp, t->grave[i].in_spi) == 0)
+		log_debug("data plane: Child SA %08x removed",
+		    ntohl(t->grave[i].in_spi));
+	t->grave[i] = t->grave[--t->ngrave];
+}
+
 static void
 tnl_on_removed(void *ctx, const struct ike_sa *sa, const struct ike_child *ch)
 {
 	struct tnl *t = ctx;
 
 	(void)sa;
-	if (dp_child_del(t->dp, tnl_spi_in(t, ch)) == 0)
-		log_debug("data plane: Child SA %08x removed",
-		    ntohl(tnl_spi_in(t, ch)));
+	for (size_t i = 0; i < t->npend; i++)
+		if (t->pend[i].old_in == tnl_spi_in(t, ch)) {
+			tnl_pend_route(t, i); /* the old one goes: send anew */
+			break;
+		}
+	if (t->ngrave == TNL_PENDING)
+		tnl_bury(t, 0);
+	t->grave[t->ngrave].in_spi = tnl_spi_in(t, ch);
+	t->grave[t->ngrave++].at = time_mono_ns() + TNL_GRACE_MS * 1000000ull;
 }
 
 /* "A.B.C.D/N" or "default" into address and netmask (network order). */
@@ -328,7 +401,15 @@ tnl_tick(struct tnl *t)
 {
 	uint64_t now = time_mono_ns();
 
-	if (t->dp == NULL || now < t->next_tick)
+	if (t->dp == NULL)
+		return;
+	tnl_pend_check(t);
+	for (size_t i = 0; i < t->ngrave;)
+		if (now >= t->grave[i].at)
+			tnl_bury(t, i);
+		else
+			i++;
+	if (now < t->next_tick)
 		return;
 	t->next_tick = now + 1000000000ull;
 	tnl_soft(t);

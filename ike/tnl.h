@@ -5,7 +5,13 @@
  * UE default, N3IWF inner_ip/32), starts the engine on the endpoint's
  * NAT-T socket, and sets the endpoint's Child SA hooks (endpoint.h):
  * installed -> dp_child_add, replaced -> dp_child_rekey, removed ->
- * dp_child_del. tnl_tick(), once a second from the role's loop: byte and
+ * dp_child_del. A rekey the peer started moves the route to the new SA
+ * only once a packet came on it, or before the old one goes (the peer
+ * installs it when our response arrives: sending on it at once would
+ * lose packets meanwhile). A removed pair leaves the engine TNL_GRACE_MS
+ * later: ESP the peer sent before its Delete may still sit in the
+ * engine's socket while the IKE thread already has the Delete's answer.
+ * tnl_tick(), once a second from the role's loop: byte and
  * packet soft lifetimes (dp_child_stats().soft -> ike_rekey_child_soft)
  * and the status file (cfg status_file: dp_stats_write, rewritten whole
  * every second, through a temporary file and rename).
@@ -26,18 +32,33 @@
 
 #include "ike/endpoint.h"
 
-#define TNL_QFI 1 /* the QFI of the PDU session (5G_QOS_INFO says 1) */
+#define TNL_QFI	     1	 /* the QFI of the PDU session (5G_QOS_INFO says 1) */
+#define TNL_PENDING  64	 /* rekeys answered, route not yet moved */
+#define TNL_GRACE_MS 500 /* a removed SA still takes packets in flight */
+
+/* A rekey we answered: the new pair waits for its first packet. */
+struct tnl_pending {
+	uint32_t old_in, new_in; /* inbound SPIs */
+};
 
 struct dp;
 
 struct tnl {
-	struct ike_ep *ep;
-	struct dp     *dp;
-	int	       tun_fd;
-	char	       ifname[IFNAMSIZ];
+	struct ike_ep	  *ep;
+	struct dp	  *dp;
+	int		   tun_fd;
+	char		   ifname[IFNAMSIZ];
 	/* UE: its own inner address; N3IWF: the UE's (cfg inner_ip). */
-	struct in_addr inner;
-	uint64_t       next_tick; /* monotonic ns */
+	struct in_addr	   inner;
+	uint64_t	   next_tick; /* monotonic ns */
+	struct tnl_pending pend[TNL_PENDING];
+	size_t		   npend;
+	/* removed SAs: inbound SPI and when it leaves the engine (ns) */
+	struct {
+		uint32_t in_spi;
+		uint64_t at;
+	} grave[TNL_PENDING];
+	size_t ngrave;
 };
 
 /*
