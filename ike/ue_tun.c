@@ -71,6 +71,7 @@ ue_tun_nas(struct ue *u, struct ike_sa *sa)
 {
 	struct nas_ue_cfg nc;
 	char		  inner[INET_ADDRSTRLEN], nas[INET_ADDRSTRLEN];
+	char		  route[INET_ADDRSTRLEN + 3];
 	char		  err[256];
 
 	if (u->nas_ip.s_addr == 0 || u->nas_port == 0) {
@@ -81,6 +82,12 @@ ue_tun_nas(struct ue *u, struct ike_sa *sa)
 	}
 	inet_ntop(AF_INET, &u->inner, inner, sizeof(inner));
 	inet_ntop(AF_INET, &u->nas_ip, nas, sizeof(nas));
+	/* NAS_IP through the TUN whatever tun_route routes there */
+	snprintf(route, sizeof(route), "%s/32", nas);
+	if (tnl_route_add(u->tnl.ifname, route, err, sizeof(err)) == -1) {
+		FAIL(u, "tunnel: %s", err);
+		return -1;
+	}
 	memset(&nc, 0, sizeof(nc));
 	nc.inner_ip = inner;
 	nc.nas_ip = nas;
