@@ -25,7 +25,7 @@
 . "$(dirname "$0")/lib.sh"
 TBT=$(mktemp -d /tmp/qkd-tunnel.XXXXXX)
 TB_SH=$top/tests/testbed.sh
-trap 'sh "$TB_SH" down "$TBT" >/dev/null 2>&1; rm -rf "$TBT"' EXIT INT TERM
+trap 'sh "$TB_SH" down "$TBT" >/dev/null 2>&1; rm -rf "$TBT"; tb_cleanup' EXIT INT TERM
 
 for b in ip socat dumpcap tshark python3 curl "$top/${BUILD:-build}/tools/tcpsink"; do
 	command -v "$b" >/dev/null 2>&1 || { nok "missing prerequisite: $b (mk/deps.sh, make)"; exit 1; }
