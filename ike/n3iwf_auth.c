@@ -215,6 +215,45 @@ n3_child1(struct n3 *n, struct ike_sa *sa, struct ike_chain *c)
 	    0;
 }
 
+/* CP reply: the UE's inner address (n3iwf_cp_alloc) with a /32 mask. */
+static int
+n3_add_cp(struct n3 *n, struct ike_sa *sa, struct ike_chain *c)
+{
+	struct ike_cp_pld    cp;
+	static const uint8_t mask[4] = { 255, 255, 255, 255 };
+
+	if (n3iwf_cp_alloc(n, sa) == -1)
+		return -1;
+	memset(&cp, 0, sizeof(cp));
+	cp.type = IKE_CFG_REPLY;
+	cp.nattr = 2;
+	cp.attr[0].type = IKE_CP_INTERNAL_IP4_ADDRESS;
+	cp.attr[0].val.p = (const uint8_t *)&sa->cp_addr;
+	cp.attr[0].val.len = 4;
+	cp.attr[1].type = IKE_CP_INTERNAL_IP4_NETMASK;
+	cp.attr[1].val.p = mask;
+	cp.attr[1].val.len = 4;
+	return ike_pld_add_cp(c, &cp);
+}
+
+static int
+n3_add_nwu_cfg(struct n3 *n, struct ike_sa *sa, struct ike_chain *c)
+{
+	struct in_addr nas;
+	uint8_t	       port[2] = { (uint8_t)(n->ep.cfg->nas_port >> 8),
+		       (uint8_t)n->ep.cfg->nas_port };
+
+	if (inet_pton(AF_INET, n->ep.cfg->nas_ip, &nas) != 1 ||
+	    n3_add_cp(n, sa, c) == -1)
+		return -1;
+	return ike_pld_add_notify(c, 0, NULL, 0, IKE_N_NAS_IP4_ADDRESS,
+		   (const uint8_t *)&nas, 4) == -1 ||
+		ike_pld_add_notify(c, 0, NULL, 0, IKE_N_NAS_TCP_PORT, port,
+		    2) == -1 ?
+	    -1 :
+	    0;
+}
+
 static void
 n3_auth_rfc(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 {
@@ -256,6 +295,8 @@ n3_auth_rfc(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 	}
 	ike_ep_inner_init(&in, &c);
 	ok = n3_add_idr(n, sa, &c, method == IKE_AUTH_DIGITAL_SIG) == 0 &&
+	    (!n->ep.cfg->tunnel || !IKE_PLD_HAS(pl, IKE_PL_CP) ||
+		n3_add_cp(n, sa, &c) == 0) && /* tunnel: the UE's address */
 	    n3_child1(n, sa, &c) == 0;
 	if (ok && sa->ppk_used)
 		ok = ike_pld_add_notify(&c, 0, NULL, 0, IKE_N_PPK_IDENTITY,
@@ -383,37 +424,6 @@ n3_auth_eap(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 out:
 	buf_free(&nas);
 	buf_free(&eap);
-}
-
-static int
-n3_add_nwu_cfg(struct n3 *n, struct ike_sa *sa, struct ike_chain *c)
-{
-	struct ike_cp_pld    cp;
-	struct in_addr	     nas;
-	uint8_t		     port[2] = { (uint8_t)(n->ep.cfg->nas_port >> 8),
-			     (uint8_t)n->ep.cfg->nas_port };
-	static const uint8_t mask[4] = { 255, 255, 255, 255 };
-
-	if (n3iwf_cp_alloc(n, sa) == -1 ||
-	    inet_pton(AF_INET, n->ep.cfg->nas_ip, &nas) != 1)
-		return -1;
-	memset(&cp, 0, sizeof(cp));
-	cp.type = IKE_CFG_REPLY;
-	cp.nattr = 2;
-	cp.attr[0].type = IKE_CP_INTERNAL_IP4_ADDRESS;
-	cp.attr[0].val.p = (const uint8_t *)&sa->cp_addr;
-	cp.attr[0].val.len = 4;
-	cp.attr[1].type = IKE_CP_INTERNAL_IP4_NETMASK;
-	cp.attr[1].val.p = mask;
-	cp.attr[1].val.len = 4;
-	if (ike_pld_add_cp(c, &cp) == -1)
-		return -1;
-	return ike_pld_add_notify(c, 0, NULL, 0, IKE_N_NAS_IP4_ADDRESS,
-		   (const uint8_t *)&nas, 4) == -1 ||
-		ike_pld_add_notify(c, 0, NULL, 0, IKE_N_NAS_TCP_PORT, port,
-		    2) == -1 ?
-	    -1 :
-	    0;
 }
 
 /* The last IKE_AUTH: AUTH keyed by KN3IWF, CP, signalling Child SA. */

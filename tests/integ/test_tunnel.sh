@@ -17,7 +17,8 @@
 #   QFI 1) with the ping's packets counted on both ends;
 # - the keys each connection took, counted at the key servers (kmsd
 #   /metrics): 13 (paper), 1 (prf), 1 (qkd+dh: the PPK), 0 (psk, cert).
-# Then rekeying under traffic: qkd with short lifetimes, ping every 10 ms
+# The rfc7296 profile: one Child SA with plain IP (no NAS, no GRE): ping,
+# TCP with SHA-256, both status files. Then rekeying under traffic: qkd with short lifetimes, ping every 10 ms
 # for 26 s through the tunnel, 0 lost, across >= 10 Child SA and >= 2 IKE
 # SA rekeys; kmsd A and B each served 13 + 1 per rekey, and the rekey key
 # IDs the UE logged are all distinct.
@@ -123,6 +124,27 @@ tunnel_case "qkd paper" qkd "A 13/0 B 0/13" "--qkd-schedule paper"
 tunnel_case "qkd prf" qkd "A 1/0 B 0/1" "--qkd-schedule prf"
 # qkd+dh: the UE draws the PPK (enc_keys at kmsd B), the N3IWF fetches it
 tunnel_case qkd+dh qkd+dh "A 0/1 B 1/0"
+
+# The rfc7296 profile (one Child SA, plain IP, no NAS): ping, TCP, status.
+t="psk rfc7296"
+rm -rf "$TBT"; mkdir -p "$TBT"
+if IKE_ARGS="--profile rfc7296" sh "$TB_SH" up "$TBT" --tunnel --mode psk >"$TBT/up.log" 2>&1; then
+	. "$TBT/testbed.env"
+	check "$t: ping UE -> DN_ADDR, loss" 0 "$(inue ping -c 20 -i 0.05 -W 2 "$DN_ADDR" 2>&1 | loss)"
+	exp=$(inue "$TCPSINK" -c "$DN_ADDR:$DN_TCP_PORT" -b 4000000 -m "$MARK")
+	i=0; while [ ! -s "$DN_SINK_OUT" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+	check_match "$t: TCP client sent 4 MB" '^bytes=4000000 sha256=[0-9a-f]{64}$' "$exp"
+	check "$t: the DN's sink got the same bytes and SHA-256" "$exp" "$(cat "$DN_SINK_OUT")"
+	settle
+	for f in "$UE_STATUS" "$N3IWF_STATUS"; do
+		check "$t: $(basename "$f" .status) status: one Child SA, plain IP" \
+		    "kind=user gre=0 qfi=0 inner=$UE_INNER_ADDR" \
+		    "$(grep '^child' "$f" | grep -o 'kind=.* inner=[0-9.]*')"
+	done
+else
+	nok "$t: testbed up --tunnel: $(tail -n 3 "$TBT/up.log")"
+fi
+sh "$TB_SH" down "$TBT" >/dev/null 2>&1
 }
 
 # --- rekeying under traffic (qkd, paper schedule) ---
