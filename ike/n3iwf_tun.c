@@ -171,11 +171,33 @@ n3iwf_tun_child(struct n3 *n, struct ike_sa *sa, bool ok)
 	sa->pdu_psi = 0;
 }
 
+/* The IKE SA that replaced sa (a rekey moved its AMF there), or NULL. */
+static struct ike_sa *
+n3_tun_successor(const struct n3 *n, const struct ike_sa *sa)
+{
+	if (sa->amf != NULL || sa->cp_addr.s_addr == 0)
+		return NULL;
+	for (size_t i = 0; i < n->ep.nsa; i++) {
+		struct ike_sa *s = n->ep.sa[i];
+
+		if (s != sa && s->state != SA_DEAD && s->amf != NULL &&
+		    s->cp_addr.s_addr == sa->cp_addr.s_addr)
+			return s;
+	}
+	return NULL;
+}
+
 void
 n3iwf_tun_gone(struct n3 *n, struct ike_sa *sa)
 {
-	if (n->nas != NULL)
-		nas_n3iwf_ue_del(n->nas, sa);
+	struct ike_sa *next;
+
+	if (n->nas == NULL)
+		return;
+	if ((next = n3_tun_successor(n, sa)) != NULL &&
+	    nas_n3iwf_ue_move(n->nas, sa, next, next->amf) == 0)
+		return; /* rekeyed: the NAS connection stays */
+	nas_n3iwf_ue_del(n->nas, sa);
 }
 
 void

@@ -417,6 +417,10 @@ rk_move(struct ike_ep *ep, struct ike_sa *from, struct ike_sa *to)
 	memcpy(to->child, from->child, sizeof(from->child));
 	to->nchild = from->nchild;
 	to->cp_addr = from->cp_addr; /* the UE keeps its inner address */
+	to->amf = from->amf; /* and its 5G context (NAS over TCP uses it) */
+	from->amf = NULL;
+	to->usim = from->usim;
+	from->usim = NULL;
 	from->nchild = 0;
 	memset(from->child, 0, sizeof(from->child));
 	memcpy(t->ch_soft, f->ch_soft, sizeof(t->ch_soft));

@@ -157,6 +157,9 @@ if UE_ARGS="--child-soft 2 --child-hard 4 --ike-soft 60 --log-level debug" \
     sh "$TB_SH" up "$TBT" --tunnel --mode qkd >"$TBT/up.log" 2>&1; then
 	. "$TBT/testbed.env"
 	check "$t: ping every 10 ms for 26 s, loss" 0 "$(inue ping -c 2600 -i 0.01 -W 2 "$DN_ADDR" 2>&1 | loss)"
+	# NAS over TCP survives the IKE SA rekeys (its 5G context moves along)
+	check "$t: the UE's NAS/TCP connection still established" 1 \
+	    "$(inue ss -Htn state established "dport = :20000" | grep -c .)"
 	upid=$(cat "$TBT/ike-ue.pid")
 	kill -TERM "$upid"
 	i=0; while [ -r "/proc/$upid/stat" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
