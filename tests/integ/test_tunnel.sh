@@ -49,6 +49,17 @@ s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.sendto(bytes.fromhex(sys.argv[1]), (sys.argv[2], 4500))' "$1" "$N3IWF_NWU_ADDR"
 }
 
+# ping_tcp TITLE: 20 pings UE -> DN, 0 lost; 4 MB of TCP to the DN's sink,
+# the same bytes and SHA-256 at both ends; then the status files settle.
+ping_tcp() {
+	check "$1: ping UE -> DN_ADDR, loss" 0 "$(inue ping -c 20 -i 0.05 -W 2 "$DN_ADDR" 2>&1 | loss)"
+	exp=$(inue "$TCPSINK" -c "$DN_ADDR:$DN_TCP_PORT" -b 4000000 -m "$MARK")
+	i=0; while [ ! -s "$DN_SINK_OUT" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+	check_match "$1: TCP client sent 4 MB" '^bytes=4000000 sha256=[0-9a-f]{64}$' "$exp"
+	check "$1: the DN's sink got the same bytes and SHA-256" "$exp" "$(cat "$DN_SINK_OUT")"
+	settle
+}
+
 tunnel_case() {	# TITLE MODE EXPECTED_KEYS [IKE_ARGS]
 	t=$1
 	rm -rf "$TBT"; mkdir -p "$TBT"
@@ -64,12 +75,7 @@ tunnel_case() {	# TITLE MODE EXPECTED_KEYS [IKE_ARGS]
 	dc=$!
 	i=0
 	while ! grep -q "Capturing on" "$TBT/dumpcap.log" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
-	check "$t: ping UE -> DN_ADDR, loss" 0 "$(inue ping -c 20 -i 0.05 -W 2 "$DN_ADDR" 2>&1 | loss)"
-	exp=$(inue "$TCPSINK" -c "$DN_ADDR:$DN_TCP_PORT" -b 4000000 -m "$MARK")
-	i=0; while [ ! -s "$DN_SINK_OUT" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
-	check_match "$t: TCP client sent 4 MB" '^bytes=4000000 sha256=[0-9a-f]{64}$' "$exp"
-	check "$t: the DN's sink got the same bytes and SHA-256" "$exp" "$(cat "$DN_SINK_OUT")"
-	settle
+	ping_tcp "$t"
 	kill -INT "$dc" 2>/dev/null; wait "$dc"
 	ts="tshark -r $TBT/nwu.pcap -d udp.port==4500,udpencap"
 	n_esp=$($ts -Y 'esp && udp.dstport == 4500' 2>/dev/null | wc -l)
@@ -130,12 +136,7 @@ t="psk rfc7296"
 rm -rf "$TBT"; mkdir -p "$TBT"
 if IKE_ARGS="--profile rfc7296" sh "$TB_SH" up "$TBT" --tunnel --mode psk >"$TBT/up.log" 2>&1; then
 	. "$TBT/testbed.env"
-	check "$t: ping UE -> DN_ADDR, loss" 0 "$(inue ping -c 20 -i 0.05 -W 2 "$DN_ADDR" 2>&1 | loss)"
-	exp=$(inue "$TCPSINK" -c "$DN_ADDR:$DN_TCP_PORT" -b 4000000 -m "$MARK")
-	i=0; while [ ! -s "$DN_SINK_OUT" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
-	check_match "$t: TCP client sent 4 MB" '^bytes=4000000 sha256=[0-9a-f]{64}$' "$exp"
-	check "$t: the DN's sink got the same bytes and SHA-256" "$exp" "$(cat "$DN_SINK_OUT")"
-	settle
+	ping_tcp "$t"
 	for f in "$UE_STATUS" "$N3IWF_STATUS"; do
 		check "$t: $(basename "$f" .status) status: one Child SA, plain IP" \
 		    "kind=user gre=0 qfi=0 inner=$UE_INNER_ADDR" \
