@@ -288,7 +288,7 @@ rec_install(struct dp *dp, const struct dp_child *c, char *err, size_t errlen)
 }
 
 static int
-child_install(struct dp *dp, uint32_t old_in_spi, bool rekey,
+child_install(struct dp *dp, uint32_t old_in_spi, bool rekey, bool route,
     const struct dp_child *c, char *err, size_t errlen)
 {
 	struct dp_rec *old = NULL, *r = NULL;
@@ -305,7 +305,7 @@ child_install(struct dp *dp, uint32_t old_in_spi, bool rekey,
 		    "rekey of 0x%08x: the new SA serves "
 		    "other packets",
 		    ntohl(old_in_spi));
-	else if ((r = rec_install(dp, c, err, errlen)) != NULL)
+	else if ((r = rec_install(dp, c, err, errlen)) != NULL && route)
 		dp_map_put(&dp->by_route, rec_route_key(dp, r), r);
 	pthread_rwlock_unlock(&dp->lock);
 	if (r == NULL) {
@@ -319,14 +319,33 @@ child_install(struct dp *dp, uint32_t old_in_spi, bool rekey,
 int
 dp_child_add(struct dp *dp, const struct dp_child *c, char *err, size_t errlen)
 {
-	return child_install(dp, 0, false, c, err, errlen);
+	return child_install(dp, 0, false, true, c, err, errlen);
 }
 
 int
 dp_child_rekey(struct dp *dp, uint32_t old_in_spi, const struct dp_child *c,
     char *err, size_t errlen)
 {
-	return child_install(dp, old_in_spi, true, c, err, errlen);
+	return child_install(dp, old_in_spi, true, true, c, err, errlen);
+}
+
+int
+dp_child_rekey_later(struct dp *dp, uint32_t old_in_spi,
+    const struct dp_child *c, char *err, size_t errlen)
+{
+	return child_install(dp, old_in_spi, true, false, c, err, errlen);
+}
+
+int
+dp_child_route(struct dp *dp, uint32_t in_spi)
+{
+	struct dp_rec *r;
+
+	pthread_rwlock_wrlock(&dp->lock);
+	if ((r = dp_map_get(&dp->by_spi, in_spi)) != NULL)
+		dp_map_put(&dp->by_route, rec_route_key(dp, r), r);
+	pthread_rwlock_unlock(&dp->lock);
+	return r != NULL ? 0 : -1;
 }
 
 int

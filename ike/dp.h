@@ -172,6 +172,16 @@ dp_child_add(struct dp *dp, const struct dp_child *c, char *err, size_t errlen);
  */
 int dp_child_rekey(struct dp *dp, uint32_t old_in_spi, const struct dp_child *c,
     char *err, size_t errlen);
+/*
+ * The responder's side of a rekey: as dp_child_rekey, but the route stays
+ * on the old pair (the peer installs the new SA only when our response
+ * reaches it) until dp_child_route(new inbound SPI): when the new inbound
+ * SA has seen a packet, or before the old pair is removed.
+ */
+int dp_child_rekey_later(struct dp *dp, uint32_t old_in_spi,
+    const struct dp_child *c, char *err, size_t errlen);
+/* Routes the pair's (inner, kind) to its outbound SA; -1: no such pair. */
+int dp_child_route(struct dp *dp, uint32_t in_spi);
 /* Removes the pair with that inbound SPI and frees both SAs (keys
  * wiped). -1: no such pair. */
 int dp_child_del(struct dp *dp, uint32_t in_spi);

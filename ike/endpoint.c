@@ -128,9 +128,15 @@ ike_ep_sweep(struct ike_ep *ep)
 	size_t j = 0;
 
 	for (size_t i = 0; i < ep->nsa; i++) {
-		if (ep->sa[i]->state == SA_DEAD)
+		if (ep->sa[i]->state == SA_DEAD) {
+			/* the data plane forgets its Child SAs first */
+			for (size_t k = 0;
+			     ep->hooks.removed != NULL && k < ep->sa[i]->nchild;
+			     k++)
+				ep->hooks.removed(ep->hooks.ctx, ep->sa[i],
+				    &ep->sa[i]->child[k]);
 			ike_sa_free(ep->sa[i]);
-		else
+		} else
 			ep->sa[j++] = ep->sa[i];
 	}
 	ep->nsa = j;
@@ -612,6 +618,8 @@ ike_ep_established(struct ike_ep *ep, struct ike_sa *sa)
 	    c->mode == IKE_MODE_QKD ? ike_qkd_sched_label(c) : "");
 	ike_csv_write(&ep->csv, &sa->st);
 	ep->done++;
+	for (size_t i = 0; ep->hooks.installed != NULL && i < sa->nchild; i++)
+		ep->hooks.installed(ep->hooks.ctx, sa, &sa->child[i]);
 }
 
 void

@@ -19,12 +19,13 @@
  *
  * The roles keep only what differs: the UE waits for each response in
  * turn (blocking), the N3IWF serves the whole table from one loop. The
- * IPsec data plane (ESP through the Child SAs, CREATE_CHILD_SA rekeys)
- * belongs here: ESP in UDP 4500 arrives on the NAT-T socket (net.c drops
- * it today) and would become an event of its own, found by SPI among the
- * Child SAs of the table's IKE SAs; a rekey is one more exchange in an
- * SA's struct ike_xchg, retransmitted by the same tick; lifetimes are
- * timers next to ike_ep_retx_tick().
+ * IPsec data plane (ESP through the Child SAs) belongs here: ESP in UDP
+ * 4500 arrives on the NAT-T socket (net.c drops it today) and would
+ * become an event of its own, found by SPI among the Child SAs of the
+ * table's IKE SAs. Rekeys (ike/rekey.h) are exchanges in an SA's struct
+ * ike_xchg, retransmitted by the same tick; their lifetimes are timers
+ * next to ike_ep_retx_tick() (ike_rekey_tick()); a rekeyed IKE SA is a
+ * new entry of the table with new SPIs.
  */
 #ifndef IKE_ENDPOINT_H
 #define IKE_ENDPOINT_H
@@ -48,6 +49,58 @@
 
 #define IKE_EP_MAX_SA 1024
 
+/*
+ * The data plane's hooks (ike/esp.h, built beside this): the endpoint
+ * calls them when a Child SA's keys come into use and go. All NULL today
+ * (no data plane: nothing to call). Make-before-break: `installed` for a
+ * new Child SA (after IKE_AUTH / CREATE_CHILD_SA; inbound may be used at
+ * once), `replaced` when a rekey makes `ch` the one to send with instead
+ * of `old` (old stays valid inbound until `removed`; started: we started
+ * the exchange, so the peer has ch already; else it gets ch only with our
+ * response: send on ch once it has arrived from the peer, or old goes), `removed` when a
+ * Child SA is deleted (its keys are wiped right after the call returns).
+ * The keys are in ch->keys ("i" = UE -> N3IWF); spi_i is the UE's
+ * inbound SPI, spi_r the N3IWF's. The data plane reports traffic back
+ * with ike_rekey_child_soft() / ike_rekey_child_hard() (ike/rekey.h)
+ * when a byte or packet limit (cfg child_{soft,hard}_{bytes,packets})
+ * is reached: soft starts a rekey, hard deletes the Child SA.
+ */
+struct ike_ep_hooks {
+	void (*installed)(void *ctx, const struct ike_sa *sa,
+	    const struct ike_child *ch);
+	void (*replaced)(void *ctx, const struct ike_sa *sa,
+	    const struct ike_child *old, const struct ike_child *ch,
+	    bool started);
+	void (*removed)(void *ctx, const struct ike_sa *sa,
+	    const struct ike_child *ch);
+	void *ctx;
+};
+
+/*
+ * Where a rekey's fresh QKD key comes from (qkd mode, ike/rekey.c): the
+ * N3IWF (master SAE) draws it asynchronously (`draw`: 0 queued, the
+ * answer comes through ike_rekey_qkd_done(); -1 refused now: over budget
+ * or the queue full); the UE fetches the key the N3IWF named (`fetch`,
+ * dec_keys of one key ID, blocking; 0 or -1 logged).
+ */
+struct ike_qkd_keys;
+struct ike_rekey_ops {
+	int (*draw)(void *ctx, struct ike_sa *sa);
+	int (*fetch)(void *ctx, const char *id, struct ike_qkd_keys *out);
+	void *ctx;
+};
+
+/* Rekey counters of one endpoint (logged by ike_rekey_stats_log()). */
+struct ike_rekey_stats {
+	unsigned long child, ike;	     /* rekeys done (both directions) */
+	unsigned long child_ours, ike_ours;  /* ... that we started */
+	unsigned long collisions, redundant; /* collisions, SAs deleted */
+	unsigned long temp_fail;	     /* TEMPORARY_FAILURE sent + got */
+	unsigned long qkd_keys;		     /* fresh QKD keys used */
+	unsigned long qkd_drawn; /* N3IWF: drawn (used, or wiped unused) */
+	unsigned long expired;	 /* hard lifetimes reached */
+};
+
 struct ike_ep {
 	const struct ikecfg   *cfg;
 	volatile sig_atomic_t *stop;
@@ -63,6 +116,9 @@ struct ike_ep {
 	unsigned	       done;	 /* connections established */
 	unsigned long	       absorbed; /* requests absorbed (parked SA) */
 	struct ike_pkt	       pkt;	 /* the datagram of the last event */
+	struct ike_ep_hooks    hooks;	 /* the data plane's (NULL: none) */
+	struct ike_rekey_ops   rk_ops;	 /* qkd: fresh keys for rekeys */
+	struct ike_rekey_stats rks;
 };
 
 /*

@@ -124,6 +124,18 @@ static const struct cfg_opt ike_opts[] = {
 	    .help = "nwu: yes: the user-plane Child SA waits for the PDU "
 		    "session request over NAS/TCP (needs the ESP data plane); "
 		    "no: right after IKE_AUTH" },
+	{ "ike", "tunnel", CFG_BOOL, K(tunnel), "no", "tunnel",
+	    .help = "yes: carry traffic through the Child SAs (TUN, ESP in "
+		    "UDP on the NAT-T port; nwu: NAS over TCP, nas_tcp on; "
+		    "UE: NAT-T forced)" },
+	{ "ike", "tun_name", CFG_STR, K(tun_name), "qkd0", "tun-name",
+	    .help = "tunnel: the TUN device's name" },
+	{ "ike", "tun_route", CFG_STR, K(tun_route), NULL, "tun-route",
+	    .help = "tunnel: A.B.C.D/N or default, routed into the TUN (if "
+		    "unset: UE default, N3IWF inner_ip/32)" },
+	{ "ike", "status_file", CFG_STR, K(status_file), NULL, "status-file",
+	    .help = "tunnel: the data plane's SAs and counters, rewritten "
+		    "every second" },
 	{ "ike", "count", CFG_UINT, K(count), "1", "count",
 	    .help = "connections in a row, each a fresh IKE SA", .min = 1,
 	    .max = 1000000, .roles = R_UE },
@@ -180,6 +192,53 @@ static const struct cfg_opt ike_opts[] = {
 	    .help = "qkd+dh: use this key ID as the PPK (dec_keys from "
 		    "--peer-sae, which fetched it) instead of a new key",
 	    .roles = R_UE },
+	{ "ike", "hold_s", CFG_UINT, K(hold_s), NULL, "hold",
+	    .help = "keep the IKE SA up this long, rekeying it, then delete "
+		    "it (0: until SIGTERM; unset: delete at once)",
+	    .min = 0, .max = 100000000, .roles = R_UE,
+	    .seen = CFG_SEEN(struct ikecfg, hold_set) },
+	{ "ike", "ike_soft_s", CFG_UINT, K(ike_soft_s), "14400", "ike-soft",
+	    .help = "IKE SA soft lifetime: rekey after this many seconds",
+	    .min = 1, .max = 100000000 },
+	{ "ike", "ike_hard_s", CFG_UINT, K(ike_hard_s), "0", "ike-hard",
+	    .help = "IKE SA hard lifetime: delete after, s (0: soft + 10%)",
+	    .min = 0, .max = 100000000 },
+	{ "ike", "child_soft_s", CFG_UINT, K(child_soft_s), "3600",
+	    "child-soft",
+	    .help = "Child SA soft lifetime: rekey after this many seconds",
+	    .min = 1, .max = 100000000 },
+	{ "ike", "child_hard_s", CFG_UINT, K(child_hard_s), "0", "child-hard",
+	    .help = "Child SA hard lifetime: delete after, s (0: soft + 10%)",
+	    .min = 0, .max = 100000000 },
+	{ "ike", "child_soft_bytes", CFG_UINT, K(child_soft_bytes), "0",
+	    "child-soft-bytes",
+	    .help = "Child SA: rekey after this many bytes (0: no limit)",
+	    .min = 0, .max = UINT64_MAX },
+	{ "ike", "child_hard_bytes", CFG_UINT, K(child_hard_bytes), "0",
+	    "child-hard-bytes",
+	    .help = "Child SA: delete after this many bytes (0: no limit)",
+	    .min = 0, .max = UINT64_MAX },
+	{ "ike", "child_soft_packets", CFG_UINT, K(child_soft_pkts), "0",
+	    "child-soft-packets",
+	    .help = "Child SA: rekey after this many packets (0: no limit)",
+	    .min = 0, .max = UINT64_MAX },
+	{ "ike", "child_hard_packets", CFG_UINT, K(child_hard_pkts), "0",
+	    "child-hard-packets",
+	    .help = "Child SA: delete after this many packets (0: no limit)",
+	    .min = 0, .max = UINT64_MAX },
+	{ "ike", "rekey_jitter", CFG_UINT, K(rekey_jitter), "10",
+	    "rekey-jitter",
+	    .help = "percent of a soft lifetime taken off at random, so both "
+		    "sides do not rekey at once",
+	    .min = 0, .max = 50 },
+	{ "ike", "rekey_retry_s", CFG_UINT, K(rekey_retry_s), "2",
+	    "rekey-retry",
+	    .help = "seconds before a refused rekey (TEMPORARY_FAILURE) is "
+		    "tried again",
+	    .min = 1, .max = 3600 },
+	{ "ike", "child_pfs", CFG_BOOL, K(child_pfs), "yes", "child-pfs",
+	    .help = "psk/cert: a fresh DH in Child SA rekeys (qkd: a fresh "
+		    "QKD key; qkd+dh: always DH)" },
 	{ "ike", "log_level", CFG_ENUM, K(log_level), "info", "log-level",
 	    .help = "least important log lines written", .names = log_levels },
 };
@@ -272,6 +331,40 @@ finish_qkd(struct ikecfg *c, char *err, size_t errlen)
 	return 0;
 }
 
+/* One soft/hard pair: hard 0 becomes soft + 10%; soft < hard. */
+static int
+check_pair(const char *what, uint64_t soft, uint64_t *hard, int fill, char *err,
+    size_t errlen)
+{
+	if (*hard == 0 && fill)
+		*hard = soft + (soft / 10 > 0 ? soft / 10 : 1);
+	if (*hard == 0 || soft == 0 || soft < *hard)
+		return 0;
+	snprintf(err, errlen,
+	    "%s: the soft lifetime %llu is not below the hard one %llu", what,
+	    (unsigned long long)soft, (unsigned long long)*hard);
+	return -1;
+}
+
+static int
+finish_lifetimes(struct ikecfg *c, char *err, size_t errlen)
+{
+	uint64_t ih = c->ike_hard_s, ch = c->child_hard_s;
+
+	if (check_pair("ike_soft_s", c->ike_soft_s, &ih, 1, err, errlen) ==
+		-1 ||
+	    check_pair("child_soft_s", c->child_soft_s, &ch, 1, err, errlen) ==
+		-1 ||
+	    check_pair("child_soft_bytes", c->child_soft_bytes,
+		&c->child_hard_bytes, 0, err, errlen) == -1 ||
+	    check_pair("child_soft_packets", c->child_soft_pkts,
+		&c->child_hard_pkts, 0, err, errlen) == -1)
+		return -1;
+	c->ike_hard_s = (unsigned)ih;
+	c->child_hard_s = (unsigned)ch;
+	return 0;
+}
+
 static int
 ikecfg_finish(void *cfg, char *err, size_t errlen)
 {
@@ -299,8 +392,15 @@ ikecfg_finish(void *cfg, char *err, size_t errlen)
 	    need(c->ca, "--ca", "to verify the peer's certificate", err,
 		errlen) == -1)
 		return -1;
-	if (finish_qkd(c, err, errlen) == -1)
+	if (finish_qkd(c, err, errlen) == -1 ||
+	    finish_lifetimes(c, err, errlen) == -1)
 		return -1;
+	if (c->tunnel) { /* NAS rides the signalling SA; ESP on NAT-T */
+		c->nas_tcp = c->profile == IKE_PROFILE_NWU;
+		c->force_natt = 1;
+		if (!n3 && !c->hold_set) /* the UE keeps it: until SIGTERM */
+			c->hold_set = 1;
+	}
 	if (c->csv != NULL && c->csv_msgs == NULL) {
 		size_t n = strlen(c->csv);
 		char  *m = malloc(n + 6);

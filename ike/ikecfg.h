@@ -77,6 +77,12 @@ struct ikecfg {
 	uint16_t nas_port;		   /* NAS_TCP_PORT */
 	int nas_tcp; /* the UP Child SA waits for the PDU session (NAS/TCP) */
 
+	/* the ESP data plane (ike/tnl.h) */
+	int   tunnel;	   /* yes: TUN + ESP through the Child SAs */
+	char *tun_name;	   /* the TUN device's name */
+	char *tun_route;   /* routed into the TUN (NULL: role default) */
+	char *status_file; /* SAs and counters, rewritten every second */
+
 	/* behaviour */
 	unsigned count;		      /* UE: connections in a row */
 	unsigned max_conns;	      /* N3IWF: exit after this many (0: run) */
@@ -93,6 +99,19 @@ struct ikecfg {
 	char		 *csv;		/* per-connection CSV */
 	char		 *csv_msgs;	/* per-message CSV */
 	char		 *ready_file;	/* N3IWF: port= written when up */
+
+	/* lifetimes and rekeying (ike/rekey.c); hard 0: soft + 10% */
+	unsigned hold_s;       /* UE: keep the IKE SA up (0: until SIGTERM) */
+	int	 hold_set;     /* hold_s was given (else connect, delete) */
+	unsigned ike_soft_s;   /* IKE SA: rekey after */
+	unsigned ike_hard_s;   /* IKE SA: delete after */
+	unsigned child_soft_s; /* Child SA: rekey after */
+	unsigned child_hard_s; /* Child SA: delete after */
+	uint64_t child_soft_bytes, child_hard_bytes; /* 0: no limit */
+	uint64_t child_soft_pkts, child_hard_pkts;   /* 0: no limit */
+	unsigned rekey_jitter;	/* percent taken off soft lifetimes */
+	unsigned rekey_retry_s; /* after TEMPORARY_FAILURE */
+	int	 child_pfs;	/* psk/cert: DH in Child SA rekeys */
 };
 
 /* The settings of each program (cfg_main() reads them). */

@@ -23,7 +23,8 @@
 struct ike_kmsq_job {
 	/* in */
 	uint8_t	 spi_i[IKE_SPI_LEN], spi_r[IKE_SPI_LEN];
-	int	 dec; /* 0: enc_keys for slave `sae`; 1: dec_keys */
+	int	 dec;	/* 0: enc_keys for slave `sae`; 1: dec_keys */
+	int	 rekey; /* enc_keys of 1 fresh key for a rekey (ike/rekey.h) */
 	char	 sae[ETSI_ID_MAX + 1];	      /* slave SAE, or master (dec) */
 	unsigned n;			      /* keys (dec: 1) */
 	char	 ids[1][ETSI_KEY_ID_MAX + 1]; /* dec: key ID */

@@ -35,6 +35,7 @@
 #include "ike/proposal.h"
 #include "ike/qkd.h"
 #include "ike/ratelimit.h"
+#include "ike/rekey.h"
 #include "ike/sa.h"
 
 #define N3_COOKIE_LEN IKE_PRF_LEN
@@ -323,7 +324,9 @@ n3_kms_drain(struct n3 *n)
 			n->stats.draws++;
 			n->stats.keys_drawn += j->n;
 		}
-		if (j->dec)
+		if (j->rekey)
+			n3iwf_rekey_done(n, j);
+		else if (j->dec)
 			n3iwf_ppk_done(n, j);
 		else
 			n3_kms_done(n, j);
@@ -454,7 +457,11 @@ n3_event(struct n3 *n, struct ike_ep_ev *ev)
 		n3iwf_request(n, ev->sa, &ev->m);
 		break;
 	case IKE_EP_RESPONSE: n3iwf_response(n, ev->sa, &ev->m); break;
-	case IKE_EP_XFD: n3_kms_drain(n); break;
+	case IKE_EP_XFD:
+		if (n->kmsq != NULL)
+			n3_kms_drain(n);
+		n3iwf_tun_step(n); /* NAS over TCP */
+		break;
 	default: break;
 	}
 	ike_msg_free(&ev->m);
@@ -480,6 +487,8 @@ n3_timers(struct n3 *n)
 		}
 		if (w < wait)
 			wait = w;
+		if ((w = ike_rekey_tick(&n->ep, sa)) < wait)
+			wait = w;
 		if (sa->state < SA_ESTABLISHED &&
 		    now - sa->t_created >
 			(uint64_t)n->ep.cfg->half_open_ms * 1000000u) {
@@ -487,7 +496,10 @@ n3_timers(struct n3 *n)
 			    n->ep.cfg->half_open_ms);
 			sa->state = SA_DEAD;
 		}
+		if (sa->state == SA_DEAD)
+			n3iwf_tun_gone(n, sa);
 	}
+	tnl_tick(&n->tnl);
 	ike_ep_sweep(&n->ep);
 	return wait;
 }
@@ -543,7 +555,10 @@ n3_setup(struct n3 *n, const struct ikecfg *c, volatile sig_atomic_t *stop,
 	}
 	ike_tb_init(&n->tb_all, &c->budget_all, time_mono_ns());
 	n->refuse_log.interval_ns = 1000000000u;
-	return ike_ep_bind(&n->ep, err, errlen);
+	n3iwf_rekey_setup(n);
+	if (ike_ep_bind(&n->ep, err, errlen) == -1)
+		return -1;
+	return n3iwf_tun_open(n, err, errlen);
 }
 
 static int
@@ -584,6 +599,7 @@ n3_stats_log(const struct n3 *n)
 	    s->over_src, s->over_sae, s->over_all, s->queue_full, s->draws,
 	    s->keys_drawn, s->draw_fail, s->keys_wiped,
 	    ike_ep_half_open(&n->ep), n->ep.nsa);
+	ike_rekey_stats_log(&n->ep);
 }
 
 /* The loop: timers, one event, counters on SIGUSR1; Delete all at the end. */
@@ -599,8 +615,7 @@ n3_loop(struct n3 *n)
 		    n->ep.nsa == 0)
 			break;
 		wait = n3_timers(n);
-		(void)ike_ep_next(&n->ep, n->kmsq ? ike_kmsq_fd(n->kmsq) : -1,
-		    wait, &ev);
+		(void)ike_ep_next(&n->ep, n3iwf_tun_xfd(n), wait, &ev);
 		n3_event(n, &ev);
 		if (n3_usr1) {
 			n3_usr1 = 0;
@@ -623,6 +638,7 @@ ike_n3iwf_run(const struct ikecfg *c, volatile sig_atomic_t *stop)
 	if ((n = calloc(1, sizeof(*n))) == NULL)
 		return -1;
 	n->ep.net.fd = n->ep.net.fd_natt = -1;
+	n->xfd = n->tnl.tun_fd = -1;
 	memset(&usr1, 0, sizeof(usr1));
 	usr1.sa_handler = n3_on_usr1; /* no SA_RESTART: poll() returns */
 	sigaction(SIGUSR1, &usr1, NULL);
@@ -641,6 +657,7 @@ ike_n3iwf_run(const struct ikecfg *c, volatile sig_atomic_t *stop)
 	n3_loop(n);
 	ret = 0;
 done:
+	n3iwf_tun_close(n);
 	ike_kmsq_close(n->kmsq); /* joins the workers; wipes pending keys */
 	ike_rl_free(&n->rl_src);
 	ike_rl_free(&n->rl_sae);

@@ -29,6 +29,7 @@
 #include "ike/pld.h"
 #include "ike/proposal.h"
 #include "ike/qkd.h"
+#include "ike/rekey.h"
 #include "ike/sa.h"
 
 /* ---- IKE_AUTH ---- */
@@ -187,6 +188,7 @@ static int
 n3_child1(struct n3 *n, struct ike_sa *sa, struct ike_chain *c)
 {
 	struct ike_child *ch = &sa->child[0];
+	char		  ip[INET_ADDRSTRLEN];
 
 	ch->prop = sa->esp_offer;
 	if (ike_random((uint8_t *)&ch->spi_r, 4) == -1)
@@ -201,13 +203,53 @@ n3_child1(struct n3 *n, struct ike_sa *sa, struct ike_chain *c)
 		return -1;
 	if (n->ep.cfg->profile == IKE_PROFILE_NWU)
 		return ike_prop_add_ts_host(c, IKE_PL_TSI,
-			   n->ep.cfg->inner_ip) == -1 ||
+			   inet_ntop(AF_INET, &sa->cp_addr, ip, sizeof(ip))) ==
+			    -1 ||
 			ike_prop_add_ts_host(c, IKE_PL_TSR,
 			    n->ep.cfg->nas_ip) == -1 ?
 		    -1 :
 		    0;
 	return ike_prop_add_ts_any(c, IKE_PL_TSI) == -1 ||
 		ike_prop_add_ts_any(c, IKE_PL_TSR) == -1 ?
+	    -1 :
+	    0;
+}
+
+/* CP reply: the UE's inner address (n3iwf_cp_alloc) with a /32 mask. */
+static int
+n3_add_cp(struct n3 *n, struct ike_sa *sa, struct ike_chain *c)
+{
+	struct ike_cp_pld    cp;
+	static const uint8_t mask[4] = { 255, 255, 255, 255 };
+
+	if (n3iwf_cp_alloc(n, sa) == -1)
+		return -1;
+	memset(&cp, 0, sizeof(cp));
+	cp.type = IKE_CFG_REPLY;
+	cp.nattr = 2;
+	cp.attr[0].type = IKE_CP_INTERNAL_IP4_ADDRESS;
+	cp.attr[0].val.p = (const uint8_t *)&sa->cp_addr;
+	cp.attr[0].val.len = 4;
+	cp.attr[1].type = IKE_CP_INTERNAL_IP4_NETMASK;
+	cp.attr[1].val.p = mask;
+	cp.attr[1].val.len = 4;
+	return ike_pld_add_cp(c, &cp);
+}
+
+static int
+n3_add_nwu_cfg(struct n3 *n, struct ike_sa *sa, struct ike_chain *c)
+{
+	struct in_addr nas;
+	uint8_t	       port[2] = { (uint8_t)(n->ep.cfg->nas_port >> 8),
+		       (uint8_t)n->ep.cfg->nas_port };
+
+	if (inet_pton(AF_INET, n->ep.cfg->nas_ip, &nas) != 1 ||
+	    n3_add_cp(n, sa, c) == -1)
+		return -1;
+	return ike_pld_add_notify(c, 0, NULL, 0, IKE_N_NAS_IP4_ADDRESS,
+		   (const uint8_t *)&nas, 4) == -1 ||
+		ike_pld_add_notify(c, 0, NULL, 0, IKE_N_NAS_TCP_PORT, port,
+		    2) == -1 ?
 	    -1 :
 	    0;
 }
@@ -253,6 +295,8 @@ n3_auth_rfc(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 	}
 	ike_ep_inner_init(&in, &c);
 	ok = n3_add_idr(n, sa, &c, method == IKE_AUTH_DIGITAL_SIG) == 0 &&
+	    (!n->ep.cfg->tunnel || !IKE_PLD_HAS(pl, IKE_PL_CP) ||
+		n3_add_cp(n, sa, &c) == 0) && /* tunnel: the UE's address */
 	    n3_child1(n, sa, &c) == 0;
 	if (ok && sa->ppk_used)
 		ok = ike_pld_add_notify(&c, 0, NULL, 0, IKE_N_PPK_IDENTITY,
@@ -382,37 +426,6 @@ out:
 	buf_free(&eap);
 }
 
-static int
-n3_add_nwu_cfg(struct n3 *n, struct ike_chain *c)
-{
-	struct ike_cp_pld    cp;
-	struct in_addr	     a, nas;
-	uint8_t		     port[2] = { (uint8_t)(n->ep.cfg->nas_port >> 8),
-			     (uint8_t)n->ep.cfg->nas_port };
-	static const uint8_t mask[4] = { 255, 255, 255, 255 };
-
-	if (inet_pton(AF_INET, n->ep.cfg->inner_ip, &a) != 1 ||
-	    inet_pton(AF_INET, n->ep.cfg->nas_ip, &nas) != 1)
-		return -1;
-	memset(&cp, 0, sizeof(cp));
-	cp.type = IKE_CFG_REPLY;
-	cp.nattr = 2;
-	cp.attr[0].type = IKE_CP_INTERNAL_IP4_ADDRESS;
-	cp.attr[0].val.p = (const uint8_t *)&a;
-	cp.attr[0].val.len = 4;
-	cp.attr[1].type = IKE_CP_INTERNAL_IP4_NETMASK;
-	cp.attr[1].val.p = mask;
-	cp.attr[1].val.len = 4;
-	if (ike_pld_add_cp(c, &cp) == -1)
-		return -1;
-	return ike_pld_add_notify(c, 0, NULL, 0, IKE_N_NAS_IP4_ADDRESS,
-		   (const uint8_t *)&nas, 4) == -1 ||
-		ike_pld_add_notify(c, 0, NULL, 0, IKE_N_NAS_TCP_PORT, port,
-		    2) == -1 ?
-	    -1 :
-	    0;
-}
-
 /* The last IKE_AUTH: AUTH keyed by KN3IWF, CP, signalling Child SA. */
 static void
 n3_auth_final(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
@@ -429,7 +442,7 @@ n3_auth_final(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 	}
 	ike_ep_inner_init(&in, &c);
 	ok = ike_sa_add_auth(sa, &c, NULL, &sa->my_id, 0) == 0 &&
-	    n3_add_nwu_cfg(n, &c) == 0 && n3_child1(n, sa, &c) == 0;
+	    n3_add_nwu_cfg(n, sa, &c) == 0 && n3_child1(n, sa, &c) == 0;
 	if (!ok ||
 	    ike_ep_respond(&n->ep, sa, IKE_AUTH, m->hdr.msgid, c.first, &in) ==
 		-1) {
@@ -440,6 +453,7 @@ n3_auth_final(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 	buf_free(&in);
 	sa->st.auth_ns = ike_sa_lap(sa);
 	sa->state = SA_CHILD;
+	n3iwf_tun_auth(n, sa);	  /* tunnel: signalling SA, the UE to NAS */
 	if (n->ep.cfg->nas_tcp) { /* TS 23.502 4.12.5: on the PDU session */
 		log_debug("user-plane Child SA waits for the PDU session "
 			  "request over NAS/TCP");
@@ -495,6 +509,7 @@ n3_child_done(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 	if (!IKE_PLD_HAS(pl, IKE_PL_NONCE) ||
 	    ike_prop_reply_esp(&ch->prop, pl, &got) == -1) {
 		log_warn("the UE refused the user-plane Child SA");
+		n3iwf_tun_child(n, sa, false);
 		sa->state = SA_DEAD;
 		return;
 	}
@@ -507,7 +522,8 @@ n3_child_done(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 	sa->nchild = 2;
 	ike_sa_log_fp(sa, "Child SA 2 (user plane)", ch);
 	sa->st.child_ns = ike_sa_lap(sa);
-	ike_ep_established(&n->ep, sa);
+	ike_ep_established(&n->ep, sa); /* tunnel: installs it */
+	n3iwf_tun_child(n, sa, true);	/* tunnel: the Accept goes */
 }
 
 /*
@@ -571,8 +587,9 @@ n3iwf_request(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 		else
 			n3_auth_final(n, sa, m);
 		return;
+	case IKE_CREATE_CHILD_SA: ike_rekey_request(&n->ep, sa, m); return;
 	case IKE_INFORMATIONAL:
-		if (ike_ep_informational(&n->ep, sa, m)) {
+		if (ike_rekey_informational(&n->ep, sa, m)) {
 			log_debug("IKE SA deleted by the UE");
 			if (sa->state != SA_ESTABLISHED)
 				ike_ep_csv_failed(&n->ep, sa);
@@ -589,6 +606,8 @@ n3iwf_request(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 void
 n3iwf_response(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 {
+	if (ike_rekey_response(&n->ep, sa, m))
+		return;
 	if (sa->xc.req_exchange == IKE_CREATE_CHILD_SA && sa->state == SA_CHILD)
 		n3_child_done(n, sa, m);
 	else if (sa->xc.req_exchange == IKE_INFORMATIONAL &&

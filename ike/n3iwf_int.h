@@ -7,6 +7,8 @@
 #ifndef IKE_N3IWF_INT_H
 #define IKE_N3IWF_INT_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <netinet/in.h>
@@ -16,6 +18,7 @@
 #include "ike/msg.h"
 #include "ike/ratelimit.h"
 #include "ike/sa.h"
+#include "ike/tnl.h"
 
 /* Counters, logged on SIGUSR1 and at exit (ike/README.md). */
 struct n3_stats {
@@ -25,6 +28,8 @@ struct n3_stats {
 	unsigned long draws, keys_drawn, draw_fail;
 	unsigned long keys_wiped; /* drawn for an SA that died first */
 };
+
+struct nas_n3iwf;
 
 struct n3 {
 	struct ike_ep	     ep;
@@ -36,6 +41,10 @@ struct n3 {
 	struct ike_loglim    refuse_log;
 	struct n3_stats	     stats;
 	unsigned	     conn_seq;
+	/* tunnel (cfg tunnel, ike/n3iwf_tun.c) */
+	struct tnl	     tnl;
+	struct nas_n3iwf    *nas; /* nwu: the NAS/TCP server */
+	int		     xfd; /* epoll of kmsq's and nas's fds, or -1 */
 };
 
 /*
@@ -60,5 +69,35 @@ void n3iwf_ppk_done(struct n3 *n, struct ike_kmsq_job *j);
  * the PDU Session Establishment Request (nas_n3iwf.h cfg.child). 0 or -1.
  */
 int  n3iwf_create_child(struct n3 *n, struct ike_sa *sa);
+
+/*
+ * ike/n3iwf_rekey.c. The rekeys' fresh QKD keys (qkd mode): set up the
+ * endpoint's rk_ops (draw: ONE enc_keys {1} through kmsq, within the
+ * budgets); a finished rekey job goes to ike_rekey_qkd_done(), or is
+ * wiped when no rekey wants it any more.
+ */
+void n3iwf_rekey_setup(struct n3 *n);
+void n3iwf_rekey_done(struct n3 *n, struct ike_kmsq_job *j);
+
+/*
+ * ike/n3iwf_tun.c, the tunnel (cfg tunnel). n3iwf_tun_open: at start,
+ * the TUN with NAS_IP and the route to the UEs, the engine, the NAS/TCP
+ * server; 0 or -1 (err). n3iwf_tun_xfd: what the loop polls beside IKE;
+ * n3iwf_tun_step: it is readable (kmsq's jobs are drained by the caller).
+ * n3iwf_tun_auth: after the last IKE_AUTH response (the signalling SA
+ * installed, the UE known to NAS). n3iwf_tun_child: the user-plane
+ * Child SA is up (ok) or failed. n3iwf_tun_gone: sa is about to be
+ * freed. n3iwf_tun_close: all of it gone.
+ */
+/* The UE's inner address (CP): the lowest from cfg inner_ip on that no
+ * other IKE SA in the table holds, into sa->cp_addr. 0 or -1 (logged). */
+int  n3iwf_cp_alloc(struct n3 *n, struct ike_sa *sa);
+int  n3iwf_tun_open(struct n3 *n, char *err, size_t errlen);
+int  n3iwf_tun_xfd(const struct n3 *n);
+void n3iwf_tun_step(struct n3 *n);
+void n3iwf_tun_auth(struct n3 *n, struct ike_sa *sa);
+void n3iwf_tun_child(struct n3 *n, struct ike_sa *sa, bool ok);
+void n3iwf_tun_gone(struct n3 *n, struct ike_sa *sa);
+void n3iwf_tun_close(struct n3 *n);
 
 #endif

@@ -244,6 +244,19 @@ nas_n3iwf_ue_del(struct nas_n3iwf *n, void *ue)
 }
 
 int
+nas_n3iwf_ue_move(struct nas_n3iwf *n, void *old_ue, void *new_ue,
+    struct amf *amf)
+{
+	struct n3ue *u = find_ue(n, old_ue);
+
+	if (u == NULL || find_ue(n, new_ue) != NULL)
+		return -1;
+	u->ue = new_ue;
+	u->amf = amf;
+	return 0;
+}
+
+int
 nas_n3iwf_child_done(struct nas_n3iwf *n, void *ue, uint8_t psi, bool up)
 {
 	struct n3ue *u = find_ue(n, ue);

@@ -76,6 +76,12 @@ int  nas_n3iwf_ue_add(struct nas_n3iwf *n, const uint8_t inner[static 4],
 /* Forgets the UE (and closes its connection); unknown ue is ignored. */
 void nas_n3iwf_ue_del(struct nas_n3iwf *n, void *ue);
 
+/* The UE's IKE SA was rekeyed: its handle is new_ue and its AMF
+ * emulator amf (moved with it) from now on; the connection stays. 0, or
+ * -1 (no such UE). */
+int nas_n3iwf_ue_move(struct nas_n3iwf *n, void *old_ue, void *new_ue,
+    struct amf *amf);
+
 /* The user-plane Child SA of session psi is up (or failed): the Accept
  * (or a Reject) goes to the UE. 0, or -1 (no such UE or session). */
 int nas_n3iwf_child_done(struct nas_n3iwf *n, void *ue, uint8_t psi, bool up);

@@ -16,6 +16,7 @@
 #include "ike/msg.h"
 #include "ike/pld.h"
 #include "ike/qkd.h"
+#include "ike/rekey.h"
 #include "ike/sa.h"
 #include "ike/usim.h"
 
@@ -61,6 +62,7 @@ ike_sa_free(struct ike_sa *sa)
 		ike_child_keys_free(sa->child[i].keys);
 	amf_free(sa->amf);
 	usim_free(sa->usim);
+	ike_rekey_free(sa->rk);
 	OPENSSL_cleanse(sa, sizeof(*sa));
 	free(sa);
 }

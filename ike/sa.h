@@ -26,6 +26,7 @@
 
 struct amf;
 struct usim;
+struct ike_rk;
 
 #define IKE_NONCE_LEN	 32 /* the nonces we send */
 #define IKE_SA_CHILD_MAX 2
@@ -89,6 +90,7 @@ struct ike_sa {
 	int  ppk_used;
 
 	struct ike_xchg xc;
+	struct ike_rk  *rk; /* lifetimes and rekeys (ike/rekey.c) */
 
 	/* 5G and IKE_AUTH progress */
 	struct amf	    *amf;  /* N3IWF */
@@ -99,6 +101,8 @@ struct ike_sa {
 	int		     auth_started; /* an IKE_AUTH request was seen */
 	int		     eap_done;	   /* EAP-Success sent / received */
 	struct ike_prop_desc esp_offer;	   /* N3IWF: chosen from SAi2 */
+	uint8_t		     pdu_psi; /* N3IWF tunnel: PDU session waiting */
+	struct in_addr	     cp_addr; /* N3IWF: the UE's inner address (CP) */
 	uint8_t		     peer_sae[ETSI_ID_MAX + 1];
 
 	struct ike_child child[IKE_SA_CHILD_MAX];

@@ -90,8 +90,9 @@ ue_wait(struct ue *u, struct ike_sa *sa, int want_req, unsigned timeout_ms,
 		}
 		if ((wait = ue_wait_ms(u, sa, want_req, end, timeout_ms)) == -1)
 			return -1;
-		switch (ike_ep_next(&u->ep, -1, wait, &ev)) {
+		switch (ike_ep_next(&u->ep, u->xfd, wait, &ev)) {
 		case IKE_EP_ERROR: FAIL(u, "socket error"); return -1;
+		case IKE_EP_XFD: ue_tun_step(u); break; /* NAS over TCP */
 		case IKE_EP_RESPONSE:
 		case IKE_EP_REQUEST:
 			if ((ev.type == IKE_EP_REQUEST) == want_req) {
@@ -500,12 +501,19 @@ ue_connect(struct ue *u, unsigned idx)
 					     ue_auth_rfc(u, sa)) == -1)
 		goto done;
 	sa->st.auth_ns = ike_sa_lap(sa);
-	if (c->profile == IKE_PROFILE_NWU && !c->nas_tcp) {
+	if (c->tunnel && ue_tun_open(u, sa) == -1)
+		goto done;
+	if (c->profile == IKE_PROFILE_NWU && (!c->nas_tcp || c->tunnel)) {
 		if (ue_child2(u, sa) == -1)
 			goto done;
 		sa->st.child_ns = ike_sa_lap(sa);
 	}
 	ike_ep_established(&u->ep, sa);
+	if (c->hold_set) {
+		ret = ue_hold(u); /* sa may be rekeyed away meanwhile */
+		ue_tun_close(u);
+		return ret;
+	}
 	ue_delete(u, sa);
 	ret = 0;
 done:
@@ -516,6 +524,7 @@ done:
 	}
 	sa->state = SA_DEAD;
 	ike_ep_sweep(&u->ep);
+	ue_tun_close(u);
 	return ret;
 }
 
@@ -533,6 +542,7 @@ ue_setup(struct ue *u, const struct ikecfg *c, volatile sig_atomic_t *stop,
 	if (ike_mode_has_qkd(c->mode) &&
 	    (u->qkd = ike_qkd_open(c, err, errlen)) == NULL)
 		return -1;
+	ue_rekey_setup(u);
 	return ike_ep_bind(&u->ep, err, errlen);
 }
 
@@ -546,6 +556,7 @@ ike_ue_run(const struct ikecfg *c, volatile sig_atomic_t *stop)
 	if ((u = calloc(1, sizeof(*u))) == NULL)
 		return -1;
 	u->ep.net.fd = u->ep.net.fd_natt = -1;
+	u->xfd = u->tnl.tun_fd = -1;
 	if (ue_setup(u, c, stop, err, sizeof(err)) == -1) {
 		log_err("%s", err);
 		goto done;

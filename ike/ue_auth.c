@@ -120,7 +120,8 @@ ue_auth1(struct ue *u, struct ike_sa *sa, struct ike_msg *m)
 	if (ok && (!nwu || cert != NULL))
 		ok = ike_sa_add_auth(sa, &ch, cert ? u->ep.key : NULL, idb,
 			 0) == 0;
-	ok = ok && (!nwu || ue_cp_request(&ch) == 0);
+	/* CP request: nwu, and the tunnel (its TUN takes the address) */
+	ok = ok && ((!nwu && !u->ep.cfg->tunnel) || ue_cp_request(&ch) == 0);
 	ok = ok && ike_pld_add_sa(&ch, &esp, 1) == 0 &&
 	    ike_prop_add_ts_any(&ch, IKE_PL_TSI) == 0 &&
 	    ike_prop_add_ts_any(&ch, IKE_PL_TSR) == 0;
@@ -286,6 +287,7 @@ ue_auth_nwu(struct ue *u, struct ike_sa *sa)
 		goto done;
 	}
 	ret = ue_child1_done(u, sa, pl);
+	ue_tun_cp(u, pl);
 	ike_msg_free(&m);
 done:
 	buf_free(&eap);
@@ -302,6 +304,7 @@ ue_auth_rfc(struct ue *u, struct ike_sa *sa)
 		return -1;
 	if (ue_check_n3iwf(u, sa, &m.pld) == 0)
 		ret = ue_child1_done(u, sa, &m.pld);
+	ue_tun_cp(u, &m.pld);
 	ike_msg_free(&m);
 	return ret;
 }

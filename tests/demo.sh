@@ -8,7 +8,8 @@ BINDIR=${BINDIR:-bin}
 case $BINDIR in /*) ;; *) BINDIR=$top/$BINDIR ;; esac
 export BINDIR
 TB=$(mktemp -d /tmp/qkd-demo.XXXXXX)
-trap 'sh tests/testbed.sh down "$TB" >/dev/null 2>&1; rm -rf "$TB"' EXIT INT TERM
+TT=$(mktemp -d /tmp/qkd-demo-tunnel.XXXXXX)
+trap 'sh tests/testbed.sh down "$TT" >/dev/null 2>&1; sh tests/testbed.sh down "$TB" >/dev/null 2>&1; rm -rf "$TB" "$TT"' EXIT INT TERM
 
 say() { printf '\n\033[1m%s\033[0m\n' "$*"; }
 fp() { printf '%s' "$1" | base64 -d | sha256sum | cut -c1-16; }
@@ -104,5 +105,21 @@ ike qkd
 grep -m 1 "IKE SA established" "$TB/ue-qkd.log" | sed 's/^.*ike-ue info: /    e.g.: /'
 echo "    qkd: no Diffie-Hellman; 13 keys from ONE enc_keys at kmsd A (from its pool),"
 echo "    their IDs to the UE in IKE_SA_INIT, ONE dec_keys at kmsd B (see ike/README.md)"
+
+say "[11] Traffic through the QKD tunnel: UE, N3IWF and a data network in network namespaces"
+[ "$(id -u)" = 0 ] || { echo "    needs root (network namespaces, TUN devices)"; exit 1; }
+echo "    tests/testbed.sh up DIR --tunnel --mode qkd: ike-n3iwf and ike-ue with --tunnel yes,"
+echo "    ESP (AES-CBC-256 + HMAC-SHA2-256) in UDP 4500 through Child SAs keyed by QKD,"
+echo "    NAS over TCP inside the signalling SA, the user plane in GRE (QFI) in the other"
+sh tests/testbed.sh up "$TT" --tunnel --mode qkd >"$TT/up.log" 2>&1 ||
+	{ echo "    FAILED:"; tail -n 3 "$TT/up.log"; exit 1; }
+. "$TT/testbed.env"
+grep -o 'tunnel up: .*' "$UE_LOG" | sed 's/^/    UE: /'
+echo "    ping $DN_ADDR (the data network) from the UE's namespace:"
+ip netns exec "$UE_NETNS" ping -c 5 -i 0.2 "$DN_ADDR" | sed 's/^/    /'
+sleep 1.2	# the status files are rewritten every second
+echo "    the UE's Child SAs (status file: SPIs, packets, replay/ICV drops; no keys):"
+grep '^child' "$UE_STATUS" | sed 's/^/    /'
+sh tests/testbed.sh down "$TT" >/dev/null 2>&1
 
 say "Done. Logs were in $TB (removed on exit). More: make test, bench/ike/run.sh."

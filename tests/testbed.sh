@@ -25,8 +25,8 @@
 # DN_SINK_OUT), kmsd A reachable as KMSD_A_URL inside the N3IWF namespace
 # and kmsd B as KMSD_B_URL inside the UE namespace (a relay through a unix
 # socket: kmsd stays on 127.0.0.1 of the root namespace), then start_tunnel
-# (ike-n3iwf in the N3IWF namespace, one ike-ue connection from the UE
-# namespace) in IKE mode --mode (default qkd). testbed.env gets UE_NETNS,
+# (ike-n3iwf in the N3IWF namespace, ike-ue held up in the UE namespace,
+# the QKD-keyed tunnel between them) in IKE mode --mode (default qkd). testbed.env gets UE_NETNS,
 # N3IWF_NETNS, DN_NETNS, DN_ADDR, UE_INNER_ADDR, NWU_IFACE, NWU_NETNS,
 # IKE_MODE and the rest of tests/netns.sh's names. `down` removes it all.
 #
@@ -310,33 +310,57 @@ tunnel_up() {
 }
 
 # ===== start_tunnel DIR MODE: THE INTEGRATOR'S SLOT (issue 10) =====
-# Today: ike-n3iwf in the N3IWF namespace on N3IWF_NWU_ADDR:500/4500 (it
-# keeps running, log DIR/ike-n3iwf.log), and ONE ike-ue connection from the
-# UE namespace (log DIR/ike-ue.log), in IKE mode MODE, profile nwu, keys from
-# kmsd A / kmsd B through the relays. No data plane yet: when ESP over TUN
-# exists, start both with it here (ike-ue held up, its TUN on UE_INNER_ADDR,
-# the N3IWF's TUN routing UE_INNER_PREFIX, N6 toward DN_ADDR) and wait until
-# DN_ADDR answers ping from the UE namespace.
+# ike-n3iwf in the N3IWF namespace on N3IWF_NWU_ADDR:500/4500 with the
+# tunnel (TUN on NAS_IP, UE_INNER_PREFIX routed into it, NAS/TCP server),
+# and ike-ue from the UE namespace held up until `down` (TUN on its CP
+# address UE_INNER_ADDR, default route into it), in IKE mode MODE, profile
+# nwu, keys from kmsd A / kmsd B through the relays; waits for ike-ue's
+# "tunnel up" line and for DN_ADDR to answer ping from the UE namespace.
+# IKE_ARGS (environment): more flags for both (--cipher, --qkd-schedule
+# ...), UE_ARGS / N3IWF_ARGS for one of them (lifetimes ...). Status files (SAs and counters, rewritten every
+# second): UE_STATUS, N3IWF_STATUS.
 start_tunnel() {
 	dir=$1; mode=$2
 	. "$dir/testbed.env"
-	rm -f "$dir/ike-n3iwf.ready"
+	rm -f "$dir/ike-n3iwf.ready" "$dir/ue.status" "$dir/n3iwf.status"
+	# shellcheck disable=SC2086 # IKE_ARGS: several flags
 	nt_bg "$dir" ike-n3iwf "$N3IWF_NETNS" "$BINDIR/ike-n3iwf" --mode "$mode" \
 	    --profile nwu --listen "$N3IWF_NWU_ADDR:500" --natt-port 4500 \
 	    --inner-ip "$UE_INNER_ADDR" --ready-file "$dir/ike-n3iwf.ready" \
 	    --log-level "${LOG_LEVEL:-info}" --psk test-psk-1 \
 	    --cert "$SAE_A_CERT" --key "$SAE_A_KEY" --ca "$CA" --peer-sae sae-b \
 	    --kmsd-url "$KMSD_A_URL" --kmsd-cert "$SAE_A_CERT" \
-	    --kmsd-key "$SAE_A_KEY" --kmsd-ca "$CA"
+	    --kmsd-key "$SAE_A_KEY" --kmsd-ca "$CA" \
+	    --tunnel yes --tun-route "$UE_INNER_PREFIX" \
+	    --status-file "$dir/n3iwf.status" ${IKE_ARGS:-} ${N3IWF_ARGS:-}
 	wait_ready "$dir/ike-n3iwf.ready" "$NT_PID" ike-n3iwf "$dir/ike-n3iwf.log"
-	if ! nt_exec "$UE_NETNS" timeout 60 "$BINDIR/ike-ue" --mode "$mode" \
-	    --profile nwu --peer "$N3IWF_NWU_ADDR:500" --local "$UE_NWU_ADDR" --force-natt yes --count 1 \
+	# shellcheck disable=SC2086
+	nt_bg "$dir" ike-ue "$UE_NETNS" "$BINDIR/ike-ue" --mode "$mode" \
+	    --profile nwu --peer "$N3IWF_NWU_ADDR:500" --local "$UE_NWU_ADDR" \
 	    --log-level "${LOG_LEVEL:-info}" --psk test-psk-1 --ca "$CA" \
 	    --cert "$SAE_B_CERT" --key "$SAE_B_KEY" --peer-sae sae-a \
 	    --kmsd-url "$KMSD_B_URL" --kmsd-cert "$SAE_B_CERT" \
-	    --kmsd-key "$SAE_B_KEY" --kmsd-ca "$CA" >"$dir/ike-ue.log" 2>&1; then
-		die "ike-ue ($mode) failed; see $dir/ike-ue.log: $(tail -n 3 "$dir/ike-ue.log")"
-	fi
+	    --kmsd-key "$SAE_B_KEY" --kmsd-ca "$CA" \
+	    --tunnel yes --hold 0 --status-file "$dir/ue.status" ${IKE_ARGS:-} ${UE_ARGS:-}
+	ue_pid=$NT_PID
+	i=0
+	until grep -q "tunnel up: inner $UE_INNER_ADDR" "$dir/ike-ue.log" 2>/dev/null; do
+		alive "$ue_pid" && [ $i -lt 300 ] ||
+		    die "ike-ue ($mode): no tunnel; see $dir/ike-ue.log: $(tail -n 3 "$dir/ike-ue.log")"
+		i=$((i + 1)); sleep 0.05
+	done
+	i=0
+	until nt_exec "$UE_NETNS" ping -c 1 -W 1 "$DN_ADDR" >/dev/null 2>&1; do
+		i=$((i + 1))
+		[ $i -lt 10 ] || die "ike-ue ($mode): tunnel up but $DN_ADDR does not answer ping"
+	done
+	{
+		echo "UE_STATUS=$dir/ue.status"
+		echo "N3IWF_STATUS=$dir/n3iwf.status"
+		echo "UE_LOG=$dir/ike-ue.log"
+		echo "N3IWF_LOG=$dir/ike-n3iwf.log"
+		echo "UE_TUN=qkd0"
+	} >>"$dir/testbed.env"
 }
 # ===== end of the integrator's slot =====
 

@@ -8,8 +8,9 @@
 #   ss-gcm    strongSwan charon (Debian 5.9.8) with kernel-libipsec, ESP in
 #             UDP 4500 (encap=yes), aes256gcm16, PSK
 #   ss-cbc    the same with aes256-sha256 (AES-CBC-256 + HMAC-SHA2-256-128)
-#   ours-gcm, ours-cbc   our ike-ue / ike-n3iwf with their ESP: THE SLOT
-#             (setup_ours below) the integrator fills; "to come" until then
+#   ours-gcm, ours-cbc   our ike-ue / ike-n3iwf with --tunnel yes (psk
+#             mode, nwu: NAS over TCP, user plane in GRE): their ESP in
+#             UDP 4500 on TUN devices (setup_ours)
 # Each: iperf3 TCP UE -> DN (RUNS runs of SECS s, median and all runs),
 # iperf3 UDP (one run of SECS s at full rate, 1,200-byte datagrams: what the
 # DN received, and the loss), and ping UE -> DN (PINGS pings, 10 ms apart:
@@ -98,16 +99,37 @@ setup_ss() {
 	[ "$(cs_child_get "$cur/cs-ue" encap)" = yes ] || { echo "charon: no UDP encapsulation" >&2; return 1; }
 }
 
-# ===== setup_ours CIPHER (aes-gcm | aes-cbc): THE INTEGRATOR'S SLOT =====
-# Start ike-n3iwf in $N3IWF_NETNS (--listen $N3IWF_NWU_ADDR:500, --cipher
-# CIPHER, psk mode, its TUN routing $UE_INNER_PREFIX, N6 toward $DN_ADDR)
-# and ike-ue in $UE_NETNS (--local $UE_NWU_ADDR, held up, its TUN on
-# $UE_INNER_ADDR with the route to $N6_PREFIX, MTU as the others) with
-# nt_bg "$cur" ours-NAME NS CMD... (ours-*.pid: the CPU column counts
-# them), wait until the Child SA is up, return 0.
-# Until the data plane exists: return 2 ("to come" in the table).
+# ===== setup_ours CIPHER (aes-gcm | aes-cbc): our ike-ue / ike-n3iwf =====
+# ike-n3iwf in $N3IWF_NETNS (--listen $N3IWF_NWU_ADDR:500, --cipher CIPHER,
+# psk mode, nwu profile, --tunnel yes: its TUN routes $UE_INNER_PREFIX) and
+# ike-ue in $UE_NETNS (--local $UE_NWU_ADDR, held up, --tunnel yes: its
+# TUN on $UE_INNER_ADDR from CP, $N6_PREFIX routed into it; MTU 1400 as
+# the others); NAS over TCP brings the user-plane Child SA up; waits for
+# the UE's "tunnel up" line. ours-*.pid: the CPU column counts them.
 setup_ours() {
-	return 2
+	pki=$top/certs/out
+	psk=0x$(openssl rand -hex 32)
+	rm -f "$cur/ours-n3.ready"
+	nt_bg "$cur" ours-n3 "$N3IWF_NETNS" "$BINDIR/ike-n3iwf" --mode psk \
+	    --profile nwu --cipher "$1" --listen "$N3IWF_NWU_ADDR:500" \
+	    --natt-port 4500 --inner-ip "$UE_INNER_ADDR" --psk "$psk" \
+	    --cert "$pki/sae-a.crt" --key "$pki/sae-a.key" --ca "$pki/ca.crt" \
+	    --tunnel yes --tun-route "$UE_INNER_PREFIX" \
+	    --ready-file "$cur/ours-n3.ready"
+	i=0
+	until [ -s "$cur/ours-n3.ready" ]; do
+		i=$((i + 1)); [ $i -lt 200 ] || { echo "ike-n3iwf: $(tail -n 3 "$cur/ours-n3.log")" >&2; return 1; }
+		sleep 0.05
+	done
+	nt_bg "$cur" ours-ue "$UE_NETNS" "$BINDIR/ike-ue" --mode psk \
+	    --profile nwu --cipher "$1" --peer "$N3IWF_NWU_ADDR:500" \
+	    --local "$UE_NWU_ADDR" --psk "$psk" --ca "$pki/ca.crt" \
+	    --tunnel yes --tun-route "$N6_PREFIX" --hold 0
+	i=0
+	until grep -q "tunnel up: inner $UE_INNER_ADDR" "$cur/ours-ue.log" 2>/dev/null; do
+		i=$((i + 1)); [ $i -lt 300 ] || { echo "ike-ue: $(tail -n 3 "$cur/ours-ue.log")" >&2; return 1; }
+		sleep 0.05
+	done
 }
 # ===== end of the integrator's slot =====
 

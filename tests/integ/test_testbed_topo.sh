@@ -98,6 +98,8 @@ check "the qkd testbed still has its namespaces" 3 \
 	"$(for ns in $ns1; do ip netns list | grep "^$ns\b"; done | grep -c .)"
 
 # --- a second qkd connection, captured on NWU_IFACE in NWU_NETNS ---
+# (no tunnel of its own: --nas-tcp yes, as the testbed's N3IWF makes the
+# user-plane Child SA only on a PDU session request over NAS/TCP)
 rm -f "$TB/nwu.pcap" "$TB/dumpcap.err"
 ip netns exec "$NWU_NETNS" dumpcap -q -P -i "$NWU_IFACE" -a duration:20 \
 	-w "$TB/nwu.pcap" 2>"$TB/dumpcap.err" &
@@ -106,7 +108,7 @@ i=0
 while ! grep -q '^Capturing on' "$TB/dumpcap.err" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
 ip netns exec "$UE_NETNS" timeout 60 "$BINDIR/ike-ue" --mode qkd --profile nwu \
 	--peer "$N3IWF_NWU_ADDR:500" --local "$UE_NWU_ADDR" --force-natt yes --count 1 \
-	--ca "$CA" --peer-sae sae-a --kmsd-url "$KMSD_B_URL" --kmsd-cert "$SAE_B_CERT" \
+	--nas-tcp yes --ca "$CA" --peer-sae sae-a --kmsd-url "$KMSD_B_URL" --kmsd-cert "$SAE_B_CERT" \
 	--kmsd-key "$SAE_B_KEY" --kmsd-ca "$CA" 2>"$TB/ue2.log"
 check "a second ike-ue connection from the UE namespace" 0 "$?"
 sleep 0.3
