@@ -61,13 +61,7 @@ esp_cleanup() {
 }
 trap esp_cleanup EXIT
 trap 'exit 1' INT TERM
-(
-	i=0
-	while [ $i -lt "$LIMIT_S" ]; do sleep 1; i=$((i + 1)); done
-	echo "not ok - time limit: the test ran over $LIMIT_S s"
-	kill -TERM $$
-) &
-WD=$!
+cs_watchdog "$LIMIT_S"; WD=$CS_WD
 
 if ! cs_install; then
 	nok "install strongSwan (strongswan-charon strongswan-swanctl libcharon-extra-plugins libstrongswan-standard-plugins)"
@@ -179,6 +173,8 @@ traffic() {
 	    "$(inC ping -c 20 -i 0.05 -W 2 -I $IN_C $IN_O 2>&1 | loss)"
 	tcp "$n: ours -> charon" $O $C $IN_C 7001
 	tcp "$n: charon -> ours" $C $O $IN_O 7002
+	# IPv6 into our TUN: outside the Child SA's TS (IPv4), never sent
+	ip netns exec $O ping -6 -c 3 -i 0.2 -W 1 -I qkd0 ff02::1 >/dev/null 2>&1
 	sleep 1.3	# the status file is rewritten every second
 	kill -INT "$dc" 2>/dev/null; wait "$dc"
 	ts="tshark -r $TB/veth.pcap -d udp.port==4500,udpencap"
@@ -200,6 +196,11 @@ traffic() {
 	le_ge "$n: packets charon -> ours" "$(field in_packets "$st")" "$(echo "$l" | cs_line_child packets-out)" $pmin
 	le_ge "$n: bytes ours -> charon" "$(echo "$l" | cs_line_child bytes-in)" "$(field out_bytes "$st")" $NBYTES
 	le_ge "$n: bytes charon -> ours" "$(field in_bytes "$st")" "$(echo "$l" | cs_line_child bytes-out)" $NBYTES
+	nr=$(sed -n 's/^dp no_route //p' "$st")
+	[ "${nr:-0}" -ge 3 ] && ok "$n: IPv6 from our TUN not sent (no_route $nr)" ||
+	    nok "$n: IPv6 from our TUN not sent: no_route [$nr] < 3"
+	check "$n: charon discarded nothing by policy (TS)" "" \
+	    "$(grep 'due to policy' "$CD/charon.log" | head -n 2)"
 	check "$n: our status file: no ICV, replay or padding drop" "0 0 0" \
 	    "$(field in_icv "$st") $(field in_replay "$st") $(field in_pad "$st")"
 }
