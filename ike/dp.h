@@ -42,7 +42,8 @@
  * - N3IWF: the SA pair of the UE whose inner address is the destination;
  *   source == nas_ip -> that UE's signalling SA, else its user-plane SA.
  * - With no signalling SA (the rfc7296 profile: one Child SA, no GRE)
- *   everything goes to the user-plane SA.
+ *   every IPv4 packet goes to the user-plane SA; IPv6 is outside its
+ *   TS (IPv4) and dropped both ways (no_route out, selector in).
  * An SA of kind DP_USER with gre set carries GRE (TS 24.502 9.3.3) with
  * its QFI; without gre, plain IP (rfc7296).
  *

@@ -99,7 +99,10 @@ out_one(struct dp *dp, size_t i, size_t len, size_t k)
 	size_t		  olen;
 	enum esp_rc	  rc;
 
-	if ((r = route(dp, ip, len)) == NULL) {
+	/* plain IP (rfc7296): the Child SA's TS are IPv4 (ours 0.0.0.0/0,
+	 * a peer's narrower), so IPv6 has no SA */
+	if ((r = route(dp, ip, len)) == NULL ||
+	    (!r->gre && nh == ESP_NH_IPV6)) {
 		DP_ADD(dp->st_out.no_route, 1);
 		return false;
 	}
@@ -222,6 +225,10 @@ in_check(struct dp *dp, const struct dp_rec *r, const uint8_t *p, size_t *off,
 	}
 	if (!r->gre && nh != (v4 ? ESP_NH_IPV4 : ESP_NH_IPV6)) {
 		DP_ADD(dp->st_in.bad_nh, 1);
+		return false;
+	}
+	if (!r->gre && !v4) { /* plain IP: outside the IPv4 TS */
+		DP_ADD(dp->st_in.selector, 1);
 		return false;
 	}
 	/* N3IWF: the source is the UE's inner address; UE: the

@@ -95,7 +95,7 @@ ue_cp_request(struct ike_chain *c)
 	return ike_pld_add_cp(c, &cp);
 }
 
-/* The first IKE_AUTH request: IDi, [CERT, AUTH], SAi2, TS, [CP, PPK]. */
+/* The first IKE_AUTH request: IDi, [CERT, AUTH], SAi2, TS, [CP (nwu, tunnel), PPK]. */
 static int
 ue_auth1(struct ue *u, struct ike_sa *sa, struct ike_msg *m)
 {
@@ -121,7 +121,7 @@ ue_auth1(struct ue *u, struct ike_sa *sa, struct ike_msg *m)
 		ok = ike_sa_add_auth(sa, &ch, cert ? u->ep.key : NULL, idb,
 			 0) == 0;
 	/* CP request: nwu, and the tunnel (its TUN takes the address) */
-	ok = ok && ((!nwu && !u->ep.cfg->tunnel) || ue_cp_request(&ch) == 0);
+	ok = ok && ((!nwu && !c->tunnel) || ue_cp_request(&ch) == 0);
 	ok = ok && ike_pld_add_sa(&ch, &esp, 1) == 0 &&
 	    ike_prop_add_ts_any(&ch, IKE_PL_TSI) == 0 &&
 	    ike_prop_add_ts_any(&ch, IKE_PL_TSR) == 0;

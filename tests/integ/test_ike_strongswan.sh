@@ -77,13 +77,7 @@ ike_cleanup() {
 trap ike_cleanup EXIT
 trap 'exit 1' INT TERM
 t_start=$(cs_ms)
-(
-	i=0
-	while [ $i -lt "$LIMIT_S" ]; do sleep 1; i=$((i + 1)); done
-	echo "not ok - time limit: the test ran over $LIMIT_S s"
-	kill -TERM $$
-) &
-WD=$!
+cs_watchdog "$LIMIT_S"; WD=$CS_WD
 
 if [ "$(id -u)" != 0 ]; then
 	nok "interop test needs root (network namespaces)"

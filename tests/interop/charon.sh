@@ -213,6 +213,19 @@ cs_start() {
 	echo $(($(cs_ms) - t0)) >"$d/start_ms"
 }
 
+# cs_watchdog LIMIT_S: a background job that prints "not ok - time limit"
+# and SIGTERMs this shell after LIMIT_S s (its pid in CS_WD: kill it at the
+# end).
+cs_watchdog() {
+	(
+		i=0
+		while [ $i -lt "$1" ]; do sleep 1; i=$((i + 1)); done
+		echo "not ok - time limit: the test ran over $1 s"
+		kill -TERM $$
+	) &
+	CS_WD=$!
+}
+
 # cs_alive PID: running and not a zombie.
 cs_alive() {
 	[ -n "$1" ] && [ -r "/proc/$1/stat" ] || return 1

@@ -108,6 +108,8 @@ sa(uint32_t spi, bool outbound)
 	return s;
 }
 
+static bool plain_ip; /* install(): rfc7296's plain IP, no GRE */
+
 /* A user-plane pair UE -> N3IWF SPI u2n, back n2u, GRE with qfi. */
 static void
 install(uint32_t u2n, uint32_t n2u, uint8_t ue_qfi, uint8_t n3_qfi,
@@ -117,7 +119,7 @@ install(uint32_t u2n, uint32_t n2u, uint8_t ue_qfi, uint8_t n3_qfi,
 	char		err[256];
 
 	c.kind = DP_USER;
-	c.gre = true;
+	c.gre = !plain_ip;
 	c.inner.s_addr = htonl(UE_INNER);
 	c.in = sa(n2u, false);
 	c.out = sa(u2n, true);
@@ -215,6 +217,31 @@ test_roundtrip(void **state)
 	/* No route at the N3IWF for an address no UE has. */
 	assert_false(through(&n3, &ue, DN_ADDR, UE_INNER + 1, 0));
 	assert_int_equal(COUNTER(n3.dp, no_route, 1), 1);
+}
+
+/* rfc7296 (no GRE): IPv4 goes through; IPv6 is outside the Child SA's
+ * TS (IPv4) and is not sent (charon drops it by policy). */
+static void
+test_plain_ipv6(void **state)
+{
+	uint8_t	      p[64];
+	struct pollfd pfd = { .fd = n3.tun[1], .events = POLLIN };
+
+	(void)state;
+	plain_ip = true;
+	install(0xa004, 0xb004, 0, 0, 0, 0);
+	plain_ip = false;
+	assert_true(through(&ue, &n3, UE_INNER, DN_ADDR, 1));
+	assert_true(through(&n3, &ue, DN_ADDR, UE_INNER, 2));
+	memset(p, 0, sizeof(p));
+	p[0] = 0x60;
+	p[5] = 24; /* payload length */
+	p[6] = 17;
+	p[7] = 64;
+	assert_int_equal(write(ue.tun[1], p, sizeof(p)), (ssize_t)sizeof(p));
+	assert_int_equal(COUNTER(ue.dp, no_route, 1), 1);
+	assert_int_equal(poll(&pfd, 1, 200), 0);
+	assert_int_equal(COUNTER(ue.dp, out_packets, 1), 1);
 }
 
 static void
@@ -380,6 +407,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_roundtrip, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_selector_qfi, setup,
+		    teardown),
+		cmocka_unit_test_setup_teardown(test_plain_ipv6, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_rekey, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_demux, setup, teardown),
