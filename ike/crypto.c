@@ -297,6 +297,18 @@ done:
 	return rc;
 }
 
+void
+ike_child_keys_swap(struct ike_child_keys *k)
+{
+	struct ike_child_keys t = *k;
+
+	k->ei = t.er;
+	k->ai = t.ar;
+	k->er = t.ei;
+	k->ar = t.ai;
+	OPENSSL_cleanse(&t, sizeof(t));
+}
+
 static int
 ppk_one(const uint8_t *ppk, size_t ppk_len, const struct ike_key *in,
     struct ike_key *out)

@@ -73,37 +73,43 @@ int
 ike_skeyseed(const uint8_t *ni, size_t ni_len, const uint8_t *nr, size_t nr_len,
     const uint8_t *gir, size_t gir_len, uint8_t skeyseed[static IKE_PRF_LEN]);
 /* Rekeyed IKE SA: SKEYSEED = prf(SK_d (old), g^ir (new) | Ni | Nr). */
-int ike_skeyseed_rekey(const struct ike_key *old_sk_d, const uint8_t *gir,
-    size_t gir_len, const uint8_t *ni, size_t ni_len, const uint8_t *nr,
-    size_t nr_len, uint8_t skeyseed[static IKE_PRF_LEN]);
+int  ike_skeyseed_rekey(const struct ike_key *old_sk_d, const uint8_t *gir,
+     size_t gir_len, const uint8_t *ni, size_t ni_len, const uint8_t *nr,
+     size_t nr_len, uint8_t skeyseed[static IKE_PRF_LEN]);
 /*
  * {SK_d | SK_ai | SK_ar | SK_ei | SK_er | SK_pi | SK_pr}
  *   = prf+(SKEYSEED, Ni | Nr | SPIi | SPIr)
  * with SK_a* sized by integ (0 for AEAD) and SK_e* by encr/encr_bits.
  */
-int ike_sa_keys_derive(const uint8_t skeyseed[static IKE_PRF_LEN],
-    const uint8_t *ni, size_t ni_len, const uint8_t *nr, size_t nr_len,
-    const uint8_t spi_i[static 8], const uint8_t spi_r[static 8], uint16_t encr,
-    uint16_t encr_bits, uint16_t integ, struct ike_sa_keys *k);
+int  ike_sa_keys_derive(const uint8_t skeyseed[static IKE_PRF_LEN],
+     const uint8_t *ni, size_t ni_len, const uint8_t *nr, size_t nr_len,
+     const uint8_t spi_i[static 8], const uint8_t spi_r[static 8], uint16_t encr,
+     uint16_t encr_bits, uint16_t integ, struct ike_sa_keys *k);
 /*
  * The IKE SA keys from a shared secret (RFC 7296 2.14): SKEYSEED =
  * prf(Ni | Nr, secret), then ike_sa_keys_derive(). The secret is g^ir in
  * the DH modes and the one 256-bit QKD key in qkd mode's prf schedule
  * (ike/README.md), so the keys are bound to both nonces and both SPIs.
  */
-int ike_ke_sa_keys(const uint8_t *secret, size_t secret_len, const uint8_t *ni,
-    size_t ni_len, const uint8_t *nr, size_t nr_len,
-    const uint8_t spi_i[static 8], const uint8_t spi_r[static 8], uint16_t encr,
-    uint16_t encr_bits, uint16_t integ, struct ike_sa_keys *k);
+int  ike_ke_sa_keys(const uint8_t *secret, size_t secret_len, const uint8_t *ni,
+     size_t ni_len, const uint8_t *nr, size_t nr_len,
+     const uint8_t spi_i[static 8], const uint8_t spi_r[static 8], uint16_t encr,
+     uint16_t encr_bits, uint16_t integ, struct ike_sa_keys *k);
 /*
  * Child SA KEYMAT = prf+(SK_d, [g^ir (new)] | Ni | Nr) (RFC 7296 2.17),
  * taken in the order encr i->r, integ i->r, encr r->i, integ r->i.
  * gir may be NULL (no PFS).
  */
-int ike_child_keys_derive(const struct ike_key *sk_d, const uint8_t *gir,
-    size_t gir_len, const uint8_t *ni, size_t ni_len, const uint8_t *nr,
-    size_t nr_len, uint16_t encr, uint16_t encr_bits, uint16_t integ,
-    struct ike_child_keys *k);
+int  ike_child_keys_derive(const struct ike_key *sk_d, const uint8_t *gir,
+     size_t gir_len, const uint8_t *ni, size_t ni_len, const uint8_t *nr,
+     size_t nr_len, uint16_t encr, uint16_t encr_bits, uint16_t integ,
+     struct ike_child_keys *k);
+/*
+ * The two directions of k exchanged: a Child SA whose exchange the
+ * N3IWF started gets its "i -> r" keys as N3IWF -> UE from KEYMAT, and
+ * we keep "i" = the UE.
+ */
+void ike_child_keys_swap(struct ike_child_keys *k);
 
 /*
  * RFC 8784 section 3: SK_d' = prf+(PPK, SK_d), SK_pi' = prf+(PPK, SK_pi),

@@ -176,20 +176,12 @@ ike_rekey_child_keymat(const struct ike_key *sk_d, const uint8_t *gir,
     size_t nr_len, const struct ike_prop_desc *p, bool ue_started,
     struct ike_child_keys *k)
 {
-	struct ike_child_keys t;
-
 	if (ike_child_keys_derive(sk_d, gir_len ? gir : NULL, gir_len, ni,
 		ni_len, nr, nr_len, p->encr, p->encr_bits, p->integ, k) == -1)
 		return -1;
-	if (ue_started)
-		return 0;
 	/* The N3IWF started it: its "i -> r" is N3IWF -> UE. */
-	t = *k;
-	k->ei = t.er;
-	k->ai = t.ar;
-	k->er = t.ei;
-	k->ar = t.ai;
-	OPENSSL_cleanse(&t, sizeof(t));
+	if (!ue_started)
+		ike_child_keys_swap(k);
 	return 0;
 }
 

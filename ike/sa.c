@@ -314,16 +314,9 @@ ike_sa_child_keys(struct ike_sa *sa, struct ike_child *ch, const uint8_t *ni,
 		if (ike_child_keys_derive(&sa->keys->d, NULL, 0, ni, ni_len, nr,
 			nr_len, p->encr, p->encr_bits, p->integ, k) == -1)
 			return -1;
-		if (ch->up) {
-			/* The N3IWF started this exchange: keep "i" = the UE. */
-			struct ike_child_keys t = *k;
-
-			k->ei = t.er;
-			k->ai = t.ar;
-			k->er = t.ei;
-			k->ar = t.ai;
-			OPENSSL_cleanse(&t, sizeof(t));
-		}
+		/* The N3IWF started this exchange: keep "i" = the UE. */
+		if (ch->up)
+			ike_child_keys_swap(k);
 		return 0;
 	}
 	if (sa->qk == NULL || sa->qk->n != IKE_QKD_NKEYS ||
