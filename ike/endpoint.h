@@ -18,11 +18,10 @@
  *    the CSV rows of a connection.
  *
  * The roles keep only what differs: the UE waits for each response in
- * turn (blocking), the N3IWF serves the whole table from one loop. The
- * IPsec data plane (ESP through the Child SAs) belongs here: ESP in UDP
- * 4500 arrives on the NAT-T socket (net.c drops it today) and would
- * become an event of its own, found by SPI among the Child SAs of the
- * table's IKE SAs. Rekeys (ike/rekey.h) are exchanges in an SA's struct
+ * turn (blocking), the N3IWF serves the whole table from one loop. ESP
+ * never reaches this loop: the data-plane engine (ike/dp.h) takes it off
+ * the NAT-T port by SO_REUSEPORT and a BPF program, and the Child SAs
+ * reach the engine through the hooks below (ike/tnl.c). Rekeys (ike/rekey.h) are exchanges in an SA's struct
  * ike_xchg, retransmitted by the same tick; their lifetimes are timers
  * next to ike_ep_retx_tick() (ike_rekey_tick()); a rekeyed IKE SA is a
  * new entry of the table with new SPIs.
