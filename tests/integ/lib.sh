@@ -38,6 +38,19 @@ check_match() {
 	if printf '%s' "$3" | grep -qE -- "$2"; then ok "$1"; else nok "$1: [$3] does not match /$2/"; fi
 }
 
+# wire_checks NAME PCAP WHERE: what a capture of the UE <-> N3IWF link may
+# hold: ESP in UDP to port 4500 (a thousand frames at least), nothing but
+# ARP, IKE and ESP-in-UDP (ports 500/4500), and never the plaintext
+# marker $MARK of the transfer.
+wire_checks() {
+	_ts="tshark -r $2 -d udp.port==4500,udpencap"
+	_n=$($_ts -Y 'esp && udp.dstport == 4500' 2>/dev/null | wc -l)
+	check_match "$1: ESP in UDP 4500 on $3 ($_n frames)" '^[0-9]{4,}$' "$_n"
+	check "$1: nothing but ARP, IKE and ESP-in-UDP (500/4500) on $3" "" \
+	    "$($_ts -Y 'not arp and not (udp.port == 500 or udp.port == 4500)' 2>/dev/null | head -n 3)"
+	check "$1: the plaintext marker is not on $3" 0 "$(grep -ac "$MARK" "$2")"
+}
+
 # curl as an SAE: sae_curl A|B|X|KA|KB|KX|ROGUE|NONE [curl args...]; prints
 # body, then the HTTP status on the last line. KA, KB, KX: the certificates
 # the KMEs know the SAEs by (kmsd's own, unless NO_KMSD=1).

@@ -177,12 +177,7 @@ traffic() {
 	ip netns exec $O ping -6 -c 3 -i 0.2 -W 1 -I qkd0 ff02::1 >/dev/null 2>&1
 	sleep 1.3	# the status file is rewritten every second
 	kill -INT "$dc" 2>/dev/null; wait "$dc"
-	ts="tshark -r $TB/veth.pcap -d udp.port==4500,udpencap"
-	ne=$($ts -Y 'esp && udp.port == 4500' 2>/dev/null | wc -l)
-	check_match "$n: ESP in UDP 4500 on the veth ($ne frames)" '^[0-9]{4,}$' "$ne"
-	check "$n: nothing but ARP, IKE and ESP-in-UDP (500/4500) on the veth" "" \
-	    "$($ts -Y 'not arp and not (udp.port == 500 or udp.port == 4500)' 2>/dev/null | head -n 3)"
-	check "$n: the plaintext marker is not on the veth" 0 "$(grep -ac "$MARK" "$TB/veth.pcap")"
+	wire_checks "$n" "$TB/veth.pcap" "the veth"
 	l=$(cs_sas "$CD" | head -n 1)
 	check "$n: Child SA on charon" "INSTALLED $(cs_esp_name "$3")" "$(echo "$l" | cs_line_child_summary)"
 	check "$n: charon's Child SA is UDP-encapsulated" yes "$(echo "$l" | cs_line_child encap)"

@@ -78,11 +78,7 @@ tunnel_case() {	# TITLE MODE EXPECTED_KEYS [IKE_ARGS]
 	ping_tcp "$t"
 	kill -INT "$dc" 2>/dev/null; wait "$dc"
 	ts="tshark -r $TBT/nwu.pcap -d udp.port==4500,udpencap"
-	n_esp=$($ts -Y 'esp && udp.dstport == 4500' 2>/dev/null | wc -l)
-	check_match "$t: ESP in UDP 4500 on $NWU_IFACE ($n_esp frames)" '^[0-9]{4,}$' "$n_esp"
-	check "$t: nothing but ARP, IKE and ESP-in-UDP (500/4500) on $NWU_IFACE" "" \
-	    "$($ts -Y 'not arp and not (udp.port == 500 or udp.port == 4500)' 2>/dev/null)"
-	check "$t: the plaintext marker is not on $NWU_IFACE" 0 "$(grep -ac "$MARK" "$TBT/nwu.pcap")"
+	wire_checks "$t" "$TBT/nwu.pcap" "$NWU_IFACE"
 	# replay and tamper, counted at the receiving end (the N3IWF)
 	pkt=$($ts -Y "ip.dst == $N3IWF_NWU_ADDR && esp" -T fields -e udp.payload 2>/dev/null |
 	    tr -d ':' | tail -n 1)
