@@ -138,7 +138,7 @@ FUZZ_upstream  := $(FUZZ_etsi_resp) kmsd/upstream.c kmsd/metrics.c
 FUZZ_cfg_kmsd  := fuzz/fuzz.c $(COMMON_SRC) kmsd/config.c
 FUZZ_cfg_sim   := fuzz/fuzz.c $(COMMON_SRC) simulator/config.c
 FUZZ_cfg_ike   := fuzz/fuzz.c $(COMMON_SRC) ike/ikecfg.c ike/ratelimit.c
-FUZZ_nas       := ike/nas.c ike/nas_5gsm.c ike/nas_tcp.c common/buf.c common/log.c
+FUZZ_nas       := ike/nas.c ike/nas_sec.c ike/nas_5gsm.c ike/nas_tcp.c common/buf.c common/log.c
 FUZZ_esp       := ike/esp.c common/buf.c common/log.c
 FUZZ_TIME ?= 20
 FUZZ_SAN   := address,undefined -fno-sanitize-recover=undefined

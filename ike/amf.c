@@ -38,6 +38,7 @@ struct amf {
 	uint8_t	       xres_star[16], hxres_star[16];
 	uint8_t	       kseaf[32], kamf[32], kn3iwf[32];
 	uint8_t	       ue_ea, ue_ia; /* UE security capabilities */
+	uint8_t	       ea_want;	     /* NAS_ALG_EA2 (if the UE has it) or EA0 */
 	uint8_t	       ngksi;
 	struct nas_sec sec;
 	/* the one PDU session (5GSM, standing for the SMF too) */
@@ -182,7 +183,14 @@ amf_new(const struct amf_sub *sub)
 		return NULL;
 	}
 	a->ngksi = 0;
+	a->ea_want = NAS_ALG_EA2;
 	return a;
+}
+
+void
+amf_set_ciphering(struct amf *a, uint8_t ea)
+{
+	a->ea_want = ea == NAS_ALG_EA2 ? NAS_ALG_EA2 : NAS_ALG_EA0;
 }
 
 void
@@ -412,10 +420,16 @@ on_auth_response(struct amf *a, const struct nas_msg *m, struct buf *out)
 	    -1)
 		goto done;
 	a->sec.ia = (a->ue_ia & 0x20) ? NAS_ALG_IA2 : NAS_ALG_IA0;
-	a->sec.ea = NAS_ALG_EA0;
+	/* 128-NEA2 when wanted and in the UE's 5G-EA capabilities (0x20) */
+	a->sec.ea = a->ea_want == NAS_ALG_EA2 && (a->ue_ea & 0x20) ?
+	    NAS_ALG_EA2 :
+	    NAS_ALG_EA0;
 	a->sec.bearer = NAS_CONN_NON3GPP;
 	if (kdf5g_nas_key(a->kamf, KDF5G_ALG_NAS_INT, a->sec.ia, a->sec.kint) ==
-	    -1)
+		-1 ||
+	    (a->sec.ea == NAS_ALG_EA2 &&
+		kdf5g_nas_key(a->kamf, KDF5G_ALG_NAS_ENC, a->sec.ea,
+		    a->sec.kenc) == -1))
 		goto done;
 	a->sec.active = true;
 	smc.type = NAS_SMC;
@@ -656,25 +670,24 @@ handle_protected(struct amf *a, const uint8_t *p, size_t n,
 int
 amf_handle(struct amf *a, const uint8_t *nas_in, size_t n, struct buf *nas_out)
 {
-	const uint8_t *plain;
-	size_t	       plen;
+	uint8_t	       plain[NAS_MSG_MAX];
+	size_t	       plen = 0;
 	uint8_t	       sht;
 	struct nas_msg m;
-	int	       rc;
+	int	       rc = -1;
 
 	if (a->state == AMF_FAILED) {
 		log_warn("amf: NAS message after the procedure failed");
 		return -1;
 	}
-	if (nas_split(nas_in, n, &sht, &plain, &plen) == -1 ||
-	    nas_decode(plain, plen, &m) == -1) {
+	if (nas_open(&a->sec, false, nas_in, n, &sht, plain, &plen) == -1 ||
+	    nas_decode(plain, plen, &m) == -1)
 		log_warn("amf: malformed NAS PDU (%zu bytes)", n);
-		return -1;
-	}
-	if (sht == NAS_SHT_PLAIN)
+	else if (sht == NAS_SHT_PLAIN)
 		rc = handle_plain(a, &m, nas_out);
 	else
 		rc = handle_protected(a, nas_in, n, &m, nas_out);
 	OPENSSL_cleanse(&m, sizeof(m));
+	OPENSSL_cleanse(plain, plen);
 	return rc;
 }

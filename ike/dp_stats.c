@@ -75,12 +75,13 @@ rec_write(const struct dp *dp, const struct dp_rec *r, FILE *f)
 	if (inet_ntop(AF_INET, &r->inner, inner, sizeof(inner)) == NULL)
 		snprintf(inner, sizeof(inner), "?");
 	return fprintf(f,
-		   "child in_spi=0x%08x out_spi=0x%08x kind=%s gre=%d qfi=%u "
-		   "inner=%s peer=%s routed=%d soft=%d "
+		   "child in_spi=0x%08x out_spi=0x%08x esn=%d kind=%s gre=%d "
+		   "qfi=%u inner=%s peer=%s routed=%d soft=%d "
 		   "in_packets=%llu in_bytes=%llu in_replay=%llu "
 		   "in_icv=%llu in_pad=%llu in_short=%llu in_seq=%llu "
 		   "out_packets=%llu out_bytes=%llu out_seq=%llu\n",
 		   ntohl(r->in_spi), ntohl(esp_sa_spi(r->out)),
+		   esp_sa_esn(r->out),
 		   r->kind == DP_SIGNALLING ? "signalling" : "user", r->gre,
 		   r->qfi, inner, peer, s.routed, s.soft,
 		   (unsigned long long)s.in.packets,

@@ -269,6 +269,12 @@ esp_sa_spi(const struct esp_sa *sa)
 	return sa->spi;
 }
 
+bool
+esp_sa_esn(const struct esp_sa *sa)
+{
+	return sa->esn;
+}
+
 void
 esp_sa_stats(const struct esp_sa *sa, struct esp_stats *st)
 {

@@ -91,6 +91,7 @@ struct esp_sa *esp_sa_new(const struct esp_sa_cfg *c, char *err, size_t errlen);
 /* Wipes the keys and the cipher context; NULL ok. */
 void	       esp_sa_free(struct esp_sa *sa);
 uint32_t       esp_sa_spi(const struct esp_sa *sa);
+bool	       esp_sa_esn(const struct esp_sa *sa); /* 64-bit numbers */
 void	       esp_sa_stats(const struct esp_sa *sa, struct esp_stats *st);
 /* True once a soft lifetime (packets, bytes, or 2^31 / 2^63 sequence
  * numbers used) is past: time to rekey. */

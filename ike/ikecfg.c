@@ -8,6 +8,7 @@
 #include "common/etsi.h"
 #include "ike/ikecfg.h"
 #include "ike/ikev2.h"
+#include "ike/nas.h"
 #include "ike/qkd.h"
 
 #define R_UE (1u << IKE_ROLE_UE)
@@ -23,6 +24,8 @@ static const struct cfg_name schedules[] = { { "paper", IKE_QKD_SCHED_PAPER },
 	{ "prf", IKE_QKD_SCHED_PRF }, { NULL, 0 } };
 static const struct cfg_name ciphers[] = { { "aes-cbc", 0 }, { "aes-gcm", 1 },
 	{ NULL, 0 } };
+static const struct cfg_name nas_eas[] = { { "ea0", NAS_ALG_EA0 },
+	{ "ea2", NAS_ALG_EA2 }, { NULL, 0 } };
 static const struct cfg_name groups[] = { { "14", 14 }, { "19", 19 },
 	{ "31", 31 }, { NULL, 0 } };
 static const struct cfg_name log_levels[] = { { "error", LOG_ERR },
@@ -69,6 +72,9 @@ static const struct cfg_opt ike_opts[] = {
 	{ "ike", "cipher", CFG_ENUM, K(aead), "aes-cbc", "cipher",
 	    .help = "aes-cbc (AES-CBC-256 + HMAC-SHA2-256-128) or aes-gcm",
 	    .names = ciphers },
+	{ "ike", "esn", CFG_BOOL, K(esn), "yes", "esn",
+	    .help = "ESP: offer and choose 64-bit extended sequence numbers "
+		    "(no: NO_ESN only)" },
 	{ "ike", "psk", CFG_STR, K(psk), NULL, "psk",
 	    .help = "pre-shared key (rfc7296 psk and qkd+dh modes)" },
 	{ "ike", "cert", CFG_PATH, K(cert), NULL, "cert",
@@ -120,6 +126,11 @@ static const struct cfg_opt ike_opts[] = {
 	    .help = "UP_IP4_ADDRESS", .roles = R_N3 },
 	{ "ike", "nas_port", CFG_UINT, K(nas_port), "20000", "nas-port",
 	    .help = "NAS_TCP_PORT", .min = 0, .max = 65535, .roles = R_N3 },
+	{ "ike", "nas_ciphering", CFG_ENUM, K(nas_ea), "ea2", "nas-ciphering",
+	    .help = "NAS ciphering the AMF selects: ea2 (128-NEA2, "
+		    "AES-128-CTR, if the UE has it) or ea0 (none: tshark "
+		    "decodes the NAS)",
+	    .names = nas_eas, .roles = R_N3 },
 	{ "ike", "nas_tcp", CFG_BOOL, K(nas_tcp), "no", "nas-tcp",
 	    .help = "nwu: yes: the user-plane Child SA waits for the PDU "
 		    "session request over NAS/TCP (needs the ESP data plane); "

@@ -54,6 +54,7 @@ struct ikecfg {
 	/* crypto */
 	unsigned dh_group;	  /* 14, 19 or 31 */
 	int	 aead;		  /* 1: AES-GCM-16, 0: AES-CBC + HMAC */
+	int	 esn;		  /* ESP: offer and take ESN (else NO_ESN) */
 	char	*psk;		  /* rfc7296 psk / qkd+dh */
 	char	*cert, *key, *ca; /* own certificate (PEM), key, CA */
 	char	*id;		  /* own IKE identity (FQDN) */
@@ -75,6 +76,7 @@ struct ikecfg {
 	char	 nas_ip[IKECFG_HOSTLEN];   /* NAS_IP4_ADDRESS */
 	char	 up_ip[IKECFG_HOSTLEN];	   /* UP_IP4_ADDRESS */
 	uint16_t nas_port;		   /* NAS_TCP_PORT */
+	int	 nas_ea; /* N3IWF: NAS_ALG_EA2 (if the UE has it) or EA0 */
 	int nas_tcp; /* the UP Child SA waits for the PDU session (NAS/TCP) */
 
 	/* the ESP data plane (ike/tnl.h) */

@@ -353,6 +353,7 @@ n3_auth_nwu1(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 	}
 	if ((sa->amf = amf_new(&n->ep.sub)) == NULL)
 		return;
+	amf_set_ciphering(sa->amf, (uint8_t)n->ep.cfg->nas_ea);
 	buf_init(&eap, 256);
 	memset(&e, 0, sizeof(e));
 	e.code = EAP_CODE_REQUEST;
@@ -513,6 +514,7 @@ n3_child_done(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 		sa->state = SA_DEAD;
 		return;
 	}
+	ch->prop = got; /* the UE's SPI and ESN choice */
 	memcpy(&ch->spi_i, got.spi, 4);
 	if (ike_sa_child_keys(sa, ch, sa->cc_nonce, sizeof(sa->cc_nonce),
 		pl->nonce.p, pl->nonce.len) == -1) {

@@ -7,9 +7,9 @@
  * Plain 5GMM message:   EPD 0x7e | spare(4) SHT(4) = 0 | type | IEs
  * Protected message:    EPD 0x7e | SHT 1..4 | MAC(4) | SQN(1) | plain msg
  *
- * Security: 5G-IA2 (128-NIA2, AES-CMAC) or 5G-IA0, and 5G-EA0 only (no
- * ciphering in this emulator; SHT 2/4 messages are sent with EA0, i.e.
- * in clear, as TS 33.501 allows for NEA0).
+ * Security (nas_sec.c): 5G-IA2 (128-NIA2, AES-CMAC) or 5G-IA0, and
+ * 5G-EA2 (128-NEA2, AES-128-CTR) or 5G-EA0 for the SHT 2/4 messages
+ * (EA0: in clear, as TS 33.501 allows, for tshark to decode).
  */
 #ifndef IKE_NAS_H
 #define IKE_NAS_H
@@ -64,6 +64,7 @@
 #define NAS_REGTYPE_INITIAL   1
 #define NAS_REGRESULT_NON3GPP 2
 #define NAS_ALG_EA0	      0
+#define NAS_ALG_EA2	      2
 #define NAS_ALG_IA0	      0
 #define NAS_ALG_IA2	      2
 #define NAS_CONN_NON3GPP      1 /* NAS connection identifier (BEARER) */
@@ -131,8 +132,9 @@ int nas_plmn_encode(const char *mcc, const char *mnc, uint8_t out[static 3]);
 /* 5G NAS security context for one NAS connection. */
 struct nas_sec {
 	bool	 active;
-	uint8_t	 ia, ea;   /* NAS_ALG_IA0/IA2, NAS_ALG_EA0 */
+	uint8_t	 ia, ea;   /* NAS_ALG_IA0/IA2, NAS_ALG_EA0/EA2 */
 	uint8_t	 kint[16]; /* KNASint */
+	uint8_t	 kenc[16]; /* KNASenc (EA2) */
 	uint32_t ul_count; /* next uplink NAS COUNT */
 	uint32_t dl_count; /* next downlink NAS COUNT */
 	uint8_t	 bearer;   /* NAS_CONN_NON3GPP */
@@ -143,8 +145,18 @@ struct nas_sec {
 int nas_split(const uint8_t *p, size_t n, uint8_t *sht, const uint8_t **plain,
     size_t *plain_len);
 
+/*
+ * The plain message of PDU p into out (*outlen bytes): SHT 2 and 4 are
+ * deciphered with s (if active) and the receiver's expected COUNT of that
+ * direction; the rest is copied. No MAC check: nas_verify(p) does it, over
+ * the ciphertext, before the message is acted on. 0 or -1.
+ */
+int nas_open(const struct nas_sec *s, bool downlink, const uint8_t *p, size_t n,
+    uint8_t *sht, uint8_t out[static NAS_MSG_MAX], size_t *outlen);
+
 /* Wraps a plain message with SHT sht (1..4) using the sender's count of
- * direction downlink or uplink, which is then advanced. */
+ * direction downlink or uplink, which is then advanced; SHT 2 and 4 are
+ * ciphered with s->ea. */
 int nas_protect(struct nas_sec *s, uint8_t sht, bool downlink,
     const uint8_t *plain, size_t n, struct buf *out);
 /* nas_encode() then nas_protect(): the protected PDU is appended to out. */
@@ -159,6 +171,12 @@ int nas_verify(struct nas_sec *s, bool downlink, const uint8_t *p, size_t n);
  * first 32 bits of AES-CMAC(key, COUNT || BEARER<<3|DIR<<2 || 0^3 || msg). */
 int nas_nia2(const uint8_t key[static 16], uint32_t count, uint8_t bearer,
     uint8_t dir, const uint8_t *msg, size_t n, uint8_t mac[static 4]);
+
+/* 128-NEA2 (TS 33.501 D.2.2.3 = TS 33.401 128-EEA2, B.1.3) on whole
+ * bytes: AES-128-CTR, counter block COUNT || BEARER<<3|DIR<<2 || 0^88.
+ * in == out allowed. 0 or -1 (logged). */
+int nas_nea2(const uint8_t key[static 16], uint32_t count, uint8_t bearer,
+    uint8_t dir, const uint8_t *in, size_t n, uint8_t *out);
 
 void nas_sec_wipe(struct nas_sec *s);
 

@@ -242,8 +242,9 @@ int ike_pld_add_sa_raw(struct ike_chain *c, const struct ike_sa_pld *sa);
  * One proposal as policy sees it. encr_bits is the Key Length attribute
  * (256 for AES-256). prf is 0 for Child SAs; integ is 0 with AEAD (GCM);
  * ke lists acceptable KE methods in preference order (nke 0 = none, as
- * for a Child SA without PFS; IKE_KE_QKD_ETSI014 for qkd mode). ESP
- * proposals get ESN=none automatically. num: proposal number (0 = its
+ * for a Child SA without PFS; IKE_KE_QKD_ETSI014 for qkd mode). esn
+ * lists the ESN values of an ESP proposal in preference order (nesn 0 =
+ * NO_ESN only); chosen: the one value. num: proposal number (0 = its
  * position, 1-based, when building).
  */
 struct ike_prop_desc {
@@ -257,7 +258,12 @@ struct ike_prop_desc {
 	uint16_t integ;
 	size_t	 nke;
 	uint16_t ke[IKE_KE_MAX];
+	size_t	 nesn;
+	uint8_t	 esn[2]; /* IKE_ESN_YES, IKE_ESN_NONE */
 };
+
+/* A chosen ESP proposal with 64-bit extended sequence numbers. */
+bool ike_prop_uses_esn(const struct ike_prop_desc *d);
 
 int ike_prop_to_proposal(const struct ike_prop_desc *d, uint8_t num,
     struct ike_proposal *out);

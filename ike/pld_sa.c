@@ -30,7 +30,8 @@ ike_prop_to_proposal(const struct ike_prop_desc *d, uint8_t num,
 	int rc = 0;
 
 	memset(out, 0, sizeof(*out));
-	if (d->spi_len > IKE_SPI_MAX || d->nke > IKE_KE_MAX || d->encr == 0) {
+	if (d->spi_len > IKE_SPI_MAX || d->nke > IKE_KE_MAX ||
+	    d->nesn > sizeof(d->esn) || d->encr == 0) {
 		log_err("%s: bad proposal description", __func__);
 		return -1;
 	}
@@ -45,9 +46,19 @@ ike_prop_to_proposal(const struct ike_prop_desc *d, uint8_t num,
 		rc |= push_xf(out, IKE_XF_INTEG, d->integ, 0);
 	for (size_t i = 0; i < d->nke; i++)
 		rc |= push_xf(out, IKE_XF_KE, d->ke[i], 0);
-	if (d->proto == IKE_PROTO_ESP || d->proto == IKE_PROTO_AH)
-		rc |= push_xf(out, IKE_XF_ESN, IKE_ESN_NONE, 0);
+	if (d->proto == IKE_PROTO_ESP || d->proto == IKE_PROTO_AH) {
+		if (d->nesn == 0)
+			rc |= push_xf(out, IKE_XF_ESN, IKE_ESN_NONE, 0);
+		for (size_t i = 0; i < d->nesn; i++)
+			rc |= push_xf(out, IKE_XF_ESN, d->esn[i], 0);
+	}
 	return rc ? -1 : 0;
+}
+
+bool
+ike_prop_uses_esn(const struct ike_prop_desc *d)
+{
+	return d->nesn == 1 && d->esn[0] == IKE_ESN_YES;
 }
 
 int
@@ -106,12 +117,38 @@ xf_known_types(const struct ike_proposal *p)
 	return true;
 }
 
+/*
+ * The ESN value of x that policy pol takes (its order): ESP and AH take
+ * pol's list (NO_ESN when it is empty; a proposal without ESN transform
+ * counts as NO_ESN); IKE takes none, *esn stays 0. False: none fits.
+ */
+static bool
+esn_pick(const struct ike_proposal *x, const struct ike_prop_desc *pol,
+    uint8_t *esn)
+{
+	static const uint8_t none = IKE_ESN_NONE;
+	const uint8_t	    *want = pol->nesn ? pol->esn : &none;
+	size_t		     n = pol->nesn ? pol->nesn : 1;
+
+	*esn = 0;
+	if (pol->proto != IKE_PROTO_ESP && pol->proto != IKE_PROTO_AH)
+		return xf_none_ok(x, IKE_XF_ESN);
+	for (size_t i = 0; i < n; i++)
+		if (xf_has(x, IKE_XF_ESN, want[i], 0) ||
+		    (want[i] == IKE_ESN_NONE && xf_count(x, IKE_XF_ESN) == 0)) {
+			*esn = want[i];
+			return true;
+		}
+	return false;
+}
+
 /* Whether proposal x fits policy pol; fills *out (one transform per type). */
 static bool
 prop_match(const struct ike_proposal *x, const struct ike_prop_desc *pol,
     struct ike_prop_desc *out)
 {
-	size_t k;
+	size_t	k;
+	uint8_t esn;
 
 	if (x->proto != pol->proto || !xf_known_types(x) ||
 	    !xf_has(x, IKE_XF_ENCR, pol->encr, pol->encr_bits) ||
@@ -119,7 +156,7 @@ prop_match(const struct ike_proposal *x, const struct ike_prop_desc *pol,
 			 xf_count(x, IKE_XF_PRF) == 0) ||
 	    !(pol->integ ? xf_has(x, IKE_XF_INTEG, pol->integ, 0) :
 			   xf_none_ok(x, IKE_XF_INTEG)) ||
-	    !xf_none_ok(x, IKE_XF_ESN))
+	    !esn_pick(x, pol, &esn))
 		return false;
 	if (pol->nke == 0 && !xf_none_ok(x, IKE_XF_KE))
 		return false;
@@ -139,6 +176,8 @@ prop_match(const struct ike_proposal *x, const struct ike_prop_desc *pol,
 	out->integ = pol->integ;
 	out->nke = pol->nke ? 1 : 0;
 	out->ke[0] = pol->nke ? pol->ke[k] : 0;
+	out->nesn = x->proto == IKE_PROTO_ESP || x->proto == IKE_PROTO_AH;
+	out->esn[0] = esn;
 	return true;
 }
 

@@ -33,6 +33,10 @@ ike_prop_esp(const struct ikecfg *c, struct ike_prop_desc *d)
 	d->encr = c->aead ? IKE_ENCR_AES_GCM_16 : IKE_ENCR_AES_CBC;
 	d->encr_bits = 256;
 	d->integ = c->aead ? IKE_INTEG_NONE : IKE_INTEG_HMAC_SHA2_256_128;
+	/* ESN first: RFC 4303's 64-bit counter; NO_ESN for older peers */
+	if (c->esn)
+		d->esn[d->nesn++] = IKE_ESN_YES;
+	d->esn[d->nesn++] = IKE_ESN_NONE;
 	return 1;
 }
 

@@ -348,10 +348,11 @@ rk_log_child(struct ike_ep *ep, const struct ike_sa *sa,
 	ep->rks.child++;
 	if (ours)
 		ep->rks.child_ours++;
-	log_info("Child SA rekeyed: %08x/%08x -> %08x/%08x (%s, started by "
-		 "%s)",
+	log_info("Child SA rekeyed: %08x/%08x -> %08x/%08x (%s%s, started "
+		 "by %s)",
 	    old->spi_i, old->spi_r, ch->spi_i, ch->spi_r,
 	    ch->up ? "user plane" : "signalling",
+	    ike_prop_uses_esn(&ch->prop) ? ", ESN" : "",
 	    ours == rk_is_ue(ep) ? "the UE" : "the N3IWF");
 	ike_sa_log_fp(sa, "Child SA (rekeyed)", ch);
 }

@@ -45,6 +45,7 @@ tnl_esp(const struct tnl *t, const struct ike_child *ch, bool u2n,
 	memset(&ec, 0, sizeof(ec));
 	ec.spi = u2n ? ch->spi_r : ch->spi_i; /* the receiver's SPI */
 	ec.outbound = outbound;
+	ec.esn = ike_prop_uses_esn(&ch->prop);
 	ec.enc_key = e->k;
 	ec.enc_len = e->len;
 	if (ch->prop.encr == IKE_ENCR_AES_GCM_16)
@@ -136,9 +137,10 @@ tnl_install(struct tnl *t, const struct ike_sa *sa, const struct ike_child *ch)
 		    ntohl(tnl_spi_in(t, ch)), err);
 		return -1;
 	}
-	log_debug("data plane: %s Child SA in %08x out %08x installed",
+	log_debug("data plane: %s Child SA in %08x out %08x installed (%s)",
 	    d.kind == DP_USER ? "user-plane" : "signalling",
-	    ntohl(tnl_spi_in(t, ch)), ntohl(esp_sa_spi(d.out)));
+	    ntohl(tnl_spi_in(t, ch)), ntohl(esp_sa_spi(d.out)),
+	    esp_sa_esn(d.out) ? "ESN" : "32-bit sequence numbers");
 	return 0;
 }
 

@@ -16,7 +16,7 @@
 #include "ike/usim.h"
 
 #define SQN_DELTA (1ULL << 28) /* TS 33.102 C.2.1 freshness window */
-#define UE_CAP_EA 0x80	       /* 5G-EA0 */
+#define UE_CAP_EA 0xa0	       /* 5G-EA0, 128-5G-EA2 */
 #define UE_CAP_IA 0xa0	       /* 5G-IA0, 128-5G-IA2 */
 
 enum usim_state {
@@ -271,8 +271,10 @@ on_smc(struct usim *u, const uint8_t *p, size_t n, const struct nas_msg *m,
 	struct nas_msg c;
 	uint8_t	       ea = m->alg >> 4, ia = m->alg & 0x0f;
 
-	if (ea != NAS_ALG_EA0 || (ia != NAS_ALG_IA0 && ia != NAS_ALG_IA2) ||
-	    !((0x80 >> ia) & UE_CAP_IA) || (m->ngksi & 0x07) != u->ngksi) {
+	if ((ea != NAS_ALG_EA0 && ea != NAS_ALG_EA2) ||
+	    (ia != NAS_ALG_IA0 && ia != NAS_ALG_IA2) ||
+	    !((0x80 >> ea) & UE_CAP_EA) || !((0x80 >> ia) & UE_CAP_IA) ||
+	    (m->ngksi & 0x07) != u->ngksi) {
 		log_warn("usim: Security Mode Command with 5G-EA%u/IA%u, "
 			 "ngKSI %u",
 		    ea, ia, m->ngksi);
@@ -286,7 +288,10 @@ on_smc(struct usim *u, const uint8_t *p, size_t n, const struct nas_msg *m,
 	u->sec.ia = ia;
 	u->sec.ea = ea;
 	u->sec.bearer = NAS_CONN_NON3GPP;
-	if (kdf5g_nas_key(u->kamf, KDF5G_ALG_NAS_INT, ia, u->sec.kint) == -1)
+	if (kdf5g_nas_key(u->kamf, KDF5G_ALG_NAS_INT, ia, u->sec.kint) == -1 ||
+	    (ea == NAS_ALG_EA2 &&
+		kdf5g_nas_key(u->kamf, KDF5G_ALG_NAS_ENC, ea, u->sec.kenc) ==
+		    -1))
 		return -1;
 	u->sec.active = true;
 	if (nas_verify(&u->sec, true, p, n) == -1) {
@@ -429,8 +434,8 @@ int
 usim_handle(struct usim *u, const uint8_t *nas_in, size_t n,
     struct buf *nas_out)
 {
-	const uint8_t *plain;
-	size_t	       plen;
+	uint8_t	       plain[NAS_MSG_MAX];
+	size_t	       plen = 0;
 	uint8_t	       sht;
 	struct nas_msg m;
 	int	       rc = -1;
@@ -439,9 +444,10 @@ usim_handle(struct usim *u, const uint8_t *nas_in, size_t n,
 		log_warn("usim: NAS message in state %d", (int)u->state);
 		return -1;
 	}
-	if (nas_split(nas_in, n, &sht, &plain, &plen) == -1 ||
+	if (nas_open(&u->sec, true, nas_in, n, &sht, plain, &plen) == -1 ||
 	    nas_decode(plain, plen, &m) == -1) {
 		log_warn("usim: malformed NAS PDU (%zu bytes)", n);
+		OPENSSL_cleanse(plain, plen);
 		return -1;
 	}
 	if (sht == NAS_SHT_PLAIN && u->state == UE_WAIT_AUTH &&
@@ -470,5 +476,6 @@ usim_handle(struct usim *u, const uint8_t *nas_in, size_t n,
 			 "state %d",
 		    m.type, sht, (int)u->state);
 	OPENSSL_cleanse(&m, sizeof(m));
+	OPENSSL_cleanse(plain, plen);
 	return rc;
 }

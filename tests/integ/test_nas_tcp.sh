@@ -6,12 +6,14 @@
 # dumpcap captures its N3IWF port on lo; the TCP payloads are cut into
 # envelopes here (python3, 2-octet length + NAS message) and every NAS
 # message is decoded by tshark's NAS-5GS dissector (null ciphering
-# decoded, as 5G-EA0 sends). Checked: the envelopes tile each stream of
+# decoded: this run's AMF selects 5G-EA0, NAS_TCP_TEST_CIPHERING=ea0). Checked: the envelopes tile each stream of
 # the good UEs exactly; the NAS messages in order (Registration Accept,
 # Registration Complete, UL NAS TRANSPORT with PDU Session Establishment
 # Request for PSI 5 and DNN "internet", DL NAS TRANSPORT with the Accept:
 # QFI 9, PDU address 127.0.0.2); the second UE gets a Reject; no malformed
-# message.
+# message. Then the run again with 128-NEA2 (the AMF's default): the
+# session comes up, and the plain NAS TRANSPORT bodies (5GSM request and
+# accept, DNN) of the first run never appear in its capture.
 #   KEEP=1  keep the temp dir
 . "$(dirname "$0")/lib.sh"
 BUILD=${BUILD:-build}
@@ -31,19 +33,25 @@ for i in 1 2 3 4 5 6 7 8 9 10; do
 done
 [ -n "$P" ] || { nok "nas-tcp: no free TCP port"; exit 1; }
 
-dumpcap -q -P -i lo -f "tcp port $P" -w "$TB/nas.pcap" 2>"$TB/dumpcap.log" &
-DC=$!
-i=0
-while [ ! -s "$TB/nas.pcap" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
-sleep 0.3
-NAS_TCP_TEST_PORT=$P "$T" >"$TB/unit.log" 2>&1
-check "nas-tcp: loopback test program passes" 0 "$?"
-sleep 0.3
-kill -INT "$DC"; wait "$DC"
-
-# stream|srcport|payload hex, per segment with data
-tshark -r "$TB/nas.pcap" -Y 'tcp.len > 0' -T fields -E separator='|' \
-	-e tcp.stream -e tcp.srcport -e tcp.payload >"$TB/segs.txt" 2>/dev/null
+# capture NAME CIPHERING: the test program's run (AMF NAS ciphering ea0
+# or ea2) captured into $TB/NAME.pcap; its TCP segments with data as
+# "stream|srcport|payload hex" in $TB/NAME.segs
+capture() {
+	dumpcap -q -P -i lo -f "tcp port $P" -w "$TB/$1.pcap" 2>"$TB/dumpcap.log" &
+	DC=$!
+	i=0
+	while [ ! -s "$TB/$1.pcap" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+	sleep 0.3
+	NAS_TCP_TEST_PORT=$P NAS_TCP_TEST_CIPHERING=$2 "$T" >"$TB/$1.log" 2>&1
+	check "nas-tcp: loopback test program passes ($2: registration, PDU session up)" 0 "$?"
+	sleep 0.3
+	kill -INT "$DC"; wait "$DC"
+	tshark -r "$TB/$1.pcap" -Y 'tcp.len > 0' -T fields -E separator='|' \
+		-e tcp.stream -e tcp.srcport -e tcp.payload >"$TB/$1.segs" 2>/dev/null
+}
+# 5G-EA0, explicitly: tshark decodes every NAS message
+capture nas ea0
+cp "$TB/nas.segs" "$TB/segs.txt"
 # envelopes -> one text2pcap packet per NAS message; one line per message
 # "stream dir" in msgs.idx; "bad" lines for streams whose envelopes do not
 # tile exactly (the bad peers' streams: expected)
@@ -109,3 +117,34 @@ check "nas-tcp: the garbage envelope is malformed to tshark" 1 \
 check "nas-tcp: bad peers' streams seen (zero length, truncated)" 2 \
 	"$(grep -c ' ul bad$' "$TB/msgs.idx")"
 check "nas-tcp: the oversized envelope seen" 1 "$(grep -c ' ul over$' "$TB/msgs.idx")"
+
+# 128-NEA2 (the AMF's default): the same flow with the NAS messages of
+# SHT 2/4 ciphered. The plain 5GMM bodies of the ea0 run's UL/DL NAS
+# TRANSPORTs (the 5GSM PDU Session Establishment Request and Accept inside,
+# deterministic: PSI 5, DNN "internet", QFI 9, address 127.0.0.2) appear
+# in the ea0 capture and nowhere in the ea2 one, nor does the DNN's wire
+# form; the session still comes up (the test program asserts it).
+capture nas2 ea2
+sm=$(python3 - "$TB/msgs.txt" <<'PY'
+import sys
+for line in open(sys.argv[1]):
+    m = bytes.fromhex(''.join(line.split()[1:]))
+    if len(m) > 9 and m[1] & 0x0f in (2, 4) and m[9] in (0x67, 0x68):
+        print(m[7:].hex())
+PY
+)
+check "nas-tcp: ea0: the two NAS TRANSPORT bodies per good UE found" 4 "$(printf '%s\n' "$sm" | grep -c .)"
+hexof() { cut -d'|' -f3 "$1" | tr -d ':\n'; }
+hexof "$TB/nas.segs" >"$TB/ea0.hex"; hexof "$TB/nas2.segs" >"$TB/ea2.hex"
+n0=0; n2=0
+for h in $sm; do
+	grep -q "$h" "$TB/ea0.hex" && n0=$((n0 + 1))
+	grep -q "$h" "$TB/ea2.hex" && n2=$((n2 + 1))
+done
+check "nas-tcp: ea0: the plain 5GSM-carrying bodies are on the wire" 4 "$n0"
+check "nas-tcp: ea2: none of them is on the wire" 0 "$n2"
+dnn=08696e7465726e6574	# DNN "internet" (TS 23.003 9.1)
+check "nas-tcp: ea0: DNN \"internet\" on the wire" 1 "$(grep -c "$dnn" "$TB/ea0.hex")"
+check "nas-tcp: ea2: DNN \"internet\" not on the wire" 0 "$(grep -c "$dnn" "$TB/ea2.hex")"
+check "nas-tcp: ea2: NAS bytes went over TCP (both directions)" 2 \
+	"$(cut -d'|' -f2 "$TB/nas2.segs" | sed "s/^$P\$/dl/; s/^[0-9]*\$/ul/" | sort -u | grep -c .)"

@@ -14,14 +14,15 @@
 #   a replay, and one with a byte changed fails its ICV: both counted in the
 #   N3IWF's status file (engine and SA counters);
 # - both status files list the signalling SA and the user-plane SA (GRE,
-#   QFI 1) with the ping's packets counted on both ends;
+#   QFI 1), each with ESN negotiated (esn=1), with the ping's packets
+#   counted on both ends;
 # - the keys each connection took, counted at the key servers (kmsd
 #   /metrics): 13 (paper), 1 (prf), 1 (qkd+dh: the PPK), 0 (psk, cert).
 # The rfc7296 profile: one Child SA with plain IP (no NAS, no GRE): ping,
 # TCP with SHA-256, both status files. Then rekeying under traffic: qkd with short lifetimes, ping every 10 ms
 # for 26 s through the tunnel, 0 lost, across >= 10 Child SA and >= 2 IKE
-# SA rekeys; kmsd A and B each served 13 + 1 per rekey, and the rekey key
-# IDs the UE logged are all distinct.
+# SA rekeys, each Child SA rekey with ESN; kmsd A and B each served 13 + 1
+# per rekey, and the rekey key IDs the UE logged are all distinct.
 # Needs root, ip, socat, dumpcap, tshark, python3, curl.
 . "$(dirname "$0")/lib.sh"
 TBT=$(mktemp -d /tmp/qkd-tunnel.XXXXXX)
@@ -103,6 +104,8 @@ print(b.hex())')
 		w=$(basename "$f" .status)
 		check_match "$t: $w status: signalling SA" 'kind=signalling gre=0' "$(grep '^child' "$f")"
 		check_match "$t: $w status: user-plane SA with GRE, QFI 1" 'kind=user gre=1 qfi=1' "$(grep '^child' "$f")"
+		# both ends offer ESN first and take it (RFC 4303 A2, 64-bit)
+		check "$t: $w status: both Child SAs negotiated ESN (esn=1)" 2 "$(grep '^child' "$f" | grep -c ' esn=1 ')"
 		# N3IWF: the 4 MB in (>= 2,857 packets of 1,400); UE: the
 		# 20 echo replies and the ACKs
 		min=20; [ "$w" = n3iwf ] && min=2857
@@ -166,6 +169,8 @@ if UE_ARGS="--child-soft 2 --child-hard 4 --ike-soft 60 --log-level debug" \
 	[ "${ch:-0}" -ge 10 ] && ok "$t: $ch Child SA rekeys" || nok "$t: Child SA rekeys [$ch] < 10"
 	[ "${ik:-0}" -ge 2 ] && ok "$t: $ik IKE SA rekeys" || nok "$t: IKE SA rekeys [$ik] < 2"
 	check "$t: one fresh QKD key per rekey (UE)" $((ch + ik)) "$uk"
+	check "$t: every Child SA rekey negotiated ESN again (UE log)" "$ch" \
+	    "$(grep -c 'Child SA rekeyed: .*, ESN, started by' "$UE_LOG")"
 	kill -USR1 "$(cat "$TBT/ike-n3iwf.pid")"; sleep 0.5
 	nd=$(rk qkd_drawn "$N3IWF_LOG"); nk=$(rk qkd_keys "$N3IWF_LOG")
 	check "$t: rekey keys used, N3IWF = UE" "$uk" "$nk"

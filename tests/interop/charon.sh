@@ -408,7 +408,7 @@ cs_ike_name() {
 	echo "$e/$g"
 }
 cs_esp_name() {
-	case $1 in
+	case ${1%-*esn} in
 	aes256gcm16) echo AES_GCM_16-256 ;;
 	aes256-sha256) echo AES_CBC-256/HMAC_SHA2_256_128 ;;
 	*) echo "?$1" ;;

@@ -503,6 +503,84 @@ test_amf_sub_set(void **state)
 	assert_int_equal(s.k[0] | s.opc[0], 0);
 }
 
+/* The plain message of a NAS PDU sent in clear (SHT 0, 1, 3, or EA0). */
+static int
+clear_type(const struct buf *pdu)
+{
+	const uint8_t *pl;
+	size_t	       n;
+	uint8_t	       sht;
+	struct nas_msg m;
+
+	if (nas_split(pdu->data, pdu->len, &sht, &pl, &n) == -1 ||
+	    nas_decode(pl, n, &m) == -1)
+		return -1;
+	return m.type;
+}
+
+/*
+ * NAS ciphering: by default the AMF selects 128-NEA2 (the UE lists 5G-EA0
+ * and 5G-EA2); the Security Mode Command (SHT 3, sent in clear) says so,
+ * and the Security Mode Complete and Registration Accept (SHT 4, 2) no
+ * longer read as plain 5GMM. amf_set_ciphering(EA0): 5G-EA0, in clear.
+ * Both run to the same KN3IWF and the Registration Complete.
+ */
+static void
+test_amf_ciphering(void **state)
+{
+	struct amf_sub sub;
+	struct pair    p;
+	struct run     r;
+	struct buf     up, down;
+	uint8_t	       k[32];
+
+	amf_sub_default(&sub);
+	buf_init(&up, 4096);
+	buf_init(&down, 4096);
+	for (int ea = 2; ea >= 0; ea -= 2) {
+		memset(&r, 0, sizeof(r));
+		assert_non_null(p.amf = amf_new(&sub));
+		assert_non_null(p.ue = usim_new(&sub));
+		if (ea == 0)
+			amf_set_ciphering(p.amf, NAS_ALG_EA0);
+		buf_reset(&up);
+		assert_int_equal(usim_start(p.ue, &up),
+		    0);			      /* Registration Rq */
+		for (int i = 0; i < 2; i++) { /* Auth Request, then SMC */
+			buf_reset(&down);
+			assert_int_equal(amf_h(p.amf, up.data, up.len, &down,
+					     &r.amf_done),
+			    0);
+			buf_reset(&up);
+			assert_int_equal(ue_h(p.ue, down.data, down.len, &up,
+					     &r.ue_done),
+			    0);
+		}
+		/* down: the SMC, 5G-EA in the high nibble, 128-NIA2 low */
+		assert_int_equal(down.data[1], NAS_SHT_INT_NEW);
+		assert_int_equal(clear_type(&down), NAS_SMC);
+		assert_int_equal(down.data[7 + 3], ea << 4 | NAS_ALG_IA2);
+		/* up: the Security Mode Complete, SHT 4 */
+		assert_int_equal(up.data[1], NAS_SHT_INT_ENC_NEW);
+		assert_true(ea == 0 ? clear_type(&up) == NAS_SMC_COMPLETE :
+				      clear_type(&up) != NAS_SMC_COMPLETE);
+		buf_reset(&down);
+		assert_int_equal(amf_h(p.amf, up.data, up.len, &down,
+				     &r.amf_done),
+		    0);
+		assert_int_equal(r.amf_done, 1);
+		/* down: the Registration Accept, SHT 2 */
+		assert_int_equal(down.data[1], NAS_SHT_INT_ENC);
+		assert_true(ea == 0 ? clear_type(&down) == NAS_REG_ACCEPT :
+				      clear_type(&down) != NAS_REG_ACCEPT);
+		assert_same_kn3iwf(&p, k);
+		finish_registration(p.amf, p.ue, &up, &down, &r);
+		pair_free(&p);
+	}
+	buf_free(&up);
+	buf_free(&down);
+}
+
 int
 main(void)
 {
@@ -518,6 +596,7 @@ main(void)
 		    fix_teardown),
 		cmocka_unit_test(test_amf_bitflips),
 		cmocka_unit_test(test_amf_sub_set),
+		cmocka_unit_test(test_amf_ciphering),
 	};
 
 	log_init("test_ike_amf", LOG_ERR);

@@ -365,11 +365,149 @@ test_nas_security(void **state)
 		prot.data[5],
 	    0);
 	assert_int_equal(nas_verify(&rx, false, prot.data, prot.len), 0);
-	/* no ciphering other than EA0 */
-	tx.ea = 2;
+	/* no ciphering other than EA0 and EA2 (128-NEA1, NEA3: not here) */
+	tx.ea = 1;
 	assert_int_equal(nas_protect(&tx, NAS_SHT_INT_ENC, false, plain.data,
 			     plain.len, &prot),
 	    -1);
+	tx.ea = 3;
+	assert_int_equal(nas_protect(&tx, NAS_SHT_INT_ENC, false, plain.data,
+			     plain.len, &prot),
+	    -1);
+	nas_sec_wipe(&tx);
+	nas_sec_wipe(&rx);
+	buf_free(&plain);
+	buf_free(&prot);
+}
+
+/*
+ * 128-NEA2 = 128-EEA2 (TS 33.501 D.4.4 refers to TS 33.401 annex C.1):
+ * test sets 1 (253 bits) and 2 (798 bits) of TS 33.401 C.1.1 and C.1.2.
+ * Our NAS messages are whole bytes: the bits past LENGTH of the last byte
+ * are left out of the comparison.
+ */
+static const struct {
+	const char *key, *pt, *ct;
+	uint32_t    count;
+	uint8_t	    bearer, dir;
+	size_t	    bits;
+} nea2_sets[] = {
+	{ "d3c5d592327fb11c4035c6680af8c6d1",
+	    "981ba6824c1bfb1ab485472029b71d808ce33e2cc3c0b5fc1f3de8a6dc66b1f0",
+	    "e9fed8a63d155304d71df20bf3e82214b20ed7dad2f233dc3c22d7bdeeed8e78",
+	    0x398a59b4, 0x15, 1, 253 },
+	{ "2bd6459f82c440e0952c49104805ff48",
+	    "7ec61272743bf1614726446a6c38ced166f6ca76eb5430044286346cef130f92"
+	    "922b03450d3a9975e5bd2ea0eb55ad8e1b199e3ec4316020e9a1b285e7627953"
+	    "59b7bdfd39bef4b2484583d5afe082aee638bf5fd5a606193901a08f4ab41aab"
+	    "9b134880",
+	    "5961605353c64bdca15b195e288553a910632506d6200aa790c4c806c99904cf"
+	    "2445cc50bb1cf168a49673734e081b57e324ce5259c0e78d4cd97b870976503c"
+	    "0943f2cb5ae8f052c7b7d392239587b8956086bcab18836042e2e6ce42432a17"
+	    "105c53d0",
+	    0xc675a64b, 0x0c, 1, 798 },
+};
+
+static void
+test_nea2_vectors(void **state)
+{
+	uint8_t key[16], pt[128], ct[128], out[128];
+
+	for (size_t i = 0; i < sizeof(nea2_sets) / sizeof(nea2_sets[0]); i++) {
+		size_t	n = (nea2_sets[i].bits + 7) / 8;
+		uint8_t last = (uint8_t)(0xff << (8 * n - nea2_sets[i].bits));
+
+		hx(nea2_sets[i].key, key, 16);
+		hx(nea2_sets[i].pt, pt, n);
+		hx(nea2_sets[i].ct, ct, n);
+		assert_int_equal(nas_nea2(key, nea2_sets[i].count,
+				     nea2_sets[i].bearer, nea2_sets[i].dir, pt,
+				     n, out),
+		    0);
+		assert_memory_equal(out, ct, n - 1);
+		assert_int_equal(out[n - 1] & last, ct[n - 1] & last);
+		/* deciphering is the same operation, in place */
+		assert_int_equal(nas_nea2(key, nea2_sets[i].count,
+				     nea2_sets[i].bearer, nea2_sets[i].dir, out,
+				     n, out),
+		    0);
+		assert_memory_equal(out, pt, n);
+		/* the other direction gives another key stream */
+		assert_int_equal(nas_nea2(key, nea2_sets[i].count,
+				     nea2_sets[i].bearer, 0, pt, n, out),
+		    0);
+		assert_memory_not_equal(out, ct, n - 1);
+	}
+}
+
+/*
+ * 5G-EA2 on the protected PDU: SHT 2 and 4 are ciphered (the plain
+ * message is not in the PDU), the MAC covers the ciphertext, nas_open
+ * gives the plain message back to the receiver; SHT 1 and 3 stay clear.
+ */
+static void
+test_nas_ciphered(void **state)
+{
+	struct nas_sec tx, rx;
+	struct nas_msg m;
+	struct buf     plain, prot;
+	uint8_t	       out[NAS_MSG_MAX], sht;
+	size_t	       outlen;
+
+	memset(&tx, 0, sizeof(tx));
+	tx.active = true;
+	tx.ia = NAS_ALG_IA2;
+	tx.ea = NAS_ALG_EA2;
+	tx.bearer = NAS_CONN_NON3GPP;
+	hx(V_KNASINT, tx.kint, 16);
+	memset(tx.kenc, 0x5a, 16);
+	rx = tx;
+	memset(&m, 0, sizeof(m));
+	m.type = NAS_REG_ACCEPT;
+	m.reg_result = NAS_REGRESULT_NON3GPP;
+	m.id_type = NAS_ID_GUTI;
+	m.id_len = 11;
+	memset(m.id, 0xab, 11);
+	buf_init(&plain, NAS_MSG_MAX);
+	buf_init(&prot, NAS_MSG_MAX);
+	assert_int_equal(nas_encode(&m, &plain), 0);
+	for (int i = 0; i < 2; i++) {
+		uint8_t sh = i == 0 ? NAS_SHT_INT_ENC : NAS_SHT_INT;
+
+		buf_reset(&prot);
+		assert_int_equal(nas_protect(&tx, sh, true, plain.data,
+				     plain.len, &prot),
+		    0);
+		assert_int_equal(prot.len, 7 + plain.len);
+		if (sh == NAS_SHT_INT_ENC)
+			assert_memory_not_equal(prot.data + 7, plain.data,
+			    plain.len);
+		else
+			assert_memory_equal(prot.data + 7, plain.data,
+			    plain.len);
+		assert_int_equal(nas_open(&rx, true, prot.data, prot.len, &sht,
+				     out, &outlen),
+		    0);
+		assert_int_equal(sht, sh);
+		assert_int_equal(outlen, plain.len);
+		assert_memory_equal(out, plain.data, plain.len);
+		/* a ciphertext bit flipped: the MAC (over it) fails */
+		prot.data[9] ^= 0x10;
+		assert_int_equal(nas_verify(&rx, true, prot.data, prot.len),
+		    -1);
+		prot.data[9] ^= 0x10;
+		assert_int_equal(nas_verify(&rx, true, prot.data, prot.len), 0);
+	}
+	/* the wrong KNASenc: the MAC passes, the message is garbage */
+	buf_reset(&prot);
+	assert_int_equal(nas_protect(&tx, NAS_SHT_INT_ENC, true, plain.data,
+			     plain.len, &prot),
+	    0);
+	rx.kenc[0] ^= 1;
+	assert_int_equal(nas_open(&rx, true, prot.data, prot.len, &sht, out,
+			     &outlen),
+	    0);
+	assert_memory_not_equal(out, plain.data, plain.len);
 	nas_sec_wipe(&tx);
 	nas_sec_wipe(&rx);
 	buf_free(&plain);
@@ -385,6 +523,8 @@ main(void)
 		cmocka_unit_test(test_nas_suci),
 		cmocka_unit_test(test_nas_malformed),
 		cmocka_unit_test(test_nas_security),
+		cmocka_unit_test(test_nea2_vectors),
+		cmocka_unit_test(test_nas_ciphered),
 	};
 
 	log_init("test_ike_nas", LOG_ERR);

@@ -8,8 +8,10 @@
  * QFI and address; a failed Child SA gives a Reject; connections from an
  * unknown address, oversized, zero-length, truncated and garbage
  * envelopes are closed by the N3IWF and counted. NAS_TCP_TEST_PORT sets
- * the N3IWF's port (default: any), for tests/integ/test_nas_tcp.sh, which
- * captures this run and decodes it with tshark.
+ * the N3IWF's port (default: any), NAS_TCP_TEST_CIPHERING=ea0 the AMF's
+ * NAS ciphering (default: its own, 128-NEA2), for
+ * tests/integ/test_nas_tcp.sh, which captures this run and decodes it
+ * with tshark.
  */
 #include <sys/socket.h>
 
@@ -34,6 +36,7 @@
 #include "common/buf.h"
 #include "common/log.h"
 #include "ike/amf.h"
+#include "ike/nas.h"
 #include "ike/nas_n3iwf.h"
 #include "ike/nas_ue.h"
 #include "ike/usim.h"
@@ -158,6 +161,7 @@ flow(struct nas_n3iwf *n3, struct ctx *c, uint8_t x, bool child_ok)
 	size_t		  reg_len;
 	char		  inner[16], err[128] = "";
 	const uint8_t	  ip[4] = { 127, 0, 0, x };
+	const char	 *cipher = getenv("NAS_TCP_TEST_CIPHERING");
 	int		  ueh = x; /* the caller's handle of this UE */
 	struct nas_ue_cfg cfg = { .inner_ip = inner,
 		.nas_ip = "127.0.0.1",
@@ -171,6 +175,8 @@ flow(struct nas_n3iwf *n3, struct ctx *c, uint8_t x, bool child_ok)
 	memset(c, 0, sizeof(*c));
 	amf_sub_default(&sub);
 	assert_non_null(amf = amf_new(&sub));
+	if (cipher != NULL && strcmp(cipher, "ea0") == 0)
+		amf_set_ciphering(amf, NAS_ALG_EA0);
 	assert_non_null(us = usim_new(&sub));
 	buf_init(&acc, 4096);
 	register_in_memory(amf, us, &acc);

@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +18,7 @@
 #include "common/log.h"
 #include "ike/ikev2.h"
 #include "ike/pld.h"
+#include "ike/proposal.h"
 
 static const uint8_t nonce[32] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 };
 static const uint8_t ke[64] = { 0xaa, 0xbb };
@@ -515,6 +517,101 @@ test_choose_esp(void **state)
 	assert_int_equal(ike_sa_choose(&sa, &esp, 1, &ch), -1);
 }
 
+/* The SA payload of d[0..n) as a parsed message, for ike_prop_choose_esp. */
+static struct ike_pld *
+offer_pld(const struct ike_prop_desc *d, size_t n)
+{
+	struct ike_pld *p = calloc(1, sizeof(*p));
+
+	assert_non_null(p);
+	offer(&p->sa, d, n);
+	p->seen |= IKE_PLD_BIT(IKE_PL_SA);
+	return p;
+}
+
+/* The value of the ESN transforms of proposal i, in order, as "1 0". */
+static void
+esn_ids(const struct ike_sa_pld *sa, size_t i, char *s, size_t n)
+{
+	s[0] = '\0';
+	for (size_t j = 0; j < sa->prop[i].nxf; j++)
+		if (sa->prop[i].xf[j].type == IKE_XF_ESN)
+			snprintf(s + strlen(s), n - strlen(s), "%s%u",
+			    s[0] ? " " : "", sa->prop[i].xf[j].id);
+}
+
+/*
+ * ESN (RFC 7296 3.3.2, RFC 4303 A2): we offer ESN then NO_ESN; a
+ * responder takes ESN when offered, NO_ESN from a peer without it; with
+ * esn off it offers NO_ESN only and refuses an ESN-only offer.
+ */
+static void
+test_esn(void **state)
+{
+	struct ikecfg	     on = { .aead = 1, .esn = 1 }, off = { .aead = 1 };
+	struct ike_prop_desc d, ch, got, peer;
+	struct ike_pld	    *pl;
+	struct ike_sa_pld    sa;
+	char		     ids[32];
+
+	/* our offer: ESN first, then NO_ESN, in the one ESP proposal */
+	ike_prop_esp(&on, &d);
+	memcpy(d.spi, "\xc0\x01\x02\x03", 4);
+	offer(&sa, &d, 1);
+	esn_ids(&sa, 0, ids, sizeof(ids));
+	assert_string_equal(ids, "1 0");
+	ike_prop_esp(&off, &d);
+	offer(&sa, &d, 1);
+	esn_ids(&sa, 0, ids, sizeof(ids));
+	assert_string_equal(ids, "0");
+	/* an ESN-capable responder chooses ESN from our offer */
+	ike_prop_esp(&on, &d);
+	memcpy(d.spi, "\xc0\x01\x02\x03", 4);
+	pl = offer_pld(&d, 1);
+	assert_int_equal(ike_prop_choose_esp(&on, pl, &ch), 0);
+	assert_true(ike_prop_uses_esn(&ch));
+	assert_int_equal(ch.nesn, 1);
+	/* its answer carries ESN alone; our check of it keeps ESN */
+	offer(&pl->sa, &ch, 1);
+	esn_ids(&pl->sa, 0, ids, sizeof(ids));
+	assert_string_equal(ids, "1");
+	assert_int_equal(ike_prop_reply_esp(&d, pl, &got), 0);
+	assert_true(ike_prop_uses_esn(&got));
+	free(pl);
+	/* an esn-off responder takes NO_ESN from the same offer */
+	pl = offer_pld(&d, 1);
+	assert_int_equal(ike_prop_choose_esp(&off, pl, &ch), 0);
+	assert_false(ike_prop_uses_esn(&ch));
+	assert_int_equal(ch.esn[0], IKE_ESN_NONE);
+	offer(&pl->sa, &ch, 1);
+	assert_int_equal(ike_prop_reply_esp(&d, pl, &got), 0);
+	assert_false(ike_prop_uses_esn(&got));
+	free(pl);
+	/* a NO_ESN-only peer (older strongSwan default) is accepted */
+	peer = prop_esp();
+	pl = offer_pld(&peer, 1);
+	assert_int_equal(ike_prop_choose_esp(&on, pl, &ch), 0);
+	assert_false(ike_prop_uses_esn(&ch));
+	free(pl);
+	/* an ESN-only offer: taken with esn on, refused with it off
+	 * (the caller answers NO_PROPOSAL_CHOSEN) */
+	peer.nesn = 1;
+	peer.esn[0] = IKE_ESN_YES;
+	pl = offer_pld(&peer, 1);
+	assert_int_equal(ike_prop_choose_esp(&on, pl, &ch), 0);
+	assert_true(ike_prop_uses_esn(&ch));
+	assert_int_equal(ike_prop_choose_esp(&off, pl, &ch), -1);
+	/* a reply with ESN to our NO_ESN-only offer: not what we offered */
+	offer(&pl->sa, &peer, 1);
+	ike_prop_esp(&off, &d);
+	assert_int_equal(ike_prop_reply_esp(&d, pl, &got), -1);
+	/* a reply with both ESN values: refused (one of each type) */
+	ike_prop_esp(&on, &d);
+	offer(&pl->sa, &d, 1);
+	assert_int_equal(ike_prop_reply_esp(&d, pl, &got), -1);
+	free(pl);
+}
+
 static void
 test_check_reply(void **state)
 {
@@ -566,6 +663,7 @@ main(void)
 		cmocka_unit_test(test_back_patch),
 		cmocka_unit_test(test_choose),
 		cmocka_unit_test(test_choose_esp),
+		cmocka_unit_test(test_esn),
 		cmocka_unit_test(test_check_reply),
 		cmocka_unit_test(test_names),
 	};
