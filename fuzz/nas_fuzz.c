@@ -10,6 +10,10 @@
  *   mode 1: a 5GSM message: nas_sm_decode, re-encode, decode
  *   mode 2: a TCP byte stream fed to the reassembly in chunks whose sizes
  *           come from the data; every envelope goes to mode 0
+ *   mode 3: a NAS PDU received under a 128-NEA2 context (ike/nas_sec.c):
+ *           nas_open (deciphers SHT 2/4), nas_decode, nas_verify; and the
+ *           data as a plain message, protected with SHT 2 then opened,
+ *           must come back as it was, its MAC verifying
  * Seeds: fuzz/corpus/nas/ (the byte-exact vectors of
  * tests/unit/test_ike_nas_5gsm.c, behind their mode byte).
  */
@@ -84,6 +88,35 @@ stream(const uint8_t *p, size_t n)
 	}
 }
 
+static void
+ciphered(const uint8_t *p, size_t n)
+{
+	static const struct nas_sec s0 = { .active = true,
+		.ia = NAS_ALG_IA2,
+		.ea = NAS_ALG_EA2,
+		.bearer = NAS_CONN_NON3GPP };
+	struct nas_sec		    rx = s0, tx = s0;
+	struct nas_msg		    m;
+	struct buf		    b;
+	uint8_t			    out[NAS_MSG_MAX], sht;
+	size_t			    olen;
+
+	if (nas_open(&rx, false, p, n, &sht, out, &olen) == 0 &&
+	    nas_decode(out, olen, &m) == 0 && m.payload != NULL)
+		sm(m.payload, m.payload_len);
+	(void)nas_verify(&rx, false, p, n);
+	if (n < 3 || n > NAS_MSG_MAX)
+		return;
+	rx = s0;
+	buf_init(&b, 2 * NAS_MSG_MAX);
+	if (nas_protect(&tx, NAS_SHT_INT_ENC, true, p, n, &b) == 0 &&
+	    (nas_open(&rx, true, b.data, b.len, &sht, out, &olen) == -1 ||
+		olen != n || memcmp(out, p, n) != 0 ||
+		nas_verify(&rx, true, b.data, b.len) == -1))
+		__builtin_trap();
+	buf_free(&b);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -95,10 +128,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	if (size < 1)
 		return 0;
-	switch (data[0] % 3) {
+	switch (data[0] % 4) {
 	case 0: mm(data + 1, size - 1); break;
 	case 1: sm(data + 1, size - 1); break;
 	case 2: stream(data + 1, size - 1); break;
+	case 3: ciphered(data + 1, size - 1); break;
 	}
 	return 0;
 }

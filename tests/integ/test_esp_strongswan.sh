@@ -9,7 +9,9 @@
 #   --inner-ip (static TS IN_C/32 <-> --nas-ip IN_O/32, the N3IWF's TUN).
 # Modes psk and qkd+dh (RFC 8784 PPK = a QKD key from the kmsd testbed in
 # our namespace, as in test_ike_strongswan.sh), AES-GCM-16-256, then
-# AES-CBC-256 + HMAC-SHA2-256-128 (psk).
+# AES-CBC-256 + HMAC-SHA2-256-128 (psk: case cbc; qkd+dh: cbc-qkd+dh), then
+# psk with charon's aes256gcm16-noesn (noesn), and the ESN negotiation
+# with aes256gcm16-esn (esn; no traffic: see case_esn).
 #
 # Checks per case: ping both ways with 0 loss; 3 MB of TCP each way
 # (tests/tools/tcpsink) with the same SHA-256 at both ends; on the veth
@@ -17,7 +19,8 @@
 # and the plaintext marker never; charon's Child SA (swanctl --list-sas):
 # the algorithm, UDP encapsulation, its SPIs = our status file's, its
 # packet counters = our status file's (each way), its byte counters at
-# least what went through; charon got our Delete.
+# least what went through, no ESN on either side (esn=0 in our status
+# file, no esn in --list-sas); charon got our Delete.
 #
 # Where things run: charon in namespace C (tests/interop/charon.sh), our
 # endpoint (and the kmsd testbed) in namespace O, one veth pair with
