@@ -1,0 +1,93 @@
+# A throw-away PostgreSQL 15 server for the kmsd pool tests (sourced after
+# lib.sh): initdb in a temporary directory, listening only on a unix socket
+# in it (no TCP), trust authentication for the one role "kmsd" it creates.
+# As root the server runs as the Debian user "postgres" (initdb and postgres
+# refuse root); otherwise as the caller. A missing server binary is a
+# failed check (Debian package postgresql-15, see mk/deps.sh), not a skip.
+PGBIN=${PGBIN:-/usr/lib/postgresql/15/bin}
+PGD=""
+# pg_as CMD...: CMD as the server's user.
+pg_as() {
+	if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+# pg_up: initdb and start; sets PGD, PG_CONNINFO; exits the test on failure.
+pg_up() {
+	if [ ! -x "$PGBIN/initdb" ] || ! command -v pg_dump >/dev/null; then
+		echo "not ok - PostgreSQL 15 not installed (postgresql-15, see mk/deps.sh)"
+		exit 1
+	fi
+	PGD=$(mktemp -d /tmp/qkd-pg.XXXXXX)
+	[ "$(id -u)" -ne 0 ] || chown postgres:postgres "$PGD"
+	if ! pg_as "$PGBIN/initdb" -D "$PGD/data" -U kmsd --auth=trust \
+	    >"$PGD/initdb.log" 2>&1; then
+		echo "not ok - initdb: $(tail -n 3 "$PGD/initdb.log")"
+		exit 1
+	fi
+	PG_CONNINFO="host=$PGD port=5432 dbname=postgres user=kmsd connect_timeout=2"
+	pg_start || { echo "not ok - PostgreSQL did not start: $(tail -n 3 "$PGD/pg.log")"; exit 1; }
+}
+# pg_start / pg_stop: the server (fast stop: sessions are cut, as a crash or
+# a failover would).
+pg_start() {
+	pg_as "$PGBIN/pg_ctl" -D "$PGD/data" -l "$PGD/pg.log" -w -t 30 \
+	    -o "-c listen_addresses='' -k $PGD -p 5432 -c fsync=on" start >/dev/null
+}
+pg_stop() { pg_as "$PGBIN/pg_ctl" -D "$PGD/data" -m fast -w stop >/dev/null 2>&1; }
+# pg_sql SQL: one query's rows, unaligned, as role kmsd.
+pg_sql() { psql "$PG_CONNINFO" -X -A -t -q -c "$1"; }
+pg_down() {
+	[ -n "$PGD" ] || return 0
+	pg_stop
+	rm -rf "$PGD"
+}
+
+# --- kmsd on the PostgreSQL pool: instances P1, P2 (site A, SAE sae-a) ---
+# pgk_conf N [API OPS]: $TB/kmsd-pN.conf from kmsd A's: its own id and
+# ports (0: any; the ports it got are pinned after its first start, so a
+# restart comes back on them), the pool in PostgreSQL, the same KEK file.
+pgk_conf() {
+	sed -e "s/^id = .*/id = kmsd-p$1/" \
+	    -e "s/^listen = .*/listen = 127.0.0.1:${2:-0}/" \
+	    -e "s/^metrics_listen = .*/metrics_listen = 127.0.0.1:${3:-0}/" \
+	    -e "/^db = /d" \
+	    -e "s|^\[pool\]\$|[pool]\nbackend = postgresql\nconninfo = $PG_CONNINFO|" \
+	    "$TB/kmsd-a.conf" >"$TB/kmsd-p$1.conf"
+}
+# pgk_start N: starts kmsd PN, waits for its ready file; 0 or 1.
+pgk_start() {
+	rm -f "$TB/kmsd-p$1.ready"
+	"$BINDIR/kmsd" --config "$TB/kmsd-p$1.conf" \
+	    --ready-file "$TB/kmsd-p$1.ready" >>"$TB/kmsd-p$1.log" 2>&1 &
+	echo $! >"$TB/kmsd-p$1.pid"
+	i=0
+	while [ ! -s "$TB/kmsd-p$1.ready" ]; do
+		kill -0 "$(cat "$TB/kmsd-p$1.pid")" 2>/dev/null || return 1
+		i=$((i + 1)); [ $i -lt 200 ] || return 1
+		sleep 0.05
+	done
+}
+# pgk_up N: first start; sets P<N>_URL and P<N>_OPS.
+pgk_up() {
+	pgk_conf "$1"
+	pgk_start "$1" || { echo "not ok - kmsd P$1 did not start: $(tail -n 3 "$TB/kmsd-p$1.log")"; exit 1; }
+	api=$(sed -n 's/^api_port=//p' "$TB/kmsd-p$1.ready")
+	ops=$(sed -n 's/^metrics_port=//p' "$TB/kmsd-p$1.ready")
+	pgk_conf "$1" "$api" "$ops"
+	eval "P$1_URL=https://127.0.0.1:$api; P$1_OPS=http://127.0.0.1:$ops"
+}
+# pgk_signal N SIG: signals kmsd PN and waits until it is gone.
+pgk_signal() {
+	[ -f "$TB/kmsd-p$1.pid" ] || return 0
+	pid=$(cat "$TB/kmsd-p$1.pid")
+	kill -"$2" "$pid" 2>/dev/null
+	i=0
+	while kill -0 "$pid" 2>/dev/null && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+	rm -f "$TB/kmsd-p$1.pid"
+}
+pgk_cleanup() {
+	for f in "$TB"/kmsd-p*.pid; do
+		[ -f "$f" ] || continue
+		n=${f##*/kmsd-p}; pgk_signal "${n%.pid}" TERM
+	done
+	pg_down
+}
