@@ -91,3 +91,20 @@ pgk_cleanup() {
 	done
 	pg_down
 }
+# pg_in_clear KEYFILE FILE...: how many of KEYFILE's keys ("key_ID key"
+# lines) appear in the files as raw bytes, as hex (bytea text output) or as
+# base64 text.
+pg_in_clear() {
+	kf=$1; shift
+	cut -d' ' -f2 "$kf" | base64 -d | od -An -v -tx1 -w32 | tr -d ' ' >"$PGD/pat.hex"
+	cut -d' ' -f2 "$kf" >"$PGD/pat.b64"
+	n=0
+	for f in "$@"; do
+		od -An -v -tx1 "$f" | tr -d ' \n' >"$PGD/file.hex"
+		h=$(grep -o -F -f "$PGD/pat.hex" "$PGD/file.hex" | wc -l)
+		x=$(grep -a -o -i -F -f "$PGD/pat.hex" "$f" | wc -l)
+		b=$(grep -a -o -F -f "$PGD/pat.b64" "$f" | wc -l)
+		n=$((n + h + x + b))
+	done
+	echo $n
+}
