@@ -86,6 +86,27 @@ pair_lookup(struct pool *p, const char *master, const char *slave)
 	return pool_pair_get(p, master, slave);
 }
 
+/*
+ * Takes dbmu, finds the pair and refreshes its shared count: 1 with dbmu
+ * held and *out the pair; 0 (no such pair) or -1 (storage error, logged)
+ * with dbmu released.
+ */
+static int
+pair_locked(struct pool *p, const char *master, const char *slave,
+    struct pair **out)
+{
+	pthread_mutex_lock(&p->dbmu);
+	if ((*out = pair_lookup(p, master, slave)) == NULL) {
+		pool_db_unlock(p);
+		return 0;
+	}
+	if (pair_refresh(p, *out) == -1) {
+		pool_db_unlock(p);
+		return -1;
+	}
+	return 1;
+}
+
 bool
 pool_unavailable(struct pool *p)
 {
@@ -149,15 +170,9 @@ take_slow(struct pool *p, const char *master, const char *slave, size_t n,
 	size_t	     want;
 	int	     rc = 0;
 
-	pthread_mutex_lock(&p->dbmu);
-	if ((pr = pair_lookup(p, master, slave)) == NULL) {
-		pool_db_unlock(p);
-		return 0;
-	}
-	if (pair_refresh(p, pr) == -1) {
-		pool_db_unlock(p);
-		return -1;
-	}
+	if ((rc = pair_locked(p, master, slave, &pr)) != 1)
+		return rc;
+	rc = 0;
 	pthread_mutex_lock(&p->mu);
 	cutoff = pool_cutoff(p, time_real_ms());
 	pool_lease_expire(p, pr, cutoff);
@@ -230,15 +245,9 @@ pool_prefetch(struct pool *p, const char *master, const char *slave)
 	int	     rc = 0;
 	bool	     need;
 
-	pthread_mutex_lock(&p->dbmu);
-	if ((pr = pair_lookup(p, master, slave)) == NULL) {
-		pool_db_unlock(p);
-		return 0;
-	}
-	if (pair_refresh(p, pr) == -1) {
-		pool_db_unlock(p);
-		return -1;
-	}
+	if ((rc = pair_locked(p, master, slave, &pr)) != 1)
+		return rc;
+	rc = 0;
 	pthread_mutex_lock(&p->mu);
 	pool_lease_expire(p, pr, cutoff);
 	need = pr->n < POOL_STANDBY * p->lease_size;

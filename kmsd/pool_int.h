@@ -282,6 +282,8 @@ int pool_sql_disk_min(struct pool *p, struct pair *pr);
 
 /* pool_sql.c: the lease rows' buffers (p->rows), for every backend */
 int    pool_rows_grow(struct pool *p, size_t n); /* room for n; -1 no memory */
+/* g holds a copy of src's n bytes (none if src is NULL); -1 no memory. */
+int    pool_gbuf_set(struct gbuf *g, const void *src, size_t n);
 void   pool_rows_free(struct pool *p);
 /* Queues the IDs of an ids column for retirement (none if it does not
  * parse: a superset is safe). */

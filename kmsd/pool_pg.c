@@ -112,8 +112,8 @@ pg_live(struct pool *p)
 }
 
 PGresult *
-pg_exec(struct pool *p, const char *what, const char *sql,
-    const struct pgq *q, ExecStatusType want)
+pg_exec(struct pool *p, const char *what, const char *sql, const struct pgq *q,
+    ExecStatusType want)
 {
 	PGresult *r;
 
@@ -157,8 +157,7 @@ static int
 pg_commit(struct pool *p)
 {
 	PGresult *r = pg_exec(p, "commit", "COMMIT", NULL, PGRES_COMMAND_OK);
-	int	  rc = r != NULL && strcmp(PQcmdStatus(r), "COMMIT") == 0 ? 0 :
-									       -1;
+	int rc = r != NULL && strcmp(PQcmdStatus(r), "COMMIT") == 0 ? 0 : -1;
 
 	if (r != NULL && rc == -1)
 		log_err("pool: commit: the transaction was rolled back");
@@ -234,22 +233,12 @@ pg_add(struct pool *p, struct pair *pr, const struct etsi_keys *keys,
 	return 0;
 }
 
-/* Copies a column's bytes into a growable buffer; -1 out of memory. */
+/* A column's bytes into a growable buffer; -1 out of memory. */
 static int
 col_copy(const PGresult *res, int row, int col, struct gbuf *g)
 {
-	size_t n = (size_t)PQgetlength(res, row, col);
-	void  *b;
-
-	if (n > g->cap) {
-		if ((b = realloc(g->p, n)) == NULL)
-			return -1;
-		g->p = b;
-		g->cap = n;
-	}
-	memcpy(g->p, PQgetvalue(res, row, col), n);
-	g->len = n;
-	return 0;
+	return pool_gbuf_set(g, PQgetvalue(res, row, col),
+	    (size_t)PQgetlength(res, row, col));
 }
 
 /* Result row i into p->rows[at], its epoch known; -1 logged. */
@@ -322,8 +311,7 @@ pg_lease_select(struct pool *p, struct pair *pr, uint64_t cutoff, size_t want,
 
 /* In the lease transaction: exactly the rows selected (locked by us). */
 static int
-pg_lease_delete(struct pool *p, struct pair *pr, uint64_t cutoff,
-    size_t nrows)
+pg_lease_delete(struct pool *p, struct pair *pr, uint64_t cutoff, size_t nrows)
 {
 	struct pgq q = { 0 };
 	PGresult  *r;
@@ -487,7 +475,8 @@ owner_make(struct pool_pg *g, const char *instance)
 
 	if (RAND_bytes(r, sizeof(r)) != 1)
 		return -1;
-	snprintf(g->owner, sizeof(g->owner), "%.128s/%02x%02x%02x%02x%02x%02x%02x%02x",
+	snprintf(g->owner, sizeof(g->owner),
+	    "%.128s/%02x%02x%02x%02x%02x%02x%02x%02x",
 	    instance ? instance : "kmsd", r[0], r[1], r[2], r[3], r[4], r[5],
 	    r[6], r[7]);
 	return 0;

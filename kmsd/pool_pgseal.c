@@ -107,8 +107,7 @@ meta_new(struct pool *p)
 	be64(kb, p->kb);
 	be64(sc, PG_SCHEMA);
 	if (RAND_bytes(p->hwm.id, HWM_ID_LEN) == 1 &&
-	    RAND_bytes(salt, sizeof(salt)) == 1 &&
-	    kek_value(p, salt, v) == 0 &&
+	    RAND_bytes(salt, sizeof(salt)) == 1 && kek_value(p, salt, v) == 0 &&
 	    meta_set(p, "key_bytes", kb, sizeof(kb)) == 0 &&
 	    meta_set(p, "schema", sc, sizeof(sc)) == 0 &&
 	    meta_set(p, "pool_id", p->hwm.id, HWM_ID_LEN) == 0 &&
@@ -145,8 +144,7 @@ meta_check(struct pool *p, const uint8_t kb[8], char *err, size_t errlen)
 	}
 	ok = meta_get(p, "db_salt", salt, sizeof(salt)) == 1 &&
 	    meta_get(p, "kek_check", got, sizeof(got)) == 1 &&
-	    kek_value(p, salt, v) == 0 &&
-	    CRYPTO_memcmp(v, got, sizeof(v)) == 0;
+	    kek_value(p, salt, v) == 0 && CRYPTO_memcmp(v, got, sizeof(v)) == 0;
 	OPENSSL_cleanse(v, sizeof(v));
 	if (!ok)
 		snprintf(err, errlen,
@@ -238,8 +236,8 @@ ep_new(struct pool *p)
 	    PGRES_TUPLES_OK);
 	ep = r != NULL && PQntuples(r) == 1 ? pg_i64(r, 0, 0) : -1;
 	PQclear(r);
-	if (ep < 0 || (g->cur.sl != NULL && ep_keep(g, g->cur.ep, g->cur.sl) ==
-							-1)) {
+	if (ep < 0 ||
+	    (g->cur.sl != NULL && ep_keep(g, g->cur.ep, g->cur.sl) == -1)) {
 		seal_free(sl);
 		return -1;
 	}

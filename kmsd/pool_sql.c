@@ -257,14 +257,10 @@ pool_rows_grow(struct pool *p, size_t n)
 	return 0;
 }
 
-/* Copies a column's bytes into a growable buffer; -1 out of memory. */
-static int
-col_copy(sqlite3_stmt *st, int col, bool text, struct gbuf *g)
+int
+pool_gbuf_set(struct gbuf *g, const void *src, size_t n)
 {
-	const void *src = text ? (const void *)sqlite3_column_text(st, col) :
-				 sqlite3_column_blob(st, col);
-	size_t	    n = (size_t)sqlite3_column_bytes(st, col);
-	void	   *b;
+	void *b;
 
 	if (n > g->cap) {
 		if ((b = realloc(g->p, n)) == NULL)
@@ -276,6 +272,16 @@ col_copy(sqlite3_stmt *st, int col, bool text, struct gbuf *g)
 		memcpy(g->p, src, n);
 	g->len = src != NULL ? n : 0;
 	return 0;
+}
+
+/* Copies a column's bytes into a growable buffer; -1 out of memory. */
+static int
+col_copy(sqlite3_stmt *st, int col, bool text, struct gbuf *g)
+{
+	const void *src = text ? (const void *)sqlite3_column_text(st, col) :
+				 sqlite3_column_blob(st, col);
+
+	return pool_gbuf_set(g, src, (size_t)sqlite3_column_bytes(st, col));
 }
 
 /* The n column, 0 if out of range (the row then never opens). */

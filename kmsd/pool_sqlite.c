@@ -32,8 +32,7 @@ sq_rollback(struct pool *p)
 
 /* The lease's rows out, and the pair's mark up to the last (durable). */
 static int
-sq_lease_delete(struct pool *p, struct pair *pr, uint64_t cutoff,
-    size_t nrows)
+sq_lease_delete(struct pool *p, struct pair *pr, uint64_t cutoff, size_t nrows)
 {
 	if (pool_sql_lease_delete(p, pr, cutoff, nrows) == -1)
 		return -1;

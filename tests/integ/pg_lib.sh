@@ -108,3 +108,39 @@ pg_in_clear() {
 	done
 	echo $n
 }
+
+# pgk_site_up: the test bed (its kmsd A stopped: it lends P1 and P2 its
+# config), PostgreSQL, P1 and P2 on it, P1's pool filled to POOL_LOW.
+pgk_site_up() {
+	trap 'pgk_cleanup; tb_cleanup' EXIT
+	trap 'exit 1' INT TERM
+	tb_up
+	pg_up
+	sh "$top/tests/testbed.sh" stop kmsd-a "$TB"
+	pgk_up 1
+	pgk_up 2
+	KMSD_A_OPS=$P1_OPS pool_wait_low
+}
+# pgk_load_start: enc_client x 2 against each of P1 and P2 (their answers
+# in $W/client.pN.*); pgk_load_stop ends them (only them: the kmsd
+# restarted by a test are this shell's children too).
+pg_client() { ENC=$2/api/v1/keys/sae-b/enc_keys; enc_client "$1"; }
+pgk_load_start() {
+	PGK_JOBS=""
+	for c in 1 2; do pg_client "p1.$c" "$P1_URL" & PGK_JOBS="$PGK_JOBS $!"; done
+	for c in 1 2; do pg_client "p2.$c" "$P2_URL" & PGK_JOBS="$PGK_JOBS $!"; done
+}
+pgk_load_stop() { touch "$W/stop"; wait $PGK_JOBS; }
+# at_b_same SERVED WHAT: every "key_ID key" line of SERVED fetched at B
+# with dec_keys, no error, the same bytes; three checks.
+at_b_same() {
+	n=$(grep -c . "$1")
+	errs=$(fetch_at_b "$1" "$1.atb")
+	check "dec_keys at B: no error answers" "" "$errs"
+	check "every key served $2 is at B ($n keys)" "$n" "$(grep -c . "$1.atb")"
+	if [ "$n" -gt 0 ] && cmp -s "$1" "$1.atb"; then
+		ok "every key served $2 has identical bytes at B"
+	else
+		nok "keys at B differ: $(diff "$1" "$1.atb" | grep -c '^[<>]') lines differ"
+	fi
+}
