@@ -16,7 +16,7 @@ OPT    := -O2 -g -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
 endif
 
 CC      ?= cc
-PKGS    := libmicrohttpd gnutls libcurl openssl jansson sqlite3 inih
+PKGS    := libmicrohttpd gnutls libcurl openssl jansson sqlite3 inih libpq
 WARN    := -Wall -Wextra -Wshadow -Wformat=2 -Wvla -Wpointer-arith -Wcast-qual \
            -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 ifeq ($(WERROR),1)

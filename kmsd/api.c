@@ -159,11 +159,18 @@ api_keys_reply(struct httpd_resp *resp, enum metrics_ep ep,
  * false to go upstream. A miss wakes the refill thread.
  */
 static bool
+pool_serves(struct kmsd *k, const struct kmsd_sae *s, const char *slave,
+    const struct etsi_key_req *kr)
+{
+	return is_pooled(s, slave) && kr->size == k->cfg->key_size &&
+	    kr->nslaves == 0 && kr->n_ext_optional == 0;
+}
+
+static bool
 api_enc_pooled(struct kmsd *k, const struct kmsd_sae *s, const char *slave,
     const struct etsi_key_req *kr, struct etsi_keys *keys)
 {
-	if (!is_pooled(s, slave) || kr->size != k->cfg->key_size ||
-	    kr->nslaves != 0 || kr->n_ext_optional != 0)
+	if (!pool_serves(k, s, slave, kr))
 		return false;
 	if (pool_take(k->pool, s->id, slave, kr->number, keys) == -1 ||
 	    keys->n == 0) {
@@ -202,6 +209,12 @@ api_enc(struct kmsd *k, const struct httpd_req *req, const struct kmsd_sae *s,
 		}
 	if (api_enc_pooled(k, s, slave, &kr, &keys))
 		ret = api_keys_reply(resp, M_ENC, &keys);
+	else if (pool_serves(k, s, slave, &kr) && pool_unavailable(k->pool))
+		/* Not around the pool to the KME: the outage shows at once,
+		 * and kmsd processes sharing the pool do not all drain the
+		 * KME with it; the refill thread reconnects. */
+		ret = httpd_error(resp, 503,
+		    "kmsd's key pool database is unreachable", NULL);
 	else if (upstream_enc(k->up, s->id, slave, &kr, &keys, &e) == -1) {
 		log_info("enc_keys %s -> %s: %u x %u bits failed upstream: %s",
 		    s->id, slave, kr.number, kr.size, e.message);

@@ -16,6 +16,9 @@ static const struct cfg_name log_levels[] = { { "error", 0 }, { "warn", 0 },
 static const struct cfg_name modes[] = { { "hardware", 0 }, { "simulator", 1 },
 	{ NULL, 0 } };
 
+static const struct cfg_name backends[] = { { "sqlite", 0 },
+	{ "postgresql", 1 }, { NULL, 0 } };
+
 static const struct cfg_opt kmsd_opts[] = {
 	{ "kmsd", "id", CFG_STR, K(id), "kmsd", "id",
 	    .help = "name in logs and /healthz", .arg = "NAME" },
@@ -29,7 +32,8 @@ static const struct cfg_opt kmsd_opts[] = {
 	{ "kmsd", "ca", CFG_PATH, K(ca), NULL, "ca",
 	    .help = "CA that local SAE certificates chain to (required)" },
 	{ "kmsd", "db", CFG_PATH, K(db), NULL, "db",
-	    .help = "key pool database, SQLite (required)" },
+	    .help = "key pool database, SQLite (required with [pool] "
+		    "backend sqlite)" },
 	{ "kmsd", "kek_file", CFG_PATH, K(kek_file), NULL, "kek-file",
 	    .help =
 		"key-encryption key file (0600; made if absent; required)" },
@@ -86,6 +90,14 @@ static const struct cfg_opt kmsd_opts[] = {
 	{ "pool", "ttl_s", CFG_UINT, K(pool_ttl_s), "3600", "pool-ttl-s",
 	    .help = "drop pooled keys older than this, seconds", .min = 1,
 	    .max = 100000000 },
+	{ "pool", "backend", CFG_ENUM, K(pool_pg), "sqlite", "pool-backend",
+	    .help = "sqlite ([kmsd] db, this kmsd alone) or postgresql "
+		    "(conninfo; a pool several kmsd share)",
+	    .names = backends },
+	/* No flag: a conninfo may hold a password, and ps shows argv. */
+	{ "pool", "conninfo", CFG_STR, K(pg_conninfo), NULL, NULL,
+	    .help = "libpq connection string of the PostgreSQL pool "
+		    "(required with backend postgresql)" },
 	{ "sae *", "cert", CFG_PATH, S(cert), NULL, NULL,
 	    .help = "kmsd's client certificate for this local SAE at the KME "
 		    "(required)" },
@@ -157,8 +169,10 @@ kmsd_missing(const struct kmsd_config *c)
 		return "[kmsd] key";
 	if (c->ca == NULL)
 		return "[kmsd] ca";
-	if (c->db == NULL)
+	if (!c->pool_pg && c->db == NULL)
 		return "[kmsd] db";
+	if (c->pool_pg && c->pg_conninfo == NULL)
+		return "[pool] conninfo (backend = postgresql)";
 	if (c->kek_file == NULL)
 		return "[kmsd] kek_file";
 	if (c->simulator && c->sim_config == NULL)

@@ -49,6 +49,8 @@ struct kmsd_config {
 	/* [pool] */
 	unsigned	    key_size; /* bits of pooled keys */
 	unsigned	pool_low, pool_high, pool_batch, pool_lease, pool_ttl_s;
+	int		pool_pg;     /* backend = postgresql */
+	char	       *pg_conninfo; /* its libpq connection string */
 	/* [sae NAME] */
 	struct kmsd_sae saes[KMSD_MAX_SAES];
 	size_t		nsaes;

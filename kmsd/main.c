@@ -165,6 +165,8 @@ open_pool(struct kmsd *k, const struct kmsd_config *c, char *err, size_t errlen)
 	pc.key_bytes = c->key_size / 8;
 	pc.lease_size = c->pool_lease;
 	pc.ttl_s = c->pool_ttl_s;
+	pc.pg_conninfo = c->pool_pg ? c->pg_conninfo : NULL;
+	pc.instance = c->id;
 	if ((k->pool = pool_open(&pc, err, errlen)) == NULL)
 		return -1;
 	kmsd_pool_metrics(k);
@@ -253,7 +255,8 @@ announce(struct kmsd_run *r)
 	    "ETSI 014 API on https://%s:%u for %zu local SAE(s); KME %s (%s "
 	    "mode); pool %s",
 	    c->listen_host, httpd_port(r->api), c->nsaes, c->url,
-	    c->simulator ? "simulator" : "hardware", c->db);
+	    c->simulator ? "simulator" : "hardware",
+	    c->pool_pg ? "in PostgreSQL" : c->db);
 	if (r->opsd)
 		log_info("/healthz and /metrics on http://%s:%u",
 		    c->metrics_host, httpd_port(r->opsd));

@@ -67,6 +67,67 @@ pool_cutoff(const struct pool *p, uint64_t now_ms)
 	return now_ms > p->ttl_ms ? now_ms - p->ttl_ms : 0;
 }
 
+/* Under dbmu: the pair's shared disk count, where other processes add and
+ * take rows (PostgreSQL); -1 logged. */
+static int
+pair_refresh(struct pool *p, struct pair *pr)
+{
+	return p->st->refresh != NULL ? p->st->refresh(p, pr) : 0;
+}
+
+/* Under dbmu: the pair; with a shared database (refresh set) made if new,
+ * as another process may fill a pair this one never saw. */
+static struct pair *
+pair_lookup(struct pool *p, const char *master, const char *slave)
+{
+	if (p->st->refresh == NULL || !etsi_id_valid(master) ||
+	    !etsi_id_valid(slave))
+		return pool_pair_find(p, master, slave);
+	return pool_pair_get(p, master, slave);
+}
+
+/*
+ * Takes dbmu, finds the pair and refreshes its shared count: 1 with dbmu
+ * held and *out the pair; 0 (no such pair) or -1 (storage error, logged)
+ * with dbmu released.
+ */
+static int
+pair_locked(struct pool *p, const char *master, const char *slave,
+    struct pair **out)
+{
+	pthread_mutex_lock(&p->dbmu);
+	if ((*out = pair_lookup(p, master, slave)) == NULL) {
+		pool_db_unlock(p);
+		return 0;
+	}
+	if (pair_refresh(p, *out) == -1) {
+		pool_db_unlock(p);
+		return -1;
+	}
+	return 1;
+}
+
+bool
+pool_unavailable(struct pool *p)
+{
+	return atomic_load(&p->down);
+}
+
+bool
+pool_refill_claim(struct pool *p, const char *master, const char *slave)
+{
+	struct pair *pr;
+	bool	     ok;
+
+	if (p->st->refill_claim == NULL)
+		return true;
+	pthread_mutex_lock(&p->dbmu);
+	pr = pair_lookup(p, master, slave);
+	ok = pr != NULL && p->st->refill_claim(p, pr);
+	pool_db_unlock(p);
+	return ok;
+}
+
 /* ---------------------------------------------------------------- take */
 
 /* n keys of p->kb bytes, allocated before any lock is taken. */
@@ -109,10 +170,10 @@ take_slow(struct pool *p, const char *master, const char *slave, size_t n,
 	size_t	     want;
 	int	     rc = 0;
 
-	pthread_mutex_lock(&p->dbmu);
+	if ((rc = pair_locked(p, master, slave, &pr)) != 1)
+		return rc;
+	rc = 0;
 	pthread_mutex_lock(&p->mu);
-	if ((pr = pool_pair_find(p, master, slave)) == NULL)
-		goto done;
 	cutoff = pool_cutoff(p, time_real_ms());
 	pool_lease_expire(p, pr, cutoff);
 	if (pr->n < n && pr->ndisk > 0) {
@@ -151,6 +212,8 @@ pool_take(struct pool *p, const char *master, const char *slave, size_t n,
 		log_err("pool: take of %zu keys: at most %d", n, ETSI_MAX_KEYS);
 		return -1;
 	}
+	if (pool_unavailable(p))
+		return -1; /* logged when it went down */
 	if (out_alloc(p, n, out) == -1) {
 		log_err("pool: take of %zu keys: out of memory", n);
 		return -1;
@@ -164,7 +227,7 @@ pool_take(struct pool *p, const char *master, const char *slave, size_t n,
 		served = true;
 	}
 	pthread_mutex_unlock(&p->mu);
-	if (pr != NULL && !served)
+	if (!served)
 		rc = take_slow(p, master, slave, n, out, &served, &fn, &arg);
 	if (fn != NULL)
 		fn(arg);
@@ -182,11 +245,9 @@ pool_prefetch(struct pool *p, const char *master, const char *slave)
 	int	     rc = 0;
 	bool	     need;
 
-	pthread_mutex_lock(&p->dbmu);
-	if ((pr = pool_pair_find(p, master, slave)) == NULL) {
-		pool_db_unlock(p);
-		return 0;
-	}
+	if ((rc = pair_locked(p, master, slave, &pr)) != 1)
+		return rc;
+	rc = 0;
 	pthread_mutex_lock(&p->mu);
 	pool_lease_expire(p, pr, cutoff);
 	need = pr->n < POOL_STANDBY * p->lease_size;
@@ -282,15 +343,15 @@ add_commit(struct pool *p, struct pair *pr, const struct etsi_keys *keys,
     uint64_t fetched_ms, const uint64_t *h, struct row_buf *rb)
 {
 	/* Room in the sealing epoch first: a new one commits its salt. */
-	if (pool_seal_room(p, (keys->n + POOL_ROW_MAX - 1) / POOL_ROW_MAX) ==
+	if (p->st->seal_room(p, (keys->n + POOL_ROW_MAX - 1) / POOL_ROW_MAX) ==
 		-1 ||
-	    sqldb_begin(&p->db) == -1) {
+	    p->st->begin(p) == -1) {
 		add_undo_ids(p, h, keys->n);
 		return -1;
 	}
-	if (pool_sql_add(p, pr, keys, 0, keys->n, fetched_ms, rb) == -1 ||
-	    sqldb_commit(&p->db) == -1) {
-		sqldb_rollback(&p->db);
+	if (p->st->add(p, pr, keys, 0, keys->n, fetched_ms, rb) == -1 ||
+	    p->st->commit(p) == -1) {
+		p->st->rollback(p);
 		add_undo_ids(p, h, keys->n);
 		log_err("pool: add for (%s, %s): batch of %zu keys not stored",
 		    pr->master, pr->slave, keys->n);
@@ -359,11 +420,10 @@ pair_expire(struct pool *p, struct pair *pr, uint64_t cutoff, size_t *n)
 	if (pr->disk_min_ms >= cutoff)
 		return 0;
 	mark = p->nretire;
-	if (sqldb_begin(&p->db) == -1)
+	if (p->st->begin(p) == -1)
 		return -1;
-	if (pool_sql_expire(p, pr, cutoff, &nd) == -1 ||
-	    sqldb_commit(&p->db) == -1) {
-		sqldb_rollback(&p->db);
+	if (p->st->expire(p, pr, cutoff, &nd) == -1 || p->st->commit(p) == -1) {
+		p->st->rollback(p);
 		pool_retire_cut(p, mark);
 		return -1;
 	}
@@ -372,7 +432,7 @@ pair_expire(struct pool *p, struct pair *pr, uint64_t cutoff, size_t *n)
 	if (nd)
 		log_info("pool: (%s, %s): %zu expired keys dropped", pr->master,
 		    pr->slave, nd);
-	return pool_sql_disk_min(p, pr);
+	return p->st->disk_min(p, pr);
 }
 
 size_t
@@ -382,7 +442,8 @@ pool_count(struct pool *p, const char *master, const char *slave)
 	size_t	     n = 0, dropped;
 
 	pthread_mutex_lock(&p->dbmu);
-	if ((pr = pool_pair_find(p, master, slave)) != NULL) {
+	if ((pr = pair_lookup(p, master, slave)) != NULL &&
+	    pair_refresh(p, pr) == 0) {
 		/* Sweeping keeps the count to unexpired keys, as promised. */
 		(void)pair_expire(p, pr, pool_cutoff(p, time_real_ms()),
 		    &dropped);
@@ -414,11 +475,8 @@ pool_expire(struct pool *p, uint64_t now_ms)
 static int
 cfg_check(const struct pool_cfg *cfg, char *err, size_t errlen)
 {
-	if (cfg->db_path == NULL || *cfg->db_path == '\0')
-		snprintf(err, errlen, "pool: db_path is not set");
-	else if (cfg->kek_file == NULL || *cfg->kek_file == '\0')
-		snprintf(err, errlen, "pool %s: kek_file is not set",
-		    cfg->db_path);
+	if (cfg->kek_file == NULL || *cfg->kek_file == '\0')
+		snprintf(err, errlen, "pool: kek_file is not set");
 	else if (cfg->key_bytes == 0 || cfg->key_bytes > ETSI_MAX_KEY_BYTES)
 		snprintf(err, errlen, "pool: key_bytes %u is not in 1..%d",
 		    cfg->key_bytes, ETSI_MAX_KEY_BYTES);
@@ -432,31 +490,6 @@ cfg_check(const struct pool_cfg *cfg, char *err, size_t errlen)
 	else
 		return 0;
 	return -1;
-}
-
-/* The mark file (default: the database's path + ".hwm"): as hwm_load. */
-static int
-hwm_open(struct pool *p, const struct pool_cfg *cfg, bool *fresh, char *err,
-    size_t errlen)
-{
-	char  *path = NULL;
-	size_t len;
-	int    rc;
-
-	if (cfg->hwm_file == NULL || *cfg->hwm_file == '\0') {
-		len = strlen(cfg->db_path) + sizeof(".hwm");
-		if ((path = malloc(len)) == NULL) {
-			snprintf(err, errlen, "pool: out of memory");
-			return -1;
-		}
-		snprintf(path, len, "%s.hwm", cfg->db_path);
-	}
-	rc = hwm_load(&p->hwm, p->seal, path ? path : cfg->hwm_file, fresh, err,
-	    errlen);
-	free(path);
-	if (rc == 0 && *fresh)
-		log_info("pool: new high-water mark file %s", p->hwm.path);
-	return rc;
 }
 
 /* The object and its locks; NULL out of memory. */
@@ -487,7 +520,6 @@ pool_open(const struct pool_cfg *cfg, char *err, size_t errlen)
 {
 	uint8_t	     kek[SEAL_KEK_LEN];
 	struct pool *p = NULL;
-	bool	     fresh;
 
 	if (cfg_check(cfg, err, errlen) == -1 ||
 	    seal_kek_load(cfg->kek_file, kek, err, errlen) == -1)
@@ -496,13 +528,9 @@ pool_open(const struct pool_cfg *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "pool: out of memory");
 		goto fail;
 	}
-	if (pool_sql_open(p, cfg, err, errlen) == -1 ||
-	    pool_seal_init(p, kek, err, errlen) == -1 ||
-	    pool_sql_meta_check(p, cfg, err, errlen) == -1 ||
-	    hwm_open(p, cfg, &fresh, err, errlen) == -1 ||
-	    pool_sql_rollback(p, cfg->db_path, fresh, err, errlen) == -1 ||
-	    pool_seal_start(p, cfg->db_path, err, errlen) == -1 ||
-	    pool_sql_load(p, cfg->db_path, err, errlen) == -1)
+	if ((cfg->pg_conninfo != NULL ?
+		    pool_pg_open(p, cfg, kek, err, errlen) :
+		    pool_sqlite_open(p, cfg, kek, err, errlen)) == -1)
 		goto fail;
 	OPENSSL_cleanse(kek, sizeof(kek));
 	return p;
@@ -537,7 +565,7 @@ release_pair(struct pool *p, struct pair *pr, struct row_buf *rb,
 		     pr->q.lk[j].fetched_ms == pr->q.lk[i].fetched_ms;
 		     j++)
 			;
-		if (pool_sql_add(p, pr, tmp, i, j - i, pr->q.lk[i].fetched_ms,
+		if (p->st->add(p, pr, tmp, i, j - i, pr->q.lk[i].fetched_ms,
 			rb) == -1)
 			return -1;
 	}
@@ -574,13 +602,13 @@ release_write(struct pool *p, size_t total, size_t most)
 
 	if ((tmp.v = calloc(most, sizeof(*tmp.v))) == NULL ||
 	    pool_row_buf_alloc(p, &rb, most) == -1 ||
-	    pool_seal_room(p, total) == -1 || sqldb_begin(&p->db) == -1)
+	    p->st->seal_room(p, total) == -1 || p->st->begin(p) == -1)
 		goto done;
 	for (pr = p->pairs; pr != NULL; pr = pr->next)
 		if (pr->n > 0 && release_pair(p, pr, &rb, &tmp) == -1)
 			break;
-	if (pr != NULL || sqldb_commit(&p->db) == -1) {
-		sqldb_rollback(&p->db);
+	if (pr != NULL || p->st->commit(p) == -1) {
+		p->st->rollback(p);
 		goto done;
 	}
 	rc = 0;
@@ -647,8 +675,8 @@ pool_close(struct pool *p)
 	}
 	idset_free(&p->ids);
 	pool_lease_free(p);
-	pool_seal_free(p);
-	pool_sql_close(p);
+	if (p->st != NULL)
+		p->st->close(p);
 	hwm_free(&p->hwm);
 	pthread_mutex_destroy(&p->mu);
 	pthread_mutex_destroy(&p->dbmu);

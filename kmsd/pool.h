@@ -38,6 +38,7 @@
 #ifndef KMSD_POOL_H
 #define KMSD_POOL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -52,6 +53,10 @@ struct pool_cfg {
 	unsigned    lease_size; /* keys per lease (e.g. 256) */
 	unsigned    ttl_s;    /* keys older than this are dropped, not served */
 	const char *hwm_file; /* high-water marks; NULL: db_path ".hwm" */
+	/* Non-NULL: the pool is in PostgreSQL (libpq conninfo), shared with
+	 * other kmsd processes; db_path and hwm_file are then unused. */
+	const char *pg_conninfo;
+	const char *instance; /* this process's name, in the refill lease */
 };
 
 /* Since pool_open. */
@@ -119,5 +124,20 @@ size_t pool_count(struct pool *p, const char *master, const char *slave);
 
 /* Drops keys fetched before now_ms - ttl; returns how many. */
 size_t pool_expire(struct pool *p, uint64_t now_ms);
+
+/*
+ * True while the pool's database is unreachable (PostgreSQL down): then
+ * pool_take serves nothing (-1) until a storage call has reconnected (the
+ * refill thread tries every tick). Always false for SQLite.
+ */
+bool pool_unavailable(struct pool *p);
+
+/*
+ * True if this process may refill (master, slave) from the KME now: always
+ * for SQLite; with PostgreSQL, if it holds the pair's refill lease (a row
+ * in the shared database, taken when free or expired, renewed by each call
+ * for 10 s), so that several kmsd on one pool do not all drain the KME.
+ */
+bool pool_refill_claim(struct pool *p, const char *master, const char *slave);
 
 #endif

@@ -57,6 +57,7 @@
 #define KMSD_POOL_INT_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -148,33 +149,86 @@ struct row_buf {
 	size_t	 max; /* keys */
 };
 
+struct pool_store;
+struct pool_pg;
+
 struct pool {
-	pthread_mutex_t dbmu;
-	pthread_mutex_t mu;
+	pthread_mutex_t		 dbmu;
+	pthread_mutex_t		 mu;
 	/* Set at open, then read-only. */
-	size_t		kb; /* key bytes */
-	size_t		lease_size;
-	uint64_t	ttl_ms;
+	size_t			 kb; /* key bytes */
+	size_t			 lease_size;
+	uint64_t		 ttl_ms;
+	const struct pool_store *st;   /* the backend, set at open */
+	atomic_bool		 down; /* the database is unreachable */
 	/* Under dbmu. */
-	struct sqldb	db;
-	bool		db_ready; /* every statement prepared */
-	struct seal    *seal;	  /* the KEK: the mark file */
-	struct sealep  *sep;	  /* the rows */
-	struct idset	ids;
-	struct lrow    *rows;
-	size_t		rows_cap;
-	struct keyq	stage;	/* an unsealed lease, not yet attached */
-	size_t		sn;	/* keys in the stage */
-	uint64_t       *retire; /* hashes to drop from the ID set */
-	size_t		nretire, retire_cap;
+	struct pool_pg		*pg;	   /* PostgreSQL (pool_pg.c), or NULL */
+	struct sqldb		 db;	   /* SQLite */
+	bool			 db_ready; /* every statement prepared */
+	struct seal		*seal;	   /* the KEK: the mark file */
+	struct sealep		*sep;	   /* the rows */
+	struct idset		 ids;
+	struct lrow		*rows;
+	size_t			 rows_cap;
+	struct keyq  stage;  /* an unsealed lease, not yet attached */
+	size_t	     sn;     /* keys in the stage */
+	uint64_t    *retire; /* hashes to drop from the ID set */
+	size_t	     nretire, retire_cap;
 	/* Under mu (and dbmu too for writes to the list). */
-	struct pair    *pairs;
+	struct pair *pairs;
 	void (*notify)(void *);
 	void		 *notify_arg;
 	/* Under dbmu. */
 	struct hwm	  hwm; /* pool ID and high-water marks */
 	struct pool_stats stats;
 };
+
+/*
+ * The storage backend: a function table, chosen at open (pool_sqlite.c for
+ * SQLite, pool_pg.c for PostgreSQL). Every call is made under dbmu; the
+ * run-time ones log their failures once and return -1. The writes run
+ * between begin and commit (or rollback); a lease is lease_select then
+ * lease_delete in one transaction, committed before any row is unsealed.
+ */
+struct pool_store {
+	const char *name;
+	int (*begin)(struct pool *p);
+	int (*commit)(struct pool *p);
+	void (*rollback)(struct pool *p);
+	/* keys[first .. first + n) as rows, sealed, next sequence numbers. */
+	int (*add)(struct pool *p, struct pair *pr,
+	    const struct etsi_keys *keys, size_t first, size_t n,
+	    uint64_t fetched_ms, struct row_buf *rb);
+	/* The oldest unexpired rows of the pair into p->rows, whole rows until
+	 * at least want keys, locked against every other taker. */
+	int (*lease_select)(struct pool *p, struct pair *pr, uint64_t cutoff,
+	    size_t want, size_t *nrows, size_t *nkeys);
+	/* Deletes exactly those nrows rows (and raises any high-water mark). */
+	int (*lease_delete)(struct pool *p, struct pair *pr, uint64_t cutoff,
+	    size_t nrows);
+	int (*expire)(struct pool *p, struct pair *pr, uint64_t cutoff,
+	    size_t *n);
+	int (*disk_min)(struct pool *p, struct pair *pr);
+	/* NULL if pr->ndisk is exact in memory; else reads the shared count
+	 * and disk_min_ms (other processes add and take rows). */
+	int (*refresh)(struct pool *p, struct pair *pr);
+	/* Before a transaction that seals up to nrows rows. */
+	int (*seal_room)(struct pool *p, size_t nrows);
+	/* Opens a row read by lease_select: as pool_open_row. */
+	int (*open_row)(struct pool *p, const struct pool_row *r,
+	    const uint8_t *blob, size_t bloblen, uint8_t *pt);
+	/* NULL: this process refills alone. Else true if this process holds
+	 * (took or renewed) the pair's refill lease. */
+	bool (*refill_claim)(struct pool *p, struct pair *pr);
+	void (*close)(struct pool *p); /* everything open frees */
+};
+
+/* pool_sqlite.c, pool_pg.c: open the backend (after the KEK is loaded,
+ * pool_new and the ID set); set p->st first, so pool_close can clean. */
+int pool_sqlite_open(struct pool *p, const struct pool_cfg *cfg,
+    const uint8_t kek[SEAL_KEK_LEN], char *err, size_t errlen);
+int pool_pg_open(struct pool *p, const struct pool_cfg *cfg,
+    const uint8_t kek[SEAL_KEK_LEN], char *err, size_t errlen);
 
 /* pool.c */
 struct pair *pool_pair_find(struct pool *p, const char *master,
@@ -226,13 +280,24 @@ int
 pool_sql_expire(struct pool *p, struct pair *pr, uint64_t cutoff, size_t *n);
 int pool_sql_disk_min(struct pool *p, struct pair *pr);
 
+/* pool_sql.c: the lease rows' buffers (p->rows), for every backend */
+int    pool_rows_grow(struct pool *p, size_t n); /* room for n; -1 no memory */
+/* g holds a copy of src's n bytes (none if src is NULL); -1 no memory. */
+int    pool_gbuf_set(struct gbuf *g, const void *src, size_t n);
+void   pool_rows_free(struct pool *p);
+/* Queues the IDs of an ids column for retirement (none if it does not
+ * parse: a superset is safe). */
+void   pool_retire_ids(struct pool *p, const char *ids, size_t len);
+/* pool_sql.c: the ids column as stored, into out; its length, or 0 (logged). */
+size_t pool_ids_encode(const struct etsi_keys *keys, size_t first, size_t n,
+    char *out, size_t outlen);
 /*
  * pool_sql.c: the ids column. Exactly n key IDs (any number if n is 0),
  * each 1..ETSI_KEY_ID_MAX bytes: fn(arg, i, id) for each, in order, and 0;
  * -1 (fn not called) if the text is not such a JSON array of strings.
  */
-int pool_ids_decode(const char *s, size_t len, size_t n,
-    void (*fn)(void *, size_t, const char *), void *arg);
+int    pool_ids_decode(const char *s, size_t len, size_t n,
+       void (*fn)(void *, size_t, const char *), void *arg);
 
 /* pool_seal.c: setup (err, no log); the database is open */
 int pool_seal_init(struct pool *p, const uint8_t kek[SEAL_KEK_LEN], char *err,
@@ -243,6 +308,10 @@ pool_seal_start(struct pool *p, const char *db_path, char *err, size_t errlen);
 void pool_seal_free(struct pool *p);
 
 /* pool_seal.c: run time (-1 logged unless said otherwise) */
+/* The AAD of a row, as every backend seals it (label, pool ID, pair,
+ * sequence, key size, fetched_ms, n, ids). -1 out of memory. */
+int
+pool_row_aad(const struct pool *p, const struct pool_row *r, struct buf *out);
 /* Before a transaction that seals up to nrows rows: room in the epoch. */
 int pool_seal_room(struct pool *p, size_t nrows);
 /* blob gets r->n * kb + SEAL_OVERHEAD bytes; r->ep the epoch. */

@@ -198,7 +198,7 @@ stage_row(struct pool *p, struct pair *pr, size_t i)
 
 	if (r->n == 0 ||
 	    pool_ids_decode(r->ids.p, r->ids.len, r->n, stage_id, lk) == -1 ||
-	    pool_open_row(p, &row, r->blob.p, r->blob.len,
+	    p->st->open_row(p, &row, r->blob.p, r->blob.len,
 		p->stage.b + p->sn * p->kb) == -1)
 		return -1;
 	for (k = 0; k < r->n; k++) {
@@ -249,7 +249,7 @@ static int
 lease_take_rows(struct pool *p, struct pair *pr, uint64_t cutoff, size_t want,
     size_t *nrows, size_t *nkeys)
 {
-	if (pool_sql_lease_select(p, pr, cutoff, want, nrows, nkeys) == -1)
+	if (p->st->lease_select(p, pr, cutoff, want, nrows, nkeys) == -1)
 		return -1;
 	if (*nrows == 0)
 		return 0;
@@ -258,7 +258,7 @@ lease_take_rows(struct pool *p, struct pair *pr, uint64_t cutoff, size_t want,
 		log_err("pool: lease of %zu keys: out of memory", *nkeys);
 		return -1;
 	}
-	return pool_sql_lease_delete(p, pr, cutoff, *nrows);
+	return p->st->lease_delete(p, pr, cutoff, *nrows);
 }
 
 /*
@@ -278,17 +278,14 @@ pool_lease_load(struct pool *p, struct pair *pr, uint64_t cutoff, size_t want)
 	size_t nexp = 0, nrows = 0, nkeys = 0, mark = p->nretire;
 
 	p->sn = 0;
-	if (sqldb_begin(&p->db) == -1)
+	if (p->st->begin(p) == -1)
 		return -1;
 	/* disk_min_ms is exact or lower: no expired row, no DELETE to try. */
 	if ((pr->disk_min_ms < cutoff &&
-		pool_sql_expire(p, pr, cutoff, &nexp) == -1) ||
+		p->st->expire(p, pr, cutoff, &nexp) == -1) ||
 	    lease_take_rows(p, pr, cutoff, want, &nrows, &nkeys) == -1 ||
-	    (nrows > 0 &&
-		hwm_raise(&p->hwm, p->seal, pr->master, pr->slave,
-		    (uint64_t)p->rows[nrows - 1].seq) == -1) ||
-	    sqldb_commit(&p->db) == -1) {
-		sqldb_rollback(&p->db);
+	    p->st->commit(p) == -1) {
+		p->st->rollback(p);
 		pool_retire_cut(p, mark);
 		return -1;
 	}
@@ -298,7 +295,7 @@ pool_lease_load(struct pool *p, struct pair *pr, uint64_t cutoff, size_t want)
 		    pr->slave, nexp);
 	lease_fill(p, pr, nrows);
 	/* A read error here only makes the next expiry check run early. */
-	if (pool_sql_disk_min(p, pr) == -1)
+	if (p->st->disk_min(p, pr) == -1)
 		pr->disk_min_ms = 0;
 	return 0;
 }

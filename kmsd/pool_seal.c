@@ -99,18 +99,39 @@ pool_seal_room(struct pool *p, size_t nrows)
 	return sealep_room(p->sep, nrows) ? 0 : sealep_next(p->sep);
 }
 
-static void
+int
+pool_row_aad(const struct pool *p, const struct pool_row *r, struct buf *out)
+{
+	size_t lm = strlen(r->pr->master), ls = strlen(r->pr->slave);
+
+	buf_init(out, AAD_MAX);
+	/* As sealep_aad_str: u16 length, then the bytes. */
+	return buf_add(out, batch_aad_label, strlen(batch_aad_label)) == -1 ||
+		buf_add(out, p->hwm.id, HWM_ID_LEN) == -1 ||
+		buf_add_u16(out, (uint16_t)lm) == -1 ||
+		buf_add(out, r->pr->master, lm) == -1 ||
+		buf_add_u16(out, (uint16_t)ls) == -1 ||
+		buf_add(out, r->pr->slave, ls) == -1 ||
+		buf_add_u64(out, r->seq) == -1 ||
+		buf_add_u64(out, p->kb) == -1 ||
+		buf_add_u64(out, r->fetched_ms) == -1 ||
+		buf_add_u64(out, r->n) == -1 ||
+		buf_add(out, r->ids, r->idslen) == -1 ?
+	    -1 :
+	    0;
+}
+
+/* The row's AAD into the epoch context; -1 out of memory. */
+static int
 row_aad(struct pool *p, const struct pool_row *r)
 {
-	sealep_aad_begin(p->sep, batch_aad_label);
-	sealep_aad_bytes(p->sep, p->hwm.id, HWM_ID_LEN);
-	sealep_aad_str(p->sep, r->pr->master);
-	sealep_aad_str(p->sep, r->pr->slave);
-	sealep_aad_u64(p->sep, r->seq);
-	sealep_aad_u64(p->sep, p->kb);
-	sealep_aad_u64(p->sep, r->fetched_ms);
-	sealep_aad_u64(p->sep, r->n);
-	sealep_aad_bytes(p->sep, r->ids, r->idslen);
+	struct buf b;
+	int	   rc = pool_row_aad(p, r, &b);
+
+	sealep_aad_begin(p->sep, "");
+	sealep_aad_bytes(p->sep, b.data, b.len);
+	buf_free(&b);
+	return rc;
 }
 
 int
@@ -119,7 +140,10 @@ pool_seal_row(struct pool *p, struct pool_row *r, const uint8_t *pt,
 {
 	int rc;
 
-	row_aad(p, r);
+	if (row_aad(p, r) == -1) {
+		log_err("pool: out of memory");
+		return -1;
+	}
 	rc = sealep_seal(p->sep, pt, r->n * p->kb, blob);
 	/* After the seal: its first in a transaction may renumber the epoch. */
 	r->ep = sealep_epoch(p->sep);
@@ -130,9 +154,8 @@ int
 pool_open_row(struct pool *p, const struct pool_row *r, const uint8_t *blob,
     size_t bloblen, uint8_t *pt)
 {
-	if (bloblen != r->n * p->kb + SEAL_OVERHEAD)
+	if (bloblen != r->n * p->kb + SEAL_OVERHEAD || row_aad(p, r) == -1)
 		return -1;
-	row_aad(p, r);
 	return sealep_open(p->sep, r->ep, blob, bloblen, pt);
 }
 

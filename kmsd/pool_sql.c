@@ -101,8 +101,8 @@ bind_pair(sqlite3_stmt *st, const struct pair *pr)
  * out (outlen bytes); its length, or 0 (logged) if an ID is not UTF-8 or
  * out of memory.
  */
-static size_t
-ids_encode(const struct etsi_keys *keys, size_t first, size_t n, char *out,
+size_t
+pool_ids_encode(const struct etsi_keys *keys, size_t first, size_t n, char *out,
     size_t outlen)
 {
 	json_t *a = json_array();
@@ -199,7 +199,7 @@ add_row(struct pool *p, struct pair *pr, const struct etsi_keys *keys,
 	size_t		i;
 	int		rc;
 
-	if ((r.idslen = ids_encode(keys, first, n, rb->ids,
+	if ((r.idslen = pool_ids_encode(keys, first, n, rb->ids,
 		 2 + rb->max * POOL_ID_JSON)) == 0)
 		return -1;
 	for (i = 0; i < n; i++)
@@ -238,8 +238,8 @@ pool_sql_add(struct pool *p, struct pair *pr, const struct etsi_keys *keys,
 /* ------------------------------------------------------------ reading */
 
 /* Room for n rows in p->rows. */
-static int
-rows_grow(struct pool *p, size_t n)
+int
+pool_rows_grow(struct pool *p, size_t n)
 {
 	struct lrow *r;
 	size_t	     cap;
@@ -257,14 +257,10 @@ rows_grow(struct pool *p, size_t n)
 	return 0;
 }
 
-/* Copies a column's bytes into a growable buffer; -1 out of memory. */
-static int
-col_copy(sqlite3_stmt *st, int col, bool text, struct gbuf *g)
+int
+pool_gbuf_set(struct gbuf *g, const void *src, size_t n)
 {
-	const void *src = text ? (const void *)sqlite3_column_text(st, col) :
-				 sqlite3_column_blob(st, col);
-	size_t	    n = (size_t)sqlite3_column_bytes(st, col);
-	void	   *b;
+	void *b;
 
 	if (n > g->cap) {
 		if ((b = realloc(g->p, n)) == NULL)
@@ -276,6 +272,16 @@ col_copy(sqlite3_stmt *st, int col, bool text, struct gbuf *g)
 		memcpy(g->p, src, n);
 	g->len = src != NULL ? n : 0;
 	return 0;
+}
+
+/* Copies a column's bytes into a growable buffer; -1 out of memory. */
+static int
+col_copy(sqlite3_stmt *st, int col, bool text, struct gbuf *g)
+{
+	const void *src = text ? (const void *)sqlite3_column_text(st, col) :
+				 sqlite3_column_blob(st, col);
+
+	return pool_gbuf_set(g, src, (size_t)sqlite3_column_bytes(st, col));
 }
 
 /* The n column, 0 if out of range (the row then never opens). */
@@ -293,7 +299,7 @@ row_read(struct pool *p, sqlite3_stmt *st, size_t i)
 {
 	struct lrow *r;
 
-	if (rows_grow(p, i + 1) == -1)
+	if (pool_rows_grow(p, i + 1) == -1)
 		return -1;
 	r = &p->rows[i];
 	r->seq = sqlite3_column_int64(st, 0);
@@ -373,6 +379,12 @@ retire_one(void *arg, size_t i, const char *id)
 	pool_retire_push(p, idset_hash(&p->ids, id));
 }
 
+void
+pool_retire_ids(struct pool *p, const char *ids, size_t len)
+{
+	(void)pool_ids_decode(ids, len, 0, retire_one, p);
+}
+
 /*
  * Inside a transaction: deletes the pair's expired rows and queues their
  * IDs for retirement (a list that does not parse retires nothing: a
@@ -391,9 +403,8 @@ pool_sql_expire(struct pool *p, struct pair *pr, uint64_t cutoff, size_t *n)
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)cutoff);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if ((ids = (const char *)sqlite3_column_text(st, 1)) != NULL)
-			(void)pool_ids_decode(ids,
-			    (size_t)sqlite3_column_bytes(st, 1), 0, retire_one,
-			    p);
+			pool_retire_ids(p, ids,
+			    (size_t)sqlite3_column_bytes(st, 1));
 		*n += col_n(st, 0);
 	}
 	sqlite3_reset(st);
@@ -514,7 +525,7 @@ fail:
 }
 
 void
-pool_sql_close(struct pool *p)
+pool_rows_free(struct pool *p)
 {
 	for (size_t i = 0; i < p->rows_cap; i++) {
 		free(p->rows[i].ids.p);
@@ -523,6 +534,12 @@ pool_sql_close(struct pool *p)
 	free(p->rows);
 	p->rows = NULL;
 	p->rows_cap = 0;
+}
+
+void
+pool_sql_close(struct pool *p)
+{
+	pool_rows_free(p);
 	sqldb_close(&p->db);
 	p->db_ready = false;
 }

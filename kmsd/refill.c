@@ -79,7 +79,10 @@ refill_one(struct kmsd *k, struct refill_pair *p, unsigned low, unsigned high,
 		p->filling = true;
 	if (!p->filling)
 		return 0;
-	while (have < high && !k->stop) {
+	/* Another kmsd on a shared pool may be the pair's refiller: then the
+	 * lease is checked again next tick, and taken if it lapsed. */
+	while (have < high && !k->stop &&
+	    pool_refill_claim(k->pool, p->master, p->slave)) {
 		memset(&kr, 0, sizeof(kr));
 		kr.number =
 		    (unsigned)(high - have < batch ? high - have : batch);
