@@ -1,0 +1,949 @@
+/*
+ * delayrelay: a userspace delay relay for UDP and TCP (issue 11), for
+ * emulating network round-trip times where the kernel has no netem.
+ *
+ *   delayrelay [-d MS] [-j MS] [--seed N] [--udp-idle S] [--ready FILE]
+ *	-u LISTEN=TARGET | -t LISTEN=TARGET ...
+ *
+ * Each -u rule relays UDP datagrams arriving at LISTEN to TARGET, one
+ * upstream socket per client address (per-flow association: TARGET's
+ * answers on that socket go back to that client, and TARGET sees each
+ * client as a distinct source port: a NAT). Each -t rule accepts TCP
+ * connections at LISTEN and opens one to TARGET for each, relaying the
+ * byte stream both ways. Every datagram or chunk read (up to 64 KiB) is
+ * released after the one-way delay D (-d) plus a jitter drawn uniformly
+ * from [-J, +J] (-j, J <= D) in each direction, so a round trip through
+ * the relay adds 2 D on average. TCP never reorders: a chunk is released
+ * no earlier than the one before it in the same direction (the jitter
+ * then only stretches gaps). UDP datagrams are independent, as on a real
+ * path: with J > 0, two datagrams less than 2 J apart may swap order.
+ *
+ * Timers: CLOCK_MONOTONIC, one binary min-heap of release times (ties in
+ * arrival order) and one timerfd armed at the heap's top; one thread,
+ * epoll. LISTEN must be a 127.0.0.0/8 address unless the relay runs in a
+ * network namespace other than PID 1's (then any local address).
+ * SIGTERM/SIGINT end it and print counters on stderr.
+ *
+ * Exit status 0 after a signal, 1 on a usage or setup error (message on
+ * stderr naming the bad value).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RLY_MAX_RULES	16
+#define RLY_MAX_FLOWS	1024	   /* UDP flows per rule */
+#define RLY_CHUNK	65536	   /* bytes per read */
+#define RLY_TCP_WINDOW	(1u << 20) /* queued bytes per direction */
+#define RLY_QUEUE_CAP	(64u << 20)
+#define RLY_MAX_DELAY	10000.0 /* ms */
+
+enum rly_ev { EV_LISTEN, EV_FLOW, EV_CONN, EV_TIMER };
+enum rly_kind { PK_UDP_UP, PK_UDP_DOWN, PK_TCP };
+
+struct rly_ev_tag {
+	enum rly_ev type;
+	void	   *obj;
+	int	    side;
+};
+
+struct rly_rule;
+
+struct rly_flow { /* UDP: one client address of a rule */
+	struct rly_rule	  *rule;
+	struct sockaddr_in client;
+	int		   fd, refs;
+	bool		   dead;
+	uint64_t	   last_ns;
+	struct rly_ev_tag  tag;
+	struct rly_flow	  *next;
+};
+
+struct rly_pkt {
+	enum rly_kind	kind;
+	void	       *owner; /* flow or conn */
+	int		dir;   /* TCP: read from side dir, written to 1-dir */
+	size_t		len, off;
+	bool		eof;
+	struct rly_pkt *next;
+	unsigned char	data[];
+};
+
+struct rly_side {
+	int		  fd;
+	bool		  rd_eof, shut;
+	struct rly_pkt	 *out, *out_tail; /* released, not yet written */
+	struct rly_ev_tag tag;
+	uint32_t	  events;
+};
+
+struct rly_conn {
+	struct rly_side s[2]; /* 0 client, 1 target */
+	bool		connected, dead;
+	int		refs;
+	size_t		queued[2]; /* bytes read from side i not yet written */
+	uint64_t	last_t[2];
+};
+
+struct rly_rule {
+	bool		   tcp;
+	char		   spec[128];
+	struct sockaddr_in listen, target;
+	int		   fd;
+	struct rly_ev_tag  tag;
+	struct rly_flow	  *flows;
+	unsigned	   nflows;
+};
+
+struct rly_hent {
+	uint64_t	t, seq;
+	struct rly_pkt *p;
+};
+
+static struct {
+	double		  delay_ms, jitter_ms;
+	unsigned	  udp_idle_s;
+	uint64_t	  rng;
+	int		  ep, tfd;
+	struct rly_rule	  rules[RLY_MAX_RULES];
+	unsigned	  nrules;
+	struct rly_hent	 *heap;
+	size_t		  nheap, capheap;
+	uint64_t	  seq;
+	size_t		  queued;
+	struct rly_ev_tag ttag;
+	/* counters */
+	unsigned long long pk[2], by[2], drops, conns;
+} R;
+
+static volatile sig_atomic_t rly_stop;
+
+static uint64_t
+rly_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t
+rly_rand(void)
+{
+	uint64_t z = (R.rng += 0x9e3779b97f4a7c15ULL);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* Release time of something read now: D + U[-J, J], in ns. */
+static uint64_t
+rly_release_at(uint64_t now)
+{
+	double ms = R.delay_ms;
+
+	if (R.jitter_ms > 0) {
+		double u = (double)(rly_rand() >> 11) / 9007199254740992.0;
+		ms += (2 * u - 1) * R.jitter_ms;
+	}
+	if (ms < 0)
+		ms = 0;
+	return now + (uint64_t)(ms * 1e6 + 0.5);
+}
+
+/* ---- the priority queue ---- */
+
+static bool
+hent_less(const struct rly_hent *a, const struct rly_hent *b)
+{
+	return a->t < b->t || (a->t == b->t && a->seq < b->seq);
+}
+
+static int
+heap_push(uint64_t t, struct rly_pkt *p)
+{
+	size_t i;
+
+	if (R.nheap == R.capheap) {
+		size_t		 n = R.capheap ? 2 * R.capheap : 256;
+		struct rly_hent *h = realloc(R.heap, n * sizeof(*h));
+		if (h == NULL)
+			return -1;
+		R.heap = h;
+		R.capheap = n;
+	}
+	i = R.nheap++;
+	R.heap[i] = (struct rly_hent){ t, R.seq++, p };
+	while (i > 0 && hent_less(&R.heap[i], &R.heap[(i - 1) / 2])) {
+		struct rly_hent x = R.heap[i];
+		R.heap[i] = R.heap[(i - 1) / 2];
+		R.heap[(i - 1) / 2] = x;
+		i = (i - 1) / 2;
+	}
+	return 0;
+}
+
+static struct rly_pkt *
+heap_pop(void)
+{
+	struct rly_pkt *p = R.heap[0].p;
+	size_t		i = 0;
+
+	R.heap[0] = R.heap[--R.nheap];
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+		if (l < R.nheap && hent_less(&R.heap[l], &R.heap[m]))
+			m = l;
+		if (r < R.nheap && hent_less(&R.heap[r], &R.heap[m]))
+			m = r;
+		if (m == i)
+			break;
+		struct rly_hent x = R.heap[i];
+		R.heap[i] = R.heap[m];
+		R.heap[m] = x;
+		i = m;
+	}
+	return p;
+}
+
+static void
+timer_arm(void)
+{
+	struct itimerspec its = { 0 };
+
+	if (R.nheap > 0) {
+		uint64_t t = R.heap[0].t;
+		its.it_value.tv_sec = (time_t)(t / 1000000000ull);
+		its.it_value.tv_nsec = (long)(t % 1000000000ull);
+		if (t == 0)
+			its.it_value.tv_nsec = 1;
+	}
+	(void)timerfd_settime(R.tfd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
+/* ---- sockets and epoll ---- */
+
+static int
+ep_set(int op, int fd, uint32_t events, struct rly_ev_tag *tag)
+{
+	struct epoll_event ev = { .events = events, .data.ptr = tag };
+
+	return epoll_ctl(R.ep, op, fd, &ev);
+}
+
+static const char *
+addr_str(const struct sockaddr_in *a, char *buf, size_t len)
+{
+	char ip[INET_ADDRSTRLEN];
+
+	inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
+	snprintf(buf, len, "%s:%u", ip, ntohs(a->sin_port));
+	return buf;
+}
+
+/* ---- UDP ---- */
+
+static void
+flow_unref(struct rly_flow *f)
+{
+	if (--f->refs == 0 && f->dead)
+		free(f);
+}
+
+static void
+flow_kill(struct rly_flow *f)
+{
+	struct rly_flow **pp = &f->rule->flows;
+
+	while (*pp != f)
+		pp = &(*pp)->next;
+	*pp = f->next;
+	f->rule->nflows--;
+	close(f->fd);
+	f->dead = true;
+	if (f->refs == 0)
+		free(f);
+}
+
+static struct rly_flow *
+flow_get(struct rly_rule *r, const struct sockaddr_in *from, uint64_t now)
+{
+	struct rly_flow *f;
+
+	for (f = r->flows; f != NULL; f = f->next)
+		if (f->client.sin_addr.s_addr == from->sin_addr.s_addr &&
+		    f->client.sin_port == from->sin_port)
+			return f;
+	if (r->nflows >= RLY_MAX_FLOWS || (f = calloc(1, sizeof(*f))) == NULL)
+		return NULL;
+	f->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (f->fd == -1 ||
+	    connect(f->fd, (struct sockaddr *)&r->target, sizeof(r->target)) ==
+		-1) {
+		fprintf(stderr, "delayrelay: udp flow to %s: %s\n", r->spec,
+		    strerror(errno));
+		if (f->fd != -1)
+			close(f->fd);
+		free(f);
+		return NULL;
+	}
+	f->rule = r;
+	f->client = *from;
+	f->last_ns = now;
+	f->tag = (struct rly_ev_tag){ EV_FLOW, f, 0 };
+	(void)ep_set(EPOLL_CTL_ADD, f->fd, EPOLLIN, &f->tag);
+	f->next = r->flows;
+	r->flows = f;
+	r->nflows++;
+	return f;
+}
+
+static struct rly_pkt *
+pkt_new(enum rly_kind kind, void *owner, int dir, size_t len)
+{
+	struct rly_pkt *p;
+
+	if (R.queued + len > RLY_QUEUE_CAP ||
+	    (p = malloc(sizeof(*p) + len)) == NULL)
+		return NULL;
+	*p = (struct rly_pkt){ .kind = kind, .owner = owner, .dir = dir,
+		.len = len };
+	R.queued += len;
+	return p;
+}
+
+static void
+pkt_free(struct rly_pkt *p)
+{
+	R.queued -= p->len;
+	free(p);
+}
+
+/* One datagram from fd queued towards the other end of flow f. */
+static void
+udp_take(int fd, struct rly_rule *r, struct rly_flow *f, uint64_t now)
+{
+	unsigned char	   buf[65536];
+	struct sockaddr_in from;
+	socklen_t	   fl = sizeof(from);
+	ssize_t		   n;
+	struct rly_pkt	  *p;
+	int		   up = f == NULL;
+
+	n = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl);
+	if (n < 0)
+		return;
+	if (up && (f = flow_get(r, &from, now)) == NULL) {
+		R.drops++;
+		return;
+	}
+	f->last_ns = now;
+	p = pkt_new(up ? PK_UDP_UP : PK_UDP_DOWN, f, up ? 0 : 1, (size_t)n);
+	if (p == NULL || heap_push(rly_release_at(now), p) == -1) {
+		if (p != NULL)
+			pkt_free(p);
+		R.drops++;
+		return;
+	}
+	memcpy(p->data, buf, (size_t)n);
+	f->refs++;
+}
+
+static void
+udp_release(struct rly_pkt *p)
+{
+	struct rly_flow *f = p->owner;
+	ssize_t		 n = -1;
+
+	if (!f->dead && p->kind == PK_UDP_UP)
+		n = send(f->fd, p->data, p->len, 0);
+	else if (!f->dead)
+		n = sendto(f->rule->fd, p->data, p->len, 0,
+		    (struct sockaddr *)&f->client, sizeof(f->client));
+	if (n == (ssize_t)p->len) {
+		R.pk[p->dir]++;
+		R.by[p->dir] += p->len;
+	} else {
+		R.drops++;
+	}
+	flow_unref(f);
+}
+
+static void
+udp_expire(uint64_t now)
+{
+	for (unsigned i = 0; i < R.nrules; i++) {
+		struct rly_flow *f = R.rules[i].flows, *nx;
+		for (; f != NULL; f = nx) {
+			nx = f->next;
+			if (now - f->last_ns > (uint64_t)R.udp_idle_s * 1000000000ull)
+				flow_kill(f);
+		}
+	}
+}
+
+/* ---- TCP ---- */
+
+static void
+side_events(struct rly_conn *c, int i)
+{
+	struct rly_side *s = &c->s[i];
+	uint32_t	 ev = 0;
+
+	if (s->fd == -1)
+		return;
+	if (!s->rd_eof && c->connected && c->queued[i] < RLY_TCP_WINDOW)
+		ev |= EPOLLIN;
+	if (s->out != NULL || (i == 1 && !c->connected))
+		ev |= EPOLLOUT;
+	if (ev != s->events) {
+		(void)ep_set(EPOLL_CTL_MOD, s->fd, ev, &s->tag);
+		s->events = ev;
+	}
+}
+
+static void
+conn_unref(struct rly_conn *c)
+{
+	if (--c->refs == 0 && c->dead)
+		free(c);
+}
+
+static void
+conn_kill(struct rly_conn *c)
+{
+	if (c->dead)
+		return;
+	for (int i = 0; i < 2; i++) {
+		struct rly_pkt *p = c->s[i].out, *nx;
+		for (; p != NULL; p = nx) {
+			nx = p->next;
+			pkt_free(p);
+		}
+		if (c->s[i].fd != -1)
+			close(c->s[i].fd);
+		c->s[i].fd = -1;
+	}
+	c->dead = true;
+	conn_unref(c); /* the sockets' reference */
+}
+
+/* Writes what side i has released; shuts it when the peer's EOF is due. */
+static void
+side_flush(struct rly_conn *c, int i)
+{
+	struct rly_side *s = &c->s[i];
+
+	while (c->connected && s->out != NULL) {
+		struct rly_pkt *p = s->out;
+		ssize_t		n = 0;
+		if (p->len > p->off)
+			n = send(s->fd, p->data + p->off, p->len - p->off,
+			    MSG_NOSIGNAL);
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			break;
+		if (n < 0) {
+			conn_kill(c);
+			return;
+		}
+		p->off += (size_t)n;
+		R.by[1 - i] += (size_t)n;
+		if (p->off < p->len)
+			continue;
+		if (p->eof && shutdown(s->fd, SHUT_WR) == 0)
+			s->shut = true;
+		s->out = p->next;
+		c->queued[1 - i] -= p->len;
+		pkt_free(p);
+	}
+	if (c->s[0].shut && c->s[1].shut) {
+		conn_kill(c);
+		return;
+	}
+	side_events(c, i);
+	side_events(c, 1 - i);
+}
+
+static void
+tcp_release(struct rly_pkt *p)
+{
+	struct rly_conn *c = p->owner;
+	struct rly_side *s = &c->s[1 - p->dir];
+
+	if (c->dead) {
+		pkt_free(p);
+	} else {
+		R.pk[p->dir]++;
+		if (s->out_tail != NULL && s->out != NULL)
+			s->out_tail->next = p;
+		else
+			s->out = p;
+		s->out_tail = p;
+		side_flush(c, 1 - p->dir);
+	}
+	conn_unref(c);
+}
+
+/* Reads one chunk from side i (or its EOF) into the queue. */
+static void
+tcp_take(struct rly_conn *c, int i, uint64_t now)
+{
+	unsigned char	buf[RLY_CHUNK];
+	ssize_t		n = recv(c->s[i].fd, buf, sizeof(buf), 0);
+	struct rly_pkt *p;
+	uint64_t	t;
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n < 0 || (p = pkt_new(PK_TCP, c, i, (size_t)n)) == NULL) {
+		conn_kill(c);
+		return;
+	}
+	memcpy(p->data, buf, (size_t)n);
+	p->eof = n == 0;
+	t = rly_release_at(now);
+	if (t < c->last_t[i]) /* never reorder a stream */
+		t = c->last_t[i];
+	c->last_t[i] = t;
+	if (heap_push(t, p) == -1) {
+		pkt_free(p);
+		conn_kill(c);
+		return;
+	}
+	c->refs++;
+	c->queued[i] += (size_t)n;
+	if (n == 0)
+		c->s[i].rd_eof = true;
+	side_events(c, i);
+}
+
+static void
+tcp_accept(struct rly_rule *r)
+{
+	struct rly_conn *c;
+	int		 fd, one = 1;
+
+	fd = accept4(r->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd == -1)
+		return;
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		close(fd);
+		return;
+	}
+	c->s[0].fd = fd;
+	c->s[1].fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
+	if (c->s[1].fd == -1 ||
+	    (connect(c->s[1].fd, (struct sockaddr *)&r->target,
+		 sizeof(r->target)) == -1 &&
+		errno != EINPROGRESS)) {
+		fprintf(stderr, "delayrelay: tcp connect for %s: %s\n",
+		    r->spec, strerror(errno));
+		c->refs = 1;
+		conn_kill(c);
+		return;
+	}
+	R.conns++;
+	for (int i = 0; i < 2; i++) {
+		(void)setsockopt(c->s[i].fd, IPPROTO_TCP, TCP_NODELAY, &one,
+		    sizeof(one));
+		c->s[i].tag = (struct rly_ev_tag){ EV_CONN, c, i };
+		(void)ep_set(EPOLL_CTL_ADD, c->s[i].fd, 0, &c->s[i].tag);
+	}
+	c->refs = 1; /* the sockets' own reference, dropped by conn_kill */
+	side_events(c, 0);
+	side_events(c, 1);
+}
+
+static void
+tcp_event(struct rly_conn *c, int i, uint32_t ev, uint64_t now)
+{
+	c->refs++;
+	if (i == 1 && !c->connected &&
+	    (ev & (EPOLLOUT | EPOLLERR | EPOLLHUP))) {
+		int	  e = 0;
+		socklen_t el = sizeof(e);
+		getsockopt(c->s[1].fd, SOL_SOCKET, SO_ERROR, &e, &el);
+		if (e != 0) {
+			conn_kill(c);
+		} else {
+			c->connected = true;
+			side_flush(c, 0);
+			side_flush(c, 1);
+		}
+	} else {
+		if (!c->dead && (ev & EPOLLOUT))
+			side_flush(c, i);
+		if (!c->dead && !c->s[i].rd_eof &&
+		    (ev & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+			tcp_take(c, i, now);
+		else if (!c->dead && (ev & EPOLLHUP) && c->s[i].out == NULL)
+			/* read and write ends done: stop the level-triggered
+			 * HUP until the other side's EOF is due */
+			(void)epoll_ctl(R.ep, EPOLL_CTL_DEL, c->s[i].fd, NULL);
+	}
+	conn_unref(c);
+}
+
+/* ---- set-up ---- */
+
+static bool
+rly_in_netns(void)
+{
+	struct stat a, b;
+
+	return stat("/proc/self/ns/net", &a) == 0 &&
+	    stat("/proc/1/ns/net", &b) == 0 && a.st_ino != b.st_ino;
+}
+
+static int
+parse_addr(const char *s, size_t len, struct sockaddr_in *a)
+{
+	char  host[64], *end;
+	const char *colon = memrchr(s, ':', len);
+	long  port;
+
+	if (colon == NULL || (size_t)(colon - s) >= sizeof(host))
+		return -1;
+	memcpy(host, s, (size_t)(colon - s));
+	host[colon - s] = '\0';
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	if (end != s + len || colon + 1 == end || errno != 0 || port < 0 ||
+	    port > 65535)
+		return -1;
+	memset(a, 0, sizeof(*a));
+	a->sin_family = AF_INET;
+	a->sin_port = htons((uint16_t)port);
+	return inet_pton(AF_INET, host, &a->sin_addr) == 1 ? 0 : -1;
+}
+
+static int
+rule_add(bool tcp, const char *spec, char *err, size_t errlen)
+{
+	struct rly_rule *r = &R.rules[R.nrules];
+	const char	*eq = strchr(spec, '=');
+
+	if (R.nrules == RLY_MAX_RULES) {
+		snprintf(err, errlen, "more than %d rules", RLY_MAX_RULES);
+		return -1;
+	}
+	if (eq == NULL || strlen(spec) >= sizeof(r->spec) ||
+	    parse_addr(spec, (size_t)(eq - spec), &r->listen) == -1 ||
+	    parse_addr(eq + 1, strlen(eq + 1), &r->target) == -1) {
+		snprintf(err, errlen,
+		    "%s \"%s\": not LISTEN=TARGET with IPV4:PORT each",
+		    tcp ? "-t" : "-u", spec);
+		return -1;
+	}
+	if ((ntohl(r->listen.sin_addr.s_addr) >> 24) != 127 &&
+	    !rly_in_netns()) {
+		snprintf(err, errlen,
+		    "%s \"%s\": listen address not on 127.0.0.0/8 (other "
+		    "addresses only inside a network namespace)",
+		    tcp ? "-t" : "-u", spec);
+		return -1;
+	}
+	if (r->target.sin_port == 0) {
+		snprintf(err, errlen, "%s \"%s\": target port 0",
+		    tcp ? "-t" : "-u", spec);
+		return -1;
+	}
+	r->tcp = tcp;
+	snprintf(r->spec, sizeof(r->spec), "%s", spec);
+	R.nrules++;
+	return 0;
+}
+
+static int
+rule_open(struct rly_rule *r, char *err, size_t errlen)
+{
+	int	  one = 1, type = r->tcp ? SOCK_STREAM : SOCK_DGRAM;
+	socklen_t sl = sizeof(r->listen);
+
+	r->fd = socket(AF_INET, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (r->fd == -1 ||
+	    setsockopt(r->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
+	    bind(r->fd, (struct sockaddr *)&r->listen, sizeof(r->listen)) ||
+	    (r->tcp && listen(r->fd, 128)) ||
+	    getsockname(r->fd, (struct sockaddr *)&r->listen, &sl)) {
+		snprintf(err, errlen, "%s \"%s\": cannot listen: %s",
+		    r->tcp ? "-t" : "-u", r->spec, strerror(errno));
+		return -1;
+	}
+	r->tag = (struct rly_ev_tag){ EV_LISTEN, r, 0 };
+	return ep_set(EPOLL_CTL_ADD, r->fd, EPOLLIN, &r->tag);
+}
+
+/* A number of ms in [0, max] with nothing after it, or -1. */
+static double
+parse_ms(const char *s, double max)
+{
+	char  *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (end == s || *end != '\0' || errno != 0 || !isfinite(v) || v < 0 ||
+	    v > max)
+		return -1;
+	return v;
+}
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: delayrelay [-d MS] [-j MS] [--seed N] [--udp-idle S] "
+	    "[--ready FILE]\n"
+	    "                  -u LISTEN=TARGET | -t LISTEN=TARGET ...\n"
+	    "  -u, --udp L=T     relay UDP from L to T, one upstream socket per "
+	    "client\n"
+	    "  -t, --tcp L=T     relay TCP connections accepted at L to T\n"
+	    "  -d, --delay MS    one-way delay each direction (0; up to "
+	    "10000, decimals ok)\n"
+	    "  -j, --jitter MS   + uniform [-MS, +MS] per datagram/chunk, MS "
+	    "<= delay (0);\n"
+	    "                    TCP never reorders, UDP may\n"
+	    "      --seed N      jitter random seed (default: getrandom)\n"
+	    "      --udp-idle S  forget a UDP flow idle S seconds (300)\n"
+	    "      --ready FILE  write \"udp|tcp LISTEN TARGET\" per rule "
+	    "once listening\n"
+	    "  L, T are IPV4:PORT; L must be on 127.0.0.0/8 outside a network "
+	    "namespace;\n"
+	    "  port 0 in L picks a free port (see --ready).\n");
+}
+
+static int
+parse_args(int argc, char **argv, const char **ready, char *err,
+    size_t errlen)
+{
+	static const struct option lo[] = { { "udp", 1, NULL, 'u' },
+		{ "tcp", 1, NULL, 't' }, { "delay", 1, NULL, 'd' },
+		{ "jitter", 1, NULL, 'j' }, { "seed", 1, NULL, 's' },
+		{ "udp-idle", 1, NULL, 'i' }, { "ready", 1, NULL, 'r' },
+		{ "help", 0, NULL, 'h' }, { NULL, 0, NULL, 0 } };
+	int		   c;
+	char		  *end;
+	unsigned long long v;
+
+	R.udp_idle_s = 300;
+	while ((c = getopt_long(argc, argv, "u:t:d:j:h", lo, NULL)) != -1) {
+		switch (c) {
+		case 'u':
+		case 't':
+			if (rule_add(c == 't', optarg, err, errlen) == -1)
+				return -1;
+			break;
+		case 'd':
+		case 'j':
+			if (parse_ms(optarg, RLY_MAX_DELAY) < 0) {
+				snprintf(err, errlen,
+				    "--%s \"%s\": not a number of ms from 0 to "
+				    "%.0f",
+				    c == 'd' ? "delay" : "jitter", optarg,
+				    RLY_MAX_DELAY);
+				return -1;
+			}
+			*(c == 'd' ? &R.delay_ms : &R.jitter_ms) =
+			    parse_ms(optarg, RLY_MAX_DELAY);
+			break;
+		case 's':
+		case 'i':
+			errno = 0;
+			v = strtoull(optarg, &end, 10);
+			if (*optarg == '-' || end == optarg || *end != '\0' ||
+			    errno != 0 || (c == 'i' && (v == 0 || v > 86400))) {
+				snprintf(err, errlen, "--%s \"%s\": %s",
+				    c == 's' ? "seed" : "udp-idle", optarg,
+				    c == 's' ? "not an unsigned integer"
+					     : "not 1 to 86400 seconds");
+				return -1;
+			}
+			if (c == 's')
+				R.rng = v;
+			else
+				R.udp_idle_s = (unsigned)v;
+			break;
+		case 'r':
+			*ready = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			snprintf(err, errlen, "unknown option (--help)");
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		snprintf(err, errlen, "unexpected argument \"%s\"",
+		    argv[optind]);
+		return -1;
+	}
+	if (R.nrules == 0) {
+		snprintf(err, errlen, "no -u or -t rule (--help)");
+		return -1;
+	}
+	if (R.jitter_ms > R.delay_ms) {
+		snprintf(err, errlen, "--jitter %g is larger than --delay %g",
+		    R.jitter_ms, R.delay_ms);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+write_ready(const char *path, char *err, size_t errlen)
+{
+	char  tmp[4096], a[32], b[32];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	if ((f = fopen(tmp, "w")) == NULL) {
+		snprintf(err, errlen, "--ready \"%s\": %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	for (unsigned i = 0; i < R.nrules; i++)
+		fprintf(f, "%s %s %s\n", R.rules[i].tcp ? "tcp" : "udp",
+		    addr_str(&R.rules[i].listen, a, sizeof(a)),
+		    addr_str(&R.rules[i].target, b, sizeof(b)));
+	if (fclose(f) != 0 || rename(tmp, path) != 0) {
+		snprintf(err, errlen, "--ready \"%s\": %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int
+setup(int argc, char **argv, char *err, size_t errlen)
+{
+	const char	*ready = NULL;
+	struct sigaction sa = { 0 };
+
+	if (parse_args(argc, argv, &ready, err, errlen) == -1)
+		return -1;
+	if (R.rng == 0 && getrandom(&R.rng, sizeof(R.rng), 0) != sizeof(R.rng))
+		R.rng = rly_now();
+	R.ep = epoll_create1(EPOLL_CLOEXEC);
+	R.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	R.ttag = (struct rly_ev_tag){ EV_TIMER, NULL, 0 };
+	if (R.ep == -1 || R.tfd == -1 ||
+	    ep_set(EPOLL_CTL_ADD, R.tfd, EPOLLIN, &R.ttag) == -1) {
+		snprintf(err, errlen, "epoll/timerfd: %s", strerror(errno));
+		return -1;
+	}
+	for (unsigned i = 0; i < R.nrules; i++)
+		if (rule_open(&R.rules[i], err, errlen) == -1)
+			return -1;
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	return ready != NULL ? write_ready(ready, err, errlen) : 0;
+}
+
+/* ---- the loop ---- */
+
+static void
+release_due(uint64_t now)
+{
+	while (R.nheap > 0 && R.heap[0].t <= now) {
+		struct rly_pkt *p = heap_pop();
+		if (p->kind == PK_TCP) {
+			tcp_release(p);
+		} else {
+			udp_release(p);
+			pkt_free(p);
+		}
+	}
+}
+
+static void
+dispatch(const struct epoll_event *e, uint64_t now)
+{
+	struct rly_ev_tag *t = e->data.ptr;
+	uint64_t	   x;
+
+	switch (t->type) {
+	case EV_TIMER:
+		if (read(R.tfd, &x, sizeof(x)) < 0)
+			break; /* EAGAIN: woken early, nothing to clear */
+		break;
+	case EV_LISTEN: {
+		struct rly_rule *r = t->obj;
+		if (r->tcp)
+			tcp_accept(r);
+		else
+			udp_take(r->fd, r, NULL, now);
+		break;
+	}
+	case EV_FLOW: {
+		struct rly_flow *f = t->obj;
+		udp_take(f->fd, f->rule, f, now);
+		break;
+	}
+	case EV_CONN:
+		tcp_event(t->obj, t->side, e->events, now);
+		break;
+	}
+}
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	rly_stop = 1;
+}
+
+int
+main(int argc, char **argv)
+{
+	char		   err[512];
+	struct sigaction   sa = { .sa_handler = on_signal };
+	struct epoll_event ev[64];
+	uint64_t	   last_expire = rly_now();
+
+	if (setup(argc, argv, err, sizeof(err)) == -1) {
+		fprintf(stderr, "delayrelay: %s\n", err);
+		return 1;
+	}
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	while (!rly_stop) {
+		int n = epoll_wait(R.ep, ev, 64, 1000);
+		/* one clock read per wake: arrival time of everything read */
+		uint64_t now = rly_now();
+		for (int i = 0; i < n; i++)
+			dispatch(&ev[i], now);
+		release_due(rly_now());
+		if (now - last_expire > 1000000000ull) {
+			udp_expire(now);
+			last_expire = now;
+		}
+		timer_arm();
+	}
+	fprintf(stderr,
+	    "delayrelay: forward %llu pkts %llu bytes, back %llu pkts %llu "
+	    "bytes, tcp connections %llu, udp drops %llu\n",
+	    R.pk[0], R.by[0], R.pk[1], R.by[1], R.conns, R.drops);
+	return 0;
+}
