@@ -86,7 +86,7 @@ $(BINDIR)/kme-bench: $(call objs,$(filter-out bench/esp-bench.c,$(wildcard bench
 $(BINDIR)/esp-bench: $(BUILD)/bench/esp-bench.o $(LIBIKE) $(LIBCOMMON)
 $(BUILD)/tools/ike-kdf: $(BUILD)/tests/tools/ike_kdf.o $(LIBIKE) $(LIBCOMMON)
 $(BUILD)/tools/tcpsink: $(BUILD)/tests/tools/tcpsink.o
-$(BUILD)/tools/delayrelay: $(BUILD)/tests/tools/delayrelay.o
+$(BUILD)/tools/delayrelay: $(BUILD)/tests/tools/delayrelay.o $(BUILD)/tests/tools/delayrelay_opt.o
 $(BUILD)/tools/tunfwd: $(BUILD)/bench/dataplane/tunfwd.o
 $(BUILD)/tools/dp-pair: $(BUILD)/tests/tools/dp_pair.o $(LIBIKE) $(LIBCOMMON)
 $(BINS) $(TOOLS):

@@ -27,115 +27,13 @@
  * Exit status 0 after a signal, 1 on a usage or setup error (message on
  * stderr naming the bad value).
  */
-#include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <getopt.h>
-#include <math.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <signal.h>
-#include <stdbool.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/epoll.h>
-#include <sys/random.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/timerfd.h>
-#include <time.h>
-#include <unistd.h>
+#include "tests/tools/delayrelay.h"
 
-#define RLY_MAX_RULES	16
-#define RLY_MAX_FLOWS	1024	   /* UDP flows per rule */
-#define RLY_CHUNK	65536	   /* bytes per read */
-#define RLY_TCP_WINDOW	(1u << 20) /* queued bytes per direction */
-#define RLY_QUEUE_CAP	(64u << 20)
-#define RLY_MAX_DELAY	10000.0 /* ms */
-
-enum rly_ev { EV_LISTEN, EV_FLOW, EV_CONN, EV_TIMER };
-enum rly_kind { PK_UDP_UP, PK_UDP_DOWN, PK_TCP };
-
-struct rly_ev_tag {
-	enum rly_ev type;
-	void	   *obj;
-	int	    side;
-};
-
-struct rly_rule;
-
-struct rly_flow { /* UDP: one client address of a rule */
-	struct rly_rule	  *rule;
-	struct sockaddr_in client;
-	int		   fd, refs;
-	bool		   dead;
-	uint64_t	   last_ns;
-	struct rly_ev_tag  tag;
-	struct rly_flow	  *next;
-};
-
-struct rly_pkt {
-	enum rly_kind	kind;
-	void	       *owner; /* flow or conn */
-	int		dir;   /* TCP: read from side dir, written to 1-dir */
-	size_t		len, off;
-	bool		eof;
-	struct rly_pkt *next;
-	unsigned char	data[];
-};
-
-struct rly_side {
-	int		  fd;
-	bool		  rd_eof, shut;
-	struct rly_pkt	 *out, *out_tail; /* released, not yet written */
-	struct rly_ev_tag tag;
-	uint32_t	  events;
-};
-
-struct rly_conn {
-	struct rly_side s[2]; /* 0 client, 1 target */
-	bool		connected, dead;
-	int		refs;
-	size_t		queued[2]; /* bytes read from side i not yet written */
-	uint64_t	last_t[2];
-};
-
-struct rly_rule {
-	bool		   tcp;
-	char		   spec[128];
-	struct sockaddr_in listen, target;
-	int		   fd;
-	struct rly_ev_tag  tag;
-	struct rly_flow	  *flows;
-	unsigned	   nflows;
-};
-
-struct rly_hent {
-	uint64_t	t, seq;
-	struct rly_pkt *p;
-};
-
-static struct {
-	double		  delay_ms, jitter_ms;
-	unsigned	  udp_idle_s;
-	uint64_t	  rng;
-	int		  ep, tfd;
-	struct rly_rule	  rules[RLY_MAX_RULES];
-	unsigned	  nrules;
-	struct rly_hent	 *heap;
-	size_t		  nheap, capheap;
-	uint64_t	  seq;
-	size_t		  queued;
-	struct rly_ev_tag ttag;
-	/* counters */
-	unsigned long long pk[2], by[2], drops, conns;
-} R;
+struct rly_state R;
 
 static volatile sig_atomic_t rly_stop;
 
-static uint64_t
+uint64_t
 rly_now(void)
 {
 	struct timespec ts;
@@ -241,22 +139,12 @@ timer_arm(void)
 
 /* ---- sockets and epoll ---- */
 
-static int
-ep_set(int op, int fd, uint32_t events, struct rly_ev_tag *tag)
+int
+rly_ep_set(int op, int fd, uint32_t events, struct rly_ev_tag *tag)
 {
 	struct epoll_event ev = { .events = events, .data.ptr = tag };
 
 	return epoll_ctl(R.ep, op, fd, &ev);
-}
-
-static const char *
-addr_str(const struct sockaddr_in *a, char *buf, size_t len)
-{
-	char ip[INET_ADDRSTRLEN];
-
-	inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
-	snprintf(buf, len, "%s:%u", ip, ntohs(a->sin_port));
-	return buf;
 }
 
 /* ---- UDP ---- */
@@ -309,7 +197,7 @@ flow_get(struct rly_rule *r, const struct sockaddr_in *from, uint64_t now)
 	f->client = *from;
 	f->last_ns = now;
 	f->tag = (struct rly_ev_tag){ EV_FLOW, f, 0 };
-	(void)ep_set(EPOLL_CTL_ADD, f->fd, EPOLLIN, &f->tag);
+	(void)rly_ep_set(EPOLL_CTL_ADD, f->fd, EPOLLIN, &f->tag);
 	f->next = r->flows;
 	r->flows = f;
 	r->nflows++;
@@ -324,7 +212,9 @@ pkt_new(enum rly_kind kind, void *owner, int dir, size_t len)
 	if (R.queued + len > RLY_QUEUE_CAP ||
 	    (p = malloc(sizeof(*p) + len)) == NULL)
 		return NULL;
-	*p = (struct rly_pkt){ .kind = kind, .owner = owner, .dir = dir,
+	*p = (struct rly_pkt){ .kind = kind,
+		.owner = owner,
+		.dir = dir,
 		.len = len };
 	R.queued += len;
 	return p;
@@ -394,7 +284,8 @@ udp_expire(uint64_t now)
 		struct rly_flow *f = R.rules[i].flows, *nx;
 		for (; f != NULL; f = nx) {
 			nx = f->next;
-			if (now - f->last_ns > (uint64_t)R.udp_idle_s * 1000000000ull)
+			if (now - f->last_ns >
+			    (uint64_t)R.udp_idle_s * 1000000000ull)
 				flow_kill(f);
 		}
 	}
@@ -415,7 +306,7 @@ side_events(struct rly_conn *c, int i)
 	if (s->out != NULL || (i == 1 && !c->connected))
 		ev |= EPOLLOUT;
 	if (ev != s->events) {
-		(void)ep_set(EPOLL_CTL_MOD, s->fd, ev, &s->tag);
+		(void)rly_ep_set(EPOLL_CTL_MOD, s->fd, ev, &s->tag);
 		s->events = ev;
 	}
 }
@@ -549,14 +440,14 @@ tcp_accept(struct rly_rule *r)
 		return;
 	}
 	c->s[0].fd = fd;
-	c->s[1].fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-	    0);
+	c->s[1].fd =
+	    socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->s[1].fd == -1 ||
 	    (connect(c->s[1].fd, (struct sockaddr *)&r->target,
 		 sizeof(r->target)) == -1 &&
 		errno != EINPROGRESS)) {
-		fprintf(stderr, "delayrelay: tcp connect for %s: %s\n",
-		    r->spec, strerror(errno));
+		fprintf(stderr, "delayrelay: tcp connect for %s: %s\n", r->spec,
+		    strerror(errno));
 		c->refs = 1;
 		conn_kill(c);
 		return;
@@ -566,7 +457,7 @@ tcp_accept(struct rly_rule *r)
 		(void)setsockopt(c->s[i].fd, IPPROTO_TCP, TCP_NODELAY, &one,
 		    sizeof(one));
 		c->s[i].tag = (struct rly_ev_tag){ EV_CONN, c, i };
-		(void)ep_set(EPOLL_CTL_ADD, c->s[i].fd, 0, &c->s[i].tag);
+		(void)rly_ep_set(EPOLL_CTL_ADD, c->s[i].fd, 0, &c->s[i].tag);
 	}
 	c->refs = 1; /* the sockets' own reference, dropped by conn_kill */
 	side_events(c, 0);
@@ -601,264 +492,6 @@ tcp_event(struct rly_conn *c, int i, uint32_t ev, uint64_t now)
 			(void)epoll_ctl(R.ep, EPOLL_CTL_DEL, c->s[i].fd, NULL);
 	}
 	conn_unref(c);
-}
-
-/* ---- set-up ---- */
-
-static bool
-rly_in_netns(void)
-{
-	struct stat a, b;
-
-	return stat("/proc/self/ns/net", &a) == 0 &&
-	    stat("/proc/1/ns/net", &b) == 0 && a.st_ino != b.st_ino;
-}
-
-static int
-parse_addr(const char *s, size_t len, struct sockaddr_in *a)
-{
-	char  host[64], *end;
-	const char *colon = memrchr(s, ':', len);
-	long  port;
-
-	if (colon == NULL || (size_t)(colon - s) >= sizeof(host))
-		return -1;
-	memcpy(host, s, (size_t)(colon - s));
-	host[colon - s] = '\0';
-	errno = 0;
-	port = strtol(colon + 1, &end, 10);
-	if (end != s + len || colon + 1 == end || errno != 0 || port < 0 ||
-	    port > 65535)
-		return -1;
-	memset(a, 0, sizeof(*a));
-	a->sin_family = AF_INET;
-	a->sin_port = htons((uint16_t)port);
-	return inet_pton(AF_INET, host, &a->sin_addr) == 1 ? 0 : -1;
-}
-
-static int
-rule_add(bool tcp, const char *spec, char *err, size_t errlen)
-{
-	struct rly_rule *r = &R.rules[R.nrules];
-	const char	*eq = strchr(spec, '=');
-
-	if (R.nrules == RLY_MAX_RULES) {
-		snprintf(err, errlen, "more than %d rules", RLY_MAX_RULES);
-		return -1;
-	}
-	if (eq == NULL || strlen(spec) >= sizeof(r->spec) ||
-	    parse_addr(spec, (size_t)(eq - spec), &r->listen) == -1 ||
-	    parse_addr(eq + 1, strlen(eq + 1), &r->target) == -1) {
-		snprintf(err, errlen,
-		    "%s \"%s\": not LISTEN=TARGET with IPV4:PORT each",
-		    tcp ? "-t" : "-u", spec);
-		return -1;
-	}
-	if ((ntohl(r->listen.sin_addr.s_addr) >> 24) != 127 &&
-	    !rly_in_netns()) {
-		snprintf(err, errlen,
-		    "%s \"%s\": listen address not on 127.0.0.0/8 (other "
-		    "addresses only inside a network namespace)",
-		    tcp ? "-t" : "-u", spec);
-		return -1;
-	}
-	if (r->target.sin_port == 0) {
-		snprintf(err, errlen, "%s \"%s\": target port 0",
-		    tcp ? "-t" : "-u", spec);
-		return -1;
-	}
-	r->tcp = tcp;
-	snprintf(r->spec, sizeof(r->spec), "%s", spec);
-	R.nrules++;
-	return 0;
-}
-
-static int
-rule_open(struct rly_rule *r, char *err, size_t errlen)
-{
-	int	  one = 1, type = r->tcp ? SOCK_STREAM : SOCK_DGRAM;
-	socklen_t sl = sizeof(r->listen);
-
-	r->fd = socket(AF_INET, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (r->fd == -1 ||
-	    setsockopt(r->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    bind(r->fd, (struct sockaddr *)&r->listen, sizeof(r->listen)) ||
-	    (r->tcp && listen(r->fd, 128)) ||
-	    getsockname(r->fd, (struct sockaddr *)&r->listen, &sl)) {
-		snprintf(err, errlen, "%s \"%s\": cannot listen: %s",
-		    r->tcp ? "-t" : "-u", r->spec, strerror(errno));
-		return -1;
-	}
-	r->tag = (struct rly_ev_tag){ EV_LISTEN, r, 0 };
-	return ep_set(EPOLL_CTL_ADD, r->fd, EPOLLIN, &r->tag);
-}
-
-/* A number of ms in [0, max] with nothing after it, or -1. */
-static double
-parse_ms(const char *s, double max)
-{
-	char  *end;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (end == s || *end != '\0' || errno != 0 || !isfinite(v) || v < 0 ||
-	    v > max)
-		return -1;
-	return v;
-}
-
-static void
-usage(FILE *f)
-{
-	fprintf(f,
-	    "usage: delayrelay [-d MS] [-j MS] [--seed N] [--udp-idle S] "
-	    "[--ready FILE]\n"
-	    "                  -u LISTEN=TARGET | -t LISTEN=TARGET ...\n"
-	    "  -u, --udp L=T     relay UDP from L to T, one upstream socket per "
-	    "client\n"
-	    "  -t, --tcp L=T     relay TCP connections accepted at L to T\n"
-	    "  -d, --delay MS    one-way delay each direction (0; up to "
-	    "10000, decimals ok)\n"
-	    "  -j, --jitter MS   + uniform [-MS, +MS] per datagram/chunk, MS "
-	    "<= delay (0);\n"
-	    "                    TCP never reorders, UDP may\n"
-	    "      --seed N      jitter random seed (default: getrandom)\n"
-	    "      --udp-idle S  forget a UDP flow idle S seconds (300)\n"
-	    "      --ready FILE  write \"udp|tcp LISTEN TARGET\" per rule "
-	    "once listening\n"
-	    "  L, T are IPV4:PORT; L must be on 127.0.0.0/8 outside a network "
-	    "namespace;\n"
-	    "  port 0 in L picks a free port (see --ready).\n");
-}
-
-static int
-parse_args(int argc, char **argv, const char **ready, char *err,
-    size_t errlen)
-{
-	static const struct option lo[] = { { "udp", 1, NULL, 'u' },
-		{ "tcp", 1, NULL, 't' }, { "delay", 1, NULL, 'd' },
-		{ "jitter", 1, NULL, 'j' }, { "seed", 1, NULL, 's' },
-		{ "udp-idle", 1, NULL, 'i' }, { "ready", 1, NULL, 'r' },
-		{ "help", 0, NULL, 'h' }, { NULL, 0, NULL, 0 } };
-	int		   c;
-	char		  *end;
-	unsigned long long v;
-
-	R.udp_idle_s = 300;
-	while ((c = getopt_long(argc, argv, "u:t:d:j:h", lo, NULL)) != -1) {
-		switch (c) {
-		case 'u':
-		case 't':
-			if (rule_add(c == 't', optarg, err, errlen) == -1)
-				return -1;
-			break;
-		case 'd':
-		case 'j':
-			if (parse_ms(optarg, RLY_MAX_DELAY) < 0) {
-				snprintf(err, errlen,
-				    "--%s \"%s\": not a number of ms from 0 to "
-				    "%.0f",
-				    c == 'd' ? "delay" : "jitter", optarg,
-				    RLY_MAX_DELAY);
-				return -1;
-			}
-			*(c == 'd' ? &R.delay_ms : &R.jitter_ms) =
-			    parse_ms(optarg, RLY_MAX_DELAY);
-			break;
-		case 's':
-		case 'i':
-			errno = 0;
-			v = strtoull(optarg, &end, 10);
-			if (*optarg == '-' || end == optarg || *end != '\0' ||
-			    errno != 0 || (c == 'i' && (v == 0 || v > 86400))) {
-				snprintf(err, errlen, "--%s \"%s\": %s",
-				    c == 's' ? "seed" : "udp-idle", optarg,
-				    c == 's' ? "not an unsigned integer"
-					     : "not 1 to 86400 seconds");
-				return -1;
-			}
-			if (c == 's')
-				R.rng = v;
-			else
-				R.udp_idle_s = (unsigned)v;
-			break;
-		case 'r':
-			*ready = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			exit(0);
-		default:
-			snprintf(err, errlen, "unknown option (--help)");
-			return -1;
-		}
-	}
-	if (optind < argc) {
-		snprintf(err, errlen, "unexpected argument \"%s\"",
-		    argv[optind]);
-		return -1;
-	}
-	if (R.nrules == 0) {
-		snprintf(err, errlen, "no -u or -t rule (--help)");
-		return -1;
-	}
-	if (R.jitter_ms > R.delay_ms) {
-		snprintf(err, errlen, "--jitter %g is larger than --delay %g",
-		    R.jitter_ms, R.delay_ms);
-		return -1;
-	}
-	return 0;
-}
-
-static int
-write_ready(const char *path, char *err, size_t errlen)
-{
-	char  tmp[4096], a[32], b[32];
-	FILE *f;
-
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	if ((f = fopen(tmp, "w")) == NULL) {
-		snprintf(err, errlen, "--ready \"%s\": %s", path,
-		    strerror(errno));
-		return -1;
-	}
-	for (unsigned i = 0; i < R.nrules; i++)
-		fprintf(f, "%s %s %s\n", R.rules[i].tcp ? "tcp" : "udp",
-		    addr_str(&R.rules[i].listen, a, sizeof(a)),
-		    addr_str(&R.rules[i].target, b, sizeof(b)));
-	if (fclose(f) != 0 || rename(tmp, path) != 0) {
-		snprintf(err, errlen, "--ready \"%s\": %s", path,
-		    strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-static int
-setup(int argc, char **argv, char *err, size_t errlen)
-{
-	const char	*ready = NULL;
-	struct sigaction sa = { 0 };
-
-	if (parse_args(argc, argv, &ready, err, errlen) == -1)
-		return -1;
-	if (R.rng == 0 && getrandom(&R.rng, sizeof(R.rng), 0) != sizeof(R.rng))
-		R.rng = rly_now();
-	R.ep = epoll_create1(EPOLL_CLOEXEC);
-	R.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	R.ttag = (struct rly_ev_tag){ EV_TIMER, NULL, 0 };
-	if (R.ep == -1 || R.tfd == -1 ||
-	    ep_set(EPOLL_CTL_ADD, R.tfd, EPOLLIN, &R.ttag) == -1) {
-		snprintf(err, errlen, "epoll/timerfd: %s", strerror(errno));
-		return -1;
-	}
-	for (unsigned i = 0; i < R.nrules; i++)
-		if (rule_open(&R.rules[i], err, errlen) == -1)
-			return -1;
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
-	return ready != NULL ? write_ready(ready, err, errlen) : 0;
 }
 
 /* ---- the loop ---- */
@@ -901,9 +534,7 @@ dispatch(const struct epoll_event *e, uint64_t now)
 		udp_take(f->fd, f->rule, f, now);
 		break;
 	}
-	case EV_CONN:
-		tcp_event(t->obj, t->side, e->events, now);
-		break;
+	case EV_CONN: tcp_event(t->obj, t->side, e->events, now); break;
 	}
 }
 
@@ -922,14 +553,14 @@ main(int argc, char **argv)
 	struct epoll_event ev[64];
 	uint64_t	   last_expire = rly_now();
 
-	if (setup(argc, argv, err, sizeof(err)) == -1) {
+	if (rly_setup(argc, argv, err, sizeof(err)) == -1) {
 		fprintf(stderr, "delayrelay: %s\n", err);
 		return 1;
 	}
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	while (!rly_stop) {
-		int n = epoll_wait(R.ep, ev, 64, 1000);
+		int	 n = epoll_wait(R.ep, ev, 64, 1000);
 		/* one clock read per wake: arrival time of everything read */
 		uint64_t now = rly_now();
 		for (int i = 0; i < n; i++)
