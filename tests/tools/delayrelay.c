@@ -29,7 +29,7 @@
  */
 #include "tests/tools/delayrelay.h"
 
-struct rly_state R;
+struct rly_state rly;
 
 static volatile sig_atomic_t rly_stop;
 
@@ -45,7 +45,7 @@ rly_now(void)
 static uint64_t
 rly_rand(void)
 {
-	uint64_t z = (R.rng += 0x9e3779b97f4a7c15ULL);
+	uint64_t z = (rly.rng += 0x9e3779b97f4a7c15ULL);
 
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
@@ -56,11 +56,11 @@ rly_rand(void)
 static uint64_t
 rly_release_at(uint64_t now)
 {
-	double ms = R.delay_ms;
+	double ms = rly.delay_ms;
 
-	if (R.jitter_ms > 0) {
+	if (rly.jitter_ms > 0) {
 		double u = (double)(rly_rand() >> 11) / 9007199254740992.0;
-		ms += (2 * u - 1) * R.jitter_ms;
+		ms += (2 * u - 1) * rly.jitter_ms;
 	}
 	if (ms < 0)
 		ms = 0;
@@ -80,20 +80,20 @@ heap_push(uint64_t t, struct rly_pkt *p)
 {
 	size_t i;
 
-	if (R.nheap == R.capheap) {
-		size_t		 n = R.capheap ? 2 * R.capheap : 256;
-		struct rly_hent *h = realloc(R.heap, n * sizeof(*h));
+	if (rly.nheap == rly.capheap) {
+		size_t		 n = rly.capheap ? 2 * rly.capheap : 256;
+		struct rly_hent *h = realloc(rly.heap, n * sizeof(*h));
 		if (h == NULL)
 			return -1;
-		R.heap = h;
-		R.capheap = n;
+		rly.heap = h;
+		rly.capheap = n;
 	}
-	i = R.nheap++;
-	R.heap[i] = (struct rly_hent){ t, R.seq++, p };
-	while (i > 0 && hent_less(&R.heap[i], &R.heap[(i - 1) / 2])) {
-		struct rly_hent x = R.heap[i];
-		R.heap[i] = R.heap[(i - 1) / 2];
-		R.heap[(i - 1) / 2] = x;
+	i = rly.nheap++;
+	rly.heap[i] = (struct rly_hent){ t, rly.seq++, p };
+	while (i > 0 && hent_less(&rly.heap[i], &rly.heap[(i - 1) / 2])) {
+		struct rly_hent x = rly.heap[i];
+		rly.heap[i] = rly.heap[(i - 1) / 2];
+		rly.heap[(i - 1) / 2] = x;
 		i = (i - 1) / 2;
 	}
 	return 0;
@@ -102,21 +102,21 @@ heap_push(uint64_t t, struct rly_pkt *p)
 static struct rly_pkt *
 heap_pop(void)
 {
-	struct rly_pkt *p = R.heap[0].p;
+	struct rly_pkt *p = rly.heap[0].p;
 	size_t		i = 0;
 
-	R.heap[0] = R.heap[--R.nheap];
+	rly.heap[0] = rly.heap[--rly.nheap];
 	for (;;) {
 		size_t l = 2 * i + 1, r = l + 1, m = i;
-		if (l < R.nheap && hent_less(&R.heap[l], &R.heap[m]))
+		if (l < rly.nheap && hent_less(&rly.heap[l], &rly.heap[m]))
 			m = l;
-		if (r < R.nheap && hent_less(&R.heap[r], &R.heap[m]))
+		if (r < rly.nheap && hent_less(&rly.heap[r], &rly.heap[m]))
 			m = r;
 		if (m == i)
 			break;
-		struct rly_hent x = R.heap[i];
-		R.heap[i] = R.heap[m];
-		R.heap[m] = x;
+		struct rly_hent x = rly.heap[i];
+		rly.heap[i] = rly.heap[m];
+		rly.heap[m] = x;
 		i = m;
 	}
 	return p;
@@ -127,14 +127,14 @@ timer_arm(void)
 {
 	struct itimerspec its = { 0 };
 
-	if (R.nheap > 0) {
-		uint64_t t = R.heap[0].t;
+	if (rly.nheap > 0) {
+		uint64_t t = rly.heap[0].t;
 		its.it_value.tv_sec = (time_t)(t / 1000000000ull);
 		its.it_value.tv_nsec = (long)(t % 1000000000ull);
 		if (t == 0)
 			its.it_value.tv_nsec = 1;
 	}
-	(void)timerfd_settime(R.tfd, TFD_TIMER_ABSTIME, &its, NULL);
+	(void)timerfd_settime(rly.tfd, TFD_TIMER_ABSTIME, &its, NULL);
 }
 
 /* ---- sockets and epoll ---- */
@@ -144,7 +144,7 @@ rly_ep_set(int op, int fd, uint32_t events, struct rly_ev_tag *tag)
 {
 	struct epoll_event ev = { .events = events, .data.ptr = tag };
 
-	return epoll_ctl(R.ep, op, fd, &ev);
+	return epoll_ctl(rly.ep, op, fd, &ev);
 }
 
 /* ---- UDP ---- */
@@ -209,21 +209,21 @@ pkt_new(enum rly_kind kind, void *owner, int dir, size_t len)
 {
 	struct rly_pkt *p;
 
-	if (R.queued + len > RLY_QUEUE_CAP ||
+	if (rly.queued + len > RLY_QUEUE_CAP ||
 	    (p = malloc(sizeof(*p) + len)) == NULL)
 		return NULL;
 	*p = (struct rly_pkt){ .kind = kind,
 		.owner = owner,
 		.dir = dir,
 		.len = len };
-	R.queued += len;
+	rly.queued += len;
 	return p;
 }
 
 static void
 pkt_free(struct rly_pkt *p)
 {
-	R.queued -= p->len;
+	rly.queued -= p->len;
 	free(p);
 }
 
@@ -242,7 +242,7 @@ udp_take(int fd, struct rly_rule *r, struct rly_flow *f, uint64_t now)
 	if (n < 0)
 		return;
 	if (up && (f = flow_get(r, &from, now)) == NULL) {
-		R.drops++;
+		rly.drops++;
 		return;
 	}
 	f->last_ns = now;
@@ -250,7 +250,7 @@ udp_take(int fd, struct rly_rule *r, struct rly_flow *f, uint64_t now)
 	if (p == NULL || heap_push(rly_release_at(now), p) == -1) {
 		if (p != NULL)
 			pkt_free(p);
-		R.drops++;
+		rly.drops++;
 		return;
 	}
 	memcpy(p->data, buf, (size_t)n);
@@ -269,10 +269,10 @@ udp_release(struct rly_pkt *p)
 		n = sendto(f->rule->fd, p->data, p->len, 0,
 		    (struct sockaddr *)&f->client, sizeof(f->client));
 	if (n == (ssize_t)p->len) {
-		R.pk[p->dir]++;
-		R.by[p->dir] += p->len;
+		rly.pk[p->dir]++;
+		rly.by[p->dir] += p->len;
 	} else {
-		R.drops++;
+		rly.drops++;
 	}
 	flow_unref(f);
 }
@@ -280,12 +280,12 @@ udp_release(struct rly_pkt *p)
 static void
 udp_expire(uint64_t now)
 {
-	for (unsigned i = 0; i < R.nrules; i++) {
-		struct rly_flow *f = R.rules[i].flows, *nx;
+	for (unsigned i = 0; i < rly.nrules; i++) {
+		struct rly_flow *f = rly.rules[i].flows, *nx;
 		for (; f != NULL; f = nx) {
 			nx = f->next;
 			if (now - f->last_ns >
-			    (uint64_t)R.udp_idle_s * 1000000000ull)
+			    (uint64_t)rly.udp_idle_s * 1000000000ull)
 				flow_kill(f);
 		}
 	}
@@ -356,7 +356,7 @@ side_flush(struct rly_conn *c, int i)
 			return;
 		}
 		p->off += (size_t)n;
-		R.by[1 - i] += (size_t)n;
+		rly.by[1 - i] += (size_t)n;
 		if (p->off < p->len)
 			continue;
 		if (p->eof && shutdown(s->fd, SHUT_WR) == 0)
@@ -382,7 +382,7 @@ tcp_release(struct rly_pkt *p)
 	if (c->dead) {
 		pkt_free(p);
 	} else {
-		R.pk[p->dir]++;
+		rly.pk[p->dir]++;
 		if (s->out_tail != NULL && s->out != NULL)
 			s->out_tail->next = p;
 		else
@@ -452,7 +452,7 @@ tcp_accept(struct rly_rule *r)
 		conn_kill(c);
 		return;
 	}
-	R.conns++;
+	rly.conns++;
 	for (int i = 0; i < 2; i++) {
 		(void)setsockopt(c->s[i].fd, IPPROTO_TCP, TCP_NODELAY, &one,
 		    sizeof(one));
@@ -489,7 +489,8 @@ tcp_event(struct rly_conn *c, int i, uint32_t ev, uint64_t now)
 		else if (!c->dead && (ev & EPOLLHUP) && c->s[i].out == NULL)
 			/* read and write ends done: stop the level-triggered
 			 * HUP until the other side's EOF is due */
-			(void)epoll_ctl(R.ep, EPOLL_CTL_DEL, c->s[i].fd, NULL);
+			(void)epoll_ctl(rly.ep, EPOLL_CTL_DEL, c->s[i].fd,
+			    NULL);
 	}
 	conn_unref(c);
 }
@@ -499,7 +500,7 @@ tcp_event(struct rly_conn *c, int i, uint32_t ev, uint64_t now)
 static void
 release_due(uint64_t now)
 {
-	while (R.nheap > 0 && R.heap[0].t <= now) {
+	while (rly.nheap > 0 && rly.heap[0].t <= now) {
 		struct rly_pkt *p = heap_pop();
 		if (p->kind == PK_TCP) {
 			tcp_release(p);
@@ -518,7 +519,7 @@ dispatch(const struct epoll_event *e, uint64_t now)
 
 	switch (t->type) {
 	case EV_TIMER:
-		if (read(R.tfd, &x, sizeof(x)) < 0)
+		if (read(rly.tfd, &x, sizeof(x)) < 0)
 			break; /* EAGAIN: woken early, nothing to clear */
 		break;
 	case EV_LISTEN: {
@@ -560,7 +561,7 @@ main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	while (!rly_stop) {
-		int	 n = epoll_wait(R.ep, ev, 64, 1000);
+		int	 n = epoll_wait(rly.ep, ev, 64, 1000);
 		/* one clock read per wake: arrival time of everything read */
 		uint64_t now = rly_now();
 		for (int i = 0; i < n; i++)
@@ -575,6 +576,6 @@ main(int argc, char **argv)
 	fprintf(stderr,
 	    "delayrelay: forward %llu pkts %llu bytes, back %llu pkts %llu "
 	    "bytes, tcp connections %llu, udp drops %llu\n",
-	    R.pk[0], R.by[0], R.pk[1], R.by[1], R.conns, R.drops);
+	    rly.pk[0], rly.by[0], rly.pk[1], rly.by[1], rly.conns, rly.drops);
 	return 0;
 }

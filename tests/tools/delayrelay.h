@@ -27,12 +27,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#define RLY_MAX_RULES	16
-#define RLY_MAX_FLOWS	1024	   /* UDP flows per rule */
-#define RLY_CHUNK	65536	   /* bytes per read */
-#define RLY_TCP_WINDOW	(1u << 20) /* queued bytes per direction */
-#define RLY_QUEUE_CAP	(64u << 20)
-#define RLY_MAX_DELAY	10000.0 /* ms */
+#define RLY_MAX_RULES  16
+#define RLY_MAX_FLOWS  1024	  /* UDP flows per rule */
+#define RLY_CHUNK      65536	  /* bytes per read */
+#define RLY_TCP_WINDOW (1u << 20) /* queued bytes per direction */
+#define RLY_QUEUE_CAP  (64u << 20)
+#define RLY_MAX_DELAY  10000.0 /* ms */
 
 enum rly_ev { EV_LISTEN, EV_FLOW, EV_CONN, EV_TIMER };
 enum rly_kind { PK_UDP_UP, PK_UDP_DOWN, PK_TCP };
@@ -97,28 +97,28 @@ struct rly_hent {
 };
 
 struct rly_state {
-	double		  delay_ms, jitter_ms;
-	unsigned	  udp_idle_s;
-	uint64_t	  rng;
-	int		  ep, tfd;
-	struct rly_rule	  rules[RLY_MAX_RULES];
-	unsigned	  nrules;
-	struct rly_hent	 *heap;
-	size_t		  nheap, capheap;
-	uint64_t	  seq;
-	size_t		  queued;
-	struct rly_ev_tag ttag;
+	double		   delay_ms, jitter_ms;
+	unsigned	   udp_idle_s;
+	uint64_t	   rng;
+	int		   ep, tfd;
+	struct rly_rule	   rules[RLY_MAX_RULES];
+	unsigned	   nrules;
+	struct rly_hent	  *heap;
+	size_t		   nheap, capheap;
+	uint64_t	   seq;
+	size_t		   queued;
+	struct rly_ev_tag  ttag;
 	/* counters */
 	unsigned long long pk[2], by[2], drops, conns;
 };
 
-extern struct rly_state R;
+extern struct rly_state rly;
 
 uint64_t rly_now(void);
 /* epoll_ctl() of the relay's epoll set: returns -1 with errno set. */
 int	 rly_ep_set(int op, int fd, uint32_t events, struct rly_ev_tag *tag);
 /* Parses argv, opens the rules' sockets, epoll and the timerfd, writes the
  * ready file: 0, or -1 with a message naming the bad value in err. */
-int rly_setup(int argc, char **argv, char *err, size_t errlen);
+int	 rly_setup(int argc, char **argv, char *err, size_t errlen);
 
 #endif

@@ -14,7 +14,6 @@ addr_str(const struct sockaddr_in *a, char *buf, size_t len)
 	return buf;
 }
 
-
 static bool
 rly_in_netns(void)
 {
@@ -27,9 +26,9 @@ rly_in_netns(void)
 static int
 parse_addr(const char *s, size_t len, struct sockaddr_in *a)
 {
-	char  host[64], *end;
+	char	    host[64], *end;
 	const char *colon = memrchr(s, ':', len);
-	long  port;
+	long	    port;
 
 	if (colon == NULL || (size_t)(colon - s) >= sizeof(host))
 		return -1;
@@ -49,10 +48,10 @@ parse_addr(const char *s, size_t len, struct sockaddr_in *a)
 static int
 rule_add(bool tcp, const char *spec, char *err, size_t errlen)
 {
-	struct rly_rule *r = &R.rules[R.nrules];
+	struct rly_rule *r = &rly.rules[rly.nrules];
 	const char	*eq = strchr(spec, '=');
 
-	if (R.nrules == RLY_MAX_RULES) {
+	if (rly.nrules == RLY_MAX_RULES) {
 		snprintf(err, errlen, "more than %d rules", RLY_MAX_RULES);
 		return -1;
 	}
@@ -79,7 +78,7 @@ rule_add(bool tcp, const char *spec, char *err, size_t errlen)
 	}
 	r->tcp = tcp;
 	snprintf(r->spec, sizeof(r->spec), "%s", spec);
-	R.nrules++;
+	rly.nrules++;
 	return 0;
 }
 
@@ -143,19 +142,18 @@ usage(FILE *f)
 }
 
 static int
-parse_args(int argc, char **argv, const char **ready, char *err,
-    size_t errlen)
+parse_args(int argc, char **argv, const char **ready, char *err, size_t errlen)
 {
 	static const struct option lo[] = { { "udp", 1, NULL, 'u' },
 		{ "tcp", 1, NULL, 't' }, { "delay", 1, NULL, 'd' },
 		{ "jitter", 1, NULL, 'j' }, { "seed", 1, NULL, 's' },
 		{ "udp-idle", 1, NULL, 'i' }, { "ready", 1, NULL, 'r' },
 		{ "help", 0, NULL, 'h' }, { NULL, 0, NULL, 0 } };
-	int		   c;
-	char		  *end;
-	unsigned long long v;
+	int			   c;
+	char			  *end;
+	unsigned long long	   v;
 
-	R.udp_idle_s = 300;
+	rly.udp_idle_s = 300;
 	while ((c = getopt_long(argc, argv, "u:t:d:j:h", lo, NULL)) != -1) {
 		switch (c) {
 		case 'u':
@@ -173,7 +171,7 @@ parse_args(int argc, char **argv, const char **ready, char *err,
 				    RLY_MAX_DELAY);
 				return -1;
 			}
-			*(c == 'd' ? &R.delay_ms : &R.jitter_ms) =
+			*(c == 'd' ? &rly.delay_ms : &rly.jitter_ms) =
 			    parse_ms(optarg, RLY_MAX_DELAY);
 			break;
 		case 's':
@@ -184,21 +182,17 @@ parse_args(int argc, char **argv, const char **ready, char *err,
 			    errno != 0 || (c == 'i' && (v == 0 || v > 86400))) {
 				snprintf(err, errlen, "--%s \"%s\": %s",
 				    c == 's' ? "seed" : "udp-idle", optarg,
-				    c == 's' ? "not an unsigned integer"
-					     : "not 1 to 86400 seconds");
+				    c == 's' ? "not an unsigned integer" :
+					       "not 1 to 86400 seconds");
 				return -1;
 			}
 			if (c == 's')
-				R.rng = v;
+				rly.rng = v;
 			else
-				R.udp_idle_s = (unsigned)v;
+				rly.udp_idle_s = (unsigned)v;
 			break;
-		case 'r':
-			*ready = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			exit(0);
+		case 'r': *ready = optarg; break;
+		case 'h': usage(stdout); exit(0);
 		default:
 			snprintf(err, errlen, "unknown option (--help)");
 			return -1;
@@ -209,13 +203,13 @@ parse_args(int argc, char **argv, const char **ready, char *err,
 		    argv[optind]);
 		return -1;
 	}
-	if (R.nrules == 0) {
+	if (rly.nrules == 0) {
 		snprintf(err, errlen, "no -u or -t rule (--help)");
 		return -1;
 	}
-	if (R.jitter_ms > R.delay_ms) {
+	if (rly.jitter_ms > rly.delay_ms) {
 		snprintf(err, errlen, "--jitter %g is larger than --delay %g",
-		    R.jitter_ms, R.delay_ms);
+		    rly.jitter_ms, rly.delay_ms);
 		return -1;
 	}
 	return 0;
@@ -233,10 +227,10 @@ write_ready(const char *path, char *err, size_t errlen)
 		    strerror(errno));
 		return -1;
 	}
-	for (unsigned i = 0; i < R.nrules; i++)
-		fprintf(f, "%s %s %s\n", R.rules[i].tcp ? "tcp" : "udp",
-		    addr_str(&R.rules[i].listen, a, sizeof(a)),
-		    addr_str(&R.rules[i].target, b, sizeof(b)));
+	for (unsigned i = 0; i < rly.nrules; i++)
+		fprintf(f, "%s %s %s\n", rly.rules[i].tcp ? "tcp" : "udp",
+		    addr_str(&rly.rules[i].listen, a, sizeof(a)),
+		    addr_str(&rly.rules[i].target, b, sizeof(b)));
 	if (fclose(f) != 0 || rename(tmp, path) != 0) {
 		snprintf(err, errlen, "--ready \"%s\": %s", path,
 		    strerror(errno));
@@ -253,18 +247,19 @@ rly_setup(int argc, char **argv, char *err, size_t errlen)
 
 	if (parse_args(argc, argv, &ready, err, errlen) == -1)
 		return -1;
-	if (R.rng == 0 && getrandom(&R.rng, sizeof(R.rng), 0) != sizeof(R.rng))
-		R.rng = rly_now();
-	R.ep = epoll_create1(EPOLL_CLOEXEC);
-	R.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	R.ttag = (struct rly_ev_tag){ EV_TIMER, NULL, 0 };
-	if (R.ep == -1 || R.tfd == -1 ||
-	    rly_ep_set(EPOLL_CTL_ADD, R.tfd, EPOLLIN, &R.ttag) == -1) {
+	if (rly.rng == 0 &&
+	    getrandom(&rly.rng, sizeof(rly.rng), 0) != sizeof(rly.rng))
+		rly.rng = rly_now();
+	rly.ep = epoll_create1(EPOLL_CLOEXEC);
+	rly.tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	rly.ttag = (struct rly_ev_tag){ EV_TIMER, NULL, 0 };
+	if (rly.ep == -1 || rly.tfd == -1 ||
+	    rly_ep_set(EPOLL_CTL_ADD, rly.tfd, EPOLLIN, &rly.ttag) == -1) {
 		snprintf(err, errlen, "epoll/timerfd: %s", strerror(errno));
 		return -1;
 	}
-	for (unsigned i = 0; i < R.nrules; i++)
-		if (rule_open(&R.rules[i], err, errlen) == -1)
+	for (unsigned i = 0; i < rly.nrules; i++)
+		if (rule_open(&rly.rules[i], err, errlen) == -1)
 			return -1;
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
