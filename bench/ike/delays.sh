@@ -32,7 +32,7 @@ if [ -z "${REPORT:-}" ]; then
 			echo "bench/ike/delays: NWu RTT ${s%/*} ms, KMS RTT ${s#*/} ms, run $r ($t0 UTC, load $l0)" >&2
 			NWU_RTT=${s%/*} KMS_RTT=${s#*/} sh "$top/bench/ike/run.sh" "$N" "$d" >"$d/run.txt" 2>&1 ||
 				{ echo "bench/ike/delays: run.sh failed, see $d/run.txt" >&2; exit 1; }
-			echo "start $t0 load $l0 end $(date -u +%H:%M:%S) load $(cut -d' ' -f1 /proc/loadavg) n $N tree $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo -)" >"$d/meta"
+			echo "start $t0 load $l0 sched $(chrt -p $$ 2>/dev/null | sed -n 's/.*policy: SCHED_//p' | tr 'A-Z' 'a-z')/$(chrt -p $$ 2>/dev/null | sed -n 's/.*priority: //p') end $(date -u +%H:%M:%S) load $(cut -d' ' -f1 /proc/loadavg) n $N tree $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo -)" >"$d/meta"
 			r=$((r + 1))
 		done
 	done

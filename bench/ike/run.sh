@@ -24,6 +24,8 @@
 # the IKE and the NAT-T port: UE -> relay -> N3IWF) and between each IKE
 # endpoint and its kmsd (TCP: the ETSI 014 API over TLS). NWU_JITTER and
 # KMS_JITTER (ms, 0) add the relay's uniform jitter to each one-way delay.
+# QKD_COOKIE=no turns off the N3IWF's COOKIE demand in the qkd modes
+# (--qkd-cookie; default yes, as deployed), to measure what it costs.
 # Either RTT set (0 included) routes every mode through the relays; both
 # unset: straight over loopback as before. Through the relay the N3IWF
 # sees the relay's source ports, not the UE's: NAT detection finds a NAT
@@ -125,6 +127,7 @@ run_mode() {	# VARIANT: psk, cert, qkd-paper, qkd-prf, qkd+dh
 		--kmsd-url "$KMSD_A_URL" --kmsd-cert "$SAE_A_CERT" \
 		--kmsd-key "$SAE_A_KEY" --kmsd-ca "$CA" --peer-sae sae-b \
 		--qkd-budget-src off --qkd-budget-sae off --qkd-budget-all off \
+		--qkd-cookie "${QKD_COOKIE:-yes}" \
 		--csv "$OUT/n3iwf.csv" --log-level warn 2>>"$OUT/n3iwf.log" &
 	N3PID=$!
 	i=0
