@@ -139,17 +139,24 @@ def fmt(v):
         statistics.median(v), min(v), max(v))
 
 
+def check_added(proto, d, rtts, base):
+    """The added RTT of one-way delay d: median within [2d, 2d + TOL_MS]
+    over the direct median, and no round trip under 2d."""
+    added = statistics.median(rtts) - statistics.median(base)
+    check("%s -d %g: added RTT median within [%g, %g+%g] ms"
+          % (proto, d, 2 * d, 2 * d, TOL_MS),
+          2 * d <= added <= 2 * d + TOL_MS,
+          "added %.2f ms (relay %s; direct %s)" % (added, fmt(rtts), fmt(base)))
+    check("%s -d %g: no round trip shorter than %g ms" % (proto, d, 2 * d),
+          min(rtts) >= 2 * d, "min %.2f ms" % min(rtts))
+
+
 def test_udp_delay(echo, rng):
     base, _, _, _ = udp_pings(echo.port, 30, rng)
     p, (port,) = relay(["-d", "10", "-u", "127.0.0.1:0=127.0.0.1:%d" % echo.port])
     rtts, bad, sent, me = udp_pings(port, 40, rng)
     stats = stop(p)
-    added = statistics.median(rtts) - statistics.median(base)
-    check("udp -d 10: added RTT median within [20, 20+%g] ms" % TOL_MS,
-          20 <= added <= 20 + TOL_MS,
-          "added %.2f ms (relay %s; direct %s)" % (added, fmt(rtts), fmt(base)))
-    check("udp -d 10: no round trip shorter than 20 ms", min(rtts) >= 20,
-          "min %.2f ms" % min(rtts))
+    check_added("udp", 10, rtts, base)
     check("udp: every reply equals its request", bad == 0, "%d differ" % bad)
     # the echo server saw the relay's upstream socket, not our address
     srcs = [a for a in echo.h if a != me]
@@ -199,12 +206,7 @@ def test_tcp_delay(echo, rng):
     p, (port,) = relay(["-d", "10", "-t", "127.0.0.1:0=127.0.0.1:%d" % echo.port])
     rtts, bad = tcp_pings(port, 40, rng)
     stop(p)
-    added = statistics.median(rtts) - statistics.median(base)
-    check("tcp -d 10: added RTT median within [20, 20+%g] ms" % TOL_MS,
-          20 <= added <= 20 + TOL_MS,
-          "added %.2f ms (relay %s; direct %s)" % (added, fmt(rtts), fmt(base)))
-    check("tcp -d 10: no round trip shorter than 20 ms", min(rtts) >= 20,
-          "min %.2f ms" % min(rtts))
+    check_added("tcp", 10, rtts, base)
     check("tcp: every echo equals its request", bad == 0, "%d differ" % bad)
 
 
