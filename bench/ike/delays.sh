@@ -45,22 +45,12 @@ vals() {
 		awk -F, -v m="$2" -v f="$3" '$1=="ue" && ($12=="-" ? $2 : $2 "-" $12)==m && $5==1 && $4 >= 1 {print $f}' "$f"
 	done
 }
-# stats: "mean sd median n" of the numbers on stdin
-stats() {
-	sort -g | awk '{v[NR]=$1; s+=$1; q+=$1*$1}
-	END {
-		if (NR == 0) { print "- - - 0"; exit }
-		med = NR % 2 ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2
-		mean = s / NR; var = NR > 1 ? (q - NR*mean*mean) / (NR - 1) : 0
-		if (var < 0) var = 0
-		printf "%.2f %.2f %.2f %d\n", mean, sqrt(var), med, NR
-	}'
-}
+. "$top/bench/ike/lib.sh"
 # runmeans DIR VARIANT: mean TOTAL of each run, "a / b / c"
 runmeans() {
 	for f in "$1"/run*/ue.csv; do
 		awk -F, -v m="$2" '$1=="ue" && ($12=="-" ? $2 : $2 "-" $12)==m && $5==1 && $4 >= 1 {s+=$11; n++}
-		END {printf "%s", n ? sprintf("%.2f", s/n) : "-"}' "$f"
+		END {printf "%s", n ? sprintf("%.3f", s/n) : "-"}' "$f"
 		printf ' / '
 	done | sed 's| / $||'
 }
@@ -82,13 +72,13 @@ for s in $SETTINGS; do
 	means=""
 	for v in $MODES; do
 		set -- $(vals "$dir" "$v" 6 | stats)
-		im=$1 isd=$2 imed=$3
-		k=$(vals "$dir" "$v" 7 | stats | cut -d' ' -f1)
-		a=$(vals "$dir" "$v" 9 | stats | cut -d' ' -f1)
-		set -- $(vals "$dir" "$v" 11 | stats)
-		echo "| $v | $im ($isd) | $imed | $k | $a | $1 ($2) | $3 | $(runmeans "$dir" "$v") | $4 |"
-		row="$row $1 ($2) |"
-		means="$means $v=$1"
+		im=$4 isd=$2 imed=$1
+		k=$(vals "$dir" "$v" 7 | stats | cut -d' ' -f4)
+		a=$(vals "$dir" "$v" 9 | stats | cut -d' ' -f4)
+		set -- $(vals "$dir" "$v" 11 | stats)	# median sd n mean
+		echo "| $v | $im ($isd) | $imed | $k | $a | $4 ($2) | $1 | $(runmeans "$dir" "$v") | $3 |"
+		row="$row $4 ($2) |"
+		means="$means $v=$4"
 	done
 	# each QKD variant's TOTAL minus psk's (DH): < 0 means QKD is faster
 	row="$row$(echo "$means" | awk '{ for (i = 1; i <= NF; i++) { split($i, a, "="); t[a[1]] = a[2] }

@@ -170,17 +170,7 @@ if [ -n "$KRPID" ]; then relay_stop "$KRPID"; KRPID=""; fi
 # col VARIANT FIELD: the UE's values of CSV column FIELD (1-based) for
 # VARIANT (the mode, "-" and the schedule column in qkd mode), ok rows.
 col() { awk -F, -v m="$1" -v f="$2" '$1=="ue" && ($12=="-" ? $2 : $2 "-" $12)==m && $5==1 {print $f}' "$OUT/ue.csv"; }
-# stats: "median sd n" of numbers on stdin
-stats() {
-	sort -g | awk '{v[NR]=$1; s+=$1; q+=$1*$1}
-	END {
-		if (NR == 0) { print "- - 0"; exit }
-		med = NR % 2 ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2
-		mean = s / NR; var = NR > 1 ? (q - NR*mean*mean) / (NR - 1) : 0
-		if (var < 0) var = 0
-		printf "%.3f %.3f %d\n", med, sqrt(var), NR
-	}'
-}
+. "$top/bench/ike/lib.sh"
 med() { col "$1" "$2" | stats | cut -d' ' -f1; }
 
 echo
