@@ -2,7 +2,8 @@
 # bench/ike/delays.sh [N] [OUTDIR]: Table I over emulated network delays
 # (issue 11). For each setting "NWU_RTT/KMS_RTT" (ms) of SETTINGS (default
 # "30/2 30/0 5/2 5/0 0/2 0/0": the 0 ms NWu cases last, being the ones a
-# busy machine disturbs most) runs bench/ike/run.sh N OUTDIR/nwuX-kmsY/runR
+# busy machine disturbs most; "loopback" runs without the relays, for
+# the relays' own cost) runs bench/ike/run.sh N OUTDIR/nwuX-kmsY/runR
 # RUNS times (3) with NWU_RTT and KMS_RTT set, so every mode goes through
 # build/tools/delayrelay (run.sh says how), then prints the report: per
 # setting and variant the mean (SD) and median of INIT and TOTAL over the
@@ -22,15 +23,22 @@ MODES=${MODES:-psk cert qkd-paper qkd-prf qkd+dh}
 export MODES
 mkdir -p "$OUT"
 
+# setdir SETTING: its folder under OUTDIR
+setdir() { if [ "$1" = loopback ]; then echo loopback; else echo "nwu${1%/*}-kms${1#*/}"; fi; }
+
 if [ -z "${REPORT:-}" ]; then
 	for s in $SETTINGS; do
 		r=1
 		while [ $r -le "$RUNS" ]; do
-			d=$OUT/nwu${s%/*}-kms${s#*/}/run$r
+			d=$OUT/$(setdir "$s")/run$r
 			mkdir -p "$d"
 			t0=$(date -u +%H:%M:%S); l0=$(cut -d' ' -f1 /proc/loadavg)
-			echo "bench/ike/delays: NWu RTT ${s%/*} ms, KMS RTT ${s#*/} ms, run $r ($t0 UTC, load $l0)" >&2
-			NWU_RTT=${s%/*} KMS_RTT=${s#*/} sh "$top/bench/ike/run.sh" "$N" "$d" >"$d/run.txt" 2>&1 ||
+			echo "bench/ike/delays: setting $s (NWu/KMS RTT ms), run $r ($t0 UTC, load $l0)" >&2
+			if [ "$s" = loopback ]; then
+				sh "$top/bench/ike/run.sh" "$N" "$d" >"$d/run.txt" 2>&1
+			else
+				NWU_RTT=${s%/*} KMS_RTT=${s#*/} sh "$top/bench/ike/run.sh" "$N" "$d" >"$d/run.txt" 2>&1
+			fi ||
 				{ echo "bench/ike/delays: run.sh failed, see $d/run.txt" >&2; exit 1; }
 			echo "start $t0 load $l0 sched $(chrt -p $$ 2>/dev/null | sed -n 's/.*policy: SCHED_//p' | tr 'A-Z' 'a-z')/$(chrt -p $$ 2>/dev/null | sed -n 's/.*priority: //p') end $(date -u +%H:%M:%S) load $(cut -d' ' -f1 /proc/loadavg) n $N tree $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo -)" >"$d/meta"
 			r=$((r + 1))
@@ -58,17 +66,21 @@ runmeans() {
 echo "# Table I through delayrelay: UE-side ms, mean (SD) and median over runs x connections 1..N-1"
 summary=""
 for s in $SETTINGS; do
-	dir=$OUT/nwu${s%/*}-kms${s#*/}
+	dir=$OUT/$(setdir "$s")
 	[ -d "$dir" ] || continue
 	echo
-	echo "NWu RTT ${s%/*} ms, KMS RTT ${s#*/} ms ($(ls -d "$dir"/run* | wc -l) runs):"
+	if [ "$s" = loopback ]; then
+		echo "Loopback, no relay ($(ls -d "$dir"/run* | wc -l) runs):"
+	else
+		echo "NWu RTT ${s%/*} ms, KMS RTT ${s#*/} ms ($(ls -d "$dir"/run* | wc -l) runs):"
+	fi
 	for m in "$dir"/run*/meta; do
 		[ -f "$m" ] && echo "  $(basename "$(dirname "$m")"): $(cat "$m")"
 	done
 	echo
 	echo "| variant | INIT mean (SD) | INIT median | in kmsd mean | AUTH mean | TOTAL mean (SD) | TOTAL median | TOTAL mean of run 1 / 2 / 3 | connections |"
 	echo "|---|---|---|---|---|---|---|---|---|"
-	row="| ${s%/*} / ${s#*/} |"
+	row="| $(echo "$s" | sed 's|/| / |') |"
 	means=""
 	for v in $MODES; do
 		set -- $(vals "$dir" "$v" 6 | stats)
