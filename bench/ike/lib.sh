@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # Shared by bench/ike/run.sh and bench/ike/delays.sh (sourced).
 
 # stats: "median sd n mean" of the numbers on stdin (sample SD, n - 1);

@@ -323,6 +323,12 @@ conn_kill(struct rly_conn *c)
 {
 	if (c->dead)
 		return;
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		rly.live = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
 	for (int i = 0; i < 2; i++) {
 		struct rly_pkt *p = c->s[i].out, *nx;
 		for (; p != NULL; p = nx) {
@@ -439,6 +445,10 @@ tcp_accept(struct rly_rule *r)
 		close(fd);
 		return;
 	}
+	c->next = rly.live;
+	if (rly.live != NULL)
+		rly.live->prev = c;
+	rly.live = c;
 	c->s[0].fd = fd;
 	c->s[1].fd =
 	    socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -539,6 +549,31 @@ dispatch(const struct epoll_event *e, uint64_t now)
 	}
 }
 
+/* At exit: drops what is queued and frees every flow and connection. */
+static void
+rly_shutdown(void)
+{
+	while (rly.nheap > 0) {
+		struct rly_pkt *p = heap_pop();
+		if (p->kind == PK_TCP) {
+			conn_unref(p->owner);
+		} else {
+			flow_unref(p->owner);
+		}
+		pkt_free(p);
+	}
+	while (rly.live != NULL)
+		conn_kill(rly.live);
+	for (unsigned i = 0; i < rly.nrules; i++) {
+		while (rly.rules[i].flows != NULL)
+			flow_kill(rly.rules[i].flows);
+		close(rly.rules[i].fd);
+	}
+	free(rly.heap);
+	close(rly.tfd);
+	close(rly.ep);
+}
+
 static void
 on_signal(int sig)
 {
@@ -577,5 +612,6 @@ main(int argc, char **argv)
 	    "delayrelay: forward %llu pkts %llu bytes, back %llu pkts %llu "
 	    "bytes, tcp connections %llu, udp drops %llu\n",
 	    rly.pk[0], rly.by[0], rly.pk[1], rly.by[1], rly.conns, rly.drops);
+	rly_shutdown();
 	return 0;
 }

@@ -74,11 +74,12 @@ struct rly_side {
 };
 
 struct rly_conn {
-	struct rly_side s[2]; /* 0 client, 1 target */
-	bool		connected, dead;
-	int		refs;
-	size_t		queued[2]; /* bytes read from side i not yet written */
-	uint64_t	last_t[2];
+	struct rly_side	 s[2]; /* 0 client, 1 target */
+	bool		 connected, dead;
+	int		 refs;
+	size_t		 queued[2]; /* bytes read from side i not yet written */
+	uint64_t	 last_t[2];
+	struct rly_conn *prev, *next; /* rly.live, until killed */
 };
 
 struct rly_rule {
@@ -110,6 +111,7 @@ struct rly_state {
 	struct rly_ev_tag  ttag;
 	/* counters */
 	unsigned long long pk[2], by[2], drops, conns;
+	struct rly_conn	  *live; /* TCP connections not killed */
 };
 
 extern struct rly_state rly;
