@@ -24,6 +24,7 @@
 # the IKE and the NAT-T port: UE -> relay -> N3IWF) and between each IKE
 # endpoint and its kmsd (TCP: the ETSI 014 API over TLS). NWU_JITTER and
 # KMS_JITTER (ms, 0) add the relay's uniform jitter to each one-way delay.
+# BUILD (build) says where tools/delayrelay is.
 # QKD_COOKIE=no turns off the N3IWF's COOKIE demand in the qkd modes
 # (--qkd-cookie; default yes, as deployed), to measure what it costs.
 # Either RTT set (0 included) routes every mode through the relays; both
