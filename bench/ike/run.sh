@@ -17,6 +17,21 @@
 #
 # Environment: BINDIR (bin), MODES ("psk cert qkd-paper qkd-prf qkd+dh";
 # qkd alone means qkd-paper), DH (14), CIPHER (aes-cbc), PROFILE (nwu).
+#
+# Emulated network (issue 11; bench/README.md): NWU_RTT and KMS_RTT, round
+# trip times in ms (decimals allowed), put build/tools/delayrelay with a
+# one-way delay of RTT/2 each way between the UE and the N3IWF (UDP, both
+# the IKE and the NAT-T port: UE -> relay -> N3IWF) and between each IKE
+# endpoint and its kmsd (TCP: the ETSI 014 API over TLS). NWU_JITTER and
+# KMS_JITTER (ms, 0) add the relay's uniform jitter to each one-way delay.
+# BUILD (build) says where tools/delayrelay is.
+# QKD_COOKIE=no turns off the N3IWF's COOKIE demand in the qkd modes
+# (--qkd-cookie; default yes, as deployed), to measure what it costs.
+# Either RTT set (0 included) routes every mode through the relays; both
+# unset: straight over loopback as before. Through the relay the N3IWF
+# sees the relay's source ports, not the UE's: NAT detection finds a NAT
+# (as behind a Wi-Fi router) and the UE moves to the NAT-T port after
+# IKE_SA_INIT, so IKE_AUTH onwards carries the 4-byte non-ESP marker.
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 N=${1:-100}
@@ -28,15 +43,36 @@ MODES=$(echo " $MODES " | sed 's/ qkd / qkd-paper /g; s/^ //; s/ $//')
 DH=${DH:-14}
 CIPHER=${CIPHER:-aes-cbc}
 PROFILE=${PROFILE:-nwu}
+NWU_RTT=${NWU_RTT:-}
+KMS_RTT=${KMS_RTT:-}
+RELAY=$top/${BUILD:-build}/tools/delayrelay
+relay_on() { [ -n "$NWU_RTT$KMS_RTT" ]; }
 export BINDIR
 
 [ -x "$BINDIR/ike-ue" ] || { echo "bench/ike: $BINDIR/ike-ue not built (make)" >&2; exit 1; }
+if relay_on; then
+	[ -x "$RELAY" ] || { echo "bench/ike: $RELAY not built (make)" >&2; exit 1; }
+	# half_ms RTT NAME: the one-way delay of a round trip time in ms
+	half_ms() {
+		awk -v v="$1" -v n="$2" 'BEGIN { if (v !~ /^[0-9]+(\.[0-9]+)?$/) {
+			printf "bench/ike: %s \"%s\" is not a round trip time in ms\n", n, v > "/dev/stderr"; exit 1 }
+			printf "%g", v / 2 }'
+	}
+	NWU_D=$(half_ms "${NWU_RTT:-0}" NWU_RTT)
+	KMS_D=$(half_ms "${KMS_RTT:-0}" KMS_RTT)
+	NWU_J=$(half_ms "$(awk -v j="${NWU_JITTER:-0}" 'BEGIN { print j * 2 }')" NWU_JITTER)
+	KMS_J=$(half_ms "$(awk -v j="${KMS_JITTER:-0}" 'BEGIN { print j * 2 }')" KMS_JITTER)
+fi
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 TB=$(mktemp -d /tmp/ike-bench.XXXXXX)
 N3PID=""
+KRPID=""
+NRPID=""
 cleanup() {
 	[ -n "$N3PID" ] && kill -TERM "$N3PID" 2>/dev/null || true
+	[ -n "$NRPID" ] && kill -TERM "$NRPID" 2>/dev/null || true
+	[ -n "$KRPID" ] && kill -TERM "$KRPID" 2>/dev/null || true
 	sh "$top/tests/testbed.sh" down "$TB" >/dev/null 2>&1 || true
 	rm -rf "$TB"
 }
@@ -46,7 +82,33 @@ POOL_HIGH=${POOL_HIGH:-4096} POOL_LOW=${POOL_LOW:-1024} \
     sh "$top/tests/testbed.sh" up "$TB" >"$TB/up.log" 2>&1 ||
 	{ echo "bench/ike: testbed did not start: $(tail -n 3 "$TB/up.log")" >&2; exit 1; }
 . "$TB/testbed.env"
-rm -f "$OUT"/*.csv "$OUT"/*.dat "$OUT"/*.png "$OUT/keys.txt"
+rm -f "$OUT"/*.csv "$OUT"/*.dat "$OUT"/*.png "$OUT/keys.txt" "$OUT/relay.log"
+
+# relay_start NAME DELAY JITTER RULE...: starts delayrelay in the
+# background (pid in RELAY_PID, counters appended to OUT/relay.log when it
+# stops) and waits for its ready file: "proto listen target" per rule.
+relay_start() {
+	_n=$1; _d=$2; _j=$3; shift 3
+	rm -f "$TB/$_n.ready"
+	echo "== $_n: delay $_d ms jitter $_j ms one way" >>"$OUT/relay.log"
+	"$RELAY" -d "$_d" -j "$_j" --ready "$TB/$_n.ready" "$@" 2>>"$OUT/relay.log" &
+	RELAY_PID=$!
+	_i=0
+	while [ ! -s "$TB/$_n.ready" ] && [ $_i -lt 100 ]; do sleep 0.05; _i=$((_i + 1)); done
+	[ -s "$TB/$_n.ready" ] || { echo "bench/ike: $_n relay did not start (see $OUT/relay.log)" >&2; exit 1; }
+}
+# relay_port NAME LINE: the port the relay listens on for rule LINE
+relay_port() { sed -n "${2}p" "$TB/$1.ready" | awk '{ n = split($2, a, ":"); print a[n] }'; }
+relay_stop() { kill -TERM "$1" 2>/dev/null || true; wait "$1" 2>/dev/null || true; }
+
+# The LAN to the KMS: each endpoint's kmsd behind its own TCP rule.
+if relay_on; then
+	relay_start kms "$KMS_D" "$KMS_J" -t "127.0.0.1:0=${KMSD_A_URL#https://}" \
+	    -t "127.0.0.1:0=${KMSD_B_URL#https://}"
+	KRPID=$RELAY_PID
+	KMSD_A_URL=https://127.0.0.1:$(relay_port kms 1)
+	KMSD_B_URL=https://127.0.0.1:$(relay_port kms 2)
+fi
 
 # served OPS ENDPOINT: kmsd's keys served so far at ENDPOINT (/metrics).
 served() {
@@ -66,13 +128,22 @@ run_mode() {	# VARIANT: psk, cert, qkd-paper, qkd-prf, qkd+dh
 		--kmsd-url "$KMSD_A_URL" --kmsd-cert "$SAE_A_CERT" \
 		--kmsd-key "$SAE_A_KEY" --kmsd-ca "$CA" --peer-sae sae-b \
 		--qkd-budget-src off --qkd-budget-sae off --qkd-budget-all off \
+		--qkd-cookie "${QKD_COOKIE:-yes}" \
 		--csv "$OUT/n3iwf.csv" --log-level warn 2>>"$OUT/n3iwf.log" &
 	N3PID=$!
 	i=0
 	while [ ! -s "$TB/n3.ready" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
 	port=$(sed -n 's/^port=//p' "$TB/n3.ready")
+	nport=$(sed -n 's/^natt_port=//p' "$TB/n3.ready")
+	if relay_on; then	# the NWu link: IKE and NAT-T ports
+		relay_start nwu "$NWU_D" "$NWU_J" -u "127.0.0.1:0=127.0.0.1:$port" \
+		    -u "127.0.0.1:0=127.0.0.1:$nport"
+		NRPID=$RELAY_PID
+		port=$(relay_port nwu 1)
+		nport=$(relay_port nwu 2)
+	fi
 	"$BINDIR/ike-ue" --mode "$m" --qkd-schedule "$sched" --profile "$PROFILE" --dh "$DH" \
-		--cipher "$CIPHER" --peer "127.0.0.1:$port" --psk bench-psk \
+		--cipher "$CIPHER" --peer "127.0.0.1:$port" --natt-port "$nport" --psk bench-psk \
 		--count "$N" --ca "$CA" --cert "$SAE_B_CERT" --key "$SAE_B_KEY" \
 		--kmsd-url "$KMSD_B_URL" --kmsd-cert "$SAE_B_CERT" \
 		--kmsd-key "$SAE_B_KEY" --kmsd-ca "$CA" --peer-sae sae-a \
@@ -83,34 +154,28 @@ run_mode() {	# VARIANT: psk, cert, qkd-paper, qkd-prf, qkd+dh
 	kill -TERM "$N3PID" 2>/dev/null || true
 	wait "$N3PID" || true
 	N3PID=""
+	if [ -n "$NRPID" ]; then relay_stop "$NRPID"; NRPID=""; fi
 	# QKD keys at the key servers: the N3IWF's side (kmsd A) and the UE's
 	# (kmsd B), whichever way round the mode calls them.
 	echo "$v $(($(served "$KMSD_A_OPS" enc_keys) - ka + $(served "$KMSD_A_OPS" dec_keys) - pa)) $(($(served "$KMSD_B_OPS" dec_keys) - kb + $(served "$KMSD_B_OPS" enc_keys) - pb))" >>"$OUT/keys.txt"
 }
 
+net="loopback"
+relay_on && net="NWu RTT ${NWU_RTT:-0} ms (jitter +-${NWU_JITTER:-0}), KMS RTT ${KMS_RTT:-0} ms (jitter +-${KMS_JITTER:-0}) through delayrelay"
 for m in $MODES; do
-	echo "bench/ike: $N connections in $m mode ($PROFILE, DH group $DH, $CIPHER)" >&2
+	echo "bench/ike: $N connections in $m mode ($PROFILE, DH group $DH, $CIPHER, $net)" >&2
 	run_mode "$m"
 done
+if [ -n "$KRPID" ]; then relay_stop "$KRPID"; KRPID=""; fi
 
 # col VARIANT FIELD: the UE's values of CSV column FIELD (1-based) for
 # VARIANT (the mode, "-" and the schedule column in qkd mode), ok rows.
 col() { awk -F, -v m="$1" -v f="$2" '$1=="ue" && ($12=="-" ? $2 : $2 "-" $12)==m && $5==1 {print $f}' "$OUT/ue.csv"; }
-# stats: "median sd n" of numbers on stdin
-stats() {
-	sort -g | awk '{v[NR]=$1; s+=$1; q+=$1*$1}
-	END {
-		if (NR == 0) { print "- - 0"; exit }
-		med = NR % 2 ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2
-		mean = s / NR; var = NR > 1 ? (q - NR*mean*mean) / (NR - 1) : 0
-		if (var < 0) var = 0
-		printf "%.3f %.3f %d\n", med, sqrt(var), NR
-	}'
-}
+. "$top/bench/ike/lib.sh"
 med() { col "$1" "$2" | stats | cut -d' ' -f1; }
 
 echo
-echo "TABLE I (this project): UE-side phase times in ms, median (SD), $N connections per mode"
+echo "TABLE I (this project): UE-side phase times in ms, median (SD), $N connections per mode, $net"
 printf '%-16s' "phase"
 for m in $MODES; do printf '%-20s' "$m"; done
 printf '| paper (mean/SD): PSK, cert, QKD\n'
