@@ -141,6 +141,11 @@ cpu_ticks() {
 	for _p in "$@"; do sed 's/^.*) //' "/proc/$_p/stat" 2>/dev/null; done |
 	    awk '{ t += $12 + $13 } END { print t + 0 }'
 }
+# cpu_ns PID...: nanoseconds on a CPU of all their threads so far.
+cpu_ns() {
+	for _p in "$@"; do cat /proc/"$_p"/task/*/schedstat 2>/dev/null; done |
+	    awk '{ t += $1 } END { printf "%.0f\n", t }'
+}
 # endpoints: the PIDs of the tunnel end points (none for plain).
 endpoints() {
 	for f in "$cur"/tunfwd-*.pid "$cur"/cs-*/charon.pid "$cur"/ours-*.pid; do
@@ -195,7 +200,12 @@ measure() {
 	    -v hz="$(getconf CLK_TCK)" -v b="$bytes" 'BEGIN { printf "%.2f", t / hz / (b / 1e9) }')
 	ue iperf3 -c "$DN_ADDR" -B "$UE_INNER_ADDR" -u -b 0 -l 1200 -t "$SECS" -J >"$cur/udp.json" 2>&1
 	udp=$(jq -r '.end.sum | "\(.bits_per_second * (1 - .lost_percent / 100)) \(.lost_percent)"' "$cur/udp.json" 2>/dev/null)
+	n0=$(cpu_ns $eps)
 	ue ping -c "$PINGS" -i 0.01 -I "$UE_INNER_ADDR" "$DN_ADDR" >"$cur/ping.txt" 2>&1
+	# CPU of both end points per ping (what spinning costs at 100/s)
+	CPU_PING=""
+	[ -z "$eps" ] || CPU_PING=$(awk -v a="$n0" -v b="$(cpu_ns $eps)" \
+	    -v n="$PINGS" 'BEGIN { printf "%.0f", (b - a) / 1e3 / n }')
 	sed -n 's/.* time=\([0-9.]*\) ms/\1/p' "$cur/ping.txt" >"$cur/rtt.txt"
 	HOPS=""
 	[ "$TRACE" = 1 ] && [ "$1" != plain ] && trace_hops "$1"
@@ -207,7 +217,7 @@ measure() {
 	NPING=$(grep -c . "$cur/rtt.txt")
 }
 
-echo "config,tcp_mbps_median,tcp_mbps_runs,udp_rx_mbps,udp_loss_pct,ping_p50_ms,ping_p90_ms,pings_answered,endpoint_cpu_s_per_gb" >"$out/results.csv"
+echo "config,tcp_mbps_median,tcp_mbps_runs,udp_rx_mbps,udp_loss_pct,ping_p50_ms,ping_p90_ms,pings_answered,endpoint_cpu_s_per_gb,endpoint_cpu_us_per_ping" >"$out/results.csv"
 for cfg in $CONFIGS; do
 	cur=$out/$cfg
 	rm -rf "$cur"; mkdir -p "$cur"
@@ -226,25 +236,25 @@ for cfg in $CONFIGS; do
 	esac
 	rc=$?
 	if [ $rc -eq 2 ]; then
-		echo "$cfg,to come,,,,,,," >>"$out/results.csv"
+		echo "$cfg,to come,,,,,,,," >>"$out/results.csv"
 	elif [ $rc -ne 0 ]; then
-		echo "$cfg,setup failed,,,,,,," >>"$out/results.csv"
+		echo "$cfg,setup failed,,,,,,,," >>"$out/results.csv"
 		echo "dataplane: $cfg: setup failed (see $cur)" >&2
 	elif measure "$cfg"; then
-		echo "$cfg,$TCP_MED,$TCP_ALL,$UDP_RX,$UDP_LOSS,$P50,$P90,$NPING/$PINGS,$CPU_GB" >>"$out/results.csv"
+		echo "$cfg,$TCP_MED,$TCP_ALL,$UDP_RX,$UDP_LOSS,$P50,$P90,$NPING/$PINGS,$CPU_GB,$CPU_PING" >>"$out/results.csv"
 	else
-		echo "$cfg,measure failed,,,,,,," >>"$out/results.csv"
+		echo "$cfg,measure failed,,,,,,,," >>"$out/results.csv"
 	fi
 	cleanup
 done
 trap - EXIT
-echo "| configuration | TCP Mbit/s (median of $RUNS x ${SECS} s; runs) | end points' CPU s per GB (TCP) | UDP Mbit/s received (loss) | ping p50 / p90 ms ($PINGS at 10 ms) | p50 over plain, ms |"
-echo "| --- | --- | --- | --- | --- | --- |"
+echo "| configuration | TCP Mbit/s (median of $RUNS x ${SECS} s; runs) | end points' CPU s per GB (TCP) | UDP Mbit/s received (loss) | ping p50 / p90 ms ($PINGS at 10 ms) | p50 over plain, ms | end points' CPU us per ping |"
+echo "| --- | --- | --- | --- | --- | --- | --- |"
 awk -F, '$1 == "plain" && $6 != "" { base = $6 }
 	NR > 1 { row[NR] = $0 }
 	END { for (i = 2; i <= NR; i++) { split(row[i], f, ",");
-		if (f[3] == "") { printf "| %s | %s | | | | |\n", f[1], f[2]; continue }
+		if (f[3] == "") { printf "| %s | %s | | | | | |\n", f[1], f[2]; continue }
 		o = (base == "") ? "" : sprintf("%+.3f", f[6] - base);
-		printf "| %s | %s (%s) | %s | %s (%s %%) | %s / %s | %s |\n", f[1], f[2], f[3],
-		    (f[9] == "" ? "-" : f[9]), f[4], f[5], f[6], f[7], o } }' "$out/results.csv"
+		printf "| %s | %s (%s) | %s | %s (%s %%) | %s / %s | %s | %s |\n", f[1], f[2], f[3],
+		    (f[9] == "" ? "-" : f[9]), f[4], f[5], f[6], f[7], o, (f[10] == "" ? "-" : f[10]) } }' "$out/results.csv"
 echo "(results: $out/results.csv)"

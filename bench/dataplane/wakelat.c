@@ -11,6 +11,8 @@
  *                      written into it; the kernel's reply comes back out
  *                      of the TUN. Times of write(), of read() and whether
  *                      the reply is already queued when write() returns
+ *   wakelat tun-napi [N]   the same with IFF_NAPI (the written packet
+ *                      goes through a NAPI context instead of netif_rx)
  *
  * Prints one line per measurement, microseconds.
  */
@@ -167,10 +169,13 @@ echo_req(uint8_t *p, uint16_t seq)
 }
 
 static int
-tun_open(void)
+tun_open(bool napi)
 {
 	struct ifreq ifr = { .ifr_flags = IFF_TUN | IFF_NO_PI };
 	int	     fd;
+
+	if (napi)
+		ifr.ifr_flags |= IFF_NAPI;
 
 	if (unshare(CLONE_NEWNET) == -1) {
 		perror("wakelat: unshare");
@@ -180,8 +185,8 @@ tun_open(void)
 	if ((fd = open("/dev/net/tun", O_RDWR)) == -1 ||
 	    ioctl(fd, TUNSETIFF, &ifr) == -1 ||
 	    system("sysctl -qw net.ipv6.conf.all.disable_ipv6=1 "
-		"net.ipv6.conf.default.disable_ipv6=1 && "
-		"ip addr add 10.99.0.1/24 dev wl0 && ip link set wl0 up") !=
+		   "net.ipv6.conf.default.disable_ipv6=1 && "
+		   "ip addr add 10.99.0.1/24 dev wl0 && ip link set wl0 up") !=
 		0) {
 		perror("wakelat: TUN");
 		exit(1);
@@ -190,11 +195,11 @@ tun_open(void)
 }
 
 static void
-tun_cost(int n)
+tun_cost(int n, bool napi)
 {
 	double *w = calloc((size_t)n, sizeof(double));
 	double *r = calloc((size_t)n, sizeof(double));
-	int	fd = tun_open(), queued = 0;
+	int	fd = tun_open(napi), queued = 0;
 	uint8_t p[84], b[2048];
 
 	if (w == NULL || r == NULL)
@@ -223,8 +228,8 @@ tun_cost(int n)
 	}
 	report("TUN write() of an echo request (84 B)", w, (size_t)n);
 	report("TUN read() of the kernel's reply", r, (size_t)n);
-	printf("reply already queued when write() returned: %d of %d\n",
-	    queued, n);
+	printf("reply already queued when write() returned: %d of %d\n", queued,
+	    n);
 	free(w);
 	free(r);
 }
@@ -243,11 +248,11 @@ main(int argc, char **argv)
 		pingpong("processes, two cores: one hop", true, 0, 1, n);
 		return 0;
 	}
-	if (strcmp(argv[1], "tun") == 0) {
-		tun_cost(n);
+	if (strcmp(argv[1], "tun") == 0 || strcmp(argv[1], "tun-napi") == 0) {
+		tun_cost(n, argv[1][3] != '\0');
 		return 0;
 	}
 usage:
-	fprintf(stderr, "usage: wakelat wake|tun [N]\n");
+	fprintf(stderr, "usage: wakelat wake|tun|tun-napi [N]\n");
 	return 1;
 }
