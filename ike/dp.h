@@ -34,11 +34,11 @@
  * ping's reply then finds a thread running: at the N3IWF the reply is
  * in the TUN when the request's write() returns (the kernel routes it to
  * the DN and back inside that call), at the UE it comes back within the
- * N3IWF's turn. This takes two of the four thread wake-ups of a round
- * trip (each ~50 us across cores here: bench/dataplane/README.md) off
- * the latency, for up to spin_us of CPU after each burst of traffic,
- * none when idle. The other thread, woken by the same input, finds the
- * mutex taken or its input drained and sleeps again.
+ * N3IWF's turn. This takes the two warm legs of a round trip (N3IWF
+ * out, UE in) off a thread wake-up (~50 us across cores here:
+ * bench/dataplane/README.md), for up to spin_us of CPU after each burst
+ * of traffic, none when idle. The other thread, woken by the same
+ * input, finds the mutex taken or its input drained and sleeps again.
  *
  * Locking. The IKE thread changes the SA tables (dp_child_*); the packet
  * threads read them. One rwlock (writer-preferring, so installs are not
