@@ -40,8 +40,13 @@ BEGIN {
 	if (dev == TUN && len != LEN) next
 	if (dev == "nwu0" && (len < LEN + 20 || len > LEN + 120)) next
 	k = ev dev
-	if (k == p[s + 1]) { t[s] = sec($1); s++ }
-	else if (k == p[1]) { t[0] = sec($1); s = 1 }
+	tm = sec($1)
+	# pings are 10 ms apart: a gap over 5 ms starts a new round trip
+	# (Q and R of both ends look alike; this keeps a lost event from
+	# pairing one ping's second half with the next one's first)
+	if (s > 0 && tm - t[s - 1] > 0.005) s = 0
+	if (k == p[s + 1]) { t[s] = tm; s++ }
+	else if (k == p[1]) { t[0] = tm; s = 1 }
 	else s = 0
 	if (s == 8) {
 		n++
