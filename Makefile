@@ -55,7 +55,7 @@ BINS := $(BINDIR)/qkd-sim $(BINDIR)/kmsd $(BINDIR)/kmsclient $(BINDIR)/kme-bench
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOLS     := $(BUILD)/tools/ike-kdf $(BUILD)/tools/tcpsink $(BUILD)/tools/tunfwd $(BUILD)/tools/dp-pair \
-	$(BUILD)/tools/delayrelay
+	$(BUILD)/tools/delayrelay $(BUILD)/tools/wakelat
 
 .PHONY: all deps test unit demo clean bench fuzz fresh-test man format lint
 all: $(BINS) $(UNIT_BINS) $(TOOLS)
@@ -88,6 +88,7 @@ $(BUILD)/tools/ike-kdf: $(BUILD)/tests/tools/ike_kdf.o $(LIBIKE) $(LIBCOMMON)
 $(BUILD)/tools/tcpsink: $(BUILD)/tests/tools/tcpsink.o
 $(BUILD)/tools/delayrelay: $(BUILD)/tests/tools/delayrelay.o $(BUILD)/tests/tools/delayrelay_opt.o
 $(BUILD)/tools/tunfwd: $(BUILD)/bench/dataplane/tunfwd.o
+$(BUILD)/tools/wakelat: $(BUILD)/bench/dataplane/wakelat.o
 $(BUILD)/tools/dp-pair: $(BUILD)/tests/tools/dp_pair.o $(LIBIKE) $(LIBCOMMON)
 $(BINS) $(TOOLS):
 	@mkdir -p $(dir $@)

@@ -143,6 +143,8 @@ tables_init(struct dp *dp, char *err, size_t errlen)
 	    PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
 	pthread_rwlock_init(&dp->lock, &a);
 	pthread_rwlockattr_destroy(&a);
+	pthread_mutex_init(&dp->mu_out, NULL);
+	pthread_mutex_init(&dp->mu_in, NULL);
 	dp->lock_init = true;
 	return 0;
 }
@@ -193,6 +195,7 @@ dp_start(struct dp *dp, char *err, size_t errlen)
 	}
 	if ((e = pthread_create(&dp->th_in, NULL, dp_in_main, dp)) != 0) {
 		snprintf(err, errlen, "data plane thread: %s", strerror(e));
+		__atomic_store_n(&dp->stopping, 1, __ATOMIC_RELAXED);
 		(void)eventfd_write(dp->stopfd, 1);
 		pthread_join(dp->th_out, NULL);
 		return -1;
@@ -215,12 +218,16 @@ dp_free(struct dp *dp)
 	if (dp == NULL)
 		return;
 	if (dp->started) {
+		__atomic_store_n(&dp->stopping, 1, __ATOMIC_RELAXED);
 		(void)eventfd_write(dp->stopfd, 1);
 		pthread_join(dp->th_out, NULL);
 		pthread_join(dp->th_in, NULL);
 	}
-	if (dp->lock_init)
+	if (dp->lock_init) {
 		pthread_rwlock_destroy(&dp->lock);
+		pthread_mutex_destroy(&dp->mu_out);
+		pthread_mutex_destroy(&dp->mu_in);
+	}
 	for (size_t i = 0; dp->recs != NULL && i < dp->cfg.max_children; i++)
 		if (dp->recs[i].used)
 			rec_clear(&dp->recs[i]);

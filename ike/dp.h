@@ -24,8 +24,21 @@
  *   (window, ICV, padding) -> the inner source (N3IWF) or destination
  *   (UE) against the SA's inner address -> GRE checked and stripped, QFI
  *   checked (user plane) -> the egress (the TUN today).
- * Nothing is allocated per packet. Each esp_sa is used by one packet
- * thread only (its direction), as esp.h requires.
+ * Nothing is allocated per packet. Each direction has a mutex over its
+ * batch buffers, its esp_sa states and its counters; each esp_sa is used
+ * by one thread at a time (the holder), as esp.h requires.
+ * Spinning (cfg.spin_us > 0): after a batch, the thread that ran it goes
+ * on polling both directions without sleeping (each if its mutex is
+ * free: non-blocking TUN read and recvmmsg, sched_yield between rounds)
+ * until spin_us pass with nothing to do, then sleeps in poll again. A
+ * ping's reply then finds a thread running: at the N3IWF the reply is
+ * in the TUN when the request's write() returns (the kernel routes it to
+ * the DN and back inside that call), at the UE it comes back within the
+ * N3IWF's turn. This takes the two warm legs of a round trip (N3IWF
+ * out, UE in) off a thread wake-up (~50 us across cores here:
+ * bench/dataplane/README.md), for up to spin_us of CPU after each burst
+ * of traffic, none when idle. The other thread, woken by the same
+ * input, finds the mutex taken or its input drained and sleeps again.
  *
  * Locking. The IKE thread changes the SA tables (dp_child_*); the packet
  * threads read them. One rwlock (writer-preferring, so installs are not
@@ -105,10 +118,11 @@ struct dp_cfg {
 	/* Where the IKE endpoint's NAT-T socket is bound (ike_net's
 	 * natt_addr on the N3IWF, ike_addr on the UE). */
 	struct sockaddr_in	local;
-	struct in_addr		nas_ip;		/* NAS_IP4_ADDRESS; 0: none */
-	unsigned		max_children;	/* 0: DP_MAX_CHILDREN_DEF */
-	const struct dp_egress *egress;		/* NULL: the TUN */
-	bool			no_demux_check; /* tests: skip the probe */
+	struct in_addr		nas_ip;	      /* NAS_IP4_ADDRESS; 0: none */
+	unsigned		max_children; /* 0: DP_MAX_CHILDREN_DEF */
+	const struct dp_egress *egress;	      /* NULL: the TUN */
+	unsigned spin_us;	 /* Threads: spin after a batch; 0: no */
+	bool	 no_demux_check; /* tests: skip the probe */
 };
 
 /*

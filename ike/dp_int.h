@@ -73,8 +73,14 @@ struct dp {
 	struct dp_map	  by_route; /* dp_route_key() -> rec (its out SA) */
 	pthread_t	  th_out, th_in;
 	bool		  started, lock_init;
-	/* Each written by one thread only (relaxed atomics), summed by
-	 * dp_stats(); apart so that the two threads share no cache line. */
+	int		  stopping; /* atomic: set before stopfd */
+	/* A direction's batch, its SAs' state and its counters belong to
+	 * the thread holding its lock (dp_io.c: dir_run): its own thread,
+	 * or the other one while it spins (cfg.spin_us). */
+	pthread_mutex_t	  mu_out, mu_in;
+	/* Each written under its direction's lock (relaxed atomics), summed
+	 * by dp_stats(); apart so that the two threads share no cache
+	 * line. */
 	struct dp_stats	  st_out __attribute__((aligned(64)));
 	struct dp_stats	  st_in __attribute__((aligned(64)));
 	struct dp_obatch *ob;

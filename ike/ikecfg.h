@@ -80,10 +80,11 @@ struct ikecfg {
 	int nas_tcp; /* the UP Child SA waits for the PDU session (NAS/TCP) */
 
 	/* the ESP data plane (ike/tnl.h) */
-	int   tunnel;	   /* yes: TUN + ESP through the Child SAs */
-	char *tun_name;	   /* the TUN device's name */
-	char *tun_route;   /* routed into the TUN (NULL: role default) */
-	char *status_file; /* SAs and counters, rewritten every second */
+	int	 tunnel;      /* yes: TUN + ESP through the Child SAs */
+	char	*tun_name;    /* the TUN device's name */
+	char	*tun_route;   /* routed into the TUN (NULL: role default) */
+	char	*status_file; /* SAs and counters, rewritten every second */
+	unsigned tun_spin_us; /* data plane: spin after a batch (dp.h) */
 
 	/* behaviour */
 	unsigned count;		      /* UE: connections in a row */

@@ -305,6 +305,7 @@ tnl_engine(struct tnl *t, struct in_addr nas_ip, char *err, size_t errlen)
 	dc.local = tnl_is_ue(t) ? t->ep->net.ike_addr : t->ep->net.natt_addr;
 	dc.nas_ip =
 	    c->profile == IKE_PROFILE_NWU ? nas_ip : (struct in_addr){ 0 };
+	dc.spin_us = c->tun_spin_us;
 	if ((t->dp = dp_new(&dc, err, errlen)) == NULL)
 		return -1;
 	return dp_start(t->dp, err, errlen);
