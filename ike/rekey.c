@@ -381,26 +381,18 @@ static int
 rk_child_ts(const struct ike_ep *ep, const struct ike_pld *pl,
     struct ike_child *ch)
 {
-	const struct ike_ts_pld *ue, *n3;
-	char			 a[IKE_TS_STRLEN], b[IKE_TS_STRLEN];
+	struct ike_ts_pld *mine = rk_is_ue(ep) ? &ch->ts_ue : &ch->ts_n3;
+	struct ike_ts_pld *theirs = rk_is_ue(ep) ? &ch->ts_n3 : &ch->ts_ue;
+	char		   a[IKE_TS_STRLEN], b[IKE_TS_STRLEN];
 
-	if (!IKE_PLD_HAS(pl, IKE_PL_TSI) || !IKE_PLD_HAS(pl, IKE_PL_TSR)) {
-		log_warn("rekey of a Child SA: response without TSi/TSr");
-		return -1;
-	}
-	rk_ts_of(ep, pl, false, &ue, &n3);
-	if (!ike_prop_ts_within(ue, &ch->ts_ue) ||
-	    !ike_prop_ts_within(n3, &ch->ts_n3)) {
-		log_warn(
-		    "rekey of a Child SA: the peer answers selectors UE %s, "
-		    "N3IWF %s, not within the Child SA's: refused",
-		    ike_prop_ts_str(ue, a, sizeof(a)),
-		    ike_prop_ts_str(n3, b, sizeof(b)));
-		return -1;
-	}
-	ch->ts_ue = *ue;
-	ch->ts_n3 = *n3;
-	return 0;
+	/* Our request: TSi is our side. */
+	if (ike_prop_ts_reply(pl, mine, theirs) == 0)
+		return 0;
+	log_warn("rekey of a Child SA: the peer answers selectors TSi %s, "
+		 "TSr %s, not within the Child SA's: refused",
+	    ike_prop_ts_str(&pl->tsi, a, sizeof(a)),
+	    ike_prop_ts_str(&pl->tsr, b, sizeof(b)));
+	return -1;
 }
 
 /*
