@@ -472,8 +472,10 @@ const struct cfg_table ikecfg_ue_table = {
 	.about =
 	    "IKEv2 initiator (the 5G UE on NWu): connects to ike-n3iwf, "
 	    "with QKD\nkeys from its site's kmsd in the qkd modes. " IKE_FLAGS,
-	.tail = "exit status: 0 when every connection completed, 1 otherwise, "
-		"2 bad config",
+	.tail =
+	    "exit status: 0 when every connection completed, 1 otherwise, "
+	    "2 bad config\nsignals: SIGTERM/SIGINT: Delete the IKE SA, then "
+	    "exit; SIGUSR2: rekey the IKE SA and its Child SAs now",
 	.opts = ike_opts,
 	.nopts = sizeof(ike_opts) / sizeof(ike_opts[0]),
 	.role = R_UE,
@@ -488,7 +490,9 @@ const struct cfg_table ikecfg_n3iwf_table = {
 	.about =
 	    "IKEv2 responder (the N3IWF on NWu) with an AMF emulator "
 	    "inside, QKD\nkeys from its site's kmsd in the qkd modes. " IKE_FLAGS,
-	.tail = "signals: SIGTERM/SIGINT: Delete every IKE SA, then exit",
+	.tail = "signals: SIGTERM/SIGINT: Delete every IKE SA, then exit; "
+		"SIGUSR1: counters to the log; SIGUSR2: rekey every IKE SA and "
+		"its Child SAs now",
 	.opts = ike_opts,
 	.nopts = sizeof(ike_opts) / sizeof(ike_opts[0]),
 	.role = R_N3,

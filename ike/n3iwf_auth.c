@@ -198,19 +198,19 @@ n3_child1(struct n3 *n, struct ike_sa *sa, struct ike_chain *c)
 	    -1)
 		return -1;
 	sa->nchild = 1;
+	/* NWu: the UE's inner address <-> NAS_IP; kept for rekeys */
+	ike_prop_ts_any(&ch->ts_ue);
+	ike_prop_ts_any(&ch->ts_n3);
+	if (n->ep.cfg->profile == IKE_PROFILE_NWU &&
+	    (ike_prop_ts_host(&ch->ts_ue,
+		 inet_ntop(AF_INET, &sa->cp_addr, ip, sizeof(ip))) == -1 ||
+		ike_prop_ts_host(&ch->ts_n3, n->ep.cfg->nas_ip) == -1))
+		return -1;
 	ike_sa_log_fp(sa, "Child SA 1 (signalling)", ch);
 	if (ike_pld_add_sa(c, &ch->prop, 1) == -1)
 		return -1;
-	if (n->ep.cfg->profile == IKE_PROFILE_NWU)
-		return ike_prop_add_ts_host(c, IKE_PL_TSI,
-			   inet_ntop(AF_INET, &sa->cp_addr, ip, sizeof(ip))) ==
-			    -1 ||
-			ike_prop_add_ts_host(c, IKE_PL_TSR,
-			    n->ep.cfg->nas_ip) == -1 ?
-		    -1 :
-		    0;
-	return ike_prop_add_ts_any(c, IKE_PL_TSI) == -1 ||
-		ike_prop_add_ts_any(c, IKE_PL_TSR) == -1 ?
+	return ike_pld_add_ts(c, IKE_PL_TSI, &ch->ts_ue) == -1 ||
+		ike_pld_add_ts(c, IKE_PL_TSR, &ch->ts_n3) == -1 ?
 	    -1 :
 	    0;
 }
@@ -485,11 +485,13 @@ n3iwf_create_child(struct n3 *n, struct ike_sa *sa)
 	    inet_pton(AF_INET, n->ep.cfg->up_ip, &up) != 1)
 		return -1;
 	memcpy(ch->prop.spi, &ch->spi_r, 4);
+	ike_prop_ts_any(&ch->ts_ue); /* the user plane: any traffic */
+	ike_prop_ts_any(&ch->ts_n3);
 	ike_ep_inner_init(&in, &c);
 	ok = ike_pld_add_sa(&c, &ch->prop, 1) == 0 &&
 	    ike_pld_add_nonce(&c, sa->cc_nonce, sizeof(sa->cc_nonce)) == 0 &&
-	    ike_prop_add_ts_any(&c, IKE_PL_TSI) == 0 &&
-	    ike_prop_add_ts_any(&c, IKE_PL_TSR) == 0 &&
+	    ike_pld_add_ts(&c, IKE_PL_TSI, &ch->ts_n3) == 0 &&
+	    ike_pld_add_ts(&c, IKE_PL_TSR, &ch->ts_ue) == 0 &&
 	    ike_pld_add_notify(&c, 0, NULL, 0, IKE_N_5G_QOS_INFO, qos,
 		sizeof(qos)) == 0 &&
 	    ike_pld_add_notify(&c, 0, NULL, 0, IKE_N_UP_IP4_ADDRESS,
@@ -508,7 +510,8 @@ n3_child_done(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 	const struct ike_pld *pl = &m->pld;
 
 	if (!IKE_PLD_HAS(pl, IKE_PL_NONCE) ||
-	    ike_prop_reply_esp(&ch->prop, pl, &got) == -1) {
+	    ike_prop_reply_esp(&ch->prop, pl, &got) == -1 ||
+	    ike_prop_ts_reply(pl, &ch->ts_n3, &ch->ts_ue) == -1) {
 		log_warn("the UE refused the user-plane Child SA");
 		n3iwf_tun_child(n, sa, false);
 		sa->state = SA_DEAD;

@@ -50,6 +50,7 @@ n3_rekey_draw(void *ctx, struct ike_sa *sa)
 void
 n3iwf_rekey_setup(struct n3 *n)
 {
+	ike_rekey_signal_setup(); /* SIGUSR2: rekey now */
 	if (n->kmsq == NULL || n->ep.cfg->mode != IKE_MODE_QKD)
 		return;
 	n->ep.rk_ops.draw = n3_rekey_draw;

@@ -1,4 +1,5 @@
 /* SA proposals per mode: what we offer, what we choose, TS, AUTH method. */
+#include <stdio.h>
 #include <string.h>
 
 #include <arpa/inet.h>
@@ -148,35 +149,113 @@ ike_prop_reply_esp(const struct ike_prop_desc *offer, const struct ike_pld *pl,
 	return 0;
 }
 
-static int
-add_ts(struct ike_chain *c, uint8_t pltype, uint32_t start, uint32_t end)
+/* One IPv4 range [start, end] (network order), every protocol and port. */
+static void
+ts_range(struct ike_ts_pld *ts, uint32_t start, uint32_t end)
 {
-	struct ike_ts_pld ts;
+	memset(ts, 0, sizeof(*ts));
+	ts->nts = 1;
+	ts->ts[0].type = IKE_TS_IPV4_ADDR_RANGE;
+	ts->ts[0].sport = 0;
+	ts->ts[0].eport = 65535;
+	memcpy(ts->ts[0].start, &start, 4);
+	memcpy(ts->ts[0].end, &end, 4);
+}
 
-	memset(&ts, 0, sizeof(ts));
-	ts.nts = 1;
-	ts.ts[0].type = IKE_TS_IPV4_ADDR_RANGE;
-	ts.ts[0].sport = 0;
-	ts.ts[0].eport = 65535;
-	memcpy(ts.ts[0].start, &start, 4);
-	memcpy(ts.ts[0].end, &end, 4);
-	return ike_pld_add_ts(c, pltype, &ts);
+void
+ike_prop_ts_any(struct ike_ts_pld *ts)
+{
+	ts_range(ts, htonl(0), htonl(0xffffffffu));
 }
 
 int
-ike_prop_add_ts_any(struct ike_chain *c, uint8_t pltype)
-{
-	return add_ts(c, pltype, htonl(0), htonl(0xffffffffu));
-}
-
-int
-ike_prop_add_ts_host(struct ike_chain *c, uint8_t pltype, const char *ip)
+ike_prop_ts_host(struct ike_ts_pld *ts, const char *ip)
 {
 	struct in_addr a;
 
 	if (inet_pton(AF_INET, ip, &a) != 1)
 		return -1;
-	return add_ts(c, pltype, a.s_addr, a.s_addr);
+	ts_range(ts, a.s_addr, a.s_addr);
+	return 0;
+}
+
+int
+ike_prop_add_ts_any(struct ike_chain *c, uint8_t pltype)
+{
+	struct ike_ts_pld ts;
+
+	ike_prop_ts_any(&ts);
+	return ike_pld_add_ts(c, pltype, &ts);
+}
+
+int
+ike_prop_add_ts_host(struct ike_chain *c, uint8_t pltype, const char *ip)
+{
+	struct ike_ts_pld ts;
+
+	if (ike_prop_ts_host(&ts, ip) == -1)
+		return -1;
+	return ike_pld_add_ts(c, pltype, &ts);
+}
+
+/* Selector a lies inside b: type, protocol, ports, addresses. */
+static bool
+ts_in(const struct ike_ts *a, const struct ike_ts *b)
+{
+	size_t alen = a->type == IKE_TS_IPV4_ADDR_RANGE ? 4 : 16;
+
+	return a->type == b->type &&
+	    (b->ipproto == 0 || a->ipproto == b->ipproto) &&
+	    b->sport <= a->sport && a->eport <= b->eport &&
+	    memcmp(b->start, a->start, alen) <= 0 &&
+	    memcmp(a->end, b->end, alen) <= 0;
+}
+
+bool
+ike_prop_ts_within(const struct ike_ts_pld *a, const struct ike_ts_pld *b)
+{
+	for (size_t i = 0; i < a->nts; i++) {
+		size_t j = 0;
+
+		while (j < b->nts && !ts_in(&a->ts[i], &b->ts[j]))
+			j++;
+		if (j == b->nts)
+			return false;
+	}
+	return a->nts > 0;
+}
+
+int
+ike_prop_ts_reply(const struct ike_pld *pl, struct ike_ts_pld *tsi,
+    struct ike_ts_pld *tsr)
+{
+	if (!IKE_PLD_HAS(pl, IKE_PL_TSI) || !IKE_PLD_HAS(pl, IKE_PL_TSR) ||
+	    !ike_prop_ts_within(&pl->tsi, tsi) ||
+	    !ike_prop_ts_within(&pl->tsr, tsr))
+		return -1;
+	*tsi = pl->tsi;
+	*tsr = pl->tsr;
+	return 0;
+}
+
+const char *
+ike_prop_ts_str(const struct ike_ts_pld *ts, char *out, size_t len)
+{
+	char   s[INET6_ADDRSTRLEN], e[INET6_ADDRSTRLEN];
+	size_t off = 0;
+
+	out[0] = '\0';
+	for (size_t i = 0; i < ts->nts && off < len; i++) {
+		const struct ike_ts *t = &ts->ts[i];
+		int af = t->type == IKE_TS_IPV4_ADDR_RANGE ? AF_INET : AF_INET6;
+
+		inet_ntop(af, t->start, s, sizeof(s));
+		inet_ntop(af, t->end, e, sizeof(e));
+		off +=
+		    (size_t)snprintf(out + off, len - off, "%s%s-%s/%u/%u-%u",
+			i ? "," : "", s, e, t->ipproto, t->sport, t->eport);
+	}
+	return out;
 }
 
 int

@@ -55,8 +55,26 @@ int ike_prop_reply_esp(const struct ike_prop_desc *offer,
     const struct ike_pld *pl, struct ike_prop_desc *chosen);
 
 /* Traffic selectors: all of IPv4, or one host (0 or -1). */
-int ike_prop_add_ts_any(struct ike_chain *c, uint8_t pltype);
-int ike_prop_add_ts_host(struct ike_chain *c, uint8_t pltype, const char *ip);
+int  ike_prop_add_ts_any(struct ike_chain *c, uint8_t pltype);
+int  ike_prop_add_ts_host(struct ike_chain *c, uint8_t pltype, const char *ip);
+void ike_prop_ts_any(struct ike_ts_pld *ts);
+int  ike_prop_ts_host(struct ike_ts_pld *ts, const char *ip);
+/*
+ * Every selector of a lies inside one selector of b (type, protocol,
+ * ports, address range): a is b narrowed, or b itself. false for an
+ * empty a.
+ */
+bool ike_prop_ts_within(const struct ike_ts_pld *a, const struct ike_ts_pld *b);
+/*
+ * The responder's TSi and TSr in pl against what we proposed (*tsi,
+ * *tsr): both present and each within ours (narrowed or the same); then
+ * they replace ours. 0, or -1 (refuse the Child SA).
+ */
+int  ike_prop_ts_reply(const struct ike_pld *pl, struct ike_ts_pld *tsi,
+     struct ike_ts_pld *tsr);
+/* "START-END/PROTO/SPORT-EPORT[,...]" for the logs; returns out. */
+#define IKE_TS_STRLEN 256
+const char *ike_prop_ts_str(const struct ike_ts_pld *ts, char *out, size_t len);
 
 /*
  * The mode's notifies in IKE_SA_INIT: USE_PPK (qkd+dh) and

@@ -4,6 +4,7 @@
  * ike/rekey_sa.c, the peer's requests in ike/rekey_peer.c.
  */
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,93 @@
 #include "ike/rekey_int.h"
 
 #define NS 1000000000ull
+
+static volatile sig_atomic_t rk_sigusr2; /* SIGUSR2s, counted */
+
+static void
+rk_on_usr2(int sig)
+{
+	(void)sig;
+	rk_sigusr2++;
+}
+
+void
+ike_rekey_signal_setup(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = rk_on_usr2; /* no SA_RESTART: poll() returns */
+	sigaction(SIGUSR2, &sa, NULL);
+}
+
+unsigned long
+ike_rekey_sig_gen(void)
+{
+	return (unsigned long)rk_sigusr2;
+}
+
+/* After a SIGUSR2: the IKE SA now, then its Child SAs (their soft
+ * deadlines move with them to the new IKE SA). */
+static void
+rk_operator(struct ike_rk *rk, const struct ike_sa *sa)
+{
+	unsigned long g = ike_rekey_sig_gen();
+
+	if (rk->sig_gen == g)
+		return;
+	rk->sig_gen = g;
+	log_info("rekey now (SIGUSR2): the IKE SA and its %zu Child SA(s)",
+	    sa->nchild);
+	rk->ike_soft = rk->retry = 0;
+	for (size_t i = 0; i < sa->nchild; i++)
+		rk->ch_soft[i] = 0;
+}
+
+/*
+ * The test hook: IKE_TEST_REKEY_HOLD=ROLE[:lose|:win] names the role that
+ * holds; NULL when it is not ours, else what follows the role ("" or
+ * ":lose" / ":win").
+ */
+static const char *
+rk_test_hook(const struct ike_ep *ep)
+{
+	const char *h = getenv("IKE_TEST_REKEY_HOLD");
+	const char *r = rk_is_ue(ep) ? "ue" : "n3iwf";
+	size_t	    n = strlen(r);
+
+	if (h == NULL || strncmp(h, r, n) != 0 || (h[n] != '\0' && h[n] != ':'))
+		return NULL;
+	return h + n;
+}
+
+static bool
+rk_test_hold(const struct ike_ep *ep)
+{
+	return rk_test_hook(ep) != NULL;
+}
+
+void
+rk_test_nonce(const struct ike_ep *ep, const struct ike_rk *rk, uint8_t *nonce,
+    size_t len, bool request)
+{
+	const char *h = rk_test_hook(ep);
+
+	if (h == NULL || strcmp(h, request ? ":lose" : ":win") != 0 ||
+	    (!request && rk->out_kind == RK_NONE))
+		return;
+	memset(nonce, 0, len);
+	log_info("rekey: test hook: our %s nonce is all zero (we %s)",
+	    request ? "request's" : "answer's", h + 1);
+}
+
+static const char *
+rk_what(const struct ike_sa *sa, enum rk_kind kind, size_t idx)
+{
+	return kind == RK_IKE ? "IKE SA" :
+	    sa->child[idx].up ? "user-plane Child SA" :
+				"signalling Child SA";
+}
 
 /* Initiator of a rekey: the old IKE SA goes, with a Delete. */
 static void
@@ -42,8 +130,13 @@ rk_resolve_ike(struct ike_ep *ep, struct ike_sa *sa, struct ike_sa *own)
 	    rk->peer.nr_len);
 	ep->rks.collisions++;
 	rk->have_peer = false;
-	log_info("rekey collision on the IKE SA: %s new IKE SA is redundant",
-	    lose ? "our" : "the peer's");
+	log_info("rekey collision on the IKE SA: %s new IKE SA %016llx_i "
+		 "%016llx_r is redundant, %016llx_i %016llx_r survives",
+	    lose ? "our" : "the peer's",
+	    rk_spi64(lose ? own->spi_i : rk->peer.spi_i),
+	    rk_spi64(lose ? own->spi_r : rk->peer.spi_r),
+	    rk_spi64(lose ? rk->peer.spi_i : own->spi_i),
+	    rk_spi64(lose ? rk->peer.spi_r : own->spi_r));
 	if (peer == NULL || peer->state != SA_ESTABLISHED) {
 		rk_move(ep, sa, own);
 		rk_delete_old_ike(ep, sa);
@@ -113,8 +206,8 @@ rk_send_delete(struct ike_ep *ep, struct ike_sa *sa)
 
 /* ---- our rekeys ---- */
 
-int
-rk_send(struct ike_ep *ep, struct ike_sa *sa, enum rk_kind kind, size_t idx)
+static int
+rk_send_now(struct ike_ep *ep, struct ike_sa *sa, enum rk_kind kind, size_t idx)
 {
 	struct ike_rk	    *rk = sa->rk;
 	struct rk_new	    *x = &rk->out;
@@ -131,6 +224,7 @@ rk_send(struct ike_ep *ep, struct ike_sa *sa, enum rk_kind kind, size_t idx)
 	x->ni_len = IKE_NONCE_LEN;
 	if (ike_random(x->ni, IKE_NONCE_LEN) == -1)
 		return -1;
+	rk_test_nonce(ep, rk, x->ni, x->ni_len, true);
 	if (kind == RK_CHILD) {
 		rk_policy_esp(ep->cfg, &p);
 		x->ch = sa->child[idx];
@@ -155,18 +249,48 @@ rk_send(struct ike_ep *ep, struct ike_sa *sa, enum rk_kind kind, size_t idx)
 	    ike_pld_add_notify(&c, IKE_PROTO_ESP, (const uint8_t *)&old, 4,
 		IKE_N_REKEY_SA, NULL, 0) == 0;
 	ok = ok &&
-	    rk_add_tail(ep, &c, &p, x->ni, x->ni_len, kind == RK_CHILD, rk->dh,
-		rk->qk) == 0 &&
+	    rk_add_tail(ep, &c, &p, x->ni, x->ni_len,
+		kind == RK_CHILD ? &x->ch : NULL, true, rk->dh, rk->qk) == 0 &&
 	    ike_ep_request(ep, sa, IKE_CREATE_CHILD_SA, c.first, &in) == 0;
 	buf_free(&in);
 	if (!ok)
 		return -1;
 	rk->out_kind = kind;
-	log_debug("rekey of the %s started",
-	    kind == RK_IKE	  ? "IKE SA" :
-		sa->child[idx].up ? "user-plane Child SA" :
-				    "signalling Child SA");
+	log_debug("rekey of the %s started", rk_what(sa, kind, idx));
 	return 0;
+}
+
+int
+rk_send(struct ike_ep *ep, struct ike_sa *sa, enum rk_kind kind, size_t idx)
+{
+	struct ike_rk *rk = sa->rk;
+
+	if (!rk_test_hold(ep))
+		return rk_send_now(ep, sa, kind, idx);
+	rk->held = kind;
+	rk->held_idx = idx;
+	rk->held_until = time_mono_ns() + RK_HOLD_NS;
+	log_info("rekey of the %s held (test hook) for the peer's request",
+	    rk_what(sa, kind, idx));
+	return 0;
+}
+
+void
+rk_release(struct ike_ep *ep, struct ike_sa *sa)
+{
+	struct ike_rk *rk = sa->rk;
+	enum rk_kind   kind = rk->held;
+
+	if (kind == RK_NONE || sa->xc.req_pending)
+		return;
+	rk->held = RK_NONE;
+	log_info("rekey of the %s released (test hook)",
+	    rk_what(sa, kind, rk->held_idx));
+	if (rk_send_now(ep, sa, kind, rk->held_idx) == -1) {
+		log_warn("rekey: cannot send the CREATE_CHILD_SA request");
+		rk_out_clear(rk);
+		rk_retry_later(ep, rk);
+	}
 }
 
 /* After a refusal: again in rekey_retry_s, or sooner, before a hard end. */
@@ -248,6 +372,44 @@ rk_nonce(const struct ike_pld *pl, uint8_t *out, size_t *len)
 	return 0;
 }
 
+/*
+ * The responder's selectors against those we proposed (the rekeyed SA's):
+ * within them (the same, or narrowed), they become the new SA's; else
+ * refused (RFC 7296 2.8: the new SA carries the old one's selectors).
+ */
+static int
+rk_child_ts(const struct ike_ep *ep, const struct ike_pld *pl,
+    struct ike_child *ch)
+{
+	struct ike_ts_pld *mine = rk_is_ue(ep) ? &ch->ts_ue : &ch->ts_n3;
+	struct ike_ts_pld *theirs = rk_is_ue(ep) ? &ch->ts_n3 : &ch->ts_ue;
+	char		   a[IKE_TS_STRLEN], b[IKE_TS_STRLEN];
+
+	/* Our request: TSi is our side. */
+	if (ike_prop_ts_reply(pl, mine, theirs) == 0)
+		return 0;
+	log_warn("rekey of a Child SA: the peer answers selectors TSi %s, "
+		 "TSr %s, not within the Child SA's: refused",
+	    ike_prop_ts_str(&pl->tsi, a, sizeof(a)),
+	    ike_prop_ts_str(&pl->tsr, b, sizeof(b)));
+	return -1;
+}
+
+/*
+ * A new Child SA we refuse after the peer made it (its inbound SPI in
+ * spi): never installed here, deleted at the peer with an INFORMATIONAL
+ * Delete of our inbound SPI of it (its keys were never derived).
+ */
+static void
+rk_refuse_new(struct ike_ep *ep, struct ike_sa *sa, const uint8_t spi[4])
+{
+	struct ike_child ch = sa->rk->out.ch;
+
+	memcpy(rk_is_ue(ep) ? &ch.spi_r : &ch.spi_i, spi, 4);
+	ch.keys = NULL;
+	rk_old_add(ep, sa, &ch, true);
+}
+
 static int
 rk_child_done(struct ike_ep *ep, struct ike_sa *sa, const struct ike_pld *pl)
 {
@@ -263,6 +425,10 @@ rk_child_done(struct ike_ep *ep, struct ike_sa *sa, const struct ike_pld *pl)
 	if (ike_prop_reply_esp(&offer, pl, &got) == -1 ||
 	    rk_nonce(pl, x->nr, &x->nr_len) == -1)
 		goto done;
+	if (rk_child_ts(ep, pl, &x->ch) == -1) {
+		rk_refuse_new(ep, sa, got.spi);
+		goto done;
+	}
 	memcpy(rk_is_ue(ep) ? &x->ch.spi_r : &x->ch.spi_i, got.spi, 4);
 	x->ch.prop = got;
 	if (rk_gir(ep, rk->dh, &rk->qk, rk_policy_ke(ep->cfg, RK_CHILD), pl,
@@ -349,6 +515,17 @@ ike_rekey_response(struct ike_ep *ep, struct ike_sa *sa,
 	}
 	if (m->hdr.exchange != IKE_CREATE_CHILD_SA)
 		return false;
+	if (sa->xc.parked && rk->wait_key && rk->want == RK_NONE &&
+	    rk->parked.len > 0) {
+		/* The peer's request came first (2.8.1) and waits for its
+		 * key: this response waits for it (ike_rekey_qkd_done). */
+		buf_reset(&rk->resp);
+		if (buf_add(&rk->resp, ep->pkt.data, ep->pkt.len) == 0) {
+			log_debug("rekey: our response waits for the peer's "
+				  "request");
+			return true;
+		}
+	}
 	if ((err = rk_error(&m->pld)) != 0) {
 		log_info("rekey of the %s refused by the peer: %s",
 		    rk->out_kind == RK_IKE ? "IKE SA" : "Child SA",
@@ -383,6 +560,8 @@ rk_next(const struct ike_sa *sa, uint64_t now)
 	t[n++] = rk->ike_soft;
 	t[n++] = rk->ike_hard;
 	t[n++] = rk->retry;
+	if (rk->held != RK_NONE)
+		t[n++] = rk->held_until;
 	for (size_t i = 0; i < sa->nchild; i++) {
 		t[n++] = rk->ch_soft[i];
 		t[n++] = rk->ch_hard[i];
@@ -451,6 +630,12 @@ ike_rekey_tick(struct ike_ep *ep, struct ike_sa *sa)
 		return 0;
 	}
 	rk_expire(ep, sa, now);
+	rk_operator(rk, sa);
+	if (rk->held != RK_NONE) {
+		if (now >= rk->held_until)
+			rk_release(ep, sa);
+		return rk_wait_ms(sa, now);
+	}
 	if (sa->xc.req_pending || sa->xc.parked || rk->wait_key ||
 	    rk->out_kind != RK_NONE || rk_send_delete(ep, sa))
 		return rk_wait_ms(sa, now);
@@ -513,9 +698,10 @@ ike_rekey_log_children(const struct ike_sa *sa, const char *when)
 	for (size_t i = 0; i < sa->nchild && off < sizeof(list); i++)
 		off += (size_t)snprintf(list + off, sizeof(list) - off,
 		    " %08x/%08x", sa->child[i].spi_i, sa->child[i].spi_r);
-	log_info("%s: %zu Child SA(s) in use:%s; %zu replaced not yet "
-		 "deleted",
-	    when, sa->nchild, list, sa->rk != NULL ? sa->rk->nold : 0);
+	log_info("%s: IKE SA %016llx_i %016llx_r, %zu Child SA(s) in use:%s; "
+		 "%zu replaced not yet deleted",
+	    when, rk_spi64(sa->spi_i), rk_spi64(sa->spi_r), sa->nchild, list,
+	    sa->rk != NULL ? sa->rk->nold : 0);
 }
 
 void

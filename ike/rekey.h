@@ -76,6 +76,15 @@ ike_rekey_qkd_done(struct ike_ep *ep, const uint8_t spi_i[static IKE_SPI_LEN],
 void ike_rekey_child_soft(struct ike_sa *sa, const struct ike_child *ch);
 void ike_rekey_child_hard(struct ike_sa *sa, const struct ike_child *ch);
 
+/*
+ * The operator's "rekey now" (as strongSwan's swanctl --rekey): after
+ * ike_rekey_signal_setup(), each SIGUSR2 makes ike_rekey_tick() rekey
+ * every established IKE SA at once, then its Child SAs (fresh QKD keys
+ * in qkd mode). ike_rekey_sig_gen(): the SIGUSR2s so far.
+ */
+void	      ike_rekey_signal_setup(void);
+unsigned long ike_rekey_sig_gen(void);
+
 /* true when a rekey replaced sa (it waits for its Delete). */
 bool ike_rekey_replaced(const struct ike_sa *sa);
 

@@ -63,7 +63,20 @@ struct ike_rk {
 
 	struct rk_old old[RK_OLD_MAX];
 	size_t	      nold;
+
+	unsigned long sig_gen; /* the operator's SIGUSR2 rekeys seen */
+	/* N3IWF: the response to our rekey that came while the peer's
+	 * colliding request (parked) waited for its key: handled after */
+	struct buf    resp;
+	/* test hook (environment IKE_TEST_REKEY_HOLD=ue|n3iwf): our
+	 * request waits for the peer's, then goes out just before it is
+	 * answered (a collision made on purpose), or after RK_HOLD_NS */
+	enum rk_kind  held;
+	size_t	      held_idx;
+	uint64_t      held_until;
 };
+
+#define RK_HOLD_NS (5ull * 1000000000u)
 
 /* ike/rekey_sa.c */
 struct ike_rk *rk_get(struct ike_ep *ep, struct ike_sa *sa);
@@ -78,9 +91,17 @@ uint16_t       rk_policy_ke(const struct ikecfg *c, enum rk_kind kind);
 /* g^ir: the fresh QKD key (*qk; the UE fetches it first), DH, or none. */
 int rk_gir(struct ike_ep *ep, struct ike_dh *dh, struct ike_qkd_keys **qk,
     uint16_t ke, const struct ike_pld *pl, struct buf *gir);
+/* ch: a Child SA rekey (its selectors as TSi, TSr), NULL for the IKE SA;
+ * request: we start the exchange (else we answer). */
 int rk_add_tail(struct ike_ep *ep, struct ike_chain *c,
     const struct ike_prop_desc *p, const uint8_t *nonce, size_t nlen,
-    bool child, const struct ike_dh *dh, const struct ike_qkd_keys *qk);
+    const struct ike_child *ch, bool request, const struct ike_dh *dh,
+    const struct ike_qkd_keys *qk);
+/* pl's TSi and TSr as the UE's and the N3IWF's side; peer_request: pl is
+ * the peer's request (else the response to ours). */
+void
+rk_ts_of(const struct ike_ep *ep, const struct ike_pld *pl, bool peer_request,
+    const struct ike_ts_pld **ue, const struct ike_ts_pld **n3);
 void
 rk_made(struct ike_ep *ep, const struct ike_sa *sa, const struct ike_child *ch);
 void rk_old_add(struct ike_ep *ep, struct ike_sa *sa,
@@ -102,9 +123,22 @@ void rk_new_clear(struct rk_new *x);
 void rk_out_clear(struct ike_rk *rk);
 void rk_old_remove(struct ike_ep *ep, struct ike_sa *sa, size_t i);
 
+unsigned long long rk_spi64(const uint8_t s[static IKE_SPI_LEN]);
+
 /* ike/rekey.c */
 int
 rk_send(struct ike_ep *ep, struct ike_sa *sa, enum rk_kind kind, size_t idx);
+/* The test hook's held request goes out now (before the peer's request is
+ * answered, or at its deadline). */
+void rk_release(struct ike_ep *ep, struct ike_sa *sa);
+/*
+ * The test hook's choice of the collision's loser (2.8.1: the lowest of
+ * the four nonces): IKE_TEST_REKEY_HOLD=ROLE:lose zeroes the nonce of our
+ * request (request), ROLE:win that of our answer to the peer's request
+ * crossing one of ours. Else nothing.
+ */
+void rk_test_nonce(const struct ike_ep *ep, const struct ike_rk *rk,
+    uint8_t *nonce, size_t len, bool request);
 void rk_retry_later(struct ike_ep *ep, struct ike_rk *rk);
 
 #endif

@@ -36,10 +36,46 @@ rq_is_old(const struct ike_ep *ep, const struct ike_rk *rk, uint32_t spi)
 	return false;
 }
 
+/*
+ * One side's selectors of the peer's rekey request rq against the Child
+ * SA's own (RFC 7296 2.8, 2.9): the SA's when rq covers them (the same,
+ * or wider: narrowed back), rq's when it narrows them, in *out; false
+ * when neither holds the other (TS_UNACCEPTABLE).
+ */
+static bool
+rq_ts_side(const struct ike_ts_pld *own, const struct ike_ts_pld *rq,
+    struct ike_ts_pld *out)
+{
+	if (ike_prop_ts_within(own, rq))
+		*out = *own;
+	else if (ike_prop_ts_within(rq, own))
+		*out = *rq;
+	else
+		return false;
+	return true;
+}
+
+/* The selectors the rekey of ch answers with, in *ue, *n3; 0 or -1. */
+static int
+rq_ts(const struct ike_ep *ep, const struct ike_pld *pl,
+    const struct ike_child *ch, struct ike_ts_pld *ue, struct ike_ts_pld *n3)
+{
+	const struct ike_ts_pld *rue, *rn3;
+
+	if (!IKE_PLD_HAS(pl, IKE_PL_TSI) || !IKE_PLD_HAS(pl, IKE_PL_TSR))
+		return -1;
+	rk_ts_of(ep, pl, true, &rue, &rn3);
+	return rq_ts_side(&ch->ts_ue, rue, ue) &&
+		rq_ts_side(&ch->ts_n3, rn3, n3) ?
+	    0 :
+	    -1;
+}
+
 static uint16_t
 rq_check_child(const struct ike_ep *ep, const struct ike_sa *sa,
-    const struct ike_notify *n, size_t *idx)
+    const struct ike_pld *pl, const struct ike_notify *n, size_t *idx)
 {
+	struct ike_ts_pld    ue, n3;
 	const struct ike_rk *rk = sa->rk;
 	uint32_t	     spi;
 
@@ -49,8 +85,13 @@ rq_check_child(const struct ike_ep *ep, const struct ike_sa *sa,
 	/* 2.25.2: not while we rekey the IKE SA. */
 	if (rk->out_kind == RK_IKE)
 		return IKE_N_TEMPORARY_FAILURE;
-	if ((*idx = rq_slot(ep, sa, spi)) != SIZE_MAX)
-		return rk->have_peer ? IKE_N_TEMPORARY_FAILURE : 0;
+	if ((*idx = rq_slot(ep, sa, spi)) != SIZE_MAX) {
+		if (rk->have_peer)
+			return IKE_N_TEMPORARY_FAILURE;
+		return rq_ts(ep, pl, &sa->child[*idx], &ue, &n3) == 0 ?
+		    0 :
+		    IKE_N_TS_UNACCEPTABLE;
+	}
 	/* 2.25.1: one we are closing, or one that is gone. */
 	return rq_is_old(ep, rk, spi) ? IKE_N_TEMPORARY_FAILURE :
 					IKE_N_CHILD_SA_NOT_FOUND;
@@ -71,7 +112,7 @@ rq_check(const struct ike_ep *ep, const struct ike_sa *sa,
 		return IKE_N_INVALID_SYNTAX;
 	if (n != NULL) {
 		*kind = RK_CHILD;
-		return rq_check_child(ep, sa, n, idx);
+		return rq_check_child(ep, sa, pl, n, idx);
 	}
 	if (pl->sa.prop[0].proto != IKE_PROTO_IKE)
 		return IKE_N_NO_ADDITIONAL_SAS; /* a new Child SA: not here */
@@ -100,6 +141,19 @@ rq_nonce(struct rk_new *x, const struct ike_pld *pl)
 	x->nr_len = IKE_NONCE_LEN;
 }
 
+/* Debug: the selectors the peer's rekey request of ch carries. */
+static void
+rq_log_ts(const struct ike_pld *pl, const struct ike_child *ch)
+{
+	char a[IKE_TS_STRLEN], b[IKE_TS_STRLEN];
+
+	if (log_get_level() >= LOG_DEBUG)
+		log_debug("rekey request of Child SA %08x/%08x: TSi %s, TSr %s",
+		    ch->spi_i, ch->spi_r,
+		    ike_prop_ts_str(&pl->tsi, a, sizeof(a)),
+		    ike_prop_ts_str(&pl->tsr, b, sizeof(b)));
+}
+
 /* The peer rekeys Child SA idx; 0 done (answered), else the notify. */
 static uint16_t
 rq_child(struct ike_ep *ep, struct ike_sa *sa, const struct ike_msg *m,
@@ -125,9 +179,14 @@ rq_child(struct ike_ep *ep, struct ike_sa *sa, const struct ike_msg *m,
 	x.ch = old;
 	x.ch.keys = NULL;
 	x.ch.prop = got;
+	if (rq_ts(ep, &m->pld, &old, &x.ch.ts_ue, &x.ch.ts_n3) == -1)
+		return IKE_N_TS_UNACCEPTABLE;
+	rq_log_ts(&m->pld, &old);
 	memcpy(rk_is_ue(ep) ? &x.ch.spi_r : &x.ch.spi_i, got.spi, 4);
-	if (ike_random(x.nr, x.nr_len) == -1 ||
-	    ike_random((uint8_t *)&spi, 4) == -1 ||
+	if (ike_random(x.nr, x.nr_len) == -1)
+		return IKE_N_TEMPORARY_FAILURE;
+	rk_test_nonce(ep, rk, x.nr, x.nr_len, false);
+	if (ike_random((uint8_t *)&spi, 4) == -1 ||
 	    (ke != 0 && ke != IKE_KE_QKD_ETSI014 &&
 		(*dh = ike_dh_new(ke)) == NULL))
 		return IKE_N_TEMPORARY_FAILURE;
@@ -144,8 +203,8 @@ rq_child(struct ike_ep *ep, struct ike_sa *sa, const struct ike_msg *m,
 		return IKE_N_TEMPORARY_FAILURE;
 	}
 	ike_ep_inner_init(&in, &c);
-	ok = rk_add_tail(ep, &c, &got, x.nr, x.nr_len, true, *dh, rk->pqk) ==
-		0 &&
+	ok = rk_add_tail(ep, &c, &got, x.nr, x.nr_len, &x.ch, false, *dh,
+		 rk->pqk) == 0 &&
 	    ike_ep_respond(ep, sa, IKE_CREATE_CHILD_SA, m->hdr.msgid, c.first,
 		&in) == 0;
 	buf_free(&in);
@@ -189,8 +248,10 @@ rq_ike(struct ike_ep *ep, struct ike_sa *sa, const struct ike_msg *m,
 	x.kind = RK_IKE;
 	rq_nonce(&x, &m->pld);
 	memcpy(x.spi_i, got.spi, IKE_SPI_LEN);
-	if (ike_random(x.nr, x.nr_len) == -1 ||
-	    ike_random(x.spi_r, IKE_SPI_LEN) == -1 ||
+	if (ike_random(x.nr, x.nr_len) == -1)
+		return IKE_N_TEMPORARY_FAILURE;
+	rk_test_nonce(ep, rk, x.nr, x.nr_len, false);
+	if (ike_random(x.spi_r, IKE_SPI_LEN) == -1 ||
 	    (got.ke[0] != IKE_KE_QKD_ETSI014 &&
 		(*dh = ike_dh_new(got.ke[0])) == NULL))
 		return IKE_N_TEMPORARY_FAILURE;
@@ -201,8 +262,8 @@ rq_ike(struct ike_ep *ep, struct ike_sa *sa, const struct ike_msg *m,
 		return IKE_N_TEMPORARY_FAILURE;
 	memcpy(got.spi, x.spi_r, IKE_SPI_LEN);
 	ike_ep_inner_init(&in, &c);
-	ok = rk_add_tail(ep, &c, &got, x.nr, x.nr_len, false, *dh, rk->pqk) ==
-		0 &&
+	ok = rk_add_tail(ep, &c, &got, x.nr, x.nr_len, NULL, false, *dh,
+		 rk->pqk) == 0 &&
 	    ike_ep_respond(ep, sa, IKE_CREATE_CHILD_SA, m->hdr.msgid, c.first,
 		&in) == 0;
 	buf_free(&in);
@@ -258,6 +319,7 @@ ike_rekey_request(struct ike_ep *ep, struct ike_sa *sa, const struct ike_msg *m)
 		(void)ike_ep_respond_notify(ep, sa, m, IKE_N_TEMPORARY_FAILURE);
 		return;
 	}
+	rk_release(ep, sa); /* the test hook's request goes first */
 	if ((nt = rq_check(ep, sa, &m->pld, &kind, &idx)) != 0) {
 		rq_refuse(ep, sa, m, nt);
 		return;
@@ -282,6 +344,24 @@ ike_rekey_request(struct ike_ep *ep, struct ike_sa *sa, const struct ike_msg *m)
 	rq_process(ep, sa, m);
 }
 
+/* The response to our rekey that waited for the parked request. */
+static void
+rq_resp_resume(struct ike_ep *ep, struct ike_sa *sa)
+{
+	struct ike_rk	 *rk = sa->rk;
+	struct ike_sk_ctx k;
+	struct ike_msg	  m;
+
+	if (rk->resp.len == 0)
+		return;
+	memset(&m, 0, sizeof(m));
+	ike_sa_sk(sa, 0, &k);
+	if (ike_msg_parse(rk->resp.data, rk->resp.len, &k, &m) == 0)
+		(void)ike_rekey_response(ep, sa, &m);
+	ike_msg_free(&m);
+	buf_reset(&rk->resp);
+}
+
 /* The parked request, with its key (or none: kmsd failed). */
 static void
 rq_resume(struct ike_ep *ep, struct ike_sa *sa, struct ike_qkd_keys **keys)
@@ -304,6 +384,7 @@ rq_resume(struct ike_ep *ep, struct ike_sa *sa, struct ike_qkd_keys **keys)
 	}
 	ike_msg_free(&m);
 	buf_reset(&rk->parked);
+	rq_resp_resume(ep, sa);
 }
 
 bool
@@ -372,7 +453,7 @@ ike_rekey_informational(struct ike_ep *ep, struct ike_sa *sa,
 	ike_ep_inner_init(&in, &c);
 	if (IKE_PLD_HAS(&m->pld, IKE_PL_DELETE)) {
 		ike = d->proto == IKE_PROTO_IKE;
-		if (ike && sa->nchild > 0)
+		if (ike)
 			ike_rekey_log_children(sa,
 			    "IKE SA deleted by the peer");
 		for (size_t k = 0; rk != NULL && d->proto == IKE_PROTO_ESP &&

@@ -47,6 +47,16 @@ rk_spi_out(const struct ike_ep *ep, const struct ike_child *ch)
 	return rk_is_ue(ep) ? ch->spi_r : ch->spi_i;
 }
 
+void
+rk_ts_of(const struct ike_ep *ep, const struct ike_pld *pl, bool peer_request,
+    const struct ike_ts_pld **ue, const struct ike_ts_pld **n3)
+{
+	bool ue_init = rk_is_ue(ep) != peer_request;
+
+	*ue = ue_init ? &pl->tsi : &pl->tsr;
+	*n3 = ue_init ? &pl->tsr : &pl->tsi;
+}
+
 /* A soft deadline: now + s seconds, minus up to jitter percent at random. */
 static uint64_t
 rk_soft_at(const struct ikecfg *c, uint64_t now, unsigned s)
@@ -79,6 +89,8 @@ rk_get(struct ike_ep *ep, struct ike_sa *sa)
 	if ((rk = calloc(1, sizeof(*rk))) == NULL)
 		return NULL;
 	buf_init(&rk->parked, IKE_MSG_MAX);
+	buf_init(&rk->resp, IKE_MSG_MAX);
+	rk->sig_gen = ike_rekey_sig_gen();
 	rk->ike_soft = rk_soft_at(ep->cfg, now, ep->cfg->ike_soft_s);
 	rk->ike_hard = now + (uint64_t)ep->cfg->ike_hard_s * NS;
 	for (size_t i = 0; i < IKE_SA_CHILD_MAX; i++)
@@ -123,6 +135,7 @@ ike_rekey_free(struct ike_rk *rk)
 	for (size_t i = 0; i < rk->nold; i++)
 		ike_child_keys_free(rk->old[i].ch.keys);
 	buf_free(&rk->parked);
+	buf_free(&rk->resp);
 	OPENSSL_cleanse(rk, sizeof(*rk));
 	free(rk);
 }
@@ -227,11 +240,30 @@ rk_gir(struct ike_ep *ep, struct ike_dh *dh, struct ike_qkd_keys **qk,
 	return ike_dh_derive(dh, pl->ke.data.p, pl->ke.data.len, gir);
 }
 
-/* After the SA payload: Nonce, [KE], [TSi, TSr], [QKD_KEY_IDS]. */
+/*
+ * The selectors of Child SA ch as TSi and TSr of an exchange we start
+ * (request) or answer: TSi is the side of the exchange's initiator.
+ */
+static int
+rk_add_ts(struct ike_ep *ep, struct ike_chain *c, const struct ike_child *ch,
+    bool request)
+{
+	bool ue_init = rk_is_ue(ep) == request;
+
+	return ike_pld_add_ts(c, IKE_PL_TSI,
+		   ue_init ? &ch->ts_ue : &ch->ts_n3) == 0 &&
+		ike_pld_add_ts(c, IKE_PL_TSR,
+		    ue_init ? &ch->ts_n3 : &ch->ts_ue) == 0 ?
+	    0 :
+	    -1;
+}
+
+/* After the SA payload: Nonce, [KE], [TSi, TSr of ch], [QKD_KEY_IDS]. */
 int
 rk_add_tail(struct ike_ep *ep, struct ike_chain *c,
     const struct ike_prop_desc *p, const uint8_t *nonce, size_t nlen,
-    bool child, const struct ike_dh *dh, const struct ike_qkd_keys *qk)
+    const struct ike_child *ch, bool request, const struct ike_dh *dh,
+    const struct ike_qkd_keys *qk)
 {
 	struct buf pub;
 	uint8_t	   ids[1 + 16];
@@ -244,9 +276,8 @@ rk_add_tail(struct ike_ep *ep, struct ike_chain *c,
 	if (ok && dh != NULL)
 		ok = ike_dh_public(dh, &pub) == 0 &&
 		    ike_pld_add_ke(c, ike_dh_group(dh), pub.data, pub.len) == 0;
-	if (ok && child)
-		ok = ike_prop_add_ts_any(c, IKE_PL_TSI) == 0 &&
-		    ike_prop_add_ts_any(c, IKE_PL_TSR) == 0;
+	if (ok && ch != NULL)
+		ok = rk_add_ts(ep, c, ch, request) == 0;
 	if (ok && qk != NULL && !rk_is_ue(ep))
 		ok = ike_qkd_ids_encode(qk, ids, sizeof(ids), &idlen) == 0 &&
 		    ike_pld_add_notify(c, 0, NULL, 0, IKE_N_QKD_KEY_IDS, ids,
@@ -427,7 +458,7 @@ rk_move(struct ike_ep *ep, struct ike_sa *from, struct ike_sa *to)
 	f->ike_hard = time_mono_ns() + RK_OLD_NS;
 }
 
-static unsigned long long
+unsigned long long
 rk_spi64(const uint8_t s[static IKE_SPI_LEN])
 {
 	unsigned long long v = 0;

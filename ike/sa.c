@@ -17,6 +17,7 @@
 #include "ike/pld.h"
 #include "ike/qkd.h"
 #include "ike/rekey.h"
+#include "ike/proposal.h"
 #include "ike/sa.h"
 #include "ike/usim.h"
 
@@ -374,6 +375,13 @@ ike_sa_log_fp(const struct ike_sa *sa, const char *what,
 		fp_keys(ks, 4, fp);
 	}
 	log_debug("%s keys sha256-fp=%s", what, fp);
+	if (ch != NULL) {
+		char ue[IKE_TS_STRLEN], n3[IKE_TS_STRLEN];
+
+		log_debug("%s traffic selectors: UE %s, N3IWF %s", what,
+		    ike_prop_ts_str(&ch->ts_ue, ue, sizeof(ue)),
+		    ike_prop_ts_str(&ch->ts_n3, n3, sizeof(n3)));
+	}
 }
 
 int

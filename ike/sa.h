@@ -46,6 +46,9 @@ struct ike_child {
 	struct ike_prop_desc   prop;
 	struct ike_child_keys *keys; /* i = UE -> N3IWF */
 	int		       up;   /* 0: signalling, 1: user plane */
+	/* its traffic selectors, the UE's side and the N3IWF's, as
+	 * negotiated; a rekey proposes them again (RFC 7296 2.8) */
+	struct ike_ts_pld      ts_ue, ts_n3;
 };
 
 /*

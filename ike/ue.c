@@ -417,6 +417,8 @@ ue_child2(struct ue *u, struct ike_sa *sa)
 	buf_init(&in, IKE_MSG_MAX);
 	if (m.hdr.exchange != IKE_CREATE_CHILD_SA ||
 	    !IKE_PLD_HAS(&m.pld, IKE_PL_NONCE) ||
+	    !IKE_PLD_HAS(&m.pld, IKE_PL_TSI) ||
+	    !IKE_PLD_HAS(&m.pld, IKE_PL_TSR) ||
 	    ike_prop_choose_esp(u->ep.cfg, &m.pld, &ch->prop) == -1) {
 		FAIL(u, "bad CREATE_CHILD_SA request from the N3IWF");
 		(void)ike_ep_respond_notify(&u->ep, sa, &m,
@@ -438,6 +440,9 @@ ue_child2(struct ue *u, struct ike_sa *sa)
 		goto done;
 	memcpy(ch->prop.spi, &ch->spi_i, 4);
 	ch->up = 1;
+	/* Our policy takes any traffic: the N3IWF's selectors as they are. */
+	ch->ts_n3 = m.pld.tsi;
+	ch->ts_ue = m.pld.tsr;
 	/* KEYMAT: Ni = the N3IWF's nonce (it started the exchange). */
 	if (ike_sa_child_keys(sa, ch, m.pld.nonce.p, m.pld.nonce.len, nr,
 		sizeof(nr)) == -1)
@@ -445,8 +450,8 @@ ue_child2(struct ue *u, struct ike_sa *sa)
 	ike_ep_inner_init(&in, &c);
 	ok = ike_pld_add_sa(&c, &ch->prop, 1) == 0 &&
 	    ike_pld_add_nonce(&c, nr, sizeof(nr)) == 0 &&
-	    ike_prop_add_ts_any(&c, IKE_PL_TSI) == 0 &&
-	    ike_prop_add_ts_any(&c, IKE_PL_TSR) == 0;
+	    ike_pld_add_ts(&c, IKE_PL_TSI, &ch->ts_n3) == 0 &&
+	    ike_pld_add_ts(&c, IKE_PL_TSR, &ch->ts_ue) == 0;
 	if (!ok ||
 	    ike_ep_respond(&u->ep, sa, IKE_CREATE_CHILD_SA, m.hdr.msgid,
 		c.first, &in) == -1)

@@ -22,7 +22,10 @@ static int
 ue_child_from(struct ue *u, struct ike_sa *sa, const struct ike_pld *pl,
     const struct ike_prop_desc *offer, struct ike_child *ch)
 {
-	if (!IKE_PLD_HAS(pl, IKE_PL_TSI) || !IKE_PLD_HAS(pl, IKE_PL_TSR) ||
+	/* We offered 0.0.0.0/0 both ways; NWu narrows to inner <-> NAS_IP. */
+	ike_prop_ts_any(&ch->ts_ue);
+	ike_prop_ts_any(&ch->ts_n3);
+	if (ike_prop_ts_reply(pl, &ch->ts_ue, &ch->ts_n3) == -1 ||
 	    ike_prop_reply_esp(offer, pl, &ch->prop) == -1) {
 		FAIL(u, "no acceptable Child SA in the IKE_AUTH response");
 		return -1;

@@ -39,6 +39,7 @@ ue_rekey_fetch(void *ctx, const char *id, struct ike_qkd_keys *out)
 void
 ue_rekey_setup(struct ue *u)
 {
+	ike_rekey_signal_setup(); /* SIGUSR2: rekey now */
 	if (u->qkd == NULL || u->ep.cfg->mode != IKE_MODE_QKD)
 		return;
 	u->ep.rk_ops.fetch = ue_rekey_fetch;
@@ -134,8 +135,13 @@ ue_loop_delete(struct ue *u)
 	struct ike_ep_ev ev;
 	uint64_t	 end = time_mono_ns() + 2000000000ull;
 
+	size_t held = 0;
+
 	if (sa == NULL)
 		return;
+	for (size_t i = 0; i < u->ep.nsa; i++)
+		held += u->ep.sa[i]->state != SA_DEAD;
+	log_info("%zu IKE SA(s) held at the end", held);
 	ike_rekey_log_children(sa, "deleting the IKE SA");
 	if (ike_ep_delete(&u->ep, sa) == -1)
 		return;

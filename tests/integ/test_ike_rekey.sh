@@ -60,6 +60,43 @@ common_checks() {	# TITLE MODE PROFILE UE_RC
 	if grep -q 'hard lifetime reached' "$TB/ue.log" "$TB/n3.log"; then nok "$t: a hard lifetime was reached"; fi
 }
 
+# ts_checks TITLE PROFILE MIN_UE MIN_N3: the traffic selectors of the Child
+# SA rekeys as the responder decoded them from the wire (its debug line
+# "rekey request of Child SA ...: TSi A, TSr B") are those the Child SA got
+# at IKE_AUTH / the first CREATE_CHILD_SA (RFC 7296 2.8), which both sides
+# log alike ("Child SA n (...) traffic selectors: UE A, N3IWF B"); NWu: the
+# signalling SA's are the UE's inner address <-> NAS_IP, not 0.0.0.0/0.
+# MIN_UE / MIN_N3: rekey requests of the UE's / the N3IWF's at least.
+ts_checks() {
+	t=$1
+	orig() { sed -n 's/.*Child SA [12] ([a-z ]*) traffic selectors: UE \(.*\), N3IWF \(.*\)$/\1 \2/p' "$1" | sort -u; }
+	rx() { sed -n 's/.*rekey request of Child SA [0-9a-f/]*: TSi \(.*\), TSr \(.*\)$/\1 \2/p' "$1"; }
+	ou=$(orig "$TB/ue.log"); on=$(orig "$TB/n3.log")
+	[ -n "$on" ] && check "$t: the first selectors alike on both sides" "$on" "$ou" ||
+		nok "$t: no Child SA selectors logged"
+	if [ "$2" = nwu ]; then
+		sig=$(sed -n 's/.*Child SA 1 (signalling) traffic selectors: UE \(.*\), N3IWF \(.*\)$/\1 \2/p' "$TB/n3.log" | tail -n 1)
+		check "$t: signalling SA selectors: the UE's inner address <-> NAS_IP" \
+			"10.60.0.2-10.60.0.2/0/0-65535 10.60.0.1-10.60.0.1/0/0-65535" "$sig"
+	fi
+	# The UE's requests, read by the N3IWF: TSi is the UE's side.
+	n=$(rx "$TB/n3.log" | grep -c .)
+	[ "$n" -ge "$3" ] && ok "$t: the N3IWF decoded the selectors of $n rekeys" ||
+		nok "$t: rekey requests with selectors at the N3IWF: [$n] < $3"
+	check "$t: every UE rekey request carries the Child SA's selectors" "" \
+		"$(rx "$TB/n3.log" | sort -u | grep -vxF "$on")"
+	# The N3IWF's requests, read by the UE: TSi is the N3IWF's side.
+	n=$(rx "$TB/ue.log" | grep -c .)
+	[ "$n" -ge "$4" ] && ok "$t: the UE decoded the selectors of $n rekeys" ||
+		nok "$t: rekey requests with selectors at the UE: [$n] < $4"
+	check "$t: every N3IWF rekey request carries the Child SA's selectors" "" \
+		"$(rx "$TB/ue.log" | awk '{ print $2, $1 }' | sort -u | grep -vxF "$ou")"
+	# ... and the new SAs keep them.
+	check "$t: rekeyed Child SAs keep the selectors" "" \
+		"$(sed -n 's/.*Child SA (rekeyed) traffic selectors: UE \(.*\), N3IWF \(.*\)$/\1 \2/p' \
+			"$TB/ue.log" "$TB/n3.log" | sort -u | grep -vxF "$on")"
+}
+
 rkstat() { sed -n "s/.*rekey counters: .*$1=\\([0-9]*\\).*/\\1/p" "$2" | tail -n 1; }
 # qkd_keys TITLE BEFORE_A BEFORE_B [collide]: keys taken at the servers vs
 # the rekeys. kmsd A hands out what the N3IWF drew (13, then 1 per rekey
@@ -82,16 +119,29 @@ qkd_keys() {
 	[ "${x:-0}" -ge 12 ] && ok "$t: $x fresh QKD keys for rekeys" || nok "$t: only [$x] fresh QKD keys"
 }
 
+# ppk_keys TITLE A_ENC B_DEC A_DEC B_ENC (before): qkd+dh rekeys take a
+# fresh DH and no QKD key (no RFC 9370 additional key exchange): across
+# all the rekeys, kmsd B handed out the one PPK (enc_keys, the UE) and
+# kmsd A served it (dec_keys, the N3IWF), nothing else.
+ppk_keys() {
+	check "$1: kmsd B enc_keys: the PPK only" 1 $(($(served "$KMSD_B_OPS" enc_keys) - $5))
+	check "$1: kmsd A dec_keys: the PPK only" 1 $(($(served "$KMSD_A_OPS" dec_keys) - $4))
+	check "$1: kmsd A enc_keys: none" 0 $(($(served "$KMSD_A_OPS" enc_keys) - $2))
+	check "$1: kmsd B dec_keys: none" 0 $(($(served "$KMSD_B_OPS" dec_keys) - $3))
+}
+
 for mode in qkd qkd+dh psk cert; do
 	for prof in nwu rfc7296; do
 		t="$mode/$prof split"
 		a0=$(served "$KMSD_A_OPS" enc_keys); b0=$(served "$KMSD_B_OPS" dec_keys)
+		a1=$(served "$KMSD_A_OPS" dec_keys); b1=$(served "$KMSD_B_OPS" enc_keys)
 		n3_start "$mode" "$prof" --child-soft 60 --ike-soft 5
 		[ -n "$N3PORT" ] || { nok "$t: N3IWF did not start: $(tail -n 2 "$TB/n3.log")"; continue; }
 		ue_hold "$mode" "$prof" --child-soft 2 --ike-soft 60
 		rc=$?
 		n3_stop
 		common_checks "$t" "$mode" "$prof" "$rc"
+		ts_checks "$t" "$prof" 10 0
 		set -- $(stats "$TB/ue.log"); set -- "$@" $(stats "$TB/n3.log")
 		# UE: child ike child_ours ike_ours coll | N3IWF: the same
 		[ "${1:-0}" -ge 10 ] && ok "$t: $1 Child SA rekeys (UE)" || nok "$t: Child SA rekeys on the UE: [$1]"
@@ -101,6 +151,7 @@ for mode in qkd qkd+dh psk cert; do
 		check "$t: the UE started every Child SA rekey" "$1" "${3:-}"
 		check "$t: the N3IWF started every IKE SA rekey" "$2" "${9:-}"
 		[ "$mode" = qkd ] && qkd_keys "$t" "$a0" "$b0"
+		[ "$mode" = qkd+dh ] && ppk_keys "$t" "$a0" "$b0" "$a1" "$b1"
 	done
 done
 
@@ -114,6 +165,7 @@ for mode in psk qkd; do
 	rc=$?
 	n3_stop
 	common_checks "$t" "$mode" "$prof" "$rc"
+	ts_checks "$t" "$prof" 1 1
 	set -- $(stats "$TB/ue.log"); set -- "$@" $(stats "$TB/n3.log")
 	[ "${1:-0}" -ge 10 ] && ok "$t: $1 Child SA rekeys" || nok "$t: Child SA rekeys: [$1]"
 	[ "${2:-0}" -ge 2 ] && ok "$t: $2 IKE SA rekeys" || nok "$t: IKE SA rekeys: [$2]"

@@ -25,7 +25,9 @@
 
 #include "common/log.h"
 #include "ike/ikev2.h"
+#include "ike/proposal.h"
 #include "ike/rekey.h"
+#include "ike/rekey_int.h"
 
 static const char km_pfs[] =
     "939ac92ccfe4d78f3a52aaf2a33bbb2c2857cc42d924762c3c222ff3aa509eee"
@@ -185,6 +187,179 @@ test_collision_rule(void **state)
 	}
 }
 
+/*
+ * RFC 7296 2.8: a Child SA rekey carries the selectors of the SA it
+ * replaces. The tail rk_send and the responder build (SA, Nonce, TSi,
+ * TSr) for an NWu signalling SA (the UE's inner address <-> NAS_IP),
+ * parsed back, and its TS payloads against bytes written here from RFC
+ * 7296 3.13.1: TSi is the side of whoever starts the exchange.
+ */
+static const char ts_ue_hex[] = "01000000" /* 1 selector */
+				"0700001000"
+				"00ffff"
+				"0a2d0002"
+				"0a2d0002"; /* 10.45.0.2 */
+static const char ts_n3_hex[] = "01000000"
+				"0700001000"
+				"00ffff"
+				"0a000001"
+				"0a000001"; /* NAS_IP 10.0.0.1 */
+
+static const char ts_any_hex[] = "01000000"
+				 "070000100000ffff"
+				 "00000000ffffffff"; /* 0.0.0.0/0 */
+
+static void
+ts_tail(enum ike_role role, bool request, struct buf *b, struct ike_pld *pl)
+{
+	struct ikecfg	     cfg;
+	struct ike_ep	     ep;
+	struct ike_child     ch;
+	struct ike_prop_desc p;
+	struct ike_chain     c;
+	uint8_t		     nonce[32];
+
+	memset(&cfg, 0, sizeof(cfg));
+	memset(&ep, 0, sizeof(ep));
+	memset(&ch, 0, sizeof(ch));
+	memset(nonce, 0x5a, sizeof(nonce));
+	cfg.role = role;
+	cfg.aead = 1;
+	ep.cfg = &cfg;
+	ike_prop_esp(&cfg, &p);
+	p.spi_len = 4;
+	assert_int_equal(ike_prop_ts_host(&ch.ts_ue, "10.45.0.2"), 0);
+	assert_int_equal(ike_prop_ts_host(&ch.ts_n3, "10.0.0.1"), 0);
+	buf_init(b, 4096);
+	ike_chain_init(&c, b, IKE_CHAIN_DETACHED);
+	assert_int_equal(rk_add_tail(&ep, &c, &p, nonce, sizeof(nonce), &ch,
+			     request, NULL, NULL),
+	    0);
+	memset(pl, 0, sizeof(*pl));
+	assert_int_equal(ike_pld_parse(c.first, b->data, b->len, pl), 0);
+	assert_true(IKE_PLD_HAS(pl, IKE_PL_TSI));
+	assert_true(IKE_PLD_HAS(pl, IKE_PL_TSR));
+}
+
+/* The bytes hex appear in b. */
+static bool
+has_body(const struct buf *b, const char *hex)
+{
+	uint8_t want[64];
+	size_t	n = strlen(hex) / 2;
+
+	unhex(hex, want, n);
+	for (size_t i = 0; i + n <= b->len; i++)
+		if (memcmp(b->data + i, want, n) == 0)
+			return true;
+	return false;
+}
+
+static void
+test_rekey_ts(void **state)
+{
+	static const struct {
+		enum ike_role role;
+		bool	      request, tsi_is_ue;
+	} t[] = {
+		{ IKE_ROLE_UE, true, true },	 /* the UE rekeys */
+		{ IKE_ROLE_N3IWF, false, true }, /* ... the N3IWF answers */
+		{ IKE_ROLE_N3IWF, true, false }, /* the N3IWF rekeys */
+		{ IKE_ROLE_UE, false, false },	 /* ... the UE answers */
+	};
+	struct ike_ts_pld ue, n3;
+	char		  s[IKE_TS_STRLEN];
+
+	(void)state;
+	assert_int_equal(ike_prop_ts_host(&ue, "10.45.0.2"), 0);
+	assert_int_equal(ike_prop_ts_host(&n3, "10.0.0.1"), 0);
+	assert_string_equal(ike_prop_ts_str(&ue, s, sizeof(s)),
+	    "10.45.0.2-10.45.0.2/0/0-65535");
+	{ /* positive control of the 0.0.0.0/0 search below */
+		struct buf	 b;
+		struct ike_chain c;
+
+		buf_init(&b, 256);
+		ike_chain_init(&c, &b, IKE_CHAIN_DETACHED);
+		assert_int_equal(ike_prop_add_ts_any(&c, IKE_PL_TSI), 0);
+		assert_true(has_body(&b, ts_any_hex));
+		buf_free(&b);
+	}
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct ike_pld		 pl;
+		struct buf		 b;
+		struct ikecfg		 cfg;
+		struct ike_ep		 ep;
+		const struct ike_ts_pld *gue, *gn3;
+
+		ts_tail(t[i].role, t[i].request, &b, &pl);
+		assert_memory_equal(&pl.tsi, t[i].tsi_is_ue ? &ue : &n3,
+		    sizeof(ue));
+		assert_memory_equal(&pl.tsr, t[i].tsi_is_ue ? &n3 : &ue,
+		    sizeof(ue));
+		assert_true(has_body(&b, ts_ue_hex));
+		assert_true(has_body(&b, ts_n3_hex));
+		assert_false(has_body(&b, ts_any_hex));
+		/* The other side reads them back as the same two sides. */
+		memset(&cfg, 0, sizeof(cfg));
+		memset(&ep, 0, sizeof(ep));
+		cfg.role =
+		    t[i].role == IKE_ROLE_UE ? IKE_ROLE_N3IWF : IKE_ROLE_UE;
+		ep.cfg = &cfg;
+		rk_ts_of(&ep, &pl, t[i].request, &gue, &gn3);
+		assert_memory_equal(gue, &ue, sizeof(ue));
+		assert_memory_equal(gn3, &n3, sizeof(n3));
+		buf_free(&b);
+	}
+}
+
+/* Narrowed or the same: within; wider, disjoint, other protocol: not. */
+static void
+test_ts_within(void **state)
+{
+	struct ike_ts_pld any, host, host2, tcp, range, pl_tsi, pl_tsr;
+	struct ike_pld	  pl;
+
+	(void)state;
+	ike_prop_ts_any(&any);
+	assert_int_equal(ike_prop_ts_host(&host, "10.45.0.2"), 0);
+	assert_int_equal(ike_prop_ts_host(&host2, "10.45.0.3"), 0);
+	assert_int_equal(ike_prop_ts_host(&range, "10.45.0.0"), 0);
+	range.ts[0].end[3] = 0xff; /* 10.45.0.0-10.45.0.255 */
+	tcp = host;
+	tcp.ts[0].ipproto = 6;
+	tcp.ts[0].sport = tcp.ts[0].eport = 80;
+	assert_int_equal(ike_prop_ts_host(&host, "not an address"), -1);
+	assert_true(ike_prop_ts_within(&host, &host));
+	assert_true(ike_prop_ts_within(&host, &any));
+	assert_true(ike_prop_ts_within(&host, &range));
+	assert_true(ike_prop_ts_within(&tcp, &host));
+	assert_false(ike_prop_ts_within(&any, &host));
+	assert_false(ike_prop_ts_within(&range, &host));
+	assert_false(ike_prop_ts_within(&host2, &host));
+	assert_false(ike_prop_ts_within(&host, &tcp));
+	memset(&pl_tsi, 0, sizeof(pl_tsi));
+	assert_false(ike_prop_ts_within(&pl_tsi, &any)); /* empty */
+	/* A responder's answer: narrowed taken, wider or missing refused. */
+	memset(&pl, 0, sizeof(pl));
+	pl.seen = IKE_PLD_BIT(IKE_PL_TSI) | IKE_PLD_BIT(IKE_PL_TSR);
+	pl.tsi = host;
+	pl.tsr = any;
+	pl_tsi = range;
+	pl_tsr = any;
+	assert_int_equal(ike_prop_ts_reply(&pl, &pl_tsi, &pl_tsr), 0);
+	assert_memory_equal(&pl_tsi, &host, sizeof(host));
+	pl.tsi = range;
+	pl_tsi = host;
+	assert_int_equal(ike_prop_ts_reply(&pl, &pl_tsi, &pl_tsr), -1);
+	assert_memory_equal(&pl_tsi, &host, sizeof(host)); /* unchanged */
+	pl.tsi = host2;
+	assert_int_equal(ike_prop_ts_reply(&pl, &pl_tsi, &pl_tsr), -1);
+	pl.tsi = host;
+	pl.seen = IKE_PLD_BIT(IKE_PL_TSI);
+	assert_int_equal(ike_prop_ts_reply(&pl, &pl_tsi, &pl_tsr), -1);
+}
+
 int
 main(void)
 {
@@ -192,6 +367,8 @@ main(void)
 		cmocka_unit_test(test_keymat_cbc),
 		cmocka_unit_test(test_keymat_gcm),
 		cmocka_unit_test(test_collision_rule),
+		cmocka_unit_test(test_rekey_ts),
+		cmocka_unit_test(test_ts_within),
 	};
 
 	log_init("test_ike_rekey", getenv("V") ? LOG_DEBUG : LOG_ERR);
