@@ -425,6 +425,7 @@ rk_expire(struct ike_ep *ep, struct ike_sa *sa, uint64_t now)
 		    sa->child[i].spi_i, sa->child[i].spi_r);
 		ep->rks.expired++;
 		rk_slot_remove(ep, sa, i, true);
+		rk_old_unplug(ep, sa, rk->nold - 1); /* no packet more */
 		return;
 	}
 }
@@ -446,7 +447,9 @@ ike_rekey_tick(struct ike_ep *ep, struct ike_sa *sa)
 	}
 	if (now >= rk->ike_hard) {
 		log_warn("IKE SA hard lifetime reached: deleted");
+		ike_rekey_log_children(sa, "IKE SA hard lifetime reached");
 		ep->rks.expired++;
+		ike_rekey_unplug(ep, sa); /* its Child SAs carry no more */
 		rk_delete_old_ike(ep, sa);
 		return 0;
 	}
