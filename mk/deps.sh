@@ -8,7 +8,8 @@
 # setsid (util-linux), mount, ping, jq, curl, sqlite3, gnuplot (bench),
 # python3 with python3-cryptography (the independent IKE peer and the flood
 # tools of the tests), socat (testbed.sh --tunnel: kmsd into the namespaces),
-# iperf3 (bench/dataplane), clang-format and cppcheck (make format, make lint).
+# iperf3 (bench/dataplane), iptables (its u32 match drops chosen IKE
+# messages in test_ike_lifetime), clang-format and cppcheck (make format, make lint).
 # As root it runs apt-get; otherwise it prints the exact line to run.
 set -eu
 PKGS="build-essential pkg-config libmicrohttpd-dev libgnutls28-dev \
@@ -18,7 +19,7 @@ clang libclang-rt-14-dev gnuplot-nox \
 strongswan-charon strongswan-swanctl libcharon-extra-plugins \
 libstrongswan-standard-plugins coreutils util-linux mount diffutils mawk \
 iputils-ping tshark wireshark-common python3 python3-cryptography \
-socat iperf3 \
+socat iperf3 iptables \
 clang-format cppcheck"
 missing=""
 for p in $PKGS; do
