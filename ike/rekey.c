@@ -330,6 +330,28 @@ rk_error(const struct ike_pld *pl)
 	return 0;
 }
 
+/*
+ * CHILD_SA_NOT_FOUND to our rekey (2.25.1: the peer deleted the SA, a
+ * hard lifetime, while our request was on its way): ours goes too, out
+ * of the data plane, without a Delete (the peer's came, or crossed).
+ */
+static void
+rk_child_gone(struct ike_ep *ep, struct ike_sa *sa)
+{
+	struct ike_rk *rk = sa->rk;
+	size_t	       i = rk->out.idx;
+	uint32_t       in;
+
+	if (rk->have_peer || i >= sa->nchild ||
+	    rk_spi_out(ep, &sa->child[i]) != rk_spi_out(ep, &rk->out.ch))
+		return;
+	log_info("Child SA %08x/%08x is gone at the peer: removed",
+	    sa->child[i].spi_i, sa->child[i].spi_r);
+	in = rk_spi_in(ep, &sa->child[i]);
+	rk_slot_remove(ep, sa, i, false);
+	(void)rk_old_drop(ep, sa, in, true);
+}
+
 bool
 ike_rekey_response(struct ike_ep *ep, struct ike_sa *sa,
     const struct ike_msg *m)
@@ -355,6 +377,8 @@ ike_rekey_response(struct ike_ep *ep, struct ike_sa *sa,
 		    ike_notify_name(err));
 		if (err == IKE_N_TEMPORARY_FAILURE)
 			ep->rks.temp_fail++;
+		if (err == IKE_N_CHILD_SA_NOT_FOUND && rk->out_kind == RK_CHILD)
+			rk_child_gone(ep, sa);
 		r = -1;
 	} else
 		r = rk->out_kind == RK_CHILD ? rk_child_done(ep, sa, &m->pld) :
