@@ -24,14 +24,7 @@
 #             until exit), and so does the UE's (its last status file).
 # Needs root, ip, iptables, socat, dumpcap, tshark, python3.
 . "$(dirname "$0")/lib.sh"
-TBT=$(mktemp -d /tmp/qkd-life.XXXXXX)
-TB_SH=$top/tests/testbed.sh
-trap 'sh "$TB_SH" down "$TBT" >/dev/null 2>&1; rm -rf "$TBT"; tb_cleanup' EXIT INT TERM
-
-for b in ip iptables socat dumpcap tshark python3 "$top/${BUILD:-build}/tools/tcpsink"; do
-	command -v "$b" >/dev/null 2>&1 || { nok "missing prerequisite: $b (mk/deps.sh, make)"; exit 1; }
-done
-[ "$(id -u)" = 0 ] || { nok "needs root (network namespaces)"; exit 1; }
+tunnel_test_init life ip iptables socat dumpcap tshark python3 "$top/${BUILD:-build}/tools/tcpsink"
 
 stat() { sed -n "s/^dp $2 //p" "$1"; }
 kinds() { sed -n 's/^child .*kind=\([a-z]*\) .*/\1/p' "$1" | sort | tr '\n' ' '; }
@@ -44,13 +37,6 @@ wait_log() {
 	i=0
 	while ! grep -q "$2" "$1" && [ $i -lt $(($3 * 20)) ]; do sleep 0.05; i=$((i + 1)); done
 	grep -q "$2" "$1"
-}
-capture() {
-	ip netns exec "$NWU_NETNS" dumpcap -q -P -i "$NWU_IFACE" -w "$TBT/nwu.pcap" \
-	    >"$TBT/dumpcap.log" 2>&1 &
-	dc=$!
-	i=0
-	while ! grep -q "Capturing on" "$TBT/dumpcap.log" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
 }
 up() {	# TITLE UE_ARGS N3IWF_ARGS
 	rm -rf "$TBT"; mkdir -p "$TBT"
@@ -74,7 +60,7 @@ child_case() {
 	if [ "$who" = ue ]; then me=$UE_LOG; peer=$N3IWF_LOG; src=$UE_NWU_ADDR; dst=$N3IWF_NWU_ADDR
 	else me=$N3IWF_LOG; peer=$UE_LOG; src=$N3IWF_NWU_ADDR; dst=$UE_NWU_ADDR; fi
 	old_u=$(spis "$UE_STATUS" user); old_s=$(spis "$UE_STATUS" signalling)
-	capture
+	nwu_capture
 	# shellcheck disable=SC2086 # TRAFFIC: several arguments
 	[ -z "$6" ] || inue ping $6 "$DN_ADDR" >/dev/null 2>&1
 	wait_log "$me" "hard lifetime reached, deleted" 15 ||
