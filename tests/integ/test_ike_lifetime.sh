@@ -7,6 +7,7 @@
 #   bytes     the UE: --child-hard-bytes; big pings fill the user-plane SA
 #   packets   the N3IWF: --child-hard-packets; pings fill it
 #   seconds   the UE: --child-soft 0 --child-hard 8; both Child SAs expire
+#             (a few pings before)
 # For each: the side at its limit logs it and deletes the Child SA, the
 # peer logs the Delete it received (the same SPIs); on the NWu link
 # (dumpcap) one INFORMATIONAL request from that side and one response from
@@ -22,6 +23,8 @@
 #             it deletes the IKE SA, the UE logs it and ends; the N3IWF's
 #             engine then holds 0 SAs (the slot leak: replaced SAs stayed
 #             until exit), and so does the UE's (its last status file).
+# First: --check-config refuses a soft lifetime of 0 (no rekey) without a
+# hard one, naming the setting.
 # Needs root, ip, iptables, socat, dumpcap, tshark, python3.
 . "$(dirname "$0")/lib.sh"
 tunnel_test_init life ip iptables socat dumpcap tshark python3 "$top/${BUILD:-build}/tools/tcpsink"
@@ -50,7 +53,8 @@ up() {	# TITLE UE_ARGS N3IWF_ARGS
 	check "$1: UE engine holds 2 SAs at first" 2 "$(stat "$UE_STATUS" child_sas)"
 	check "$1: N3IWF engine holds 2 SAs at first" 2 "$(stat "$N3IWF_STATUS" child_sas)"
 }
-ts() { tshark -r "$TBT/nwu.pcap" -d udp.port==4500,udpencap -Y "$1" -T fields -e frame.number 2>/dev/null; }
+# ts FILTER FIELD: that field of each frame of the NWu capture that matches
+ts() { tshark -r "$TBT/nwu.pcap" -d udp.port==4500,udpencap -Y "$1" -T fields -e "$2" 2>/dev/null; }
 
 # child_case TITLE WHO(ue|n3iwf) KINDS_GONE UE_ARGS N3IWF_ARGS TRAFFIC
 # TRAFFIC: ping arguments from the UE to DN_ADDR that reach the limit
@@ -86,17 +90,25 @@ child_case() {
 	    nok "$t: later pings: UE no_route $nr0 -> $nr"
 	check "$t: no packet reached the N3IWF's TUN meanwhile" "$dn0" "$(stat "$N3IWF_STATUS" in_packets)"
 	# on the wire: the Delete and its answer, then no ESP of the dead SAs
-	req=$(ts "isakmp.exchangetype == 37 && ip.src == $src && isakmp.flag_r == 0")
-	rsp=$(ts "isakmp.exchangetype == 37 && ip.src == $dst && isakmp.flag_r == 1")
-	check "$t: INFORMATIONAL requests from the $who on NWu" "$n" "$(printf '%s\n' "$req" | grep -c .)"
-	check "$t: INFORMATIONAL responses from the peer on NWu" "$n" "$(printf '%s\n' "$rsp" | grep -c .)"
-	last=$(printf '%s\n' "$req" | tail -n 1)
+	# (message IDs: a retransmission under load is the same exchange)
+	req=$(ts "isakmp.exchangetype == 37 && ip.src == $src && isakmp.flag_r == 0" isakmp.messageid)
+	rsp=$(ts "isakmp.exchangetype == 37 && ip.src == $dst && isakmp.flag_r == 1" isakmp.messageid)
+	check "$t: INFORMATIONAL requests from the $who on NWu" "$n" "$(printf '%s\n' "$req" | sort -u | grep -c .)"
+	check "$t: INFORMATIONAL responses from the peer on NWu" "$n" "$(printf '%s\n' "$rsp" | sort -u | grep -c .)"
+	# after the last answer (and 0.1 s for a batch the engine had
+	# encrypted before it unrouted the SA)
+	last=$(ts "isakmp.exchangetype == 37 && ip.src == $dst && isakmp.flag_r == 1" frame.time_relative |
+	    tail -n 1 | awk '{ printf "%.6f", $1 + 0.1 }')
 	dead=""
 	for k in $3; do
 		[ "$k" = user ] && set -- $old_u || set -- $old_s
-		dead="$dead || esp.spi == 0x$1 || esp.spi == 0x$2"
+		dead="$dead${dead:+ || }esp.spi == 0x$1 || esp.spi == 0x$2"
 	done
-	check "$t: no ESP of the dead SA(s) after the Delete" "" "$(ts "frame.number > ${last:-0} && (0 $dead)" | head -n 3)"
+	n0=$(ts "frame.time_relative <= ${last:-0} && ($dead)" frame.number | grep -c .)
+	[ "$n0" -gt 0 ] && ok "$t: $n0 ESP frames of the dead SA(s) before their Delete" ||
+	    nok "$t: no ESP of the dead SA(s) [$dead] before their Delete"
+	check "$t: no ESP of the dead SA(s) after the Delete" "" \
+	    "$(ts "frame.time_relative > ${last:-0} && ($dead)" frame.number | head -n 3)"
 	left=$(kinds "$UE_STATUS")
 	for f in "$UE_STATUS" "$N3IWF_STATUS"; do
 		w=$(basename "$f" .status)
@@ -114,9 +126,24 @@ child_case() {
 	sh "$TB_SH" down "$TBT" >/dev/null 2>&1
 }
 
+# no rekey by time (soft 0) needs a hard lifetime; the message names it
+cc() {	# LINES: ike-ue --check-config on a file with them; its message
+	printf '[ike]\nmode = psk\npsk = x\npeer = 127.0.0.1:500\nca = %s\n%b\n' \
+	    "$CA" "$1" >"$TBT/cc.ini"
+	"$BINDIR/ike-ue" --check-config "$TBT/cc.ini" 2>&1
+}
+CA=$top/certs/out/ca.crt
+check "config: child_soft_s 0 without a hard lifetime" \
+    "ike-ue: config: child_soft_s: 0 (no rekey) needs a hard lifetime" "$(cc 'child_soft_s = 0')"
+check "config: ike_soft_s 0 without a hard lifetime" \
+    "ike-ue: config: ike_soft_s: 0 (no rekey) needs a hard lifetime" \
+    "$(cc 'child_soft_s = 0\nchild_hard_s = 5\nike_soft_s = 0')"
+check "config: soft 0 with hard lifetimes" "ike-ue: config is valid" \
+    "$(cc 'child_soft_s = 0\nchild_hard_s = 5\nike_soft_s = 0\nike_hard_s = 60')"
+
 child_case bytes ue user "--child-hard-bytes 300000" "" "-c 300 -i 0.01 -s 1300 -W 1"
 child_case packets n3iwf user "" "--child-hard-packets 200" "-c 300 -i 0.01 -W 1"
-child_case seconds ue "signalling user" "--child-soft 0 --child-hard 8" "" ""
+child_case seconds ue "signalling user" "--child-soft 0 --child-hard 8" "" "-c 3 -i 0.2 -W 1"
 
 # --- the IKE SA's hard lifetime with replaced Child SAs left (slot leak) ---
 t=ike

@@ -143,6 +143,20 @@ install(uint32_t u2n, uint32_t n2u, uint8_t ue_qfi, uint8_t n3_qfi,
 	    0);
 }
 
+/* The UE's user-plane pair (GRE, QFI 5), inbound SPI in, outbound out. */
+static void
+ue_pair(struct dp_child *c, uint32_t in, uint32_t out)
+{
+	memset(c, 0, sizeof(*c));
+	c->kind = DP_USER;
+	c->gre = true;
+	c->qfi = 5;
+	c->inner.s_addr = htonl(UE_INNER);
+	c->in = sa(in, false);
+	c->out = sa(out, true);
+	c->peer = n3.net.ike_addr;
+}
+
 /* An IPv4/UDP packet src -> dst with a payload tag; its length. */
 static size_t
 ip4(uint8_t *p, uint32_t src, uint32_t dst, uint8_t tag)
@@ -277,14 +291,7 @@ test_rekey(void **state)
 	assert_true(through(&ue, &n3, UE_INNER, DN_ADDR, 1));
 	/* The UE first (new pair 0xa012 / 0xb012): the N3IWF still sends
 	 * on the old SA, which the UE still accepts. */
-	memset(&c, 0, sizeof(c));
-	c.kind = DP_USER;
-	c.gre = true;
-	c.qfi = 5;
-	c.inner.s_addr = htonl(UE_INNER);
-	c.in = sa(0xb012, false);
-	c.out = sa(0xa012, true);
-	c.peer = n3.net.ike_addr;
+	ue_pair(&c, 0xb012, 0xa012);
 	assert_int_equal(dp_child_rekey(ue.dp, htonl(0xb002), &c, err,
 			     sizeof(err)),
 	    0);
@@ -363,18 +370,12 @@ test_hard(void **state)
 static void
 test_seq_end(void **state)
 {
-	struct dp_child c = { 0 };
+	struct dp_child c;
 	uint32_t	spi[2];
 	char		err[256];
 
 	(void)state;
-	c.kind = DP_USER;
-	c.gre = true;
-	c.qfi = 5;
-	c.inner.s_addr = htonl(UE_INNER);
-	c.in = sa(0xb006, false);
-	c.out = sa(0xa006, true);
-	c.peer = n3.net.ike_addr;
+	ue_pair(&c, 0xb006, 0xa006);
 	esp_sa_test_set_seq(c.out, UINT64_MAX - 1);
 	assert_int_equal(dp_child_add(ue.dp, &c, err, sizeof(err)), 0);
 	assert_int_equal(dp_expired(ue.dp, spi, 2), 0);
