@@ -289,7 +289,7 @@ rec_install(struct dp *dp, const struct dp_child *c, char *err, size_t errlen)
 		return NULL;
 	}
 	*r = (struct dp_rec){ c->in, c->out, spi, c->peer, c->kind,
-		c->kind == DP_USER && c->gre, c->qfi, c->inner, true };
+		c->kind == DP_USER && c->gre, c->qfi, c->inner, true, false };
 	dp_map_put(&dp->by_spi, spi, r);
 	return r;
 }
@@ -356,6 +356,20 @@ dp_child_route(struct dp *dp, uint32_t in_spi)
 }
 
 int
+dp_child_unroute(struct dp *dp, uint32_t in_spi)
+{
+	struct dp_rec *r;
+	uint64_t       k = 0;
+
+	pthread_rwlock_wrlock(&dp->lock);
+	if ((r = dp_map_get(&dp->by_spi, in_spi)) != NULL &&
+	    dp_map_get(&dp->by_route, k = rec_route_key(dp, r)) == r)
+		dp_map_del(&dp->by_route, k);
+	pthread_rwlock_unlock(&dp->lock);
+	return r != NULL ? 0 : -1;
+}
+
+int
 dp_child_del(struct dp *dp, uint32_t in_spi)
 {
 	struct dp_rec *r;
@@ -385,6 +399,7 @@ dp_rec_stats(const struct dp *dp, const struct dp_rec *r,
 	esp_sa_stats(r->in, &st->in);
 	esp_sa_stats(r->out, &st->out);
 	st->soft = esp_sa_soft(r->in) || esp_sa_soft(r->out);
+	st->hard = esp_sa_hard(r->in) || esp_sa_hard(r->out);
 	st->routed = dp_map_get(&dp->by_route, rec_route_key(dp, r)) == r;
 }
 

@@ -159,6 +159,7 @@ struct dp_stats {
 struct dp_child_stats {
 	struct esp_stats in, out;
 	bool		 soft;	 /* either SA past a soft lifetime: rekey */
+	bool		 hard;	 /* either SA past a hard one: delete */
 	bool		 routed; /* out is the SA that carries new packets */
 };
 
@@ -197,16 +198,33 @@ int dp_child_rekey_later(struct dp *dp, uint32_t old_in_spi,
     const struct dp_child *c, char *err, size_t errlen);
 /* Routes the pair's (inner, kind) to its outbound SA; -1: no such pair. */
 int dp_child_route(struct dp *dp, uint32_t in_spi);
+/*
+ * The pair stops carrying new packets: its route goes (if it is still
+ * the route of its inner address and kind) while its inbound SA stays,
+ * for packets in flight, until dp_child_del. -1: no such pair.
+ */
+int dp_child_unroute(struct dp *dp, uint32_t in_spi);
 /* Removes the pair with that inbound SPI and frees both SAs (keys
  * wiped). -1: no such pair. */
 int dp_child_del(struct dp *dp, uint32_t in_spi);
 /* Counters of the pair with that inbound SPI; -1: no such pair. */
 int dp_child_stats(struct dp *dp, uint32_t in_spi, struct dp_child_stats *st);
-void dp_stats(struct dp *dp, struct dp_stats *st);
+void   dp_stats(struct dp *dp, struct dp_stats *st);
 /*
- * Writes the engine's counters and one line per Child SA as text
- * ("name value" pairs, no key material) to f; -1 on a write error.
+ * Hard lifetimes: writes the inbound SPIs of up to max pairs whose
+ * inbound or outbound SA reached a hard limit (packets, bytes, or the
+ * outbound sequence space: ESP_E_HARD / ESP_E_SEQ, esp_sa_hard), each
+ * pair once in its life, and returns how many. The IKE side deletes
+ * those Child SAs (ike_rekey_child_hard). IKE thread only.
  */
-int  dp_stats_write(struct dp *dp, FILE *f);
+size_t dp_expired(struct dp *dp, uint32_t *in_spis, size_t max);
+/* Child SA pairs installed now. */
+size_t dp_child_count(struct dp *dp);
+/*
+ * Writes the engine's counters, the number of Child SA pairs installed
+ * ("dp child_sas N") and one line per Child SA as text ("name value"
+ * pairs, no key material) to f; -1 on a write error.
+ */
+int    dp_stats_write(struct dp *dp, FILE *f);
 
 #endif

@@ -41,6 +41,7 @@ struct dp_rec {
 	uint8_t		   qfi;
 	struct in_addr	   inner;
 	bool		   used;
+	bool hard_told; /* dp_expired() reported it (IKE thread) */
 };
 
 #define DP_OUT_MAX (GRE_HDR_LEN + DP_PKT_MAX + ESP_MAX_OVERHEAD)

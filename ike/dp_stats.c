@@ -64,6 +64,48 @@ dp_stats(struct dp *dp, struct dp_stats *st)
 	}
 }
 
+size_t
+dp_expired(struct dp *dp, uint32_t *in_spis, size_t max)
+{
+	size_t n = 0;
+
+	/* hard_told is the IKE thread's alone: the read lock will do */
+	pthread_rwlock_rdlock(&dp->lock);
+	for (size_t i = 0; i < dp->cfg.max_children && n < max; i++) {
+		struct dp_rec *r = &dp->recs[i];
+
+		if (r->used && !r->hard_told &&
+		    (esp_sa_hard(r->in) || esp_sa_hard(r->out))) {
+			r->hard_told = true;
+			in_spis[n++] = r->in_spi;
+		}
+	}
+	pthread_rwlock_unlock(&dp->lock);
+	return n;
+}
+
+/* Under the lock. */
+static size_t
+rec_count(const struct dp *dp)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < dp->cfg.max_children; i++)
+		n += dp->recs[i].used;
+	return n;
+}
+
+size_t
+dp_child_count(struct dp *dp)
+{
+	size_t n;
+
+	pthread_rwlock_rdlock(&dp->lock);
+	n = rec_count(dp);
+	pthread_rwlock_unlock(&dp->lock);
+	return n;
+}
+
 static int
 rec_write(const struct dp *dp, const struct dp_rec *r, FILE *f)
 {
@@ -76,14 +118,14 @@ rec_write(const struct dp *dp, const struct dp_rec *r, FILE *f)
 		snprintf(inner, sizeof(inner), "?");
 	return fprintf(f,
 		   "child in_spi=0x%08x out_spi=0x%08x esn=%d kind=%s gre=%d "
-		   "qfi=%u inner=%s peer=%s routed=%d soft=%d "
+		   "qfi=%u inner=%s peer=%s routed=%d soft=%d hard=%d "
 		   "in_packets=%llu in_bytes=%llu in_replay=%llu "
 		   "in_icv=%llu in_pad=%llu in_short=%llu in_seq=%llu "
 		   "out_packets=%llu out_bytes=%llu out_seq=%llu\n",
 		   ntohl(r->in_spi), ntohl(esp_sa_spi(r->out)),
 		   esp_sa_esn(r->out),
 		   r->kind == DP_SIGNALLING ? "signalling" : "user", r->gre,
-		   r->qfi, inner, peer, s.routed, s.soft,
+		   r->qfi, inner, peer, s.routed, s.soft, s.hard,
 		   (unsigned long long)s.in.packets,
 		   (unsigned long long)s.in.bytes,
 		   (unsigned long long)s.in.replay,
@@ -109,6 +151,8 @@ dp_stats_write(struct dp *dp, FILE *f)
 			(unsigned long long)field(&st, fields[i].off)) < 0)
 			rc = -1;
 	pthread_rwlock_rdlock(&dp->lock);
+	if (fprintf(f, "dp child_sas %zu\n", rec_count(dp)) < 0)
+		rc = -1;
 	for (size_t i = 0; i < dp->cfg.max_children; i++)
 		if (dp->recs[i].used && rec_write(dp, &dp->recs[i], f) == -1)
 			rc = -1;

@@ -10,6 +10,7 @@
 #include "common/timeutil.h"
 #include "ike/endpoint.h"
 #include "ike/ikev2.h"
+#include "ike/rekey.h"
 
 /* ---- setup ---- */
 
@@ -129,12 +130,9 @@ ike_ep_sweep(struct ike_ep *ep)
 
 	for (size_t i = 0; i < ep->nsa; i++) {
 		if (ep->sa[i]->state == SA_DEAD) {
-			/* the data plane forgets its Child SAs first */
-			for (size_t k = 0;
-			     ep->hooks.removed != NULL && k < ep->sa[i]->nchild;
-			     k++)
-				ep->hooks.removed(ep->hooks.ctx, ep->sa[i],
-				    &ep->sa[i]->child[k]);
+			/* the data plane forgets its Child SAs first, the
+			 * replaced ones too */
+			ike_rekey_unplug(ep, ep->sa[i]);
 			ike_sa_free(ep->sa[i]);
 		} else
 			ep->sa[j++] = ep->sa[i];

@@ -57,12 +57,15 @@
  * of `old` (old stays valid inbound until `removed`; started: we started
  * the exchange, so the peer has ch already; else it gets ch only with our
  * response: send on ch once it has arrived from the peer, or old goes), `removed` when a
- * Child SA is deleted (its keys are wiped right after the call returns).
+ * Child SA is deleted or taken out of use (a hard lifetime; every Child
+ * SA of an IKE SA that ends, ike_rekey_unplug(), the replaced ones too):
+ * it sends nothing more, and a second call for it must do nothing.
  * The keys are in ch->keys ("i" = UE -> N3IWF); spi_i is the UE's
  * inbound SPI, spi_r the N3IWF's. The data plane reports traffic back
  * with ike_rekey_child_soft() / ike_rekey_child_hard() (ike/rekey.h)
  * when a byte or packet limit (cfg child_{soft,hard}_{bytes,packets})
- * is reached: soft starts a rekey, hard deletes the Child SA.
+ * is reached: soft starts a rekey, hard (or the sequence numbers used
+ * up) deletes the Child SA.
  */
 struct ike_ep_hooks {
 	void (*installed)(void *ctx, const struct ike_sa *sa,
@@ -142,7 +145,8 @@ ike_ep_find(struct ike_ep *ep, const uint8_t spi_i[static IKE_SPI_LEN],
 	   const uint8_t spi_r[static IKE_SPI_LEN]);
 /* IKE SAs not past IKE_SA_INIT, or past it without an IKE_AUTH request. */
 size_t ike_ep_half_open(const struct ike_ep *ep);
-/* Frees the SAs in state SA_DEAD. */
+/* Frees the SAs in state SA_DEAD, their Child SAs out of the data plane
+ * first (ike_rekey_unplug). */
 void   ike_ep_sweep(struct ike_ep *ep);
 
 /* ---- the event loop ---- */

@@ -312,6 +312,14 @@ hard_reached(const struct esp_sa *sa)
 	    past(ctr_get(&sa->bytes), sa->life.hard_bytes);
 }
 
+bool
+esp_sa_hard(const struct esp_sa *sa)
+{
+	return hard_reached(sa) ||
+	    (sa->outbound &&
+		ctr_get(&sa->seq) == (sa->esn ? UINT64_MAX : UINT32_MAX));
+}
+
 void
 esp_sa_test_set_seq(struct esp_sa *sa, uint64_t seq)
 {

@@ -96,6 +96,10 @@ void	       esp_sa_stats(const struct esp_sa *sa, struct esp_stats *st);
 /* True once a soft lifetime (packets, bytes, or 2^31 / 2^63 sequence
  * numbers used) is past: time to rekey. */
 bool	       esp_sa_soft(const struct esp_sa *sa);
+/* True once a hard lifetime (packets or bytes) is reached or, outbound,
+ * the sequence number space is used up: the SA refuses every packet
+ * (ESP_E_HARD, ESP_E_SEQ) and must be deleted. */
+bool	       esp_sa_hard(const struct esp_sa *sa);
 
 /*
  * Outbound: the inner packet in[0..inlen) with next header nh becomes

@@ -214,15 +214,17 @@ static const struct cfg_opt ike_opts[] = {
 	    .min = 0, .max = 100000000, .roles = R_UE,
 	    .seen = CFG_SEEN(struct ikecfg, hold_set) },
 	{ "ike", "ike_soft_s", CFG_UINT, K(ike_soft_s), "14400", "ike-soft",
-	    .help = "IKE SA soft lifetime: rekey after this many seconds",
-	    .min = 1, .max = 100000000 },
+	    .help = "IKE SA soft lifetime: rekey after this many seconds (0: "
+		    "never, ike_hard_s deletes it)",
+	    .min = 0, .max = 100000000 },
 	{ "ike", "ike_hard_s", CFG_UINT, K(ike_hard_s), "0", "ike-hard",
 	    .help = "IKE SA hard lifetime: delete after, s (0: soft + 10%)",
 	    .min = 0, .max = 100000000 },
 	{ "ike", "child_soft_s", CFG_UINT, K(child_soft_s), "3600",
 	    "child-soft",
-	    .help = "Child SA soft lifetime: rekey after this many seconds",
-	    .min = 1, .max = 100000000 },
+	    .help = "Child SA soft lifetime: rekey after this many seconds "
+		    "(0: never, child_hard_s deletes it)",
+	    .min = 0, .max = 100000000 },
 	{ "ike", "child_hard_s", CFG_UINT, K(child_hard_s), "0", "child-hard",
 	    .help = "Child SA hard lifetime: delete after, s (0: soft + 10%)",
 	    .min = 0, .max = 100000000 },
@@ -347,11 +349,19 @@ finish_qkd(struct ikecfg *c, char *err, size_t errlen)
 	return 0;
 }
 
-/* One soft/hard pair: hard 0 becomes soft + 10%; soft < hard. */
+/*
+ * One soft/hard pair: hard 0 becomes soft + 10%; soft < hard. A soft
+ * lifetime in seconds (fill) of 0 means no rekey: it needs a hard one.
+ */
 static int
 check_pair(const char *what, uint64_t soft, uint64_t *hard, int fill, char *err,
     size_t errlen)
 {
+	if (soft == 0 && fill && *hard == 0) {
+		snprintf(err, errlen, "%s: 0 (no rekey) needs a hard lifetime",
+		    what);
+		return -1;
+	}
 	if (*hard == 0 && fill)
 		*hard = soft + (soft / 10 > 0 ? soft / 10 : 1);
 	if (*hard == 0 || soft == 0 || soft < *hard)

@@ -496,6 +496,28 @@ rk_error(const struct ike_pld *pl)
 	return 0;
 }
 
+/*
+ * CHILD_SA_NOT_FOUND to our rekey (2.25.1: the peer deleted the SA, a
+ * hard lifetime, while our request was on its way): ours goes too, out
+ * of the data plane, without a Delete (the peer's came, or crossed).
+ */
+static void
+rk_child_gone(struct ike_ep *ep, struct ike_sa *sa)
+{
+	struct ike_rk *rk = sa->rk;
+	size_t	       i = rk->out.idx;
+	uint32_t       in;
+
+	if (rk->have_peer || i >= sa->nchild ||
+	    rk_spi_out(ep, &sa->child[i]) != rk_spi_out(ep, &rk->out.ch))
+		return;
+	log_info("Child SA %08x/%08x is gone at the peer: removed",
+	    sa->child[i].spi_i, sa->child[i].spi_r);
+	in = rk_spi_in(ep, &sa->child[i]);
+	rk_slot_remove(ep, sa, i, false);
+	(void)rk_old_drop(ep, sa, in, true);
+}
+
 bool
 ike_rekey_response(struct ike_ep *ep, struct ike_sa *sa,
     const struct ike_msg *m)
@@ -532,6 +554,8 @@ ike_rekey_response(struct ike_ep *ep, struct ike_sa *sa,
 		    ike_notify_name(err));
 		if (err == IKE_N_TEMPORARY_FAILURE)
 			ep->rks.temp_fail++;
+		if (err == IKE_N_CHILD_SA_NOT_FOUND && rk->out_kind == RK_CHILD)
+			rk_child_gone(ep, sa);
 		r = -1;
 	} else
 		r = rk->out_kind == RK_CHILD ? rk_child_done(ep, sa, &m->pld) :
@@ -604,6 +628,7 @@ rk_expire(struct ike_ep *ep, struct ike_sa *sa, uint64_t now)
 		    sa->child[i].spi_i, sa->child[i].spi_r);
 		ep->rks.expired++;
 		rk_slot_remove(ep, sa, i, true);
+		rk_old_unplug(ep, sa, rk->nold - 1); /* no packet more */
 		return;
 	}
 }
@@ -625,7 +650,9 @@ ike_rekey_tick(struct ike_ep *ep, struct ike_sa *sa)
 	}
 	if (now >= rk->ike_hard) {
 		log_warn("IKE SA hard lifetime reached: deleted");
+		ike_rekey_log_children(sa, "IKE SA hard lifetime reached");
 		ep->rks.expired++;
+		ike_rekey_unplug(ep, sa); /* its Child SAs carry no more */
 		rk_delete_old_ike(ep, sa);
 		return 0;
 	}

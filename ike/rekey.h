@@ -85,6 +85,15 @@ void ike_rekey_child_hard(struct ike_sa *sa, const struct ike_child *ch);
 void	      ike_rekey_signal_setup(void);
 unsigned long ike_rekey_sig_gen(void);
 
+/*
+ * Every Child SA of sa leaves the data plane (ep->hooks.removed): those
+ * in use, the replaced ones still waiting for their Delete, a colliding
+ * peer's new one. When the IKE SA ends (ike_ep_sweep) or reaches its
+ * hard lifetime; a Child SA may so be removed twice (the hook's second
+ * call does nothing).
+ */
+void ike_rekey_unplug(struct ike_ep *ep, struct ike_sa *sa);
+
 /* true when a rekey replaced sa (it waits for its Delete). */
 bool ike_rekey_replaced(const struct ike_sa *sa);
 

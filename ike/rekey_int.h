@@ -33,6 +33,7 @@ struct rk_old {
 	struct ike_child ch;
 	bool		 we_delete; /* else the peer does */
 	bool		 sent;	    /* our Delete is out */
+	bool		 gone;	    /* out of the data plane, keys wiped */
 	uint64_t	 expire;    /* dropped silently after */
 };
 
@@ -122,6 +123,8 @@ void rk_log_ike(struct ike_ep *ep, const struct ike_sa *old,
 void rk_new_clear(struct rk_new *x);
 void rk_out_clear(struct ike_rk *rk);
 void rk_old_remove(struct ike_ep *ep, struct ike_sa *sa, size_t i);
+/* Replaced SA i leaves the data plane now (its Delete may follow). */
+void rk_old_unplug(struct ike_ep *ep, struct ike_sa *sa, size_t i);
 
 unsigned long long rk_spi64(const uint8_t s[static IKE_SPI_LEN]);
 

@@ -434,6 +434,8 @@ rq_delete_child(struct ike_ep *ep, struct ike_sa *sa, uint32_t spi,
 	    (rk->out_kind == RK_CHILD && rk->out.idx == i))
 		return false;
 	*mine = rk_spi_in(ep, &sa->child[i]);
+	log_info("Child SA %08x/%08x deleted by the peer", sa->child[i].spi_i,
+	    sa->child[i].spi_r);
 	rk_slot_remove(ep, sa, i, false);
 	return rk_old_drop(ep, sa, *mine, true);
 }

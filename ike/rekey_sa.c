@@ -57,13 +57,18 @@ rk_ts_of(const struct ike_ep *ep, const struct ike_pld *pl, bool peer_request,
 	*n3 = ue_init ? &pl->tsr : &pl->tsi;
 }
 
-/* A soft deadline: now + s seconds, minus up to jitter percent at random. */
+/*
+ * A soft deadline: now + s seconds, minus up to jitter percent at random;
+ * s 0: never (cfg: no rekey, the hard lifetime deletes).
+ */
 static uint64_t
 rk_soft_at(const struct ikecfg *c, uint64_t now, unsigned s)
 {
 	uint64_t ns = (uint64_t)s * NS;
 	uint32_t r = 0;
 
+	if (s == 0)
+		return UINT64_MAX;
 	if (c->rekey_jitter > 0 && ike_random((uint8_t *)&r, sizeof(r)) == 0)
 		ns -= ns / 10000 * (r % (c->rekey_jitter * 100 + 1));
 	return now + ns;
@@ -296,15 +301,27 @@ rk_made(struct ike_ep *ep, const struct ike_sa *sa, const struct ike_child *ch)
 }
 
 void
+rk_old_unplug(struct ike_ep *ep, struct ike_sa *sa, size_t i)
+{
+	struct rk_old *o = &sa->rk->old[i];
+
+	if (o->gone)
+		return;
+	if (ep->hooks.removed != NULL)
+		ep->hooks.removed(ep->hooks.ctx, sa, &o->ch);
+	ike_child_keys_free(o->ch.keys);
+	o->ch.keys = NULL;
+	o->gone = true;
+}
+
+void
 rk_old_remove(struct ike_ep *ep, struct ike_sa *sa, size_t i)
 {
 	struct ike_rk *rk = sa->rk;
 
-	if (ep->hooks.removed != NULL)
-		ep->hooks.removed(ep->hooks.ctx, sa, &rk->old[i].ch);
+	rk_old_unplug(ep, sa, i);
 	log_debug("Child SA %08x/%08x removed", rk->old[i].ch.spi_i,
 	    rk->old[i].ch.spi_r);
-	ike_child_keys_free(rk->old[i].ch.keys);
 	memmove(&rk->old[i], &rk->old[i + 1],
 	    (rk->nold - i - 1) * sizeof(rk->old[0]));
 	rk->nold--;
@@ -370,6 +387,23 @@ rk_slot_remove(struct ike_ep *ep, struct ike_sa *sa, size_t idx, bool we_delete)
 	}
 	sa->nchild--;
 	memset(&sa->child[sa->nchild], 0, sizeof(sa->child[0]));
+}
+
+void
+ike_rekey_unplug(struct ike_ep *ep, struct ike_sa *sa)
+{
+	struct ike_rk *rk = sa->rk;
+
+	for (size_t i = 0; ep->hooks.removed != NULL && i < sa->nchild; i++)
+		ep->hooks.removed(ep->hooks.ctx, sa, &sa->child[i]);
+	if (rk == NULL)
+		return;
+	for (size_t i = 0; i < rk->nold; i++)
+		rk_old_unplug(ep, sa, i);
+	/* a colliding peer's new Child SA, installed, not yet in a slot */
+	if (rk->have_peer && rk->peer.kind == RK_CHILD &&
+	    ep->hooks.removed != NULL)
+		ep->hooks.removed(ep->hooks.ctx, sa, &rk->peer.ch);
 }
 
 void

@@ -212,20 +212,30 @@ tnl_bury(struct tnl *t, size_t i)
 	t->grave[i] = t->grave[--t->ngrave];
 }
 
+/*
+ * The pair stops sending at once (unrouted), and leaves the engine
+ * TNL_GRACE_MS later; a second call for the same pair does nothing.
+ */
 static void
 tnl_on_removed(void *ctx, const struct ike_sa *sa, const struct ike_child *ch)
 {
 	struct tnl *t = ctx;
+	uint32_t    in = tnl_spi_in(t, ch);
 
 	(void)sa;
 	for (size_t i = 0; i < t->npend; i++)
-		if (t->pend[i].old_in == tnl_spi_in(t, ch)) {
+		if (t->pend[i].old_in == in) {
 			tnl_pend_route(t, i); /* the old one goes: send anew */
 			break;
 		}
+	for (size_t i = 0; i < t->ngrave; i++)
+		if (t->grave[i].in_spi == in)
+			return;
+	if (dp_child_unroute(t->dp, in) == -1)
+		return; /* not in the engine */
 	if (t->ngrave == TNL_PENDING)
 		tnl_bury(t, 0);
-	t->grave[t->ngrave].in_spi = tnl_spi_in(t, ch);
+	t->grave[t->ngrave].in_spi = in;
 	t->grave[t->ngrave++].at = time_mono_ns() + TNL_GRACE_MS * 1000000ull;
 }
 
@@ -353,6 +363,11 @@ tnl_close(struct tnl *t)
 {
 	if (t->ep != NULL && t->ep->hooks.ctx == t)
 		memset(&t->ep->hooks, 0, sizeof(t->ep->hooks));
+	if (t->dp != NULL) { /* the removed pairs go; the last status */
+		while (t->ngrave > 0)
+			tnl_bury(t, 0);
+		tnl_status(t);
+	}
 	dp_free(t->dp); /* joins the threads, wipes every SA */
 	t->dp = NULL;
 	if (t->tun_fd > 0)
@@ -378,6 +393,33 @@ tnl_status(struct tnl *t)
 	r = dp_stats_write(t->dp, f);
 	if (fclose(f) != 0 || r == -1 || rename(tmp, path) != 0)
 		log_warn("status file %s: not written", path);
+}
+
+/*
+ * Hard limits: each pair the engine reports (once) that is a Child SA
+ * in use is deleted (ike_rekey_child_hard); a replaced one is on its way
+ * out already.
+ */
+static void
+tnl_hard(struct tnl *t)
+{
+	uint32_t spi[64];
+	size_t	 n = dp_expired(t->dp, spi, 64);
+
+	for (size_t k = 0; k < n; k++)
+		for (size_t i = 0; i < t->ep->nsa; i++) {
+			struct ike_sa *sa = t->ep->sa[i];
+
+			for (size_t j = 0; j < sa->nchild; j++) {
+				if (tnl_spi_in(t, &sa->child[j]) != spi[k])
+					continue;
+				log_info("data plane: Child SA %08x/%08x "
+					 "reached a hard byte, packet or "
+					 "sequence number limit",
+				    sa->child[j].spi_i, sa->child[j].spi_r);
+				ike_rekey_child_hard(sa, &sa->child[j]);
+			}
+		}
 }
 
 /* Byte and packet soft lifetimes: the engine says, the rekey starts. */
@@ -415,6 +457,7 @@ tnl_tick(struct tnl *t)
 	if (now < t->next_tick)
 		return;
 	t->next_tick = now + 1000000000ull;
+	tnl_hard(t);
 	tnl_soft(t);
 	tnl_status(t);
 }

@@ -5,16 +5,20 @@
  * UE default, N3IWF inner_ip/32), starts the engine on the endpoint's
  * NAT-T socket, and sets the endpoint's Child SA hooks (endpoint.h):
  * installed -> dp_child_add, replaced -> dp_child_rekey, removed ->
- * dp_child_del. A rekey the peer started moves the route to the new SA
+ * dp_child_unroute now, dp_child_del after the grace (a second removed
+ * of the same pair does nothing). A rekey the peer started moves the route to the new SA
  * only once a packet came on it, or before the old one goes (the peer
  * installs it when our response arrives: sending on it at once would
  * lose packets meanwhile). A removed pair leaves the engine TNL_GRACE_MS
  * later: ESP the peer sent before its Delete may still sit in the
  * engine's socket while the IKE thread already has the Delete's answer.
- * tnl_tick(), once a second from the role's loop: byte and
+ * tnl_tick(), once a second from the role's loop: hard limits (bytes,
+ * packets, sequence numbers: dp_expired, each pair once ->
+ * ike_rekey_child_hard, which deletes the Child SA), byte and
  * packet soft lifetimes (dp_child_stats().soft -> ike_rekey_child_soft)
  * and the status file (cfg status_file: dp_stats_write, rewritten whole
- * every second, through a temporary file and rename).
+ * every second, through a temporary file and rename; a last time at
+ * tnl_close, once the removed pairs are gone).
  *
  * Keys "i" of a Child SA are UE -> N3IWF (sa.h): the UE sends with them
  * and receives on spi_i, the N3IWF the other way round. A user-plane SA

@@ -9,7 +9,8 @@
 # python3 with python3-cryptography (the independent IKE peer and the flood
 # tools of the tests), socat (testbed.sh --tunnel: kmsd into the namespaces),
 # iperf3 and linux-perf (bench/dataplane, TRACE=1), libpq-dev and postgresql-15
-# (kmsd's PostgreSQL pool backend and its tests), clang-format and cppcheck
+# (kmsd's PostgreSQL pool backend and its tests), iptables (its u32 match drops
+# chosen IKE messages in test_ike_lifetime), clang-format and cppcheck
 # (make format, make lint).
 # As root it runs apt-get; otherwise it prints the exact line to run.
 set -eu
@@ -20,7 +21,7 @@ clang libclang-rt-14-dev gnuplot-nox \
 strongswan-charon strongswan-swanctl libcharon-extra-plugins \
 libstrongswan-standard-plugins coreutils util-linux mount diffutils mawk \
 iputils-ping tshark wireshark-common python3 python3-cryptography \
-socat iperf3 linux-perf libpq-dev postgresql-15 \
+socat iperf3 linux-perf libpq-dev postgresql-15 iptables \
 clang-format cppcheck"
 missing=""
 for p in $PKGS; do

@@ -51,6 +51,32 @@ wire_checks() {
 	check "$1: the plaintext marker is not on $3" 0 "$(grep -ac "$MARK" "$2")"
 }
 
+# tunnel_test_init TAG TOOL...: for the tests on tests/testbed.sh --tunnel:
+# TBT (a temp dir, removed at exit with the testbed in it), TB_SH; every
+# TOOL on PATH (or an executable path) and root, else a nok and exit 1.
+tunnel_test_init() {
+	TBT=$(mktemp -d "/tmp/qkd-$1.XXXXXX")
+	TB_SH=$top/tests/testbed.sh
+	trap 'sh "$TB_SH" down "$TBT" >/dev/null 2>&1; rm -rf "$TBT"; tb_cleanup' EXIT INT TERM
+	shift
+	for b in "$@"; do
+		command -v "$b" >/dev/null 2>&1 || { nok "missing prerequisite: $b (mk/deps.sh, make)"; exit 1; }
+	done
+	[ "$(id -u)" = 0 ] || { nok "needs root (network namespaces)"; exit 1; }
+}
+
+# nwu_capture: dumpcap on NWU_IFACE (in NWU_NETNS) into $TBT/nwu.pcap,
+# started (its pid in dc; kill -INT "$dc"; wait "$dc" ends it).
+nwu_capture() {
+	ip netns exec "$NWU_NETNS" dumpcap -q -P -i "$NWU_IFACE" -w "$TBT/nwu.pcap" \
+	    >"$TBT/dumpcap.log" 2>&1 &
+	dc=$!
+	_i=0
+	while ! grep -q "Capturing on" "$TBT/dumpcap.log" 2>/dev/null && [ $_i -lt 100 ]; do
+		sleep 0.05; _i=$((_i + 1))
+	done
+}
+
 # curl as an SAE: sae_curl A|B|X|KA|KB|KX|ROGUE|NONE [curl args...]; prints
 # body, then the HTTP status on the last line. KA, KB, KX: the certificates
 # the KMEs know the SAEs by (kmsd's own, unless NO_KMSD=1).

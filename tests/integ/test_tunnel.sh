@@ -25,14 +25,7 @@
 # per rekey, and the rekey key IDs the UE logged are all distinct.
 # Needs root, ip, socat, dumpcap, tshark, python3, curl.
 . "$(dirname "$0")/lib.sh"
-TBT=$(mktemp -d /tmp/qkd-tunnel.XXXXXX)
-TB_SH=$top/tests/testbed.sh
-trap 'sh "$TB_SH" down "$TBT" >/dev/null 2>&1; rm -rf "$TBT"; tb_cleanup' EXIT INT TERM
-
-for b in ip socat dumpcap tshark python3 curl "$top/${BUILD:-build}/tools/tcpsink"; do
-	command -v "$b" >/dev/null 2>&1 || { nok "missing prerequisite: $b (mk/deps.sh, make)"; exit 1; }
-done
-[ "$(id -u)" = 0 ] || { nok "needs root (network namespaces)"; exit 1; }
+tunnel_test_init tunnel ip socat dumpcap tshark python3 curl "$top/${BUILD:-build}/tools/tcpsink"
 
 MARK=QKD-IPSEC-PLAINTEXT-MARKER
 metric() { curl -s --max-time 10 "$1/metrics" | awk -v m="$2" '$1 == m { print $2; f = 1 } END { if (!f) print "?" }'; }
@@ -71,11 +64,7 @@ tunnel_case() {	# TITLE MODE EXPECTED_KEYS [IKE_ARGS]
 	fi
 	. "$TBT/testbed.env"
 	ok "$t: tunnel up ($(grep -o 'tunnel up: .*' "$UE_LOG"))"
-	ip netns exec "$NWU_NETNS" dumpcap -q -P -i "$NWU_IFACE" -w "$TBT/nwu.pcap" \
-	    >"$TBT/dumpcap.log" 2>&1 &
-	dc=$!
-	i=0
-	while ! grep -q "Capturing on" "$TBT/dumpcap.log" 2>/dev/null && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+	nwu_capture
 	ping_tcp "$t"
 	kill -INT "$dc" 2>/dev/null; wait "$dc"
 	ts="tshark -r $TBT/nwu.pcap -d udp.port==4500,udpencap"

@@ -5,7 +5,8 @@
  * read and write, as a TUN gives): packets both ways through real ESP
  * (AES-GCM) and GRE, counted at both ends; the inner-source selector and
  * the QFI check; make-before-break rekey (the old inbound SA still
- * accepts, the route moves, delete); an IKE datagram on the shared port
+ * accepts, the route moves, delete); hard limits (packets, the sequence
+ * space) reported once, unroute, the pair count; an IKE datagram on the shared port
  * reaches the IKE socket, not the engine; a NAT-T socket without
  * SO_REUSEPORT is refused; the lookup table against a reference.
  */
@@ -85,6 +86,8 @@ teardown(void **state)
 	return 0;
 }
 
+static struct esp_lifetime life; /* sa(): the lifetimes of new SAs */
+
 static struct esp_sa *
 sa(uint32_t spi, bool outbound)
 {
@@ -102,6 +105,7 @@ sa(uint32_t spi, bool outbound)
 	c.outbound = outbound;
 	c.enc_key = key;
 	c.enc_len = sizeof(key);
+	c.life = life;
 	s = esp_sa_new(&c, err, sizeof(err));
 	if (s == NULL)
 		fail_msg("esp_sa_new: %s", err);
@@ -137,6 +141,20 @@ install(uint32_t u2n, uint32_t n2u, uint8_t ue_qfi, uint8_t n3_qfi,
 		dp_child_add(n3.dp, &c, err, sizeof(err)) :
 		dp_child_rekey(n3.dp, htonl(old_n3_in), &c, err, sizeof(err)),
 	    0);
+}
+
+/* The UE's user-plane pair (GRE, QFI 5), inbound SPI in, outbound out. */
+static void
+ue_pair(struct dp_child *c, uint32_t in, uint32_t out)
+{
+	memset(c, 0, sizeof(*c));
+	c->kind = DP_USER;
+	c->gre = true;
+	c->qfi = 5;
+	c->inner.s_addr = htonl(UE_INNER);
+	c->in = sa(in, false);
+	c->out = sa(out, true);
+	c->peer = n3.net.ike_addr;
 }
 
 /* An IPv4/UDP packet src -> dst with a payload tag; its length. */
@@ -273,14 +291,7 @@ test_rekey(void **state)
 	assert_true(through(&ue, &n3, UE_INNER, DN_ADDR, 1));
 	/* The UE first (new pair 0xa012 / 0xb012): the N3IWF still sends
 	 * on the old SA, which the UE still accepts. */
-	memset(&c, 0, sizeof(c));
-	c.kind = DP_USER;
-	c.gre = true;
-	c.qfi = 5;
-	c.inner.s_addr = htonl(UE_INNER);
-	c.in = sa(0xb012, false);
-	c.out = sa(0xa012, true);
-	c.peer = n3.net.ike_addr;
+	ue_pair(&c, 0xb012, 0xa012);
 	assert_int_equal(dp_child_rekey(ue.dp, htonl(0xb002), &c, err,
 			     sizeof(err)),
 	    0);
@@ -309,6 +320,73 @@ test_rekey(void **state)
 	assert_int_equal(dp_child_stats(ue.dp, htonl(0xb002), &st), -1);
 	assert_true(through(&ue, &n3, UE_INNER, DN_ADDR, 5));
 	assert_true(through(&n3, &ue, DN_ADDR, UE_INNER, 6));
+}
+
+/*
+ * A hard packet limit (3): the engine reports the pair once at each end
+ * (the UE's outbound SA and the N3IWF's inbound SA reached it), refuses
+ * the next packet (out_expired); unrouted, the pair sends nothing more
+ * (no_route) but still takes inbound packets; deleted, the count is 0.
+ */
+static void
+test_hard(void **state)
+{
+	struct dp_child_stats st;
+	uint32_t	      spi[4];
+
+	(void)state;
+	life.hard_packets = 3;
+	install(0xa005, 0xb005, 5, 5, 0, 0);
+	memset(&life, 0, sizeof(life));
+	assert_int_equal(dp_child_count(ue.dp), 1);
+	assert_int_equal(dp_expired(ue.dp, spi, 4), 0);
+	for (uint8_t i = 0; i < 3; i++)
+		assert_true(through(&ue, &n3, UE_INNER, DN_ADDR, i));
+	assert_int_equal(dp_child_stats(ue.dp, htonl(0xb005), &st), 0);
+	assert_true(st.hard);
+	assert_false(st.soft);
+	assert_int_equal(dp_expired(ue.dp, spi, 4), 1);
+	assert_int_equal(spi[0], htonl(0xb005));
+	assert_int_equal(dp_expired(ue.dp, spi, 4), 0); /* once */
+	assert_int_equal(dp_expired(n3.dp, spi, 4), 1);
+	assert_int_equal(spi[0], htonl(0xa005));
+	assert_int_equal(dp_expired(n3.dp, spi, 4), 0);
+	assert_false(through(&ue, &n3, UE_INNER, DN_ADDR, 4));
+	assert_int_equal(COUNTER(ue.dp, out_expired, 1), 1);
+	assert_int_equal(dp_child_unroute(ue.dp, htonl(0xb005)), 0);
+	assert_false(through(&ue, &n3, UE_INNER, DN_ADDR, 5));
+	assert_int_equal(COUNTER(ue.dp, no_route, 1), 1);
+	assert_int_equal(COUNTER(ue.dp, out_expired, 1), 1);
+	assert_int_equal(dp_child_stats(ue.dp, htonl(0xb005), &st), 0);
+	assert_false(st.routed);
+	assert_true(through(&n3, &ue, DN_ADDR, UE_INNER, 6));
+	assert_int_equal(dp_child_del(ue.dp, htonl(0xb005)), 0);
+	assert_int_equal(dp_child_count(ue.dp), 0);
+	assert_int_equal(dp_child_unroute(ue.dp, htonl(0xb005)), -1);
+	assert_int_equal(dp_expired(ue.dp, spi, 4), 0);
+}
+
+/* The outbound sequence space used up (ESP_E_SEQ) is a hard end too. */
+static void
+test_seq_end(void **state)
+{
+	struct dp_child c;
+	uint32_t	spi[2];
+	char		err[256];
+
+	(void)state;
+	ue_pair(&c, 0xb006, 0xa006);
+	esp_sa_test_set_seq(c.out, UINT64_MAX - 1);
+	assert_int_equal(dp_child_add(ue.dp, &c, err, sizeof(err)), 0);
+	assert_int_equal(dp_expired(ue.dp, spi, 2), 0);
+	/* the last number goes out (n3 has no SA: counted there) */
+	assert_false(through(&ue, &n3, UE_INNER, DN_ADDR, 1));
+	assert_int_equal(COUNTER(ue.dp, out_packets, 1), 1);
+	assert_int_equal(dp_expired(ue.dp, spi, 2), 1);
+	assert_int_equal(spi[0], htonl(0xb006));
+	assert_false(through(&ue, &n3, UE_INNER, DN_ADDR, 2));
+	assert_int_equal(COUNTER(ue.dp, out_expired, 1), 1);
+	assert_int_equal(dp_expired(ue.dp, spi, 2), 0);
 }
 
 static void
@@ -411,6 +489,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_plain_ipv6, setup,
 		    teardown),
 		cmocka_unit_test_setup_teardown(test_rekey, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hard, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_seq_end, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_demux, setup, teardown),
 		cmocka_unit_test(test_refused),
 		cmocka_unit_test(test_map),
