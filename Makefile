@@ -256,7 +256,9 @@ $(KMSC_SOLIB): $(BUILD)/pic/kmsclient/kmsclient.o $(BUILD)/pic/libcommon.a \
 		-Wl,--version-script=kmsclient/libkmsclient.map -Wl,-z,relro,-z,now \
 		-Wl,--no-undefined -o $@ $(filter %.o %.a,$^) -Wl,--as-needed $(LIBS)
 
-install: all lib man
+# Only what it installs (not the tests: a package build needs no cmocka).
+INSTALL_BINS := $(patsubst %,$(BINDIR)/%,qkd-sim kmsd ike-n3iwf ike-ue kmsclient)
+install: $(INSTALL_BINS) lib man
 	@$(INSTALL_VARS) sh mk/install.sh install
 uninstall:
 	@$(INSTALL_VARS) sh mk/install.sh uninstall

@@ -8,7 +8,10 @@
 # setsid (util-linux), mount, ping, jq, curl, sqlite3, gnuplot (bench),
 # python3 with python3-cryptography (the independent IKE peer and the flood
 # tools of the tests), socat (testbed.sh --tunnel: kmsd into the namespaces),
-# iperf3 (bench/dataplane), clang-format and cppcheck (make format, make lint).
+# iperf3 (bench/dataplane), clang-format and cppcheck (make format, make lint);
+# for install and packages (test_install, make pkg-test): systemd
+# (systemd-analyze verify/security), groff-base and man-db (groff, man,
+# lexgrog: make man-check), dpkg-dev, debhelper and lintian (the .debs).
 # As root it runs apt-get; otherwise it prints the exact line to run.
 set -eu
 PKGS="build-essential pkg-config libmicrohttpd-dev libgnutls28-dev \
@@ -19,7 +22,8 @@ strongswan-charon strongswan-swanctl libcharon-extra-plugins \
 libstrongswan-standard-plugins coreutils util-linux mount diffutils mawk \
 iputils-ping tshark wireshark-common python3 python3-cryptography \
 socat iperf3 \
-clang-format cppcheck"
+clang-format cppcheck \
+systemd groff-base man-db dpkg-dev debhelper lintian"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \

@@ -86,7 +86,7 @@ do_install() {
 		unit "dist/systemd/$d@.service.in" >"$D$unitdir/$d@.service"
 		chmod 644 "$D$unitdir/$d@.service"
 	done
-	inst 644 dist/sysusers.d/qkd-ipsec.conf "$sysusersdir"
+	inst 644 dist/sysusers/qkd-ipsec.conf "$sysusersdir"
 	say "done (DESTDIR='$D' prefix=$prefix sysconfdir=$sysconfdir)"
 }
 
