@@ -100,14 +100,27 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBIKE) $(LIBKMSD) $(LIBSIM) $(LIBKM
 	$(call msg,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) $(TESTLIBS)
 
-# Man pages (not installed): man/PROG.8.head + the options and settings
-# that PROG --help-man writes from its config table (common/cfg.h).
-MANS := $(patsubst %,build/man/%.8,kmsd qkd-sim ike-n3iwf ike-ue)
+# Man pages (make install installs them): man/PROG.8.head and
+# man/PROG.conf.5.head + the options and settings that PROG --help-man
+# writes from its config table (common/cfg.h), by mk/man.sh; kmsclient.1
+# as written. `make man-check`: groff, man and lexgrog find nothing wrong.
+MAN_PROGS := kmsd qkd-sim ike-n3iwf ike-ue
+MANS := $(MAN_PROGS:%=build/man/%.8) $(MAN_PROGS:%=build/man/%.conf.5) \
+	build/man/kmsclient.1
 man: $(MANS)
-build/man/%.8: man/%.8.head $(BINDIR)/%
+build/man/%.8: man/%.8.head $(BINDIR)/% mk/man.sh
 	@mkdir -p $(dir $@)
 	$(call msg,MAN,$@)
-	$(Q)cat $< >$@.tmp && $(BINDIR)/$* --help-man >>$@.tmp && mv $@.tmp $@
+	$(Q)sh mk/man.sh $* 8 $(BINDIR) $@
+build/man/%.conf.5: man/%.conf.5.head $(BINDIR)/% mk/man.sh
+	@mkdir -p $(dir $@)
+	$(call msg,MAN,$@)
+	$(Q)sh mk/man.sh $* 5 $(BINDIR) $@
+build/man/kmsclient.1: man/kmsclient.1
+	@mkdir -p $(dir $@)
+	$(Q)cp $< $@
+man-check: $(MANS)
+	@sh mk/man-check.sh $(MANS)
 
 test: deps
 	@$(MAKE) --no-print-directory all
@@ -200,5 +213,64 @@ lint: deps
 
 clean:
 	rm -rf build build-san bin
+
+# ---- Install, shared libkmsclient, man pages, packages (issue 11) --------
+# GNU directory variables, lower case (BINDIR above is the build's output
+# directory, not bindir). PREFIX=/usr puts the configs in /etc and the
+# units in /lib/systemd/system, as Debian does; state always lives in
+# /var/lib/qkd-ipsec (the units' StateDirectory=). DESTDIR stages.
+PREFIX        ?= /usr/local
+prefix        ?= $(PREFIX)
+exec_prefix   ?= $(prefix)
+bindir        ?= $(exec_prefix)/bin
+sbindir       ?= $(exec_prefix)/sbin
+libdir        ?= $(exec_prefix)/lib
+includedir    ?= $(prefix)/include
+datarootdir   ?= $(prefix)/share
+datadir       ?= $(datarootdir)
+mandir        ?= $(datarootdir)/man
+sysconfdir    ?= $(if $(filter /usr,$(prefix)),/etc,$(prefix)/etc)
+localstatedir ?= /var
+unitdir       ?= $(if $(filter /usr,$(prefix)),/lib/systemd/system,$(prefix)/lib/systemd/system)
+sysusersdir   ?= $(if $(filter /usr,$(prefix)),/usr/lib/sysusers.d,$(prefix)/lib/sysusers.d)
+KMSC_VERSION  := 1.0.0
+KMSC_SOLIB    := $(BUILD)/lib/libkmsclient.so.$(KMSC_VERSION)
+INSTALL_VARS   = DESTDIR="$(DESTDIR)" prefix="$(prefix)" bindir="$(bindir)" \
+	sbindir="$(sbindir)" libdir="$(libdir)" includedir="$(includedir)" \
+	datadir="$(datadir)" mandir="$(mandir)" sysconfdir="$(sysconfdir)" \
+	localstatedir="$(localstatedir)" unitdir="$(unitdir)" \
+	sysusersdir="$(sysusersdir)" BINDIR="$(BINDIR)" BUILD="$(BUILD)" \
+	KMSC_VERSION="$(KMSC_VERSION)"
+
+.PHONY: lib install uninstall man-check pkg pkg-test
+# libkmsclient.so.1: kmsclient.c and the parts of common/ it uses, built
+# again as PIC; only kmsclient/libkmsclient.map's names are exported.
+lib: $(KMSC_SOLIB)
+$(BUILD)/pic/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -fPIC -MMD -MP -c $< -o $@
+$(BUILD)/pic/libcommon.a: $(patsubst %.c,$(BUILD)/pic/%.o,$(COMMON_SRC))
+$(KMSC_SOLIB): $(BUILD)/pic/kmsclient/kmsclient.o $(BUILD)/pic/libcommon.a \
+		kmsclient/libkmsclient.map
+	@mkdir -p $(dir $@)
+	$(call msg,LD,$@)
+	$(Q)$(CC) -shared -pthread $(SANFLAGS) -Wl,-soname,libkmsclient.so.1 \
+		-Wl,--version-script=kmsclient/libkmsclient.map -Wl,-z,relro,-z,now \
+		-Wl,--no-undefined -o $@ $(filter %.o %.a,$^) -Wl,--as-needed $(LIBS)
+
+# Only what it installs (not the tests: a package build needs no cmocka).
+INSTALL_BINS := $(patsubst %,$(BINDIR)/%,qkd-sim kmsd ike-n3iwf ike-ue kmsclient)
+install: $(INSTALL_BINS) lib man
+	@$(INSTALL_VARS) sh mk/install.sh install
+uninstall:
+	@$(INSTALL_VARS) sh mk/install.sh uninstall
+
+# Debian packages (debian/, dpkg-buildpackage) into build/deb/, and the
+# test that installs them into a fresh Debian 12 root (mk/pkg-test.sh).
+pkg:
+	@sh mk/pkg-test.sh build
+pkg-test:
+	@sh mk/pkg-test.sh
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -61,6 +61,12 @@ kms_strerror(int err)
 	}
 }
 
+void
+kms_json_secure(void)
+{
+	sec_json_init();
+}
+
 int
 kms_last_status(const struct kms_client *c)
 {

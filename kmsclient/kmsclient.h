@@ -13,7 +13,13 @@
  * transport errors. These never hold key material. Keys come back in
  * struct etsi_keys (sec_alloc memory): release them with etsi_keys_free().
  * The process should call sec_json_init() once (kms_client_new does not,
- * since it changes Jansson's allocator for the whole process).
+ * since it changes Jansson's allocator for the whole process); a program
+ * linked with the shared libkmsclient calls kms_json_secure() instead.
+ *
+ * Installed (make install): this header and common/etsi.h under
+ * $(includedir)/qkd-ipsec, libkmsclient.so.1 (kmsclient/libkmsclient.map
+ * lists what it exports), and kmsclient.pc: `pkg-config --cflags --libs
+ * kmsclient`, then #include <kmsclient/kmsclient.h>.
  */
 #ifndef KMSCLIENT_KMSCLIENT_H
 #define KMSCLIENT_KMSCLIENT_H
@@ -77,6 +83,9 @@ int kms_dec_keys_get(struct kms_client *c, const char *master_sae,
     const char *key_id, struct etsi_keys *out);
 
 const char *kms_strerror(int err);
+/* sec_json_init() for programs that see only this header: once per
+ * process, before the first client. */
+void	    kms_json_secure(void);
 /* HTTP reason phrase of the statuses a KME answers, e.g. "Bad Request";
  * NULL for others. */
 const char *kms_http_reason(int status);

@@ -11,7 +11,9 @@
 # iperf3 and linux-perf (bench/dataplane, TRACE=1), libpq-dev and postgresql-15
 # (kmsd's PostgreSQL pool backend and its tests), iptables (its u32 match drops
 # chosen IKE messages in test_ike_lifetime), clang-format and cppcheck
-# (make format, make lint).
+# (make format, make lint); for install and packages (test_install, make
+# pkg-test): systemd (systemd-analyze verify/security), groff-base and man-db
+# (groff, man, lexgrog: make man-check), dpkg-dev, debhelper and lintian.
 # As root it runs apt-get; otherwise it prints the exact line to run.
 set -eu
 PKGS="build-essential pkg-config libmicrohttpd-dev libgnutls28-dev \
@@ -22,7 +24,8 @@ strongswan-charon strongswan-swanctl libcharon-extra-plugins \
 libstrongswan-standard-plugins coreutils util-linux mount diffutils mawk \
 iputils-ping tshark wireshark-common python3 python3-cryptography \
 socat iperf3 linux-perf libpq-dev postgresql-15 iptables \
-clang-format cppcheck"
+clang-format cppcheck \
+systemd groff-base man-db dpkg-dev debhelper lintian"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
