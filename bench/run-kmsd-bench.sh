@@ -22,17 +22,8 @@ ROUNDS=${ROUNDS:-3}
 CALLS=${CALLS:-8000}
 DURATION=${DURATION:-3}
 export BINDIR
-need=$((ROUNDS * CALLS * 13 * 2 + 20000))
-export KEY_RATE=${KEY_RATE:-200000000}
-export MAX_KEY_COUNT=$((2 * need + 100000))
-# The pool alone leaves more keys waiting at KME B than the default per-pair
-# cap (max_keys_per_pair) allows: lift it to the store cap.
-export MAX_KEYS_PER_PAIR=$MAX_KEY_COUNT
-export MAX_KEY_PER_REQUEST=1024
-export POOL_HIGH=$need
-export POOL_LOW=1000
-export POOL_BATCH=1024
-export POOL_LEASE=${POOL_LEASE:-1024}
+. "$top/bench/kmsd_env.sh"
+kmsd_bench_env 2
 
 dir=$(mktemp -d /tmp/kmsd-bench.XXXXXX)
 rc=1

@@ -20,15 +20,8 @@ CALLS=${CALLS:-4000}
 DURATION=${DURATION:-3}
 CONNS=${CONNS:-4}
 export BINDIR
-need=$((ROUNDS * CALLS * 13 * 2 + 20000))
-export KEY_RATE=${KEY_RATE:-200000000}
-export MAX_KEY_COUNT=$((3 * need + 100000))
-export MAX_KEYS_PER_PAIR=$MAX_KEY_COUNT
-export MAX_KEY_PER_REQUEST=1024
-export POOL_HIGH=$need
-export POOL_LOW=1000
-export POOL_BATCH=1024
-export POOL_LEASE=${POOL_LEASE:-1024}
+. "$top/bench/kmsd_env.sh"
+kmsd_bench_env 3
 
 TB=$(mktemp -d /tmp/kmsd-pg-bench.XXXXXX)
 dir=$TB
