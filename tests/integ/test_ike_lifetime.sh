@@ -32,7 +32,7 @@ tunnel_test_init life ip iptables socat dumpcap tshark python3 "$top/${BUILD:-bu
 stat() { sed -n "s/^dp $2 //p" "$1"; }
 kinds() { sed -n 's/^child .*kind=\([a-z]*\) .*/\1/p' "$1" | sort | tr '\n' ' '; }
 # spis FILE KIND: "in out" SPIs of the status file's SA of that kind
-spis() { sed -n "s/^child in_spi=0x\([0-9a-f]*\) out_spi=0x\([0-9a-f]*\) kind=$2 .*/\1 \2/p" "$1"; }
+spis() { sed -n "s/^child in_spi=0x\([0-9a-f]*\) out_spi=0x\([0-9a-f]*\) .*kind=$2 .*/\1 \2/p" "$1"; }
 settle() { sleep 1.3; }	# the status files are rewritten every second
 inue() { ip netns exec "$UE_NETNS" "$@"; }
 # wait_log FILE PATTERN SECONDS: until the log has the line
