@@ -174,12 +174,14 @@ up() {
 }
 
 down() {
+	# rm -v: the anonymous volumes too (the image's VOLUME where compose
+	# mounts none; podman-compose's down leaves them)
+	for c in $SERVICES $HW_SERVICES; do
+		$ENGINE rm -f -v "qkd-$c" >/dev/null 2>&1 || :
+	done
 	# shellcheck disable=SC2086
 	compose down -v $SERVICES $HW_SERVICES >/dev/null 2>&1 || :
 	compose down -v >/dev/null 2>&1 || :
-	for c in $SERVICES $HW_SERVICES; do
-		$ENGINE rm -f "qkd-$c" >/dev/null 2>&1 || :
-	done
 	for v in $($ENGINE volume ls -q 2>/dev/null | grep '^qkd_' || :); do
 		$ENGINE volume rm -f "$v" >/dev/null 2>&1 || :
 	done
