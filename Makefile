@@ -274,3 +274,11 @@ pkg-test:
 	@sh mk/pkg-test.sh
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# `make docker-test`: the two-site testbed as containers (docker/README.md):
+# builds the images (podman or docker), runs a QKD NWu connection and a ping
+# through the tunnel, checks keys at both kmsd, tears down. Takes minutes:
+# not part of `make test` or .ci/run.
+.PHONY: docker-test
+docker-test:
+	@sh docker/testbed.sh test

@@ -18,6 +18,8 @@
 #                               the link's connecting side: a TLS client)
 #   bad-name                    client cert whose CN has a quote, a non-ASCII
 #                               and a control character (log escaping)
+# Server certificates name 127.0.0.1, localhost and their CN (the host
+# name of that service in docker/compose.yaml).
 # Idempotent: existing files are kept. Private keys are 0600.
 set -eu
 out=${1:?usage: mkcerts.sh OUTDIR}
@@ -54,7 +56,7 @@ mkcert() {	# name cn ca usage(server|client|both|client-san)
 		echo "basicConstraints=critical,CA:FALSE"
 		echo "keyUsage=critical,digitalSignature"
 		echo "extendedKeyUsage=$eku"
-		[ "$4" = client ] || echo "subjectAltName=IP:127.0.0.1,DNS:localhost"
+		[ "$4" = client ] || echo "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:$2"
 	} > "$1.ext"
 	openssl req -new -utf8 -key "$1.key" -subj "/O=qkd-ipsec test/CN=$2" \
 		-out "$1.csr" 2>/dev/null

@@ -26,6 +26,10 @@ iputils-ping tshark wireshark-common python3 python3-cryptography \
 socat iperf3 linux-perf libpq-dev postgresql-15 iptables \
 clang-format cppcheck \
 systemd groff-base man-db dpkg-dev debhelper lintian"
+# `mk/deps.sh docker`: instead, the container engine of docker/testbed.sh
+# (`make docker-test`): podman, podman-compose, netavark + aardvark-dns (the
+# networks and their DNS), runc (docker/containers.conf says why).
+[ "${1:-}" != docker ] || PKGS="podman podman-compose netavark aardvark-dns runc"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
