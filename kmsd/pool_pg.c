@@ -11,8 +11,9 @@
  * - Sequence numbers come from the sequence batch_seq: unique across
  *   processes, never reused.
  * - Refill: one process per pair at a time holds the pair's refill lease
- *   (table refill, 10 s, renewed at each batch), and counts the whole shared
- *   pool against the watermarks (pool_refill_claim).
+ *   (table refill, 10 s, renewed at each batch, taken over at once when its
+ *   holder's session ends), and counts the whole shared pool against the
+ *   watermarks (pool_refill_claim).
  * - The connection: a statement that finds it broken marks the pool
  *   unavailable (pool_take answers -1, the API 503) and logs it once; the
  *   next storage call (the refill thread makes one every tick) reconnects,
@@ -400,7 +401,13 @@ pg_refresh(struct pool *p, struct pair *pr)
 	return 0;
 }
 
-/* Takes the pair's refill lease if free or expired, renews it if ours. */
+/*
+ * Takes the pair's refill lease if free, expired or its holder's session is
+ * gone (a kmsd killed: its server process ends with the connection, so the
+ * pool is refilled again at once, not after PG_REFILL_LEASE_MS; the time
+ * limit stays for a holder that hangs with its connection open); renews
+ * it if ours.
+ */
 static bool
 pg_refill_claim(struct pool *p, struct pair *pr)
 {
@@ -415,10 +422,14 @@ pg_refill_claim(struct pool *p, struct pair *pr)
 	pgq_u64(&q, now + PG_REFILL_LEASE_MS);
 	pgq_u64(&q, now);
 	r = pg_exec(p, "refill lease",
-	    "INSERT INTO refill(master, slave, owner, until_ms) "
-	    "VALUES($1, $2, $3, $4) ON CONFLICT (master, slave) DO UPDATE "
-	    "SET owner = excluded.owner, until_ms = excluded.until_ms "
+	    "INSERT INTO refill(master, slave, owner, until_ms, pid) "
+	    "VALUES($1, $2, $3, $4, pg_backend_pid()) "
+	    "ON CONFLICT (master, slave) DO UPDATE "
+	    "SET owner = excluded.owner, until_ms = excluded.until_ms, "
+	    "pid = excluded.pid "
 	    "WHERE refill.owner = excluded.owner OR refill.until_ms < $5 "
+	    "OR NOT EXISTS (SELECT 1 FROM pg_stat_activity a "
+	    "WHERE a.pid = refill.pid) "
 	    "RETURNING owner",
 	    &q, PGRES_TUPLES_OK);
 	ok = r != NULL && PQntuples(r) == 1;

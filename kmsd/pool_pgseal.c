@@ -45,6 +45,8 @@ static const char *const pg_schema[] = {
 	"CREATE TABLE IF NOT EXISTS refill(master text, slave text,"
 	" owner text NOT NULL, until_ms bigint NOT NULL,"
 	" PRIMARY KEY(master, slave))",
+	/* The holder's server process: its lease ends with its session. */
+	"ALTER TABLE refill ADD COLUMN IF NOT EXISTS pid integer",
 	/* For operators: psql -c 'SELECT key_id FROM keys'. */
 	"CREATE OR REPLACE VIEW keys AS SELECT b.id AS batch, b.master,"
 	" b.slave, j.value AS key_id, b.fetched_ms FROM batches b,"
