@@ -28,8 +28,9 @@ clang-format cppcheck \
 systemd groff-base man-db dpkg-dev debhelper lintian"
 # `mk/deps.sh docker`: instead, the container engine of docker/testbed.sh
 # (`make docker-test`): podman, podman-compose, netavark + aardvark-dns (the
-# networks and their DNS), runc (docker/containers.conf says why).
-[ "${1:-}" != docker ] || PKGS="podman podman-compose netavark aardvark-dns runc"
+# networks and their DNS; netavark runs iptables, which podman only
+# suggests), runc (docker/containers.conf says why).
+[ "${1:-}" != docker ] || PKGS="podman podman-compose netavark aardvark-dns runc iptables"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
