@@ -9,8 +9,8 @@
 #   froot_new          a pristine copy of it in a new directory, $FROOT, with
 #                      apt's main, updates and security suites and a
 #                      policy-rc.d that keeps packages from starting services
-#   froot_run SCRIPT   SCRIPT (sh) as root in a chroot of $FROOT inside a
-#                      private mount namespace, with /proc, /sys, /dev
+#   froot_run SCRIPT   SCRIPT (sh) as root in $FROOT, made the root of a
+#                      private mount namespace (pivot_root), with /proc, /sys, /dev
 #                      (/dev/net/tun, /dev/pts), tmpfs /tmp and /run, a
 #                      clean environment; the mounts vanish when it exits
 #   froot_cleanup      kills what still runs in $FROOT (by process id) and
@@ -72,10 +72,15 @@ EOT
 
 froot_cleanup() {
 	[ -n "$FROOT" ] && [ -d "$FROOT" ] || return 0
-	# Anything a test left running in the root (by process id, nothing else)
+	# Anything a test left running in the root (by process id, nothing
+	# else): its processes share the mount namespace of a froot_run
+	# (recorded in $FROOT.mntns; their root reads "/" from here)
+	touch "$FROOT.mntns"
 	for p in /proc/[0-9]*; do
-		[ "$(readlink "$p/root" 2>/dev/null)" = "$FROOT" ] && kill -KILL "${p#/proc/}" 2>/dev/null
+		grep -qxF "$(readlink "$p/ns/mnt" 2>/dev/null)" "$FROOT.mntns" &&
+			kill -KILL "${p#/proc/}" 2>/dev/null
 	done
+	rm -f "$FROOT.mntns"
 	# The mounts live in the private namespace of froot_run and vanish
 	# with it; a stale mount here would make rm walk into /proc or /dev.
 	if grep -qE " $FROOT(/| )" /proc/self/mounts; then
@@ -92,6 +97,7 @@ froot_cleanup() {
 froot_run() {
 	unshare -m --propagation private sh -eu -c '
 		r=$1; cmd=$2
+		readlink /proc/self/ns/mnt >>"$r.mntns"
 		# The root must be a mount point: `ip netns exec` and `ip -n`
 		# remount / (make-rslave), which fails on a plain directory.
 		mount --bind "$r" "$r"
@@ -100,7 +106,17 @@ froot_run() {
 		mount --rbind /dev "$r/dev"
 		mount -t tmpfs -o mode=1777 tmpfs "$r/tmp"
 		mount -t tmpfs -o mode=755 tmpfs "$r/run"
-		exec chroot "$r" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
+		# The root becomes the root of this mount namespace (pivot_root),
+		# not just of this process (chroot): a container engine in it
+		# pivots into its containers, and `runc exec` (podman exec, the
+		# healthchecks) enters a container through setns, which sets the
+		# namespace root. After a bare chroot that root is the host
+		# filesystem, and every exec failed with "chdir to cwd ... no
+		# such file or directory".
+		cd "$r"
+		pivot_root . mnt
+		umount -l /mnt
+		exec chroot . /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
 			DEBIAN_FRONTEND=noninteractive \
 			PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
 			sh -c "set -e
