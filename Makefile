@@ -272,6 +272,11 @@ pkg:
 	@sh mk/pkg-test.sh build
 pkg-test:
 	@sh mk/pkg-test.sh
+# The units under a real systemd: the packages in a fresh Debian 12 root
+# booted by systemd-nspawn (mk/systemd-test.sh). Not part of .ci/run.
+.PHONY: systemd-test
+systemd-test:
+	@sh mk/systemd-test.sh
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 

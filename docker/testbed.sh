@@ -270,7 +270,11 @@ check_hardware() {
 # free_port: a TCP port nothing listens on in the root namespace.
 free_port() {
 	p=$((20000 + $(od -An -N2 -tu2 /dev/urandom) % 20000))
-	while ss -Hltn "sport = :$p" | grep -q .; do p=$((p + 1)); done
+	while :; do
+		l=$(ss -Hltn "sport = :$p") || die "ss -Hltn failed (iproute2: mk/deps.sh docker)"
+		[ -z "$l" ] && break
+		p=$((p + 1))
+	done
 	echo "$p"
 }
 

@@ -29,8 +29,12 @@ systemd groff-base man-db dpkg-dev debhelper lintian"
 # `mk/deps.sh docker`: instead, the container engine of docker/testbed.sh
 # (`make docker-test`): podman, podman-compose, netavark + aardvark-dns (the
 # networks and their DNS; netavark runs iptables, which podman only
-# suggests), runc (docker/containers.conf says why).
-[ "${1:-}" != docker ] || PKGS="podman podman-compose netavark aardvark-dns runc iptables"
+# suggests), runc (docker/containers.conf says why), and iproute2 (ss: the
+# free host ports testbed.sh publishes Prometheus and kmsd-a-hw on).
+[ "${1:-}" != docker ] || PKGS="podman podman-compose netavark aardvark-dns runc iptables iproute2"
+# `mk/deps.sh systemd`: systemd-nspawn (systemd-container), which boots the
+# root of mk/systemd-test.sh (`make systemd-test`) with systemd as its PID 1.
+[ "${1:-}" != systemd ] || PKGS="systemd-container"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
