@@ -74,13 +74,24 @@ base_image() {
 	$ENGINE tag "$QKD_BASE" "$QKD_RUNTIME_BASE" || die "$ENGINE tag failed"
 }
 
+built() {
+	for i in $IMAGES; do
+		$ENGINE image inspect "$i" >/dev/null 2>&1 || { echo "$i"; return 1; }
+	done
+}
+
 build() {
 	base_image
 	say "building $IMAGES"
-	compose build pki prometheus || die "image build failed"
-	for i in $IMAGES; do
-		$ENGINE image inspect "$i" >/dev/null 2>&1 || die "image $i was not built"
-	done
+	# podman-compose goes on after a failed image; `built` tells. Debian
+	# 12's podman 4.3 kills a build step now and then on a loaded machine
+	# ("processing tar file(): signal: killed", no OOM: buildah#4790,
+	# podman#17918, fixed after 4.3): one more try, from the layer cache.
+	if ! compose build pki prometheus || ! built >/dev/null; then
+		say "image build failed; once more (podman 4.3's random \"signal: killed\")"
+		compose build pki prometheus || die "image build failed"
+	fi
+	i=$(built) || die "image $i was not built"
 }
 
 # --- networks (podman-compose 1.0.3 makes them without their subnets) ---
