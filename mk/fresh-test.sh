@@ -5,7 +5,8 @@
 # tree (git archive HEAD: uncommitted edits and untracked files stay out),
 # installs `make` (what a new user installs next to git to clone and run
 # the README) and runs FRESH_CMD (default `make WERROR=1 test`) in it as
-# root, in a chroot inside a private mount namespace with /proc, /sys and
+# root, the copy made the root of a private mount namespace (pivot_root,
+# so that a container engine works in it) with /proc, /sys and
 # /dev (with /dev/net/tun and /dev/pts): the tests make network namespaces.
 # A package installed by hand on this host is missing there, so the test
 # that needs it fails here first.
