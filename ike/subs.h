@@ -46,10 +46,10 @@ int subs_derive(const struct subs *s, uint64_t i, struct amf_sub *out);
  * one served to it (else the base's): 0; -1 when the SUPI is not in the
  * range.
  */
-int  subs_find(struct subs *s, const char *supi, struct amf_sub *out);
+int    subs_find(struct subs *s, const char *supi, struct amf_sub *out);
 /* AMF: the SQN just used for supi (in the range; else ignored). 0 or -1
  * (no memory, logged). */
-int  subs_sqn_set(struct subs *s, const char *supi, uint64_t sqn);
+int    subs_sqn_set(struct subs *s, const char *supi, uint64_t sqn);
 /* SUPIs served (with an SQN stored). */
 size_t subs_served(const struct subs *s);
 

@@ -38,9 +38,9 @@
 #include "ike/ue_int.h"
 #include "ike/ue_load.h"
 
-#define LD_TICK_MS     50 /* the holder's retransmission scan */
-#define LD_DEL_TRIES   3  /* sends of a Delete */
-#define LD_EVENTS      256
+#define LD_TICK_MS   50 /* the holder's retransmission scan */
+#define LD_DEL_TRIES 3	/* sends of a Delete */
+#define LD_EVENTS    256
 
 /* One held UE (the holder's). */
 struct lue {
@@ -62,7 +62,10 @@ struct ld {
 	struct ike_csv	       csv; /* shared by the workers' endpoints */
 	struct sockaddr_in     n3iwf;
 	pthread_mutex_t	       mu;
+	pthread_cond_t	       taken_cv;
 	/* under mu */
+	uint64_t	       handed, taken; /* UEs to the holder, taken */
+	bool		       holder_gone;
 	unsigned	       next; /* next UE to start */
 	unsigned	       established, failed;
 	uint64_t	       first_ns, last_ns; /* first INIT, last up */
@@ -264,8 +267,8 @@ ld_phase(struct ld *l, bool done, int *wait)
 		const struct ikecfg *c = l->c;
 
 		l->hold_end = !c->hold_set ? now :
-		    c->hold_s > 0	   ? now + (uint64_t)c->hold_s * 1000000000ull :
-					     UINT64_MAX;
+		    c->hold_s > 0 ? now + (uint64_t)c->hold_s * 1000000000ull :
+				    UINT64_MAX;
 		if (c->hold_set)
 			log_info("load: %zu UE(s) held, %s%u s", l->held.n,
 			    c->hold_s ? "for " : "until SIGTERM, ", c->hold_s);
@@ -301,8 +304,13 @@ ld_holder(void *arg)
 		l->inbox.head = l->inbox.tail = NULL;
 		l->inbox.n = 0;
 		done = l->arrivals_done;
+		v = l->handed;
 		pthread_mutex_unlock(&l->mu);
 		ld_take(l, in);
+		pthread_mutex_lock(&l->mu);
+		l->taken = v; /* the oldest already told to delete */
+		pthread_cond_broadcast(&l->taken_cv);
+		pthread_mutex_unlock(&l->mu);
 		if (ld_phase(l, done, &wait))
 			break;
 		if ((n = epoll_wait(l->epfd, ev, LD_EVENTS, wait)) == -1 &&
@@ -320,6 +328,10 @@ ld_holder(void *arg)
 				ld_rx(l, ev[i].data.ptr);
 		}
 	}
+	pthread_mutex_lock(&l->mu);
+	l->holder_gone = true;
+	pthread_cond_broadcast(&l->taken_cv);
+	pthread_mutex_unlock(&l->mu);
 	return NULL;
 }
 
@@ -345,7 +357,7 @@ ld_arrive(struct ld *l, unsigned i)
 		return !*l->stop;
 	due = l->t0 + (uint64_t)((double)i * 1e9 / l->c->load_rate);
 	while (!*l->stop && (now = time_mono_ns()) < due) {
-		uint64_t	d = due - now < 100000000u ? due - now : 100000000u;
+		uint64_t d = due - now < 100000000u ? due - now : 100000000u;
 		struct timespec ts = { 0, (long)d };
 
 		nanosleep(&ts, NULL);
@@ -353,12 +365,17 @@ ld_arrive(struct ld *l, unsigned i)
 	return !*l->stop;
 }
 
-/* The worker's UE i is up (sa): to the holder, with its socket. */
+/*
+ * The worker's UE i is up (sa): to the holder, with its socket. The
+ * worker waits until the holder has taken it (and told the oldest to
+ * delete past load_hold), so the N3IWF holds at most load_hold plus the
+ * set-ups in flight.
+ */
 static void
 ld_hand(struct ld *l, struct ue *u, unsigned i, struct ike_sa *sa)
 {
 	struct lue *x = calloc(1, sizeof(*x));
-	uint64_t    t1 = sa->t_start + sa->st.total_ns;
+	uint64_t    t1 = sa->t_start + sa->st.total_ns, seq = 0;
 	size_t	    j;
 
 	for (j = 0; j < u->ep.nsa && u->ep.sa[j] != sa; j++)
@@ -378,6 +395,7 @@ ld_hand(struct ld *l, struct ue *u, unsigned i, struct ike_sa *sa)
 		x->sa = sa;
 		x->idx = i;
 		lq_push(&l->inbox, x);
+		seq = ++l->handed;
 	}
 	pthread_mutex_unlock(&l->mu);
 	if (x == NULL) { /* counted up; cannot be held */
@@ -386,6 +404,10 @@ ld_hand(struct ld *l, struct ue *u, unsigned i, struct ike_sa *sa)
 	}
 	u->ep.net.fd = -1;
 	ld_wake(l);
+	pthread_mutex_lock(&l->mu);
+	while (l->taken < seq && !l->holder_gone)
+		pthread_cond_wait(&l->taken_cv, &l->mu);
+	pthread_mutex_unlock(&l->mu);
 }
 
 /* UE i: its subscriber, its socket, the connection. */
@@ -398,8 +420,8 @@ ld_one(struct ld *l, struct ue *u, unsigned i)
 
 	if (u->ep.subs != NULL && subs_derive(u->ep.subs, i, &u->ep.sub) == -1)
 		log_err("UE %u: cannot derive its subscriber", i);
-	else if (ike_net_client(&u->ep.net, l->c->local, err, sizeof(err)) ==
-	    -1)
+	else if (ike_net_client_own(&u->ep.net, l->c->local, err,
+		     sizeof(err)) == -1)
 		log_err("UE %u: %s", i, err);
 	else
 		r = ue_conn_up(u, i, &sa);
@@ -478,7 +500,7 @@ ld_ue_free(struct ue *u)
 static void
 ld_nofile(const struct ikecfg *c)
 {
-	rlim_t	      need = (rlim_t)(c->load_hold ? c->load_hold : c->load) +
+	rlim_t need = (rlim_t)(c->load_hold ? c->load_hold : c->load) +
 	    2 * (rlim_t)c->load_conc + 64;
 	struct rlimit r;
 	rlim_t	      old;
@@ -491,7 +513,8 @@ ld_nofile(const struct ikecfg *c)
 		r.rlim_max = need;
 	if (setrlimit(RLIMIT_NOFILE, &r) == -1 &&
 	    (getrlimit(RLIMIT_NOFILE, &r) == -1 ||
-		(r.rlim_cur = r.rlim_max, setrlimit(RLIMIT_NOFILE, &r)) == -1)) {
+		(r.rlim_cur = r.rlim_max, setrlimit(RLIMIT_NOFILE, &r)) ==
+		    -1)) {
 		log_warn("load: RLIMIT_NOFILE stays %llu, %llu wanted: %s",
 		    (unsigned long long)old, (unsigned long long)need,
 		    strerror(errno));
@@ -527,8 +550,8 @@ ld_summary(struct ld *l)
 	uint64_t	    *v = l->setup_ns;
 	size_t		     n = 0;
 	double		     el = l->last_ns > l->first_ns ?
-			(double)(l->last_ns - l->first_ns) / 1e9 :
-			0;
+			  (double)(l->last_ns - l->first_ns) / 1e9 :
+			  0;
 
 	for (unsigned i = 0; i < c->load; i++)
 		if (v[i] != 0)
@@ -539,8 +562,7 @@ ld_summary(struct ld *l)
 	       "held_max=%zu\n",
 	    c->load, l->established, c->load - l->established, el,
 	    el > 0 ? l->established / el : 0, pct_ms(v, n, 50),
-	    pct_ms(v, n, 90), pct_ms(v, n, 99), pct_ms(v, n, 100),
-	    l->held_max);
+	    pct_ms(v, n, 90), pct_ms(v, n, 99), pct_ms(v, n, 100), l->held_max);
 	fflush(stdout);
 	log_info("load: %u of %u UEs established, %u failed; the N3IWF "
 		 "deleted %lu held; %lu Delete(s) unanswered",
@@ -559,6 +581,7 @@ ld_open(struct ld *l, const struct ikecfg *c, volatile sig_atomic_t *stop,
 	l->stop = stop;
 	l->epfd = l->efd = -1;
 	pthread_mutex_init(&l->mu, NULL);
+	pthread_cond_init(&l->taken_cv, NULL);
 	if (ike_addr_parse(c->host, c->port, &l->n3iwf) == -1) {
 		snprintf(err, errlen, "peer \"%s\" is not IPv4", c->host);
 		return -1;
@@ -595,6 +618,7 @@ ld_close(struct ld *l)
 	if (l->efd != -1)
 		close(l->efd);
 	pthread_mutex_destroy(&l->mu);
+	pthread_cond_destroy(&l->taken_cv);
 }
 
 /* Starts the workers (their endpoints first); how many run. */
@@ -621,9 +645,9 @@ ld_start(struct ld *l, struct ue **w, pthread_t *tid, unsigned nw)
 int
 ike_ue_load_run(const struct ikecfg *c, volatile sig_atomic_t *stop)
 {
-	struct ld  l;
-	char	   err[IKECFG_ERRLEN];
-	unsigned   nw = c->load_conc < c->load ? c->load_conc : c->load, k = 0;
+	struct ld   l;
+	char	    err[IKECFG_ERRLEN];
+	unsigned    nw = c->load_conc < c->load ? c->load_conc : c->load, k = 0;
 	struct ue **w = calloc(nw, sizeof(*w));
 	pthread_t  *tid = calloc(nw, sizeof(*tid)), holder;
 	int	    ret = -1;
