@@ -34,6 +34,7 @@
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "ike/ikev2.h"
+#include "ike/rekey.h"
 #include "ike/subs.h"
 #include "ike/ue_int.h"
 #include "ike/ue_load.h"
@@ -267,9 +268,12 @@ ld_phase(struct ld *l, bool done, int *wait)
 		l->hold_end = !c->hold_set ? now :
 		    c->hold_s > 0 ? now + (uint64_t)c->hold_s * 1000000000ull :
 				    UINT64_MAX;
-		if (c->hold_set)
-			log_info("load: %zu UE(s) held, %s%u s", l->held.n,
-			    c->hold_s ? "for " : "until SIGTERM, ", c->hold_s);
+		if (c->hold_set && c->hold_s > 0)
+			log_info("load: %zu UE(s) held, for %u s", l->held.n,
+			    c->hold_s);
+		else if (c->hold_set)
+			log_info("load: %zu UE(s) held, until SIGTERM",
+			    l->held.n);
 	}
 	if (!l->ending && (*l->stop || (done && now >= l->hold_end))) {
 		l->ending = true;
@@ -645,6 +649,10 @@ ld_start(struct ld *l, struct ue **w, pthread_t *tid, unsigned nw)
 			break;
 		}
 	}
+	if (k < nw)
+		log_warn("load: %u of %u workers started (qkd modes: one kmsd "
+			 "connection each, within kmsd's max_conns_per_ip?)",
+		    k, nw);
 	return k;
 }
 
@@ -664,6 +672,7 @@ ike_ue_load_run(const struct ikecfg *c, volatile sig_atomic_t *stop)
 		log_err("%s", w == NULL || tid == NULL ? "out of memory" : err);
 		goto done;
 	}
+	ike_rekey_signal_setup(); /* SIGUSR2 must not kill us: no rekeys here */
 	log_info("load: %u UEs, %g/s, %u in flight at most, %u held at most",
 	    c->load, c->load_rate, nw, c->load_hold ? c->load_hold : c->load);
 	if (pthread_create(&holder, NULL, ld_holder, &l) != 0) {
