@@ -38,6 +38,7 @@
 #include "ike/subs.h"
 #include "ike/ue_int.h"
 #include "ike/ue_load.h"
+#include "ike/usim.h"
 
 #define LD_TICK_MS    50  /* the holder's retransmission scan */
 #define LD_DEL_FLIGHT 256 /* Deletes in flight at the end, at most */
@@ -384,6 +385,12 @@ ld_hand(struct ld *l, struct ue *u, unsigned i, struct ike_sa *sa)
 	uint64_t    t1 = sa->t_start + sa->st.total_ns, seq = 0;
 	size_t	    j;
 
+	/* what the set-up needed and a held UE does not: its DH key (in
+	 * the secure heap) and its USIM */
+	ike_dh_free(sa->dh);
+	sa->dh = NULL;
+	usim_free(sa->usim);
+	sa->usim = NULL;
 	for (j = 0; j < u->ep.nsa && u->ep.sa[j] != sa; j++)
 		;
 	for (; j + 1 < u->ep.nsa; j++)
