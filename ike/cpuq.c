@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 
@@ -15,6 +16,7 @@
 /* The lane's context: key pairs made ahead by idle workers. */
 struct cpuq_stock {
 	pthread_mutex_t mu;
+	unsigned	delay_ms; /* test hook: IKE_TEST_CPU_DELAY_MS */
 	uint16_t	group;
 	unsigned	want, n;
 	struct ike_dh  *dh[CPUQ_STOCK_MAX];
@@ -171,9 +173,16 @@ done:
 static void
 cpuq_run(void *ctx, struct ike_wq_job *wj)
 {
+	struct cpuq_stock   *s = ctx;
 	struct ike_cpuq_job *j = (struct ike_cpuq_job *)wj;
 	uint64_t	     t0 = time_mono_ns();
 
+	if (s->delay_ms > 0) { /* a slow job, for the tests */
+		struct timespec d = { (time_t)(s->delay_ms / 1000),
+			(long)(s->delay_ms % 1000) * 1000000 };
+
+		nanosleep(&d, NULL);
+	}
 	j->rc = j->wq.kind == IKE_CPUQ_DH ? run_dh(ctx, j) : run_sig(j);
 	j->ns = time_mono_ns() - t0;
 }
@@ -190,11 +199,20 @@ ike_cpuq_open(struct ike_wq *q, unsigned workers, unsigned cap, uint16_t group,
 		return -1;
 	}
 	pthread_mutex_init(&s->mu, NULL);
+	/*
+	 * The test hook: IKE_TEST_CPU_DELAY_MS=N makes every job take N ms
+	 * more in its worker (queue full, SA gone before its DH, retransmits
+	 * absorbed meanwhile: tests/integ/test_ike_workers.sh).
+	 */
+	if (getenv("IKE_TEST_CPU_DELAY_MS") != NULL)
+		s->delay_ms = (unsigned)strtoul(getenv("IKE_TEST_CPU_DELAY_MS"),
+		    NULL, 10);
 	s->group = group;
 	s->want = group != 0 && ike_dh_publen(group) > 0 ?
 	    (stock < CPUQ_STOCK_MAX ? stock : CPUQ_STOCK_MAX) :
 	    0;
 	memset(&lc, 0, sizeof(lc));
+	lc.name = "ike-crypto";
 	lc.workers = workers;
 	lc.cap = cap;
 	lc.ctx = s;

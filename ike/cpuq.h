@@ -38,8 +38,8 @@
 struct ike_cpuq_job {
 	struct ike_wq_job wq; /* first: the pool's */
 	uint8_t		  spi_i[IKE_SPI_LEN], spi_r[IKE_SPI_LEN];
-	uint32_t	  mid;	   /* SIG: the parked request's message ID */
-	uint8_t		 *req;	   /* SIG: the parked request, as received */
+	uint32_t	  mid; /* SIG: the parked request's message ID */
+	uint8_t		 *req; /* SIG: the parked request, as received */
 	size_t		  req_len;
 	int		  rc; /* out: 0, or -1 (DH: bad peer value) */
 	uint64_t	  ns; /* out: time in the worker */
@@ -47,11 +47,11 @@ struct ike_cpuq_job {
 		uint16_t group, encr, encr_bits, integ;
 		uint8_t	 peer[IKE_CPUQ_KE_MAX], ni[IKE_NONCE_MAX],
 		    nr[IKE_NONCE_MAX];
-		size_t peer_len, ni_len, nr_len;
+		size_t		    peer_len, ni_len, nr_len;
 		/* out */
 		uint8_t		    pub[IKE_CPUQ_KE_MAX];
 		size_t		    pub_len;
-		struct ike_sa_keys *keys; /* sec_alloc, wiped on free */
+		struct ike_sa_keys *keys;    /* sec_alloc, wiped on free */
 		int		    stocked; /* the key pair was ready */
 	} dh;
 	struct {
@@ -59,7 +59,7 @@ struct ike_cpuq_job {
 		X509_STORE *ca;	    /* shared, read only */
 		struct buf  cert;   /* the peer's CERT (DER) */
 		uint8_t	    id_type;
-		struct buf  id;	    /* the peer's ID data */
+		struct buf  id; /* the peer's ID data */
 		struct buf  peer_oct, peer_auth;
 		EVP_PKEY   *key; /* ours, shared, read only (NULL: no sign) */
 		struct buf  oct; /* our AUTH octets */
@@ -71,8 +71,8 @@ struct ike_cpuq_job {
  * Starts the CPU lane of q: `workers` threads, `cap` jobs at most, a
  * stock of up to `stock` key pairs of `group` (0: no stock). 0 or -1.
  */
-int  ike_cpuq_open(struct ike_wq *q, unsigned workers, unsigned cap,
-     uint16_t group, unsigned stock, char *err, size_t errlen);
+int ike_cpuq_open(struct ike_wq *q, unsigned workers, unsigned cap,
+    uint16_t group, unsigned stock, char *err, size_t errlen);
 
 /* A zeroed job of kind IKE_CPUQ_DH or IKE_CPUQ_SIG; NULL: no memory. */
 struct ike_cpuq_job *ike_cpuq_job_new(int kind);

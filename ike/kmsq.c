@@ -80,6 +80,7 @@ ike_kmsq_open(struct ike_wq *q, const struct ikecfg *c, unsigned workers,
 			return -1;
 		}
 	memset(&lc, 0, sizeof(lc));
+	lc.name = "ike-kmsd";
 	lc.workers = workers;
 	lc.cap = cap;
 	lc.wctx = qkd;

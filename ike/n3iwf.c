@@ -250,9 +250,9 @@ n3_nat_check(struct ike_sa *sa, const struct ike_pld *pl)
 		log_info("NAT detected between the UE and us: NAT-T expected");
 }
 
-/* The IKE_SA_INIT response, once the keys exist (from a worker: DH, QKD). */
-int
-n3iwf_init_respond(struct n3 *n, struct ike_sa *sa, const struct ike_pld *rq,
+/* The IKE_SA_INIT response, once the keys exist. */
+static int
+n3_init_respond(struct n3 *n, struct ike_sa *sa, const struct ike_pld *rq,
     const struct buf *ke)
 {
 	if (n3_build_init_resp(n, sa, rq, ke) == -1)
@@ -269,14 +269,30 @@ n3iwf_init_respond(struct n3 *n, struct ike_sa *sa, const struct ike_pld *rq,
 	return 0;
 }
 
+int
+n3iwf_init_resume(struct n3 *n, struct ike_sa *sa, const uint8_t *ke,
+    size_t kelen)
+{
+	struct ike_msg m;
+	struct buf     kb;
+	int	       ret = -1;
+
+	memset(&m, 0, sizeof(m));
+	buf_init(&kb, 1024);
+	if (buf_add(&kb, ke, kelen) == 0 &&
+	    ike_msg_parse(sa->init_req.data, sa->init_req.len, NULL, &m) == 0)
+		ret = n3_init_respond(n, sa, &m.pld, &kb);
+	ike_msg_free(&m);
+	buf_free(&kb);
+	return ret;
+}
+
 /* A finished enc_keys: answer the waiting IKE_SA_INIT, or wipe the keys. */
 static void
 n3_kms_done(struct n3 *n, struct ike_kmsq_job *j)
 {
 	static const char msg[] = "kmsd unavailable";
 	struct ike_sa	 *sa = ike_ep_find(&n->ep, j->spi_i, j->spi_r);
-	struct ike_msg	  m;
-	struct buf	  ke;
 
 	if (sa == NULL || sa->state != SA_INIT || sa->qk != NULL) {
 		if (j->rc == 0) {
@@ -305,15 +321,9 @@ n3_kms_done(struct n3 *n, struct ike_kmsq_job *j)
 	    (double)j->ns / 1e6);
 	sa->qk = j->keys; /* the SA owns (and wipes) them now */
 	j->keys = NULL;
-	memset(&m, 0, sizeof(m));
-	buf_init(&ke, 16);
 	if (ike_sa_keys_qkd(sa) == -1 ||
-	    ike_msg_parse(sa->init_req.data, sa->init_req.len, NULL, &m) ==
-		-1 ||
-	    n3iwf_init_respond(n, sa, &m.pld, &ke) == -1)
+	    n3iwf_init_resume(n, sa, NULL, 0) == -1)
 		sa->state = SA_DEAD;
-	ike_msg_free(&m);
-	buf_free(&ke);
 }
 
 static void
@@ -603,13 +613,13 @@ n3_stats_log(const struct n3 *n)
 
 	log_info(
 	    "stats: init=%lu cookie_sent=%lu cookie_ok=%lu dup_absorbed=%lu "
-	    "over_src=%lu over_sae=%lu over_all=%lu queue_full=%lu draws=%lu "
-	    "keys_drawn=%lu draw_fail=%lu keys_wiped=%lu half_open=%zu sas=%zu "
-	    "cpu_busy=%lu",
+	    "over_src=%lu over_sae=%lu over_all=%lu queue_full=%lu "
+	    "cpu_busy=%lu draws=%lu keys_drawn=%lu draw_fail=%lu "
+	    "keys_wiped=%lu half_open=%zu sas=%zu",
 	    s->init_rx, s->cookie_sent, s->cookie_ok, n->ep.absorbed,
-	    s->over_src, s->over_sae, s->over_all, s->queue_full, s->draws,
-	    s->keys_drawn, s->draw_fail, s->keys_wiped,
-	    ike_ep_half_open(&n->ep), n->ep.nsa, s->cpu_busy);
+	    s->over_src, s->over_sae, s->over_all, s->queue_full, s->cpu_busy,
+	    s->draws, s->keys_drawn, s->draw_fail, s->keys_wiped,
+	    ike_ep_half_open(&n->ep), n->ep.nsa);
 	ike_rekey_stats_log(&n->ep);
 }
 

@@ -8,6 +8,7 @@
  * (ike/n3iwf_cpu.c) while its IKE_AUTH is parked, the user-plane
  * CREATE_CHILD_SA the N3IWF starts (NWu), and INFORMATIONAL.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,6 +161,25 @@ n3_ppk(struct n3 *n, struct ike_sa *sa, const struct ike_pld *pl)
 }
 
 /* IDr, and CERT + AUTH signed by a crypto worker, or PSK-style AUTH. */
+/*
+ * The PPK step of the first IKE_AUTH (n3_ppk): true when the caller stops
+ * here (refused, or parked until the PPK comes). Skipped when the request
+ * comes back from its signatures: the PPK step was done before them.
+ */
+static bool
+n3_ppk_step(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
+{
+	uint16_t nt;
+
+	if (n->sig_done != NULL)
+		return false;
+	if ((nt = n3_ppk(n, sa, &m->pld)) != 0) {
+		n3_fail_ppk(n, sa, m, nt);
+		return true;
+	}
+	return sa->xc.parked != 0;
+}
+
 static int
 n3_add_idr(struct n3 *n, struct ike_sa *sa, struct ike_chain *c, int with_cert)
 {
@@ -268,18 +288,11 @@ n3_auth_rfc(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 	struct ike_chain	 c;
 	struct buf		 in;
 	uint8_t			 method = ike_prop_auth_method(n->ep.cfg, 0);
-	uint16_t		 nt;
 	int			 ok, r;
 
 	sa->auth_started = 1;
-	if (n->sig_done == NULL) { /* else resumed: the PPK step was done */
-		if ((nt = n3_ppk(n, sa, pl)) != 0) {
-			n3_fail_ppk(n, sa, m, nt);
-			return;
-		}
-		if (sa->xc.parked)
-			return; /* until the PPK comes */
-	}
+	if (n3_ppk_step(n, sa, m))
+		return;
 	np = ike_pld_notify(pl, IKE_N_NO_PPK_AUTH);
 	if (n->ep.cfg->mode == IKE_MODE_QKD_DH && !sa->ppk_used) {
 		/* RFC 8784: without the PPK only NO_PPK_AUTH can authenticate. */
@@ -335,7 +348,6 @@ n3_auth_nwu1(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 	struct eap5g_msg      e;
 	struct ike_chain      c;
 	struct buf	      in, eap;
-	uint16_t	      nt;
 	int		      ok, r, cert = n->ep.cfg->mode == IKE_MODE_CERT;
 
 	sa->auth_started = 1;
@@ -343,14 +355,8 @@ n3_auth_nwu1(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 		n3_fail(n, sa, m, IKE_N_INVALID_SYNTAX, "no IDi");
 		return;
 	}
-	if (n->sig_done == NULL) { /* else resumed: the PPK step was done */
-		if ((nt = n3_ppk(n, sa, pl)) != 0) {
-			n3_fail_ppk(n, sa, m, nt);
-			return;
-		}
-		if (sa->xc.parked)
-			return; /* until the PPK comes */
-	}
+	if (n3_ppk_step(n, sa, m))
+		return;
 	/* our AUTH signed (and in cert mode the UE's checked) by a worker */
 	if ((r = n3iwf_cpu_sig(n, sa, m, cert)) == 1)
 		return;

@@ -81,8 +81,6 @@ n3_init_done(struct n3 *n, struct ike_cpuq_job *j)
 {
 	struct ike_sa	   *sa = ike_ep_find(&n->ep, j->spi_i, j->spi_r);
 	struct ike_sa_keys *k;
-	struct ike_msg	    m;
-	struct buf	    ke;
 
 	if (sa == NULL || sa->state != SA_INIT || sa->init_resp.len > 0) {
 		log_debug("DH for an IKE SA that is gone: keys wiped");
@@ -95,18 +93,14 @@ n3_init_done(struct n3 *n, struct ike_cpuq_job *j)
 		sa->state = SA_DEAD;
 		return;
 	}
+	log_debug("DH %s by a crypto worker in %.3f ms%s",
+	    ike_xf_name(IKE_XF_KE, j->dh.group), (double)j->ns / 1e6,
+	    j->dh.stocked ? " (key pair from the stock)" : "");
 	k = sa->keys; /* the SA takes the keys, the job frees the empty set */
 	sa->keys = j->dh.keys;
 	j->dh.keys = k;
-	memset(&m, 0, sizeof(m));
-	buf_init(&ke, IKE_CPUQ_KE_MAX);
-	if (buf_add(&ke, j->dh.pub, j->dh.pub_len) == -1 ||
-	    ike_msg_parse(sa->init_req.data, sa->init_req.len, NULL, &m) ==
-		-1 ||
-	    n3iwf_init_respond(n, sa, &m.pld, &ke) == -1)
+	if (n3iwf_init_resume(n, sa, j->dh.pub, j->dh.pub_len) == -1)
 		sa->state = SA_DEAD;
-	ike_msg_free(&m);
-	buf_free(&ke);
 }
 
 /* ---- IKE_AUTH ---- */
@@ -135,8 +129,8 @@ sig_verify_in(struct n3 *n, struct ike_sa *sa, const struct ike_pld *pl,
 	return buf_add(&j->au.cert, pl->cert[0].data.p, pl->cert[0].data.len) ==
 		    -1 ||
 		buf_add(&j->au.id, pl->idi.data.p, pl->idi.data.len) == -1 ||
-		buf_add(&j->au.peer_auth, pl->auth.data.p,
-		    pl->auth.data.len) == -1 ||
+		buf_add(&j->au.peer_auth, pl->auth.data.p, pl->auth.data.len) ==
+		    -1 ||
 		ike_sa_octets(sa, 1, 0, &pl->idi.body, &j->au.peer_oct) == -1 ?
 	    -1 :
 	    0;
@@ -233,6 +227,8 @@ n3_sig_done(struct n3 *n, struct ike_cpuq_job *j)
 		return;
 	}
 	sa->xc.parked = 0;
+	log_debug("IKE_AUTH signature%s by a crypto worker in %.3f ms",
+	    j->au.verify ? "s checked and made" : " made", (double)j->ns / 1e6);
 	n->sig_done = j;
 	n3iwf_auth_again(n, sa, j->req, j->req_len);
 	n->sig_done = NULL;

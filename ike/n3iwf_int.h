@@ -60,10 +60,11 @@ struct n3 {
 int n3iwf_budget(struct n3 *n, const struct sockaddr_in *from, const char *sae,
     unsigned keys, const char **which);
 
-/* ike/n3iwf.c. The IKE_SA_INIT response once sa's keys exist (ke: our KE
- * data, empty in qkd mode); sa goes to SA_AUTH. 0 or -1. */
-int n3iwf_init_respond(struct n3 *n, struct ike_sa *sa,
-    const struct ike_pld *rq, const struct buf *ke);
+/* ike/n3iwf.c. The IKE_SA_INIT response to sa->init_req once sa's keys
+ * came from a worker (ke: our KE data, kelen 0 in qkd mode); sa goes to
+ * SA_AUTH. 0 or -1. */
+int n3iwf_init_resume(struct n3 *n, struct ike_sa *sa, const uint8_t *ke,
+    size_t kelen);
 
 /* ike/n3iwf_auth.c. The peer's next request on sa, our response to ours. */
 void n3iwf_request(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m);

@@ -156,9 +156,9 @@ ike_wq_lane(struct ike_wq *q, enum ike_wq_lane lane,
 	    cfg->cap < 1 || l->nthreads > 0) {
 		snprintf(err, errlen, "worker threads %u (1..%d), queue %u",
 		    cfg->workers, IKE_WQ_MAX_WORKERS, cfg->cap);
-		for (unsigned i = 0; cfg->wctx != NULL &&
-		     cfg->wctx_free != NULL && i < cfg->workers &&
-		     i < IKE_WQ_MAX_WORKERS;
+		for (unsigned i = 0;
+		     cfg->wctx != NULL && cfg->wctx_free != NULL &&
+		     i < cfg->workers && i < IKE_WQ_MAX_WORKERS;
 		     i++)
 			cfg->wctx_free(cfg->wctx[i]);
 		if (cfg->ctx_free != NULL)
@@ -183,6 +183,8 @@ ike_wq_lane(struct ike_wq *q, enum ike_wq_lane lane,
 			snprintf(err, errlen, "cannot start a worker thread");
 			return -1;
 		}
+		if (cfg->name != NULL)
+			(void)pthread_setname_np(l->tid[i], cfg->name);
 		l->nthreads++;
 	}
 	return 0;

@@ -40,10 +40,11 @@ struct ike_wq_job {
 /* One lane's threads: run(ctx of the worker, job); idle(ctx): true if it
  * did some work (called again), false: sleep until a job comes. */
 struct ike_wq_lane_cfg {
-	unsigned workers;     /* 1..IKE_WQ_MAX_WORKERS */
-	unsigned cap;	      /* jobs queued, in flight or done, at most */
-	void   **wctx;	      /* per worker (NULL: every worker gets ctx) */
-	void	*ctx;	      /* the lane's (idle's, and run's without wctx) */
+	const char *name; /* the threads' (top -H, /proc/PID/task/TID/comm) */
+	unsigned    workers; /* 1..IKE_WQ_MAX_WORKERS */
+	unsigned    cap;     /* jobs queued, in flight or done, at most */
+	void	  **wctx;    /* per worker (NULL: every worker gets ctx) */
+	void	   *ctx;     /* the lane's (idle's, and run's without wctx) */
 	void (*wctx_free)(void *wctx); /* at close, after the join */
 	void (*ctx_free)(void *ctx);   /* at close, after the join */
 	void (*run)(void *ctx, struct ike_wq_job *j);
@@ -53,27 +54,27 @@ struct ike_wq_lane_cfg {
 struct ike_wq;
 
 /* An empty pool with its eventfd; NULL with a reason in err. */
-struct ike_wq *ike_wq_new(char *err, size_t errlen);
+struct ike_wq	  *ike_wq_new(char *err, size_t errlen);
 /*
  * Starts a lane's threads (once per lane). The pool owns cfg->wctx's
  * contexts and cfg->ctx from here on, even on failure. 0, or -1 with a reason in err.
  */
-int  ike_wq_lane(struct ike_wq *q, enum ike_wq_lane lane,
-     const struct ike_wq_lane_cfg *cfg, char *err, size_t errlen);
+int		   ike_wq_lane(struct ike_wq *q, enum ike_wq_lane lane,
+		   const struct ike_wq_lane_cfg *cfg, char *err, size_t errlen);
 /* Stops every thread (after its current job), frees every job. NULL ok. */
-void ike_wq_close(struct ike_wq *q);
+void		   ike_wq_close(struct ike_wq *q);
 /* Readable when finished jobs wait. */
-int  ike_wq_fd(const struct ike_wq *q);
+int		   ike_wq_fd(const struct ike_wq *q);
 /* The lane has threads. */
-bool ike_wq_has(const struct ike_wq *q, enum ike_wq_lane lane);
+bool		   ike_wq_has(const struct ike_wq *q, enum ike_wq_lane lane);
 /* The lane holds cap jobs or more (admission: callers refuse new work). */
-bool ike_wq_full(const struct ike_wq *q, enum ike_wq_lane lane);
+bool		   ike_wq_full(const struct ike_wq *q, enum ike_wq_lane lane);
 /*
  * Queues j on j->lane (the pool owns it until ike_wq_done gives it back).
  * Never refuses: the caller asked ike_wq_full() first where it admits new
  * work; a job of work already admitted may go past cap.
  */
-void ike_wq_submit(struct ike_wq *q, struct ike_wq_job *j);
+void		   ike_wq_submit(struct ike_wq *q, struct ike_wq_job *j);
 /* One finished job (the caller owns it), or NULL. */
 struct ike_wq_job *ike_wq_done(struct ike_wq *q);
 
