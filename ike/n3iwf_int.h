@@ -36,20 +36,18 @@ struct nas_n3iwf;
 struct n3 {
 	struct ike_ep	     ep;
 	uint8_t		     cookie_secret[32];
-	struct ike_wq	    *wq; /* worker threads: kmsd calls (qkd modes),
-			      * DH and signatures (ike/workq.h) */
+	struct ike_wq	    *wq;       /* worker threads (ike/workq.h) */
 	struct ike_kmsq_job *ppk_done; /* the PPK job IKE_AUTH resumes with */
-	struct ike_cpuq_job
-			 *sig_done; /* the signatures IKE_AUTH resumes with */
-	struct ike_rl	  rl_src, rl_sae;
-	struct ike_tb	  tb_all;
-	struct ike_loglim refuse_log;
-	struct n3_stats	  stats;
-	unsigned	  conn_seq;
+	struct ike_cpuq_job *sig_done; /* IKE_AUTH resumes with: signatures */
+	struct ike_rl	     rl_src, rl_sae;
+	struct ike_tb	     tb_all;
+	struct ike_loglim    refuse_log;
+	struct n3_stats	     stats;
+	unsigned	     conn_seq;
 	/* tunnel (cfg tunnel, ike/n3iwf_tun.c) */
-	struct tnl	  tnl;
-	struct nas_n3iwf *nas; /* nwu: the NAS/TCP server */
-	int		  xfd; /* epoll of kmsq's and nas's fds, or -1 */
+	struct tnl	     tnl;
+	struct nas_n3iwf    *nas; /* nwu: the NAS/TCP server */
+	int		     xfd; /* epoll of kmsq's and nas's fds, or -1 */
 };
 
 /*
