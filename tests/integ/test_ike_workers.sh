@@ -6,7 +6,7 @@
 #    processes: every connection established,
 #    the same SPI pairs logged at both ends; the DH of each done by a
 #    worker; the CPU time, read per thread from /proc/PID/task/*/stat,
-#    is mostly the workers' (named ike-crypto), both of them busy;
+#    is a third or more the workers' (named ike-crypto), both busy;
 #  - cert/nwu: the UE's certificate and signature checked and ours made
 #    by a worker, for every connection;
 #  - overload: a crypto queue of 1 with slow jobs (test hook
@@ -79,8 +79,12 @@ fi
 check "$t: $T DH by a crypto worker" "$T" "$(grep -c 'DH MODP_2048 by a crypto worker' "$TB/n3.log")"
 wall=$(echo "$end - $start" | bc)
 echo "# $t: $T connections in $wall s; N3IWF CPU ticks: crypto workers $crypto, loop $loop"
-if [ "$crypto" -gt "$loop" ]; then
-	ok "$t: the crypto workers used more CPU than the loop ($crypto > $loop ticks)"
+# Without the workers the DH would be the loop's and the crypto threads
+# would show ~0. The share is build-dependent: ASan slows our loop code,
+# not OpenSSL's DH, so SAN=1 gives about 1:1 where the normal build gives
+# 2-3:1; require a third of the N3IWF's CPU at least.
+if [ "$crypto" -ge 10 ] && [ $((2 * crypto)) -ge "$loop" ]; then
+	ok "$t: the crypto workers did a third or more of the N3IWF's CPU work ($crypto vs loop $loop ticks)"
 else
 	nok "$t: the crypto workers used $crypto ticks, the loop $loop"
 fi

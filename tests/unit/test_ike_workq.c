@@ -101,10 +101,10 @@ pool(unsigned cap, bool idle)
 static void
 drain(struct ike_wq *q, int n, struct ike_wq *marker)
 {
-	uint8_t		seen[400] = { 0 };
-	struct pollfd	pfd = { ike_wq_fd(q), POLLIN, 0 };
-	struct tjob    *j;
-	int		got = 0;
+	uint8_t	      seen[400] = { 0 };
+	struct pollfd pfd = { ike_wq_fd(q), POLLIN, 0 };
+	struct tjob  *j;
+	int	      got = 0;
 
 	while (got < n) {
 		assert_true(poll(&pfd, 1, 5000) == 1);
@@ -130,9 +130,8 @@ test_lanes(void **state)
 
 	(void)state;
 	for (int i = 0; i < 400; i++)
-		ike_wq_submit(q, &tjob_new(i % 2 ? IKE_WQ_CPU : IKE_WQ_KMSD,
-					 i)
-				      ->wq);
+		ike_wq_submit(q,
+		    &tjob_new(i % 2 ? IKE_WQ_CPU : IKE_WQ_KMSD, i)->wq);
 	drain(q, 400, q);
 	assert_null(ike_wq_done(q));
 	ike_wq_close(q);
@@ -149,7 +148,7 @@ test_full(void **state)
 		ike_wq_submit(q, &tjob_new(IKE_WQ_CPU, i)->wq);
 	}
 	assert_true(ike_wq_full(q, IKE_WQ_CPU));
-	assert_false(ike_wq_full(q, IKE_WQ_KMSD)); /* lanes apart */
+	assert_false(ike_wq_full(q, IKE_WQ_KMSD));	/* lanes apart */
 	ike_wq_submit(q, &tjob_new(IKE_WQ_CPU, 3)->wq); /* admitted work */
 	drain(q, 4, q);
 	assert_false(ike_wq_full(q, IKE_WQ_CPU)); /* done and taken */
@@ -181,8 +180,8 @@ test_idle(void **state)
 		usleep(1000);
 	usleep(20000);
 	/* each of the 2 workers stops at its first "no more" */
-	assert_true(atomic_load(&idle_calls) >= 5 &&
-	    atomic_load(&idle_calls) <= 6);
+	assert_true(
+	    atomic_load(&idle_calls) >= 5 && atomic_load(&idle_calls) <= 6);
 	ike_wq_close(q);
 }
 
@@ -253,7 +252,7 @@ test_cpuq_dh(void **state)
 	assert_int_equal(ike_cpuq_open(q, 2, 8, IKE_KE_CURVE25519, 4, err,
 			     sizeof(err)),
 	    0);
-	usleep(50000); /* the stock fills */
+	usleep(50000);		    /* the stock fills */
 	for (int i = 0; i < 8; i++) /* from the stock, then made */
 		dh_once(q, IKE_KE_CURVE25519, 0);
 	dh_once(q, IKE_KE_MODP2048, 0); /* not the stock's group */
