@@ -490,6 +490,8 @@ rk_move(struct ike_ep *ep, struct ike_sa *from, struct ike_sa *to)
 	t->rekeyed = false;
 	f->rekeyed = true;
 	f->ike_hard = time_mono_ns() + RK_OLD_NS;
+	if (ep->role.moved != NULL)
+		ep->role.moved(ep->role.ctx, from, to);
 }
 
 unsigned long long

@@ -40,6 +40,11 @@ ike_sa_new(const struct ikecfg *cfg, int initiator)
 		ike_sa_free(sa);
 		return NULL;
 	}
+	/* An initiator's SPIi, before the SA enters the table (keyed by it) */
+	if (initiator && ike_random(sa->spi_i, IKE_SPI_LEN) == -1) {
+		ike_sa_free(sa);
+		return NULL;
+	}
 	sa->t_created = sa->t_start = sa->t_mark = time_mono_ns();
 	return sa;
 }

@@ -23,6 +23,7 @@
 #include "ike/net.h"
 #include "ike/pld.h"
 #include "ike/qkd.h"
+#include "ike/satab.h"
 
 struct amf;
 struct usim;
@@ -115,6 +116,8 @@ struct ike_sa {
 	struct ike_conn_stat st;
 	uint64_t	     t_start, t_mark;
 	uint64_t	     t_created;
+
+	struct ike_satab_link tab; /* the endpoint's table (ike/satab.h) */
 };
 
 struct ike_sa *ike_sa_new(const struct ikecfg *cfg, int initiator);
