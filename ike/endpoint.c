@@ -12,6 +12,7 @@
 #include "ike/endpoint.h"
 #include "ike/ikev2.h"
 #include "ike/rekey.h"
+#include "ike/subs.h"
 
 /* ---- setup ---- */
 
@@ -22,6 +23,13 @@ ep_load(struct ike_ep *ep, const struct ikecfg *c, bool with_cert, char *err,
 	amf_sub_default(&ep->sub);
 	if (amf_sub_set(&ep->sub, c->supi, c->k_hex, c->opc_hex, NULL, err,
 		errlen) == -1)
+		return -1;
+	if (ike_sub_range(c) &&
+	    (ep->subs = subs_new(&ep->sub, c->supi_first,
+		 c->role == IKE_ROLE_N3IWF ? c->subscribers :
+		     c->load > 0	   ? c->load :
+					     1,
+		 c->sub_seed, err, errlen)) == NULL)
 		return -1;
 	if (with_cert && c->cert != NULL) {
 		if ((ep->cert = ike_cert_load(c->cert)) == NULL ||
@@ -90,6 +98,8 @@ ike_ep_close(struct ike_ep *ep)
 	X509_STORE_free(ep->ca);
 	buf_free(&ep->cert_der);
 	amf_sub_wipe(&ep->sub);
+	subs_free(ep->subs);
+	ep->subs = NULL;
 }
 
 /* ---- the table ---- */
@@ -179,21 +189,37 @@ ike_ep_half_open(struct ike_ep *ep)
 	return ep->half_open;
 }
 
-/* Out of the table and freed (not touched: the caller took it off). */
-static void
-ep_remove(struct ike_ep *ep, struct ike_sa *sa)
+void
+ike_ep_detach(struct ike_ep *ep, struct ike_sa *sa)
 {
 	size_t i = sa->tab.idx;
 
+	if (sa->tab.touched) {
+		struct ike_sa **pp = &ep->touched;
+
+		while (*pp != sa)
+			pp = &(*pp)->tab.t_next;
+		*pp = sa->tab.t_next;
+		sa->tab.t_next = NULL;
+		sa->tab.touched = false;
+	}
+	if (sa->tab.ho)
+		ep->half_open--;
+	sa->tab.ho = sa->tab.armed = false;
+	ike_satab_remove(&ep->tab, sa);
+	ep->sa[i] = ep->sa[--ep->nsa];
+	ep->sa[i]->tab.idx = i;
+}
+
+/* Out of the table and freed. */
+static void
+ep_remove(struct ike_ep *ep, struct ike_sa *sa)
+{
 	if (ep->role.gone != NULL)
 		ep->role.gone(ep->role.ctx, sa);
 	/* the data plane forgets its Child SAs first, the replaced ones too */
 	ike_rekey_unplug(ep, sa);
-	if (sa->tab.ho)
-		ep->half_open--;
-	ike_satab_remove(&ep->tab, sa);
-	ep->sa[i] = ep->sa[--ep->nsa];
-	ep->sa[i]->tab.idx = i;
+	ike_ep_detach(ep, sa);
 	ike_sa_free(sa);
 }
 

@@ -86,6 +86,7 @@ struct ike_ep_hooks {
  * dec_keys of one key ID, blocking; 0 or -1 logged).
  */
 struct ike_qkd_keys;
+struct subs;
 struct ike_rekey_ops {
 	int (*draw)(void *ctx, struct ike_sa *sa);
 	int (*fetch)(void *ctx, const char *id, struct ike_qkd_keys *out);
@@ -123,7 +124,8 @@ struct ike_ep {
 	EVP_PKEY	      *key;
 	struct buf	       cert_der;
 	X509_STORE	      *ca;
-	struct amf_sub	       sub; /* the 5G subscriber */
+	struct amf_sub	       sub;  /* the 5G subscriber */
+	struct subs	      *subs; /* the subscriber range, or NULL */
 	/* the IKE SAs: a dense array (iterate sa[0..nsa-1]; the order
 	 * changes when one goes), indexed by SPIi, timed (ike/satab.h) */
 	struct ike_sa	     **sa;
@@ -143,7 +145,8 @@ struct ike_ep {
 
 /*
  * Setup, in two steps (the roles open their kmsd clients in between):
- * ike_ep_open: the subscriber, certificate and key (with_cert: the UE
+ * ike_ep_open: the subscriber (and the range of ike/subs.h when cfg
+ * sub_seed is set: --subscribers on the N3IWF, --load on the UE), certificate and key (with_cert: the UE
  * loads them in cert mode only), the CA; ike_ep_bind: the CSV files and
  * the sockets (N3IWF: host:port and the NAT-T port; UE: one socket on
  * cfg->local). 0, or -1 with a message in err naming the bad value.
@@ -170,6 +173,9 @@ struct ike_sa	     *
 ike_ep_find(struct ike_ep *ep, const uint8_t spi_i[static IKE_SPI_LEN],
 	   const uint8_t spi_r[static IKE_SPI_LEN]);
 void   ike_ep_touch(struct ike_ep *ep, struct ike_sa *sa);
+/* sa leaves the table, not freed (the caller's now; it may
+ * ike_ep_add it to another endpoint). */
+void   ike_ep_detach(struct ike_ep *ep, struct ike_sa *sa);
 /* IKE SAs not past IKE_SA_INIT, or past it without an IKE_AUTH request
  * (a count kept up to date, O(SAs touched)). */
 size_t ike_ep_half_open(struct ike_ep *ep);

@@ -77,7 +77,7 @@ ike_satab_remove(struct ike_satab *t, struct ike_sa *sa)
 
 struct ike_sa *
 ike_satab_chain(const struct ike_satab *t,
-    const uint8_t spi_i[static IKE_SATAB_SPI_LEN])
+    const uint8_t			spi_i[static IKE_SATAB_SPI_LEN])
 {
 	return t->bucket[slot_of(t, spi_i)];
 }

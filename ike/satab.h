@@ -56,10 +56,9 @@ struct ike_sa *ike_satab_chain(const struct ike_satab *t,
     const uint8_t spi_i[static IKE_SATAB_SPI_LEN]);
 
 /* Timers. arm: the deadline of sa is `at` (UINT64_MAX: none). */
-void	       ike_satab_arm(struct ike_satab *t, struct ike_sa *sa,
-	   uint64_t at);
+void	 ike_satab_arm(struct ike_satab *t, struct ike_sa *sa, uint64_t at);
 /* The earliest deadline, UINT64_MAX when none. */
-uint64_t       ike_satab_next(const struct ike_satab *t);
+uint64_t ike_satab_next(const struct ike_satab *t);
 /* Takes the SA with the earliest deadline off the heap if it is <= now,
  * else NULL. */
 struct ike_sa *ike_satab_due(struct ike_satab *t, uint64_t now);
