@@ -49,6 +49,17 @@ ep_load(struct ike_ep *ep, const struct ikecfg *c, bool with_cert, char *err,
 }
 
 int
+ike_ep_table_init(struct ike_ep *ep, size_t max)
+{
+	ep->max_sa = max;
+	ep->full_log.interval_ns = 1000000000u;
+	if ((ep->sa = calloc(max, sizeof(*ep->sa))) == NULL ||
+	    ike_satab_init(&ep->tab, max) == -1)
+		return -1;
+	return 0;
+}
+
+int
 ike_ep_open(struct ike_ep *ep, const struct ikecfg *c,
     volatile sig_atomic_t *stop, bool with_cert, char *err, size_t errlen)
 {
@@ -56,11 +67,10 @@ ike_ep_open(struct ike_ep *ep, const struct ikecfg *c,
 	ep->stop = stop;
 	ep->net.fd = ep->net.fd_natt = -1;
 	buf_init(&ep->cert_der, IKE_MSG_MAX);
-	ep->max_sa = c->max_ike_sas > 0 ? c->max_ike_sas : 1024;
-	ep->full_log.interval_ns = 1000000000u;
-	if ((ep->sa = calloc(ep->max_sa, sizeof(*ep->sa))) == NULL ||
-	    ike_satab_init(&ep->tab, ep->max_sa) == -1) {
-		snprintf(err, errlen, "no memory for %zu IKE SAs", ep->max_sa);
+	if (ike_ep_table_init(ep, c->max_ike_sas > 0 ? c->max_ike_sas : 1024) ==
+	    -1) {
+		snprintf(err, errlen, "no memory for %u IKE SAs",
+		    c->max_ike_sas);
 		return -1;
 	}
 	return ep_load(ep, c, with_cert, err, errlen);

@@ -155,6 +155,8 @@ struct ike_ep {
 int  ike_ep_open(struct ike_ep *ep, const struct ikecfg *c,
      volatile sig_atomic_t *stop, bool with_cert, char *err, size_t errlen);
 int  ike_ep_bind(struct ike_ep *ep, char *err, size_t errlen);
+/* The table alone, for max SAs (ike_ep_open does it): 0 or -1. */
+int  ike_ep_table_init(struct ike_ep *ep, size_t max);
 void ike_ep_close(struct ike_ep *ep);
 
 /* ---- the table ---- */

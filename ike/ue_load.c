@@ -564,6 +564,10 @@ ld_open(struct ld *l, const struct ikecfg *c, volatile sig_atomic_t *stop,
 	l->ep->cfg = c;
 	l->ep->stop = stop;
 	l->ep->net.fd = l->ep->net.fd_natt = -1;
+	if (ike_ep_table_init(l->ep, 16) == -1) { /* one SA at a time */
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	if ((l->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1 ||
 	    (l->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1 ||
 	    epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->efd, &e) == -1) {
