@@ -62,7 +62,10 @@ struct ld {
 	struct ike_csv	       csv; /* shared by the workers' endpoints */
 	struct sockaddr_in     n3iwf;
 	pthread_mutex_t	       mu;
+	pthread_cond_t	       taken_cv;
 	/* under mu */
+	uint64_t	       handed, taken; /* UEs to the holder, taken */
+	bool		       holder_gone;
 	unsigned	       next; /* next UE to start */
 	unsigned	       established, failed;
 	uint64_t	       first_ns, last_ns; /* first INIT, last up */
@@ -299,8 +302,13 @@ ld_holder(void *arg)
 		l->inbox.head = l->inbox.tail = NULL;
 		l->inbox.n = 0;
 		done = l->arrivals_done;
+		v = l->handed;
 		pthread_mutex_unlock(&l->mu);
 		ld_take(l, in);
+		pthread_mutex_lock(&l->mu);
+		l->taken = v; /* the oldest already told to delete */
+		pthread_cond_broadcast(&l->taken_cv);
+		pthread_mutex_unlock(&l->mu);
 		if (ld_phase(l, done, &wait))
 			break;
 		if ((n = epoll_wait(l->epfd, ev, LD_EVENTS, wait)) == -1 &&
@@ -318,6 +326,10 @@ ld_holder(void *arg)
 				ld_rx(l, ev[i].data.ptr);
 		}
 	}
+	pthread_mutex_lock(&l->mu);
+	l->holder_gone = true;
+	pthread_cond_broadcast(&l->taken_cv);
+	pthread_mutex_unlock(&l->mu);
 	return NULL;
 }
 
@@ -351,12 +363,17 @@ ld_arrive(struct ld *l, unsigned i)
 	return !*l->stop;
 }
 
-/* The worker's UE i is up (sa): to the holder, with its socket. */
+/*
+ * The worker's UE i is up (sa): to the holder, with its socket. The
+ * worker waits until the holder has taken it (and told the oldest to
+ * delete past load_hold), so the N3IWF holds at most load_hold plus the
+ * set-ups in flight.
+ */
 static void
 ld_hand(struct ld *l, struct ue *u, unsigned i, struct ike_sa *sa)
 {
 	struct lue *x = calloc(1, sizeof(*x));
-	uint64_t    t1 = sa->t_start + sa->st.total_ns;
+	uint64_t    t1 = sa->t_start + sa->st.total_ns, seq = 0;
 
 	ike_ep_detach(&u->ep, sa);
 	pthread_mutex_lock(&l->mu);
@@ -371,6 +388,7 @@ ld_hand(struct ld *l, struct ue *u, unsigned i, struct ike_sa *sa)
 		x->sa = sa;
 		x->idx = i;
 		lq_push(&l->inbox, x);
+		seq = ++l->handed;
 	}
 	pthread_mutex_unlock(&l->mu);
 	if (x == NULL) { /* counted up; cannot be held */
@@ -379,6 +397,10 @@ ld_hand(struct ld *l, struct ue *u, unsigned i, struct ike_sa *sa)
 	}
 	u->ep.net.fd = -1;
 	ld_wake(l);
+	pthread_mutex_lock(&l->mu);
+	while (l->taken < seq && !l->holder_gone)
+		pthread_cond_wait(&l->taken_cv, &l->mu);
+	pthread_mutex_unlock(&l->mu);
 }
 
 /* UE i: its subscriber, its socket, the connection. */
@@ -391,8 +413,8 @@ ld_one(struct ld *l, struct ue *u, unsigned i)
 
 	if (u->ep.subs != NULL && subs_derive(u->ep.subs, i, &u->ep.sub) == -1)
 		log_err("UE %u: cannot derive its subscriber", i);
-	else if (ike_net_client(&u->ep.net, l->c->local, err, sizeof(err)) ==
-	    -1)
+	else if (ike_net_client_own(&u->ep.net, l->c->local, err,
+		     sizeof(err)) == -1)
 		log_err("UE %u: %s", i, err);
 	else
 		r = ue_conn_up(u, i, &sa);
@@ -552,6 +574,7 @@ ld_open(struct ld *l, const struct ikecfg *c, volatile sig_atomic_t *stop,
 	l->stop = stop;
 	l->epfd = l->efd = -1;
 	pthread_mutex_init(&l->mu, NULL);
+	pthread_cond_init(&l->taken_cv, NULL);
 	if (ike_addr_parse(c->host, c->port, &l->n3iwf) == -1) {
 		snprintf(err, errlen, "peer \"%s\" is not IPv4", c->host);
 		return -1;
@@ -592,6 +615,7 @@ ld_close(struct ld *l)
 	if (l->efd != -1)
 		close(l->efd);
 	pthread_mutex_destroy(&l->mu);
+	pthread_cond_destroy(&l->taken_cv);
 }
 
 /* Starts the workers (their endpoints first); how many run. */
