@@ -591,6 +591,7 @@ rx_response(struct ike_sa *sa, const struct ike_pkt *p, const struct ike_hdr *h,
 		return IKE_EP_NONE;
 	}
 	x->req_pending = 0;
+	buf_free(&x->req); /* answered: nothing to retransmit */
 	count_msg(sa, h->exchange, h->msgid, 0, 1, p->len, p->natt);
 	return IKE_EP_RESPONSE;
 }
@@ -791,6 +792,7 @@ ike_ep_established(struct ike_ep *ep, struct ike_sa *sa)
 	    c->mode == IKE_MODE_QKD ? ike_qkd_sched_label(c) : "");
 	ike_csv_write(&ep->csv, &sa->st);
 	ep->done++;
+	ike_sa_trim(sa);
 	for (size_t i = 0; ep->hooks.installed != NULL && i < sa->nchild; i++)
 		ep->hooks.installed(ep->hooks.ctx, sa, &sa->child[i]);
 }

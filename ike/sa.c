@@ -50,6 +50,21 @@ ike_sa_new(const struct ikecfg *cfg, int initiator)
 }
 
 void
+ike_sa_trim(struct ike_sa *sa)
+{
+	buf_free(&sa->init_req); /* a duplicate IKE_SA_INIT is dropped */
+	buf_free(&sa->init_resp);
+	buf_free(&sa->my_id);
+	buf_free(&sa->peer_id);
+	ike_dh_free(sa->dh);
+	sa->dh = NULL;
+	ike_sa_keys_free(sa->keys_noppk);
+	sa->keys_noppk = NULL;
+	ike_qkd_keys_free(sa->qk); /* in the Child SAs' keys now */
+	sa->qk = NULL;
+}
+
+void
 ike_sa_free(struct ike_sa *sa)
 {
 	if (sa == NULL)
