@@ -27,8 +27,8 @@
 
 /* python3: hmac.new(bytes(range(32)), b"K208930000000042",
  * hashlib.sha256).hexdigest()[:32], and b"OPc..." */
-static const uint8_t k42[16] = { 0xf0, 0xc7, 0x0c, 0x95, 0x72, 0xb5, 0x78,
-	0x33, 0xf2, 0xe4, 0x59, 0xe0, 0x2f, 0x71, 0x3a, 0xde };
+static const uint8_t k42[16] = { 0xf0, 0xc7, 0x0c, 0x95, 0x72, 0xb5, 0x78, 0x33,
+	0xf2, 0xe4, 0x59, 0xe0, 0x2f, 0x71, 0x3a, 0xde };
 static const uint8_t opc42[16] = { 0x67, 0x5e, 0x62, 0x56, 0xbe, 0x48, 0x11,
 	0x4e, 0xfc, 0x3f, 0x3f, 0x28, 0xb9, 0x44, 0x64, 0xae };
 
@@ -98,20 +98,19 @@ test_range_checks(void **state)
 		amf_sub_wipe(&u);
 	}
 	subs_free(s);
-	assert_null(subs_new(&base, "208939999999999", 2, SEED64, err,
-	    sizeof(err)));
-	assert_non_null(strstr(err, "cross into another MCC/MNC"));
-	assert_null(subs_new(&base, "999999999999999", 2, SEED64, err,
-	    sizeof(err)));
-	assert_non_null(strstr(err, "do not fit in 15 digits"));
 	assert_null(
-	    subs_new(&base, "20893x", 2, SEED64, err, sizeof(err)));
+	    subs_new(&base, "208939999999999", 2, SEED64, err, sizeof(err)));
+	assert_non_null(strstr(err, "cross into another MCC/MNC"));
+	assert_null(
+	    subs_new(&base, "999999999999999", 2, SEED64, err, sizeof(err)));
+	assert_non_null(strstr(err, "do not fit in 15 digits"));
+	assert_null(subs_new(&base, "20893x", 2, SEED64, err, sizeof(err)));
 	assert_non_null(strstr(err, "\"20893x\""));
 	assert_null(subs_new(&base, NULL, 2, "0011", err, sizeof(err)));
 	assert_non_null(strstr(err, "32-64 hex digits"));
 	/* a bad seed is never quoted */
-	assert_null(subs_new(&base, NULL, 2,
-	    "000102030405060708090a0b0c0d0eZZ", err, sizeof(err)));
+	assert_null(subs_new(&base, NULL, 2, "000102030405060708090a0b0c0d0eZZ",
+	    err, sizeof(err)));
 	assert_null(strstr(err, "0001020304"));
 	assert_non_null(strstr(err, "not hex digits"));
 	amf_sub_wipe(&base);
@@ -229,9 +228,9 @@ test_amf_range(void **state)
 	assert_int_equal(subs_served(s), 2);
 	subs_free(other);
 	/* the right SUPI with another seed's keys: the USIM refuses */
-	assert_non_null(other = subs_new(&base, "208930000000100", 50,
-			    "ff0102030405060708090a0b0c0d0e0f", err,
-			    sizeof(err)));
+	assert_non_null(
+	    other = subs_new(&base, "208930000000100", 50,
+		"ff0102030405060708090a0b0c0d0e0f", err, sizeof(err)));
 	assert_int_equal(subs_derive(other, 7, &u), 0);
 	assert_int_equal(aka(s, &u, &sqn), -1);
 	subs_free(other);
