@@ -154,10 +154,9 @@ bool	    ike_sub_range(const struct ikecfg *c);
 #define IKE_SUB_SEED_MIN    16 /* bytes: 32..64 hex digits */
 #define IKE_SUB_SEED_MAX    32
 /*
- * first: supi_first ("imsi-" optional), and n SUPIs from it: digits
- * (3 + mnc_len
- * + 1 .. 15), all n of the same width and MCC/MNC. Its value and width in
- * *value, *digits. 0, or -1 with err naming the bad value.
+ * first: supi_first ("imsi-" optional); n SUPIs from it, all of the same
+ * width (3 + mnc_len + 1 .. 15 digits) and MCC/MNC. Its value and width
+ * in *value, *digits. 0, or -1 with err naming the bad value.
  */
 int  ike_supi_range(const char *first, unsigned mnc_len, uint64_t n,
      uint64_t *value, unsigned *digits, char *err, size_t errlen);

@@ -34,13 +34,15 @@
 #include "common/log.h"
 #include "common/timeutil.h"
 #include "ike/ikev2.h"
+#include "ike/rekey.h"
 #include "ike/subs.h"
 #include "ike/ue_int.h"
 #include "ike/ue_load.h"
+#include "ike/usim.h"
 
-#define LD_TICK_MS   50 /* the holder's retransmission scan */
-#define LD_DEL_TRIES 3	/* sends of a Delete */
-#define LD_EVENTS    256
+#define LD_TICK_MS    50  /* the holder's retransmission scan */
+#define LD_DEL_FLIGHT 256 /* Deletes in flight at the end, at most */
+#define LD_EVENTS     256
 
 /* One held UE (the holder's). */
 struct lue {
@@ -147,7 +149,7 @@ ld_drop(struct ld *l, struct lue *x)
 	free(x);
 }
 
-/* x sends its Delete (IKE SA); the answer or LD_DEL_TRIES sends end it. */
+/* x sends its Delete (IKE SA); the answer or the last send ends it. */
 static void
 ld_delete(struct ld *l, struct lue *x)
 {
@@ -163,8 +165,6 @@ ld_delete(struct ld *l, struct lue *x)
 		return;
 	}
 	x->sa->state = SA_DELETING;
-	if (x->sa->xc.retx.tries > LD_DEL_TRIES)
-		x->sa->xc.retx.tries = LD_DEL_TRIES;
 }
 
 /* A request of the N3IWF to a held UE. */
@@ -249,7 +249,7 @@ ld_take(struct ld *l, struct lue *in)
 			ld_delete(l, x);
 		}
 	}
-	while (l->held.n > 0 && (l->ending || (h > 0 && l->held.n > h)))
+	while (l->held.n > 0 && h > 0 && l->held.n > h)
 		ld_delete(l, l->held.head);
 	if (l->held.n > l->held_max)
 		l->held_max = l->held.n;
@@ -267,16 +267,23 @@ ld_phase(struct ld *l, bool done, int *wait)
 		l->hold_end = !c->hold_set ? now :
 		    c->hold_s > 0 ? now + (uint64_t)c->hold_s * 1000000000ull :
 				    UINT64_MAX;
-		if (c->hold_set)
-			log_info("load: %zu UE(s) held, %s%u s", l->held.n,
-			    c->hold_s ? "for " : "until SIGTERM, ", c->hold_s);
+		if (c->hold_set && c->hold_s > 0)
+			log_info("load: %zu UE(s) held, for %u s", l->held.n,
+			    c->hold_s);
+		else if (c->hold_set)
+			log_info("load: %zu UE(s) held, until SIGTERM",
+			    l->held.n);
 	}
 	if (!l->ending && (*l->stop || (done && now >= l->hold_end))) {
 		l->ending = true;
 		log_info("load: deleting %zu held UE(s)", l->held.n);
-		while (l->held.n > 0)
-			ld_delete(l, l->held.head);
 	}
+	/* a few hundred at a time: a burst of thousands overflows the
+	 * N3IWF's socket buffer */
+	while (l->ending && l->held.n > 0 && l->dels.n < LD_DEL_FLIGHT)
+		ld_delete(l, l->held.head);
+	if (l->ending && l->held.n > 0 && *wait > 5)
+		*wait = 5;
 	if (l->hold_end != 0 && l->hold_end != UINT64_MAX && !l->ending &&
 	    (l->hold_end - now) / 1000000u < (uint64_t)*wait)
 		*wait = (int)((l->hold_end - now) / 1000000u) + 1;
@@ -375,6 +382,12 @@ ld_hand(struct ld *l, struct ue *u, unsigned i, struct ike_sa *sa)
 	struct lue *x = calloc(1, sizeof(*x));
 	uint64_t    t1 = sa->t_start + sa->st.total_ns, seq = 0;
 
+	/* what the set-up needed and a held UE does not: its DH key (in
+	 * the secure heap) and its USIM */
+	ike_dh_free(sa->dh);
+	sa->dh = NULL;
+	usim_free(sa->usim);
+	sa->usim = NULL;
 	ike_ep_detach(&u->ep, sa);
 	pthread_mutex_lock(&l->mu);
 	l->established++;
@@ -489,9 +502,13 @@ ld_ue_free(struct ue *u)
 
 /* ---- the run ---- */
 
-/* One descriptor per held UE and per worker (socket, kmsd), and some. */
-static void
-ld_nofile(const struct ikecfg *c)
+/*
+ * One descriptor per held UE and per worker (socket, kmsd), and some: the
+ * soft limit raised to that (the hard one too if it is below and we may).
+ * 0, or -1 with err when the limit stays too low for the run.
+ */
+static int
+ld_nofile(const struct ikecfg *c, char *err, size_t errlen)
 {
 	rlim_t need = (rlim_t)(c->load_hold ? c->load_hold : c->load) +
 	    2 * (rlim_t)c->load_conc + 64;
@@ -499,23 +516,23 @@ ld_nofile(const struct ikecfg *c)
 	rlim_t	      old;
 
 	if (getrlimit(RLIMIT_NOFILE, &r) == -1 || r.rlim_cur >= need)
-		return;
+		return 0;
 	old = r.rlim_cur;
 	r.rlim_cur = need;
 	if (r.rlim_max < need)
 		r.rlim_max = need;
-	if (setrlimit(RLIMIT_NOFILE, &r) == -1 &&
-	    (getrlimit(RLIMIT_NOFILE, &r) == -1 ||
-		(r.rlim_cur = r.rlim_max, setrlimit(RLIMIT_NOFILE, &r)) ==
-		    -1)) {
-		log_warn("load: RLIMIT_NOFILE stays %llu, %llu wanted: %s",
+	if (setrlimit(RLIMIT_NOFILE, &r) == -1) {
+		snprintf(err, errlen,
+		    "RLIMIT_NOFILE is %llu and cannot be raised to the %llu "
+		    "descriptors %u UEs need (one socket each): %s",
 		    (unsigned long long)old, (unsigned long long)need,
-		    strerror(errno));
-		return;
+		    c->load_hold ? c->load_hold : c->load, strerror(errno));
+		return -1;
 	}
 	log_info("load: RLIMIT_NOFILE raised from %llu to %llu (one socket "
 		 "per UE)",
-	    (unsigned long long)old, (unsigned long long)r.rlim_cur);
+	    (unsigned long long)old, (unsigned long long)need);
+	return 0;
 }
 
 static int
@@ -636,6 +653,10 @@ ld_start(struct ld *l, struct ue **w, pthread_t *tid, unsigned nw)
 			break;
 		}
 	}
+	if (k < nw)
+		log_warn("load: %u of %u workers started (qkd modes: one kmsd "
+			 "connection each, within kmsd's max_conns_per_ip?)",
+		    k, nw);
 	return k;
 }
 
@@ -650,12 +671,12 @@ ike_ue_load_run(const struct ikecfg *c, volatile sig_atomic_t *stop)
 	int	    ret = -1;
 
 	memset(&l, 0, sizeof(l));
-	ld_nofile(c);
-	if (ld_open(&l, c, stop, err, sizeof(err)) == -1 || w == NULL ||
-	    tid == NULL) {
+	if (ld_open(&l, c, stop, err, sizeof(err)) == -1 ||
+	    ld_nofile(c, err, sizeof(err)) == -1 || w == NULL || tid == NULL) {
 		log_err("%s", w == NULL || tid == NULL ? "out of memory" : err);
 		goto done;
 	}
+	ike_rekey_signal_setup(); /* SIGUSR2 must not kill us: no rekeys here */
 	log_info("load: %u UEs, %g/s, %u in flight at most, %u held at most",
 	    c->load, c->load_rate, nw, c->load_hold ? c->load_hold : c->load);
 	if (pthread_create(&holder, NULL, ld_holder, &l) != 0) {

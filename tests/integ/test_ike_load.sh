@@ -23,13 +23,21 @@ trap 'kill "$N3PID" 2>/dev/null; tb_cleanup' EXIT INT TERM
 SEED=00112233445566778899aabbccddeeff0123456789abcdef
 FIRST=208930000100000
 
-ue_load() {	# MODE PROFILE [args]: ike-ue --load ..., exit code; summary in $TB/sum
+ue_load() {	# MODE PROFILE [args]: ike-ue --load ..., exit code; summary in
+		# $TB/sum. With ue_bg=1: in the background, uep = the PID of
+		# timeout, which passes SIGTERM on to ike-ue.
 	m=$1; p=$2; shift 2
-	timeout 120 "$UE" --mode "$m" --profile "$p" --peer "127.0.0.1:$N3PORT" \
+	set -- timeout 120 "$UE" --mode "$m" --profile "$p" --peer "127.0.0.1:$N3PORT" \
 		--psk test-psk-1 --ca "$CA" --cert "$SAE_B_CERT" --key "$SAE_B_KEY" \
 		--kmsd-url "$KMSD_B_URL" --kmsd-cert "$SAE_B_CERT" \
 		--kmsd-key "$SAE_B_KEY" --kmsd-ca "$CA" --peer-sae sae-a \
-		--supi-first "$FIRST" --sub-seed "$SEED" --csv "$TB/ue.csv" "$@" >"$TB/sum" 2>"$TB/ue.log"
+		--supi-first "$FIRST" --sub-seed "$SEED" --csv "$TB/ue.csv" "$@"
+	if [ -n "${ue_bg:-}" ]; then
+		"$@" >"$TB/sum" 2>"$TB/ue.log" &
+		uep=$!
+	else
+		"$@" >"$TB/sum" 2>"$TB/ue.log"
+	fi
 }
 sum() { sed -n "s/^load:.* $1=\([^ ]*\).*/\1/p" "$TB/sum"; }
 n3_stop() { kill -TERM "$N3PID" 2>/dev/null; wait "$N3PID" 2>/dev/null; N3PID=""; }
@@ -58,8 +66,7 @@ run_case() {
 	ea=$(served "$KMSD_A_OPS" enc_keys); da=$(served "$KMSD_A_OPS" dec_keys)
 	eb=$(served "$KMSD_B_OPS" enc_keys); db=$(served "$KMSD_B_OPS" dec_keys)
 	if [ "$h" -gt 0 ]; then
-		ue_load "$m" "$p" --load "$n" --load-hold "$h" --hold 3 "$@" &
-		uep=$!
+		ue_bg=1; ue_load "$m" "$p" --load "$n" --load-hold "$h" --hold 3 "$@"; ue_bg=
 		# during the hold: the N3IWF's own count of IKE SAs
 		i=0; while ! grep -q 'load: .* held, for' "$TB/ue.log" 2>/dev/null && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
 		sleep 0.5; kill -USR1 "$N3PID"; sleep 0.3
@@ -141,8 +148,7 @@ n3_stop
 
 # The N3IWF deletes the held UEs (SIGTERM): each answers the Delete.
 n3_start qkd nwu --subscribers 30 --supi-first "$FIRST" --sub-seed "$SEED"
-ue_load qkd nwu --load 30 --load-conc 8 --sub-seed "$SEED" --hold 4 &
-uep=$!
+ue_bg=1; ue_load qkd nwu --load 30 --load-conc 8 --sub-seed "$SEED" --hold 4; ue_bg=
 i=0; while ! grep -q 'load: .* held, for' "$TB/ue.log" 2>/dev/null && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
 n3_stop
 wait "$uep"
@@ -151,6 +157,20 @@ check "N3IWF Delete: the N3IWF deletes 30" 1 "$(grep -c 'deleting 30 IKE SA(s)' 
 check "N3IWF Delete: 30 held UEs deleted by the N3IWF" 30 "$(grep -c 'the N3IWF deleted its IKE SA' "$TB/ue.log")"
 check "N3IWF Delete: no Delete of the UE's own left" "0" \
 	"$(grep -c 'load: deleting [1-9]' "$TB/ue.log")"
+
+# --hold 0: held until SIGTERM, then every UE deletes its IKE SA.
+n3_start psk rfc7296 --subscribers 40 --supi-first "$FIRST" --sub-seed "$SEED"
+ue_bg=1; ue_load psk rfc7296 --load 40 --load-conc 8 --hold 0; ue_bg=
+i=0; while ! grep -q 'load: 40 UE(s) held, until SIGTERM' "$TB/ue.log" 2>/dev/null && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+kill -USR1 "$N3PID"; sleep 0.3
+check "SIGTERM: the N3IWF holds 40 before" 40 "$(grep -o 'stats: .* sas=[0-9]*' "$TB/n3.log" | tail -n 1 | sed 's/.*sas=//')"
+kill -TERM "$uep"; wait "$uep"
+check "SIGTERM: ike-ue exit code (all were established)" 0 "$?"
+check "SIGTERM: summary: 40 established" "40 40" "$(sum ues) $(sum established)"
+kill -USR1 "$N3PID"; sleep 0.3
+check "SIGTERM: the N3IWF holds none after" 0 "$(grep -o 'stats: .* sas=[0-9]*' "$TB/n3.log" | tail -n 1 | sed 's/.*sas=//')"
+check "SIGTERM: 40 deleted by the UEs (N3IWF log)" 40 "$(grep -c 'IKE SA deleted by the peer' "$TB/n3.log")"
+n3_stop
 
 # ---- config errors: exit 2, the bad value named, never the seed ----
 cfg_err() {	# NAME EXPECTED-TEXT PROG args...
