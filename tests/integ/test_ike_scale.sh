@@ -26,11 +26,11 @@ FIRST=208930000200000
 MAXB=16384	# bytes of RSS per established UE, at most
 # An ASan build pads every allocation and keeps freed memory in a
 # quarantine (256 MiB by default, which RSS then shows): there the
-# quarantine is cut to 16 MiB and the bound is 4x (it still catches state
+# quarantine is cut to 4 MiB and the bound is 4x (it still catches state
 # that grows without bound).
 if grep -q __asan_init "$N3" 2>/dev/null; then
 	MAXB=65536
-	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=16"
+	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}quarantine_size_mb=4"
 fi
 
 metric() { curl -s --max-time 10 "$1/metrics" | awk -v m="$2" '$1 == m { print $2; f = 1 } END { if (!f) print 0 }'; }
