@@ -66,6 +66,22 @@ bind_udp(const struct sockaddr_in *a, bool reuseport, struct sockaddr_in *bound,
 	return fd;
 }
 
+/*
+ * The N3IWF's sockets take bursts from thousands of UEs (every held UE's
+ * Delete at once): a receive buffer of IKE_NET_RCVBUF, past rmem_max when
+ * we may (SO_RCVBUFFORCE), else as much as the system allows.
+ */
+#define IKE_NET_RCVBUF (8 << 20)
+
+static void
+big_rcvbuf(int fd)
+{
+	int sz = IKE_NET_RCVBUF;
+
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) == -1)
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+}
+
 int
 ike_net_listen(struct ike_net *n, const char *host, uint16_t port,
     uint16_t natt_port, char *err, size_t errlen)
@@ -87,6 +103,8 @@ ike_net_listen(struct ike_net *n, const char *host, uint16_t port,
 		ike_net_close(n);
 		return -1;
 	}
+	big_rcvbuf(n->fd);
+	big_rcvbuf(n->fd_natt);
 	return 0;
 }
 
