@@ -17,6 +17,7 @@
 #include "ike/milenage.h"
 #include "ike/nas.h"
 #include "ike/nas_5gsm.h"
+#include "ike/subs.h"
 
 enum amf_state {
 	AMF_WAIT_REG = 0, /* expecting Registration Request */
@@ -29,6 +30,7 @@ enum amf_state {
 
 struct amf {
 	struct amf_sub sub;
+	struct subs   *subs; /* a range (--subscribers), or NULL: sub alone */
 	enum amf_state state;
 	char	       snn[KDF5G_SNN_MAX];
 	char	       mcc[4], mnc[4];
@@ -188,6 +190,12 @@ amf_new(const struct amf_sub *sub)
 }
 
 void
+amf_set_subs(struct amf *a, struct subs *s)
+{
+	a->subs = s;
+}
+
+void
 amf_set_ciphering(struct amf *a, uint8_t ea)
 {
 	a->ea_want = ea == NAS_ALG_EA2 ? NAS_ALG_EA2 : NAS_ALG_EA0;
@@ -279,6 +287,9 @@ challenge(struct amf *a, struct buf *out)
 	memset(&m, 0, sizeof(m));
 	a->sub.sqn = (a->sub.sqn + 1) & AMF_SQN_MASK;
 	amf_sqn_bytes(a->sub.sqn, sqn);
+	if (a->subs != NULL &&
+	    subs_sqn_set(a->subs, a->sub.supi, a->sub.sqn) == -1)
+		goto done;
 	if (!a->fixed_rand && RAND_bytes(a->rand, 16) != 1) {
 		log_err("amf: RAND_bytes failed");
 		goto done;
@@ -329,6 +340,20 @@ reject(struct amf *a, uint8_t type, uint8_t cause, struct buf *out)
 	return nas_encode(&m, out);
 }
 
+/* The range's subscriber imsi (keys derived, its last SQN) as a->sub. */
+static int
+amf_range_load(struct amf *a, const char *imsi)
+{
+	struct amf_sub s;
+	int	       r = -1;
+
+	if (subs_find(a->subs, imsi, &s) == 0)
+		r = amf_sub_load(&a->sub, &s, a->mcc, a->mnc, a->snn,
+		    sizeof(a->snn), "amf");
+	amf_sub_wipe(&s);
+	return r;
+}
+
 static int
 on_reg_request(struct amf *a, const struct nas_msg *m, struct buf *out)
 {
@@ -341,7 +366,8 @@ on_reg_request(struct amf *a, const struct nas_msg *m, struct buf *out)
 		    m->id_type);
 		return reject(a, NAS_REG_REJECT, 9, out); /* #9 */
 	}
-	if (strcmp(imsi, a->sub.supi) != 0) {
+	if (a->subs != NULL ? amf_range_load(a, imsi) == -1 :
+			      strcmp(imsi, a->sub.supi) != 0) {
 		log_warn("amf: unknown subscriber imsi-%s", imsi);
 		return reject(a, NAS_REG_REJECT, NAS_CAUSE_ILLEGAL_UE, out);
 	}

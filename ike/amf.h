@@ -92,10 +92,18 @@ uint64_t amf_sqn_value(const uint8_t in[static 6]);
 struct amf;
 
 struct amf *amf_new(const struct amf_sub *sub); /* NULL on error */
+/*
+ * A subscriber range (ike/subs.h, the N3IWF's --subscribers): the
+ * Registration Request's SUPI is looked up there (keys derived, the SQN
+ * last served to it) instead of the one subscriber of amf_new(); every
+ * SQN the AMF uses is stored back. s outlives a; NULL: no range.
+ */
+struct subs;
+void amf_set_subs(struct amf *a, struct subs *s);
 /* The NAS ciphering the Security Mode Command selects: NAS_ALG_EA2
  * (128-NEA2, the default) when the UE has it, else EA0; or EA0 always. */
-void	    amf_set_ciphering(struct amf *a, uint8_t ea);
-void	    amf_free(struct amf *a); /* wipes; NULL ok */
+void amf_set_ciphering(struct amf *a, uint8_t ea);
+void amf_free(struct amf *a); /* wipes; NULL ok */
 
 /*
  * Handles one uplink NAS PDU and appends the answer (if any) to nas_out

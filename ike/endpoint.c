@@ -11,6 +11,7 @@
 #include "ike/endpoint.h"
 #include "ike/ikev2.h"
 #include "ike/rekey.h"
+#include "ike/subs.h"
 
 /* ---- setup ---- */
 
@@ -21,6 +22,13 @@ ep_load(struct ike_ep *ep, const struct ikecfg *c, bool with_cert, char *err,
 	amf_sub_default(&ep->sub);
 	if (amf_sub_set(&ep->sub, c->supi, c->k_hex, c->opc_hex, NULL, err,
 		errlen) == -1)
+		return -1;
+	if (ike_sub_range(c) &&
+	    (ep->subs = subs_new(&ep->sub, c->supi_first,
+		 c->role == IKE_ROLE_N3IWF ? c->subscribers :
+		     c->load > 0	   ? c->load :
+					     1,
+		 c->sub_seed, err, errlen)) == NULL)
 		return -1;
 	if (with_cert && c->cert != NULL) {
 		if ((ep->cert = ike_cert_load(c->cert)) == NULL ||
@@ -79,6 +87,8 @@ ike_ep_close(struct ike_ep *ep)
 	X509_STORE_free(ep->ca);
 	buf_free(&ep->cert_der);
 	amf_sub_wipe(&ep->sub);
+	subs_free(ep->subs);
+	ep->subs = NULL;
 }
 
 /* ---- the table ---- */

@@ -86,6 +86,7 @@ struct ike_ep_hooks {
  * dec_keys of one key ID, blocking; 0 or -1 logged).
  */
 struct ike_qkd_keys;
+struct subs;
 struct ike_rekey_ops {
 	int (*draw)(void *ctx, struct ike_sa *sa);
 	int (*fetch)(void *ctx, const char *id, struct ike_qkd_keys *out);
@@ -112,7 +113,8 @@ struct ike_ep {
 	EVP_PKEY	      *key;
 	struct buf	       cert_der;
 	X509_STORE	      *ca;
-	struct amf_sub	       sub;		  /* the 5G subscriber */
+	struct amf_sub	       sub;  /* the 5G subscriber */
+	struct subs	      *subs; /* the subscriber range, or NULL */
 	struct ike_sa	      *sa[IKE_EP_MAX_SA]; /* the IKE SAs */
 	size_t		       nsa;
 	unsigned	       done;	 /* connections established */
@@ -125,7 +127,8 @@ struct ike_ep {
 
 /*
  * Setup, in two steps (the roles open their kmsd clients in between):
- * ike_ep_open: the subscriber, certificate and key (with_cert: the UE
+ * ike_ep_open: the subscriber (and the range of ike/subs.h when cfg
+ * sub_seed is set: --subscribers on the N3IWF, --load on the UE), certificate and key (with_cert: the UE
  * loads them in cert mode only), the CA; ike_ep_bind: the CSV files and
  * the sockets (N3IWF: host:port and the NAT-T port; UE: one socket on
  * cfg->local). 0, or -1 with a message in err naming the bad value.

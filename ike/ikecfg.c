@@ -4,8 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+
 #include "common/cfg.h"
 #include "common/etsi.h"
+#include "common/num.h"
 #include "ike/ikecfg.h"
 #include "ike/ikev2.h"
 #include "ike/nas.h"
@@ -39,6 +42,24 @@ set_budget(void *base, const struct cfg_opt *o, const char *key, const char *v,
 {
 	return ike_tb_parse(o->key, v,
 	    (struct ike_tb_cfg *)(void *)((char *)base + o->off), err, errlen);
+}
+
+/* load_rate: arrivals per second, a decimal number >= 0. */
+static int
+set_rate(void *base, const struct cfg_opt *o, const char *key, const char *v,
+    char *err, size_t errlen)
+{
+	double *d = (double *)(void *)((char *)base + o->off);
+	char   *end;
+
+	(void)key;
+	*d = strtod(v, &end);
+	if (end == v || *end != '\0' || !(*d >= 0 && *d <= 1e6)) {
+		snprintf(err, errlen,
+		    "%s \"%s\" is not a rate 0..1000000 (per s)", o->key, v);
+		return -1;
+	}
+	return 0;
 }
 
 #define BUDGET(key, flag, m, def, text)                                        \
@@ -118,6 +139,16 @@ static const struct cfg_opt ike_opts[] = {
 	{ "ike", "opc", CFG_STR, K(opc_hex), NULL, "opc",
 	    .help = "subscriber OPc, 32 hex digits (if unset: TS 35.208 test "
 		    "set 1)" },
+	{ "ike", "supi_first", CFG_STR, K(supi_first), NULL, "supi-first",
+	    .help = "first SUPI of the subscriber range (if unset: supi); "
+		    "UE i of --load is supi_first + i" },
+	{ "ike", "sub_seed", CFG_STR, K(sub_seed), NULL, "sub-seed",
+	    .help = "32-64 hex digits: the subscriber range's K and OPc are "
+		    "derived from it (ike/README.md); needed for a range" },
+	{ "ike", "subscribers", CFG_UINT, K(subscribers), "1", "subscribers",
+	    .help = "SUPIs the AMF emulator accepts, from supi_first (1: the "
+		    "one configured subscriber)",
+	    .min = 1, .max = 1000000000, .roles = R_N3 },
 	{ "ike", "inner_ip", CFG_IP, K(inner_ip), "10.60.0.2", "inner-ip",
 	    .help = "UE inner address given in CP", .roles = R_N3 },
 	{ "ike", "nas_ip", CFG_IP, K(nas_ip), "10.60.0.1", "nas-ip",
@@ -155,6 +186,21 @@ static const struct cfg_opt ike_opts[] = {
 	{ "ike", "count", CFG_UINT, K(count), "1", "count",
 	    .help = "connections in a row, each a fresh IKE SA", .min = 1,
 	    .max = 1000000, .roles = R_UE },
+	{ "ike", "load", CFG_UINT, K(load), "0", "load",
+	    .help = "load mode: this many simulated UEs, each its own SUPI, "
+		    "socket and IKE SA (0: one UE, --count connections)",
+	    .min = 0, .max = 1000000, .roles = R_UE },
+	{ "ike", "load_rate", CFG_CUSTOM, K(load_rate), "0", "load-rate",
+	    .help = "load mode: UE arrivals per second (0: as fast as "
+		    "load_conc allows)",
+	    .set = set_rate, .arg = "R", .roles = R_UE },
+	{ "ike", "load_conc", CFG_UINT, K(load_conc), "64", "load-conc",
+	    .help = "load mode: connection set-ups in flight at most", .min = 1,
+	    .max = 1024, .roles = R_UE },
+	{ "ike", "load_hold", CFG_UINT, K(load_hold), "0", "load-hold",
+	    .help = "load mode: established UEs held at once at most, the "
+		    "oldest deletes its IKE SA (0: all)",
+	    .min = 0, .max = 1000000, .roles = R_UE },
 	{ "ike", "max_conns", CFG_UINT, K(max_conns), "0", "max-conns",
 	    .help = "exit after this many connections (0: until SIGTERM)",
 	    .min = 0, .max = 100000000, .roles = R_N3 },
@@ -391,6 +437,135 @@ finish_lifetimes(struct ikecfg *c, char *err, size_t errlen)
 	return 0;
 }
 
+bool
+ike_sub_range(const struct ikecfg *c)
+{
+	return c->sub_seed != NULL;
+}
+
+int
+ike_supi_range(const char *first, unsigned mnc_len, uint64_t n, uint64_t *value,
+    unsigned *digits, char *err, size_t errlen)
+{
+	uint64_t max = 1, msin = 1;
+	unsigned plmn = 3 + mnc_len, d;
+
+	if (strncmp(first, "imsi-", 5) == 0)
+		first += 5;
+	d = (unsigned)strlen(first);
+	if (d < plmn + 1 || d > IKE_SUPI_DIGITS_MAX ||
+	    strspn(first, "0123456789") != d) {
+		snprintf(err, errlen,
+		    "supi_first \"%s\" is not 6-15 IMSI digits", first);
+		return -1;
+	}
+	*value = strtoull(first, NULL, 10);
+	for (unsigned i = 0; i < d; i++)
+		max *= 10;
+	if (n == 0 || n > max - *value) {
+		snprintf(err, errlen,
+		    "%llu subscribers from supi_first \"%s\" do not fit in %u "
+		    "digits",
+		    (unsigned long long)n, first, d);
+		return -1;
+	}
+	for (unsigned i = plmn; i < d; i++)
+		msin *= 10; /* MCC and MNC: the leading 3 + mnc_len digits */
+	if (*value / msin != (*value + n - 1) / msin) {
+		snprintf(err, errlen,
+		    "%llu subscribers from supi_first \"%s\" cross into another "
+		    "MCC/MNC",
+		    (unsigned long long)n, first);
+		return -1;
+	}
+	*digits = d;
+	return 0;
+}
+
+int
+ike_sub_seed(const char *hex, uint8_t out[static IKE_SUB_SEED_MAX], size_t *len,
+    char *err, size_t errlen)
+{
+	size_t n = hex != NULL ? strlen(hex) : 0;
+	int    bad = 0;
+
+	if (n < 2 * IKE_SUB_SEED_MIN || n > 2 * IKE_SUB_SEED_MAX || n % 2) {
+		snprintf(err, errlen,
+		    "sub_seed is not 32-64 hex digits (an even number; it has "
+		    "%zu characters)",
+		    n);
+		return -1;
+	}
+	for (size_t i = 0; i < n / 2; i++) {
+		int hi = num_hexval(hex[2 * i]),
+		    lo = num_hexval(hex[2 * i + 1]);
+
+		bad |= hi | lo; /* negative if either is not hex */
+		out[i] = (uint8_t)((hi & 0x0f) << 4 | (lo & 0x0f));
+	}
+	if (bad < 0) {
+		OPENSSL_cleanse(out, IKE_SUB_SEED_MAX);
+		snprintf(err, errlen, "sub_seed is not hex digits");
+		return -1;
+	}
+	*len = n / 2;
+	return 0;
+}
+
+/* The subscriber range (--subscribers, --load, --supi-first, --sub-seed). */
+static int
+finish_subs(struct ikecfg *c, char *err, size_t errlen)
+{
+	uint64_t n = c->role == IKE_ROLE_N3IWF ? c->subscribers : c->load;
+	uint64_t first;
+	uint8_t	 seed[IKE_SUB_SEED_MAX];
+	size_t	 len;
+	unsigned digits;
+	int	 r;
+
+	if (c->sub_seed == NULL) {
+		if (n <= 1)
+			return 0;
+		snprintf(err, errlen, "--sub-seed is required with %s %llu",
+		    c->role == IKE_ROLE_N3IWF ? "--subscribers" : "--load",
+		    (unsigned long long)n);
+		return -1;
+	}
+	r = ike_sub_seed(c->sub_seed, seed, &len, err, errlen);
+	OPENSSL_cleanse(seed, sizeof(seed));
+	if (r == -1)
+		return -1;
+	return ike_supi_range(c->supi_first ? c->supi_first :
+		c->supi			    ? c->supi :
+					      "208930000000001",
+	    2, n > 0 ? n : 1, &first, &digits, err, errlen);
+}
+
+static int
+finish_load(const struct ikecfg *c, char *err, size_t errlen)
+{
+	if (c->role != IKE_ROLE_UE || c->load == 0)
+		return 0;
+	if (c->tunnel) {
+		snprintf(err, errlen,
+		    "--tunnel is not supported with --load (load-mode UEs run "
+		    "no data plane)");
+		return -1;
+	}
+	if (c->nas_tcp) {
+		snprintf(err, errlen,
+		    "--nas-tcp is not supported with --load (it needs the data "
+		    "plane)");
+		return -1;
+	}
+	if (c->load_hold > c->load) {
+		snprintf(err, errlen, "--load-hold %u is more than --load %u",
+		    c->load_hold, c->load);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 ikecfg_finish(void *cfg, char *err, size_t errlen)
 {
@@ -419,7 +594,9 @@ ikecfg_finish(void *cfg, char *err, size_t errlen)
 		errlen) == -1)
 		return -1;
 	if (finish_qkd(c, err, errlen) == -1 ||
-	    finish_lifetimes(c, err, errlen) == -1)
+	    finish_lifetimes(c, err, errlen) == -1 ||
+	    finish_subs(c, err, errlen) == -1 ||
+	    finish_load(c, err, errlen) == -1)
 		return -1;
 	if (c->tunnel) { /* NAS rides the signalling SA; ESP on NAT-T */
 		c->nas_tcp = c->profile == IKE_PROFILE_NWU;

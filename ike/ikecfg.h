@@ -72,6 +72,9 @@ struct ikecfg {
 	/* 5G */
 	char	*supi;		  /* IMSI digits */
 	char	*k_hex, *opc_hex; /* subscriber keys (TS 35.208 set 1) */
+	char	*supi_first;	  /* the range's first SUPI (NULL: supi) */
+	char	*sub_seed;	  /* the range's keys (ike/subs.h), hex */
+	unsigned subscribers;	  /* N3IWF: SUPIs in the range */
 	char	 inner_ip[IKECFG_HOSTLEN]; /* CP address for the UE */
 	char	 nas_ip[IKECFG_HOSTLEN];   /* NAS_IP4_ADDRESS */
 	char	 up_ip[IKECFG_HOSTLEN];	   /* UP_IP4_ADDRESS */
@@ -88,6 +91,10 @@ struct ikecfg {
 
 	/* behaviour */
 	unsigned count;		      /* UE: connections in a row */
+	unsigned load;		      /* UE: simulated UEs (0: one UE) */
+	double	 load_rate;	      /* UE: arrivals per second (0: max) */
+	unsigned load_conc;	      /* UE: set-ups in flight at most */
+	unsigned load_hold;	      /* UE: established held (0: all) */
 	unsigned max_conns;	      /* N3IWF: exit after this many (0: run) */
 	unsigned cookie_threshold;    /* N3IWF: half-open SAs before COOKIE */
 	unsigned retrans_ms;	      /* first retransmission timeout */
@@ -138,6 +145,24 @@ uint16_t    ike_qkd_sched_ke(enum ike_qkd_sched s);
 /* qkd mode with the paper's schedule: the 13 QKD keys are used raw. */
 bool	    ike_qkd_raw(const struct ikecfg *c);
 bool	    ike_mode_has_dh(enum ike_mode m);
-bool	    ike_mode_has_qkd(enum ike_mode m);
+/* Whether the subscribers are a range (ike/subs.h): a sub_seed is set. */
+bool	    ike_sub_range(const struct ikecfg *c);
+
+/* The subscriber range's config values (ike/subs.h), checked. */
+#define IKE_SUPI_DIGITS_MAX 15
+#define IKE_SUB_SEED_MIN    16 /* bytes: 32..64 hex digits */
+#define IKE_SUB_SEED_MAX    32
+/*
+ * first: supi_first ("imsi-" optional); n SUPIs from it, all of the same
+ * width (3 + mnc_len + 1 .. 15 digits) and MCC/MNC. Its value and width
+ * in *value, *digits. 0, or -1 with err naming the bad value.
+ */
+int  ike_supi_range(const char *first, unsigned mnc_len, uint64_t n,
+     uint64_t *value, unsigned *digits, char *err, size_t errlen);
+/* sub_seed: 32..64 hex digits into out (*len bytes). 0, or -1 with err
+ * (never the seed itself). */
+int  ike_sub_seed(const char *hex, uint8_t out[static IKE_SUB_SEED_MAX],
+     size_t *len, char *err, size_t errlen);
+bool ike_mode_has_qkd(enum ike_mode m);
 
 #endif

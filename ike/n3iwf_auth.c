@@ -353,6 +353,7 @@ n3_auth_nwu1(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 	}
 	if ((sa->amf = amf_new(&n->ep.sub)) == NULL)
 		return;
+	amf_set_subs(sa->amf, n->ep.subs);
 	amf_set_ciphering(sa->amf, (uint8_t)n->ep.cfg->nas_ea);
 	buf_init(&eap, 256);
 	memset(&e, 0, sizeof(e));

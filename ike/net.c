@@ -90,8 +90,9 @@ ike_net_listen(struct ike_net *n, const char *host, uint16_t port,
 	return 0;
 }
 
-int
-ike_net_client(struct ike_net *n, const char *local, char *err, size_t errlen)
+static int
+net_client(struct ike_net *n, const char *local, bool reuseport, char *err,
+    size_t errlen)
 {
 	struct sockaddr_in a;
 
@@ -102,10 +103,23 @@ ike_net_client(struct ike_net *n, const char *local, char *err, size_t errlen)
 		    local);
 		return -1;
 	}
-	if ((n->fd = bind_udp(&a, true, &n->ike_addr, err, errlen)) == -1)
+	if ((n->fd = bind_udp(&a, reuseport, &n->ike_addr, err, errlen)) == -1)
 		return -1;
 	memset(&n->natt_addr, 0, sizeof(n->natt_addr));
 	return 0;
+}
+
+int
+ike_net_client(struct ike_net *n, const char *local, char *err, size_t errlen)
+{
+	return net_client(n, local, true, err, errlen);
+}
+
+int
+ike_net_client_own(struct ike_net *n, const char *local, char *err,
+    size_t errlen)
+{
+	return net_client(n, local, false, err, errlen);
 }
 
 void

@@ -42,9 +42,16 @@ struct ike_pkt {
 /* N3IWF: bind host:port and host:natt_port (port 0: ephemeral, for tests). */
 int ike_net_listen(struct ike_net *n, const char *host, uint16_t port,
     uint16_t natt_port, char *err, size_t errlen);
-/* UE: one socket on local:0. */
+/* UE: one socket on local:0 (SO_REUSEPORT: the data plane joins it). */
 int
 ike_net_client(struct ike_net *n, const char *local, char *err, size_t errlen);
+/*
+ * A UE of the load mode: the same without SO_REUSEPORT, so the port is
+ * its own (two auto-bound SO_REUSEPORT sockets of one user may share a
+ * port, and the kernel splits the datagrams between them).
+ */
+int  ike_net_client_own(struct ike_net *n, const char *local, char *err,
+     size_t errlen);
 void ike_net_close(struct ike_net *n);
 
 /* Sends msg to `to`; natt: with the marker (N3IWF: from the NAT-T socket). */

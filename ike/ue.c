@@ -30,6 +30,7 @@
 #include "ike/sa.h"
 #include "ike/ue.h"
 #include "ike/ue_int.h"
+#include "ike/ue_load.h"
 #include "ike/usim.h"
 
 static int ue_answer(struct ue *u, struct ike_sa *sa, struct ike_msg *m);
@@ -481,9 +482,8 @@ ue_delete(struct ue *u, struct ike_sa *sa)
 	sa->state = SA_DEAD;
 }
 
-/* One connection: a fresh IKE SA in the table, up, then deleted. */
-static int
-ue_connect(struct ue *u, unsigned idx)
+int
+ue_conn_up(struct ue *u, unsigned idx, struct ike_sa **out)
 {
 	const struct ikecfg *c = u->ep.cfg;
 	struct ike_sa	    *sa;
@@ -514,23 +514,40 @@ ue_connect(struct ue *u, unsigned idx)
 		sa->st.child_ns = ike_sa_lap(sa);
 	}
 	ike_ep_established(&u->ep, sa);
-	if (c->hold_set) {
-		ret = ue_hold(u); /* sa may be rekeyed away meanwhile */
-		ue_tun_close(u);
-		return ret;
-	}
-	ue_delete(u, sa);
+	*out = sa;
 	ret = 0;
 done:
 	if (ret == -1) {
 		log_err("connection %u failed: %s", idx,
 		    u->fail[0] ? u->fail : "see above");
 		ike_ep_csv_failed(&u->ep, sa);
+		sa->state = SA_DEAD;
+		ike_ep_sweep(&u->ep);
 	}
+	return ret;
+}
+
+/* One connection: a fresh IKE SA in the table, up, then deleted. */
+static int
+ue_connect(struct ue *u, unsigned idx)
+{
+	struct ike_sa *sa;
+	int	       ret;
+
+	if (ue_conn_up(u, idx, &sa) == -1) {
+		ue_tun_close(u);
+		return -1;
+	}
+	if (u->ep.cfg->hold_set) {
+		ret = ue_hold(u); /* sa may be rekeyed away meanwhile */
+		ue_tun_close(u);
+		return ret;
+	}
+	ue_delete(u, sa);
 	sa->state = SA_DEAD;
 	ike_ep_sweep(&u->ep);
 	ue_tun_close(u);
-	return ret;
+	return 0;
 }
 
 static int
@@ -558,6 +575,8 @@ ike_ue_run(const struct ikecfg *c, volatile sig_atomic_t *stop)
 	char	   err[IKECFG_ERRLEN];
 	unsigned   ok = 0, i;
 
+	if (c->load > 0)
+		return ike_ue_load_run(c, stop);
 	if ((u = calloc(1, sizeof(*u))) == NULL)
 		return -1;
 	u->ep.net.fd = u->ep.net.fd_natt = -1;

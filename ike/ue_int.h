@@ -23,6 +23,7 @@
 #include "ike/tnl.h"
 
 struct nas_ue;
+struct ld;
 
 struct ue {
 	struct ike_ep	   ep;
@@ -36,6 +37,7 @@ struct ue {
 	struct nas_ue	  *nas;
 	int		   xfd; /* polled beside IKE (NAS), or -1 */
 	bool		   tun_up_logged;
+	struct ld	  *load; /* load mode (ike/ue_load.c), or NULL */
 };
 
 #define FAIL(u, ...) snprintf((u)->fail, sizeof((u)->fail), __VA_ARGS__)
@@ -46,6 +48,13 @@ struct ue {
  */
 int	    ue_exchange(struct ue *u, struct ike_sa *sa, uint8_t exchange,
 	    uint8_t first, const struct buf *inner, struct ike_msg *m);
+/*
+ * ike/ue.c. One connection up to established: a fresh IKE SA in the
+ * table (*out), IKE_SA_INIT, IKE_AUTH, the user-plane Child SA, the
+ * "established" line and CSV row. 0, or -1 (logged with idx, the CSV row
+ * with ok 0, the SA gone).
+ */
+int	    ue_conn_up(struct ue *u, unsigned idx, struct ike_sa **out);
 /* ike/ue.c. The first error notify in a response: its name, or NULL. */
 const char *ue_error_notify(const struct ike_pld *p, uint16_t *type);
 
