@@ -1,6 +1,7 @@
 /* The endpoint core: sockets, SA table, event loop step, send/retransmit. */
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/evp.h>
@@ -48,6 +49,17 @@ ep_load(struct ike_ep *ep, const struct ikecfg *c, bool with_cert, char *err,
 }
 
 int
+ike_ep_table_init(struct ike_ep *ep, size_t max)
+{
+	ep->max_sa = max;
+	ep->full_log.interval_ns = 1000000000u;
+	if ((ep->sa = calloc(max, sizeof(*ep->sa))) == NULL ||
+	    ike_satab_init(&ep->tab, max) == -1)
+		return -1;
+	return 0;
+}
+
+int
 ike_ep_open(struct ike_ep *ep, const struct ikecfg *c,
     volatile sig_atomic_t *stop, bool with_cert, char *err, size_t errlen)
 {
@@ -55,6 +67,12 @@ ike_ep_open(struct ike_ep *ep, const struct ikecfg *c,
 	ep->stop = stop;
 	ep->net.fd = ep->net.fd_natt = -1;
 	buf_init(&ep->cert_der, IKE_MSG_MAX);
+	if (ike_ep_table_init(ep, c->max_ike_sas > 0 ? c->max_ike_sas : 1024) ==
+	    -1) {
+		snprintf(err, errlen, "no memory for %u IKE SAs",
+		    c->max_ike_sas);
+		return -1;
+	}
 	return ep_load(ep, c, with_cert, err, errlen);
 }
 
@@ -80,6 +98,9 @@ ike_ep_close(struct ike_ep *ep)
 	for (size_t i = 0; i < ep->nsa; i++)
 		ike_sa_free(ep->sa[i]);
 	ep->nsa = 0;
+	free(ep->sa);
+	ep->sa = NULL;
+	ike_satab_free(&ep->tab);
 	ike_net_close(&ep->net);
 	ike_csv_close(&ep->csv);
 	X509_free(ep->cert);
@@ -93,15 +114,62 @@ ike_ep_close(struct ike_ep *ep)
 
 /* ---- the table ---- */
 
+static bool
+ep_is_half_open(const struct ike_sa *sa)
+{
+	return sa->state == SA_INIT ||
+	    (sa->state == SA_AUTH && !sa->auth_started);
+}
+
+/* sa's place in the half-open count, as its state says now. */
+static void
+ep_count(struct ike_ep *ep, struct ike_sa *sa)
+{
+	bool ho = sa->state != SA_DEAD && ep_is_half_open(sa);
+
+	if (ho != sa->tab.ho) {
+		if (ho)
+			ep->half_open++;
+		else
+			ep->half_open--;
+		sa->tab.ho = ho;
+	}
+}
+
+bool
+ike_ep_full(const struct ike_ep *ep)
+{
+	return ep->nsa >= ep->max_sa;
+}
+
 int
 ike_ep_add(struct ike_ep *ep, struct ike_sa *sa)
 {
-	if (ep->nsa >= IKE_EP_MAX_SA) {
-		log_warn("%zu IKE SAs: dropping a new IKE_SA_INIT", ep->nsa);
+	unsigned long held;
+
+	if (ike_ep_full(ep)) {
+		if (ike_loglim_ok(&ep->full_log, time_mono_ns(), &held))
+			log_warn("%zu IKE SAs (max_ike_sas): a new IKE SA "
+				 "refused (%lu more not logged)",
+			    ep->nsa, held);
 		return -1;
 	}
+	sa->tab.idx = ep->nsa;
 	ep->sa[ep->nsa++] = sa;
+	ike_satab_insert(&ep->tab, sa);
+	ike_ep_touch(ep, sa);
+	ep_count(ep, sa);
 	return 0;
+}
+
+void
+ike_ep_touch(struct ike_ep *ep, struct ike_sa *sa)
+{
+	if (sa == NULL || sa->tab.touched)
+		return;
+	sa->tab.touched = true;
+	sa->tab.t_next = ep->touched;
+	ep->touched = sa;
 }
 
 /* An initiator's SA in IKE_SA_INIT has no SPIr yet: SPIi alone names it. */
@@ -109,45 +177,141 @@ struct ike_sa *
 ike_ep_find(struct ike_ep *ep, const uint8_t spi_i[static IKE_SPI_LEN],
     const uint8_t spi_r[static IKE_SPI_LEN])
 {
-	for (size_t i = 0; i < ep->nsa; i++) {
-		struct ike_sa *sa = ep->sa[i];
+	struct ike_sa *sa = ike_satab_chain(&ep->tab, spi_i);
 
+	for (; sa != NULL; sa = sa->tab.h_next) {
 		if (memcmp(sa->spi_i, spi_i, IKE_SPI_LEN) != 0)
 			continue;
 		if (memcmp(sa->spi_r, spi_r, IKE_SPI_LEN) == 0 ||
-		    (sa->initiator && sa->state == SA_INIT))
+		    (sa->initiator && sa->state == SA_INIT)) {
+			ike_ep_touch(ep, sa);
 			return sa;
+		}
 	}
 	return NULL;
 }
 
 size_t
-ike_ep_half_open(const struct ike_ep *ep)
+ike_ep_half_open(struct ike_ep *ep)
 {
-	size_t k = 0;
+	for (struct ike_sa *sa = ep->touched; sa != NULL; sa = sa->tab.t_next)
+		ep_count(ep, sa);
+	return ep->half_open;
+}
 
-	for (size_t i = 0; i < ep->nsa; i++)
-		if (ep->sa[i]->state == SA_INIT ||
-		    (ep->sa[i]->state == SA_AUTH && !ep->sa[i]->auth_started))
-			k++;
-	return k;
+void
+ike_ep_detach(struct ike_ep *ep, struct ike_sa *sa)
+{
+	size_t i = sa->tab.idx;
+
+	if (sa->tab.touched) {
+		struct ike_sa **pp = &ep->touched;
+
+		while (*pp != sa)
+			pp = &(*pp)->tab.t_next;
+		*pp = sa->tab.t_next;
+		sa->tab.t_next = NULL;
+		sa->tab.touched = false;
+	}
+	if (sa->tab.ho)
+		ep->half_open--;
+	sa->tab.ho = sa->tab.armed = false;
+	ike_satab_remove(&ep->tab, sa);
+	ep->sa[i] = ep->sa[--ep->nsa];
+	ep->sa[i]->tab.idx = i;
+}
+
+/* Out of the table and freed. */
+static void
+ep_remove(struct ike_ep *ep, struct ike_sa *sa)
+{
+	if (ep->role.gone != NULL)
+		ep->role.gone(ep->role.ctx, sa);
+	/* the data plane forgets its Child SAs first, the replaced ones too */
+	ike_rekey_unplug(ep, sa);
+	ike_ep_detach(ep, sa);
+	ike_sa_free(sa);
+}
+
+/* The touched list, emptied: each SA handed to fn (NULL: just dropped). */
+static void
+ep_untouch(struct ike_ep *ep,
+    void (*fn)(struct ike_ep *, struct ike_sa *, uint64_t), uint64_t now)
+{
+	struct ike_sa *sa;
+
+	while ((sa = ep->touched) != NULL) {
+		ep->touched = sa->tab.t_next;
+		sa->tab.t_next = NULL;
+		sa->tab.touched = false;
+		if (fn != NULL)
+			fn(ep, sa, now);
+	}
 }
 
 void
 ike_ep_sweep(struct ike_ep *ep)
 {
-	size_t j = 0;
+	ep_untouch(ep, NULL, 0);
+	for (size_t i = 0; i < ep->nsa;)
+		if (ep->sa[i]->state == SA_DEAD)
+			ep_remove(ep, ep->sa[i]); /* the last one moved to i */
+		else
+			ep_count(ep, ep->sa[i++]);
+}
 
-	for (size_t i = 0; i < ep->nsa; i++) {
-		if (ep->sa[i]->state == SA_DEAD) {
-			/* the data plane forgets its Child SAs first, the
-			 * replaced ones too */
-			ike_rekey_unplug(ep, ep->sa[i]);
-			ike_sa_free(ep->sa[i]);
-		} else
-			ep->sa[j++] = ep->sa[i];
+/* A touched SA: freed when dead; else due now, unless its tick just ran. */
+static void
+ep_reap(struct ike_ep *ep, struct ike_sa *sa, uint64_t now)
+{
+	if (sa->state == SA_DEAD) {
+		ep_remove(ep, sa);
+		return;
 	}
-	ep->nsa = j;
+	ep_count(ep, sa);
+	if (!sa->tab.armed)
+		ike_satab_arm(&ep->tab, sa, now);
+	sa->tab.armed = false;
+}
+
+/* After a SIGUSR2 every SA is due (the operator's rekey). */
+static void
+ep_signal(struct ike_ep *ep, uint64_t now)
+{
+	static unsigned long seen;
+	unsigned long	     g = ike_rekey_sig_gen();
+
+	if (g == seen)
+		return;
+	seen = g;
+	for (size_t i = 0; i < ep->nsa; i++)
+		ike_satab_arm(&ep->tab, ep->sa[i], now);
+}
+
+int
+ike_ep_timers(struct ike_ep *ep,
+    int (*tick)(void *ctx, struct ike_sa *sa, uint64_t now), void *ctx,
+    int max_ms)
+{
+	uint64_t       now = time_mono_ns(), next;
+	struct ike_sa *sa;
+	int	       w;
+
+	ep_signal(ep, now);
+	ep_untouch(ep, ep_reap, now);
+	while ((sa = ike_satab_due(&ep->tab, now)) != NULL) {
+		w = tick(ctx, sa, now);
+		ike_satab_arm(&ep->tab, sa,
+		    w == INT_MAX ? UINT64_MAX : now + (uint64_t)w * 1000000u);
+		sa->tab.armed = true;
+		ike_ep_touch(ep, sa);
+	}
+	ep_untouch(ep, ep_reap, now);
+	if ((next = ike_satab_next(&ep->tab)) <= now)
+		return 0;
+	if (next - now >= (uint64_t)max_ms * 1000000u)
+		return max_ms;
+	return (int)((next - now + 999999u) / 1000000u);
 }
 
 /* ---- sending ---- */
@@ -364,9 +528,10 @@ bool
 ike_ep_init_dup(struct ike_ep *ep, const struct ike_pkt *p,
     const struct ike_hdr *h)
 {
-	for (size_t i = 0; i < ep->nsa; i++) {
-		struct ike_sa *sa = ep->sa[i];
-		int	       same;
+	struct ike_sa *sa = ike_satab_chain(&ep->tab, h->spi_i);
+
+	for (; sa != NULL; sa = sa->tab.h_next) {
+		int same;
 
 		if (memcmp(sa->spi_i, h->spi_i, IKE_SPI_LEN) != 0 ||
 		    sa->peer.sin_addr.s_addr != p->from.sin_addr.s_addr)
@@ -426,6 +591,7 @@ rx_response(struct ike_sa *sa, const struct ike_pkt *p, const struct ike_hdr *h,
 		return IKE_EP_NONE;
 	}
 	x->req_pending = 0;
+	buf_free(&x->req); /* answered: nothing to retransmit */
 	count_msg(sa, h->exchange, h->msgid, 0, 1, p->len, p->natt);
 	return IKE_EP_RESPONSE;
 }
@@ -520,7 +686,7 @@ ike_ep_next(struct ike_ep *ep, int xfd, int wait_ms, struct ike_ep_ev *ev)
 		    ike_exchange_name(h->exchange), h->msgid);
 		return IKE_EP_NONE;
 	}
-	ev->sa = sa;
+	ev->sa = sa; /* touched by ike_ep_find */
 	ev->type = ep_rx(ep, sa, p, h, &ev->m);
 	if (ev->type == IKE_EP_REQUEST && p->natt && !sa->natt) {
 		sa->natt = 1; /* the peer floated to NAT-T */
@@ -626,6 +792,7 @@ ike_ep_established(struct ike_ep *ep, struct ike_sa *sa)
 	    c->mode == IKE_MODE_QKD ? ike_qkd_sched_label(c) : "");
 	ike_csv_write(&ep->csv, &sa->st);
 	ep->done++;
+	ike_sa_trim(sa);
 	for (size_t i = 0; ep->hooks.installed != NULL && i < sa->nchild; i++)
 		ep->hooks.installed(ep->hooks.ctx, sa, &sa->child[i]);
 }

@@ -44,9 +44,9 @@
 #include "ike/msg.h"
 #include "ike/net.h"
 #include "ike/pld.h"
+#include "ike/ratelimit.h"
 #include "ike/sa.h"
-
-#define IKE_EP_MAX_SA 1024
+#include "ike/satab.h"
 
 /*
  * The data plane's hooks (ike/esp.h, built beside this): the endpoint
@@ -104,6 +104,17 @@ struct ike_rekey_stats {
 	unsigned long expired;	 /* hard lifetimes reached */
 };
 
+/*
+ * The role's calls from the table (each NULL: none): `gone` just before
+ * an SA is freed; `moved` when a rekey moves the UE's state (Child SAs,
+ * inner address, AMF) from one IKE SA to its successor.
+ */
+struct ike_ep_role {
+	void (*gone)(void *ctx, struct ike_sa *sa);
+	void (*moved)(void *ctx, struct ike_sa *from, struct ike_sa *to);
+	void *ctx;
+};
+
 struct ike_ep {
 	const struct ikecfg   *cfg;
 	volatile sig_atomic_t *stop;
@@ -115,8 +126,15 @@ struct ike_ep {
 	X509_STORE	      *ca;
 	struct amf_sub	       sub;  /* the 5G subscriber */
 	struct subs	      *subs; /* the subscriber range, or NULL */
-	struct ike_sa	      *sa[IKE_EP_MAX_SA]; /* the IKE SAs */
-	size_t		       nsa;
+	/* the IKE SAs: a dense array (iterate sa[0..nsa-1]; the order
+	 * changes when one goes), indexed by SPIi, timed (ike/satab.h) */
+	struct ike_sa	     **sa;
+	size_t		       nsa, max_sa;
+	struct ike_satab       tab;
+	struct ike_sa	      *touched; /* looked at since the last reap */
+	size_t		       half_open;
+	struct ike_loglim      full_log;
+	struct ike_ep_role     role;
 	unsigned	       done;	 /* connections established */
 	unsigned long	       absorbed; /* requests absorbed (parked SA) */
 	struct ike_pkt	       pkt;	 /* the datagram of the last event */
@@ -137,20 +155,48 @@ struct ike_ep {
 int  ike_ep_open(struct ike_ep *ep, const struct ikecfg *c,
      volatile sig_atomic_t *stop, bool with_cert, char *err, size_t errlen);
 int  ike_ep_bind(struct ike_ep *ep, char *err, size_t errlen);
+/* The table alone, for max SAs (ike_ep_open does it): 0 or -1. */
+int  ike_ep_table_init(struct ike_ep *ep, size_t max);
 void ike_ep_close(struct ike_ep *ep);
 
 /* ---- the table ---- */
 
-/* Adds sa (the table owns it); -1 when full (logged). */
-int ike_ep_add(struct ike_ep *ep, struct ike_sa *sa);
+/*
+ * The table holds at most cfg max_ike_sas SAs. Every SA the endpoint
+ * hands out (ike_ep_add, ike_ep_find, an event's sa) is "touched": the
+ * responder's loop looks at touched SAs only (ike_ep_timers), so an SA
+ * that changes without passing through those (a callback with its
+ * pointer) must be handed to ike_ep_touch().
+ */
+/* Adds sa (the table owns it); -1 when full (logged, rate-limited). */
+int  ike_ep_add(struct ike_ep *ep, struct ike_sa *sa);
+bool ike_ep_full(const struct ike_ep *ep);
 struct ike_sa	     *
 ike_ep_find(struct ike_ep *ep, const uint8_t spi_i[static IKE_SPI_LEN],
 	   const uint8_t spi_r[static IKE_SPI_LEN]);
-/* IKE SAs not past IKE_SA_INIT, or past it without an IKE_AUTH request. */
-size_t ike_ep_half_open(const struct ike_ep *ep);
+void   ike_ep_touch(struct ike_ep *ep, struct ike_sa *sa);
+/* sa leaves the table, not freed (the caller's now; it may
+ * ike_ep_add it to another endpoint). */
+void   ike_ep_detach(struct ike_ep *ep, struct ike_sa *sa);
+/* IKE SAs not past IKE_SA_INIT, or past it without an IKE_AUTH request
+ * (a count kept up to date, O(SAs touched)). */
+size_t ike_ep_half_open(struct ike_ep *ep);
 /* Frees the SAs in state SA_DEAD, their Child SAs out of the data plane
- * first (ike_rekey_unplug). */
+ * first (ike_rekey_unplug): a pass over the whole table (the UE). */
 void   ike_ep_sweep(struct ike_ep *ep);
+
+/*
+ * The responder's timers, O(SAs due or touched) per call: the touched
+ * SAs run `tick` at once (an event may have started a request to
+ * retransmit, or ended the SA), every other SA when the deadline its
+ * last tick returned has come; a SIGUSR2 (ike_rekey_sig_gen) makes them
+ * all due. tick returns the ms until it wants to run again (INT_MAX:
+ * never, unless touched). SA_DEAD SAs are freed (role.gone first).
+ * Returns the ms to wait for the next deadline, at most max_ms.
+ */
+int ike_ep_timers(struct ike_ep *ep,
+    int (*tick)(void *ctx, struct ike_sa *sa, uint64_t now), void *ctx,
+    int max_ms);
 
 /* ---- the event loop ---- */
 

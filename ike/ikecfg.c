@@ -204,6 +204,11 @@ static const struct cfg_opt ike_opts[] = {
 	{ "ike", "max_conns", CFG_UINT, K(max_conns), "0", "max-conns",
 	    .help = "exit after this many connections (0: until SIGTERM)",
 	    .min = 0, .max = 100000000, .roles = R_N3 },
+	{ "ike", "max_ike_sas", CFG_UINT, K(max_ike_sas), "65536",
+	    "max-ike-sas",
+	    .help = "IKE SAs held at most (a new IKE_SA_INIT past it is "
+		    "dropped, logged at most once a second)",
+	    .min = 16, .max = 4000000 },
 	{ "ike", "cookie_threshold", CFG_UINT, K(cookie_threshold), "16",
 	    "cookie-threshold",
 	    .help = "half-open SAs before COOKIE is "

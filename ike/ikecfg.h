@@ -96,6 +96,7 @@ struct ikecfg {
 	unsigned load_conc;	      /* UE: set-ups in flight at most */
 	unsigned load_hold;	      /* UE: established held (0: all) */
 	unsigned max_conns;	      /* N3IWF: exit after this many (0: run) */
+	unsigned max_ike_sas;	      /* IKE SAs in the table at most */
 	unsigned cookie_threshold;    /* N3IWF: half-open SAs before COOKIE */
 	unsigned retrans_ms;	      /* first retransmission timeout */
 	unsigned retrans_tries;	      /* sends before giving up */

@@ -9,6 +9,7 @@
  * loop never waits for kmsd; counters on SIGUSR1; Delete of every IKE SA
  * on SIGTERM. The exchanges after IKE_SA_INIT are in ike/n3iwf_auth.c.
  */
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -176,7 +177,7 @@ n3_qkd_submit(struct n3 *n, struct ike_sa *sa, const struct ike_pkt *p,
 	const char	    *which;
 	unsigned long	     held;
 
-	if (ike_kmsq_full(n->kmsq) || n->ep.nsa >= IKE_EP_MAX_SA) {
+	if (ike_kmsq_full(n->kmsq) || ike_ep_full(&n->ep)) {
 		n->stats.queue_full++;
 		if (ike_loglim_ok(&n->refuse_log, time_mono_ns(), &held))
 			log_warn(
@@ -467,40 +468,41 @@ n3_event(struct n3 *n, struct ike_ep_ev *ev)
 	ike_msg_free(&ev->m);
 }
 
-/* Retransmissions, half-open expiry, and removal of dead SAs. */
+/* One SA's timers: retransmission, lifetimes and rekeys, half-open expiry.
+ * The ms until it wants to run again (INT_MAX: nothing scheduled). */
+static int
+n3_sa_tick(void *ctx, struct ike_sa *sa, uint64_t now)
+{
+	struct n3 *n = ctx;
+	uint64_t   end =
+	    sa->t_created + (uint64_t)n->ep.cfg->half_open_ms * 1000000u;
+	int wait, w;
+
+	if ((wait = ike_ep_retx_tick(&n->ep, sa)) == -1) {
+		log_warn("the UE does not answer %s MID %u: IKE SA dropped",
+		    ike_exchange_name(sa->xc.req_exchange), sa->xc.req_mid);
+		sa->state = SA_DEAD;
+		return INT_MAX;
+	}
+	if ((w = ike_rekey_tick(&n->ep, sa)) < wait)
+		wait = w;
+	if (sa->state < SA_ESTABLISHED && now >= end) {
+		log_info("IKE SA not established within %u ms: dropped",
+		    n->ep.cfg->half_open_ms);
+		sa->state = SA_DEAD;
+	} else if (sa->state < SA_ESTABLISHED &&
+	    (end - now) / 1000000u + 1 < (uint64_t)wait)
+		wait = (int)((end - now) / 1000000u + 1);
+	return wait;
+}
+
+/* Due and touched SAs only (ike_ep_timers), the tunnel's second tick. */
 static int
 n3_timers(struct n3 *n)
 {
-	uint64_t now = time_mono_ns();
-	int	 wait = 1000, w;
+	int wait = ike_ep_timers(&n->ep, n3_sa_tick, n, 1000);
 
-	for (size_t i = 0; i < n->ep.nsa; i++) {
-		struct ike_sa *sa = n->ep.sa[i];
-
-		if ((w = ike_ep_retx_tick(&n->ep, sa)) == -1) {
-			log_warn(
-			    "the UE does not answer %s MID %u: IKE SA dropped",
-			    ike_exchange_name(sa->xc.req_exchange),
-			    sa->xc.req_mid);
-			sa->state = SA_DEAD;
-			w = 0;
-		}
-		if (w < wait)
-			wait = w;
-		if ((w = ike_rekey_tick(&n->ep, sa)) < wait)
-			wait = w;
-		if (sa->state < SA_ESTABLISHED &&
-		    now - sa->t_created >
-			(uint64_t)n->ep.cfg->half_open_ms * 1000000u) {
-			log_info("IKE SA not established within %u ms: dropped",
-			    n->ep.cfg->half_open_ms);
-			sa->state = SA_DEAD;
-		}
-		if (sa->state == SA_DEAD)
-			n3iwf_tun_gone(n, sa);
-	}
 	tnl_tick(&n->tnl);
-	ike_ep_sweep(&n->ep);
 	return wait;
 }
 
@@ -587,7 +589,7 @@ n3_on_usr1(int sig)
 
 /* One line of counters (SIGUSR1, exit): what the budgets did. */
 static void
-n3_stats_log(const struct n3 *n)
+n3_stats_log(struct n3 *n)
 {
 	const struct n3_stats *s = &n->stats;
 

@@ -45,6 +45,11 @@ struct n3 {
 	struct tnl	     tnl;
 	struct nas_n3iwf    *nas; /* nwu: the NAS/TCP server */
 	int		     xfd; /* epoll of kmsq's and nas's fds, or -1 */
+	/* inner addresses (CP): cfg inner_ip + k for k < cp_n, bit k set
+	 * while cp_sa[k] (the IKE SA holding the UE's AMF) lives */
+	uint64_t	    *cp_bits;
+	struct ike_sa	   **cp_sa;
+	size_t		     cp_n;
 };
 
 /*
@@ -86,18 +91,22 @@ void n3iwf_rekey_done(struct n3 *n, struct ike_kmsq_job *j);
  * n3iwf_tun_step: it is readable (kmsq's jobs are drained by the caller).
  * n3iwf_tun_auth: after the last IKE_AUTH response (the signalling SA
  * installed, the UE known to NAS). n3iwf_tun_child: the user-plane
- * Child SA is up (ok) or failed. n3iwf_tun_gone: sa is about to be
- * freed. n3iwf_tun_close: all of it gone.
+ * Child SA is up (ok) or failed. The endpoint's role calls (set by
+ * n3iwf_tun_open, also without a tunnel): sa is about to be freed (its
+ * inner address freed, the UE gone from NAS), or a rekey moved the UE
+ * to a new IKE SA (so do its address and NAS connection).
+ * n3iwf_tun_close: all of it gone.
  */
-/* The UE's inner address (CP): the lowest from cfg inner_ip on that no
- * other IKE SA in the table holds, into sa->cp_addr. 0 or -1 (logged). */
+/* The UE's inner address (CP): the lowest free one from cfg inner_ip on
+ * (max_ike_sas of them), into sa->cp_addr; it moves with the UE to the
+ * IKE SA that replaces sa and is free again when the last one goes.
+ * 0 or -1 (logged). */
 int  n3iwf_cp_alloc(struct n3 *n, struct ike_sa *sa);
 int  n3iwf_tun_open(struct n3 *n, char *err, size_t errlen);
 int  n3iwf_tun_xfd(const struct n3 *n);
 void n3iwf_tun_step(struct n3 *n);
 void n3iwf_tun_auth(struct n3 *n, struct ike_sa *sa);
 void n3iwf_tun_child(struct n3 *n, struct ike_sa *sa, bool ok);
-void n3iwf_tun_gone(struct n3 *n, struct ike_sa *sa);
 void n3iwf_tun_close(struct n3 *n);
 
 #endif

@@ -7,9 +7,12 @@
  * Session Establishment Request starts the user-plane CREATE_CHILD_SA
  * (nas_tcp is on with the tunnel), whose completion installs it (the
  * endpoint's hooks) and lets the Accept go. When the IKE SA dies its
- * Child SAs leave the engine (ike_ep_sweep's hook) and the UE leaves NAS.
+ * Child SAs leave the engine (the table's unplug) and the UE leaves NAS
+ * (role.gone); a rekey moves the UE's NAS connection (role.moved).
  */
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -22,35 +25,87 @@
 #include "ike/nas_n3iwf.h"
 #include "ike/tnl.h"
 
-#define N3_CP_POOL 1024 /* inner addresses from cfg inner_ip on */
-
-static bool
-n3_cp_used(const struct n3 *n, const struct ike_sa *self, struct in_addr a)
+/* The pool: bit k of cp_bits for inner_ip + k (allocated at open). */
+static int
+n3_cp_open(struct n3 *n, char *err, size_t errlen)
 {
-	for (size_t i = 0; i < n->ep.nsa; i++)
-		if (n->ep.sa[i] != self && n->ep.sa[i]->state != SA_DEAD &&
-		    n->ep.sa[i]->cp_addr.s_addr == a.s_addr)
-			return true;
-	return false;
+	n->cp_n = n->ep.max_sa;
+	n->cp_bits = calloc((n->cp_n + 63) / 64, sizeof(*n->cp_bits));
+	n->cp_sa = calloc(n->cp_n, sizeof(*n->cp_sa));
+	if (n->cp_bits == NULL || n->cp_sa == NULL) {
+		snprintf(err, errlen, "no memory for %zu inner addresses",
+		    n->cp_n);
+		return -1;
+	}
+	return 0;
+}
+
+/* sa's slot in the pool, or SIZE_MAX when its address is not ours. */
+static size_t
+n3_cp_slot(const struct n3 *n, const struct ike_sa *sa)
+{
+	struct in_addr base;
+	uint32_t       k;
+
+	if (sa->cp_addr.s_addr == 0 || n->cp_sa == NULL ||
+	    inet_pton(AF_INET, n->ep.cfg->inner_ip, &base) != 1)
+		return SIZE_MAX;
+	k = ntohl(sa->cp_addr.s_addr) - ntohl(base.s_addr);
+	return k < n->cp_n && n->cp_sa[k] == sa ? k : SIZE_MAX;
 }
 
 int
 n3iwf_cp_alloc(struct n3 *n, struct ike_sa *sa)
 {
-	struct in_addr base, a;
+	struct in_addr base;
+	size_t	       w, k;
 
+	if (n3_cp_slot(n, sa) != SIZE_MAX)
+		return 0; /* it has one */
 	if (inet_pton(AF_INET, n->ep.cfg->inner_ip, &base) != 1)
 		return -1;
-	for (uint32_t k = 0; k < N3_CP_POOL; k++) {
-		a.s_addr = htonl(ntohl(base.s_addr) + k);
-		if (!n3_cp_used(n, sa, a)) {
-			sa->cp_addr = a;
-			return 0;
-		}
+	for (w = 0; w < (n->cp_n + 63) / 64 && n->cp_bits[w] == ~0ull; w++)
+		;
+	k = w * 64;
+	if (k < n->cp_n)
+		k += (size_t)__builtin_ctzll(~n->cp_bits[w]);
+	if (k >= n->cp_n) {
+		log_warn("no inner address left (%zu from %s in use)", n->cp_n,
+		    n->ep.cfg->inner_ip);
+		return -1;
 	}
-	log_warn("no inner address left (%u from %s in use)", N3_CP_POOL,
-	    n->ep.cfg->inner_ip);
-	return -1;
+	n->cp_bits[k / 64] |= 1ull << (k % 64);
+	n->cp_sa[k] = sa;
+	sa->cp_addr.s_addr = htonl(ntohl(base.s_addr) + (uint32_t)k);
+	return 0;
+}
+
+/* The endpoint's role.moved: a rekey moved the UE from `from` to `to`. */
+static void
+n3_tun_moved(void *ctx, struct ike_sa *from, struct ike_sa *to)
+{
+	struct n3 *n = ctx;
+	size_t	   k = n3_cp_slot(n, from);
+
+	if (k != SIZE_MAX)
+		n->cp_sa[k] = to;
+	if (n->nas != NULL && to->amf != NULL)
+		(void)nas_n3iwf_ue_move(n->nas, from, to, to->amf);
+}
+
+/* The endpoint's role.gone: sa is about to be freed. */
+static void
+n3_tun_gone(void *ctx, struct ike_sa *sa)
+{
+	struct n3 *n = ctx;
+	size_t	   k = n3_cp_slot(n, sa);
+
+	if (k != SIZE_MAX) {
+		n->cp_bits[k / 64] &= ~(1ull << (k % 64));
+		n->cp_sa[k] = NULL;
+	}
+	if (n->nas != NULL)
+		nas_n3iwf_ue_del(n->nas, sa); /* unknown (moved on): nothing */
 }
 
 /* nas_n3iwf's cfg.child: the AMF wants the user-plane Child SA of ue. */
@@ -60,6 +115,7 @@ n3_tun_want_child(void *arg, void *ue, const struct amf_pdu_setup *s)
 	struct n3     *n = arg;
 	struct ike_sa *sa = ue;
 
+	ike_ep_touch(&n->ep, sa); /* its request needs the timers */
 	sa->pdu_psi = s->psi;
 	if (sa->state != SA_CHILD || n3iwf_create_child(n, sa) == -1) {
 		log_warn("tunnel: cannot start the user-plane Child SA");
@@ -114,6 +170,11 @@ n3iwf_tun_open(struct n3 *n, char *err, size_t errlen)
 	const struct ikecfg *c = n->ep.cfg;
 	struct in_addr	     nas, inner;
 
+	n->ep.role.gone = n3_tun_gone;
+	n->ep.role.moved = n3_tun_moved;
+	n->ep.role.ctx = n;
+	if (n3_cp_open(n, err, errlen) == -1)
+		return -1;
 	if (!c->tunnel)
 		return 0;
 	if (inet_pton(AF_INET, c->nas_ip, &nas) != 1 ||
@@ -171,35 +232,6 @@ n3iwf_tun_child(struct n3 *n, struct ike_sa *sa, bool ok)
 	sa->pdu_psi = 0;
 }
 
-/* The IKE SA that replaced sa (a rekey moved its AMF there), or NULL. */
-static struct ike_sa *
-n3_tun_successor(const struct n3 *n, const struct ike_sa *sa)
-{
-	if (sa->amf != NULL || sa->cp_addr.s_addr == 0)
-		return NULL;
-	for (size_t i = 0; i < n->ep.nsa; i++) {
-		struct ike_sa *s = n->ep.sa[i];
-
-		if (s != sa && s->state != SA_DEAD && s->amf != NULL &&
-		    s->cp_addr.s_addr == sa->cp_addr.s_addr)
-			return s;
-	}
-	return NULL;
-}
-
-void
-n3iwf_tun_gone(struct n3 *n, struct ike_sa *sa)
-{
-	struct ike_sa *next;
-
-	if (n->nas == NULL)
-		return;
-	if ((next = n3_tun_successor(n, sa)) != NULL &&
-	    nas_n3iwf_ue_move(n->nas, sa, next, next->amf) == 0)
-		return; /* rekeyed: the NAS connection stays */
-	nas_n3iwf_ue_del(n->nas, sa);
-}
-
 void
 n3iwf_tun_close(struct n3 *n)
 {
@@ -209,4 +241,8 @@ n3iwf_tun_close(struct n3 *n)
 		close(n->xfd);
 	n->xfd = -1;
 	tnl_close(&n->tnl);
+	free(n->cp_bits);
+	free(n->cp_sa);
+	n->cp_bits = NULL;
+	n->cp_sa = NULL;
 }

@@ -1,4 +1,5 @@
-/* The N3IWF's NAS/TCP server: connections mapped to UEs by source address,
+/* The N3IWF's NAS/TCP server: connections mapped to UEs by source address
+ * (a hash of the UEs by inner address, one by handle: O(1) per UE),
  * NAS relayed to each UE's AMF emulator (flow in nas_n3iwf.h). */
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -7,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +21,7 @@
 #define MAX_EVENTS 32
 
 struct n3ue {
-	struct n3ue	    *next;
+	struct n3ue	    *a_next, *u_next; /* chains by address, by ue */
 	struct nas_n3iwf    *srv;
 	uint8_t		     inner[4];
 	struct amf	    *amf;
@@ -33,7 +35,10 @@ struct nas_n3iwf {
 	struct nas_n3iwf_cfg   cfg;
 	int		       ep, lfd;
 	uint16_t	       port;
-	struct n3ue	      *ues;
+	/* the UEs, hashed by inner address and by handle (nb buckets
+	 * each, a power of two, doubled when there are more UEs) */
+	struct n3ue	     **by_addr, **by_ue;
+	size_t		       nb, nue;
 	struct nas_n3iwf_stats st;
 };
 
@@ -127,10 +132,13 @@ nas_n3iwf_close(struct nas_n3iwf *n)
 
 	if (n == NULL)
 		return;
-	while ((u = n->ues) != NULL) {
-		n->ues = u->next;
-		ue_free(u);
-	}
+	for (size_t i = 0; i < n->nb; i++)
+		while ((u = n->by_addr[i]) != NULL) {
+			n->by_addr[i] = u->a_next;
+			ue_free(u);
+		}
+	free(n->by_addr);
+	free(n->by_ue);
 	if (n->lfd != -1)
 		close(n->lfd);
 	close(n->ep);
@@ -157,10 +165,90 @@ nas_n3iwf_get_stats(const struct nas_n3iwf *n, struct nas_n3iwf_stats *s)
 
 /* ---- UEs --------------------------------------------------------------- */
 
+static size_t
+bucket_of(const struct nas_n3iwf *n, uint64_t k)
+{
+	k ^= k >> 33;
+	k *= 0xff51afd7ed558ccdull;
+	k ^= k >> 33;
+	return (size_t)k & (n->nb - 1);
+}
+
+static uint64_t
+addr_key(const uint8_t a[static 4])
+{
+	uint32_t v;
+
+	memcpy(&v, a, 4);
+	return v;
+}
+
+static void
+link_ue(struct nas_n3iwf *n, struct n3ue *u)
+{
+	size_t a = bucket_of(n, addr_key(u->inner));
+	size_t h = bucket_of(n, (uint64_t)(uintptr_t)u->ue);
+
+	u->a_next = n->by_addr[a];
+	n->by_addr[a] = u;
+	u->u_next = n->by_ue[h];
+	n->by_ue[h] = u;
+}
+
+static void
+unlink_ue(struct nas_n3iwf *n, struct n3ue *u)
+{
+	struct n3ue **pp = &n->by_addr[bucket_of(n, addr_key(u->inner))];
+
+	for (; *pp != NULL; pp = &(*pp)->a_next)
+		if (*pp == u) {
+			*pp = u->a_next;
+			break;
+		}
+	pp = &n->by_ue[bucket_of(n, (uint64_t)(uintptr_t)u->ue)];
+	for (; *pp != NULL; pp = &(*pp)->u_next)
+		if (*pp == u) {
+			*pp = u->u_next;
+			break;
+		}
+}
+
+/* Room for one more UE: both tables doubled past one UE per bucket. */
+static int
+grow(struct nas_n3iwf *n)
+{
+	struct n3ue **oa = n->by_addr, **ou = n->by_ue, *u;
+	size_t	      onb = n->nb, nb = onb > 0 ? 2 * onb : 64;
+
+	if (n->nue < onb)
+		return 0;
+	n->by_addr = calloc(nb, sizeof(*n->by_addr));
+	n->by_ue = calloc(nb, sizeof(*n->by_ue));
+	if (n->by_addr == NULL || n->by_ue == NULL) {
+		free(n->by_addr);
+		free(n->by_ue);
+		n->by_addr = oa;
+		n->by_ue = ou;
+		return -1;
+	}
+	n->nb = nb;
+	for (size_t i = 0; i < onb; i++)
+		while ((u = oa[i]) != NULL) {
+			oa[i] = u->a_next;
+			link_ue(n, u);
+		}
+	free(oa);
+	free(ou);
+	return 0;
+}
+
 static struct n3ue *
 find_addr(struct nas_n3iwf *n, const uint8_t a[static 4])
 {
-	for (struct n3ue *u = n->ues; u != NULL; u = u->next)
+	if (n->nb == 0)
+		return NULL;
+	for (struct n3ue *u = n->by_addr[bucket_of(n, addr_key(a))]; u != NULL;
+	     u = u->a_next)
 		if (memcmp(u->inner, a, 4) == 0)
 			return u;
 	return NULL;
@@ -169,7 +257,10 @@ find_addr(struct nas_n3iwf *n, const uint8_t a[static 4])
 static struct n3ue *
 find_ue(struct nas_n3iwf *n, const void *ue)
 {
-	for (struct n3ue *u = n->ues; u != NULL; u = u->next)
+	if (n->nb == 0)
+		return NULL;
+	for (struct n3ue *u = n->by_ue[bucket_of(n, (uint64_t)(uintptr_t)ue)];
+	     u != NULL; u = u->u_next)
 		if (u->ue == ue)
 			return u;
 	return NULL;
@@ -211,7 +302,7 @@ nas_n3iwf_ue_add(struct nas_n3iwf *n, const uint8_t inner[static 4],
 		    inner[1], inner[2], inner[3]);
 		return -1;
 	}
-	if ((u = calloc(1, sizeof(*u))) == NULL)
+	if (grow(n) == -1 || (u = calloc(1, sizeof(*u))) == NULL)
 		return -1;
 	u->srv = n;
 	memcpy(u->inner, inner, 4);
@@ -224,23 +315,21 @@ nas_n3iwf_ue_add(struct nas_n3iwf *n, const uint8_t inner[static 4],
 		return -1;
 	}
 	amf_set_session(amf, inner, n->cfg.qfi, on_pdu, u);
-	u->next = n->ues;
-	n->ues = u;
+	link_ue(n, u);
+	n->nue++;
 	return 0;
 }
 
 void
 nas_n3iwf_ue_del(struct nas_n3iwf *n, void *ue)
 {
-	for (struct n3ue **pp = &n->ues; *pp != NULL; pp = &(*pp)->next) {
-		if ((*pp)->ue == ue) {
-			struct n3ue *u = *pp;
+	struct n3ue *u = find_ue(n, ue);
 
-			*pp = u->next;
-			ue_free(u);
-			return;
-		}
-	}
+	if (u == NULL)
+		return;
+	unlink_ue(n, u);
+	n->nue--;
+	ue_free(u);
 }
 
 int
@@ -251,8 +340,10 @@ nas_n3iwf_ue_move(struct nas_n3iwf *n, void *old_ue, void *new_ue,
 
 	if (u == NULL || find_ue(n, new_ue) != NULL)
 		return -1;
+	unlink_ue(n, u);
 	u->ue = new_ue;
 	u->amf = amf;
+	link_ue(n, u);
 	return 0;
 }
 

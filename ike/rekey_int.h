@@ -62,8 +62,8 @@ struct ike_rk {
 	bool	      have_peer;
 	struct rk_new peer;
 
-	struct rk_old old[RK_OLD_MAX];
-	size_t	      nold;
+	struct rk_old *old; /* RK_OLD_MAX, allocated while nold > 0 */
+	size_t	       nold;
 
 	unsigned long sig_gen; /* the operator's SIGUSR2 rekeys seen */
 	/* N3IWF: the response to our rekey that came while the peer's

@@ -139,6 +139,9 @@ ike_rekey_free(struct ike_rk *rk)
 	rk_drop_key(&rk->pqk);
 	for (size_t i = 0; i < rk->nold; i++)
 		ike_child_keys_free(rk->old[i].ch.keys);
+	if (rk->old != NULL)
+		OPENSSL_cleanse(rk->old, RK_OLD_MAX * sizeof(*rk->old));
+	free(rk->old);
 	buf_free(&rk->parked);
 	buf_free(&rk->resp);
 	OPENSSL_cleanse(rk, sizeof(*rk));
@@ -326,6 +329,10 @@ rk_old_remove(struct ike_ep *ep, struct ike_sa *sa, size_t i)
 	    (rk->nold - i - 1) * sizeof(rk->old[0]));
 	rk->nold--;
 	memset(&rk->old[rk->nold], 0, sizeof(rk->old[0]));
+	if (rk->nold == 0) { /* an established UE keeps no replaced SAs */
+		free(rk->old);
+		rk->old = NULL;
+	}
 }
 
 void
@@ -337,6 +344,15 @@ rk_old_add(struct ike_ep *ep, struct ike_sa *sa, const struct ike_child *ch,
 
 	if (rk->nold == RK_OLD_MAX)
 		rk_old_remove(ep, sa, 0);
+	if (rk->old == NULL &&
+	    (rk->old = calloc(RK_OLD_MAX, sizeof(*rk->old))) == NULL) {
+		log_err(
+		    "rekey: no memory for a replaced Child SA: removed now");
+		if (ep->hooks.removed != NULL)
+			ep->hooks.removed(ep->hooks.ctx, sa, ch);
+		ike_child_keys_free(ch->keys);
+		return;
+	}
 	o = &rk->old[rk->nold++];
 	memset(o, 0, sizeof(*o));
 	o->ch = *ch;
@@ -483,13 +499,16 @@ rk_move(struct ike_ep *ep, struct ike_sa *from, struct ike_sa *to)
 	memset(from->child, 0, sizeof(from->child));
 	memcpy(t->ch_soft, f->ch_soft, sizeof(t->ch_soft));
 	memcpy(t->ch_hard, f->ch_hard, sizeof(t->ch_hard));
-	memcpy(t->old, f->old, sizeof(t->old));
+	free(t->old); /* a new SA's: empty */
+	t->old = f->old;
 	t->nold = f->nold;
 	f->nold = 0;
-	memset(f->old, 0, sizeof(f->old));
+	f->old = NULL;
 	t->rekeyed = false;
 	f->rekeyed = true;
 	f->ike_hard = time_mono_ns() + RK_OLD_NS;
+	if (ep->role.moved != NULL)
+		ep->role.moved(ep->role.ctx, from, to);
 }
 
 unsigned long long

@@ -40,8 +40,28 @@ ike_sa_new(const struct ikecfg *cfg, int initiator)
 		ike_sa_free(sa);
 		return NULL;
 	}
+	/* An initiator's SPIi, before the SA enters the table (keyed by it) */
+	if (initiator && ike_random(sa->spi_i, IKE_SPI_LEN) == -1) {
+		ike_sa_free(sa);
+		return NULL;
+	}
 	sa->t_created = sa->t_start = sa->t_mark = time_mono_ns();
 	return sa;
+}
+
+void
+ike_sa_trim(struct ike_sa *sa)
+{
+	buf_free(&sa->init_req); /* a duplicate IKE_SA_INIT is dropped */
+	buf_free(&sa->init_resp);
+	buf_free(&sa->my_id);
+	buf_free(&sa->peer_id);
+	ike_dh_free(sa->dh);
+	sa->dh = NULL;
+	ike_sa_keys_free(sa->keys_noppk);
+	sa->keys_noppk = NULL;
+	ike_qkd_keys_free(sa->qk); /* in the Child SAs' keys now */
+	sa->qk = NULL;
 }
 
 void

@@ -23,6 +23,7 @@
 #include "ike/net.h"
 #include "ike/pld.h"
 #include "ike/qkd.h"
+#include "ike/satab.h"
 
 struct amf;
 struct usim;
@@ -115,10 +116,18 @@ struct ike_sa {
 	struct ike_conn_stat st;
 	uint64_t	     t_start, t_mark;
 	uint64_t	     t_created;
+
+	struct ike_satab_link tab; /* the endpoint's table (ike/satab.h) */
 };
 
 struct ike_sa *ike_sa_new(const struct ikecfg *cfg, int initiator);
 void	       ike_sa_free(struct ike_sa *sa); /* wipes; NULL ok */
+/*
+ * Once established: what only IKE_SA_INIT and IKE_AUTH needed goes (the
+ * messages AUTH signs, the ID bodies, the DH, the unmixed keys, the QKD
+ * keys now in the Child SAs'), wiped.
+ */
+void	       ike_sa_trim(struct ike_sa *sa);
 
 /* The SK context for what we send (out = 1) or receive. */
 void ike_sa_sk(const struct ike_sa *sa, int out, struct ike_sk_ctx *k);

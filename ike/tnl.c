@@ -418,6 +418,7 @@ tnl_hard(struct tnl *t)
 					 "sequence number limit",
 				    sa->child[j].spi_i, sa->child[j].spi_r);
 				ike_rekey_child_hard(sa, &sa->child[j]);
+				ike_ep_touch(t->ep, sa); /* its timers run */
 			}
 		}
 }
@@ -436,8 +437,10 @@ tnl_soft(struct tnl *t)
 		for (size_t j = 0; j < sa->nchild; j++)
 			if (dp_child_stats(t->dp, tnl_spi_in(t, &sa->child[j]),
 				&st) == 0 &&
-			    st.soft)
+			    st.soft) {
 				ike_rekey_child_soft(sa, &sa->child[j]);
+				ike_ep_touch(t->ep, sa);
+			}
 	}
 }
 

@@ -366,8 +366,8 @@ ue_init(struct ue *u, struct ike_sa *sa)
 	int		      ret = -1;
 
 	memset(&m, 0, sizeof(m));
-	if (ike_random(sa->spi_i, IKE_SPI_LEN) == -1 ||
-	    ike_random(sa->ni, IKE_NONCE_LEN) == -1)
+	/* SPIi: ike_sa_new's (the table is keyed by it) */
+	if (ike_random(sa->ni, IKE_NONCE_LEN) == -1)
 		goto done;
 	sa->ni_len = IKE_NONCE_LEN;
 	if (ue_init_xchg(u, sa, &m) == -1)

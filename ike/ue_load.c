@@ -121,8 +121,7 @@ static struct ike_ep *
 ld_bind(struct ld *l, struct lue *x)
 {
 	l->ep->net = x->net;
-	l->ep->sa[0] = x->sa;
-	l->ep->nsa = 1;
+	(void)ike_ep_add(l->ep, x->sa); /* empty: room */
 	return l->ep;
 }
 
@@ -131,7 +130,7 @@ ld_unbind(struct ld *l, struct lue *x)
 {
 	x->net = l->ep->net; /* NAT-T float */
 	l->ep->net.fd = -1;
-	l->ep->nsa = 0;
+	ike_ep_detach(l->ep, x->sa);
 }
 
 /* x is gone: its SA freed, its socket closed. */
@@ -146,7 +145,6 @@ ld_drop(struct ld *l, struct lue *x)
 	ike_ep_sweep(ep); /* frees the SA */
 	ike_net_close(&ep->net);
 	ep->net.fd = -1;
-	ep->nsa = 0;
 	free(x);
 }
 
@@ -382,13 +380,8 @@ ld_hand(struct ld *l, struct ue *u, unsigned i, struct ike_sa *sa)
 {
 	struct lue *x = calloc(1, sizeof(*x));
 	uint64_t    t1 = sa->t_start + sa->st.total_ns, seq = 0;
-	size_t	    j;
 
-	for (j = 0; j < u->ep.nsa && u->ep.sa[j] != sa; j++)
-		;
-	for (; j + 1 < u->ep.nsa; j++)
-		u->ep.sa[j] = u->ep.sa[j + 1];
-	u->ep.nsa--;
+	ike_ep_detach(&u->ep, sa);
 	pthread_mutex_lock(&l->mu);
 	l->established++;
 	l->setup_ns[i] = sa->st.total_ns > 0 ? sa->st.total_ns : 1;
@@ -604,6 +597,10 @@ ld_open(struct ld *l, const struct ikecfg *c, volatile sig_atomic_t *stop,
 	l->ep->cfg = c;
 	l->ep->stop = stop;
 	l->ep->net.fd = l->ep->net.fd_natt = -1;
+	if (ike_ep_table_init(l->ep, 16) == -1) { /* one SA at a time */
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	if ((l->epfd = epoll_create1(EPOLL_CLOEXEC)) == -1 ||
 	    (l->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) == -1 ||
 	    epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->efd, &e) == -1) {
