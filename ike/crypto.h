@@ -177,6 +177,14 @@ X509_STORE *ike_ca_load(const char *path);
 int	    ike_cert_der(X509 *cert, struct buf *out);
 X509	   *ike_cert_from_der(const uint8_t *p, size_t len);
 int	    ike_cert_verify(X509 *cert, X509_STORE *ca);
+/*
+ * The peer's certificate (DER, from its CERT payload), chained to ca and
+ * named by its ID payload (type, data: the subject DN, or an FQDN the
+ * certificate holds); NULL (logged) if not. Inputs by value: worker
+ * threads call it (ike/cpuq.h).
+ */
+X509	   *ike_cert_peer(const uint8_t *der, size_t len, uint8_t id_type,
+	  const uint8_t *id, size_t id_len, X509_STORE *ca);
 
 /* Random bytes (SPIs, nonces, IVs). */
 int ike_random(uint8_t *p, size_t len);

@@ -14,10 +14,12 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 
 #include "common/buf.h"
 #include "common/log.h"
 #include "ike/crypto.h"
+#include "ike/ikev2.h"
 
 int
 ike_auth_octets(const uint8_t *msg, size_t msg_len, const uint8_t *nonce,
@@ -229,4 +231,48 @@ ike_cert_verify(X509 *cert, X509_STORE *ca)
 	X509_STORE_CTX_free(c);
 	ERR_clear_error();
 	return ok ? 0 : -1;
+}
+
+/* true when the ID (type, data) names x: its subject DN, or an FQDN it holds. */
+static bool
+cert_names(X509 *x, uint8_t id_type, const uint8_t *id, size_t id_len)
+{
+	uint8_t *der = NULL;
+	char	 name[256];
+	int	 n;
+	bool	 ok = false;
+
+	if (id_type == IKE_ID_DER_ASN1_DN) {
+		n = i2d_X509_NAME(X509_get_subject_name(x), &der);
+		ok = n > 0 && (size_t)n == id_len &&
+		    memcmp(der, id, id_len) == 0;
+		OPENSSL_free(der);
+	} else if (id_type == IKE_ID_FQDN && id_len < sizeof(name)) {
+		memcpy(name, id, id_len);
+		name[id_len] = '\0';
+		ok = X509_check_host(x, name, 0, 0, NULL) == 1;
+	}
+	return ok;
+}
+
+X509 *
+ike_cert_peer(const uint8_t *der, size_t len, uint8_t id_type,
+    const uint8_t *id, size_t id_len, X509_STORE *ca)
+{
+	X509 *x;
+
+	if ((x = ike_cert_from_der(der, len)) == NULL)
+		return NULL;
+	if (ca == NULL || ike_cert_verify(x, ca) == -1) {
+		log_warn("peer certificate does not chain to our CA");
+		X509_free(x);
+		return NULL;
+	}
+	if (!cert_names(x, id_type, id, id_len)) {
+		log_warn("peer ID (type %u) is not the certificate's subject",
+		    id_type);
+		X509_free(x);
+		return NULL;
+	}
+	return x;
 }

@@ -234,6 +234,21 @@ static const struct cfg_opt ike_opts[] = {
 	{ "ike", "kmsd_queue", CFG_UINT, K(kmsd_queue), "64", "kmsd-queue",
 	    .help = "enc_keys calls queued or in flight at most", .min = 1,
 	    .max = 100000, .roles = R_N3 },
+	{ "ike", "crypto_workers", CFG_UINT, K(crypto_workers), "0",
+	    "crypto-workers",
+	    .help = "threads doing the DH of IKE_SA_INIT and the signatures "
+		    "of IKE_AUTH (0: one per online CPU)",
+	    .min = 0, .max = 64, .roles = R_N3 },
+	{ "ike", "crypto_queue", CFG_UINT, K(crypto_queue), "256",
+	    "crypto-queue",
+	    .help = "DH jobs queued or in flight at most; a new IKE_SA_INIT "
+		    "past it is dropped (the UE retransmits)",
+	    .min = 1, .max = 100000, .roles = R_N3 },
+	{ "ike", "crypto_stock", CFG_UINT, K(crypto_stock), "32",
+	    "crypto-stock",
+	    .help = "DH key pairs idle crypto workers make ahead (each used "
+		    "once; 0: none)",
+	    .min = 0, .max = 256, .roles = R_N3 },
 	{ "ike", "retransmit_ms", CFG_UINT, K(retrans_ms), "500",
 	    "retransmit-ms",
 	    .help = "first retransmission timeout, doubled "

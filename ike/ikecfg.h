@@ -107,9 +107,12 @@ struct ikecfg {
 	struct ike_tb_cfg budget_all; /* ... in total */
 	unsigned	  kmsd_workers; /* N3IWF: parallel enc_keys calls */
 	unsigned	  kmsd_queue;	/* N3IWF: enc_keys queued + in flight */
-	char		 *csv;		/* per-connection CSV */
-	char		 *csv_msgs;	/* per-message CSV */
-	char		 *ready_file;	/* N3IWF: port= written when up */
+	unsigned crypto_workers; /* N3IWF: DH/signature threads (0: CPUs) */
+	unsigned crypto_queue;	 /* N3IWF: IKE_SA_INIT DH jobs at most */
+	unsigned crypto_stock;	 /* N3IWF: DH key pairs made ahead */
+	char	*csv;		 /* per-connection CSV */
+	char	*csv_msgs;	 /* per-message CSV */
+	char	*ready_file;	 /* N3IWF: port= written when up */
 
 	/* lifetimes and rekeying (ike/rekey.c); hard 0: soft + 10% */
 	unsigned hold_s;       /* UE: keep the IKE SA up (0: until SIGTERM) */

@@ -5,9 +5,11 @@
  * IKE_SA_INIT: DH, or the 13 QKD keys in ONE enc_keys call. COOKIEs when
  * half-open SAs reach the threshold, and always before QKD keys are drawn
  * (qkd modes); QKD key budgets per source, per claimed SAE and in total;
- * enc_keys and the PPK's dec_keys in worker threads (ike/kmsq.h) so the
- * loop never waits for kmsd; counters on SIGUSR1; Delete of every IKE SA
- * on SIGTERM. The exchanges after IKE_SA_INIT are in ike/n3iwf_auth.c.
+ * enc_keys and the PPK's dec_keys (ike/kmsq.h), the DH and the signatures
+ * (ike/cpuq.h, ike/n3iwf_cpu.c) in worker threads (ike/workq.h), so the
+ * loop never waits for kmsd and uses every core; counters on SIGUSR1;
+ * Delete of every IKE SA on SIGTERM. The exchanges after IKE_SA_INIT are
+ * in ike/n3iwf_auth.c.
  */
 #include <limits.h>
 #include <stdbool.h>
@@ -177,14 +179,14 @@ n3_qkd_submit(struct n3 *n, struct ike_sa *sa, const struct ike_pkt *p,
 	const char	    *which;
 	unsigned long	     held;
 
-	if (ike_kmsq_full(n->kmsq) || ike_ep_full(&n->ep)) {
+	if (ike_kmsq_full(n->wq) || ike_ep_full(&n->ep)) {
 		n->stats.queue_full++;
 		if (ike_loglim_ok(&n->refuse_log, time_mono_ns(), &held))
 			log_warn(
 			    "%zu IKE SAs, kmsd queue %s: IKE_SA_INIT answered "
 			    "TEMPORARY_FAILURE (%lu more refusals not logged)",
 			    n->ep.nsa,
-			    ike_kmsq_full(n->kmsq) ? "full" : "not full", held);
+			    ike_kmsq_full(n->wq) ? "full" : "not full", held);
 		n3_init_notify(n, p, h, IKE_N_TEMPORARY_FAILURE, NULL, 0);
 		return -1;
 	}
@@ -203,7 +205,7 @@ n3_qkd_submit(struct n3 *n, struct ike_sa *sa, const struct ike_pkt *p,
 	memcpy(j->spi_r, sa->spi_r, IKE_SPI_LEN);
 	snprintf(j->sae, sizeof(j->sae), "%s", (const char *)sa->peer_sae);
 	j->n = ike_qkd_sched_nkeys(n->ep.cfg->qkd_schedule);
-	if (ike_kmsq_submit(n->kmsq, j) == -1) { /* checked above */
+	if (ike_kmsq_submit(n->wq, j) == -1) { /* checked above */
 		ike_kmsq_job_free(j);
 		return -1;
 	}
@@ -249,7 +251,7 @@ n3_nat_check(struct ike_sa *sa, const struct ike_pld *pl)
 		log_info("NAT detected between the UE and us: NAT-T expected");
 }
 
-/* The IKE_SA_INIT response, once the keys exist (DH now, QKD later). */
+/* The IKE_SA_INIT response, once the keys exist. */
 static int
 n3_init_respond(struct n3 *n, struct ike_sa *sa, const struct ike_pld *rq,
     const struct buf *ke)
@@ -268,14 +270,30 @@ n3_init_respond(struct n3 *n, struct ike_sa *sa, const struct ike_pld *rq,
 	return 0;
 }
 
+int
+n3iwf_init_resume(struct n3 *n, struct ike_sa *sa, const uint8_t *ke,
+    size_t kelen)
+{
+	struct ike_msg m;
+	struct buf     kb;
+	int	       ret = -1;
+
+	memset(&m, 0, sizeof(m));
+	buf_init(&kb, 1024);
+	if (buf_add(&kb, ke, kelen) == 0 &&
+	    ike_msg_parse(sa->init_req.data, sa->init_req.len, NULL, &m) == 0)
+		ret = n3_init_respond(n, sa, &m.pld, &kb);
+	ike_msg_free(&m);
+	buf_free(&kb);
+	return ret;
+}
+
 /* A finished enc_keys: answer the waiting IKE_SA_INIT, or wipe the keys. */
 static void
 n3_kms_done(struct n3 *n, struct ike_kmsq_job *j)
 {
 	static const char msg[] = "kmsd unavailable";
 	struct ike_sa	 *sa = ike_ep_find(&n->ep, j->spi_i, j->spi_r);
-	struct ike_msg	  m;
-	struct buf	  ke;
 
 	if (sa == NULL || sa->state != SA_INIT || sa->qk != NULL) {
 		if (j->rc == 0) {
@@ -304,34 +322,38 @@ n3_kms_done(struct n3 *n, struct ike_kmsq_job *j)
 	    (double)j->ns / 1e6);
 	sa->qk = j->keys; /* the SA owns (and wipes) them now */
 	j->keys = NULL;
-	memset(&m, 0, sizeof(m));
-	buf_init(&ke, 16);
 	if (ike_sa_keys_qkd(sa) == -1 ||
-	    ike_msg_parse(sa->init_req.data, sa->init_req.len, NULL, &m) ==
-		-1 ||
-	    n3_init_respond(n, sa, &m.pld, &ke) == -1)
+	    n3iwf_init_resume(n, sa, NULL, 0) == -1)
 		sa->state = SA_DEAD;
-	ike_msg_free(&m);
-	buf_free(&ke);
 }
 
 static void
-n3_kms_drain(struct n3 *n)
+n3_kms_one(struct n3 *n, struct ike_kmsq_job *j)
 {
-	struct ike_kmsq_job *j;
+	if (j->rc == 0) { /* drawn at kmsd, whatever comes of them */
+		n->stats.draws++;
+		n->stats.keys_drawn += j->n;
+	}
+	if (j->rekey)
+		n3iwf_rekey_done(n, j);
+	else if (j->dec)
+		n3iwf_ppk_done(n, j);
+	else
+		n3_kms_done(n, j);
+}
 
-	while ((j = ike_kmsq_done(n->kmsq)) != NULL) {
-		if (j->rc == 0) { /* drawn at kmsd, whatever comes of them */
-			n->stats.draws++;
-			n->stats.keys_drawn += j->n;
-		}
-		if (j->rekey)
-			n3iwf_rekey_done(n, j);
-		else if (j->dec)
-			n3iwf_ppk_done(n, j);
+/* Every finished job of the worker pool: kmsd calls, DH, signatures. */
+static void
+n3_wq_drain(struct n3 *n)
+{
+	struct ike_wq_job *j;
+
+	while ((j = ike_wq_done(n->wq)) != NULL) {
+		if (j->kind == IKE_KMSQ_JOB)
+			n3_kms_one(n, (struct ike_kmsq_job *)j);
 		else
-			n3_kms_done(n, j);
-		ike_kmsq_job_free(j);
+			n3iwf_cpu_done(n, (struct ike_cpuq_job *)j);
+		j->free(j); /* wipes what the SA did not take */
 	}
 }
 
@@ -378,35 +400,6 @@ fail:
 	return NULL;
 }
 
-/* DH modes: our KE, the keys, the response. 0: the table owns sa. */
-static int
-n3_init_dh(struct n3 *n, struct ike_sa *sa, const struct ike_pkt *p,
-    const struct ike_hdr *h, const struct ike_pld *pl)
-{
-	struct buf ke;
-	uint64_t   t0 = time_mono_ns();
-	int	   ret = -1;
-
-	buf_init(&ke, 1024);
-	if ((sa->dh = ike_dh_new(sa->prop.ke[0])) == NULL ||
-	    ike_dh_public(sa->dh, &ke) == -1)
-		goto done;
-	sa->st.init_dh_ns += time_mono_ns() - t0;
-	if (ike_sa_keys_dh(sa, pl->ke.data.p, pl->ke.data.len) == -1) {
-		n3_init_notify(n, p, h, IKE_N_INVALID_SYNTAX, NULL, 0);
-		goto done;
-	}
-	if (buf_add(&sa->init_req, p->data, p->len) == -1 ||
-	    ike_ep_add(&n->ep, sa) == -1)
-		goto done;
-	if (n3_init_respond(n, sa, pl, &ke) == -1)
-		sa->state = SA_DEAD; /* the table frees it */
-	ret = 0;
-done:
-	buf_free(&ke);
-	return ret;
-}
-
 static void
 n3_init(struct n3 *n, const struct ike_pkt *p, const struct ike_hdr *h)
 {
@@ -438,8 +431,8 @@ n3_init(struct n3 *n, const struct ike_pkt *p, const struct ike_hdr *h)
 		goto done;
 	}
 	if ((c->mode == IKE_MODE_QKD ? n3_qkd_submit(n, sa, p, h) :
-				       n3_init_dh(n, sa, p, h, &m.pld)) == 0)
-		sa = NULL; /* in the table (qkd: waiting for kmsd) */
+				       n3iwf_cpu_init(n, sa, p, &m.pld)) == 0)
+		sa = NULL; /* in the table, waiting for kmsd or its DH */
 done:
 	ike_sa_free(sa);
 	ike_msg_free(&m);
@@ -459,8 +452,7 @@ n3_event(struct n3 *n, struct ike_ep_ev *ev)
 		break;
 	case IKE_EP_RESPONSE: n3iwf_response(n, ev->sa, &ev->m); break;
 	case IKE_EP_XFD:
-		if (n->kmsq != NULL)
-			n3_kms_drain(n);
+		n3_wq_drain(n);
 		n3iwf_tun_step(n); /* NAS over TCP */
 		break;
 	default: break;
@@ -536,6 +528,36 @@ n3_shutdown(struct n3 *n)
 	}
 }
 
+/*
+ * The worker pool: the kmsd lane in qkd modes, the CPU lane always
+ * (crypto_workers 0: one thread per online CPU), with the stock of key
+ * pairs in the DH modes.
+ */
+static int
+n3_workers(struct n3 *n, const struct ikecfg *c, char *err, size_t errlen)
+{
+	long	 cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned w = c->crypto_workers;
+
+	if (w == 0)
+		w = cpus < 1		      ? 1 :
+		    cpus > IKE_WQ_MAX_WORKERS ? IKE_WQ_MAX_WORKERS :
+						(unsigned)cpus;
+	if ((n->wq = ike_wq_new(err, errlen)) == NULL)
+		return -1;
+	if (ike_mode_has_qkd(c->mode) &&
+	    ike_kmsq_open(n->wq, c, c->kmsd_workers, c->kmsd_queue, err,
+		errlen) == -1)
+		return -1;
+	if (ike_cpuq_open(n->wq, w, c->crypto_queue,
+		ike_mode_has_dh(c->mode) ? (uint16_t)c->dh_group : 0,
+		c->crypto_stock, err, errlen) == -1)
+		return -1;
+	log_info("%u crypto worker thread(s)%s", w,
+	    ike_mode_has_qkd(c->mode) ? ", kmsd workers too" : "");
+	return 0;
+}
+
 static int
 n3_setup(struct n3 *n, const struct ikecfg *c, volatile sig_atomic_t *stop,
     char *err, size_t errlen)
@@ -546,9 +568,7 @@ n3_setup(struct n3 *n, const struct ikecfg *c, volatile sig_atomic_t *stop,
 		snprintf(err, errlen, "no randomness");
 		return -1;
 	}
-	if (ike_mode_has_qkd(c->mode) &&
-	    (n->kmsq = ike_kmsq_open(c, c->kmsd_workers, c->kmsd_queue, err,
-		 errlen)) == NULL)
+	if (n3_workers(n, c, err, errlen) == -1)
 		return -1;
 	if (ike_rl_init(&n->rl_src, &c->budget_src, N3_RL_SLOTS) == -1 ||
 	    ike_rl_init(&n->rl_sae, &c->budget_sae, N3_RL_SLOTS) == -1) {
@@ -595,11 +615,12 @@ n3_stats_log(struct n3 *n)
 
 	log_info(
 	    "stats: init=%lu cookie_sent=%lu cookie_ok=%lu dup_absorbed=%lu "
-	    "over_src=%lu over_sae=%lu over_all=%lu queue_full=%lu draws=%lu "
-	    "keys_drawn=%lu draw_fail=%lu keys_wiped=%lu half_open=%zu sas=%zu",
+	    "over_src=%lu over_sae=%lu over_all=%lu queue_full=%lu "
+	    "cpu_busy=%lu draws=%lu keys_drawn=%lu draw_fail=%lu "
+	    "keys_wiped=%lu half_open=%zu sas=%zu",
 	    s->init_rx, s->cookie_sent, s->cookie_ok, n->ep.absorbed,
-	    s->over_src, s->over_sae, s->over_all, s->queue_full, s->draws,
-	    s->keys_drawn, s->draw_fail, s->keys_wiped,
+	    s->over_src, s->over_sae, s->over_all, s->queue_full, s->cpu_busy,
+	    s->draws, s->keys_drawn, s->draw_fail, s->keys_wiped,
 	    ike_ep_half_open(&n->ep), n->ep.nsa);
 	ike_rekey_stats_log(&n->ep);
 }
@@ -660,7 +681,7 @@ ike_n3iwf_run(const struct ikecfg *c, volatile sig_atomic_t *stop)
 	ret = 0;
 done:
 	n3iwf_tun_close(n);
-	ike_kmsq_close(n->kmsq); /* joins the workers; wipes pending keys */
+	ike_wq_close(n->wq); /* joins the workers; wipes pending keys */
 	ike_rl_free(&n->rl_src);
 	ike_rl_free(&n->rl_sae);
 	ike_ep_close(&n->ep);

@@ -4,9 +4,11 @@
  * one Child SA; NWu: certificate AUTH, EAP-5G rounds with the AMF
  * emulator, AUTH keyed by KN3IWF, CP, NAS_IP4_ADDRESS, NAS_TCP_PORT and
  * the signalling Child SA), the PPK of qkd+dh fetched in a kmsq worker
- * while its IKE_AUTH is parked, the user-plane CREATE_CHILD_SA the
- * N3IWF starts (NWu), and INFORMATIONAL.
+ * and the signatures made and checked in a crypto worker
+ * (ike/n3iwf_cpu.c) while its IKE_AUTH is parked, the user-plane
+ * CREATE_CHILD_SA the N3IWF starts (NWu), and INFORMATIONAL.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,7 +102,7 @@ n3_ppk_submit(struct n3 *n, struct ike_sa *sa, const struct ike_notify *pid)
 	j->ids[0][pid->data.len - 1] = '\0';
 	j->dec = 1;
 	j->n = 1;
-	if (ike_kmsq_submit(n->kmsq, j) == -1) { /* checked before */
+	if (ike_kmsq_submit(n->wq, j) == -1) { /* checked before */
 		ike_kmsq_job_free(j);
 		return -1;
 	}
@@ -142,7 +144,7 @@ n3_ppk(struct n3 *n, struct ike_sa *sa, const struct ike_pld *pl)
 		    (int)pid->data.len - 1, (const char *)pid->data.p + 1);
 		return n3_no_ppk(n, IKE_N_AUTHENTICATION_FAILED);
 	}
-	if (ike_kmsq_full(n->kmsq)) {
+	if (ike_kmsq_full(n->wq)) {
 		n->stats.queue_full++;
 		if (ike_loglim_ok(&n->refuse_log, time_mono_ns(), &held))
 			log_warn(
@@ -158,18 +160,42 @@ n3_ppk(struct n3 *n, struct ike_sa *sa, const struct ike_pld *pl)
 						 0;
 }
 
+/* IDr, and CERT + AUTH signed by a crypto worker, or PSK-style AUTH. */
+/*
+ * The PPK step of the first IKE_AUTH (n3_ppk): true when the caller stops
+ * here (refused, or parked until the PPK comes). Skipped when the request
+ * comes back from its signatures: the PPK step was done before them.
+ */
+static bool
+n3_ppk_step(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
+{
+	uint16_t nt;
+
+	if (n->sig_done != NULL)
+		return false;
+	if ((nt = n3_ppk(n, sa, &m->pld)) != 0) {
+		n3_fail_ppk(n, sa, m, nt);
+		return true;
+	}
+	return sa->xc.parked != 0;
+}
+
 static int
 n3_add_idr(struct n3 *n, struct ike_sa *sa, struct ike_chain *c, int with_cert)
 {
-	X509 *cert = with_cert ? n->ep.cert : NULL;
+	X509			  *cert = with_cert ? n->ep.cert : NULL;
+	const struct ike_cpuq_job *s = n->sig_done;
 
 	if (ike_sa_add_id(c, IKE_PL_IDR, n->ep.cfg->id, cert, &sa->my_id) == -1)
 		return -1;
-	if (cert != NULL &&
+	if (cert == NULL)
+		return ike_sa_add_auth(sa, c, NULL, &sa->my_id, 0);
+	if (s == NULL || s->au.sig.len == 0 ||
 	    ike_pld_add_cert(c, IKE_PL_CERT, IKE_CERT_X509_SIG,
 		n->ep.cert_der.data, n->ep.cert_der.len) == -1)
 		return -1;
-	return ike_sa_add_auth(sa, c, cert ? n->ep.key : NULL, &sa->my_id, 0);
+	return ike_pld_add_auth(c, IKE_AUTH_DIGITAL_SIG, s->au.sig.data,
+	    s->au.sig.len);
 }
 
 /* SAi2 of the first IKE_AUTH: choose, keep the UE's SPI. */
@@ -262,16 +288,11 @@ n3_auth_rfc(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 	struct ike_chain	 c;
 	struct buf		 in;
 	uint8_t			 method = ike_prop_auth_method(n->ep.cfg, 0);
-	uint16_t		 nt;
-	int			 ok;
+	int			 ok, r;
 
 	sa->auth_started = 1;
-	if ((nt = n3_ppk(n, sa, pl)) != 0) {
-		n3_fail_ppk(n, sa, m, nt);
+	if (n3_ppk_step(n, sa, m))
 		return;
-	}
-	if (sa->xc.parked)
-		return; /* until the PPK comes */
 	np = ike_pld_notify(pl, IKE_N_NO_PPK_AUTH);
 	if (n->ep.cfg->mode == IKE_MODE_QKD_DH && !sa->ppk_used) {
 		/* RFC 8784: without the PPK only NO_PPK_AUTH can authenticate. */
@@ -280,6 +301,14 @@ n3_auth_rfc(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 			np->data.p + 4, np->data.len - 4, 1) == -1) {
 			n3_fail(n, sa, m, IKE_N_AUTHENTICATION_FAILED,
 			    "no PPK and no valid NO_PPK_AUTH");
+			return;
+		}
+	} else if (method == IKE_AUTH_DIGITAL_SIG) {
+		if ((r = n3iwf_cpu_sig(n, sa, m, 1)) == 1)
+			return; /* parked until a crypto worker has checked it */
+		if (r == -1) {
+			n3_fail(n, sa, m, IKE_N_AUTHENTICATION_FAILED,
+			    "AUTH does not verify");
 			return;
 		}
 	} else if (ike_sa_check_auth(sa, pl, method, n->ep.ca, NULL, NULL, 0,
@@ -319,33 +348,30 @@ n3_auth_nwu1(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 	struct eap5g_msg      e;
 	struct ike_chain      c;
 	struct buf	      in, eap;
-	uint16_t	      nt;
-	int		      ok;
+	int		      ok, r, cert = n->ep.cfg->mode == IKE_MODE_CERT;
 
 	sa->auth_started = 1;
 	if (!IKE_PLD_HAS(pl, IKE_PL_IDI)) {
 		n3_fail(n, sa, m, IKE_N_INVALID_SYNTAX, "no IDi");
 		return;
 	}
-	if (n->ep.cfg->mode == IKE_MODE_CERT) {
-		if (ike_sa_check_auth(sa, pl, IKE_AUTH_DIGITAL_SIG, n->ep.ca,
-			NULL, NULL, 0, 0) == -1) {
-			n3_fail(n, sa, m, IKE_N_AUTHENTICATION_FAILED,
-			    "UE certificate AUTH does not verify");
-			return;
-		}
-	} else {
+	if (n3_ppk_step(n, sa, m))
+		return;
+	/* our AUTH signed (and in cert mode the UE's checked) by a worker */
+	if ((r = n3iwf_cpu_sig(n, sa, m, cert)) == 1)
+		return;
+	if (r == -1) {
+		n3_fail(n, sa, m, IKE_N_AUTHENTICATION_FAILED,
+		    cert ? "UE certificate AUTH does not verify" :
+			   "cannot sign our AUTH");
+		return;
+	}
+	if (!cert) {
 		buf_reset(&sa->peer_id); /* a resumed request adds it again */
 		if (buf_add(&sa->peer_id, pl->idi.body.p, pl->idi.body.len) ==
 		    -1)
 			return;
 	}
-	if ((nt = n3_ppk(n, sa, pl)) != 0) {
-		n3_fail_ppk(n, sa, m, nt);
-		return;
-	}
-	if (sa->xc.parked)
-		return; /* until the PPK comes */
 	if (n3_choose_esp(n, sa, pl) == -1) {
 		n3_fail(n, sa, m, IKE_N_NO_PROPOSAL_CHOSEN,
 		    "no acceptable ESP proposal");
@@ -539,9 +565,7 @@ n3_child_done(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m)
 void
 n3iwf_ppk_done(struct n3 *n, struct ike_kmsq_job *j)
 {
-	struct ike_sa	 *sa = ike_ep_find(&n->ep, j->spi_i, j->spi_r);
-	struct ike_sk_ctx k;
-	struct ike_msg	  m;
+	struct ike_sa *sa = ike_ep_find(&n->ep, j->spi_i, j->spi_r);
 
 	if (sa == NULL || !sa->xc.parked || sa->state != SA_AUTH) {
 		if (j->rc == 0) {
@@ -556,19 +580,29 @@ n3iwf_ppk_done(struct n3 *n, struct ike_kmsq_job *j)
 	if (j->rc == -1)
 		n->stats.draw_fail++;
 	sa->xc.parked = 0;
+	n->ppk_done = j;
+	n3iwf_auth_again(n, sa, j->req, j->req_len);
+	n->ppk_done = NULL;
+}
+
+void
+n3iwf_auth_again(struct n3 *n, struct ike_sa *sa, const uint8_t *req,
+    size_t len)
+{
+	struct ike_sk_ctx k;
+	struct ike_msg	  m;
+
 	ike_sa_sk(sa, 0, &k);
 	memset(&m, 0, sizeof(m));
-	if (ike_msg_parse(j->req, j->req_len, &k, &m) == -1) {
+	if (ike_msg_parse(req, len, &k, &m) == -1) {
 		sa->state = SA_DEAD; /* it parsed before: cannot happen */
 		ike_msg_free(&m);
 		return;
 	}
-	n->ppk_done = j;
 	if (n->ep.cfg->profile == IKE_PROFILE_RFC7296)
 		n3_auth_rfc(n, sa, &m);
 	else
 		n3_auth_nwu1(n, sa, &m);
-	n->ppk_done = NULL;
 	ike_msg_free(&m);
 }
 

@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 
 #include "ike/endpoint.h"
+#include "ike/cpuq.h"
 #include "ike/kmsq.h"
 #include "ike/msg.h"
 #include "ike/ratelimit.h"
@@ -27,6 +28,7 @@ struct n3_stats {
 	unsigned long over_src, over_sae, over_all, queue_full;
 	unsigned long draws, keys_drawn, draw_fail;
 	unsigned long keys_wiped; /* drawn for an SA that died first */
+	unsigned long cpu_busy;	  /* IKE_SA_INIT dropped: crypto queue full */
 };
 
 struct nas_n3iwf;
@@ -34,8 +36,9 @@ struct nas_n3iwf;
 struct n3 {
 	struct ike_ep	     ep;
 	uint8_t		     cookie_secret[32];
-	struct ike_kmsq	    *kmsq;     /* qkd modes: async kmsd calls */
+	struct ike_wq	    *wq;       /* worker threads (ike/workq.h) */
 	struct ike_kmsq_job *ppk_done; /* the PPK job IKE_AUTH resumes with */
+	struct ike_cpuq_job *sig_done; /* IKE_AUTH resumes with: signatures */
 	struct ike_rl	     rl_src, rl_sae;
 	struct ike_tb	     tb_all;
 	struct ike_loglim    refuse_log;
@@ -60,8 +63,17 @@ struct n3 {
 int n3iwf_budget(struct n3 *n, const struct sockaddr_in *from, const char *sae,
     unsigned keys, const char **which);
 
+/* ike/n3iwf.c. The IKE_SA_INIT response to sa->init_req once sa's keys
+ * came from a worker (ke: our KE data, kelen 0 in qkd mode); sa goes to
+ * SA_AUTH. 0 or -1. */
+int n3iwf_init_resume(struct n3 *n, struct ike_sa *sa, const uint8_t *ke,
+    size_t kelen);
+
 /* ike/n3iwf_auth.c. The peer's next request on sa, our response to ours. */
 void n3iwf_request(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m);
+/* A parked IKE_AUTH request (req, as received) processed again. */
+void n3iwf_auth_again(struct n3 *n, struct ike_sa *sa, const uint8_t *req,
+    size_t len);
 void n3iwf_response(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m);
 /*
  * A finished PPK dec_keys: the parked IKE_AUTH processed again, as
@@ -74,6 +86,21 @@ void n3iwf_ppk_done(struct n3 *n, struct ike_kmsq_job *j);
  * the PDU Session Establishment Request (nas_n3iwf.h cfg.child). 0 or -1.
  */
 int  n3iwf_create_child(struct n3 *n, struct ike_sa *sa);
+
+/*
+ * ike/n3iwf_cpu.c, the CPU lane's work. n3iwf_cpu_init: IKE_SA_INIT's DH
+ * (psk, cert, qkd+dh) queued, sa in the table waiting in SA_INIT; 0 (the
+ * table owns sa) or -1 (dropped: the lane is full; or answered; the caller
+ * frees sa). n3iwf_cpu_sig: IKE_AUTH's signatures (verify: the peer's
+ * CERT + AUTH first; always our AUTH signed, left in n->sig_done->au.sig):
+ * 1 parked (m comes back through n3iwf_auth_again with n->sig_done),
+ * 0 done, -1 refused (logged). n3iwf_cpu_done: a finished job.
+ */
+int  n3iwf_cpu_init(struct n3 *n, struct ike_sa *sa, const struct ike_pkt *p,
+     const struct ike_pld *pl);
+int  n3iwf_cpu_sig(struct n3 *n, struct ike_sa *sa, const struct ike_msg *m,
+     int verify);
+void n3iwf_cpu_done(struct n3 *n, struct ike_cpuq_job *j);
 
 /*
  * ike/n3iwf_rekey.c. The rekeys' fresh QKD keys (qkd mode): set up the

@@ -23,7 +23,7 @@ n3_rekey_draw(void *ctx, struct ike_sa *sa)
 	const char	    *which;
 	unsigned long	     held;
 
-	if (ike_kmsq_full(n->kmsq)) {
+	if (ike_kmsq_full(n->wq)) {
 		n->stats.queue_full++;
 		if (ike_loglim_ok(&n->refuse_log, time_mono_ns(), &held))
 			log_warn("kmsd queue full: rekey key for SAE %s not "
@@ -40,7 +40,7 @@ n3_rekey_draw(void *ctx, struct ike_sa *sa)
 	snprintf(j->sae, sizeof(j->sae), "%s", (const char *)sa->peer_sae);
 	j->n = 1;
 	j->rekey = 1;
-	if (ike_kmsq_submit(n->kmsq, j) == -1) { /* checked above */
+	if (ike_kmsq_submit(n->wq, j) == -1) { /* checked above */
 		ike_kmsq_job_free(j);
 		return -1;
 	}
@@ -51,7 +51,7 @@ void
 n3iwf_rekey_setup(struct n3 *n)
 {
 	ike_rekey_signal_setup(); /* SIGUSR2: rekey now */
-	if (n->kmsq == NULL || n->ep.cfg->mode != IKE_MODE_QKD)
+	if (!ike_wq_has(n->wq, IKE_WQ_KMSD) || n->ep.cfg->mode != IKE_MODE_QKD)
 		return;
 	n->ep.rk_ops.draw = n3_rekey_draw;
 	n->ep.rk_ops.ctx = n;

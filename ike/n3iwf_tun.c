@@ -20,7 +20,7 @@
 #include <sys/epoll.h>
 
 #include "common/log.h"
-#include "ike/kmsq.h"
+#include "ike/workq.h"
 #include "ike/n3iwf_int.h"
 #include "ike/nas_n3iwf.h"
 #include "ike/tnl.h"
@@ -159,9 +159,7 @@ n3_tun_nas(struct n3 *n, char *err, size_t errlen)
 	}
 	if (n3_tun_poll_add(n->xfd, nas_n3iwf_fd(n->nas), err, errlen) == -1)
 		return -1;
-	return n->kmsq != NULL ?
-	    n3_tun_poll_add(n->xfd, ike_kmsq_fd(n->kmsq), err, errlen) :
-	    0;
+	return n3_tun_poll_add(n->xfd, ike_wq_fd(n->wq), err, errlen);
 }
 
 int
@@ -192,7 +190,7 @@ n3iwf_tun_xfd(const struct n3 *n)
 {
 	if (n->xfd != -1)
 		return n->xfd;
-	return n->kmsq != NULL ? ike_kmsq_fd(n->kmsq) : -1;
+	return ike_wq_fd(n->wq);
 }
 
 void

@@ -478,45 +478,12 @@ done:
 static X509 *
 peer_cert(const struct ike_pld *m, const struct ike_id_pld *id, X509_STORE *ca)
 {
-	X509	*x;
-	uint8_t *der = NULL;
-	int	 n, ok = 0;
-
 	if (m->ncert < 1 || m->cert[0].enc != IKE_CERT_X509_SIG) {
 		log_warn("peer signs but sent no X.509 CERT payload");
 		return NULL;
 	}
-	if ((x = ike_cert_from_der(m->cert[0].data.p, m->cert[0].data.len)) ==
-	    NULL)
-		return NULL;
-	if (ca == NULL || ike_cert_verify(x, ca) == -1) {
-		log_warn("peer certificate does not chain to our CA");
-		goto done;
-	}
-	if (id->type == IKE_ID_DER_ASN1_DN) {
-		n = i2d_X509_NAME(X509_get_subject_name(x), &der);
-		ok = n > 0 && (size_t)n == id->data.len &&
-		    memcmp(der, id->data.p, (size_t)n) == 0;
-		OPENSSL_free(der);
-	} else if (id->type == IKE_ID_FQDN) {
-		char name[256];
-
-		ok = id->data.len < sizeof(name);
-		if (ok) {
-			memcpy(name, id->data.p, id->data.len);
-			name[id->data.len] = '\0';
-			ok = X509_check_host(x, name, 0, 0, NULL) == 1;
-		}
-	}
-	if (!ok)
-		log_warn("peer ID (type %u) is not the certificate's subject",
-		    id->type);
-done:
-	if (!ok) {
-		X509_free(x);
-		return NULL;
-	}
-	return x;
+	return ike_cert_peer(m->cert[0].data.p, m->cert[0].data.len, id->type,
+	    id->data.p, id->data.len, ca);
 }
 
 int
