@@ -208,7 +208,15 @@ rd_u64(struct rd *r, uint64_t *v)
  * arena is full (or was never made: unit tests, libraries), blocks come
  * from the ordinary heap and are still wiped on free. Both free functions
  * tell the two apart, so any block may go to either.
+ *
+ * Our blocks stop at three quarters of the arena: OpenSSL's own secure
+ * allocations (the private BIGNUMs of a DH key generation or of an ECDSA
+ * signature) do not fall back to malloc, and an arena filled with the keys
+ * of thousands of held SAs made them fail (issue 12: a DH or a signature
+ * failed for some UEs past ~3,000 IKE SAs).
  */
+static size_t sec_heap_size; /* the arena sec_harden made, bytes; 0: none */
+
 void *
 sec_alloc(size_t n)
 {
@@ -217,7 +225,10 @@ sec_alloc(size_t n)
 
 	if (n == 0)
 		n = 1;
-	if ((p = OPENSSL_secure_zalloc(n)) != NULL)
+	if ((sec_heap_size == 0 ||
+		CRYPTO_secure_used() + n <=
+		    sec_heap_size - sec_heap_size / 4) &&
+	    (p = OPENSSL_secure_zalloc(n)) != NULL)
 		return p;
 	if (CRYPTO_secure_malloc_initialized() &&
 	    atomic_exchange(&warned, 1) == 0)
@@ -295,6 +306,8 @@ sec_harden(void)
 			size = pow2_floor(rl.rlim_cur / 2);
 	}
 	rc = CRYPTO_secure_malloc_init(size, 16);
+	if (rc != 0)
+		sec_heap_size = size;
 	if (rc == 0)
 		log_warn(
 		    "no secure heap (mmap failed): key buffers are in ordinary "

@@ -70,3 +70,24 @@ lb_alive() {
 	[ -n "$1" ] && [ -r "/proc/$1/stat" ] &&
 	    [ "$(sed 's/^.*) //' "/proc/$1/stat" | cut -c1)" != Z ]
 }
+
+# lb_children_ms FILE: LB_CHILD_MS = user + system CPU ms of this shell's
+# waited-for children so far (the shell's `times`; call it directly, not in
+# $(...): a subshell's children start at 0), through FILE.
+lb_children_ms() {
+	times >"$1"
+	LB_CHILD_MS=$(sed -n 2p "$1" | tr 'ms' '  ' |
+	    awk '{ printf "%d", ($1 * 60 + $2 + $3 * 60 + $4) * 1000 }')
+}
+
+# lb_tb_ticks DIR: CPU ticks of the test bed's daemons so far (KME A and B,
+# kmsd A and B: DIR/*.pid of tests/testbed.sh).
+lb_tb_ticks() {
+	_t=0
+	for _u in kme-a kme-b kmsd-a kmsd-b; do
+		[ -f "$1/$_u.pid" ] || continue
+		_c=$(lb_cpu_ticks "$(cat "$1/$_u.pid")")
+		_t=$((_t + ${_c:-0}))
+	done
+	echo "$_t"
+}

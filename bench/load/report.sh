@@ -33,7 +33,7 @@ NR == 1 { next }
 	est = $5 + 0; held = $13 + 0
 	if (est > 0) {
 		add(k, "ka", $17 / est); add(k, "kb", $18 / est)
-		add(k, "cpu", $16 / est)
+		add(k, "cpu", $16 / est); add(k, "uecpu", $21 / est); add(k, "kmscpu", $22 / est)
 	}
 	if (held > 0) add(k, "kib", ($15 - $14) / held)
 	add(k, "load", $19); add(k, "load", $20)
@@ -54,23 +54,25 @@ END {
 			}
 			for (i = 1; i <= m; i++) order[++n] = vo[b] SUBSEP ho[a] SUBSEP rs[i]
 		}
-	print "variant,ues,rate,rounds,conn_s,p50_ms,p99_ms,failed,keys_a_per_conn,keys_b_per_conn,kib_per_ue,cpu_ms_per_conn,load_min,load_max" > OUT "/summary.csv"
-	printf "| responder | UEs | offered /s | conn/s | p50 ms | p99 ms | failed | keys/conn A/B | KiB/UE | CPU ms/conn | rounds |\n"
-	printf "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|\n"
+	print "variant,ues,rate,rounds,conn_s,p50_ms,p99_ms,failed,keys_a_per_conn,keys_b_per_conn,kib_per_ue,cpu_ms_per_conn,ue_cpu_ms_per_conn,kms_cpu_ms_per_conn,load_min,load_max" > OUT "/summary.csv"
+	printf "| responder | UEs | offered /s | conn/s | p50 ms | p99 ms | failed | keys/conn A/B | KiB/UE | CPU ms/conn | UE CPU ms/conn | KMS CPU ms/conn | rounds |\n"
+	printf "|---|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|\n"
 	for (i = 1; i <= n; i++) {
 		k = order[i]; split(k, f, SUBSEP)
 		nl = split(L[k, "load"], ld, " "); lmin = ld[1]; lmax = ld[1]
 		for (j = 2; j <= nl; j++) { if (ld[j] + 0 < lmin + 0) lmin = ld[j]; if (ld[j] + 0 > lmax + 0) lmax = ld[j] }
 		r = med(L[k, "rate"]); p50 = med(L[k, "p50"]); p99 = med(L[k, "p99"])
 		ka = med(L[k, "ka"]); kb = med(L[k, "kb"]); kib = med(L[k, "kib"]); cpu = med(L[k, "cpu"])
-		printf "%s,%s,%s,%d,%s,%s,%s,%d,%s,%s,%s,%s,%s,%s\n", f[1], f[2], f[3], rounds[k],
-		    r, p50, p99, fail[k], ka, kb, kib, cpu, lmin, lmax > OUT "/summary.csv"
+		uc = med(L[k, "uecpu"]); kc = med(L[k, "kmscpu"])
+		printf "%s,%s,%s,%d,%s,%s,%s,%d,%s,%s,%s,%s,%s,%s,%s,%s\n", f[1], f[2], f[3], rounds[k],
+		    r, p50, p99, fail[k], ka, kb, kib, cpu, uc, kc, lmin, lmax > OUT "/summary.csv"
 		name = f[1] == "charon" ? "charon psk:rfc7296" : "ike-n3iwf " f[1]
-		printf "| %s | %s | %s | %s | %s | %s | %d | %s | %s | %s | %d |\n", name, f[2],
+		printf "| %s | %s | %s | %s | %s | %s | %d | %s | %s | %s | %s | %s | %d |\n", name, f[2],
 		    f[3] == 0 ? "max" : f[3], r, p50, p99, fail[k],
 		    (ka == "-" ? "-" : sprintf("%.2f/%.2f", ka, kb)),
 		    (kib == "-" ? "-" : sprintf("%.1f", kib)),
-		    (cpu == "-" ? "-" : sprintf("%.2f", cpu)), rounds[k]
+		    (cpu == "-" ? "-" : sprintf("%.2f", cpu)), (uc == "-" ? "-" : sprintf("%.2f", uc)),
+		    (kc == "-" ? "-" : sprintf("%.2f", kc)), rounds[k]
 	}
 }' OUT="$OUT" "$OUT/raw.csv"
 
@@ -78,7 +80,7 @@ END {
 echo
 awk -F, '
 NR == 1 { next }
-$3 == 0 { r[$1, $2] = $5; kib[$1, $2] = $11; if (!($2 in u)) { u[$2] = 1; us[++nu] = $2 }
+$3 == 0 { r[$1, $2] = $5; kib[$1, $2] = $11; cpu[$1, $2] = $12; if (!($2 in u)) { u[$2] = 1; us[++nu] = $2 }
 	if (!($1 in vseen)) { vseen[$1] = 1; vo[++nv] = $1 } }
 END {
 	for (i = 1; i <= nu; i++) {
@@ -91,6 +93,9 @@ END {
 			x = r[v, h] / c
 			printf "  ike-n3iwf %s / charon: %s / %s conn/s = %.2fx%s\n", v, r[v, h], c, x,
 			    v ~ /^qkd:/ ? (x >= 2 ? " (target >= 2x: MET)" : " (target >= 2x: NOT MET)") : ""
+			if (cpu[v, h] + 0 > 0 && cpu["charon", h] + 0 > 0)
+				printf "    responder CPU per connection: charon %.2f ms / ike-n3iwf %.2f ms = %.2fx\n",
+				    cpu["charon", h], cpu[v, h], cpu["charon", h] / cpu[v, h]
 		}
 		for (j = 1; j <= nv; j++) {
 			v = vo[j]

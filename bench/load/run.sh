@@ -7,8 +7,8 @@
 # (`--load`, LOADSPEC in ike/README.md) plays the UEs for both.
 #
 #   sh bench/load/run.sh [--quick] [--out DIR] [--ues "1000 10000"]
-#       [--variants "..."] [--rounds N] [--steps "0.25 0.5 0.75"]
-#       [--rates "R1 R2"] [--hold S] [--conc C]
+#       [--variants "..."] [--rounds N] [--step-rounds N]
+#       [--steps "0.25 0.5 0.75"] [--rates "R1 R2"] [--hold S] [--conc C]
 #
 # A cell = one variant, H UEs, one offered load: a FRESH responder (its
 # memory baseline), then one ike-ue with `--load H --load-hold H
@@ -28,10 +28,14 @@
 #   CPU ms/conn  the responder's utime + stime (/proc/PID/stat, all
 #             threads) from before the first UE to after the last Delete,
 #             / established: set-up and Delete of one UE
+#   UE CPU    the same for the ike-ue process playing the UEs (the shell's
+#             `times` around it): the load generator shares the 2 cores
+#   KMS CPU   the same for the test bed's KMEs and kmsd (both sites)
 # Rates: each variant first runs at --load-rate 0 (saturation) ROUNDS
-# times; then --steps fractions of its median saturated rate (or --rates:
-# the same absolute rates for every variant), ROUNDS times each. The table
-# shows each cell's median over its rounds (failures summed).
+# times (rounds interleaved across the variants); then --steps fractions of
+# its median saturated rate (or --rates: the same absolute rates for every
+# variant), STEP_ROUNDS times each. The table shows each cell's median over
+# its rounds (failures summed).
 #
 # Variants (--variants; our N3IWF in MODE:PROFILE, and charon):
 #   psk:nwu cert:nwu qkd:nwu qkd+dh:nwu  every mode, 3GPP NWu (EAP-5G, two
@@ -50,9 +54,15 @@
 #
 # --quick: 200 UEs, 1 round, one step at half the saturated rate, 1 s
 # hold (a smoke run: tests/integ/test_bench_load.sh). Default: UES "1000
-# 10000", ROUNDS 3 for cells up to 1,000 UEs and ROUNDS_BIG 1 above,
-# STEPS "0.25 0.5 0.75" (STEPS_BIG "0.5" above 1,000 UEs), HOLD 3, CONC 64.
-# Environment: BINDIR (bin), the same names as the flags in capitals.
+# 10000"; up to 1,000 UEs: ROUNDS 3 saturated, STEPS "0.25 0.5 0.75" once
+# (STEP_ROUNDS 1); above 1,000 UEs: ROUNDS_BIG 1 saturated, STEPS_BIG ""
+# (none: a 10,000-UE step at a quarter of the rate takes minutes per
+# variant); HOLD 3; CONC 16 (--load-conc: ike-ue's blocking workers, one
+# thread per set-up in flight; at 64 on these 2 cores they cost the UE side
+# 2-2.5x the CPU per connection of 8-32 and took the cores from the
+# responder; 16 still keeps every responder busy).
+# Environment: BINDIR (bin), the same names as the flags in capitals,
+# CELL_LIMIT (300): seconds a cell may take (then cut, see ue_run).
 #
 # Output: OUT (default bench/load/out)/raw.csv (one row per cell and
 # round), summary.csv (medians) and table.txt (what is printed); logs of
@@ -75,18 +85,21 @@ VARIANTS=${VARIANTS:-psk:nwu cert:nwu qkd:nwu qkd+dh:nwu psk:rfc7296 qkd:rfc7296
 ROUNDS=${ROUNDS:-}
 ROUNDS_BIG=${ROUNDS_BIG:-1}
 STEPS=${STEPS:-}
-STEPS_BIG=${STEPS_BIG:-0.5}
+STEPS_BIG=${STEPS_BIG-}
+STEP_ROUNDS=${STEP_ROUNDS:-1}
 RATES=${RATES:-}
 HOLD=${HOLD:-}
-CONC=${CONC:-64}
+CELL_LIMIT=${CELL_LIMIT:-300}
+CONC=${CONC:-16}
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) QUICK=1 ;;
-	--out|--ues|--variants|--rounds|--steps|--rates|--hold|--conc)
+	--out|--ues|--variants|--rounds|--step-rounds|--steps|--rates|--hold|--conc)
 		[ $# -ge 2 ] || die "$1 needs a value"
 		case $1 in
 		--out) OUT=$2 ;; --ues) UES=$2 ;; --variants) VARIANTS=$2 ;;
-		--rounds) ROUNDS=$2 ;; --steps) STEPS=$2 ;; --rates) RATES=$2 ;;
+		--rounds) ROUNDS=$2 ;; --step-rounds) STEP_ROUNDS=$2 ;;
+		--steps) STEPS=$2 ;; --rates) RATES=$2 ;;
 		--hold) HOLD=$2 ;; --conc) CONC=$2 ;;
 		esac
 		shift ;;
@@ -99,10 +112,10 @@ if [ -n "$QUICK" ]; then
 	UES=${UES:-200}; ROUNDS=${ROUNDS:-1}; STEPS=${STEPS:-0.5}; HOLD=${HOLD:-1}
 	STEPS_BIG=$STEPS
 else
-	UES=${UES:-1000 10000}; ROUNDS=${ROUNDS:-3}; STEPS=${STEPS:-0.25 0.5 0.75}
+	UES=${UES:-1000 10000}; ROUNDS=${ROUNDS:-3}; STEPS=${STEPS-0.25 0.5 0.75}
 	HOLD=${HOLD:-3}
 fi
-for v in $UES $ROUNDS $ROUNDS_BIG $HOLD $CONC; do
+for v in $UES $ROUNDS $ROUNDS_BIG $STEP_ROUNDS $HOLD $CONC $CELL_LIMIT; do
 	case $v in ''|*[!0-9]*) die "\"$v\" is not a whole number" ;; esac
 done
 for v in $STEPS $STEPS_BIG $RATES; do
@@ -138,6 +151,7 @@ SUPI0=208930000100000
 RESP_PID=""
 LB_SAMPLER=""
 cleanup() {
+	set +e
 	[ -n "$LB_SAMPLER" ] && lb_sampler_stop
 	[ -n "$RESP_PID" ] && kill -TERM "$RESP_PID" 2>/dev/null || true
 	lc_cleanup
@@ -197,14 +211,17 @@ resp_stop() {
 }
 
 # ue_run MODE PROFILE H RATE PEER NATT LOG [PREFIX...]: ike-ue's load mode
-# in the foreground (under PREFIX, e.g. ip netns exec NS); SUMMARY = its
-# "load:" line ("" if none).
+# (under PREFIX, e.g. ip netns exec NS); SUMMARY = its "load:" line. A run
+# past CELL_LIMIT seconds (or twice its arrival time) is cut: SUMMARY then
+# says how many UEs the responder holds (resp_held), over the time so far,
+# and no set-up times; ike-ue gets SIGTERM (its Deletes), SIGKILL 15 s later.
 ue_run() {
 	_m=$1; _p=$2; _h=$3; _r=$4; _peer=$5; _natt=$6; _log=$7
 	shift 7
-	_lim=$(awk -v h="$_h" -v r="$_r" -v s="$HOLD" 'BEGIN {
-		printf "%d", (r > 0 ? 2 * h / r : h / 5) + s + 120 }')
-	timeout -s TERM "$_lim" "$@" "$BINDIR/ike-ue" --mode "$_m" --profile "$_p" \
+	_lim=$(awk -v h="$_h" -v r="$_r" -v s="$HOLD" -v c="$CELL_LIMIT" 'BEGIN {
+		l = (r > 0 ? 2 * h / r : h / 5) + s + 60; printf "%d", l < c ? l : c }')
+	_t0=$(date +%s)
+	"$@" "$BINDIR/ike-ue" --mode "$_m" --profile "$_p" \
 	    --dh 14 --cipher aes-cbc --peer "$_peer" --natt-port "$_natt" \
 	    --psk "$PSK" --ca "$CA" --cert "$SAE_B_CERT" --key "$SAE_B_KEY" \
 	    --kmsd-url "$KMSD_B_URL" --kmsd-cert "$SAE_B_CERT" \
@@ -212,13 +229,31 @@ ue_run() {
 	    --load "$_h" --load-rate "$_r" --load-conc "$CONC" --load-hold "$_h" \
 	    --hold "$HOLD" --supi-first "$SUPI0" --sub-seed "$SEED" \
 	    --ike-soft 86400 --child-soft 86400 --log-level warn \
-	    ${UE_ARGS:-} >"$_log.out" 2>"$_log" || true
+	    ${UE_ARGS:-} >"$_log.out" 2>"$_log" &
+	_pid=$!
+	while lb_alive "$_pid" && [ $(($(date +%s) - _t0)) -lt "$_lim" ]; do sleep 0.2; done
+	if lb_alive "$_pid"; then
+		_el=$(($(date +%s) - _t0)); _e=$(resp_held "$CUR_V")
+		echo "bench/load: cut after $_el s (CELL_LIMIT $CELL_LIMIT): the responder holds ${_e:-?} UEs" >&2
+		kill -TERM "$_pid" 2>/dev/null || true
+		lb_wait_gone "$_pid" 15 || kill -KILL "$_pid" 2>/dev/null || true
+		wait "$_pid" 2>/dev/null || true
+		SUMMARY="load: ues=$_h established=${_e:--} failed=$((_h - ${_e:-0})) elapsed_s=$_el rate=$(awk -v e="${_e:-0}" -v t="$_el" 'BEGIN { printf "%.1f", e / t }')/s cut=1"
+		return
+	fi
+	wait "$_pid" 2>/dev/null || true
 	SUMMARY=$(grep -m 1 '^load:' "$_log.out" || true)
+}
+# resp_held VARIANT: established IKE SAs the responder holds now (charon:
+# swanctl --stats, total - half-open; ours: empty, not asked).
+resp_held() {
+	[ "$1" = charon ] || return 0
+	lc_held
 }
 
 # cell VARIANT H RATE ROUND: one measurement; appends a row to raw.csv.
 cell() {
-	_v=$1; _h=$2; _r=$3; _k=$4
+	_v=$1; _h=$2; _r=$3; _k=$4; CUR_V=$1
 	_tag=$(echo "$_v-$_h-$_r-$_k" | tr ':+' '_p')
 	_ld0=$(cut -d' ' -f1 /proc/loadavg)
 	_ka=$(lb_keys "$KMSD_A_OPS"); _kb=$(lb_keys "$KMSD_B_OPS")
@@ -234,31 +269,33 @@ cell() {
 	_rss0=$(lb_rss_kb "$RESP_PID"); _cpu0=$(lb_cpu_ticks "$RESP_PID")
 	lb_sampler_start "$RESP_PID" "$TB/rss.max"
 	echo "$_rss0" >"$TB/rss.max"
+	lb_children_ms "$TB/times"; _ue0=$LB_CHILD_MS; _kc0=$(lb_tb_ticks "$TB")
 	if [ "$_v" = charon ]; then
 		ue_run psk rfc7296 "$_h" "$_r" 127.0.0.1:500 4500 "$LOGS/ue-$_tag.log" $LC_RUN
 	else
 		ue_run "$_m" "$_p" "$_h" "$_r" "127.0.0.1:$RESP_PORT" "$RESP_NATT" "$LOGS/ue-$_tag.log"
 	fi
 	_cpu1=$(lb_cpu_ticks "$RESP_PID")
+	lb_children_ms "$TB/times"; _ue1=$LB_CHILD_MS; _kc1=$(lb_tb_ticks "$TB")
 	lb_sampler_stop; LB_SAMPLER=""
 	_rss1=$(cat "$TB/rss.max")
-	if [ "$_v" = charon ]; then lc_stop; RESP_PID=""; else resp_stop; fi
+	if [ "$_v" = charon ]; then lc_stop || true; RESP_PID=""; else resp_stop || true; fi
 	_ka=$(($(lb_keys "$KMSD_A_OPS") - _ka)); _kb=$(($(lb_keys "$KMSD_B_OPS") - _kb))
 	[ -n "$SUMMARY" ] || echo "bench/load: $_v $_h UEs rate $_r: no summary line from ike-ue (see $LOGS/ue-$_tag.log)" >&2
 	_est=$(lb_field "$SUMMARY" established); _held=$(lb_field "$SUMMARY" held_max)
 	# held_max 0 or missing: count the established ones as held
 	case $_held in ''|-|0) _held=$_est ;; esac
-	echo "$_v,$_h,$_r,$_k,$_est,$(lb_field "$SUMMARY" failed),$(lb_field "$SUMMARY" elapsed_s),$(lb_field "$SUMMARY" rate),$(lb_field "$SUMMARY" p50),$(lb_field "$SUMMARY" p90),$(lb_field "$SUMMARY" p99),$(lb_field "$SUMMARY" max),$_held,$_rss0,$_rss1,$(((_cpu1 - _cpu0) * 1000 / LB_HZ)),$_ka,$_kb,$_ld0,$(cut -d' ' -f1 /proc/loadavg)" >>"$OUT/raw.csv"
-	awk -F, 'END { printf "bench/load: %-14s %5d UEs rate %-6s round %d: %s/%s established, %s conn/s, p50 %s p99 %s ms, %+d KiB RSS, %d ms CPU, keys A %d B %d, load %s\n",
-		$1, $2, $3, $4, $5, $2, $8, $9, $11, $15 - $14, $16, $17, $18, $20 }' "$OUT/raw.csv" >&2
+	echo "$_v,$_h,$_r,$_k,$_est,$(lb_field "$SUMMARY" failed),$(lb_field "$SUMMARY" elapsed_s),$(lb_field "$SUMMARY" rate),$(lb_field "$SUMMARY" p50),$(lb_field "$SUMMARY" p90),$(lb_field "$SUMMARY" p99),$(lb_field "$SUMMARY" max),$_held,$_rss0,$_rss1,$(((_cpu1 - _cpu0) * 1000 / LB_HZ)),$_ka,$_kb,$_ld0,$(cut -d' ' -f1 /proc/loadavg),$((_ue1 - _ue0)),$(((_kc1 - _kc0) * 1000 / LB_HZ))" >>"$OUT/raw.csv"
+	awk -F, 'END { printf "bench/load: %-14s %5d UEs rate %-6s round %d: %s/%s established, %s conn/s, p50 %s p99 %s ms, %+d KiB RSS, %d ms CPU (UEs %d), keys A %d B %d, load %s\n",
+		$1, $2, $3, $4, $5, $2, $8, $9, $11, $15 - $14, $16, $21, $17, $18, $20 }' "$OUT/raw.csv" >&2
 }
 
 # --- the run -----------------------------------------------------------------
-echo "variant,ues,rate,round,established,failed,elapsed_s,conn_s,p50_ms,p90_ms,p99_ms,max_ms,held_max,rss0_kb,rss_max_kb,cpu_ms,keys_a,keys_b,load_start,load_end" >"$OUT/raw.csv"
+echo "variant,ues,rate,round,established,failed,elapsed_s,conn_s,p50_ms,p90_ms,p99_ms,max_ms,held_max,rss0_kb,rss_max_kb,cpu_ms,keys_a,keys_b,load_start,load_end,ue_cpu_ms,kms_cpu_ms" >"$OUT/raw.csv"
 {
 	echo "start $(date -u +%Y-%m-%dT%H:%M:%SZ) load $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "tree $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo -)"
-	echo "ues $UES rounds $ROUNDS/$ROUNDS_BIG steps ${RATES:+rates $RATES}${RATES:-$STEPS/$STEPS_BIG} hold $HOLD conc $CONC"
+	echo "ues $UES rounds $ROUNDS/$ROUNDS_BIG steps ${RATES:+rates $RATES}${RATES:-$STEPS/$STEPS_BIG} x $STEP_ROUNDS hold $HOLD conc $CONC"
 	echo "variants $VARIANTS"
 } >"$OUT/meta"
 # median_rate VARIANT H: median conn/s of the variant's saturated cells.
@@ -274,8 +311,9 @@ for h in $UES; do
 		for v in $VARIANTS; do cell "$v" "$h" 0 "$k"; done
 		k=$((k + 1))
 	done
+	[ -n "$steps$RATES" ] || continue
 	k=1
-	while [ $k -le "$rounds" ]; do
+	while [ $k -le "$STEP_ROUNDS" ]; do
 		for v in $VARIANTS; do
 			if [ -n "$RATES" ]; then
 				list=$RATES
