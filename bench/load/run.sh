@@ -109,7 +109,7 @@ while [ $# -gt 0 ]; do
 	shift
 done
 if [ -n "$QUICK" ]; then
-	UES=${UES:-200}; ROUNDS=${ROUNDS:-1}; STEPS=${STEPS:-0.5}; HOLD=${HOLD:-1}
+	UES=${UES:-200}; ROUNDS=${ROUNDS:-1}; STEPS=${STEPS-0.5}; HOLD=${HOLD:-1}
 	STEPS_BIG=$STEPS
 else
 	UES=${UES:-1000 10000}; ROUNDS=${ROUNDS:-3}; STEPS=${STEPS-0.25 0.5 0.75}
