@@ -84,6 +84,7 @@ UES=${UES:-}
 VARIANTS=${VARIANTS:-psk:nwu cert:nwu qkd:nwu qkd+dh:nwu psk:rfc7296 qkd:rfc7296 charon}
 ROUNDS=${ROUNDS:-}
 ROUNDS_BIG=${ROUNDS_BIG:-1}
+STEPS_SET=${STEPS+1}	# set (even empty): no default steps
 STEPS=${STEPS:-}
 STEPS_BIG=${STEPS_BIG-}
 STEP_ROUNDS=${STEP_ROUNDS:-1}
@@ -99,7 +100,7 @@ while [ $# -gt 0 ]; do
 		case $1 in
 		--out) OUT=$2 ;; --ues) UES=$2 ;; --variants) VARIANTS=$2 ;;
 		--rounds) ROUNDS=$2 ;; --step-rounds) STEP_ROUNDS=$2 ;;
-		--steps) STEPS=$2 ;; --rates) RATES=$2 ;;
+		--steps) STEPS=$2; STEPS_SET=1 ;; --rates) RATES=$2 ;;
 		--hold) HOLD=$2 ;; --conc) CONC=$2 ;;
 		esac
 		shift ;;
@@ -109,10 +110,12 @@ while [ $# -gt 0 ]; do
 	shift
 done
 if [ -n "$QUICK" ]; then
-	UES=${UES:-200}; ROUNDS=${ROUNDS:-1}; STEPS=${STEPS-0.5}; HOLD=${HOLD:-1}
+	UES=${UES:-200}; ROUNDS=${ROUNDS:-1}; HOLD=${HOLD:-1}
+	[ -n "$STEPS_SET" ] || STEPS=0.5
 	STEPS_BIG=$STEPS
 else
-	UES=${UES:-1000 10000}; ROUNDS=${ROUNDS:-3}; STEPS=${STEPS-0.25 0.5 0.75}
+	UES=${UES:-1000 10000}; ROUNDS=${ROUNDS:-3}
+	[ -n "$STEPS_SET" ] || STEPS="0.25 0.5 0.75"
 	HOLD=${HOLD:-3}
 fi
 for v in $UES $ROUNDS $ROUNDS_BIG $STEP_ROUNDS $HOLD $CONC $CELL_LIMIT; do
@@ -295,7 +298,7 @@ echo "variant,ues,rate,round,established,failed,elapsed_s,conn_s,p50_ms,p90_ms,p
 {
 	echo "start $(date -u +%Y-%m-%dT%H:%M:%SZ) load $(cut -d' ' -f1-3 /proc/loadavg)"
 	echo "tree $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo -)"
-	echo "ues $UES rounds $ROUNDS/$ROUNDS_BIG steps ${RATES:+rates $RATES}${RATES:-$STEPS/$STEPS_BIG} x $STEP_ROUNDS hold $HOLD conc $CONC"
+	echo "ues $UES rounds $ROUNDS/$ROUNDS_BIG steps $(if [ -n "$RATES" ]; then echo "rates $RATES"; else echo "$STEPS/$STEPS_BIG"; fi) x $STEP_ROUNDS hold $HOLD conc $CONC"
 	echo "variants $VARIANTS"
 } >"$OUT/meta"
 # median_rate VARIANT H: median conn/s of the variant's saturated cells.
