@@ -31,23 +31,22 @@ field() {
 	$1 == v && $3 == r { print $h[c] }' "$S"
 }
 for v in $variants; do
-	for r in 0; do
-		c="$v, --load-rate $r"
-		check "$c: 0 failed" 0 "$(field "$v" $r failed)"
-		check_match "$c: conn/s" '^[0-9]+(\.[0-9]+)?$' "$(field "$v" $r conn_s)"
-		p50=$(field "$v" $r p50_ms); p99=$(field "$v" $r p99_ms)
-		check "$c: 0 < p50 ($p50) <= p99 ($p99)" 1 \
-		    "$(awk -v a="$p50" -v b="$p99" 'BEGIN { print (a > 0 && a <= b) }')"
-		case $v in
-		qkd:*) k=13 ;; qkd+dh:*) k=1 ;; *) k=0 ;;
-		esac
-		check "$c: keys per connection at kmsd A" $k "$(field "$v" $r keys_a_per_conn)"
-		check "$c: keys per connection at kmsd B" $k "$(field "$v" $r keys_b_per_conn)"
-		check "$c: memory per UE > 0 KiB" 1 \
-		    "$(awk -v a="$(field "$v" $r kib_per_ue)" 'BEGIN { print (a > 0) }')"
-		check "$c: CPU per connection > 0" 1 \
-		    "$(awk -v a="$(field "$v" $r cpu_ms_per_conn)" 'BEGIN { print (a > 0) }')"
-	done
+	r=0
+	c="$v, --load-rate $r"
+	check "$c: 0 failed" 0 "$(field "$v" $r failed)"
+	check_match "$c: conn/s" '^[0-9]+(\.[0-9]+)?$' "$(field "$v" $r conn_s)"
+	p50=$(field "$v" $r p50_ms); p99=$(field "$v" $r p99_ms)
+	check "$c: 0 < p50 ($p50) <= p99 ($p99)" 1 \
+	    "$(awk -v a="$p50" -v b="$p99" 'BEGIN { print (a > 0 && a <= b) }')"
+	case $v in
+	qkd:*) k=13 ;; qkd+dh:*) k=1 ;; *) k=0 ;;
+	esac
+	check "$c: keys per connection at kmsd A" $k "$(field "$v" $r keys_a_per_conn)"
+	check "$c: keys per connection at kmsd B" $k "$(field "$v" $r keys_b_per_conn)"
+	check "$c: memory per UE > 0 KiB" 1 \
+	    "$(awk -v a="$(field "$v" $r kib_per_ue)" 'BEGIN { print (a > 0) }')"
+	check "$c: CPU per connection > 0" 1 \
+	    "$(awk -v a="$(field "$v" $r cpu_ms_per_conn)" 'BEGIN { print (a > 0) }')"
 done
 # Every cell and round: all UEs up at once at the end (held_max = UEs).
 check "raw.csv: every UE established and held in every cell" "" \
