@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -208,14 +209,20 @@ rd_u64(struct rd *r, uint64_t *v)
  * arena is full (or was never made: unit tests, libraries), blocks come
  * from the ordinary heap and are still wiped on free. Both free functions
  * tell the two apart, so any block may go to either.
- *
- * Our blocks stop at three quarters of the arena: OpenSSL's own secure
- * allocations (the private BIGNUMs of a DH key generation or of an ECDSA
- * signature) do not fall back to malloc, and an arena filled with the keys
- * of thousands of held SAs made them fail (issue 12: a DH or a signature
- * failed for some UEs past ~3,000 IKE SAs).
  */
-static size_t sec_heap_size; /* the arena sec_harden made, bytes; 0: none */
+static size_t sec_heap_size; /* the arena sec_harden() made, or 0 */
+
+/*
+ * Our key buffers leave a quarter of the arena to OpenSSL: it allocates
+ * DH and EC private keys there while it generates them, and fails the
+ * key generation when the arena is full (thousands of held IKE SAs).
+ */
+static bool
+sec_room(size_t n)
+{
+	return sec_heap_size == 0 ||
+	    CRYPTO_secure_used() + n <= sec_heap_size - sec_heap_size / 4;
+}
 
 void *
 sec_alloc(size_t n)
@@ -225,16 +232,14 @@ sec_alloc(size_t n)
 
 	if (n == 0)
 		n = 1;
-	if ((sec_heap_size == 0 ||
-		CRYPTO_secure_used() + n <=
-		    sec_heap_size - sec_heap_size / 4) &&
-	    (p = OPENSSL_secure_zalloc(n)) != NULL)
+	if (sec_room(n) && (p = OPENSSL_secure_zalloc(n)) != NULL)
 		return p;
 	if (CRYPTO_secure_malloc_initialized() &&
 	    atomic_exchange(&warned, 1) == 0)
 		log_warn(
-		    "secure heap full: further key buffers are in ordinary "
-		    "(wiped, not locked) memory");
+		    "secure heap full (the last quarter is left to OpenSSL): "
+		    "further key buffers are in ordinary (wiped, not locked) "
+		    "memory");
 	ERR_clear_error();
 	return calloc(1, n);
 }

@@ -141,7 +141,7 @@ static const struct cfg_opt ike_opts[] = {
 		    "set 1)" },
 	{ "ike", "supi_first", CFG_STR, K(supi_first), NULL, "supi-first",
 	    .help = "first SUPI of the subscriber range (if unset: supi); "
-		    "UE i of --load is supi_first + i" },
+		    "ike-ue's load mode: UE i is supi_first + i" },
 	{ "ike", "sub_seed", CFG_STR, K(sub_seed), NULL, "sub-seed",
 	    .help = "32-64 hex digits: the subscriber range's K and OPc are "
 		    "derived from it (ike/README.md); needed for a range" },

@@ -38,6 +38,7 @@
 #include "ike/subs.h"
 #include "ike/ue_int.h"
 #include "ike/ue_load.h"
+#include "ike/usim.h"
 
 #define LD_TICK_MS    50  /* the holder's retransmission scan */
 #define LD_DEL_FLIGHT 256 /* Deletes in flight at the end, at most */
@@ -381,6 +382,12 @@ ld_hand(struct ld *l, struct ue *u, unsigned i, struct ike_sa *sa)
 	struct lue *x = calloc(1, sizeof(*x));
 	uint64_t    t1 = sa->t_start + sa->st.total_ns, seq = 0;
 
+	/* what the set-up needed and a held UE does not: its DH key (in
+	 * the secure heap) and its USIM */
+	ike_dh_free(sa->dh);
+	sa->dh = NULL;
+	usim_free(sa->usim);
+	sa->usim = NULL;
 	ike_ep_detach(&u->ep, sa);
 	pthread_mutex_lock(&l->mu);
 	l->established++;
