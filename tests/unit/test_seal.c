@@ -467,6 +467,11 @@ test_harden(void **state)
 		assert_non_null(big[i] = sec_alloc(256 << 10));
 	assert_false(CRYPTO_secure_allocated(big[i - 1]));
 	assert_true(CRYPTO_secure_allocated(big[0]));
+	/* ... and a quarter of the arena is left to OpenSSL's own secure
+	 * allocations (a DH or ECDSA private BIGNUM), which have no fallback. */
+	assert_non_null(b = OPENSSL_secure_malloc(64 << 10));
+	assert_true(CRYPTO_secure_allocated(b));
+	OPENSSL_secure_clear_free(b, 64 << 10);
 	for (i = 0; i < sizeof(big) / sizeof(big[0]); i++)
 		i % 2 ? sec_free_any(big[i]) : sec_free(big[i], 256 << 10);
 	assert_non_null(b = malloc(10));
