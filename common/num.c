@@ -21,6 +21,20 @@ num_hexval(char c)
 }
 
 int
+num_unhex(const char *s, uint8_t *out, size_t n)
+{
+	int bad = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		int hi = num_hexval(s[2 * i]), lo = num_hexval(s[2 * i + 1]);
+
+		bad |= hi | lo; /* negative if either is not hex */
+		out[i] = (uint8_t)((hi & 0x0f) << 4 | (lo & 0x0f));
+	}
+	return bad < 0 ? -1 : 0;
+}
+
+int
 num_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
 	unsigned long long v;

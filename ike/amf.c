@@ -78,17 +78,9 @@ amf_sub_default(struct amf_sub *s)
 static int
 hex16(const char *h, uint8_t out[static 16])
 {
-	int bad = 0;
-
 	if (strlen(h) != 32)
 		return -1;
-	for (size_t i = 0; i < 16; i++) {
-		int hi = num_hexval(h[2 * i]), lo = num_hexval(h[2 * i + 1]);
-
-		bad |= hi | lo; /* negative if either is not hex */
-		out[i] = (uint8_t)((hi & 0x0f) << 4 | (lo & 0x0f));
-	}
-	return bad < 0 ? -1 : 0;
+	return num_unhex(h, out, 16);
 }
 
 int

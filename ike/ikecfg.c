@@ -507,7 +507,6 @@ ike_sub_seed(const char *hex, uint8_t out[static IKE_SUB_SEED_MAX], size_t *len,
     char *err, size_t errlen)
 {
 	size_t n = hex != NULL ? strlen(hex) : 0;
-	int    bad = 0;
 
 	if (n < 2 * IKE_SUB_SEED_MIN || n > 2 * IKE_SUB_SEED_MAX || n % 2) {
 		snprintf(err, errlen,
@@ -516,14 +515,7 @@ ike_sub_seed(const char *hex, uint8_t out[static IKE_SUB_SEED_MAX], size_t *len,
 		    n);
 		return -1;
 	}
-	for (size_t i = 0; i < n / 2; i++) {
-		int hi = num_hexval(hex[2 * i]),
-		    lo = num_hexval(hex[2 * i + 1]);
-
-		bad |= hi | lo; /* negative if either is not hex */
-		out[i] = (uint8_t)((hi & 0x0f) << 4 | (lo & 0x0f));
-	}
-	if (bad < 0) {
+	if (num_unhex(hex, out, n / 2) == -1) {
 		OPENSSL_cleanse(out, IKE_SUB_SEED_MAX);
 		snprintf(err, errlen, "sub_seed is not hex digits");
 		return -1;

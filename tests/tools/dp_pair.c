@@ -73,18 +73,11 @@ static int
 unhex(const char *s, uint8_t *out, size_t cap, size_t *len)
 {
 	size_t n = strlen(s);
-	int    bad = 0;
 
 	if (n % 2 != 0 || n / 2 > cap)
 		return -1;
-	for (size_t i = 0; i < n / 2; i++) {
-		int hi = num_hexval(s[2 * i]), lo = num_hexval(s[2 * i + 1]);
-
-		bad |= hi | lo; /* negative if either is not hex */
-		out[i] = (uint8_t)((hi << 4) | lo);
-	}
 	*len = n / 2;
-	return bad < 0 ? -1 : 0;
+	return num_unhex(s, out, n / 2);
 }
 
 static int

@@ -34,15 +34,9 @@ unhex(const char *s, struct hexarg *out)
 		fprintf(stderr, "ike-kdf: bad hex argument of %zu digits\n", n);
 		return -1;
 	}
-	for (size_t i = 0; i < n / 2; i++) {
-		int hi = num_hexval(s[2 * i]), lo = num_hexval(s[2 * i + 1]);
-
-		if (hi < 0 || lo < 0) {
-			fprintf(stderr, "ike-kdf: bad hex digit in \"%.16s\"\n",
-			    s);
-			return -1;
-		}
-		out->p[i] = (uint8_t)(hi << 4 | lo);
+	if (num_unhex(s, out->p, n / 2) == -1) {
+		fprintf(stderr, "ike-kdf: bad hex digit in \"%.16s\"\n", s);
+		return -1;
 	}
 	out->len = n / 2;
 	return 0;

@@ -186,6 +186,15 @@ test_num(void **state)
 	assert_int_equal(num_u64("", 0, 10, &v), -1);
 	assert_int_equal(num_u64("11", 0, 10, &v), -1);
 	assert_int_equal(num_uint("7", 8, 10, &u), -1);
+	{
+		const uint8_t want[3] = { 0x0a, 0xbc, 0xf9 };
+		uint8_t	      b[3];
+
+		assert_int_equal(num_unhex("0aBcf9", b, 3), 0);
+		assert_memory_equal(b, want, 3);
+		assert_int_equal(num_unhex("0aBcg9", b, 3), -1);
+		assert_int_equal(num_unhex("0aBc9 ", b, 3), -1);
+	}
 	assert_int_equal(num_hostport("127.0.0.1:8443", host, sizeof(host),
 			     &port, 0),
 	    0);
