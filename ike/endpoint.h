@@ -131,7 +131,8 @@ struct ike_ep {
 	struct ike_sa	     **sa;
 	size_t		       nsa, max_sa;
 	struct ike_satab       tab;
-	struct ike_sa	      *touched; /* looked at since the last reap */
+	struct ike_sa	      *touched;	 /* looked at since the last reap */
+	unsigned long	       sig_seen; /* the SIGUSR2 generation handled */
 	size_t		       half_open;
 	struct ike_loglim      full_log;
 	struct ike_ep_role     role;

@@ -17,6 +17,7 @@ int
 ike_ep_table_init(struct ike_ep *ep, size_t max)
 {
 	ep->max_sa = max;
+	ep->sig_seen = ike_rekey_sig_gen();
 	ep->full_log.interval_ns = 1000000000u;
 	if ((ep->sa = calloc(max, sizeof(*ep->sa))) == NULL ||
 	    ike_satab_init(&ep->tab, max) == -1)
@@ -188,12 +189,11 @@ ep_reap(struct ike_ep *ep, struct ike_sa *sa, uint64_t now)
 static void
 ep_signal(struct ike_ep *ep, uint64_t now)
 {
-	static unsigned long seen;
-	unsigned long	     g = ike_rekey_sig_gen();
+	unsigned long g = ike_rekey_sig_gen();
 
-	if (g == seen)
+	if (g == ep->sig_seen)
 		return;
-	seen = g;
+	ep->sig_seen = g;
 	for (size_t i = 0; i < ep->nsa; i++)
 		ike_satab_arm(&ep->tab, ep->sa[i], now);
 }
